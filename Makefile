@@ -1,0 +1,99 @@
+# mailkeep — plain Makefile. `make deps` once (as root on Debian 12), then `make`, `make check`.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/mailkeep
+
+CC      ?= cc
+PKGS    := openssl libgit2 yaml-0.1
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Iinclude
+LDLIBS  :=
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   := build/rel
+SANFLAGS :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
+
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS)
+
+SRCS  := $(sort $(wildcard src/*.c))
+OBJS  := $(SRCS:src/%.c=$(BUILD)/src/%.o)
+LIB   := $(BUILD)/libmailkeep.a
+BIN   := $(BUILD)/mailkeep
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
+UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%.o)
+UNIT_BIN  := $(BUILD)/unit-tests
+
+.PHONY: all check unit integration deps demo install uninstall clean bench fuzz
+
+all: mailkeep
+
+mailkeep: $(BIN)
+ifneq ($(SAN),1)
+	cp -f $(BIN) $@
+endif
+
+$(BUILD)/src/%.o: src/%.c $(wildcard include/mailkeep/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/cmd/%.o: cmd/%.c $(wildcard include/mailkeep/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $(OBJS)
+
+$(BIN): $(BUILD)/cmd/mailkeep.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%.o: tests/unit/%.c $(wildcard include/mailkeep/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CRIT_CFLAGS) -c -o $@ $<
+
+$(UNIT_BIN): $(UNIT_OBJS) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN) --jobs 2
+
+integration: $(BIN)
+	MAILKEEP=$(abspath $(BIN)) bash tests/integration/run.sh
+
+check: mailkeep unit integration
+
+deps:
+	bash tests/deps.sh
+
+demo: deps mailkeep
+	bash tests/demo.sh $(abspath $(BIN))
+
+bench: mailkeep
+	bash tests/bench.sh $(abspath $(BIN))
+
+install: mailkeep
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)
+	install -m 0755 mailkeep $(DESTDIR)$(BINDIR)/mailkeep
+	install -m 0644 sample.yaml $(DESTDIR)$(DOCDIR)/sample.yaml
+	for m in docs/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/ || true; done
+	for m in docs/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/ || true; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mailkeep $(DESTDIR)$(DOCDIR)/sample.yaml
+	rm -f $(DESTDIR)$(MANDIR)/man1/mailkeep.1 $(DESTDIR)$(MANDIR)/man5/mailkeep.yaml.5
+
+clean:
+	rm -rf build mailkeep

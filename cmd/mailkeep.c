@@ -1,0 +1,3 @@
+/* placeholder until the CLI lands */
+#include <stdio.h>
+int main(void) { puts("mailkeep"); return 0; }

@@ -1,0 +1,20 @@
+/* Logging: the only global mutable state in mailkeep. Messages go to stderr.
+ * Secrets must never be passed to these functions. */
+#ifndef MAILKEEP_LOG_H
+#define MAILKEEP_LOG_H
+
+enum log_level {
+	LOG_QUIET = -1, /* -q: errors only */
+	LOG_NORMAL = 0, /* default: errors and warnings */
+	LOG_VERBOSE = 1, /* -v: per-account / per-folder summaries */
+	LOG_DEBUG = 2,  /* -vv: protocol trace (credentials are masked) */
+};
+
+void log_set_level(int level);
+int log_get_level(void);
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* shown with -v */
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* shown with -vv */
+
+#endif

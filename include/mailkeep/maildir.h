@@ -1,0 +1,111 @@
+/* Maildir store: folder paths, name escaping, flags <-> ":2," info, message
+ * delivery (tmp -> fsync -> rename), rename on flag change, removal.
+ *
+ * Layout: <account dir>/<escaped folder path>/{cur,new,tmp}. The server
+ * hierarchy becomes nested directories; INBOX is "INBOX". Each path component of
+ * the decoded UTF-8 folder name is escaped by maildir_escape_component() so that
+ * no server name can leave the account directory or collide with cur/new/tmp or
+ * with mailkeep's own dot files.
+ *
+ * File names: "<internaldate>.<uidvalidity>_<uid>.mailkeep,U=<uid>:2,<flags>"
+ * where <flags> is the sorted subset of "DFPRST". Directories are 0700, files 0600.
+ */
+#ifndef MAILKEEP_MAILDIR_H
+#define MAILKEEP_MAILDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "mailkeep/buf.h"
+
+/* Standard Maildir flags as a bit mask; letters in ASCII order as Maildir requires. */
+enum {
+	MFLAG_DRAFT = 1 << 0,   /* D  \Draft */
+	MFLAG_FLAGGED = 1 << 1, /* F  \Flagged */
+	MFLAG_PASSED = 1 << 2,  /* P  $Forwarded */
+	MFLAG_REPLIED = 1 << 3, /* R  \Answered */
+	MFLAG_SEEN = 1 << 4,    /* S  \Seen */
+	MFLAG_TRASHED = 1 << 5, /* T  \Deleted */
+};
+#define MFLAG_ALL 0x3f
+
+/* ---- pure helpers (src/maildir_name.c) ---- */
+
+/* Map one IMAP flag (e.g. "\\Seen", "$Forwarded", case-insensitive) to its bit;
+ * 0 when it is not one of the six (a keyword or \Recent etc.). */
+unsigned maildir_flag_from_imap(const char *flag, size_t len);
+/* The IMAP name of a single bit ("\\Seen"...), or NULL. */
+const char *maildir_flag_to_imap(unsigned bit);
+/* Write the letters of mask in order ("DFPRST" subset) into out (>= 7 bytes). */
+void maildir_flags_to_letters(unsigned mask, char *out);
+/* Parse letters after ":2,"; unknown letters (e.g. Dovecot keyword letters a-z)
+ * are ignored. Returns the mask. */
+unsigned maildir_flags_from_letters(const char *s, size_t len);
+
+/* Escape one hierarchy component of a decoded folder name for use as a
+ * directory name, reversibly: '%' -> "%25", '/' -> "%2F", bytes < 0x20 and 0x7F
+ * -> "%XX", a leading '.' -> "%2E", the whole components "cur", "new", "tmp"
+ * (case-insensitive) get their first letter escaped ("%63ur"), and the empty
+ * component becomes "%". Appends to out. Returns 0, or -1 when the component
+ * contains a NUL byte (never valid). */
+int maildir_escape_component(const char *comp, size_t len, struct buf *out);
+/* Reverse of maildir_escape_component(); appends to out. -1 on malformed input. */
+int maildir_unescape_component(const char *esc, size_t len, struct buf *out);
+
+/* Relative directory for a decoded folder name with hierarchy delimiter `delim`
+ * (0 when the server has no hierarchy): components escaped and joined with '/'.
+ * A name equal to "INBOX" case-insensitively, or starting with "INBOX<delim>",
+ * has that first component normalised to "INBOX". Writes into out (reset first).
+ * Returns 0 or -1 (NUL in name, or more than 64 levels). */
+int maildir_folder_path(const char *name, char delim, struct buf *out);
+
+/* Parse a message file name made by mailkeep (or any name with ",U=<uid>" before
+ * the ":2," info): sets *uid and *flags (from the ":2," part; 0 when absent), and
+ * *uidvalidity when the name has the "<uidvalidity>_<uid>" part (else 0).
+ * Returns 0, or -1 when the name has no valid U= field. */
+int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags);
+
+/* Compose "<date>.<uidvalidity>_<uid>.mailkeep,U=<uid>" (no info part) into out (reset first). */
+void maildir_base_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid);
+/* Given a file name, write it with its ":2,<flags>" info replaced (or added) into
+ * out (reset first). Characters of the info after the flag letters that are not
+ * standard letters (e.g. Dovecot keyword letters) are dropped. */
+void maildir_name_with_flags(struct buf *out, const char *name, unsigned flags);
+
+/* ---- filesystem (src/maildir.c) ---- */
+
+/* Create dir and all missing parents under base with mode 0700. The path `rel`
+ * must be relative and free of "." / ".." components. Returns 0 or -1 with err. */
+int maildir_mkdirs(const char *base, const char *rel, char *err, size_t errlen);
+
+/* Ensure <dir>/{cur,new,tmp} exist (0700). */
+int maildir_create(const char *dir, char *err, size_t errlen);
+
+/* An open delivery: a file in <dir>/tmp being written. */
+struct maildir_delivery {
+	int fd;
+	char *tmp_path; /* owned */
+	uint64_t bytes; /* bytes written so far (after CRLF -> LF) */
+	int saw_cr;     /* CRLF conversion state */
+};
+
+/* Open <dir>/tmp/<base> for writing (O_CREAT|O_TRUNC, 0600). */
+int maildir_delivery_open(struct maildir_delivery *d, const char *dir, const char *base,
+			  char *err, size_t errlen);
+/* Append bytes, converting CRLF line ends to LF. */
+int maildir_delivery_write(struct maildir_delivery *d, const char *data, size_t len,
+			   char *err, size_t errlen);
+/* Flush a pending CR, fsync (when do_fsync), set mtime to `date`, close. */
+int maildir_delivery_finish(struct maildir_delivery *d, int64_t date, int do_fsync,
+			    char *err, size_t errlen);
+/* Move the finished file to <dir>/cur/<final_name> (rename(2)). */
+int maildir_delivery_commit(struct maildir_delivery *d, const char *dir, const char *final_name,
+			    char *err, size_t errlen);
+/* Abort: close and unlink the tmp file. Safe to call twice. */
+void maildir_delivery_abort(struct maildir_delivery *d);
+
+/* fsync a directory by path. */
+int maildir_fsync_dir(const char *dir, char *err, size_t errlen);
+
+#endif

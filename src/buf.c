@@ -1,6 +1,7 @@
 /* Growable byte buffer and allocation helpers. */
 #include "mailkeep/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,7 @@
-/* placeholder until the CLI lands */
-#include <stdio.h>
-int main(void) { puts("mailkeep"); return 0; }
+/* mailkeep: mirror IMAP accounts into Maildir. See cli.c. */
+#include "mailkeep/cli.h"
+
+int main(int argc, char **argv)
+{
+	return cli_main(argc, argv);
+}

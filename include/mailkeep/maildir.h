@@ -108,4 +108,41 @@ void maildir_delivery_abort(struct maildir_delivery *d);
 /* fsync a directory by path. */
 int maildir_fsync_dir(const char *dir, char *err, size_t errlen);
 
+/* A message file found in a folder's cur/ or new/. */
+struct maildir_file {
+	uint32_t uid;
+	uint32_t uidvalidity; /* from the name; 0 when the name has none */
+	uint8_t flags;
+	uint8_t in_new;       /* 1 = new/, 0 = cur/ */
+	uint32_t name_off;    /* offset of the NUL-terminated file name in the view's pool */
+};
+
+/* What is on disk for one folder: files carrying a U= tag, sorted by uid (a uid
+ * may appear more than once when a mail reader copied a file), and the count of
+ * other files (not made by mailkeep: left alone). */
+struct maildir_view {
+	struct maildir_file *files;
+	size_t n, cap;
+	struct buf names;
+	size_t foreign;
+};
+
+/* Scan <dir>/cur and <dir>/new (missing dirs are empty). Returns 0 or -1. */
+int maildir_scan(const char *dir, struct maildir_view *view, char *err, size_t errlen);
+static inline const char *maildir_view_name(const struct maildir_view *v, const struct maildir_file *f)
+{
+	return v->names.data + f->name_off;
+}
+void maildir_view_free(struct maildir_view *view);
+
+/* Rename <dir>/<cur|new>/<name> to <dir>/cur/<new_name>. */
+int maildir_rename(const char *dir, int in_new, const char *name, const char *new_name,
+		   char *err, size_t errlen);
+/* Unlink <dir>/<cur|new>/<name>; a file already gone is not an error. */
+int maildir_remove(const char *dir, int in_new, const char *name, char *err, size_t errlen);
+/* Remove every file in <dir>/tmp (leftovers of an interrupted run). */
+int maildir_clean_tmp(const char *dir, char *err, size_t errlen);
+/* Modification times (ns) of <dir>/cur and <dir>/new; 0 when missing. */
+void maildir_dir_mtimes(const char *dir, int64_t *cur_ns, int64_t *new_ns);
+
 #endif

@@ -1,0 +1,137 @@
+/* IMAP client: connection setup (TLS policy, capabilities, login), commands,
+ * pipelining, and dispatch of untagged responses. Uses net for bytes and
+ * imap_parse for structure; message bodies are streamed to a caller sink. */
+#ifndef MAILKEEP_IMAP_H
+#define MAILKEEP_IMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/config.h"
+#include "mailkeep/imap_parse.h"
+
+enum imap_cap {
+	IMAP_CAP_IMAP4REV1 = 1u << 0,
+	IMAP_CAP_STARTTLS = 1u << 1,
+	IMAP_CAP_LOGINDISABLED = 1u << 2,
+	IMAP_CAP_AUTH_PLAIN = 1u << 3,
+	IMAP_CAP_SASL_IR = 1u << 4,
+	IMAP_CAP_LITERALPLUS = 1u << 5,
+	IMAP_CAP_LITERALMINUS = 1u << 6,
+	IMAP_CAP_CONDSTORE = 1u << 7,
+	IMAP_CAP_QRESYNC = 1u << 8,
+	IMAP_CAP_UIDPLUS = 1u << 9,
+	IMAP_CAP_ESEARCH = 1u << 10,
+	IMAP_CAP_LIST_STATUS = 1u << 11,
+	IMAP_CAP_ENABLE = 1u << 12,
+	IMAP_CAP_SPECIAL_USE = 1u << 13,
+	IMAP_CAP_MULTIAPPEND = 1u << 14,
+	IMAP_CAP_BINARY = 1u << 15,
+	IMAP_CAP_NAMESPACE = 1u << 16,
+};
+
+/* Failure classes, for exit codes and "is the connection still usable". */
+enum imap_error {
+	IMAP_OK = 0,
+	IMAP_ERR_NET = -1,      /* transport failure: connection is dead */
+	IMAP_ERR_CERT = -2,     /* TLS verification failed */
+	IMAP_ERR_PROTOCOL = -3, /* malformed/hostile response: connection is dead */
+	IMAP_ERR_AUTH = -4,     /* login refused */
+	IMAP_ERR_NO = -5,       /* command answered NO/BAD: connection still usable */
+	IMAP_ERR_POLICY = -6,   /* refused by our own policy (plaintext login etc.) */
+	IMAP_ERR_LOCAL = -7,    /* local failure in a callback (disk full...): connection usable
+				 * only if the response was fully consumed */
+};
+
+struct imap_client; /* opaque */
+
+/* Connect per the account's host/port/tls/ca_file/timeout, read the greeting,
+ * get capabilities, do STARTTLS when tls: starttls (refusing injected bytes and
+ * a server without STARTTLS). Returns NULL with *code and err set. */
+struct imap_client *imap_connect(const struct account *acct, int *code, char *err, size_t errlen);
+
+/* Log in with AUTHENTICATE PLAIN (SASL-IR when offered) or LOGIN. Refuses when
+ * the connection is not TLS and the account's tls is not `none`, and when the
+ * server says LOGINDISABLED. The password is never logged. */
+int imap_login(struct imap_client *c, const char *user, const char *password, char *err, size_t errlen);
+
+unsigned imap_caps(const struct imap_client *c);
+/* The hierarchy delimiter learnt from LIST (0 when none), valid after imap_list. */
+char imap_delimiter(const struct imap_client *c);
+/* Round trips (commands waited on) so far, for -v statistics. */
+unsigned long imap_round_trips(const struct imap_client *c);
+uint64_t imap_bytes_in(const struct imap_client *c);
+
+/* LOGOUT (best effort) and free. NULL allowed. */
+void imap_close(struct imap_client *c);
+
+/* ---- mailbox listing ---- */
+enum {
+	IMAP_MBOX_NOSELECT = 1 << 0,
+	IMAP_MBOX_NONEXISTENT = 1 << 1,
+};
+struct imap_mailbox {
+	char *name;      /* as on the wire (modified UTF-7), owned */
+	char *utf8;      /* decoded, owned; NULL when the name does not decode */
+	char delim;      /* 0 = NIL */
+	unsigned flags;
+};
+struct imap_mailbox_list {
+	struct imap_mailbox *items;
+	size_t n;
+};
+/* LIST "" "*". Names that fail to decode are still returned (utf8 NULL) so the
+ * caller can report them. Caller frees with imap_mailbox_list_free. */
+int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen);
+void imap_mailbox_list_free(struct imap_mailbox_list *l);
+
+/* ---- selected mailbox ---- */
+struct imap_select_info {
+	uint32_t uidvalidity;   /* 0 when the server sent none (an error for us) */
+	uint32_t uidnext;       /* 0 when unknown */
+	uint32_t exists;
+	uint64_t highestmodseq; /* 0 when none / NOMODSEQ */
+	int read_only;
+};
+/* EXAMINE the mailbox (wire name). */
+int imap_examine(struct imap_client *c, const char *wire_name, struct imap_select_info *info,
+		 char *err, size_t errlen);
+
+/* One message's metadata from a FETCH response. */
+struct imap_msg {
+	uint32_t uid;
+	unsigned flags;          /* maildir MFLAG_* bits */
+	const char *keywords;    /* space-separated other flags (not \Recent), or "" */
+	int has_flags;
+	int64_t internaldate;    /* seconds since the epoch; INT64_MIN when absent */
+	uint64_t modseq;
+	int has_body;            /* BODY[] was present (streamed to the sink) */
+	uint64_t body_size;      /* bytes of the literal */
+};
+
+/* Callbacks for UID FETCH. `on_body_begin`/`on_body_data` receive the BODY[]
+ * literal while it arrives (before the rest of the response is known);
+ * `on_message` is called once the whole FETCH response is parsed. Any callback
+ * returning non-zero aborts with IMAP_ERR_LOCAL after the response stream has been
+ * consumed up to the tagged completion when possible. */
+struct imap_fetch_cb {
+	int (*on_body_begin)(void *ctx, uint64_t size, char *err, size_t errlen);
+	int (*on_body_data)(void *ctx, const char *data, size_t len, char *err, size_t errlen);
+	int (*on_message)(void *ctx, const struct imap_msg *msg, char *err, size_t errlen);
+	void *ctx;
+};
+
+/* UID FETCH <uidset> <items>, e.g. items "(UID FLAGS)" or
+ * "(UID FLAGS INTERNALDATE BODY.PEEK[])". */
+int imap_uid_fetch(struct imap_client *c, const char *uidset, const char *items,
+		   const struct imap_fetch_cb *cb, char *err, size_t errlen);
+
+/* Parse an INTERNALDATE string ("17-Jul-1996 02:44:25 -0700", day may be
+ * space-padded) into seconds since the epoch. Pure. 0 ok, -1 malformed. */
+int imap_parse_internaldate(const char *s, size_t len, int64_t *out);
+
+/* Append a compact UID set for the sorted uids[0..n) to out ("1:5,7,9:12"). */
+void imap_uidset(struct buf *out, const uint32_t *uids, size_t n);
+
+#endif

@@ -1,0 +1,51 @@
+/* Sync planner: a pure function from (what is on disk, what the server has) to
+ * the actions that make the disk an exact mirror. No I/O. */
+#ifndef MAILKEEP_PLAN_H
+#define MAILKEEP_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailkeep/config.h"
+#include "mailkeep/maildir.h"
+
+/* One message as the server has it now (sorted by uid, unique). */
+struct plan_server_msg {
+	uint32_t uid;
+	uint8_t flags; /* MFLAG_* */
+};
+
+enum plan_op {
+	PLAN_RENAME, /* move file to cur/ with `flags` in its name */
+	PLAN_REMOVE, /* unlink the file */
+};
+
+struct plan_action {
+	enum plan_op op;
+	size_t file;   /* index into the maildir_view */
+	uint8_t flags; /* PLAN_RENAME: the server's flags */
+};
+
+struct plan {
+	struct plan_action *actions; /* owned */
+	size_t n_actions;
+	uint32_t *fetch;             /* uids to download, ascending; owned */
+	size_t n_fetch;
+	size_t n_renames, n_removes, n_duplicates;
+	size_t n_kept;               /* files of expunged uids kept (deletions: keep) */
+	size_t n_stale;              /* files from another UIDVALIDITY */
+};
+
+/* Plan one folder. A local file belongs to the mirror when its name has a U= tag
+ * and its uidvalidity is `uidvalidity` or absent (0). For each server message:
+ * no local file -> fetch; one or more -> keep the first (cur/ preferred), rename
+ * it when it is in new/ or its flags differ, remove the other copies. Local files
+ * of uids the server no longer has, and files of another UIDVALIDITY, are removed
+ * with deletions: mirror and left alone with keep. Returns 0 (cannot fail except
+ * on out-of-memory, which aborts). */
+int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
+		const struct plan_server_msg *server, size_t n_server,
+		enum deletions_mode deletions, struct plan *out);
+void plan_free(struct plan *p);
+
+#endif

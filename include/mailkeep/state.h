@@ -1,0 +1,52 @@
+/* Per-folder sync state, stored as <folder dir>/.mailkeep-state.
+ *
+ * Text format (one record per line, LF-terminated; see docs/design.md):
+ *   mailkeep-state 1
+ *   uidvalidity <u32>
+ *   uidnext <u32>
+ *   highestmodseq <u64>
+ *   dirmtime <cur ns> <new ns>
+ *   orphaned <0|1>
+ *   m <uid> <flag letters or '-'> [keyword ...]
+ * The message lines are sorted by uid and hold the server flags as of the last
+ * completed sync. Written atomically: temp file, fsync, rename, fsync dir. */
+#ifndef MAILKEEP_STATE_H
+#define MAILKEEP_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATE_FILE ".mailkeep-state"
+
+struct state_msg {
+	uint32_t uid;
+	uint8_t flags;    /* MFLAG_* */
+	char *keywords;   /* NULL or owned, space-separated */
+};
+
+struct folder_state {
+	uint32_t uidvalidity; /* 0 = no state yet */
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	int64_t cur_mtime_ns, new_mtime_ns;
+	int orphaned;
+	struct state_msg *msgs; /* sorted by uid; owned */
+	size_t n, cap;
+};
+
+/* Load <dir>/.mailkeep-state. A missing file gives an empty state and returns 1;
+ * 0 when loaded; -1 on a malformed or unreadable file with err set. */
+int state_load(const char *dir, struct folder_state *st, char *err, size_t errlen);
+
+/* Write atomically into <dir>/.mailkeep-state (0600). */
+int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen);
+
+/* Append a message (uids must be appended in increasing order). keywords copied. */
+void state_add(struct folder_state *st, uint32_t uid, unsigned flags, const char *keywords);
+/* Binary search; NULL if absent. */
+const struct state_msg *state_find(const struct folder_state *st, uint32_t uid);
+/* Drop all messages; keep the header fields. */
+void state_clear_msgs(struct folder_state *st);
+void state_free(struct folder_state *st);
+
+#endif

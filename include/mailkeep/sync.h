@@ -1,0 +1,51 @@
+/* Sync runner: mirrors one account (all selected folders) from the server into
+ * the Maildir tree, executing the planner's decisions. */
+#ifndef MAILKEEP_SYNC_H
+#define MAILKEEP_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailkeep/config.h"
+
+enum sync_status {
+	SYNC_OK = 0,
+	SYNC_PARTIAL = 1, /* some folders failed, the others are exact */
+	SYNC_FAILED = 2,  /* nothing synced: connection, TLS, login, local setup */
+	SYNC_LOCKED = 3,  /* another run holds the account lock */
+};
+
+enum sync_change {
+	SYNC_CHANGE_ADD,    /* new_rel delivered */
+	SYNC_CHANGE_RENAME, /* old_rel -> new_rel (same content) */
+	SYNC_CHANGE_REMOVE, /* old_rel removed */
+};
+
+struct sync_counts {
+	uint64_t folders, folders_failed, folders_skipped;
+	uint64_t added, renamed, removed, kept, bytes;
+};
+
+struct sync_options {
+	/* Called for every change made to the mirror, paths relative to the account
+	 * directory (e.g. "INBOX/cur/<name>"); may be NULL. */
+	void (*on_change)(void *ctx, enum sync_change kind, const char *old_rel, const char *new_rel);
+	void *change_ctx;
+};
+
+struct sync_result {
+	enum sync_status status;
+	struct sync_counts counts;
+	unsigned long round_trips;
+	double seconds;
+};
+
+/* The account directory: <root>/<name>. Caller frees. */
+char *sync_account_dir(const struct account *acct);
+
+/* Sync one account. Errors are logged (naming account and folder) as they
+ * happen; the result says how it went. */
+void sync_account(const struct account *acct, const struct sync_options *opt,
+		  struct sync_result *res);
+
+#endif

@@ -1,0 +1,254 @@
+/* Command line: global options, subcommands, exit codes. */
+#include "mailkeep/cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/config.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/log.h"
+#include "mailkeep/sync.h"
+
+struct cli {
+	const char *config_path;
+	int verbose;
+	int quiet;
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: mailkeep [-c FILE] [-v | -q] COMMAND [ARGS]\n"
+	      "\n"
+	      "Mirror IMAP accounts into local Maildir folders (read-only on the server).\n"
+	      "\n"
+	      "commands:\n"
+	      "  sync [ACCOUNT...]           mirror every (or the named) account\n"
+	      "  check [--connect] [ACCOUNT...]\n"
+	      "                              validate the configuration; with --connect also log in\n"
+	      "                              and list the folders that would be mirrored\n"
+	      "\n"
+	      "options:\n"
+	      "  -c, --config FILE           configuration file (default\n"
+	      "                              $XDG_CONFIG_HOME/mailkeep/config.yaml)\n"
+	      "  -v, --verbose               more output (repeat for a protocol trace)\n"
+	      "  -q, --quiet                 errors only\n"
+	      "  -h, --help                  this help\n"
+	      "  -V, --version               print the version\n"
+	      "\n"
+	      "exit codes: 0 ok, 1 partial failure, 2 usage or config error, 3 lock held,\n"
+	      "            4 nothing could be synced, 5 snapshot failed\n",
+	      out);
+}
+
+static int load_config(const struct cli *cli, struct config *cfg)
+{
+	char err[1024];
+	char *path = cli->config_path ? xstrdup(cli->config_path) : config_default_path();
+	int rc = config_load(path, cfg, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "mailkeep: %s\n", err);
+	free(path);
+	return rc;
+}
+
+/* Select accounts named on the command line (all when none). Returns 0 or -1. */
+static int select_accounts(const struct config *cfg, int argc, char **argv, const struct account ***out,
+			   size_t *n)
+{
+	*n = 0;
+	*out = xcalloc(cfg->n_accounts + (size_t)argc + 1, sizeof(**out));
+	if (argc == 0) {
+		for (size_t i = 0; i < cfg->n_accounts; i++)
+			(*out)[(*n)++] = &cfg->accounts[i];
+		return 0;
+	}
+	for (int i = 0; i < argc; i++) {
+		const struct account *a = config_find_account(cfg, argv[i]);
+		if (!a) {
+			fprintf(stderr, "mailkeep: no account named \"%s\" in %s\n", argv[i], cfg->path);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		(*out)[(*n)++] = a;
+	}
+	return 0;
+}
+
+static int cmd_sync(struct cli *cli, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	const struct account **accts = NULL;
+	size_t n = 0, ok = 0, failed = 0, locked = 0, partial = 0;
+	int code = EXIT_USAGE;
+
+	if (load_config(cli, &cfg) < 0)
+		return EXIT_USAGE;
+	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct sync_result res;
+		sync_account(accts[i], NULL, &res);
+		switch (res.status) {
+		case SYNC_OK: ok++; break;
+		case SYNC_PARTIAL: partial++; break;
+		case SYNC_FAILED: failed++; break;
+		case SYNC_LOCKED: locked++; break;
+		}
+		if (res.status != SYNC_LOCKED)
+			log_info("account %s: %" PRIu64 " folders, %" PRIu64 " new (%" PRIu64 " bytes), %"
+				 PRIu64 " flag changes, %" PRIu64 " removed, %" PRIu64 " failed folders, "
+				 "%lu round trips, %.2f s",
+				 accts[i]->name, res.counts.folders, res.counts.added, res.counts.bytes,
+				 res.counts.renamed, res.counts.removed, res.counts.folders_failed,
+				 res.round_trips, res.seconds);
+	}
+	if (failed == n)
+		code = EXIT_FAILED;
+	else if (failed || partial)
+		code = EXIT_PARTIAL;
+	else if (locked)
+		code = EXIT_LOCKED;
+	else
+		code = EXIT_OK;
+	if (locked == n)
+		code = EXIT_LOCKED;
+out:
+	free(accts);
+	config_free(&cfg);
+	return code;
+}
+
+static int cmd_check(struct cli *cli, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	const struct account **accts = NULL;
+	size_t n = 0;
+	int connect = 0, code = EXIT_USAGE;
+
+	if (argc > 0 && !strcmp(argv[0], "--connect")) {
+		connect = 1;
+		argc--;
+		argv++;
+	}
+	if (load_config(cli, &cfg) < 0)
+		return EXIT_USAGE;
+	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+		goto out;
+	code = EXIT_OK;
+	if (!cli->quiet)
+		printf("%s: %zu account%s, configuration OK\n", cfg.path, cfg.n_accounts,
+		       cfg.n_accounts == 1 ? "" : "s");
+	if (!connect)
+		goto out;
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct account *a = accts[i];
+		char err[1024];
+		int c = 0;
+		char *pw = config_get_password(a, err, sizeof(err));
+		struct imap_client *imap = NULL;
+		struct imap_mailbox_list list = { 0 };
+		if (!pw)
+			goto fail;
+		imap = imap_connect(a, &c, err, sizeof(err));
+		if (!imap || imap_login(imap, a->user, pw, err, sizeof(err)) < 0 ||
+		    imap_list(imap, &list, err, sizeof(err)) < 0)
+			goto fail;
+		printf("account %s: logged in to %s:%d\n", a->name, a->host, a->port);
+		for (size_t j = 0; j < list.n; j++) {
+			const struct imap_mailbox *mb = &list.items[j];
+			if (mb->flags & IMAP_MBOX_NOSELECT)
+				continue;
+			int sel = mb->utf8 && config_folder_selected(a, mb->utf8);
+			printf("  %s %s\n", sel ? "+" : "-", mb->utf8 ? mb->utf8 : "(undecodable name)");
+		}
+		goto done;
+fail:
+		log_error("account %s: %s", a->name, err);
+		bad++;
+done:
+		imap_mailbox_list_free(&list);
+		imap_close(imap);
+		if (pw) {
+			memset(pw, 0, strlen(pw));
+			free(pw);
+		}
+	}
+	if (bad)
+		code = bad == n ? EXIT_FAILED : EXIT_PARTIAL;
+out:
+	free(accts);
+	config_free(&cfg);
+	return code;
+}
+
+int cli_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli = { 0 };
+	int c;
+
+	/* A peer closing the socket must be an error return, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cli.config_path = optarg; break;
+		case 'v': cli.verbose++; break;
+		case 'q': cli.quiet = 1; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V': printf("mailkeep %s\n", MAILKEEP_VERSION); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	int sub_argc = argc - optind - 1;
+	char **sub_argv = argv + optind + 1;
+	/* allow -v / -q after the command too */
+	while (sub_argc > 0 && sub_argv[0][0] == '-' && strcmp(sub_argv[0], "--connect")) {
+		if (!strcmp(sub_argv[0], "-v") || !strcmp(sub_argv[0], "--verbose"))
+			cli.verbose++;
+		else if (!strcmp(sub_argv[0], "-vv"))
+			cli.verbose += 2;
+		else if (!strcmp(sub_argv[0], "-q") || !strcmp(sub_argv[0], "--quiet"))
+			cli.quiet = 1;
+		else if (!strcmp(sub_argv[0], "-h") || !strcmp(sub_argv[0], "--help")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else {
+			fprintf(stderr, "mailkeep: %s: unknown option %s\n", cmd, sub_argv[0]);
+			return EXIT_USAGE;
+		}
+		sub_argc--;
+		sub_argv++;
+	}
+	log_set_level(cli.quiet ? LOG_QUIET : cli.verbose > 1 ? LOG_DEBUG : cli.verbose);
+	if (!strcmp(cmd, "sync"))
+		return cmd_sync(&cli, sub_argc, sub_argv);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(&cli, sub_argc, sub_argv);
+	if (!strcmp(cmd, "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	fprintf(stderr, "mailkeep: unknown command \"%s\" (try mailkeep --help)\n", cmd);
+	return EXIT_USAGE;
+}

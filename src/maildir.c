@@ -1,0 +1,358 @@
+/* Maildir store, filesystem half: directories, delivery, renames, scans. */
+#include "mailkeep/maildir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int mkdir_one(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+		snprintf(err, errlen, "%s: exists and is not a directory", path);
+		return -1;
+	}
+	snprintf(err, errlen, "%s: mkdir: %s", path, strerror(errno));
+	return -1;
+}
+
+int maildir_mkdirs(const char *base, const char *rel, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = -1;
+	buf_adds(&p, base);
+	const char *s = rel;
+	if (*s == '/') {
+		snprintf(err, errlen, "%s: absolute path refused", rel);
+		goto out;
+	}
+	while (*s) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
+			snprintf(err, errlen, "%s: '.' or '..' component refused", rel);
+			goto out;
+		}
+		if (len) {
+			buf_addch(&p, '/');
+			buf_add(&p, s, len);
+			if (mkdir_one(p.data, err, errlen) < 0)
+				goto out;
+		}
+		s += len;
+		if (*s == '/')
+			s++;
+	}
+	rc = 0;
+out:
+	buf_free(&p);
+	return rc;
+}
+
+int maildir_create(const char *dir, char *err, size_t errlen)
+{
+	static const char *const sub[] = { "cur", "new", "tmp" };
+	struct buf p = BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < 3 && rc == 0; i++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", dir, sub[i]);
+		rc = mkdir_one(p.data, err, errlen);
+	}
+	buf_free(&p);
+	return rc;
+}
+
+int maildir_fsync_dir(const char *dir, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: open: %s", dir, strerror(errno));
+		return -1;
+	}
+	int rc = fsync(fd);
+	if (rc < 0 && errno != EINVAL) /* some file systems cannot fsync dirs */
+		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+	else
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+int maildir_delivery_open(struct maildir_delivery *d, const char *dir, const char *base,
+			  char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	memset(d, 0, sizeof(*d));
+	buf_addf(&p, "%s/tmp/%s", dir, base);
+	d->fd = open(p.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (d->fd < 0) {
+		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
+		buf_free(&p);
+		return -1;
+	}
+	d->tmp_path = buf_detach(&p);
+	return 0;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int maildir_delivery_write(struct maildir_delivery *d, const char *data, size_t len,
+			   char *err, size_t errlen)
+{
+	char out[65536];
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		if (d->saw_cr) {
+			d->saw_cr = 0;
+			if (c != '\n')
+				out[o++] = '\r'; /* a bare CR stays */
+		}
+		if (c == '\r') {
+			d->saw_cr = 1;
+		} else {
+			out[o++] = c;
+		}
+		if (o >= sizeof(out) - 2) {
+			if (write_all(d->fd, out, o) < 0)
+				goto fail;
+			d->bytes += o;
+			o = 0;
+		}
+	}
+	if (o && write_all(d->fd, out, o) < 0)
+		goto fail;
+	d->bytes += o;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: write: %s", d->tmp_path, strerror(errno));
+	return -1;
+}
+
+int maildir_delivery_finish(struct maildir_delivery *d, int64_t date, int do_fsync,
+			    char *err, size_t errlen)
+{
+	if (d->saw_cr) {
+		d->saw_cr = 0;
+		if (write_all(d->fd, "\r", 1) < 0)
+			goto fail;
+		d->bytes++;
+	}
+	if (do_fsync && fsync(d->fd) < 0)
+		goto fail;
+	struct timespec ts[2] = { { .tv_sec = (time_t)date }, { .tv_sec = (time_t)date } };
+	if (futimens(d->fd, ts) < 0)
+		goto fail;
+	int fd = d->fd;
+	d->fd = -1;
+	if (close(fd) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", d->tmp_path, strerror(errno));
+	return -1;
+}
+
+int maildir_delivery_commit(struct maildir_delivery *d, const char *dir, const char *final_name,
+			    char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = 0;
+	buf_addf(&p, "%s/cur/%s", dir, final_name);
+	if (rename(d->tmp_path, p.data) < 0) {
+		snprintf(err, errlen, "%s: rename: %s", p.data, strerror(errno));
+		rc = -1;
+	} else {
+		free(d->tmp_path);
+		d->tmp_path = NULL;
+	}
+	buf_free(&p);
+	return rc;
+}
+
+void maildir_delivery_abort(struct maildir_delivery *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (d->tmp_path) {
+		unlink(d->tmp_path);
+		free(d->tmp_path);
+		d->tmp_path = NULL;
+	}
+}
+
+static int scan_sub(const char *dir, const char *sub, int in_new, struct maildir_view *v,
+		    char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	DIR *d = NULL;
+	int rc = -1;
+	buf_addf(&p, "%s/%s", dir, sub);
+	d = opendir(p.data);
+	if (!d) {
+		if (errno == ENOENT) {
+			rc = 0;
+			goto out;
+		}
+		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
+		goto out;
+	}
+	struct dirent *de;
+	while ((errno = 0, de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		uint32_t uid, uv;
+		unsigned flags;
+		if (maildir_parse_name(de->d_name, &uid, &uv, &flags) < 0) {
+			v->foreign++;
+			continue;
+		}
+		if (v->n == v->cap) {
+			v->cap = v->cap ? v->cap * 2 : 256;
+			v->files = xrealloc(v->files, v->cap * sizeof(*v->files));
+		}
+		if (v->names.len > UINT32_MAX - 512) {
+			snprintf(err, errlen, "%s: too many files", p.data);
+			goto out;
+		}
+		struct maildir_file *f = &v->files[v->n++];
+		f->uid = uid;
+		f->uidvalidity = uv;
+		f->flags = (uint8_t)flags;
+		f->in_new = (uint8_t)in_new;
+		f->name_off = (uint32_t)v->names.len;
+		buf_add(&v->names, de->d_name, strlen(de->d_name) + 1);
+	}
+	if (errno) {
+		snprintf(err, errlen, "%s: readdir: %s", p.data, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (d)
+		closedir(d);
+	buf_free(&p);
+	return rc;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	const struct maildir_file *x = a, *y = b;
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	if (x->in_new != y->in_new) /* cur/ first: the copy to keep */
+		return x->in_new < y->in_new ? -1 : 1;
+	return x->name_off < y->name_off ? -1 : x->name_off > y->name_off;
+}
+
+int maildir_scan(const char *dir, struct maildir_view *v, char *err, size_t errlen)
+{
+	memset(v, 0, sizeof(*v));
+	if (scan_sub(dir, "cur", 0, v, err, errlen) < 0 || scan_sub(dir, "new", 1, v, err, errlen) < 0) {
+		maildir_view_free(v);
+		return -1;
+	}
+	if (v->n)
+		qsort(v->files, v->n, sizeof(*v->files), cmp_file);
+	return 0;
+}
+
+void maildir_view_free(struct maildir_view *v)
+{
+	free(v->files);
+	buf_free(&v->names);
+	memset(v, 0, sizeof(*v));
+}
+
+int maildir_rename(const char *dir, int in_new, const char *name, const char *new_name,
+		   char *err, size_t errlen)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	int rc = 0;
+	buf_addf(&a, "%s/%s/%s", dir, in_new ? "new" : "cur", name);
+	buf_addf(&b, "%s/cur/%s", dir, new_name);
+	if (rename(a.data, b.data) < 0) {
+		snprintf(err, errlen, "%s: rename: %s", a.data, strerror(errno));
+		rc = -1;
+	}
+	buf_free(&a);
+	buf_free(&b);
+	return rc;
+}
+
+int maildir_remove(const char *dir, int in_new, const char *name, char *err, size_t errlen)
+{
+	struct buf a = BUF_INIT;
+	int rc = 0;
+	buf_addf(&a, "%s/%s/%s", dir, in_new ? "new" : "cur", name);
+	if (unlink(a.data) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: unlink: %s", a.data, strerror(errno));
+		rc = -1;
+	}
+	buf_free(&a);
+	return rc;
+}
+
+int maildir_clean_tmp(const char *dir, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = 0;
+	buf_addf(&p, "%s/tmp", dir);
+	DIR *d = opendir(p.data);
+	if (!d) {
+		buf_free(&p);
+		return 0;
+	}
+	int dfd = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT && errno != EISDIR) {
+			snprintf(err, errlen, "%s/%s: unlink: %s", p.data, de->d_name, strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(d);
+	buf_free(&p);
+	return rc;
+}
+
+void maildir_dir_mtimes(const char *dir, int64_t *cur_ns, int64_t *new_ns)
+{
+	struct buf p = BUF_INIT;
+	struct stat st;
+	buf_addf(&p, "%s/cur", dir);
+	*cur_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec : 0;
+	buf_reset(&p);
+	buf_addf(&p, "%s/new", dir);
+	*new_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec : 0;
+	buf_free(&p);
+}

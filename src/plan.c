@@ -1,0 +1,91 @@
+/* Sync planner: pure merge of the local view with the server view. */
+#include "mailkeep/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailkeep/buf.h"
+
+static void add_action(struct plan *p, size_t *cap, enum plan_op op, size_t file, uint8_t flags)
+{
+	if (p->n_actions == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		p->actions = xrealloc(p->actions, *cap * sizeof(*p->actions));
+	}
+	p->actions[p->n_actions++] = (struct plan_action){ .op = op, .file = file, .flags = flags };
+	if (op == PLAN_RENAME)
+		p->n_renames++;
+	else
+		p->n_removes++;
+}
+
+static void add_fetch(struct plan *p, size_t *cap, uint32_t uid)
+{
+	if (p->n_fetch == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		p->fetch = xrealloc(p->fetch, *cap * sizeof(*p->fetch));
+	}
+	p->fetch[p->n_fetch++] = uid;
+}
+
+int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
+		const struct plan_server_msg *server, size_t n_server,
+		enum deletions_mode deletions, struct plan *out)
+{
+	size_t acap = 0, fcap = 0;
+	size_t i = 0, j = 0;
+	int mirror = deletions == DELETIONS_MIRROR;
+
+	memset(out, 0, sizeof(*out));
+	/* Files of another UIDVALIDITY never stand for a server message. */
+	for (size_t k = 0; k < local->n; k++) {
+		const struct maildir_file *f = &local->files[k];
+		if (f->uidvalidity && f->uidvalidity != uidvalidity) {
+			out->n_stale++;
+			if (mirror)
+				add_action(out, &acap, PLAN_REMOVE, k, 0);
+		}
+	}
+#define VALID(k) (!local->files[k].uidvalidity || local->files[k].uidvalidity == uidvalidity)
+	while (i < local->n && !VALID(i))
+		i++;
+	while (i < local->n || j < n_server) {
+		uint32_t luid = i < local->n ? local->files[i].uid : 0;
+		if (j < n_server && (i >= local->n || server[j].uid < luid)) {
+			add_fetch(out, &fcap, server[j].uid);
+			j++;
+			continue;
+		}
+		/* local->files[i] is the first valid copy of luid */
+		size_t first = i;
+		int on_server = j < n_server && server[j].uid == luid;
+		const struct maildir_file *f = &local->files[first];
+		if (on_server) {
+			if (f->in_new || f->flags != server[j].flags)
+				add_action(out, &acap, PLAN_RENAME, first, server[j].flags);
+			j++;
+		} else if (mirror) {
+			add_action(out, &acap, PLAN_REMOVE, first, 0);
+		} else {
+			out->n_kept++;
+		}
+		/* further valid copies of the same uid are duplicates */
+		for (i++; i < local->n && local->files[i].uid == luid; i++) {
+			if (!VALID(i))
+				continue;
+			out->n_duplicates++;
+			add_action(out, &acap, PLAN_REMOVE, i, 0);
+		}
+		while (i < local->n && !VALID(i))
+			i++;
+	}
+#undef VALID
+	return 0;
+}
+
+void plan_free(struct plan *p)
+{
+	free(p->actions);
+	free(p->fetch);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,262 @@
+/* Per-folder state: load and atomic save. */
+#include "mailkeep/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/maildir.h"
+
+#define STATE_MAGIC "mailkeep-state 1"
+#define STATE_MAX_SIZE ((size_t)1 << 30)
+
+void state_add(struct folder_state *st, uint32_t uid, unsigned flags, const char *keywords)
+{
+	if (st->n == st->cap) {
+		st->cap = st->cap ? st->cap * 2 : 256;
+		st->msgs = xrealloc(st->msgs, st->cap * sizeof(*st->msgs));
+	}
+	struct state_msg *m = &st->msgs[st->n++];
+	m->uid = uid;
+	m->flags = (uint8_t)(flags & MFLAG_ALL);
+	m->keywords = keywords && *keywords ? xstrdup(keywords) : NULL;
+}
+
+const struct state_msg *state_find(const struct folder_state *st, uint32_t uid)
+{
+	size_t lo = 0, hi = st->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (st->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else if (st->msgs[mid].uid > uid)
+			hi = mid;
+		else
+			return &st->msgs[mid];
+	}
+	return NULL;
+}
+
+void state_clear_msgs(struct folder_state *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		free(st->msgs[i].keywords);
+	st->n = 0;
+}
+
+void state_free(struct folder_state *st)
+{
+	state_clear_msgs(st);
+	free(st->msgs);
+	memset(st, 0, sizeof(*st));
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out, const char **end)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (max - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	*end = p;
+	return 0;
+}
+
+static int parse_i64(const char *s, int64_t *out, const char **end)
+{
+	int neg = *s == '-';
+	uint64_t v;
+	if (parse_u64(s + neg, INT64_MAX, &v, end) < 0)
+		return -1;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+/* Parse one line (NUL-terminated, without LF). */
+static int parse_line(struct folder_state *st, char *line, uint32_t *last_uid)
+{
+	const char *end;
+	uint64_t v;
+	if (line[0] == 'm' && line[1] == ' ') {
+		if (parse_u64(line + 2, UINT32_MAX, &v, &end) < 0 || v == 0 || *end != ' ')
+			return -1;
+		if ((uint32_t)v <= *last_uid)
+			return -1; /* must be strictly increasing */
+		*last_uid = (uint32_t)v;
+		const char *fl = end + 1;
+		const char *sp = strchr(fl, ' ');
+		size_t flen = sp ? (size_t)(sp - fl) : strlen(fl);
+		unsigned flags = (flen == 1 && fl[0] == '-') ? 0 : maildir_flags_from_letters(fl, flen);
+		state_add(st, (uint32_t)v, flags, sp ? sp + 1 : NULL);
+		return 0;
+	}
+	if (!strncmp(line, "uidvalidity ", 12)) {
+		if (parse_u64(line + 12, UINT32_MAX, &v, &end) < 0 || *end)
+			return -1;
+		st->uidvalidity = (uint32_t)v;
+	} else if (!strncmp(line, "uidnext ", 8)) {
+		if (parse_u64(line + 8, UINT32_MAX, &v, &end) < 0 || *end)
+			return -1;
+		st->uidnext = (uint32_t)v;
+	} else if (!strncmp(line, "highestmodseq ", 14)) {
+		if (parse_u64(line + 14, UINT64_MAX, &v, &end) < 0 || *end)
+			return -1;
+		st->highestmodseq = v;
+	} else if (!strncmp(line, "dirmtime ", 9)) {
+		if (parse_i64(line + 9, &st->cur_mtime_ns, &end) < 0 || *end != ' ' ||
+		    parse_i64(end + 1, &st->new_mtime_ns, &end) < 0 || *end)
+			return -1;
+	} else if (!strncmp(line, "orphaned ", 9)) {
+		st->orphaned = line[9] == '1';
+	}
+	/* unknown header lines are ignored: forward compatibility */
+	return 0;
+}
+
+int state_load(const char *dir, struct folder_state *st, char *err, size_t errlen)
+{
+	struct buf path = BUF_INIT, data = BUF_INIT;
+	int fd = -1, rc = -1;
+	memset(st, 0, sizeof(*st));
+	buf_addf(&path, "%s/%s", dir, STATE_FILE);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			rc = 1;
+			goto out;
+		}
+		snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		buf_grow(&data, 65536);
+		ssize_t n = read(fd, data.data + data.len, 65536);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		data.len += (size_t)n;
+		data.data[data.len] = '\0';
+		if (data.len > STATE_MAX_SIZE) {
+			snprintf(err, errlen, "%s: state file too large", path.data);
+			goto out;
+		}
+	}
+	if (data.len == 0 || memchr(data.data, '\0', data.len) ||
+	    strncmp(data.data, STATE_MAGIC "\n", sizeof(STATE_MAGIC))) {
+		snprintf(err, errlen, "%s: not a mailkeep state file (or damaged)", path.data);
+		goto out;
+	}
+	char *p = data.data + sizeof(STATE_MAGIC);
+	uint32_t last_uid = 0;
+	unsigned lineno = 1;
+	while (*p) {
+		char *nl = strchr(p, '\n');
+		lineno++;
+		if (!nl) {
+			snprintf(err, errlen, "%s:%u: truncated line", path.data, lineno);
+			goto out;
+		}
+		*nl = '\0';
+		if (parse_line(st, p, &last_uid) < 0) {
+			snprintf(err, errlen, "%s:%u: malformed line", path.data, lineno);
+			goto out;
+		}
+		p = nl + 1;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		state_free(st);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&path);
+	buf_free(&data);
+	return rc;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen)
+{
+	struct buf tmp = BUF_INIT, path = BUF_INIT, out = BUF_INIT;
+	int fd = -1, rc = -1;
+	char letters[8];
+
+	buf_addf(&path, "%s/%s", dir, STATE_FILE);
+	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
+	buf_addf(&out, STATE_MAGIC "\nuidvalidity %" PRIu32 "\nuidnext %" PRIu32
+		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\norphaned %d\n",
+		 st->uidvalidity, st->uidnext, st->highestmodseq, st->cur_mtime_ns,
+		 st->new_mtime_ns, st->orphaned ? 1 : 0);
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < st->n; i++) {
+		const struct state_msg *m = &st->msgs[i];
+		maildir_flags_to_letters(m->flags, letters);
+		buf_addf(&out, "m %" PRIu32 " %s%s%s\n", m->uid, letters[0] ? letters : "-",
+			 m->keywords ? " " : "", m->keywords ? m->keywords : "");
+		if (out.len >= 1 << 16) {
+			if (write_all(fd, out.data, out.len) < 0)
+				goto write_err;
+			buf_reset(&out);
+		}
+	}
+	if (write_all(fd, out.data, out.len) < 0 || fsync(fd) < 0)
+		goto write_err;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto write_err;
+	}
+	fd = -1;
+	if (rename(tmp.data, path.data) < 0) {
+		snprintf(err, errlen, "%s: rename: %s", path.data, strerror(errno));
+		goto out;
+	}
+	if (maildir_fsync_dir(dir, err, errlen) < 0)
+		goto out;
+	rc = 0;
+	goto out;
+write_err:
+	snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp.data);
+	buf_free(&tmp);
+	buf_free(&path);
+	buf_free(&out);
+	return rc;
+}

@@ -1,0 +1,742 @@
+/* Sync runner: per account, lock, connect, list, and mirror every selected
+ * folder; per folder, examine, scan, plan, act, download, save state. */
+#include "mailkeep/sync.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/plan.h"
+#include "mailkeep/state.h"
+
+#define FETCH_BATCH 1000  /* UIDs per UID FETCH command */
+#define MAX_RECONNECTS 3
+
+struct account_run {
+	const struct account *acct;
+	const struct sync_options *opt;
+	char *dir;              /* <root>/<name> */
+	struct imap_client *imap;
+	char *password;
+	struct sync_counts *counts;
+	unsigned reconnects;
+	unsigned long round_trips;
+};
+
+/* The server's view of a folder, built from FETCH (UID FLAGS). */
+struct server_view {
+	struct plan_server_msg *msgs;
+	char **keywords;        /* parallel to msgs; NULL entries mostly */
+	uint8_t *present;       /* parallel: the message is on disk */
+	size_t n, cap;
+};
+
+struct folder_run {
+	struct account_run *a;
+	const char *name;       /* decoded name, for messages */
+	const char *rel;        /* escaped relative path */
+	struct buf dir;         /* <account dir>/<rel> */
+	uint32_t uidvalidity;
+	struct server_view sv;
+	const struct plan *plan;
+	struct maildir_delivery dl;
+	int dl_open;
+	unsigned tmp_counter;
+	struct buf name_buf;
+	struct buf rel_buf;
+	uint64_t added, bytes;
+};
+
+char *sync_account_dir(const struct account *acct)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s/%s", acct->root, acct->name);
+	return buf_detach(&b);
+}
+
+static void change(struct account_run *a, enum sync_change kind, const char *old_rel,
+		   const char *new_rel)
+{
+	if (a->opt && a->opt->on_change)
+		a->opt->on_change(a->opt->change_ctx, kind, old_rel, new_rel);
+}
+
+/* mkdir -p for an absolute or relative path, new components 0700. */
+static int mkdir_p(const char *path, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = 0;
+	buf_adds(&p, path);
+	for (size_t i = 1; i <= p.len && rc == 0; i++) {
+		if (i < p.len && p.data[i] != '/')
+			continue;
+		char saved = p.data[i];
+		p.data[i] = '\0';
+		if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
+			rc = -1;
+		}
+		p.data[i] = saved;
+	}
+	buf_free(&p);
+	return rc;
+}
+
+/* ---- server view ---- */
+
+static void sv_add(struct server_view *sv, uint32_t uid, unsigned flags, const char *kw)
+{
+	if (sv->n == sv->cap) {
+		sv->cap = sv->cap ? sv->cap * 2 : 256;
+		sv->msgs = xrealloc(sv->msgs, sv->cap * sizeof(*sv->msgs));
+		sv->keywords = xrealloc(sv->keywords, sv->cap * sizeof(*sv->keywords));
+	}
+	sv->msgs[sv->n] = (struct plan_server_msg){ .uid = uid, .flags = (uint8_t)flags };
+	sv->keywords[sv->n] = kw && *kw ? xstrdup(kw) : NULL;
+	sv->n++;
+}
+
+static void sv_free(struct server_view *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->keywords[i]);
+	free(sv->msgs);
+	free(sv->keywords);
+	free(sv->present);
+	memset(sv, 0, sizeof(*sv));
+}
+
+static ssize_t sv_find(const struct server_view *sv, uint32_t uid)
+{
+	size_t lo = 0, hi = sv->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sv->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else if (sv->msgs[mid].uid > uid)
+			hi = mid;
+		else
+			return (ssize_t)mid;
+	}
+	return -1;
+}
+
+struct sv_pair {
+	struct plan_server_msg m;
+	char *kw;
+	size_t seq;
+};
+
+static int cmp_pair(const void *x, const void *y)
+{
+	const struct sv_pair *a = x, *b = y;
+	if (a->m.uid != b->m.uid)
+		return a->m.uid < b->m.uid ? -1 : 1;
+	return a->seq < b->seq ? -1 : 1;
+}
+
+/* Sort by uid and drop duplicates (a hostile or buggy server): the last wins. */
+static void sv_normalise(struct server_view *sv)
+{
+	int sorted = 1;
+	for (size_t i = 1; i < sv->n && sorted; i++)
+		sorted = sv->msgs[i - 1].uid < sv->msgs[i].uid;
+	if (!sorted) {
+		size_t n = sv->n, o = 0;
+		struct sv_pair *tmp = xmalloc(n * sizeof(*tmp));
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = (struct sv_pair){ sv->msgs[i], sv->keywords[i], i };
+		qsort(tmp, n, sizeof(*tmp), cmp_pair);
+		for (size_t i = 0; i < n; i++) {
+			if (o && sv->msgs[o - 1].uid == tmp[i].m.uid) {
+				free(sv->keywords[o - 1]);
+				o--;
+			}
+			sv->msgs[o] = tmp[i].m;
+			sv->keywords[o] = tmp[i].kw;
+			o++;
+		}
+		sv->n = o;
+		free(tmp);
+	}
+	sv->present = xcalloc(sv->n ? sv->n : 1, 1);
+}
+
+static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct server_view *sv = ctx;
+	if (m->has_flags)
+		sv_add(sv, m->uid, m->flags, m->keywords);
+	return 0;
+}
+
+/* ---- download ---- */
+
+static int on_body_begin(void *ctx, uint64_t size, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	char base[96];
+	if (f->dl_open) {
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+	}
+	snprintf(base, sizeof(base), "%lld.%ld_%u.mailkeep.part", (long long)time(NULL), (long)getpid(),
+		 ++f->tmp_counter);
+	if (maildir_delivery_open(&f->dl, f->dir.data, base, err, errlen) < 0)
+		return -1;
+	f->dl_open = 1;
+	return 0;
+}
+
+static int on_body_data(void *ctx, const char *data, size_t len, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	if (!f->dl_open)
+		return 0;
+	return maildir_delivery_write(&f->dl, data, len, err, errlen);
+}
+
+static int wanted(const struct plan *p, uint32_t uid)
+{
+	size_t lo = 0, hi = p->n_fetch;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->fetch[mid] < uid)
+			lo = mid + 1;
+		else if (p->fetch[mid] > uid)
+			hi = mid;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	ssize_t idx = sv_find(&f->sv, m->uid);
+	if (!m->has_body || !f->dl_open)
+		return 0;
+	if (idx < 0 || !wanted(f->plan, m->uid) || f->sv.present[idx]) {
+		/* not asked for, or a second copy: drop it */
+		log_debug("%s: ignoring unrequested body for UID %" PRIu32, f->name, m->uid);
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+		return 0;
+	}
+	int64_t date = m->internaldate;
+	if (date == INT64_MIN || date < 0)
+		date = date == INT64_MIN ? (int64_t)time(NULL) : 0;
+	unsigned flags = m->has_flags ? m->flags : f->sv.msgs[idx].flags;
+	if (m->has_flags) {
+		f->sv.msgs[idx].flags = (uint8_t)flags;
+		free(f->sv.keywords[idx]);
+		f->sv.keywords[idx] = *m->keywords ? xstrdup(m->keywords) : NULL;
+	}
+	maildir_base_name(&f->name_buf, date, f->uidvalidity, m->uid);
+	struct buf final = BUF_INIT;
+	maildir_name_with_flags(&final, f->name_buf.data, flags);
+	int rc = maildir_delivery_finish(&f->dl, date, 1, err, errlen);
+	if (rc == 0)
+		rc = maildir_delivery_commit(&f->dl, f->dir.data, final.data, err, errlen);
+	if (rc < 0) {
+		maildir_delivery_abort(&f->dl);
+	} else {
+		f->sv.present[idx] = 1;
+		f->added++;
+		f->bytes += f->dl.bytes;
+		buf_reset(&f->rel_buf);
+		buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, final.data);
+		change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+	}
+	f->dl_open = 0;
+	free(f->dl.tmp_path);
+	f->dl.tmp_path = NULL;
+	buf_free(&final);
+	return rc;
+}
+
+static int download(struct folder_run *f, char *err, size_t errlen)
+{
+	const struct plan *p = f->plan;
+	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
+	struct buf set = BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < p->n_fetch && rc == 0; i += FETCH_BATCH) {
+		size_t n = p->n_fetch - i < FETCH_BATCH ? p->n_fetch - i : FETCH_BATCH;
+		buf_reset(&set);
+		imap_uidset(&set, p->fetch + i, n);
+		rc = imap_uid_fetch(f->a->imap, set.data, "(UID FLAGS INTERNALDATE BODY.PEEK[])", &cb,
+				    err, errlen);
+		if (f->dl_open) {
+			maildir_delivery_abort(&f->dl);
+			f->dl_open = 0;
+		}
+	}
+	buf_free(&set);
+	return rc;
+}
+
+/* ---- folder ---- */
+
+/* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
+ * <account>/.mailkeep/uidvalidity-<old>/<rel>/ (a free name is found). */
+static int move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen)
+{
+	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
+	struct buf target = BUF_INIT, from = BUF_INIT, to = BUF_INIT, rel = BUF_INIT;
+	int rc = -1;
+	struct stat st;
+	for (unsigned k = 0;; k++) {
+		buf_reset(&rel);
+		buf_addf(&rel, ".mailkeep/uidvalidity-%" PRIu32, old_uv);
+		if (k)
+			buf_addf(&rel, ".%u", k);
+		buf_addf(&rel, "/%s", f->rel);
+		buf_reset(&target);
+		buf_addf(&target, "%s/%s", f->a->dir, rel.data);
+		if (stat(target.data, &st) < 0)
+			break;
+	}
+	if (maildir_mkdirs(f->a->dir, rel.data, err, errlen) < 0)
+		goto out;
+	for (size_t i = 0; i < 4; i++) {
+		buf_reset(&from);
+		buf_reset(&to);
+		buf_addf(&from, "%s/%s", f->dir.data, parts[i]);
+		buf_addf(&to, "%s/%s", target.data, parts[i]);
+		if (rename(from.data, to.data) < 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: rename to %s: %s", from.data, to.data, strerror(errno));
+			goto out;
+		}
+	}
+	if (maildir_fsync_dir(target.data, err, errlen) < 0 || maildir_fsync_dir(f->dir.data, err, errlen) < 0)
+		goto out;
+	log_warn("account %s: folder \"%s\": UIDVALIDITY changed (%" PRIu32 "); old copy kept in %s",
+		 f->a->acct->name, f->name, old_uv, target.data);
+	rc = 0;
+out:
+	buf_free(&target);
+	buf_free(&from);
+	buf_free(&to);
+	buf_free(&rel);
+	return rc;
+}
+
+/* Apply renames and removals from the plan. */
+static int apply_plan(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
+		      char *err, size_t errlen)
+{
+	struct buf newname = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < p->n_actions && rc == 0; i++) {
+		const struct plan_action *act = &p->actions[i];
+		const struct maildir_file *file = &v->files[act->file];
+		const char *name = maildir_view_name(v, file);
+		buf_reset(&a);
+		buf_addf(&a, "%s/%s/%s", f->rel, file->in_new ? "new" : "cur", name);
+		if (act->op == PLAN_RENAME) {
+			maildir_name_with_flags(&newname, name, act->flags);
+			rc = maildir_rename(f->dir.data, file->in_new, name, newname.data, err, errlen);
+			if (rc == 0) {
+				buf_reset(&b);
+				buf_addf(&b, "%s/cur/%s", f->rel, newname.data);
+				change(f->a, SYNC_CHANGE_RENAME, a.data, b.data);
+			}
+		} else {
+			rc = maildir_remove(f->dir.data, file->in_new, name, err, errlen);
+			if (rc == 0)
+				change(f->a, SYNC_CHANGE_REMOVE, a.data, NULL);
+		}
+	}
+	buf_free(&newname);
+	buf_free(&a);
+	buf_free(&b);
+	return rc;
+}
+
+/* The uidvalidity a folder's files were written under when there is no state:
+ * any mailkeep file name carries it. 0 when unknown. */
+static uint32_t uidvalidity_on_disk(const struct maildir_view *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (v->files[i].uidvalidity)
+			return v->files[i].uidvalidity;
+	return 0;
+}
+
+static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
+		       char *err, size_t errlen)
+{
+	struct folder_run f = { .a = a, .name = mb->utf8, .rel = rel };
+	struct folder_state st = { 0 };
+	struct maildir_view view = { 0 };
+	struct plan plan = { 0 };
+	struct imap_select_info info;
+	char serr[512];
+	int rc = -1;
+
+	buf_addf(&f.dir, "%s/%s", a->dir, rel);
+	if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
+		goto out;
+	if (state_load(f.dir.data, &st, serr, sizeof(serr)) < 0) {
+		log_warn("account %s: folder \"%s\": %s; rebuilding the state from the files",
+			 a->acct->name, f.name, serr);
+		memset(&st, 0, sizeof(st));
+	}
+	rc = imap_examine(a->imap, mb->name, &info, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = -1;
+	f.uidvalidity = info.uidvalidity;
+	if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
+		goto out;
+	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view);
+	if (old_uv && old_uv != info.uidvalidity) {
+		maildir_view_free(&view);
+		if (move_aside(&f, old_uv, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
+			goto out;
+		state_free(&st);
+		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
+			goto out;
+	}
+	if (maildir_clean_tmp(f.dir.data, err, errlen) < 0)
+		goto out;
+	if (st.uidvalidity != info.uidvalidity) {
+		/* Record the UIDVALIDITY before any message of it lands on disk. */
+		state_clear_msgs(&st);
+		st.uidvalidity = info.uidvalidity;
+		st.uidnext = 0;
+		st.highestmodseq = 0;
+		if (state_save(f.dir.data, &st, err, errlen) < 0)
+			goto out;
+	}
+	if (info.exists) {
+		struct imap_fetch_cb cb = { NULL, NULL, on_flags, &f.sv };
+		rc = imap_uid_fetch(a->imap, "1:*", "(UID FLAGS)", &cb, err, errlen);
+		if (rc < 0)
+			goto out;
+		rc = -1;
+	}
+	sv_normalise(&f.sv);
+	plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
+	if (apply_plan(&f, &view, &plan, err, errlen) < 0)
+		goto out;
+	/* everything the plan did not ask to fetch and that the server has is on disk */
+	for (size_t i = 0; i < f.sv.n; i++)
+		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
+	f.plan = &plan;
+	if (plan.n_fetch) {
+		rc = download(&f, err, errlen);
+		if (rc < 0)
+			goto out;
+		rc = -1;
+	}
+	/* durability: the renames into cur/ before the state that records them */
+	struct buf sub = BUF_INIT;
+	buf_addf(&sub, "%s/cur", f.dir.data);
+	int frc = maildir_fsync_dir(sub.data, err, errlen);
+	buf_reset(&sub);
+	buf_addf(&sub, "%s/new", f.dir.data);
+	if (frc == 0 && plan.n_actions)
+		frc = maildir_fsync_dir(sub.data, err, errlen);
+	buf_free(&sub);
+	if (frc < 0)
+		goto out;
+	state_clear_msgs(&st);
+	uint32_t max_uid = 0;
+	for (size_t i = 0; i < f.sv.n; i++) {
+		if (!f.sv.present[i])
+			continue;
+		state_add(&st, f.sv.msgs[i].uid, f.sv.msgs[i].flags, f.sv.keywords[i]);
+		max_uid = f.sv.msgs[i].uid;
+	}
+	st.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
+	st.highestmodseq = info.highestmodseq;
+	st.orphaned = 0;
+	maildir_dir_mtimes(f.dir.data, &st.cur_mtime_ns, &st.new_mtime_ns);
+	if (state_save(f.dir.data, &st, err, errlen) < 0)
+		goto out;
+
+	size_t missing = 0;
+	for (size_t i = 0; i < f.sv.n; i++)
+		missing += !f.sv.present[i];
+	a->counts->added += f.added;
+	a->counts->bytes += f.bytes;
+	a->counts->renamed += plan.n_renames;
+	a->counts->removed += plan.n_removes;
+	a->counts->kept += plan.n_kept;
+	log_info("account %s: folder \"%s\": %" PRIu64 " new, %zu flag changes, %zu removed%s",
+		 a->acct->name, f.name, f.added, plan.n_renames, plan.n_removes,
+		 missing ? " (some messages vanished during the run)" : "");
+	rc = 0;
+out:
+	if (f.dl_open)
+		maildir_delivery_abort(&f.dl);
+	plan_free(&plan);
+	maildir_view_free(&view);
+	state_free(&st);
+	sv_free(&f.sv);
+	buf_free(&f.dir);
+	buf_free(&f.name_buf);
+	buf_free(&f.rel_buf);
+	return rc;
+}
+
+/* ---- account ---- */
+
+static int connect_login(struct account_run *a, char *err, size_t errlen)
+{
+	int code = 0;
+	if (a->imap) {
+		a->round_trips += imap_round_trips(a->imap);
+		imap_close(a->imap);
+	}
+	a->imap = imap_connect(a->acct, &code, err, errlen);
+	if (!a->imap)
+		return code;
+	int rc = imap_login(a->imap, a->acct->user, a->password, err, errlen);
+	if (rc < 0) {
+		imap_close(a->imap);
+		a->imap = NULL;
+	}
+	return rc;
+}
+
+static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = -1;
+	buf_addf(&p, "%s/.mailkeep", a->dir);
+	if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
+		goto out;
+	}
+	buf_adds(&p, "/lock");
+	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
+		goto out;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			snprintf(err, errlen, "account %s: another mailkeep run holds %s", a->acct->name, p.data);
+			rc = 1;
+		} else {
+			snprintf(err, errlen, "%s: flock: %s", p.data, strerror(errno));
+		}
+		close(*fd);
+		*fd = -1;
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&p);
+	return rc;
+}
+
+/* Folders present locally (a state file) but no longer on the server. */
+static void report_orphans(struct account_run *a, const char *rel_dir, const struct strlist *server_rels,
+			   unsigned depth)
+{
+	struct buf p = BUF_INIT, child = BUF_INIT;
+	DIR *d;
+	if (depth > 64)
+		return;
+	buf_addf(&p, "%s%s%s", a->dir, *rel_dir ? "/" : "", rel_dir);
+	d = opendir(p.data);
+	if (!d)
+		goto out;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new") ||
+		    !strcmp(de->d_name, "tmp"))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		buf_reset(&child);
+		buf_addf(&child, "%s%s%s", rel_dir, *rel_dir ? "/" : "", de->d_name);
+		int known = 0;
+		for (size_t i = 0; i < server_rels->n && !known; i++)
+			known = !strcmp(server_rels->items[i], child.data);
+		struct buf full = BUF_INIT;
+		buf_addf(&full, "%s/%s", a->dir, child.data);
+		struct folder_state st;
+		char err[256];
+		if (!known && state_load(full.data, &st, err, sizeof(err)) == 0) {
+			if (!st.orphaned) {
+				log_warn("account %s: folder %s no longer exists on the server; local copy kept",
+					 a->acct->name, child.data);
+				st.orphaned = 1;
+				if (state_save(full.data, &st, err, sizeof(err)) < 0)
+					log_warn("%s", err);
+			}
+			state_free(&st);
+		}
+		buf_free(&full);
+		report_orphans(a, child.data, server_rels, depth + 1);
+	}
+	closedir(d);
+out:
+	buf_free(&p);
+	buf_free(&child);
+}
+
+static void strlist_push(struct strlist *l, char *s)
+{
+	l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+	l->items[l->n++] = s;
+}
+
+static void strlist_clear(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+static int fatal_for_connection(int rc)
+{
+	return rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL || rc == IMAP_ERR_CERT;
+}
+
+void sync_account(const struct account *acct, const struct sync_options *opt, struct sync_result *res)
+{
+	struct account_run a = { .acct = acct, .opt = opt, .counts = &res->counts };
+	struct imap_mailbox_list list = { 0 };
+	struct strlist rels = { 0 };
+	struct buf rel = BUF_INIT;
+	char err[1024];
+	int lockfd = -1, rc;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(res, 0, sizeof(*res));
+	res->status = SYNC_FAILED;
+	a.dir = sync_account_dir(acct);
+	if (mkdir_p(a.dir, err, sizeof(err)) < 0) {
+		log_error("account %s: %s", acct->name, err);
+		goto out;
+	}
+	rc = take_lock(&a, &lockfd, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		if (rc > 0)
+			res->status = SYNC_LOCKED;
+		goto out;
+	}
+	a.password = config_get_password(acct, err, sizeof(err));
+	if (!a.password) {
+		log_error("account %s: %s", acct->name, err);
+		goto out;
+	}
+	if (connect_login(&a, err, sizeof(err)) < 0) {
+		log_error("account %s: %s", acct->name, err);
+		goto out;
+	}
+	if (imap_list(a.imap, &list, err, sizeof(err)) < 0) {
+		log_error("account %s: %s", acct->name, err);
+		goto out;
+	}
+	/* every folder path on the server, for orphan detection and collisions */
+	for (size_t i = 0; i < list.n; i++) {
+		const struct imap_mailbox *mb = &list.items[i];
+		if (!mb->utf8 || maildir_folder_path(mb->utf8, mb->delim, &rel) < 0)
+			strlist_push(&rels, xstrdup(""));
+		else
+			strlist_push(&rels, xstrdup(rel.data));
+	}
+	res->status = SYNC_OK;
+	for (size_t i = 0; i < list.n; i++) {
+		const struct imap_mailbox *mb = &list.items[i];
+		char safe[200];
+		if (mb->flags & IMAP_MBOX_NOSELECT)
+			continue;
+		if (!mb->utf8) {
+			snprintf(safe, sizeof(safe), "%.150s", mb->name);
+			for (char *s = safe; *s; s++)
+				if ((unsigned char)*s < 0x20 || *s == 0x7f)
+					*s = '?';
+			log_error("account %s: folder \"%s\": name is not valid modified UTF-7; skipped",
+				  acct->name, safe);
+			res->counts.folders_failed++;
+			continue;
+		}
+		if (!config_folder_selected(acct, mb->utf8)) {
+			res->counts.folders_skipped++;
+			continue;
+		}
+		if (!rels.items[i][0]) {
+			log_error("account %s: folder \"%s\": name cannot be mapped to a directory; skipped",
+				  acct->name, mb->utf8);
+			res->counts.folders_failed++;
+			continue;
+		}
+		int dup = 0;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = !strcmp(rels.items[j], rels.items[i]) && !(list.items[j].flags & IMAP_MBOX_NOSELECT);
+		if (dup) {
+			log_error("account %s: folder \"%s\" maps to the same directory as another folder; "
+				  "skipped", acct->name, mb->utf8);
+			res->counts.folders_failed++;
+			continue;
+		}
+		if (!a.imap) {
+			if (a.reconnects >= MAX_RECONNECTS ||
+			    (a.reconnects++, connect_login(&a, err, sizeof(err)) < 0)) {
+				log_error("account %s: folder \"%s\": not synced: no connection", acct->name,
+					  mb->utf8);
+				res->counts.folders_failed++;
+				continue;
+			}
+		}
+		rc = sync_folder(&a, mb, rels.items[i], err, sizeof(err));
+		res->counts.folders++;
+		if (rc < 0) {
+			log_error("account %s: folder \"%s\": %s", acct->name, mb->utf8, err);
+			res->counts.folders_failed++;
+			if (fatal_for_connection(rc)) {
+				a.round_trips += imap_round_trips(a.imap);
+				imap_close(a.imap);
+				a.imap = NULL;
+			}
+		}
+	}
+	report_orphans(&a, "", &rels, 0);
+	if (res->counts.folders_failed)
+		res->status = SYNC_PARTIAL;
+out:
+	if (a.imap) {
+		a.round_trips += imap_round_trips(a.imap);
+		imap_close(a.imap);
+	}
+	res->round_trips = a.round_trips;
+	if (a.password) {
+		OPENSSL_cleanse(a.password, strlen(a.password));
+		free(a.password);
+	}
+	if (lockfd >= 0)
+		close(lockfd);
+	imap_mailbox_list_free(&list);
+	strlist_clear(&rels);
+	buf_free(&rel);
+	free(a.dir);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}

@@ -1,0 +1,155 @@
+/* Planner: table-driven cases over (local files, server view). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "mailkeep/plan.h"
+
+#define UV 777u
+
+struct lf { uint32_t uid, uv; unsigned flags; int in_new; };
+
+static void make_view(struct maildir_view *v, const struct lf *files, size_t n)
+{
+	memset(v, 0, sizeof(*v));
+	v->files = calloc(n ? n : 1, sizeof(*v->files));
+	for (size_t i = 0; i < n; i++) {
+		v->files[i] = (struct maildir_file){ .uid = files[i].uid, .uidvalidity = files[i].uv,
+			.flags = (uint8_t)files[i].flags, .in_new = (uint8_t)files[i].in_new,
+			.name_off = (uint32_t)v->names.len };
+		buf_addf(&v->names, "f%zu", i);
+		buf_addch(&v->names, '\0');
+	}
+	v->n = n;
+}
+
+static const struct plan_action *find_action(const struct plan *p, size_t file)
+{
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (p->actions[i].file == file)
+			return &p->actions[i];
+	return NULL;
+}
+
+Test(plan, empty_local_fetches_everything)
+{
+	struct maildir_view v;
+	make_view(&v, NULL, 0);
+	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 }, { 5, MFLAG_FLAGGED } };
+	struct plan p;
+	plan_folder(&v, UV, s, 3, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_fetch, 3);
+	cr_assert_eq(p.fetch[0], 1);
+	cr_assert_eq(p.fetch[2], 5);
+	cr_assert_eq(p.n_actions, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, in_sync_does_nothing)
+{
+	struct lf l[] = { { 1, UV, MFLAG_SEEN, 0 }, { 2, UV, 0, 0 } };
+	struct maildir_view v;
+	make_view(&v, l, 2);
+	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 } };
+	struct plan p;
+	plan_folder(&v, UV, s, 2, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_fetch, 0);
+	cr_assert_eq(p.n_actions, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, flag_change_renames_and_new_dir_moves)
+{
+	struct lf l[] = { { 1, UV, 0, 0 }, { 2, UV, MFLAG_SEEN, 1 }, { 3, UV, MFLAG_SEEN, 0 } };
+	struct maildir_view v;
+	make_view(&v, l, 3);
+	struct plan_server_msg s[] = { { 1, MFLAG_SEEN | MFLAG_REPLIED }, { 2, MFLAG_SEEN }, { 3, 0 } };
+	struct plan p;
+	plan_folder(&v, UV, s, 3, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_fetch, 0);
+	cr_assert_eq(p.n_renames, 3);
+	cr_assert_eq(find_action(&p, 0)->flags, MFLAG_SEEN | MFLAG_REPLIED);
+	cr_assert_eq(find_action(&p, 1)->op, PLAN_RENAME); /* new/ -> cur/ */
+	cr_assert_eq(find_action(&p, 2)->flags, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, expunged_removed_with_mirror_kept_with_keep)
+{
+	struct lf l[] = { { 1, UV, 0, 0 }, { 2, UV, 0, 0 }, { 9, UV, 0, 1 } };
+	struct maildir_view v;
+	make_view(&v, l, 3);
+	struct plan_server_msg s[] = { { 2, 0 } };
+	struct plan p;
+	plan_folder(&v, UV, s, 1, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_removes, 2);
+	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
+	cr_assert_eq(find_action(&p, 2)->op, PLAN_REMOVE);
+	cr_assert_null(find_action(&p, 1));
+	plan_free(&p);
+	plan_folder(&v, UV, s, 1, DELETIONS_KEEP, &p);
+	cr_assert_eq(p.n_actions, 0);
+	cr_assert_eq(p.n_kept, 2);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, duplicates_removed_keeping_cur_copy)
+{
+	/* view is sorted by uid with cur/ first, as maildir_scan produces */
+	struct lf l[] = { { 4, UV, MFLAG_SEEN, 0 }, { 4, UV, 0, 1 }, { 4, 0, MFLAG_SEEN, 0 } };
+	struct maildir_view v;
+	make_view(&v, l, 3);
+	struct plan_server_msg s[] = { { 4, MFLAG_SEEN } };
+	struct plan p;
+	plan_folder(&v, UV, s, 1, DELETIONS_KEEP, &p);
+	cr_assert_eq(p.n_duplicates, 2);
+	cr_assert_null(find_action(&p, 0));
+	cr_assert_eq(find_action(&p, 1)->op, PLAN_REMOVE);
+	cr_assert_eq(find_action(&p, 2)->op, PLAN_REMOVE);
+	cr_assert_eq(p.n_fetch, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, other_uidvalidity_never_stands_for_server_message)
+{
+	struct lf l[] = { { 1, 555, MFLAG_SEEN, 0 }, { 2, UV, 0, 0 } };
+	struct maildir_view v;
+	make_view(&v, l, 2);
+	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 } };
+	struct plan p;
+	plan_folder(&v, UV, s, 2, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_fetch, 1);
+	cr_assert_eq(p.fetch[0], 1);
+	cr_assert_eq(p.n_stale, 1);
+	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
+	plan_free(&p);
+	plan_folder(&v, UV, s, 2, DELETIONS_KEEP, &p);
+	cr_assert_eq(p.n_fetch, 1);
+	cr_assert_eq(p.n_actions, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, interleaved_mixture)
+{
+	struct lf l[] = { { 2, UV, 0, 0 }, { 3, UV, MFLAG_SEEN, 0 }, { 7, UV, 0, 0 }, { 10, UV, 0, 1 } };
+	struct maildir_view v;
+	make_view(&v, l, 4);
+	struct plan_server_msg s[] = { { 1, 0 }, { 3, 0 }, { 4, 0 }, { 7, 0 }, { 11, MFLAG_DRAFT } };
+	struct plan p;
+	plan_folder(&v, UV, s, 5, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_fetch, 3);
+	cr_assert_eq(p.fetch[0], 1);
+	cr_assert_eq(p.fetch[1], 4);
+	cr_assert_eq(p.fetch[2], 11);
+	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE); /* uid 2 expunged */
+	cr_assert_eq(find_action(&p, 1)->op, PLAN_RENAME); /* uid 3 lost \Seen */
+	cr_assert_null(find_action(&p, 2));                /* uid 7 fine */
+	cr_assert_eq(find_action(&p, 3)->op, PLAN_REMOVE); /* uid 10 expunged */
+	plan_free(&p);
+	maildir_view_free(&v);
+}

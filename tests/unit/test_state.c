@@ -1,0 +1,111 @@
+/* State file: round trip, atomic save, malformed files rejected. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mailkeep/maildir.h"
+#include "mailkeep/state.h"
+
+static char *make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/mk-state-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	cr_assert_not_null(d);
+	return strdup(d);
+}
+
+static void write_file(const char *dir, const char *content)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, STATE_FILE);
+	FILE *f = fopen(p, "w");
+	cr_assert_not_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+Test(state, missing_file_is_empty_state)
+{
+	char *d = make_tmpdir();
+	struct folder_state st;
+	char err[256];
+	cr_assert_eq(state_load(d, &st, err, sizeof(err)), 1);
+	cr_assert_eq(st.uidvalidity, 0);
+	cr_assert_eq(st.n, 0);
+	state_free(&st);
+	rmdir(d);
+	free(d);
+}
+
+Test(state, round_trip)
+{
+	char *d = make_tmpdir();
+	struct folder_state st = { .uidvalidity = 4000000000u, .uidnext = 99,
+				   .highestmodseq = 123456789012345ull, .cur_mtime_ns = 17, .new_mtime_ns = -3 };
+	char err[256];
+	state_add(&st, 1, MFLAG_SEEN | MFLAG_FLAGGED, NULL);
+	state_add(&st, 5, 0, "$label1 Work");
+	state_add(&st, 4000000000u, MFLAG_ALL, "");
+	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	struct folder_state ld;
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ld.uidvalidity, 4000000000u);
+	cr_assert_eq(ld.uidnext, 99);
+	cr_assert_eq(ld.highestmodseq, 123456789012345ull);
+	cr_assert_eq(ld.cur_mtime_ns, 17);
+	cr_assert_eq(ld.new_mtime_ns, -3);
+	cr_assert_eq(ld.n, 3);
+	cr_assert_eq(ld.msgs[0].flags, MFLAG_SEEN | MFLAG_FLAGGED);
+	cr_assert_null(ld.msgs[0].keywords);
+	cr_assert_str_eq(ld.msgs[1].keywords, "$label1 Work");
+	cr_assert_eq(ld.msgs[2].flags, MFLAG_ALL);
+	cr_assert_not_null(state_find(&ld, 5));
+	cr_assert_null(state_find(&ld, 6));
+	/* private to the user, no temp file left behind */
+	char p[512];
+	struct stat sb;
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	cr_assert_eq(stat(p, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600);
+	snprintf(p, sizeof(p), "%s/%s.tmp", d, STATE_FILE);
+	cr_assert_neq(stat(p, &sb), 0);
+	state_free(&st);
+	state_free(&ld);
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	unlink(p);
+	rmdir(d);
+	free(d);
+}
+
+Test(state, malformed_files_rejected)
+{
+	static const char *const bad[] = {
+		"",
+		"garbage\n",
+		"mailkeep-state 1\nuidvalidity abc\n",
+		"mailkeep-state 1\nuidvalidity 99999999999\n",
+		"mailkeep-state 1\nm 5 S\nm 5 S\n",      /* not increasing */
+		"mailkeep-state 1\nm 0 S\n",              /* uid 0 */
+		"mailkeep-state 1\nm 7\n",                /* no flags field */
+		"mailkeep-state 1\nuidnext 5",            /* truncated */
+		"mailkeep-state 1\ndirmtime 1\n",
+	};
+	char *d = make_tmpdir();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct folder_state st;
+		char err[256] = "";
+		write_file(d, bad[i]);
+		cr_assert_eq(state_load(d, &st, err, sizeof(err)), -1, "case %zu accepted", i);
+		cr_assert(strstr(err, STATE_FILE), "case %zu: error does not name the file: %s", i, err);
+		cr_assert_eq(st.n, 0);
+	}
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	unlink(p);
+	rmdir(d);
+	free(d);
+}

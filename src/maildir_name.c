@@ -1,0 +1,327 @@
+/* Pure half of the Maildir store: IMAP flag <-> Maildir letter mapping, folder
+ * name escaping, folder paths and message file names. No I/O. */
+#include "mailkeep/maildir.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+/* More levels than any real hierarchy; bounds the directory depth a server can make us create. */
+#define MAILDIR_MAX_LEVELS 64
+
+static const struct {
+	unsigned bit;
+	char letter;
+	const char *imap;
+} flag_table[] = {
+	{ MFLAG_DRAFT, 'D', "\\Draft" },
+	{ MFLAG_FLAGGED, 'F', "\\Flagged" },
+	{ MFLAG_PASSED, 'P', "$Forwarded" },
+	{ MFLAG_REPLIED, 'R', "\\Answered" },
+	{ MFLAG_SEEN, 'S', "\\Seen" },
+	{ MFLAG_TRASHED, 'T', "\\Deleted" },
+};
+
+#define FLAG_COUNT (sizeof(flag_table) / sizeof(flag_table[0]))
+
+static int ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* ASCII-only, so that the result does not depend on the locale (Turkish i). */
+static int ascii_case_equal(const char *s, size_t len, const char *lit)
+{
+	size_t i;
+
+	if (strlen(lit) != len)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (ascii_lower((unsigned char)s[i]) != ascii_lower((unsigned char)lit[i]))
+			return 0;
+	return 1;
+}
+
+unsigned maildir_flag_from_imap(const char *flag, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < FLAG_COUNT; i++)
+		if (ascii_case_equal(flag, len, flag_table[i].imap))
+			return flag_table[i].bit;
+	return 0;
+}
+
+const char *maildir_flag_to_imap(unsigned bit)
+{
+	size_t i;
+
+	for (i = 0; i < FLAG_COUNT; i++)
+		if (flag_table[i].bit == bit)
+			return flag_table[i].imap;
+	return NULL;
+}
+
+void maildir_flags_to_letters(unsigned mask, char *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < FLAG_COUNT; i++)
+		if (mask & flag_table[i].bit)
+			out[n++] = flag_table[i].letter;
+	out[n] = '\0';
+}
+
+unsigned maildir_flags_from_letters(const char *s, size_t len)
+{
+	unsigned mask = 0;
+	size_t i, k;
+
+	for (i = 0; i < len; i++)
+		for (k = 0; k < FLAG_COUNT; k++)
+			if (s[i] == flag_table[k].letter)
+				mask |= flag_table[k].bit;
+	return mask;
+}
+
+/* Maildir's own subdirectories; a folder of that name would be mistaken for one. */
+static int is_maildir_subdir(const char *comp, size_t len)
+{
+	return ascii_case_equal(comp, len, "cur") || ascii_case_equal(comp, len, "new") ||
+	       ascii_case_equal(comp, len, "tmp");
+}
+
+int maildir_escape_component(const char *comp, size_t len, struct buf *out)
+{
+	int subdir;
+	size_t i;
+
+	if (len == 0) {
+		buf_addch(out, '%');
+		return 0;
+	}
+	if (memchr(comp, '\0', len))
+		return -1;
+	subdir = is_maildir_subdir(comp, len);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)comp[i];
+
+		if (c == '%' || c == '/' || c < 0x20 || c == 0x7f ||
+		    (i == 0 && (c == '.' || subdir)))
+			buf_addf(out, "%%%02X", c);
+		else
+			buf_addch(out, (char)c);
+	}
+	return 0;
+}
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int maildir_unescape_component(const char *esc, size_t len, struct buf *out)
+{
+	struct buf raw = BUF_INIT, check = BUF_INIT;
+	size_t i = 0;
+	int ret = -1;
+
+	if (len == 1 && esc[0] == '%')
+		return 0; /* the empty component */
+	if (len == 0)
+		return -1;
+	while (i < len) {
+		if (esc[i] != '%') {
+			buf_addch(&raw, esc[i++]);
+			continue;
+		}
+		if (len - i < 3)
+			goto out;
+		int hi = hex_value((unsigned char)esc[i + 1]);
+		int lo = hex_value((unsigned char)esc[i + 2]);
+		if (hi < 0 || lo < 0)
+			goto out;
+		buf_addch(&raw, (char)(hi << 4 | lo));
+		i += 3;
+	}
+	/* Only the canonical form is accepted ("%2f", "%41", a raw "cur" or "/"
+	 * are not), so that one directory name means exactly one folder. */
+	if (maildir_escape_component(raw.data, raw.len, &check) < 0 || check.len != len ||
+	    memcmp(check.data, esc, len) != 0)
+		goto out;
+	buf_add(out, raw.data, raw.len);
+	ret = 0;
+out:
+	buf_free(&raw);
+	buf_free(&check);
+	return ret;
+}
+
+int maildir_folder_path(const char *name, char delim, struct buf *out)
+{
+	size_t len = strlen(name), start = 0, levels = 0;
+
+	buf_reset(out);
+	for (;;) {
+		size_t end = start;
+
+		while (end < len && (delim == '\0' || name[end] != delim))
+			end++;
+		if (++levels > MAILDIR_MAX_LEVELS)
+			goto fail;
+		if (levels > 1)
+			buf_addch(out, '/');
+		/* RFC 3501 §5.1: INBOX is case-insensitive, its children are not */
+		if (levels == 1 && ascii_case_equal(name, end, "INBOX"))
+			buf_adds(out, "INBOX");
+		else if (maildir_escape_component(name + start, end - start, out) < 0)
+			goto fail;
+		if (end == len)
+			break;
+		start = end + 1;
+	}
+	return 0;
+fail:
+	buf_reset(out);
+	return -1;
+}
+
+/* Where the info part starts: at the last ":2," (flags), else at the first ':'
+ * (some other info version), else len. */
+static size_t info_offset(const char *name, size_t len)
+{
+	const char *colon;
+	size_t i;
+
+	for (i = len; i >= 3; i--)
+		if (memcmp(name + i - 3, ":2,", 3) == 0)
+			return i - 3;
+	colon = memchr(name, ':', len);
+	return colon ? (size_t)(colon - name) : len;
+}
+
+/* Bounded decimal parse: 1 to 10 digits, no sign, value <= UINT32_MAX. */
+static int parse_u32(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 10)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int all_digits(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* Look at name[0..prefix_len) (everything before ",U=") for mailkeep's
+ * "<date>.<uidvalidity>_<uid>.mailkeep". Sets *uidvalidity, or leaves it 0 when
+ * the middle part is not of that form (another program's name). -1 when it is
+ * of that form but out of range or its uid disagrees with U=. */
+static int parse_mailkeep_middle(const char *name, size_t prefix_len, uint32_t uid,
+				 uint32_t *uidvalidity)
+{
+	static const char suffix[] = ".mailkeep";
+	const size_t suffix_len = sizeof(suffix) - 1;
+	const char *dot, *mid, *under;
+	size_t mid_len, uv_len, uid_len;
+	uint32_t uv, mid_uid;
+
+	dot = memchr(name, '.', prefix_len);
+	if (!dot)
+		return 0;
+	mid = dot + 1;
+	mid_len = prefix_len - (size_t)(mid - name);
+	if (mid_len < suffix_len || memcmp(mid + mid_len - suffix_len, suffix, suffix_len) != 0)
+		return 0;
+	mid_len -= suffix_len;
+	under = memchr(mid, '_', mid_len);
+	if (!under)
+		return 0;
+	uv_len = (size_t)(under - mid);
+	uid_len = mid_len - uv_len - 1;
+	if (!all_digits(mid, uv_len) || !all_digits(under + 1, uid_len))
+		return 0;
+	if (parse_u32(mid, uv_len, &uv) < 0 || parse_u32(under + 1, uid_len, &mid_uid) < 0 ||
+	    mid_uid != uid)
+		return -1;
+	*uidvalidity = uv;
+	return 0;
+}
+
+int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags)
+{
+	size_t len = strlen(name), base_len = info_offset(name, len);
+	size_t i, u = 0, end;
+	int found = 0;
+	uint32_t v, uv = 0;
+
+	*uid = 0;
+	*uidvalidity = 0;
+	*flags = 0;
+	/* the last ",U=" of the base name */
+	for (i = 0; i + 3 <= base_len; i++) {
+		if (memcmp(name + i, ",U=", 3) == 0) {
+			u = i;
+			found = 1;
+		}
+	}
+	if (!found)
+		return -1;
+	/* the value ends at the next field, or at a ':' when the name carries
+	 * several info parts (only the last ":2," counts as info) */
+	for (end = u + 3; end < base_len && name[end] != ',' && name[end] != ':'; end++)
+		;
+	if (parse_u32(name + u + 3, end - u - 3, &v) < 0 || v == 0)
+		return -1;
+	if (parse_mailkeep_middle(name, u, v, &uv) < 0)
+		return -1;
+	*uid = v;
+	*uidvalidity = uv;
+	if (len - base_len >= 3 && memcmp(name + base_len, ":2,", 3) == 0)
+		*flags = maildir_flags_from_letters(name + base_len + 3, len - base_len - 3);
+	return 0;
+}
+
+void maildir_base_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid)
+{
+	buf_reset(out);
+	buf_addf(out, "%" PRId64 ".%" PRIu32 "_%" PRIu32 ".mailkeep,U=%" PRIu32, date, uidvalidity,
+		 uid, uid);
+}
+
+void maildir_name_with_flags(struct buf *out, const char *name, unsigned flags)
+{
+	struct buf res = BUF_INIT;
+	char letters[FLAG_COUNT + 1];
+
+	/* built aside so that name may point into out */
+	buf_add(&res, name, info_offset(name, strlen(name)));
+	buf_adds(&res, ":2,");
+	maildir_flags_to_letters(flags, letters);
+	buf_adds(&res, letters);
+	buf_free(out);
+	*out = res;
+}

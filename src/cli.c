@@ -13,6 +13,7 @@
 #include "mailkeep/config.h"
 #include "mailkeep/imap.h"
 #include "mailkeep/log.h"
+#include "mailkeep/snapshot.h"
 #include "mailkeep/sync.h"
 
 struct cli {
@@ -29,7 +30,10 @@ static void usage(FILE *out)
 	      "\n"
 	      "commands:\n"
 	      "  sync [ACCOUNT...]           mirror every (or the named) account\n"
-	      "  check [--connect] [ACCOUNT...]\n"
+	      "  snapshot [ACCOUNT...]       commit the current mirror into its git repository\n"
+	      "                              (accounts with snapshot: true; no network)\n"
+	      "  log [ACCOUNT...]            list the snapshots of the accounts\n"
+	      "  check [--connect] [ACCOUNT...]"
 	      "                              validate the configuration; with --connect also log in\n"
 	      "                              and list the folders that would be mirrored\n"
 	      "\n"
@@ -85,7 +89,7 @@ static int cmd_sync(struct cli *cli, int argc, char **argv)
 {
 	struct config cfg = { 0 };
 	const struct account **accts = NULL;
-	size_t n = 0, ok = 0, failed = 0, locked = 0, partial = 0;
+	size_t n = 0, ok = 0, failed = 0, locked = 0, partial = 0, snap_failed = 0;
 	int code = EXIT_USAGE;
 
 	if (load_config(cli, &cfg) < 0)
@@ -94,7 +98,10 @@ static int cmd_sync(struct cli *cli, int argc, char **argv)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct sync_result res;
-		sync_account(accts[i], NULL, &res);
+		struct sync_options opt = { .snapshot = accts[i]->snapshot };
+		sync_account(accts[i], &opt, &res);
+		if (opt.snapshot_failed)
+			snap_failed++;
 		switch (res.status) {
 		case SYNC_OK: ok++; break;
 		case SYNC_PARTIAL: partial++; break;
@@ -119,6 +126,72 @@ static int cmd_sync(struct cli *cli, int argc, char **argv)
 		code = EXIT_OK;
 	if (locked == n)
 		code = EXIT_LOCKED;
+	if (code == EXIT_OK && snap_failed)
+		code = EXIT_SNAPSHOT;
+out:
+	free(accts);
+	config_free(&cfg);
+	return code;
+}
+
+static int cmd_snapshot(struct cli *cli, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	const struct account **accts = NULL;
+	size_t n = 0, done = 0;
+	int code = EXIT_USAGE;
+
+	if (load_config(cli, &cfg) < 0)
+		return EXIT_USAGE;
+	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+		goto out;
+	code = EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		char err[1024];
+		if (!accts[i]->snapshot && argc == 0)
+			continue;
+		int rc = sync_snapshot_only(accts[i], err, sizeof(err));
+		done++;
+		if (rc == SYNC_LOCKED) {
+			log_error("%s", err);
+			if (code == EXIT_OK)
+				code = EXIT_LOCKED;
+		} else if (rc != 0) {
+			log_error("account %s: snapshot failed: %s", accts[i]->name, err);
+			code = EXIT_SNAPSHOT;
+		}
+	}
+	if (!done)
+		log_warn("no account has snapshot: true (name accounts to snapshot them anyway)");
+out:
+	free(accts);
+	config_free(&cfg);
+	return code;
+}
+
+static int cmd_log(struct cli *cli, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	const struct account **accts = NULL;
+	size_t n = 0;
+	int code = EXIT_USAGE;
+
+	if (load_config(cli, &cfg) < 0)
+		return EXIT_USAGE;
+	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+		goto out;
+	code = EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		char err[1024];
+		if (!accts[i]->snapshot && argc == 0)
+			continue;
+		if (n > 1)
+			printf("%s%s (%s):\n", i ? "\n" : "", accts[i]->name, accts[i]->snapshot_repo);
+		if (snapshot_log(accts[i], stdout, 0, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			code = EXIT_PARTIAL;
+		}
+	}
 out:
 	free(accts);
 	config_free(&cfg);
@@ -245,6 +318,10 @@ int cli_main(int argc, char **argv)
 		return cmd_sync(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(&cli, sub_argc, sub_argv);
+	if (!strcmp(cmd, "snapshot"))
+		return cmd_snapshot(&cli, sub_argc, sub_argv);
+	if (!strcmp(cmd, "log"))
+		return cmd_log(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "help")) {
 		usage(stdout);
 		return EXIT_OK;

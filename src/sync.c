@@ -21,6 +21,7 @@
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/plan.h"
+#include "mailkeep/snapshot.h"
 #include "mailkeep/state.h"
 
 #define FETCH_BATCH 1000  /* UIDs per UID FETCH command */
@@ -28,7 +29,7 @@
 
 struct account_run {
 	const struct account *acct;
-	const struct sync_options *opt;
+	struct sync_options *opt;
 	char *dir;              /* <root>/<name> */
 	struct imap_client *imap;
 	char *password;
@@ -616,7 +617,47 @@ static int fatal_for_connection(int rc)
 	return rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL || rc == IMAP_ERR_CERT;
 }
 
-void sync_account(const struct account *acct, const struct sync_options *opt, struct sync_result *res)
+static void do_snapshot(struct account_run *a, struct sync_result *res)
+{
+	struct snapshot_result sr;
+	char err[1024];
+	if (snapshot_account(a->acct, a->dir, 0, &sr, err, sizeof(err)) < 0) {
+		log_error("account %s: snapshot failed (the mirror is fine; the next run catches up): %s",
+			  a->acct->name, err);
+		a->opt->snapshot_failed = 1;
+		return;
+	}
+	if (sr.committed)
+		log_info("account %s: snapshot %.12s: %zu new, %zu renamed, %zu removed in %zu folders, %.2f s",
+			 a->acct->name, sr.commit, sr.added, sr.renamed, sr.removed, sr.folders_changed,
+			 sr.seconds);
+	else
+		log_info("account %s: snapshot unchanged (%.12s)", a->acct->name, sr.commit);
+}
+
+int sync_snapshot_only(const struct account *acct, char *err, size_t errlen)
+{
+	struct account_run a = { .acct = acct };
+	struct snapshot_result sr;
+	int lockfd = -1, rc;
+	a.dir = sync_account_dir(acct);
+	rc = take_lock(&a, &lockfd, err, errlen);
+	if (rc != 0) {
+		rc = rc > 0 ? SYNC_LOCKED : -1;
+		goto out;
+	}
+	rc = snapshot_account(acct, a.dir, 0, &sr, err, errlen);
+	if (rc == 0)
+		log_info("account %s: snapshot %.12s%s: %zu new, %zu renamed, %zu removed", acct->name,
+			 sr.commit, sr.committed ? "" : " (unchanged)", sr.added, sr.renamed, sr.removed);
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	free(a.dir);
+	return rc;
+}
+
+void sync_account(const struct account *acct, struct sync_options *opt, struct sync_result *res)
 {
 	struct account_run a = { .acct = acct, .opt = opt, .counts = &res->counts };
 	struct imap_mailbox_list list = { 0 };
@@ -721,6 +762,14 @@ void sync_account(const struct account *acct, const struct sync_options *opt, st
 	report_orphans(&a, "", &rels, 0);
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;
+	if (opt && opt->snapshot) {
+		if (a.imap) {
+			a.round_trips += imap_round_trips(a.imap);
+			imap_close(a.imap);
+			a.imap = NULL;
+		}
+		do_snapshot(&a, res);
+	}
 out:
 	if (a.imap) {
 		a.round_trips += imap_round_trips(a.imap);

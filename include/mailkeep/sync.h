@@ -31,6 +31,10 @@ struct sync_options {
 	 * directory (e.g. "INBOX/cur/<name>"); may be NULL. */
 	void (*on_change)(void *ctx, enum sync_change kind, const char *old_rel, const char *new_rel);
 	void *change_ctx;
+	/* Commit a git snapshot after the sync (status OK or PARTIAL). */
+	int snapshot;
+	/* out: set when the snapshot failed (the error was logged). */
+	int snapshot_failed;
 };
 
 struct sync_result {
@@ -45,7 +49,11 @@ char *sync_account_dir(const struct account *acct);
 
 /* Sync one account. Errors are logged (naming account and folder) as they
  * happen; the result says how it went. */
-void sync_account(const struct account *acct, const struct sync_options *opt,
+void sync_account(const struct account *acct, struct sync_options *opt,
 		  struct sync_result *res);
+
+/* Take the account lock and commit a snapshot of the mirror as it is (no
+ * network). Returns 0, SYNC_LOCKED, or -1 with err set. */
+int sync_snapshot_only(const struct account *acct, char *err, size_t errlen);
 
 #endif

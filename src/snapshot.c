@@ -1,0 +1,678 @@
+/* Git snapshots of a mirror (libgit2): incremental tree updates + one commit. */
+#include "mailkeep/snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+
+#define SNAP_STATE ".mailkeep/snapshot-state"
+#define SNAP_MAGIC "mailkeep-snapshot 1"
+#define KEEP_FILE ".mailkeep-keep"
+#define MAX_DEPTH 64
+
+/* A folder as recorded at the last snapshot or found on disk now. */
+struct snap_folder {
+	char *rel;
+	int64_t cur_ns, new_ns;
+	int seen;               /* found on disk this time */
+	size_t added, renamed, removed;
+};
+
+struct snap_folders {
+	struct snap_folder *items;
+	size_t n, cap;
+};
+
+struct snap_run {
+	git_repository *repo;
+	const char *dir;        /* account dir */
+	git_tree *base;         /* parent commit's tree (or empty tree) */
+	git_oid empty_blob;
+	git_tree_update *updates;
+	size_t n_updates, cap_updates;
+	struct buf paths;       /* update paths, NUL-separated; offsets fixed up at the end */
+	size_t *path_offs;
+	struct snap_folders recorded, now;
+	char err[512];
+};
+
+static int git_fail(char *err, size_t errlen, const char *what)
+{
+	const git_error *e = git_error_last();
+	snprintf(err, errlen, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+	return -1;
+}
+
+static void folders_free(struct snap_folders *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->items[i].rel);
+	free(f->items);
+	memset(f, 0, sizeof(*f));
+}
+
+static struct snap_folder *folders_add(struct snap_folders *f, const char *rel)
+{
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 32;
+		f->items = xrealloc(f->items, f->cap * sizeof(*f->items));
+	}
+	struct snap_folder *x = &f->items[f->n++];
+	memset(x, 0, sizeof(*x));
+	x->rel = xstrdup(rel);
+	return x;
+}
+
+static struct snap_folder *folders_find(struct snap_folders *f, const char *rel)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!strcmp(f->items[i].rel, rel))
+			return &f->items[i];
+	return NULL;
+}
+
+static void add_update(struct snap_run *r, git_tree_update_t action, const git_oid *id, const char *path)
+{
+	if (r->n_updates == r->cap_updates) {
+		r->cap_updates = r->cap_updates ? r->cap_updates * 2 : 256;
+		r->updates = xrealloc(r->updates, r->cap_updates * sizeof(*r->updates));
+		r->path_offs = xrealloc(r->path_offs, r->cap_updates * sizeof(*r->path_offs));
+	}
+	git_tree_update *u = &r->updates[r->n_updates];
+	memset(u, 0, sizeof(*u));
+	u->action = action;
+	if (id)
+		git_oid_cpy(&u->id, id);
+	u->filemode = GIT_FILEMODE_BLOB;
+	r->path_offs[r->n_updates] = r->paths.len;
+	buf_add(&r->paths, path, strlen(path) + 1);
+	r->n_updates++;
+}
+
+/* ---- snapshot state ---- */
+
+static int load_state(const char *dir, char *commit, struct snap_folders *f)
+{
+	struct buf p = BUF_INIT;
+	char line[8192];
+	buf_addf(&p, "%s/%s", dir, SNAP_STATE);
+	FILE *fp = fopen(p.data, "re");
+	buf_free(&p);
+	commit[0] = '\0';
+	if (!fp)
+		return 0;
+	if (!fgets(line, sizeof(line), fp) || strcmp(line, SNAP_MAGIC "\n"))
+		goto bad;
+	while (fgets(line, sizeof(line), fp)) {
+		size_t len = strlen(line);
+		if (!len || line[len - 1] != '\n')
+			goto bad;
+		line[len - 1] = '\0';
+		if (!strncmp(line, "commit ", 7) && strlen(line + 7) == 40) {
+			memcpy(commit, line + 7, 41);
+		} else if (!strncmp(line, "f ", 2)) {
+			long long c, n;
+			int off = 0;
+			if (sscanf(line + 2, "%lld %lld %n", &c, &n, &off) != 2 || off <= 0)
+				goto bad;
+			struct snap_folder *x = folders_add(f, line + 2 + off);
+			x->cur_ns = c;
+			x->new_ns = n;
+		}
+	}
+	fclose(fp);
+	return 0;
+bad:
+	/* a damaged state only costs a full comparison */
+	fclose(fp);
+	commit[0] = '\0';
+	folders_free(f);
+	return 0;
+}
+
+static int save_state(const char *dir, const char *commit, const struct snap_folders *f,
+		      char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT, tmp = BUF_INIT, out = BUF_INIT, d = BUF_INIT;
+	int rc = -1, fd = -1;
+	buf_addf(&p, "%s/%s", dir, SNAP_STATE);
+	buf_addf(&tmp, "%s.tmp", p.data);
+	buf_addf(&out, SNAP_MAGIC "\ncommit %s\n", commit);
+	for (size_t i = 0; i < f->n; i++)
+		buf_addf(&out, "f %" PRId64 " %" PRId64 " %s\n", f->items[i].cur_ns, f->items[i].new_ns,
+			 f->items[i].rel);
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, out.data, out.len) != (ssize_t)out.len || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp.data, p.data) < 0) {
+		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
+		goto out;
+	}
+	buf_addf(&d, "%s/.mailkeep", dir);
+	rc = maildir_fsync_dir(d.data, err, errlen);
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&p);
+	buf_free(&tmp);
+	buf_free(&out);
+	buf_free(&d);
+	return rc;
+}
+
+/* ---- walking the mirror ---- */
+
+static int64_t mtime_ns(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void walk(struct snap_run *r, const char *rel, unsigned depth)
+{
+	struct buf p = BUF_INIT, child = BUF_INIT, sub = BUF_INIT;
+	DIR *d;
+	if (depth > MAX_DEPTH)
+		return;
+	buf_addf(&p, "%s%s%s", r->dir, *rel ? "/" : "", rel);
+	if (*rel) {
+		buf_addf(&sub, "%s/cur", p.data);
+		if (is_dir(sub.data)) {
+			struct snap_folder *x = folders_add(&r->now, rel);
+			x->cur_ns = mtime_ns(sub.data);
+			buf_reset(&sub);
+			buf_addf(&sub, "%s/new", p.data);
+			x->new_ns = mtime_ns(sub.data);
+		}
+	}
+	d = opendir(p.data);
+	if (!d)
+		goto out;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new") ||
+		    !strcmp(de->d_name, "tmp"))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		buf_reset(&child);
+		buf_addf(&child, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+		buf_reset(&sub);
+		buf_addf(&sub, "%s/%s", r->dir, child.data);
+		if (is_dir(sub.data))
+			walk(r, child.data, depth + 1);
+	}
+	closedir(d);
+out:
+	buf_free(&p);
+	buf_free(&child);
+	buf_free(&sub);
+}
+
+/* ---- comparing one directory with the tree ---- */
+
+struct old_entry {
+	const char *name;
+	size_t base_len;
+	git_oid id;
+	int used;               /* 1 kept as is, 2 renamed */
+};
+
+static size_t base_len(const char *name)
+{
+	const char *info = strstr(name, ":2,");
+	const char *last = info;
+	while (info) {
+		last = info;
+		info = strstr(info + 1, ":2,");
+	}
+	return last ? (size_t)(last - name) : strlen(name);
+}
+
+static int cmp_old(const void *a, const void *b)
+{
+	const struct old_entry *x = a, *y = b;
+	size_t n = x->base_len < y->base_len ? x->base_len : y->base_len;
+	int c = memcmp(x->name, y->name, n);
+	if (c)
+		return c;
+	return x->base_len < y->base_len ? -1 : x->base_len > y->base_len;
+}
+
+static struct old_entry *find_old(struct old_entry *old, size_t n, const char *name, size_t blen)
+{
+	size_t lo = 0, hi = n;
+	struct old_entry key = { .name = name, .base_len = blen };
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_old(&old[mid], &key);
+		if (c < 0)
+			lo = mid + 1;
+		else if (c > 0)
+			hi = mid;
+		else {
+			/* first unused among equal bases */
+			while (mid > 0 && !cmp_old(&old[mid - 1], &key))
+				mid--;
+			for (; mid < n && !cmp_old(&old[mid], &key); mid++)
+				if (!old[mid].used)
+					return &old[mid];
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, char *err, size_t errlen)
+{
+	struct buf tpath = BUF_INIT, dpath = BUF_INIT, full = BUF_INIT, upath = BUF_INIT;
+	git_tree_entry *te = NULL;
+	git_tree *tree = NULL;
+	struct old_entry *old = NULL;
+	size_t n_old = 0;
+	DIR *d = NULL;
+	int rc = -1;
+
+	buf_addf(&tpath, "%s/%s", f->rel, sub);
+	if (git_tree_entry_bypath(&te, r->base, tpath.data) == 0 &&
+	    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+		if (git_tree_lookup(&tree, r->repo, git_tree_entry_id(te)) < 0) {
+			git_fail(err, errlen, tpath.data);
+			goto out;
+		}
+		size_t cnt = git_tree_entrycount(tree);
+		old = xcalloc(cnt ? cnt : 1, sizeof(*old));
+		for (size_t i = 0; i < cnt; i++) {
+			const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+			const char *name = git_tree_entry_name(e);
+			if (name[0] == '.')
+				continue;
+			old[n_old].name = name;
+			old[n_old].base_len = base_len(name);
+			git_oid_cpy(&old[n_old].id, git_tree_entry_id(e));
+			n_old++;
+		}
+		qsort(old, n_old, sizeof(*old), cmp_old);
+	} else {
+		/* a folder new to the snapshot: make cur/new/tmp exist in a checkout */
+		buf_addf(&upath, "%s/%s", tpath.data, KEEP_FILE);
+		add_update(r, GIT_TREE_UPDATE_UPSERT, &r->empty_blob, upath.data);
+		if (!strcmp(sub, "cur")) {
+			buf_reset(&upath);
+			buf_addf(&upath, "%s/tmp/%s", f->rel, KEEP_FILE);
+			add_update(r, GIT_TREE_UPDATE_UPSERT, &r->empty_blob, upath.data);
+		}
+	}
+	git_error_clear();
+	buf_addf(&dpath, "%s/%s/%s", r->dir, f->rel, sub);
+	d = opendir(dpath.data);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+				continue;
+			size_t blen = base_len(de->d_name);
+			struct old_entry *o = find_old(old, n_old, de->d_name, blen);
+			/* prefer an exact match when several entries share the base */
+			if (o && strcmp(o->name, de->d_name)) {
+				for (struct old_entry *q = o; q < old + n_old && !cmp_old(q, o); q++)
+					if (!q->used && !strcmp(q->name, de->d_name)) {
+						o = q;
+						break;
+					}
+			}
+			buf_reset(&upath);
+			buf_addf(&upath, "%s/%s", tpath.data, de->d_name);
+			if (o && !strcmp(o->name, de->d_name)) {
+				o->used = 1;
+			} else if (o) {
+				o->used = 2;
+				add_update(r, GIT_TREE_UPDATE_UPSERT, &o->id, upath.data);
+				f->renamed++;
+			} else {
+				git_oid id;
+				buf_reset(&full);
+				buf_addf(&full, "%s/%s", dpath.data, de->d_name);
+				if (git_blob_create_from_disk(&id, r->repo, full.data) < 0) {
+					if (errno == ENOENT)
+						continue; /* vanished while we looked */
+					git_fail(err, errlen, full.data);
+					goto out;
+				}
+				add_update(r, GIT_TREE_UPDATE_UPSERT, &id, upath.data);
+				f->added++;
+			}
+		}
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		if (old[i].used == 1)
+			continue;
+		buf_reset(&upath);
+		buf_addf(&upath, "%s/%.*s", tpath.data, (int)strlen(old[i].name), old[i].name);
+		add_update(r, GIT_TREE_UPDATE_REMOVE, NULL, upath.data);
+		if (!old[i].used)
+			f->removed++;
+	}
+	rc = 0;
+out:
+	if (d)
+		closedir(d);
+	free(old);
+	git_tree_free(tree);
+	git_tree_entry_free(te);
+	buf_free(&tpath);
+	buf_free(&dpath);
+	buf_free(&full);
+	buf_free(&upath);
+	return rc;
+}
+
+/* A folder gone from disk: drop its directories from the tree. */
+static void drop_folder(struct snap_run *r, const char *rel)
+{
+	static const char *const subs[] = { "cur", "new", "tmp" };
+	struct buf p = BUF_INIT;
+	for (size_t i = 0; i < 3; i++) {
+		git_tree_entry *te = NULL;
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", rel, subs[i]);
+		if (git_tree_entry_bypath(&te, r->base, p.data) == 0) {
+			add_update(r, GIT_TREE_UPDATE_REMOVE, NULL, p.data);
+			git_tree_entry_free(te);
+		}
+	}
+	git_error_clear();
+	buf_free(&p);
+}
+
+/* Folders in the tree (paths whose entry "cur" is a tree), for a full comparison. */
+struct tree_walk_ctx {
+	struct snap_folders *into;
+};
+
+static int tree_walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct tree_walk_ctx *c = payload;
+	if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
+		return 0;
+	if (!strcmp(git_tree_entry_name(e), "cur") && *root) {
+		struct buf rel = BUF_INIT;
+		buf_add(&rel, root, strlen(root) - 1); /* drop the trailing '/' */
+		if (!folders_find(c->into, rel.data))
+			folders_add(c->into, rel.data);
+		buf_free(&rel);
+		return 1; /* do not descend into cur/ */
+	}
+	if (!strcmp(git_tree_entry_name(e), "new") || !strcmp(git_tree_entry_name(e), "tmp"))
+		return 1;
+	return 0;
+}
+
+/* Remove a stale ref lock left by a killed run: we hold the account lock, so no
+ * other mailkeep writes this repository now. */
+static void clear_stale_lock(git_repository *repo, const char *branch)
+{
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%srefs/heads/%s.lock", git_repository_path(repo), branch);
+	if (unlink(p.data) == 0)
+		log_warn("removed stale lock %s (left by an interrupted run)", p.data);
+	buf_free(&p);
+}
+
+static int parse_author(const char *s, git_signature **sig)
+{
+	const char *lt = strchr(s, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+	struct buf name = BUF_INIT, email = BUF_INIT;
+	int rc;
+	if (!lt || !gt)
+		return git_signature_now(sig, "mailkeep", "mailkeep@localhost");
+	size_t nl = (size_t)(lt - s);
+	while (nl && s[nl - 1] == ' ')
+		nl--;
+	buf_add(&name, s, nl);
+	buf_add(&email, lt + 1, (size_t)(gt - lt - 1));
+	rc = git_signature_now(sig, name.len ? name.data : "mailkeep", email.data);
+	buf_free(&name);
+	buf_free(&email);
+	return rc;
+}
+
+static int open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
+{
+	if (git_repository_open_bare(repo, acct->snapshot_repo) == 0)
+		return 0;
+	if (!access(acct->snapshot_repo, F_OK) && !is_dir(acct->snapshot_repo)) {
+		snprintf(err, errlen, "%s: exists and is not a git repository", acct->snapshot_repo);
+		return -1;
+	}
+	struct stat st;
+	struct buf head = BUF_INIT;
+	buf_addf(&head, "%s/HEAD", acct->snapshot_repo);
+	int exists = stat(head.data, &st) == 0;
+	buf_free(&head);
+	if (exists)
+		return git_fail(err, errlen, acct->snapshot_repo);
+	git_repository_init_options opts;
+	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+	opts.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
+	struct buf ref = BUF_INIT;
+	buf_addf(&ref, "refs/heads/%s", acct->snapshot_branch);
+	opts.initial_head = ref.data;
+	int rc = git_repository_init_ext(repo, acct->snapshot_repo, &opts);
+	buf_free(&ref);
+	if (rc < 0)
+		return git_fail(err, errlen, acct->snapshot_repo);
+	return 0;
+}
+
+static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,
+			   const struct snapshot_result *res)
+{
+	char when[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	buf_addf(msg, "mailkeep: %s: %zu new, %zu flag changes, %zu removed\n\n", acct->name, res->added,
+		 res->renamed, res->removed);
+	buf_addf(msg, "account: %s\ntime: %s\n\n", acct->name, when);
+	for (size_t i = 0; i < f->n; i++) {
+		const struct snap_folder *x = &f->items[i];
+		if (x->added || x->renamed || x->removed)
+			buf_addf(msg, "%s: %zu new, %zu flag changes, %zu removed\n", x->rel, x->added,
+				 x->renamed, x->removed);
+	}
+}
+
+int snapshot_account(const struct account *acct, const char *account_dir, int full,
+		     struct snapshot_result *res, char *err, size_t errlen)
+{
+	struct snap_run r = { .dir = account_dir };
+	git_reference *ref = NULL;
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_treebuilder *tb = NULL;
+	git_tree *newtree = NULL;
+	struct buf refname = BUF_INIT, msg = BUF_INIT;
+	char recorded_commit[41];
+	int rc = -1;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(res, 0, sizeof(*res));
+	git_libgit2_init();
+	if (open_repo(acct, &r.repo, err, errlen) < 0)
+		goto out;
+	buf_addf(&refname, "refs/heads/%s", acct->snapshot_branch);
+	clear_stale_lock(r.repo, acct->snapshot_branch);
+	if (git_reference_lookup(&ref, r.repo, refname.data) == 0) {
+		if (git_commit_lookup(&parent, r.repo, git_reference_target(ref)) < 0 ||
+		    git_commit_tree(&r.base, parent) < 0) {
+			git_fail(err, errlen, acct->snapshot_repo);
+			goto out;
+		}
+	} else {
+		git_oid empty;
+		git_error_clear();
+		if (git_treebuilder_new(&tb, r.repo, NULL) < 0 || git_treebuilder_write(&empty, tb) < 0 ||
+		    git_tree_lookup(&r.base, r.repo, &empty) < 0) {
+			git_fail(err, errlen, acct->snapshot_repo);
+			goto out;
+		}
+	}
+	if (git_blob_create_from_buffer(&r.empty_blob, r.repo, "", 0) < 0) {
+		git_fail(err, errlen, acct->snapshot_repo);
+		goto out;
+	}
+	load_state(account_dir, recorded_commit, &r.recorded);
+	char head_hex[41] = "";
+	if (parent)
+		git_oid_tostr(head_hex, sizeof(head_hex), git_commit_id(parent));
+	/* Trust the recorded directory times only if they describe the current head. */
+	if (!parent || strcmp(recorded_commit, head_hex))
+		full = 1;
+	walk(&r, "", 0);
+	if (full && parent) {
+		struct tree_walk_ctx c = { &r.recorded };
+		folders_free(&r.recorded);
+		git_tree_walk(r.base, GIT_TREEWALK_PRE, tree_walk_cb, &c);
+	}
+	for (size_t i = 0; i < r.now.n; i++) {
+		struct snap_folder *x = &r.now.items[i];
+		struct snap_folder *was = folders_find(&r.recorded, x->rel);
+		if (was)
+			was->seen = 1;
+		if (!full && was && was->cur_ns == x->cur_ns && was->new_ns == x->new_ns)
+			continue;
+		if (diff_dir(&r, x, "cur", err, errlen) < 0 || diff_dir(&r, x, "new", err, errlen) < 0)
+			goto out;
+		if (x->added || x->renamed || x->removed)
+			res->folders_changed++;
+		res->added += x->added;
+		res->renamed += x->renamed;
+		res->removed += x->removed;
+	}
+	for (size_t i = 0; i < r.recorded.n; i++)
+		if (!r.recorded.items[i].seen)
+			drop_folder(&r, r.recorded.items[i].rel);
+	for (size_t i = 0; i < r.n_updates; i++)
+		r.updates[i].path = r.paths.data + r.path_offs[i];
+	git_oid tree_id;
+	if (git_tree_create_updated(&tree_id, r.repo, r.base, r.n_updates, r.updates) < 0) {
+		git_fail(err, errlen, "building the snapshot tree");
+		goto out;
+	}
+	if (parent && git_oid_equal(&tree_id, git_tree_id(r.base))) {
+		snprintf(res->commit, sizeof(res->commit), "%s", head_hex);
+	} else {
+		git_oid commit_id;
+		const git_commit *parents[1] = { parent };
+		if (git_tree_lookup(&newtree, r.repo, &tree_id) < 0 ||
+		    parse_author(acct->snapshot_author, &sig) < 0) {
+			git_fail(err, errlen, acct->snapshot_repo);
+			goto out;
+		}
+		commit_message(&msg, acct, &r.now, res);
+		if (git_commit_create(&commit_id, r.repo, refname.data, sig, sig, NULL, msg.data, newtree,
+				      parent ? 1 : 0, parents) < 0) {
+			git_fail(err, errlen, acct->snapshot_repo);
+			goto out;
+		}
+		git_oid_tostr(res->commit, sizeof(res->commit), &commit_id);
+		res->committed = 1;
+	}
+	if (save_state(account_dir, res->commit, &r.now, err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	git_tree_free(newtree);
+	git_treebuilder_free(tb);
+	git_signature_free(sig);
+	git_tree_free(r.base);
+	git_commit_free(parent);
+	git_reference_free(ref);
+	git_repository_free(r.repo);
+	folders_free(&r.recorded);
+	folders_free(&r.now);
+	free(r.updates);
+	free(r.path_offs);
+	buf_free(&r.paths);
+	buf_free(&refname);
+	buf_free(&msg);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+int snapshot_log(const struct account *acct, FILE *out, size_t max, char *err, size_t errlen)
+{
+	git_repository *repo = NULL;
+	git_revwalk *walker = NULL;
+	struct buf refname = BUF_INIT;
+	int rc = -1;
+	git_oid id;
+
+	git_libgit2_init();
+	if (git_repository_open_bare(&repo, acct->snapshot_repo) < 0) {
+		snprintf(err, errlen, "account %s: no snapshot repository at %s", acct->name,
+			 acct->snapshot_repo);
+		goto out;
+	}
+	buf_addf(&refname, "refs/heads/%s", acct->snapshot_branch);
+	if (git_revwalk_new(&walker, repo) < 0)
+		goto gitfail;
+	git_revwalk_sorting(walker, GIT_SORT_TIME);
+	if (git_revwalk_push_ref(walker, refname.data) < 0) {
+		snprintf(err, errlen, "account %s: no snapshots yet in %s", acct->name, acct->snapshot_repo);
+		goto out;
+	}
+	for (size_t n = 0; (!max || n < max) && git_revwalk_next(&id, walker) == 0; n++) {
+		git_commit *c;
+		char hex[41], when[64];
+		if (git_commit_lookup(&c, repo, &id) < 0)
+			goto gitfail;
+		time_t t = (time_t)git_commit_time(c);
+		struct tm tm;
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+		git_oid_tostr(hex, sizeof(hex), &id);
+		fprintf(out, "%.12s  %s  %s\n", hex, when, git_commit_summary(c));
+		git_commit_free(c);
+	}
+	rc = 0;
+	goto out;
+gitfail:
+	git_fail(err, errlen, acct->snapshot_repo);
+out:
+	git_revwalk_free(walker);
+	git_repository_free(repo);
+	buf_free(&refname);
+	git_libgit2_shutdown();
+	return rc;
+}

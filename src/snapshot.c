@@ -2,6 +2,7 @@
 #include "mailkeep/snapshot.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -461,33 +462,59 @@ static int parse_author(const char *s, git_signature **sig)
 	return rc;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Create the bare repository atomically: initialise it under <repo>.init and
+ * rename it into place, so a run killed meanwhile never leaves a half-made
+ * repository at the configured path. */
+static int create_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
+{
+	struct buf tmp = BUF_INIT, ref = BUF_INIT;
+	git_repository *r = NULL;
+	int rc = -1;
+	buf_addf(&tmp, "%s.init", acct->snapshot_repo);
+	if (nftw(tmp.data, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: cannot remove leftover: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	git_repository_init_options opts;
+	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+	buf_addf(&ref, "refs/heads/%s", acct->snapshot_branch);
+	opts.initial_head = ref.data;
+	if (git_repository_init_ext(&r, tmp.data, &opts) < 0) {
+		git_fail(err, errlen, acct->snapshot_repo);
+		goto out;
+	}
+	git_repository_free(r);
+	if (rename(tmp.data, acct->snapshot_repo) < 0) {
+		snprintf(err, errlen, "%s: %s", acct->snapshot_repo, strerror(errno));
+		goto out;
+	}
+	if (git_repository_open_bare(repo, acct->snapshot_repo) < 0) {
+		git_fail(err, errlen, acct->snapshot_repo);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&tmp);
+	buf_free(&ref);
+	return rc;
+}
+
 static int open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
 {
 	if (git_repository_open_bare(repo, acct->snapshot_repo) == 0)
 		return 0;
-	if (!access(acct->snapshot_repo, F_OK) && !is_dir(acct->snapshot_repo)) {
-		snprintf(err, errlen, "%s: exists and is not a git repository", acct->snapshot_repo);
+	if (access(acct->snapshot_repo, F_OK) == 0) {
+		git_fail(err, errlen, acct->snapshot_repo);
 		return -1;
 	}
-	struct stat st;
-	struct buf head = BUF_INIT;
-	buf_addf(&head, "%s/HEAD", acct->snapshot_repo);
-	int exists = stat(head.data, &st) == 0;
-	buf_free(&head);
-	if (exists)
-		return git_fail(err, errlen, acct->snapshot_repo);
-	git_repository_init_options opts;
-	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
-	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
-	opts.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
-	struct buf ref = BUF_INIT;
-	buf_addf(&ref, "refs/heads/%s", acct->snapshot_branch);
-	opts.initial_head = ref.data;
-	int rc = git_repository_init_ext(repo, acct->snapshot_repo, &opts);
-	buf_free(&ref);
-	if (rc < 0)
-		return git_fail(err, errlen, acct->snapshot_repo);
-	return 0;
+	git_error_clear();
+	return create_repo(acct, repo, err, errlen);
 }
 
 static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,

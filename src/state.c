@@ -42,6 +42,21 @@ const struct state_msg *state_find(const struct folder_state *st, uint32_t uid)
 	return NULL;
 }
 
+int state_equal(const struct folder_state *a, const struct folder_state *b)
+{
+	if (a->uidvalidity != b->uidvalidity || a->uidnext != b->uidnext ||
+	    a->highestmodseq != b->highestmodseq || a->cur_mtime_ns != b->cur_mtime_ns ||
+	    a->new_mtime_ns != b->new_mtime_ns || !a->orphaned != !b->orphaned || a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct state_msg *x = &a->msgs[i], *y = &b->msgs[i];
+		if (x->uid != y->uid || x->flags != y->flags || !x->keywords != !y->keywords ||
+		    (x->keywords && strcmp(x->keywords, y->keywords)))
+			return 0;
+	}
+	return 1;
+}
+
 void state_clear_msgs(struct folder_state *st)
 {
 	for (size_t i = 0; i < st->n; i++)

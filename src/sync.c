@@ -458,19 +458,20 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 	buf_free(&sub);
 	if (frc < 0)
 		goto out;
-	state_clear_msgs(&st);
+	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq };
 	uint32_t max_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++) {
 		if (!f.sv.present[i])
 			continue;
-		state_add(&st, f.sv.msgs[i].uid, f.sv.msgs[i].flags, f.sv.keywords[i]);
+		state_add(&nst, f.sv.msgs[i].uid, f.sv.msgs[i].flags, f.sv.keywords[i]);
 		max_uid = f.sv.msgs[i].uid;
 	}
-	st.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
-	st.highestmodseq = info.highestmodseq;
-	st.orphaned = 0;
-	maildir_dir_mtimes(f.dir.data, &st.cur_mtime_ns, &st.new_mtime_ns);
-	if (state_save(f.dir.data, &st, err, errlen) < 0)
+	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
+	maildir_dir_mtimes(f.dir.data, &nst.cur_mtime_ns, &nst.new_mtime_ns);
+	/* an unchanged state is not rewritten: a no-op run touches nothing */
+	frc = state_equal(&st, &nst) ? 0 : state_save(f.dir.data, &nst, err, errlen);
+	state_free(&nst);
+	if (frc < 0)
 		goto out;
 
 	size_t missing = 0;

@@ -41,6 +41,9 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 /* Write atomically into <dir>/.mailkeep-state (0600). */
 int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen);
 
+/* 1 when both states would be written identically. */
+int state_equal(const struct folder_state *a, const struct folder_state *b);
+
 /* Append a message (uids must be appended in increasing order). keywords copied. */
 void state_add(struct folder_state *st, uint32_t uid, unsigned flags, const char *keywords);
 /* Binary search; NULL if absent. */

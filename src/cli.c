@@ -54,6 +54,10 @@ static int load_config(const struct cli *cli, struct config *cfg)
 {
 	char err[1024];
 	char *path = cli->config_path ? xstrdup(cli->config_path) : config_default_path();
+	if (!path) {
+		fprintf(stderr, "mailkeep: cannot find the configuration (HOME is not set); use -c FILE\n");
+		return -1;
+	}
 	int rc = config_load(path, cfg, err, sizeof(err));
 	if (rc < 0)
 		fprintf(stderr, "mailkeep: %s\n", err);

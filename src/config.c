@@ -1391,8 +1391,13 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	e = errno;
 	close(fds[0]); /* a command still writing gets SIGPIPE */
 	fds[0] = -1;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			set_err(err, errlen, "account \"%s\": password_command: waitpid: %s", a->name,
+				strerror(errno));
+			goto out;
+		}
+	}
 	if (len < 0 && e == E2BIG)
 		set_err(err, errlen, "account \"%s\": password_command: output is larger than 64 KiB", a->name);
 	else if (WIFSIGNALED(status))

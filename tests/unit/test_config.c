@@ -1,0 +1,732 @@
+/* Tests for the configuration loader: schema, error positions, defaults, path
+ * expansion, password sources and folder globs. */
+#include <criterion/criterion.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailkeep/config.h"
+
+static int load(const char *yaml, struct config *cfg, char *err, size_t errlen)
+{
+	return config_load_buffer("t.yaml", yaml, strlen(yaml), cfg, err, errlen);
+}
+
+static void test_env(void)
+{
+	setenv("HOME", "/home/tester", 1);
+	unsetenv("MK_UNSET");
+	setenv("MK_DIR", "/data", 1);
+}
+
+/* ---- valid configurations -------------------------------------------- */
+
+Test(config_valid, minimal_with_all_defaults, .init = test_env)
+{
+	struct config cfg;
+	char err[512] = "";
+	const char *y =
+		"accounts:\n"
+		"  - name: work\n"
+		"    host: imap.example.com\n"
+		"    user: me@example.com\n"
+		"    password_env: WORK_PW\n";
+	cr_assert_eq(load(y, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.n_accounts, 1);
+	cr_assert_str_eq(cfg.path, "t.yaml");
+	const struct account *a = &cfg.accounts[0];
+	cr_expect_str_eq(a->name, "work");
+	cr_expect_str_eq(a->root, "/home/tester/Mail");
+	cr_expect_str_eq(a->host, "imap.example.com");
+	cr_expect_eq(a->port, 993);
+	cr_expect_eq(a->tls, TLS_IMPLICIT);
+	cr_expect_null(a->ca_file);
+	cr_expect_str_eq(a->user, "me@example.com");
+	cr_expect_eq(a->password_source, PASSWORD_ENV);
+	cr_expect_str_eq(a->password_arg, "WORK_PW");
+	cr_assert_eq(a->include.n, 1);
+	cr_expect_str_eq(a->include.items[0], "*");
+	cr_expect_eq(a->exclude.n, 0);
+	cr_expect_eq(a->deletions, DELETIONS_MIRROR);
+	cr_expect_eq(a->timeout, 60);
+	cr_expect_eq(a->snapshot, 0);
+	cr_expect_str_eq(a->snapshot_repo, "/home/tester/Mail/work.git");
+	cr_expect_str_eq(a->snapshot_branch, "main");
+	cr_expect_str_eq(a->snapshot_author, "mailkeep <mailkeep@localhost>");
+	cr_expect_str_eq(a->origin, "t.yaml:2:5");
+	cr_expect_eq(config_find_account(&cfg, "work"), a);
+	cr_expect_null(config_find_account(&cfg, "nope"));
+	config_free(&cfg);
+	cr_expect_eq(cfg.n_accounts, 0);
+	cr_expect_null(cfg.accounts);
+}
+
+Test(config_valid, full_with_defaults_and_overrides, .init = test_env)
+{
+	struct config cfg;
+	char err[512] = "";
+	const char *y =
+		"# comment\n"
+		"defaults:\n"
+		"  root: ~/Backup/\n"
+		"  tls: starttls\n"
+		"  user: shared\n"
+		"  password_command: pass show mail\n"
+		"  timeout: 120\n"
+		"  deletions: keep\n"
+		"  snapshot: Yes\n"
+		"  folders:\n"
+		"    include: [\"INBOX\", \"Archive/*\"]\n"
+		"    exclude: Spam\n"
+		"accounts:\n"
+		"  - name: a.1\n"
+		"    host: mx.example.org\n"
+		"  - name: b_2-x\n"
+		"    host: 192.0.2.1\n"
+		"    port: 1143\n"
+		"    tls: implicit\n"
+		"    ca_file: ${MK_DIR}/ca.pem\n"
+		"    user: other\n"
+		"    password_file: $MK_DIR/pw\n"
+		"    folders: { exclude: [Trash, \"Junk*\"] }\n"
+		"    deletions: mirror\n"
+		"    timeout: 1\n"
+		"    snapshot: off\n"
+		"    snapshot_repo: /srv/git/b.git\n"
+		"    snapshot_branch: backup/mail\n"
+		"    snapshot_author: \"Mail Keeper <keeper@example.org>\"\n"
+		"  - name: c\n"
+		"    host: h\n"
+		"    tls: NONE\n"
+		"    password_env: C_PW\n";
+	cr_assert_eq(load(y, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.n_accounts, 3);
+
+	const struct account *a = &cfg.accounts[0];
+	cr_expect_str_eq(a->root, "/home/tester/Backup");
+	cr_expect_eq(a->tls, TLS_STARTTLS);
+	cr_expect_eq(a->port, 143);
+	cr_expect_str_eq(a->user, "shared");
+	cr_expect_eq(a->password_source, PASSWORD_COMMAND);
+	cr_expect_str_eq(a->password_arg, "pass show mail");
+	cr_expect_eq(a->timeout, 120);
+	cr_expect_eq(a->deletions, DELETIONS_KEEP);
+	cr_expect_eq(a->snapshot, 1);
+	cr_assert_eq(a->include.n, 2);
+	cr_expect_str_eq(a->include.items[0], "INBOX");
+	cr_expect_str_eq(a->include.items[1], "Archive/*");
+	cr_assert_eq(a->exclude.n, 1);
+	cr_expect_str_eq(a->exclude.items[0], "Spam");
+	cr_expect_str_eq(a->snapshot_repo, "/home/tester/Backup/a.1.git");
+	cr_expect_str_eq(a->origin, "t.yaml:14:5");
+
+	const struct account *b = &cfg.accounts[1];
+	cr_expect_str_eq(b->name, "b_2-x");
+	cr_expect_eq(b->port, 1143);
+	cr_expect_eq(b->tls, TLS_IMPLICIT);
+	cr_expect_str_eq(b->ca_file, "/data/ca.pem");
+	cr_expect_str_eq(b->user, "other");
+	/* an account's password key replaces the default source entirely */
+	cr_expect_eq(b->password_source, PASSWORD_FILE);
+	cr_expect_str_eq(b->password_arg, "/data/pw");
+	/* folders replaces the default folders as a whole: include back to "*" */
+	cr_assert_eq(b->include.n, 1);
+	cr_expect_str_eq(b->include.items[0], "*");
+	cr_assert_eq(b->exclude.n, 2);
+	cr_expect_str_eq(b->exclude.items[1], "Junk*");
+	cr_expect_eq(b->deletions, DELETIONS_MIRROR);
+	cr_expect_eq(b->timeout, 1);
+	cr_expect_eq(b->snapshot, 0);
+	cr_expect_str_eq(b->snapshot_repo, "/srv/git/b.git");
+	cr_expect_str_eq(b->snapshot_branch, "backup/mail");
+	cr_expect_str_eq(b->snapshot_author, "Mail Keeper <keeper@example.org>");
+
+	const struct account *c = &cfg.accounts[2];
+	cr_expect_eq(c->tls, TLS_NONE);
+	cr_expect_eq(c->port, 143);
+	cr_expect_eq(c->password_source, PASSWORD_ENV);
+	cr_expect_str_eq(c->password_arg, "C_PW");
+	config_free(&cfg);
+}
+
+Test(config_valid, sample_yaml_loads, .init = test_env)
+{
+	struct config cfg;
+	char err[512] = "";
+	cr_assert_eq(config_load("sample.yaml", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.n_accounts, 2);
+	cr_expect_eq(cfg.accounts[0].tls, TLS_IMPLICIT);
+	cr_expect_eq(cfg.accounts[0].password_source, PASSWORD_COMMAND);
+	cr_expect_eq(cfg.accounts[1].tls, TLS_STARTTLS);
+	cr_expect_eq(cfg.accounts[1].password_source, PASSWORD_FILE);
+	config_free(&cfg);
+}
+
+/* Every complete example (a ```yaml block with "accounts:") in the reference loads. */
+Test(config_valid, docs_examples_load, .init = test_env)
+{
+	FILE *f = fopen("docs/config.md", "r");
+	static char doc[65536];
+	size_t len, examples = 0;
+	cr_assert_not_null(f, "docs/config.md: run the tests from the repository root");
+	len = fread(doc, 1, sizeof(doc) - 1, f);
+	fclose(f);
+	doc[len] = '\0';
+	for (char *p = doc; (p = strstr(p, "```yaml\n"));) {
+		char *start = p + 8, *end = strstr(start, "```");
+		struct config cfg;
+		char err[512] = "";
+		cr_assert_not_null(end);
+		*end = '\0';
+		if (strstr(start, "accounts:")) {
+			examples++;
+			cr_expect_eq(config_load_buffer("docs", start, (size_t)(end - start), &cfg, err, sizeof(err)), 0,
+				     "example %zu: %s", examples, err);
+			config_free(&cfg);
+		}
+		p = end + 1;
+	}
+	cr_expect_geq(examples, 3);
+}
+
+Test(config_valid, yaml_variants, .init = test_env)
+{
+	/* Flow style, quoted scalars, explicit standard tags, a document marker,
+	 * CRLF line ends and a UTF-8 BOM are all fine. */
+	static const char *const ok[] = {
+		"{accounts: [{name: x, host: h, user: u, password_env: P}]}",
+		"---\naccounts:\n- name: 'x'\n  host: \"h\"\n  user: !!str u\n  port: !!int 10\n  password_env: P\n...\n",
+		"accounts:\r\n  - name: x\r\n    host: h\r\n    user: u\r\n    password_env: P\r\n",
+		("\xef\xbb\xbf" "accounts:\n  - {name: x, host: h, user: \"\xc3\xa9l\xc3\xa8ve\", password_env: P}\n"),
+		"accounts:\n  - name: x\n    host: h\n    user: u\n    password_command: |\n      gpg -d f.gpg |\n      head -1\n",
+		"accounts:\n  - name: x\n    host: h\n    user: u\n    password_env: P\n    folders: {}\n",
+		"accounts:\n  - name: x\n    host: h\n    user: u\n    password_env: P\n    snapshot: TRUE\n    port: \"65535\"\n",
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct config cfg;
+		char err[512] = "";
+		cr_expect_eq(load(ok[i], &cfg, err, sizeof(err)), 0, "case %zu: %s", i, err);
+		config_free(&cfg);
+	}
+}
+
+Test(config_valid, default_path)
+{
+	char *p;
+	setenv("XDG_CONFIG_HOME", "/xdg", 1);
+	p = config_default_path();
+	cr_expect_str_eq(p, "/xdg/mailkeep/config.yaml");
+	free(p);
+	setenv("XDG_CONFIG_HOME", "relative", 1);
+	setenv("HOME", "/home/u", 1);
+	p = config_default_path();
+	cr_expect_str_eq(p, "/home/u/.config/mailkeep/config.yaml");
+	free(p);
+	unsetenv("XDG_CONFIG_HOME");
+	p = config_default_path();
+	cr_expect_str_eq(p, "/home/u/.config/mailkeep/config.yaml");
+	free(p);
+}
+
+Test(config_valid, known_keys)
+{
+	static const char *const expect[] = {
+		"defaults", "accounts", "name", "root", "host", "port", "tls", "ca_file", "user",
+		"password_command", "password_env", "password_file", "folders", "deletions", "timeout",
+		"snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author", "include", "exclude",
+	};
+	size_t n = 0;
+	while (config_known_keys[n])
+		n++;
+	cr_expect_eq(n, sizeof(expect) / sizeof(expect[0]));
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		int found = 0;
+		for (size_t j = 0; config_known_keys[j]; j++)
+			found |= !strcmp(config_known_keys[j], expect[i]);
+		cr_expect(found, "%s missing from config_known_keys", expect[i]);
+	}
+}
+
+/* ---- broken configurations ------------------------------------------- */
+
+#define ACCT "accounts:\n  - name: a\n    host: h\n    user: u\n    password_env: P\n"
+#define HEAD "accounts:\n  - name: a\n    host: h\n    user: u\n"
+
+struct broken_case {
+	const char *yaml;
+	size_t len;         /* 0: strlen(yaml) */
+	const char *prefix; /* exact start of the message */
+	const char *needle; /* must appear too: the key, value or construct */
+};
+
+static const struct broken_case broken[] = {
+	/* file level */
+	{ "", 0, "t.yaml:1:1: ", "empty" },
+	{ "# only a comment\n", 0, "t.yaml:1:1: ", "empty" },
+	{ "- a\n- b\n", 0, "t.yaml:1:1: ", "\"accounts\"" },
+	{ "just a string\n", 0, "t.yaml:1:1: ", "\"accounts\"" },
+	{ "defaults: {}\n", 0, "t.yaml:1:1: ", "missing required key \"accounts\"" },
+	{ "accounts: yes\n", 0, "t.yaml:1:11: ", "key \"accounts\": expected a non-empty sequence" },
+	{ "accounts: []\n", 0, "t.yaml:1:11: ", "key \"accounts\"" },
+	{ "accounts:\n  name: a\n", 0, "t.yaml:2:3: ", "key \"accounts\"" },
+	{ ACCT "acounts: []\n", 0, "t.yaml:6:1: ", "unknown key \"acounts\" at the top level (did you mean \"accounts\"?)" },
+	{ ACCT "accounts: []\n", 0, "t.yaml:6:1: ", "duplicate key \"accounts\" (first at t.yaml:1:1)" },
+	{ "defaults: 3\n" ACCT, 0, "t.yaml:1:11: ", "key \"defaults\": expected a mapping" },
+	{ "accounts:\n  - just-a-name\n", 0, "t.yaml:2:5: ", "accounts[0]: expected a mapping" },
+	/* YAML syntax, structure, anchors, tags, documents */
+	{ "accounts:\n  - name: a\n   host: h\n", 0, "t.yaml:3:4: ", "did not find expected '-' indicator" },
+	{ "accounts:\n  - name: a: b\n", 0, "t.yaml:2:12: ", "mapping values are not allowed" },
+	{ "accounts: [a, b\n", 0, "t.yaml:2:1: ", "did not find expected ',' or ']'" },
+	{ "accounts:\n  - name: \"a\n", 0, "t.yaml:3:1: ", "unexpected end of stream" },
+	{ "defaults: &d {user: u}\n" ACCT, 0, "t.yaml:1:11: ", "key \"defaults\": anchor \"&d\" is not supported" },
+	{ "accounts:\n  - name: a\n    host: h\n    user: *u\n", 0, "t.yaml:4:11: ", "accounts[0] (a): key \"user\": alias \"*u\" is not supported" },
+	{ HEAD "    password_env: !secret P\n", 0, "t.yaml:5:19: ", "key \"password_env\": tag \"!secret\" is not supported" },
+	{ HEAD "    password_env: !!binary UA==\n", 0, "t.yaml:5:19: ", "key \"password_env\": tag \"tag:yaml.org,2002:binary\"" },
+	{ ACCT "    folders:\n      include: [a, *x]\n", 0, "t.yaml:7:20: ", "key \"folders.include\": alias \"*x\"" },
+	{ ACCT "    &k port: 1\n", 0, "t.yaml:6:5: ", "accounts[0] (a): key \"port\": anchor \"&k\"" },
+	{ "accounts:\n  - !!map {name: a}\n", 0, "t.yaml:2:5: ", "accounts[0] (a): missing required key \"host\"" },
+	{ "accounts:\n  - !!seq {name: a}\n", 0, "t.yaml:2:5: ", "accounts[0] (a): tag \"tag:yaml.org,2002:seq\" is not supported" },
+	{ "!foo {accounts: []}\n", 0, "t.yaml:1:1: ", "tag \"!foo\" is not supported" },
+	{ ACCT "---\n" ACCT, 0, "t.yaml:6:1: ", "multiple YAML documents" },
+	{ ACCT "    ? [x]\n    : y\n", 0, "t.yaml:6:7: ", "mapping keys must be strings" },
+	/* encoding */
+	{ ACCT "    root: /m\xff\n", 0, "t.yaml:6:13: ", "invalid UTF-8 (byte 0xff)" },
+	{ ACCT "    root: \xc0\xaf\n", 0, "t.yaml:6:11: ", "invalid UTF-8" },
+	{ "accounts:\n  - name: a\0\n", 22, "t.yaml:2:12: ", "NUL byte" },
+	{ ACCT "    root: a\x01\n", 0, "t.yaml:6:12: ", "control character U+0001" },
+	{ HEAD "    password_env: \"P\\0\"\n", 0, "t.yaml:5:19: ", "key \"password_env\": NUL character" },
+	/* account keys */
+	{ "accounts:\n  - name: a\n    hots: h\n", 0, "t.yaml:3:5: ", "accounts[0] (a): unknown key \"hots\" (did you mean \"host\"?)" },
+	{ ACCT "    zzzzzz: 1\n", 0, "t.yaml:6:5: ", "accounts[0] (a): unknown key \"zzzzzz\"" },
+	{ ACCT "    host: h2\n", 0, "t.yaml:6:5: ", "accounts[0] (a): duplicate key \"host\" (first at t.yaml:3:5)" },
+	{ "accounts:\n- host: h\n  user: u\n  password_env: P\n", 0, "t.yaml:2:3: ", "accounts[0]: missing required key \"name\"" },
+	{ "accounts:\n- name: a\n  user: u\n  password_env: P\n", 0, "t.yaml:2:3: ", "accounts[0] (a): missing required key \"host\"" },
+	{ "accounts:\n- name: a\n  host: h\n  password_env: P\n", 0, "t.yaml:2:3: ", "missing required key \"user\"" },
+	{ HEAD, 0, "t.yaml:2:5: ", "accounts[0] (a): exactly one of password_command, password_env, password_file is required" },
+	{ ACCT "    password_file: /f\n", 0, "t.yaml:6:5: ", "exactly one of password_command, password_env, password_file is required (found \"password_env\" and \"password_file\")" },
+	{ "defaults:\n  name: x\n" ACCT, 0, "t.yaml:2:3: ", "defaults: key \"name\" is not allowed" },
+	{ "defaults:\n  porrt: 1\n" ACCT, 0, "t.yaml:2:3: ", "defaults: unknown key \"porrt\" (did you mean \"port\"?)" },
+	{ "defaults:\n  port: x\n" ACCT, 0, "t.yaml:2:9: ", "defaults: key \"port\": expected an integer 1..65535, got \"x\"" },
+	/* value types */
+	{ ACCT "    port: abc\n", 0, "t.yaml:6:11: ", "accounts[0] (a): key \"port\": expected an integer 1..65535, got \"abc\"" },
+	{ ACCT "    port: 0x10\n", 0, "t.yaml:6:11: ", "key \"port\": expected an integer 1..65535, got \"0x10\"" },
+	{ ACCT "    port: +993\n", 0, "t.yaml:6:11: ", "key \"port\"" },
+	{ ACCT "    port: 993 \n    tls: none\n    port2: 1\n", 0, "t.yaml:8:5: ", "unknown key \"port2\"" },
+	{ ACCT "    port: 65536\n", 0, "t.yaml:6:11: ", "key \"port\": expected an integer 1..65535, got \"65536\"" },
+	{ ACCT "    port: 0\n", 0, "t.yaml:6:11: ", "key \"port\"" },
+	{ ACCT "    port: 0993\n", 0, "t.yaml:6:11: ", "key \"port\"" },
+	{ ACCT "    port: 99999999999999999999999\n", 0, "t.yaml:6:11: ", "key \"port\"" },
+	{ ACCT "    port: [1]\n", 0, "t.yaml:6:11: ", "key \"port\": expected an integer 1..65535, got a sequence" },
+	{ ACCT "    timeout: 3601\n", 0, "t.yaml:6:14: ", "key \"timeout\": expected an integer 1..3600" },
+	{ ACCT "    timeout: -1\n", 0, "t.yaml:6:14: ", "key \"timeout\"" },
+	{ ACCT "    tls: ssl\n", 0, "t.yaml:6:10: ", "key \"tls\": expected one of implicit, starttls, none, got \"ssl\"" },
+	{ ACCT "    deletions: delete\n", 0, "t.yaml:6:16: ", "key \"deletions\": expected one of mirror, keep" },
+	{ ACCT "    snapshot: maybe\n", 0, "t.yaml:6:15: ", "key \"snapshot\": expected a boolean" },
+	{ ACCT "    snapshot:\n", 0, "t.yaml:6:14: ", "key \"snapshot\": expected a boolean (true/false/yes/no/on/off), got null" },
+	{ "accounts:\n  - name: .hidden\n", 0, "t.yaml:2:11: ", "accounts[0]: key \"name\": expected an account name" },
+	{ "accounts:\n  - name: a/b\n", 0, "t.yaml:2:11: ", "key \"name\"" },
+	{ "accounts:\n  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 0, "t.yaml:2:11: ", "key \"name\"" },
+	{ "accounts:\n  - name: \"\"\n", 0, "t.yaml:2:11: ", "key \"name\"" },
+	{ "accounts:\n  - name: {x: 1}\n", 0, "t.yaml:2:11: ", "key \"name\": expected an account name" },
+	{ "accounts:\n  - name: a\n    host: imap example.com\n", 0, "t.yaml:3:11: ", "key \"host\": expected a host name" },
+	{ "accounts:\n  - name: a\n    host: \"\"\n", 0, "t.yaml:3:11: ", "key \"host\"" },
+	{ "accounts:\n  - name: a\n    host: \"h\\n\"\n", 0, "t.yaml:3:11: ", "key \"host\"" },
+	{ "accounts:\n  - name: a\n    host: h\n    user: \"\"\n", 0, "t.yaml:4:11: ", "key \"user\"" },
+	{ "accounts:\n  - name: a\n    host: h\n    user: [u]\n", 0, "t.yaml:4:11: ", "key \"user\": expected a non-empty string without control characters, got a sequence" },
+	{ "accounts:\n  - name: a\n    host: h\n    user: ~\n", 0, "t.yaml:4:11: ", "key \"user\": expected a non-empty string without control characters, got null" },
+	{ HEAD "    password_env: 1X\n", 0, "t.yaml:5:19: ", "key \"password_env\": expected an environment variable name" },
+	{ HEAD "    password_command: \"\"\n", 0, "t.yaml:5:23: ", "key \"password_command\"" },
+	{ HEAD "    password_file: {a: b}\n", 0, "t.yaml:5:20: ", "key \"password_file\": expected a path (non-empty, no control characters), got a mapping" },
+	{ ACCT "    snapshot_author: nobody\n", 0, "t.yaml:6:22: ", "key \"snapshot_author\": expected \"Name <email>\", got \"nobody\"" },
+	{ ACCT "    snapshot_author: \"<a@b>\"\n", 0, "t.yaml:6:22: ", "key \"snapshot_author\"" },
+	{ ACCT "    snapshot_author: \"N <ab>\"\n", 0, "t.yaml:6:22: ", "key \"snapshot_author\"" },
+	{ ACCT "    snapshot_branch: \"a..b\"\n", 0, "t.yaml:6:22: ", "key \"snapshot_branch\": expected a git branch name" },
+	{ ACCT "    snapshot_branch: -x\n", 0, "t.yaml:6:22: ", "key \"snapshot_branch\"" },
+	/* paths */
+	{ ACCT "    root: $MK_UNSET/m\n", 0, "t.yaml:6:11: ", "key \"root\": environment variable \"MK_UNSET\" is not set" },
+	{ ACCT "    ca_file: ${MK_UNSET}\n", 0, "t.yaml:6:14: ", "key \"ca_file\": environment variable \"MK_UNSET\"" },
+	{ ACCT "    snapshot_repo: ${MK_DIR\n", 0, "t.yaml:6:20: ", "key \"snapshot_repo\": malformed \"${\"" },
+	{ ACCT "    root: ~bob/m\n", 0, "t.yaml:6:11: ", "key \"root\": \"~user\" is not supported" },
+	{ HEAD "    password_file: \"\"\n", 0, "t.yaml:5:20: ", "key \"password_file\"" },
+	/* folders */
+	{ ACCT "    folders: INBOX\n", 0, "t.yaml:6:14: ", "key \"folders\": expected a mapping" },
+	{ ACCT "    folders:\n      inclde: [a]\n", 0, "t.yaml:7:7: ", "unknown key \"inclde\" in \"folders\" (did you mean \"include\"?)" },
+	{ ACCT "    folders:\n      include: a\n      include: b\n", 0, "t.yaml:8:7: ", "duplicate key \"include\" in \"folders\" (first at t.yaml:7:7)" },
+	{ ACCT "    folders:\n      include: []\n", 0, "t.yaml:7:16: ", "key \"folders.include\": must not be empty" },
+	{ ACCT "    folders:\n      exclude: {a: b}\n", 0, "t.yaml:7:16: ", "key \"folders.exclude\": expected a glob pattern or a sequence" },
+	{ ACCT "    folders:\n      include: [a, [b]]\n", 0, "t.yaml:7:20: ", "key \"folders.include\": item 2: expected a glob pattern, got a sequence" },
+	{ ACCT "    folders:\n      exclude: \"Arch[ive\"\n", 0, "t.yaml:7:16: ", "key \"folders.exclude\": invalid glob pattern \"Arch[ive\": unterminated \"[\"" },
+	{ ACCT "    folders:\n      exclude: 'a\\'\n", 0, "t.yaml:7:16: ", "key \"folders.exclude\": invalid glob pattern" },
+	/* duplicate account names */
+	{ ACCT "  - name: b\n    host: h\n    user: u\n    password_env: P\n"
+	  "  - name: a\n    host: h\n    user: u\n    password_env: P\n",
+	  0, "t.yaml:10:5: ", "accounts[2]: duplicate account name \"a\" (first defined at t.yaml:2:5)" },
+	/* nesting */
+	{ "accounts: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+	  0, "t.yaml:1:", "nesting deeper" },
+};
+
+Test(config_broken, table, .init = test_env)
+{
+	size_t n = sizeof(broken) / sizeof(broken[0]);
+	cr_assert_geq(n, 40);
+	for (size_t i = 0; i < n; i++) {
+		const struct broken_case *t = &broken[i];
+		struct config cfg;
+		char err[512] = "";
+		size_t len = t->len ? t->len : strlen(t->yaml);
+		int rc = config_load_buffer("t.yaml", t->yaml, len, &cfg, err, sizeof(err));
+		cr_expect_eq(rc, -1, "case %zu: accepted", i);
+		cr_expect_eq(cfg.n_accounts, 0, "case %zu", i);
+		cr_expect_null(cfg.accounts, "case %zu", i);
+		cr_expect_eq(strncmp(err, t->prefix, strlen(t->prefix)), 0,
+			     "case %zu: got \"%s\", want prefix \"%s\"", i, err, t->prefix);
+		cr_expect_not_null(strstr(err, t->needle), "case %zu: \"%s\" lacks \"%s\"", i, err, t->needle);
+	}
+}
+
+Test(config_broken, too_large)
+{
+	size_t len = (1 << 20) + 1;
+	char *big = malloc(len);
+	struct config cfg;
+	char err[256];
+	memset(big, '#', len);
+	cr_expect_eq(config_load_buffer("big.yaml", big, len, &cfg, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "big.yaml: the configuration is larger than 1 MiB");
+	free(big);
+}
+
+Test(config_broken, unreadable_file)
+{
+	struct config cfg;
+	char err[256];
+	cr_expect_eq(config_load("/nonexistent/mk.yaml", &cfg, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "/nonexistent/mk.yaml: No such file or directory");
+	cr_expect_eq(config_load("/tmp", &cfg, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "/tmp: not a regular file");
+}
+
+Test(config_broken, long_value_is_truncated_in_message, .init = test_env)
+{
+	char yaml[1024], err[512];
+	struct config cfg;
+	snprintf(yaml, sizeof(yaml), ACCT "    tls: %0300d\n", 7);
+	cr_expect_eq(load(yaml, &cfg, err, sizeof(err)), -1);
+	cr_expect_not_null(strstr(err, "\"..."), "%s", err);
+	cr_expect_lt(strlen(err), 200);
+}
+
+Test(config_broken, many_duplicates_stay_fast, .init = test_env)
+{
+	/* 20000 accounts with one repeated name far apart: sorted, not quadratic. */
+	size_t n = 20000;
+	char *y = malloc(n * 64 + 64), *p = y;
+	struct config cfg;
+	char err[512];
+	p += sprintf(p, "accounts:\n");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "- {name: n%zu, host: h, user: u, password_env: P}\n", i == n - 1 ? (size_t)7 : i);
+	cr_expect_eq(load(y, &cfg, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "t.yaml:20001:3: accounts[19999]: duplicate account name \"n7\" "
+			 "(first defined at t.yaml:9:3)");
+	free(y);
+}
+
+/* ---- path expansion --------------------------------------------------- */
+
+struct expand_case {
+	const char *root;
+	const char *want;
+};
+
+Test(config_paths, expansion, .init = test_env)
+{
+	static const struct expand_case cases[] = {
+		{ "~", "/home/tester" },
+		{ "~/", "/home/tester" },
+		{ "~/Mail", "/home/tester/Mail" },
+		{ "$MK_DIR/m", "/data/m" },
+		{ "${MK_DIR}m", "/datam" },
+		{ "/x/$MK_DIR", "/x//data" },
+		{ "/a$/b", "/a$/b" },
+		{ "/a/~/b", "/a/~/b" },
+		{ "/", "/" },
+		{ "relative/dir", "relative/dir" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[256], err[512] = "";
+		struct config cfg;
+		snprintf(yaml, sizeof(yaml), ACCT "    root: \"%s\"\n", cases[i].root);
+		cr_assert_eq(load(yaml, &cfg, err, sizeof(err)), 0, "case %zu: %s", i, err);
+		cr_expect_str_eq(cfg.accounts[0].root, cases[i].want, "case %zu", i);
+		config_free(&cfg);
+	}
+}
+
+Test(config_paths, snapshot_repo_default_follows_root, .init = test_env)
+{
+	struct config cfg;
+	char err[512] = "";
+	cr_assert_eq(load(ACCT "    root: /\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].snapshot_repo, "/a.git");
+	config_free(&cfg);
+	cr_assert_eq(load(ACCT "    root: $MK_DIR/mail//\n    snapshot_repo: ~/g\n", &cfg, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].root, "/data/mail");
+	cr_expect_str_eq(cfg.accounts[0].snapshot_repo, "/home/tester/g");
+	config_free(&cfg);
+}
+
+Test(config_paths, default_root_needs_home)
+{
+	struct config cfg;
+	char err[512] = "";
+	unsetenv("HOME");
+	cr_expect_eq(load(ACCT, &cfg, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "t.yaml:2:5: accounts[0] (a): key \"root\": default \"~/Mail\": environment "
+			 "variable \"HOME\" is not set (needed for \"~\")");
+	cr_expect_eq(load(ACCT "    root: /r\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	config_free(&cfg);
+}
+
+/* ---- passwords -------------------------------------------------------- */
+
+static struct account pw_account(enum password_source src, const char *arg)
+{
+	struct account a;
+	memset(&a, 0, sizeof(a));
+	a.name = (char *)"acct";
+	a.password_source = src;
+	a.password_arg = (char *)arg;
+	return a;
+}
+
+static void write_file(const char *path, const char *data, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+	cr_assert_eq(chmod(path, mode), 0);
+}
+
+Test(config_password, env)
+{
+	struct account a = pw_account(PASSWORD_ENV, "MK_PW");
+	char err[256] = "", *pw;
+	setenv("MK_PW", "hunter2\r\n", 1);
+	pw = config_get_password(&a, err, sizeof(err));
+	cr_assert_not_null(pw, "%s", err);
+	cr_expect_str_eq(pw, "hunter2");
+	free(pw);
+	setenv("MK_PW", "", 1);
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": environment variable \"MK_PW\" (password_env) is empty");
+	unsetenv("MK_PW");
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": environment variable \"MK_PW\" (password_env) is not set");
+}
+
+Test(config_password, file_modes)
+{
+	char dir[] = "/tmp/mkcfg-XXXXXX", path[64], err[512] = "", *pw;
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pw", dir);
+	struct account a = pw_account(PASSWORD_FILE, path);
+
+	write_file(path, "s3cret\r\nsecond line\n", 0600);
+	pw = config_get_password(&a, err, sizeof(err));
+	cr_assert_not_null(pw, "%s", err);
+	cr_expect_str_eq(pw, "s3cret");
+	free(pw);
+
+	write_file(path, "nonl", 0400);
+	pw = config_get_password(&a, err, sizeof(err));
+	cr_assert_not_null(pw, "%s", err);
+	cr_expect_str_eq(pw, "nonl");
+	free(pw);
+
+	write_file(path, "s3cret\n", 0644);
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_not_null(strstr(err, "chmod 600"), "%s", err);
+	cr_expect_not_null(strstr(err, "(mode 0644)"), "%s", err);
+	cr_expect_null(strstr(err, "s3cret"), "%s", err);
+
+	write_file(path, "s3cret\n", 0640);
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_not_null(strstr(err, "chmod 600"), "%s", err);
+
+	write_file(path, "\nsecond\n", 0600);
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": password_file gave an empty password");
+
+	a.password_arg = dir;
+	chmod(dir, 0700);
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_not_null(strstr(err, "is not a regular file"), "%s", err);
+
+	a.password_arg = (char *)"/nonexistent/pw";
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": password_file \"/nonexistent/pw\": No such file or directory");
+
+	unlink(path);
+	rmdir(dir);
+}
+
+Test(config_password, command)
+{
+	struct account a = pw_account(PASSWORD_COMMAND, "printf 'pa ss\\r\\nignored\\n'; read x || true");
+	char err[256] = "", *pw;
+	pw = config_get_password(&a, err, sizeof(err));
+	cr_assert_not_null(pw, "%s", err);
+	cr_expect_str_eq(pw, "pa ss");
+	free(pw);
+
+	a.password_arg = (char *)"echo leaked-secret; exit 3";
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": password_command exited with status 3");
+	cr_expect_null(strstr(err, "leaked"));
+
+	a.password_arg = (char *)"true";
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": password_command output gave an empty password");
+
+	a.password_arg = (char *)"kill -9 $$";
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": password_command was killed by signal 9");
+
+	a.password_arg = (char *)"head -c 70000 /dev/zero | tr '\\0' x";
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": password_command: output is larger than 64 KiB");
+}
+
+Test(config_password, none)
+{
+	struct account a = pw_account(PASSWORD_NONE, NULL);
+	char err[256] = "";
+	cr_expect_null(config_get_password(&a, err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"acct\": no password source configured");
+}
+
+/* ---- folder globs ----------------------------------------------------- */
+
+struct glob_case {
+	const char *pattern;
+	const char *folder;
+	int want;
+};
+
+static const struct glob_case globs[] = {
+	{ "*", "INBOX", 1 },
+	{ "*", "a/b/c", 1 },
+	{ "*", "", 1 },
+	{ "%", "a", 1 },
+	{ "%", "a/b", 0 },
+	{ "Archive/%", "Archive/2023", 1 },
+	{ "Archive/%", "Archive/2023/Q1", 0 },
+	{ "Archive/*", "Archive/2023/Q1", 1 },
+	{ "Archive/*", "Archive", 0 },
+	{ "Archive*", "Archive", 1 },
+	{ "a*b*c", "aXbYc", 1 },
+	{ "a*b*c", "aXbYd", 0 },
+	{ "a%c", "a/c", 0 },
+	{ "?", "\xc3\xa9", 1 },             /* one character, two bytes */
+	{ "??", "\xc3\xa9", 0 },
+	{ "?", "\xe2\x82\xac", 1 },
+	{ "Caf?", "Caf\xc3\xa9", 1 },
+	{ "Caf\xc3\xa9", "Caf\xc3\xa9", 1 },
+	{ "Caf\xc3\xa9", "Cafe", 0 },
+	{ "[abc]x", "bx", 1 },
+	{ "[abc]x", "dx", 0 },
+	{ "[a-c]", "b", 1 },
+	{ "[a-c]", "B", 0 },
+	{ "[!a-c]", "d", 1 },
+	{ "[!a-c]", "a", 0 },
+	{ "[^a]", "b", 1 },
+	{ "[!a]", "\xc3\xa9", 1 },          /* negated class: any other character */
+	{ "[a]", "\xc3\xa9", 0 },
+	{ "[]]", "]", 1 },
+	{ "[!]]", "a", 1 },
+	{ "[\\]]", "]", 1 },
+	{ "\\*", "*", 1 },
+	{ "\\*", "a", 0 },
+	{ "a\\?", "a?", 1 },
+	{ "a\\?", "ab", 0 },
+	{ "\\%", "%", 1 },
+	{ "[", "[", 1 },                    /* unterminated class: literal */
+	{ "a\\", "a\\", 1 },                /* trailing backslash: literal */
+	{ "Sent", "sent", 0 },              /* case-sensitive */
+	{ "INBOX", "INBOX", 1 },
+	{ "INBOX", "inbox", 1 },
+	{ "INBOX", "Inbox", 1 },
+	{ "inbox", "INBOX", 1 },
+	{ "INBOX", "INBOX2", 0 },
+	{ "INBOX/*", "inbox/Sub", 1 },
+	{ "INBOX/Sub", "Inbox/Sub", 1 },
+	{ "INBOX/Sub", "INBOX/sub", 0 },    /* only the first component */
+	{ "INBOX/%", "INBOX/a/b", 0 },
+	{ "INBOX*", "INBOXES", 1 },
+	{ "INBOX*", "inboxes", 0 },
+	{ "", "", 1 },
+	{ "", "a", 0 },
+	{ "a", "", 0 },
+	{ "**", "x/y", 1 },
+	{ "*%", "x/y", 1 },
+	{ "%*", "x/y", 1 },
+};
+
+Test(config_glob, table)
+{
+	for (size_t i = 0; i < sizeof(globs) / sizeof(globs[0]); i++)
+		cr_expect_eq(config_folder_match(globs[i].pattern, globs[i].folder), globs[i].want,
+			     "case %zu: \"%s\" vs \"%s\"", i, globs[i].pattern, globs[i].folder);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+Test(config_glob, pathological_is_fast)
+{
+	char pat[128] = "", name[256];
+	for (int i = 0; i < 30; i++)
+		strcat(pat, "*a");
+	strcat(pat, "b");
+	memset(name, 'a', 200);
+	name[200] = '\0';
+	double t0 = now();
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(config_folder_match(pat, name), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(config_folder_match("%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%a%b", name), 0);
+	cr_expect_lt(now() - t0, 1.0, "glob matching took %.3f s", now() - t0);
+	name[199] = 'b';
+	cr_expect_eq(config_folder_match(pat, name), 1);
+}
+
+Test(config_glob, selected)
+{
+	struct config cfg;
+	char err[512] = "";
+	setenv("HOME", "/h", 1);
+	cr_assert_eq(load(ACCT "    folders:\n      include: [INBOX, \"Lists/*\", Sent]\n"
+			  "      exclude: [\"Lists/spam*\", \"*/Old\"]\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	const struct account *a = &cfg.accounts[0];
+	cr_expect_eq(config_folder_selected(a, "INBOX"), 1);
+	cr_expect_eq(config_folder_selected(a, "inbox"), 1);
+	cr_expect_eq(config_folder_selected(a, "Lists/c"), 1);
+	cr_expect_eq(config_folder_selected(a, "Lists/spam-x"), 0);
+	cr_expect_eq(config_folder_selected(a, "Lists/x/Old"), 0);
+	cr_expect_eq(config_folder_selected(a, "Sent"), 1);
+	cr_expect_eq(config_folder_selected(a, "Drafts"), 0);
+	config_free(&cfg);
+}

@@ -741,12 +741,16 @@ bad:
 	return IMAP_ERR_PROTOCOL;
 }
 
+static int fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
+		      char *err, size_t errlen);
+
 int imap_examine(struct imap_client *c, const char *wire_name, struct imap_select_info *info,
-		 char *err, size_t errlen)
+		 const char *fetch_items, const struct imap_fetch_cb *cb, char *err, size_t errlen)
 {
 	struct buf q = BUF_INIT;
-	unsigned tag;
-	int rc;
+	unsigned tag, ftag = 0;
+	char ferr[512] = "";
+	int rc, frc = 0;
 	memset(info, 0, sizeof(*info));
 	if (add_quoted(&q, wire_name) < 0) {
 		snprintf(err, errlen, "mailbox name cannot be quoted");
@@ -754,11 +758,30 @@ int imap_examine(struct imap_client *c, const char *wire_name, struct imap_selec
 		goto out;
 	}
 	rc = send_command(c, &tag, err, errlen, "EXAMINE %s", q.data);
-	if (rc == 0)
-		rc = wait_tagged(c, tag, on_examine, info, "EXAMINE", err, errlen);
-	if (rc == 0 && info->uidvalidity == 0) {
+	/* Pipelined: if EXAMINE fails no mailbox is selected and the FETCH fails too
+	 * (RFC 3501 §6.3.1), so it can never read another mailbox. */
+	if (rc == 0 && fetch_items)
+		rc = send_command(c, &ftag, err, errlen, "UID FETCH 1:* %s", fetch_items);
+	if (rc < 0)
+		goto out;
+	rc = wait_tagged(c, tag, on_examine, info, "EXAMINE", err, errlen);
+	if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
+		goto out;
+	if (ftag)
+		frc = fetch_wait(c, ftag, cb, ferr, sizeof(ferr));
+	if (rc < 0)
+		goto out;
+	if (info->uidvalidity == 0) {
 		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", peer(c));
 		rc = IMAP_ERR_NO;
+		goto out;
+	}
+	/* some servers refuse "1:*" on an empty mailbox */
+	if (frc == IMAP_ERR_NO && info->exists == 0)
+		frc = 0;
+	if (frc < 0) {
+		snprintf(err, errlen, "%s", ferr);
+		rc = frc;
 	}
 out:
 	buf_free(&q);
@@ -921,21 +944,26 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 	return 0;
 }
 
-int imap_uid_fetch(struct imap_client *c, const char *uidset, const char *items,
-		   const struct imap_fetch_cb *cb, char *err, size_t errlen)
+static int fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
+		      char *err, size_t errlen)
 {
 	struct fetch_ctx fc = { .cb = cb, .keywords = BUF_INIT };
-	unsigned tag;
-	int rc = send_command(c, &tag, err, errlen, "UID FETCH %s %s", uidset, items);
-	if (rc < 0)
-		goto out;
 	c->sink = cb->on_body_begin ? cb : NULL;
 	c->sink_failed = 0;
-	rc = wait_tagged(c, tag, on_fetch, &fc, "UID FETCH", err, errlen);
-out:
+	int rc = wait_tagged(c, tag, on_fetch, &fc, "UID FETCH", err, errlen);
 	c->sink = NULL;
 	buf_free(&fc.keywords);
 	return rc;
+}
+
+int imap_uid_fetch(struct imap_client *c, const char *uidset, const char *items,
+		   const struct imap_fetch_cb *cb, char *err, size_t errlen)
+{
+	unsigned tag;
+	int rc = send_command(c, &tag, err, errlen, "UID FETCH %s %s", uidset, items);
+	if (rc < 0)
+		return rc;
+	return fetch_wait(c, tag, cb, err, errlen);
 }
 
 void imap_uidset(struct buf *out, const uint32_t *uids, size_t n)

@@ -399,7 +399,8 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 			 a->acct->name, f.name, serr);
 		memset(&st, 0, sizeof(st));
 	}
-	rc = imap_examine(a->imap, mb->name, &info, err, errlen);
+	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f.sv };
+	rc = imap_examine(a->imap, mb->name, &info, "(UID FLAGS)", &flags_cb, err, errlen);
 	if (rc < 0)
 		goto out;
 	rc = -1;
@@ -425,13 +426,6 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 		st.highestmodseq = 0;
 		if (state_save(f.dir.data, &st, err, errlen) < 0)
 			goto out;
-	}
-	if (info.exists) {
-		struct imap_fetch_cb cb = { NULL, NULL, on_flags, &f.sv };
-		rc = imap_uid_fetch(a->imap, "1:*", "(UID FLAGS)", &cb, err, errlen);
-		if (rc < 0)
-			goto out;
-		rc = -1;
 	}
 	sv_normalise(&f.sv);
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);

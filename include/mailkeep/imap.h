@@ -94,9 +94,15 @@ struct imap_select_info {
 	uint64_t highestmodseq; /* 0 when none / NOMODSEQ */
 	int read_only;
 };
-/* EXAMINE the mailbox (wire name). */
+/* One message's metadata from a FETCH response. */
+struct imap_msg;
+struct imap_fetch_cb;
+
+/* EXAMINE the mailbox (wire name). When fetch_items is not NULL, pipeline
+ * "UID FETCH 1:* <fetch_items>" behind it (one round trip for both) and deliver
+ * its responses to cb. */
 int imap_examine(struct imap_client *c, const char *wire_name, struct imap_select_info *info,
-		 char *err, size_t errlen);
+		 const char *fetch_items, const struct imap_fetch_cb *cb, char *err, size_t errlen);
 
 /* One message's metadata from a FETCH response. */
 struct imap_msg {

@@ -39,7 +39,7 @@ struct pctx {
 	size_t len;
 	size_t pos;
 	size_t nitems;
-	int code_mode;          /* inside "[CODE ...]": ']' ends atoms */
+	int code_mode;          /* inside "[CODE ...]": ']' ends top-level atoms */
 	size_t nobracket_from;  /* no ']' in [nobracket_from, nobracket_to) */
 	size_t nobracket_to;
 	const char *ewhat;      /* first error: what and where */
@@ -331,9 +331,11 @@ static size_t bracket_close(struct pctx *c, size_t open)
 }
 
 /* End of the atom starting at i; a "[...]" part is taken whole, so that
- * BODY[HEADER.FIELDS (Date)]<0> is one atom. */
-static size_t atom_end(struct pctx *c, size_t i)
+ * BODY[HEADER.FIELDS (Date)]<0> is one atom. Within a response code, ']'
+ * ends an atom only outside parens: "[PERMANENTFLAGS (\Seen foo])]". */
+static size_t atom_end(struct pctx *c, size_t i, unsigned depth)
 {
+	int code_mode = c->code_mode && depth == 0;
 	while (i < c->len) {
 		unsigned char ch = c->d[i];
 		if (ch == '[') {
@@ -343,7 +345,7 @@ static size_t atom_end(struct pctx *c, size_t i)
 				continue;
 			}
 		}
-		if (!atom_char(ch, c->code_mode))
+		if (!atom_char(ch, code_mode))
 			break;
 		i++;
 	}
@@ -453,7 +455,7 @@ static int parse_value(struct pctx *c, unsigned depth, struct imap_value *v)
 	default:
 		break;
 	}
-	size_t end = atom_end(c, start);
+	size_t end = atom_end(c, start, depth);
 	if (end == start)
 		return fail(c, start, "unexpected character");
 	v->type = IMAP_ATOM;
@@ -587,28 +589,20 @@ static enum imap_status status_of(const char *s, size_t len)
 	return IMAP_STATUS_NONE;
 }
 
-static int parse_number(const unsigned char *s, size_t len, uint32_t *out)
+/* A message number: 0 ok, 1 not a number, -1 out of range. */
+static int parse_msgno(const unsigned char *s, size_t len, uint32_t *out)
 {
 	uint64_t n = 0;
-	if (!len || len > 10)
-		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (!is_digit(s[i]))
-			return -1;
-		n = n * 10 + (uint64_t)(s[i] - '0');
+			return 1;
+		if (n <= UINT32_MAX)
+			n = n * 10 + (uint64_t)(s[i] - '0');
 	}
 	if (n > UINT32_MAX)
 		return -1;
 	*out = (uint32_t)n;
 	return 0;
-}
-
-static int all_digits(const unsigned char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!is_digit(s[i]))
-			return 0;
-	return len > 0;
 }
 
 /* "* [number] NAME ...": status responses, numbered data, other data. */
@@ -617,9 +611,10 @@ static int parse_untagged(struct pctx *c, struct imap_response *r)
 	size_t start = c->pos, end = word_end(c, start, 1);
 	if (end == start)
 		return fail(c, start, "missing response name");
-	if (all_digits(c->d + start, end - start)) {
-		if (parse_number(c->d + start, end - start, &r->number) < 0)
-			return fail(c, start, "message number out of range");
+	int num = parse_msgno(c->d + start, end - start, &r->number);
+	if (num < 0)
+		return fail(c, start, "message number out of range");
+	if (num == 0) {
 		r->has_number = 1;
 		c->pos = end;
 		skip_spaces(c);

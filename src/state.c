@@ -220,6 +220,14 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+void state_discard_temp(const char *dir)
+{
+	struct buf tmp = BUF_INIT;
+	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
+	unlink(tmp.data);
+	buf_free(&tmp);
+}
+
 int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen)
 {
 	struct buf tmp = BUF_INIT, path = BUF_INIT, out = BUF_INIT;

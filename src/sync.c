@@ -418,6 +418,7 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 	}
 	if (maildir_clean_tmp(f.dir.data, err, errlen) < 0)
 		goto out;
+	state_discard_temp(f.dir.data);
 	if (st.uidvalidity != info.uidvalidity) {
 		/* Record the UIDVALIDITY before any message of it lands on disk. */
 		state_clear_msgs(&st);

@@ -41,6 +41,9 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 /* Write atomically into <dir>/.mailkeep-state (0600). */
 int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen);
 
+/* Remove a temporary state file left by a run killed while saving. */
+void state_discard_temp(const char *dir);
+
 /* 1 when both states would be written identically. */
 int state_equal(const struct folder_state *a, const struct folder_state *b);
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make bench: side-by-side timings with ../shared/bench (when present) and the snapshot benchmark.
+#   tests/bench.sh /abs/path/to/mailkeep
+# Environment:
+#   BENCH_SIZE=S|M|L      corpus for the peer comparison (default M)
+#   BENCH_TOOLS=...       tools for ../shared/bench/bench (default mbsync,raw,mailkeep)
+#   BENCH_ARGS="..."      extra arguments for ../shared/bench/bench (e.g. --rtt-ms 50, --big 50000000)
+#   BENCH_SKIP_PEERS=1    only the snapshot benchmark
+#   BENCH_SNAPSHOT_SIZE=M corpus for the snapshot benchmark (M = 20k messages)
+set -euo pipefail
+bin=${1:?usage: bench.sh MAILKEEP_BINARY}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+shared=$repo/../shared/bench
+if [ ! -x "$shared/bench" ]; then
+	echo "bench: $shared not found; the benchmarks need the shared bench harness beside the clone" >&2
+	exit 0
+fi
+tmp=$(mktemp -d /tmp/mailkeep-bench.XXXXXX)
+cleanup() { "$shared/dovecot-down" "$tmp/dc" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
+	echo "== peers: bench --size ${BENCH_SIZE:-M} ${BENCH_ARGS:-}"
+	# shellcheck disable=SC2086
+	"$shared/bench" --size "${BENCH_SIZE:-M}" --tools "${BENCH_TOOLS:-mbsync,raw,mailkeep}" \
+		--mailkeep "$bin" ${BENCH_ARGS:-}
+fi
+
+echo "== snapshot: ${BENCH_SNAPSHOT_SIZE:-M} corpus, incremental after a 1 % change vs a full re-snapshot"
+"$shared/dovecot-up" "$tmp/dc" >/dev/null
+"$shared/seed-mailbox" "$tmp/dc" --size "${BENCH_SNAPSHOT_SIZE:-M}" --seed 1 >/dev/null
+"$shared/mailkeep-config" "$tmp/dc" --root "$tmp/mk" --password-via file >"$tmp/mk.yaml"
+sed -i 's/^    deletions: mirror$/    deletions: mirror\n    snapshot: true/' "$tmp/mk.yaml"
+secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'; }
+initial=$(secs "$bin" -c "$tmp/mk.yaml" -q sync)
+"$shared/mutate" "$tmp/dc" --seed 2 --flags 1 --expunge 0.5 --new 0.5 >/dev/null
+# sync without the snapshot, then time the snapshot alone
+sed 's/^    snapshot: true$/    snapshot: false/' "$tmp/mk.yaml" >"$tmp/mk-nosnap.yaml"
+"$bin" -c "$tmp/mk-nosnap.yaml" -q sync
+incremental=$(secs "$bin" -c "$tmp/mk.yaml" -q snapshot)
+repo_git=$tmp/mk/bench.git
+rm -rf "$repo_git" "$tmp/mk/bench/.mailkeep/snapshot-state"
+full=$(secs "$bin" -c "$tmp/mk.yaml" -q snapshot)
+msgs=$(find "$tmp/mk/bench" -path '*/cur/*' -type f | wc -l)
+printf '| case | messages | seconds |\n|---|---:|---:|\n'
+printf '| initial sync + first snapshot | %s | %s |\n' "$msgs" "$initial"
+printf '| snapshot after 1 %% flags, 0.5 %% expunges, 0.5 %% new | %s | %s |\n' "$msgs" "$incremental"
+printf '| full re-snapshot (new repository) | %s | %s |\n' "$msgs" "$full"

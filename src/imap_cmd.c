@@ -1,0 +1,380 @@
+/* IMAP client, mailbox commands: LIST, STATUS, EXAMINE (with QRESYNC), UID
+ * FETCH (bodies streamed to a sink), UID SEARCH. */
+#include "mailkeep/imap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/utf7.h"
+
+#include "imap_internal.h"
+
+#define MAX_KEYWORDS 4096                /* bytes of keywords kept per message */
+
+/* ---- LIST ---- */
+
+static int on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
+		   char *err, size_t errlen)
+{
+	struct imap_mailbox_list *l = ctx;
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
+	    r->name_len != 4 || strncasecmp(r->name, "LIST", 4))
+		return 0;
+	const struct imap_value *a = &r->args;
+	if (a->n < 3 || a->items[0].type != IMAP_LIST ||
+	    (a->items[1].type != IMAP_STRING && a->items[1].type != IMAP_NIL) ||
+	    (a->items[2].type != IMAP_STRING && a->items[2].type != IMAP_ATOM)) {
+		log_warn("%s: ignoring malformed LIST response", imap_peer(c));
+		return 0;
+	}
+	const struct imap_value *name = &a->items[2];
+	if (!name->len || memchr(name->data, '\0', name->len)) {
+		log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
+		return 0;
+	}
+	struct imap_mailbox mb = { 0 };
+	for (size_t i = 0; i < a->items[0].n; i++) {
+		const struct imap_value *f = &a->items[0].items[i];
+		if (imap_value_is(f, "\\Noselect"))
+			mb.flags |= IMAP_MBOX_NOSELECT;
+		else if (imap_value_is(f, "\\NonExistent"))
+			mb.flags |= IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT;
+	}
+	if (a->items[1].type == IMAP_STRING && a->items[1].len == 1)
+		mb.delim = a->items[1].data[0];
+	else if (a->items[1].type == IMAP_STRING) {
+		log_warn("%s: ignoring LIST response with an invalid delimiter", imap_peer(c));
+		return 0;
+	}
+	mb.name = xstrndup(name->data, name->len);
+	if (!strcasecmp(mb.name, "INBOX")) {
+		free(mb.name);
+		mb.name = xstrdup("INBOX");
+	}
+	if (utf7_decode(mb.name, strlen(mb.name), &mb.utf8) < 0)
+		mb.utf8 = NULL;
+	if (mb.delim && !c->delim)
+		c->delim = mb.delim;
+	l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+	l->items[l->n++] = mb;
+	return 0;
+}
+
+int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen)
+{
+	unsigned tag;
+	memset(out, 0, sizeof(*out));
+	int rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
+	if (rc < 0)
+		return rc;
+	rc = imap_wait_tagged(c, tag, on_list, out, "LIST", err, errlen);
+	if (rc < 0)
+		imap_mailbox_list_free(out);
+	return rc;
+}
+
+void imap_mailbox_list_free(struct imap_mailbox_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->items[i].name);
+		free(l->items[i].utf8);
+	}
+	free(l->items);
+	memset(l, 0, sizeof(*l));
+}
+
+/* ---- EXAMINE ---- */
+
+static int code_u64(const struct imap_response *r, const char *code, uint64_t *out)
+{
+	size_t l = strlen(code);
+	if (!r->code || r->code_len != l || strncasecmp(r->code, code, l))
+		return 0;
+	if (r->code_args.n < 1 || imap_value_u64(&r->code_args.items[0], out) < 0)
+		return -1;
+	return 1;
+}
+
+static int on_examine(struct imap_client *c, const struct imap_response *r, void *ctx,
+		      char *err, size_t errlen)
+{
+	struct imap_select_info *info = ctx;
+	uint64_t v;
+	if (r->kind == IMAP_RESP_TAGGED) {
+		if (r->code && r->code_len == 9 && !strncasecmp(r->code, "READ-ONLY", 9))
+			info->read_only = 1;
+		return 0;
+	}
+	if (r->status == IMAP_STATUS_OK) {
+		int k;
+		if ((k = code_u64(r, "UIDVALIDITY", &v)) != 0) {
+			if (k < 0 || v == 0 || v > UINT32_MAX)
+				goto bad;
+			info->uidvalidity = (uint32_t)v;
+		} else if ((k = code_u64(r, "UIDNEXT", &v)) != 0) {
+			if (k < 0 || v > UINT32_MAX)
+				goto bad;
+			info->uidnext = (uint32_t)v;
+		} else if ((k = code_u64(r, "HIGHESTMODSEQ", &v)) != 0) {
+			if (k < 0)
+				goto bad;
+			info->highestmodseq = v;
+		} else if (r->code && r->code_len == 8 && !strncasecmp(r->code, "NOMODSEQ", 8)) {
+			info->highestmodseq = 0;
+		}
+		return 0;
+	}
+	if (r->status == IMAP_STATUS_NONE && r->has_number && r->name && r->name_len == 6 &&
+	    !strncasecmp(r->name, "EXISTS", 6))
+		info->exists = r->number;
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: invalid number in EXAMINE response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+static int fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
+		      char *err, size_t errlen);
+
+int imap_examine(struct imap_client *c, const char *wire_name, struct imap_select_info *info,
+		 const char *fetch_items, const struct imap_fetch_cb *cb, char *err, size_t errlen)
+{
+	struct buf q = BUF_INIT;
+	unsigned tag, ftag = 0;
+	char ferr[512] = "";
+	int rc, frc = 0;
+	memset(info, 0, sizeof(*info));
+	if (imap_add_quoted(&q, wire_name) < 0) {
+		snprintf(err, errlen, "mailbox name cannot be quoted");
+		rc = IMAP_ERR_LOCAL;
+		goto out;
+	}
+	rc = imap_send_command(c, &tag, err, errlen, "EXAMINE %s", q.data);
+	/* Pipelined: if EXAMINE fails no mailbox is selected and the FETCH fails too
+	 * (RFC 3501 §6.3.1), so it can never read another mailbox. */
+	if (rc == 0 && fetch_items)
+		rc = imap_send_command(c, &ftag, err, errlen, "UID FETCH 1:* %s", fetch_items);
+	if (rc < 0)
+		goto out;
+	rc = imap_wait_tagged(c, tag, on_examine, info, "EXAMINE", err, errlen);
+	if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
+		goto out;
+	if (ftag)
+		frc = fetch_wait(c, ftag, cb, ferr, sizeof(ferr));
+	if (rc < 0)
+		goto out;
+	if (info->uidvalidity == 0) {
+		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
+		rc = IMAP_ERR_NO;
+		goto out;
+	}
+	/* some servers refuse "1:*" on an empty mailbox */
+	if (frc == IMAP_ERR_NO && info->exists == 0)
+		frc = 0;
+	if (frc < 0) {
+		snprintf(err, errlen, "%s", ferr);
+		rc = frc;
+	}
+out:
+	buf_free(&q);
+	return rc;
+}
+
+/* ---- FETCH ---- */
+
+static int month_index(const char *m)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	for (int i = 0; i < 12; i++)
+		if (!strncasecmp(m, months + 3 * i, 3))
+			return i;
+	return -1;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int imap_parse_internaldate(const char *s, size_t len, int64_t *out)
+{
+	/* dd-Mon-yyyy hh:mm:ss +zzzz ; day may be " d" */
+	char b[27];
+	int day, year, hh, mm, ss, zh, zm;
+	if (len != 26)
+		return -1;
+	memcpy(b, s, 26);
+	b[26] = '\0';
+	if (b[0] == ' ')
+		b[0] = '0';
+	if (digits(b, 2, &day) < 0 || b[2] != '-' || b[6] != '-' || b[11] != ' ' || b[14] != ':' ||
+	    b[17] != ':' || b[20] != ' ' || (b[21] != '+' && b[21] != '-'))
+		return -1;
+	int mon = month_index(b + 3);
+	if (mon < 0 || digits(b + 7, 4, &year) < 0 || digits(b + 12, 2, &hh) < 0 ||
+	    digits(b + 15, 2, &mm) < 0 || digits(b + 18, 2, &ss) < 0 || digits(b + 22, 2, &zh) < 0 ||
+	    digits(b + 24, 2, &zm) < 0)
+		return -1;
+	if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || zh > 23 || zm > 59)
+		return -1;
+	int64_t t = days_from_civil(year, (unsigned)mon + 1, (unsigned)day) * 86400 + hh * 3600 +
+		    mm * 60 + ss;
+	int64_t off = (int64_t)zh * 3600 + zm * 60;
+	*out = b[21] == '+' ? t - off : t + off;
+	return 0;
+}
+
+/* Keywords are kept only when they are plain atoms we can store safely. */
+static int keyword_ok(const struct imap_value *v)
+{
+	if (v->type != IMAP_ATOM || !v->len || v->len > 128)
+		return 0;
+	for (size_t i = 0; i < v->len; i++) {
+		unsigned char ch = (unsigned char)v->data[i];
+		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"]", ch))
+			return 0;
+	}
+	return 1;
+}
+
+struct fetch_ctx {
+	const struct imap_fetch_cb *cb;
+	struct buf keywords;
+	int failed;
+};
+
+static int on_fetch(struct imap_client *c, const struct imap_response *r, void *ctx,
+		    char *err, size_t errlen)
+{
+	struct fetch_ctx *fc = ctx;
+	if (r->kind == IMAP_RESP_TAGGED)
+		return 0;
+	if (r->status != IMAP_STATUS_NONE || !r->name || r->name_len != 5 ||
+	    strncasecmp(r->name, "FETCH", 5) || !r->has_number)
+		return 0;
+	if (r->args.n != 1 || r->args.items[0].type != IMAP_LIST) {
+		snprintf(err, errlen, "%s: malformed FETCH response", imap_peer(c));
+		return IMAP_ERR_PROTOCOL;
+	}
+	const struct imap_value *list = &r->args.items[0];
+	struct imap_msg m = { .keywords = "", .internaldate = INT64_MIN };
+	const struct imap_value *v;
+	if ((v = imap_fetch_item(list, "UID")) != NULL) {
+		if (imap_value_u32(v, &m.uid) < 0 || m.uid == 0) {
+			snprintf(err, errlen, "%s: invalid UID in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
+	if ((v = imap_fetch_item(list, "FLAGS")) != NULL) {
+		if (v->type != IMAP_LIST) {
+			snprintf(err, errlen, "%s: invalid FLAGS in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		buf_reset(&fc->keywords);
+		m.has_flags = 1;
+		for (size_t i = 0; i < v->n; i++) {
+			const struct imap_value *f = &v->items[i];
+			if (f->type != IMAP_ATOM)
+				continue;
+			unsigned bit = maildir_flag_from_imap(f->data, f->len);
+			if (bit)
+				m.flags |= bit;
+			else if (f->len && f->data[0] != '\\' && keyword_ok(f) &&
+				 fc->keywords.len + f->len + 1 < MAX_KEYWORDS) {
+				if (fc->keywords.len)
+					buf_addch(&fc->keywords, ' ');
+				buf_add(&fc->keywords, f->data, f->len);
+			}
+		}
+		m.keywords = fc->keywords.data ? fc->keywords.data : "";
+	}
+	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL) {
+		if (v->type != IMAP_STRING || imap_parse_internaldate(v->data, v->len, &m.internaldate) < 0) {
+			snprintf(err, errlen, "%s: invalid INTERNALDATE in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
+	if ((v = imap_fetch_item(list, "MODSEQ")) != NULL) {
+		if (v->type != IMAP_LIST || v->n != 1 || imap_value_u64(&v->items[0], &m.modseq) < 0) {
+			snprintf(err, errlen, "%s: invalid MODSEQ in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
+	if (c->streamed) {
+		m.has_body = 1;
+		m.body_size = c->streamed_size;
+	}
+	if (c->sink_failed) {
+		fc->failed = 1;
+		snprintf(err, errlen, "%s", c->sink_err);
+		return IMAP_ERR_LOCAL;
+	}
+	if (!m.uid) /* unsolicited FETCH (flags changed by someone else): ignored */
+		return 0;
+	if (fc->cb->on_message && fc->cb->on_message(fc->cb->ctx, &m, err, errlen) != 0) {
+		fc->failed = 1;
+		return IMAP_ERR_LOCAL;
+	}
+	return 0;
+}
+
+static int fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
+		      char *err, size_t errlen)
+{
+	struct fetch_ctx fc = { .cb = cb, .keywords = BUF_INIT };
+	c->sink = cb->on_body_begin ? cb : NULL;
+	c->sink_failed = 0;
+	int rc = imap_wait_tagged(c, tag, on_fetch, &fc, "UID FETCH", err, errlen);
+	c->sink = NULL;
+	buf_free(&fc.keywords);
+	return rc;
+}
+
+int imap_uid_fetch(struct imap_client *c, const char *uidset, const char *items,
+		   const struct imap_fetch_cb *cb, char *err, size_t errlen)
+{
+	unsigned tag;
+	int rc = imap_send_command(c, &tag, err, errlen, "UID FETCH %s %s", uidset, items);
+	if (rc < 0)
+		return rc;
+	return fetch_wait(c, tag, cb, err, errlen);
+}
+
+void imap_uidset(struct buf *out, const uint32_t *uids, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (out->len && out->data[out->len - 1] != ' ')
+			buf_addch(out, ',');
+		if (j == i)
+			buf_addf(out, "%" PRIu32, uids[i]);
+		else
+			buf_addf(out, "%" PRIu32 ":%" PRIu32, uids[i], uids[j]);
+		i = j + 1;
+	}
+}

@@ -1,0 +1,62 @@
+/* Internals shared by the IMAP client's files (imap.c: connection, reading,
+ * dispatch, login; imap_cmd.c: mailbox commands). Not a public interface. */
+#ifndef MAILKEEP_IMAP_INTERNAL_H
+#define MAILKEEP_IMAP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/config.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/imap_parse.h"
+
+struct net_conn;
+
+struct imap_client {
+	struct net_conn *net;
+	const struct account *acct;
+	struct imap_parser *parser;
+	struct buf rbuf;       /* bytes read, not yet consumed (from rpos) */
+	size_t rpos;
+	struct buf resp;       /* the response being assembled */
+	struct buf cmd;        /* command being sent */
+	unsigned caps;
+	unsigned tagno;
+	char delim;
+	int qresync;           /* ENABLE QRESYNC succeeded */
+	int bye;               /* server said BYE */
+	int caps_seen;         /* a CAPABILITY list arrived since reset */
+	char bye_text[160];
+	unsigned long round_trips;
+	int sent_since_read;
+	uint64_t bytes_in;
+	/* streaming state for the current response */
+	const struct imap_fetch_cb *sink;
+	int sink_failed;
+	int streamed;          /* a literal of this response went to the sink */
+	uint64_t streamed_size;
+	char sink_err[256];
+};
+
+typedef int (*imap_untagged_fn)(struct imap_client *c, const struct imap_response *r, void *ctx,
+				char *err, size_t errlen);
+
+/* Server text made safe for messages: bounded, control bytes escaped. */
+void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len);
+/* "host" for messages. */
+const char *imap_peer(const struct imap_client *c);
+/* Assemble one complete response into c->resp (streaming a body literal to c->sink). */
+int imap_read_response(struct imap_client *c, char *err, size_t errlen);
+/* Send "<tag> <command>\r\n"; *tag receives the tag number. */
+int imap_send_command(struct imap_client *c, unsigned *tag, char *err, size_t errlen,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Append s as a quoted string; -1 when it cannot be quoted. */
+int imap_add_quoted(struct buf *b, const char *s);
+/* Read until the tagged completion of tag; untagged responses go to fn. */
+int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
+		     const char *what, char *err, size_t errlen);
+int imap_simple_command(struct imap_client *c, const char *what, char *err, size_t errlen,
+			const char *command);
+
+#endif

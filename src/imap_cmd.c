@@ -87,103 +87,6 @@ void imap_mailbox_list_free(struct imap_mailbox_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* ---- EXAMINE ---- */
-
-static int code_u64(const struct imap_response *r, const char *code, uint64_t *out)
-{
-	size_t l = strlen(code);
-	if (!r->code || r->code_len != l || strncasecmp(r->code, code, l))
-		return 0;
-	if (r->code_args.n < 1 || imap_value_u64(&r->code_args.items[0], out) < 0)
-		return -1;
-	return 1;
-}
-
-static int on_examine(struct imap_client *c, const struct imap_response *r, void *ctx,
-		      char *err, size_t errlen)
-{
-	struct imap_select_info *info = ctx;
-	uint64_t v;
-	if (r->kind == IMAP_RESP_TAGGED) {
-		if (r->code && r->code_len == 9 && !strncasecmp(r->code, "READ-ONLY", 9))
-			info->read_only = 1;
-		return 0;
-	}
-	if (r->status == IMAP_STATUS_OK) {
-		int k;
-		if ((k = code_u64(r, "UIDVALIDITY", &v)) != 0) {
-			if (k < 0 || v == 0 || v > UINT32_MAX)
-				goto bad;
-			info->uidvalidity = (uint32_t)v;
-		} else if ((k = code_u64(r, "UIDNEXT", &v)) != 0) {
-			if (k < 0 || v > UINT32_MAX)
-				goto bad;
-			info->uidnext = (uint32_t)v;
-		} else if ((k = code_u64(r, "HIGHESTMODSEQ", &v)) != 0) {
-			if (k < 0)
-				goto bad;
-			info->highestmodseq = v;
-		} else if (r->code && r->code_len == 8 && !strncasecmp(r->code, "NOMODSEQ", 8)) {
-			info->highestmodseq = 0;
-		}
-		return 0;
-	}
-	if (r->status == IMAP_STATUS_NONE && r->has_number && r->name && r->name_len == 6 &&
-	    !strncasecmp(r->name, "EXISTS", 6))
-		info->exists = r->number;
-	return 0;
-bad:
-	snprintf(err, errlen, "%s: invalid number in EXAMINE response", imap_peer(c));
-	return IMAP_ERR_PROTOCOL;
-}
-
-static int fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
-		      char *err, size_t errlen);
-
-int imap_examine(struct imap_client *c, const char *wire_name, struct imap_select_info *info,
-		 const char *fetch_items, const struct imap_fetch_cb *cb, char *err, size_t errlen)
-{
-	struct buf q = BUF_INIT;
-	unsigned tag, ftag = 0;
-	char ferr[512] = "";
-	int rc, frc = 0;
-	memset(info, 0, sizeof(*info));
-	if (imap_add_quoted(&q, wire_name) < 0) {
-		snprintf(err, errlen, "mailbox name cannot be quoted");
-		rc = IMAP_ERR_LOCAL;
-		goto out;
-	}
-	rc = imap_send_command(c, &tag, err, errlen, "EXAMINE %s", q.data);
-	/* Pipelined: if EXAMINE fails no mailbox is selected and the FETCH fails too
-	 * (RFC 3501 §6.3.1), so it can never read another mailbox. */
-	if (rc == 0 && fetch_items)
-		rc = imap_send_command(c, &ftag, err, errlen, "UID FETCH 1:* %s", fetch_items);
-	if (rc < 0)
-		goto out;
-	rc = imap_wait_tagged(c, tag, on_examine, info, "EXAMINE", err, errlen);
-	if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
-		goto out;
-	if (ftag)
-		frc = fetch_wait(c, ftag, cb, ferr, sizeof(ferr));
-	if (rc < 0)
-		goto out;
-	if (info->uidvalidity == 0) {
-		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
-		rc = IMAP_ERR_NO;
-		goto out;
-	}
-	/* some servers refuse "1:*" on an empty mailbox */
-	if (frc == IMAP_ERR_NO && info->exists == 0)
-		frc = 0;
-	if (frc < 0) {
-		snprintf(err, errlen, "%s", ferr);
-		rc = frc;
-	}
-out:
-	buf_free(&q);
-	return rc;
-}
-
 /* ---- FETCH ---- */
 
 static int month_index(const char *m)
@@ -377,4 +280,284 @@ void imap_uidset(struct buf *out, const uint32_t *uids, size_t n)
 			buf_addf(out, "%" PRIu32 ":%" PRIu32, uids[i], uids[j]);
 		i = j + 1;
 	}
+}
+
+/* ---- EXAMINE, with pipelined FETCH / SEARCH and QRESYNC ---- */
+
+static int code_u64(const struct imap_response *r, const char *code, uint64_t *out)
+{
+	size_t l = strlen(code);
+	if (!r->code || r->code_len != l || strncasecmp(r->code, code, l))
+		return 0;
+	if (r->code_args.n < 1 || imap_value_u64(&r->code_args.items[0], out) < 0)
+		return -1;
+	return 1;
+}
+
+struct examine_ctx {
+	struct imap_select_info *info;
+	const struct imap_examine_req *req;
+	struct fetch_ctx fetch;
+};
+
+struct range_ctx {
+	const struct imap_examine_req *req;
+	int vanished;
+};
+
+static int range_cb(uint32_t lo, uint32_t hi, void *ctx)
+{
+	struct range_ctx *rc = ctx;
+	return rc->req->on_uids ? rc->req->on_uids(rc->req->ctx, lo, hi, rc->vanished) : 0;
+}
+
+/* "* VANISHED (EARLIER) 1:5,9" (RFC 7162 §3.2.10) */
+static int on_vanished(struct imap_client *c, const struct imap_response *r,
+		       const struct imap_examine_req *req, char *err, size_t errlen)
+{
+	const struct imap_value *a = &r->args;
+	size_t i = 0;
+	if (a->n >= 1 && a->items[0].type == IMAP_LIST)
+		i = 1; /* (EARLIER) */
+	if (a->n != i + 1 || a->items[i].type != IMAP_ATOM)
+		goto bad;
+	struct range_ctx rc = { req, 1 };
+	if (imap_parse_seqset(a->items[i].data, a->items[i].len, 0, range_cb, &rc) < 0)
+		goto bad;
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: malformed VANISHED response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+static int on_examine(struct imap_client *c, const struct imap_response *r, void *ctx,
+		      char *err, size_t errlen)
+{
+	struct examine_ctx *x = ctx;
+	struct imap_select_info *info = x->info;
+	uint64_t v;
+	if (r->kind == IMAP_RESP_TAGGED) {
+		if (r->code && r->code_len == 9 && !strncasecmp(r->code, "READ-ONLY", 9))
+			info->read_only = 1;
+		return 0;
+	}
+	if (r->status == IMAP_STATUS_OK) {
+		int k;
+		if ((k = code_u64(r, "UIDVALIDITY", &v)) != 0) {
+			if (k < 0 || v == 0 || v > UINT32_MAX)
+				goto bad;
+			info->uidvalidity = (uint32_t)v;
+		} else if ((k = code_u64(r, "UIDNEXT", &v)) != 0) {
+			if (k < 0 || v > UINT32_MAX)
+				goto bad;
+			info->uidnext = (uint32_t)v;
+		} else if ((k = code_u64(r, "HIGHESTMODSEQ", &v)) != 0) {
+			if (k < 0)
+				goto bad;
+			info->highestmodseq = v;
+		} else if (r->code && r->code_len == 8 && !strncasecmp(r->code, "NOMODSEQ", 8)) {
+			info->highestmodseq = 0;
+		}
+		return 0;
+	}
+	if (r->status != IMAP_STATUS_NONE || !r->name)
+		return 0;
+	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6))
+		info->exists = r->number;
+	else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8))
+		return x->req->qresync_modseq ? on_vanished(c, r, x->req, err, errlen) : 0;
+	else if (r->has_number && r->name_len == 5 && !strncasecmp(r->name, "FETCH", 5) && x->req->cb)
+		return on_fetch(c, r, &x->fetch, err, errlen);
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: invalid number in EXAMINE response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+/* "* SEARCH 1 2 3" or "* ESEARCH (TAG "a3") UID ALL 1:3,5" (RFC 4731) */
+static int on_search(struct imap_client *c, const struct imap_response *r, void *ctx,
+		     char *err, size_t errlen)
+{
+	const struct imap_examine_req *req = ctx;
+	struct range_ctx rc = { req, 0 };
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name)
+		return 0;
+	const struct imap_value *a = &r->args;
+	if (r->name_len == 6 && !strncasecmp(r->name, "SEARCH", 6)) {
+		for (size_t i = 0; i < a->n; i++) {
+			uint32_t uid;
+			if (imap_value_u32(&a->items[i], &uid) < 0 || !uid)
+				goto bad;
+			if (range_cb(uid, uid, &rc))
+				return IMAP_ERR_LOCAL;
+		}
+		return 0;
+	}
+	if (r->name_len == 7 && !strncasecmp(r->name, "ESEARCH", 7)) {
+		for (size_t i = 0; i + 1 < a->n; i++) {
+			if (!imap_value_is(&a->items[i], "ALL"))
+				continue;
+			if (a->items[i + 1].type != IMAP_ATOM ||
+			    imap_parse_seqset(a->items[i + 1].data, a->items[i + 1].len, 0, range_cb, &rc) < 0)
+				goto bad;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: malformed SEARCH response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
+		 struct imap_select_info *info, char *err, size_t errlen)
+{
+	struct examine_ctx x = { .info = info, .req = req, .fetch = { .cb = req->cb, .keywords = BUF_INIT } };
+	struct buf q = BUF_INIT, extra = BUF_INIT;
+	unsigned tag, ftag = 0, stag = 0;
+	char ferr[512] = "", serr[512] = "";
+	int rc, frc = 0, src = 0;
+	memset(info, 0, sizeof(*info));
+	if (imap_add_quoted(&q, req->wire_name) < 0) {
+		snprintf(err, errlen, "mailbox name cannot be quoted");
+		rc = IMAP_ERR_LOCAL;
+		goto out;
+	}
+	if (req->qresync_modseq && c->qresync)
+		buf_addf(&extra, " (QRESYNC (%" PRIu32 " %" PRIu64 "))", req->qresync_uidvalidity,
+			 req->qresync_modseq);
+	else if ((imap_caps(c) & IMAP_CAP_CONDSTORE) && !c->qresync)
+		buf_adds(&extra, " (CONDSTORE)"); /* so that HIGHESTMODSEQ is sent (RFC 7162 §3.1.8) */
+	rc = imap_send_command(c, &tag, err, errlen, "EXAMINE %s%s", q.data, extra.len ? extra.data : "");
+	/* Pipelined: if EXAMINE fails no mailbox is selected and what follows fails
+	 * too (RFC 3501 §6.3.1), so it can never read another mailbox. */
+	if (rc == 0 && req->fetch_items) {
+		if (req->changedsince)
+			rc = imap_send_command(c, &ftag, err, errlen, "UID FETCH 1:* %s (CHANGEDSINCE %" PRIu64 ")",
+					       req->fetch_items, req->changedsince);
+		else
+			rc = imap_send_command(c, &ftag, err, errlen, "UID FETCH 1:* %s", req->fetch_items);
+	}
+	if (rc == 0 && req->search_all)
+		rc = imap_send_command(c, &stag, err, errlen, "UID SEARCH %sALL",
+				       imap_caps(c) & IMAP_CAP_ESEARCH ? "RETURN (ALL) " : "");
+	if (rc < 0)
+		goto out;
+	c->sink = NULL;
+	rc = imap_wait_tagged(c, tag, on_examine, &x, "EXAMINE", err, errlen);
+	if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
+		goto out;
+	if (ftag)
+		frc = fetch_wait(c, ftag, req->cb, ferr, sizeof(ferr));
+	if (stag && frc != IMAP_ERR_NET && frc != IMAP_ERR_PROTOCOL)
+		src = imap_wait_tagged(c, stag, on_search, (void *)req, "UID SEARCH", serr, sizeof(serr));
+	if (rc < 0)
+		goto out;
+	if (info->uidvalidity == 0) {
+		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
+		rc = IMAP_ERR_NO;
+		goto out;
+	}
+	/* some servers refuse "1:*" on an empty mailbox */
+	if (frc == IMAP_ERR_NO && info->exists == 0)
+		frc = 0;
+	if (frc < 0) {
+		snprintf(err, errlen, "%s", ferr);
+		rc = frc;
+	} else if (src < 0) {
+		snprintf(err, errlen, "%s", serr);
+		rc = src;
+	}
+out:
+	buf_free(&x.fetch.keywords);
+	buf_free(&q);
+	buf_free(&extra);
+	return rc;
+}
+
+/* ---- STATUS ---- */
+
+static int on_status(struct imap_client *c, const struct imap_response *r, void *ctx,
+		     char *err, size_t errlen)
+{
+	struct imap_status_info *st = ctx;
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
+	    r->name_len != 6 || strncasecmp(r->name, "STATUS", 6))
+		return 0;
+	const struct imap_value *a = &r->args;
+	if (a->n != 2 || a->items[1].type != IMAP_LIST)
+		goto bad;
+	const struct imap_value *l = &a->items[1];
+	for (size_t i = 0; i + 1 < l->n; i += 2) {
+		const struct imap_value *k = &l->items[i], *v = &l->items[i + 1];
+		uint64_t n;
+		if (imap_value_u64(v, &n) < 0)
+			goto bad;
+		if (imap_value_is(k, "UIDVALIDITY") && n <= UINT32_MAX)
+			st->uidvalidity = (uint32_t)n;
+		else if (imap_value_is(k, "UIDNEXT") && n <= UINT32_MAX)
+			st->uidnext = (uint32_t)n;
+		else if (imap_value_is(k, "MESSAGES") && n <= UINT32_MAX)
+			st->messages = (uint32_t)n;
+		else if (imap_value_is(k, "HIGHESTMODSEQ"))
+			st->highestmodseq = n;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: malformed STATUS response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+#define STATUS_WINDOW 100
+
+int imap_status_many(struct imap_client *c, const char *const *wire_names, size_t n,
+		     struct imap_status_info *out, char *err, size_t errlen)
+{
+	const char *items = imap_caps(c) & IMAP_CAP_CONDSTORE ?
+		"(UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)" : "(UIDVALIDITY UIDNEXT MESSAGES)";
+	unsigned tags[STATUS_WINDOW];
+	struct buf q = BUF_INIT;
+	int rc = 0;
+	memset(out, 0, n * sizeof(*out));
+	for (size_t base = 0; base < n && rc == 0; base += STATUS_WINDOW) {
+		size_t m = n - base < STATUS_WINDOW ? n - base : STATUS_WINDOW;
+		for (size_t i = 0; i < m && rc == 0; i++) {
+			buf_reset(&q);
+			tags[i] = 0;
+			if (imap_add_quoted(&q, wire_names[base + i]) < 0)
+				continue;
+			rc = imap_send_command(c, &tags[i], err, errlen, "STATUS %s %s", q.data, items);
+		}
+		for (size_t i = 0; i < m && rc == 0; i++) {
+			char serr[256];
+			if (!tags[i])
+				continue;
+			int r = imap_wait_tagged(c, tags[i], on_status, &out[base + i], "STATUS", serr, sizeof(serr));
+			if (r == 0)
+				out[base + i].ok = 1;
+			else if (r != IMAP_ERR_NO) {
+				snprintf(err, errlen, "%s", serr);
+				rc = r;
+			}
+		}
+	}
+	buf_free(&q);
+	return rc;
+}
+
+int imap_enable_qresync(struct imap_client *c, char *err, size_t errlen)
+{
+	if (!(imap_caps(c) & IMAP_CAP_QRESYNC) || !(imap_caps(c) & IMAP_CAP_ENABLE))
+		return 0;
+	int rc = imap_simple_command(c, "ENABLE", err, errlen, "ENABLE QRESYNC");
+	if (rc == IMAP_ERR_NO)
+		return 0;
+	if (rc < 0)
+		return rc;
+	c->qresync = 1;
+	return 1;
+}
+
+int imap_qresync_enabled(const struct imap_client *c)
+{
+	return c->qresync;
 }

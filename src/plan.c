@@ -89,3 +89,60 @@ void plan_free(struct plan *p)
 	free(p->fetch);
 	memset(p, 0, sizeof(*p));
 }
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct plan_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Is uid in one of the sorted disjoint ranges? *pos is a cursor for ascending queries. */
+static int in_ranges(const struct plan_range *r, size_t n, size_t *pos, uint32_t uid)
+{
+	while (*pos < n && r[*pos].hi < uid)
+		(*pos)++;
+	return *pos < n && r[*pos].lo <= uid;
+}
+
+size_t plan_merge_changes(const struct state_msg *known, size_t n_known,
+			  const struct plan_server_msg *changed, size_t n_changed,
+			  struct plan_range *ranges, size_t n_ranges, enum plan_ranges_kind kind,
+			  struct plan_merged **out)
+{
+	size_t i = 0, j = 0, o = 0, pos = 0;
+	struct plan_merged *m = xmalloc((n_known + n_changed + 1) * sizeof(*m));
+	if (n_ranges > 1) {
+		/* sort and merge overlapping ranges into a disjoint list */
+		size_t w = 0;
+		qsort(ranges, n_ranges, sizeof(*ranges), cmp_range);
+		for (size_t k = 1; k < n_ranges; k++) {
+			if (ranges[k].lo <= ranges[w].hi) {
+				if (ranges[k].hi > ranges[w].hi)
+					ranges[w].hi = ranges[k].hi;
+			} else {
+				ranges[++w] = ranges[k];
+			}
+		}
+		n_ranges = w + 1;
+	}
+	while (i < n_known || j < n_changed) {
+		uint32_t ku = i < n_known ? known[i].uid : UINT32_MAX;
+		uint32_t cu = j < n_changed ? changed[j].uid : UINT32_MAX;
+		uint32_t uid = ku < cu ? ku : cu;
+		int listed = in_ranges(ranges, n_ranges, &pos, uid);
+		int exists = kind == PLAN_RANGES_VANISHED ? !listed : listed;
+		if (cu == uid) {
+			if (exists)
+				m[o++] = (struct plan_merged){ uid, changed[j].flags, (long)j, 0 };
+			j++;
+			if (ku == uid)
+				i++;
+			continue;
+		}
+		if (exists)
+			m[o++] = (struct plan_merged){ uid, known[i].flags, -1, i };
+		i++;
+	}
+	*out = m;
+	return o;
+}

@@ -380,9 +380,120 @@ static uint32_t uidvalidity_on_disk(const struct maildir_view *v)
 	return 0;
 }
 
-static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
-		       char *err, size_t errlen)
+/* ---- what changed on the server ---- */
+
+struct changes {
+	struct server_view changed;   /* FETCH FLAGS since the state's modseq */
+	struct plan_range *ranges;    /* VANISHED or SEARCH ALL */
+	size_t n_ranges, cap_ranges;
+};
+
+static int on_uids(void *ctx, uint32_t lo, uint32_t hi, int vanished)
 {
+	struct changes *ch = ctx;
+	if (ch->n_ranges == ch->cap_ranges) {
+		ch->cap_ranges = ch->cap_ranges ? ch->cap_ranges * 2 : 64;
+		ch->ranges = xrealloc(ch->ranges, ch->cap_ranges * sizeof(*ch->ranges));
+	}
+	ch->ranges[ch->n_ranges++] = (struct plan_range){ lo, hi };
+	return 0;
+}
+
+static void changes_free(struct changes *ch)
+{
+	sv_free(&ch->changed);
+	free(ch->ranges);
+	memset(ch, 0, sizeof(*ch));
+}
+
+/* Build f->sv from the state plus the changes. */
+static void merge_view(struct folder_run *f, const struct folder_state *st, struct changes *ch,
+		       enum plan_ranges_kind kind)
+{
+	struct plan_merged *m;
+	sv_normalise(&ch->changed);
+	size_t n = plan_merge_changes(st->msgs, st->n, ch->changed.msgs, ch->changed.n, ch->ranges,
+				      ch->n_ranges, kind, &m);
+	for (size_t i = 0; i < n; i++) {
+		const char *kw = m[i].changed >= 0 ? ch->changed.keywords[m[i].changed] :
+			st->msgs[m[i].known].keywords;
+		sv_add(&f->sv, m[i].uid, m[i].flags, kw);
+	}
+	free(m);
+}
+
+enum flag_path { PATH_FULL, PATH_CONDSTORE, PATH_QRESYNC, PATH_SKIPPED };
+static const char *const path_names[] = { "full", "CONDSTORE", "QRESYNC", "unchanged" };
+
+/* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
+ * path the server and the state allow. Every path ends with the same view; an
+ * incremental one is checked against EXISTS and falls back to a full fetch. */
+static int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
+		       struct imap_select_info *info, enum flag_path *path, char *err, size_t errlen)
+{
+	struct imap_client *c = f->a->imap;
+	struct changes ch = { 0 };
+	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f->sv };
+	struct imap_fetch_cb changed_cb = { NULL, NULL, on_flags, &ch.changed };
+	struct imap_examine_req req = { .wire_name = mb->name, .on_uids = on_uids, .ctx = &ch };
+	int incremental = st->uidvalidity && st->highestmodseq && (imap_caps(c) & IMAP_CAP_CONDSTORE);
+	int rc;
+
+	*path = PATH_FULL;
+	if (incremental && imap_qresync_enabled(c)) {
+		*path = PATH_QRESYNC;
+		req.qresync_uidvalidity = st->uidvalidity;
+		req.qresync_modseq = st->highestmodseq;
+		req.cb = &changed_cb;
+	} else if (incremental) {
+		*path = PATH_CONDSTORE;
+		req.fetch_items = "(UID FLAGS)";
+		req.changedsince = st->highestmodseq;
+		req.search_all = 1;
+		req.cb = &changed_cb;
+	} else {
+		req.fetch_items = "(UID FLAGS)";
+		req.cb = &flags_cb;
+	}
+	rc = imap_examine(c, &req, info, err, errlen);
+	if (rc < 0 || *path == PATH_FULL)
+		goto out;
+	if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
+		merge_view(f, st, &ch, *path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
+		if (f->sv.n == info->exists)
+			goto out;
+		log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
+			 f->a->acct->name, f->name, path_names[*path], f->sv.n, info->exists);
+		sv_free(&f->sv);
+	}
+	*path = PATH_FULL;
+	rc = imap_uid_fetch(c, "1:*", "(UID FLAGS)", &flags_cb, err, errlen);
+	if (rc == IMAP_ERR_NO && info->exists == 0)
+		rc = 0;
+out:
+	changes_free(&ch);
+	return rc;
+}
+
+/* The folder is unchanged on the server (STATUS) and on disk (directory times):
+ * nothing to do, not even EXAMINE. Needs HIGHESTMODSEQ to know flags did not change. */
+static int unchanged(const struct folder_run *f, const struct folder_state *st,
+		     const struct imap_status_info *status)
+{
+	int64_t cur_ns, new_ns;
+	if (!status || !status->ok || !st->uidvalidity || !st->highestmodseq || !status->highestmodseq)
+		return 0;
+	if (status->uidvalidity != st->uidvalidity || status->uidnext != st->uidnext ||
+	    status->highestmodseq != st->highestmodseq || status->messages != st->n)
+		return 0;
+	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
+	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
+}
+
+static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
+		       const struct imap_status_info *status, char *err, size_t errlen)
+{
+	enum flag_path path;
 	struct folder_run f = { .a = a, .name = mb->utf8, .rel = rel };
 	struct folder_state st = { 0 };
 	struct maildir_view view = { 0 };
@@ -399,8 +510,13 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 			 a->acct->name, f.name, serr);
 		memset(&st, 0, sizeof(st));
 	}
-	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f.sv };
-	rc = imap_examine(a->imap, mb->name, &info, "(UID FLAGS)", &flags_cb, err, errlen);
+	if (unchanged(&f, &st, status)) {
+		a->counts->folders_unchanged++;
+		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
+		rc = 0;
+		goto out;
+	}
+	rc = server_view(&f, mb, &st, &info, &path, err, errlen);
 	if (rc < 0)
 		goto out;
 	rc = -1;
@@ -477,8 +593,8 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 	a->counts->renamed += plan.n_renames;
 	a->counts->removed += plan.n_removes;
 	a->counts->kept += plan.n_kept;
-	log_info("account %s: folder \"%s\": %" PRIu64 " new, %zu flag changes, %zu removed%s",
-		 a->acct->name, f.name, f.added, plan.n_renames, plan.n_removes,
+	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
+		 a->acct->name, f.name, path_names[path], f.added, plan.n_renames, plan.n_removes,
 		 missing ? " (some messages vanished during the run)" : "");
 	rc = 0;
 out:
@@ -507,11 +623,27 @@ static int connect_login(struct account_run *a, char *err, size_t errlen)
 	if (!a->imap)
 		return code;
 	int rc = imap_login(a->imap, a->acct->user, a->password, err, errlen);
+	if (rc == 0)
+		rc = imap_enable_qresync(a->imap, err, errlen) < 0 ? IMAP_ERR_NET : 0;
 	if (rc < 0) {
 		imap_close(a->imap);
 		a->imap = NULL;
 	}
 	return rc;
+}
+
+/* Does any selected folder have a state file? */
+static int have_state(const struct account_run *a, const struct strlist *rels, const size_t *sel, size_t n)
+{
+	struct buf p = BUF_INIT;
+	int found = 0;
+	for (size_t k = 0; k < n && !found; k++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s/%s", a->dir, rels->items[sel[k]], STATE_FILE);
+		found = access(p.data, F_OK) == 0;
+	}
+	buf_free(&p);
+	return found;
 }
 
 static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
@@ -700,6 +832,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 			strlist_push(&rels, xstrdup(rel.data));
 	}
 	res->status = SYNC_OK;
+	/* which folders to mirror */
+	size_t *sel = xcalloc(list.n + 1, sizeof(*sel)), n_sel = 0;
 	for (size_t i = 0; i < list.n; i++) {
 		const struct imap_mailbox *mb = &list.items[i];
 		char safe[200];
@@ -734,6 +868,29 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 			res->counts.folders_failed++;
 			continue;
 		}
+		sel[n_sel++] = i;
+	}
+	/* One round trip of STATUS for every folder lets unchanged ones be skipped
+	 * without EXAMINE; only worth it when there is state to compare with. */
+	struct imap_status_info *status = NULL;
+	if (have_state(&a, &rels, sel, n_sel) && (imap_caps(a.imap) & IMAP_CAP_CONDSTORE)) {
+		const char **names = xcalloc(n_sel + 1, sizeof(*names));
+		for (size_t k = 0; k < n_sel; k++)
+			names[k] = list.items[sel[k]].name;
+		status = xcalloc(n_sel + 1, sizeof(*status));
+		if (imap_status_many(a.imap, names, n_sel, status, err, sizeof(err)) < 0) {
+			log_warn("account %s: STATUS failed (%s); examining every folder", acct->name, err);
+			free(status);
+			status = NULL;
+			a.round_trips += imap_round_trips(a.imap);
+			imap_close(a.imap);
+			a.imap = NULL;
+		}
+		free(names);
+	}
+	for (size_t k = 0; k < n_sel; k++) {
+		size_t i = sel[k];
+		const struct imap_mailbox *mb = &list.items[i];
 		if (!a.imap) {
 			if (a.reconnects >= MAX_RECONNECTS ||
 			    (a.reconnects++, connect_login(&a, err, sizeof(err)) < 0)) {
@@ -743,7 +900,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 				continue;
 			}
 		}
-		rc = sync_folder(&a, mb, rels.items[i], err, sizeof(err));
+		rc = sync_folder(&a, mb, rels.items[i], status ? &status[k] : NULL, err, sizeof(err));
 		res->counts.folders++;
 		if (rc < 0) {
 			log_error("account %s: folder \"%s\": %s", acct->name, mb->utf8, err);
@@ -755,6 +912,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 			}
 		}
 	}
+	free(status);
+	free(sel);
 	report_orphans(&a, "", &rels, 0);
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;

@@ -94,15 +94,49 @@ struct imap_select_info {
 	uint64_t highestmodseq; /* 0 when none / NOMODSEQ */
 	int read_only;
 };
-/* One message's metadata from a FETCH response. */
+/* STATUS of one mailbox (RFC 3501 §6.3.10; HIGHESTMODSEQ from RFC 7162). */
+struct imap_status_info {
+	int ok;                 /* the server answered OK for this mailbox */
+	uint32_t uidvalidity, uidnext, messages;
+	uint64_t highestmodseq; /* 0 when not asked (no CONDSTORE) or none */
+};
+/* STATUS for n mailboxes (wire names), pipelined: one round trip for up to 100.
+ * A mailbox answered NO gets ok = 0; connection errors fail the call. */
+int imap_status_many(struct imap_client *c, const char *const *wire_names, size_t n,
+		     struct imap_status_info *out, char *err, size_t errlen);
+
+/* ENABLE QRESYNC when the server offers it (RFC 7162 §3.2.3). Returns 1 when
+ * enabled, 0 when not offered, <0 on a connection error. */
+int imap_enable_qresync(struct imap_client *c, char *err, size_t errlen);
+
+/* 1 after a successful imap_enable_qresync. */
+int imap_qresync_enabled(const struct imap_client *c);
+
 struct imap_msg;
 struct imap_fetch_cb;
 
-/* EXAMINE the mailbox (wire name). When fetch_items is not NULL, pipeline
- * "UID FETCH 1:* <fetch_items>" behind it (one round trip for both) and deliver
- * its responses to cb. */
-int imap_examine(struct imap_client *c, const char *wire_name, struct imap_select_info *info,
-		 const char *fetch_items, const struct imap_fetch_cb *cb, char *err, size_t errlen);
+/* What to ask together with EXAMINE, pipelined in one round trip. */
+struct imap_examine_req {
+	const char *wire_name;
+	/* QRESYNC resync (needs imap_enable_qresync): the known UIDVALIDITY and
+	 * HIGHESTMODSEQ; the server answers with VANISHED (EARLIER) and FETCH FLAGS of
+	 * what changed since (RFC 7162 §3.2.5). 0 = not used. */
+	uint32_t qresync_uidvalidity;
+	uint64_t qresync_modseq;
+	/* "UID FETCH 1:* <fetch_items> [(CHANGEDSINCE changedsince)]"; NULL = none */
+	const char *fetch_items;
+	uint64_t changedsince;
+	/* "UID SEARCH ALL" (ESEARCH form when offered): every UID of the mailbox */
+	int search_all;
+	const struct imap_fetch_cb *cb;  /* FETCH responses (also those of QRESYNC) */
+	/* UID ranges from VANISHED (vanished = 1) and SEARCH (vanished = 0) */
+	int (*on_uids)(void *ctx, uint32_t lo, uint32_t hi, int vanished);
+	void *ctx;
+};
+
+/* EXAMINE the mailbox with the pipelined requests above. */
+int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
+		 struct imap_select_info *info, char *err, size_t errlen);
 
 /* One message's metadata from a FETCH response. */
 struct imap_msg {

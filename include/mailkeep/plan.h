@@ -8,6 +8,7 @@
 
 #include "mailkeep/config.h"
 #include "mailkeep/maildir.h"
+#include "mailkeep/state.h"
 
 /* One message as the server has it now (sorted by uid, unique). */
 struct plan_server_msg {
@@ -47,5 +48,34 @@ int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 		const struct plan_server_msg *server, size_t n_server,
 		enum deletions_mode deletions, struct plan *out);
 void plan_free(struct plan *p);
+
+/* ---- incremental server view (CONDSTORE / QRESYNC, RFC 7162) ---- */
+
+struct plan_range {
+	uint32_t lo, hi;
+};
+
+enum plan_ranges_kind {
+	PLAN_RANGES_VANISHED, /* QRESYNC: the UIDs expunged since the state */
+	PLAN_RANGES_PRESENT,  /* CONDSTORE + UID SEARCH ALL: every UID the server has */
+};
+
+/* One message of the merged view; `changed` >= 0 is the index in `changed` the
+ * flags came from, -1 means they came from the state (index `known`). */
+struct plan_merged {
+	uint32_t uid;
+	uint8_t flags;
+	long changed;
+	size_t known;
+};
+
+/* The server's current view from the last state (known, sorted by uid), the
+ * messages whose flags changed since (changed, sorted, unique; new messages are
+ * among them) and the UID ranges (sorted in place). Returns the count and the
+ * array in *out (caller frees). Pure. */
+size_t plan_merge_changes(const struct state_msg *known, size_t n_known,
+			  const struct plan_server_msg *changed, size_t n_changed,
+			  struct plan_range *ranges, size_t n_ranges, enum plan_ranges_kind kind,
+			  struct plan_merged **out);
 
 #endif

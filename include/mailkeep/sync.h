@@ -22,7 +22,7 @@ enum sync_change {
 };
 
 struct sync_counts {
-	uint64_t folders, folders_failed, folders_skipped;
+	uint64_t folders, folders_failed, folders_skipped, folders_unchanged;
 	uint64_t added, renamed, removed, kept, bytes;
 };
 

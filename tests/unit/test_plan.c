@@ -153,3 +153,54 @@ Test(plan, interleaved_mixture)
 	plan_free(&p);
 	maildir_view_free(&v);
 }
+
+static struct state_msg K(uint32_t uid, unsigned flags)
+{
+	return (struct state_msg){ .uid = uid, .flags = (uint8_t)flags };
+}
+
+Test(plan_merge, qresync_vanished_and_changed)
+{
+	struct state_msg known[] = { K(1, MFLAG_SEEN), K(2, 0), K(3, 0), K(5, MFLAG_FLAGGED) };
+	struct plan_server_msg changed[] = { { 3, MFLAG_SEEN }, { 7, 0 }, { 8, MFLAG_DRAFT } };
+	struct plan_range r[] = { { 8, 8 }, { 2, 2 }, { 5, 6 } };
+	struct plan_merged *m;
+	size_t n = plan_merge_changes(known, 4, changed, 3, r, 3, PLAN_RANGES_VANISHED, &m);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(m[0].uid, 1);
+	cr_assert_eq(m[0].flags, MFLAG_SEEN);
+	cr_assert_eq(m[0].changed, -1);
+	cr_assert_eq(m[1].uid, 3);
+	cr_assert_eq(m[1].flags, MFLAG_SEEN);
+	cr_assert_eq(m[1].changed, 0);
+	cr_assert_eq(m[2].uid, 7);
+	free(m);
+}
+
+Test(plan_merge, condstore_present_ranges)
+{
+	struct state_msg known[] = { K(1, 0), K(2, 0), K(4, MFLAG_SEEN), K(9, 0) };
+	struct plan_server_msg changed[] = { { 2, MFLAG_REPLIED }, { 10, 0 } };
+	/* overlapping and unsorted ranges as a hostile server might send */
+	struct plan_range r[] = { { 9, 10 }, { 1, 2 }, { 2, 2 }, { 10, 10 } };
+	struct plan_merged *m;
+	size_t n = plan_merge_changes(known, 4, changed, 2, r, 4, PLAN_RANGES_PRESENT, &m);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(m[0].uid, 1);
+	cr_assert_eq(m[1].uid, 2);
+	cr_assert_eq(m[1].flags, MFLAG_REPLIED);
+	cr_assert_eq(m[2].uid, 9);
+	cr_assert_eq(m[3].uid, 10);
+	cr_assert_eq(m[3].changed, 1);
+	free(m);
+}
+
+Test(plan_merge, nothing_changed)
+{
+	struct state_msg known[] = { K(1, 0), K(2, MFLAG_SEEN) };
+	struct plan_merged *m;
+	size_t n = plan_merge_changes(known, 2, NULL, 0, NULL, 0, PLAN_RANGES_VANISHED, &m);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(m[1].flags, MFLAG_SEEN);
+	free(m);
+}

@@ -1,0 +1,460 @@
+/* Configuration, YAML side: text -> node tree (libyaml event API).
+ *
+ * The file is checked as text first (UTF-8, control characters), then turned
+ * into a small node tree by walking libyaml events (refusing foreign tags and
+ * extra documents; anchors and aliases are recorded and refused by
+ * config_node_check()), keeping each node's position so that config.c can
+ * report errors as FILE:LINE:COL naming the key. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config_internal.h"
+
+#define CONFIG_MAX_DEPTH 32
+#define ECHO_MAX 60
+
+/* ---- node tree ------------------------------------------------------- */
+
+void config_node_free(struct node *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n; i++)
+		config_node_free(n->items[i]);
+	free(n->items);
+	free(n->value);
+	free(n->anchor);
+	free(n->bad_tag);
+	free(n);
+}
+
+static void node_push(struct node *parent, struct node *child)
+{
+	if (parent->n == parent->cap) {
+		parent->cap = parent->cap ? parent->cap * 2 : 8;
+		parent->items = xrealloc(parent->items, parent->cap * sizeof(*parent->items));
+	}
+	parent->items[parent->n++] = child;
+}
+
+const char *config_node_desc(const struct node *n)
+{
+	if (n->kind == NODE_MAPPING)
+		return "a mapping";
+	if (n->kind == NODE_SEQUENCE)
+		return "a sequence";
+	if (n->kind == NODE_ALIAS)
+		return "an alias";
+	return n->is_null ? "null" : "a string";
+}
+
+/* ---- errors ---------------------------------------------------------- */
+
+static int vfail(struct ctx *c, size_t line, size_t col, const char *where, const char *key,
+		 const char *fmt, va_list ap)
+{
+	if (c->failed)
+		return -1;
+	c->failed = 1;
+	buf_reset(&c->msg);
+	if (line)
+		buf_addf(&c->msg, "%s:%zu:%zu: ", c->path, line, col);
+	else
+		buf_addf(&c->msg, "%s: ", c->path);
+	if (where)
+		buf_addf(&c->msg, "%s: ", where);
+	if (key)
+		buf_addf(&c->msg, "key \"%s\": ", key);
+	buf_vaddf(&c->msg, fmt, ap);
+	return -1;
+}
+
+int config_fail_pos(struct ctx *c, size_t line, size_t col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(c, line, col, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "FILE:LINE:COL: WHERE: key "KEY": message"; WHERE and KEY may be NULL. */
+int config_fail_at(struct ctx *c, const struct node *n, const char *where, const char *key,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(c, n->line, n->col, where, key, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A config value for a message: quoted, control characters escaped,
+ * truncated. Valid until the next call. */
+const char *config_quoted(struct ctx *c, const char *s)
+{
+	struct buf *b = &c->scratch;
+	size_t i;
+	buf_reset(b);
+	buf_addch(b, '"');
+	for (i = 0; s[i] && i < ECHO_MAX; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch == 0x7f)
+			buf_addf(b, "\\x%02x", ch);
+		else if (ch == '"' || ch == '\\')
+			buf_addf(b, "\\%c", ch);
+		else
+			buf_addch(b, (char)ch);
+	}
+	while (i > 0 && s[i] && ((unsigned char)s[i] & 0xc0) == 0x80) {
+		i--; /* do not cut a UTF-8 sequence in half */
+		b->len--;
+	}
+	b->data[b->len] = '\0';
+	buf_adds(b, s[i] ? "\"..." : "\"");
+	return b->data;
+}
+
+/* ---- text checks ----------------------------------------------------- */
+
+/* Strict UTF-8 decoder: returns the sequence length, or 0 when invalid. */
+size_t config_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	size_t n;
+	uint32_t v, min;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	} else if ((s[0] & 0xe0) == 0xc0) {
+		n = 2, v = s[0] & 0x1f, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3, v = s[0] & 0x0f, min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4, v = s[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* The characters YAML 1.1 allows in a stream (the same test libyaml applies). */
+static int yaml_printable(uint32_t v)
+{
+	return v == 0x09 || v == 0x0a || v == 0x0d || (v >= 0x20 && v <= 0x7e) || v == 0x85 ||
+	       (v >= 0xa0 && v <= 0xd7ff) || (v >= 0xe000 && v <= 0xfffd) ||
+	       (v >= 0x10000 && v <= 0x10ffff);
+}
+
+/* Checks the raw bytes so that encoding problems get a position of their own
+ * (libyaml's reader reports only a byte offset). Columns count characters,
+ * like libyaml's marks. */
+static int check_text(struct ctx *c, const unsigned char *s, size_t len)
+{
+	size_t line = 1, col = 1;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = config_utf8_decode(s + i, len - i, &cp);
+		if (!n)
+			return config_fail_pos(c, line, col,
+					       "invalid UTF-8 (byte 0x%02x); the configuration must be UTF-8", s[i]);
+		if (cp == 0)
+			return config_fail_pos(c, line, col, "NUL byte in the configuration");
+		if (!yaml_printable(cp))
+			return config_fail_pos(c, line, col, "control character U+%04X is not allowed",
+					       (unsigned)cp);
+		i += n;
+		if (cp == '\r' && i < len && s[i] == '\n')
+			continue;
+		if (cp == '\n' || cp == '\r' || cp == 0x85 || cp == 0x2028 || cp == 0x2029) {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	return 0;
+}
+
+/* ---- YAML events -> node tree ---------------------------------------- */
+
+static int yaml_failure(struct ctx *c, const yaml_parser_t *p)
+{
+	const char *problem = p->problem ? p->problem : "unknown YAML error";
+	if (p->error == YAML_MEMORY_ERROR)
+		return config_fail_pos(c, 0, 0, "out of memory while parsing YAML");
+	if (p->error == YAML_READER_ERROR)
+		return config_fail_pos(c, 0, 0, "%s (at byte %zu)", problem, p->problem_offset);
+	if (p->context)
+		return config_fail_pos(c, p->problem_mark.line + 1, p->problem_mark.column + 1,
+				       "%s (%s at line %zu, column %zu)", problem, p->context,
+				       p->context_mark.line + 1, p->context_mark.column + 1);
+	return config_fail_pos(c, p->problem_mark.line + 1, p->problem_mark.column + 1, "%s", problem);
+}
+
+static int read_event(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev)
+{
+	if (yaml_parser_parse(p, ev))
+		return 0;
+	return yaml_failure(c, p);
+}
+
+#define YAML_TAG_PREFIX "tag:yaml.org,2002:"
+
+static int tag_allowed(yaml_event_type_t type, const char *tag)
+{
+	static const char *const scalar_tags[] = { "str", "int", "bool", "null", "float", NULL };
+	size_t plen = strlen(YAML_TAG_PREFIX);
+	if (strncmp(tag, YAML_TAG_PREFIX, plen) != 0)
+		return 0;
+	tag += plen;
+	if (type == YAML_MAPPING_START_EVENT)
+		return strcmp(tag, "map") == 0;
+	if (type == YAML_SEQUENCE_START_EVENT)
+		return strcmp(tag, "seq") == 0;
+	for (size_t i = 0; scalar_tags[i]; i++)
+		if (strcmp(tag, scalar_tags[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int plain_null(const char *s)
+{
+	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+static void scalar_node(const yaml_event_t *ev, struct node *n)
+{
+	const char *tag = (const char *)ev->data.scalar.tag;
+	const char *v = (const char *)ev->data.scalar.value;
+	size_t len = ev->data.scalar.length;
+	n->has_nul = memchr(v, '\0', len) != NULL;
+	n->value = xstrndup(v, len);
+	if (tag)
+		n->is_null = !strcmp(tag, YAML_TAG_PREFIX "null");
+	else
+		n->is_null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && plain_null(n->value);
+}
+
+/* Builds the node for EV (whose start event the caller read) and everything
+ * nested in it. Takes ownership of EV. */
+static int parse_node(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev, int depth, struct node **out)
+{
+	size_t line = ev->start_mark.line + 1, col = ev->start_mark.column + 1;
+	const char *anchor = NULL, *tag = NULL;
+	struct node *n = NULL;
+	int rc = -1;
+
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		anchor = (const char *)ev->data.alias.anchor;
+		break;
+	case YAML_SCALAR_EVENT:
+		anchor = (const char *)ev->data.scalar.anchor;
+		tag = (const char *)ev->data.scalar.tag;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = (const char *)ev->data.sequence_start.anchor;
+		tag = (const char *)ev->data.sequence_start.tag;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = (const char *)ev->data.mapping_start.anchor;
+		tag = (const char *)ev->data.mapping_start.tag;
+		break;
+	default:
+		config_fail_pos(c, line, col, "unexpected YAML event");
+		goto out;
+	}
+	if (depth > CONFIG_MAX_DEPTH) {
+		config_fail_pos(c, line, col, "nesting deeper than %d levels", CONFIG_MAX_DEPTH);
+		goto out;
+	}
+	n = xcalloc(1, sizeof(*n));
+	n->line = line;
+	n->col = col;
+	n->anchor = anchor ? xstrdup(anchor) : NULL;
+	n->bad_tag = tag && !tag_allowed(ev->type, tag) ? xstrdup(tag) : NULL;
+	if (ev->type == YAML_ALIAS_EVENT) {
+		n->kind = NODE_ALIAS;
+	} else if (ev->type == YAML_SCALAR_EVENT) {
+		n->kind = NODE_SCALAR;
+		scalar_node(ev, n);
+	} else {
+		n->kind = ev->type == YAML_MAPPING_START_EVENT ? NODE_MAPPING : NODE_SEQUENCE;
+		for (;;) {
+			yaml_event_t child;
+			struct node *cn;
+			if (read_event(c, p, &child) < 0)
+				goto out;
+			if (child.type == YAML_SEQUENCE_END_EVENT || child.type == YAML_MAPPING_END_EVENT) {
+				yaml_event_delete(&child);
+				break;
+			}
+			if (parse_node(c, p, &child, depth + 1, &cn) < 0)
+				goto out;
+			node_push(n, cn);
+		}
+	}
+	*out = n;
+	n = NULL;
+	rc = 0;
+out:
+	yaml_event_delete(ev);
+	config_node_free(n);
+	return rc;
+}
+
+static int parse_document(struct ctx *c, const char *data, size_t len, struct node **root)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int rc = -1;
+
+	*root = NULL;
+	if (!yaml_parser_initialize(&p))
+		return config_fail_pos(c, 0, 0, "out of memory while parsing YAML");
+	yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
+	yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+	if (read_event(c, &p, &ev) < 0) /* stream start */
+		goto out;
+	yaml_event_delete(&ev);
+	if (read_event(c, &p, &ev) < 0)
+		goto out;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		config_fail_pos(c, 1, 1,
+				"the configuration is empty (expected a mapping with an \"accounts\" key)");
+		goto out;
+	}
+	yaml_event_delete(&ev); /* document start */
+	if (read_event(c, &p, &ev) < 0 || parse_node(c, &p, &ev, 0, root) < 0)
+		goto out;
+	if (read_event(c, &p, &ev) < 0) /* document end */
+		goto out;
+	yaml_event_delete(&ev);
+	if (read_event(c, &p, &ev) < 0)
+		goto out;
+	if (ev.type == YAML_DOCUMENT_START_EVENT) {
+		config_fail_pos(c, ev.start_mark.line + 1, ev.start_mark.column + 1,
+				"multiple YAML documents are not supported");
+		yaml_event_delete(&ev);
+		goto out;
+	}
+	yaml_event_delete(&ev);
+	rc = 0;
+out:
+	if (rc < 0) {
+		config_node_free(*root);
+		*root = NULL;
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
+int config_yaml_parse(struct ctx *c, const char *data, size_t len, struct node **root)
+{
+	*root = NULL;
+	if (check_text(c, (const unsigned char *)data, len) < 0)
+		return -1;
+	return parse_document(c, data, len, root);
+}
+
+/* ---- YAML-level checks ---------------------------------------------- */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), d[33][33];
+	if (la > 32 || lb > 32)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+int config_unknown_key(struct ctx *c, const struct node *key, const char *where,
+		       const char *const *known, const char *extra)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+	for (size_t i = 0; known[i]; i++) {
+		size_t d = edit_distance(key->value, known[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = known[i];
+		}
+	}
+	if (best)
+		return config_fail_at(c, key, where, NULL, "unknown key %s%s (did you mean \"%s\"?)",
+				      config_quoted(c, key->value), extra, best);
+	return config_fail_at(c, key, where, NULL, "unknown key %s%s", config_quoted(c, key->value), extra);
+}
+
+int config_has_control(const char *s, const char *allowed)
+{
+	for (; *s; s++)
+		if (((unsigned char)*s < 0x20 || *s == 0x7f) && !strchr(allowed, *s))
+			return 1;
+	return 0;
+}
+
+#define NO_ANCHORS "(anchors and aliases are not supported; use the \"defaults\" mapping)"
+
+int config_node_check(struct ctx *c, const struct node *n, const char *where, const char *key)
+{
+	if (n->kind == NODE_ALIAS)
+		return config_fail_at(c, n, where, key, "alias \"*%s\" is not supported " NO_ANCHORS,
+				      n->anchor);
+	if (n->anchor)
+		return config_fail_at(c, n, where, key, "anchor \"&%s\" is not supported " NO_ANCHORS,
+				      n->anchor);
+	if (n->bad_tag)
+		return config_fail_at(c, n, where, key, "tag %s is not supported",
+				      config_quoted(c, n->bad_tag));
+	if (n->has_nul)
+		return config_fail_at(c, n, where, key, "NUL character in a string is not allowed");
+	return 0;
+}
+
+int config_check_key_node(struct ctx *c, const struct node *key, const char *where)
+{
+	/* name the key in the message when it can be shown as is */
+	int plain = key->kind == NODE_SCALAR && strlen(key->value) <= ECHO_MAX &&
+		    !strpbrk(key->value, "\"\\") && !config_has_control(key->value, "");
+	if (config_node_check(c, key, where, plain ? key->value : NULL) < 0)
+		return -1;
+	if (key->kind != NODE_SCALAR)
+		return config_fail_at(c, key, where, NULL, "mapping keys must be strings, got %s",
+				      config_node_desc(key));
+	return 0;
+}
+
+int config_duplicate_key(struct ctx *c, const struct node *key, const struct node *first,
+			 const char *where, const char *extra)
+{
+	return config_fail_at(c, key, where, NULL, "duplicate key %s%s (first at %s:%zu:%zu)",
+			      config_quoted(c, key->value), extra, c->path, first->line, first->col);
+}

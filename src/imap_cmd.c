@@ -255,6 +255,18 @@ static int fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fet
 	return rc;
 }
 
+int imap_uid_fetch_send(struct imap_client *c, const char *uidset, const char *items, unsigned *tag,
+			char *err, size_t errlen)
+{
+	return imap_send_command(c, tag, err, errlen, "UID FETCH %s %s", uidset, items);
+}
+
+int imap_uid_fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
+			char *err, size_t errlen)
+{
+	return fetch_wait(c, tag, cb, err, errlen);
+}
+
 int imap_uid_fetch(struct imap_client *c, const char *uidset, const char *items,
 		   const struct imap_fetch_cb *cb, char *err, size_t errlen)
 {

@@ -356,3 +356,16 @@ void maildir_dir_mtimes(const char *dir, int64_t *cur_ns, int64_t *new_ns)
 	*new_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec : 0;
 	buf_free(&p);
 }
+
+int maildir_sync_fs(const char *dir, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) < 0) {
+		snprintf(err, errlen, "%s: syncfs: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}

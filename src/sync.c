@@ -24,7 +24,10 @@
 #include "mailkeep/snapshot.h"
 #include "mailkeep/state.h"
 
-#define FETCH_BATCH 1000  /* UIDs per UID FETCH command */
+#define FETCH_BATCH 500   /* UIDs per UID FETCH command */
+#define FETCH_WINDOW 4    /* UID FETCH commands in flight */
+#define PENDING_MAX 256   /* messages made durable together */
+#define PENDING_BYTES ((uint64_t)64 << 20)
 #define MAX_RECONNECTS 3
 
 struct account_run {
@@ -60,6 +63,9 @@ struct folder_run {
 	struct buf name_buf;
 	struct buf rel_buf;
 	uint64_t added, bytes;
+	struct pending *pending;
+	size_t n_pending, cap_pending;
+	uint64_t pending_bytes;
 };
 
 char *sync_account_dir(const struct account *acct)
@@ -226,6 +232,55 @@ static int wanted(const struct plan *p, uint32_t uid)
 	return 0;
 }
 
+/* Messages written to tmp/ and not yet durable: made durable together by one
+ * syncfs(2), then renamed into cur/ (tmp -> sync -> rename, batched). */
+struct pending {
+	char *tmp_path;
+	char *final_name;
+	size_t idx;
+	uint64_t bytes;
+};
+
+static int flush_pending(struct folder_run *f, char *err, size_t errlen)
+{
+	struct buf to = BUF_INIT;
+	int rc = 0;
+	if (!f->n_pending)
+		return 0;
+	if (maildir_sync_fs(f->dir.data, err, errlen) < 0)
+		rc = -1;
+	for (size_t i = 0; i < f->n_pending; i++) {
+		struct pending *p = &f->pending[i];
+		buf_reset(&to);
+		buf_addf(&to, "%s/cur/%s", f->dir.data, p->final_name);
+		if (rc == 0 && rename(p->tmp_path, to.data) < 0) {
+			snprintf(err, errlen, "%s: rename: %s", to.data, strerror(errno));
+			rc = -1;
+		}
+		if (rc == 0) {
+			f->sv.present[p->idx] = 1;
+			f->added++;
+			f->bytes += p->bytes;
+			buf_reset(&f->rel_buf);
+			buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, p->final_name);
+			change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+		} else {
+			f->sv.present[p->idx] = 0;
+			unlink(p->tmp_path);
+		}
+		free(p->tmp_path);
+		free(p->final_name);
+	}
+	f->n_pending = 0;
+	f->pending_bytes = 0;
+	buf_reset(&to);
+	buf_addf(&to, "%s/cur", f->dir.data);
+	if (rc == 0)
+		rc = maildir_fsync_dir(to.data, err, errlen);
+	buf_free(&to);
+	return rc;
+}
+
 static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
 	struct folder_run *f = ctx;
@@ -251,45 +306,72 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	maildir_base_name(&f->name_buf, date, f->uidvalidity, m->uid);
 	struct buf final = BUF_INIT;
 	maildir_name_with_flags(&final, f->name_buf.data, flags);
-	int rc = maildir_delivery_finish(&f->dl, date, 1, err, errlen);
-	if (rc == 0)
-		rc = maildir_delivery_commit(&f->dl, f->dir.data, final.data, err, errlen);
+	int rc = maildir_delivery_finish(&f->dl, date, 0, err, errlen);
+	f->dl_open = 0;
 	if (rc < 0) {
 		maildir_delivery_abort(&f->dl);
-	} else {
-		f->sv.present[idx] = 1;
-		f->added++;
-		f->bytes += f->dl.bytes;
-		buf_reset(&f->rel_buf);
-		buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, final.data);
-		change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+		buf_free(&final);
+		return rc;
 	}
-	f->dl_open = 0;
-	free(f->dl.tmp_path);
+	if (f->n_pending == f->cap_pending) {
+		f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
+		f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
+	}
+	f->pending[f->n_pending++] = (struct pending){ f->dl.tmp_path, buf_detach(&final), (size_t)idx,
+						      f->dl.bytes };
 	f->dl.tmp_path = NULL;
-	buf_free(&final);
-	return rc;
+	f->sv.present[idx] = 2; /* pending */
+	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
+	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
+		return flush_pending(f, err, errlen);
+	return 0;
 }
 
+/* Download the planned UIDs: UID FETCH commands of at most FETCH_BATCH UIDs
+ * (and a bounded command length), FETCH_WINDOW of them in flight, so the link
+ * never idles between batches. Bodies stream into tmp/ and move into cur/. */
 static int download(struct folder_run *f, char *err, size_t errlen)
 {
 	const struct plan *p = f->plan;
 	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
+	const char *items = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
 	struct buf set = BUF_INIT;
-	int rc = 0;
-	for (size_t i = 0; i < p->n_fetch && rc == 0; i += FETCH_BATCH) {
-		size_t n = p->n_fetch - i < FETCH_BATCH ? p->n_fetch - i : FETCH_BATCH;
-		buf_reset(&set);
-		imap_uidset(&set, p->fetch + i, n);
-		rc = imap_uid_fetch(f->a->imap, set.data, "(UID FLAGS INTERNALDATE BODY.PEEK[])", &cb,
-				    err, errlen);
+	unsigned tags[FETCH_WINDOW];
+	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
+	int rc = 0, failed = 0;
+	char ferr[512];
+	while ((next < p->n_fetch && !failed) || head != tail) {
+		if (next < p->n_fetch && !failed && tail - head < FETCH_WINDOW) {
+			/* at most 500 UIDs: the command stays under 6 KB however sparse */
+			size_t n = p->n_fetch - next < FETCH_BATCH ? p->n_fetch - next : FETCH_BATCH;
+			buf_reset(&set);
+			imap_uidset(&set, p->fetch + next, n);
+			next += n;
+			rc = imap_uid_fetch_send(f->a->imap, set.data, items, &tags[tail % FETCH_WINDOW], err, errlen);
+			if (rc < 0)
+				break;
+			tail++;
+			continue;
+		}
+		int r = imap_uid_fetch_wait(f->a->imap, tags[head % FETCH_WINDOW], &cb, ferr, sizeof(ferr));
+		head++;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);
 			f->dl_open = 0;
 		}
+		if (r < 0 && !failed) {
+			failed = 1;
+			rc = r;
+			snprintf(err, errlen, "%s", ferr);
+		}
+		if (r == IMAP_ERR_NET || r == IMAP_ERR_PROTOCOL)
+			break;
 	}
 	buf_free(&set);
-	return rc;
+	/* what arrived whole is kept even when the download failed later */
+	char ferr2[512];
+	int frc = flush_pending(f, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
+	return rc < 0 ? rc : frc;
 }
 
 /* ---- folder ---- */
@@ -600,6 +682,12 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 out:
 	if (f.dl_open)
 		maildir_delivery_abort(&f.dl);
+	for (size_t i = 0; i < f.n_pending; i++) {
+		unlink(f.pending[i].tmp_path);
+		free(f.pending[i].tmp_path);
+		free(f.pending[i].final_name);
+	}
+	free(f.pending);
 	plan_free(&plan);
 	maildir_view_free(&view);
 	state_free(&st);

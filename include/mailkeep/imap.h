@@ -167,6 +167,13 @@ struct imap_fetch_cb {
 int imap_uid_fetch(struct imap_client *c, const char *uidset, const char *items,
 		   const struct imap_fetch_cb *cb, char *err, size_t errlen);
 
+/* The same in two halves, to keep several commands in flight: send returns the
+ * tag, wait consumes that command's responses (call in the order sent). */
+int imap_uid_fetch_send(struct imap_client *c, const char *uidset, const char *items, unsigned *tag,
+			char *err, size_t errlen);
+int imap_uid_fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
+			char *err, size_t errlen);
+
 /* Parse an INTERNALDATE string ("17-Jul-1996 02:44:25 -0700", day may be
  * space-padded) into seconds since the epoch. Pure. 0 ok, -1 malformed. */
 int imap_parse_internaldate(const char *s, size_t len, int64_t *out);

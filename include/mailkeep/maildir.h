@@ -105,6 +105,10 @@ int maildir_delivery_commit(struct maildir_delivery *d, const char *dir, const c
 /* Abort: close and unlink the tmp file. Safe to call twice. */
 void maildir_delivery_abort(struct maildir_delivery *d);
 
+/* Flush every written file of the file system holding dir (syncfs(2)): one call
+ * makes a whole batch of deliveries durable before they are renamed. */
+int maildir_sync_fs(const char *dir, char *err, size_t errlen);
+
 /* fsync a directory by path. */
 int maildir_fsync_dir(const char *dir, char *err, size_t errlen);
 

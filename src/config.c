@@ -299,12 +299,12 @@ static int parse_patterns(struct ctx *c, struct layer *l, const char *key, const
 		if (config_node_check(c, it, l->where, key) < 0)
 			return -1;
 		if (it->kind != NODE_SCALAR || it->is_null)
-			return config_fail_at(c, it, l->where, key,
-					      "item %zu: expected a glob pattern, got %s", i + 1,
-					      config_node_desc(it));
+			return config_fail_at(c, it, l->where, key, "item %zu: expected a glob pattern, got %s",
+					      i + 1, config_node_desc(it));
 		if (!*it->value || config_has_control(it->value, ""))
-			return config_fail_at(c, it, l->where, key, "item %zu: expected a non-empty glob pattern "
-					      "without control characters, got %s", i + 1, config_quoted(c, it->value));
+			return config_fail_at(c, it, l->where, key, "item %zu: expected a non-empty glob "
+					      "pattern without control characters, got %s", i + 1,
+					      config_quoted(c, it->value));
 		if ((why = config_glob_problem(it->value)))
 			return config_fail_at(c, it, l->where, key, "invalid glob pattern %s: %s",
 					      config_quoted(c, it->value), why);
@@ -317,8 +317,8 @@ static int parse_folders(struct ctx *c, struct layer *l, const struct node *v)
 {
 	const struct node *seen[2] = { NULL, NULL };
 	if (v->kind != NODE_MAPPING)
-		return config_fail_at(c, v, l->where, "folders", "expected %s, got %s",
-				      keys[K_FOLDERS].expect, config_node_desc(v));
+		return config_fail_at(c, v, l->where, "folders", "expected %s, got %s", keys[K_FOLDERS].expect,
+				      config_node_desc(v));
 	for (size_t i = 0; i + 1 < v->n; i += 2) {
 		const struct node *k = v->items[i];
 		int which;
@@ -448,13 +448,13 @@ static int parse_layer(struct ctx *c, const struct node *map, struct layer *l, i
 		if (k == K_COUNT)
 			return config_unknown_key(c, key, l->where, account_key_names, "");
 		if (k == K_NAME && is_defaults)
-			return config_fail_at(c, key, l->where, NULL,
-					      "key \"name\" is not allowed in defaults");
+			return config_fail_at(c, key, l->where, NULL, "key \"name\" is not allowed in defaults");
 		if (l->key[k])
 			return config_duplicate_key(c, key, l->key[k], l->where, "");
 		if (is_password_key(k) && layer_password_key(l))
-			return config_fail_at(c, key, l->where, NULL, "exactly one of " PASSWORD_KEYS " is required "
-					      "(found \"%s\" and \"%s\")", layer_password_key(l)->value, keys[k].name);
+			return config_fail_at(c, key, l->where, NULL, "exactly one of " PASSWORD_KEYS
+					      " is required (found \"%s\" and \"%s\")",
+					      layer_password_key(l)->value, keys[k].name);
 		l->key[k] = key;
 		if (parse_value(c, l, (enum key)k, map->items[i + 1]) < 0)
 			return -1;
@@ -494,8 +494,7 @@ static int account_root(struct ctx *c, const struct layer *dl, const struct laye
 	} else {
 		struct buf out = BUF_INIT, why = BUF_INIT;
 		if (expand_path(DEFAULT_ROOT, &out, &why) < 0) {
-			config_fail_at(c, map, al->where, "root", "default \"" DEFAULT_ROOT "\": %s",
-				       why.data);
+			config_fail_at(c, map, al->where, "root", "default \"" DEFAULT_ROOT "\": %s", why.data);
 			buf_free(&out);
 			buf_free(&why);
 			return -1;
@@ -535,8 +534,7 @@ static int build_account(struct ctx *c, const struct layer *dl, const struct lay
 			return config_fail_at(c, map, al->where, NULL, "missing required key \"%s\"",
 					      keys[required[i]].name);
 	if (!layer_password_key(al) && !layer_password_key(dl))
-		return config_fail_at(c, map, al->where, NULL,
-				      "exactly one of " PASSWORD_KEYS " is required");
+		return config_fail_at(c, map, al->where, NULL, "exactly one of " PASSWORD_KEYS " is required");
 	a->name = xstrdup(al->str[K_NAME]);
 	if (account_root(c, dl, al, map, a) < 0)
 		return -1;
@@ -656,8 +654,9 @@ static int validate(struct ctx *c, const struct node *root, struct config *cfg)
 	if (config_node_check(c, root, NULL, NULL) < 0)
 		return -1;
 	if (root->kind != NODE_MAPPING)
-		return config_fail_at(c, root, NULL, NULL, "the top level must be a mapping with an \"accounts\" key, "
-				      "got %s", config_node_desc(root));
+		return config_fail_at(c, root, NULL, NULL,
+				      "the top level must be a mapping with an \"accounts\" key, got %s",
+				      config_node_desc(root));
 	for (size_t i = 0; i + 1 < root->n; i += 2) {
 		const struct node *k = root->items[i], **slot_key, **slot_val;
 		if (config_check_key_node(c, k, NULL) < 0)
@@ -682,7 +681,8 @@ static int validate(struct ctx *c, const struct node *root, struct config *cfg)
 	if (accounts->kind != NODE_SEQUENCE || !accounts->n)
 		return config_fail_at(c, accounts, NULL, "accounts",
 				      "expected a non-empty sequence of accounts, got %s",
-				      accounts->kind == NODE_SEQUENCE ? "an empty sequence" : config_node_desc(accounts));
+				      accounts->kind == NODE_SEQUENCE ? "an empty sequence" :
+				      config_node_desc(accounts));
 	if (defaults && defaults->kind != NODE_MAPPING)
 		return config_fail_at(c, defaults, NULL, "defaults", "expected a mapping, got %s",
 				      config_node_desc(defaults));

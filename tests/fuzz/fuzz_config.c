@@ -1,7 +1,7 @@
 /* libFuzzer target for the configuration loader.
  *
  *   clang -std=c11 -D_GNU_SOURCE -Iinclude -g -O1 -fsanitize=fuzzer,address,undefined \
- *       tests/fuzz/fuzz_config.c src/config.c src/buf.c src/log.c $(pkg-config --libs yaml-0.1) \
+ *       tests/fuzz/fuzz_config.c src/config*.c src/buf.c src/log.c $(pkg-config --libs yaml-0.1) \
  *       -o fuzz_config && ./fuzz_config -max_len=4096
  *
  * The input is loaded as a config; when it loads, each account's folder

@@ -1,0 +1,192 @@
+/* Configuration: obtaining an account's password from its configured source
+ * (a command's output, an environment variable or a private file). The secret
+ * is read into one fixed buffer that is wiped afterwards, and never appears in
+ * error messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config_internal.h"
+
+#define PASSWORD_MAX ((size_t)64 * 1024)
+
+extern char **environ;
+
+/* Reads FD into BUF (PASSWORD_MAX + 1 bytes, fixed so that no realloc leaves
+ * copies of the secret behind). Returns the length, or -1 when too long or on
+ * a read error (errno set; E2BIG when too long). */
+static ssize_t read_secret(int fd, char *buf)
+{
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, PASSWORD_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return (ssize_t)len;
+		len += (size_t)n;
+		if (len > PASSWORD_MAX) {
+			errno = E2BIG;
+			return -1;
+		}
+	}
+}
+
+/* The first line of BUF without CR/LF, as a new string, or NULL with err set. */
+static char *first_line(const struct account *a, const char *what, char *buf, size_t len,
+			char *err, size_t errlen)
+{
+	char *nl = memchr(buf, '\n', len);
+	if (nl)
+		len = (size_t)(nl - buf);
+	while (len && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
+		len--;
+	if (memchr(buf, '\0', len)) {
+		config_set_err(err, errlen, "account \"%s\": %s contains a NUL byte", a->name, what);
+		return NULL;
+	}
+	if (!len) {
+		config_set_err(err, errlen, "account \"%s\": %s gave an empty password", a->name, what);
+		return NULL;
+	}
+	return xstrndup(buf, len);
+}
+
+static char *password_from_command(const struct account *a, char *buf, char *err, size_t errlen)
+{
+	char *argv[] = { (char *)"sh", (char *)"-c", a->password_arg, NULL };
+	posix_spawn_file_actions_t fa;
+	int fds[2] = { -1, -1 }, status = 0, e;
+	pid_t pid = -1;
+	ssize_t len;
+	char *pw = NULL;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		config_set_err(err, errlen, "account \"%s\": password_command: pipe: %s", a->name,
+			       strerror(errno));
+		return NULL;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	e = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (e) {
+		config_set_err(err, errlen, "account \"%s\": password_command: cannot run /bin/sh: %s", a->name,
+			       strerror(e));
+		goto out;
+	}
+	len = read_secret(fds[0], buf);
+	e = errno;
+	close(fds[0]); /* a command still writing gets SIGPIPE */
+	fds[0] = -1;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			config_set_err(err, errlen, "account \"%s\": password_command: waitpid: %s", a->name,
+				       strerror(errno));
+			goto out;
+		}
+	}
+	if (len < 0 && e == E2BIG)
+		config_set_err(err, errlen, "account \"%s\": password_command: output is larger than 64 KiB",
+			       a->name);
+	else if (WIFSIGNALED(status))
+		config_set_err(err, errlen, "account \"%s\": password_command was killed by signal %d", a->name,
+			       WTERMSIG(status));
+	else if (WEXITSTATUS(status))
+		config_set_err(err, errlen, "account \"%s\": password_command exited with status %d", a->name,
+			       WEXITSTATUS(status));
+	else if (len < 0)
+		config_set_err(err, errlen, "account \"%s\": password_command: read: %s", a->name, strerror(e));
+	else
+		pw = first_line(a, "password_command output", buf, (size_t)len, err, errlen);
+out:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	return pw;
+}
+
+static char *password_from_file(const struct account *a, char *buf, char *err, size_t errlen)
+{
+	const char *path = a->password_arg;
+	struct stat st;
+	ssize_t len;
+	char *pw = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, path,
+			       strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, path,
+			       strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		config_set_err(err, errlen, "account \"%s\": password_file \"%s\" is not a regular file",
+			       a->name, path);
+	} else if (st.st_mode & 077) {
+		config_set_err(err, errlen, "account \"%s\": password_file \"%s\" is accessible by group or "
+			       "others (mode %04o); run: chmod 600 '%s'", a->name, path,
+			       (unsigned)(st.st_mode & 07777), path);
+	} else if ((len = read_secret(fd, buf)) < 0) {
+		/* a first line within the limit is all that is needed */
+		char *nl = errno == E2BIG ? memchr(buf, '\n', PASSWORD_MAX) : NULL;
+		if (nl)
+			pw = first_line(a, "password_file", buf, (size_t)(nl - buf), err, errlen);
+		else
+			config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, path,
+				       errno == E2BIG ? "first line is longer than 64 KiB" : strerror(errno));
+	} else {
+		pw = first_line(a, "password_file", buf, (size_t)len, err, errlen);
+	}
+	close(fd);
+	return pw;
+}
+
+static char *password_from_env(const struct account *a, char *err, size_t errlen)
+{
+	const char *v = getenv(a->password_arg);
+	size_t len;
+	if (!v || !*v) {
+		config_set_err(err, errlen, "account \"%s\": environment variable \"%s\" (password_env) is %s",
+			       a->name, a->password_arg, v ? "empty" : "not set");
+		return NULL;
+	}
+	len = strlen(v);
+	while (len && (v[len - 1] == '\r' || v[len - 1] == '\n'))
+		len--;
+	if (!len) {
+		config_set_err(err, errlen, "account \"%s\": environment variable \"%s\" (password_env) is empty",
+			       a->name, a->password_arg);
+		return NULL;
+	}
+	return xstrndup(v, len);
+}
+
+char *config_get_password(const struct account *acct, char *err, size_t errlen)
+{
+	char *buf, *pw = NULL;
+	if (!acct->password_arg || acct->password_source == PASSWORD_NONE) {
+		config_set_err(err, errlen, "account \"%s\": no password source configured", acct->name);
+		return NULL;
+	}
+	if (acct->password_source == PASSWORD_ENV)
+		return password_from_env(acct, err, errlen);
+	buf = xmalloc(PASSWORD_MAX + 1);
+	if (acct->password_source == PASSWORD_COMMAND)
+		pw = password_from_command(acct, buf, err, errlen);
+	else
+		pw = password_from_file(acct, buf, err, errlen);
+	explicit_bzero(buf, PASSWORD_MAX + 1);
+	free(buf);
+	return pw;
+}

@@ -95,5 +95,14 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailkeep $(DESTDIR)$(DOCDIR)/sample.yaml
 	rm -f $(DESTDIR)$(MANDIR)/man1/mailkeep.1 $(DESTDIR)$(MANDIR)/man5/mailkeep.yaml.5
 
+# libFuzzer targets (needs clang: apt-get install clang); run e.g.
+#   build/fuzz/fuzz_imap_parse -max_total_time=60
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude
+fuzz:
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_imap_parse tests/fuzz/fuzz_imap_parse.c src/imap_parse.c src/buf.c src/log.c
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config*.c src/buf.c src/log.c \
+		$(shell pkg-config --libs yaml-0.1)
+
 clean:
 	rm -rf build mailkeep

@@ -66,11 +66,23 @@ static int on_list(struct imap_client *c, const struct imap_response *r, void *c
 
 int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen)
 {
-	unsigned tag;
+	unsigned tag, etag = 0;
+	int rc = 0;
 	memset(out, 0, sizeof(*out));
-	int rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
+	/* ENABLE QRESYNC rides along in the same round trip (RFC 7162 §3.2.3) */
+	if ((imap_caps(c) & IMAP_CAP_QRESYNC) && (imap_caps(c) & IMAP_CAP_ENABLE) && !c->qresync)
+		rc = imap_send_command(c, &etag, err, errlen, "ENABLE QRESYNC");
+	if (rc == 0)
+		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
 	if (rc < 0)
 		return rc;
+	if (etag) {
+		rc = imap_wait_tagged(c, etag, NULL, NULL, "ENABLE", err, errlen);
+		if (rc == 0)
+			c->qresync = 1;
+		else if (rc != IMAP_ERR_NO)
+			return rc;
+	}
 	rc = imap_wait_tagged(c, tag, on_list, out, "LIST", err, errlen);
 	if (rc < 0)
 		imap_mailbox_list_free(out);

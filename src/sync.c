@@ -700,7 +700,9 @@ out:
 
 /* ---- account ---- */
 
-static int connect_login(struct account_run *a, char *err, size_t errlen)
+/* Connect and log in; `enable` also enables QRESYNC (on the first connection
+ * imap_list does it in the same round trip as LIST). */
+static int connect_login(struct account_run *a, int enable, char *err, size_t errlen)
 {
 	int code = 0;
 	if (a->imap) {
@@ -711,7 +713,7 @@ static int connect_login(struct account_run *a, char *err, size_t errlen)
 	if (!a->imap)
 		return code;
 	int rc = imap_login(a->imap, a->acct->user, a->password, err, errlen);
-	if (rc == 0)
+	if (rc == 0 && enable)
 		rc = imap_enable_qresync(a->imap, err, errlen) < 0 ? IMAP_ERR_NET : 0;
 	if (rc < 0) {
 		imap_close(a->imap);
@@ -903,7 +905,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		log_error("account %s: %s", acct->name, err);
 		goto out;
 	}
-	if (connect_login(&a, err, sizeof(err)) < 0) {
+	if (connect_login(&a, 0, err, sizeof(err)) < 0) {
 		log_error("account %s: %s", acct->name, err);
 		goto out;
 	}
@@ -981,7 +983,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		const struct imap_mailbox *mb = &list.items[i];
 		if (!a.imap) {
 			if (a.reconnects >= MAX_RECONNECTS ||
-			    (a.reconnects++, connect_login(&a, err, sizeof(err)) < 0)) {
+			    (a.reconnects++, connect_login(&a, 1, err, sizeof(err)) < 0)) {
 				log_error("account %s: folder \"%s\": not synced: no connection", acct->name,
 					  mb->utf8);
 				res->counts.folders_failed++;

@@ -123,25 +123,46 @@ static int write_all(int fd, const char *data, size_t len)
 int maildir_delivery_write(struct maildir_delivery *d, const char *data, size_t len,
 			   char *err, size_t errlen)
 {
+	/* Copy runs between CRs straight through; only a CR followed by LF is dropped.
+	 * A CR at the end of a chunk waits for the next byte (d->saw_cr). */
 	char out[65536];
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = data[i];
-		if (d->saw_cr) {
-			d->saw_cr = 0;
-			if (c != '\n')
-				out[o++] = '\r'; /* a bare CR stays */
+	size_t o = 0, i = 0;
+	if (d->saw_cr && len) {
+		d->saw_cr = 0;
+		if (data[0] != '\n')
+			out[o++] = '\r';
+	}
+	while (i < len) {
+		const char *cr = memchr(data + i, '\r', len - i);
+		size_t run = cr ? (size_t)(cr - (data + i)) : len - i;
+		while (run) {
+			size_t take = run < sizeof(out) - o ? run : sizeof(out) - o;
+			memcpy(out + o, data + i, take);
+			o += take;
+			i += take;
+			run -= take;
+			if (o == sizeof(out)) {
+				if (write_all(d->fd, out, o) < 0)
+					goto fail;
+				d->bytes += o;
+				o = 0;
+			}
 		}
-		if (c == '\r') {
+		if (!cr)
+			break;
+		i++; /* the CR */
+		if (i == len) {
 			d->saw_cr = 1;
-		} else {
-			out[o++] = c;
+			break;
 		}
-		if (o >= sizeof(out) - 2) {
-			if (write_all(d->fd, out, o) < 0)
-				goto fail;
-			d->bytes += o;
-			o = 0;
+		if (data[i] != '\n') {
+			if (o == sizeof(out)) {
+				if (write_all(d->fd, out, o) < 0)
+					goto fail;
+				d->bytes += o;
+				o = 0;
+			}
+			out[o++] = '\r';
 		}
 	}
 	if (o && write_all(d->fd, out, o) < 0)

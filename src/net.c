@@ -203,6 +203,10 @@ static int tls_context_new(struct net_conn *c, char *err, size_t errlen)
 	SSL_CTX_set_options(c->ctx, SSL_OP_NO_RENEGOTIATION);
 	/* Progress on partial writes lets net_write() reset its stall timer. */
 	SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+	/* Read whole socket buffers, not one record header and body at a time:
+	 * an initial mirror is ~10x fewer recv() calls. */
+	SSL_CTX_set_read_ahead(c->ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(c->ctx, 64 * 1024);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_set_default_verify_paths(c->ctx) != 1)
 		return fail_ssl(c, err, errlen, NET_ERR_TLS, "cannot load system CA store");

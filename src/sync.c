@@ -247,7 +247,18 @@ static int flush_pending(struct folder_run *f, char *err, size_t errlen)
 	int rc = 0;
 	if (!f->n_pending)
 		return 0;
-	if (maildir_sync_fs(f->dir.data, err, errlen) < 0)
+	const char *mode = getenv("MAILKEEP_DURABILITY"); /* measurement knob, see docs/performance.md */
+	if (mode && !strcmp(mode, "fsync")) {
+		for (size_t i = 0; i < f->n_pending && rc == 0; i++) {
+			int fd = open(f->pending[i].tmp_path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || fdatasync(fd) < 0) {
+				snprintf(err, errlen, "%s: fsync: %s", f->pending[i].tmp_path, strerror(errno));
+				rc = -1;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+	} else if (!(mode && !strcmp(mode, "none")) && maildir_sync_fs(f->dir.data, err, errlen) < 0)
 		rc = -1;
 	for (size_t i = 0; i < f->n_pending; i++) {
 		struct pending *p = &f->pending[i];

@@ -1,0 +1,81 @@
+/* Maildir delivery: CRLF -> LF across chunk boundaries, bare CR kept, mode and mtime. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mailkeep/maildir.h"
+
+static char *deliver_in_chunks(const char *in, size_t len, size_t chunk, size_t *outlen)
+{
+	char tmpl[] = "/tmp/mk-md-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char err[256], path[512];
+	struct maildir_delivery d;
+	cr_assert_not_null(dir);
+	cr_assert_eq(maildir_create(dir, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(maildir_delivery_open(&d, dir, "m", err, sizeof(err)), 0, "%s", err);
+	for (size_t i = 0; i < len; i += chunk)
+		cr_assert_eq(maildir_delivery_write(&d, in + i, len - i < chunk ? len - i : chunk, err,
+						    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(maildir_delivery_finish(&d, 1000000000, 1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(maildir_delivery_commit(&d, dir, "m:2,S", err, sizeof(err)), 0, "%s", err);
+	snprintf(path, sizeof(path), "%s/cur/m:2,S", dir);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	cr_assert_eq(st.st_mtime, 1000000000);
+	FILE *f = fopen(path, "rb");
+	char *buf = calloc(1, len + 1);
+	*outlen = fread(buf, 1, len + 1, f);
+	fclose(f);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/cur", dir); rmdir(path);
+	snprintf(path, sizeof(path), "%s/new", dir); rmdir(path);
+	snprintf(path, sizeof(path), "%s/tmp", dir); rmdir(path);
+	rmdir(dir);
+	return buf;
+}
+
+Test(maildir, crlf_to_lf_any_chunking)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "a\r\nb\r\n", "a\nb\n" },
+		{ "bare\rcr\r\n", "bare\rcr\n" },
+		{ "\r\r\n\r", "\r\n\r" },
+		{ "no newline at end", "no newline at end" },
+		{ "\r\n\r\n\r\n", "\n\n\n" },
+		{ "x\r", "x\r" },
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		for (size_t chunk = 1; chunk <= strlen(cases[c].in); chunk++) {
+			size_t n;
+			char *got = deliver_in_chunks(cases[c].in, strlen(cases[c].in), chunk, &n);
+			cr_assert_eq(n, strlen(cases[c].out), "case %zu chunk %zu: length %zu", c, chunk, n);
+			cr_assert(!memcmp(got, cases[c].out, n), "case %zu chunk %zu", c, chunk);
+			free(got);
+		}
+	}
+}
+
+Test(maildir, large_message_crosses_buffer)
+{
+	size_t len = 300000;
+	char *in = malloc(len), *want = malloc(len);
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++) {
+		in[i] = (i % 80 == 78) ? '\r' : (i % 80 == 79) ? '\n' : (char)('a' + i % 26);
+		if (in[i] != '\r')
+			want[w++] = in[i];
+	}
+	size_t n;
+	char *got = deliver_in_chunks(in, len, 65536 + 7, &n);
+	cr_assert_eq(n, w);
+	cr_assert(!memcmp(got, want, w));
+	free(in);
+	free(want);
+	free(got);
+}

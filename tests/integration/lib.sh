@@ -1,0 +1,371 @@
+# shellcheck shell=bash
+# Shared helpers for the mailkeep integration tests; sourced by every tests/integration/t_*.sh.
+#
+# A test calls t_begin first: it makes a private temp dir $T (removed on exit unless MK_KEEP=1),
+# installs the EXIT trap that stops every Dovecot and background process the test started, and
+# records why the test failed for run.sh ($MK_REASON_FILE). Then:
+#   dc_up [fixture options]      start a Dovecot in $T/dc and source its env ($IMAP_PORT, ...)
+#   seed populate|append ...     tests/fixture/seed.py with the fixture's env
+#   dadm ARGS                    doveadm -c $DOVECOT_CONF ARGS
+#   acct_yaml NAME key=value...  one account of a config (see below); cfg_write FILE < yaml
+#   mk ARGS                      run mailkeep (timeout 120) -> $MK_RC, $MK_OUT, $MK_ERR (files);
+#                                fails the test on a crash, a sanitizer report or a leaked password
+#   exact ACCT_DIR [compare.py options]   fail unless compare.py says the mirror is exact
+#   fail REASON / check COND REASON / expect_rc N WHAT / bg_start / bg_kill
+set -u
+set -o pipefail
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LIB_DIR/../.." && pwd)
+FIXTURE=$REPO/tests/fixture/dovecot.sh
+SEED_PY=$REPO/tests/fixture/seed.py
+COMPARE_PY=$LIB_DIR/compare.py
+FAKEIMAP_PY=$LIB_DIR/fakeimap.py
+MK_TIMEOUT=${MK_TIMEOUT:-120}
+# shellcheck source=../fixture/dovecot.sh
+. "$FIXTURE"
+
+T=""
+DC=""
+MK_RC=0
+MK_OUT=""
+MK_ERR=""
+MK_RUNS=0
+CHECKS=0
+_BG_PIDS=()
+_DC_DIRS=()
+_SECRETS=()
+
+t_log() { printf '# %s\n' "$*" >&2; }
+
+fail() {
+	local reason="$*"
+	[ ${#reason} -le 400 ] || reason="${reason:0:250} ... ${reason: -100}"
+	printf 'FAIL: %s\n' "$reason" >&2
+	if [ -n "${MK_REASON_FILE:-}" ] && [ ! -s "$MK_REASON_FILE" ]; then
+		printf '%s\n' "$reason" | head -n 1 >"$MK_REASON_FILE"
+	fi
+	exit 1
+}
+
+# check 'shell condition' 'reason' (the condition is eval'ed here: use variables, not $1 $2 ...)
+check() {
+	CHECKS=$((CHECKS + 1))
+	eval "$1" || fail "$2"
+}
+
+t_cleanup() {
+	local rc=$? p d
+	trap - EXIT INT TERM
+	for p in "${_BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null && { sleep 0.1; kill -KILL "$p" 2>/dev/null; }
+		wait "$p" 2>/dev/null
+	done
+	for d in "${_DC_DIRS[@]}"; do
+		dovecot_down "$d" >/dev/null 2>&1 || t_log "could not stop Dovecot in $d"
+	done
+	if [ $rc -ne 0 ] && [ -n "${MK_REASON_FILE:-}" ] && [ ! -s "$MK_REASON_FILE" ]; then
+		echo "exited with status $rc" >"$MK_REASON_FILE"
+	fi
+	if [ -n "$T" ] && [ -d "$T" ]; then
+		if [ "${MK_KEEP:-0}" = 1 ]; then
+			t_log "kept $T"
+		else
+			rm -rf "$T"
+		fi
+	fi
+	t_log "$CHECKS checks, $MK_RUNS mailkeep runs"
+	exit $rc
+}
+
+t_begin() {
+	TEST_NAME=${1:-$(basename "$0" .sh)}
+	T=$(mktemp -d "${MK_TMPDIR:-/tmp}/mkit.XXXXXX") || { echo "mktemp failed" >&2; exit 1; }
+	trap t_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	DC=$T/dc
+	cd "$T" || exit 1
+	command -v python3 >/dev/null || fail "python3 missing (run make deps)"
+	MAILKEEP=${MAILKEEP:-$REPO/mailkeep}
+	[ -x "$MAILKEEP" ] || fail "mailkeep binary not found or not executable: $MAILKEEP"
+}
+
+need_dovecot() {
+	command -v dovecot >/dev/null && command -v doveadm >/dev/null ||
+		fail "dovecot is not installed (run make deps)"
+}
+
+# dc_up [--no-condstore] [--no-qresync] [--layout L] [--dir DIR]
+dc_up() {
+	local dir=$DC
+	if [ "${1:-}" = --dir ]; then dir=$2; shift 2; fi
+	need_dovecot
+	_DC_DIRS+=("$dir")
+	dovecot_up "$dir" "$@" >"$T/dc-up.log" 2>&1 || fail "fixture: $(grep -m1 dovecot.sh: "$T/dc-up.log")"
+	# shellcheck disable=SC1091
+	. "$dir/env"
+	_SECRETS+=("$IMAP_PASS" "$IMAP_PASS2")
+}
+
+dc_down() {
+	dovecot_down "${1:-$DC}" >/dev/null 2>&1
+}
+
+dadm() {
+	doveadm -c "$DOVECOT_CONF" "$@" >>"$T/doveadm.log" 2>&1 || fail "doveadm $* failed: $(tail -n 1 "$T/doveadm.log")"
+}
+
+dadm_out() {
+	doveadm -c "$DOVECOT_CONF" "$@" 2>>"$T/doveadm.log"
+}
+
+seed() {
+	local sub=$1
+	shift
+	python3 "$SEED_PY" "$sub" "$DC/env" "$@" >>"$T/seed.log" 2>&1 || fail "seed.py $sub $* failed: $(tail -n 1 "$T/seed.log")"
+}
+
+# acct_yaml NAME key=value ...: one entry of the `accounts:` sequence. Defaults: host 127.0.0.1,
+# root $T/mail, tls implicit on $IMAPS_PORT with ca_file $CA_FILE, user alice, password_file
+# $DC/pass-alice, timeout 30. A value "-" drops the key. Raw YAML lines may follow with raw=...
+acct_yaml() {
+	local name=$1
+	shift
+	declare -A kv=([root]="$T/mail" [host]=127.0.0.1 [tls]=implicit [port]="${IMAPS_PORT:-993}"
+		[ca_file]="${CA_FILE:-}" [user]="${IMAP_USER:-alice}" [password_file]="$DC/pass-alice"
+		[timeout]=30)
+	local order=(root host port tls ca_file user password_file password_env password_command deletions
+		timeout snapshot) a k raw=()
+	for a in "$@"; do
+		k=${a%%=*}
+		if [ "$k" = raw ]; then raw+=("${a#raw=}"); continue; fi
+		kv[$k]=${a#*=}
+		case " ${order[*]} " in *" $k "*) ;; *) order+=("$k") ;; esac
+	done
+	if [ "${kv[tls]}" != implicit ] && [ "${kv[port]}" = "${IMAPS_PORT:-}" ]; then
+		kv[port]=$IMAP_PORT
+	fi
+	[ "${kv[tls]}" = none ] && [ "${kv[ca_file]}" = "${CA_FILE:-}" ] && kv[ca_file]=-
+	printf '  - name: %s\n' "$name"
+	for k in "${order[@]}"; do
+		[ -n "${kv[$k]+x}" ] || continue
+		[ "${kv[$k]}" = - ] && continue
+		[ -n "${kv[$k]}" ] || continue
+		printf '    %s: %s\n' "$k" "$(yq "${kv[$k]}")"
+	done
+	for a in "${raw[@]}"; do printf '    %s\n' "$a"; done
+}
+
+# A YAML scalar: plain when safe (numbers, words, simple paths stay numbers/words), else double-quoted
+yq() {
+	case $1 in
+	'' | *[!A-Za-z0-9._/+-]* | [-.]*) ;;
+	*) printf '%s' "$1"; return 0 ;;
+	esac
+	local s=${1//\\/\\\\}
+	s=${s//\"/\\\"}
+	printf '"%s"' "$s"
+}
+
+cfg_write() {
+	local f=$1
+	cat >"$f"
+}
+
+# mk ARGS...: run mailkeep with a time bound; output in $MK_OUT / $MK_ERR.
+mk() {
+	MK_RUNS=$((MK_RUNS + 1))
+	MK_OUT=$T/mk.$MK_RUNS.out
+	MK_ERR=$T/mk.$MK_RUNS.err
+	MK_ARGS_SHOWN="$*"
+	timeout -k 5 "$MK_TIMEOUT" "$MAILKEEP" "$@" </dev/null >"$MK_OUT" 2>"$MK_ERR"
+	MK_RC=$?
+	t_log "mailkeep $* -> exit $MK_RC"
+	if [ "${MK_SHOW:-0}" = 1 ]; then sed 's/^/#   /' "$MK_ERR" >&2; fi
+	mk_sanity
+}
+
+mk_sanity() {
+	local s
+	[ $MK_RC -eq 124 ] && fail "mailkeep $MK_ARGS_SHOWN timed out after ${MK_TIMEOUT}s"
+	[ $MK_RC -ge 125 ] && fail "mailkeep crashed or was killed (exit $MK_RC): $(mk_err_line)"
+	if grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$MK_ERR"; then
+		fail "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$MK_ERR")"
+	fi
+	for s in "${_SECRETS[@]}"; do
+		[ -n "$s" ] || continue
+		if grep -qF -- "$s" "$MK_OUT" "$MK_ERR"; then
+			fail "a password appears in mailkeep's output"
+		fi
+	done
+	return 0
+}
+MK_ARGS_SHOWN=""
+
+mk_err_line() {
+	grep -v '^[[:space:]]*$' "$MK_ERR" | tail -n 1 | cut -c1-200
+}
+
+# expect_rc N WHAT
+expect_rc() {
+	CHECKS=$((CHECKS + 1))
+	[ "$MK_RC" -eq "$1" ] || fail "$2: exit $MK_RC, expected $1 (stderr: $(mk_err_line))"
+}
+
+# exact ACCT_DIR [compare.py options]: the mirror must be exact. Uses plain IMAP to the fixture.
+exact() {
+	local acct=$1
+	shift
+	CHECKS=$((CHECKS + 1))
+	local pf=$DC/pass-alice user=$IMAP_USER
+	local a
+	for a in "$@"; do
+		[ "$a" = --bob ] && { pf=$DC/pass-bob; user=$IMAP_USER2; }
+	done
+	local args=()
+	for a in "$@"; do [ "$a" = --bob ] || args+=("$a"); done
+	if ! python3 "$COMPARE_PY" "$acct" --host "$IMAP_HOST" --port "$IMAP_PORT" --user "$user" \
+		--password-file "$pf" "${args[@]}" >"$T/compare.out" 2>&1; then
+		sed 's/^/#   /' "$T/compare.out" | head -n 20 >&2
+		fail "mirror $(basename "$acct") not exact: $(head -n 1 "$T/compare.out")"
+	fi
+}
+
+# server_state FILE: dump of the server's folders, UIDs, flags and HIGHESTMODSEQ
+server_state() {
+	python3 "$COMPARE_PY" /nonexistent --host "$IMAP_HOST" --port "$IMAP_PORT" --user "$IMAP_USER" \
+		--password-file "$DC/pass-alice" --dump-state "$1" >>"$T/compare.out" 2>&1 ||
+		fail "compare.py --dump-state failed: $(tail -n 1 "$T/compare.out")"
+}
+
+# inode_list DIR: "inode path" of every message file under DIR (sorted), state files excluded
+inode_list() {
+	(cd "$1" && find . -path ./.mailkeep -prune -o -type f ! -name .mailkeep-state -printf '%i %P\n' | sort -k2)
+}
+
+# msg_files DIR: the message files (paths relative to DIR) under */cur and */new
+msg_files() {
+	(cd "$1" && find . -path ./.mailkeep -prune -o -type f \( -path '*/cur/*' -o -path '*/new/*' \) -printf '%P\n' | sort)
+}
+
+# file_for ACCT FOLDER UID: the single file for UID in FOLDER/cur (empty if none)
+file_for() {
+	local f
+	for f in "$1/$2"/cur/*; do
+		case ${f##*/} in *",U=$3:2,"*) echo "$f" ;; esac
+	done
+}
+
+# bg_start CMD...: start a background process that t_cleanup will stop; pid in $BG_PID
+bg_start() {
+	"$@" &
+	BG_PID=$!
+	_BG_PIDS+=("$BG_PID")
+}
+
+bg_kill() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# fake_up SCENARIO: start fakeimap.py; sets FAKE_PORT and FAKE_LOG
+fake_up() {
+	local sc=$1 n=0
+	FAKE_LOG=$T/fake-$sc.log
+	rm -f "$T/fake.port"
+	bg_start python3 "$FAKEIMAP_PY" --scenario "$sc" --port-file "$T/fake.port" --log "$FAKE_LOG" --lifetime 240
+	FAKE_PID=$BG_PID
+	while [ ! -s "$T/fake.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	[ -s "$T/fake.port" ] || fail "fakeimap.py did not start"
+	FAKE_PORT=$(cat "$T/fake.port")
+}
+
+# A password file for the fake server (any password is accepted there).
+fake_pass() {
+	local f=$T/pass-fake
+	[ -f "$f" ] || { (umask 077 && echo "fake-secret-$$-pw" >"$f"); _SECRETS+=("fake-secret-$$-pw"); }
+	echo "$f"
+}
+
+# the test passed
+t_pass() {
+	exit 0
+}
+
+# inode_expect BEFORE AFTER [SPEC...]: compare two inode_list outputs message by message (folder
+# and UID from the file names). SPEC is "STATUS FOLDER UID" with STATUS renamed (same inode, other
+# name), gone, new or rewritten (other inode); UID may be '*' for "any number of these". Every
+# message not named by a SPEC must be unchanged (same name, same inode). Fails the test otherwise.
+inode_expect() {
+	CHECKS=$((CHECKS + 1))
+	local out
+	if ! out=$(python3 - "$@" <<'PY'
+import re, sys
+def load(p):
+    d = {}
+    with open(p, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            ino, path = line.rstrip("\n").split(" ", 1)
+            m = re.search(r"^(.*)/(cur|new)/[^/]*,U=(\d+):2,[^/]*$", path)
+            if not m:
+                continue
+            d.setdefault((m.group(1), m.group(3)), []).append((ino, path))
+    return d
+b, a = load(sys.argv[1]), load(sys.argv[2])
+specs = [s.split(" ", 2) for s in sys.argv[3:]]
+def spec_for(folder, uid, st):
+    """the status expected for this message, given the status it has"""
+    for want, f, u in specs:
+        if f == folder and u == uid:
+            return want
+    wild = {want for want, f, u in specs if f == folder and u == "*"}
+    return st if st in wild else "same"
+bad = []
+for key in sorted(set(b) | set(a)):
+    folder, uid = key
+    if len(a.get(key, [])) > 1:
+        bad.append(f"{folder} UID {uid}: {len(a[key])} files")
+        continue
+    if key not in a:
+        st = "gone"
+    elif key not in b:
+        st = "new"
+    else:
+        (ib, pb), (ia, pa) = b[key][0], a[key][0]
+        st = "same" if (ib, pb) == (ia, pa) else "renamed" if ib == ia else "rewritten"
+    want = spec_for(folder, uid, st)
+    if st != want:
+        bad.append(f"{folder} UID {uid}: {st}, expected {want}")
+print("; ".join(bad[:6]) + (f" (+{len(bad) - 6} more)" if len(bad) > 6 else ""))
+sys.exit(1 if bad else 0)
+PY
+	); then
+		fail "files changed unexpectedly: $out"
+	fi
+}
+
+# tmp_files DIR / cur_files DIR: files inside any tmp/ (cur/) directory below DIR, relative paths
+tmp_files() { [ -d "$1" ] && (cd "$1" && find . -type f -path '*/tmp/*'); return 0; }
+cur_files() { [ -d "$1" ] && (cd "$1" && find . -type f -path '*/cur/*'); return 0; }
+
+# With dc_up --rawlog: rawlog_reset forgets the sessions so far; rawlog_commands prints the
+# commands that clients sent since then (post-login, without the timestamps), one per line.
+rawlog_reset() { rm -f "$DC/rawlog/${1:-alice}"/*; }
+rawlog_commands() {
+	local f
+	for f in "$DC/rawlog/${1:-alice}"/*.in; do
+		[ -f "$f" ] && sed -E 's/^[0-9]+\.[0-9]+ //' "$f"
+	done
+	return 0
+}
+# rawlog_keep FILE: append the commands so far to FILE, then rawlog_reset
+rawlog_keep() { rawlog_commands >>"$1"; rawlog_reset; }
+# no_writes WHAT [FILE]: no client command since rawlog_reset (or in FILE) could have changed the server
+no_writes() {
+	CHECKS=$((CHECKS + 1))
+	local bad
+	bad=$({ if [ -n "${2:-}" ]; then cat "$2"; else rawlog_commands; fi; } | grep -iE '^[^ ]+ (UID )?(STORE|EXPUNGE|APPEND|COPY|MOVE|CREATE|DELETE|RENAME|SUBSCRIBE|UNSUBSCRIBE|SELECT|SETMETADATA|SETACL|DELETEACL|SETQUOTA)( |$)' | head -n 1)
+	[ -z "$bad" ] || fail "$1: a client sent a command that can change the server: $bad"
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Usage and config errors -> exit 2 with "FILE:LINE:COL: ..." on stderr, before any connection.
+. "$(dirname "$0")/lib.sh"
+t_begin
+pw=$T/pass
+(umask 077 && echo "not-used-$RANDOM" >"$pw")
+
+# bad CONFIG-TEXT LINE COL WHAT: exit 2, "FILE:LINE:COL:" (COL "" = any), message mentions WHAT
+bad() {
+	local text=$1 line=$2 col=$3 what=$4 f=$T/bad-$((MK_RUNS + 1)).yaml
+	printf '%s' "$text" >"$f"
+	mk -c "$f" sync
+	expect_rc 2 "config with $what"
+	local pos="$f:$line:${col:-[0-9]+}:"
+	check 'grep -qE "(^|[[:space:]])$pos" "$MK_ERR"' \
+		"config with $what: no '$f:$line:${col:-COL}:' on stderr: $(mk_err_line)"
+	check 'grep -qiF -- "$what" "$MK_ERR"' "config with $what: the message does not mention '$what': $(mk_err_line)"
+	mk -c "$f" check
+	expect_rc 2 "check of a config with $what"
+}
+
+base() { # a valid account body, 4 spaces in
+	printf '    root: %s\n    host: 127.0.0.1\n    port: 9\n    tls: none\n    user: u\n    password_file: %s\n' \
+		"$T/mail" "$pw"
+}
+
+# an unknown key on line 3, column 5
+bad "$(printf 'accounts:\n  - name: a\n    hots: example.org\n%s\n' "$(base)")" 3 5 hots
+# a wrong value
+bad "$(printf 'accounts:\n  - name: a\n%s\n    deletions: sometimes\n' "$(base)")" 9 "" deletions
+bad "$(printf 'accounts:\n  - name: a\n%s\n' "$(base | sed 's/tls: none/tls: maybe/')")" 6 "" tls
+bad "$(printf 'accounts:\n  - name: a\n%s\n' "$(base | sed 's/port: 9/port: 70000/')")" 5 "" port
+# a missing required key (host): reported at the account
+bad "$(printf 'accounts:\n  - name: a\n%s\n' "$(base | grep -v host:)")" "[0-9]+" "" host
+# two password sources
+bad "$(printf 'accounts:\n  - name: a\n%s\n    password_env: X\n' "$(base)")" "[0-9]+" "" password
+# duplicate account names
+bad "$(printf 'accounts:\n  - name: a\n%s\n  - name: a\n%s\n' "$(base)" "$(base)")" 9 "" name
+# a YAML syntax error: an unclosed quote on line 3
+bad "$(printf 'accounts:\n  - name: a\n    host: "127.0.0.1\n    user: u\n')" "[0-9]+" "" ""
+# no accounts
+bad "$(printf 'accounts: []\n')" 1 "" accounts
+
+# a config file that does not exist: "FILE: ..."
+mk -c "$T/does-not-exist.yaml" sync
+expect_rc 2 "missing config file"
+check 'grep -qF "$T/does-not-exist.yaml" "$MK_ERR"' "the missing config file is not named: $(mk_err_line)"
+
+# usage errors
+good=$T/good.yaml
+{ echo "accounts:"; printf '  - name: a\n'; base; } >"$good"
+mk -c "$good" check
+expect_rc 0 "check of a valid config"
+mk -c "$good" frobnicate
+expect_rc 2 "unknown command"
+mk -c "$good" sync no-such-account
+expect_rc 2 "sync of an unknown account"
+mk -c "$good" --no-such-option sync
+expect_rc 2 "unknown option"
+t_pass

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# A folder deleted on the server: its local copy (the messages) is kept untouched, a warning names it, and the
+# rest of the mirror stays exact; a folder renamed on the server: the new name is mirrored and the
+# old copy is kept; the deleted folder created again (a new UIDVALIDITY): mirrored anew, the old
+# copy moved intact to .mailkeep/uidvalidity-<old>/.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 7 --count 4 --big 0
+cfg=$T/config.yaml
+{ echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
+A=$T/mail/alice
+
+mk -c "$cfg" sync
+expect_rc 0 "initial sync"
+exact "$A"
+snap() { (cd "$A/$1" && find . -type f ! -name .mailkeep-state -print0 | sort -z | xargs -0r sha256sum); }
+snap 'R&D' >"$T/rd.before"
+snap '日本語' >"$T/jp.before"
+
+dadm mailbox delete -u alice 'R&D'
+dadm mailbox rename -u alice '日本語' 'Umbenannt'
+
+mk -c "$cfg" sync
+expect_rc 0 "sync after the server deleted a folder"
+check 'grep -qF "R&D" "$MK_ERR"' "no warning naming the deleted folder R&D on stderr"
+snap 'R&D' >"$T/rd.after"
+check 'cmp -s "$T/rd.before" "$T/rd.after"' "the local copy of the deleted folder changed"
+snap '日本語' >"$T/jp.after"
+check 'cmp -s "$T/jp.before" "$T/jp.after"' "the local copy of the renamed folder changed"
+exact "$A" --ignore-local 'R&D' '日本語'
+check '[ -d "$A/Umbenannt/cur" ]' "the renamed folder was not mirrored"
+
+mk -c "$cfg" sync
+expect_rc 0 "second sync"
+snap 'R&D' >"$T/rd.after2"
+check 'cmp -s "$T/rd.before" "$T/rd.after2"' "the local copy of the deleted folder changed on the next run"
+
+old_uv=$(ls "$A/R&D/cur" | head -n 1 | sed 's/^[0-9]*\.\([0-9]*\)_.*/\1/')
+check '[ -n "$old_uv" ]' "cannot tell the old UIDVALIDITY of R&D"
+seed append --folder 'R&D' --seed 71 --count 3 --first 0
+new_uv=$(dadm_out mailbox status -u alice uidvalidity 'R&D' | sed 's/.*uidvalidity=//')
+check '[ "$new_uv" != "$old_uv" ]' "Dovecot gave the recreated folder the same UIDVALIDITY"
+mk -c "$cfg" sync
+expect_rc 0 "sync after the folder was created again"
+exact "$A" --ignore-local '日本語'
+check '[ -d "$A/.mailkeep/uidvalidity-$old_uv/R&D/cur" ]' "the old copy of R&D is not at .mailkeep/uidvalidity-$old_uv/R&D"
+(cd "$A/.mailkeep/uidvalidity-$old_uv/R&D" && find . -type f ! -name .mailkeep-state -print0 | sort -z | xargs -0r sha256sum) >"$T/rd.moved"
+check 'cmp -s "$T/rd.before" "$T/rd.moved"' "the moved old copy of R&D is not byte-identical"
+t_pass

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# When a folder's UIDVALIDITY changes, the old cur/new/tmp and state move intact (byte for byte,
+# same names) to <root>/NAME/.mailkeep/uidvalidity-<old>/<folder path>/ and the folder is mirrored
+# anew; other folders are untouched.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 6 --count 5 --big 1
+cfg=$T/config.yaml
+{ echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
+A=$T/mail/alice
+
+mk -c "$cfg" sync
+expect_rc 0 "initial sync"
+exact "$A"
+inode_list "$A" >"$T/inodes0"
+
+listing() { # DIR: "sha256 relative-path" of every file in DIR's cur/new/tmp and state
+	(cd "$1" && find cur new tmp .mailkeep-state -type f -print0 2>/dev/null | sort -z | xargs -0r sha256sum)
+}
+old_inbox=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
+old_sub=$(dadm_out mailbox status -u alice uidvalidity Archive/2024 | sed 's/.*uidvalidity=//')
+check '[ -n "$old_inbox" ] && [ -n "$old_sub" ]' "cannot read the UIDVALIDITY with doveadm"
+listing "$A/INBOX" >"$T/inbox.before"
+listing "$A/Archive/2024" >"$T/sub.before"
+
+dadm mailbox update -u alice --uid-validity 777 INBOX
+dadm mailbox update -u alice --uid-validity 778 Archive/2024
+seed append --folder INBOX --seed 61 --count 1
+
+mk -c "$cfg" sync
+expect_rc 0 "sync after the UIDVALIDITY change"
+exact "$A"
+for pair in "INBOX $old_inbox inbox" "Archive/2024 $old_sub sub"; do
+	read -r folder uv tag <<<"$pair"
+	old=$A/.mailkeep/uidvalidity-$uv/$folder
+	check '[ -d "$old/cur" ]' "no old copy at .mailkeep/uidvalidity-$uv/$folder"
+	listing "$old" >"$T/$tag.after"
+	check 'cmp -s "$T/$tag.before" "$T/$tag.after"' \
+		"the old copy of $folder is not byte-identical: $(diff "$T/$tag.before" "$T/$tag.after" | head -n 2 | tr '\n' ' ')"
+done
+check '! ls "$A/INBOX/cur" | grep -q "\.${old_inbox}_"' "INBOX/cur still has files of the old UIDVALIDITY"
+check 'ls "$A/INBOX/cur" | grep -q "\.777_"' "INBOX/cur has no file of the new UIDVALIDITY"
+inode_list "$A" >"$T/inodes1"
+inode_expect "$T/inodes0" "$T/inodes1" "rewritten INBOX *" "new INBOX *" "rewritten Archive/2024 *" \
+	"gone Archive/2024 *"
+
+mk -c "$cfg" sync
+expect_rc 0 "no-op sync"
+exact "$A"
+listing "$A/.mailkeep/uidvalidity-$old_inbox/INBOX" >"$T/inbox.after2"
+check 'cmp -s "$T/inbox.before" "$T/inbox.after2"' "the old copy changed on the next run"
+t_pass

@@ -16,11 +16,8 @@
 #include "mailkeep/snapshot.h"
 #include "mailkeep/sync.h"
 
-struct cli {
-	const char *config_path;
-	int verbose;
-	int quiet;
-};
+#include "cli_internal.h"
+
 
 static void usage(FILE *out)
 {
@@ -42,6 +39,8 @@ static void usage(FILE *out)
 	      "                              $XDG_CONFIG_HOME/mailkeep/config.yaml)\n"
 	      "  -v, --verbose               more output (repeat for a protocol trace)\n"
 	      "  -q, --quiet                 errors only\n"
+	      "  -j, --jobs N                sync up to N accounts in parallel (default 1)\n"
+	      "      --json                  print a JSON report of the run on stdout\n"
 	      "  -h, --help                  this help\n"
 	      "  -V, --version               print the version\n"
 	      "\n"
@@ -50,7 +49,7 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int load_config(const struct cli *cli, struct config *cfg)
+int cli_load_config(const struct cli *cli, struct config *cfg)
 {
 	char err[1024];
 	char *path = cli->config_path ? xstrdup(cli->config_path) : config_default_path();
@@ -66,7 +65,7 @@ static int load_config(const struct cli *cli, struct config *cfg)
 }
 
 /* Select accounts named on the command line (all when none). Returns 0 or -1. */
-static int select_accounts(const struct config *cfg, int argc, char **argv, const struct account ***out,
+int cli_select_accounts(const struct config *cfg, int argc, char **argv, const struct account ***out,
 			   size_t *n)
 {
 	*n = 0;
@@ -89,55 +88,6 @@ static int select_accounts(const struct config *cfg, int argc, char **argv, cons
 	return 0;
 }
 
-static int cmd_sync(struct cli *cli, int argc, char **argv)
-{
-	struct config cfg = { 0 };
-	const struct account **accts = NULL;
-	size_t n = 0, ok = 0, failed = 0, locked = 0, partial = 0, snap_failed = 0;
-	int code = EXIT_USAGE;
-
-	if (load_config(cli, &cfg) < 0)
-		return EXIT_USAGE;
-	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct sync_result res;
-		struct sync_options opt = { .snapshot = accts[i]->snapshot };
-		sync_account(accts[i], &opt, &res);
-		if (opt.snapshot_failed)
-			snap_failed++;
-		switch (res.status) {
-		case SYNC_OK: ok++; break;
-		case SYNC_PARTIAL: partial++; break;
-		case SYNC_FAILED: failed++; break;
-		case SYNC_LOCKED: locked++; break;
-		}
-		if (res.status != SYNC_LOCKED)
-			log_info("account %s: %" PRIu64 " folders, %" PRIu64 " new (%" PRIu64 " bytes), %"
-				 PRIu64 " flag changes, %" PRIu64 " removed, %" PRIu64 " failed folders, "
-				 "%lu round trips, %.2f s",
-				 accts[i]->name, res.counts.folders, res.counts.added, res.counts.bytes,
-				 res.counts.renamed, res.counts.removed, res.counts.folders_failed,
-				 res.round_trips, res.seconds);
-	}
-	if (failed == n)
-		code = EXIT_FAILED;
-	else if (failed || partial)
-		code = EXIT_PARTIAL;
-	else if (locked)
-		code = EXIT_LOCKED;
-	else
-		code = EXIT_OK;
-	if (locked == n)
-		code = EXIT_LOCKED;
-	if (code == EXIT_OK && snap_failed)
-		code = EXIT_SNAPSHOT;
-out:
-	free(accts);
-	config_free(&cfg);
-	return code;
-}
-
 static int cmd_snapshot(struct cli *cli, int argc, char **argv)
 {
 	struct config cfg = { 0 };
@@ -145,9 +95,9 @@ static int cmd_snapshot(struct cli *cli, int argc, char **argv)
 	size_t n = 0, done = 0;
 	int code = EXIT_USAGE;
 
-	if (load_config(cli, &cfg) < 0)
+	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -180,9 +130,9 @@ static int cmd_log(struct cli *cli, int argc, char **argv)
 	size_t n = 0;
 	int code = EXIT_USAGE;
 
-	if (load_config(cli, &cfg) < 0)
+	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -214,9 +164,9 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 		argc--;
 		argv++;
 	}
-	if (load_config(cli, &cfg) < 0)
+	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	if (!cli->quiet)
@@ -266,6 +216,18 @@ out:
 	return code;
 }
 
+static int parse_jobs(const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < 1 || v > 64) {
+		fprintf(stderr, "mailkeep: --jobs takes a number from 1 to 64, not \"%s\"\n", s);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 int cli_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -274,21 +236,28 @@ int cli_main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli cli = { 0 };
+	struct cli cli = { .jobs = 1 };
 	int c;
 
 	/* A peer closing the socket must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
-	while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:vqhVj:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cli.config_path = optarg; break;
 		case 'v': cli.verbose++; break;
 		case 'q': cli.quiet = 1; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("mailkeep %s\n", MAILKEEP_VERSION); return EXIT_OK;
+		case 'j':
+			if (parse_jobs(optarg, &cli.jobs) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'J': cli.json = 1; break;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
@@ -307,6 +276,17 @@ int cli_main(int argc, char **argv)
 			cli.verbose += 2;
 		else if (!strcmp(sub_argv[0], "-q") || !strcmp(sub_argv[0], "--quiet"))
 			cli.quiet = 1;
+		else if (!strcmp(sub_argv[0], "--json"))
+			cli.json = 1;
+		else if (!strncmp(sub_argv[0], "--jobs=", 7)) {
+			if (parse_jobs(sub_argv[0] + 7, &cli.jobs) < 0)
+				return EXIT_USAGE;
+		} else if ((!strcmp(sub_argv[0], "-j") || !strcmp(sub_argv[0], "--jobs")) && sub_argc > 1) {
+			if (parse_jobs(sub_argv[1], &cli.jobs) < 0)
+				return EXIT_USAGE;
+			sub_argc--;
+			sub_argv++;
+		}
 		else if (!strcmp(sub_argv[0], "-h") || !strcmp(sub_argv[0], "--help")) {
 			usage(stdout);
 			return EXIT_OK;
@@ -319,7 +299,7 @@ int cli_main(int argc, char **argv)
 	}
 	log_set_level(cli.quiet ? LOG_QUIET : cli.verbose > 1 ? LOG_DEBUG : cli.verbose);
 	if (!strcmp(cmd, "sync"))
-		return cmd_sync(&cli, sub_argc, sub_argv);
+		return cli_cmd_sync(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "snapshot"))

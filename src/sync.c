@@ -584,9 +584,10 @@ static int unchanged(const struct folder_run *f, const struct folder_state *st,
 }
 
 static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
-		       const struct imap_status_info *status, char *err, size_t errlen)
+		       const struct imap_status_info *status, struct sync_folder_report *rep,
+		       char *err, size_t errlen)
 {
-	enum flag_path path;
+	enum flag_path path = PATH_FULL;
 	struct folder_run f = { .a = a, .name = mb->utf8, .rel = rel };
 	struct folder_state st = { 0 };
 	struct maildir_view view = { 0 };
@@ -605,6 +606,7 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 	}
 	if (unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
+		rep->how = path_names[PATH_SKIPPED];
 		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
 		rc = 0;
 		goto out;
@@ -681,6 +683,12 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 	size_t missing = 0;
 	for (size_t i = 0; i < f.sv.n; i++)
 		missing += !f.sv.present[i];
+	rep->how = path_names[path];
+	rep->added = f.added;
+	rep->bytes = f.bytes;
+	rep->renamed = plan.n_renames;
+	rep->removed = plan.n_removes;
+	rep->kept = plan.n_kept;
 	a->counts->added += f.added;
 	a->counts->bytes += f.bytes;
 	a->counts->renamed += plan.n_renames;
@@ -846,6 +854,38 @@ static int fatal_for_connection(int rc)
 	return rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL || rc == IMAP_ERR_CERT;
 }
 
+static const char *const status_names[] = { "ok", "partial", "failed", "locked" };
+
+const char *sync_status_name(enum sync_status s)
+{
+	return (unsigned)s < 4 ? status_names[s] : "unknown";
+}
+
+/* <account>/.mailkeep/last-run: what `mailkeep status` shows. Not a durability
+ * matter (it describes, it does not decide), so no fsync. */
+static void write_last_run(const struct account_run *a, const struct sync_result *res)
+{
+	struct buf p = BUF_INIT, tmp = BUF_INIT;
+	buf_addf(&p, "%s/.mailkeep/last-run", a->dir);
+	buf_addf(&tmp, "%s.tmp", p.data);
+	FILE *f = fopen(tmp.data, "we");
+	if (f) {
+		fprintf(f, "mailkeep-last-run 1\ntime %lld\nstatus %s\nfolders %" PRIu64 "\nfailed %" PRIu64
+			"\nadded %" PRIu64 "\nrenamed %" PRIu64 "\nremoved %" PRIu64 "\nbytes %" PRIu64
+			"\nseconds %.3f\nsnapshot %s\n",
+			(long long)time(NULL), sync_status_name(res->status), res->counts.folders,
+			res->counts.folders_failed, res->counts.added, res->counts.renamed,
+			res->counts.removed, res->counts.bytes, res->seconds,
+			!a->opt || !a->opt->snapshot ? "off" : a->opt->snapshot_failed ? "failed" : "ok");
+		if (fclose(f) == 0)
+			rename(tmp.data, p.data);
+		else
+			unlink(tmp.data);
+	}
+	buf_free(&p);
+	buf_free(&tmp);
+}
+
 static void do_snapshot(struct account_run *a, struct sync_result *res)
 {
 	struct snapshot_result sr;
@@ -900,30 +940,20 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	memset(res, 0, sizeof(*res));
 	res->status = SYNC_FAILED;
 	a.dir = sync_account_dir(acct);
-	if (mkdir_p(a.dir, err, sizeof(err)) < 0) {
-		log_error("account %s: %s", acct->name, err);
-		goto out;
-	}
+	if (mkdir_p(a.dir, err, sizeof(err)) < 0)
+		goto fail;
 	rc = take_lock(&a, &lockfd, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
+		snprintf(res->error, sizeof(res->error), "%s", err);
 		if (rc > 0)
 			res->status = SYNC_LOCKED;
 		goto out;
 	}
 	a.password = config_get_password(acct, err, sizeof(err));
-	if (!a.password) {
-		log_error("account %s: %s", acct->name, err);
-		goto out;
-	}
-	if (connect_login(&a, 0, err, sizeof(err)) < 0) {
-		log_error("account %s: %s", acct->name, err);
-		goto out;
-	}
-	if (imap_list(a.imap, &list, err, sizeof(err)) < 0) {
-		log_error("account %s: %s", acct->name, err);
-		goto out;
-	}
+	if (!a.password || connect_login(&a, 0, err, sizeof(err)) < 0 ||
+	    imap_list(a.imap, &list, err, sizeof(err)) < 0)
+		goto fail;
 	/* every folder path on the server, for orphan detection and collisions */
 	for (size_t i = 0; i < list.n; i++) {
 		const struct imap_mailbox *mb = &list.items[i];
@@ -1001,7 +1031,15 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 				continue;
 			}
 		}
-		rc = sync_folder(&a, mb, rels.items[i], status ? &status[k] : NULL, err, sizeof(err));
+		struct sync_folder_report rep = { .name = mb->utf8, .path = rels.items[i], .how = "" };
+		struct timespec f0, f1;
+		clock_gettime(CLOCK_MONOTONIC, &f0);
+		rc = sync_folder(&a, mb, rels.items[i], status ? &status[k] : NULL, &rep, err, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &f1);
+		rep.seconds = (double)(f1.tv_sec - f0.tv_sec) + (double)(f1.tv_nsec - f0.tv_nsec) / 1e9;
+		rep.error = rc < 0 ? err : NULL;
+		if (opt && opt->on_folder)
+			opt->on_folder(opt->folder_ctx, &rep);
 		res->counts.folders++;
 		if (rc < 0) {
 			log_error("account %s: folder \"%s\": %s", acct->name, mb->utf8, err);
@@ -1026,12 +1064,20 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		}
 		do_snapshot(&a, res);
 	}
+	goto out;
+fail:
+	log_error("account %s: %s", acct->name, err);
+	snprintf(res->error, sizeof(res->error), "%s", err);
 out:
 	if (a.imap) {
 		a.round_trips += imap_round_trips(a.imap);
 		imap_close(a.imap);
 	}
 	res->round_trips = a.round_trips;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (res->status != SYNC_LOCKED && lockfd >= 0)
+		write_last_run(&a, res);
 	if (a.password) {
 		OPENSSL_cleanse(a.password, strlen(a.password));
 		free(a.password);

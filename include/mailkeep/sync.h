@@ -26,7 +26,20 @@ struct sync_counts {
 	uint64_t added, renamed, removed, kept, bytes;
 };
 
+/* What happened to one folder, for progress and --json. */
+struct sync_folder_report {
+	const char *name;       /* decoded server name */
+	const char *path;       /* relative directory */
+	const char *how;        /* "full", "CONDSTORE", "QRESYNC", "unchanged" */
+	const char *error;      /* NULL when the folder synced */
+	uint64_t added, renamed, removed, kept, bytes;
+	double seconds;
+};
+
 struct sync_options {
+	/* Called after every folder (synced or failed); may be NULL. */
+	void (*on_folder)(void *ctx, const struct sync_folder_report *r);
+	void *folder_ctx;
 	/* Called for every change made to the mirror, paths relative to the account
 	 * directory (e.g. "INBOX/cur/<name>"); may be NULL. */
 	void (*on_change)(void *ctx, enum sync_change kind, const char *old_rel, const char *new_rel);
@@ -42,7 +55,11 @@ struct sync_result {
 	struct sync_counts counts;
 	unsigned long round_trips;
 	double seconds;
+	char error[1024];       /* why the account failed (SYNC_FAILED / SYNC_LOCKED) */
 };
+
+/* "ok", "partial", "failed", "locked". */
+const char *sync_status_name(enum sync_status s);
 
 /* The account directory: <root>/<name>. Caller frees. */
 char *sync_account_dir(const struct account *acct);

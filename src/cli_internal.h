@@ -1,0 +1,25 @@
+/* Internals shared by the CLI's files (cli.c: options and small commands;
+ * cli_sync.c: sync with --jobs and --json). Not a public interface. */
+#ifndef MAILKEEP_CLI_INTERNAL_H
+#define MAILKEEP_CLI_INTERNAL_H
+
+#include <stddef.h>
+
+#include "mailkeep/config.h"
+
+struct cli {
+	const char *config_path;
+	int verbose;
+	int quiet;
+	int jobs;       /* accounts in parallel (--jobs) */
+	int json;       /* --json */
+};
+
+/* Load the configuration (-c or the default path); prints the error. */
+int cli_load_config(const struct cli *cli, struct config *cfg);
+/* The accounts named in argv (all when argc == 0); caller frees *out. */
+int cli_select_accounts(const struct config *cfg, int argc, char **argv, const struct account ***out,
+			size_t *n);
+int cli_cmd_sync(struct cli *cli, int argc, char **argv);
+
+#endif

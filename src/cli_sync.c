@@ -1,0 +1,249 @@
+/* `mailkeep sync`: accounts one after the other or in parallel (--jobs: one
+ * process per account), exit code, summary, and the --json document. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/cli.h"
+#include "mailkeep/log.h"
+#include "mailkeep/sync.h"
+
+#include "cli_internal.h"
+
+/* What one account's run produced: the result and its JSON object. */
+struct account_outcome {
+	struct sync_result res;
+	int snapshot_failed;
+	struct buf json;
+	size_t n_folders_json;
+};
+
+static void json_string(struct buf *b, const char *s)
+{
+	buf_addch(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_addf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_addf(b, "\\u%04x", *p);
+		else
+			buf_addch(b, (char)*p);
+	}
+	buf_addch(b, '"');
+}
+
+static void on_folder(void *ctx, const struct sync_folder_report *r)
+{
+	struct account_outcome *o = ctx;
+	struct buf *b = &o->json;
+	buf_adds(b, o->n_folders_json++ ? ",\n      {" : "\n      {");
+	buf_adds(b, "\"name\": ");
+	json_string(b, r->name);
+	buf_adds(b, ", \"path\": ");
+	json_string(b, r->path);
+	buf_adds(b, ", \"status\": ");
+	json_string(b, r->error ? "failed" : "ok");
+	buf_adds(b, ", \"path_used\": ");
+	json_string(b, r->how);
+	buf_addf(b, ", \"new\": %" PRIu64 ", \"flag_changes\": %" PRIu64 ", \"removed\": %" PRIu64
+		 ", \"kept\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"seconds\": %.3f",
+		 r->added, r->renamed, r->removed, r->kept, r->bytes, r->seconds);
+	if (r->error) {
+		buf_adds(b, ", \"error\": ");
+		json_string(b, r->error);
+	}
+	buf_addch(b, '}');
+}
+
+static void account_json_close(struct account_outcome *o, const struct account *acct)
+{
+	struct buf head = BUF_INIT;
+	const struct sync_result *r = &o->res;
+	buf_adds(&head, "{\"name\": ");
+	json_string(&head, acct->name);
+	buf_adds(&head, ", \"status\": ");
+	json_string(&head, sync_status_name(r->status));
+	buf_addf(&head, ", \"folders\": %" PRIu64 ", \"folders_failed\": %" PRIu64
+		 ", \"folders_unchanged\": %" PRIu64 ", \"folders_excluded\": %" PRIu64
+		 ", \"new\": %" PRIu64 ", \"flag_changes\": %" PRIu64 ", \"removed\": %" PRIu64
+		 ", \"kept\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"round_trips\": %lu, \"seconds\": %.3f"
+		 ", \"snapshot\": \"%s\"",
+		 r->counts.folders, r->counts.folders_failed, r->counts.folders_unchanged,
+		 r->counts.folders_skipped, r->counts.added, r->counts.renamed, r->counts.removed,
+		 r->counts.kept, r->counts.bytes, r->round_trips, r->seconds,
+		 !acct->snapshot ? "off" : o->snapshot_failed ? "failed" : "ok");
+	if (r->error[0]) {
+		buf_adds(&head, ", \"error\": ");
+		json_string(&head, r->error);
+	}
+	buf_adds(&head, ",\n     \"folder_list\": [");
+	buf_add(&head, o->json.data ? o->json.data : "", o->json.len);
+	buf_adds(&head, o->n_folders_json ? "\n     ]}" : "]}");
+	buf_free(&o->json);
+	o->json = head;
+}
+
+static void run_account(const struct account *acct, struct account_outcome *o)
+{
+	struct sync_options opt = { .snapshot = acct->snapshot, .on_folder = on_folder, .folder_ctx = o };
+	memset(o, 0, sizeof(*o));
+	sync_account(acct, &opt, &o->res);
+	o->snapshot_failed = opt.snapshot_failed;
+	account_json_close(o, acct);
+}
+
+/* Child -> parent: the result struct, then the JSON text, through a temp file. */
+static void outcome_write(FILE *f, const struct account_outcome *o)
+{
+	fwrite(&o->res, sizeof(o->res), 1, f);
+	fwrite(&o->snapshot_failed, sizeof(o->snapshot_failed), 1, f);
+	fwrite(o->json.data, 1, o->json.len, f);
+	fflush(f);
+}
+
+static int outcome_read(FILE *f, struct account_outcome *o)
+{
+	char chunk[4096];
+	size_t n;
+	memset(o, 0, sizeof(*o));
+	rewind(f);
+	if (fread(&o->res, sizeof(o->res), 1, f) != 1 ||
+	    fread(&o->snapshot_failed, sizeof(o->snapshot_failed), 1, f) != 1)
+		return -1;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(&o->json, chunk, n);
+	return 0;
+}
+
+/* Run accounts in up to `jobs` processes. A child that dies without a result
+ * counts as failed. */
+static void run_parallel(const struct account **accts, size_t n, int jobs, struct account_outcome *out)
+{
+	pid_t *pids = xcalloc(n, sizeof(*pids));
+	FILE **files = xcalloc(n, sizeof(*files));
+	size_t next = 0, running = 0;
+	fflush(NULL);
+	while (next < n || running) {
+		if (next < n && running < (size_t)jobs) {
+			files[next] = tmpfile();
+			pid_t pid = files[next] ? fork() : -1;
+			if (pid == 0) {
+				struct account_outcome o;
+				run_account(accts[next], &o);
+				outcome_write(files[next], &o);
+				_exit(0);
+			}
+			if (pid < 0) {
+				/* no process: run it here */
+				run_account(accts[next], &out[next]);
+			} else {
+				pids[next] = pid;
+				running++;
+			}
+			next++;
+			continue;
+		}
+		int st;
+		pid_t done = wait(&st);
+		if (done < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (size_t i = 0; i < next; i++) {
+			if (pids[i] != done)
+				continue;
+			running--;
+			pids[i] = 0;
+			if (outcome_read(files[i], &out[i]) < 0) {
+				memset(&out[i], 0, sizeof(out[i]));
+				out[i].res.status = SYNC_FAILED;
+				snprintf(out[i].res.error, sizeof(out[i].res.error),
+					 "account process ended without a result (status %d)", st);
+				log_error("account %s: %s", accts[i]->name, out[i].res.error);
+				account_json_close(&out[i], accts[i]);
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (files[i])
+			fclose(files[i]);
+	free(pids);
+	free(files);
+}
+
+int cli_cmd_sync(struct cli *cli, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	const struct account **accts = NULL;
+	struct account_outcome *out = NULL;
+	size_t n = 0, failed = 0, locked = 0, partial = 0, snap_failed = 0;
+	int code = EXIT_USAGE;
+	struct timespec t0, t1;
+	time_t started = time(NULL);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (cli_load_config(cli, &cfg) < 0)
+		goto json;
+	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+		goto json;
+	out = xcalloc(n + 1, sizeof(*out));
+	if (cli->jobs > 1 && n > 1)
+		run_parallel(accts, n, cli->jobs, out);
+	else
+		for (size_t i = 0; i < n; i++)
+			run_account(accts[i], &out[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct sync_result *r = &out[i].res;
+		switch (r->status) {
+		case SYNC_OK: break;
+		case SYNC_PARTIAL: partial++; break;
+		case SYNC_FAILED: failed++; break;
+		case SYNC_LOCKED: locked++; break;
+		}
+		snap_failed += out[i].snapshot_failed;
+		if (r->status != SYNC_LOCKED && r->status != SYNC_FAILED)
+			log_info("account %s: %" PRIu64 " folders (%" PRIu64 " unchanged, %" PRIu64
+				 " failed), %" PRIu64 " new (%" PRIu64 " bytes), %" PRIu64 " flag changes, %"
+				 PRIu64 " removed, %lu round trips, %.2f s",
+				 accts[i]->name, r->counts.folders, r->counts.folders_unchanged,
+				 r->counts.folders_failed, r->counts.added, r->counts.bytes, r->counts.renamed,
+				 r->counts.removed, r->round_trips, r->seconds);
+	}
+	if (n && failed == n)
+		code = EXIT_FAILED;
+	else if (failed || partial)
+		code = EXIT_PARTIAL;
+	else if (locked)
+		code = EXIT_LOCKED;
+	else
+		code = EXIT_OK;
+	if (code == EXIT_OK && snap_failed)
+		code = EXIT_SNAPSHOT;
+json:
+	if (cli->json) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		char when[32];
+		struct tm tm;
+		gmtime_r(&started, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("{\"mailkeep\": \"%s\", \"command\": \"sync\", \"started\": \"%s\", \"exit_code\": %d, "
+		       "\"seconds\": %.3f,\n \"accounts\": [", MAILKEEP_VERSION, when, code,
+		       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		for (size_t i = 0; i < n && out; i++)
+			printf("%s\n    %s", i ? "," : "", out[i].json.data ? out[i].json.data : "{}");
+		printf("%s]}\n", n ? "\n " : "");
+	}
+	for (size_t i = 0; i < n && out; i++)
+		buf_free(&out[i].json);
+	free(out);
+	free(accts);
+	config_free(&cfg);
+	return code;
+}

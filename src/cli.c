@@ -15,6 +15,7 @@
 #include "mailkeep/log.h"
 #include "mailkeep/snapshot.h"
 #include "mailkeep/sync.h"
+#include "mailkeep/verify.h"
 
 #include "cli_internal.h"
 
@@ -30,6 +31,9 @@ static void usage(FILE *out)
 	      "  snapshot [ACCOUNT...]       commit the current mirror into its git repository\n"
 	      "                              (accounts with snapshot: true; no network)\n"
 	      "  log [ACCOUNT...]            list the snapshots of the accounts\n"
+	      "  status [ACCOUNT...]         last run, folders, messages, size, last snapshot (no network)\n"
+	      "  verify [ACCOUNT...]         check the mirror against its state (no network);\n"
+	      "                              exit 1 and a list when they differ\n"
 	      "  check [--connect] [ACCOUNT...]"
 	      "                              validate the configuration; with --connect also log in\n"
 	      "                              and list the folders that would be mirrored\n"
@@ -146,6 +150,65 @@ static int cmd_log(struct cli *cli, int argc, char **argv)
 			code = EXIT_PARTIAL;
 		}
 	}
+out:
+	free(accts);
+	config_free(&cfg);
+	return code;
+}
+
+static int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	const struct account **accts = NULL;
+	size_t n = 0;
+	int code = EXIT_USAGE;
+	if (cli_load_config(cli, &cfg) < 0)
+		return EXIT_USAGE;
+	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+		goto out;
+	code = EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		char err[1024];
+		if (i)
+			putchar('\n');
+		if (verify_status(accts[i], stdout, err, sizeof(err)) < 0) {
+			fflush(stdout);
+			log_error("%s", err);
+			code = EXIT_PARTIAL;
+		}
+	}
+out:
+	free(accts);
+	config_free(&cfg);
+	return code;
+}
+
+static int cmd_verify(struct cli *cli, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	const struct account **accts = NULL;
+	size_t n = 0, total = 0;
+	int code = EXIT_USAGE;
+	if (cli_load_config(cli, &cfg) < 0)
+		return EXIT_USAGE;
+	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+		goto out;
+	code = EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		char err[1024];
+		size_t problems = 0;
+		if (verify_account(accts[i], stdout, &problems, err, sizeof(err)) < 0) {
+			fflush(stdout);
+			log_error("%s", err);
+			code = EXIT_PARTIAL;
+			continue;
+		}
+		total += problems;
+		if (!cli->quiet)
+			printf("account %s: %zu problem%s\n", accts[i]->name, problems, problems == 1 ? "" : "s");
+	}
+	if (total)
+		code = EXIT_PARTIAL;
 out:
 	free(accts);
 	config_free(&cfg);
@@ -306,6 +369,10 @@ int cli_main(int argc, char **argv)
 		return cmd_snapshot(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "log"))
 		return cmd_log(&cli, sub_argc, sub_argv);
+	if (!strcmp(cmd, "status"))
+		return cmd_status(&cli, sub_argc, sub_argv);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "help")) {
 		usage(stdout);
 		return EXIT_OK;

@@ -1,0 +1,284 @@
+/* `mailkeep status` and `mailkeep verify`: read the mirror and its state only. */
+#include "mailkeep/verify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/snapshot.h"
+#include "mailkeep/state.h"
+#include "mailkeep/sync.h"
+
+#define MAX_DEPTH 64
+
+typedef void (*folder_fn)(void *ctx, const char *dir, const char *rel);
+
+/* Every directory below the account directory that holds a state file. */
+static void walk_folders(const char *base, const char *rel, unsigned depth, folder_fn fn, void *ctx)
+{
+	struct buf p = BUF_INIT, child = BUF_INIT, st = BUF_INIT;
+	DIR *d;
+	struct stat sb;
+	if (depth > MAX_DEPTH)
+		return;
+	buf_addf(&p, "%s%s%s", base, *rel ? "/" : "", rel);
+	buf_addf(&st, "%s/%s", p.data, STATE_FILE);
+	if (*rel && stat(st.data, &sb) == 0)
+		fn(ctx, p.data, rel);
+	d = opendir(p.data);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.' || !strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new") ||
+			    !strcmp(de->d_name, "tmp"))
+				continue;
+			buf_reset(&child);
+			buf_addf(&child, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+			buf_reset(&st);
+			buf_addf(&st, "%s/%s", base, child.data);
+			if (lstat(st.data, &sb) == 0 && S_ISDIR(sb.st_mode))
+				walk_folders(base, child.data, depth + 1, fn, ctx);
+		}
+		closedir(d);
+	}
+	buf_free(&p);
+	buf_free(&child);
+	buf_free(&st);
+}
+
+/* ---- status ---- */
+
+struct status_ctx {
+	size_t folders, messages, orphaned;
+	uint64_t bytes;
+};
+
+static void status_folder(void *ctx, const char *dir, const char *rel)
+{
+	struct status_ctx *s = ctx;
+	struct folder_state st;
+	char err[256];
+	static const char *const subs[] = { "cur", "new" };
+	s->folders++;
+	if (state_load(dir, &st, err, sizeof(err)) == 0) {
+		s->orphaned += st.orphaned != 0;
+		state_free(&st);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct buf p = BUF_INIT;
+		buf_addf(&p, "%s/%s", dir, subs[i]);
+		DIR *d = opendir(p.data);
+		if (d) {
+			int fd = dirfd(d);
+			struct dirent *de;
+			struct stat sb;
+			while ((de = readdir(d))) {
+				if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+				    !S_ISREG(sb.st_mode))
+					continue;
+				s->messages++;
+				s->bytes += (uint64_t)sb.st_size;
+			}
+			closedir(d);
+		}
+		buf_free(&p);
+	}
+}
+
+static void print_last_run(const char *acct_dir, FILE *out)
+{
+	struct buf p = BUF_INIT;
+	char line[256], status[32] = "?", snap[32] = "";
+	long long when = 0;
+	unsigned long long folders = 0, failed = 0, added = 0, renamed = 0, removed = 0, bytes = 0;
+	double secs = 0;
+	buf_addf(&p, "%s/.mailkeep/last-run", acct_dir);
+	FILE *f = fopen(p.data, "re");
+	buf_free(&p);
+	if (!f) {
+		fprintf(out, "  last run:  never\n");
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "time %lld", &when);
+		sscanf(line, "status %31s", status);
+		sscanf(line, "folders %llu", &folders);
+		sscanf(line, "failed %llu", &failed);
+		sscanf(line, "added %llu", &added);
+		sscanf(line, "renamed %llu", &renamed);
+		sscanf(line, "removed %llu", &removed);
+		sscanf(line, "bytes %llu", &bytes);
+		sscanf(line, "seconds %lf", &secs);
+		sscanf(line, "snapshot %31s", snap);
+	}
+	fclose(f);
+	char ts[64] = "?";
+	time_t t = (time_t)when;
+	struct tm tm;
+	if (localtime_r(&t, &tm))
+		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S %z", &tm);
+	fprintf(out, "  last run:  %s, %s: %llu folders (%llu failed), %llu new, %llu flag changes, "
+		"%llu removed, %.2f s\n", ts, status, folders, failed, added, renamed, removed, secs);
+}
+
+int verify_status(const struct account *acct, FILE *out, char *err, size_t errlen)
+{
+	char *dir = sync_account_dir(acct);
+	struct status_ctx s = { 0 };
+	struct stat sb;
+	int rc = -1;
+	fprintf(out, "account %s (%s)\n", acct->name, dir);
+	if (stat(dir, &sb) < 0) {
+		snprintf(err, errlen, "account %s: no mirror at %s (never synced?)", acct->name, dir);
+		goto out;
+	}
+	print_last_run(dir, out);
+	walk_folders(dir, "", 0, status_folder, &s);
+	fprintf(out, "  folders:   %zu%s\n", s.folders, s.orphaned ? " (some no longer on the server)" : "");
+	fprintf(out, "  messages:  %zu, %.1f MB\n", s.messages, (double)s.bytes / 1e6);
+	if (acct->snapshot) {
+		fprintf(out, "  snapshot:  ");
+		fflush(out);
+		char serr[512];
+		if (snapshot_log(acct, out, 1, serr, sizeof(serr)) < 0)
+			fprintf(out, "none (%s)\n", serr);
+	} else {
+		fprintf(out, "  snapshot:  off\n");
+	}
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+/* ---- verify ---- */
+
+struct verify_ctx {
+	const struct account *acct;
+	FILE *out;
+	size_t problems;
+};
+
+static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(v->out, "%s: ", rel);
+	va_start(ap, fmt);
+	vfprintf(v->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', v->out);
+	v->problems++;
+}
+
+static int readable(const char *dir, const struct maildir_view *view, const struct maildir_file *f)
+{
+	struct buf p = BUF_INIT;
+	char c;
+	buf_addf(&p, "%s/%s/%s", dir, f->in_new ? "new" : "cur", maildir_view_name(view, f));
+	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int ok = fd >= 0 && read(fd, &c, 1) >= 0;
+	if (fd >= 0)
+		close(fd);
+	buf_free(&p);
+	return ok;
+}
+
+static void verify_folder(void *ctx, const char *dir, const char *rel)
+{
+	struct verify_ctx *v = ctx;
+	struct folder_state st;
+	struct maildir_view view;
+	char err[512], fl[8], sfl[8];
+	if (state_load(dir, &st, err, sizeof(err)) < 0) {
+		problem(v, rel, "%s", err);
+		return;
+	}
+	if (maildir_scan(dir, &view, err, sizeof(err)) < 0) {
+		problem(v, rel, "%s", err);
+		state_free(&st);
+		return;
+	}
+	size_t j = 0;
+	for (size_t i = 0; i < view.n; i = j) {
+		const struct maildir_file *f = &view.files[i];
+		for (j = i + 1; j < view.n && view.files[j].uid == f->uid; j++)
+			;
+		const struct state_msg *m = state_find(&st, f->uid);
+		const char *name = maildir_view_name(&view, f);
+		if (f->uidvalidity && f->uidvalidity != st.uidvalidity) {
+			problem(v, rel, "%s: from UIDVALIDITY %" PRIu32 ", the folder has %" PRIu32, name,
+				f->uidvalidity, st.uidvalidity);
+			continue;
+		}
+		if (!m) {
+			if (v->acct->deletions != DELETIONS_KEEP)
+				problem(v, rel, "%s: UID %" PRIu32 " is not in the state (extra file)", name, f->uid);
+			continue;
+		}
+		if (j - i > 1)
+			problem(v, rel, "UID %" PRIu32 ": %zu copies", f->uid, j - i);
+		if (f->in_new)
+			problem(v, rel, "%s: in new/ instead of cur/", name);
+		if (f->flags != m->flags) {
+			maildir_flags_to_letters(f->flags, fl);
+			maildir_flags_to_letters(m->flags, sfl);
+			problem(v, rel, "%s: flags \"%s\", the state says \"%s\"", name, fl, sfl);
+		}
+		if (!readable(dir, &view, f))
+			problem(v, rel, "%s: cannot be read", name);
+	}
+	/* recorded messages without a file */
+	size_t k = 0;
+	for (size_t i = 0; i < st.n; i++) {
+		while (k < view.n && view.files[k].uid < st.msgs[i].uid)
+			k++;
+		if (k >= view.n || view.files[k].uid != st.msgs[i].uid)
+			problem(v, rel, "UID %" PRIu32 " is recorded but has no file", st.msgs[i].uid);
+	}
+	if (view.foreign)
+		fprintf(v->out, "%s: note: %zu file(s) not made by mailkeep (left alone)\n", rel, view.foreign);
+	struct buf tmp = BUF_INIT;
+	buf_addf(&tmp, "%s/tmp", dir);
+	DIR *d = opendir(tmp.data);
+	if (d) {
+		struct dirent *de;
+		size_t n = 0;
+		while ((de = readdir(d)))
+			n += de->d_name[0] != '.';
+		closedir(d);
+		if (n)
+			problem(v, rel, "%zu file(s) in tmp/ (an interrupted run; the next sync removes them)", n);
+	}
+	buf_free(&tmp);
+	maildir_view_free(&view);
+	state_free(&st);
+}
+
+int verify_account(const struct account *acct, FILE *out, size_t *problems, char *err, size_t errlen)
+{
+	char *dir = sync_account_dir(acct);
+	struct verify_ctx v = { .acct = acct, .out = out };
+	struct stat sb;
+	int rc = -1;
+	if (stat(dir, &sb) < 0) {
+		snprintf(err, errlen, "account %s: no mirror at %s (never synced?)", acct->name, dir);
+		goto out;
+	}
+	walk_folders(dir, "", 0, verify_folder, &v);
+	*problems = v.problems;
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `mailkeep status` and `mailkeep verify` read only the mirror: status reports the last run and the
+# mirror's size; verify passes on a fresh mirror and lists a deleted, a renamed and a duplicated file.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 6 --count 4 --big 0
+cfg=$T/config.yaml
+{ echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
+A=$T/mail/alice
+
+mk -c "$cfg" status
+check '[ $MK_RC -ne 0 ]' "status of a never-synced account succeeded"
+mk -c "$cfg" sync
+expect_rc 0 "sync"
+n=$(msg_files "$A" | wc -l)
+mk -c "$cfg" status
+expect_rc 0 "status"
+check 'grep -q "last run:.*ok" "$MK_OUT"' "status shows no successful last run: $(head -c 300 "$MK_OUT")"
+check 'grep -q "messages:  $n," "$MK_OUT"' "status does not count $n messages: $(head -c 300 "$MK_OUT")"
+check 'grep -q "folders:   7" "$MK_OUT"' "status does not count 7 folders"
+
+mk -c "$cfg" verify
+expect_rc 0 "verify of a fresh mirror"
+check 'grep -q "0 problems" "$MK_OUT"' "verify did not report 0 problems"
+
+# no network: verify must work with the server down
+inbox=$(ls "$A/INBOX/cur" | head -n 1)
+rm "$A/INBOX/cur/$inbox"
+arch=$(ls "$A/Archive/cur" | head -n 1)
+mv "$A/Archive/cur/$arch" "$A/Archive/cur/${arch%%:2,*}:2,FRST"
+g=$(ls "$A/Geschäftlich/cur" | head -n 1)
+cp "$A/Geschäftlich/cur/$g" "$A/Geschäftlich/new/${g%%:2,*}"
+dc_down
+mk -c "$cfg" verify
+expect_rc 1 "verify of a tampered mirror"
+check 'grep -q "^INBOX: UID .* is recorded but has no file" "$MK_OUT"' "deleted file not reported: $(cat "$MK_OUT")"
+check 'grep -q "^Archive: .*flags \"FRST\"" "$MK_OUT"' "renamed file not reported: $(cat "$MK_OUT")"
+check 'grep -q "^Geschäftlich: UID .*2 copies" "$MK_OUT"' "duplicate not reported: $(cat "$MK_OUT")"
+mk -c "$cfg" status
+expect_rc 0 "status without the server"
+t_pass

@@ -89,11 +89,56 @@ static void account_json_close(struct account_outcome *o, const struct account *
 	o->json = head;
 }
 
-static void run_account(const struct account *acct, struct account_outcome *o)
+/* A progress line on a terminal, redrawn in place at most ten times a second. */
+struct progress {
+	const char *account;
+	struct timespec start, last;
+	int shown;
+};
+
+static double since(const struct timespec *a, const struct timespec *b)
 {
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void on_progress(void *ctx, const char *folder, uint64_t done, uint64_t total, uint64_t bytes)
+{
+	struct progress *p = ctx;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done < total && p->shown && since(&p->last, &now) < 0.1)
+		return;
+	if (!p->shown)
+		p->start = now;
+	p->last = now;
+	p->shown = 1;
+	double t = since(&p->start, &now), rate = t > 0.2 ? (double)bytes / t : 0;
+	double eta = done && t > 0.2 ? t * (double)(total - done) / (double)done : 0;
+	fprintf(stderr, "\r\033[K%s: %s: %" PRIu64 "/%" PRIu64 " messages, %.1f MB",
+		p->account, folder, done, total, (double)bytes / 1e6);
+	if (rate > 0)
+		fprintf(stderr, ", %.1f MB/s, ETA %.0f s", rate / 1e6, eta);
+	fflush(stderr);
+}
+
+static void progress_clear(struct progress *p)
+{
+	if (p->shown)
+		fputs("\r\033[K", stderr);
+	p->shown = 0;
+}
+
+static void run_account(const struct account *acct, struct account_outcome *o, int show_progress)
+{
+	struct progress prog = { .account = acct->name };
 	struct sync_options opt = { .snapshot = acct->snapshot, .on_folder = on_folder, .folder_ctx = o };
+	if (show_progress) {
+		opt.on_progress = on_progress;
+		opt.progress_ctx = &prog;
+	}
 	memset(o, 0, sizeof(*o));
 	sync_account(acct, &opt, &o->res);
+	progress_clear(&prog);
 	o->snapshot_failed = opt.snapshot_failed;
 	account_json_close(o, acct);
 }
@@ -135,13 +180,13 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 			pid_t pid = files[next] ? fork() : -1;
 			if (pid == 0) {
 				struct account_outcome o;
-				run_account(accts[next], &o);
+				run_account(accts[next], &o, 0);
 				outcome_write(files[next], &o);
 				_exit(0);
 			}
 			if (pid < 0) {
 				/* no process: run it here */
-				run_account(accts[next], &out[next]);
+				run_account(accts[next], &out[next], 0);
 			} else {
 				pids[next] = pid;
 				running++;
@@ -188,6 +233,8 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 	struct timespec t0, t1;
 	time_t started = time(NULL);
 
+	/* progress and the summary are for people at a terminal; cron gets silence */
+	int tty = isatty(STDERR_FILENO);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (cli_load_config(cli, &cfg) < 0)
 		goto json;
@@ -198,7 +245,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 		run_parallel(accts, n, cli->jobs, out);
 	else
 		for (size_t i = 0; i < n; i++)
-			run_account(accts[i], &out[i]);
+			run_account(accts[i], &out[i], tty && !cli->quiet);
 	for (size_t i = 0; i < n; i++) {
 		const struct sync_result *r = &out[i].res;
 		switch (r->status) {
@@ -208,6 +255,12 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 		case SYNC_LOCKED: locked++; break;
 		}
 		snap_failed += out[i].snapshot_failed;
+		if (r->status != SYNC_LOCKED && r->status != SYNC_FAILED && tty && !cli->quiet &&
+		    log_get_level() < LOG_VERBOSE)
+			fprintf(stderr, "%s: %" PRIu64 " new (%.1f MB), %" PRIu64 " flag changes, %" PRIu64
+				" removed, %" PRIu64 " folders%s, %.1f s\n", accts[i]->name, r->counts.added,
+				(double)r->counts.bytes / 1e6, r->counts.renamed, r->counts.removed,
+				r->counts.folders, r->counts.folders_failed ? " (some failed)" : "", r->seconds);
 		if (r->status != SYNC_LOCKED && r->status != SYNC_FAILED)
 			log_info("account %s: %" PRIu64 " folders (%" PRIu64 " unchanged, %" PRIu64
 				 " failed), %" PRIu64 " new (%" PRIu64 " bytes), %" PRIu64 " flag changes, %"

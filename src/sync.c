@@ -272,6 +272,9 @@ static int flush_pending(struct folder_run *f, char *err, size_t errlen)
 			f->sv.present[p->idx] = 1;
 			f->added++;
 			f->bytes += p->bytes;
+			if (f->a->opt && f->a->opt->on_progress)
+				f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added,
+						       f->plan->n_fetch, f->bytes);
 			buf_reset(&f->rel_buf);
 			buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, p->final_name);
 			change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);

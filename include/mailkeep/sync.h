@@ -40,6 +40,10 @@ struct sync_options {
 	/* Called after every folder (synced or failed); may be NULL. */
 	void (*on_folder)(void *ctx, const struct sync_folder_report *r);
 	void *folder_ctx;
+	/* Called while a folder downloads: messages and bytes done of `total`
+	 * messages; may be NULL. The callee rate-limits its output. */
+	void (*on_progress)(void *ctx, const char *folder, uint64_t done, uint64_t total, uint64_t bytes);
+	void *progress_ctx;
 	/* Called for every change made to the mirror, paths relative to the account
 	 * directory (e.g. "INBOX/cur/<name>"); may be NULL. */
 	void (*on_change)(void *ctx, enum sync_change kind, const char *old_rel, const char *new_rel);

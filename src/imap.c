@@ -277,6 +277,15 @@ static void set_caps(struct imap_client *c, const struct imap_value *list)
 /* Read responses until the tagged completion of `tag`. Untagged responses go to
  * fn (may be NULL) after common handling. Returns 0 for OK, IMAP_ERR_NO for
  * NO/BAD (err holds the server's text), or a connection error. */
+/* "* VANISHED 5:7" without (EARLIER): messages expunged now (RFC 7162 §3.2.10) */
+static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
+{
+	struct imap_client *c = ctx;
+	uint64_t n = (uint64_t)hi - lo + 1;
+	c->exists = n >= c->exists ? 0 : c->exists - (uint32_t)n;
+	return 0;
+}
+
 int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
 		       const char *what, char *err, size_t errlen)
 {
@@ -328,6 +337,16 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&
 		    !strncasecmp(r.name, "CAPABILITY", 10))
 			set_caps(c, &r.args);
+		/* the selected mailbox's size, wherever the server reports it */
+		if (r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 6 &&
+		    !strncasecmp(r.name, "EXISTS", 6))
+			c->exists = r.number;
+		else if (r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 7 &&
+			 !strncasecmp(r.name, "EXPUNGE", 7) && c->exists)
+			c->exists--;
+		else if (r.status == IMAP_STATUS_NONE && !r.has_number && r.name && r.name_len == 8 &&
+			 !strncasecmp(r.name, "VANISHED", 8) && r.args.n == 1 && r.args.items[0].type == IMAP_ATOM)
+			imap_parse_seqset(r.args.items[0].data, r.args.items[0].len, 0, count_vanished, c);
 		if (r.status == IMAP_STATUS_OK && r.code && r.code_len == 10 &&
 		    !strncasecmp(r.code, "CAPABILITY", 10))
 			set_caps(c, &r.code_args);
@@ -424,6 +443,7 @@ struct imap_client *imap_connect(const struct account *acct, int *code, char *er
 	rc = read_greeting(c, &preauth, err, errlen);
 	if (rc < 0)
 		goto fail;
+	c->preauth = preauth;
 	if (preauth && acct->tls == TLS_STARTTLS) {
 		snprintf(err, errlen, "%s: server pre-authenticated the connection, so STARTTLS is "
 			 "impossible; refusing to continue without TLS", imap_peer(c));
@@ -541,6 +561,8 @@ out:
 int imap_login(struct imap_client *c, const char *user, const char *password, char *err, size_t errlen)
 {
 	int rc;
+	if (c->preauth) /* already authenticated by the server (RFC 3501 §7.1.4) */
+		return c->caps_seen ? 0 : imap_simple_command(c, "CAPABILITY", err, errlen, "CAPABILITY");
 	if (!net_is_tls(c->net) && c->acct->tls != TLS_NONE) {
 		snprintf(err, errlen, "%s: refusing to send the password without TLS", imap_peer(c));
 		return IMAP_ERR_POLICY;
@@ -592,3 +614,8 @@ void imap_close(struct imap_client *c)
 	free(c);
 }
 
+
+uint32_t imap_exists(const struct imap_client *c)
+{
+	return c->exists;
+}

@@ -24,7 +24,9 @@ struct imap_client {
 	unsigned caps;
 	unsigned tagno;
 	char delim;
-	int qresync;           /* ENABLE QRESYNC succeeded */
+	int qresync;
+	int preauth;           /* the greeting was PREAUTH */
+	uint32_t exists;       /* EXISTS of the selected mailbox, kept up to date */           /* ENABLE QRESYNC succeeded */
 	int bye;               /* server said BYE */
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];

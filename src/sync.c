@@ -180,6 +180,7 @@ static void sv_normalise(struct server_view *sv)
 		sv->n = o;
 		free(tmp);
 	}
+	free(sv->present);
 	sv->present = xcalloc(sv->n ? sv->n : 1, 1);
 }
 
@@ -556,10 +557,10 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 		goto out;
 	if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
 		merge_view(f, st, &ch, *path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
-		if (f->sv.n == info->exists)
+		if (f->sv.n == imap_exists(c))
 			goto out;
 		log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
-			 f->a->acct->name, f->name, path_names[*path], f->sv.n, info->exists);
+			 f->a->acct->name, f->name, path_names[*path], f->sv.n, imap_exists(c));
 		sv_free(&f->sv);
 	}
 	*path = PATH_FULL;
@@ -567,6 +568,16 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 	if (rc == IMAP_ERR_NO && info->exists == 0)
 		rc = 0;
 out:
+	/* A view that does not count what the server says it holds (a broken or
+	 * hostile server, a FETCH without UIDs) must never drive removals. */
+	if (rc == 0 && *path == PATH_FULL) {
+		sv_normalise(&f->sv);
+		if (f->sv.n != imap_exists(c)) {
+			snprintf(err, errlen, "server listed %zu messages but reports %u; folder left as it is",
+				 f->sv.n, imap_exists(c));
+			rc = IMAP_ERR_NO;
+		}
+	}
 	changes_free(&ch);
 	return rc;
 }

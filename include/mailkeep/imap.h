@@ -71,11 +71,22 @@ enum {
 	IMAP_MBOX_NOSELECT = 1 << 0,
 	IMAP_MBOX_NONEXISTENT = 1 << 1,
 };
+/* SPECIAL-USE attributes of a mailbox (RFC 6154 §2). */
+enum {
+	IMAP_SPECIAL_SENT = 1 << 0,
+	IMAP_SPECIAL_DRAFTS = 1 << 1,
+	IMAP_SPECIAL_TRASH = 1 << 2,
+	IMAP_SPECIAL_JUNK = 1 << 3,
+	IMAP_SPECIAL_ARCHIVE = 1 << 4,
+	IMAP_SPECIAL_ALL = 1 << 5,
+	IMAP_SPECIAL_FLAGGED = 1 << 6,
+};
 struct imap_mailbox {
 	char *name;      /* as on the wire (modified UTF-7), owned */
 	char *utf8;      /* decoded, owned; NULL when the name does not decode */
 	char delim;      /* 0 = NIL */
 	unsigned flags;
+	unsigned special; /* IMAP_SPECIAL_* (RFC 6154); set by imap_list_special only */
 };
 struct imap_mailbox_list {
 	struct imap_mailbox *items;
@@ -108,6 +119,10 @@ int imap_status_many(struct imap_client *c, const char *const *wire_names, size_
 /* ENABLE QRESYNC when the server offers it (RFC 7162 §3.2.3). Returns 1 when
  * enabled, 0 when not offered, <0 on a connection error. */
 int imap_enable_qresync(struct imap_client *c, char *err, size_t errlen);
+
+/* Messages in the selected mailbox as the server last reported (EXISTS,
+ * decremented by EXPUNGE and VANISHED). */
+uint32_t imap_exists(const struct imap_client *c);
 
 /* 1 after a successful imap_enable_qresync. */
 int imap_qresync_enabled(const struct imap_client *c);
@@ -180,5 +195,88 @@ int imap_parse_internaldate(const char *s, size_t len, int64_t *out);
 
 /* Append a compact UID set for the sorted uids[0..n) to out ("1:5,7,9:12"). */
 void imap_uidset(struct buf *out, const uint32_t *uids, size_t n);
+
+/* ---- commands that change the server (src/imap_append.c; used by push) ---- */
+
+/* LIST "" "*", with RETURN (SPECIAL-USE) when the server offers SPECIAL-USE
+ * (RFC 6154 §5.1); special-use attributes are recorded in each mailbox's
+ * `special` either way. Learns the delimiter like imap_list. Caller frees. */
+int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen);
+
+/* The first personal namespace (RFC 2342) when the server offers NAMESPACE:
+ * *prefix (wire form, malloc'd, "" when none; caller frees) and *delim (0 when
+ * NIL or unknown). Without NAMESPACE: "" and 0. */
+int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, char *err, size_t errlen);
+
+/* CREATE the mailbox (wire name). 0 created, 1 it already existed
+ * ([ALREADYEXISTS], RFC 5530), IMAP_ERR_NO refused, or a connection error. */
+int imap_create(struct imap_client *c, const char *wire_name, char *err, size_t errlen);
+/* SUBSCRIBE the mailbox. */
+int imap_subscribe(struct imap_client *c, const char *wire_name, char *err, size_t errlen);
+
+/* SELECT (read_only: EXAMINE) the mailbox. *keywords_ok (may be NULL) is set to
+ * 1 unless PERMANENTFLAGS came without "\*" (new keywords not allowed). */
+int imap_select(struct imap_client *c, const char *wire_name, int read_only,
+		struct imap_select_info *info, int *keywords_ok, char *err, size_t errlen);
+
+/* One APPEND (RFC 3501 §6.3.11): the message bytes are sent as they are. */
+struct imap_append_req {
+	const char *wire_name;
+	const char *flags;  /* space-separated flags without parentheses; NULL or "" = none */
+	int64_t date;       /* INTERNALDATE, seconds since the epoch; < 0 = none */
+	const char *data;
+	size_t len;
+};
+struct imap_append_result {
+	uint32_t uidvalidity, uid; /* APPENDUID (RFC 4315 §3); 0 when not sent */
+	int over_quota;            /* refused with [OVERQUOTA] (RFC 5530) or a quota text */
+	char text[200];            /* the server's text of a refusal, made safe */
+};
+/* 1 when an APPEND of len bytes can be pipelined (LITERAL+, or LITERAL- and
+ * len <= 4096, RFC 7888). Otherwise imap_append_send waits for the server's
+ * continuation, so no other command may be in flight. */
+int imap_append_pipelined(const struct imap_client *c, size_t len);
+/* Send an APPEND; the tag goes to *tag. With a synchronizing literal the server
+ * may refuse before the literal is sent: then IMAP_ERR_NO is returned with res
+ * filled as by imap_append_wait, and the tag must not be waited for. */
+int imap_append_send(struct imap_client *c, const struct imap_append_req *req, unsigned *tag,
+		     struct imap_append_result *res, char *err, size_t errlen);
+/* Wait for the APPEND's completion: 0 (res filled), IMAP_ERR_NO when refused
+ * (res->over_quota, res->text say why), or a connection error. */
+int imap_append_wait(struct imap_client *c, unsigned tag, struct imap_append_result *res,
+		     char *err, size_t errlen);
+
+/* Wait for the tagged completion of a command sent with one of the *_send
+ * functions below. 0, IMAP_ERR_NO or a connection error. */
+int imap_command_wait(struct imap_client *c, unsigned tag, const char *what, char *err, size_t errlen);
+/* UID STORE <uidset> <op> (<flags>), op e.g. "+FLAGS.SILENT" (RFC 3501 §6.4.6). */
+int imap_uid_store_send(struct imap_client *c, const char *uidset, const char *op, const char *flags,
+			unsigned *tag, char *err, size_t errlen);
+/* UID EXPUNGE <uidset> (RFC 4315 §2.1; needs UIDPLUS). */
+int imap_uid_expunge(struct imap_client *c, const char *uidset, char *err, size_t errlen);
+
+/* UID SEARCH <criteria> (criteria already quoted by the caller); each UID of
+ * the answer goes to on_uid. */
+int imap_uid_search_send(struct imap_client *c, const char *criteria, unsigned *tag, char *err, size_t errlen);
+int imap_uid_search_wait(struct imap_client *c, unsigned tag, int (*on_uid)(void *ctx, uint32_t uid),
+			 void *ctx, char *err, size_t errlen);
+
+/* A message's metadata and header section from UID FETCH (UID RFC822.SIZE
+ * INTERNALDATE FLAGS BODY.PEEK[HEADER]); pointers valid during the callback. */
+struct imap_header_msg {
+	uint32_t uid;
+	uint64_t size;
+	int64_t internaldate;  /* INT64_MIN when absent */
+	unsigned flags;        /* MFLAG_* */
+	const char *keywords;  /* space-separated, or "" */
+	const char *header;    /* NULL when absent */
+	size_t header_len;
+};
+int imap_uid_fetch_headers(struct imap_client *c, const char *uidset,
+			   int (*cb)(void *ctx, const struct imap_header_msg *m, char *err, size_t errlen),
+			   void *ctx, char *err, size_t errlen);
+
+/* Format t as an IMAP date-time in UTC, "dd-Mon-yyyy hh:mm:ss +0000" (out >= 27 bytes). Pure. */
+void imap_format_internaldate(int64_t t, char *out);
 
 #endif

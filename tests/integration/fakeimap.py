@@ -25,6 +25,8 @@ Scenarios (the folder names are the raw names on the wire):
   no-starttls          no STARTTLS capability; STARTTLS gets BAD
   starttls-refused     STARTTLS advertised, but the command gets NO
   logindisabled        LOGINDISABLED advertised, no AUTH= mechanisms; LOGIN gets NO
+  fetch-no-uid         folders A, Bad, Z; once the file <log>.on exists, FETCH responses in Bad
+                       carry no UID (a broken server: the client must not take Bad for empty)
 --print FOLDER UID writes that message's bytes (CRLF line ends) to stdout.
 """
 import argparse
@@ -94,7 +96,7 @@ def scenario_setup(name):
         names = [b"INBOX", b"L" * 300, deep, b"Good"]
         parents = [b"/".join([b"D" * 250] * k) for k in range(1, 20)]
     elif name in ("literal-short-close", "literal-short-hang", "literal-long", "reset-mid",
-                  "huge-literal"):
+                  "huge-literal", "fetch-no-uid"):
         names = [b"INBOX", b"A", b"Bad", b"Z"]
         parents = []
     elif name in ("no-starttls", "starttls-refused", "logindisabled"):
@@ -527,6 +529,9 @@ class Conn(threading.Thread):
                 parts.append((name, data, sect == b"" and self.sel.name == b"Bad" and muid == BAD_UID))
             else:
                 parts.append(it + b" NIL")
+        if (self.srv.scenario == "fetch-no-uid" and self.sel.name == b"Bad" and self.srv.logpath
+                and os.path.exists(self.srv.logpath + ".on")):
+            parts = [p for p in parts if not (isinstance(p, bytes) and p.startswith(b"UID "))]
         out = b"* %d FETCH (" % seq
         for i, p in enumerate(parts):
             sep = b" " if i else b""
@@ -581,6 +586,7 @@ class Server:
         self.lifetime = a.lifetime
         self.lock = threading.Lock()
         self.logf = open(a.log, "a", encoding="utf-8") if a.log else None
+        self.logpath = a.log
 
     def log(self, line):
         if self.logf:

@@ -9,6 +9,7 @@
 #include "mailkeep/buf.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -193,6 +194,38 @@ static int sock_bio_create(BIO *b)
 
 /* ---- TLS setup and handshake ---- */
 
+/* 1 when dir holds OpenSSL hash links ("xxxxxxxx.0"), i.e. can be searched lazily. */
+static int hashed_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		found = n == 10 && de->d_name[8] == '.' && de->d_name[9] == '0';
+	}
+	closedir(d);
+	return found;
+}
+
+/* The system trust store. A hashed certificate directory is searched only for
+ * the issuers a handshake needs, where the bundle file would be parsed whole at
+ * every start (~20 ms, a third of a no-change run): prefer the directory. */
+static int load_system_store(SSL_CTX *ctx)
+{
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+	const char *file = getenv(X509_get_default_cert_file_env());
+	if (!dir)
+		dir = X509_get_default_cert_dir();
+	if (!file)
+		file = X509_get_default_cert_file();
+	if (!getenv(X509_get_default_cert_file_env()) && hashed_dir(dir))
+		return SSL_CTX_load_verify_dir(ctx, dir);
+	return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 static int tls_context_new(struct net_conn *c, char *err, size_t errlen)
 {
 	ERR_clear_error();
@@ -208,7 +241,7 @@ static int tls_context_new(struct net_conn *c, char *err, size_t errlen)
 	SSL_CTX_set_read_ahead(c->ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(c->ctx, 64 * 1024);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_set_default_verify_paths(c->ctx) != 1)
+	if (load_system_store(c->ctx) != 1)
 		return fail_ssl(c, err, errlen, NET_ERR_TLS, "cannot load system CA store");
 	if (c->ca_file && SSL_CTX_load_verify_locations(c->ctx, c->ca_file, NULL) != 1) {
 		unsigned long e = ERR_peek_error();

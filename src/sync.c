@@ -66,6 +66,8 @@ struct folder_run {
 	struct pending *pending;
 	size_t n_pending, cap_pending;
 	uint64_t pending_bytes;
+	unsigned flushes;       /* batches made durable (each ends with fsync of cur/) */
+	int touched_new;        /* a file left new/ */
 };
 
 char *sync_account_dir(const struct account *acct)
@@ -288,6 +290,7 @@ static int flush_pending(struct folder_run *f, char *err, size_t errlen)
 	}
 	f->n_pending = 0;
 	f->pending_bytes = 0;
+	f->flushes++;
 	buf_reset(&to);
 	buf_addf(&to, "%s/cur", f->dir.data);
 	if (rc == 0)
@@ -447,6 +450,8 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 		const char *name = maildir_view_name(v, file);
 		buf_reset(&a);
 		buf_addf(&a, "%s/%s/%s", f->rel, file->in_new ? "new" : "cur", name);
+		if (file->in_new)
+			f->touched_new = 1;
 		if (act->op == PLAN_RENAME) {
 			maildir_name_with_flags(&newname, name, act->flags);
 			rc = maildir_rename(f->dir.data, file->in_new, name, newname.data, err, errlen);
@@ -667,13 +672,16 @@ static int sync_folder(struct account_run *a, const struct imap_mailbox *mb, con
 			goto out;
 		rc = -1;
 	}
-	/* durability: the renames into cur/ before the state that records them */
+	/* durability: the renames and removals on disk before the state that records
+	 * them (a download's last flush already fsynced cur/ after them) */
 	struct buf sub = BUF_INIT;
+	int frc = 0;
 	buf_addf(&sub, "%s/cur", f.dir.data);
-	int frc = maildir_fsync_dir(sub.data, err, errlen);
+	if (plan.n_actions && !f.flushes)
+		frc = maildir_fsync_dir(sub.data, err, errlen);
 	buf_reset(&sub);
 	buf_addf(&sub, "%s/new", f.dir.data);
-	if (frc == 0 && plan.n_actions)
+	if (frc == 0 && f.touched_new)
 		frc = maildir_fsync_dir(sub.data, err, errlen);
 	buf_free(&sub);
 	if (frc < 0)

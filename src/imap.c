@@ -277,6 +277,32 @@ static void set_caps(struct imap_client *c, const struct imap_value *list)
 /* Read responses until the tagged completion of `tag`. Untagged responses go to
  * fn (may be NULL) after common handling. Returns 0 for OK, IMAP_ERR_NO for
  * NO/BAD (err holds the server's text), or a connection error. */
+/* Throttling answers of big providers: [THROTTLED] (Gmail, Yahoo), [UNAVAILABLE]
+ * (RFC 5530), [LIMIT], and Office 365's "Suggested Backoff Time: N milliseconds". */
+static void note_throttle(struct imap_client *c, const struct imap_response *r)
+{
+	static const char *const codes[] = { "THROTTLED", "UNAVAILABLE", "LIMIT" };
+	const char *hint = "Suggested Backoff Time:";
+	for (size_t i = 0; r->code && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (r->code_len == strlen(codes[i]) && !strncasecmp(r->code, codes[i], r->code_len))
+			c->throttle_ms = 1000;
+	const char *t = r->text ? memmem(r->text, r->text_len, hint, strlen(hint)) : NULL;
+	if (t) {
+		unsigned long ms = strtoul(t + strlen(hint), NULL, 10);
+		c->throttle_ms = ms ? (ms > 60000 ? 60000 : (unsigned)ms) : 1000;
+	}
+}
+
+unsigned imap_throttle_ms(const struct imap_client *c)
+{
+	return c->throttle_ms;
+}
+
+void imap_throttle_clear(struct imap_client *c)
+{
+	c->throttle_ms = 0;
+}
+
 /* "* VANISHED 5:7" without (EARLIER): messages expunged now (RFC 7162 §3.2.10) */
 static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
 {
@@ -321,6 +347,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			if (r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
 				char text[200];
 				imap_safe_text(text, sizeof(text), r.text, r.text_len);
+				note_throttle(c, &r);
 				snprintf(err, errlen, "%s: %s: server said %s: %s", imap_peer(c), what,
 					 r.status == IMAP_STATUS_NO ? "NO" : "BAD", text);
 				return fn_rc ? fn_rc : IMAP_ERR_NO;
@@ -332,6 +359,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		if (r.status == IMAP_STATUS_BYE) {
 			c->bye = 1;
 			imap_safe_text(c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
+			note_throttle(c, &r);
 			continue;
 		}
 		if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&

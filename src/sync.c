@@ -29,6 +29,8 @@
 #define PENDING_MAX 256   /* messages made durable together */
 #define PENDING_BYTES ((uint64_t)64 << 20)
 #define MAX_RECONNECTS 3
+#define THROTTLE_RETRIES 4
+#define THROTTLE_MAX_MS 60000u
 
 struct account_run {
 	const struct account *acct;
@@ -1057,6 +1059,30 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		struct timespec f0, f1;
 		clock_gettime(CLOCK_MONOTONIC, &f0);
 		rc = sync_folder(&a, mb, rels.items[i], status ? &status[k] : NULL, &rep, err, sizeof(err));
+		/* A throttling server: wait (its hint, else 1 s, doubling) and retry the
+		 * folder, at most THROTTLE_RETRIES times; reported, never silent. */
+		for (unsigned t = 0; rc < 0 && a.imap && imap_throttle_ms(a.imap) && t < THROTTLE_RETRIES; t++) {
+			unsigned wait_ms = imap_throttle_ms(a.imap) << t;
+			if (wait_ms > THROTTLE_MAX_MS)
+				wait_ms = THROTTLE_MAX_MS;
+			log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
+				 acct->name, mb->utf8, err, wait_ms / 1000.0);
+			struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+			imap_throttle_clear(a.imap);
+			if (fatal_for_connection(rc)) {
+				a.round_trips += imap_round_trips(a.imap);
+				imap_close(a.imap);
+				a.imap = NULL;
+				if (connect_login(&a, 1, err, sizeof(err)) < 0)
+					break;
+			}
+			memset(&rep, 0, sizeof(rep));
+			rep = (struct sync_folder_report){ .name = mb->utf8, .path = rels.items[i], .how = "" };
+			rc = sync_folder(&a, mb, rels.items[i], status ? &status[k] : NULL, &rep, err, sizeof(err));
+		}
+		if (a.imap)
+			imap_throttle_clear(a.imap);
 		clock_gettime(CLOCK_MONOTONIC, &f1);
 		rep.seconds = (double)(f1.tv_sec - f0.tv_sec) + (double)(f1.tv_nsec - f0.tv_nsec) / 1e9;
 		rep.error = rc < 0 ? err : NULL;

@@ -120,6 +120,11 @@ int imap_status_many(struct imap_client *c, const char *const *wire_names, size_
  * enabled, 0 when not offered, <0 on a connection error. */
 int imap_enable_qresync(struct imap_client *c, char *err, size_t errlen);
 
+/* The server answered with a throttling code or hint: the suggested wait in ms
+ * (1000 when none was given), 0 when not throttled. Cleared by imap_throttle_clear. */
+unsigned imap_throttle_ms(const struct imap_client *c);
+void imap_throttle_clear(struct imap_client *c);
+
 /* Messages in the selected mailbox as the server last reported (EXISTS,
  * decremented by EXPUNGE and VANISHED). */
 uint32_t imap_exists(const struct imap_client *c);

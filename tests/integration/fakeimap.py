@@ -25,6 +25,9 @@ Scenarios (the folder names are the raw names on the wire):
   no-starttls          no STARTTLS capability; STARTTLS gets BAD
   starttls-refused     STARTTLS advertised, but the command gets NO
   logindisabled        LOGINDISABLED advertised, no AUTH= mechanisms; LOGIN gets NO
+  throttle             folders A, Bad, Z; the first two EXAMINEs of Bad get "NO [THROTTLED]", the
+                       third a BYE with Office 365's "Suggested Backoff Time: 200 milliseconds"
+                       hint, then it works
   fetch-no-uid         folders A, Bad, Z; once the file <log>.on exists, FETCH responses in Bad
                        carry no UID (a broken server: the client must not take Bad for empty)
 --print FOLDER UID writes that message's bytes (CRLF line ends) to stdout.
@@ -96,7 +99,7 @@ def scenario_setup(name):
         names = [b"INBOX", b"L" * 300, deep, b"Good"]
         parents = [b"/".join([b"D" * 250] * k) for k in range(1, 20)]
     elif name in ("literal-short-close", "literal-short-hang", "literal-long", "reset-mid",
-                  "huge-literal", "fetch-no-uid"):
+                  "huge-literal", "fetch-no-uid", "throttle"):
         names = [b"INBOX", b"A", b"Bad", b"Z"]
         parents = []
     elif name in ("no-starttls", "starttls-refused", "logindisabled"):
@@ -422,6 +425,17 @@ class Conn(threading.Thread):
             self.sel = None
             self.send(tag + b" NO no such folder\r\n")
             return
+        if self.srv.scenario == "throttle" and f.name == b"Bad":
+            with self.srv.lock:
+                self.srv.throttled = getattr(self.srv, "throttled", 0) + 1
+                n = self.srv.throttled
+            if n <= 2:
+                self.sel = None
+                self.send(tag + b" NO [THROTTLED] Too many commands, slow down\r\n")
+                return
+            if n == 3:
+                self.send(b"* BYE [UNAVAILABLE] Request is throttled. Suggested Backoff Time: 200 milliseconds\r\n")
+                raise EOFError
         self.sel = f
         self.send(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded Keyword1)\r\n"
                   b"* OK [PERMANENTFLAGS ()] read-only\r\n"

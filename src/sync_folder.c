@@ -1,0 +1,686 @@
+/* Sync runner, one folder: learn the server's view by the cheapest path, plan,
+ * rename and remove, download in pipelined batches made durable together, save
+ * the state. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/plan.h"
+#include "mailkeep/state.h"
+
+#include "sync_internal.h"
+
+/* The server's view of a folder, built from FETCH (UID FLAGS). */
+struct server_view {
+	struct plan_server_msg *msgs;
+	char **keywords;        /* parallel to msgs; NULL entries mostly */
+	uint8_t *present;       /* parallel: the message is on disk */
+	size_t n, cap;
+};
+
+struct folder_run {
+	struct account_run *a;
+	const char *name;       /* decoded name, for messages */
+	const char *rel;        /* escaped relative path */
+	struct buf dir;         /* <account dir>/<rel> */
+	uint32_t uidvalidity;
+	struct server_view sv;
+	const struct plan *plan;
+	struct maildir_delivery dl;
+	int dl_open;
+	unsigned tmp_counter;
+	struct buf name_buf;
+	struct buf rel_buf;
+	uint64_t added, bytes;
+	struct pending *pending;
+	size_t n_pending, cap_pending;
+	uint64_t pending_bytes;
+	unsigned flushes;       /* batches made durable (each ends with fsync of cur/) */
+	int touched_new;        /* a file left new/ */
+};
+
+/* ---- server view ---- */
+
+static void sv_add(struct server_view *sv, uint32_t uid, unsigned flags, const char *kw)
+{
+	if (sv->n == sv->cap) {
+		sv->cap = sv->cap ? sv->cap * 2 : 256;
+		sv->msgs = xrealloc(sv->msgs, sv->cap * sizeof(*sv->msgs));
+		sv->keywords = xrealloc(sv->keywords, sv->cap * sizeof(*sv->keywords));
+	}
+	sv->msgs[sv->n] = (struct plan_server_msg){ .uid = uid, .flags = (uint8_t)flags };
+	sv->keywords[sv->n] = kw && *kw ? xstrdup(kw) : NULL;
+	sv->n++;
+}
+
+static void sv_free(struct server_view *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->keywords[i]);
+	free(sv->msgs);
+	free(sv->keywords);
+	free(sv->present);
+	memset(sv, 0, sizeof(*sv));
+}
+
+static ssize_t sv_find(const struct server_view *sv, uint32_t uid)
+{
+	size_t lo = 0, hi = sv->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sv->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else if (sv->msgs[mid].uid > uid)
+			hi = mid;
+		else
+			return (ssize_t)mid;
+	}
+	return -1;
+}
+
+struct sv_pair {
+	struct plan_server_msg m;
+	char *kw;
+	size_t seq;
+};
+
+static int cmp_pair(const void *x, const void *y)
+{
+	const struct sv_pair *a = x, *b = y;
+	if (a->m.uid != b->m.uid)
+		return a->m.uid < b->m.uid ? -1 : 1;
+	return a->seq < b->seq ? -1 : 1;
+}
+
+/* Sort by uid and drop duplicates (a hostile or buggy server): the last wins. */
+static void sv_normalise(struct server_view *sv)
+{
+	int sorted = 1;
+	for (size_t i = 1; i < sv->n && sorted; i++)
+		sorted = sv->msgs[i - 1].uid < sv->msgs[i].uid;
+	if (!sorted) {
+		size_t n = sv->n, o = 0;
+		struct sv_pair *tmp = xmalloc(n * sizeof(*tmp));
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = (struct sv_pair){ sv->msgs[i], sv->keywords[i], i };
+		qsort(tmp, n, sizeof(*tmp), cmp_pair);
+		for (size_t i = 0; i < n; i++) {
+			if (o && sv->msgs[o - 1].uid == tmp[i].m.uid) {
+				free(sv->keywords[o - 1]);
+				o--;
+			}
+			sv->msgs[o] = tmp[i].m;
+			sv->keywords[o] = tmp[i].kw;
+			o++;
+		}
+		sv->n = o;
+		free(tmp);
+	}
+	free(sv->present);
+	sv->present = xcalloc(sv->n ? sv->n : 1, 1);
+}
+
+static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct server_view *sv = ctx;
+	if (m->has_flags)
+		sv_add(sv, m->uid, m->flags, m->keywords);
+	return 0;
+}
+
+/* ---- download ---- */
+
+static int on_body_begin(void *ctx, uint64_t size, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	char base[96];
+	if (f->dl_open) {
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+	}
+	snprintf(base, sizeof(base), "%lld.%ld_%u.mailkeep.part", (long long)time(NULL), (long)getpid(),
+		 ++f->tmp_counter);
+	if (maildir_delivery_open(&f->dl, f->dir.data, base, err, errlen) < 0)
+		return -1;
+	f->dl_open = 1;
+	return 0;
+}
+
+static int on_body_data(void *ctx, const char *data, size_t len, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	if (!f->dl_open)
+		return 0;
+	return maildir_delivery_write(&f->dl, data, len, err, errlen);
+}
+
+static int wanted(const struct plan *p, uint32_t uid)
+{
+	size_t lo = 0, hi = p->n_fetch;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->fetch[mid] < uid)
+			lo = mid + 1;
+		else if (p->fetch[mid] > uid)
+			hi = mid;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+/* Messages written to tmp/ and not yet durable: made durable together by one
+ * syncfs(2), then renamed into cur/ (tmp -> sync -> rename, batched). */
+struct pending {
+	char *tmp_path;
+	char *final_name;
+	size_t idx;
+	uint64_t bytes;
+};
+
+static int flush_pending(struct folder_run *f, char *err, size_t errlen)
+{
+	struct buf to = BUF_INIT;
+	int rc = 0;
+	if (!f->n_pending)
+		return 0;
+	const char *mode = getenv("MAILKEEP_DURABILITY"); /* measurement knob, see docs/performance.md */
+	if (mode && !strcmp(mode, "fsync")) {
+		for (size_t i = 0; i < f->n_pending && rc == 0; i++) {
+			int fd = open(f->pending[i].tmp_path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || fdatasync(fd) < 0) {
+				snprintf(err, errlen, "%s: fsync: %s", f->pending[i].tmp_path, strerror(errno));
+				rc = -1;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+	} else if (!(mode && !strcmp(mode, "none")) && maildir_sync_fs(f->dir.data, err, errlen) < 0)
+		rc = -1;
+	for (size_t i = 0; i < f->n_pending; i++) {
+		struct pending *p = &f->pending[i];
+		buf_reset(&to);
+		buf_addf(&to, "%s/cur/%s", f->dir.data, p->final_name);
+		if (rc == 0 && rename(p->tmp_path, to.data) < 0) {
+			snprintf(err, errlen, "%s: rename: %s", to.data, strerror(errno));
+			rc = -1;
+		}
+		if (rc == 0) {
+			f->sv.present[p->idx] = 1;
+			f->added++;
+			f->bytes += p->bytes;
+			if (f->a->opt && f->a->opt->on_progress)
+				f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added,
+						       f->plan->n_fetch, f->bytes);
+			buf_reset(&f->rel_buf);
+			buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, p->final_name);
+			sync_change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+		} else {
+			f->sv.present[p->idx] = 0;
+			unlink(p->tmp_path);
+		}
+		free(p->tmp_path);
+		free(p->final_name);
+	}
+	f->n_pending = 0;
+	f->pending_bytes = 0;
+	f->flushes++;
+	buf_reset(&to);
+	buf_addf(&to, "%s/cur", f->dir.data);
+	if (rc == 0)
+		rc = maildir_fsync_dir(to.data, err, errlen);
+	buf_free(&to);
+	return rc;
+}
+
+static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	ssize_t idx = sv_find(&f->sv, m->uid);
+	if (!m->has_body || !f->dl_open)
+		return 0;
+	if (idx < 0 || !wanted(f->plan, m->uid) || f->sv.present[idx]) {
+		/* not asked for, or a second copy: drop it */
+		log_debug("%s: ignoring unrequested body for UID %" PRIu32, f->name, m->uid);
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+		return 0;
+	}
+	int64_t date = m->internaldate;
+	if (date == INT64_MIN || date < 0)
+		date = date == INT64_MIN ? (int64_t)time(NULL) : 0;
+	unsigned flags = m->has_flags ? m->flags : f->sv.msgs[idx].flags;
+	if (m->has_flags) {
+		f->sv.msgs[idx].flags = (uint8_t)flags;
+		free(f->sv.keywords[idx]);
+		f->sv.keywords[idx] = *m->keywords ? xstrdup(m->keywords) : NULL;
+	}
+	maildir_base_name(&f->name_buf, date, f->uidvalidity, m->uid);
+	struct buf final = BUF_INIT;
+	maildir_name_with_flags(&final, f->name_buf.data, flags);
+	int rc = maildir_delivery_finish(&f->dl, date, 0, err, errlen);
+	f->dl_open = 0;
+	if (rc < 0) {
+		maildir_delivery_abort(&f->dl);
+		buf_free(&final);
+		return rc;
+	}
+	if (f->n_pending == f->cap_pending) {
+		f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
+		f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
+	}
+	f->pending[f->n_pending++] = (struct pending){ f->dl.tmp_path, buf_detach(&final), (size_t)idx,
+						      f->dl.bytes };
+	f->dl.tmp_path = NULL;
+	f->sv.present[idx] = 2; /* pending */
+	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
+	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
+		return flush_pending(f, err, errlen);
+	return 0;
+}
+
+/* Download the planned UIDs: UID FETCH commands of at most FETCH_BATCH UIDs
+ * (and a bounded command length), FETCH_WINDOW of them in flight, so the link
+ * never idles between batches. Bodies stream into tmp/ and move into cur/. */
+static int download(struct folder_run *f, char *err, size_t errlen)
+{
+	const struct plan *p = f->plan;
+	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
+	const char *items = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
+	struct buf set = BUF_INIT;
+	unsigned tags[FETCH_WINDOW];
+	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
+	int rc = 0, failed = 0;
+	char ferr[512];
+	while ((next < p->n_fetch && !failed) || head != tail) {
+		if (next < p->n_fetch && !failed && tail - head < FETCH_WINDOW) {
+			/* at most 500 UIDs: the command stays under 6 KB however sparse */
+			size_t n = p->n_fetch - next < FETCH_BATCH ? p->n_fetch - next : FETCH_BATCH;
+			buf_reset(&set);
+			imap_uidset(&set, p->fetch + next, n);
+			next += n;
+			rc = imap_uid_fetch_send(f->a->imap, set.data, items, &tags[tail % FETCH_WINDOW], err, errlen);
+			if (rc < 0)
+				break;
+			tail++;
+			continue;
+		}
+		int r = imap_uid_fetch_wait(f->a->imap, tags[head % FETCH_WINDOW], &cb, ferr, sizeof(ferr));
+		head++;
+		if (f->dl_open) {
+			maildir_delivery_abort(&f->dl);
+			f->dl_open = 0;
+		}
+		if (r < 0 && !failed) {
+			failed = 1;
+			rc = r;
+			snprintf(err, errlen, "%s", ferr);
+		}
+		if (r == IMAP_ERR_NET || r == IMAP_ERR_PROTOCOL)
+			break;
+	}
+	buf_free(&set);
+	/* what arrived whole is kept even when the download failed later */
+	char ferr2[512];
+	int frc = flush_pending(f, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
+	return rc < 0 ? rc : frc;
+}
+
+/* ---- folder ---- */
+
+/* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
+ * <account>/.mailkeep/uidvalidity-<old>/<rel>/ (a free name is found). */
+static int move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen)
+{
+	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
+	struct buf target = BUF_INIT, from = BUF_INIT, to = BUF_INIT, rel = BUF_INIT;
+	int rc = -1;
+	struct stat st;
+	for (unsigned k = 0;; k++) {
+		buf_reset(&rel);
+		buf_addf(&rel, ".mailkeep/uidvalidity-%" PRIu32, old_uv);
+		if (k)
+			buf_addf(&rel, ".%u", k);
+		buf_addf(&rel, "/%s", f->rel);
+		buf_reset(&target);
+		buf_addf(&target, "%s/%s", f->a->dir, rel.data);
+		if (stat(target.data, &st) < 0)
+			break;
+	}
+	if (maildir_mkdirs(f->a->dir, rel.data, err, errlen) < 0)
+		goto out;
+	for (size_t i = 0; i < 4; i++) {
+		buf_reset(&from);
+		buf_reset(&to);
+		buf_addf(&from, "%s/%s", f->dir.data, parts[i]);
+		buf_addf(&to, "%s/%s", target.data, parts[i]);
+		if (rename(from.data, to.data) < 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: rename to %s: %s", from.data, to.data, strerror(errno));
+			goto out;
+		}
+	}
+	if (maildir_fsync_dir(target.data, err, errlen) < 0 || maildir_fsync_dir(f->dir.data, err, errlen) < 0)
+		goto out;
+	log_warn("account %s: folder \"%s\": UIDVALIDITY changed (%" PRIu32 "); old copy kept in %s",
+		 f->a->acct->name, f->name, old_uv, target.data);
+	rc = 0;
+out:
+	buf_free(&target);
+	buf_free(&from);
+	buf_free(&to);
+	buf_free(&rel);
+	return rc;
+}
+
+/* Apply renames and removals from the plan. */
+static int apply_plan(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
+		      char *err, size_t errlen)
+{
+	struct buf newname = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < p->n_actions && rc == 0; i++) {
+		const struct plan_action *act = &p->actions[i];
+		const struct maildir_file *file = &v->files[act->file];
+		const char *name = maildir_view_name(v, file);
+		buf_reset(&a);
+		buf_addf(&a, "%s/%s/%s", f->rel, file->in_new ? "new" : "cur", name);
+		if (file->in_new)
+			f->touched_new = 1;
+		if (act->op == PLAN_RENAME) {
+			maildir_name_with_flags(&newname, name, act->flags);
+			rc = maildir_rename(f->dir.data, file->in_new, name, newname.data, err, errlen);
+			if (rc == 0) {
+				buf_reset(&b);
+				buf_addf(&b, "%s/cur/%s", f->rel, newname.data);
+				sync_change(f->a, SYNC_CHANGE_RENAME, a.data, b.data);
+			}
+		} else {
+			rc = maildir_remove(f->dir.data, file->in_new, name, err, errlen);
+			if (rc == 0)
+				sync_change(f->a, SYNC_CHANGE_REMOVE, a.data, NULL);
+		}
+	}
+	buf_free(&newname);
+	buf_free(&a);
+	buf_free(&b);
+	return rc;
+}
+
+/* The uidvalidity a folder's files were written under when there is no state:
+ * any mailkeep file name carries it. 0 when unknown. */
+static uint32_t uidvalidity_on_disk(const struct maildir_view *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (v->files[i].uidvalidity)
+			return v->files[i].uidvalidity;
+	return 0;
+}
+
+/* ---- what changed on the server ---- */
+
+struct changes {
+	struct server_view changed;   /* FETCH FLAGS since the state's modseq */
+	struct plan_range *ranges;    /* VANISHED or SEARCH ALL */
+	size_t n_ranges, cap_ranges;
+};
+
+static int on_uids(void *ctx, uint32_t lo, uint32_t hi, int vanished)
+{
+	struct changes *ch = ctx;
+	if (ch->n_ranges == ch->cap_ranges) {
+		ch->cap_ranges = ch->cap_ranges ? ch->cap_ranges * 2 : 64;
+		ch->ranges = xrealloc(ch->ranges, ch->cap_ranges * sizeof(*ch->ranges));
+	}
+	ch->ranges[ch->n_ranges++] = (struct plan_range){ lo, hi };
+	return 0;
+}
+
+static void changes_free(struct changes *ch)
+{
+	sv_free(&ch->changed);
+	free(ch->ranges);
+	memset(ch, 0, sizeof(*ch));
+}
+
+/* Build f->sv from the state plus the changes. */
+static void merge_view(struct folder_run *f, const struct folder_state *st, struct changes *ch,
+		       enum plan_ranges_kind kind)
+{
+	struct plan_merged *m;
+	sv_normalise(&ch->changed);
+	size_t n = plan_merge_changes(st->msgs, st->n, ch->changed.msgs, ch->changed.n, ch->ranges,
+				      ch->n_ranges, kind, &m);
+	for (size_t i = 0; i < n; i++) {
+		const char *kw = m[i].changed >= 0 ? ch->changed.keywords[m[i].changed] :
+			st->msgs[m[i].known].keywords;
+		sv_add(&f->sv, m[i].uid, m[i].flags, kw);
+	}
+	free(m);
+}
+
+enum flag_path { PATH_FULL, PATH_CONDSTORE, PATH_QRESYNC, PATH_SKIPPED };
+static const char *const path_names[] = { "full", "CONDSTORE", "QRESYNC", "unchanged" };
+
+/* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
+ * path the server and the state allow. Every path ends with the same view; an
+ * incremental one is checked against EXISTS and falls back to a full fetch. */
+static int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
+		       struct imap_select_info *info, enum flag_path *path, char *err, size_t errlen)
+{
+	struct imap_client *c = f->a->imap;
+	struct changes ch = { 0 };
+	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f->sv };
+	struct imap_fetch_cb changed_cb = { NULL, NULL, on_flags, &ch.changed };
+	struct imap_examine_req req = { .wire_name = mb->name, .on_uids = on_uids, .ctx = &ch };
+	int incremental = st->uidvalidity && st->highestmodseq && (imap_caps(c) & IMAP_CAP_CONDSTORE);
+	int rc;
+
+	*path = PATH_FULL;
+	if (incremental && imap_qresync_enabled(c)) {
+		*path = PATH_QRESYNC;
+		req.qresync_uidvalidity = st->uidvalidity;
+		req.qresync_modseq = st->highestmodseq;
+		req.cb = &changed_cb;
+	} else if (incremental) {
+		*path = PATH_CONDSTORE;
+		req.fetch_items = "(UID FLAGS)";
+		req.changedsince = st->highestmodseq;
+		req.search_all = 1;
+		req.cb = &changed_cb;
+	} else {
+		req.fetch_items = "(UID FLAGS)";
+		req.cb = &flags_cb;
+	}
+	rc = imap_examine(c, &req, info, err, errlen);
+	if (rc < 0 || *path == PATH_FULL)
+		goto out;
+	if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
+		merge_view(f, st, &ch, *path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
+		if (f->sv.n == imap_exists(c))
+			goto out;
+		log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
+			 f->a->acct->name, f->name, path_names[*path], f->sv.n, imap_exists(c));
+		sv_free(&f->sv);
+	}
+	*path = PATH_FULL;
+	rc = imap_uid_fetch(c, "1:*", "(UID FLAGS)", &flags_cb, err, errlen);
+	if (rc == IMAP_ERR_NO && info->exists == 0)
+		rc = 0;
+out:
+	/* A view that does not count what the server says it holds (a broken or
+	 * hostile server, a FETCH without UIDs) must never drive removals. */
+	if (rc == 0 && *path == PATH_FULL) {
+		sv_normalise(&f->sv);
+		if (f->sv.n != imap_exists(c)) {
+			snprintf(err, errlen, "server listed %zu messages but reports %u; folder left as it is",
+				 f->sv.n, imap_exists(c));
+			rc = IMAP_ERR_NO;
+		}
+	}
+	changes_free(&ch);
+	return rc;
+}
+
+/* The folder is unchanged on the server (STATUS) and on disk (directory times):
+ * nothing to do, not even EXAMINE. Needs HIGHESTMODSEQ to know flags did not change. */
+static int unchanged(const struct folder_run *f, const struct folder_state *st,
+		     const struct imap_status_info *status)
+{
+	int64_t cur_ns, new_ns;
+	if (!status || !status->ok || !st->uidvalidity || !st->highestmodseq || !status->highestmodseq)
+		return 0;
+	if (status->uidvalidity != st->uidvalidity || status->uidnext != st->uidnext ||
+	    status->highestmodseq != st->highestmodseq || status->messages != st->n)
+		return 0;
+	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
+	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
+}
+
+int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
+		       const struct imap_status_info *status, struct sync_folder_report *rep,
+		       char *err, size_t errlen)
+{
+	enum flag_path path = PATH_FULL;
+	struct folder_run f = { .a = a, .name = mb->utf8, .rel = rel };
+	struct folder_state st = { 0 };
+	struct maildir_view view = { 0 };
+	struct plan plan = { 0 };
+	struct imap_select_info info;
+	char serr[512];
+	int rc = -1;
+
+	buf_addf(&f.dir, "%s/%s", a->dir, rel);
+	if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
+		goto out;
+	if (state_load(f.dir.data, &st, serr, sizeof(serr)) < 0) {
+		log_warn("account %s: folder \"%s\": %s; rebuilding the state from the files",
+			 a->acct->name, f.name, serr);
+		memset(&st, 0, sizeof(st));
+	}
+	if (unchanged(&f, &st, status)) {
+		a->counts->folders_unchanged++;
+		rep->how = path_names[PATH_SKIPPED];
+		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
+		rc = 0;
+		goto out;
+	}
+	rc = server_view(&f, mb, &st, &info, &path, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = -1;
+	f.uidvalidity = info.uidvalidity;
+	if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
+		goto out;
+	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view);
+	if (old_uv && old_uv != info.uidvalidity) {
+		maildir_view_free(&view);
+		if (move_aside(&f, old_uv, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
+			goto out;
+		state_free(&st);
+		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
+			goto out;
+	}
+	if (maildir_clean_tmp(f.dir.data, err, errlen) < 0)
+		goto out;
+	state_discard_temp(f.dir.data);
+	if (st.uidvalidity != info.uidvalidity) {
+		/* Record the UIDVALIDITY before any message of it lands on disk. */
+		state_clear_msgs(&st);
+		st.uidvalidity = info.uidvalidity;
+		st.uidnext = 0;
+		st.highestmodseq = 0;
+		if (state_save(f.dir.data, &st, err, errlen) < 0)
+			goto out;
+	}
+	sv_normalise(&f.sv);
+	plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
+	if (apply_plan(&f, &view, &plan, err, errlen) < 0)
+		goto out;
+	/* everything the plan did not ask to fetch and that the server has is on disk */
+	for (size_t i = 0; i < f.sv.n; i++)
+		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
+	f.plan = &plan;
+	if (plan.n_fetch) {
+		rc = download(&f, err, errlen);
+		if (rc < 0)
+			goto out;
+		rc = -1;
+	}
+	/* durability: the renames and removals on disk before the state that records
+	 * them (a download's last flush already fsynced cur/ after them) */
+	struct buf sub = BUF_INIT;
+	int frc = 0;
+	buf_addf(&sub, "%s/cur", f.dir.data);
+	if (plan.n_actions && !f.flushes)
+		frc = maildir_fsync_dir(sub.data, err, errlen);
+	buf_reset(&sub);
+	buf_addf(&sub, "%s/new", f.dir.data);
+	if (frc == 0 && f.touched_new)
+		frc = maildir_fsync_dir(sub.data, err, errlen);
+	buf_free(&sub);
+	if (frc < 0)
+		goto out;
+	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq };
+	uint32_t max_uid = 0;
+	for (size_t i = 0; i < f.sv.n; i++) {
+		if (!f.sv.present[i])
+			continue;
+		state_add(&nst, f.sv.msgs[i].uid, f.sv.msgs[i].flags, f.sv.keywords[i]);
+		max_uid = f.sv.msgs[i].uid;
+	}
+	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
+	maildir_dir_mtimes(f.dir.data, &nst.cur_mtime_ns, &nst.new_mtime_ns);
+	/* an unchanged state is not rewritten: a no-op run touches nothing */
+	frc = state_equal(&st, &nst) ? 0 : state_save(f.dir.data, &nst, err, errlen);
+	state_free(&nst);
+	if (frc < 0)
+		goto out;
+
+	size_t missing = 0;
+	for (size_t i = 0; i < f.sv.n; i++)
+		missing += !f.sv.present[i];
+	rep->how = path_names[path];
+	rep->added = f.added;
+	rep->bytes = f.bytes;
+	rep->renamed = plan.n_renames;
+	rep->removed = plan.n_removes;
+	rep->kept = plan.n_kept;
+	a->counts->added += f.added;
+	a->counts->bytes += f.bytes;
+	a->counts->renamed += plan.n_renames;
+	a->counts->removed += plan.n_removes;
+	a->counts->kept += plan.n_kept;
+	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
+		 a->acct->name, f.name, path_names[path], f.added, plan.n_renames, plan.n_removes,
+		 missing ? " (some messages vanished during the run)" : "");
+	rc = 0;
+out:
+	if (f.dl_open)
+		maildir_delivery_abort(&f.dl);
+	for (size_t i = 0; i < f.n_pending; i++) {
+		unlink(f.pending[i].tmp_path);
+		free(f.pending[i].tmp_path);
+		free(f.pending[i].final_name);
+	}
+	free(f.pending);
+	plan_free(&plan);
+	maildir_view_free(&view);
+	state_free(&st);
+	sv_free(&f.sv);
+	buf_free(&f.dir);
+	buf_free(&f.name_buf);
+	buf_free(&f.rel_buf);
+	return rc;
+}
+
+/* ---- account ---- */

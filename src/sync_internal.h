@@ -1,0 +1,44 @@
+/* Internals shared by the sync runner's files (sync.c: accounts; sync_folder.c:
+ * one folder). Not a public interface. */
+#ifndef MAILKEEP_SYNC_INTERNAL_H
+#define MAILKEEP_SYNC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/plan.h"
+#include "mailkeep/state.h"
+#include "mailkeep/sync.h"
+
+#define FETCH_BATCH 500   /* UIDs per UID FETCH command */
+#define FETCH_WINDOW 4    /* UID FETCH commands in flight */
+#define PENDING_MAX 256   /* messages made durable together */
+#define PENDING_BYTES ((uint64_t)64 << 20)
+#define MAX_RECONNECTS 3
+#define THROTTLE_RETRIES 4
+#define THROTTLE_MAX_MS 60000u
+
+struct account_run {
+	const struct account *acct;
+	struct sync_options *opt;
+	char *dir;              /* <root>/<name> */
+	struct imap_client *imap;
+	char *password;
+	struct sync_counts *counts;
+	unsigned reconnects;
+	unsigned long round_trips;
+};
+
+/* Report a change of the mirror to the caller's hook. */
+void sync_change(struct account_run *a, enum sync_change kind, const char *old_rel, const char *new_rel);
+
+/* Mirror one folder (see docs/design.md, "Sync of a folder"). */
+int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
+		const struct imap_status_info *status, struct sync_folder_report *rep,
+		char *err, size_t errlen);
+
+#endif

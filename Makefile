@@ -11,7 +11,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -Iinclude
-LDLIBS  :=
+LDLIBS  := -pthread
 
 ifeq ($(SAN),1)
 BUILD   := build/san

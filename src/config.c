@@ -23,6 +23,7 @@
 
 #define CONFIG_MAX_SIZE ((size_t)1 << 20)
 #define ACCOUNT_NAME_MAX 64
+#define PUSH_MAP_MAX 4096 /* entries; the duplicate check is quadratic */
 
 void config_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -39,13 +40,13 @@ void config_set_err(char *err, size_t errlen, const char *fmt, ...)
 enum key {
 	K_NAME, K_ROOT, K_HOST, K_PORT, K_TLS, K_CA_FILE, K_USER,
 	K_PASSWORD_COMMAND, K_PASSWORD_ENV, K_PASSWORD_FILE, K_FOLDERS, K_DELETIONS,
-	K_TIMEOUT, K_SNAPSHOT, K_SNAPSHOT_REPO, K_SNAPSHOT_BRANCH, K_SNAPSHOT_AUTHOR,
+	K_TIMEOUT, K_MAX_CONNECTIONS, K_PIPELINE_DEPTH, K_SNAPSHOT, K_SNAPSHOT_REPO, K_SNAPSHOT_BRANCH, K_SNAPSHOT_AUTHOR, K_PUSH_MAP,
 	K_COUNT
 };
 
 enum value_type {
 	T_NAME, T_PATH, T_HOST, T_INT, T_ENUM, T_TEXT, T_COMMAND, T_ENV_NAME, T_FOLDERS,
-	T_BOOL, T_BRANCH, T_AUTHOR
+	T_BOOL, T_BRANCH, T_AUTHOR, T_PUSH_MAP
 };
 
 #define PATH_EXPECT "a path (non-empty, no control characters)"
@@ -75,18 +76,22 @@ static const struct key_info {
 	[K_FOLDERS] = { "folders", T_FOLDERS, "a mapping with \"include\" and/or \"exclude\"", 0, 0, NULL },
 	[K_DELETIONS] = { "deletions", T_ENUM, "one of mirror, keep", 0, 0, deletions_names },
 	[K_TIMEOUT] = { "timeout", T_INT, "an integer 1..3600 (seconds)", 1, 3600, NULL },
+	[K_MAX_CONNECTIONS] = { "max_connections", T_INT, "an integer 1..16", 1, 16, NULL },
+	[K_PIPELINE_DEPTH] = { "pipeline_depth", T_INT, "an integer 1..64", 1, 64, NULL },
 	[K_SNAPSHOT] = { "snapshot", T_BOOL, "a boolean (true/false/yes/no/on/off)", 0, 0, NULL },
 	[K_SNAPSHOT_REPO] = { "snapshot_repo", T_PATH, PATH_EXPECT, 0, 0, NULL },
 	[K_SNAPSHOT_BRANCH] = { "snapshot_branch", T_BRANCH, "a git branch name", 0, 0, NULL },
 	[K_SNAPSHOT_AUTHOR] = { "snapshot_author", T_AUTHOR, "\"Name <email>\"", 0, 0, NULL },
+	[K_PUSH_MAP] = { "push_map", T_PUSH_MAP, "a mapping of source folder names to target folder names",
+			 0, 0, NULL },
 };
 
 const char *const config_known_keys[] = {
 	"defaults", "accounts",
 	"name", "root", "host", "port", "tls", "ca_file", "user",
 	"password_command", "password_env", "password_file", "folders", "deletions",
-	"timeout", "snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author",
-	"include", "exclude",
+	"timeout", "max_connections", "pipeline_depth", "snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author",
+	"push_map", "include", "exclude",
 	NULL
 };
 
@@ -105,6 +110,8 @@ struct layer {
 	char *str[K_COUNT];
 	long num[K_COUNT];
 	struct strlist include, exclude;
+	struct push_map_entry *map; /* K_PUSH_MAP */
+	size_t n_map;
 };
 
 static void strlist_free(struct strlist *l)
@@ -123,12 +130,24 @@ static void strlist_copy(struct strlist *dst, const struct strlist *src)
 		dst->items[dst->n] = xstrdup(src->items[dst->n]);
 }
 
+static void push_map_free(struct push_map_entry **map, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free((*map)[i].source);
+		free((*map)[i].target);
+	}
+	free(*map);
+	*map = NULL;
+	*n = 0;
+}
+
 static void layer_free(struct layer *l)
 {
 	for (int k = 0; k < K_COUNT; k++)
 		free(l->str[k]);
 	strlist_free(&l->include);
 	strlist_free(&l->exclude);
+	push_map_free(&l->map, &l->n_map);
 }
 
 /* ---- value checks ---------------------------------------------------- */
@@ -345,6 +364,57 @@ static int parse_folders(struct ctx *c, struct layer *l, const struct node *v)
 	return 0;
 }
 
+/* Why S cannot be a folder name of push_map, or NULL. */
+static const char *folder_name_problem(const char *s)
+{
+	size_t len = strlen(s);
+	if (!len)
+		return "a folder name must not be empty";
+	if (config_has_control(s, ""))
+		return "a folder name must not contain control characters";
+	if (s[0] == '/' || s[len - 1] == '/' || strstr(s, "//"))
+		return "'/' separates levels: no leading, trailing or doubled '/'";
+	return NULL;
+}
+
+static int parse_push_map(struct ctx *c, struct layer *l, const struct node *v)
+{
+	const char *why;
+	if (v->kind != NODE_MAPPING)
+		return config_fail_at(c, v, l->where, "push_map", "expected %s, got %s",
+				      keys[K_PUSH_MAP].expect, config_node_desc(v));
+	if (v->n / 2 > PUSH_MAP_MAX)
+		return config_fail_at(c, v, l->where, "push_map", "more than %d entries", PUSH_MAP_MAX);
+	push_map_free(&l->map, &l->n_map);
+	l->map = xcalloc(v->n / 2 + 1, sizeof(*l->map));
+	for (size_t i = 0; i + 1 < v->n; i += 2) {
+		const struct node *k = v->items[i], *t = v->items[i + 1];
+		if (config_check_key_node(c, k, l->where) < 0)
+			return -1;
+		if (k->is_null)
+			return config_fail_at(c, k, l->where, "push_map", "expected a source folder name, got null");
+		if ((why = folder_name_problem(k->value)))
+			return config_fail_at(c, k, l->where, "push_map", "source folder %s: %s",
+					      config_quoted(c, k->value), why);
+		for (size_t j = 0; j < i; j += 2)
+			if (!strcmp(v->items[j]->value, k->value))
+				return config_duplicate_key(c, k, v->items[j], l->where, " in \"push_map\"");
+		if (config_node_check(c, t, l->where, "push_map") < 0)
+			return -1;
+		if (t->kind != NODE_SCALAR || t->is_null)
+			return config_fail_at(c, t, l->where, "push_map",
+					      "source folder %s: expected a target folder name, got %s",
+					      config_quoted(c, k->value), config_node_desc(t));
+		if ((why = folder_name_problem(t->value)))
+			return config_fail_at(c, t, l->where, "push_map", "target folder %s: %s",
+					      config_quoted(c, t->value), why);
+		l->map[l->n_map].source = xstrdup(k->value);
+		l->map[l->n_map].target = xstrdup(t->value);
+		l->n_map++;
+	}
+	return 0;
+}
+
 static int parse_path(struct ctx *c, struct layer *l, enum key k, const struct node *v)
 {
 	struct buf out = BUF_INIT, why = BUF_INIT;
@@ -393,6 +463,8 @@ static int parse_value(struct ctx *c, struct layer *l, enum key k, const struct 
 		return -1;
 	if (ki->type == T_FOLDERS)
 		return parse_folders(c, l, v);
+	if (ki->type == T_PUSH_MAP)
+		return parse_push_map(c, l, v);
 	if (v->kind != NODE_SCALAR || v->is_null)
 		return config_fail_at(c, v, l->where, ki->name, "expected %s, got %s", ki->expect,
 				      config_node_desc(v));
@@ -555,6 +627,8 @@ static int build_account(struct ctx *c, const struct layer *dl, const struct lay
 	}
 	a->deletions = (enum deletions_mode)pick_num(dl, al, K_DELETIONS, DELETIONS_MIRROR);
 	a->timeout = (int)pick_num(dl, al, K_TIMEOUT, 60);
+	a->max_connections = (int)pick_num(dl, al, K_MAX_CONNECTIONS, 2);
+	a->pipeline_depth = (int)pick_num(dl, al, K_PIPELINE_DEPTH, 4);
 	a->snapshot = (int)pick_num(dl, al, K_SNAPSHOT, 0);
 	a->snapshot_repo = pick_str(dl, al, K_SNAPSHOT_REPO, NULL);
 	if (!a->snapshot_repo) {
@@ -563,6 +637,13 @@ static int build_account(struct ctx *c, const struct layer *dl, const struct lay
 	}
 	a->snapshot_branch = pick_str(dl, al, K_SNAPSHOT_BRANCH, DEFAULT_BRANCH);
 	a->snapshot_author = pick_str(dl, al, K_SNAPSHOT_AUTHOR, DEFAULT_AUTHOR);
+	if ((fl = pick(dl, al, K_PUSH_MAP)) != NULL) { /* replaced as a whole, like folders */
+		a->push_map = xcalloc(fl->n_map + 1, sizeof(*a->push_map));
+		for (a->n_push_map = 0; a->n_push_map < fl->n_map; a->n_push_map++) {
+			a->push_map[a->n_push_map].source = xstrdup(fl->map[a->n_push_map].source);
+			a->push_map[a->n_push_map].target = xstrdup(fl->map[a->n_push_map].target);
+		}
+	}
 	buf_addf(&b, "%s:%zu:%zu", c->path, map->line, map->col);
 	a->origin = buf_detach(&b);
 	return 0;
@@ -792,6 +873,7 @@ static void account_free(struct account *a)
 	free(a->snapshot_repo);
 	free(a->snapshot_branch);
 	free(a->snapshot_author);
+	push_map_free(&a->push_map, &a->n_push_map);
 	free(a->origin);
 }
 

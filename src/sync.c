@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdint.h>
 
 #include "mailkeep/buf.h"
 #include "mailkeep/imap.h"
@@ -268,6 +270,195 @@ out:
 	return rc;
 }
 
+/* ---- folders, over one or several connections ---- */
+
+/* The selected folders, handed out one at a time to the connections. */
+struct folder_queue {
+	pthread_mutex_t lock;
+	const struct imap_mailbox_list *list;
+	const struct strlist *rels;
+	const size_t *sel;
+	size_t n_sel, next;
+	const struct imap_status_info *status;
+	struct sync_options *opt;   /* the caller's; its hooks are called under lock */
+	uint64_t folders, failed;
+};
+
+struct worker {
+	struct account_run a;
+	struct folder_queue *q;
+	struct sync_counts counts;
+	struct sync_options opt;    /* hooks routed through the queue lock */
+	pthread_t thread;
+};
+
+static void locked_progress(void *ctx, const char *folder, uint64_t done, uint64_t total, uint64_t bytes)
+{
+	struct worker *w = ctx;
+	pthread_mutex_lock(&w->q->lock);
+	w->q->opt->on_progress(w->q->opt->progress_ctx, folder, done, total, bytes);
+	pthread_mutex_unlock(&w->q->lock);
+}
+
+static void locked_change(void *ctx, enum sync_change kind, const char *old_rel, const char *new_rel)
+{
+	struct worker *w = ctx;
+	pthread_mutex_lock(&w->q->lock);
+	w->q->opt->on_change(w->q->opt->change_ctx, kind, old_rel, new_rel);
+	pthread_mutex_unlock(&w->q->lock);
+}
+
+static void one_folder(struct worker *w, size_t k)
+{
+	struct account_run *a = &w->a;
+	const struct account *acct = a->acct;
+	struct folder_queue *q = w->q;
+	size_t i = q->sel[k];
+	const struct imap_mailbox *mb = &q->list->items[i];
+	const char *rel = q->rels->items[i];
+	const struct imap_status_info *status = q->status ? &q->status[k] : NULL;
+	char err[1024];
+	int rc;
+	if (!a->imap) {
+		if (a->reconnects >= MAX_RECONNECTS ||
+		    (a->reconnects++, connect_login(a, 1, err, sizeof(err)) < 0)) {
+			log_error("account %s: folder \"%s\": not synced: no connection", acct->name, mb->utf8);
+			pthread_mutex_lock(&q->lock);
+			q->failed++;
+			pthread_mutex_unlock(&q->lock);
+			return;
+		}
+	}
+	struct sync_folder_report rep = { .name = mb->utf8, .path = rel, .how = "" };
+	struct timespec f0, f1;
+	clock_gettime(CLOCK_MONOTONIC, &f0);
+	rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
+	/* A throttling server: wait (its hint, else 1 s, doubling) and retry the
+	 * folder, at most THROTTLE_RETRIES times; reported, never silent. */
+	for (unsigned t = 0; rc < 0 && a->imap && imap_throttle_ms(a->imap) && t < THROTTLE_RETRIES; t++) {
+		unsigned wait_ms = imap_throttle_ms(a->imap) << t;
+		if (wait_ms > THROTTLE_MAX_MS)
+			wait_ms = THROTTLE_MAX_MS;
+		log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
+			 acct->name, mb->utf8, err, wait_ms / 1000.0);
+		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		imap_throttle_clear(a->imap);
+		if (fatal_for_connection(rc)) {
+			a->round_trips += imap_round_trips(a->imap);
+			imap_close(a->imap);
+			a->imap = NULL;
+			if (connect_login(a, 1, err, sizeof(err)) < 0)
+				break;
+		}
+		rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
+		rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
+	}
+	if (a->imap)
+		imap_throttle_clear(a->imap);
+	clock_gettime(CLOCK_MONOTONIC, &f1);
+	rep.seconds = (double)(f1.tv_sec - f0.tv_sec) + (double)(f1.tv_nsec - f0.tv_nsec) / 1e9;
+	rep.error = rc < 0 ? err : NULL;
+	if (rc < 0)
+		log_error("account %s: folder \"%s\": %s", acct->name, mb->utf8, err);
+	pthread_mutex_lock(&q->lock);
+	if (q->opt && q->opt->on_folder)
+		q->opt->on_folder(q->opt->folder_ctx, &rep);
+	q->folders++;
+	q->failed += rc < 0;
+	pthread_mutex_unlock(&q->lock);
+	if (rc < 0 && fatal_for_connection(rc)) {
+		a->round_trips += imap_round_trips(a->imap);
+		imap_close(a->imap);
+		a->imap = NULL;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	for (;;) {
+		pthread_mutex_lock(&w->q->lock);
+		size_t k = w->q->next < w->q->n_sel ? w->q->next++ : SIZE_MAX;
+		pthread_mutex_unlock(&w->q->lock);
+		if (k == SIZE_MAX)
+			break;
+		one_folder(w, k);
+	}
+	return NULL;
+}
+
+/* How many selected folders will need the server (not provably unchanged). */
+static size_t folders_to_examine(const struct account_run *a, const struct folder_queue *q)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < q->n_sel; k++)
+		n += !sync_folder_unchanged(a, q->rels->items[q->sel[k]], q->status ? &q->status[k] : NULL);
+	return n;
+}
+
+/* Sync the queued folders on the account's connection and, when at least two
+ * folders need the server and max_connections allows, on extra connections in
+ * threads; each connection takes the next folder when it is free. */
+static void run_folders(struct account_run *a, struct folder_queue *q, struct sync_result *res)
+{
+	size_t want = folders_to_examine(a, q);
+	size_t n_workers = (size_t)a->acct->max_connections;
+	if (n_workers > want)
+		n_workers = want;
+	if (n_workers < 1)
+		n_workers = 1;
+	struct worker *w = xcalloc(n_workers, sizeof(*w));
+	for (size_t i = 0; i < n_workers; i++) {
+		w[i].a = *a;
+		w[i].q = q;
+		w[i].a.counts = &w[i].counts;
+		w[i].a.reconnects = 0;
+		w[i].a.round_trips = 0;
+		if (q->opt) {
+			w[i].opt = *q->opt;
+			w[i].opt.on_progress = q->opt->on_progress ? locked_progress : NULL;
+			w[i].opt.progress_ctx = &w[i];
+			w[i].opt.on_change = q->opt->on_change ? locked_change : NULL;
+			w[i].opt.change_ctx = &w[i];
+			w[i].a.opt = &w[i].opt;
+		}
+		if (i > 0) {
+			w[i].a.imap = NULL; /* its own connection, opened by its first folder */
+			if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
+				log_warn("account %s: cannot start a second connection; continuing with one",
+					 a->acct->name);
+				n_workers = i;
+				break;
+			}
+		}
+	}
+	if (n_workers > 1)
+		log_info("account %s: %zu connections", a->acct->name, n_workers);
+	worker_main(&w[0]);
+	for (size_t i = 1; i < n_workers; i++)
+		pthread_join(w[i].thread, NULL);
+	a->imap = w[0].a.imap;
+	a->reconnects = w[0].a.reconnects;
+	for (size_t i = 0; i < n_workers; i++) {
+		struct sync_counts *c = &w[i].counts;
+		res->counts.added += c->added;
+		res->counts.renamed += c->renamed;
+		res->counts.removed += c->removed;
+		res->counts.kept += c->kept;
+		res->counts.bytes += c->bytes;
+		res->counts.folders_unchanged += c->folders_unchanged;
+		a->round_trips += w[i].a.round_trips;
+		if (i > 0 && w[i].a.imap) {
+			a->round_trips += imap_round_trips(w[i].a.imap);
+			imap_close(w[i].a.imap);
+		}
+	}
+	res->counts.folders += q->folders;
+	res->counts.folders_failed += q->failed;
+	free(w);
+}
+
 void sync_account(const struct account *acct, struct sync_options *opt, struct sync_result *res)
 {
 	struct account_run a = { .acct = acct, .opt = opt, .counts = &res->counts };
@@ -361,61 +552,12 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		}
 		free(names);
 	}
-	for (size_t k = 0; k < n_sel; k++) {
-		size_t i = sel[k];
-		const struct imap_mailbox *mb = &list.items[i];
-		if (!a.imap) {
-			if (a.reconnects >= MAX_RECONNECTS ||
-			    (a.reconnects++, connect_login(&a, 1, err, sizeof(err)) < 0)) {
-				log_error("account %s: folder \"%s\": not synced: no connection", acct->name,
-					  mb->utf8);
-				res->counts.folders_failed++;
-				continue;
-			}
-		}
-		struct sync_folder_report rep = { .name = mb->utf8, .path = rels.items[i], .how = "" };
-		struct timespec f0, f1;
-		clock_gettime(CLOCK_MONOTONIC, &f0);
-		rc = sync_folder(&a, mb, rels.items[i], status ? &status[k] : NULL, &rep, err, sizeof(err));
-		/* A throttling server: wait (its hint, else 1 s, doubling) and retry the
-		 * folder, at most THROTTLE_RETRIES times; reported, never silent. */
-		for (unsigned t = 0; rc < 0 && a.imap && imap_throttle_ms(a.imap) && t < THROTTLE_RETRIES; t++) {
-			unsigned wait_ms = imap_throttle_ms(a.imap) << t;
-			if (wait_ms > THROTTLE_MAX_MS)
-				wait_ms = THROTTLE_MAX_MS;
-			log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
-				 acct->name, mb->utf8, err, wait_ms / 1000.0);
-			struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
-			nanosleep(&ts, NULL);
-			imap_throttle_clear(a.imap);
-			if (fatal_for_connection(rc)) {
-				a.round_trips += imap_round_trips(a.imap);
-				imap_close(a.imap);
-				a.imap = NULL;
-				if (connect_login(&a, 1, err, sizeof(err)) < 0)
-					break;
-			}
-			memset(&rep, 0, sizeof(rep));
-			rep = (struct sync_folder_report){ .name = mb->utf8, .path = rels.items[i], .how = "" };
-			rc = sync_folder(&a, mb, rels.items[i], status ? &status[k] : NULL, &rep, err, sizeof(err));
-		}
-		if (a.imap)
-			imap_throttle_clear(a.imap);
-		clock_gettime(CLOCK_MONOTONIC, &f1);
-		rep.seconds = (double)(f1.tv_sec - f0.tv_sec) + (double)(f1.tv_nsec - f0.tv_nsec) / 1e9;
-		rep.error = rc < 0 ? err : NULL;
-		if (opt && opt->on_folder)
-			opt->on_folder(opt->folder_ctx, &rep);
-		res->counts.folders++;
-		if (rc < 0) {
-			log_error("account %s: folder \"%s\": %s", acct->name, mb->utf8, err);
-			res->counts.folders_failed++;
-			if (fatal_for_connection(rc)) {
-				a.round_trips += imap_round_trips(a.imap);
-				imap_close(a.imap);
-				a.imap = NULL;
-			}
-		}
+	{
+		struct folder_queue q = { .list = &list, .rels = &rels, .sel = sel, .n_sel = n_sel,
+					  .status = status, .opt = opt };
+		pthread_mutex_init(&q.lock, NULL);
+		run_folders(&a, &q, res);
+		pthread_mutex_destroy(&q.lock);
 	}
 	free(status);
 	free(sel);

@@ -298,24 +298,26 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
 	const char *items = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
 	struct buf set = BUF_INIT;
-	unsigned tags[FETCH_WINDOW];
+	unsigned tags[64];
+	size_t window = f->a->acct->pipeline_depth > 0 && f->a->acct->pipeline_depth <= 64 ?
+		(size_t)f->a->acct->pipeline_depth : FETCH_WINDOW;
 	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
 	int rc = 0, failed = 0;
 	char ferr[512];
 	while ((next < p->n_fetch && !failed) || head != tail) {
-		if (next < p->n_fetch && !failed && tail - head < FETCH_WINDOW) {
+		if (next < p->n_fetch && !failed && tail - head < window) {
 			/* at most 500 UIDs: the command stays under 6 KB however sparse */
 			size_t n = p->n_fetch - next < FETCH_BATCH ? p->n_fetch - next : FETCH_BATCH;
 			buf_reset(&set);
 			imap_uidset(&set, p->fetch + next, n);
 			next += n;
-			rc = imap_uid_fetch_send(f->a->imap, set.data, items, &tags[tail % FETCH_WINDOW], err, errlen);
+			rc = imap_uid_fetch_send(f->a->imap, set.data, items, &tags[tail % window], err, errlen);
 			if (rc < 0)
 				break;
 			tail++;
 			continue;
 		}
-		int r = imap_uid_fetch_wait(f->a->imap, tags[head % FETCH_WINDOW], &cb, ferr, sizeof(ferr));
+		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], &cb, ferr, sizeof(ferr));
 		head++;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);
@@ -684,3 +686,20 @@ out:
 }
 
 /* ---- account ---- */
+
+int sync_folder_unchanged(const struct account_run *a, const char *rel, const struct imap_status_info *status)
+{
+	struct folder_run f = { .rel = rel };
+	struct folder_state st;
+	char err[256];
+	int r = 0;
+	if (!status || !status->ok)
+		return 0;
+	buf_addf(&f.dir, "%s/%s", a->dir, rel);
+	if (state_load(f.dir.data, &st, err, sizeof(err)) == 0) {
+		r = unchanged(&f, &st, status);
+		state_free(&st);
+	}
+	buf_free(&f.dir);
+	return r;
+}

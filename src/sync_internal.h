@@ -41,4 +41,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		const struct imap_status_info *status, struct sync_folder_report *rep,
 		char *err, size_t errlen);
 
+/* 1 when the folder is provably unchanged on both sides (STATUS equals its
+ * state, its directories untouched): it needs no EXAMINE. */
+int sync_folder_unchanged(const struct account_run *a, const char *rel, const struct imap_status_info *status);
+
 #endif

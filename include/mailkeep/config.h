@@ -16,10 +16,14 @@
  *   folders:          mapping { include: [globs], exclude: [globs] }; default include ["*"]
  *   deletions         mirror | keep; default mirror
  *   timeout           seconds (1..3600) for connect and each read; default 60
+ *   max_connections   1..16 connections used for the folders of the account; default 2
+ *   pipeline_depth    1..64 UID FETCH commands in flight; default 4 (lower for throttling servers)
  *   snapshot          bool (true/false/yes/no/on/off); default false
  *   snapshot_repo     path; default <root>/<name>.git
  *   snapshot_branch   default "main"
  *   snapshot_author   "Name <email>"; default "mailkeep <mailkeep@localhost>"
+ *   push_map          mapping { "source folder": "target folder", ... } for `mailkeep push`
+ *                     from this account; folder names decoded, '/' between levels; default none
  * Paths get `~` (leading) and `$VAR` / `${VAR}` expanded. Unknown keys, wrong
  * types, missing required keys, duplicate names or keys are errors reported as
  * "FILE:LINE:COL: message" naming the key (LINE and COL 1-based). */
@@ -37,6 +41,13 @@ struct strlist {
 	size_t n;
 };
 
+/* One push_map entry: a folder of the mirror and the folder of the target
+ * account it is pushed into (UTF-8, '/' between levels; both owned). */
+struct push_map_entry {
+	char *source;
+	char *target;
+};
+
 struct account {
 	char *name;
 	char *root;          /* expanded; the mirror is <root>/<name> */
@@ -51,10 +62,14 @@ struct account {
 	struct strlist exclude;
 	enum deletions_mode deletions;
 	int timeout;         /* seconds */
+	int max_connections; /* connections per account */
+	int pipeline_depth;  /* UID FETCH commands in flight */
 	int snapshot;        /* 0/1 */
 	char *snapshot_repo; /* expanded; default <root>/<name>.git */
 	char *snapshot_branch;
 	char *snapshot_author;
+	struct push_map_entry *push_map; /* owned; in file order */
+	size_t n_push_map;
 	/* where the account was defined, for messages: "FILE:LINE:COL" */
 	char *origin;
 };

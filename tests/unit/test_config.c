@@ -238,7 +238,8 @@ Test(config_valid, known_keys)
 	static const char *const expect[] = {
 		"defaults", "accounts", "name", "root", "host", "port", "tls", "ca_file", "user",
 		"password_command", "password_env", "password_file", "folders", "deletions", "timeout",
-		"snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author", "include", "exclude",
+		"max_connections", "pipeline_depth",
+		"snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author", "push_map", "include", "exclude",
 	};
 	size_t n = 0;
 	while (config_known_keys[n])
@@ -250,6 +251,46 @@ Test(config_valid, known_keys)
 			found |= !strcmp(config_known_keys[j], expect[i]);
 		cr_expect(found, "%s missing from config_known_keys", expect[i]);
 	}
+}
+
+Test(config_push_map, mapping_inherited_and_replaced, .init = test_env)
+{
+	struct config cfg;
+	char err[512] = "";
+	const char *y =
+		"defaults:\n"
+		"  push_map:\n"
+		"    \"Sent Items\": Sent\n"
+		"    \"Lists/Old\": \"Archive/Lists (old)\"\n"
+		"    Geschäftlich: Business\n"
+		"accounts:\n"
+		"  - {name: a, host: h, user: u, password_env: P}\n"
+		"  - {name: b, host: h, user: u, password_env: P, push_map: {}}\n"
+		"  - name: c\n"
+		"    host: h\n"
+		"    user: u\n"
+		"    password_env: P\n"
+		"    push_map:\n"
+		"      INBOX/x: y\n";
+	cr_assert_eq(load(y, &cfg, err, sizeof(err)), 0, "%s", err);
+	const struct account *a = &cfg.accounts[0], *b = &cfg.accounts[1], *c = &cfg.accounts[2];
+	cr_assert_eq(a->n_push_map, 3);
+	cr_expect_str_eq(a->push_map[0].source, "Sent Items");
+	cr_expect_str_eq(a->push_map[0].target, "Sent");
+	cr_expect_str_eq(a->push_map[1].source, "Lists/Old");
+	cr_expect_str_eq(a->push_map[1].target, "Archive/Lists (old)");
+	cr_expect_str_eq(a->push_map[2].source, "Geschäftlich");
+	cr_expect_str_eq(a->push_map[2].target, "Business");
+	cr_expect_eq(b->n_push_map, 0, "an account's push_map replaces the default one");
+	cr_assert_eq(c->n_push_map, 1);
+	cr_expect_str_eq(c->push_map[0].source, "INBOX/x");
+	cr_expect_str_eq(c->push_map[0].target, "y");
+	config_free(&cfg);
+	/* without push_map anywhere: none */
+	cr_assert_eq(load("accounts: [{name: a, host: h, user: u, password_env: P}]", &cfg, err, sizeof(err)), 0);
+	cr_expect_eq(cfg.accounts[0].n_push_map, 0);
+	cr_expect_null(cfg.accounts[0].push_map);
+	config_free(&cfg);
 }
 
 /* ---- broken configurations ------------------------------------------- */
@@ -362,6 +403,20 @@ static const struct broken_case broken[] = {
 	{ ACCT "    folders:\n      include: [a, [b]]\n", 0, "t.yaml:7:20: ", "key \"folders.include\": item 2: expected a glob pattern, got a sequence" },
 	{ ACCT "    folders:\n      exclude: \"Arch[ive\"\n", 0, "t.yaml:7:16: ", "key \"folders.exclude\": invalid glob pattern \"Arch[ive\": unterminated \"[\"" },
 	{ ACCT "    folders:\n      exclude: 'a\\'\n", 0, "t.yaml:7:16: ", "key \"folders.exclude\": invalid glob pattern" },
+	/* push_map */
+	{ ACCT "    push_map: x\n", 0, "t.yaml:6:15: ", "key \"push_map\": expected a mapping of source folder names to target folder names, got a string" },
+	{ ACCT "    push_map: ~\n", 0, "t.yaml:6:15: ", "key \"push_map\": expected a mapping of source folder names to target folder names, got null" },
+	{ "defaults:\n  push_map: [a]\n" ACCT, 0, "t.yaml:2:13: ", "defaults: key \"push_map\": expected a mapping" },
+	{ ACCT "    push_map:\n      a: [b]\n", 0, "t.yaml:7:10: ", "key \"push_map\": source folder \"a\": expected a target folder name, got a sequence" },
+	{ ACCT "    push_map:\n      a:\n", 0, "t.yaml:7:9: ", "source folder \"a\": expected a target folder name, got null" },
+	{ ACCT "    push_map:\n      a: b\n      a: c\n", 0, "t.yaml:8:7: ", "duplicate key \"a\" in \"push_map\" (first at t.yaml:7:7)" },
+	{ ACCT "    push_map:\n      \"/a\": b\n", 0, "t.yaml:7:7: ", "source folder \"/a\": '/' separates levels" },
+	{ ACCT "    push_map: {a/: b}\n", 0, "t.yaml:6:16: ", "source folder \"a/\": '/' separates levels" },
+	{ ACCT "    push_map:\n      a: \"b//c\"\n", 0, "t.yaml:7:10: ", "target folder \"b//c\": '/' separates levels" },
+	{ ACCT "    push_map:\n      \"\": b\n", 0, "t.yaml:7:7: ", "source folder \"\": a folder name must not be empty" },
+	{ ACCT "    push_map:\n      ~: b\n", 0, "t.yaml:7:7: ", "expected a source folder name, got null" },
+	{ ACCT "    push_map:\n      a: \"x\\ty\"\n", 0, "t.yaml:7:10: ", "must not contain control characters" },
+	{ ACCT "    push_map:\n      [a]: b\n", 0, "t.yaml:7:7: ", "mapping keys must be strings" },
 	/* duplicate account names */
 	{ ACCT "  - name: b\n    host: h\n    user: u\n    password_env: P\n"
 	  "  - name: a\n    host: h\n    user: u\n    password_env: P\n",

@@ -1,0 +1,295 @@
+/* The man pages document what the program knows: every configuration key the
+ * loader accepts (config_known_keys) has an item in docs/mailkeep.yaml.5 and
+ * nothing else has one under KEYS; every command, option and exit status has
+ * its place in docs/mailkeep.1. Tests run from the repository root.
+ *
+ * An item is the roff idiom
+ *     .TP
+ *     .B port
+ * i.e. a ".TP" line immediately followed by its tag line, matched exactly
+ * (trailing blanks aside), so that a key named only in prose, or a longer key
+ * that starts with the same letters, does not count. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/config.h"
+
+#define DOCS_MAX_SIZE ((size_t)1 << 20)
+
+struct docs_line {
+	const char *p;
+	size_t n;
+};
+
+/* Reads PATH whole into out (reset first). 0, or -1 when it cannot be read or
+ * is larger than DOCS_MAX_SIZE. */
+static int docs_read(const char *path, struct buf *out)
+{
+	char chunk[8192];
+	size_t n;
+	int rc = -1;
+	FILE *f = fopen(path, "rb");
+	buf_reset(out);
+	if (!f)
+		return -1;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (out->len + n > DOCS_MAX_SIZE)
+			goto out;
+		buf_add(out, chunk, n);
+	}
+	rc = ferror(f) ? -1 : 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+/* The next line of [*cur, end) without its LF, trailing CR, spaces and tabs. */
+static int docs_next_line(const char **cur, const char *end, struct docs_line *l)
+{
+	const char *nl;
+	if (*cur >= end)
+		return 0;
+	nl = memchr(*cur, '\n', (size_t)(end - *cur));
+	l->p = *cur;
+	l->n = (size_t)((nl ? nl : end) - *cur);
+	*cur = nl ? nl + 1 : end;
+	while (l->n && (l->p[l->n - 1] == '\r' || l->p[l->n - 1] == ' ' || l->p[l->n - 1] == '\t'))
+		l->n--;
+	return 1;
+}
+
+static int docs_line_is(const struct docs_line *l, const char *s)
+{
+	return l->n == strlen(s) && !memcmp(l->p, s, l->n);
+}
+
+/* A request line: ".XX" alone or followed by a blank and arguments. */
+static int docs_is_request(const struct docs_line *l, const char *req)
+{
+	size_t n = strlen(req);
+	return l->n >= n && !memcmp(l->p, req, n) && (l->n == n || l->p[n] == ' ' || l->p[n] == '\t');
+}
+
+/* The body of section ".SH NAME" (title unquoted or in double quotes): from the
+ * line after it up to the next .SH. NULL when there is no such section. */
+static const char *docs_section(const char *text, size_t len, const char *name, size_t *sec_len)
+{
+	const char *cur = text, *end = text + len, *start = NULL;
+	struct docs_line l;
+	while (docs_next_line(&cur, end, &l)) {
+		if (!docs_is_request(&l, ".SH"))
+			continue;
+		if (start) {
+			*sec_len = (size_t)(l.p - start);
+			return start;
+		}
+		struct docs_line title = { l.p + 3, l.n - 3 };
+		while (title.n && (*title.p == ' ' || *title.p == '\t'))
+			title.p++, title.n--;
+		if (title.n >= 2 && title.p[0] == '"' && title.p[title.n - 1] == '"')
+			title.p++, title.n -= 2;
+		if (docs_line_is(&title, name))
+			start = cur;
+	}
+	if (start)
+		*sec_len = (size_t)(end - start);
+	return start;
+}
+
+/* The next item in [*cur, end): the line right after a .TP line. */
+static int docs_next_item(const char **cur, const char *end, struct docs_line *tag)
+{
+	struct docs_line l;
+	while (docs_next_line(cur, end, &l)) {
+		if (!docs_is_request(&l, ".TP"))
+			continue;
+		const char *save = *cur;
+		if (!docs_next_line(cur, end, tag))
+			return 0;
+		if (docs_is_request(tag, ".TP")) { /* an empty item: its "tag" opens the next */
+			*cur = save;
+			continue;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 when [text, text + len) has an item whose tag line is TAG, or, with
+ * prefix_ok, starts with TAG followed by a blank (a command and its arguments). */
+static int docs_has_item(const char *text, size_t len, const char *tag, int prefix_ok)
+{
+	const char *cur = text, *end = text + len;
+	size_t n = strlen(tag);
+	struct docs_line t;
+	while (docs_next_item(&cur, end, &t)) {
+		if (docs_line_is(&t, tag))
+			return 1;
+		if (prefix_ok && t.n > n && !memcmp(t.p, tag, n) && t.p[n] == ' ')
+			return 1;
+	}
+	return 0;
+}
+
+static int docs_known_key(const char *s, size_t n)
+{
+	for (size_t i = 0; config_known_keys[i]; i++)
+		if (strlen(config_known_keys[i]) == n && !memcmp(config_known_keys[i], s, n))
+			return 1;
+	return 0;
+}
+
+/* Loads PATH and the body of its section NAME; fails the test when either is missing. */
+static const char *docs_load_section(const char *path, const char *name, struct buf *file, size_t *len)
+{
+	cr_assert_eq(docs_read(path, file), 0, "cannot read %s (tests run from the repository root)", path);
+	const char *sec = docs_section(file->data, file->len, name, len);
+	cr_assert_not_null(sec, "%s has no section .SH %s", path, name);
+	return sec;
+}
+
+/* ---- the helpers, on small pages, well-formed and not ------------------ */
+
+struct docs_case {
+	const char *page;
+	const char *section;
+	const char *tag;
+	int prefix_ok;
+	int want;  /* 1 found, 0 not found, -1 no such section */
+};
+
+static const struct docs_case docs_cases[] = {
+	{ ".SH KEYS\n.TP\n.B port\nText.\n", "KEYS", ".B port", 0, 1 },
+	{ ".SH KEYS\n.TP\n.B port", "KEYS", ".B port", 0, 1 },               /* no final newline */
+	{ ".SH KEYS\r\n.TP\r\n.B port \t\r\n", "KEYS", ".B port", 0, 1 },    /* CRLF, trailing blanks */
+	{ ".SH KEYS\n.TP 8\n.B port\n", "KEYS", ".B port", 0, 1 },           /* .TP with an indent */
+	{ ".SH \"KEYS\"\n.TP\n.B port\n", "KEYS", ".B port", 0, 1 },         /* quoted title */
+	{ ".SH KEYS\n.SS Sub\n.TP\n.B port\n", "KEYS", ".B port", 0, 1 },    /* .SS stays in the section */
+	{ ".SH KEYS\n.TP\n.TP\n.B port\n", "KEYS", ".B port", 0, 1 },        /* empty item before */
+	{ ".SH KEYS\n.TP\n.B portx\n", "KEYS", ".B port", 0, 0 },            /* longer key */
+	{ ".SH KEYS\n.TP\n.B por\n", "KEYS", ".B port", 0, 0 },              /* shorter key */
+	{ ".SH KEYS\n.TP\n.BR port ,\n", "KEYS", ".B port", 0, 0 },          /* other macro */
+	{ ".SH KEYS\nThe\n.B port\nkey.\n", "KEYS", ".B port", 0, 0 },       /* prose, not an item */
+	{ ".SH KEYS\n.TP\n\n.B port\n", "KEYS", ".B port", 0, 0 },           /* blank line between */
+	{ ".SH KEYS\n.TP\n", "KEYS", ".B port", 0, 0 },                      /* .TP at the end */
+	{ ".SH KEYS\n.TPX\n.B port\n", "KEYS", ".B port", 0, 0 },            /* not a .TP request */
+	{ ".SH OTHER\n.TP\n.B port\n.SH KEYS\n", "KEYS", ".B port", 0, 0 },  /* item in another section */
+	{ ".SH KEYS\n.SH OTHER\n.TP\n.B port\n", "KEYS", ".B port", 0, 0 },
+	{ ".SH KEYSX\n.TP\n.B port\n", "KEYS", ".B port", 0, -1 },
+	{ ".SH\n.TP\n.B port\n", "KEYS", ".B port", 0, -1 },
+	{ "", "KEYS", ".B port", 0, -1 },
+	{ ".SH COMMANDS\n.TP\n\\fBsync\\fR [\\fIACCOUNT\\fR...]\n", "COMMANDS", "\\fBsync\\fR", 1, 1 },
+	{ ".SH COMMANDS\n.TP\n\\fBsync\\fR\n", "COMMANDS", "\\fBsync\\fR", 1, 1 },
+	{ ".SH COMMANDS\n.TP\n\\fBsyncx\\fR\n", "COMMANDS", "\\fBsync\\fR", 1, 0 },
+	{ ".SH COMMANDS\n.TP\n\\fBsync\\fRx\n", "COMMANDS", "\\fBsync\\fR", 1, 0 },
+	{ ".SH COMMANDS\n.TP\n\\fBsync\\fR x\n", "COMMANDS", "\\fBsync\\fR", 0, 0 }, /* exact only */
+};
+
+Test(docs, helpers_find_items_exactly)
+{
+	for (size_t i = 0; i < sizeof(docs_cases) / sizeof(docs_cases[0]); i++) {
+		const struct docs_case *c = &docs_cases[i];
+		size_t len = 0;
+		const char *sec = docs_section(c->page, strlen(c->page), c->section, &len);
+		int got = !sec ? -1 : docs_has_item(sec, len, c->tag, c->prefix_ok);
+		cr_expect_eq(got, c->want, "case %zu (%s in %s): got %d, want %d", i, c->tag, c->section, got,
+			     c->want);
+	}
+}
+
+Test(docs, helpers_read_missing_file)
+{
+	struct buf b = BUF_INIT;
+	cr_expect_eq(docs_read("docs/no-such-page.9", &b), -1);
+	buf_free(&b);
+}
+
+/* ---- docs/mailkeep.yaml.5 --------------------------------------------- */
+
+Test(docs, every_config_key_documented)
+{
+	struct buf file = BUF_INIT, tag = BUF_INIT;
+	size_t len, n = 0;
+	const char *keys = docs_load_section("docs/mailkeep.yaml.5", "KEYS", &file, &len);
+	for (size_t i = 0; config_known_keys[i]; i++, n++) {
+		buf_reset(&tag);
+		buf_addf(&tag, ".B %s", config_known_keys[i]);
+		cr_expect(docs_has_item(keys, len, tag.data, 0),
+			  "config key \"%s\" has no item (.TP then \"%s\") under KEYS in docs/mailkeep.yaml.5",
+			  config_known_keys[i], tag.data);
+	}
+	cr_expect_geq(n, 20, "config_known_keys has only %zu entries", n);
+	buf_free(&tag);
+	buf_free(&file);
+}
+
+Test(docs, no_unknown_config_key_documented)
+{
+	struct buf file = BUF_INIT;
+	size_t len;
+	const char *keys = docs_load_section("docs/mailkeep.yaml.5", "KEYS", &file, &len);
+	const char *cur = keys, *end = keys + len;
+	struct docs_line t;
+	while (docs_next_item(&cur, end, &t)) {
+		cr_expect(t.n > 3 && !memcmp(t.p, ".B ", 3) && docs_known_key(t.p + 3, t.n - 3),
+			  "docs/mailkeep.yaml.5 documents \"%.*s\" under KEYS, which the loader does not accept",
+			  (int)t.n, t.p);
+	}
+	buf_free(&file);
+}
+
+/* ---- docs/mailkeep.1 ---------------------------------------------------- */
+
+static const char *const docs_commands[] = { "sync", "check", "snapshot", "log", "status", "verify", "push" };
+
+Test(docs, every_command_in_man_page)
+{
+	struct buf file = BUF_INIT, tag = BUF_INIT, line = BUF_INIT;
+	size_t len, syn_len;
+	const char *cmds = docs_load_section("docs/mailkeep.1", "COMMANDS", &file, &len);
+	const char *syn = docs_section(file.data, file.len, "SYNOPSIS", &syn_len);
+	cr_assert_not_null(syn, "docs/mailkeep.1 has no SYNOPSIS");
+	for (size_t i = 0; i < sizeof(docs_commands) / sizeof(docs_commands[0]); i++) {
+		buf_reset(&tag);
+		buf_addf(&tag, "\\fB%s\\fR", docs_commands[i]);
+		cr_expect(docs_has_item(cmds, len, tag.data, 1),
+			  "command \"%s\" has no item (.TP then \"%s ...\") under COMMANDS in docs/mailkeep.1",
+			  docs_commands[i], tag.data);
+		/* and a line ".B cmd" of its own in the SYNOPSIS */
+		buf_reset(&line);
+		buf_addf(&line, "\n.B %s\n", docs_commands[i]);
+		cr_expect(memmem(syn, syn_len, line.data, line.len) != NULL,
+			  "command \"%s\" is not in the SYNOPSIS of docs/mailkeep.1", docs_commands[i]);
+	}
+	buf_free(&line);
+	buf_free(&tag);
+	buf_free(&file);
+}
+
+Test(docs, every_exit_status_in_man_page)
+{
+	struct buf file = BUF_INIT;
+	size_t len;
+	const char *sec = docs_load_section("docs/mailkeep.1", "EXIT STATUS", &file, &len);
+	static const char *const codes[] = { ".B 0", ".B 1", ".B 2", ".B 3", ".B 4", ".B 5" };
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		cr_expect(docs_has_item(sec, len, codes[i], 0), "exit status \"%s\" is not an item of EXIT STATUS",
+			  codes[i]);
+	buf_free(&file);
+}
+
+Test(docs, every_global_option_in_man_page)
+{
+	struct buf file = BUF_INIT;
+	size_t len;
+	const char *sec = docs_load_section("docs/mailkeep.1", "OPTIONS", &file, &len);
+	static const char *const opts[] = { "\\-\\-config", "\\-\\-verbose", "\\-\\-quiet", "\\-\\-jobs",
+					    "\\-\\-json", "\\-\\-help", "\\-\\-version" };
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		cr_expect(memmem(sec, len, opts[i], strlen(opts[i])) != NULL,
+			  "option %s is not described under OPTIONS in docs/mailkeep.1", opts[i]);
+	buf_free(&file);
+}

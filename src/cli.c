@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ static void usage(FILE *out)
 	      "  -q, --quiet                 errors only\n"
 	      "  -j, --jobs N                sync up to N accounts in parallel (default 1)\n"
 	      "      --json                  print a JSON report of the run on stdout\n"
+	      "      --account NAME          only this account (repeatable; same as naming it)\n"
+	      "      --shard K/N             only the accounts whose name hashes to K of N (0..N-1)\n"
 	      "  -h, --help                  this help\n"
 	      "  -V, --version               print the version\n"
 	      "\n"
@@ -69,25 +72,41 @@ int cli_load_config(const struct cli *cli, struct config *cfg)
 }
 
 /* Select accounts named on the command line (all when none). Returns 0 or -1. */
-int cli_select_accounts(const struct config *cfg, int argc, char **argv, const struct account ***out,
-			   size_t *n)
+/* FNV-1a: a stable hash of an account name for --shard. */
+static uint32_t name_hash(const char *s)
 {
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+int cli_select_accounts(const struct cli *cli, const struct config *cfg, int argc, char **argv,
+			const struct account ***out, size_t *n)
+{
+	size_t n_names = (size_t)argc + cli->n_accounts;
 	*n = 0;
-	*out = xcalloc(cfg->n_accounts + (size_t)argc + 1, sizeof(**out));
-	if (argc == 0) {
-		for (size_t i = 0; i < cfg->n_accounts; i++)
-			(*out)[(*n)++] = &cfg->accounts[i];
-		return 0;
+	*out = xcalloc(cfg->n_accounts + 1, sizeof(**out));
+	for (size_t i = 0; i < cfg->n_accounts; i++) {
+		const struct account *a = &cfg->accounts[i];
+		int named = n_names == 0;
+		for (int j = 0; j < argc && !named; j++)
+			named = !strcmp(argv[j], a->name);
+		for (size_t j = 0; j < cli->n_accounts && !named; j++)
+			named = !strcmp(cli->accounts[j], a->name);
+		if (named && cli->shard_n && name_hash(a->name) % cli->shard_n != cli->shard_k)
+			named = 0;
+		if (named)
+			(*out)[(*n)++] = a;
 	}
-	for (int i = 0; i < argc; i++) {
-		const struct account *a = config_find_account(cfg, argv[i]);
-		if (!a) {
-			fprintf(stderr, "mailkeep: no account named \"%s\" in %s\n", argv[i], cfg->path);
+	for (size_t j = 0; j < n_names; j++) {
+		const char *name = j < (size_t)argc ? argv[j] : cli->accounts[j - (size_t)argc];
+		if (!config_find_account(cfg, name)) {
+			fprintf(stderr, "mailkeep: no account named \"%s\" in %s\n", name, cfg->path);
 			free(*out);
 			*out = NULL;
 			return -1;
 		}
-		(*out)[(*n)++] = a;
 	}
 	return 0;
 }
@@ -101,7 +120,7 @@ static int cmd_snapshot(struct cli *cli, int argc, char **argv)
 
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -136,7 +155,7 @@ static int cmd_log(struct cli *cli, int argc, char **argv)
 
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -164,7 +183,7 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
 	int code = EXIT_USAGE;
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -191,7 +210,7 @@ static int cmd_verify(struct cli *cli, int argc, char **argv)
 	int code = EXIT_USAGE;
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -229,7 +248,7 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	}
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
-	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
 	if (!cli->quiet)
@@ -279,6 +298,26 @@ out:
 	return code;
 }
 
+static void add_account(struct cli *cli, const char *name)
+{
+	cli->accounts = xrealloc(cli->accounts, (cli->n_accounts + 1) * sizeof(*cli->accounts));
+	cli->accounts[cli->n_accounts++] = name;
+}
+
+/* --shard K/N: the accounts whose name hashes to K (0..N-1) modulo N. */
+static int parse_shard(const char *s, struct cli *cli)
+{
+	unsigned k, n;
+	char tail;
+	if (sscanf(s, "%u/%u%c", &k, &n, &tail) != 2 || n == 0 || n > 1000000 || k >= n) {
+		fprintf(stderr, "mailkeep: --shard takes K/N with 0 <= K < N, not \"%s\"\n", s);
+		return -1;
+	}
+	cli->shard_k = k;
+	cli->shard_n = n;
+	return 0;
+}
+
 static int parse_jobs(const char *s, int *out)
 {
 	char *end;
@@ -291,6 +330,8 @@ static int parse_jobs(const char *s, int *out)
 	return 0;
 }
 
+static int dispatch(struct cli *cli, const char *cmd, int sub_argc, char **sub_argv);
+
 int cli_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -301,6 +342,8 @@ int cli_main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "account", required_argument, NULL, 'A' },
+		{ "shard", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli = { .jobs = 1 };
@@ -321,6 +364,11 @@ int cli_main(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'J': cli.json = 1; break;
+		case 'A': add_account(&cli, optarg); break;
+		case 'S':
+			if (parse_shard(optarg, &cli) < 0)
+				return EXIT_USAGE;
+			break;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
@@ -341,6 +389,16 @@ int cli_main(int argc, char **argv)
 			cli.quiet = 1;
 		else if (!strcmp(sub_argv[0], "--json"))
 			cli.json = 1;
+		else if (!strcmp(sub_argv[0], "--account") && sub_argc > 1) {
+			add_account(&cli, sub_argv[1]);
+			sub_argc--;
+			sub_argv++;
+		} else if (!strcmp(sub_argv[0], "--shard") && sub_argc > 1) {
+			if (parse_shard(sub_argv[1], &cli) < 0)
+				return EXIT_USAGE;
+			sub_argc--;
+			sub_argv++;
+		}
 		else if (!strncmp(sub_argv[0], "--jobs=", 7)) {
 			if (parse_jobs(sub_argv[0] + 7, &cli.jobs) < 0)
 				return EXIT_USAGE;
@@ -361,6 +419,14 @@ int cli_main(int argc, char **argv)
 		sub_argv++;
 	}
 	log_set_level(cli.quiet ? LOG_QUIET : cli.verbose > 1 ? LOG_DEBUG : cli.verbose);
+	int rc = dispatch(&cli, cmd, sub_argc, sub_argv);
+	free(cli.accounts);
+	return rc;
+}
+
+static int dispatch(struct cli *cli_, const char *cmd, int sub_argc, char **sub_argv)
+{
+	struct cli cli = *cli_;
 	if (!strcmp(cmd, "sync"))
 		return cli_cmd_sync(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "check"))

@@ -13,13 +13,17 @@ struct cli {
 	int quiet;
 	int jobs;       /* accounts in parallel (--jobs) */
 	int json;       /* --json */
+	const char **accounts; /* --account NAME (repeatable) */
+	size_t n_accounts;
+	unsigned shard_k, shard_n; /* --shard K/N; shard_n 0 = all */
 };
 
 /* Load the configuration (-c or the default path); prints the error. */
 int cli_load_config(const struct cli *cli, struct config *cfg);
-/* The accounts named in argv (all when argc == 0); caller frees *out. */
-int cli_select_accounts(const struct config *cfg, int argc, char **argv, const struct account ***out,
-			size_t *n);
+/* The accounts named in argv or with --account (all when none), in config order,
+ * restricted to --shard; caller frees *out. */
+int cli_select_accounts(const struct cli *cli, const struct config *cfg, int argc, char **argv,
+			const struct account ***out, size_t *n);
 int cli_cmd_sync(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -238,7 +238,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (cli_load_config(cli, &cfg) < 0)
 		goto json;
-	if (cli_select_accounts(&cfg, argc, argv, &accts, &n) < 0)
+	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
 		goto json;
 	out = xcalloc(n + 1, sizeof(*out));
 	if (cli->jobs > 1 && n > 1)

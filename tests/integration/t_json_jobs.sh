@@ -53,6 +53,20 @@ assert accts["bob"]["status"] == "failed" and "NO_SUCH_VAR_MK" in accts["bob"]["
 assert accts["alice"]["status"] == "ok"
 PY
 
+# --shard K/N partitions the accounts; --account limits to one
+: >"$T/sharded"
+for k in 0 1 2; do
+	mk -c "$cfg" --shard "$k/3" --json sync
+	expect_rc 0 "shard $k/3"
+	python3 -c 'import json,sys; [print(a["name"]) for a in json.load(open(sys.argv[1]))["accounts"]]' "$MK_OUT" >>"$T/sharded"
+done
+check '[ "$(sort "$T/sharded" | tr "\n" " ")" = "alice bob " ]' "shards do not partition the accounts: $(tr '\n' ' ' <"$T/sharded")"
+mk -c "$cfg" --account bob --json sync
+expect_rc 0 "--account bob"
+check 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit([a[\"name\"] for a in d[\"accounts\"]] != [\"bob\"])" "$MK_OUT"' "--account bob synced other accounts"
+mk -c "$cfg" --shard 2/2 sync
+expect_rc 2 "--shard 2/2"
+
 mk --help
 expect_rc 0 "--help"
 check 'grep -q "sync" "$MK_OUT" && grep -q -- "--jobs" "$MK_OUT"' "--help does not describe sync and --jobs"

@@ -287,7 +287,8 @@ Test(docs, every_global_option_in_man_page)
 	size_t len;
 	const char *sec = docs_load_section("docs/mailkeep.1", "OPTIONS", &file, &len);
 	static const char *const opts[] = { "\\-\\-config", "\\-\\-verbose", "\\-\\-quiet", "\\-\\-jobs",
-					    "\\-\\-json", "\\-\\-help", "\\-\\-version" };
+					    "\\-\\-json", "\\-\\-help", "\\-\\-version",
+					    "\\-\\-account", "\\-\\-shard" };
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		cr_expect(memmem(sec, len, opts[i], strlen(opts[i])) != NULL,
 			  "option %s is not described under OPTIONS in docs/mailkeep.1", opts[i]);

@@ -39,7 +39,7 @@ void config_set_err(char *err, size_t errlen, const char *fmt, ...)
 
 enum key {
 	K_NAME, K_ROOT, K_HOST, K_PORT, K_TLS, K_CA_FILE, K_USER,
-	K_PASSWORD_COMMAND, K_PASSWORD_ENV, K_PASSWORD_FILE, K_FOLDERS, K_DELETIONS,
+	K_PASSWORD_COMMAND, K_PASSWORD_ENV, K_PASSWORD_FILE, K_TOKEN_COMMAND, K_AUTH, K_FOLDERS, K_DELETIONS,
 	K_TIMEOUT, K_MAX_CONNECTIONS, K_PIPELINE_DEPTH, K_SNAPSHOT, K_SNAPSHOT_REPO, K_SNAPSHOT_BRANCH, K_SNAPSHOT_AUTHOR, K_PUSH_MAP,
 	K_COUNT
 };
@@ -53,6 +53,7 @@ enum value_type {
 
 static const char *const tls_names[] = { "implicit", "starttls", "none", NULL };
 static const char *const deletions_names[] = { "mirror", "keep", NULL };
+static const char *const auth_names[] = { "plain", "login", "xoauth2", "oauthbearer", NULL };
 
 static const struct key_info {
 	const char *name;
@@ -73,6 +74,8 @@ static const struct key_info {
 	[K_PASSWORD_ENV] = { "password_env", T_ENV_NAME, "an environment variable name "
 			     "([A-Za-z_][A-Za-z0-9_]*)", 0, 0, NULL },
 	[K_PASSWORD_FILE] = { "password_file", T_PATH, PATH_EXPECT, 0, 0, NULL },
+	[K_TOKEN_COMMAND] = { "token_command", T_COMMAND, "a non-empty shell command", 0, 0, NULL },
+	[K_AUTH] = { "auth", T_ENUM, "one of plain, login, xoauth2, oauthbearer", 0, 0, auth_names },
 	[K_FOLDERS] = { "folders", T_FOLDERS, "a mapping with \"include\" and/or \"exclude\"", 0, 0, NULL },
 	[K_DELETIONS] = { "deletions", T_ENUM, "one of mirror, keep", 0, 0, deletions_names },
 	[K_TIMEOUT] = { "timeout", T_INT, "an integer 1..3600 (seconds)", 1, 3600, NULL },
@@ -89,7 +92,7 @@ static const struct key_info {
 const char *const config_known_keys[] = {
 	"defaults", "accounts",
 	"name", "root", "host", "port", "tls", "ca_file", "user",
-	"password_command", "password_env", "password_file", "folders", "deletions",
+	"password_command", "password_env", "password_file", "token_command", "auth", "folders", "deletions",
 	"timeout", "max_connections", "pipeline_depth", "snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author",
 	"push_map", "include", "exclude",
 	NULL
@@ -98,7 +101,7 @@ const char *const config_known_keys[] = {
 static const char *const top_level_keys[] = { "defaults", "accounts", NULL };
 static const char *const folders_keys[] = { "include", "exclude", NULL };
 
-#define PASSWORD_KEYS "password_command, password_env, password_file"
+#define PASSWORD_KEYS "password_command, password_env, password_file, token_command"
 #define DEFAULT_ROOT "~/Mail"
 #define DEFAULT_BRANCH "main"
 #define DEFAULT_AUTHOR "mailkeep <mailkeep@localhost>"
@@ -494,12 +497,13 @@ static int parse_value(struct ctx *c, struct layer *l, enum key k, const struct 
 
 static int is_password_key(int k)
 {
-	return k == K_PASSWORD_COMMAND || k == K_PASSWORD_ENV || k == K_PASSWORD_FILE;
+	return k == K_PASSWORD_COMMAND || k == K_PASSWORD_ENV || k == K_PASSWORD_FILE ||
+	       k == K_TOKEN_COMMAND;
 }
 
 static const struct node *layer_password_key(const struct layer *l)
 {
-	for (int k = K_PASSWORD_COMMAND; k <= K_PASSWORD_FILE; k++)
+	for (int k = K_PASSWORD_COMMAND; k <= K_TOKEN_COMMAND; k++)
 		if (l->key[k])
 			return l->key[k];
 	return NULL;
@@ -585,9 +589,11 @@ static void account_password(const struct layer *dl, const struct layer *al, str
 	/* The three password keys are one setting: an account that names any of
 	 * them replaces the default source as a whole. */
 	const struct layer *l = layer_password_key(al) ? al : dl;
-	for (int k = K_PASSWORD_COMMAND; k <= K_PASSWORD_FILE; k++) {
+	for (int k = K_PASSWORD_COMMAND; k <= K_TOKEN_COMMAND; k++) {
 		if (l->key[k]) {
-			a->password_source = k == K_PASSWORD_COMMAND ? PASSWORD_COMMAND :
+			/* token_command is password_command by another name: it prints an
+			 * OAuth2 access token, for auth: xoauth2 / oauthbearer */
+			a->password_source = k == K_PASSWORD_COMMAND || k == K_TOKEN_COMMAND ? PASSWORD_COMMAND :
 					     k == K_PASSWORD_ENV ? PASSWORD_ENV : PASSWORD_FILE;
 			a->password_arg = xstrdup(l->str[k]);
 		}
@@ -626,6 +632,7 @@ static int build_account(struct ctx *c, const struct layer *dl, const struct lay
 		a->include.n = 1;
 	}
 	a->deletions = (enum deletions_mode)pick_num(dl, al, K_DELETIONS, DELETIONS_MIRROR);
+	a->auth = (enum auth_mode)pick_num(dl, al, K_AUTH, AUTH_PLAIN);
 	a->timeout = (int)pick_num(dl, al, K_TIMEOUT, 60);
 	a->max_connections = (int)pick_num(dl, al, K_MAX_CONNECTIONS, 2);
 	a->pipeline_depth = (int)pick_num(dl, al, K_PIPELINE_DEPTH, 4);

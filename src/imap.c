@@ -256,7 +256,8 @@ static unsigned cap_bit(const struct imap_value *v)
 		{ "ESEARCH", IMAP_CAP_ESEARCH }, { "LIST-STATUS", IMAP_CAP_LIST_STATUS },
 		{ "ENABLE", IMAP_CAP_ENABLE }, { "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
 		{ "MULTIAPPEND", IMAP_CAP_MULTIAPPEND }, { "BINARY", IMAP_CAP_BINARY },
-		{ "NAMESPACE", IMAP_CAP_NAMESPACE },
+		{ "NAMESPACE", IMAP_CAP_NAMESPACE }, { "AUTH=XOAUTH2", IMAP_CAP_AUTH_XOAUTH2 },
+		{ "AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (imap_value_is(v, map[i].name))
@@ -316,7 +317,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		       const char *what, char *err, size_t errlen)
 {
 	char tagstr[16];
-	int fn_rc = 0;
+	int fn_rc = 0, conts = 0;
 	snprintf(tagstr, sizeof(tagstr), "a%u", tag);
 	for (;;) {
 		struct imap_response r;
@@ -327,6 +328,12 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		if (imap_parse(c->parser, c->resp.data, c->resp.len, &r, perr, sizeof(perr)) < 0) {
 			snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
 			return IMAP_ERR_PROTOCOL;
+		}
+		if (r.kind == IMAP_RESP_CONTINUATION && c->cont_reply && conts++ < 2) {
+			rc = send_raw(c, c->cont_reply, strlen(c->cont_reply), err, errlen);
+			if (rc < 0)
+				return rc;
+			continue;
 		}
 		if (r.kind == IMAP_RESP_CONTINUATION) {
 			snprintf(err, errlen, "%s: %s: unexpected continuation request", imap_peer(c), what);
@@ -586,6 +593,57 @@ out:
 	return rc;
 }
 
+/* OAuth2 bearer tokens: XOAUTH2 (Google/Microsoft) or OAUTHBEARER (RFC 7628).
+ * On failure the server sends a continuation with an error document; the client
+ * answers it (empty for XOAUTH2, %x01 for OAUTHBEARER, RFC 7628 §3.2.3) and then
+ * gets the tagged NO. */
+static int login_oauth(struct imap_client *c, int bearer, const char *user, const char *token,
+		       char *err, size_t errlen)
+{
+	struct buf raw = BUF_INIT, b64 = BUF_INIT;
+	const char *mech = bearer ? "OAUTHBEARER" : "XOAUTH2";
+	unsigned tag;
+	int rc;
+	if (!(c->caps & (bearer ? IMAP_CAP_AUTH_OAUTHBEARER : IMAP_CAP_AUTH_XOAUTH2))) {
+		snprintf(err, errlen, "%s: server does not offer AUTH=%s", imap_peer(c), mech);
+		return IMAP_ERR_POLICY;
+	}
+	if (bearer)
+		buf_addf(&raw, "n,a=%s,\001host=%s\001port=%d\001auth=Bearer %s\001\001", user,
+			 c->acct->host, c->acct->port, token);
+	else
+		buf_addf(&raw, "user=%s\001auth=Bearer %s\001\001", user, token);
+	base64(&b64, (const unsigned char *)raw.data, raw.len);
+	if (c->caps & IMAP_CAP_SASL_IR) {
+		rc = imap_send_command(c, &tag, err, errlen, "AUTHENTICATE %s %s", mech, b64.data);
+	} else {
+		rc = imap_send_command(c, &tag, err, errlen, "AUTHENTICATE %s", mech);
+		if (rc == 0)
+			rc = imap_read_response(c, err, errlen);
+		if (rc == 0 && (c->resp.len < 1 || c->resp.data[0] != '+')) {
+			snprintf(err, errlen, "%s: AUTHENTICATE %s refused", imap_peer(c), mech);
+			rc = IMAP_ERR_AUTH;
+		}
+		if (rc == 0) {
+			buf_adds(&b64, "\r\n");
+			rc = send_raw(c, b64.data, b64.len, err, errlen);
+		}
+	}
+	/* an error continuation gets its dummy answer, then the tagged NO */
+	if (rc == 0) {
+		c->cont_reply = bearer ? "AQ==\r\n" : "\r\n";
+		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
+		c->cont_reply = NULL;
+	}
+	if (raw.data)
+		OPENSSL_cleanse(raw.data, raw.len);
+	if (b64.data)
+		OPENSSL_cleanse(b64.data, b64.len);
+	buf_free(&raw);
+	buf_free(&b64);
+	return rc;
+}
+
 int imap_login(struct imap_client *c, const char *user, const char *password, char *err, size_t errlen)
 {
 	int rc;
@@ -605,7 +663,9 @@ int imap_login(struct imap_client *c, const char *user, const char *password, ch
 		return IMAP_ERR_POLICY;
 	}
 	c->caps_seen = 0;
-	if (c->caps & IMAP_CAP_AUTH_PLAIN)
+	if (c->acct->auth == AUTH_XOAUTH2 || c->acct->auth == AUTH_OAUTHBEARER)
+		rc = login_oauth(c, c->acct->auth == AUTH_OAUTHBEARER, user, password, err, errlen);
+	else if ((c->caps & IMAP_CAP_AUTH_PLAIN) && c->acct->auth != AUTH_LOGIN)
 		rc = login_plain(c, user, password, err, errlen);
 	else
 		rc = login_login(c, user, password, err, errlen);

@@ -26,7 +26,8 @@ struct imap_client {
 	char delim;
 	int qresync;
 	int preauth;           /* the greeting was PREAUTH */
-	unsigned throttle_ms;  /* the server asked us to slow down (0 = no) */
+	unsigned throttle_ms;
+	const char *cont_reply; /* answer to a continuation during AUTHENTICATE (SASL errors) */  /* the server asked us to slow down (0 = no) */
 	uint32_t exists;       /* EXISTS of the selected mailbox, kept up to date */           /* ENABLE QRESYNC succeeded */
 	int bye;               /* server said BYE */
 	int caps_seen;         /* a CAPABILITY list arrived since reset */

@@ -12,7 +12,10 @@
  *   tls               implicit | starttls | none; default implicit
  *   ca_file           path, optional extra trust anchor
  *   user              required
- *   password_command  | password_env | password_file : exactly one required
+ *   password_command  | password_env | password_file | token_command : exactly one required
+ *                     (token_command: a command printing an OAuth2 access token)
+ *   auth              plain (AUTHENTICATE PLAIN, else LOGIN) | login | xoauth2 | oauthbearer;
+ *                     default plain
  *   folders:          mapping { include: [globs], exclude: [globs] }; default include ["*"]
  *   deletions         mirror | keep; default mirror
  *   timeout           seconds (1..3600) for connect and each read; default 60
@@ -34,6 +37,7 @@
 
 enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
 enum deletions_mode { DELETIONS_MIRROR, DELETIONS_KEEP };
+enum auth_mode { AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2, AUTH_OAUTHBEARER };
 enum password_source { PASSWORD_NONE, PASSWORD_COMMAND, PASSWORD_ENV, PASSWORD_FILE };
 
 struct strlist {
@@ -58,6 +62,7 @@ struct account {
 	char *user;
 	enum password_source password_source;
 	char *password_arg;  /* the command, the variable name, or the expanded file path */
+	enum auth_mode auth;
 	struct strlist include; /* never empty after loading (default "*") */
 	struct strlist exclude;
 	enum deletions_mode deletions;

@@ -29,6 +29,8 @@ enum imap_cap {
 	IMAP_CAP_MULTIAPPEND = 1u << 14,
 	IMAP_CAP_BINARY = 1u << 15,
 	IMAP_CAP_NAMESPACE = 1u << 16,
+	IMAP_CAP_AUTH_XOAUTH2 = 1u << 17,
+	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 18,
 };
 
 /* Failure classes, for exit codes and "is the connection still usable". */
@@ -51,7 +53,9 @@ struct imap_client; /* opaque */
  * a server without STARTTLS). Returns NULL with *code and err set. */
 struct imap_client *imap_connect(const struct account *acct, int *code, char *err, size_t errlen);
 
-/* Log in with AUTHENTICATE PLAIN (SASL-IR when offered) or LOGIN. Refuses when
+/* Log in per the account's `auth`: AUTHENTICATE PLAIN (SASL-IR when offered) or
+ * LOGIN; LOGIN only; XOAUTH2 or OAUTHBEARER (RFC 7628) with `password` holding the
+ * access token. Refuses when
  * the connection is not TLS and the account's tls is not `none`, and when the
  * server says LOGINDISABLED. The password is never logged. */
 int imap_login(struct imap_client *c, const char *user, const char *password, char *err, size_t errlen);
@@ -260,11 +264,16 @@ int imap_uid_store_send(struct imap_client *c, const char *uidset, const char *o
 /* UID EXPUNGE <uidset> (RFC 4315 §2.1; needs UIDPLUS). */
 int imap_uid_expunge(struct imap_client *c, const char *uidset, char *err, size_t errlen);
 
-/* UID SEARCH <criteria> (criteria already quoted by the caller); each UID of
- * the answer goes to on_uid. */
-int imap_uid_search_send(struct imap_client *c, const char *criteria, unsigned *tag, char *err, size_t errlen);
+/* UID SEARCH for the messages of exactly `size` bytes (RFC822.SIZE), with
+ * that Message-ID when message_id is not NULL (HEADER search, RFC 3501
+ * §6.4.4); each UID of the answer goes to on_uid. */
+int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t size, unsigned *tag,
+				 char *err, size_t errlen);
 int imap_uid_search_wait(struct imap_client *c, unsigned tag, int (*on_uid)(void *ctx, uint32_t uid),
 			 void *ctx, char *err, size_t errlen);
+/* UID SEARCH ALL: every UID of the selected mailbox goes to on_uid. */
+int imap_uid_search_all(struct imap_client *c, int (*on_uid)(void *ctx, uint32_t uid), void *ctx,
+			char *err, size_t errlen);
 
 /* A message's metadata and header section from UID FETCH (UID RFC822.SIZE
  * INTERNALDATE FLAGS BODY.PEEK[HEADER]); pointers valid during the callback. */

@@ -237,7 +237,8 @@ Test(config_valid, known_keys)
 {
 	static const char *const expect[] = {
 		"defaults", "accounts", "name", "root", "host", "port", "tls", "ca_file", "user",
-		"password_command", "password_env", "password_file", "folders", "deletions", "timeout",
+		"password_command", "password_env", "password_file", "token_command", "auth", "folders",
+		"deletions", "timeout",
 		"max_connections", "pipeline_depth",
 		"snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author", "push_map", "include", "exclude",
 	};
@@ -348,8 +349,8 @@ static const struct broken_case broken[] = {
 	{ "accounts:\n- host: h\n  user: u\n  password_env: P\n", 0, "t.yaml:2:3: ", "accounts[0]: missing required key \"name\"" },
 	{ "accounts:\n- name: a\n  user: u\n  password_env: P\n", 0, "t.yaml:2:3: ", "accounts[0] (a): missing required key \"host\"" },
 	{ "accounts:\n- name: a\n  host: h\n  password_env: P\n", 0, "t.yaml:2:3: ", "missing required key \"user\"" },
-	{ HEAD, 0, "t.yaml:2:5: ", "accounts[0] (a): exactly one of password_command, password_env, password_file is required" },
-	{ ACCT "    password_file: /f\n", 0, "t.yaml:6:5: ", "exactly one of password_command, password_env, password_file is required (found \"password_env\" and \"password_file\")" },
+	{ HEAD, 0, "t.yaml:2:5: ", "accounts[0] (a): exactly one of password_command, password_env, password_file, token_command is required" },
+	{ ACCT "    password_file: /f\n", 0, "t.yaml:6:5: ", "exactly one of password_command, password_env, password_file, token_command is required (found \"password_env\" and \"password_file\")" },
 	{ "defaults:\n  name: x\n" ACCT, 0, "t.yaml:2:3: ", "defaults: key \"name\" is not allowed" },
 	{ "defaults:\n  porrt: 1\n" ACCT, 0, "t.yaml:2:3: ", "defaults: unknown key \"porrt\" (did you mean \"port\"?)" },
 	{ "defaults:\n  port: x\n" ACCT, 0, "t.yaml:2:9: ", "defaults: key \"port\": expected an integer 1..65535, got \"x\"" },

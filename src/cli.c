@@ -111,127 +111,92 @@ int cli_select_accounts(const struct cli *cli, const struct config *cfg, int arg
 	return 0;
 }
 
-static int cmd_snapshot(struct cli *cli, int argc, char **argv)
+/* The body of a simple command for one account: the exit code it contributes. */
+typedef int (*account_fn)(struct cli *cli, const struct account *acct, size_t index, size_t n, void *ctx);
+
+/* Load the configuration, select the accounts and run fn on each; with
+ * snapshot_only, accounts without snapshot: true are skipped unless named. The
+ * first failure sets the code; a held lock gives way to any other failure. */
+static int for_accounts(struct cli *cli, int argc, char **argv, int snapshot_only, account_fn fn, void *ctx)
 {
 	struct config cfg = { 0 };
 	const struct account **accts = NULL;
 	size_t n = 0, done = 0;
 	int code = EXIT_USAGE;
-
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
 	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
 		goto out;
 	code = EXIT_OK;
+	int named = argc > 0 || cli->n_accounts > 0;
 	for (size_t i = 0; i < n; i++) {
-		char err[1024];
-		if (!accts[i]->snapshot && argc == 0)
+		if (snapshot_only && !accts[i]->snapshot && !named)
 			continue;
-		int rc = sync_snapshot_only(accts[i], err, sizeof(err));
-		done++;
-		if (rc == SYNC_LOCKED) {
-			log_error("%s", err);
-			if (code == EXIT_OK)
-				code = EXIT_LOCKED;
-		} else if (rc != 0) {
-			log_error("account %s: snapshot failed: %s", accts[i]->name, err);
-			code = EXIT_SNAPSHOT;
-		}
+		int rc = fn(cli, accts[i], done++, n, ctx);
+		if (rc && (code == EXIT_OK || (code == EXIT_LOCKED && rc != EXIT_LOCKED)))
+			code = rc;
 	}
-	if (!done)
-		log_warn("no account has snapshot: true (name accounts to snapshot them anyway)");
+	if (snapshot_only && !done)
+		log_warn("no account has snapshot: true (name accounts to use them anyway)");
 out:
 	free(accts);
 	config_free(&cfg);
 	return code;
 }
 
-static int cmd_log(struct cli *cli, int argc, char **argv)
+static int snapshot_one(struct cli *cli, const struct account *acct, size_t i, size_t n, void *ctx)
 {
-	struct config cfg = { 0 };
-	const struct account **accts = NULL;
-	size_t n = 0;
-	int code = EXIT_USAGE;
-
-	if (cli_load_config(cli, &cfg) < 0)
-		return EXIT_USAGE;
-	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
-		goto out;
-	code = EXIT_OK;
-	for (size_t i = 0; i < n; i++) {
-		char err[1024];
-		if (!accts[i]->snapshot && argc == 0)
-			continue;
-		if (n > 1)
-			printf("%s%s (%s):\n", i ? "\n" : "", accts[i]->name, accts[i]->snapshot_repo);
-		if (snapshot_log(accts[i], stdout, 0, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			code = EXIT_PARTIAL;
-		}
+	char err[1024];
+	int rc = sync_snapshot_only(acct, err, sizeof(err));
+	if (rc == SYNC_LOCKED) {
+		log_error("%s", err);
+		return EXIT_LOCKED;
 	}
-out:
-	free(accts);
-	config_free(&cfg);
-	return code;
+	if (rc != 0) {
+		log_error("account %s: snapshot failed: %s", acct->name, err);
+		return EXIT_SNAPSHOT;
+	}
+	return EXIT_OK;
 }
 
-static int cmd_status(struct cli *cli, int argc, char **argv)
+static int log_one(struct cli *cli, const struct account *acct, size_t i, size_t n, void *ctx)
 {
-	struct config cfg = { 0 };
-	const struct account **accts = NULL;
-	size_t n = 0;
-	int code = EXIT_USAGE;
-	if (cli_load_config(cli, &cfg) < 0)
-		return EXIT_USAGE;
-	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
-		goto out;
-	code = EXIT_OK;
-	for (size_t i = 0; i < n; i++) {
-		char err[1024];
-		if (i)
-			putchar('\n');
-		if (verify_status(accts[i], stdout, err, sizeof(err)) < 0) {
-			fflush(stdout);
-			log_error("%s", err);
-			code = EXIT_PARTIAL;
-		}
+	char err[1024];
+	if (n > 1)
+		printf("%s%s (%s):\n", i ? "\n" : "", acct->name, acct->snapshot_repo);
+	if (snapshot_log(acct, stdout, 0, err, sizeof(err)) < 0) {
+		fflush(stdout);
+		log_error("%s", err);
+		return EXIT_PARTIAL;
 	}
-out:
-	free(accts);
-	config_free(&cfg);
-	return code;
+	return EXIT_OK;
 }
 
-static int cmd_verify(struct cli *cli, int argc, char **argv)
+static int status_one(struct cli *cli, const struct account *acct, size_t i, size_t n, void *ctx)
 {
-	struct config cfg = { 0 };
-	const struct account **accts = NULL;
-	size_t n = 0, total = 0;
-	int code = EXIT_USAGE;
-	if (cli_load_config(cli, &cfg) < 0)
-		return EXIT_USAGE;
-	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
-		goto out;
-	code = EXIT_OK;
-	for (size_t i = 0; i < n; i++) {
-		char err[1024];
-		size_t problems = 0;
-		if (verify_account(accts[i], stdout, &problems, err, sizeof(err)) < 0) {
-			fflush(stdout);
-			log_error("%s", err);
-			code = EXIT_PARTIAL;
-			continue;
-		}
-		total += problems;
-		if (!cli->quiet)
-			printf("account %s: %zu problem%s\n", accts[i]->name, problems, problems == 1 ? "" : "s");
+	char err[1024];
+	if (i)
+		putchar('\n');
+	if (verify_status(acct, stdout, err, sizeof(err)) < 0) {
+		fflush(stdout);
+		log_error("%s", err);
+		return EXIT_PARTIAL;
 	}
-	if (total)
-		code = EXIT_PARTIAL;
-out:
-	free(accts);
-	config_free(&cfg);
-	return code;
+	return EXIT_OK;
+}
+
+static int verify_one(struct cli *cli, const struct account *acct, size_t i, size_t n, void *ctx)
+{
+	char err[1024];
+	size_t problems = 0;
+	if (verify_account(acct, stdout, &problems, err, sizeof(err)) < 0) {
+		fflush(stdout);
+		log_error("%s", err);
+		return EXIT_PARTIAL;
+	}
+	if (!cli->quiet)
+		printf("account %s: %zu problem%s\n", acct->name, problems, problems == 1 ? "" : "s");
+	return problems ? EXIT_PARTIAL : EXIT_OK;
 }
 
 static int cmd_check(struct cli *cli, int argc, char **argv)
@@ -432,13 +397,13 @@ static int dispatch(struct cli *cli_, const char *cmd, int sub_argc, char **sub_
 	if (!strcmp(cmd, "check"))
 		return cmd_check(&cli, sub_argc, sub_argv);
 	if (!strcmp(cmd, "snapshot"))
-		return cmd_snapshot(&cli, sub_argc, sub_argv);
+		return for_accounts(&cli, sub_argc, sub_argv, 1, snapshot_one, NULL);
 	if (!strcmp(cmd, "log"))
-		return cmd_log(&cli, sub_argc, sub_argv);
+		return for_accounts(&cli, sub_argc, sub_argv, 1, log_one, NULL);
 	if (!strcmp(cmd, "status"))
-		return cmd_status(&cli, sub_argc, sub_argv);
+		return for_accounts(&cli, sub_argc, sub_argv, 0, status_one, NULL);
 	if (!strcmp(cmd, "verify"))
-		return cmd_verify(&cli, sub_argc, sub_argv);
+		return for_accounts(&cli, sub_argc, sub_argv, 0, verify_one, NULL);
 	if (!strcmp(cmd, "help")) {
 		usage(stdout);
 		return EXIT_OK;

@@ -35,6 +35,8 @@ static void usage(FILE *out)
 	      "  status [ACCOUNT...]         last run, folders, messages, size, last snapshot (no network)\n"
 	      "  verify [ACCOUNT...]         check the mirror against its state (no network);\n"
 	      "                              exit 1 and a list when they differ\n"
+	      "  push SOURCE TARGET [--dry-run] [--delete]\n"
+	      "                              copy SOURCE's mirror into TARGET's server (resumable)\n"
 	      "  check [--connect] [ACCOUNT...]"
 	      "                              validate the configuration; with --connect also log in\n"
 	      "                              and list the folders that would be mirrored\n"
@@ -344,6 +346,12 @@ int cli_main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int sub_argc = argc - optind - 1;
 	char **sub_argv = argv + optind + 1;
+	if (!strcmp(cmd, "push")) { /* push parses its own options (src/cli_push.c) */
+		int verbosity = cli.quiet ? -1 : cli.verbose;
+		log_set_level(cli.quiet ? LOG_QUIET : cli.verbose > 1 ? LOG_DEBUG : cli.verbose);
+		free(cli.accounts);
+		return cli_cmd_push(cli.config_path, verbosity, sub_argc, sub_argv);
+	}
 	/* allow -v / -q after the command too */
 	while (sub_argc > 0 && sub_argv[0][0] == '-' && strcmp(sub_argv[0], "--connect")) {
 		if (!strcmp(sub_argv[0], "-v") || !strcmp(sub_argv[0], "--verbose"))

@@ -25,5 +25,7 @@ int cli_load_config(const struct cli *cli, struct config *cfg);
 int cli_select_accounts(const struct cli *cli, const struct config *cfg, int argc, char **argv,
 			const struct account ***out, size_t *n);
 int cli_cmd_sync(struct cli *cli, int argc, char **argv);
+/* `mailkeep push` (src/cli_push.c); verbosity -1 quiet, 0 normal, 1+ verbose. */
+int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv);
 
 #endif

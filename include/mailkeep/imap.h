@@ -255,6 +255,15 @@ int imap_append_send(struct imap_client *c, const struct imap_append_req *req, u
 int imap_append_wait(struct imap_client *c, unsigned tag, struct imap_append_result *res,
 		     char *err, size_t errlen);
 
+/* MULTIAPPEND (RFC 3502): the n messages in one command, all or none; only
+ * with LITERAL+ (0 is returned by imap_multiappend_ok otherwise). On success
+ * uids[0..n) get the target UIDs from APPENDUID (all 0 when the server sent
+ * none) and res->uidvalidity its UIDVALIDITY; IMAP_ERR_NO when refused (none
+ * was appended; res says why), or a connection error. */
+int imap_multiappend_ok(const struct imap_client *c);
+int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, size_t n, uint32_t *uids,
+		     struct imap_append_result *res, char *err, size_t errlen);
+
 /* Wait for the tagged completion of a command sent with one of the *_send
  * functions below. 0, IMAP_ERR_NO or a connection error. */
 int imap_command_wait(struct imap_client *c, unsigned tag, const char *what, char *err, size_t errlen);

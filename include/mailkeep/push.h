@@ -1,0 +1,210 @@
+/* Push: copy the local mirror of one account into another account's IMAP server
+ * (`mailkeep push SOURCE TARGET`), resumable and without duplicates. See
+ * docs/push.md.
+ *
+ * Pure parts (src/push_plan.c): folder name mapping, flag strings, message
+ * identity (header digest, Message-ID), the push state text format and the
+ * per-folder plan. The runner (src/push.c) does the I/O: it reads the mirror,
+ * talks to the target server and saves the push state atomically. */
+#ifndef MAILKEEP_PUSH_H
+#define MAILKEEP_PUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/config.h"
+#include "mailkeep/imap.h"
+
+/* ---- folder names ---- */
+
+/* A folder name as its hierarchy levels (decoded UTF-8); owns comp[]. */
+struct push_name {
+	char **comp;
+	size_t n;
+};
+
+/* Split a mirror folder path relative to the account directory ("Archive/2024")
+ * and unescape each component (maildir_unescape_component). 0, or -1 when a
+ * component is not a valid escape. */
+int push_name_from_path(const char *rel, struct push_name *out);
+/* Split s at sep (no unescaping). */
+void push_name_split(const char *s, char sep, struct push_name *out);
+/* Append the levels joined by sep to out. */
+void push_name_join(const struct push_name *nm, char sep, struct buf *out);
+void push_name_free(struct push_name *nm);
+
+/* The special use (IMAP_SPECIAL_*) that a folder's name suggests ("Sent Items",
+ * "Gelöschte Elemente", "[Gmail]/Spam", "INBOX/Drafts"...), or 0. The mirror
+ * does not record the source server's SPECIAL-USE attributes, so names are all
+ * there is on the source side. */
+unsigned push_special_from_name(const struct push_name *nm);
+
+/* Map a mirror folder to its target folder:
+ *  1. push_map: the entry for the folder's name, else for its nearest mapped
+ *     parent (children follow their parent);
+ *  2. else, when the target has no folder of the same name, the target folder
+ *     whose SPECIAL-USE attribute (or, when the target shows none at all, whose
+ *     well-known name) is the one the source name suggests;
+ *  3. else the same name.
+ * Levels are joined with the target's delimiter `delim`, the personal
+ * namespace `prefix` (wire form, may be "") is put in front of names outside
+ * INBOX, and the result is encoded in modified UTF-7 into wire (reset first);
+ * the decoded name goes to utf8. -1 with err when the name cannot be made: a
+ * level contains the delimiter or is empty, or the target has no hierarchy. */
+int push_map_folder(const struct push_name *src, const struct push_map_entry *map, size_t n_map,
+		    const struct imap_mailbox_list *target, char delim, const char *prefix,
+		    struct buf *wire, struct buf *utf8, char *err, size_t errlen);
+
+/* ---- flags ---- */
+
+/* Keywords that can be sent in APPEND/STORE (atoms, not system flags), unique,
+ * in order, space-separated, into out (reset first). keywords_ok 0: none. */
+void push_keywords_normalise(const char *keywords, int keywords_ok, struct buf *out);
+/* "\\Draft \\Flagged $Forwarded \\Answered \\Seen \\Deleted kw..." for Maildir
+ * flags and normalised keywords (no parentheses) into out (reset first). */
+void push_flags_string(unsigned flags, const char *keywords, struct buf *out);
+/* The flags to add and to remove to go from (old_flags, old_kw) to (new_flags,
+ * new_kw); keywords normalised. Both bufs reset first; empty when none. */
+void push_flags_delta(unsigned old_flags, const char *old_kw, unsigned new_flags, const char *new_kw,
+		      struct buf *add, struct buf *remove);
+
+/* ---- message identity ---- */
+
+#define PUSH_DIGEST_LEN 32
+
+/* A mirror file's bytes (LF line ends) in the server's form: every LF becomes
+ * CRLF (the mirror turned CRLF into LF and kept bare CRs). Appends to out. */
+void push_crlf(const char *data, size_t len, struct buf *out);
+/* Length of the header section of a message: up to the empty line, excluded
+ * (the whole message when there is none). */
+size_t push_header_len(const char *msg, size_t len);
+/* SHA-256 of a header section with trailing CR/LF removed, so that the header
+ * of a file and the server's BODY[HEADER] give the same digest. */
+void push_header_digest(const char *hdr, size_t len, unsigned char out[PUSH_DIGEST_LEN]);
+/* The Message-ID of a header section, "<...>", unfolded, into out (outlen >=
+ * 2). 0, or -1 when there is none or it is not usable in a SEARCH (8-bit,
+ * control characters, longer than outlen - 1). */
+int push_message_id(const char *hdr, size_t len, char *out, size_t outlen);
+
+/* ---- push state: one per (mirror folder, target account) ---- */
+
+/* Text format, LF-terminated lines:
+ *   mailkeep-push 1
+ *   target <target folder, wire name>
+ *   uidvalidity <target UIDVALIDITY>
+ *   m <source uidvalidity> <source uid> <target uid> <flag letters or -> [keyword ...]
+ *   p <source uidvalidity> <source uid>
+ * "m": the message is on the target (target uid 0 when the server did not tell
+ * it), with the flags mailkeep last set there; "p": an APPEND was sent and its
+ * outcome is unknown (the run was killed): look the message up before
+ * appending it again. Lines sorted by (source uidvalidity, source uid). */
+struct push_entry {
+	uint32_t src_uv, src_uid;  /* src_uid 0: dropped (see push_state_compact) */
+	uint32_t tgt_uid;
+	uint8_t flags;             /* MFLAG_* as set on the target */
+	uint8_t pending;
+	char *keywords;            /* NULL or owned, normalised */
+};
+struct push_state {
+	char *target;              /* owned; NULL when new */
+	uint32_t tgt_uv;
+	struct push_entry *e;
+	size_t n, cap;
+};
+
+/* Parse a state file's text into *st (zeroed first). 0, or -1 with err. */
+int push_state_parse(const char *data, size_t len, struct push_state *st, char *err, size_t errlen);
+/* The text of the state (appended to out). */
+void push_state_format(const struct push_state *st, struct buf *out);
+struct push_entry *push_state_find(const struct push_state *st, uint32_t uv, uint32_t uid);
+/* The entry for (uv, uid), inserted (zeroed) in order when absent. */
+struct push_entry *push_state_put(struct push_state *st, uint32_t uv, uint32_t uid);
+void push_entry_set_keywords(struct push_entry *e, const char *keywords);
+/* Remove the entry for (uv, uid) if there is one. */
+void push_state_remove(struct push_state *st, uint32_t uv, uint32_t uid);
+/* Remove the entries whose src_uid was set to 0 (which breaks the order:
+ * compact before the next find or put). */
+void push_state_compact(struct push_state *st);
+void push_state_clear(struct push_state *st);
+void push_state_free(struct push_state *st);
+
+/* ---- plan of one folder ---- */
+
+/* One message of the mirror folder. */
+struct push_src {
+	uint32_t uv, uid;
+	uint8_t flags;
+	const char *keywords;  /* normalised, "" when none */
+};
+
+struct push_plan {
+	size_t *append, n_append; /* source indices: APPEND */
+	size_t *lookup, n_lookup; /* source indices: may be on the target already; look up first */
+	size_t *update, n_update; /* source indices: on the target with other flags */
+	size_t *orphan, n_orphan; /* state indices: the source message is gone */
+};
+
+/* Compare the mirror folder (src sorted by uv, uid) with the push state.
+ * Pending entries are looked up; when the state has orphans of another
+ * UIDVALIDITY (the source folder was renumbered) new messages are looked up
+ * too, so that they are matched with their old copies instead of duplicated. */
+void push_plan_folder(const struct push_src *src, size_t n, const struct push_state *st,
+		      struct push_plan *out);
+void push_plan_free(struct push_plan *p);
+
+/* A target message that a looked-up source message may be. */
+struct push_candidate {
+	uint32_t uid;
+	uint64_t size;
+	int64_t date;
+	unsigned char digest[PUSH_DIGEST_LEN];
+	unsigned flags;
+	char *keywords;      /* owned by the caller */
+	int taken;
+};
+/* The untaken candidate with this size and header digest, preferring the same
+ * INTERNALDATE, then the lowest UID. Index, or -1. */
+ssize_t push_match(const struct push_candidate *c, size_t n, uint64_t size,
+		   const unsigned char digest[PUSH_DIGEST_LEN], int64_t date);
+
+/* ---- runner (src/push.c) ---- */
+
+struct push_options {
+	int dry_run;   /* change nothing: list what would be done on `out` */
+	int delete;    /* delete on the target what the mirror no longer has */
+	int verbose;   /* with dry_run: list every message */
+	FILE *out;     /* dry-run listing; stdout when NULL */
+};
+
+struct push_counts {
+	uint64_t folders, folders_created, folders_failed;
+	uint64_t appended, bytes, found, flag_updates, deleted, skipped, failed;
+};
+
+enum push_status {
+	PUSH_OK = 0,
+	PUSH_PARTIAL = 1, /* some messages or folders failed; the rest was pushed */
+	PUSH_FAILED = 2,  /* nothing pushed: connection, TLS, login, local setup */
+};
+
+struct push_result {
+	enum push_status status;
+	struct push_counts counts;
+	unsigned long round_trips;
+	double seconds;
+	char error[1024]; /* why it failed (PUSH_FAILED) */
+};
+
+/* Directory of the push states of SRC into TARGET:
+ * <src root>/<src name>/.mailkeep/push/<target name>. Caller frees. */
+char *push_state_dir(const struct account *src, const struct account *target);
+
+/* Push every folder of src's mirror into target's server. The caller holds the
+ * locks. Errors are logged (naming folder and message) as they happen. */
+void push_account(const struct account *src, const struct account *target,
+		  const struct push_options *opt, struct push_result *res);
+
+#endif

@@ -1,0 +1,224 @@
+/* `mailkeep push SOURCE TARGET [--dry-run] [--delete]`: arguments, locks,
+ * exit codes; the work is push_account() (src/push.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/cli.h"
+#include "mailkeep/config.h"
+#include "mailkeep/log.h"
+#include "mailkeep/push.h"
+
+int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv);
+
+static void push_usage(FILE *out)
+{
+	fputs("usage: mailkeep [-c FILE] [-v | -q] push SOURCE TARGET [--dry-run] [--delete]\n"
+	      "\n"
+	      "Copy every folder of SOURCE's local mirror into TARGET's IMAP server: missing\n"
+	      "folders are created, new messages appended with their flags and dates, changed\n"
+	      "flags updated. Resumable; nothing is appended twice.\n"
+	      "\n"
+	      "  -n, --dry-run  list what would be done, change nothing\n"
+	      "  --delete       delete on TARGET the messages pushed before that the mirror no\n"
+	      "                 longer has (never done otherwise)\n",
+	      out);
+}
+
+/* mkdir -p with mode 0700. */
+static int make_dirs(const char *path, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = 0;
+	buf_adds(&p, path);
+	for (size_t i = 1; i <= p.len && rc == 0; i++) {
+		if (i < p.len && p.data[i] != '/')
+			continue;
+		char saved = p.data[i];
+		p.data[i] = '\0';
+		if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
+			rc = -1;
+		}
+		p.data[i] = saved;
+	}
+	buf_free(&p);
+	return rc;
+}
+
+/* flock(LOCK_EX|LOCK_NB) <dir>/.mailkeep/<name>. 0 with *fd, 1 when another
+ * run holds it, -1 on error; err says which. */
+static int take_lock(const char *dir, const char *name, const char *what, int *fd, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = -1;
+	*fd = -1;
+	buf_addf(&p, "%s/.mailkeep", dir);
+	if (make_dirs(p.data, err, errlen) < 0)
+		goto out;
+	buf_addf(&p, "/%s", name);
+	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
+		goto out;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			snprintf(err, errlen, "%s: another mailkeep run holds %s", what, p.data);
+			rc = 1;
+		} else {
+			snprintf(err, errlen, "%s: flock: %s", p.data, strerror(errno));
+		}
+		close(*fd);
+		*fd = -1;
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&p);
+	return rc;
+}
+
+struct push_args {
+	const char *source, *target;
+	int dry_run, delete;
+	int verbose, quiet; /* -v / -q among the arguments */
+};
+
+static int parse_args(int argc, char **argv, struct push_args *a)
+{
+	int positional = 0;
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		if (!strcmp(s, "--dry-run") || !strcmp(s, "-n"))
+			a->dry_run = 1;
+		else if (!strcmp(s, "--delete"))
+			a->delete = 1;
+		else if (!strcmp(s, "-h") || !strcmp(s, "--help"))
+			return 1;
+		else if (!strcmp(s, "-v") || !strcmp(s, "--verbose"))
+			a->verbose++;
+		else if (!strcmp(s, "-vv"))
+			a->verbose += 2;
+		else if (!strcmp(s, "-q") || !strcmp(s, "--quiet"))
+			a->quiet = 1;
+		else if (s[0] == '-' && strcmp(s, "-")) {
+			fprintf(stderr, "mailkeep: push: unknown option %s\n", s);
+			return -1;
+		} else if (positional == 0) {
+			a->source = s;
+			positional++;
+		} else if (positional == 1) {
+			a->target = s;
+			positional++;
+		} else {
+			fprintf(stderr, "mailkeep: push: too many arguments (%s)\n", s);
+			return -1;
+		}
+	}
+	if (positional != 2) {
+		fprintf(stderr, "mailkeep: push: SOURCE and TARGET accounts are required\n");
+		return -1;
+	}
+	return 0;
+}
+
+int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	struct push_args a;
+	struct push_result res;
+	char err[1024];
+	char *path = NULL, *src_dir = NULL, *dst_dir = NULL;
+	int code = EXIT_USAGE, src_lock = -1, dst_lock = -1, rc;
+
+	rc = parse_args(argc, argv, &a);
+	if (rc) {
+		push_usage(rc > 0 ? stdout : stderr);
+		return rc > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	if (a.verbose || a.quiet) { /* options after SOURCE TARGET: the caller did not see them */
+		verbosity = a.quiet ? -1 : (verbosity < 0 ? 0 : verbosity) + a.verbose;
+		log_set_level(verbosity < 0 ? LOG_QUIET : verbosity > 1 ? LOG_DEBUG : verbosity);
+	}
+	path = config_path ? xstrdup(config_path) : config_default_path();
+	if (!path) {
+		fprintf(stderr, "mailkeep: cannot find the configuration (HOME is not set); use -c FILE\n");
+		goto out;
+	}
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailkeep: %s\n", err);
+		goto out;
+	}
+	const struct account *src = config_find_account(&cfg, a.source);
+	const struct account *dst = config_find_account(&cfg, a.target);
+	if (!src || !dst) {
+		fprintf(stderr, "mailkeep: no account named \"%s\" in %s\n", !src ? a.source : a.target, cfg.path);
+		goto out;
+	}
+	if (src == dst) {
+		fprintf(stderr, "mailkeep: push: SOURCE and TARGET are the same account (%s)\n", src->name);
+		goto out;
+	}
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s/%s", src->root, src->name);
+	src_dir = buf_detach(&b);
+	buf_addf(&b, "%s/%s", dst->root, dst->name);
+	dst_dir = buf_detach(&b);
+	struct stat sb;
+	if (stat(src_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		log_error("account %s: no mirror in %s (run mailkeep sync %s first)", src->name, src_dir, src->name);
+		code = EXIT_FAILED;
+		goto out;
+	}
+	/* The source's account lock keeps a sync from changing the mirror under us;
+	 * the target's push lock keeps two pushes out of one server. */
+	char what[200];
+	snprintf(what, sizeof(what), "account %s", src->name);
+	rc = take_lock(src_dir, "lock", what, &src_lock, err, sizeof(err));
+	if (rc == 0) {
+		snprintf(what, sizeof(what), "account %s (push target)", dst->name);
+		rc = take_lock(dst_dir, "push.lock", what, &dst_lock, err, sizeof(err));
+	}
+	if (rc != 0) {
+		log_error("%s", err);
+		code = rc > 0 ? EXIT_LOCKED : EXIT_FAILED;
+		goto out;
+	}
+	struct push_options opt = { .dry_run = a.dry_run, .delete = a.delete, .verbose = verbosity > 0,
+				    .out = stdout };
+	push_account(src, dst, &opt, &res);
+	if (res.status == PUSH_FAILED) {
+		log_error("push %s -> %s: %s", src->name, dst->name, res.error);
+		code = EXIT_FAILED;
+	} else {
+		code = res.status == PUSH_OK ? EXIT_OK : EXIT_PARTIAL;
+	}
+	fflush(stdout);
+	log_info("push %s -> %s%s: %" PRIu64 " folders (%" PRIu64 " created, %" PRIu64 " failed), %" PRIu64
+		 " messages %s (%" PRIu64 " bytes), %" PRIu64 " already there, %" PRIu64 " flag updates, %"
+		 PRIu64 " deleted, %" PRIu64 " skipped, %" PRIu64 " failed, %lu round trips, %.2f s",
+		 src->name, dst->name, a.dry_run ? " (dry run)" : "", res.counts.folders,
+		 res.counts.folders_created, res.counts.folders_failed, res.counts.appended,
+		 a.dry_run ? "to append" : "appended", res.counts.bytes, res.counts.found,
+		 res.counts.flag_updates, res.counts.deleted, res.counts.skipped, res.counts.failed,
+		 res.round_trips, res.seconds);
+out:
+	if (src_lock >= 0)
+		close(src_lock);
+	if (dst_lock >= 0)
+		close(dst_lock);
+	free(src_dir);
+	free(dst_dir);
+	free(path);
+	config_free(&cfg);
+	return code;
+}

@@ -1,0 +1,805 @@
+/* IMAP client, commands that write to the server (used by push): LIST with
+ * SPECIAL-USE, NAMESPACE, CREATE, SUBSCRIBE, SELECT, APPEND (LITERAL+ when
+ * offered), UID STORE, UID EXPUNGE, UID SEARCH and a FETCH of header sections. */
+#include "mailkeep/imap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/net.h"
+#include "mailkeep/utf7.h"
+
+#include "imap_internal.h"
+
+#define MAX_KEYWORDS 4096 /* bytes of keywords kept per message */
+
+static int is_untagged(const struct imap_response *r, const char *name)
+{
+	size_t l = strlen(name);
+	return r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_STATUS_NONE && r->name &&
+	       r->name_len == l && !strncasecmp(r->name, name, l);
+}
+
+static int code_is(const struct imap_response *r, const char *code)
+{
+	size_t l = strlen(code);
+	return r->code && r->code_len == l && !strncasecmp(r->code, code, l);
+}
+
+/* Read one response and parse it into *r. */
+static int next_response(struct imap_client *c, struct imap_response *r, const char *what,
+			 char *err, size_t errlen)
+{
+	char perr[160];
+	int rc = imap_read_response(c, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (imap_parse(c->parser, c->resp.data, c->resp.len, r, perr, sizeof(perr)) < 0) {
+		snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
+		return IMAP_ERR_PROTOCOL;
+	}
+	if (r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_STATUS_BYE) {
+		c->bye = 1;
+		imap_safe_text(c->bye_text, sizeof(c->bye_text), r->text, r->text_len);
+	}
+	return 0;
+}
+
+static int tag_matches(const struct imap_response *r, unsigned tag)
+{
+	char tagstr[16];
+	int n = snprintf(tagstr, sizeof(tagstr), "a%u", tag);
+	return r->tag_len == (size_t)n && !memcmp(r->tag, tagstr, (size_t)n);
+}
+
+/* ---- LIST with SPECIAL-USE ---- */
+
+static unsigned special_bit(const struct imap_value *f)
+{
+	static const struct { const char *name; unsigned bit; } map[] = {
+		{ "\\Sent", IMAP_SPECIAL_SENT }, { "\\Drafts", IMAP_SPECIAL_DRAFTS },
+		{ "\\Trash", IMAP_SPECIAL_TRASH }, { "\\Junk", IMAP_SPECIAL_JUNK },
+		{ "\\Archive", IMAP_SPECIAL_ARCHIVE }, { "\\All", IMAP_SPECIAL_ALL },
+		{ "\\Flagged", IMAP_SPECIAL_FLAGGED },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (imap_value_is(f, map[i].name))
+			return map[i].bit;
+	return 0;
+}
+
+static int on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
+		   char *err, size_t errlen)
+{
+	struct imap_mailbox_list *l = ctx;
+	if (!is_untagged(r, "LIST"))
+		return 0;
+	const struct imap_value *a = &r->args;
+	if (a->n < 3 || a->items[0].type != IMAP_LIST ||
+	    (a->items[1].type != IMAP_STRING && a->items[1].type != IMAP_NIL) ||
+	    (a->items[2].type != IMAP_STRING && a->items[2].type != IMAP_ATOM)) {
+		log_warn("%s: ignoring malformed LIST response", imap_peer(c));
+		return 0;
+	}
+	const struct imap_value *name = &a->items[2];
+	if (!name->len || memchr(name->data, '\0', name->len)) {
+		log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
+		return 0;
+	}
+	struct imap_mailbox mb = { 0 };
+	for (size_t i = 0; i < a->items[0].n; i++) {
+		const struct imap_value *f = &a->items[0].items[i];
+		if (imap_value_is(f, "\\Noselect"))
+			mb.flags |= IMAP_MBOX_NOSELECT;
+		else if (imap_value_is(f, "\\NonExistent"))
+			mb.flags |= IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT;
+		else
+			mb.special |= special_bit(f);
+	}
+	if (a->items[1].type == IMAP_STRING && a->items[1].len == 1) {
+		mb.delim = a->items[1].data[0];
+	} else if (a->items[1].type == IMAP_STRING) {
+		log_warn("%s: ignoring LIST response with an invalid delimiter", imap_peer(c));
+		return 0;
+	}
+	mb.name = xstrndup(name->data, name->len);
+	if (!strcasecmp(mb.name, "INBOX")) {
+		free(mb.name);
+		mb.name = xstrdup("INBOX");
+	}
+	if (utf7_decode(mb.name, strlen(mb.name), &mb.utf8) < 0)
+		mb.utf8 = NULL;
+	if (mb.delim && !c->delim)
+		c->delim = mb.delim;
+	l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+	l->items[l->n++] = mb;
+	return 0;
+}
+
+int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen)
+{
+	unsigned tag;
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if (imap_caps(c) & IMAP_CAP_SPECIAL_USE)
+		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\" RETURN (SPECIAL-USE)");
+	else
+		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
+	if (rc < 0)
+		return rc;
+	rc = imap_wait_tagged(c, tag, on_list, out, "LIST", err, errlen);
+	if (rc < 0)
+		imap_mailbox_list_free(out);
+	return rc;
+}
+
+/* ---- NAMESPACE (RFC 2342 §5) ---- */
+
+struct ns_ctx {
+	char *prefix;
+	char delim;
+	int seen;
+};
+
+static int on_namespace(struct imap_client *c, const struct imap_response *r, void *ctx,
+			char *err, size_t errlen)
+{
+	struct ns_ctx *ns = ctx;
+	if (!is_untagged(r, "NAMESPACE") || ns->seen)
+		return 0;
+	ns->seen = 1;
+	const struct imap_value *a = &r->args;
+	if (a->n < 1 || a->items[0].type != IMAP_LIST || a->items[0].n < 1)
+		return 0; /* NIL: no personal namespace */
+	const struct imap_value *first = &a->items[0].items[0];
+	if (first->type != IMAP_LIST || first->n < 2 || first->items[0].type != IMAP_STRING ||
+	    memchr(first->items[0].data, '\0', first->items[0].len)) {
+		log_warn("%s: ignoring malformed NAMESPACE response", imap_peer(c));
+		return 0;
+	}
+	ns->prefix = xstrndup(first->items[0].data, first->items[0].len);
+	if (first->items[1].type == IMAP_STRING && first->items[1].len == 1)
+		ns->delim = first->items[1].data[0];
+	return 0;
+}
+
+int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, char *err, size_t errlen)
+{
+	struct ns_ctx ns = { NULL, 0, 0 };
+	unsigned tag;
+	int rc = 0;
+	*prefix = NULL;
+	*delim = 0;
+	if (imap_caps(c) & IMAP_CAP_NAMESPACE) {
+		rc = imap_send_command(c, &tag, err, errlen, "NAMESPACE");
+		if (rc == 0)
+			rc = imap_wait_tagged(c, tag, on_namespace, &ns, "NAMESPACE", err, errlen);
+		if (rc == IMAP_ERR_NO)
+			rc = 0;
+	}
+	if (rc < 0) {
+		free(ns.prefix);
+		return rc;
+	}
+	*prefix = ns.prefix ? ns.prefix : xstrdup("");
+	*delim = ns.delim;
+	return 0;
+}
+
+/* ---- CREATE, SUBSCRIBE ---- */
+
+/* Send "<verb> <quoted mailbox>". */
+static int send_mailbox_command(struct imap_client *c, const char *verb, const char *wire_name,
+				unsigned *tag, char *err, size_t errlen)
+{
+	struct buf q = BUF_INIT;
+	int rc;
+	if (imap_add_quoted(&q, wire_name) < 0) {
+		snprintf(err, errlen, "%s: mailbox name cannot be quoted", imap_peer(c));
+		buf_free(&q);
+		return IMAP_ERR_LOCAL;
+	}
+	rc = imap_send_command(c, tag, err, errlen, "%s %s", verb, q.data);
+	buf_free(&q);
+	return rc;
+}
+
+/* Wait for the completion of tag, ignoring untagged responses; the response
+ * code of a refusal goes to code (NUL-terminated, made safe). */
+static int wait_done(struct imap_client *c, unsigned tag, const char *what, char *code, size_t codelen,
+		     char *err, size_t errlen)
+{
+	code[0] = '\0';
+	for (;;) {
+		struct imap_response r;
+		char text[200];
+		int rc = next_response(c, &r, what, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			snprintf(err, errlen, "%s: %s: unexpected continuation request", imap_peer(c), what);
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (r.kind != IMAP_RESP_TAGGED)
+			continue;
+		if (!tag_matches(&r, tag)) {
+			snprintf(err, errlen, "%s: %s: response with unknown tag", imap_peer(c), what);
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (r.status == IMAP_STATUS_OK)
+			return 0;
+		if (r.status != IMAP_STATUS_NO && r.status != IMAP_STATUS_BAD) {
+			snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (r.code)
+			imap_safe_text(code, codelen, r.code, r.code_len);
+		imap_safe_text(text, sizeof(text), r.text, r.text_len);
+		snprintf(err, errlen, "%s: %s: server said %s: %s", imap_peer(c), what,
+			 r.status == IMAP_STATUS_NO ? "NO" : "BAD", text);
+		return IMAP_ERR_NO;
+	}
+}
+
+int imap_create(struct imap_client *c, const char *wire_name, char *err, size_t errlen)
+{
+	char code[64];
+	unsigned tag;
+	int rc = send_mailbox_command(c, "CREATE", wire_name, &tag, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = wait_done(c, tag, "CREATE", code, sizeof(code), err, errlen);
+	if (rc == IMAP_ERR_NO && !strcasecmp(code, "ALREADYEXISTS"))
+		return 1;
+	return rc;
+}
+
+int imap_subscribe(struct imap_client *c, const char *wire_name, char *err, size_t errlen)
+{
+	unsigned tag;
+	int rc = send_mailbox_command(c, "SUBSCRIBE", wire_name, &tag, err, errlen);
+	if (rc < 0)
+		return rc;
+	return imap_wait_tagged(c, tag, NULL, NULL, "SUBSCRIBE", err, errlen);
+}
+
+/* ---- SELECT ---- */
+
+struct select_ctx {
+	struct imap_select_info *info;
+	int keywords_ok;
+};
+
+static int code_number(const struct imap_response *r, uint64_t max, uint64_t *out)
+{
+	if (r->code_args.n < 1 || imap_value_u64(&r->code_args.items[0], out) < 0 || *out > max)
+		return -1;
+	return 0;
+}
+
+static int on_select(struct imap_client *c, const struct imap_response *r, void *ctx,
+		     char *err, size_t errlen)
+{
+	struct select_ctx *x = ctx;
+	uint64_t v;
+	if (r->kind == IMAP_RESP_TAGGED) {
+		if (code_is(r, "READ-ONLY"))
+			x->info->read_only = 1;
+		return 0;
+	}
+	if (r->status == IMAP_STATUS_OK) {
+		if (code_is(r, "UIDVALIDITY")) {
+			if (code_number(r, UINT32_MAX, &v) < 0 || v == 0)
+				goto bad;
+			x->info->uidvalidity = (uint32_t)v;
+		} else if (code_is(r, "UIDNEXT")) {
+			if (code_number(r, UINT32_MAX, &v) < 0)
+				goto bad;
+			x->info->uidnext = (uint32_t)v;
+		} else if (code_is(r, "HIGHESTMODSEQ")) {
+			if (code_number(r, UINT64_MAX, &v) < 0)
+				goto bad;
+			x->info->highestmodseq = v;
+		} else if (code_is(r, "PERMANENTFLAGS")) {
+			const struct imap_value *l = r->code_args.n ? &r->code_args.items[0] : NULL;
+			x->keywords_ok = 0;
+			for (size_t i = 0; l && l->type == IMAP_LIST && i < l->n; i++)
+				if (imap_value_is(&l->items[i], "\\*"))
+					x->keywords_ok = 1;
+		}
+		return 0;
+	}
+	if (r->status == IMAP_STATUS_NONE && r->has_number && r->name && r->name_len == 6 &&
+	    !strncasecmp(r->name, "EXISTS", 6))
+		x->info->exists = r->number;
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: invalid number in SELECT response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+int imap_select(struct imap_client *c, const char *wire_name, int read_only,
+		struct imap_select_info *info, int *keywords_ok, char *err, size_t errlen)
+{
+	struct select_ctx x = { info, 1 };
+	const char *verb = read_only ? "EXAMINE" : "SELECT";
+	unsigned tag;
+	memset(info, 0, sizeof(*info));
+	int rc = send_mailbox_command(c, verb, wire_name, &tag, err, errlen);
+	if (rc == 0)
+		rc = imap_wait_tagged(c, tag, on_select, &x, verb, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (!info->uidvalidity) {
+		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
+		return IMAP_ERR_NO;
+	}
+	if (keywords_ok)
+		*keywords_ok = x.keywords_ok;
+	return 0;
+}
+
+/* ---- APPEND ---- */
+
+void imap_format_internaldate(int64_t t, char *out)
+{
+	static const char months[][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (!gmtime_r(&tt, &tm) || tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999) {
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_mday = 1;
+		tm.tm_year = 70;
+	}
+	char tmp[128];
+	snprintf(tmp, sizeof(tmp), "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday % 100,
+		 months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour % 100, tm.tm_min % 100,
+		 tm.tm_sec % 100);
+	memcpy(out, tmp, 26);
+	out[26] = '\0';
+}
+
+int imap_append_pipelined(const struct imap_client *c, size_t len)
+{
+	unsigned caps = imap_caps(c);
+	return (caps & IMAP_CAP_LITERALPLUS) || ((caps & IMAP_CAP_LITERALMINUS) && len <= 4096);
+}
+
+static int send_bytes(struct imap_client *c, const char *data, size_t len, char *err, size_t errlen)
+{
+	c->sent_since_read = 1;
+	return net_write(c->net, data, len, err, errlen) < 0 ? IMAP_ERR_NET : 0;
+}
+
+/* The completion of an APPEND (or its early refusal) into res. */
+static int append_status(struct imap_client *c, const struct imap_response *r,
+			 struct imap_append_result *res, char *err, size_t errlen)
+{
+	if (r->status == IMAP_STATUS_OK) {
+		uint32_t uv, uid;
+		if (code_is(r, "APPENDUID") && r->code_args.n == 2 &&
+		    imap_value_u32(&r->code_args.items[0], &uv) == 0 &&
+		    imap_value_u32(&r->code_args.items[1], &uid) == 0 && uv && uid) {
+			res->uidvalidity = uv;
+			res->uid = uid;
+		}
+		return 0;
+	}
+	if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
+		char text[150], code[40] = "";
+		imap_safe_text(text, sizeof(text), r->text, r->text_len);
+		if (r->code)
+			imap_safe_text(code, sizeof(code), r->code, r->code_len);
+		snprintf(res->text, sizeof(res->text), "%s%s%s%s", code[0] ? "[" : "", code,
+			 code[0] ? "] " : "", text);
+		res->over_quota = code_is(r, "OVERQUOTA") || strcasestr(res->text, "quota") != NULL;
+		snprintf(err, errlen, "%s: APPEND: server said %s: %s", imap_peer(c),
+			 r->status == IMAP_STATUS_NO ? "NO" : "BAD", res->text);
+		return IMAP_ERR_NO;
+	}
+	snprintf(err, errlen, "%s: APPEND: malformed tagged response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+/* Synchronizing literal: wait for "+" before sending the message (RFC 3501 §7.5). */
+static int wait_continuation(struct imap_client *c, unsigned tag, struct imap_append_result *res,
+			     char *err, size_t errlen)
+{
+	for (;;) {
+		struct imap_response r;
+		int rc = next_response(c, &r, "APPEND", err, errlen);
+		if (rc < 0)
+			return rc;
+		if (r.kind == IMAP_RESP_CONTINUATION)
+			return 0;
+		if (r.kind == IMAP_RESP_TAGGED) {
+			if (!tag_matches(&r, tag)) {
+				snprintf(err, errlen, "%s: APPEND: response with unknown tag", imap_peer(c));
+				return IMAP_ERR_PROTOCOL;
+			}
+			rc = append_status(c, &r, res, err, errlen);
+			if (rc == 0) {
+				snprintf(err, errlen, "%s: APPEND: completed before the message was sent",
+					 imap_peer(c));
+				return IMAP_ERR_PROTOCOL;
+			}
+			return rc;
+		}
+	}
+}
+
+int imap_append_send(struct imap_client *c, const struct imap_append_req *req, unsigned *tag,
+		     struct imap_append_result *res, char *err, size_t errlen)
+{
+	struct buf cmd = BUF_INIT;
+	int nonsync = imap_append_pipelined(c, req->len);
+	int rc;
+	memset(res, 0, sizeof(*res));
+	*tag = ++c->tagno;
+	buf_addf(&cmd, "a%u APPEND ", *tag);
+	if (imap_add_quoted(&cmd, req->wire_name) < 0) {
+		snprintf(err, errlen, "%s: mailbox name cannot be quoted", imap_peer(c));
+		rc = IMAP_ERR_LOCAL;
+		goto out;
+	}
+	if (req->flags && *req->flags) {
+		if (strpbrk(req->flags, "\r\n()")) {
+			snprintf(err, errlen, "%s: APPEND: invalid flag list", imap_peer(c));
+			rc = IMAP_ERR_LOCAL;
+			goto out;
+		}
+		buf_addf(&cmd, " (%s)", req->flags);
+	}
+	if (req->date >= 0) {
+		char date[32];
+		imap_format_internaldate(req->date, date);
+		buf_addf(&cmd, " \"%s\"", date);
+	}
+	buf_addf(&cmd, " {%zu%s}", req->len, nonsync ? "+" : "");
+	log_debug("%s: C: %s <%zu bytes>", imap_peer(c), cmd.data, req->len);
+	buf_adds(&cmd, "\r\n");
+	if (!nonsync) {
+		if ((rc = send_bytes(c, cmd.data, cmd.len, err, errlen)) < 0 ||
+		    (rc = wait_continuation(c, *tag, res, err, errlen)) < 0)
+			goto out;
+		buf_reset(&cmd);
+	}
+	/* small messages go out with their command in one write */
+	if (req->len <= 65536) {
+		buf_add(&cmd, req->data, req->len);
+		buf_adds(&cmd, "\r\n");
+		rc = send_bytes(c, cmd.data, cmd.len, err, errlen);
+	} else {
+		rc = cmd.len ? send_bytes(c, cmd.data, cmd.len, err, errlen) : 0;
+		if (rc == 0)
+			rc = send_bytes(c, req->data, req->len, err, errlen);
+		if (rc == 0)
+			rc = send_bytes(c, "\r\n", 2, err, errlen);
+	}
+out:
+	buf_free(&cmd);
+	return rc;
+}
+
+int imap_append_wait(struct imap_client *c, unsigned tag, struct imap_append_result *res,
+		     char *err, size_t errlen)
+{
+	memset(res, 0, sizeof(*res));
+	for (;;) {
+		struct imap_response r;
+		int rc = next_response(c, &r, "APPEND", err, errlen);
+		if (rc < 0)
+			return rc;
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			snprintf(err, errlen, "%s: APPEND: unexpected continuation request", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (r.kind != IMAP_RESP_TAGGED)
+			continue; /* EXISTS, RECENT, FETCH of the selected mailbox */
+		if (!tag_matches(&r, tag)) {
+			snprintf(err, errlen, "%s: APPEND: response with unknown tag", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		return append_status(c, &r, res, err, errlen);
+	}
+}
+
+/* ---- MULTIAPPEND ---- */
+
+int imap_multiappend_ok(const struct imap_client *c)
+{
+	return (imap_caps(c) & IMAP_CAP_MULTIAPPEND) && (imap_caps(c) & IMAP_CAP_LITERALPLUS);
+}
+
+/* Flush out when it holds more than `keep` bytes. */
+static int flush_out(struct imap_client *c, struct buf *out, size_t keep, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (out->len > keep) {
+		rc = send_bytes(c, out->data, out->len, err, errlen);
+		buf_reset(out);
+	}
+	return rc;
+}
+
+struct uid_list {
+	uint32_t *uids;
+	size_t n, max;
+};
+
+static int add_uid_range(uint32_t lo, uint32_t hi, void *ctx)
+{
+	struct uid_list *l = ctx;
+	for (uint64_t u = lo; u <= hi; u++) {
+		if (l->n == l->max)
+			return -1;
+		l->uids[l->n++] = (uint32_t)u;
+	}
+	return 0;
+}
+
+int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, size_t n, uint32_t *uids,
+		     struct imap_append_result *res, char *err, size_t errlen)
+{
+	struct buf out = BUF_INIT;
+	unsigned tag = ++c->tagno;
+	int rc = 0;
+	memset(res, 0, sizeof(*res));
+	memset(uids, 0, n * sizeof(*uids));
+	buf_addf(&out, "a%u APPEND ", tag);
+	if (!n || imap_add_quoted(&out, reqs[0].wire_name) < 0) {
+		snprintf(err, errlen, "%s: MULTIAPPEND: nothing to send or unquotable mailbox name", imap_peer(c));
+		rc = IMAP_ERR_LOCAL;
+		goto out;
+	}
+	log_debug("%s: C: %s <%zu messages>", imap_peer(c), out.data, n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct imap_append_req *q = &reqs[i];
+		if (q->flags && *q->flags) {
+			if (strpbrk(q->flags, "\r\n()")) {
+				snprintf(err, errlen, "%s: APPEND: invalid flag list", imap_peer(c));
+				rc = IMAP_ERR_LOCAL;
+				goto out;
+			}
+			buf_addf(&out, " (%s)", q->flags);
+		}
+		if (q->date >= 0) {
+			char date[32];
+			imap_format_internaldate(q->date, date);
+			buf_addf(&out, " \"%s\"", date);
+		}
+		buf_addf(&out, " {%zu+}\r\n", q->len);
+		/* small messages are gathered, big ones written as they are */
+		if (q->len <= 65536) {
+			buf_add(&out, q->data, q->len);
+			rc = flush_out(c, &out, 65536, err, errlen);
+		} else if ((rc = flush_out(c, &out, 0, err, errlen)) == 0) {
+			rc = send_bytes(c, q->data, q->len, err, errlen);
+		}
+	}
+	buf_adds(&out, "\r\n");
+	if (rc == 0)
+		rc = flush_out(c, &out, 0, err, errlen);
+	if (rc < 0)
+		goto out;
+	for (;;) {
+		struct imap_response r;
+		if ((rc = next_response(c, &r, "APPEND", err, errlen)) < 0)
+			goto out;
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			snprintf(err, errlen, "%s: APPEND: unexpected continuation request", imap_peer(c));
+			rc = IMAP_ERR_PROTOCOL;
+			goto out;
+		}
+		if (r.kind != IMAP_RESP_TAGGED)
+			continue;
+		if (!tag_matches(&r, tag)) {
+			snprintf(err, errlen, "%s: APPEND: response with unknown tag", imap_peer(c));
+			rc = IMAP_ERR_PROTOCOL;
+			goto out;
+		}
+		rc = append_status(c, &r, res, err, errlen);
+		/* "[APPENDUID uv 5:9,12]": the UIDs in the order of the messages (RFC 4315 §3) */
+		struct uid_list l = { uids, 0, n };
+		uint32_t uv;
+		if (rc == 0 && code_is(&r, "APPENDUID") && r.code_args.n == 2 &&
+		    imap_value_u32(&r.code_args.items[0], &uv) == 0 && uv &&
+		    r.code_args.items[1].type == IMAP_ATOM &&
+		    imap_parse_seqset(r.code_args.items[1].data, r.code_args.items[1].len, 0, add_uid_range, &l) == 0 &&
+		    l.n == n)
+			res->uidvalidity = uv;
+		else
+			memset(uids, 0, n * sizeof(*uids));
+		goto out;
+	}
+out:
+	buf_free(&out);
+	return rc;
+}
+
+/* ---- STORE, EXPUNGE ---- */
+
+int imap_command_wait(struct imap_client *c, unsigned tag, const char *what, char *err, size_t errlen)
+{
+	return imap_wait_tagged(c, tag, NULL, NULL, what, err, errlen);
+}
+
+int imap_uid_store_send(struct imap_client *c, const char *uidset, const char *op, const char *flags,
+			unsigned *tag, char *err, size_t errlen)
+{
+	if (strpbrk(flags, "()")) {
+		snprintf(err, errlen, "%s: UID STORE: invalid flag list", imap_peer(c));
+		return IMAP_ERR_LOCAL;
+	}
+	return imap_send_command(c, tag, err, errlen, "UID STORE %s %s (%s)", uidset, op, flags);
+}
+
+int imap_uid_expunge(struct imap_client *c, const char *uidset, char *err, size_t errlen)
+{
+	unsigned tag;
+	int rc = imap_send_command(c, &tag, err, errlen, "UID EXPUNGE %s", uidset);
+	if (rc < 0)
+		return rc;
+	return imap_wait_tagged(c, tag, NULL, NULL, "UID EXPUNGE", err, errlen);
+}
+
+/* ---- SEARCH ---- */
+
+struct search_ctx {
+	int (*on_uid)(void *ctx, uint32_t uid);
+	void *ctx;
+};
+
+static int on_search(struct imap_client *c, const struct imap_response *r, void *ctx,
+		     char *err, size_t errlen)
+{
+	struct search_ctx *s = ctx;
+	if (!is_untagged(r, "SEARCH"))
+		return 0;
+	for (size_t i = 0; i < r->args.n; i++) {
+		uint32_t uid;
+		if (imap_value_u32(&r->args.items[i], &uid) < 0 || !uid) {
+			/* "(MODSEQ n)" after the numbers (RFC 7162 §3.1.5) is not a UID */
+			if (r->args.items[i].type == IMAP_LIST)
+				continue;
+			snprintf(err, errlen, "%s: malformed SEARCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (s->on_uid(s->ctx, uid))
+			return IMAP_ERR_LOCAL;
+	}
+	return 0;
+}
+
+int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t size, unsigned *tag,
+				 char *err, size_t errlen)
+{
+	struct buf crit = BUF_INIT;
+	int rc;
+	if (message_id) {
+		buf_adds(&crit, "HEADER Message-ID ");
+		if (imap_add_quoted(&crit, message_id) < 0)
+			buf_reset(&crit);
+		else
+			buf_addch(&crit, ' ');
+	}
+	/* LARGER and SMALLER are strict: together they say "exactly size" */
+	buf_addf(&crit, "LARGER %" PRIu64 " SMALLER %" PRIu64, size ? size - 1 : 0, size + 1);
+	rc = imap_send_command(c, tag, err, errlen, "UID SEARCH %s", crit.data);
+	buf_free(&crit);
+	return rc;
+}
+
+int imap_uid_search_wait(struct imap_client *c, unsigned tag, int (*on_uid)(void *ctx, uint32_t uid),
+			 void *ctx, char *err, size_t errlen)
+{
+	struct search_ctx s = { on_uid, ctx };
+	return imap_wait_tagged(c, tag, on_search, &s, "UID SEARCH", err, errlen);
+}
+
+int imap_uid_search_all(struct imap_client *c, int (*on_uid)(void *ctx, uint32_t uid), void *ctx,
+			char *err, size_t errlen)
+{
+	unsigned tag;
+	int rc = imap_send_command(c, &tag, err, errlen, "UID SEARCH ALL");
+	if (rc < 0)
+		return rc;
+	return imap_uid_search_wait(c, tag, on_uid, ctx, err, errlen);
+}
+
+/* ---- FETCH of header sections ---- */
+
+struct header_ctx {
+	int (*cb)(void *ctx, const struct imap_header_msg *m, char *err, size_t errlen);
+	void *ctx;
+	struct buf keywords;
+};
+
+/* Keywords are kept only when they are plain atoms that can be sent back. */
+static int keyword_ok(const struct imap_value *v)
+{
+	if (v->type != IMAP_ATOM || !v->len || v->len > 128 || v->data[0] == '\\')
+		return 0;
+	for (size_t i = 0; i < v->len; i++) {
+		unsigned char ch = (unsigned char)v->data[i];
+		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"]\\", ch))
+			return 0;
+	}
+	return 1;
+}
+
+static int header_flags(struct header_ctx *h, const struct imap_value *v, struct imap_header_msg *m)
+{
+	if (v->type != IMAP_LIST)
+		return -1;
+	buf_reset(&h->keywords);
+	buf_adds(&h->keywords, "");
+	for (size_t i = 0; i < v->n; i++) {
+		const struct imap_value *f = &v->items[i];
+		unsigned bit;
+		if (f->type != IMAP_ATOM)
+			continue;
+		if ((bit = maildir_flag_from_imap(f->data, f->len)) != 0)
+			m->flags |= bit;
+		else if (keyword_ok(f) && h->keywords.len + f->len + 1 < MAX_KEYWORDS) {
+			if (h->keywords.len)
+				buf_addch(&h->keywords, ' ');
+			buf_add(&h->keywords, f->data, f->len);
+		}
+	}
+	m->keywords = h->keywords.data;
+	return 0;
+}
+
+static int on_header_fetch(struct imap_client *c, const struct imap_response *r, void *ctx,
+			   char *err, size_t errlen)
+{
+	struct header_ctx *h = ctx;
+	const struct imap_value *v;
+	if (!is_untagged(r, "FETCH") || !r->has_number)
+		return 0;
+	if (r->args.n != 1 || r->args.items[0].type != IMAP_LIST)
+		goto bad;
+	const struct imap_value *list = &r->args.items[0];
+	struct imap_header_msg m = { .internaldate = INT64_MIN, .keywords = "" };
+	if ((v = imap_fetch_item(list, "UID")) == NULL)
+		return 0; /* an unsolicited FETCH (flags changed by someone else) */
+	if (imap_value_u32(v, &m.uid) < 0 || !m.uid)
+		goto bad;
+	if ((v = imap_fetch_item(list, "RFC822.SIZE")) != NULL && imap_value_u64(v, &m.size) < 0)
+		goto bad;
+	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL &&
+	    (v->type != IMAP_STRING || imap_parse_internaldate(v->data, v->len, &m.internaldate) < 0))
+		goto bad;
+	if ((v = imap_fetch_item(list, "FLAGS")) != NULL && header_flags(h, v, &m) < 0)
+		goto bad;
+	if ((v = imap_fetch_item(list, "BODY[HEADER]")) != NULL && v->type == IMAP_STRING) {
+		m.header = v->data;
+		m.header_len = v->len;
+	}
+	return h->cb(h->ctx, &m, err, errlen) ? IMAP_ERR_LOCAL : 0;
+bad:
+	snprintf(err, errlen, "%s: malformed FETCH response", imap_peer(c));
+	return IMAP_ERR_PROTOCOL;
+}
+
+int imap_uid_fetch_headers(struct imap_client *c, const char *uidset,
+			   int (*cb)(void *ctx, const struct imap_header_msg *m, char *err, size_t errlen),
+			   void *ctx, char *err, size_t errlen)
+{
+	struct header_ctx h = { cb, ctx, BUF_INIT };
+	unsigned tag;
+	int rc = imap_send_command(c, &tag, err, errlen,
+				   "UID FETCH %s (UID RFC822.SIZE INTERNALDATE FLAGS BODY.PEEK[HEADER])", uidset);
+	if (rc == 0)
+		rc = imap_wait_tagged(c, tag, on_header_fetch, &h, "UID FETCH", err, errlen);
+	buf_free(&h.keywords);
+	return rc;
+}

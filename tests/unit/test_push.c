@@ -1,0 +1,478 @@
+/* Push, pure parts: folder name mapping, flag strings and deltas, message
+ * identity (CRLF form, header section, digest, Message-ID), push state round
+ * trip and malformed states, the per-folder plan, candidate matching. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailkeep/imap.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/push.h"
+#include "mailkeep/utf7.h"
+
+/* ---- folder names ---- */
+
+/* A target folder as LIST would give it (wire name). */
+struct tmb {
+	const char *wire;
+	char delim;
+	unsigned special;
+	unsigned flags;
+};
+
+static void make_list(const struct tmb *t, struct imap_mailbox_list *l)
+{
+	size_t n = 0;
+	while (t && t[n].wire)
+		n++;
+	l->items = calloc(n + 1, sizeof(*l->items));
+	l->n = n;
+	for (size_t i = 0; i < n; i++) {
+		l->items[i].name = strdup(t[i].wire);
+		if (utf7_decode(t[i].wire, strlen(t[i].wire), &l->items[i].utf8) < 0)
+			l->items[i].utf8 = NULL;
+		l->items[i].delim = t[i].delim;
+		l->items[i].special = t[i].special;
+		l->items[i].flags = t[i].flags;
+	}
+}
+
+static const struct tmb plain_slash[] = { { "INBOX", '/', 0, 0 }, { "Archive", '/', 0, 0 }, { NULL, 0, 0, 0 } };
+static const struct tmb special_slash[] = {
+	{ "INBOX", '/', 0, 0 }, { "Gesendet", '/', IMAP_SPECIAL_SENT, 0 }, { "M&APw-ll", '/', IMAP_SPECIAL_TRASH, 0 },
+	{ "Sent Items", '/', 0, 0 }, { NULL, 0, 0, 0 } };
+static const struct tmb names_only[] = {
+	{ "INBOX", '/', 0, 0 }, { "Junk", '/', 0, 0 }, { "Sent", '/', 0, 0 }, { NULL, 0, 0, 0 } };
+static const struct tmb attrs_no_junk[] = {
+	{ "INBOX", '/', 0, 0 }, { "Junk", '/', 0, 0 }, { "Sent", '/', IMAP_SPECIAL_SENT, 0 }, { NULL, 0, 0, 0 } };
+static const struct tmb courier[] = {
+	{ "INBOX", '.', 0, 0 }, { "INBOX.Sent", '.', 0, 0 }, { NULL, 0, 0, 0 } };
+
+static const struct push_map_entry map1[] = {
+	{ "Sent Items", "Sent" }, { "Lists", "Archive/Lists" }, { "Lists/keep", "Kept" }, { "inbox/old", "Old" },
+};
+
+struct map_case {
+	const char *rel;              /* mirror path (escaped) */
+	const struct push_map_entry *map;
+	size_t n_map;
+	const struct tmb *target;
+	char delim;
+	const char *prefix;
+	const char *wire;             /* expected, NULL: an error */
+	const char *utf8;
+	const char *err_part;         /* in the error message */
+};
+
+static const struct map_case map_cases[] = {
+	{ "INBOX", NULL, 0, plain_slash, '/', "", "INBOX", "INBOX", NULL },
+	{ "Archive/2024", NULL, 0, plain_slash, '/', "", "Archive/2024", "Archive/2024", NULL },
+	{ "Archive/2024", NULL, 0, plain_slash, '.', "", "Archive.2024", "Archive.2024", NULL },
+	{ "Geschäftlich", NULL, 0, plain_slash, '/', "", "Gesch&AOQ-ftlich", "Geschäftlich", NULL },
+	{ "日本語/R&D", NULL, 0, plain_slash, '.', "", "&ZeVnLIqe-.R&-D", "日本語.R&D", NULL },
+	{ "%2Ehidden", NULL, 0, plain_slash, '/', "", ".hidden", ".hidden", NULL },
+	{ "%63ur", NULL, 0, plain_slash, '/', "", "cur", "cur", NULL },
+	{ "INBOX/Sub", NULL, 0, plain_slash, '.', "", "INBOX.Sub", "INBOX.Sub", NULL },
+	/* push_map: exact, a parent, the nearest parent wins, INBOX case-insensitively */
+	{ "Sent Items", map1, 4, plain_slash, '/', "", "Sent", "Sent", NULL },
+	{ "Sent Items/2023", map1, 4, plain_slash, '.', "", "Sent.2023", "Sent.2023", NULL },
+	{ "Lists/a/b", map1, 4, plain_slash, '/', "", "Archive/Lists/a/b", "Archive/Lists/a/b", NULL },
+	{ "Lists/keep/x", map1, 4, plain_slash, '/', "", "Kept/x", "Kept/x", NULL },
+	{ "INBOX/old", map1, 4, plain_slash, '/', "", "Old", "Old", NULL },
+	{ "Listsx", map1, 4, plain_slash, '/', "", "Listsx", "Listsx", NULL },
+	/* SPECIAL-USE: by attribute when the names differ; the same name wins */
+	{ "Sent Messages", NULL, 0, special_slash, '/', "", "Gesendet", "Gesendet", NULL },
+	{ "Sent Messages/2023", NULL, 0, special_slash, '/', "", "Gesendet/2023", "Gesendet/2023", NULL },
+	{ "Sent Items", NULL, 0, special_slash, '/', "", "Sent Items", "Sent Items", NULL },
+	{ "Deleted Items", NULL, 0, special_slash, '/', "", "M&APw-ll", "Müll", NULL },
+	{ "INBOX/Trash", NULL, 0, special_slash, '/', "", "M&APw-ll", "Müll", NULL },
+	{ "Junk", NULL, 0, special_slash, '/', "", "Junk", "Junk", NULL },
+	{ "Archive", NULL, 0, special_slash, '/', "", "Archive", "Archive", NULL },
+	/* no attribute anywhere: well-known names on both sides */
+	{ "Spam", NULL, 0, names_only, '/', "", "Junk", "Junk", NULL },
+	{ "Gesendete Objekte", NULL, 0, names_only, '/', "", "Sent", "Sent", NULL },
+	{ "Drafts", NULL, 0, names_only, '/', "", "Drafts", "Drafts", NULL },
+	/* attributes shown, but no \Junk: the name is kept */
+	{ "Spam", NULL, 0, attrs_no_junk, '/', "", "Spam", "Spam", NULL },
+	/* a personal namespace prefix */
+	{ "Archive", NULL, 0, courier, '.', "INBOX.", "INBOX.Archive", "INBOX.Archive", NULL },
+	{ "INBOX", NULL, 0, courier, '.', "INBOX.", "INBOX", "INBOX", NULL },
+	{ "Sent Items", NULL, 0, courier, '.', "INBOX.", "INBOX.Sent", "INBOX.Sent", NULL },
+	{ "A/B", NULL, 0, courier, '.', "bad\x01", "A.B", "A.B", NULL },
+	/* errors */
+	{ "v1.2", NULL, 0, plain_slash, '.', "", NULL, NULL, "delimiter '.'" },
+	{ "a%2Fb", NULL, 0, plain_slash, '/', "", NULL, NULL, "delimiter '/'" },
+	{ "a/%/b", NULL, 0, plain_slash, '/', "", NULL, NULL, "empty level" },
+	{ "a/b", NULL, 0, plain_slash, 0, "", NULL, NULL, "no folder hierarchy" },
+	{ "Sent Items", map1, 4, plain_slash, '.', "", "Sent", "Sent", NULL },
+};
+
+Test(push_names, map_table)
+{
+	for (size_t i = 0; i < sizeof(map_cases) / sizeof(map_cases[0]); i++) {
+		const struct map_case *t = &map_cases[i];
+		struct push_name nm;
+		struct imap_mailbox_list l = { 0 };
+		struct buf wire = BUF_INIT, utf8 = BUF_INIT;
+		char err[256] = "";
+		cr_assert_eq(push_name_from_path(t->rel, &nm), 0, "case %zu: %s", i, t->rel);
+		make_list(t->target, &l);
+		int rc = push_map_folder(&nm, t->map, t->n_map, &l, t->delim, t->prefix, &wire, &utf8, err,
+					 sizeof(err));
+		if (t->wire) {
+			cr_expect_eq(rc, 0, "case %zu (%s): %s", i, t->rel, err);
+			if (rc == 0) {
+				cr_expect_str_eq(wire.data, t->wire, "case %zu (%s)", i, t->rel);
+				cr_expect_str_eq(utf8.data, t->utf8, "case %zu (%s)", i, t->rel);
+			}
+		} else {
+			cr_expect_eq(rc, -1, "case %zu (%s): accepted as %s", i, t->rel, wire.data ? wire.data : "");
+			cr_expect_not_null(strstr(err, t->err_part), "case %zu: \"%s\" lacks \"%s\"", i, err,
+					   t->err_part);
+		}
+		push_name_free(&nm);
+		imap_mailbox_list_free(&l);
+		buf_free(&wire);
+		buf_free(&utf8);
+	}
+}
+
+Test(push_names, from_path_rejects_bad_escapes)
+{
+	static const char *const bad[] = { "a%zz", "%", "x/%4", "a/%00b" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct push_name nm;
+		int rc = push_name_from_path(bad[i], &nm);
+		if (i == 1) { /* "%" alone is the empty level: valid */
+			cr_expect_eq(rc, 0);
+			cr_expect_eq(nm.n, 1);
+			cr_expect_str_eq(nm.comp[0], "");
+			push_name_free(&nm);
+			continue;
+		}
+		cr_expect_eq(rc, -1, "%s accepted", bad[i]);
+	}
+}
+
+Test(push_names, special_from_name)
+{
+	static const struct { const char *name; char sep; unsigned want; } t[] = {
+		{ "Sent", '/', IMAP_SPECIAL_SENT }, { "sent items", '/', IMAP_SPECIAL_SENT },
+		{ "[Gmail]/Sent Mail", '/', IMAP_SPECIAL_SENT }, { "INBOX.Drafts", '.', IMAP_SPECIAL_DRAFTS },
+		{ "Gelöschte Elemente", '/', IMAP_SPECIAL_TRASH }, { "Junk E-mail", '/', IMAP_SPECIAL_JUNK },
+		{ "Archives", '/', IMAP_SPECIAL_ARCHIVE }, { "Papierkorb", '/', IMAP_SPECIAL_TRASH },
+		{ "Work/Sent", '/', 0 }, { "Sentinel", '/', 0 }, { "INBOX", '/', 0 }, { "a/b/Trash", '/', 0 },
+		{ "", '/', 0 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct push_name nm;
+		push_name_split(t[i].name, t[i].sep, &nm);
+		cr_expect_eq(push_special_from_name(&nm), t[i].want, "%s", t[i].name);
+		push_name_free(&nm);
+	}
+}
+
+/* ---- flags ---- */
+
+Test(push_flags, flags_string)
+{
+	static const struct { unsigned flags; const char *kw; const char *want; } t[] = {
+		{ 0, NULL, "" },
+		{ MFLAG_SEEN, "", "\\Seen" },
+		{ MFLAG_ALL, NULL, "\\Draft \\Flagged $Forwarded \\Answered \\Seen \\Deleted" },
+		{ MFLAG_SEEN | MFLAG_REPLIED, "$label1 Work", "\\Answered \\Seen $label1 Work" },
+		{ 0, "  a   b  ", "a b" },
+		{ 0, "dup Dup dup x", "dup x" },
+		{ 0, "\\Seen $Forwarded ok", "ok" },            /* system flags are not keywords */
+		{ 0, "bad(one) q\"uote ok% ok2 a]b", "ok2" },    /* not atoms: dropped */
+	};
+	struct buf out = BUF_INIT;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		push_flags_string(t[i].flags, t[i].kw, &out);
+		cr_expect_str_eq(out.data, t[i].want, "case %zu", i);
+	}
+	push_keywords_normalise("a b", 0, &out);
+	cr_expect_str_eq(out.data, "", "keywords not allowed");
+	buf_free(&out);
+}
+
+Test(push_flags, delta)
+{
+	static const struct {
+		unsigned of; const char *ok; unsigned nf; const char *nk; const char *add, *rem;
+	} t[] = {
+		{ 0, NULL, 0, NULL, "", "" },
+		{ MFLAG_SEEN, NULL, MFLAG_SEEN | MFLAG_FLAGGED, NULL, "\\Flagged", "" },
+		{ MFLAG_SEEN | MFLAG_REPLIED, NULL, MFLAG_REPLIED, NULL, "", "\\Seen" },
+		{ MFLAG_SEEN, "a b", MFLAG_DRAFT, "b c", "\\Draft c", "\\Seen a" },
+		{ 0, "A", 0, "a", "", "" }, /* keywords compare case-insensitively */
+		{ MFLAG_ALL, "x", MFLAG_ALL, "x", "", "" },
+	};
+	struct buf add = BUF_INIT, rem = BUF_INIT;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		push_flags_delta(t[i].of, t[i].ok, t[i].nf, t[i].nk, &add, &rem);
+		cr_expect_str_eq(add.data, t[i].add, "case %zu add", i);
+		cr_expect_str_eq(rem.data, t[i].rem, "case %zu remove", i);
+	}
+	buf_free(&add);
+	buf_free(&rem);
+}
+
+/* ---- message identity ---- */
+
+Test(push_identity, crlf)
+{
+	static const struct { const char *in; const char *out; } t[] = {
+		{ "", "" }, { "a", "a" }, { "a\nb\n", "a\r\nb\r\n" }, { "\n\n", "\r\n\r\n" },
+		{ "a\rb\n", "a\rb\r\n" },      /* a bare CR stays */
+		{ "a\r\nb", "a\r\r\nb" },      /* the mirror's CR LF was CR CR LF */
+	};
+	struct buf out = BUF_INIT;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		buf_reset(&out);
+		push_crlf(t[i].in, strlen(t[i].in), &out);
+		cr_expect_eq(out.len, strlen(t[i].out), "case %zu", i);
+		cr_expect_eq(memcmp(out.data, t[i].out, out.len), 0, "case %zu", i);
+	}
+	buf_free(&out);
+}
+
+Test(push_identity, header_len)
+{
+	static const struct { const char *msg; size_t want; } t[] = {
+		{ "A: b\r\n\r\nbody", 6 }, { "A: b\r\nC: d\r\n\r\n", 12 }, { "A: b\r\n", 6 }, { "A: b", 4 },
+		{ "\r\nbody", 0 }, { "", 0 }, { "A: b\n\nbody", 5 }, { "A: b\r\n \r\nx", 10 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		cr_expect_eq(push_header_len(t[i].msg, strlen(t[i].msg)), t[i].want, "case %zu", i);
+}
+
+Test(push_identity, digest_of_file_equals_digest_of_server_header)
+{
+	/* the header cut from the message and the server's BODY[HEADER] (with the
+	 * empty line) give the same digest; another header does not */
+	const char *msg = "From: a@b\r\nSubject: x\r\n\r\nbody\r\n";
+	const char *server = "From: a@b\r\nSubject: x\r\n\r\n";
+	unsigned char d1[PUSH_DIGEST_LEN], d2[PUSH_DIGEST_LEN], d3[PUSH_DIGEST_LEN], zero[PUSH_DIGEST_LEN] = { 0 };
+	push_header_digest(msg, push_header_len(msg, strlen(msg)), d1);
+	push_header_digest(server, strlen(server), d2);
+	push_header_digest("From: a@b\r\nSubject: y\r\n\r\n", 25, d3);
+	cr_expect_eq(memcmp(d1, d2, PUSH_DIGEST_LEN), 0);
+	cr_expect_neq(memcmp(d1, d3, PUSH_DIGEST_LEN), 0);
+	cr_expect_neq(memcmp(d1, zero, PUSH_DIGEST_LEN), 0);
+}
+
+Test(push_identity, message_id)
+{
+	static const struct { const char *hdr; const char *want; } t[] = {
+		{ "Message-ID: <a@b>\r\n", "<a@b>" },
+		{ "Subject: x\r\nmessage-id:<1.2@host.example>\r\nTo: y\r\n", "<1.2@host.example>" },
+		{ "Message-Id:\r\n <folded@x>\r\n", "<folded@x>" },
+		{ "Message-ID: <a@b> (comment)\r\n", "<a@b>" },
+		{ "Message-ID: <with\"quote@x>\r\n", "<with\"quote@x>" },
+		{ "Subject: Message-ID: <no@x>\r\n", NULL },
+		{ "X-Message-ID: <no@x>\r\n", NULL },
+		{ "Message-ID: no-brackets@x\r\n", NULL },
+		{ "Message-ID: <\xc3\xa4@x>\r\n", NULL },
+		{ "Message-ID: <>\r\n", NULL },
+		{ "Message-ID: <unterminated@x\r\n", NULL },
+		{ "", NULL },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char out[64];
+		int rc = push_message_id(t[i].hdr, strlen(t[i].hdr), out, sizeof(out));
+		if (t[i].want) {
+			cr_expect_eq(rc, 0, "case %zu", i);
+			if (!rc)
+				cr_expect_str_eq(out, t[i].want, "case %zu", i);
+		} else {
+			cr_expect_eq(rc, -1, "case %zu accepted (%s)", i, rc ? "" : out);
+		}
+	}
+	char small[8];
+	cr_expect_eq(push_message_id("Message-ID: <long@example>\r\n", 28, small, sizeof(small)), -1);
+}
+
+/* ---- push state ---- */
+
+Test(push_state, round_trip)
+{
+	struct push_state st = { 0 }, ld;
+	struct buf text = BUF_INIT, again = BUF_INIT;
+	char err[256];
+	st.target = strdup("Gesch&AOQ-ftlich with space");
+	st.tgt_uv = 4000000000u;
+	struct push_entry *e = push_state_put(&st, 7, 3);
+	e->tgt_uid = 11;
+	e->flags = MFLAG_SEEN | MFLAG_FLAGGED;
+	push_entry_set_keywords(e, "$label1 Work");
+	e = push_state_put(&st, 7, 1);
+	e->tgt_uid = 10;
+	e = push_state_put(&st, 5, 4000000000u);
+	e->pending = 1;
+	e = push_state_put(&st, 7, 2);
+	e->tgt_uid = 0; /* on the target, UID unknown */
+	e->flags = MFLAG_ALL;
+	cr_assert_eq(push_state_put(&st, 7, 3)->tgt_uid, 11, "put of an existing key returns it");
+	cr_assert_eq(st.n, 4);
+	push_state_format(&st, &text);
+	cr_expect_str_eq(text.data, "mailkeep-push 1\n"
+			 "target Gesch&AOQ-ftlich with space\n"
+			 "uidvalidity 4000000000\n"
+			 "p 5 4000000000\n"
+			 "m 7 1 10 -\n"
+			 "m 7 2 0 DFPRST\n"
+			 "m 7 3 11 FS $label1 Work\n");
+	cr_assert_eq(push_state_parse(text.data, text.len, &ld, err, sizeof(err)), 0, "%s", err);
+	push_state_format(&ld, &again);
+	cr_expect_str_eq(again.data, text.data);
+	cr_expect_eq(ld.n, 4);
+	cr_expect(ld.e[0].pending);
+	cr_expect_str_eq(push_state_find(&ld, 7, 3)->keywords, "$label1 Work");
+	cr_expect_null(push_state_find(&ld, 7, 4));
+	push_state_remove(&ld, 7, 1);
+	push_state_remove(&ld, 7, 99);
+	cr_expect_eq(ld.n, 3);
+	ld.e[0].src_uid = 0;
+	push_state_compact(&ld);
+	cr_expect_eq(ld.n, 2);
+	cr_expect_eq(ld.e[0].src_uid, 2);
+	push_state_free(&st);
+	push_state_free(&ld);
+	buf_free(&text);
+	buf_free(&again);
+}
+
+Test(push_state, malformed)
+{
+	static const char *const bad[] = {
+		"",
+		"mailkeep-push 2\n",
+		"mailkeep-state 1\n",
+		"mailkeep-push 1\nm 1 2 3 S",                      /* truncated */
+		"mailkeep-push 1\nm 1 0 3 S\n",                    /* uid 0 */
+		"mailkeep-push 1\nm 1 2 3\n",                      /* no flags */
+		"mailkeep-push 1\nm 1 2 x S\n",
+		"mailkeep-push 1\nm 1 99999999999 3 S\n",          /* > 32 bits */
+		"mailkeep-push 1\nm 1 5 3 S\nm 1 4 3 S\n",         /* not sorted */
+		"mailkeep-push 1\nm 1 5 3 S\np 1 5\n",             /* repeated */
+		"mailkeep-push 1\np 1\n",
+		"mailkeep-push 1\np 1 2 3\n",
+		"mailkeep-push 1\nuidvalidity -1\n",
+		"mailkeep-push 1\ntarget \n",
+		"mailkeep-push 1\ntarget a\ntarget b\n",
+		"mailkeep-push 1\nm  1 2 3 S\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct push_state st;
+		char err[256] = "";
+		cr_expect_eq(push_state_parse(bad[i], strlen(bad[i]), &st, err, sizeof(err)), -1, "case %zu", i);
+		cr_expect_eq(st.n, 0, "case %zu", i);
+		cr_expect_null(st.target, "case %zu", i);
+		cr_expect_neq(err[0], '\0', "case %zu: no message", i);
+	}
+	struct push_state st;
+	char err[64];
+	const char nul[] = "mailkeep-push 1\nm 1 2 3 S\0\n";
+	cr_expect_eq(push_state_parse(nul, sizeof(nul) - 1, &st, err, sizeof(err)), -1, "NUL accepted");
+	/* unknown lines are ignored (forward compatibility); odd keywords dropped */
+	const char *ok = "mailkeep-push 1\nfuture 1\nm 1 2 3 S good (bad) \\Seen\n";
+	cr_assert_eq(push_state_parse(ok, strlen(ok), &st, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(st.e[0].keywords, "good");
+	push_state_free(&st);
+}
+
+/* ---- plan ---- */
+
+static struct push_state state_of(const char *text)
+{
+	struct push_state st;
+	char err[128];
+	cr_assert_eq(push_state_parse(text, strlen(text), &st, err, sizeof(err)), 0, "%s", err);
+	return st;
+}
+
+static void expect_list(const size_t *v, size_t n, const char *want, const char *what)
+{
+	char got[128] = "";
+	for (size_t i = 0; i < n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%zu", i ? " " : "", v[i]);
+	cr_expect_str_eq(got, want, "%s", what);
+}
+
+Test(push_plan, compare_with_state)
+{
+	const struct push_src src[] = {
+		{ 7, 1, MFLAG_SEEN, "" },        /* on the target, same flags */
+		{ 7, 2, MFLAG_SEEN, "" },        /* flags changed */
+		{ 7, 3, 0, "kw" },               /* keyword added */
+		{ 7, 4, 0, "" },                 /* pending */
+		{ 7, 5, 0, "" },                 /* new */
+	};
+	struct push_state st = state_of("mailkeep-push 1\ntarget INBOX\nuidvalidity 9\n"
+					"m 7 1 1 S\nm 7 2 2 -\nm 7 3 3 -\np 7 4\nm 7 6 6 S\n");
+	struct push_plan p;
+	push_plan_folder(src, 5, &st, &p);
+	expect_list(p.append, p.n_append, "4", "append");
+	expect_list(p.lookup, p.n_lookup, "3", "lookup");
+	expect_list(p.update, p.n_update, "1 2", "update");
+	expect_list(p.orphan, p.n_orphan, "4", "orphans (state index)");
+	push_plan_free(&p);
+	push_state_free(&st);
+}
+
+Test(push_plan, renumbered_source_is_looked_up)
+{
+	/* the source folder's UIDVALIDITY changed: the state's entries are orphans of
+	 * uv 7, every message of uv 8 is looked up (it may be an old one renumbered) */
+	const struct push_src src[] = { { 8, 1, 0, "" }, { 8, 2, 0, "" } };
+	struct push_state st = state_of("mailkeep-push 1\nm 7 1 1 -\nm 7 2 2 -\n");
+	struct push_plan p;
+	push_plan_folder(src, 2, &st, &p);
+	expect_list(p.append, p.n_append, "", "append");
+	expect_list(p.lookup, p.n_lookup, "0 1", "lookup");
+	expect_list(p.orphan, p.n_orphan, "0 1", "orphans");
+	push_plan_free(&p);
+	push_state_free(&st);
+	/* an orphan of the current uv is a deleted message, not a renumbering */
+	st = state_of("mailkeep-push 1\nm 8 1 1 -\nm 8 9 2 -\n");
+	push_plan_folder(src, 2, &st, &p);
+	expect_list(p.append, p.n_append, "1", "append");
+	expect_list(p.lookup, p.n_lookup, "", "lookup");
+	expect_list(p.orphan, p.n_orphan, "1", "orphans");
+	push_plan_free(&p);
+	push_state_free(&st);
+	/* empty source, empty state */
+	st = state_of("mailkeep-push 1\n");
+	push_plan_folder(NULL, 0, &st, &p);
+	cr_expect_eq(p.n_append + p.n_lookup + p.n_update + p.n_orphan, 0);
+	push_plan_free(&p);
+	push_state_free(&st);
+}
+
+Test(push_plan, match_prefers_same_date_then_lowest_uid)
+{
+	unsigned char d1[PUSH_DIGEST_LEN] = { 1 }, d2[PUSH_DIGEST_LEN] = { 2 };
+	struct push_candidate c[] = {
+		{ .uid = 9, .size = 100, .date = 50 }, { .uid = 5, .size = 100, .date = 60 },
+		{ .uid = 3, .size = 100, .date = 60 }, { .uid = 4, .size = 101, .date = 60 },
+		{ .uid = 2, .size = 100, .date = 60 },
+	};
+	memcpy(c[0].digest, d1, PUSH_DIGEST_LEN);
+	memcpy(c[1].digest, d1, PUSH_DIGEST_LEN);
+	memcpy(c[2].digest, d1, PUSH_DIGEST_LEN);
+	memcpy(c[3].digest, d1, PUSH_DIGEST_LEN);
+	memcpy(c[4].digest, d2, PUSH_DIGEST_LEN);
+	cr_expect_eq(push_match(c, 5, 100, d1, 60), 2, "same date, lowest UID");
+	c[2].taken = 1;
+	cr_expect_eq(push_match(c, 5, 100, d1, 60), 1);
+	c[1].taken = 1;
+	cr_expect_eq(push_match(c, 5, 100, d1, 60), 0, "another date when nothing else");
+	c[0].taken = 1;
+	cr_expect_eq(push_match(c, 5, 100, d1, 60), -1);
+	cr_expect_eq(push_match(c, 5, 101, d1, 1), 3);
+	cr_expect_eq(push_match(c, 5, 100, d2, 60), 4);
+	cr_expect_eq(push_match(c, 0, 100, d2, 60), -1);
+}

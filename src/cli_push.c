@@ -16,7 +16,8 @@
 #include "mailkeep/log.h"
 #include "mailkeep/push.h"
 
-int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv);
+#include "cli_internal.h"
+
 
 static void push_usage(FILE *out)
 {

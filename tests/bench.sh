@@ -46,3 +46,62 @@ printf '| case | messages | seconds |\n|---|---:|---:|\n'
 printf '| initial sync + first snapshot | %s | %s |\n' "$msgs" "$initial"
 printf '| snapshot after 1 %% flags, 0.5 %% expunges, 0.5 %% new | %s | %s |\n' "$msgs" "$incremental"
 printf '| full re-snapshot (new repository) | %s | %s |\n' "$msgs" "$full"
+
+# ---- push (issue 8): mirror -> empty account, against mbsync copying server to server ----
+if [ "${BENCH_SKIP_PUSH:-0}" != 1 ] && command -v mbsync >/dev/null; then
+	psize=${BENCH_PUSH_SIZE:-M}
+	echo "== push: ${psize} corpus into an empty account, mailkeep push vs mbsync IMAP -> IMAP"
+	for d in src mk mb; do "$shared/dovecot-up" "$tmp/p-$d" >/dev/null; done
+	trap 'for d in dc p-src p-mk p-mb; do "$shared/dovecot-down" "$tmp/$d" >/dev/null 2>&1; done; rm -rf "$tmp"' EXIT
+	"$shared/seed-mailbox" "$tmp/p-src" --size "$psize" --seed 1 >/dev/null
+	# the mirror of the source, then a config with the target account
+	"$shared/mailkeep-config" "$tmp/p-src" --root "$tmp/pm" --password-via file --account src >"$tmp/push.yaml"
+	"$shared/mailkeep-config" "$tmp/p-mk" --root "$tmp/pm" --password-via file --account dst |
+		sed -n '/^  - name:/,$p' >>"$tmp/push.yaml"
+	"$bin" -c "$tmp/push.yaml" -q sync src
+	push_s=$(secs "$bin" -c "$tmp/push.yaml" -q push src dst)
+	# mbsync copying the source server into the third Dovecot
+	(
+		. "$tmp/p-src/env"
+		sp=$IMAPS_PORT sca=$CA_FILE spw=$tmp/p-src/pass-bench
+		. "$tmp/p-mb/env"
+		mkdir -p "$tmp/mbstate"
+		cat >"$tmp/mbsyncrc" <<EOF2
+IMAPAccount src
+Host 127.0.0.1
+Port $sp
+User bench
+PassCmd "cat $spw"
+SSLType IMAPS
+CertificateFile $sca
+
+IMAPStore src
+Account src
+
+IMAPAccount dst
+Host 127.0.0.1
+Port $IMAPS_PORT
+User bench
+PassCmd "cat $tmp/p-mb/pass-bench"
+SSLType IMAPS
+CertificateFile $CA_FILE
+
+IMAPStore dst
+Account dst
+
+Channel copy
+Far :src:
+Near :dst:
+Patterns *
+Create Near
+Sync Pull
+CopyArrivalDate yes
+SyncState $tmp/mbstate/
+EOF2
+	)
+	mbsync_s=$(secs mbsync -q -c "$tmp/mbsyncrc" -a)
+	printf '| push case (%s) | seconds |\n|---|---:|\n' "$psize"
+	printf '| mailkeep push (mirror -> empty account) | %s |\n' "$push_s"
+	printf '| mbsync IMAP -> IMAP (server -> empty account) | %s |\n' "$mbsync_s"
+	awk -v a="$push_s" -v b="$mbsync_s" 'BEGIN { if (b > 0) printf "ratio: %.2f x mbsync\n", a / b }'
+fi

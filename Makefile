@@ -45,7 +45,7 @@ ifneq ($(SAN),1)
 	cp -f $(BIN) $@
 endif
 
-$(BUILD)/src/%.o: src/%.c $(wildcard include/mailkeep/*.h) Makefile
+$(BUILD)/src/%.o: src/%.c $(wildcard include/mailkeep/*.h) $(wildcard src/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 

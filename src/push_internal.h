@@ -1,0 +1,93 @@
+/* Internals shared by the push runner's files (push.c: accounts, folders, the
+ * mirror and the push state; push_target.c: the operations on the target's
+ * messages). Not a public interface: see include/mailkeep/push.h. */
+#ifndef MAILKEEP_PUSH_INTERNAL_H
+#define MAILKEEP_PUSH_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/config.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/push.h"
+
+/* One run of push_account(): the source account, the target connection and
+ * what the target's folder list says. */
+struct push_run {
+	const struct account *src, *dst;
+	const struct push_options *opt;
+	struct push_result *res;
+	FILE *out;
+	char *src_dir;
+	char *state_root;
+	char *password;
+	struct imap_client *imap;
+	struct imap_mailbox_list list;
+	char delim;
+	char *prefix;
+	unsigned reconnects;
+};
+
+/* One mirror folder being pushed: its messages, its push state, its target
+ * folder and what was done. */
+struct folder_run {
+	struct push_run *r;
+	const char *rel;
+	const char *name;          /* decoded, '/' between levels */
+	struct buf dir;            /* the mirror folder */
+	struct buf wire, tname;    /* target folder: wire and decoded name */
+	struct buf state_dir;
+	struct buf saved;          /* the state text as on disk */
+	struct push_state st;
+	struct maildir_view view;
+	struct push_src *src;      /* sorted by (uv, uid) */
+	size_t *file;              /* src index -> view.files index */
+	char **kw;                 /* src index -> normalised keywords (owned) */
+	size_t n_src;
+	int keywords_ok;
+	struct imap_select_info info;
+	int exists_on_target;
+	int stop;                  /* quota: no more APPENDs */
+	int resolved;              /* the state says what the target holds (lookups done) */
+	uint64_t appended, bytes, found, updated, deleted, failed, skipped;
+};
+
+/* ---- push.c ---- */
+
+/* 1 when an error code means the connection to the target is unusable. */
+int push_fatal_for_connection(int rc);
+/* Write the folder's push state atomically when it changed (never in a dry
+ * run). 0, or -1 with err naming the file. */
+int push_save_state(struct folder_run *f, char *err, size_t errlen);
+/* Read source message i into out (reset first) in the server's form (CRLF);
+ * *date is the file's mtime (the INTERNALDATE). 0; 1 when the file is gone (a
+ * mail reader renamed it); -1 on error; err names the file. */
+int push_read_message(struct folder_run *f, size_t i, struct buf *out, int64_t *date,
+		      char *err, size_t errlen);
+
+/* ---- push_target.c ---- */
+
+/* Look the source messages idx[0..n) up on the target (learning: after an
+ * APPEND without APPENDUID, not counted as found). Those found get a state
+ * entry with the target's flags and go to update[] when the flags differ;
+ * the others go to missing[] (both appended to, at *n_missing and *n_update).
+ * 0, or an IMAP_ERR_* code with err. */
+int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
+			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
+			 char *err, size_t errlen);
+/* APPEND the source messages idx[0..n) in batches, the state saved around
+ * each; messages found with other flags go to update[]. Stops at a full
+ * quota (f->stop). 0, or negative with err. */
+int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size_t *update,
+			 size_t *n_update, char *err, size_t errlen);
+/* UID STORE the flag changes of the source messages idx[0..n) on the target,
+ * then save the state. 0, or negative with err. */
+int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *err, size_t errlen);
+/* Drop the state entries of source messages that are gone and, with --delete,
+ * delete their target copies; then save the state. 0, or negative with err. */
+int push_delete_orphans(struct folder_run *f, char *err, size_t errlen);
+
+#endif

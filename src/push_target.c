@@ -1,0 +1,720 @@
+/* Push runner, the target side of one folder: look messages up on the target
+ * (so that nothing is appended twice), APPEND the new ones in batches, update
+ * changed flags and, with --delete, remove what the mirror no longer has. The
+ * folder itself (mirror scan, push state, target folder) is src/push.c's. */
+#include "push_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+
+#define BATCH_MSGS 64                     /* APPENDs per batch (and per state save) */
+#define BATCH_BYTES ((size_t)16 << 20)
+#define SEARCH_WINDOW 64                  /* UID SEARCH commands in flight */
+#define STORE_WINDOW 16
+#define PROGRESS_EVERY 1000               /* -v: a line per this many messages appended */
+#define BULK_LOOKUP 256                   /* more lookups than this: fetch every candidate */
+#define UIDSET_MAX 500                    /* UIDs per command */
+
+/* A source message's identity on the wire. */
+struct msg_key {
+	uint64_t size;
+	int64_t date;
+	unsigned char digest[PUSH_DIGEST_LEN];
+	char message_id[256];
+};
+
+/* ---- small helpers ---- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sort and drop repeats. */
+static size_t uniq_u32(uint32_t *v, size_t n)
+{
+	size_t o = 0;
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (!o || v[o - 1] != v[i])
+			v[o++] = v[i];
+	return o;
+}
+
+static int contains_u32(const uint32_t *v, size_t n, uint32_t x)
+{
+	return bsearch(&x, v, n, sizeof(*v), cmp_u32) != NULL;
+}
+
+static void message_key(const char *msg, size_t len, int64_t date, struct msg_key *k)
+{
+	size_t hl = push_header_len(msg, len);
+	k->size = len;
+	k->date = date;
+	push_header_digest(msg, hl, k->digest);
+	if (push_message_id(msg, hl, k->message_id, sizeof(k->message_id)) < 0)
+		k->message_id[0] = '\0';
+}
+
+/* ---- looking messages up on the target ---- */
+
+struct lookup {
+	struct folder_run *f;
+	uint32_t *uids;            /* candidate target UIDs */
+	size_t n_uids, cap_uids;
+	uint8_t *got;              /* parallel to uids: its FETCH arrived */
+	struct push_candidate *cand;
+	size_t n_cand, cap_cand;
+};
+
+static int on_candidate_uid(void *ctx, uint32_t uid)
+{
+	struct lookup *l = ctx;
+	if (l->n_uids == l->cap_uids) {
+		l->cap_uids = l->cap_uids ? l->cap_uids * 2 : 64;
+		l->uids = xrealloc(l->uids, l->cap_uids * sizeof(*l->uids));
+	}
+	l->uids[l->n_uids++] = uid;
+	return 0;
+}
+
+static int on_candidate(void *ctx, const struct imap_header_msg *m, char *err, size_t errlen)
+{
+	struct lookup *l = ctx;
+	struct buf kw = BUF_INIT;
+	/* only what was asked for, once (l->uids is sorted by then) */
+	const uint32_t *at = m->header ? bsearch(&m->uid, l->uids, l->n_uids, sizeof(*l->uids), cmp_u32) : NULL;
+	if (!at || l->got[at - l->uids])
+		return 0;
+	l->got[at - l->uids] = 1;
+	if (l->n_cand == l->cap_cand) {
+		l->cap_cand = l->cap_cand ? l->cap_cand * 2 : 64;
+		l->cand = xrealloc(l->cand, l->cap_cand * sizeof(*l->cand));
+	}
+	struct push_candidate *c = &l->cand[l->n_cand++];
+	memset(c, 0, sizeof(*c));
+	c->uid = m->uid;
+	c->size = m->size;
+	c->date = m->internaldate;
+	c->flags = m->flags;
+	push_header_digest(m->header, m->header_len, c->digest);
+	push_keywords_normalise(m->keywords, 1, &kw);
+	c->keywords = buf_detach(&kw);
+	return 0;
+}
+
+static void lookup_free(struct lookup *l)
+{
+	for (size_t i = 0; i < l->n_cand; i++)
+		free(l->cand[i].keywords);
+	free(l->cand);
+	free(l->uids);
+	free(l->got);
+}
+
+/* Target UIDs that entries of present source messages already stand for. */
+static size_t claimed_uids(const struct folder_run *f, uint32_t **out)
+{
+	size_t n = 0;
+	*out = xcalloc(f->n_src + 1, sizeof(**out));
+	for (size_t i = 0; i < f->n_src; i++) {
+		const struct push_entry *e = push_state_find(&f->st, f->src[i].uv, f->src[i].uid);
+		if (e && !e->pending && e->tgt_uid)
+			(*out)[n++] = e->tgt_uid;
+	}
+	return uniq_u32(*out, n);
+}
+
+/* Search the target for each source message idx[0..n): candidates by size
+ * (and Message-ID), then their header digests and dates compared. Messages
+ * found get a state entry with the target's flags (and go to *update when
+ * those differ from the mirror's); the others go to *missing. */
+int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
+			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
+			 char *err, size_t errlen)
+{
+	struct lookup l = { .f = f };
+	struct msg_key *keys = xcalloc(n + 1, sizeof(*keys));
+	uint8_t *ok = xcalloc(n + 1, 1);
+	ssize_t *match = xcalloc(n + 1, sizeof(*match));
+	uint32_t *claimed = NULL;
+	size_t n_claimed = claimed_uids(f, &claimed);
+	struct buf msg = BUF_INIT, set = BUF_INIT, kw = BUF_INIT;
+	unsigned tags[SEARCH_WINDOW];
+	char rerr[512];
+	int rc = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		int64_t date;
+		int r = push_read_message(f, idx[k], &msg, &date, rerr, sizeof(rerr));
+		match[k] = -1;
+		if (r != 0) {
+			log_warn("push %s -> %s: folder \"%s\": UID %" PRIu32 ": %s; skipped", f->r->src->name,
+				 f->r->dst->name, f->name, f->src[idx[k]].uid, rerr);
+			f->skipped++;
+			continue;
+		}
+		message_key(msg.data, msg.len, date, &keys[k]);
+		ok[k] = 1;
+	}
+	/* an empty folder (or one not there yet) holds none of them */
+	if (!f->exists_on_target || !f->info.exists)
+		goto decide;
+	/* many to look up (a first push into a folder that has mail): every message
+	 * of the folder is a candidate, one SEARCH instead of one per message */
+	if (n > BULK_LOOKUP) {
+		rc = imap_uid_search_all(f->r->imap, on_candidate_uid, &l, err, errlen);
+		if (rc < 0)
+			goto out;
+	}
+	size_t head = 0, tail = 0, next = n > BULK_LOOKUP ? n : 0;
+	while (next < n || head < tail) {
+		if (next < n && tail - head < SEARCH_WINDOW) {
+			if (!ok[next]) {
+				next++;
+				continue;
+			}
+			rc = imap_uid_search_message_send(f->r->imap, keys[next].message_id[0] ? keys[next].message_id : NULL,
+							  keys[next].size, &tags[tail % SEARCH_WINDOW], err, errlen);
+			if (rc < 0)
+				goto out;
+			tail++;
+			next++;
+			continue;
+		}
+		rc = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, &l, err, errlen);
+		head++;
+		if (rc < 0)
+			goto out;
+	}
+	/* candidates that no present message claims: fetch their headers */
+	size_t o = 0;
+	l.n_uids = uniq_u32(l.uids, l.n_uids);
+	for (size_t i = 0; i < l.n_uids; i++)
+		if (!contains_u32(claimed, n_claimed, l.uids[i]))
+			l.uids[o++] = l.uids[i];
+	l.n_uids = o;
+	l.got = xcalloc(l.n_uids + 1, 1);
+	for (size_t i = 0; i < l.n_uids; i += UIDSET_MAX) {
+		size_t m = l.n_uids - i < UIDSET_MAX ? l.n_uids - i : UIDSET_MAX;
+		buf_reset(&set);
+		imap_uidset(&set, l.uids + i, m);
+		rc = imap_uid_fetch_headers(f->r->imap, set.data, on_candidate, &l, err, errlen);
+		if (rc < 0)
+			goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (!ok[k])
+			continue;
+		match[k] = push_match(l.cand, l.n_cand, keys[k].size, keys[k].digest, keys[k].date);
+		if (match[k] >= 0)
+			l.cand[match[k]].taken = 1;
+	}
+	/* a matched target message that an orphan entry stood for now belongs to
+	 * the source message found (renumbered source folder) */
+	uint32_t *taken = xcalloc(l.n_cand + 1, sizeof(*taken));
+	size_t n_taken = 0;
+	for (size_t c = 0; c < l.n_cand; c++)
+		if (l.cand[c].taken)
+			taken[n_taken++] = l.cand[c].uid;
+	n_taken = uniq_u32(taken, n_taken);
+	for (size_t j = 0; j < f->st.n; j++) {
+		struct push_entry *e = &f->st.e[j];
+		if (e->tgt_uid && !e->pending && contains_u32(taken, n_taken, e->tgt_uid))
+			e->src_uid = 0;
+	}
+	free(taken);
+	push_state_compact(&f->st);
+decide:
+	/* not there: appended afresh (the state must stay sorted: remove, then put) */
+	for (size_t k = 0; k < n; k++) {
+		const struct push_src *s = &f->src[idx[k]];
+		if (!ok[k] || match[k] >= 0)
+			continue;
+		push_state_remove(&f->st, s->uv, s->uid);
+		missing[(*n_missing)++] = idx[k];
+	}
+	for (size_t k = 0; k < n; k++) {
+		const struct push_src *s = &f->src[idx[k]];
+		if (!ok[k] || match[k] < 0)
+			continue;
+		const struct push_candidate *c = &l.cand[match[k]];
+		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
+		e->pending = 0;
+		e->tgt_uid = c->uid;
+		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
+		push_keywords_normalise(c->keywords, f->keywords_ok, &kw);
+		push_entry_set_keywords(e, kw.data);
+		if (!learning)
+			f->found++;
+		if (e->flags != s->flags || strcmp(kw.data, s->keywords))
+			update[(*n_update)++] = idx[k];
+	}
+	push_state_compact(&f->st);
+out:
+	lookup_free(&l);
+	free(keys);
+	free(ok);
+	free(match);
+	free(claimed);
+	buf_free(&msg);
+	buf_free(&set);
+	buf_free(&kw);
+	return rc;
+}
+
+/* ---- APPEND ---- */
+
+struct pending_msg {
+	size_t src;
+	struct buf data;
+	int64_t date;
+};
+
+static void print_append(struct folder_run *f, size_t i, uint64_t size)
+{
+	struct buf fl = BUF_INIT;
+	push_flags_string(f->src[i].flags, f->src[i].keywords, &fl);
+	fprintf(f->r->out, "  append UID %" PRIu32 " (%" PRIu64 " bytes) flags (%s)\n", f->src[i].uid, size,
+		fl.data);
+	buf_free(&fl);
+}
+
+/* Record the outcome of one APPEND in the state. */
+static void append_outcome(struct folder_run *f, const struct pending_msg *m, int r,
+			   const struct imap_append_result *res, size_t *learn, size_t *n_learn)
+{
+	const struct push_src *s = &f->src[m->src];
+	struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
+	if (r == IMAP_ERR_NO) {
+		log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " refused by the target: %s",
+			  f->r->src->name, f->r->dst->name, f->name, s->uid, res->text);
+		if (res->over_quota)
+			f->stop = 1;
+		f->failed++;
+		if (e && e->pending)
+			push_state_remove(&f->st, s->uv, s->uid); /* certainly not there */
+		return;
+	}
+	if (!e)
+		e = push_state_put(&f->st, s->uv, s->uid);
+	if (res->uid && res->uidvalidity == f->info.uidvalidity) {
+		e->pending = 0;
+		e->tgt_uid = res->uid;
+		e->flags = s->flags;
+		push_entry_set_keywords(e, s->keywords);
+	} else {
+		learn[(*n_learn)++] = m->src; /* no UIDPLUS: found by a search afterwards */
+	}
+	f->appended++;
+	f->bytes += m->data.len;
+}
+
+/* Wait for the answers to the pipelined APPENDs b[*from..to). */
+static int drain(struct folder_run *f, struct pending_msg *b, const unsigned *tags, size_t *from, size_t to,
+		 size_t *learn, size_t *n_learn, char *err, size_t errlen)
+{
+	for (; *from < to; (*from)++) {
+		struct imap_append_result res;
+		char aerr[512];
+		if (!tags[*from])
+			continue;
+		int r = imap_append_wait(f->r->imap, tags[*from], &res, aerr, sizeof(aerr));
+		if (r < 0 && r != IMAP_ERR_NO) {
+			snprintf(err, errlen, "%s", aerr);
+			return r;
+		}
+		append_outcome(f, &b[*from], r, &res, learn, n_learn);
+	}
+	return 0;
+}
+
+/* The whole batch in one MULTIAPPEND (RFC 3502): one transaction on the
+ * server, three times faster on Dovecot than single APPENDs. 1 when the server
+ * refused it (all or nothing: nothing was appended), 0 when done, <0 on a
+ * connection error. */
+static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
+			     size_t *n_learn, char *err, size_t errlen)
+{
+	struct imap_append_req *reqs = xcalloc(n, sizeof(*reqs));
+	struct buf *fl = xcalloc(n, sizeof(*fl));
+	uint32_t *uids = xcalloc(n, sizeof(*uids));
+	struct imap_append_result res;
+	char merr[512];
+	for (size_t k = 0; k < n; k++) {
+		const struct push_src *s = &f->src[b[k].src];
+		int64_t date = b[k].date >= 0 && b[k].date < INT64_C(253402300800) ? b[k].date : -1;
+		push_flags_string(s->flags, s->keywords, &fl[k]);
+		reqs[k] = (struct imap_append_req){ f->wire.data, fl[k].data, date, b[k].data.data, b[k].data.len };
+	}
+	int rc = imap_multiappend(f->r->imap, reqs, n, uids, &res, merr, sizeof(merr));
+	if (rc == IMAP_ERR_NO) {
+		log_debug("push %s -> %s: folder \"%s\": MULTIAPPEND refused (%s); one by one", f->r->src->name,
+			  f->r->dst->name, f->name, res.text);
+		rc = 1;
+	} else if (rc < 0) {
+		snprintf(err, errlen, "%s", merr);
+	} else {
+		for (size_t k = 0; k < n; k++) {
+			struct imap_append_result one = { .uidvalidity = res.uidvalidity, .uid = uids[k] };
+			append_outcome(f, &b[k], 0, &one, learn, n_learn);
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		buf_free(&fl[k]);
+	free(fl);
+	free(reqs);
+	free(uids);
+	return rc;
+}
+
+/* Send one batch (one MULTIAPPEND, or APPENDs pipelined with LITERAL+), read
+ * the answers and record the outcome in the state. Messages that went in
+ * without APPENDUID go to learn[]. */
+static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
+			size_t *n_learn, char *err, size_t errlen)
+{
+	struct imap_client *c = f->r->imap;
+	struct buf fl = BUF_INIT;
+	unsigned *tags = xcalloc(n + 1, sizeof(*tags));
+	size_t waited = 0;
+	int rc = 0;
+	if (n > 1 && imap_multiappend_ok(c)) {
+		rc = multiappend_batch(f, b, n, learn, n_learn, err, errlen);
+		if (rc <= 0)
+			goto out;
+		rc = 0; /* refused as a whole: find out which one, one by one */
+	}
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		const struct push_src *s = &f->src[b[k].src];
+		struct imap_append_result res;
+		int64_t date = b[k].date >= 0 && b[k].date < INT64_C(253402300800) ? b[k].date : -1;
+		push_flags_string(s->flags, s->keywords, &fl);
+		struct imap_append_req req = { f->wire.data, fl.data, date, b[k].data.data, b[k].data.len };
+		if (imap_append_pipelined(c, req.len)) {
+			rc = imap_append_send(c, &req, &tags[k], &res, err, errlen);
+			continue;
+		}
+		/* a synchronizing literal: nothing else may be in flight (RFC 3501 §7.5) */
+		if ((rc = drain(f, b, tags, &waited, k, learn, n_learn, err, errlen)) < 0)
+			break;
+		int r = imap_append_send(c, &req, &tags[k], &res, err, errlen);
+		if (r == 0)
+			r = imap_append_wait(c, tags[k], &res, err, errlen);
+		tags[k] = 0;
+		waited = k + 1;
+		if (r < 0 && r != IMAP_ERR_NO)
+			rc = r;
+		else
+			append_outcome(f, &b[k], r, &res, learn, n_learn);
+	}
+	if (rc == 0)
+		rc = drain(f, b, tags, &waited, n, learn, n_learn, err, errlen);
+out:
+	push_state_compact(&f->st);
+	free(tags);
+	buf_free(&fl);
+	return rc;
+}
+
+static void batch_free(struct pending_msg *b, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		buf_free(&b[k].data);
+}
+
+/* After a batch without APPENDUID: find the target UIDs with the same search
+ * as for a lookup. A message that cannot be found (a server that rewrites
+ * messages or dates) is recorded without target UID, never appended again. */
+static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, size_t *update,
+		      size_t *n_update, char *err, size_t errlen)
+{
+	size_t *missing = xcalloc(n + 1, sizeof(*missing)), n_missing = 0;
+	/* the folder now holds the messages: make the search happen */
+	f->exists_on_target = 1;
+	if (!f->info.exists)
+		f->info.exists = 1;
+	int rc = push_lookup_messages(f, learn, n, 1, missing, &n_missing, update, n_update, err, errlen);
+	for (size_t k = 0; rc == 0 && k < n_missing; k++) {
+		const struct push_src *s = &f->src[missing[k]];
+		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
+		e->pending = 0;
+		e->tgt_uid = 0;
+		e->flags = s->flags;
+		push_entry_set_keywords(e, s->keywords);
+		log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was appended but cannot be "
+			 "found on the target; its flags will not be updated", f->r->src->name, f->r->dst->name,
+			 f->name, s->uid);
+	}
+	free(missing);
+	return rc;
+}
+
+/* APPEND the messages idx[0..n) in batches; the state marks a batch pending
+ * before it is sent and records the target UIDs after. */
+int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size_t *update,
+			 size_t *n_update, char *err, size_t errlen)
+{
+	struct pending_msg *b = xcalloc(BATCH_MSGS, sizeof(*b));
+	size_t *learn = xcalloc(BATCH_MSGS + 1, sizeof(*learn));
+	size_t next = 0, nb = 0;
+	int rc = 0;
+	char rerr[512];
+	while (next < n && rc == 0 && !f->stop) {
+		size_t bytes = 0, n_learn = 0, first = next;
+		nb = 0;
+		while (next < n && nb < BATCH_MSGS && (bytes < BATCH_BYTES || nb == 0)) {
+			struct pending_msg *m = &b[nb];
+			size_t i = idx[next++];
+			int r = push_read_message(f, i, &m->data, &m->date, rerr, sizeof(rerr));
+			if (r != 0) {
+				log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 ": %s; skipped",
+					 f->r->src->name, f->r->dst->name, f->name, f->src[i].uid, rerr);
+				f->skipped++;
+				continue;
+			}
+			m->src = i;
+			bytes += m->data.len;
+			nb++;
+		}
+		if (f->r->opt->dry_run) {
+			for (size_t k = 0; k < nb; k++) {
+				if (f->r->opt->verbose)
+					print_append(f, b[k].src, b[k].data.len);
+				f->appended++;
+				f->bytes += b[k].data.len;
+			}
+			batch_free(b, nb);
+			continue;
+		}
+		for (size_t k = 0; k < nb; k++) {
+			const struct push_src *s = &f->src[b[k].src];
+			struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
+			e->pending = 1;
+		}
+		if ((rc = push_save_state(f, err, errlen)) < 0)
+			break;
+		rc = append_batch(f, b, nb, learn, &n_learn, err, errlen);
+		if (rc == 0 && n_learn)
+			rc = learn_uids(f, learn, n_learn, update, n_update, err, errlen);
+		char serr[512];
+		int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
+		if (rc == 0)
+			rc = src;
+		batch_free(b, nb);
+		nb = 0;
+		if (next / PROGRESS_EVERY != first / PROGRESS_EVERY && next < n)
+			log_info("push %s -> %s: folder \"%s\": %zu of %zu messages done", f->r->src->name,
+				 f->r->dst->name, f->name, next, n);
+	}
+	batch_free(b, nb);
+	if (f->stop && next < n) {
+		log_error("push %s -> %s: folder \"%s\": the target is over quota; stopped, %zu messages not "
+			  "pushed", f->r->src->name, f->r->dst->name, f->name, n - next);
+		f->failed += n - next;
+	}
+	free(b);
+	free(learn);
+	return rc;
+}
+
+/* ---- flags ---- */
+
+struct flag_change {
+	char *add, *remove;
+	uint32_t uid;
+	size_t src;
+};
+
+static int cmp_change(const void *a, const void *b)
+{
+	const struct flag_change *x = a, *y = b;
+	int c = strcmp(x->add, y->add);
+	if (!c)
+		c = strcmp(x->remove, y->remove);
+	return c ? c : (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+/* Send the STOREs of changes[from..to) (same add/remove), up to UIDSET_MAX UIDs each. */
+static int send_stores(struct folder_run *f, const struct flag_change *ch, size_t from, size_t to,
+		       unsigned *tags, size_t *n_tags, char *err, size_t errlen)
+{
+	struct buf set = BUF_INIT;
+	uint32_t *uids = xcalloc(UIDSET_MAX, sizeof(*uids));
+	int rc = 0;
+	for (size_t i = from; i < to && rc == 0; i += UIDSET_MAX) {
+		size_t m = to - i < UIDSET_MAX ? to - i : UIDSET_MAX;
+		for (size_t k = 0; k < m; k++)
+			uids[k] = ch[i + k].uid;
+		buf_reset(&set);
+		imap_uidset(&set, uids, m);
+		if (*ch[from].add && rc == 0)
+			rc = imap_uid_store_send(f->r->imap, set.data, "+FLAGS.SILENT", ch[from].add,
+						 &tags[(*n_tags)++], err, errlen);
+		if (*ch[from].remove && rc == 0)
+			rc = imap_uid_store_send(f->r->imap, set.data, "-FLAGS.SILENT", ch[from].remove,
+						 &tags[(*n_tags)++], err, errlen);
+	}
+	free(uids);
+	buf_free(&set);
+	return rc;
+}
+
+/* UID STORE the flag changes of the source messages idx[0..n): what was added
+ * in the mirror since the last push is added on the target, what was removed is
+ * removed, so changes made on the target meanwhile are kept. */
+int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *err, size_t errlen)
+{
+	struct flag_change *ch = xcalloc(n + 1, sizeof(*ch));
+	struct buf add = BUF_INIT, rem = BUF_INIT;
+	size_t nc = 0;
+	int rc = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct push_src *s = &f->src[idx[k]];
+		const struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
+		if (!e || e->pending || !e->tgt_uid)
+			continue;
+		push_flags_delta(e->flags, e->keywords, s->flags, s->keywords, &add, &rem);
+		if (!add.len && !rem.len)
+			continue;
+		if (f->r->opt->dry_run && f->r->opt->verbose)
+			fprintf(f->r->out, "  flags UID %" PRIu32 ": +(%s) -(%s)\n", s->uid, add.data, rem.data);
+		ch[nc++] = (struct flag_change){ xstrdup(add.data), xstrdup(rem.data), e->tgt_uid, idx[k] };
+	}
+	qsort(ch, nc, sizeof(*ch), cmp_change);
+	if (f->r->opt->dry_run) {
+		f->updated += nc;
+		goto out;
+	}
+	for (size_t i = 0; i < nc && rc == 0;) {
+		/* a window of groups in flight, then their answers */
+		unsigned tags[STORE_WINDOW * 2 + 2];
+		size_t n_tags = 0, start = i;
+		while (i < nc && n_tags + 2 <= STORE_WINDOW * 2 && rc == 0) {
+			size_t j = i;
+			while (j < nc && j - i < UIDSET_MAX && !strcmp(ch[j].add, ch[i].add) &&
+			       !strcmp(ch[j].remove, ch[i].remove))
+				j++;
+			rc = send_stores(f, ch, i, j, tags, &n_tags, err, errlen);
+			i = j;
+		}
+		int failed = 0;
+		for (size_t t = 0; t < n_tags && !push_fatal_for_connection(rc); t++) {
+			char serr[512];
+			int r = imap_command_wait(f->r->imap, tags[t], "UID STORE", serr, sizeof(serr));
+			if (r == IMAP_ERR_NO) {
+				log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
+					  f->r->dst->name, f->name, serr);
+				failed = 1;
+			} else if (r < 0) {
+				snprintf(err, errlen, "%s", serr);
+				rc = r;
+			}
+		}
+		if (rc < 0)
+			break;
+		for (size_t k = start; k < i; k++) {
+			const struct push_src *s = &f->src[ch[k].src];
+			struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
+			if (failed || !e) {
+				f->failed++;
+				continue;
+			}
+			e->flags = s->flags;
+			push_entry_set_keywords(e, s->keywords);
+			f->updated++;
+		}
+	}
+	if (rc == 0)
+		rc = push_save_state(f, err, errlen);
+out:
+	for (size_t k = 0; k < nc; k++) {
+		free(ch[k].add);
+		free(ch[k].remove);
+	}
+	free(ch);
+	buf_free(&add);
+	buf_free(&rem);
+	return rc;
+}
+
+/* ---- --delete ---- */
+
+/* Whether the mirror folder has the source message (uv, uid). */
+static int find_src(const struct folder_run *f, uint32_t uv, uint32_t uid)
+{
+	size_t lo = 0, hi = f->n_src;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct push_src *s = &f->src[mid];
+		if (s->uv < uv || (s->uv == uv && s->uid < uid))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->n_src && f->src[lo].uv == uv && f->src[lo].uid == uid;
+}
+
+/* Delete on the target the messages whose source is gone (UID EXPUNGE needs
+ * UIDPLUS; without it they are only flagged \Deleted). Without --delete only
+ * entries that cannot mean a target message (pending) are dropped. */
+int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
+{
+	uint32_t *uids = xcalloc(f->st.n + 1, sizeof(*uids));
+	struct buf set = BUF_INIT;
+	size_t nu = 0;
+	int rc = 0;
+	for (size_t k = 0; k < f->st.n; k++) {
+		struct push_entry *e = &f->st.e[k];
+		if (find_src(f, e->src_uv, e->src_uid))
+			continue;
+		if (e->pending) {
+			e->src_uid = 0;
+			continue;
+		}
+		if (f->r->opt->delete && e->tgt_uid) {
+			if (f->r->opt->dry_run && f->r->opt->verbose)
+				fprintf(f->r->out, "  delete target UID %" PRIu32 " (source UID %" PRIu32 " is gone)\n",
+					e->tgt_uid, e->src_uid);
+			uids[nu++] = e->tgt_uid;
+			e->src_uid = 0;
+		}
+	}
+	push_state_compact(&f->st);
+	nu = uniq_u32(uids, nu);
+	if (f->r->opt->dry_run) {
+		f->deleted += nu;
+		goto out;
+	}
+	for (size_t i = 0; i < nu && rc == 0; i += UIDSET_MAX) {
+		size_t m = nu - i < UIDSET_MAX ? nu - i : UIDSET_MAX;
+		unsigned tag;
+		buf_reset(&set);
+		imap_uidset(&set, uids + i, m);
+		rc = imap_uid_store_send(f->r->imap, set.data, "+FLAGS.SILENT", "\\Deleted", &tag, err, errlen);
+		if (rc == 0)
+			rc = imap_command_wait(f->r->imap, tag, "UID STORE", err, errlen);
+		if (rc == 0 && (imap_caps(f->r->imap) & IMAP_CAP_UIDPLUS))
+			rc = imap_uid_expunge(f->r->imap, set.data, err, errlen);
+		if (rc == 0)
+			f->deleted += m;
+	}
+	if (nu && !(imap_caps(f->r->imap) & IMAP_CAP_UIDPLUS))
+		log_warn("push %s -> %s: folder \"%s\": the target has no UIDPLUS: %zu messages flagged "
+			 "\\Deleted but not expunged", f->r->src->name, f->r->dst->name, f->name, nu);
+out:
+	/* on failure the state on disk keeps the entries: the next run retries */
+	if (rc == 0)
+		rc = push_save_state(f, err, errlen);
+	free(uids);
+	buf_free(&set);
+	return rc;
+}

@@ -14,6 +14,7 @@
 #include "mailkeep/cli.h"
 #include "mailkeep/config.h"
 #include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
 #include "mailkeep/push.h"
 
 #include "cli_internal.h"
@@ -33,27 +34,6 @@ static void push_usage(FILE *out)
 	      out);
 }
 
-/* mkdir -p with mode 0700. */
-static int make_dirs(const char *path, char *err, size_t errlen)
-{
-	struct buf p = BUF_INIT;
-	int rc = 0;
-	buf_adds(&p, path);
-	for (size_t i = 1; i <= p.len && rc == 0; i++) {
-		if (i < p.len && p.data[i] != '/')
-			continue;
-		char saved = p.data[i];
-		p.data[i] = '\0';
-		if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
-			rc = -1;
-		}
-		p.data[i] = saved;
-	}
-	buf_free(&p);
-	return rc;
-}
-
 /* flock(LOCK_EX|LOCK_NB) <dir>/.mailkeep/<name>. 0 with *fd, 1 when another
  * run holds it, -1 on error; err says which. */
 static int take_lock(const char *dir, const char *name, const char *what, int *fd, char *err, size_t errlen)
@@ -62,7 +42,7 @@ static int take_lock(const char *dir, const char *name, const char *what, int *f
 	int rc = -1;
 	*fd = -1;
 	buf_addf(&p, "%s/.mailkeep", dir);
-	if (make_dirs(p.data, err, errlen) < 0)
+	if (maildir_mkdir_p(p.data, err, errlen) < 0)
 		goto out;
 	buf_addf(&p, "/%s", name);
 	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

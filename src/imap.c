@@ -707,3 +707,8 @@ uint32_t imap_exists(const struct imap_client *c)
 {
 	return c->exists;
 }
+
+int imap_connection_lost(int rc)
+{
+	return rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL || rc == IMAP_ERR_CERT;
+}

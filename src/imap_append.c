@@ -60,68 +60,6 @@ static int tag_matches(const struct imap_response *r, unsigned tag)
 
 /* ---- LIST with SPECIAL-USE ---- */
 
-static unsigned special_bit(const struct imap_value *f)
-{
-	static const struct { const char *name; unsigned bit; } map[] = {
-		{ "\\Sent", IMAP_SPECIAL_SENT }, { "\\Drafts", IMAP_SPECIAL_DRAFTS },
-		{ "\\Trash", IMAP_SPECIAL_TRASH }, { "\\Junk", IMAP_SPECIAL_JUNK },
-		{ "\\Archive", IMAP_SPECIAL_ARCHIVE }, { "\\All", IMAP_SPECIAL_ALL },
-		{ "\\Flagged", IMAP_SPECIAL_FLAGGED },
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (imap_value_is(f, map[i].name))
-			return map[i].bit;
-	return 0;
-}
-
-static int on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
-		   char *err, size_t errlen)
-{
-	struct imap_mailbox_list *l = ctx;
-	if (!is_untagged(r, "LIST"))
-		return 0;
-	const struct imap_value *a = &r->args;
-	if (a->n < 3 || a->items[0].type != IMAP_LIST ||
-	    (a->items[1].type != IMAP_STRING && a->items[1].type != IMAP_NIL) ||
-	    (a->items[2].type != IMAP_STRING && a->items[2].type != IMAP_ATOM)) {
-		log_warn("%s: ignoring malformed LIST response", imap_peer(c));
-		return 0;
-	}
-	const struct imap_value *name = &a->items[2];
-	if (!name->len || memchr(name->data, '\0', name->len)) {
-		log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
-		return 0;
-	}
-	struct imap_mailbox mb = { 0 };
-	for (size_t i = 0; i < a->items[0].n; i++) {
-		const struct imap_value *f = &a->items[0].items[i];
-		if (imap_value_is(f, "\\Noselect"))
-			mb.flags |= IMAP_MBOX_NOSELECT;
-		else if (imap_value_is(f, "\\NonExistent"))
-			mb.flags |= IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT;
-		else
-			mb.special |= special_bit(f);
-	}
-	if (a->items[1].type == IMAP_STRING && a->items[1].len == 1) {
-		mb.delim = a->items[1].data[0];
-	} else if (a->items[1].type == IMAP_STRING) {
-		log_warn("%s: ignoring LIST response with an invalid delimiter", imap_peer(c));
-		return 0;
-	}
-	mb.name = xstrndup(name->data, name->len);
-	if (!strcasecmp(mb.name, "INBOX")) {
-		free(mb.name);
-		mb.name = xstrdup("INBOX");
-	}
-	if (utf7_decode(mb.name, strlen(mb.name), &mb.utf8) < 0)
-		mb.utf8 = NULL;
-	if (mb.delim && !c->delim)
-		c->delim = mb.delim;
-	l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
-	l->items[l->n++] = mb;
-	return 0;
-}
-
 int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen)
 {
 	unsigned tag;
@@ -133,7 +71,7 @@ int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char
 		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
 	if (rc < 0)
 		return rc;
-	rc = imap_wait_tagged(c, tag, on_list, out, "LIST", err, errlen);
+	rc = imap_wait_tagged(c, tag, imap_on_list, out, "LIST", err, errlen);
 	if (rc < 0)
 		imap_mailbox_list_free(out);
 	return rc;

@@ -17,8 +17,23 @@
 
 /* ---- LIST ---- */
 
-static int on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
-		   char *err, size_t errlen)
+/* RFC 6154 attributes, sent by servers with SPECIAL-USE in every LIST or on request. */
+static unsigned special_bit(const struct imap_value *f)
+{
+	static const struct { const char *name; unsigned bit; } map[] = {
+		{ "\\Sent", IMAP_SPECIAL_SENT }, { "\\Drafts", IMAP_SPECIAL_DRAFTS },
+		{ "\\Trash", IMAP_SPECIAL_TRASH }, { "\\Junk", IMAP_SPECIAL_JUNK },
+		{ "\\Archive", IMAP_SPECIAL_ARCHIVE }, { "\\All", IMAP_SPECIAL_ALL },
+		{ "\\Flagged", IMAP_SPECIAL_FLAGGED },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (imap_value_is(f, map[i].name))
+			return map[i].bit;
+	return 0;
+}
+
+int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
+		 char *err, size_t errlen)
 {
 	struct imap_mailbox_list *l = ctx;
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
@@ -43,6 +58,8 @@ static int on_list(struct imap_client *c, const struct imap_response *r, void *c
 			mb.flags |= IMAP_MBOX_NOSELECT;
 		else if (imap_value_is(f, "\\NonExistent"))
 			mb.flags |= IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT;
+		else
+			mb.special |= special_bit(f);
 	}
 	if (a->items[1].type == IMAP_STRING && a->items[1].len == 1)
 		mb.delim = a->items[1].data[0];
@@ -83,7 +100,7 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, s
 		else if (rc != IMAP_ERR_NO)
 			return rc;
 	}
-	rc = imap_wait_tagged(c, tag, on_list, out, "LIST", err, errlen);
+	rc = imap_wait_tagged(c, tag, imap_on_list, out, "LIST", err, errlen);
 	if (rc < 0)
 		imap_mailbox_list_free(out);
 	return rc;

@@ -60,6 +60,9 @@ int imap_add_quoted(struct buf *b, const char *s);
 /* Read until the tagged completion of tag; untagged responses go to fn. */
 int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
 		     const char *what, char *err, size_t errlen);
+/* Untagged LIST handler: appends to the struct imap_mailbox_list in ctx. */
+int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
+		 char *err, size_t errlen);
 int imap_simple_command(struct imap_client *c, const char *what, char *err, size_t errlen,
 			const char *command);
 

@@ -390,3 +390,23 @@ int maildir_sync_fs(const char *dir, char *err, size_t errlen)
 	close(fd);
 	return 0;
 }
+
+int maildir_mkdir_p(const char *path, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = 0;
+	buf_adds(&p, path);
+	for (size_t i = 1; i <= p.len && rc == 0; i++) {
+		if (i < p.len && p.data[i] != '/')
+			continue;
+		char saved = p.data[i];
+		p.data[i] = '\0';
+		if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
+			rc = -1;
+		}
+		p.data[i] = saved;
+	}
+	buf_free(&p);
+	return rc;
+}

@@ -31,31 +31,6 @@
 
 /* ---- small helpers ---- */
 
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-	struct buf p = BUF_INIT;
-	int rc = 0;
-	buf_adds(&p, path);
-	for (size_t i = 1; i <= p.len && rc == 0; i++) {
-		if (i < p.len && p.data[i] != '/')
-			continue;
-		char saved = p.data[i];
-		p.data[i] = '\0';
-		if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
-			rc = -1;
-		}
-		p.data[i] = saved;
-	}
-	buf_free(&p);
-	return rc;
-}
-
-int push_fatal_for_connection(int rc)
-{
-	return rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL || rc == IMAP_ERR_CERT;
-}
-
 char *push_state_dir(const struct account *src, const struct account *target)
 {
 	struct buf b = BUF_INIT;
@@ -137,7 +112,7 @@ int push_save_state(struct folder_run *f, char *err, size_t errlen)
 		rc = 0;
 		goto out;
 	}
-	if (mkdir_p(f->state_dir.data, err, errlen) < 0)
+	if (maildir_mkdir_p(f->state_dir.data, err, errlen) < 0)
 		goto out;
 	buf_addf(&path, "%s/%s", f->state_dir.data, PUSH_STATE_FILE);
 	buf_addf(&tmp, "%s.tmp", path.data);
@@ -619,7 +594,7 @@ void push_account(const struct account *src, const struct account *target,
 		if (rc < 0) {
 			log_error("push %s -> %s: folder %s: %s", src->name, target->name, folders.items[i], err);
 			res->counts.folders_failed++;
-			if (push_fatal_for_connection(rc))
+			if (imap_connection_lost(rc))
 				close_imap(&r);
 		}
 	}

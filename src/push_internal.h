@@ -57,8 +57,6 @@ struct folder_run {
 
 /* ---- push.c ---- */
 
-/* 1 when an error code means the connection to the target is unusable. */
-int push_fatal_for_connection(int rc);
 /* Write the folder's push state atomically when it changed (never in a dry
  * run). 0, or -1 with err naming the file. */
 int push_save_state(struct folder_run *f, char *err, size_t errlen);

@@ -607,7 +607,7 @@ int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *e
 			i = j;
 		}
 		int failed = 0;
-		for (size_t t = 0; t < n_tags && !push_fatal_for_connection(rc); t++) {
+		for (size_t t = 0; t < n_tags && !imap_connection_lost(rc); t++) {
 			char serr[512];
 			int r = imap_command_wait(f->r->imap, tags[t], "UID STORE", serr, sizeof(serr));
 			if (r == IMAP_ERR_NO) {

@@ -42,27 +42,6 @@ void sync_change(struct account_run *a, enum sync_change kind, const char *old_r
 		a->opt->on_change(a->opt->change_ctx, kind, old_rel, new_rel);
 }
 
-/* mkdir -p for an absolute or relative path, new components 0700. */
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-	struct buf p = BUF_INIT;
-	int rc = 0;
-	buf_adds(&p, path);
-	for (size_t i = 1; i <= p.len && rc == 0; i++) {
-		if (i < p.len && p.data[i] != '/')
-			continue;
-		char saved = p.data[i];
-		p.data[i] = '\0';
-		if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
-			rc = -1;
-		}
-		p.data[i] = saved;
-	}
-	buf_free(&p);
-	return rc;
-}
-
 /* Connect and log in; `enable` also enables QRESYNC (on the first connection
  * imap_list does it in the same round trip as LIST). */
 static int connect_login(struct account_run *a, int enable, char *err, size_t errlen)
@@ -191,11 +170,6 @@ static void strlist_clear(struct strlist *l)
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
-}
-
-static int fatal_for_connection(int rc)
-{
-	return rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL || rc == IMAP_ERR_CERT;
 }
 
 static const char *const status_names[] = { "ok", "partial", "failed", "locked" };
@@ -344,7 +318,7 @@ static void one_folder(struct worker *w, size_t k)
 		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 		imap_throttle_clear(a->imap);
-		if (fatal_for_connection(rc)) {
+		if (imap_connection_lost(rc)) {
 			a->round_trips += imap_round_trips(a->imap);
 			imap_close(a->imap);
 			a->imap = NULL;
@@ -367,7 +341,7 @@ static void one_folder(struct worker *w, size_t k)
 	q->folders++;
 	q->failed += rc < 0;
 	pthread_mutex_unlock(&q->lock);
-	if (rc < 0 && fatal_for_connection(rc)) {
+	if (rc < 0 && imap_connection_lost(rc)) {
 		a->round_trips += imap_round_trips(a->imap);
 		imap_close(a->imap);
 		a->imap = NULL;
@@ -473,7 +447,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	memset(res, 0, sizeof(*res));
 	res->status = SYNC_FAILED;
 	a.dir = sync_account_dir(acct);
-	if (mkdir_p(a.dir, err, sizeof(err)) < 0)
+	if (maildir_mkdir_p(a.dir, err, sizeof(err)) < 0)
 		goto fail;
 	rc = take_lock(&a, &lockfd, err, sizeof(err));
 	if (rc != 0) {

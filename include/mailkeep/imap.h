@@ -48,6 +48,10 @@ enum imap_error {
 
 struct imap_client; /* opaque */
 
+/* 1 when an error code means the connection is gone (transport, protocol or
+ * certificate failure): reconnect before the next command. */
+int imap_connection_lost(int rc);
+
 /* Connect per the account's host/port/tls/ca_file/timeout, read the greeting,
  * get capabilities, do STARTTLS when tls: starttls (refusing injected bytes and
  * a server without STARTTLS). Returns NULL with *code and err set. */
@@ -90,7 +94,7 @@ struct imap_mailbox {
 	char *utf8;      /* decoded, owned; NULL when the name does not decode */
 	char delim;      /* 0 = NIL */
 	unsigned flags;
-	unsigned special; /* IMAP_SPECIAL_* (RFC 6154); set by imap_list_special only */
+	unsigned special; /* IMAP_SPECIAL_* (RFC 6154); from the LIST attributes */
 };
 struct imap_mailbox_list {
 	struct imap_mailbox *items;

@@ -79,6 +79,9 @@ void maildir_name_with_flags(struct buf *out, const char *name, unsigned flags);
  * must be relative and free of "." / ".." components. Returns 0 or -1 with err. */
 int maildir_mkdirs(const char *base, const char *rel, char *err, size_t errlen);
 
+/* mkdir -p of an absolute or relative path; missing components are made 0700. */
+int maildir_mkdir_p(const char *path, char *err, size_t errlen);
+
 /* Ensure <dir>/{cur,new,tmp} exist (0700). */
 int maildir_create(const char *dir, char *err, size_t errlen);
 

@@ -371,8 +371,18 @@ static int push_folder(struct push_run *r, const char *rel, char *err, size_t er
 	f.name = name.data;
 	buf_addf(&f.dir, "%s/%s", r->src_dir, rel);
 	buf_addf(&f.state_dir, "%s/%s", r->state_root, rel);
-	if (push_map_folder(&nm, r->src->push_map, r->src->n_push_map, &r->list, r->delim, r->prefix,
-			    &f.wire, &f.tname, err, errlen) < 0)
+	/* the folder's SPECIAL-USE on the source server, as the last sync recorded it */
+	unsigned src_special = 0;
+	{
+		struct folder_state sst;
+		char serr[256];
+		if (state_load(f.dir.data, &sst, serr, sizeof(serr)) == 0) {
+			src_special = sst.special;
+			state_free(&sst);
+		}
+	}
+	if (push_map_folder(&nm, src_special, r->src->push_map, r->src->n_push_map, &r->list, r->delim,
+			    r->prefix, &f.wire, &f.tname, err, errlen) < 0)
 		goto out;
 	if ((rc = open_target(&f, &created, err, errlen)) < 0)
 		goto out;

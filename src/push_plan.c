@@ -249,7 +249,8 @@ static const struct push_map_entry *map_lookup(const struct push_name *src, cons
 	return NULL;
 }
 
-int push_map_folder(const struct push_name *src, const struct push_map_entry *map, size_t n_map,
+int push_map_folder(const struct push_name *src, unsigned src_special,
+		    const struct push_map_entry *map, size_t n_map,
 		    const struct imap_mailbox_list *target, char delim, const char *prefix,
 		    struct buf *wire, struct buf *utf8, char *err, size_t errlen)
 {
@@ -279,7 +280,7 @@ int push_map_folder(const struct push_name *src, const struct push_map_entry *ma
 	} else {
 		for (size_t len = src->n; len > 0 && !base; len--) {
 			struct push_name pre = { src->comp, len };
-			unsigned sp = push_special_from_name(&pre);
+			unsigned sp = len == src->n && src_special ? src_special : push_special_from_name(&pre);
 			if (!sp)
 				continue;
 			if (target_has_name(target, src, len, prefix_utf8, delim))

@@ -46,7 +46,8 @@ int state_equal(const struct folder_state *a, const struct folder_state *b)
 {
 	if (a->uidvalidity != b->uidvalidity || a->uidnext != b->uidnext ||
 	    a->highestmodseq != b->highestmodseq || a->cur_mtime_ns != b->cur_mtime_ns ||
-	    a->new_mtime_ns != b->new_mtime_ns || !a->orphaned != !b->orphaned || a->n != b->n)
+	    a->new_mtime_ns != b->new_mtime_ns || !a->orphaned != !b->orphaned || a->n != b->n ||
+	    a->special != b->special)
 		return 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct state_msg *x = &a->msgs[i], *y = &b->msgs[i];
@@ -134,6 +135,10 @@ static int parse_line(struct folder_state *st, char *line, uint32_t *last_uid)
 			return -1;
 	} else if (!strncmp(line, "orphaned ", 9)) {
 		st->orphaned = line[9] == '1';
+	} else if (!strncmp(line, "special ", 8)) {
+		if (parse_u64(line + 8, 0xffff, &v, &end) < 0 || *end)
+			return -1;
+		st->special = (unsigned)v;
 	}
 	/* unknown header lines are ignored: forward compatibility */
 	return 0;
@@ -237,9 +242,9 @@ int state_save(const char *dir, const struct folder_state *st, char *err, size_t
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
 	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
 	buf_addf(&out, STATE_MAGIC "\nuidvalidity %" PRIu32 "\nuidnext %" PRIu32
-		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\norphaned %d\n",
+		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\norphaned %d\nspecial %u\n",
 		 st->uidvalidity, st->uidnext, st->highestmodseq, st->cur_mtime_ns,
-		 st->new_mtime_ns, st->orphaned ? 1 : 0);
+		 st->new_mtime_ns, st->orphaned ? 1 : 0, st->special);
 	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));

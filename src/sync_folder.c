@@ -572,6 +572,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
 		rep->how = path_names[PATH_SKIPPED];
+		if (st.special != mb->special) { /* learnt SPECIAL-USE, for push */
+			st.special = mb->special;
+			if (state_save(f.dir.data, &st, err, errlen) < 0)
+				goto out;
+		}
 		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
 		rc = 0;
 		goto out;
@@ -632,7 +637,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	buf_free(&sub);
 	if (frc < 0)
 		goto out;
-	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq };
+	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq,
+				    .special = mb->special };
 	uint32_t max_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++) {
 		if (!f.sv.present[i])

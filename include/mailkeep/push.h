@@ -47,14 +47,17 @@ unsigned push_special_from_name(const struct push_name *nm);
  *     parent (children follow their parent);
  *  2. else, when the target has no folder of the same name, the target folder
  *     whose SPECIAL-USE attribute (or, when the target shows none at all, whose
- *     well-known name) is the one the source name suggests;
+ *     well-known name) is the one the source folder had on its server
+ *     (src_special, IMAP_SPECIAL_*, recorded by sync; 0 when unknown) or else the
+ *     one the source name suggests;
  *  3. else the same name.
  * Levels are joined with the target's delimiter `delim`, the personal
  * namespace `prefix` (wire form, may be "") is put in front of names outside
  * INBOX, and the result is encoded in modified UTF-7 into wire (reset first);
  * the decoded name goes to utf8. -1 with err when the name cannot be made: a
  * level contains the delimiter or is empty, or the target has no hierarchy. */
-int push_map_folder(const struct push_name *src, const struct push_map_entry *map, size_t n_map,
+int push_map_folder(const struct push_name *src, unsigned src_special,
+		    const struct push_map_entry *map, size_t n_map,
 		    const struct imap_mailbox_list *target, char delim, const char *prefix,
 		    struct buf *wire, struct buf *utf8, char *err, size_t errlen);
 

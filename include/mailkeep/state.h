@@ -7,6 +7,7 @@
  *   highestmodseq <u64>
  *   dirmtime <cur ns> <new ns>
  *   orphaned <0|1>
+ *   special <IMAP_SPECIAL_* bits>   the server's SPECIAL-USE attributes (RFC 6154)
  *   m <uid> <flag letters or '-'> [keyword ...]
  * The message lines are sorted by uid and hold the server flags as of the last
  * completed sync. Written atomically: temp file, fsync, rename, fsync dir. */
@@ -30,6 +31,7 @@ struct folder_state {
 	uint64_t highestmodseq;
 	int64_t cur_mtime_ns, new_mtime_ns;
 	int orphaned;
+	unsigned special;     /* IMAP_SPECIAL_* of the folder on its server, for push */
 	struct state_msg *msgs; /* sorted by uid; owned */
 	size_t n, cap;
 };

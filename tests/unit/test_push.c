@@ -119,7 +119,7 @@ Test(push_names, map_table)
 		char err[256] = "";
 		cr_assert_eq(push_name_from_path(t->rel, &nm), 0, "case %zu: %s", i, t->rel);
 		make_list(t->target, &l);
-		int rc = push_map_folder(&nm, t->map, t->n_map, &l, t->delim, t->prefix, &wire, &utf8, err,
+		int rc = push_map_folder(&nm, 0, t->map, t->n_map, &l, t->delim, t->prefix, &wire, &utf8, err,
 					 sizeof(err));
 		if (t->wire) {
 			cr_expect_eq(rc, 0, "case %zu (%s): %s", i, t->rel, err);
@@ -475,4 +475,32 @@ Test(push_plan, match_prefers_same_date_then_lowest_uid)
 	cr_expect_eq(push_match(c, 5, 101, d1, 1), 3);
 	cr_expect_eq(push_match(c, 5, 100, d2, 60), 4);
 	cr_expect_eq(push_match(c, 0, 100, d2, 60), -1);
+}
+
+/* The source folder's own SPECIAL-USE (recorded by sync) maps a name no list knows. */
+Test(push_names, source_special_use)
+{
+	static const struct { const char *rel; unsigned special; const char *wire; } cases[] = {
+		{ "Postausgang", IMAP_SPECIAL_SENT, "Gesendet" },
+		{ "Papierkorb", IMAP_SPECIAL_TRASH, "M&APw-ll" },
+		{ "Postausgang", 0, "Postausgang" },          /* unknown: the name stays */
+		{ "Postausgang/2023", IMAP_SPECIAL_SENT, "Gesendet" }, /* the folder itself is \\Sent */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct push_name nm;
+		struct imap_mailbox_list l = { 0 };
+		struct buf wire = BUF_INIT, utf8 = BUF_INIT;
+		char err[256] = "";
+		cr_assert_eq(push_name_from_path(cases[i].rel, &nm), 0);
+		make_list(special_slash, &l);
+		int rc = push_map_folder(&nm, cases[i].special, NULL, 0, &l, '/', "", &wire, &utf8, err,
+					 sizeof(err));
+		cr_expect_eq(rc, 0, "case %zu: %s", i, err);
+		if (rc == 0)
+			cr_expect_str_eq(wire.data, cases[i].wire, "case %zu (%s)", i, cases[i].rel);
+		push_name_free(&nm);
+		imap_mailbox_list_free(&l);
+		buf_free(&wire);
+		buf_free(&utf8);
+	}
 }

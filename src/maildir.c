@@ -410,3 +410,42 @@ int maildir_mkdir_p(const char *path, char *err, size_t errlen)
 	buf_free(&p);
 	return rc;
 }
+
+static void walk_level(const char *base, const char *rel, unsigned depth,
+		       void (*fn)(void *ctx, const char *dir, const char *rel), void *ctx)
+{
+	struct buf p = BUF_INIT, child = BUF_INIT, full = BUF_INIT;
+	struct stat sb;
+	DIR *d;
+	if (depth > 64)
+		return;
+	buf_addf(&p, "%s%s%s", base, *rel ? "/" : "", rel);
+	d = opendir(p.data);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.' || !strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new") ||
+			    !strcmp(de->d_name, "tmp"))
+				continue;
+			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+				continue;
+			buf_reset(&child);
+			buf_addf(&child, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+			buf_reset(&full);
+			buf_addf(&full, "%s/%s", base, child.data);
+			if (lstat(full.data, &sb) < 0 || !S_ISDIR(sb.st_mode))
+				continue;
+			fn(ctx, full.data, child.data);
+			walk_level(base, child.data, depth + 1, fn, ctx);
+		}
+		closedir(d);
+	}
+	buf_free(&p);
+	buf_free(&child);
+	buf_free(&full);
+}
+
+void maildir_walk(const char *base, void (*fn)(void *ctx, const char *dir, const char *rel), void *ctx)
+{
+	walk_level(base, "", 0, fn, ctx);
+}

@@ -21,7 +21,6 @@
 #define SNAP_STATE ".mailkeep/snapshot-state"
 #define SNAP_MAGIC "mailkeep-snapshot 1"
 #define KEEP_FILE ".mailkeep-keep"
-#define MAX_DEPTH 64
 
 /* A folder as recorded at the last snapshot or found on disk now. */
 struct snap_folder {
@@ -193,44 +192,19 @@ static int is_dir(const char *path)
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static void walk(struct snap_run *r, const char *rel, unsigned depth)
+/* A directory of the mirror with a cur/ is a folder: note its directory times. */
+static void walk_folder(void *ctx, const char *dir, const char *rel)
 {
-	struct buf p = BUF_INIT, child = BUF_INIT, sub = BUF_INIT;
-	DIR *d;
-	if (depth > MAX_DEPTH)
-		return;
-	buf_addf(&p, "%s%s%s", r->dir, *rel ? "/" : "", rel);
-	if (*rel) {
-		buf_addf(&sub, "%s/cur", p.data);
-		if (is_dir(sub.data)) {
-			struct snap_folder *x = folders_add(&r->now, rel);
-			x->cur_ns = mtime_ns(sub.data);
-			buf_reset(&sub);
-			buf_addf(&sub, "%s/new", p.data);
-			x->new_ns = mtime_ns(sub.data);
-		}
-	}
-	d = opendir(p.data);
-	if (!d)
-		goto out;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new") ||
-		    !strcmp(de->d_name, "tmp"))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		buf_reset(&child);
-		buf_addf(&child, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+	struct snap_run *r = ctx;
+	struct buf sub = BUF_INIT;
+	buf_addf(&sub, "%s/cur", dir);
+	if (is_dir(sub.data)) {
+		struct snap_folder *x = folders_add(&r->now, rel);
+		x->cur_ns = mtime_ns(sub.data);
 		buf_reset(&sub);
-		buf_addf(&sub, "%s/%s", r->dir, child.data);
-		if (is_dir(sub.data))
-			walk(r, child.data, depth + 1);
+		buf_addf(&sub, "%s/new", dir);
+		x->new_ns = mtime_ns(sub.data);
 	}
-	closedir(d);
-out:
-	buf_free(&p);
-	buf_free(&child);
 	buf_free(&sub);
 }
 
@@ -583,7 +557,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 	/* Trust the recorded directory times only if they describe the current head. */
 	if (!parent || strcmp(recorded_commit, head_hex))
 		full = 1;
-	walk(&r, "", 0);
+	maildir_walk(r.dir, walk_folder, &r);
 	if (full && parent) {
 		struct tree_walk_ctx c = { &r.recorded };
 		folders_free(&r.recorded);

@@ -2,7 +2,6 @@
  * folder (sync_folder.c), report orphans, snapshot, record the run. */
 #include "mailkeep/sync.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -110,51 +109,31 @@ out:
 	return rc;
 }
 
-/* Folders present locally (a state file) but no longer on the server. */
-static void report_orphans(struct account_run *a, const char *rel_dir, const struct strlist *server_rels,
-			   unsigned depth)
+struct orphan_ctx {
+	struct account_run *a;
+	const struct strlist *server_rels;
+};
+
+/* A folder present locally (a state file) but no longer on the server: warn
+ * once (the state remembers), keep the local copy. */
+static void check_orphan(void *ctx, const char *dir, const char *rel)
 {
-	struct buf p = BUF_INIT, child = BUF_INIT;
-	DIR *d;
-	if (depth > 64)
+	struct orphan_ctx *o = ctx;
+	struct folder_state st;
+	char err[256];
+	for (size_t i = 0; i < o->server_rels->n; i++)
+		if (!strcmp(o->server_rels->items[i], rel))
+			return;
+	if (state_load(dir, &st, err, sizeof(err)) != 0)
 		return;
-	buf_addf(&p, "%s%s%s", a->dir, *rel_dir ? "/" : "", rel_dir);
-	d = opendir(p.data);
-	if (!d)
-		goto out;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new") ||
-		    !strcmp(de->d_name, "tmp"))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		buf_reset(&child);
-		buf_addf(&child, "%s%s%s", rel_dir, *rel_dir ? "/" : "", de->d_name);
-		int known = 0;
-		for (size_t i = 0; i < server_rels->n && !known; i++)
-			known = !strcmp(server_rels->items[i], child.data);
-		struct buf full = BUF_INIT;
-		buf_addf(&full, "%s/%s", a->dir, child.data);
-		struct folder_state st;
-		char err[256];
-		if (!known && state_load(full.data, &st, err, sizeof(err)) == 0) {
-			if (!st.orphaned) {
-				log_warn("account %s: folder %s no longer exists on the server; local copy kept",
-					 a->acct->name, child.data);
-				st.orphaned = 1;
-				if (state_save(full.data, &st, err, sizeof(err)) < 0)
-					log_warn("%s", err);
-			}
-			state_free(&st);
-		}
-		buf_free(&full);
-		report_orphans(a, child.data, server_rels, depth + 1);
+	if (!st.orphaned) {
+		log_warn("account %s: folder %s no longer exists on the server; local copy kept",
+			 o->a->acct->name, rel);
+		st.orphaned = 1;
+		if (state_save(dir, &st, err, sizeof(err)) < 0)
+			log_warn("%s", err);
 	}
-	closedir(d);
-out:
-	buf_free(&p);
-	buf_free(&child);
+	state_free(&st);
 }
 
 static void strlist_push(struct strlist *l, char *s)
@@ -535,7 +514,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	}
 	free(status);
 	free(sel);
-	report_orphans(&a, "", &rels, 0);
+	struct orphan_ctx oc = { &a, &rels };
+	maildir_walk(a.dir, check_orphan, &oc);
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;
 	if (opt && opt->snapshot) {

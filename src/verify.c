@@ -18,41 +18,28 @@
 #include "mailkeep/state.h"
 #include "mailkeep/sync.h"
 
-#define MAX_DEPTH 64
 
-typedef void (*folder_fn)(void *ctx, const char *dir, const char *rel);
+struct folder_walk {
+	void (*fn)(void *ctx, const char *dir, const char *rel);
+	void *ctx;
+};
 
-/* Every directory below the account directory that holds a state file. */
-static void walk_folders(const char *base, const char *rel, unsigned depth, folder_fn fn, void *ctx)
+/* Only the directories that hold a state file are folders of the mirror. */
+static void if_folder(void *ctx, const char *dir, const char *rel)
 {
-	struct buf p = BUF_INIT, child = BUF_INIT, st = BUF_INIT;
-	DIR *d;
+	const struct folder_walk *w = ctx;
+	struct buf st = BUF_INIT;
 	struct stat sb;
-	if (depth > MAX_DEPTH)
-		return;
-	buf_addf(&p, "%s%s%s", base, *rel ? "/" : "", rel);
-	buf_addf(&st, "%s/%s", p.data, STATE_FILE);
-	if (*rel && stat(st.data, &sb) == 0)
-		fn(ctx, p.data, rel);
-	d = opendir(p.data);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.' || !strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new") ||
-			    !strcmp(de->d_name, "tmp"))
-				continue;
-			buf_reset(&child);
-			buf_addf(&child, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
-			buf_reset(&st);
-			buf_addf(&st, "%s/%s", base, child.data);
-			if (lstat(st.data, &sb) == 0 && S_ISDIR(sb.st_mode))
-				walk_folders(base, child.data, depth + 1, fn, ctx);
-		}
-		closedir(d);
-	}
-	buf_free(&p);
-	buf_free(&child);
+	buf_addf(&st, "%s/%s", dir, STATE_FILE);
+	if (stat(st.data, &sb) == 0)
+		w->fn(w->ctx, dir, rel);
 	buf_free(&st);
+}
+
+static void walk_folders(const char *base, void (*fn)(void *ctx, const char *dir, const char *rel), void *ctx)
+{
+	struct folder_walk w = { fn, ctx };
+	maildir_walk(base, if_folder, &w);
 }
 
 /* ---- status ---- */
@@ -142,7 +129,7 @@ int verify_status(const struct account *acct, FILE *out, char *err, size_t errle
 		goto out;
 	}
 	print_last_run(dir, out);
-	walk_folders(dir, "", 0, status_folder, &s);
+	walk_folders(dir, status_folder, &s);
 	fprintf(out, "  folders:   %zu%s\n", s.folders, s.orphaned ? " (some no longer on the server)" : "");
 	fprintf(out, "  messages:  %zu, %.1f MB\n", s.messages, (double)s.bytes / 1e6);
 	if (acct->snapshot) {
@@ -275,7 +262,7 @@ int verify_account(const struct account *acct, FILE *out, size_t *problems, char
 		snprintf(err, errlen, "account %s: no mirror at %s (never synced?)", acct->name, dir);
 		goto out;
 	}
-	walk_folders(dir, "", 0, verify_folder, &v);
+	walk_folders(dir, verify_folder, &v);
 	*problems = v.problems;
 	rc = 0;
 out:

@@ -82,6 +82,12 @@ int maildir_mkdirs(const char *base, const char *rel, char *err, size_t errlen);
 /* mkdir -p of an absolute or relative path; missing components are made 0700. */
 int maildir_mkdir_p(const char *path, char *err, size_t errlen);
 
+/* Call fn(ctx, dir, rel) for every directory below base (depth first, at most
+ * 64 levels), where dir is the full path and rel the path below base. Names
+ * starting with '.', cur/new/tmp and anything that is not a real directory
+ * (symbolic links included) are skipped. */
+void maildir_walk(const char *base, void (*fn)(void *ctx, const char *dir, const char *rel), void *ctx);
+
 /* Ensure <dir>/{cur,new,tmp} exist (0700). */
 int maildir_create(const char *dir, char *err, size_t errlen);
 

@@ -44,6 +44,7 @@ struct net_conn {
 	int timeout_sec;
 	char *host;
 	char *ca_file;  /* NULL when only the system store is trusted */
+	char *deferred_bundle; /* system bundle file not loaded yet, or NULL */
 	char *label;    /* "host:port" (or "[v6]:port") for messages */
 	enum tls_state tls;
 	SSL_CTX *ctx;
@@ -211,9 +212,13 @@ static int hashed_dir(const char *dir)
 }
 
 /* The system trust store. A hashed certificate directory is searched only for
- * the issuers a handshake needs, where the bundle file would be parsed whole at
- * every start (~20 ms, a third of a no-change run): prefer the directory. */
-static int load_system_store(SSL_CTX *ctx)
+ * the issuers a handshake needs, where a bundle file is parsed whole (~20 ms,
+ * a third of a no-change run). So the store starts with the directory (when it
+ * holds hash links) and the bundle file (SSL_CERT_FILE, else OpenSSL's default
+ * file) is only remembered; verify_chain() loads it if the chain does not
+ * verify without it. The anchors trusted are those of
+ * SSL_CTX_set_default_verify_paths(), in a cheaper order. */
+static int load_system_store(struct net_conn *c)
 {
 	const char *dir = getenv(X509_get_default_cert_dir_env());
 	const char *file = getenv(X509_get_default_cert_file_env());
@@ -221,9 +226,46 @@ static int load_system_store(SSL_CTX *ctx)
 		dir = X509_get_default_cert_dir();
 	if (!file)
 		file = X509_get_default_cert_file();
-	if (!getenv(X509_get_default_cert_file_env()) && hashed_dir(dir))
-		return SSL_CTX_load_verify_dir(ctx, dir);
-	return SSL_CTX_set_default_verify_paths(ctx);
+	if (hashed_dir(dir) && SSL_CTX_load_verify_dir(c->ctx, dir) != 1)
+		return -1;
+	c->deferred_bundle = access(file, R_OK) == 0 ? xstrdup(file) : NULL;
+	return 0;
+}
+
+/* Certificate verification with the bundle file loaded on demand: a chain
+ * that fails against the directory and ca_file is verified again, once, with
+ * the same parameters (host name, purpose, depth) against the store plus the
+ * bundle. A superset of anchors and the same checks: never weaker than the
+ * default verification. */
+static int verify_chain(X509_STORE_CTX *xs, void *arg)
+{
+	struct net_conn *c = arg;
+	X509_STORE_CTX *again = NULL;
+	int ok = X509_verify_cert(xs);
+	if (ok > 0 || !c->deferred_bundle)
+		return ok;
+	X509_STORE *store = X509_STORE_CTX_get0_store(xs);
+	int loaded = X509_STORE_load_file(store, c->deferred_bundle) == 1;
+	free(c->deferred_bundle);
+	c->deferred_bundle = NULL;
+	if (!loaded)
+		goto out;
+	again = X509_STORE_CTX_new();
+	if (!again ||
+	    X509_STORE_CTX_init(again, store, X509_STORE_CTX_get0_cert(xs),
+				X509_STORE_CTX_get0_untrusted(xs)) != 1 ||
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(again),
+				   X509_STORE_CTX_get0_param(xs)) != 1)
+		goto out;
+	ok = X509_verify_cert(again);
+	X509_STORE_CTX_set_error(xs, X509_STORE_CTX_get_error(again));
+	X509_STORE_CTX_set_error_depth(xs, X509_STORE_CTX_get_error_depth(again));
+	if (X509_STORE_CTX_get0_chain(again))
+		X509_STORE_CTX_set0_verified_chain(xs, X509_STORE_CTX_get1_chain(again));
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(again);
+	return ok > 0 ? 1 : 0;
 }
 
 static int tls_context_new(struct net_conn *c, char *err, size_t errlen)
@@ -241,8 +283,9 @@ static int tls_context_new(struct net_conn *c, char *err, size_t errlen)
 	SSL_CTX_set_read_ahead(c->ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(c->ctx, 64 * 1024);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-	if (load_system_store(c->ctx) != 1)
+	if (load_system_store(c) < 0)
 		return fail_ssl(c, err, errlen, NET_ERR_TLS, "cannot load system CA store");
+	SSL_CTX_set_cert_verify_callback(c->ctx, verify_chain, c);
 	if (c->ca_file && SSL_CTX_load_verify_locations(c->ctx, c->ca_file, NULL) != 1) {
 		unsigned long e = ERR_peek_error();
 		if (ERR_SYSTEM_ERROR(e)) {
@@ -680,6 +723,7 @@ void net_close(struct net_conn *c)
 		close(c->fd);
 	free(c->host);
 	free(c->ca_file);
+	free(c->deferred_bundle);
 	free(c->label);
 	free(c);
 }

@@ -135,6 +135,10 @@ static int parse_line(struct folder_state *st, char *line, uint32_t *last_uid)
 			return -1;
 	} else if (!strncmp(line, "orphaned ", 9)) {
 		st->orphaned = line[9] == '1';
+	} else if (!strncmp(line, "messages ", 9)) {
+		if (parse_u64(line + 9, UINT32_MAX, &v, &end) < 0 || *end)
+			return -1;
+		st->declared = (int64_t)v;
 	} else if (!strncmp(line, "special ", 8)) {
 		if (parse_u64(line + 8, 0xffff, &v, &end) < 0 || *end)
 			return -1;
@@ -149,6 +153,7 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 	struct buf path = BUF_INIT, data = BUF_INIT;
 	int fd = -1, rc = -1;
 	memset(st, 0, sizeof(*st));
+	st->declared = -1;
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
 	fd = open(path.data, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -199,6 +204,11 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 		}
 		p = nl + 1;
 	}
+	if (st->declared >= 0 && (size_t)st->declared != st->n) {
+		snprintf(err, errlen, "%s: %zu message lines where the header says %" PRId64,
+			 path.data, st->n, st->declared);
+		goto out;
+	}
 	rc = 0;
 out:
 	if (rc < 0)
@@ -207,6 +217,59 @@ out:
 		close(fd);
 	buf_free(&path);
 	buf_free(&data);
+	return rc;
+}
+
+int state_load_header(const char *dir, struct folder_state *st, char *err, size_t errlen)
+{
+	struct buf path = BUF_INIT;
+	char head[4096];
+	size_t len = 0;
+	int fd = -1, rc = -1, eof = 0;
+	memset(st, 0, sizeof(*st));
+	st->declared = -1;
+	buf_addf(&path, "%s/%s", dir, STATE_FILE);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			rc = 1;
+		else
+			snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
+		goto out;
+	}
+	while (len < sizeof(head) - 1) {
+		ssize_t n = read(fd, head + len, sizeof(head) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			eof = n == 0;
+			break;
+		}
+		len += (size_t)n;
+	}
+	head[len] = '\0';
+	if (memchr(head, '\0', len) || strncmp(head, STATE_MAGIC "\n", sizeof(STATE_MAGIC)))
+		goto out; /* damaged: the full load says how */
+	uint32_t last_uid = 0;
+	for (char *p = head + sizeof(STATE_MAGIC), *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+		if (p[0] == 'm' && p[1] == ' ') { /* end of the header */
+			rc = st->declared >= 0 ? 0 : -1;
+			goto out;
+		}
+		*nl = '\0';
+		if (parse_line(st, p, &last_uid) < 0)
+			goto out;
+	}
+	if (eof && st->declared <= 0) { /* the whole file, without message lines */
+		st->declared = 0;
+		rc = 0;
+	}
+out:
+	if (rc < 0)
+		state_free(st);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&path);
 	return rc;
 }
 
@@ -242,9 +305,10 @@ int state_save(const char *dir, const struct folder_state *st, char *err, size_t
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
 	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
 	buf_addf(&out, STATE_MAGIC "\nuidvalidity %" PRIu32 "\nuidnext %" PRIu32
-		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\norphaned %d\nspecial %u\n",
+		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\norphaned %d\nspecial %u"
+		 "\nmessages %zu\n",
 		 st->uidvalidity, st->uidnext, st->highestmodseq, st->cur_mtime_ns,
-		 st->new_mtime_ns, st->orphaned ? 1 : 0, st->special);
+		 st->new_mtime_ns, st->orphaned ? 1 : 0, st->special, st->n);
 	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));

@@ -539,10 +539,12 @@ static int unchanged(const struct folder_run *f, const struct folder_state *st,
 		     const struct imap_status_info *status)
 {
 	int64_t cur_ns, new_ns;
+	/* a header-only load has no message lines but their count */
+	uint64_t count = st->n ? st->n : st->declared > 0 ? (uint64_t)st->declared : 0;
 	if (!status || !status->ok || !st->uidvalidity || !st->highestmodseq || !status->highestmodseq)
 		return 0;
 	if (status->uidvalidity != st->uidvalidity || status->uidnext != st->uidnext ||
-	    status->highestmodseq != st->highestmodseq || status->messages != st->n)
+	    status->highestmodseq != st->highestmodseq || status->messages != count)
 		return 0;
 	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
 	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
@@ -562,6 +564,16 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	int rc = -1;
 
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
+	/* The common case of a frequent run: the header of the state is enough. */
+	if (state_load_header(f.dir.data, &st, serr, sizeof(serr)) == 0 &&
+	    st.special == mb->special && unchanged(&f, &st, status)) {
+		a->counts->folders_unchanged++;
+		rep->how = path_names[PATH_SKIPPED];
+		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
+		rc = 0;
+		goto out;
+	}
+	state_free(&st);
 	if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
 		goto out;
 	if (state_load(f.dir.data, &st, serr, sizeof(serr)) < 0) {
@@ -572,7 +584,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
 		rep->how = path_names[PATH_SKIPPED];
-		if (st.special != mb->special) { /* learnt SPECIAL-USE, for push */
+		/* learnt SPECIAL-USE (for push), or a state from before the count line */
+		if (st.special != mb->special || st.declared < 0) {
 			st.special = mb->special;
 			if (state_save(f.dir.data, &st, err, errlen) < 0)
 				goto out;
@@ -702,7 +715,8 @@ int sync_folder_unchanged(const struct account_run *a, const char *rel, const st
 	if (!status || !status->ok)
 		return 0;
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
-	if (state_load(f.dir.data, &st, err, sizeof(err)) == 0) {
+	if (state_load_header(f.dir.data, &st, err, sizeof(err)) == 0 ||
+	    state_load(f.dir.data, &st, err, sizeof(err)) == 0) {
 		r = unchanged(&f, &st, status);
 		state_free(&st);
 	}

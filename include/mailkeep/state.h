@@ -8,6 +8,7 @@
  *   dirmtime <cur ns> <new ns>
  *   orphaned <0|1>
  *   special <IMAP_SPECIAL_* bits>   the server's SPECIAL-USE attributes (RFC 6154)
+ *   messages <count of m lines>     lets a no-change check read the header only
  *   m <uid> <flag letters or '-'> [keyword ...]
  * The message lines are sorted by uid and hold the server flags as of the last
  * completed sync. Written atomically: temp file, fsync, rename, fsync dir. */
@@ -32,6 +33,7 @@ struct folder_state {
 	int64_t cur_mtime_ns, new_mtime_ns;
 	int orphaned;
 	unsigned special;     /* IMAP_SPECIAL_* of the folder on its server, for push */
+	int64_t declared;     /* message count the file's header gave; -1: none (older file) */
 	struct state_msg *msgs; /* sorted by uid; owned */
 	size_t n, cap;
 };
@@ -39,6 +41,12 @@ struct folder_state {
 /* Load <dir>/.mailkeep-state. A missing file gives an empty state and returns 1;
  * 0 when loaded; -1 on a malformed or unreadable file with err set. */
 int state_load(const char *dir, struct folder_state *st, char *err, size_t errlen);
+
+/* Load only the header lines (the first few hundred bytes): msgs stays empty,
+ * declared holds the message count. 0 when loaded; 1 when there is no state;
+ * -1 when the header alone cannot tell (damaged, or written before the count
+ * line existed; err may stay empty): the caller then uses state_load(). */
+int state_load_header(const char *dir, struct folder_state *st, char *err, size_t errlen);
 
 /* Write atomically into <dir>/.mailkeep-state (0600). */
 int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen);

@@ -109,3 +109,60 @@ Test(state, malformed_files_rejected)
 	rmdir(d);
 	free(d);
 }
+
+/* The header-only load: what a no-change run reads of each folder's state. */
+Test(state, header_only_load)
+{
+	char *d = make_tmpdir();
+	struct folder_state st = { .uidvalidity = 7, .uidnext = 40000, .highestmodseq = 9 };
+	struct folder_state h;
+	char err[256] = "";
+	for (uint32_t uid = 1; uid < 40000; uid++)
+		state_add(&st, uid, MFLAG_SEEN, uid % 7 ? NULL : "$Junk");
+	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(state_load_header(d, &h, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h.uidvalidity, 7);
+	cr_assert_eq(h.uidnext, 40000);
+	cr_assert_eq(h.highestmodseq, 9);
+	cr_assert_eq(h.declared, 39999);
+	cr_assert_eq(h.n, 0, "no message lines are read");
+	state_free(&h);
+	/* the full load checks the count against the lines */
+	cr_assert_eq(state_load(d, &h, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h.n, 39999);
+	state_free(&h);
+	state_free(&st);
+
+	/* an empty folder: the whole file is the header */
+	struct folder_state empty = { .uidvalidity = 3, .uidnext = 1, .highestmodseq = 1 };
+	cr_assert_eq(state_save(d, &empty, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(state_load_header(d, &h, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h.declared, 0);
+	state_free(&h);
+
+	static const struct {
+		const char *text;
+		int header, full; /* expected returns */
+	} cases[] = {
+		/* written before the count line: the header cannot tell, the full load can */
+		{ "mailkeep-state 1\nuidvalidity 1\nm 1 S\n", -1, 0 },
+		{ "mailkeep-state 1\nuidvalidity 1\n", 0, 0 },
+		/* a count that disagrees with the lines: damaged */
+		{ "mailkeep-state 1\nmessages 2\nm 1 S\n", 0, -1 },
+		{ "mailkeep-state 1\nmessages 2\n", -1, -1 },
+		{ "mailkeep-state 1\nmessages x\nm 1 S\n", -1, -1 },
+		{ "garbage\n", -1, -1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_file(d, cases[i].text);
+		cr_assert_eq(state_load_header(d, &h, err, sizeof(err)), cases[i].header, "case %zu", i);
+		state_free(&h);
+		cr_assert_eq(state_load(d, &h, err, sizeof(err)), cases[i].full, "case %zu", i);
+		state_free(&h);
+	}
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	unlink(p);
+	rmdir(d);
+	free(d);
+}

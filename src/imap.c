@@ -257,7 +257,7 @@ static unsigned cap_bit(const struct imap_value *v)
 		{ "ENABLE", IMAP_CAP_ENABLE }, { "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
 		{ "MULTIAPPEND", IMAP_CAP_MULTIAPPEND }, { "BINARY", IMAP_CAP_BINARY },
 		{ "NAMESPACE", IMAP_CAP_NAMESPACE }, { "AUTH=XOAUTH2", IMAP_CAP_AUTH_XOAUTH2 },
-		{ "AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER },
+		{ "AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER }, { "X-GM-EXT-1", IMAP_CAP_X_GM_EXT_1 },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (imap_value_is(v, map[i].name))

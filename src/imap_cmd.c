@@ -254,6 +254,12 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 			return IMAP_ERR_PROTOCOL;
 		}
 	}
+	if ((v = imap_fetch_item(list, "X-GM-MSGID")) != NULL) {
+		if (imap_value_u64(v, &m.gm_msgid) < 0 || m.gm_msgid == 0) {
+			snprintf(err, errlen, "%s: invalid X-GM-MSGID in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
 	if (c->streamed) {
 		m.has_body = 1;
 		m.body_size = c->streamed_size;

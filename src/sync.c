@@ -2,6 +2,7 @@
  * folder (sync_folder.c), report orphans, snapshot, record the run. */
 #include "mailkeep/sync.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -234,6 +235,7 @@ struct folder_queue {
 	size_t n_sel, next;
 	const struct imap_status_info *status;
 	struct sync_options *opt;   /* the caller's; its hooks are called under lock */
+	int first_alone;            /* sync sel[0] before the other connections start */
 	uint64_t folders, failed;
 };
 
@@ -376,6 +378,10 @@ static void run_folders(struct account_run *a, struct folder_queue *q, struct sy
 			w[i].opt.change_ctx = &w[i];
 			w[i].a.opt = &w[i].opt;
 		}
+		if (i == 0 && q->first_alone && q->n_sel) {
+			q->next = 1;
+			one_folder(&w[0], 0);
+		}
 		if (i > 0) {
 			w[i].a.imap = NULL; /* its own connection, opened by its first folder */
 			if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
@@ -410,6 +416,37 @@ static void run_folders(struct account_run *a, struct folder_queue *q, struct sy
 	res->counts.folders += q->folders;
 	res->counts.folders_failed += q->failed;
 	free(w);
+}
+
+/* Gmail store entries that no folder links to any more (st_nlink 1: the
+ * message left every folder, or its copies were replaced) are removed. */
+static void gmail_store_prune(const struct account_run *a)
+{
+	struct buf dir = BUF_INIT;
+	buf_addf(&dir, "%s/.mailkeep/gmail", a->dir);
+	int dfd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+	struct stat sb;
+	size_t pruned = 0;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		buf_free(&dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+		    sb.st_nlink == 1 && unlinkat(dfd, de->d_name, 0) == 0)
+			pruned++;
+	}
+	closedir(d);
+	if (pruned)
+		log_info("account %s: %zu messages left every folder; removed from the Gmail store",
+			 a->acct->name, pruned);
+	buf_free(&dir);
 }
 
 void sync_account(const struct account *acct, struct sync_options *opt, struct sync_result *res)
@@ -505,15 +542,34 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		}
 		free(names);
 	}
+	/* Gmail dedupe: [Gmail]/All Mail (\\All) first, alone, so that the label
+	 * folders become links to its files instead of downloads of their own. */
+	int gmail = acct->gmail_dedupe && a.imap && (imap_caps(a.imap) & IMAP_CAP_X_GM_EXT_1);
+	int all_first = 0;
+	for (size_t k = 0; gmail && k < n_sel && !all_first; k++) {
+		if (!(list.items[sel[k]].special & IMAP_SPECIAL_ALL))
+			continue;
+		size_t keep = sel[k];
+		memmove(sel + 1, sel, k * sizeof(*sel));
+		sel[0] = keep;
+		if (status) {
+			struct imap_status_info st0 = status[k];
+			memmove(status + 1, status, k * sizeof(*status));
+			status[0] = st0;
+		}
+		all_first = 1;
+	}
 	{
 		struct folder_queue q = { .list = &list, .rels = &rels, .sel = sel, .n_sel = n_sel,
-					  .status = status, .opt = opt };
+					  .status = status, .opt = opt, .first_alone = all_first };
 		pthread_mutex_init(&q.lock, NULL);
 		run_folders(&a, &q, res);
 		pthread_mutex_destroy(&q.lock);
 	}
 	free(status);
 	free(sel);
+	if (gmail && res->counts.removed)
+		gmail_store_prune(&a);
 	struct orphan_ctx oc = { &a, &rels };
 	maildir_walk(a.dir, check_orphan, &oc);
 	if (res->counts.folders_failed)

@@ -47,6 +47,18 @@ struct folder_run {
 	uint64_t pending_bytes;
 	unsigned flushes;       /* batches made durable (each ends with fsync of cur/) */
 	int touched_new;        /* a file left new/ */
+	/* Gmail dedupe (docs/design.md, "Gmail"): one inode per X-GM-MSGID */
+	int gmail;
+	struct buf store;       /* <account dir>/.mailkeep/gmail */
+	struct gm_pair *gm;     /* msgid of planned UIDs, sorted by uid */
+	size_t n_gm, cap_gm;
+	uint64_t linked;        /* new in this folder, linked from the store */
+	int store_touched;
+};
+
+struct gm_pair {
+	uint32_t uid;
+	uint64_t msgid;
 };
 
 /* ---- server view ---- */
@@ -186,7 +198,34 @@ struct pending {
 	char *final_name;
 	size_t idx;
 	uint64_t bytes;
+	uint64_t msgid;         /* X-GM-MSGID, 0 when none */
 };
+
+static void store_path(struct buf *out, const struct folder_run *f, uint64_t msgid)
+{
+	buf_reset(out);
+	buf_addf(out, "%s/%" PRIu64, f->store.data, msgid);
+}
+
+/* A message just made durable in cur/: record it in the Gmail store. When
+ * another connection stored the same message first, share its inode. */
+static void store_add(struct folder_run *f, const char *cur_path, uint64_t msgid)
+{
+	struct buf sp = BUF_INIT, tmp = BUF_INIT;
+	struct stat a, b;
+	store_path(&sp, f, msgid);
+	if (link(cur_path, sp.data) == 0) {
+		f->store_touched = 1;
+	} else if (errno == EEXIST && lstat(sp.data, &a) == 0 && S_ISREG(a.st_mode) &&
+		   stat(cur_path, &b) == 0 && a.st_ino != b.st_ino && a.st_size == b.st_size) {
+		buf_addf(&tmp, "%s/tmp/%" PRIu64 ".mailkeep-link", f->dir.data, msgid);
+		unlink(tmp.data);
+		if (link(sp.data, tmp.data) == 0 && rename(tmp.data, cur_path) < 0)
+			unlink(tmp.data);
+	}
+	buf_free(&sp);
+	buf_free(&tmp);
+}
 
 static int flush_pending(struct folder_run *f, char *err, size_t errlen)
 {
@@ -222,6 +261,8 @@ static int flush_pending(struct folder_run *f, char *err, size_t errlen)
 			if (f->a->opt && f->a->opt->on_progress)
 				f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added,
 						       f->plan->n_fetch, f->bytes);
+			if (p->msgid && f->gmail)
+				store_add(f, to.data, p->msgid);
 			buf_reset(&f->rel_buf);
 			buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, p->final_name);
 			sync_change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
@@ -280,7 +321,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
 	}
 	f->pending[f->n_pending++] = (struct pending){ f->dl.tmp_path, buf_detach(&final), (size_t)idx,
-						      f->dl.bytes };
+						      f->dl.bytes, m->gm_msgid };
 	f->dl.tmp_path = NULL;
 	f->sv.present[idx] = 2; /* pending */
 	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
@@ -289,14 +330,12 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	return 0;
 }
 
-/* Download the planned UIDs: UID FETCH commands of at most FETCH_BATCH UIDs
- * (and a bounded command length), FETCH_WINDOW of them in flight, so the link
- * never idles between batches. Bodies stream into tmp/ and move into cur/. */
-static int download(struct folder_run *f, char *err, size_t errlen)
+/* UID FETCH <items> for the given UIDs: commands of at most FETCH_BATCH UIDs
+ * (and a bounded command length), pipeline_depth of them in flight, so the
+ * link never idles between batches. */
+static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_uids, const char *items,
+			   const struct imap_fetch_cb *cb, char *err, size_t errlen)
 {
-	const struct plan *p = f->plan;
-	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
-	const char *items = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
 	struct buf set = BUF_INIT;
 	unsigned tags[64];
 	size_t window = f->a->acct->pipeline_depth > 0 && f->a->acct->pipeline_depth <= 64 ?
@@ -304,12 +343,12 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
 	int rc = 0, failed = 0;
 	char ferr[512];
-	while ((next < p->n_fetch && !failed) || head != tail) {
-		if (next < p->n_fetch && !failed && tail - head < window) {
+	while ((next < n_uids && !failed) || head != tail) {
+		if (next < n_uids && !failed && tail - head < window) {
 			/* at most 500 UIDs: the command stays under 6 KB however sparse */
-			size_t n = p->n_fetch - next < FETCH_BATCH ? p->n_fetch - next : FETCH_BATCH;
+			size_t n = n_uids - next < FETCH_BATCH ? n_uids - next : FETCH_BATCH;
 			buf_reset(&set);
-			imap_uidset(&set, p->fetch + next, n);
+			imap_uidset(&set, uids + next, n);
 			next += n;
 			rc = imap_uid_fetch_send(f->a->imap, set.data, items, &tags[tail % window], err, errlen);
 			if (rc < 0)
@@ -317,7 +356,7 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 			tail++;
 			continue;
 		}
-		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], &cb, ferr, sizeof(ferr));
+		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], cb, ferr, sizeof(ferr));
 		head++;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);
@@ -332,9 +371,108 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 			break;
 	}
 	buf_free(&set);
+	return rc;
+}
+
+static int on_msgid(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	if (!m->gm_msgid || !wanted(f->plan, m->uid))
+		return 0;
+	if (f->n_gm == f->cap_gm) {
+		f->cap_gm = f->cap_gm ? f->cap_gm * 2 : 64;
+		f->gm = xrealloc(f->gm, f->cap_gm * sizeof(*f->gm));
+	}
+	f->gm[f->n_gm++] = (struct gm_pair){ m->uid, m->gm_msgid };
+	return 0;
+}
+
+static int cmp_gm(const void *x, const void *y)
+{
+	const struct gm_pair *a = x, *b = y;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* Link message uid from the store into cur/ under its own name. 0 when done;
+ * 1 when it must be downloaded (not in the store, or the link failed). */
+static int link_from_store(struct folder_run *f, uint32_t uid, uint64_t msgid)
+{
+	struct buf sp = BUF_INIT, final = BUF_INIT, to = BUF_INIT;
+	struct stat sb;
+	ssize_t idx = sv_find(&f->sv, uid);
+	int rc = 1;
+	store_path(&sp, f, msgid);
+	if (idx < 0 || f->sv.present[idx] || lstat(sp.data, &sb) < 0 || !S_ISREG(sb.st_mode))
+		goto out;
+	/* the store file's mtime is the message's INTERNALDATE, as everywhere */
+	maildir_base_name(&f->name_buf, (int64_t)sb.st_mtime, f->uidvalidity, uid);
+	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
+	buf_addf(&to, "%s/cur/%s", f->dir.data, final.data);
+	if (link(sp.data, to.data) < 0) {
+		log_debug("%s: %s: link: %s", f->name, to.data, strerror(errno));
+		goto out;
+	}
+	f->sv.present[idx] = 1;
+	f->added++;
+	f->linked++;
+	buf_reset(&f->rel_buf);
+	buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, final.data);
+	sync_change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+	rc = 0;
+out:
+	buf_free(&sp);
+	buf_free(&final);
+	buf_free(&to);
+	return rc;
+}
+
+/* Gmail: learn the X-GM-MSGID of the planned UIDs and link those already in
+ * the store; the rest (*rest, owned) still has to be downloaded. */
+static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, char *err, size_t errlen)
+{
+	const struct plan *p = f->plan;
+	struct imap_fetch_cb cb = { NULL, NULL, on_msgid, f };
+	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, "(UID X-GM-MSGID)", &cb, err, errlen);
+	*rest = xmalloc((p->n_fetch + 1) * sizeof(**rest));
+	*n_rest = 0;
+	if (rc < 0)
+		return rc;
+	qsort(f->gm, f->n_gm, sizeof(*f->gm), cmp_gm);
+	size_t j = 0;
+	for (size_t i = 0; i < p->n_fetch; i++) {
+		uint32_t uid = p->fetch[i];
+		while (j < f->n_gm && f->gm[j].uid < uid)
+			j++;
+		if (j < f->n_gm && f->gm[j].uid == uid && link_from_store(f, uid, f->gm[j].msgid) == 0)
+			continue;
+		(*rest)[(*n_rest)++] = uid;
+	}
+	return 0;
+}
+
+/* Download the planned UIDs (after linking what the Gmail store has). Bodies
+ * stream into tmp/ and move into cur/ in durable batches. */
+static int download(struct folder_run *f, char *err, size_t errlen)
+{
+	const struct plan *p = f->plan;
+	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
+	uint32_t *rest = NULL;
+	const uint32_t *uids = p->fetch;
+	size_t n = p->n_fetch;
+	int rc = 0;
+	if (f->gmail) {
+		rc = link_known(f, &rest, &n, err, errlen);
+		uids = rest;
+	}
+	if (rc == 0 && n)
+		rc = fetch_pipelined(f, uids, n, f->gmail ? "(UID FLAGS INTERNALDATE X-GM-MSGID BODY.PEEK[])" :
+				     "(UID FLAGS INTERNALDATE BODY.PEEK[])", &cb, err, errlen);
+	free(rest);
 	/* what arrived whole is kept even when the download failed later */
 	char ferr2[512];
 	int frc = flush_pending(f, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
+	if (f->store_touched && maildir_fsync_dir(f->store.data, ferr2, sizeof(ferr2)) < 0)
+		log_warn("%s", ferr2);
 	return rc < 0 ? rc : frc;
 }
 
@@ -630,6 +768,13 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	for (size_t i = 0; i < f.sv.n; i++)
 		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
 	f.plan = &plan;
+	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
+		buf_addf(&f.store, "%s/.mailkeep/gmail", a->dir);
+		if (maildir_mkdir_p(f.store.data, serr, sizeof(serr)) == 0)
+			f.gmail = 1;
+		else
+			log_warn("account %s: %s; Gmail copies not shared", a->acct->name, serr);
+	}
 	if (plan.n_fetch) {
 		rc = download(&f, err, errlen);
 		if (rc < 0)
@@ -641,7 +786,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	struct buf sub = BUF_INIT;
 	int frc = 0;
 	buf_addf(&sub, "%s/cur", f.dir.data);
-	if (plan.n_actions && !f.flushes)
+	if ((plan.n_actions || f.linked) && !f.flushes)
 		frc = maildir_fsync_dir(sub.data, err, errlen);
 	buf_reset(&sub);
 	buf_addf(&sub, "%s/new", f.dir.data);
@@ -681,6 +826,9 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	a->counts->renamed += plan.n_renames;
 	a->counts->removed += plan.n_removes;
 	a->counts->kept += plan.n_kept;
+	if (f.linked)
+		log_info("account %s: folder \"%s\": %" PRIu64 " of the new messages linked to copies "
+			 "in other folders (X-GM-MSGID)", a->acct->name, f.name, f.linked);
 	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
 		 a->acct->name, f.name, path_names[path], f.added, plan.n_renames, plan.n_removes,
 		 missing ? " (some messages vanished during the run)" : "");
@@ -694,6 +842,8 @@ out:
 		free(f.pending[i].final_name);
 	}
 	free(f.pending);
+	free(f.gm);
+	buf_free(&f.store);
 	plan_free(&plan);
 	maildir_view_free(&view);
 	state_free(&st);

@@ -25,6 +25,8 @@
  *   snapshot_repo     path; default <root>/<name>.git
  *   snapshot_branch   default "main"
  *   snapshot_author   "Name <email>"; default "mailkeep <mailkeep@localhost>"
+ *   gmail_dedupe      bool; default true: with X-GM-EXT-1, one file per X-GM-MSGID,
+ *                     hard-linked into every folder that holds the message
  *   push_map          mapping { "source folder": "target folder", ... } for `mailkeep push`
  *                     from this account; folder names decoded, '/' between levels; default none
  * Paths get `~` (leading) and `$VAR` / `${VAR}` expanded. Unknown keys, wrong
@@ -70,6 +72,7 @@ struct account {
 	int max_connections; /* connections per account */
 	int pipeline_depth;  /* UID FETCH commands in flight */
 	int snapshot;        /* 0/1 */
+	int gmail_dedupe;    /* 0/1 */
 	char *snapshot_repo; /* expanded; default <root>/<name>.git */
 	char *snapshot_branch;
 	char *snapshot_author;

@@ -31,6 +31,7 @@ enum imap_cap {
 	IMAP_CAP_NAMESPACE = 1u << 16,
 	IMAP_CAP_AUTH_XOAUTH2 = 1u << 17,
 	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 18,
+	IMAP_CAP_X_GM_EXT_1 = 1u << 19,     /* Gmail: X-GM-MSGID, X-GM-LABELS */
 };
 
 /* Failure classes, for exit codes and "is the connection still usable". */
@@ -174,6 +175,7 @@ struct imap_msg {
 	int has_flags;
 	int64_t internaldate;    /* seconds since the epoch; INT64_MIN when absent */
 	uint64_t modseq;
+	uint64_t gm_msgid;       /* Gmail X-GM-MSGID; 0 when absent */
 	int has_body;            /* BODY[] was present (streamed to the sink) */
 	uint64_t body_size;      /* bytes of the literal */
 };

@@ -240,7 +240,8 @@ Test(config_valid, known_keys)
 		"password_command", "password_env", "password_file", "token_command", "auth", "folders",
 		"deletions", "timeout",
 		"max_connections", "pipeline_depth",
-		"snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author", "push_map", "include", "exclude",
+		"snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author", "push_map", "gmail_dedupe",
+		"include", "exclude",
 	};
 	size_t n = 0;
 	while (config_known_keys[n])
@@ -370,6 +371,8 @@ static const struct broken_case broken[] = {
 	{ ACCT "    deletions: delete\n", 0, "t.yaml:6:16: ", "key \"deletions\": expected one of mirror, keep" },
 	{ ACCT "    snapshot: maybe\n", 0, "t.yaml:6:15: ", "key \"snapshot\": expected a boolean" },
 	{ ACCT "    snapshot:\n", 0, "t.yaml:6:14: ", "key \"snapshot\": expected a boolean (true/false/yes/no/on/off), got null" },
+	{ ACCT "    gmail_dedupe: 2\n", 0, "t.yaml:6:19: ", "key \"gmail_dedupe\": expected a boolean" },
+	{ ACCT "    gmail_dedupe: [no]\n", 0, "t.yaml:6:19: ", "key \"gmail_dedupe\": expected a boolean" },
 	{ "accounts:\n  - name: .hidden\n", 0, "t.yaml:2:11: ", "accounts[0]: key \"name\": expected an account name" },
 	{ "accounts:\n  - name: a/b\n", 0, "t.yaml:2:11: ", "key \"name\"" },
 	{ "accounts:\n  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 0, "t.yaml:2:11: ", "key \"name\"" },
@@ -536,6 +539,25 @@ Test(config_paths, snapshot_repo_default_follows_root, .init = test_env)
 		     "%s", err);
 	cr_expect_str_eq(cfg.accounts[0].root, "/data/mail");
 	cr_expect_str_eq(cfg.accounts[0].snapshot_repo, "/home/tester/g");
+	config_free(&cfg);
+}
+
+Test(config_valid, gmail_dedupe_default_and_inherited, .init = test_env)
+{
+	struct config cfg;
+	char err[512] = "";
+	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.accounts[0].gmail_dedupe, 1, "on by default");
+	config_free(&cfg);
+	cr_assert_eq(load(ACCT "    gmail_dedupe: no\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.accounts[0].gmail_dedupe, 0);
+	config_free(&cfg);
+	cr_assert_eq(load("defaults:\n  gmail_dedupe: off\naccounts:\n"
+			  "  - {name: a, host: h, user: u, password_env: P}\n"
+			  "  - {name: b, host: h, user: u, password_env: P, gmail_dedupe: true}\n",
+			  &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.accounts[0].gmail_dedupe, 0, "inherited from defaults");
+	cr_expect_eq(cfg.accounts[1].gmail_dedupe, 1, "overridden by the account");
 	config_free(&cfg);
 }
 

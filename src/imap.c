@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
@@ -258,6 +259,7 @@ static unsigned cap_bit(const struct imap_value *v)
 		{ "MULTIAPPEND", IMAP_CAP_MULTIAPPEND }, { "BINARY", IMAP_CAP_BINARY },
 		{ "NAMESPACE", IMAP_CAP_NAMESPACE }, { "AUTH=XOAUTH2", IMAP_CAP_AUTH_XOAUTH2 },
 		{ "AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER }, { "X-GM-EXT-1", IMAP_CAP_X_GM_EXT_1 },
+		{ "AUTH=CRAM-MD5", IMAP_CAP_AUTH_CRAM_MD5 }, { "AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (imap_value_is(v, map[i].name))
@@ -593,6 +595,111 @@ out:
 	return rc;
 }
 
+/* Read the server's continuation of a SASL exchange and decode its challenge
+ * into out. A tagged answer instead (the server refused the mechanism) is an
+ * authentication failure. */
+static int sasl_challenge(struct imap_client *c, const char *mech, struct buf *out, char *err, size_t errlen)
+{
+	int rc, untagged = 0;
+	do { /* untagged data (a status or CAPABILITY line) may come first */
+		rc = imap_read_response(c, err, errlen);
+		if (rc < 0)
+			return rc;
+	} while (c->resp.len >= 2 && !strncmp(c->resp.data, "* ", 2) && ++untagged < 16);
+	if (c->resp.len < 2 || c->resp.data[0] != '+' || c->resp.data[1] != ' ') {
+		snprintf(err, errlen, "%s: AUTHENTICATE %s refused", imap_peer(c), mech);
+		return IMAP_ERR_AUTH;
+	}
+	const char *b = c->resp.data + 2;
+	size_t n = c->resp.len - 2;
+	while (n && (b[n - 1] == '\r' || b[n - 1] == '\n' || b[n - 1] == ' '))
+		n--;
+	buf_reset(out);
+	if (n % 4 || n > 4096) {
+		snprintf(err, errlen, "%s: malformed AUTHENTICATE %s challenge", imap_peer(c), mech);
+		return IMAP_ERR_PROTOCOL;
+	}
+	buf_grow(out, n / 4 * 3 + 1);
+	int k = n ? EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)b, (int)n) : 0;
+	if (k < 0) {
+		snprintf(err, errlen, "%s: malformed AUTHENTICATE %s challenge", imap_peer(c), mech);
+		return IMAP_ERR_PROTOCOL;
+	}
+	for (size_t i = n; i > 0 && b[i - 1] == '=' && k > 0; i--)
+		k--; /* EVP_DecodeBlock counts the padding */
+	out->len = (size_t)k;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+/* Send one base64 line of a SASL exchange and wipe it. */
+static int sasl_reply(struct imap_client *c, const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+	struct buf b64 = BUF_INIT;
+	base64(&b64, data, len);
+	buf_adds(&b64, "\r\n");
+	int rc = send_raw(c, b64.data, b64.len, err, errlen);
+	OPENSSL_cleanse(b64.data, b64.len);
+	buf_free(&b64);
+	return rc;
+}
+
+/* CRAM-MD5 (RFC 2195): the password never crosses the wire, only
+ * HMAC-MD5(password, challenge). A fallback for servers without AUTH=PLAIN. */
+static int login_cram_md5(struct imap_client *c, const char *user, const char *password,
+			  char *err, size_t errlen)
+{
+	struct buf chal = BUF_INIT, ans = BUF_INIT;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned maclen = 0;
+	unsigned tag;
+	int rc = imap_send_command(c, &tag, err, errlen, "AUTHENTICATE CRAM-MD5");
+	if (rc == 0)
+		rc = sasl_challenge(c, "CRAM-MD5", &chal, err, errlen);
+	if (rc == 0 && !HMAC(EVP_md5(), password, (int)strlen(password), (const unsigned char *)chal.data,
+			     chal.len, mac, &maclen)) {
+		snprintf(err, errlen, "%s: CRAM-MD5 is not available in this OpenSSL", imap_peer(c));
+		rc = IMAP_ERR_POLICY;
+	}
+	if (rc == 0) {
+		buf_adds(&ans, user);
+		buf_addch(&ans, ' ');
+		for (unsigned i = 0; i < maclen; i++)
+			buf_addf(&ans, "%02x", mac[i]);
+		rc = sasl_reply(c, (const unsigned char *)ans.data, ans.len, err, errlen);
+	}
+	if (rc == 0)
+		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
+	OPENSSL_cleanse(mac, sizeof(mac));
+	if (ans.data)
+		OPENSSL_cleanse(ans.data, ans.len);
+	buf_free(&chal);
+	buf_free(&ans);
+	return rc;
+}
+
+/* AUTHENTICATE LOGIN (the SASL mechanism, not the LOGIN command): user name and
+ * password each answer one challenge. For servers that offer only it. */
+static int login_sasl_login(struct imap_client *c, const char *user, const char *password,
+			    char *err, size_t errlen)
+{
+	struct buf chal = BUF_INIT;
+	unsigned tag;
+	int rc = imap_send_command(c, &tag, err, errlen, "AUTHENTICATE LOGIN");
+	if (rc == 0)
+		rc = sasl_challenge(c, "LOGIN", &chal, err, errlen);
+	if (rc == 0)
+		rc = sasl_reply(c, (const unsigned char *)user, strlen(user), err, errlen);
+	if (rc == 0)
+		rc = sasl_challenge(c, "LOGIN", &chal, err, errlen);
+	if (rc == 0)
+		rc = sasl_reply(c, (const unsigned char *)password, strlen(password), err, errlen);
+	if (rc == 0)
+		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
+	buf_free(&chal);
+	return rc;
+}
+
 /* OAuth2 bearer tokens: XOAUTH2 (Google/Microsoft) or OAUTHBEARER (RFC 7628).
  * On failure the server sends a continuation with an error document; the client
  * answers it (empty for XOAUTH2, %x01 for OAUTHBEARER, RFC 7628 §3.2.3) and then
@@ -653,22 +760,43 @@ int imap_login(struct imap_client *c, const char *user, const char *password, ch
 		snprintf(err, errlen, "%s: refusing to send the password without TLS", imap_peer(c));
 		return IMAP_ERR_POLICY;
 	}
-	if (c->caps & IMAP_CAP_LOGINDISABLED) {
-		snprintf(err, errlen, "%s: server disallows login on this connection (LOGINDISABLED)%s",
-			 imap_peer(c), net_is_tls(c->net) ? "" : "; use tls: starttls or implicit");
-		return IMAP_ERR_POLICY;
-	}
 	if (strpbrk(user, "\r\n") || strpbrk(password, "\r\n")) {
 		snprintf(err, errlen, "%s: user name or password contains a line break", imap_peer(c));
 		return IMAP_ERR_POLICY;
 	}
+	/* PLAIN first; CRAM-MD5, AUTHENTICATE LOGIN and the LOGIN command only for
+	 * a server that offers nothing better (LOGINDISABLED forbids the command,
+	 * RFC 3501 §6.2.3, not the mechanisms) */
+	unsigned caps = c->caps;
+	int can_login_cmd = !(caps & IMAP_CAP_LOGINDISABLED);
+	int oauth = c->acct->auth == AUTH_XOAUTH2 || c->acct->auth == AUTH_OAUTHBEARER;
+	int (*how)(struct imap_client *, const char *, const char *, char *, size_t) = NULL;
+	if (oauth)
+		how = NULL;
+	else if (c->acct->auth == AUTH_LOGIN)
+		how = can_login_cmd ? login_login : (caps & IMAP_CAP_AUTH_LOGIN) ? login_sasl_login : NULL;
+	else if (caps & IMAP_CAP_AUTH_PLAIN)
+		how = login_plain;
+	else if (caps & IMAP_CAP_AUTH_CRAM_MD5)
+		how = login_cram_md5;
+	else if (caps & IMAP_CAP_AUTH_LOGIN) /* advertised, where the command is only implied */
+		how = login_sasl_login;
+	else if (can_login_cmd)
+		how = login_login;
+	if (!oauth && !how) {
+		snprintf(err, errlen, "%s: server disallows login on this connection (LOGINDISABLED)%s",
+			 imap_peer(c), net_is_tls(c->net) ? " and offers no mechanism mailkeep knows" :
+			 "; use tls: starttls or implicit");
+		return IMAP_ERR_POLICY;
+	}
 	c->caps_seen = 0;
-	if (c->acct->auth == AUTH_XOAUTH2 || c->acct->auth == AUTH_OAUTHBEARER)
+	log_debug("%s: login with %s", imap_peer(c), oauth ? (c->acct->auth == AUTH_OAUTHBEARER ? "OAUTHBEARER" :
+		  "XOAUTH2") : how == login_plain ? "AUTHENTICATE PLAIN" : how == login_cram_md5 ?
+		  "AUTHENTICATE CRAM-MD5" : how == login_login ? "the LOGIN command" : "AUTHENTICATE LOGIN");
+	if (oauth)
 		rc = login_oauth(c, c->acct->auth == AUTH_OAUTHBEARER, user, password, err, errlen);
-	else if ((c->caps & IMAP_CAP_AUTH_PLAIN) && c->acct->auth != AUTH_LOGIN)
-		rc = login_plain(c, user, password, err, errlen);
 	else
-		rc = login_login(c, user, password, err, errlen);
+		rc = how(c, user, password, err, errlen);
 	if (rc == IMAP_ERR_NO) {
 		char text[300];
 		snprintf(text, sizeof(text), "%s", err);

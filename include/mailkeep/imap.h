@@ -32,6 +32,8 @@ enum imap_cap {
 	IMAP_CAP_AUTH_XOAUTH2 = 1u << 17,
 	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 18,
 	IMAP_CAP_X_GM_EXT_1 = 1u << 19,     /* Gmail: X-GM-MSGID, X-GM-LABELS */
+	IMAP_CAP_AUTH_CRAM_MD5 = 1u << 20,
+	IMAP_CAP_AUTH_LOGIN = 1u << 21,     /* the SASL mechanism LOGIN */
 };
 
 /* Failure classes, for exit codes and "is the connection still usable". */

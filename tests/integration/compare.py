@@ -262,7 +262,13 @@ class Server:
             self.c = imaplib.IMAP4(a.host, a.port, timeout=120)
             if tls == "starttls":
                 self.c.starttls(ssl_context=ctx)
-        self.c.login(a.user, password)
+        if "AUTH=PLAIN" not in self.c.capabilities and "AUTH=CRAM-MD5" in self.c.capabilities:
+            self.c.login_cram_md5(a.user, password)  # a fixture started with --auth-mechanisms
+        elif "AUTH=PLAIN" not in self.c.capabilities and "AUTH=LOGIN" in self.c.capabilities:
+            answers = iter([a.user, password])
+            self.c.authenticate("LOGIN", lambda _challenge: next(answers).encode())
+        else:
+            self.c.login(a.user, password)
         typ, data = self.c.capability()
         words = b" ".join(d for d in data if d).decode("ascii", "replace").split()
         self.caps = {x.upper() for x in words} | {x.upper() for x in self.c.capabilities}

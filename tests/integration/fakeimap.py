@@ -30,7 +30,15 @@ Scenarios (the folder names are the raw names on the wire):
                        hint, then it works
   fetch-no-uid         folders A, Bad, Z; once the file <log>.on exists, FETCH responses in Bad
                        carry no UID (a broken server: the client must not take Bad for empty)
---print FOLDER UID writes that message's bytes (CRLF line ends) to stdout.
+  gmail                X-GM-EXT-1 advertised; INBOX, [Gmail] (\\Noselect), [Gmail]/All Mail (\\All),
+                       [Gmail]/Sent Mail (\\Sent), Work, Personal hold copies of six messages M1..M6,
+                       each with its own X-GM-MSGID (over 2^32), bytes, INTERNALDATE and flags, the
+                       same in every folder (All Mail: all; INBOX: M1 M2 M3; Sent Mail: M4; Work: M2
+                       M5; Personal: M6 M2); each folder has its own UIDVALIDITY and UIDs. FETCH
+                       answers X-GM-MSGID; every whole body sent is logged as "S<conn>: body
+                       <folder> <uid> msgid <msgid>". Once the file <log>.on exists: M7 is new in
+                       INBOX and All Mail (new UIDs at the end), M5 is expunged from Work only
+--print FOLDER UID writes that message's bytes (CRLF line ends) to stdout (gmail: either stage).
 """
 import argparse
 import os
@@ -82,10 +90,59 @@ def make_body(name, uid):
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def scenario_setup(name):
-    """-> (capabilities, delimiter, [Folder])"""
+GMAIL_MSGID = 1700000000000000001  # X-GM-MSGID of M<k> is GMAIL_MSGID + k: over 2^32 on purpose
+# name, LIST attributes, UIDVALIDITY, first UID, [(message k, the stages it is in)]; UIDs go up by 3
+GMAIL_FOLDERS = [
+    (b"INBOX", ["\\HasNoChildren"], 601, 11, [(1, "12"), (2, "12"), (3, "12"), (7, "2")]),
+    (b"[Gmail]", ["\\Noselect", "\\HasChildren"], None, 1, []),
+    (b"[Gmail]/All Mail", ["\\HasNoChildren", "\\All"], 602, 101,
+     [(k, "12") for k in range(1, 7)] + [(7, "2")]),
+    (b"[Gmail]/Sent Mail", ["\\HasNoChildren", "\\Sent"], 603, 7, [(4, "12")]),
+    (b"Work", ["\\HasNoChildren"], 604, 40, [(2, "12"), (5, "1")]),
+    (b"Personal", ["\\HasNoChildren"], 605, 70, [(6, "12"), (2, "12")]),
+]
+
+
+def gmail_message(k):
+    """M<k> of the gmail scenario -> [flags, internaldate, body, msgid]: the same in every folder."""
+    msgid = GMAIL_MSGID + k
+    lines = [
+        f"Message-ID: <gm-{msgid}@fake.mailkeep.test>",
+        "From: Fake <fake@example.test>",
+        "To: Alice <alice@example.test>",
+        f"Subject: gmail message M{k}",
+        f"Date: {k:02d} Apr 2024 0{k}:1{k}:00 +0200",
+        "",
+    ]
+    for i in range(8 + 5 * k):
+        lines.append(f"line {i} of gmail message M{k} " + "y" * (i * k % 45))
+    body = ("\r\n".join(lines) + "\r\n").encode("ascii")
+    return [list(FLAG_SETS[(k - 1) % 5]), f"{k:02d}-Apr-2024 0{k}:1{k}:0{k} +0200", body, msgid]
+
+
+def gmail_folders(stage):
+    """The gmail scenario's folders as they are in stage 1 or 2."""
+    folders = []
+    for name, attrs, uv, first, held in GMAIL_FOLDERS:
+        f = Folder(name, messages=0, flags=attrs, uidvalidity=uv, first_uid=first)
+        seen = [first - 1]  # UIDs that exist or existed by this stage: UIDNEXT never goes down
+        for i, (k, stages) in enumerate(held):
+            uid = first + 3 * i
+            if any(int(s) <= stage for s in stages):
+                seen.append(uid)
+            if str(stage) in stages:
+                f.msgs.append([uid] + gmail_message(k))
+        f.uidnext = max(seen) + 1
+        folders.append(f)
+    return folders
+
+
+def scenario_setup(name, stage=1):
+    """-> (capabilities, delimiter, [Folder]); only the gmail scenario has a stage 2"""
     caps = ["IMAP4rev1", "ID", "ENABLE", "UNSELECT"]
     delim = b"/"
+    if name == "gmail":
+        return caps + ["X-GM-EXT-1", "AUTH=PLAIN"], delim, gmail_folders(stage)
     if name == "names-slash":
         names = [b"INBOX", b"../x", b"..", b"a/../../b", b"/abs", b".hidden", b"cur", b"Good"]
         parents = [b"a", b"a/..", b"a/../.."]
@@ -503,7 +560,8 @@ class Conn(threading.Thread):
         self.ok(tag)
 
     def fetch_one(self, seq, m, items):
-        muid, mflags, idate, body = m
+        muid, mflags, idate, body = m[:4]
+        msgid = m[4] if len(m) > 4 else None  # gmail scenario only
         parts = []
         for it in items:
             if it == b"UID":
@@ -514,6 +572,8 @@ class Conn(threading.Thread):
                 parts.append(b'INTERNALDATE "' + idate.encode() + b'"')
             elif it == b"RFC822.SIZE":
                 parts.append(b"RFC822.SIZE %d" % len(body))
+            elif it == b"X-GM-MSGID" and msgid is not None:
+                parts.append(b"X-GM-MSGID %d" % msgid)
             elif it.startswith(b"BODY") or it in (b"RFC822", b"RFC822.HEADER", b"RFC822.TEXT"):
                 mm = re.fullmatch(rb"BODY(?:\.PEEK)?\[([^\]]*)\](?:<(\d+)\.(\d+)>)?", it)
                 if it == b"RFC822":
@@ -540,11 +600,12 @@ class Conn(threading.Thread):
                     off, cnt = int(mm.group(2)), int(mm.group(3))
                     data = data[off:off + cnt]
                     name += b"<%d>" % off
+                if msgid is not None and sect == b"":
+                    self.log(f"body {self.sel.name.decode()} {muid} msgid {msgid}")
                 parts.append((name, data, sect == b"" and self.sel.name == b"Bad" and muid == BAD_UID))
             else:
                 parts.append(it + b" NIL")
-        if (self.srv.scenario == "fetch-no-uid" and self.sel.name == b"Bad" and self.srv.logpath
-                and os.path.exists(self.srv.logpath + ".on")):
+        if self.srv.scenario == "fetch-no-uid" and self.sel.name == b"Bad" and self.srv.stage2():
             parts = [p for p in parts if not (isinstance(p, bytes) and p.startswith(b"UID "))]
         out = b"* %d FETCH (" % seq
         for i, p in enumerate(parts):
@@ -596,11 +657,20 @@ class Conn(threading.Thread):
 class Server:
     def __init__(self, a):
         self.scenario = a.scenario
-        self.caps, self.delim, self.folders = scenario_setup(a.scenario)
+        self.caps, self.delim, self.folders1 = scenario_setup(a.scenario)
+        self.folders2 = scenario_setup(a.scenario, 2)[2] if a.scenario == "gmail" else self.folders1
         self.lifetime = a.lifetime
         self.lock = threading.Lock()
         self.logf = open(a.log, "a", encoding="utf-8") if a.log else None
         self.logpath = a.log
+
+    def stage2(self):
+        """The test switched the scenario to its second stage: the file <log>.on exists."""
+        return bool(self.logpath) and os.path.exists(self.logpath + ".on")
+
+    @property
+    def folders(self):
+        return self.folders2 if self.stage2() else self.folders1
 
     def log(self, line):
         if self.logf:
@@ -642,7 +712,7 @@ def main():
     ap.add_argument("--print", nargs=2, metavar=("FOLDER", "UID"))
     a = ap.parse_args()
     if a.print:
-        _, _, folders = scenario_setup(a.scenario)
+        folders = scenario_setup(a.scenario)[2] + scenario_setup(a.scenario, 2)[2]
         name = a.print[0].encode("utf-8", "surrogateescape")
         for f in folders:
             if f.name == name:

@@ -296,7 +296,9 @@ void state_discard_temp(const char *dir)
 	buf_free(&tmp);
 }
 
-int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen)
+/* Write <dir>/.mailkeep-state.tmp; with commit, also fsync it, rename it over
+ * the state and fsync the directory. */
+static int state_write(const char *dir, const struct folder_state *st, int commit, char *err, size_t errlen)
 {
 	struct buf tmp = BUF_INIT, path = BUF_INIT, out = BUF_INIT;
 	int fd = -1, rc = -1;
@@ -325,13 +327,17 @@ int state_save(const char *dir, const struct folder_state *st, char *err, size_t
 			buf_reset(&out);
 		}
 	}
-	if (write_all(fd, out.data, out.len) < 0 || fsync(fd) < 0)
+	if (write_all(fd, out.data, out.len) < 0 || (commit && fsync(fd) < 0))
 		goto write_err;
 	if (close(fd) < 0) {
 		fd = -1;
 		goto write_err;
 	}
 	fd = -1;
+	if (!commit) {
+		rc = 0;
+		goto out;
+	}
 	if (rename(tmp.data, path.data) < 0) {
 		snprintf(err, errlen, "%s: rename: %s", path.data, strerror(errno));
 		goto out;
@@ -350,5 +356,30 @@ out:
 	buf_free(&tmp);
 	buf_free(&path);
 	buf_free(&out);
+	return rc;
+}
+
+int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen)
+{
+	return state_write(dir, st, 1, err, errlen);
+}
+
+int state_write_temp(const char *dir, const struct folder_state *st, char *err, size_t errlen)
+{
+	return state_write(dir, st, 0, err, errlen);
+}
+
+int state_commit_temp(const char *dir, char *err, size_t errlen)
+{
+	struct buf tmp = BUF_INIT, path = BUF_INIT;
+	int rc = 0;
+	buf_addf(&path, "%s/%s", dir, STATE_FILE);
+	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
+	if (rename(tmp.data, path.data) < 0) {
+		snprintf(err, errlen, "%s: rename: %s", path.data, strerror(errno));
+		rc = -1;
+	}
+	buf_free(&tmp);
+	buf_free(&path);
 	return rc;
 }

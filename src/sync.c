@@ -418,6 +418,40 @@ static void run_folders(struct account_run *a, struct folder_queue *q, struct sy
 	free(w);
 }
 
+/* Make the folders' new states durable together: one syncfs per file system
+ * makes the messages renamed into cur/ (or out of new/) and every .tmp state
+ * durable, then the states are renamed into place and synced once more. So a
+ * state never records a message that is not on disk, at two syncs per run
+ * instead of three fsyncs per folder. A run killed before the renames leaves
+ * the previous states (and .tmp files the next run removes): it redoes the
+ * planning, never a download of a message it has. */
+static int commit_states(struct state_commits *c, char *err, size_t errlen)
+{
+	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));
+	size_t n_fs = 0;
+	int rc = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		struct stat sb;
+		size_t k = 0;
+		if (stat(c->dirs[i], &sb) < 0)
+			continue;
+		while (k < n_fs && fs[k].dev != sb.st_dev)
+			k++;
+		if (k == n_fs) {
+			fs[n_fs].dev = sb.st_dev;
+			fs[n_fs++].dir = c->dirs[i];
+		}
+	}
+	for (size_t k = 0; k < n_fs && rc == 0; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	for (size_t i = 0; i < c->n && rc == 0; i++)
+		rc = state_commit_temp(c->dirs[i], err, errlen);
+	for (size_t k = 0; k < n_fs && rc == 0; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	free(fs);
+	return rc;
+}
+
 /* Gmail store entries that no folder links to any more (st_nlink 1: the
  * message left every folder, or its copies were replaced) are removed. */
 static void gmail_store_prune(const struct account_run *a)
@@ -562,8 +596,21 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	{
 		struct folder_queue q = { .list = &list, .rels = &rels, .sel = sel, .n_sel = n_sel,
 					  .status = status, .opt = opt, .first_alone = all_first };
+		struct state_commits commits = { .n = 0 };
 		pthread_mutex_init(&q.lock, NULL);
+		pthread_mutex_init(&commits.lock, NULL);
+		a.commits = &commits;
 		run_folders(&a, &q, res);
+		a.commits = NULL;
+		if (commits.n && commit_states(&commits, err, sizeof(err)) < 0) {
+			log_error("account %s: cannot make the folder states durable (the next run "
+				  "redoes their changes): %s", acct->name, err);
+			res->counts.folders_failed += commits.n;
+		}
+		for (size_t i = 0; i < commits.n; i++)
+			free(commits.dirs[i]);
+		free(commits.dirs);
+		pthread_mutex_destroy(&commits.lock);
 		pthread_mutex_destroy(&q.lock);
 	}
 	free(status);

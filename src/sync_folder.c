@@ -278,7 +278,7 @@ static int flush_pending(struct folder_run *f, char *err, size_t errlen)
 	f->flushes++;
 	buf_reset(&to);
 	buf_addf(&to, "%s/cur", f->dir.data);
-	if (rc == 0)
+	if (rc == 0 && !f->a->commits) /* else the run's final sync covers the renames */
 		rc = maildir_fsync_dir(to.data, err, errlen);
 	buf_free(&to);
 	return rc;
@@ -477,6 +477,17 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 }
 
 /* ---- folder ---- */
+
+void state_commit_later(struct state_commits *c, const char *dir)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 32;
+		c->dirs = xrealloc(c->dirs, c->cap * sizeof(*c->dirs));
+	}
+	c->dirs[c->n++] = xstrdup(dir);
+	pthread_mutex_unlock(&c->lock);
+}
 
 /* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
  * <account>/.mailkeep/uidvalidity-<old>/<rel>/ (a free name is found). */
@@ -786,11 +797,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	struct buf sub = BUF_INIT;
 	int frc = 0;
 	buf_addf(&sub, "%s/cur", f.dir.data);
-	if ((plan.n_actions || f.linked) && !f.flushes)
+	if ((plan.n_actions || f.linked) && !f.flushes && !a->commits)
 		frc = maildir_fsync_dir(sub.data, err, errlen);
 	buf_reset(&sub);
 	buf_addf(&sub, "%s/new", f.dir.data);
-	if (frc == 0 && f.touched_new)
+	if (frc == 0 && f.touched_new && !a->commits)
 		frc = maildir_fsync_dir(sub.data, err, errlen);
 	buf_free(&sub);
 	if (frc < 0)
@@ -807,7 +818,12 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
 	maildir_dir_mtimes(f.dir.data, &nst.cur_mtime_ns, &nst.new_mtime_ns);
 	/* an unchanged state is not rewritten: a no-op run touches nothing */
-	frc = state_equal(&st, &nst) ? 0 : state_save(f.dir.data, &nst, err, errlen);
+	if (state_equal(&st, &nst))
+		frc = 0;
+	else if (!a->commits)
+		frc = state_save(f.dir.data, &nst, err, errlen);
+	else if ((frc = state_write_temp(f.dir.data, &nst, err, errlen)) == 0)
+		state_commit_later(a->commits, f.dir.data);
 	state_free(&nst);
 	if (frc < 0)
 		goto out;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "mailkeep/buf.h"
@@ -22,6 +23,14 @@
 #define THROTTLE_RETRIES 4
 #define THROTTLE_MAX_MS 60000u
 
+/* States written as .tmp by the folders of a run, made durable and renamed
+ * together at its end (docs/design.md, "Durability"). Shared by the workers. */
+struct state_commits {
+	pthread_mutex_t lock;
+	char **dirs;
+	size_t n, cap;
+};
+
 struct account_run {
 	const struct account *acct;
 	struct sync_options *opt;
@@ -31,10 +40,14 @@ struct account_run {
 	struct sync_counts *counts;
 	unsigned reconnects;
 	unsigned long round_trips;
+	struct state_commits *commits; /* NULL: each folder saves its own state */
 };
 
 /* Report a change of the mirror to the caller's hook. */
 void sync_change(struct account_run *a, enum sync_change kind, const char *old_rel, const char *new_rel);
+
+/* Queue a folder whose new state waits in .mailkeep-state.tmp. */
+void state_commit_later(struct state_commits *c, const char *dir);
 
 /* Mirror one folder (see docs/design.md, "Sync of a folder"). */
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,

@@ -51,6 +51,12 @@ int state_load_header(const char *dir, struct folder_state *st, char *err, size_
 /* Write atomically into <dir>/.mailkeep-state (0600). */
 int state_save(const char *dir, const struct folder_state *st, char *err, size_t errlen);
 
+/* The same in two steps, for many folders made durable together: write
+ * <dir>/.mailkeep-state.tmp (not synced), later rename it over the state. The
+ * caller syncs the file system between the two (and after). */
+int state_write_temp(const char *dir, const struct folder_state *st, char *err, size_t errlen);
+int state_commit_temp(const char *dir, char *err, size_t errlen);
+
 /* Remove a temporary state file left by a run killed while saving. */
 void state_discard_temp(const char *dir);
 

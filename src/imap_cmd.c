@@ -302,6 +302,23 @@ int imap_uid_fetch_wait(struct imap_client *c, unsigned tag, const struct imap_f
 	return fetch_wait(c, tag, cb, err, errlen);
 }
 
+static int discard_begin(void *ctx, uint64_t size, char *err, size_t errlen)
+{
+	return 0;
+}
+
+static int discard_data(void *ctx, const char *data, size_t len, char *err, size_t errlen)
+{
+	return 0;
+}
+
+int imap_uid_fetch_discard(struct imap_client *c, unsigned tag)
+{
+	static const struct imap_fetch_cb drop = { discard_begin, discard_data, NULL, NULL };
+	char err[256];
+	return fetch_wait(c, tag, &drop, err, sizeof(err));
+}
+
 int imap_uid_fetch(struct imap_client *c, const char *uidset, const char *items,
 		   const struct imap_fetch_cb *cb, char *err, size_t errlen)
 {
@@ -460,7 +477,7 @@ int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 {
 	struct examine_ctx x = { .info = info, .req = req, .fetch = { .cb = req->cb, .keywords = BUF_INIT } };
 	struct buf q = BUF_INIT, extra = BUF_INIT;
-	unsigned tag, ftag = 0, stag = 0;
+	unsigned tag, ftag = 0, stag = 0, then_tag = 0;
 	char ferr[512] = "", serr[512] = "";
 	int rc, frc = 0, src = 0;
 	memset(info, 0, sizeof(*info));
@@ -487,6 +504,11 @@ int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 	if (rc == 0 && req->search_all)
 		rc = imap_send_command(c, &stag, err, errlen, "UID SEARCH %sALL",
 				       imap_caps(c) & IMAP_CAP_ESEARCH ? "RETURN (ALL) " : "");
+	if (req->then_tag)
+		*req->then_tag = 0;
+	if (rc == 0 && req->then_set && req->then_tag)
+		rc = imap_send_command(c, &then_tag, err, errlen, "UID FETCH %s %s", req->then_set,
+				       req->then_items);
 	if (rc < 0)
 		goto out;
 	c->sink = NULL;
@@ -515,6 +537,10 @@ int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 		rc = src;
 	}
 out:
+	if (then_tag && rc < 0 && rc != IMAP_ERR_NET && rc != IMAP_ERR_PROTOCOL)
+		imap_uid_fetch_discard(c, then_tag);
+	else if (then_tag && rc == 0)
+		*req->then_tag = then_tag;
 	buf_free(&x.fetch.keywords);
 	buf_free(&q);
 	buf_free(&extra);

@@ -54,12 +54,25 @@ struct folder_run {
 	size_t n_gm, cap_gm;
 	uint64_t linked;        /* new in this folder, linked from the store */
 	int store_touched;
+	unsigned spec_tag;      /* download of the new UIDs sent with EXAMINE, not read yet */
+	struct buf spec_set;
 };
 
 struct gm_pair {
 	uint32_t uid;
 	uint64_t msgid;
 };
+
+#define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+
+/* A download sent with EXAMINE that will not be used: read and drop it, so
+ * the next command's answers are not taken for its. */
+static void spec_drop(struct folder_run *f)
+{
+	if (f->spec_tag && f->a->imap)
+		imap_uid_fetch_discard(f->a->imap, f->spec_tag);
+	f->spec_tag = 0;
+}
 
 /* ---- server view ---- */
 
@@ -460,13 +473,28 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 	const uint32_t *uids = p->fetch;
 	size_t n = p->n_fetch;
 	int rc = 0;
-	if (f->gmail) {
+	if (f->spec_tag) { /* sent with EXAMINE: the bodies are already on their way */
+		rc = imap_uid_fetch_wait(f->a->imap, f->spec_tag, &cb, err, errlen);
+		f->spec_tag = 0;
+		if (f->dl_open) {
+			maildir_delivery_abort(&f->dl);
+			f->dl_open = 0;
+		}
+		rest = xmalloc((p->n_fetch + 1) * sizeof(*rest));
+		n = 0;
+		for (size_t i = 0; i < p->n_fetch; i++) {
+			ssize_t idx = sv_find(&f->sv, p->fetch[i]);
+			if (idx >= 0 && !f->sv.present[idx])
+				rest[n++] = p->fetch[i];
+		}
+		uids = rest;
+	} else if (f->gmail) {
 		rc = link_known(f, &rest, &n, err, errlen);
 		uids = rest;
 	}
 	if (rc == 0 && n)
 		rc = fetch_pipelined(f, uids, n, f->gmail ? "(UID FLAGS INTERNALDATE X-GM-MSGID BODY.PEEK[])" :
-				     "(UID FLAGS INTERNALDATE BODY.PEEK[])", &cb, err, errlen);
+				     DOWNLOAD_ITEMS, &cb, err, errlen);
 	free(rest);
 	/* what arrived whole is kept even when the download failed later */
 	char ferr2[512];
@@ -626,7 +654,8 @@ static const char *const path_names[] = { "full", "CONDSTORE", "QRESYNC", "uncha
  * path the server and the state allow. Every path ends with the same view; an
  * incremental one is checked against EXISTS and falls back to a full fetch. */
 static int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
-		       struct imap_select_info *info, enum flag_path *path, char *err, size_t errlen)
+		       const struct imap_status_info *status, struct imap_select_info *info,
+		       enum flag_path *path, char *err, size_t errlen)
 {
 	struct imap_client *c = f->a->imap;
 	struct changes ch = { 0 };
@@ -652,6 +681,21 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 		req.fetch_items = "(UID FLAGS)";
 		req.cb = &flags_cb;
 	}
+	/* STATUS said which UIDs are new: their download rides behind EXAMINE (no
+	 * round trip of its own); the plan decides later what to keep of it. Not for
+	 * Gmail dedupe, which asks for X-GM-MSGID first. */
+	if (incremental && status && status->ok && status->uidvalidity == st->uidvalidity &&
+	    st->uidnext && status->uidnext > st->uidnext &&
+	    !(f->a->acct->gmail_dedupe && (imap_caps(c) & IMAP_CAP_X_GM_EXT_1))) {
+		buf_reset(&f->spec_set);
+		if (status->uidnext - 1 == st->uidnext)
+			buf_addf(&f->spec_set, "%" PRIu32, st->uidnext);
+		else
+			buf_addf(&f->spec_set, "%" PRIu32 ":%" PRIu32, st->uidnext, status->uidnext - 1);
+		req.then_set = f->spec_set.data;
+		req.then_items = DOWNLOAD_ITEMS;
+		req.then_tag = &f->spec_tag;
+	}
 	rc = imap_examine(c, &req, info, err, errlen);
 	if (rc < 0 || *path == PATH_FULL)
 		goto out;
@@ -664,6 +708,7 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 		sv_free(&f->sv);
 	}
 	*path = PATH_FULL;
+	spec_drop(f);
 	rc = imap_uid_fetch(c, "1:*", "(UID FLAGS)", &flags_cb, err, errlen);
 	if (rc == IMAP_ERR_NO && info->exists == 0)
 		rc = 0;
@@ -743,7 +788,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		rc = 0;
 		goto out;
 	}
-	rc = server_view(&f, mb, &st, &info, &path, err, errlen);
+	rc = server_view(&f, mb, &st, status, &info, &path, err, errlen);
 	if (rc < 0)
 		goto out;
 	rc = -1;
@@ -786,7 +831,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		else
 			log_warn("account %s: %s; Gmail copies not shared", a->acct->name, serr);
 	}
-	if (plan.n_fetch) {
+	if (plan.n_fetch || f.spec_tag) {
 		rc = download(&f, err, errlen);
 		if (rc < 0)
 			goto out;
@@ -858,6 +903,8 @@ out:
 		free(f.pending[i].final_name);
 	}
 	free(f.pending);
+	spec_drop(&f);
+	buf_free(&f.spec_set);
 	free(f.gm);
 	buf_free(&f.store);
 	plan_free(&plan);

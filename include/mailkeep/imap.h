@@ -162,12 +162,21 @@ struct imap_examine_req {
 	const struct imap_fetch_cb *cb;  /* FETCH responses (also those of QRESYNC) */
 	/* UID ranges from VANISHED (vanished = 1) and SEARCH (vanished = 0) */
 	int (*on_uids)(void *ctx, uint32_t lo, uint32_t hi, int vanished);
-	void *ctx;
+	void *ctx;	/* Sent last and not waited for: "UID FETCH <then_set> <then_items>" (the
+	 * download of messages known to be new, so it costs no round trip of its
+	 * own). Its tag goes to *then_tag, 0 when not sent; the caller consumes it
+	 * with imap_uid_fetch_wait() or imap_uid_fetch_discard(). When imap_examine
+	 * fails it has already been consumed. */
+	const char *then_set, *then_items;
+	unsigned *then_tag;
 };
 
 /* EXAMINE the mailbox with the pipelined requests above. */
 int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 		 struct imap_select_info *info, char *err, size_t errlen);
+
+/* Consume the responses of a UID FETCH sent earlier, dropping any body. */
+int imap_uid_fetch_discard(struct imap_client *c, unsigned tag);
 
 /* One message's metadata from a FETCH response. */
 struct imap_msg {

@@ -37,8 +37,10 @@ Scenarios (the folder names are the raw names on the wire):
                        M5; Personal: M6 M2); each folder has its own UIDVALIDITY and UIDs. FETCH
                        answers X-GM-MSGID; every whole body sent is logged as "S<conn>: body
                        <folder> <uid> msgid <msgid>". Once the file <log>.on exists: M7 is new in
-                       INBOX and All Mail (new UIDs at the end), M5 is expunged from Work only
---print FOLDER UID writes that message's bytes (CRLF line ends) to stdout (gmail: either stage).
+                       INBOX and All Mail (new UIDs at the end), M5 is expunged from Work only;
+                       once <log>.on3 exists as well: M6 is expunged from All Mail and Personal,
+                       so it has left every folder
+--print FOLDER UID writes that message's bytes (CRLF line ends) to stdout (gmail: any stage).
 """
 import argparse
 import os
@@ -93,13 +95,13 @@ def make_body(name, uid):
 GMAIL_MSGID = 1700000000000000001  # X-GM-MSGID of M<k> is GMAIL_MSGID + k: over 2^32 on purpose
 # name, LIST attributes, UIDVALIDITY, first UID, [(message k, the stages it is in)]; UIDs go up by 3
 GMAIL_FOLDERS = [
-    (b"INBOX", ["\\HasNoChildren"], 601, 11, [(1, "12"), (2, "12"), (3, "12"), (7, "2")]),
+    (b"INBOX", ["\\HasNoChildren"], 601, 11, [(1, "123"), (2, "123"), (3, "123"), (7, "23")]),
     (b"[Gmail]", ["\\Noselect", "\\HasChildren"], None, 1, []),
     (b"[Gmail]/All Mail", ["\\HasNoChildren", "\\All"], 602, 101,
-     [(k, "12") for k in range(1, 7)] + [(7, "2")]),
-    (b"[Gmail]/Sent Mail", ["\\HasNoChildren", "\\Sent"], 603, 7, [(4, "12")]),
-    (b"Work", ["\\HasNoChildren"], 604, 40, [(2, "12"), (5, "1")]),
-    (b"Personal", ["\\HasNoChildren"], 605, 70, [(6, "12"), (2, "12")]),
+     [(k, "12" if k == 6 else "123") for k in range(1, 7)] + [(7, "23")]),
+    (b"[Gmail]/Sent Mail", ["\\HasNoChildren", "\\Sent"], 603, 7, [(4, "123")]),
+    (b"Work", ["\\HasNoChildren"], 604, 40, [(2, "123"), (5, "1")]),
+    (b"Personal", ["\\HasNoChildren"], 605, 70, [(6, "12"), (2, "123")]),
 ]
 
 
@@ -121,7 +123,7 @@ def gmail_message(k):
 
 
 def gmail_folders(stage):
-    """The gmail scenario's folders as they are in stage 1 or 2."""
+    """The gmail scenario's folders as they are in stage 1, 2 or 3."""
     folders = []
     for name, attrs, uv, first, held in GMAIL_FOLDERS:
         f = Folder(name, messages=0, flags=attrs, uidvalidity=uv, first_uid=first)
@@ -138,7 +140,7 @@ def gmail_folders(stage):
 
 
 def scenario_setup(name, stage=1):
-    """-> (capabilities, delimiter, [Folder]); only the gmail scenario has a stage 2"""
+    """-> (capabilities, delimiter, [Folder]); only the gmail scenario has stages 2 and 3"""
     caps = ["IMAP4rev1", "ID", "ENABLE", "UNSELECT"]
     delim = b"/"
     if name == "gmail":
@@ -659,6 +661,7 @@ class Server:
         self.scenario = a.scenario
         self.caps, self.delim, self.folders1 = scenario_setup(a.scenario)
         self.folders2 = scenario_setup(a.scenario, 2)[2] if a.scenario == "gmail" else self.folders1
+        self.folders3 = scenario_setup(a.scenario, 3)[2] if a.scenario == "gmail" else self.folders1
         self.lifetime = a.lifetime
         self.lock = threading.Lock()
         self.logf = open(a.log, "a", encoding="utf-8") if a.log else None
@@ -668,8 +671,14 @@ class Server:
         """The test switched the scenario to its second stage: the file <log>.on exists."""
         return bool(self.logpath) and os.path.exists(self.logpath + ".on")
 
+    def stage3(self):
+        """Third stage (gmail): the file <log>.on3 exists."""
+        return bool(self.logpath) and os.path.exists(self.logpath + ".on3")
+
     @property
     def folders(self):
+        if self.stage3():
+            return self.folders3
         return self.folders2 if self.stage2() else self.folders1
 
     def log(self, line):

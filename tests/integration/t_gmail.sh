@@ -3,7 +3,8 @@
 # them all) mailkeep downloads each X-GM-MSGID once and hard-links it into every folder that holds
 # it and into the store .mailkeep/gmail/<msgid>; a copy deleted locally comes back as a link, a new
 # message is downloaded once, an expunge in one label leaves the other copies; with
-# gmail_dedupe: false every folder downloads its own copy. The mirrors stay exact throughout.
+# gmail_dedupe: false every folder downloads its own copy; a message that leaves every folder
+# leaves the store. The mirrors stay exact throughout.
 . "$(dirname "$0")/lib.sh"
 t_begin
 pf=$(fake_pass)
@@ -144,4 +145,16 @@ check '[ "$BODIES" -eq "$pairs" ]' "gmail_dedupe: false: $BODIES bodies download
 check '[ ! -e "$root2/plain/.mailkeep/gmail" ]' "gmail_dedupe: false: a store $root2/plain/.mailkeep/gmail was made"
 inodes=$(inventory "$root2/plain" | awk '{ print $2 }' | sort -u | wc -l)
 check '[ "$inodes" -eq "$pairs" ]' "gmail_dedupe: false: $inodes distinct inodes for $pairs files (copies are linked)"
+
+# h. stage 3: M6 leaves every folder (All Mail and Personal): its store entry goes too
+touch "$FAKE_LOG.on3"
+m6=$((base + 6))
+check '[ -e "$store/$m6" ]' "M6 not in the store before stage 3"
+sync_counted "$cfg"
+expect_rc 0 "sync after M6 left every folder"
+check '[ "$BODIES" -eq 0 ]' "stage 3 downloaded $BODIES bodies"
+check '[ -z "$(copies_of "$m6" Personal)" ] && [ -z "$(copies_of "$m6" "[Gmail]/All Mail")" ]' "M6 still in a folder"
+check '[ ! -e "$store/$m6" ]' "M6 is still in the store after leaving every folder"
+check '[ -e "$store/$m5" ] && [ -e "$store/$m7" ]' "the store lost M5 or M7, which All Mail still holds"
+exact_fake "$acct" "after stage 3"
 t_pass

@@ -81,6 +81,35 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 	return 0;
 }
 
+static int on_status(struct imap_client *c, const struct imap_response *r, void *ctx,
+		     char *err, size_t errlen);
+
+/* LIST with RETURN (STATUS ...): a STATUS response gives its numbers to the
+ * mailbox of that name (normally the one just listed). */
+static int on_list_status(struct imap_client *c, const struct imap_response *r, void *ctx,
+			  char *err, size_t errlen)
+{
+	struct imap_mailbox_list *l = ctx;
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
+	    r->name_len != 6 || strncasecmp(r->name, "STATUS", 6))
+		return imap_on_list(c, r, ctx, err, errlen);
+	struct imap_status_info st = { 0 };
+	const struct imap_value *name = r->args.n ? &r->args.items[0] : NULL;
+	int rc = on_status(c, r, &st, err, errlen);
+	if (rc < 0 || !name || (name->type != IMAP_STRING && name->type != IMAP_ATOM))
+		return rc;
+	for (size_t i = l->n; i-- > 0;) {
+		const char *n = l->items[i].name;
+		if (strlen(n) == name->len && (!memcmp(n, name->data, name->len) ||
+		    (!strcmp(n, "INBOX") && !strncasecmp(name->data, "INBOX", 5)))) {
+			l->items[i].status = st;
+			l->items[i].status.ok = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
 int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen)
 {
 	unsigned tag, etag = 0;
@@ -89,7 +118,11 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, s
 	/* ENABLE QRESYNC rides along in the same round trip (RFC 7162 §3.2.3) */
 	if ((imap_caps(c) & IMAP_CAP_QRESYNC) && (imap_caps(c) & IMAP_CAP_ENABLE) && !c->qresync)
 		rc = imap_send_command(c, &etag, err, errlen, "ENABLE QRESYNC");
-	if (rc == 0)
+	out->with_status = (imap_caps(c) & IMAP_CAP_LIST_STATUS) && (imap_caps(c) & IMAP_CAP_CONDSTORE);
+	if (rc == 0 && out->with_status)
+		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\" RETURN (STATUS "
+				       "(UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ))");
+	else if (rc == 0)
 		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
 	if (rc < 0)
 		return rc;
@@ -100,7 +133,15 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, s
 		else if (rc != IMAP_ERR_NO)
 			return rc;
 	}
-	rc = imap_wait_tagged(c, tag, imap_on_list, out, "LIST", err, errlen);
+	rc = imap_wait_tagged(c, tag, out->with_status ? on_list_status : imap_on_list, out, "LIST",
+			      err, errlen);
+	if (rc == IMAP_ERR_NO && out->with_status) { /* advertised but refused: plain LIST */
+		log_info("%s: LIST-STATUS refused (%s); using LIST and STATUS", imap_peer(c), err);
+		imap_mailbox_list_free(out);
+		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
+		if (rc == 0)
+			rc = imap_wait_tagged(c, tag, imap_on_list, out, "LIST", err, errlen);
+	}
 	if (rc < 0)
 		imap_mailbox_list_free(out);
 	return rc;

@@ -561,7 +561,11 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	/* One round trip of STATUS for every folder lets unchanged ones be skipped
 	 * without EXAMINE; only worth it when there is state to compare with. */
 	struct imap_status_info *status = NULL;
-	if (have_state(&a, &rels, sel, n_sel) && (imap_caps(a.imap) & IMAP_CAP_CONDSTORE)) {
+	if (list.with_status) { /* LIST-STATUS brought them with the folder list */
+		status = xcalloc(n_sel + 1, sizeof(*status));
+		for (size_t k = 0; k < n_sel; k++)
+			status[k] = list.items[sel[k]].status;
+	} else if (have_state(&a, &rels, sel, n_sel) && (imap_caps(a.imap) & IMAP_CAP_CONDSTORE)) {
 		const char **names = xcalloc(n_sel + 1, sizeof(*names));
 		for (size_t k = 0; k < n_sel; k++)
 			names[k] = list.items[sel[k]].name;

@@ -92,19 +92,28 @@ enum {
 	IMAP_SPECIAL_ALL = 1 << 5,
 	IMAP_SPECIAL_FLAGGED = 1 << 6,
 };
+struct imap_status_info {
+	int ok;                 /* the server answered OK for this mailbox */
+	uint32_t uidvalidity, uidnext, messages;
+	uint64_t highestmodseq; /* 0 when not asked (no CONDSTORE) or none */
+};
 struct imap_mailbox {
 	char *name;      /* as on the wire (modified UTF-7), owned */
 	char *utf8;      /* decoded, owned; NULL when the name does not decode */
 	char delim;      /* 0 = NIL */
 	unsigned flags;
 	unsigned special; /* IMAP_SPECIAL_* (RFC 6154); from the LIST attributes */
+	struct imap_status_info status; /* with LIST-STATUS; ok = 0 when not given */
 };
 struct imap_mailbox_list {
 	struct imap_mailbox *items;
 	size_t n;
+	int with_status;  /* LIST-STATUS was used: each item's status is what STATUS would say */
 };
 /* LIST "" "*". Names that fail to decode are still returned (utf8 NULL) so the
- * caller can report them. Caller frees with imap_mailbox_list_free. */
+ * caller can report them. Caller frees with imap_mailbox_list_free. When the
+ * server offers LIST-STATUS (RFC 5819) and CONDSTORE, the same round trip
+ * brings every mailbox's STATUS (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ). */
 int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen);
 void imap_mailbox_list_free(struct imap_mailbox_list *l);
 
@@ -117,11 +126,6 @@ struct imap_select_info {
 	int read_only;
 };
 /* STATUS of one mailbox (RFC 3501 §6.3.10; HIGHESTMODSEQ from RFC 7162). */
-struct imap_status_info {
-	int ok;                 /* the server answered OK for this mailbox */
-	uint32_t uidvalidity, uidnext, messages;
-	uint64_t highestmodseq; /* 0 when not asked (no CONDSTORE) or none */
-};
 /* STATUS for n mailboxes (wire names), pipelined: one round trip for up to 100.
  * A mailbox answered NO gets ok = 0; connection errors fail the call. */
 int imap_status_many(struct imap_client *c, const char *const *wire_names, size_t n,

@@ -418,38 +418,86 @@ static void run_folders(struct account_run *a, struct folder_queue *q, struct sy
 	free(w);
 }
 
-/* Make the folders' new states durable together: one syncfs per file system
- * makes the messages renamed into cur/ (or out of new/) and every .tmp state
- * durable, then the states are renamed into place and synced once more. So a
- * state never records a message that is not on disk, at two syncs per run
- * instead of three fsyncs per folder. A run killed before the renames leaves
- * the previous states (and .tmp files the next run removes): it redoes the
- * planning, never a download of a message it has. */
-static int commit_states(struct state_commits *c, char *err, size_t errlen)
+/* The end of a run (docs/design.md, "State"): one syncfs per file system makes
+ * the last batches' files in tmp/ durable; they are renamed into cur/; each
+ * folder's state is written to .tmp with the directory times after those
+ * renames; a second syncfs makes the renames and the .tmp states durable; the
+ * states are renamed into place and a third syncfs makes that durable. So a
+ * state never records a message that is not on disk, at three syncs per run
+ * instead of several per folder. Killed before the end, a run leaves files in
+ * tmp/ and .tmp states, which the next run removes, and the previous states:
+ * it redoes that work, and never loses or duplicates a message. A folder whose
+ * message cannot be renamed keeps its previous state. Returns how many folders
+ * could not be committed. */
+static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 {
 	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));
-	size_t n_fs = 0;
+	size_t n_fs = 0, failed = 0, n_msgs = 0;
+	int *ok = xcalloc(c->n + 1, sizeof(*ok));
 	int rc = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		struct stat sb;
 		size_t k = 0;
-		if (stat(c->dirs[i], &sb) < 0)
+		n_msgs += c->e[i].n_msgs;
+		if (stat(c->e[i].dir, &sb) < 0)
 			continue;
 		while (k < n_fs && fs[k].dev != sb.st_dev)
 			k++;
 		if (k == n_fs) {
 			fs[n_fs].dev = sb.st_dev;
-			fs[n_fs++].dir = c->dirs[i];
+			fs[n_fs++].dir = c->e[i].dir;
+		}
+	}
+	for (size_t k = 0; k < n_fs && rc == 0 && n_msgs; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	for (size_t i = 0; i < c->n; i++) {
+		struct commit_entry *e = &c->e[i];
+		ok[i] = rc == 0;
+		for (size_t j = 0; j < e->n_msgs; j++) {
+			if (rc == 0 && rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
+				log_error("%s: rename: %s", e->msgs[j].cur_path, strerror(errno));
+				ok[i] = 0;
+			}
+		}
+		if (!ok[i])
+			continue;
+		maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
+		char serr[512];
+		if (state_write_temp(e->dir, &e->st, serr, sizeof(serr)) < 0) {
+			log_error("%s", serr);
+			ok[i] = 0;
 		}
 	}
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
-	for (size_t i = 0; i < c->n && rc == 0; i++)
-		rc = state_commit_temp(c->dirs[i], err, errlen);
+	for (size_t i = 0; i < c->n; i++) {
+		if (ok[i] && rc == 0 && state_commit_temp(c->e[i].dir, err, errlen) < 0)
+			ok[i] = 0;
+		failed += !ok[i] || rc != 0;
+		if (!ok[i] || rc != 0)
+			state_discard_temp(c->e[i].dir);
+	}
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	free(ok);
 	free(fs);
-	return rc;
+	return failed;
+}
+
+static void commits_free(struct state_commits *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct commit_entry *e = &c->e[i];
+		for (size_t j = 0; j < e->n_msgs; j++) {
+			unlink(e->msgs[j].tmp_path); /* not renamed: a failed commit */
+			free(e->msgs[j].tmp_path);
+			free(e->msgs[j].cur_path);
+		}
+		free(e->msgs);
+		free(e->dir);
+		state_free(&e->st);
+	}
+	free(c->e);
 }
 
 /* Gmail store entries that no folder links to any more (st_nlink 1: the
@@ -601,19 +649,19 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		struct folder_queue q = { .list = &list, .rels = &rels, .sel = sel, .n_sel = n_sel,
 					  .status = status, .opt = opt, .first_alone = all_first };
 		struct state_commits commits = { .n = 0 };
+		err[0] = '\0';
 		pthread_mutex_init(&q.lock, NULL);
 		pthread_mutex_init(&commits.lock, NULL);
 		a.commits = &commits;
 		run_folders(&a, &q, res);
 		a.commits = NULL;
-		if (commits.n && commit_states(&commits, err, sizeof(err)) < 0) {
-			log_error("account %s: cannot make the folder states durable (the next run "
-				  "redoes their changes): %s", acct->name, err);
-			res->counts.folders_failed += commits.n;
+		size_t uncommitted = commits.n ? commit_run(&commits, err, sizeof(err)) : 0;
+		if (uncommitted) {
+			log_error("account %s: %zu folders could not be made durable (the next run redoes "
+				  "their changes)%s%s", acct->name, uncommitted, err[0] ? ": " : "", err);
+			res->counts.folders_failed += uncommitted;
 		}
-		for (size_t i = 0; i < commits.n; i++)
-			free(commits.dirs[i]);
-		free(commits.dirs);
+		commits_free(&commits);
 		pthread_mutex_destroy(&commits.lock);
 		pthread_mutex_destroy(&q.lock);
 	}

@@ -56,6 +56,8 @@ struct folder_run {
 	int store_touched;
 	unsigned spec_tag;      /* download of the new UIDs sent with EXAMINE, not read yet */
 	struct buf spec_set;
+	struct commit_msg *deferred; /* last batch: renamed into cur/ at the end of the run */
+	size_t n_deferred;
 };
 
 struct gm_pair {
@@ -240,13 +242,42 @@ static void store_add(struct folder_run *f, const char *cur_path, uint64_t msgid
 	buf_free(&tmp);
 }
 
-static int flush_pending(struct folder_run *f, char *err, size_t errlen)
+/* The last batch of a folder, when the run commits at its end: the files stay
+ * in tmp/ and are made durable and renamed into cur/ with every other folder's
+ * (commit_run), saving a sync per folder. Counted as delivered now. */
+static void defer_pending(struct folder_run *f)
+{
+	f->deferred = xmalloc(f->n_pending * sizeof(*f->deferred));
+	for (size_t i = 0; i < f->n_pending; i++) {
+		struct pending *p = &f->pending[i];
+		struct buf to = BUF_INIT;
+		buf_addf(&to, "%s/cur/%s", f->dir.data, p->final_name);
+		f->deferred[f->n_deferred++] = (struct commit_msg){ p->tmp_path, buf_detach(&to) };
+		f->sv.present[p->idx] = 1;
+		f->added++;
+		f->bytes += p->bytes;
+		buf_reset(&f->rel_buf);
+		buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, p->final_name);
+		sync_change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+		free(p->final_name);
+	}
+	if (f->a->opt && f->a->opt->on_progress)
+		f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added, f->plan->n_fetch, f->bytes);
+	f->n_pending = 0;
+	f->pending_bytes = 0;
+}
+
+static int flush_pending(struct folder_run *f, int last, char *err, size_t errlen)
 {
 	struct buf to = BUF_INIT;
 	int rc = 0;
 	if (!f->n_pending)
 		return 0;
 	const char *mode = getenv("MAILKEEP_DURABILITY"); /* measurement knob, see docs/performance.md */
+	if (last && f->a->commits && !f->gmail && !mode && !f->n_deferred) {
+		defer_pending(f);
+		return 0;
+	}
 	if (mode && !strcmp(mode, "fsync")) {
 		for (size_t i = 0; i < f->n_pending && rc == 0; i++) {
 			int fd = open(f->pending[i].tmp_path, O_RDONLY | O_CLOEXEC);
@@ -339,7 +370,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	f->sv.present[idx] = 2; /* pending */
 	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
 	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
-		return flush_pending(f, err, errlen);
+		return flush_pending(f, 0, err, errlen);
 	return 0;
 }
 
@@ -498,7 +529,7 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 	free(rest);
 	/* what arrived whole is kept even when the download failed later */
 	char ferr2[512];
-	int frc = flush_pending(f, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
+	int frc = flush_pending(f, rc == 0, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
 	if (f->store_touched && maildir_fsync_dir(f->store.data, ferr2, sizeof(ferr2)) < 0)
 		log_warn("%s", ferr2);
 	return rc < 0 ? rc : frc;
@@ -506,14 +537,16 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 
 /* ---- folder ---- */
 
-void state_commit_later(struct state_commits *c, const char *dir)
+void commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
+		  struct commit_msg *msgs, size_t n_msgs)
 {
 	pthread_mutex_lock(&c->lock);
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 32;
-		c->dirs = xrealloc(c->dirs, c->cap * sizeof(*c->dirs));
+		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
 	}
-	c->dirs[c->n++] = xstrdup(dir);
+	c->e[c->n++] = (struct commit_entry){ xstrdup(dir), *st, msgs, n_msgs };
+	memset(st, 0, sizeof(*st));
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -863,12 +896,16 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
 	maildir_dir_mtimes(f.dir.data, &nst.cur_mtime_ns, &nst.new_mtime_ns);
 	/* an unchanged state is not rewritten: a no-op run touches nothing */
-	if (state_equal(&st, &nst))
+	if (state_equal(&st, &nst) && !f.n_deferred)
 		frc = 0;
 	else if (!a->commits)
 		frc = state_save(f.dir.data, &nst, err, errlen);
-	else if ((frc = state_write_temp(f.dir.data, &nst, err, errlen)) == 0)
-		state_commit_later(a->commits, f.dir.data);
+	else {
+		frc = 0;
+		commit_later(a->commits, f.dir.data, &nst, f.deferred, f.n_deferred);
+		f.deferred = NULL;
+		f.n_deferred = 0;
+	}
 	state_free(&nst);
 	if (frc < 0)
 		goto out;
@@ -903,6 +940,16 @@ out:
 		free(f.pending[i].final_name);
 	}
 	free(f.pending);
+	/* the folder failed after its download: its last batch is kept all the same */
+	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0)
+		log_warn("%s", serr);
+	for (size_t i = 0; i < f.n_deferred; i++) {
+		if (rename(f.deferred[i].tmp_path, f.deferred[i].cur_path) < 0)
+			unlink(f.deferred[i].tmp_path);
+		free(f.deferred[i].tmp_path);
+		free(f.deferred[i].cur_path);
+	}
+	free(f.deferred);
 	spec_drop(&f);
 	buf_free(&f.spec_set);
 	free(f.gm);

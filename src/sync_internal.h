@@ -23,11 +23,25 @@
 #define THROTTLE_RETRIES 4
 #define THROTTLE_MAX_MS 60000u
 
-/* States written as .tmp by the folders of a run, made durable and renamed
- * together at its end (docs/design.md, "Durability"). Shared by the workers. */
+/* What the folders of a run leave to its end (docs/design.md, "State"): each
+ * changed folder's new state, and the messages of its last download batch,
+ * still in tmp/. commit_run() makes them durable and visible together, in three
+ * syncs per file system for the whole run. Shared by the workers. */
+struct commit_msg {
+	char *tmp_path;
+	char *cur_path;
+};
+
+struct commit_entry {
+	char *dir;
+	struct folder_state st;   /* owned; its dirmtime is taken after the renames */
+	struct commit_msg *msgs;  /* owned */
+	size_t n_msgs;
+};
+
 struct state_commits {
 	pthread_mutex_t lock;
-	char **dirs;
+	struct commit_entry *e;
 	size_t n, cap;
 };
 
@@ -46,8 +60,10 @@ struct account_run {
 /* Report a change of the mirror to the caller's hook. */
 void sync_change(struct account_run *a, enum sync_change kind, const char *old_rel, const char *new_rel);
 
-/* Queue a folder whose new state waits in .mailkeep-state.tmp. */
-void state_commit_later(struct state_commits *c, const char *dir);
+/* Hand a folder's new state (moved from *st, which is left empty) and its
+ * pending messages (moved) to the end of the run. */
+void commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
+		  struct commit_msg *msgs, size_t n_msgs);
 
 /* Mirror one folder (see docs/design.md, "Sync of a folder"). */
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,

@@ -308,10 +308,11 @@ static const struct verify_case verify_cases[] = {
 	{ "127.0.0.1", "other", 1, NET_ERR_CERT, "IP address mismatch" },
 };
 
-Test(net, verify_table, .timeout = 20)
+/* Connect to a TLS echo server per case and check the outcome. */
+static void run_verify_cases(const struct verify_case *cases, size_t n)
 {
-	for (size_t i = 0; i < sizeof(verify_cases) / sizeof(verify_cases[0]); i++) {
-		const struct verify_case *t = &verify_cases[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct verify_case *t = &cases[i];
 		int port = server_start(SRV_TLS_ECHO, t->cert);
 		char err[256] = "";
 		int code = 1;
@@ -334,6 +335,11 @@ Test(net, verify_table, .timeout = 20)
 	}
 }
 
+Test(net, verify_table, .timeout = 20)
+{
+	run_verify_cases(verify_cases, sizeof(verify_cases) / sizeof(verify_cases[0]));
+}
+
 /* The system bundle (SSL_CERT_FILE) is loaded only when a chain does not verify
  * without it; the retry must keep every check of the first attempt. */
 static const struct verify_case bundle_cases[] = {
@@ -349,25 +355,7 @@ Test(net, deferred_system_bundle, .timeout = 20)
 	/* Criterion runs each test in its own process: the environment is ours. */
 	cr_assert_eq(setenv("SSL_CERT_FILE", pki_path("ca.pem"), 1), 0);
 	cr_assert_eq(setenv("SSL_CERT_DIR", "/nonexistent", 1), 0);
-	for (size_t i = 0; i < sizeof(bundle_cases) / sizeof(bundle_cases[0]); i++) {
-		const struct verify_case *t = &bundle_cases[i];
-		int port = server_start(SRV_TLS_ECHO, t->cert);
-		char err[256] = "";
-		int code = 1;
-		struct net_conn *c = net_connect(t->host, port, 1, t->use_ca ? pki_path("ca.pem") : NULL,
-						 5, &code, err, sizeof(err));
-		cr_assert_eq(code, t->code, "case %zu (%s): code %d: %s", i, t->host, code, err);
-		if (t->code == NET_OK) {
-			char line[64];
-			read_line(c, line, sizeof(line));
-			cr_assert_str_eq(line, t->text, "case %zu", i);
-		} else {
-			cr_assert_null(c);
-			cr_assert(strstr(err, t->text), "case %zu: '%s'", i, err);
-		}
-		net_close(c);
-		server_stop();
-	}
+	run_verify_cases(bundle_cases, sizeof(bundle_cases) / sizeof(bundle_cases[0]));
 	/* A bundle without the CA: still refused. */
 	cr_assert_eq(setenv("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt", 1), 0);
 	int port = server_start(SRV_TLS_ECHO, "srv");

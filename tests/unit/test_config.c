@@ -159,11 +159,14 @@ Test(config_valid, sample_yaml_loads, .init = test_env)
 	struct config cfg;
 	char err[512] = "";
 	cr_assert_eq(config_load("sample.yaml", &cfg, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(cfg.n_accounts, 2);
+	cr_assert_eq(cfg.n_accounts, 3);
 	cr_expect_eq(cfg.accounts[0].tls, TLS_IMPLICIT);
 	cr_expect_eq(cfg.accounts[0].password_source, PASSWORD_COMMAND);
 	cr_expect_eq(cfg.accounts[1].tls, TLS_STARTTLS);
 	cr_expect_eq(cfg.accounts[1].password_source, PASSWORD_FILE);
+	cr_expect_eq(cfg.accounts[2].auth, AUTH_XOAUTH2);
+	cr_expect_eq(cfg.accounts[2].gmail_dedupe, 1);
+	cr_expect_eq(cfg.accounts[2].exclude.n, 2);
 	config_free(&cfg);
 }
 

@@ -418,6 +418,20 @@ static void run_folders(struct account_run *a, struct folder_queue *q, struct sy
 	free(w);
 }
 
+struct sel_status {
+	size_t sel;
+	struct imap_status_info st;
+	size_t order;
+};
+
+static int cmp_sel_status(const void *x, const void *y)
+{
+	const struct sel_status *a = x, *b = y;
+	if (a->st.messages != b->st.messages)
+		return a->st.messages > b->st.messages ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
 /* The end of a run (docs/design.md, "State"): one syncfs per file system makes
  * the last batches' files in tmp/ durable; they are renamed into cur/; each
  * folder's state is written to .tmp with the directory times after those
@@ -627,6 +641,19 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 			a.imap = NULL;
 		}
 		free(names);
+	}
+	/* Largest folders first: the connections then finish together instead of one
+	 * of them taking INBOX last while the other waits (longest job first). */
+	if (status && n_sel > 1) {
+		struct sel_status *ss = xcalloc(n_sel, sizeof(*ss));
+		for (size_t k = 0; k < n_sel; k++)
+			ss[k] = (struct sel_status){ sel[k], status[k], k };
+		qsort(ss, n_sel, sizeof(*ss), cmp_sel_status);
+		for (size_t k = 0; k < n_sel; k++) {
+			sel[k] = ss[k].sel;
+			status[k] = ss[k].st;
+		}
+		free(ss);
 	}
 	/* Gmail dedupe: [Gmail]/All Mail (\\All) first, alone, so that the label
 	 * folders become links to its files instead of downloads of their own. */

@@ -552,6 +552,8 @@ int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 				       req->then_items);
 	if (rc < 0)
 		goto out;
+	if (req->after_send)
+		req->after_send(req->after_ctx);
 	c->sink = NULL;
 	rc = imap_wait_tagged(c, tag, on_examine, &x, "EXAMINE", err, errlen);
 	if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)

@@ -3,10 +3,16 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 static int level = LOG_NORMAL;
+static struct timespec start; /* debug lines count from the moment the level is set */
 
-void log_set_level(int l) { level = l; }
+void log_set_level(int l)
+{
+	level = l;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+}
 int log_get_level(void) { return level; }
 
 static void emit(const char *prefix, const char *fmt, va_list ap)
@@ -46,12 +52,19 @@ void log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Debug lines carry the wall-clock milliseconds since the level was set (at
+ * start-up): where a run spends its time. */
 void log_debug(const char *fmt, ...)
 {
 	if (level < LOG_DEBUG)
 		return;
+	struct timespec now;
+	char prefix[48];
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double ms = (double)(now.tv_sec - start.tv_sec) * 1e3 + (double)(now.tv_nsec - start.tv_nsec) / 1e6;
+	snprintf(prefix, sizeof(prefix), "debug: %8.1f ms: ", ms);
 	va_list ap;
 	va_start(ap, fmt);
-	emit("debug: ", fmt, ap);
+	emit(prefix, fmt, ap);
 	va_end(ap);
 }

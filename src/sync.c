@@ -462,8 +462,10 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 			fs[n_fs++].dir = c->e[i].dir;
 		}
 	}
+	log_debug("commit: %zu folders, %zu messages", c->n, n_msgs);
 	for (size_t k = 0; k < n_fs && rc == 0 && n_msgs; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: messages durable in tmp/");
 	for (size_t i = 0; i < c->n; i++) {
 		struct commit_entry *e = &c->e[i];
 		ok[i] = rc == 0;
@@ -482,8 +484,10 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 			ok[i] = 0;
 		}
 	}
+	log_debug("commit: renamed into cur/, states written");
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: renames and states durable");
 	for (size_t i = 0; i < c->n; i++) {
 		if (ok[i] && rc == 0 && state_commit_temp(c->e[i].dir, err, errlen) < 0)
 			ok[i] = 0;
@@ -493,6 +497,7 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 	}
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: done");
 	free(ok);
 	free(fs);
 	return failed;

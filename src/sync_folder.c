@@ -58,6 +58,10 @@ struct folder_run {
 	struct buf spec_set;
 	struct commit_msg *deferred; /* last batch: renamed into cur/ at the end of the run */
 	size_t n_deferred;
+	/* the directory scan, made while the server works on EXAMINE */
+	struct maildir_view *view;
+	int scanned, scan_rc;
+	char scan_err[512];
 };
 
 struct gm_pair {
@@ -686,6 +690,15 @@ static const char *const path_names[] = { "full", "CONDSTORE", "QRESYNC", "uncha
 /* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
  * path the server and the state allow. Every path ends with the same view; an
  * incremental one is checked against EXISTS and falls back to a full fetch. */
+static void scan_dir(void *ctx)
+{
+	struct folder_run *f = ctx;
+	if (f->scanned)
+		return;
+	f->scanned = 1;
+	f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
+}
+
 static int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
 		       const struct imap_status_info *status, struct imap_select_info *info,
 		       enum flag_path *path, char *err, size_t errlen)
@@ -694,7 +707,8 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 	struct changes ch = { 0 };
 	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f->sv };
 	struct imap_fetch_cb changed_cb = { NULL, NULL, on_flags, &ch.changed };
-	struct imap_examine_req req = { .wire_name = mb->name, .on_uids = on_uids, .ctx = &ch };
+	struct imap_examine_req req = { .wire_name = mb->name, .on_uids = on_uids, .ctx = &ch,
+					.after_send = scan_dir, .after_ctx = f };
 	int incremental = st->uidvalidity && st->highestmodseq && (imap_caps(c) & IMAP_CAP_CONDSTORE);
 	int rc;
 
@@ -821,13 +835,19 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		rc = 0;
 		goto out;
 	}
+	f.view = &view;
+	log_debug("%s: state loaded (%zu messages)", f.name, st.n);
 	rc = server_view(&f, mb, &st, status, &info, &path, err, errlen);
+	log_debug("%s: server view (%s): %zu messages", f.name, path_names[path], f.sv.n);
 	if (rc < 0)
 		goto out;
 	rc = -1;
 	f.uidvalidity = info.uidvalidity;
-	if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
+	scan_dir(&f);
+	if (f.scan_rc < 0) {
+		snprintf(err, errlen, "%s", f.scan_err);
 		goto out;
+	}
 	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view);
 	if (old_uv && old_uv != info.uidvalidity) {
 		maildir_view_free(&view);
@@ -853,6 +873,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
 	if (apply_plan(&f, &view, &plan, err, errlen) < 0)
 		goto out;
+	log_debug("%s: plan applied: %zu renames, %zu removals, %zu to fetch", f.name, plan.n_renames,
+		  plan.n_removes, plan.n_fetch);
 	/* everything the plan did not ask to fetch and that the server has is on disk */
 	for (size_t i = 0; i < f.sv.n; i++)
 		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
@@ -910,6 +932,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (frc < 0)
 		goto out;
 
+	log_debug("%s: done", f.name);
 	size_t missing = 0;
 	for (size_t i = 0; i < f.sv.n; i++)
 		missing += !f.sv.present[i];

@@ -173,6 +173,10 @@ struct imap_examine_req {
 	 * fails it has already been consumed. */
 	const char *then_set, *then_items;
 	unsigned *then_tag;
+	/* Called once the commands are sent, before their answers are read: local
+	 * work that then overlaps the server's (the folder's directory scan). */
+	void (*after_send)(void *ctx);
+	void *after_ctx;
 };
 
 /* EXAMINE the mailbox with the pipelined requests above. */

@@ -95,9 +95,15 @@ int maildir_create(const char *dir, char *err, size_t errlen);
 struct maildir_delivery {
 	int fd;
 	char *tmp_path; /* owned */
-	uint64_t bytes; /* bytes written so far (after CRLF -> LF) */
+	uint64_t bytes; /* bytes taken so far (after CRLF -> LF) */
 	int saw_cr;     /* CRLF conversion state */
+	char *wbuf;     /* owned; converted bytes not yet written (MAILDIR_WBUF) */
+	size_t wlen;
 };
+
+/* Bodies reach the delivery in TLS-record-sized pieces (4-16 KiB); they are
+ * written in pieces of this size instead, one write(2) where there were 16. */
+#define MAILDIR_WBUF ((size_t)64 << 10)
 
 /* Open <dir>/tmp/<base> for writing (O_CREAT|O_TRUNC, 0600). */
 int maildir_delivery_open(struct maildir_delivery *d, const char *dir, const char *base,

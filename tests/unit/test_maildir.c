@@ -79,3 +79,32 @@ Test(maildir, large_message_crosses_buffer)
 	free(want);
 	free(got);
 }
+
+/* The delivery buffers its output (MAILDIR_WBUF): CRs, CRLFs and bare CRs at
+ * every offset around the buffer's edges, with TLS-record-like chunk sizes,
+ * give the same bytes as a plain CRLF -> LF conversion. */
+Test(maildir, write_buffer_edges)
+{
+	size_t len = 3 * MAILDIR_WBUF + 1000;
+	char *in = malloc(len), *want = malloc(len);
+	unsigned seed = 12345;
+	for (size_t i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = (seed >> 16) % 16;
+		in[i] = r == 0 ? '\r' : r == 1 ? '\n' : (char)('a' + r);
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++)
+		if (!(in[i] == '\r' && i + 1 < len && in[i + 1] == '\n'))
+			want[w++] = in[i];
+	static const size_t chunks[] = { 7, 4043, 16384, MAILDIR_WBUF - 1, MAILDIR_WBUF, MAILDIR_WBUF + 1 };
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		size_t n;
+		char *got = deliver_in_chunks(in, len, chunks[c], &n);
+		cr_assert_eq(n, w, "chunk %zu: %zu bytes, want %zu", chunks[c], n, w);
+		cr_assert(!memcmp(got, want, w), "chunk %zu: bytes differ", chunks[c]);
+		free(got);
+	}
+	free(in);
+	free(want);
+}

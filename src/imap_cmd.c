@@ -513,15 +513,30 @@ bad:
 	return IMAP_ERR_PROTOCOL;
 }
 
-int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
-		 struct imap_select_info *info, char *err, size_t errlen)
+struct fetch_search_ctx {
+	struct fetch_ctx fc;
+	const struct imap_examine_req *req;
+};
+
+static int on_fetch_or_search(struct imap_client *c, const struct imap_response *r, void *ctx,
+			      char *err, size_t errlen)
 {
-	struct examine_ctx x = { .info = info, .req = req, .fetch = { .cb = req->cb, .keywords = BUF_INIT } };
+	struct fetch_search_ctx *fs = ctx;
+	if (r->kind == IMAP_RESP_UNTAGGED && r->name &&
+	    ((r->name_len == 6 && !strncasecmp(r->name, "SEARCH", 6)) ||
+	     (r->name_len == 7 && !strncasecmp(r->name, "ESEARCH", 7))))
+		return on_search(c, r, (void *)fs->req, err, errlen);
+	return on_fetch(c, r, &fs->fc, err, errlen);
+}
+
+int imap_examine_send(struct imap_client *c, const struct imap_examine_req *req,
+		      struct imap_examine_sent *sent, char *err, size_t errlen)
+{
 	struct buf q = BUF_INIT, extra = BUF_INIT;
-	unsigned tag, ftag = 0, stag = 0, then_tag = 0;
-	char ferr[512] = "", serr[512] = "";
-	int rc, frc = 0, src = 0;
-	memset(info, 0, sizeof(*info));
+	int rc;
+	memset(sent, 0, sizeof(*sent));
+	if (req->then_tag)
+		*req->then_tag = 0;
 	if (imap_add_quoted(&q, req->wire_name) < 0) {
 		snprintf(err, errlen, "mailbox name cannot be quoted");
 		rc = IMAP_ERR_LOCAL;
@@ -532,36 +547,57 @@ int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 			 req->qresync_modseq);
 	else if ((imap_caps(c) & IMAP_CAP_CONDSTORE) && !c->qresync)
 		buf_adds(&extra, " (CONDSTORE)"); /* so that HIGHESTMODSEQ is sent (RFC 7162 §3.1.8) */
-	rc = imap_send_command(c, &tag, err, errlen, "EXAMINE %s%s", q.data, extra.len ? extra.data : "");
+	rc = imap_send_command(c, &sent->tag, err, errlen, "EXAMINE %s%s", q.data, extra.len ? extra.data : "");
+	if (rc == 0)
+		c->select_seq++;
 	/* Pipelined: if EXAMINE fails no mailbox is selected and what follows fails
 	 * too (RFC 3501 §6.3.1), so it can never read another mailbox. */
 	if (rc == 0 && req->fetch_items) {
 		if (req->changedsince)
-			rc = imap_send_command(c, &ftag, err, errlen, "UID FETCH 1:* %s (CHANGEDSINCE %" PRIu64 ")",
+			rc = imap_send_command(c, &sent->ftag, err, errlen,
+					       "UID FETCH 1:* %s (CHANGEDSINCE %" PRIu64 ")",
 					       req->fetch_items, req->changedsince);
 		else
-			rc = imap_send_command(c, &ftag, err, errlen, "UID FETCH 1:* %s", req->fetch_items);
+			rc = imap_send_command(c, &sent->ftag, err, errlen, "UID FETCH 1:* %s", req->fetch_items);
 	}
 	if (rc == 0 && req->search_all)
-		rc = imap_send_command(c, &stag, err, errlen, "UID SEARCH %sALL",
+		rc = imap_send_command(c, &sent->stag, err, errlen, "UID SEARCH %sALL",
 				       imap_caps(c) & IMAP_CAP_ESEARCH ? "RETURN (ALL) " : "");
+	if (rc == 0 && req->then_set && req->then_tag)
+		rc = imap_send_command(c, &sent->then_tag, err, errlen, "UID FETCH %s %s", req->then_set,
+				       req->then_items);
+out:
+	buf_free(&q);
+	buf_free(&extra);
+	return rc;
+}
+
+int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
+		      const struct imap_examine_sent *sent, struct imap_select_info *info,
+		      char *err, size_t errlen)
+{
+	struct examine_ctx x = { .info = info, .req = req, .fetch = { .cb = req->cb, .keywords = BUF_INIT } };
+	char ferr[512] = "", serr[512] = "";
+	int rc, frc = 0, src = 0;
+	memset(info, 0, sizeof(*info));
 	if (req->then_tag)
 		*req->then_tag = 0;
-	if (rc == 0 && req->then_set && req->then_tag)
-		rc = imap_send_command(c, &then_tag, err, errlen, "UID FETCH %s %s", req->then_set,
-				       req->then_items);
-	if (rc < 0)
-		goto out;
-	if (req->after_send)
-		req->after_send(req->after_ctx);
 	c->sink = NULL;
-	rc = imap_wait_tagged(c, tag, on_examine, &x, "EXAMINE", err, errlen);
+	rc = imap_wait_tagged(c, sent->tag, on_examine, &x, "EXAMINE", err, errlen);
 	if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
 		goto out;
-	if (ftag)
-		frc = fetch_wait(c, ftag, req->cb, ferr, sizeof(ferr));
-	if (stag && frc != IMAP_ERR_NET && frc != IMAP_ERR_PROTOCOL)
-		src = imap_wait_tagged(c, stag, on_search, (void *)req, "UID SEARCH", serr, sizeof(serr));
+	if (sent->ftag && sent->stag) {
+		/* a server may run the SEARCH beside the FETCH (both only read the
+		 * mailbox): its untagged answer can come before the FETCH's end */
+		struct fetch_search_ctx fs = { .fc = { .cb = req->cb, .keywords = BUF_INIT }, .req = req };
+		c->sink = NULL;
+		frc = imap_wait_tagged(c, sent->ftag, on_fetch_or_search, &fs, "UID FETCH", ferr, sizeof(ferr));
+		buf_free(&fs.fc.keywords);
+	} else if (sent->ftag) {
+		frc = fetch_wait(c, sent->ftag, req->cb, ferr, sizeof(ferr));
+	}
+	if (sent->stag && frc != IMAP_ERR_NET && frc != IMAP_ERR_PROTOCOL)
+		src = imap_wait_tagged(c, sent->stag, on_search, (void *)req, "UID SEARCH", serr, sizeof(serr));
 	if (rc < 0)
 		goto out;
 	if (info->uidvalidity == 0) {
@@ -580,15 +616,31 @@ int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 		rc = src;
 	}
 out:
-	if (then_tag && rc < 0 && rc != IMAP_ERR_NET && rc != IMAP_ERR_PROTOCOL)
-		imap_uid_fetch_discard(c, then_tag);
-	else if (then_tag && rc == 0)
-		*req->then_tag = then_tag;
+	if (sent->then_tag && rc < 0 && rc != IMAP_ERR_NET && rc != IMAP_ERR_PROTOCOL)
+		imap_uid_fetch_discard(c, sent->then_tag);
+	else if (sent->then_tag && rc == 0 && req->then_tag)
+		*req->then_tag = sent->then_tag;
+	else if (sent->then_tag && rc == 0)
+		imap_uid_fetch_discard(c, sent->then_tag);
 	buf_free(&x.fetch.keywords);
-	buf_free(&q);
-	buf_free(&extra);
 	return rc;
 }
+
+int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
+		 struct imap_select_info *info, char *err, size_t errlen)
+{
+	struct imap_examine_sent sent;
+	int rc = imap_examine_send(c, req, &sent, err, errlen);
+	if (rc < 0) {
+		memset(info, 0, sizeof(*info));
+		return rc;
+	}
+	if (req->after_send)
+		req->after_send(req->after_ctx);
+	return imap_examine_recv(c, req, &sent, info, err, errlen);
+}
+
+unsigned imap_select_seq(const struct imap_client *c) { return c->select_seq; }
 
 /* ---- STATUS ---- */
 

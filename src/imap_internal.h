@@ -33,6 +33,7 @@ struct imap_client {
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
 	unsigned long round_trips;
+	unsigned select_seq;    /* EXAMINEs sent: which mailbox later commands reach */
 	int sent_since_read;
 	uint64_t bytes_in;
 	/* streaming state for the current response */

@@ -241,6 +241,7 @@ struct folder_queue {
 
 struct worker {
 	struct account_run a;
+	struct prefetch pre;        /* its connection's next folder, sent ahead */
 	struct folder_queue *q;
 	struct sync_counts counts;
 	struct sync_options opt;    /* hooks routed through the queue lock */
@@ -261,6 +262,19 @@ static void locked_change(void *ctx, enum sync_change kind, const char *old_rel,
 	pthread_mutex_lock(&w->q->lock);
 	w->q->opt->on_change(w->q->opt->change_ctx, kind, old_rel, new_rel);
 	pthread_mutex_unlock(&w->q->lock);
+}
+
+/* A folder's EXAMINE sent ahead is only used by that folder, after a
+ * successful previous one: else its answers are read and dropped (not read
+ * from a lost connection), and the folder examines itself. */
+static void after_folder(struct account_run *a, const struct imap_mailbox *mb, int rc)
+{
+	if (!a->pre || !a->pre->sent || (rc == 0 && a->pre->mb != mb))
+		return;
+	if (rc < 0 && imap_connection_lost(rc))
+		a->pre->sent = 0;
+	else
+		prefetch_drain(a);
 }
 
 static void one_folder(struct worker *w, size_t k)
@@ -288,6 +302,15 @@ static void one_folder(struct worker *w, size_t k)
 	struct timespec f0, f1;
 	clock_gettime(CLOCK_MONOTONIC, &f0);
 	rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
+	after_folder(a, mb, rc);
+	if (rc == SYNC_ERR_RESELECT) {
+		log_debug("%s: %s", mb->utf8, err);
+		a->no_lookahead = 1;
+		rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
+		rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
+		after_folder(a, mb, rc);
+		a->no_lookahead = 0;
+	}
 	/* A throttling server: wait (its hint, else 1 s, doubling) and retry the
 	 * folder, at most THROTTLE_RETRIES times; reported, never silent. */
 	for (unsigned t = 0; rc < 0 && a->imap && imap_throttle_ms(a->imap) && t < THROTTLE_RETRIES; t++) {
@@ -308,6 +331,7 @@ static void one_folder(struct worker *w, size_t k)
 		}
 		rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
 		rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
+		after_folder(a, mb, rc);
 	}
 	if (a->imap)
 		imap_throttle_clear(a->imap);
@@ -329,17 +353,39 @@ static void one_folder(struct worker *w, size_t k)
 	}
 }
 
+static int dequeue(void *ctx, size_t *k, const struct imap_mailbox **mb, const char **rel,
+		   const struct imap_status_info **status)
+{
+	struct folder_queue *q = ctx;
+	pthread_mutex_lock(&q->lock);
+	size_t n = q->next < q->n_sel ? q->next++ : SIZE_MAX;
+	pthread_mutex_unlock(&q->lock);
+	if (n == SIZE_MAX)
+		return -1;
+	*k = n;
+	*mb = &q->list->items[q->sel[n]];
+	*rel = q->rels->items[q->sel[n]];
+	*status = q->status ? &q->status[n] : NULL;
+	return 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	for (;;) {
-		pthread_mutex_lock(&w->q->lock);
-		size_t k = w->q->next < w->q->n_sel ? w->q->next++ : SIZE_MAX;
-		pthread_mutex_unlock(&w->q->lock);
-		if (k == SIZE_MAX)
+		size_t k;
+		const struct imap_mailbox *mb;
+		const struct imap_status_info *status;
+		const char *rel;
+		if (w->pre.has_next) {
+			k = w->pre.k; /* taken while the previous folder was read */
+			w->pre.has_next = 0;
+		} else if (dequeue(w->q, &k, &mb, &rel, &status) < 0) {
 			break;
+		}
 		one_folder(w, k);
 	}
+	prefetch_drain(&w->a);
 	return NULL;
 }
 
@@ -368,6 +414,8 @@ static void run_folders(struct account_run *a, struct folder_queue *q, struct sy
 		w[i].a = *a;
 		w[i].q = q;
 		w[i].a.counts = &w[i].counts;
+		w[i].pre = (struct prefetch){ .dequeue = dequeue, .ctx = q };
+		w[i].a.pre = &w[i].pre;
 		w[i].a.reconnects = 0;
 		w[i].a.round_trips = 0;
 		if (q->opt) {

@@ -62,7 +62,24 @@ struct folder_run {
 	struct maildir_view *view;
 	int scanned, scan_rc;
 	char scan_err[512];
+	unsigned seq;           /* imap_select_seq() of our EXAMINE */
+	int prefetched;         /* the connection's next folder was sent ahead */
+	int lookahead_ok;       /* may send it right behind our EXAMINE */
+	uint32_t spec_lo, spec_hi; /* UIDs of the download sent with EXAMINE */
 };
+
+static void prefetch_next(struct folder_run *f);
+static void scan_dir(void *ctx);
+
+/* Is our mailbox still the selected one? Once the next folder's EXAMINE is
+ * sent, a command would reach that other mailbox: refused, never sent. */
+static int still_selected(const struct folder_run *f, char *err, size_t errlen)
+{
+	if (imap_select_seq(f->a->imap) == f->seq)
+		return 1;
+	snprintf(err, errlen, "the next folder is already selected; this one again");
+	return 0;
+}
 
 struct gm_pair {
 	uint32_t uid;
@@ -391,6 +408,8 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
 	int rc = 0, failed = 0;
 	char ferr[512];
+	if (n_uids && !still_selected(f, err, errlen))
+		return SYNC_ERR_RESELECT;
 	while ((next < n_uids && !failed) || head != tail) {
 		if (next < n_uids && !failed && tail - head < window) {
 			/* at most 500 UIDs: the command stays under 6 KB however sparse */
@@ -509,6 +528,14 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 	size_t n = p->n_fetch;
 	int rc = 0;
 	if (f->spec_tag) { /* sent with EXAMINE: the bodies are already on their way */
+		/* nothing to ask beyond them: the next folder can be sent now */
+		size_t beyond = 0;
+		for (size_t i = 0; i < p->n_fetch; i++)
+			beyond += p->fetch[i] < f->spec_lo || p->fetch[i] > f->spec_hi;
+		if (!beyond && !f->gmail && f->lookahead_ok)
+			prefetch_next(f);
+		else if (beyond && !still_selected(f, err, errlen))
+			return SYNC_ERR_RESELECT; /* before reading: the spec answers are dropped at the end */
 		rc = imap_uid_fetch_wait(f->a->imap, f->spec_tag, &cb, err, errlen);
 		f->spec_tag = 0;
 		if (f->dl_open) {
@@ -517,7 +544,9 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 		}
 		rest = xmalloc((p->n_fetch + 1) * sizeof(*rest));
 		n = 0;
-		for (size_t i = 0; i < p->n_fetch; i++) {
+		/* what the server did not send is fetched again (when our mailbox is
+		 * still selected; else it vanished meanwhile, for this run) */
+		for (size_t i = 0; i < p->n_fetch && imap_select_seq(f->a->imap) == f->seq; i++) {
 			ssize_t idx = sv_find(&f->sv, p->fetch[i]);
 			if (idx >= 0 && !f->sv.present[idx])
 				rest[n++] = p->fetch[i];
@@ -531,6 +560,8 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 		rc = fetch_pipelined(f, uids, n, f->gmail ? "(UID FLAGS INTERNALDATE X-GM-MSGID BODY.PEEK[])" :
 				     DOWNLOAD_ITEMS, &cb, err, errlen);
 	free(rest);
+	if (rc == 0)
+		prefetch_next(f);
 	/* what arrived whole is kept even when the download failed later */
 	char ferr2[512];
 	int frc = flush_pending(f, rc == 0, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
@@ -690,6 +721,19 @@ static const char *const path_names[] = { "full", "CONDSTORE", "QRESYNC", "uncha
 /* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
  * path the server and the state allow. Every path ends with the same view; an
  * incremental one is checked against EXISTS and falls back to a full fetch. */
+/* After our EXAMINE is sent: the next folder's goes out at once when ours
+ * will most likely need nothing more (an incremental path: its changes and
+ * its new messages were asked for with it), then our directory is scanned
+ * while the server answers. */
+static void after_examine_sent(void *ctx)
+{
+	struct folder_run *f = ctx;
+	f->seq = imap_select_seq(f->a->imap); /* ours: nothing sent after it yet */
+	if (f->lookahead_ok)
+		prefetch_next(f);
+	scan_dir(f);
+}
+
 static void scan_dir(void *ctx)
 {
 	struct folder_run *f = ctx;
@@ -699,51 +743,155 @@ static void scan_dir(void *ctx)
 	f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
 }
 
+/* The EXAMINE request for a folder in the given state (its callbacks aside):
+ * the flag path, and the download of the UIDs STATUS says are new riding behind
+ * it (no round trip of its own; the plan decides later what to keep of it).
+ * Not for Gmail dedupe, which asks for X-GM-MSGID first. Also used to send a
+ * connection's next folder ahead (prefetch_next), so it reads only the state's
+ * header fields. */
+static enum flag_path build_request(const struct account_run *a, const struct imap_mailbox *mb,
+				    const struct folder_state *st, const struct imap_status_info *status,
+				    struct imap_examine_req *req, struct buf *spec_set)
+{
+	struct imap_client *c = a->imap;
+	int incremental = st->uidvalidity && st->highestmodseq && (imap_caps(c) & IMAP_CAP_CONDSTORE);
+	enum flag_path path = PATH_FULL;
+	req->wire_name = mb->name;
+	if (incremental && imap_qresync_enabled(c)) {
+		path = PATH_QRESYNC;
+		req->qresync_uidvalidity = st->uidvalidity;
+		req->qresync_modseq = st->highestmodseq;
+	} else if (incremental) {
+		path = PATH_CONDSTORE;
+		req->fetch_items = "(UID FLAGS)";
+		req->changedsince = st->highestmodseq;
+		req->search_all = 1;
+	} else {
+		req->fetch_items = "(UID FLAGS)";
+	}
+	buf_reset(spec_set);
+	if (incremental && status && status->ok && status->uidvalidity == st->uidvalidity &&
+	    st->uidnext && status->uidnext > st->uidnext &&
+	    !(a->acct->gmail_dedupe && (imap_caps(c) & IMAP_CAP_X_GM_EXT_1))) {
+		if (status->uidnext - 1 == st->uidnext)
+			buf_addf(spec_set, "%" PRIu32, st->uidnext);
+		else
+			buf_addf(spec_set, "%" PRIu32 ":%" PRIu32, st->uidnext, status->uidnext - 1);
+		req->then_set = spec_set->data;
+		req->then_items = DOWNLOAD_ITEMS;
+	}
+	return path;
+}
+
+static int discard_msg(void *ctx, const struct imap_msg *m, char *err, size_t errlen) { return 0; }
+static int discard_uids(void *ctx, uint32_t lo, uint32_t hi, int vanished) { return 0; }
+
+void prefetch_drain(struct account_run *a)
+{
+	struct prefetch *p = a->pre;
+	if (!p || !p->sent)
+		return;
+	p->sent = 0;
+	if (!a->imap)
+		return;
+	struct imap_fetch_cb cb = { NULL, NULL, discard_msg, NULL };
+	struct imap_examine_req req = { .cb = &cb, .on_uids = discard_uids };
+	struct imap_select_info info;
+	char err[256];
+	(void)imap_examine_recv(a->imap, &req, &p->tags, &info, err, sizeof(err));
+}
+
+/* All commands of folder f are sent: take the connection's next folder from
+ * the queue and send its EXAMINE now, so that the server answers it while f's
+ * answers are read and its files written. Not for Gmail dedupe (its \All
+ * folder goes first, alone). */
+static void prefetch_next(struct folder_run *f)
+{
+	struct account_run *a = f->a;
+	struct prefetch *p = a->pre;
+	const struct imap_mailbox *mb;
+	const struct imap_status_info *status;
+	const char *rel;
+	if (!p || a->no_lookahead || f->prefetched || p->has_next || p->sent || !a->imap ||
+	    (a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)))
+		return;
+	f->prefetched = 1;
+	if (p->dequeue(p->ctx, &p->k, &mb, &rel, &status) < 0)
+		return;
+	p->has_next = 1;
+	p->mb = mb;
+	if (sync_folder_unchanged(a, rel, status))
+		return;
+	struct buf dir = BUF_INIT, spec = BUF_INIT;
+	struct folder_state st = { 0 };
+	struct imap_examine_req req = { 0 };
+	char err[512];
+	buf_addf(&dir, "%s/%s", a->dir, rel);
+	if (state_load_header(dir.data, &st, err, sizeof(err)) == 0) {
+		unsigned dummy;
+		p->path = build_request(a, mb, &st, status, &req, &spec);
+		req.then_tag = &dummy;
+		if (spec.len >= sizeof(p->spec_set))
+			goto out;
+		if (imap_examine_send(a->imap, &req, &p->tags, err, sizeof(err)) == 0) {
+			p->sent = 1;
+			p->seq = imap_select_seq(a->imap);
+			p->qresync_uidvalidity = req.qresync_uidvalidity;
+			p->qresync_modseq = req.qresync_modseq;
+			p->changedsince = req.changedsince;
+			snprintf(p->spec_set, sizeof(p->spec_set), "%s", spec.len ? spec.data : "");
+			log_debug("%s: EXAMINE sent ahead", mb->utf8);
+		}
+	}
+out:
+	state_free(&st);
+	buf_free(&dir);
+	buf_free(&spec);
+}
+
 static int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
 		       const struct imap_status_info *status, struct imap_select_info *info,
 		       enum flag_path *path, char *err, size_t errlen)
 {
 	struct imap_client *c = f->a->imap;
+	struct prefetch *p = f->a->pre;
 	struct changes ch = { 0 };
 	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f->sv };
 	struct imap_fetch_cb changed_cb = { NULL, NULL, on_flags, &ch.changed };
-	struct imap_examine_req req = { .wire_name = mb->name, .on_uids = on_uids, .ctx = &ch,
-					.after_send = scan_dir, .after_ctx = f };
-	int incremental = st->uidvalidity && st->highestmodseq && (imap_caps(c) & IMAP_CAP_CONDSTORE);
+	struct imap_examine_req req = { .on_uids = on_uids, .ctx = &ch, .after_send = after_examine_sent,
+					.after_ctx = f };
 	int rc;
 
-	*path = PATH_FULL;
-	if (incremental && imap_qresync_enabled(c)) {
-		*path = PATH_QRESYNC;
-		req.qresync_uidvalidity = st->uidvalidity;
-		req.qresync_modseq = st->highestmodseq;
-		req.cb = &changed_cb;
-	} else if (incremental) {
-		*path = PATH_CONDSTORE;
-		req.fetch_items = "(UID FLAGS)";
-		req.changedsince = st->highestmodseq;
-		req.search_all = 1;
-		req.cb = &changed_cb;
-	} else {
-		req.fetch_items = "(UID FLAGS)";
-		req.cb = &flags_cb;
-	}
-	/* STATUS said which UIDs are new: their download rides behind EXAMINE (no
-	 * round trip of its own); the plan decides later what to keep of it. Not for
-	 * Gmail dedupe, which asks for X-GM-MSGID first. */
-	if (incremental && status && status->ok && status->uidvalidity == st->uidvalidity &&
-	    st->uidnext && status->uidnext > st->uidnext &&
-	    !(f->a->acct->gmail_dedupe && (imap_caps(c) & IMAP_CAP_X_GM_EXT_1))) {
-		buf_reset(&f->spec_set);
-		if (status->uidnext - 1 == st->uidnext)
-			buf_addf(&f->spec_set, "%" PRIu32, st->uidnext);
-		else
-			buf_addf(&f->spec_set, "%" PRIu32 ":%" PRIu32, st->uidnext, status->uidnext - 1);
-		req.then_set = f->spec_set.data;
-		req.then_items = DOWNLOAD_ITEMS;
+	*path = build_request(f->a, mb, st, status, &req, &f->spec_set);
+	/* QRESYNC only: there EXAMINE carries the changes and the download is
+	 * the one FETCH behind it. On the CONDSTORE path a server may run its
+	 * FETCH CHANGEDSINCE, SEARCH and download side by side (Dovecot does),
+	 * so a message may have to be fetched again after them. */
+	f->lookahead_ok = *path == PATH_QRESYNC;
+	req.cb = *path == PATH_FULL ? &flags_cb : &changed_cb;
+	if (req.then_set) {
 		req.then_tag = &f->spec_tag;
+		f->spec_lo = st->uidnext;
+		f->spec_hi = status->uidnext - 1;
+	}
+	if (p && p->sent && p->mb == mb) {
+		/* sent ahead from the state's header: used when the full state asks
+		 * for the very same (it always should; else its answers are dropped) */
+		int same = (int)*path == p->path && req.qresync_uidvalidity == p->qresync_uidvalidity &&
+			   req.qresync_modseq == p->qresync_modseq && req.changedsince == p->changedsince &&
+			   !strcmp(req.then_set ? req.then_set : "", p->spec_set) &&
+			   imap_select_seq(c) == p->seq;
+		if (same) {
+			struct imap_examine_sent tags = p->tags; /* the slot is reused now */
+			p->sent = 0;
+			after_examine_sent(f); /* f->seq = p->seq: checked equal above */
+			rc = imap_examine_recv(c, &req, &tags, info, err, errlen);
+			goto examined;
+		}
+		prefetch_drain(f->a);
 	}
 	rc = imap_examine(c, &req, info, err, errlen);
+examined:
 	if (rc < 0 || *path == PATH_FULL)
 		goto out;
 	if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
@@ -756,6 +904,10 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 	}
 	*path = PATH_FULL;
 	spec_drop(f);
+	if (!still_selected(f, err, errlen)) {
+		rc = SYNC_ERR_RESELECT;
+		goto out;
+	}
 	rc = imap_uid_fetch(c, "1:*", "(UID FLAGS)", &flags_cb, err, errlen);
 	if (rc == IMAP_ERR_NO && info->exists == 0)
 		rc = 0;
@@ -871,6 +1023,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	}
 	sv_normalise(&f.sv);
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
+	if (!plan.n_fetch && !f.spec_tag)
+		prefetch_next(&f); /* no command left for this folder */
 	if (apply_plan(&f, &view, &plan, err, errlen) < 0)
 		goto out;
 	log_debug("%s: plan applied: %zu renames, %zu removals, %zu to fetch", f.name, plan.n_renames,

@@ -45,6 +45,25 @@ struct state_commits {
 	size_t n, cap;
 };
 
+/* The next folder of a connection, taken from the queue while the current one
+ * is still being read, its EXAMINE already sent (docs/design.md, "Pipelining"). */
+struct prefetch {
+	int has_next;                     /* k was taken from the queue */
+	size_t k;
+	const struct imap_mailbox *mb;
+	int sent;                         /* its EXAMINE is on the wire, answers unread */
+	unsigned seq;                     /* imap_select_seq() after sending it */
+	struct imap_examine_sent tags;
+	int path;                         /* the request it was sent with */
+	uint32_t qresync_uidvalidity;
+	uint64_t qresync_modseq, changedsince;
+	char spec_set[48];
+	/* takes the next folder from the queue: 0, or -1 when there is none */
+	int (*dequeue)(void *ctx, size_t *k, const struct imap_mailbox **mb, const char **rel,
+		       const struct imap_status_info **status);
+	void *ctx;
+};
+
 struct account_run {
 	const struct account *acct;
 	struct sync_options *opt;
@@ -55,7 +74,17 @@ struct account_run {
 	unsigned reconnects;
 	unsigned long round_trips;
 	struct state_commits *commits; /* NULL: each folder saves its own state */
+	struct prefetch *pre;   /* NULL: no look-ahead (one folder at a time) */
+	int no_lookahead;       /* this attempt of the folder sends nothing ahead */
 };
+
+/* sync_folder: the folder needs a command after the next folder's EXAMINE was
+ * sent ahead (a full fetch, a message missing on disk): nothing was lost, the
+ * folder is synced again without look-ahead. */
+#define SYNC_ERR_RESELECT (-99)
+
+/* Read and drop the answers of a prefetched EXAMINE that will not be used. */
+void prefetch_drain(struct account_run *a);
 
 /* Report a change of the mirror to the caller's hook. */
 void sync_change(struct account_run *a, enum sync_change kind, const char *old_rel, const char *new_rel);

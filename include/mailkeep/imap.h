@@ -183,6 +183,24 @@ struct imap_examine_req {
 int imap_examine(struct imap_client *c, const struct imap_examine_req *req,
 		 struct imap_select_info *info, char *err, size_t errlen);
 
+/* The same in two halves, so that the commands can be sent while the previous
+ * mailbox's answers are still being read (one round trip less per folder).
+ * Between the halves nothing else may be sent. recv takes the callbacks of
+ * req (the other fields must be those given to send). On a send failure the
+ * connection is unusable. */
+struct imap_examine_sent {
+	unsigned tag, ftag, stag, then_tag;
+};
+int imap_examine_send(struct imap_client *c, const struct imap_examine_req *req,
+		      struct imap_examine_sent *sent, char *err, size_t errlen);
+int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
+		      const struct imap_examine_sent *sent, struct imap_select_info *info,
+		      char *err, size_t errlen);
+
+/* Counts the EXAMINEs sent: a folder that sees it change has lost its mailbox
+ * (a command sent now would reach another one). */
+unsigned imap_select_seq(const struct imap_client *c);
+
 /* Consume the responses of a UID FETCH sent earlier, dropping any body. */
 int imap_uid_fetch_discard(struct imap_client *c, unsigned tag);
 

@@ -409,21 +409,33 @@ out:
 
 /* ---- TCP connect ---- */
 
-/* Non-blocking connect to one address; returns 0 or -1 with errno set
- * (ETIMEDOUT when the attempt ran out of time). */
-static int connect_one(const struct addrinfo *ai, int timeout_sec, int *fdp)
+/* Non-blocking connect to one address, in two halves: connect_start() sends the
+ * SYN, connect_finish() waits for the answer. Both return 0 or -1 with errno set
+ * (ETIMEDOUT when the attempt ran out of time); on -1 the socket is closed. */
+static int connect_start(const struct addrinfo *ai, int *fdp, int *done)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			ai->ai_protocol);
 	if (fd < 0)
 		return -1;
-	int rc = -1;
+	*done = 0;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-		rc = 0;
-		goto out;
+		*done = 1;
+	} else if (errno != EINPROGRESS) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
 	}
-	if (errno != EINPROGRESS)
-		goto out;
+	*fdp = fd;
+	return 0;
+}
+
+static int connect_finish(int fd, int done, int timeout_sec)
+{
+	int rc = -1;
+	if (done)
+		return 0;
 	int waited = wait_fd(fd, POLLOUT, deadline_after(timeout_sec));
 	if (waited < 0) {
 		if (waited == NET_ERR_TIMEOUT)
@@ -437,9 +449,7 @@ static int connect_one(const struct addrinfo *ai, int timeout_sec, int *fdp)
 	errno = soerr;
 	rc = soerr ? -1 : 0;
 out:
-	if (rc == 0) {
-		*fdp = fd;
-	} else {
+	if (rc < 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -447,7 +457,11 @@ out:
 	return rc;
 }
 
-static int tcp_connect(struct net_conn *c, char *err, size_t errlen)
+/* Connect to the first address that answers. With TLS, the context (the CA
+ * store) is made while the first SYN is on its way: the server's answer (on
+ * loopback, Dovecot forking its login process) overlaps our set-up. A bad CA
+ * file is still reported before any connection error. */
+static int tcp_connect(struct net_conn *c, int tls, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;
@@ -456,14 +470,28 @@ static int tcp_connect(struct net_conn *c, char *err, size_t errlen)
 	int rc = getaddrinfo(c->host, service, &hints, &res);
 	if (rc != 0) {
 		const char *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
+		if (tls && (rc = tls_context_new(c, err, errlen)) < 0)
+			return rc;
 		return fail(err, errlen, NET_ERR_RESOLVE, "%s: cannot resolve host name: %s",
 			    c->label, why);
 	}
 	int last_errno = EADDRNOTAVAIL;
 	char last_addr[INET6_ADDRSTRLEN] = "";
 	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (connect_one(ai, c->timeout_sec, &c->fd) == 0)
+		int fd = -1, done = 0;
+		int started = connect_start(ai, &fd, &done);
+		int start_errno = errno;
+		if (tls && !c->ctx && (rc = tls_context_new(c, err, errlen)) < 0) {
+			if (started == 0)
+				close(fd);
+			freeaddrinfo(res);
+			return rc;
+		}
+		errno = start_errno;
+		if (started == 0 && connect_finish(fd, done, c->timeout_sec) == 0) {
+			c->fd = fd;
 			break;
+		}
 		last_errno = errno;
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, last_addr, sizeof(last_addr), NULL,
 				0, NI_NUMERICHOST) != 0)
@@ -472,6 +500,8 @@ static int tcp_connect(struct net_conn *c, char *err, size_t errlen)
 	freeaddrinfo(res);
 	if (c->fd >= 0)
 		return 0;
+	if (tls && !c->ctx && (rc = tls_context_new(c, err, errlen)) < 0)
+		return rc; /* no address at all */
 	/* Naming the address only helps when the user gave a name. */
 	int show = last_addr[0] && strcmp(last_addr, c->host) != 0;
 	if (last_errno == ETIMEDOUT)
@@ -519,10 +549,9 @@ struct net_conn *net_connect(const char *host, int port, int tls, const char *ca
 			  timeout_sec);
 		goto out;
 	}
-	/* A bad CA file is a configuration error: report it before touching the network. */
-	if (tls && (rc = tls_context_new(c, err, errlen)) < 0)
-		goto out;
-	if ((rc = tcp_connect(c, err, errlen)) < 0)
+	/* A bad CA file is a configuration error: reported before any network error
+	 * (the context is made while the connection is being set up). */
+	if ((rc = tcp_connect(c, tls, err, errlen)) < 0)
 		goto out;
 	if (tls && (rc = tls_start(c, err, errlen)) < 0)
 		goto out;

@@ -103,6 +103,7 @@ int maildir_delivery_open(struct maildir_delivery *d, const char *dir, const cha
 		return -1;
 	}
 	d->tmp_path = buf_detach(&p);
+	d->wbuf = xmalloc(MAILDIR_WBUF);
 	return 0;
 }
 
@@ -136,20 +137,26 @@ static void free_wbuf(struct maildir_delivery *d)
 	d->wlen = 0;
 }
 
+/* A CR kept in the output (not the first half of a CRLF). */
+static int put_cr(struct maildir_delivery *d)
+{
+	if (d->wlen == MAILDIR_WBUF && flush_wbuf(d) < 0)
+		return -1;
+	d->wbuf[d->wlen++] = '\r';
+	d->bytes++;
+	return 0;
+}
+
 int maildir_delivery_write(struct maildir_delivery *d, const char *data, size_t len,
 			   char *err, size_t errlen)
 {
 	/* Copy runs between CRs into the write buffer; only a CR followed by LF is
 	 * dropped. A CR at the end of a chunk waits for the next byte (d->saw_cr). */
 	size_t i = 0;
-	if (!d->wbuf)
-		d->wbuf = xmalloc(MAILDIR_WBUF);
 	if (d->saw_cr && len) {
 		d->saw_cr = 0;
-		if (data[0] != '\n') {
-			d->wbuf[d->wlen++] = '\r'; /* room: flushed whenever full */
-			d->bytes++;
-		}
+		if (data[0] != '\n' && put_cr(d) < 0)
+			goto fail;
 	}
 	while (i < len) {
 		const char *cr = memchr(data + i, '\r', len - i);
@@ -172,15 +179,9 @@ int maildir_delivery_write(struct maildir_delivery *d, const char *data, size_t 
 			d->saw_cr = 1;
 			break;
 		}
-		if (data[i] != '\n') {
-			if (d->wlen == MAILDIR_WBUF && flush_wbuf(d) < 0)
-				goto fail;
-			d->wbuf[d->wlen++] = '\r';
-			d->bytes++;
-		}
+		if (data[i] != '\n' && put_cr(d) < 0)
+			goto fail;
 	}
-	if (d->wlen == MAILDIR_WBUF && flush_wbuf(d) < 0)
-		goto fail;
 	return 0;
 fail:
 	snprintf(err, errlen, "%s: write: %s", d->tmp_path, strerror(errno));
@@ -192,12 +193,8 @@ int maildir_delivery_finish(struct maildir_delivery *d, int64_t date, int do_fsy
 {
 	if (d->saw_cr) {
 		d->saw_cr = 0;
-		if (!d->wbuf)
-			d->wbuf = xmalloc(MAILDIR_WBUF);
-		if (d->wlen == MAILDIR_WBUF && flush_wbuf(d) < 0)
+		if (put_cr(d) < 0)
 			goto fail;
-		d->wbuf[d->wlen++] = '\r';
-		d->bytes++;
 	}
 	if (flush_wbuf(d) < 0)
 		goto fail;

@@ -63,7 +63,6 @@ struct folder_run {
 	int scanned, scan_rc;
 	char scan_err[512];
 	unsigned seq;           /* imap_select_seq() of our EXAMINE */
-	int prefetched;         /* the connection's next folder was sent ahead */
 	int lookahead_ok;       /* may send it right behind our EXAMINE */
 	uint32_t spec_lo, spec_hi; /* UIDs of the download sent with EXAMINE */
 };
@@ -73,9 +72,14 @@ static void scan_dir(void *ctx);
 
 /* Is our mailbox still the selected one? Once the next folder's EXAMINE is
  * sent, a command would reach that other mailbox: refused, never sent. */
+static int is_selected(const struct folder_run *f)
+{
+	return imap_select_seq(f->a->imap) == f->seq;
+}
+
 static int still_selected(const struct folder_run *f, char *err, size_t errlen)
 {
-	if (imap_select_seq(f->a->imap) == f->seq)
+	if (is_selected(f))
 		return 1;
 	snprintf(err, errlen, "the next folder is already selected; this one again");
 	return 0;
@@ -546,7 +550,7 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 		n = 0;
 		/* what the server did not send is fetched again (when our mailbox is
 		 * still selected; else it vanished meanwhile, for this run) */
-		for (size_t i = 0; i < p->n_fetch && imap_select_seq(f->a->imap) == f->seq; i++) {
+		for (size_t i = 0; i < p->n_fetch && is_selected(f); i++) {
 			ssize_t idx = sv_find(&f->sv, p->fetch[i]);
 			if (idx >= 0 && !f->sv.present[idx])
 				rest[n++] = p->fetch[i];
@@ -718,9 +722,6 @@ static void merge_view(struct folder_run *f, const struct folder_state *st, stru
 enum flag_path { PATH_FULL, PATH_CONDSTORE, PATH_QRESYNC, PATH_SKIPPED };
 static const char *const path_names[] = { "full", "CONDSTORE", "QRESYNC", "unchanged" };
 
-/* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
- * path the server and the state allow. Every path ends with the same view; an
- * incremental one is checked against EXISTS and falls back to a full fetch. */
 /* After our EXAMINE is sent: the next folder's goes out at once when ours
  * will most likely need nothing more (an incremental path: its changes and
  * its new messages were asked for with it), then our directory is scanned
@@ -812,10 +813,9 @@ static void prefetch_next(struct folder_run *f)
 	const struct imap_mailbox *mb;
 	const struct imap_status_info *status;
 	const char *rel;
-	if (!p || a->no_lookahead || f->prefetched || p->has_next || p->sent || !a->imap ||
+	if (!p || a->no_lookahead || p->has_next || p->sent || !a->imap ||
 	    (a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)))
 		return;
-	f->prefetched = 1;
 	if (p->dequeue(p->ctx, &p->k, &mb, &rel, &status) < 0)
 		return;
 	p->has_next = 1;
@@ -849,6 +849,9 @@ out:
 	buf_free(&spec);
 }
 
+/* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
+ * path the server and the state allow. Every path ends with the same view; an
+ * incremental one is checked against EXISTS and falls back to a full fetch. */
 static int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
 		       const struct imap_status_info *status, struct imap_select_info *info,
 		       enum flag_path *path, char *err, size_t errlen)

@@ -108,6 +108,24 @@ dc_up() {
 	_SECRETS+=("$IMAP_PASS" "$IMAP_PASS2")
 }
 
+# path_account MODE SEED COUNT: a Dovecot whose incremental path is MODE (qresync: QRESYNC;
+# condstore: CONDSTORE without QRESYNC), seeded with `populate`, and a first mirror of it over one
+# connection. Sets DC, cfg (the config file) and A (the mirror).
+path_account() {
+	local mode=$1 seed_n=$2 count=$3
+	case $mode in
+	qresync) DC=$T/dc-q; dc_up ;;
+	condstore) DC=$T/dc-c; dc_up --no-qresync ;;
+	*) fail "path_account: unknown mode $mode" ;;
+	esac
+	seed populate --seed "$seed_n" --count "$count" --big 0
+	cfg=$T/$mode.yaml
+	{ echo "accounts:"; acct_yaml "a$mode" max_connections=1; } | cfg_write "$cfg"
+	A=$T/mail/a$mode
+	mk -c "$cfg" sync
+	expect_rc 0 "$mode: initial sync"
+}
+
 dc_down() {
 	dovecot_down "${1:-$DC}" >/dev/null 2>&1
 }

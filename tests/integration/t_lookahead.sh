@@ -8,16 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 t_begin
 for mode in qresync condstore; do
-	case $mode in
-	qresync) DC=$T/dc-q; dc_up ;;
-	condstore) DC=$T/dc-c; dc_up --no-qresync ;;
-	esac
-	seed populate --seed 7 --count 6 --big 0
-	cfg=$T/$mode.yaml
-	{ echo "accounts:"; acct_yaml "a$mode" max_connections=1; } | cfg_write "$cfg"
-	A=$T/mail/a$mode
-	mk -c "$cfg" sync
-	expect_rc 0 "$mode: initial sync"
+	path_account $mode 7 6
 
 	# new mail everywhere: every folder is examined, each with its download behind it
 	i=0

@@ -1,4 +1,5 @@
-/* Git snapshots of a mirror (libgit2): incremental tree updates + one commit. */
+/* Git snapshots of a mirror (libgit2, loaded on first use: git2_dl.h):
+ * incremental tree updates + one commit. */
 #include "mailkeep/snapshot.h"
 
 #include <dirent.h>
@@ -14,6 +15,7 @@
 
 #include <git2.h>
 
+#include "git2_dl.h"
 #include "mailkeep/buf.h"
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
@@ -526,6 +528,8 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(res, 0, sizeof(*res));
+	if (git2_load(err, errlen) < 0)
+		return -1;
 	git_libgit2_init();
 	if (open_repo(acct, &r.repo, err, errlen) < 0)
 		goto out;
@@ -639,6 +643,8 @@ int snapshot_log(const struct account *acct, FILE *out, size_t max, char *err, s
 	int rc = -1;
 	git_oid id;
 
+	if (git2_load(err, errlen) < 0)
+		return -1;
 	git_libgit2_init();
 	if (git_repository_open_bare(&repo, acct->snapshot_repo) < 0) {
 		snprintf(err, errlen, "account %s: no snapshot repository at %s", acct->name,

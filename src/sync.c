@@ -246,6 +246,7 @@ struct worker {
 	struct sync_counts counts;
 	struct sync_options opt;    /* hooks routed through the queue lock */
 	pthread_t thread;
+	int extra;                  /* an extra connection, opened in its thread */
 };
 
 static void locked_progress(void *ctx, const char *folder, uint64_t done, uint64_t total, uint64_t bytes)
@@ -372,6 +373,17 @@ static int dequeue(void *ctx, size_t *k, const struct imap_mailbox **mb, const c
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	/* An extra connection logs in before it takes a folder: the largest folder,
+	 * first in the queue, goes to whichever connection is ready first, never
+	 * waits for a login. One that cannot log in leaves the folders to the others. */
+	if (w->extra) {
+		char err[1024];
+		if (connect_login(&w->a, 1, err, sizeof(err)) < 0) {
+			log_warn("account %s: extra connection not opened (%s); its folders go to the others",
+				 w->a.acct->name, err);
+			return NULL;
+		}
+	}
 	for (;;) {
 		size_t k;
 		const struct imap_mailbox *mb;
@@ -431,7 +443,8 @@ static void run_folders(struct account_run *a, struct folder_queue *q, struct sy
 			one_folder(&w[0], 0);
 		}
 		if (i > 0) {
-			w[i].a.imap = NULL; /* its own connection, opened by its first folder */
+			w[i].a.imap = NULL; /* its own connection, opened in its thread */
+			w[i].extra = 1;
 			if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
 				log_warn("account %s: cannot start a second connection; continuing with one",
 					 a->acct->name);

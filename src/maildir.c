@@ -250,6 +250,22 @@ void maildir_delivery_abort(struct maildir_delivery *d)
 	}
 }
 
+void maildir_view_add(struct maildir_view *v, const char *name, uint32_t uid, uint32_t uidvalidity,
+		      unsigned flags, int in_new)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 256;
+		v->files = xrealloc(v->files, v->cap * sizeof(*v->files));
+	}
+	struct maildir_file *f = &v->files[v->n++];
+	f->uid = uid;
+	f->uidvalidity = uidvalidity;
+	f->flags = (uint8_t)flags;
+	f->in_new = (uint8_t)in_new;
+	f->name_off = (uint32_t)v->names.len;
+	buf_add(&v->names, name, strlen(name) + 1);
+}
+
 static int scan_sub(const char *dir, const char *sub, int in_new, struct maildir_view *v,
 		    char *err, size_t errlen)
 {
@@ -278,21 +294,11 @@ static int scan_sub(const char *dir, const char *sub, int in_new, struct maildir
 			v->foreign++;
 			continue;
 		}
-		if (v->n == v->cap) {
-			v->cap = v->cap ? v->cap * 2 : 256;
-			v->files = xrealloc(v->files, v->cap * sizeof(*v->files));
-		}
 		if (v->names.len > UINT32_MAX - 512) {
 			snprintf(err, errlen, "%s: too many files", p.data);
 			goto out;
 		}
-		struct maildir_file *f = &v->files[v->n++];
-		f->uid = uid;
-		f->uidvalidity = uv;
-		f->flags = (uint8_t)flags;
-		f->in_new = (uint8_t)in_new;
-		f->name_off = (uint32_t)v->names.len;
-		buf_add(&v->names, de->d_name, strlen(de->d_name) + 1);
+		maildir_view_add(v, de->d_name, uid, uv, flags, in_new);
 	}
 	if (errno) {
 		snprintf(err, errlen, "%s: readdir: %s", p.data, strerror(errno));
@@ -343,8 +349,8 @@ int maildir_rename(const char *dir, int in_new, const char *name, const char *ne
 	buf_addf(&a, "%s/%s/%s", dir, in_new ? "new" : "cur", name);
 	buf_addf(&b, "%s/cur/%s", dir, new_name);
 	if (rename(a.data, b.data) < 0) {
+		rc = errno == ENOENT ? 1 : -1;
 		snprintf(err, errlen, "%s: rename: %s", a.data, strerror(errno));
-		rc = -1;
 	}
 	buf_free(&a);
 	buf_free(&b);
@@ -356,9 +362,9 @@ int maildir_remove(const char *dir, int in_new, const char *name, char *err, siz
 	struct buf a = BUF_INIT;
 	int rc = 0;
 	buf_addf(&a, "%s/%s/%s", dir, in_new ? "new" : "cur", name);
-	if (unlink(a.data) < 0 && errno != ENOENT) {
+	if (unlink(a.data) < 0) {
+		rc = errno == ENOENT ? 1 : -1;
 		snprintf(err, errlen, "%s: unlink: %s", a.data, strerror(errno));
-		rc = -1;
 	}
 	buf_free(&a);
 	return rc;

@@ -12,10 +12,11 @@
 #include "mailkeep/buf.h"
 #include "mailkeep/maildir.h"
 
-#define STATE_MAGIC "mailkeep-state 1"
+#define STATE_MAGIC "mailkeep-state 2"
+#define STATE_MAGIC_V1 "mailkeep-state 1"
 #define STATE_MAX_SIZE ((size_t)1 << 30)
 
-void state_add(struct folder_state *st, uint32_t uid, unsigned flags, const char *keywords)
+void state_add(struct folder_state *st, uint32_t uid, unsigned flags, int64_t date, const char *keywords)
 {
 	if (st->n == st->cap) {
 		st->cap = st->cap ? st->cap * 2 : 256;
@@ -24,6 +25,7 @@ void state_add(struct folder_state *st, uint32_t uid, unsigned flags, const char
 	struct state_msg *m = &st->msgs[st->n++];
 	m->uid = uid;
 	m->flags = (uint8_t)(flags & MFLAG_ALL);
+	m->date = date;
 	m->keywords = keywords && *keywords ? xstrdup(keywords) : NULL;
 }
 
@@ -46,15 +48,24 @@ int state_equal(const struct folder_state *a, const struct folder_state *b)
 {
 	if (a->uidvalidity != b->uidvalidity || a->uidnext != b->uidnext ||
 	    a->highestmodseq != b->highestmodseq || a->cur_mtime_ns != b->cur_mtime_ns ||
-	    a->new_mtime_ns != b->new_mtime_ns || !a->orphaned != !b->orphaned || a->n != b->n ||
+	    a->new_mtime_ns != b->new_mtime_ns || a->listed != b->listed || !a->orphaned != !b->orphaned ||
+	    a->n != b->n ||
 	    a->special != b->special)
 		return 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct state_msg *x = &a->msgs[i], *y = &b->msgs[i];
-		if (x->uid != y->uid || x->flags != y->flags || !x->keywords != !y->keywords ||
+		if (x->uid != y->uid || x->flags != y->flags || x->date != y->date || !x->keywords != !y->keywords ||
 		    (x->keywords && strcmp(x->keywords, y->keywords)))
 			return 0;
 	}
+	return 1;
+}
+
+int state_names_known(const struct folder_state *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->msgs[i].date == STATE_NO_DATE)
+			return 0;
 	return 1;
 }
 
@@ -99,8 +110,8 @@ static int parse_i64(const char *s, int64_t *out, const char **end)
 	return 0;
 }
 
-/* Parse one line (NUL-terminated, without LF). */
-static int parse_line(struct folder_state *st, char *line, uint32_t *last_uid)
+/* Parse one line (NUL-terminated, without LF) of a version `version` file. */
+static int parse_line(struct folder_state *st, char *line, int version, uint32_t *last_uid)
 {
 	const char *end;
 	uint64_t v;
@@ -114,7 +125,18 @@ static int parse_line(struct folder_state *st, char *line, uint32_t *last_uid)
 		const char *sp = strchr(fl, ' ');
 		size_t flen = sp ? (size_t)(sp - fl) : strlen(fl);
 		unsigned flags = (flen == 1 && fl[0] == '-') ? 0 : maildir_flags_from_letters(fl, flen);
-		state_add(st, (uint32_t)v, flags, sp ? sp + 1 : NULL);
+		int64_t date = STATE_NO_DATE;
+		if (version >= 2) {
+			if (!sp)
+				return -1;
+			if (sp[1] == '-' && (sp[2] == ' ' || !sp[2]))
+				end = sp + 2;
+			else if (parse_i64(sp + 1, &date, &end) < 0 || (*end != ' ' && *end) ||
+				 date == STATE_NO_DATE)
+				return -1;
+			sp = *end ? end : NULL;
+		}
+		state_add(st, (uint32_t)v, flags, date, sp ? sp + 1 : NULL);
 		return 0;
 	}
 	if (!strncmp(line, "uidvalidity ", 12)) {
@@ -133,6 +155,9 @@ static int parse_line(struct folder_state *st, char *line, uint32_t *last_uid)
 		if (parse_i64(line + 9, &st->cur_mtime_ns, &end) < 0 || *end != ' ' ||
 		    parse_i64(end + 1, &st->new_mtime_ns, &end) < 0 || *end)
 			return -1;
+	} else if (!strncmp(line, "listed ", 7)) {
+		if (parse_i64(line + 7, &st->listed, &end) < 0 || *end)
+			return -1;
 	} else if (!strncmp(line, "orphaned ", 9)) {
 		st->orphaned = line[9] == '1';
 	} else if (!strncmp(line, "messages ", 9)) {
@@ -145,6 +170,16 @@ static int parse_line(struct folder_state *st, char *line, uint32_t *last_uid)
 		st->special = (unsigned)v;
 	}
 	/* unknown header lines are ignored: forward compatibility */
+	return 0;
+}
+
+/* 2 or 1 for a file starting with that version's first line, else 0. */
+static int magic_version(const char *data)
+{
+	if (!strncmp(data, STATE_MAGIC "\n", sizeof(STATE_MAGIC)))
+		return 2;
+	if (!strncmp(data, STATE_MAGIC_V1 "\n", sizeof(STATE_MAGIC_V1)))
+		return 1;
 	return 0;
 }
 
@@ -182,8 +217,8 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 			goto out;
 		}
 	}
-	if (data.len == 0 || memchr(data.data, '\0', data.len) ||
-	    strncmp(data.data, STATE_MAGIC "\n", sizeof(STATE_MAGIC))) {
+	int version = data.len == 0 || memchr(data.data, '\0', data.len) ? 0 : magic_version(data.data);
+	if (!version) {
 		snprintf(err, errlen, "%s: not a mailkeep state file (or damaged)", path.data);
 		goto out;
 	}
@@ -198,7 +233,7 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 			goto out;
 		}
 		*nl = '\0';
-		if (parse_line(st, p, &last_uid) < 0) {
+		if (parse_line(st, p, version, &last_uid) < 0) {
 			snprintf(err, errlen, "%s:%u: malformed line", path.data, lineno);
 			goto out;
 		}
@@ -248,7 +283,8 @@ int state_load_header(const char *dir, struct folder_state *st, char *err, size_
 		len += (size_t)n;
 	}
 	head[len] = '\0';
-	if (memchr(head, '\0', len) || strncmp(head, STATE_MAGIC "\n", sizeof(STATE_MAGIC)))
+	int version = memchr(head, '\0', len) ? 0 : magic_version(head);
+	if (!version)
 		goto out; /* damaged: the full load says how */
 	uint32_t last_uid = 0;
 	for (char *p = head + sizeof(STATE_MAGIC), *nl; (nl = strchr(p, '\n')); p = nl + 1) {
@@ -257,7 +293,7 @@ int state_load_header(const char *dir, struct folder_state *st, char *err, size_
 			goto out;
 		}
 		*nl = '\0';
-		if (parse_line(st, p, &last_uid) < 0)
+		if (parse_line(st, p, version, &last_uid) < 0)
 			goto out;
 	}
 	if (eof && st->declared <= 0) { /* the whole file, without message lines */
@@ -307,10 +343,10 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
 	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
 	buf_addf(&out, STATE_MAGIC "\nuidvalidity %" PRIu32 "\nuidnext %" PRIu32
-		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\norphaned %d\nspecial %u"
-		 "\nmessages %zu\n",
+		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\nlisted %" PRId64
+		 "\norphaned %d\nspecial %u\nmessages %zu\n",
 		 st->uidvalidity, st->uidnext, st->highestmodseq, st->cur_mtime_ns,
-		 st->new_mtime_ns, st->orphaned ? 1 : 0, st->special, st->n);
+		 st->new_mtime_ns, st->listed, st->orphaned ? 1 : 0, st->special, st->n);
 	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
@@ -319,8 +355,12 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 	for (size_t i = 0; i < st->n; i++) {
 		const struct state_msg *m = &st->msgs[i];
 		maildir_flags_to_letters(m->flags, letters);
-		buf_addf(&out, "m %" PRIu32 " %s%s%s\n", m->uid, letters[0] ? letters : "-",
-			 m->keywords ? " " : "", m->keywords ? m->keywords : "");
+		if (m->date == STATE_NO_DATE)
+			buf_addf(&out, "m %" PRIu32 " %s -%s%s\n", m->uid, letters[0] ? letters : "-",
+				 m->keywords ? " " : "", m->keywords ? m->keywords : "");
+		else
+			buf_addf(&out, "m %" PRIu32 " %s %" PRId64 "%s%s\n", m->uid, letters[0] ? letters : "-",
+				 m->date, m->keywords ? " " : "", m->keywords ? m->keywords : "");
 		if (out.len >= 1 << 16) {
 			if (write_all(fd, out.data, out.len) < 0)
 				goto write_err;

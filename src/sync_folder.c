@@ -25,6 +25,7 @@ struct server_view {
 	struct plan_server_msg *msgs;
 	char **keywords;        /* parallel to msgs; NULL entries mostly */
 	uint8_t *present;       /* parallel: the message is on disk */
+	int64_t *date;          /* parallel: its file's name date (state_msg.date) */
 	size_t n, cap;
 };
 
@@ -60,6 +61,8 @@ struct folder_run {
 	size_t n_deferred;
 	/* the directory scan, made while the server works on EXAMINE */
 	struct maildir_view *view;
+	const struct folder_state *st; /* with `trusted`: the view is built from it */
+	int trusted;
 	int scanned, scan_rc;
 	char scan_err[512];
 	unsigned seq;           /* imap_select_seq() of our EXAMINE */
@@ -92,6 +95,11 @@ struct gm_pair {
 
 #define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE BODY.PEEK[])"
 
+/* A folder is read from its state for at most this long (seconds) before its
+ * directory is read again, whatever its times say: a change they could not
+ * show (docs/design.md) is found within a day. */
+#define LIST_EVERY (24 * 3600)
+
 /* A download sent with EXAMINE that will not be used: read and drop it, so
  * the next command's answers are not taken for its. */
 static void spec_drop(struct folder_run *f)
@@ -122,6 +130,7 @@ static void sv_free(struct server_view *sv)
 	free(sv->msgs);
 	free(sv->keywords);
 	free(sv->present);
+	free(sv->date);
 	memset(sv, 0, sizeof(*sv));
 }
 
@@ -180,6 +189,10 @@ static void sv_normalise(struct server_view *sv)
 	}
 	free(sv->present);
 	sv->present = xcalloc(sv->n ? sv->n : 1, 1);
+	free(sv->date);
+	sv->date = xmalloc((sv->n ? sv->n : 1) * sizeof(*sv->date));
+	for (size_t i = 0; i < sv->n; i++)
+		sv->date[i] = STATE_NO_DATE;
 }
 
 static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
@@ -391,6 +404,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	}
 	f->pending[f->n_pending++] = (struct pending){ f->dl.tmp_path, buf_detach(&final), (size_t)idx,
 						      f->dl.bytes, m->gm_msgid };
+	f->sv.date[idx] = date;
 	f->dl.tmp_path = NULL;
 	f->sv.present[idx] = 2; /* pending */
 	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
@@ -484,6 +498,7 @@ static int link_from_store(struct folder_run *f, uint32_t uid, uint64_t msgid)
 		goto out;
 	}
 	f->sv.present[idx] = 1;
+	f->sv.date[idx] = (int64_t)sb.st_mtime;
 	f->added++;
 	f->linked++;
 	buf_reset(&f->rel_buf);
@@ -634,6 +649,85 @@ out:
 }
 
 /* Apply renames and removals from the plan. */
+/* ---- reading a folder without listing it (docs/design.md) ---- */
+
+/* The files of a folder as its state describes them: each message in cur/
+ * under the name mailkeep gave it. Only for a trusted state (folder_trusted). */
+static void view_from_state(struct maildir_view *v, const struct folder_state *st)
+{
+	struct buf name = BUF_INIT;
+	memset(v, 0, sizeof(*v));
+	v->files = xmalloc((st->n ? st->n : 1) * sizeof(*v->files));
+	v->cap = st->n ? st->n : 1;
+	buf_grow(&v->names, st->n * 48);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct state_msg *m = &st->msgs[i];
+		maildir_canonical_name(&name, m->date, st->uidvalidity, m->uid, m->flags);
+		maildir_view_add(v, name.data, m->uid, st->uidvalidity, m->flags, 0);
+	}
+	buf_free(&name);
+}
+
+/* May the folder's files be taken from its state instead of reading cur/ and
+ * new/? When the state knows every file's name, neither directory changed
+ * since the state was written (their times are taken after mailkeep's last
+ * change to them) and they were read less than LIST_EVERY ago. A name found
+ * wrong all the same (a rename or unlink finds no file) makes the folder read
+ * its directory after all (sync_folder). */
+static int folder_trusted(const struct folder_run *f, const struct folder_state *st)
+{
+	int64_t cur_ns, new_ns, now = (int64_t)time(NULL);
+	if (!st->uidvalidity || !st->cur_mtime_ns || now - st->listed >= LIST_EVERY || now < st->listed ||
+	    getenv("MAILKEEP_ALWAYS_LIST") || !state_names_known(st))
+		return 0;
+	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
+	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
+}
+
+/* After the plan: the name date of every message kept on disk, for the new
+ * state. From the state when the view came from it; else from each file's name
+ * as the plan leaves it, when that is exactly the name mailkeep would give it
+ * and the message has a single file. Downloads set theirs as they land. */
+static void note_dates(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
+		       const struct folder_state *st)
+{
+	struct buf final = BUF_INIT;
+	uint8_t *renamed;
+	if (f->trusted) {
+		for (size_t i = 0; i < f->sv.n; i++) {
+			const struct state_msg *m = f->sv.present[i] ? state_find(st, f->sv.msgs[i].uid) : NULL;
+			if (m)
+				f->sv.date[i] = m->date;
+		}
+		return;
+	}
+	renamed = xcalloc(v->n ? v->n : 1, 1);
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (p->actions[i].op == PLAN_RENAME)
+			renamed[p->actions[i].file] = 1;
+	for (size_t k = 0; k < v->n; k++) {
+		const struct maildir_file *file = &v->files[k];
+		if ((k > 0 && v->files[k - 1].uid == file->uid) ||
+		    (k + 1 < v->n && v->files[k + 1].uid == file->uid))
+			continue; /* copies: the plan removes all but one; next run names it */
+		ssize_t idx = sv_find(&f->sv, file->uid);
+		if (idx < 0 || f->sv.present[idx] != 1 || (file->in_new && !renamed[k]))
+			continue;
+		const char *name = maildir_view_name(v, file);
+		if (renamed[k]) {
+			maildir_name_with_flags(&final, name, f->sv.msgs[idx].flags);
+			name = final.data;
+		}
+		int64_t d;
+		if (maildir_name_date(name, f->uidvalidity, file->uid, f->sv.msgs[idx].flags, &d) == 0)
+			f->sv.date[idx] = d;
+	}
+	free(renamed);
+	buf_free(&final);
+}
+
+/* Rename and remove as planned. 1 when a file of a view taken from the state
+ * is not there (the caller reads the directory and plans again), 0, or -1. */
 static int apply_plan(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
 		      char *err, size_t errlen)
 {
@@ -650,6 +744,8 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 		if (act->op == PLAN_RENAME) {
 			maildir_name_with_flags(&newname, name, act->flags);
 			rc = maildir_rename(f->dir.data, file->in_new, name, newname.data, err, errlen);
+			if (rc > 0 && !f->trusted)
+				rc = -1; /* gone since the directory was read */
 			if (rc == 0) {
 				buf_reset(&b);
 				buf_addf(&b, "%s/cur/%s", f->rel, newname.data);
@@ -657,6 +753,8 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 			}
 		} else {
 			rc = maildir_remove(f->dir.data, file->in_new, name, err, errlen);
+			if (rc > 0 && !f->trusted)
+				rc = 0; /* already gone: what the plan wanted */
 			if (rc == 0)
 				sync_change(f->a, SYNC_CHANGE_REMOVE, a.data, NULL);
 		}
@@ -741,6 +839,11 @@ static void scan_dir(void *ctx)
 	if (f->scanned)
 		return;
 	f->scanned = 1;
+	if (f->trusted) {
+		view_from_state(f->view, f->st);
+		f->scan_rc = 0;
+		return;
+	}
 	f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
 }
 
@@ -991,7 +1094,9 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	}
 	f.view = &view;
-	log_debug("%s: state loaded (%zu messages)", f.name, st.n);
+	f.st = &st;
+	f.trusted = folder_trusted(&f, &st);
+	log_debug("%s: state loaded (%zu messages%s)", f.name, st.n, f.trusted ? ", files as recorded" : "");
 	rc = server_view(&f, mb, &st, status, &info, &path, err, errlen);
 	log_debug("%s: server view (%s): %zu messages", f.name, path_names[path], f.sv.n);
 	if (rc < 0)
@@ -1028,13 +1133,25 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
 	if (!plan.n_fetch && !f.spec_tag)
 		prefetch_next(&f); /* no command left for this folder */
-	if (apply_plan(&f, &view, &plan, err, errlen) < 0)
+	int arc = apply_plan(&f, &view, &plan, err, errlen);
+	if (arc > 0) {
+		log_info("account %s: folder \"%s\": %s; reading the folder", f.a->acct->name, f.name, err);
+		f.trusted = 0;
+		maildir_view_free(&view);
+		plan_free(&plan);
+		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
+			goto out;
+		plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
+		arc = apply_plan(&f, &view, &plan, err, errlen);
+	}
+	if (arc < 0)
 		goto out;
 	log_debug("%s: plan applied: %zu renames, %zu removals, %zu to fetch", f.name, plan.n_renames,
 		  plan.n_removes, plan.n_fetch);
 	/* everything the plan did not ask to fetch and that the server has is on disk */
 	for (size_t i = 0; i < f.sv.n; i++)
 		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
+	note_dates(&f, &view, &plan, &st);
 	f.plan = &plan;
 	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
 		buf_addf(&f.store, "%s/.mailkeep/gmail", a->dir);
@@ -1064,12 +1181,12 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (frc < 0)
 		goto out;
 	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq,
-				    .special = mb->special };
+				    .special = mb->special, .listed = f.trusted ? st.listed : (int64_t)time(NULL) };
 	uint32_t max_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++) {
 		if (!f.sv.present[i])
 			continue;
-		state_add(&nst, f.sv.msgs[i].uid, f.sv.msgs[i].flags, f.sv.keywords[i]);
+		state_add(&nst, f.sv.msgs[i].uid, f.sv.msgs[i].flags, f.sv.date[i], f.sv.keywords[i]);
 		max_uid = f.sv.msgs[i].uid;
 	}
 	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;

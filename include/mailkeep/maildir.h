@@ -68,6 +68,11 @@ int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, u
 
 /* Compose "<date>.<uidvalidity>_<uid>.mailkeep,U=<uid>" (no info part) into out (reset first). */
 void maildir_base_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid);
+/* The whole name mailkeep gives a message: maildir_base_name() + ":2,<flags>". */
+void maildir_canonical_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid, unsigned flags);
+/* 0 and *date when name is exactly maildir_canonical_name(*date, uidvalidity,
+ * uid, flags) for some date; -1 otherwise. */
+int maildir_name_date(const char *name, uint32_t uidvalidity, uint32_t uid, unsigned flags, int64_t *date);
 /* Given a file name, write it with its ":2,<flags>" info replaced (or added) into
  * out (reset first). Characters of the info after the flag letters that are not
  * standard letters (e.g. Dovecot keyword letters) are dropped. */
@@ -146,6 +151,10 @@ struct maildir_view {
 	size_t foreign;
 };
 
+/* Append a file to a view (maildir_scan() does, for every file it reads). */
+void maildir_view_add(struct maildir_view *view, const char *name, uint32_t uid, uint32_t uidvalidity,
+		      unsigned flags, int in_new);
+
 /* Scan <dir>/cur and <dir>/new (missing dirs are empty). Returns 0 or -1. */
 int maildir_scan(const char *dir, struct maildir_view *view, char *err, size_t errlen);
 static inline const char *maildir_view_name(const struct maildir_view *v, const struct maildir_file *f)
@@ -154,10 +163,12 @@ static inline const char *maildir_view_name(const struct maildir_view *v, const 
 }
 void maildir_view_free(struct maildir_view *view);
 
-/* Rename <dir>/<cur|new>/<name> to <dir>/cur/<new_name>. */
+/* Rename <dir>/<cur|new>/<name> to <dir>/cur/<new_name>. 0, or 1 (err set)
+ * when there is no such file, or -1. */
 int maildir_rename(const char *dir, int in_new, const char *name, const char *new_name,
 		   char *err, size_t errlen);
-/* Unlink <dir>/<cur|new>/<name>; a file already gone is not an error. */
+/* Unlink <dir>/<cur|new>/<name>. 0, or 1 (err set) when the file is already
+ * gone (not an error for a caller that read the directory), or -1. */
 int maildir_remove(const char *dir, int in_new, const char *name, char *err, size_t errlen);
 /* Remove every file in <dir>/tmp (leftovers of an interrupted run). */
 int maildir_clean_tmp(const char *dir, char *err, size_t errlen);

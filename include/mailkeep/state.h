@@ -1,17 +1,23 @@
 /* Per-folder sync state, stored as <folder dir>/.mailkeep-state.
  *
  * Text format (one record per line, LF-terminated; see docs/design.md):
- *   mailkeep-state 1
+ *   mailkeep-state 2                (version 1 files, without the date field, are read too)
  *   uidvalidity <u32>
  *   uidnext <u32>
  *   highestmodseq <u64>
  *   dirmtime <cur ns> <new ns>
+ *   listed <unix time>              when cur/ and new/ were last read (not taken from the state)
  *   orphaned <0|1>
  *   special <IMAP_SPECIAL_* bits>   the server's SPECIAL-USE attributes (RFC 6154)
  *   messages <count of m lines>     lets a no-change check read the header only
- *   m <uid> <flag letters or '-'> [keyword ...]
+ *   m <uid> <flag letters or '-'> <date or '-'> [keyword ...]
  * The message lines are sorted by uid and hold the server flags as of the last
- * completed sync. Written atomically: temp file, fsync, rename, fsync dir. */
+ * completed sync. <date> is the time the message's file name starts with when
+ * that file is known to sit in cur/ under exactly the name mailkeep gives it
+ * (maildir_canonical_name()); '-' when not. When every message has one and the
+ * directory times still match `dirmtime`, the folder's files are known without
+ * reading the directory (docs/design.md, "Reading a folder without listing it").
+ * Written atomically: temp file, fsync, rename, fsync dir. */
 #ifndef MAILKEEP_STATE_H
 #define MAILKEEP_STATE_H
 
@@ -20,9 +26,12 @@
 
 #define STATE_FILE ".mailkeep-state"
 
+#define STATE_NO_DATE INT64_MIN
+
 struct state_msg {
 	uint32_t uid;
 	uint8_t flags;    /* MFLAG_* */
+	int64_t date;     /* the file name's date, or STATE_NO_DATE */
 	char *keywords;   /* NULL or owned, space-separated */
 };
 
@@ -31,6 +40,7 @@ struct folder_state {
 	uint32_t uidnext;
 	uint64_t highestmodseq;
 	int64_t cur_mtime_ns, new_mtime_ns;
+	int64_t listed;       /* unix time cur/ and new/ were last read; 0: unknown */
 	int orphaned;
 	unsigned special;     /* IMAP_SPECIAL_* of the folder on its server, for push */
 	int64_t declared;     /* message count the file's header gave; -1: none (older file) */
@@ -63,8 +73,11 @@ void state_discard_temp(const char *dir);
 /* 1 when both states would be written identically. */
 int state_equal(const struct folder_state *a, const struct folder_state *b);
 
-/* Append a message (uids must be appended in increasing order). keywords copied. */
-void state_add(struct folder_state *st, uint32_t uid, unsigned flags, const char *keywords);
+/* Append a message (uids must be appended in increasing order). keywords copied;
+ * date: the file name's date, or STATE_NO_DATE. */
+void state_add(struct folder_state *st, uint32_t uid, unsigned flags, int64_t date, const char *keywords);
+/* 1 when every message has its file name's date. */
+int state_names_known(const struct folder_state *st);
 /* Binary search; NULL if absent. */
 const struct state_msg *state_find(const struct folder_state *st, uint32_t uid);
 /* Drop all messages; keep the header fields. */

@@ -109,13 +109,14 @@ dc_up() {
 }
 
 # path_account MODE SEED COUNT: a Dovecot whose incremental path is MODE (qresync: QRESYNC;
-# condstore: CONDSTORE without QRESYNC), seeded with `populate`, and a first mirror of it over one
+# condstore: CONDSTORE without QRESYNC; full: neither), seeded with `populate`, and a first mirror of it over one
 # connection. Sets DC, cfg (the config file) and A (the mirror).
 path_account() {
 	local mode=$1 seed_n=$2 count=$3
 	case $mode in
 	qresync) DC=$T/dc-q; dc_up ;;
 	condstore) DC=$T/dc-c; dc_up --no-qresync ;;
+	full) DC=$T/dc-f; dc_up --no-condstore ;;
 	*) fail "path_account: unknown mode $mode" ;;
 	esac
 	seed populate --seed "$seed_n" --count "$count" --big 0

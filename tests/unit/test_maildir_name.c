@@ -642,3 +642,55 @@ Test(maildir_name, name_with_flags_round_trip)
 	buf_free(&base);
 	buf_free(&b);
 }
+
+/* The whole name, built without printf, is base name + flags for every case
+ * and mask; maildir_name_date() gives the date back from exactly that name. */
+Test(maildir_name, canonical_name_and_date)
+{
+	struct buf base = BUF_INIT, want = BUF_INIT, got = BUF_INIT;
+	for (size_t i = 0;
+	     i < sizeof(maildir_name_base_cases) / sizeof(maildir_name_base_cases[0]); i++) {
+		const struct maildir_name_base_case *c = &maildir_name_base_cases[i];
+		for (unsigned mask = 0; mask <= MFLAG_ALL; mask++) {
+			int64_t d = 42;
+			maildir_base_name(&base, c->date, c->uidvalidity, c->uid);
+			maildir_name_with_flags(&want, base.data, mask);
+			buf_adds(&got, "old content");
+			maildir_canonical_name(&got, c->date, c->uidvalidity, c->uid, mask);
+			cr_assert_str_eq(got.data, want.data);
+			if (c->date == INT64_MIN) { /* not a date a state can hold */
+				cr_expect_eq(maildir_name_date(got.data, c->uidvalidity, c->uid, mask, &d), -1);
+				continue;
+			}
+			cr_assert_eq(maildir_name_date(got.data, c->uidvalidity, c->uid, mask, &d), 0, "%s", got.data);
+			cr_expect_eq(d, c->date);
+			/* another uid, uidvalidity or flag set is another name */
+			cr_expect_eq(maildir_name_date(got.data, c->uidvalidity, c->uid + 1, mask, &d), -1);
+			cr_expect_eq(maildir_name_date(got.data, c->uidvalidity + 1, c->uid, mask, &d), -1);
+			cr_expect_eq(maildir_name_date(got.data, c->uidvalidity, c->uid, mask ^ MFLAG_SEEN, &d), -1);
+		}
+	}
+	static const char *const not_ours[] = {
+		"1700000000.5_6.mailkeep,U=6:2,Sa",   /* a reader's keyword letter */
+		"01700000000.5_6.mailkeep,U=6:2,S",   /* leading zero */
+		"+1700000000.5_6.mailkeep,U=6:2,S",
+		"-0.5_6.mailkeep,U=6:2,S",
+		"1700000000.5_6.mailkeep,U=6",        /* no info */
+		"1700000000.5_6.host,U=6:2,S",
+		"1700000000.M1P2.host,U=6:2,S",
+		"99999999999999999999.5_6.mailkeep,U=6:2,S",
+		"",
+		".5_6.mailkeep,U=6:2,S",
+	};
+	for (size_t i = 0; i < sizeof(not_ours) / sizeof(not_ours[0]); i++) {
+		int64_t d = 42;
+		cr_expect_eq(maildir_name_date(not_ours[i], 5, 6, MFLAG_SEEN, &d), -1, "%s", not_ours[i]);
+		cr_expect_eq(d, 42);
+	}
+	int64_t d;
+	cr_expect_eq(maildir_name_date("0.5_6.mailkeep,U=6:2,S", 5, 6, MFLAG_SEEN, &d), 0);
+	cr_expect_eq(d, 0);
+	buf_free(&base);
+	buf_free(&want);
+	buf_free(&got);
+}

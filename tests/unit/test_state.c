@@ -45,11 +45,12 @@ Test(state, round_trip)
 {
 	char *d = make_tmpdir();
 	struct folder_state st = { .uidvalidity = 4000000000u, .uidnext = 99,
-				   .highestmodseq = 123456789012345ull, .cur_mtime_ns = 17, .new_mtime_ns = -3 };
+				   .highestmodseq = 123456789012345ull, .cur_mtime_ns = 17, .new_mtime_ns = -3,
+				   .listed = 1700000000 };
 	char err[256];
-	state_add(&st, 1, MFLAG_SEEN | MFLAG_FLAGGED, NULL);
-	state_add(&st, 5, 0, "$label1 Work");
-	state_add(&st, 4000000000u, MFLAG_ALL, "");
+	state_add(&st, 1, MFLAG_SEEN | MFLAG_FLAGGED, 1546311326, NULL);
+	state_add(&st, 5, 0, STATE_NO_DATE, "$label1 Work");
+	state_add(&st, 4000000000u, MFLAG_ALL, -5, "");
 	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
 	struct folder_state ld;
 	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
@@ -58,11 +59,21 @@ Test(state, round_trip)
 	cr_assert_eq(ld.highestmodseq, 123456789012345ull);
 	cr_assert_eq(ld.cur_mtime_ns, 17);
 	cr_assert_eq(ld.new_mtime_ns, -3);
+	cr_assert_eq(ld.listed, 1700000000);
 	cr_assert_eq(ld.n, 3);
 	cr_assert_eq(ld.msgs[0].flags, MFLAG_SEEN | MFLAG_FLAGGED);
 	cr_assert_null(ld.msgs[0].keywords);
 	cr_assert_str_eq(ld.msgs[1].keywords, "$label1 Work");
 	cr_assert_eq(ld.msgs[2].flags, MFLAG_ALL);
+	cr_assert_eq(ld.msgs[0].date, 1546311326);
+	cr_assert_eq(ld.msgs[1].date, STATE_NO_DATE);
+	cr_assert_eq(ld.msgs[2].date, -5);
+	cr_assert_null(ld.msgs[2].keywords);
+	cr_assert_not(state_names_known(&ld), "one message has no name date");
+	cr_assert(state_equal(&st, &ld));
+	ld.msgs[0].date++;
+	cr_assert_not(state_equal(&st, &ld), "a date is part of the state");
+	ld.msgs[0].date--;
 	cr_assert_not_null(state_find(&ld, 5));
 	cr_assert_null(state_find(&ld, 6));
 	/* private to the user, no temp file left behind */
@@ -93,6 +104,12 @@ Test(state, malformed_files_rejected)
 		"mailkeep-state 1\nm 7\n",                /* no flags field */
 		"mailkeep-state 1\nuidnext 5",            /* truncated */
 		"mailkeep-state 1\ndirmtime 1\n",
+		"mailkeep-state 2\nm 7 S\n",                /* version 2: no date field */
+		"mailkeep-state 2\nm 7 S x1\n",             /* date not a number */
+		"mailkeep-state 2\nm 7 S 12x kw\n",
+		"mailkeep-state 2\nm 7 S 99999999999999999999\n", /* out of range */
+		"mailkeep-state 2\nm 7 S -9223372036854775808\n", /* the no-date value */
+		"mailkeep-state 3\nm 7 S 5\n",              /* a later version */
 	};
 	char *d = make_tmpdir();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -118,7 +135,7 @@ Test(state, header_only_load)
 	struct folder_state h;
 	char err[256] = "";
 	for (uint32_t uid = 1; uid < 40000; uid++)
-		state_add(&st, uid, MFLAG_SEEN, uid % 7 ? NULL : "$Junk");
+		state_add(&st, uid, MFLAG_SEEN, uid % 3 ? (int64_t)uid * 1000 : STATE_NO_DATE, uid % 7 ? NULL : "$Junk");
 	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(state_load_header(d, &h, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(h.uidvalidity, 7);
@@ -160,6 +177,53 @@ Test(state, header_only_load)
 		cr_assert_eq(state_load(d, &h, err, sizeof(err)), cases[i].full, "case %zu", i);
 		state_free(&h);
 	}
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	unlink(p);
+	rmdir(d);
+	free(d);
+}
+
+/* Version 1 files (no name dates) are still read; version 2 lines with and
+ * without a date, with and without keywords. */
+Test(state, versions_and_dates)
+{
+	char *d = make_tmpdir();
+	struct folder_state st;
+	char err[256] = "";
+	write_file(d, "mailkeep-state 1\nuidvalidity 9\nmessages 2\nm 1 S\nm 2 RS $Junk todo\n");
+	cr_assert_eq(state_load(d, &st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(st.n, 2);
+	cr_assert_eq(st.msgs[0].date, STATE_NO_DATE);
+	cr_assert_str_eq(st.msgs[1].keywords, "$Junk todo");
+	cr_assert_not(state_names_known(&st));
+	state_free(&st);
+	cr_assert_eq(state_load_header(d, &st, err, sizeof(err)), 0, "version 1 header: %s", err);
+	cr_assert_eq(st.uidvalidity, 9);
+	state_free(&st);
+
+	write_file(d, "mailkeep-state 2\nuidvalidity 9\nmessages 4\nm 1 S 1546311326\n"
+		      "m 2 - -\nm 3 RS 0 -kw $Junk\nm 4 - -17 - x\n");
+	cr_assert_eq(state_load(d, &st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(st.n, 4);
+	cr_assert_eq(st.msgs[0].date, 1546311326);
+	cr_assert_null(st.msgs[0].keywords);
+	cr_assert_eq(st.msgs[1].date, STATE_NO_DATE);
+	cr_assert_eq(st.msgs[1].flags, 0);
+	cr_assert_null(st.msgs[1].keywords);
+	cr_assert_eq(st.msgs[2].date, 0);
+	cr_assert_str_eq(st.msgs[2].keywords, "-kw $Junk");
+	cr_assert_eq(st.msgs[3].date, -17);
+	cr_assert_str_eq(st.msgs[3].keywords, "- x");
+	/* saved again: the same lines */
+	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	struct folder_state again;
+	cr_assert_eq(state_load(d, &again, err, sizeof(err)), 0, "%s", err);
+	cr_assert(state_equal(&st, &again));
+	state_free(&again);
+	st.msgs[1].date = 5;
+	cr_assert(state_names_known(&st));
+	state_free(&st);
 	char p[512];
 	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
 	unlink(p);

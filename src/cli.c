@@ -235,7 +235,7 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 			goto fail;
 		imap = imap_connect(a, &c, err, sizeof(err));
 		if (!imap || imap_login(imap, a->user, pw, err, sizeof(err)) < 0 ||
-		    imap_list(imap, &list, err, sizeof(err)) < 0)
+		    imap_list(imap, &list, NULL, NULL, err, sizeof(err)) < 0)
 			goto fail;
 		printf("account %s: logged in to %s:%d\n", a->name, a->host, a->port);
 		for (size_t j = 0; j < list.n; j++) {

@@ -110,7 +110,8 @@ static int on_list_status(struct imap_client *c, const struct imap_response *r, 
 	return 0;
 }
 
-int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen)
+int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while_waiting)(void *ctx),
+	      void *ctx, char *err, size_t errlen)
 {
 	unsigned tag, etag = 0;
 	int rc = 0;
@@ -126,6 +127,8 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, s
 		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
 	if (rc < 0)
 		return rc;
+	if (while_waiting)
+		while_waiting(ctx);
 	if (etag) {
 		rc = imap_wait_tagged(c, etag, NULL, NULL, "ENABLE", err, errlen);
 		if (rc == 0)

@@ -842,9 +842,10 @@ static void scan_dir(void *ctx)
 	if (f->trusted) {
 		view_from_state(f->view, f->st);
 		f->scan_rc = 0;
-		return;
+	} else {
+		f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
 	}
-	f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
+	log_debug("%s: %zu files %s", f->name, f->view->n, f->trusted ? "from the state" : "listed");
 }
 
 /* The EXAMINE request for a folder in the given state (its callbacks aside):
@@ -916,14 +917,15 @@ static void prefetch_next(struct folder_run *f)
 	const struct imap_mailbox *mb;
 	const struct imap_status_info *status;
 	const char *rel;
+	int skip;
 	if (!p || a->no_lookahead || p->has_next || p->sent || !a->imap ||
 	    (a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)))
 		return;
-	if (p->dequeue(p->ctx, &p->k, &mb, &rel, &status) < 0)
+	if (p->dequeue(p->ctx, &p->k, &mb, &rel, &status, &skip) < 0)
 		return;
 	p->has_next = 1;
 	p->mb = mb;
-	if (sync_folder_unchanged(a, rel, status))
+	if (skip)
 		return;
 	struct buf dir = BUF_INIT, spec = BUF_INIT;
 	struct folder_state st = { 0 };
@@ -1032,12 +1034,9 @@ out:
 	return rc;
 }
 
-/* The folder is unchanged on the server (STATUS) and on disk (directory times):
- * nothing to do, not even EXAMINE. Needs HIGHESTMODSEQ to know flags did not change. */
-static int unchanged(const struct folder_run *f, const struct folder_state *st,
-		     const struct imap_status_info *status)
+int sync_state_unchanged(const struct folder_state *st, const struct imap_status_info *status,
+			 int64_t cur_ns, int64_t new_ns)
 {
-	int64_t cur_ns, new_ns;
 	/* a header-only load has no message lines but their count */
 	uint64_t count = st->n ? st->n : st->declared > 0 ? (uint64_t)st->declared : 0;
 	if (!status || !status->ok || !st->uidvalidity || !st->highestmodseq || !status->highestmodseq)
@@ -1045,8 +1044,17 @@ static int unchanged(const struct folder_run *f, const struct folder_state *st,
 	if (status->uidvalidity != st->uidvalidity || status->uidnext != st->uidnext ||
 	    status->highestmodseq != st->highestmodseq || status->messages != count)
 		return 0;
-	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
 	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
+}
+
+static int unchanged(const struct folder_run *f, const struct folder_state *st,
+		     const struct imap_status_info *status)
+{
+	int64_t cur_ns, new_ns;
+	if (!status || !status->ok)
+		return 0;
+	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
+	return sync_state_unchanged(st, status, cur_ns, new_ns);
 }
 
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
@@ -1259,24 +1267,4 @@ out:
 	buf_free(&f.name_buf);
 	buf_free(&f.rel_buf);
 	return rc;
-}
-
-/* ---- account ---- */
-
-int sync_folder_unchanged(const struct account_run *a, const char *rel, const struct imap_status_info *status)
-{
-	struct folder_run f = { .rel = rel };
-	struct folder_state st;
-	char err[256];
-	int r = 0;
-	if (!status || !status->ok)
-		return 0;
-	buf_addf(&f.dir, "%s/%s", a->dir, rel);
-	if (state_load_header(f.dir.data, &st, err, sizeof(err)) == 0 ||
-	    state_load(f.dir.data, &st, err, sizeof(err)) == 0) {
-		r = unchanged(&f, &st, status);
-		state_free(&st);
-	}
-	buf_free(&f.dir);
-	return r;
 }

@@ -58,9 +58,10 @@ struct prefetch {
 	uint32_t qresync_uidvalidity;
 	uint64_t qresync_modseq, changedsince;
 	char spec_set[48];
-	/* takes the next folder from the queue: 0, or -1 when there is none */
+	/* takes the next folder from the queue: 0, or -1 when there is none;
+	 * *skip: the folder is known unchanged (no EXAMINE) */
 	int (*dequeue)(void *ctx, size_t *k, const struct imap_mailbox **mb, const char **rel,
-		       const struct imap_status_info **status);
+		       const struct imap_status_info **status, int *skip);
 	void *ctx;
 };
 
@@ -99,8 +100,10 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		const struct imap_status_info *status, struct sync_folder_report *rep,
 		char *err, size_t errlen);
 
-/* 1 when the folder is provably unchanged on both sides (STATUS equals its
- * state, its directories untouched): it needs no EXAMINE. */
-int sync_folder_unchanged(const struct account_run *a, const char *rel, const struct imap_status_info *status);
+/* 1 when a folder is provably unchanged on both sides: STATUS equals its state
+ * (a header-only load will do) and its directory times (cur_ns, new_ns) are the
+ * state's. It needs no EXAMINE. Needs HIGHESTMODSEQ to know flags did not change. */
+int sync_state_unchanged(const struct folder_state *st, const struct imap_status_info *status,
+			 int64_t cur_ns, int64_t new_ns);
 
 #endif

@@ -113,8 +113,11 @@ struct imap_mailbox_list {
 /* LIST "" "*". Names that fail to decode are still returned (utf8 NULL) so the
  * caller can report them. Caller frees with imap_mailbox_list_free. When the
  * server offers LIST-STATUS (RFC 5819) and CONDSTORE, the same round trip
- * brings every mailbox's STATUS (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ). */
-int imap_list(struct imap_client *c, struct imap_mailbox_list *out, char *err, size_t errlen);
+ * brings every mailbox's STATUS (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ).
+ * while_waiting (may be NULL) is called once the commands are sent, before
+ * their answers are read: local work that overlaps the server's. */
+int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while_waiting)(void *ctx),
+	      void *ctx, char *err, size_t errlen);
 void imap_mailbox_list_free(struct imap_mailbox_list *l);
 
 /* ---- selected mailbox ---- */

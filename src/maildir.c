@@ -199,14 +199,10 @@ int maildir_delivery_finish(struct maildir_delivery *d, int64_t date, int do_fsy
 	if (flush_wbuf(d) < 0)
 		goto fail;
 	free_wbuf(d);
+	/* No early write-back (sync_file_range) for the batch's sync to find under
+	 * way: measured slower, initial and incremental (docs/performance.md). */
 	if (do_fsync && fsync(d->fd) < 0)
 		goto fail;
-#ifdef SYNC_FILE_RANGE_WRITE
-	/* Start the write-back now, without waiting: the sync that makes the
-	 * batch durable later finds the data on its way (Linux only). */
-	if (!do_fsync)
-		(void)sync_file_range(d->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-#endif
 	struct timespec ts[2] = { { .tv_sec = (time_t)date }, { .tv_sec = (time_t)date } };
 	if (futimens(d->fd, ts) < 0)
 		goto fail;

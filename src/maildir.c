@@ -199,10 +199,17 @@ int maildir_delivery_finish(struct maildir_delivery *d, int64_t date, int do_fsy
 	if (flush_wbuf(d) < 0)
 		goto fail;
 	free_wbuf(d);
-	/* No early write-back (sync_file_range) for the batch's sync to find under
-	 * way: measured slower, initial and incremental (docs/performance.md). */
 	if (do_fsync && fsync(d->fd) < 0)
 		goto fail;
+#ifdef SYNC_FILE_RANGE_WRITE
+	/* Start the write-back now, without waiting, when asked (a folder's
+	 * few new messages, made durable at the end of the run: the sync there
+	 * then finds them on their way). Not for big downloads, where the
+	 * per-file submission costs the downloading thread more than the batch's
+	 * sync saves (docs/performance.md). */
+	if (!do_fsync && d->early_writeback)
+		(void)sync_file_range(d->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
 	struct timespec ts[2] = { { .tv_sec = (time_t)date }, { .tv_sec = (time_t)date } };
 	if (futimens(d->fd, ts) < 0)
 		goto fail;

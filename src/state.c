@@ -309,6 +309,50 @@ out:
 	return rc;
 }
 
+/* Decimal digits of v ending at end (20 bytes before it are enough). */
+static char *put_dec(char *end, uint64_t v)
+{
+	do
+		*--end = (char)('0' + v % 10);
+	while (v /= 10);
+	return end;
+}
+
+/* "m <uid> <letters or -> <date or -> [keywords]\n", without printf: a big
+ * folder's state has tens of thousands of these lines. */
+static void put_msg_line(struct buf *out, const struct state_msg *m)
+{
+	char line[64], letters[8], *p = line;
+	char num[24], *d;
+	*p++ = 'm';
+	*p++ = ' ';
+	d = put_dec(num + sizeof(num), m->uid);
+	memcpy(p, d, (size_t)(num + sizeof(num) - d));
+	p += num + sizeof(num) - d;
+	*p++ = ' ';
+	maildir_flags_to_letters(m->flags, letters);
+	if (!letters[0])
+		*p++ = '-';
+	for (const char *l = letters; *l; l++)
+		*p++ = *l;
+	*p++ = ' ';
+	if (m->date == STATE_NO_DATE) {
+		*p++ = '-';
+	} else {
+		d = put_dec(num + sizeof(num), m->date < 0 ? (uint64_t)0 - (uint64_t)m->date : (uint64_t)m->date);
+		if (m->date < 0)
+			*--d = '-';
+		memcpy(p, d, (size_t)(num + sizeof(num) - d));
+		p += num + sizeof(num) - d;
+	}
+	buf_add(out, line, (size_t)(p - line));
+	if (m->keywords) {
+		buf_add(out, " ", 1);
+		buf_add(out, m->keywords, strlen(m->keywords));
+	}
+	buf_add(out, "\n", 1);
+}
+
 static int write_all(int fd, const char *data, size_t len)
 {
 	while (len) {
@@ -338,7 +382,6 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 {
 	struct buf tmp = BUF_INIT, path = BUF_INIT, out = BUF_INIT;
 	int fd = -1, rc = -1;
-	char letters[8];
 
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
 	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
@@ -353,14 +396,7 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 		goto out;
 	}
 	for (size_t i = 0; i < st->n; i++) {
-		const struct state_msg *m = &st->msgs[i];
-		maildir_flags_to_letters(m->flags, letters);
-		if (m->date == STATE_NO_DATE)
-			buf_addf(&out, "m %" PRIu32 " %s -%s%s\n", m->uid, letters[0] ? letters : "-",
-				 m->keywords ? " " : "", m->keywords ? m->keywords : "");
-		else
-			buf_addf(&out, "m %" PRIu32 " %s %" PRId64 "%s%s\n", m->uid, letters[0] ? letters : "-",
-				 m->date, m->keywords ? " " : "", m->keywords ? m->keywords : "");
+		put_msg_line(&out, &st->msgs[i]);
 		if (out.len >= 1 << 16) {
 			if (write_all(fd, out.data, out.len) < 0)
 				goto write_err;

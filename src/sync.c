@@ -501,6 +501,21 @@ static size_t folders_to_examine(struct folder_queue *q, const struct local_view
 	return n;
 }
 
+/* The file system's other dirty data (a mail server's indexes, another
+ * program's files) would be written by the first sync of the end-of-run commit,
+ * with the run waiting: a sync started as soon as the run knows it will write
+ * gets it done while the folders talk to the server. */
+static void *preflush_main(void *arg)
+{
+	const char *dir = arg;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)syncfs(fd);
+		close(fd);
+	}
+	return NULL;
+}
+
 /* Sync the queued folders on the account's connection and, when at least two
  * folders need the server and max_connections allows, on extra connections in
  * threads; each connection takes the next folder when it is free. */
@@ -508,6 +523,8 @@ static void run_folders(struct account_run *a, struct folder_queue *q, const str
 			struct sync_result *res)
 {
 	size_t want = folders_to_examine(q, local);
+	pthread_t flusher;
+	int flushing = want && pthread_create(&flusher, NULL, preflush_main, a->dir) == 0;
 	size_t n_workers = (size_t)a->acct->max_connections;
 	if (n_workers > want)
 		n_workers = want;
@@ -550,6 +567,8 @@ static void run_folders(struct account_run *a, struct folder_queue *q, const str
 	worker_main(&w[0]);
 	for (size_t i = 1; i < n_workers; i++)
 		pthread_join(w[i].thread, NULL);
+	if (flushing)
+		pthread_join(flusher, NULL);
 	a->imap = w[0].a.imap;
 	a->reconnects = w[0].a.reconnects;
 	for (size_t i = 0; i < n_workers; i++) {

@@ -217,6 +217,9 @@ static int on_body_begin(void *ctx, uint64_t size, char *err, size_t errlen)
 		 ++f->tmp_counter);
 	if (maildir_delivery_open(&f->dl, f->dir.data, base, err, errlen) < 0)
 		return -1;
+	/* a folder's few new messages wait for the end-of-run commit: their
+	 * write-back may start now */
+	f->dl.early_writeback = f->plan && f->plan->n_fetch < PENDING_MAX;
 	f->dl_open = 1;
 	return 0;
 }
@@ -693,11 +696,12 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 {
 	struct buf final = BUF_INIT;
 	uint8_t *renamed;
-	if (f->trusted) {
-		for (size_t i = 0; i < f->sv.n; i++) {
-			const struct state_msg *m = f->sv.present[i] ? state_find(st, f->sv.msgs[i].uid) : NULL;
-			if (m)
-				f->sv.date[i] = m->date;
+	if (f->trusted) { /* both sorted by uid: one merge walk */
+		for (size_t i = 0, j = 0; i < f->sv.n; i++) {
+			while (j < st->n && st->msgs[j].uid < f->sv.msgs[i].uid)
+				j++;
+			if (f->sv.present[i] && j < st->n && st->msgs[j].uid == f->sv.msgs[i].uid)
+				f->sv.date[i] = st->msgs[j].date;
 		}
 		return;
 	}

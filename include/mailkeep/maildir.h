@@ -104,6 +104,7 @@ struct maildir_delivery {
 	int saw_cr;     /* CRLF conversion state */
 	char *wbuf;     /* owned; converted bytes not yet written (MAILDIR_WBUF) */
 	size_t wlen;
+	int early_writeback; /* set by the caller: finish starts the write-back */
 };
 
 /* Bodies reach the delivery in TLS-record-sized pieces (4-16 KiB); they are

@@ -156,7 +156,7 @@ static int parse_line(struct folder_state *st, char *line, int version, uint32_t
 		    parse_i64(end + 1, &st->new_mtime_ns, &end) < 0 || *end)
 			return -1;
 	} else if (!strncmp(line, "listed ", 7)) {
-		if (parse_i64(line + 7, &st->listed, &end) < 0 || *end)
+		if (parse_i64(line + 7, &st->listed, &end) < 0 || *end || st->listed < 0)
 			return -1;
 	} else if (!strncmp(line, "orphaned ", 9)) {
 		st->orphaned = line[9] == '1';

@@ -484,19 +484,37 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Does the folder surely need writing (new, no readable state header, new or
+ * vanished mail, other flags, a reader's change)? Without HIGHESTMODSEQ a flag
+ * change cannot be seen from here: not counted. */
+static int surely_writes(const struct local_folder *lf, const struct imap_status_info *st)
+{
+	if (!lf || lf->rc != 0 || !st || !st->ok)
+		return 1;
+	const struct folder_state *h = &lf->hdr;
+	return st->uidvalidity != h->uidvalidity || st->uidnext != h->uidnext ||
+	       st->messages != (uint64_t)(h->declared > 0 ? h->declared : 0) ||
+	       (st->highestmodseq && h->highestmodseq && st->highestmodseq != h->highestmodseq) ||
+	       lf->cur_ns != h->cur_mtime_ns || lf->new_ns != h->new_mtime_ns;
+}
+
 /* Mark the selected folders that are provably unchanged (their state's header
  * and directory times, read during LIST, against STATUS); return how many
- * others need the server. */
-static size_t folders_to_examine(struct folder_queue *q, const struct local_view *local)
+ * others need the server, and in *writes whether the run surely writes. */
+static size_t folders_to_examine(struct folder_queue *q, const struct local_view *local, int *writes)
 {
 	size_t n = 0;
+	*writes = 0;
 	q->skip = xcalloc(q->n_sel + 1, 1);
 	for (size_t k = 0; k < q->n_sel; k++) {
 		const struct imap_mailbox *mb = &q->list->items[q->sel[k]];
 		const struct local_folder *lf = local_find(local, q->rels->items[q->sel[k]]);
-		q->skip[k] = lf && lf->rc == 0 && lf->hdr.special == mb->special && q->status &&
-			     sync_state_unchanged(&lf->hdr, &q->status[k], lf->cur_ns, lf->new_ns);
+		const struct imap_status_info *st = q->status ? &q->status[k] : NULL;
+		q->skip[k] = lf && lf->rc == 0 && lf->hdr.special == mb->special && st &&
+			     sync_state_unchanged(&lf->hdr, st, lf->cur_ns, lf->new_ns);
 		n += !q->skip[k];
+		if (!q->skip[k] && !*writes)
+			*writes = surely_writes(lf, st);
 	}
 	return n;
 }
@@ -522,9 +540,10 @@ static void *preflush_main(void *arg)
 static void run_folders(struct account_run *a, struct folder_queue *q, const struct local_view *local,
 			struct sync_result *res)
 {
-	size_t want = folders_to_examine(q, local);
+	int writes;
+	size_t want = folders_to_examine(q, local, &writes);
 	pthread_t flusher;
-	int flushing = want && pthread_create(&flusher, NULL, preflush_main, a->dir) == 0;
+	int flushing = writes && pthread_create(&flusher, NULL, preflush_main, a->dir) == 0;
 	size_t n_workers = (size_t)a->acct->max_connections;
 	if (n_workers > want)
 		n_workers = want;
@@ -642,7 +661,13 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 	log_debug("commit: messages durable in tmp/");
 	for (size_t i = 0; i < c->n; i++) {
 		struct commit_entry *e = &c->e[i];
+		int64_t cur_ns, new_ns;
 		ok[i] = rc == 0;
+		/* the times the folder's sync ended with: another value now means
+		 * someone else changed it since, and the next run lists it */
+		maildir_dir_mtimes(e->dir, &cur_ns, &new_ns);
+		if (cur_ns != e->st.cur_mtime_ns || new_ns != e->st.new_mtime_ns)
+			e->st.listed = 0;
 		for (size_t j = 0; j < e->n_msgs; j++) {
 			if (rc == 0 && rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
 				log_error("%s: rename: %s", e->msgs[j].cur_path, strerror(errno));

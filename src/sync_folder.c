@@ -63,6 +63,12 @@ struct folder_run {
 	struct maildir_view *view;
 	const struct folder_state *st; /* with `trusted`: the view is built from it */
 	int trusted;
+	/* cur/ and new/ times as last seen (before the listing, or after our own
+	 * last change): another value before our next change means someone else
+	 * changed the folder during the run; its new state is then not trusted */
+	int64_t seen_cur, seen_new;
+	int disturbed;
+	size_t done_renames, done_removes; /* performed by apply_plan, every pass */
 	int scanned, scan_rc;
 	char scan_err[512];
 	unsigned seq;           /* imap_select_seq() of our EXAMINE */
@@ -72,6 +78,19 @@ struct folder_run {
 
 static void prefetch_next(struct folder_run *f);
 static void scan_dir(void *ctx);
+
+static void dir_watch_set(struct folder_run *f)
+{
+	maildir_dir_mtimes(f->dir.data, &f->seen_cur, &f->seen_new);
+}
+
+static void dir_watch_check(struct folder_run *f)
+{
+	int64_t cur_ns, new_ns;
+	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
+	if (cur_ns != f->seen_cur || new_ns != f->seen_new)
+		f->disturbed = 1;
+}
 
 /* Is our mailbox still the selected one? Once the next folder's EXAMINE is
  * sent, a command would reach that other mailbox: refused, never sent. */
@@ -331,6 +350,7 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 		}
 	} else if (!(mode && !strcmp(mode, "none")) && maildir_sync_fs(f->dir.data, err, errlen) < 0)
 		rc = -1;
+	dir_watch_check(f);
 	for (size_t i = 0; i < f->n_pending; i++) {
 		struct pending *p = &f->pending[i];
 		buf_reset(&to);
@@ -358,6 +378,7 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 		free(p->tmp_path);
 		free(p->final_name);
 	}
+	dir_watch_set(f);
 	f->n_pending = 0;
 	f->pending_bytes = 0;
 	f->flushes++;
@@ -496,7 +517,10 @@ static int link_from_store(struct folder_run *f, uint32_t uid, uint64_t msgid)
 	maildir_base_name(&f->name_buf, (int64_t)sb.st_mtime, f->uidvalidity, uid);
 	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
 	buf_addf(&to, "%s/cur/%s", f->dir.data, final.data);
-	if (link(sp.data, to.data) < 0) {
+	dir_watch_check(f);
+	int lrc = link(sp.data, to.data);
+	dir_watch_set(f);
+	if (lrc < 0) {
 		log_debug("%s: %s: link: %s", f->name, to.data, strerror(errno));
 		goto out;
 	}
@@ -680,7 +704,8 @@ static void view_from_state(struct maildir_view *v, const struct folder_state *s
 static int folder_trusted(const struct folder_run *f, const struct folder_state *st)
 {
 	int64_t cur_ns, new_ns, now = (int64_t)time(NULL);
-	if (!st->uidvalidity || !st->cur_mtime_ns || now - st->listed >= LIST_EVERY || now < st->listed ||
+	if (!st->uidvalidity || !st->cur_mtime_ns || st->listed <= 0 || now - st->listed >= LIST_EVERY ||
+	    now < st->listed ||
 	    getenv("MAILKEEP_ALWAYS_LIST") || !state_names_known(st))
 		return 0;
 	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
@@ -737,6 +762,8 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 {
 	struct buf newname = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
 	int rc = 0;
+	if (p->n_actions)
+		dir_watch_check(f);
 	for (size_t i = 0; i < p->n_actions && rc == 0; i++) {
 		const struct plan_action *act = &p->actions[i];
 		const struct maildir_file *file = &v->files[act->file];
@@ -751,6 +778,7 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 			if (rc > 0 && !f->trusted)
 				rc = -1; /* gone since the directory was read */
 			if (rc == 0) {
+				f->done_renames++;
 				buf_reset(&b);
 				buf_addf(&b, "%s/cur/%s", f->rel, newname.data);
 				sync_change(f->a, SYNC_CHANGE_RENAME, a.data, b.data);
@@ -759,10 +787,14 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 			rc = maildir_remove(f->dir.data, file->in_new, name, err, errlen);
 			if (rc > 0 && !f->trusted)
 				rc = 0; /* already gone: what the plan wanted */
-			if (rc == 0)
+			if (rc == 0) {
+				f->done_removes++;
 				sync_change(f->a, SYNC_CHANGE_REMOVE, a.data, NULL);
+			}
 		}
 	}
+	if (p->n_actions)
+		dir_watch_set(f);
 	buf_free(&newname);
 	buf_free(&a);
 	buf_free(&b);
@@ -845,8 +877,11 @@ static void scan_dir(void *ctx)
 	f->scanned = 1;
 	if (f->trusted) {
 		view_from_state(f->view, f->st);
+		f->seen_cur = f->st->cur_mtime_ns; /* what folder_trusted found */
+		f->seen_new = f->st->new_mtime_ns;
 		f->scan_rc = 0;
 	} else {
+		dir_watch_set(f);
 		f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
 	}
 	log_debug("%s: %zu files %s", f->name, f->view->n, f->trusted ? "from the state" : "listed");
@@ -1048,6 +1083,11 @@ int sync_state_unchanged(const struct folder_state *st, const struct imap_status
 	if (status->uidvalidity != st->uidvalidity || status->uidnext != st->uidnext ||
 	    status->highestmodseq != st->highestmodseq || status->messages != count)
 		return 0;
+	/* listed at most LIST_EVERY ago: a change the directory times could not
+	 * show is found within that (docs/design.md) */
+	int64_t now = (int64_t)time(NULL);
+	if (st->listed <= 0 || now - st->listed >= LIST_EVERY || now < st->listed)
+		return 0;
 	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
 }
 
@@ -1126,6 +1166,9 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		if (move_aside(&f, old_uv, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
 			goto out;
 		state_free(&st);
+		f.trusted = 0;
+		f.disturbed = 0;
+		dir_watch_set(&f);
 		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
 			goto out;
 	}
@@ -1149,8 +1192,10 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (arc > 0) {
 		log_info("account %s: folder \"%s\": %s; reading the folder", f.a->acct->name, f.name, err);
 		f.trusted = 0;
+		f.disturbed = 0; /* the listing below sees whatever happened */
 		maildir_view_free(&view);
 		plan_free(&plan);
+		dir_watch_set(&f);
 		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
 			goto out;
 		plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
@@ -1158,8 +1203,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	}
 	if (arc < 0)
 		goto out;
-	log_debug("%s: plan applied: %zu renames, %zu removals, %zu to fetch", f.name, plan.n_renames,
-		  plan.n_removes, plan.n_fetch);
+	log_debug("%s: plan applied: %zu renames, %zu removals, %zu to fetch", f.name, f.done_renames,
+		  f.done_removes, plan.n_fetch);
 	/* everything the plan did not ask to fetch and that the server has is on disk */
 	for (size_t i = 0; i < f.sv.n; i++)
 		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
@@ -1183,7 +1228,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	struct buf sub = BUF_INIT;
 	int frc = 0;
 	buf_addf(&sub, "%s/cur", f.dir.data);
-	if ((plan.n_actions || f.linked) && !f.flushes && !a->commits)
+	if ((f.done_renames || f.done_removes || f.linked) && !f.flushes && !a->commits)
 		frc = maildir_fsync_dir(sub.data, err, errlen);
 	buf_reset(&sub);
 	buf_addf(&sub, "%s/new", f.dir.data);
@@ -1193,7 +1238,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (frc < 0)
 		goto out;
 	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq,
-				    .special = mb->special, .listed = f.trusted ? st.listed : (int64_t)time(NULL) };
+				    .special = mb->special, .listed = st.listed };
 	uint32_t max_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++) {
 		if (!f.sv.present[i])
@@ -1202,7 +1247,19 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		max_uid = f.sv.msgs[i].uid;
 	}
 	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
+	dir_watch_check(&f);
 	maildir_dir_mtimes(f.dir.data, &nst.cur_mtime_ns, &nst.new_mtime_ns);
+	/* When the folder was listed (not read from its state), say so: at once
+	 * when the state changes anyway, else twice a day at most (an unchanged
+	 * state is not rewritten). Someone else's change during the run: the next
+	 * run lists the folder. */
+	int64_t now = (int64_t)time(NULL);
+	if (!f.trusted && (!state_equal(&st, &nst) || now - st.listed >= LIST_EVERY / 2 || now < st.listed))
+		nst.listed = now;
+	if (f.disturbed) {
+		log_debug("%s: changed by someone else during the run; listed next time", f.name);
+		nst.listed = 0;
+	}
 	/* an unchanged state is not rewritten: a no-op run touches nothing */
 	if (state_equal(&st, &nst) && !f.n_deferred)
 		frc = 0;
@@ -1225,19 +1282,19 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	rep->how = path_names[path];
 	rep->added = f.added;
 	rep->bytes = f.bytes;
-	rep->renamed = plan.n_renames;
-	rep->removed = plan.n_removes;
+	rep->renamed = f.done_renames;
+	rep->removed = f.done_removes;
 	rep->kept = plan.n_kept;
 	a->counts->added += f.added;
 	a->counts->bytes += f.bytes;
-	a->counts->renamed += plan.n_renames;
-	a->counts->removed += plan.n_removes;
+	a->counts->renamed += f.done_renames;
+	a->counts->removed += f.done_removes;
 	a->counts->kept += plan.n_kept;
 	if (f.linked)
 		log_info("account %s: folder \"%s\": %" PRIu64 " of the new messages linked to copies "
 			 "in other folders (X-GM-MSGID)", a->acct->name, f.name, f.linked);
 	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
-		 a->acct->name, f.name, path_names[path], f.added, plan.n_renames, plan.n_removes,
+		 a->acct->name, f.name, path_names[path], f.added, f.done_renames, f.done_removes,
 		 missing ? " (some messages vanished during the run)" : "");
 	rc = 0;
 out:

@@ -31,6 +31,7 @@ import datetime
 import imaplib
 import json
 import os
+import time
 import re
 import ssl
 import stat
@@ -353,6 +354,55 @@ def check_mode(diffs, path, want, what):
     return st
 
 
+def check_trusted_state(st_path, fdir, where, diffs):
+    """A version 2 state that mailkeep would take the folder's files from (every message dated,
+    dirmtime equal to the times of cur/ and new/, listed within a day) must name files that are
+    all in cur/, with new/ empty (docs/design.md, "Reading a folder without listing it"). Holds after
+    any run, even an interrupted one."""
+    try:
+        lines = open(st_path, encoding="utf-8", errors="replace").read().split("\n")
+    except OSError:
+        return
+    if not lines or lines[0] != "mailkeep-state 2":
+        return
+    hdr, msgs = {}, []
+    for ln in lines[1:]:
+        if ln.startswith("m "):
+            parts = ln.split(" ")
+            if len(parts) < 4:
+                diffs.add(where, f"state line {ln!r} has no date field")
+                return
+            msgs.append(parts)
+        elif " " in ln:
+            k, _, v = ln.partition(" ")
+            hdr[k] = v
+    try:
+        uv = int(hdr.get("uidvalidity", "0"))
+        cur_ns, new_ns = (int(x) for x in hdr.get("dirmtime", "0 0").split())
+        listed = int(hdr.get("listed", "0"))
+    except ValueError:
+        diffs.add(where, f"state header unreadable: {hdr}")
+        return
+    if not uv or not cur_ns or listed <= 0 or time.time() - listed >= 86400 or \
+            any(p[3] == "-" for p in msgs):
+        return
+    try:
+        if os.stat(os.path.join(fdir, "cur")).st_mtime_ns != cur_ns or \
+                os.stat(os.path.join(fdir, "new")).st_mtime_ns != new_ns:
+            return
+    except OSError:
+        return
+    named = set()
+    for p in msgs:
+        letters = "" if p[2] == "-" else p[2]
+        named.add(f"{p[3]}.{uv}_{p[1]}.mailkeep,U={p[1]}:2,{letters}")
+    on_disk = set(os.listdir(os.path.join(fdir, "cur")))
+    for f in sorted(named - on_disk):
+        diffs.add(where, f"trusted state names {f}, which is not in cur/")
+    if os.listdir(os.path.join(fdir, "new")):
+        diffs.add(where, "trusted state, but new/ is not empty")
+
+
 def compare_folder(srv, name, lpath, acct, a, diffs):
     where = f"folder {lpath!r}"
     uv = srv.examine(name)
@@ -377,6 +427,7 @@ def compare_folder(srv, name, lpath, acct, a, diffs):
     st_path = os.path.join(fdir, STATE_FILE)
     if os.path.lexists(st_path):
         check_mode(diffs, st_path, 0o600, "file")
+        check_trusted_state(st_path, fdir, where, diffs)
 
     local = {}  # uid -> [file names]
     cur = os.path.join(fdir, "cur")

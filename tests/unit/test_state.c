@@ -110,6 +110,8 @@ Test(state, malformed_files_rejected)
 		"mailkeep-state 2\nm 7 S 99999999999999999999\n", /* out of range */
 		"mailkeep-state 2\nm 7 S -9223372036854775808\n", /* the no-date value */
 		"mailkeep-state 3\nm 7 S 5\n",              /* a later version */
+		"mailkeep-state 2\nlisted -5\n",            /* a time before 1970 */
+		"mailkeep-state 2\nlisted 12x\n",
 	};
 	char *d = make_tmpdir();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

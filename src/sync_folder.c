@@ -706,7 +706,8 @@ static int folder_trusted(const struct folder_run *f, const struct folder_state 
 	int64_t cur_ns, new_ns, now = (int64_t)time(NULL);
 	if (!st->uidvalidity || !st->cur_mtime_ns || st->listed <= 0 || now - st->listed >= LIST_EVERY ||
 	    now < st->listed ||
-	    getenv("MAILKEEP_ALWAYS_LIST") || !state_names_known(st))
+	    getenv("MAILKEEP_ALWAYS_LIST") /* measurement knob, docs/performance.md */ ||
+	    !state_names_known(st))
 		return 0;
 	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
 	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;

@@ -63,6 +63,18 @@ void buf_grow(struct buf *b, size_t extra)
 	b->cap = cap;
 }
 
+void buf_add_i64(struct buf *b, int64_t v)
+{
+	char d[21], *p = d + sizeof(d);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	buf_add(b, p, (size_t)(d + sizeof(d) - p));
+}
+
 void buf_add(struct buf *b, const void *data, size_t len)
 {
 	buf_grow(b, len);

@@ -312,40 +312,19 @@ void maildir_base_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint
 		 uid, uid);
 }
 
-/* Decimal digits of v, right-aligned at the end of a 20-byte area ending at end. */
-static char *put_u64(char *end, uint64_t v)
-{
-	do
-		*--end = (char)('0' + v % 10);
-	while (v /= 10);
-	return end;
-}
-
-static void add_u64(struct buf *out, uint64_t v)
-{
-	char d[20];
-	char *p = put_u64(d + sizeof(d), v);
-	buf_add(out, p, (size_t)(d + sizeof(d) - p));
-}
-
 /* The same as maildir_base_name() + maildir_name_with_flags(), without printf:
  * a folder read from its state names thousands of files this way. */
 void maildir_canonical_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid, unsigned flags)
 {
 	char letters[FLAG_COUNT + 1];
 	buf_reset(out);
-	if (date < 0) {
-		buf_add(out, "-", 1);
-		add_u64(out, (uint64_t)0 - (uint64_t)date);
-	} else {
-		add_u64(out, (uint64_t)date);
-	}
+	buf_add_i64(out, date);
 	buf_add(out, ".", 1);
-	add_u64(out, uidvalidity);
+	buf_add_i64(out, uidvalidity);
 	buf_add(out, "_", 1);
-	add_u64(out, uid);
+	buf_add_i64(out, uid);
 	buf_add(out, ".mailkeep,U=", 12);
-	add_u64(out, uid);
+	buf_add_i64(out, uid);
 	buf_add(out, ":2,", 3);
 	maildir_flags_to_letters(flags, letters);
 	buf_add(out, letters, strlen(letters));

@@ -309,46 +309,24 @@ out:
 	return rc;
 }
 
-/* Decimal digits of v ending at end (20 bytes before it are enough). */
-static char *put_dec(char *end, uint64_t v)
-{
-	do
-		*--end = (char)('0' + v % 10);
-	while (v /= 10);
-	return end;
-}
-
 /* "m <uid> <letters or -> <date or -> [keywords]\n", without printf: a big
  * folder's state has tens of thousands of these lines. */
 static void put_msg_line(struct buf *out, const struct state_msg *m)
 {
-	char line[64], letters[8], *p = line;
-	char num[24], *d;
-	*p++ = 'm';
-	*p++ = ' ';
-	d = put_dec(num + sizeof(num), m->uid);
-	memcpy(p, d, (size_t)(num + sizeof(num) - d));
-	p += num + sizeof(num) - d;
-	*p++ = ' ';
+	char letters[8];
+	buf_add(out, "m ", 2);
+	buf_add_i64(out, m->uid);
+	buf_add(out, " ", 1);
 	maildir_flags_to_letters(m->flags, letters);
-	if (!letters[0])
-		*p++ = '-';
-	for (const char *l = letters; *l; l++)
-		*p++ = *l;
-	*p++ = ' ';
-	if (m->date == STATE_NO_DATE) {
-		*p++ = '-';
-	} else {
-		d = put_dec(num + sizeof(num), m->date < 0 ? (uint64_t)0 - (uint64_t)m->date : (uint64_t)m->date);
-		if (m->date < 0)
-			*--d = '-';
-		memcpy(p, d, (size_t)(num + sizeof(num) - d));
-		p += num + sizeof(num) - d;
-	}
-	buf_add(out, line, (size_t)(p - line));
+	buf_adds(out, letters[0] ? letters : "-");
+	buf_add(out, " ", 1);
+	if (m->date == STATE_NO_DATE)
+		buf_add(out, "-", 1);
+	else
+		buf_add_i64(out, m->date);
 	if (m->keywords) {
 		buf_add(out, " ", 1);
-		buf_add(out, m->keywords, strlen(m->keywords));
+		buf_adds(out, m->keywords);
 	}
 	buf_add(out, "\n", 1);
 }

@@ -60,7 +60,7 @@ static void usage(FILE *out)
 
 int cli_load_config(const struct cli *cli, struct config *cfg)
 {
-	char err[1024];
+	char err[8192]; /* a path of up to PATH_MAX and the message */
 	char *path = cli->config_path ? xstrdup(cli->config_path) : config_default_path();
 	if (!path) {
 		fprintf(stderr, "mailkeep: cannot find the configuration (HOME is not set); use -c FILE\n");

@@ -6,6 +6,7 @@
  * are applied to each account. */
 #include "mailkeep/config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <pwd.h>
@@ -66,7 +67,8 @@ static const struct key_info {
 	[K_NAME] = { "name", T_NAME, "an account name ([A-Za-z0-9._-]+, not starting with '.', "
 		     "at most 64 characters)", 0, 0, NULL },
 	[K_ROOT] = { "root", T_PATH, PATH_EXPECT, 0, 0, NULL },
-	[K_HOST] = { "host", T_HOST, "a host name (no whitespace or control characters)", 0, 0, NULL },
+	[K_HOST] = { "host", T_HOST, "a host name or IP address (ASCII, no whitespace; no scheme or "
+		     "port: those are the tls and port keys)", 0, 0, NULL },
 	[K_PORT] = { "port", T_INT, "an integer 1..65535", 1, 65535, NULL },
 	[K_TLS] = { "tls", T_ENUM, "one of implicit, starttls, none", 0, 0, tls_names },
 	[K_CA_FILE] = { "ca_file", T_PATH, PATH_EXPECT, 0, 0, NULL },
@@ -446,11 +448,33 @@ out:
 	return rc;
 }
 
+/* A DNS name or an IPv4/IPv6 address, as getaddrinfo() takes it: printable
+ * ASCII (an international name in its xn-- form), no "imaps://", no ":993". */
+static int host_ok(const char *s)
+{
+	struct in6_addr a6;
+	if (!*s)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("/\\@?#[]\"'<>", *p))
+			return 0;
+	if (!strchr(s, ':'))
+		return 1;
+	/* an IPv6 address, maybe with a zone ("fe80::1%eth0") */
+	char addr[INET6_ADDRSTRLEN];
+	size_t n = strcspn(s, "%");
+	if (n >= sizeof(addr) || (s[n] && !s[n + 1]))
+		return 0;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	return inet_pton(AF_INET6, addr, &a6) == 1;
+}
+
 static int string_ok(enum value_type t, const char *s)
 {
 	switch (t) {
 	case T_NAME: return valid_account_name(s);
-	case T_HOST: return *s && !strpbrk(s, " \t") && !config_has_control(s, "");
+	case T_HOST: return host_ok(s);
 	case T_TEXT: return *s && !config_has_control(s, "");
 	case T_COMMAND: return *s && !config_has_control(s, "\t\n");
 	case T_ENV_NAME: return *s && !s[env_name_len(s)];
@@ -473,6 +497,12 @@ static int parse_value(struct ctx *c, struct layer *l, enum key k, const struct 
 	if (v->kind != NODE_SCALAR || v->is_null)
 		return config_fail_at(c, v, l->where, ki->name, "expected %s, got %s", ki->expect,
 				      config_node_desc(v));
+	/* an explicit core tag must agree with the key: "!!str" fits any scalar,
+	 * "!!int" only a number key, "!!bool" only a boolean one */
+	if (v->tag && strcmp(v->tag, "str") != 0 && !(ki->type == T_INT && !strcmp(v->tag, "int")) &&
+	    !(ki->type == T_BOOL && !strcmp(v->tag, "bool")))
+		return config_fail_at(c, v, l->where, ki->name, "expected %s, got a value tagged !!%s",
+				      ki->expect, v->tag);
 	switch (ki->type) {
 	case T_PATH:
 		return parse_path(c, l, k, v);
@@ -491,6 +521,10 @@ static int parse_value(struct ctx *c, struct layer *l, enum key k, const struct 
 			l->str[k] = xstrdup(v->value);
 		break;
 	}
+	if (bad && (k == K_PASSWORD_ENV || ki->type == T_COMMAND))
+		/* not echoed: a password pasted here, or a command embedding one */
+		return config_fail_at(c, v, l->where, ki->name, "expected %s (the value is not shown)",
+				      ki->expect);
 	if (bad)
 		return config_fail_at(c, v, l->where, ki->name, "expected %s, got %s", ki->expect,
 				      config_quoted(c, v->value));
@@ -598,6 +632,7 @@ static void account_password(const struct layer *dl, const struct layer *al, str
 			a->password_source = k == K_PASSWORD_COMMAND || k == K_TOKEN_COMMAND ? PASSWORD_COMMAND :
 					     k == K_PASSWORD_ENV ? PASSWORD_ENV : PASSWORD_FILE;
 			a->password_arg = xstrdup(l->str[k]);
+			a->password_key = keys[k].name;
 		}
 	}
 }

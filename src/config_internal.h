@@ -23,6 +23,7 @@ struct node {
 	int has_nul;         /* a scalar with an escaped NUL; value is cut there */
 	char *anchor;        /* anchor defined here, or the alias' target */
 	char *bad_tag;       /* a tag outside the YAML core schema */
+	const char *tag;     /* a core scalar tag given explicitly: "str", "int", "bool", "float", "null" */
 	char *value;         /* scalars only */
 	struct node **items; /* mapping: key, value, key, value...; sequence: items */
 	size_t n, cap;
@@ -34,6 +35,11 @@ struct ctx {
 	struct buf msg;     /* the first error */
 	struct buf scratch; /* for quoting values into messages */
 	int failed;
+	/* the last mapping key the parser read, named by YAML syntax errors */
+	char near_key[64];
+	size_t near_line, near_col;
+	const char *text;   /* the text being parsed, for quoting a line in a syntax error */
+	size_t text_len;
 };
 
 /* ---- config_yaml.c ---- */

@@ -4,11 +4,15 @@
  * error messages. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config_internal.h"
@@ -17,13 +21,35 @@
 
 extern char **environ;
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Reads FD into BUF (PASSWORD_MAX + 1 bytes, fixed so that no realloc leaves
- * copies of the secret behind). Returns the length, or -1 when too long or on
- * a read error (errno set; E2BIG when too long). */
-static ssize_t read_secret(int fd, char *buf)
+ * copies of the secret behind) until end of file, or until DEADLINE (a
+ * CLOCK_MONOTONIC time in ms; 0: none). Returns the length, or -1 when too
+ * long, on a read error or at the deadline (errno set; E2BIG when too long,
+ * ETIMEDOUT at the deadline). */
+static ssize_t read_secret(int fd, char *buf, int64_t deadline)
 {
 	size_t len = 0;
 	for (;;) {
+		if (deadline) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			int64_t left = deadline - now_ms();
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			int r = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+			if (r < 0 && errno != EINTR)
+				return -1;
+			if (r <= 0)
+				continue;
+		}
 		ssize_t n = read(fd, buf + len, PASSWORD_MAX + 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -59,55 +85,79 @@ static char *first_line(const struct account *a, const char *what, char *buf, si
 	return xstrndup(buf, len);
 }
 
+/* password_command or token_command, as the configuration says */
+static const char *cmd_key(const struct account *a)
+{
+	return a->password_key ? a->password_key : "password_command";
+}
+
+/* Run from a terminal, the command may prompt (a password manager's
+ * passphrase) and is waited for; otherwise (cron) it has the account's
+ * timeout to finish, then it and its children are killed. */
 static char *password_from_command(const struct account *a, char *buf, char *err, size_t errlen)
 {
 	char *argv[] = { (char *)"sh", (char *)"-c", a->password_arg, NULL };
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	int fds[2] = { -1, -1 }, status = 0, e;
+	int bounded = !isatty(STDIN_FILENO) && !isatty(STDERR_FILENO) && a->timeout > 0;
+	int64_t deadline = bounded ? now_ms() + (int64_t)a->timeout * 1000 : 0;
 	pid_t pid = -1;
 	ssize_t len;
 	char *pw = NULL;
 
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		config_set_err(err, errlen, "account \"%s\": password_command: pipe: %s", a->name,
+		config_set_err(err, errlen, "account \"%s\": %s: pipe: %s", a->name, cmd_key(a),
 			       strerror(errno));
 		return NULL;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	e = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+	posix_spawnattr_init(&attr);
+	if (bounded) /* its own process group: killed as a whole at the deadline */
+		posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	e = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[1]);
 	if (e) {
-		config_set_err(err, errlen, "account \"%s\": password_command: cannot run /bin/sh: %s", a->name,
+		config_set_err(err, errlen, "account \"%s\": %s: cannot run /bin/sh: %s", a->name, cmd_key(a),
 			       strerror(e));
 		goto out;
 	}
-	len = read_secret(fds[0], buf);
+	len = read_secret(fds[0], buf, deadline);
 	e = errno;
+	if (len < 0 && e == ETIMEDOUT)
+		kill(-pid, SIGKILL);
 	close(fds[0]); /* a command still writing gets SIGPIPE */
 	fds[0] = -1;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
-			config_set_err(err, errlen, "account \"%s\": password_command: waitpid: %s", a->name,
+			config_set_err(err, errlen, "account \"%s\": %s: waitpid: %s", a->name, cmd_key(a),
 				       strerror(errno));
 			goto out;
 		}
 	}
-	if (len < 0 && e == E2BIG)
-		config_set_err(err, errlen, "account \"%s\": password_command: output is larger than 64 KiB",
-			       a->name);
+	if (len < 0 && e == ETIMEDOUT)
+		config_set_err(err, errlen, "account \"%s\": %s did not finish within %d s (the account's "
+			       "timeout; a command run from a terminal is waited for)", a->name, cmd_key(a),
+			       a->timeout);
+	else if (len < 0 && e == E2BIG)
+		config_set_err(err, errlen, "account \"%s\": %s: output is larger than 64 KiB",
+			       a->name, cmd_key(a));
 	else if (WIFSIGNALED(status))
-		config_set_err(err, errlen, "account \"%s\": password_command was killed by signal %d", a->name,
+		config_set_err(err, errlen, "account \"%s\": %s was killed by signal %d", a->name, cmd_key(a),
 			       WTERMSIG(status));
 	else if (WEXITSTATUS(status))
-		config_set_err(err, errlen, "account \"%s\": password_command exited with status %d", a->name,
+		config_set_err(err, errlen, "account \"%s\": %s exited with status %d", a->name, cmd_key(a),
 			       WEXITSTATUS(status));
 	else if (len < 0)
-		config_set_err(err, errlen, "account \"%s\": password_command: read: %s", a->name, strerror(e));
+		config_set_err(err, errlen, "account \"%s\": %s: read: %s", a->name, cmd_key(a), strerror(e));
 	else
-		pw = first_line(a, "password_command output", buf, (size_t)len, err, errlen);
+		pw = first_line(a, a->password_key && !strcmp(a->password_key, "token_command")
+					   ? "token_command output" : "password_command output",
+				buf, (size_t)len, err, errlen);
 out:
 	if (fds[0] >= 0)
 		close(fds[0]);
@@ -137,7 +187,7 @@ static char *password_from_file(const struct account *a, char *buf, char *err, s
 		config_set_err(err, errlen, "account \"%s\": password_file \"%s\" is accessible by group or "
 			       "others (mode %04o); run: chmod 600 '%s'", a->name, path,
 			       (unsigned)(st.st_mode & 07777), path);
-	} else if ((len = read_secret(fd, buf)) < 0) {
+	} else if ((len = read_secret(fd, buf, 0)) < 0) {
 		/* a first line within the limit is all that is needed */
 		char *nl = errno == E2BIG ? memchr(buf, '\n', PASSWORD_MAX) : NULL;
 		if (nl)

@@ -7,8 +7,10 @@
  * report errors as FILE:LINE:COL naming the key. */
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "config_internal.h"
@@ -150,12 +152,44 @@ size_t config_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 	return n;
 }
 
-/* The characters YAML 1.1 allows in a stream (the same test libyaml applies). */
+/* The characters YAML 1.1 allows in a stream (libyaml's test), less the C1
+ * controls (NEL among them) and the Unicode line and paragraph separators,
+ * which YAML 1.1 takes as line breaks where no editor shows one. */
 static int yaml_printable(uint32_t v)
 {
-	return v == 0x09 || v == 0x0a || v == 0x0d || (v >= 0x20 && v <= 0x7e) || v == 0x85 ||
-	       (v >= 0xa0 && v <= 0xd7ff) || (v >= 0xe000 && v <= 0xfffd) ||
+	return v == 0x09 || v == 0x0a || v == 0x0d || (v >= 0x20 && v <= 0x7e) ||
+	       (v >= 0xa0 && v <= 0xd7ff && v != 0x2028 && v != 0x2029) || (v >= 0xe000 && v <= 0xfffd) ||
 	       (v >= 0x10000 && v <= 0x10ffff);
+}
+
+/* The key of a "KEY: value" (or "- KEY: value") line that starts at S, when
+ * the byte at offset AT lies in its value: for text errors, found before any
+ * YAML is parsed. Empty when there is none. */
+static void line_key(const unsigned char *s, size_t len, size_t at, char *out, size_t outlen)
+{
+	size_t i = 0, k0, k1;
+	out[0] = '\0';
+	while (i < at && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (i + 1 < at && s[i] == '-' && s[i + 1] == ' ') {
+		i += 2;
+		while (i < at && s[i] == ' ')
+			i++;
+	}
+	k0 = i;
+	while (i < at && i < len && s[i] != ':' && s[i] != '#' && s[i] != '\n')
+		i++;
+	if (i >= at || s[i] != ':' || i == k0)
+		return;
+	k1 = i;
+	while (k1 > k0 && s[k1 - 1] == ' ')
+		k1--;
+	if (s[k0] == '"' || s[k0] == '\'')
+		return;
+	for (size_t j = k0; j < k1; j++)
+		if (s[j] < 0x21 || s[j] > 0x7e)
+			return;
+	snprintf(out, outlen, " (in the value of key \"%.*s\")", (int)(k1 - k0), (const char *)s + k0);
 }
 
 /* Checks the raw bytes so that encoding problems get a position of their own
@@ -163,24 +197,30 @@ static int yaml_printable(uint32_t v)
  * like libyaml's marks. */
 static int check_text(struct ctx *c, const unsigned char *s, size_t len)
 {
-	size_t line = 1, col = 1;
+	size_t line = 1, col = 1, bol = 0;
+	char key[96];
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
 		size_t n = config_utf8_decode(s + i, len - i, &cp);
+		if (!n || cp == 0 || !yaml_printable(cp))
+			line_key(s + bol, len - bol, i - bol, key, sizeof(key));
 		if (!n)
 			return config_fail_pos(c, line, col,
-					       "invalid UTF-8 (byte 0x%02x); the configuration must be UTF-8", s[i]);
+					       "invalid UTF-8 (byte 0x%02x)%s; the configuration must be UTF-8",
+					       s[i], key);
 		if (cp == 0)
-			return config_fail_pos(c, line, col, "NUL byte in the configuration");
+			return config_fail_pos(c, line, col, "NUL byte in the configuration%s", key);
 		if (!yaml_printable(cp))
-			return config_fail_pos(c, line, col, "control character U+%04X is not allowed",
-					       (unsigned)cp);
+			return config_fail_pos(c, line, col, "%s U+%04X is not allowed%s",
+					       cp == 0x2028 || cp == 0x2029 ? "Unicode separator" : "control character",
+					       (unsigned)cp, key);
 		i += n;
 		if (cp == '\r' && i < len && s[i] == '\n')
 			continue;
-		if (cp == '\n' || cp == '\r' || cp == 0x85 || cp == 0x2028 || cp == 0x2029) {
+		if (cp == '\n' || cp == '\r') {
 			line++;
 			col = 1;
+			bol = i;
 		} else {
 			col++;
 		}
@@ -190,18 +230,64 @@ static int check_text(struct ctx *c, const unsigned char *s, size_t len)
 
 /* ---- YAML events -> node tree ---------------------------------------- */
 
+/* '; line N: ...' (LINE 0-based, as written, control characters as '?'),
+ * when the line is not blank. */
+static void quote_line(const struct ctx *c, size_t line, char *out, size_t outlen)
+{
+	const char *s = c->text, *end = c->text + c->text_len;
+	size_t n = 0;
+	out[0] = '\0';
+	while (s && s < end && n < line) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		if (!nl)
+			return;
+		s = nl + 1;
+		n++;
+	}
+	if (!s || s >= end)
+		return;
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	size_t len = 0;
+	while (s + len < end && s[len] != '\n' && s[len] != '\r' && len < 48)
+		len++;
+	if (!len)
+		return;
+	size_t o = (size_t)snprintf(out, outlen, "; line %zu: ", line + 1);
+	for (size_t i = 0; i < len && o + 5 < outlen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		out[o++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	snprintf(out + o, outlen - o, "%s", s + len < end && s[len] != '\n' && s[len] != '\r' ? "..." : "");
+}
+
+/* libyaml's message, the last key read before it went wrong, and the line
+ * where it went wrong (the simple key that lacks its ':'). */
 static int yaml_failure(struct ctx *c, const yaml_parser_t *p)
 {
 	const char *problem = p->problem ? p->problem : "unknown YAML error";
+	char near[128] = "", text[96] = "";
 	if (p->error == YAML_MEMORY_ERROR)
 		return config_fail_pos(c, 0, 0, "out of memory while parsing YAML");
 	if (p->error == YAML_READER_ERROR)
 		return config_fail_pos(c, 0, 0, "%s (at byte %zu)", problem, p->problem_offset);
+	if (c->near_key[0])
+		snprintf(near, sizeof(near), "; after key \"%s\" at line %zu, column %zu", c->near_key,
+			 c->near_line, c->near_col);
+	if (p->context && strstr(p->context, "simple key"))
+		quote_line(c, p->context_mark.line, text, sizeof(text));
+	if (!text[0])
+		quote_line(c, p->problem_mark.line, text, sizeof(text));
+	const char *hint = strstr(problem, "unknown escape")
+				   ? " (a backslash in double quotes starts an escape: use single quotes)"
+				   : strstr(problem, "tab character") ? " (indent with spaces)" : "";
 	if (p->context)
 		return config_fail_pos(c, p->problem_mark.line + 1, p->problem_mark.column + 1,
-				       "%s (%s at line %zu, column %zu)", problem, p->context,
-				       p->context_mark.line + 1, p->context_mark.column + 1);
-	return config_fail_pos(c, p->problem_mark.line + 1, p->problem_mark.column + 1, "%s", problem);
+				       "YAML syntax: %s (%s at line %zu, column %zu%s)%s%s", problem, p->context,
+				       p->context_mark.line + 1, p->context_mark.column + 1, near, hint, text);
+	return config_fail_pos(c, p->problem_mark.line + 1, p->problem_mark.column + 1,
+			       "YAML syntax: %s%s%s%s%s%s", problem, near[0] ? " (" : "", near[0] ? near + 2 : "",
+			       near[0] ? ")" : "", hint, text);
 }
 
 static int read_event(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev)
@@ -213,21 +299,30 @@ static int read_event(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev)
 
 #define YAML_TAG_PREFIX "tag:yaml.org,2002:"
 
+static const char *const scalar_tags[] = { "str", "int", "bool", "null", "float", NULL };
+
+/* The core scalar tag TAG names ("int"...), or NULL. */
+static const char *core_scalar_tag(const char *tag)
+{
+	size_t plen = strlen(YAML_TAG_PREFIX);
+	if (!tag || strncmp(tag, YAML_TAG_PREFIX, plen) != 0)
+		return NULL;
+	for (size_t i = 0; scalar_tags[i]; i++)
+		if (strcmp(tag + plen, scalar_tags[i]) == 0)
+			return scalar_tags[i];
+	return NULL;
+}
+
 static int tag_allowed(yaml_event_type_t type, const char *tag)
 {
-	static const char *const scalar_tags[] = { "str", "int", "bool", "null", "float", NULL };
 	size_t plen = strlen(YAML_TAG_PREFIX);
 	if (strncmp(tag, YAML_TAG_PREFIX, plen) != 0)
 		return 0;
-	tag += plen;
 	if (type == YAML_MAPPING_START_EVENT)
-		return strcmp(tag, "map") == 0;
+		return strcmp(tag + plen, "map") == 0;
 	if (type == YAML_SEQUENCE_START_EVENT)
-		return strcmp(tag, "seq") == 0;
-	for (size_t i = 0; scalar_tags[i]; i++)
-		if (strcmp(tag, scalar_tags[i]) == 0)
-			return 1;
-	return 0;
+		return strcmp(tag + plen, "seq") == 0;
+	return core_scalar_tag(tag) != NULL;
 }
 
 static int plain_null(const char *s)
@@ -242,6 +337,7 @@ static void scalar_node(const yaml_event_t *ev, struct node *n)
 	size_t len = ev->data.scalar.length;
 	n->has_nul = memchr(v, '\0', len) != NULL;
 	n->value = xstrndup(v, len);
+	n->tag = core_scalar_tag(tag);
 	if (tag)
 		n->is_null = !strcmp(tag, YAML_TAG_PREFIX "null");
 	else
@@ -304,6 +400,15 @@ static int parse_node(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev, int dep
 			}
 			if (parse_node(c, p, &child, depth + 1, &cn) < 0)
 				goto out;
+			if (n->kind == NODE_MAPPING && n->n % 2 == 0 && cn->kind == NODE_SCALAR) {
+				/* a key: named by a syntax error further on */
+				snprintf(c->near_key, sizeof(c->near_key), "%.60s", cn->value);
+				for (char *k = c->near_key; *k; k++)
+					if ((unsigned char)*k < 0x20 || *k == 0x7f || *k == '"')
+						*k = '?';
+				c->near_line = cn->line;
+				c->near_col = cn->col;
+			}
 			node_push(n, cn);
 		}
 	}
@@ -341,6 +446,13 @@ static int parse_document(struct ctx *c, const char *data, size_t len, struct no
 	yaml_event_delete(&ev); /* document start */
 	if (read_event(c, &p, &ev) < 0 || parse_node(c, &p, &ev, 0, root) < 0)
 		goto out;
+	if ((*root)->kind == NODE_SCALAR && (*root)->is_null && !(*root)->value[0] && !(*root)->tag &&
+	    !(*root)->anchor) {
+		/* "---" and nothing else */
+		config_fail_pos(c, 1, 1,
+				"the configuration is empty (expected a mapping with an \"accounts\" key)");
+		goto out;
+	}
 	if (read_event(c, &p, &ev) < 0) /* document end */
 		goto out;
 	yaml_event_delete(&ev);
@@ -366,9 +478,19 @@ out:
 int config_yaml_parse(struct ctx *c, const char *data, size_t len, struct node **root)
 {
 	*root = NULL;
+	/* a byte order mark: skipped here, so that libyaml's columns on line 1
+	 * do not count it */
+	if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) {
+		data += 3;
+		len -= 3;
+	}
 	if (check_text(c, (const unsigned char *)data, len) < 0)
 		return -1;
-	return parse_document(c, data, len, root);
+	c->text = data;
+	c->text_len = len;
+	int rc = parse_document(c, data, len, root);
+	c->text = NULL;
+	return rc;
 }
 
 /* ---- YAML-level checks ---------------------------------------------- */
@@ -400,7 +522,20 @@ int config_unknown_key(struct ctx *c, const struct node *key, const char *where,
 {
 	const char *best = NULL;
 	size_t best_d = 3;
-	for (size_t i = 0; known[i]; i++) {
+	static const char *const secret[] = { "password", "pass", "passwd", "secret", "pw", NULL };
+	for (size_t i = 0; secret[i]; i++)
+		if (!strcasecmp(key->value, secret[i]))
+			return config_fail_at(c, key, where, NULL,
+					      "unknown key %s%s (a password is not written in the configuration: "
+					      "use password_command, password_env or password_file)",
+					      config_quoted(c, key->value), extra);
+	for (size_t i = 0; known[i] && best_d; i++) {
+		if (!strcasecmp(key->value, known[i])) {
+			best_d = 0; /* keys are lower case */
+			best = known[i];
+		}
+	}
+	for (size_t i = 0; known[i] && best_d; i++) {
 		size_t d = edit_distance(key->value, known[i]);
 		if (d < best_d) {
 			best_d = d;
@@ -413,11 +548,19 @@ int config_unknown_key(struct ctx *c, const struct node *key, const char *where,
 	return config_fail_at(c, key, where, NULL, "unknown key %s%s", config_quoted(c, key->value), extra);
 }
 
+/* C0 controls and DEL (but those in ALLOWED), C1 controls (U+0080-U+009F,
+ * UTF-8 C2 80-C2 9F) and the line/paragraph separators U+2028/U+2029. */
 int config_has_control(const char *s, const char *allowed)
 {
-	for (; *s; s++)
-		if (((unsigned char)*s < 0x20 || *s == 0x7f) && !strchr(allowed, *s))
+	const unsigned char *u = (const unsigned char *)s;
+	for (; *u; u++) {
+		if ((*u < 0x20 || *u == 0x7f) && !strchr(allowed, *u))
 			return 1;
+		if (u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+			return 1;
+		if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
+			return 1;
+	}
 	return 0;
 }
 

@@ -764,6 +764,14 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	memset(res, 0, sizeof(*res));
 	res->status = SYNC_FAILED;
 	a.dir = sync_account_dir(acct);
+	/* the password first: a source that fails leaves nothing behind (no
+	 * mirror directory, no lock); its message names the account */
+	a.password = config_get_password(acct, err, sizeof(err));
+	if (!a.password) {
+		log_error("%s", err);
+		snprintf(res->error, sizeof(res->error), "%s", err);
+		goto out;
+	}
 	if (maildir_mkdir_p(a.dir, err, sizeof(err)) < 0)
 		goto fail;
 	rc = take_lock(&a, &lockfd, err, sizeof(err));
@@ -774,9 +782,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 			res->status = SYNC_LOCKED;
 		goto out;
 	}
-	a.password = config_get_password(acct, err, sizeof(err));
 	struct local_read_ctx lr = { a.dir, &local };
-	if (!a.password || connect_login(&a, 0, err, sizeof(err)) < 0 ||
+	if (connect_login(&a, 0, err, sizeof(err)) < 0 ||
 	    imap_list(a.imap, &list, local_read, &lr, err, sizeof(err)) < 0)
 		goto fail;
 	/* every folder path on the server, for orphan detection and collisions */

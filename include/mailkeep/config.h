@@ -64,6 +64,7 @@ struct account {
 	char *user;
 	enum password_source password_source;
 	char *password_arg;  /* the command, the variable name, or the expanded file path */
+	const char *password_key; /* the key that set it ("token_command"...), for messages */
 	enum auth_mode auth;
 	struct strlist include; /* never empty after loading (default "*") */
 	struct strlist exclude;

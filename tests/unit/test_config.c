@@ -424,6 +424,32 @@ static const struct broken_case broken[] = {
 	{ ACCT "    push_map:\n      ~: b\n", 0, "t.yaml:7:7: ", "expected a source folder name, got null" },
 	{ ACCT "    push_map:\n      a: \"x\\ty\"\n", 0, "t.yaml:7:10: ", "must not contain control characters" },
 	{ ACCT "    push_map:\n      [a]: b\n", 0, "t.yaml:7:7: ", "mapping keys must be strings" },
+	/* syntax errors name the last key and quote the line */
+	{ "accounts:\n  - name: a\n    host h\n    user: u\n", 0, "t.yaml:4:5: ",
+	  "after key \"name\" at line 2, column 5); line 3: host h" },
+	{ "accounts:\n  - name: a\n\thost: h\n", 0, "t.yaml:3:1: ", "(indent with spaces)" },
+	{ ACCT "    folders: {include: [\"\\[G]\"]}\n", 0, "t.yaml:6:", "use single quotes" },
+	/* a BOM does not shift line 1's columns; "---" alone is an empty file */
+	{ "\xef\xbb\xbf" "acounts: []\n", 0, "t.yaml:1:1: ", "unknown key \"acounts\"" },
+	{ "---\n", 0, "t.yaml:1:1: ", "empty" },
+	/* C1 controls and Unicode separators, raw or escaped; the key named */
+	{ HEAD "    password_env: P\xc2\x85x\n", 0, "t.yaml:5:20: ", "U+0085 is not allowed (in the value of key \"password_env\")" },
+	{ HEAD "    password_env: P\n    port: 9\xe2\x80\xa8\n", 0, "t.yaml:6:12: ", "separator U+2028" },
+	{ ACCT "    ca_file: \"c\\x80\"\n", 0, "t.yaml:6:14: ", "key \"ca_file\"" },
+	/* host: ASCII, no URL, no port; IPv6 literal fine (below) */
+	{ "accounts:\n  - name: a\n    host: imaps://h:993\n    user: u\n    password_env: P\n", 0,
+	  "t.yaml:3:11: ", "key \"host\"" },
+	{ "accounts:\n  - name: a\n    host: h:993\n    user: u\n    password_env: P\n", 0,
+	  "t.yaml:3:11: ", "no scheme or port" },
+	{ "accounts:\n  - name: a\n    host: \"h\\_x\"\n    user: u\n    password_env: P\n", 0,
+	  "t.yaml:3:11: ", "key \"host\"" },
+	/* a tag that contradicts the key */
+	{ ACCT "    port: !!bool 993\n", 0, "t.yaml:6:11: ", "tagged !!bool" },
+	/* unknown keys: case-insensitive suggestion, no "password" key */
+	{ ACCT "    PORT: 993\n", 0, "t.yaml:6:5: ", "(did you mean \"port\"?)" },
+	{ HEAD "    password: hunter2\n", 0, "t.yaml:5:5: ", "use password_command, password_env or password_file" },
+	/* password keys are not echoed */
+	{ HEAD "    password_env: hunter2-secret!\n", 0, "t.yaml:5:19: ", "(the value is not shown)" },
 	/* duplicate account names */
 	{ ACCT "  - name: b\n    host: h\n    user: u\n    password_env: P\n"
 	  "  - name: a\n    host: h\n    user: u\n    password_env: P\n",
@@ -449,6 +475,7 @@ Test(config_broken, table, .init = test_env)
 		cr_expect_eq(strncmp(err, t->prefix, strlen(t->prefix)), 0,
 			     "case %zu: got \"%s\", want prefix \"%s\"", i, err, t->prefix);
 		cr_expect_not_null(strstr(err, t->needle), "case %zu: \"%s\" lacks \"%s\"", i, err, t->needle);
+		cr_expect_null(strstr(err, "hunter2"), "case %zu: a password echoed: %s", i, err);
 	}
 }
 
@@ -810,4 +837,20 @@ Test(config_glob, selected)
 	cr_expect_eq(config_folder_selected(a, "Sent"), 1);
 	cr_expect_eq(config_folder_selected(a, "Drafts"), 0);
 	config_free(&cfg);
+}
+
+Test(config_valid, host_forms, .init = test_env)
+{
+	static const char *const ok[] = { "imap.example.com", "127.0.0.1", "::1", "fe80::1%eth0",
+					   "xn--bcher-kva.example", "localhost" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char y[256], err[512] = "";
+		struct config cfg;
+		snprintf(y, sizeof(y), "accounts:\n  - name: a\n    host: \"%s\"\n    user: u\n    password_env: P\n",
+			 ok[i]);
+		cr_expect_eq(load(y, &cfg, err, sizeof(err)), 0, "%s: %s", ok[i], err);
+		if (cfg.n_accounts)
+			cr_expect_str_eq(cfg.accounts[0].host, ok[i]);
+		config_free(&cfg);
+	}
 }

@@ -242,8 +242,16 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 			const struct imap_mailbox *mb = &list.items[j];
 			if (mb->flags & IMAP_MBOX_NOSELECT)
 				continue;
-			int sel = mb->utf8 && config_folder_selected(a, mb->utf8);
-			printf("  %s %s\n", sel ? "+" : "-", mb->utf8 ? mb->utf8 : "(undecodable name)");
+			int sel = mb->utf8 && config_folder_selected_mb(a, mb->utf8, mb->delim);
+			if (!mb->utf8) {
+				printf("  - (undecodable name)\n");
+				continue;
+			}
+			/* as patterns write it: levels joined with '/' */
+			printf("  %s ", sel ? "+" : "-");
+			for (const char *p = mb->utf8; *p; p++)
+				putchar(mb->delim && *p == mb->delim ? '/' : *p);
+			putchar('\n');
 		}
 		goto done;
 fail:

@@ -2,9 +2,11 @@
  * process per account), exit code, summary, and the --json document. */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,6 +175,7 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 	pid_t *pids = xcalloc(n, sizeof(*pids));
 	FILE **files = xcalloc(n, sizeof(*files));
 	size_t next = 0, running = 0;
+	pid_t parent = getpid();
 	fflush(NULL);
 	while (next < n || running) {
 		if (next < n && running < (size_t)jobs) {
@@ -180,6 +183,12 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 			pid_t pid = files[next] ? fork() : -1;
 			if (pid == 0) {
 				struct account_outcome o;
+				/* dies with the parent: a killed run must not leave account
+				 * processes holding their locks (the rerun would find them
+				 * locked); for the child it is one more kill point */
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				if (getppid() != parent)
+					_exit(1);
 				run_account(accts[next], &o, 0);
 				outcome_write(files[next], &o);
 				_exit(0);

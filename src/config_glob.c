@@ -178,3 +178,18 @@ int config_folder_selected(const struct account *acct, const char *folder)
 			return 0;
 	return 1;
 }
+
+/* A server folder (decoded name, its delimiter) against the patterns, which write
+ * levels with '/' whatever the server's delimiter (mailkeep.yaml(5), FOLDER PATTERNS). */
+int config_folder_selected_mb(const struct account *acct, const char *utf8, char delim)
+{
+	if (!delim || delim == '/')
+		return config_folder_selected(acct, utf8);
+	char *s = xstrdup(utf8);
+	for (char *p = s; *p; p++)
+		if (*p == delim)
+			*p = '/';
+	int r = config_folder_selected(acct, s);
+	free(s);
+	return r;
+}

@@ -310,7 +310,9 @@ static size_t merge_idx(const size_t *a, size_t na, const size_t *b, size_t nb, 
 	return o;
 }
 
-/* Make sure the target folder exists (CREATE + SUBSCRIBE) and select it. */
+/* Make sure the target folder exists (CREATE + SUBSCRIBE) and select it. A
+ * folder with no push state yet is subscribed even when it exists: a run
+ * killed between its CREATE and its SUBSCRIBE (SUBSCRIBE is idempotent). */
 static int open_target(struct folder_run *f, int *created, char *err, size_t errlen)
 {
 	struct push_run *r = f->r;
@@ -318,6 +320,18 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 	int rc;
 	*created = 0;
 	f->keywords_ok = 1;
+	if (mb && !(mb->flags & IMAP_MBOX_NONEXISTENT) && !r->opt->dry_run) {
+		struct buf path = BUF_INIT;
+		struct stat sb;
+		buf_addf(&path, "%s/%s", f->state_dir.data, PUSH_STATE_FILE);
+		if (lstat(path.data, &sb) < 0 && errno == ENOENT) {
+			char serr[512];
+			if (imap_subscribe(r->imap, f->wire.data, serr, sizeof(serr)) < 0)
+				log_warn("push %s -> %s: folder \"%s\": %s", r->src->name, r->dst->name,
+					 f->tname.data, serr);
+		}
+		buf_free(&path);
+	}
 	if (!mb || (mb->flags & IMAP_MBOX_NONEXISTENT)) {
 		if (r->opt->dry_run) {
 			fprintf(r->out, "would create folder \"%s\"\n", f->tname.data);

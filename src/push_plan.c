@@ -594,6 +594,7 @@ void push_state_remove(struct push_state *st, uint32_t uv, uint32_t uid)
 	if (i >= st->n || entry_cmp_key(&st->e[i], uv, uid))
 		return;
 	free(st->e[i].keywords);
+	free(st->e[i].pkey);
 	memmove(&st->e[i], &st->e[i + 1], (st->n - i - 1) * sizeof(*st->e));
 	st->n--;
 }
@@ -610,6 +611,7 @@ void push_state_compact(struct push_state *st)
 	for (size_t i = 0; i < st->n; i++) {
 		if (!st->e[i].src_uid) {
 			free(st->e[i].keywords);
+			free(st->e[i].pkey);
 			continue;
 		}
 		st->e[o++] = st->e[i];
@@ -619,8 +621,10 @@ void push_state_compact(struct push_state *st)
 
 void push_state_clear(struct push_state *st)
 {
-	for (size_t i = 0; i < st->n; i++)
+	for (size_t i = 0; i < st->n; i++) {
 		free(st->e[i].keywords);
+		free(st->e[i].pkey);
+	}
 	st->n = 0;
 }
 
@@ -659,6 +663,22 @@ static int parse_key(const char **p, uint32_t *uv, uint32_t *uid)
 	return 0;
 }
 
+/* "<size> <date> <digest hex>[ <message-id>]" (push_target.c's key_text()) */
+static int pkey_valid(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	if (!n || s[n] != ' ')
+		return 0;
+	s += n + 1;
+	s += *s == '-';
+	n = strspn(s, "0123456789");
+	if (!n || s[n] != ' ')
+		return 0;
+	s += n + 1;
+	n = strspn(s, "0123456789abcdef");
+	return n == 2 * PUSH_DIGEST_LEN && (!s[n] || (s[n] == ' ' && s[n + 1]));
+}
+
 static int parse_state_line(struct push_state *st, const char *line, struct buf *kw)
 {
 	uint32_t uv, uid, tuid;
@@ -675,12 +695,16 @@ static int parse_state_line(struct push_state *st, const char *line, struct buf 
 		return parse_u32(&p, &st->tgt_uv) < 0 || *p ? -1 : 0;
 	}
 	if (line[0] == 'p' && line[1] == ' ') {
-		if (parse_key(&p, &uv, &uid) < 0 || *p)
+		if (parse_key(&p, &uv, &uid) < 0 || (*p && *p != ' '))
 			return -1;
 		if (st->n && entry_cmp_key(&st->e[st->n - 1], uv, uid) >= 0)
 			return -1; /* sorted, no repeats */
 		e = push_state_put(st, uv, uid);
 		e->pending = 1;
+		if (*p && !pkey_valid(p + 1))
+			return -1;
+		if (*p)
+			e->pkey = xstrdup(p + 1);
 		return 0;
 	}
 	if (line[0] == 'm' && line[1] == ' ') {
@@ -751,7 +775,8 @@ void push_state_format(const struct push_state *st, struct buf *out)
 		if (!e->src_uid)
 			continue;
 		if (e->pending) {
-			buf_addf(out, "p %" PRIu32 " %" PRIu32 "\n", e->src_uv, e->src_uid);
+			buf_addf(out, "p %" PRIu32 " %" PRIu32 "%s%s\n", e->src_uv, e->src_uid, e->pkey ? " " : "",
+				 e->pkey ? e->pkey : "");
 			continue;
 		}
 		maildir_flags_to_letters(e->flags, letters);

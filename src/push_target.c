@@ -64,6 +64,52 @@ static void message_key(const char *msg, size_t len, int64_t date, struct msg_ke
 		k->message_id[0] = '\0';
 }
 
+/* A pending entry's key as text: "<size> <date> <digest hex>[ <message-id>]". */
+static char *key_text(const struct msg_key *k)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%" PRIu64 " %" PRId64 " ", k->size, k->date);
+	for (size_t i = 0; i < PUSH_DIGEST_LEN; i++)
+		buf_addf(&b, "%02x", k->digest[i]);
+	if (k->message_id[0] && !strpbrk(k->message_id, "\r\n"))
+		buf_addf(&b, " %s", k->message_id);
+	return buf_detach(&b);
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The key back from key_text(); -1 when it is not one. */
+static int key_parse(const char *s, struct msg_key *k)
+{
+	char *end;
+	memset(k, 0, sizeof(*k));
+	if (*s < '0' || *s > '9')
+		return -1;
+	k->size = strtoull(s, &end, 10);
+	if (*end != ' ')
+		return -1;
+	s = end + 1;
+	k->date = strtoll(s, &end, 10);
+	if (end == s || *end != ' ')
+		return -1;
+	s = end + 1;
+	for (size_t i = 0; i < PUSH_DIGEST_LEN; i++) {
+		int hi = hexval(s[2 * i]), lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
+		if (lo < 0)
+			return -1;
+		k->digest[i] = (unsigned char)(hi << 4 | lo);
+	}
+	s += 2 * PUSH_DIGEST_LEN;
+	if (*s == ' ' && strlen(s + 1) < sizeof(k->message_id))
+		memcpy(k->message_id, s + 1, strlen(s + 1) + 1);
+	else if (*s)
+		return -1;
+	return 0;
+}
+
 /* ---- looking messages up on the target ---- */
 
 struct lookup {
@@ -133,45 +179,25 @@ static size_t claimed_uids(const struct folder_run *f, uint32_t **out)
 	return uniq_u32(*out, n);
 }
 
-/* Search the target for each source message idx[0..n): candidates by size
- * (and Message-ID), then their header digests and dates compared. Messages
- * found get a state entry with the target's flags (and go to *update when
- * those differ from the mirror's); the others go to *missing. */
-int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
-			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
-			 char *err, size_t errlen)
+/* Search the target for the messages KEYS[k] (those with OK[k]): candidates
+ * by size and Message-ID, then their headers fetched and compared, target UIDs
+ * in CLAIMED left out. MATCH[k]: the index of its candidate in L->cand, or -1. */
+static int find_on_target(struct folder_run *f, const struct msg_key *keys, const uint8_t *ok, size_t n,
+			  const uint32_t *claimed, size_t n_claimed, struct lookup *l, ssize_t *match,
+			  char *err, size_t errlen)
 {
-	struct lookup l = { .f = f };
-	struct msg_key *keys = xcalloc(n + 1, sizeof(*keys));
-	uint8_t *ok = xcalloc(n + 1, 1);
-	ssize_t *match = xcalloc(n + 1, sizeof(*match));
-	uint32_t *claimed = NULL;
-	size_t n_claimed = claimed_uids(f, &claimed);
-	struct buf msg = BUF_INIT, set = BUF_INIT, kw = BUF_INIT;
+	struct buf set = BUF_INIT;
 	unsigned tags[SEARCH_WINDOW];
-	char rerr[512];
 	int rc = 0;
-
-	for (size_t k = 0; k < n; k++) {
-		int64_t date;
-		int r = push_read_message(f, idx[k], &msg, &date, rerr, sizeof(rerr));
+	for (size_t k = 0; k < n; k++)
 		match[k] = -1;
-		if (r != 0) {
-			log_warn("push %s -> %s: folder \"%s\": UID %" PRIu32 ": %s; skipped", f->r->src->name,
-				 f->r->dst->name, f->name, f->src[idx[k]].uid, rerr);
-			f->skipped++;
-			continue;
-		}
-		message_key(msg.data, msg.len, date, &keys[k]);
-		ok[k] = 1;
-	}
 	/* an empty folder (or one not there yet) holds none of them */
 	if (!f->exists_on_target || !f->info.exists)
-		goto decide;
+		goto out;
 	/* many to look up (a first push into a folder that has mail): every message
 	 * of the folder is a candidate, one SEARCH instead of one per message */
 	if (n > BULK_LOOKUP) {
-		rc = imap_uid_search_all(f->r->imap, on_candidate_uid, &l, err, errlen);
+		rc = imap_uid_search_all(f->r->imap, on_candidate_uid, l, err, errlen);
 		if (rc < 0)
 			goto out;
 	}
@@ -190,34 +216,75 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 			next++;
 			continue;
 		}
-		rc = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, &l, err, errlen);
+		rc = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, l, err, errlen);
 		head++;
 		if (rc < 0)
 			goto out;
 	}
 	/* candidates that no present message claims: fetch their headers */
 	size_t o = 0;
-	l.n_uids = uniq_u32(l.uids, l.n_uids);
-	for (size_t i = 0; i < l.n_uids; i++)
-		if (!contains_u32(claimed, n_claimed, l.uids[i]))
-			l.uids[o++] = l.uids[i];
-	l.n_uids = o;
-	l.got = xcalloc(l.n_uids + 1, 1);
-	for (size_t i = 0; i < l.n_uids; i += UIDSET_MAX) {
-		size_t m = l.n_uids - i < UIDSET_MAX ? l.n_uids - i : UIDSET_MAX;
+	l->n_uids = uniq_u32(l->uids, l->n_uids);
+	for (size_t i = 0; i < l->n_uids; i++)
+		if (!contains_u32(claimed, n_claimed, l->uids[i]))
+			l->uids[o++] = l->uids[i];
+	l->n_uids = o;
+	l->got = xcalloc(l->n_uids + 1, 1);
+	for (size_t i = 0; i < l->n_uids; i += UIDSET_MAX) {
+		size_t m = l->n_uids - i < UIDSET_MAX ? l->n_uids - i : UIDSET_MAX;
 		buf_reset(&set);
-		imap_uidset(&set, l.uids + i, m);
-		rc = imap_uid_fetch_headers(f->r->imap, set.data, on_candidate, &l, err, errlen);
+		imap_uidset(&set, l->uids + i, m);
+		rc = imap_uid_fetch_headers(f->r->imap, set.data, on_candidate, l, err, errlen);
 		if (rc < 0)
 			goto out;
 	}
 	for (size_t k = 0; k < n; k++) {
 		if (!ok[k])
 			continue;
-		match[k] = push_match(l.cand, l.n_cand, keys[k].size, keys[k].digest, keys[k].date);
+		match[k] = push_match(l->cand, l->n_cand, keys[k].size, keys[k].digest, keys[k].date);
 		if (match[k] >= 0)
-			l.cand[match[k]].taken = 1;
+			l->cand[match[k]].taken = 1;
 	}
+out:
+	buf_free(&set);
+	return rc;
+}
+
+/* Search the target for each source message idx[0..n): candidates by size
+ * (and Message-ID), then their header digests and dates compared. Messages
+ * found get a state entry with the target's flags (and go to *update when
+ * those differ from the mirror's); the others go to *missing. */
+int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
+			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
+			 char *err, size_t errlen)
+{
+	struct lookup l = { .f = f };
+	struct msg_key *keys = xcalloc(n + 1, sizeof(*keys));
+	uint8_t *ok = xcalloc(n + 1, 1);
+	ssize_t *match = xcalloc(n + 1, sizeof(*match));
+	uint32_t *claimed = NULL;
+	size_t n_claimed = claimed_uids(f, &claimed);
+	struct buf msg = BUF_INIT, kw = BUF_INIT;
+	char rerr[512];
+	int rc = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		int64_t date;
+		int r = push_read_message(f, idx[k], &msg, &date, rerr, sizeof(rerr));
+		match[k] = -1;
+		if (r != 0) {
+			log_warn("push %s -> %s: folder \"%s\": UID %" PRIu32 ": %s; skipped", f->r->src->name,
+				 f->r->dst->name, f->name, f->src[idx[k]].uid, rerr);
+			f->skipped++;
+			continue;
+		}
+		message_key(msg.data, msg.len, date, &keys[k]);
+		ok[k] = 1;
+	}
+	rc = find_on_target(f, keys, ok, n, claimed, n_claimed, &l, match, err, errlen);
+	if (rc < 0)
+		goto out;
+	if (!l.n_cand)
+		goto decide;
 	/* a matched target message that an orphan entry stood for now belongs to
 	 * the source message found (renumbered source folder) */
 	uint32_t *taken = xcalloc(l.n_cand + 1, sizeof(*taken));
@@ -266,7 +333,6 @@ out:
 	free(match);
 	free(claimed);
 	buf_free(&msg);
-	buf_free(&set);
 	buf_free(&kw);
 	return rc;
 }
@@ -498,7 +564,12 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 		for (size_t k = 0; k < nb; k++) {
 			const struct push_src *s = &f->src[b[k].src];
 			struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
+			struct msg_key key;
 			e->pending = 1;
+			/* its identity, to find it on the target even once the source is gone */
+			message_key(b[k].data.data, b[k].data.len, b[k].date, &key);
+			free(e->pkey);
+			e->pkey = key_text(&key);
 		}
 		if ((rc = push_save_state(f, err, errlen)) < 0)
 			break;
@@ -666,12 +737,78 @@ static int find_src(const struct folder_run *f, uint32_t uv, uint32_t uid)
 /* Delete on the target the messages whose source is gone (UID EXPUNGE needs
  * UIDPLUS; without it they are only flagged \Deleted). Without --delete only
  * entries that cannot mean a target message (pending) are dropped. */
+/* Pending entries whose source message is gone (a run killed after its
+ * APPEND, the message expunged before this run): is the message on the
+ * target? Found: the entry becomes an ordinary one for that target UID (an
+ * orphan that --delete removes, now or later). Not found, or with no key to
+ * look for: dropped. */
+static int resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
+{
+	size_t n = 0, n_claimed = 0;
+	int rc = 0;
+	for (size_t k = 0; k < f->st.n; k++) {
+		struct push_entry *e = &f->st.e[k];
+		if (e->pending && !find_src(f, e->src_uv, e->src_uid))
+			n++;
+	}
+	if (!n)
+		return 0;
+	struct push_entry **ent = xcalloc(n + 1, sizeof(*ent));
+	struct msg_key *keys = xcalloc(n + 1, sizeof(*keys));
+	uint8_t *ok = xcalloc(n + 1, 1);
+	ssize_t *match = xcalloc(n + 1, sizeof(*match));
+	uint32_t *claimed = xcalloc(f->st.n + 1, sizeof(*claimed));
+	struct lookup l = { .f = f };
+	struct buf kw = BUF_INIT;
+	n = 0;
+	for (size_t k = 0; k < f->st.n; k++) {
+		struct push_entry *e = &f->st.e[k];
+		if (!e->pending && e->tgt_uid)
+			claimed[n_claimed++] = e->tgt_uid;
+		if (!e->pending || find_src(f, e->src_uv, e->src_uid))
+			continue;
+		ok[n] = e->pkey && key_parse(e->pkey, &keys[n]) == 0;
+		ent[n++] = e;
+	}
+	n_claimed = uniq_u32(claimed, n_claimed);
+	if (!f->r->opt->dry_run)
+		rc = find_on_target(f, keys, ok, n, claimed, n_claimed, &l, match, err, errlen);
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		struct push_entry *e = ent[k];
+		if (f->r->opt->dry_run || match[k] < 0) {
+			e->src_uid = 0;
+			continue;
+		}
+		const struct push_candidate *c = &l.cand[match[k]];
+		e->pending = 0;
+		e->tgt_uid = c->uid;
+		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
+		push_keywords_normalise(c->keywords, f->keywords_ok, &kw);
+		push_entry_set_keywords(e, kw.data);
+		log_info("push %s -> %s: folder \"%s\": target UID %" PRIu32 " was appended by an interrupted "
+			 "run for a message the source no longer has", f->r->src->name, f->r->dst->name, f->name,
+			 c->uid);
+	}
+	lookup_free(&l);
+	buf_free(&kw);
+	free(ent);
+	free(keys);
+	free(ok);
+	free(match);
+	free(claimed);
+	return rc;
+}
+
 int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
 {
 	uint32_t *uids = xcalloc(f->st.n + 1, sizeof(*uids));
 	struct buf set = BUF_INIT;
 	size_t nu = 0;
-	int rc = 0;
+	int rc = resolve_gone_pending(f, err, errlen);
+	if (rc < 0) {
+		free(uids);
+		return rc;
+	}
 	for (size_t k = 0; k < f->st.n; k++) {
 		struct push_entry *e = &f->st.e[k];
 		if (find_src(f, e->src_uv, e->src_uid))

@@ -409,14 +409,28 @@ static int tree_walk_cb(const char *root, const git_tree_entry *e, void *payload
 	return 0;
 }
 
-/* Remove a stale ref lock left by a killed run: we hold the account lock, so no
- * other mailkeep writes this repository now. */
-static void clear_stale_lock(git_repository *repo, const char *branch)
+/* Remove what a killed run left in the repository: a stale ref lock and
+ * libgit2's temporary object files (objects/tmp_object_git2_*; git gc would
+ * remove them, mailkeep never runs it). We hold the account lock, so no other
+ * mailkeep writes this repository now. */
+static void clear_stale_files(git_repository *repo, const char *branch)
 {
 	struct buf p = BUF_INIT;
 	buf_addf(&p, "%srefs/heads/%s.lock", git_repository_path(repo), branch);
 	if (unlink(p.data) == 0)
 		log_warn("removed stale lock %s (left by an interrupted run)", p.data);
+	buf_reset(&p);
+	buf_addf(&p, "%sobjects", git_repository_path(repo));
+	DIR *d = opendir(p.data);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "tmp_object_git2_", 16) != 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_debug("removed %s/%s (left by an interrupted run)", p.data, de->d_name);
+	}
+	if (d)
+		closedir(d);
 	buf_free(&p);
 }
 
@@ -534,7 +548,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 	if (open_repo(acct, &r.repo, err, errlen) < 0)
 		goto out;
 	buf_addf(&refname, "refs/heads/%s", acct->snapshot_branch);
-	clear_stale_lock(r.repo, acct->snapshot_branch);
+	clear_stale_files(r.repo, acct->snapshot_branch);
 	if (git_reference_lookup(&ref, r.repo, refname.data) == 0) {
 		if (git_commit_lookup(&parent, r.repo, git_reference_target(ref)) < 0 ||
 		    git_commit_tree(&r.base, parent) < 0) {

@@ -78,6 +78,8 @@ static int have_state(const struct account_run *a, const struct strlist *rels, c
 	return found;
 }
 
+#define LOCK_WAIT_MS 1000
+
 static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
 {
 	struct buf p = BUF_INIT;
@@ -93,7 +95,15 @@ static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
 		goto out;
 	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+	/* a run killed a moment ago may still be letting go (its account process
+	 * finishing a sync before it dies): wait up to LOCK_WAIT_MS for it */
+	int locked = -1;
+	for (int waited = 0; (locked = flock(*fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK &&
+			     waited < LOCK_WAIT_MS; waited += 20) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (locked < 0) {
 		if (errno == EWOULDBLOCK) {
 			snprintf(err, errlen, "account %s: another mailkeep run holds %s", a->acct->name, p.data);
 			rc = 1;
@@ -789,7 +799,9 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	/* every folder path on the server, for orphan detection and collisions */
 	for (size_t i = 0; i < list.n; i++) {
 		const struct imap_mailbox *mb = &list.items[i];
-		if (!mb->utf8 || maildir_folder_path(mb->utf8, mb->delim, &rel) < 0)
+		/* a \Noselect name holds no mail: its old copy is an orphan */
+		if (!mb->utf8 || (mb->flags & IMAP_MBOX_NOSELECT) ||
+		    maildir_folder_path(mb->utf8, mb->delim, &rel) < 0)
 			strlist_push(&rels, xstrdup(""));
 		else
 			strlist_push(&rels, xstrdup(rel.data));
@@ -812,7 +824,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 			res->counts.folders_failed++;
 			continue;
 		}
-		if (!config_folder_selected(acct, mb->utf8)) {
+		if (!config_folder_selected_mb(acct, mb->utf8, mb->delim)) {
 			res->counts.folders_skipped++;
 			continue;
 		}

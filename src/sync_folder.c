@@ -1162,7 +1162,10 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	}
 	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view);
-	if (old_uv && old_uv != info.uidvalidity) {
+	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a
+	 * message a new UIDVALIDITY in every session): adopt the new one silently */
+	int nothing_kept = st.n == 0 && view.n == 0 && view.foreign == 0;
+	if (old_uv && old_uv != info.uidvalidity && !nothing_kept) {
 		maildir_view_free(&view);
 		if (move_aside(&f, old_uv, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
 			goto out;

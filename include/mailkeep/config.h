@@ -122,6 +122,7 @@ int config_folder_match(const char *pattern, const char *folder);
 /* 1 when FOLDER (decoded UTF-8, '/' as separator) is selected by the account's
  * include/exclude lists (included by some include and by no exclude). */
 int config_folder_selected(const struct account *acct, const char *folder);
+int config_folder_selected_mb(const struct account *acct, const char *utf8, char delim);
 
 /* The list of config keys the loader accepts, NULL-terminated (for docs tests). */
 extern const char *const config_known_keys[];

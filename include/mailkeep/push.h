@@ -99,17 +99,20 @@ int push_message_id(const char *hdr, size_t len, char *out, size_t outlen);
  *   target <target folder, wire name>
  *   uidvalidity <target UIDVALIDITY>
  *   m <source uidvalidity> <source uid> <target uid> <flag letters or -> [keyword ...]
- *   p <source uidvalidity> <source uid>
+ *   p <source uidvalidity> <source uid> [<size> <date> <header digest hex> [<message-id>]]
  * "m": the message is on the target (target uid 0 when the server did not tell
  * it), with the flags mailkeep last set there; "p": an APPEND was sent and its
  * outcome is unknown (the run was killed): look the message up before
- * appending it again. Lines sorted by (source uidvalidity, source uid). */
+ * appending it again. Its identity on the wire (size, INTERNALDATE, digest of
+ * the header, Message-ID) lets it be found on the target even once its source
+ * message is gone. Lines sorted by (source uidvalidity, source uid). */
 struct push_entry {
 	uint32_t src_uv, src_uid;  /* src_uid 0: dropped (see push_state_compact) */
 	uint32_t tgt_uid;
 	uint8_t flags;             /* MFLAG_* as set on the target */
 	uint8_t pending;
 	char *keywords;            /* NULL or owned, normalised */
+	char *pkey;                /* pending: NULL or owned, "<size> <date> <digest hex>[ <message-id>]" */
 };
 struct push_state {
 	char *target;              /* owned; NULL when new */

@@ -2,7 +2,8 @@
 # A folder deleted on the server: its local copy (the messages) is kept untouched, a warning names it, and the
 # rest of the mirror stays exact; a folder renamed on the server: the new name is mirrored and the
 # old copy is kept; the deleted folder created again (a new UIDVALIDITY): mirrored anew, the old
-# copy moved intact to .mailkeep/uidvalidity-<old>/.
+# copy moved intact to .mailkeep/uidvalidity-<old>/; a folder deleted while it has children (it stays
+# listed as \Noselect): kept and warned about like a deleted one.
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -47,4 +48,14 @@ exact "$A" --ignore-local '日本語'
 check '[ -d "$A/.mailkeep/uidvalidity-$old_uv/R&D/cur" ]' "the old copy of R&D is not at .mailkeep/uidvalidity-$old_uv/R&D"
 (cd "$A/.mailkeep/uidvalidity-$old_uv/R&D" && find . -type f ! -name .mailkeep-state -print0 | sort -z | xargs -0r sha256sum) >"$T/rd.moved"
 check 'cmp -s "$T/rd.before" "$T/rd.moved"' "the moved old copy of R&D is not byte-identical"
+
+snap Archive >"$T/ar.before"
+dadm mailbox delete -u alice Archive
+dadm_out mailbox list -u alice >"$T/list"
+check 'grep -qx "Archive/2024" "$T/list"' "the child Archive/2024 went with its parent"
+mk -c "$cfg" sync
+expect_rc 0 "sync after a folder with children was deleted"
+check 'grep -F "Archive" "$MK_ERR" | grep -qv "Archive/"' "no warning naming the deleted parent Archive: $(mk_err_line)"
+check '[ -d "$A/Archive/2024/cur" ]' "the child folder's copy is gone"
+check 'grep -q "^orphaned 1" "$A/Archive/.mailkeep-state"' "the state of Archive is not marked orphaned"
 t_pass

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A server with "." as the hierarchy delimiter (Dovecot's Maildir++ layout): "Archive.2024" is
-# mirrored as Archive/2024/, and the mirror is exact, also after changes.
+# mirrored as Archive/2024/, and the mirror is exact, also after changes. Folder patterns write
+# levels with '/' there too: exclude "Archive/2024" leaves Archive.2024 out (and check --connect
+# prints it as Archive/2024).
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up --layout maildir++
@@ -25,4 +27,16 @@ expect_rc 0 "incremental sync"
 exact "$A"
 inode_list "$A" >"$T/inodes1"
 inode_expect "$T/inodes0" "$T/inodes1" "renamed Archive/2024 2" "gone Geschäftlich 1" "new Archive/2024 *"
+
+cfg2=$T/config2.yaml
+{ echo "accounts:"; acct_yaml alice root="$T/mail2" raw='folders: {exclude: ["Archive/2024"]}'; } |
+	cfg_write "$cfg2"
+mk -c "$cfg2" check --connect
+expect_rc 0 "check --connect with a '/' pattern"
+check 'grep -qxF "  - Archive/2024" "$MK_OUT"' "check --connect does not show Archive/2024 left out: $(head -c 300 "$MK_OUT")"
+check 'grep -qxF "  + Archive" "$MK_OUT"' "check --connect does not show Archive selected"
+mk -c "$cfg2" sync
+expect_rc 0 "sync with exclude Archive/2024"
+check '[ ! -e "$T/mail2/alice/Archive/2024/cur" ]' "Archive.2024 mirrored although excluded as Archive/2024"
+check '[ -d "$T/mail2/alice/Archive/cur" ]' "Archive not mirrored"
 t_pass

@@ -332,6 +332,22 @@ Test(push_state, round_trip)
 	cr_expect(ld.e[0].pending);
 	cr_expect_str_eq(push_state_find(&ld, 7, 3)->keywords, "$label1 Work");
 	cr_expect_null(push_state_find(&ld, 7, 4));
+	/* a pending entry keeps the message's identity on the wire, round trip */
+	{
+		static const char keyed[] = "mailkeep-push 1\ntarget T\nuidvalidity 3\n"
+					    "p 5 9 2048 1700000000 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff <a b@c>\n"
+					    "p 5 10\n";
+		struct push_state ks;
+		struct buf kt = BUF_INIT;
+		cr_assert_eq(push_state_parse(keyed, strlen(keyed), &ks, err, sizeof(err)), 0, "%s", err);
+		cr_expect(ks.e[0].pending && ks.e[1].pending);
+		cr_expect_str_eq(ks.e[0].pkey, "2048 1700000000 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff <a b@c>");
+		cr_expect_null(ks.e[1].pkey);
+		push_state_format(&ks, &kt);
+		cr_expect_str_eq(kt.data, keyed);
+		push_state_free(&ks);
+		buf_free(&kt);
+	}
 	push_state_remove(&ld, 7, 1);
 	push_state_remove(&ld, 7, 99);
 	cr_expect_eq(ld.n, 3);

@@ -429,6 +429,19 @@ static void one_folder(struct worker *w, size_t k)
 		imap_throttle_clear(a->imap);
 	clock_gettime(CLOCK_MONOTONIC, &f1);
 	rep.seconds = (double)(f1.tv_sec - f0.tv_sec) + (double)(f1.tv_nsec - f0.tv_nsec) / 1e9;
+	/* listed, yet EXAMINE answers NO [NONEXISTENT] (RFC 5530), or NO after its
+	 * STATUS got none and the server says it "doesn't exist": Dovecot's
+	 * Maildir++ keeps listing a deleted folder that has children (and drops
+	 * the code when QRESYNC parameters are given). Gone, like a folder no
+	 * longer listed: its local copy is kept, no error. */
+	if (rc == IMAP_ERR_NO && strstr(err, "EXAMINE: server said NO: ") &&
+	    (strstr(err, "EXAMINE: server said NO: [NONEXISTENT]") ||
+	     (status && !status->ok && strcasestr(err, "n't exist")))) {
+		log_warn("account %s: folder \"%s\" no longer exists on the server (listed, but it has no "
+			 "status and EXAMINE is refused); its local copy is kept", acct->name, mb->utf8);
+		rc = 0;
+		rep.how = "nonexistent";
+	}
 	rep.error = rc < 0 ? err : NULL;
 	if (rc < 0)
 		log_error("account %s: folder \"%s\": %s", acct->name, mb->utf8, err);

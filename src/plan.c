@@ -126,16 +126,17 @@ size_t plan_merge_changes(const struct state_msg *known, size_t n_known,
 		n_ranges = w + 1;
 	}
 	while (i < n_known || j < n_changed) {
-		uint32_t ku = i < n_known ? known[i].uid : UINT32_MAX;
-		uint32_t cu = j < n_changed ? changed[j].uid : UINT32_MAX;
-		uint32_t uid = ku < cu ? ku : cu;
+		/* no sentinel value: 4294967295 is a valid UID */
+		int has_k = i < n_known, has_c = j < n_changed;
+		uint32_t ku = has_k ? known[i].uid : 0, cu = has_c ? changed[j].uid : 0;
+		uint32_t uid = !has_c ? ku : !has_k ? cu : ku < cu ? ku : cu;
 		int listed = in_ranges(ranges, n_ranges, &pos, uid);
 		int exists = kind == PLAN_RANGES_VANISHED ? !listed : listed;
-		if (cu == uid) {
+		if (has_c && cu == uid) {
 			if (exists)
 				m[o++] = (struct plan_merged){ uid, changed[j].flags, (long)j, 0 };
 			j++;
-			if (ku == uid)
+			if (has_k && ku == uid)
 				i++;
 			continue;
 		}

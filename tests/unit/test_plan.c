@@ -204,3 +204,30 @@ Test(plan_merge, nothing_changed)
 	cr_assert_eq(m[1].flags, MFLAG_SEEN);
 	free(m);
 }
+
+/* 4294967295 is a valid UID, not an end marker: known, unchanged, and only
+ * HIGHESTMODSEQ moved (the hostile matrix's uid-max-incremental crashed here) */
+Test(plan_merge, uid_max_is_a_uid)
+{
+	struct state_msg known[] = { K(7, 0), K(4294967295u, MFLAG_SEEN) };
+	struct plan_server_msg changed[] = { { 7, MFLAG_FLAGGED } };
+	struct plan_merged *m;
+	size_t n = plan_merge_changes(known, 2, NULL, 0, NULL, 0, PLAN_RANGES_VANISHED, &m);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(m[1].uid, 4294967295u);
+	cr_assert_eq(m[1].changed, -1);
+	cr_assert_eq(m[1].flags, MFLAG_SEEN);
+	free(m);
+	n = plan_merge_changes(known, 2, changed, 1, NULL, 0, PLAN_RANGES_VANISHED, &m);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(m[0].changed, 0);
+	cr_assert_eq(m[1].uid, 4294967295u);
+	cr_assert_eq(m[1].changed, -1);
+	free(m);
+	struct plan_server_msg changed_max[] = { { 4294967295u, 0 } };
+	n = plan_merge_changes(known, 2, changed_max, 1, NULL, 0, PLAN_RANGES_VANISHED, &m);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(m[1].changed, 0);
+	cr_assert_eq(m[1].flags, 0);
+	free(m);
+}

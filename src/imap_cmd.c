@@ -307,6 +307,18 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 	if (c->streamed) {
 		m.has_body = 1;
 		m.body_size = c->streamed_size;
+	} else if (c->sink && !c->sink_failed && m.uid &&
+		   ((v = imap_fetch_item(list, "BODY[]")) != NULL || (v = imap_fetch_item(list, "BODY[]<0>")) != NULL ||
+		    (v = imap_fetch_item(list, "BINARY[]")) != NULL) &&
+		   v->type == IMAP_STRING) {
+		/* a body not sent as a literal (a quoted string is a legal nstring):
+		 * fed to the sink as a streamed one would be */
+		if (c->sink->on_body_begin(c->sink->ctx, v->len, c->sink_err, sizeof(c->sink_err)) != 0 ||
+		    (v->len && c->sink->on_body_data(c->sink->ctx, v->data, v->len, c->sink_err,
+						     sizeof(c->sink_err)) != 0))
+			c->sink_failed = 1;
+		m.has_body = 1;
+		m.body_size = v->len;
 	}
 	if (c->sink_failed) {
 		fc->failed = 1;

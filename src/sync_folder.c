@@ -404,8 +404,16 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		return 0;
 	}
 	int64_t date = m->internaldate;
-	if (date == INT64_MIN || date < 0)
-		date = date == INT64_MIN ? (int64_t)time(NULL) : 0;
+	if (date == INT64_MIN) {
+		/* asked for with the body: a file dated "now" would never be corrected */
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+		snprintf(err, errlen, "the server sent the body of UID %" PRIu32 " without its INTERNALDATE",
+			 m->uid);
+		return -1;
+	}
+	if (date < 0)
+		date = 0;
 	unsigned flags = m->has_flags ? m->flags : f->sv.msgs[idx].flags;
 	if (m->has_flags) {
 		f->sv.msgs[idx].flags = (uint8_t)flags;

@@ -63,8 +63,9 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 	}
 	if (a->items[1].type == IMAP_STRING && a->items[1].len == 1)
 		mb.delim = a->items[1].data[0];
-	else if (a->items[1].type == IMAP_STRING) {
+	else if (a->items[1].type == IMAP_STRING && a->items[1].len > 1) { /* "": as NIL, flat */
 		log_warn("%s: ignoring LIST response with an invalid delimiter", imap_peer(c));
+		l->n_ignored++;
 		return 0;
 	}
 	mb.name = xstrndup(name->data, name->len);
@@ -96,8 +97,13 @@ static int on_list_status(struct imap_client *c, const struct imap_response *r, 
 	struct imap_status_info st = { 0 };
 	const struct imap_value *name = r->args.n ? &r->args.items[0] : NULL;
 	int rc = on_status(c, r, &st, err, errlen);
-	if (rc < 0 || !name || (name->type != IMAP_STRING && name->type != IMAP_ATOM))
-		return rc;
+	if (rc < 0) {
+		/* that folder gets no numbers (so it is examined); the others keep theirs */
+		log_warn("%s; ignored", err);
+		return 0;
+	}
+	if (!name || (name->type != IMAP_STRING && name->type != IMAP_ATOM))
+		return 0;
 	for (size_t i = l->n; i-- > 0;) {
 		const char *n = l->items[i].name;
 		if (strlen(n) == name->len && (!memcmp(n, name->data, name->len) ||
@@ -106,6 +112,23 @@ static int on_list_status(struct imap_client *c, const struct imap_response *r, 
 			l->items[i].status.ok = 1;
 			break;
 		}
+	}
+	return 0;
+}
+
+/* "* ENABLED QRESYNC": only then is QRESYNC on (RFC 5161); an OK alone
+ * enables nothing. */
+static int on_enabled(struct imap_client *c, const struct imap_response *r, void *ctx,
+		      char *err, size_t errlen)
+{
+	int *seen = ctx;
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
+	    r->name_len != 7 || strncasecmp(r->name, "ENABLED", 7))
+		return 0;
+	for (size_t i = 0; i < r->args.n; i++) {
+		const struct imap_value *v = &r->args.items[i];
+		if (v->type == IMAP_ATOM && v->len == 7 && !strncasecmp(v->data, "QRESYNC", 7))
+			*seen = 1;
 	}
 	return 0;
 }
@@ -130,10 +153,11 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while
 	if (while_waiting)
 		while_waiting(ctx);
 	if (etag) {
-		rc = imap_wait_tagged(c, etag, NULL, NULL, "ENABLE", err, errlen);
-		if (rc == 0)
+		int seen = 0;
+		rc = imap_wait_tagged(c, etag, on_enabled, &seen, "ENABLE", err, errlen);
+		if (rc == 0 && seen)
 			c->qresync = 1;
-		else if (rc != IMAP_ERR_NO)
+		else if (rc < 0 && rc != IMAP_ERR_NO)
 			return rc;
 	}
 	rc = imap_wait_tagged(c, tag, out->with_status ? on_list_status : imap_on_list, out, "LIST",
@@ -692,6 +716,36 @@ bad:
 
 #define STATUS_WINDOW 100
 
+/* The STATUS answer for the mailbox asked about, not one naming another. */
+struct status_want {
+	struct imap_status_info *st;
+	const char *name;
+	int got; /* 1: its numbers came; -1: malformed (no numbers) */
+};
+
+static int on_status_for(struct imap_client *c, const struct imap_response *r, void *ctx,
+			 char *err, size_t errlen)
+{
+	struct status_want *w = ctx;
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
+	    r->name_len != 6 || strncasecmp(r->name, "STATUS", 6))
+		return 0;
+	const struct imap_value *name = r->args.n ? &r->args.items[0] : NULL;
+	if (!name || (name->type != IMAP_STRING && name->type != IMAP_ATOM) ||
+	    !(strlen(w->name) == name->len && (!memcmp(w->name, name->data, name->len) ||
+	      (!strcasecmp(w->name, "INBOX") && !strncasecmp(name->data, "INBOX", 5)))))
+		return 0; /* unsolicited, about another mailbox */
+	char serr[256];
+	if (on_status(c, r, w->st, serr, sizeof(serr)) < 0) {
+		log_warn("%s; ignored", serr);
+		memset(w->st, 0, sizeof(*w->st));
+		w->got = -1;
+	} else if (w->got == 0) {
+		w->got = 1;
+	}
+	return 0;
+}
+
 int imap_status_many(struct imap_client *c, const char *const *wire_names, size_t n,
 		     struct imap_status_info *out, char *err, size_t errlen)
 {
@@ -714,8 +768,9 @@ int imap_status_many(struct imap_client *c, const char *const *wire_names, size_
 			char serr[256];
 			if (!tags[i])
 				continue;
-			int r = imap_wait_tagged(c, tags[i], on_status, &out[base + i], "STATUS", serr, sizeof(serr));
-			if (r == 0)
+			struct status_want w = { &out[base + i], wire_names[base + i], 0 };
+			int r = imap_wait_tagged(c, tags[i], on_status_for, &w, "STATUS", serr, sizeof(serr));
+			if (r == 0 && w.got == 1)
 				out[base + i].ok = 1;
 			else if (r != IMAP_ERR_NO) {
 				snprintf(err, errlen, "%s", serr);
@@ -731,13 +786,17 @@ int imap_enable_qresync(struct imap_client *c, char *err, size_t errlen)
 {
 	if (!(imap_caps(c) & IMAP_CAP_QRESYNC) || !(imap_caps(c) & IMAP_CAP_ENABLE))
 		return 0;
-	int rc = imap_simple_command(c, "ENABLE", err, errlen, "ENABLE QRESYNC");
+	unsigned tag;
+	int seen = 0;
+	int rc = imap_send_command(c, &tag, err, errlen, "ENABLE QRESYNC");
+	if (rc == 0)
+		rc = imap_wait_tagged(c, tag, on_enabled, &seen, "ENABLE", err, errlen);
 	if (rc == IMAP_ERR_NO)
 		return 0;
 	if (rc < 0)
 		return rc;
-	c->qresync = 1;
-	return 1;
+	c->qresync = seen;
+	return seen;
 }
 
 int imap_qresync_enabled(const struct imap_client *c)

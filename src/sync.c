@@ -809,6 +809,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	if (connect_login(&a, 0, err, sizeof(err)) < 0 ||
 	    imap_list(a.imap, &list, local_read, &lr, err, sizeof(err)) < 0)
 		goto fail;
+	if (list.n_ignored) /* malformed LIST answers: folders that cannot be synced */
+		res->counts.folders_failed += list.n_ignored;
 	/* every folder path on the server, for orphan detection and collisions */
 	for (size_t i = 0; i < list.n; i++) {
 		const struct imap_mailbox *mb = &list.items[i];

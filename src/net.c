@@ -38,10 +38,17 @@ enum tls_state {
 	TLS_BROKEN, /* handshake or record layer failed; connection unusable */
 };
 
+/* A server that keeps the connection alive with a byte now and then (a drip)
+ * would never hit the per-read timeout: since the last command sent, at most
+ * `timeout` seconds may be spent waiting while less than SLOW_BYTES arrive. */
+#define SLOW_BYTES 1024
+
 struct net_conn {
 	int fd;
 	int port;
 	int timeout_sec;
+	int64_t slow_wait_ms;   /* waited since the last write or since SLOW_BYTES came */
+	uint64_t slow_bytes;
 	char *host;
 	char *ca_file;  /* NULL when only the system store is trusted */
 	char *deferred_bundle; /* system bundle file not loaded yet, or NULL */
@@ -612,6 +619,16 @@ static int check_usable(const struct net_conn *c, char *err, size_t errlen)
 	return 0;
 }
 
+static size_t note_read(struct net_conn *c, size_t got)
+{
+	c->slow_bytes += got;
+	if (c->slow_bytes >= SLOW_BYTES) {
+		c->slow_bytes = 0;
+		c->slow_wait_ms = 0;
+	}
+	return got;
+}
+
 ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t errlen)
 {
 	int rc = check_usable(c, err, errlen);
@@ -622,14 +639,18 @@ ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t e
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
 
-	int64_t deadline = deadline_after(c->timeout_sec);
+	int64_t deadline = deadline_after(c->timeout_sec), limit = (int64_t)c->timeout_sec * 1000;
 	for (;;) {
 		short want = POLLIN;
+		if (c->slow_wait_ms >= limit)
+			return fail(err, errlen, NET_ERR_TIMEOUT, "%s: less than %d bytes from server in %d s "
+				    "of waiting (a stalled or dripping server)", c->label, SLOW_BYTES,
+				    c->timeout_sec);
 		if (c->ssl) {
 			size_t got = 0;
 			ERR_clear_error();
 			if (SSL_read_ex(c->ssl, data, len, &got) == 1)
-				return (ssize_t)got;
+				return (ssize_t)note_read(c, got);
 			int e = SSL_get_error(c->ssl, 0);
 			if (e == SSL_ERROR_WANT_WRITE)
 				want = POLLOUT;
@@ -638,7 +659,7 @@ ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t e
 		} else {
 			ssize_t n = recv(c->fd, data, len, 0);
 			if (n > 0)
-				return n;
+				return (ssize_t)note_read(c, (size_t)n);
 			if (n == 0)
 				return fail(err, errlen, NET_ERR_CLOSED,
 					    "%s: connection closed by server", c->label);
@@ -648,7 +669,9 @@ ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t e
 				return fail(err, errlen, NET_ERR_IO, "%s: read error: %s",
 					    c->label, strerror(errno));
 		}
+		int64_t w0 = now_ms();
 		rc = wait_fd(c->fd, want, deadline);
+		c->slow_wait_ms += now_ms() - w0;
 		if (rc == NET_ERR_TIMEOUT)
 			return fail(err, errlen, rc, "%s: no data from server for %d s", c->label,
 				    c->timeout_sec);
@@ -701,6 +724,8 @@ int net_write(struct net_conn *c, const void *data, size_t len, char *err, size_
 		return rc;
 	const char *p = data;
 	int64_t deadline = deadline_after(c->timeout_sec);
+	c->slow_wait_ms = 0; /* a new command: its answer gets the whole timeout */
+	c->slow_bytes = 0;
 	while (len > 0) {
 		short want;
 		size_t chunk = len > SSIZE_MAX ? SSIZE_MAX : len;

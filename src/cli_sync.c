@@ -26,16 +26,39 @@ struct account_outcome {
 	size_t n_folders_json;
 };
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
+	if (n >= 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+		       (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f)))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 (a server's text) become U+FFFD. */
 static void json_string(struct buf *b, const char *s)
 {
 	buf_addch(b, '"');
 	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-		if (*p == '"' || *p == '\\')
+		if (*p == '"' || *p == '\\') {
 			buf_addf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
+		} else if (*p < 0x20 || *p == 0x7f) {
 			buf_addf(b, "\\u%04x", *p);
-		else
+		} else if (*p < 0x80) {
 			buf_addch(b, (char)*p);
+		} else {
+			size_t n = utf8_len(p);
+			if (!n) {
+				buf_adds(b, "\\ufffd");
+				continue;
+			}
+			buf_add(b, (const char *)p, n);
+			p += n - 1;
+		}
 	}
 	buf_addch(b, '"');
 }

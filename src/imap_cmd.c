@@ -442,6 +442,7 @@ struct examine_ctx {
 	struct imap_select_info *info;
 	const struct imap_examine_req *req;
 	struct fetch_ctx fetch;
+	int exists_seen;
 };
 
 struct range_ctx {
@@ -490,6 +491,11 @@ static int on_examine(struct imap_client *c, const struct imap_response *r, void
 		if ((k = code_u64(r, "UIDVALIDITY", &v)) != 0) {
 			if (k < 0 || v == 0 || v > UINT32_MAX)
 				goto bad;
+			if (info->uidvalidity && info->uidvalidity != v) {
+				snprintf(err, errlen, "%s: two different UIDVALIDITY values in one EXAMINE "
+					 "response", imap_peer(c));
+				return IMAP_ERR_PROTOCOL;
+			}
 			info->uidvalidity = (uint32_t)v;
 		} else if ((k = code_u64(r, "UIDNEXT", &v)) != 0) {
 			if (k < 0 || v > UINT32_MAX)
@@ -506,8 +512,10 @@ static int on_examine(struct imap_client *c, const struct imap_response *r, void
 	}
 	if (r->status != IMAP_STATUS_NONE || !r->name)
 		return 0;
-	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6))
+	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6)) {
 		info->exists = r->number;
+		x->exists_seen = 1;
+	}
 	else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8))
 		return x->req->qresync_modseq ? on_vanished(c, r, x->req, err, errlen) : 0;
 	else if (r->has_number && r->name_len == 5 && !strncasecmp(r->name, "FETCH", 5) && x->req->cb)
@@ -581,7 +589,9 @@ int imap_examine_send(struct imap_client *c, const struct imap_examine_req *req,
 		rc = IMAP_ERR_LOCAL;
 		goto out;
 	}
-	if (req->qresync_modseq && c->qresync)
+	if (req->plain)
+		;
+	else if (req->qresync_modseq && c->qresync)
 		buf_addf(&extra, " (QRESYNC (%" PRIu32 " %" PRIu64 "))", req->qresync_uidvalidity,
 			 req->qresync_modseq);
 	else if ((imap_caps(c) & IMAP_CAP_CONDSTORE) && !c->qresync)
@@ -641,6 +651,13 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		goto out;
 	if (info->uidvalidity == 0) {
 		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
+		rc = IMAP_ERR_NO;
+		goto out;
+	}
+	/* EXISTS is required (RFC 3501 6.3.1); without it the count would be the
+	 * previous mailbox's, and messages missing from a FETCH taken for expunged */
+	if (!x.exists_seen) {
+		snprintf(err, errlen, "%s: server sent no EXISTS for the mailbox", imap_peer(c));
 		rc = IMAP_ERR_NO;
 		goto out;
 	}

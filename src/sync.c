@@ -404,11 +404,26 @@ static void one_folder(struct worker *w, size_t k)
 		a->no_lookahead = 0;
 	}
 	/* A throttling server: wait (its hint, else 1 s, doubling) and retry the
-	 * folder, at most THROTTLE_RETRIES times; reported, never silent. */
+	 * folder, at most THROTTLE_RETRIES times, and in all at most twice the
+	 * timeout (and THROTTLE_MAX_MS) per connection and run: a server that
+	 * throttles everything fails the remaining folders at once, for the next
+	 * run to retry. Reported, never silent. */
+	unsigned budget_ms = (unsigned)acct->timeout * 2000u;
+	if (budget_ms > THROTTLE_MAX_MS)
+		budget_ms = THROTTLE_MAX_MS;
 	for (unsigned t = 0; rc < 0 && a->imap && imap_throttle_ms(a->imap) && t < THROTTLE_RETRIES; t++) {
 		unsigned wait_ms = imap_throttle_ms(a->imap) << t;
 		if (wait_ms > THROTTLE_MAX_MS)
 			wait_ms = THROTTLE_MAX_MS;
+		if (a->throttle_waited_ms >= budget_ms) {
+			log_warn("account %s: folder \"%s\": server is throttling (%s); this run has waited "
+				 "%.1f s for it already: not retried", acct->name, mb->utf8, err,
+				 a->throttle_waited_ms / 1000.0);
+			break;
+		}
+		if (wait_ms > budget_ms - a->throttle_waited_ms)
+			wait_ms = budget_ms - a->throttle_waited_ms;
+		a->throttle_waited_ms += wait_ms;
 		log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
 			 acct->name, mb->utf8, err, wait_ms / 1000.0);
 		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };

@@ -1048,9 +1048,32 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 	}
 	rc = imap_examine(c, &req, info, err, errlen);
 examined:
+	if (rc == IMAP_ERR_NO && (imap_caps(c) & IMAP_CAP_CONDSTORE) &&
+	    (strstr(err, "EXAMINE: server said BAD") ||
+	     (*path != PATH_FULL && strstr(err, "EXAMINE: server said NO")))) {
+		/* CONDSTORE/QRESYNC advertised, their EXAMINE parameters refused:
+		 * a bare EXAMINE and the full flag fetch */
+		log_info("account %s: folder \"%s\": %s EXAMINE refused (%s); plain EXAMINE",
+			 f->a->acct->name, f->name, path_names[*path], err);
+		struct imap_examine_req plain = { .wire_name = mb->name, .plain = 1,
+						  .fetch_items = "(UID FLAGS)", .cb = &flags_cb,
+						  .after_send = after_examine_sent, .after_ctx = f };
+		*path = PATH_FULL;
+		spec_drop(f);
+		changes_free(&ch);
+		memset(&ch, 0, sizeof(ch));
+		sv_free(&f->sv); /* what the FETCH behind the refused EXAMINE said is not this folder's */
+		rc = imap_examine(c, &plain, info, err, errlen);
+	}
 	if (rc < 0 || *path == PATH_FULL)
 		goto out;
-	if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
+	/* a HIGHESTMODSEQ below the state's: the server's went back (restored
+	 * from a backup, or it lied before): what changed since cannot be asked */
+	if (info->uidvalidity == st->uidvalidity && info->highestmodseq &&
+	    info->highestmodseq < st->highestmodseq)
+		log_info("account %s: folder \"%s\": HIGHESTMODSEQ went back (%" PRIu64 " < %" PRIu64
+			 "); full fetch", f->a->acct->name, f->name, info->highestmodseq, st->highestmodseq);
+	else if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
 		merge_view(f, st, &ch, *path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
 		if (f->sv.n == imap_exists(c))
 			goto out;

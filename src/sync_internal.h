@@ -73,6 +73,7 @@ struct account_run {
 	char *password;
 	struct sync_counts *counts;
 	unsigned reconnects;
+	unsigned throttle_waited_ms; /* this connection's waits for a throttling server, this run */
 	unsigned long round_trips;
 	struct state_commits *commits; /* NULL: each folder saves its own state */
 	struct prefetch *pre;   /* NULL: no look-ahead (one folder at a time) */

@@ -162,6 +162,8 @@ struct imap_examine_req {
 	 * what changed since (RFC 7162 §3.2.5). 0 = not used. */
 	uint32_t qresync_uidvalidity;
 	uint64_t qresync_modseq;
+	/* a bare EXAMINE, not even (CONDSTORE): for a server that refuses them */
+	int plain;
 	/* "UID FETCH 1:* <fetch_items> [(CHANGEDSINCE changedsince)]"; NULL = none */
 	const char *fetch_items;
 	uint64_t changedsince;

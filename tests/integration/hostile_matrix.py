@@ -1,0 +1,2790 @@
+#!/usr/bin/env python3
+"""hostile_matrix.py --scenario NAME --port-file FILE [--log FILE] [--lifetime S] [--cert-dir DIR]
+   hostile_matrix.py --list
+   hostile_matrix.py --manifest baseline|evolved
+
+A scripted IMAP server for t_hostile_matrix.sh: a well-behaved baseline (RFC 3501, with CONDSTORE,
+QRESYNC, ESEARCH, LIST-STATUS, ENABLE, SASL-IR as RFC 7162/4731/5819/5161/4959 describe them) and
+many named misbehaviours, each a small variation of it. Python 3 standard library only.
+
+One scenario per process. It listens on 127.0.0.1 (a free port, written to --port-file once
+listening), serves any number of connections (a thread each) and exits by itself after --lifetime
+seconds (default 300) or on SIGTERM. Plain TCP, except the tls-* and starttls-* scenarios, which use
+the certificates t_hostile_matrix.sh makes in --cert-dir (server.pem/.key signed by ca.pem for
+127.0.0.1; wrong.pem for another host name; self.pem self-signed; expired.pem). Any user name and
+password are accepted. Every client line is appended to --log as "C<conn>: <repr>", notable events
+as "S<conn>: ...".
+
+The mailbox (delimiter "/"): INBOX (UIDs 1 2 4), A (1 2), Bad (1 3 5 9; 9 is a one-line message
+without CRLF), Z (2 7), Empty (no message). Misbehaviours concern Bad (most often its UID 1, the
+message the `evolved` server expunges) unless they concern the whole connection.
+
+Two helper servers are not misbehaviours: `baseline` (the reference the mirror is compared with)
+and `evolved` (the same mailbox later: in every folder the lowest UID expunged, the next one's
+\\Seen toggled, one new message; Empty gets one; every HIGHESTMODSEQ higher). A run against
+`evolved` after any scenario must give an exact mirror.
+
+Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ one higher) and
+`uid-max` (Bad also holds UID 4294967295).
+
+--list prints one line per scenario, tab-separated, for the shell:
+  name  rc  named  pre  flags  bound  xfail  doc
+  rc     the exit codes allowed ("0 1"; docs/mailkeep.1, EXIT STATUS)
+  named  what the error output must contain, after a '"', when the exit code is not 0 ("-": nothing)
+  pre    the server a first sync runs against before the scenario ("-": none)
+  flags  comma-separated: same (the scenario's messages are the baseline's, so exit 0 means an exact
+         mirror of the baseline, and any file of Bad must be the baseline's), nogood (the account as
+         a whole is refused: the good folders are not checked), remove (local files may go away
+         legitimately), noclienthello / nologin (the server must see no TLS ClientHello / no
+         credentials), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0)
+  bound  the seconds the run may take at most (the test's timeout is 2 s)
+  xfail  why the scenario is known to fail ("-": it passes)
+--manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+
+# ---------------------------------------------------------------- the mailbox
+
+FLAG_SETS = [["\\Seen"], [], ["\\Flagged", "\\Answered"], ["\\Seen", "$Forwarded", "Keyword1"],
+             ["\\Draft"], ["\\Deleted", "\\Seen"], ["\\Seen", "\\Flagged"]]
+FOLDERS = [(b"INBOX", 1101, [1, 2, 4]), (b"A", 1202, [1, 2]), (b"Bad", 1303, [1, 3, 5, 9]),
+           (b"Z", 1404, [2, 7]), (b"Empty", 1505, [])]
+GOOD = ["INBOX", "A", "Z", "Empty"]
+U32 = 4294967295
+
+
+class Msg:
+    def __init__(self, uid, flags, date, body, modseq):
+        self.uid, self.flags, self.date, self.body, self.modseq = uid, list(flags), date, body, modseq
+
+    def copy(self):
+        return Msg(self.uid, self.flags, self.date, self.body, self.modseq)
+
+
+class Folder:
+    def __init__(self, name, uidvalidity, msgs, attrs=None):
+        self.name = name
+        self.uidvalidity = uidvalidity
+        self.msgs = msgs
+        self.attrs = attrs if attrs is not None else ["\\HasNoChildren"]
+        self.expunged = []  # [(uid, modseq)]
+        self.uidnext = (msgs[-1].uid + 1) if msgs else 1
+        self.hms = max([m.modseq for m in msgs] + [1])
+
+    @property
+    def selectable(self):
+        return not any(a.lower() in ("\\noselect", "\\nonexistent") for a in self.attrs)
+
+    def copy(self):
+        f = Folder(self.name, self.uidvalidity, [m.copy() for m in self.msgs], list(self.attrs))
+        f.expunged = list(self.expunged)
+        f.uidnext, f.hms = self.uidnext, self.hms
+        return f
+
+
+def make_body(folder, uid, tag=""):
+    if folder == b"Bad" and uid == 9:
+        return b"X-Tiny: a one-line message without a line end"
+    name = folder.decode("latin-1").encode("unicode_escape").decode("ascii")
+    lines = [f"Message-ID: <{uid}.{len(folder)}.{tag}@hostile.mailkeep.test>",
+             "From: Hostile <h@example.test>", "To: Alice <alice@example.test>",
+             f"Subject: message {uid} in {name}{tag}", "Date: Fri, 01 Mar 2024 10:00:00 +0100", ""]
+    for i in range(8 + uid % 7):
+        lines.append(f"line {i} of {uid} in {name} " + "z" * (i * 3 % 40) + ("\r" if i == 3 else ""))
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def make_date(uid, k):
+    return f"{1 + (uid + k) % 27:02d}-{['Jan', 'Mar', 'Jul', 'Dec'][uid % 4]}-2024 " \
+           f"{(uid * 5) % 24:02d}:{(uid * 7) % 60:02d}:{k % 60:02d} {'+0100' if uid % 2 else '-0730'}"
+
+
+def baseline_folders():
+    out = []
+    modseq = 10
+    for k, (name, uv, uids) in enumerate(FOLDERS):
+        msgs = []
+        for i, uid in enumerate(uids):
+            msgs.append(Msg(uid, FLAG_SETS[(i + k) % len(FLAG_SETS)], make_date(uid, k), make_body(name, uid),
+                            modseq))
+            modseq += 1
+        out.append(Folder(name, uv, msgs))
+    return out
+
+
+def new_message(f, modseq):
+    """The message that arrives next in folder f (the same in every scenario and in `evolved`)."""
+    uid = f.uidnext
+    return Msg(uid, ["\\Flagged"], make_date(uid, 3), make_body(f.name, uid, " (new)"), modseq)
+
+
+def evolved_folders():
+    out = []
+    for f in baseline_folders():
+        f = f.copy()
+        m0 = f.hms + 100
+        if f.msgs:
+            gone = f.msgs.pop(0)
+            f.expunged.append((gone.uid, m0 + 1))
+        if f.msgs:
+            m = f.msgs[0]
+            m.flags = [x for x in m.flags if x != "\\Seen"] if "\\Seen" in m.flags else m.flags + ["\\Seen"]
+            m.modseq = m0 + 2
+        f.msgs.append(new_message(f, m0 + 3))
+        f.uidnext += 1
+        f.hms = m0 + 3
+        out.append(f)
+    return out
+
+
+def bump_hms(folders):
+    for f in folders:
+        f.hms += 1
+    return folders
+
+
+def folder_by(folders, name):
+    for f in folders:
+        if f.name == name:
+            return f
+    return None
+
+
+# ---------------------------------------------------------------- protocol helpers
+
+class Drop(Exception):
+    """End this connection (after whatever the scenario did to it)."""
+
+
+class ParseError(Exception):
+    pass
+
+
+def tokenize(data):
+    """Command bytes (literals inline) -> tokens: bytes or list (parenthesized)."""
+    pos, n = 0, len(data)
+    stack = [[]]
+    while pos < n:
+        c = data[pos:pos + 1]
+        if c in (b" ", b"\r", b"\n"):
+            pos += 1
+        elif c == b"(":
+            stack.append([])
+            pos += 1
+        elif c == b")":
+            if len(stack) < 2:
+                raise ParseError("unbalanced )")
+            inner = stack.pop()
+            stack[-1].append(inner)
+            pos += 1
+        elif c == b'"':
+            pos += 1
+            out = bytearray()
+            while pos < n and data[pos:pos + 1] != b'"':
+                if data[pos:pos + 1] == b"\\":
+                    pos += 1
+                out += data[pos:pos + 1]
+                pos += 1
+            if pos >= n:
+                raise ParseError("unterminated quoted string")
+            pos += 1
+            stack[-1].append(bytes(out))
+        elif c == b"{":
+            m = re.compile(rb"\{(\d+)\+?\}\r\n").match(data, pos)
+            if not m:
+                raise ParseError("bad literal")
+            k = int(m.group(1))
+            stack[-1].append(data[m.end():m.end() + k])
+            pos = m.end() + k
+        else:
+            start, depth = pos, 0
+            while pos < n:
+                ch = data[pos:pos + 1]
+                if ch == b"[":
+                    depth += 1
+                elif ch == b"]":
+                    depth -= 1
+                elif depth <= 0 and ch in (b" ", b"(", b")", b"\r", b"\n"):
+                    break
+                pos += 1
+            stack[-1].append(data[start:pos])
+    if len(stack) != 1:
+        raise ParseError("unbalanced (")
+    return stack[0]
+
+
+def parse_set(s, star):
+    """Sequence set -> list of (lo, hi); '*' is star."""
+    out = []
+    for part in s.split(b","):
+        a, _, b = part.partition(b":")
+        b = b or a
+        lo = star if a == b"*" else int(a)
+        hi = star if b == b"*" else int(b)
+        out.append((min(lo, hi), max(lo, hi)))
+    return out
+
+
+def in_set(ranges, x):
+    return any(lo <= x <= hi for lo, hi in ranges)
+
+
+def uidset(uids):
+    uids = sorted(uids)
+    out, i = [], 0
+    while i < len(uids):
+        j = i
+        while j + 1 < len(uids) and uids[j + 1] == uids[j] + 1:
+            j += 1
+        out.append(b"%d" % uids[i] if i == j else b"%d:%d" % (uids[i], uids[j]))
+        i = j + 1
+    return b",".join(out)
+
+
+def quote(name):
+    if re.search(rb'[\x00-\x1f\x7f\x80-\xff]', name):
+        return b"{%d}\r\n" % len(name) + name
+    return b'"' + name.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def flags_of(m):
+    return b"(" + " ".join(m.flags).encode() + b")"
+
+
+BASE_CAPS = ["IMAP4rev1", "SASL-IR", "ID", "ENABLE", "UNSELECT", "NAMESPACE", "UIDPLUS", "LITERAL+",
+             "CONDSTORE", "QRESYNC", "ESEARCH", "LIST-STATUS", "AUTH=PLAIN"]
+
+
+# ---------------------------------------------------------------- the well-behaved server
+
+class Base:
+    """The baseline. Scenarios subclass it and override a hook or two."""
+    meta = {}
+    caps_add = []
+    caps_del = []
+    delim = b"/"
+    tls = None          # None, "implicit", "starttls"
+    cert = "server"
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.state = {}
+        self.lock = threading.Lock()
+
+    # -- data
+    def make_folders(self):
+        return baseline_folders()
+
+    def folders(self, c):
+        return self.srv.data
+
+    def count(self, key):
+        """A per-server counter (thread-safe): 1, 2, 3..."""
+        with self.lock:
+            self.state[key] = self.state.get(key, 0) + 1
+            return self.state[key]
+
+    # -- connection
+    def caps(self, c):
+        caps = [x for x in BASE_CAPS + self.caps_add if x not in self.caps_del]
+        if self.tls == "starttls" and not c.tls_on:
+            caps.append("STARTTLS")
+        if c.authed:
+            caps = [x for x in caps if not x.startswith("AUTH=") and x != "STARTTLS"]
+        return " ".join(caps).encode()
+
+    def greet(self, c):
+        c.send(b"* OK [CAPABILITY " + self.caps(c) + b"] hostile_matrix ready\r\n")
+
+    def command(self, c, tag, verb, args, uid):
+        """Return True when the scenario handled the command itself."""
+        return False
+
+    def login_ok(self, c, tag):
+        c.authed = True
+        c.send(tag + b" OK [CAPABILITY " + self.caps(c) + b"] logged in\r\n")
+
+    def enable(self, c, tag, args):
+        names = [a.upper() for a in args if isinstance(a, bytes)]
+        ok = [n for n in names if n.decode(errors="replace") in self.caps(c).decode().split()]
+        if b"QRESYNC" in ok:
+            c.qresync = True
+            c.condstore = True
+        if b"CONDSTORE" in ok:
+            c.condstore = True
+        c.send(b"* ENABLED" + b"".join(b" " + n for n in ok) + b"\r\n")
+        c.ok(tag, b"ENABLE completed")
+
+    # -- LIST / STATUS
+    def list_entries(self, c):
+        """-> [(attrs bytes, delimiter wire bytes, name wire bytes, Folder or None)]"""
+        out = []
+        for f in self.folders(c):
+            out.append((" ".join(f.attrs).encode(), quote(self.delim), quote(f.name), f))
+        return out
+
+    def status_values(self, c, f):
+        return {b"MESSAGES": len(f.msgs), b"UIDNEXT": f.uidnext, b"UIDVALIDITY": f.uidvalidity,
+                b"UNSEEN": sum(1 for m in f.msgs if "\\Seen" not in m.flags), b"RECENT": 0,
+                b"HIGHESTMODSEQ": f.hms}
+
+    def status_line(self, c, f, items, wire_name=None):
+        vals = self.status_values(c, f)
+        out = [b"%s %d" % (it, vals[it]) for it in items if it in vals]
+        return b"* STATUS " + (wire_name or quote(f.name)) + b" (" + b" ".join(out) + b")\r\n"
+
+    def list_status(self, c, f, items, wire_name):
+        if f is None or not f.selectable:
+            return b""
+        return self.status_line(c, f, items, wire_name)
+
+    def do_list(self, c, tag, args):
+        if args and isinstance(args[0], list):
+            args = args[1:]
+        items = None
+        if len(args) >= 4 and isinstance(args[2], bytes) and args[2].upper() == b"RETURN":
+            ret = args[3]
+            for i, r in enumerate(ret):
+                if isinstance(r, bytes) and r.upper() == b"STATUS" and i + 1 < len(ret):
+                    items = [x.upper() for x in ret[i + 1]]
+        out = []
+        for attrs, delim, name, f in self.list_entries(c):
+            out.append(b"* LIST (" + attrs + b") " + delim + b" " + name + b"\r\n")
+            if items is not None:
+                out.append(self.list_status(c, f, items, name))
+        c.send(b"".join(out))
+        c.ok(tag, b"LIST completed")
+
+    def do_status(self, c, tag, args):
+        f = c.folder(args[0]) if args else None
+        if f is None or not f.selectable:
+            c.send(tag + b" NO [NONEXISTENT] no such mailbox\r\n")
+            return
+        items = [x.upper() for x in args[1]] if len(args) > 1 and isinstance(args[1], list) else []
+        c.send(self.status_line(c, f, items))
+        c.ok(tag, b"STATUS completed")
+
+    # -- EXAMINE
+    def examine_lines(self, c, f, qresync):
+        """The untagged answer to EXAMINE, as a list of lines (scenarios edit it)."""
+        lines = [b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded Keyword1)\r\n",
+                 b"* OK [PERMANENTFLAGS ()] read-only\r\n",
+                 b"* %d EXISTS\r\n" % len(f.msgs), b"* 0 RECENT\r\n",
+                 b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % f.uidvalidity,
+                 b"* OK [UIDNEXT %d] predicted next UID\r\n" % f.uidnext,
+                 b"* OK [HIGHESTMODSEQ %d] highest\r\n" % f.hms]
+        if qresync is not None:
+            uv, since = qresync
+            if uv == f.uidvalidity:
+                gone = [u for u, ms in f.expunged if ms > since]
+                if gone:
+                    lines.append(b"* VANISHED (EARLIER) " + uidset(gone) + b"\r\n")
+                for seq, m in enumerate(f.msgs, 1):
+                    if m.modseq > since:
+                        lines.append(b"* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n" % (seq, m.uid, flags_of(m),
+                                                                                     m.modseq))
+        return lines
+
+    def examine_tagged(self, c, tag, f):
+        return tag + b" OK [READ-ONLY] EXAMINE completed\r\n"
+
+    def do_examine(self, c, tag, verb, args):
+        f = c.folder(args[0]) if args else None
+        c.sel = None
+        if f is None or not f.selectable:
+            c.send(tag + b" NO [NONEXISTENT] no such mailbox\r\n")
+            return
+        qresync = None
+        if len(args) > 1 and isinstance(args[1], list):
+            p = args[1]
+            if p and isinstance(p[0], bytes) and p[0].upper() == b"CONDSTORE":
+                c.condstore = True
+            elif len(p) >= 2 and isinstance(p[0], bytes) and p[0].upper() == b"QRESYNC":
+                if not c.qresync:
+                    c.send(tag + b" BAD QRESYNC is not enabled\r\n")
+                    return
+                q = p[1]
+                qresync = (int(q[0]), int(q[1]))
+        c.sel = f
+        c.send(b"".join(self.examine_lines(c, f, qresync)))
+        c.send(self.examine_tagged(c, tag, f))
+
+    # -- FETCH / SEARCH
+    def fetch_parts(self, c, f, seq, m, items, uidcmd):
+        """-> (head parts [bytes], body bytes or None, body item name)"""
+        parts, body, bname = [], None, b"BODY[]"
+        if uidcmd and b"UID" not in items:
+            items = [b"UID"] + items
+        for it in items:
+            if it == b"UID":
+                parts.append(b"UID %d" % m.uid)
+            elif it == b"FLAGS":
+                parts.append(b"FLAGS " + flags_of(m))
+            elif it == b"INTERNALDATE":
+                parts.append(b'INTERNALDATE "' + m.date.encode() + b'"')
+            elif it == b"RFC822.SIZE":
+                parts.append(b"RFC822.SIZE %d" % len(m.body))
+            elif it == b"MODSEQ":
+                parts.append(b"MODSEQ (%d)" % m.modseq)
+            elif it in (b"BODY.PEEK[]", b"BODY[]", b"RFC822"):
+                body = m.body
+                bname = b"RFC822" if it == b"RFC822" else b"BODY[]"
+            elif it == b"X-GM-MSGID":
+                parts.append(b"X-GM-MSGID %d" % (1700000000000000000 + m.uid * 1000 + sum(f.name)))
+            else:
+                parts.append(it + b" NIL")
+        if c.condstore and b"MODSEQ" not in items and c.changedsince is not None:
+            parts.append(b"MODSEQ (%d)" % m.modseq)
+        return parts, body, bname
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        """Send the FETCH response for one message (scenarios override)."""
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+    @staticmethod
+    def fetch_bytes(seq, parts, body, bname=b"BODY[]"):
+        out = b"* %d FETCH (" % seq + b" ".join(parts)
+        if body is not None:
+            out += (b" " if parts else b"") + bname + b" {%d}\r\n" % len(body) + body
+        return out + b")\r\n"
+
+    def fetch_done(self, c, tag, f):
+        c.ok(tag, b"FETCH completed")
+
+    def do_fetch(self, c, tag, args, uidcmd):
+        f = c.sel
+        if f is None or len(args) < 2:
+            c.send(tag + b" BAD no mailbox selected\r\n")
+            return
+        items = args[1] if isinstance(args[1], list) else [args[1]]
+        items = [it.upper() for it in items if isinstance(it, bytes)]
+        exp = []
+        for it in items:
+            exp += {b"ALL": [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"],
+                    b"FAST": [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"]}.get(it, [it])
+        changedsince = None
+        if len(args) > 2 and isinstance(args[2], list):
+            mods = args[2]
+            for i, x in enumerate(mods):
+                if isinstance(x, bytes) and x.upper() == b"CHANGEDSINCE" and i + 1 < len(mods):
+                    changedsince = int(mods[i + 1])
+                    c.condstore = True
+        c.changedsince = changedsince
+        star = (f.msgs[-1].uid if uidcmd else len(f.msgs)) if f.msgs else (U32 if uidcmd else 0)
+        try:
+            ranges = parse_set(args[0], star)
+        except ValueError:
+            c.send(tag + b" BAD bad sequence set\r\n")
+            return
+        for seq, m in enumerate(f.msgs, 1):
+            if not in_set(ranges, m.uid if uidcmd else seq):
+                continue
+            if changedsince is not None and m.modseq <= changedsince:
+                continue
+            self.fetch_one(c, f, seq, m, exp, uidcmd)
+        c.changedsince = None
+        self.fetch_done(c, tag, f)
+
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        nums = [m.uid if uidcmd else i for i, m in enumerate(f.msgs, 1)]
+        if esearch:
+            c.send(b'* ESEARCH (TAG "' + tag + b'")' + (b" UID" if uidcmd else b"") +
+                   ((b" ALL " + uidset(nums)) if nums else b"") + b"\r\n")
+        else:
+            c.send(b"* SEARCH" + b"".join(b" %d" % x for x in nums) + b"\r\n")
+
+    def do_search(self, c, tag, args, uidcmd):
+        f = c.sel
+        if f is None:
+            c.send(tag + b" BAD no mailbox selected\r\n")
+            return
+        esearch = False
+        if len(args) >= 2 and isinstance(args[0], bytes) and args[0].upper() == b"RETURN":
+            esearch = True
+            args = args[2:]
+        crit = [a.upper() for a in args if isinstance(a, bytes)]
+        if crit != [b"ALL"]:
+            c.send(tag + b" BAD only ALL here\r\n")
+            return
+        self.search_result(c, tag, f, uidcmd, esearch)
+        c.ok(tag, b"SEARCH completed")
+
+    # -- dispatch
+    def dispatch(self, c, tag, verb, args, uidcmd):
+        if self.command(c, tag, verb, args, uidcmd):
+            return
+        if verb == b"CAPABILITY":
+            c.send(b"* CAPABILITY " + self.caps(c) + b"\r\n")
+            c.ok(tag, b"CAPABILITY completed")
+        elif verb == b"NOOP":
+            c.ok(tag, b"NOOP completed")
+        elif verb == b"LOGOUT":
+            c.send(b"* BYE logging out\r\n")
+            c.ok(tag, b"LOGOUT completed")
+            raise Drop
+        elif verb == b"STARTTLS":
+            self.starttls(c, tag)
+        elif verb == b"LOGIN":
+            c.log("LOGIN received")
+            self.login_ok(c, tag)
+        elif verb == b"AUTHENTICATE":
+            c.log("AUTHENTICATE received")
+            if len(args) < 2:
+                c.send(b"+ \r\n")
+                c.log(f"auth data {c.readline()!r}")
+            self.login_ok(c, tag)
+        elif not c.authed:
+            c.send(tag + b" BAD log in first\r\n")
+        elif verb == b"ENABLE":
+            self.enable(c, tag, args)
+        elif verb == b"ID":
+            c.send(b'* ID ("name" "hostile_matrix")\r\n')
+            c.ok(tag, b"ID completed")
+        elif verb == b"NAMESPACE":
+            c.send(b'* NAMESPACE (("" "' + self.delim + b'")) NIL NIL\r\n')
+            c.ok(tag, b"NAMESPACE completed")
+        elif verb in (b"LIST", b"LSUB"):
+            self.do_list(c, tag, args)
+        elif verb == b"STATUS":
+            self.do_status(c, tag, args)
+        elif verb in (b"SELECT", b"EXAMINE"):
+            if verb == b"SELECT":
+                c.log("SELECT (read-write) used")
+            self.do_examine(c, tag, verb, args)
+        elif verb in (b"CLOSE", b"UNSELECT"):
+            c.sel = None
+            c.ok(tag, verb + b" completed")
+        elif verb == b"FETCH":
+            self.do_fetch(c, tag, args, uidcmd)
+        elif verb == b"SEARCH":
+            self.do_search(c, tag, args, uidcmd)
+        else:
+            c.log(f"unsupported command {verb!r}")
+            c.send(tag + b" BAD unsupported command\r\n")
+
+    def starttls(self, c, tag):
+        if self.tls != "starttls" or c.tls_on:
+            c.send(tag + b" BAD STARTTLS not available\r\n")
+            return
+        c.send(tag + b" OK Begin TLS negotiation now\r\n")
+        c.start_tls(self.cert)
+
+
+SCENARIOS = {}
+
+
+def sc(name, rc="1", named="Bad", pre="-", flags="", bound=20, xfail="", doc=""):
+    """Register a scenario class under name with what the test expects of mailkeep."""
+    def deco(cls):
+        cls.meta = {"rc": rc, "named": named, "pre": pre, "flags": flags, "bound": bound, "xfail": xfail,
+                    "doc": doc or (cls.__doc__ or "").strip().split("\n")[0]}
+        SCENARIOS[name] = cls
+        return cls
+    return deco
+
+
+def is_bad(f):
+    return f is not None and f.name == b"Bad"
+
+
+# ---------------------------------------------------------------- the connection
+
+class Conn(threading.Thread):
+    def __init__(self, srv, sock, cid):
+        super().__init__(daemon=True)
+        self.srv, self.s, self.cid = srv, sock, cid
+        self.b = srv.behaviour
+        self.buf = b""
+        self.sel = None
+        self.authed = False
+        self.qresync = False
+        self.condstore = False
+        self.changedsince = None
+        self.tls_on = False
+
+    def log(self, what):
+        self.srv.log(f"S{self.cid}: {what}")
+
+    def send(self, data):
+        if data:
+            self.s.sendall(data)
+
+    def ok(self, tag, text=b"done"):
+        self.send(tag + b" OK " + text + b"\r\n")
+
+    def folder(self, name):
+        if isinstance(name, bytes) and name.upper() == b"INBOX":
+            name = b"INBOX"
+        for f in self.b.folders(self):
+            if f.name == name:
+                return f
+        return None
+
+    # -- misbehaviour helpers
+    def close_now(self):
+        self.log("closing the connection")
+        raise Drop
+
+    def reset(self):
+        self.log("resetting the connection")
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raise Drop
+
+    def stall(self):
+        """Say nothing more; read and drop what the client sends until it goes or the lifetime ends."""
+        self.log("stalling")
+        self.s.settimeout(max(1.0, self.srv.deadline - time.monotonic()))
+        try:
+            while self.s.recv(65536):
+                pass
+        except (OSError, ValueError):
+            pass
+        raise Drop
+
+    def drip(self, data, every=0.4, then_stall=True):
+        """Send data one byte at a time, one byte every `every` seconds, as long as the client listens."""
+        self.log(f"dripping {len(data)} bytes")
+        for i in range(len(data)):
+            if time.monotonic() > self.srv.deadline:
+                break
+            try:
+                self.s.sendall(data[i:i + 1])
+            except OSError:
+                self.log(f"client gone after {i} dripped bytes")
+                raise Drop
+            time.sleep(every)
+        if then_stall:
+            self.stall()
+
+    # -- reading
+    def readline(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise Drop
+            self.buf += chunk
+            if len(self.buf) > 1 << 20:
+                raise Drop
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r")
+
+    def readexact(self, k):
+        while len(self.buf) < k:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise Drop
+            self.buf += chunk
+        out, self.buf = self.buf[:k], self.buf[k:]
+        return out
+
+    def read_command(self):
+        data = b""
+        while True:
+            line = self.readline()
+            self.srv.log(f"C{self.cid}: {line[:300]!r}")
+            data += line + b"\r\n"
+            m = re.search(rb"\{(\d+)(\+?)\}$", line)
+            if not m:
+                return data
+            k = int(m.group(1))
+            if k > 1 << 20:
+                raise Drop
+            if not m.group(2):
+                self.send(b"+ go ahead\r\n")
+            data += self.readexact(k)
+
+    def start_tls(self, which):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        d = self.srv.cert_dir
+        ctx.load_cert_chain(os.path.join(d, which + ".pem"), os.path.join(d, which + ".key"))
+        self.s.settimeout(10)
+        if self.buf:
+            self.log(f"{len(self.buf)} bytes buffered before the TLS handshake")
+        try:
+            self.s = ctx.wrap_socket(self.s, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.log(f"TLS handshake failed: {e}")
+            raise Drop
+        self.s.settimeout(self.srv.lifetime)
+        self.tls_on = True
+        self.log("TLS established")
+
+    def run(self):
+        try:
+            if self.b.tls == "implicit":
+                self.start_tls(self.b.cert)
+            self.b.greet(self)
+            while True:
+                data = self.read_command()
+                try:
+                    toks = tokenize(data)
+                except (ParseError, ValueError) as e:
+                    self.send(b"* BAD " + str(e).encode() + b"\r\n")
+                    continue
+                if len(toks) < 2 or not isinstance(toks[0], bytes) or not isinstance(toks[1], bytes):
+                    self.send(b"* BAD no tag or command\r\n")
+                    continue
+                tag, verb, args = toks[0], toks[1].upper(), toks[2:]
+                uidcmd = False
+                if verb == b"UID" and args and isinstance(args[0], bytes):
+                    verb, args, uidcmd = args[0].upper(), args[1:], True
+                self.b.dispatch(self, tag, verb, args, uidcmd)
+        except (Drop, EOFError, ConnectionError, OSError, ValueError, IndexError) as e:
+            if not isinstance(e, Drop):
+                self.log(f"connection ended: {e!r}")
+        finally:
+            try:
+                self.s.close()
+            except OSError:
+                pass
+
+
+class Server:
+    def __init__(self, a):
+        cls = SCENARIOS.get(a.scenario) or HELPERS.get(a.scenario)
+        if cls is None:
+            raise SystemExit(f"hostile_matrix.py: unknown scenario {a.scenario}")
+        self.name = a.scenario
+        self.lifetime = a.lifetime
+        self.deadline = time.monotonic() + a.lifetime
+        self.cert_dir = a.cert_dir or "."
+        self.lock = threading.Lock()
+        self.logf = open(a.log, "a", encoding="utf-8") if a.log else None
+        self.behaviour = cls(self)
+        self.data = self.behaviour.make_folders()
+
+    def log(self, line):
+        if self.logf:
+            with self.lock:
+                self.logf.write(line + "\n")
+                self.logf.flush()
+
+    def serve(self, port_file):
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(32)
+        ls.settimeout(0.3)
+        tmp = port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{ls.getsockname()[1]}\n")
+        os.rename(tmp, port_file)
+        self.log(f"S: listening on {ls.getsockname()[1]}, scenario {self.name}")
+        cid = 0
+        while time.monotonic() < self.deadline:
+            try:
+                s, _ = ls.accept()
+            except socket.timeout:
+                continue
+            cid += 1
+            s.settimeout(max(1.0, self.deadline - time.monotonic()))
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.log(f"S{cid}: connection")
+            Conn(self, s, cid).start()
+        self.log("S: lifetime over")
+
+
+# ---------------------------------------------------------------- helper servers
+
+class Evolved(Base):
+    def make_folders(self):
+        return evolved_folders()
+
+
+class BaselineHms(Base):
+    def make_folders(self):
+        return bump_hms(baseline_folders())
+
+
+HELPERS = {"baseline": Base, "evolved": Evolved, "baseline+hms": BaselineHms}
+
+
+# ---------------------------------------------------------------- scenarios
+# Conventions: rc is what mailkeep may exit with (docs/mailkeep.1, EXIT STATUS): 0, 1 (a folder
+# failed, the others done), 4 (nothing could be done: connection, TLS, login). `named` must
+# appear in the error output when the exit code is not 0.
+
+class HmsBump(Base):
+    """Base of the scenarios run after a first sync: every HIGHESTMODSEQ one higher than the
+    first sync saw, so that every folder is examined (QRESYNC path) and nothing else changed."""
+    def make_folders(self):
+        return bump_hms(baseline_folders())
+
+
+PRE = "baseline"
+
+
+@sc("baseline-check", rc="0", named="-", flags="same", doc="the well-behaved server")
+class _(Base):
+    pass
+
+
+@sc("baseline-incremental", rc="0", named="-", pre=PRE, flags="same",
+    doc="the well-behaved server after a first sync (QRESYNC path everywhere)")
+class _(HmsBump):
+    pass
+
+
+# ---- greeting
+
+@sc("greet-bye", rc="4", named="-", flags="nogood")
+class _(Base):
+    """greeting is an untagged BYE"""
+    def greet(self, c):
+        c.send(b"* BYE [UNAVAILABLE] go away\r\n")
+        c.close_now()
+
+
+@sc("greet-garbage", rc="4", named="-", flags="nogood")
+class _(Base):
+    """an HTTP server instead of IMAP"""
+    def greet(self, c):
+        c.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        c.stall()
+
+
+@sc("greet-none", rc="4", named="-", flags="nogood", bound=15)
+class _(Base):
+    """accepts the connection and never says anything"""
+    def greet(self, c):
+        c.stall()
+
+
+@sc("greet-close", rc="4", named="-", flags="nogood")
+class _(Base):
+    """closes at once"""
+    def greet(self, c):
+        c.close_now()
+
+
+@sc("greet-reset", rc="4", named="-", flags="nogood")
+class _(Base):
+    """resets at once"""
+    def greet(self, c):
+        c.reset()
+
+
+@sc("greet-nul", rc="0 4", named="-", flags="nogood")
+class _(Base):
+    """NUL bytes in the greeting text"""
+    def greet(self, c):
+        c.send(b"* OK hostile\x00\x00matrix ready\r\n")
+
+
+@sc("greet-overlong", rc="4", named="-", flags="nogood")
+class _(Base):
+    """a greeting line of 17 MiB"""
+    def greet(self, c):
+        chunk = b"x" * (1 << 20)
+        c.send(b"* OK ")
+        for _ in range(17):
+            c.send(chunk)
+        c.send(b"\r\n")
+        c.stall()
+
+
+@sc("greet-cr-only", rc="4", named="-", flags="nogood", bound=15)
+class _(Base):
+    """the greeting ends with a bare CR, then silence"""
+    def greet(self, c):
+        c.send(b"* OK [CAPABILITY " + self.caps(c) + b"] ready\r")
+        c.stall()
+
+
+@sc("greet-continuation", rc="4", named="-", flags="nogood")
+class _(Base):
+    """the greeting is a continuation request"""
+    def greet(self, c):
+        c.send(b"+ hello\r\n")
+        c.stall()
+
+
+@sc("greet-tagged", rc="4", named="-", flags="nogood")
+class _(Base):
+    """the greeting is a tagged OK"""
+    def greet(self, c):
+        c.send(b"a1 OK hello\r\n")
+        c.stall()
+
+
+@sc("greet-drip", rc="4", named="-", flags="nogood", bound=8)
+class _(Base):
+    """the greeting arrives one byte every 0.4 s, forever (the timeout must stop it)"""
+    def greet(self, c):
+        c.drip(b"* OK " + b"slow" * 1000 + b"\r\n", 0.4)
+
+
+@sc("greet-preauth", rc="0", named="-", flags="same")
+class _(Base):
+    """PREAUTH greeting (tls: none): no login needed"""
+    def greet(self, c):
+        c.authed = True
+        c.send(b"* PREAUTH [CAPABILITY " + self.caps(c) + b"] you are in\r\n")
+
+
+@sc("greet-no-caps", rc="0", named="-", flags="same")
+class _(Base):
+    """a greeting without capabilities"""
+    def greet(self, c):
+        c.send(b"* OK ready\r\n")
+
+
+# ---- capabilities, login, ENABLE
+
+@sc("caps-empty", rc="0", named="-", flags="same")
+class _(Base):
+    """CAPABILITY says nothing at all (not even IMAP4rev1): LOGIN, no extensions"""
+    def caps(self, c):
+        return b""
+
+    def greet(self, c):
+        c.send(b"* OK ready\r\n")
+
+
+@sc("caps-garbage", rc="0 4", named="-", flags="nogood")
+class _(Base):
+    """CAPABILITY with brackets, parens and 8-bit garbage"""
+    def greet(self, c):
+        c.send(b"* OK ready\r\n")
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"CAPABILITY":
+            c.send(b"* CAPABILITY IMAP4rev1 ] [ \xff\xfe AUTH=PLAIN (\r\n")
+            c.ok(tag)
+            return True
+        return False
+
+
+@sc("login-close", rc="4", named="-", flags="nogood")
+class _(Base):
+    """the server closes when the credentials arrive"""
+    def login_ok(self, c, tag):
+        c.close_now()
+
+
+@sc("login-bye", rc="4", named="-", flags="nogood")
+class _(Base):
+    """untagged BYE and close in answer to the login"""
+    def login_ok(self, c, tag):
+        c.send(b"* BYE [ALERT] no more\r\n")
+        c.close_now()
+
+
+@sc("login-no", rc="4", named="-", flags="nogood")
+class _(Base):
+    """login refused"""
+    def login_ok(self, c, tag):
+        c.send(tag + b" NO [AUTHENTICATIONFAILED] no\r\n")
+
+
+@sc("login-stall", rc="4", named="-", flags="nogood", bound=15)
+class _(Base):
+    """no answer to the login"""
+    def login_ok(self, c, tag):
+        c.stall()
+
+
+@sc("login-wrong-tag", rc="4", named="-", flags="nogood")
+class _(Base):
+    """the login's completion carries another tag"""
+    def login_ok(self, c, tag):
+        c.authed = True
+        c.send(b"zz9 OK logged in\r\n")
+
+
+@sc("login-continuation", rc="4", named="-", flags="nogood")
+class _(Base):
+    """a continuation request after AUTHENTICATE PLAIN with its initial response"""
+    def login_ok(self, c, tag):
+        c.send(b"+ \r\n")
+        c.stall()
+
+
+@sc("login-drip", rc="4", named="-", flags="nogood", bound=8)
+class _(Base):
+    """the login's answer arrives one byte every 0.4 s"""
+    def login_ok(self, c, tag):
+        c.drip(b"* OK " + b"z" * 2000 + b"\r\n" + tag + b" OK done\r\n", 0.4)
+
+
+@sc("auth-plain-bad", rc="0 4", named="-", flags="same",
+    doc="AUTH=PLAIN advertised but AUTHENTICATE PLAIN answered BAD (LOGIN works)")
+class _(Base):
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"AUTHENTICATE":
+            c.send(tag + b" BAD unknown mechanism\r\n")
+            return True
+        return False
+
+
+@sc("login-caps-shrink", rc="0", named="-", flags="same")
+class _(Base):
+    """after login the capabilities shrink to IMAP4rev1 (no CONDSTORE, QRESYNC, LIST-STATUS)"""
+    def login_ok(self, c, tag):
+        c.authed = True
+        c.ok(tag, b"logged in")
+
+    def caps(self, c):
+        return b"IMAP4rev1" if c.authed else super().caps(c)
+
+
+@sc("enable-bad", rc="0", named="-", pre=PRE, flags="same")
+class _(HmsBump):
+    """QRESYNC advertised, ENABLE QRESYNC answered BAD"""
+    def enable(self, c, tag, args):
+        c.send(tag + b" BAD ENABLE is broken today\r\n")
+
+
+@sc("enable-ignored", rc="0", named="-", pre=PRE, flags="same")
+class _(HmsBump):
+    """ENABLE QRESYNC answered OK with an empty * ENABLED: QRESYNC is not on, EXAMINE (QRESYNC ...) is BAD"""
+    def enable(self, c, tag, args):
+        c.send(b"* ENABLED\r\n")
+        c.ok(tag, b"nothing enabled")
+
+
+@sc("enable-garbage", rc="0 1 4", named="-", flags="nogood")
+class _(Base):
+    """the answer to ENABLE holds an unbalanced list"""
+    def enable(self, c, tag, args):
+        c.send(b"* ENABLED (QRESYNC\r\n")
+        c.ok(tag)
+
+
+@sc("enable-bye", rc="4", named="-", flags="nogood")
+class _(Base):
+    """BYE and close in answer to ENABLE"""
+    def enable(self, c, tag, args):
+        c.send(b"* BYE no extensions for you\r\n")
+        c.close_now()
+
+
+@sc("capability-bye", rc="4", named="-", flags="nogood")
+class _(Base):
+    """BYE and close in answer to the CAPABILITY after login"""
+    def login_ok(self, c, tag):
+        c.authed = True
+        c.ok(tag, b"logged in")
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"CAPABILITY" and c.authed:
+            c.send(b"* BYE not now\r\n")
+            c.close_now()
+        return False
+
+
+@sc("qresync-examine-bad", rc="0 1", named="Bad", pre=PRE, flags="same")
+class _(HmsBump):
+    """ENABLE QRESYNC works, but every EXAMINE with QRESYNC parameters is refused (capability lie)"""
+    def do_examine(self, c, tag, verb, args):
+        if len(args) > 1 and isinstance(args[1], list) and args[1] and args[1][0].upper() == b"QRESYNC":
+            c.send(tag + b" BAD QRESYNC parameters not supported\r\n")
+            return
+        super().do_examine(c, tag, verb, args)
+
+
+@sc("condstore-examine-bad", rc="0 1", named="Bad", flags="same")
+class _(Base):
+    """CONDSTORE advertised (no QRESYNC) but EXAMINE (CONDSTORE) is refused"""
+    caps_del = ["QRESYNC"]
+
+    def do_examine(self, c, tag, verb, args):
+        if len(args) > 1 and isinstance(args[1], list):
+            c.send(tag + b" BAD no parameters please\r\n")
+            return
+        super().do_examine(c, tag, verb, args)
+
+
+@sc("capability-midfetch", rc="0", named="-", flags="same")
+class _(Base):
+    """an untagged CAPABILITY with nothing in it during a FETCH"""
+    def fetch_done(self, c, tag, f):
+        c.send(b"* CAPABILITY\r\n")
+        super().fetch_done(c, tag, f)
+
+
+# ---- LIST
+
+@sc("list-no", rc="4", named="-", flags="nogood")
+class _(Base):
+    """LIST refused"""
+    def do_list(self, c, tag, args):
+        c.send(tag + b" NO [SERVERBUG] cannot list\r\n")
+
+
+@sc("list-bye", rc="4", named="-", flags="nogood")
+class _(Base):
+    """BYE and close in the middle of LIST"""
+    def do_list(self, c, tag, args):
+        c.send(b'* LIST (\\HasNoChildren) "/" "INBOX"\r\n* BYE shutting down\r\n')
+        c.close_now()
+
+
+@sc("list-stall", rc="4", named="-", flags="nogood", bound=15)
+class _(Base):
+    """no answer to LIST"""
+    def do_list(self, c, tag, args):
+        c.stall()
+
+
+@sc("list-drip", rc="4", named="-", flags="nogood", bound=8)
+class _(Base):
+    """the LIST answer arrives one byte every 0.4 s"""
+    def do_list(self, c, tag, args):
+        c.drip(b'* LIST (\\HasNoChildren) "/" "INBOX"\r\n' * 50, 0.4)
+
+
+@sc("list-empty", rc="0", named="-", pre=PRE, flags="same",
+    doc="LIST answers nothing (after a first sync): every local folder is kept")
+class _(Base):
+    def list_entries(self, c):
+        return []
+
+
+@sc("list-malformed-entries", rc="0", named="-", flags="same")
+class _(Base):
+    """LIST lines of the wrong shape beside the good ones (ignored)"""
+    def list_entries(self, c):
+        return [(b"", b'"/"', b"(x)", None), (b"\\HasNoChildren", b"(nested)", b'"Wrong"', None)] + \
+            super().list_entries(c)
+
+    def do_list(self, c, tag, args):
+        c.send(b'* LIST "notalist" "/" "Ghost"\r\n* LIST\r\n* LIST ()\r\n')
+        super().do_list(c, tag, args)
+
+
+@sc("list-unbalanced", rc="1 4", named="-", flags="nogood")
+class _(Base):
+    """a LIST line with an unbalanced parenthesis"""
+    def do_list(self, c, tag, args):
+        c.send(b'* LIST (\\HasNoChildren "/" "Bad"\r\n')
+        super().do_list(c, tag, args)
+
+
+def named_folders(names, delim=b"/"):
+    class Named(Base):
+        pass
+    Named.delim = delim
+
+    def make_folders(self):
+        base = baseline_folders()
+        for i, n in enumerate(names):
+            attrs = ["\\Noselect", "\\HasChildren"] if n.startswith(b"!") else None
+            n = n.lstrip(b"!")
+            if attrs:
+                base.append(Folder(n, 0, [], attrs))
+            else:
+                base.append(Folder(n, 7000 + i, [Msg(3, ["\\Seen"], make_date(3, i), make_body(n, 3), 5)]))
+        return base
+    Named.make_folders = make_folders
+    return Named
+
+
+@sc("list-name-dotdot", rc="0 1", named="-", doc='"..", "../mkhm_esc", "a/../../mkhm_esc2", "x/.." (delimiter /)')
+class _(named_folders([b"..", b"../mkhm_esc", b"!a", b"!a/..", b"!a/../..", b"a/../../mkhm_esc2", b"!x",
+                       b"x/.."])):
+    pass
+
+
+@sc("list-name-absolute", rc="0 1", named="-", doc='"/mkhm_abs", "/tmp/mkhm_abs2", "//mkhm_abs3"')
+class _(named_folders([b"/mkhm_abs", b"/tmp/mkhm_abs2", b"//mkhm_abs3", b"!/tmp", b"!/"])):
+    pass
+
+
+@sc("list-name-dot-delim", rc="0 1", named="-", doc='delimiter ".": "..", "...mkhm", "mkhm/../../x", "cur.new"')
+class _(named_folders([b"..", b"...mkhm", b"mkhm/../../x", b"cur.new", b"!cur"], b".")):
+    pass
+
+
+@sc("list-name-backslash-delim", rc="0 1", named="-", doc='delimiter "\\\\": "..\\\\..\\\\mkhm", "a/b\\\\..\\\\c"')
+class _(named_folders([b"..\\..\\mkhm", b"a/b\\..\\c", b"!..", b"!..\\..", b"!a/b", b"!a/b\\.."], b"\\")):
+    pass
+
+
+@sc("list-name-nul", rc="0 1", named="-", doc="a folder name with a NUL byte (sent as a literal)")
+class _(named_folders([b"mk\x00hm/../../x"])):
+    pass
+
+
+@sc("list-name-crlf", rc="0 1", named="-", doc="a folder name with CR LF in it (a literal)")
+class _(named_folders([b"mk\r\nhm", b"line\nbreak"])):
+    pass
+
+
+@sc("list-name-ctl", rc="0 1", named="-",
+    doc="a folder name with control bytes and an ANSI escape (must not reach the terminal raw)")
+class _(named_folders([b"ctl\x01\x1b[31mRED\x1b[0m\x7f"])):
+    pass
+
+
+@sc("list-name-mutf7-bad", rc="1", named="mkhm&Jjo", doc='invalid modified UTF-7: "mkhm&Jjo" (unterminated), "mkhm&@@-"')
+class _(named_folders([b"mkhm&Jjo", b"mkhm&@@-", b"mkhm&AGE"])):
+    pass
+
+
+@sc("list-name-mutf7-ctl", rc="0 1", named="-",
+    doc="valid modified UTF-7 that decodes to control characters: ESC [31m, CR, LF, DEL")
+class _(named_folders([b"mkhm&ABsAWwAzADEAbQ-RED", b"mk&AA0ACg-hm", b"mk&AH8-hm"])):
+    pass
+
+
+@sc("list-name-mailkeep", rc="0 1", named="-",
+    doc='names aimed at mailkeep\'s own files: ".mailkeep", ".mailkeep/lock", "x/.mailkeep-state", "%2Emailkeep"')
+class _(named_folders([b".mailkeep", b"!.mailkeep", b".mailkeep/lock", b".mailkeep/uidvalidity-1303",
+                       b"!x", b"x/.mailkeep-state", b"%2Emailkeep", b"Bad2/cur", b"!Bad2"])):
+    pass
+
+
+@sc("list-name-8bit", rc="0 1", named="-", doc="a raw UTF-8 (not modified UTF-7) folder name")
+class _(named_folders(["Caf\u00e9 r\u00e9sum\u00e9".encode()])):
+    pass
+
+
+@sc("list-name-long", rc="1", named="LLLLLLLLLL", doc="a 300-byte folder name")
+class _(named_folders([b"L" * 300])):
+    pass
+
+
+@sc("list-name-deep", rc="0 1", named="-", doc="a 70-level hierarchy")
+class _(named_folders([b"!" + b"/".join([b"d"] * k) for k in range(1, 70)] + [b"/".join([b"d"] * 70)])):
+    pass
+
+
+@sc("list-name-empty", rc="0 1", named="-", doc='the empty name "" and a name of one delimiter "/"')
+class _(named_folders([b"", b"/"])):
+    pass
+
+
+@sc("list-name-quote", rc="0", named="-", doc='a name with a double quote and a backslash: mk"hm\\\\x')
+class _(named_folders([b'mk"hm\\x'])):
+    pass
+
+
+@sc("list-quoted-nul", rc="0 1", named="-", flags="same",
+    xfail="one unparsable LIST line fails the whole LIST, and so the account (exit 4)")
+class _(Base):
+    """a LIST line whose quoted name holds a raw NUL byte, beside the good ones"""
+    def do_list(self, c, tag, args):
+        c.send(b'* LIST (\\HasNoChildren) "/" "mk\x00hm"\r\n')
+        super().do_list(c, tag, args)
+
+
+@sc("list-quoted-crlf", rc="0 1", named="-", flags="same",
+    xfail="one unparsable LIST line fails the whole LIST, and so the account (exit 4)")
+class _(Base):
+    """a LIST line whose quoted name holds a raw CR LF (so: two broken lines), beside the good ones"""
+    def do_list(self, c, tag, args):
+        c.send(b'* LIST (\\HasNoChildren) "/" "mk\r\nhm"\r\n')
+        super().do_list(c, tag, args)
+
+
+@sc("list-delim-literal", rc="0 1", named="-", flags="same", doc="a delimiter sent as a literal NUL byte")
+class _(named_folders([b"mk/hm"])):
+    def list_entries(self, c):
+        return [(a, b"{1}\r\n\x00" if f is not None and f.name == b"mk/hm" else d, n, f)
+                for a, d, n, f in super().list_entries(c)]
+
+
+@sc("list-name-inbox-twice", rc="0 1", named="-", flags="same", doc='INBOX listed twice, once as "inbox"')
+class _(Base):
+    def list_entries(self, c):
+        e = super().list_entries(c)
+        return e + [(b"\\HasNoChildren", b'"/"', b'"inbox"', folder_by(self.folders(c), b"INBOX"))]
+
+
+@sc("list-delim-nil", rc="0", named="-", doc='delimiter NIL (flat namespace) with "mk/hm" in a name')
+class _(named_folders([b"mk/hm", b"../mkhm_esc"])):
+    def list_entries(self, c):
+        return [(a, b"NIL", n, f) for a, d, n, f in super().list_entries(c)]
+
+
+@sc("list-delim-long", rc="0 1", named="-", flags="same", doc='a delimiter of two characters for Bad')
+class _(Base):
+    def list_entries(self, c):
+        return [(a, b'"//"' if is_bad(f) else d, n, f) for a, d, n, f in super().list_entries(c)]
+
+
+@sc("list-many", rc="0", named="-", bound=30, doc="500 empty selectable folders")
+class _(Base):
+    def make_folders(self):
+        return baseline_folders() + [Folder(b"many/%04d" % i, 9000 + i, []) for i in range(500)] + \
+            [Folder(b"many", 1, [], ["\\Noselect", "\\HasChildren"])]
+
+
+@sc("list-status-unlisted", rc="0", named="-", pre=PRE, flags="same",
+    doc="LIST-STATUS answers for folders not listed (Ghost, a NUL name) and for Bad before its LIST line")
+class _(HmsBump):
+    def do_list(self, c, tag, args):
+        bad = folder_by(self.folders(c), b"Bad")
+        c.send(b"* STATUS Ghost (MESSAGES 9 UIDNEXT 99 UIDVALIDITY 1303 HIGHESTMODSEQ 3)\r\n"
+               b"* STATUS {5}\r\nGh\x00st (MESSAGES 1)\r\n" +
+               self.status_line(c, bad, [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"HIGHESTMODSEQ"]))
+        super().do_list(c, tag, args)
+
+
+@sc("list-status-bogus", rc="0 1", named="-", flags="same")
+class _(Base):
+    """LIST-STATUS: Bad's STATUS has a non-numeric MESSAGES"""
+    def list_status(self, c, f, items, wire_name):
+        if is_bad(f):
+            return b"* STATUS " + wire_name + b" (MESSAGES lots UIDNEXT 10 UIDVALIDITY 1303)\r\n"
+        return super().list_status(c, f, items, wire_name)
+
+
+@sc("list-status-huge", rc="0", named="-", pre=PRE, flags="same",
+    doc="LIST-STATUS values beyond 32 and 64 bits for Bad")
+class _(HmsBump):
+    def list_status(self, c, f, items, wire_name):
+        if is_bad(f):
+            return b"* STATUS " + wire_name + b" (MESSAGES 4294967296 UIDNEXT 99999999999 UIDVALIDITY 1303 " \
+                b"HIGHESTMODSEQ 18446744073709551615)\r\n"
+        return super().list_status(c, f, items, wire_name)
+
+
+@sc("list-status-absent", rc="0", named="-", pre=PRE, flags="same",
+    doc="after a first sync: LIST-STATUS advertised, the LIST answer has no STATUS at all")
+class _(HmsBump):
+    def list_status(self, c, f, items, wire_name):
+        return b""
+
+
+@sc("list-status-refused", rc="0", named="-", flags="same", doc="LIST ... RETURN (STATUS ...) answered BAD")
+class _(Base):
+    def do_list(self, c, tag, args):
+        if len(args) > 2:
+            c.send(tag + b" BAD RETURN not supported after all\r\n")
+            return
+        super().do_list(c, tag, args)
+
+
+# ---- STATUS (plain STATUS path: LIST-STATUS not offered, a first sync made state)
+
+class StatusBase(HmsBump):
+    caps_del = ["LIST-STATUS"]
+
+    def status_bad(self, c, tag, f, items):
+        return False
+
+    def do_status(self, c, tag, args):
+        f = c.folder(args[0]) if args else None
+        items = [x.upper() for x in args[1]] if len(args) > 1 and isinstance(args[1], list) else []
+        if is_bad(f) and self.status_bad(c, tag, f, items):
+            return
+        super().do_status(c, tag, args)
+
+
+@sc("status-nonnumeric", rc="0", named="-", pre=PRE, flags="same")
+class _(StatusBase):
+    """STATUS Bad answers MESSAGES x"""
+    def status_bad(self, c, tag, f, items):
+        c.send(b"* STATUS Bad (MESSAGES x UIDNEXT 10)\r\n")
+        c.ok(tag)
+        return True
+
+
+@sc("status-huge", rc="0", named="-", pre=PRE, flags="same")
+class _(StatusBase):
+    """STATUS Bad with values beyond 32/64 bits"""
+    def status_bad(self, c, tag, f, items):
+        c.send(b"* STATUS Bad (MESSAGES 4294967296 UIDNEXT 4294967296 UIDVALIDITY 4294967296 "
+               b"HIGHESTMODSEQ 18446744073709551615)\r\n")
+        c.ok(tag)
+        return True
+
+
+@sc("status-negative", rc="0", named="-", pre=PRE, flags="same")
+class _(StatusBase):
+    """STATUS Bad with negative values"""
+    def status_bad(self, c, tag, f, items):
+        c.send(b"* STATUS Bad (MESSAGES -1 UIDNEXT -5 UIDVALIDITY -1303 HIGHESTMODSEQ -1)\r\n")
+        c.ok(tag)
+        return True
+
+
+@sc("status-no", rc="0", named="-", pre=PRE, flags="same")
+class _(StatusBase):
+    """STATUS Bad refused"""
+    def status_bad(self, c, tag, f, items):
+        c.send(tag + b" NO [SERVERBUG] not today\r\n")
+        return True
+
+
+@sc("status-missing", rc="0", named="-", pre=PRE, flags="same")
+class _(StatusBase):
+    """STATUS Bad completes without its untagged STATUS"""
+    def status_bad(self, c, tag, f, items):
+        c.ok(tag)
+        return True
+
+
+@sc("status-bye", rc="0", named="-", pre=PRE, flags="same")
+class _(StatusBase):
+    """BYE and close at STATUS Bad (the first connection); the next connections behave"""
+    def status_bad(self, c, tag, f, items):
+        if c.cid == 1:
+            c.send(b"* BYE going down\r\n")
+            c.close_now()
+        return False
+
+
+@sc("status-stall", rc="0", named="-", pre=PRE, flags="same", bound=15)
+class _(StatusBase):
+    """no answer to STATUS Bad on the first connection"""
+    def status_bad(self, c, tag, f, items):
+        if c.cid == 1:
+            c.stall()
+        return False
+
+
+@sc("status-foreign-name", rc="0 1", named="-", pre=PRE, flags="must=Bad:10")
+class _(StatusBase):
+    """Bad has a new message (UID 10); after STATUS Bad's true answer comes an untagged STATUS for
+    another mailbox carrying the values Bad had before"""
+    def make_folders(self):
+        fs = baseline_folders()
+        bad = folder_by(fs, b"Bad")
+        self.old = (bad.uidvalidity, bad.uidnext, len(bad.msgs), bad.hms)
+        bad.msgs.append(new_message(bad, bad.hms + 1))
+        bad.uidnext, bad.hms = 11, bad.hms + 1
+        return fs
+
+    def status_bad(self, c, tag, f, items):
+        c.send(self.status_line(c, f, items))
+        c.send(b"* STATUS Other (UIDVALIDITY %d UIDNEXT %d MESSAGES %d HIGHESTMODSEQ %d)\r\n" % self.old)
+        c.ok(tag)
+        return True
+
+
+# ---- EXAMINE
+
+class BadExamine(Base):
+    def examine_bad(self, c, tag, f, lines):
+        """Return the lines to send (the tagged answer follows), or None when handled."""
+        return lines
+
+    def do_examine(self, c, tag, verb, args):
+        f = c.folder(args[0]) if args else None
+        if not is_bad(f):
+            return super().do_examine(c, tag, verb, args)
+        c.sel = f
+        q = None
+        if len(args) > 1 and isinstance(args[1], list) and len(args[1]) >= 2 and args[1][0].upper() == b"QRESYNC":
+            q = (int(args[1][1][0]), int(args[1][1][1]))
+        lines = self.examine_bad(c, tag, f, self.examine_lines(c, f, q))
+        if lines is None:
+            return
+        c.send(b"".join(lines))
+        c.send(self.examine_tagged(c, tag, f))
+
+
+def replace_line(lines, pattern, new):
+    return [new if re.search(pattern, ln) else ln for ln in lines]
+
+
+@sc("examine-no", rc="1")
+class _(BadExamine):
+    """EXAMINE Bad refused with NO"""
+    def examine_bad(self, c, tag, f, lines):
+        c.sel = None
+        c.send(tag + b" NO [SERVERBUG] Bad is broken\r\n")
+
+
+@sc("examine-no-8bit", rc="1", doc="EXAMINE Bad refused with a text of invalid UTF-8 and ANSI escapes")
+class _(BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        c.sel = None
+        c.send(tag + b" NO [SERVERBUG] \xff\xfe\xc3 broken \x1b[2J\x1b[31mred done\r\n")
+
+
+@sc("examine-bad", rc="1")
+class _(BadExamine):
+    """EXAMINE Bad answered BAD"""
+    def examine_bad(self, c, tag, f, lines):
+        c.sel = None
+        c.send(tag + b" BAD what\r\n")
+
+
+@sc("examine-bye", rc="1")
+class _(BadExamine):
+    """BYE and close at EXAMINE Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        c.send(b"* BYE enough\r\n")
+        c.close_now()
+
+
+@sc("examine-reset", rc="1")
+class _(BadExamine):
+    """TCP reset at EXAMINE Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        c.reset()
+
+
+@sc("examine-stall", rc="1", bound=15)
+class _(BadExamine):
+    """no answer to EXAMINE Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        c.stall()
+
+
+@sc("examine-drip", rc="1", bound=10)
+class _(BadExamine):
+    """EXAMINE Bad's answer arrives one byte every 0.4 s"""
+    def examine_bad(self, c, tag, f, lines):
+        c.drip(b"".join(lines) * 20, 0.4)
+
+
+@sc("examine-bye-continue", rc="0", named="-", flags="same")
+class _(BadExamine):
+    """an untagged BYE inside EXAMINE Bad's answer, and then everything goes on normally"""
+    def examine_bad(self, c, tag, f, lines):
+        return [b"* BYE maybe later\r\n"] + lines
+
+
+@sc("uidvalidity-missing", rc="1")
+class _(BadExamine):
+    """EXAMINE Bad without UIDVALIDITY"""
+    def examine_bad(self, c, tag, f, lines):
+        return [ln for ln in lines if b"UIDVALIDITY" not in ln]
+
+
+@sc("uidvalidity-0", rc="1")
+class _(BadExamine):
+    """UIDVALIDITY 0"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"UIDVALIDITY", b"* OK [UIDVALIDITY 0] zero\r\n")
+
+
+@sc("uidvalidity-2p32", rc="1")
+class _(BadExamine):
+    """UIDVALIDITY 4294967296"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"UIDVALIDITY", b"* OK [UIDVALIDITY 4294967296] big\r\n")
+
+
+@sc("uidvalidity-text", rc="1")
+class _(BadExamine):
+    """UIDVALIDITY not a number"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"UIDVALIDITY", b"* OK [UIDVALIDITY 12ab] text\r\n")
+
+
+@sc("uidvalidity-twice", rc="0 1", named="Bad", flags="same",
+    doc="two different UIDVALIDITY codes in EXAMINE Bad's answer (the first is the right one)")
+class _(BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        i = next(k for k, ln in enumerate(lines) if b"UIDVALIDITY" in ln)
+        return lines[:i + 1] + [b"* OK [UIDVALIDITY 31337] second thoughts\r\n"] + lines[i + 1:]
+
+
+@sc("uidvalidity-per-connection", rc="0", named="-", pre=PRE,
+    doc="Bad's UIDVALIDITY differs on every connection (after a first sync): moved aside, mirrored anew")
+class _(HmsBump):
+    def folders(self, c):
+        if not hasattr(c, "my_folders"):
+            c.my_folders = [f.copy() for f in self.srv.data]
+            folder_by(c.my_folders, b"Bad").uidvalidity = 5000 + self.count("conn")
+        return c.my_folders
+
+
+@sc("uidvalidity-midfetch", rc="0 1", named="Bad", flags="same")
+class _(Base):
+    """an untagged OK [UIDVALIDITY 4242] between Bad's FETCH responses"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(b"* OK [UIDVALIDITY 4242] changed my mind\r\n")
+
+
+@sc("uidnext-2p32", rc="1")
+class _(BadExamine):
+    """[UIDNEXT 4294967296] for Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"UIDNEXT", b"* OK [UIDNEXT 4294967296] big\r\n")
+
+
+@sc("uidnext-0", rc="0", named="-", flags="same")
+class _(BadExamine):
+    """[UIDNEXT 0] for Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"UIDNEXT", b"* OK [UIDNEXT 0] zero\r\n")
+
+
+@sc("exists-huge", rc="1")
+class _(BadExamine):
+    """* 4294967295 EXISTS for Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"EXISTS", b"* 4294967295 EXISTS\r\n")
+
+
+@sc("exists-2p32", rc="1")
+class _(BadExamine):
+    """* 4294967296 EXISTS for Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"EXISTS", b"* 4294967296 EXISTS\r\n")
+
+
+@sc("exists-zero", rc="1", pre=PRE)
+class _(BadExamine, HmsBump):
+    """* 0 EXISTS for Bad (after a first sync) though its FETCH lists every message"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"EXISTS", b"* 0 EXISTS\r\n")
+
+
+@sc("exists-missing", rc="1", pre=PRE)
+class _(BadExamine, HmsBump):
+    """after a first sync: Bad's EXAMINE has no EXISTS (and LIST-STATUS says it has 2 messages, so it
+    comes after A and Z, which have 2); its FETCH lists only 2 of its 4 messages"""
+    def examine_bad(self, c, tag, f, lines):
+        return [ln for ln in lines if b"EXISTS" not in ln]
+
+    def list_status(self, c, f, items, wire_name):
+        if is_bad(f):
+            return self.status_line(c, f, items, wire_name).replace(b"MESSAGES 4", b"MESSAGES 2")
+        return super().list_status(c, f, items, wire_name)
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid in (5, 9):
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("expunge-storm", rc="1 0", pre=PRE, flags="same")
+class _(BadExamine, HmsBump):
+    """after a first sync: EXAMINE Bad says 4 EXISTS and then 9 EXPUNGEs (nothing is expunged)"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* 1 EXPUNGE\r\n"] * 9
+
+
+@sc("throttle-then-ok", rc="0", named="-", flags="same", bound=15)
+class _(BadExamine):
+    """EXAMINE Bad: NO [THROTTLED] twice (1 s, 2 s of back-off), then it works"""
+    def examine_bad(self, c, tag, f, lines):
+        if self.count("throttle") <= 2:
+            c.sel = None
+            c.send(tag + b" NO [THROTTLED] slow down\r\n")
+            return None
+        return lines
+
+
+@sc("throttle-forever", rc="1", flags="nogood", bound=10)
+class _(Base):
+    """every EXAMINE answered NO [THROTTLED] (5 folders)"""
+    def do_examine(self, c, tag, verb, args):
+        c.sel = None
+        c.send(tag + b" NO [THROTTLED] slow down\r\n")
+
+
+@sc("throttle-hint-60s", rc="1", bound=10)
+class _(BadExamine):
+    """EXAMINE Bad: NO [THROTTLED] Suggested Backoff Time: 60000 milliseconds, every time"""
+    def examine_bad(self, c, tag, f, lines):
+        c.sel = None
+        c.send(tag + b" NO [THROTTLED] Suggested Backoff Time: 60000 milliseconds\r\n")
+
+
+@sc("examine-wrong-tag", rc="1")
+class _(BadExamine):
+    """EXAMINE Bad completes with another tag"""
+    def examine_tagged(self, c, tag, f):
+        return (b"x" + tag + b" OK done\r\n") if is_bad(f) else super().examine_tagged(c, tag, f)
+
+
+@sc("examine-missing-tagged", rc="1", bound=15)
+class _(BadExamine):
+    """EXAMINE Bad never completes (the commands behind it are answered)"""
+    def examine_tagged(self, c, tag, f):
+        return b"" if is_bad(f) else super().examine_tagged(c, tag, f)
+
+
+@sc("examine-untagged-ok", rc="1", bound=15)
+class _(BadExamine):
+    """EXAMINE Bad's completion comes untagged"""
+    def examine_tagged(self, c, tag, f):
+        return b"* OK [READ-ONLY] EXAMINE completed\r\n" if is_bad(f) else super().examine_tagged(c, tag, f)
+
+
+@sc("examine-read-write", rc="0", named="-", flags="same")
+class _(BadExamine):
+    """EXAMINE Bad answered [READ-WRITE]"""
+    def examine_tagged(self, c, tag, f):
+        return tag + b" OK [READ-WRITE] selected\r\n"
+
+
+@sc("examine-tagged-preauth", rc="1")
+class _(BadExamine):
+    """EXAMINE Bad completes with a tagged PREAUTH"""
+    def examine_tagged(self, c, tag, f):
+        return (tag + b" PREAUTH what\r\n") if is_bad(f) else super().examine_tagged(c, tag, f)
+
+
+@sc("examine-lowercase", rc="0", named="-", flags="same")
+class _(BadExamine):
+    """lower-case response names and status: "* 4 exists", "a3 ok" """
+    def examine_bad(self, c, tag, f, lines):
+        return [ln.replace(b"EXISTS", b"exists").replace(b"* OK", b"* ok") for ln in lines]
+
+    def examine_tagged(self, c, tag, f):
+        return tag + b" ok [read-only] done\r\n"
+
+
+# ---- incremental paths (after a first sync)
+
+@sc("highestmodseq-0", rc="0", named="-", flags="same")
+class _(BadExamine):
+    """[HIGHESTMODSEQ 0] for Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"HIGHESTMODSEQ", b"* OK [HIGHESTMODSEQ 0] zero\r\n")
+
+
+@sc("highestmodseq-max", rc="0", named="-", flags="same")
+class _(BadExamine):
+    """[HIGHESTMODSEQ 18446744073709551615] for Bad (the evolved server's is back to normal)"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"HIGHESTMODSEQ", b"* OK [HIGHESTMODSEQ 18446744073709551615] max\r\n")
+
+
+@sc("highestmodseq-2p64", rc="1")
+class _(BadExamine):
+    """[HIGHESTMODSEQ 18446744073709551616]"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"HIGHESTMODSEQ", b"* OK [HIGHESTMODSEQ 18446744073709551616] over\r\n")
+
+
+@sc("highestmodseq-text", rc="1")
+class _(BadExamine):
+    """[HIGHESTMODSEQ abc]"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"HIGHESTMODSEQ", b"* OK [HIGHESTMODSEQ abc] text\r\n")
+
+
+@sc("nomodseq", rc="0", named="-", pre=PRE, flags="same")
+class _(BadExamine, HmsBump):
+    """after a first sync: [NOMODSEQ] instead of HIGHESTMODSEQ for Bad"""
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"HIGHESTMODSEQ", b"* OK [NOMODSEQ] none\r\n")
+
+
+@sc("vanished-all-earlier", rc="0", named="-", pre=PRE, flags="same")
+class _(BadExamine, HmsBump):
+    """after a first sync: VANISHED (EARLIER) 1:4294967295 while all 4 messages exist"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED (EARLIER) 1:4294967295\r\n"]
+
+
+@sc("vanished-all-now", rc="0 1", named="Bad", pre=PRE, flags="remove",
+    doc="after a first sync: EXAMINE Bad says 4 EXISTS then VANISHED 1:4294967295 (all expunged now)")
+class _(BadExamine, HmsBump):
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED 1:4294967295\r\n"]
+
+
+@sc("vanished-malformed", rc="1", pre=PRE)
+class _(BadExamine, HmsBump):
+    """after a first sync: VANISHED (EARLIER) 1:x"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED (EARLIER) 1:x\r\n"]
+
+
+@sc("vanished-zero", rc="1", pre=PRE)
+class _(BadExamine, HmsBump):
+    """after a first sync: VANISHED (EARLIER) 0:3"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED (EARLIER) 0:3\r\n"]
+
+
+@sc("vanished-2p32", rc="1", pre=PRE)
+class _(BadExamine, HmsBump):
+    """after a first sync: VANISHED (EARLIER) 1:4294967296"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED (EARLIER) 1:4294967296\r\n"]
+
+
+@sc("vanished-reversed", rc="0", named="-", pre=PRE, flags="same")
+class _(BadExamine, HmsBump):
+    """after a first sync: VANISHED (EARLIER) 9:5 although 5 and 9 exist"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED (EARLIER) 9:5\r\n"]
+
+
+@sc("vanished-long", rc="0", named="-", pre=PRE, flags="same")
+class _(BadExamine, HmsBump):
+    """after a first sync: VANISHED (EARLIER) with 100000 single UIDs never seen"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED (EARLIER) " + b",".join(b"%d" % u for u in range(100, 200100, 2)) + b"\r\n"]
+
+
+@sc("qresync-unasked-fetch", rc="0", named="-", pre=PRE, flags="same")
+class _(BadExamine, HmsBump):
+    """after a first sync: EXAMINE (QRESYNC) also reports FLAGS of UIDs that do not exist"""
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* 9 FETCH (UID 77 FLAGS (\\Seen) MODSEQ (99))\r\n",
+                        b"* 1 FETCH (UID 4294967295 FLAGS () MODSEQ (98))\r\n"]
+
+
+class CondstoreBump(HmsBump):
+    caps_del = ["QRESYNC"]
+
+
+@sc("condstore-esearch-all", rc="0", named="-", pre=PRE, flags="same")
+class _(CondstoreBump):
+    """CONDSTORE path after a first sync: ESEARCH ALL 1:4294967295 for Bad"""
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b'* ESEARCH (TAG "' + tag + b'") UID ALL 1:4294967295\r\n')
+        else:
+            super().search_result(c, tag, f, uidcmd, esearch)
+
+
+@sc("condstore-search-zero", rc="1", pre=PRE)
+class _(CondstoreBump):
+    """CONDSTORE path after a first sync: * ESEARCH ... ALL 0:4 for Bad"""
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b'* ESEARCH (TAG "' + tag + b'") UID ALL 0:4\r\n')
+        else:
+            super().search_result(c, tag, f, uidcmd, esearch)
+
+
+@sc("condstore-search-garbage", rc="1", pre=PRE)
+class _(CondstoreBump):
+    """CONDSTORE path after a first sync: plain SEARCH with words for Bad"""
+    caps_del = ["QRESYNC", "ESEARCH"]
+
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b"* SEARCH 1 two 3\r\n")
+        else:
+            super().search_result(c, tag, f, uidcmd, esearch)
+
+
+@sc("condstore-changedsince-ignored", rc="0", named="-", pre=PRE, flags="same")
+class _(CondstoreBump):
+    """CONDSTORE path after a first sync: the server ignores CHANGEDSINCE and sends every message"""
+    def do_fetch(self, c, tag, args, uidcmd):
+        super().do_fetch(c, tag, args[:2], uidcmd)
+
+
+class UidMax(Base):
+    """Bad has a fifth message with UID 4294967295 (the largest UID there is)."""
+    def make_folders(self):
+        fs = baseline_folders()
+        bad = folder_by(fs, b"Bad")
+        bad.msgs.append(Msg(U32, ["\\Seen"], make_date(11, 2), make_body(b"Bad", 11), bad.hms + 1))
+        bad.hms += 1
+        bad.uidnext = U32
+        return fs
+
+
+HELPERS["uid-max"] = UidMax
+
+
+@sc("fetch-uid-max", rc="0", named="-",
+    doc="Bad holds UID 4294967295 (legal): mirrored; then the evolved server (where it is gone)")
+class _(UidMax):
+    pass
+
+
+@sc("uid-max-incremental", rc="0", named="-", pre="uid-max")
+class _(UidMax):
+    """after a first sync of a Bad holding UID 4294967295: only HIGHESTMODSEQ moved (QRESYNC path)"""
+    def make_folders(self):
+        return bump_hms(super().make_folders())
+
+
+@sc("uid-max-incremental-condstore", rc="0", named="-", pre="uid-max")
+class _(UidMax):
+    """as uid-max-incremental, without QRESYNC"""
+    caps_del = ["QRESYNC"]
+
+    def make_folders(self):
+        return bump_hms(super().make_folders())
+
+
+# ---- new mail after a first sync: the download of Bad's new UID 10 rides behind EXAMINE (and the
+# next folder's EXAMINE is sent ahead of time): the same misbehaviours in that pipeline
+
+class NewMail(Base):
+    """baseline + Bad UID 10 (new), every HIGHESTMODSEQ higher"""
+    def make_folders(self):
+        fs = bump_hms(baseline_folders())
+        bad = folder_by(fs, b"Bad")
+        bad.msgs.append(new_message(bad, bad.hms + 1))
+        bad.uidnext, bad.hms = 11, bad.hms + 1
+        return fs
+
+
+class NewMailPoison(NewMail):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 10 and body is not None:
+            return self.poison(c, seq, parts, body)
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+    def head(self, seq, parts):
+        return b"* %d FETCH (" % seq + b" ".join(parts) + b" "
+
+
+@sc("newmail-baseline", rc="0", named="-", pre=PRE, flags="must=Bad:10",
+    doc="after a first sync, Bad has a new message (fetched behind EXAMINE)")
+class _(NewMail):
+    pass
+
+
+@sc("newmail-literal-short-close", rc="1", pre=PRE)
+class _(NewMailPoison):
+    """after a first sync: the new message's body announces 5000 bytes more than it sends, then close"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % (len(body) + 5000) + body)
+        time.sleep(0.1)
+        c.close_now()
+
+
+@sc("newmail-literal-long", rc="1", pre=PRE)
+class _(NewMailPoison):
+    """after a first sync: the new message's body announces half of what it sends"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % (len(body) // 2) + body + b")\r\n")
+
+
+@sc("newmail-stall", rc="1", pre=PRE, bound=15)
+class _(NewMailPoison):
+    """after a first sync: silence instead of the new message"""
+    def poison(self, c, seq, parts, body):
+        c.stall()
+
+
+@sc("newmail-bye", rc="1", pre=PRE)
+class _(NewMailPoison):
+    """after a first sync: BYE and close instead of the new message"""
+    def poison(self, c, seq, parts, body):
+        c.send(b"* BYE later\r\n")
+        c.close_now()
+
+
+@sc("newmail-extra-bodies", rc="0", named="-", pre=PRE, flags="must=Bad:10",
+    doc="after a first sync: with the new message come bodies of UIDs 1 and 3 (present) and 77 (none)")
+class _(NewMailPoison):
+    def poison(self, c, seq, parts, body):
+        bad = folder_by(self.srv.data, b"Bad")
+        for k, m in enumerate(bad.msgs[:2], 1):
+            p2, b2, _ = self.fetch_parts(c, bad, k, m, [b"UID", b"FLAGS", b"INTERNALDATE", b"BODY.PEEK[]"], True)
+            c.send(self.fetch_bytes(k, p2, b2[:-5] + b"XXXX\n"))
+        c.send(self.fetch_bytes(9, [b"UID 77", b"FLAGS ()", b'INTERNALDATE "01-Jan-2024 00:00:00 +0000"'], body))
+        c.send(self.fetch_bytes(seq, parts, body))
+
+
+@sc("newmail-uidvalidity-mismatch", rc="0", named="-", pre=PRE, flags="must=Bad:10",
+    doc="after a first sync: LIST-STATUS gives Bad's old UIDVALIDITY and a new UIDNEXT, EXAMINE another "
+        "UIDVALIDITY (the folder is moved aside and mirrored anew)")
+class _(NewMail, BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        return replace_line(lines, rb"UIDVALIDITY", b"* OK [UIDVALIDITY 7777] new\r\n")
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("lookahead-next-bye", rc="1", named="A", pre=PRE,
+    doc="after a first sync: the EXAMINE sent ahead for the folder after Bad (A) gets BYE and close")
+class _(NewMail):
+    def do_examine(self, c, tag, verb, args):
+        f = c.folder(args[0]) if args else None
+        if f is not None and f.name == b"A":
+            c.send(b"* BYE not this one\r\n")
+            c.close_now()
+        super().do_examine(c, tag, verb, args)
+
+
+@sc("lookahead-next-garbage", rc="1", named="A", pre=PRE,
+    doc="after a first sync: the EXAMINE sent ahead for A is answered with a garbage line")
+class _(NewMail):
+    def do_examine(self, c, tag, verb, args):
+        f = c.folder(args[0]) if args else None
+        if f is not None and f.name == b"A" and self.count("garbage") == 1:
+            c.send(b"* 2 FETCH (UID 1 FLAGS (\\Seen)\r\n")
+        super().do_examine(c, tag, verb, args)
+
+
+# ---- FETCH: bodies and the items around them (Bad UID 1 unless said otherwise)
+
+class Poison(Base):
+    """fetch_one for Bad's UID 1 when its body is asked for goes to poison()."""
+    uid = 1
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == self.uid and body is not None:
+            return self.poison(c, seq, parts, body)
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+    def head(self, seq, parts):
+        return b"* %d FETCH (" % seq + b" ".join(parts) + b" "
+
+
+@sc("literal-short-close", rc="1")
+class _(Poison):
+    """BODY[] announces 5000 bytes more than it sends, then the server closes"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % (len(body) + 5000) + body)
+        time.sleep(0.1)
+        c.close_now()
+
+
+@sc("literal-short-stall", rc="1", bound=15)
+class _(Poison):
+    """BODY[] announces more than it sends, then silence"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % (len(body) + 5000) + body)
+        c.stall()
+
+
+@sc("literal-long", rc="1")
+class _(Poison):
+    """BODY[] announces half of what it sends"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % (len(body) // 2) + body + b")\r\n")
+
+
+@sc("literal-huge", rc="1")
+class _(Poison):
+    """BODY[] {99999999999999}"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {99999999999999}\r\n" + body)
+        time.sleep(0.2)
+        c.close_now()
+
+
+@sc("literal-2p64", rc="1")
+class _(Poison):
+    """BODY[] {18446744073709551617}"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {18446744073709551617}\r\n" + body)
+        c.stall()
+
+
+@sc("literal-negative", rc="1")
+class _(Poison):
+    """BODY[] {-5}"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {-5}\r\n" + body + b")\r\n")
+
+
+@sc("literal-text", rc="1")
+class _(Poison):
+    """BODY[] {abc}"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {abc}\r\n" + body + b")\r\n")
+
+
+@sc("literal-plus", rc="0 1", named="Bad", flags="same")
+class _(Poison):
+    """BODY[] {N+} (a non-synchronizing literal marker from the server)"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d+}\r\n" % len(body) + body + b")\r\n")
+
+
+@sc("literal-reset", rc="1")
+class _(Poison):
+    """TCP reset halfway through the body"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body[:len(body) // 2])
+        time.sleep(0.1)
+        c.reset()
+
+
+@sc("literal-drip", rc="1", bound=10)
+class _(Poison):
+    """the body arrives one byte every 0.3 s (3 KB: 15 minutes)"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % (len(body) * 10))
+        c.drip(body * 10, 0.3)
+
+
+@sc("literal-30m-close", rc="1", bound=30)
+class _(Poison):
+    """a complete 30 MiB body, then the connection closes before ")" """
+    def poison(self, c, seq, parts, body):
+        big = (b"y" * 998 + b"\r\n") * (30 * 1024 * 1024 // 1000)
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(big))
+        for i in range(0, len(big), 1 << 20):
+            c.send(big[i:i + (1 << 20)])
+        time.sleep(0.2)
+        c.close_now()
+
+
+@sc("literal-70m-item", rc="1", bound=30)
+class _(Poison):
+    """a 70 MB literal in an unknown FETCH item (not the body)"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"X-JUNK {70000000}\r\n")
+        try:
+            for _ in range(70):
+                c.send(b"j" * 1000000)
+        except OSError:
+            raise Drop
+        c.send(b" BODY[] {%d}\r\n" % len(body) + body + b")\r\n")
+
+
+@sc("unsolicited-after-literal", rc="1")
+class _(Poison):
+    """an untagged response between the body literal and its ")" """
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body +
+               b"\r\n* 4 EXISTS\r\n FLAGS (\\Seen))\r\n")
+
+
+@sc("unsolicited-between", rc="0", named="-", flags="same")
+class _(Base):
+    """untagged RECENT, OK [ALERT], NO, BAD, FLAGS, FETCH (FLAGS) without UID between Bad's FETCHes"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(b"* 3 RECENT\r\n* OK [ALERT] hello\r\n* NO warning\r\n* BAD odd\r\n"
+                   b"* FLAGS (\\Seen)\r\n* 2 FETCH (FLAGS (\\Deleted))\r\n* OK [UNSEEN 1] x\r\n")
+
+
+@sc("fetch-unasked-uid", rc="0", named="-", flags="same")
+class _(Base):
+    """with Bad's bodies comes a FETCH with a body for UID 7, which does not exist"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1 and b"BODY.PEEK[]" in items:
+            x = Msg(7, ["\\Seen"], make_date(7, 0), make_body(b"Bad", 7, " (phantom)"), 1)
+            c.send(self.fetch_bytes(2, [b"UID 7", b"FLAGS (\\Seen)", b'INTERNALDATE "' + x.date.encode() + b'"'],
+                                    x.body))
+
+
+@sc("fetch-unasked-flags", rc="0 1", named="Bad", flags="same")
+class _(Base):
+    """the FLAGS listing of Bad also has UID 7, which the bodies fetch then lacks"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1 and b"BODY.PEEK[]" not in items:
+            c.send(b"* 2 FETCH (UID 7 FLAGS (\\Seen))\r\n")
+
+
+@sc("expunge-during-download", rc="0 1", named="Bad",
+    doc="while Bad's bodies are sent, * 3 EXPUNGE (UID 5) and no body for UID 5")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and b"BODY.PEEK[]" in items:
+            if m.uid == 5:
+                c.send(b"* 3 EXPUNGE\r\n")
+                return
+            if m.uid == 9:
+                seq -= 1
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("fetch-duplicate-body", rc="0", named="-", flags="same")
+class _(Poison):
+    """UID 1's body twice in a row, the second copy different"""
+    def poison(self, c, seq, parts, body):
+        c.send(self.fetch_bytes(seq, parts, body))
+        c.send(self.fetch_bytes(seq, parts, body[:-10] + b"TAMPERED\r\n"))
+
+
+@sc("fetch-duplicate-uid", rc="0 1", named="Bad", flags="same")
+class _(Base):
+    """the FLAGS listing of Bad has UID 3 twice (as the 2nd and 3rd message) and lacks UID 5"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 5 and b"BODY.PEEK[]" not in items:
+            m = f.msgs[1]
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("fetch-uid-0", rc="1")
+class _(Base):
+    """Bad's FLAGS listing says UID 0"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.uid = 0
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("fetch-uid-2p32", rc="1")
+class _(Base):
+    """Bad's FLAGS listing says UID 4294967296"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.uid = U32 + 1
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("fetch-uid-negative", rc="1")
+class _(Base):
+    """Bad's FLAGS listing says UID -1"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"UID -1" if p.startswith(b"UID ") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-seq-2p32", rc="1")
+class _(Base):
+    """* 4294967296 FETCH for Bad"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f):
+            seq = U32 + 1
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("fetch-seq-0", rc="0 1", named="Bad", flags="same")
+class _(Base):
+    """* 0 FETCH for every message of Bad"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, 0 if is_bad(f) else seq, m, items, uidcmd)
+
+
+@sc("fetch-flags-weird", rc="0", named="-", flags="",
+    doc=r"FLAGS (\Seen\Seen foo/bar a:b $Junk \Flagged .. ../x \\ *) for Bad UID 1")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x \\\\ * %% \\Recent)"
+                     if p.startswith(b"FLAGS") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-flags-ctl", rc="0 1", named="Bad", doc="FLAGS with a control byte and an 8-bit byte for Bad UID 1")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"FLAGS (\\Seen k\x01w \xe9t\xe9)" if p.startswith(b"FLAGS") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-flags-10000", rc="0", named="-", flags="same", doc="10000 keywords on Bad UID 1")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            kw = b" ".join(b"$kw%05d" % i for i in range(10000))
+            parts = [p[:-1] + b" " + kw + b")" if p.startswith(b"FLAGS") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-flags-not-list", rc="1")
+class _(Base):
+    """FLAGS \\Seen (no parentheses) for Bad UID 1"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"FLAGS \\Seen" if p.startswith(b"FLAGS") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-flags-nested", rc="0 1", named="Bad", doc="FLAGS ((\\Seen) {3}abc NIL) for Bad UID 1")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"FLAGS ((\\Seen) {3}\r\nabc NIL)" if p.startswith(b"FLAGS") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-deep-nesting", rc="1", doc="an item nested 100 lists deep in Bad's FETCH")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = parts + [b"X-DEEP " + b"(" * 100 + b"x" + b")" * 100]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-many-values", rc="1", doc="1.1 million values in one FETCH response of Bad")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = parts + [b"X-MANY (" + b"a " * 1100000 + b")"]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("internaldate-bad", rc="1", doc='INTERNALDATE "32-Foo-2024 25:61:61 +9999"')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.date = "32-Foo-2024 25:61:61 +9999"
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("internaldate-atom", rc="1", doc="INTERNALDATE 1700000000 (an atom)")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"INTERNALDATE 1700000000" if p.startswith(b"INTERNALDATE") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("internaldate-9999", rc="0", named="-", doc='INTERNALDATE "31-Dec-9999 23:59:59 -2359"')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.date = "31-Dec-9999 23:59:59 -2359"
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("internaldate-1900", rc="0", named="-", doc='INTERNALDATE "01-Jan-1900 00:00:00 +0000" (before 1970)')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.date = "01-Jan-1900 00:00:00 +0000"
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("internaldate-missing", rc="0 1", named="Bad", flags="same")
+class _(Base):
+    """Bad UID 3's body comes without INTERNALDATE"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3:
+            parts = [p for p in parts if not p.startswith(b"INTERNALDATE")]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-split", rc="0 1", named="Bad", flags="same")
+class _(Base):
+    """Bad UID 3's body FETCH comes as two responses: UID and BODY[] first, FLAGS and INTERNALDATE after"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and body is not None:
+            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
+            c.send(self.fetch_bytes(seq, [p for p in parts], None))
+            return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("rfc822size-bogus", rc="0", named="-", flags="same", doc="RFC822.SIZE -5 and 10^25 on Bad's messages")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            parts = parts + [b"RFC822.SIZE -5", b"RFC822.SIZE 10000000000000000000000000"]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("modseq-text", rc="1", pre=PRE, doc="MODSEQ (abc) in the QRESYNC FETCH of Bad")
+class _(BadExamine, HmsBump):
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* 2 FETCH (UID 3 FLAGS (\\Seen) MODSEQ (abc))\r\n"]
+
+
+@sc("modseq-not-list", rc="1", pre=PRE, doc="MODSEQ 99 (no parentheses) in the QRESYNC FETCH of Bad")
+class _(BadExamine, HmsBump):
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* 2 FETCH (UID 3 FLAGS (\\Seen) MODSEQ 99)\r\n"]
+
+
+@sc("fetch-nul", rc="1", doc="a NUL byte in a FETCH line (outside literals)")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = parts + [b"X-NUL a\x00b"]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-overlong-line", rc="1", bound=30, doc="a 17 MiB FETCH line for Bad UID 1")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            c.send(b"* %d FETCH (" % seq + b" ".join(parts) + b" X-LONG ")
+            try:
+                for _ in range(17):
+                    c.send(b"q" * (1 << 20))
+            except OSError:
+                raise Drop
+            c.send(b")\r\n")
+            return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-garbage-item", rc="1", doc="* 1 FETCH garbage (no list) for Bad")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            c.send(b"* 1 FETCH garbage here\r\n")
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("continuation-midfetch", rc="1", doc="a continuation request (+) between Bad's FETCH responses")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(b"+ more please\r\n")
+
+
+@sc("text-brace", rc="1", doc='an untagged OK whose text ends in "{12}" (not a literal) between FETCHes')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(b"* OK [ALERT] see the manual {12}\r\n")
+
+
+@sc("garbage-line", rc="1", doc="a line of words with no tag syntax between Bad's FETCHes")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(b"hello there, this is not IMAP\r\n")
+
+
+@sc("garbage-binary", rc="1", doc="a line of binary bytes between Bad's FETCHes")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(bytes(range(1, 256)).replace(b"\n", b"") + b"\r\n")
+
+
+@sc("garbage-nul-line", rc="1", doc="* OK with NUL bytes in its text between Bad's FETCHes")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(b"* OK \x00\x00\x00\r\n")
+
+
+@sc("garbage-empty-line", rc="1", doc="an empty line between Bad's FETCHes")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(b"\r\n")
+
+
+@sc("bare-lf", rc="0", named="-", flags="same", doc="every line from the server ends with a bare LF")
+class _(Base):
+    def greet(self, c):
+        orig = c.send
+
+        def send(data):
+            orig(data if b"}\r\n" in data or b"}\n" in data else data.replace(b"\r\n", b"\n"))
+        c.send = send
+        super().greet(c)
+
+    @staticmethod
+    def fetch_bytes(seq, parts, body, bname=b"BODY[]"):
+        out = b"* %d FETCH (" % seq + b" ".join(parts)
+        if body is not None:
+            out += (b" " if parts else b"") + bname + b" {%d}\n" % len(body) + body
+        return out + b")\n"
+
+
+@sc("fetch-missing-tagged", rc="1", bound=15, doc="Bad's body FETCH never completes")
+class _(Base):
+    def fetch_done(self, c, tag, f):
+        if is_bad(f) and getattr(c, "state_body", False):
+            c.stall()
+        super().fetch_done(c, tag, f)
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        c.state_body = b"BODY.PEEK[]" in items
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("fetch-wrong-tag", rc="1", doc="Bad's FETCHes complete with another tag")
+class _(Base):
+    def fetch_done(self, c, tag, f):
+        c.send((b"b" + tag if is_bad(f) else tag) + b" OK done\r\n")
+
+
+@sc("fetch-tag-twice", rc="1", doc="Bad's first FETCH completes twice")
+class _(Base):
+    def fetch_done(self, c, tag, f):
+        super().fetch_done(c, tag, f)
+        if is_bad(f) and self.count(f"twice{c.cid}") == 1:
+            super().fetch_done(c, tag, f)
+
+
+@sc("fetch-bye", rc="1", doc="BYE and close in the middle of Bad's bodies")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(b"* BYE shutting down\r\n")
+        c.close_now()
+
+
+@sc("fetch-bye-continue", rc="0", named="-", flags="same", doc="an untagged BYE among Bad's bodies, then all goes on")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(b"* BYE you may stay\r\n" + self.fetch_bytes(seq, parts, body))
+
+
+@sc("body-quoted", rc="0 1", named="Bad", flags="same")
+class _(Poison):
+    """Bad UID 9's body (one line) as a quoted string"""
+    uid = 9
+
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b'BODY[] "' + body + b'")\r\n')
+
+
+@sc("body-nil", rc="0 1", named="Bad", doc="BODY[] NIL for Bad UID 1")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] NIL)\r\n")
+
+
+@sc("body-missing", rc="0 1", named="Bad", doc="Bad UID 1's FETCH without BODY[]")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+
+
+@sc("body-origin", rc="0", named="-", flags="same", doc="BODY[]<0> {n}")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[]<0> {%d}\r\n" % len(body) + body + b")\r\n")
+
+
+@sc("body-binary-name", rc="0", named="-", flags="same", doc="BINARY[] {n} in answer to BODY.PEEK[]")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BINARY[] {%d}\r\n" % len(body) + body + b")\r\n")
+
+
+@sc("body-first", rc="0", named="-", flags="same", doc="BODY[] before UID, FLAGS and INTERNALDATE")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(b"* %d FETCH (BODY[] {%d}\r\n" % (seq, len(body)) + body + b" " + b" ".join(parts) + b")\r\n")
+
+
+@sc("body-twice-items", rc="0", named="-", flags="same", doc="two BODY[] items in one FETCH response (the second bigger)")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body +
+               b" BODY[] {%d}\r\n" % (len(body) * 2) + body * 2 + b")\r\n")
+
+
+# ---- Gmail (X-GM-EXT-1: mailkeep stores one copy per X-GM-MSGID)
+
+class Gmail(Base):
+    caps_add = ["X-GM-EXT-1"]
+
+
+@sc("gmail-baseline", rc="0", named="-", flags="same", doc="X-GM-EXT-1 with distinct X-GM-MSGIDs")
+class _(Gmail):
+    pass
+
+
+@sc("gmail-msgid-text", rc="1", doc="X-GM-MSGID abc for Bad UID 1")
+class _(Gmail):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"X-GM-MSGID abc" if p.startswith(b"X-GM-MSGID") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("gmail-msgid-collision", rc="0 1", named="-", flags="same",
+    xfail="link_known links a planned UID to the stored file of the same X-GM-MSGID without any check "
+          "(size, Message-ID): a server reusing an id makes another message's content the mirror's")
+class _(Gmail):
+    """UID 1 of every folder has the same X-GM-MSGID, though the messages differ"""
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if m.uid == 1:
+            parts = [b"X-GM-MSGID 1234567890123" if p.startswith(b"X-GM-MSGID") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+# ---- TLS
+
+@sc("tls-ok", rc="0", named="-", flags="same,tls=implicit", doc="implicit TLS with a good certificate")
+class _(Base):
+    tls = "implicit"
+
+
+@sc("tls-selfsigned", rc="4", named="-", flags="nogood,nologin,tls=implicit", doc="a self-signed certificate")
+class _(Base):
+    tls = "implicit"
+    cert = "self"
+
+
+@sc("tls-wronghost", rc="4", named="-", flags="nogood,nologin,tls=implicit", doc="a certificate for another host")
+class _(Base):
+    tls = "implicit"
+    cert = "wrong"
+
+
+@sc("tls-expired", rc="4", named="-", flags="nogood,nologin,tls=implicit", doc="an expired certificate")
+class _(Base):
+    tls = "implicit"
+    cert = "expired"
+
+
+@sc("tls-plaintext", rc="4", named="-", flags="nogood,nologin,tls=implicit", doc="plain IMAP on the TLS port")
+class _(Base):
+    def greet(self, c):
+        c.send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] plain text\r\n")
+        c.stall()
+
+
+@sc("tls-stall", rc="4", named="-", flags="nogood,nologin,tls=implicit", bound=15, doc="no ServerHello")
+class _(Base):
+    def greet(self, c):
+        c.stall()
+
+
+class StartTLS(Base):
+    tls = "starttls"
+
+
+@sc("starttls-ok", rc="0", named="-", flags="same,tls=starttls", doc="STARTTLS with a good certificate")
+class _(StartTLS):
+    pass
+
+
+@sc("starttls-inject", rc="4", named="-", flags="nogood,nologin,noclienthello,tls=starttls",
+    doc="STARTTLS: OK and an injected response in the same packet (must be refused before the handshake)")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(tag + b" OK Begin TLS negotiation now\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n")
+        c.s.settimeout(5)
+        try:
+            first = c.s.recv(1)
+        except OSError:
+            first = b""
+        if first[:1] == b"\x16":
+            c.log("ClientHello received: the client started TLS after the injected bytes")
+        c.close_now()
+
+
+@sc("starttls-inject-split", rc="4", named="-", flags="nogood,nologin,tls=starttls",
+    doc="STARTTLS: OK, then injected plain text in a second packet, then a real handshake")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(tag + b" OK Begin TLS negotiation now\r\n")
+        time.sleep(0.05)
+        c.send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN LOGINDISABLED] injected\r\n")
+        c.start_tls(self.cert)
+
+
+@sc("starttls-inject-tagged", rc="4", named="-", flags="nogood,nologin,noclienthello,tls=starttls",
+    doc="STARTTLS: untagged response, then OK and a tagged answer to a command not sent yet, in one packet")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] before\r\n" + tag + b" OK Begin TLS now\r\n"
+               b"a3 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Logged in\r\n")
+        c.s.settimeout(5)
+        try:
+            first = c.s.recv(1)
+        except OSError:
+            first = b""
+        if first[:1] == b"\x16":
+            c.log("ClientHello received: the client started TLS after the injected bytes")
+        c.close_now()
+
+
+@sc("starttls-missing", rc="4", named="-", flags="nogood,nologin,tls=starttls", doc="tls: starttls, no STARTTLS offered")
+class _(Base):
+    pass
+
+
+@sc("starttls-wronghost", rc="4", named="-", flags="nogood,nologin,tls=starttls", doc="STARTTLS, wrong host certificate")
+class _(StartTLS):
+    cert = "wrong"
+
+
+@sc("starttls-preauth", rc="4", named="-", flags="nogood,tls=starttls", doc="tls: starttls and a PREAUTH greeting")
+class _(StartTLS):
+    def greet(self, c):
+        c.authed = True
+        c.send(b"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] in\r\n")
+
+
+# ---- threads: the same misbehaviours on two connections
+
+@sc("two-conns-reset", rc="1", flags="maxconn=2", doc="max_connections 2: a reset at EXAMINE Bad on whichever connection")
+class _(BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        c.reset()
+
+
+@sc("two-conns-login-fails", rc="0", named="-", flags="same,maxconn=2",
+    doc="max_connections 2: the second connection's login is refused")
+class _(Base):
+    def login_ok(self, c, tag):
+        if self.count("login") >= 2:
+            c.send(tag + b" NO [LIMIT] too many connections\r\n")
+            return
+        super().login_ok(c, tag)
+
+
+# ---------------------------------------------------------------- manifest
+
+LETTERS = {"\\draft": "D", "\\flagged": "F", "$forwarded": "P", "\\answered": "R", "\\seen": "S",
+           "\\deleted": "T"}
+
+
+def manifest(folders):
+    """The exact mirror of these folders (simple names only), as t_hostile_matrix.sh's manifest()
+    lists a mirror: "D <dir> <mode>" and "F <file> <sha256 of the LF form> <mtime> <mode>"."""
+    import datetime
+    import hashlib
+    out = []
+    for f in folders:
+        n = f.name.decode()
+        for d in (n, n + "/cur", n + "/new", n + "/tmp"):
+            out.append(f"D {d} 700")
+        for m in f.msgs:
+            epoch = int(datetime.datetime.strptime(m.date, "%d-%b-%Y %H:%M:%S %z").timestamp())
+            letters = "".join(sorted({LETTERS[x.lower()] for x in m.flags if x.lower() in LETTERS}))
+            sha = hashlib.sha256(m.body.replace(b"\r\n", b"\n")).hexdigest()
+            out.append(f"F {n}/cur/{epoch}.{f.uidvalidity}_{m.uid}.mailkeep,U={m.uid}:2,{letters} {sha} {epoch} 600")
+    return sorted(out)
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario")
+    ap.add_argument("--port-file")
+    ap.add_argument("--log")
+    ap.add_argument("--lifetime", type=float, default=300)
+    ap.add_argument("--cert-dir")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--manifest", metavar="SERVER", help="print the exact mirror of baseline or evolved")
+    a = ap.parse_args()
+    if a.manifest:
+        print("\n".join(manifest(HELPERS[a.manifest](None).make_folders())))
+        return 0
+    if a.list:
+        for name, cls in SCENARIOS.items():
+            m = cls.meta
+            print("\t".join([name, m["rc"], m["named"], m["pre"], m["flags"] or "-", str(m["bound"]),
+                             m["xfail"] or "-", m["doc"].replace("\t", " ").replace("\n", " ") or "-"]))
+        return 0
+    if not a.scenario or not a.port_file:
+        ap.error("--scenario and --port-file are required")
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    Server(a).serve(a.port_file)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

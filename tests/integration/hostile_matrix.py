@@ -1596,6 +1596,17 @@ class _(HmsBump):
         return c.my_folders
 
 
+@sc("uidvalidity-empty-per-connection", rc="0", named="-", pre=PRE, flags="noaside",
+    doc="Empty's UIDVALIDITY differs on every connection (Courier, for a folder that never held a message): "
+        "adopted, nothing moved aside")
+class _(HmsBump):
+    def folders(self, c):
+        if not hasattr(c, "my_folders"):
+            c.my_folders = [f.copy() for f in self.srv.data]
+            folder_by(c.my_folders, b"Empty").uidvalidity = 7000 + self.count("conn")
+        return c.my_folders
+
+
 @sc("uidvalidity-midfetch", rc="0 1", named="Bad", flags="same")
 class _(Base):
     """an untagged OK [UIDVALIDITY 4242] between Bad's FETCH responses"""

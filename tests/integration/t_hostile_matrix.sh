@@ -294,6 +294,9 @@ run_one() {
 		f=$(any_tmp "$acct")
 		[ -z "$f" ] || problem "files left in tmp/: $f"
 	fi
+	if has noaside && compgen -G "$acct/.mailkeep/uidvalidity-*" >/dev/null; then
+		problem "a folder was moved aside: $(ls -d "$acct"/.mailkeep/uidvalidity-* | head -n 2 | tr '\n' ' ')"
+	fi
 	for f in "${pids[@]}"; do hm_down "$f"; done
 
 	# 3. the same mailbox, later, from a well-behaved server: exact, twice

@@ -52,6 +52,8 @@ import sys
 import threading
 import time
 
+from fakeimap import ParseError, tokenize  # the command tokenizer of the other scripted server
+
 # ---------------------------------------------------------------- the mailbox
 
 FLAG_SETS = [["\\Seen"], [], ["\\Flagged", "\\Answered"], ["\\Seen", "$Forwarded", "Keyword1"],
@@ -163,63 +165,6 @@ def folder_by(folders, name):
 
 class Drop(Exception):
     """End this connection (after whatever the scenario did to it)."""
-
-
-class ParseError(Exception):
-    pass
-
-
-def tokenize(data):
-    """Command bytes (literals inline) -> tokens: bytes or list (parenthesized)."""
-    pos, n = 0, len(data)
-    stack = [[]]
-    while pos < n:
-        c = data[pos:pos + 1]
-        if c in (b" ", b"\r", b"\n"):
-            pos += 1
-        elif c == b"(":
-            stack.append([])
-            pos += 1
-        elif c == b")":
-            if len(stack) < 2:
-                raise ParseError("unbalanced )")
-            inner = stack.pop()
-            stack[-1].append(inner)
-            pos += 1
-        elif c == b'"':
-            pos += 1
-            out = bytearray()
-            while pos < n and data[pos:pos + 1] != b'"':
-                if data[pos:pos + 1] == b"\\":
-                    pos += 1
-                out += data[pos:pos + 1]
-                pos += 1
-            if pos >= n:
-                raise ParseError("unterminated quoted string")
-            pos += 1
-            stack[-1].append(bytes(out))
-        elif c == b"{":
-            m = re.compile(rb"\{(\d+)\+?\}\r\n").match(data, pos)
-            if not m:
-                raise ParseError("bad literal")
-            k = int(m.group(1))
-            stack[-1].append(data[m.end():m.end() + k])
-            pos = m.end() + k
-        else:
-            start, depth = pos, 0
-            while pos < n:
-                ch = data[pos:pos + 1]
-                if ch == b"[":
-                    depth += 1
-                elif ch == b"]":
-                    depth -= 1
-                elif depth <= 0 and ch in (b" ", b"(", b")", b"\r", b"\n"):
-                    break
-                pos += 1
-            stack[-1].append(data[start:pos])
-    if len(stack) != 1:
-        raise ParseError("unbalanced (")
-    return stack[0]
 
 
 def parse_set(s, star):

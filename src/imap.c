@@ -360,7 +360,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 					imap_safe_text(code, sizeof(code), r.code, r.code_len);
 				note_throttle(c, &r);
 				/* the response code too ([NONEXISTENT], [OVERQUOTA]...): for people,
-				 * and for imap_err_code() */
+				 * and for the callers that look for one in the message */
 				snprintf(err, errlen, "%s: %s: server said %s: %s%s%s%s", imap_peer(c), what,
 					 r.status == IMAP_STATUS_NO ? "NO" : "BAD", code[0] ? "[" : "", code,
 					 code[0] ? "] " : "", text);

@@ -85,6 +85,16 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 static int on_status(struct imap_client *c, const struct imap_response *r, void *ctx,
 		     char *err, size_t errlen);
 
+/* Does the mailbox name V of a response name the mailbox NAME (INBOX in any
+ * case)? */
+static int names_mailbox(const struct imap_value *v, const char *name)
+{
+	if (!v || (v->type != IMAP_STRING && v->type != IMAP_ATOM) || strlen(name) != v->len)
+		return 0;
+	return !memcmp(name, v->data, v->len) ||
+	       (!strcasecmp(name, "INBOX") && !strncasecmp(v->data, "INBOX", 5));
+}
+
 /* LIST with RETURN (STATUS ...): a STATUS response gives its numbers to the
  * mailbox of that name (normally the one just listed). */
 static int on_list_status(struct imap_client *c, const struct imap_response *r, void *ctx,
@@ -102,12 +112,8 @@ static int on_list_status(struct imap_client *c, const struct imap_response *r, 
 		log_warn("%s; ignored", err);
 		return 0;
 	}
-	if (!name || (name->type != IMAP_STRING && name->type != IMAP_ATOM))
-		return 0;
 	for (size_t i = l->n; i-- > 0;) {
-		const char *n = l->items[i].name;
-		if (strlen(n) == name->len && (!memcmp(n, name->data, name->len) ||
-		    (!strcmp(n, "INBOX") && !strncasecmp(name->data, "INBOX", 5)))) {
+		if (names_mailbox(name, l->items[i].name)) {
 			l->items[i].status = st;
 			l->items[i].status.ok = 1;
 			break;
@@ -747,10 +753,7 @@ static int on_status_for(struct imap_client *c, const struct imap_response *r, v
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
 	    r->name_len != 6 || strncasecmp(r->name, "STATUS", 6))
 		return 0;
-	const struct imap_value *name = r->args.n ? &r->args.items[0] : NULL;
-	if (!name || (name->type != IMAP_STRING && name->type != IMAP_ATOM) ||
-	    !(strlen(w->name) == name->len && (!memcmp(w->name, name->data, name->len) ||
-	      (!strcasecmp(w->name, "INBOX") && !strncasecmp(name->data, "INBOX", 5)))))
+	if (!names_mailbox(r->args.n ? &r->args.items[0] : NULL, w->name))
 		return 0; /* unsolicited, about another mailbox */
 	char serr[256];
 	if (on_status(c, r, w->st, serr, sizeof(serr)) < 0) {

@@ -334,6 +334,9 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 			return IMAP_ERR_PROTOCOL;
 		}
 	}
+	m.rfc822_size = UINT64_MAX; /* only a hint (Gmail dedupe): a bad one is ignored */
+	if ((v = imap_fetch_item(list, "RFC822.SIZE")) == NULL || imap_value_u64(v, &m.rfc822_size) < 0)
+		m.rfc822_size = UINT64_MAX;
 	if (c->streamed) {
 		m.has_body = 1;
 		m.body_size = c->streamed_size;

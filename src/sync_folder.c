@@ -110,6 +110,7 @@ static int still_selected(const struct folder_run *f, char *err, size_t errlen)
 struct gm_pair {
 	uint32_t uid;
 	uint64_t msgid;
+	uint64_t size;  /* RFC822.SIZE, UINT64_MAX when unknown */
 };
 
 #define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE BODY.PEEK[])"
@@ -282,8 +283,33 @@ static void store_path(struct buf *out, const struct folder_run *f, uint64_t msg
 	buf_addf(out, "%s/%" PRIu64, f->store.data, msgid);
 }
 
+/* Whether two files hold the same bytes (both regular, same size checked). */
+static int same_content(const char *x, const char *y)
+{
+	char bx[16384], by[16384];
+	int same = 0;
+	int fx = open(x, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), fy = open(y, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fx < 0 || fy < 0)
+		goto out;
+	for (;;) {
+		ssize_t nx = read(fx, bx, sizeof(bx)), ny = nx > 0 ? read(fy, by, (size_t)nx) : nx;
+		if (nx < 0 || nx != ny || memcmp(bx, by, (size_t)(nx > 0 ? nx : 0)) != 0)
+			goto out;
+		if (nx == 0)
+			break;
+	}
+	same = 1;
+out:
+	if (fx >= 0)
+		close(fx);
+	if (fy >= 0)
+		close(fy);
+	return same;
+}
+
 /* A message just made durable in cur/: record it in the Gmail store. When
- * another connection stored the same message first, share its inode. */
+ * another connection stored the same message first, share its inode (only
+ * when both hold the same bytes: a server may reuse an id). */
 static void store_add(struct folder_run *f, const char *cur_path, uint64_t msgid)
 {
 	struct buf sp = BUF_INIT, tmp = BUF_INIT;
@@ -292,7 +318,8 @@ static void store_add(struct folder_run *f, const char *cur_path, uint64_t msgid
 	if (link(cur_path, sp.data) == 0) {
 		f->store_touched = 1;
 	} else if (errno == EEXIST && lstat(sp.data, &a) == 0 && S_ISREG(a.st_mode) &&
-		   stat(cur_path, &b) == 0 && a.st_ino != b.st_ino && a.st_size == b.st_size) {
+		   stat(cur_path, &b) == 0 && a.st_ino != b.st_ino && a.st_size == b.st_size &&
+		   same_content(sp.data, cur_path)) {
 		buf_addf(&tmp, "%s/tmp/%" PRIu64 ".mailkeep-link", f->dir.data, msgid);
 		unlink(tmp.data);
 		if (link(sp.data, tmp.data) == 0 && rename(tmp.data, cur_path) < 0)
@@ -500,7 +527,7 @@ static int on_msgid(void *ctx, const struct imap_msg *m, char *err, size_t errle
 		f->cap_gm = f->cap_gm ? f->cap_gm * 2 : 64;
 		f->gm = xrealloc(f->gm, f->cap_gm * sizeof(*f->gm));
 	}
-	f->gm[f->n_gm++] = (struct gm_pair){ m->uid, m->gm_msgid };
+	f->gm[f->n_gm++] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size };
 	return 0;
 }
 
@@ -510,17 +537,44 @@ static int cmp_gm(const void *x, const void *y)
 	return a->uid < b->uid ? -1 : a->uid > b->uid;
 }
 
+/* Whether the stored file at path (LF line ends) can be the server's message
+ * of RFC822.SIZE size (CRLF): its size plus one byte per LF, or its size
+ * alone (bare LFs at the server). A server reusing an X-GM-MSGID for another
+ * message is caught here, and the message is downloaded instead. */
+static int store_size_matches(const char *path, uint64_t size)
+{
+	char b[65536];
+	uint64_t bytes = 0, lf = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		bytes += (uint64_t)n;
+		for (const char *q = b; (q = memchr(q, '\n', (size_t)(b + n - q))) != NULL; q++)
+			lf++;
+	}
+	close(fd);
+	return n == 0 && (bytes + lf == size || bytes == size);
+}
+
 /* Link message uid from the store into cur/ under its own name. 0 when done;
- * 1 when it must be downloaded (not in the store, or the link failed). */
-static int link_from_store(struct folder_run *f, uint32_t uid, uint64_t msgid)
+ * 1 when it must be downloaded (not in the store, not the same size, or the
+ * link failed). */
+static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_pair *g)
 {
 	struct buf sp = BUF_INIT, final = BUF_INIT, to = BUF_INIT;
 	struct stat sb;
 	ssize_t idx = sv_find(&f->sv, uid);
 	int rc = 1;
-	store_path(&sp, f, msgid);
+	store_path(&sp, f, g->msgid);
 	if (idx < 0 || f->sv.present[idx] || lstat(sp.data, &sb) < 0 || !S_ISREG(sb.st_mode))
 		goto out;
+	if (g->size == UINT64_MAX || !store_size_matches(sp.data, g->size)) {
+		log_debug("%s: UID %" PRIu32 ": X-GM-MSGID %" PRIu64 " stored with another size: downloaded",
+			  f->name, uid, g->msgid);
+		goto out;
+	}
 	/* the store file's mtime is the message's INTERNALDATE, as everywhere */
 	maildir_base_name(&f->name_buf, (int64_t)sb.st_mtime, f->uidvalidity, uid);
 	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
@@ -553,7 +607,7 @@ static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, cha
 {
 	const struct plan *p = f->plan;
 	struct imap_fetch_cb cb = { NULL, NULL, on_msgid, f };
-	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, "(UID X-GM-MSGID)", &cb, err, errlen);
+	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, "(UID X-GM-MSGID RFC822.SIZE)", &cb, err, errlen);
 	*rest = xmalloc((p->n_fetch + 1) * sizeof(**rest));
 	*n_rest = 0;
 	if (rc < 0)
@@ -564,7 +618,7 @@ static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, cha
 		uint32_t uid = p->fetch[i];
 		while (j < f->n_gm && f->gm[j].uid < uid)
 			j++;
-		if (j < f->n_gm && f->gm[j].uid == uid && link_from_store(f, uid, f->gm[j].msgid) == 0)
+		if (j < f->n_gm && f->gm[j].uid == uid && link_from_store(f, uid, &f->gm[j]) == 0)
 			continue;
 		(*rest)[(*n_rest)++] = uid;
 	}

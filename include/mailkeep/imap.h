@@ -219,6 +219,7 @@ struct imap_msg {
 	int64_t internaldate;    /* seconds since the epoch; INT64_MIN when absent */
 	uint64_t modseq;
 	uint64_t gm_msgid;       /* Gmail X-GM-MSGID; 0 when absent */
+	uint64_t rfc822_size;    /* RFC822.SIZE; UINT64_MAX when absent or not a number */
 	int has_body;            /* BODY[] was present (streamed to the sink) */
 	uint64_t body_size;      /* bytes of the literal */
 };

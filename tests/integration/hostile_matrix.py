@@ -2555,9 +2555,8 @@ class _(Gmail):
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 
-@sc("gmail-msgid-collision", rc="0 1", named="-", flags="same",
-    xfail="link_known links a planned UID to the stored file of the same X-GM-MSGID without any check "
-          "(size, Message-ID): a server reusing an id makes another message's content the mirror's")
+@sc("gmail-msgid-collision", rc="0", named="-", flags="same",
+    doc="a reused X-GM-MSGID: the stored file's size (LF) does not match RFC822.SIZE (CRLF), so it is downloaded")
 class _(Gmail):
     """UID 1 of every folder has the same X-GM-MSGID, though the messages differ"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):

@@ -354,16 +354,17 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 				return fn ? fn(c, &r, ctx, err, errlen) : 0;
 			}
 			if (r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
-				char text[200], code[40] = "";
-				imap_safe_text(text, sizeof(text), r.text, r.text_len);
-				if (r.code && r.code_len < 30)
-					imap_safe_text(code, sizeof(code), r.code, r.code_len);
+				struct imap_refusal *f = &c->refusal;
+				f->status = r.status;
+				imap_safe_text(f->text, sizeof(f->text), r.text, r.text_len);
+				f->code[0] = '\0';
+				if (r.code && r.code_len < sizeof(f->code))
+					imap_safe_text(f->code, sizeof(f->code), r.code, r.code_len);
 				note_throttle(c, &r);
-				/* the response code too ([NONEXISTENT], [OVERQUOTA]...): for people,
-				 * and for the callers that look for one in the message */
+				/* the response code too ([NONEXISTENT], [OVERQUOTA]...), for people */
 				snprintf(err, errlen, "%s: %s: server said %s: %s%s%s%s", imap_peer(c), what,
-					 r.status == IMAP_STATUS_NO ? "NO" : "BAD", code[0] ? "[" : "", code,
-					 code[0] ? "] " : "", text);
+					 r.status == IMAP_STATUS_NO ? "NO" : "BAD", f->code[0] ? "[" : "", f->code,
+					 f->code[0] ? "] " : "", f->text);
 				return fn_rc ? fn_rc : IMAP_ERR_NO;
 			}
 			snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);

@@ -641,9 +641,12 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 	if (req->then_tag)
 		*req->then_tag = 0;
 	c->sink = NULL;
+	c->refusal.status = 0;
 	rc = imap_wait_tagged(c, sent->tag, on_examine, &x, "EXAMINE", err, errlen);
 	if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
 		goto out;
+	if (rc == IMAP_ERR_NO && c->refusal.status)
+		info->refused = c->refusal;
 	if (sent->ftag && sent->stag) {
 		/* a server may run the SEARCH beside the FETCH (both only read the
 		 * mailbox): its untagged answer can come before the FETCH's end */

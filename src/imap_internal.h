@@ -24,14 +24,15 @@ struct imap_client {
 	unsigned caps;
 	unsigned tagno;
 	char delim;
-	int qresync;
+	int qresync;           /* ENABLE QRESYNC succeeded */
 	int preauth;           /* the greeting was PREAUTH */
-	unsigned throttle_ms;
-	const char *cont_reply; /* answer to a continuation during AUTHENTICATE (SASL errors) */  /* the server asked us to slow down (0 = no) */
-	uint32_t exists;       /* EXISTS of the selected mailbox, kept up to date */           /* ENABLE QRESYNC succeeded */
+	unsigned throttle_ms;  /* the server asked us to slow down (0 = no) */
+	const char *cont_reply; /* answer to a continuation during AUTHENTICATE (SASL errors) */
+	uint32_t exists;       /* EXISTS of the selected mailbox, kept up to date */
 	int bye;               /* server said BYE */
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
+	struct imap_refusal refusal; /* the last tagged NO or BAD */
 	unsigned long round_trips;
 	unsigned select_seq;    /* EXAMINEs sent: which mailbox later commands reach */
 	int sent_since_read;

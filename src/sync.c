@@ -444,14 +444,8 @@ static void one_folder(struct worker *w, size_t k)
 		imap_throttle_clear(a->imap);
 	clock_gettime(CLOCK_MONOTONIC, &f1);
 	rep.seconds = (double)(f1.tv_sec - f0.tv_sec) + (double)(f1.tv_nsec - f0.tv_nsec) / 1e9;
-	/* listed, yet EXAMINE answers NO [NONEXISTENT] (RFC 5530), or NO after its
-	 * STATUS got none and the server says it "doesn't exist": Dovecot's
-	 * Maildir++ keeps listing a deleted folder that has children (and drops
-	 * the code when QRESYNC parameters are given). Gone, like a folder no
-	 * longer listed: its local copy is kept, no error. */
-	if (rc == IMAP_ERR_NO && strstr(err, "EXAMINE: server said NO: ") &&
-	    (strstr(err, "EXAMINE: server said NO: [NONEXISTENT]") ||
-	     (status && !status->ok && strcasestr(err, "n't exist")))) {
+	/* gone, like a folder no longer listed: its local copy is kept, no error */
+	if (rc == SYNC_ERR_GONE) {
 		log_warn("account %s: folder \"%s\" no longer exists on the server (listed, but it has no "
 			 "status and EXAMINE is refused); its local copy is kept", acct->name, mb->utf8);
 		rc = 0;

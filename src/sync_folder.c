@@ -1103,8 +1103,8 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 	rc = imap_examine(c, &req, info, err, errlen);
 examined:
 	if (rc == IMAP_ERR_NO && (imap_caps(c) & IMAP_CAP_CONDSTORE) &&
-	    (strstr(err, "EXAMINE: server said BAD") ||
-	     (*path != PATH_FULL && strstr(err, "EXAMINE: server said NO")))) {
+	    (info->refused.status == IMAP_STATUS_BAD ||
+	     (*path != PATH_FULL && info->refused.status == IMAP_STATUS_NO))) {
 		/* CONDSTORE/QRESYNC advertised, their EXAMINE parameters refused:
 		 * a bare EXAMINE and the full flag fetch */
 		log_info("account %s: folder \"%s\": %s EXAMINE refused (%s); plain EXAMINE",
@@ -1187,6 +1187,16 @@ static int unchanged(const struct folder_run *f, const struct folder_state *st,
 	return sync_state_unchanged(st, status, cur_ns, new_ns);
 }
 
+/* Listed, yet EXAMINE answers NO [NONEXISTENT] (RFC 5530), or NO saying the
+ * folder "doesn't exist" after LIST-STATUS or STATUS gave it none: Dovecot's
+ * Maildir++ keeps listing a deleted folder that has children, and drops the
+ * code when QRESYNC parameters are given. */
+static int examine_says_gone(const struct imap_refusal *r, const struct imap_status_info *status)
+{
+	return r->status == IMAP_STATUS_NO &&
+	       (!strcasecmp(r->code, "NONEXISTENT") || (status && !status->ok && strcasestr(r->text, "n't exist")));
+}
+
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
 		       const struct imap_status_info *status, struct sync_folder_report *rep,
 		       char *err, size_t errlen)
@@ -1237,6 +1247,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	log_debug("%s: state loaded (%zu messages%s)", f.name, st.n, f.trusted ? ", files as recorded" : "");
 	rc = server_view(&f, mb, &st, status, &info, &path, err, errlen);
 	log_debug("%s: server view (%s): %zu messages", f.name, path_names[path], f.sv.n);
+	if (rc == IMAP_ERR_NO && examine_says_gone(&info.refused, status))
+		rc = SYNC_ERR_GONE;
 	if (rc < 0)
 		goto out;
 	rc = -1;

@@ -85,6 +85,10 @@ struct account_run {
  * folder is synced again without look-ahead. */
 #define SYNC_ERR_RESELECT (-99)
 
+/* sync_folder: the folder is listed, yet its EXAMINE is refused as
+ * nonexistent (err says how): gone, like a folder no longer listed. */
+#define SYNC_ERR_GONE (-98)
+
 /* Read and drop the answers of a prefetched EXAMINE that will not be used. */
 void prefetch_drain(struct account_run *a);
 

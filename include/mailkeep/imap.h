@@ -122,12 +122,20 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while
 void imap_mailbox_list_free(struct imap_mailbox_list *l);
 
 /* ---- selected mailbox ---- */
+/* A tagged NO or BAD, as the server sent it (text made printable). */
+struct imap_refusal {
+	int status;             /* IMAP_STATUS_NO or IMAP_STATUS_BAD; 0 when none */
+	char code[32];          /* the response code's atom ("NONEXISTENT"), "" when none */
+	char text[160];
+};
+
 struct imap_select_info {
 	uint32_t uidvalidity;   /* 0 when the server sent none (an error for us) */
 	uint32_t uidnext;       /* 0 when unknown */
 	uint32_t exists;
 	uint64_t highestmodseq; /* 0 when none / NOMODSEQ */
 	int read_only;
+	struct imap_refusal refused; /* the EXAMINE itself answered NO or BAD (status 0: it did not) */
 };
 /* STATUS of one mailbox (RFC 3501 §6.3.10; HIGHESTMODSEQ from RFC 7162). */
 /* STATUS for n mailboxes (wire names), pipelined: one round trip for up to 100.

@@ -242,16 +242,17 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 			const struct imap_mailbox *mb = &list.items[j];
 			if (mb->flags & IMAP_MBOX_NOSELECT)
 				continue;
-			int sel = mb->utf8 && config_folder_selected_mb(a, mb->utf8, mb->delim);
 			if (!mb->utf8) {
 				printf("  - (undecodable name)\n");
 				continue;
 			}
-			/* as patterns write it: levels joined with '/' */
-			printf("  %s ", sel ? "+" : "-");
-			for (const char *p = mb->utf8; *p; p++)
-				putchar(mb->delim && *p == mb->delim ? '/' : *p);
+			/* as patterns write it; a control character never reaches the terminal */
+			char *name = config_pattern_name(mb->utf8, mb->delim);
+			printf("  %s ", config_folder_selected(a, name) ? "+" : "-");
+			for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+				putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
 			putchar('\n');
+			free(name);
 		}
 		goto done;
 fail:

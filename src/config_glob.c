@@ -181,14 +181,21 @@ int config_folder_selected(const struct account *acct, const char *folder)
 
 /* A server folder (decoded name, its delimiter) against the patterns, which write
  * levels with '/' whatever the server's delimiter (mailkeep.yaml(5), FOLDER PATTERNS). */
+char *config_pattern_name(const char *utf8, char delim)
+{
+	char *s = xstrdup(utf8);
+	if (delim && delim != '/')
+		for (char *p = s; *p; p++)
+			if (*p == delim)
+				*p = '/';
+	return s;
+}
+
 int config_folder_selected_mb(const struct account *acct, const char *utf8, char delim)
 {
 	if (!delim || delim == '/')
 		return config_folder_selected(acct, utf8);
-	char *s = xstrdup(utf8);
-	for (char *p = s; *p; p++)
-		if (*p == delim)
-			*p = '/';
+	char *s = config_pattern_name(utf8, delim);
 	int r = config_folder_selected(acct, s);
 	free(s);
 	return r;

@@ -123,6 +123,8 @@ int config_folder_match(const char *pattern, const char *folder);
  * include/exclude lists (included by some include and by no exclude). */
 int config_folder_selected(const struct account *acct, const char *folder);
 int config_folder_selected_mb(const struct account *acct, const char *utf8, char delim);
+/* A server folder's name as patterns write it: levels joined with '/' (malloc'd). */
+char *config_pattern_name(const char *utf8, char delim);
 
 /* The list of config keys the loader accepts, NULL-terminated (for docs tests). */
 extern const char *const config_known_keys[];

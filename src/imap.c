@@ -328,6 +328,13 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		if (rc < 0)
 			return rc;
 		if (imap_parse(c->parser, c->resp.data, c->resp.len, &r, perr, sizeof(perr)) < 0) {
+			size_t tl = strlen(tagstr);
+			if (c->skip_unparsable && !(c->resp.len > tl && !memcmp(c->resp.data, tagstr, tl) &&
+						    c->resp.data[tl] == ' ')) {
+				log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what, perr);
+				c->n_unparsable++;
+				continue;
+			}
 			snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
 			return IMAP_ERR_PROTOCOL;
 		}

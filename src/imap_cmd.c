@@ -44,11 +44,13 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 	    (a->items[1].type != IMAP_STRING && a->items[1].type != IMAP_NIL) ||
 	    (a->items[2].type != IMAP_STRING && a->items[2].type != IMAP_ATOM)) {
 		log_warn("%s: ignoring malformed LIST response", imap_peer(c));
+		l->n_ignored++;
 		return 0;
 	}
 	const struct imap_value *name = &a->items[2];
 	if (!name->len || memchr(name->data, '\0', name->len)) {
 		log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
+		l->n_ignored++;
 		return 0;
 	}
 	struct imap_mailbox mb = { 0 };
@@ -166,15 +168,22 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while
 		else if (rc < 0 && rc != IMAP_ERR_NO)
 			return rc;
 	}
+	/* a line that does not parse names a folder that cannot be synced: the
+	 * others can (counted as ignored, so the run says it failed) */
+	c->skip_unparsable = 1;
+	c->n_unparsable = 0;
 	rc = imap_wait_tagged(c, tag, out->with_status ? on_list_status : imap_on_list, out, "LIST",
 			      err, errlen);
 	if (rc == IMAP_ERR_NO && out->with_status) { /* advertised but refused: plain LIST */
 		log_info("%s: LIST-STATUS refused (%s); using LIST and STATUS", imap_peer(c), err);
 		imap_mailbox_list_free(out);
+		c->n_unparsable = 0;
 		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
 		if (rc == 0)
 			rc = imap_wait_tagged(c, tag, imap_on_list, out, "LIST", err, errlen);
 	}
+	c->skip_unparsable = 0;
+	out->n_ignored += c->n_unparsable;
 	if (rc < 0)
 		imap_mailbox_list_free(out);
 	return rc;

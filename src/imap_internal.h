@@ -33,6 +33,8 @@ struct imap_client {
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
 	struct imap_refusal refusal; /* the last tagged NO or BAD */
+	int skip_unparsable;    /* untagged lines that do not parse are skipped (LIST), */
+	size_t n_unparsable;    /* and counted here */
 	unsigned long round_trips;
 	unsigned select_seq;    /* EXAMINEs sent: which mailbox later commands reach */
 	int sent_since_read;

@@ -945,7 +945,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	free(sel);
 	if (gmail && res->counts.removed)
 		gmail_store_prune(&a);
-	for (size_t i = 0; i < local.n; i++)
+	/* a listing with ignored lines is incomplete: no folder is called gone */
+	for (size_t i = 0; i < local.n && !list.n_ignored; i++)
 		check_orphan(&a, &rels, &local.f[i]);
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;

@@ -36,7 +36,8 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          mirror of the baseline, and any file of Bad must be the baseline's), nogood (the account as
          a whole is refused: the good folders are not checked), remove (local files may go away
          legitimately), noclienthello / nologin (the server must see no TLS ClientHello / no
-         credentials), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0)
+         credentials), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0),
+         noorphan (no folder may be called gone), noaside (no folder moved aside)
   bound  the seconds the run may take at most (the test's timeout is 2 s)
   xfail  why the scenario is known to fail ("-": it passes)
 --manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
@@ -1096,9 +1097,9 @@ class _(Base):
         return []
 
 
-@sc("list-malformed-entries", rc="0", named="-", flags="same")
+@sc("list-malformed-entries", rc="1", named="-", flags="same")
 class _(Base):
-    """LIST lines of the wrong shape beside the good ones (ignored)"""
+    """LIST lines of the wrong shape beside the good ones (ignored, and the run says so: exit 1)"""
     def list_entries(self, c):
         return [(b"", b'"/"', b"(x)", None), (b"\\HasNoChildren", b"(nested)", b'"Wrong"', None)] + \
             super().list_entries(c)
@@ -1215,8 +1216,7 @@ class _(named_folders([b'mk"hm\\x'])):
     pass
 
 
-@sc("list-quoted-nul", rc="0 1", named="-", flags="same",
-    xfail="one unparsable LIST line fails the whole LIST, and so the account (exit 4)")
+@sc("list-quoted-nul", rc="1", named="-", flags="same")
 class _(Base):
     """a LIST line whose quoted name holds a raw NUL byte, beside the good ones"""
     def do_list(self, c, tag, args):
@@ -1224,13 +1224,19 @@ class _(Base):
         super().do_list(c, tag, args)
 
 
-@sc("list-quoted-crlf", rc="0 1", named="-", flags="same",
-    xfail="one unparsable LIST line fails the whole LIST, and so the account (exit 4)")
+@sc("list-quoted-crlf", rc="1", named="-", flags="same")
 class _(Base):
     """a LIST line whose quoted name holds a raw CR LF (so: two broken lines), beside the good ones"""
     def do_list(self, c, tag, args):
         c.send(b'* LIST (\\HasNoChildren) "/" "mk\r\nhm"\r\n')
         super().do_list(c, tag, args)
+
+
+@sc("list-unparsable-known", rc="1", named="-", pre=PRE, flags="same,noorphan")
+class _(Base):
+    """an already mirrored folder (Bad) listed in a line that does not parse: not called gone"""
+    def list_entries(self, c):
+        return [(a, d, b'"Bad\x00"' if is_bad(f) else n, f) for a, d, n, f in super().list_entries(c)]
 
 
 @sc("list-delim-literal", rc="0 1", named="-", flags="same", doc="a delimiter sent as a literal NUL byte")

@@ -212,6 +212,7 @@ int imap_subscribe(struct imap_client *c, const char *wire_name, char *err, size
 struct select_ctx {
 	struct imap_select_info *info;
 	int keywords_ok;
+	struct buf *permanent;
 };
 
 static int code_number(const struct imap_response *r, uint64_t max, uint64_t *out)
@@ -247,9 +248,16 @@ static int on_select(struct imap_client *c, const struct imap_response *r, void 
 		} else if (code_is(r, "PERMANENTFLAGS")) {
 			const struct imap_value *l = r->code_args.n ? &r->code_args.items[0] : NULL;
 			x->keywords_ok = 0;
-			for (size_t i = 0; l && l->type == IMAP_LIST && i < l->n; i++)
-				if (imap_value_is(&l->items[i], "\\*"))
+			for (size_t i = 0; l && l->type == IMAP_LIST && i < l->n; i++) {
+				const struct imap_value *fl = &l->items[i];
+				if (imap_value_is(fl, "\\*"))
 					x->keywords_ok = 1;
+				else if (x->permanent && fl->type == IMAP_ATOM && fl->len && fl->data[0] != '\\') {
+					if (x->permanent->len)
+						buf_addch(x->permanent, ' ');
+					buf_add(x->permanent, fl->data, fl->len);
+				}
+			}
 		}
 		return 0;
 	}
@@ -263,12 +271,17 @@ bad:
 }
 
 int imap_select(struct imap_client *c, const char *wire_name, int read_only,
-		struct imap_select_info *info, int *keywords_ok, char *err, size_t errlen)
+		struct imap_select_info *info, int *keywords_ok, struct buf *permanent,
+		char *err, size_t errlen)
 {
-	struct select_ctx x = { info, 1 };
+	struct select_ctx x = { info, 1, permanent };
 	const char *verb = read_only ? "EXAMINE" : "SELECT";
 	unsigned tag;
 	memset(info, 0, sizeof(*info));
+	if (permanent) {
+		buf_reset(permanent);
+		buf_adds(permanent, "");
+	}
 	int rc = send_mailbox_command(c, verb, wire_name, &tag, err, errlen);
 	if (rc == 0)
 		rc = imap_wait_tagged(c, tag, on_select, &x, verb, err, errlen);
@@ -278,8 +291,10 @@ int imap_select(struct imap_client *c, const char *wire_name, int read_only,
 		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
 		return IMAP_ERR_NO;
 	}
+	/* EXAMINE answers "PERMANENTFLAGS ()" (read-only), which says nothing about
+	 * keywords: a dry run must plan as the real run will */
 	if (keywords_ok)
-		*keywords_ok = x.keywords_ok;
+		*keywords_ok = read_only ? 1 : x.keywords_ok;
 	return 0;
 }
 

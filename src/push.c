@@ -158,14 +158,19 @@ static int cmp_src(const void *a, const void *b, void *ctx)
 	return (x->uid > y->uid) - (x->uid < y->uid);
 }
 
+const char *push_allowed_keywords(const struct folder_run *f)
+{
+	return f->keywords_ok ? NULL : f->permanent.data ? f->permanent.data : "";
+}
+
 /* Scan the mirror folder: one source message per (uidvalidity, uid), flags from
  * the file name, keywords from the folder's sync state. */
 static int scan_source(struct folder_run *f, char *err, size_t errlen)
 {
 	struct folder_state fs;
-	struct buf kw = BUF_INIT;
+	struct buf kw = BUF_INIT, all = BUF_INIT, dropped = BUF_INIT, add = BUF_INIT, rem = BUF_INIT;
 	char serr[512];
-	size_t n = 0;
+	size_t n = 0, n_dropped = 0;
 	if (maildir_scan(f->dir.data, &f->view, err, errlen) < 0)
 		return -1;
 	if (state_load(f->dir.data, &fs, serr, sizeof(serr)) < 0) {
@@ -195,7 +200,14 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 		if (dup)
 			continue;
 		const struct state_msg *sm = fs.uidvalidity == uv ? state_find(&fs, mf->uid) : NULL;
-		push_keywords_normalise(sm ? sm->keywords : NULL, f->keywords_ok, &kw);
+		push_keywords_normalise(sm ? sm->keywords : NULL, push_allowed_keywords(f), &kw);
+		push_keywords_normalise(sm ? sm->keywords : NULL, NULL, &all);
+		if (strcmp(kw.data, all.data)) {
+			n_dropped++;
+			push_flags_delta(0, all.data, 0, kw.data, &add, &rem);
+			if (dropped.len < 200)
+				buf_addf(&dropped, " %s", rem.data);
+		}
 		kws[n] = xstrdup(kw.data);
 		src[n] = (struct push_src){ uv, mf->uid, mf->flags, kws[n] };
 		file[n] = i;
@@ -215,12 +227,23 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 		f->kw[i] = kws[order[i]];
 	}
 	f->n_src = n;
+	/* RFC 3501 §7.1: keywords the folder cannot keep; say so rather than lose them quietly */
+	if (n_dropped) {
+		push_keywords_normalise(dropped.data, NULL, &kw); /* each once */
+		log_warn("push %s -> %s: folder \"%s\": the target folder takes no new keywords (PERMANENTFLAGS "
+			 "without \\*): %zu messages pushed without their keywords %s", f->r->src->name,
+			 f->r->dst->name, f->name, n_dropped, kw.data);
+	}
 	free(order);
 	free(src);
 	free(file);
 	free(kws);
 	state_free(&fs);
 	buf_free(&kw);
+	buf_free(&all);
+	buf_free(&dropped);
+	buf_free(&add);
+	buf_free(&rem);
 	return 0;
 }
 
@@ -316,11 +339,14 @@ static size_t merge_idx(const size_t *a, size_t na, const size_t *b, size_t nb, 
 static int open_target(struct folder_run *f, int *created, char *err, size_t errlen)
 {
 	struct push_run *r = f->r;
-	const struct imap_mailbox *mb = find_target(r, f->wire.data);
+	struct imap_mailbox *mb = find_target(r, f->wire.data);
+	/* a \Noselect name is only a level of the hierarchy (a parent created with
+	 * a child, "a" of "a.b" on a Maildir++ server): CREATE makes it a folder */
+	int missing = !mb || (mb->flags & (IMAP_MBOX_NONEXISTENT | IMAP_MBOX_NOSELECT));
 	int rc;
 	*created = 0;
 	f->keywords_ok = 1;
-	if (mb && !(mb->flags & IMAP_MBOX_NONEXISTENT) && !r->opt->dry_run) {
+	if (!missing && !r->opt->dry_run) {
 		struct buf path = BUF_INIT;
 		struct stat sb;
 		buf_addf(&path, "%s/%s", f->state_dir.data, PUSH_STATE_FILE);
@@ -332,7 +358,7 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 		}
 		buf_free(&path);
 	}
-	if (!mb || (mb->flags & IMAP_MBOX_NONEXISTENT)) {
+	if (missing) {
 		if (r->opt->dry_run) {
 			fprintf(r->out, "would create folder \"%s\"\n", f->tname.data);
 			*created = 1;
@@ -347,9 +373,12 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 			log_warn("push %s -> %s: folder \"%s\": %s", r->src->name, r->dst->name, f->tname.data, serr);
 		if (!mb)
 			add_target(r, f->wire.data);
+		else
+			mb->flags &= ~(unsigned)(IMAP_MBOX_NONEXISTENT | IMAP_MBOX_NOSELECT);
 	}
 	f->exists_on_target = 1;
-	return imap_select(r->imap, f->wire.data, r->opt->dry_run, &f->info, &f->keywords_ok, err, errlen);
+	return imap_select(r->imap, f->wire.data, r->opt->dry_run, &f->info, &f->keywords_ok, &f->permanent,
+			   err, errlen);
 }
 
 static void folder_free(struct folder_run *f)
@@ -366,6 +395,7 @@ static void folder_free(struct folder_run *f)
 	buf_free(&f->tname);
 	buf_free(&f->state_dir);
 	buf_free(&f->saved);
+	buf_free(&f->permanent);
 }
 
 static int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen)

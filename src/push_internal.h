@@ -48,6 +48,7 @@ struct folder_run {
 	char **kw;                 /* src index -> normalised keywords (owned) */
 	size_t n_src;
 	int keywords_ok;
+	struct buf permanent;      /* without keywords_ok: the keywords PERMANENTFLAGS lists */
 	struct imap_select_info info;
 	int exists_on_target;
 	int stop;                  /* quota: no more APPENDs */
@@ -56,6 +57,9 @@ struct folder_run {
 };
 
 /* ---- push.c ---- */
+
+/* The keywords the target folder takes: NULL for any (for push_keywords_normalise). */
+const char *push_allowed_keywords(const struct folder_run *f);
 
 /* Write the folder's push state atomically when it changed (never in a dry
  * run). 0, or -1 with err naming the file. */

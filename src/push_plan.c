@@ -373,11 +373,11 @@ static int has_word(const char *list, size_t list_len, const char *kw, size_t le
 	return 0;
 }
 
-void push_keywords_normalise(const char *keywords, int keywords_ok, struct buf *out)
+void push_keywords_normalise(const char *keywords, const char *allowed, struct buf *out)
 {
 	buf_reset(out);
 	buf_adds(out, "");
-	if (!keywords || !keywords_ok)
+	if (!keywords)
 		return;
 	const char *p = keywords;
 	while (*p) {
@@ -385,7 +385,7 @@ void push_keywords_normalise(const char *keywords, int keywords_ok, struct buf *
 			p++;
 		size_t l = strcspn(p, " ");
 		if (l && keyword_ok(p, l) && maildir_flag_from_imap(p, l) == 0 &&
-		    !has_word(out->data, out->len, p, l)) {
+		    !has_word(out->data, out->len, p, l) && (!allowed || has_word(allowed, strlen(allowed), p, l))) {
 			if (out->len)
 				buf_addch(out, ' ');
 			buf_add(out, p, l);
@@ -412,7 +412,7 @@ void push_flags_string(unsigned flags, const char *keywords, struct buf *out)
 	for (size_t i = 0; i < sizeof(flag_order) / sizeof(flag_order[0]); i++)
 		if (flags & flag_order[i])
 			add_word(out, maildir_flag_to_imap(flag_order[i]), strlen(maildir_flag_to_imap(flag_order[i])));
-	push_keywords_normalise(keywords, 1, &kw);
+	push_keywords_normalise(keywords, NULL, &kw);
 	if (kw.len)
 		add_word(out, kw.data, kw.len);
 	buf_free(&kw);
@@ -448,8 +448,8 @@ void push_flags_delta(unsigned old_flags, const char *old_kw, unsigned new_flags
 		else if (!(new_flags & f) && (old_flags & f))
 			add_word(remove, name, strlen(name));
 	}
-	push_keywords_normalise(old_kw, 1, &o);
-	push_keywords_normalise(new_kw, 1, &n);
+	push_keywords_normalise(old_kw, NULL, &o);
+	push_keywords_normalise(new_kw, NULL, &n);
 	words_minus(&n, &o, add);
 	words_minus(&o, &n, remove);
 	buf_free(&o);
@@ -720,7 +720,7 @@ static int parse_state_line(struct push_state *st, const char *line, struct buf 
 		e->flags = (uint8_t)(fl == 1 && p[0] == '-' ? 0 : maildir_flags_from_letters(p, fl));
 		p += fl;
 		if (*p == ' ') {
-			push_keywords_normalise(p + 1, 1, kw);
+			push_keywords_normalise(p + 1, NULL, kw);
 			push_entry_set_keywords(e, kw->data);
 		}
 		return 0;

@@ -152,7 +152,7 @@ static int on_candidate(void *ctx, const struct imap_header_msg *m, char *err, s
 	c->date = m->internaldate;
 	c->flags = m->flags;
 	push_header_digest(m->header, m->header_len, c->digest);
-	push_keywords_normalise(m->keywords, 1, &kw);
+	push_keywords_normalise(m->keywords, NULL, &kw);
 	c->keywords = buf_detach(&kw);
 	return 0;
 }
@@ -318,7 +318,7 @@ decide:
 		e->pending = 0;
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
-		push_keywords_normalise(c->keywords, f->keywords_ok, &kw);
+		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);
 		push_entry_set_keywords(e, kw.data);
 		if (!learning)
 			f->found++;
@@ -783,7 +783,7 @@ static int resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 		e->pending = 0;
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
-		push_keywords_normalise(c->keywords, f->keywords_ok, &kw);
+		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);
 		push_entry_set_keywords(e, kw.data);
 		log_info("push %s -> %s: folder \"%s\": target UID %" PRIu32 " was appended by an interrupted "
 			 "run for a message the source no longer has", f->r->src->name, f->r->dst->name, f->name,

@@ -282,9 +282,13 @@ int imap_create(struct imap_client *c, const char *wire_name, char *err, size_t 
 int imap_subscribe(struct imap_client *c, const char *wire_name, char *err, size_t errlen);
 
 /* SELECT (read_only: EXAMINE) the mailbox. *keywords_ok (may be NULL) is set to
- * 1 unless PERMANENTFLAGS came without "\*" (new keywords not allowed). */
+ * 1 unless SELECT's PERMANENTFLAGS came without "\*" (new keywords not allowed;
+ * always 1 after EXAMINE, whose PERMANENTFLAGS is empty: read-only); then
+ * *permanent (may be NULL; reset first) holds the keywords it does list
+ * ("$Junk $NotJunk"), space-separated. */
 int imap_select(struct imap_client *c, const char *wire_name, int read_only,
-		struct imap_select_info *info, int *keywords_ok, char *err, size_t errlen);
+		struct imap_select_info *info, int *keywords_ok, struct buf *permanent,
+		char *err, size_t errlen);
 
 /* One APPEND (RFC 3501 §6.3.11): the message bytes are sent as they are. */
 struct imap_append_req {

@@ -64,8 +64,9 @@ int push_map_folder(const struct push_name *src, unsigned src_special,
 /* ---- flags ---- */
 
 /* Keywords that can be sent in APPEND/STORE (atoms, not system flags), unique,
- * in order, space-separated, into out (reset first). keywords_ok 0: none. */
-void push_keywords_normalise(const char *keywords, int keywords_ok, struct buf *out);
+ * in order, space-separated, into out (reset first). allowed NULL: any keyword;
+ * else only those of that space-separated list (case-insensitive). */
+void push_keywords_normalise(const char *keywords, const char *allowed, struct buf *out);
 /* "\\Draft \\Flagged $Forwarded \\Answered \\Seen \\Deleted kw..." for Maildir
  * flags and normalised keywords (no parentheses) into out (reset first). */
 void push_flags_string(unsigned flags, const char *keywords, struct buf *out);

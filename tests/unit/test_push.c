@@ -193,8 +193,10 @@ Test(push_flags, flags_string)
 		push_flags_string(t[i].flags, t[i].kw, &out);
 		cr_expect_str_eq(out.data, t[i].want, "case %zu", i);
 	}
-	push_keywords_normalise("a b", 0, &out);
+	push_keywords_normalise("a b", "", &out);
 	cr_expect_str_eq(out.data, "", "keywords not allowed");
+	push_keywords_normalise("a $Junk b $notjunk", "$junk $NotJunk x", &out);
+	cr_expect_str_eq(out.data, "$Junk $notjunk", "keywords listed in PERMANENTFLAGS");
 	buf_free(&out);
 }
 

@@ -330,15 +330,29 @@ static size_t bracket_close(struct pctx *c, size_t open)
 	return 0;
 }
 
-/* End of the atom starting at i; a "[...]" part is taken whole, so that
- * BODY[HEADER.FIELDS (Date)]<0> is one atom. Within a response code, ']'
+/* Is d[0..len) a fetch item that a section follows (RFC 3501 §7.4.2, RFC 3516
+ * §4.2): BODY[...], BINARY[...], BINARY.SIZE[...]? */
+static int section_item(const unsigned char *d, size_t len)
+{
+	static const char *const items[] = { "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE" };
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+		if (mem_case_eq((const char *)d, len, items[i]))
+			return 1;
+	return 0;
+}
+
+/* End of the atom starting at i; a "[...]" part after a fetch item name is
+ * taken whole, so that BODY[HEADER.FIELDS (Date)]<0> is one atom. Elsewhere '['
+ * is an atom char: a keyword "[x" in a FLAGS list does not swallow the rest of
+ * the line up to the ']' of a later BODY[]. Within a response code, ']'
  * ends an atom only outside parens: "[PERMANENTFLAGS (\Seen foo])]". */
 static size_t atom_end(struct pctx *c, size_t i, unsigned depth)
 {
 	int code_mode = c->code_mode && depth == 0;
+	size_t start = i;
 	while (i < c->len) {
 		unsigned char ch = c->d[i];
-		if (ch == '[') {
+		if (ch == '[' && (code_mode || section_item(c->d + start, i - start))) {
 			size_t close = bracket_close(c, i);
 			if (close) {
 				i = close + 1;

@@ -211,6 +211,12 @@ static const struct ipt_case ipt_cases[] = {
 	IPT("* 2 FETCH (BODY[HEADER.FIELDS (\"Message-ID\" Date)]<0> \"x\")\r\n",
 	    "U 2 FETCH ((BODY[HEADER.FIELDS (\"Message-ID\" Date)]<0> 'x'))"),
 	IPT("* 3 FETCH (BODY[]<0> {3}\r\nabc)\r\n", "U 3 FETCH ((BODY[]<0> 'abc'))"),
+	/* keywords with '[' (Dovecot accepts them) before a BODY[] on the same line */
+	IPT("* 6 FETCH (UID 6 FLAGS ([x a[b \\Seen) INTERNALDATE \"01-Jan-2020 10:00:00 +0000\" BODY[] {3}\r\nabc)\r\n",
+	    "U 6 FETCH ((UID 6 FLAGS ([x a[b \\Seen) INTERNALDATE '01-Jan-2020 10:00:00 +0000' BODY[] 'abc'))"),
+	IPT("* 6 FETCH (FLAGS ([x) BODY[HEADER.FIELDS (A B)] {3}\r\nabc)\r\n",
+	    "U 6 FETCH ((FLAGS ([x) BODY[HEADER.FIELDS (A B)] 'abc'))"),
+	IPT("* OK [PERMANENTFLAGS (\\Seen [x \\*)] x\r\n", "U OK [PERMANENTFLAGS ((\\Seen [x \\*))] |x|"),
 	IPT("* 4 FETCH (BINARY[1] ~{4}\r\na\0b\xff)\r\n", "U 4 FETCH ((BINARY[1] 'a\\x00b\\xff'))"),
 	IPT("* 4 FETCH (BINARY.SIZE[1] 42)\r\n", "U 4 FETCH ((BINARY.SIZE[1] 42))"),
 	IPT("* 1 FETCH (X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 "

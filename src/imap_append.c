@@ -410,7 +410,7 @@ int imap_append_send(struct imap_client *c, const struct imap_append_req *req, u
 		}
 		buf_addf(&cmd, " (%s)", req->flags);
 	}
-	if (req->date >= 0) {
+	if (req->date != INT64_MIN) {
 		char date[32];
 		imap_format_internaldate(req->date, date);
 		buf_addf(&cmd, " \"%s\"", date);
@@ -523,7 +523,7 @@ int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, 
 			}
 			buf_addf(&out, " (%s)", q->flags);
 		}
-		if (q->date >= 0) {
+		if (q->date != INT64_MIN) {
 			char date[32];
 			imap_format_internaldate(q->date, date);
 			buf_addf(&out, " \"%s\"", date);

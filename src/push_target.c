@@ -403,6 +403,14 @@ static int drain(struct folder_run *f, struct pending_msg *b, const unsigned *ta
 	return 0;
 }
 
+/* The INTERNALDATE an APPEND gives a file dated t (its mtime), or INT64_MIN
+ * (none: the server's "now") when IMAP cannot write it: years 1 to 9999. A date
+ * before 1970 is sent as it is. */
+static int64_t push_append_date(int64_t t)
+{
+	return t >= INT64_C(-62135596800) && t < INT64_C(253402300800) ? t : INT64_MIN;
+}
+
 /* The whole batch in one MULTIAPPEND (RFC 3502): one transaction on the
  * server, three times faster on Dovecot than single APPENDs. 1 when the server
  * refused it (all or nothing: nothing was appended), 0 when done, <0 on a
@@ -417,7 +425,7 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 	char merr[512];
 	for (size_t k = 0; k < n; k++) {
 		const struct push_src *s = &f->src[b[k].src];
-		int64_t date = b[k].date >= 0 && b[k].date < INT64_C(253402300800) ? b[k].date : -1;
+		int64_t date = push_append_date(b[k].date);
 		push_flags_string(s->flags, s->keywords, &fl[k]);
 		reqs[k] = (struct imap_append_req){ f->wire.data, fl[k].data, date, b[k].data.data, b[k].data.len };
 	}
@@ -462,7 +470,7 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		const struct push_src *s = &f->src[b[k].src];
 		struct imap_append_result res;
-		int64_t date = b[k].date >= 0 && b[k].date < INT64_C(253402300800) ? b[k].date : -1;
+		int64_t date = push_append_date(b[k].date);
 		push_flags_string(s->flags, s->keywords, &fl);
 		struct imap_append_req req = { f->wire.data, fl.data, date, b[k].data.data, b[k].data.len };
 		if (imap_append_pipelined(c, req.len)) {

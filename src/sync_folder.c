@@ -439,15 +439,16 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 			 m->uid);
 		return -1;
 	}
-	if (date < 0)
-		date = 0;
+	/* a date before 1970 is the file's mtime as it is; its name says 0, since
+	 * a name starting with '-' reads as an option to every shell tool */
+	int64_t name_date = date < 0 ? 0 : date;
 	unsigned flags = m->has_flags ? m->flags : f->sv.msgs[idx].flags;
 	if (m->has_flags) {
 		f->sv.msgs[idx].flags = (uint8_t)flags;
 		free(f->sv.keywords[idx]);
 		f->sv.keywords[idx] = *m->keywords ? xstrdup(m->keywords) : NULL;
 	}
-	maildir_base_name(&f->name_buf, date, f->uidvalidity, m->uid);
+	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, m->uid);
 	struct buf final = BUF_INIT;
 	maildir_name_with_flags(&final, f->name_buf.data, flags);
 	int rc = maildir_delivery_finish(&f->dl, date, 0, err, errlen);
@@ -463,7 +464,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	}
 	f->pending[f->n_pending++] = (struct pending){ f->dl.tmp_path, buf_detach(&final), (size_t)idx,
 						      f->dl.bytes, m->gm_msgid };
-	f->sv.date[idx] = date;
+	f->sv.date[idx] = name_date;
 	f->dl.tmp_path = NULL;
 	f->sv.present[idx] = 2; /* pending */
 	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
@@ -576,7 +577,8 @@ static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_p
 		goto out;
 	}
 	/* the store file's mtime is the message's INTERNALDATE, as everywhere */
-	maildir_base_name(&f->name_buf, (int64_t)sb.st_mtime, f->uidvalidity, uid);
+	int64_t name_date = sb.st_mtime < 0 ? 0 : (int64_t)sb.st_mtime;
+	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, uid);
 	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
 	buf_addf(&to, "%s/cur/%s", f->dir.data, final.data);
 	dir_watch_check(f);
@@ -587,7 +589,7 @@ static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_p
 		goto out;
 	}
 	f->sv.present[idx] = 1;
-	f->sv.date[idx] = (int64_t)sb.st_mtime;
+	f->sv.date[idx] = name_date;
 	f->added++;
 	f->linked++;
 	buf_reset(&f->rel_buf);

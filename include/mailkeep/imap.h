@@ -294,7 +294,7 @@ int imap_select(struct imap_client *c, const char *wire_name, int read_only,
 struct imap_append_req {
 	const char *wire_name;
 	const char *flags;  /* space-separated flags without parentheses; NULL or "" = none */
-	int64_t date;       /* INTERNALDATE, seconds since the epoch; < 0 = none */
+	int64_t date;       /* INTERNALDATE, seconds since the epoch; INT64_MIN = none */
 	const char *data;
 	size_t len;
 };

@@ -39,7 +39,7 @@ import sys
 
 FLAG_MAP = {"\\draft": "D", "\\flagged": "F", "$forwarded": "P", "\\answered": "R", "\\seen": "S",
             "\\deleted": "T"}
-NAME_RE = re.compile(r"^(\d+)\.(\d+)_(\d+)\.mailkeep,U=(\d+):2,([A-Z]*)$")
+NAME_RE = re.compile(r"^(-?\d+)\.(\d+)_(\d+)\.mailkeep,U=(\d+):2,([A-Z]*)$")
 STATE_FILE = ".mailkeep-state"
 MAX_REPORT = 40
 

@@ -309,20 +309,27 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 		}
 		buf_reset(&fc->keywords);
 		m.has_flags = 1;
+		size_t too_many = 0;
 		for (size_t i = 0; i < v->n; i++) {
 			const struct imap_value *f = &v->items[i];
 			if (f->type != IMAP_ATOM)
 				continue;
 			unsigned bit = maildir_flag_from_imap(f->data, f->len);
-			if (bit)
+			if (bit) {
 				m.flags |= bit;
-			else if (f->len && f->data[0] != '\\' && keyword_ok(f) &&
-				 fc->keywords.len + f->len + 1 < MAX_KEYWORDS) {
+			} else if (f->len && f->data[0] != '\\' && keyword_ok(f)) {
+				if (fc->keywords.len + f->len + 1 >= MAX_KEYWORDS) {
+					too_many++;
+					continue;
+				}
 				if (fc->keywords.len)
 					buf_addch(&fc->keywords, ' ');
 				buf_add(&fc->keywords, f->data, f->len);
 			}
 		}
+		if (too_many)
+			log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
+				 imap_peer(c), m.uid, too_many, MAX_KEYWORDS);
 		m.keywords = fc->keywords.data ? fc->keywords.data : "";
 	}
 	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL) {

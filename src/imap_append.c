@@ -353,6 +353,7 @@ static int append_status(struct imap_client *c, const struct imap_response *r,
 		snprintf(res->text, sizeof(res->text), "%s%s%s%s", code[0] ? "[" : "", code,
 			 code[0] ? "] " : "", text);
 		res->over_quota = code_is(r, "OVERQUOTA") || strcasestr(res->text, "quota") != NULL;
+		res->trycreate = code_is(r, "TRYCREATE");
 		snprintf(err, errlen, "%s: APPEND: server said %s: %s", imap_peer(c),
 			 r->status == IMAP_STATUS_NO ? "NO" : "BAD", res->text);
 		return IMAP_ERR_NO;

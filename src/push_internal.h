@@ -33,6 +33,8 @@ struct push_run {
 
 /* One mirror folder being pushed: its messages, its push state, its target
  * folder and what was done. */
+enum { STOP_QUOTA = 1, STOP_GONE };
+
 struct folder_run {
 	struct push_run *r;
 	const char *rel;
@@ -51,7 +53,7 @@ struct folder_run {
 	struct buf permanent;      /* without keywords_ok: the keywords PERMANENTFLAGS lists */
 	struct imap_select_info info;
 	int exists_on_target;
-	int stop;                  /* quota: no more APPENDs */
+	int stop;                  /* no more APPENDs: STOP_QUOTA, STOP_GONE */
 	int resolved;              /* the state says what the target holds (lookups done) */
 	uint64_t appended, bytes, found, updated, deleted, failed, skipped;
 };

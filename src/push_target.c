@@ -361,10 +361,14 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 	const struct push_src *s = &f->src[m->src];
 	struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
 	if (r == IMAP_ERR_NO) {
-		log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " refused by the target: %s",
-			  f->r->src->name, f->r->dst->name, f->name, s->uid, res->text);
+		/* the folder deleted on the target since SELECT: said once, for the whole folder */
+		if (!(res->trycreate && f->stop == STOP_GONE))
+			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " refused by the target: %s",
+				  f->r->src->name, f->r->dst->name, f->name, s->uid, res->text);
 		if (res->over_quota)
-			f->stop = 1;
+			f->stop = STOP_QUOTA;
+		else if (res->trycreate)
+			f->stop = STOP_GONE;
 		f->failed++;
 		if (e && e->pending)
 			push_state_remove(&f->st, s->uv, s->uid); /* certainly not there */
@@ -596,8 +600,11 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 	}
 	batch_free(b, nb);
 	if (f->stop && next < n) {
-		log_error("push %s -> %s: folder \"%s\": the target is over quota; stopped, %zu messages not "
-			  "pushed", f->r->src->name, f->r->dst->name, f->name, n - next);
+		log_error("push %s -> %s: folder \"%s\": %s; stopped, %zu messages not pushed", f->r->src->name,
+			  f->r->dst->name, f->name,
+			  f->stop == STOP_QUOTA ? "the target is over quota"
+						: "the folder no longer exists on the target (the next push creates it)",
+			  n - next);
 		f->failed += n - next;
 	}
 	free(b);

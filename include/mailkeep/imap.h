@@ -301,6 +301,7 @@ struct imap_append_req {
 struct imap_append_result {
 	uint32_t uidvalidity, uid; /* APPENDUID (RFC 4315 §3); 0 when not sent */
 	int over_quota;            /* refused with [OVERQUOTA] (RFC 5530) or a quota text */
+	int trycreate;             /* refused with [TRYCREATE]: the mailbox does not exist (any more) */
 	char text[200];            /* the server's text of a refusal, made safe */
 };
 /* 1 when an APPEND of len bytes can be pipelined (LITERAL+, or LITERAL- and

@@ -212,11 +212,12 @@ fake kwless --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagg
 fake limit --caps "UIDPLUS LITERAL+ MULTIAPPEND" --limit 6000
 fake drop --caps "UIDPLUS LITERAL+" --drop-append 6
 fake dropsync --caps "NAMESPACE" --ns-prefix "INBOX." --drop-append 4
+fake trycreate --caps "UIDPLUS LITERAL+ MULTIAPPEND" --trycreate-once
 cfg3=$T/config3.yaml
 {
 	echo "accounts:"
 	acct_yaml alice raw='folders:' raw='  exclude: ["Bulk", "Huge", "Big"]' raw='push_map:' raw='  "a.b": "a,b"'
-	for n in plain kwless limit drop dropsync; do
+	for n in plain kwless limit drop dropsync trycreate; do
 		p=PORT_$n
 		acct_yaml "$n" port="${!p}" tls=none password_file="$pf"
 	done
@@ -278,6 +279,18 @@ for n in drop dropsync; do
 	expect_rc 0 "push $n after the dropped connection"
 	mc --state "$T/$n.json" "${!m}"
 done
+
+# a folder deleted on the target during the push (APPEND answers NO [TRYCREATE]): that folder
+# stops, said once; the next push creates it again and completes the copy
+mk -c "$cfg3" push alice trycreate
+expect_rc 1 "push with a folder deleted on the target"
+check 'grep -qE "no longer exists on the target|refused by the target: \[TRYCREATE\]" "$MK_ERR"' \
+	"the deleted target folder is not reported: $(mk_err_line)"
+check '[ "$(grep -c "refused by the target" "$MK_ERR")" -le 1 ]' \
+	"each message of the deleted folder has its own error line: $(grep -c "refused by the target" "$MK_ERR")"
+mk -c "$cfg3" push alice trycreate
+expect_rc 0 "push after the target folder was deleted"
+mc --state "$T/trycreate.json" "${FMAP[@]}"
 
 # a sync holds the account lock: the push waits for nobody and says so
 exec 9>"$A/.mailkeep/lock"

@@ -42,7 +42,8 @@ static int take_lock(const char *dir, const char *name, const char *what, int *f
 	int rc = -1;
 	*fd = -1;
 	buf_addf(&p, "%s/.mailkeep", dir);
-	if (maildir_mkdir_p(p.data, err, errlen) < 0)
+	/* .mailkeep must be a directory, not a symbolic link to elsewhere */
+	if (maildir_mkdir_p(dir, err, errlen) < 0 || maildir_mkdirs(dir, ".mailkeep", err, errlen) < 0)
 		goto out;
 	buf_addf(&p, "/%s", name);
 	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -25,18 +25,36 @@
 
 /* ---- small helpers ---- */
 
-/* Copy server text into dst for use in messages: bounded, control bytes escaped. */
+/* What a terminal may act on rather than show: C0 controls, DEL, C1 controls
+ * (U+0080..U+009F: xterm and others take U+009B as CSI) and the bidirectional
+ * embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069). */
+static int is_terminal_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Copy server text into dst for use in messages: bounded, and every byte of a
+ * control character or of invalid UTF-8 (a raw 8-bit CSI) escaped as \xNN. */
 void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len)
 {
-	size_t o = 0;
+	size_t o = 0, i = 0;
 	if (!dstlen)
 		return;
-	for (size_t i = 0; i < len && o + 5 < dstlen; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch < 0x20 || ch == 0x7f)
-			o += (size_t)snprintf(dst + o, dstlen - o, "\\x%02x", ch);
-		else
-			dst[o++] = (char)ch;
+	while (i < len) {
+		size_t at = i;
+		uint32_t cp = 0;
+		int esc = utf7_next_utf8(s, len, &i, &cp) < 0 || is_terminal_control(cp);
+		if (i == at)
+			i = at + 1; /* not UTF-8: one byte at a time */
+		if (o + (esc ? 4 : 1) * (i - at) >= dstlen)
+			break;
+		for (size_t k = at; k < i; k++) {
+			if (esc)
+				o += (size_t)snprintf(dst + o, dstlen - o, "\\x%02x", (unsigned char)s[k]);
+			else
+				dst[o++] = s[k];
+		}
 	}
 	dst[o] = '\0';
 }
@@ -220,12 +238,17 @@ int imap_send_command(struct imap_client *c, unsigned *tag, char *err, size_t er
 		snprintf(err, errlen, "refusing to send a command containing CR/LF");
 		return IMAP_ERR_LOCAL;
 	}
-	if (strncmp(c->cmd.data + start, "LOGIN ", 6) && strncmp(c->cmd.data + start, "AUTHENTICATE", 12))
+	int secret = !strncmp(c->cmd.data + start, "LOGIN ", 6) ||
+		     !strncmp(c->cmd.data + start, "AUTHENTICATE", 12);
+	if (!secret)
 		log_debug("%s: C: %s", imap_peer(c), c->cmd.data);
 	else
 		log_debug("%s: C: a%u <credentials hidden>", imap_peer(c), *tag);
 	buf_adds(&c->cmd, "\r\n");
-	return send_raw(c, c->cmd.data, c->cmd.len, err, errlen);
+	int rc = send_raw(c, c->cmd.data, c->cmd.len, err, errlen);
+	if (secret) /* an initial response (SASL-IR) is the password in base64 */
+		OPENSSL_cleanse(c->cmd.data, c->cmd.len);
+	return rc;
 }
 
 /* Append s as an IMAP quoted string; -1 when it cannot be quoted (CR, LF, NUL, 8-bit). */

@@ -155,7 +155,7 @@ static int save_state(const char *dir, const char *commit, const struct snap_fol
 	for (size_t i = 0; i < f->n; i++)
 		buf_addf(&out, "f %" PRId64 " %" PRId64 " %s\n", f->items[i].cur_ns, f->items[i].new_ns,
 			 f->items[i].rel);
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || write(fd, out.data, out.len) != (ssize_t)out.len || fsync(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
 		goto out;

@@ -368,7 +368,8 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 		 "\norphaned %d\nspecial %u\nmessages %zu\n",
 		 st->uidvalidity, st->uidnext, st->highestmodseq, st->cur_mtime_ns,
 		 st->new_mtime_ns, st->listed, st->orphaned ? 1 : 0, st->special, st->n);
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* O_NOFOLLOW: a symbolic link planted there must not make us write elsewhere */
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
 		goto out;

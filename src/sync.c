@@ -85,10 +85,10 @@ static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
 	struct buf p = BUF_INIT;
 	int rc = -1;
 	buf_addf(&p, "%s/.mailkeep", a->dir);
-	if (mkdir(p.data, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: mkdir: %s", p.data, strerror(errno));
+	/* a directory, not a symbolic link: lock, last-run, the moved-aside
+	 * folders and the Gmail store must not be written elsewhere */
+	if (maildir_mkdirs(a->dir, ".mailkeep", err, errlen) < 0)
 		goto out;
-	}
 	buf_adds(&p, "/lock");
 	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0) {
@@ -841,8 +841,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		if (!mb->utf8) {
 			snprintf(safe, sizeof(safe), "%.150s", mb->name);
 			for (char *s = safe; *s; s++)
-				if ((unsigned char)*s < 0x20 || *s == 0x7f)
-					*s = '?';
+				if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+					*s = '?'; /* 8-bit too: a raw 0x9b is a CSI to some terminals */
 			log_error("account %s: folder \"%s\": name is not valid modified UTF-7; skipped",
 				  acct->name, safe);
 			res->counts.folders_failed++;

@@ -122,6 +122,11 @@ static int utf8_next(const unsigned char *s, size_t len, size_t *pos, uint32_t *
 	return 0;
 }
 
+int utf7_next_utf8(const char *s, size_t len, size_t *pos, uint32_t *cp)
+{
+	return utf8_next((const unsigned char *)s, len, pos, cp);
+}
+
 /* Decode the base64 run that starts at in[*pos] (just after '&') up to and
  * including its '-'; on success *pos points past the '-'. */
 static int decode_run(const unsigned char *in, size_t len, size_t *pos, struct buf *out)

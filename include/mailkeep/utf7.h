@@ -3,6 +3,7 @@
 #define MAILKEEP_UTF7_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Decode a modified-UTF-7 mailbox name into UTF-8, appended to a malloc'd
  * NUL-terminated string (*out, caller frees). Returns 0, or -1 on malformed input
@@ -13,5 +14,10 @@ int utf7_decode(const char *in, size_t len, char **out);
 /* Encode UTF-8 into modified UTF-7 (caller frees *out). Returns 0, or -1 when the
  * input is not valid UTF-8 (overlongs, surrogates, > U+10FFFF rejected). */
 int utf7_encode(const char *in, size_t len, char **out);
+
+/* Decode the UTF-8 scalar value at s[*pos] (strictly, as utf7_encode does)
+ * into *cp and advance *pos past it. Returns 0, or -1 with *pos unchanged when
+ * the bytes there are not valid UTF-8. */
+int utf7_next_utf8(const char *s, size_t len, size_t *pos, uint32_t *cp);
 
 #endif

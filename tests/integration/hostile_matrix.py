@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""hostile_matrix.py --scenario NAME --port-file FILE [--log FILE] [--lifetime S] [--cert-dir DIR]
+"""hostile_matrix.py --scenario NAME --port-file FILE [--log FILE] [--lifetime S] [--cert-dir DIR] [--cert C]
    hostile_matrix.py --list
    hostile_matrix.py --manifest baseline|evolved
 
@@ -11,7 +11,8 @@ One scenario per process. It listens on 127.0.0.1 (a free port, written to --por
 listening), serves any number of connections (a thread each) and exits by itself after --lifetime
 seconds (default 300) or on SIGTERM. Plain TCP, except the tls-* and starttls-* scenarios, which use
 the certificates t_hostile_matrix.sh makes in --cert-dir (server.pem/.key signed by ca.pem for
-127.0.0.1; wrong.pem for another host name; self.pem self-signed; expired.pem). Any user name and
+127.0.0.1; wrong.pem for another host name; self.pem self-signed; expired.pem...; --cert C serves
+C.pem/C.key instead of the scenario's, as t_security.sh does for host-name cases). Any user name and
 password are accepted. Every client line is appended to --log as "C<conn>: <repr>", notable events
 as "S<conn>: ...".
 
@@ -36,7 +37,8 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          mirror of the baseline, and any file of Bad must be the baseline's), nogood (the account as
          a whole is refused: the good folders are not checked), remove (local files may go away
          legitimately), noclienthello / nologin (the server must see no TLS ClientHello / no
-         credentials), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0),
+         credentials), noc1 (no C1 control, 8-bit CSI or bidi override may reach the error output
+         raw), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0),
          noorphan (no folder may be called gone), noaside (no folder moved aside)
   bound  the seconds the run may take at most (the test's timeout is 2 s)
   xfail  why the scenario is known to fail ("-": it passes)
@@ -52,6 +54,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 
 from fakeimap import ParseError, tokenize  # the command tokenizer of the other scripted server
 
@@ -220,6 +223,7 @@ class Base:
     delim = b"/"
     tls = None          # None, "implicit", "starttls"
     cert = "server"
+    tls_max = None      # None, or the newest ssl.TLSVersion the server speaks (an old server)
 
     def __init__(self, srv):
         self.srv = srv
@@ -653,6 +657,12 @@ class Conn(threading.Thread):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         d = self.srv.cert_dir
         ctx.load_cert_chain(os.path.join(d, which + ".pem"), os.path.join(d, which + ".key"))
+        if self.b.tls_max is not None:
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            with warnings.catch_warnings():  # TLS 1.0 and 1.1 are deprecated: that is the point
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = self.b.tls_max
         self.s.settimeout(10)
         if self.buf:
             self.log(f"{len(self.buf)} bytes buffered before the TLS handshake")
@@ -707,6 +717,8 @@ class Server:
         self.lock = threading.Lock()
         self.logf = open(a.log, "a", encoding="utf-8") if a.log else None
         self.behaviour = cls(self)
+        if a.cert:
+            self.behaviour.cert = a.cert
         self.data = self.behaviour.make_folders()
 
     def log(self, line):
@@ -1181,6 +1193,31 @@ class _(named_folders([b"mkhm&Jjo", b"mkhm&@@-", b"mkhm&AGE"])):
 @sc("list-name-mutf7-ctl", rc="0 1", named="-",
     doc="valid modified UTF-7 that decodes to control characters: ESC [31m, CR, LF, DEL")
 class _(named_folders([b"mkhm&ABsAWwAzADEAbQ-RED", b"mk&AA0ACg-hm", b"mk&AH8-hm"])):
+    pass
+
+
+@sc("list-name-c1", rc="0 1", named="-", flags="noc1",
+    doc="raw 8-bit folder names holding C1 controls: an 8-bit CSI (0x9b) and U+009B CSI in UTF-8")
+class _(named_folders([b"mkhm\x9b31mred", b"mkhm\xc2\x9b31mred", b"mkhm\xc2\x9d0;title\xc2\x9c"])):
+    pass
+
+
+@sc("list-name-dot", rc="0 1", named="-", doc='".", "./mkhm_esc", "a/./../../mkhm_esc2", "/etc/mkhm_esc" (delimiter /)')
+class _(named_folders([b".", b"./mkhm_esc", b"!a", b"!a/.", b"!a/./..", b"a/./../../mkhm_esc2", b"!/etc",
+                       b"/etc/mkhm_esc"])):
+    pass
+
+
+@sc("list-name-mutf7-path", rc="0 1", named="-",
+    doc='modified UTF-7 for "/", "." and NUL: "&AC8-..&AC8-mkhm_esc", "&AC4ALg-", "..&AC8-mkhm_esc2", "mkhm&AAA-x"')
+class _(named_folders([b"&AC8-..&AC8-mkhm_esc", b"&AC4ALg-", b"&AC4-&AC4-", b"..&AC8-mkhm_esc2", b"mkhm&AAA-x",
+                       b"&AC8-tmp&AC8-mkhm_abs2", b"x&AC8-..&AC8-..&AC8-mkhm_esc"])):
+    pass
+
+
+@sc("list-delim-letter", rc="0 1", named="-",
+    doc='an 8-bit, a NUL-free but odd delimiter "%" with "%2E%2E%mkhm_esc" and "..%..%mkhm_esc2"')
+class _(named_folders([b"%2E%2E%mkhm_esc", b"..%..%mkhm_esc2", b"!..", b"!..%..", b"a%b"], delim=b"%")):
     pass
 
 
@@ -2610,6 +2647,61 @@ class _(Base):
         c.stall()
 
 
+@sc("tls-notyet", rc="4", named="-", flags="nogood,nologin,tls=implicit", doc="a certificate not valid before 2099")
+class _(Base):
+    tls = "implicit"
+    cert = "notyet"
+
+
+@sc("tls-untrusted-ca", rc="4", named="-", flags="nogood,nologin,tls=implicit",
+    doc="a certificate for 127.0.0.1 signed by a CA that is not the ca_file's")
+class _(Base):
+    tls = "implicit"
+    cert = "untrusted"
+
+
+@sc("tls-chain-ok", rc="0", named="-", flags="same,tls=implicit",
+    doc="a certificate signed by an intermediate CA, sent with the intermediate")
+class _(Base):
+    tls = "implicit"
+    cert = "chain"
+
+
+@sc("tls-chain-incomplete", rc="4", named="-", flags="nogood,nologin,tls=implicit",
+    doc="a certificate signed by an intermediate CA, sent without the intermediate")
+class _(Base):
+    tls = "implicit"
+    cert = "nochain"
+
+
+@sc("tls-dns-san-only", rc="4", named="-", flags="nogood,nologin,tls=implicit",
+    doc="a certificate with only DNS:localhost in its subjectAltName, for host 127.0.0.1")
+class _(Base):
+    tls = "implicit"
+    cert = "dnsonly"
+
+
+@sc("tls-cn-only", rc="4", named="-", flags="nogood,nologin,tls=implicit",
+    doc="a certificate with CN=127.0.0.1 and no subjectAltName (an address never matches a CN)")
+class _(Base):
+    tls = "implicit"
+    cert = "cnonly"
+
+
+@sc("tls-client-eku", rc="4", named="-", flags="nogood,nologin,tls=implicit",
+    doc="a certificate for 127.0.0.1 whose extended key usage is clientAuth only")
+class _(Base):
+    tls = "implicit"
+    cert = "clienteku"
+
+
+@sc("tls-old-protocol", rc="4", named="-", flags="nogood,nologin,tls=implicit",
+    doc="a server that speaks TLS 1.0 and 1.1 only")
+class _(Base):
+    tls = "implicit"
+    tls_max = ssl.TLSVersion.TLSv1_1
+
+
 class StartTLS(Base):
     tls = "starttls"
 
@@ -2677,6 +2769,105 @@ class _(StartTLS):
         c.send(b"* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] in\r\n")
 
 
+@sc("starttls-no", rc="4", named="-", flags="nogood,nologin,tls=starttls", doc="STARTTLS offered, answered NO")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(tag + b" NO [UNAVAILABLE] TLS is broken today\r\n")
+
+
+@sc("starttls-bad", rc="4", named="-", flags="nogood,nologin,tls=starttls", doc="STARTTLS offered, answered BAD")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(tag + b" BAD unknown command\r\n")
+
+
+@sc("starttls-old-protocol", rc="4", named="-", flags="nogood,nologin,tls=starttls",
+    doc="STARTTLS into TLS 1.0/1.1 only")
+class _(StartTLS):
+    tls_max = ssl.TLSVersion.TLSv1_1
+
+
+class CapsAfterTLS(StartTLS):
+    """Before TLS: AUTH=PLAIN and SASL-IR (an attacker's offer); after it: LOGINDISABLED and no mechanism
+    mailkeep knows, so that a client keeping what it read in clear text logs in and one that reads the
+    capabilities again does not."""
+    def caps(self, c):
+        if c.tls_on:
+            return b"IMAP4rev1 LOGINDISABLED AUTH=GSSAPI"
+        return b"IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR"
+
+
+@sc("starttls-caps-before", rc="4", named="-", flags="nogood,nologin,tls=starttls",
+    doc="STARTTLS: AUTH=PLAIN offered in clear text only; after TLS LOGINDISABLED and no known mechanism")
+class _(CapsAfterTLS):
+    pass
+
+
+@sc("starttls-caps-in-ok", rc="4", named="-", flags="nogood,nologin,tls=starttls",
+    doc="STARTTLS: the OK to STARTTLS carries [CAPABILITY ... AUTH=PLAIN]; after TLS LOGINDISABLED only")
+class _(CapsAfterTLS):
+    def starttls(self, c, tag):
+        c.send(tag + b" OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] Begin TLS negotiation now\r\n")
+        c.start_tls(self.cert)
+
+
+@sc("starttls-caps-learnt", rc="0", named="-", flags="same,tls=starttls",
+    doc="STARTTLS: LOGINDISABLED and no mechanism in clear text; after TLS the usual capabilities")
+class _(StartTLS):
+    def caps(self, c):
+        if not c.tls_on:
+            return b"IMAP4rev1 STARTTLS LOGINDISABLED"
+        return super().caps(c)
+
+
+@sc("starttls-greeting-bye", rc="4", named="-", flags="nogood,nologin,tls=starttls",
+    doc="tls: starttls and a BYE greeting")
+class _(StartTLS):
+    def greet(self, c):
+        c.send(b"* BYE [UNAVAILABLE] maintenance\r\n")
+        c.close_now()
+
+
+# ---- server text aimed at the terminal
+
+ESCAPES = (b"\x1b]0;pwned\x07\x1b[2J\x1b[31mred \xc2\x9b31mC1-CSI \x9b32m8bit-CSI \xc2\x9d0;t\xc2\x9c "
+           b"\xe2\x80\xaeRLO tail")
+
+
+@sc("login-no-escapes", rc="4", named="-", flags="nogood,noc1",
+    doc="login refused with an [ALERT] holding OSC, CSI, C1 controls (UTF-8 and 8-bit) and an RLO")
+class _(Base):
+    def login_ok(self, c, tag):
+        c.send(tag + b" NO [ALERT] " + ESCAPES + b"\r\n")
+
+
+@sc("greet-bye-escapes", rc="4", named="-", flags="nogood,noc1",
+    doc="a BYE greeting whose text holds OSC, CSI and C1 controls")
+class _(Base):
+    def greet(self, c):
+        c.send(b"* BYE " + ESCAPES + b"\r\n")
+        c.close_now()
+
+
+@sc("alert-escapes", rc="0", named="-", flags="same,noc1",
+    doc="untagged OK [ALERT] and NO with escapes in the greeting, after login and between Bad's FETCHes")
+class _(Base):
+    def greet(self, c):
+        c.send(b"* OK [ALERT] " + ESCAPES + b"\r\n")
+        super().greet(c)
+
+    def login_ok(self, c, tag):
+        c.send(b"* OK [ALERT] " + ESCAPES + b"\r\n* NO " + ESCAPES + b"\r\n")
+        super().login_ok(c, tag)
+
+
+@sc("examine-no-escapes", rc="1", flags="noc1", doc="EXAMINE Bad refused with OSC, CSI and C1 controls")
+class _(BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        c.sel = None
+        c.send(tag + b" NO [ALERT] " + ESCAPES + b"\r\n")
+
+
 # ---- threads: the same misbehaviours on two connections
 
 @sc("two-conns-reset", rc="1", flags="maxconn=2", doc="max_connections 2: a reset at EXAMINE Bad on whichever connection")
@@ -2728,6 +2919,7 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--lifetime", type=float, default=300)
     ap.add_argument("--cert-dir")
+    ap.add_argument("--cert", help="serve <cert-dir>/CERT.pem and .key instead of the scenario's certificate")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--manifest", metavar="SERVER", help="print the exact mirror of baseline or evolved")
     a = ap.parse_args()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# mailkeep against every misbehaviour of hostile_matrix.py (about 190 scenarios: lying literals,
-# stalls, drips, resets, garbage, absurd numbers, hostile folder names, STARTTLS injection, bad
-# certificates...). Each scenario syncs one account "hm" in a box of its own ($T/b/NAME/{cwd,root}):
+# mailkeep against every misbehaviour of hostile_matrix.py (about 240 scenarios: lying literals,
+# stalls, drips, resets, garbage, absurd numbers, hostile folder names, STARTTLS injection and
+# capability tricks, terminal escapes in server text, bad certificates and old TLS versions...).
+# Each scenario syncs one account "hm" in a box of its own ($T/b/NAME/{cwd,root}):
 #   1. [when the scenario has a `pre`] a first sync against a well-behaved server: exit 0;
 #   2. the sync against the scenario's server (timeout: 2 in the YAML, run from the box's cwd/):
 #      - it exits by itself within the scenario's bound, with an exit code the scenario allows
@@ -35,30 +36,46 @@ JOBS=${HM_JOBS:-3}
 pf=$(fake_pass)
 GOOD_FOLDERS=(INBOX A Z Empty)
 ALL_FOLDERS=(INBOX A Bad Z Empty)
-ABS_NAMES=(/mkhm_abs /tmp/mkhm_abs2 /mkhm_abs3 /mkhm_esc /mkhm_esc2 /tmp/mkhm_esc /tmp/mkhm_esc2)
+ABS_NAMES=(/mkhm_abs /tmp/mkhm_abs2 /mkhm_abs3 /mkhm_esc /mkhm_esc2 /tmp/mkhm_esc /tmp/mkhm_esc2 /etc/mkhm_esc)
 for p in "${ABS_NAMES[@]}"; do
 	[ ! -e "$p" ] || fail "$p exists before the test: remove it"
 done
 
 # ---- certificates for the TLS scenarios: server (127.0.0.1, signed by ca), wrong (another host
-# name), self (self-signed), expired (signed by ca, expired in 2021)
+# name), self (self-signed), expired (signed by ca, expired in 2021), notyet (valid from 2099),
+# untrusted (signed by another CA), chain / nochain (signed by an intermediate of ca, sent with and
+# without it), dnsonly (only DNS:localhost), cnonly (CN=127.0.0.1, no subjectAltName), clienteku
+# (extendedKeyUsage clientAuth)
 CERTS=$T/certs
 make_certs() {
-	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes) n san
+	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes) n san cn
 	mkdir -p "$CERTS/ca/newcerts" && cd "$CERTS" || return 1
 	openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 -subj "/CN=hostile matrix CA" \
 		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" || return 1
-	for n in server wrong expired; do
+	openssl req -x509 "${ec[@]}" -keyout other-ca.key -out other-ca.pem -days 30 -subj "/CN=another CA" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" || return 1
+	openssl req -new "${ec[@]}" -keyout inter.key -out inter.csr -subj "/CN=hostile matrix intermediate" || return 1
+	printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" "keyUsage=critical,keyCertSign,cRLSign" >inter.ext
+	openssl x509 -req -in inter.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile inter.ext \
+		-out inter.pem || return 1
+	for n in server wrong expired notyet untrusted nochain dnsonly cnonly clienteku; do
 		san="IP:127.0.0.1,DNS:localhost"
 		[ $n = wrong ] && san="DNS:other.example"
+		[ $n = dnsonly ] && san="DNS:localhost"
 		printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-			"extendedKeyUsage=serverAuth" "subjectAltName=$san" >$n.ext
-		openssl req -new "${ec[@]}" -keyout $n.key -out $n.csr -subj "/CN=${san#*:}" || return 1
+			"extendedKeyUsage=$([ $n = clienteku ] && echo clientAuth || echo serverAuth)" >$n.ext
+		[ $n = cnonly ] || echo "subjectAltName=$san" >>$n.ext
+		cn=${san#*:}
+		openssl req -new "${ec[@]}" -keyout $n.key -out $n.csr -subj "/CN=${cn%%,*}" || return 1
 	done
-	for n in server wrong; do
-		openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile $n.ext \
+	for n in server wrong untrusted nochain dnsonly cnonly clienteku; do
+		local ca=ca
+		[ $n = untrusted ] && ca=other-ca
+		[ $n = nochain ] && ca=inter
+		openssl x509 -req -in $n.csr -CA $ca.pem -CAkey $ca.key -CAcreateserial -days 30 -extfile $n.ext \
 			-out $n.pem || return 1
 	done
+	cat nochain.pem inter.pem >chain.pem && cp nochain.key chain.key || return 1
 	openssl req -x509 "${ec[@]}" -keyout self.key -out self.pem -days 30 -subj "/CN=127.0.0.1" \
 		-addext "subjectAltName=IP:127.0.0.1" || return 1
 	: >ca/index.txt
@@ -73,6 +90,7 @@ new_certs_dir = \$dir/newcerts
 serial = \$dir/serial
 default_md = sha256
 policy = p
+unique_subject = no
 [p]
 commonName = supplied
 [x]
@@ -82,6 +100,8 @@ subjectAltName = IP:127.0.0.1
 EOF
 	openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in expired.csr -out expired.pem -notext \
 		-startdate 20200101000000Z -enddate 20210101000000Z -extensions x || return 1
+	openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in notyet.csr -out notyet.pem -notext \
+		-startdate 20990101000000Z -enddate 20991231000000Z -extensions x || return 1
 }
 (make_certs) >"$T/certs.log" 2>&1 || fail "openssl failed: $(tail -n 2 "$T/certs.log" | tr '\n' ' ')"
 
@@ -247,6 +267,11 @@ run_one() {
 	fi
 	if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$s/hostile.err" "$s/hostile.out"; then
 		problem "raw control bytes in the output: $(LC_ALL=C grep -h -m1 $'[\x01-\x08\x0b-\x1f\x7f]' "$s/hostile.err" "$s/hostile.out" | cat -v | cut -c1-120)"
+	fi
+	# noc1: server text with C1 controls (U+0080..U+009F in UTF-8, or a raw 8-bit CSI) and a bidi
+	# override must not reach the error output raw either
+	if has noc1 && LC_ALL=C grep -qE $'\xc2[\x80-\x9f]|\x9b|\xe2\x80\xae' "$s/hostile.err"; then
+		problem "raw C1 control or bidi override in the error output: $(LC_ALL=C grep -h -m1 -E $'\xc2[\x80-\x9f]|\x9b|\xe2\x80\xae' "$s/hostile.err" | cat -v | cut -c1-120)"
 	fi
 	# the --json report is checked at the end, all in one python run
 	[ $rc -lt 124 ] && echo "$name $s/hostile.out" >>"$T/json.list"

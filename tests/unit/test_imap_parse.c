@@ -11,6 +11,7 @@
 
 #include "mailkeep/buf.h"
 #include "mailkeep/imap_parse.h"
+#include "../../src/imap_internal.h" /* imap_safe_text */
 
 /* ---- dumping parsed responses ---- */
 
@@ -1027,4 +1028,35 @@ Test(imap_parse_seqset, callback_failure_stops)
 	cr_expect_eq(imap_parse_seqset("1:5,junk", 3, 0, ipt_seq_cb, &b), 0);
 	cr_expect_str_eq(b.data, "1-5");
 	buf_free(&b);
+}
+
+/* ---- imap_safe_text: server text on its way to a terminal ---- */
+
+Test(imap_safe_text, escapes_what_a_terminal_acts_on)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "plain text", "plain text" },
+		{ "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac" },
+		{ "\x1b[31mred\x07", "\\x1b[31mred\\x07" },
+		{ "a\xc2\x9b" "31mb", "a\\xc2\\x9b31mb" },       /* U+009B CSI in UTF-8 */
+		{ "a\x9b" "31mb", "a\\x9b31mb" },                /* an 8-bit CSI: not UTF-8 */
+		{ "x\xe2\x80\xaey\xe2\x81\xa6z", "x\\xe2\\x80\\xaey\\xe2\\x81\\xa6z" }, /* RLO, LRI */
+		{ "\xff\xfe\xc3", "\\xff\\xfe\\xc3" },
+		{ "del\x7f", "del\\x7f" },
+	};
+	char out[200];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		imap_safe_text(out, sizeof(out), cases[i].in, strlen(cases[i].in));
+		cr_assert_str_eq(out, cases[i].want, "case %zu", i);
+	}
+	/* bounded: never a partial escape or a cut character, always terminated */
+	char small[7];
+	imap_safe_text(small, sizeof(small), "ab\x1b\x1b", 4);
+	cr_assert_str_eq(small, "ab\\x1b");
+	imap_safe_text(small, sizeof(small), "abcde\xc3\xa9", 7);
+	cr_assert_str_eq(small, "abcde");
+	imap_safe_text(small, 1, "abc", 3);
+	cr_assert_str_eq(small, "");
 }

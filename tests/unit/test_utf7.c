@@ -249,3 +249,28 @@ Test(utf7, length_is_respected)
 	cr_expect_str_eq(out, "");
 	free(out);
 }
+
+/* utf7_next_utf8: one strictly decoded scalar value, or -1 with the position kept */
+Test(utf7, next_utf8_table)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		uint32_t cp;
+		size_t adv;
+	} cases[] = {
+		{ "A", 0, 0x41, 1 },           { "\xc2\x9b", 0, 0x9b, 2 },  { "\xe2\x80\xae", 0, 0x202e, 3 },
+		{ "\xf0\x9f\x98\x80", 0, 0x1f600, 4 }, { "\x9b", -1, 0, 0 },  { "\xc0\xaf", -1, 0, 0 },
+		{ "\xed\xa0\x80", -1, 0, 0 },  { "\xe2\x80", -1, 0, 0 },    { "\xf4\x90\x80\x80", -1, 0, 0 },
+		{ "\xff", -1, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t pos = 0;
+		uint32_t cp = 0;
+		int rc = utf7_next_utf8(cases[i].in, strlen(cases[i].in), &pos, &cp);
+		cr_assert_eq(rc, cases[i].rc, "case %zu: rc %d", i, rc);
+		cr_assert_eq(pos, cases[i].adv, "case %zu: advanced %zu", i, pos);
+		if (rc == 0)
+			cr_assert_eq(cp, cases[i].cp, "case %zu: U+%04X", i, (unsigned)cp);
+	}
+}

@@ -265,6 +265,7 @@ void maildir_view_add(struct maildir_view *v, const char *name, uint32_t uid, ui
 	f->uidvalidity = uidvalidity;
 	f->flags = (uint8_t)flags;
 	f->in_new = (uint8_t)in_new;
+	f->odd_info = 0;
 	f->name_off = (uint32_t)v->names.len;
 	buf_add(&v->names, name, strlen(name) + 1);
 }
@@ -302,6 +303,7 @@ static int scan_sub(const char *dir, const char *sub, int in_new, struct maildir
 			goto out;
 		}
 		maildir_view_add(v, de->d_name, uid, uv, flags, in_new);
+		v->files[v->n - 1].odd_info = (uint8_t)!maildir_info_canonical(de->d_name);
 	}
 	if (errno) {
 		snprintf(err, errlen, "%s: readdir: %s", p.data, strerror(errno));
@@ -403,10 +405,10 @@ void maildir_dir_mtimes(const char *dir, int64_t *cur_ns, int64_t *new_ns)
 	struct buf p = BUF_INIT;
 	struct stat st;
 	buf_addf(&p, "%s/cur", dir);
-	*cur_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec : 0;
+	*cur_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec : 0;
 	buf_reset(&p);
 	buf_addf(&p, "%s/new", dir);
-	*new_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec : 0;
+	*new_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec : 0;
 	buf_free(&p);
 }
 

@@ -305,6 +305,21 @@ int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, u
 	return 0;
 }
 
+int maildir_info_canonical(const char *name)
+{
+	size_t len = strlen(name), off = info_offset(name, len), k = 0;
+
+	if (len - off < 3 || memcmp(name + off, ":2,", 3) != 0)
+		return 0;
+	for (size_t i = off + 3; i < len; i++, k++) {
+		while (k < FLAG_COUNT && flag_table[k].letter != name[i])
+			k++;
+		if (k == FLAG_COUNT)
+			return 0;
+	}
+	return 1;
+}
+
 void maildir_base_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid)
 {
 	buf_reset(out);

@@ -28,6 +28,17 @@ static void add_fetch(struct plan *p, size_t *cap, uint32_t uid)
 	p->fetch[p->n_fetch++] = uid;
 }
 
+/* Which of several files of one uid to keep: one in cur/, then one with
+ * mailkeep's name (its uidvalidity in it), then one with the server's flags
+ * (and nothing else) in its info.
+ * So the kept file's new name is never the name of a copy removed after it
+ * (a reader's copy "X:2,S" of "X:2,RS", both kept in turn, lost the message). */
+static unsigned keep_rank(const struct maildir_file *f, unsigned want)
+{
+	return (unsigned)!f->in_new << 2 | (unsigned)(f->uidvalidity != 0) << 1 |
+	       (unsigned)(f->flags == want && !f->odd_info);
+}
+
 int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 		const struct plan_server_msg *server, size_t n_server,
 		enum deletions_mode deletions, struct plan *out)
@@ -56,26 +67,34 @@ int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 			j++;
 			continue;
 		}
-		/* local->files[i] is the first valid copy of luid */
-		size_t first = i;
+		/* local->files[i] is the first valid copy of luid, [i, end) its files */
+		size_t end = i + 1, keep = i;
+		while (end < local->n && local->files[end].uid == luid)
+			end++;
 		int on_server = j < n_server && server[j].uid == luid;
-		const struct maildir_file *f = &local->files[first];
+		unsigned want = on_server ? server[j].flags : 0;
+		for (size_t k = i + 1; k < end; k++)
+			if (VALID(k) && keep_rank(&local->files[k], want) > keep_rank(&local->files[keep], want))
+				keep = k;
+		const struct maildir_file *f = &local->files[keep];
 		if (on_server) {
-			if (f->in_new || f->flags != server[j].flags)
-				add_action(out, &acap, PLAN_RENAME, first, server[j].flags);
+			/* a name with other info (":2,Sa", ":1,", none) is named anew */
+			if (f->in_new || f->flags != want || f->odd_info)
+				add_action(out, &acap, PLAN_RENAME, keep, (uint8_t)want);
 			j++;
 		} else if (mirror) {
-			add_action(out, &acap, PLAN_REMOVE, first, 0);
+			add_action(out, &acap, PLAN_REMOVE, keep, 0);
 		} else {
 			out->n_kept++;
 		}
-		/* further valid copies of the same uid are duplicates */
-		for (i++; i < local->n && local->files[i].uid == luid; i++) {
-			if (!VALID(i))
+		/* the other valid copies of the same uid are duplicates */
+		for (size_t k = i; k < end; k++) {
+			if (k == keep || !VALID(k))
 				continue;
 			out->n_duplicates++;
-			add_action(out, &acap, PLAN_REMOVE, i, 0);
+			add_action(out, &acap, PLAN_REMOVE, k, 0);
 		}
+		i = end;
 		while (i < local->n && !VALID(i))
 			i++;
 	}

@@ -180,12 +180,14 @@ out:
 
 /* ---- walking the mirror ---- */
 
-static int64_t mtime_ns(const char *path)
+/* A directory's change time: every entry added, removed or renamed sets it,
+ * and no tool can put it back (touch -d sets the mtime, and the ctime to now). */
+static int64_t ctime_ns(const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return 0;
-	return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
 }
 
 static int is_dir(const char *path)
@@ -202,10 +204,10 @@ static void walk_folder(void *ctx, const char *dir, const char *rel)
 	buf_addf(&sub, "%s/cur", dir);
 	if (is_dir(sub.data)) {
 		struct snap_folder *x = folders_add(&r->now, rel);
-		x->cur_ns = mtime_ns(sub.data);
+		x->cur_ns = ctime_ns(sub.data);
 		buf_reset(&sub);
 		buf_addf(&sub, "%s/new", dir);
-		x->new_ns = mtime_ns(sub.data);
+		x->new_ns = ctime_ns(sub.data);
 	}
 	buf_free(&sub);
 }

@@ -876,6 +876,22 @@ static uint32_t uidvalidity_on_disk(const struct maildir_view *v)
 	return 0;
 }
 
+/* A state whose UIDVALIDITY is not the server's while the files on disk are
+ * all of the server's: the state is another folder's (copied in by hand) or
+ * damaged, not a sign that the folder changed its UIDVALIDITY. */
+static int state_not_of_files(const struct maildir_view *v, const struct folder_state *st, uint32_t uidvalidity)
+{
+	int ours = 0;
+	if (!st->uidvalidity || st->uidvalidity == uidvalidity)
+		return 0;
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->files[i].uidvalidity == st->uidvalidity)
+			return 0;
+		ours |= v->files[i].uidvalidity == uidvalidity;
+	}
+	return ours;
+}
+
 /* ---- what changed on the server ---- */
 
 struct changes {
@@ -1259,6 +1275,12 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (f.scan_rc < 0) {
 		snprintf(err, errlen, "%s", f.scan_err);
 		goto out;
+	}
+	if (!f.trusted && state_not_of_files(&view, &st, info.uidvalidity)) {
+		log_warn("account %s: folder \"%s\": the state is of UIDVALIDITY %" PRIu32 ", the files of %" PRIu32
+			 " (the server's); rebuilding the state from the files", a->acct->name, f.name,
+			 st.uidvalidity, info.uidvalidity);
+		state_free(&st);
 	}
 	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view);
 	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a

@@ -66,6 +66,11 @@ int maildir_folder_path(const char *name, char delim, struct buf *out);
  * Returns 0, or -1 when the name has no valid U= field. */
 int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags);
 
+/* 1 when name ends in ":2," and standard flag letters only, in order, each once
+ * (what maildir_name_with_flags() writes); 0 for no info, another info version,
+ * unknown letters (Dovecot keywords), repeated or unsorted letters. */
+int maildir_info_canonical(const char *name);
+
 /* Compose "<date>.<uidvalidity>_<uid>.mailkeep,U=<uid>" (no info part) into out (reset first). */
 void maildir_base_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid);
 /* The whole name mailkeep gives a message: maildir_base_name() + ":2,<flags>". */
@@ -139,6 +144,7 @@ struct maildir_file {
 	uint32_t uidvalidity; /* from the name; 0 when the name has none */
 	uint8_t flags;
 	uint8_t in_new;       /* 1 = new/, 0 = cur/ */
+	uint8_t odd_info;     /* the name's info is not ":2," and the flag letters in order */
 	uint32_t name_off;    /* offset of the NUL-terminated file name in the view's pool */
 };
 
@@ -173,7 +179,10 @@ int maildir_rename(const char *dir, int in_new, const char *name, const char *ne
 int maildir_remove(const char *dir, int in_new, const char *name, char *err, size_t errlen);
 /* Remove every file in <dir>/tmp (leftovers of an interrupted run). */
 int maildir_clean_tmp(const char *dir, char *err, size_t errlen);
-/* Modification times (ns) of <dir>/cur and <dir>/new; 0 when missing. */
+/* Change times (st_ctim, ns) of <dir>/cur and <dir>/new; 0 when missing. Any
+ * entry added, removed or renamed there changes them, as it does the mtime, but
+ * no tool can put them back (`touch -d`, `rsync -t` set the mtime, and the
+ * ctime to now): what tells that a reader changed a folder. */
 void maildir_dir_mtimes(const char *dir, int64_t *cur_ns, int64_t *new_ns);
 
 #endif

@@ -39,8 +39,10 @@ struct plan {
 
 /* Plan one folder. A local file belongs to the mirror when its name has a U= tag
  * and its uidvalidity is `uidvalidity` or absent (0). For each server message:
- * no local file -> fetch; one or more -> keep the first (cur/ preferred), rename
- * it when it is in new/ or its flags differ, remove the other copies. Local files
+ * no local file -> fetch; one or more -> keep one (in cur/, with mailkeep's name,
+ * with the server's flags, in that order of preference; else the first), rename
+ * it when it is in new/, its flags differ or its info is not exactly ":2,<flags>"
+ * (unknown letters, another info version), remove the other copies. Local files
  * of uids the server no longer has, and files of another UIDVALIDITY, are removed
  * with deletions: mirror and left alone with keep. Returns 0 (cannot fail except
  * on out-of-memory, which aborts). */

@@ -356,7 +356,7 @@ def check_mode(diffs, path, want, what):
 
 def check_trusted_state(st_path, fdir, where, diffs):
     """A version 2 state that mailkeep would take the folder's files from (every message dated,
-    dirmtime equal to the times of cur/ and new/, listed within a day) must name files that are
+    dirmtime equal to the change times of cur/ and new/, listed within a day) must name files that are
     all in cur/, with new/ empty (docs/design.md, "Reading a folder without listing it"). Holds after
     any run, even an interrupted one."""
     try:
@@ -387,8 +387,8 @@ def check_trusted_state(st_path, fdir, where, diffs):
             any(p[3] == "-" for p in msgs):
         return
     try:
-        if os.stat(os.path.join(fdir, "cur")).st_mtime_ns != cur_ns or \
-                os.stat(os.path.join(fdir, "new")).st_mtime_ns != new_ns:
+        if os.stat(os.path.join(fdir, "cur")).st_ctime_ns != cur_ns or \
+                os.stat(os.path.join(fdir, "new")).st_ctime_ns != new_ns:
             return
     except OSError:
         return

@@ -3,13 +3,20 @@
 # file's name is recorded) instead of listing cur/ (docs/design.md, "Reading a folder without
 # listing it"). On every path (QRESYNC, CONDSTORE only, neither) the end is exact. A state whose
 # names are wrong all the same (a reader's change the directory times cannot show: simulated by
-# putting the times back) is caught by the first rename or removal that finds no file: the folder
-# is then read and the end is exact, no duplicate. A reader's ordinary change makes the folder read
+# forging the state's directory times) is caught by the first rename or removal that finds no
+# file: the folder is then read and the end is exact, no duplicate. A reader's ordinary change makes the folder read
 # at once. A version 1 state (no names) is read and rewritten with names.
 . "$(dirname "$0")/lib.sh"
 t_begin
-# put_back DIR TIME: set DIR's modification time back to TIME (from `stat -c %.9Y`)
-put_back() { touch -m -d "@$2" "$1" || fail "touch -d @$2 $1"; }
+# forge_times FOLDER: make the state's directory times those of FOLDER's cur/ and new/ now, as if
+# a reader's change had come in the same clock tick as mailkeep's last one (the times cannot be
+# put back by hand: they are change times)
+forge_times() {
+	local c n
+	c=$(stat -c %.9Z "$A/$1/cur" | tr -d .) && n=$(stat -c %.9Z "$A/$1/new" | tr -d .) ||
+		fail "stat $A/$1"
+	sed -i "s/^dirmtime .*/dirmtime $c $n/" "$A/$1/.mailkeep-state" || fail "sed $A/$1/.mailkeep-state"
+}
 # uid_file FOLDER UID: the single file of UID in FOLDER/cur
 uid_file() {
 	local f
@@ -35,12 +42,11 @@ for mode in qresync condstore full; do
 
 	# a reader renames one file and deletes another, and the directory times are put back: the
 	# state's names are wrong. The server then changes the first and expunges the second.
-	t_cur=$(stat -c %.9Y "$A/INBOX/cur")
 	f3=$(uid_file INBOX 3)
 	mv "$f3" "${f3%%:2,*}:2,T"
 	f4=$(uid_file INBOX 4)
 	rm -f "$f4"
-	put_back "$A/INBOX/cur" "$t_cur"
+	forge_times INBOX
 	dadm flags add -u alice '\Answered' mailbox INBOX uid 3
 	dadm expunge -u alice mailbox INBOX uid 4
 	mk -c "$cfg" -vv sync
@@ -50,10 +56,9 @@ for mode in qresync condstore full; do
 	check '[ "$(find "$A/INBOX/cur" -name "*,U=3:*" | wc -l)" -eq 1 ]' "$mode: UID 3 lost or duplicated"
 
 	# the same with a removal that finds no file (a message the server expunged, deleted locally)
-	t_cur=$(stat -c %.9Y "$A/INBOX/cur")
 	f5=$(uid_file INBOX 5)
 	rm -f "$f5"
-	put_back "$A/INBOX/cur" "$t_cur"
+	forge_times INBOX
 	dadm expunge -u alice mailbox INBOX uid 5
 	dadm flags add -u alice '\Draft' mailbox INBOX uid 6
 	mk -c "$cfg" sync

@@ -694,3 +694,22 @@ Test(maildir_name, canonical_name_and_date)
 	buf_free(&want);
 	buf_free(&got);
 }
+
+Test(maildir_name, info_canonical)
+{
+	static const struct { const char *name; int want; } cases[] = {
+		{ "1.5_6.mailkeep,U=6:2,", 1 },
+		{ "1.5_6.mailkeep,U=6:2,DFPRST", 1 },
+		{ "x,U=6:2,RS", 1 },
+		{ "1.5_6.mailkeep,U=6:2,Sa", 0 },    /* Dovecot keyword letter */
+		{ "1.5_6.mailkeep,U=6:2,SZ", 0 },    /* unknown letter */
+		{ "1.5_6.mailkeep,U=6:2,SR", 0 },    /* unsorted */
+		{ "1.5_6.mailkeep,U=6:2,SS", 0 },    /* repeated */
+		{ "1.5_6.mailkeep,U=6:2,FPS,x", 0 }, /* more after the letters */
+		{ "1.5_6.mailkeep,U=6:1,foo", 0 },   /* experimental info */
+		{ "1.5_6.mailkeep,U=6", 0 },         /* no info */
+		{ "", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(maildir_info_canonical(cases[i].name), cases[i].want, "%s", cases[i].name);
+}

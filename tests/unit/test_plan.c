@@ -114,6 +114,66 @@ Test(plan, duplicates_removed_keeping_cur_copy)
 	maildir_view_free(&v);
 }
 
+Test(plan, duplicates_keep_the_copy_that_needs_no_rename)
+{
+	/* a reader's copy "X:2,S" of "X:2,RS" listed first: keeping it would rename
+	 * it over "X:2,RS", which the removal of the copy then unlinks */
+	struct lf l[] = { { 4, UV, MFLAG_SEEN, 0 }, { 4, UV, MFLAG_REPLIED | MFLAG_SEEN, 0 },
+			  { 4, 0, MFLAG_REPLIED | MFLAG_SEEN, 0 }, { 6, 0, 0, 0 }, { 6, UV, MFLAG_SEEN, 0 } };
+	struct maildir_view v;
+	make_view(&v, l, 5);
+	struct plan_server_msg s[] = { { 4, MFLAG_REPLIED | MFLAG_SEEN }, { 6, MFLAG_FLAGGED } };
+	struct plan p;
+	plan_folder(&v, UV, s, 2, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_duplicates, 3);
+	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
+	cr_assert_null(find_action(&p, 1));
+	cr_assert_eq(find_action(&p, 2)->op, PLAN_REMOVE);
+	/* uid 6: mailkeep's name is kept (and renamed), the other name removed */
+	cr_assert_eq(find_action(&p, 3)->op, PLAN_REMOVE);
+	cr_assert_eq(find_action(&p, 4)->op, PLAN_RENAME);
+	cr_assert_eq(find_action(&p, 4)->flags, MFLAG_FLAGGED);
+	cr_assert_eq(p.n_fetch, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, name_with_other_info_is_renamed)
+{
+	/* ":2,Sa", ":1,", no info: the flags agree, the name does not */
+	struct lf l[] = { { 1, UV, MFLAG_SEEN, 0 }, { 2, UV, 0, 0 }, { 3, UV, MFLAG_SEEN, 0 } };
+	struct maildir_view v;
+	make_view(&v, l, 3);
+	v.files[0].odd_info = 1;
+	v.files[1].odd_info = 1;
+	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 }, { 3, MFLAG_SEEN } };
+	struct plan p;
+	plan_folder(&v, UV, s, 3, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_actions, 2);
+	cr_assert_eq(find_action(&p, 0)->op, PLAN_RENAME);
+	cr_assert_eq(find_action(&p, 0)->flags, MFLAG_SEEN);
+	cr_assert_eq(find_action(&p, 1)->op, PLAN_RENAME);
+	cr_assert_null(find_action(&p, 2));
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, duplicates_prefer_the_plain_name)
+{
+	/* "X:2,Sa" listed before "X:2,S": the latter is kept, nothing renamed over it */
+	struct lf l[] = { { 1, UV, MFLAG_SEEN, 0 }, { 1, UV, MFLAG_SEEN, 0 } };
+	struct maildir_view v;
+	make_view(&v, l, 2);
+	v.files[0].odd_info = 1;
+	struct plan_server_msg s[] = { { 1, MFLAG_SEEN } };
+	struct plan p;
+	plan_folder(&v, UV, s, 1, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_actions, 1);
+	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
 Test(plan, other_uidvalidity_never_stands_for_server_message)
 {
 	struct lf l[] = { { 1, 555, MFLAG_SEEN, 0 }, { 2, UV, 0, 0 } };

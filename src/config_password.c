@@ -78,6 +78,10 @@ static char *first_line(const struct account *a, const char *what, char *buf, si
 		config_set_err(err, errlen, "account \"%s\": %s contains a NUL byte", a->name, what);
 		return NULL;
 	}
+	if (memchr(buf, '\r', len)) { /* no IMAP command can carry it */
+		config_set_err(err, errlen, "account \"%s\": %s holds a line break (CR)", a->name, what);
+		return NULL;
+	}
 	if (!len) {
 		config_set_err(err, errlen, "account \"%s\": %s gave an empty password", a->name, what);
 		return NULL;
@@ -217,6 +221,12 @@ static char *password_from_env(const struct account *a, char *err, size_t errlen
 	if (!len) {
 		config_set_err(err, errlen, "account \"%s\": environment variable \"%s\" (password_env) is empty",
 			       a->name, a->password_arg);
+		return NULL;
+	}
+	if (memchr(v, '\n', len) || memchr(v, '\r', len)) {
+		/* no IMAP command can carry it: said before anything is created */
+		config_set_err(err, errlen, "account \"%s\": environment variable \"%s\" (password_env) holds a "
+			       "line break", a->name, a->password_arg);
 		return NULL;
 	}
 	return xstrndup(v, len);

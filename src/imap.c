@@ -614,8 +614,9 @@ static int login_login(struct imap_client *c, const char *user, const char *pass
 	}
 	buf_addch(&cmd, ' ');
 	if (imap_add_quoted(&cmd, password) < 0) {
-		snprintf(err, errlen, "%s: password has characters LOGIN cannot carry and the server "
-			 "offers no AUTHENTICATE PLAIN", imap_peer(c));
+		snprintf(err, errlen, "%s: the password has characters the LOGIN command cannot carry "
+			 "(8-bit or control characters); AUTHENTICATE PLAIN can (auth: plain, when the server "
+			 "offers it)", imap_peer(c));
 		rc = IMAP_ERR_POLICY;
 		goto out;
 	}
@@ -751,9 +752,13 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 		snprintf(err, errlen, "%s: server does not offer AUTH=%s", imap_peer(c), mech);
 		return IMAP_ERR_POLICY;
 	}
-	if (bearer)
-		buf_addf(&raw, "n,a=%s,\001host=%s\001port=%d\001auth=Bearer %s\001\001", user,
-			 c->acct->host, c->acct->port, token);
+	if (bearer) { /* the GS2 header's authzid: ',' and '=' escaped (RFC 5801 §4) */
+		buf_adds(&raw, "n,a=");
+		for (const char *p = user; *p; p++)
+			buf_adds(&raw, *p == ',' ? "=2C" : *p == '=' ? "=3D" : (char[]){ *p, '\0' });
+		buf_addf(&raw, ",\001host=%s\001port=%d\001auth=Bearer %s\001\001", c->acct->host, c->acct->port,
+			 token);
+	}
 	else
 		buf_addf(&raw, "user=%s\001auth=Bearer %s\001\001", user, token);
 	base64(&b64, (const unsigned char *)raw.data, raw.len);

@@ -150,6 +150,9 @@ static void child_serve(int lfd, enum server_mode mode, const char *cert)
 		close(fd);
 		break;
 	case SRV_RESET:
+		/* after the client's net_connect has returned: a reset that comes
+		 * first (a loaded machine) is a connect error, another case */
+		usleep(500000);
 		child_reset(fd);
 		break;
 	case SRV_TLS_ECHO:

@@ -22,6 +22,9 @@
 	X(git_commit_summary) \
 	X(git_commit_time) \
 	X(git_commit_tree) \
+	X(git_config_free) \
+	X(git_config_get_bool) \
+	X(git_config_set_bool) \
 	X(git_error_clear) \
 	X(git_error_last) \
 	X(git_libgit2_init) \
@@ -36,7 +39,10 @@
 	X(git_repository_free) \
 	X(git_repository_init_ext) \
 	X(git_repository_init_options_init) \
+	X(git_repository_is_bare) \
 	X(git_repository_open_bare) \
+	X(git_repository_config) \
+	X(git_repository_open_ext) \
 	X(git_repository_path) \
 	X(git_revwalk_free) \
 	X(git_revwalk_new) \
@@ -97,6 +103,9 @@ int git2_open(const char *soname, struct git2_table *table, char *err, size_t er
 #define git_commit_summary (git2_table.git_commit_summary)
 #define git_commit_time (git2_table.git_commit_time)
 #define git_commit_tree (git2_table.git_commit_tree)
+#define git_config_free (git2_table.git_config_free)
+#define git_config_get_bool (git2_table.git_config_get_bool)
+#define git_config_set_bool (git2_table.git_config_set_bool)
 #define git_error_clear (git2_table.git_error_clear)
 #define git_error_last (git2_table.git_error_last)
 #define git_libgit2_init (git2_table.git_libgit2_init)
@@ -111,7 +120,10 @@ int git2_open(const char *soname, struct git2_table *table, char *err, size_t er
 #define git_repository_free (git2_table.git_repository_free)
 #define git_repository_init_ext (git2_table.git_repository_init_ext)
 #define git_repository_init_options_init (git2_table.git_repository_init_options_init)
+#define git_repository_is_bare (git2_table.git_repository_is_bare)
 #define git_repository_open_bare (git2_table.git_repository_open_bare)
+#define git_repository_config (git2_table.git_repository_config)
+#define git_repository_open_ext (git2_table.git_repository_open_ext)
 #define git_repository_path (git2_table.git_repository_path)
 #define git_revwalk_free (git2_table.git_revwalk_free)
 #define git_revwalk_new (git2_table.git_revwalk_new)

@@ -22,6 +22,8 @@
 
 #define SNAP_STATE ".mailkeep/snapshot-state"
 #define SNAP_MAGIC "mailkeep-snapshot 1"
+/* present while a run may hold the branch's lock (git_commit_create) */
+#define SNAP_COMMITTING ".mailkeep/snapshot-committing"
 #define KEEP_FILE ".mailkeep-keep"
 
 /* A folder as recorded at the last snapshot or found on disk now. */
@@ -411,17 +413,24 @@ static int tree_walk_cb(const char *root, const git_tree_entry *e, void *payload
 	return 0;
 }
 
-/* Remove what a killed run left in the repository: a stale ref lock and
+/* Remove what a killed run left in the repository: its ref lock and
  * libgit2's temporary object files (objects/tmp_object_git2_*; git gc would
  * remove them, mailkeep never runs it). We hold the account lock, so no other
- * mailkeep writes this repository now. */
-static void clear_stale_files(git_repository *repo, const char *branch)
+ * mailkeep writes this repository now; but the user's git may, and a lock it
+ * holds is not ours to break: the branch lock is removed only when the
+ * COMMITTING mark says a mailkeep run died while it could hold it. */
+static void clear_stale_files(git_repository *repo, const char *branch, const char *account_dir)
 {
-	struct buf p = BUF_INIT;
-	buf_addf(&p, "%srefs/heads/%s.lock", git_repository_path(repo), branch);
-	if (unlink(p.data) == 0)
-		log_warn("removed stale lock %s (left by an interrupted run)", p.data);
-	buf_reset(&p);
+	struct buf p = BUF_INIT, mark = BUF_INIT;
+	buf_addf(&mark, "%s/%s", account_dir, SNAP_COMMITTING);
+	if (access(mark.data, F_OK) == 0) {
+		buf_addf(&p, "%srefs/heads/%s.lock", git_repository_path(repo), branch);
+		if (unlink(p.data) == 0)
+			log_warn("removed stale lock %s (left by an interrupted run)", p.data);
+		unlink(mark.data);
+		buf_reset(&p);
+	}
+	buf_free(&mark);
 	buf_addf(&p, "%sobjects", git_repository_path(repo));
 	DIR *d = opendir(p.data);
 	struct dirent *de;
@@ -497,16 +506,52 @@ out:
 	return rc;
 }
 
+/* A server folder named "GIT~1" (NTFS's short name of ".git") is an ordinary
+ * mirror directory, but libgit2 refuses it as a tree entry while
+ * core.protectNTFS is on, its default everywhere: every snapshot would fail
+ * until the folder went. The repository is bare and mailkeep never checks it
+ * out; the setting also lets git restore such a folder from it. */
+static int allow_ntfs_names(git_repository *repo, char *err, size_t errlen)
+{
+	git_config *cfg = NULL;
+	int on = 1, rc = -1;
+	if (git_repository_config(&cfg, repo) < 0)
+		goto fail;
+	if (git_config_get_bool(&on, cfg, "core.protectNTFS") < 0)
+		on = 1;
+	git_error_clear();
+	if (on && git_config_set_bool(cfg, "core.protectNTFS", 0) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	git_fail(err, errlen, git_repository_path(repo));
+out:
+	git_config_free(cfg);
+	return rc;
+}
+
 static int open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
 {
-	if (git_repository_open_bare(repo, acct->snapshot_repo) == 0)
-		return 0;
+	/* Not git_repository_open_bare(): it would take the .git of a checkout for a
+	 * bare repository and move the branch checked out there under the user. */
+	if (git_repository_open_ext(repo, acct->snapshot_repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+		if (git_repository_is_bare(*repo))
+			return allow_ntfs_names(*repo, err, errlen);
+		snprintf(err, errlen, "%s: a repository with a work tree; snapshot_repo must be a bare "
+			 "repository of its own (mailkeep creates it where nothing exists)", acct->snapshot_repo);
+		git_repository_free(*repo);
+		*repo = NULL;
+		return -1;
+	}
 	if (access(acct->snapshot_repo, F_OK) == 0) {
 		git_fail(err, errlen, acct->snapshot_repo);
 		return -1;
 	}
 	git_error_clear();
-	return create_repo(acct, repo, err, errlen);
+	if (create_repo(acct, repo, err, errlen) < 0)
+		return -1;
+	return allow_ntfs_names(*repo, err, errlen);
 }
 
 static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,
@@ -537,7 +582,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 	git_signature *sig = NULL;
 	git_treebuilder *tb = NULL;
 	git_tree *newtree = NULL;
-	struct buf refname = BUF_INIT, msg = BUF_INIT;
+	struct buf refname = BUF_INIT, msg = BUF_INIT, mark = BUF_INIT;
 	char recorded_commit[41];
 	int rc = -1;
 	struct timespec t0, t1;
@@ -550,7 +595,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 	if (open_repo(acct, &r.repo, err, errlen) < 0)
 		goto out;
 	buf_addf(&refname, "refs/heads/%s", acct->snapshot_branch);
-	clear_stale_files(r.repo, acct->snapshot_branch);
+	clear_stale_files(r.repo, acct->snapshot_branch, account_dir);
 	if (git_reference_lookup(&ref, r.repo, refname.data) == 0) {
 		if (git_commit_lookup(&parent, r.repo, git_reference_target(ref)) < 0 ||
 		    git_commit_tree(&r.base, parent) < 0) {
@@ -619,11 +664,20 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 			goto out;
 		}
 		commit_message(&msg, acct, &r.now, res);
-		if (git_commit_create(&commit_id, r.repo, refname.data, sig, sig, NULL, msg.data, newtree,
-				      parent ? 1 : 0, parents) < 0) {
-			git_fail(err, errlen, acct->snapshot_repo);
+		buf_addf(&mark, "%s/%s", account_dir, SNAP_COMMITTING);
+		int fd = open(mark.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
 			goto out;
 		}
+		close(fd);
+		int crc = git_commit_create(&commit_id, r.repo, refname.data, sig, sig, NULL, msg.data,
+					    newtree, parent ? 1 : 0, parents);
+		if (crc < 0)
+			git_fail(err, errlen, acct->snapshot_repo);
+		unlink(mark.data);
+		if (crc < 0)
+			goto out;
 		git_oid_tostr(res->commit, sizeof(res->commit), &commit_id);
 		res->committed = 1;
 	}
@@ -647,6 +701,7 @@ out:
 	buf_free(&r.paths);
 	buf_free(&refname);
 	buf_free(&msg);
+	buf_free(&mark);
 	git_libgit2_shutdown();
 	return rc;
 }

@@ -114,7 +114,8 @@ static void print_last_run(const char *acct_dir, FILE *out)
 	if (localtime_r(&t, &tm))
 		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S %z", &tm);
 	fprintf(out, "  last run:  %s, %s: %llu folders (%llu failed), %llu new, %llu flag changes, "
-		"%llu removed, %.2f s\n", ts, status, folders, failed, added, renamed, removed, secs);
+		"%llu removed, %.2f s%s\n", ts, status, folders, failed, added, renamed, removed, secs,
+		!strcmp(snap, "failed") ? "; snapshot failed" : "");
 }
 
 int verify_status(const struct account *acct, FILE *out, char *err, size_t errlen)

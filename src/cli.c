@@ -1,6 +1,8 @@
 /* Command line: global options, subcommands, exit codes. */
 #include "mailkeep/cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mailkeep/buf.h"
 #include "mailkeep/config.h"
@@ -37,7 +40,7 @@ static void usage(FILE *out)
 	      "                              exit 1 and a list when they differ\n"
 	      "  push SOURCE TARGET [--dry-run] [--delete]\n"
 	      "                              copy SOURCE's mirror into TARGET's server (resumable)\n"
-	      "  check [--connect] [ACCOUNT...]"
+	      "  check [--connect] [ACCOUNT...]\n"
 	      "                              validate the configuration; with --connect also log in\n"
 	      "                              and list the folders that would be mirrored\n"
 	      "\n"
@@ -308,7 +311,20 @@ static int parse_jobs(const char *s, int *out)
 
 static int dispatch(struct cli *cli, const char *cmd, int sub_argc, char **sub_argv);
 
-int cli_main(int argc, char **argv)
+/* Started with descriptor 0, 1 or 2 closed (cron lines with >&- or 2>&-), the
+ * next open() would get that number: the lock file, a socket or the --jobs
+ * result file would then receive what is printed on stdout or stderr. Park
+ * /dev/null on them first. */
+static void std_fds_open(void)
+{
+	int fd;
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= STDERR_FILENO)
+		;
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static int cli_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -323,8 +339,9 @@ int cli_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli = { .jobs = 1 };
-	int c;
+	int c, bad = 0; /* a usage error: reported, then the rest is parsed for --json */
 
+	std_fds_open();
 	/* A peer closing the socket must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
@@ -336,23 +353,23 @@ int cli_main(int argc, char **argv)
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("mailkeep %s\n", MAILKEEP_VERSION); return EXIT_OK;
 		case 'j':
-			if (parse_jobs(optarg, &cli.jobs) < 0)
-				return EXIT_USAGE;
+			bad |= parse_jobs(optarg, &cli.jobs) < 0;
 			break;
 		case 'J': cli.json = 1; break;
 		case 'A': add_account(&cli, optarg); break;
 		case 'S':
-			if (parse_shard(optarg, &cli) < 0)
-				return EXIT_USAGE;
+			bad |= parse_shard(optarg, &cli) < 0;
 			break;
-		default: usage(stderr); return EXIT_USAGE;
+		default: usage(stderr); bad = 1; break;
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
+	const char *cmd = optind < argc ? argv[optind] : NULL;
+	if (!cmd || (bad && !strcmp(cmd, "push"))) {
+		if (!bad)
+			usage(stderr);
+		free(cli.accounts);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[optind];
 	int sub_argc = argc - optind - 1;
 	char **sub_argv = argv + optind + 1;
 	if (!strcmp(cmd, "push")) { /* push parses its own options (src/cli_push.c) */
@@ -376,29 +393,33 @@ int cli_main(int argc, char **argv)
 			sub_argc--;
 			sub_argv++;
 		} else if (!strcmp(sub_argv[0], "--shard") && sub_argc > 1) {
-			if (parse_shard(sub_argv[1], &cli) < 0)
-				return EXIT_USAGE;
+			bad |= parse_shard(sub_argv[1], &cli) < 0;
 			sub_argc--;
 			sub_argv++;
 		}
 		else if (!strncmp(sub_argv[0], "--jobs=", 7)) {
-			if (parse_jobs(sub_argv[0] + 7, &cli.jobs) < 0)
-				return EXIT_USAGE;
+			bad |= parse_jobs(sub_argv[0] + 7, &cli.jobs) < 0;
 		} else if ((!strcmp(sub_argv[0], "-j") || !strcmp(sub_argv[0], "--jobs")) && sub_argc > 1) {
-			if (parse_jobs(sub_argv[1], &cli.jobs) < 0)
-				return EXIT_USAGE;
+			bad |= parse_jobs(sub_argv[1], &cli.jobs) < 0;
 			sub_argc--;
 			sub_argv++;
 		}
 		else if (!strcmp(sub_argv[0], "-h") || !strcmp(sub_argv[0], "--help")) {
 			usage(stdout);
+			free(cli.accounts);
 			return EXIT_OK;
 		} else {
 			fprintf(stderr, "mailkeep: %s: unknown option %s\n", cmd, sub_argv[0]);
-			return EXIT_USAGE;
+			bad = 1;
 		}
 		sub_argc--;
 		sub_argv++;
+	}
+	if (bad) { /* --json promises a report, also for a refused command line */
+		if (cli.json && !strcmp(cmd, "sync"))
+			cli_sync_json_usage_error();
+		free(cli.accounts);
+		return EXIT_USAGE;
 	}
 	log_set_level(cli.quiet ? LOG_QUIET : cli.verbose > 1 ? LOG_DEBUG : cli.verbose);
 	int rc = dispatch(&cli, cmd, sub_argc, sub_argv);
@@ -427,4 +448,18 @@ static int dispatch(struct cli *cli_, const char *cmd, int sub_argc, char **sub_
 	}
 	fprintf(stderr, "mailkeep: unknown command \"%s\" (try mailkeep --help)\n", cmd);
 	return EXIT_USAGE;
+}
+
+/* What was printed on stdout must have been written: a --json report or a
+ * status sent to a full disk fails the run (a reader that went away, as in
+ * `mailkeep status | head -1`, does not). */
+int cli_main(int argc, char **argv)
+{
+	int rc = cli_run(argc, argv);
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	if (errno == EPIPE)
+		return rc;
+	log_error("standard output: %s", strerror(errno));
+	return rc == EXIT_OK ? EXIT_PARTIAL : rc;
 }

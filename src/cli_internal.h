@@ -25,6 +25,8 @@ int cli_load_config(const struct cli *cli, struct config *cfg);
 int cli_select_accounts(const struct cli *cli, const struct config *cfg, int argc, char **argv,
 			const struct account ***out, size_t *n);
 int cli_cmd_sync(struct cli *cli, int argc, char **argv);
+/* The --json document of a sync refused for its command line (exit code 2). */
+void cli_sync_json_usage_error(void);
 /* `mailkeep push` (src/cli_push.c); verbosity -1 quiet, 0 normal, 1+ verbose. */
 int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv);
 

@@ -139,17 +139,19 @@ static void on_progress(void *ctx, const char *folder, uint64_t done, uint64_t t
 	p->shown = 1;
 	double t = since(&p->start, &now), rate = t > 0.2 ? (double)bytes / t : 0;
 	double eta = done && t > 0.2 ? t * (double)(total - done) / (double)done : 0;
-	fprintf(stderr, "\r\033[K%s: %s: %" PRIu64 "/%" PRIu64 " messages, %.1f MB",
-		p->account, folder, done, total, (double)bytes / 1e6);
+	struct buf line = BUF_INIT;
+	buf_addf(&line, "%s: %s: %" PRIu64 "/%" PRIu64 " messages, %.1f MB",
+		 p->account, folder, done, total, (double)bytes / 1e6);
 	if (rate > 0)
-		fprintf(stderr, ", %.1f MB/s, ETA %.0f s", rate / 1e6, eta);
-	fflush(stderr);
+		buf_addf(&line, ", %.1f MB/s, ETA %.0f s", rate / 1e6, eta);
+	log_progress(line.data);
+	buf_free(&line);
 }
 
 static void progress_clear(struct progress *p)
 {
 	if (p->shown)
-		fputs("\r\033[K", stderr);
+		log_progress_clear();
 	p->shown = 0;
 }
 
@@ -255,6 +257,25 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 	free(files);
 }
 
+/* The --json document: the run's exit code and one object per account. */
+static void json_report(time_t started, double seconds, int code, const struct account_outcome *out, size_t n)
+{
+	char when[32];
+	struct tm tm;
+	gmtime_r(&started, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("{\"mailkeep\": \"%s\", \"command\": \"sync\", \"started\": \"%s\", \"exit_code\": %d, "
+	       "\"seconds\": %.3f,\n \"accounts\": [", MAILKEEP_VERSION, when, code, seconds);
+	for (size_t i = 0; i < n && out; i++)
+		printf("%s\n    %s", i ? "," : "", out[i].json.data ? out[i].json.data : "{}");
+	printf("%s]}\n", n && out ? "\n " : "");
+}
+
+void cli_sync_json_usage_error(void)
+{
+	json_report(time(NULL), 0, EXIT_USAGE, NULL, 0);
+}
+
 int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 {
 	struct config cfg = { 0 };
@@ -314,16 +335,8 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 json:
 	if (cli->json) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		char when[32];
-		struct tm tm;
-		gmtime_r(&started, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		printf("{\"mailkeep\": \"%s\", \"command\": \"sync\", \"started\": \"%s\", \"exit_code\": %d, "
-		       "\"seconds\": %.3f,\n \"accounts\": [", MAILKEEP_VERSION, when, code,
-		       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		for (size_t i = 0; i < n && out; i++)
-			printf("%s\n    %s", i ? "," : "", out[i].json.data ? out[i].json.data : "{}");
-		printf("%s]}\n", n ? "\n " : "");
+		json_report(started, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+			    code, out, n);
 	}
 	for (size_t i = 0; i < n && out; i++)
 		buf_free(&out[i].json);

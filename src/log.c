@@ -7,6 +7,7 @@
 
 static int level = LOG_NORMAL;
 static struct timespec start; /* debug lines count from the moment the level is set */
+static int progress_shown; /* a progress line without its newline is on stderr; under stderr's lock */
 
 void log_set_level(int l)
 {
@@ -15,13 +16,38 @@ void log_set_level(int l)
 }
 int log_get_level(void) { return level; }
 
+/* One line, whole even when threads log at once; a progress line on the
+ * terminal is cleared first, else the message would continue it. */
 static void emit(const char *prefix, const char *fmt, va_list ap)
 {
+	flockfile(stderr);
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = 0;
 	fputs("mailkeep: ", stderr);
 	if (prefix)
 		fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+void log_progress(const char *line)
+{
+	flockfile(stderr);
+	fprintf(stderr, "\r\033[K%s", line);
+	fflush(stderr);
+	progress_shown = 1;
+	funlockfile(stderr);
+}
+
+void log_progress_clear(void)
+{
+	flockfile(stderr);
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = 0;
+	funlockfile(stderr);
 }
 
 void log_error(const char *fmt, ...)

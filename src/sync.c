@@ -807,11 +807,12 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	if (maildir_mkdir_p(a.dir, err, sizeof(err)) < 0)
 		goto fail;
 	rc = take_lock(&a, &lockfd, err, sizeof(err));
-	if (rc != 0) {
+	if (rc < 0) /* the message names a path, not the account */
+		goto fail;
+	if (rc > 0) {
 		log_error("%s", err);
 		snprintf(res->error, sizeof(res->error), "%s", err);
-		if (rc > 0)
-			res->status = SYNC_LOCKED;
+		res->status = SYNC_LOCKED;
 		goto out;
 	}
 	struct local_read_ctx lr = { a.dir, &local };

@@ -16,5 +16,10 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* shown with -v */
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* shown with -vv */
+/* Draw line as the progress line of a terminal (redrawn in place, no newline);
+ * the next message clears it first, so that it starts a line of its own. */
+void log_progress(const char *line);
+/* Erase the progress line, if one is shown. */
+void log_progress_clear(void);
 
 #endif

@@ -771,6 +771,107 @@ static int check_duplicate_names(struct ctx *c, const struct config *cfg, const 
 			       cfg->accounts[dup].name, cfg->accounts[first].origin);
 }
 
+/* A directory path made comparable: '/'-separated, no empty or "." parts,
+ * ".." taken back lexically (symbolic links are not followed). */
+static char *path_norm(const char *root, const char *name)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	buf_addf(&in, "%s/%s", root, name ? name : "");
+	for (const char *p = in.data; *p;) {
+		size_t l = strcspn(p, "/");
+		if (l == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = out.len ? strrchr(out.data, '/') : NULL;
+			if (slash && strcmp(slash, "/..") && slash != out.data) {
+				out.len = (size_t)(slash - out.data);
+				out.data[out.len] = '\0';
+			} else if (in.data[0] == '/') {
+				buf_reset(&out); /* "/.." is "/" */
+			} else {
+				buf_adds(&out, out.len || in.data[0] == '/' ? "/.." : "..");
+			}
+		} else if (l && !(l == 1 && p[0] == '.')) {
+			if (out.len || in.data[0] == '/')
+				buf_addch(&out, '/');
+			buf_add(&out, p, l);
+		}
+		p += l;
+		p += *p == '/';
+	}
+	if (!out.len)
+		buf_adds(&out, in.data[0] == '/' ? "/" : ".");
+	buf_free(&in);
+	return buf_detach(&out);
+}
+
+struct dir_ref {
+	char *path;
+	size_t idx;
+	int repo; /* the account's snapshot repository, not its mirror */
+};
+
+/* Paths in an order where a directory comes right before what it holds:
+ * '/' sorts before every other byte. */
+static int dir_ref_cmp(const void *x, const void *y)
+{
+	const unsigned char *a = (const unsigned char *)((const struct dir_ref *)x)->path;
+	const unsigned char *b = (const unsigned char *)((const struct dir_ref *)y)->path;
+	for (; *a && *a == *b; a++, b++)
+		;
+	unsigned ca = *a == '/' ? 1 : *a, cb = *b == '/' ? 1 : *b;
+	return (ca > cb) - (ca < cb);
+}
+
+static int holds(const char *dir, const char *path)
+{
+	size_t l = strlen(dir);
+	return !strncmp(dir, path, l) && (path[l] == '/' || path[l] == '\0' || !strcmp(dir, "/"));
+}
+
+/* Two accounts whose mirrors (or one's mirror and another's snapshot
+ * repository) are the same directory or one inside the other would write
+ * over each other: refused. O(n log n), like the name check. */
+static int check_overlapping_dirs(struct ctx *c, const struct config *cfg, const struct node *seq)
+{
+	size_t n = 0, top = 0, bad = SIZE_MAX, other = 0;
+	struct dir_ref *refs = xcalloc(2 * cfg->n_accounts + 1, sizeof(*refs));
+	size_t *stack = xcalloc(2 * cfg->n_accounts + 1, sizeof(*stack));
+	int rc = 0;
+	for (size_t i = 0; i < cfg->n_accounts; i++) {
+		const struct account *a = &cfg->accounts[i];
+		refs[n++] = (struct dir_ref){ path_norm(a->root, a->name), i, 0 };
+		if (a->snapshot && a->snapshot_repo)
+			refs[n++] = (struct dir_ref){ path_norm(a->snapshot_repo, NULL), i, 1 };
+	}
+	qsort(refs, n, sizeof(*refs), dir_ref_cmp);
+	for (size_t k = 0; k < n; k++) {
+		while (top && !holds(refs[stack[top - 1]].path, refs[k].path))
+			top--;
+		for (size_t t = top; t-- > 0;) {
+			const struct dir_ref *d = &refs[stack[t]];
+			if (d->idx != refs[k].idx) {
+				size_t later = d->idx > refs[k].idx ? d->idx : refs[k].idx;
+				if (later < bad) {
+					bad = later;
+					other = d->idx + refs[k].idx - later;
+				}
+				break;
+			}
+		}
+		stack[top++] = k;
+	}
+	if (bad != SIZE_MAX)
+		rc = config_fail_pos(c, seq->items[bad]->line, seq->items[bad]->col,
+				     "accounts[%zu]: account \"%s\" and account \"%s\" (at %s) would share a directory: "
+				     "one's mirror or snapshot repository is, or is inside, the other's (set root or "
+				     "snapshot_repo apart)",
+				     bad, cfg->accounts[bad].name, cfg->accounts[other].name, cfg->accounts[other].origin);
+	for (size_t k = 0; k < n; k++)
+		free(refs[k].path);
+	free(refs);
+	free(stack);
+	return rc;
+}
+
 static int validate(struct ctx *c, const struct node *root, struct config *cfg)
 {
 	const struct node *defaults = NULL, *accounts = NULL, *dkey = NULL, *akey = NULL;
@@ -821,6 +922,8 @@ static int validate(struct ctx *c, const struct node *root, struct config *cfg)
 			goto out;
 	}
 	rc = check_duplicate_names(c, cfg, accounts);
+	if (rc == 0)
+		rc = check_overlapping_dirs(c, cfg, accounts);
 out:
 	layer_free(&dl);
 	return rc;

@@ -211,11 +211,15 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	size_t n = 0;
 	int connect = 0, code = EXIT_USAGE;
 
-	if (argc > 0 && !strcmp(argv[0], "--connect")) {
-		connect = 1;
-		argc--;
-		argv++;
+	/* --connect before or after the account names ("check work --connect") */
+	int kept = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--connect"))
+			connect = 1;
+		else
+			argv[kept++] = argv[i];
 	}
+	argc = kept;
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
 	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
@@ -234,8 +238,11 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 		char *pw = config_get_password(a, err, sizeof(err));
 		struct imap_client *imap = NULL;
 		struct imap_mailbox_list list = { 0 };
-		if (!pw)
-			goto fail;
+		if (!pw) { /* its message names the account */
+			log_error("%s", err);
+			bad++;
+			goto done;
+		}
 		imap = imap_connect(a, &c, err, sizeof(err));
 		if (!imap || imap_login(imap, a->user, pw, err, sizeof(err)) < 0 ||
 		    imap_list(imap, &list, NULL, NULL, err, sizeof(err)) < 0)

@@ -36,6 +36,9 @@ mk -c "$cfg2" check --connect
 expect_rc 0 "check --connect with a '/' pattern"
 check 'grep -qxF "  - Archive/2024" "$MK_OUT"' "check --connect does not show Archive/2024 left out: $(head -c 300 "$MK_OUT")"
 check 'grep -qxF "  + Archive" "$MK_OUT"' "check --connect does not show Archive selected"
+mk -c "$cfg2" check alice --connect # the option after the account name
+expect_rc 0 "check alice --connect"
+check 'grep -qxF "  - Archive/2024" "$MK_OUT"' "check alice --connect does not list the folders: $(head -c 300 "$MK_OUT")"
 mk -c "$cfg2" sync
 expect_rc 0 "sync with exclude Archive/2024"
 check '[ ! -e "$T/mail2/alice/Archive/2024/cur" ]' "Archive.2024 mirrored although excluded as Archive/2024"

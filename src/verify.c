@@ -142,6 +142,10 @@ int verify_status(const struct account *acct, FILE *out, char *err, size_t errle
 	} else {
 		fprintf(out, "  snapshot:  off\n");
 	}
+	if (!s.folders) { /* every account has an INBOX: no folder is no mirror (a first run failed) */
+		snprintf(err, errlen, "account %s: no mirror at %s yet (no folder synced)", acct->name, dir);
+		goto out;
+	}
 	rc = 0;
 out:
 	free(dir);
@@ -154,6 +158,7 @@ struct verify_ctx {
 	const struct account *acct;
 	FILE *out;
 	size_t problems;
+	size_t folders;
 };
 
 static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
@@ -188,6 +193,7 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 	struct folder_state st;
 	struct maildir_view view;
 	char err[512], fl[8], sfl[8];
+	v->folders++;
 	if (state_load(dir, &st, err, sizeof(err)) < 0) {
 		problem(v, rel, "%s", err);
 		return;
@@ -265,6 +271,10 @@ int verify_account(const struct account *acct, FILE *out, size_t *problems, char
 	}
 	walk_folders(dir, verify_folder, &v);
 	*problems = v.problems;
+	if (!v.folders) { /* every account has an INBOX: no folder is no mirror (a first run failed) */
+		snprintf(err, errlen, "account %s: no mirror at %s yet (no folder synced)", acct->name, dir);
+		goto out;
+	}
 	rc = 0;
 out:
 	free(dir);

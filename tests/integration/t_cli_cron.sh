@@ -126,6 +126,15 @@ check 'grep -q "never" "$MK_ERR"' "status of a never-synced account says nothing
 mk -c "$T/never.yaml" verify
 expect_rc 1 "verify of a never-synced account"
 check '[ ! -e "$T/nevermail" ]' "status or verify created the mirror"
+# after a first sync that failed (the account's directory and lock exist, no folder): still no mirror
+{ echo "accounts:"; acct_yaml downacct root="$T/downmail" port=1; } | cfg_write "$T/down.yaml"
+mk -c "$T/down.yaml" sync
+expect_rc 4 "first sync of an unreachable account"
+mk -c "$T/down.yaml" status
+expect_rc 1 "status after a failed first sync"
+check 'grep -q "no mirror" "$MK_ERR"' "status after a failed first sync: $(mk_err_line)"
+mk -c "$T/down.yaml" verify
+expect_rc 1 "verify after a failed first sync"
 
 # --- a held lock: 3, within seconds, nothing touched; others synced ---
 lock=$A/.mailkeep/lock

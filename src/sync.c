@@ -120,6 +120,32 @@ out:
 	return rc;
 }
 
+/* Whether another run holds the account's lock (waiting LOCK_WAIT_MS for it
+ * as take_lock does), without creating anything: a locked run then fails
+ * before it asks for the password (a password_command may prompt). */
+static int lock_held(const struct account_run *a)
+{
+	struct buf p = BUF_INIT;
+	int held = 0;
+	buf_addf(&p, "%s/.mailkeep/lock", a->dir);
+	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	buf_free(&p);
+	if (fd < 0)
+		return 0;
+	for (int waited = 0;; waited += 20) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK)
+			break;
+		if (waited >= LOCK_WAIT_MS) {
+			held = 1;
+			break;
+		}
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+	return held;
+}
+
 /* What the mirror holds, read while the server answers LIST (the round trip
  * costs the same with it): every folder directory with its state's header and
  * its directory times. A no-change run needs nothing else from the disk. */
@@ -796,6 +822,14 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	memset(res, 0, sizeof(*res));
 	res->status = SYNC_FAILED;
 	a.dir = sync_account_dir(acct);
+	if (lock_held(&a)) {
+		snprintf(err, sizeof(err), "account %s: another mailkeep run holds %s/.mailkeep/lock", acct->name,
+			 a.dir);
+		log_error("%s", err);
+		snprintf(res->error, sizeof(res->error), "%s", err);
+		res->status = SYNC_LOCKED;
+		goto out;
+	}
 	/* the password first: a source that fails leaves nothing behind (no
 	 * mirror directory, no lock); its message names the account */
 	a.password = config_get_password(acct, err, sizeof(err));

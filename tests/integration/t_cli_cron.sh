@@ -157,6 +157,12 @@ check 'grep -q "alice" "$MK_ERR" && grep -q "lock" "$MK_ERR"' "the lock message 
 inode_list "$A" >"$T/in1"
 inode_expect "$T/in0" "$T/in1"
 exact "$B" --bob
+# the lock is found before the password is asked for (a password_command may prompt)
+{ echo "accounts:"; acct_yaml alice password_file=- password_command="touch '$T/pw-asked'; cat '$DC/pass-alice'"; } |
+	cfg_write "$T/pwcmd.yaml"
+mk -c "$T/pwcmd.yaml" sync
+expect_rc 3 "locked sync with a password_command"
+check '[ ! -e "$T/pw-asked" ]' "a locked run ran the password_command"
 mk -c "$cfg" --jobs 2 sync
 expect_rc 3 "--jobs 2 with alice's lock held"
 mk -c "$T/half.yaml" sync

@@ -139,7 +139,9 @@ f=$(one_file 'R&D' 2); mv "$f" "${f%:2,*}:2,Z"                     # an unknown 
 f=$(one_file 'R&D' 3); mv "$f" "${f%:2,*}:1,x"                     # another info version
 f=$(one_file 'R&D' 4); mv "$f" "${f%:2,*}"                         # no info at all, in cur/
 f=$(one_file 'R&D' 5); b=${f##*/}; mv "$f" "$A/R&D/new/${b%:2,*}"  # new/ without info
-f=$(one_file 'R&D' 6); cp -p "$f" "$T/outside"; rm -f "$f"; ln -s "$T/outside" "$f"   # a symlink
+# (a hard link outside keeps each removed file's inode taken: a download that got the same
+# inode number back would look untouched to inode_expect)
+f=$(one_file 'R&D' 6); cp -p "$f" "$T/outside"; ln "$f" "$T/hold-rd6"; rm -f "$f"; ln -s "$T/outside" "$f"   # a symlink
 printf 'junk\n' >"$A/R&D/tmp/junk1"; printf 'junk\n' >"$A/R&D/tmp/1.2.host"
 f=$(one_file INBOX 1); b=${f##*/}; stripped=$A/INBOX/cur/${b/,U=1/}  # U= removed: not ours any more
 mv "$f" "$stripped"
@@ -196,7 +198,7 @@ ex
 inode_list "$A" >"$T/ino8"
 t_cur=$(stat -c %.9Y "$A/INBOX/cur")
 toggle INBOX 7 F
-rm -f "$(one_file INBOX 8)"
+f=$(one_file INBOX 8); ln "$f" "$T/hold-inbox8"; rm -f "$f"
 touch -m -d "@$t_cur" "$A/INBOX/cur" || fail "touch -d"
 sync_ok "sync after a change with the times put back"
 ex

@@ -804,9 +804,8 @@ static char *path_norm(const char *root, const char *name)
 }
 
 struct dir_ref {
-	char *path;
+	char *path; /* an account's mirror or snapshot repository */
 	size_t idx;
-	int repo; /* the account's snapshot repository, not its mirror */
 };
 
 /* Paths in an order where a directory comes right before what it holds:
@@ -838,9 +837,9 @@ static int check_overlapping_dirs(struct ctx *c, const struct config *cfg, const
 	int rc = 0;
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		const struct account *a = &cfg->accounts[i];
-		refs[n++] = (struct dir_ref){ path_norm(a->root, a->name), i, 0 };
+		refs[n++] = (struct dir_ref){ path_norm(a->root, a->name), i };
 		if (a->snapshot && a->snapshot_repo)
-			refs[n++] = (struct dir_ref){ path_norm(a->snapshot_repo, NULL), i, 1 };
+			refs[n++] = (struct dir_ref){ path_norm(a->snapshot_repo, NULL), i };
 	}
 	qsort(refs, n, sizeof(*refs), dir_ref_cmp);
 	for (size_t k = 0; k < n; k++) {

@@ -80,6 +80,20 @@ static int have_state(const struct account_run *a, const struct strlist *rels, c
 
 #define LOCK_WAIT_MS 1000
 
+/* flock(fd, op), retried for up to LOCK_WAIT_MS while another run holds the
+ * lock: a run killed a moment ago may still be letting go (its account
+ * process finishing a sync before it dies). errno is flock's. */
+static int flock_wait(int fd, int op)
+{
+	int rc;
+	for (int waited = 0; (rc = flock(fd, op | LOCK_NB)) < 0 && errno == EWOULDBLOCK && waited < LOCK_WAIT_MS;
+	     waited += 20) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return rc;
+}
+
 static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
 {
 	struct buf p = BUF_INIT;
@@ -95,15 +109,7 @@ static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
 		goto out;
 	}
-	/* a run killed a moment ago may still be letting go (its account process
-	 * finishing a sync before it dies): wait up to LOCK_WAIT_MS for it */
-	int locked = -1;
-	for (int waited = 0; (locked = flock(*fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK &&
-			     waited < LOCK_WAIT_MS; waited += 20) {
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	if (locked < 0) {
+	if (flock_wait(*fd, LOCK_EX) < 0) {
 		if (errno == EWOULDBLOCK) {
 			snprintf(err, errlen, "account %s: another mailkeep run holds %s", a->acct->name, p.data);
 			rc = 1;
@@ -126,22 +132,12 @@ out:
 static int lock_held(const struct account_run *a)
 {
 	struct buf p = BUF_INIT;
-	int held = 0;
 	buf_addf(&p, "%s/.mailkeep/lock", a->dir);
 	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	buf_free(&p);
 	if (fd < 0)
 		return 0;
-	for (int waited = 0;; waited += 20) {
-		if (flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK)
-			break;
-		if (waited >= LOCK_WAIT_MS) {
-			held = 1;
-			break;
-		}
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
+	int held = flock_wait(fd, LOCK_SH) < 0 && errno == EWOULDBLOCK;
 	close(fd);
 	return held;
 }

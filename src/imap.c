@@ -600,34 +600,71 @@ out:
 	return rc;
 }
 
+/* Wait for the "+" that lets a synchronizing literal of LOGIN go (RFC 3501 §7.5);
+ * a tagged answer instead is a refused login. */
+static int login_continuation(struct imap_client *c, char *err, size_t errlen)
+{
+	int rc, untagged = 0;
+	do {
+		rc = imap_read_response(c, err, errlen);
+		if (rc < 0)
+			return rc;
+	} while (c->resp.len >= 2 && !strncmp(c->resp.data, "* ", 2) && ++untagged < 16);
+	if (c->resp.len >= 1 && c->resp.data[0] == '+')
+		return 0;
+	char text[200];
+	imap_safe_text(text, sizeof(text), c->resp.data, c->resp.len);
+	snprintf(err, errlen, "refused before the password was sent: %s", text);
+	return IMAP_ERR_NO;
+}
+
+/* One argument of LOGIN: a quoted string when it can be one, else a literal
+ * (8-bit user names and passwords), sent at once with LITERAL+ (or LITERAL-
+ * for up to 4096 bytes), otherwise after the server's "+". */
+static int login_arg(struct imap_client *c, struct buf *cmd, const char *s, char *err, size_t errlen)
+{
+	size_t mark = cmd->len;
+	if (imap_add_quoted(cmd, s) == 0)
+		return 0;
+	cmd->len = mark;
+	size_t n = strlen(s);
+	int nonsync = (c->caps & IMAP_CAP_LITERALPLUS) || ((c->caps & IMAP_CAP_LITERALMINUS) && n <= 4096);
+	buf_addf(cmd, "{%zu%s}\r\n", n, nonsync ? "+" : "");
+	if (!nonsync) {
+		int rc = send_raw(c, cmd->data, cmd->len, err, errlen);
+		OPENSSL_cleanse(cmd->data, cmd->cap);
+		buf_reset(cmd);
+		if (rc == 0)
+			rc = login_continuation(c, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	buf_add(cmd, s, n);
+	return 0;
+}
+
 static int login_login(struct imap_client *c, const char *user, const char *password,
 		       char *err, size_t errlen)
 {
 	struct buf cmd = BUF_INIT;
 	int rc;
 	unsigned tag = ++c->tagno;
-	buf_addf(&cmd, "a%u LOGIN ", tag);
-	if (imap_add_quoted(&cmd, user) < 0) {
-		snprintf(err, errlen, "%s: user name cannot be sent with LOGIN", imap_peer(c));
-		rc = IMAP_ERR_POLICY;
-		goto out;
-	}
-	buf_addch(&cmd, ' ');
-	if (imap_add_quoted(&cmd, password) < 0) {
-		snprintf(err, errlen, "%s: the password has characters the LOGIN command cannot carry "
-			 "(8-bit or control characters); AUTHENTICATE PLAIN can (auth: plain, when the server "
-			 "offers it)", imap_peer(c));
-		rc = IMAP_ERR_POLICY;
-		goto out;
-	}
-	buf_adds(&cmd, "\r\n");
 	log_debug("%s: C: a%u LOGIN <credentials hidden>", imap_peer(c), tag);
+	/* room for the worst case up front: no realloc leaves a copy of the password behind */
+	buf_grow(&cmd, 2 * (strlen(user) + strlen(password)) + 96);
+	buf_addf(&cmd, "a%u LOGIN ", tag);
+	if ((rc = login_arg(c, &cmd, user, err, errlen)) < 0)
+		goto out;
+	buf_addch(&cmd, ' ');
+	if ((rc = login_arg(c, &cmd, password, err, errlen)) < 0)
+		goto out;
+	buf_adds(&cmd, "\r\n");
 	rc = send_raw(c, cmd.data, cmd.len, err, errlen);
 	if (rc == 0)
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 out:
 	if (cmd.data)
-		OPENSSL_cleanse(cmd.data, cmd.len);
+		OPENSSL_cleanse(cmd.data, cmd.cap);
 	buf_free(&cmd);
 	return rc;
 }

@@ -4,8 +4,8 @@
 # real Dovecot, a host name, or the local file system):
 #  1. passwords with quotes, backslashes, spaces, "{5}", non-ASCII, from a file, a variable or a
 #     command, over implicit TLS, STARTTLS and tls: none, with AUTHENTICATE PLAIN, CRAM-MD5,
-#     AUTHENTICATE LOGIN and the LOGIN command: they log in (or, for what LOGIN cannot carry, are
-#     refused before anything is sent), and neither the password nor its base64 form is in any
+#     AUTHENTICATE LOGIN and the LOGIN command (8-bit ones as literals, synchronizing or LITERAL+):
+#     they log in, and neither the password nor its base64 form is in any
 #     output (-vv, --json, errors); what the server receives is exactly the user and the password;
 #  2. password sources that fail (empty, non-zero exit, a hang, a signal, too long, a line break,
 #     a group- or world-readable file, a directory, a FIFO) fail the account (exit 4) quickly,
@@ -85,9 +85,31 @@ expect_rc 0 "check --connect with special passwords"
 cfg=$T/login8.yaml
 { echo "accounts:"; acct_yaml c-login user=carol password_file="$T/pass-carol" auth=login; } | cfg_write "$cfg"
 mk -c "$cfg" -vv sync
-expect_rc 4 "auth: login with a non-ASCII password (LOGIN cannot carry it quoted)"
-check 'grep -qF c-login "$MK_ERR"' "the refusal does not name the account: $(mk_err_line)"
-check '[ -z "$(cur_files "$T/mail/c-login")" ]' "messages written after a refused login"
+expect_rc 0 "auth: login with a non-ASCII password (sent as a literal; Dovecot has LITERAL+)"
+check 'grep -qF "login with the LOGIN command" "$MK_ERR"' "-vv does not say the LOGIN command was used"
+check '[ -d "$T/mail/c-login/INBOX/cur" ]' "no mirror after a LOGIN with a literal password"
+
+# a server without LITERAL+: each 8-bit argument waits for "+", and arrives exactly
+fake_up no-starttls
+pw8='pä"ss\ {3}wörd'
+_SECRETS+=("$pw8")
+(umask 077 && printf '%s\n' "$pw8" >"$T/pass-8")
+cfg=$T/login8-sync.yaml
+{ echo "accounts:"; acct_yaml c-login8 root="$T/root8" port="$FAKE_PORT" tls=none user='üser' \
+	password_file="$T/pass-8" auth=login timeout=5; } | cfg_write "$cfg"
+mk -c "$cfg" sync
+check 'grep -qF "LOGIN received" "$FAKE_LOG"' "LOGIN with two literals did not reach the fake server: $(mk_err_line)"
+CHECKS=$((CHECKS + 1))
+got=$(python3 - "$FAKE_LOG" "$pw8" <<'PY'
+import ast, sys
+lits = [ast.literal_eval(l.split("literal ", 1)[1].strip()) for l in open(sys.argv[1], encoding="utf-8")
+        if ": literal " in l]
+print("ok" if lits[:2] == ["üser".encode(), sys.argv[2].encode()] else f"literals {lits!r}")
+PY
+)
+[ "$got" = ok ] || fail "LOGIN literals: $got"
+check 'grep -qE "LOGIN \{[0-9]+\}" "$FAKE_LOG"' "no synchronizing literal for a server without LITERAL+"
+bg_kill "$FAKE_PID"
 
 # every other mechanism of the client, with -vv: only the masked form
 for mech in cram-md5 login; do

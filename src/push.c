@@ -425,7 +425,7 @@ static int push_folder(struct push_run *r, const char *rel, char *err, size_t er
 			state_free(&sst);
 		}
 	}
-	if (push_map_folder(&nm, src_special, r->src->push_map, r->src->n_push_map, &r->list, r->delim,
+	if (push_map_folder(&nm, push_ns_levels(&r->src_ns, &nm), src_special, r->src->push_map, r->src->n_push_map, &r->list, r->delim,
 			    r->prefix, &f.wire, &f.tname, err, errlen) < 0)
 		goto out;
 	if ((rc = open_target(&f, &created, err, errlen)) < 0)
@@ -627,6 +627,10 @@ void push_account(const struct account *src, const struct account *target,
 			 "first)", src->name, r.src_dir, src->name);
 		goto out;
 	}
+	char *ns = NULL;
+	if (state_namespace_load(r.src_dir, &ns) == 0 && ns[0] && push_name_from_path(ns, &r.src_ns) < 0)
+		memset(&r.src_ns, 0, sizeof(r.src_ns));
+	free(ns);
 	find_folders(r.src_dir, "", 0, &folders);
 	qsort(folders.items, folders.n, sizeof(*folders.items), cmp_str);
 	r.password = config_get_password(target, err, sizeof(err));
@@ -671,4 +675,5 @@ out:
 	free(r.prefix);
 	free(r.src_dir);
 	free(r.state_root);
+	push_name_free(&r.src_ns);
 }

@@ -28,6 +28,7 @@ struct push_run {
 	struct imap_mailbox_list list;
 	char delim;
 	char *prefix;
+	struct push_name src_ns;   /* the source server's namespace prefix, as sync recorded it */
 	unsigned reconnects;
 };
 

@@ -249,11 +249,29 @@ static const struct push_map_entry *map_lookup(const struct push_name *src, cons
 	return NULL;
 }
 
-int push_map_folder(const struct push_name *src, unsigned src_special,
+/* How many leading levels of the folder are the source's namespace prefix
+ * (Courier's "INBOX." makes INBOX/Archive "Archive" on the target): none for
+ * the prefix itself, or when what is below it would be INBOX. */
+size_t push_ns_levels(const struct push_name *ns, const struct push_name *nm)
+{
+	if (!ns->n || nm->n <= ns->n || !strcasecmp(nm->comp[ns->n], "INBOX"))
+		return 0;
+	for (size_t i = 0; i < ns->n; i++)
+		if (strcmp(ns->comp[i], nm->comp[i]) &&
+		    (i || strcasecmp(ns->comp[i], "INBOX") || strcasecmp(nm->comp[i], "INBOX")))
+			return 0;
+	return ns->n;
+}
+
+int push_map_folder(const struct push_name *full, size_t src_skip, unsigned src_special,
 		    const struct push_map_entry *map, size_t n_map,
 		    const struct imap_mailbox_list *target, char delim, const char *prefix,
 		    struct buf *wire, struct buf *utf8, char *err, size_t errlen)
 {
+	/* below the source's namespace prefix: what is mapped without push_map */
+	const struct push_name below = { full->comp + (src_skip < full->n ? src_skip : 0),
+					 full->n - (src_skip < full->n ? src_skip : 0) };
+	const struct push_name *src = &below;
 	struct push_name rel = { 0 };      /* levels below the prefix */
 	const struct imap_mailbox *base = NULL; /* an existing target folder the rest goes below */
 	struct buf joined = BUF_INIT;
@@ -268,15 +286,15 @@ int push_map_folder(const struct push_name *src, unsigned src_special,
 		prefix = "";
 		prefix_utf8 = xstrdup("");
 	}
-	if (!src->n) {
+	if (!full->n) {
 		snprintf(err, errlen, "empty folder name");
 		goto out;
 	}
-	const struct push_map_entry *m = map_lookup(src, map, n_map, &k);
+	const struct push_map_entry *m = map_lookup(full, map, n_map, &k);
 	if (m) {
 		push_name_split(m->target, '/', &rel);
-		for (size_t i = k; i < src->n; i++)
-			name_push(&rel, xstrdup(src->comp[i]));
+		for (size_t i = k; i < full->n; i++)
+			name_push(&rel, xstrdup(full->comp[i]));
 	} else {
 		for (size_t len = src->n; len > 0 && !base; len--) {
 			struct push_name pre = { src->comp, len };

@@ -438,3 +438,63 @@ int state_commit_temp(const char *dir, char *err, size_t errlen)
 	buf_free(&path);
 	return rc;
 }
+
+#define NAMESPACE_MAGIC "mailkeep-namespace 1\nprefix "
+
+int state_namespace_save(const char *acct_dir, const char *rel, char *err, size_t errlen)
+{
+	struct buf dir = BUF_INIT, tmp = BUF_INIT, path = BUF_INIT;
+	int fd = -1, rc = -1;
+	buf_addf(&dir, "%s/.mailkeep", acct_dir);
+	buf_addf(&path, "%s/namespace", dir.data);
+	buf_addf(&tmp, "%s/namespace.tmp", dir.data);
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write_all(fd, NAMESPACE_MAGIC, strlen(NAMESPACE_MAGIC)) < 0 ||
+	    write_all(fd, rel, strlen(rel)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp.data, path.data) < 0) {
+		snprintf(err, errlen, "%s: rename: %s", path.data, strerror(errno));
+		goto out;
+	}
+	rc = maildir_fsync_dir(dir.data, err, errlen);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp.data);
+	buf_free(&dir);
+	buf_free(&tmp);
+	buf_free(&path);
+	return rc;
+}
+
+int state_namespace_load(const char *acct_dir, char **rel)
+{
+	struct buf path = BUF_INIT;
+	char data[1024];
+	ssize_t n = -1;
+	*rel = NULL;
+	buf_addf(&path, "%s/.mailkeep/namespace", acct_dir);
+	int fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		n = read(fd, data, sizeof(data) - 1);
+		close(fd);
+	}
+	buf_free(&path);
+	size_t ml = strlen(NAMESPACE_MAGIC);
+	if (n < (ssize_t)ml + 1 || memcmp(data, NAMESPACE_MAGIC, ml) || data[n - 1] != '\n')
+		return 1;
+	data[n - 1] = '\0';
+	if (strchr(data + ml, '\n') || memchr(data, '\0', (size_t)n - 1))
+		return 1;
+	*rel = xstrdup(data + ml);
+	return 0;
+}

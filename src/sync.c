@@ -25,6 +25,7 @@
 #include "mailkeep/plan.h"
 #include "mailkeep/snapshot.h"
 #include "mailkeep/state.h"
+#include "mailkeep/utf7.h"
 
 #include "sync_internal.h"
 
@@ -803,6 +804,36 @@ static void gmail_store_prune(const struct account_run *a)
 	buf_free(&dir);
 }
 
+/* The server's personal namespace prefix, asked once per mirror (NAMESPACE,
+ * at the end of a run, so that a server that answers it badly costs nothing
+ * but a warning) and recorded for push, which takes it off the folder names
+ * (docs/push.md). A prefix that is not a whole level ("INBOX." is, "Mail" or
+ * "x_" are not) is recorded as none. */
+static void record_namespace(struct account_run *a)
+{
+	char *have = NULL, *prefix = NULL, *dec = NULL, delim = 0, err[512];
+	struct buf rel = BUF_INIT;
+	if (state_namespace_load(a->dir, &have) == 0)
+		goto out;
+	if (imap_namespace_personal(a->imap, &prefix, &delim, err, sizeof(err)) < 0) {
+		log_warn("account %s: NAMESPACE: %s (asked again next run)", a->acct->name, err);
+		goto out;
+	}
+	size_t pl = strlen(prefix);
+	if (pl > 1 && delim && prefix[pl - 1] == delim && utf7_decode(prefix, pl - 1, &dec) == 0 &&
+	    maildir_folder_path(dec, delim, &rel) == 0)
+		log_debug("account %s: personal namespace \"%s\" (mirror path %s)", a->acct->name, dec, rel.data);
+	else
+		buf_reset(&rel);
+	if (state_namespace_save(a->dir, rel.data ? rel.data : "", err, sizeof(err)) < 0)
+		log_warn("account %s: cannot record the namespace: %s", a->acct->name, err);
+out:
+	free(have);
+	free(prefix);
+	free(dec);
+	buf_free(&rel);
+}
+
 void sync_account(const struct account *acct, struct sync_options *opt, struct sync_result *res)
 {
 	struct account_run a = { .acct = acct, .opt = opt, .counts = &res->counts };
@@ -979,6 +1010,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	/* a listing with ignored lines is incomplete: no folder is called gone */
 	for (size_t i = 0; i < local.n && !list.n_ignored; i++)
 		check_orphan(&a, &rels, &local.f[i]);
+	if (a.imap)
+		record_namespace(&a);
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;
 	if (opt && opt->snapshot) {

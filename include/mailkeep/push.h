@@ -51,15 +51,22 @@ unsigned push_special_from_name(const struct push_name *nm);
  *     (src_special, IMAP_SPECIAL_*, recorded by sync; 0 when unknown) or else the
  *     one the source name suggests;
  *  3. else the same name.
+ * The first src_skip levels of src are the source server's personal namespace
+ * prefix ("INBOX" of Courier's "INBOX."): push_map sees them, 2. and 3. do not.
  * Levels are joined with the target's delimiter `delim`, the personal
  * namespace `prefix` (wire form, may be "") is put in front of names outside
  * INBOX, and the result is encoded in modified UTF-7 into wire (reset first);
  * the decoded name goes to utf8. -1 with err when the name cannot be made: a
  * level contains the delimiter or is empty, or the target has no hierarchy. */
-int push_map_folder(const struct push_name *src, unsigned src_special,
+int push_map_folder(const struct push_name *src, size_t src_skip, unsigned src_special,
 		    const struct push_map_entry *map, size_t n_map,
 		    const struct imap_mailbox_list *target, char delim, const char *prefix,
 		    struct buf *wire, struct buf *utf8, char *err, size_t errlen);
+
+/* How many leading levels of src are the namespace prefix ns (as push_map_folder's
+ * src_skip): ns->n when src is below it (INBOX matched case-insensitively), 0
+ * for the prefix itself or when what is below it would be INBOX. */
+size_t push_ns_levels(const struct push_name *ns, const struct push_name *src);
 
 /* ---- flags ---- */
 

@@ -70,6 +70,13 @@ int state_commit_temp(const char *dir, char *err, size_t errlen);
 /* Remove a temporary state file left by a run killed while saving. */
 void state_discard_temp(const char *dir);
 
+/* The source server's personal namespace prefix as a mirror path ("INBOX" for
+ * Courier's "INBOX.", "" when it has none), kept in <account dir>/.mailkeep/
+ * namespace (written atomically): push takes it off the folder names. load:
+ * 0 and *rel (malloc'd), or 1 when nothing usable is recorded. */
+int state_namespace_save(const char *acct_dir, const char *rel, char *err, size_t errlen);
+int state_namespace_load(const char *acct_dir, char **rel);
+
 /* 1 when both states would be written identically. */
 int state_equal(const struct folder_state *a, const struct folder_state *b);
 

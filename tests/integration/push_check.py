@@ -4,7 +4,7 @@ account with those of a target account that `mailkeep push` filled, over plain I
 EXAMINE, BODY.PEEK):
 
   push_check.py compare --src HOST:PORT:USER:PASSFILE --dst HOST:PORT:USER:PASSFILE
-                        [--map SRC=DST ...] [--exclude SRC ...] [--dst-extra DST ...] [--partial]
+                        [--map SRC=DST ...] [--exclude SRC ...] [--dst-extra DST ...] [--strip P] [--partial]
       Every selectable source folder (decoded, '/' between levels) must exist on the target (under
       its --map name, else the same name with the target's delimiter) and hold the same messages:
       as a multiset of (SHA-256 of BODY[], INTERNALDATE, flags with keywords, without \\Recent).
@@ -152,11 +152,13 @@ class Account:
             pass
 
 
-def target_name(src_name, maps, dst_delim):
+def target_name(src_name, maps, dst_delim, strip=None):
     for s, d in maps:
         if src_name == s or src_name.startswith(s + "/"):
-            src_name = d + src_name[len(s):]
-            break
+            return d + src_name[len(s):]
+    # the source's namespace prefix is taken off (not from what would become INBOX)
+    if strip and src_name.startswith(strip + "/") and src_name[len(strip) + 1:].split("/")[0].upper() != "INBOX":
+        src_name = src_name[len(strip) + 1:]
     return src_name
 
 
@@ -169,7 +171,7 @@ def cmd_compare(a):
     for name, wire in src.folders():
         if name in a.exclude:
             continue
-        tname = target_name(name, maps, dst.delim)
+        tname = target_name(name, maps, dst.delim, a.strip)
         if tname.upper() == "INBOX":
             tname = "INBOX"
         if tname not in dst_folders:
@@ -247,6 +249,7 @@ def main():
     p.add_argument("--map", action="append", default=[])
     p.add_argument("--exclude", action="append", default=[])
     p.add_argument("--dst-extra", action="append", default=[])
+    p.add_argument("--strip", help="the source's namespace prefix, taken off the names (INBOX)")
     p.add_argument("--partial", action="store_true")
     p.set_defaults(fn=cmd_compare)
     p = sub.add_parser("dump")

@@ -5,7 +5,7 @@
 #    the source has a folder Zed; a name holding '.' (push_map), non-ASCII names, INBOX/Sub, a
 #    folder named like a parent of another, messages with one Message-ID and two bodies, without
 #    Message-ID, keywords, a message > 10 MB; --dry-run after a push plans nothing;
-#  - the reverse: a '.' server pushed to a '/' one;
+#  - the reverse: a '.' server pushed to a '/' one, the source's "INBOX." prefix taken off;
 #  - kill -9 at random instants in a push of a few hundred messages, then a rerun: each message
 #    exactly once, flags and dates right; then flag changes, expunges and new mail, with and
 #    without --delete; a second target from the same mirror;
@@ -190,9 +190,12 @@ expect_rc 0 "sync of the '.' account"
 mk -c "$cfg2" -v push newbob third
 expect_rc 0 "push from '.' to '/'"
 pc compare --src "$DST2" --dst "127.0.0.1:$S3_PORT:alice:$S3/pass-alice" --exclude INBOX/Huge --exclude INBOX/Bulk \
-	--exclude INBOX/Big
-# the source's namespace prefix is not taken off: INBOX.Archive.2024 becomes INBOX/Archive/2024
-check 'doveadm -c "$S3_CONF" mailbox list -u alice | grep -qx "INBOX/Archive/2024"' "INBOX.Archive.2024 is not INBOX/Archive/2024"
+	--exclude INBOX/Big --strip INBOX
+# the source's namespace prefix (recorded by sync) is taken off, as imapsync does: INBOX.Archive.2024
+# becomes Archive/2024; INBOX stays INBOX
+check 'grep -qx "prefix INBOX" "$T/mail/newbob/.mailkeep/namespace"' "sync did not record the INBOX. namespace"
+check 'doveadm -c "$S3_CONF" mailbox list -u alice | grep -qx "Archive/2024"' "INBOX.Archive.2024 is not Archive/2024"
+check '! doveadm -c "$S3_CONF" mailbox list -u alice | grep -q "^INBOX/"' "a folder kept the source's INBOX. prefix"
 
 # ---- push_fake.py targets
 pf=$(fake_pass)

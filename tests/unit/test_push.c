@@ -66,6 +66,16 @@ struct map_case {
 	const char *err_part;         /* in the error message */
 };
 
+/* the source's namespace prefix (Courier's INBOX., 1 level) is taken off; push_map sees it */
+static const struct map_case skip_cases[] = {
+	{ "INBOX/Archive/2024", NULL, 0, plain_slash, '/', "", "Archive/2024", "Archive/2024", NULL },
+	{ "INBOX/Archive", NULL, 0, courier, '.', "INBOX.", "INBOX.Archive", "INBOX.Archive", NULL },
+	{ "INBOX/Sent Items", NULL, 0, special_slash, '/', "", "Sent Items", "Sent Items", NULL },
+	{ "INBOX/Deleted Items", NULL, 0, special_slash, '/', "", "M&APw-ll", "Müll", NULL },
+	{ "INBOX/old", map1, 4, plain_slash, '/', "", "Old", "Old", NULL },
+	{ "INBOX/Lists/a", map1, 4, plain_slash, '/', "", "Lists/a", "Lists/a", NULL },
+};
+
 static const struct map_case map_cases[] = {
 	{ "INBOX", NULL, 0, plain_slash, '/', "", "INBOX", "INBOX", NULL },
 	{ "Archive/2024", NULL, 0, plain_slash, '/', "", "Archive/2024", "Archive/2024", NULL },
@@ -109,18 +119,18 @@ static const struct map_case map_cases[] = {
 	{ "Sent Items", map1, 4, plain_slash, '.', "", "Sent", "Sent", NULL },
 };
 
-Test(push_names, map_table)
+static void map_table(const struct map_case *cases, size_t n, size_t skip)
 {
-	for (size_t i = 0; i < sizeof(map_cases) / sizeof(map_cases[0]); i++) {
-		const struct map_case *t = &map_cases[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct map_case *t = &cases[i];
 		struct push_name nm;
 		struct imap_mailbox_list l = { 0 };
 		struct buf wire = BUF_INIT, utf8 = BUF_INIT;
 		char err[256] = "";
 		cr_assert_eq(push_name_from_path(t->rel, &nm), 0, "case %zu: %s", i, t->rel);
 		make_list(t->target, &l);
-		int rc = push_map_folder(&nm, 0, t->map, t->n_map, &l, t->delim, t->prefix, &wire, &utf8, err,
-					 sizeof(err));
+		int rc = push_map_folder(&nm, skip, 0, t->map, t->n_map, &l, t->delim, t->prefix, &wire,
+					 &utf8, err, sizeof(err));
 		if (t->wire) {
 			cr_expect_eq(rc, 0, "case %zu (%s): %s", i, t->rel, err);
 			if (rc == 0) {
@@ -137,6 +147,16 @@ Test(push_names, map_table)
 		buf_free(&wire);
 		buf_free(&utf8);
 	}
+}
+
+Test(push_names, map_table)
+{
+	map_table(map_cases, sizeof(map_cases) / sizeof(map_cases[0]), 0);
+}
+
+Test(push_names, map_below_source_namespace)
+{
+	map_table(skip_cases, sizeof(skip_cases) / sizeof(skip_cases[0]), 1);
 }
 
 Test(push_names, from_path_rejects_bad_escapes)
@@ -511,7 +531,7 @@ Test(push_names, source_special_use)
 		char err[256] = "";
 		cr_assert_eq(push_name_from_path(cases[i].rel, &nm), 0);
 		make_list(special_slash, &l);
-		int rc = push_map_folder(&nm, cases[i].special, NULL, 0, &l, '/', "", &wire, &utf8, err,
+		int rc = push_map_folder(&nm, 0, cases[i].special, NULL, 0, &l, '/', "", &wire, &utf8, err,
 					 sizeof(err));
 		cr_expect_eq(rc, 0, "case %zu: %s", i, err);
 		if (rc == 0)
@@ -520,5 +540,32 @@ Test(push_names, source_special_use)
 		imap_mailbox_list_free(&l);
 		buf_free(&wire);
 		buf_free(&utf8);
+	}
+}
+
+Test(push_names, namespace_levels)
+{
+	static const struct { const char *ns, *rel; size_t want; } cases[] = {
+		{ "INBOX", "INBOX/Archive", 1 },
+		{ "INBOX", "INBOX/Archive/2024", 1 },
+		{ "INBOX", "inbox/Archive", 1 },
+		{ "INBOX", "INBOX", 0 },          /* the prefix itself is INBOX */
+		{ "INBOX", "INBOX/INBOX", 0 },    /* would become INBOX */
+		{ "INBOX", "INBOX/inbox/x", 0 },
+		{ "INBOX", "Archive", 0 },
+		{ "Mail/Box", "Mail/Box/x", 2 },
+		{ "Mail/Box", "Mail/Boxes/x", 0 },
+		{ "Mail", "mail/x", 0 },          /* only INBOX is case-insensitive */
+		{ "", "INBOX/x", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct push_name ns = { 0 }, nm;
+		if (cases[i].ns[0])
+			cr_assert_eq(push_name_from_path(cases[i].ns, &ns), 0);
+		cr_assert_eq(push_name_from_path(cases[i].rel, &nm), 0);
+		cr_expect_eq(push_ns_levels(&ns, &nm), cases[i].want, "case %zu: %s under %s", i, cases[i].rel,
+			     cases[i].ns);
+		push_name_free(&ns);
+		push_name_free(&nm);
 	}
 }

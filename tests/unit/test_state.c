@@ -232,3 +232,38 @@ Test(state, versions_and_dates)
 	rmdir(d);
 	free(d);
 }
+
+Test(state, namespace_record)
+{
+	char *d = make_tmpdir(), p[512], err[256], *rel = NULL;
+	snprintf(p, sizeof(p), "%s/.mailkeep", d);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	cr_expect_eq(state_namespace_load(d, &rel), 1, "nothing recorded yet");
+	cr_expect_null(rel);
+	cr_assert_eq(state_namespace_save(d, "INBOX", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(state_namespace_load(d, &rel), 0);
+	cr_expect_str_eq(rel, "INBOX");
+	free(rel);
+	cr_assert_eq(state_namespace_save(d, "", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(state_namespace_load(d, &rel), 0);
+	cr_expect_str_eq(rel, "", "no prefix is recorded as such");
+	free(rel);
+	/* damaged: no final newline, another magic, two lines */
+	static const char *bad[] = { "mailkeep-namespace 1\nprefix INBOX", "mailkeep-namespace 2\nprefix x\n",
+				     "mailkeep-namespace 1\nprefix a\nb\n", "" };
+	snprintf(p, sizeof(p), "%s/.mailkeep/namespace", d);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *f = fopen(p, "w");
+		cr_assert_not_null(f);
+		fputs(bad[i], f);
+		fclose(f);
+		rel = NULL;
+		cr_expect_eq(state_namespace_load(d, &rel), 1, "damaged record %zu taken", i);
+		cr_expect_null(rel);
+	}
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/.mailkeep", d);
+	rmdir(p);
+	rmdir(d);
+	free(d);
+}

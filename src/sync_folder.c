@@ -1239,7 +1239,12 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	}
 	state_free(&st);
-	if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
+	/* A folder new to the mirror gets its directory once EXAMINE succeeded:
+	 * Cyrus lists a shared folder with the lookup right only and refuses to
+	 * open it on every run; an empty Maildir for it would be pushed. */
+	struct stat dst;
+	int fresh = lstat(f.dir.data, &dst) < 0 && errno == ENOENT;
+	if (!fresh && (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0))
 		goto out;
 	if (state_load(f.dir.data, &st, serr, sizeof(serr)) < 0) {
 		log_warn("account %s: folder \"%s\": %s; rebuilding the state from the files",
@@ -1269,6 +1274,12 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		rc = SYNC_ERR_GONE;
 	if (rc < 0)
 		goto out;
+	if (fresh) {
+		/* scanned while EXAMINE was answered: an empty view, as the new directory is */
+		if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
+			goto out;
+		dir_watch_set(&f);
+	}
 	rc = -1;
 	f.uidvalidity = info.uidvalidity;
 	scan_dir(&f);

@@ -39,7 +39,8 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          legitimately), noclienthello / nologin (the server must see no TLS ClientHello / no
          credentials), noc1 (no C1 control, 8-bit CSI or bidi override may reach the error output
          raw), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0),
-         noorphan (no folder may be called gone), noaside (no folder moved aside)
+         noorphan (no folder may be called gone), noaside (no folder moved aside),
+         nodir=FOLDER (FOLDER may have no directory in the mirror: it was never opened)
   bound  the seconds the run may take at most (the test's timeout is 2 s)
   xfail  why the scenario is known to fail ("-": it passes)
 --manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
@@ -1479,9 +1480,9 @@ def replace_line(lines, pattern, new):
     return [new if re.search(pattern, ln) else ln for ln in lines]
 
 
-@sc("examine-no", rc="1")
+@sc("examine-no", rc="1", flags="nodir=Bad")
 class _(BadExamine):
-    """EXAMINE Bad refused with NO"""
+    """EXAMINE Bad refused with NO (as Cyrus refuses a folder with the lookup right only): no empty Maildir"""
     def examine_bad(self, c, tag, f, lines):
         c.sel = None
         c.send(tag + b" NO [SERVERBUG] Bad is broken\r\n")

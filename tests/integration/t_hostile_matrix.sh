@@ -211,13 +211,14 @@ last() {
 run_one() {
 	local name=$1 rcs=$2 named=$3 pre=$4 flags=$5 bound=$6 xfail=$7
 	local box=$T/b/$name s=$T/b/$name.d problems=() pids=() start=${EPOCHREALTIME/./}
-	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" f rc t0 secs pre_port k ex=()
+	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" nodir="" f rc t0 secs pre_port k ex=()
 	mkdir -p "$box/cwd" "$root" "$s"
 	for f in ${flags//,/ }; do
 		case $f in
 		tls=*) tls=${f#tls=} ;;
 		maxconn=*) maxconn=${f#maxconn=} ;;
 		must=*) must=${f#must=} ;;
+		nodir=*) nodir=${f#nodir=} ;;
 		esac
 	done
 	has() { case ",$flags," in *",$1,"*) return 0 ;; esac; return 1; }
@@ -290,6 +291,9 @@ run_one() {
 	fi
 	if [ -n "$must" ] && [ $rc -eq 0 ] && [ -z "$(file_for "$acct" "${must%%:*}" "${must#*:}")" ]; then
 		problem "exit 0 but ${must%%:*} UID ${must#*:} is not mirrored"
+	fi
+	if [ -n "$nodir" ] && [ -e "$acct/$nodir" ]; then
+		problem "$nodir was never opened, yet the mirror has a directory for it"
 	fi
 	if [ -s "$s/keys.pre" ] && ! has remove; then
 		msg_keys "$acct" >"$s/keys.post"

@@ -343,6 +343,8 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 	/* a \Noselect name is only a level of the hierarchy (a parent created with
 	 * a child, "a" of "a.b" on a Maildir++ server): CREATE makes it a folder */
 	int missing = !mb || (mb->flags & (IMAP_MBOX_NONEXISTENT | IMAP_MBOX_NOSELECT));
+	/* in a dry run, a folder an earlier folder of this run would create */
+	int planned = r->opt->dry_run && mb && (size_t)(mb - r->list.items) >= r->n_listed;
 	int rc;
 	*created = 0;
 	f->keywords_ok = 1;
@@ -358,10 +360,16 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 		}
 		buf_free(&path);
 	}
-	if (missing) {
+	if (missing || planned) {
 		if (r->opt->dry_run) {
-			fprintf(r->out, "would create folder \"%s\"\n", f->tname.data);
-			*created = 1;
+			/* listed as a real run would list it after its CREATE, so
+			 * that the folders after it map the same way (a "Sent Items"
+			 * joins the "Sent" just made, push.md "Folder names") */
+			if (!planned)
+				fprintf(r->out, "would create folder \"%s\"\n", f->tname.data);
+			if (!mb)
+				add_target(r, f->wire.data);
+			*created = !planned;
 			return 0;
 		}
 		rc = imap_create(r->imap, f->wire.data, err, errlen);
@@ -598,6 +606,7 @@ static int open_server(struct push_run *r, char *err, size_t errlen)
 		rc = imap_list_special(r->imap, &r->list, err, errlen);
 	if (rc < 0)
 		return rc;
+	r->n_listed = r->list.n;
 	r->delim = imap_delimiter(r->imap);
 	if (!r->delim)
 		r->delim = ns_delim;

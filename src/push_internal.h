@@ -26,6 +26,7 @@ struct push_run {
 	char *password;
 	struct imap_client *imap;
 	struct imap_mailbox_list list;
+	size_t n_listed;           /* list.items[n_listed..] were added by this run: created, or in a dry run planned */
 	char delim;
 	char *prefix;
 	struct push_name src_ns;   /* the source server's namespace prefix, as sync recorded it */

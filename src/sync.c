@@ -212,7 +212,7 @@ static void local_free(struct local_view *v)
 }
 
 /* A folder present locally (a state file) but no longer on the server: warn
- * once (the state remembers), keep the local copy. */
+ * once (the state remembers), keep the local copy; -v names it on every run. */
 static void check_orphan(struct account_run *a, const struct strlist *server_rels, const struct local_folder *lf)
 {
 	const char *dir = lf->dir, *rel = lf->rel;
@@ -231,6 +231,9 @@ static void check_orphan(struct account_run *a, const struct strlist *server_rel
 		st.orphaned = 1;
 		if (state_save(dir, &st, err, sizeof(err)) < 0)
 			log_warn("%s", err);
+	} else {
+		log_info("account %s: folder %s: gone from the server (warned before); local copy kept",
+			 a->acct->name, rel);
 	}
 	state_free(&st);
 }

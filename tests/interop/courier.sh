@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Interoperability check against a real Courier-IMAP (not part of `make check`).
+#
+#   tests/interop/courier.sh [MAILKEEP]     (default: ./mailkeep of this tree)
+#
+# Needs root and the Debian packages courier-imap + courier-authdaemon (apt-get install -y
+# courier-imap; the package's own services may stay stopped). It creates the system user
+# mailkeep-courier (authpam; its Maildir lives in a temp dir, new password each run),
+# starts authdaemond if it is not running, and two couriertcpd on free loopback ports: plain IMAP
+# and IMAPS (self-signed certificate from openssl). Then: seed (courier_seed.py), sync over both,
+# compare.py (bytes, flags, mtimes, modes, nothing extra), change the server (flags, expunges,
+# appends, CREATE, DELETE, RENAME), sync + compare again, a third sync that changes nothing,
+# verify and status. Everything it started is stopped on exit; MK_KEEP=1 keeps the temp dir.
+set -u
+set -o pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+MK=${1:-$repo/mailkeep}
+COMPARE=$repo/tests/integration/compare.py
+SEED=$here/courier_seed.py
+USER_NAME=mailkeep-courier
+AUTHPID=/run/courier/authdaemon/pid
+
+[ "$(id -u)" = 0 ] || { echo "courier.sh: must run as root (system user, authdaemond)" >&2; exit 2; }
+[ -x /usr/sbin/couriertcpd ] && [ -x /usr/lib/courier/courier/imaplogin ] ||
+	{ echo "courier.sh: courier-imap is not installed (apt-get install -y courier-imap)" >&2; exit 2; }
+[ -x "$MK" ] || { echo "courier.sh: no mailkeep binary at $MK (run make)" >&2; exit 2; }
+
+T=$(mktemp -d /tmp/mailkeep-courier.XXXXXX)
+chmod 755 "$T"
+started_auth=0
+failures=0
+cleanup() {
+	local p
+	for p in "$T/imapd.pid" "$T/imapd-ssl.pid"; do
+		[ -s "$p" ] && /usr/sbin/courierlogger -pid="$p" -stop
+	done
+	# imapd starts gam_server (FAM) as the mail user; it outlives the server
+	for p in $(pgrep -u "$USER_NAME" -x gam_server); do kill "$p"; done
+	[ $started_auth = 1 ] && /usr/sbin/authdaemond stop
+	if [ "${MK_KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+say() { printf '# %s\n' "$*"; }
+bad() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
+
+# --- server --------------------------------------------------------------------------------------
+# the home is not used: imapd gets the Maildir as an absolute path
+id "$USER_NAME" >/dev/null 2>&1 || useradd -r -M -d / -s /usr/sbin/nologin "$USER_NAME" || exit 2
+[ -d "$(getent passwd "$USER_NAME" | cut -d: -f6)" ] || usermod -d / "$USER_NAME" || exit 2 # imaplogin cds there
+MAILDIR=$T/mail/Maildir
+mkdir "$T/mail" && chown "$USER_NAME:" "$T/mail" || exit 2
+su -s /bin/sh "$USER_NAME" -c "maildirmake '$MAILDIR'" || exit 2
+PASS=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+echo "$USER_NAME:$PASS" | chpasswd || exit 2
+(umask 077 && printf '%s\n' "$PASS" >"$T/pass")
+if ! { [ -s $AUTHPID ] && kill -0 "$(cat $AUTHPID)" 2>/dev/null; }; then
+	/usr/sbin/authdaemond start && started_auth=1
+fi
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || exit 2
+(umask 077 && cat "$T/key.pem" "$T/cert.pem" >"$T/imapd.pem")
+read -r PORT SPORT < <(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+# the package's settings (capabilities, keywords on), with our certificate and no TLS cache
+cat >"$T/env.sh" <<EOF
+set -a
+. /etc/courier/imapd
+. /etc/courier/imapd-ssl
+TLS_CERTFILE=$T/imapd.pem
+TLS_CACHEFILE=
+IMAP_STARTTLS=NO
+EOF
+tcpd="/usr/sbin/couriertcpd -address=127.0.0.1 -maxprocs=40 -maxperip=40 -nodnslookup -noidentlookup"
+login="/usr/lib/courier/courier/imaplogin /usr/bin/imapd $MAILDIR"
+env -i /bin/sh -c ". '$T/env.sh'; /usr/sbin/courierlogger -pid='$T/imapd.pid' -start -name=mk-courier $tcpd $PORT $login"
+env -i /bin/sh -c ". '$T/env.sh'; IMAP_TLS=1; /usr/sbin/courierlogger -pid='$T/imapd-ssl.pid' -start -name=mk-courier-ssl \
+	$tcpd $SPORT /usr/bin/couriertls -server -tcpd $login"
+for _ in $(seq 50); do
+	(exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$SPORT) 2>/dev/null && break
+	sleep 0.1
+done
+say "Courier-IMAP on 127.0.0.1:$PORT (plain) and :$SPORT (IMAPS), user $USER_NAME, mail in $MAILDIR"
+
+# --- seed, sync, compare -------------------------------------------------------------------------
+python3 "$SEED" seed 127.0.0.1 "$PORT" "$USER_NAME" "$T/pass" || exit 1
+cat >"$T/mk.yaml" <<EOF
+accounts:
+  - name: courier
+    root: $T/mirror
+    host: 127.0.0.1
+    port: $PORT
+    tls: none
+    user: $USER_NAME
+    password_file: $T/pass
+  - name: courier-tls
+    root: $T/mirror
+    host: 127.0.0.1
+    port: $SPORT
+    tls: implicit
+    ca_file: $T/cert.pem
+    user: $USER_NAME
+    password_file: $T/pass
+EOF
+# run NAME ARGS...: mailkeep, output in $T/NAME.out/.err, exit code in $rc
+run() {
+	local n=$1
+	shift
+	"$MK" -c "$T/mk.yaml" "$@" >"$T/$n.out" 2>"$T/$n.err"
+	rc=$?
+	say "mailkeep $*: exit $rc, $(tail -n 1 "$T/$n.err")"
+}
+# cmp_mirror ACCOUNT PORT TLS [compare.py options]
+cmp_mirror() {
+	local acct=$1 port=$2 tls=$3
+	shift 3
+	python3 "$COMPARE" "$T/mirror/$acct" --host 127.0.0.1 --port "$port" --user "$USER_NAME" \
+		--password-file "$T/pass" --tls "$tls" --cafile "$T/cert.pem" "$@" >"$T/cmp.out" 2>&1 ||
+		{ bad "$acct mirror differs from the server:"; head -n 20 "$T/cmp.out"; return; }
+	say "$(tail -n 1 "$T/cmp.out")"
+}
+
+run sync1 -v sync courier
+[ $rc = 0 ] || bad "first sync: exit $rc: $(head -n 3 "$T/sync1.err")"
+grep -q 'folder "INBOX.Archive.2024" (full): 8 new' "$T/sync1.err" || bad "-v does not say INBOX.Archive.2024 used the full path"
+cmp_mirror courier "$PORT" none
+[ -d "$T/mirror/courier/INBOX/Archive/2024/cur" ] && [ -d "$T/mirror/courier/INBOX/Geschäftlich/cur" ] ||
+	bad "INBOX.Archive.2024 / INBOX.Gesch&AOQ-ftlich not at INBOX/Archive/2024 / INBOX/Geschäftlich"
+grep -qx 'prefix INBOX' "$T/mirror/courier/.mailkeep/namespace" || bad ".mailkeep/namespace does not record INBOX"
+run sync-tls sync courier-tls
+[ $rc = 0 ] || bad "sync over IMAPS: exit $rc: $(head -n 3 "$T/sync-tls.err")"
+cmp_mirror courier-tls "$SPORT" implicit
+
+python3 "$SEED" mutate 127.0.0.1 "$PORT" "$USER_NAME" "$T/pass" || exit 1
+run sync2 -v sync courier
+[ $rc = 0 ] || bad "sync after the changes: exit $rc"
+grep -q 'folder "INBOX" (full): 4 new, 9 flag changes, 2 removed' "$T/sync2.err" || bad "INBOX changes not as expected: $(grep '"INBOX"' "$T/sync2.err")"
+grep -q 'INBOX/R&D no longer exists' "$T/sync2.err" || bad "no warning about the deleted INBOX.R&-D"
+# deleted and renamed-away folders stay as local copies (design.md)
+cmp_mirror courier "$PORT" none --ignore-local 'INBOX/R&D' 'INBOX/Sent'
+
+run sync3 sync courier
+[ $rc = 0 ] || bad "third sync: exit $rc"
+"$MK" -c "$T/mk.yaml" --json sync courier >"$T/sync4.json" 2>/dev/null || bad "fourth sync (--json) failed"
+python3 - "$T/sync4.json" <<'EOF' || bad "a sync with nothing changed on the server changed something: $(head -c 400 "$T/sync4.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))["accounts"][0]
+sys.exit(0 if a["status"] == "ok" and a["new"] == a["flag_changes"] == a["removed"] == 0 else 1)
+EOF
+cmp_mirror courier "$PORT" none --ignore-local 'INBOX/R&D' 'INBOX/Sent'
+run verify verify
+[ $rc = 0 ] || bad "verify: exit $rc: $(head -n 3 "$T/verify.out")"
+run status status
+[ $rc = 0 ] && grep -q 'some no longer on the server' "$T/status.out" || bad "status: exit $rc or no mention of the gone folders"
+
+if [ $failures = 0 ]; then echo "courier.sh: all checks passed"; else echo "courier.sh: $failures check(s) failed"; fi
+[ $failures = 0 ]

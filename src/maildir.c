@@ -107,7 +107,7 @@ int maildir_delivery_open(struct maildir_delivery *d, const char *dir, const cha
 	return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int maildir_write_all(int fd, const char *data, size_t len)
 {
 	while (len) {
 		ssize_t n = write(fd, data, len);
@@ -122,9 +122,45 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+int maildir_write_file_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+	struct buf tmp = BUF_INIT, dir = BUF_INIT;
+	const char *slash = strrchr(path, '/');
+	int rc = -1;
+	buf_addf(&tmp, "%s.tmp", path);
+	if (slash)
+		buf_add(&dir, path, slash > path ? (size_t)(slash - path) : 1);
+	else
+		buf_adds(&dir, ".");
+	int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || maildir_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	int crc = close(fd);
+	fd = -1;
+	if (crc < 0) {
+		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp.data, path) < 0) {
+		snprintf(err, errlen, "%s: rename: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = maildir_fsync_dir(dir.data, err, errlen);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp.data);
+	buf_free(&tmp);
+	buf_free(&dir);
+	return rc;
+}
+
 static int flush_wbuf(struct maildir_delivery *d)
 {
-	if (d->wlen && write_all(d->fd, d->wbuf, d->wlen) < 0)
+	if (d->wlen && maildir_write_all(d->fd, d->wbuf, d->wlen) < 0)
 		return -1;
 	d->wlen = 0;
 	return 0;

@@ -85,26 +85,13 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Write the state atomically: temp file, fsync, rename, fsync of the directory.
  * Nothing is written when it did not change, or in a dry run. */
 int push_save_state(struct folder_run *f, char *err, size_t errlen)
 {
-	struct buf text = BUF_INIT, path = BUF_INIT, tmp = BUF_INIT;
-	int fd = -1, rc = -1;
+	struct buf text = BUF_INIT, path = BUF_INIT;
+	int rc = -1;
 	if (f->r->opt->dry_run)
 		return 0;
 	push_state_format(&f->st, &text);
@@ -115,35 +102,14 @@ int push_save_state(struct folder_run *f, char *err, size_t errlen)
 	if (maildir_mkdir_p(f->state_dir.data, err, errlen) < 0)
 		goto out;
 	buf_addf(&path, "%s/%s", f->state_dir.data, PUSH_STATE_FILE);
-	buf_addf(&tmp, "%s.tmp", path.data);
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write_all(fd, text.data, text.len) < 0 || fsync(fd) < 0) {
-		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp.data, path.data) < 0) {
-		snprintf(err, errlen, "%s: rename: %s", path.data, strerror(errno));
-		goto out;
-	}
-	if (maildir_fsync_dir(f->state_dir.data, err, errlen) < 0)
+	if (maildir_write_file_atomic(path.data, text.data, text.len, err, errlen) < 0)
 		goto out;
 	buf_reset(&f->saved);
 	buf_add(&f->saved, text.data, text.len);
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0 && tmp.data)
-		unlink(tmp.data);
 	buf_free(&text);
 	buf_free(&path);
-	buf_free(&tmp);
 	return rc;
 }
 

@@ -149,34 +149,15 @@ bad:
 static int save_state(const char *dir, const char *commit, const struct snap_folders *f,
 		      char *err, size_t errlen)
 {
-	struct buf p = BUF_INIT, tmp = BUF_INIT, out = BUF_INIT, d = BUF_INIT;
-	int rc = -1, fd = -1;
+	struct buf p = BUF_INIT, out = BUF_INIT;
 	buf_addf(&p, "%s/%s", dir, SNAP_STATE);
-	buf_addf(&tmp, "%s.tmp", p.data);
 	buf_addf(&out, SNAP_MAGIC "\ncommit %s\n", commit);
 	for (size_t i = 0; i < f->n; i++)
 		buf_addf(&out, "f %" PRId64 " %" PRId64 " %s\n", f->items[i].cur_ns, f->items[i].new_ns,
 			 f->items[i].rel);
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write(fd, out.data, out.len) != (ssize_t)out.len || fsync(fd) < 0) {
-		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp.data, p.data) < 0) {
-		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
-		goto out;
-	}
-	buf_addf(&d, "%s/.mailkeep", dir);
-	rc = maildir_fsync_dir(d.data, err, errlen);
-out:
-	if (fd >= 0)
-		close(fd);
+	int rc = maildir_write_file_atomic(p.data, out.data, out.len, err, errlen);
 	buf_free(&p);
-	buf_free(&tmp);
 	buf_free(&out);
-	buf_free(&d);
 	return rc;
 }
 

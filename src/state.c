@@ -331,21 +331,6 @@ static void put_msg_line(struct buf *out, const struct state_msg *m)
 	buf_add(out, "\n", 1);
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 void state_discard_temp(const char *dir)
 {
 	struct buf tmp = BUF_INIT;
@@ -377,12 +362,12 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 	for (size_t i = 0; i < st->n; i++) {
 		put_msg_line(&out, &st->msgs[i]);
 		if (out.len >= 1 << 16) {
-			if (write_all(fd, out.data, out.len) < 0)
+			if (maildir_write_all(fd, out.data, out.len) < 0)
 				goto write_err;
 			buf_reset(&out);
 		}
 	}
-	if (write_all(fd, out.data, out.len) < 0 || (commit && fsync(fd) < 0))
+	if (maildir_write_all(fd, out.data, out.len) < 0 || (commit && fsync(fd) < 0))
 		goto write_err;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -443,36 +428,12 @@ int state_commit_temp(const char *dir, char *err, size_t errlen)
 
 int state_namespace_save(const char *acct_dir, const char *rel, char *err, size_t errlen)
 {
-	struct buf dir = BUF_INIT, tmp = BUF_INIT, path = BUF_INIT;
-	int fd = -1, rc = -1;
-	buf_addf(&dir, "%s/.mailkeep", acct_dir);
-	buf_addf(&path, "%s/namespace", dir.data);
-	buf_addf(&tmp, "%s/namespace.tmp", dir.data);
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write_all(fd, NAMESPACE_MAGIC, strlen(NAMESPACE_MAGIC)) < 0 ||
-	    write_all(fd, rel, strlen(rel)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) {
-		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp.data, path.data) < 0) {
-		snprintf(err, errlen, "%s: rename: %s", path.data, strerror(errno));
-		goto out;
-	}
-	rc = maildir_fsync_dir(dir.data, err, errlen);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp.data);
-	buf_free(&dir);
-	buf_free(&tmp);
+	struct buf path = BUF_INIT, text = BUF_INIT;
+	buf_addf(&path, "%s/.mailkeep/namespace", acct_dir);
+	buf_addf(&text, NAMESPACE_MAGIC "%s\n", rel);
+	int rc = maildir_write_file_atomic(path.data, text.data, text.len, err, errlen);
 	buf_free(&path);
+	buf_free(&text);
 	return rc;
 }
 

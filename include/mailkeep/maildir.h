@@ -138,6 +138,14 @@ int maildir_sync_fs(const char *dir, char *err, size_t errlen);
 /* fsync a directory by path. */
 int maildir_fsync_dir(const char *dir, char *err, size_t errlen);
 
+/* write(2) all of data, again after EINTR and short writes; -1 with errno. */
+int maildir_write_all(int fd, const char *data, size_t len);
+
+/* Replace the file at path with data, atomically and durably: path.tmp (0600,
+ * never through a symbolic link), fsync, rename over path, fsync of its
+ * directory. The .tmp is removed on failure. */
+int maildir_write_file_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen);
+
 /* A message file found in a folder's cur/ or new/. */
 struct maildir_file {
 	uint32_t uid;

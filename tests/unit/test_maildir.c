@@ -108,3 +108,46 @@ Test(maildir, write_buffer_edges)
 	free(in);
 	free(want);
 }
+
+static size_t read_all(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+Test(maildir, write_file_atomic)
+{
+	char tmpl[] = "/tmp/mk-at-XXXXXX", err[256], path[512], tmp[520], outside[512], buf[64];
+	char *dir = mkdtemp(tmpl);
+	struct stat st;
+	cr_assert_not_null(dir);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(outside, sizeof(outside), "%s/outside", dir);
+	cr_assert_eq(maildir_write_file_atomic(path, "one\n", 4, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(read_all(path, buf, sizeof(buf)), 4);
+	cr_expect_eq(memcmp(buf, "one\n", 4), 0);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0600);
+	cr_assert_eq(maildir_write_file_atomic(path, "second\n", 7, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(read_all(path, buf, sizeof(buf)), 7, "not replaced whole");
+	cr_expect_eq(access(tmp, F_OK), -1, "the .tmp is left behind");
+	/* a symbolic link planted at the .tmp: refused, nothing written through it, the file kept */
+	FILE *f = fopen(outside, "w");
+	cr_assert_not_null(f);
+	fputs("mine\n", f);
+	fclose(f);
+	cr_assert_eq(symlink(outside, tmp), 0);
+	cr_expect_eq(maildir_write_file_atomic(path, "evil\n", 5, err, sizeof(err)), -1);
+	cr_expect_not_null(strstr(err, ".tmp"), "%s", err);
+	cr_expect_eq(read_all(outside, buf, sizeof(buf)), 5);
+	cr_expect_eq(memcmp(buf, "mine\n", 5), 0, "written through the link");
+	cr_expect_eq(read_all(path, buf, sizeof(buf)), 7, "the file changed after a failure");
+	unlink(tmp);
+	unlink(outside);
+	unlink(path);
+	rmdir(dir);
+}

@@ -290,6 +290,18 @@ static void add_target(struct push_run *r, const char *wire)
 	r->list.items[r->list.n++] = mb;
 }
 
+/* In a dry run, a listed \Noselect level that the run would CREATE: moved
+ * behind the listed folders, so that the folders mapped to it after this one
+ * see it planned (made once), as the real run sees it created. */
+static void plan_listed(struct push_run *r, struct imap_mailbox *mb)
+{
+	size_t i = (size_t)(mb - r->list.items);
+	struct imap_mailbox keep = *mb;
+	memmove(mb, mb + 1, (r->list.n - i - 1) * sizeof(*mb));
+	r->list.items[r->list.n - 1] = keep;
+	r->n_listed--;
+}
+
 /* Merge two ascending index lists. */
 static size_t merge_idx(const size_t *a, size_t na, const size_t *b, size_t nb, size_t *out)
 {
@@ -335,6 +347,8 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 				fprintf(r->out, "would create folder \"%s\"\n", f->tname.data);
 			if (!mb)
 				add_target(r, f->wire.data);
+			else if (!planned)
+				plan_listed(r, mb);
 			*created = !planned;
 			return 0;
 		}

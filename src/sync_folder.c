@@ -1274,13 +1274,13 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		rc = SYNC_ERR_GONE;
 	if (rc < 0)
 		goto out;
+	rc = -1;
 	if (fresh) {
 		/* scanned while EXAMINE was answered: an empty view, as the new directory is */
 		if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
 			goto out;
 		dir_watch_set(&f);
 	}
-	rc = -1;
 	f.uidvalidity = info.uidvalidity;
 	scan_dir(&f);
 	if (f.scan_rc < 0) {

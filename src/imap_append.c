@@ -119,7 +119,7 @@ int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, c
 		if (rc == 0)
 			rc = imap_wait_tagged(c, tag, on_namespace, &ns, "NAMESPACE", err, errlen);
 		if (rc == IMAP_ERR_NO)
-			rc = 0;
+			rc = 1;
 	}
 	if (rc < 0) {
 		free(ns.prefix);
@@ -127,7 +127,7 @@ int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, c
 	}
 	*prefix = ns.prefix ? ns.prefix : xstrdup("");
 	*delim = ns.delim;
-	return 0;
+	return rc;
 }
 
 /* ---- CREATE, SUBSCRIBE ---- */

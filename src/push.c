@@ -582,7 +582,7 @@ static int open_server(struct push_run *r, char *err, size_t errlen)
 	int rc = connect_login(r, err, errlen);
 	if (rc == 0)
 		rc = imap_namespace_personal(r->imap, &r->prefix, &ns_delim, err, errlen);
-	if (rc == 0)
+	if (rc >= 0)
 		rc = imap_list_special(r->imap, &r->list, err, errlen);
 	if (rc < 0)
 		return rc;

@@ -818,10 +818,11 @@ static void record_namespace(struct account_run *a)
 	struct buf rel = BUF_INIT;
 	if (state_namespace_load(a->dir, &have) == 0)
 		goto out;
-	if (imap_namespace_personal(a->imap, &prefix, &delim, err, sizeof(err)) < 0) {
+	int rc = imap_namespace_personal(a->imap, &prefix, &delim, err, sizeof(err));
+	if (rc < 0)
 		log_warn("account %s: NAMESPACE: %s (asked again next run)", a->acct->name, err);
+	if (rc != 0) /* refused (NO): maybe for now only; nothing recorded */
 		goto out;
-	}
 	size_t pl = strlen(prefix);
 	if (pl > 1 && delim && prefix[pl - 1] == delim && utf7_decode(prefix, pl - 1, &dec) == 0 &&
 	    maildir_folder_path(dec, delim, &rel) == 0)

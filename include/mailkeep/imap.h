@@ -272,7 +272,8 @@ int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char
 
 /* The first personal namespace (RFC 2342) when the server offers NAMESPACE:
  * *prefix (wire form, malloc'd, "" when none; caller frees) and *delim (0 when
- * NIL or unknown). Without NAMESPACE: "" and 0. */
+ * NIL or unknown). Without NAMESPACE: "" and 0. Returns 0, 1 when the server
+ * refused the command (NO: "" and 0 too), or a connection error. */
 int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, char *err, size_t errlen);
 
 /* CREATE the mailbox (wire name). 0 created, 1 it already existed

@@ -40,7 +40,8 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          credentials), noc1 (no C1 control, 8-bit CSI or bidi override may reach the error output
          raw), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0),
          noorphan (no folder may be called gone), noaside (no folder moved aside),
-         nodir=FOLDER (FOLDER may have no directory in the mirror: it was never opened)
+         nodir=FOLDER (FOLDER may have no directory in the mirror: it was never opened),
+         nonsrec (no namespace may be recorded in .mailkeep/namespace)
   bound  the seconds the run may take at most (the test's timeout is 2 s)
   xfail  why the scenario is known to fail ("-": it passes)
 --manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
@@ -298,6 +299,10 @@ class Base:
             return b""
         return self.status_line(c, f, items, wire_name)
 
+    def do_namespace(self, c, tag):
+        c.send(b'* NAMESPACE (("" "' + self.delim + b'")) NIL NIL\r\n')
+        c.ok(tag, b"NAMESPACE completed")
+
     def do_list(self, c, tag, args):
         if args and isinstance(args[0], list):
             args = args[1:]
@@ -502,8 +507,7 @@ class Base:
             c.send(b'* ID ("name" "hostile_matrix")\r\n')
             c.ok(tag, b"ID completed")
         elif verb == b"NAMESPACE":
-            c.send(b'* NAMESPACE (("" "' + self.delim + b'")) NIL NIL\r\n')
-            c.ok(tag, b"NAMESPACE completed")
+            self.do_namespace(c, tag)
         elif verb in (b"LIST", b"LSUB"):
             self.do_list(c, tag, args)
         elif verb == b"STATUS":
@@ -1073,6 +1077,44 @@ class _(Base):
 
 
 # ---- LIST
+
+@sc("namespace-no", rc="0", named="-", flags="same,nonsrec")
+class _(Base):
+    """NAMESPACE advertised but refused (NO) at the end of the run: nothing recorded, exit 0"""
+    def do_namespace(self, c, tag):
+        c.send(tag + b" NO [SERVERBUG] no namespaces today\r\n")
+
+
+@sc("namespace-bye", rc="0", named="-", flags="same,nonsrec")
+class _(Base):
+    """BYE and close instead of the NAMESPACE answer: the folders are synced, nothing recorded"""
+    def do_namespace(self, c, tag):
+        c.send(b"* BYE going away\r\n")
+        c.close_now()
+
+
+@sc("namespace-stall", rc="0", named="-", flags="same,nonsrec", bound=15)
+class _(Base):
+    """no answer to NAMESPACE: the timeout, then exit 0 with the folders synced"""
+    def do_namespace(self, c, tag):
+        c.stall()
+
+
+@sc("namespace-hostile", rc="0", named="-", flags="same")
+class _(Base):
+    """a personal prefix of "../../x/" (and a huge second one): recorded escaped, nothing outside"""
+    def do_namespace(self, c, tag):
+        c.send(b'* NAMESPACE (("../../x/" "/")("' + b"y" * 5000 + b'/" "/")) NIL NIL\r\n')
+        c.ok(tag, b"NAMESPACE completed")
+
+
+@sc("namespace-garbage", rc="0", named="-", flags="same,nonsrec")
+class _(Base):
+    """NAMESPACE answered with wrong types and an unterminated list"""
+    def do_namespace(self, c, tag):
+        c.send(b"* NAMESPACE ((42 NIL) (\r\n")
+        c.ok(tag, b"NAMESPACE completed")
+
 
 @sc("list-no", rc="4", named="-", flags="nogood")
 class _(Base):

@@ -326,6 +326,9 @@ run_one() {
 	if has noorphan && grep -q "no longer exists on the server" "$s/hostile.err"; then
 		problem "a folder was called gone: $(grep -m1 "no longer exists" "$s/hostile.err" | cut -c1-160)"
 	fi
+	if has nonsrec && [ -e "$acct/.mailkeep/namespace" ]; then
+		problem "a namespace was recorded: $(tr '\n' ' ' <"$acct/.mailkeep/namespace")"
+	fi
 	if has noaside && compgen -G "$acct/.mailkeep/uidvalidity-*" >/dev/null; then
 		problem "a folder was moved aside: $(ls -d "$acct"/.mailkeep/uidvalidity-* | head -n 2 | tr '\n' ' ')"
 	fi

@@ -4,7 +4,8 @@
 #   tests/interop/courier.sh [MAILKEEP]     (default: ./mailkeep of this tree)
 #
 # Needs root and the Debian packages courier-imap + courier-authdaemon (apt-get install -y
-# courier-imap; the package's own services may stay stopped). It creates the system user
+# courier-imap; the package's own services may stay stopped). courier-imap conflicts with
+# dovecot-imapd, which apt then removes: `apt-get install dovecot-imapd` (or make deps) after. It creates the system user
 # mailkeep-courier (authpam; its Maildir lives in a temp dir, new password each run),
 # starts authdaemond if it is not running, and two couriertcpd on free loopback ports: plain IMAP
 # and IMAPS (self-signed certificate from openssl). Then: seed (courier_seed.py), sync over both,

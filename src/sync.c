@@ -826,7 +826,7 @@ static void record_namespace(struct account_run *a)
 	size_t pl = strlen(prefix);
 	if (pl > 1 && delim && prefix[pl - 1] == delim && utf7_decode(prefix, pl - 1, &dec) == 0 &&
 	    maildir_folder_path(dec, delim, &rel) == 0)
-		log_debug("account %s: personal namespace \"%s\" (mirror path %s)", a->acct->name, dec, rel.data);
+		log_debug("account %s: the personal namespace prefix is recorded for push", a->acct->name);
 	else
 		buf_reset(&rel);
 	if (state_namespace_save(a->dir, rel.data ? rel.data : "", err, sizeof(err)) < 0)

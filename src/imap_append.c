@@ -362,10 +362,15 @@ static int append_status(struct imap_client *c, const struct imap_response *r,
 	return IMAP_ERR_PROTOCOL;
 }
 
-/* Synchronizing literal: wait for "+" before sending the message (RFC 3501 §7.5). */
+/* Synchronizing literal: wait for "+" before sending the message (RFC 3501 §7.5),
+ * unless it came already while earlier APPENDs were waited for. */
 static int wait_continuation(struct imap_client *c, unsigned tag, struct imap_append_result *res,
 			     char *err, size_t errlen)
 {
+	if (c->cont_early) {
+		c->cont_early = 0;
+		return 0;
+	}
 	for (;;) {
 		struct imap_response r;
 		int rc = next_response(c, &r, "APPEND", err, errlen);
@@ -390,7 +395,8 @@ static int wait_continuation(struct imap_client *c, unsigned tag, struct imap_ap
 }
 
 int imap_append_send(struct imap_client *c, const struct imap_append_req *req, unsigned *tag,
-		     struct imap_append_result *res, char *err, size_t errlen)
+		     struct imap_append_result *res, int (*before_cont)(void *ctx), void *ctx,
+		     char *err, size_t errlen)
 {
 	struct buf cmd = BUF_INIT;
 	int nonsync = imap_append_pipelined(c, req->len);
@@ -420,8 +426,17 @@ int imap_append_send(struct imap_client *c, const struct imap_append_req *req, u
 	log_debug("%s: C: %s <%zu bytes>", imap_peer(c), cmd.data, req->len);
 	buf_adds(&cmd, "\r\n");
 	if (!nonsync) {
-		if ((rc = send_bytes(c, cmd.data, cmd.len, err, errlen)) < 0 ||
-		    (rc = wait_continuation(c, *tag, res, err, errlen)) < 0)
+		/* the earlier APPENDs' answers come first (the server finishes them
+		 * before it reads this command): one round trip per message, not two */
+		c->cont_tag = *tag;
+		c->cont_early = 0;
+		rc = send_bytes(c, cmd.data, cmd.len, err, errlen);
+		if (rc == 0 && before_cont)
+			rc = before_cont(ctx);
+		if (rc == 0)
+			rc = wait_continuation(c, *tag, res, err, errlen);
+		c->cont_tag = 0;
+		if (rc < 0)
 			goto out;
 		buf_reset(&cmd);
 	}
@@ -451,6 +466,10 @@ int imap_append_wait(struct imap_client *c, unsigned tag, struct imap_append_res
 		int rc = next_response(c, &r, "APPEND", err, errlen);
 		if (rc < 0)
 			return rc;
+		if (r.kind == IMAP_RESP_CONTINUATION && c->cont_tag && !c->cont_early) {
+			c->cont_early = 1; /* the next APPEND's, come before this answer */
+			continue;
+		}
 		if (r.kind == IMAP_RESP_CONTINUATION) {
 			snprintf(err, errlen, "%s: APPEND: unexpected continuation request", imap_peer(c));
 			return IMAP_ERR_PROTOCOL;

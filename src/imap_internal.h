@@ -30,6 +30,8 @@ struct imap_client {
 	const char *cont_reply; /* answer to a continuation during AUTHENTICATE (SASL errors) */
 	uint32_t exists;       /* EXISTS of the selected mailbox, kept up to date */
 	int bye;               /* server said BYE */
+	unsigned cont_tag;     /* an APPEND waiting for its continuation ("+"), 0 when none */
+	int cont_early;        /* that "+" came while earlier APPENDs were waited for */
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
 	struct imap_refusal refusal; /* the last tagged NO or BAD */

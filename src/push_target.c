@@ -457,6 +457,21 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 /* Send one batch (one MULTIAPPEND, or APPENDs pipelined with LITERAL+), read
  * the answers and record the outcome in the state. Messages that went in
  * without APPENDUID go to learn[]. */
+struct drain_ctx {
+	struct folder_run *f;
+	struct pending_msg *b;
+	const unsigned *tags;
+	size_t *waited, to, *learn, *n_learn;
+	char *err;
+	size_t errlen;
+};
+
+static int drain_before(void *ctx)
+{
+	struct drain_ctx *d = ctx;
+	return drain(d->f, d->b, d->tags, d->waited, d->to, d->learn, d->n_learn, d->err, d->errlen);
+}
+
 static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
 			size_t *n_learn, char *err, size_t errlen)
 {
@@ -477,22 +492,18 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 		int64_t date = push_append_date(b[k].date);
 		push_flags_string(s->flags, s->keywords, &fl);
 		struct imap_append_req req = { f->wire.data, fl.data, date, b[k].data.data, b[k].data.len };
-		if (imap_append_pipelined(c, req.len)) {
-			rc = imap_append_send(c, &req, &tags[k], &res, err, errlen);
-			continue;
-		}
-		/* a synchronizing literal: nothing else may be in flight (RFC 3501 §7.5) */
-		if ((rc = drain(f, b, tags, &waited, k, learn, n_learn, err, errlen)) < 0)
-			break;
-		int r = imap_append_send(c, &req, &tags[k], &res, err, errlen);
-		if (r == 0)
-			r = imap_append_wait(c, tags[k], &res, err, errlen);
-		tags[k] = 0;
-		waited = k + 1;
-		if (r < 0 && r != IMAP_ERR_NO)
-			rc = r;
-		else
+		/* a synchronizing literal waits for its "+", and the earlier APPENDs'
+		 * answers, which come before it, are read then */
+		struct drain_ctx d = { f, b, tags, &waited, k, learn, n_learn, err, errlen };
+		int r = imap_append_send(c, &req, &tags[k], &res, imap_append_pipelined(c, req.len) ? NULL :
+					 drain_before, &d, err, errlen);
+		if (r == IMAP_ERR_NO) { /* refused before its literal went */
+			tags[k] = 0;
+			waited = k + 1;
 			append_outcome(f, &b[k], r, &res, learn, n_learn);
+		} else if (r < 0) {
+			rc = r;
+		}
 	}
 	if (rc == 0)
 		rc = drain(f, b, tags, &waited, n, learn, n_learn, err, errlen);

@@ -305,15 +305,19 @@ struct imap_append_result {
 	int trycreate;             /* refused with [TRYCREATE]: the mailbox does not exist (any more) */
 	char text[200];            /* the server's text of a refusal, made safe */
 };
-/* 1 when an APPEND of len bytes can be pipelined (LITERAL+, or LITERAL- and
- * len <= 4096, RFC 7888). Otherwise imap_append_send waits for the server's
- * continuation, so no other command may be in flight. */
+/* 1 when an APPEND of len bytes can be sent without waiting (LITERAL+, or
+ * LITERAL- and len <= 4096, RFC 7888). Otherwise imap_append_send waits for the
+ * server's continuation before the literal. */
 int imap_append_pipelined(const struct imap_client *c, size_t len);
 /* Send an APPEND; the tag goes to *tag. With a synchronizing literal the server
  * may refuse before the literal is sent: then IMAP_ERR_NO is returned with res
- * filled as by imap_append_wait, and the tag must not be waited for. */
+ * filled as by imap_append_wait, and the tag must not be waited for. Earlier
+ * APPENDs may still be in flight: before waiting for the continuation,
+ * before_cont (may be NULL) is called to wait for them (imap_append_wait), and a
+ * continuation that comes before their answers is kept for this APPEND. */
 int imap_append_send(struct imap_client *c, const struct imap_append_req *req, unsigned *tag,
-		     struct imap_append_result *res, char *err, size_t errlen);
+		     struct imap_append_result *res, int (*before_cont)(void *ctx), void *ctx,
+		     char *err, size_t errlen);
 /* Wait for the APPEND's completion: 0 (res filled), IMAP_ERR_NO when refused
  * (res->over_quota, res->text say why), or a connection error. */
 int imap_append_wait(struct imap_client *c, unsigned tag, struct imap_append_result *res,

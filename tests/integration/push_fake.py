@@ -24,6 +24,8 @@ while a synchronizing literal waits).
   --drop-append K the K-th APPEND'ed message (1-based, counted over the process lifetime): the
                   connection is closed after half of its literal has been read; nothing stored
   --trycreate-once the first APPEND answers NO [TRYCREATE] and deletes that folder
+  --cont-first    reads ahead: when the next APPEND (synchronizing literal) is already there, its
+                  "+" goes out before this APPEND's OK
 """
 import argparse
 import base64
@@ -118,6 +120,7 @@ class Conn:
     def __init__(self, store, sock, a, n):
         self.s, self.sock, self.a, self.n = store, sock, a, n
         self.buf = b""
+        self.cont_sent = False
         self.sel = None
         self.caps = a.caps.split()
 
@@ -150,7 +153,9 @@ class Conn:
         return bool(r)
 
     def literal(self, n, sync, drop_half=False):
-        if sync:
+        if sync and self.cont_sent:
+            self.cont_sent = False  # its "+" went before the previous APPEND's OK (--cont-first)
+        elif sync:
             time.sleep(0.02)
             if self.pending_input():
                 self.violation("literal bytes (or a command) sent before the continuation request")
@@ -360,6 +365,16 @@ class Conn:
             code = f"[APPENDUID {f['uidvalidity']} {','.join(map(str, uids))}] "
         if self.sel == name:
             self.send(f"* {len(f['messages'])} EXISTS\r\n")
+        if self.a.cont_first:
+            # a server that reads ahead: the next APPEND's "+" before this one's OK
+            time.sleep(0.02)
+            if self.pending_input():
+                nxt = self.line()
+                self.buf = nxt + b"\r\n" + self.buf
+                if re.search(rb"APPEND .*\{\d+\}$", nxt):
+                    self.log("continuation sent before the previous APPEND's OK")
+                    self.send("+ go ahead\r\n")
+                    self.cont_sent = True
         self.send(f"{tag} OK {code}append done\r\n")
 
     def cur(self):
@@ -485,6 +500,7 @@ def main():
     ap.add_argument("--quota", type=int, default=0)
     ap.add_argument("--drop-append", type=int, default=0)
     ap.add_argument("--trycreate-once", action="store_true")
+    ap.add_argument("--cont-first", action="store_true")
     ap.add_argument("--lifetime", type=float, default=300)
     a = ap.parse_args()
     store = Store(a)

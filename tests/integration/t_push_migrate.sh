@@ -216,11 +216,12 @@ fake limit --caps "UIDPLUS LITERAL+ MULTIAPPEND" --limit 6000
 fake drop --caps "UIDPLUS LITERAL+" --drop-append 6
 fake dropsync --caps "NAMESPACE" --ns-prefix "INBOX." --drop-append 4
 fake trycreate --caps "UIDPLUS LITERAL+ MULTIAPPEND" --trycreate-once
+fake early --caps "UIDPLUS" --cont-first
 cfg3=$T/config3.yaml
 {
 	echo "accounts:"
 	acct_yaml alice raw='folders:' raw='  exclude: ["Bulk", "Huge", "Big"]' raw='push_map:' raw='  "a.b": "a,b"'
-	for n in plain kwless limit drop dropsync trycreate; do
+	for n in plain kwless limit drop dropsync trycreate early; do
 		p=PORT_$n
 		acct_yaml "$n" port="${!p}" tls=none password_file="$pf"
 	done
@@ -232,6 +233,20 @@ rm -rf "$A/Bulk" "$A/Huge" "$A/Big" # what the exclude would have kept out of a 
 mk -c "$cfg3" -v push alice plain
 expect_rc 0 "push without UIDPLUS/LITERAL+"
 mc --state "$T/plain.json" "${FMAP[@]}"
+# each synchronizing literal costs one round trip (its "+"), not two: the earlier APPENDs'
+# answers are read while it waits
+rt=$(summary plain | sed -n 's/.* \([0-9]*\) round trips.*/\1/p')
+nm=$(summary plain | sed -n 's/.* \([0-9]*\) messages appended.*/\1/p')
+t_log "without LITERAL+: $nm messages appended in $rt round trips: $(summary plain)"
+nf=$(summary plain | sed -n 's/.* -> plain: \([0-9]*\) folders.*/\1/p')
+check '[ -n "$rt" ] && [ "$rt" -le $((nm + 7 * nf)) ]' \
+	"without LITERAL+, $nm messages in $nf folders took $rt round trips (two per message?)"
+# a server that reads ahead sends the next APPEND's "+" before the previous APPEND's OK
+mk -c "$cfg3" -v push alice early
+expect_rc 0 "push to a server that sends a continuation before the previous OK"
+mc --state "$T/early.json" "${FMAP[@]}"
+check 'grep -q "continuation sent before the previous APPEND" "$T/early.log"' \
+	"the early continuation was never exercised"
 mk -c "$cfg3" -v push alice plain
 expect_rc 0 "second push without UIDPLUS"
 check 'grep -q "0 messages appended (0 bytes), 0 already there, 0 flag updates" "$MK_ERR"' \

@@ -192,6 +192,18 @@ cfg_write() {
 	cat >"$f"
 }
 
+# cfg_alice_bob FILE [key=value ... for alice]: a config with the accounts alice (the fixture's
+# user, with those keys) and bob (the fixture's second user).
+cfg_alice_bob() {
+	local f=$1
+	shift
+	{
+		echo "accounts:"
+		acct_yaml alice "$@"
+		acct_yaml bob user=bob password_file="$DC/pass-bob"
+	} | cfg_write "$f"
+}
+
 # mk ARGS...: run mailkeep with a time bound; output in $MK_OUT / $MK_ERR.
 mk() {
 	MK_RUNS=$((MK_RUNS + 1))

@@ -13,11 +13,7 @@ EDGES=$LIB_DIR/body_edges.py
 dc_up
 python3 "$EDGES" seed "$DC/env" >"$T/seed.out" 2>&1 || fail "seeding the edge messages failed: $(tail -n 1 "$T/seed.out")"
 cfg=$T/config.yaml
-{
-	echo "accounts:"
-	acct_yaml alice
-	acct_yaml bob user=bob password_file="$DC/pass-bob"
-} | cfg_write "$cfg"
+cfg_alice_bob "$cfg"
 A=$T/mail/alice
 
 # edges WHAT ARGS...: body_edges.py mirror|push, failing the test on a difference

@@ -14,11 +14,7 @@ seed populate --seed 21 --count 4 --big 0
 seed populate --seed 22 --count 2 --big 0 --user bob --folders INBOX,Bobs
 seed append --user bob --folder Big --seed 23 --count 20 --big 60 --big-size 300000:700000
 cfg=$T/config.yaml
-{
-	echo "accounts:"
-	acct_yaml alice
-	acct_yaml bob user=bob password_file="$DC/pass-bob"
-} | cfg_write "$cfg"
+cfg_alice_bob "$cfg"
 A=$T/mail/alice
 B=$T/mail/bob
 

@@ -28,11 +28,7 @@ for msg, date in [(same, '"01-Mar-2024 10:00:00 +0000"'), (same, '"01-Mar-2024 1
 c.logout()
 PY
 cfg=$T/config.yaml
-{
-	echo "accounts:"
-	acct_yaml alice
-	acct_yaml bob user=bob password_file="$DC/pass-bob"
-} | cfg_write "$cfg"
+cfg_alice_bob "$cfg"
 A=$T/mail/alice
 SRC="$IMAP_HOST:$IMAP_PORT:alice:$DC/pass-alice"
 DST="$IMAP_HOST:$IMAP_PORT:bob:$DC/pass-bob"

@@ -19,11 +19,7 @@ dadm mailbox delete -u bob Arch
 dadm_out mailbox list -u bob >"$T/list"
 check 'grep -qx "Arch/Kid" "$T/list"' "the child Arch/Kid went with its parent"
 cfg=$T/config.yaml
-{
-	echo "accounts:"
-	acct_yaml alice raw='push_map:' raw='  "Old": "Arch"' raw='  "Older": "Arch"'
-	acct_yaml bob user=bob password_file="$DC/pass-bob"
-} | cfg_write "$cfg"
+cfg_alice_bob "$cfg" raw='push_map:' raw='  "Old": "Arch"' raw='  "Older": "Arch"'
 
 mk -c "$cfg" sync alice
 expect_rc 0 "sync of alice"

@@ -7,11 +7,7 @@ PUSH_CHECK=$LIB_DIR/push_check.py
 dc_up
 seed populate --seed 11 --count 4 --big 3
 writecfg() {
-	{
-		echo "accounts:"
-		acct_yaml alice
-		acct_yaml bob user=bob password_file="$DC/pass-bob"
-	} | cfg_write "$T/config.yaml"
+	cfg_alice_bob "$T/config.yaml"
 }
 writecfg
 mk -c "$T/config.yaml" sync alice

@@ -86,7 +86,7 @@ static void on_folder(void *ctx, const struct sync_folder_report *r)
 	buf_addch(b, '}');
 }
 
-static void account_json_close(struct account_outcome *o, const struct account *acct)
+static void account_json_close(struct account_outcome *o, const struct account *acct, const char *snapshot)
 {
 	struct buf head = BUF_INIT;
 	const struct sync_result *r = &o->res;
@@ -102,7 +102,7 @@ static void account_json_close(struct account_outcome *o, const struct account *
 		 r->counts.folders, r->counts.folders_failed, r->counts.folders_unchanged,
 		 r->counts.folders_skipped, r->counts.added, r->counts.renamed, r->counts.removed,
 		 r->counts.kept, r->counts.bytes, r->round_trips, r->seconds,
-		 !acct->snapshot ? "off" : o->snapshot_failed ? "failed" : "ok");
+		 snapshot);
 	if (r->error[0]) {
 		buf_adds(&head, ", \"error\": ");
 		json_string(&head, r->error);
@@ -167,7 +167,7 @@ static void run_account(const struct account *acct, struct account_outcome *o, i
 	sync_account(acct, &opt, &o->res);
 	progress_clear(&prog);
 	o->snapshot_failed = opt.snapshot_failed;
-	account_json_close(o, acct);
+	account_json_close(o, acct, sync_snapshot_word(&opt));
 }
 
 /* Child -> parent: the result struct, then the JSON text, through a temp file. */
@@ -246,7 +246,7 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 				snprintf(out[i].res.error, sizeof(out[i].res.error),
 					 "account process ended without a result (status %d)", st);
 				log_error("account %s: %s", accts[i]->name, out[i].res.error);
-				account_json_close(&out[i], accts[i]);
+				account_json_close(&out[i], accts[i], accts[i]->snapshot ? "skipped" : "off");
 			}
 		}
 	}

@@ -266,6 +266,13 @@ const char *sync_status_name(enum sync_status s)
  * LAST_RUN_SIZE): a rename over the old file would start its write-back there
  * and then (ext4's auto_da_alloc), ~0.5 ms of every run. */
 #define LAST_RUN_SIZE 512
+const char *sync_snapshot_word(const struct sync_options *opt)
+{
+	if (!opt || !opt->snapshot)
+		return "off";
+	return opt->snapshot_failed ? "failed" : opt->snapshot_done ? "ok" : "skipped";
+}
+
 static void write_last_run(const struct account_run *a, const struct sync_result *res)
 {
 	struct buf p = BUF_INIT;
@@ -277,7 +284,7 @@ static void write_last_run(const struct account_run *a, const struct sync_result
 			 (long long)time(NULL), sync_status_name(res->status), res->counts.folders,
 			 res->counts.folders_failed, res->counts.added, res->counts.renamed,
 			 res->counts.removed, res->counts.bytes, res->seconds,
-			 !a->opt || !a->opt->snapshot ? "off" : a->opt->snapshot_failed ? "failed" : "ok");
+			 sync_snapshot_word(a->opt));
 	int fd = open(p.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (n > 0 && n < LAST_RUN_SIZE && fd >= 0) {
 		memset(rec + n, '\n', sizeof(rec) - (size_t)n);
@@ -299,6 +306,7 @@ static void do_snapshot(struct account_run *a, struct sync_result *res)
 		a->opt->snapshot_failed = 1;
 		return;
 	}
+	a->opt->snapshot_done = 1;
 	if (sr.committed)
 		log_info("account %s: snapshot %.12s: %zu new, %zu renamed, %zu removed in %zu folders, %.2f s",
 			 a->acct->name, sr.commit, sr.added, sr.renamed, sr.removed, sr.folders_changed,

@@ -52,6 +52,8 @@ struct sync_options {
 	int snapshot;
 	/* out: set when the snapshot failed (the error was logged). */
 	int snapshot_failed;
+	/* out: set when the snapshot was committed (or had nothing to commit). */
+	int snapshot_done;
 };
 
 struct sync_result {
@@ -64,6 +66,9 @@ struct sync_result {
 
 /* "ok", "partial", "failed", "locked". */
 const char *sync_status_name(enum sync_status s);
+/* What became of the run's snapshot: "off", "ok", "failed", or "skipped" (on,
+ * but not attempted: the account failed or was locked). */
+const char *sync_snapshot_word(const struct sync_options *opt);
 
 /* The account directory: <root>/<name>. Caller frees. */
 char *sync_account_dir(const struct account *acct);

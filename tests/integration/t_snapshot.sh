@@ -38,9 +38,10 @@ tree_matches() {
 	done
 }
 
-mk -c "$cfg" sync
+mk -c "$cfg" --json sync
 expect_rc 0 "first sync with snapshot: true"
 exact "$A"
+check 'grep -q "\"snapshot\": \"ok\"" "$MK_OUT"' "--json does not say snapshot ok: $(grep -o '"snapshot": "[a-z]*"' "$MK_OUT")"
 check '[ -f "$R/HEAD" ] && [ ! -e "$R/.git" ] && [ "$(G rev-parse --is-bare-repository)" = true ]' "no bare repository at $R"
 check '[ ! -e "$A/.git" ]' "a .git inside the mirror"
 check '[ "$(G rev-list --count main)" -eq 1 ]' "expected 1 commit after the first run"
@@ -90,10 +91,17 @@ check '[ "$(grep -c "alice" "$MK_OUT")" -eq 2 ]' "mailkeep log does not list 2 s
 { echo "accounts:"; acct_yaml alice snapshot=true snapshot_repo="$T/notadir/repo.git"; } | cfg_write "$T/bad.yaml"
 echo "plain file" >"$T/notadir"
 dadm flags replace -u alice '\Deleted' mailbox INBOX uid 1
-mk -c "$T/bad.yaml" sync
+mk -c "$T/bad.yaml" --json sync
 expect_rc 5 "sync with an unusable snapshot repository"
 check 'grep -qi "snapshot" "$MK_ERR"' "no snapshot error message: $(mk_err_line)"
+check 'grep -q "\"snapshot\": \"failed\"" "$MK_OUT"' "--json does not say snapshot failed: $(grep -o '"snapshot": "[a-z]*"' "$MK_OUT")"
+check 'grep -q "^snapshot failed" "$A/.mailkeep/last-run"' "last-run does not record the failed snapshot"
 exact "$A"
+# an account that fails before its snapshot: nothing was attempted, --json says skipped
+{ echo "accounts:"; acct_yaml alice snapshot=true port=1; } | cfg_write "$T/down.yaml"
+mk -c "$T/down.yaml" --json sync
+expect_rc 4 "sync with the server unreachable"
+check 'grep -q "\"snapshot\": \"skipped\"" "$MK_OUT"' "--json for a failed account does not say snapshot skipped: $(grep -o '"snapshot": "[a-z]*"' "$MK_OUT")"
 mk -c "$cfg" sync
 expect_rc 0 "sync after the failed snapshot"
 check '[ "$(G rev-list --count main)" -eq 3 ]' "the missed change was not committed"

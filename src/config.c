@@ -838,7 +838,7 @@ static int check_overlapping_dirs(struct ctx *c, const struct config *cfg, const
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		const struct account *a = &cfg->accounts[i];
 		refs[n++] = (struct dir_ref){ path_norm(a->root, a->name), i };
-		if (a->snapshot && a->snapshot_repo)
+		if (a->snapshot_repo) /* also without snapshot: true: `mailkeep snapshot NAME` uses it */
 			refs[n++] = (struct dir_ref){ path_norm(a->snapshot_repo, NULL), i };
 	}
 	qsort(refs, n, sizeof(*refs), dir_ref_cmp);

@@ -46,7 +46,8 @@ static void usage(FILE *out)
 	      "\n"
 	      "options:\n"
 	      "  -c, --config FILE           configuration file (default\n"
-	      "                              $XDG_CONFIG_HOME/mailkeep/config.yaml)\n"
+	      "                              $XDG_CONFIG_HOME/mailkeep/config.yaml,\n"
+	      "                              else ~/.config/mailkeep/config.yaml)\n"
 	      "  -v, --verbose               more output (repeat for a protocol trace)\n"
 	      "  -q, --quiet                 errors only\n"
 	      "  -j, --jobs N                sync up to N accounts in parallel (default 1)\n"
@@ -380,6 +381,11 @@ static int cli_run(int argc, char **argv)
 	int sub_argc = argc - optind - 1;
 	char **sub_argv = argv + optind + 1;
 	if (!strcmp(cmd, "push")) { /* push parses its own options (src/cli_push.c) */
+		if (cli.n_accounts || cli.shard_n || cli.json || cli.jobs != 1) {
+			fprintf(stderr, "mailkeep: push takes SOURCE TARGET, not --account, --shard, --json or --jobs\n");
+			free(cli.accounts);
+			return EXIT_USAGE;
+		}
 		int verbosity = cli.quiet ? -1 : cli.verbose;
 		log_set_level(cli.quiet ? LOG_QUIET : cli.verbose > 1 ? LOG_DEBUG : cli.verbose);
 		free(cli.accounts);
@@ -389,8 +395,8 @@ static int cli_run(int argc, char **argv)
 	while (sub_argc > 0 && sub_argv[0][0] == '-' && strcmp(sub_argv[0], "--connect")) {
 		if (!strcmp(sub_argv[0], "-v") || !strcmp(sub_argv[0], "--verbose"))
 			cli.verbose++;
-		else if (!strcmp(sub_argv[0], "-vv"))
-			cli.verbose += 2;
+		else if (sub_argv[0][1] == 'v' && strspn(sub_argv[0] + 1, "v") == strlen(sub_argv[0] + 1))
+			cli.verbose += (int)strlen(sub_argv[0] + 1); /* -vv, -vvv */
 		else if (!strcmp(sub_argv[0], "-q") || !strcmp(sub_argv[0], "--quiet"))
 			cli.quiet = 1;
 		else if (!strcmp(sub_argv[0], "--json"))
@@ -404,8 +410,12 @@ static int cli_run(int argc, char **argv)
 			sub_argc--;
 			sub_argv++;
 		}
-		else if (!strncmp(sub_argv[0], "--jobs=", 7)) {
-			bad |= parse_jobs(sub_argv[0] + 7, &cli.jobs) < 0;
+		else if (!strncmp(sub_argv[0], "--account=", 10))
+			add_account(&cli, sub_argv[0] + 10);
+		else if (!strncmp(sub_argv[0], "--shard=", 8))
+			bad |= parse_shard(sub_argv[0] + 8, &cli) < 0;
+		else if (!strncmp(sub_argv[0], "--jobs=", 7) || (!strncmp(sub_argv[0], "-j", 2) && sub_argv[0][2])) {
+			bad |= parse_jobs(sub_argv[0] + (sub_argv[0][1] == 'j' ? 2 : 7), &cli.jobs) < 0;
 		} else if ((!strcmp(sub_argv[0], "-j") || !strcmp(sub_argv[0], "--jobs")) && sub_argc > 1) {
 			bad |= parse_jobs(sub_argv[1], &cli.jobs) < 0;
 			sub_argc--;

@@ -75,4 +75,16 @@ expect_rc 0 "--version"
 check 'grep -qE "^mailkeep [0-9]" "$MK_OUT"' "--version prints no version"
 mk -c "$cfg" --jobs 0 sync
 expect_rc 2 "--jobs 0"
+# the options after the command, in their other spellings
+mk -c "$cfg" sync -j2 --account=bob --json -vvv
+expect_rc 0 "sync -j2 --account=bob --json -vvv"
+check 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit([a[\"name\"] for a in d[\"accounts\"]] != [\"bob\"])" "$MK_OUT"' "sync --account=bob synced other accounts"
+check 'grep -q "C: a1" "$MK_ERR"' "-vvv after the command gives no protocol trace"
+# push has no use for them: refused, not ignored
+for o in "--account alice" "--json" "--jobs 2" "--shard 0/2"; do
+	# shellcheck disable=SC2086
+	mk -c "$cfg" $o push alice bob --dry-run
+	expect_rc 2 "$o push"
+	check 'grep -q "push takes SOURCE TARGET" "$MK_ERR"' "$o push: $(mk_err_line)"
+done
 t_pass

@@ -846,13 +846,169 @@ out:
 	buf_free(&rel);
 }
 
+/* Every listed folder's directory in the mirror, "" for one that has none, for
+ * orphan detection and collisions. */
+static void folder_paths(const struct imap_mailbox_list *list, struct strlist *rels)
+{
+	struct buf rel = BUF_INIT;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct imap_mailbox *mb = &list->items[i];
+		/* a \Noselect name holds no mail: its old copy is an orphan */
+		if (!mb->utf8 || (mb->flags & IMAP_MBOX_NOSELECT) ||
+		    maildir_folder_path(mb->utf8, mb->delim, &rel) < 0)
+			strlist_push(rels, xstrdup(""));
+		else
+			strlist_push(rels, xstrdup(rel.data));
+	}
+	buf_free(&rel);
+}
+
+/* Which listed folders to mirror, in sel[] (indexes into the list); counts the
+ * excluded ones and fails those that cannot be mirrored. Returns how many. */
+static size_t select_folders(struct account_run *a, const struct imap_mailbox_list *list,
+			     const struct strlist *rels, size_t *sel, struct sync_result *res)
+{
+	const struct account *acct = a->acct;
+	size_t n_sel = 0;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct imap_mailbox *mb = &list->items[i];
+		char safe[200];
+		if (mb->flags & IMAP_MBOX_NOSELECT)
+			continue;
+		if (!mb->utf8) {
+			snprintf(safe, sizeof(safe), "%.150s", mb->name);
+			for (char *s = safe; *s; s++)
+				if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+					*s = '?'; /* 8-bit too: a raw 0x9b is a CSI to some terminals */
+			log_error("account %s: folder \"%s\": name is not valid modified UTF-7; skipped",
+				  acct->name, safe);
+			res->counts.folders_failed++;
+			continue;
+		}
+		if (!config_folder_selected_mb(acct, mb->utf8, mb->delim)) {
+			res->counts.folders_skipped++;
+			continue;
+		}
+		if (!rels->items[i][0]) {
+			log_error("account %s: folder \"%s\": name cannot be mapped to a directory; skipped",
+				  acct->name, mb->utf8);
+			res->counts.folders_failed++;
+			continue;
+		}
+		int dup = 0;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = !strcmp(rels->items[j], rels->items[i]) && !(list->items[j].flags & IMAP_MBOX_NOSELECT);
+		if (dup) {
+			log_error("account %s: folder \"%s\" maps to the same directory as another folder; "
+				  "skipped", acct->name, mb->utf8);
+			res->counts.folders_failed++;
+			continue;
+		}
+		sel[n_sel++] = i;
+	}
+	return n_sel;
+}
+
+/* The folders' STATUS values, for skipping unchanged ones without EXAMINE:
+ * from LIST-STATUS, else from one pipelined round of STATUS, only worth it with
+ * CONDSTORE and a state to compare with; NULL when there are none (every folder
+ * is examined). */
+static struct imap_status_info *folder_statuses(struct account_run *a, const struct imap_mailbox_list *list,
+					       const struct strlist *rels, const size_t *sel, size_t n_sel)
+{
+	struct imap_status_info *status = NULL;
+	char err[1024];
+	if (list->with_status) { /* LIST-STATUS brought them with the folder list */
+		status = xcalloc(n_sel + 1, sizeof(*status));
+		for (size_t k = 0; k < n_sel; k++)
+			status[k] = list->items[sel[k]].status;
+	} else if (have_state(a, rels, sel, n_sel) && (imap_caps(a->imap) & IMAP_CAP_CONDSTORE)) {
+		const char **names = xcalloc(n_sel + 1, sizeof(*names));
+		for (size_t k = 0; k < n_sel; k++)
+			names[k] = list->items[sel[k]].name;
+		status = xcalloc(n_sel + 1, sizeof(*status));
+		if (imap_status_many(a->imap, names, n_sel, status, err, sizeof(err)) < 0) {
+			log_warn("account %s: STATUS failed (%s); examining every folder", a->acct->name, err);
+			free(status);
+			status = NULL;
+			a->round_trips += imap_round_trips(a->imap);
+			imap_close(a->imap);
+			a->imap = NULL;
+		}
+		free(names);
+	}
+	return status;
+}
+
+/* The order the folders are synced in; returns 1 when the first one must be
+ * synced alone (Gmail's All Mail). */
+static int order_folders(const struct imap_mailbox_list *list, size_t *sel, struct imap_status_info *status,
+			 size_t n_sel, int gmail)
+{
+	/* Largest folders first: the connections then finish together instead of one
+	 * of them taking INBOX last while the other waits (longest job first). */
+	if (status && n_sel > 1) {
+		struct sel_status *ss = xcalloc(n_sel, sizeof(*ss));
+		for (size_t k = 0; k < n_sel; k++)
+			ss[k] = (struct sel_status){ sel[k], status[k], k };
+		qsort(ss, n_sel, sizeof(*ss), cmp_sel_status);
+		for (size_t k = 0; k < n_sel; k++) {
+			sel[k] = ss[k].sel;
+			status[k] = ss[k].st;
+		}
+		free(ss);
+	}
+	/* Gmail dedupe: [Gmail]/All Mail (\\All) first, alone, so that the label
+	 * folders become links to its files instead of downloads of their own. */
+	int all_first = 0;
+	for (size_t k = 0; gmail && k < n_sel && !all_first; k++) {
+		if (!(list->items[sel[k]].special & IMAP_SPECIAL_ALL))
+			continue;
+		size_t keep = sel[k];
+		memmove(sel + 1, sel, k * sizeof(*sel));
+		sel[0] = keep;
+		if (status) {
+			struct imap_status_info st0 = status[k];
+			memmove(status + 1, status, k * sizeof(*status));
+			status[0] = st0;
+		}
+		all_first = 1;
+	}
+	return all_first;
+}
+
+/* Sync the selected folders over the account's connections, then make what
+ * they did durable in one commit (commit_run). */
+static void sync_folders(struct account_run *a, const struct imap_mailbox_list *list, const struct strlist *rels,
+			 const size_t *sel, size_t n_sel, const struct imap_status_info *status, int all_first,
+			 struct local_view *local, struct sync_result *res)
+{
+	struct folder_queue q = { .list = list, .rels = rels, .sel = sel, .n_sel = n_sel,
+				  .status = status, .opt = a->opt, .first_alone = all_first };
+	struct state_commits commits = { .n = 0 };
+	char err[1024] = "";
+	pthread_mutex_init(&q.lock, NULL);
+	pthread_mutex_init(&commits.lock, NULL);
+	a->commits = &commits;
+	run_folders(a, &q, local, res);
+	a->commits = NULL;
+	size_t uncommitted = commits.n ? commit_run(&commits, err, sizeof(err)) : 0;
+	if (uncommitted) {
+		log_error("account %s: %zu folders could not be made durable (the next run redoes "
+			  "their changes)%s%s", a->acct->name, uncommitted, err[0] ? ": " : "", err);
+		res->counts.folders_failed += uncommitted;
+	}
+	commits_free(&commits);
+	pthread_mutex_destroy(&commits.lock);
+	pthread_mutex_destroy(&q.lock);
+}
+
 void sync_account(const struct account *acct, struct sync_options *opt, struct sync_result *res)
 {
 	struct account_run a = { .acct = acct, .opt = opt, .counts = &res->counts };
 	struct imap_mailbox_list list = { 0 };
 	struct strlist rels = { 0 };
 	struct local_view local = { 0 };
-	struct buf rel = BUF_INIT;
 	char err[1024];
 	int lockfd = -1, rc;
 	struct timespec t0, t1;
@@ -894,127 +1050,14 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		goto fail;
 	if (list.n_ignored) /* malformed LIST answers: folders that cannot be synced */
 		res->counts.folders_failed += list.n_ignored;
-	/* every folder path on the server, for orphan detection and collisions */
-	for (size_t i = 0; i < list.n; i++) {
-		const struct imap_mailbox *mb = &list.items[i];
-		/* a \Noselect name holds no mail: its old copy is an orphan */
-		if (!mb->utf8 || (mb->flags & IMAP_MBOX_NOSELECT) ||
-		    maildir_folder_path(mb->utf8, mb->delim, &rel) < 0)
-			strlist_push(&rels, xstrdup(""));
-		else
-			strlist_push(&rels, xstrdup(rel.data));
-	}
+	folder_paths(&list, &rels);
 	res->status = SYNC_OK;
-	/* which folders to mirror */
-	size_t *sel = xcalloc(list.n + 1, sizeof(*sel)), n_sel = 0;
-	for (size_t i = 0; i < list.n; i++) {
-		const struct imap_mailbox *mb = &list.items[i];
-		char safe[200];
-		if (mb->flags & IMAP_MBOX_NOSELECT)
-			continue;
-		if (!mb->utf8) {
-			snprintf(safe, sizeof(safe), "%.150s", mb->name);
-			for (char *s = safe; *s; s++)
-				if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-					*s = '?'; /* 8-bit too: a raw 0x9b is a CSI to some terminals */
-			log_error("account %s: folder \"%s\": name is not valid modified UTF-7; skipped",
-				  acct->name, safe);
-			res->counts.folders_failed++;
-			continue;
-		}
-		if (!config_folder_selected_mb(acct, mb->utf8, mb->delim)) {
-			res->counts.folders_skipped++;
-			continue;
-		}
-		if (!rels.items[i][0]) {
-			log_error("account %s: folder \"%s\": name cannot be mapped to a directory; skipped",
-				  acct->name, mb->utf8);
-			res->counts.folders_failed++;
-			continue;
-		}
-		int dup = 0;
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = !strcmp(rels.items[j], rels.items[i]) && !(list.items[j].flags & IMAP_MBOX_NOSELECT);
-		if (dup) {
-			log_error("account %s: folder \"%s\" maps to the same directory as another folder; "
-				  "skipped", acct->name, mb->utf8);
-			res->counts.folders_failed++;
-			continue;
-		}
-		sel[n_sel++] = i;
-	}
-	/* One round trip of STATUS for every folder lets unchanged ones be skipped
-	 * without EXAMINE; only worth it when there is state to compare with. */
-	struct imap_status_info *status = NULL;
-	if (list.with_status) { /* LIST-STATUS brought them with the folder list */
-		status = xcalloc(n_sel + 1, sizeof(*status));
-		for (size_t k = 0; k < n_sel; k++)
-			status[k] = list.items[sel[k]].status;
-	} else if (have_state(&a, &rels, sel, n_sel) && (imap_caps(a.imap) & IMAP_CAP_CONDSTORE)) {
-		const char **names = xcalloc(n_sel + 1, sizeof(*names));
-		for (size_t k = 0; k < n_sel; k++)
-			names[k] = list.items[sel[k]].name;
-		status = xcalloc(n_sel + 1, sizeof(*status));
-		if (imap_status_many(a.imap, names, n_sel, status, err, sizeof(err)) < 0) {
-			log_warn("account %s: STATUS failed (%s); examining every folder", acct->name, err);
-			free(status);
-			status = NULL;
-			a.round_trips += imap_round_trips(a.imap);
-			imap_close(a.imap);
-			a.imap = NULL;
-		}
-		free(names);
-	}
-	/* Largest folders first: the connections then finish together instead of one
-	 * of them taking INBOX last while the other waits (longest job first). */
-	if (status && n_sel > 1) {
-		struct sel_status *ss = xcalloc(n_sel, sizeof(*ss));
-		for (size_t k = 0; k < n_sel; k++)
-			ss[k] = (struct sel_status){ sel[k], status[k], k };
-		qsort(ss, n_sel, sizeof(*ss), cmp_sel_status);
-		for (size_t k = 0; k < n_sel; k++) {
-			sel[k] = ss[k].sel;
-			status[k] = ss[k].st;
-		}
-		free(ss);
-	}
-	/* Gmail dedupe: [Gmail]/All Mail (\\All) first, alone, so that the label
-	 * folders become links to its files instead of downloads of their own. */
+	size_t *sel = xcalloc(list.n + 1, sizeof(*sel));
+	size_t n_sel = select_folders(&a, &list, &rels, sel, res);
+	struct imap_status_info *status = folder_statuses(&a, &list, &rels, sel, n_sel);
 	int gmail = acct->gmail_dedupe && a.imap && (imap_caps(a.imap) & IMAP_CAP_X_GM_EXT_1);
-	int all_first = 0;
-	for (size_t k = 0; gmail && k < n_sel && !all_first; k++) {
-		if (!(list.items[sel[k]].special & IMAP_SPECIAL_ALL))
-			continue;
-		size_t keep = sel[k];
-		memmove(sel + 1, sel, k * sizeof(*sel));
-		sel[0] = keep;
-		if (status) {
-			struct imap_status_info st0 = status[k];
-			memmove(status + 1, status, k * sizeof(*status));
-			status[0] = st0;
-		}
-		all_first = 1;
-	}
-	{
-		struct folder_queue q = { .list = &list, .rels = &rels, .sel = sel, .n_sel = n_sel,
-					  .status = status, .opt = opt, .first_alone = all_first };
-		struct state_commits commits = { .n = 0 };
-		err[0] = '\0';
-		pthread_mutex_init(&q.lock, NULL);
-		pthread_mutex_init(&commits.lock, NULL);
-		a.commits = &commits;
-		run_folders(&a, &q, &local, res);
-		a.commits = NULL;
-		size_t uncommitted = commits.n ? commit_run(&commits, err, sizeof(err)) : 0;
-		if (uncommitted) {
-			log_error("account %s: %zu folders could not be made durable (the next run redoes "
-				  "their changes)%s%s", acct->name, uncommitted, err[0] ? ": " : "", err);
-			res->counts.folders_failed += uncommitted;
-		}
-		commits_free(&commits);
-		pthread_mutex_destroy(&commits.lock);
-		pthread_mutex_destroy(&q.lock);
-	}
+	int all_first = order_folders(&list, sel, status, n_sel, gmail);
+	sync_folders(&a, &list, &rels, sel, n_sel, status, all_first, &local, res);
 	free(status);
 	free(sel);
 	if (gmail && res->counts.removed)
@@ -1057,7 +1100,6 @@ out:
 	imap_mailbox_list_free(&list);
 	strlist_clear(&rels);
 	local_free(&local);
-	buf_free(&rel);
 	free(a.dir);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -386,6 +386,56 @@ static void folder_free(struct folder_run *f)
 	buf_free(&f->permanent);
 }
 
+/* The folder's SPECIAL-USE on the source server, as the last sync recorded it. */
+static unsigned source_special(const char *dir)
+{
+	struct folder_state sst;
+	char serr[256];
+	unsigned special = 0;
+	if (state_load(dir, &sst, serr, sizeof(serr)) == 0) {
+		special = sst.special;
+		state_free(&sst);
+	}
+	return special;
+}
+
+/* When it is not known what the target folder holds, every message is looked
+ * up before it is appended: a damaged or lost state over a folder that has
+ * mail, another target folder than last time, a recreated or deleted one. */
+static int target_unknown(const struct folder_run *f, int damaged)
+{
+	return damaged || (f->st.target && strcmp(f->st.target, f->wire.data)) ||
+	       (f->st.tgt_uv && f->exists_on_target && f->st.tgt_uv != f->info.uidvalidity) ||
+	       (!f->st.target && f->info.exists) || (!f->exists_on_target && f->st.n);
+}
+
+/* Add the folder's counts to the run's, and report it (-v; --dry-run's plan). */
+static void folder_report(struct push_run *r, const struct folder_run *f, int created, int rc)
+{
+	r->res->counts.folders_created += (uint64_t)created;
+	r->res->counts.appended += f->appended;
+	r->res->counts.bytes += f->bytes;
+	r->res->counts.found += f->found;
+	r->res->counts.flag_updates += f->updated;
+	r->res->counts.deleted += f->deleted;
+	r->res->counts.skipped += f->skipped;
+	r->res->counts.failed += f->failed;
+	if (f->failed && rc == 0)
+		r->res->status = PUSH_PARTIAL;
+	if (!f->wire.data || (rc != 0 && !f->appended))
+		return;
+	const char *verb = r->opt->dry_run ? "would append" : "appended";
+	if (r->opt->dry_run)
+		fprintf(r->out, "folder \"%s\" -> \"%s\": %s %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
+			" already there, %" PRIu64 " flag updates, %" PRIu64 " to delete\n", f->name,
+			f->tname.data, verb, f->appended, f->bytes, f->found, f->updated, f->deleted);
+	log_info("push %s -> %s: folder \"%s\" -> \"%s\"%s: %s %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
+		 " already there, %" PRIu64 " flag updates, %" PRIu64 " deleted, %" PRIu64 " skipped, %"
+		 PRIu64 " failed", r->src->name, r->dst->name, f->name, f->tname.data,
+		 created ? " (new)" : "", verb, f->appended, f->bytes, f->found, f->updated, f->deleted,
+		 f->skipped, f->failed);
+}
+
 static int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen)
 {
 	struct folder_run f = { .r = r, .rel = rel };
@@ -403,31 +453,15 @@ static int push_folder(struct push_run *r, const char *rel, char *err, size_t er
 	f.name = name.data;
 	buf_addf(&f.dir, "%s/%s", r->src_dir, rel);
 	buf_addf(&f.state_dir, "%s/%s", r->state_root, rel);
-	/* the folder's SPECIAL-USE on the source server, as the last sync recorded it */
-	unsigned src_special = 0;
-	{
-		struct folder_state sst;
-		char serr[256];
-		if (state_load(f.dir.data, &sst, serr, sizeof(serr)) == 0) {
-			src_special = sst.special;
-			state_free(&sst);
-		}
-	}
-	if (push_map_folder(&nm, push_ns_levels(&r->src_ns, &nm), src_special, r->src->push_map, r->src->n_push_map, &r->list, r->delim,
-			    r->prefix, &f.wire, &f.tname, err, errlen) < 0)
+	if (push_map_folder(&nm, push_ns_levels(&r->src_ns, &nm), source_special(f.dir.data), r->src->push_map,
+			    r->src->n_push_map, &r->list, r->delim, r->prefix, &f.wire, &f.tname, err, errlen) < 0)
 		goto out;
 	if ((rc = open_target(&f, &created, err, errlen)) < 0)
 		goto out;
 	rc = -1;
 	if (scan_source(&f, err, errlen) < 0 || load_state(&f, &damaged, err, errlen) < 0)
 		goto out;
-	/* When it is not known what the target folder holds, every message is looked
-	 * up before it is appended: a damaged or lost state over a folder that has
-	 * mail, another target folder than last time, a recreated or deleted one. */
-	if (damaged || (f.st.target && strcmp(f.st.target, f.wire.data)) ||
-	    (f.st.tgt_uv && f.exists_on_target && f.st.tgt_uv != f.info.uidvalidity) ||
-	    (!f.st.target && f.info.exists) || (!f.exists_on_target && f.st.n))
-		unknown = 1;
+	unknown = target_unknown(&f, damaged);
 	if (unknown)
 		push_state_clear(&f.st);
 	free(f.st.target);
@@ -471,28 +505,7 @@ out:
 		if (push_save_state(&f, serr, sizeof(serr)) < 0)
 			log_warn("%s", serr);
 	}
-	r->res->counts.folders_created += (uint64_t)created;
-	r->res->counts.appended += f.appended;
-	r->res->counts.bytes += f.bytes;
-	r->res->counts.found += f.found;
-	r->res->counts.flag_updates += f.updated;
-	r->res->counts.deleted += f.deleted;
-	r->res->counts.skipped += f.skipped;
-	r->res->counts.failed += f.failed;
-	if (f.failed && rc == 0)
-		r->res->status = PUSH_PARTIAL;
-	if (f.wire.data && (rc == 0 || f.appended)) {
-		const char *verb = r->opt->dry_run ? "would append" : "appended";
-		if (r->opt->dry_run)
-			fprintf(r->out, "folder \"%s\" -> \"%s\": %s %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
-				" already there, %" PRIu64 " flag updates, %" PRIu64 " to delete\n", f.name,
-				f.tname.data, verb, f.appended, f.bytes, f.found, f.updated, f.deleted);
-		log_info("push %s -> %s: folder \"%s\" -> \"%s\"%s: %s %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
-			 " already there, %" PRIu64 " flag updates, %" PRIu64 " deleted, %" PRIu64 " skipped, %"
-			 PRIu64 " failed", r->src->name, r->dst->name, f.name, f.tname.data,
-			 created ? " (new)" : "", verb, f.appended, f.bytes, f.found, f.updated, f.deleted,
-			 f.skipped, f.failed);
-	}
+	folder_report(r, &f, created, rc);
 	free(missing);
 	free(update);
 	free(todo);

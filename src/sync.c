@@ -392,6 +392,50 @@ static void after_folder(struct account_run *a, const struct imap_mailbox *mb, i
 		prefetch_drain(a);
 }
 
+/* A throttling server: wait (its hint, else 1 s, doubling) and retry the
+ * folder, at most THROTTLE_RETRIES times, and in all at most twice the
+ * timeout (and THROTTLE_MAX_MS) per connection and run: a server that
+ * throttles everything fails the remaining folders at once, for the next
+ * run to retry. Reported, never silent. */
+static int retry_throttled(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
+			   const struct imap_status_info *status, struct sync_folder_report *rep, int rc, char *err,
+			   size_t errlen)
+{
+	unsigned budget_ms = (unsigned)a->acct->timeout * 2000u;
+	if (budget_ms > THROTTLE_MAX_MS)
+		budget_ms = THROTTLE_MAX_MS;
+	for (unsigned t = 0; rc < 0 && a->imap && imap_throttle_ms(a->imap) && t < THROTTLE_RETRIES; t++) {
+		unsigned wait_ms = imap_throttle_ms(a->imap) << t;
+		if (wait_ms > THROTTLE_MAX_MS)
+			wait_ms = THROTTLE_MAX_MS;
+		if (a->throttle_waited_ms >= budget_ms) {
+			log_warn("account %s: folder \"%s\": server is throttling (%s); this run has waited "
+				 "%.1f s for it already: not retried", a->acct->name, mb->utf8, err,
+				 a->throttle_waited_ms / 1000.0);
+			break;
+		}
+		if (wait_ms > budget_ms - a->throttle_waited_ms)
+			wait_ms = budget_ms - a->throttle_waited_ms;
+		a->throttle_waited_ms += wait_ms;
+		log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
+			 a->acct->name, mb->utf8, err, wait_ms / 1000.0);
+		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		imap_throttle_clear(a->imap);
+		if (imap_connection_lost(rc)) {
+			a->round_trips += imap_round_trips(a->imap);
+			imap_close(a->imap);
+			a->imap = NULL;
+			if (connect_login(a, 1, err, errlen) < 0)
+				break;
+		}
+		*rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
+		rc = sync_folder(a, mb, rel, status, rep, err, errlen);
+		after_folder(a, mb, rc);
+	}
+	return rc;
+}
+
 static void one_folder(struct worker *w, size_t k)
 {
 	struct account_run *a = &w->a;
@@ -437,43 +481,7 @@ static void one_folder(struct worker *w, size_t k)
 		after_folder(a, mb, rc);
 		a->no_lookahead = 0;
 	}
-	/* A throttling server: wait (its hint, else 1 s, doubling) and retry the
-	 * folder, at most THROTTLE_RETRIES times, and in all at most twice the
-	 * timeout (and THROTTLE_MAX_MS) per connection and run: a server that
-	 * throttles everything fails the remaining folders at once, for the next
-	 * run to retry. Reported, never silent. */
-	unsigned budget_ms = (unsigned)acct->timeout * 2000u;
-	if (budget_ms > THROTTLE_MAX_MS)
-		budget_ms = THROTTLE_MAX_MS;
-	for (unsigned t = 0; rc < 0 && a->imap && imap_throttle_ms(a->imap) && t < THROTTLE_RETRIES; t++) {
-		unsigned wait_ms = imap_throttle_ms(a->imap) << t;
-		if (wait_ms > THROTTLE_MAX_MS)
-			wait_ms = THROTTLE_MAX_MS;
-		if (a->throttle_waited_ms >= budget_ms) {
-			log_warn("account %s: folder \"%s\": server is throttling (%s); this run has waited "
-				 "%.1f s for it already: not retried", acct->name, mb->utf8, err,
-				 a->throttle_waited_ms / 1000.0);
-			break;
-		}
-		if (wait_ms > budget_ms - a->throttle_waited_ms)
-			wait_ms = budget_ms - a->throttle_waited_ms;
-		a->throttle_waited_ms += wait_ms;
-		log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
-			 acct->name, mb->utf8, err, wait_ms / 1000.0);
-		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-		imap_throttle_clear(a->imap);
-		if (imap_connection_lost(rc)) {
-			a->round_trips += imap_round_trips(a->imap);
-			imap_close(a->imap);
-			a->imap = NULL;
-			if (connect_login(a, 1, err, sizeof(err)) < 0)
-				break;
-		}
-		rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
-		rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
-		after_folder(a, mb, rc);
-	}
+	rc = retry_throttled(a, mb, rel, status, &rep, rc, err, sizeof(err));
 	if (a->imap)
 		imap_throttle_clear(a->imap);
 	clock_gettime(CLOCK_MONOTONIC, &f1);

@@ -332,6 +332,59 @@ static void std_fds_open(void)
 		close(fd);
 }
 
+/* The value of option NAME ("--jobs") at args[0], given as "--jobs=V" or as the
+ * next argument ("-j V" when SHORT is "-j"; "-jV" too); NULL when args[0] is not
+ * that option. *used is how many arguments it took. */
+static const char *opt_value(char **args, int n, const char *name, const char *short_name, int *used)
+{
+	size_t l = strlen(name);
+	*used = 1;
+	if (!strncmp(args[0], name, l) && args[0][l] == '=')
+		return args[0] + l + 1;
+	if (short_name && !strncmp(args[0], short_name, 2) && args[0][2])
+		return args[0] + 2;
+	if ((!strcmp(args[0], name) || (short_name && !strcmp(args[0], short_name))) && n > 1) {
+		*used = 2;
+		return args[1];
+	}
+	return NULL;
+}
+
+/* -v, -q, --json, --jobs, --account and --shard after the command, before its
+ * own arguments. Returns 0, 1 on a usage error (reported), 2 after --help. */
+static int trailing_options(struct cli *cli, const char *cmd, int *argc, char ***argv)
+{
+	int bad = 0, used;
+	while (*argc > 0 && (*argv)[0][0] == '-' && strcmp((*argv)[0], "--connect")) {
+		const char *o = (*argv)[0], *v;
+		used = 1;
+		if (!strcmp(o, "--verbose"))
+			cli->verbose++;
+		else if (o[1] == 'v' && strspn(o + 1, "v") == strlen(o + 1))
+			cli->verbose += (int)strlen(o + 1); /* -v, -vv, -vvv */
+		else if (!strcmp(o, "-q") || !strcmp(o, "--quiet"))
+			cli->quiet = 1;
+		else if (!strcmp(o, "--json"))
+			cli->json = 1;
+		else if ((v = opt_value(*argv, *argc, "--account", NULL, &used)))
+			add_account(cli, v);
+		else if ((v = opt_value(*argv, *argc, "--shard", NULL, &used)))
+			bad |= parse_shard(v, cli) < 0;
+		else if ((v = opt_value(*argv, *argc, "--jobs", "-j", &used)))
+			bad |= parse_jobs(v, &cli->jobs) < 0;
+		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+			usage(stdout);
+			return 2;
+		} else {
+			fprintf(stderr, "mailkeep: %s: unknown option %s\n", cmd, o);
+			bad = 1;
+		}
+		*argc -= used;
+		*argv += used;
+	}
+	return bad;
+}
+
 static int cli_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -391,47 +444,12 @@ static int cli_run(int argc, char **argv)
 		free(cli.accounts);
 		return cli_cmd_push(cli.config_path, verbosity, sub_argc, sub_argv);
 	}
-	/* allow -v / -q after the command too */
-	while (sub_argc > 0 && sub_argv[0][0] == '-' && strcmp(sub_argv[0], "--connect")) {
-		if (!strcmp(sub_argv[0], "-v") || !strcmp(sub_argv[0], "--verbose"))
-			cli.verbose++;
-		else if (sub_argv[0][1] == 'v' && strspn(sub_argv[0] + 1, "v") == strlen(sub_argv[0] + 1))
-			cli.verbose += (int)strlen(sub_argv[0] + 1); /* -vv, -vvv */
-		else if (!strcmp(sub_argv[0], "-q") || !strcmp(sub_argv[0], "--quiet"))
-			cli.quiet = 1;
-		else if (!strcmp(sub_argv[0], "--json"))
-			cli.json = 1;
-		else if (!strcmp(sub_argv[0], "--account") && sub_argc > 1) {
-			add_account(&cli, sub_argv[1]);
-			sub_argc--;
-			sub_argv++;
-		} else if (!strcmp(sub_argv[0], "--shard") && sub_argc > 1) {
-			bad |= parse_shard(sub_argv[1], &cli) < 0;
-			sub_argc--;
-			sub_argv++;
-		}
-		else if (!strncmp(sub_argv[0], "--account=", 10))
-			add_account(&cli, sub_argv[0] + 10);
-		else if (!strncmp(sub_argv[0], "--shard=", 8))
-			bad |= parse_shard(sub_argv[0] + 8, &cli) < 0;
-		else if (!strncmp(sub_argv[0], "--jobs=", 7) || (!strncmp(sub_argv[0], "-j", 2) && sub_argv[0][2])) {
-			bad |= parse_jobs(sub_argv[0] + (sub_argv[0][1] == 'j' ? 2 : 7), &cli.jobs) < 0;
-		} else if ((!strcmp(sub_argv[0], "-j") || !strcmp(sub_argv[0], "--jobs")) && sub_argc > 1) {
-			bad |= parse_jobs(sub_argv[1], &cli.jobs) < 0;
-			sub_argc--;
-			sub_argv++;
-		}
-		else if (!strcmp(sub_argv[0], "-h") || !strcmp(sub_argv[0], "--help")) {
-			usage(stdout);
-			free(cli.accounts);
-			return EXIT_OK;
-		} else {
-			fprintf(stderr, "mailkeep: %s: unknown option %s\n", cmd, sub_argv[0]);
-			bad = 1;
-		}
-		sub_argc--;
-		sub_argv++;
+	int after = trailing_options(&cli, cmd, &sub_argc, &sub_argv);
+	if (after == 2) { /* --help */
+		free(cli.accounts);
+		return EXIT_OK;
 	}
+	bad |= after;
 	if (bad) { /* --json promises a report, also for a refused command line */
 		if (cli.json && !strcmp(cmd, "sync"))
 			cli_sync_json_usage_error();

@@ -249,6 +249,40 @@ static struct old_entry *find_old(struct old_entry *old, size_t n, const char *n
 	return NULL;
 }
 
+/* The message entries of a tree (not the .mailkeep-keep placeholders), sorted
+ * by base name (cmp_old); they point into the tree. */
+static struct old_entry *old_entries(const git_tree *tree, size_t *n_old)
+{
+	size_t cnt = git_tree_entrycount(tree);
+	struct old_entry *old = xcalloc(cnt ? cnt : 1, sizeof(*old));
+	*n_old = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(e);
+		if (name[0] == '.')
+			continue;
+		old[*n_old].name = name;
+		old[*n_old].base_len = base_len(name);
+		git_oid_cpy(&old[*n_old].id, git_tree_entry_id(e));
+		(*n_old)++;
+	}
+	qsort(old, *n_old, sizeof(*old), cmp_old);
+	return old;
+}
+
+/* The old entry of the file NAME: the same message (base name), under the same
+ * name when several entries share the base; NULL for a message new to the tree. */
+static struct old_entry *match_old(struct old_entry *old, size_t n_old, const char *name)
+{
+	struct old_entry *o = find_old(old, n_old, name, base_len(name));
+	if (o && strcmp(o->name, name)) {
+		for (struct old_entry *q = o; q < old + n_old && !cmp_old(q, o); q++)
+			if (!q->used && !strcmp(q->name, name))
+				return q;
+	}
+	return o;
+}
+
 static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, char *err, size_t errlen)
 {
 	struct buf tpath = BUF_INIT, dpath = BUF_INIT, full = BUF_INIT, upath = BUF_INIT;
@@ -266,19 +300,7 @@ static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, 
 			git_fail(err, errlen, tpath.data);
 			goto out;
 		}
-		size_t cnt = git_tree_entrycount(tree);
-		old = xcalloc(cnt ? cnt : 1, sizeof(*old));
-		for (size_t i = 0; i < cnt; i++) {
-			const git_tree_entry *e = git_tree_entry_byindex(tree, i);
-			const char *name = git_tree_entry_name(e);
-			if (name[0] == '.')
-				continue;
-			old[n_old].name = name;
-			old[n_old].base_len = base_len(name);
-			git_oid_cpy(&old[n_old].id, git_tree_entry_id(e));
-			n_old++;
-		}
-		qsort(old, n_old, sizeof(*old), cmp_old);
+		old = old_entries(tree, &n_old);
 	} else {
 		/* a folder new to the snapshot: make cur/new/tmp exist in a checkout */
 		buf_addf(&upath, "%s/%s", tpath.data, KEEP_FILE);
@@ -297,16 +319,7 @@ static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, 
 		while ((de = readdir(d))) {
 			if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 				continue;
-			size_t blen = base_len(de->d_name);
-			struct old_entry *o = find_old(old, n_old, de->d_name, blen);
-			/* prefer an exact match when several entries share the base */
-			if (o && strcmp(o->name, de->d_name)) {
-				for (struct old_entry *q = o; q < old + n_old && !cmp_old(q, o); q++)
-					if (!q->used && !strcmp(q->name, de->d_name)) {
-						o = q;
-						break;
-					}
-			}
+			struct old_entry *o = match_old(old, n_old, de->d_name);
 			buf_reset(&upath);
 			buf_addf(&upath, "%s/%s", tpath.data, de->d_name);
 			if (o && !strcmp(o->name, de->d_name)) {

@@ -634,7 +634,8 @@ void push_account(const struct account *src, const struct account *target,
 		memset(&r.src_ns, 0, sizeof(r.src_ns));
 	free(ns);
 	find_folders(r.src_dir, "", 0, &folders);
-	qsort(folders.items, folders.n, sizeof(*folders.items), cmp_str);
+	if (folders.n)
+		qsort(folders.items, folders.n, sizeof(*folders.items), cmp_str);
 	r.password = config_get_password(target, err, sizeof(err));
 	if (!r.password || open_server(&r, err, sizeof(err)) < 0) {
 		snprintf(res->error, sizeof(res->error), "account %s: %s", target->name, err);

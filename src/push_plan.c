@@ -328,6 +328,10 @@ int push_map_folder(const struct push_name *full, size_t src_skip, unsigned src_
 			buf_adds(wire, enc);
 		}
 	} else {
+		if (!rel.n) { /* a push_map target or a source name that leaves nothing */
+			snprintf(err, errlen, "empty folder name");
+			goto out;
+		}
 		if (rel.n > 1 && !delim) {
 			snprintf(err, errlen, "the target server has no folder hierarchy (rename the folder "
 				 "with push_map)");

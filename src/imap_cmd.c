@@ -14,6 +14,13 @@
 #include "imap_internal.h"
 
 #define MAX_KEYWORDS 4096                /* bytes of keywords kept per message */
+/* Mailboxes one LIST may name: far more than any real account, and a bound on
+ * what a server repeating LIST lines without end costs (~200 bytes each). */
+#define MAX_MAILBOXES 100000
+/* How far back a LIST-STATUS answer is matched with the mailboxes listed
+ * (RFC 5819: servers send it right after the mailbox's LIST line): a bound on
+ * the work a server sending STATUS for unlisted names can cause. */
+#define STATUS_LOOKBACK 64
 
 /* ---- LIST ---- */
 
@@ -53,6 +60,10 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 		l->n_ignored++;
 		return 0;
 	}
+	if (l->n >= MAX_MAILBOXES) {
+		snprintf(err, errlen, "%s: LIST names more than %d mailboxes", imap_peer(c), MAX_MAILBOXES);
+		return IMAP_ERR_PROTOCOL;
+	}
 	struct imap_mailbox mb = { 0 };
 	for (size_t i = 0; i < a->items[0].n; i++) {
 		const struct imap_value *f = &a->items[0].items[i];
@@ -79,7 +90,11 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 		mb.utf8 = NULL;
 	if (mb.delim && !c->delim)
 		c->delim = mb.delim;
-	l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+	/* doubling (the array is full when n is 0 or a power of two): one realloc
+	 * per listed name copied the array each time under allocators that do not
+	 * grow in place (ASan's): a LIST of 100000 names took minutes */
+	if (!(l->n & (l->n - 1)))
+		l->items = xrealloc(l->items, (l->n ? 2 * l->n : 1) * sizeof(*l->items));
 	l->items[l->n++] = mb;
 	return 0;
 }
@@ -114,7 +129,7 @@ static int on_list_status(struct imap_client *c, const struct imap_response *r, 
 		log_warn("%s; ignored", err);
 		return 0;
 	}
-	for (size_t i = l->n; i-- > 0;) {
+	for (size_t i = l->n; i-- > 0 && l->n - i <= STATUS_LOOKBACK;) {
 		if (names_mailbox(name, l->items[i].name)) {
 			l->items[i].status = st;
 			l->items[i].status.ok = 1;
@@ -376,9 +391,13 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 	}
 	if (!m.uid) /* unsolicited FETCH (flags changed by someone else): ignored */
 		return 0;
-	if (fc->cb->on_message && fc->cb->on_message(fc->cb->ctx, &m, err, errlen) != 0) {
-		fc->failed = 1;
-		return IMAP_ERR_LOCAL;
+	if (fc->cb->on_message) {
+		int crc = fc->cb->on_message(fc->cb->ctx, &m, err, errlen);
+		if (crc != 0) {
+			fc->failed = 1;
+			/* the callback found the server hostile: the connection is dropped */
+			return crc == IMAP_ERR_PROTOCOL ? IMAP_ERR_PROTOCOL : IMAP_ERR_LOCAL;
+		}
 	}
 	return 0;
 }
@@ -565,8 +584,11 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 			uint32_t uid;
 			if (imap_value_u32(&a->items[i], &uid) < 0 || !uid)
 				goto bad;
-			if (range_cb(uid, uid, &rc))
-				return IMAP_ERR_LOCAL;
+			if (range_cb(uid, uid, &rc)) {
+				snprintf(err, errlen, "%s: SEARCH response with more UIDs than the mailbox holds",
+					 imap_peer(c));
+				return IMAP_ERR_PROTOCOL;
+			}
 		}
 		return 0;
 	}

@@ -123,6 +123,37 @@ static int in_ranges(const struct plan_range *r, size_t n, size_t *pos, uint32_t
 	return *pos < n && r[*pos].lo <= uid;
 }
 
+size_t plan_ranges_merge(struct plan_range *ranges, size_t n_ranges)
+{
+	size_t w = 0;
+	if (n_ranges < 2)
+		return n_ranges;
+	/* sort and merge overlapping ranges into a disjoint list */
+	qsort(ranges, n_ranges, sizeof(*ranges), cmp_range);
+	for (size_t k = 1; k < n_ranges; k++) {
+		if (ranges[k].lo <= ranges[w].hi) {
+			if (ranges[k].hi > ranges[w].hi)
+				ranges[w].hi = ranges[k].hi;
+		} else {
+			ranges[++w] = ranges[k];
+		}
+	}
+	return w + 1;
+}
+
+size_t plan_ranges_keep_known(struct plan_range *ranges, size_t n_ranges, const struct state_msg *known,
+			      size_t n_known)
+{
+	size_t w = 0, i = 0;
+	for (size_t k = 0; k < n_ranges; k++) {
+		while (i < n_known && known[i].uid < ranges[k].lo)
+			i++;
+		if (i < n_known && known[i].uid <= ranges[k].hi)
+			ranges[w++] = ranges[k];
+	}
+	return w;
+}
+
 size_t plan_merge_changes(const struct state_msg *known, size_t n_known,
 			  const struct plan_server_msg *changed, size_t n_changed,
 			  struct plan_range *ranges, size_t n_ranges, enum plan_ranges_kind kind,
@@ -130,20 +161,7 @@ size_t plan_merge_changes(const struct state_msg *known, size_t n_known,
 {
 	size_t i = 0, j = 0, o = 0, pos = 0;
 	struct plan_merged *m = xmalloc((n_known + n_changed + 1) * sizeof(*m));
-	if (n_ranges > 1) {
-		/* sort and merge overlapping ranges into a disjoint list */
-		size_t w = 0;
-		qsort(ranges, n_ranges, sizeof(*ranges), cmp_range);
-		for (size_t k = 1; k < n_ranges; k++) {
-			if (ranges[k].lo <= ranges[w].hi) {
-				if (ranges[k].hi > ranges[w].hi)
-					ranges[w].hi = ranges[k].hi;
-			} else {
-				ranges[++w] = ranges[k];
-			}
-		}
-		n_ranges = w + 1;
-	}
+	n_ranges = plan_ranges_merge(ranges, n_ranges);
 	while (i < n_known || j < n_changed) {
 		/* no sentinel value: 4294967295 is a valid UID */
 		int has_k = i < n_known, has_c = j < n_changed;

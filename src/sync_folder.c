@@ -27,7 +27,16 @@ struct server_view {
 	uint8_t *present;       /* parallel: the message is on disk */
 	int64_t *date;          /* parallel: its file's name date (state_msg.date) */
 	size_t n, cap;
+	/* the connection whose EXISTS bounds the view (NULL: unbounded); kept by sv_free */
+	const struct imap_client *imap;
 };
+
+/* A server's FETCH and SEARCH/VANISHED answers may repeat UIDs without end:
+ * once this many entries are held beyond the mailbox's EXISTS, the list is
+ * compacted (duplicates dropped), and what still exceeds EXISTS by as much
+ * is a hostile server (the connection is dropped). Memory then follows the
+ * mailbox, not the bytes the server sends. */
+#define VIEW_SLACK ((size_t)1 << 18)
 
 struct folder_run {
 	struct account_run *a;
@@ -145,6 +154,7 @@ static void sv_add(struct server_view *sv, uint32_t uid, unsigned flags, const c
 
 static void sv_free(struct server_view *sv)
 {
+	const struct imap_client *imap = sv->imap;
 	for (size_t i = 0; i < sv->n; i++)
 		free(sv->keywords[i]);
 	free(sv->msgs);
@@ -152,6 +162,7 @@ static void sv_free(struct server_view *sv)
 	free(sv->present);
 	free(sv->date);
 	memset(sv, 0, sizeof(*sv));
+	sv->imap = imap;
 }
 
 static ssize_t sv_find(const struct server_view *sv, uint32_t uid)
@@ -184,7 +195,7 @@ static int cmp_pair(const void *x, const void *y)
 }
 
 /* Sort by uid and drop duplicates (a hostile or buggy server): the last wins. */
-static void sv_normalise(struct server_view *sv)
+static void sv_dedupe(struct server_view *sv)
 {
 	int sorted = 1;
 	for (size_t i = 1; i < sv->n && sorted; i++)
@@ -207,6 +218,11 @@ static void sv_normalise(struct server_view *sv)
 		sv->n = o;
 		free(tmp);
 	}
+}
+
+static void sv_normalise(struct server_view *sv)
+{
+	sv_dedupe(sv);
 	free(sv->present);
 	sv->present = xcalloc(sv->n ? sv->n : 1, 1);
 	free(sv->date);
@@ -218,8 +234,28 @@ static void sv_normalise(struct server_view *sv)
 static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
 	struct server_view *sv = ctx;
-	if (m->has_flags)
-		sv_add(sv, m->uid, m->flags, m->keywords);
+	if (!m->has_flags)
+		return 0;
+	if (sv->n && sv->msgs[sv->n - 1].uid == m->uid) { /* the same again: the last wins */
+		sv->msgs[sv->n - 1].flags = (uint8_t)m->flags;
+		free(sv->keywords[sv->n - 1]);
+		sv->keywords[sv->n - 1] = *m->keywords ? xstrdup(m->keywords) : NULL;
+		return 0;
+	}
+	if (sv->imap && sv->n == sv->cap && sv->n >= (size_t)imap_exists(sv->imap) + VIEW_SLACK) {
+		sv_dedupe(sv); /* sorted, later copies win: as sv_normalise will */
+		if (sv->n >= (size_t)imap_exists(sv->imap) + VIEW_SLACK) {
+			snprintf(err, errlen, "the server listed %zu messages more than the %" PRIu32 " it holds",
+				 sv->n - (size_t)imap_exists(sv->imap), imap_exists(sv->imap));
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (sv->n > sv->cap / 2 + sv->cap / 4) { /* still mostly full: grow, not compact again at once */
+			sv->cap *= 2;
+			sv->msgs = xrealloc(sv->msgs, sv->cap * sizeof(*sv->msgs));
+			sv->keywords = xrealloc(sv->keywords, sv->cap * sizeof(*sv->keywords));
+		}
+	}
+	sv_add(sv, m->uid, m->flags, m->keywords);
 	return 0;
 }
 
@@ -524,6 +560,15 @@ static int on_msgid(void *ctx, const struct imap_msg *m, char *err, size_t errle
 	struct folder_run *f = ctx;
 	if (!m->gm_msgid || !wanted(f->plan, m->uid))
 		return 0;
+	if (f->n_gm && f->gm[f->n_gm - 1].uid == m->uid) { /* the same again: the last wins */
+		f->gm[f->n_gm - 1] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size };
+		return 0;
+	}
+	/* one answer per UID asked for: a server repeating them without end is hostile */
+	if (f->n_gm >= 2 * f->plan->n_fetch + 1024) {
+		snprintf(err, errlen, "the server sent more X-GM-MSGID answers than UIDs were asked for");
+		return IMAP_ERR_PROTOCOL;
+	}
 	if (f->n_gm == f->cap_gm) {
 		f->cap_gm = f->cap_gm ? f->cap_gm * 2 : 64;
 		f->gm = xrealloc(f->gm, f->cap_gm * sizeof(*f->gm));
@@ -898,11 +943,27 @@ struct changes {
 	struct server_view changed;   /* FETCH FLAGS since the state's modseq */
 	struct plan_range *ranges;    /* VANISHED or SEARCH ALL */
 	size_t n_ranges, cap_ranges;
+	const struct folder_state *st; /* the known UIDs (NULL: ranges unbounded) */
 };
 
 static int on_uids(void *ctx, uint32_t lo, uint32_t hi, int vanished)
 {
 	struct changes *ch = ctx;
+	if (ch->n_ranges && ch->ranges[ch->n_ranges - 1].lo <= lo && hi <= ch->ranges[ch->n_ranges - 1].hi)
+		return 0; /* within the last one (a repeat) */
+	if (ch->st && ch->n_ranges == ch->cap_ranges && ch->n_ranges >= VIEW_SLACK) {
+		/* repeated or overlapping ranges are merged; VANISHED ranges without a
+		 * known UID change nothing; SEARCH ALL lists at most EXISTS UIDs */
+		ch->n_ranges = plan_ranges_merge(ch->ranges, ch->n_ranges);
+		if (vanished)
+			ch->n_ranges = plan_ranges_keep_known(ch->ranges, ch->n_ranges, ch->st->msgs, ch->st->n);
+		else if (ch->changed.imap && ch->n_ranges >= (size_t)imap_exists(ch->changed.imap) + VIEW_SLACK / 2)
+			return -1;
+		if (ch->n_ranges > ch->cap_ranges / 2 + ch->cap_ranges / 4) {
+			ch->cap_ranges *= 2; /* still mostly full: grow, not compact again at once */
+			ch->ranges = xrealloc(ch->ranges, ch->cap_ranges * sizeof(*ch->ranges));
+		}
+	}
 	if (ch->n_ranges == ch->cap_ranges) {
 		ch->cap_ranges = ch->cap_ranges ? ch->cap_ranges * 2 : 64;
 		ch->ranges = xrealloc(ch->ranges, ch->cap_ranges * sizeof(*ch->ranges));
@@ -1083,13 +1144,15 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 {
 	struct imap_client *c = f->a->imap;
 	struct prefetch *p = f->a->pre;
-	struct changes ch = { 0 };
+	struct changes ch = { .st = st };
 	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f->sv };
 	struct imap_fetch_cb changed_cb = { NULL, NULL, on_flags, &ch.changed };
 	struct imap_examine_req req = { .on_uids = on_uids, .ctx = &ch, .after_send = after_examine_sent,
 					.after_ctx = f };
 	int rc;
 
+	f->sv.imap = c;
+	ch.changed.imap = c;
 	*path = build_request(f->a, mb, st, status, &req, &f->spec_set);
 	/* QRESYNC only: there EXAMINE carries the changes and the download is
 	 * the one FETCH behind it. On the CONDSTORE path a server may run its
@@ -1134,6 +1197,8 @@ examined:
 		spec_drop(f);
 		changes_free(&ch);
 		memset(&ch, 0, sizeof(ch));
+		ch.st = st;
+		ch.changed.imap = c;
 		sv_free(&f->sv); /* what the FETCH behind the refused EXAMINE said is not this folder's */
 		rc = imap_examine(c, &plain, info, err, errlen);
 	}

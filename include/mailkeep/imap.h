@@ -236,7 +236,9 @@ struct imap_msg {
  * literal while it arrives (before the rest of the response is known);
  * `on_message` is called once the whole FETCH response is parsed. Any callback
  * returning non-zero aborts with IMAP_ERR_LOCAL after the response stream has been
- * consumed up to the tagged completion when possible. */
+ * consumed up to the tagged completion when possible; `on_message` returning
+ * IMAP_ERR_PROTOCOL (the server's answers are hostile, e.g. without end) makes
+ * the command fail with it at once: the connection is then dropped. */
 struct imap_fetch_cb {
 	int (*on_body_begin)(void *ctx, uint64_t size, char *err, size_t errlen);
 	int (*on_body_data)(void *ctx, const char *data, size_t len, char *err, size_t errlen);

@@ -71,6 +71,16 @@ struct plan_merged {
 	size_t known;
 };
 
+/* Sort ranges[0..n) and merge the overlapping and adjacent-by-overlap ones
+ * into a disjoint ascending list, in place; returns its length. Pure. */
+size_t plan_ranges_merge(struct plan_range *ranges, size_t n);
+/* Of the sorted disjoint ranges[0..n), keep (in place) only those holding a
+ * UID of known (sorted by uid); returns how many. Pure. A VANISHED range
+ * without a known UID changes no merged view, so a server cannot make the
+ * list grow beyond the state's size. */
+size_t plan_ranges_keep_known(struct plan_range *ranges, size_t n, const struct state_msg *known,
+			      size_t n_known);
+
 /* The server's current view from the last state (known, sorted by uid), the
  * messages whose flags changed since (changed, sorted, unique; new messages are
  * among them) and the UID ranges (sorted in place). Returns the count and the

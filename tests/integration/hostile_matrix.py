@@ -41,7 +41,8 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          raw), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0),
          noorphan (no folder may be called gone), noaside (no folder moved aside),
          nodir=FOLDER (FOLDER may have no directory in the mirror: it was never opened),
-         nonsrec (no namespace may be recorded in .mailkeep/namespace)
+         nonsrec (no namespace may be recorded in .mailkeep/namespace), maxrss=MB (the run's peak
+         memory at most MB, measured with GNU time, not under ASan)
   bound  the seconds the run may take at most (the test's timeout is 2 s)
   xfail  why the scenario is known to fail ("-": it passes)
 --manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
@@ -1352,6 +1353,31 @@ class _(Base):
             [Folder(b"many", 1, [], ["\\Noselect", "\\HasChildren"])]
 
 
+@sc("flood-list-repeated", rc="4", named="-", flags="nogood,maxrss=80", bound=20,
+    doc="LIST names Bad a million times more (before the fix: ~200 MB per million, one error line each)")
+class _(Base):
+    def do_list(self, c, tag, args):
+        chunk = b'* LIST () "/" Bad\r\n' * 10000
+        try:
+            for _ in range(100):
+                c.send(chunk)
+        except OSError:
+            raise Drop
+        return super().do_list(c, tag, args)
+
+
+@sc("list-status-ghosts", rc="0", named="-", flags="same", bound=10,
+    doc="LIST-STATUS: 80000 \\Noselect folders, then 80000 STATUS answers for an unlisted Ghost "
+        "(before the fix: each matched against every folder listed, 47 s of CPU)")
+class _(Base):
+    def do_list(self, c, tag, args):
+        if len(args) >= 3 and isinstance(args[2], bytes) and args[2].upper() == b"RETURN":
+            out = [b'* LIST (\\Noselect) "/" g%07d\r\n' % i for i in range(80000)]
+            out += [b"* STATUS Ghost (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 3 HIGHESTMODSEQ 4)\r\n"] * 80000
+            c.send(b"".join(out))
+        return super().do_list(c, tag, args)
+
+
 @sc("list-status-unlisted", rc="0", named="-", pre=PRE, flags="same",
     doc="LIST-STATUS answers for folders not listed (Ghost, a NUL name) and for Bad before its LIST line")
 class _(HmsBump):
@@ -2319,6 +2345,58 @@ class _(Base):
             kw = b" ".join(b"$kw%05d" % i for i in range(10000))
             parts = [p[:-1] + b" " + kw + b")" if p.startswith(b"FLAGS") else p for p in parts]
         c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+# Floods: answers that repeat UIDs without end must cost memory in proportion to the mailbox, not
+# to the bytes sent (before the fix: 3 million repeated FETCH lines ~ 160 MB, 10 million VANISHED or
+# SEARCH UIDs ~ 120-160 MB, growing without bound).
+@sc("flood-fetch-repeated", rc="0", named="-", flags="same,maxrss=80", bound=40,
+    doc="Bad's FLAGS listing repeats UIDs 1 and 3 (alternately) three million times (110 MB)")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and b"BODY.PEEK[]" not in items:
+            two = b"".join(self.fetch_bytes(seq, self.fetch_parts(c, f, seq, f.msgs[seq - 1], items, uidcmd)[0], None)
+                           for seq in (1, 2))
+            chunk = two * 5000
+            for _ in range(300):
+                c.send(chunk)
+
+
+@sc("flood-fetch-distinct", rc="1", flags="maxrss=80", bound=40,
+    doc="Bad's FLAGS listing (4 EXISTS) goes on with three million other UIDs")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1 and b"BODY.PEEK[]" not in items:
+            try:
+                for base in range(1000, 3001000, 10000):
+                    c.send(b"".join(b"* 1 FETCH (UID %d FLAGS ())\r\n" % (base + i) for i in range(10000)))
+            except OSError:
+                raise Drop
+
+
+@sc("flood-vanished-repeated", rc="0", named="-", pre=PRE, flags="same,maxrss=80", bound=40,
+    doc="after a first sync: VANISHED (EARLIER) 1,2,1,2,... ten million times over 20 lines")
+class _(BadExamine, HmsBump):
+    def examine_bad(self, c, tag, f, lines):
+        line = b"* VANISHED (EARLIER) " + b",".join([b"1,2"] * 250000) + b"\r\n"
+        for _ in range(20):
+            c.send(line)
+        return lines
+
+
+@sc("flood-search-repeated", rc="0", named="-", pre=PRE, flags="same,maxrss=80", bound=40,
+    doc="CONDSTORE path after a first sync: SEARCH 1 3 1 3 ... ten million times for Bad")
+class _(CondstoreBump):
+    caps_del = ["QRESYNC", "ESEARCH"]
+
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            line = b"* SEARCH" + b" 1 3" * 250000 + b"\r\n"
+            for _ in range(20):
+                c.send(line)
+        super().search_result(c, tag, f, uidcmd, esearch)
 
 
 @sc("fetch-flags-not-list", rc="1")

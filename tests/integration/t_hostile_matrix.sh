@@ -32,6 +32,9 @@ HM_PY=$LIB_DIR/hostile_matrix.py
 # the interpreter itself, not a version manager's wrapper script (pyenv's costs 0.5 s a start)
 PY=$(python3 -c 'import sys; print(sys.executable)') && [ -x "$PY" ] || PY=python3
 HM_TIMEOUT=2
+# an ASan build: no peak-memory bounds (maxrss= scenarios)
+HM_ASAN=0
+grep -qa __asan_init "$MAILKEEP" 2>/dev/null && HM_ASAN=1
 JOBS=${HM_JOBS:-3}
 pf=$(fake_pass)
 GOOD_FOLDERS=(INBOX A Z Empty)
@@ -211,7 +214,8 @@ last() {
 run_one() {
 	local name=$1 rcs=$2 named=$3 pre=$4 flags=$5 bound=$6 xfail=$7
 	local box=$T/b/$name s=$T/b/$name.d problems=() pids=() start=${EPOCHREALTIME/./}
-	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" nodir="" f rc t0 secs pre_port k ex=()
+	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" nodir="" maxrss="" f rc t0 secs pre_port k ex=()
+	local timer=()
 	mkdir -p "$box/cwd" "$root" "$s"
 	for f in ${flags//,/ }; do
 		case $f in
@@ -219,8 +223,14 @@ run_one() {
 		maxconn=*) maxconn=${f#maxconn=} ;;
 		must=*) must=${f#must=} ;;
 		nodir=*) nodir=${f#nodir=} ;;
+		maxrss=*) maxrss=${f#maxrss=} ;;
 		esac
 	done
+	# maxrss=MB: the run's peak memory, measured by GNU time when there is one (not under ASan,
+	# whose shadow memory and quarantine are no measure of mailkeep's)
+	if [ -n "$maxrss" ] && [ -x /usr/bin/time ] && [ "$HM_ASAN" = 0 ]; then
+		timer=(/usr/bin/time -f %M -o "$s/rss")
+	fi
 	has() { case ",$flags," in *",$1,"*) return 0 ;; esac; return 1; }
 	problem() { problems+=("$*"); }
 
@@ -245,9 +255,13 @@ run_one() {
 	cfg "$s/hostile.yaml" "$root" "$HM_PORT" "$tls" "$maxconn"
 	box_list "$box" >"$s/box.before"
 	t0=${EPOCHREALTIME/./}
-	(cd "$box/cwd" && exec timeout -k 2 $((bound + 3)) "$MAILKEEP" -v --json -c "$s/hostile.yaml" sync </dev/null \
-		>"$s/hostile.out" 2>"$s/hostile.err")
+	(cd "$box/cwd" && exec timeout -k 2 $((bound + 3)) "${timer[@]}" "$MAILKEEP" -v --json -c "$s/hostile.yaml" sync \
+		</dev/null >"$s/hostile.out" 2>"$s/hostile.err")
 	rc=$?
+	if [ ${#timer[@]} -gt 0 ] && [ -s "$s/rss" ]; then
+		k=$(tail -n 1 "$s/rss")
+		case $k in *[!0-9]*) ;; *) [ "$k" -le $((maxrss * 1024)) ] || problem "peak memory $((k / 1024)) MB (bound $maxrss MB)" ;; esac
+	fi
 	secs=$(((${EPOCHREALTIME/./} - t0) / 1000000))
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		problem "hang: killed after $((bound + 3)) s"

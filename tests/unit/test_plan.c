@@ -291,3 +291,29 @@ Test(plan_merge, uid_max_is_a_uid)
 	cr_assert_eq(m[1].flags, 0);
 	free(m);
 }
+
+/* A server repeating UIDs without end (VANISHED 1,1,1..., SEARCH 1 1 1...)
+ * must not grow the range list: the runner compacts it with these two. */
+Test(plan_ranges, merge_collapses_repeats_and_overlaps)
+{
+	struct plan_range r[] = { { 5, 5 }, { 1, 1 }, { 1, 1 }, { 2, 3 }, { 1, 4 }, { 5, 5 },
+				  { 4294967295u, 4294967295u }, { 7, 9 }, { 8, 8 } };
+	size_t n = plan_ranges_merge(r, sizeof(r) / sizeof(r[0]));
+	cr_assert_eq(n, 4);
+	cr_assert(r[0].lo == 1 && r[0].hi == 4);
+	cr_assert(r[1].lo == 5 && r[1].hi == 5);
+	cr_assert(r[2].lo == 7 && r[2].hi == 9);
+	cr_assert(r[3].lo == 4294967295u && r[3].hi == 4294967295u);
+	cr_assert_eq(plan_ranges_merge(r, 0), 0);
+}
+
+Test(plan_ranges, keep_known_drops_ranges_without_a_known_uid)
+{
+	struct state_msg known[] = { K(3, 0), K(10, 0), K(4294967295u, 0) };
+	struct plan_range r[] = { { 1, 2 }, { 3, 3 }, { 4, 9 }, { 11, 20 }, { 5000, 4294967295u } };
+	size_t n = plan_ranges_keep_known(r, 5, known, 3);
+	cr_assert_eq(n, 2);
+	cr_assert(r[0].lo == 3 && r[0].hi == 3);
+	cr_assert(r[1].lo == 5000 && r[1].hi == 4294967295u);
+	cr_assert_eq(plan_ranges_keep_known(r, 2, NULL, 0), 0);
+}

@@ -138,6 +138,7 @@ static int is_body_item(const char *s, size_t len)
 int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 {
 	size_t scanned = c->rpos;
+	int after_body = 0; /* the line continues after a streamed body literal */
 	buf_reset(&c->resp);
 	c->streamed = 0;
 	c->streamed_size = 0;
@@ -161,6 +162,16 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 		}
 		size_t linelen = (size_t)(nl - (c->rbuf.data + c->rpos)) + 1;
 		const char *line = c->rbuf.data + c->rpos;
+		/* A message body is followed by the next item (SP) or the end of the
+		 * FETCH list (")"). Anything else means that the literal's size was not
+		 * the body's: the body file holds protocol bytes (or lacks its end), and
+		 * the rest can even parse as the items of the next message's response. */
+		if (after_body && line[0] != ' ' && line[0] != ')') {
+			snprintf(err, errlen, "%s: unexpected data after a message body (wrong literal size)",
+				 imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		after_body = 0;
 		uint64_t lit;
 		size_t marker;
 		int m = imap_frame_literal_at_end(line, linelen, &lit, &marker);
@@ -190,6 +201,7 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 			int rc = stream_literal(c, lit, err, errlen);
 			if (rc < 0)
 				return rc;
+			after_body = 1;
 		} else {
 			if (lit > MAX_RESPONSE - c->resp.len - linelen) {
 				snprintf(err, errlen, "%s: server literal of %" PRIu64 " bytes is too large",

@@ -213,6 +213,7 @@ struct select_ctx {
 	struct imap_select_info *info;
 	int keywords_ok;
 	struct buf *permanent;
+	int exists_seen;
 };
 
 static int code_number(const struct imap_response *r, uint64_t max, uint64_t *out)
@@ -262,8 +263,10 @@ static int on_select(struct imap_client *c, const struct imap_response *r, void 
 		return 0;
 	}
 	if (r->status == IMAP_STATUS_NONE && r->has_number && r->name && r->name_len == 6 &&
-	    !strncasecmp(r->name, "EXISTS", 6))
+	    !strncasecmp(r->name, "EXISTS", 6)) {
 		x->info->exists = r->number;
+		x->exists_seen = 1;
+	}
 	return 0;
 bad:
 	snprintf(err, errlen, "%s: invalid number in SELECT response", imap_peer(c));
@@ -274,7 +277,7 @@ int imap_select(struct imap_client *c, const char *wire_name, int read_only,
 		struct imap_select_info *info, int *keywords_ok, struct buf *permanent,
 		char *err, size_t errlen)
 {
-	struct select_ctx x = { info, 1, permanent };
+	struct select_ctx x = { info, 1, permanent, 0 };
 	const char *verb = read_only ? "EXAMINE" : "SELECT";
 	unsigned tag;
 	memset(info, 0, sizeof(*info));
@@ -289,6 +292,13 @@ int imap_select(struct imap_client *c, const char *wire_name, int read_only,
 		return rc;
 	if (!info->uidvalidity) {
 		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
+		return IMAP_ERR_NO;
+	}
+	/* EXISTS is required (RFC 3501 6.3.1), as in sync (imap_cmd.c): without it the
+	 * folder would be taken for empty, and a push without a state (first push, lost
+	 * or damaged state) would skip the lookup and append again what it holds */
+	if (!x.exists_seen) {
+		snprintf(err, errlen, "%s: server sent no EXISTS for the mailbox", imap_peer(c));
 		return IMAP_ERR_NO;
 	}
 	/* EXAMINE answers "PERMANENTFLAGS ()" (read-only), which says nothing about

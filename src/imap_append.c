@@ -638,7 +638,12 @@ int imap_uid_expunge(struct imap_client *c, const char *uidset, char *err, size_
 struct search_ctx {
 	int (*on_uid)(void *ctx, uint32_t uid);
 	void *ctx;
+	uint64_t n; /* UIDs this command's answers named */
 };
+
+/* UIDs one SEARCH may name beyond the mailbox's EXISTS before the server is
+ * taken for hostile (its answers would otherwise cost memory without end). */
+#define SEARCH_SLACK 65536
 
 static int on_search(struct imap_client *c, const struct imap_response *r, void *ctx,
 		     char *err, size_t errlen)
@@ -653,6 +658,10 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 			if (r->args.items[i].type == IMAP_LIST)
 				continue;
 			snprintf(err, errlen, "%s: malformed SEARCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (++s->n > (uint64_t)imap_exists(c) + SEARCH_SLACK) {
+			snprintf(err, errlen, "%s: SEARCH response with more UIDs than the mailbox holds", imap_peer(c));
 			return IMAP_ERR_PROTOCOL;
 		}
 		if (s->on_uid(s->ctx, uid))
@@ -683,7 +692,7 @@ int imap_uid_search_message_send(struct imap_client *c, const char *message_id, 
 int imap_uid_search_wait(struct imap_client *c, unsigned tag, int (*on_uid)(void *ctx, uint32_t uid),
 			 void *ctx, char *err, size_t errlen)
 {
-	struct search_ctx s = { on_uid, ctx };
+	struct search_ctx s = { on_uid, ctx, 0 };
 	return imap_wait_tagged(c, tag, on_search, &s, "UID SEARCH", err, errlen);
 }
 

@@ -24,6 +24,8 @@ while a synchronizing literal waits).
   --drop-append K the K-th APPEND'ed message (1-based, counted over the process lifetime): the
                   connection is closed after half of its literal has been read; nothing stored
   --trycreate-once the first APPEND answers NO [TRYCREATE] and deletes that folder
+  --search-flood N every SEARCH answer names UID 1 N more times (a hostile server: memory must
+                  not follow it)
   --cont-first    reads ahead: when the next APPEND (synchronizing literal) is already there, its
                   "+" goes out before this APPEND's OK
 """
@@ -410,6 +412,11 @@ class Conn:
                     return
             if ok:
                 res.append(str(m["uid"]))
+        flood = self.a.search_flood
+        while flood > 0: # in lines of up to 10000 numbers
+            k = min(flood, 10000)
+            self.send("* SEARCH" + " 1" * k + "\r\n")
+            flood -= k
         self.send(f"* SEARCH {' '.join(res)}\r\n{tag} OK search\r\n")
 
     def c_UID_FETCH(self, tag, args, ln):
@@ -501,6 +508,7 @@ def main():
     ap.add_argument("--drop-append", type=int, default=0)
     ap.add_argument("--trycreate-once", action="store_true")
     ap.add_argument("--cont-first", action="store_true")
+    ap.add_argument("--search-flood", type=int, default=0)
     ap.add_argument("--lifetime", type=float, default=300)
     a = ap.parse_args()
     store = Store(a)

@@ -217,11 +217,12 @@ fake drop --caps "UIDPLUS LITERAL+" --drop-append 6
 fake dropsync --caps "NAMESPACE" --ns-prefix "INBOX." --drop-append 4
 fake trycreate --caps "UIDPLUS LITERAL+ MULTIAPPEND" --trycreate-once
 fake early --caps "UIDPLUS" --cont-first
+fake flood --caps "" --search-flood 300000
 cfg3=$T/config3.yaml
 {
 	echo "accounts:"
 	acct_yaml alice raw='folders:' raw='  exclude: ["Bulk", "Huge", "Big"]' raw='push_map:' raw='  "a.b": "a,b"'
-	for n in plain kwless limit drop dropsync trycreate early; do
+	for n in plain kwless limit drop dropsync trycreate early flood; do
 		p=PORT_$n
 		acct_yaml "$n" port="${!p}" tls=none password_file="$pf"
 	done
@@ -257,6 +258,14 @@ mk -c "$cfg3" sync alice
 mk -c "$cfg3" -v push alice plain
 expect_rc 0 "push of flag changes without UIDPLUS"
 mc --state "$T/plain.json" "${FMAP[@]}"
+
+# a target whose SEARCH answers name UIDs without end: each folder fails, named (the connection
+# is dropped, at most 3 reconnects), so no folder could be pushed: exit 4; memory does not
+# follow the server
+mk -c "$cfg3" -v push alice flood
+expect_rc 4 "push to a server flooding SEARCH answers"
+check 'grep -q "SEARCH response with more UIDs than the mailbox holds" "$MK_ERR"' \
+	"the SEARCH flood is not reported: $(mk_err_line)"
 
 # PERMANENTFLAGS without \*: the keywords it lists are kept, the others reported by name
 mk -c "$cfg3" -v push alice kwless

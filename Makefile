@@ -93,9 +93,11 @@ demo: deps mailkeep
 bench: mailkeep
 	bash tests/bench.sh $(abspath $(BIN))
 
-install: mailkeep
+# the binary of this build ($(BIN)): with SAN=1 (also inherited by a make run from
+# `make check SAN=1`) there is no ./mailkeep
+install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)
-	install -m 0755 mailkeep $(DESTDIR)$(BINDIR)/mailkeep
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/mailkeep
 	install -m 0644 sample.yaml $(DESTDIR)$(DOCDIR)/sample.yaml
 	for m in docs/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/ || true; done
 	for m in docs/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/ || true; done

@@ -651,6 +651,7 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 	struct search_ctx *s = ctx;
 	if (!is_untagged(r, "SEARCH"))
 		return 0;
+	c->search_seen++;
 	for (size_t i = 0; i < r->args.n; i++) {
 		uint32_t uid;
 		if (imap_value_u32(&r->args.items[i], &uid) < 0 || !uid) {
@@ -695,6 +696,8 @@ int imap_uid_search_wait(struct imap_client *c, unsigned tag, int (*on_uid)(void
 	struct search_ctx s = { on_uid, ctx, 0 };
 	return imap_wait_tagged(c, tag, on_search, &s, "UID SEARCH", err, errlen);
 }
+
+unsigned imap_search_seen(const struct imap_client *c) { return c->search_seen; }
 
 int imap_uid_search_all(struct imap_client *c, int (*on_uid)(void *ctx, uint32_t uid), void *ctx,
 			char *err, size_t errlen)

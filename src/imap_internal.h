@@ -39,6 +39,7 @@ struct imap_client {
 	size_t n_unparsable;    /* and counted here */
 	unsigned long round_trips;
 	unsigned select_seq;    /* EXAMINEs sent: which mailbox later commands reach */
+	unsigned search_seen;   /* untagged SEARCH responses read by imap_uid_search_wait */
 	int sent_since_read;
 	uint64_t bytes_in;
 	/* streaming state for the current response */

@@ -194,12 +194,14 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 	/* an empty folder (or one not there yet) holds none of them */
 	if (!f->exists_on_target || !f->info.exists)
 		goto out;
+	unsigned searches = 0, seen0 = imap_search_seen(f->r->imap);
 	/* many to look up (a first push into a folder that has mail): every message
 	 * of the folder is a candidate, one SEARCH instead of one per message */
 	if (n > BULK_LOOKUP) {
 		rc = imap_uid_search_all(f->r->imap, on_candidate_uid, l, err, errlen);
 		if (rc < 0)
 			goto out;
+		searches++;
 	}
 	size_t head = 0, tail = 0, next = n > BULK_LOOKUP ? n : 0;
 	while (next < n || head < tail) {
@@ -214,12 +216,21 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 				goto out;
 			tail++;
 			next++;
+			searches++;
 			continue;
 		}
 		rc = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, l, err, errlen);
 		head++;
 		if (rc < 0)
 			goto out;
+	}
+	/* a SEARCH answered without its untagged SEARCH response (lost or damaged
+	 * on the way) would read as "not on the target": a duplicate appended */
+	if (imap_search_seen(f->r->imap) - seen0 < searches) {
+		snprintf(err, errlen, "the target answered %u of %u searches without a SEARCH response",
+			 searches - (imap_search_seen(f->r->imap) - seen0), searches);
+		rc = IMAP_ERR_NO;
+		goto out;
 	}
 	/* candidates that no present message claims: fetch their headers */
 	size_t o = 0;
@@ -236,6 +247,18 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 		rc = imap_uid_fetch_headers(f->r->imap, set.data, on_candidate, l, err, errlen);
 		if (rc < 0)
 			goto out;
+	}
+	/* a candidate whose header did not come back (a response lost or damaged
+	 * on the way, or expunged meanwhile) may be one of the messages looked
+	 * for: taking that message for absent would append a duplicate */
+	size_t lost = 0;
+	for (size_t i = 0; i < l->n_uids; i++)
+		lost += !l->got[i];
+	if (lost) {
+		snprintf(err, errlen, "the target returned no header for %zu of %zu candidate messages",
+			 lost, l->n_uids);
+		rc = IMAP_ERR_NO;
+		goto out;
 	}
 	for (size_t k = 0; k < n; k++) {
 		if (!ok[k])

@@ -214,6 +214,10 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 /* Counts the EXAMINEs sent: a folder that sees it change has lost its mailbox
  * (a command sent now would reach another one). */
 unsigned imap_select_seq(const struct imap_client *c);
+/* How many untagged SEARCH responses imap_uid_search_wait has read so far: one
+ * per UID SEARCH (RFC 3501 §7.2.5, even when nothing matches), though with
+ * pipelined searches not necessarily while waiting for its own tag. */
+unsigned imap_search_seen(const struct imap_client *c);
 
 /* Consume the responses of a UID FETCH sent earlier, dropping any body. */
 int imap_uid_fetch_discard(struct imap_client *c, unsigned tag);

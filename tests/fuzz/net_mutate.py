@@ -31,6 +31,7 @@ Mutation classes (each logged with the byte offset of the stream where it fired)
 Usage:
   net_mutate.py [--duration SECONDS] [--seed N] [--iterations N] [--push-share F]
                 [--binary PATH] [--workdir DIR] [--timeout S] [--keep]
+                [--fixture-args "ARGS"] [--exact-share F] [--change-share F]
   net_mutate.py --smoke              fixed seed 1, 25 random iterations, then the pinned
                                      reproducers of the failures found so far (PINNED): about 60 s
                                      with the ASan build, exit 1 on failure: suitable for a test
@@ -43,12 +44,20 @@ Usage:
      cmd (sync|push), force_reset / drop_push_state (push: empty bob first / forget the push
      state), muts: [{cls, off, conn, and pinned choices: match (regex the line must match),
      pos, bit, byte (flip/ins_byte/del_byte), idx, new (number), line (insert), delta (litsize:
-     an integer or huge|zero|u32|neg), len (longline)}]; the log.jsonl line of an iteration holds
-     these fields.
+     an integer or huge|zero|u32|neg), len (longline)}], fixture (the fixture options, used when
+     --fixture-args is not given), changes (start exact: the server changes to make first, as logged,
+     e.g. ["append 2 INBOX seed=3", "flags add \\Seen Archive/2024:4", "expunge R&D:2"]; without
+     it they are drawn from the seed); the log.jsonl line of an iteration holds these fields.
 
 --duration   seconds of fuzzing (default 600)
 --seed       master seed (default: time based); iteration i uses seed*100000+i
 --binary     mailkeep binary (default build/san/mailkeep, else ./mailkeep)
+--fixture-args  options for tests/fixture/dovecot.sh up (write --fixture-args=--no-qresync: with a
+             space argparse takes a lone "--no-qresync" for an option), e.g. --no-qresync (CONDSTORE only),
+             "--no-condstore" (neither: full FLAGS fetches, STATUS), "--layout maildir++" ('.' as the
+             hierarchy delimiter); logged with every iteration (key fixture)
+--exact-share   share of sync iterations starting from an exact mirror (default 0.6)
+--change-share  share of those where the server changes first (default 0.7)
 --workdir    where the Dovecot, mirrors and logs live (default: a mktemp dir under /tmp, removed
              at the end unless --keep or a failure was found)
 Every iteration is appended as a JSON line to WORKDIR/log.jsonl; failures are also printed and
@@ -59,6 +68,7 @@ import argparse
 import base64
 import imaplib
 import json
+import shlex
 import os
 import random
 import re
@@ -105,6 +115,12 @@ PINNED = [
     {"start": "empty", "muts": [{"cls": "litsize", "off": 0, "match": r"FETCH \(UID 3 ", "delta": -9}]},
     {"cmd": "push", "drop_push_state": True, "force_reset": False, "kind": "structural",
      "muts": [{"cls": "number", "off": 0, "match": r"^\* \d+ EXISTS", "idx": 0, "new": "-4294967295"}]},
+    # push lookups on the target: a header FETCH ("* 1 FETCH+ (UID 1 ...") or a SEARCH ("* SEARCH\xb5 1")
+    # renamed on the way was ignored, the message taken for absent and appended a second time
+    {"cmd": "push", "drop_push_state": True, "force_reset": False, "kind": "structural",
+     "muts": [{"cls": "ins_byte", "off": 0, "match": r"FETCH \(UID \d+ .*BODY\[HEADER\]", "pos": 9, "byte": 43}]},
+    {"cmd": "push", "drop_push_state": True, "force_reset": False, "kind": "structural",
+     "muts": [{"cls": "ins_byte", "off": 0, "match": r"^\* SEARCH \d", "pos": 8, "byte": 181}]},
 ]
 
 
@@ -461,15 +477,15 @@ class Campaign:
         return r
 
     def up(self):
-        self.sh("bash", FIXTURE, "up", self.dc)
+        self.sh("bash", FIXTURE, "up", self.dc, *shlex.split(self.a.fixture_args or ""))
         self.env = {}
         for line in open(os.path.join(self.dc, "env")):
             if "=" in line and not line.startswith("#"):
                 k, v = line.rstrip("\n").split("=", 1)
-                import shlex
                 self.env[k] = shlex.split(v)[0] if v else ""
         self.sh("python3", SEED_PY, "populate", os.path.join(self.dc, "env"), "--seed", "7", "--count", "7",
                 "--big", "1", "--big-size", "60000:150000")
+        self.delim = self.env.get("DELIM", "/") or "/"
         self.secrets = [self.env["IMAP_PASS"], self.env["IMAP_PASS2"]]
         for u, p in (("alice", self.env["IMAP_PASS"]), ("bob", self.env["IMAP_PASS2"])):
             self.secrets.append(base64.b64encode(f"\0{u}\0{p}".encode()).decode())
@@ -522,6 +538,16 @@ class Campaign:
     def dadm(self, *args):
         return self.sh("doveadm", "-c", self.env["DOVECOT_CONF"], *args, check=False, timeout=60)
 
+    def srv(self, folder):
+        """a folder name as logged ('/' separated) -> the server's (doveadm, UTF-8) name"""
+        return folder.replace("/", self.delim)
+
+    def append_msgs(self, folder, n, seed):
+        self.sh("python3", SEED_PY, "append", os.path.join(self.dc, "env"), "--folder", folder,
+                "--seed", str(seed), "--count", str(n), "--first", str(self.next_index),
+                "--big", "0", check=False)
+        self.next_index += n
+
     def change_server(self, rng):
         did = []
         for _ in range(rng.randint(1, 3)):
@@ -529,13 +555,11 @@ class Campaign:
             folder = rng.choice(["INBOX", "Archive", "Archive/2024", "Geschäftlich", "R&D", "日本語"])
             if k < 0.4:
                 n = rng.randint(1, 3)
-                self.sh("python3", SEED_PY, "append", os.path.join(self.dc, "env"), "--folder", folder,
-                        "--seed", str(rng.randint(1, 9)), "--count", str(n), "--first", str(self.next_index),
-                        "--big", "0", check=False)
-                self.next_index += n
-                did.append(f"append {n} {folder}")
+                s = rng.randint(1, 9)
+                self.append_msgs(folder, n, s)
+                did.append(f"append {n} {folder} seed={s}")
                 continue
-            r = self.dadm("search", "-u", "alice", "mailbox", folder, "ALL")
+            r = self.dadm("search", "-u", "alice", "mailbox", self.srv(folder), "ALL")
             uids = [ln.split()[1] for ln in r.stdout.decode("utf-8", "replace").splitlines() if len(ln.split()) == 2]
             if not uids:
                 continue
@@ -543,12 +567,28 @@ class Campaign:
             if k < 0.7:
                 fl = rng.choice(["\\Seen", "\\Flagged", "\\Answered", "$Forwarded", "ProjectX", "\\Deleted"])
                 op = rng.choice(["add", "remove"])
-                self.dadm("flags", op, "-u", "alice", fl, "mailbox", folder, "uid", uid)
+                self.dadm("flags", op, "-u", "alice", fl, "mailbox", self.srv(folder), "uid", uid)
                 did.append(f"flags {op} {fl} {folder}:{uid}")
             elif len(uids) > 3:
-                self.dadm("expunge", "-u", "alice", "mailbox", folder, "uid", uid)
+                self.dadm("expunge", "-u", "alice", "mailbox", self.srv(folder), "uid", uid)
                 did.append(f"expunge {folder}:{uid}")
         return did
+
+    def apply_changes(self, changes):
+        """replays: the server changes as logged by change_server"""
+        for c in changes:
+            w = c.split(" ")
+            if w[0] == "append":
+                self.append_msgs(w[2], int(w[1]), int(w[3].split("=", 1)[1]) if len(w) > 3 else 1)
+            elif w[0] == "flags":
+                folder, uid = w[3].rsplit(":", 1)
+                self.dadm("flags", w[1], "-u", "alice", w[2], "mailbox", self.srv(folder), "uid", uid)
+            elif w[0] == "expunge":
+                folder, uid = w[1].rsplit(":", 1)
+                self.dadm("expunge", "-u", "alice", "mailbox", self.srv(folder), "uid", uid)
+            else:
+                raise ValueError(f"unknown server change {c!r}")
+        return list(changes)
 
     # ---- invariants
     def listing(self, d):
@@ -656,7 +696,7 @@ class Campaign:
             muts.append(d)
         return ("lie" if lie else "structural"), muts
 
-    def ensure_start(self, start, rng, it):
+    def ensure_start(self, start, rng, it, changes=None):
         if start == "empty":
             shutil.rmtree(self.acct, ignore_errors=True)
             return True
@@ -667,12 +707,17 @@ class Campaign:
             if rc != 0:
                 it["problems"].append(f"setup clean sync exit {rc}: {err.decode('utf-8', 'replace')[-300:]}")
                 return False
-        it["changes"] = self.change_server(rng) if rng.random() < 0.7 else []
+        if changes is not None:
+            it["changes"] = self.apply_changes(changes)
+        else:
+            it["changes"] = self.change_server(rng) if rng.random() < self.a.change_share else []
         return True
 
     def iteration(self, i, seed, forced=None):
         rng = random.Random(seed)
         it = {"iter": i, "seed": seed, "problems": [], "notes": []}
+        if self.a.fixture_args:
+            it["fixture"] = self.a.fixture_args
         if forced:
             start = forced.get("start", "empty")
             kind = forced.get("kind", "lie" if forced["muts"][0]["cls"] in LIE else "structural")
@@ -680,7 +725,7 @@ class Campaign:
             cmd = forced.get("cmd", "sync")
         else:
             cmd = "push" if rng.random() < self.a.push_share else "sync"
-            start = "empty" if rng.random() < 0.4 else "exact"
+            start = "empty" if rng.random() < 1 - self.a.exact_share else "exact"
             est = self.stream_est[start if cmd == "sync" else "push"]
             kind, muts = self.choose(rng, est, self.line_est[start] if cmd == "sync" else self.line_est["push"])
         it.update(kind=kind, start=start, cmd=cmd)
@@ -690,7 +735,7 @@ class Campaign:
                     if k in forced:
                         it[k] = forced[k]
             return self.push_iteration(it, rng, muts)
-        if not self.ensure_start(start, rng, it):
+        if not self.ensure_start(start, rng, it, forced.get("changes") if forced else None):
             it["muts"] = muts
             self.record(it)
             return
@@ -920,7 +965,12 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--replay")
+    ap.add_argument("--fixture-args", default=None)
+    ap.add_argument("--exact-share", type=float, default=0.6)
+    ap.add_argument("--change-share", type=float, default=0.7)
     a = ap.parse_args()
+    if a.replay and a.fixture_args is None:
+        a.fixture_args = json.loads(a.replay).get("fixture")
     if not a.binary:
         for b in (os.path.join(REPO, "build", "san", "mailkeep"), os.path.join(REPO, "mailkeep")):
             if os.access(b, os.X_OK):

@@ -477,9 +477,8 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 	return rc;
 }
 
-/* Send one batch (one MULTIAPPEND, or APPENDs pipelined with LITERAL+), read
- * the answers and record the outcome in the state. Messages that went in
- * without APPENDUID go to learn[]. */
+/* drain() as imap_append_send's before_cont: the earlier APPENDs' answers are
+ * read while a synchronizing literal waits for its "+". */
 struct drain_ctx {
 	struct folder_run *f;
 	struct pending_msg *b;
@@ -495,6 +494,9 @@ static int drain_before(void *ctx)
 	return drain(d->f, d->b, d->tags, d->waited, d->to, d->learn, d->n_learn, d->err, d->errlen);
 }
 
+/* Send one batch (one MULTIAPPEND, or APPENDs pipelined with LITERAL+), read
+ * the answers and record the outcome in the state. Messages that went in
+ * without APPENDUID go to learn[]. */
 static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
 			size_t *n_learn, char *err, size_t errlen)
 {

@@ -6,7 +6,7 @@ MANDIR  ?= $(PREFIX)/share/man
 DOCDIR  ?= $(PREFIX)/share/doc/mailkeep
 
 CC      ?= cc
-PKGS    := openssl libgit2 yaml-0.1
+PKGS    := openssl libgit2 yaml-0.1 zlib
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
@@ -25,7 +25,7 @@ endif
 # start ~1 ms (docs/design.md). Its headers are still used, and the library loaded is the one they belong
 # to: the soname of the libgit2.so pkg-config points at (`libgit2.so` if objdump cannot tell). glibc >= 2.34
 # has dlopen in libc: no -ldl.
-LINK_PKGS  := openssl yaml-0.1
+LINK_PKGS  := openssl yaml-0.1 zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(LINK_PKGS) 2>/dev/null)
 GIT2_SONAME = $(or $(shell objdump -p "$$(pkg-config --variable=libdir libgit2 2>/dev/null)/libgit2.so" \

@@ -42,7 +42,7 @@ enum key {
 	K_NAME, K_ROOT, K_HOST, K_PORT, K_TLS, K_CA_FILE, K_USER,
 	K_PASSWORD_COMMAND, K_PASSWORD_ENV, K_PASSWORD_FILE, K_TOKEN_COMMAND, K_AUTH, K_FOLDERS, K_DELETIONS,
 	K_TIMEOUT, K_MAX_CONNECTIONS, K_PIPELINE_DEPTH, K_SNAPSHOT, K_SNAPSHOT_REPO, K_SNAPSHOT_BRANCH, K_SNAPSHOT_AUTHOR, K_PUSH_MAP,
-	K_GMAIL_DEDUPE,
+	K_GMAIL_DEDUPE, K_COMPRESS,
 	K_COUNT
 };
 
@@ -89,6 +89,7 @@ static const struct key_info {
 	[K_SNAPSHOT_BRANCH] = { "snapshot_branch", T_BRANCH, "a git branch name", 0, 0, NULL },
 	[K_SNAPSHOT_AUTHOR] = { "snapshot_author", T_AUTHOR, "\"Name <email>\"", 0, 0, NULL },
 	[K_GMAIL_DEDUPE] = { "gmail_dedupe", T_BOOL, "a boolean (true/false/yes/no/on/off)", 0, 0, NULL },
+	[K_COMPRESS] = { "compress", T_BOOL, "a boolean (true/false/yes/no/on/off)", 0, 0, NULL },
 	[K_PUSH_MAP] = { "push_map", T_PUSH_MAP, "a mapping of source folder names to target folder names",
 			 0, 0, NULL },
 };
@@ -98,7 +99,7 @@ const char *const config_known_keys[] = {
 	"name", "root", "host", "port", "tls", "ca_file", "user",
 	"password_command", "password_env", "password_file", "token_command", "auth", "folders", "deletions",
 	"timeout", "max_connections", "pipeline_depth", "snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author",
-	"push_map", "gmail_dedupe", "include", "exclude",
+	"push_map", "gmail_dedupe", "compress", "include", "exclude",
 	NULL
 };
 
@@ -675,6 +676,7 @@ static int build_account(struct ctx *c, const struct layer *dl, const struct lay
 	a->pipeline_depth = (int)pick_num(dl, al, K_PIPELINE_DEPTH, 4);
 	a->snapshot = (int)pick_num(dl, al, K_SNAPSHOT, 0);
 	a->gmail_dedupe = (int)pick_num(dl, al, K_GMAIL_DEDUPE, 1);
+	a->compress = (int)pick_num(dl, al, K_COMPRESS, 0);
 	a->snapshot_repo = pick_str(dl, al, K_SNAPSHOT_REPO, NULL);
 	if (!a->snapshot_repo) {
 		buf_addf(&b, "%s%s%s.git", a->root, strcmp(a->root, "/") ? "/" : "", a->name);

@@ -15,6 +15,7 @@
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/net.h"
+#include "mailkeep/net_deflate.h"
 #include "mailkeep/utf7.h"
 
 #include "imap_internal.h"
@@ -85,7 +86,8 @@ static int fill(struct imap_client *c, char *err, size_t errlen)
 		c->sent_since_read = 0;
 	}
 	buf_grow(&c->rbuf, 65536);
-	ssize_t n = net_read(c->net, c->rbuf.data + c->rbuf.len, 65536, err, errlen);
+	ssize_t n = c->z ? net_deflate_read(c->z, c->rbuf.data + c->rbuf.len, 65536, err, errlen) :
+		net_read(c->net, c->rbuf.data + c->rbuf.len, 65536, err, errlen);
 	if (n < 0) {
 		if (c->bye)
 			snprintf(err, errlen, "%s: server closed the connection: %s", imap_peer(c), c->bye_text);
@@ -224,12 +226,11 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 
 /* ---- writing ---- */
 
-static int send_raw(struct imap_client *c, const char *data, size_t len, char *err, size_t errlen)
+int imap_write(struct imap_client *c, const void *data, size_t len, char *err, size_t errlen)
 {
 	c->sent_since_read = 1;
-	if (net_write(c->net, data, len, err, errlen) < 0)
-		return IMAP_ERR_NET;
-	return 0;
+	int rc = c->z ? net_deflate_write(c->z, data, len, err, errlen) : net_write(c->net, data, len, err, errlen);
+	return rc < 0 ? IMAP_ERR_NET : 0;
 }
 
 /* Send "<tag> <command>\r\n"; returns the tag number via *tag. The command must
@@ -257,7 +258,7 @@ int imap_send_command(struct imap_client *c, unsigned *tag, char *err, size_t er
 	else
 		log_debug("%s: C: a%u <credentials hidden>", imap_peer(c), *tag);
 	buf_adds(&c->cmd, "\r\n");
-	int rc = send_raw(c, c->cmd.data, c->cmd.len, err, errlen);
+	int rc = imap_write(c, c->cmd.data, c->cmd.len, err, errlen);
 	if (secret) /* an initial response (SASL-IR) is the password in base64 */
 		OPENSSL_cleanse(c->cmd.data, c->cmd.len);
 	return rc;
@@ -295,6 +296,7 @@ static unsigned cap_bit(const struct imap_value *v)
 		{ "NAMESPACE", IMAP_CAP_NAMESPACE }, { "AUTH=XOAUTH2", IMAP_CAP_AUTH_XOAUTH2 },
 		{ "AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER }, { "X-GM-EXT-1", IMAP_CAP_X_GM_EXT_1 },
 		{ "AUTH=CRAM-MD5", IMAP_CAP_AUTH_CRAM_MD5 }, { "AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN },
+		{ "COMPRESS=DEFLATE", IMAP_CAP_COMPRESS_DEFLATE },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (imap_value_is(v, map[i].name))
@@ -374,7 +376,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			return IMAP_ERR_PROTOCOL;
 		}
 		if (r.kind == IMAP_RESP_CONTINUATION && c->cont_reply && conts++ < 2) {
-			rc = send_raw(c, c->cont_reply, strlen(c->cont_reply), err, errlen);
+			rc = imap_write(c, c->cont_reply, strlen(c->cont_reply), err, errlen);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -597,7 +599,7 @@ static int login_plain(struct imap_client *c, const char *user, const char *pass
 			goto out;
 		}
 		buf_adds(&b64, "\r\n");
-		rc = send_raw(c, b64.data, b64.len, err, errlen);
+		rc = imap_write(c, b64.data, b64.len, err, errlen);
 		if (rc < 0)
 			goto out;
 	}
@@ -643,7 +645,7 @@ static int login_arg(struct imap_client *c, struct buf *cmd, const char *s, char
 	int nonsync = (c->caps & IMAP_CAP_LITERALPLUS) || ((c->caps & IMAP_CAP_LITERALMINUS) && n <= 4096);
 	buf_addf(cmd, "{%zu%s}\r\n", n, nonsync ? "+" : "");
 	if (!nonsync) {
-		int rc = send_raw(c, cmd->data, cmd->len, err, errlen);
+		int rc = imap_write(c, cmd->data, cmd->len, err, errlen);
 		OPENSSL_cleanse(cmd->data, cmd->cap);
 		buf_reset(cmd);
 		if (rc == 0)
@@ -671,7 +673,7 @@ static int login_login(struct imap_client *c, const char *user, const char *pass
 	if ((rc = login_arg(c, &cmd, password, err, errlen)) < 0)
 		goto out;
 	buf_adds(&cmd, "\r\n");
-	rc = send_raw(c, cmd.data, cmd.len, err, errlen);
+	rc = imap_write(c, cmd.data, cmd.len, err, errlen);
 	if (rc == 0)
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 out:
@@ -724,7 +726,7 @@ static int sasl_reply(struct imap_client *c, const unsigned char *data, size_t l
 	struct buf b64 = BUF_INIT;
 	base64(&b64, data, len);
 	buf_adds(&b64, "\r\n");
-	int rc = send_raw(c, b64.data, b64.len, err, errlen);
+	int rc = imap_write(c, b64.data, b64.len, err, errlen);
 	OPENSSL_cleanse(b64.data, b64.len);
 	buf_free(&b64);
 	return rc;
@@ -823,7 +825,7 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 		}
 		if (rc == 0) {
 			buf_adds(&b64, "\r\n");
-			rc = send_raw(c, b64.data, b64.len, err, errlen);
+			rc = imap_write(c, b64.data, b64.len, err, errlen);
 		}
 	}
 	/* an error continuation gets its dummy answer, then the tagged NO */
@@ -841,11 +843,46 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 	return rc;
 }
 
+int imap_compress(struct imap_client *c, char *err, size_t errlen)
+{
+	char zerr[160];
+	if (!c->acct->compress || !(c->caps & IMAP_CAP_COMPRESS_DEFLATE) || c->compress_tried)
+		return 0;
+	c->compress_tried = 1;
+	/* RFC 4978 §3: nothing else is sent until its answer */
+	int rc = imap_simple_command(c, "COMPRESS", err, errlen, "COMPRESS DEFLATE");
+	if (rc == IMAP_ERR_NO) {
+		log_info("%s: COMPRESS DEFLATE refused (%s); going on uncompressed", imap_peer(c), err);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	/* what came after the OK is already compressed */
+	c->z = net_deflate_new(c->net, imap_peer(c), c->rbuf.data + c->rpos, c->rbuf.len - c->rpos, zerr,
+			       sizeof(zerr));
+	if (!c->z) {
+		snprintf(err, errlen, "%s: %s", imap_peer(c), zerr);
+		return IMAP_ERR_NET;
+	}
+	c->rbuf.len = c->rpos;
+	if (c->rbuf.data)
+		c->rbuf.data[c->rbuf.len] = '\0';
+	log_debug("%s: COMPRESS DEFLATE active", imap_peer(c));
+	return 0;
+}
+
+static int login_caps(struct imap_client *c, char *err, size_t errlen)
+{
+	/* Capabilities may change after login (RFC 3501 §6.2.3); ask unless the
+	 * server volunteered them in the login response. */
+	return c->caps_seen ? 0 : imap_simple_command(c, "CAPABILITY", err, errlen, "CAPABILITY");
+}
+
 int imap_login(struct imap_client *c, const char *user, const char *password, char *err, size_t errlen)
 {
 	int rc;
 	if (c->preauth) /* already authenticated by the server (RFC 3501 §7.1.4) */
-		return c->caps_seen ? 0 : imap_simple_command(c, "CAPABILITY", err, errlen, "CAPABILITY");
+		return login_caps(c, err, errlen);
 	if (!net_is_tls(c->net) && c->acct->tls != TLS_NONE) {
 		snprintf(err, errlen, "%s: refusing to send the password without TLS", imap_peer(c));
 		return IMAP_ERR_POLICY;
@@ -895,11 +932,7 @@ int imap_login(struct imap_client *c, const char *user, const char *password, ch
 	}
 	if (rc < 0)
 		return rc;
-	/* Capabilities may change after login (RFC 3501 §6.2.3); ask unless the
-	 * server volunteered them in the login response. */
-	if (!c->caps_seen)
-		return imap_simple_command(c, "CAPABILITY", err, errlen, "CAPABILITY");
-	return 0;
+	return login_caps(c, err, errlen);
 }
 
 void imap_close(struct imap_client *c)
@@ -911,6 +944,13 @@ void imap_close(struct imap_client *c)
 		unsigned tag;
 		/* best effort: do not wait long for the answer */
 		(void)imap_send_command(c, &tag, err, sizeof(err), "LOGOUT");
+	}
+	if (c->z) {
+		uint64_t wire, plain;
+		net_deflate_counts(c->z, &wire, &plain);
+		log_info("%s: COMPRESS DEFLATE: %" PRIu64 " bytes over the wire for %" PRIu64 " (%.0f %%)",
+			 imap_peer(c), wire, plain, plain ? 100.0 * (double)wire / (double)plain : 100.0);
+		net_deflate_free(c->z);
 	}
 	net_close(c->net);
 	imap_parser_free(c->parser);

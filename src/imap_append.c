@@ -337,8 +337,7 @@ int imap_append_pipelined(const struct imap_client *c, size_t len)
 
 static int send_bytes(struct imap_client *c, const char *data, size_t len, char *err, size_t errlen)
 {
-	c->sent_since_read = 1;
-	return net_write(c->net, data, len, err, errlen) < 0 ? IMAP_ERR_NET : 0;
+	return imap_write(c, data, len, err, errlen);
 }
 
 /* The completion of an APPEND (or its early refusal) into res. */

@@ -13,8 +13,12 @@
 
 struct net_conn;
 
+struct net_deflate;
+
 struct imap_client {
 	struct net_conn *net;
+	struct net_deflate *z;  /* COMPRESS=DEFLATE active, else NULL */
+	int compress_tried;     /* COMPRESS was sent (at most once per connection) */
 	const struct account *acct;
 	struct imap_parser *parser;
 	struct buf rbuf;       /* bytes read, not yet consumed (from rpos) */
@@ -59,6 +63,8 @@ void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len);
 const char *imap_peer(const struct imap_client *c);
 /* Assemble one complete response into c->resp (streaming a body literal to c->sink). */
 int imap_read_response(struct imap_client *c, char *err, size_t errlen);
+/* Write bytes to the server (through COMPRESS when active). IMAP_ERR_NET on failure. */
+int imap_write(struct imap_client *c, const void *data, size_t len, char *err, size_t errlen);
 /* Send "<tag> <command>\r\n"; *tag receives the tag number. */
 int imap_send_command(struct imap_client *c, unsigned *tag, char *err, size_t errlen,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -583,6 +583,8 @@ static int connect_login(struct push_run *r, char *err, size_t errlen)
 	if (!r->imap)
 		return code;
 	int rc = imap_login(r->imap, r->dst->user, r->password, err, errlen);
+	if (rc == 0)
+		rc = imap_compress(r->imap, err, errlen);
 	if (rc < 0)
 		close_imap(r);
 	return rc;

@@ -43,8 +43,9 @@ void sync_change(struct account_run *a, enum sync_change kind, const char *old_r
 		a->opt->on_change(a->opt->change_ctx, kind, old_rel, new_rel);
 }
 
-/* Connect and log in; `enable` also enables QRESYNC (on the first connection
- * imap_list does it in the same round trip as LIST). */
+/* Connect and log in; `enable` (a connection for folders, not the first one)
+ * also enables QRESYNC (on the first connection imap_list does it in the same
+ * round trip as LIST) and compression. */
 static int connect_login(struct account_run *a, int enable, char *err, size_t errlen)
 {
 	int code = 0;
@@ -56,6 +57,8 @@ static int connect_login(struct account_run *a, int enable, char *err, size_t er
 	if (!a->imap)
 		return code;
 	int rc = imap_login(a->imap, a->acct->user, a->password, err, errlen);
+	if (rc == 0 && enable)
+		rc = imap_compress(a->imap, err, errlen);
 	if (rc == 0 && enable)
 		rc = imap_enable_qresync(a->imap, err, errlen) < 0 ? IMAP_ERR_NET : 0;
 	if (rc < 0) {
@@ -618,8 +621,16 @@ static void *preflush_main(void *arg)
 static void run_folders(struct account_run *a, struct folder_queue *q, const struct local_view *local,
 			struct sync_result *res)
 {
+	char err_z[512];
 	int writes;
 	size_t want = folders_to_examine(q, local, &writes);
+	/* compression costs a round trip: only for a run that talks to folders */
+	if (want && a->imap && imap_compress(a->imap, err_z, sizeof(err_z)) < 0) {
+		log_warn("account %s: %s", a->acct->name, err_z);
+		a->round_trips += imap_round_trips(a->imap);
+		imap_close(a->imap);
+		a->imap = NULL;
+	}
 	pthread_t flusher;
 	int flushing = writes && pthread_create(&flusher, NULL, preflush_main, a->dir) == 0;
 	size_t n_workers = (size_t)a->acct->max_connections;

@@ -2,7 +2,7 @@
 # Install the Debian packages that the build, the tests and the demo need.
 # Idempotent: does nothing (no apt-get update) when everything is present.
 set -euo pipefail
-pkgs=(build-essential pkg-config libssl-dev libgit2-dev libyaml-dev libcriterion-dev
+pkgs=(build-essential pkg-config libssl-dev libgit2-dev libyaml-dev zlib1g-dev libcriterion-dev
       dovecot-imapd dovecot-core openssl git ca-certificates python3 procps util-linux bsdutils notmuch mblaze man-db strace)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -27,6 +27,7 @@
  *   snapshot_author   "Name <email>"; default "mailkeep <mailkeep@localhost>"
  *   gmail_dedupe      bool; default true: with X-GM-EXT-1, one file per X-GM-MSGID,
  *                     hard-linked into every folder that holds the message
+ *   compress          bool; default false: COMPRESS=DEFLATE (RFC 4978) when the server offers it
  *   push_map          mapping { "source folder": "target folder", ... } for `mailkeep push`
  *                     from this account; folder names decoded, '/' between levels; default none
  * Paths get `~` (leading) and `$VAR` / `${VAR}` expanded. Unknown keys, wrong
@@ -74,6 +75,7 @@ struct account {
 	int pipeline_depth;  /* UID FETCH commands in flight */
 	int snapshot;        /* 0/1 */
 	int gmail_dedupe;    /* 0/1 */
+	int compress;        /* 0/1: COMPRESS=DEFLATE when offered */
 	char *snapshot_repo; /* expanded; default <root>/<name>.git */
 	char *snapshot_branch;
 	char *snapshot_author;

@@ -34,6 +34,7 @@ enum imap_cap {
 	IMAP_CAP_X_GM_EXT_1 = 1u << 19,     /* Gmail: X-GM-MSGID, X-GM-LABELS */
 	IMAP_CAP_AUTH_CRAM_MD5 = 1u << 20,
 	IMAP_CAP_AUTH_LOGIN = 1u << 21,     /* the SASL mechanism LOGIN */
+	IMAP_CAP_COMPRESS_DEFLATE = 1u << 22, /* RFC 4978 */
 };
 
 /* Failure classes, for exit codes and "is the connection still usable". */
@@ -66,6 +67,12 @@ struct imap_client *imap_connect(const struct account *acct, int *code, char *er
  * the connection is not TLS and the account's tls is not `none`, and when the
  * server says LOGINDISABLED. The password is never logged. */
 int imap_login(struct imap_client *c, const char *user, const char *password, char *err, size_t errlen);
+
+/* COMPRESS DEFLATE (RFC 4978) when the account says `compress: true` and the
+ * server offers it; tried once per connection, and only while no command is in
+ * flight. A refusal is no error (the connection goes on uncompressed): returns
+ * 0, or a connection error with err set. */
+int imap_compress(struct imap_client *c, char *err, size_t errlen);
 
 unsigned imap_caps(const struct imap_client *c);
 /* The hierarchy delimiter learnt from LIST (0 when none), valid after imap_list. */

@@ -42,7 +42,8 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          noorphan (no folder may be called gone), noaside (no folder moved aside),
          nodir=FOLDER (FOLDER may have no directory in the mirror: it was never opened),
          nonsrec (no namespace may be recorded in .mailkeep/namespace), maxrss=MB (the run's peak
-         memory at most MB, measured with GNU time, not under ASan)
+         memory at most MB, measured with GNU time, not under ASan), compress (the account says
+         `compress: true`)
   bound  the seconds the run may take at most (the test's timeout is 2 s)
   xfail  why the scenario is known to fail ("-": it passes)
 --manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
@@ -58,6 +59,7 @@ import sys
 import threading
 import time
 import warnings
+import zlib
 
 from fakeimap import ParseError, tokenize  # the command tokenizer of the other scripted server
 
@@ -504,6 +506,8 @@ class Base:
             c.send(tag + b" BAD log in first\r\n")
         elif verb == b"ENABLE":
             self.enable(c, tag, args)
+        elif verb == b"COMPRESS":
+            self.compress(c, tag, args)
         elif verb == b"ID":
             c.send(b'* ID ("name" "hostile_matrix")\r\n')
             c.ok(tag, b"ID completed")
@@ -527,6 +531,17 @@ class Base:
         else:
             c.log(f"unsupported command {verb!r}")
             c.send(tag + b" BAD unsupported command\r\n")
+
+    def compress(self, c, tag, args):
+        """RFC 4978: OK, then both directions are raw DEFLATE from the byte after its CRLF."""
+        if "COMPRESS=DEFLATE" not in self.caps(c).decode().split() or c.zout:
+            c.send(tag + b" BAD COMPRESS not available\r\n")
+            return
+        if not (args and isinstance(args[0], bytes) and args[0].upper() == b"DEFLATE"):
+            c.send(tag + b" BAD unknown mechanism\r\n")
+            return
+        c.ok(tag, b"DEFLATE active")
+        c.start_compress()
 
     def starttls(self, c, tag):
         if self.tls != "starttls" or c.tls_on:
@@ -567,13 +582,39 @@ class Conn(threading.Thread):
         self.condstore = False
         self.changedsince = None
         self.tls_on = False
+        self.zin = self.zout = None  # COMPRESS=DEFLATE (RFC 4978) once active
 
     def log(self, what):
         self.srv.log(f"S{self.cid}: {what}")
 
     def send(self, data):
         if data:
+            if self.zout:
+                data = self.zout.compress(data) + self.zout.flush(zlib.Z_SYNC_FLUSH)
             self.s.sendall(data)
+
+    def send_raw(self, data):
+        """Bytes as they are, past the compressor (to damage a compressed stream)."""
+        self.s.sendall(data)
+
+    def start_compress(self):
+        self.zin = zlib.decompressobj(-15)
+        self.zout = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.log("compression on")
+
+    def recv(self):
+        """What the client sent next (inflated once compression is on); b"" at the end."""
+        while True:
+            chunk = self.s.recv(65536)
+            if not chunk or not self.zin:
+                return chunk
+            try:
+                data = self.zin.decompress(chunk)
+            except zlib.error as e:
+                self.log(f"client's compressed stream damaged: {e}")
+                raise Drop
+            if data:
+                return data
 
     def ok(self, tag, text=b"done"):
         self.send(tag + b" OK " + text + b"\r\n")
@@ -601,7 +642,7 @@ class Conn(threading.Thread):
         self.log("stalling")
         self.s.settimeout(max(1.0, self.srv.deadline - time.monotonic()))
         try:
-            while self.s.recv(65536):
+            while self.recv():
                 pass
         except (OSError, ValueError):
             pass
@@ -625,7 +666,7 @@ class Conn(threading.Thread):
     # -- reading
     def readline(self):
         while b"\n" not in self.buf:
-            chunk = self.s.recv(65536)
+            chunk = self.recv()
             if not chunk:
                 raise Drop
             self.buf += chunk
@@ -636,7 +677,7 @@ class Conn(threading.Thread):
 
     def readexact(self, k):
         while len(self.buf) < k:
-            chunk = self.s.recv(65536)
+            chunk = self.recv()
             if not chunk:
                 raise Drop
             self.buf += chunk
@@ -3005,6 +3046,79 @@ class _(Base):
             c.send(tag + b" NO [LIMIT] too many connections\r\n")
             return
         super().login_ok(c, tag)
+
+
+# ---- COMPRESS=DEFLATE (RFC 4978; the account says compress: true)
+
+class Compressing(Base):
+    caps_add = ["COMPRESS=DEFLATE"]
+
+
+@sc("compress-ok", rc="0", named="-", flags="same,compress,maxconn=2",
+    doc="COMPRESS=DEFLATE on both connections; a compressed untagged OK rides in the packet of the tagged OK")
+class _(Compressing):
+    def compress(self, c, tag, args):
+        c.start_compress()
+        z = c.zout
+        c.send_raw(tag + b" OK DEFLATE active\r\n" + z.compress(b"* OK now compressed\r\n") +
+                   z.flush(zlib.Z_SYNC_FLUSH))
+
+
+@sc("compress-refused", rc="0", named="-", flags="same,compress",
+    doc="COMPRESS=DEFLATE offered, COMPRESS answered NO: the run goes on uncompressed")
+class _(Compressing):
+    def compress(self, c, tag, args):
+        c.send(tag + b" NO [COMPRESSIONACTIVE] not today\r\n")
+
+
+@sc("compress-garbage", rc="1", flags="same,compress",
+    doc="compression on, then EXAMINE Bad is answered with bytes that are not DEFLATE")
+class _(Compressing):
+    def command(self, c, tag, verb, args, uid):
+        if c.zout and verb == b"EXAMINE" and args and args[0] == b"Bad":
+            c.send_raw(b"* OK [UIDVALIDITY 1303] plain text in a compressed stream\r\n" * 50)
+            c.stall()
+        return False
+
+
+@sc("compress-bomb", rc="1", flags="same,compress,maxrss=80", bound=30,
+    doc="compressed, EXAMINE Bad is answered with a 200 MiB line (200 KiB on the wire)")
+class _(Compressing):
+    def command(self, c, tag, verb, args, uid):
+        if c.zout and verb == b"EXAMINE" and args and args[0] == b"Bad":
+            c.send(b"* OK ")
+            chunk = b"x" * (1 << 20)
+            try:
+                for _ in range(200):
+                    c.send(chunk)
+            except OSError:
+                raise Drop
+            c.stall()
+        return False
+
+
+@sc("compress-end", rc="1", flags="same,compress",
+    doc="compressed, the server ends its DEFLATE stream (a final block) in the middle of Bad's FETCH")
+class _(Compressing):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+            data = self.fetch_bytes(seq, parts, body, bname)
+            c.send_raw(c.zout.compress(data[:len(data) // 2]) + c.zout.flush(zlib.Z_FINISH))
+            c.stall()
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("compress-cut", rc="1", flags="same,compress",
+    doc="compressed, the connection is reset in the middle of a DEFLATE block of Bad's body")
+class _(Compressing):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+            z = c.zout.compress(self.fetch_bytes(seq, parts, body, bname)) + c.zout.flush(zlib.Z_SYNC_FLUSH)
+            c.send_raw(z[:len(z) // 2])
+            c.reset()
+        super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
 # ---------------------------------------------------------------- manifest

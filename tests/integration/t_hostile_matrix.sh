@@ -142,7 +142,7 @@ hm_up evolved "$T/evolved.log" 1800 || fail "the evolved server did not start"
 _BG_PIDS+=("$HM_PID")
 EVOLVED_PORT=$HM_PORT
 
-# cfg FILE ROOT PORT TLS MAXCONN (the paths are mktemp's: no quoting needed beyond "")
+# cfg FILE ROOT PORT TLS MAXCONN [compress] (the paths are mktemp's: no quoting needed beyond "")
 cfg() {
 	{
 		printf 'accounts:\n  - name: hm\n    root: "%s"\n    host: 127.0.0.1\n    port: %s\n    tls: %s\n' \
@@ -150,6 +150,7 @@ cfg() {
 		[ "$4" = none ] || printf '    ca_file: "%s"\n' "$CERTS/ca.pem"
 		printf '    user: u\n    password_file: "%s"\n    timeout: %s\n    max_connections: %s\n' \
 			"$pf" "$HM_TIMEOUT" "$5"
+		[ "${6:-}" != compress ] || printf '    compress: true\n'
 	} >"$1"
 }
 
@@ -252,7 +253,7 @@ run_one() {
 	# 2. the scenario
 	hm_up "$name" "$s/server.log" $((bound + 20)) || { echo "FAIL the server did not start" >"$T/res/$name"; return; }
 	pids+=("$HM_PID")
-	cfg "$s/hostile.yaml" "$root" "$HM_PORT" "$tls" "$maxconn"
+	cfg "$s/hostile.yaml" "$root" "$HM_PORT" "$tls" "$maxconn" "$(has compress && echo compress)"
 	box_list "$box" >"$s/box.before"
 	t0=${EPOCHREALTIME/./}
 	(cd "$box/cwd" && exec timeout -k 2 $((bound + 3)) "${timer[@]}" "$MAILKEEP" -v --json -c "$s/hostile.yaml" sync \
@@ -347,6 +348,10 @@ run_one() {
 		problem "a folder was moved aside: $(ls -d "$acct"/.mailkeep/uidvalidity-* | head -n 2 | tr '\n' ' ')"
 	fi
 	for f in "${pids[@]}"; do hm_down "$f"; done
+	# a scripted server that died of its own bug would make any scenario pass for a wrong reason
+	if grep -q '^Traceback' "$s/server.log.out" 2>/dev/null; then
+		problem "the scripted server failed: $(grep -m1 -E '^[A-Za-z]*Error' "$s/server.log.out" | cut -c1-160)"
+	fi
 
 	# 3. the same mailbox, later, from a well-behaved server: exact, twice
 	cfg "$s/evolved.yaml" "$root" "$EVOLVED_PORT" none 1

@@ -167,6 +167,8 @@ Test(config_valid, sample_yaml_loads, .init = test_env)
 	cr_expect_eq(cfg.accounts[2].auth, AUTH_XOAUTH2);
 	cr_expect_eq(cfg.accounts[2].gmail_dedupe, 1);
 	cr_expect_eq(cfg.accounts[2].exclude.n, 2);
+	cr_expect_eq(cfg.accounts[0].compress, 0);
+	cr_expect_eq(cfg.accounts[1].compress, 1);
 	config_free(&cfg);
 }
 
@@ -244,7 +246,7 @@ Test(config_valid, known_keys)
 		"deletions", "timeout",
 		"max_connections", "pipeline_depth",
 		"snapshot", "snapshot_repo", "snapshot_branch", "snapshot_author", "push_map", "gmail_dedupe",
-		"include", "exclude",
+		"compress", "include", "exclude",
 	};
 	size_t n = 0;
 	while (config_known_keys[n])
@@ -376,6 +378,7 @@ static const struct broken_case broken[] = {
 	{ ACCT "    snapshot:\n", 0, "t.yaml:6:14: ", "key \"snapshot\": expected a boolean (true/false/yes/no/on/off), got null" },
 	{ ACCT "    gmail_dedupe: 2\n", 0, "t.yaml:6:19: ", "key \"gmail_dedupe\": expected a boolean" },
 	{ ACCT "    gmail_dedupe: [no]\n", 0, "t.yaml:6:19: ", "key \"gmail_dedupe\": expected a boolean" },
+	{ ACCT "    compress: fast\n", 0, "t.yaml:6:15: ", "key \"compress\": expected a boolean" },
 	{ "accounts:\n  - name: .hidden\n", 0, "t.yaml:2:11: ", "accounts[0]: key \"name\": expected an account name" },
 	{ "accounts:\n  - name: a/b\n", 0, "t.yaml:2:11: ", "key \"name\"" },
 	{ "accounts:\n  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 0, "t.yaml:2:11: ", "key \"name\"" },
@@ -569,6 +572,22 @@ Test(config_paths, snapshot_repo_default_follows_root, .init = test_env)
 		     "%s", err);
 	cr_expect_str_eq(cfg.accounts[0].root, "/data/mail");
 	cr_expect_str_eq(cfg.accounts[0].snapshot_repo, "/home/tester/g");
+	config_free(&cfg);
+}
+
+Test(config_valid, compress_default_and_inherited, .init = test_env)
+{
+	struct config cfg;
+	char err[512] = "";
+	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.accounts[0].compress, 0, "off by default");
+	config_free(&cfg);
+	cr_assert_eq(load("defaults:\n  compress: yes\naccounts:\n"
+			  "  - {name: a, host: h, user: u, password_env: P}\n"
+			  "  - {name: b, host: h, user: u, password_env: P, compress: false}\n",
+			  &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.accounts[0].compress, 1, "inherited from defaults");
+	cr_expect_eq(cfg.accounts[1].compress, 0, "overridden by the account");
 	config_free(&cfg);
 }
 

@@ -335,11 +335,6 @@ int imap_append_pipelined(const struct imap_client *c, size_t len)
 	return (caps & IMAP_CAP_LITERALPLUS) || ((caps & IMAP_CAP_LITERALMINUS) && len <= 4096);
 }
 
-static int send_bytes(struct imap_client *c, const char *data, size_t len, char *err, size_t errlen)
-{
-	return imap_write(c, data, len, err, errlen);
-}
-
 /* The completion of an APPEND (or its early refusal) into res. */
 static int append_status(struct imap_client *c, const struct imap_response *r,
 			 struct imap_append_result *res, char *err, size_t errlen)
@@ -439,7 +434,7 @@ int imap_append_send(struct imap_client *c, const struct imap_append_req *req, u
 		 * before it reads this command): one round trip per message, not two */
 		c->cont_tag = *tag;
 		c->cont_early = 0;
-		rc = send_bytes(c, cmd.data, cmd.len, err, errlen);
+		rc = imap_write(c, cmd.data, cmd.len, err, errlen);
 		if (rc == 0 && before_cont)
 			rc = before_cont(ctx);
 		if (rc == 0)
@@ -453,13 +448,13 @@ int imap_append_send(struct imap_client *c, const struct imap_append_req *req, u
 	if (req->len <= 65536) {
 		buf_add(&cmd, req->data, req->len);
 		buf_adds(&cmd, "\r\n");
-		rc = send_bytes(c, cmd.data, cmd.len, err, errlen);
+		rc = imap_write(c, cmd.data, cmd.len, err, errlen);
 	} else {
-		rc = cmd.len ? send_bytes(c, cmd.data, cmd.len, err, errlen) : 0;
+		rc = cmd.len ? imap_write(c, cmd.data, cmd.len, err, errlen) : 0;
 		if (rc == 0)
-			rc = send_bytes(c, req->data, req->len, err, errlen);
+			rc = imap_write(c, req->data, req->len, err, errlen);
 		if (rc == 0)
-			rc = send_bytes(c, "\r\n", 2, err, errlen);
+			rc = imap_write(c, "\r\n", 2, err, errlen);
 	}
 out:
 	buf_free(&cmd);
@@ -505,7 +500,7 @@ static int flush_out(struct imap_client *c, struct buf *out, size_t keep, char *
 {
 	int rc = 0;
 	if (out->len > keep) {
-		rc = send_bytes(c, out->data, out->len, err, errlen);
+		rc = imap_write(c, out->data, out->len, err, errlen);
 		buf_reset(out);
 	}
 	return rc;
@@ -563,7 +558,7 @@ int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, 
 			buf_add(&out, q->data, q->len);
 			rc = flush_out(c, &out, 65536, err, errlen);
 		} else if ((rc = flush_out(c, &out, 0, err, errlen)) == 0) {
-			rc = send_bytes(c, q->data, q->len, err, errlen);
+			rc = imap_write(c, q->data, q->len, err, errlen);
 		}
 	}
 	buf_adds(&out, "\r\n");

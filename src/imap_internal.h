@@ -12,7 +12,6 @@
 #include "mailkeep/imap_parse.h"
 
 struct net_conn;
-
 struct net_deflate;
 
 struct imap_client {

@@ -55,8 +55,7 @@ Usage:
 --fixture-args  options for tests/fixture/dovecot.sh up (write --fixture-args=--no-qresync: with a
              space argparse takes a lone "--no-qresync" for an option), e.g. --no-qresync (CONDSTORE only),
              "--no-condstore" (neither: full FLAGS fetches, STATUS), "--layout maildir++" ('.' as the
-             hierarchy delimiter), --compress (COMPRESS=DEFLATE: the accounts say compress: true, so the
-             mutations hit compressed bytes); logged with every iteration (key fixture)
+             hierarchy delimiter); logged with every iteration (key fixture)
 --exact-share   share of sync iterations starting from an exact mirror (default 0.6)
 --change-share  share of those where the server changes first (default 0.7)
 --workdir    where the Dovecot, mirrors and logs live (default: a mktemp dir under /tmp, removed
@@ -501,8 +500,6 @@ class Campaign:
                 f.write(f'  - name: {name}\n    root: "{root}"\n    host: 127.0.0.1\n    port: {port}\n'
                         f'    tls: none\n    user: {user}\n    password_file: "{self.dc}/pass-{user}"\n'
                         f'    timeout: {self.timeout}\n    max_connections: 1\n')
-                if "--compress" in shlex.split(self.a.fixture_args or ""):
-                    f.write('    compress: true\n')  # COMPRESS=DEFLATE: the mutations hit the compressed bytes
         self.cfg2 = os.path.join(self.work, "fz2.yaml")  # two connections
         with open(self.cfg) as f:
             open(self.cfg2, "w").write(f.read().replace("max_connections: 1", "max_connections: 2"))

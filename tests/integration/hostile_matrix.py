@@ -3097,28 +3097,30 @@ class _(Compressing):
         return False
 
 
-@sc("compress-end", rc="1", flags="same,compress",
-    doc="compressed, the server ends its DEFLATE stream (a final block) in the middle of Bad's FETCH")
-class _(Compressing):
+class CompressedBadFetch(Compressing):
+    """Bad's UID 1 FETCH answer goes out through damage() (plain bytes in, the scenario sends)."""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
         if is_bad(f) and m.uid == 1:
             parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-            data = self.fetch_bytes(seq, parts, body, bname)
-            c.send_raw(c.zout.compress(data[:len(data) // 2]) + c.zout.flush(zlib.Z_FINISH))
-            c.stall()
+            self.damage(c, self.fetch_bytes(seq, parts, body, bname))
         super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("compress-end", rc="1", flags="same,compress",
+    doc="compressed, the server ends its DEFLATE stream (a final block) in the middle of Bad's FETCH")
+class _(CompressedBadFetch):
+    def damage(self, c, data):
+        c.send_raw(c.zout.compress(data[:len(data) // 2]) + c.zout.flush(zlib.Z_FINISH))
+        c.stall()
 
 
 @sc("compress-cut", rc="1", flags="same,compress",
     doc="compressed, the connection is reset in the middle of a DEFLATE block of Bad's body")
-class _(Compressing):
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-            z = c.zout.compress(self.fetch_bytes(seq, parts, body, bname)) + c.zout.flush(zlib.Z_SYNC_FLUSH)
-            c.send_raw(z[:len(z) // 2])
-            c.reset()
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+class _(CompressedBadFetch):
+    def damage(self, c, data):
+        z = c.zout.compress(data) + c.zout.flush(zlib.Z_SYNC_FLUSH)
+        c.send_raw(z[:len(z) // 2])
+        c.reset()
 
 
 # ---------------------------------------------------------------- manifest

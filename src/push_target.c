@@ -54,6 +54,15 @@ static int contains_u32(const uint32_t *v, size_t n, uint32_t x)
 	return bsearch(&x, v, n, sizeof(*v), cmp_u32) != NULL;
 }
 
+/* Whether one of the messages looked up (OK[k]) has this size. */
+static int size_searched(const struct msg_key *keys, const uint8_t *ok, size_t n, uint64_t size)
+{
+	for (size_t k = 0; k < n; k++)
+		if (ok[k] && keys[k].size == size)
+			return 1;
+	return 0;
+}
+
 static void message_key(const char *msg, size_t len, int64_t date, struct msg_key *k)
 {
 	size_t hl = push_header_len(msg, len);
@@ -257,6 +266,18 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 	if (lost) {
 		snprintf(err, errlen, "the target returned no header for %zu of %zu candidate messages",
 			 lost, l->n_uids);
+		rc = IMAP_ERR_NO;
+		goto out;
+	}
+	/* each SEARCH asked for an exact size: a candidate of another one (its
+	 * RFC822.SIZE damaged on the way) would match none of the messages, its
+	 * own taken for absent and appended a second time */
+	size_t odd = 0;
+	for (size_t c = 0; n <= BULK_LOOKUP && c < l->n_cand; c++)
+		odd += !size_searched(keys, ok, n, l->cand[c].size);
+	if (odd) {
+		snprintf(err, errlen, "the target returned a size not searched for with %zu of %zu candidate messages",
+			 odd, l->n_cand);
 		rc = IMAP_ERR_NO;
 		goto out;
 	}

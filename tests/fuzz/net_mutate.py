@@ -121,6 +121,10 @@ PINNED = [
      "muts": [{"cls": "ins_byte", "off": 0, "match": r"FETCH \(UID \d+ .*BODY\[HEADER\]", "pos": 9, "byte": 43}]},
     {"cmd": "push", "drop_push_state": True, "force_reset": False, "kind": "structural",
      "muts": [{"cls": "ins_byte", "off": 0, "match": r"^\* SEARCH \d", "pos": 8, "byte": 181}]},
+    # a candidate's RFC822.SIZE damaged on the way (616 -> 0) matched no message: taken for absent, appended again
+    {"cmd": "push", "drop_push_state": True, "force_reset": False, "kind": "structural",
+     "muts": [{"cls": "number", "off": 0, "match": r"FETCH \(UID \d+ RFC822.SIZE \d+ .*BODY\[HEADER\]", "idx": 2,
+               "new": "0"}]},
 ]
 
 

@@ -43,16 +43,23 @@ void sync_change(struct account_run *a, enum sync_change kind, const char *old_r
 		a->opt->on_change(a->opt->change_ctx, kind, old_rel, new_rel);
 }
 
+/* Close the account's connection, counting its round trips first. */
+static void drop_connection(struct account_run *a)
+{
+	if (!a->imap)
+		return;
+	a->round_trips += imap_round_trips(a->imap);
+	imap_close(a->imap);
+	a->imap = NULL;
+}
+
 /* Connect and log in; `enable` (a connection for folders, not the first one)
  * also enables QRESYNC (on the first connection imap_list does it in the same
  * round trip as LIST) and compression. */
 static int connect_login(struct account_run *a, int enable, char *err, size_t errlen)
 {
 	int code = 0;
-	if (a->imap) {
-		a->round_trips += imap_round_trips(a->imap);
-		imap_close(a->imap);
-	}
+	drop_connection(a);
 	a->imap = imap_connect(a->acct, &code, err, errlen);
 	if (!a->imap)
 		return code;
@@ -61,10 +68,8 @@ static int connect_login(struct account_run *a, int enable, char *err, size_t er
 		rc = imap_compress(a->imap, err, errlen);
 	if (rc == 0 && enable)
 		rc = imap_enable_qresync(a->imap, err, errlen) < 0 ? IMAP_ERR_NET : 0;
-	if (rc < 0) {
-		imap_close(a->imap);
-		a->imap = NULL;
-	}
+	if (rc < 0)
+		drop_connection(a);
 	return rc;
 }
 
@@ -430,9 +435,7 @@ static int retry_throttled(struct account_run *a, const struct imap_mailbox *mb,
 		nanosleep(&ts, NULL);
 		imap_throttle_clear(a->imap);
 		if (imap_connection_lost(rc)) {
-			a->round_trips += imap_round_trips(a->imap);
-			imap_close(a->imap);
-			a->imap = NULL;
+			drop_connection(a);
 			if (connect_login(a, 1, err, errlen) < 0)
 				break;
 		}
@@ -509,11 +512,8 @@ static void one_folder(struct worker *w, size_t k)
 	q->folders++;
 	q->failed += rc < 0;
 	pthread_mutex_unlock(&q->lock);
-	if (rc < 0 && imap_connection_lost(rc)) {
-		a->round_trips += imap_round_trips(a->imap);
-		imap_close(a->imap);
-		a->imap = NULL;
-	}
+	if (rc < 0 && imap_connection_lost(rc))
+		drop_connection(a);
 }
 
 static int dequeue(void *ctx, size_t *k, const struct imap_mailbox **mb, const char **rel,
@@ -627,9 +627,7 @@ static void run_folders(struct account_run *a, struct folder_queue *q, const str
 	/* compression costs a round trip: only for a run that talks to folders */
 	if (want && a->imap && imap_compress(a->imap, err_z, sizeof(err_z)) < 0) {
 		log_warn("account %s: %s", a->acct->name, err_z);
-		a->round_trips += imap_round_trips(a->imap);
-		imap_close(a->imap);
-		a->imap = NULL;
+		drop_connection(a);
 	}
 	pthread_t flusher;
 	int flushing = writes && pthread_create(&flusher, NULL, preflush_main, a->dir) == 0;
@@ -687,11 +685,9 @@ static void run_folders(struct account_run *a, struct folder_queue *q, const str
 		res->counts.kept += c->kept;
 		res->counts.bytes += c->bytes;
 		res->counts.folders_unchanged += c->folders_unchanged;
+		if (i > 0)
+			drop_connection(&w[i].a);
 		a->round_trips += w[i].a.round_trips;
-		if (i > 0 && w[i].a.imap) {
-			a->round_trips += imap_round_trips(w[i].a.imap);
-			imap_close(w[i].a.imap);
-		}
 	}
 	res->counts.folders += q->folders;
 	res->counts.folders_failed += q->failed;
@@ -989,9 +985,7 @@ static struct imap_status_info *folder_statuses(struct account_run *a, const str
 			log_warn("account %s: STATUS failed (%s); examining every folder", a->acct->name, err);
 			free(status);
 			status = NULL;
-			a->round_trips += imap_round_trips(a->imap);
-			imap_close(a->imap);
-			a->imap = NULL;
+			drop_connection(a);
 		}
 		free(names);
 	}
@@ -1128,11 +1122,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;
 	if (opt && opt->snapshot) {
-		if (a.imap) {
-			a.round_trips += imap_round_trips(a.imap);
-			imap_close(a.imap);
-			a.imap = NULL;
-		}
+		drop_connection(&a);
 		do_snapshot(&a, res);
 	}
 	goto out;

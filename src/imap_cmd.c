@@ -570,12 +570,35 @@ bad:
 	return IMAP_ERR_PROTOCOL;
 }
 
+struct search_all_ctx {
+	const struct imap_examine_req *req;
+	unsigned tag; /* the UID SEARCH's */
+};
+
+/* Is this ESEARCH the answer to our UID SEARCH: UIDs, and its correlator, when
+ * it has one, our tag (RFC 4731 §3)? Another one is not counted: the view then
+ * misses messages and is not trusted (a full FETCH follows). */
+static int esearch_ours(const struct imap_value *a, unsigned tag)
+{
+	size_t i = 0;
+	if (a->n && a->items[0].type == IMAP_LIST) {
+		const struct imap_value *l = &a->items[0];
+		char want[16];
+		int len = snprintf(want, sizeof(want), "a%u", tag);
+		if (l->n != 2 || !imap_value_is(&l->items[0], "TAG") || l->items[1].type != IMAP_STRING ||
+		    l->items[1].len != (size_t)len || memcmp(l->items[1].data, want, (size_t)len))
+			return 0;
+		i = 1;
+	}
+	return i < a->n && imap_value_is(&a->items[i], "UID");
+}
+
 /* "* SEARCH 1 2 3" or "* ESEARCH (TAG "a3") UID ALL 1:3,5" (RFC 4731) */
 static int on_search(struct imap_client *c, const struct imap_response *r, void *ctx,
 		     char *err, size_t errlen)
 {
-	const struct imap_examine_req *req = ctx;
-	struct range_ctx rc = { req, 0 };
+	const struct search_all_ctx *s = ctx;
+	struct range_ctx rc = { s->req, 0 };
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name)
 		return 0;
 	const struct imap_value *a = &r->args;
@@ -592,7 +615,7 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 		}
 		return 0;
 	}
-	if (r->name_len == 7 && !strncasecmp(r->name, "ESEARCH", 7)) {
+	if (r->name_len == 7 && !strncasecmp(r->name, "ESEARCH", 7) && esearch_ours(a, s->tag)) {
 		for (size_t i = 0; i + 1 < a->n; i++) {
 			if (!imap_value_is(&a->items[i], "ALL"))
 				continue;
@@ -609,7 +632,7 @@ bad:
 
 struct fetch_search_ctx {
 	struct fetch_ctx fc;
-	const struct imap_examine_req *req;
+	struct search_all_ctx search;
 };
 
 static int on_fetch_or_search(struct imap_client *c, const struct imap_response *r, void *ctx,
@@ -619,7 +642,7 @@ static int on_fetch_or_search(struct imap_client *c, const struct imap_response 
 	if (r->kind == IMAP_RESP_UNTAGGED && r->name &&
 	    ((r->name_len == 6 && !strncasecmp(r->name, "SEARCH", 6)) ||
 	     (r->name_len == 7 && !strncasecmp(r->name, "ESEARCH", 7))))
-		return on_search(c, r, (void *)fs->req, err, errlen);
+		return on_search(c, r, &fs->search, err, errlen);
 	return on_fetch(c, r, &fs->fc, err, errlen);
 }
 
@@ -673,6 +696,7 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		      char *err, size_t errlen)
 {
 	struct examine_ctx x = { .info = info, .req = req, .fetch = { .cb = req->cb, .keywords = BUF_INIT } };
+	struct search_all_ctx sa = { req, sent->stag };
 	char ferr[512] = "", serr[512] = "";
 	int rc, frc = 0, src = 0;
 	memset(info, 0, sizeof(*info));
@@ -688,7 +712,8 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 	if (sent->ftag && sent->stag) {
 		/* a server may run the SEARCH beside the FETCH (both only read the
 		 * mailbox): its untagged answer can come before the FETCH's end */
-		struct fetch_search_ctx fs = { .fc = { .cb = req->cb, .keywords = BUF_INIT }, .req = req };
+		struct fetch_search_ctx fs = { .fc = { .cb = req->cb, .keywords = BUF_INIT },
+					       .search = sa };
 		c->sink = NULL;
 		frc = imap_wait_tagged(c, sent->ftag, on_fetch_or_search, &fs, "UID FETCH", ferr, sizeof(ferr));
 		buf_free(&fs.fc.keywords);
@@ -696,7 +721,7 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		frc = fetch_wait(c, sent->ftag, req->cb, ferr, sizeof(ferr));
 	}
 	if (sent->stag && frc != IMAP_ERR_NET && frc != IMAP_ERR_PROTOCOL)
-		src = imap_wait_tagged(c, sent->stag, on_search, (void *)req, "UID SEARCH", serr, sizeof(serr));
+		src = imap_wait_tagged(c, sent->stag, on_search, &sa, "UID SEARCH", serr, sizeof(serr));
 	if (rc < 0)
 		goto out;
 	if (info->uidvalidity == 0) {

@@ -1976,6 +1976,28 @@ class _(CondstoreBump):
             super().search_result(c, tag, f, uidcmd, esearch)
 
 
+@sc("condstore-esearch-othertag", rc="0", named="-", pre=PRE, flags="same")
+class _(CondstoreBump):
+    """CONDSTORE path after a first sync: Bad's ESEARCH carries another command's TAG
+    (listing UID 1 alone), the answer to ours none: not counted, so a full FETCH"""
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b'* ESEARCH (TAG "x' + tag + b'") UID ALL 1\r\n')
+        else:
+            super().search_result(c, tag, f, uidcmd, esearch)
+
+
+@sc("condstore-esearch-nouid", rc="0", named="-", pre=PRE, flags="same")
+class _(CondstoreBump):
+    """CONDSTORE path after a first sync: Bad's ESEARCH without the UID marker (message
+    numbers 1:4, not UIDs): not counted, so a full FETCH"""
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b'* ESEARCH (TAG "' + tag + b'") ALL 1:4\r\n')
+        else:
+            super().search_result(c, tag, f, uidcmd, esearch)
+
+
 @sc("condstore-changedsince-ignored", rc="0", named="-", pre=PRE, flags="same")
 class _(CondstoreBump):
     """CONDSTORE path after a first sync: the server ignores CHANGEDSINCE and sends every message"""

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mailkeep/buf.h"
 
@@ -183,4 +184,44 @@ size_t plan_merge_changes(const struct state_msg *known, size_t n_known,
 	}
 	*out = m;
 	return o;
+}
+
+/* ---- folders sharing one directory ---- */
+
+struct rel_index {
+	const char *rel;
+	size_t i;
+};
+
+static int cmp_rel(const void *x, const void *y)
+{
+	const struct rel_index *a = x, *b = y;
+	int c = strcmp(a->rel, b->rel);
+	return c ? c : a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int cmp_rel_fold(const void *x, const void *y)
+{
+	const struct rel_index *a = x, *b = y;
+	int c = strcasecmp(a->rel, b->rel);
+	return c ? c : a->i < b->i ? -1 : a->i > b->i;
+}
+
+size_t *plan_first_of_dirs(const char *const *rels, const unsigned char *selectable, size_t n, int fold)
+{
+	struct rel_index *ri = xmalloc((n + 1) * sizeof(*ri));
+	size_t *first = xmalloc((n + 1) * sizeof(*first));
+	for (size_t i = 0; i < n; i++)
+		ri[i] = (struct rel_index){ rels[i], i };
+	qsort(ri, n, sizeof(*ri), fold ? cmp_rel_fold : cmp_rel);
+	for (size_t a = 0, b; a < n; a = b) {
+		size_t owner = SIZE_MAX;
+		for (b = a; b < n && !(fold ? strcasecmp(ri[b].rel, ri[a].rel) : strcmp(ri[b].rel, ri[a].rel)); b++)
+			if (owner == SIZE_MAX && selectable[ri[b].i])
+				owner = ri[b].i;
+		for (size_t k = a; k < b; k++)
+			first[ri[k].i] = owner;
+	}
+	free(ri);
+	return first;
 }

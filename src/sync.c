@@ -696,40 +696,31 @@ static void run_folders(struct account_run *a, struct folder_queue *q, const str
 	free(w);
 }
 
-/* For each listed folder i, the first selectable folder (lowest index) whose
- * directory is also rels[i] (SIZE_MAX when none): a folder that maps to the
- * directory of an earlier one is skipped. Sorting makes this O(n log n); a
- * pairwise check took minutes for a LIST of 100000 names. */
-struct rel_index {
-	const char *rel;
-	size_t i;
-};
-
-static int cmp_rel_index(const void *x, const void *y)
+/* For each listed folder, the first selectable one with its directory
+ * (plan_first_of_dirs). */
+static size_t *first_of_dirs(const struct imap_mailbox_list *list, const struct strlist *rels, int fold)
 {
-	const struct rel_index *a = x, *b = y;
-	int c = strcmp(a->rel, b->rel);
-	return c ? c : a->i < b->i ? -1 : a->i > b->i;
+	unsigned char *selectable = xmalloc(list->n + 1);
+	for (size_t i = 0; i < list->n; i++)
+		selectable[i] = !(list->items[i].flags & IMAP_MBOX_NOSELECT);
+	size_t *first = plan_first_of_dirs((const char *const *)rels->items, selectable, list->n, fold);
+	free(selectable);
+	return first;
 }
 
-static size_t *first_of_dirs(const struct imap_mailbox_list *list, const struct strlist *rels)
+/* Does the file system of dir treat names without regard to case (vfat, exFAT,
+ * an ext4 directory with casefold, macOS)? Then "Work" and "work" are one
+ * directory. Seen from the account's .mailkeep directory, which exists. */
+static int fs_folds_case(const char *dir)
 {
-	size_t n = list->n;
-	struct rel_index *ri = xmalloc((n + 1) * sizeof(*ri));
-	size_t *first = xmalloc((n + 1) * sizeof(*first));
-	for (size_t i = 0; i < n; i++)
-		ri[i] = (struct rel_index){ rels->items[i], i };
-	qsort(ri, n, sizeof(*ri), cmp_rel_index);
-	for (size_t a = 0, b; a < n; a = b) {
-		size_t owner = SIZE_MAX;
-		for (b = a; b < n && !strcmp(ri[b].rel, ri[a].rel); b++)
-			if (owner == SIZE_MAX && !(list->items[ri[b].i].flags & IMAP_MBOX_NOSELECT))
-				owner = ri[b].i;
-		for (size_t k = a; k < b; k++)
-			first[ri[k].i] = owner;
-	}
-	free(ri);
-	return first;
+	struct buf p = BUF_INIT, q = BUF_INIT;
+	struct stat a, b;
+	buf_addf(&p, "%s/.mailkeep", dir);
+	buf_addf(&q, "%s/.MAILKEEP", dir);
+	int fold = stat(p.data, &a) == 0 && stat(q.data, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	buf_free(&p);
+	buf_free(&q);
+	return fold;
 }
 
 struct sel_status {
@@ -925,7 +916,8 @@ static size_t select_folders(struct account_run *a, const struct imap_mailbox_li
 {
 	const struct account *acct = a->acct;
 	size_t n_sel = 0;
-	size_t *first_dir = first_of_dirs(list, rels);
+	int fold = fs_folds_case(a->dir);
+	size_t *first_dir = first_of_dirs(list, rels, fold);
 	for (size_t i = 0; i < list->n; i++) {
 		const struct imap_mailbox *mb = &list->items[i];
 		char safe[200];
@@ -952,8 +944,11 @@ static size_t select_folders(struct account_run *a, const struct imap_mailbox_li
 			continue;
 		}
 		if (first_dir[i] < i) {
-			log_error("account %s: folder \"%s\" maps to the same directory as another folder; "
-				  "skipped", acct->name, mb->utf8);
+			log_error("account %s: folder \"%s\" maps to the same directory as folder \"%s\"%s; "
+				  "skipped", acct->name, mb->utf8,
+				  first_dir[i] != SIZE_MAX && list->items[first_dir[i]].utf8 ?
+				  list->items[first_dir[i]].utf8 : "?",
+				  fold ? " (this file system ignores case)" : "");
 			res->counts.folders_failed++;
 			continue;
 		}

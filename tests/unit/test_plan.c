@@ -317,3 +317,21 @@ Test(plan_ranges, keep_known_drops_ranges_without_a_known_uid)
 	cr_assert(r[1].lo == 5000 && r[1].hi == 4294967295u);
 	cr_assert_eq(plan_ranges_keep_known(r, 2, NULL, 0), 0);
 }
+
+Test(plan_dirs, first_of_dirs_exact_and_folding_case)
+{
+	/* 0 Work, 1 work, 2 A (\Noselect), 3 a, 4 A/b, 5 a/B, 6 Work */
+	const char *rels[] = { "Work", "work", "A", "a", "A/b", "a/B", "Work" };
+	const unsigned char sel[] = { 1, 1, 0, 1, 1, 1, 1 };
+	size_t *f = plan_first_of_dirs(rels, sel, 7, 0);
+	const size_t exact[] = { 0, 1, SIZE_MAX, 3, 4, 5, 0 };
+	for (size_t i = 0; i < 7; i++)
+		cr_expect_eq(f[i], exact[i], "exact: folder %zu -> %zu, want %zu", i, f[i], exact[i]);
+	free(f);
+	f = plan_first_of_dirs(rels, sel, 7, 1);
+	/* one directory for Work/work; A and a: the first selectable one owns it */
+	const size_t folded[] = { 0, 0, 3, 3, 4, 4, 0 };
+	for (size_t i = 0; i < 7; i++)
+		cr_expect_eq(f[i], folded[i], "folded: folder %zu -> %zu, want %zu", i, f[i], folded[i]);
+	free(f);
+}

@@ -355,9 +355,20 @@ static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
 int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
 		       const char *what, char *err, size_t errlen)
 {
-	char tagstr[16];
+	char tagstr[16], earlystr[16];
 	int fn_rc = 0, conts = 0;
 	snprintf(tagstr, sizeof(tagstr), "a%u", tag);
+	snprintf(earlystr, sizeof(earlystr), "a%u", c->early_ok);
+	if (c->early_tag && c->early_tag == tag) { /* it completed while another was waited for */
+		c->early_tag = 0;
+		if (c->early_status == IMAP_STATUS_OK)
+			return 0;
+		c->refusal = c->early_refusal;
+		snprintf(err, errlen, "%s: %s: server said %s: %s%s%s%s", imap_peer(c), what,
+			 c->early_status == IMAP_STATUS_NO ? "NO" : "BAD", c->refusal.code[0] ? "[" : "",
+			 c->refusal.code, c->refusal.code[0] ? "] " : "", c->refusal.text);
+		return IMAP_ERR_NO;
+	}
 	for (;;) {
 		struct imap_response r;
 		char perr[160];
@@ -386,6 +397,22 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			return IMAP_ERR_PROTOCOL;
 		}
 		if (r.kind == IMAP_RESP_TAGGED) {
+			if (c->early_ok && !c->early_tag && r.tag_len == strlen(earlystr) &&
+			    !memcmp(r.tag, earlystr, r.tag_len) &&
+			    (r.status == IMAP_STATUS_OK || r.status == IMAP_STATUS_NO ||
+			     r.status == IMAP_STATUS_BAD)) {
+				struct imap_refusal *f = &c->early_refusal;
+				c->early_tag = c->early_ok;
+				c->early_status = r.status;
+				imap_safe_text(f->text, sizeof(f->text), r.text, r.text_len);
+				f->code[0] = '\0';
+				if (r.code && r.code_len < sizeof(f->code))
+					imap_safe_text(f->code, sizeof(f->code), r.code, r.code_len);
+				f->status = r.status == IMAP_STATUS_OK ? 0 : r.status;
+				if (r.status != IMAP_STATUS_OK)
+					note_throttle(c, &r);
+				continue;
+			}
 			if (r.tag_len != strlen(tagstr) || memcmp(r.tag, tagstr, r.tag_len)) {
 				snprintf(err, errlen, "%s: %s: response with unknown tag", imap_peer(c), what);
 				return IMAP_ERR_PROTOCOL;
@@ -871,6 +898,38 @@ int imap_compress(struct imap_client *c, char *err, size_t errlen)
 	return 0;
 }
 
+void imap_redact(char *s, const char *secret)
+{
+	size_t n = secret ? strlen(secret) : 0;
+	char *p;
+	if (!n)
+		return;
+	while ((p = strstr(s, secret)) != NULL)
+		memset(p, '*', n);
+}
+
+/* After a failed login: err must not show the password, nor the base64 forms
+ * that carried it (AUTHENTICATE PLAIN's "\0user\0password", AUTHENTICATE LOGIN's
+ * password alone), whatever the server echoed of them. */
+static void login_redact(char *err, const char *user, const char *password)
+{
+	struct buf raw = BUF_INIT, b64 = BUF_INIT;
+	imap_redact(err, password);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, user);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, password);
+	base64(&b64, (const unsigned char *)raw.data, raw.len);
+	imap_redact(err, b64.data);
+	buf_reset(&b64);
+	base64(&b64, (const unsigned char *)password, strlen(password));
+	imap_redact(err, b64.data);
+	OPENSSL_cleanse(raw.data, raw.len);
+	OPENSSL_cleanse(b64.data, b64.len);
+	buf_free(&raw);
+	buf_free(&b64);
+}
+
 static int login_caps(struct imap_client *c, char *err, size_t errlen)
 {
 	/* Capabilities may change after login (RFC 3501 §6.2.3); ask unless the
@@ -924,6 +983,8 @@ int imap_login(struct imap_client *c, const char *user, const char *password, ch
 		rc = login_oauth(c, c->acct->auth == AUTH_OAUTHBEARER, user, password, err, errlen);
 	else
 		rc = how(c, user, password, err, errlen);
+	if (rc < 0)
+		login_redact(err, user, password);
 	if (rc == IMAP_ERR_NO) {
 		char text[300];
 		snprintf(text, sizeof(text), "%s", err);

@@ -715,13 +715,16 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		struct fetch_search_ctx fs = { .fc = { .cb = req->cb, .keywords = BUF_INIT },
 					       .search = sa };
 		c->sink = NULL;
+		c->early_ok = sent->stag; /* and may complete first */
 		frc = imap_wait_tagged(c, sent->ftag, on_fetch_or_search, &fs, "UID FETCH", ferr, sizeof(ferr));
+		c->early_ok = 0;
 		buf_free(&fs.fc.keywords);
 	} else if (sent->ftag) {
 		frc = fetch_wait(c, sent->ftag, req->cb, ferr, sizeof(ferr));
 	}
 	if (sent->stag && frc != IMAP_ERR_NET && frc != IMAP_ERR_PROTOCOL)
 		src = imap_wait_tagged(c, sent->stag, on_search, &sa, "UID SEARCH", serr, sizeof(serr));
+	c->early_tag = 0; /* one that came early and was not waited for is no one's */
 	if (rc < 0)
 		goto out;
 	if (info->uidvalidity == 0) {

@@ -38,6 +38,14 @@ struct imap_client {
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
 	struct imap_refusal refusal; /* the last tagged NO or BAD */
+	/* A command sent after the one waited for may complete first (RFC 3501 §5.5:
+	 * Dovecot runs a pipelined UID SEARCH beside the UID FETCH before it). The
+	 * caller names it in early_ok when the wait's callback reads its untagged
+	 * answers too; its completion is then kept for its own wait. */
+	unsigned early_ok;
+	unsigned early_tag;     /* that completion came: its tag (0: none), status and text */
+	int early_status;
+	struct imap_refusal early_refusal;
 	int skip_unparsable;    /* untagged lines that do not parse are skipped (LIST), */
 	size_t n_unparsable;    /* and counted here */
 	unsigned long round_trips;
@@ -58,6 +66,9 @@ typedef int (*imap_untagged_fn)(struct imap_client *c, const struct imap_respons
 
 /* Server text made safe for messages: bounded, control bytes escaped. */
 void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len);
+/* Mask every occurrence of secret in the NUL-terminated s with '*' (same length):
+ * a refused login's text may echo the password the server was sent. */
+void imap_redact(char *s, const char *secret);
 /* "host" for messages. */
 const char *imap_peer(const struct imap_client *c);
 /* Assemble one complete response into c->resp (streaming a body literal to c->sink). */

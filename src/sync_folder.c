@@ -83,6 +83,10 @@ struct folder_run {
 	unsigned seq;           /* imap_select_seq() of our EXAMINE */
 	int lookahead_ok;       /* may send it right behind our EXAMINE */
 	uint32_t spec_lo, spec_hi; /* UIDs of the download sent with EXAMINE */
+	/* wanted UIDs the server answered without the body asked for (BODY[HEADER],
+	 * RFC822.TEXT, NIL...): not messages that vanished during the run */
+	uint32_t *bodyless;
+	size_t n_bodyless, cap_bodyless;
 };
 
 static void prefetch_next(struct folder_run *f);
@@ -457,6 +461,14 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 {
 	struct folder_run *f = ctx;
 	ssize_t idx = sv_find(&f->sv, m->uid);
+	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && wanted(f->plan, m->uid) &&
+	    f->n_bodyless < f->plan->n_fetch) {
+		if (f->n_bodyless == f->cap_bodyless) {
+			f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
+			f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
+		}
+		f->bodyless[f->n_bodyless++] = m->uid;
+	}
 	if (!m->has_body || !f->dl_open)
 		return 0;
 	if (idx < 0 || !wanted(f->plan, m->uid) || f->sv.present[idx]) {
@@ -1232,7 +1244,15 @@ out:
 	 * hostile server, a FETCH without UIDs) must never drive removals. */
 	if (rc == 0 && *path == PATH_FULL) {
 		sv_normalise(&f->sv);
-		if (f->sv.n != imap_exists(c)) {
+		/* Mail that arrived after the listing began is announced by a later
+		 * EXISTS (RFC 3501 §7.3.1) and not listed: the listing then counts
+		 * what EXAMINE said, and the new messages are the next run's. */
+		uint32_t now = imap_exists(c);
+		int grew = now > info->exists && f->sv.n == info->exists;
+		if (grew)
+			log_info("account %s: folder \"%s\": %u messages arrived during the listing; "
+				 "mirrored next time", f->a->acct->name, f->name, now - info->exists);
+		if (f->sv.n != now && !grew) {
 			snprintf(err, errlen, "server listed %zu messages but reports %u; folder left as it is",
 				 f->sv.n, imap_exists(c));
 			rc = IMAP_ERR_NO;
@@ -1477,9 +1497,15 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 
 	log_debug("%s: done", f.name);
-	size_t missing = 0;
+	size_t missing = 0, bodyless = 0;
+	uint32_t bodyless_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++)
 		missing += !f.sv.present[i];
+	for (size_t i = 0; i < f.n_bodyless; i++) {
+		ssize_t idx = sv_find(&f.sv, f.bodyless[i]);
+		if (idx >= 0 && !f.sv.present[idx] && !bodyless++)
+			bodyless_uid = f.bodyless[i];
+	}
 	rep->how = path_names[path];
 	rep->added = f.added;
 	rep->bytes = f.bytes;
@@ -1496,8 +1522,13 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			 "in other folders (X-GM-MSGID)", a->acct->name, f.name, f.linked);
 	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
 		 a->acct->name, f.name, path_names[path], f.added, f.done_renames, f.done_removes,
-		 missing ? " (some messages vanished during the run)" : "");
+		 missing > bodyless ? " (some messages vanished during the run)" : "");
 	rc = 0;
+	if (bodyless) { /* the next run asks again; this one did not mirror them */
+		snprintf(err, errlen, "the server answered UID %" PRIu32 "%s without the body asked for; "
+			 "not mirrored", bodyless_uid, bodyless > 1 ? " and others" : "");
+		rc = IMAP_ERR_NO;
+	}
 out:
 	if (f.dl_open)
 		maildir_delivery_abort(&f.dl);
@@ -1507,6 +1538,7 @@ out:
 		free(f.pending[i].final_name);
 	}
 	free(f.pending);
+	free(f.bodyless);
 	/* the folder failed after its download: its last batch is kept all the same */
 	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0)
 		log_warn("%s", serr);

@@ -3145,6 +3145,377 @@ class _(CompressedBadFetch):
         c.reset()
 
 
+# ---- more hostile behaviours: keep-alive floods, out-of-order completions, ESEARCH correlators,
+# consistent lies, delimiters that differ per line, body items that are not the whole message,
+# password echoes, odd capabilities
+
+class Keepalive(Base):
+    def keepalive_forever(self, c):
+        """Untagged OK lines of more than 1 KiB, two a second, until the lifetime ends: never
+        silent for long, never a completion."""
+        line = b"* OK still working " + b"." * 1100 + b"\r\n"
+        c.log("keep-alive flood")
+        try:
+            while time.monotonic() < self.srv.deadline:
+                c.send(line)
+                time.sleep(0.5)
+        except OSError:
+            pass
+        raise Drop
+
+
+@sc("keepalive-fetch-forever", rc="1", bound=15,
+    xfail="no bound on a command's answer: more than 1 KiB per timeout resets net.c's drip budget, so untagged lines that never end keep mailkeep waiting for ever",
+    doc="Bad's FETCH never completes: untagged OK lines of 1.1 KB twice a second instead, forever")
+class _(Keepalive):
+    def fetch_done(self, c, tag, f):
+        if is_bad(f):
+            self.keepalive_forever(c)
+        super().fetch_done(c, tag, f)
+
+
+@sc("keepalive-login-forever", rc="4", named="-", flags="nogood", bound=15,
+    xfail="as keepalive-fetch-forever: no bound on a command's answer",
+    doc="the login never completes: untagged OK lines of 1.1 KB twice a second instead, forever")
+class _(Keepalive):
+    def login_ok(self, c, tag):
+        self.keepalive_forever(c)
+
+
+@sc("flood-fetch-forever", rc="1", bound=15,
+    xfail="as keepalive-fetch-forever: repeated FETCH lines of known UIDs are compacted (memory stays "
+          "bounded) but nothing bounds how long a command's answer may go on",
+    doc="Bad's FLAGS listing repeats UIDs 1 and 3 without end (5000 lines every 0.5 s), never completes")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and b"BODY.PEEK[]" not in items:
+            two = b"".join(self.fetch_bytes(k, self.fetch_parts(c, f, k, f.msgs[k - 1], items, uidcmd)[0], None)
+                           for k in (1, 2))
+            c.log("endless FETCH flood")
+            try:
+                while time.monotonic() < self.srv.deadline:
+                    c.send(two * 2500)
+                    time.sleep(0.5)
+            except OSError:
+                pass
+            raise Drop
+
+
+@sc("condstore-search-done-first", rc="0", named="-", pre=PRE, flags="same",
+    doc="CONDSTORE path after a first sync: Bad's pipelined UID SEARCH completes before the UID FETCH "
+        "CHANGEDSINCE sent ahead of it (RFC 3501 5.5 allows completions in any order)")
+class _(CondstoreBump):
+    def do_fetch(self, c, tag, args, uidcmd):
+        if is_bad(c.sel) and len(args) > 2 and isinstance(args[2], list):
+            c.held = tag
+        super().do_fetch(c, tag, args, uidcmd)
+
+    def fetch_done(self, c, tag, f):
+        if getattr(c, "held", None) == tag:
+            return
+        super().fetch_done(c, tag, f)
+
+    def do_search(self, c, tag, args, uidcmd):
+        super().do_search(c, tag, args, uidcmd)
+        held = getattr(c, "held", None)
+        if held:
+            c.held = None
+            c.ok(held, b"FETCH completed")
+
+
+@sc("condstore-esearch-foreign-tag", rc="0", named="-", pre=PRE, flags="same",
+    doc="CONDSTORE path after a first sync: beside Bad's ESEARCH, another one correlated to a tag never "
+        "sent, naming UIDs Bad does not hold (RFC 4731: not this command's)")
+class _(CondstoreBump):
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b'* ESEARCH (TAG "zz' + tag + b'") UID ALL 2,4,6:8,11\r\n')
+        super().search_result(c, tag, f, uidcmd, esearch)
+
+
+@sc("condstore-esearch-no-tag", rc="0", named="-", pre=PRE, flags="same",
+    doc="CONDSTORE path after a first sync: Bad's ESEARCH has no TAG correlator")
+class _(CondstoreBump):
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b"* ESEARCH UID ALL " + uidset([m.uid for m in f.msgs]) + b"\r\n")
+        else:
+            super().search_result(c, tag, f, uidcmd, esearch)
+
+
+@sc("condstore-esearch-swap", rc="0 1", pre=PRE, flags="remove",
+    doc="CONDSTORE path after a first sync: Bad's ESEARCH ALL 1,3,5,77 (9 left out, 77 never seen): "
+        "as many UIDs as EXISTS says")
+class _(CondstoreBump):
+    def search_result(self, c, tag, f, uidcmd, esearch):
+        if is_bad(f):
+            c.send(b'* ESEARCH (TAG "' + tag + b'") UID ALL 1,3,5,77\r\n')
+        else:
+            super().search_result(c, tag, f, uidcmd, esearch)
+
+
+@sc("qresync-phantom-swap", rc="0 1", pre=PRE, flags="remove",
+    doc="after a first sync: EXAMINE (QRESYNC) of Bad says UID 9 vanished and reports FLAGS of a UID 77 "
+        "that does not exist (the count still matches EXISTS)")
+class _(BadExamine, HmsBump):
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED (EARLIER) 9\r\n", b"* 4 FETCH (UID 77 FLAGS (\\Seen) MODSEQ (99))\r\n"]
+
+
+@sc("newmail-exists-midlisting", rc="0", named="-",
+    doc="a message arrives in Bad while its FLAGS listing is sent: * 5 EXISTS inside the FETCH "
+        "(RFC 3501 allows EXISTS at any time); the new UID 10 is not in that listing")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 9 and b"BODY.PEEK[]" not in items and f.uidnext == 10:
+            f.msgs.append(new_message(f, f.hms + 1))
+            f.uidnext, f.hms = 11, f.hms + 1
+            c.send(b"* %d EXISTS\r\n" % len(f.msgs))
+
+
+@sc("highestmodseq-back", rc="0", named="-", pre=PRE, flags="same",
+    doc="after a first sync: Bad's HIGHESTMODSEQ (LIST-STATUS and EXAMINE) is 5, below the one recorded")
+class _(HmsBump):
+    def make_folders(self):
+        fs = super().make_folders()
+        folder_by(fs, b"Bad").hms = 5
+        return fs
+
+
+@sc("uidnext-below", rc="0", named="-", pre=PRE, flags="same",
+    doc="after a first sync: Bad's UIDNEXT (LIST-STATUS and EXAMINE) is 2, below UIDs it holds")
+class _(HmsBump):
+    def make_folders(self):
+        fs = super().make_folders()
+        folder_by(fs, b"Bad").uidnext = 2
+        return fs
+
+
+@sc("uidnext-below-newmail", rc="0", named="-", pre=PRE, flags="must=Bad:10",
+    doc="after a first sync: Bad has a new UID 10, but says UIDNEXT 4 (below UIDs it holds)")
+class _(NewMail):
+    def make_folders(self):
+        fs = super().make_folders()
+        folder_by(fs, b"Bad").uidnext = 4
+        return fs
+
+
+@sc("list-delim-mixed", rc="0 1", named="-",
+    doc='a delimiter that changes from line to line: "p/q" listed with "/", "p.q" with "." (the same '
+        'directory), "r.s" with "." and "r/t" with "/"')
+class _(named_folders([b"!p", b"p/q", b"p.q", b"!r", b"r.s", b"r/t"])):
+    def list_entries(self, c):
+        return [(a, b'"."' if f is not None and f.name in (b"p.q", b"r.s") else d, n, f)
+                for a, d, n, f in super().list_entries(c)]
+
+
+@sc("list-delim-bad-dot", rc="0 1", named="-", flags="same",
+    doc='Bad is listed with delimiter "." while every other line says "/"; "Y.sub" with "." too')
+class _(named_folders([b"!Y", b"Y.sub"])):
+    def list_entries(self, c):
+        return [(a, b'"."' if f is not None and f.name in (b"Bad", b"Y", b"Y.sub") else d, n, f)
+                for a, d, n, f in super().list_entries(c)]
+
+
+@sc("list-name-case-pair", rc="0", named="-", flags="same",
+    doc='names that differ only in case: "Foo" and "foo", and "bad" (another folder than Bad)')
+class _(named_folders([b"Foo", b"foo", b"bad", b"a"])):
+    pass
+
+
+@sc("list-name-pathmax", rc="0 1", named="-",
+    doc="a hierarchy 24 levels deep of 200-byte names (a path of 4.8 KB, beyond PATH_MAX)")
+class _(named_folders([b"!" + b"/".join([b"P" * 200] * k) for k in range(1, 24)] + [b"/".join([b"P" * 200] * 24)])):
+    pass
+
+
+@sc("list-name-255", rc="0", named="-", doc="a folder name of 255 bytes (NAME_MAX exactly) and one of 254")
+class _(named_folders([b"N" * 255, b"M" * 254])):
+    pass
+
+
+@sc("list-status-other-name", rc="0", named="-", pre=PRE, flags="must=Bad:10",
+    doc="after a first sync (Bad has a new UID 10): LIST-STATUS labels Bad's numbers \"A\" and A's \"Bad\"")
+class _(NewMail):
+    def list_status(self, c, f, items, wire_name):
+        if f is not None and f.name in (b"A", b"Bad"):
+            return self.status_line(c, f, items, b'"Bad"' if f.name == b"A" else b'"A"')
+        return super().list_status(c, f, items, wire_name)
+
+
+@sc("body-partial-origin", rc="1", named="Bad", flags="same",
+    doc="BODY[]<100> {n}: Bad UID 1's body from its 100th byte on, in answer to BODY.PEEK[]")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[]<100> {%d}\r\n" % (len(body) - 100) + body[100:] + b")\r\n")
+
+
+@sc("body-header-only", rc="1", named="Bad", flags="same",
+    doc="BODY[HEADER] {n} (the header alone) instead of BODY[] for Bad UID 1")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        h = body[:body.index(b"\r\n\r\n") + 4]
+        c.send(self.head(seq, parts) + b"BODY[HEADER] {%d}\r\n" % len(h) + h + b")\r\n")
+
+
+@sc("body-rfc822-text", rc="1", named="Bad", flags="same",
+    doc="RFC822.TEXT {n} (the text without its header) instead of BODY[] for Bad UID 1")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        t = body[body.index(b"\r\n\r\n") + 4:]
+        c.send(self.head(seq, parts) + b"RFC822.TEXT {%d}\r\n" % len(t) + t + b")\r\n")
+
+
+@sc("body-partial-short", rc="0 1", named="Bad", flags="same",
+    xfail="BODY[]<0> is taken for the whole body whatever its length; RFC822.SIZE is only a hint, so a truncated partial answer is stored as the message (and kept for ever)",
+    doc="BODY[]<0> {50}: the first 50 bytes of Bad UID 1 as a partial answer nobody asked for, RFC822.SIZE true")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"RFC822.SIZE %d BODY[]<0> {50}\r\n" % len(body) + body[:50] + b")\r\n")
+
+
+@sc("body-literal8", rc="0 1", named="Bad", flags="same",
+    doc="BINARY[] ~{n} (a literal8, RFC 3516) for Bad UID 1")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BINARY[] ~{%d}\r\n" % len(body) + body + b")\r\n")
+
+
+@sc("internaldate-tz-9999", rc="0 1", named="Bad", doc='INTERNALDATE "01-Mar-2024 10:00:00 +9999" (a zone out of range)')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.date = "01-Mar-2024 10:00:00 +9999"
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("internaldate-year0", rc="0 1", named="Bad", doc='INTERNALDATE "01-Jan-0000 00:00:00 +0000"')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.date = "01-Jan-0000 00:00:00 +0000"
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("internaldate-feb30", rc="0 1", named="Bad", doc='INTERNALDATE "30-Feb-2024 25:00:00 +0000"')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            m.date = "30-Feb-2024 25:00:00 +0000"
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("caps-100k", rc="0", named="-", flags="same",
+    doc="the greeting's and every CAPABILITY list hold 100000 more entries and a 100 KB atom")
+class _(Base):
+    def caps(self, c):
+        return super().caps(c) + b"".join(b" X-JUNK%d" % i for i in range(100000)) + b" X" + b"Y" * 100000
+
+
+@sc("answer-twice", rc="0 1 4", named="-", flags="nogood",
+    doc="every command after the login completes twice (the same tagged OK again)")
+class _(Base):
+    def greet(self, c):
+        orig = c.ok
+
+        def ok(tag, text=b"done"):
+            orig(tag, text)
+            orig(tag, text)
+        c.ok = ok
+        super().greet(c)
+
+
+@sc("enable-unasked", rc="0", named="-", pre=PRE, flags="same",
+    doc="after a first sync: CONDSTORE without ENABLE or QRESYNC, yet an untagged * ENABLED QRESYNC "
+        "after the login; EXAMINE (QRESYNC ...) is BAD")
+class _(HmsBump):
+    caps_del = ["QRESYNC", "ENABLE"]
+
+    def login_ok(self, c, tag):
+        c.send(b"* ENABLED QRESYNC CONDSTORE UTF8=ACCEPT\r\n")
+        super().login_ok(c, tag)
+
+
+@sc("tls-preauth", rc="0", named="-", flags="same,tls=implicit", doc="implicit TLS and a PREAUTH greeting")
+class _(Base):
+    tls = "implicit"
+
+    def greet(self, c):
+        c.authed = True
+        c.send(b"* PREAUTH [CAPABILITY " + self.caps(c) + b"] you are in\r\n")
+
+
+@sc("login-no-echo-plain", rc="4", named="-", flags="nogood",
+    doc="AUTHENTICATE PLAIN refused with a text that echoes the client's initial response (base64 credentials)")
+class _(Base):
+    def login_ok(self, c, tag):
+        c.send(tag + b" NO [AUTHENTICATIONFAILED] bad credentials " + getattr(c, "echo", b"?") + b"\r\n")
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"AUTHENTICATE" and len(args) >= 2 and isinstance(args[1], bytes):
+            c.echo = args[1]
+        return False
+
+
+@sc("login-no-echo-login", rc="4", named="-", flags="nogood",
+    doc="LOGIN refused with a text that echoes the password it was sent")
+class _(Base):
+    caps_del = ["AUTH=PLAIN", "SASL-IR"]
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"LOGIN" and len(args) >= 2 and isinstance(args[1], bytes):
+            c.send(tag + b" NO [AUTHENTICATIONFAILED] wrong password: " + args[1] + b"\r\n")
+            return True
+        return False
+
+
+@sc("logout-stall", rc="0", named="-", flags="same", bound=10, doc="LOGOUT is never answered (and the socket stays open)")
+class _(Base):
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"LOGOUT":
+            c.stall()
+        return False
+
+
+@sc("throttle-hint-overflow", rc="1", bound=10,
+    doc="EXAMINE Bad: NO [THROTTLED] Suggested Backoff Time: 99999999999999999999999 milliseconds, every time")
+class _(BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        c.sel = None
+        c.send(tag + b" NO [THROTTLED] Suggested Backoff Time:99999999999999999999999\r\n")
+
+
+
+@sc("list-status-uidnext-max", rc="0", named="-", pre=PRE, flags="same",
+    doc="after a first sync: LIST-STATUS says UIDNEXT 4294967295 for Bad (EXAMINE the truth): the new "
+        "UIDs asked for behind EXAMINE are 10:4294967294, and none comes")
+class _(HmsBump):
+    def list_status(self, c, f, items, wire_name):
+        if is_bad(f):
+            return self.status_line(c, f, items, wire_name).replace(b"UIDNEXT 10", b"UIDNEXT 4294967295")
+        return super().list_status(c, f, items, wire_name)
+
+
+@sc("fetch-order-reversed", rc="0", named="-", flags="same",
+    doc="Bad's FETCH responses (FLAGS listing and bodies) come in descending UID order")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if not is_bad(f):
+            return super().fetch_one(c, f, seq, m, items, uidcmd)
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        c.rev = getattr(c, "rev", []) + [self.fetch_bytes(seq, parts, body, bname)]
+
+    def fetch_done(self, c, tag, f):
+        c.send(b"".join(reversed(getattr(c, "rev", []))))
+        c.rev = []
+        super().fetch_done(c, tag, f)
+
+
 # ---------------------------------------------------------------- manifest
 
 LETTERS = {"\\draft": "D", "\\flagged": "F", "$forwarded": "P", "\\answered": "R", "\\seen": "S",

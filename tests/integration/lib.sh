@@ -34,7 +34,7 @@ MK_RUNS=0
 CHECKS=0
 _BG_PIDS=()
 _DC_DIRS=()
-_SECRETS=()
+_SECRETS=("fake-secret-$$-pw") # fake_pass's, also when it runs in $(...) ($$ is the same there)
 
 t_log() { printf '# %s\n' "$*" >&2; }
 
@@ -316,7 +316,7 @@ fake_up() {
 # A password file for the fake server (any password is accepted there).
 fake_pass() {
 	local f=$T/pass-fake
-	[ -f "$f" ] || { (umask 077 && echo "fake-secret-$$-pw" >"$f"); _SECRETS+=("fake-secret-$$-pw"); }
+	[ -f "$f" ] || (umask 077 && echo "fake-secret-$$-pw" >"$f")
 	echo "$f"
 }
 

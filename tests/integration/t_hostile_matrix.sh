@@ -37,6 +37,10 @@ HM_ASAN=0
 grep -qa __asan_init "$MAILKEEP" 2>/dev/null && HM_ASAN=1
 JOBS=${HM_JOBS:-3}
 pf=$(fake_pass)
+# the password, and the AUTHENTICATE PLAIN initial response that carries it, must never reach the
+# output (a server may echo what it was sent); fake_pass runs in a subshell: its _SECRETS entry is lost
+PW=$(<"$pf")
+PW_B64=$(printf '\0u\0%s' "$PW" | base64 -w0)
 GOOD_FOLDERS=(INBOX A Z Empty)
 ALL_FOLDERS=(INBOX A Bad Z Empty)
 ABS_NAMES=(/mkhm_abs /tmp/mkhm_abs2 /mkhm_abs3 /mkhm_esc /mkhm_esc2 /tmp/mkhm_esc /tmp/mkhm_esc2 /etc/mkhm_esc)
@@ -283,6 +287,9 @@ run_one() {
 	fi
 	if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$s/hostile.err" "$s/hostile.out"; then
 		problem "raw control bytes in the output: $(LC_ALL=C grep -h -m1 $'[\x01-\x08\x0b-\x1f\x7f]' "$s/hostile.err" "$s/hostile.out" | cat -v | cut -c1-120)"
+	fi
+	if grep -qF -e "$PW" -e "$PW_B64" "$s/hostile.err" "$s/hostile.out"; then
+		problem "the password (or its base64 form) appears in the output"
 	fi
 	# noc1: server text with C1 controls (U+0080..U+009F in UTF-8, or a raw 8-bit CSI) and a bidi
 	# override must not reach the error output raw either

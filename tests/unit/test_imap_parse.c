@@ -1060,3 +1060,15 @@ Test(imap_safe_text, escapes_what_a_terminal_acts_on)
 	imap_safe_text(small, 1, "abc", 3);
 	cr_assert_str_eq(small, "");
 }
+
+/* A refused login's text may echo the password: masked, same length, every time. */
+Test(imap_redact, masks_every_occurrence)
+{
+	char s[] = "NO wrong password: pw-1 (pw-1) pw-";
+	imap_redact(s, "pw-1");
+	cr_assert_str_eq(s, "NO wrong password: **** (****) pw-");
+	char t[] = "nothing here";
+	imap_redact(t, "");
+	imap_redact(t, NULL);
+	cr_assert_str_eq(t, "nothing here");
+}

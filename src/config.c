@@ -25,6 +25,13 @@
 #define CONFIG_MAX_SIZE ((size_t)1 << 20)
 #define ACCOUNT_NAME_MAX 64
 #define PUSH_MAP_MAX 4096 /* entries; the duplicate check is quadratic */
+/* What the accounts may take in memory once "defaults" (and environment
+ * variables in paths) are copied into each: CONFIG_MAX_EXPANDED plus
+ * CONFIG_ACCOUNT_ALLOWANCE per account (what a small account takes anyway).
+ * Without a bound a 1 MiB file (long lists or strings in defaults, tens of
+ * thousands of accounts) asks for many GiB. */
+#define CONFIG_MAX_EXPANDED ((size_t)16 << 20)
+#define CONFIG_ACCOUNT_ALLOWANCE ((size_t)1024)
 
 void config_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -67,8 +74,8 @@ static const struct key_info {
 	[K_NAME] = { "name", T_NAME, "an account name ([A-Za-z0-9._-]+, not starting with '.', "
 		     "at most 64 characters)", 0, 0, NULL },
 	[K_ROOT] = { "root", T_PATH, PATH_EXPECT, 0, 0, NULL },
-	[K_HOST] = { "host", T_HOST, "a host name or IP address (ASCII, no whitespace; no scheme or "
-		     "port: those are the tls and port keys)", 0, 0, NULL },
+	[K_HOST] = { "host", T_HOST, "a host name or IP address (ASCII, no whitespace, labels of 1..63 "
+		     "characters; no scheme or port: those are the tls and port keys)", 0, 0, NULL },
 	[K_PORT] = { "port", T_INT, "an integer 1..65535", 1, 65535, NULL },
 	[K_TLS] = { "tls", T_ENUM, "one of implicit, starttls, none", 0, 0, tls_names },
 	[K_CA_FILE] = { "ca_file", T_PATH, PATH_EXPECT, 0, 0, NULL },
@@ -120,6 +127,7 @@ struct layer {
 	struct strlist include, exclude;
 	struct push_map_entry *map; /* K_PUSH_MAP */
 	size_t n_map;
+	char *password_file_shown; /* K_PASSWORD_FILE as written, when it holds a $VAR */
 };
 
 static void strlist_free(struct strlist *l)
@@ -156,6 +164,7 @@ static void layer_free(struct layer *l)
 	strlist_free(&l->include);
 	strlist_free(&l->exclude);
 	push_map_free(&l->map, &l->n_map);
+	free(l->password_file_shown);
 }
 
 /* ---- value checks ---------------------------------------------------- */
@@ -385,6 +394,16 @@ static const char *folder_name_problem(const char *s)
 	return NULL;
 }
 
+/* 1 when A and B name the same folder: equal, or equal but for the letter
+ * case of a first level INBOX (RFC 3501 §5.1). */
+static int same_folder(const char *a, const char *b)
+{
+	size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+	if (la == 5 && lb == 5 && !strncasecmp(a, "INBOX", 5) && !strncasecmp(b, "INBOX", 5))
+		return !strcmp(a + 5, b + 5);
+	return !strcmp(a, b);
+}
+
 static int parse_push_map(struct ctx *c, struct layer *l, const struct node *v)
 {
 	const char *why;
@@ -405,7 +424,7 @@ static int parse_push_map(struct ctx *c, struct layer *l, const struct node *v)
 			return config_fail_at(c, k, l->where, "push_map", "source folder %s: %s",
 					      config_quoted(c, k->value), why);
 		for (size_t j = 0; j < i; j += 2)
-			if (!strcmp(v->items[j]->value, k->value))
+			if (same_folder(v->items[j]->value, k->value))
 				return config_duplicate_key(c, k, v->items[j], l->where, " in \"push_map\"");
 		if (config_node_check(c, t, l->where, "push_map") < 0)
 			return -1;
@@ -441,7 +460,14 @@ static int parse_path(struct ctx *c, struct layer *l, enum key k, const struct n
 			       config_quoted(c, v->value));
 		goto out;
 	}
+	if (config_has_control(out.data, "")) { /* from a variable; its value is not shown */
+		config_fail_at(c, v, l->where, keys[k].name, "path %s holds a control character (a newline...) "
+			       "after expansion", config_quoted(c, v->value));
+		goto out;
+	}
 	l->str[k] = buf_detach(&out);
+	if (k == K_PASSWORD_FILE && strchr(v->value, '$'))
+		l->password_file_shown = xstrdup(v->value); /* not the expansion: a password_env mix-up */
 	rc = 0;
 out:
 	buf_free(&out);
@@ -459,8 +485,24 @@ static int host_ok(const char *s)
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("/\\@?#[]\"'<>", *p))
 			return 0;
-	if (!strchr(s, ':'))
+	if (!strchr(s, ':')) {
+		/* a DNS name: labels of 1..63 characters, at most 253 in all (and a
+		 * final dot) */
+		size_t len = strlen(s), label = 0;
+		if (len > 253 + (s[len - 1] == '.'))
+			return 0;
+		for (const char *p = s; *p; p++) {
+			if (*p != '.')
+				label++;
+			else if (!label)
+				return 0;
+			else
+				label = 0;
+			if (label > 63)
+				return 0;
+		}
 		return 1;
+	}
 	/* an IPv6 address, maybe with a zone ("fe80::1%eth0") */
 	char addr[INET6_ADDRSTRLEN];
 	size_t n = strcspn(s, "%");
@@ -634,6 +676,8 @@ static void account_password(const struct layer *dl, const struct layer *al, str
 					     k == K_PASSWORD_ENV ? PASSWORD_ENV : PASSWORD_FILE;
 			a->password_arg = xstrdup(l->str[k]);
 			a->password_key = keys[k].name;
+			if (k == K_PASSWORD_FILE && l->password_file_shown)
+				a->password_file_shown = xstrdup(l->password_file_shown);
 		}
 	}
 }
@@ -828,6 +872,23 @@ static int holds(const char *dir, const char *path)
 	return !strncmp(dir, path, l) && (path[l] == '/' || path[l] == '\0' || !strcmp(dir, "/"));
 }
 
+/* An account's snapshot repository REPO and its mirror MIRROR (normalised)
+ * in each other's way: the same directory, the mirror inside the repository
+ * (which then cannot be created), or the repository inside the mirror where
+ * a folder of the server (any name not starting with '.') or the mirror's
+ * .mailkeep can be. A hidden directory such as <mirror>/.git is fine. */
+static int self_overlap(const char *mirror, const char *repo)
+{
+	size_t l = strlen(mirror);
+	const char *below;
+	if (holds(repo, mirror))
+		return 1;
+	if (!holds(mirror, repo))
+		return 0;
+	below = repo + l + (strcmp(mirror, "/") != 0);
+	return below[0] != '.' || !strncmp(below, ".mailkeep", 9);
+}
+
 /* Two accounts whose mirrors (or one's mirror and another's snapshot
  * repository) are the same directory or one inside the other would write
  * over each other: refused. O(n log n), like the name check. */
@@ -840,9 +901,18 @@ static int check_overlapping_dirs(struct ctx *c, const struct config *cfg, const
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		const struct account *a = &cfg->accounts[i];
 		refs[n++] = (struct dir_ref){ path_norm(a->root, a->name), i };
-		if (a->snapshot_repo) /* also without snapshot: true: `mailkeep snapshot NAME` uses it */
-			refs[n++] = (struct dir_ref){ path_norm(a->snapshot_repo, NULL), i };
+		if (!a->snapshot_repo) /* also without snapshot: true: `mailkeep snapshot NAME` uses it */
+			continue;
+		refs[n++] = (struct dir_ref){ path_norm(a->snapshot_repo, NULL), i };
+		if (rc == 0 && self_overlap(refs[n - 2].path, refs[n - 1].path))
+			rc = config_fail_pos(c, seq->items[i]->line, seq->items[i]->col,
+					     "accounts[%zu]: account \"%s\": snapshot_repo \"%s\" and its mirror \"%s\" would write "
+					     "over each other: the same directory, one inside the other (a hidden directory "
+					     "of the mirror such as .git is fine, not .mailkeep); set root or snapshot_repo apart",
+					     i, a->name, refs[n - 1].path, refs[n - 2].path);
 	}
+	if (rc < 0)
+		goto out;
 	qsort(refs, n, sizeof(*refs), dir_ref_cmp);
 	for (size_t k = 0; k < n; k++) {
 		while (top && !holds(refs[stack[top - 1]].path, refs[k].path))
@@ -866,11 +936,35 @@ static int check_overlapping_dirs(struct ctx *c, const struct config *cfg, const
 				     "one's mirror or snapshot repository is, or is inside, the other's (set root or "
 				     "snapshot_repo apart)",
 				     bad, cfg->accounts[bad].name, cfg->accounts[other].name, cfg->accounts[other].origin);
+out:
 	for (size_t k = 0; k < n; k++)
 		free(refs[k].path);
 	free(refs);
 	free(stack);
 	return rc;
+}
+
+/* Roughly the heap an account takes (strings and lists, with malloc's
+ * overhead), for CONFIG_MAX_EXPANDED. */
+static size_t str_cost(const char *s)
+{
+	return s ? strlen(s) + 1 + 2 * sizeof(void *) : 0;
+}
+
+static size_t account_cost(const struct account *a)
+{
+	size_t n = sizeof(*a) + str_cost(a->name) + str_cost(a->root) + str_cost(a->host) +
+		   str_cost(a->ca_file) + str_cost(a->user) + str_cost(a->password_arg) +
+		   str_cost(a->password_file_shown) +
+		   str_cost(a->snapshot_repo) + str_cost(a->snapshot_branch) + str_cost(a->snapshot_author) +
+		   str_cost(a->origin);
+	for (size_t i = 0; i < a->include.n; i++)
+		n += sizeof(char *) + str_cost(a->include.items[i]);
+	for (size_t i = 0; i < a->exclude.n; i++)
+		n += sizeof(char *) + str_cost(a->exclude.items[i]);
+	for (size_t i = 0; i < a->n_push_map; i++)
+		n += sizeof(*a->push_map) + str_cost(a->push_map[i].source) + str_cost(a->push_map[i].target);
+	return n;
 }
 
 static int validate(struct ctx *c, const struct node *root, struct config *cfg)
@@ -917,10 +1011,20 @@ static int validate(struct ctx *c, const struct node *root, struct config *cfg)
 	if (defaults && parse_layer(c, defaults, &dl, 1) < 0)
 		goto out;
 	cfg->accounts = xcalloc(accounts->n, sizeof(*cfg->accounts));
-	for (size_t i = 0; i < accounts->n; i++) {
+	for (size_t i = 0, total = 0; i < accounts->n; i++) {
 		cfg->n_accounts = i + 1; /* so that config_free() releases a half-built one */
 		if (load_account(c, &dl, accounts->items[i], i, &cfg->accounts[i]) < 0)
 			goto out;
+		total += account_cost(&cfg->accounts[i]);
+		if (total > CONFIG_MAX_EXPANDED + (i + 1) * CONFIG_ACCOUNT_ALLOWANCE) {
+			config_fail_pos(c, accounts->items[i]->line, accounts->items[i]->col,
+					"accounts[%zu]: the accounts take more than %zu MiB plus %zu bytes each with "
+					"\"defaults\" (and the variables of paths) copied into each of them: make "
+					"the lists and strings of \"defaults\" shorter, or set them in fewer "
+					"accounts", i,
+					CONFIG_MAX_EXPANDED >> 20, CONFIG_ACCOUNT_ALLOWANCE);
+			goto out;
+		}
 	}
 	rc = check_duplicate_names(c, cfg, accounts);
 	if (rc == 0)
@@ -1017,6 +1121,7 @@ static void account_free(struct account *a)
 	free(a->ca_file);
 	free(a->user);
 	free(a->password_arg);
+	free(a->password_file_shown);
 	strlist_free(&a->include);
 	strlist_free(&a->exclude);
 	free(a->snapshot_repo);

@@ -171,33 +171,37 @@ out:
 static char *password_from_file(const struct account *a, char *buf, char *err, size_t errlen)
 {
 	const char *path = a->password_arg;
+	/* as written when it holds a $VAR: its value may be the password itself
+	 * (password_file: $IMAP_PASSWORD for password_env) */
+	const char *shown = a->password_file_shown ? a->password_file_shown : path;
+	const char *q = a->password_file_shown ? "\"" : "'";
 	struct stat st;
 	ssize_t len;
 	char *pw = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0) {
-		config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, path,
+		config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, shown,
 			       strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0) {
-		config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, path,
+		config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, shown,
 			       strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
 		config_set_err(err, errlen, "account \"%s\": password_file \"%s\" is not a regular file",
-			       a->name, path);
+			       a->name, shown);
 	} else if (st.st_mode & 077) {
 		config_set_err(err, errlen, "account \"%s\": password_file \"%s\" is accessible by group or "
-			       "others (mode %04o); run: chmod 600 '%s'", a->name, path,
-			       (unsigned)(st.st_mode & 07777), path);
+			       "others (mode %04o); run: chmod 600 %s%s%s", a->name, shown,
+			       (unsigned)(st.st_mode & 07777), q, shown, q);
 	} else if ((len = read_secret(fd, buf, 0)) < 0) {
 		/* a first line within the limit is all that is needed */
 		char *nl = errno == E2BIG ? memchr(buf, '\n', PASSWORD_MAX) : NULL;
 		if (nl)
 			pw = first_line(a, "password_file", buf, (size_t)(nl - buf), err, errlen);
 		else
-			config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, path,
+			config_set_err(err, errlen, "account \"%s\": password_file \"%s\": %s", a->name, shown,
 				       errno == E2BIG ? "first line is longer than 64 KiB" : strerror(errno));
 	} else {
 		pw = first_line(a, "password_file", buf, (size_t)len, err, errlen);

@@ -230,21 +230,93 @@ static int check_text(struct ctx *c, const unsigned char *s, size_t len)
 
 /* ---- YAML events -> node tree ---------------------------------------- */
 
-/* '; line N: ...' (LINE 0-based, as written, control characters as '?'),
- * when the line is not blank. */
-static void quote_line(const struct ctx *c, size_t line, char *out, size_t outlen)
+/* The start of line LINE (0-based) of the text, or NULL when there is none. */
+static const char *line_at(const struct ctx *c, size_t line)
 {
 	const char *s = c->text, *end = c->text + c->text_len;
-	size_t n = 0;
-	out[0] = '\0';
-	while (s && s < end && n < line) {
+	for (size_t n = 0; s && s < end && n < line; n++) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			return;
-		s = nl + 1;
-		n++;
+		s = nl ? nl + 1 : NULL;
 	}
-	if (!s || s >= end)
+	return s && s < end ? s : NULL;
+}
+
+/* Keys whose values are never echoed (a command may embed the password, a
+ * password may have been pasted), and the words config_unknown_key() takes
+ * for a literal password. */
+static const char *const secret_keys[] = {
+	"password_command", "password_env", "token_command",
+	"password", "pass", "passwd", "secret", "pw", NULL
+};
+
+static int is_secret_key(const char *s, size_t len)
+{
+	for (size_t i = 0; secret_keys[i]; i++)
+		if (strlen(secret_keys[i]) == len && !strncasecmp(s, secret_keys[i], len))
+			return 1;
+	return 0;
+}
+
+static int word_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+/* The word a line starts with (after indentation, "- " and a quote), a key
+ * as a rule: its length, with *KEY at it; 0 when there is none. */
+static size_t line_word(const char *s, const char *end, const char **key)
+{
+	size_t n = 0;
+	for (;;) {
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		if (s + 1 < end && *s == '-' && (s[1] == ' ' || s[1] == '\t'))
+			s++;
+		else
+			break;
+	}
+	if (s < end && (*s == '"' || *s == '\''))
+		s++;
+	while (s + n < end && word_char(s[n]))
+		n++;
+	*key = s;
+	return n;
+}
+
+/* 1 when line LINE (0-based) may hold a secret: it starts with a password
+ * key, or it comes after the value of one (near_key), maybe as its
+ * continuation, and does not start with another known key followed by ':'
+ * or a space (a key missing its ':'). */
+static int secret_line(const struct ctx *c, size_t line)
+{
+	const char *s = line_at(c, line), *end = c->text + c->text_len, *key;
+	size_t n;
+	if (!s)
+		return 0;
+	n = line_word(s, end, &key);
+	if (is_secret_key(key, n) && (key + n == end || (!word_char(key[n]) && key[n] != '-')))
+		return 1;
+	if (!c->near_key[0] || !is_secret_key(c->near_key, strlen(c->near_key)) || line + 1 < c->near_line)
+		return 0;
+	for (size_t i = 0; config_known_keys[i]; i++) {
+		if (strlen(config_known_keys[i]) == n && !strncmp(key, config_known_keys[i], n)) {
+			const char *p = key + n;
+			if (p < end && (*p == '"' || *p == '\''))
+				p++;
+			return !(p < end && (*p == ':' || *p == ' ' || *p == '\t'));
+		}
+	}
+	return 1;
+}
+
+/* '; line N: ...' (LINE 0-based, as written, control characters as '?'),
+ * when the line is not blank; '; line N not shown' when it may hold a
+ * password. */
+static void quote_line(const struct ctx *c, size_t line, char *out, size_t outlen)
+{
+	const char *s = line_at(c, line), *end = c->text + c->text_len;
+	out[0] = '\0';
+	if (!s)
 		return;
 	while (s < end && (*s == ' ' || *s == '\t'))
 		s++;
@@ -253,6 +325,10 @@ static void quote_line(const struct ctx *c, size_t line, char *out, size_t outle
 		len++;
 	if (!len)
 		return;
+	if (secret_line(c, line)) {
+		snprintf(out, outlen, "; line %zu not shown (it may hold a password)", line + 1);
+		return;
+	}
 	size_t o = (size_t)snprintf(out, outlen, "; line %zu: ", line + 1);
 	for (size_t i = 0; i < len && o + 5 < outlen; i++) {
 		unsigned char ch = (unsigned char)s[i];

@@ -66,6 +66,8 @@ struct account {
 	enum password_source password_source;
 	char *password_arg;  /* the command, the variable name, or the expanded file path */
 	const char *password_key; /* the key that set it ("token_command"...), for messages */
+	char *password_file_shown; /* password_file as written when it holds a $VAR (whose value
+				    * may be a password), for messages; NULL: password_arg */
 	enum auth_mode auth;
 	struct strlist include; /* never empty after loading (default "*") */
 	struct strlist exclude;

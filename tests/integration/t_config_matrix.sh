@@ -60,7 +60,33 @@ put("gen-many-accounts-valid.yaml", "accounts:\n" + "".join(acct(f"a{i}") for i 
 put("gen-many-duplicate-names.yaml", "accounts:\n" + acct("a") * 5000)
 put("gen-push-map-4097.yaml", base + "    push_map:\n" + "".join(f"      f{i}: t{i}\n" for i in range(4097)))
 put("gen-config-long-path.yaml", base + "    hots: x\n", long_dir)
+# defaults are copied into every account: long lists or strings times tens of thousands of
+# accounts would ask for GiB (the accounts' total is bounded)
+dflt = ("defaults:\n  host: 127.0.0.1\n  port: 1\n  tls: none\n  user: u\n"
+        "  password_env: MK_MATRIX_PW\n")
+def many(head, size=(1 << 20) - 64):
+    out, i = [head, "accounts:\n"], 0
+    n = len(head) + 10
+    while n < size:
+        line = f"  - name: a{i}\n"
+        out.append(line)
+        n += len(line)
+        i += 1
+    return "".join(out)
+put("gen-defaults-include-amplified.yaml",
+    many(dflt + "  folders:\n    include: [" + ",".join(["a"] * 100000) + "]\n"))
+put("gen-defaults-push-map-amplified.yaml",
+    many(dflt + "  push_map:\n" + "".join(f"    f{i}: t{i}\n" for i in range(4096))))
+put("gen-defaults-long-user-amplified.yaml", many(dflt.replace("user: u", "user: " + "u" * 400000)))
+put("gen-defaults-20000-accounts-valid.yaml",
+    dflt + "  folders:\n    include: [INBOX, Sent, Drafts, 'Lists/*', Archive, 'Work/%', Notes]\n"
+    "accounts:\n" + "".join(f"  - name: a{i}\n" for i in range(20000)))
+head = base + "    folders:\n      include: ["
+put("gen-flow-scalars-600kib-valid.yaml", head + ",".join(["a"] * ((600 << 10) // 2)) + "]\n")
 PY
+ln -s gen-config-symlink-loop.yaml "$T/gen/gen-config-symlink-loop.yaml" || fail "cannot make the symlink loop"
+ln -s /dev/null "$T/gen/gen-config-dev-null.yaml" || fail "cannot make the /dev/null link"
+mkfifo "$T/gen/gen-config-fifo.yaml" || fail "cannot make the FIFO"
 
 case_file() { # NAME -> the path to give to -c
 	case $1 in

@@ -460,6 +460,25 @@ static const struct broken_case broken[] = {
 	/* nesting */
 	{ "accounts: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
 	  0, "t.yaml:1:", "nesting deeper" },
+	/* a YAML syntax error quotes its line, but not one that may hold a password */
+	{ HEAD "    password_command: cat x: hunter2\n", 0, "t.yaml:5:28: ", "line 5 not shown" },
+	{ HEAD "    password_command: `echo hunter2`\n", 0, "t.yaml:5:23: ", "line 5 not shown" },
+	{ HEAD "    password_command: echo\n      hunter2: x\n", 0, "t.yaml:6:14: ", "line 6 not shown" },
+	{ HEAD "    password_env hunter2\n", 0, "t.yaml:6:1: ", "line 5 not shown" },
+	{ HEAD "    password_env: P\n    port 1\n", 0, "t.yaml:7:1: ", "line 6: port 1" },
+	/* push_map: the first level INBOX in any case is one folder */
+	{ ACCT "    push_map: {INBOX: A, inbox: B}\n", 0, "t.yaml:6:26: ", "duplicate key \"inbox\" in \"push_map\"" },
+	{ ACCT "    push_map: {INBOX/x: A, Inbox/x: B}\n", 0, "t.yaml:6:28: ", "duplicate key \"Inbox/x\"" },
+	/* an account's snapshot repository and its own mirror */
+	{ ACCT "    root: /m\n    snapshot_repo: /m/a\n", 0, "t.yaml:2:5: ", "would write over each other" },
+	{ ACCT "    root: /m/r.git\n    snapshot_repo: /m/r.git\n", 0, "t.yaml:2:5: ", "\"/m/r.git/a\"" },
+	{ ACCT "    root: /m\n    snapshot_repo: /m/a/Sent.git\n", 0, "t.yaml:2:5: ", "snapshot_repo" },
+	{ ACCT "    root: /m\n    snapshot_repo: /m/a/.mailkeep/g\n", 0, "t.yaml:2:5: ", "snapshot_repo" },
+	/* host: DNS label and name lengths */
+	{ "accounts:\n  - name: a\n    host: a..b\n    user: u\n    password_env: P\n", 0,
+	  "t.yaml:3:11: ", "key \"host\"" },
+	{ "accounts:\n  - name: a\n    host: x1234567890123456789012345678901234567890123456789012345678901234\n"
+	  "    user: u\n    password_env: P\n", 0, "t.yaml:3:11: ", "labels of 1..63" },
 };
 
 Test(config_broken, table, .init = test_env)
@@ -527,6 +546,37 @@ Test(config_broken, many_duplicates_stay_fast, .init = test_env)
 	cr_expect_eq(load(y, &cfg, err, sizeof(err)), -1);
 	cr_expect_str_eq(err, "t.yaml:20001:3: accounts[19999]: duplicate account name \"n7\" "
 			 "(first defined at t.yaml:9:3)");
+	free(y);
+}
+
+Test(config_broken, defaults_copied_into_accounts_are_bounded, .init = test_env)
+{
+	/* 100 000 patterns in defaults and ~40 000 accounts in 1 MiB: each account
+	 * gets a copy, so without a bound this asks for many GiB. */
+	size_t cap = 1 << 20, len;
+	char *y = malloc(cap + 64), err[512] = "";
+	struct config cfg;
+	time_t t0 = time(NULL);
+	len = (size_t)sprintf(y, "defaults:\n  host: h\n  user: u\n  password_env: P\n  folders:\n    include: [a");
+	for (size_t i = 1; i < 100000; i++)
+		len += (size_t)sprintf(y + len, ",a");
+	len += (size_t)sprintf(y + len, "]\naccounts:\n");
+	for (size_t i = 0; len + 32 < cap; i++)
+		len += (size_t)sprintf(y + len, "  - name: a%zu\n", i);
+	cr_expect_eq(config_load_buffer("t.yaml", y, len, &cfg, err, sizeof(err)), -1);
+	cr_expect_not_null(strstr(err, "more than 16 MiB plus 1024 bytes each with \"defaults\""), "%s", err);
+	cr_expect_eq(strncmp(err, "t.yaml:", 7), 0, "%s", err);
+	cr_expect_leq(time(NULL) - t0, 5);
+	/* the same defaults with a few accounts are fine */
+	len = (size_t)sprintf(y, "defaults:\n  host: h\n  user: u\n  password_env: P\n  folders:\n    include: [a");
+	for (size_t i = 1; i < 100000; i++)
+		len += (size_t)sprintf(y + len, ",a");
+	len += (size_t)sprintf(y + len, "]\naccounts:\n  - name: a\n  - name: b\n");
+	cr_expect_eq(config_load_buffer("t.yaml", y, len, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.n_accounts, 2);
+	if (cfg.n_accounts == 2)
+		cr_expect_eq(cfg.accounts[1].include.n, 100000);
+	config_free(&cfg);
 	free(y);
 }
 
@@ -706,6 +756,42 @@ Test(config_password, file_modes)
 	rmdir(dir);
 }
 
+Test(config_password, file_from_variable_shown_as_written, .init = test_env)
+{
+	/* password_file: $VAR where VAR holds the password (password_env meant):
+	 * the message shows the path as written, not its expansion */
+	struct config cfg;
+	char err[512] = "", *pw;
+	setenv("MK_PWVAR", "hunter2-in-env", 1);
+	cr_assert_eq(load(HEAD "    password_file: $MK_PWVAR\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].password_arg, "hunter2-in-env");
+	pw = config_get_password(&cfg.accounts[0], err, sizeof(err));
+	cr_expect_null(pw);
+	free(pw);
+	cr_expect_str_eq(err, "account \"a\": password_file \"$MK_PWVAR\": No such file or directory");
+	config_free(&cfg);
+	/* without a variable, the expanded path */
+	cr_assert_eq(load(HEAD "    password_file: ~/nonexistent-pw\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_null(config_get_password(&cfg.accounts[0], err, sizeof(err)));
+	cr_expect_str_eq(err, "account \"a\": password_file \"/home/tester/nonexistent-pw\": No such file or directory");
+	config_free(&cfg);
+	unsetenv("MK_PWVAR");
+}
+
+Test(config_invalid, path_variable_with_a_newline, .init = test_env)
+{
+	/* a control character that comes from a variable is refused like a
+	 * written one, and the message shows the path as written */
+	struct config cfg;
+	char err[512] = "";
+	setenv("MK_NLDIR", "/data\nx", 1);
+	cr_expect_eq(load(HEAD "    root: $MK_NLDIR/mail\n", &cfg, err, sizeof(err)), -1);
+	cr_expect(strstr(err, "root") && strstr(err, "control character") && strstr(err, "$MK_NLDIR/mail"),
+		  "%s", err);
+	cr_expect(!strstr(err, "/data\nx"), "%s", err);
+	unsetenv("MK_NLDIR");
+}
+
 Test(config_password, command)
 {
 	struct account a = pw_account(PASSWORD_COMMAND, "printf 'pa ss\\r\\nignored\\n'; read x || true");
@@ -861,7 +947,8 @@ Test(config_glob, selected)
 Test(config_valid, host_forms, .init = test_env)
 {
 	static const char *const ok[] = { "imap.example.com", "127.0.0.1", "::1", "fe80::1%eth0",
-					   "xn--bcher-kva.example", "localhost" };
+					   "xn--bcher-kva.example", "localhost", "imap.example.com.",
+					   "x12345678901234567890123456789012345678901234567890123456789012.example" };
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		char y[256], err[512] = "";
 		struct config cfg;

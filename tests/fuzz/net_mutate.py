@@ -27,11 +27,19 @@ Mutation classes (each logged with the byte offset of the stream where it fired)
   structural: close, rst, stall, insert (garbage line / untagged response / wrong tagged),
               dup_line, litsize, onebyte, cr_nolf, nul, longline, c2s_close, c2s_dup
   lie:        flip, ins_byte, del_byte, number
+  --compress only, on a COMPRESS=DEFLATE connection (the proxy inflates both directions, applies the
+  mutations above to the plain streams and deflates again, a sync flush per piece; offsets count
+  inflated bytes):
+  structural: ztrunc (the deflate bytes of a piece cut mid-block, then close), zfinish (the stream
+              ended with Z_FINISH early, then close or more data), zbomb (17 MB..1 GB of one byte
+              inside a response line: ~1000:1; peak RSS checked against --rss-limit)
+  lie:        zflip (one bit of the deflate bytes: raw deflate has no checksum)
 
 Usage:
   net_mutate.py [--duration SECONDS] [--seed N] [--iterations N] [--push-share F]
                 [--binary PATH] [--workdir DIR] [--timeout S] [--keep]
                 [--fixture-args "ARGS"] [--exact-share F] [--change-share F]
+                [--compress [--compress-share F] [--zmut-share F] [--rss-limit MB]]
   net_mutate.py --smoke              fixed seed 1, 25 random iterations, then the pinned
                                      reproducers of the failures found so far (PINNED): about 60 s
                                      with the ASan build, exit 1 on failure: suitable for a test
@@ -48,6 +56,9 @@ Usage:
      --fixture-args is not given), changes (start exact: the server changes to make first, as logged,
      e.g. ["append 2 INBOX seed=3", "flags add \\Seen Archive/2024:4", "expunge R&D:2"]; without
      it they are drawn from the seed); the log.jsonl line of an iteration holds these fields.
+     compress: true runs the iteration with `compress: true` accounts (and implies --compress); the
+     compression-level mutations pin zpos/bit (zflip), cut (ztrunc), then (zfinish: close|more),
+     len/pos/byte (zbomb).
 
 --duration   seconds of fuzzing (default 600)
 --seed       master seed (default: time based); iteration i uses seed*100000+i
@@ -58,6 +69,13 @@ Usage:
              hierarchy delimiter); logged with every iteration (key fixture)
 --exact-share   share of sync iterations starting from an exact mirror (default 0.6)
 --change-share  share of those where the server changes first (default 0.7)
+--compress   the fixture with --compress (imap_zlib); a share (--compress-share, default 0.8) of the
+             iterations use accounts with `compress: true` (logged: "compress": true, and "zconns",
+             the connections that went compressed: 0 when no folder was opened), a share of those
+             (--zmut-share, default 0.35) gets a compression-level mutation; the other random choices
+             of a seed stay those of a run without --compress. Compressed iterations fail when the
+             mutated run's peak RSS (wait4) is above --rss-limit MB (default 1024). The proxy's own
+             trouble (a stream that does not inflate) is noted as "proxy: ..."
 --workdir    where the Dovecot, mirrors and logs live (default: a mktemp dir under /tmp, removed
              at the end unless --keep or a failure was found)
 Every iteration is appended as a JSON line to WORKDIR/log.jsonl; failures are also printed and
@@ -80,6 +98,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -90,6 +109,13 @@ COMPARE_PY = os.path.join(REPO, "tests", "integration", "compare.py")
 STRUCTURAL = ["close", "rst", "stall", "insert", "dup_line", "litsize", "onebyte", "cr_nolf", "nul",
               "longline", "c2s_close", "c2s_dup"]
 LIE = ["flip", "ins_byte", "del_byte", "number"]
+# compression-level mutations, only on a COMPRESS=DEFLATE connection (--compress): a bit flipped in the
+# deflate bytes (raw deflate has no checksum: the client may decode wrong data without knowing, a lie),
+# the compressed stream cut mid-block then closed, the stream ended (Z_FINISH) early, a decompression
+# bomb (megabytes of one byte inside a response line, ~1000:1)
+Z_STRUCT = ["ztrunc", "zfinish", "zbomb"]
+Z_LIE = ["zflip"]
+Z_MUTS = Z_STRUCT + Z_LIE
 STATE_LIES = ("EXPUNGE", "FETCH", "VANISHED", "EXISTS", "RECENT")
 BIG_NUMBERS = [b"0", b"4294967295", b"4294967296", b"9223372036854775808", b"18446744073709551615",
                b"18446744073709551616", b"-1", b"-4294967295", b"9" * 40, b"00000000000000000001"]
@@ -150,11 +176,15 @@ class Splitter:
     """Cuts the server->client stream into units: ('line', bytes) ending in CRLF (a literal size
     at its end announces a literal), ('lit', bytes) literal payload pieces, ('raw', bytes)."""
 
-    def __init__(self):
+    def __init__(self, conn=None):
         self.buf = b""
         self.lit = 0
+        self.conn = conn
+        self.inf = None  # the server's deflate stream, once it answered OK to COMPRESS DEFLATE
 
     def feed(self, data):
+        if self.inf is not None:
+            data = self.inf.decompress(data)  # zlib.error: the caller gives up the connection
         self.buf += data
         out = []
         while self.buf:
@@ -176,6 +206,14 @@ class Splitter:
             if m:
                 self.lit = int(m.group(1))
             out.append(("line", line))
+            c = self.conn
+            if c is not None and self.inf is None and c.ztag and re.match(re.escape(c.ztag) + rb" (?i:OK)(?=[ \r])", line):
+                # RFC 4978: the server compresses from the byte after this CRLF on; what is left of
+                # this read is already compressed. From now on the proxy deflates towards the server.
+                self.inf = zlib.decompressobj(-15)
+                c.s_def = zlib.compressobj(6, zlib.DEFLATED, -15)
+                rest, self.buf = self.buf, b""
+                self.buf = self.inf.decompress(rest)
         return out
 
 
@@ -184,6 +222,17 @@ class Conn:
         self.proxy, self.idx, self.cli, self.up = proxy, idx, cli, up
         self.dead = threading.Event()
         self.lock = threading.Lock()
+        # COMPRESS=DEFLATE: the two sides switch independently (a mutated OK line can make the client
+        # see another answer than the server gave): the proxy translates between them
+        self.ztag = None   # the tag of the client's COMPRESS DEFLATE
+        self.s_def = None  # compressor towards the server (set by s2c when the server said OK)
+        self.c_def = None  # compressor towards the client (set when the OK line went to the client)
+        self.c_inf = None  # inflater of the client's stream
+
+    def up_send(self, data):
+        if self.s_def is not None and data:
+            data = self.s_def.compress(data) + self.s_def.flush(zlib.Z_SYNC_FLUSH)
+        self.up.sendall(data)
 
     def kill(self, rst=False):
         with self.lock:
@@ -221,6 +270,8 @@ class Proxy:
         self.lock = threading.Lock()
         self.stall_max = 30
         self.secret = b""
+        self.zconns = 0  # connections where the client was switched to compression
+        self.notes = []  # what the proxy could not handle (e.g. a client stream that does not inflate)
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
     def reset(self, muts):
@@ -230,6 +281,8 @@ class Proxy:
             self.conns = []
             self.bytes = []
             self.line_offs = []
+            self.zconns = 0
+            self.notes = []
 
     def close_all(self):
         with self.lock:
@@ -270,13 +323,21 @@ class Proxy:
                 data = c.cli.recv(65536)
                 if not data:
                     break
+                if c.c_inf is not None:
+                    try:
+                        data = c.c_inf.decompress(data)
+                    except zlib.error as e:
+                        self.notes.append(f"conn {c.idx}: the client's compressed stream does not inflate: {e}")
+                        break
+                    if not data:
+                        continue
                 out = data
                 for m in muts:
                     if m.fired is not None:
                         continue
                     if m.cls == "c2s_close" and off <= m.off < off + len(data):
                         m.fired = m.off
-                        c.up.sendall(data[:m.off - off])
+                        c.up_send(data[:m.off - off])
                         c.kill()
                         return
                     if m.cls == "c2s_dup" and off + len(data) > m.off:
@@ -290,7 +351,11 @@ class Proxy:
                                 m.fired = off + start
                                 out = data[:i + 2] + line + data[i + 2:]
                 buf = (buf + data)[-4096:]
-                c.up.sendall(out)
+                if c.s_def is None:
+                    mz = re.search(rb"(?:^|\n)([!-~]+) COMPRESS DEFLATE\r\n", out, re.I)
+                    if mz:
+                        c.ztag = mz.group(1)
+                c.up_send(out)
                 off += len(data)
         except OSError:
             pass
@@ -298,15 +363,20 @@ class Proxy:
 
     # server -> client
     def s2c(self, c, muts):
-        sp = Splitter()
-        off = 0  # offset in the original stream
-        onebyte_left = 0
+        sp = Splitter(c)
+        off = 0  # offset in the original stream (inflated, on a compressed connection)
+        st = {"onebyte": 0, "flip": None, "bol": True}  # bol: the client is at the start of a line
         try:
             while not c.dead.is_set():
                 data = c.up.recv(65536)
                 if not data:
                     break
-                for kind, unit in sp.feed(data):
+                try:
+                    units = sp.feed(data)
+                except zlib.error as e:
+                    self.notes.append(f"conn {c.idx}: the server's compressed stream does not inflate: {e}")
+                    break
+                for kind, unit in units:
                     if kind == "line" and c.idx == 0 and len(self.line_offs) < 100000:
                         self.line_offs.append(off)
                     r = self.mutate_unit(c, muts, kind, unit, off)
@@ -320,22 +390,85 @@ class Proxy:
                             c.kill(rst=(piece == "RST"))
                             return
                         if piece == "ONEBYTE":
-                            onebyte_left = 200_000
+                            st["onebyte"] = 200_000
                             continue
-                        if onebyte_left > 0:
-                            for i in range(len(piece)):
-                                c.cli.sendall(piece[i:i + 1])
-                                onebyte_left -= 1
-                                if onebyte_left <= 0:
-                                    c.cli.sendall(piece[i + 1:])
-                                    break
-                        else:
-                            c.cli.sendall(piece)
-                        with self.lock:
-                            self.bytes[c.idx] += len(piece)
+                        if isinstance(piece, tuple):
+                            if self.zaction(c, piece, st):
+                                c.kill()
+                                return
+                            continue
+                        self.send_cli(c, piece, st)
         except OSError:
             pass
         c.kill()
+
+    def send_cli(self, c, piece, st):
+        """One piece of the (mutated) plain stream to the client: deflated (with a sync flush, as a
+        server does per response) once the client was told OK to its COMPRESS DEFLATE."""
+        if not piece:
+            return
+        switch = (c.c_def is None and c.ztag is not None and st["bol"] and piece.endswith(b"\r\n")
+                  and re.match(re.escape(c.ztag) + rb" (?i:OK)(?=[ \r])", piece))
+        wire = piece
+        if c.c_def is not None:
+            wire = c.c_def.compress(piece) + c.c_def.flush(zlib.Z_SYNC_FLUSH)
+            if st["flip"] is not None:  # zflip: one bit of these deflate bytes
+                m, st["flip"] = st["flip"], None
+                r_pos, r_bit = m.rng.randrange(len(wire)), m.rng.randrange(8)
+                p = min(m.d.get("zpos", r_pos), len(wire) - 1)
+                bit = m.d.get("bit", r_bit)
+                m.d.update(zpos=p, bit=bit)
+                b = bytearray(wire)
+                b[p] ^= 1 << bit
+                wire = bytes(b)
+        if switch:  # this line itself goes uncompressed; the client's next bytes are compressed
+            c.c_inf = zlib.decompressobj(-15)
+            c.c_def = zlib.compressobj(6, zlib.DEFLATED, -15)
+            with self.lock:
+                self.zconns += 1
+        if st["onebyte"] > 0:
+            for i in range(len(wire)):
+                c.cli.sendall(wire[i:i + 1])
+                st["onebyte"] -= 1
+                if st["onebyte"] <= 0:
+                    c.cli.sendall(wire[i + 1:])
+                    break
+        else:
+            c.cli.sendall(wire)
+        st["bol"] = piece.endswith(b"\n")
+        with self.lock:
+            self.bytes[c.idx] += len(piece)
+
+    def zaction(self, c, piece, st):
+        """A compression-level mutation (c.c_def is set). -> True: close the connection now."""
+        act, m = piece[0], piece[1]
+        if act == "ZFLIP":
+            st["flip"] = m
+            return False
+        if act == "ZTRUNC":
+            wire = c.c_def.compress(piece[2]) + c.c_def.flush(zlib.Z_SYNC_FLUSH)
+            # a cut before the final empty stored block of the sync flush (00 00 ff ff): mid-block
+            r_cut = m.rng.randrange(1, max(2, len(wire) - 4))
+            cut = max(1, min(m.d.get("cut", r_cut), len(wire) - 1))
+            m.d["cut"] = cut
+            c.cli.sendall(wire[:cut])
+            return True
+        if act == "ZFINISH":
+            c.cli.sendall(c.c_def.flush(zlib.Z_FINISH))
+            if m.d["then"] == "close":
+                return True
+            c.c_def = zlib.compressobj(6, zlib.DEFLATED, -15)  # and more data after the end of the stream
+            return False
+        if act == "ZBOMB":
+            n, byte = piece[2], piece[3]
+            chunk = bytes([byte]) * (1 << 20)
+            while n > 0 and not c.dead.is_set():
+                take = chunk[:n]
+                c.cli.sendall(c.c_def.compress(take))
+                n -= len(take)
+            c.cli.sendall(c.c_def.flush(zlib.Z_SYNC_FLUSH))
+            return False
+        raise ValueError(act)
 
     def mutate_unit(self, c, muts, kind, unit, off):
         """-> list of bytes pieces and the actions STALL / CLOSE / RST / ONEBYTE."""
@@ -345,6 +478,28 @@ class Proxy:
             if m.fired is not None or end <= m.off:
                 continue
             rng = m.rng
+            if m.cls in Z_MUTS:
+                if c.c_def is None:
+                    continue  # not (yet) compressed towards the client
+                if m.cls == "zbomb":
+                    if kind != "line":
+                        continue
+                    r_len = rng.choice([17 << 20, 100_000_000, 100_000_000, 1_000_000_000])
+                    r_pos, r_byte = rng.randrange(max(1, len(unit) - 2)), rng.choice([65, 32, 0, 255, 40])
+                    n = m.d.get("len", r_len)
+                    p = min(m.d.get("pos", r_pos), len(unit) - 2)
+                    byte = m.d.get("byte", r_byte)
+                    m.d.update(len=n, pos=p, byte=byte, line=unit[:120].decode("latin-1"))
+                    m.fired = off
+                    return [unit[:p], ("ZBOMB", m, n, byte), unit[p:]]
+                k = m.off - off if m.off >= off else 0
+                m.fired = off + k
+                if m.cls == "ztrunc":
+                    return [unit[:k], ("ZTRUNC", m, unit[k:])]
+                if m.cls == "zfinish":
+                    m.d.setdefault("then", rng.choice(["close", "more"]))
+                    return [unit[:k], ("ZFINISH", m), unit[k:]]
+                return [unit[:k], ("ZFLIP", m), unit[k:]]
             if m.cls in ("close", "rst", "stall", "onebyte"):
                 k = m.off - off if m.off >= off else 0
                 m.fired = off + k
@@ -481,7 +636,10 @@ class Campaign:
         return r
 
     def up(self):
-        self.sh("bash", FIXTURE, "up", self.dc, *shlex.split(self.a.fixture_args or ""))
+        fargs = shlex.split(self.a.fixture_args or "")
+        if self.a.compress and "--compress" not in fargs:
+            fargs.append("--compress")
+        self.sh("bash", FIXTURE, "up", self.dc, *fargs)
         self.env = {}
         for line in open(os.path.join(self.dc, "env")):
             if "=" in line and not line.startswith("#"):
@@ -507,6 +665,12 @@ class Campaign:
         self.cfg2 = os.path.join(self.work, "fz2.yaml")  # two connections
         with open(self.cfg) as f:
             open(self.cfg2, "w").write(f.read().replace("max_connections: 1", "max_connections: 2"))
+        # --compress: the same accounts with COMPRESS=DEFLATE
+        self.cfgz, self.cfgz2 = os.path.join(self.work, "fzz.yaml"), os.path.join(self.work, "fzz2.yaml")
+        for src, dst in ((self.cfg, self.cfgz), (self.cfg2, self.cfgz2)):
+            with open(src) as f:
+                open(dst, "w").write(f.read().replace("    max_connections:", "    compress: true\n    max_connections:"))
+        self.cur_cfg = self.cfg
 
     def down(self):
         try:
@@ -519,18 +683,36 @@ class Campaign:
     def run_mk(self, args, cfg=None, bound=None):
         bound = bound or (8 * self.timeout + 40)
         t0 = now()
-        p = subprocess.Popen([self.bin, "-c", cfg or self.cfg] + args, stdin=subprocess.DEVNULL,
+        p = subprocess.Popen([self.bin, "-c", cfg or self.cur_cfg] + args, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.box,
                              env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                                       UBSAN_OPTIONS="print_stacktrace=1"), start_new_session=True)
-        hung = False
-        try:
-            out, err = p.communicate(timeout=bound)
-        except subprocess.TimeoutExpired:
-            hung = True
-            os.killpg(p.pid, signal.SIGKILL)
-            out, err = p.communicate()
-        return p.returncode, out, err, now() - t0, hung
+        # read the pipes in threads and reap with wait4: the child's own peak RSS (self.last_rss_mb)
+        hung = [False]
+        got = {}
+
+        def drain(name, f):
+            got[name] = f.read()
+            f.close()
+
+        def kill():
+            hung[0] = True
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        rd = [threading.Thread(target=drain, args=(k, f), daemon=True) for k, f in (("out", p.stdout), ("err", p.stderr))]
+        for t in rd:
+            t.start()
+        timer = threading.Timer(bound, kill)
+        timer.start()
+        _, status, ru = os.wait4(p.pid, 0)
+        timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        for t in rd:
+            t.join()
+        self.last_rss_mb = round(ru.ru_maxrss / 1024)
+        return p.returncode, got.get("out", b""), got.get("err", b""), now() - t0, hung[0]
 
     def compare(self):
         r = subprocess.run(["python3", COMPARE_PY, self.acct, "--host", "127.0.0.1", "--port", self.env["IMAP_PORT"],
@@ -724,7 +906,8 @@ class Campaign:
             it["fixture"] = self.a.fixture_args
         if forced:
             start = forced.get("start", "empty")
-            kind = forced.get("kind", "lie" if forced["muts"][0]["cls"] in LIE else "structural")
+            kind = forced.get("kind", "lie" if any(m["cls"] in LIE + Z_LIE for m in forced["muts"][:1])
+                              or any(m["cls"] in Z_LIE for m in forced["muts"]) else "structural")
             muts = forced["muts"]
             cmd = forced.get("cmd", "sync")
         else:
@@ -732,6 +915,24 @@ class Campaign:
             start = "empty" if rng.random() < 1 - self.a.exact_share else "exact"
             est = self.stream_est[start if cmd == "sync" else "push"]
             kind, muts = self.choose(rng, est, self.line_est[start] if cmd == "sync" else self.line_est["push"])
+        zc = bool(forced.get("compress")) if forced else False
+        if self.a.compress and not forced:
+            # drawn from their own generator: the other choices of a seed stay those of a run without --compress
+            zr = random.Random(f"{seed}/z")
+            zc = zr.random() < self.a.compress_share
+            if zc and zr.random() < self.a.zmut_share:
+                lines = self.line_est[start] if cmd == "sync" else self.line_est["push"]
+                zcls = zr.choice(Z_MUTS)
+                off = zr.choice(lines) if lines and zr.random() < 0.5 else zr.randrange(0, max(1, est))
+                d = {"cls": zcls, "off": off}
+                if zr.random() < 0.1 and cmd == "sync":
+                    d["conn"] = 1
+                muts = [d] if zr.random() < 0.5 else muts + [d]
+                if zcls in Z_LIE:
+                    kind = "lie"
+        if zc:
+            it["compress"] = True
+        self.cur_cfg = self.cfgz if zc else self.cfg
         it.update(kind=kind, start=start, cmd=cmd)
         if cmd == "push":
             if forced:
@@ -744,7 +945,10 @@ class Campaign:
             self.record(it)
             return
         objs = [Mut(d, random.Random(f"{seed}/{k}")) for k, d in enumerate(muts)]
-        cfg = self.cfg2 if any(m.conn == 1 for m in objs) else self.cfg
+        if any(m.conn == 1 for m in objs):
+            cfg = self.cfgz2 if zc else self.cfg2
+        else:
+            cfg = self.cur_cfg
         before_box, before_tmp = self.listing(self.box), self.tmp_names()
         keys_pre = self.msg_keys()
         self.proxy.reset(objs)
@@ -753,6 +957,7 @@ class Campaign:
         self.proxy.close_all()
         it["muts"] = [dict(m.d, fired=m.fired) for m in objs]
         it.update(rc=rc, secs=round(secs, 2))
+        self.check_z(it, zc)
         self.check_run("mutated run", rc, out, err, secs, hung, it["problems"], it["notes"])
         if secs > 3 * self.timeout + self.clean_time[start] and not hung:
             it["problems"].append(f"slow: {secs:.1f} s with timeout {self.timeout}")
@@ -821,6 +1026,19 @@ class Campaign:
         if it["problems"]:
             it["out"], it["err"] = out, err
         self.record(it)
+
+    def check_z(self, it, zc):
+        """after the mutated run: how many connections were compressed, the proxy's own troubles,
+        and (compressed iterations) the peak RSS against --rss-limit"""
+        if zc:
+            it["zconns"] = self.proxy.zconns
+            it["rss_mb"] = self.last_rss_mb
+            if self.last_rss_mb > self.a.rss_limit:
+                it["problems"].append(f"memory: peak RSS {self.last_rss_mb} MB > {self.a.rss_limit} MB")
+            if self.proxy.zconns:
+                self.stats["compressed iterations"] = self.stats.get("compressed iterations", 0) + 1
+        for n in self.proxy.notes[:3]:
+            it["notes"].append(f"proxy: {n}")
 
     def check_outside(self, before_box, before_tmp, it):
         after = self.listing(self.box)
@@ -900,6 +1118,7 @@ class Campaign:
         self.proxy.close_all()
         it["muts"] = [dict(m.d, fired=m.fired) for m in objs]
         it.update(rc=rc, secs=round(secs, 2))
+        self.check_z(it, it.get("compress", False))
         self.check_run("mutated push", rc, out, err, secs, hung, it["problems"], it["notes"])
         if secs > 3 * self.timeout + 3 and not hung:
             it["problems"].append(f"slow push: {secs:.1f} s")
@@ -952,6 +1171,23 @@ class Campaign:
         ok, why = self.compare()
         if not ok:
             raise RuntimeError(f"calibration: not exact: {why}")
+        if self.a.compress:
+            self.cur_cfg = self.cfgz
+            shutil.rmtree(self.acct, ignore_errors=True)  # unchanged folders are not opened: no COMPRESS
+            self.proxy.reset([])
+            rc, out, err, secs, hung = self.run_mk(["sync", "fz"])
+            if rc != 0 or not self.proxy.zconns or self.proxy.notes:
+                raise RuntimeError(f"calibration: compressed sync exit {rc}, {self.proxy.zconns} compressed "
+                                   f"connections, proxy notes {self.proxy.notes[:2]}: {err[-500:]!r}")
+            self.proxy.reset([])
+            self.reset_bob()
+            rc, out, err, secs, hung = self.run_mk(["push", "fz", "tgt"])
+            if rc != 0 or not self.proxy.zconns:
+                raise RuntimeError(f"calibration: compressed push exit {rc}: {err[-500:]!r}")
+            ok, why = self.compare()
+            if not ok:
+                raise RuntimeError(f"calibration: compressed: not exact: {why}")
+            self.cur_cfg = self.cfg
         self.exact_known = True
         print(f"calibrated: stream sizes {self.stream_est}, clean times "
               f"{ {k: round(v, 2) for k, v in self.clean_time.items()} }", flush=True)
@@ -972,9 +1208,15 @@ def main():
     ap.add_argument("--fixture-args", default=None)
     ap.add_argument("--exact-share", type=float, default=0.6)
     ap.add_argument("--change-share", type=float, default=0.7)
+    ap.add_argument("--compress", action="store_true")
+    ap.add_argument("--compress-share", type=float, default=0.8)
+    ap.add_argument("--zmut-share", type=float, default=0.35)
+    ap.add_argument("--rss-limit", type=int, default=1024)
     a = ap.parse_args()
     if a.replay and a.fixture_args is None:
         a.fixture_args = json.loads(a.replay).get("fixture")
+    if a.replay and json.loads(a.replay).get("compress"):
+        a.compress = True
     if not a.binary:
         for b in (os.path.join(REPO, "build", "san", "mailkeep"), os.path.join(REPO, "mailkeep")):
             if os.access(b, os.X_OK):

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -22,6 +23,11 @@
 
 #define MAX_LINE ((size_t)16 << 20)      /* one response line without literals */
 #define MAX_RESPONSE ((size_t)64 << 20)  /* one response, literals kept inline */
+/* One command may go on receiving only untagged status lines, or FETCH
+ * responses beyond FETCH_SLACK plus 4 per message, for at most this many
+ * `timeout`s (Dovecot's "* OK Searched 40% of the mailbox" come every 15 s or so). */
+#define KEEPALIVE_TIMEOUTS 5
+#define FETCH_SLACK ((uint64_t)1 << 16)
 
 
 /* ---- small helpers ---- */
@@ -352,11 +358,20 @@ static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
 	return 0;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
 		       const char *what, char *err, size_t errlen)
 {
 	char tagstr[16], earlystr[16];
 	int fn_rc = 0, conts = 0;
+	int64_t quiet_since = mono_ms();
+	uint64_t fetches = 0;
 	snprintf(tagstr, sizeof(tagstr), "a%u", tag);
 	snprintf(earlystr, sizeof(earlystr), "a%u", c->early_ok);
 	if (c->early_tag && c->early_tag == tag) { /* it completed while another was waited for */
@@ -441,7 +456,23 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);
 			return IMAP_ERR_PROTOCOL;
 		}
-		/* untagged */
+		/* untagged: status lines (keepalives, progress) and FETCH responses
+		 * beyond any mailbox's count are no progress: a command may go on with
+		 * nothing else for a bounded time, else a server could keep it for ever */
+		int is_fetch = r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 5 &&
+			       !strncasecmp(r.name, "FETCH", 5);
+		if ((is_fetch && ++fetches > FETCH_SLACK + 4 * (uint64_t)c->exists) ||
+		    r.status == IMAP_STATUS_OK || r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
+			int64_t quiet = mono_ms() - quiet_since;
+			if (quiet > (int64_t)KEEPALIVE_TIMEOUTS * 1000 * c->acct->timeout) {
+				snprintf(err, errlen, "%s: %s: for %" PRId64 " s only %s, no answer", imap_peer(c), what,
+					 quiet / 1000, is_fetch ? "more FETCH responses than the mailbox has messages" :
+					 "untagged status lines");
+				return IMAP_ERR_PROTOCOL;
+			}
+		} else {
+			quiet_since = mono_ms();
+		}
 		if (r.status == IMAP_STATUS_BYE) {
 			c->bye = 1;
 			imap_safe_text(c->bye_text, sizeof(c->bye_text), r.text, r.text_len);

@@ -49,6 +49,7 @@ struct net_conn {
 	int timeout_sec;
 	int64_t slow_wait_ms;   /* waited since the last write or since SLOW_BYTES came */
 	uint64_t slow_bytes;
+	int progress_by_caller; /* reads are not counted: net_progress() tells */
 	char *host;
 	char *ca_file;  /* NULL when only the system store is trusted */
 	char *deferred_bundle; /* system bundle file not loaded yet, or NULL */
@@ -619,13 +620,24 @@ static int check_usable(const struct net_conn *c, char *err, size_t errlen)
 	return 0;
 }
 
-static size_t note_read(struct net_conn *c, size_t got)
+void net_progress(struct net_conn *c, size_t got)
 {
 	c->slow_bytes += got;
 	if (c->slow_bytes >= SLOW_BYTES) {
 		c->slow_bytes = 0;
 		c->slow_wait_ms = 0;
 	}
+}
+
+void net_progress_by_caller(struct net_conn *c)
+{
+	c->progress_by_caller = 1;
+}
+
+static size_t note_read(struct net_conn *c, size_t got)
+{
+	if (!c->progress_by_caller)
+		net_progress(c, got);
 	return got;
 }
 

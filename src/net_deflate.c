@@ -61,6 +61,7 @@ struct net_deflate *net_deflate_new(struct net_conn *net, const char *peer, cons
 	z->in.next_in = z->ibuf;
 	z->in.avail_in = (uInt)npending;
 	z->wire_in = npending;
+	net_progress_by_caller(net); /* inflated bytes are progress, not wire bytes */
 	return z;
 fail:
 	net_deflate_free(z);
@@ -86,6 +87,7 @@ ssize_t net_deflate_read(struct net_deflate *z, void *data, size_t len, char *er
 				return broken(z, err, errlen, "damaged compressed data from the server", z->in.msg);
 			if (got) {
 				z->plain_in += got;
+				net_progress(z->net, got);
 				return (ssize_t)got;
 			}
 			if (z->in.avail_in) /* no progress with input left: cannot happen with Z_OK */

@@ -38,6 +38,13 @@ int net_starttls(struct net_conn *c, char *err, size_t errlen);
 /* Read up to len bytes (at least 1 unless error). Returns bytes read (>0) or an
  * enum net_error (<0) with err set. Waits at most timeout_sec for data. */
 ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t errlen);
+/* A server that drips is bounded: after each write, at most timeout_sec of
+ * waiting while less than 1 KiB arrives. A layer that decodes what it reads
+ * (COMPRESS) makes that count its decoded bytes instead: it calls
+ * net_progress_by_caller() once, then net_progress() with each decoded
+ * amount (empty compressed blocks are no progress). */
+void net_progress_by_caller(struct net_conn *c);
+void net_progress(struct net_conn *c, size_t got);
 
 /* Write all len bytes. Returns 0 or an enum net_error with err set. */
 int net_write(struct net_conn *c, const void *data, size_t len, char *err, size_t errlen);

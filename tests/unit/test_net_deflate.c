@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -20,7 +21,7 @@ struct pair {
 	int server; /* the accepted socket, blocking */
 };
 
-static struct pair pair_open(void)
+static struct pair pair_open_t(int timeout_sec)
 {
 	struct pair p = { NULL, -1 };
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -32,12 +33,17 @@ static struct pair pair_open(void)
 	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
 	int code = 0;
 	char err[256];
-	p.client = net_connect("127.0.0.1", ntohs(sa.sin_port), 0, NULL, 5, &code, err, sizeof(err));
+	p.client = net_connect("127.0.0.1", ntohs(sa.sin_port), 0, NULL, timeout_sec, &code, err, sizeof(err));
 	cr_assert_not_null(p.client, "%s", err);
 	p.server = accept(lfd, NULL, NULL);
 	cr_assert(p.server >= 0);
 	close(lfd);
 	return p;
+}
+
+static struct pair pair_open(void)
+{
+	return pair_open_t(5);
 }
 
 static void pair_close(struct pair *p)
@@ -277,5 +283,58 @@ Test(net_deflate, pending_bytes_over_the_buffer_are_refused)
 	static char big[65537];
 	cr_expect_null(net_deflate_new(p.client, "srv", big, sizeof(big), err, sizeof(err)));
 	cr_expect(strstr(err, "after COMPRESS") != NULL, "%s", err);
+	pair_close(&p);
+}
+
+/* The server sends nothing but empty compressed blocks (sync flushes), 2 KB/s:
+ * wire bytes enough to feed the drip budget, no byte of IMAP. */
+struct empty_feed {
+	int fd;
+	volatile int stop;
+};
+
+static void *empty_main(void *arg)
+{
+	struct empty_feed *e = arg;
+	z_stream z = { 0 };
+	unsigned char out[64];
+	deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+	for (int tick = 0; tick < 60 && !e->stop; tick++) { /* 6 s at most */
+		for (int k = 0; k < 80; k++) {
+			z.next_in = NULL;
+			z.avail_in = 0;
+			z.next_out = out;
+			z.avail_out = sizeof(out);
+			deflate(&z, Z_SYNC_FLUSH);
+			if (send(e->fd, out, sizeof(out) - z.avail_out, MSG_NOSIGNAL) < 0)
+				goto out;
+		}
+		usleep(100000);
+	}
+out:
+	deflateEnd(&z);
+	return NULL;
+}
+
+Test(net_deflate, empty_blocks_are_no_progress)
+{
+	struct pair p = pair_open_t(1);
+	char err[256] = "";
+	struct net_deflate *z = net_deflate_new(p.client, "srv", NULL, 0, err, sizeof(err));
+	cr_assert_not_null(z, "%s", err);
+	struct empty_feed e = { p.server, 0 };
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, empty_main, &e), 0);
+	unsigned char buf[256];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ssize_t n = net_deflate_read(z, buf, sizeof(buf), err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	e.stop = 1;
+	pthread_join(t, NULL);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_expect_eq(n, NET_ERR_TIMEOUT, "read returned %zd after %.1f s: %s", n, s, err);
+	cr_expect(s < 4.0, "the empty blocks kept the read waiting %.1f s", s);
+	net_deflate_free(z);
 	pair_close(&p);
 }

@@ -355,8 +355,11 @@ static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
 	struct imap_client *c = ctx;
 	uint64_t n = (uint64_t)hi - lo + 1;
 	c->exists = n >= c->exists ? 0 : c->exists - (uint32_t)n;
+	c->expunges++;
 	return 0;
 }
+
+unsigned long imap_expunges(const struct imap_client *c) { return c->expunges; }
 
 static int64_t mono_ms(void)
 {
@@ -487,8 +490,10 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		    !strncasecmp(r.name, "EXISTS", 6))
 			c->exists = r.number;
 		else if (r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 7 &&
-			 !strncasecmp(r.name, "EXPUNGE", 7) && c->exists)
+			 !strncasecmp(r.name, "EXPUNGE", 7) && c->exists) {
 			c->exists--;
+			c->expunges++;
+		}
 		else if (r.status == IMAP_STATUS_NONE && !r.has_number && r.name && r.name_len == 8 &&
 			 !strncasecmp(r.name, "VANISHED", 8) && r.args.n == 1 && r.args.items[0].type == IMAP_ATOM)
 			imap_parse_seqset(r.args.items[0].data, r.args.items[0].len, 0, count_vanished, c);

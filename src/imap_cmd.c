@@ -384,6 +384,9 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 		m.has_body = 1;
 		m.body_size = v->len;
 	}
+	if (!m.has_body && (((v = imap_fetch_item(list, "BODY[]")) != NULL && v->type == IMAP_NIL) ||
+			    ((v = imap_fetch_item(list, "BINARY[]")) != NULL && v->type == IMAP_NIL)))
+		m.body_nil = 1;
 	if (c->sink_failed) {
 		fc->failed = 1;
 		snprintf(err, errlen, "%s", c->sink_err);

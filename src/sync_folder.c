@@ -84,9 +84,13 @@ struct folder_run {
 	int lookahead_ok;       /* may send it right behind our EXAMINE */
 	uint32_t spec_lo, spec_hi; /* UIDs of the download sent with EXAMINE */
 	/* wanted UIDs the server answered without the body asked for (BODY[HEADER],
-	 * RFC822.TEXT, NIL...): not messages that vanished during the run */
+	 * RFC822.TEXT...): not messages that vanished during the run; nil[i]: it
+	 * said BODY[] NIL, which is how a message expunged by another session is
+	 * answered (RFC 2180 §4.1.3, Dovecot): excused when an expunge was seen */
 	uint32_t *bodyless;
+	uint8_t *nil;
 	size_t n_bodyless, cap_bodyless;
+	unsigned long expunges0; /* imap_expunges() when the folder began */
 };
 
 static void prefetch_next(struct folder_run *f);
@@ -466,7 +470,9 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		if (f->n_bodyless == f->cap_bodyless) {
 			f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
 			f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
+			f->nil = xrealloc(f->nil, f->cap_bodyless);
 		}
+		f->nil[f->n_bodyless] = (uint8_t)m->body_nil;
 		f->bodyless[f->n_bodyless++] = m->uid;
 	}
 	if (!m->has_body || !f->dl_open)
@@ -1305,7 +1311,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		       char *err, size_t errlen)
 {
 	enum flag_path path = PATH_FULL;
-	struct folder_run f = { .a = a, .name = mb->utf8, .rel = rel };
+	struct folder_run f = { .a = a, .name = mb->utf8, .rel = rel,
+				.expunges0 = a->imap ? imap_expunges(a->imap) : 0 };
 	struct folder_state st = { 0 };
 	struct maildir_view view = { 0 };
 	struct plan plan = { 0 };
@@ -1501,9 +1508,10 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	uint32_t bodyless_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++)
 		missing += !f.sv.present[i];
+	int expunged = !f.a->imap || imap_expunges(f.a->imap) != f.expunges0;
 	for (size_t i = 0; i < f.n_bodyless; i++) {
 		ssize_t idx = sv_find(&f.sv, f.bodyless[i]);
-		if (idx >= 0 && !f.sv.present[idx] && !bodyless++)
+		if (idx >= 0 && !f.sv.present[idx] && !(f.nil[i] && expunged) && !bodyless++)
 			bodyless_uid = f.bodyless[i];
 	}
 	rep->how = path_names[path];
@@ -1539,6 +1547,7 @@ out:
 	}
 	free(f.pending);
 	free(f.bodyless);
+	free(f.nil);
 	/* the folder failed after its download: its last batch is kept all the same */
 	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0)
 		log_warn("%s", serr);

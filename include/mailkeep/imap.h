@@ -162,6 +162,8 @@ void imap_throttle_clear(struct imap_client *c);
 /* Messages in the selected mailbox as the server last reported (EXISTS,
  * decremented by EXPUNGE and VANISHED). */
 uint32_t imap_exists(const struct imap_client *c);
+/* How many EXPUNGE and VANISHED (not EARLIER) responses the connection saw. */
+unsigned long imap_expunges(const struct imap_client *c);
 
 /* 1 after a successful imap_enable_qresync. */
 int imap_qresync_enabled(const struct imap_client *c);
@@ -240,6 +242,7 @@ struct imap_msg {
 	uint64_t gm_msgid;       /* Gmail X-GM-MSGID; 0 when absent */
 	uint64_t rfc822_size;    /* RFC822.SIZE; UINT64_MAX when absent or not a number */
 	int has_body;            /* BODY[] was present (streamed to the sink) */
+	int body_nil;            /* BODY[] NIL: the message is gone (RFC 2180 §4.1.3) */
 	uint64_t body_size;      /* bytes of the literal */
 };
 

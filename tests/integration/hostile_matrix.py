@@ -2732,6 +2732,14 @@ class _(Poison):
         c.send(self.head(seq, parts) + b"BODY[] NIL)\r\n")
 
 
+@sc("body-nil-expunged", rc="0", named="-",
+    doc="BODY[] NIL for Bad UID 1, then its EXPUNGE: how Dovecot answers for a message another "
+        "session expunged (RFC 2180 4.1.3): it vanished, not a failure")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] NIL)\r\n* %d EXPUNGE\r\n" % seq)
+
+
 @sc("body-missing", rc="0 1", named="Bad", doc="Bad UID 1's FETCH without BODY[]")
 class _(Poison):
     def poison(self, c, seq, parts, body):

@@ -361,6 +361,28 @@ static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
 
 unsigned long imap_expunges(const struct imap_client *c) { return c->expunges; }
 
+/* A tagged completion's status, code and text, as messages may show them. */
+static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const struct imap_response *r)
+{
+	f->status = r->status == IMAP_STATUS_OK ? 0 : r->status;
+	imap_safe_text(f->text, sizeof(f->text), r->text, r->text_len);
+	f->code[0] = '\0';
+	if (r->code && r->code_len < sizeof(f->code))
+		imap_safe_text(f->code, sizeof(f->code), r->code, r->code_len);
+	if (r->status != IMAP_STATUS_OK)
+		note_throttle(c, r);
+}
+
+/* The error for a command refused with c->refusal; the response code too
+ * ([NONEXISTENT], [OVERQUOTA]...), for people. */
+static void refusal_err(const struct imap_client *c, const char *what, char *err, size_t errlen)
+{
+	const struct imap_refusal *f = &c->refusal;
+	snprintf(err, errlen, "%s: %s: server said %s: %s%s%s%s", imap_peer(c), what,
+		 f->status == IMAP_STATUS_NO ? "NO" : "BAD", f->code[0] ? "[" : "", f->code,
+		 f->code[0] ? "] " : "", f->text);
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -379,12 +401,10 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 	snprintf(earlystr, sizeof(earlystr), "a%u", c->early_ok);
 	if (c->early_tag && c->early_tag == tag) { /* it completed while another was waited for */
 		c->early_tag = 0;
-		if (c->early_status == IMAP_STATUS_OK)
+		if (!c->early_refusal.status) /* it was OK */
 			return 0;
 		c->refusal = c->early_refusal;
-		snprintf(err, errlen, "%s: %s: server said %s: %s%s%s%s", imap_peer(c), what,
-			 c->early_status == IMAP_STATUS_NO ? "NO" : "BAD", c->refusal.code[0] ? "[" : "",
-			 c->refusal.code, c->refusal.code[0] ? "] " : "", c->refusal.text);
+		refusal_err(c, what, err, errlen);
 		return IMAP_ERR_NO;
 	}
 	for (;;) {
@@ -419,16 +439,8 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			    !memcmp(r.tag, earlystr, r.tag_len) &&
 			    (r.status == IMAP_STATUS_OK || r.status == IMAP_STATUS_NO ||
 			     r.status == IMAP_STATUS_BAD)) {
-				struct imap_refusal *f = &c->early_refusal;
 				c->early_tag = c->early_ok;
-				c->early_status = r.status;
-				imap_safe_text(f->text, sizeof(f->text), r.text, r.text_len);
-				f->code[0] = '\0';
-				if (r.code && r.code_len < sizeof(f->code))
-					imap_safe_text(f->code, sizeof(f->code), r.code, r.code_len);
-				f->status = r.status == IMAP_STATUS_OK ? 0 : r.status;
-				if (r.status != IMAP_STATUS_OK)
-					note_throttle(c, &r);
+				keep_refusal(c, &c->early_refusal, &r);
 				continue;
 			}
 			if (r.tag_len != strlen(tagstr) || memcmp(r.tag, tagstr, r.tag_len)) {
@@ -443,17 +455,8 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 				return fn ? fn(c, &r, ctx, err, errlen) : 0;
 			}
 			if (r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
-				struct imap_refusal *f = &c->refusal;
-				f->status = r.status;
-				imap_safe_text(f->text, sizeof(f->text), r.text, r.text_len);
-				f->code[0] = '\0';
-				if (r.code && r.code_len < sizeof(f->code))
-					imap_safe_text(f->code, sizeof(f->code), r.code, r.code_len);
-				note_throttle(c, &r);
-				/* the response code too ([NONEXISTENT], [OVERQUOTA]...), for people */
-				snprintf(err, errlen, "%s: %s: server said %s: %s%s%s%s", imap_peer(c), what,
-					 r.status == IMAP_STATUS_NO ? "NO" : "BAD", f->code[0] ? "[" : "", f->code,
-					 f->code[0] ? "] " : "", f->text);
+				keep_refusal(c, &c->refusal, &r);
+				refusal_err(c, what, err, errlen);
 				return fn_rc ? fn_rc : IMAP_ERR_NO;
 			}
 			snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);

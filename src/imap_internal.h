@@ -45,7 +45,6 @@ struct imap_client {
 	 * answers too; its completion is then kept for its own wait. */
 	unsigned early_ok;
 	unsigned early_tag;     /* that completion came: its tag (0: none), status and text */
-	int early_status;
 	struct imap_refusal early_refusal;
 	int skip_unparsable;    /* untagged lines that do not parse are skipped (LIST), */
 	size_t n_unparsable;    /* and counted here */

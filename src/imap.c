@@ -127,17 +127,18 @@ static int stream_literal(struct imap_client *c, uint64_t n, char *err, size_t e
 }
 
 /* Does the response text before a literal marker end with a BODY[] item whose
- * literal we stream (BODY[] or BODY[]<0>, BINARY[] likewise)? */
+ * literal we stream (BODY[] or BODY[]<0>, BINARY[] likewise)? 1 for a whole
+ * body, 2 for one with an origin (a partial answer, RFC 3501 §7.4.2), else 0. */
 static int is_body_item(const char *s, size_t len)
 {
-	static const char *const items[] = { "BODY[]", "BODY[]<0>", "BINARY[]", "BINARY[]<0>" };
+	static const char *const items[] = { "BODY[]", "BINARY[]", "BODY[]<0>", "BINARY[]<0>" };
 	while (len && s[len - 1] == ' ')
 		len--;
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		size_t l = strlen(items[i]);
 		if (len >= l && !strncasecmp(s + len - l, items[i], l) &&
 		    (len == l || s[len - l - 1] == ' ' || s[len - l - 1] == '('))
-			return 1;
+			return i < 2 ? 1 : 2;
 	}
 	return 0;
 }
@@ -150,6 +151,7 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 	buf_reset(&c->resp);
 	c->streamed = 0;
 	c->streamed_size = 0;
+	c->streamed_origin = 0;
 	for (;;) {
 		/* find the end of the current line */
 		char *nl = c->rbuf.len > scanned ?
@@ -197,12 +199,14 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 			c->rpos += linelen;
 			return 0;
 		}
-		if (c->sink && !c->streamed && is_body_item(line, marker)) {
+		int body_item;
+		if (c->sink && !c->streamed && (body_item = is_body_item(line, marker)) != 0) {
 			buf_add(&c->resp, line, marker);
 			buf_adds(&c->resp, "{0}\r\n");
 			c->rpos += linelen;
 			c->streamed = 1;
 			c->streamed_size = lit;
+			c->streamed_origin = body_item == 2;
 			if (!c->sink_failed &&
 			    c->sink->on_body_begin(c->sink->ctx, lit, c->sink_err, sizeof(c->sink_err)) != 0)
 				c->sink_failed = 1;

@@ -289,6 +289,21 @@ static int keyword_ok(const struct imap_value *v)
 	return 1;
 }
 
+/* The body item of a FETCH list: BODY[] or BINARY[] (*origin = 0), or the
+ * same with the origin <0> (*origin = 1); NULL when there is none. */
+static const struct imap_value *body_item(const struct imap_value *list, int *origin)
+{
+	static const char *const items[] = { "BODY[]", "BINARY[]", "BODY[]<0>", "BINARY[]<0>" };
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+		const struct imap_value *v = imap_fetch_item(list, items[i]);
+		if (v) {
+			*origin = i >= 2;
+			return v;
+		}
+	}
+	return NULL;
+}
+
 struct fetch_ctx {
 	const struct imap_fetch_cb *cb;
 	struct buf keywords;
@@ -368,25 +383,33 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 	m.rfc822_size = UINT64_MAX; /* only a hint (Gmail dedupe): a bad one is ignored */
 	if ((v = imap_fetch_item(list, "RFC822.SIZE")) == NULL || imap_value_u64(v, &m.rfc822_size) < 0)
 		m.rfc822_size = UINT64_MAX;
+	int origin = 0;
 	if (c->streamed) {
 		m.has_body = 1;
 		m.body_size = c->streamed_size;
-	} else if (c->sink && !c->sink_failed && m.uid &&
-		   ((v = imap_fetch_item(list, "BODY[]")) != NULL || (v = imap_fetch_item(list, "BODY[]<0>")) != NULL ||
-		    (v = imap_fetch_item(list, "BINARY[]")) != NULL) &&
-		   v->type == IMAP_STRING) {
-		/* a body not sent as a literal (a quoted string is a legal nstring):
-		 * fed to the sink as a streamed one would be */
-		if (c->sink->on_body_begin(c->sink->ctx, v->len, c->sink_err, sizeof(c->sink_err)) != 0 ||
-		    (v->len && c->sink->on_body_data(c->sink->ctx, v->data, v->len, c->sink_err,
-						     sizeof(c->sink_err)) != 0))
-			c->sink_failed = 1;
-		m.has_body = 1;
-		m.body_size = v->len;
+		origin = c->streamed_origin;
+	} else if ((v = body_item(list, &origin)) != NULL) {
+		if (v->type == IMAP_NIL) {
+			m.body_nil = !origin;
+		} else if (v->type == IMAP_STRING && c->sink && !c->sink_failed && m.uid) {
+			/* a body not sent as a literal (a quoted string is a legal
+			 * nstring): fed to the sink as a streamed one would be */
+			if (c->sink->on_body_begin(c->sink->ctx, v->len, c->sink_err, sizeof(c->sink_err)) != 0 ||
+			    (v->len && c->sink->on_body_data(c->sink->ctx, v->data, v->len, c->sink_err,
+							     sizeof(c->sink_err)) != 0))
+				c->sink_failed = 1;
+			m.has_body = 1;
+			m.body_size = v->len;
+		}
 	}
-	if (!m.has_body && (((v = imap_fetch_item(list, "BODY[]")) != NULL && v->type == IMAP_NIL) ||
-			    ((v = imap_fetch_item(list, "BINARY[]")) != NULL && v->type == IMAP_NIL)))
-		m.body_nil = 1;
+	if (m.has_body && origin && m.rfc822_size != m.body_size) {
+		/* An origin marks the answer to a request for part of a body (RFC 3501
+		 * §7.4.2), which we never make: it is the whole body only when the
+		 * RFC822.SIZE beside it says so. Else it may be cut short, and a
+		 * truncated message must not be stored as the message. */
+		m.has_body = 0;
+		m.body_partial = 1;
+	}
 	if (c->sink_failed) {
 		fc->failed = 1;
 		snprintf(err, errlen, "%s", c->sink_err);

@@ -58,6 +58,7 @@ struct imap_client {
 	int sink_failed;
 	int streamed;          /* a literal of this response went to the sink */
 	uint64_t streamed_size;
+	int streamed_origin;   /* ... as BODY[]<0>: maybe only part of the body */
 	char sink_err[256];
 };
 

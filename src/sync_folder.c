@@ -84,11 +84,13 @@ struct folder_run {
 	int lookahead_ok;       /* may send it right behind our EXAMINE */
 	uint32_t spec_lo, spec_hi; /* UIDs of the download sent with EXAMINE */
 	/* wanted UIDs the server answered without the body asked for (BODY[HEADER],
-	 * RFC822.TEXT...): not messages that vanished during the run; nil[i]: it
-	 * said BODY[] NIL, which is how a message expunged by another session is
-	 * answered (RFC 2180 §4.1.3, Dovecot): excused when an expunge was seen */
-	uint32_t *bodyless;
-	uint8_t *nil;
+	 * RFC822.TEXT...): not messages that vanished during the run. BODY[] NIL
+	 * is how a message expunged by another session is answered (RFC 2180
+	 * §4.1.3, Dovecot): excused when an expunge was seen */
+	struct bodyless {
+		uint32_t uid;
+		enum { BODY_MISSING, BODY_NIL, BODY_PARTIAL } why;
+	} *bodyless;
 	size_t n_bodyless, cap_bodyless;
 	unsigned long expunges0; /* imap_expunges() when the folder began */
 };
@@ -130,7 +132,7 @@ struct gm_pair {
 	uint64_t size;  /* RFC822.SIZE, UINT64_MAX when unknown */
 };
 
-#define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+#define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 
 /* A folder is read from its state for at most this long (seconds) before its
  * directory is read again, whatever its times say: a change they could not
@@ -461,6 +463,12 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 	return rc;
 }
 
+static int cmp_bodyless(const void *x, const void *y)
+{
+	const struct bodyless *a = x, *b = y;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
 static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
 	struct folder_run *f = ctx;
@@ -470,10 +478,13 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		if (f->n_bodyless == f->cap_bodyless) {
 			f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
 			f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
-			f->nil = xrealloc(f->nil, f->cap_bodyless);
 		}
-		f->nil[f->n_bodyless] = (uint8_t)m->body_nil;
-		f->bodyless[f->n_bodyless++] = m->uid;
+		f->bodyless[f->n_bodyless++] = (struct bodyless){
+			m->uid, m->body_nil ? BODY_NIL : m->body_partial ? BODY_PARTIAL : BODY_MISSING };
+	}
+	if (!m->has_body && f->dl_open) { /* a refused partial body */
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
 	}
 	if (!m->has_body || !f->dl_open)
 		return 0;
@@ -730,7 +741,7 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 		uids = rest;
 	}
 	if (rc == 0 && n)
-		rc = fetch_pipelined(f, uids, n, f->gmail ? "(UID FLAGS INTERNALDATE X-GM-MSGID BODY.PEEK[])" :
+		rc = fetch_pipelined(f, uids, n, f->gmail ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-MSGID BODY.PEEK[])" :
 				     DOWNLOAD_ITEMS, &cb, err, errlen);
 	free(rest);
 	if (rc == 0)
@@ -1505,14 +1516,22 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 
 	log_debug("%s: done", f.name);
 	size_t missing = 0, bodyless = 0;
-	uint32_t bodyless_uid = 0;
+	const struct bodyless *first_bodyless = NULL, *last_bodyless = NULL;
 	for (size_t i = 0; i < f.sv.n; i++)
 		missing += !f.sv.present[i];
 	int expunged = !f.a->imap || imap_expunges(f.a->imap) != f.expunges0;
+	/* a UID answered several times without its body counts once */
+	if (f.n_bodyless > 1)
+		qsort(f.bodyless, f.n_bodyless, sizeof(*f.bodyless), cmp_bodyless);
 	for (size_t i = 0; i < f.n_bodyless; i++) {
-		ssize_t idx = sv_find(&f.sv, f.bodyless[i]);
-		if (idx >= 0 && !f.sv.present[idx] && !(f.nil[i] && expunged) && !bodyless++)
-			bodyless_uid = f.bodyless[i];
+		const struct bodyless *b = &f.bodyless[i];
+		ssize_t idx = sv_find(&f.sv, b->uid);
+		if (idx < 0 || f.sv.present[idx] || (b->why == BODY_NIL && expunged) ||
+		    (last_bodyless && last_bodyless->uid == b->uid))
+			continue;
+		if (!bodyless++)
+			first_bodyless = b;
+		last_bodyless = b;
 	}
 	rep->how = path_names[path];
 	rep->added = f.added;
@@ -1533,8 +1552,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		 missing > bodyless ? " (some messages vanished during the run)" : "");
 	rc = 0;
 	if (bodyless) { /* the next run asks again; this one did not mirror them */
-		snprintf(err, errlen, "the server answered UID %" PRIu32 "%s without the body asked for; "
-			 "not mirrored", bodyless_uid, bodyless > 1 ? " and others" : "");
+		snprintf(err, errlen, "the server answered UID %" PRIu32 "%s %s; not mirrored",
+			 first_bodyless->uid, bodyless > 1 ? " and others" : "",
+			 first_bodyless->why == BODY_PARTIAL ?
+			 "with a partial body (BODY[]<0>) that its RFC822.SIZE does not show whole" :
+			 "without the body asked for");
 		rc = IMAP_ERR_NO;
 	}
 out:
@@ -1547,7 +1569,6 @@ out:
 	}
 	free(f.pending);
 	free(f.bodyless);
-	free(f.nil);
 	/* the folder failed after its download: its last batch is kept all the same */
 	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0)
 		log_warn("%s", serr);

@@ -243,6 +243,8 @@ struct imap_msg {
 	uint64_t rfc822_size;    /* RFC822.SIZE; UINT64_MAX when absent or not a number */
 	int has_body;            /* BODY[] was present (streamed to the sink) */
 	int body_nil;            /* BODY[] NIL: the message is gone (RFC 2180 §4.1.3) */
+	int body_partial;        /* BODY[]<0> not shown whole by RFC822.SIZE: refused,
+				  * has_body is 0 */
 	uint64_t body_size;      /* bytes of the literal */
 };
 

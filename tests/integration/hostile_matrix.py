@@ -3373,12 +3373,36 @@ class _(Poison):
         c.send(self.head(seq, parts) + b"RFC822.TEXT {%d}\r\n" % len(t) + t + b")\r\n")
 
 
-@sc("body-partial-short", rc="0 1", named="Bad", flags="same",
-    xfail="BODY[]<0> is taken for the whole body whatever its length; RFC822.SIZE is only a hint, so a truncated partial answer is stored as the message (and kept for ever)",
+@sc("body-partial-short", rc="1", named="Bad", flags="same",
     doc="BODY[]<0> {50}: the first 50 bytes of Bad UID 1 as a partial answer nobody asked for, RFC822.SIZE true")
 class _(Poison):
     def poison(self, c, seq, parts, body):
+        parts = [p for p in parts if not p.startswith(b"RFC822.SIZE")]
         c.send(self.head(seq, parts) + b"RFC822.SIZE %d BODY[]<0> {50}\r\n" % len(body) + body[:50] + b")\r\n")
+
+
+@sc("body-partial-nosize", rc="1", named="Bad", flags="same",
+    doc="BODY[]<0> {50}: the first 50 bytes of Bad UID 1, and no RFC822.SIZE although it was asked for")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        parts = [p for p in parts if not p.startswith(b"RFC822.SIZE")]
+        c.send(self.head(seq, parts) + b"BODY[]<0> {50}\r\n" + body[:50] + b")\r\n")
+
+
+@sc("body-partial-quoted", rc="1", named="Bad", flags="same",
+    doc='BODY[]<0> "..." : the first 40 bytes of Bad UID 1 as a quoted string, RFC822.SIZE true')
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        q = body[:40].replace(b"\r", b"").replace(b"\n", b" ").replace(b"\\", b"").replace(b'"', b"")
+        c.send(self.head(seq, parts) + b'BODY[]<0> "%s")\r\n' % q)
+
+
+@sc("body-partial-repeated", rc="1", named="Bad", flags="same",
+    doc="Bad UID 1 answered three times with BODY[]<0> {50}: one UID, named once in the error")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        for _ in range(3):
+            c.send(self.head(seq, parts) + b"BODY[]<0> {50}\r\n" + body[:50] + b")\r\n")
 
 
 @sc("body-literal8", rc="0 1", named="Bad", flags="same",

@@ -24,7 +24,7 @@ for mode in qresync condstore; do
 	expect_rc 0 "$mode: sync after the lost state"
 	first_fetch=$(grep -m1 -n 'UID FETCH' "$MK_ERR" | cut -d: -f1)
 	examine=$(grep -m1 -n 'EXAMINE "INBOX"' "$MK_ERR" | cut -d: -f1)
-	body=$(grep -m1 -n 'UID FETCH [0-9:,]* (UID FLAGS INTERNALDATE BODY.PEEK\[\])' "$MK_ERR" | cut -d: -f1)
+	body=$(grep -m1 -n 'UID FETCH [0-9:,]* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK\[\])' "$MK_ERR" | cut -d: -f1)
 	check '[ -n "$examine" ] && [ -n "$body" ] && [ "$body" -le $((examine + 3)) ]' \
 		"$mode: the download was not sent with EXAMINE: $(grep -m3 'EXAMINE\|UID FETCH' "$MK_ERR" | tr '\n' '|')"
 	check 'grep -q "INBOX.*: 4 new" "$MK_ERR"' \

@@ -889,3 +889,40 @@ ssize_t push_match(const struct push_candidate *c, size_t n, uint64_t size,
 	}
 	return best;
 }
+
+static int cmp_key(const struct push_candidate *a, uint64_t size, const unsigned char *digest)
+{
+	if (a->size != size)
+		return a->size < size ? -1 : 1;
+	return memcmp(a->digest, digest, PUSH_DIGEST_LEN);
+}
+
+static int cmp_candidate(const void *x, const void *y)
+{
+	const struct push_candidate *a = x, *b = y;
+	int r = cmp_key(a, b->size, b->digest);
+	return r ? r : (a->uid > b->uid) - (a->uid < b->uid);
+}
+
+void push_candidates_sort(struct push_candidate *c, size_t n)
+{
+	if (n > 1)
+		qsort(c, n, sizeof(*c), cmp_candidate);
+}
+
+ssize_t push_match_sorted(const struct push_candidate *c, size_t n, uint64_t size,
+			  const unsigned char digest[PUSH_DIGEST_LEN], int64_t date)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* the first candidate not below (size, digest) */
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_key(&c[mid], size, digest) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (hi = lo; hi < n && !cmp_key(&c[hi], size, digest); hi++)
+		;
+	ssize_t m = push_match(c + lo, hi - lo, size, digest, date);
+	return m < 0 ? -1 : (ssize_t)lo + m;
+}

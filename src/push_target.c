@@ -281,10 +281,11 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 		rc = IMAP_ERR_NO;
 		goto out;
 	}
+	push_candidates_sort(l->cand, l->n_cand);
 	for (size_t k = 0; k < n; k++) {
 		if (!ok[k])
 			continue;
-		match[k] = push_match(l->cand, l->n_cand, keys[k].size, keys[k].digest, keys[k].date);
+		match[k] = push_match_sorted(l->cand, l->n_cand, keys[k].size, keys[k].digest, keys[k].date);
 		if (match[k] >= 0)
 			l->cand[match[k]].taken = 1;
 	}

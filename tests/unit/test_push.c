@@ -515,6 +515,43 @@ Test(push_plan, match_prefers_same_date_then_lowest_uid)
 	cr_expect_eq(push_match(c, 0, 100, d2, 60), -1);
 }
 
+/* push_match_sorted over sorted candidates picks what push_match picks over
+ * the same candidates in any order, lookup after lookup (copies, taken ones). */
+Test(push_plan, match_sorted_agrees_with_match)
+{
+	enum { N = 600 };
+	static struct push_candidate a[N], b[N];
+	unsigned seed = 12345;
+	for (int round = 0; round < 20; round++) {
+		for (size_t i = 0; i < N; i++) {
+			seed = seed * 1103515245u + 12345u;
+			memset(&a[i], 0, sizeof(a[i]));
+			a[i].uid = (uint32_t)(i * 7919 % 100003) + 1; /* distinct, shuffled */
+			a[i].size = 100 + (seed >> 8) % 5;
+			a[i].digest[0] = (unsigned char)((seed >> 16) % 4);
+			a[i].date = (int64_t)((seed >> 20) % 3);
+		}
+		memcpy(b, a, sizeof(a));
+		push_candidates_sort(b, N);
+		for (size_t i = 1; i < N; i++)
+			cr_assert(b[i - 1].size < b[i].size ||
+				  (b[i - 1].size == b[i].size && memcmp(b[i - 1].digest, b[i].digest, PUSH_DIGEST_LEN) <= 0));
+		for (int k = 0; k < N + 50; k++) {
+			seed = seed * 1103515245u + 12345u;
+			uint64_t size = 99 + (seed >> 8) % 7;
+			unsigned char d[PUSH_DIGEST_LEN] = { (unsigned char)((seed >> 16) % 5) };
+			int64_t date = (int64_t)((seed >> 20) % 3);
+			ssize_t x = push_match(a, N, size, d, date), y = push_match_sorted(b, N, size, d, date);
+			cr_assert_eq(x < 0, y < 0, "round %d lookup %d", round, k);
+			if (x < 0)
+				continue;
+			cr_assert_eq(a[x].uid, b[y].uid, "round %d lookup %d", round, k);
+			a[x].taken = b[y].taken = 1;
+		}
+	}
+	cr_expect_eq(push_match_sorted(b, 0, 100, b[0].digest, 0), -1);
+}
+
 /* The source folder's own SPECIAL-USE (recorded by sync) maps a name no list knows. */
 Test(push_names, source_special_use)
 {

@@ -283,10 +283,11 @@ static size_t line_word(const char *s, const char *end, const char **key)
 	return n;
 }
 
-/* 1 when line LINE (0-based) may hold a secret: it starts with a password
- * key, or it comes after the value of one (near_key), maybe as its
- * continuation, and does not start with another known key followed by ':'
- * or a space (a key missing its ':'). */
+/* 1 when line LINE (0-based) may hold a secret: unless it starts with a
+ * known key that is not a password key, followed by ':', a blank or the end
+ * of the line (a key missing its ':'). A password pasted on a line of its
+ * own, or the continuation of a password_command, is therefore not shown;
+ * the position is given anyway. */
 static int secret_line(const struct ctx *c, size_t line)
 {
 	const char *s = line_at(c, line), *end = c->text + c->text_len, *key;
@@ -294,16 +295,14 @@ static int secret_line(const struct ctx *c, size_t line)
 	if (!s)
 		return 0;
 	n = line_word(s, end, &key);
-	if (is_secret_key(key, n) && (key + n == end || (!word_char(key[n]) && key[n] != '-')))
+	if (!n || is_secret_key(key, n))
 		return 1;
-	if (!c->near_key[0] || !is_secret_key(c->near_key, strlen(c->near_key)) || line + 1 < c->near_line)
-		return 0;
 	for (size_t i = 0; config_known_keys[i]; i++) {
 		if (strlen(config_known_keys[i]) == n && !strncmp(key, config_known_keys[i], n)) {
 			const char *p = key + n;
 			if (p < end && (*p == '"' || *p == '\''))
 				p++;
-			return !(p < end && (*p == ':' || *p == ' ' || *p == '\t'));
+			return !(p == end || strchr(": \t\r\n", *p));
 		}
 	}
 	return 1;

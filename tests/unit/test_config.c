@@ -466,6 +466,10 @@ static const struct broken_case broken[] = {
 	{ HEAD "    password_command: echo\n      hunter2: x\n", 0, "t.yaml:6:14: ", "line 6 not shown" },
 	{ HEAD "    password_env hunter2\n", 0, "t.yaml:6:1: ", "line 5 not shown" },
 	{ HEAD "    password_env: P\n    port 1\n", 0, "t.yaml:7:1: ", "line 6: port 1" },
+	/* a password pasted on a line of its own, away from any password key */
+	{ HEAD "    hunter2!\n    password_env: P\n", 0, "t.yaml:6:5: ", "line 5 not shown" },
+	{ "accounts:\n  - name: a\n    host: h\n    hunter2\n", 0, "t.yaml:5:1: ", "line 4 not shown" },
+	{ HEAD "    'hunter2 x'\n", 0, "t.yaml:6:1: ", "line 5 not shown" },
 	/* push_map: the first level INBOX in any case is one folder */
 	{ ACCT "    push_map: {INBOX: A, inbox: B}\n", 0, "t.yaml:6:26: ", "duplicate key \"inbox\" in \"push_map\"" },
 	{ ACCT "    push_map: {INBOX/x: A, Inbox/x: B}\n", 0, "t.yaml:6:28: ", "duplicate key \"Inbox/x\"" },

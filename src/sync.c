@@ -416,7 +416,8 @@ static int retry_throttled(struct account_run *a, const struct imap_mailbox *mb,
 	unsigned budget_ms = (unsigned)a->acct->timeout * 2000u;
 	if (budget_ms > THROTTLE_MAX_MS)
 		budget_ms = THROTTLE_MAX_MS;
-	for (unsigned t = 0; rc < 0 && a->imap && imap_throttle_ms(a->imap) && t < THROTTLE_RETRIES; t++) {
+	for (unsigned t = 0; rc < 0 && !a->folder_done && a->imap && imap_throttle_ms(a->imap) &&
+			     t < THROTTLE_RETRIES; t++) {
 		unsigned wait_ms = imap_throttle_ms(a->imap) << t;
 		if (wait_ms > THROTTLE_MAX_MS)
 			wait_ms = THROTTLE_MAX_MS;
@@ -748,15 +749,51 @@ static int cmp_sel_status(const void *x, const void *y)
  * it redoes that work, and never loses or duplicates a message. A folder whose
  * message cannot be renamed keeps its previous state. Returns how many folders
  * could not be committed. */
+struct dir_entry {
+	const char *dir;
+	size_t i;
+};
+
+static int cmp_dir_entry(const void *x, const void *y)
+{
+	const struct dir_entry *a = x, *b = y;
+	int r = strcmp(a->dir, b->dir);
+	return r ? r : (a->i > b->i) - (a->i < b->i);
+}
+
+/* Mark in SKIP every entry that a later entry of the same folder supersedes.
+ * A folder hands its state once per run; should it ever hand it twice, the
+ * later one describes the folder (the second attempt cleaned tmp/ of the
+ * first one's files), and the earlier one must not touch its files nor the
+ * .tmp state they share. */
+static void superseded_entries(const struct state_commits *c, int *skip)
+{
+	struct dir_entry *d = xcalloc(c->n + 1, sizeof(*d));
+	for (size_t i = 0; i < c->n; i++)
+		d[i] = (struct dir_entry){ c->e[i].dir, i };
+	qsort(d, c->n, sizeof(*d), cmp_dir_entry);
+	for (size_t k = 0; k + 1 < c->n; k++) {
+		if (!strcmp(d[k].dir, d[k + 1].dir)) {
+			skip[d[k].i] = 1;
+			log_warn("%s: its state was handed twice in this run; the last one is kept", d[k].dir);
+		}
+	}
+	free(d);
+}
+
 static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 {
 	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));
 	size_t n_fs = 0, failed = 0, n_msgs = 0;
 	int *ok = xcalloc(c->n + 1, sizeof(*ok));
+	int *skip = xcalloc(c->n + 1, sizeof(*skip));
 	int rc = 0;
+	superseded_entries(c, skip);
 	for (size_t i = 0; i < c->n; i++) {
 		struct stat sb;
 		size_t k = 0;
+		if (skip[i])
+			continue;
 		n_msgs += c->e[i].n_msgs;
 		if (stat(c->e[i].dir, &sb) < 0)
 			continue;
@@ -774,6 +811,8 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 	for (size_t i = 0; i < c->n; i++) {
 		struct commit_entry *e = &c->e[i];
 		int64_t cur_ns, new_ns;
+		if (skip[i])
+			continue;
 		ok[i] = rc == 0;
 		/* the times the folder's sync ended with: another value now means
 		 * someone else changed it since, and the next run lists it */
@@ -800,6 +839,8 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
 	log_debug("commit: renames and states durable");
 	for (size_t i = 0; i < c->n; i++) {
+		if (skip[i])
+			continue;
 		if (ok[i] && rc == 0 && state_commit_temp(c->e[i].dir, err, errlen) < 0)
 			ok[i] = 0;
 		failed += !ok[i] || rc != 0;
@@ -809,6 +850,7 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
 	log_debug("commit: done");
+	free(skip);
 	free(ok);
 	free(fs);
 	return failed;

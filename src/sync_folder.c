@@ -48,7 +48,6 @@ struct folder_run {
 	const struct plan *plan;
 	struct maildir_delivery dl;
 	int dl_open;
-	unsigned tmp_counter;
 	struct buf name_buf;
 	struct buf rel_buf;
 	uint64_t added, bytes;
@@ -280,7 +279,7 @@ static int on_body_begin(void *ctx, uint64_t size, char *err, size_t errlen)
 		f->dl_open = 0;
 	}
 	snprintf(base, sizeof(base), "%lld.%ld_%u.mailkeep.part", (long long)time(NULL), (long)getpid(),
-		 ++f->tmp_counter);
+		 ++f->a->tmp_counter);
 	if (maildir_delivery_open(&f->dl, f->dir.data, base, err, errlen) < 0)
 		return -1;
 	/* a folder's few new messages wait for the end-of-run commit: their
@@ -1330,6 +1329,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	struct imap_select_info info;
 	char serr[512];
 	int rc = -1;
+	a->folder_done = 0;
 
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
 	/* The common case of a frequent run: the header of the state is enough. */
@@ -1513,6 +1513,9 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	state_free(&nst);
 	if (frc < 0)
 		goto out;
+	/* Its files and state are the commit's now: another attempt of the folder
+	 * in this run would clean tmp/ under them (a retry after throttling) */
+	a->folder_done = 1;
 
 	log_debug("%s: done", f.name);
 	size_t missing = 0, bodyless = 0;

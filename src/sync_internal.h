@@ -78,6 +78,9 @@ struct account_run {
 	struct state_commits *commits; /* NULL: each folder saves its own state */
 	struct prefetch *pre;   /* NULL: no look-ahead (one folder at a time) */
 	int no_lookahead;       /* this attempt of the folder sends nothing ahead */
+	int folder_done;        /* the folder's new state was saved or handed to the
+				 * commit: its error (if any) is not to be retried */
+	unsigned tmp_counter;   /* tmp/ names: never the same twice in this connection's run */
 };
 
 /* sync_folder: the folder needs a command after the next folder's EXAMINE was

@@ -2740,6 +2740,26 @@ class _(Poison):
         c.send(self.head(seq, parts) + b"BODY[] NIL)\r\n* %d EXPUNGE\r\n" % seq)
 
 
+@sc("throttle-then-bodyless", rc="0 1", named="Bad", flags="same",
+    doc="first EXAMINE of Bad: BAD [LIMIT] with a 1 ms back-off hint (the plain EXAMINE then works); "
+        "the first body of Bad UID 1: BODY[] NIL. The folder, handed to the end-of-run commit, "
+        "must not be retried for the throttling (its retry once cleaned tmp/ under the commit)")
+class _(Poison):
+    def do_examine(self, c, tag, verb, args):
+        f = c.folder(args[0]) if args else None
+        if is_bad(f) and self.count("exbad") == 1:
+            c.sel = None
+            c.send(tag + b" BAD [LIMIT] Suggested Backoff Time: 1 milliseconds\r\n")
+            return
+        return super().do_examine(c, tag, verb, args)
+
+    def poison(self, c, seq, parts, body):
+        if self.count("nil") == 1:
+            c.send(self.head(seq, parts) + b"BODY[] NIL)\r\n")
+        else:
+            c.send(self.fetch_bytes(seq, parts, body))
+
+
 @sc("body-missing", rc="0 1", named="Bad", doc="Bad UID 1's FETCH without BODY[]")
 class _(Poison):
     def poison(self, c, seq, parts, body):

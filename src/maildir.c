@@ -10,7 +10,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A file in tmp/ that mailkeep did not make is removed once older than this */
+#define TMP_FOREIGN_AGE (36 * 3600)
 
 static int mkdir_one(const char *path, char *err, size_t errlen)
 {
@@ -423,8 +427,16 @@ int maildir_clean_tmp(const char *dir, char *err, size_t errlen)
 	}
 	int dfd = dirfd(d);
 	struct dirent *de;
+	time_t old = time(NULL) - TMP_FOREIGN_AGE;
 	while ((de = readdir(d))) {
+		struct stat st;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		/* another program's file may be a delivery in progress (notmuch
+		 * insert, an MDA): removed only when old, as the Maildir convention
+		 * says; ours (".mailkeep" in the name) are an interrupted run's */
+		if (!strstr(de->d_name, ".mailkeep") &&
+		    (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_mtime > old))
 			continue;
 		if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT && errno != EISDIR) {
 			snprintf(err, errlen, "%s/%s: unlink: %s", p.data, de->d_name, strerror(errno));

@@ -827,7 +827,8 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 		}
 		if (!ok[i])
 			continue;
-		maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
+		if (e->n_msgs) /* else the times read above, which the check found equal */
+			maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
 		char serr[512];
 		if (state_write_temp(e->dir, &e->st, serr, sizeof(serr)) < 0) {
 			log_error("%s", serr);

@@ -854,6 +854,23 @@ static int folder_trusted(const struct folder_run *f, const struct folder_state 
  * state. From the state when the view came from it; else from each file's name
  * as the plan leaves it, when that is exactly the name mailkeep would give it
  * and the message has a single file. Downloads set theirs as they land. */
+/* A message file's mtime is its INTERNALDATE, which its name carries: one
+ * changed since (touch, a reader's copy kept as the message) is put back. */
+static void mtime_as_named(struct folder_run *f, const char *name, int64_t date)
+{
+	struct stat sb;
+	buf_reset(&f->rel_buf);
+	buf_addf(&f->rel_buf, "%s/cur/%s", f->dir.data, name);
+	if (lstat(f->rel_buf.data, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    ((int64_t)sb.st_mtim.tv_sec == date && sb.st_mtim.tv_nsec == 0))
+		return;
+	struct timespec ts[2] = { { .tv_sec = (time_t)date }, { .tv_sec = (time_t)date } };
+	if (utimensat(AT_FDCWD, f->rel_buf.data, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		log_warn("%s: %s: cannot set its date back: %s", f->name, name, strerror(errno));
+	else
+		log_debug("%s: %s: modification time set back to the message's date", f->name, name);
+}
+
 static void note_dates(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
 		       const struct folder_state *st)
 {
@@ -886,22 +903,34 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 			name = final.data;
 		}
 		int64_t d;
-		if (maildir_name_date(name, f->uidvalidity, file->uid, f->sv.msgs[idx].flags, &d) == 0)
+		if (maildir_name_date(name, f->uidvalidity, file->uid, f->sv.msgs[idx].flags, &d) == 0) {
 			f->sv.date[idx] = d;
+			if (d > 0) /* 0 also stands for a date before 1970: not known */
+				mtime_as_named(f, name, d);
+		}
 	}
 	free(renamed);
 	buf_free(&final);
 }
 
 /* Rename and remove as planned. 1 when a file of a view taken from the state
- * is not there (the caller reads the directory and plans again), 0, or -1. */
+ * is not there, or the folder changed since it was read (the caller reads the
+ * directory and plans again), 0, or -1. */
 static int apply_plan(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
 		      char *err, size_t errlen)
 {
 	struct buf newname = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
 	int rc = 0;
-	if (p->n_actions)
+	if (p->n_actions) {
 		dir_watch_check(f);
+		if (f->disturbed) {
+			/* Someone changed the folder since it was read: the plan may not
+			 * fit its files any more (a reader's rename listed under both
+			 * names has the plan remove the only copy). Read it again. */
+			snprintf(err, errlen, "changed while it was being synced");
+			return 1;
+		}
+	}
 	for (size_t i = 0; i < p->n_actions && rc == 0; i++) {
 		const struct plan_action *act = &p->actions[i];
 		const struct maildir_file *file = &v->files[act->file];
@@ -1439,8 +1468,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			goto out;
 		plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
 		arc = apply_plan(&f, &view, &plan, err, errlen);
+		if (arc > 0) /* changed again: nothing is done to it this run */
+			snprintf(err, errlen, "the folder changed again while it was being synced; the next run "
+				 "syncs it");
 	}
-	if (arc < 0)
+	if (arc != 0)
 		goto out;
 	log_debug("%s: plan applied: %zu renames, %zu removals, %zu to fetch", f.name, f.done_renames,
 		  f.done_removes, plan.n_fetch);
@@ -1486,8 +1518,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		max_uid = f.sv.msgs[i].uid;
 	}
 	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
+	/* the times just checked, not read again: a change in between would be
+	 * recorded as seen */
 	dir_watch_check(&f);
-	maildir_dir_mtimes(f.dir.data, &nst.cur_mtime_ns, &nst.new_mtime_ns);
+	nst.cur_mtime_ns = f.seen_cur;
+	nst.new_mtime_ns = f.seen_new;
 	/* When the folder was listed (not read from its state), say so: at once
 	 * when the state changes anyway, else twice a day at most (an unchanged
 	 * state is not rewritten). Someone else's change during the run: the next

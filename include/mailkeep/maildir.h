@@ -185,7 +185,8 @@ int maildir_rename(const char *dir, int in_new, const char *name, const char *ne
 /* Unlink <dir>/<cur|new>/<name>. 0, or 1 (err set) when the file is already
  * gone (not an error for a caller that read the directory), or -1. */
 int maildir_remove(const char *dir, int in_new, const char *name, char *err, size_t errlen);
-/* Remove every file in <dir>/tmp (leftovers of an interrupted run). */
+/* Remove mailkeep's files in <dir>/tmp (leftovers of an interrupted run), and
+ * other programs' files there once they are 36 hours old. */
 int maildir_clean_tmp(const char *dir, char *err, size_t errlen);
 /* Change times (st_ctim, ns) of <dir>/cur and <dir>/new; 0 when missing. Any
  * entry added, removed or renamed there changes them, as it does the mtime, but

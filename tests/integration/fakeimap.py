@@ -28,6 +28,8 @@ Scenarios (the folder names are the raw names on the wire):
   throttle             folders A, Bad, Z; the first two EXAMINEs of Bad get "NO [THROTTLED]", the
                        third a BYE with Office 365's "Suggested Backoff Time: 200 milliseconds"
                        hint, then it works
+  slow-examine         folders A, Bad, Z; the second EXAMINE of A (over the server's life) waits
+                       2 s before it is answered (a mail reader's change lands meanwhile)
   fetch-no-uid         folders A, Bad, Z; once the file <log>.on exists, FETCH responses in Bad
                        carry no UID (a broken server: the client must not take Bad for empty)
   gmail                X-GM-EXT-1 advertised; INBOX, [Gmail] (\\Noselect), [Gmail]/All Mail (\\All),
@@ -158,7 +160,7 @@ def scenario_setup(name, stage=1):
         names = [b"INBOX", b"L" * 300, deep, b"Good"]
         parents = [b"/".join([b"D" * 250] * k) for k in range(1, 20)]
     elif name in ("literal-short-close", "literal-short-hang", "literal-long", "reset-mid",
-                  "huge-literal", "fetch-no-uid", "throttle"):
+                  "huge-literal", "fetch-no-uid", "throttle", "slow-examine"):
         names = [b"INBOX", b"A", b"Bad", b"Z"]
         parents = []
     elif name in ("no-starttls", "starttls-refused", "logindisabled"):
@@ -484,6 +486,12 @@ class Conn(threading.Thread):
             self.sel = None
             self.send(tag + b" NO no such folder\r\n")
             return
+        if self.srv.scenario == "slow-examine" and f.name == b"A":
+            with self.srv.lock:
+                self.srv.examined_a = getattr(self.srv, "examined_a", 0) + 1
+                n = self.srv.examined_a
+            if n == 2:
+                time.sleep(2)
         if self.srv.scenario == "throttle" and f.name == b"Bad":
             with self.srv.lock:
                 self.srv.throttled = getattr(self.srv, "throttled", 0) + 1

@@ -21,7 +21,9 @@ f=$(file_for "$A" INBOX 3); mv "$f" "$A/INBOX/new/"                            #
 f=$(file_for "$A" Archive 4); b=${f##*/}; mv "$f" "$A/Archive/new/${b%:2,*}"   # new/ without info
 f=$(file_for "$A" Archive 5); rm -f "$f"                                       # deleted
 f=$(file_for "$A" 'Geschäftlich' 6); mv "$f" "${f%:2,*}:2,"                    # all flags dropped
-printf 'partial delivery\n' >"$A/INBOX/tmp/1700000000.12345_1.stale"          # left in tmp/
+printf 'partial delivery\n' >"$A/INBOX/tmp/1700000000.12345_1.stale"          # left in tmp/ by
+touch -d '2 days ago' "$A/INBOX/tmp/1700000000.12345_1.stale"                  # another program
+printf 'partial\n' >"$A/Archive/tmp/1700000000.12345_2.mailkeep.part"         # and by mailkeep
 
 mk -c "$cfg" sync
 expect_rc 0 "sync after local tampering"

@@ -28,6 +28,12 @@
  * `timeout`s (Dovecot's "* OK Searched 40% of the mailbox" come every 15 s or so). */
 #define KEEPALIVE_TIMEOUTS 5
 #define FETCH_SLACK ((uint64_t)1 << 16)
+/* The EXISTS every bound on what a server may send is derived from (FETCH
+ * responses, SEARCH UIDs, the size of a folder's view) is at most this: a
+ * server claiming 4 billion messages must not buy itself gigabytes of our
+ * memory. A mailbox of more messages than this cannot be mirrored (none
+ * known comes near: Gmail's All Mail of a heavy user holds a few million). */
+#define MAX_EXISTS ((uint32_t)1 << 22)
 
 
 /* ---- small helpers ---- */
@@ -495,7 +501,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		/* the selected mailbox's size, wherever the server reports it */
 		if (r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 6 &&
 		    !strncasecmp(r.name, "EXISTS", 6))
-			c->exists = r.number;
+			c->exists = r.number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r.number;
 		else if (r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 7 &&
 			 !strncasecmp(r.name, "EXPUNGE", 7) && c->exists) {
 			c->exists--;

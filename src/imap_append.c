@@ -762,14 +762,22 @@ static int on_header_fetch(struct imap_client *c, const struct imap_response *r,
 		return 0; /* an unsolicited FETCH (flags changed by someone else) */
 	if (imap_value_u32(v, &m.uid) < 0 || !m.uid)
 		goto bad;
-	if ((v = imap_fetch_item(list, "RFC822.SIZE")) != NULL && imap_value_u64(v, &m.size) < 0)
-		goto bad;
+	int has_size = 0;
+	if ((v = imap_fetch_item(list, "RFC822.SIZE")) != NULL) {
+		if (imap_value_u64(v, &m.size) < 0)
+			goto bad;
+		has_size = 1;
+	}
 	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL &&
 	    (v->type != IMAP_STRING || imap_parse_internaldate(v->data, v->len, &m.internaldate) < 0))
 		goto bad;
 	if ((v = imap_fetch_item(list, "FLAGS")) != NULL && header_flags(h, v, &m) < 0)
 		goto bad;
-	if ((v = imap_fetch_item(list, "BODY[HEADER]")) != NULL && v->type == IMAP_STRING) {
+	/* a header without its size cannot be matched: its size would read as 0,
+	 * and after a UID SEARCH ALL (no size searched for) its message would be
+	 * taken for absent and appended again. Without the header the answer
+	 * counts as not returned, which fails the lookup. */
+	if (has_size && (v = imap_fetch_item(list, "BODY[HEADER]")) != NULL && v->type == IMAP_STRING) {
 		m.header = v->data;
 		m.header_len = v->len;
 	}

@@ -458,6 +458,7 @@ static int push_folder(struct push_run *r, const char *rel, char *err, size_t er
 		goto out;
 	if ((rc = open_target(&f, &created, err, errlen)) < 0)
 		goto out;
+	f.uid_floor = f.info.uidnext;
 	rc = -1;
 	if (scan_source(&f, err, errlen) < 0 || load_state(&f, &damaged, err, errlen) < 0)
 		goto out;

@@ -57,6 +57,7 @@ struct folder_run {
 	int exists_on_target;
 	int stop;                  /* no more APPENDs: STOP_QUOTA, STOP_GONE */
 	int resolved;              /* the state says what the target holds (lookups done) */
+	uint64_t uid_floor;        /* the lowest UID an APPENDUID may name: UIDNEXT, then past the last one */
 	uint64_t appended, bytes, found, updated, deleted, failed, skipped;
 };
 

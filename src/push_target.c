@@ -421,7 +421,12 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 	}
 	if (!e)
 		e = push_state_put(&f->st, s->uv, s->uid);
-	if (res->uid && res->uidvalidity == f->info.uidvalidity) {
+	/* UIDs only grow (RFC 3501 2.3.1.1): an APPENDUID below the folder's
+	 * UIDNEXT or not above the previous one names a message that is already
+	 * there (a broken or hostile server). Trusted, flag updates and --delete
+	 * would hit that other message: found by a search instead. */
+	if (res->uid && res->uidvalidity == f->info.uidvalidity && res->uid >= f->uid_floor) {
+		f->uid_floor = (uint64_t)res->uid + 1;
 		e->pending = 0;
 		e->tgt_uid = res->uid;
 		e->flags = s->flags;

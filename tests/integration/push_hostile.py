@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""push_hostile.py: push_fake.py (the in-memory IMAP target of `mailkeep push`) with misbehaviours
+that can be switched on and off while the server runs, for tests/integration/t_push_hostile.sh.
+
+  push_hostile.py --mode-file F [every push_fake.py option]
+
+F holds the active misbehaviours, words separated by blanks; a word MODE:N is used at most N times
+(counted over the server's lifetime). It is read again before every command (capability lies and
+uv-change: at every connection), so a test turns a misbehaviour off by emptying F: the folders and
+messages stay (the honest run after a hostile one sees the same server state). Protocol violations
+of the client are only recorded while F is empty (a lying server provokes them).
+
+  caps-literalplus-lie   LITERAL+ announced, but an APPEND with a non-synchronizing literal is
+                         answered BAD at once and its bytes are read as commands (an old server)
+  caps-uidplus-lie       UIDPLUS announced, no APPENDUID, UID EXPUNGE answered BAD
+  caps-multiappend-lie   MULTIAPPEND announced; an APPEND of several messages is answered BAD
+  multiappend-partial    an APPEND of several messages stores the first one, then answers NO
+                         (not all-or-nothing as RFC 3502 requires)
+  uv-change              every folder's UIDVALIDITY changes at each connection (UIDs kept)
+  select-no-uv / select-no-exists   SELECT/EXAMINE without UIDVALIDITY / without EXISTS
+  select-bye             SELECT answered "* BYE" and the connection closed
+  exists-huge            SELECT says "* 4000000000 EXISTS"
+  stall-select / stall-append   no answer at all (the connection stays open)
+  drip-select            the SELECT answer one byte every 0.3 s
+  keepalive-append       the APPEND answered by "* OK still working" every 0.3 s, never completed
+  append-no / append-bad APPEND answered NO / BAD (nothing stored)
+  append-bye             "* BYE" and the connection closed after the literal (nothing stored)
+  append-reset-mid       the connection closed in the middle of the literal (nothing stored)
+  append-stored-reset    the message(s) stored, then the connection closed without the tagged OK
+  append-reset-after-ok  the tagged OK sent, then the connection closed
+  append-ok-nostore      OK (with APPENDUID when UIDPLUS) but nothing stored: a lying server
+  appenduid-uv / appenduid-zero / appenduid-garbage / appenduid-huge   APPENDUID with another
+                         UIDVALIDITY / UID 0 / "x y" / a UID beyond 2^32
+  appenduid-dup          APPENDUID always names UID 1 (already used, and repeated)
+  store-no               UID STORE answered NO
+  search-ghost           SEARCH answers name one more UID that does not exist
+  search-huge            SEARCH answers name 4294967296
+  search-none            SEARCH completed without its untagged SEARCH response
+  search-flood-endless   untagged SEARCH responses without end (with exists-huge: no bound by EXISTS)
+  fetch-other-uid        FETCH responses name UID+1000 instead of the UID asked for
+  fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
+  fetch-size-lie         RFC822.SIZE one more than the truth
+  create-no              CREATE answered NO
+  list-hostile           LIST also names "../x" (\\Sent), "/etc" (\\Drafts), names with control
+                         characters and CR LF (literals) (\\Junk, \\Archive); none exists
+"""
+import argparse
+import os
+import re
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import push_fake as pf  # noqa: E402
+
+
+class HStore(pf.Store):
+    def __init__(self, a):
+        self.used = {}
+        super().__init__(a)
+
+    def modes(self):
+        try:
+            with open(self.a.mode_file, encoding="utf-8") as f:
+                words = f.read().split()
+        except OSError:
+            words = []
+        out = {}
+        for w in words:
+            name, _, n = w.partition(":")
+            out[name] = int(n) if n else None
+        return out
+
+
+class HConn(pf.Conn):
+    def __init__(self, store, sock, a, n):
+        super().__init__(store, sock, a, n)
+        self.real_caps = list(self.caps)
+        self.cur_modes = {}
+
+    # ---- modes ----
+    def refresh(self):
+        self.cur_modes = self.s.modes()
+
+    def on(self, mode):
+        """whether MODE is active now; counts one use when it is limited"""
+        if mode not in self.cur_modes:
+            return False
+        limit = self.cur_modes[mode]
+        if limit is not None:
+            with self.s.lock:
+                used = self.s.used.get(mode, 0)
+                if used >= limit:
+                    return False
+                self.s.used[mode] = used + 1
+        self.log(f"MISBEHAVE {mode}")
+        return True
+
+    def violation(self, what):
+        if self.cur_modes:
+            self.log("(violation while misbehaving, not recorded) " + what)
+            return
+        super().violation(what)
+
+    def wait_peer(self, secs):
+        """hold the connection (store lock released) until the peer closes it or secs pass"""
+        self.s.lock.release()
+        try:
+            end = time.monotonic() + secs
+            while time.monotonic() < end:
+                r, _, _ = select.select([self.sock], [], [], 0.2)
+                if r:
+                    d = self.sock.recv(65536)
+                    if not d:
+                        raise pf.Drop()
+                    self.buf += d
+        finally:
+            self.s.lock.acquire()
+
+    def announced(self):
+        caps = list(self.real_caps)
+        for mode, cap in (("caps-literalplus-lie", "LITERAL+"), ("caps-uidplus-lie", "UIDPLUS"),
+                          ("caps-multiappend-lie", "MULTIAPPEND")):
+            if mode in self.cur_modes and cap not in caps:
+                caps.append(cap)
+        return " ".join(caps)
+
+    def read_command(self):
+        ln = super().read_command()
+        self.refresh()
+        return ln
+
+    def run(self):
+        self.refresh()
+        if "uv-change" in self.cur_modes:
+            with self.s.lock:
+                for f in self.s.folders.values():
+                    f["uidvalidity"] += 1000
+                self.s.save()
+            self.log("MISBEHAVE uv-change")
+        super().run()
+
+    def captured(self, fn, *args):
+        """the bytes FN would send, not sent"""
+        out = []
+        real = self.send
+        self.send = lambda s: out.append(s.encode("utf-8", "surrogateescape") if isinstance(s, str) else s)
+        try:
+            fn(*args)
+        finally:
+            self.send = real
+        return b"".join(out)
+
+    # ---- commands ----
+    def c_CAPABILITY(self, tag, args, ln):
+        self.send(f"* CAPABILITY IMAP4rev1 {self.announced()}\r\n{tag} OK done\r\n")
+
+    def c_LOGIN(self, tag, args, ln):
+        self.send(f"{tag} OK [CAPABILITY IMAP4rev1 {self.announced()}] logged in\r\n")
+
+    def c_CREATE(self, tag, args, ln):
+        if self.on("create-no"):
+            self.send(f"{tag} NO [CANNOT] you may not create folders here\r\n")
+            return
+        super().c_CREATE(tag, args, ln)
+
+    def c_LIST(self, tag, args, ln):
+        out = self.captured(super().c_LIST, tag, args, ln)
+        if self.on("list-hostile"):
+            extra = (b'* LIST (\\HasNoChildren \\Sent) "." "../x"\r\n'
+                     b'* LIST (\\HasNoChildren \\Drafts) "." "/etc"\r\n'
+                     b'* LIST (\\HasNoChildren \\Junk) "." {12}\r\nJunk\x1b[31m\x07\x01x\r\n'
+                     b'* LIST (\\HasNoChildren \\Archive) "." {20}\r\nArc\r\nm 1 1 1 -\r\nhive\r\n'
+                     b'* LIST (\\HasNoChildren) "." "INBOX.."\r\n'
+                     b'* LIST (\\HasNoChildren) NIL "."\r\n')
+            i = out.rfind(b"\r\n", 0, len(out) - 2)
+            out = out[:i + 2] + extra + out[i + 2:]
+        self.send(out)
+
+    def c_SELECT(self, tag, args, ln, ro=False):
+        if self.on("stall-select"):
+            self.wait_peer(3600)
+            return
+        if self.on("select-bye"):
+            self.send("* BYE going away\r\n")
+            raise pf.Drop()
+        out = self.captured(super().c_SELECT, tag, args, ln, ro)
+        if self.on("select-no-uv"):
+            out = re.sub(rb"\* OK \[UIDVALIDITY \d+\][^\r]*\r\n", b"", out)
+        if self.on("select-no-exists"):
+            out = re.sub(rb"\* \d+ EXISTS\r\n", b"", out)
+        if self.on("exists-huge"):
+            out = re.sub(rb"\* \d+ EXISTS\r\n", b"* 4000000000 EXISTS\r\n", out)
+        if self.on("drip-select"):
+            for k in range(len(out)):
+                self.send(out[k:k + 1])
+                self.wait_peer(0.3)
+            return
+        self.send(out)
+
+    def c_EXAMINE(self, tag, args, ln):
+        self.c_SELECT(tag, args, ln, ro=True)
+
+    def c_APPEND(self, tag, args, ln):
+        name, rest = self.mbox_arg(args)
+        name = self.norm(name)
+        msgs = []
+        line = rest
+        while True:
+            m = re.match(r'\s*(?:\(([^)]*)\))?\s*(?:"([^"]*)")?\s*\{(\d+)(\+?)\}$', line)
+            if not m:
+                self.send(f"{tag} BAD syntax\r\n")
+                return
+            n, sync = int(m.group(3)), m.group(4) != "+"
+            if not sync and "LITERAL+" not in self.real_caps and self.on("caps-literalplus-lie"):
+                # an old server: the command line is wrong, the literal's lines are commands
+                self.send(f"{tag} BAD invalid literal\r\n")
+                return
+            self.s.appends += 1
+            data = self.literal(n, sync, drop_half=self.on("append-reset-mid"))
+            msgs.append((m.group(1).split() if m.group(1) else [], m.group(2), data))
+            nxt = self.line().decode("utf-8", "surrogateescape")
+            if nxt.strip() == "":
+                break
+            line = nxt
+        f = self.s.folders.get(name)
+        if f is None:
+            self.send(f"{tag} NO [TRYCREATE] Mailbox doesn't exist: {name}\r\n")
+            return
+        if self.on("stall-append"):
+            self.wait_peer(3600)
+            return
+        if self.on("keepalive-append"):
+            self.s.lock.release()
+            try:
+                while True:
+                    self.send("* OK still working\r\n")
+                    time.sleep(0.3)
+            finally:
+                self.s.lock.acquire()
+        if len(msgs) > 1 and "MULTIAPPEND" not in self.real_caps and self.on("caps-multiappend-lie"):
+            self.send(f"{tag} BAD MULTIAPPEND not supported\r\n")
+            return
+        if self.on("append-no"):
+            self.send(f"{tag} NO the server refuses this message\r\n")
+            return
+        if self.on("append-bad"):
+            self.send(f"{tag} BAD what was that\r\n")
+            return
+        if self.on("append-bye"):
+            self.send("* BYE shutting down\r\n")
+            raise pf.Drop()
+        partial = len(msgs) > 1 and self.on("multiappend-partial")
+        nostore = self.on("append-ok-nostore")
+        uids = []
+        for k, (flags, date, data) in enumerate(msgs):
+            if partial and k > 0:
+                break
+            uid = f["uidnext"]
+            f["uidnext"] += 1
+            if not nostore:
+                f["messages"].append({"uid": uid, "flags": set(self.keep_flags(flags)),
+                                      "date": pf.parse_date(date) if date else int(time.time()), "data": data})
+            uids.append(uid)
+        self.s.save()
+        if partial:
+            self.send(f"{tag} NO [SERVERBUG] could not store message 2\r\n")
+            return
+        if self.on("append-stored-reset"):
+            raise pf.Drop()
+        code = ""
+        if "UIDPLUS" in self.real_caps:
+            uv, us = f["uidvalidity"], ",".join(map(str, uids))
+            if self.on("appenduid-uv"):
+                uv += 7
+            if self.on("appenduid-zero"):
+                us = ",".join("0" for _ in uids)
+            if self.on("appenduid-dup"):
+                us = ",".join("1" for _ in uids)
+            if self.on("appenduid-huge"):
+                us = ",".join("99999999999" for _ in uids)
+            code = f"[APPENDUID {uv} {us}] "
+            if self.on("appenduid-garbage"):
+                code = "[APPENDUID x y] "
+        if self.sel == name:
+            self.send(f"* {len(f['messages'])} EXISTS\r\n")
+        self.send(f"{tag} OK {code}append done\r\n")
+        if self.on("append-reset-after-ok"):
+            raise pf.Drop()
+
+    def c_UID_SEARCH(self, tag, args, ln):
+        out = self.captured(super().c_UID_SEARCH, tag, args, ln)
+        f = self.cur()
+        if f is not None and self.on("search-flood-endless"):
+            self.s.lock.release()
+            try:
+                while True:
+                    self.send("* SEARCH" + " 1" * 10000 + "\r\n")
+            finally:
+                self.s.lock.acquire()
+        if f is not None and self.on("search-ghost"):
+            out = re.sub(rb"\* SEARCH([^\r]*)\r\n", lambda m: b"* SEARCH%s %d\r\n" % (m.group(1), f["uidnext"] + 100), out)
+        if f is not None and self.on("search-huge"):
+            out = re.sub(rb"\* SEARCH([^\r]*)\r\n", lambda m: b"* SEARCH%s 4294967296\r\n" % m.group(1), out)
+        if self.on("search-none"):
+            out = re.sub(rb"\* SEARCH[^\r]*\r\n", b"", out)
+        self.send(out)
+
+    def c_UID_FETCH(self, tag, args, ln):
+        out = self.captured(super().c_UID_FETCH, tag, args, ln)
+        if "BODY.PEEK[HEADER]" in args.upper():
+            if self.on("fetch-other-uid"):
+                out = re.sub(rb"\(UID (\d+) ", lambda m: b"(UID %d " % (int(m.group(1)) + 1000), out)
+            if self.on("fetch-no-size"):
+                out = re.sub(rb" RFC822\.SIZE \d+", b"", out)
+            if self.on("fetch-size-lie"):
+                out = re.sub(rb" RFC822\.SIZE (\d+)", lambda m: b" RFC822.SIZE %d" % (int(m.group(1)) + 1), out)
+            if self.on("fetch-no-flags"):
+                out = re.sub(rb" FLAGS \([^)]*\)", b"", out)
+            if self.on("fetch-no-header"):
+                out = self.without_headers(out)
+        self.send(out)
+
+    @staticmethod
+    def without_headers(out):
+        """FETCH responses with their BODY[HEADER] item (and its literal) taken out"""
+        res, pos = [], 0
+        for m in re.finditer(rb" BODY\[HEADER\] \{(\d+)\}\r\n", out):
+            if m.start() < pos:
+                continue
+            res.append(out[pos:m.start()])
+            pos = m.end() + int(m.group(1))
+        res.append(out[pos:])
+        return b"".join(res)
+
+    def c_UID_STORE(self, tag, args, ln):
+        if self.on("store-no"):
+            self.send(f"{tag} NO [CANNOT] flags are read-only today\r\n")
+            return
+        super().c_UID_STORE(tag, args, ln)
+
+    def c_UID_EXPUNGE(self, tag, args, ln):
+        if "UIDPLUS" not in self.real_caps and "caps-uidplus-lie" in self.cur_modes:
+            self.send(f"{tag} BAD unknown command\r\n")
+            return
+        super().c_UID_EXPUNGE(tag, args, ln)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode-file", required=True)
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--log")
+    ap.add_argument("--caps", default="")
+    ap.add_argument("--delim", default=".")
+    ap.add_argument("--ns-prefix", default="")
+    ap.add_argument("--permflags", default="(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)")
+    ap.add_argument("--lifetime", type=float, default=300)
+    a = ap.parse_args()
+    # push_fake.py's own misbehaviours, off
+    a.limit = a.quota = a.drop_append = a.search_flood = 0
+    a.trycreate_once = a.cont_first = False
+    store = HStore(a)
+    store.save()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.5)
+    with open(a.port_file + ".tmp", "w") as f:
+        f.write(f"{srv.getsockname()[1]}\n")
+    os.replace(a.port_file + ".tmp", a.port_file)
+    end = time.monotonic() + a.lifetime
+    n = 0
+    while time.monotonic() < end:
+        try:
+            s, _ = srv.accept()
+        except socket.timeout:
+            continue
+        n += 1
+        threading.Thread(target=HConn(store, s, a, n).run, daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# mailkeep push against a hostile or broken target (push_hostile.py: push_fake.py with
+# misbehaviours switched on and off while it runs). For every scenario:
+#   1. (optionally) an honest push first, and/or a change of the mirror (flags);
+#   2. the push against the misbehaving target: no crash, no hang (within a bound derived from
+#      `timeout:`), a documented exit code, no password in the output, the mirror unchanged;
+#   3. (optionally) a change of the mirror; then the misbehaviour turned off (same server state)
+#      and a push that must exit 0 and leave every mirror message on the target exactly once with
+#      its flags and INTERNALDATE (migrate_check.py on push_hostile.py's JSON state), and a
+#      second push that does nothing.
+# By default a core subset runs (CORE below: under 90 s); MK_HOSTILE_FULL=1 runs every scenario.
+# A scenario that fails because of a known mailkeep bug or documented limitation is marked XFAIL
+# with the reason; it fails the test if it starts passing (XPASS: remove the mark).
+. "$(dirname "$0")/lib.sh"
+t_begin
+MC=$LIB_DIR/migrate_check.py
+HOSTILE=$LIB_DIR/push_hostile.py
+
+dc_up
+# alice: awkward messages (same Message-ID twice, none, keywords, UTF-8 folder names, a parent
+# with a child); bob: 300 small messages in INBOX (more than 256 to look up: UID SEARCH ALL)
+seed populate --seed 41 --count 3 --big 0 --folders "INBOX,Archive,Sent"
+python3 "$LIB_DIR/migrate_seed.py" "$DC/env" >>"$T/seed.log" 2>&1 ||
+	fail "migrate_seed.py failed: $(tail -n 1 "$T/seed.log")"
+python3 - "$DC/env" <<'PY' >>"$T/seed.log" 2>&1 || fail "could not seed bob: $(tail -n 1 "$T/seed.log")"
+import imaplib, shlex, sys
+env = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    if "=" in line and not line.startswith("#"):
+        k, v = line.rstrip("\n").split("=", 1)
+        env[k] = shlex.split(v)[0] if v else ""
+c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
+c.login(env["IMAP_USER2"], env["IMAP_PASS2"])
+for i in range(300):
+    body = (f"From: bulk{i % 7}@example.test\r\nSubject: bulk {i}\r\nMessage-ID: <bulk.{i}@example.test>\r\n"
+            f"Date: Tue, 5 Mar 2024 10:00:00 +0000\r\n\r\nline {i}\r\n" + "x" * (i % 50) + "\r\n").encode()
+    typ, r = c.append("INBOX", "(\\Seen)" if i % 3 else "()", f'"{1 + i % 28:02d}-Feb-2024 10:{i % 60:02d}:00 +0000"', body)
+    assert typ == "OK", r
+c.logout()
+PY
+
+SRC_ALICE="$IMAP_HOST:$IMAP_PORT:alice:$DC/pass-alice"
+SRC_BOB="$IMAP_HOST:$IMAP_PORT:bob:$DC/pass-bob"
+PF=$(fake_pass)
+t_log "setup: ${SECONDS}s"
+N=0          # scenarios
+XFAILS=()    # "name: reason"
+
+write_cfg() { # PORT TIMEOUT
+	{
+		echo "accounts:"
+		acct_yaml alice
+		acct_yaml bob user=bob password_file="$DC/pass-bob"
+		acct_yaml tgt port="$1" tls=none password_file="$PF" timeout="$2"
+	} | cfg_write "$T/config.yaml"
+}
+write_cfg 1 30
+mk -c "$T/config.yaml" sync alice
+expect_rc 0 "sync of alice"
+mk -c "$T/config.yaml" sync bob
+expect_rc 0 "sync of bob"
+
+# the mirror, everything but .mailkeep (where the push state and the locks live)
+mirror_sum() { tar --sort=name --exclude=./.mailkeep -cf - -C "$T/mail/$1" . | sha256sum | cut -d' ' -f1; }
+
+# mk_bounded SECONDS ARGS...: mk with its own time bound; a hang is a problem, not a failure
+mk_bounded() {
+	local bound=$1
+	shift
+	MK_RUNS=$((MK_RUNS + 1))
+	MK_OUT=$T/mk.$MK_RUNS.out
+	MK_ERR=$T/mk.$MK_RUNS.err
+	MK_ARGS_SHOWN="$*"
+	timeout -k 5 "$bound" "$MAILKEEP" "$@" </dev/null >"$MK_OUT" 2>"$MK_ERR"
+	MK_RC=$?
+	t_log "mailkeep $* -> exit $MK_RC"
+	[ $MK_RC -eq 124 ] || mk_sanity
+}
+
+# The scenarios run by default (about 4 s each on a loaded 2-core machine, so that the test stays
+# under 90 s); MK_HOSTILE_FULL=1 runs all of them (about 4 minutes), MK_HOSTILE_ONLY=REGEX those named.
+CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad append-stored-reset-sync
+append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
+list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists"
+PROBLEMS=()
+problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
+
+# scenario NAME [options]: see the head of this file
+#   caps="..."       the target's real capabilities          modes="..."  the misbehaviours
+#   src=alice|bob    the mirror pushed                        timeout=N    the target's timeout: (3)
+#   rc="0 1 4"       exit codes accepted from the hostile push (any documented one: 0 1 4)
+#   bound=S          seconds the hostile push may take (default 10 + 8 x timeout)
+#   pre=FN mid=FN    shell functions run before the hostile push / before the honest one
+#   grep=REGEX       the hostile push's stderr must match (the trouble is reported)
+#   xfail="reason"   a known bug or limitation: the scenario is expected to break an invariant
+scenario() {
+	local name=$1 caps="UIDPLUS LITERAL+" modes="" src=alice timeout=3 rcs="0 1 4" bound="" pre="" mid=""
+	local xfail="" want="" a k
+	shift
+	for a in "$@"; do
+		k=${a%%=*}
+		case $k in
+		caps) caps=${a#*=} ;; modes) modes=${a#*=} ;; src) src=${a#*=} ;; timeout) timeout=${a#*=} ;;
+		rc) rcs=${a#*=} ;; bound) bound=${a#*=} ;; pre) pre=${a#*=} ;; mid) mid=${a#*=} ;;
+		xfail) xfail=${a#*=} ;; grep) want=${a#*=} ;;
+		*) fail "scenario $name: unknown option $a" ;;
+		esac
+	done
+	[ -n "$bound" ] || bound=$((10 + 8 * timeout))
+	if [ -n "${MK_HOSTILE_ONLY:-}" ]; then
+		[[ $name =~ $MK_HOSTILE_ONLY ]] || return 0
+	elif [ "${MK_HOSTILE_FULL:-0}" != 1 ]; then
+		case " $CORE " in *" $name "*) ;; *) return 0 ;; esac
+	fi
+	N=$((N + 1))
+	SC_T0=$(date +%s%N)
+	PROBLEMS=()
+	SC=$name
+	[ ! -e "$T/sc-$name" ] || fail "two scenarios named $name"
+	local d=$T/sc-$name k=0
+	mkdir -p "$d"
+	: >"$d/modes"
+	rm -f "$d/port"
+	bg_start python3 "$HOSTILE" --mode-file "$d/modes" --port-file "$d/port" --state "$d/state.json" \
+		--log "$d/server.log" --lifetime 300 --caps "$caps"
+	local pid=$BG_PID
+	while [ ! -s "$d/port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
+	[ -s "$d/port" ] || fail "$name: push_hostile.py did not start"
+	write_cfg "$(cat "$d/port")" "$timeout"
+	rm -rf "$T/mail/$src/.mailkeep/push/tgt" "$T/mail/tgt"
+	local srcspec=$SRC_ALICE
+	[ "$src" = bob ] && srcspec=$SRC_BOB
+	[ -z "$pre" ] || $pre "$src"
+
+	# the hostile push
+	echo "$modes" >"$d/modes"
+	local before after t0 secs
+	before=$(mirror_sum "$src")
+	t0=$(date +%s%N)
+	mk_bounded "$bound" -c "$T/config.yaml" push "$src" tgt
+	secs=$((($(date +%s%N) - t0) / 1000000))
+	t_log "$name: hostile push exit $MK_RC in $secs ms: $(mk_err_line)"
+	cp "$MK_ERR" "$d/hostile.err"
+	if [ $MK_RC -eq 124 ]; then
+		problem "the push against the hostile target did not end within ${bound}s (timeout: $timeout)"
+	else
+		case " $rcs " in *" $MK_RC "*) ;; *) problem "hostile push: exit $MK_RC, expected one of $rcs ($(mk_err_line))" ;; esac
+		[ -z "$want" ] || grep -qE -- "$want" "$MK_ERR" || problem "hostile push: no message matching /$want/ ($(mk_err_line))"
+	fi
+	after=$(mirror_sum "$src")
+	[ "$before" = "$after" ] || problem "the mirror changed during the hostile push"
+
+	# the honest push, same server state
+	: >"$d/modes"
+	[ -z "$mid" ] || $mid "$src"
+	mk_bounded 60 -c "$T/config.yaml" -v push "$src" tgt
+	cp "$MK_ERR" "$d/honest.err"
+	if [ $MK_RC -ne 0 ]; then
+		problem "honest push after it: exit $MK_RC ($(mk_err_line))"
+	fi
+	# the target is compared with the source by flush_checks (one python for many scenarios)
+	printf '%s\t%s\t%s\n' "$name" "$srcspec" "$d/state.json" >>"$T/pending-checks"
+	mk_bounded 60 -c "$T/config.yaml" -v push "$src" tgt
+	if [ $MK_RC -ne 0 ] || ! grep -q "0 messages appended (0 bytes), 0 already there, 0 flag updates" "$MK_ERR"; then
+		problem "a second honest push did something: exit $MK_RC, $(grep -m1 'push .* folders' "$MK_ERR")"
+	fi
+	[ "$before" = "$(mirror_sum "$src")" ] || [ -n "$mid" ] || problem "the mirror changed"
+	bg_kill "$pid"
+
+	t_log "$name: $((($(date +%s%N) - SC_T0) / 1000000)) ms"
+	printf '%s\n' "${PROBLEMS[@]}" >"$d/problems"
+	printf '%s\n' "$xfail" >"$d/xfail"
+}
+
+# flush_checks: migrate_check.py for every scenario not checked yet (before the source changes,
+# and at the end), then the verdicts: a problem fails the test unless the scenario is marked
+# xfail; an xfail scenario without a problem (XPASS) fails it too
+flush_checks() {
+	[ -s "$T/pending-checks" ] || return 0
+	python3 - "$MC" "$T/pending-checks" <<'PY' || fail "the batch check failed"
+import contextlib, io, os, runpy, sys
+mc, cases = sys.argv[1], sys.argv[2]
+for line in open(cases, encoding="utf-8"):
+    name, src, state = line.rstrip("\n").split("\t")
+    out, code = io.StringIO(), 0
+    sys.argv = [mc, "--src", src, "--state", state]
+    with contextlib.redirect_stdout(out):
+        try:
+            runpy.run_path(mc, run_name="__main__")
+        except SystemExit as e:
+            code = e.code or 0
+    if code:
+        first = (out.getvalue().splitlines() or ["migrate_check failed"])[0]
+        with open(os.path.join(os.path.dirname(state), "problems"), "a", encoding="utf-8") as f:
+            f.write(f"target after the honest push: {first}\n")
+PY
+	local name xfail p
+	while IFS=$'\t' read -r name _ _; do
+		CHECKS=$((CHECKS + 1))
+		p=$(grep -v '^$' "$T/sc-$name/problems" | head -n 2 | paste -sd ';')
+		xfail=$(cat "$T/sc-$name/xfail")
+		if [ -z "$p" ] && [ -n "$xfail" ]; then
+			fail "XPASS $name: expected to fail ($xfail) but every invariant holds: remove the xfail mark"
+		elif [ -n "$p" ] && [ -z "$xfail" ]; then
+			fail "$name: $p"
+		elif [ -n "$p" ]; then
+			XFAILS+=("$name: $xfail")
+			t_log "XFAIL $name ($xfail): $p"
+		else
+			t_log "ok $name"
+		fi
+	done <"$T/pending-checks"
+	: >"$T/pending-checks"
+}
+
+# ---- hooks
+honest_push() { # a complete push first, so that the hostile run has a state to work from
+	: >"$T/sc-$SC/modes"
+	mk -c "$T/config.yaml" push "$1" tgt
+	expect_rc 0 "$SC: honest push before the hostile one"
+}
+forget_state() { # an honest push, then its state lost: every message is looked up on the target
+	honest_push "$1"
+	rm -rf "$T/mail/$1/.mailkeep/push/tgt"
+}
+FLIP=0
+flag_change() { # the mirror's flags change (on the source server, then sync); each time the other way
+	local u=$1 a='\Flagged' r='\Seen'
+	flush_checks # the scenarios so far compare with the source as it is
+	FLIP=$((1 - FLIP))
+	[ $FLIP = 1 ] || { a='\Seen'; r='\Flagged'; }
+	dadm flags add -u "$u" "$a" mailbox INBOX all
+	dadm flags remove -u "$u" "$r" mailbox INBOX all
+	mk -c "$T/config.yaml" sync "$u"
+	expect_rc 0 "$SC: sync after the flag change"
+}
+push_then_flags() { honest_push "$1"; flag_change "$1"; }
+
+# ---- APPENDUID lies (UIDPLUS): learnt by a search instead
+scenario appenduid-uv modes=appenduid-uv rc=0
+scenario appenduid-zero modes=appenduid-zero rc=0
+scenario appenduid-garbage modes=appenduid-garbage rc=0
+scenario appenduid-huge modes=appenduid-huge rc=0
+scenario appenduid-uv-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes=appenduid-uv rc=0
+scenario appenduid-dup modes=appenduid-dup rc="0 1" mid=flag_change
+scenario appenduid-dup-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes=appenduid-dup rc="0 1" mid=flag_change
+
+# ---- SELECT
+scenario select-no-uv modes=select-no-uv rc=4 grep="no UIDVALIDITY"
+scenario select-no-exists modes=select-no-exists rc=4 grep="no EXISTS"
+scenario select-bye modes=select-bye rc=4
+scenario uv-change modes=uv-change rc=0 pre=honest_push
+scenario uv-change-bulk src=bob modes=uv-change rc=0 pre=honest_push
+
+# ---- APPEND refused, connection lost around it
+scenario append-no modes=append-no rc=1 grep="refused by the target"
+scenario append-bad modes=append-bad rc=1 grep="refused by the target"
+scenario append-bye modes=append-bye rc="1 4"
+scenario append-reset-mid modes=append-reset-mid rc="1 4"
+scenario append-reset-mid-sync caps="" modes=append-reset-mid rc="1 4"
+scenario append-stored-reset modes="append-stored-reset:3" rc=1
+scenario append-stored-reset-sync caps="" modes="append-stored-reset:3" rc=1
+scenario append-stored-reset-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-stored-reset:2" rc=1
+scenario append-reset-after-ok modes="append-reset-after-ok:3" rc=1
+
+# ---- STORE refused
+scenario store-no modes=store-no rc=1 pre=push_then_flags grep="flags not updated"
+
+# ---- lookups (no UIDPLUS: after each batch; lost state: every message) with broken answers
+for m in search-ghost search-huge search-none fetch-other-uid fetch-no-header fetch-no-size fetch-size-lie; do
+	scenario "$m-learn" caps="LITERAL+" modes=$m rc="1 4"
+	scenario "$m-lost-state" modes=$m rc="1 4" pre=forget_state
+done
+# more than 256 to look up: one UID SEARCH ALL, every message of the folder a candidate
+for m in search-ghost fetch-other-uid fetch-no-header fetch-no-size; do
+	scenario "$m-bulk" src=bob modes=$m rc="1 4" pre=forget_state
+done
+# (docs/push.md, "Resumable": after a UID SEARCH ALL no size was searched for, so a size damaged in
+# the FETCH answer cannot be told from another message)
+scenario fetch-size-lie-bulk src=bob modes=fetch-size-lie rc="1 4" pre=forget_state \
+	xfail="documented limitation: RFC822.SIZE lies after a UID SEARCH ALL make every message look absent (duplicates)"
+scenario fetch-no-flags-lost-state modes=fetch-no-flags rc="0 1" pre=forget_state
+
+# ---- folders
+scenario create-no modes=create-no rc=1 grep="CREATE: server said NO"
+scenario list-hostile modes=list-hostile rc="0 1"
+
+# ---- stalls: bounded by the timeout
+scenario stall-select modes=stall-select timeout=1 rc="1 4" bound=15
+scenario stall-append modes=stall-append timeout=1 rc="1 4" bound=15
+scenario drip-select modes="drip-select:2" timeout=1 rc="0 1 4" bound=20
+scenario keepalive-append modes="keepalive-append:1" timeout=1 rc="1" bound=20
+
+# ---- capability lies
+scenario caps-literalplus-lie caps="UIDPLUS" modes=caps-literalplus-lie rc="1 4"
+scenario caps-uidplus-lie caps="LITERAL+" modes=caps-uidplus-lie rc=0
+scenario caps-multiappend-lie caps="UIDPLUS LITERAL+" modes=caps-multiappend-lie rc=0
+
+# ---- lies that break an invariant (see the reasons)
+scenario multiappend-partial caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="multiappend-partial:1" rc="0 1" \
+	xfail="mailkeep trusts RFC 3502's all-or-nothing: after a refused MULTIAPPEND that stored its first message, the one-by-one retry appends that message again (duplicate)"
+scenario append-ok-nostore modes="append-ok-nostore:2" rc="0 1" \
+	xfail="a target that answers OK [APPENDUID] without storing cannot be caught without reading the message back: it is recorded as pushed and never sent again (lost)"
+scenario append-ok-nostore-learn caps="" modes="append-ok-nostore:2" rc="0 1" \
+	xfail="by design (docs/push.md): a message appended but not found by the search afterwards is recorded without target UID and never appended again (lost)"
+# the EXISTS a SEARCH answer is bounded by is at most 2^22 whatever the server claims
+# (docs/design.md): about 4 million UIDs, 16 MB, then the folder fails
+scenario search-flood-huge-exists caps="" modes="exists-huge:1 search-flood-endless:1" timeout=1 rc="1 4" bound=10
+
+flush_checks
+t_log "$N scenarios, ${#XFAILS[@]} expected failures"
+for x in "${XFAILS[@]}"; do t_log "XFAIL $x"; done
+t_pass

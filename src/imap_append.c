@@ -198,6 +198,11 @@ int imap_create(struct imap_client *c, const char *wire_name, char *err, size_t 
 	return rc;
 }
 
+int imap_noop(struct imap_client *c, char *err, size_t errlen)
+{
+	return imap_simple_command(c, "NOOP", err, errlen, "NOOP");
+}
+
 int imap_subscribe(struct imap_client *c, const char *wire_name, char *err, size_t errlen)
 {
 	unsigned tag;

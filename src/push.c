@@ -374,6 +374,7 @@ static void folder_free(struct folder_run *f)
 	for (size_t i = 0; i < f->n_src; i++)
 		free(f->kw[i]);
 	free(f->kw);
+	free(f->refused);
 	free(f->src);
 	free(f->file);
 	maildir_view_free(&f->view);

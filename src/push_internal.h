@@ -58,6 +58,8 @@ struct folder_run {
 	int stop;                  /* no more APPENDs: STOP_QUOTA, STOP_GONE */
 	int resolved;              /* the state says what the target holds (lookups done) */
 	uint64_t uid_floor;        /* the lowest UID an APPENDUID may name: UIDNEXT, then past the last one */
+	size_t *refused;           /* sources whose APPEND was refused, still in doubt until */
+	size_t n_refused, cap_refused; /* a later answer shows the refusal was the command's */
 	uint64_t appended, bytes, found, updated, deleted, failed, skipped;
 };
 

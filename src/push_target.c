@@ -415,8 +415,13 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 		else if (res->trycreate)
 			f->stop = STOP_GONE;
 		f->failed++;
-		if (e && e->pending)
-			push_state_remove(&f->st, s->uv, s->uid); /* certainly not there */
+		if (e && e->pending) { /* not there, once confirmed (confirm_refusals) */
+			if (f->n_refused == f->cap_refused) {
+				f->cap_refused = f->cap_refused ? f->cap_refused * 2 : 16;
+				f->refused = xrealloc(f->refused, f->cap_refused * sizeof(*f->refused));
+			}
+			f->refused[f->n_refused++] = m->src;
+		}
 		return;
 	}
 	if (!e)
@@ -436,6 +441,29 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 	}
 	f->appended++;
 	f->bytes += m->data.len;
+}
+
+/* A refusal is trusted once the server has answered a command sent after it
+ * (a NOOP): a tagged NO that was not the server's answer to that APPEND (a
+ * damaged stream, a server answering one tag twice) would be followed by the
+ * real answer, an unknown tag here. Before that, a refused message stays in
+ * doubt in the state: appended again, it could be there twice. Then the
+ * refused messages are certainly not there: their entries go. */
+static int confirm_refusals(struct folder_run *f, int multiappend, char *err, size_t errlen)
+{
+	if (!f->n_refused && !multiappend)
+		return 0;
+	int rc = imap_noop(f->r->imap, err, errlen);
+	if (rc < 0)
+		return rc == IMAP_ERR_NO ? IMAP_ERR_PROTOCOL : rc;
+	for (size_t i = 0; i < f->n_refused; i++) {
+		const struct push_src *s = &f->src[f->refused[i]];
+		const struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
+		if (e && e->pending)
+			push_state_remove(&f->st, s->uv, s->uid);
+	}
+	f->n_refused = 0;
+	return 0;
 }
 
 /* Wait for the answers to the pipelined APPENDs b[*from..to). */
@@ -532,11 +560,14 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 	unsigned *tags = xcalloc(n + 1, sizeof(*tags));
 	size_t waited = 0;
 	int rc = 0;
+	f->n_refused = 0;
 	if (n > 1 && imap_multiappend_ok(c)) {
 		rc = multiappend_batch(f, b, n, learn, n_learn, err, errlen);
 		if (rc <= 0)
 			goto out;
-		rc = 0; /* refused as a whole: find out which one, one by one */
+		/* refused as a whole: find out which one, one by one, once the
+		 * refusal is known to be the MULTIAPPEND's */
+		rc = confirm_refusals(f, 1, err, errlen);
 	}
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		const struct push_src *s = &f->src[b[k].src];
@@ -559,6 +590,8 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 	}
 	if (rc == 0)
 		rc = drain(f, b, tags, &waited, n, learn, n_learn, err, errlen);
+	if (rc == 0)
+		rc = confirm_refusals(f, 0, err, errlen);
 out:
 	push_state_compact(&f->st);
 	free(tags);

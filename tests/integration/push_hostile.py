@@ -29,6 +29,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
   append-stored-reset    the message(s) stored, then the connection closed without the tagged OK
   append-reset-after-ok  the tagged OK sent, then the connection closed
   append-ok-nostore      OK (with APPENDUID when UIDPLUS) but nothing stored: a lying server
+  append-forged-no       the message(s) stored, then a tagged NO, then the real tagged OK for the
+                         same tag (a damaged stream: the NO was not the server's answer)
   appenduid-uv / appenduid-zero / appenduid-garbage / appenduid-huge   APPENDUID with another
                          UIDVALIDITY / UID 0 / "x y" / a UID beyond 2^32
   appenduid-dup          APPENDUID always names UID 1 (already used, and repeated)
@@ -287,6 +289,8 @@ class HConn(pf.Conn):
                 code = "[APPENDUID x y] "
         if self.sel == name:
             self.send(f"* {len(f['messages'])} EXISTS\r\n")
+        if self.on("append-forged-no"):
+            self.send(f"{tag} NO [SERVERBUG] not stored\r\n")
         self.send(f"{tag} OK {code}append done\r\n")
         if self.on("append-reset-after-ok"):
             raise pf.Drop()

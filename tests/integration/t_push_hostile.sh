@@ -81,7 +81,8 @@ mk_bounded() {
 # under 90 s); MK_HOSTILE_FULL=1 runs all of them (about 4 minutes), MK_HOSTILE_ONLY=REGEX those named.
 CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad append-stored-reset-sync
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
-list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists"
+list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists
+append-forged-no-multi append-forged-no"
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 
@@ -295,6 +296,12 @@ scenario keepalive-append modes="keepalive-append:1" timeout=1 rc="1" bound=20
 scenario caps-literalplus-lie caps="UIDPLUS" modes=caps-literalplus-lie rc="1 4"
 scenario caps-uidplus-lie caps="LITERAL+" modes=caps-uidplus-lie rc=0
 scenario caps-multiappend-lie caps="UIDPLUS LITERAL+" modes=caps-multiappend-lie rc=0
+
+# a tagged NO followed by the real OK for the same tag: the refusal is trusted only once the
+# server answered a later command (NOOP), so the messages stay in doubt and are found next time
+scenario append-forged-no-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-forged-no:1" rc="1 4"
+scenario append-forged-no caps="UIDPLUS LITERAL+" modes="append-forged-no:1" rc="1 4"
+scenario append-forged-no-sync caps="UIDPLUS" modes="append-forged-no:1" rc="0 1 4"
 
 # ---- lies that break an invariant (see the reasons)
 scenario multiappend-partial caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="multiappend-partial:1" rc="0 1" \

@@ -738,17 +738,6 @@ static int cmp_sel_status(const void *x, const void *y)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
-/* The end of a run (docs/design.md, "State"): one syncfs per file system makes
- * the last batches' files in tmp/ durable; they are renamed into cur/; each
- * folder's state is written to .tmp with the directory times after those
- * renames; a second syncfs makes the renames and the .tmp states durable; the
- * states are renamed into place and a third syncfs makes that durable. So a
- * state never records a message that is not on disk, at three syncs per run
- * instead of several per folder. Killed before the end, a run leaves files in
- * tmp/ and .tmp states, which the next run removes, and the previous states:
- * it redoes that work, and never loses or duplicates a message. A folder whose
- * message cannot be renamed keeps its previous state. Returns how many folders
- * could not be committed. */
 struct dir_entry {
 	const char *dir;
 	size_t i;
@@ -781,6 +770,17 @@ static void superseded_entries(const struct state_commits *c, int *skip)
 	free(d);
 }
 
+/* The end of a run (docs/design.md, "State"): one syncfs per file system makes
+ * the last batches' files in tmp/ durable; they are renamed into cur/; each
+ * folder's state is written to .tmp with the directory times after those
+ * renames; a second syncfs makes the renames and the .tmp states durable; the
+ * states are renamed into place and a third syncfs makes that durable. So a
+ * state never records a message that is not on disk, at three syncs per run
+ * instead of several per folder. Killed before the end, a run leaves files in
+ * tmp/ and .tmp states, which the next run removes, and the previous states:
+ * it redoes that work, and never loses or duplicates a message. A folder whose
+ * message cannot be renamed keeps its previous state. Returns how many folders
+ * could not be committed. */
 static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 {
 	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));

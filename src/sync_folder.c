@@ -850,10 +850,6 @@ static int folder_trusted(const struct folder_run *f, const struct folder_state 
 	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
 }
 
-/* After the plan: the name date of every message kept on disk, for the new
- * state. From the state when the view came from it; else from each file's name
- * as the plan leaves it, when that is exactly the name mailkeep would give it
- * and the message has a single file. Downloads set theirs as they land. */
 /* A message file's mtime is its INTERNALDATE, which its name carries: one
  * changed since (touch, a reader's copy kept as the message) is put back. */
 static void mtime_as_named(struct folder_run *f, const char *name, int64_t date)
@@ -871,6 +867,10 @@ static void mtime_as_named(struct folder_run *f, const char *name, int64_t date)
 		log_debug("%s: %s: modification time set back to the message's date", f->name, name);
 }
 
+/* After the plan: the name date of every message kept on disk, for the new
+ * state. From the state when the view came from it; else from each file's name
+ * as the plan leaves it, when that is exactly the name mailkeep would give it
+ * and the message has a single file. Downloads set theirs as they land. */
 static void note_dates(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
 		       const struct folder_state *st)
 {

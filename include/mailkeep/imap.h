@@ -297,9 +297,9 @@ int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, c
 /* CREATE the mailbox (wire name). 0 created, 1 it already existed
  * ([ALREADYEXISTS], RFC 5530), IMAP_ERR_NO refused, or a connection error. */
 int imap_create(struct imap_client *c, const char *wire_name, char *err, size_t errlen);
-/* SUBSCRIBE the mailbox. */
 /* NOOP: 0 when the server answered it OK (and nothing else out of place). */
 int imap_noop(struct imap_client *c, char *err, size_t errlen);
+/* SUBSCRIBE the mailbox. */
 int imap_subscribe(struct imap_client *c, const char *wire_name, char *err, size_t errlen);
 
 /* SELECT (read_only: EXAMINE) the mailbox. *keywords_ok (may be NULL) is set to

@@ -513,6 +513,12 @@ def main():
     a = ap.parse_args()
     store = Store(a)
     store.save()
+    serve(a, store, Conn)
+
+
+def serve(a, store, conn_cls):
+    """Listen on 127.0.0.1 (the port to a.port_file), one conn_cls thread per connection, for
+    a.lifetime seconds."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", 0))
@@ -529,7 +535,7 @@ def main():
         except socket.timeout:
             continue
         n += 1
-        threading.Thread(target=Conn(store, s, a, n).run, daemon=True).start()
+        threading.Thread(target=conn_cls(store, s, a, n).run, daemon=True).start()
 
 
 if __name__ == "__main__":

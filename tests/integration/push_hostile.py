@@ -50,9 +50,7 @@ import argparse
 import os
 import re
 import select
-import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -370,23 +368,7 @@ def main():
     a.trycreate_once = a.cont_first = False
     store = HStore(a)
     store.save()
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    srv.settimeout(0.5)
-    with open(a.port_file + ".tmp", "w") as f:
-        f.write(f"{srv.getsockname()[1]}\n")
-    os.replace(a.port_file + ".tmp", a.port_file)
-    end = time.monotonic() + a.lifetime
-    n = 0
-    while time.monotonic() < end:
-        try:
-            s, _ = srv.accept()
-        except socket.timeout:
-            continue
-        n += 1
-        threading.Thread(target=HConn(store, s, a, n).run, daemon=True).start()
+    pf.serve(a, store, HConn)
 
 
 if __name__ == "__main__":

@@ -663,8 +663,13 @@ void push_account(const struct account *src, const struct account *target,
 				close_imap(&r);
 		}
 	}
+	/* "nothing could be pushed" (exit 4) only when nothing was: a run that
+	 * appended or changed something before every folder failed is partial */
+	int changed = res->counts.appended || res->counts.found || res->counts.flag_updates ||
+		      res->counts.deleted;
 	if (res->counts.folders_failed || res->counts.failed)
-		res->status = res->counts.folders_failed == folders.n && folders.n ? PUSH_FAILED : PUSH_PARTIAL;
+		res->status = res->counts.folders_failed == folders.n && folders.n && !changed ? PUSH_FAILED
+											 : PUSH_PARTIAL;
 	if (res->status == PUSH_FAILED)
 		snprintf(res->error, sizeof(res->error), "account %s: no folder could be pushed", target->name);
 out:

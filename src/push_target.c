@@ -933,13 +933,13 @@ int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
 				fprintf(f->r->out, "  delete target UID %" PRIu32 " (source UID %" PRIu32 " is gone)\n",
 					e->tgt_uid, e->src_uid);
 			uids[nu++] = e->tgt_uid;
-			e->src_uid = 0;
 		}
 	}
-	push_state_compact(&f->st);
 	nu = uniq_u32(uids, nu);
+	size_t done = 0; /* uids[0..done) flagged (and expunged): their entries go */
 	if (f->r->opt->dry_run) {
 		f->deleted += nu;
+		done = nu;
 		goto out;
 	}
 	for (size_t i = 0; i < nu && rc == 0; i += UIDSET_MAX) {
@@ -952,14 +952,24 @@ int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
 			rc = imap_command_wait(f->r->imap, tag, "UID STORE", err, errlen);
 		if (rc == 0 && (imap_caps(f->r->imap) & IMAP_CAP_UIDPLUS))
 			rc = imap_uid_expunge(f->r->imap, set.data, err, errlen);
-		if (rc == 0)
+		if (rc == 0) {
 			f->deleted += m;
+			done = i + m;
+		}
 	}
 	if (nu && !(imap_caps(f->r->imap) & IMAP_CAP_UIDPLUS))
 		log_warn("push %s -> %s: folder \"%s\": the target has no UIDPLUS: %zu messages flagged "
 			 "\\Deleted but not expunged", f->r->src->name, f->r->dst->name, f->name, nu);
 out:
-	/* on failure the state on disk keeps the entries: the next run retries */
+	/* an entry goes once its message is deleted; the others stay, whatever
+	 * state is saved after a failure, for the next run to retry */
+	for (size_t k = 0; k < f->st.n; k++) {
+		struct push_entry *e = &f->st.e[k];
+		if (!e->pending && e->src_uid && e->tgt_uid && contains_u32(uids, done, e->tgt_uid) &&
+		    !find_src(f, e->src_uv, e->src_uid))
+			e->src_uid = 0;
+	}
+	push_state_compact(&f->st);
 	if (rc == 0)
 		rc = push_save_state(f, err, errlen);
 	free(uids);

@@ -40,37 +40,101 @@ char *push_state_dir(const struct account *src, const struct account *target)
 
 /* ---- push state on disk ---- */
 
+static int cmp_uid32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* A state file's bytes into *data: 1 when there is none, 0, or -1 with err. */
+static int read_state_file(const char *path, struct buf *data, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		buf_grow(data, 65536);
+		ssize_t n = read(fd, data->data + data->len, 65536);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		data->len += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+size_t push_other_claims(const struct folder_run *f, uint32_t **out)
+{
+	const struct strlist *fl = f->r->folders;
+	struct buf path = BUF_INIT, data = BUF_INIT;
+	size_t n = 0, cap = 0;
+	char err[256];
+	*out = NULL;
+	for (size_t i = 0; fl && f->st.target && i < fl->n; i++) {
+		struct push_state st;
+		char perr[256];
+		buf_reset(&path);
+		buf_addf(&path, "%s/%s", f->r->state_root, fl->items[i]);
+		if (!strcmp(path.data, f->state_dir.data))
+			continue;
+		buf_addf(&path, "/%s", PUSH_STATE_FILE);
+		buf_reset(&data);
+		if (read_state_file(path.data, &data, err, sizeof(err)) != 0)
+			continue;
+		if (push_state_parse(data.data ? data.data : "", data.len, &st, perr, sizeof(perr)) < 0) {
+			push_state_free(&st);
+			continue;
+		}
+		if (st.target && !strcmp(st.target, f->st.target) && st.tgt_uv == f->st.tgt_uv) {
+			for (size_t k = 0; k < st.n; k++) {
+				if (st.e[k].pending || !st.e[k].tgt_uid)
+					continue;
+				if (n == cap) {
+					cap = cap ? cap * 2 : 64;
+					*out = xrealloc(*out, cap * sizeof(**out));
+				}
+				(*out)[n++] = st.e[k].tgt_uid;
+			}
+		}
+		push_state_free(&st);
+	}
+	buf_free(&path);
+	buf_free(&data);
+	if (n > 1) {
+		size_t o = 1;
+		qsort(*out, n, sizeof(**out), cmp_uid32);
+		for (size_t i = 1; i < n; i++)
+			if ((*out)[i] != (*out)[o - 1])
+				(*out)[o++] = (*out)[i];
+		n = o;
+	}
+	return n;
+}
+
 static int load_state(struct folder_run *f, int *damaged, char *err, size_t errlen)
 {
 	struct buf path = BUF_INIT, data = BUF_INIT;
 	char perr[256];
-	int fd, rc = -1;
+	int rc = -1;
 	*damaged = 0;
 	memset(&f->st, 0, sizeof(f->st));
 	buf_addf(&path, "%s/%s", f->state_dir.data, PUSH_STATE_FILE);
-	fd = open(path.data, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			rc = 0;
-		else
-			snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
+	int r = read_state_file(path.data, &data, err, errlen);
+	if (r != 0) {
+		rc = r > 0 ? 0 : -1;
 		goto out;
 	}
-	for (;;) {
-		buf_grow(&data, 65536);
-		ssize_t n = read(fd, data.data + data.len, 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
-			close(fd);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		data.len += (size_t)n;
-	}
-	close(fd);
 	if (push_state_parse(data.data ? data.data : "", data.len, &f->st, perr, sizeof(perr)) < 0) {
 		log_warn("push %s -> %s: %s: %s; every message of the folder is looked up on the target",
 			 f->r->src->name, f->r->dst->name, path.data, perr);
@@ -638,6 +702,7 @@ void push_account(const struct account *src, const struct account *target,
 		memset(&r.src_ns, 0, sizeof(r.src_ns));
 	free(ns);
 	find_folders(r.src_dir, "", 0, &folders);
+	r.folders = &folders;
 	if (folders.n)
 		qsort(folders.items, folders.n, sizeof(*folders.items), cmp_str);
 	r.password = config_get_password(target, err, sizeof(err));

@@ -936,6 +936,19 @@ int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
 		}
 	}
 	nu = uniq_u32(uids, nu);
+	/* a target message that another mirror folder's state also holds (both
+	 * go to this target folder) stays: that folder still has it; only our
+	 * entry goes */
+	uint32_t *others = NULL, *shared = xcalloc(nu + 1, sizeof(*shared));
+	size_t n_others = nu ? push_other_claims(f, &others) : 0, n_shared = 0, o = 0;
+	for (size_t i = 0; i < nu; i++) {
+		if (n_others && contains_u32(others, n_others, uids[i]))
+			shared[n_shared++] = uids[i];
+		else
+			uids[o++] = uids[i];
+	}
+	nu = o;
+	free(others);
 	size_t done = 0; /* uids[0..done) flagged (and expunged): their entries go */
 	if (f->r->opt->dry_run) {
 		f->deleted += nu;
@@ -965,10 +978,12 @@ out:
 	 * state is saved after a failure, for the next run to retry */
 	for (size_t k = 0; k < f->st.n; k++) {
 		struct push_entry *e = &f->st.e[k];
-		if (!e->pending && e->src_uid && e->tgt_uid && contains_u32(uids, done, e->tgt_uid) &&
+		if (!e->pending && e->src_uid && e->tgt_uid &&
+		    (contains_u32(uids, done, e->tgt_uid) || contains_u32(shared, n_shared, e->tgt_uid)) &&
 		    !find_src(f, e->src_uv, e->src_uid))
 			e->src_uid = 0;
 	}
+	free(shared);
 	push_state_compact(&f->st);
 	if (rc == 0)
 		rc = push_save_state(f, err, errlen);

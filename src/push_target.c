@@ -176,15 +176,33 @@ static void lookup_free(struct lookup *l)
 }
 
 /* Target UIDs that entries of present source messages already stand for. */
+static int find_src(const struct folder_run *f, uint32_t uv, uint32_t uid);
+
 static size_t claimed_uids(const struct folder_run *f, uint32_t **out)
 {
-	size_t n = 0;
-	*out = xcalloc(f->n_src + 1, sizeof(**out));
+	size_t n = 0, n_uv = 0;
+	uint32_t *uvs = xcalloc(f->n_src + 1, sizeof(*uvs));
+	*out = xcalloc(f->n_src + f->st.n + 1, sizeof(**out));
 	for (size_t i = 0; i < f->n_src; i++) {
 		const struct push_entry *e = push_state_find(&f->st, f->src[i].uv, f->src[i].uid);
 		if (e && !e->pending && e->tgt_uid)
 			(*out)[n++] = e->tgt_uid;
+		uvs[n_uv++] = f->src[i].uv;
 	}
+	/* An entry whose message left the mirror folder under its current
+	 * UIDVALIDITY (moved away, maybe back under a new UID) still stands for
+	 * its target copy, which --delete removes: a message found must not take
+	 * it over, else a copy appended for it would be left on the target twice.
+	 * Only the entries of a former UIDVALIDITY (the source folder renumbered:
+	 * every message has a new UID) give their copies to the messages found. */
+	n_uv = uniq_u32(uvs, n_uv);
+	for (size_t k = 0; k < f->st.n; k++) {
+		const struct push_entry *e = &f->st.e[k];
+		if (!e->pending && e->tgt_uid && e->src_uid && contains_u32(uvs, n_uv, e->src_uv) &&
+		    !find_src(f, e->src_uv, e->src_uid))
+			(*out)[n++] = e->tgt_uid;
+	}
+	free(uvs);
 	return uniq_u32(*out, n);
 }
 

@@ -40,12 +40,6 @@ char *push_state_dir(const struct account *src, const struct account *target)
 
 /* ---- push state on disk ---- */
 
-static int cmp_uid32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return (x > y) - (x < y);
-}
-
 /* A state file's bytes into *data: 1 when there is none, 0, or -1 with err. */
 static int read_state_file(const char *path, struct buf *data, char *err, size_t errlen)
 {
@@ -111,14 +105,6 @@ size_t push_other_claims(const struct folder_run *f, uint32_t **out)
 	}
 	buf_free(&path);
 	buf_free(&data);
-	if (n > 1) {
-		size_t o = 1;
-		qsort(*out, n, sizeof(**out), cmp_uid32);
-		for (size_t i = 1; i < n; i++)
-			if ((*out)[i] != (*out)[o - 1])
-				(*out)[o++] = (*out)[i];
-		n = o;
-	}
 	return n;
 }
 

@@ -69,12 +69,12 @@ struct folder_run {
 /* The keywords the target folder takes: NULL for any (for push_keywords_normalise). */
 const char *push_allowed_keywords(const struct folder_run *f);
 
-/* Write the folder's push state atomically when it changed (never in a dry
- * run). 0, or -1 with err naming the file. */
-/* The target UIDs (sorted, unique) that the push states of the run's other
+/* The target UIDs (unsorted, maybe repeated) that the push states of the run's other
  * mirror folders hold in f's target folder (same name and UIDVALIDITY): two
  * mirror folders may go to one target folder ("Sent" and "Sent Items"). */
 size_t push_other_claims(const struct folder_run *f, uint32_t **out);
+/* Write the folder's push state atomically when it changed (never in a dry
+ * run). 0, or -1 with err naming the file. */
 int push_save_state(struct folder_run *f, char *err, size_t errlen);
 /* Read source message i into out (reset first) in the server's form (CRLF);
  * *date is the file's mtime (the INTERNALDATE). 0; 1 when the file is gone (a

@@ -958,7 +958,11 @@ int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
 	 * go to this target folder) stays: that folder still has it; only our
 	 * entry goes */
 	uint32_t *others = NULL, *shared = xcalloc(nu + 1, sizeof(*shared));
-	size_t n_others = nu ? push_other_claims(f, &others) : 0, n_shared = 0, o = 0;
+	size_t n_others = 0, n_shared = 0, o = 0;
+	if (nu) {
+		n_others = push_other_claims(f, &others);
+		n_others = uniq_u32(others, n_others);
+	}
 	for (size_t i = 0; i < nu; i++) {
 		if (n_others && contains_u32(others, n_others, uids[i]))
 			shared[n_shared++] = uids[i];

@@ -383,6 +383,21 @@ static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const st
 		note_throttle(c, r);
 }
 
+void imap_note_size(struct imap_client *c, const struct imap_response *r)
+{
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name)
+		return;
+	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6)) {
+		c->exists = r->number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r->number;
+	} else if (r->has_number && r->name_len == 7 && !strncasecmp(r->name, "EXPUNGE", 7) && c->exists) {
+		c->exists--;
+		c->expunges++;
+	} else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8) && r->args.n == 1 &&
+		   r->args.items[0].type == IMAP_ATOM) {
+		imap_parse_seqset(r->args.items[0].data, r->args.items[0].len, 0, count_vanished, c);
+	}
+}
+
 /* The error for a command refused with c->refusal; the response code too
  * ([NONEXISTENT], [OVERQUOTA]...), for people. */
 static void refusal_err(const struct imap_client *c, const char *what, char *err, size_t errlen)
@@ -498,18 +513,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&
 		    !strncasecmp(r.name, "CAPABILITY", 10))
 			set_caps(c, &r.args);
-		/* the selected mailbox's size, wherever the server reports it */
-		if (r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 6 &&
-		    !strncasecmp(r.name, "EXISTS", 6))
-			c->exists = r.number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r.number;
-		else if (r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 7 &&
-			 !strncasecmp(r.name, "EXPUNGE", 7) && c->exists) {
-			c->exists--;
-			c->expunges++;
-		}
-		else if (r.status == IMAP_STATUS_NONE && !r.has_number && r.name && r.name_len == 8 &&
-			 !strncasecmp(r.name, "VANISHED", 8) && r.args.n == 1 && r.args.items[0].type == IMAP_ATOM)
-			imap_parse_seqset(r.args.items[0].data, r.args.items[0].len, 0, count_vanished, c);
+		imap_note_size(c, &r);
 		if (r.status == IMAP_STATUS_OK && r.code && r.code_len == 10 &&
 		    !strncasecmp(r.code, "CAPABILITY", 10))
 			set_caps(c, &r.code_args);

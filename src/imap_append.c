@@ -48,6 +48,7 @@ static int next_response(struct imap_client *c, struct imap_response *r, const c
 		c->bye = 1;
 		imap_safe_text(c->bye_text, sizeof(c->bye_text), r->text, r->text_len);
 	}
+	imap_note_size(c, r);
 	return 0;
 }
 

@@ -81,6 +81,9 @@ int imap_send_command(struct imap_client *c, unsigned *tag, char *err, size_t er
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Append s as a quoted string; -1 when it cannot be quoted. */
 int imap_add_quoted(struct buf *b, const char *s);
+/* Keep the selected mailbox's size (c->exists) from an untagged EXISTS,
+ * EXPUNGE or VANISHED, wherever the server reports it. */
+void imap_note_size(struct imap_client *c, const struct imap_response *r);
 /* Read until the tagged completion of tag; untagged responses go to fn. */
 int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
 		     const char *what, char *err, size_t errlen);

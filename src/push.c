@@ -425,6 +425,7 @@ static void folder_free(struct folder_run *f)
 		free(f->kw[i]);
 	free(f->kw);
 	free(f->refused);
+	free(f->stored);
 	free(f->src);
 	free(f->file);
 	maildir_view_free(&f->view);
@@ -541,6 +542,8 @@ static int push_folder(struct push_run *r, const char *rel, char *err, size_t er
 		goto out;
 	size_t n_todo = merge_idx(plan.append, plan.n_append, missing, n_missing, todo);
 	if ((rc = push_append_messages(&f, todo, n_todo, update, &n_update, err, errlen)) < 0)
+		goto out;
+	if ((rc = push_check_stored(&f, err, errlen)) < 0)
 		goto out;
 	if ((rc = push_update_flags(&f, update, n_update, err, errlen)) < 0)
 		goto out;

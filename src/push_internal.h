@@ -61,6 +61,8 @@ struct folder_run {
 	uint64_t uid_floor;        /* the lowest UID an APPENDUID may name: UIDNEXT, then past the last one */
 	size_t *refused;           /* sources whose APPEND was refused, still in doubt until */
 	size_t n_refused, cap_refused; /* a later answer shows the refusal was the command's */
+	uint32_t *stored;          /* target UIDs APPENDUID gave this run, to be checked */
+	size_t n_stored, cap_stored;
 	uint64_t appended, bytes, found, updated, deleted, failed, skipped;
 };
 
@@ -97,6 +99,10 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
  * quota (f->stop). 0, or negative with err. */
 int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size_t *update,
 			 size_t *n_update, char *err, size_t errlen);
+/* Check that the target holds the messages it gave an APPENDUID for in this
+ * run; the entries of those it does not hold go (appended by the next push,
+ * the folder failed). 0, or an IMAP_ERR_* code with err. */
+int push_check_stored(struct folder_run *f, char *err, size_t errlen);
 /* UID STORE the flag changes of the source messages idx[0..n) on the target,
  * then save the state. 0, or negative with err. */
 int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *err, size_t errlen);

@@ -246,11 +246,25 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 			searches++;
 			continue;
 		}
-		rc = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, l, err, errlen);
+		/* after a refused SEARCH, the others in flight are still read to their
+		 * ends (the connection stays in step), then the first refusal reported */
+		char serr[512];
+		int r = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, l,
+					     rc < 0 ? serr : err, rc < 0 ? sizeof(serr) : errlen);
 		head++;
-		if (rc < 0)
+		if (imap_connection_lost(r)) {
+			if (rc < 0)
+				snprintf(err, errlen, "%s", serr);
+			rc = r;
 			goto out;
+		}
+		if (r < 0 && rc == 0) {
+			rc = r;
+			next = n;
+		}
 	}
+	if (rc < 0)
+		goto out;
 	/* a SEARCH answered without its untagged SEARCH response (lost or damaged
 	 * on the way) would read as "not on the target": a duplicate appended */
 	if (imap_search_seen(f->r->imap) - seen0 < searches) {
@@ -450,6 +464,11 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 	 * would hit that other message: found by a search instead. */
 	if (res->uid && res->uidvalidity == f->info.uidvalidity && res->uid >= f->uid_floor) {
 		f->uid_floor = (uint64_t)res->uid + 1;
+		if (f->n_stored == f->cap_stored) {
+			f->cap_stored = f->cap_stored ? f->cap_stored * 2 : 64;
+			f->stored = xrealloc(f->stored, f->cap_stored * sizeof(*f->stored));
+		}
+		f->stored[f->n_stored++] = res->uid;
 		e->pending = 0;
 		e->tgt_uid = res->uid;
 		e->flags = s->flags;
@@ -466,22 +485,52 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
  * damaged stream, a server answering one tag twice) would be followed by the
  * real answer, an unknown tag here. Before that, a refused message stays in
  * doubt in the state: appended again, it could be there twice. Then the
- * refused messages are certainly not there: their entries go. */
-static int confirm_refusals(struct folder_run *f, int multiappend, char *err, size_t errlen)
+ * refused messages are not there, their entries go, unless the folder grew by
+ * more messages than were answered OK (OK_COUNT, from E0): a server that stored a
+ * message and answered NO all the same. Then the refused messages are looked
+ * up, and those found are recorded (the others go). */
+static int confirm_refusals(struct folder_run *f, int multiappend, uint32_t e0, uint64_t ok_count,
+			    size_t *update, size_t *n_update, char *err, size_t errlen)
 {
+	size_t *missing = NULL, n_missing = 0;
 	if (!f->n_refused && !multiappend)
 		return 0;
 	int rc = imap_noop(f->r->imap, err, errlen);
 	if (rc < 0)
 		return rc == IMAP_ERR_NO ? IMAP_ERR_PROTOCOL : rc;
+	/* the folder's growth has been told by the NOOP's answer at the latest */
+	uint32_t now = imap_exists(f->r->imap);
+	if (!multiappend && f->n_refused && now > e0 && now - e0 > ok_count) {
+		missing = xcalloc(f->n_refused + 1, sizeof(*missing));
+		f->exists_on_target = 1;
+		if (!f->info.exists)
+			f->info.exists = now;
+		rc = push_lookup_messages(f, f->refused, f->n_refused, 1, missing, &n_missing, update, n_update,
+					  err, errlen);
+		if (rc < 0)
+			goto out;
+		for (size_t i = 0; i < f->n_refused; i++) {
+			const struct push_src *s = &f->src[f->refused[i]];
+			const struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
+			if (!e || e->pending)
+				continue;
+			log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was refused but the target "
+				 "stored it all the same; recorded as appended", f->r->src->name, f->r->dst->name,
+				 f->name, s->uid);
+			f->failed -= f->failed ? 1 : 0;
+			f->appended++;
+		}
+	}
 	for (size_t i = 0; i < f->n_refused; i++) {
 		const struct push_src *s = &f->src[f->refused[i]];
 		const struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
 		if (e && e->pending)
 			push_state_remove(&f->st, s->uv, s->uid);
 	}
+out:
 	f->n_refused = 0;
-	return 0;
+	free(missing);
+	return rc;
 }
 
 /* Wait for the answers to the pipelined APPENDs b[*from..to). */
@@ -516,7 +565,7 @@ static int64_t push_append_date(int64_t t)
  * refused it (all or nothing: nothing was appended), 0 when done, <0 on a
  * connection error. */
 static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
-			     size_t *n_learn, char *err, size_t errlen)
+			     size_t *n_learn, int *gone, char *err, size_t errlen)
 {
 	struct imap_append_req *reqs = xcalloc(n, sizeof(*reqs));
 	struct buf *fl = xcalloc(n, sizeof(*fl));
@@ -533,6 +582,7 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 	if (rc == IMAP_ERR_NO) {
 		log_debug("push %s -> %s: folder \"%s\": MULTIAPPEND refused (%s); one by one", f->r->src->name,
 			  f->r->dst->name, f->name, res.text);
+		*gone = res.trycreate;
 		rc = 1;
 	} else if (rc < 0) {
 		snprintf(err, errlen, "%s", merr);
@@ -547,6 +597,48 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 	free(fl);
 	free(reqs);
 	free(uids);
+	return rc;
+}
+
+/* After a refused MULTIAPPEND: RFC 3502 makes it all or nothing, but a server
+ * that stored some of the batch before its NO (seen in the wild) would have
+ * them appended twice by the one-by-one retry. The batch is looked up first:
+ * THERE[k] is set for each message found (recorded as appended, its target
+ * UID known), and only the others are sent again. */
+static int refused_batch_lookup(struct folder_run *f, const struct pending_msg *b, size_t n, uint8_t *there,
+				size_t *update, size_t *n_update, char *err, size_t errlen)
+{
+	size_t *idx = xcalloc(n + 1, sizeof(*idx)), *missing = xcalloc(n + 1, sizeof(*missing));
+	size_t n_missing = 0, k, j = 0, found = 0;
+	for (k = 0; k < n; k++)
+		idx[k] = b[k].src;
+	f->exists_on_target = 1;
+	if (!f->info.exists)
+		f->info.exists = 1;
+	int rc = push_lookup_messages(f, idx, n, 1, missing, &n_missing, update, n_update, err, errlen);
+	if (rc < 0)
+		goto out;
+	/* missing[] keeps idx[]'s order; a message not read again stays in doubt */
+	for (k = 0; k < n; k++) {
+		if (j < n_missing && missing[j] == idx[k]) {
+			j++;
+			continue;
+		}
+		there[k] = 1;
+		const struct push_entry *e = push_state_find(&f->st, f->src[idx[k]].uv, f->src[idx[k]].uid);
+		if (e && !e->pending) {
+			f->appended++;
+			f->bytes += b[k].data.len;
+			found++;
+		}
+	}
+	if (found)
+		log_warn("push %s -> %s: folder \"%s\": the target refused a MULTIAPPEND but stored %zu of its "
+			 "%zu messages (RFC 3502 makes it all or nothing); the others are sent one by one",
+			 f->r->src->name, f->r->dst->name, f->name, found, n);
+out:
+	free(idx);
+	free(missing);
 	return rc;
 }
 
@@ -571,24 +663,34 @@ static int drain_before(void *ctx)
  * the answers and record the outcome in the state. Messages that went in
  * without APPENDUID go to learn[]. */
 static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
-			size_t *n_learn, char *err, size_t errlen)
+			size_t *n_learn, size_t *update, size_t *n_update, char *err, size_t errlen)
 {
 	struct imap_client *c = f->r->imap;
 	struct buf fl = BUF_INIT;
 	unsigned *tags = xcalloc(n + 1, sizeof(*tags));
 	size_t waited = 0;
 	int rc = 0;
+	uint8_t *there = xcalloc(n + 1, 1);
 	f->n_refused = 0;
 	if (n > 1 && imap_multiappend_ok(c)) {
-		rc = multiappend_batch(f, b, n, learn, n_learn, err, errlen);
+		int gone = 0;
+		rc = multiappend_batch(f, b, n, learn, n_learn, &gone, err, errlen);
 		if (rc <= 0)
 			goto out;
 		/* refused as a whole: find out which one, one by one, once the
-		 * refusal is known to be the MULTIAPPEND's */
-		rc = confirm_refusals(f, 1, err, errlen);
+		 * refusal is known to be the MULTIAPPEND's and the messages it
+		 * stored all the same (not all-or-nothing) are known; a folder
+		 * gone ([TRYCREATE]) holds none */
+		rc = confirm_refusals(f, 1, 0, 0, update, n_update, err, errlen);
+		if (rc == 0 && !gone)
+			rc = refused_batch_lookup(f, b, n, there, update, n_update, err, errlen);
 	}
+	uint32_t e0 = imap_exists(c);
+	uint64_t a0 = f->appended;
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		const struct push_src *s = &f->src[b[k].src];
+		if (there[k])
+			continue;
 		struct imap_append_result res;
 		int64_t date = push_append_date(b[k].date);
 		push_flags_string(s->flags, s->keywords, &fl);
@@ -609,9 +711,10 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 	if (rc == 0)
 		rc = drain(f, b, tags, &waited, n, learn, n_learn, err, errlen);
 	if (rc == 0)
-		rc = confirm_refusals(f, 0, err, errlen);
+		rc = confirm_refusals(f, 0, e0, f->appended - a0, update, n_update, err, errlen);
 out:
 	push_state_compact(&f->st);
+	free(there);
 	free(tags);
 	buf_free(&fl);
 	return rc;
@@ -624,10 +727,14 @@ static void batch_free(struct pending_msg *b, size_t n)
 }
 
 /* After a batch without APPENDUID: find the target UIDs with the same search
- * as for a lookup. A message that cannot be found (a server that rewrites
- * messages or dates) is recorded without target UID, never appended again. */
-static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, size_t *update,
-		      size_t *n_update, char *err, size_t errlen)
+ * as for a lookup. A message that cannot be found is recorded without target
+ * UID, never appended again (a server that rewrites messages or dates would
+ * get it again on every push), unless the folder did not grow by the messages
+ * the batch stored (OK_COUNT answered OK, from E0 messages before it): then
+ * the messages not found are those it did not store (a server answering OK
+ * without storing), and the next push appends them again. */
+static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, uint64_t ok_count, uint32_t e0,
+		      size_t *update, size_t *n_update, char *err, size_t errlen)
 {
 	size_t *missing = xcalloc(n + 1, sizeof(*missing)), n_missing = 0;
 	/* the folder now holds the messages: make the search happen */
@@ -635,8 +742,20 @@ static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, size_
 	if (!f->info.exists)
 		f->info.exists = 1;
 	int rc = push_lookup_messages(f, learn, n, 1, missing, &n_missing, update, n_update, err, errlen);
+	/* the searches were commands: the folder's growth has been told by now (RFC 3501 §5.2) */
+	uint32_t now = imap_exists(f->r->imap);
+	uint64_t grown = now > e0 ? now - e0 : 0;
+	int unstored = grown < ok_count && n_missing <= ok_count - grown;
 	for (size_t k = 0; rc == 0 && k < n_missing; k++) {
 		const struct push_src *s = &f->src[missing[k]];
+		if (unstored) {
+			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was answered as appended, "
+				  "but the target folder did not grow by it and it cannot be found: not stored, the "
+				  "next push appends it again", f->r->src->name, f->r->dst->name, f->name, s->uid);
+			f->failed++;
+			f->appended -= f->appended ? 1 : 0;
+			continue;
+		}
 		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
 		e->pending = 0;
 		e->tgt_uid = 0;
@@ -699,9 +818,11 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 		}
 		if ((rc = push_save_state(f, err, errlen)) < 0)
 			break;
-		rc = append_batch(f, b, nb, learn, &n_learn, err, errlen);
+		uint32_t e0 = imap_exists(f->r->imap);
+		uint64_t a0 = f->appended;
+		rc = append_batch(f, b, nb, learn, &n_learn, update, n_update, err, errlen);
 		if (rc == 0 && n_learn)
-			rc = learn_uids(f, learn, n_learn, update, n_update, err, errlen);
+			rc = learn_uids(f, learn, n_learn, f->appended - a0, e0, update, n_update, err, errlen);
 		char serr[512];
 		int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
 		if (rc == 0)
@@ -723,6 +844,117 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 	}
 	free(b);
 	free(learn);
+	return rc;
+}
+
+/* ---- the appends checked ---- */
+
+struct stored_check {
+	const uint32_t *uids; /* sorted, distinct */
+	size_t n;
+	uint8_t *seen;
+	size_t other;         /* FETCH answers for UIDs not asked for */
+};
+
+static int on_stored(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct stored_check *v = ctx;
+	const uint32_t *p = bsearch(&m->uid, v->uids, v->n, sizeof(*v->uids), cmp_u32);
+	if (p)
+		v->seen[p - v->uids] = 1;
+	else
+		v->other++;
+	return 0;
+}
+
+/* An APPENDUID is the server's word that it stored the message: a server that
+ * gives it without storing (broken, or hostile) would have the message lost
+ * for good, the next push taking it as done. One UID FETCH per UIDSET_MAX
+ * appended messages (a few in flight) asks for them back. A message not there
+ * loses its entry and fails the folder; the next push appends it again. An
+ * answer naming a UID not asked for proves nothing either way: the folder
+ * fails with every entry kept. */
+int push_check_stored(struct folder_run *f, char *err, size_t errlen)
+{
+	struct stored_check v = { 0 };
+	struct buf set = BUF_INIT;
+	unsigned tags[STORE_WINDOW];
+	struct imap_fetch_cb cb = { .on_message = on_stored, .ctx = &v };
+	int rc = 0;
+	if (!f->n_stored || f->r->opt->dry_run)
+		return 0;
+	/* a server shows messages appended to the selected folder by the next
+	 * command at the latest (RFC 3501 §7.3.1): the FETCHes come after a NOOP */
+	if ((rc = imap_noop(f->r->imap, err, errlen)) < 0)
+		goto out;
+	v.n = uniq_u32(f->stored, f->n_stored);
+	v.uids = f->stored;
+	v.seen = xcalloc(v.n + 1, 1);
+	size_t next = 0, head = 0, tail = 0;
+	while (next < v.n || head < tail) {
+		if (next < v.n && tail - head < STORE_WINDOW) {
+			size_t m = v.n - next < UIDSET_MAX ? v.n - next : UIDSET_MAX;
+			buf_reset(&set);
+			imap_uidset(&set, v.uids + next, m);
+			rc = imap_uid_fetch_send(f->r->imap, set.data, "(UID FLAGS)", &tags[tail % STORE_WINDOW], err,
+						 errlen);
+			if (rc < 0)
+				goto out;
+			next += m;
+			tail++;
+			continue;
+		}
+		/* a refused FETCH: the others in flight are read to their ends */
+		char ferr[512];
+		int r = imap_uid_fetch_wait(f->r->imap, tags[head % STORE_WINDOW], &cb, rc < 0 ? ferr : err,
+					    rc < 0 ? sizeof(ferr) : errlen);
+		head++;
+		if (imap_connection_lost(r)) {
+			if (rc < 0)
+				snprintf(err, errlen, "%s", ferr);
+			rc = r;
+			goto out;
+		}
+		if (r < 0 && rc == 0) {
+			rc = r;
+			next = v.n;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	if (v.other) {
+		snprintf(err, errlen, "checking the messages appended, the target answered for %zu messages not "
+			 "asked for", v.other);
+		rc = IMAP_ERR_NO;
+		goto out;
+	}
+	size_t lost = 0;
+	for (size_t i = 0; i < v.n; i++) {
+		if (v.seen[i])
+			continue;
+		for (size_t k = 0; k < f->st.n; k++) {
+			struct push_entry *e = &f->st.e[k];
+			if (e->src_uid && !e->pending && e->tgt_uid == v.uids[i]) {
+				log_error("push %s -> %s: folder \"%s\": the target said it stored UID %" PRIu32
+					  " as its UID %" PRIu32 " but does not have it; the next push appends it again",
+					  f->r->src->name, f->r->dst->name, f->name, e->src_uid, v.uids[i]);
+				push_state_remove(&f->st, e->src_uv, e->src_uid);
+				lost++;
+				break;
+			}
+		}
+	}
+	if (lost) {
+		f->failed += lost;
+		f->appended -= lost < f->appended ? lost : f->appended;
+		push_state_compact(&f->st);
+		snprintf(err, errlen, "%zu messages appended are not on the target", lost);
+		rc = IMAP_ERR_NO;
+	}
+out:
+	f->n_stored = 0;
+	free(v.seen);
+	buf_free(&set);
 	return rc;
 }
 

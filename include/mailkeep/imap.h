@@ -189,7 +189,8 @@ struct imap_examine_req {
 	const struct imap_fetch_cb *cb;  /* FETCH responses (also those of QRESYNC) */
 	/* UID ranges from VANISHED (vanished = 1) and SEARCH (vanished = 0) */
 	int (*on_uids)(void *ctx, uint32_t lo, uint32_t hi, int vanished);
-	void *ctx;	/* Sent last and not waited for: "UID FETCH <then_set> <then_items>" (the
+	void *ctx;
+	/* Sent last and not waited for: "UID FETCH <then_set> <then_items>" (the
 	 * download of messages known to be new, so it costs no round trip of its
 	 * own). Its tag goes to *then_tag, 0 when not sent; the caller consumes it
 	 * with imap_uid_fetch_wait() or imap_uid_fetch_discard(). When imap_examine

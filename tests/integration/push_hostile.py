@@ -29,6 +29,7 @@ of the client are only recorded while F is empty (a lying server provokes them).
   append-stored-reset    the message(s) stored, then the connection closed without the tagged OK
   append-reset-after-ok  the tagged OK sent, then the connection closed
   append-ok-nostore      OK (with APPENDUID when UIDPLUS) but nothing stored: a lying server
+  append-stored-no       the message(s) stored (EXISTS told), then a tagged NO, and nothing else
   append-forged-no       the message(s) stored, then a tagged NO, then the real tagged OK for the
                          same tag (a damaged stream: the NO was not the server's answer)
   appenduid-uv / appenduid-zero / appenduid-garbage / appenduid-huge   APPENDUID with another
@@ -38,8 +39,10 @@ of the client are only recorded while F is empty (a lying server provokes them).
   search-ghost           SEARCH answers name one more UID that does not exist
   search-huge            SEARCH answers name 4294967296
   search-none            SEARCH completed without its untagged SEARCH response
+  search-no              SEARCH answered NO (with others in flight: they are still answered)
   search-flood-endless   untagged SEARCH responses without end (with exists-huge: no bound by EXISTS)
   fetch-other-uid        FETCH responses name UID+1000 instead of the UID asked for
+  fetch-no               UID FETCH answered NO
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
   create-no              CREATE answered NO
@@ -287,6 +290,9 @@ class HConn(pf.Conn):
                 code = "[APPENDUID x y] "
         if self.sel == name:
             self.send(f"* {len(f['messages'])} EXISTS\r\n")
+        if self.on("append-stored-no"):
+            self.send(f"{tag} NO [SERVERBUG] could not store the message\r\n")
+            return
         if self.on("append-forged-no"):
             self.send(f"{tag} NO [SERVERBUG] not stored\r\n")
         self.send(f"{tag} OK {code}append done\r\n")
@@ -294,6 +300,9 @@ class HConn(pf.Conn):
             raise pf.Drop()
 
     def c_UID_SEARCH(self, tag, args, ln):
+        if self.on("search-no"):
+            self.send(f"{tag} NO [UNAVAILABLE] search backend busy\r\n")
+            return
         out = self.captured(super().c_UID_SEARCH, tag, args, ln)
         f = self.cur()
         if f is not None and self.on("search-flood-endless"):
@@ -312,6 +321,9 @@ class HConn(pf.Conn):
         self.send(out)
 
     def c_UID_FETCH(self, tag, args, ln):
+        if self.on("fetch-no"):
+            self.send(f"{tag} NO [UNAVAILABLE] fetch backend busy\r\n")
+            return
         out = self.captured(super().c_UID_FETCH, tag, args, ln)
         if "BODY.PEEK[HEADER]" in args.upper():
             if self.on("fetch-other-uid"):

@@ -82,7 +82,7 @@ mk_bounded() {
 CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad append-stored-reset-sync
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
 list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists
-append-forged-no-multi append-forged-no"
+append-forged-no-multi append-forged-no append-ok-nostore search-no-learn"
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 
@@ -93,17 +93,18 @@ problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 #   bound=S          seconds the hostile push may take (default 10 + 8 x timeout)
 #   pre=FN mid=FN    shell functions run before the hostile push / before the honest one
 #   grep=REGEX       the hostile push's stderr must match (the trouble is reported)
+#   nogrep=REGEX     the hostile push's stderr must not match
 #   xfail="reason"   a known bug or limitation: the scenario is expected to break an invariant
 scenario() {
 	local name=$1 caps="UIDPLUS LITERAL+" modes="" src=alice timeout=3 rcs="0 1 4" bound="" pre="" mid=""
-	local xfail="" want="" a k
+	local xfail="" want="" unwanted="" a k
 	shift
 	for a in "$@"; do
 		k=${a%%=*}
 		case $k in
 		caps) caps=${a#*=} ;; modes) modes=${a#*=} ;; src) src=${a#*=} ;; timeout) timeout=${a#*=} ;;
 		rc) rcs=${a#*=} ;; bound) bound=${a#*=} ;; pre) pre=${a#*=} ;; mid) mid=${a#*=} ;;
-		xfail) xfail=${a#*=} ;; grep) want=${a#*=} ;;
+		xfail) xfail=${a#*=} ;; grep) want=${a#*=} ;; nogrep) unwanted=${a#*=} ;;
 		*) fail "scenario $name: unknown option $a" ;;
 		esac
 	done
@@ -147,6 +148,7 @@ scenario() {
 	else
 		case " $rcs " in *" $MK_RC "*) ;; *) problem "hostile push: exit $MK_RC, expected one of $rcs ($(mk_err_line))" ;; esac
 		[ -z "$want" ] || grep -qE -- "$want" "$MK_ERR" || problem "hostile push: no message matching /$want/ ($(mk_err_line))"
+		[ -z "$unwanted" ] || ! grep -qE -- "$unwanted" "$MK_ERR" || problem "hostile push: a message matching /$unwanted/ ($(grep -m1 -E -- "$unwanted" "$MK_ERR"))"
 	fi
 	after=$(mirror_sum "$src")
 	[ "$before" = "$after" ] || problem "the mirror changed during the hostile push"
@@ -281,6 +283,11 @@ done
 scenario fetch-size-lie-bulk src=bob modes=fetch-size-lie rc="1 4" pre=forget_state \
 	xfail="documented limitation: RFC822.SIZE lies after a UID SEARCH ALL make every message look absent (duplicates)"
 scenario fetch-no-flags-lost-state modes=fetch-no-flags rc="0 1" pre=forget_state
+# a refused SEARCH or FETCH with others in flight: the folder fails, the connection stays in step
+# (the answers to the others are still read: no "unknown tag" for the next folder's commands)
+scenario search-no-learn caps="LITERAL+" modes="search-no:1" rc=1 grep="server said NO" nogrep="unknown tag"
+scenario search-no-lost-state modes="search-no:1" rc=1 pre=forget_state grep="server said NO" nogrep="unknown tag"
+scenario fetch-no-check modes="fetch-no:1" rc=1 grep="server said NO" nogrep="unknown tag"
 
 # ---- folders
 scenario create-no modes=create-no rc=1 grep="CREATE: server said NO"
@@ -302,14 +309,19 @@ scenario caps-multiappend-lie caps="UIDPLUS LITERAL+" modes=caps-multiappend-lie
 scenario append-forged-no-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-forged-no:1" rc="1 4"
 scenario append-forged-no caps="UIDPLUS LITERAL+" modes="append-forged-no:1" rc="1 4"
 scenario append-forged-no-sync caps="UIDPLUS" modes="append-forged-no:1" rc="0 1 4"
+# stored, then NO (and EXISTS told it): the refused messages are looked up, found, not sent again
+scenario append-stored-no caps="UIDPLUS LITERAL+" modes="append-stored-no:2" rc="0 1" grep="stored it all the same"
+scenario append-stored-no-sync caps="UIDPLUS" modes="append-stored-no:1" rc="0 1" grep="stored it all the same"
+# OK [APPENDUID] without storing: the UIDs given are fetched back after the folder's appends, and
+# a message not there is appended again by the next push (never taken as done)
+scenario append-ok-nostore modes="append-ok-nostore:2" rc="1" grep="does not have it"
+scenario append-ok-nostore-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-ok-nostore:1" rc="1" grep="does not have it"
+# without UIDPLUS: the search after the batch does not find them and the folder did not grow
+scenario append-ok-nostore-learn caps="" modes="append-ok-nostore:2" rc="1" grep="did not grow"
+# a MULTIAPPEND that stored its first message and then answered NO (not all-or-nothing as
+# RFC 3502 requires): the batch is looked up before the one-by-one retry, nothing twice
+scenario multiappend-partial caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="multiappend-partial:1" rc="0 1" grep="stored 1 of"
 
-# ---- lies that break an invariant (see the reasons)
-scenario multiappend-partial caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="multiappend-partial:1" rc="0 1" \
-	xfail="mailkeep trusts RFC 3502's all-or-nothing: after a refused MULTIAPPEND that stored its first message, the one-by-one retry appends that message again (duplicate)"
-scenario append-ok-nostore modes="append-ok-nostore:2" rc="0 1" \
-	xfail="a target that answers OK [APPENDUID] without storing cannot be caught without reading the message back: it is recorded as pushed and never sent again (lost)"
-scenario append-ok-nostore-learn caps="" modes="append-ok-nostore:2" rc="0 1" \
-	xfail="by design (docs/push.md): a message appended but not found by the search afterwards is recorded without target UID and never appended again (lost)"
 # the EXISTS a SEARCH answer is bounded by is at most 2^22 whatever the server claims
 # (docs/design.md): about 4 million UIDs, 16 MB, then the folder fails
 scenario search-flood-huge-exists caps="" modes="exists-huge:1 search-flood-endless:1" timeout=1 rc="1 4" bound=10

@@ -768,15 +768,34 @@ void commit_later(struct state_commits *c, const char *dir, struct folder_state 
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Left in a directory the old copy of a folder is moved into until the move
+ * is done: a run killed in the middle of it, the next run finishes it there. */
+#define ASIDE_MARK ".mailkeep-moving"
+
+/* Whether path exists (0), not (1), or cannot be told (-1, err set). */
+static int path_absent(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 1;
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	return -1;
+}
+
 /* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
- * <account>/.mailkeep/uidvalidity-<old>/<rel>/ (a free name is found). */
-static int move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen)
+ * <account>/.mailkeep/uidvalidity-<old>[.k]/<rel>/: the directory a killed
+ * run's move left (ASIDE_MARK in it), else the first free one from k = from.
+ * A part found in both places (made again since the kill, not empty) sends
+ * what is left to a fresh directory: split, nothing lost. */
+static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from, char *err, size_t errlen)
 {
 	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
-	struct buf target = BUF_INIT, from = BUF_INIT, to = BUF_INIT, rel = BUF_INIT;
-	int rc = -1;
-	struct stat st;
-	for (unsigned k = 0;; k++) {
+	struct buf target = BUF_INIT, src = BUF_INIT, dst = BUF_INIT, rel = BUF_INIT, mark = BUF_INIT;
+	int rc = -1, resume = 0, r = 0;
+	unsigned k;
+	for (k = from;; k++) {
 		buf_reset(&rel);
 		buf_addf(&rel, ".mailkeep/uidvalidity-%" PRIu32, old_uv);
 		if (k)
@@ -784,32 +803,78 @@ static int move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t e
 		buf_addf(&rel, "/%s", f->rel);
 		buf_reset(&target);
 		buf_addf(&target, "%s/%s", f->a->dir, rel.data);
-		if (stat(target.data, &st) < 0)
+		buf_reset(&mark);
+		buf_addf(&mark, "%s/%s", target.data, ASIDE_MARK);
+		if ((r = path_absent(target.data, err, errlen)) != 0)
 			break;
+		if ((r = path_absent(mark.data, err, errlen)) <= 0) {
+			resume = r == 0;
+			break;
+		}
 	}
-	if (maildir_mkdirs(f->a->dir, rel.data, err, errlen) < 0)
+	if (r < 0)
 		goto out;
+	if (!resume) {
+		int fd;
+		if (maildir_mkdirs(f->a->dir, rel.data, err, errlen) < 0)
+			goto out;
+		if ((fd = open(mark.data, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0 || fsync(fd) < 0) {
+			snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		close(fd);
+		if (maildir_fsync_dir(target.data, err, errlen) < 0)
+			goto out;
+	}
 	for (size_t i = 0; i < 4; i++) {
-		buf_reset(&from);
-		buf_reset(&to);
-		buf_addf(&from, "%s/%s", f->dir.data, parts[i]);
-		buf_addf(&to, "%s/%s", target.data, parts[i]);
-		if (rename(from.data, to.data) < 0 && errno != ENOENT) {
-			snprintf(err, errlen, "%s: rename to %s: %s", from.data, to.data, strerror(errno));
+		buf_reset(&src);
+		buf_reset(&dst);
+		buf_addf(&src, "%s/%s", f->dir.data, parts[i]);
+		buf_addf(&dst, "%s/%s", target.data, parts[i]);
+		if ((r = path_absent(dst.data, err, errlen)) < 0)
+			goto out;
+		if (r == 0) { /* moved by the killed run: here again only if made since */
+			if (rmdir(src.data) == 0 || errno == ENOENT)
+				continue;
+			if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR) {
+				snprintf(err, errlen, "%s: rmdir: %s", src.data, strerror(errno));
+				goto out;
+			}
+			rc = move_aside_from(f, old_uv, k + 1, err, errlen);
+			if (rc == 0)
+				(void)unlink(mark.data); /* what it holds stays, finished */
+			goto out;
+		}
+		if (rename(src.data, dst.data) < 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: rename to %s: %s", src.data, dst.data, strerror(errno));
 			goto out;
 		}
 	}
 	if (maildir_fsync_dir(target.data, err, errlen) < 0 || maildir_fsync_dir(f->dir.data, err, errlen) < 0)
+		goto out;
+	if (unlink(mark.data) < 0) {
+		snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
+		goto out;
+	}
+	if (maildir_fsync_dir(target.data, err, errlen) < 0)
 		goto out;
 	log_warn("account %s: folder \"%s\": UIDVALIDITY changed (%" PRIu32 "); old copy kept in %s",
 		 f->a->acct->name, f->name, old_uv, target.data);
 	rc = 0;
 out:
 	buf_free(&target);
-	buf_free(&from);
-	buf_free(&to);
+	buf_free(&src);
+	buf_free(&dst);
 	buf_free(&rel);
+	buf_free(&mark);
 	return rc;
+}
+
+static int move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen)
+{
+	return move_aside_from(f, old_uv, 0, err, errlen);
 }
 
 /* Apply renames and removals from the plan. */

@@ -50,4 +50,30 @@ expect_rc 0 "no-op sync"
 exact "$A"
 listing "$A/.mailkeep/uidvalidity-$old_inbox/INBOX" >"$T/inbox.after2"
 check 'cmp -s "$T/inbox.before" "$T/inbox.after2"' "the old copy changed on the next run"
+
+# A run killed in the middle of moving folders aside: INBOX with its cur/ moved (and cur/ made
+# again, empty, since), Archive/2024 with only cur/ and new/ moved. The next run finishes both
+# moves in the same directories: no second copy (.1), nothing left behind, the mark gone.
+for pair in "INBOX 777 779 inbox" "Archive/2024 778 780 sub"; do
+	read -r folder uv nuv tag <<<"$pair"
+	listing "$A/$folder" >"$T/$tag.before3"
+	mid=$A/.mailkeep/uidvalidity-$uv/$folder
+	mkdir -p "$mid"
+	: >"$mid/.mailkeep-moving"
+	mv "$A/$folder/cur" "$mid/cur"
+	if [ "$tag" = inbox ]; then mkdir -m 700 "$A/$folder/cur"; else mv "$A/$folder/new" "$mid/new"; fi
+	dadm mailbox update -u alice --uid-validity "$nuv" "$folder"
+done
+mk -c "$cfg" sync
+expect_rc 0 "sync after UIDVALIDITY changes whose moves aside were cut short"
+exact "$A"
+for pair in "INBOX 777 inbox" "Archive/2024 778 sub"; do
+	read -r folder uv tag <<<"$pair"
+	mid=$A/.mailkeep/uidvalidity-$uv/$folder
+	check '[ ! -e "$A/.mailkeep/uidvalidity-$uv.1" ]' "$folder: a second old copy was made (uidvalidity-$uv.1)"
+	check '[ ! -e "$mid/.mailkeep-moving" ]' "$folder: the move's mark is left in $mid"
+	listing "$mid" >"$T/$tag.after3"
+	check 'cmp -s "$T/$tag.before3" "$T/$tag.after3"' \
+		"$folder: the old copy is not the folder as it was: $(diff "$T/$tag.before3" "$T/$tag.after3" | head -n 2 | tr '\n' ' ')"
+done
 t_pass

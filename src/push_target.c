@@ -206,6 +206,19 @@ static size_t claimed_uids(const struct folder_run *f, uint32_t **out)
 	return uniq_u32(*out, n);
 }
 
+/* The outcome R (error text WERR) of one of several pipelined commands, kept
+ * in *RC: after a refusal the others in flight are still read to their ends,
+ * so the connection stays in step, and the first refusal is reported; a lost
+ * connection ends it all. 1 when nothing more can be read. */
+static int pipelined_outcome(int r, int *rc, const char *werr, char *err, size_t errlen)
+{
+	if (r < 0 && (*rc == 0 || imap_connection_lost(r))) {
+		snprintf(err, errlen, "%s", werr);
+		*rc = r;
+	}
+	return imap_connection_lost(r);
+}
+
 /* Search the target for the messages KEYS[k] (those with OK[k]): candidates
  * by size and Message-ID, then their headers fetched and compared, target UIDs
  * in CLAIMED left out. MATCH[k]: the index of its candidate in L->cand, or -1. */
@@ -246,22 +259,14 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 			searches++;
 			continue;
 		}
-		/* after a refused SEARCH, the others in flight are still read to their
-		 * ends (the connection stays in step), then the first refusal reported */
-		char serr[512];
-		int r = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, l,
-					     rc < 0 ? serr : err, rc < 0 ? sizeof(serr) : errlen);
+		char werr[512];
+		int r = imap_uid_search_wait(f->r->imap, tags[head % SEARCH_WINDOW], on_candidate_uid, l, werr,
+					     sizeof(werr));
 		head++;
-		if (imap_connection_lost(r)) {
-			if (rc < 0)
-				snprintf(err, errlen, "%s", serr);
-			rc = r;
+		if (pipelined_outcome(r, &rc, werr, err, errlen))
 			goto out;
-		}
-		if (r < 0 && rc == 0) {
-			rc = r;
+		if (rc < 0)
 			next = n;
-		}
 	}
 	if (rc < 0)
 		goto out;
@@ -904,21 +909,13 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 			tail++;
 			continue;
 		}
-		/* a refused FETCH: the others in flight are read to their ends */
-		char ferr[512];
-		int r = imap_uid_fetch_wait(f->r->imap, tags[head % STORE_WINDOW], &cb, rc < 0 ? ferr : err,
-					    rc < 0 ? sizeof(ferr) : errlen);
+		char werr[512];
+		int r = imap_uid_fetch_wait(f->r->imap, tags[head % STORE_WINDOW], &cb, werr, sizeof(werr));
 		head++;
-		if (imap_connection_lost(r)) {
-			if (rc < 0)
-				snprintf(err, errlen, "%s", ferr);
-			rc = r;
+		if (pipelined_outcome(r, &rc, werr, err, errlen))
 			goto out;
-		}
-		if (r < 0 && rc == 0) {
-			rc = r;
+		if (rc < 0)
 			next = v.n;
-		}
 	}
 	if (rc < 0)
 		goto out;

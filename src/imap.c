@@ -371,6 +371,8 @@ static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
 
 unsigned long imap_expunges(const struct imap_client *c) { return c->expunges; }
 
+unsigned long imap_exists_told(const struct imap_client *c) { return c->exists_told; }
+
 /* A tagged completion's status, code and text, as messages may show them. */
 static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const struct imap_response *r)
 {
@@ -389,6 +391,7 @@ void imap_note_size(struct imap_client *c, const struct imap_response *r)
 		return;
 	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6)) {
 		c->exists = r->number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r->number;
+		c->exists_told++;
 	} else if (r->has_number && r->name_len == 7 && !strncasecmp(r->name, "EXPUNGE", 7) && c->exists) {
 		c->exists--;
 		c->expunges++;

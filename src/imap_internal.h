@@ -33,6 +33,7 @@ struct imap_client {
 	const char *cont_reply; /* answer to a continuation during AUTHENTICATE (SASL errors) */
 	uint32_t exists;       /* EXISTS of the selected mailbox, kept up to date */
 	unsigned long expunges; /* EXPUNGE and VANISHED responses (not EARLIER) seen */
+	unsigned long exists_told; /* EXISTS responses seen */
 	int bye;               /* server said BYE */
 	unsigned cont_tag;     /* an APPEND waiting for its continuation ("+"), 0 when none */
 	int cont_early;        /* that "+" came while earlier APPENDs were waited for */

@@ -796,7 +796,7 @@ void push_state_format(const struct push_state *st, struct buf *out)
 		const struct push_entry *e = &st->e[i];
 		if (!e->src_uid)
 			continue;
-		if (e->pending) {
+		if (e->pending || e->unverified) {
 			buf_addf(out, "p %" PRIu32 " %" PRIu32 "%s%s\n", e->src_uv, e->src_uid, e->pkey ? " " : "",
 				 e->pkey ? e->pkey : "");
 			continue;

@@ -398,6 +398,7 @@ decide:
 		const struct push_candidate *c = &l.cand[match[k]];
 		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
 		e->pending = 0;
+		e->unverified = 0;
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
 		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);
@@ -426,6 +427,19 @@ struct pending_msg {
 	struct buf data;
 	int64_t date;
 };
+
+/* M's entry in doubt (an APPEND of it about to be sent), with its identity on
+ * the wire, to find it on the target even once the source is gone. */
+static void mark_pending(struct folder_run *f, const struct pending_msg *m)
+{
+	const struct push_src *s = &f->src[m->src];
+	struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
+	struct msg_key key;
+	e->pending = 1;
+	message_key(m->data.data, m->data.len, m->date, &key);
+	free(e->pkey);
+	e->pkey = key_text(&key);
+}
 
 static void print_append(struct folder_run *f, size_t i, uint64_t size)
 {
@@ -475,6 +489,7 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 		}
 		f->stored[f->n_stored++] = res->uid;
 		e->pending = 0;
+		e->unverified = 1; /* saved as in doubt until push_check_stored saw it */
 		e->tgt_uid = res->uid;
 		e->flags = s->flags;
 		push_entry_set_keywords(e, s->keywords);
@@ -623,9 +638,12 @@ static int refused_batch_lookup(struct folder_run *f, const struct pending_msg *
 	int rc = push_lookup_messages(f, idx, n, 1, missing, &n_missing, update, n_update, err, errlen);
 	if (rc < 0)
 		goto out;
-	/* missing[] keeps idx[]'s order; a message not read again stays in doubt */
+	/* missing[] keeps idx[]'s order; a message not read again stays in doubt,
+	 * and so does one not found: the lookup dropped its entry, but it is sent
+	 * again below, and a run cut short then must look it up next time */
 	for (k = 0; k < n; k++) {
 		if (j < n_missing && missing[j] == idx[k]) {
+			mark_pending(f, &b[k]);
 			j++;
 			continue;
 		}
@@ -739,7 +757,7 @@ static void batch_free(struct pending_msg *b, size_t n)
  * the messages not found are those it did not store (a server answering OK
  * without storing), and the next push appends them again. */
 static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, uint64_t ok_count, uint32_t e0,
-		      size_t *update, size_t *n_update, char *err, size_t errlen)
+		      unsigned long told0, size_t *update, size_t *n_update, char *err, size_t errlen)
 {
 	size_t *missing = xcalloc(n + 1, sizeof(*missing)), n_missing = 0;
 	/* the folder now holds the messages: make the search happen */
@@ -750,7 +768,8 @@ static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, uint6
 	/* the searches were commands: the folder's growth has been told by now (RFC 3501 §5.2) */
 	uint32_t now = imap_exists(f->r->imap);
 	uint64_t grown = now > e0 ? now - e0 : 0;
-	int unstored = grown < ok_count && n_missing <= ok_count - grown;
+	/* a server that told no EXISTS since did not say the folder did not grow */
+	int unstored = imap_exists_told(f->r->imap) != told0 && grown < ok_count && n_missing <= ok_count - grown;
 	for (size_t k = 0; rc == 0 && k < n_missing; k++) {
 		const struct push_src *s = &f->src[missing[k]];
 		if (unstored) {
@@ -763,6 +782,7 @@ static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, uint6
 		}
 		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
 		e->pending = 0;
+		e->unverified = 0;
 		e->tgt_uid = 0;
 		e->flags = s->flags;
 		push_entry_set_keywords(e, s->keywords);
@@ -811,23 +831,16 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 			batch_free(b, nb);
 			continue;
 		}
-		for (size_t k = 0; k < nb; k++) {
-			const struct push_src *s = &f->src[b[k].src];
-			struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
-			struct msg_key key;
-			e->pending = 1;
-			/* its identity, to find it on the target even once the source is gone */
-			message_key(b[k].data.data, b[k].data.len, b[k].date, &key);
-			free(e->pkey);
-			e->pkey = key_text(&key);
-		}
+		for (size_t k = 0; k < nb; k++)
+			mark_pending(f, &b[k]);
 		if ((rc = push_save_state(f, err, errlen)) < 0)
 			break;
 		uint32_t e0 = imap_exists(f->r->imap);
+		unsigned long told0 = imap_exists_told(f->r->imap);
 		uint64_t a0 = f->appended;
 		rc = append_batch(f, b, nb, learn, &n_learn, update, n_update, err, errlen);
 		if (rc == 0 && n_learn)
-			rc = learn_uids(f, learn, n_learn, f->appended - a0, e0, update, n_update, err, errlen);
+			rc = learn_uids(f, learn, n_learn, f->appended - a0, e0, told0, update, n_update, err, errlen);
 		char serr[512];
 		int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
 		if (rc == 0)
@@ -926,6 +939,12 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 		goto out;
 	}
 	size_t lost = 0;
+	for (size_t k = 0; k < f->st.n; k++) {
+		struct push_entry *e = &f->st.e[k];
+		const uint32_t *p = e->unverified ? bsearch(&e->tgt_uid, v.uids, v.n, sizeof(*v.uids), cmp_u32) : NULL;
+		if (p && v.seen[p - v.uids])
+			e->unverified = 0;
+	}
 	for (size_t i = 0; i < v.n; i++) {
 		if (v.seen[i])
 			continue;
@@ -1139,6 +1158,7 @@ static int resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 		}
 		const struct push_candidate *c = &l.cand[match[k]];
 		e->pending = 0;
+		e->unverified = 0;
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
 		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);

@@ -164,6 +164,8 @@ void imap_throttle_clear(struct imap_client *c);
 uint32_t imap_exists(const struct imap_client *c);
 /* How many EXPUNGE and VANISHED (not EARLIER) responses the connection saw. */
 unsigned long imap_expunges(const struct imap_client *c);
+/* How many EXISTS responses were seen (a server need not send one after an APPEND). */
+unsigned long imap_exists_told(const struct imap_client *c);
 
 /* 1 after a successful imap_enable_qresync. */
 int imap_qresync_enabled(const struct imap_client *c);

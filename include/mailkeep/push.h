@@ -119,6 +119,7 @@ struct push_entry {
 	uint32_t tgt_uid;
 	uint8_t flags;             /* MFLAG_* as set on the target */
 	uint8_t pending;
+	uint8_t unverified;        /* given an APPENDUID not checked yet (push_check_stored): saved as "p" */
 	char *keywords;            /* NULL or owned, normalised */
 	char *pkey;                /* pending: NULL or owned, "<size> <date> <digest hex>[ <message-id>]" */
 };

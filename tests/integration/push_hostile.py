@@ -39,6 +39,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
   search-ghost           SEARCH answers name one more UID that does not exist
   search-huge            SEARCH answers name 4294967296
   search-none            SEARCH completed without its untagged SEARCH response
+  search-blind           SEARCH answered with no UID (a search index behind the folder)
+  append-no-exists       no EXISTS after an APPEND to the selected folder (RFC 3501: SHOULD)
   search-no              SEARCH answered NO (with others in flight: they are still answered)
   search-flood-endless   untagged SEARCH responses without end (with exists-huge: no bound by EXISTS)
   fetch-other-uid        FETCH responses name UID+1000 instead of the UID asked for
@@ -288,7 +290,7 @@ class HConn(pf.Conn):
             code = f"[APPENDUID {uv} {us}] "
             if self.on("appenduid-garbage"):
                 code = "[APPENDUID x y] "
-        if self.sel == name:
+        if self.sel == name and not self.on("append-no-exists"):
             self.send(f"* {len(f['messages'])} EXISTS\r\n")
         if self.on("append-stored-no"):
             self.send(f"{tag} NO [SERVERBUG] could not store the message\r\n")
@@ -318,6 +320,8 @@ class HConn(pf.Conn):
             out = re.sub(rb"\* SEARCH([^\r]*)\r\n", lambda m: b"* SEARCH%s 4294967296\r\n" % m.group(1), out)
         if self.on("search-none"):
             out = re.sub(rb"\* SEARCH[^\r]*\r\n", b"", out)
+        if self.on("search-blind"):
+            out = re.sub(rb"\* SEARCH[^\r]*\r\n", b"* SEARCH\r\n", out)
         self.send(out)
 
     def c_UID_FETCH(self, tag, args, ln):

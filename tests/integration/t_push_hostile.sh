@@ -318,9 +318,20 @@ scenario append-ok-nostore modes="append-ok-nostore:2" rc="1" grep="does not hav
 scenario append-ok-nostore-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-ok-nostore:1" rc="1" grep="does not have it"
 # without UIDPLUS: the search after the batch does not find them and the folder did not grow
 scenario append-ok-nostore-learn caps="" modes="append-ok-nostore:2" rc="1" grep="did not grow"
+# (review) the lie, then the check cannot run: a refused UID FETCH, or the connection lost before
+# the folder's appends are done; the entry saved with the lied UID is trusted by every later push
+scenario append-ok-nostore-fetch-no modes="append-ok-nostore:1 fetch-no:1" rc="1"
+scenario append-ok-nostore-reset modes="append-ok-nostore:1 append-reset-after-ok:1" rc="1 4"
+# (review) without UIDPLUS, a message stored that the search after the batch misses (an index behind)
+# is recorded without target UID; so too when the server tells no EXISTS after an APPEND (a SHOULD)
+scenario search-blind-learn caps="LITERAL+" modes="search-blind:1" rc="0 1"
+scenario search-blind-no-exists-learn caps="LITERAL+" modes="search-blind:1 append-no-exists" rc="0 1"
 # a MULTIAPPEND that stored its first message and then answered NO (not all-or-nothing as
 # RFC 3502 requires): the batch is looked up before the one-by-one retry, nothing twice
 scenario multiappend-partial caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="multiappend-partial:1" rc="0 1" grep="stored 1 of"
+# (review) ... and the one-by-one retry cut short after the server stored a message: that message
+# must still be in doubt in the state saved (looked up by the next push, not appended twice)
+scenario multiappend-partial-reset caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="multiappend-partial:1 append-stored-reset:1" rc="1 4"
 
 # the EXISTS a SEARCH answer is bounded by is at most 2^22 whatever the server claims
 # (docs/design.md): about 4 million UIDs, 16 MB, then the folder fails

@@ -756,8 +756,9 @@ static void batch_free(struct pending_msg *b, size_t n)
  * the batch stored (OK_COUNT answered OK, from E0 messages before it): then
  * the messages not found are those it did not store (a server answering OK
  * without storing), and the next push appends them again. */
-static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, uint64_t ok_count, uint32_t e0,
-		      unsigned long told0, size_t *update, size_t *n_update, char *err, size_t errlen)
+static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t nb, const size_t *learn, size_t n,
+		      uint64_t ok_count, uint32_t e0, unsigned long told0, size_t *update, size_t *n_update,
+		      char *err, size_t errlen)
 {
 	size_t *missing = xcalloc(n + 1, sizeof(*missing)), n_missing = 0;
 	/* the folder now holds the messages: make the search happen */
@@ -773,9 +774,15 @@ static int learn_uids(struct folder_run *f, const size_t *learn, size_t n, uint6
 	for (size_t k = 0; rc == 0 && k < n_missing; k++) {
 		const struct push_src *s = &f->src[missing[k]];
 		if (unstored) {
+			/* in doubt, not dropped: a search index behind the folder
+			 * would have it appended twice; the next push looks again */
+			for (size_t j = 0; j < nb; j++)
+				if (b[j].src == missing[k])
+					mark_pending(f, &b[j]);
 			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was answered as appended, "
-				  "but the target folder did not grow by it and it cannot be found: not stored, the "
-				  "next push appends it again", f->r->src->name, f->r->dst->name, f->name, s->uid);
+				  "but the target folder did not grow by it and it cannot be found: the next push "
+				  "looks for it again and appends it if it is not there", f->r->src->name,
+				  f->r->dst->name, f->name, s->uid);
 			f->failed++;
 			f->appended -= f->appended ? 1 : 0;
 			continue;
@@ -840,7 +847,8 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 		uint64_t a0 = f->appended;
 		rc = append_batch(f, b, nb, learn, &n_learn, update, n_update, err, errlen);
 		if (rc == 0 && n_learn)
-			rc = learn_uids(f, learn, n_learn, f->appended - a0, e0, told0, update, n_update, err, errlen);
+			rc = learn_uids(f, b, nb, learn, n_learn, f->appended - a0, e0, told0, update, n_update, err,
+					errlen);
 		char serr[512];
 		int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
 		if (rc == 0)
@@ -951,10 +959,16 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 		for (size_t k = 0; k < f->st.n; k++) {
 			struct push_entry *e = &f->st.e[k];
 			if (e->src_uid && !e->pending && e->tgt_uid == v.uids[i]) {
+				/* in doubt, not dropped: a FETCH answer damaged on the
+				 * way would have it appended twice; the next push looks
+				 * it up (by its pkey) and appends it if it is not there */
 				log_error("push %s -> %s: folder \"%s\": the target said it stored UID %" PRIu32
-					  " as its UID %" PRIu32 " but does not have it; the next push appends it again",
-					  f->r->src->name, f->r->dst->name, f->name, e->src_uid, v.uids[i]);
-				push_state_remove(&f->st, e->src_uv, e->src_uid);
+					  " as its UID %" PRIu32 " but does not have it; the next push looks for it "
+					  "and appends it again if it is not there", f->r->src->name, f->r->dst->name,
+					  f->name, e->src_uid, v.uids[i]);
+				e->pending = 1;
+				e->unverified = 0;
+				e->tgt_uid = 0;
 				lost++;
 				break;
 			}
@@ -963,7 +977,6 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 	if (lost) {
 		f->failed += lost;
 		f->appended -= lost < f->appended ? lost : f->appended;
-		push_state_compact(&f->st);
 		snprintf(err, errlen, "%zu messages appended are not on the target", lost);
 		rc = IMAP_ERR_NO;
 	}

@@ -784,6 +784,32 @@ static int path_absent(const char *path, char *err, size_t errlen)
 	return -1;
 }
 
+/* Whether none of the n parts is in dir: 1, 0 when one is, -1 (err set). */
+static int parts_absent(const char *dir, const char *const *parts, size_t n, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int r = 1;
+	for (size_t i = 0; i < n && r == 1; i++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", dir, parts[i]);
+		r = path_absent(p.data, err, errlen);
+	}
+	buf_free(&p);
+	return r;
+}
+
+/* The renames into dir made durable, then its mark removed (durably too). */
+static int aside_done(const char *dir, const char *mark, char *err, size_t errlen)
+{
+	if (maildir_fsync_dir(dir, err, errlen) < 0)
+		return -1;
+	if (unlink(mark) < 0) {
+		snprintf(err, errlen, "%s: %s", mark, strerror(errno));
+		return -1;
+	}
+	return maildir_fsync_dir(dir, err, errlen);
+}
+
 /* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
  * <account>/.mailkeep/uidvalidity-<old>[.k]/<rel>/: the directory a killed
  * run's move left (ASIDE_MARK in it), else the first free one from k = from.
@@ -811,6 +837,10 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 			resume = r == 0;
 			break;
 		}
+		/* made but not marked (a kill right after the mkdir), or only the
+		 * parent of another folder's old copy: none of the parts, so free */
+		if ((r = parts_absent(target.data, parts, 4, err, errlen)) != 0)
+			break;
 	}
 	if (r < 0)
 		goto out;
@@ -843,8 +873,8 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 				goto out;
 			}
 			rc = move_aside_from(f, old_uv, k + 1, err, errlen);
-			if (rc == 0)
-				(void)unlink(mark.data); /* what it holds stays, finished */
+			if (rc == 0) /* what it holds stays, finished */
+				rc = aside_done(target.data, mark.data, err, errlen);
 			goto out;
 		}
 		if (rename(src.data, dst.data) < 0 && errno != ENOENT) {
@@ -852,13 +882,7 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 			goto out;
 		}
 	}
-	if (maildir_fsync_dir(target.data, err, errlen) < 0 || maildir_fsync_dir(f->dir.data, err, errlen) < 0)
-		goto out;
-	if (unlink(mark.data) < 0) {
-		snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
-		goto out;
-	}
-	if (maildir_fsync_dir(target.data, err, errlen) < 0)
+	if (maildir_fsync_dir(f->dir.data, err, errlen) < 0 || aside_done(target.data, mark.data, err, errlen) < 0)
 		goto out;
 	log_warn("account %s: folder \"%s\": UIDVALIDITY changed (%" PRIu32 "); old copy kept in %s",
 		 f->a->acct->name, f->name, old_uv, target.data);

@@ -45,6 +45,7 @@ of the client are only recorded while F is empty (a lying server provokes them).
   search-flood-endless   untagged SEARCH responses without end (with exists-huge: no bound by EXISTS)
   fetch-other-uid        FETCH responses name UID+1000 instead of the UID asked for
   fetch-no               UID FETCH answered NO
+  fetch-drop-first       the first answer of a UID FETCH without BODY.PEEK[HEADER] left out (damaged)
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
   create-no              CREATE answered NO
@@ -329,6 +330,8 @@ class HConn(pf.Conn):
             self.send(f"{tag} NO [UNAVAILABLE] fetch backend busy\r\n")
             return
         out = self.captured(super().c_UID_FETCH, tag, args, ln)
+        if "BODY.PEEK[HEADER]" not in args.upper() and self.on("fetch-drop-first"):
+            out = re.sub(rb"\* \d+ FETCH [^\r]*\r\n", b"", out, count=1)
         if "BODY.PEEK[HEADER]" in args.upper():
             if self.on("fetch-other-uid"):
                 out = re.sub(rb"\(UID (\d+) ", lambda m: b"(UID %d " % (int(m.group(1)) + 1000), out)

@@ -17,6 +17,7 @@
 #define SEARCH_WINDOW 64                  /* UID SEARCH commands in flight */
 #define STORE_WINDOW 16
 #define PROGRESS_EVERY 1000               /* -v: a line per this many messages appended */
+#define CHECK_EVERY 1024                  /* APPENDUIDs checked at least every so many messages */
 #define BULK_LOOKUP 256                   /* more lookups than this: fetch every candidate */
 #define UIDSET_MAX 500                    /* UIDs per command */
 
@@ -849,6 +850,10 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 		if (rc == 0 && n_learn)
 			rc = learn_uids(f, b, nb, learn, n_learn, f->appended - a0, e0, told0, update, n_update, err,
 					errlen);
+		/* checked every CHECK_EVERY messages too: the messages in doubt in
+		 * the state (saved as "p" with their keys) stay few */
+		if (rc == 0 && f->n_stored >= CHECK_EVERY)
+			rc = push_check_stored(f, err, errlen);
 		char serr[512];
 		int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
 		if (rc == 0)

@@ -902,9 +902,9 @@ static int on_stored(void *ctx, const struct imap_msg *m, char *err, size_t errl
  * gives it without storing (broken, or hostile) would have the message lost
  * for good, the next push taking it as done. One UID FETCH per UIDSET_MAX
  * appended messages (a few in flight) asks for them back. A message not there
- * loses its entry and fails the folder; the next push appends it again. An
- * answer naming a UID not asked for proves nothing either way: the folder
- * fails with every entry kept. */
+ * is put back in doubt and fails the folder; the next push looks it up. An
+ * answer naming a UID not asked for, beside a UID asked for and not answered,
+ * proves nothing either way: the folder fails with every entry kept. */
 int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 {
 	struct stored_check v = { 0 };
@@ -945,7 +945,14 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 	}
 	if (rc < 0)
 		goto out;
-	if (v.other) {
+	/* an answer for a UID not asked for is an unsolicited FETCH (another
+	 * client changed that message's flags: RFC 3501 §7.4.2, with its UID
+	 * during a UID command, §6.4.8) when every UID asked for was answered;
+	 * only beside a UID not answered may it be that one's damaged answer */
+	size_t unseen = 0;
+	for (size_t i = 0; i < v.n; i++)
+		unseen += !v.seen[i];
+	if (v.other && unseen) {
 		snprintf(err, errlen, "checking the messages appended, the target answered for %zu messages not "
 			 "asked for", v.other);
 		rc = IMAP_ERR_NO;

@@ -45,6 +45,10 @@ of the client are only recorded while F is empty (a lying server provokes them).
   search-flood-endless   untagged SEARCH responses without end (with exists-huge: no bound by EXISTS)
   fetch-other-uid        FETCH responses name UID+1000 instead of the UID asked for
   fetch-no               UID FETCH answered NO
+  fetch-unsolicited      a UID FETCH without BODY.PEEK[HEADER] is also answered with an unsolicited
+                         "* 1 FETCH (UID u FLAGS (...))" for the folder's first message when it was not
+                         asked for (another client changed its flags: RFC 3501 §7.4.2, with its UID
+                         during a UID command, §6.4.8)
   fetch-drop-first       the first answer of a UID FETCH without BODY.PEEK[HEADER] left out (damaged)
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
@@ -330,6 +334,9 @@ class HConn(pf.Conn):
             self.send(f"{tag} NO [UNAVAILABLE] fetch backend busy\r\n")
             return
         out = self.captured(super().c_UID_FETCH, tag, args, ln)
+        if f"(UID {self.first_uid()} " not in out.decode("utf-8", "surrogateescape") and \
+                "BODY.PEEK[HEADER]" not in args.upper() and self.first_uid() and self.on("fetch-unsolicited"):
+            out = f"* 1 FETCH (UID {self.first_uid()} FLAGS (\\Seen))\r\n".encode() + out
         if "BODY.PEEK[HEADER]" not in args.upper() and self.on("fetch-drop-first"):
             out = re.sub(rb"\* \d+ FETCH [^\r]*\r\n", b"", out, count=1)
         if "BODY.PEEK[HEADER]" in args.upper():
@@ -344,6 +351,10 @@ class HConn(pf.Conn):
             if self.on("fetch-no-header"):
                 out = self.without_headers(out)
         self.send(out)
+
+    def first_uid(self):
+        f = self.cur()
+        return f["messages"][0]["uid"] if f and f["messages"] else 0
 
     @staticmethod
     def without_headers(out):

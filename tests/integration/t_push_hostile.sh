@@ -83,7 +83,7 @@ CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad ap
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
 list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists
 append-forged-no-multi append-forged-no append-ok-nostore search-no-learn fetch-drop-check append-ok-nostore-reset
-multiappend-partial-reset"
+multiappend-partial-reset fetch-unsolicited-check"
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 
@@ -238,6 +238,24 @@ flag_change() { # the mirror's flags change (on the source server, then sync); e
 	mk -c "$T/config.yaml" sync "$u"
 	expect_rc 0 "$SC: sync after the flag change"
 }
+NEWMAIL=0
+push_then_new_mail() { # a complete push, then a new message in the mirror's INBOX (for the next push to append)
+	honest_push "$1"
+	flush_checks # the scenarios so far compare with the source as it is
+	NEWMAIL=$((NEWMAIL + 1))
+	python3 - "$IMAP_HOST" "$IMAP_PORT" "$1" "$DC/pass-$1" "$NEWMAIL" <<'PY' || fail "$SC: could not add mail"
+import imaplib, sys
+host, port, user, pf, n = sys.argv[1:]
+c = imaplib.IMAP4(host, int(port))
+c.login(user, open(pf).read().strip())
+body = f"From: new@example.test\r\nSubject: new {n}\r\nMessage-ID: <new.{n}@example.test>\r\n\r\nnew mail {n}\r\n"
+typ, r = c.append("INBOX", "()", '"01-Mar-2024 10:00:00 +0000"', body.encode())
+assert typ == "OK", r
+c.logout()
+PY
+	mk -c "$T/config.yaml" sync "$1"
+	expect_rc 0 "$SC: sync after the new mail"
+}
 push_then_flags() { honest_push "$1"; flag_change "$1"; }
 
 # ---- APPENDUID lies (UIDPLUS): learnt by a search instead
@@ -292,6 +310,9 @@ scenario fetch-no-check modes="fetch-no:1" rc=1 grep="server said NO" nogrep="un
 # the check's FETCH answer for a message that is there lost on the way (net_mutate seed 21,
 # iteration 657): in doubt, looked up by the next push and found, not appended twice
 scenario fetch-drop-check modes="fetch-drop-first:1" rc=1 grep="does not have it"
+# (review 2) an unsolicited FETCH (another client changed the flags of a message already in the
+# folder) during the check's UID FETCH is no answer about the messages asked for: the push succeeds
+scenario fetch-unsolicited-check modes="fetch-unsolicited" rc=0 pre=push_then_new_mail nogrep="not asked for"
 
 # ---- folders
 scenario create-no modes=create-no rc=1 grep="CREATE: server said NO"

@@ -517,6 +517,11 @@ static int push_folder(struct push_run *r, const char *rel, char *err, size_t er
 	unknown = target_unknown(&f, damaged);
 	if (unknown)
 		push_state_clear(&f.st);
+	/* no UIDNEXT from SELECT (it is optional): an APPENDUID must at least
+	 * name a UID above every one the state holds */
+	for (size_t k = 0; !f.info.uidnext && k < f.st.n; k++)
+		if (f.st.e[k].tgt_uid >= f.uid_floor)
+			f.uid_floor = (uint64_t)f.st.e[k].tgt_uid + 1;
 	free(f.st.target);
 	f.st.target = xstrdup(f.wire.data);
 	f.st.tgt_uv = f.info.uidvalidity;

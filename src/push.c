@@ -546,9 +546,20 @@ static int push_folder(struct push_run *r, const char *rel, char *err, size_t er
 	if (push_save_state(&f, err, errlen) < 0)
 		goto out;
 	size_t n_todo = merge_idx(plan.append, plan.n_append, missing, n_missing, todo);
-	if ((rc = push_append_messages(&f, todo, n_todo, update, &n_update, err, errlen)) < 0)
+	/* the appends checked even after a refusal, while the connection lasts:
+	 * what the check saw is recorded, not left in doubt */
+	int arc = push_append_messages(&f, todo, n_todo, update, &n_update, err, errlen);
+	char cerr[512];
+	if (imap_connection_lost(arc)) {
+		rc = arc;
 		goto out;
-	if ((rc = push_check_stored(&f, err, errlen)) < 0)
+	}
+	rc = push_check_stored(&f, arc < 0 ? cerr : err, arc < 0 ? sizeof(cerr) : errlen);
+	if (arc < 0 && imap_connection_lost(rc))
+		snprintf(err, errlen, "%s", cerr);
+	else if (arc < 0)
+		rc = arc;
+	if (rc < 0)
 		goto out;
 	if ((rc = push_update_flags(&f, update, n_update, err, errlen)) < 0)
 		goto out;

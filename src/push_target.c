@@ -810,8 +810,8 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 	struct pending_msg *b = xcalloc(BATCH_MSGS, sizeof(*b));
 	size_t *learn = xcalloc(BATCH_MSGS + 1, sizeof(*learn));
 	size_t next = 0, nb = 0;
-	int rc = 0;
-	char rerr[512];
+	int rc = 0, check_rc = 0;
+	char rerr[512], check_err[512] = "";
 	while (next < n && rc == 0 && !f->stop) {
 		size_t bytes = 0, n_learn = 0, first = next;
 		nb = 0;
@@ -851,9 +851,18 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 			rc = learn_uids(f, b, nb, learn, n_learn, f->appended - a0, e0, told0, update, n_update, err,
 					errlen);
 		/* checked every CHECK_EVERY messages too: the messages in doubt in
-		 * the state (saved as "p" with their keys) stay few */
-		if (rc == 0 && f->n_stored >= CHECK_EVERY)
+		 * the state (saved as "p" with their keys) stay few. Those the check
+		 * did not see are back in doubt: the others still go, and the
+		 * folder fails at the end */
+		if (rc == 0 && f->n_stored >= CHECK_EVERY) {
 			rc = push_check_stored(f, err, errlen);
+			if (rc == IMAP_ERR_NO) {
+				if (!check_rc)
+					snprintf(check_err, sizeof(check_err), "%s", err);
+				check_rc = rc;
+				rc = 0;
+			}
+		}
 		char serr[512];
 		int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
 		if (rc == 0)
@@ -875,6 +884,10 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 	}
 	free(b);
 	free(learn);
+	if (rc == 0 && check_rc) {
+		snprintf(err, errlen, "%s", check_err);
+		rc = check_rc;
+	}
 	return rc;
 }
 

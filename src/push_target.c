@@ -17,7 +17,7 @@
 #define SEARCH_WINDOW 64                  /* UID SEARCH commands in flight */
 #define STORE_WINDOW 16
 #define PROGRESS_EVERY 1000               /* -v: a line per this many messages appended */
-#define CHECK_EVERY 1024                  /* APPENDUIDs checked at least every so many messages */
+#define CHECK_EVERY 256                   /* APPENDUIDs checked at least every so many messages */
 #define BULK_LOOKUP 256                   /* more lookups than this: fetch every candidate */
 #define UIDSET_MAX 500                    /* UIDs per command */
 

@@ -310,6 +310,9 @@ scenario fetch-no-check modes="fetch-no:1" rc=1 grep="server said NO" nogrep="un
 # the check's FETCH answer for a message that is there lost on the way (net_mutate seed 21,
 # iteration 657): in doubt, looked up by the next push and found, not appended twice
 scenario fetch-drop-check modes="fetch-drop-first:1" rc=1 grep="does not have it"
+# the same in the middle of a folder (bob's INBOX: 300 messages, a check every 256): the rest of
+# the folder is still pushed, the folder fails at the end
+scenario fetch-drop-check-mid src=bob modes="fetch-drop-first:1" rc=1 grep="does not have it"
 # (review 2) an unsolicited FETCH (another client changed the flags of a message already in the
 # folder) during the check's UID FETCH is no answer about the messages asked for: the push succeeds
 scenario fetch-unsolicited-check modes="fetch-unsolicited" rc=0 pre=push_then_new_mail nogrep="not asked for"

@@ -729,6 +729,17 @@ static int parse_state_line(struct push_state *st, const char *line, struct buf 
 			e->pkey = xstrdup(p + 1);
 		return 0;
 	}
+	/* "a": the target UID an APPENDUID gave the message of the "p" line just
+	 * before, not checked yet: the next push asks for that UID first */
+	if (line[0] == 'a' && line[1] == ' ') {
+		if (parse_key(&p, &uv, &uid) < 0 || *p++ != ' ' || parse_u32(&p, &tuid) < 0 || *p || !tuid)
+			return -1;
+		e = st->n ? &st->e[st->n - 1] : NULL;
+		if (!e || entry_cmp_key(e, uv, uid) != 0 || !e->pending || e->tgt_uid)
+			return -1;
+		e->tgt_uid = tuid;
+		return 0;
+	}
 	if (line[0] == 'm' && line[1] == ' ') {
 		if (parse_key(&p, &uv, &uid) < 0 || *p++ != ' ' || parse_u32(&p, &tuid) < 0 || *p++ != ' ')
 			return -1;
@@ -799,6 +810,9 @@ void push_state_format(const struct push_state *st, struct buf *out)
 		if (e->pending || e->unverified) {
 			buf_addf(out, "p %" PRIu32 " %" PRIu32 "%s%s\n", e->src_uv, e->src_uid, e->pkey ? " " : "",
 				 e->pkey ? e->pkey : "");
+			if (e->tgt_uid)
+				buf_addf(out, "a %" PRIu32 " %" PRIu32 " %" PRIu32 "\n", e->src_uv, e->src_uid,
+					 e->tgt_uid);
 			continue;
 		}
 		maildir_flags_to_letters(e->flags, letters);

@@ -220,6 +220,81 @@ static int pipelined_outcome(int r, int *rc, const char *werr, char *err, size_t
 	return imap_connection_lost(r);
 }
 
+/* ---- APPENDUIDs not checked by an earlier push ---- */
+
+struct hint_check {
+	const uint32_t *uids; /* sorted, distinct */
+	size_t n;
+	struct push_candidate *got; /* parallel to uids: uid 0 until its FETCH arrived */
+};
+
+static int on_hint(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct hint_check *h = ctx;
+	(void)err;
+	(void)errlen;
+	const uint32_t *p = m->has_flags ? bsearch(&m->uid, h->uids, h->n, sizeof(*h->uids), cmp_u32) : NULL;
+	if (!p || h->got[p - h->uids].uid)
+		return 0;
+	struct push_candidate *c = &h->got[p - h->uids];
+	c->uid = m->uid;
+	c->flags = m->flags;
+	c->keywords = xstrdup(m->keywords ? m->keywords : "");
+	return 0;
+}
+
+/* A pending entry with a target UID was given that UID by an APPENDUID that
+ * no check saw (the push was cut short): the message is looked for under that
+ * UID first, by UID FETCH (UID FLAGS), as the check would have. A target that
+ * rewrites what it stores (a header added, line ends changed) could not be
+ * searched by size and header digest: the message would be appended again.
+ * UIDs are never given twice in one UIDVALIDITY (RFC 3501 §2.3.1.1), and the
+ * state's is the folder's (target_unknown()), so the UID is the message's.
+ * For ENT[0..n): FOUND[k] gets the target's UID, flags and keywords (owned),
+ * uid 0 when not there or when the UID stands for another entry (CLAIMED).
+ * 0, or an IMAP_ERR_* code with err. */
+static int check_hints(struct folder_run *f, struct push_entry *const *ent, size_t n, const uint32_t *claimed,
+		       size_t n_claimed, struct push_candidate *found, char *err, size_t errlen)
+{
+	struct hint_check h = { 0 };
+	struct buf set = BUF_INIT;
+	uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
+	struct imap_fetch_cb cb = { .on_message = on_hint, .ctx = &h };
+	int rc = 0;
+	for (size_t k = 0; k < n; k++)
+		if (ent[k] && ent[k]->pending && ent[k]->tgt_uid && !contains_u32(claimed, n_claimed, ent[k]->tgt_uid))
+			uids[h.n++] = ent[k]->tgt_uid;
+	h.n = uniq_u32(uids, h.n);
+	h.uids = uids;
+	h.got = xcalloc(h.n + 1, sizeof(*h.got));
+	if (!h.n || !f->exists_on_target || !f->info.exists)
+		goto out;
+	for (size_t i = 0; i < h.n && rc == 0; i += UIDSET_MAX) {
+		size_t m = h.n - i < UIDSET_MAX ? h.n - i : UIDSET_MAX;
+		buf_reset(&set);
+		imap_uidset(&set, uids + i, m);
+		rc = imap_uid_fetch(f->r->imap, set.data, "(UID FLAGS)", &cb, err, errlen);
+	}
+	if (rc < 0)
+		goto out;
+	for (size_t k = 0; k < n; k++) {
+		const uint32_t *p = ent[k] && ent[k]->pending && ent[k]->tgt_uid
+			? bsearch(&ent[k]->tgt_uid, uids, h.n, sizeof(*uids), cmp_u32) : NULL;
+		if (!p || !h.got[p - uids].uid || h.got[p - uids].taken)
+			continue;
+		h.got[p - uids].taken = 1; /* one entry per target message */
+		found[k] = h.got[p - uids];
+		found[k].keywords = xstrdup(found[k].keywords);
+	}
+out:
+	for (size_t i = 0; i < h.n; i++)
+		free(h.got[i].keywords);
+	free(h.got);
+	free(uids);
+	buf_free(&set);
+	return rc;
+}
+
 /* Search the target for the messages KEYS[k] (those with OK[k]): candidates
  * by size and Message-ID, then their headers fetched and compared, target UIDs
  * in CLAIMED left out. MATCH[k]: the index of its candidate in L->cand, or -1. */
@@ -347,9 +422,17 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 	uint32_t *claimed = NULL;
 	size_t n_claimed = claimed_uids(f, &claimed);
 	struct buf msg = BUF_INIT, kw = BUF_INIT;
+	struct push_entry **ent = xcalloc(n + 1, sizeof(*ent));
+	struct push_candidate *hint = xcalloc(n + 1, sizeof(*hint));
+	uint8_t *search = xcalloc(n + 1, 1);
 	char rerr[512];
 	int rc = 0;
 
+	for (size_t k = 0; k < n; k++)
+		ent[k] = push_state_find(&f->st, f->src[idx[k]].uv, f->src[idx[k]].uid);
+	rc = check_hints(f, ent, n, claimed, n_claimed, hint, err, errlen);
+	if (rc < 0)
+		goto out;
 	for (size_t k = 0; k < n; k++) {
 		int64_t date;
 		int r = push_read_message(f, idx[k], &msg, &date, rerr, sizeof(rerr));
@@ -362,10 +445,24 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 		}
 		message_key(msg.data, msg.len, date, &keys[k]);
 		ok[k] = 1;
+		search[k] = !hint[k].uid;
 	}
-	rc = find_on_target(f, keys, ok, n, claimed, n_claimed, &l, match, err, errlen);
+	rc = find_on_target(f, keys, search, n, claimed, n_claimed, &l, match, err, errlen);
 	if (rc < 0)
 		goto out;
+	/* those found under the UID an earlier APPENDUID gave them join the candidates */
+	for (size_t k = 0; k < n; k++) {
+		if (!ok[k] || !hint[k].uid)
+			continue;
+		if (l.n_cand == l.cap_cand) {
+			l.cap_cand = l.cap_cand ? l.cap_cand * 2 : 64;
+			l.cand = xrealloc(l.cand, l.cap_cand * sizeof(*l.cand));
+		}
+		l.cand[l.n_cand] = hint[k];
+		l.cand[l.n_cand].taken = 1;
+		hint[k].keywords = NULL;
+		match[k] = (ssize_t)l.n_cand++;
+	}
 	if (!l.n_cand)
 		goto decide;
 	/* a matched target message that an orphan entry stood for now belongs to
@@ -412,6 +509,11 @@ decide:
 	push_state_compact(&f->st);
 out:
 	lookup_free(&l);
+	for (size_t k = 0; k < n; k++)
+		free(hint[k].keywords);
+	free(hint);
+	free(ent);
+	free(search);
 	free(keys);
 	free(ok);
 	free(match);
@@ -437,6 +539,7 @@ static void mark_pending(struct folder_run *f, const struct pending_msg *m)
 	struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
 	struct msg_key key;
 	e->pending = 1;
+	e->tgt_uid = 0;
 	message_key(m->data.data, m->data.len, m->date, &key);
 	free(e->pkey);
 	e->pkey = key_text(&key);
@@ -1173,6 +1276,7 @@ static int resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 	uint8_t *ok = xcalloc(n + 1, 1);
 	ssize_t *match = xcalloc(n + 1, sizeof(*match));
 	uint32_t *claimed = xcalloc(f->st.n + 1, sizeof(*claimed));
+	struct push_candidate *hint = xcalloc(n + 1, sizeof(*hint));
 	struct lookup l = { .f = f };
 	struct buf kw = BUF_INIT;
 	n = 0;
@@ -1187,14 +1291,18 @@ static int resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 	}
 	n_claimed = uniq_u32(claimed, n_claimed);
 	if (!f->r->opt->dry_run)
+		rc = check_hints(f, ent, n, claimed, n_claimed, hint, err, errlen);
+	for (size_t k = 0; k < n; k++)
+		ok[k] = ok[k] && !hint[k].uid;
+	if (!f->r->opt->dry_run && rc == 0)
 		rc = find_on_target(f, keys, ok, n, claimed, n_claimed, &l, match, err, errlen);
 	for (size_t k = 0; rc == 0 && k < n; k++) {
 		struct push_entry *e = ent[k];
-		if (f->r->opt->dry_run || match[k] < 0) {
+		if (f->r->opt->dry_run || (match[k] < 0 && !hint[k].uid)) {
 			e->src_uid = 0;
 			continue;
 		}
-		const struct push_candidate *c = &l.cand[match[k]];
+		const struct push_candidate *c = hint[k].uid ? &hint[k] : &l.cand[match[k]];
 		e->pending = 0;
 		e->unverified = 0;
 		e->tgt_uid = c->uid;
@@ -1206,6 +1314,9 @@ static int resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 			 c->uid);
 	}
 	lookup_free(&l);
+	for (size_t k = 0; k < n; k++)
+		free(hint[k].keywords);
+	free(hint);
 	buf_free(&kw);
 	free(ent);
 	free(keys);

@@ -116,7 +116,7 @@ int push_message_id(const char *hdr, size_t len, char *out, size_t outlen);
  * message is gone. Lines sorted by (source uidvalidity, source uid). */
 struct push_entry {
 	uint32_t src_uv, src_uid;  /* src_uid 0: dropped (see push_state_compact) */
-	uint32_t tgt_uid;
+	uint32_t tgt_uid;          /* pending: 0, or the APPENDUID an earlier run got ("a" line) */
 	uint8_t flags;             /* MFLAG_* as set on the target */
 	uint8_t pending;
 	uint8_t unverified;        /* given an APPENDUID not checked yet (push_check_stored): saved as "p" */

@@ -72,7 +72,7 @@ class Store:
         for name, f in self.folders.items():
             out["folders"][name] = {
                 "uidvalidity": f["uidvalidity"], "uidnext": f["uidnext"], "subscribed": f["subscribed"],
-                "messages": [[m["uid"], hashlib.sha256(m["data"]).hexdigest(), m["date"], sorted(m["flags"])]
+                "messages": [[m["uid"], hashlib.sha256(m.get("orig", m["data"])).hexdigest(), m["date"], sorted(m["flags"])]
                              for m in f["messages"]]}
         tmp = self.a.state + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -29,6 +29,9 @@ of the client are only recorded while F is empty (a lying server provokes them).
   append-stored-reset    the message(s) stored, then the connection closed without the tagged OK
   append-reset-after-ok  the tagged OK sent, then the connection closed
   append-ok-nostore      OK (with APPENDUID when UIDPLUS) but nothing stored: a lying server
+  append-rewrite         the message stored with a header added in front ("X-Stored-By:"), as some
+                         servers do: its size and header differ from what was sent (the state file
+                         records the hash of what was sent, for migrate_check.py)
   append-stored-no       the message(s) stored (EXISTS told), then a tagged NO, and nothing else
   append-forged-no       the message(s) stored, then a tagged NO, then the real tagged OK for the
                          same tag (a damaged stream: the NO was not the server's answer)
@@ -265,6 +268,7 @@ class HConn(pf.Conn):
             raise pf.Drop()
         partial = len(msgs) > 1 and self.on("multiappend-partial")
         nostore = self.on("append-ok-nostore")
+        rewrite = self.on("append-rewrite")
         uids = []
         for k, (flags, date, data) in enumerate(msgs):
             if partial and k > 0:
@@ -272,8 +276,11 @@ class HConn(pf.Conn):
             uid = f["uidnext"]
             f["uidnext"] += 1
             if not nostore:
-                f["messages"].append({"uid": uid, "flags": set(self.keep_flags(flags)),
-                                      "date": pf.parse_date(date) if date else int(time.time()), "data": data})
+                m = {"uid": uid, "flags": set(self.keep_flags(flags)),
+                     "date": pf.parse_date(date) if date else int(time.time()), "data": data}
+                if rewrite:
+                    m["orig"], m["data"] = data, b"X-Stored-By: push_hostile\r\n" + data
+                f["messages"].append(m)
             uids.append(uid)
         self.s.save()
         if partial:

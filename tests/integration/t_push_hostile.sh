@@ -83,7 +83,7 @@ CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad ap
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
 list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists
 append-forged-no-multi append-forged-no append-ok-nostore search-no-learn fetch-drop-check append-ok-nostore-reset
-multiappend-partial-reset fetch-unsolicited-check"
+multiappend-partial-reset fetch-unsolicited-check append-rewrite-reset"
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 
@@ -344,6 +344,12 @@ scenario append-stored-no-sync caps="UIDPLUS" modes="append-stored-no:1" rc="0 1
 # a message not there is appended again by the next push (never taken as done)
 scenario append-ok-nostore modes="append-ok-nostore:2" rc="1" grep="does not have it"
 scenario append-ok-nostore-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-ok-nostore:1" rc="1" grep="does not have it"
+# (review 2, finding 4) a target that rewrites what it stores (a header added: size and header
+# digest differ), the push cut short before its check: the message answered OK [APPENDUID] cannot be
+# found by a search; the next push asks for it under that UID (saved on an "a" line), no duplicate
+scenario append-rewrite-reset modes="append-rewrite append-reset-after-ok:1" rc="1 4"
+scenario append-rewrite-reset-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-rewrite append-reset-after-ok:1" rc="1 4"
+scenario append-rewrite-reset-later src=bob modes="append-rewrite append-reset-after-ok:1" rc="1 4" pre=push_then_new_mail
 # without UIDPLUS: the search after the batch does not find them and the folder did not grow
 scenario append-ok-nostore-learn caps="" modes="append-ok-nostore:2" rc="1" grep="did not grow"
 # (review) the lie, then the check cannot run: a refused UID FETCH, or the connection lost before

@@ -370,6 +370,31 @@ Test(push_state, round_trip)
 		push_state_free(&ks);
 		buf_free(&kt);
 	}
+	/* an APPENDUID not checked yet: "p" with an "a" line naming the target UID;
+	 * read back as pending with that UID (asked for first by the next push) */
+	{
+		static const char hinted[] = "mailkeep-push 1\ntarget T\nuidvalidity 3\n"
+					     "p 5 9 2048 1700000000 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+					     "a 5 9 4000000001\n"
+					     "p 5 10\n"
+					     "m 5 11 7 S\n";
+		struct push_state hs = { 0 };
+		struct buf ht = BUF_INIT;
+		cr_assert_eq(push_state_parse(hinted, strlen(hinted), &hs, err, sizeof(err)), 0, "%s", err);
+		cr_expect(hs.e[0].pending && hs.e[0].tgt_uid == 4000000001u);
+		cr_expect(hs.e[1].pending && hs.e[1].tgt_uid == 0);
+		push_state_format(&hs, &ht);
+		cr_expect_str_eq(ht.data, hinted);
+		/* written the same from memory: checked nowhere yet (unverified) */
+		hs.e[1].pending = 0;
+		hs.e[1].unverified = 1;
+		hs.e[1].tgt_uid = 12;
+		buf_reset(&ht);
+		push_state_format(&hs, &ht);
+		cr_expect(strstr(ht.data, "\np 5 10\na 5 10 12\nm 5 11 7 S\n") != NULL, "%s", ht.data);
+		push_state_free(&hs);
+		buf_free(&ht);
+	}
 	push_state_remove(&ld, 7, 1);
 	push_state_remove(&ld, 7, 99);
 	cr_expect_eq(ld.n, 3);
@@ -402,6 +427,12 @@ Test(push_state, malformed)
 		"mailkeep-push 1\ntarget \n",
 		"mailkeep-push 1\ntarget a\ntarget b\n",
 		"mailkeep-push 1\nm  1 2 3 S\n",
+		"mailkeep-push 1\na 1 2 3\n",                      /* "a" without its "p" */
+		"mailkeep-push 1\np 1 2\na 1 3 3\n",              /* another message's */
+		"mailkeep-push 1\nm 1 2 3 S\na 1 2 3\n",          /* not in doubt */
+		"mailkeep-push 1\np 1 2\na 1 2 0\n",              /* UID 0 */
+		"mailkeep-push 1\np 1 2\na 1 2 3\na 1 2 4\n",    /* twice */
+		"mailkeep-push 1\np 1 2\na 1 2 3 x\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct push_state st;

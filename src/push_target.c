@@ -120,6 +120,22 @@ static int key_parse(const char *s, struct msg_key *k)
 	return 0;
 }
 
+/* The target folder holds messages this run appended (or may have): the
+ * lookups search it even when it was empty, or not there, at SELECT. */
+static void folder_has_mail(struct folder_run *f)
+{
+	f->exists_on_target = 1;
+	if (!f->info.exists)
+		f->info.exists = 1;
+}
+
+/* The size on the wire in a pending entry's key; 0 without one. */
+static uint64_t pending_size(const struct push_entry *e)
+{
+	struct msg_key k;
+	return e->pkey && key_parse(e->pkey, &k) == 0 ? k.size : 0;
+}
+
 /* ---- looking messages up on the target ---- */
 
 struct lookup {
@@ -437,6 +453,14 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 		int64_t date;
 		int r = push_read_message(f, idx[k], &msg, &date, rerr, sizeof(rerr));
 		match[k] = -1;
+		if (r != 0 && learning) {
+			/* sent already (counted where its answer came): its entry
+			 * stays in doubt, looked up by the next push */
+			log_warn("push %s -> %s: folder \"%s\": UID %" PRIu32 ": %s; left in doubt, looked for on "
+				 "the target by the next push", f->r->src->name, f->r->dst->name, f->name,
+				 f->src[idx[k]].uid, rerr);
+			continue;
+		}
 		if (r != 0) {
 			log_warn("push %s -> %s: folder \"%s\": UID %" PRIu32 ": %s; skipped", f->r->src->name,
 				 f->r->dst->name, f->name, f->src[idx[k]].uid, rerr);
@@ -617,6 +641,7 @@ static int confirm_refusals(struct folder_run *f, int multiappend, uint32_t e0, 
 			    size_t *update, size_t *n_update, char *err, size_t errlen)
 {
 	size_t *missing = NULL, n_missing = 0;
+	uint64_t *size = NULL;
 	if (!f->n_refused && !multiappend)
 		return 0;
 	int rc = imap_noop(f->r->imap, err, errlen);
@@ -626,9 +651,13 @@ static int confirm_refusals(struct folder_run *f, int multiappend, uint32_t e0, 
 	uint32_t now = imap_exists(f->r->imap);
 	if (!multiappend && f->n_refused && now > e0 && now - e0 > ok_count) {
 		missing = xcalloc(f->n_refused + 1, sizeof(*missing));
-		f->exists_on_target = 1;
-		if (!f->info.exists)
-			f->info.exists = now;
+		size = xcalloc(f->n_refused + 1, sizeof(*size));
+		for (size_t i = 0; i < f->n_refused; i++) {
+			const struct push_entry *e = push_state_find(&f->st, f->src[f->refused[i]].uv,
+								     f->src[f->refused[i]].uid);
+			size[i] = e ? pending_size(e) : 0;
+		}
+		folder_has_mail(f);
 		rc = push_lookup_messages(f, f->refused, f->n_refused, 1, missing, &n_missing, update, n_update,
 					  err, errlen);
 		if (rc < 0)
@@ -643,6 +672,7 @@ static int confirm_refusals(struct folder_run *f, int multiappend, uint32_t e0, 
 				 f->name, s->uid);
 			f->failed -= f->failed ? 1 : 0;
 			f->appended++;
+			f->bytes += size[i];
 		}
 	}
 	for (size_t i = 0; i < f->n_refused; i++) {
@@ -654,6 +684,7 @@ static int confirm_refusals(struct folder_run *f, int multiappend, uint32_t e0, 
 out:
 	f->n_refused = 0;
 	free(missing);
+	free(size);
 	return rc;
 }
 
@@ -736,9 +767,7 @@ static int refused_batch_lookup(struct folder_run *f, const struct pending_msg *
 	size_t n_missing = 0, k, j = 0, found = 0;
 	for (k = 0; k < n; k++)
 		idx[k] = b[k].src;
-	f->exists_on_target = 1;
-	if (!f->info.exists)
-		f->info.exists = 1;
+	folder_has_mail(f);
 	int rc = push_lookup_messages(f, idx, n, 1, missing, &n_missing, update, n_update, err, errlen);
 	if (rc < 0)
 		goto out;
@@ -865,10 +894,7 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 		      char *err, size_t errlen)
 {
 	size_t *missing = xcalloc(n + 1, sizeof(*missing)), n_missing = 0;
-	/* the folder now holds the messages: make the search happen */
-	f->exists_on_target = 1;
-	if (!f->info.exists)
-		f->info.exists = 1;
+	folder_has_mail(f);
 	int rc = push_lookup_messages(f, learn, n, 1, missing, &n_missing, update, n_update, err, errlen);
 	/* the searches were commands: the folder's growth has been told by now (RFC 3501 §5.2) */
 	uint32_t now = imap_exists(f->r->imap);
@@ -880,9 +906,12 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 		if (unstored) {
 			/* in doubt, not dropped: a search index behind the folder
 			 * would have it appended twice; the next push looks again */
-			for (size_t j = 0; j < nb; j++)
-				if (b[j].src == missing[k])
-					mark_pending(f, &b[j]);
+			for (size_t j = 0; j < nb; j++) {
+				if (b[j].src != missing[k])
+					continue;
+				mark_pending(f, &b[j]);
+				f->bytes -= b[j].data.len <= f->bytes ? b[j].data.len : f->bytes;
+			}
 			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was answered as appended, "
 				  "but the target folder did not grow by it and it cannot be found: the next push "
 				  "looks for it again and appends it if it is not there", f->r->src->name,
@@ -1074,33 +1103,29 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 		rc = IMAP_ERR_NO;
 		goto out;
 	}
+	/* the entries given those UIDs (unverified: append_outcome() put each
+	 * in f->stored as it marked it) */
 	size_t lost = 0;
 	for (size_t k = 0; k < f->st.n; k++) {
 		struct push_entry *e = &f->st.e[k];
-		const uint32_t *p = e->unverified ? bsearch(&e->tgt_uid, v.uids, v.n, sizeof(*v.uids), cmp_u32) : NULL;
-		if (p && v.seen[p - v.uids])
-			e->unverified = 0;
-	}
-	for (size_t i = 0; i < v.n; i++) {
-		if (v.seen[i])
+		const uint32_t *p = e->unverified && e->src_uid && !e->pending
+			? bsearch(&e->tgt_uid, v.uids, v.n, sizeof(*v.uids), cmp_u32) : NULL;
+		if (!p)
 			continue;
-		for (size_t k = 0; k < f->st.n; k++) {
-			struct push_entry *e = &f->st.e[k];
-			if (e->src_uid && !e->pending && e->tgt_uid == v.uids[i]) {
-				/* in doubt, not dropped: a FETCH answer damaged on the
-				 * way would have it appended twice; the next push looks
-				 * it up (by its pkey) and appends it if it is not there */
-				log_error("push %s -> %s: folder \"%s\": the target said it stored UID %" PRIu32
-					  " as its UID %" PRIu32 " but does not have it; the next push looks for it "
-					  "and appends it again if it is not there", f->r->src->name, f->r->dst->name,
-					  f->name, e->src_uid, v.uids[i]);
-				e->pending = 1;
-				e->unverified = 0;
-				e->tgt_uid = 0;
-				lost++;
-				break;
-			}
-		}
+		e->unverified = 0;
+		if (v.seen[p - v.uids])
+			continue;
+		/* in doubt, not dropped: a FETCH answer damaged on the way would
+		 * have it appended twice; the next push looks it up (by its pkey)
+		 * and appends it if it is not there */
+		log_error("push %s -> %s: folder \"%s\": the target said it stored UID %" PRIu32 " as its UID %" PRIu32
+			  " but does not have it; the next push looks for it and appends it again if it is not there",
+			  f->r->src->name, f->r->dst->name, f->name, e->src_uid, e->tgt_uid);
+		e->pending = 1;
+		e->tgt_uid = 0;
+		uint64_t size = pending_size(e);
+		f->bytes -= size <= f->bytes ? size : f->bytes;
+		lost++;
 	}
 	if (lost) {
 		f->failed += lost;

@@ -242,6 +242,7 @@ struct hint_check {
 	const uint32_t *uids; /* sorted, distinct */
 	size_t n;
 	struct push_candidate *got; /* parallel to uids: uid 0 until its FETCH arrived */
+	size_t other;               /* FETCH answers for UIDs not asked for */
 };
 
 static int on_hint(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
@@ -249,8 +250,10 @@ static int on_hint(void *ctx, const struct imap_msg *m, char *err, size_t errlen
 	struct hint_check *h = ctx;
 	(void)err;
 	(void)errlen;
-	const uint32_t *p = m->has_flags ? bsearch(&m->uid, h->uids, h->n, sizeof(*h->uids), cmp_u32) : NULL;
-	if (!p || h->got[p - h->uids].uid)
+	const uint32_t *p = bsearch(&m->uid, h->uids, h->n, sizeof(*h->uids), cmp_u32);
+	if (!p)
+		h->other++;
+	if (!p || !m->has_flags || h->got[p - h->uids].uid)
 		return 0;
 	struct push_candidate *c = &h->got[p - h->uids];
 	c->uid = m->uid;
@@ -293,6 +296,19 @@ static int check_hints(struct folder_run *f, struct push_entry *const *ent, size
 	}
 	if (rc < 0)
 		goto out;
+	/* as in push_check_stored(): an answer naming a UID not asked for, beside
+	 * a UID asked for and not answered, may be that one's damaged answer; the
+	 * message searched for instead (on a target that rewrites what it stores,
+	 * not found) would be appended twice. Kept in doubt, asked again next time */
+	size_t unseen = 0;
+	for (size_t i = 0; i < h.n; i++)
+		unseen += !h.got[i].uid;
+	if (h.other && unseen) {
+		snprintf(err, errlen, "asking for the messages an interrupted push appended, the target "
+			 "answered for %zu messages not asked for", h.other);
+		rc = IMAP_ERR_NO;
+		goto out;
+	}
 	for (size_t k = 0; k < n; k++) {
 		const uint32_t *p = ent[k] && ent[k]->pending && ent[k]->tgt_uid
 			? bsearch(&ent[k]->tgt_uid, uids, h.n, sizeof(*uids), cmp_u32) : NULL;
@@ -309,6 +325,18 @@ out:
 	free(uids);
 	buf_free(&set);
 	return rc;
+}
+
+/* The target UIDs found by check_hints() (FOUND[0..n)) added to the sorted
+ * CLAIMED[0..n_claimed): they are their entries' now, a search for another
+ * message (an identical one, not appended yet) must not take them. The new count. */
+static size_t claim_hints(uint32_t **claimed, size_t n_claimed, const struct push_candidate *found, size_t n)
+{
+	*claimed = xrealloc(*claimed, (n_claimed + n + 1) * sizeof(**claimed));
+	for (size_t k = 0; k < n; k++)
+		if (found[k].uid)
+			(*claimed)[n_claimed++] = found[k].uid;
+	return uniq_u32(*claimed, n_claimed);
 }
 
 /* Search the target for the messages KEYS[k] (those with OK[k]): candidates
@@ -449,6 +477,7 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 	rc = check_hints(f, ent, n, claimed, n_claimed, hint, err, errlen);
 	if (rc < 0)
 		goto out;
+	n_claimed = claim_hints(&claimed, n_claimed, hint, n);
 	for (size_t k = 0; k < n; k++) {
 		int64_t date;
 		int r = push_read_message(f, idx[k], &msg, &date, rerr, sizeof(rerr));
@@ -1116,13 +1145,15 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 		if (v.seen[p - v.uids])
 			continue;
 		/* in doubt, not dropped: a FETCH answer damaged on the way would
-		 * have it appended twice; the next push looks it up (by its pkey)
-		 * and appends it if it is not there */
+		 * have it appended twice; the next push looks it up and appends it
+		 * if it is not there */
 		log_error("push %s -> %s: folder \"%s\": the target said it stored UID %" PRIu32 " as its UID %" PRIu32
 			  " but does not have it; the next push looks for it and appends it again if it is not there",
 			  f->r->src->name, f->r->dst->name, f->name, e->src_uid, e->tgt_uid);
+		/* the UID kept (an "a" line): the next push asks for it first, and
+		 * a target that rewrites what it stores does not get it twice when
+		 * only the answer was lost */
 		e->pending = 1;
-		e->tgt_uid = 0;
 		uint64_t size = pending_size(e);
 		f->bytes -= size <= f->bytes ? size : f->bytes;
 		lost++;
@@ -1317,6 +1348,7 @@ static int resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 	n_claimed = uniq_u32(claimed, n_claimed);
 	if (!f->r->opt->dry_run)
 		rc = check_hints(f, ent, n, claimed, n_claimed, hint, err, errlen);
+	n_claimed = claim_hints(&claimed, n_claimed, hint, n);
 	for (size_t k = 0; k < n; k++)
 		ok[k] = ok[k] && !hint[k].uid;
 	if (!f->r->opt->dry_run && rc == 0)

@@ -28,6 +28,7 @@ of the client are only recorded while F is empty (a lying server provokes them).
   append-reset-mid       the connection closed in the middle of the literal (nothing stored)
   append-stored-reset    the message(s) stored, then the connection closed without the tagged OK
   append-reset-after-ok  the tagged OK sent, then the connection closed
+  append-reset-after-ok-noid   the same, only after (the last of) a message without Message-ID
   append-ok-nostore      OK (with APPENDUID when UIDPLUS) but nothing stored: a lying server
   append-rewrite         the message stored with a header added in front ("X-Stored-By:"), as some
                          servers do: its size and header differ from what was sent (the state file
@@ -52,6 +53,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
                          "* 1 FETCH (UID u FLAGS (...))" for the folder's first message when it was not
                          asked for (another client changed its flags: RFC 3501 §7.4.2, with its UID
                          during a UID command, §6.4.8)
+  fetch-flags-other-uid  the answers of a UID FETCH without BODY.PEEK[HEADER] name UID+1000 instead of
+                         the UID asked for (damaged on the way)
   fetch-drop-first       the first answer of a UID FETCH without BODY.PEEK[HEADER] left out (damaged)
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
@@ -312,6 +315,9 @@ class HConn(pf.Conn):
         self.send(f"{tag} OK {code}append done\r\n")
         if self.on("append-reset-after-ok"):
             raise pf.Drop()
+        if not re.search(rb"(?im)^message-id:", msgs[-1][2].split(b"\r\n\r\n", 1)[0]) and \
+                self.on("append-reset-after-ok-noid"):
+            raise pf.Drop()
 
     def c_UID_SEARCH(self, tag, args, ln):
         if self.on("search-no"):
@@ -344,6 +350,8 @@ class HConn(pf.Conn):
         if f"(UID {self.first_uid()} " not in out.decode("utf-8", "surrogateescape") and \
                 "BODY.PEEK[HEADER]" not in args.upper() and self.first_uid() and self.on("fetch-unsolicited"):
             out = f"* 1 FETCH (UID {self.first_uid()} FLAGS (\\Seen))\r\n".encode() + out
+        if "BODY.PEEK[HEADER]" not in args.upper() and b" FETCH " in out and self.on("fetch-flags-other-uid"):
+            out = re.sub(rb"\(UID (\d+) ", lambda m: b"(UID %d " % (int(m.group(1)) + 1000), out)
         if "BODY.PEEK[HEADER]" not in args.upper() and self.on("fetch-drop-first"):
             out = re.sub(rb"\* \d+ FETCH [^\r]*\r\n", b"", out, count=1)
         if "BODY.PEEK[HEADER]" in args.upper():

@@ -358,6 +358,27 @@ scenario append-rewrite-reset-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="a
 scenario append-rewrite-reset-later src=bob modes="append-rewrite append-reset-after-ok:1" rc="1 4" pre=push_then_new_mail
 # the same for the one new message of a second push: the summary counts neither it nor its bytes
 scenario append-ok-nostore-later modes="append-ok-nostore:1" rc="1" grep="does not have it" pre=push_then_new_mail
+# (review of the "a" lines) two identical messages (alice's INBOX: two without Message-ID), the push
+# cut short after the first one's OK [APPENDUID], the second not sent: the next push finds the first
+# under its UID, and the search for the second must not take that same target message (lost)
+scenario append-reset-twin modes="append-reset-after-ok-noid:1" rc="1 4"
+# (review of the "a" lines) the same cut-short push to a rewriting target, then the next push's
+# UID FETCH for the UIDs saved answered with other UIDs (damaged on the way): that proves nothing
+# either way (as for the check), the folder fails with the messages still in doubt, no duplicate
+rewrite_cut_short() {
+	echo "append-rewrite append-reset-after-ok:1" >"$T/sc-$SC/modes"
+	mk -c "$T/config.yaml" push "$1" tgt
+	t_log "$SC: the cut-short push before: exit $MK_RC"
+	grep -rqs '^a ' "$T/mail/$1/.mailkeep/push/tgt" || problem "no \"a\" line saved by the cut-short push"
+}
+scenario append-rewrite-hint-other-uid modes="append-rewrite fetch-flags-other-uid:1" rc="1 4" pre=rewrite_cut_short
+# (review of the "a" lines) the check's FETCH answer lost on the way, on a target that rewrites what
+# it stores: the message back in doubt keeps the UID it was given, the next push asks for it again
+# (found) instead of searching (not found: appended twice)
+scenario append-rewrite-drop-check modes="append-rewrite fetch-drop-first:1" rc=1 grep="does not have it"
+# (review of the "a" lines) the mirror's flags changed before the next push: the message found under
+# its saved UID gets the mirror's flags
+scenario append-rewrite-reset-flags src=bob modes="append-rewrite append-reset-after-ok:1" rc="1 4" mid=flag_change
 # without UIDPLUS: the search after the batch does not find them and the folder did not grow
 scenario append-ok-nostore-learn caps="" modes="append-ok-nostore:2" rc="1" grep="did not grow"
 # (review) the lie, then the check cannot run: a refused UID FETCH, or the connection lost before

@@ -158,6 +158,18 @@ static int on_candidate_uid(void *ctx, uint32_t uid)
 	return 0;
 }
 
+/* A new candidate, zeroed, at the end of L->cand. */
+static struct push_candidate *cand_add(struct lookup *l)
+{
+	if (l->n_cand == l->cap_cand) {
+		l->cap_cand = l->cap_cand ? l->cap_cand * 2 : 64;
+		l->cand = xrealloc(l->cand, l->cap_cand * sizeof(*l->cand));
+	}
+	struct push_candidate *c = &l->cand[l->n_cand++];
+	memset(c, 0, sizeof(*c));
+	return c;
+}
+
 static int on_candidate(void *ctx, const struct imap_header_msg *m, char *err, size_t errlen)
 {
 	struct lookup *l = ctx;
@@ -167,12 +179,7 @@ static int on_candidate(void *ctx, const struct imap_header_msg *m, char *err, s
 	if (!at || l->got[at - l->uids])
 		return 0;
 	l->got[at - l->uids] = 1;
-	if (l->n_cand == l->cap_cand) {
-		l->cap_cand = l->cap_cand ? l->cap_cand * 2 : 64;
-		l->cand = xrealloc(l->cand, l->cap_cand * sizeof(*l->cand));
-	}
-	struct push_candidate *c = &l->cand[l->n_cand++];
-	memset(c, 0, sizeof(*c));
+	struct push_candidate *c = cand_add(l);
 	c->uid = m->uid;
 	c->size = m->size;
 	c->date = m->internaldate;
@@ -253,12 +260,15 @@ static int on_hint(void *ctx, const struct imap_msg *m, char *err, size_t errlen
 	const uint32_t *p = bsearch(&m->uid, h->uids, h->n, sizeof(*h->uids), cmp_u32);
 	if (!p)
 		h->other++;
-	if (!p || !m->has_flags || h->got[p - h->uids].uid)
+	if (!p || h->got[p - h->uids].uid)
 		return 0;
+	/* the UID answered is there, FLAGS or not (as for the check); without
+	 * them (damaged on the way) its flags are taken for none: the mirror's
+	 * are then added */
 	struct push_candidate *c = &h->got[p - h->uids];
 	c->uid = m->uid;
-	c->flags = m->flags;
-	c->keywords = xstrdup(m->keywords ? m->keywords : "");
+	c->flags = m->has_flags ? m->flags : 0;
+	c->keywords = xstrdup(m->has_flags && m->keywords ? m->keywords : "");
 	return 0;
 }
 
@@ -277,7 +287,7 @@ static int check_hints(struct folder_run *f, struct push_entry *const *ent, size
 {
 	struct hint_check h = { 0 };
 	struct buf set = BUF_INIT;
-	uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
+	uint32_t *uids = xcalloc(n + 1, sizeof(*uids)), *ask = xcalloc(n + 1, sizeof(*ask));
 	struct imap_fetch_cb cb = { .on_message = on_hint, .ctx = &h };
 	int rc = 0;
 	for (size_t k = 0; k < n; k++)
@@ -288,26 +298,36 @@ static int check_hints(struct folder_run *f, struct push_entry *const *ent, size
 	h.got = xcalloc(h.n + 1, sizeof(*h.got));
 	if (!h.n || !f->exists_on_target || !f->info.exists)
 		goto out;
-	for (size_t i = 0; i < h.n && rc == 0; i += UIDSET_MAX) {
-		size_t m = h.n - i < UIDSET_MAX ? h.n - i : UIDSET_MAX;
-		buf_reset(&set);
-		imap_uidset(&set, uids + i, m);
-		rc = imap_uid_fetch(f->r->imap, set.data, "(UID FLAGS)", &cb, err, errlen);
-	}
-	if (rc < 0)
-		goto out;
-	/* as in push_check_stored(): an answer naming a UID not asked for, beside
-	 * a UID asked for and not answered, may be that one's damaged answer; the
-	 * message searched for instead (on a target that rewrites what it stores,
-	 * not found) would be appended twice. Kept in doubt, asked again next time */
-	size_t unseen = 0;
-	for (size_t i = 0; i < h.n; i++)
-		unseen += !h.got[i].uid;
-	if (h.other && unseen) {
-		snprintf(err, errlen, "asking for the messages an interrupted push appended, the target "
-			 "answered for %zu messages not asked for", h.other);
-		rc = IMAP_ERR_NO;
-		goto out;
+	/* a UID not answered is asked for once more: its answer may have been
+	 * lost on the way, and the message, searched for instead, not found on a
+	 * target that rewrites what it stores: appended twice. (The check's
+	 * "not there" is believed only when the next push does not see it either.) */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t n_ask = 0, unseen = 0;
+		for (size_t i = 0; i < h.n; i++)
+			if (!h.got[i].uid)
+				ask[n_ask++] = uids[i];
+		if (!n_ask)
+			break;
+		for (size_t i = 0; i < n_ask && rc == 0; i += UIDSET_MAX) {
+			size_t m = n_ask - i < UIDSET_MAX ? n_ask - i : UIDSET_MAX;
+			buf_reset(&set);
+			imap_uidset(&set, ask + i, m);
+			rc = imap_uid_fetch(f->r->imap, set.data, "(UID FLAGS)", &cb, err, errlen);
+		}
+		if (rc < 0)
+			goto out;
+		/* as in push_check_stored(): an answer naming a UID not asked
+		 * for, beside a UID asked for and not answered, may be that one's
+		 * damaged answer. Kept in doubt, asked again next time */
+		for (size_t i = 0; i < h.n; i++)
+			unseen += !h.got[i].uid;
+		if (h.other && unseen) {
+			snprintf(err, errlen, "asking for the messages an interrupted push appended, the target "
+				 "answered for %zu messages not asked for", h.other);
+			rc = IMAP_ERR_NO;
+			goto out;
+		}
 	}
 	for (size_t k = 0; k < n; k++) {
 		const uint32_t *p = ent[k] && ent[k]->pending && ent[k]->tgt_uid
@@ -323,6 +343,7 @@ out:
 		free(h.got[i].keywords);
 	free(h.got);
 	free(uids);
+	free(ask);
 	buf_free(&set);
 	return rc;
 }
@@ -507,14 +528,11 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 	for (size_t k = 0; k < n; k++) {
 		if (!ok[k] || !hint[k].uid)
 			continue;
-		if (l.n_cand == l.cap_cand) {
-			l.cap_cand = l.cap_cand ? l.cap_cand * 2 : 64;
-			l.cand = xrealloc(l.cand, l.cap_cand * sizeof(*l.cand));
-		}
-		l.cand[l.n_cand] = hint[k];
-		l.cand[l.n_cand].taken = 1;
+		struct push_candidate *c = cand_add(&l);
+		*c = hint[k];
+		c->taken = 1;
 		hint[k].keywords = NULL;
-		match[k] = (ssize_t)l.n_cand++;
+		match[k] = (ssize_t)(l.n_cand - 1);
 	}
 	if (!l.n_cand)
 		goto decide;
@@ -704,7 +722,10 @@ static int confirm_refusals(struct folder_run *f, int multiappend, uint32_t e0, 
 			f->bytes += size[i];
 		}
 	}
-	for (size_t i = 0; i < f->n_refused; i++) {
+	/* after a lookup, the refused messages not found are gone from the state
+	 * already, and one still pending could not be read again (a mail reader
+	 * renamed its file): it stays in doubt, looked up by the next push */
+	for (size_t i = 0; !missing && i < f->n_refused; i++) {
 		const struct push_src *s = &f->src[f->refused[i]];
 		const struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
 		if (e && e->pending)

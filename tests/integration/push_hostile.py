@@ -56,6 +56,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
   fetch-flags-other-uid  the answers of a UID FETCH without BODY.PEEK[HEADER] name UID+1000 instead of
                          the UID asked for (damaged on the way)
   fetch-drop-first       the first answer of a UID FETCH without BODY.PEEK[HEADER] left out (damaged)
+  fetch-flags-noflags    the answers of a UID FETCH without BODY.PEEK[HEADER] without their FLAGS
+                         (damaged on the way)
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
   create-no              CREATE answered NO
@@ -352,6 +354,8 @@ class HConn(pf.Conn):
             out = f"* 1 FETCH (UID {self.first_uid()} FLAGS (\\Seen))\r\n".encode() + out
         if "BODY.PEEK[HEADER]" not in args.upper() and b" FETCH " in out and self.on("fetch-flags-other-uid"):
             out = re.sub(rb"\(UID (\d+) ", lambda m: b"(UID %d " % (int(m.group(1)) + 1000), out)
+        if "BODY.PEEK[HEADER]" not in args.upper() and b" FETCH " in out and self.on("fetch-flags-noflags"):
+            out = re.sub(rb" FLAGS \([^)]*\)", b"", out)
         if "BODY.PEEK[HEADER]" not in args.upper() and self.on("fetch-drop-first"):
             out = re.sub(rb"\* \d+ FETCH [^\r]*\r\n", b"", out, count=1)
         if "BODY.PEEK[HEADER]" in args.upper():

@@ -243,34 +243,102 @@ static int pipelined_outcome(int r, int *rc, const char *werr, char *err, size_t
 	return imap_connection_lost(r);
 }
 
-/* ---- APPENDUIDs not checked by an earlier push ---- */
+/* f->bytes less N, never below zero (a message counted as sent is taken back) */
+static void bytes_back(struct folder_run *f, uint64_t n)
+{
+	f->bytes -= n <= f->bytes ? n : f->bytes;
+}
 
-struct hint_check {
+/* ---- target UIDs asked back ---- */
+
+struct uid_answers {
 	const uint32_t *uids; /* sorted, distinct */
 	size_t n;
 	struct push_candidate *got; /* parallel to uids: uid 0 until its FETCH arrived */
 	size_t other;               /* FETCH answers for UIDs not asked for */
 };
 
-static int on_hint(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+static int on_uid_answer(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
-	struct hint_check *h = ctx;
+	struct uid_answers *a = ctx;
 	(void)err;
 	(void)errlen;
-	const uint32_t *p = bsearch(&m->uid, h->uids, h->n, sizeof(*h->uids), cmp_u32);
+	const uint32_t *p = bsearch(&m->uid, a->uids, a->n, sizeof(*a->uids), cmp_u32);
 	if (!p)
-		h->other++;
-	if (!p || h->got[p - h->uids].uid)
+		a->other++;
+	if (!p || a->got[p - a->uids].uid)
 		return 0;
-	/* the UID answered is there, FLAGS or not (as for the check); without
-	 * them (damaged on the way) its flags are taken for none: the mirror's
-	 * are then added */
-	struct push_candidate *c = &h->got[p - h->uids];
+	/* the UID answered is there, FLAGS or not; without them (damaged on
+	 * the way) its flags are taken for none: the mirror's are then added */
+	struct push_candidate *c = &a->got[p - a->uids];
 	c->uid = m->uid;
 	c->flags = m->has_flags ? m->flags : 0;
 	c->keywords = xstrdup(m->has_flags && m->keywords ? m->keywords : "");
 	return 0;
 }
+
+static void uid_answers_free(struct uid_answers *a)
+{
+	for (size_t i = 0; a->got && i < a->n; i++)
+		free(a->got[i].keywords);
+	free(a->got);
+	a->got = NULL;
+}
+
+/* Ask the target for the UIDs of A not answered yet, by UID FETCH (UID FLAGS),
+ * UIDSET_MAX per command and STORE_WINDOW commands in flight; A->got[i] gets
+ * each answer. An answer for a UID not asked for is an unsolicited FETCH
+ * (another client changed that message's flags: RFC 3501 §7.4.2, with its UID
+ * during a UID command, §6.4.8) when every UID asked for was answered; only
+ * beside a UID not answered may it be that one's damaged answer, which proves
+ * nothing either way: IMAP_ERR_NO, err saying WHAT. 0, or an IMAP_ERR_* code. */
+static int ask_uids(struct folder_run *f, struct uid_answers *a, const char *what, char *err, size_t errlen)
+{
+	struct buf set = BUF_INIT;
+	unsigned tags[STORE_WINDOW];
+	struct imap_fetch_cb cb = { .on_message = on_uid_answer, .ctx = a };
+	uint32_t *ask = xcalloc(a->n + 1, sizeof(*ask));
+	size_t n_ask = 0, next = 0, head = 0, tail = 0, unseen = 0;
+	int rc = 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (!a->got[i].uid)
+			ask[n_ask++] = a->uids[i];
+	while (next < n_ask || head < tail) {
+		if (next < n_ask && tail - head < STORE_WINDOW) {
+			size_t m = n_ask - next < UIDSET_MAX ? n_ask - next : UIDSET_MAX;
+			buf_reset(&set);
+			imap_uidset(&set, ask + next, m);
+			rc = imap_uid_fetch_send(f->r->imap, set.data, "(UID FLAGS)", &tags[tail % STORE_WINDOW], err,
+						 errlen);
+			if (rc < 0)
+				goto out;
+			next += m;
+			tail++;
+			continue;
+		}
+		char werr[512];
+		int r = imap_uid_fetch_wait(f->r->imap, tags[head % STORE_WINDOW], &cb, werr, sizeof(werr));
+		head++;
+		if (pipelined_outcome(r, &rc, werr, err, errlen))
+			goto out;
+		if (rc < 0)
+			next = n_ask;
+	}
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < a->n; i++)
+		unseen += !a->got[i].uid;
+	if (a->other && unseen) {
+		snprintf(err, errlen, "%s, the target answered for %zu messages not asked for", what, a->other);
+		rc = IMAP_ERR_NO;
+	}
+out:
+	free(ask);
+	buf_free(&set);
+	return rc;
+}
+
+/* ---- APPENDUIDs not checked by an earlier push ---- */
 
 /* A pending entry with a target UID was given that UID by an APPENDUID that
  * no check saw (the push was cut short): the message is looked for under that
@@ -285,66 +353,37 @@ static int on_hint(void *ctx, const struct imap_msg *m, char *err, size_t errlen
 static int check_hints(struct folder_run *f, struct push_entry *const *ent, size_t n, const uint32_t *claimed,
 		       size_t n_claimed, struct push_candidate *found, char *err, size_t errlen)
 {
-	struct hint_check h = { 0 };
-	struct buf set = BUF_INIT;
-	uint32_t *uids = xcalloc(n + 1, sizeof(*uids)), *ask = xcalloc(n + 1, sizeof(*ask));
-	struct imap_fetch_cb cb = { .on_message = on_hint, .ctx = &h };
+	struct uid_answers a = { 0 };
+	uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
 	int rc = 0;
 	for (size_t k = 0; k < n; k++)
 		if (ent[k] && ent[k]->pending && ent[k]->tgt_uid && !contains_u32(claimed, n_claimed, ent[k]->tgt_uid))
-			uids[h.n++] = ent[k]->tgt_uid;
-	h.n = uniq_u32(uids, h.n);
-	h.uids = uids;
-	h.got = xcalloc(h.n + 1, sizeof(*h.got));
-	if (!h.n || !f->exists_on_target || !f->info.exists)
+			uids[a.n++] = ent[k]->tgt_uid;
+	a.n = uniq_u32(uids, a.n);
+	a.uids = uids;
+	a.got = xcalloc(a.n + 1, sizeof(*a.got));
+	if (!a.n || !f->exists_on_target || !f->info.exists)
 		goto out;
 	/* a UID not answered is asked for once more: its answer may have been
 	 * lost on the way, and the message, searched for instead, not found on a
 	 * target that rewrites what it stores: appended twice. (The check's
 	 * "not there" is believed only when the next push does not see it either.) */
-	for (int pass = 0; pass < 2; pass++) {
-		size_t n_ask = 0, unseen = 0;
-		for (size_t i = 0; i < h.n; i++)
-			if (!h.got[i].uid)
-				ask[n_ask++] = uids[i];
-		if (!n_ask)
-			break;
-		for (size_t i = 0; i < n_ask && rc == 0; i += UIDSET_MAX) {
-			size_t m = n_ask - i < UIDSET_MAX ? n_ask - i : UIDSET_MAX;
-			buf_reset(&set);
-			imap_uidset(&set, ask + i, m);
-			rc = imap_uid_fetch(f->r->imap, set.data, "(UID FLAGS)", &cb, err, errlen);
-		}
-		if (rc < 0)
-			goto out;
-		/* as in push_check_stored(): an answer naming a UID not asked
-		 * for, beside a UID asked for and not answered, may be that one's
-		 * damaged answer. Kept in doubt, asked again next time */
-		for (size_t i = 0; i < h.n; i++)
-			unseen += !h.got[i].uid;
-		if (h.other && unseen) {
-			snprintf(err, errlen, "asking for the messages an interrupted push appended, the target "
-				 "answered for %zu messages not asked for", h.other);
-			rc = IMAP_ERR_NO;
-			goto out;
-		}
-	}
+	for (int pass = 0; pass < 2 && rc == 0; pass++)
+		rc = ask_uids(f, &a, "asking for the messages an interrupted push appended", err, errlen);
+	if (rc < 0)
+		goto out;
 	for (size_t k = 0; k < n; k++) {
 		const uint32_t *p = ent[k] && ent[k]->pending && ent[k]->tgt_uid
-			? bsearch(&ent[k]->tgt_uid, uids, h.n, sizeof(*uids), cmp_u32) : NULL;
-		if (!p || !h.got[p - uids].uid || h.got[p - uids].taken)
+			? bsearch(&ent[k]->tgt_uid, uids, a.n, sizeof(*uids), cmp_u32) : NULL;
+		if (!p || !a.got[p - uids].uid || a.got[p - uids].taken)
 			continue;
-		h.got[p - uids].taken = 1; /* one entry per target message */
-		found[k] = h.got[p - uids];
+		a.got[p - uids].taken = 1; /* one entry per target message */
+		found[k] = a.got[p - uids];
 		found[k].keywords = xstrdup(found[k].keywords);
 	}
 out:
-	for (size_t i = 0; i < h.n; i++)
-		free(h.got[i].keywords);
-	free(h.got);
+	uid_answers_free(&a);
 	free(uids);
-	free(ask);
-	buf_free(&set);
 	return rc;
 }
 
@@ -960,7 +999,7 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 				if (b[j].src != missing[k])
 					continue;
 				mark_pending(f, &b[j]);
-				f->bytes -= b[j].data.len <= f->bytes ? b[j].data.len : f->bytes;
+				bytes_back(f, b[j].data.len);
 			}
 			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was answered as appended, "
 				  "but the target folder did not grow by it and it cannot be found: the next push "
@@ -1075,24 +1114,6 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 
 /* ---- the appends checked ---- */
 
-struct stored_check {
-	const uint32_t *uids; /* sorted, distinct */
-	size_t n;
-	uint8_t *seen;
-	size_t other;         /* FETCH answers for UIDs not asked for */
-};
-
-static int on_stored(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
-{
-	struct stored_check *v = ctx;
-	const uint32_t *p = bsearch(&m->uid, v->uids, v->n, sizeof(*v->uids), cmp_u32);
-	if (p)
-		v->seen[p - v->uids] = 1;
-	else
-		v->other++;
-	return 0;
-}
-
 /* An APPENDUID is the server's word that it stored the message: a server that
  * gives it without storing (broken, or hostile) would have the message lost
  * for good, the next push taking it as done. One UID FETCH per UIDSET_MAX
@@ -1102,10 +1123,7 @@ static int on_stored(void *ctx, const struct imap_msg *m, char *err, size_t errl
  * proves nothing either way: the folder fails with every entry kept. */
 int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 {
-	struct stored_check v = { 0 };
-	struct buf set = BUF_INIT;
-	unsigned tags[STORE_WINDOW];
-	struct imap_fetch_cb cb = { .on_message = on_stored, .ctx = &v };
+	struct uid_answers a = { 0 };
 	int rc = 0;
 	if (!f->n_stored || f->r->opt->dry_run)
 		return 0;
@@ -1113,57 +1131,22 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 	 * command at the latest (RFC 3501 §7.3.1): the FETCHes come after a NOOP */
 	if ((rc = imap_noop(f->r->imap, err, errlen)) < 0)
 		goto out;
-	v.n = uniq_u32(f->stored, f->n_stored);
-	v.uids = f->stored;
-	v.seen = xcalloc(v.n + 1, 1);
-	size_t next = 0, head = 0, tail = 0;
-	while (next < v.n || head < tail) {
-		if (next < v.n && tail - head < STORE_WINDOW) {
-			size_t m = v.n - next < UIDSET_MAX ? v.n - next : UIDSET_MAX;
-			buf_reset(&set);
-			imap_uidset(&set, v.uids + next, m);
-			rc = imap_uid_fetch_send(f->r->imap, set.data, "(UID FLAGS)", &tags[tail % STORE_WINDOW], err,
-						 errlen);
-			if (rc < 0)
-				goto out;
-			next += m;
-			tail++;
-			continue;
-		}
-		char werr[512];
-		int r = imap_uid_fetch_wait(f->r->imap, tags[head % STORE_WINDOW], &cb, werr, sizeof(werr));
-		head++;
-		if (pipelined_outcome(r, &rc, werr, err, errlen))
-			goto out;
-		if (rc < 0)
-			next = v.n;
-	}
-	if (rc < 0)
+	a.n = uniq_u32(f->stored, f->n_stored);
+	a.uids = f->stored;
+	a.got = xcalloc(a.n + 1, sizeof(*a.got));
+	if ((rc = ask_uids(f, &a, "checking the messages appended", err, errlen)) < 0)
 		goto out;
-	/* an answer for a UID not asked for is an unsolicited FETCH (another
-	 * client changed that message's flags: RFC 3501 §7.4.2, with its UID
-	 * during a UID command, §6.4.8) when every UID asked for was answered;
-	 * only beside a UID not answered may it be that one's damaged answer */
-	size_t unseen = 0;
-	for (size_t i = 0; i < v.n; i++)
-		unseen += !v.seen[i];
-	if (v.other && unseen) {
-		snprintf(err, errlen, "checking the messages appended, the target answered for %zu messages not "
-			 "asked for", v.other);
-		rc = IMAP_ERR_NO;
-		goto out;
-	}
 	/* the entries given those UIDs (unverified: append_outcome() put each
 	 * in f->stored as it marked it) */
 	size_t lost = 0;
 	for (size_t k = 0; k < f->st.n; k++) {
 		struct push_entry *e = &f->st.e[k];
 		const uint32_t *p = e->unverified && e->src_uid && !e->pending
-			? bsearch(&e->tgt_uid, v.uids, v.n, sizeof(*v.uids), cmp_u32) : NULL;
+			? bsearch(&e->tgt_uid, a.uids, a.n, sizeof(*a.uids), cmp_u32) : NULL;
 		if (!p)
 			continue;
 		e->unverified = 0;
-		if (v.seen[p - v.uids])
+		if (a.got[p - a.uids].uid)
 			continue;
 		/* in doubt, not dropped: a FETCH answer damaged on the way would
 		 * have it appended twice; the next push looks it up and appends it
@@ -1175,8 +1158,7 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 		 * a target that rewrites what it stores does not get it twice when
 		 * only the answer was lost */
 		e->pending = 1;
-		uint64_t size = pending_size(e);
-		f->bytes -= size <= f->bytes ? size : f->bytes;
+		bytes_back(f, pending_size(e));
 		lost++;
 	}
 	if (lost) {
@@ -1187,8 +1169,7 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 	}
 out:
 	f->n_stored = 0;
-	free(v.seen);
-	buf_free(&set);
+	uid_answers_free(&a);
 	return rc;
 }
 

@@ -34,6 +34,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
                          servers do: its size and header differ from what was sent (the state file
                          records the hash of what was sent, for migrate_check.py)
   append-stored-no       the message(s) stored (EXISTS told), then a tagged NO, and nothing else
+  append-hook            the file "hook" beside the mode file run (as a program, waited for) after
+                         the message(s) of an APPEND are stored and before its tagged answer
   append-forged-no       the message(s) stored, then a tagged NO, then the real tagged OK for the
                          same tag (a damaged stream: the NO was not the server's answer)
   appenduid-uv / appenduid-zero / appenduid-garbage / appenduid-huge   APPENDUID with another
@@ -68,6 +70,7 @@ import argparse
 import os
 import re
 import select
+import subprocess
 import sys
 import time
 
@@ -309,6 +312,9 @@ class HConn(pf.Conn):
                 code = "[APPENDUID x y] "
         if self.sel == name and not self.on("append-no-exists"):
             self.send(f"* {len(f['messages'])} EXISTS\r\n")
+        if self.on("append-hook"):
+            subprocess.run([os.path.join(os.path.dirname(os.path.abspath(self.a.mode_file)), "hook")],
+                           check=False, timeout=30)
         if self.on("append-stored-no"):
             self.send(f"{tag} NO [SERVERBUG] could not store the message\r\n")
             return

@@ -345,12 +345,10 @@ void maildir_canonical_name(struct buf *out, int64_t date, uint32_t uidvalidity,
 	buf_add(out, letters, strlen(letters));
 }
 
-int maildir_name_date(const char *name, uint32_t uidvalidity, uint32_t uid, unsigned flags, int64_t *date)
+int maildir_name_leading_date(const char *name, int64_t *date)
 {
 	const char *p = name + (*name == '-');
 	uint64_t v = 0;
-	struct buf canon = BUF_INIT;
-	int rc = -1;
 	if (*p < '0' || *p > '9' || (*p == '0' && p[1] != '.'))
 		return -1;
 	for (; *p >= '0' && *p <= '9'; p++) {
@@ -358,7 +356,19 @@ int maildir_name_date(const char *name, uint32_t uidvalidity, uint32_t uid, unsi
 			return -1;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
-	int64_t d = *name == '-' ? -(int64_t)v : (int64_t)v;
+	if (*p != '.')
+		return -1;
+	*date = *name == '-' ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+int maildir_name_date(const char *name, uint32_t uidvalidity, uint32_t uid, unsigned flags, int64_t *date)
+{
+	struct buf canon = BUF_INIT;
+	int64_t d;
+	int rc = -1;
+	if (maildir_name_leading_date(name, &d) < 0)
+		return -1;
 	maildir_canonical_name(&canon, d, uidvalidity, uid, flags);
 	if (!strcmp(canon.data, name)) {
 		*date = d;

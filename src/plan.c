@@ -40,8 +40,19 @@ static unsigned keep_rank(const struct maildir_file *f, unsigned want)
 	       (unsigned)(f->flags == want && !f->odd_info);
 }
 
+/* Whether the mailkeep name of local file K ("<date>.<uidvalidity>_<uid>.mailkeep,U=...")
+ * starts with another date than WANT (STATE_NO_DATE: not known, never another). */
+static int other_date(const struct maildir_view *local, size_t k, int64_t want)
+{
+	const struct maildir_file *f = &local->files[k];
+	int64_t d;
+	if (want == STATE_NO_DATE || !f->uidvalidity)
+		return 0;
+	return maildir_name_leading_date(maildir_view_name(local, f), &d) < 0 || d != want;
+}
+
 int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
-		const struct plan_server_msg *server, size_t n_server,
+		const struct plan_server_msg *server, const int64_t *dates, size_t n_server,
 		enum deletions_mode deletions, struct plan *out)
 {
 	size_t acap = 0, fcap = 0;
@@ -69,32 +80,54 @@ int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 			continue;
 		}
 		/* local->files[i] is the first valid copy of luid, [i, end) its files */
-		size_t end = i + 1, keep = i;
+		size_t end = i + 1, keep;
 		while (end < local->n && local->files[end].uid == luid)
 			end++;
+		keep = end; /* none yet */
 		int on_server = j < n_server && server[j].uid == luid;
 		unsigned want = on_server ? server[j].flags : 0;
-		for (size_t k = i + 1; k < end; k++)
-			if (VALID(k) && keep_rank(&local->files[k], want) > keep_rank(&local->files[keep], want))
-				keep = k;
-		const struct maildir_file *f = &local->files[keep];
-		if (on_server) {
-			/* a name with other info (":2,Sa", ":1,", none) is named anew */
-			if (f->in_new || f->flags != want || f->odd_info)
-				add_action(out, &acap, PLAN_RENAME, keep, (uint8_t)want);
-			j++;
-		} else if (mirror) {
-			add_action(out, &acap, PLAN_REMOVE, keep, 0);
-		} else {
-			out->n_kept++;
-		}
-		/* the other valid copies of the same uid are duplicates */
+		int64_t want_date = on_server && dates ? dates[j] : STATE_NO_DATE;
+		/* a file with another date in its name is another message's, under
+		 * this UID: never kept for it (the mirror would hold other bytes) */
+		uint8_t other[8] = { 0 }, *o = end - i <= sizeof(other) ? other : xcalloc(end - i, 1);
 		for (size_t k = i; k < end; k++) {
-			if (k == keep || !VALID(k))
+			if (!VALID(k))
 				continue;
-			out->n_duplicates++;
-			add_action(out, &acap, PLAN_REMOVE, k, 0);
+			if ((o[k - i] = (uint8_t)other_date(local, k, want_date))) {
+				out->n_stale++;
+				if (mirror)
+					add_action(out, &acap, PLAN_REMOVE, k, 0);
+			} else if (keep == end || keep_rank(&local->files[k], want) > keep_rank(&local->files[keep], want)) {
+				keep = k;
+			}
 		}
+		if (keep == end) {
+			if (on_server) {
+				add_fetch(out, &fcap, luid);
+				j++;
+			}
+		} else {
+			const struct maildir_file *f = &local->files[keep];
+			if (on_server) {
+				/* a name with other info (":2,Sa", ":1,", none) is named anew */
+				if (f->in_new || f->flags != want || f->odd_info)
+					add_action(out, &acap, PLAN_RENAME, keep, (uint8_t)want);
+				j++;
+			} else if (mirror) {
+				add_action(out, &acap, PLAN_REMOVE, keep, 0);
+			} else {
+				out->n_kept++;
+			}
+			/* the other valid copies of the same uid are duplicates */
+			for (size_t k = i; k < end; k++) {
+				if (k == keep || !VALID(k) || o[k - i])
+					continue;
+				out->n_duplicates++;
+				add_action(out, &acap, PLAN_REMOVE, k, 0);
+			}
+		}
+		if (o != other)
+			free(o);
 		i = end;
 		while (i < local->n && !VALID(i))
 			i++;

@@ -956,6 +956,20 @@ static void mtime_as_named(struct folder_run *f, const char *name, int64_t date)
 		log_debug("%s: %s: modification time set back to the message's date", f->name, name);
 }
 
+/* For the plan: the date each message's file name starts with, as the state
+ * (of the folder's UIDVALIDITY) recorded it, parallel to SV; STATE_NO_DATE
+ * where it has none. Owned by the caller. */
+static int64_t *state_dates(const struct server_view *sv, const struct folder_state *st)
+{
+	int64_t *d = xmalloc((sv->n ? sv->n : 1) * sizeof(*d));
+	for (size_t i = 0, j = 0; i < sv->n; i++) {
+		while (j < st->n && st->msgs[j].uid < sv->msgs[i].uid)
+			j++;
+		d[i] = j < st->n && st->msgs[j].uid == sv->msgs[i].uid ? st->msgs[j].date : STATE_NO_DATE;
+	}
+	return d;
+}
+
 /* After the plan: the name date of every message kept on disk, for the new
  * state. From the state when the view came from it; else from each file's name
  * as the plan leaves it, when that is exactly the name mailkeep would give it
@@ -1445,6 +1459,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	struct maildir_view view = { 0 };
 	struct plan plan = { 0 };
 	struct imap_select_info info;
+	int64_t *name_dates = NULL;
 	char serr[512];
 	int rc = -1;
 	a->folder_done = 0;
@@ -1542,7 +1557,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			goto out;
 	}
 	sv_normalise(&f.sv);
-	plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
+	name_dates = state_dates(&f.sv, &st);
+	plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
 	if (!plan.n_fetch && !f.spec_tag)
 		prefetch_next(&f); /* no command left for this folder */
 	int arc = apply_plan(&f, &view, &plan, err, errlen);
@@ -1555,7 +1571,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		dir_watch_set(&f);
 		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
 			goto out;
-		plan_folder(&view, info.uidvalidity, f.sv.msgs, f.sv.n, a->acct->deletions, &plan);
+		plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
 		arc = apply_plan(&f, &view, &plan, err, errlen);
 		if (arc > 0) /* changed again: nothing is done to it this run */
 			snprintf(err, errlen, "the folder changed again while it was being synced; the next run "
@@ -1687,6 +1703,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		rc = IMAP_ERR_NO;
 	}
 out:
+	free(name_dates);
 	if (f.dl_open)
 		maildir_delivery_abort(&f.dl);
 	for (size_t i = 0; i < f.n_pending; i++) {

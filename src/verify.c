@@ -220,6 +220,11 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 				problem(v, rel, "%s: UID %" PRIu32 " is not in the state (extra file)", name, f->uid);
 			continue;
 		}
+		int64_t d;
+		if (f->uidvalidity && m->date != STATE_NO_DATE &&
+		    (maildir_name_leading_date(name, &d) < 0 || d != m->date))
+			problem(v, rel, "%s: another message's file (the state has UID %" PRIu32 " dated %" PRId64 ")",
+				name, f->uid, m->date);
 		if (j - i > 1)
 			problem(v, rel, "UID %" PRIu32 ": %zu copies", f->uid, j - i);
 		if (f->in_new)

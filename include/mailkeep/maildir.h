@@ -75,6 +75,9 @@ int maildir_info_canonical(const char *name);
 void maildir_base_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid);
 /* The whole name mailkeep gives a message: maildir_base_name() + ":2,<flags>". */
 void maildir_canonical_name(struct buf *out, int64_t date, uint32_t uidvalidity, uint32_t uid, unsigned flags);
+/* 0 and *date when name starts with a date and a dot ("<date>." as mailkeep's
+ * names do: maildir_base_name()); -1 otherwise. */
+int maildir_name_leading_date(const char *name, int64_t *date);
 /* 0 and *date when name is exactly maildir_canonical_name(*date, uidvalidity,
  * uid, flags) for some date; -1 otherwise. */
 int maildir_name_date(const char *name, uint32_t uidvalidity, uint32_t uid, unsigned flags, int64_t *date);

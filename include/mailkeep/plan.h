@@ -34,7 +34,7 @@ struct plan {
 	size_t n_fetch;
 	size_t n_renames, n_removes, n_duplicates;
 	size_t n_kept;               /* files of expunged uids kept (deletions: keep) */
-	size_t n_stale;              /* files from another UIDVALIDITY */
+	size_t n_stale;              /* files from another UIDVALIDITY, or of another message (dates) */
 };
 
 /* Plan one folder. A local file belongs to the mirror when its name has a U= tag
@@ -44,10 +44,15 @@ struct plan {
  * it when it is in new/, its flags differ or its info is not exactly ":2,<flags>"
  * (unknown letters, another info version), remove the other copies. Local files
  * of uids the server no longer has, and files of another UIDVALIDITY, are removed
- * with deletions: mirror and left alone with keep. Returns 0 (cannot fail except
- * on out-of-memory, which aborts). */
+ * with deletions: mirror and left alone with keep. `dates` (NULL: none known),
+ * parallel to `server`: the date the message's file name starts with, as the
+ * state recorded it, or STATE_NO_DATE; a file with mailkeep's name and another
+ * date is another message's file under that UID (moved by hand from a folder
+ * with the same UIDVALIDITY): counted stale, removed or left alone as above, and
+ * the message fetched when no other file stands for it. Returns 0 (cannot fail
+ * except on out-of-memory, which aborts). */
 int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
-		const struct plan_server_msg *server, size_t n_server,
+		const struct plan_server_msg *server, const int64_t *dates, size_t n_server,
 		enum deletions_mode deletions, struct plan *out);
 void plan_free(struct plan *p);
 

@@ -36,7 +36,7 @@ Test(plan, empty_local_fetches_everything)
 	make_view(&v, NULL, 0);
 	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 }, { 5, MFLAG_FLAGGED } };
 	struct plan p;
-	plan_folder(&v, UV, s, 3, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 3, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_fetch, 3);
 	cr_assert_eq(p.fetch[0], 1);
 	cr_assert_eq(p.fetch[2], 5);
@@ -52,7 +52,7 @@ Test(plan, in_sync_does_nothing)
 	make_view(&v, l, 2);
 	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 } };
 	struct plan p;
-	plan_folder(&v, UV, s, 2, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 2, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_fetch, 0);
 	cr_assert_eq(p.n_actions, 0);
 	plan_free(&p);
@@ -66,7 +66,7 @@ Test(plan, flag_change_renames_and_new_dir_moves)
 	make_view(&v, l, 3);
 	struct plan_server_msg s[] = { { 1, MFLAG_SEEN | MFLAG_REPLIED }, { 2, MFLAG_SEEN }, { 3, 0 } };
 	struct plan p;
-	plan_folder(&v, UV, s, 3, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 3, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_fetch, 0);
 	cr_assert_eq(p.n_renames, 3);
 	cr_assert_eq(find_action(&p, 0)->flags, MFLAG_SEEN | MFLAG_REPLIED);
@@ -83,13 +83,13 @@ Test(plan, expunged_removed_with_mirror_kept_with_keep)
 	make_view(&v, l, 3);
 	struct plan_server_msg s[] = { { 2, 0 } };
 	struct plan p;
-	plan_folder(&v, UV, s, 1, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 1, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_removes, 2);
 	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
 	cr_assert_eq(find_action(&p, 2)->op, PLAN_REMOVE);
 	cr_assert_null(find_action(&p, 1));
 	plan_free(&p);
-	plan_folder(&v, UV, s, 1, DELETIONS_KEEP, &p);
+	plan_folder(&v, UV, s, NULL, 1, DELETIONS_KEEP, &p);
 	cr_assert_eq(p.n_actions, 0);
 	cr_assert_eq(p.n_kept, 2);
 	plan_free(&p);
@@ -104,7 +104,7 @@ Test(plan, duplicates_removed_keeping_cur_copy)
 	make_view(&v, l, 3);
 	struct plan_server_msg s[] = { { 4, MFLAG_SEEN } };
 	struct plan p;
-	plan_folder(&v, UV, s, 1, DELETIONS_KEEP, &p);
+	plan_folder(&v, UV, s, NULL, 1, DELETIONS_KEEP, &p);
 	cr_assert_eq(p.n_duplicates, 2);
 	cr_assert_null(find_action(&p, 0));
 	cr_assert_eq(find_action(&p, 1)->op, PLAN_REMOVE);
@@ -124,7 +124,7 @@ Test(plan, duplicates_keep_the_copy_that_needs_no_rename)
 	make_view(&v, l, 5);
 	struct plan_server_msg s[] = { { 4, MFLAG_REPLIED | MFLAG_SEEN }, { 6, MFLAG_FLAGGED } };
 	struct plan p;
-	plan_folder(&v, UV, s, 2, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 2, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_duplicates, 3);
 	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
 	cr_assert_null(find_action(&p, 1));
@@ -148,7 +148,7 @@ Test(plan, name_with_other_info_is_renamed)
 	v.files[1].odd_info = 1;
 	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 }, { 3, MFLAG_SEEN } };
 	struct plan p;
-	plan_folder(&v, UV, s, 3, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 3, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_actions, 2);
 	cr_assert_eq(find_action(&p, 0)->op, PLAN_RENAME);
 	cr_assert_eq(find_action(&p, 0)->flags, MFLAG_SEEN);
@@ -167,7 +167,7 @@ Test(plan, duplicates_prefer_the_plain_name)
 	v.files[0].odd_info = 1;
 	struct plan_server_msg s[] = { { 1, MFLAG_SEEN } };
 	struct plan p;
-	plan_folder(&v, UV, s, 1, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 1, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_actions, 1);
 	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
 	plan_free(&p);
@@ -181,15 +181,102 @@ Test(plan, other_uidvalidity_never_stands_for_server_message)
 	make_view(&v, l, 2);
 	struct plan_server_msg s[] = { { 1, MFLAG_SEEN }, { 2, 0 } };
 	struct plan p;
-	plan_folder(&v, UV, s, 2, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 2, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_fetch, 1);
 	cr_assert_eq(p.fetch[0], 1);
 	cr_assert_eq(p.n_stale, 1);
 	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE);
 	plan_free(&p);
-	plan_folder(&v, UV, s, 2, DELETIONS_KEEP, &p);
+	plan_folder(&v, UV, s, NULL, 2, DELETIONS_KEEP, &p);
 	cr_assert_eq(p.n_fetch, 1);
 	cr_assert_eq(p.n_actions, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+/* A view whose files have mailkeep's names "<date>.<uv>_<uid>.mailkeep,U=<uid>:2,"
+ * (DATE[i] < 0: another program's name with only the U= tag). */
+static void make_named_view(struct maildir_view *v, const struct lf *files, const long long *date, size_t n)
+{
+	memset(v, 0, sizeof(*v));
+	v->files = calloc(n ? n : 1, sizeof(*v->files));
+	for (size_t i = 0; i < n; i++) {
+		v->files[i] = (struct maildir_file){ .uid = files[i].uid, .uidvalidity = files[i].uv,
+			.flags = (uint8_t)files[i].flags, .in_new = (uint8_t)files[i].in_new,
+			.name_off = (uint32_t)v->names.len };
+		if (date[i] < 0)
+			buf_addf(&v->names, "1700000000.M1P2.host,U=%u:2,", (unsigned)files[i].uid);
+		else
+			buf_addf(&v->names, "%lld.%u_%u.mailkeep,U=%u:2,", date[i], (unsigned)files[i].uv,
+				 (unsigned)files[i].uid, (unsigned)files[i].uid);
+		buf_addch(&v->names, '\0');
+	}
+	v->n = n;
+}
+
+Test(plan, file_with_another_date_is_another_message)
+{
+	/* uid 1: its own file and one moved in by hand from a folder with the same
+	 * UIDVALIDITY (another date); uid 2: only a moved-in file; uid 3: dates not
+	 * known (an older state): as before; uid 4: a name without the date part */
+	struct lf l[] = { { 1, UV, MFLAG_SEEN, 0 }, { 1, UV, 0, 0 }, { 2, UV, 0, 0 }, { 3, UV, 0, 0 },
+			  { 4, 0, 0, 0 } };
+	const long long date[] = { 1500000000, 1600000000, 1500000002, 1500000003, -1 };
+	struct maildir_view v;
+	make_named_view(&v, l, date, 5);
+	struct plan_server_msg s[] = { { 1, 0 }, { 2, 0 }, { 3, 0 }, { 4, 0 } };
+	const int64_t want[] = { 1600000000, 1600000002, STATE_NO_DATE, 1600000004 };
+	struct plan p;
+	plan_folder(&v, UV, s, want, 4, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_stale, 2);
+	cr_assert_eq(p.n_duplicates, 0);
+	cr_assert_eq(find_action(&p, 0)->op, PLAN_REMOVE); /* uid 1, another message's */
+	cr_assert_null(find_action(&p, 1));                /* uid 1, its own: kept as it is */
+	cr_assert_eq(find_action(&p, 2)->op, PLAN_REMOVE); /* uid 2, another message's */
+	cr_assert_null(find_action(&p, 3));
+	cr_assert_null(find_action(&p, 4));
+	cr_assert_eq(p.n_fetch, 1);
+	cr_assert_eq(p.fetch[0], 2);
+	plan_free(&p);
+	/* deletions: keep: the other messages' files are left alone, uid 2 fetched all the same */
+	plan_folder(&v, UV, s, want, 4, DELETIONS_KEEP, &p);
+	cr_assert_eq(p.n_actions, 0);
+	cr_assert_eq(p.n_stale, 2);
+	cr_assert_eq(p.n_fetch, 1);
+	cr_assert_eq(p.fetch[0], 2);
+	plan_free(&p);
+	/* without dates, the copy that needs no rename is kept, the other removed */
+	plan_folder(&v, UV, s, NULL, 4, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_stale, 0);
+	cr_assert_eq(p.n_duplicates, 1);
+	cr_assert_eq(p.n_fetch, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
+Test(plan, many_copies_with_dates)
+{
+	/* more copies than the planner's small buffer: its own file last */
+	struct lf l[12];
+	long long date[12];
+	for (size_t i = 0; i < 12; i++) {
+		l[i] = (struct lf){ 9, UV, 0, 0 };
+		date[i] = i == 11 ? 1234 : (long long)(2000 + i);
+	}
+	date[3] = 1234; /* a copy of its own file too, in new/ */
+	l[3].in_new = 1;
+	struct maildir_view v;
+	make_named_view(&v, l, date, 12);
+	struct plan_server_msg s[] = { { 9, 0 } };
+	const int64_t want[] = { 1234 };
+	struct plan p;
+	plan_folder(&v, UV, s, want, 1, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_stale, 10);
+	cr_assert_eq(p.n_duplicates, 1);
+	cr_assert_null(find_action(&p, 11));
+	cr_assert_eq(find_action(&p, 3)->op, PLAN_REMOVE);
+	cr_assert_eq(p.n_actions, 11);
+	cr_assert_eq(p.n_fetch, 0);
 	plan_free(&p);
 	maildir_view_free(&v);
 }
@@ -201,7 +288,7 @@ Test(plan, interleaved_mixture)
 	make_view(&v, l, 4);
 	struct plan_server_msg s[] = { { 1, 0 }, { 3, 0 }, { 4, 0 }, { 7, 0 }, { 11, MFLAG_DRAFT } };
 	struct plan p;
-	plan_folder(&v, UV, s, 5, DELETIONS_MIRROR, &p);
+	plan_folder(&v, UV, s, NULL, 5, DELETIONS_MIRROR, &p);
 	cr_assert_eq(p.n_fetch, 3);
 	cr_assert_eq(p.fetch[0], 1);
 	cr_assert_eq(p.fetch[1], 4);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A message file moved by hand (mv, keeping its name) from one folder of the mirror into another whose
 # server folder has the same UIDVALIDITY (RFC 3501 does not require UIDVALIDITY to differ between
-# folders; Courier gives folders made in the same second the same one): its name then says it is
+# folders, and a server that takes the creation time can give two folders the same one): its name
+# then says it is
 # the other folder's message of that UID. The next sync must not take it for that message (the
 # mirror would hold another message's bytes under that UID): the file's date (INTERNALDATE, the
 # first field of mailkeep's names) differs from the one the state recorded for that UID. Simulated

@@ -1,6 +1,7 @@
 /* Maildir store, filesystem half: directories, delivery, renames, scans. */
 #include "mailkeep/maildir.h"
 #include "mailkeep/buf.h"
+#include "mailkeep/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,15 +65,28 @@ out:
 	return rc;
 }
 
+/* A directory of the mirror (lstat'ed: a real one) opened to others since is
+ * made private again (0700), as mailkeep made it. */
+static void dir_private(const char *path, const struct stat *st)
+{
+	if ((st->st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
+		log_warn("%s: cannot make it private (0700): %s", path, strerror(errno));
+}
+
 int maildir_create(const char *dir, char *err, size_t errlen)
 {
 	static const char *const sub[] = { "cur", "new", "tmp" };
 	struct buf p = BUF_INIT;
+	struct stat st;
 	int rc = 0;
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		dir_private(dir, &st);
 	for (size_t i = 0; i < 3 && rc == 0; i++) {
 		buf_reset(&p);
 		buf_addf(&p, "%s/%s", dir, sub[i]);
 		rc = mkdir_one(p.data, err, errlen);
+		if (rc == 0 && lstat(p.data, &st) == 0 && S_ISDIR(st.st_mode))
+			dir_private(p.data, &st);
 	}
 	buf_free(&p);
 	return rc;
@@ -454,6 +468,15 @@ void maildir_dir_mtimes(const char *dir, int64_t *cur_ns, int64_t *new_ns)
 	struct stat st;
 	buf_addf(&p, "%s/cur", dir);
 	*cur_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec : 0;
+	/* without tmp/ (deleted by hand) the folder is no Maildir, and a folder
+	 * or tmp/ opened to others (chmod; cur/ and new/ show it in their times)
+	 * is no longer private: -1, never a recorded time, so the run opens the
+	 * folder and puts them right (maildir_create) */
+	buf_reset(&p);
+	buf_addf(&p, "%s/tmp", dir);
+	if (stat(p.data, &st) < 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 ||
+	    stat(dir, &st) < 0 || (st.st_mode & 07777) != 0700)
+		*cur_ns = -1;
 	buf_reset(&p);
 	buf_addf(&p, "%s/new", dir);
 	*new_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec : 0;

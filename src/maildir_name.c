@@ -271,6 +271,31 @@ static int parse_mailkeep_middle(const char *name, size_t prefix_len, uint32_t u
 	return 0;
 }
 
+/* Where the base of a name ends: at its info part (info_offset), or earlier
+ * when the name is mailkeep's ("<date>.<uidvalidity>_<uid>.mailkeep,U=<uid>")
+ * followed by more than one info part ("...,U=5:2,S:2,F", a reader that added
+ * its info to a name that had one): mailkeep's base ends at its first ':', and
+ * the file is named anew with a single info part. */
+static size_t base_offset(const char *name, size_t len)
+{
+	size_t off = info_offset(name, len), u = 0, i;
+	const char *colon = memchr(name, ':', off);
+	uint32_t v, uv = 0;
+	int found = 0;
+	if (!colon)
+		return off;
+	size_t end = (size_t)(colon - name);
+	for (i = 0; i + 3 <= end; i++)
+		if (memcmp(name + i, ",U=", 3) == 0) {
+			u = i;
+			found = 1;
+		}
+	if (found && parse_u32(name + u + 3, end - u - 3, &v) == 0 && v &&
+	    parse_mailkeep_middle(name, u, v, &uv) == 0 && uv)
+		return end;
+	return off;
+}
+
 int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags)
 {
 	size_t len = strlen(name), base_len = info_offset(name, len);
@@ -309,7 +334,7 @@ int maildir_info_canonical(const char *name)
 {
 	size_t len = strlen(name), off = info_offset(name, len), k = 0;
 
-	if (len - off < 3 || memcmp(name + off, ":2,", 3) != 0)
+	if (len - off < 3 || memcmp(name + off, ":2,", 3) != 0 || base_offset(name, len) != off)
 		return 0;
 	for (size_t i = off + 3; i < len; i++, k++) {
 		while (k < FLAG_COUNT && flag_table[k].letter != name[i])
@@ -384,7 +409,7 @@ void maildir_name_with_flags(struct buf *out, const char *name, unsigned flags)
 	char letters[FLAG_COUNT + 1];
 
 	/* built aside so that name may point into out */
-	buf_add(&res, name, info_offset(name, strlen(name)));
+	buf_add(&res, name, base_offset(name, strlen(name)));
 	buf_adds(&res, ":2,");
 	maildir_flags_to_letters(flags, letters);
 	buf_adds(&res, letters);

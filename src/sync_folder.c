@@ -940,14 +940,18 @@ static int folder_trusted(const struct folder_run *f, const struct folder_state 
 }
 
 /* A message file's mtime is its INTERNALDATE, which its name carries: one
- * changed since (touch, a reader's copy kept as the message) is put back. */
+ * changed since (touch, a reader's copy kept as the message) is put back; so
+ * is its mode, 0600 (a chmod, a reader's copy made with its umask). */
 static void mtime_as_named(struct folder_run *f, const char *name, int64_t date)
 {
 	struct stat sb;
 	buf_reset(&f->rel_buf);
 	buf_addf(&f->rel_buf, "%s/cur/%s", f->dir.data, name);
-	if (lstat(f->rel_buf.data, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    ((int64_t)sb.st_mtim.tv_sec == date && sb.st_mtim.tv_nsec == 0))
+	if (lstat(f->rel_buf.data, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return;
+	if ((sb.st_mode & 07777) != 0600 && chmod(f->rel_buf.data, 0600) < 0)
+		log_warn("%s: %s: cannot make it private (0600): %s", f->name, name, strerror(errno));
+	if ((int64_t)sb.st_mtim.tv_sec == date && sb.st_mtim.tv_nsec == 0)
 		return;
 	struct timespec ts[2] = { { .tv_sec = (time_t)date }, { .tv_sec = (time_t)date } };
 	if (utimensat(AT_FDCWD, f->rel_buf.data, ts, AT_SYMLINK_NOFOLLOW) < 0)

@@ -599,6 +599,10 @@ static const struct maildir_name_flags_case maildir_name_flags_cases[] = {
 	{ "x,U=1:2,S", MFLAG_ALL | 0x100u, "x,U=1:2,DFPRST" },
 	{ "x,U=1:1,foo", MFLAG_SEEN, "x,U=1:2,S" },
 	{ "x,U=1:2,S:2,F", MFLAG_TRASHED, "x,U=1:2,S:2,T" },
+	/* mailkeep's own name carries one info part: a reader's second one goes */
+	{ "1.5_6.mailkeep,U=6:2,S:2,F", MFLAG_TRASHED, "1.5_6.mailkeep,U=6:2,T" },
+	{ "1.5_6.mailkeep,U=6:2,:2,", MFLAG_SEEN, "1.5_6.mailkeep,U=6:2,S" },
+	{ "1.5_6.mailkeep,U=6:1,x:2,S", MFLAG_SEEN, "1.5_6.mailkeep,U=6:2,S" },
 	{ "1700000000.3857529045_42.mailkeep,U=42:2,RS", MFLAG_REPLIED | MFLAG_SEEN | MFLAG_TRASHED,
 	  "1700000000.3857529045_42.mailkeep,U=42:2,RST" },
 	{ "1700000000.M1P2.host,S=1234,W=1250:2,Sab", MFLAG_DRAFT, "1700000000.M1P2.host,S=1234,W=1250:2,D" },
@@ -708,6 +712,9 @@ Test(maildir_name, info_canonical)
 		{ "1.5_6.mailkeep,U=6:2,FPS,x", 0 }, /* more after the letters */
 		{ "1.5_6.mailkeep,U=6:1,foo", 0 },   /* experimental info */
 		{ "1.5_6.mailkeep,U=6", 0 },         /* no info */
+		{ "1.5_6.mailkeep,U=6:2,S:2,S", 0 }, /* two info parts */
+		{ "1.5_6.mailkeep,U=6:2,:2,", 0 },
+		{ "1.5_6.mailkeep,U=6:1,x:2,S", 0 },
 		{ "", 0 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

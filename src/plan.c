@@ -51,6 +51,12 @@ static int other_date(const struct maildir_view *local, size_t k, int64_t want)
 	return maildir_name_leading_date(maildir_view_name(local, f), &d) < 0 || d != want;
 }
 
+int plan_file_stands(const struct maildir_view *local, size_t k, uint32_t uidvalidity, int64_t want_date)
+{
+	const struct maildir_file *f = &local->files[k];
+	return (!f->uidvalidity || f->uidvalidity == uidvalidity) && !other_date(local, k, want_date);
+}
+
 int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 		const struct plan_server_msg *server, const int64_t *dates, size_t n_server,
 		enum deletions_mode deletions, struct plan *out)

@@ -209,6 +209,19 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 			f->skipped++;
 			continue;
 		}
+		/* a file with mailkeep's name whose date is not the one the sync state
+		 * recorded for its UID is another message's (moved by hand from a folder
+		 * with the same UIDVALIDITY; docs/design.md): never pushed as this one */
+		const struct state_msg *sd = fs.uidvalidity == uv && mf->uidvalidity ? state_find(&fs, mf->uid) : NULL;
+		int64_t d;
+		if (sd && sd->date != STATE_NO_DATE &&
+		    (maildir_name_leading_date(maildir_view_name(&f->view, mf), &d) < 0 || d != sd->date)) {
+			log_debug("push: folder \"%s\": %s: another message's file (the state has UID %" PRIu32
+				  " dated %" PRId64 "): not pushed", f->name, maildir_view_name(&f->view, mf), mf->uid,
+				  sd->date);
+			f->skipped++;
+			continue;
+		}
 		/* a uid twice (a reader copied the file): the first one, cur/ sorts first */
 		int dup = 0;
 		for (size_t j = n; j > 0 && src[j - 1].uid == mf->uid && !dup; j--)

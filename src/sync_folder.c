@@ -979,7 +979,7 @@ static int64_t *state_dates(const struct server_view *sv, const struct folder_st
  * as the plan leaves it, when that is exactly the name mailkeep would give it
  * and the message has a single file. Downloads set theirs as they land. */
 static void note_dates(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
-		       const struct folder_state *st)
+		       const struct folder_state *st, const int64_t *name_dates)
 {
 	struct buf final = BUF_INIT;
 	uint8_t *renamed;
@@ -996,14 +996,26 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 	for (size_t i = 0; i < p->n_actions; i++)
 		if (p->actions[i].op == PLAN_RENAME)
 			renamed[p->actions[i].file] = 1;
-	for (size_t k = 0; k < v->n; k++) {
+	for (size_t k = 0, s = 0; k < v->n; k++) {
 		const struct maildir_file *file = &v->files[k];
-		if ((k > 0 && v->files[k - 1].uid == file->uid) ||
-		    (k + 1 < v->n && v->files[k + 1].uid == file->uid))
-			continue; /* copies: the plan removes all but one; next run names it */
+		if (k == 0 || v->files[k - 1].uid != file->uid)
+			s = k; /* [s, e): the files of this uid */
 		ssize_t idx = sv_find(&f->sv, file->uid);
 		if (idx < 0 || f->sv.present[idx] != 1 || (file->in_new && !renamed[k]))
 			continue;
+		/* Only a file that may stand for the message is named here: a file of
+		 * another UIDVALIDITY or another message's (another date, left alone
+		 * with deletions: keep) is never the one kept, and must not stop the
+		 * kept file's date from being recorded (without it the next run could
+		 * not tell them apart, and kept either). */
+		int64_t want = name_dates ? name_dates[idx] : STATE_NO_DATE;
+		if (!plan_file_stands(v, k, f->uidvalidity, want))
+			continue;
+		size_t standing = 0;
+		for (size_t e = s; e < v->n && v->files[e].uid == file->uid; e++)
+			standing += (size_t)plan_file_stands(v, e, f->uidvalidity, want);
+		if (standing > 1)
+			continue; /* copies: the plan removes all but one; next run names it */
 		const char *name = maildir_view_name(v, file);
 		if (renamed[k]) {
 			maildir_name_with_flags(&final, name, f->sv.msgs[idx].flags);
@@ -1588,7 +1600,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	/* everything the plan did not ask to fetch and that the server has is on disk */
 	for (size_t i = 0; i < f.sv.n; i++)
 		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
-	note_dates(&f, &view, &plan, &st);
+	note_dates(&f, &view, &plan, &st, name_dates);
 	f.plan = &plan;
 	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
 		buf_addf(&f.store, "%s/.mailkeep/gmail", a->dir);

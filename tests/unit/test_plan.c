@@ -251,6 +251,15 @@ Test(plan, file_with_another_date_is_another_message)
 	cr_assert_eq(p.n_duplicates, 1);
 	cr_assert_eq(p.n_fetch, 0);
 	plan_free(&p);
+	/* plan_file_stands, the same rule for the state's dates after the plan: with
+	 * deletions: keep uid 1 keeps its moved-in file, which must not stop its own
+	 * file's date from being recorded (else the next run, with no date, keeps either) */
+	cr_assert(!plan_file_stands(&v, 0, UV, want[0]));
+	cr_assert(plan_file_stands(&v, 1, UV, want[0]));
+	cr_assert(!plan_file_stands(&v, 2, UV, want[1]));
+	cr_assert(plan_file_stands(&v, 3, UV, want[2]));
+	cr_assert(plan_file_stands(&v, 4, UV, want[3]));
+	cr_assert(!plan_file_stands(&v, 1, UV + 1, want[0])); /* another UIDVALIDITY */
 	maildir_view_free(&v);
 }
 

@@ -21,6 +21,7 @@
 
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
+#include "mailkeep/plan.h"
 #include "mailkeep/state.h"
 #include "mailkeep/utf7.h"
 
@@ -212,10 +213,8 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 		/* a file with mailkeep's name whose date is not the one the sync state
 		 * recorded for its UID is another message's (moved by hand from a folder
 		 * with the same UIDVALIDITY; docs/design.md): never pushed as this one */
-		const struct state_msg *sd = fs.uidvalidity == uv && mf->uidvalidity ? state_find(&fs, mf->uid) : NULL;
-		int64_t d;
-		if (sd && sd->date != STATE_NO_DATE &&
-		    (maildir_name_leading_date(maildir_view_name(&f->view, mf), &d) < 0 || d != sd->date)) {
+		const struct state_msg *sd = fs.uidvalidity == uv ? state_find(&fs, mf->uid) : NULL;
+		if (sd && !plan_file_stands(&f->view, i, uv, sd->date)) {
 			log_debug("push: folder \"%s\": %s: another message's file (the state has UID %" PRIu32
 				  " dated %" PRId64 "): not pushed", f->name, maildir_view_name(&f->view, mf), mf->uid,
 				  sd->date);

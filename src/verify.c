@@ -14,6 +14,7 @@
 
 #include "mailkeep/buf.h"
 #include "mailkeep/maildir.h"
+#include "mailkeep/plan.h"
 #include "mailkeep/snapshot.h"
 #include "mailkeep/state.h"
 #include "mailkeep/sync.h"
@@ -220,9 +221,7 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 				problem(v, rel, "%s: UID %" PRIu32 " is not in the state (extra file)", name, f->uid);
 			continue;
 		}
-		int64_t d;
-		if (f->uidvalidity && m->date != STATE_NO_DATE &&
-		    (maildir_name_leading_date(name, &d) < 0 || d != m->date))
+		if (!plan_file_stands(&view, i, st.uidvalidity, m->date))
 			problem(v, rel, "%s: another message's file (the state has UID %" PRIu32 " dated %" PRId64 ")",
 				name, f->uid, m->date);
 		if (j - i > 1)

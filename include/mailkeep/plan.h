@@ -57,8 +57,9 @@ int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 void plan_free(struct plan *p);
 /* Whether local file K may stand for its UID's message: its uidvalidity is
  * `uidvalidity` or absent, and its mailkeep name does not start with another
- * date than WANT_DATE (STATE_NO_DATE: not known). plan_folder's rule, for the
- * callers that read names after the plan (the dates of the new state). */
+ * date than WANT_DATE (STATE_NO_DATE: not known). plan_folder's rule for one
+ * file, for those that read names outside the plan (the dates of the new
+ * state, verify, push). */
 int plan_file_stands(const struct maildir_view *local, size_t k, uint32_t uidvalidity, int64_t want_date);
 
 /* ---- incremental server view (CONDSTORE / QRESYNC, RFC 7162) ---- */

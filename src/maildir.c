@@ -66,11 +66,12 @@ out:
 }
 
 /* A directory of the mirror (lstat'ed: a real one) opened to others since is
- * made private again (0700), as mailkeep made it. */
+ * made private again (0700), as mailkeep made it. A file system without modes
+ * (vfat, some network mounts) refuses it on every run: not worth a warning. */
 static void dir_private(const char *path, const struct stat *st)
 {
 	if ((st->st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
-		log_warn("%s: cannot make it private (0700): %s", path, strerror(errno));
+		log_debug("%s: cannot make it private (0700): %s", path, strerror(errno));
 }
 
 int maildir_create(const char *dir, char *err, size_t errlen)
@@ -462,21 +463,22 @@ int maildir_clean_tmp(const char *dir, char *err, size_t errlen)
 	return rc;
 }
 
+int maildir_has_tmp(const char *dir)
+{
+	struct buf p = BUF_INIT;
+	struct stat st;
+	buf_addf(&p, "%s/tmp", dir);
+	int ok = lstat(p.data, &st) == 0 && S_ISDIR(st.st_mode);
+	buf_free(&p);
+	return ok;
+}
+
 void maildir_dir_mtimes(const char *dir, int64_t *cur_ns, int64_t *new_ns)
 {
 	struct buf p = BUF_INIT;
 	struct stat st;
 	buf_addf(&p, "%s/cur", dir);
 	*cur_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec : 0;
-	/* without tmp/ (deleted by hand) the folder is no Maildir, and a folder
-	 * or tmp/ opened to others (chmod; cur/ and new/ show it in their times)
-	 * is no longer private: -1, never a recorded time, so the run opens the
-	 * folder and puts them right (maildir_create) */
-	buf_reset(&p);
-	buf_addf(&p, "%s/tmp", dir);
-	if (stat(p.data, &st) < 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 ||
-	    stat(dir, &st) < 0 || (st.st_mode & 07777) != 0700)
-		*cur_ns = -1;
 	buf_reset(&p);
 	buf_addf(&p, "%s/new", dir);
 	*new_ns = stat(p.data, &st) == 0 ? (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec : 0;

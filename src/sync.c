@@ -160,6 +160,7 @@ struct local_folder {
 	int rc;                   /* state_load_header(): 0, 1 (no state), -1 (a full load decides) */
 	struct folder_state hdr;  /* rc == 0 */
 	int64_t cur_ns, new_ns;
+	int has_tmp;              /* maildir_has_tmp() */
 };
 
 struct local_view {
@@ -185,8 +186,10 @@ static void local_add(void *ctx, const char *dir, const char *rel)
 	f->rel = xstrdup(rel);
 	f->dir = xstrdup(dir);
 	f->rc = state_load_header(dir, &f->hdr, err, sizeof(err));
-	if (f->rc == 0)
+	if (f->rc == 0) {
 		maildir_dir_mtimes(dir, &f->cur_ns, &f->new_ns);
+		f->has_tmp = maildir_has_tmp(dir);
+	}
 }
 
 static int cmp_local(const void *x, const void *y)
@@ -592,7 +595,7 @@ static size_t folders_to_examine(struct folder_queue *q, const struct local_view
 		const struct imap_mailbox *mb = &q->list->items[q->sel[k]];
 		const struct local_folder *lf = local_find(local, q->rels->items[q->sel[k]]);
 		const struct imap_status_info *st = q->status ? &q->status[k] : NULL;
-		q->skip[k] = lf && lf->rc == 0 && lf->hdr.special == mb->special && st &&
+		q->skip[k] = lf && lf->rc == 0 && lf->has_tmp && lf->hdr.special == mb->special && st &&
 			     sync_state_unchanged(&lf->hdr, st, lf->cur_ns, lf->new_ns);
 		n += !q->skip[k];
 		if (!q->skip[k] && !*writes)

@@ -950,7 +950,7 @@ static void mtime_as_named(struct folder_run *f, const char *name, int64_t date)
 	if (lstat(f->rel_buf.data, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return;
 	if ((sb.st_mode & 07777) != 0600 && chmod(f->rel_buf.data, 0600) < 0)
-		log_warn("%s: %s: cannot make it private (0600): %s", f->name, name, strerror(errno));
+		log_debug("%s: %s: cannot make it private (0600): %s", f->name, name, strerror(errno));
 	if ((int64_t)sb.st_mtim.tv_sec == date && sb.st_mtim.tv_nsec == 0)
 		return;
 	struct timespec ts[2] = { { .tv_sec = (time_t)date }, { .tv_sec = (time_t)date } };
@@ -1448,7 +1448,7 @@ static int unchanged(const struct folder_run *f, const struct folder_state *st,
 		     const struct imap_status_info *status)
 {
 	int64_t cur_ns, new_ns;
-	if (!status || !status->ok)
+	if (!status || !status->ok || !maildir_has_tmp(f->dir.data))
 		return 0;
 	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
 	return sync_state_unchanged(st, status, cur_ns, new_ns);

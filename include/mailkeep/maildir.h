@@ -191,9 +191,10 @@ int maildir_remove(const char *dir, int in_new, const char *name, char *err, siz
 /* Remove mailkeep's files in <dir>/tmp (leftovers of an interrupted run), and
  * other programs' files there once they are 36 hours old. */
 int maildir_clean_tmp(const char *dir, char *err, size_t errlen);
-/* Change times (st_ctim, ns) of <dir>/cur and <dir>/new; 0 when missing, and
- * *cur_ns -1 when <dir>/tmp is missing or <dir> or its tmp/ is not 0700 (never
- * equal to a recorded time: the folder is opened and put right). Any
+/* 1 when <dir>/tmp is a directory (deleted by hand, the folder is no Maildir
+ * until a run opens it and makes tmp/ again: maildir_create()). */
+int maildir_has_tmp(const char *dir);
+/* Change times (st_ctim, ns) of <dir>/cur and <dir>/new; 0 when missing. Any
  * entry added, removed or renamed there changes them, as it does the mtime, but
  * no tool can put them back (`touch -d`, `rsync -t` set the mtime, and the
  * ctime to now): what tells that a reader changed a folder. */

@@ -12,7 +12,7 @@
 #  - a folder directory replaced by a symbolic link to another folder: that folder fails (documented),
 #    and nothing is written through the link;
 #  - tmp/ deleted in a folder with nothing else changed (before: never made again);
-#  - modes opened to others (a 0644 message, 0755 folder and cur/, 0750 tmp/): private again.
+#  - modes opened to others (a 0644 message, 0755 folder, cur/ and new/, 0750 tmp/): private again.
 # MK_EDGES_KNOWN=1 also runs what still fails (see the end of the file).
 . "$(dirname "$0")/lib.sh"
 t_begin
@@ -94,11 +94,12 @@ fresh
 rm -rf "$A/Archive/tmp"
 sync_exact "sync after tmp/ deleted"
 
-# ---- modes opened to others: made private again (0600 files when the folder is read, 0700 dirs)
+# ---- modes opened to others: made private again when the folder is next read (here at once: a chmod
+# of cur/ changes its time) — 0600 message files, 0700 folder directory, cur/, new/, tmp/
 fresh
 chmod 644 "$(file_for "$A" Archive 1)"
-chmod 755 "$A/Archive/cur" "$A/Archive"
-chmod 750 "$A/INBOX/tmp"
+chmod 755 "$A/Archive/cur" "$A/Archive" "$A/Archive/new"
+chmod 750 "$A/Archive/tmp"
 sync_exact "sync after modes changed"
 
 if [ "${MK_EDGES_KNOWN:-0}" = 1 ]; then

@@ -271,6 +271,19 @@ static int parse_mailkeep_middle(const char *name, size_t prefix_len, uint32_t u
 	return 0;
 }
 
+/* 1 and *u, the offset of the last ",U=" in name[0..end); 0 when there is none. */
+static int last_u_tag(const char *name, size_t end, size_t *u)
+{
+	int found = 0;
+	for (size_t i = 0; i + 3 <= end; i++) {
+		if (memcmp(name + i, ",U=", 3) == 0) {
+			*u = i;
+			found = 1;
+		}
+	}
+	return found;
+}
+
 /* Where the base of a name ends: at its info part (info_offset), or earlier
  * when the name is mailkeep's ("<date>.<uidvalidity>_<uid>.mailkeep,U=<uid>")
  * followed by more than one info part ("...,U=5:2,S:2,F", a reader that added
@@ -278,19 +291,13 @@ static int parse_mailkeep_middle(const char *name, size_t prefix_len, uint32_t u
  * the file is named anew with a single info part. */
 static size_t base_offset(const char *name, size_t len)
 {
-	size_t off = info_offset(name, len), u = 0, i;
+	size_t off = info_offset(name, len), u = 0;
 	const char *colon = memchr(name, ':', off);
 	uint32_t v, uv = 0;
-	int found = 0;
 	if (!colon)
 		return off;
 	size_t end = (size_t)(colon - name);
-	for (i = 0; i + 3 <= end; i++)
-		if (memcmp(name + i, ",U=", 3) == 0) {
-			u = i;
-			found = 1;
-		}
-	if (found && parse_u32(name + u + 3, end - u - 3, &v) == 0 && v &&
+	if (last_u_tag(name, end, &u) && parse_u32(name + u + 3, end - u - 3, &v) == 0 && v &&
 	    parse_mailkeep_middle(name, u, v, &uv) == 0 && uv)
 		return end;
 	return off;
@@ -299,21 +306,14 @@ static size_t base_offset(const char *name, size_t len)
 int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags)
 {
 	size_t len = strlen(name), base_len = info_offset(name, len);
-	size_t i, u = 0, end;
-	int found = 0;
+	size_t u = 0, end;
 	uint32_t v, uv = 0;
 
 	*uid = 0;
 	*uidvalidity = 0;
 	*flags = 0;
 	/* the last ",U=" of the base name */
-	for (i = 0; i + 3 <= base_len; i++) {
-		if (memcmp(name + i, ",U=", 3) == 0) {
-			u = i;
-			found = 1;
-		}
-	}
-	if (!found)
+	if (!last_u_tag(name, base_len, &u))
 		return -1;
 	/* the value ends at the next field, or at a ':' when the name carries
 	 * several info parts (only the last ":2," counts as info) */

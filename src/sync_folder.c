@@ -979,17 +979,14 @@ static int64_t *state_dates(const struct server_view *sv, const struct folder_st
  * as the plan leaves it, when that is exactly the name mailkeep would give it
  * and the message has a single file. Downloads set theirs as they land. */
 static void note_dates(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
-		       const struct folder_state *st, const int64_t *name_dates)
+		       const int64_t *name_dates)
 {
 	struct buf final = BUF_INIT;
 	uint8_t *renamed;
-	if (f->trusted) { /* both sorted by uid: one merge walk */
-		for (size_t i = 0, j = 0; i < f->sv.n; i++) {
-			while (j < st->n && st->msgs[j].uid < f->sv.msgs[i].uid)
-				j++;
-			if (f->sv.present[i] && j < st->n && st->msgs[j].uid == f->sv.msgs[i].uid)
-				f->sv.date[i] = st->msgs[j].date;
-		}
+	if (f->trusted) { /* the state's dates, as state_dates() read them for the plan */
+		for (size_t i = 0; i < f->sv.n; i++)
+			if (f->sv.present[i])
+				f->sv.date[i] = name_dates[i];
 		return;
 	}
 	renamed = xcalloc(v->n ? v->n : 1, 1);
@@ -1008,7 +1005,7 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 		 * with deletions: keep) is never the one kept, and must not stop the
 		 * kept file's date from being recorded (without it the next run could
 		 * not tell them apart, and kept either). */
-		int64_t want = name_dates ? name_dates[idx] : STATE_NO_DATE;
+		int64_t want = name_dates[idx];
 		if (!plan_file_stands(v, k, f->uidvalidity, want))
 			continue;
 		size_t standing = 0;
@@ -1600,7 +1597,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	/* everything the plan did not ask to fetch and that the server has is on disk */
 	for (size_t i = 0; i < f.sv.n; i++)
 		f.sv.present[i] = !wanted(&plan, f.sv.msgs[i].uid);
-	note_dates(&f, &view, &plan, &st, name_dates);
+	note_dates(&f, &view, &plan, name_dates);
 	f.plan = &plan;
 	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
 		buf_addf(&f.store, "%s/.mailkeep/gmail", a->dir);

@@ -103,7 +103,29 @@ static int flock_wait(int fd, int op)
 	return rc;
 }
 
-static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
+/* A run's lock: flock(2) on <account>/.mailkeep/lock (what other tools and
+ * flock(1) see, and what works on NFS) and on the account directory itself,
+ * which a lock file deleted during the run (rm -r .mailkeep) cannot take
+ * away: a second run then makes a new lock file, and still finds the
+ * directory locked. Where a directory cannot be flock'ed (NFS emulates flock
+ * with POSIX locks, which need a file open for writing) the file's lock
+ * stands alone. */
+struct run_lock {
+	int file, dir;
+};
+#define RUN_LOCK_INIT { -1, -1 }
+
+static void release_lock(struct run_lock *l)
+{
+	if (l->file >= 0)
+		close(l->file);
+	if (l->dir >= 0)
+		close(l->dir);
+	l->file = l->dir = -1;
+}
+
+/* 0: locked; 1: another run holds it (err says so); -1: error (err). */
+static int take_lock(struct account_run *a, struct run_lock *l, char *err, size_t errlen)
 {
 	struct buf p = BUF_INIT;
 	int rc = -1;
@@ -113,24 +135,36 @@ static int take_lock(struct account_run *a, int *fd, char *err, size_t errlen)
 	if (maildir_mkdirs(a->dir, ".mailkeep", err, errlen) < 0)
 		goto out;
 	buf_adds(&p, "/lock");
-	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0) {
+	l->file = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (l->file < 0) {
 		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
 		goto out;
 	}
-	if (flock_wait(*fd, LOCK_EX) < 0) {
+	if (flock_wait(l->file, LOCK_EX) < 0) {
 		if (errno == EWOULDBLOCK) {
 			snprintf(err, errlen, "account %s: another mailkeep run holds %s", a->acct->name, p.data);
 			rc = 1;
 		} else {
 			snprintf(err, errlen, "%s: flock: %s", p.data, strerror(errno));
 		}
-		close(*fd);
-		*fd = -1;
 		goto out;
+	}
+	l->dir = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->dir >= 0 && flock_wait(l->dir, LOCK_EX) < 0) {
+		if (errno == EWOULDBLOCK) {
+			snprintf(err, errlen, "account %s: another mailkeep run holds %s (its lock file was removed)",
+				 a->acct->name, a->dir);
+			rc = 1;
+			goto out;
+		}
+		log_debug("%s: flock: %s (the lock file's lock stands alone)", a->dir, strerror(errno));
+		close(l->dir);
+		l->dir = -1;
 	}
 	rc = 0;
 out:
+	if (rc != 0)
+		release_lock(l);
 	buf_free(&p);
 	return rc;
 }
@@ -141,13 +175,19 @@ out:
 static int lock_held(const struct account_run *a)
 {
 	struct buf p = BUF_INIT;
+	int held = 0;
 	buf_addf(&p, "%s/.mailkeep/lock", a->dir);
 	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0) {
+		held = flock_wait(fd, LOCK_SH) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+	}
+	fd = held ? -1 : open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		held = flock_wait(fd, LOCK_SH) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+	}
 	buf_free(&p);
-	if (fd < 0)
-		return 0;
-	int held = flock_wait(fd, LOCK_SH) < 0 && errno == EWOULDBLOCK;
-	close(fd);
 	return held;
 }
 
@@ -334,9 +374,10 @@ int sync_snapshot_only(const struct account *acct, char *err, size_t errlen)
 {
 	struct account_run a = { .acct = acct };
 	struct snapshot_result sr;
-	int lockfd = -1, rc;
+	struct run_lock lock = RUN_LOCK_INIT;
+	int rc;
 	a.dir = sync_account_dir(acct);
-	rc = take_lock(&a, &lockfd, err, errlen);
+	rc = take_lock(&a, &lock, err, errlen);
 	if (rc != 0) {
 		rc = rc > 0 ? SYNC_LOCKED : -1;
 		goto out;
@@ -346,8 +387,7 @@ int sync_snapshot_only(const struct account *acct, char *err, size_t errlen)
 		log_info("account %s: snapshot %.12s%s: %zu new, %zu renamed, %zu removed", acct->name,
 			 sr.commit, sr.committed ? "" : " (unchanged)", sr.added, sr.renamed, sr.removed);
 out:
-	if (lockfd >= 0)
-		close(lockfd);
+	release_lock(&lock);
 	free(a.dir);
 	return rc;
 }
@@ -1103,7 +1143,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	struct strlist rels = { 0 };
 	struct local_view local = { 0 };
 	char err[1024];
-	int lockfd = -1, rc;
+	struct run_lock lock = RUN_LOCK_INIT;
+	int rc;
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1128,7 +1169,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	}
 	if (maildir_mkdir_p(a.dir, err, sizeof(err)) < 0)
 		goto fail;
-	rc = take_lock(&a, &lockfd, err, sizeof(err));
+	rc = take_lock(&a, &lock, err, sizeof(err));
 	if (rc < 0) /* the message names a path, not the account */
 		goto fail;
 	if (rc > 0) {
@@ -1176,7 +1217,7 @@ out:
 	res->round_trips = a.round_trips;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	if (res->status != SYNC_LOCKED && lockfd >= 0)
+	if (res->status != SYNC_LOCKED && lock.file >= 0)
 		write_last_run(&a, res);
 	/* LOGOUT last: the server's end of the session then overlaps nothing of ours */
 	imap_close(a.imap);
@@ -1184,8 +1225,7 @@ out:
 		OPENSSL_cleanse(a.password, strlen(a.password));
 		free(a.password);
 	}
-	if (lockfd >= 0)
-		close(lockfd);
+	release_lock(&lock);
 	imap_mailbox_list_free(&list);
 	strlist_clear(&rels);
 	local_free(&local);

@@ -195,6 +195,14 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 			 f->r->dst->name, f->name, serr);
 		memset(&fs, 0, sizeof(fs));
 	}
+	if (!state_is_of(&fs, f->rel)) {
+		/* swapped or copied by hand with another folder's directory: its files
+		 * may be that folder's messages under this one's UIDs */
+		snprintf(err, errlen, "the mirror's state is another folder's (its directory was moved or copied "
+			 "by hand); sync the source account first");
+		state_free(&fs);
+		return -1;
+	}
 	if (f->view.foreign) {
 		log_warn("push %s -> %s: folder \"%s\": %zu files not made by mailkeep are not pushed",
 			 f->r->src->name, f->r->dst->name, f->name, f->view.foreign);

@@ -50,7 +50,7 @@ int state_equal(const struct folder_state *a, const struct folder_state *b)
 	    a->highestmodseq != b->highestmodseq || a->cur_mtime_ns != b->cur_mtime_ns ||
 	    a->new_mtime_ns != b->new_mtime_ns || a->listed != b->listed || !a->orphaned != !b->orphaned ||
 	    a->n != b->n ||
-	    a->special != b->special)
+	    a->special != b->special || a->folder_id != b->folder_id)
 		return 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct state_msg *x = &a->msgs[i], *y = &b->msgs[i];
@@ -59,6 +59,21 @@ int state_equal(const struct folder_state *a, const struct folder_state *b)
 			return 0;
 	}
 	return 1;
+}
+
+uint64_t state_folder_id(const char *rel)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (const unsigned char *p = (const unsigned char *)rel; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+int state_is_of(const struct folder_state *st, const char *rel)
+{
+	return !st->folder_id || st->folder_id == state_folder_id(rel);
 }
 
 int state_names_known(const struct folder_state *st)
@@ -168,6 +183,13 @@ static int parse_line(struct folder_state *st, char *line, int version, uint32_t
 		if (parse_u64(line + 8, 0xffff, &v, &end) < 0 || *end)
 			return -1;
 		st->special = (unsigned)v;
+	} else if (!strncmp(line, "folder ", 7)) {
+		char *e;
+		if (strlen(line + 7) != 16 || strspn(line + 7, "0123456789abcdef") != 16)
+			return -1;
+		st->folder_id = strtoull(line + 7, &e, 16);
+		if (!st->folder_id)
+			return -1;
 	}
 	/* unknown header lines are ignored: forward compatibility */
 	return 0;
@@ -353,6 +375,8 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 		 "\norphaned %d\nspecial %u\nmessages %zu\n",
 		 st->uidvalidity, st->uidnext, st->highestmodseq, st->cur_mtime_ns,
 		 st->new_mtime_ns, st->listed, st->orphaned ? 1 : 0, st->special, st->n);
+	if (st->folder_id)
+		buf_addf(&out, "folder %016" PRIx64 "\n", st->folder_id);
 	/* O_NOFOLLOW: a symbolic link planted there must not make us write elsewhere */
 	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {

@@ -26,6 +26,7 @@ struct server_view {
 	char **keywords;        /* parallel to msgs; NULL entries mostly */
 	uint8_t *present;       /* parallel: the message is on disk */
 	int64_t *date;          /* parallel: its file's name date (state_msg.date) */
+	int64_t *idate;         /* parallel, or NULL: the INTERNALDATE listed with the flags */
 	size_t n, cap;
 	/* the connection whose EXISTS bounds the view (NULL: unbounded); kept by sv_free */
 	const struct imap_client *imap;
@@ -92,6 +93,7 @@ struct folder_run {
 	} *bodyless;
 	size_t n_bodyless, cap_bodyless;
 	unsigned long expunges0; /* imap_expunges() when the folder began */
+	int want_dates;         /* a full listing asks INTERNALDATE (no state to tell the files by) */
 };
 
 static void prefetch_next(struct folder_run *f);
@@ -155,7 +157,11 @@ static void sv_add(struct server_view *sv, uint32_t uid, unsigned flags, const c
 		sv->cap = sv->cap ? sv->cap * 2 : 256;
 		sv->msgs = xrealloc(sv->msgs, sv->cap * sizeof(*sv->msgs));
 		sv->keywords = xrealloc(sv->keywords, sv->cap * sizeof(*sv->keywords));
+		if (sv->idate)
+			sv->idate = xrealloc(sv->idate, sv->cap * sizeof(*sv->idate));
 	}
+	if (sv->idate)
+		sv->idate[sv->n] = INT64_MIN;
 	sv->msgs[sv->n] = (struct plan_server_msg){ .uid = uid, .flags = (uint8_t)flags };
 	sv->keywords[sv->n] = kw && *kw ? xstrdup(kw) : NULL;
 	sv->n++;
@@ -170,6 +176,7 @@ static void sv_free(struct server_view *sv)
 	free(sv->keywords);
 	free(sv->present);
 	free(sv->date);
+	free(sv->idate);
 	memset(sv, 0, sizeof(*sv));
 	sv->imap = imap;
 }
@@ -192,6 +199,7 @@ static ssize_t sv_find(const struct server_view *sv, uint32_t uid)
 struct sv_pair {
 	struct plan_server_msg m;
 	char *kw;
+	int64_t idate;
 	size_t seq;
 };
 
@@ -213,7 +221,7 @@ static void sv_dedupe(struct server_view *sv)
 		size_t n = sv->n, o = 0;
 		struct sv_pair *tmp = xmalloc(n * sizeof(*tmp));
 		for (size_t i = 0; i < n; i++)
-			tmp[i] = (struct sv_pair){ sv->msgs[i], sv->keywords[i], i };
+			tmp[i] = (struct sv_pair){ sv->msgs[i], sv->keywords[i], sv->idate ? sv->idate[i] : INT64_MIN, i };
 		qsort(tmp, n, sizeof(*tmp), cmp_pair);
 		for (size_t i = 0; i < n; i++) {
 			if (o && sv->msgs[o - 1].uid == tmp[i].m.uid) {
@@ -222,6 +230,8 @@ static void sv_dedupe(struct server_view *sv)
 			}
 			sv->msgs[o] = tmp[i].m;
 			sv->keywords[o] = tmp[i].kw;
+			if (sv->idate)
+				sv->idate[o] = tmp[i].idate;
 			o++;
 		}
 		sv->n = o;
@@ -245,10 +255,17 @@ static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errle
 	struct server_view *sv = ctx;
 	if (!m->has_flags)
 		return 0;
+	if (m->internaldate != INT64_MIN && !sv->idate) { /* asked for: a full listing without a state */
+		sv->idate = xmalloc((sv->cap ? sv->cap : 1) * sizeof(*sv->idate));
+		for (size_t i = 0; i < sv->n; i++)
+			sv->idate[i] = INT64_MIN;
+	}
 	if (sv->n && sv->msgs[sv->n - 1].uid == m->uid) { /* the same again: the last wins */
 		sv->msgs[sv->n - 1].flags = (uint8_t)m->flags;
 		free(sv->keywords[sv->n - 1]);
 		sv->keywords[sv->n - 1] = *m->keywords ? xstrdup(m->keywords) : NULL;
+		if (sv->idate)
+			sv->idate[sv->n - 1] = m->internaldate;
 		return 0;
 	}
 	if (sv->imap && sv->n == sv->cap && sv->n >= (size_t)imap_exists(sv->imap) + VIEW_SLACK) {
@@ -262,9 +279,13 @@ static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errle
 			sv->cap *= 2;
 			sv->msgs = xrealloc(sv->msgs, sv->cap * sizeof(*sv->msgs));
 			sv->keywords = xrealloc(sv->keywords, sv->cap * sizeof(*sv->keywords));
+			if (sv->idate)
+				sv->idate = xrealloc(sv->idate, sv->cap * sizeof(*sv->idate));
 		}
 	}
 	sv_add(sv, m->uid, m->flags, m->keywords);
+	if (sv->idate)
+		sv->idate[sv->n - 1] = m->internaldate;
 	return 0;
 }
 
@@ -1327,6 +1348,12 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 	f->sv.imap = c;
 	ch.changed.imap = c;
 	*path = build_request(f->a, mb, st, status, &req, &f->spec_set);
+	/* without a state the listing also gives every message's INTERNALDATE: the
+	 * date a mailkeep file name starts with then tells a file of the message
+	 * from another's of the same UID (moved in by hand with the state lost) */
+	const char *full_items = f->want_dates ? "(UID FLAGS INTERNALDATE)" : "(UID FLAGS)";
+	if (*path == PATH_FULL)
+		req.fetch_items = full_items;
 	/* QRESYNC only: there EXAMINE carries the changes and the download is
 	 * the one FETCH behind it. On the CONDSTORE path a server may run its
 	 * FETCH CHANGEDSINCE, SEARCH and download side by side (Dovecot does),
@@ -1344,7 +1371,7 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 		int same = (int)*path == p->path && req.qresync_uidvalidity == p->qresync_uidvalidity &&
 			   req.qresync_modseq == p->qresync_modseq && req.changedsince == p->changedsince &&
 			   !strcmp(req.then_set ? req.then_set : "", p->spec_set) &&
-			   imap_select_seq(c) == p->seq;
+			   imap_select_seq(c) == p->seq && !(*path == PATH_FULL && f->want_dates);
 		if (same) {
 			struct imap_examine_sent tags = p->tags; /* the slot is reused now */
 			p->sent = 0;
@@ -1364,7 +1391,7 @@ examined:
 		log_info("account %s: folder \"%s\": %s EXAMINE refused (%s); plain EXAMINE",
 			 f->a->acct->name, f->name, path_names[*path], err);
 		struct imap_examine_req plain = { .wire_name = mb->name, .plain = 1,
-						  .fetch_items = "(UID FLAGS)", .cb = &flags_cb,
+						  .fetch_items = full_items, .cb = &flags_cb,
 						  .after_send = after_examine_sent, .after_ctx = f };
 		*path = PATH_FULL;
 		spec_drop(f);
@@ -1397,7 +1424,7 @@ examined:
 		rc = SYNC_ERR_RESELECT;
 		goto out;
 	}
-	rc = imap_uid_fetch(c, "1:*", "(UID FLAGS)", &flags_cb, err, errlen);
+	rc = imap_uid_fetch(c, "1:*", full_items, &flags_cb, err, errlen);
 	if (rc == IMAP_ERR_NO && info->exists == 0)
 		rc = 0;
 out:
@@ -1479,7 +1506,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
 	/* The common case of a frequent run: the header of the state is enough. */
-	if (state_load_header(f.dir.data, &st, serr, sizeof(serr)) == 0 &&
+	if (state_load_header(f.dir.data, &st, serr, sizeof(serr)) == 0 && state_is_of(&st, rel) &&
 	    st.special == mb->special && unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
 		rep->how = path_names[PATH_SKIPPED];
@@ -1500,12 +1527,20 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			 a->acct->name, f.name, serr);
 		memset(&st, 0, sizeof(st));
 	}
+	if (!state_is_of(&st, rel)) {
+		/* the directory was moved or copied here by hand, its state with it */
+		log_warn("account %s: folder \"%s\": the state is another folder's (its directory moved or "
+			 "copied in by hand); rebuilding it from the files and the server's dates",
+			 a->acct->name, f.name);
+		state_free(&st);
+	}
 	if (unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
 		rep->how = path_names[PATH_SKIPPED];
 		/* learnt SPECIAL-USE (for push), or a state from before the count line */
 		if (st.special != mb->special || st.declared < 0) {
 			st.special = mb->special;
+			st.folder_id = state_folder_id(rel);
 			if (state_save(f.dir.data, &st, err, errlen) < 0)
 				goto out;
 		}
@@ -1516,6 +1551,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	f.view = &view;
 	f.st = &st;
 	f.trusted = folder_trusted(&f, &st);
+	f.want_dates = !fresh && st.n == 0;
 	log_debug("%s: state loaded (%zu messages%s)", f.name, st.n, f.trusted ? ", files as recorded" : "");
 	rc = server_view(&f, mb, &st, status, &info, &path, err, errlen);
 	log_debug("%s: server view (%s): %zu messages", f.name, path_names[path], f.sv.n);
@@ -1566,11 +1602,16 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		st.uidvalidity = info.uidvalidity;
 		st.uidnext = 0;
 		st.highestmodseq = 0;
+		st.folder_id = state_folder_id(rel);
 		if (state_save(f.dir.data, &st, err, errlen) < 0)
 			goto out;
 	}
 	sv_normalise(&f.sv);
 	name_dates = state_dates(&f.sv, &st);
+	if (!st.n && f.sv.idate) /* no state: the server's dates (a name says 0 before 1970) */
+		for (size_t i = 0; i < f.sv.n; i++)
+			if (f.sv.idate[i] != INT64_MIN)
+				name_dates[i] = f.sv.idate[i] < 0 ? 0 : f.sv.idate[i];
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
 	if (!plan.n_fetch && !f.spec_tag)
 		prefetch_next(&f); /* no command left for this folder */
@@ -1627,7 +1668,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (frc < 0)
 		goto out;
 	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq,
-				    .special = mb->special, .listed = st.listed };
+				    .special = mb->special, .listed = st.listed,
+				    .folder_id = state_folder_id(rel) };
 	uint32_t max_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++) {
 		if (!f.sv.present[i])

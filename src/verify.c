@@ -199,6 +199,12 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 		problem(v, rel, "%s", err);
 		return;
 	}
+	if (!state_is_of(&st, rel)) {
+		problem(v, rel, "the state is another folder's (its directory was moved or copied by hand): "
+			"the next sync rebuilds it");
+		state_free(&st);
+		return;
+	}
 	if (maildir_scan(dir, &view, err, sizeof(err)) < 0) {
 		problem(v, rel, "%s", err);
 		state_free(&st);

@@ -9,6 +9,7 @@
  *   listed <unix time>              when cur/ and new/ were last read (not taken from the state)
  *   orphaned <0|1>
  *   special <IMAP_SPECIAL_* bits>   the server's SPECIAL-USE attributes (RFC 6154)
+ *   folder <16 hex digits>          state_folder_id() of the folder it was written for
  *   messages <count of m lines>     lets a no-change check read the header only
  *   m <uid> <flag letters or '-'> <date or '-'> [keyword ...]
  * The message lines are sorted by uid and hold the server flags as of the last
@@ -43,6 +44,7 @@ struct folder_state {
 	int64_t listed;       /* unix time cur/ and new/ were last read; 0: unknown */
 	int orphaned;
 	unsigned special;     /* IMAP_SPECIAL_* of the folder on its server, for push */
+	uint64_t folder_id;   /* state_folder_id() of its folder; 0: not recorded (an older file) */
 	int64_t declared;     /* message count the file's header gave; -1: none (older file) */
 	struct state_msg *msgs; /* sorted by uid; owned */
 	size_t n, cap;
@@ -79,6 +81,16 @@ int state_namespace_load(const char *acct_dir, char **rel);
 
 /* 1 when both states would be written identically. */
 int state_equal(const struct folder_state *a, const struct folder_state *b);
+
+/* A folder's identity in its state: a hash (64-bit FNV-1a, never 0) of its
+ * path in the mirror. A folder directory moved or copied by hand under
+ * another folder's name brings its state along; the identity tells it is
+ * not that folder's (docs/design.md, "Moved by hand"). */
+uint64_t state_folder_id(const char *rel);
+
+/* 1 when st may be the state of the folder at rel: written for it, or by a
+ * version that did not record the folder. */
+int state_is_of(const struct folder_state *st, const char *rel);
 
 /* Append a message (uids must be appended in increasing order). keywords copied;
  * date: the file name's date, or STATE_NO_DATE. */

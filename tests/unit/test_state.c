@@ -112,6 +112,10 @@ Test(state, malformed_files_rejected)
 		"mailkeep-state 3\nm 7 S 5\n",              /* a later version */
 		"mailkeep-state 2\nlisted -5\n",            /* a time before 1970 */
 		"mailkeep-state 2\nlisted 12x\n",
+		"mailkeep-state 2\nfolder 0000000000000000\n", /* 0 is "not recorded", never written */
+		"mailkeep-state 2\nfolder 12ab\n",             /* not 16 digits */
+		"mailkeep-state 2\nfolder 0123456789ABCDEF\n", /* written in lower case */
+		"mailkeep-state 2\nfolder 0123456789abcdefg\n",
 	};
 	char *d = make_tmpdir();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -122,6 +126,42 @@ Test(state, malformed_files_rejected)
 		cr_assert(strstr(err, STATE_FILE), "case %zu: error does not name the file: %s", i, err);
 		cr_assert_eq(st.n, 0);
 	}
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	unlink(p);
+	rmdir(d);
+	free(d);
+}
+
+/* The folder a state was written for: recorded, read back (also by the
+ * header-only load, with a message line after it), and compared by path. */
+Test(state, folder_identity)
+{
+	char *d = make_tmpdir();
+	char err[256] = "";
+	struct folder_state st = { .uidvalidity = 4242, .uidnext = 3, .highestmodseq = 5 };
+	struct folder_state h;
+	cr_assert_neq(state_folder_id("INBOX"), 0);
+	cr_assert_neq(state_folder_id(""), 0);
+	cr_assert_neq(state_folder_id("Archive/2024"), state_folder_id("Archive/2023"));
+	cr_assert_neq(state_folder_id("R&D"), state_folder_id("Gesch\xc3\xa4ftlich"));
+	cr_assert(state_is_of(&st, "anything"), "a state without the record is any folder's");
+	state_add(&st, 1, MFLAG_SEEN, 1000, NULL);
+	st.folder_id = state_folder_id("Archive/2024");
+	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(state_load_header(d, &h, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h.folder_id, st.folder_id);
+	cr_assert(state_is_of(&h, "Archive/2024"));
+	cr_assert_not(state_is_of(&h, "Archive/2023"));
+	cr_assert_not(state_is_of(&h, "INBOX"));
+	state_free(&h);
+	cr_assert_eq(state_load(d, &h, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h.folder_id, st.folder_id);
+	cr_assert(state_equal(&h, &st));
+	h.folder_id = state_folder_id("INBOX");
+	cr_assert_not(state_equal(&h, &st), "another folder's state is not the same state");
+	state_free(&h);
+	state_free(&st);
 	char p[512];
 	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
 	unlink(p);

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Two folders with one UIDVALIDITY (RFC 3501 allows it; some servers give every folder the same)
+# whose directories are swapped, copied over each other, or whose messages move between them while
+# a state is lost: the file names and the states agree with each other, so only the state's record
+# of which folder it was written for (and, without a state, the server's INTERNALDATEs against the
+# dates the names start with) tells one folder's message from the other's of the same UID; verify
+# reports such a state and push refuses the folder until a sync rebuilt it. Each
+# time the next sync must end exact (every message's bytes compared), no duplicate, and a folder's
+# own files are kept, not downloaded again. (Before: each folder kept the other's messages under
+# its UIDs, run after run.)
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 5 --count 6 --big 0
+cfg=$T/config.yaml
+{ echo "accounts:"; acct_yaml alice max_connections=1; } | cfg_write "$cfg"
+A=$T/mail/alice
+G=Geschäftlich
+R='R&D'
+mk -c "$cfg" sync
+expect_rc 0 "initial sync"
+dadm mailbox update -u alice --uid-validity 4242 "$G"
+dadm mailbox update -u alice --uid-validity 4242 "$R"
+mk -c "$cfg" sync
+expect_rc 0 "sync after the UIDVALIDITY change"
+rm -rf "$A/.mailkeep/uidvalidity-"*
+exact "$A"
+check '[ -n "$(file_for "$A" "$G" 1)" ] && [ -n "$(file_for "$A" "$R" 1)" ]' "UID 1 missing in $G or $R"
+check 'grep -q "^folder [0-9a-f]\{16\}$" "$A/$G/.mailkeep-state"' "the state does not name its folder"
+cp -a "$A" "$T/clean"
+fresh() {
+	rm -rf "$A"
+	cp -a "$T/clean" "$A"
+	mk -c "$cfg" sync
+	expect_rc 0 "sync of the fresh copy"
+	exact "$A"
+}
+sync_exact() {
+	mk -c "$cfg" -vv sync
+	expect_rc 0 "$1"
+	cp "$MK_ERR" "$T/first.err"
+	exact "$A"
+	mk -c "$cfg" sync
+	expect_rc 0 "$1 (again)"
+	exact "$A"
+}
+
+# ---- the two directories swapped -------------------------------------------------------------------
+fresh
+mv "$A/$G" "$A/swap"; mv "$A/$R" "$A/$G"; mv "$A/swap" "$A/$R"
+# before the next sync: verify says so, push sends neither folder's files as the other's
+mk -c "$cfg" verify alice
+expect_rc 1 "verify after the swap"
+check 'grep -q "another folder" "$MK_OUT" "$MK_ERR"' "verify did not name the swap: $(head -c 300 "$MK_OUT")"
+cfg_alice_bob "$T/push.yaml"
+mk -c "$T/push.yaml" push alice bob
+expect_rc 1 "push after the swap"
+check 'grep -q "another folder" "$MK_ERR"' "push did not name the swap: $(mk_err_line)"
+for f in "$G" "$R"; do
+	n=$(doveadm -c "$DOVECOT_CONF" search -u bob mailbox "$f" all 2>/dev/null | wc -l)
+	check '[ "$n" = 0 ]' "push sent $n messages of the swapped mirror into bob's $f"
+done
+sync_exact "sync after two folders of one UIDVALIDITY swapped"
+check 'grep -q "the state is another folder" "$T/first.err"' "the swap was not reported"
+
+# ---- one copied over the other: its own files stay, the other's go ----------------------------------
+fresh
+inode_list "$A/$G" >"$T/g0"
+cp -a "$A/$R/." "$A/$G/"
+sync_exact "sync after $R copied over $G"
+inode_list "$A/$G" >"$T/g1"
+inode_expect "$T/g0" "$T/g1" "renamed . *"
+
+# ---- the state lost and a message of the other folder moved in, beside and instead of the own file --
+fresh
+rm "$A/$G/.mailkeep-state" "$A/$R/.mailkeep-state"
+mv "$(file_for "$A" "$R" 1)" "$A/$G/cur/"
+rm "$(file_for "$A" "$R" 2)"
+g2=$(file_for "$A" "$G" 2); r2=$(file_for "$T/clean" "$R" 2)
+rm "$g2"; cp -p "$r2" "$A/$G/cur/"
+inode_list "$A/$G" >"$T/g0"
+sync_exact "sync after the states were lost and messages moved between the folders"
+inode_list "$A/$G" >"$T/g1"
+inode_expect "$T/g0" "$T/g1" "renamed . *" "new . 2"
+t_pass

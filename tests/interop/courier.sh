@@ -5,7 +5,11 @@
 #
 # Needs root and the Debian packages courier-imap + courier-authdaemon (apt-get install -y
 # courier-imap; the package's own services may stay stopped). courier-imap conflicts with
-# dovecot-imapd, which apt then removes: `apt-get install dovecot-imapd` (or make deps) after. It creates the system user
+# dovecot-imapd, which apt then removes: `apt-get install dovecot-imapd` (or make deps) after.
+# Where dovecot-imapd must stay: install courier-base courier-authdaemon gamin (no conflict),
+# unpack courier-imap (apt-get download courier-imap; dpkg-deb -x courier-imap_*.deb DIR) and set
+# COURIER_ROOT=DIR: imaplogin, imapd and the imapd/imapd-ssl settings are then taken from there
+# (checked this way on 2026-12-02, beside Dovecot 2.3.19). It creates the system user
 # mailkeep-courier (authpam; its Maildir lives in a temp dir, new password each run),
 # starts authdaemond if it is not running, and two couriertcpd on free loopback ports: plain IMAP
 # and IMAPS (self-signed certificate from openssl). Then: seed (courier_seed.py), sync over both,
@@ -21,10 +25,11 @@ COMPARE=$repo/tests/integration/compare.py
 SEED=$here/courier_seed.py
 USER_NAME=mailkeep-courier
 AUTHPID=/run/courier/authdaemon/pid
+CR=${COURIER_ROOT:-}   # an unpacked courier-imap package ("" = the installed one)
 
 [ "$(id -u)" = 0 ] || { echo "courier.sh: must run as root (system user, authdaemond)" >&2; exit 2; }
-[ -x /usr/sbin/couriertcpd ] && [ -x /usr/lib/courier/courier/imaplogin ] ||
-	{ echo "courier.sh: courier-imap is not installed (apt-get install -y courier-imap)" >&2; exit 2; }
+[ -x /usr/sbin/couriertcpd ] && [ -x "$CR/usr/lib/courier/courier/imaplogin" ] ||
+	{ echo "courier.sh: courier-imap is not installed (apt-get install -y courier-imap, or COURIER_ROOT)" >&2; exit 2; }
 [ -x "$MK" ] || { echo "courier.sh: no mailkeep binary at $MK (run make)" >&2; exit 2; }
 
 T=$(mktemp -d /tmp/mailkeep-courier.XXXXXX)
@@ -68,14 +73,14 @@ print(*[x.getsockname()[1] for x in s])')
 # the package's settings (capabilities, keywords on), with our certificate and no TLS cache
 cat >"$T/env.sh" <<EOF
 set -a
-. /etc/courier/imapd
-. /etc/courier/imapd-ssl
+. "$CR/etc/courier/imapd"
+. "$CR/etc/courier/imapd-ssl"
 TLS_CERTFILE=$T/imapd.pem
 TLS_CACHEFILE=
 IMAP_STARTTLS=NO
 EOF
 tcpd="/usr/sbin/couriertcpd -address=127.0.0.1 -maxprocs=40 -maxperip=40 -nodnslookup -noidentlookup"
-login="/usr/lib/courier/courier/imaplogin /usr/bin/imapd $MAILDIR"
+login="$CR/usr/lib/courier/courier/imaplogin $CR/usr/bin/imapd $MAILDIR"
 env -i /bin/sh -c ". '$T/env.sh'; /usr/sbin/courierlogger -pid='$T/imapd.pid' -start -name=mk-courier $tcpd $PORT $login"
 env -i /bin/sh -c ". '$T/env.sh'; IMAP_TLS=1; /usr/sbin/courierlogger -pid='$T/imapd-ssl.pid' -start -name=mk-courier-ssl \
 	$tcpd $SPORT /usr/bin/couriertls -server -tcpd $login"

@@ -120,7 +120,7 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 	struct push_result res;
 	char err[1024];
 	char *path = NULL, *src_dir = NULL, *dst_dir = NULL;
-	int code = EXIT_USAGE, src_lock = -1, dst_lock = -1, rc;
+	int code = EXIT_USAGE, src_lock = -1, src_dir_lock = -1, dst_lock = -1, rc;
 
 	rc = parse_args(argc, argv, &a);
 	if (rc) {
@@ -167,6 +167,22 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 	snprintf(what, sizeof(what), "account %s", src->name);
 	rc = take_lock(src_dir, "lock", what, &src_lock, err, sizeof(err));
 	if (rc == 0) {
+		/* and, as a sync does, the account directory: a lock file removed
+		 * during a sync (rm -r .mailkeep) must not let a push read the
+		 * mirror beside it, nor one removed during a push let a sync in
+		 * (docs/scheduling.md, "Locks"); NFS cannot flock a directory */
+		src_dir_lock = open(src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (src_dir_lock >= 0 && flock(src_dir_lock, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK) {
+				snprintf(err, sizeof(err), "%s: another mailkeep run holds %s (its lock file was removed)",
+					 what, src_dir);
+				rc = 1;
+			}
+			close(src_dir_lock);
+			src_dir_lock = -1;
+		}
+	}
+	if (rc == 0) {
 		snprintf(what, sizeof(what), "account %s (push target)", dst->name);
 		rc = take_lock(dst_dir, "push.lock", what, &dst_lock, err, sizeof(err));
 	}
@@ -198,6 +214,8 @@ out:
 		close(src_lock);
 	if (dst_lock >= 0)
 		close(dst_lock);
+	if (src_dir_lock >= 0)
+		close(src_dir_lock);
 	free(src_dir);
 	free(dst_dir);
 	free(path);

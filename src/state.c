@@ -65,7 +65,7 @@ uint64_t state_folder_id(const char *rel)
 {
 	uint64_t h = 14695981039346656037ULL;
 	for (const unsigned char *p = (const unsigned char *)rel; *p; p++) {
-		h ^= *p;
+		h ^= *p >= 'A' && *p <= 'Z' ? *p + ('a' - 'A') : *p;
 		h *= 1099511628211ULL;
 	}
 	return h ? h : 1;

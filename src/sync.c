@@ -636,7 +636,7 @@ static size_t folders_to_examine(struct folder_queue *q, const struct local_view
 		const struct local_folder *lf = local_find(local, q->rels->items[q->sel[k]]);
 		const struct imap_status_info *st = q->status ? &q->status[k] : NULL;
 		q->skip[k] = lf && lf->rc == 0 && lf->has_tmp && lf->hdr.special == mb->special && st &&
-			     state_is_of(&lf->hdr, q->rels->items[q->sel[k]]) &&
+			     lf->hdr.folder_id && state_is_of(&lf->hdr, q->rels->items[q->sel[k]]) &&
 			     sync_state_unchanged(&lf->hdr, st, lf->cur_ns, lf->new_ns);
 		n += !q->skip[k];
 		if (!q->skip[k] && !*writes)

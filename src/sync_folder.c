@@ -226,6 +226,8 @@ static void sv_dedupe(struct server_view *sv)
 		for (size_t i = 0; i < n; i++) {
 			if (o && sv->msgs[o - 1].uid == tmp[i].m.uid) {
 				free(sv->keywords[o - 1]);
+				if (sv->idate && tmp[i].idate == INT64_MIN) /* a date stays known */
+					tmp[i].idate = sv->idate[o - 1];
 				o--;
 			}
 			sv->msgs[o] = tmp[i].m;
@@ -264,7 +266,9 @@ static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errle
 		sv->msgs[sv->n - 1].flags = (uint8_t)m->flags;
 		free(sv->keywords[sv->n - 1]);
 		sv->keywords[sv->n - 1] = *m->keywords ? xstrdup(m->keywords) : NULL;
-		if (sv->idate)
+		/* a message's INTERNALDATE never changes: an unsolicited FETCH of
+		 * its flags alone does not unlearn it */
+		if (sv->idate && m->internaldate != INT64_MIN)
 			sv->idate[sv->n - 1] = m->internaldate;
 		return 0;
 	}
@@ -1190,6 +1194,9 @@ static void merge_view(struct folder_run *f, const struct folder_state *st, stru
 }
 
 enum flag_path { PATH_FULL, PATH_CONDSTORE, PATH_QRESYNC, PATH_SKIPPED };
+/* the full flag listing; with the dates when there is no state to tell the files by */
+#define LIST_ITEMS "(UID FLAGS)"
+#define LIST_DATES_ITEMS "(UID FLAGS INTERNALDATE)"
 static const char *const path_names[] = { "full", "CONDSTORE", "QRESYNC", "unchanged" };
 
 /* After our EXAMINE is sent: the next folder's goes out at once when ours
@@ -1309,7 +1316,14 @@ static void prefetch_next(struct folder_run *f)
 	buf_addf(&dir, "%s/%s", a->dir, rel);
 	if (state_load_header(dir.data, &st, err, sizeof(err)) == 0) {
 		unsigned dummy;
+		/* as sync_folder will ask: another folder's state is none, and
+		 * without a message in the state the full listing asks the dates */
+		if (!state_is_of(&st, rel))
+			state_free(&st);
 		p->path = build_request(a, mb, &st, status, &req, &spec);
+		p->dates = p->path == PATH_FULL && st.n == 0 && st.declared == 0;
+		if (p->dates)
+			req.fetch_items = LIST_DATES_ITEMS;
 		req.then_tag = &dummy;
 		if (spec.len >= sizeof(p->spec_set))
 			goto out;
@@ -1351,7 +1365,7 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 	/* without a state the listing also gives every message's INTERNALDATE: the
 	 * date a mailkeep file name starts with then tells a file of the message
 	 * from another's of the same UID (moved in by hand with the state lost) */
-	const char *full_items = f->want_dates ? "(UID FLAGS INTERNALDATE)" : "(UID FLAGS)";
+	const char *full_items = f->want_dates ? LIST_DATES_ITEMS : LIST_ITEMS;
 	if (*path == PATH_FULL)
 		req.fetch_items = full_items;
 	/* QRESYNC only: there EXAMINE carries the changes and the download is
@@ -1371,7 +1385,7 @@ static int server_view(struct folder_run *f, const struct imap_mailbox *mb, cons
 		int same = (int)*path == p->path && req.qresync_uidvalidity == p->qresync_uidvalidity &&
 			   req.qresync_modseq == p->qresync_modseq && req.changedsince == p->changedsince &&
 			   !strcmp(req.then_set ? req.then_set : "", p->spec_set) &&
-			   imap_select_seq(c) == p->seq && !(*path == PATH_FULL && f->want_dates);
+			   imap_select_seq(c) == p->seq && (*path != PATH_FULL || p->dates == f->want_dates);
 		if (same) {
 			struct imap_examine_sent tags = p->tags; /* the slot is reused now */
 			p->sent = 0;
@@ -1506,7 +1520,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
 	/* The common case of a frequent run: the header of the state is enough. */
-	if (state_load_header(f.dir.data, &st, serr, sizeof(serr)) == 0 && state_is_of(&st, rel) &&
+	if (state_load_header(f.dir.data, &st, serr, sizeof(serr)) == 0 && st.folder_id && state_is_of(&st, rel) &&
 	    st.special == mb->special && unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
 		rep->how = path_names[PATH_SKIPPED];
@@ -1527,18 +1541,21 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			 a->acct->name, f.name, serr);
 		memset(&st, 0, sizeof(st));
 	}
+	uint64_t foreign_id = 0; /* the state was another folder's: its record */
 	if (!state_is_of(&st, rel)) {
 		/* the directory was moved or copied here by hand, its state with it */
 		log_warn("account %s: folder \"%s\": the state is another folder's (its directory moved or "
 			 "copied in by hand); rebuilding it from the files and the server's dates",
 			 a->acct->name, f.name);
+		foreign_id = st.folder_id;
 		state_free(&st);
 	}
 	if (unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
 		rep->how = path_names[PATH_SKIPPED];
-		/* learnt SPECIAL-USE (for push), or a state from before the count line */
-		if (st.special != mb->special || st.declared < 0) {
+		/* learnt SPECIAL-USE (for push), or a state from before the count
+		 * line or the folder line (written once, then the header suffices) */
+		if (st.special != mb->special || st.declared < 0 || !st.folder_id) {
 			st.special = mb->special;
 			st.folder_id = state_folder_id(rel);
 			if (state_save(f.dir.data, &st, err, errlen) < 0)
@@ -1602,16 +1619,24 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		st.uidvalidity = info.uidvalidity;
 		st.uidnext = 0;
 		st.highestmodseq = 0;
-		st.folder_id = state_folder_id(rel);
+		/* rebuilt from another folder's: still not this folder's until the
+		 * run ends (push must not take the other folder's files still here
+		 * for this one's; the next sync rebuilds it again) */
+		st.folder_id = foreign_id ? foreign_id : state_folder_id(rel);
 		if (state_save(f.dir.data, &st, err, errlen) < 0)
 			goto out;
 	}
 	sv_normalise(&f.sv);
 	name_dates = state_dates(&f.sv, &st);
-	if (!st.n && f.sv.idate) /* no state: the server's dates (a name says 0 before 1970) */
+	if (!st.n && f.sv.idate) { /* no state: the server's dates (a name says 0 before 1970) */
+		int64_t now = (int64_t)time(NULL);
 		for (size_t i = 0; i < f.sv.n; i++)
-			if (f.sv.idate[i] != INT64_MIN)
+			/* Dovecot keeps INTERNALDATE as an unsigned 32-bit number: a date
+			 * before 1970 (named 0 by its first download) comes back as one
+			 * after 2038. A date ahead of now is not compared with the name. */
+			if (f.sv.idate[i] != INT64_MIN && f.sv.idate[i] <= now + 86400)
 				name_dates[i] = f.sv.idate[i] < 0 ? 0 : f.sv.idate[i];
+	}
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
 	if (!plan.n_fetch && !f.spec_tag)
 		prefetch_next(&f); /* no command left for this folder */

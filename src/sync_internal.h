@@ -55,6 +55,7 @@ struct prefetch {
 	unsigned seq;                     /* imap_select_seq() after sending it */
 	struct imap_examine_sent tags;
 	int path;                         /* the request it was sent with */
+	int dates;                        /* its full listing asked INTERNALDATE */
 	uint32_t qresync_uidvalidity;
 	uint64_t qresync_modseq, changedsince;
 	char spec_set[48];

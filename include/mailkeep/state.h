@@ -83,9 +83,11 @@ int state_namespace_load(const char *acct_dir, char **rel);
 int state_equal(const struct folder_state *a, const struct folder_state *b);
 
 /* A folder's identity in its state: a hash (64-bit FNV-1a, never 0) of its
- * path in the mirror. A folder directory moved or copied by hand under
+ * path in the mirror, ASCII case ignored (on a file system that folds case a
+ * folder renamed in case only on the server is read through the old name's
+ * directory, by verify and push too). A folder directory moved or copied by hand under
  * another folder's name brings its state along; the identity tells it is
- * not that folder's (docs/design.md, "Moved by hand"). */
+ * not that folder's (docs/design.md, "Message files"). */
 uint64_t state_folder_id(const char *rel);
 
 /* 1 when st may be the state of the folder at rel: written for it, or by a

@@ -82,4 +82,23 @@ inode_list "$A/$G" >"$T/g0"
 sync_exact "sync after the states were lost and messages moved between the folders"
 inode_list "$A/$G" >"$T/g1"
 inode_expect "$T/g0" "$T/g1" "renamed . *" "new . 2"
+
+# ---- states written before the folder line: each gets it on the next run, nothing downloaded ------
+fresh
+find "$A" -name .mailkeep-state -exec sed -i '/^folder /d' {} +
+inode_list "$A" >"$T/a0"
+mk -c "$cfg" -v sync
+expect_rc 0 "sync over states without the folder line"
+check 'grep -q "0 new" "$MK_ERR"' "messages downloaded over older states: $(grep "folders (" "$MK_ERR")"
+n=$(find "$A" -name .mailkeep-state | wc -l)
+m=$(find "$A" -name .mailkeep-state -exec grep -l "^folder " {} + | wc -l)
+check '[ "$n" -gt 5 ] && [ "$n" = "$m" ]' "$m of $n states got the folder line"
+inode_list "$A" >"$T/a1"
+inode_expect "$T/a0" "$T/a1"
+exact "$A"
+find "$A" -name .mailkeep-state -printf '%p %T@\n' | sort >"$T/st0"
+mk -c "$cfg" -v sync
+expect_rc 0 "the no-change run after"
+find "$A" -name .mailkeep-state -printf '%p %T@\n' | sort >"$T/st1"
+check 'cmp -s "$T/st0" "$T/st1"' "a no-change run rewrote states: $(diff "$T/st0" "$T/st1" | head -n 2)"
 t_pass

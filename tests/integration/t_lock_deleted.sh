@@ -2,7 +2,8 @@
 # The lock outlives its file: while a run holds the account's lock, its lock file (even the
 # whole .mailkeep directory) is removed; a second run then makes a new lock file, and must
 # still find the account locked (the run also holds a flock on the account directory) and
-# exit 3 without touching the mirror. The first run ends as if nothing happened: exact.
+# exit 3 without touching the mirror; so must a push from the account (which reads the mirror the
+# run writes). The first run ends as if nothing happened: exact.
 # The first run is held up by the server's slow EXAMINE of A (fakeimap.py slow-examine, 2 s,
 # on its second run).
 . "$(dirname "$0")/lib.sh"
@@ -12,20 +13,25 @@ fake_up slow-examine
 root=$T/root
 cfg=$T/c.yaml
 { echo "accounts:"; acct_yaml fake root="$root" port="$FAKE_PORT" tls=none user=u password_file="$pf" \
-	timeout=10 max_connections=1; } | cfg_write "$cfg"
-mk -c "$cfg" sync
+	timeout=10 max_connections=1
+  acct_yaml tgt root="$T/root2" port="$FAKE_PORT" tls=none user=u password_file="$pf" timeout=10; } |
+	cfg_write "$cfg"
+mk -c "$cfg" sync fake
 expect_rc 0 "first sync"
 A=$root/fake
 check '[ -f "$A/.mailkeep/lock" ]' "no lock file after the first sync"
 
-"$MAILKEEP" -c "$cfg" sync </dev/null >"$T/slow.out" 2>"$T/slow.err" &
+"$MAILKEEP" -c "$cfg" sync fake </dev/null >"$T/slow.out" 2>"$T/slow.err" &
 pid=$!
 n=0
 while flock -n -s "$A/.mailkeep/lock" true 2>/dev/null && [ $n -lt 100 ]; do sleep 0.02; n=$((n + 1)); done
 check '! flock -n -s "$A/.mailkeep/lock" true' "the slow run did not take the lock"
 rm -rf "$A/.mailkeep"
 inode_list "$A" >"$T/inodes0"
-mk -c "$cfg" sync
+mk -c "$cfg" push fake tgt
+expect_rc 3 "push while a sync holds the lock, its lock file removed"
+check 'grep -q "another mailkeep run holds" "$MK_ERR"' "no lock message from push: $(mk_err_line)"
+mk -c "$cfg" sync fake
 expect_rc 3 "sync while the first run holds the lock, its lock file removed"
 check 'grep -q "another mailkeep run holds" "$MK_ERR"' "no lock message: $(mk_err_line)"
 inode_list "$A" >"$T/inodes1"
@@ -35,7 +41,7 @@ check 'kill -0 "$pid" 2>/dev/null' "the first run ended before the second one wa
 wait "$pid"
 rc=$?
 check '[ "$rc" = 0 ]' "the first run exited $rc: $(tail -n 2 "$T/slow.err")"
-mk -c "$cfg" sync
+mk -c "$cfg" sync fake
 expect_rc 0 "sync after the first run"
 CHECKS=$((CHECKS + 1))
 python3 "$COMPARE_PY" "$A" --host 127.0.0.1 --port "$FAKE_PORT" --user u --password-file "$pf" \

@@ -144,6 +144,7 @@ Test(state, folder_identity)
 	cr_assert_neq(state_folder_id("INBOX"), 0);
 	cr_assert_neq(state_folder_id(""), 0);
 	cr_assert_neq(state_folder_id("Archive/2024"), state_folder_id("Archive/2023"));
+	cr_assert_eq(state_folder_id("Archive/Foo"), state_folder_id("archive/fOO"), "ASCII case is ignored");
 	cr_assert_neq(state_folder_id("R&D"), state_folder_id("Gesch\xc3\xa4ftlich"));
 	cr_assert(state_is_of(&st, "anything"), "a state without the record is any folder's");
 	state_add(&st, 1, MFLAG_SEEN, 1000, NULL);

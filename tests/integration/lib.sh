@@ -377,6 +377,28 @@ PY
 	fi
 }
 
+# Tests that change a settled mirror by hand, case after case (set $A and $cfg first):
+# settled_save keeps a copy of the mirror as it is; fresh puts that copy back and syncs it once (its
+# states trusted again, as in a frequent run), exact; sync_exact WHAT [exact ARGS] syncs twice, each
+# time exit 0 and exact; the first sync's stderr stays in $T/first.err.
+settled_save() { rm -rf "$T/clean"; cp -a "$A" "$T/clean"; }
+fresh() {
+	rm -rf "$A"
+	cp -a "$T/clean" "$A"
+	mk -c "$cfg" sync
+	expect_rc 0 "sync of the fresh copy"
+	exact "$A"
+}
+sync_exact() {
+	mk -c "$cfg" -vv sync
+	expect_rc 0 "$1"
+	cp "$MK_ERR" "$T/first.err"
+	exact "$A" "${@:2}"
+	mk -c "$cfg" sync
+	expect_rc 0 "$1 (again)"
+	exact "$A" "${@:2}"
+}
+
 # tmp_files DIR / cur_files DIR: files inside any tmp/ (cur/) directory below DIR, relative paths
 tmp_files() { [ -d "$1" ] && (cd "$1" && find . -type f -path '*/tmp/*'); return 0; }
 cur_files() { [ -d "$1" ] && (cd "$1" && find . -type f -path '*/cur/*'); return 0; }

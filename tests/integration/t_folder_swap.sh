@@ -27,23 +27,7 @@ rm -rf "$A/.mailkeep/uidvalidity-"*
 exact "$A"
 check '[ -n "$(file_for "$A" "$G" 1)" ] && [ -n "$(file_for "$A" "$R" 1)" ]' "UID 1 missing in $G or $R"
 check 'grep -q "^folder [0-9a-f]\{16\}$" "$A/$G/.mailkeep-state"' "the state does not name its folder"
-cp -a "$A" "$T/clean"
-fresh() {
-	rm -rf "$A"
-	cp -a "$T/clean" "$A"
-	mk -c "$cfg" sync
-	expect_rc 0 "sync of the fresh copy"
-	exact "$A"
-}
-sync_exact() {
-	mk -c "$cfg" -vv sync
-	expect_rc 0 "$1"
-	cp "$MK_ERR" "$T/first.err"
-	exact "$A"
-	mk -c "$cfg" sync
-	expect_rc 0 "$1 (again)"
-	exact "$A"
-}
+settled_save
 
 # ---- the two directories swapped -------------------------------------------------------------------
 fresh

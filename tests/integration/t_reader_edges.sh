@@ -24,23 +24,7 @@ A=$T/mail/alice
 mk -c "$cfg" sync
 expect_rc 0 "initial sync"
 exact "$A"
-cp -a "$A" "$T/clean"
-# fresh: the settled mirror again, synced once (its states trusted again)
-fresh() {
-	rm -rf "$A"
-	cp -a "$T/clean" "$A"
-	mk -c "$cfg" sync
-	expect_rc 0 "sync of the fresh copy"
-	exact "$A"
-}
-sync_exact() {
-	mk -c "$cfg" -vv sync
-	expect_rc 0 "$1"
-	exact "$A" "${@:2}"
-	mk -c "$cfg" sync
-	expect_rc 0 "$1 (again)"
-	exact "$A" "${@:2}"
-}
+settled_save
 
 # ---- two info parts ---------------------------------------------------------------------------
 fresh

@@ -1551,16 +1551,24 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		state_free(&st);
 	}
 	if (unchanged(&f, &st, status)) {
-		a->counts->folders_unchanged++;
 		rep->how = path_names[PATH_SKIPPED];
 		/* learnt SPECIAL-USE (for push), or a state from before the count
 		 * line or the folder line (written once, then the header suffices) */
 		if (st.special != mb->special || st.declared < 0 || !st.folder_id) {
+			int learnt = st.special != mb->special;
 			st.special = mb->special;
 			st.folder_id = state_folder_id(rel);
-			if (state_save(f.dir.data, &st, err, errlen) < 0)
-				goto out;
+			if (state_save(f.dir.data, &st, err, errlen) < 0) {
+				if (learnt)
+					goto out; /* failed, not also unchanged */
+				/* only the older format: the folder is unchanged all the
+				 * same (a full disk, a read-only directory); the next run
+				 * tries again */
+				log_warn("account %s: folder \"%s\": %s; the state keeps its older format",
+					 a->acct->name, f.name, err);
+			}
 		}
+		a->counts->folders_unchanged++;
 		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
 		rc = 0;
 		goto out;

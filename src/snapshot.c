@@ -462,6 +462,38 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
 	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+/* A server folder named "GIT~1" (NTFS's short name of ".git") is an ordinary
+ * mirror directory, but libgit2 refuses it as a tree entry while
+ * core.protectNTFS is on, its default everywhere: every snapshot would fail
+ * until the folder went. The repository is bare and mailkeep never checks it
+ * out; the setting also lets git restore such a folder from it. Set when the
+ * repository is created, before it is renamed into place: writing the config
+ * later takes config.lock, and a run killed then (or the user's git holding
+ * it) would leave every later snapshot failing on it. For a repository made
+ * otherwise, a setting that cannot be written is a warning (only such a
+ * folder's snapshot then fails), with a non-zero return. */
+static int allow_ntfs_names(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	char err[512];
+	int on = 1, rc = -1;
+	if (git_repository_config(&cfg, repo) < 0)
+		goto fail;
+	if (git_config_get_bool(&on, cfg, "core.protectNTFS") < 0)
+		on = 1;
+	git_error_clear();
+	if (on && git_config_set_bool(cfg, "core.protectNTFS", 0) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	git_fail(err, sizeof(err), git_repository_path(repo));
+	log_warn("%s (core.protectNTFS stays on: a folder named like GIT~1 cannot be snapshot)", err);
+out:
+	git_config_free(cfg);
+	return rc;
+}
+
 /* Create the bare repository atomically: initialise it under <repo>.init and
  * rename it into place, so a run killed meanwhile never leaves a half-made
  * repository at the configured path. */
@@ -484,6 +516,11 @@ static int create_repo(const struct account *acct, git_repository **repo, char *
 		git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
 	}
+	if (allow_ntfs_names(r) < 0) {
+		git_repository_free(r);
+		snprintf(err, errlen, "%s: cannot write its config", tmp.data);
+		goto out;
+	}
 	git_repository_free(r);
 	if (rename(tmp.data, acct->snapshot_repo) < 0) {
 		snprintf(err, errlen, "%s: %s", acct->snapshot_repo, strerror(errno));
@@ -500,38 +537,15 @@ out:
 	return rc;
 }
 
-/* A server folder named "GIT~1" (NTFS's short name of ".git") is an ordinary
- * mirror directory, but libgit2 refuses it as a tree entry while
- * core.protectNTFS is on, its default everywhere: every snapshot would fail
- * until the folder went. The repository is bare and mailkeep never checks it
- * out; the setting also lets git restore such a folder from it. */
-static int allow_ntfs_names(git_repository *repo, char *err, size_t errlen)
-{
-	git_config *cfg = NULL;
-	int on = 1, rc = -1;
-	if (git_repository_config(&cfg, repo) < 0)
-		goto fail;
-	if (git_config_get_bool(&on, cfg, "core.protectNTFS") < 0)
-		on = 1;
-	git_error_clear();
-	if (on && git_config_set_bool(cfg, "core.protectNTFS", 0) < 0)
-		goto fail;
-	rc = 0;
-	goto out;
-fail:
-	git_fail(err, errlen, git_repository_path(repo));
-out:
-	git_config_free(cfg);
-	return rc;
-}
-
 static int open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
 {
 	/* Not git_repository_open_bare(): it would take the .git of a checkout for a
 	 * bare repository and move the branch checked out there under the user. */
 	if (git_repository_open_ext(repo, acct->snapshot_repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
-		if (git_repository_is_bare(*repo))
-			return allow_ntfs_names(*repo, err, errlen);
+		if (git_repository_is_bare(*repo)) {
+			(void)allow_ntfs_names(*repo); /* a repository mailkeep did not make */
+			return 0;
+		}
 		snprintf(err, errlen, "%s: a repository with a work tree; snapshot_repo must be a bare "
 			 "repository of its own (mailkeep creates it where nothing exists)", acct->snapshot_repo);
 		git_repository_free(*repo);
@@ -543,9 +557,7 @@ static int open_repo(const struct account *acct, git_repository **repo, char *er
 		return -1;
 	}
 	git_error_clear();
-	if (create_repo(acct, repo, err, errlen) < 0)
-		return -1;
-	return allow_ntfs_names(*repo, err, errlen);
+	return create_repo(acct, repo, err, errlen);
 }
 
 static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,

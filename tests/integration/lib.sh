@@ -377,6 +377,24 @@ PY
 	fi
 }
 
+# small_fs SIZE: a tmpfs of SIZE mounted at M=$T/small and unmounted on exit; where it cannot be
+# mounted (not root) the test is skipped (exit 0). fill_fs DIR [KB]: fill DIR's file system into
+# DIR/filler, up to KB kilobytes left free (default none).
+small_fs() {
+	M=$T/small
+	mkdir -p "$M"
+	if ! mount -t tmpfs -o size="$1",mode=0700 tmpfs "$M" 2>/dev/null; then
+		t_log "cannot mount a tmpfs (not root?): skipped"
+		exit 0
+	fi
+	trap 'rc=$?; umount "$M" 2>/dev/null; (exit $rc); t_cleanup' EXIT
+}
+fill_fs() {
+	local avail
+	avail=$(df -k --output=avail "$1" | tail -n 1)
+	head -c $(((avail - ${2:-0}) * 1024)) /dev/zero >"$1/filler" 2>/dev/null
+}
+
 # Tests that change a settled mirror by hand, case after case (set $A and $cfg first):
 # settled_save keeps a copy of the mirror as it is; fresh puts that copy back and syncs it once (its
 # states trusted again, as in a frequent run), exact; sync_exact WHAT [exact ARGS] syncs twice, each

@@ -7,13 +7,7 @@ t_begin
 dc_up
 seed populate --seed 8 --count 8 --big 3 --big-size 200000:300000
 cfg=$T/config.yaml
-M=$T/small
-mkdir -p "$M"
-if ! mount -t tmpfs -o size=600k,mode=0700 tmpfs "$M" 2>/dev/null; then
-	t_log "cannot mount a tmpfs (not root?): skipped"
-	exit 0
-fi
-trap 'rc=$?; umount "$M" 2>/dev/null; (exit $rc); t_cleanup' EXIT
+small_fs 600k
 { echo "accounts:"; acct_yaml alice root="$M/mail"; } | cfg_write "$cfg"
 A=$M/mail/alice
 
@@ -43,8 +37,7 @@ dadm flags add -u alice '\Flagged' mailbox INBOX uid 1
 dadm expunge -u alice mailbox Archive uid 2
 seed append --folder INBOX --seed 81 --count 2 --big 2
 { echo "accounts:"; acct_yaml alice root="$M/mail" snapshot=true; } | cfg_write "$cfg"
-avail=$(df -k --output=avail "$M" | tail -n 1)
-head -c $(((avail - 40) * 1024)) /dev/zero >"$M/filler" 2>/dev/null
+fill_fs "$M" 40
 mk -c "$cfg" sync
 t_log "incremental on a full disk: rc $MK_RC: $(head -c 400 "$MK_ERR")"
 check '[ "$MK_RC" != 0 ]' "incremental sync on a full disk exited 0"
@@ -69,8 +62,7 @@ trap 'rc=$?; umount "$M" "$R" 2>/dev/null; (exit $rc); t_cleanup' EXIT
 mk -c "$cfg" sync
 expect_rc 0 "first snapshot into the second file system"
 seed append --folder Archive --seed 83 --count 2 --big 1
-avail=$(df -k --output=avail "$R" | tail -n 1)
-head -c $(((avail - 4) * 1024)) /dev/zero >"$R/filler" 2>/dev/null
+fill_fs "$R" 4
 mk -c "$cfg" sync
 t_log "snapshot on a full disk: rc $MK_RC: $(head -c 400 "$MK_ERR")"
 expect_rc 5 "sync with the repository on a full file system"

@@ -9,13 +9,7 @@ t_begin
 dc_up
 seed populate --seed 9 --count 4 --big 0
 cfg=$T/config.yaml
-M=$T/small
-mkdir -p "$M"
-if ! mount -t tmpfs -o size=4m,mode=0700 tmpfs "$M" 2>/dev/null; then
-	t_log "cannot mount a tmpfs (not root?): skipped"
-	exit 0
-fi
-trap 'rc=$?; umount "$M" 2>/dev/null; (exit $rc); t_cleanup' EXIT
+small_fs 4m
 { echo "accounts:"; acct_yaml alice root="$M/mail"; } | cfg_write "$cfg"
 A=$M/mail/alice
 mk -c "$cfg" sync
@@ -25,16 +19,14 @@ expect_rc 0 "second sync"
 n=$(find "$A" -name .mailkeep-state | wc -l)
 
 # the control: states with the line, the disk full, a no-change run
-avail=$(df -k --output=avail "$M" | tail -n 1)
-head -c $((avail * 1024)) /dev/zero >"$M/filler" 2>/dev/null
+fill_fs "$M"
 mk -c "$cfg" sync
 expect_rc 0 "no-change run on a full disk"
 rm -f "$M/filler"
 
 # older states (no folder line), the disk full
 find "$A" -name .mailkeep-state -exec sed -i '/^folder /d' {} +
-avail=$(df -k --output=avail "$M" | tail -n 1)
-head -c $((avail * 1024)) /dev/zero >"$M/filler" 2>/dev/null
+fill_fs "$M"
 mk -c "$cfg" -v sync
 t_log "full: rc $MK_RC: $(grep -E "folders \(|error" "$MK_ERR" | head -n 3)"
 expect_rc 0 "no-change run over older states on a full disk"

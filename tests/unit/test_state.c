@@ -18,6 +18,16 @@ static char *make_tmpdir(void)
 	return strdup(d);
 }
 
+/* The state file in d, then d itself (and its name). */
+static void remove_tmpdir(char *d)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	unlink(p);
+	rmdir(d);
+	free(d);
+}
+
 static void write_file(const char *dir, const char *content)
 {
 	char p[512];
@@ -86,10 +96,7 @@ Test(state, round_trip)
 	cr_assert_neq(stat(p, &sb), 0);
 	state_free(&st);
 	state_free(&ld);
-	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
-	unlink(p);
-	rmdir(d);
-	free(d);
+	remove_tmpdir(d);
 }
 
 Test(state, malformed_files_rejected)
@@ -126,11 +133,7 @@ Test(state, malformed_files_rejected)
 		cr_assert(strstr(err, STATE_FILE), "case %zu: error does not name the file: %s", i, err);
 		cr_assert_eq(st.n, 0);
 	}
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
-	unlink(p);
-	rmdir(d);
-	free(d);
+	remove_tmpdir(d);
 }
 
 /* The folder a state was written for: recorded, read back (also by the
@@ -163,11 +166,7 @@ Test(state, folder_identity)
 	cr_assert_not(state_equal(&h, &st), "another folder's state is not the same state");
 	state_free(&h);
 	state_free(&st);
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
-	unlink(p);
-	rmdir(d);
-	free(d);
+	remove_tmpdir(d);
 }
 
 /* The header-only load: what a no-change run reads of each folder's state. */
@@ -220,11 +219,7 @@ Test(state, header_only_load)
 		cr_assert_eq(state_load(d, &h, err, sizeof(err)), cases[i].full, "case %zu", i);
 		state_free(&h);
 	}
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
-	unlink(p);
-	rmdir(d);
-	free(d);
+	remove_tmpdir(d);
 }
 
 /* Version 1 files (no name dates) are still read; version 2 lines with and
@@ -267,11 +262,7 @@ Test(state, versions_and_dates)
 	st.msgs[1].date = 5;
 	cr_assert(state_names_known(&st));
 	state_free(&st);
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
-	unlink(p);
-	rmdir(d);
-	free(d);
+	remove_tmpdir(d);
 }
 
 Test(state, namespace_record)

@@ -16,6 +16,7 @@
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/push.h"
+#include "mailkeep/sync.h"
 
 #include "cli_internal.h"
 
@@ -169,17 +170,11 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 	if (rc == 0) {
 		/* and, as a sync does, the account directory: a lock file removed
 		 * during a sync (rm -r .mailkeep) must not let a push read the
-		 * mirror beside it, nor one removed during a push let a sync in
-		 * (docs/scheduling.md, "Locks"); NFS cannot flock a directory */
-		src_dir_lock = open(src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (src_dir_lock >= 0 && flock(src_dir_lock, LOCK_EX | LOCK_NB) < 0) {
-			if (errno == EWOULDBLOCK) {
-				snprintf(err, sizeof(err), "%s: another mailkeep run holds %s (its lock file was removed)",
-					 what, src_dir);
-				rc = 1;
-			}
-			close(src_dir_lock);
-			src_dir_lock = -1;
+		 * mirror beside it, nor one removed during a push let a sync in */
+		if (sync_lock_account_dir(src_dir, 0, &src_dir_lock) > 0) {
+			snprintf(err, sizeof(err), "%s: another mailkeep run holds %s (its lock file was removed)",
+				 what, src_dir);
+			rc = 1;
 		}
 	}
 	if (rc == 0) {

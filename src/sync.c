@@ -103,6 +103,19 @@ static int flock_wait(int fd, int op)
 	return rc;
 }
 
+int sync_lock_account_dir(const char *dir, int wait, int *fd)
+{
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0 || (wait ? flock_wait(*fd, LOCK_EX) : flock(*fd, LOCK_EX | LOCK_NB)) == 0)
+		return 0;
+	int held = errno == EWOULDBLOCK;
+	if (!held)
+		log_debug("%s: flock: %s (the lock file's lock stands alone)", dir, strerror(errno));
+	close(*fd);
+	*fd = -1;
+	return held;
+}
+
 /* A run's lock: flock(2) on <account>/.mailkeep/lock (what other tools and
  * flock(1) see, and what works on NFS) and on the account directory itself,
  * which a lock file deleted during the run (rm -r .mailkeep) cannot take
@@ -149,17 +162,11 @@ static int take_lock(struct account_run *a, struct run_lock *l, char *err, size_
 		}
 		goto out;
 	}
-	l->dir = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (l->dir >= 0 && flock_wait(l->dir, LOCK_EX) < 0) {
-		if (errno == EWOULDBLOCK) {
-			snprintf(err, errlen, "account %s: another mailkeep run holds %s (its lock file was removed)",
-				 a->acct->name, a->dir);
-			rc = 1;
-			goto out;
-		}
-		log_debug("%s: flock: %s (the lock file's lock stands alone)", a->dir, strerror(errno));
-		close(l->dir);
-		l->dir = -1;
+	if (sync_lock_account_dir(a->dir, 1, &l->dir) > 0) {
+		snprintf(err, errlen, "account %s: another mailkeep run holds %s (its lock file was removed)",
+			 a->acct->name, a->dir);
+		rc = 1;
+		goto out;
 	}
 	rc = 0;
 out:

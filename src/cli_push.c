@@ -1,18 +1,17 @@
 /* `mailkeep push SOURCE TARGET [--dry-run] [--delete]`: arguments, locks,
  * exit codes; the work is push_account() (src/push.c). */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "mailkeep/buf.h"
 #include "mailkeep/cli.h"
 #include "mailkeep/config.h"
+#include "mailkeep/lock.h"
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/push.h"
@@ -33,40 +32,6 @@ static void push_usage(FILE *out)
 	      "  --delete       delete on TARGET the messages pushed before that the mirror no\n"
 	      "                 longer has (never done otherwise)\n",
 	      out);
-}
-
-/* flock(LOCK_EX|LOCK_NB) <dir>/.mailkeep/<name>. 0 with *fd, 1 when another
- * run holds it, -1 on error; err says which. */
-static int take_lock(const char *dir, const char *name, const char *what, int *fd, char *err, size_t errlen)
-{
-	struct buf p = BUF_INIT;
-	int rc = -1;
-	*fd = -1;
-	buf_addf(&p, "%s/.mailkeep", dir);
-	/* .mailkeep must be a directory, not a symbolic link to elsewhere */
-	if (maildir_mkdir_p(dir, err, errlen) < 0 || maildir_mkdirs(dir, ".mailkeep", err, errlen) < 0)
-		goto out;
-	buf_addf(&p, "/%s", name);
-	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0) {
-		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
-		goto out;
-	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK) {
-			snprintf(err, errlen, "%s: another mailkeep run holds %s", what, p.data);
-			rc = 1;
-		} else {
-			snprintf(err, errlen, "%s: flock: %s", p.data, strerror(errno));
-		}
-		close(*fd);
-		*fd = -1;
-		goto out;
-	}
-	rc = 0;
-out:
-	buf_free(&p);
-	return rc;
 }
 
 struct push_args {
@@ -121,7 +86,8 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 	struct push_result res;
 	char err[1024];
 	char *path = NULL, *src_dir = NULL, *dst_dir = NULL;
-	int code = EXIT_USAGE, src_lock = -1, src_dir_lock = -1, dst_lock = -1, rc;
+	int code = EXIT_USAGE, dst_lock = -1, rc;
+	struct account_lock src_lock = ACCOUNT_LOCK_INIT;
 
 	rc = parse_args(argc, argv, &a);
 	if (rc) {
@@ -162,25 +128,18 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 		code = EXIT_FAILED;
 		goto out;
 	}
-	/* The source's account lock keeps a sync from changing the mirror under us;
-	 * the target's push lock keeps two pushes out of one server. */
+	/* The source's account lock (lock file and directory, as a sync takes it)
+	 * keeps a sync from changing the mirror under us; the target's push lock
+	 * keeps two pushes out of one server. */
 	char what[200];
 	snprintf(what, sizeof(what), "account %s", src->name);
-	rc = take_lock(src_dir, "lock", what, &src_lock, err, sizeof(err));
-	if (rc == 0) {
-		/* and, as a sync does, the account directory: a lock file removed
-		 * during a sync (rm -r .mailkeep) must not let a push read the
-		 * mirror beside it, nor one removed during a push let a sync in */
-		if (sync_lock_account_dir(src_dir, 0, &src_dir_lock) > 0) {
-			snprintf(err, sizeof(err), "%s: another mailkeep run holds %s (its lock file was removed)",
-				 what, src_dir);
-			rc = 1;
-		}
-	}
+	rc = lock_account(src_dir, what, 0, &src_lock, err, sizeof(err));
 	if (rc == 0) {
 		snprintf(what, sizeof(what), "account %s (push target)", dst->name);
-		rc = take_lock(dst_dir, "push.lock", what, &dst_lock, err, sizeof(err));
+		rc = maildir_mkdir_p(dst_dir, err, sizeof(err)) < 0 ? -1 : 0;
 	}
+	if (rc == 0)
+		rc = lock_file(dst_dir, "push.lock", what, 0, &dst_lock, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		code = rc > 0 ? EXIT_LOCKED : EXIT_FAILED;
@@ -205,12 +164,9 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 		 res.counts.flag_updates, res.counts.deleted, res.counts.skipped, res.counts.failed,
 		 res.round_trips, res.seconds);
 out:
-	if (src_lock >= 0)
-		close(src_lock);
+	lock_release(&src_lock);
 	if (dst_lock >= 0)
 		close(dst_lock);
-	if (src_dir_lock >= 0)
-		close(src_dir_lock);
 	free(src_dir);
 	free(dst_dir);
 	free(path);

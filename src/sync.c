@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 
 #include "mailkeep/buf.h"
 #include "mailkeep/imap.h"
+#include "mailkeep/lock.h"
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/plan.h"
@@ -85,117 +85,6 @@ static int have_state(const struct account_run *a, const struct strlist *rels, c
 	}
 	buf_free(&p);
 	return found;
-}
-
-#define LOCK_WAIT_MS 1000
-
-/* flock(fd, op), retried for up to LOCK_WAIT_MS while another run holds the
- * lock: a run killed a moment ago may still be letting go (its account
- * process finishing a sync before it dies). errno is flock's. */
-static int flock_wait(int fd, int op)
-{
-	int rc;
-	for (int waited = 0; (rc = flock(fd, op | LOCK_NB)) < 0 && errno == EWOULDBLOCK && waited < LOCK_WAIT_MS;
-	     waited += 20) {
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	return rc;
-}
-
-int sync_lock_account_dir(const char *dir, int wait, int *fd)
-{
-	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0 || (wait ? flock_wait(*fd, LOCK_EX) : flock(*fd, LOCK_EX | LOCK_NB)) == 0)
-		return 0;
-	int held = errno == EWOULDBLOCK;
-	if (!held)
-		log_debug("%s: flock: %s (the lock file's lock stands alone)", dir, strerror(errno));
-	close(*fd);
-	*fd = -1;
-	return held;
-}
-
-/* A run's lock: flock(2) on <account>/.mailkeep/lock (what other tools and
- * flock(1) see, and what works on NFS) and on the account directory itself,
- * which a lock file deleted during the run (rm -r .mailkeep) cannot take
- * away: a second run then makes a new lock file, and still finds the
- * directory locked. Where a directory cannot be flock'ed (NFS emulates flock
- * with POSIX locks, which need a file open for writing) the file's lock
- * stands alone. */
-struct run_lock {
-	int file, dir;
-};
-#define RUN_LOCK_INIT { -1, -1 }
-
-static void release_lock(struct run_lock *l)
-{
-	if (l->file >= 0)
-		close(l->file);
-	if (l->dir >= 0)
-		close(l->dir);
-	l->file = l->dir = -1;
-}
-
-/* 0: locked; 1: another run holds it (err says so); -1: error (err). */
-static int take_lock(struct account_run *a, struct run_lock *l, char *err, size_t errlen)
-{
-	struct buf p = BUF_INIT;
-	int rc = -1;
-	buf_addf(&p, "%s/.mailkeep", a->dir);
-	/* a directory, not a symbolic link: lock, last-run, the moved-aside
-	 * folders and the Gmail store must not be written elsewhere */
-	if (maildir_mkdirs(a->dir, ".mailkeep", err, errlen) < 0)
-		goto out;
-	buf_adds(&p, "/lock");
-	l->file = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (l->file < 0) {
-		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
-		goto out;
-	}
-	if (flock_wait(l->file, LOCK_EX) < 0) {
-		if (errno == EWOULDBLOCK) {
-			snprintf(err, errlen, "account %s: another mailkeep run holds %s", a->acct->name, p.data);
-			rc = 1;
-		} else {
-			snprintf(err, errlen, "%s: flock: %s", p.data, strerror(errno));
-		}
-		goto out;
-	}
-	if (sync_lock_account_dir(a->dir, 1, &l->dir) > 0) {
-		snprintf(err, errlen, "account %s: another mailkeep run holds %s (its lock file was removed)",
-			 a->acct->name, a->dir);
-		rc = 1;
-		goto out;
-	}
-	rc = 0;
-out:
-	if (rc != 0)
-		release_lock(l);
-	buf_free(&p);
-	return rc;
-}
-
-/* Whether another run holds the account's lock (waiting LOCK_WAIT_MS for it
- * as take_lock does), without creating anything: a locked run then fails
- * before it asks for the password (a password_command may prompt). */
-static int lock_held(const struct account_run *a)
-{
-	struct buf p = BUF_INIT;
-	int held = 0;
-	buf_addf(&p, "%s/.mailkeep/lock", a->dir);
-	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd >= 0) {
-		held = flock_wait(fd, LOCK_SH) < 0 && errno == EWOULDBLOCK;
-		close(fd);
-	}
-	fd = held ? -1 : open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		held = flock_wait(fd, LOCK_SH) < 0 && errno == EWOULDBLOCK;
-		close(fd);
-	}
-	buf_free(&p);
-	return held;
 }
 
 /* What the mirror holds, read while the server answers LIST (the round trip
@@ -381,10 +270,12 @@ int sync_snapshot_only(const struct account *acct, char *err, size_t errlen)
 {
 	struct account_run a = { .acct = acct };
 	struct snapshot_result sr;
-	struct run_lock lock = RUN_LOCK_INIT;
+	struct account_lock lock = ACCOUNT_LOCK_INIT;
+	char who[300];
 	int rc;
 	a.dir = sync_account_dir(acct);
-	rc = take_lock(&a, &lock, err, errlen);
+	snprintf(who, sizeof(who), "account %s", acct->name);
+	rc = lock_account(a.dir, who, 1, &lock, err, errlen);
 	if (rc != 0) {
 		rc = rc > 0 ? SYNC_LOCKED : -1;
 		goto out;
@@ -394,7 +285,7 @@ int sync_snapshot_only(const struct account *acct, char *err, size_t errlen)
 		log_info("account %s: snapshot %.12s%s: %zu new, %zu renamed, %zu removed", acct->name,
 			 sr.commit, sr.committed ? "" : " (unchanged)", sr.added, sr.renamed, sr.removed);
 out:
-	release_lock(&lock);
+	lock_release(&lock);
 	free(a.dir);
 	return rc;
 }
@@ -1151,7 +1042,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	struct strlist rels = { 0 };
 	struct local_view local = { 0 };
 	char err[1024];
-	struct run_lock lock = RUN_LOCK_INIT;
+	struct account_lock lock = ACCOUNT_LOCK_INIT;
+	char who[300];
 	int rc;
 	struct timespec t0, t1;
 
@@ -1159,7 +1051,8 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	memset(res, 0, sizeof(*res));
 	res->status = SYNC_FAILED;
 	a.dir = sync_account_dir(acct);
-	if (lock_held(&a)) {
+	snprintf(who, sizeof(who), "account %s", acct->name);
+	if (lock_account_held(a.dir)) {
 		snprintf(err, sizeof(err), "account %s: another mailkeep run holds %s/.mailkeep/lock", acct->name,
 			 a.dir);
 		log_error("%s", err);
@@ -1177,7 +1070,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	}
 	if (maildir_mkdir_p(a.dir, err, sizeof(err)) < 0)
 		goto fail;
-	rc = take_lock(&a, &lock, err, sizeof(err));
+	rc = lock_account(a.dir, who, 1, &lock, err, sizeof(err));
 	if (rc < 0) /* the message names a path, not the account */
 		goto fail;
 	if (rc > 0) {
@@ -1233,7 +1126,7 @@ out:
 		OPENSSL_cleanse(a.password, strlen(a.password));
 		free(a.password);
 	}
-	release_lock(&lock);
+	lock_release(&lock);
 	imap_mailbox_list_free(&list);
 	strlist_clear(&rels);
 	local_free(&local);

@@ -78,14 +78,6 @@ char *sync_account_dir(const struct account *acct);
 void sync_account(const struct account *acct, struct sync_options *opt,
 		  struct sync_result *res);
 
-/* The second half of an account's lock (docs/scheduling.md, "Locks"): flock(2)
- * of the account directory itself, which a lock file removed during a run
- * (rm -r .mailkeep) cannot take away. With wait, retried for up to a second as
- * the lock file's flock is. 0 with *fd (-1 where the directory cannot be
- * flock'ed, as on NFS: the lock file's lock then stands alone); 1 when another
- * run holds it. */
-int sync_lock_account_dir(const char *dir, int wait, int *fd);
-
 /* Take the account lock and commit a snapshot of the mirror as it is (no
  * network). Returns 0, SYNC_LOCKED, or -1 with err set. */
 int sync_snapshot_only(const struct account *acct, char *err, size_t errlen);

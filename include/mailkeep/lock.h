@@ -1,0 +1,36 @@
+/* An account's lock (docs/scheduling.md, "Locks"): flock(2) on
+ * <account>/.mailkeep/lock, what other tools and flock(1) see and what works
+ * on NFS, and on the account directory itself, which a lock file removed
+ * during a run (rm -r .mailkeep) cannot take away. Where a directory cannot
+ * be flock'ed (NFS emulates flock with POSIX locks, which need a file open
+ * for writing) the file's lock stands alone. */
+#ifndef MAILKEEP_LOCK_H
+#define MAILKEEP_LOCK_H
+
+#include <stddef.h>
+
+struct account_lock {
+	int file, dir;
+};
+#define ACCOUNT_LOCK_INIT { -1, -1 }
+
+/* Lock the account whose mirror is `dir` (which must exist; .mailkeep is made
+ * in it). With wait, a lock held by another run is retried for up to a second:
+ * a run killed a moment ago may still be letting go. 0: locked; 1: another
+ * run holds it; -1: error. err says which, a held lock as "WHO: another
+ * mailkeep run holds PATH". */
+int lock_account(const char *dir, const char *who, int wait, struct account_lock *l, char *err,
+		 size_t errlen);
+
+/* One lock file, <dir>/.mailkeep/<name> (dir must exist), as
+ * lock_account's file half: push's lock on its target. */
+int lock_file(const char *dir, const char *name, const char *who, int wait, int *fd, char *err,
+	      size_t errlen);
+
+/* Whether another run holds the account's lock (waiting as lock_account does
+ * with wait), creating nothing. */
+int lock_account_held(const char *dir);
+
+void lock_release(struct account_lock *l);
+
+#endif

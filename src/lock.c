@@ -1,0 +1,120 @@
+/* Account locks: flock(2) on a lock file and on the account directory. */
+#include "mailkeep/lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+
+#define LOCK_WAIT_MS 1000
+
+/* flock(fd, op | LOCK_NB), with wait retried for up to LOCK_WAIT_MS while
+ * another run holds the lock. errno is flock's. */
+static int flock_wait(int fd, int op, int wait)
+{
+	int rc;
+	for (int waited = 0; (rc = flock(fd, op | LOCK_NB)) < 0 && errno == EWOULDBLOCK && wait &&
+			     waited < LOCK_WAIT_MS;
+	     waited += 20) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return rc;
+}
+
+int lock_file(const char *dir, const char *name, const char *who, int wait, int *fd, char *err,
+	      size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = -1;
+	*fd = -1;
+	buf_addf(&p, "%s/.mailkeep/%s", dir, name);
+	/* .mailkeep must be a directory, not a symbolic link to elsewhere: lock,
+	 * last-run, the moved-aside folders and the Gmail store live in it */
+	if (maildir_mkdirs(dir, ".mailkeep", err, errlen) < 0)
+		goto out;
+	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
+		goto out;
+	}
+	if (flock_wait(*fd, LOCK_EX, wait) < 0) {
+		if (errno == EWOULDBLOCK) {
+			snprintf(err, errlen, "%s: another mailkeep run holds %s", who, p.data);
+			rc = 1;
+		} else {
+			snprintf(err, errlen, "%s: flock: %s", p.data, strerror(errno));
+		}
+		close(*fd);
+		*fd = -1;
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&p);
+	return rc;
+}
+
+/* The directory half: 0 with *fd (-1 where the directory cannot be flock'ed),
+ * 1 when another run holds it. */
+static int lock_dir(const char *dir, int wait, int *fd)
+{
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0 || flock_wait(*fd, LOCK_EX, wait) == 0)
+		return 0;
+	int held = errno == EWOULDBLOCK;
+	if (!held)
+		log_debug("%s: flock: %s (the lock file's lock stands alone)", dir, strerror(errno));
+	close(*fd);
+	*fd = -1;
+	return held;
+}
+
+int lock_account(const char *dir, const char *who, int wait, struct account_lock *l, char *err,
+		 size_t errlen)
+{
+	l->dir = -1;
+	int rc = lock_file(dir, "lock", who, wait, &l->file, err, errlen);
+	if (rc == 0 && lock_dir(dir, wait, &l->dir) > 0) {
+		snprintf(err, errlen, "%s: another mailkeep run holds %s (its lock file was removed)", who, dir);
+		rc = 1;
+	}
+	if (rc != 0)
+		lock_release(l);
+	return rc;
+}
+
+int lock_account_held(const char *dir)
+{
+	struct buf p = BUF_INIT;
+	int held = 0;
+	buf_addf(&p, "%s/.mailkeep/lock", dir);
+	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0) {
+		held = flock_wait(fd, LOCK_SH, 1) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+	}
+	fd = held ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		held = flock_wait(fd, LOCK_SH, 1) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+	}
+	buf_free(&p);
+	return held;
+}
+
+void lock_release(struct account_lock *l)
+{
+	if (l->file >= 0)
+		close(l->file);
+	if (l->dir >= 0)
+		close(l->dir);
+	l->file = l->dir = -1;
+}

@@ -322,16 +322,18 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 				 r->counts.folders_failed, r->counts.added, r->counts.bytes, r->counts.renamed,
 				 r->counts.removed, r->round_trips, r->seconds);
 	}
+	/* a held lock is the mildest outcome (another run is doing the work):
+	 * it gives way to a failed snapshot, as in `mailkeep snapshot` */
 	if (n && failed == n)
 		code = EXIT_FAILED;
 	else if (failed || partial)
 		code = EXIT_PARTIAL;
+	else if (snap_failed)
+		code = EXIT_SNAPSHOT;
 	else if (locked)
 		code = EXIT_LOCKED;
 	else
 		code = EXIT_OK;
-	if (code == EXIT_OK && snap_failed)
-		code = EXIT_SNAPSHOT;
 json:
 	if (cli->json) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # While another process holds the account's lock (flock on <root>/NAME/.mailkeep/lock), a sync
-# exits 3 at once and touches nothing; once the lock is free the sync works.
+# exits 3 at once and touches nothing (5 when another account's snapshot failed); once the lock
+# is free the sync works.
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -33,6 +34,21 @@ check '[ $(($(date +%s) - t0)) -lt 15 ]' "the locked sync waited for the lock"
 check 'grep -qF alice "$MK_ERR"' "the lock message does not name the account: $(mk_err_line)"
 inode_list "$A" >"$T/inodes1"
 inode_expect "$T/inodes0" "$T/inodes1"
+
+# a held lock does not hide another account's failed snapshot: exit 5, not 3 (a unit with
+# SuccessExitStatus=3, as in docs/scheduling.md, would take the failure for a success)
+seed populate --user bob --seed 93 --count 2 --big 0
+echo "plain file" >"$T/notadir"
+{
+	echo "accounts:"
+	acct_yaml alice
+	acct_yaml bob user=bob password_file="$DC/pass-bob" snapshot=true snapshot_repo="$T/notadir/repo.git"
+} | cfg_write "$T/two.yaml"
+mk -c "$T/two.yaml" sync
+expect_rc 5 "sync with alice locked and bob's snapshot failing"
+check 'grep -q "account bob: snapshot failed" "$MK_ERR"' "bob's snapshot failure not reported: $(mk_err_line)"
+mk -c "$T/two.yaml" snapshot bob alice
+expect_rc 5 "snapshot with alice locked and bob's snapshot failing"
 
 bg_kill "$holder"
 mk -c "$cfg" sync

@@ -52,10 +52,10 @@ static int parse_args(int argc, char **argv, struct push_args *a)
 			a->delete = 1;
 		else if (!strcmp(s, "-h") || !strcmp(s, "--help"))
 			return 1;
-		else if (!strcmp(s, "-v") || !strcmp(s, "--verbose"))
+		else if (!strcmp(s, "--verbose"))
 			a->verbose++;
-		else if (!strcmp(s, "-vv"))
-			a->verbose += 2;
+		else if (s[0] == '-' && s[1] == 'v' && strspn(s + 1, "v") == strlen(s + 1))
+			a->verbose += (int)strlen(s + 1); /* -v, -vv, -vvv, as before the command */
 		else if (!strcmp(s, "-q") || !strcmp(s, "--quiet"))
 			a->quiet = 1;
 		else if (s[0] == '-' && strcmp(s, "-")) {

@@ -33,6 +33,11 @@ for f in Sent Arch; do
 done
 check 'grep -q "folder \"Older\" -> \"Arch\": would append 2 " "$MK_OUT"' "--dry-run: $(grep Older "$MK_OUT")"
 grep -o '^folder "[^"]*" -> "[^"]*"' "$MK_OUT" | sort >"$T/plan"
+# -v repeated after the arguments, as after any other command (-vvv too): a trace, the same plan
+mk -c "$cfg" push alice bob --dry-run -vvv
+expect_rc 0 "push --dry-run -vvv"
+check 'grep -q "C: .* EXAMINE" "$MK_ERR"' "push --dry-run -vvv gives no protocol trace: $(mk_err_line)"
+check 'cmp -s "$T/plan" <(grep -o "^folder \"[^\"]*\" -> \"[^\"]*\"" "$MK_OUT" | sort)' "push --dry-run -vvv plans otherwise"
 
 mk -c "$cfg" -v push alice bob
 expect_rc 0 "push"

@@ -210,9 +210,9 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	struct config cfg = { 0 };
 	const struct account **accts = NULL;
 	size_t n = 0;
-	int connect = 0, code = EXIT_USAGE;
+	int connect = cli->connect, code = EXIT_USAGE;
 
-	/* --connect before or after the account names ("check work --connect") */
+	/* --connect also after the account names ("check work --connect") */
 	int kept = 0;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--connect"))
@@ -350,15 +350,17 @@ static const char *opt_value(char **args, int n, const char *name, const char *s
 	return NULL;
 }
 
-/* -v, -q, --json, --jobs, --account and --shard after the command, before its
- * own arguments. Returns 0, 1 on a usage error (reported), 2 after --help. */
+/* -v, -q, --json, --jobs, --account and --shard (and check's --connect) after
+ * the command, before its own arguments. Returns 0, 1 on a usage error (reported), 2 after --help. */
 static int trailing_options(struct cli *cli, const char *cmd, int *argc, char ***argv)
 {
 	int bad = 0, used;
-	while (*argc > 0 && (*argv)[0][0] == '-' && strcmp((*argv)[0], "--connect")) {
+	while (*argc > 0 && (*argv)[0][0] == '-') {
 		const char *o = (*argv)[0], *v;
 		used = 1;
-		if (!strcmp(o, "--verbose"))
+		if (!strcmp(o, "--connect") && !strcmp(cmd, "check"))
+			cli->connect = 1;
+		else if (!strcmp(o, "--verbose"))
 			cli->verbose++;
 		else if (o[1] == 'v' && strspn(o + 1, "v") == strlen(o + 1))
 			cli->verbose += (int)strlen(o + 1); /* -v, -vv, -vvv */
@@ -406,7 +408,8 @@ static int cli_run(int argc, char **argv)
 	/* A peer closing the socket must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
-	while ((c = getopt_long(argc, argv, "+c:vqhVj:", opts, NULL)) != -1) {
+	opterr = 0; /* getopt's messages would name argv[0] ("./mailkeep"), not mailkeep */
+	while ((c = getopt_long(argc, argv, "+:c:vqhVj:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cli.config_path = optarg; break;
 		case 'v': cli.verbose++; break;
@@ -421,7 +424,19 @@ static int cli_run(int argc, char **argv)
 		case 'S':
 			bad |= parse_shard(optarg, &cli) < 0;
 			break;
-		default: usage(stderr); bad = 1; break;
+		case ':':
+			fprintf(stderr, "mailkeep: option %s needs a value\n", argv[optind - 1]);
+			usage(stderr);
+			bad = 1;
+			break;
+		default:
+			if (optopt)
+				fprintf(stderr, "mailkeep: unknown option -%c\n", optopt);
+			else
+				fprintf(stderr, "mailkeep: unknown option %s\n", argv[optind - 1]);
+			usage(stderr);
+			bad = 1;
+			break;
 		}
 	}
 	const char *cmd = optind < argc ? argv[optind] : NULL;

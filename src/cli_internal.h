@@ -16,6 +16,7 @@ struct cli {
 	const char **accounts; /* --account NAME (repeatable) */
 	size_t n_accounts;
 	unsigned shard_k, shard_n; /* --shard K/N; shard_n 0 = all */
+	int connect;    /* check --connect among the options after the command */
 };
 
 /* Load the configuration (-c or the default path); prints the error. */

@@ -57,4 +57,20 @@ mk -c "$good" sync no-such-account
 expect_rc 2 "sync of an unknown account"
 mk -c "$good" --no-such-option sync
 expect_rc 2 "unknown option"
+# named as mailkeep (not the path it was run by), and naming the option
+check 'grep -q "^mailkeep: unknown option --no-such-option" "$MK_ERR"' "unknown option: $(mk_err_line)"
+mk -c "$good" -x sync
+expect_rc 2 "unknown short option"
+check 'grep -q "^mailkeep: unknown option -x" "$MK_ERR"' "unknown short option: $(mk_err_line)"
+mk -c "$good" sync --jobs
+expect_rc 2 "--jobs without a value"
+mk --config
+expect_rc 2 "--config without a value"
+check 'grep -q "^mailkeep: option --config needs a value" "$MK_ERR"' "--config without a value: $(mk_err_line)"
+# check's --connect among the options after the command, before or after -v
+mk -c "$good" check --connect -v no-such-account
+expect_rc 2 "check --connect -v of an unknown account"
+check 'grep -q "no account named \"no-such-account\"" "$MK_ERR"' "check --connect -v NAME: $(mk_err_line)"
+mk -c "$good" sync --connect
+expect_rc 2 "sync --connect"
 t_pass

@@ -257,12 +257,23 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 	DIR *d = opendir(tmp.data);
 	if (d) {
 		struct dirent *de;
-		size_t n = 0;
-		while ((de = readdir(d)))
-			n += de->d_name[0] != '.';
+		size_t ours = 0, others = 0;
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (strstr(de->d_name, ".mailkeep")) /* as maildir_clean_tmp() tells them */
+				ours++;
+			else
+				others++;
+		}
 		closedir(d);
-		if (n)
-			problem(v, rel, "%zu file(s) in tmp/ (an interrupted run; the next sync removes them)", n);
+		if (ours)
+			problem(v, rel, "%zu file(s) in tmp/ (an interrupted run; the next sync removes them)", ours);
+		if (others)
+			fprintf(v->out,
+				"%s: note: %zu file(s) in tmp/ not made by mailkeep (a delivery in progress, "
+				"or left behind: a sync removes them once 36 hours old)\n",
+				rel, others);
 	}
 	buf_free(&tmp);
 	maildir_view_free(&view);

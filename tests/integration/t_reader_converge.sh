@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whatever mail readers do to the mirror, the next sync makes it exact again, with no duplicate and
 # without downloading again what is still on disk (docs/design.md). Real readers first (mblaze mflag
-# and mrefile, notmuch with maildir.synchronize_flags, neomutt when installed) while the server
+# and mrefile, notmuch with maildir.synchronize_flags, neomutt) while the server
 # changes too (the server wins: it is a mirror); then what a user does by hand (copies under other
 # names, hard links, unknown info letters, ":1," info, no info, new/ without info, a symlink, junk in
 # tmp/, a name without its U= tag, a message's mtime changed); then the state files and folder directories (deleted,
@@ -13,6 +13,8 @@
 t_begin
 command -v notmuch >/dev/null || fail "notmuch is not installed (make deps)"
 command -v mflag >/dev/null || fail "mblaze is not installed (make deps)"
+command -v neomutt >/dev/null || fail "neomutt is not installed (make deps)"
+command -v script >/dev/null || fail "script (bsdutils) is not installed (make deps)"
 dc_up
 seed populate --seed 5 --count 6 --big 0
 cfg=$T/config.yaml
@@ -93,9 +95,8 @@ expect_rc 0 "no-op sync after the readers"
 inode_list "$A" >"$T/ino1b"
 inode_expect "$T/ino1" "$T/ino1b"
 
-if command -v neomutt >/dev/null && command -v script >/dev/null; then
-	# neomutt: read and flag everything in Archive, then delete with and without maildir_trash
-	cat >"$T/muttrc" <<EOF
+# neomutt: read and flag everything in Archive, then delete with and without maildir_trash
+cat >"$T/muttrc" <<EOF
 set mbox_type=Maildir
 set folder=$A
 set header_cache=
@@ -105,23 +106,20 @@ set delete=yes
 set quit=yes
 set wait_key=no
 EOF
-	nm_run() {
-		TERM=xterm timeout 30 script -qfec "neomutt -n -F '$T/muttrc' -f '$1' -e 'push \"$2\"'" /dev/null \
-			>/dev/null 2>&1 </dev/null || fail "neomutt on $1 failed or hung"
-	}
-	nm_run "$A/Archive" '<tag-pattern>~A<enter><tag-prefix><clear-flag>N<tag-prefix><set-flag>!<sync-mailbox><quit>'
-	nm_run "$A/Archive/2024" '<delete-pattern>~A<enter><sync-mailbox><quit>'
-	sed -i 's/^set maildir_trash=yes/set maildir_trash=no/' "$T/muttrc"
-	nm_run "$A/Empty" '<quit>'
-	nm_run "$A/日本語" '<delete-pattern>~A<enter><sync-mailbox><quit>'
-	check '[ -z "$(ls "$A/日本語/cur")" ]' "neomutt did not delete the messages of 日本語"
-	sync_ok "sync after neomutt"
-	ex
-	inode_list "$A" >"$T/ino1c"
-	inode_expect "$T/ino1b" "$T/ino1c" "rewritten 日本語 *"
-else
-	t_log "neomutt not installed: its part is skipped"
-fi
+nm_run() {
+	TERM=xterm timeout 30 script -qfec "neomutt -n -F '$T/muttrc' -f '$1' -e 'push \"$2\"'" /dev/null \
+		>/dev/null 2>&1 </dev/null || fail "neomutt on $1 failed or hung"
+}
+nm_run "$A/Archive" '<tag-pattern>~A<enter><tag-prefix><clear-flag>N<tag-prefix><set-flag>!<sync-mailbox><quit>'
+nm_run "$A/Archive/2024" '<delete-pattern>~A<enter><sync-mailbox><quit>'
+sed -i 's/^set maildir_trash=yes/set maildir_trash=no/' "$T/muttrc"
+nm_run "$A/Empty" '<quit>'
+nm_run "$A/日本語" '<delete-pattern>~A<enter><sync-mailbox><quit>'
+check '[ -z "$(ls "$A/日本語/cur")" ]' "neomutt did not delete the messages of 日本語"
+sync_ok "sync after neomutt"
+ex
+inode_list "$A" >"$T/ino1c"
+inode_expect "$T/ino1b" "$T/ino1c" "rewritten 日本語 *"
 
 # ---- 2: by hand -----------------------------------------------------------------------------
 inode_list "$A" >"$T/ino2"

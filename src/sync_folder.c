@@ -1018,10 +1018,13 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 	for (size_t i = 0; i < p->n_actions; i++)
 		if (p->actions[i].op == PLAN_RENAME)
 			renamed[p->actions[i].file] = 1;
+	size_t standing = 0; /* files of this uid that may stand for it; SIZE_MAX: not counted yet */
 	for (size_t k = 0, s = 0; k < v->n; k++) {
 		const struct maildir_file *file = &v->files[k];
-		if (k == 0 || v->files[k - 1].uid != file->uid)
+		if (k == 0 || v->files[k - 1].uid != file->uid) {
 			s = k; /* [s, e): the files of this uid */
+			standing = SIZE_MAX;
+		}
 		ssize_t idx = sv_find(&f->sv, file->uid);
 		if (idx < 0 || f->sv.present[idx] != 1 || (file->in_new && !renamed[k]))
 			continue;
@@ -1033,9 +1036,11 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 		int64_t want = name_dates[idx];
 		if (!plan_file_stands(v, k, f->uidvalidity, want))
 			continue;
-		size_t standing = 0;
-		for (size_t e = s; e < v->n && v->files[e].uid == file->uid; e++)
-			standing += (size_t)plan_file_stands(v, e, f->uidvalidity, want);
+		if (standing == SIZE_MAX) { /* once per uid: a pile of copies costs no more */
+			standing = 0;
+			for (size_t e = s; e < v->n && v->files[e].uid == file->uid; e++)
+				standing += (size_t)plan_file_stands(v, e, f->uidvalidity, want);
+		}
 		if (standing > 1)
 			continue; /* copies: the plan removes all but one; next run names it */
 		const char *name = maildir_view_name(v, file);

@@ -407,6 +407,10 @@ static int cli_run(int argc, char **argv)
 	std_fds_open();
 	/* A peer closing the socket must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	/* An ignored SIGCHLD is inherited across exec (from a parent that ignores
+	 * it): children would be reaped by the kernel, and waiting for the
+	 * password command or an account process (--jobs) would fail. */
+	signal(SIGCHLD, SIG_DFL);
 	umask(077);
 	opterr = 0; /* getopt's messages would name argv[0] ("./mailkeep"), not mailkeep */
 	while ((c = getopt_long(argc, argv, "+:c:vqhVj:", opts, NULL)) != -1) {

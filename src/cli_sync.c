@@ -193,14 +193,26 @@ static int outcome_read(FILE *f, struct account_outcome *o)
 	return 0;
 }
 
+/* An account whose process gave no result: failed, with WHY. */
+static void outcome_lost(struct account_outcome *o, const struct account *acct, const char *why)
+{
+	memset(o, 0, sizeof(*o));
+	o->res.status = SYNC_FAILED;
+	snprintf(o->res.error, sizeof(o->res.error), "%s", why);
+	log_error("account %s: %s", acct->name, o->res.error);
+	account_json_close(o, acct, acct->snapshot ? "skipped" : "off");
+}
+
 /* Run accounts in up to `jobs` processes. A child that dies without a result
- * counts as failed. */
+ * counts as failed, and so does every account not heard of when wait() fails. */
 static void run_parallel(const struct account **accts, size_t n, int jobs, struct account_outcome *out)
 {
 	pid_t *pids = xcalloc(n, sizeof(*pids));
 	FILE **files = xcalloc(n, sizeof(*files));
 	size_t next = 0, running = 0;
 	pid_t parent = getpid();
+	int wait_errno = 0;
+	char why[128];
 	fflush(NULL);
 	while (next < n || running) {
 		if (next < n && running < (size_t)jobs) {
@@ -220,6 +232,9 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 			}
 			if (pid < 0) {
 				/* no process: run it here */
+				if (files[next])
+					fclose(files[next]);
+				files[next] = NULL;
 				run_account(accts[next], &out[next], 0);
 			} else {
 				pids[next] = pid;
@@ -233,6 +248,7 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 		if (done < 0) {
 			if (errno == EINTR)
 				continue;
+			wait_errno = errno;
 			break;
 		}
 		for (size_t i = 0; i < next; i++) {
@@ -241,18 +257,24 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 			running--;
 			pids[i] = 0;
 			if (outcome_read(files[i], &out[i]) < 0) {
-				memset(&out[i], 0, sizeof(out[i]));
-				out[i].res.status = SYNC_FAILED;
-				snprintf(out[i].res.error, sizeof(out[i].res.error),
-					 "account process ended without a result (status %d)", st);
-				log_error("account %s: %s", accts[i]->name, out[i].res.error);
-				account_json_close(&out[i], accts[i], accts[i]->snapshot ? "skipped" : "off");
+				snprintf(why, sizeof(why), "account process ended without a result (status %d)", st);
+				outcome_lost(&out[i], accts[i], why);
 			}
+			/* closed now, not at the end: one open file per account
+			 * would run out of descriptors (ulimit -n) with many accounts */
+			fclose(files[i]);
+			files[i] = NULL;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (i >= next || pids[i]) { /* never started, or never reaped */
+			snprintf(why, sizeof(why), "no result from the account process (wait: %s)",
+				 strerror(wait_errno));
+			outcome_lost(&out[i], accts[i], why);
+		}
 		if (files[i])
 			fclose(files[i]);
+	}
 	free(pids);
 	free(files);
 }

@@ -103,6 +103,7 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	char *argv[] = { (char *)"sh", (char *)"-c", a->password_arg, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
+	sigset_t sigpipe;
 	int fds[2] = { -1, -1 }, status = 0, e;
 	int bounded = !isatty(STDIN_FILENO) && !isatty(STDERR_FILENO) && a->timeout > 0;
 	int64_t deadline = bounded ? now_ms() + (int64_t)a->timeout * 1000 : 0;
@@ -119,8 +120,15 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
 	posix_spawnattr_init(&attr);
-	if (bounded) /* its own process group: killed as a whole at the deadline */
-		posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	/* mailkeep ignores SIGPIPE (cli.c), and an ignored signal stays ignored
+	 * across exec: the command gets it back, so that a writer whose reader is
+	 * gone (`cat big | head -n 1`, or the command itself once its output is
+	 * refused as too long) ends quietly instead of failing writes forever */
+	sigemptyset(&sigpipe);
+	sigaddset(&sigpipe, SIGPIPE);
+	posix_spawnattr_setsigdefault(&attr, &sigpipe);
+	/* in its own process group when bounded: killed as a whole at the deadline */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | (bounded ? POSIX_SPAWN_SETPGROUP : 0));
 	e = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
@@ -132,8 +140,8 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	}
 	len = read_secret(fds[0], buf, deadline);
 	e = errno;
-	if (len < 0 && e == ETIMEDOUT)
-		kill(-pid, SIGKILL);
+	if (len < 0 && (e == ETIMEDOUT || (e == E2BIG && bounded)))
+		kill(-pid, SIGKILL); /* too long: what more it writes is of no use either */
 	close(fds[0]); /* a command still writing gets SIGPIPE */
 	fds[0] = -1;
 	while (waitpid(pid, &status, 0) < 0) {

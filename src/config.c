@@ -818,10 +818,14 @@ static int check_duplicate_names(struct ctx *c, const struct config *cfg, const 
 }
 
 /* A directory path made comparable: '/'-separated, no empty or "." parts,
- * ".." taken back lexically (symbolic links are not followed). */
-static char *path_norm(const char *root, const char *name)
+ * ".." taken back lexically (symbolic links are not followed). A relative
+ * ROOT is taken from CWD (when known), as the run will: "mail" and
+ * "/home/me/mail" are one directory when run from /home/me. */
+static char *path_norm(const char *cwd, const char *root, const char *name)
 {
 	struct buf in = BUF_INIT, out = BUF_INIT;
+	if (root[0] != '/' && cwd)
+		buf_addf(&in, "%s/", cwd);
 	buf_addf(&in, "%s/%s", root, name ? name : "");
 	for (const char *p = in.data; *p;) {
 		size_t l = strcspn(p, "/");
@@ -897,13 +901,14 @@ static int check_overlapping_dirs(struct ctx *c, const struct config *cfg, const
 	size_t n = 0, top = 0, bad = SIZE_MAX, other = 0;
 	struct dir_ref *refs = xcalloc(2 * cfg->n_accounts + 1, sizeof(*refs));
 	size_t *stack = xcalloc(2 * cfg->n_accounts + 1, sizeof(*stack));
+	char *cwd = getcwd(NULL, 0); /* NULL (a removed directory): relative paths compared as written */
 	int rc = 0;
 	for (size_t i = 0; i < cfg->n_accounts; i++) {
 		const struct account *a = &cfg->accounts[i];
-		refs[n++] = (struct dir_ref){ path_norm(a->root, a->name), i };
+		refs[n++] = (struct dir_ref){ path_norm(cwd, a->root, a->name), i };
 		if (!a->snapshot_repo) /* also without snapshot: true: `mailkeep snapshot NAME` uses it */
 			continue;
-		refs[n++] = (struct dir_ref){ path_norm(a->snapshot_repo, NULL), i };
+		refs[n++] = (struct dir_ref){ path_norm(cwd, a->snapshot_repo, NULL), i };
 		if (rc == 0 && self_overlap(refs[n - 2].path, refs[n - 1].path))
 			rc = config_fail_pos(c, seq->items[i]->line, seq->items[i]->col,
 					     "accounts[%zu]: account \"%s\": snapshot_repo \"%s\" and its mirror \"%s\" would write "
@@ -941,6 +946,7 @@ out:
 		free(refs[k].path);
 	free(refs);
 	free(stack);
+	free(cwd);
 	return rc;
 }
 

@@ -615,6 +615,48 @@ Test(config_paths, expansion, .init = test_env)
 	}
 }
 
+/* A relative root is the run's directory's: written relative in one account and
+ * absolute in another, the same directory is still seen as shared. */
+Test(config_paths, relative_and_absolute_roots_compared, .init = test_env)
+{
+	char tmpl[] = "/tmp/mk-config-test.XXXXXX", old[4096], yaml[1024], err[512] = "";
+	struct config cfg;
+	cr_assert_not_null(mkdtemp(tmpl));
+	cr_assert_not_null(getcwd(old, sizeof(old)));
+	cr_assert_eq(chdir(tmpl), 0);
+	snprintf(yaml, sizeof(yaml),
+		 "accounts:\n"
+		 "  - {name: a, host: h, user: u, password_env: P, root: m}\n"
+		 "  - {name: b, host: h, user: u, password_env: P, root: \"%s/m/a\"}\n", tmpl);
+	int rc = load(yaml, &cfg, err, sizeof(err));
+	if (rc == 0)
+		config_free(&cfg);
+	snprintf(yaml, sizeof(yaml),
+		 "accounts:\n"
+		 "  - {name: a, host: h, user: u, password_env: P, root: \"%s/m\"}\n"
+		 "  - {name: b, host: h, user: u, password_env: P, root: ./m/../m/a/x/..}\n", tmpl);
+	char err2[512] = "";
+	int rc2 = load(yaml, &cfg, err2, sizeof(err2));
+	if (rc2 == 0)
+		config_free(&cfg);
+	/* apart: a relative root elsewhere is still accepted */
+	snprintf(yaml, sizeof(yaml),
+		 "accounts:\n"
+		 "  - {name: a, host: h, user: u, password_env: P, root: m}\n"
+		 "  - {name: b, host: h, user: u, password_env: P, root: \"%s/n\"}\n", tmpl);
+	char err3[512] = "";
+	int rc3 = load(yaml, &cfg, err3, sizeof(err3));
+	if (rc3 == 0)
+		config_free(&cfg);
+	cr_assert_eq(chdir(old), 0);
+	rmdir(tmpl);
+	cr_expect_eq(rc, -1, "relative root inside an absolute one accepted");
+	cr_expect_not_null(strstr(err, "would share a directory"), "%s", err);
+	cr_expect_eq(rc2, -1, "absolute root holding a relative one accepted");
+	cr_expect_not_null(strstr(err2, "would share a directory"), "%s", err2);
+	cr_expect_eq(rc3, 0, "%s", err3);
+}
+
 Test(config_paths, snapshot_repo_default_follows_root, .init = test_env)
 {
 	struct config cfg;

@@ -35,11 +35,16 @@ int lock_file(const char *dir, const char *name, const char *who, int wait, int 
 	struct buf p = BUF_INIT;
 	int rc = -1;
 	*fd = -1;
-	buf_addf(&p, "%s/.mailkeep/%s", dir, name);
+	buf_addf(&p, "%s/.mailkeep", dir);
 	/* .mailkeep must be a directory, not a symbolic link to elsewhere: lock,
 	 * last-run, the moved-aside folders and the Gmail store live in it */
 	if (maildir_mkdirs(dir, ".mailkeep", err, errlen) < 0)
 		goto out;
+	/* made beforehand with the user's umask (mkdir -p, a restored archive):
+	 * private as the folders are, else others could list the folder names */
+	maildir_make_private(dir);
+	maildir_make_private(p.data);
+	buf_addf(&p, "/%s", name);
 	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0) {
 		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));

@@ -74,6 +74,13 @@ static void dir_private(const char *path, const struct stat *st)
 		log_debug("%s: cannot make it private (0700): %s", path, strerror(errno));
 }
 
+void maildir_make_private(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		dir_private(path, &st);
+}
+
 int maildir_create(const char *dir, char *err, size_t errlen)
 {
 	static const char *const sub[] = { "cur", "new", "tmp" };

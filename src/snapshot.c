@@ -537,6 +537,22 @@ out:
 	return rc;
 }
 
+/* libgit2 (as git) refuses a repository owned by another user unless git's
+ * safe.directory lists it, with a message that names neither (libgit2 1.5:
+ * "config value 'safe.directory' was not found"): a failure to open one that
+ * is not the user's says whose it is and what to do. */
+static void open_fail(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	git_fail(err, errlen, path);
+	if (stat(path, &st) < 0 || st.st_uid == geteuid())
+		return;
+	size_t l = strlen(err);
+	snprintf(err + l, errlen - l, " (the repository belongs to uid %u, not to uid %u running mailkeep; "
+		 "run mailkeep as its owner, or declare it safe: git config --global --add safe.directory '%s')",
+		 (unsigned)st.st_uid, (unsigned)geteuid(), path);
+}
+
 static int open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
 {
 	/* Not git_repository_open_bare(): it would take the .git of a checkout for a
@@ -553,7 +569,7 @@ static int open_repo(const struct account *acct, git_repository **repo, char *er
 		return -1;
 	}
 	if (access(acct->snapshot_repo, F_OK) == 0) {
-		git_fail(err, errlen, acct->snapshot_repo);
+		open_fail(acct->snapshot_repo, err, errlen);
 		return -1;
 	}
 	git_error_clear();

@@ -258,21 +258,36 @@ static int valid_author(const char *s)
 	return !strpbrk(lt + 1, "< ") && strchr(lt, '>') == s + len - 1;
 }
 
+/* The user's home: $HOME, else (unset or empty, as under some cron daemons
+ * and systemd units) the password database's; NULL when neither says. */
+static const char *home_dir(void)
+{
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+	}
+	return home;
+}
+
 /* Expands a leading "~" and $VAR / ${VAR} into OUT; on failure describes the
  * problem in WHY. */
 static int expand_path(const char *s, struct buf *out, struct buf *why)
 {
 	if (s[0] == '~') {
-		const char *home = getenv("HOME");
+		const char *home = home_dir();
 		if (s[1] && s[1] != '/') {
 			buf_adds(why, "\"~user\" is not supported, only a leading \"~\" or \"~/\"");
 			return -1;
 		}
-		if (!home || !*home) {
-			buf_adds(why, "environment variable \"HOME\" is not set (needed for \"~\")");
+		if (!home) {
+			buf_adds(why, "HOME is not set and the password database has no home (needed for \"~\")");
 			return -1;
 		}
-		buf_adds(out, home);
+		size_t l = strlen(home);
+		while (l > 1 && home[l - 1] == '/') /* "/home/me/" + "/Mail" */
+			l--;
+		buf_add(out, home, l);
 		s++;
 	}
 	while (*s) {
@@ -1158,15 +1173,11 @@ const struct account *config_find_account(const struct config *cfg, const char *
 
 char *config_default_path(void)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = home_dir();
 	struct buf b = BUF_INIT;
 	if (xdg && xdg[0] == '/') { /* relative values are invalid per the XDG spec */
 		buf_addf(&b, "%s/mailkeep/config.yaml", xdg);
 		return buf_detach(&b);
-	}
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(getuid());
-		home = pw ? pw->pw_dir : NULL;
 	}
 	if (!home)
 		return NULL;

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -706,16 +707,25 @@ Test(config_valid, gmail_dedupe_default_and_inherited, .init = test_env)
 	config_free(&cfg);
 }
 
-Test(config_paths, default_root_needs_home)
+Test(config_paths, default_root_without_home)
 {
 	struct config cfg;
 	char err[512] = "";
+	char want[1024];
+	/* HOME unset (some cron daemons, systemd units): the password database's home */
+	const struct passwd *pw = getpwuid(getuid());
+	cr_assert(pw && pw->pw_dir && *pw->pw_dir, "no home in the password database");
+	snprintf(want, sizeof(want), "%s/Mail", strcmp(pw->pw_dir, "/") ? pw->pw_dir : "");
 	unsetenv("HOME");
-	cr_expect_eq(load(ACCT, &cfg, err, sizeof(err)), -1);
-	cr_expect_str_eq(err, "t.yaml:2:5: accounts[0] (a): key \"root\": default \"~/Mail\": environment "
-			 "variable \"HOME\" is not set (needed for \"~\")");
-	cr_expect_eq(load(ACCT "    root: /r\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].root, want);
 	config_free(&cfg);
+	/* a trailing slash in HOME does not double the one of "~/" */
+	setenv("HOME", "/home/me/", 1);
+	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].root, "/home/me/Mail");
+	config_free(&cfg);
+	unsetenv("HOME");
 }
 
 /* ---- passwords -------------------------------------------------------- */

@@ -377,6 +377,10 @@ static int trailing_options(struct cli *cli, const char *cmd, int *argc, char **
 		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
 			usage(stdout);
 			return 2;
+		} else if (*argc == 1 && (!strcmp(o, "--account") || !strcmp(o, "--shard") ||
+					  !strcmp(o, "--jobs") || !strcmp(o, "-j"))) {
+			fprintf(stderr, "mailkeep: %s: option %s needs a value\n", cmd, o);
+			bad = 1;
 		} else {
 			fprintf(stderr, "mailkeep: %s: unknown option %s\n", cmd, o);
 			bad = 1;
@@ -385,6 +389,26 @@ static int trailing_options(struct cli *cli, const char *cmd, int *argc, char **
 		*argv += used;
 	}
 	return bad;
+}
+
+/* getopt's error C (':' a value missing, else '?') in the argument ARG: "-x",
+ * "-vc", "--jobs", "--json=1" (a long option's optopt is its short letter,
+ * which --json has not: it is named as written). */
+static void option_error(int c, const char *arg)
+{
+	if (arg[1] == '-') {
+		int l = (int)strcspn(arg, "=");
+		if (c == ':')
+			fprintf(stderr, "mailkeep: option %s needs a value\n", arg);
+		else if (arg[l] && optopt)
+			fprintf(stderr, "mailkeep: option %.*s takes no value\n", l, arg);
+		else
+			fprintf(stderr, "mailkeep: unknown option %.*s\n", l, arg);
+	} else if (c == ':') {
+		fprintf(stderr, "mailkeep: option -%c needs a value\n", optopt);
+	} else {
+		fprintf(stderr, "mailkeep: unknown option -%c\n", optopt);
+	}
 }
 
 static int cli_run(int argc, char **argv)
@@ -413,7 +437,9 @@ static int cli_run(int argc, char **argv)
 	signal(SIGCHLD, SIG_DFL);
 	umask(077);
 	opterr = 0; /* getopt's messages would name argv[0] ("./mailkeep"), not mailkeep */
-	while ((c = getopt_long(argc, argv, "+:c:vqhVj:", opts, NULL)) != -1) {
+	/* arg: the argument getopt is in (optind moves past a cluster "-vx" only
+	 * at its end, and past a value too) */
+	for (int arg = optind; (c = getopt_long(argc, argv, "+:c:vqhVj:", opts, NULL)) != -1; arg = optind) {
 		switch (c) {
 		case 'c': cli.config_path = optarg; break;
 		case 'v': cli.verbose++; break;
@@ -428,16 +454,8 @@ static int cli_run(int argc, char **argv)
 		case 'S':
 			bad |= parse_shard(optarg, &cli) < 0;
 			break;
-		case ':':
-			fprintf(stderr, "mailkeep: option %s needs a value\n", argv[optind - 1]);
-			usage(stderr);
-			bad = 1;
-			break;
 		default:
-			if (optopt)
-				fprintf(stderr, "mailkeep: unknown option -%c\n", optopt);
-			else
-				fprintf(stderr, "mailkeep: unknown option %s\n", argv[optind - 1]);
+			option_error(c, argv[arg]);
 			usage(stderr);
 			bad = 1;
 			break;

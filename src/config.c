@@ -270,6 +270,15 @@ static const char *home_dir(void)
 	return home;
 }
 
+/* HOME's length without its trailing slashes ("/home/me/" + "/Mail"; "/" is 0) */
+static size_t home_len(const char *home)
+{
+	size_t l = strlen(home);
+	while (l > 0 && home[l - 1] == '/')
+		l--;
+	return l;
+}
+
 /* Expands a leading "~" and $VAR / ${VAR} into OUT; on failure describes the
  * problem in WHY. */
 static int expand_path(const char *s, struct buf *out, struct buf *why)
@@ -284,10 +293,10 @@ static int expand_path(const char *s, struct buf *out, struct buf *why)
 			buf_adds(why, "HOME is not set and the password database has no home (needed for \"~\")");
 			return -1;
 		}
-		size_t l = strlen(home);
-		while (l > 1 && home[l - 1] == '/') /* "/home/me/" + "/Mail" */
-			l--;
+		size_t l = home_len(home);
 		buf_add(out, home, l);
+		if (!l && !s[1]) /* "~" itself, HOME "/" */
+			buf_addch(out, '/');
 		s++;
 	}
 	while (*s) {
@@ -1181,6 +1190,7 @@ char *config_default_path(void)
 	}
 	if (!home)
 		return NULL;
-	buf_addf(&b, "%s/.config/mailkeep/config.yaml", home);
+	buf_add(&b, home, home_len(home));
+	buf_adds(&b, "/.config/mailkeep/config.yaml");
 	return buf_detach(&b);
 }

@@ -89,6 +89,29 @@ static char *first_line(const struct account *a, const char *what, char *buf, si
 	return xstrndup(buf, len);
 }
 
+/* waitpid(pid), bounded by DEADLINE (ms; 0: none): past it the command's
+ * process group is killed. 0; 1 when it was killed so; -1 (errno). A command
+ * that closed its output but goes on (a helper left behind, a hang after the
+ * password) is not waited for past the account's timeout. */
+static int wait_command(pid_t pid, int *status, int64_t deadline)
+{
+	int killed = 0;
+	for (;;) {
+		pid_t r = waitpid(pid, status, deadline && !killed ? WNOHANG : 0);
+		if (r == pid)
+			return killed;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (r == 0 && now_ms() >= deadline) {
+			kill(-pid, SIGKILL);
+			killed = 1;
+		} else if (r == 0) {
+			struct timespec ts = { 0, 2 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
 /* password_command or token_command, as the configuration says */
 static const char *cmd_key(const struct account *a)
 {
@@ -104,7 +127,7 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t sigpipe;
-	int fds[2] = { -1, -1 }, status = 0, e;
+	int fds[2] = { -1, -1 }, status = 0, e, rc;
 	int bounded = !isatty(STDIN_FILENO) && !isatty(STDERR_FILENO) && a->timeout > 0;
 	int64_t deadline = bounded ? now_ms() + (int64_t)a->timeout * 1000 : 0;
 	pid_t pid = -1;
@@ -140,16 +163,20 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	}
 	len = read_secret(fds[0], buf, deadline);
 	e = errno;
-	if (len < 0 && (e == ETIMEDOUT || (e == E2BIG && bounded)))
+	int killed = len < 0 && (e == ETIMEDOUT || (e == E2BIG && bounded));
+	if (killed)
 		kill(-pid, SIGKILL); /* too long: what more it writes is of no use either */
 	close(fds[0]); /* a command still writing gets SIGPIPE */
 	fds[0] = -1;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			config_set_err(err, errlen, "account \"%s\": %s: waitpid: %s", a->name, cmd_key(a),
-				       strerror(errno));
-			goto out;
-		}
+	rc = wait_command(pid, &status, killed ? 0 : deadline);
+	if (rc < 0) {
+		config_set_err(err, errlen, "account \"%s\": %s: waitpid: %s", a->name, cmd_key(a),
+			       strerror(errno));
+		goto out;
+	}
+	if (rc > 0) { /* output closed, but still running at the deadline */
+		len = -1;
+		e = ETIMEDOUT;
 	}
 	if (len < 0 && e == ETIMEDOUT)
 		config_set_err(err, errlen, "account \"%s\": %s did not finish within %d s (the account's "

@@ -64,6 +64,17 @@ expect_rc 2 "unknown short option"
 check 'grep -q "^mailkeep: unknown option -x" "$MK_ERR"' "unknown short option: $(mk_err_line)"
 mk -c "$good" sync --jobs
 expect_rc 2 "--jobs without a value"
+check 'grep -q "^mailkeep: sync: option --jobs needs a value" "$MK_ERR"' "sync --jobs: $(mk_err_line)"
+# the option in error, not the argument before it nor a long option's short letter
+mk -c "$good" -vc
+expect_rc 2 "-vc without a value"
+check 'grep -q "^mailkeep: option -c needs a value" "$MK_ERR"' "-vc without a value: $(mk_err_line)"
+mk -c "$good" --json=1 sync
+expect_rc 2 "--json=1"
+check 'grep -q "^mailkeep: option --json takes no value" "$MK_ERR"' "--json=1: $(mk_err_line)"
+mk -c "$good" --version=1
+expect_rc 2 "--version=1"
+check 'grep -q "^mailkeep: option --version takes no value" "$MK_ERR"' "--version=1: $(mk_err_line)"
 mk --config
 expect_rc 2 "--config without a value"
 check 'grep -q "^mailkeep: option --config needs a value" "$MK_ERR"' "--config without a value: $(mk_err_line)"

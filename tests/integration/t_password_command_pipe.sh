@@ -32,4 +32,19 @@ expect_rc 4 "a password command with endless output"
 check 'grep -qF "larger than 64 KiB" "$MK_ERR"' "no word of the output's size: $(mk_err_line)"
 check '[ "$(wc -l <"$MK_ERR")" -le 2 ]' "stderr flooded: $(wc -l <"$MK_ERR") lines"
 check '[ ! -e "$T/mail/endless" ]' "a failed password source created the mirror"
+
+# Its output closed but the command still running (a hang after the password, a helper left in
+# its process group): the account's timeout still bounds it (it was waited for to its end).
+cfg=$T/closer.yaml
+{
+	echo "accounts:"
+	acct_yaml closer password_file=- timeout=2 \
+		password_command="cat '$DC/pass-alice'; exec >&-; sleep 60"
+} | cfg_write "$cfg"
+started=$(date +%s)
+MK_TIMEOUT=90 mk -c "$cfg" sync
+took=$(($(date +%s) - started))
+expect_rc 4 "a password command running on after closing its output"
+check '[ "$took" -lt 20 ]' "waited ${took}s for a command past its 2 s timeout"
+check 'grep -qF "did not finish within 2 s" "$MK_ERR"' "no word of the timeout: $(mk_err_line)"
 t_pass

@@ -237,6 +237,10 @@ Test(config_valid, default_path)
 	p = config_default_path();
 	cr_expect_str_eq(p, "/home/u/.config/mailkeep/config.yaml");
 	free(p);
+	setenv("HOME", "/home/u/", 1); /* its trailing slash is not doubled */
+	p = config_default_path();
+	cr_expect_str_eq(p, "/home/u/.config/mailkeep/config.yaml");
+	free(p);
 }
 
 Test(config_valid, known_keys)
@@ -724,6 +728,14 @@ Test(config_paths, default_root_without_home)
 	setenv("HOME", "/home/me/", 1);
 	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(cfg.accounts[0].root, "/home/me/Mail");
+	config_free(&cfg);
+	/* nor does HOME "/" (a system user's) */
+	setenv("HOME", "/", 1);
+	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].root, "/Mail");
+	config_free(&cfg);
+	cr_assert_eq(load(ACCT "    root: \"~\"\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].root, "/");
 	config_free(&cfg);
 	unsetenv("HOME");
 }

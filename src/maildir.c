@@ -437,6 +437,11 @@ int maildir_remove(const char *dir, int in_new, const char *name, char *err, siz
 	return rc;
 }
 
+int maildir_tmp_is_ours(const char *name)
+{
+	return strstr(name, ".mailkeep") != NULL;
+}
+
 int maildir_clean_tmp(const char *dir, char *err, size_t errlen)
 {
 	struct buf p = BUF_INIT;
@@ -457,7 +462,7 @@ int maildir_clean_tmp(const char *dir, char *err, size_t errlen)
 		/* another program's file may be a delivery in progress (notmuch
 		 * insert, an MDA): removed only when old, as the Maildir convention
 		 * says; ours (".mailkeep" in the name) are an interrupted run's */
-		if (!strstr(de->d_name, ".mailkeep") &&
+		if (!maildir_tmp_is_ours(de->d_name) &&
 		    (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_mtime > old))
 			continue;
 		if (unlinkat(dfd, de->d_name, 0) < 0 && errno != ENOENT && errno != EISDIR) {

@@ -259,9 +259,9 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 		struct dirent *de;
 		size_t ours = 0, others = 0;
 		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			if (de->d_name[0] == '.') /* ".", "..", no message */
 				continue;
-			if (strstr(de->d_name, ".mailkeep")) /* as maildir_clean_tmp() tells them */
+			if (maildir_tmp_is_ours(de->d_name))
 				ours++;
 			else
 				others++;

@@ -193,6 +193,9 @@ int maildir_rename(const char *dir, int in_new, const char *name, const char *ne
 /* Unlink <dir>/<cur|new>/<name>. 0, or 1 (err set) when the file is already
  * gone (not an error for a caller that read the directory), or -1. */
 int maildir_remove(const char *dir, int in_new, const char *name, char *err, size_t errlen);
+/* Whether a file name in tmp/ is mailkeep's (".mailkeep" in it: an interrupted
+ * run's), not another program's (a delivery in progress). */
+int maildir_tmp_is_ours(const char *name);
 /* Remove mailkeep's files in <dir>/tmp (leftovers of an interrupted run), and
  * other programs' files there once they are 36 hours old. */
 int maildir_clean_tmp(const char *dir, char *err, size_t errlen);

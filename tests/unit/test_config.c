@@ -622,37 +622,34 @@ Test(config_paths, expansion, .init = test_env)
 
 /* A relative root is the run's directory's: written relative in one account and
  * absolute in another, the same directory is still seen as shared. */
+/* Load two accounts a and b with roots A and B (a quoted YAML scalar each,
+ * "%s" in it standing for DIR); the config is freed. load()'s result. */
+static int load_two_roots(const char *dir, const char *a, const char *b, char *err, size_t errlen)
+{
+	char ra[512], rb[512], yaml[1280];
+	struct config cfg;
+	snprintf(ra, sizeof(ra), a, dir);
+	snprintf(rb, sizeof(rb), b, dir);
+	snprintf(yaml, sizeof(yaml),
+		 "accounts:\n"
+		 "  - {name: a, host: h, user: u, password_env: P, root: %s}\n"
+		 "  - {name: b, host: h, user: u, password_env: P, root: %s}\n", ra, rb);
+	int rc = load(yaml, &cfg, err, errlen);
+	if (rc == 0)
+		config_free(&cfg);
+	return rc;
+}
+
 Test(config_paths, relative_and_absolute_roots_compared, .init = test_env)
 {
-	char tmpl[] = "/tmp/mk-config-test.XXXXXX", old[4096], yaml[1024], err[512] = "";
-	struct config cfg;
+	char tmpl[] = "/tmp/mk-config-test.XXXXXX", old[4096], err[512] = "", err2[512] = "", err3[512] = "";
 	cr_assert_not_null(mkdtemp(tmpl));
 	cr_assert_not_null(getcwd(old, sizeof(old)));
 	cr_assert_eq(chdir(tmpl), 0);
-	snprintf(yaml, sizeof(yaml),
-		 "accounts:\n"
-		 "  - {name: a, host: h, user: u, password_env: P, root: m}\n"
-		 "  - {name: b, host: h, user: u, password_env: P, root: \"%s/m/a\"}\n", tmpl);
-	int rc = load(yaml, &cfg, err, sizeof(err));
-	if (rc == 0)
-		config_free(&cfg);
-	snprintf(yaml, sizeof(yaml),
-		 "accounts:\n"
-		 "  - {name: a, host: h, user: u, password_env: P, root: \"%s/m\"}\n"
-		 "  - {name: b, host: h, user: u, password_env: P, root: ./m/../m/a/x/..}\n", tmpl);
-	char err2[512] = "";
-	int rc2 = load(yaml, &cfg, err2, sizeof(err2));
-	if (rc2 == 0)
-		config_free(&cfg);
+	int rc = load_two_roots(tmpl, "m", "\"%s/m/a\"", err, sizeof(err));
+	int rc2 = load_two_roots(tmpl, "\"%s/m\"", "./m/../m/a/x/..", err2, sizeof(err2));
 	/* apart: a relative root elsewhere is still accepted */
-	snprintf(yaml, sizeof(yaml),
-		 "accounts:\n"
-		 "  - {name: a, host: h, user: u, password_env: P, root: m}\n"
-		 "  - {name: b, host: h, user: u, password_env: P, root: \"%s/n\"}\n", tmpl);
-	char err3[512] = "";
-	int rc3 = load(yaml, &cfg, err3, sizeof(err3));
-	if (rc3 == 0)
-		config_free(&cfg);
+	int rc3 = load_two_roots(tmpl, "m", "\"%s/n\"", err3, sizeof(err3));
 	cr_assert_eq(chdir(old), 0);
 	rmdir(tmpl);
 	cr_expect_eq(rc, -1, "relative root inside an absolute one accepted");

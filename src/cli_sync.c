@@ -257,7 +257,12 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 			running--;
 			pids[i] = 0;
 			if (outcome_read(files[i], &out[i]) < 0) {
-				snprintf(why, sizeof(why), "account process ended without a result (status %d)", st);
+				if (WIFSIGNALED(st))
+					snprintf(why, sizeof(why), "account process killed by signal %d (%s), no result",
+						 WTERMSIG(st), strsignal(WTERMSIG(st)));
+				else
+					snprintf(why, sizeof(why), "account process exited with status %d, no result",
+						 WIFEXITED(st) ? WEXITSTATUS(st) : st);
 				outcome_lost(&out[i], accts[i], why);
 			}
 			/* closed now, not at the end: one open file per account

@@ -35,4 +35,18 @@ assert not bad, bad
 PY
 exact "$T/mail/acct1"
 exact "$T/mail/acct$n"
+
+# An account process killed (here by its own password command) gives no result: the run
+# says how it ended, by its signal's name, not a raw wait status ("status 9").
+cfg2=$T/killed.yaml
+{
+	echo "accounts:"
+	acct_yaml acct1 max_connections=1
+	acct_yaml killed password_file=- password_command="kill -9 \$PPID"
+} | cfg_write "$cfg2"
+mk -c "$cfg2" --jobs 2 sync
+expect_rc 1 "--jobs 2 with one account process killed"
+check 'grep -q "account killed: account process killed by signal 9 (Killed), no result" "$MK_ERR"' \
+	"killed account not named as killed: $(mk_err_line)"
+exact "$T/mail/acct1"
 t_pass

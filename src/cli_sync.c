@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -203,6 +204,21 @@ static void outcome_lost(struct account_outcome *o, const struct account *acct, 
 	account_json_close(o, acct, acct->snapshot ? "skipped" : "off");
 }
 
+/* A child's result goes to an anonymous file in memory: nothing in /tmp (or
+ * left there by a kill), and close-on-exec, so a password command spawned by
+ * the account never holds it. tmpfile() where memfd_create() is missing. */
+static FILE *result_file(void)
+{
+	int fd = memfd_create("mailkeep-result", MFD_CLOEXEC);
+	FILE *f;
+	if (fd < 0)
+		return tmpfile();
+	f = fdopen(fd, "w+");
+	if (!f)
+		close(fd);
+	return f;
+}
+
 /* Run accounts in up to `jobs` processes. A child that dies without a result
  * counts as failed, and so does every account not heard of when wait() fails. */
 static void run_parallel(const struct account **accts, size_t n, int jobs, struct account_outcome *out)
@@ -216,7 +232,7 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 	fflush(NULL);
 	while (next < n || running) {
 		if (next < n && running < (size_t)jobs) {
-			files[next] = tmpfile();
+			files[next] = result_file();
 			pid_t pid = files[next] ? fork() : -1;
 			if (pid == 0) {
 				struct account_outcome o;

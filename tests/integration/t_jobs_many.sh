@@ -43,10 +43,14 @@ cfg2=$T/killed.yaml
 	echo "accounts:"
 	acct_yaml acct1 max_connections=1
 	acct_yaml killed password_file=- password_command="kill -9 \$PPID"
+	acct_yaml fds password_file=- password_command="ls -l /proc/self/fd/ >'$T/fds'; cat '$DC/pass-alice'"
 } | cfg_write "$cfg2"
 mk -c "$cfg2" --jobs 2 sync
 expect_rc 1 "--jobs 2 with one account process killed"
 check 'grep -q "account killed: account process killed by signal 9 (Killed), no result" "$MK_ERR"' \
 	"killed account not named as killed: $(mk_err_line)"
 exact "$T/mail/acct1"
+exact "$T/mail/fds"
+# the result files live in memory and are not inherited by a password command
+check '! grep -Eq "deleted|memfd" "$T/fds"' "password command inherited: $(grep -E 'deleted|memfd' "$T/fds")"
 t_pass

@@ -108,7 +108,7 @@ int lock_account_held(const char *dir)
 	}
 	fd = held ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
-		held = flock_wait(fd, LOCK_SH, 1) < 0 && errno == EWOULDBLOCK;
+		held = flock_wait(fd, LOCK_SH, 1) < 0 && errno == EWOULDBLOCK ? 2 : 0;
 		close(fd);
 	}
 	buf_free(&p);

@@ -1052,9 +1052,13 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	res->status = SYNC_FAILED;
 	a.dir = sync_account_dir(acct);
 	snprintf(who, sizeof(who), "account %s", acct->name);
-	if (lock_account_held(a.dir)) {
-		snprintf(err, sizeof(err), "account %s: another mailkeep run holds %s/.mailkeep/lock", acct->name,
-			 a.dir);
+	if ((rc = lock_account_held(a.dir)) != 0) {
+		if (rc == 1)
+			snprintf(err, sizeof(err), "account %s: another mailkeep run holds %s/.mailkeep/lock",
+				 acct->name, a.dir);
+		else
+			snprintf(err, sizeof(err), "account %s: another mailkeep run holds %s (its lock file was removed)",
+				 acct->name, a.dir);
 		log_error("%s", err);
 		snprintf(res->error, sizeof(res->error), "%s", err);
 		res->status = SYNC_LOCKED;

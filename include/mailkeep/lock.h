@@ -28,7 +28,8 @@ int lock_file(const char *dir, const char *name, const char *who, int wait, int 
 	      size_t errlen);
 
 /* Whether another run holds the account's lock (waiting as lock_account does
- * with wait), creating nothing. */
+ * with wait), creating nothing: 0 no, 1 its lock file, 2 the account directory
+ * alone (the lock file was removed under a run). */
 int lock_account_held(const char *dir);
 
 void lock_release(struct account_lock *l);

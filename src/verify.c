@@ -259,7 +259,11 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 		struct dirent *de;
 		size_t ours = 0, others = 0;
 		while ((de = readdir(d))) {
+			struct stat tst;
 			if (de->d_name[0] == '.') /* ".", "..", no message */
+				continue;
+			/* a directory there is nobody's delivery, and no sync removes it */
+			if (fstatat(dirfd(d), de->d_name, &tst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(tst.st_mode))
 				continue;
 			if (maildir_tmp_is_ours(de->d_name))
 				ours++;

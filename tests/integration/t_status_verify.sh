@@ -26,6 +26,7 @@ check 'grep -q "0 problems" "$MK_OUT"' "verify did not report 0 problems"
 # another program's file in tmp/ (a delivery in progress) is a note, not a problem: a sync
 # leaves it for 36 hours; an interrupted run's file there is a problem the next sync mends
 echo "From: x" >"$A/INBOX/tmp/1700000000.M1P1.otherhost"
+mkdir "$A/INBOX/tmp/somedir" "$A/INBOX/tmp/x.mailkeep.d" # directories: no delivery, counted by neither
 mk -c "$cfg" verify
 expect_rc 0 "verify with another program's file in tmp/"
 check 'grep -q "^INBOX: note: 1 file(s) in tmp/ not made by mailkeep" "$MK_OUT"' "foreign tmp/ file: $(cat "$MK_OUT")"
@@ -33,7 +34,7 @@ echo "partial" >"$A/INBOX/tmp/1700000000.1_5.mailkeep,U=5"
 mk -c "$cfg" verify
 expect_rc 1 "verify with an interrupted run's file in tmp/"
 check 'grep -q "^INBOX: 1 file(s) in tmp/ (an interrupted run" "$MK_OUT"' "leftover tmp/ file: $(cat "$MK_OUT")"
-rm -f "$A"/INBOX/tmp/*
+rm -rf "$A"/INBOX/tmp/*
 
 # no network: verify must work with the server down
 inbox=$(ls "$A/INBOX/cur" | head -n 1)

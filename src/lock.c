@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include "mailkeep/maildir.h"
 
 #define LOCK_WAIT_MS 1000
+#define NOBODY_UID 65534 /* what an NFS server's root_squash makes root's files */
 
 /* flock(fd, op | LOCK_NB), with wait retried for up to LOCK_WAIT_MS while
  * another run holds the lock. errno is flock's. */
@@ -82,10 +85,28 @@ static int lock_dir(const char *dir, int wait, int *fd)
 	return held;
 }
 
+/* Root working in another user's account directory would leave files there
+ * (0600, root's) that the owner's own runs cannot read or replace: refused,
+ * before anything is made. -1 with the reason. */
+static int owner_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0 || st.st_uid == NOBODY_UID)
+		return 0;
+	struct passwd *pw = getpwuid(st.st_uid);
+	snprintf(err, errlen,
+		 "%s belongs to %s%s(uid %u), not root: root's files there would be unreadable to its "
+		 "owner's runs; run mailkeep as that user, or chown the directory to root",
+		 dir, pw ? pw->pw_name : "", pw ? " " : "", (unsigned)st.st_uid);
+	return -1;
+}
+
 int lock_account(const char *dir, const char *who, int wait, struct account_lock *l, char *err,
 		 size_t errlen)
 {
-	l->dir = -1;
+	l->dir = l->file = -1;
+	if (owner_check(dir, err, errlen) < 0)
+		return -1;
 	int rc = lock_file(dir, "lock", who, wait, &l->file, err, errlen);
 	if (rc == 0 && lock_dir(dir, wait, &l->dir) > 0) {
 		snprintf(err, errlen, "%s: another mailkeep run holds %s (its lock file was removed)", who, dir);

@@ -85,19 +85,29 @@ static int lock_dir(const char *dir, int wait, int *fd)
 	return held;
 }
 
-/* Root working in another user's account directory would leave files there
- * (0600, root's) that the owner's own runs cannot read or replace: refused,
- * before anything is made. -1 with the reason. */
+/* An account directory of another user is refused before anything is made:
+ * root's files there (0600) would be unreadable to the owner's own runs, and
+ * a directory another user controls (made first in a shared sticky root, say)
+ * could be changed under the mirror. "nobody" is what NFS root_squash or
+ * all_squash makes of one's own files: accepted. -1 with the reason. */
 static int owner_check(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;
-	if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0 || st.st_uid == NOBODY_UID)
+	uid_t me = geteuid();
+	if (stat(dir, &st) < 0 || st.st_uid == me || st.st_uid == NOBODY_UID)
 		return 0;
 	struct passwd *pw = getpwuid(st.st_uid);
-	snprintf(err, errlen,
-		 "%s belongs to %s%s(uid %u), not root: root's files there would be unreadable to its "
-		 "owner's runs; run mailkeep as that user, or chown the directory to root",
-		 dir, pw ? pw->pw_name : "", pw ? " " : "", (unsigned)st.st_uid);
+	const char *name = pw ? pw->pw_name : "", *sp = pw ? " " : "";
+	if (me == 0)
+		snprintf(err, errlen,
+			 "%s belongs to %s%s(uid %u), not root: root's files there would be unreadable to "
+			 "its owner's runs; run mailkeep as that user, or chown the directory to root",
+			 dir, name, sp, (unsigned)st.st_uid);
+	else
+		snprintf(err, errlen,
+			 "%s belongs to %s%s(uid %u), not to this run's uid %u: another user could change "
+			 "the mirror under it; use a root of your own, or have the directory given to you",
+			 dir, name, sp, (unsigned)st.st_uid, (unsigned)me);
 	return -1;
 }
 

@@ -77,7 +77,7 @@ static void dir_private(const char *path, const struct stat *st)
 void maildir_make_private(const char *path)
 {
 	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
 		dir_private(path, &st);
 }
 

@@ -104,9 +104,11 @@ void maildir_walk(const char *base, void (*fn)(void *ctx, const char *dir, const
 /* Ensure <dir>/{cur,new,tmp} exist (0700). */
 int maildir_create(const char *dir, char *err, size_t errlen);
 
-/* Make the directory PATH private (0700) again when it is a real directory
- * opened to others (made beforehand by hand, restored from an archive). Never
- * fails: a file system without modes refuses it on every run. */
+/* Make the directory PATH private (0700) again when it is opened to others
+ * (made beforehand by hand, restored from an archive). A symbolic link is
+ * followed (an account directory kept on another disk), to a directory of the
+ * running user only. Never fails: a file system without modes refuses it on
+ * every run. */
 void maildir_make_private(const char *path);
 
 /* An open delivery: a file in <dir>/tmp being written. */

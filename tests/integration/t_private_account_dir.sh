@@ -23,4 +23,15 @@ expect_rc 0 "no-change sync"
 check '[ "$(stat -c %a "$A")" = 700 ]' "account directory left mode $(stat -c %a "$A")"
 check '[ "$(stat -c %a "$A/.mailkeep")" = 700 ]' ".mailkeep left mode $(stat -c %a "$A/.mailkeep")"
 exact "$A"
+
+# an account directory kept elsewhere behind a symbolic link (another disk): the directory it
+# points to is made private too
+mv "$A" "$T/elsewhere"
+ln -s "$T/elsewhere" "$A"
+chmod 755 "$T/elsewhere"
+mk -c "$cfg" sync
+expect_rc 0 "sync through a symbolic link to the account directory"
+check '[ -L "$A" ]' "the symbolic link was replaced"
+check '[ "$(stat -c %a "$T/elsewhere")" = 700 ]' "linked account directory left mode $(stat -c %a "$T/elsewhere")"
+exact "$T/elsewhere"
 t_pass

@@ -23,9 +23,10 @@
 
 #define MAX_LINE ((size_t)16 << 20)      /* one response line without literals */
 #define MAX_RESPONSE ((size_t)64 << 20)  /* one response, literals kept inline */
-/* One command may go on receiving only untagged status lines, or FETCH
- * responses beyond FETCH_SLACK plus 4 per message, for at most this many
- * `timeout`s (Dovecot's "* OK Searched 40% of the mailbox" come every 15 s or so). */
+/* One command may go on receiving only untagged responses that are not its
+ * data (status lines, EXISTS, FLAGS...), or FETCH responses beyond FETCH_SLACK
+ * plus 4 per message, for at most this many `timeout`s (Dovecot's "* OK
+ * Searched 40% of the mailbox" come every 15 s or so). */
 #define KEEPALIVE_TIMEOUTS 5
 #define FETCH_SLACK ((uint64_t)1 << 16)
 /* The EXISTS every bound on what a server may send is derived from (FETCH
@@ -149,11 +150,24 @@ static int is_body_item(const char *s, size_t len)
 	return 0;
 }
 
+/* Does a response whose first line is s[0..len) start "* <number> FETCH ("? */
+static int is_fetch_start(const char *s, size_t len)
+{
+	size_t i = 2;
+	if (len < 2 || s[0] != '*' || s[1] != ' ')
+		return 0;
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	return i > 2 && len - i >= 8 && !strncasecmp(s + i, " FETCH (", 8);
+}
+
 /* Assemble one complete response into c->resp. */
 int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 {
 	size_t scanned = c->rpos;
 	int after_body = 0; /* the line continues after a streamed body literal */
+	int fetch = -1;     /* the response is a FETCH (-1: not known yet) */
+	int depth = 0;      /* list depth at the end of the text so far */
 	buf_reset(&c->resp);
 	c->streamed = 0;
 	c->streamed_size = 0;
@@ -205,12 +219,22 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 			c->rpos += linelen;
 			return 0;
 		}
-		int body_item;
-		if (c->sink && !c->streamed && (body_item = is_body_item(line, marker)) != 0) {
+		int body_item = 0;
+		if (fetch < 0)
+			fetch = is_fetch_start(line, linelen);
+		/* only a body item of the FETCH itself is the message, not one
+		 * nested in another item: "X-JUNK (BODY[] {5}" is no body */
+		if (c->sink && fetch) {
+			depth = imap_frame_depth(line, marker, depth);
+			if (!c->streamed && depth == 1)
+				body_item = is_body_item(line, marker);
+		}
+		if (body_item) {
 			buf_add(&c->resp, line, marker);
 			buf_adds(&c->resp, "{0}\r\n");
 			c->rpos += linelen;
 			c->streamed = 1;
+			c->streamed_at = c->resp.len;
 			c->streamed_size = lit;
 			c->streamed_origin = body_item == 2;
 			if (!c->sink_failed &&
@@ -418,6 +442,19 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether a command has gone on without progress (see imap_wait_tagged) for
+ * longer than it may; err says what came instead. */
+static int no_progress_for_too_long(const struct imap_client *c, int64_t quiet_since, const char *instead,
+				    const char *what, char *err, size_t errlen)
+{
+	int64_t quiet = mono_ms() - quiet_since;
+	if (quiet <= (int64_t)KEEPALIVE_TIMEOUTS * 1000 * c->acct->timeout)
+		return 0;
+	snprintf(err, errlen, "%s: %s: for %" PRId64 " s only %s, no answer", imap_peer(c), what, quiet / 1000,
+		 instead);
+	return 1;
+}
+
 int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
 		       const char *what, char *err, size_t errlen)
 {
@@ -447,6 +484,9 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 						    c->resp.data[tl] == ' ')) {
 				log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what, perr);
 				c->n_unparsable++;
+				if (no_progress_for_too_long(c, quiet_since, "lines that do not parse", what, err,
+							     errlen))
+					return IMAP_ERR_PROTOCOL;
 				continue;
 			}
 			snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
@@ -480,7 +520,8 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			if (r.status == IMAP_STATUS_OK) {
 				if (fn_rc)
 					return fn_rc;
-				return fn ? fn(c, &r, ctx, err, errlen) : 0;
+				rc = fn ? fn(c, &r, ctx, err, errlen) : 0;
+				return rc > 0 ? 0 : rc;
 			}
 			if (r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
 				keep_refusal(c, &c->refusal, &r);
@@ -490,42 +531,40 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);
 			return IMAP_ERR_PROTOCOL;
 		}
-		/* untagged: status lines (keepalives, progress) and FETCH responses
-		 * beyond any mailbox's count are no progress: a command may go on with
-		 * nothing else for a bounded time, else a server could keep it for ever */
+		/* untagged: only the command's own data, as its callback tells
+		 * (IMAP_DATA), is progress, and FETCH responses only up to a bound
+		 * derived from the mailbox's size. Anything else (keepalives, EXISTS,
+		 * FLAGS, CAPABILITY, BYE, another command's data) may fill the wait for
+		 * a bounded time only, else a server could keep a command for ever. */
 		int is_fetch = r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 5 &&
 			       !strncasecmp(r.name, "FETCH", 5);
-		if ((is_fetch && ++fetches > FETCH_SLACK + 4 * (uint64_t)c->exists) ||
-		    r.status == IMAP_STATUS_OK || r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
-			int64_t quiet = mono_ms() - quiet_since;
-			if (quiet > (int64_t)KEEPALIVE_TIMEOUTS * 1000 * c->acct->timeout) {
-				snprintf(err, errlen, "%s: %s: for %" PRId64 " s only %s, no answer", imap_peer(c), what,
-					 quiet / 1000, is_fetch ? "more FETCH responses than the mailbox has messages" :
-					 "untagged status lines");
-				return IMAP_ERR_PROTOCOL;
-			}
-		} else {
-			quiet_since = mono_ms();
-		}
+		int data = 0;
 		if (r.status == IMAP_STATUS_BYE) {
 			c->bye = 1;
 			imap_safe_text(c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
 			note_throttle(c, &r);
-			continue;
+		} else {
+			if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&
+			    !strncasecmp(r.name, "CAPABILITY", 10))
+				set_caps(c, &r.args);
+			imap_note_size(c, &r);
+			if (r.status == IMAP_STATUS_OK && r.code && r.code_len == 10 &&
+			    !strncasecmp(r.code, "CAPABILITY", 10))
+				set_caps(c, &r.code_args);
+			if (fn && !fn_rc) {
+				rc = fn(c, &r, ctx, err, errlen);
+				if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
+					return rc;
+				data = rc == IMAP_DATA;
+				fn_rc = rc > 0 ? 0 : rc; /* keep reading to the completion, then report */
+			}
 		}
-		if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&
-		    !strncasecmp(r.name, "CAPABILITY", 10))
-			set_caps(c, &r.args);
-		imap_note_size(c, &r);
-		if (r.status == IMAP_STATUS_OK && r.code && r.code_len == 10 &&
-		    !strncasecmp(r.code, "CAPABILITY", 10))
-			set_caps(c, &r.code_args);
-		if (fn && !fn_rc) {
-			rc = fn(c, &r, ctx, err, errlen);
-			if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
-				return rc;
-			fn_rc = rc; /* keep reading to the completion, then report */
-		}
+		if (data && !(is_fetch && ++fetches > FETCH_SLACK + 4 * (uint64_t)c->exists))
+			quiet_since = mono_ms();
+		else if (no_progress_for_too_long(c, quiet_since, is_fetch && data ?
+						  "more FETCH responses than the mailbox has messages" :
+						  "untagged responses that are not its answer", what, err, errlen))
+			return IMAP_ERR_PROTOCOL;
 	}
 }
 

@@ -668,7 +668,7 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 		if (s->on_uid(s->ctx, uid))
 			return IMAP_ERR_LOCAL;
 	}
-	return 0;
+	return IMAP_DATA; /* bounded by SEARCH_SLACK */
 }
 
 int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t size, unsigned *tag,
@@ -787,7 +787,7 @@ static int on_header_fetch(struct imap_client *c, const struct imap_response *r,
 		m.header = v->data;
 		m.header_len = v->len;
 	}
-	return h->cb(h->ctx, &m, err, errlen) ? IMAP_ERR_LOCAL : 0;
+	return h->cb(h->ctx, &m, err, errlen) ? IMAP_ERR_LOCAL : IMAP_DATA;
 bad:
 	snprintf(err, errlen, "%s: malformed FETCH response", imap_peer(c));
 	return IMAP_ERR_PROTOCOL;

@@ -96,7 +96,7 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 	if (!(l->n & (l->n - 1)))
 		l->items = xrealloc(l->items, (l->n ? 2 * l->n : 1) * sizeof(*l->items));
 	l->items[l->n++] = mb;
-	return 0;
+	return IMAP_DATA; /* bounded by MAX_MAILBOXES */
 }
 
 static int on_status(struct imap_client *c, const struct imap_response *r, void *ctx,
@@ -385,6 +385,14 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 		m.rfc822_size = UINT64_MAX;
 	int origin = 0;
 	if (c->streamed) {
+		/* the literal streamed must be the one the parser took for the body
+		 * item (the framing only guessed): its empty stand-in, in place */
+		v = body_item(list, &origin);
+		if (!v || v->type != IMAP_STRING || v->len || v->data != c->resp.data + c->streamed_at) {
+			snprintf(err, errlen, "%s: a literal taken for a message body is not the FETCH's body item",
+				 imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
 		m.has_body = 1;
 		m.body_size = c->streamed_size;
 		origin = c->streamed_origin;
@@ -425,7 +433,7 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 			return crc == IMAP_ERR_PROTOCOL ? IMAP_ERR_PROTOCOL : IMAP_ERR_LOCAL;
 		}
 	}
-	return 0;
+	return IMAP_DATA; /* bounded by imap_wait_tagged's FETCH count */
 }
 
 static int fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
@@ -513,6 +521,7 @@ struct examine_ctx {
 	const struct imap_examine_req *req;
 	struct fetch_ctx fetch;
 	int exists_seen;
+	int vanished_seen;
 };
 
 struct range_ctx {
@@ -586,8 +595,14 @@ static int on_examine(struct imap_client *c, const struct imap_response *r, void
 		info->exists = r->number;
 		x->exists_seen = 1;
 	}
-	else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8))
-		return x->req->qresync_modseq ? on_vanished(c, r, x->req, err, errlen) : 0;
+	else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8) &&
+		 x->req->qresync_modseq) {
+		int rc = on_vanished(c, r, x->req, err, errlen);
+		if (rc < 0 || x->vanished_seen)
+			return rc; /* repeats (merged by on_uids) are no progress */
+		x->vanished_seen = 1;
+		return IMAP_DATA;
+	}
 	else if (r->has_number && r->name_len == 5 && !strncasecmp(r->name, "FETCH", 5) && x->req->cb)
 		return on_fetch(c, r, &x->fetch, err, errlen);
 	return 0;
@@ -599,6 +614,7 @@ bad:
 struct search_all_ctx {
 	const struct imap_examine_req *req;
 	unsigned tag; /* the UID SEARCH's */
+	int answered; /* its (first) answer came */
 };
 
 /* Is this ESEARCH the answer to our UID SEARCH: UIDs, and its correlator, when
@@ -623,7 +639,7 @@ static int esearch_ours(const struct imap_value *a, unsigned tag)
 static int on_search(struct imap_client *c, const struct imap_response *r, void *ctx,
 		     char *err, size_t errlen)
 {
-	const struct search_all_ctx *s = ctx;
+	struct search_all_ctx *s = ctx;
 	struct range_ctx rc = { s->req, 0 };
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name)
 		return 0;
@@ -639,7 +655,7 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 				return IMAP_ERR_PROTOCOL;
 			}
 		}
-		return 0;
+		goto answer;
 	}
 	if (r->name_len == 7 && !strncasecmp(r->name, "ESEARCH", 7) && esearch_ours(a, s->tag)) {
 		for (size_t i = 0; i + 1 < a->n; i++) {
@@ -649,8 +665,15 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 			    imap_parse_seqset(a->items[i + 1].data, a->items[i + 1].len, 0, range_cb, &rc) < 0)
 				goto bad;
 		}
+		goto answer;
 	}
 	return 0;
+answer:
+	/* the answer is one response: repeats (merged by on_uids) are no progress */
+	if (s->answered)
+		return 0;
+	s->answered = 1;
+	return IMAP_DATA;
 bad:
 	snprintf(err, errlen, "%s: malformed SEARCH response", imap_peer(c));
 	return IMAP_ERR_PROTOCOL;
@@ -722,7 +745,7 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		      char *err, size_t errlen)
 {
 	struct examine_ctx x = { .info = info, .req = req, .fetch = { .cb = req->cb, .keywords = BUF_INIT } };
-	struct search_all_ctx sa = { req, sent->stag };
+	struct search_all_ctx sa = { .req = req, .tag = sent->stag };
 	char ferr[512] = "", serr[512] = "";
 	int rc, frc = 0, src = 0;
 	memset(info, 0, sizeof(*info));
@@ -744,6 +767,7 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		c->early_ok = sent->stag; /* and may complete first */
 		frc = imap_wait_tagged(c, sent->ftag, on_fetch_or_search, &fs, "UID FETCH", ferr, sizeof(ferr));
 		c->early_ok = 0;
+		sa.answered = fs.search.answered;
 		buf_free(&fs.fc.keywords);
 	} else if (sent->ftag) {
 		frc = fetch_wait(c, sent->ftag, req->cb, ferr, sizeof(ferr));

@@ -58,11 +58,16 @@ struct imap_client {
 	const struct imap_fetch_cb *sink;
 	int sink_failed;
 	int streamed;          /* a literal of this response went to the sink */
+	size_t streamed_at;    /* where its empty stand-in's bytes (none) are in resp */
 	uint64_t streamed_size;
 	int streamed_origin;   /* ... as BODY[]<0>: maybe only part of the body */
 	char sink_err[256];
 };
 
+/* An untagged-response callback returns 0, a negative IMAP_ERR_*, or IMAP_DATA
+ * when the response was the command's own data: only that is progress, which
+ * lets a command wait beyond KEEPALIVE_TIMEOUTS (imap_wait_tagged). */
+#define IMAP_DATA 1
 typedef int (*imap_untagged_fn)(struct imap_client *c, const struct imap_response *r, void *ctx,
 				char *err, size_t errlen);
 

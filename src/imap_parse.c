@@ -244,6 +244,22 @@ int imap_frame_literal_at_end(const char *line, size_t len, uint64_t *lit_size, 
 	return 0;
 }
 
+int imap_frame_depth(const char *s, size_t len, int depth)
+{
+	int quoted = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (quoted && s[i] == '\\')
+			i++;
+		else if (s[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && s[i] == '(')
+			depth++;
+		else if (!quoted && s[i] == ')' && depth > 0)
+			depth--;
+	}
+	return depth;
+}
+
 int imap_frame_scan(const char *data, size_t len, size_t *resp_len, char *err, size_t errlen)
 {
 	size_t pos = 0;

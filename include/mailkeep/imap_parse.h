@@ -40,6 +40,12 @@ int imap_frame_scan(const char *data, size_t len, size_t *resp_len, char *err, s
  * or > 2^53). Used by the I/O layer to stream big literals. */
 int imap_frame_literal_at_end(const char *line, size_t len, uint64_t *lit_size, size_t *marker_off);
 
+/* The list nesting depth after the text s[0..len) of a response (parentheses
+ * outside quoted strings), starting from depth. Literal bytes are not text: the
+ * caller gives the text between them. Lets the I/O layer tell a FETCH's body
+ * item from one nested in another item before the response is complete. */
+int imap_frame_depth(const char *s, size_t len, int depth);
+
 enum imap_value_type {
 	IMAP_ATOM,    /* atom, number, flag (\Seen), also "BODY[]" / "BODY[HEADER.FIELDS (A B)]<0>"
 		       * section-bearing atoms are returned whole as one atom */

@@ -3565,6 +3565,161 @@ class _(Base):
         super().fetch_done(c, tag, f)
 
 
+# ---- untagged data that is not a command's answer, without end; bodies where they do not belong
+
+class Flood(Base):
+    def flood_forever(self, c, line, times=100):
+        """line, `times` copies twice a second (more than 1 KiB: no drip), until the lifetime ends."""
+        c.log("untagged flood")
+        try:
+            while time.monotonic() < self.srv.deadline:
+                c.send(line * times)
+                time.sleep(0.5)
+        except OSError:
+            pass
+        raise Drop
+
+
+class FloodAfterBodies(Flood):
+    """Bad's body FETCH never completes: `line` (`times` copies) twice a second instead."""
+    line, times = b"", 1
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        c.bodies = b"BODY.PEEK[]" in items
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+    def fetch_done(self, c, tag, f):
+        if is_bad(f) and c.bodies:
+            self.flood_forever(c, self.line, self.times)
+        super().fetch_done(c, tag, f)
+
+
+@sc("keepalive-exists-forever", rc="1", bound=15,
+    doc="Bad's body FETCH never completes: \"* 4 EXISTS\" lines (100 twice a second) instead, forever")
+class _(FloodAfterBodies):
+    line, times = b"* 4 EXISTS\r\n", 100
+
+
+@sc("keepalive-flags-examine-forever", rc="1", bound=15,
+    doc="EXAMINE Bad never completes: \"* FLAGS (...)\" lines of 1.1 KB twice a second instead, forever")
+class _(Flood, BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        c.send(b"".join(lines))
+        self.flood_forever(c, b"* FLAGS (\\Seen " + b"k" * 1100 + b")\r\n", 1)
+
+
+@sc("keepalive-capability-login-forever", rc="4", named="-", flags="nogood", bound=15,
+    doc="the login never completes: untagged CAPABILITY lines of 1.1 KB twice a second instead, forever")
+class _(Flood):
+    def login_ok(self, c, tag):
+        self.flood_forever(c, b"* CAPABILITY IMAP4rev1 " + b"X" * 1100 + b"\r\n", 1)
+
+
+@sc("keepalive-list-fetch-forever", rc="1", bound=15,
+    doc="Bad's body FETCH never completes: untagged LIST lines of 1.1 KB twice a second instead, forever")
+class _(FloodAfterBodies):
+    line = b'* LIST () "/" "' + b"L" * 1100 + b'"\r\n'
+
+
+@sc("body-nested-item", rc="0 1", named="Bad", flags="same",
+    doc="Bad UID 1's FETCH holds X-JUNK (BODY[] {5} hello) before its true BODY[]: not the body")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"X-JUNK (BODY[] {5}\r\nhello) BODY[] {%d}\r\n" % len(body) + body + b")\r\n")
+
+
+@sc("body-nouid-first", rc="0", named="-", flags="same",
+    doc="before Bad UID 1's body, a FETCH without UID with another BODY[] (a phantom message)")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        fake = make_body(b"Bad", 1, " (phantom)")
+        c.send(b"* %d FETCH (FLAGS (\\Seen) BODY[] {%d}\r\n" % (seq, len(fake)) + fake + b")\r\n")
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body + b")\r\n")
+
+
+@sc("body-in-status-line", rc="0 1", named="Bad", flags="same",
+    doc="between Bad's bodies, an untagged OK whose text ends in BODY[] and a literal")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and b"BODY.PEEK[]" in items:
+            fake = make_body(b"Bad", m.uid, " (phantom)")
+            c.send(b"* OK BODY[] {%d}\r\n" % len(fake) + fake + b"\r\n")
+
+
+@sc("tls-close-notify-midliteral", rc="1", flags="tls=implicit",
+    doc="implicit TLS: a TLS close_notify halfway through Bad UID 1's body, then the close")
+class _(Poison):
+    tls = "implicit"
+
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body[:len(body) // 2])
+        time.sleep(0.1)
+        try:
+            c.s = c.s.unwrap()
+        except (ssl.SSLError, OSError):
+            pass
+        c.close_now()
+
+
+@sc("keepalive-bye-fetch-forever", rc="1", bound=15,
+    doc="Bad's body FETCH never completes: untagged BYE lines of 1.1 KB twice a second, the connection kept open")
+class _(FloodAfterBodies):
+    line = b"* BYE not really " + b"." * 1100 + b"\r\n"
+
+
+@sc("keepalive-list-unparsable-forever", rc="4", named="-", flags="nogood", bound=15,
+    doc="LIST never completes: LIST lines that do not parse (1.1 KB, twice a second) instead, forever")
+class _(Flood):
+    def do_list(self, c, tag, args):
+        self.flood_forever(c, b'* LIST (\\HasNoChildren "/" "' + b"U" * 1100 + b'\r\n', 1)
+
+
+@sc("fetch-listing-short", rc="0 1", named="Bad", pre=PRE, flags="same",
+    doc="no CONDSTORE, after a first sync: Bad's FLAGS listing lacks UID 5 though EXISTS says 4")
+class _(Base):
+    caps_del = ["CONDSTORE", "QRESYNC"]
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 5:
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("login-caps-shrink-incremental", rc="0", named="-", pre=PRE, flags="same",
+    doc="after a first sync (QRESYNC state): after login the capabilities shrink to IMAP4rev1")
+class _(HmsBump):
+    def login_ok(self, c, tag):
+        c.authed = True
+        c.ok(tag, b"logged in")
+
+    def caps(self, c):
+        return b"IMAP4rev1" if c.authed else super().caps(c)
+
+
+@sc("list-name-escape-long", rc="1", named="%%%%%%%%%%",
+    doc="a folder name of 100 \"%\" (300 bytes once escaped, beyond NAME_MAX)")
+class _(named_folders([b"%" * 100])):
+    pass
+
+
+@sc("list-bad-nonexistent", rc="0", named="-", pre=PRE, flags="same,noaside",
+    doc="after a first sync: Bad listed with \\NonExistent (EXAMINE says NO): called gone, its copy kept")
+class _(HmsBump):
+    def make_folders(self):
+        out = super().make_folders()
+        folder_by(out, b"Bad").attrs = ["\\NonExistent"]
+        return out
+
+
+@sc("body-partial-then-whole", rc="0 1", named="Bad", flags="same",
+    doc="Bad UID 1 answered with BODY[]<0> {50} (the first 50 bytes), then again whole in the same FETCH")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[]<0> {50}\r\n" + body[:50] + b")\r\n")
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body + b")\r\n")
+
+
 # ---------------------------------------------------------------- manifest
 
 LETTERS = {"\\draft": "D", "\\flagged": "F", "$forwarded": "P", "\\answered": "R", "\\seen": "S",

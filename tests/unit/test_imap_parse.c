@@ -842,6 +842,36 @@ Test(imap_parse_frame, literal_at_end)
 	}
 }
 
+/* The list depth imap_read_response streams a FETCH's body at: only its own
+ * BODY[] item (depth 1), not one nested in another item. */
+struct ipt_depth_case {
+	const char *text;
+	int from;
+	int depth;
+};
+
+static const struct ipt_depth_case ipt_depths[] = {
+	{ "", 0, 0 },
+	{ "* 1 FETCH (UID 1 BODY[] ", 0, 1 },
+	{ "* 1 FETCH (UID 1 X-JUNK (BODY[] ", 0, 2 },
+	{ ") BODY[] ", 2, 1 },
+	{ "* 1 FETCH (FLAGS (\\Seen) BODY[HEADER.FIELDS (A B)] ", 0, 1 },
+	{ "* 1 FETCH (X \"(\" BODY[] ", 0, 1 },
+	{ "* 1 FETCH (X \"a\\\"(\" BODY[] ", 0, 1 },
+	{ "* 1 FETCH (X \"a\\\\\" ( BODY[] ", 0, 2 },
+	{ ")))", 1, 0 },
+	{ "((((", 30, 34 },
+};
+
+Test(imap_parse_frame, depth)
+{
+	for (size_t i = 0; i < sizeof(ipt_depths) / sizeof(ipt_depths[0]); i++) {
+		const struct ipt_depth_case *c = &ipt_depths[i];
+		cr_expect_eq(imap_frame_depth(c->text, strlen(c->text), c->from), c->depth, "case %zu: %s", i,
+			     c->text);
+	}
+}
+
 /* ---- helpers ---- */
 
 struct ipt_num_case {

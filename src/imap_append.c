@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "mailkeep/imap_parse.h"
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/net.h"
@@ -624,13 +625,42 @@ int imap_uid_store_send(struct imap_client *c, const char *uidset, const char *o
 	return imap_send_command(c, tag, err, errlen, "UID STORE %s %s (%s)", uidset, op, flags);
 }
 
+static int count_range(uint32_t lo, uint32_t hi, void *ctx)
+{
+	*(uint64_t *)ctx += (uint64_t)hi - lo + 1;
+	return 0;
+}
+
+/* UID EXPUNGE's own answers (EXPUNGE or VANISHED responses), at most one per
+ * UID of its set, are progress: a slow server's long expunge is waited for,
+ * one that repeats them for ever is not. */
+struct expunge_ctx {
+	uint64_t left;
+};
+
+static int on_expunge(struct imap_client *c, const struct imap_response *r, void *ctx, char *err, size_t errlen)
+{
+	struct expunge_ctx *x = ctx;
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name || !x->left)
+		return 0;
+	if ((r->has_number && r->name_len == 7 && !strncasecmp(r->name, "EXPUNGE", 7)) ||
+	    (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8))) {
+		x->left--;
+		return IMAP_DATA;
+	}
+	return 0;
+}
+
 int imap_uid_expunge(struct imap_client *c, const char *uidset, char *err, size_t errlen)
 {
 	unsigned tag;
+	struct expunge_ctx x = { 0 };
+	if (imap_parse_seqset(uidset, strlen(uidset), 0, count_range, &x.left) < 0)
+		x.left = 0;
 	int rc = imap_send_command(c, &tag, err, errlen, "UID EXPUNGE %s", uidset);
 	if (rc < 0)
 		return rc;
-	return imap_wait_tagged(c, tag, NULL, NULL, "UID EXPUNGE", err, errlen);
+	return imap_wait_tagged(c, tag, on_expunge, &x, "UID EXPUNGE", err, errlen);
 }
 
 /* ---- SEARCH ---- */
@@ -639,6 +669,7 @@ struct search_ctx {
 	int (*on_uid)(void *ctx, uint32_t uid);
 	void *ctx;
 	uint64_t n; /* UIDs this command's answers named */
+	int answered; /* an answer came */
 };
 
 /* UIDs one SEARCH may name beyond the mailbox's EXISTS before the server is
@@ -649,6 +680,7 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 		     char *err, size_t errlen)
 {
 	struct search_ctx *s = ctx;
+	uint64_t before = s->n;
 	if (!is_untagged(r, "SEARCH"))
 		return 0;
 	c->search_seen++;
@@ -668,7 +700,12 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 		if (s->on_uid(s->ctx, uid))
 			return IMAP_ERR_LOCAL;
 	}
-	return IMAP_DATA; /* bounded by SEARCH_SLACK */
+	/* progress: the first answer, or one naming UIDs (bounded by SEARCH_SLACK);
+	 * answers naming none, repeated, would hold the command for ever */
+	if (s->n == before && s->answered)
+		return 0;
+	s->answered = 1;
+	return IMAP_DATA;
 }
 
 int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t size, unsigned *tag,
@@ -693,7 +730,7 @@ int imap_uid_search_message_send(struct imap_client *c, const char *message_id, 
 int imap_uid_search_wait(struct imap_client *c, unsigned tag, int (*on_uid)(void *ctx, uint32_t uid),
 			 void *ctx, char *err, size_t errlen)
 {
-	struct search_ctx s = { on_uid, ctx, 0 };
+	struct search_ctx s = { on_uid, ctx, 0, 0 };
 	return imap_wait_tagged(c, tag, on_search, &s, "UID SEARCH", err, errlen);
 }
 

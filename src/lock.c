@@ -32,12 +32,40 @@ static int flock_wait(int fd, int op, int wait)
 	return rc;
 }
 
+/* An account directory of another user is refused before anything is made:
+ * root's files there (0600) would be unreadable to the owner's own runs, and
+ * a directory another user controls (made first in a shared sticky root, say)
+ * could be changed under the mirror. "nobody" is what NFS root_squash or
+ * all_squash makes of one's own files: accepted. -1 with the reason. */
+static int owner_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	uid_t me = geteuid();
+	if (stat(dir, &st) < 0 || st.st_uid == me || st.st_uid == NOBODY_UID)
+		return 0;
+	struct passwd *pw = getpwuid(st.st_uid);
+	const char *name = pw ? pw->pw_name : "", *sp = pw ? " " : "";
+	if (me == 0)
+		snprintf(err, errlen,
+			 "%s belongs to %s%s(uid %u), not root: root's files there would be unreadable to "
+			 "its owner's runs; run mailkeep as that user, or chown the directory to root",
+			 dir, name, sp, (unsigned)st.st_uid);
+	else
+		snprintf(err, errlen,
+			 "%s belongs to %s%s(uid %u), not to this run's uid %u: another user could change "
+			 "the mirror under it; use a root of your own, or have the directory given to you",
+			 dir, name, sp, (unsigned)st.st_uid, (unsigned)me);
+	return -1;
+}
+
 int lock_file(const char *dir, const char *name, const char *who, int wait, int *fd, char *err,
 	      size_t errlen)
 {
 	struct buf p = BUF_INIT;
 	int rc = -1;
 	*fd = -1;
+	if (owner_check(dir, err, errlen) < 0)
+		return -1;
 	buf_addf(&p, "%s/.mailkeep", dir);
 	/* .mailkeep must be a directory, not a symbolic link to elsewhere: lock,
 	 * last-run, the moved-aside folders and the Gmail store live in it */
@@ -85,38 +113,10 @@ static int lock_dir(const char *dir, int wait, int *fd)
 	return held;
 }
 
-/* An account directory of another user is refused before anything is made:
- * root's files there (0600) would be unreadable to the owner's own runs, and
- * a directory another user controls (made first in a shared sticky root, say)
- * could be changed under the mirror. "nobody" is what NFS root_squash or
- * all_squash makes of one's own files: accepted. -1 with the reason. */
-static int owner_check(const char *dir, char *err, size_t errlen)
-{
-	struct stat st;
-	uid_t me = geteuid();
-	if (stat(dir, &st) < 0 || st.st_uid == me || st.st_uid == NOBODY_UID)
-		return 0;
-	struct passwd *pw = getpwuid(st.st_uid);
-	const char *name = pw ? pw->pw_name : "", *sp = pw ? " " : "";
-	if (me == 0)
-		snprintf(err, errlen,
-			 "%s belongs to %s%s(uid %u), not root: root's files there would be unreadable to "
-			 "its owner's runs; run mailkeep as that user, or chown the directory to root",
-			 dir, name, sp, (unsigned)st.st_uid);
-	else
-		snprintf(err, errlen,
-			 "%s belongs to %s%s(uid %u), not to this run's uid %u: another user could change "
-			 "the mirror under it; use a root of your own, or have the directory given to you",
-			 dir, name, sp, (unsigned)st.st_uid, (unsigned)me);
-	return -1;
-}
-
 int lock_account(const char *dir, const char *who, int wait, struct account_lock *l, char *err,
 		 size_t errlen)
 {
 	l->dir = l->file = -1;
-	if (owner_check(dir, err, errlen) < 0)
-		return -1;
 	int rc = lock_file(dir, "lock", who, wait, &l->file, err, errlen);
 	if (rc == 0 && lock_dir(dir, wait, &l->dir) > 0) {
 		snprintf(err, errlen, "%s: another mailkeep run holds %s (its lock file was removed)", who, dir);

@@ -23,7 +23,8 @@ int lock_account(const char *dir, const char *who, int wait, struct account_lock
 		 size_t errlen);
 
 /* One lock file, <dir>/.mailkeep/<name> (dir must exist), as
- * lock_account's file half: push's lock on its target. */
+ * lock_account's file half: push's lock on its target. A dir of another user
+ * is refused first, as lock_account refuses it (-1, err names the owner). */
 int lock_file(const char *dir, const char *name, const char *who, int wait, int *fd, char *err,
 	      size_t errlen);
 

@@ -49,6 +49,7 @@ of the client are only recorded while F is empty (a lying server provokes them).
   append-no-exists       no EXISTS after an APPEND to the selected folder (RFC 3501: SHOULD)
   search-no              SEARCH answered NO (with others in flight: they are still answered)
   search-flood-endless   untagged SEARCH responses without end (with exists-huge: no bound by EXISTS)
+  search-empty-endless   untagged SEARCH responses naming no UID (300 twice a second) without end
   fetch-other-uid        FETCH responses name UID+1000 instead of the UID asked for
   fetch-no               UID FETCH answered NO
   fetch-unsolicited      a UID FETCH without BODY.PEEK[HEADER] is also answered with an unsolicited
@@ -338,6 +339,14 @@ class HConn(pf.Conn):
             try:
                 while True:
                     self.send("* SEARCH" + " 1" * 10000 + "\r\n")
+            finally:
+                self.s.lock.acquire()
+        if f is not None and self.on("search-empty-endless"):
+            self.s.lock.release()
+            try:
+                while True:
+                    self.send("* SEARCH\r\n" * 300)
+                    time.sleep(0.5)
             finally:
                 self.s.lock.acquire()
         if f is not None and self.on("search-ghost"):

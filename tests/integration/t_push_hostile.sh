@@ -82,7 +82,7 @@ mk_bounded() {
 CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad append-stored-reset-sync
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
 list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists
-append-forged-no-multi append-forged-no append-ok-nostore search-no-learn fetch-drop-check append-ok-nostore-reset
+search-empty-endless append-forged-no-multi append-forged-no append-ok-nostore search-no-learn fetch-drop-check append-ok-nostore-reset
 multiappend-partial-reset fetch-unsolicited-check append-rewrite-reset"
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
@@ -427,6 +427,9 @@ scenario multiappend-partial-reset caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="mu
 # the EXISTS a SEARCH answer is bounded by is at most 2^22 whatever the server claims
 # (docs/design.md): about 4 million UIDs, 16 MB, then the folder fails
 scenario search-flood-huge-exists caps="" modes="exists-huge:1 search-flood-endless:1" timeout=1 rc="1 4" bound=10
+# SEARCH answers that name no UID, without end, are no progress: the command fails after
+# 5 x timeout (each counted as its answer, they held the push for ever)
+scenario search-empty-endless caps="" modes="search-empty-endless:1" timeout=1 rc="1 4" bound=20
 
 flush_checks
 t_log "$N scenarios, ${#XFAILS[@]} expected failures"

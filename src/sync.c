@@ -158,6 +158,32 @@ static void local_free(struct local_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* A directory of a folder that a killed run began to mirror (its first state
+ * still .mailkeep-state.tmp, no cur/, new/ or tmp/ yet: sync_folder makes them
+ * after the state) and that the server no longer has: removed, so that no
+ * stray file stays in the mirror. Only when it is empty once that file is
+ * gone: a directory with anything else in it is left alone. */
+static void drop_unfinished(const char *dir)
+{
+	static const char *const subs[] = { "cur", "new", "tmp" };
+	struct buf p = BUF_INIT;
+	struct stat sb;
+	for (size_t i = 0; i < 3; i++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", dir, subs[i]);
+		if (lstat(p.data, &sb) == 0 || errno != ENOENT)
+			goto out;
+	}
+	buf_reset(&p);
+	buf_addf(&p, "%s/%s.tmp", dir, STATE_FILE);
+	if (unlink(p.data) < 0)
+		goto out;
+	if (rmdir(dir) == 0)
+		log_info("%s: removed (an unfinished first copy of a folder the server no longer has)", dir);
+out:
+	buf_free(&p);
+}
+
 /* A folder present locally (a state file) but no longer on the server: warn
  * once (the state remembers), keep the local copy; -v names it on every run. */
 static void check_orphan(struct account_run *a, const struct strlist *server_rels, const struct local_folder *lf)
@@ -165,11 +191,13 @@ static void check_orphan(struct account_run *a, const struct strlist *server_rel
 	const char *dir = lf->dir, *rel = lf->rel;
 	struct folder_state st;
 	char err[256];
-	if (lf->rc == 1)
-		return; /* no state: not a folder mailkeep mirrored */
 	for (size_t i = 0; i < server_rels->n; i++)
 		if (!strcmp(server_rels->items[i], rel))
 			return;
+	if (lf->rc == 1) { /* no state: not a folder mailkeep mirrored */
+		drop_unfinished(dir);
+		return;
+	}
 	if (state_load(dir, &st, err, sizeof(err)) != 0)
 		return;
 	if (!st.orphaned) {

@@ -835,6 +835,23 @@ static int aside_done(const char *dir, const char *mark, char *err, size_t errle
 	return maildir_fsync_dir(dir, err, errlen);
 }
 
+/* The state a folder starts a UIDVALIDITY with (no message), saved. Written
+ * before any message of it lands on disk, and before a new or moved-aside
+ * folder's cur/, new/ and tmp/ are made: a run killed in between leaves no
+ * Maildir without a state, which the next run could not tell from one a
+ * reader made, and would keep empty if the server deleted the folder
+ * meanwhile (check_orphan in sync.c). */
+static int state_begin(struct folder_run *f, struct folder_state *st, uint32_t uidvalidity, uint64_t folder_id,
+		       char *err, size_t errlen)
+{
+	state_clear_msgs(st);
+	st->uidvalidity = uidvalidity;
+	st->uidnext = 0;
+	st->highestmodseq = 0;
+	st->folder_id = folder_id;
+	return state_save(f->dir.data, st, err, errlen);
+}
+
 /* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
  * <account>/.mailkeep/uidvalidity-<old>[.k]/<rel>/: the directory a killed
  * run's move left (ASIDE_MARK in it), else the first free one from k = from.
@@ -1591,8 +1608,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	rc = -1;
 	if (fresh) {
-		/* scanned while EXAMINE was answered: an empty view, as the new directory is */
-		if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
+		/* scanned while EXAMINE was answered: an empty view, as the new directory
+		 * is; its state goes in before cur/, new/ and tmp/ (state_begin) */
+		if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 ||
+		    state_begin(&f, &st, info.uidvalidity, state_folder_id(rel), err, errlen) < 0 ||
+		    maildir_create(f.dir.data, err, errlen) < 0)
 			goto out;
 		dir_watch_set(&f);
 	}
@@ -1614,9 +1634,13 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	int nothing_kept = st.n == 0 && view.n == 0 && view.foreign == 0;
 	if (old_uv && old_uv != info.uidvalidity && !nothing_kept) {
 		maildir_view_free(&view);
-		if (move_aside(&f, old_uv, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0)
-			goto out;
 		state_free(&st);
+		/* the new state before the new cur/, new/ and tmp/, as for a new folder */
+		if (move_aside(&f, old_uv, err, errlen) < 0 ||
+		    state_begin(&f, &st, info.uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err,
+				errlen) < 0 ||
+		    maildir_create(f.dir.data, err, errlen) < 0)
+			goto out;
 		f.trusted = 0;
 		f.disturbed = 0;
 		dir_watch_set(&f);
@@ -1626,19 +1650,13 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (maildir_clean_tmp(f.dir.data, err, errlen) < 0)
 		goto out;
 	state_discard_temp(f.dir.data);
-	if (st.uidvalidity != info.uidvalidity) {
-		/* Record the UIDVALIDITY before any message of it lands on disk. */
-		state_clear_msgs(&st);
-		st.uidvalidity = info.uidvalidity;
-		st.uidnext = 0;
-		st.highestmodseq = 0;
-		/* rebuilt from another folder's: still not this folder's until the
-		 * run ends (push must not take the other folder's files still here
-		 * for this one's; the next sync rebuilds it again) */
-		st.folder_id = foreign_id ? foreign_id : state_folder_id(rel);
-		if (state_save(f.dir.data, &st, err, errlen) < 0)
-			goto out;
-	}
+	/* Record the UIDVALIDITY before any message of it lands on disk. Rebuilt
+	 * from another folder's state: still not this folder's until the run ends
+	 * (push must not take the other folder's files still here for this one's;
+	 * the next sync rebuilds it again). */
+	if (st.uidvalidity != info.uidvalidity &&
+	    state_begin(&f, &st, info.uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err, errlen) < 0)
+		goto out;
 	sv_normalise(&f.sv);
 	name_dates = state_dates(&f.sv, &st);
 	if (!st.n && f.sv.idate) { /* no state: the server's dates (a name says 0 before 1970) */

@@ -152,7 +152,12 @@ class Conn:
         if self.buf:
             return True
         r, _, _ = select.select([self.sock], [], [], 0)
-        return bool(r)
+        if not r:
+            return False
+        try:  # readable at the end of the stream too (a client killed while it waits for the "+")
+            return bool(self.sock.recv(1, socket.MSG_PEEK))
+        except OSError:
+            return False
 
     def literal(self, n, sync, drop_half=False):
         if sync and self.cont_sent:

@@ -693,9 +693,11 @@ static int open_server(struct push_run *r, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	r->n_listed = r->list.n;
-	r->delim = imap_delimiter(r->imap);
-	if (!r->delim)
-		r->delim = ns_delim;
+	/* the personal namespace's delimiter is the one its folders are made
+	 * with (RFC 2342); the first LIST line's, where there is no NAMESPACE,
+	 * could be another namespace's or a damaged line's, and a folder created
+	 * with a wrong one stays on the target */
+	r->delim = ns_delim ? ns_delim : imap_delimiter(r->imap);
 	if (!r->delim && r->list.n <= 1)
 		r->delim = '/'; /* a server with INBOX only says nothing; '/' is the common choice */
 	return 0;

@@ -151,6 +151,11 @@ PINNED = [
     {"cmd": "push", "drop_push_state": True, "force_reset": False, "kind": "structural",
      "muts": [{"cls": "number", "off": 0, "match": r"FETCH \(UID \d+ RFC822.SIZE \d+ .*BODY\[HEADER\]", "idx": 2,
                "new": "0"}]},
+    # the target's first LIST line with its delimiter damaged ("/" -> "?"): taken as the target's
+    # delimiter over NAMESPACE's, nested folders were created as "Archive?2024" and filled again
+    {"cmd": "push", "force_reset": True, "kind": "lie",
+     "muts": [{"cls": "flip", "off": 0, "conn": 0, "match": r'^\* LIST \([^)]*\) "/" &ZeVnLIqe-', "pos": 25,
+               "bit": 4}]},
 ]
 
 

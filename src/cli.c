@@ -285,14 +285,15 @@ out:
 	return code;
 }
 
-static void add_account(struct cli *cli, const char *name)
+static int add_account(struct cli *cli, const char *name)
 {
 	cli->accounts = xrealloc(cli->accounts, (cli->n_accounts + 1) * sizeof(*cli->accounts));
 	cli->accounts[cli->n_accounts++] = name;
+	return 0;
 }
 
 /* --shard K/N: the accounts whose name hashes to K (0..N-1) modulo N. */
-static int parse_shard(const char *s, struct cli *cli)
+static int parse_shard(struct cli *cli, const char *s)
 {
 	unsigned k, n;
 	char tail;
@@ -305,7 +306,7 @@ static int parse_shard(const char *s, struct cli *cli)
 	return 0;
 }
 
-static int parse_jobs(const char *s, int *out)
+static int parse_jobs(struct cli *cli, const char *s)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
@@ -313,9 +314,19 @@ static int parse_jobs(const char *s, int *out)
 		fprintf(stderr, "mailkeep: --jobs takes a number from 1 to 64, not \"%s\"\n", s);
 		return -1;
 	}
-	*out = (int)v;
+	cli->jobs = (int)v;
 	return 0;
 }
+
+/* The options that take a value, after the command as before it. */
+static const struct value_option {
+	const char *name, *short_name;
+	int (*set)(struct cli *cli, const char *value);
+} value_options[] = {
+	{ "--account", NULL, add_account },
+	{ "--shard", NULL, parse_shard },
+	{ "--jobs", "-j", parse_jobs },
+};
 
 static int dispatch(struct cli *cli, const char *cmd, int sub_argc, char **sub_argv);
 
@@ -350,6 +361,20 @@ static const char *opt_value(char **args, int n, const char *name, const char *s
 	return NULL;
 }
 
+/* The entry of value_options args[0] is, its value in *value (NULL when the
+ * option is the last argument, without one); NULL when it is none of them. */
+static const struct value_option *value_option(char **args, int n, const char **value, int *used)
+{
+	for (size_t i = 0; i < sizeof(value_options) / sizeof(value_options[0]); i++) {
+		const struct value_option *o = &value_options[i];
+		if ((*value = opt_value(args, n, o->name, o->short_name, used)))
+			return o;
+		if (!strcmp(args[0], o->name) || (o->short_name && !strcmp(args[0], o->short_name)))
+			return o;
+	}
+	return NULL;
+}
+
 /* -v, -q, --json, --jobs, --account and --shard (and check's --connect) after
  * the command, before its own arguments. Returns 0, 1 on a usage error (reported), 2 after --help. */
 static int trailing_options(struct cli *cli, const char *cmd, int *argc, char ***argv)
@@ -357,6 +382,7 @@ static int trailing_options(struct cli *cli, const char *cmd, int *argc, char **
 	int bad = 0, used;
 	while (*argc > 0 && (*argv)[0][0] == '-') {
 		const char *o = (*argv)[0], *v;
+		const struct value_option *vo;
 		used = 1;
 		if (!strcmp(o, "--connect") && !strcmp(cmd, "check"))
 			cli->connect = 1;
@@ -368,19 +394,16 @@ static int trailing_options(struct cli *cli, const char *cmd, int *argc, char **
 			cli->quiet = 1;
 		else if (!strcmp(o, "--json"))
 			cli->json = 1;
-		else if ((v = opt_value(*argv, *argc, "--account", NULL, &used)))
-			add_account(cli, v);
-		else if ((v = opt_value(*argv, *argc, "--shard", NULL, &used)))
-			bad |= parse_shard(v, cli) < 0;
-		else if ((v = opt_value(*argv, *argc, "--jobs", "-j", &used)))
-			bad |= parse_jobs(v, &cli->jobs) < 0;
-		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+		else if ((vo = value_option(*argv, *argc, &v, &used))) {
+			if (v) {
+				bad |= vo->set(cli, v) < 0;
+			} else {
+				fprintf(stderr, "mailkeep: %s: option %s needs a value\n", cmd, o);
+				bad = 1;
+			}
+		} else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
 			usage(stdout);
 			return 2;
-		} else if (*argc == 1 && (!strcmp(o, "--account") || !strcmp(o, "--shard") ||
-					  !strcmp(o, "--jobs") || !strcmp(o, "-j"))) {
-			fprintf(stderr, "mailkeep: %s: option %s needs a value\n", cmd, o);
-			bad = 1;
 		} else {
 			fprintf(stderr, "mailkeep: %s: unknown option %s\n", cmd, o);
 			bad = 1;
@@ -447,12 +470,12 @@ static int cli_run(int argc, char **argv)
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("mailkeep %s\n", MAILKEEP_VERSION); return EXIT_OK;
 		case 'j':
-			bad |= parse_jobs(optarg, &cli.jobs) < 0;
+			bad |= parse_jobs(&cli, optarg) < 0;
 			break;
 		case 'J': cli.json = 1; break;
 		case 'A': add_account(&cli, optarg); break;
 		case 'S':
-			bad |= parse_shard(optarg, &cli) < 0;
+			bad |= parse_shard(&cli, optarg) < 0;
 			break;
 		default:
 			option_error(c, argv[arg]);

@@ -64,6 +64,11 @@ of the client are only recorded while F is empty (a lying server provokes them).
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
   create-no              CREATE answered NO
+  expunge-slow           UID EXPUNGE answered by one "* n EXPUNGE" per message it removes, 0.7 s apart,
+                         each after 40 "* OK expunging" lines (more than the 1024 bytes a timeout's
+                         wait needs), then OK: a slow server, longer than 5 x a 1 s timeout in all
+  expunge-endless        UID EXPUNGE removes its messages, then answers "* 1 EXPUNGE" 100 times every
+                         0.3 s without end (a server repeating itself: more answers than its UIDs)
   list-hostile           LIST also names "../x" (\\Sent), "/etc" (\\Drafts), names with control
                          characters and CR LF (literals) (\\Junk, \\Archive); none exists
 """
@@ -412,7 +417,29 @@ class HConn(pf.Conn):
         if "UIDPLUS" not in self.real_caps and "caps-uidplus-lie" in self.cur_modes:
             self.send(f"{tag} BAD unknown command\r\n")
             return
-        super().c_UID_EXPUNGE(tag, args, ln)
+        slow, endless = self.on("expunge-slow"), self.on("expunge-endless")
+        if not (slow or endless) or "UIDPLUS" not in self.caps:
+            super().c_UID_EXPUNGE(tag, args, ln)
+            return
+        f = self.cur()
+        maxuid = f["messages"][-1]["uid"] if f["messages"] else 0
+        inset = pf.parse_set(args.strip(), maxuid)
+        gone = [i + 1 for i, m in enumerate(f["messages"]) if inset(m["uid"]) and "\\Deleted" in m["flags"]]
+        f["messages"] = [m for m in f["messages"] if not (inset(m["uid"]) and "\\Deleted" in m["flags"])]
+        self.s.save()
+        self.s.lock.release()
+        try:
+            if endless:
+                while True:
+                    self.send("* 1 EXPUNGE\r\n" * 100)
+                    time.sleep(0.3)
+            # sequence numbers shift down as each message goes: the last first keeps them right
+            for seq in reversed(gone):
+                time.sleep(0.7)
+                self.send("* OK expunging, please wait\r\n" * 40 + f"* {seq} EXPUNGE\r\n")
+        finally:
+            self.s.lock.acquire()
+        self.send(f"{tag} OK expunged\r\n")
 
 
 def main():

@@ -320,9 +320,42 @@ class Proxy:
                              daemon=True).start()
 
     # client -> server
+    @staticmethod
+    def command_lines(data, st):
+        """(start, end) of the complete client lines in DATA that hold no literal bytes and
+        announce none: whole commands without literals, which a duplicate repeats as a command.
+        ST carries the literal state across pieces: [bytes of literal left, line start or None,
+        the partial line so far]."""
+        out, pos = [], 0
+        while pos < len(data):
+            if st[0]:
+                take = min(st[0], len(data) - pos)
+                pos += take
+                st[0] -= take
+                st[1] = None
+                continue
+            i = data.find(b"\r\n", pos)
+            if i < 0:
+                st[2] += data[pos:]
+                st[1] = None  # a line split over pieces is not offered
+                break
+            m = re.search(rb"\{(\d+)\+?\}\r\n$", st[2][-32:] + data[pos:i + 2])
+            if m:
+                st[0] = int(m.group(1))
+            elif st[1] is not None and not st[2]:
+                out.append((st[1], i + 2))
+            pos = i + 2
+            st[1], st[2] = pos, b""
+        if st[1] is not None and st[1] >= len(data):
+            st[1] = 0  # the next piece starts a line
+        elif st[1] is not None:
+            st[1] = None
+        return out
+
     def c2s(self, c, muts):
         off = 0
         buf = b""
+        lit = [0, 0, b""]
         try:
             while not c.dead.is_set():
                 data = c.cli.recv(65536)
@@ -337,6 +370,7 @@ class Proxy:
                     if not data:
                         continue
                 out = data
+                lines = self.command_lines(data, lit)
                 for m in muts:
                     if m.fired is not None:
                         continue
@@ -346,15 +380,14 @@ class Proxy:
                         c.kill()
                         return
                     if m.cls == "c2s_dup" and off + len(data) > m.off:
-                        # duplicate the first complete client line at or after the offset
-                        i = data.find(b"\r\n", max(0, m.off - off))
-                        if i >= 0:
-                            start = data.rfind(b"\r\n", 0, i)
-                            start = 0 if start < 0 else start + 2
-                            line = data[start:i + 2]
-                            if not re.search(rb"\{\d+\+?\}\r\n$", line):
+                        # duplicate the first whole command line (no literal in or after it) that
+                        # ends after the offset; a line inside a message's literal is not a
+                        # command: repeating it damages the message, a lie no protocol can catch
+                        for start, end in lines:
+                            if end > m.off - off:
                                 m.fired = off + start
-                                out = data[:i + 2] + line + data[i + 2:]
+                                out = data[:end] + data[start:end] + data[end:]
+                                break
                 buf = (buf + data)[-4096:]
                 if c.s_def is None:
                     mz = re.search(rb"(?:^|\n)([!-~]+) COMPRESS DEFLATE\r\n", out, re.I)

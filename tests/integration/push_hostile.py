@@ -64,6 +64,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
   create-no              CREATE answered NO
+  append-ok-unknown-tag  after the APPEND's OK, "zz9 BAD ..." (a tag never sent: a line of a message
+                         taken for a command after a damaged literal)
   expunge-slow           UID EXPUNGE answered by one "* n EXPUNGE" per message it removes, 0.7 s apart,
                          each after 40 "* OK expunging" lines (more than the 1024 bytes a timeout's
                          wait needs), then OK: a slow server, longer than 5 x a 1 s timeout in all
@@ -329,6 +331,8 @@ class HConn(pf.Conn):
         self.send(f"{tag} OK {code}append done\r\n")
         if self.on("append-reset-after-ok"):
             raise pf.Drop()
+        if self.on("append-ok-unknown-tag"):
+            self.send("zz9 BAD Error in IMAP command: Unknown command\r\n")
         if not re.search(rb"(?im)^message-id:", msgs[-1][2].split(b"\r\n\r\n", 1)[0]) and \
                 self.on("append-reset-after-ok-noid"):
             raise pf.Drop()

@@ -362,6 +362,9 @@ scenario append-ok-nostore-later modes="append-ok-nostore:1" rc="1" grep="does n
 # cut short after the first one's OK [APPENDUID], the second not sent: the next push finds the first
 # under its UID, and the search for the second must not take that same target message (lost)
 scenario append-reset-twin modes="append-reset-after-ok-noid:1" rc="1 4"
+scenario append-ok-unknown-tag modes="append-ok-unknown-tag:1" rc="1 4"
+scenario append-ok-unknown-tag-multi caps="UIDPLUS LITERAL+ MULTIAPPEND" modes="append-ok-unknown-tag:1" rc="1 4"
+scenario append-ok-unknown-tag-noplus caps="" modes="append-ok-unknown-tag:2" rc="1 4"
 # (review of the "a" lines) the same cut-short push to a rewriting target, then the next push's
 # UID FETCH for the UIDs saved answered with other UIDs (damaged on the way): that proves nothing
 # either way (as for the check), the folder fails with the messages still in doubt, no duplicate

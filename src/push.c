@@ -681,6 +681,37 @@ static int connect_login(struct push_run *r, char *err, size_t errlen)
 	return rc;
 }
 
+/* The push states say what is on the target mailbox they were written for:
+ * read for another one (TARGET's user changed), whose folders can have the
+ * same UIDVALIDITY, they would have messages taken for appended and --delete
+ * expunge that mailbox's UIDs. -1 (err set) then; the same user under another
+ * host name is the same mailbox, as for sync (check_server() in sync.c). 1
+ * when the record is to be written (none yet: no push, or states of an older
+ * version; or another host name), else 0. */
+static int check_target(const struct push_run *r, struct buf *path, char *err, size_t errlen)
+{
+	char had[600];
+	buf_addf(path, "%s/.server", r->state_root);
+	int rc = state_server_check(path->data, r->dst->user, r->dst->host, had, sizeof(had));
+	if (rc < 0)
+		snprintf(err, errlen, "%s records what was pushed to %s; if the target is another mailbox "
+			 "now, remove that directory (the next push looks every message up on the target, "
+			 "nothing is appended twice)", r->state_root, had);
+	else if (rc == 2)
+		log_info("push %s -> %s: the target was host %s, now %s: taken for the same mailbox",
+			 r->src->name, r->dst->name, had, r->dst->host);
+	return rc < 0 ? -1 : rc ? 1 : 0;
+}
+
+static void record_target(const struct push_run *r, const char *path)
+{
+	char err[600];
+	if (maildir_mkdir_p(r->state_root, err, sizeof(err)) < 0 ||
+	    state_server_save(path, r->dst->user, r->dst->host, err, sizeof(err)) < 0)
+		log_warn("push %s -> %s: cannot record the target mailbox (tried again next push): %s",
+			 r->src->name, r->dst->name, err);
+}
+
 /* Log in and learn the target's folders, delimiter and personal namespace. */
 static int open_server(struct push_run *r, char *err, size_t errlen)
 {
@@ -708,6 +739,7 @@ void push_account(const struct account *src, const struct account *target,
 {
 	struct push_run r = { .src = src, .dst = target, .opt = opt, .res = res };
 	struct strlist folders = { 0 };
+	struct buf target_file = BUF_INIT;
 	struct timespec t0, t1;
 	char err[900];
 
@@ -732,11 +764,18 @@ void push_account(const struct account *src, const struct account *target,
 	r.folders = &folders;
 	if (folders.n)
 		qsort(folders.items, folders.n, sizeof(*folders.items), cmp_str);
+	int unrecorded = check_target(&r, &target_file, err, sizeof(err));
+	if (unrecorded < 0) {
+		snprintf(res->error, sizeof(res->error), "account %s: %s", target->name, err);
+		goto out;
+	}
 	r.password = config_get_password(target, err, sizeof(err));
 	if (!r.password || open_server(&r, err, sizeof(err)) < 0) {
 		snprintf(res->error, sizeof(res->error), "account %s: %s", target->name, err);
 		goto out;
 	}
+	if (unrecorded && !opt->dry_run)
+		record_target(&r, target_file.data);
 	res->status = PUSH_OK;
 	for (size_t i = 0; i < folders.n; i++) {
 		if (!r.imap && (r.reconnects >= MAX_RECONNECTS ||
@@ -779,5 +818,6 @@ out:
 	free(r.prefix);
 	free(r.src_dir);
 	free(r.state_root);
+	buf_free(&target_file);
 	push_name_free(&r.src_ns);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "mailkeep/buf.h"
@@ -49,7 +50,7 @@ int state_equal(const struct folder_state *a, const struct folder_state *b)
 	if (a->uidvalidity != b->uidvalidity || a->uidnext != b->uidnext ||
 	    a->highestmodseq != b->highestmodseq || a->cur_mtime_ns != b->cur_mtime_ns ||
 	    a->new_mtime_ns != b->new_mtime_ns || a->listed != b->listed || !a->orphaned != !b->orphaned ||
-	    a->n != b->n ||
+	    !a->kept != !b->kept || a->n != b->n ||
 	    a->special != b->special || a->folder_id != b->folder_id)
 		return 0;
 	for (size_t i = 0; i < a->n; i++) {
@@ -175,6 +176,8 @@ static int parse_line(struct folder_state *st, char *line, int version, uint32_t
 			return -1;
 	} else if (!strncmp(line, "orphaned ", 9)) {
 		st->orphaned = line[9] == '1';
+	} else if (!strncmp(line, "kept ", 5)) {
+		st->kept = line[5] == '1';
 	} else if (!strncmp(line, "messages ", 9)) {
 		if (parse_u64(line + 9, UINT32_MAX, &v, &end) < 0 || *end)
 			return -1;
@@ -372,9 +375,9 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 	buf_addf(&tmp, "%s/%s.tmp", dir, STATE_FILE);
 	buf_addf(&out, STATE_MAGIC "\nuidvalidity %" PRIu32 "\nuidnext %" PRIu32
 		 "\nhighestmodseq %" PRIu64 "\ndirmtime %" PRId64 " %" PRId64 "\nlisted %" PRId64
-		 "\norphaned %d\nspecial %u\nmessages %zu\n",
+		 "\norphaned %d\nkept %d\nspecial %u\nmessages %zu\n",
 		 st->uidvalidity, st->uidnext, st->highestmodseq, st->cur_mtime_ns,
-		 st->new_mtime_ns, st->listed, st->orphaned ? 1 : 0, st->special, st->n);
+		 st->new_mtime_ns, st->listed, st->orphaned ? 1 : 0, st->kept ? 1 : 0, st->special, st->n);
 	if (st->folder_id)
 		buf_addf(&out, "folder %016" PRIx64 "\n", st->folder_id);
 	/* O_NOFOLLOW: a symbolic link planted there must not make us write elsewhere */
@@ -482,4 +485,56 @@ int state_namespace_load(const char *acct_dir, char **rel)
 		return 1;
 	*rel = xstrdup(data + ml);
 	return 0;
+}
+
+#define SERVER_MAGIC "mailkeep-server 1\n"
+
+int state_server_save(const char *path, const char *user, const char *host, char *err, size_t errlen)
+{
+	struct buf text = BUF_INIT;
+	buf_addf(&text, SERVER_MAGIC "host %s\nuser %s\n", host, user);
+	int rc = maildir_write_file_atomic(path, text.data, text.len, err, errlen);
+	buf_free(&text);
+	return rc;
+}
+
+static int state_server_load(const char *path, char **user, char **host)
+{
+	char data[2048], *u, *h;
+	ssize_t n = -1;
+	*user = *host = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		n = read(fd, data, sizeof(data) - 1);
+		close(fd);
+	}
+	size_t ml = strlen(SERVER_MAGIC);
+	if (n < (ssize_t)ml + 1 || memcmp(data, SERVER_MAGIC, ml) || data[n - 1] != '\n' ||
+	    memchr(data, '\0', (size_t)n))
+		return 1;
+	data[n - 1] = '\0';
+	h = data + ml;
+	u = strchr(h, '\n');
+	if (strncmp(h, "host ", 5) || !u || strncmp(u + 1, "user ", 5) || strchr(u + 1, '\n'))
+		return 1;
+	*u = '\0';
+	*host = xstrdup(h + 5);
+	*user = xstrdup(u + 6);
+	return 0;
+}
+
+int state_server_check(const char *path, const char *user, const char *host, char *err, size_t errlen)
+{
+	char *had_user, *had_host;
+	if (state_server_load(path, &had_user, &had_host) != 0)
+		return 1;
+	/* host names are compared without regard to case, as DNS does */
+	int rc = strcmp(had_user, user) ? -1 : strcasecmp(had_host, host) ? 2 : 0;
+	if (rc < 0)
+		snprintf(err, errlen, "user \"%s\" on %s, not user \"%s\" on %s", had_user, had_host, user, host);
+	else if (rc)
+		snprintf(err, errlen, "%s", had_host);
+	free(had_user);
+	free(had_host);
+	return rc;
 }

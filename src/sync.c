@@ -552,7 +552,8 @@ static int surely_writes(const struct local_folder *lf, const struct imap_status
 /* Mark the selected folders that are provably unchanged (their state's header
  * and directory times, read during LIST, against STATUS); return how many
  * others need the server, and in *writes whether the run surely writes. */
-static size_t folders_to_examine(struct folder_queue *q, const struct local_view *local, int *writes)
+static size_t folders_to_examine(struct folder_queue *q, const struct local_view *local,
+				 enum deletions_mode deletions, int *writes)
 {
 	size_t n = 0;
 	*writes = 0;
@@ -563,7 +564,7 @@ static size_t folders_to_examine(struct folder_queue *q, const struct local_view
 		const struct imap_status_info *st = q->status ? &q->status[k] : NULL;
 		q->skip[k] = lf && lf->rc == 0 && lf->has_tmp && lf->hdr.special == mb->special && st &&
 			     lf->hdr.folder_id && state_is_of(&lf->hdr, q->rels->items[q->sel[k]]) &&
-			     sync_state_unchanged(&lf->hdr, st, lf->cur_ns, lf->new_ns);
+			     sync_state_unchanged(&lf->hdr, st, lf->cur_ns, lf->new_ns, deletions);
 		n += !q->skip[k];
 		if (!q->skip[k] && !*writes)
 			*writes = surely_writes(lf, st);
@@ -594,7 +595,7 @@ static void run_folders(struct account_run *a, struct folder_queue *q, const str
 {
 	char err_z[512];
 	int writes;
-	size_t want = folders_to_examine(q, local, &writes);
+	size_t want = folders_to_examine(q, local, a->acct->deletions, &writes);
 	/* compression costs a round trip: only for a run that talks to folders */
 	if (want && a->imap && imap_compress(a->imap, err_z, sizeof(err_z)) < 0) {
 		log_warn("account %s: %s", a->acct->name, err_z);
@@ -905,6 +906,32 @@ out:
 	buf_free(&rel);
 }
 
+/* The mirror must be of the mailbox the configuration names: another user's
+ * folders can have the same UIDVALIDITY and UIDs (Dovecot takes the creation
+ * time: users made by one script share them), and their messages would be
+ * taken for the files already there. A mirror that records another user fails
+ * the account (-1, err set), before any connection. The same user under
+ * another host name is taken for the same mailbox (a provider's new name, an
+ * address for a name): two servers' folders share a UIDVALIDITY by chance
+ * only, or because one was copied from the other with its UIDs (dsync), and
+ * then they hold the same messages. 1 when the record is to be written once
+ * logged in (none yet: a new mirror, or one of an older version; or another
+ * host name); else 0. */
+static int check_server(const struct account_run *a, struct buf *path, char *err, size_t errlen)
+{
+	char had[600];
+	buf_addf(path, "%s/.mailkeep/server", a->dir);
+	int rc = state_server_check(path->data, a->acct->user, a->acct->host, had, sizeof(had));
+	if (rc < 0)
+		snprintf(err, errlen, "the mirror %s is of %s: one mailbox's messages would be taken for "
+			 "the other's; give the account another name or root (the old mirror stays as it is), "
+			 "or, if it is the same mailbox, remove %s", a->dir, had, path->data);
+	else if (rc == 2)
+		log_info("account %s: the mirror was made from host %s, now %s: taken for the same mailbox",
+			 a->acct->name, had, a->acct->host);
+	return rc < 0 ? -1 : rc ? 1 : 0;
+}
+
 /* Every listed folder's directory in the mirror, "" for one that has none, for
  * orphan detection and collisions. */
 static void folder_paths(const struct imap_mailbox_list *list, struct strlist *rels)
@@ -1071,6 +1098,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	struct local_view local = { 0 };
 	char err[1024];
 	struct account_lock lock = ACCOUNT_LOCK_INIT;
+	struct buf server_file = BUF_INIT;
 	char who[300];
 	int rc;
 	struct timespec t0, t1;
@@ -1111,10 +1139,16 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		res->status = SYNC_LOCKED;
 		goto out;
 	}
+	int unrecorded = check_server(&a, &server_file, err, sizeof(err));
+	if (unrecorded < 0)
+		goto fail;
 	struct local_read_ctx lr = { a.dir, &local };
 	if (connect_login(&a, 0, err, sizeof(err)) < 0 ||
 	    imap_list(a.imap, &list, local_read, &lr, err, sizeof(err)) < 0)
 		goto fail;
+	if (unrecorded && state_server_save(server_file.data, acct->user, acct->host, err, sizeof(err)) < 0)
+		log_warn("account %s: cannot record the mailbox of the mirror (asked again next run): %s",
+			 acct->name, err);
 	if (list.n_ignored) /* malformed LIST answers: folders that cannot be synced */
 		res->counts.folders_failed += list.n_ignored;
 	folder_paths(&list, &rels);
@@ -1162,6 +1196,7 @@ out:
 	imap_mailbox_list_free(&list);
 	strlist_clear(&rels);
 	local_free(&local);
+	buf_free(&server_file);
 	free(a.dir);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -973,7 +973,7 @@ static int folder_trusted(const struct folder_run *f, const struct folder_state 
 {
 	int64_t cur_ns, new_ns, now = (int64_t)time(NULL);
 	if (!st->uidvalidity || !st->cur_mtime_ns || st->listed <= 0 || now - st->listed >= LIST_EVERY ||
-	    now < st->listed ||
+	    now < st->listed || (st->kept && f->a->acct->deletions == DELETIONS_MIRROR) ||
 	    getenv("MAILKEEP_ALWAYS_LIST") /* measurement knob, docs/performance.md */ ||
 	    !state_names_known(st))
 		return 0;
@@ -1487,11 +1487,14 @@ out:
 }
 
 int sync_state_unchanged(const struct folder_state *st, const struct imap_status_info *status,
-			 int64_t cur_ns, int64_t new_ns)
+			 int64_t cur_ns, int64_t new_ns, enum deletions_mode deletions)
 {
 	/* a header-only load has no message lines but their count */
 	uint64_t count = st->n ? st->n : st->declared > 0 ? (uint64_t)st->declared : 0;
 	if (!status || !status->ok || !st->uidvalidity || !st->highestmodseq || !status->highestmodseq)
+		return 0;
+	/* kept files of expunged messages, now to be removed: only a listing finds them */
+	if (st->kept && deletions == DELETIONS_MIRROR)
 		return 0;
 	if (status->uidvalidity != st->uidvalidity || status->uidnext != st->uidnext ||
 	    status->highestmodseq != st->highestmodseq || status->messages != count)
@@ -1511,7 +1514,7 @@ static int unchanged(const struct folder_run *f, const struct folder_state *st,
 	if (!status || !status->ok || !maildir_has_tmp(f->dir.data))
 		return 0;
 	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
-	return sync_state_unchanged(st, status, cur_ns, new_ns);
+	return sync_state_unchanged(st, status, cur_ns, new_ns, f->a->acct->deletions);
 }
 
 /* Listed, yet EXAMINE answers NO [NONEXISTENT] (RFC 5530), or NO saying the
@@ -1725,7 +1728,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq,
 				    .special = mb->special, .listed = st.listed,
-				    .folder_id = state_folder_id(rel) };
+				    .folder_id = state_folder_id(rel),
+				    .kept = a->acct->deletions == DELETIONS_KEEP };
 	uint32_t max_uid = 0;
 	for (size_t i = 0; i < f.sv.n; i++) {
 		if (!f.sv.present[i])

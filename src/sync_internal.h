@@ -111,8 +111,9 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 
 /* 1 when a folder is provably unchanged on both sides: STATUS equals its state
  * (a header-only load will do) and its directory times (cur_ns, new_ns) are the
- * state's. It needs no EXAMINE. Needs HIGHESTMODSEQ to know flags did not change. */
+ * state's, and a state written with deletions: keep is read with keep again. It
+ * needs no EXAMINE. Needs HIGHESTMODSEQ to know flags did not change. */
 int sync_state_unchanged(const struct folder_state *st, const struct imap_status_info *status,
-			 int64_t cur_ns, int64_t new_ns);
+			 int64_t cur_ns, int64_t new_ns, enum deletions_mode deletions);
 
 #endif

@@ -8,6 +8,7 @@
  *   dirmtime <cur ns> <new ns>
  *   listed <unix time>              when cur/ and new/ were last read (not taken from the state)
  *   orphaned <0|1>
+ *   kept <0|1>                      written with deletions: keep (cur/ may hold expunged messages)
  *   special <IMAP_SPECIAL_* bits>   the server's SPECIAL-USE attributes (RFC 6154)
  *   folder <16 hex digits>          state_folder_id() of the folder it was written for
  *   messages <count of m lines>     lets a no-change check read the header only
@@ -43,6 +44,8 @@ struct folder_state {
 	int64_t cur_mtime_ns, new_mtime_ns;
 	int64_t listed;       /* unix time cur/ and new/ were last read; 0: unknown */
 	int orphaned;
+	int kept;             /* written with deletions: keep: cur/ may hold files of messages
+				 * the server expunged, which the message lines do not list */
 	unsigned special;     /* IMAP_SPECIAL_* of the folder on its server, for push */
 	uint64_t folder_id;   /* state_folder_id() of its folder; 0: not recorded (an older file) */
 	int64_t declared;     /* message count the file's header gave; -1: none (older file) */
@@ -78,6 +81,18 @@ void state_discard_temp(const char *dir);
  * 0 and *rel (malloc'd), or 1 when nothing usable is recorded. */
 int state_namespace_save(const char *acct_dir, const char *rel, char *err, size_t errlen);
 int state_namespace_load(const char *acct_dir, char **rel);
+
+/* The mailbox a mirror was made from (<account dir>/.mailkeep/server), or a
+ * push went to (<account dir>/.mailkeep/push/TARGET/.server), in the file at
+ * path (written atomically): a configuration that names another user must not
+ * have one mailbox's messages taken for the other's, whose UIDVALIDITY and
+ * UIDs can be the same (docs/design.md, "Configuration changes"). check: 0
+ * when the file records this user and host, 1 when it records nothing usable,
+ * 2 when this user on another host name (err: that host; the same mailbox
+ * under a new name, to be recorded again), -1 when another user (err says
+ * which). */
+int state_server_save(const char *path, const char *user, const char *host, char *err, size_t errlen);
+int state_server_check(const char *path, const char *user, const char *host, char *err, size_t errlen);
 
 /* 1 when both states would be written identically. */
 int state_equal(const struct folder_state *a, const struct folder_state *b);

@@ -84,6 +84,14 @@ Test(state, round_trip)
 	ld.msgs[0].date++;
 	cr_assert_not(state_equal(&st, &ld), "a date is part of the state");
 	ld.msgs[0].date--;
+	cr_assert_eq(ld.kept, 0);
+	st.kept = 1; /* written with deletions: keep */
+	cr_assert_not(state_equal(&st, &ld), "kept is part of the state");
+	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	state_free(&ld);
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ld.kept, 1);
+	cr_assert(state_equal(&st, &ld));
 	cr_assert_not_null(state_find(&ld, 5));
 	cr_assert_null(state_find(&ld, 6));
 	/* private to the user, no temp file left behind */
@@ -296,6 +304,51 @@ Test(state, namespace_record)
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/.mailkeep", d);
 	rmdir(p);
+	rmdir(d);
+	free(d);
+}
+
+Test(state, server_record)
+{
+	char *d = make_tmpdir(), p[512], err[256];
+	snprintf(p, sizeof(p), "%s/server", d);
+	cr_expect_eq(state_server_check(p, "alice", "imap.example.org", err, sizeof(err)), 1, "nothing recorded");
+	cr_assert_eq(state_server_save(p, "alice", "imap.example.org", err, sizeof(err)), 0, "%s", err);
+	struct stat sb;
+	cr_assert_eq(stat(p, &sb), 0);
+	cr_expect_eq(sb.st_mode & 0777, 0600);
+	static const struct {
+		const char *user, *host;
+		int want;
+	} cases[] = {
+		{ "alice", "imap.example.org", 0 },
+		{ "alice", "IMAP.Example.ORG", 0 },   /* host names ignore case */
+		{ "Alice", "imap.example.org", -1 },  /* user names do not */
+		{ "bob", "imap.example.org", -1 },
+		{ "alice", "imap.example.net", 2 },   /* the same mailbox under another name */
+		{ "alice@example.org", "imap.example.org", -1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		cr_expect_eq(state_server_check(p, cases[i].user, cases[i].host, err, sizeof(err)), cases[i].want,
+			     "case %zu", i);
+		if (cases[i].want < 0)
+			cr_expect(strstr(err, "user \"alice\" on imap.example.org") != NULL, "case %zu: %s", i, err);
+		if (cases[i].want == 2)
+			cr_expect_str_eq(err, "imap.example.org", "case %zu", i);
+	}
+	/* damaged or foreign: nothing usable recorded */
+	static const char *bad[] = { "mailkeep-server 1\nhost h\nuser u", "mailkeep-server 2\nhost h\nuser u\n",
+				     "mailkeep-server 1\nuser u\nhost h\n", "mailkeep-server 1\nhost h\n",
+				     "mailkeep-server 1\nhost h\nuser u\nx\n", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *f = fopen(p, "w");
+		cr_assert_not_null(f);
+		fputs(bad[i], f);
+		fclose(f);
+		cr_expect_eq(state_server_check(p, "u", "h", err, sizeof(err)), 1, "damaged record %zu taken", i);
+	}
+	unlink(p);
 	rmdir(d);
 	free(d);
 }

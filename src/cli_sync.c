@@ -238,8 +238,16 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 				struct account_outcome o;
 				/* dies with the parent: a killed run must not leave account
 				 * processes holding their locks (the rerun would find them
-				 * locked); for the child it is one more kill point */
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				 * locked); for the child it is one more kill point. SIGTERM,
+				 * not SIGKILL: a password command running then is killed
+				 * with the child (config_password.c), not left behind.
+				 * Neither ignored nor blocked, whatever mailkeep inherited. */
+				sigset_t term;
+				sigemptyset(&term);
+				sigaddset(&term, SIGTERM);
+				signal(SIGTERM, SIG_DFL);
+				sigprocmask(SIG_UNBLOCK, &term, NULL);
+				prctl(PR_SET_PDEATHSIG, SIGTERM);
 				if (getppid() != parent)
 					_exit(1);
 				run_account(accts[next], &o, 0);

@@ -112,6 +112,52 @@ static int wait_command(pid_t pid, int *status, int64_t deadline)
 	}
 }
 
+/* A bounded command runs in its own process group, out of reach of a signal
+ * sent to mailkeep's (a terminal's, timeout(1)'s). A run ended by SIGTERM,
+ * SIGINT or SIGHUP while it runs kills that group first: else the command
+ * (a password manager waiting for an agent, say) would run on, orphaned,
+ * holding the standard error that cron reads until it closes. */
+static const int ending_signals[] = { SIGTERM, SIGINT, SIGHUP };
+#define N_ENDING (sizeof(ending_signals) / sizeof(ending_signals[0]))
+static volatile sig_atomic_t command_group;
+
+static void end_with_command(int sig)
+{
+	int e = errno;
+	if (command_group > 0)
+		kill(-command_group, SIGKILL);
+	raise(sig); /* delivered on return, with the default action (SA_RESETHAND) */
+	errno = e;
+}
+
+/* Install end_with_command for the ending signals not ignored (nohup, a
+ * shell's background job), with GROUP as the command's; the previous actions
+ * go to OLD. Called with the ending signals blocked. */
+static void ending_signals_catch(pid_t group, struct sigaction *old)
+{
+	struct sigaction sa = { .sa_handler = end_with_command, .sa_flags = SA_RESETHAND };
+	sigemptyset(&sa.sa_mask);
+	command_group = group;
+	for (size_t i = 0; i < N_ENDING; i++) {
+		sigaction(ending_signals[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(ending_signals[i], &sa, NULL);
+	}
+}
+
+static void ending_signals_restore(const struct sigaction *old)
+{
+	sigset_t block, saved;
+	sigemptyset(&block);
+	for (size_t i = 0; i < N_ENDING; i++)
+		sigaddset(&block, ending_signals[i]);
+	sigprocmask(SIG_BLOCK, &block, &saved);
+	for (size_t i = 0; i < N_ENDING; i++)
+		sigaction(ending_signals[i], &old[i], NULL);
+	command_group = 0;
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+}
+
 /* password_command or token_command, as the configuration says */
 static const char *cmd_key(const struct account *a)
 {
@@ -126,8 +172,9 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	char *argv[] = { (char *)"sh", (char *)"-c", a->password_arg, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t sigpipe;
-	int fds[2] = { -1, -1 }, status = 0, e, rc;
+	sigset_t sigpipe, ending, saved_mask;
+	struct sigaction old_actions[N_ENDING];
+	int fds[2] = { -1, -1 }, status = 0, e, rc, caught = 0;
 	int bounded = !isatty(STDIN_FILENO) && !isatty(STDERR_FILENO) && a->timeout > 0;
 	int64_t deadline = bounded ? now_ms() + (int64_t)a->timeout * 1000 : 0;
 	pid_t pid = -1;
@@ -150,11 +197,24 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	sigemptyset(&sigpipe);
 	sigaddset(&sigpipe, SIGPIPE);
 	posix_spawnattr_setsigdefault(&attr, &sigpipe);
-	/* in its own process group when bounded: killed as a whole at the deadline */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | (bounded ? POSIX_SPAWN_SETPGROUP : 0));
+	/* in its own process group when bounded: killed as a whole at the deadline,
+	 * or when a signal ends the run (the signals are blocked from the spawn
+	 * until the handler knows the group; the command starts unblocked) */
+	sigemptyset(&ending);
+	for (size_t i = 0; i < N_ENDING; i++)
+		sigaddset(&ending, ending_signals[i]);
+	sigprocmask(SIG_BLOCK, bounded ? &ending : NULL, &saved_mask);
+	posix_spawnattr_setsigmask(&attr, &saved_mask);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+				 (bounded ? POSIX_SPAWN_SETPGROUP : 0));
 	e = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
+	if (bounded && !e) {
+		ending_signals_catch(pid, old_actions);
+		caught = 1;
+	}
+	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 	close(fds[1]);
 	if (e) {
 		config_set_err(err, errlen, "account \"%s\": %s: cannot run /bin/sh: %s", a->name, cmd_key(a),
@@ -169,6 +229,8 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	close(fds[0]); /* a command still writing gets SIGPIPE */
 	fds[0] = -1;
 	rc = wait_command(pid, &status, killed ? 0 : deadline);
+	if (caught)
+		ending_signals_restore(old_actions);
 	if (rc < 0) {
 		config_set_err(err, errlen, "account \"%s\": %s: waitpid: %s", a->name, cmd_key(a),
 			       strerror(errno));

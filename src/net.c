@@ -654,10 +654,6 @@ ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t e
 	int64_t deadline = deadline_after(c->timeout_sec), limit = (int64_t)c->timeout_sec * 1000;
 	for (;;) {
 		short want = POLLIN;
-		if (c->slow_wait_ms >= limit)
-			return fail(err, errlen, NET_ERR_TIMEOUT, "%s: less than %d bytes from server in %d s "
-				    "of waiting (a stalled or dripping server)", c->label, SLOW_BYTES,
-				    c->timeout_sec);
 		if (c->ssl) {
 			size_t got = 0;
 			ERR_clear_error();
@@ -681,6 +677,13 @@ ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t e
 				return fail(err, errlen, NET_ERR_IO, "%s: read error: %s",
 					    c->label, strerror(errno));
 		}
+		/* checked only when there is nothing to read: what arrived while
+		 * the process was stopped (Ctrl-Z, SIGSTOP) for longer than the
+		 * timeout is read, not taken for a stalled server */
+		if (c->slow_wait_ms >= limit)
+			return fail(err, errlen, NET_ERR_TIMEOUT, "%s: less than %d bytes from server in %d s "
+				    "of waiting (a stalled or dripping server)", c->label, SLOW_BYTES,
+				    c->timeout_sec);
 		int64_t w0 = now_ms();
 		rc = wait_fd(c->fd, want, deadline);
 		c->slow_wait_ms += now_ms() - w0;

@@ -751,8 +751,8 @@ static void superseded_entries(const struct state_commits *c, int *skip)
  * tmp/ and .tmp states, which the next run removes, and the previous states:
  * it redoes that work, and never loses or duplicates a message. A folder whose
  * message cannot be renamed keeps its previous state. Returns how many folders
- * could not be committed. */
-static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
+ * could not be committed; their errors are logged, naming the ACCOUNT. */
+static size_t commit_run(struct state_commits *c, const char *account, char *err, size_t errlen)
 {
 	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));
 	size_t n_fs = 0, failed = 0, n_msgs = 0;
@@ -792,7 +792,8 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 			e->st.listed = 0;
 		for (size_t j = 0; j < e->n_msgs; j++) {
 			if (rc == 0 && rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
-				log_error("%s: rename: %s", e->msgs[j].cur_path, strerror(errno));
+				log_error("account %s: %s: rename: %s", account, e->msgs[j].cur_path,
+					  strerror(errno));
 				ok[i] = 0;
 			}
 		}
@@ -802,7 +803,7 @@ static size_t commit_run(struct state_commits *c, char *err, size_t errlen)
 			maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
 		char serr[512];
 		if (state_write_temp(e->dir, &e->st, serr, sizeof(serr)) < 0) {
-			log_error("%s", serr);
+			log_error("account %s: %s", account, serr);
 			ok[i] = 0;
 		}
 	}
@@ -1079,7 +1080,7 @@ static void sync_folders(struct account_run *a, const struct imap_mailbox_list *
 	a->commits = &commits;
 	run_folders(a, &q, local, res);
 	a->commits = NULL;
-	size_t uncommitted = commits.n ? commit_run(&commits, err, sizeof(err)) : 0;
+	size_t uncommitted = commits.n ? commit_run(&commits, a->acct->name, err, sizeof(err)) : 0;
 	if (uncommitted) {
 		log_error("account %s: %zu folders could not be made durable (the next run redoes "
 			  "their changes)%s%s", a->acct->name, uncommitted, err[0] ? ": " : "", err);

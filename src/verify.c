@@ -87,6 +87,7 @@ static void print_last_run(const char *acct_dir, FILE *out)
 	struct buf p = BUF_INIT;
 	char line[256], status[32] = "?", snap[32] = "";
 	long long when = 0;
+	int have_time = 0;
 	unsigned long long folders = 0, failed = 0, added = 0, renamed = 0, removed = 0, bytes = 0;
 	double secs = 0;
 	buf_addf(&p, "%s/.mailkeep/last-run", acct_dir);
@@ -97,7 +98,7 @@ static void print_last_run(const char *acct_dir, FILE *out)
 		return;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "time %lld", &when);
+		have_time |= sscanf(line, "time %lld", &when) == 1;
 		sscanf(line, "status %31s", status);
 		sscanf(line, "folders %llu", &folders);
 		sscanf(line, "failed %llu", &failed);
@@ -109,6 +110,11 @@ static void print_last_run(const char *acct_dir, FILE *out)
 		sscanf(line, "snapshot %31s", snap);
 	}
 	fclose(f);
+	/* created but never written: a run killed at that instant, or a full disk */
+	if (!have_time) {
+		fprintf(out, "  last run:  unknown (its record is empty or incomplete)\n");
+		return;
+	}
 	char ts[64] = "?";
 	time_t t = (time_t)when;
 	struct tm tm;

@@ -55,6 +55,10 @@ struct folder_run {
 	struct pending *pending;
 	size_t n_pending, cap_pending;
 	uint64_t pending_bytes;
+	/* bodies whose literal is not their RFC822.SIZE long, held in tmp/ until
+	 * the download ends (settle_odd) */
+	struct pending *odd;
+	size_t n_odd, cap_odd;
 	unsigned flushes;       /* batches made durable (each ends with fsync of cur/) */
 	int touched_new;        /* a file left new/ */
 	/* Gmail dedupe (docs/design.md, "Gmail"): one inode per X-GM-MSGID */
@@ -89,7 +93,7 @@ struct folder_run {
 	 * §4.1.3, Dovecot): excused when an expunge was seen */
 	struct bodyless {
 		uint32_t uid;
-		enum { BODY_MISSING, BODY_NIL, BODY_PARTIAL } why;
+		enum { BODY_MISSING, BODY_NIL, BODY_PARTIAL, BODY_ODD_SIZE } why;
 	} *bodyless;
 	size_t n_bodyless, cap_bodyless;
 	unsigned long expunges0; /* imap_expunges() when the folder began */
@@ -547,15 +551,27 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		buf_free(&final);
 		return rc;
 	}
+	struct pending pd = { f->dl.tmp_path, buf_detach(&final), (size_t)idx, f->dl.bytes, m->gm_msgid };
+	f->sv.date[idx] = name_date;
+	f->dl.tmp_path = NULL;
+	f->sv.present[idx] = 2; /* pending */
+	if (m->rfc822_size != UINT64_MAX && m->rfc822_size != m->body_size) {
+		/* Servers whose RFC822.SIZE is not their BODY[]'s length exist
+		 * (Exchange, hMailServer): not an error by itself. But a literal
+		 * announced longer than it is swallows the next answer and can
+		 * still parse: held until the download ends (settle_odd) */
+		if (f->n_odd == f->cap_odd) {
+			f->cap_odd = f->cap_odd ? f->cap_odd * 2 : 16;
+			f->odd = xrealloc(f->odd, f->cap_odd * sizeof(*f->odd));
+		}
+		f->odd[f->n_odd++] = pd;
+		return 0;
+	}
 	if (f->n_pending == f->cap_pending) {
 		f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
 		f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
 	}
-	f->pending[f->n_pending++] = (struct pending){ f->dl.tmp_path, buf_detach(&final), (size_t)idx,
-						      f->dl.bytes, m->gm_msgid };
-	f->sv.date[idx] = name_date;
-	f->dl.tmp_path = NULL;
-	f->sv.present[idx] = 2; /* pending */
+	f->pending[f->n_pending++] = pd;
 	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
 	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
 		return flush_pending(f, 0, err, errlen);
@@ -727,6 +743,66 @@ static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, cha
 
 /* Download the planned UIDs (after linking what the Gmail store has). Bodies
  * stream into tmp/ and move into cur/ in durable batches. */
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* The bodies held in f->odd (their literal not their RFC822.SIZE long), once
+ * the download is over (ok: it completed). A literal announced longer than it
+ * is (a damaged or lying server) takes the next answer in, and what follows
+ * can still parse: that answer's message is then missing, taken for expunged.
+ * So when a message asked for did not come back at all, they are not kept:
+ * not mirrored this run (the folder fails, the next run asks again). Else
+ * (a server whose sizes are only estimates) they join the pending ones. */
+static void settle_odd(struct folder_run *f, int ok)
+{
+	size_t vanished = 0, n_answered = 0;
+	if (!f->n_odd)
+		return;
+	uint32_t *answered = xmalloc((f->n_bodyless + 1) * sizeof(*answered));
+	for (size_t i = 0; i < f->n_bodyless; i++)
+		answered[n_answered++] = f->bodyless[i].uid;
+	if (n_answered > 1)
+		qsort(answered, n_answered, sizeof(*answered), cmp_u32);
+	for (size_t i = 0; ok && i < f->plan->n_fetch; i++) {
+		uint32_t uid = f->plan->fetch[i];
+		ssize_t idx = sv_find(&f->sv, uid);
+		if (idx >= 0 && !f->sv.present[idx] &&
+		    !bsearch(&uid, answered, n_answered, sizeof(*answered), cmp_u32))
+			vanished++;
+	}
+	free(answered);
+	for (size_t i = 0; i < f->n_odd; i++) {
+		struct pending *o = &f->odd[i];
+		if (ok && !vanished) {
+			if (f->n_pending == f->cap_pending) {
+				f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
+				f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
+			}
+			f->pending[f->n_pending++] = *o;
+			f->pending_bytes += o->bytes;
+			continue;
+		}
+		log_debug("%s: UID %" PRIu32 ": a body of %" PRIu64 " bytes (LF) against its RFC822.SIZE, "
+			  "while %zu messages asked for did not come back: not kept", f->name,
+			  f->sv.msgs[o->idx].uid, o->bytes, vanished);
+		f->sv.present[o->idx] = 0;
+		if (ok && f->n_bodyless < f->plan->n_fetch) {
+			if (f->n_bodyless == f->cap_bodyless) {
+				f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
+				f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
+			}
+			f->bodyless[f->n_bodyless++] = (struct bodyless){ f->sv.msgs[o->idx].uid, BODY_ODD_SIZE };
+		}
+		unlink(o->tmp_path);
+		free(o->tmp_path);
+		free(o->final_name);
+	}
+	f->n_odd = 0;
+}
+
 static int download(struct folder_run *f, char *err, size_t errlen)
 {
 	const struct plan *p = f->plan;
@@ -770,6 +846,7 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 	free(rest);
 	if (rc == 0)
 		prefetch_next(f);
+	settle_odd(f, rc == 0);
 	/* what arrived whole is kept even when the download failed later */
 	char ferr2[512];
 	int frc = flush_pending(f, rc == 0, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
@@ -1814,6 +1891,9 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			 first_bodyless->uid, bodyless > 1 ? " and others" : "",
 			 first_bodyless->why == BODY_PARTIAL ?
 			 "with a partial body (BODY[]<0>) that its RFC822.SIZE does not show whole" :
+			 first_bodyless->why == BODY_ODD_SIZE ?
+			 "with a body not of its RFC822.SIZE while other messages asked for did not come back "
+			 "(a literal that took the next answer in?)" :
 			 "without the body asked for");
 		rc = IMAP_ERR_NO;
 	}
@@ -1827,6 +1907,12 @@ out:
 		free(f.pending[i].final_name);
 	}
 	free(f.pending);
+	for (size_t i = 0; i < f.n_odd; i++) {
+		unlink(f.odd[i].tmp_path);
+		free(f.odd[i].tmp_path);
+		free(f.odd[i].final_name);
+	}
+	free(f.odd);
 	free(f.bodyless);
 	/* the folder failed after its download: its last batch is kept all the same */
 	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0)

@@ -2186,6 +2186,27 @@ class _(Poison):
         c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % (len(body) // 2) + body + b")\r\n")
 
 
+@sc("literal-swallows-next", rc="1")
+class _(Base):
+    """UID 1's BODY[] announces its length plus the next answer's (UID 2's whole FETCH but its
+    closing parenthesis): the literal takes that answer in and what follows still parses; UID 2
+    seems gone, UID 1's body is not of its RFC822.SIZE: not kept, the folder fails"""
+    held = None
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and body is not None and m.uid == 1:
+            self.held = (seq, parts, body)
+            return
+        out = self.fetch_bytes(seq, parts, body, bname)
+        if is_bad(f) and body is not None and self.held:
+            hseq, hparts, hbody = self.held
+            self.held = None
+            out = (b"* %d FETCH (" % hseq + b" ".join(hparts) + b" BODY[] {%d}\r\n" % (len(hbody) + len(out)) +
+                   hbody + b")\r\n" + out)
+        c.send(out)
+
+
 @sc("literal-huge", rc="1")
 class _(Poison):
     """BODY[] {99999999999999}"""
@@ -2601,6 +2622,34 @@ class _(Base):
                 raise Drop
             c.send(b")\r\n")
             return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("rfc822size-estimate", rc="0", named="-", flags="same",
+    doc="RFC822.SIZE a third of the body on Bad's messages, every time (Exchange's estimates): mirrored")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            parts = [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p)
+                     for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("rfc822size-estimate-vanish", rc="1",
+    doc="RFC822.SIZE a third of the body on Bad's messages, and UID 3 not answered the first time "
+        "(as if expunged meanwhile): the run does not keep those bodies, Bad fails; the next run mirrors them")
+class _(Base):
+    skipped = False
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            if m.uid == 3 and body is not None and not self.skipped:
+                self.skipped = True
+                return
+            parts = [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p)
+                     for p in parts]
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 

@@ -25,6 +25,7 @@ struct account_outcome {
 	int snapshot_failed;
 	struct buf json;
 	size_t n_folders_json;
+	size_t *entry_at;       /* where each folder's entry starts in json (before closing) */
 };
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
@@ -68,6 +69,8 @@ static void on_folder(void *ctx, const struct sync_folder_report *r)
 {
 	struct account_outcome *o = ctx;
 	struct buf *b = &o->json;
+	o->entry_at = xrealloc(o->entry_at, (o->n_folders_json + 1) * sizeof(*o->entry_at));
+	o->entry_at[o->n_folders_json] = b->len;
 	buf_adds(b, o->n_folders_json++ ? ",\n      {" : "\n      {");
 	buf_adds(b, "\"name\": ");
 	json_string(b, r->name);
@@ -85,6 +88,43 @@ static void on_folder(void *ctx, const struct sync_folder_report *r)
 		json_string(b, r->error);
 	}
 	buf_addch(b, '}');
+}
+
+/* The entry of the folder at path, reported synced, says failed with error
+ * now. Names and paths are escaped: the text "status": "ok", unescaped,
+ * is only ever the field itself. */
+static void on_folder_uncommitted(void *ctx, const char *path, const char *error)
+{
+	struct account_outcome *o = ctx;
+	struct buf want = BUF_INIT, out = BUF_INIT;
+	static const char ok_field[] = ", \"status\": \"ok\", ";
+	buf_adds(&want, ", \"path\": ");
+	json_string(&want, path);
+	buf_adds(&want, ok_field);
+	for (size_t i = 0; i < o->n_folders_json; i++) {
+		size_t start = o->entry_at[i], end = i + 1 < o->n_folders_json ? o->entry_at[i + 1] : o->json.len;
+		char *e = o->json.data + start;
+		char *hit = memmem(e, end - start, want.data, want.len);
+		if (!hit || end - start < 1 || o->json.data[end - 1] != '}')
+			continue;
+		size_t at = (size_t)(hit - o->json.data) + want.len - strlen(ok_field);
+		buf_add(&out, o->json.data, at);
+		buf_adds(&out, ", \"status\": \"failed\", ");
+		buf_add(&out, o->json.data + at + strlen(ok_field), end - 1 - (at + strlen(ok_field)));
+		buf_adds(&out, ", \"error\": ");
+		json_string(&out, error);
+		buf_addch(&out, '}');
+		size_t grew = out.len - end;
+		buf_add(&out, o->json.data + end, o->json.len - end);
+		for (size_t k = i + 1; k < o->n_folders_json; k++)
+			o->entry_at[k] += grew;
+		buf_free(&o->json);
+		o->json = out;
+		out = (struct buf)BUF_INIT;
+		break;
+	}
+	buf_free(&want);
+	buf_free(&out);
 }
 
 static void account_json_close(struct account_outcome *o, const struct account *acct, const char *snapshot)
@@ -112,6 +152,8 @@ static void account_json_close(struct account_outcome *o, const struct account *
 	buf_add(&head, o->json.data ? o->json.data : "", o->json.len);
 	buf_adds(&head, o->n_folders_json ? "\n     ]}" : "]}");
 	buf_free(&o->json);
+	free(o->entry_at);
+	o->entry_at = NULL;
 	o->json = head;
 }
 
@@ -159,7 +201,8 @@ static void progress_clear(struct progress *p)
 static void run_account(const struct account *acct, struct account_outcome *o, int show_progress)
 {
 	struct progress prog = { .account = acct->name };
-	struct sync_options opt = { .snapshot = acct->snapshot, .on_folder = on_folder, .folder_ctx = o };
+	struct sync_options opt = { .snapshot = acct->snapshot, .on_folder = on_folder,
+				    .on_folder_uncommitted = on_folder_uncommitted, .folder_ctx = o };
 	if (show_progress) {
 		opt.on_progress = on_progress;
 		opt.progress_ctx = &prog;

@@ -751,9 +751,12 @@ static void superseded_entries(const struct state_commits *c, int *skip)
  * tmp/ and .tmp states, which the next run removes, and the previous states:
  * it redoes that work, and never loses or duplicates a message. A folder whose
  * message cannot be renamed keeps its previous state. Returns how many folders
- * could not be committed; their errors are logged, naming the ACCOUNT. */
-static size_t commit_run(struct state_commits *c, const char *account, char *err, size_t errlen)
+ * could not be committed; their errors are logged, naming the account, and
+ * told to on_folder_uncommitted. */
+static size_t commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen)
 {
+	const char *account = a->acct->name;
+	size_t dl = strlen(a->dir);
 	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));
 	size_t n_fs = 0, failed = 0, n_msgs = 0;
 	int *ok = xcalloc(c->n + 1, sizeof(*ok));
@@ -817,8 +820,14 @@ static size_t commit_run(struct state_commits *c, const char *account, char *err
 		if (ok[i] && rc == 0 && state_commit_temp(c->e[i].dir, err, errlen) < 0)
 			ok[i] = 0;
 		failed += !ok[i] || rc != 0;
-		if (!ok[i] || rc != 0)
-			state_discard_temp(c->e[i].dir);
+		if (ok[i] && rc == 0)
+			continue;
+		state_discard_temp(c->e[i].dir);
+		const char *d = c->e[i].dir;
+		if (a->opt && a->opt->on_folder_uncommitted && !strncmp(d, a->dir, dl) && d[dl] == '/')
+			a->opt->on_folder_uncommitted(a->opt->folder_ctx, d + dl + 1,
+						      "its changes could not be made durable (the next run "
+						      "redoes them)");
 	}
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
@@ -1080,7 +1089,7 @@ static void sync_folders(struct account_run *a, const struct imap_mailbox_list *
 	a->commits = &commits;
 	run_folders(a, &q, local, res);
 	a->commits = NULL;
-	size_t uncommitted = commits.n ? commit_run(&commits, a->acct->name, err, sizeof(err)) : 0;
+	size_t uncommitted = commits.n ? commit_run(a, &commits, err, sizeof(err)) : 0;
 	if (uncommitted) {
 		log_error("account %s: %zu folders could not be made durable (the next run redoes "
 			  "their changes)%s%s", a->acct->name, uncommitted, err[0] ? ": " : "", err);

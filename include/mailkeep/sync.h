@@ -39,6 +39,10 @@ struct sync_folder_report {
 struct sync_options {
 	/* Called after every folder (synced or failed); may be NULL. */
 	void (*on_folder)(void *ctx, const struct sync_folder_report *r);
+	/* Called after on_folder reported the folder at path (relative directory)
+	 * synced, when its changes could not be made durable at the end of the
+	 * run (the next run redoes them); may be NULL. Same ctx. */
+	void (*on_folder_uncommitted)(void *ctx, const char *path, const char *error);
 	void *folder_ctx;
 	/* Called while a folder downloads: messages and bytes done of `total`
 	 * messages; may be NULL. The callee rate-limits its output. */

@@ -181,13 +181,22 @@ check '! grep -q 1970 "$MK_OUT" && grep -q "last run:  unknown" "$MK_OUT"' \
 	"part 5: an empty last-run record shown as a run: $(grep "last run" "$MK_OUT")"
 
 # --- 6. a state that cannot be written in the final commit: every line on stderr names its account
-# (the commit's errors named only a path), --json stays valid, the next run is exact ---
+# (the commit's errors named only a path), --json stays valid and calls that folder failed (it said
+# "ok" while folders_failed counted it), the next run is exact ---
 seed append --folder INBOX --seed 65 --count 2
 mkdir "$A/INBOX/.mailkeep-state.tmp"
 touch "$A/INBOX/.mailkeep-state.tmp/x"
 mk -c "$cfg" --json sync
 expect_rc 1 "part 6: sync with a state that cannot be written"
 check 'python3 -m json.tool "$MK_OUT" >/dev/null 2>&1' "part 6: --json is not JSON: $(head -c 200 "$MK_OUT")"
+st=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+a = [x for x in d["accounts"] if x["name"] == "alice"][0]
+f = [x for x in a["folder_list"] if x["path"] == "INBOX"][0]
+others = [x["status"] for x in a["folder_list"] if x["path"] != "INBOX"]
+print(f["status"], "error" in f, a["folders_failed"], ",".join(sorted(set(others))))' "$MK_OUT" 2>&1)
+check '[ "$st" = "failed True 1 ok" ]' "part 6: --json INBOX status, error, folders_failed, others: $st"
 bad=$(grep -v "^mailkeep: \(error\|warning\): account \(alice\|bob\)[: ]" "$MK_ERR" | head -n 1)
 check '[ -z "$bad" ]' "part 6: an error line names no account: $bad"
 rm -rf "$A/INBOX/.mailkeep-state.tmp"

@@ -214,6 +214,7 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 	int fd = -1, rc = -1;
 	memset(st, 0, sizeof(*st));
 	st->declared = -1;
+	st->kept = -1; /* no kept line (an older file): cur/ may hold kept files */
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
 	fd = open(path.data, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -288,6 +289,7 @@ int state_load_header(const char *dir, struct folder_state *st, char *err, size_
 	int fd = -1, rc = -1, eof = 0;
 	memset(st, 0, sizeof(*st));
 	st->declared = -1;
+	st->kept = -1; /* no kept line (an older file): cur/ may hold kept files */
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
 	fd = open(path.data, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

@@ -59,6 +59,9 @@ struct folder_run {
 	 * the download ends (settle_odd) */
 	struct pending *odd;
 	size_t n_odd, cap_odd;
+	size_t spec_unanswered; /* UIDs the download sent with EXAMINE asked for and got no
+				 * answer of, asked again (settle_odd) */
+	int odd_doubt;          /* a FETCH command answered whole left out a UID (settle_batch) */
 	unsigned flushes;       /* batches made durable (each ends with fsync of cur/) */
 	int touched_new;        /* a file left new/ */
 	/* Gmail dedupe (docs/design.md, "Gmail"): one inode per X-GM-MSGID */
@@ -578,6 +581,8 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	return 0;
 }
 
+static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n);
+
 /* UID FETCH <items> for the given UIDs: commands of at most FETCH_BATCH UIDs
  * (and a bounded command length), pipeline_depth of them in flight, so the
  * link never idles between batches. */
@@ -607,6 +612,11 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 			continue;
 		}
 		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], cb, ferr, sizeof(ferr));
+		if (r == 0 && !failed && cb->on_message == on_message) {
+			/* the bodies it held are checked now: kept if the download fails later */
+			size_t start = head * FETCH_BATCH;
+			settle_batch(f, uids + start, n_uids - start < FETCH_BATCH ? n_uids - start : FETCH_BATCH);
+		}
 		head++;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);
@@ -758,7 +768,9 @@ static int cmp_u32(const void *x, const void *y)
  * (a server whose sizes are only estimates) they join the pending ones. */
 static void settle_odd(struct folder_run *f, int ok)
 {
-	size_t vanished = 0, n_answered = 0;
+	/* an answer taken in by a literal of the download sent with EXAMINE is
+	 * asked for again, and comes back: the held body still holds it */
+	size_t vanished = f->spec_unanswered, n_answered = 0;
 	if (!f->n_odd)
 		return;
 	uint32_t *answered = xmalloc((f->n_bodyless + 1) * sizeof(*answered));
@@ -803,6 +815,51 @@ static void settle_odd(struct folder_run *f, int ok)
 	f->n_odd = 0;
 }
 
+static int is_bodyless(const struct folder_run *f, uint32_t uid)
+{
+	for (size_t k = 0; k < f->n_bodyless; k++)
+		if (f->bodyless[k].uid == uid)
+			return 1;
+	return 0;
+}
+
+/* A UID FETCH of the download (uids[0..n), sorted) answered whole: a literal
+ * that took another answer in took one of its own (servers answer a command
+ * before its tagged OK; a literal taking that OK in fails the command). So
+ * when each UID it asked for came back, the bodies held from it are pending
+ * like any other now, and a later failure of the download does not cost them
+ * (a server whose sizes are estimates would else never get a folder mirrored
+ * that one connection cannot download whole). Once one UID of such a command
+ * did not come back, everything held waits for settle_odd. */
+static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n)
+{
+	size_t kept = 0;
+	if (!f->n_odd || f->odd_doubt || f->spec_unanswered)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		ssize_t idx = sv_find(&f->sv, uids[i]);
+		if (idx >= 0 && !f->sv.present[idx] && !is_bodyless(f, uids[i])) {
+			f->odd_doubt = 1;
+			return;
+		}
+	}
+	for (size_t i = 0; i < f->n_odd; i++) {
+		struct pending *o = &f->odd[i];
+		uint32_t uid = f->sv.msgs[o->idx].uid;
+		if (!bsearch(&uid, uids, n, sizeof(*uids), cmp_u32)) {
+			f->odd[kept++] = *o;
+			continue;
+		}
+		if (f->n_pending == f->cap_pending) {
+			f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
+			f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
+		}
+		f->pending[f->n_pending++] = *o;
+		f->pending_bytes += o->bytes;
+	}
+	f->n_odd = kept;
+}
+
 static int download(struct folder_run *f, char *err, size_t errlen)
 {
 	const struct plan *p = f->plan;
@@ -831,9 +888,12 @@ static int download(struct folder_run *f, char *err, size_t errlen)
 		/* what the server did not send is fetched again (when our mailbox is
 		 * still selected; else it vanished meanwhile, for this run) */
 		for (size_t i = 0; i < p->n_fetch && is_selected(f); i++) {
-			ssize_t idx = sv_find(&f->sv, p->fetch[i]);
-			if (idx >= 0 && !f->sv.present[idx])
-				rest[n++] = p->fetch[i];
+			uint32_t uid = p->fetch[i];
+			ssize_t idx = sv_find(&f->sv, uid);
+			if (idx < 0 || f->sv.present[idx])
+				continue;
+			rest[n++] = uid;
+			f->spec_unanswered += !is_bodyless(f, uid) && uid >= f->spec_lo && uid <= f->spec_hi;
 		}
 		uids = rest;
 	} else if (f->gmail) {

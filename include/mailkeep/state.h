@@ -45,7 +45,8 @@ struct folder_state {
 	int64_t listed;       /* unix time cur/ and new/ were last read; 0: unknown */
 	int orphaned;
 	int kept;             /* written with deletions: keep: cur/ may hold files of messages
-				 * the server expunged, which the message lines do not list */
+				 * the server expunged, which the message lines do not list;
+				 * -1: not recorded (a file of an older version), as for 1 */
 	unsigned special;     /* IMAP_SPECIAL_* of the folder on its server, for push */
 	uint64_t folder_id;   /* state_folder_id() of its folder; 0: not recorded (an older file) */
 	int64_t declared;     /* message count the file's header gave; -1: none (older file) */

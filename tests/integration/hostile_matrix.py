@@ -2071,6 +2071,35 @@ class _(NewMail):
     pass
 
 
+@sc("newmail-literal-swallows-next", rc="1", pre=PRE)
+class _(NewMail):
+    """after a first sync, Bad has new UIDs 10 and 11, fetched behind EXAMINE (CONDSTORE: no lookahead,
+    Bad stays selected): UID 10's literal takes UID 11's answer in (literal-swallows-next there); UID
+    11, asked again, comes back whole: UID 10's body is still not kept, the folder fails"""
+    caps_del = ["QRESYNC"]
+    held = None
+
+    def make_folders(self):
+        fs = super().make_folders()
+        bad = folder_by(fs, b"Bad")
+        bad.msgs.append(new_message(bad, bad.hms + 1))
+        bad.uidnext, bad.hms = 12, bad.hms + 1
+        return fs
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and body is not None and m.uid == 10 and self.count("held") == 1:
+            self.held = (seq, parts, body)
+            return
+        out = self.fetch_bytes(seq, parts, body, bname)
+        if is_bad(f) and body is not None and self.held:
+            hseq, hparts, hbody = self.held
+            self.held = None
+            out = (b"* %d FETCH (" % hseq + b" ".join(hparts) + b" BODY[] {%d}\r\n" % (len(hbody) + len(out)) +
+                   hbody + b")\r\n" + out)
+        c.send(out)
+
+
 @sc("newmail-literal-short-close", rc="1", pre=PRE)
 class _(NewMailPoison):
     """after a first sync: the new message's body announces 5000 bytes more than it sends, then close"""
@@ -2634,6 +2663,32 @@ class _(Base):
             parts = [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p)
                      for p in parts]
         c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("rfc822size-estimate-drop", rc="1",
+    doc="RFC822.SIZE a third of the body on Bad's messages, Bad has 600 more (UIDs 10-609), and each "
+        "connection closes after its 520th body of Bad: what its first UID FETCH (500 UIDs) answered "
+        "whole is kept (t_odd_size_resume: the next run ends the mirror)")
+class _(Base):
+    def make_folders(self):
+        fs = super().make_folders()
+        bad = folder_by(fs, b"Bad")
+        for _i in range(600):
+            bad.msgs.append(new_message(bad, bad.hms + 1))
+            bad.uidnext, bad.hms = bad.uidnext + 1, bad.hms + 1
+        return fs
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            parts = [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p)
+                     for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+        if is_bad(f) and body is not None:
+            c.bad_bodies = getattr(c, "bad_bodies", 0) + 1
+            if c.bad_bodies == 520:
+                time.sleep(0.2)
+                c.close_now()
 
 
 @sc("rfc822size-estimate-vanish", rc="1",

@@ -6,7 +6,8 @@
 #     mirrors the other mailbox; the same user under another host name is the same mailbox: the
 #     run goes on, nothing downloaded again, the new name recorded;
 #  2. a mirrored folder excluded (its copy left as it is), then included again (brought up to date);
-#  3. deletions: keep switched to mirror: the kept messages go at the next run;
+#  3. deletions: keep switched to mirror: the kept messages go at the next run (also from states
+#     without the kept line, as an older version wrote them);
 #  4. max_connections, tls and port changed: nothing downloaded again;
 #  5. snapshot turned off and on, snapshot_repo and snapshot_branch changed: each commit's tree is
 #     the mirror;
@@ -109,6 +110,17 @@ conf deletions=keep
 mk -c "$cfg" sync
 expect_rc 0 "part 3: deletions: keep once more"
 exact "$A"
+# the same with states of a version before the kept line: unknown, so read as kept once
+dadm expunge -u alice mailbox INBOX uid 2
+mk -c "$cfg" sync
+expect_rc 0 "part 3: deletions: keep, older states"
+check '[ -n "$(file_for "$A" INBOX 2)" ]' "part 3: keep removed a message"
+find "$A" -name .mailkeep-state -exec sed -i '/^kept /d' {} +
+conf deletions=mirror
+mk -c "$cfg" sync
+expect_rc 0 "part 3: deletions: mirror after older states"
+exact "$A"
+conf deletions=keep
 
 # ---- 4. connections and transport
 inode_list "$A" >"$T/i4"

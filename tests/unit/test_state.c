@@ -92,6 +92,24 @@ Test(state, round_trip)
 	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(ld.kept, 1);
 	cr_assert(state_equal(&st, &ld));
+	/* a file of an older version has no kept line: it may have been written
+	 * with deletions: keep, so its folder is read with mirror once */
+	{
+		char sp[512], text[] = "mailkeep-state 2\nuidvalidity 5\nuidnext 9\nhighestmodseq 3\nmessages 0\n";
+		struct folder_state old;
+		snprintf(sp, sizeof(sp), "%s/%s", d, STATE_FILE);
+		FILE *f = fopen(sp, "w");
+		cr_assert_not_null(f);
+		fputs(text, f);
+		fclose(f);
+		cr_assert_eq(state_load(d, &old, err, sizeof(err)), 0, "%s", err);
+		cr_assert(old.kept, "a state without a kept line counts as kept");
+		state_free(&old);
+		cr_assert_eq(state_load_header(d, &old, err, sizeof(err)), 0, "%s", err);
+		cr_assert(old.kept, "a header without a kept line counts as kept");
+		state_free(&old);
+		cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	}
 	cr_assert_not_null(state_find(&ld, 5));
 	cr_assert_null(state_find(&ld, 6));
 	/* private to the user, no temp file left behind */

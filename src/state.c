@@ -502,27 +502,41 @@ int state_server_save(const char *path, const char *user, const char *host, char
 
 static int state_server_load(const char *path, char **user, char **host)
 {
-	char data[2048], *u, *h;
-	ssize_t n = -1;
+	struct buf data = BUF_INIT;
+	char *u, *h;
+	int rc = 1;
 	*user = *host = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0) {
-		n = read(fd, data, sizeof(data) - 1);
-		close(fd);
+	if (fd < 0)
+		return 1;
+	for (;;) { /* no bound on a user name: read it all */
+		buf_grow(&data, 4096);
+		ssize_t n = read(fd, data.data + data.len, 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		data.len += (size_t)n;
 	}
 	size_t ml = strlen(SERVER_MAGIC);
-	if (n < (ssize_t)ml + 1 || memcmp(data, SERVER_MAGIC, ml) || data[n - 1] != '\n' ||
-	    memchr(data, '\0', (size_t)n))
-		return 1;
-	data[n - 1] = '\0';
-	h = data + ml;
+	if (data.len < ml + 1 || memcmp(data.data, SERVER_MAGIC, ml) || data.data[data.len - 1] != '\n' ||
+	    memchr(data.data, '\0', data.len))
+		goto out;
+	data.data[data.len - 1] = '\0';
+	h = data.data + ml;
 	u = strchr(h, '\n');
 	if (strncmp(h, "host ", 5) || !u || strncmp(u + 1, "user ", 5) || strchr(u + 1, '\n'))
-		return 1;
+		goto out;
 	*u = '\0';
 	*host = xstrdup(h + 5);
 	*user = xstrdup(u + 6);
-	return 0;
+	rc = 0;
+out:
+	close(fd);
+	buf_free(&data);
+	return rc;
 }
 
 int state_server_check(const char *path, const char *user, const char *host, char *err, size_t errlen)

@@ -355,6 +355,16 @@ Test(state, server_record)
 		if (cases[i].want == 2)
 			cr_expect_str_eq(err, "imap.example.org", "case %zu", i);
 	}
+	/* a user name longer than any fixed buffer: recorded and checked all the same */
+	char *long_user = malloc(5001);
+	cr_assert_not_null(long_user);
+	memset(long_user, 'u', 5000);
+	long_user[5000] = '\0';
+	cr_assert_eq(state_server_save(p, long_user, "imap.example.org", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(state_server_check(p, long_user, "imap.example.org", err, sizeof(err)), 0, "long user");
+	long_user[4999] = 'v';
+	cr_expect_eq(state_server_check(p, long_user, "imap.example.org", err, sizeof(err)), -1, "long user changed");
+	free(long_user);
 	/* damaged or foreign: nothing usable recorded */
 	static const char *bad[] = { "mailkeep-server 1\nhost h\nuser u", "mailkeep-server 2\nhost h\nuser u\n",
 				     "mailkeep-server 1\nuser u\nhost h\n", "mailkeep-server 1\nhost h\n",

@@ -99,6 +99,7 @@ struct folder_run {
 		enum { BODY_MISSING, BODY_NIL, BODY_PARTIAL, BODY_ODD_SIZE } why;
 	} *bodyless;
 	size_t n_bodyless, cap_bodyless;
+	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */
 	unsigned long expunges0; /* imap_expunges() when the folder began */
 	int want_dates;         /* a full listing asks INTERNALDATE (no state to tell the files by) */
 };
@@ -500,19 +501,55 @@ static int cmp_bodyless(const void *x, const void *y)
 	return a->uid < b->uid ? -1 : a->uid > b->uid;
 }
 
+/* A wanted UID answered without a body it can keep (at most one entry per
+ * UID asked for: a server repeating itself stays bounded). */
+static void bodyless_add(struct folder_run *f, uint32_t uid, int why)
+{
+	if (f->n_bodyless >= f->plan->n_fetch)
+		return;
+	if (f->n_bodyless == f->cap_bodyless) {
+		f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
+		f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
+	}
+	f->bodyless[f->n_bodyless++] = (struct bodyless){ uid, why };
+	f->bodyless_unsorted = 1;
+}
+
+/* Whether uid was answered, without its body (sorted on demand). */
+static int is_bodyless(struct folder_run *f, uint32_t uid)
+{
+	struct bodyless key = { uid, BODY_MISSING };
+	if (f->bodyless_unsorted) {
+		qsort(f->bodyless, f->n_bodyless, sizeof(*f->bodyless), cmp_bodyless);
+		f->bodyless_unsorted = 0;
+	}
+	return f->n_bodyless && bsearch(&key, f->bodyless, f->n_bodyless, sizeof(*f->bodyless), cmp_bodyless);
+}
+
+static void pending_add(struct folder_run *f, const struct pending *p)
+{
+	if (f->n_pending == f->cap_pending) {
+		f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
+		f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
+	}
+	f->pending[f->n_pending++] = *p;
+	f->pending_bytes += p->bytes;
+}
+
+/* A delivered body not to be kept: its file in tmp/ goes. */
+static void pending_discard(struct pending *p)
+{
+	unlink(p->tmp_path);
+	free(p->tmp_path);
+	free(p->final_name);
+}
+
 static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
 	struct folder_run *f = ctx;
 	ssize_t idx = sv_find(&f->sv, m->uid);
-	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && wanted(f->plan, m->uid) &&
-	    f->n_bodyless < f->plan->n_fetch) {
-		if (f->n_bodyless == f->cap_bodyless) {
-			f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
-			f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
-		}
-		f->bodyless[f->n_bodyless++] = (struct bodyless){
-			m->uid, m->body_nil ? BODY_NIL : m->body_partial ? BODY_PARTIAL : BODY_MISSING };
-	}
+	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && wanted(f->plan, m->uid))
+		bodyless_add(f, m->uid, m->body_nil ? BODY_NIL : m->body_partial ? BODY_PARTIAL : BODY_MISSING);
 	if (!m->has_body && f->dl_open) { /* a refused partial body */
 		maildir_delivery_abort(&f->dl);
 		f->dl_open = 0;
@@ -570,12 +607,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		f->odd[f->n_odd++] = pd;
 		return 0;
 	}
-	if (f->n_pending == f->cap_pending) {
-		f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
-		f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
-	}
-	f->pending[f->n_pending++] = pd;
-	f->pending_bytes += f->pending[f->n_pending - 1].bytes;
+	pending_add(f, &pd);
 	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
 		return flush_pending(f, 0, err, errlen);
 	return 0;
@@ -751,8 +783,6 @@ static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, cha
 	return 0;
 }
 
-/* Download the planned UIDs (after linking what the Gmail store has). Bodies
- * stream into tmp/ and move into cur/ in durable batches. */
 static int cmp_u32(const void *x, const void *y)
 {
 	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
@@ -770,57 +800,30 @@ static void settle_odd(struct folder_run *f, int ok)
 {
 	/* an answer taken in by a literal of the download sent with EXAMINE is
 	 * asked for again, and comes back: the held body still holds it */
-	size_t vanished = f->spec_unanswered, n_answered = 0;
+	size_t vanished = f->spec_unanswered;
 	if (!f->n_odd)
 		return;
-	uint32_t *answered = xmalloc((f->n_bodyless + 1) * sizeof(*answered));
-	for (size_t i = 0; i < f->n_bodyless; i++)
-		answered[n_answered++] = f->bodyless[i].uid;
-	if (n_answered > 1)
-		qsort(answered, n_answered, sizeof(*answered), cmp_u32);
 	for (size_t i = 0; ok && i < f->plan->n_fetch; i++) {
 		uint32_t uid = f->plan->fetch[i];
 		ssize_t idx = sv_find(&f->sv, uid);
-		if (idx >= 0 && !f->sv.present[idx] &&
-		    !bsearch(&uid, answered, n_answered, sizeof(*answered), cmp_u32))
+		if (idx >= 0 && !f->sv.present[idx] && !is_bodyless(f, uid))
 			vanished++;
 	}
-	free(answered);
 	for (size_t i = 0; i < f->n_odd; i++) {
 		struct pending *o = &f->odd[i];
 		if (ok && !vanished) {
-			if (f->n_pending == f->cap_pending) {
-				f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
-				f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
-			}
-			f->pending[f->n_pending++] = *o;
-			f->pending_bytes += o->bytes;
+			pending_add(f, o);
 			continue;
 		}
 		log_debug("%s: UID %" PRIu32 ": a body of %" PRIu64 " bytes (LF) against its RFC822.SIZE, "
 			  "while %zu messages asked for did not come back: not kept", f->name,
 			  f->sv.msgs[o->idx].uid, o->bytes, vanished);
 		f->sv.present[o->idx] = 0;
-		if (ok && f->n_bodyless < f->plan->n_fetch) {
-			if (f->n_bodyless == f->cap_bodyless) {
-				f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
-				f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
-			}
-			f->bodyless[f->n_bodyless++] = (struct bodyless){ f->sv.msgs[o->idx].uid, BODY_ODD_SIZE };
-		}
-		unlink(o->tmp_path);
-		free(o->tmp_path);
-		free(o->final_name);
+		if (ok)
+			bodyless_add(f, f->sv.msgs[o->idx].uid, BODY_ODD_SIZE);
+		pending_discard(o);
 	}
 	f->n_odd = 0;
-}
-
-static int is_bodyless(const struct folder_run *f, uint32_t uid)
-{
-	for (size_t k = 0; k < f->n_bodyless; k++)
-		if (f->bodyless[k].uid == uid)
-			return 1;
-	return 0;
 }
 
 /* A UID FETCH of the download (uids[0..n), sorted) answered whole: a literal
@@ -850,16 +853,13 @@ static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n)
 			f->odd[kept++] = *o;
 			continue;
 		}
-		if (f->n_pending == f->cap_pending) {
-			f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
-			f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
-		}
-		f->pending[f->n_pending++] = *o;
-		f->pending_bytes += o->bytes;
+		pending_add(f, o);
 	}
 	f->n_odd = kept;
 }
 
+/* Download the planned UIDs (after linking what the Gmail store has). Bodies
+ * stream into tmp/ and move into cur/ in durable batches. */
 static int download(struct folder_run *f, char *err, size_t errlen)
 {
 	const struct plan *p = f->plan;
@@ -1961,17 +1961,11 @@ out:
 	free(name_dates);
 	if (f.dl_open)
 		maildir_delivery_abort(&f.dl);
-	for (size_t i = 0; i < f.n_pending; i++) {
-		unlink(f.pending[i].tmp_path);
-		free(f.pending[i].tmp_path);
-		free(f.pending[i].final_name);
-	}
+	for (size_t i = 0; i < f.n_pending; i++)
+		pending_discard(&f.pending[i]);
 	free(f.pending);
-	for (size_t i = 0; i < f.n_odd; i++) {
-		unlink(f.odd[i].tmp_path);
-		free(f.odd[i].tmp_path);
-		free(f.odd[i].final_name);
-	}
+	for (size_t i = 0; i < f.n_odd; i++)
+		pending_discard(&f.odd[i]);
 	free(f.odd);
 	free(f.bodyless);
 	/* the folder failed after its download: its last batch is kept all the same */

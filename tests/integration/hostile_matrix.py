@@ -568,6 +568,28 @@ def is_bad(f):
     return f is not None and f.name == b"Bad"
 
 
+def size_estimates(parts, m):
+    """FETCH parts with RFC822.SIZE a third of the body (Exchange's estimates)"""
+    return [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p) for p in parts]
+
+
+def swallow_next(sc, c, f, seq, m, items, uidcmd, hold):
+    """fetch_one of a scenario whose Bad message (hold(), asked only for a body of Bad) is sent only
+    with the next body, its literal announcing its length plus that whole answer but its closing
+    parenthesis: taken in"""
+    parts, body, bname = sc.fetch_parts(c, f, seq, m, items, uidcmd)
+    if is_bad(f) and body is not None and hold():
+        sc.held = (seq, parts, body)
+        return
+    out = sc.fetch_bytes(seq, parts, body, bname)
+    if is_bad(f) and body is not None and sc.held:
+        hseq, hparts, hbody = sc.held
+        sc.held = None
+        out = (b"* %d FETCH (" % hseq + b" ".join(hparts) + b" BODY[] {%d}\r\n" % (len(hbody) + len(out)) +
+               hbody + b")\r\n" + out)
+    c.send(out)
+
+
 # ---------------------------------------------------------------- the connection
 
 class Conn(threading.Thread):
@@ -2087,17 +2109,7 @@ class _(NewMail):
         return fs
 
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and body is not None and m.uid == 10 and self.count("held") == 1:
-            self.held = (seq, parts, body)
-            return
-        out = self.fetch_bytes(seq, parts, body, bname)
-        if is_bad(f) and body is not None and self.held:
-            hseq, hparts, hbody = self.held
-            self.held = None
-            out = (b"* %d FETCH (" % hseq + b" ".join(hparts) + b" BODY[] {%d}\r\n" % (len(hbody) + len(out)) +
-                   hbody + b")\r\n" + out)
-        c.send(out)
+        swallow_next(self, c, f, seq, m, items, uidcmd, lambda: m.uid == 10 and self.count("held") == 1)
 
 
 @sc("newmail-literal-short-close", rc="1", pre=PRE)
@@ -2223,17 +2235,7 @@ class _(Base):
     held = None
 
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and body is not None and m.uid == 1:
-            self.held = (seq, parts, body)
-            return
-        out = self.fetch_bytes(seq, parts, body, bname)
-        if is_bad(f) and body is not None and self.held:
-            hseq, hparts, hbody = self.held
-            self.held = None
-            out = (b"* %d FETCH (" % hseq + b" ".join(hparts) + b" BODY[] {%d}\r\n" % (len(hbody) + len(out)) +
-                   hbody + b")\r\n" + out)
-        c.send(out)
+        swallow_next(self, c, f, seq, m, items, uidcmd, lambda: m.uid == 1)
 
 
 @sc("literal-huge", rc="1")
@@ -2660,8 +2662,7 @@ class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
         parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
         if is_bad(f):
-            parts = [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p)
-                     for p in parts]
+            parts = size_estimates(parts, m)
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 
@@ -2681,8 +2682,7 @@ class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
         parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
         if is_bad(f):
-            parts = [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p)
-                     for p in parts]
+            parts = size_estimates(parts, m)
         c.send(self.fetch_bytes(seq, parts, body, bname))
         if is_bad(f) and body is not None:
             c.bad_bodies = getattr(c, "bad_bodies", 0) + 1
@@ -2703,8 +2703,7 @@ class _(Base):
             if m.uid == 3 and body is not None and not self.skipped:
                 self.skipped = True
                 return
-            parts = [re.sub(rb"^RFC822\.SIZE \d+$", lambda x: b"RFC822.SIZE %d" % (len(m.body) // 3), p)
-                     for p in parts]
+            parts = size_estimates(parts, m)
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 

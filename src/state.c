@@ -208,6 +208,26 @@ static int magic_version(const char *data)
 	return 0;
 }
 
+/* The whole file at fd into b (NUL-terminated): 0; -1 on a read error
+ * (errno); -2 when it grows beyond max bytes. */
+static int read_all(int fd, struct buf *b, size_t max)
+{
+	for (;;) {
+		buf_grow(b, 65536);
+		ssize_t n = read(fd, b->data + b->len, 65536);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		b->data[b->len + (size_t)n] = '\0';
+		if (n == 0)
+			return 0;
+		b->len += (size_t)n;
+		if (b->len > max)
+			return -2;
+	}
+}
+
 int state_load(const char *dir, struct folder_state *st, char *err, size_t errlen)
 {
 	struct buf path = BUF_INIT, data = BUF_INIT;
@@ -225,23 +245,10 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 		snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
 		goto out;
 	}
-	for (;;) {
-		buf_grow(&data, 65536);
-		ssize_t n = read(fd, data.data + data.len, 65536);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		data.len += (size_t)n;
-		data.data[data.len] = '\0';
-		if (data.len > STATE_MAX_SIZE) {
-			snprintf(err, errlen, "%s: state file too large", path.data);
-			goto out;
-		}
+	int r = read_all(fd, &data, STATE_MAX_SIZE);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", path.data, r == -2 ? "state file too large" : strerror(errno));
+		goto out;
 	}
 	int version = data.len == 0 || memchr(data.data, '\0', data.len) ? 0 : magic_version(data.data);
 	if (!version) {
@@ -509,17 +516,8 @@ static int state_server_load(const char *path, char **user, char **host)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return 1;
-	for (;;) { /* no bound on a user name: read it all */
-		buf_grow(&data, 4096);
-		ssize_t n = read(fd, data.data + data.len, 4096);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		data.len += (size_t)n;
-	}
+	if (read_all(fd, &data, STATE_MAX_SIZE) < 0) /* a user name has no bound of its own */
+		goto out;
 	size_t ml = strlen(SERVER_MAGIC);
 	if (data.len < ml + 1 || memcmp(data.data, SERVER_MAGIC, ml) || data.data[data.len - 1] != '\n' ||
 	    memchr(data.data, '\0', data.len))

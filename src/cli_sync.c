@@ -98,19 +98,19 @@ static void on_folder_uncommitted(void *ctx, const char *path, const char *error
 	struct account_outcome *o = ctx;
 	struct buf want = BUF_INIT, out = BUF_INIT;
 	static const char ok_field[] = ", \"status\": \"ok\", ";
+	const size_t okl = sizeof(ok_field) - 1;
 	buf_adds(&want, ", \"path\": ");
 	json_string(&want, path);
 	buf_adds(&want, ok_field);
 	for (size_t i = 0; i < o->n_folders_json; i++) {
 		size_t start = o->entry_at[i], end = i + 1 < o->n_folders_json ? o->entry_at[i + 1] : o->json.len;
-		char *e = o->json.data + start;
-		char *hit = memmem(e, end - start, want.data, want.len);
-		if (!hit || end - start < 1 || o->json.data[end - 1] != '}')
+		char *hit = memmem(o->json.data + start, end - start, want.data, want.len);
+		if (!hit || o->json.data[end - 1] != '}')
 			continue;
-		size_t at = (size_t)(hit - o->json.data) + want.len - strlen(ok_field);
+		size_t at = (size_t)(hit - o->json.data) + want.len - okl;
 		buf_add(&out, o->json.data, at);
 		buf_adds(&out, ", \"status\": \"failed\", ");
-		buf_add(&out, o->json.data + at + strlen(ok_field), end - 1 - (at + strlen(ok_field)));
+		buf_add(&out, o->json.data + at + okl, end - 1 - (at + okl));
 		buf_adds(&out, ", \"error\": ");
 		json_string(&out, error);
 		buf_addch(&out, '}');

@@ -121,6 +121,13 @@ static const int ending_signals[] = { SIGTERM, SIGINT, SIGHUP };
 #define N_ENDING (sizeof(ending_signals) / sizeof(ending_signals[0]))
 static volatile sig_atomic_t command_group;
 
+static void ending_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < N_ENDING; i++)
+		sigaddset(set, ending_signals[i]);
+}
+
 static void end_with_command(int sig)
 {
 	int e = errno;
@@ -148,9 +155,7 @@ static void ending_signals_catch(pid_t group, struct sigaction *old)
 static void ending_signals_restore(const struct sigaction *old)
 {
 	sigset_t block, saved;
-	sigemptyset(&block);
-	for (size_t i = 0; i < N_ENDING; i++)
-		sigaddset(&block, ending_signals[i]);
+	ending_set(&block);
 	sigprocmask(SIG_BLOCK, &block, &saved);
 	for (size_t i = 0; i < N_ENDING; i++)
 		sigaction(ending_signals[i], &old[i], NULL);
@@ -200,9 +205,7 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	/* in its own process group when bounded: killed as a whole at the deadline,
 	 * or when a signal ends the run (the signals are blocked from the spawn
 	 * until the handler knows the group; the command starts unblocked) */
-	sigemptyset(&ending);
-	for (size_t i = 0; i < N_ENDING; i++)
-		sigaddset(&ending, ending_signals[i]);
+	ending_set(&ending);
 	sigprocmask(SIG_BLOCK, bounded ? &ending : NULL, &saved_mask);
 	posix_spawnattr_setsigmask(&attr, &saved_mask);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |

@@ -510,6 +510,15 @@ static int cli_run(int argc, char **argv)
 		return EXIT_OK;
 	}
 	bad |= after;
+	/* Only sync writes a JSON report: text where a script expects JSON would
+	 * break it later and less clearly (push refuses it above). */
+	static const char *const text_cmds[] = { "check", "snapshot", "log", "status", "verify" };
+	for (size_t i = 0; !bad && cli.json && i < sizeof(text_cmds) / sizeof(*text_cmds); i++) {
+		if (strcmp(cmd, text_cmds[i]))
+			continue;
+		fprintf(stderr, "mailkeep: %s: --json applies to sync only (this command prints text)\n", cmd);
+		bad = 1;
+	}
 	if (bad) { /* --json promises a report, also for a refused command line */
 		if (cli.json && !strcmp(cmd, "sync"))
 			cli_sync_json_usage_error();

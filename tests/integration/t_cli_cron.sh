@@ -57,6 +57,14 @@ for args in "sync nosuch" "sync --bogus" "--bogus sync" "-j 0 sync" "sync --jobs
 	expect_rc 2 "mailkeep --json $args"
 	check 'json_ok "$MK_OUT" 2' "mailkeep --json $args: not one JSON report with exit_code 2: $(head -c 200 "$MK_OUT")"
 done
+# commands that print text refuse --json rather than print text where a script expects JSON
+for args in "--json status" "status --json" "--json verify" "log --json" "--json check" "snapshot --json"; do
+	# shellcheck disable=SC2086
+	mk -c "$cfg" $args
+	expect_rc 2 "mailkeep $args"
+	check '[ ! -s "$MK_OUT" ] && grep -q "^mailkeep: [a-z]*: --json applies to sync only" "$MK_ERR"' \
+		"mailkeep $args: $(head -c 200 "$MK_OUT") / $(mk_err_line)"
+done
 mk -c "$T/missing.yaml" --json sync
 expect_rc 2 "missing configuration file"
 check 'json_ok "$MK_OUT" 2' "missing configuration: no JSON report"

@@ -1,5 +1,6 @@
-/* Internals shared by the sync runner's files (sync.c: accounts; sync_folder.c:
- * one folder). Not a public interface. */
+/* Internals shared by the sync runner's files (sync.c: accounts; sync_folder.c,
+ * sync_view.c and sync_fetch.c: one folder, see sync_folder.h). Not a public
+ * interface. */
 #ifndef MAILKEEP_SYNC_INTERNAL_H
 #define MAILKEEP_SYNC_INTERNAL_H
 

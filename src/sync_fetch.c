@@ -1,0 +1,681 @@
+/* Sync runner, one folder: the download. Bodies stream into tmp/, are made
+ * durable in batches (one syncfs per batch) and renamed into cur/; the last
+ * batch is left to the end-of-run commit. Gmail copies are linked from the
+ * account's store; a body whose literal is not its RFC822.SIZE long is held
+ * until the download proves the server sent the answers asked for. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/plan.h"
+#include "mailkeep/state.h"
+
+#include "sync_folder.h"
+
+struct gm_pair {
+	uint32_t uid;
+	uint64_t msgid;
+	uint64_t size;  /* RFC822.SIZE, UINT64_MAX when unknown */
+};
+
+/* Messages written to tmp/ and not yet durable: made durable together by one
+ * syncfs(2), then renamed into cur/ (tmp -> sync -> rename, batched). */
+struct pending {
+	char *tmp_path;
+	char *final_name;
+	size_t idx;
+	uint64_t bytes;
+	uint64_t msgid;         /* X-GM-MSGID, 0 when none */
+};
+
+static int on_body_begin(void *ctx, uint64_t size, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	char base[96];
+	if (f->dl_open) {
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+	}
+	snprintf(base, sizeof(base), "%lld.%ld_%u.mailkeep.part", (long long)time(NULL), (long)getpid(),
+		 ++f->a->tmp_counter);
+	if (maildir_delivery_open(&f->dl, f->dir.data, base, err, errlen) < 0)
+		return -1;
+	/* a folder's few new messages wait for the end-of-run commit: their
+	 * write-back may start now */
+	f->dl.early_writeback = f->plan && f->plan->n_fetch < PENDING_MAX;
+	f->dl_open = 1;
+	return 0;
+}
+
+static int on_body_data(void *ctx, const char *data, size_t len, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	if (!f->dl_open)
+		return 0;
+	return maildir_delivery_write(&f->dl, data, len, err, errlen);
+}
+
+int fetch_wanted(const struct plan *p, uint32_t uid)
+{
+	size_t lo = 0, hi = p->n_fetch;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->fetch[mid] < uid)
+			lo = mid + 1;
+		else if (p->fetch[mid] > uid)
+			hi = mid;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+
+static void store_path(struct buf *out, const struct folder_run *f, uint64_t msgid)
+{
+	buf_reset(out);
+	buf_addf(out, "%s/%" PRIu64, f->store.data, msgid);
+}
+
+/* Whether two files hold the same bytes (both regular, same size checked). */
+static int same_content(const char *x, const char *y)
+{
+	char bx[16384], by[16384];
+	int same = 0;
+	int fx = open(x, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), fy = open(y, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fx < 0 || fy < 0)
+		goto out;
+	for (;;) {
+		ssize_t nx = read(fx, bx, sizeof(bx)), ny = nx > 0 ? read(fy, by, (size_t)nx) : nx;
+		if (nx < 0 || nx != ny || memcmp(bx, by, (size_t)(nx > 0 ? nx : 0)) != 0)
+			goto out;
+		if (nx == 0)
+			break;
+	}
+	same = 1;
+out:
+	if (fx >= 0)
+		close(fx);
+	if (fy >= 0)
+		close(fy);
+	return same;
+}
+
+/* A message just made durable in cur/: record it in the Gmail store. When
+ * another connection stored the same message first, share its inode (only
+ * when both hold the same bytes: a server may reuse an id). */
+static void store_add(struct folder_run *f, const char *cur_path, uint64_t msgid)
+{
+	struct buf sp = BUF_INIT, tmp = BUF_INIT;
+	struct stat a, b;
+	store_path(&sp, f, msgid);
+	if (link(cur_path, sp.data) == 0) {
+		f->store_touched = 1;
+	} else if (errno == EEXIST && lstat(sp.data, &a) == 0 && S_ISREG(a.st_mode) &&
+		   stat(cur_path, &b) == 0 && a.st_ino != b.st_ino && a.st_size == b.st_size &&
+		   same_content(sp.data, cur_path)) {
+		buf_addf(&tmp, "%s/tmp/%" PRIu64 ".mailkeep-link", f->dir.data, msgid);
+		unlink(tmp.data);
+		if (link(sp.data, tmp.data) == 0 && rename(tmp.data, cur_path) < 0)
+			unlink(tmp.data);
+	}
+	buf_free(&sp);
+	buf_free(&tmp);
+}
+
+/* The last batch of a folder, when the run commits at its end: the files stay
+ * in tmp/ and are made durable and renamed into cur/ with every other folder's
+ * (commit_run), saving a sync per folder. Counted as delivered now. */
+static void defer_pending(struct folder_run *f)
+{
+	f->deferred = xmalloc(f->n_pending * sizeof(*f->deferred));
+	for (size_t i = 0; i < f->n_pending; i++) {
+		struct pending *p = &f->pending[i];
+		struct buf to = BUF_INIT;
+		buf_addf(&to, "%s/cur/%s", f->dir.data, p->final_name);
+		f->deferred[f->n_deferred++] = (struct commit_msg){ p->tmp_path, buf_detach(&to) };
+		f->sv.present[p->idx] = 1;
+		f->added++;
+		f->bytes += p->bytes;
+		buf_reset(&f->rel_buf);
+		buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, p->final_name);
+		sync_change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+		free(p->final_name);
+	}
+	if (f->a->opt && f->a->opt->on_progress)
+		f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added, f->plan->n_fetch, f->bytes);
+	f->n_pending = 0;
+	f->pending_bytes = 0;
+}
+
+static int flush_pending(struct folder_run *f, int last, char *err, size_t errlen)
+{
+	struct buf to = BUF_INIT;
+	int rc = 0;
+	if (!f->n_pending)
+		return 0;
+	const char *mode = getenv("MAILKEEP_DURABILITY"); /* measurement knob, see docs/performance.md */
+	if (last && f->a->commits && !f->gmail && !mode && !f->n_deferred) {
+		defer_pending(f);
+		return 0;
+	}
+	if (mode && !strcmp(mode, "fsync")) {
+		for (size_t i = 0; i < f->n_pending && rc == 0; i++) {
+			int fd = open(f->pending[i].tmp_path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || fdatasync(fd) < 0) {
+				snprintf(err, errlen, "%s: fsync: %s", f->pending[i].tmp_path, strerror(errno));
+				rc = -1;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+	} else if (!(mode && !strcmp(mode, "none")) && maildir_sync_fs(f->dir.data, err, errlen) < 0)
+		rc = -1;
+	folder_watch_check(f);
+	for (size_t i = 0; i < f->n_pending; i++) {
+		struct pending *p = &f->pending[i];
+		buf_reset(&to);
+		buf_addf(&to, "%s/cur/%s", f->dir.data, p->final_name);
+		if (rc == 0 && rename(p->tmp_path, to.data) < 0) {
+			snprintf(err, errlen, "%s: rename: %s", to.data, strerror(errno));
+			rc = -1;
+		}
+		if (rc == 0) {
+			f->sv.present[p->idx] = 1;
+			f->added++;
+			f->bytes += p->bytes;
+			if (f->a->opt && f->a->opt->on_progress)
+				f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added,
+						       f->plan->n_fetch, f->bytes);
+			if (p->msgid && f->gmail)
+				store_add(f, to.data, p->msgid);
+			buf_reset(&f->rel_buf);
+			buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, p->final_name);
+			sync_change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+		} else {
+			f->sv.present[p->idx] = 0;
+			unlink(p->tmp_path);
+		}
+		free(p->tmp_path);
+		free(p->final_name);
+	}
+	folder_watch_set(f);
+	f->n_pending = 0;
+	f->pending_bytes = 0;
+	f->flushes++;
+	buf_reset(&to);
+	buf_addf(&to, "%s/cur", f->dir.data);
+	if (rc == 0 && !f->a->commits) /* else the run's final sync covers the renames */
+		rc = maildir_fsync_dir(to.data, err, errlen);
+	buf_free(&to);
+	return rc;
+}
+
+static int cmp_bodyless(const void *x, const void *y)
+{
+	const struct bodyless *a = x, *b = y;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* A wanted UID answered without a body it can keep (at most one entry per
+ * UID asked for: a server repeating itself stays bounded). */
+static void bodyless_add(struct folder_run *f, uint32_t uid, int why)
+{
+	if (f->n_bodyless >= f->plan->n_fetch)
+		return;
+	if (f->n_bodyless == f->cap_bodyless) {
+		f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
+		f->bodyless = xrealloc(f->bodyless, f->cap_bodyless * sizeof(*f->bodyless));
+	}
+	f->bodyless[f->n_bodyless++] = (struct bodyless){ uid, why };
+	f->bodyless_unsorted = 1;
+}
+
+/* Whether uid was answered, without its body (sorted on demand). */
+static int is_bodyless(struct folder_run *f, uint32_t uid)
+{
+	struct bodyless key = { uid, BODY_MISSING };
+	if (f->bodyless_unsorted) {
+		qsort(f->bodyless, f->n_bodyless, sizeof(*f->bodyless), cmp_bodyless);
+		f->bodyless_unsorted = 0;
+	}
+	return f->n_bodyless && bsearch(&key, f->bodyless, f->n_bodyless, sizeof(*f->bodyless), cmp_bodyless);
+}
+
+static void pending_add(struct folder_run *f, const struct pending *p)
+{
+	if (f->n_pending == f->cap_pending) {
+		f->cap_pending = f->cap_pending ? f->cap_pending * 2 : 64;
+		f->pending = xrealloc(f->pending, f->cap_pending * sizeof(*f->pending));
+	}
+	f->pending[f->n_pending++] = *p;
+	f->pending_bytes += p->bytes;
+}
+
+/* A delivered body not to be kept: its file in tmp/ goes. */
+static void pending_discard(struct pending *p)
+{
+	unlink(p->tmp_path);
+	free(p->tmp_path);
+	free(p->final_name);
+}
+
+static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	ssize_t idx = sv_find(&f->sv, m->uid);
+	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && fetch_wanted(f->plan, m->uid))
+		bodyless_add(f, m->uid, m->body_nil ? BODY_NIL : m->body_partial ? BODY_PARTIAL : BODY_MISSING);
+	if (!m->has_body && f->dl_open) { /* a refused partial body */
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+	}
+	if (!m->has_body || !f->dl_open)
+		return 0;
+	if (idx < 0 || !fetch_wanted(f->plan, m->uid) || f->sv.present[idx]) {
+		/* not asked for, or a second copy: drop it */
+		log_debug("%s: ignoring unrequested body for UID %" PRIu32, f->name, m->uid);
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+		return 0;
+	}
+	int64_t date = m->internaldate;
+	if (date == INT64_MIN) {
+		/* asked for with the body: a file dated "now" would never be corrected */
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+		snprintf(err, errlen, "the server sent the body of UID %" PRIu32 " without its INTERNALDATE",
+			 m->uid);
+		return -1;
+	}
+	/* a date before 1970 is the file's mtime as it is; its name says 0, since
+	 * a name starting with '-' reads as an option to every shell tool */
+	int64_t name_date = date < 0 ? 0 : date;
+	unsigned flags = m->has_flags ? m->flags : f->sv.msgs[idx].flags;
+	if (m->has_flags) {
+		f->sv.msgs[idx].flags = (uint8_t)flags;
+		free(f->sv.keywords[idx]);
+		f->sv.keywords[idx] = *m->keywords ? xstrdup(m->keywords) : NULL;
+	}
+	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, m->uid);
+	struct buf final = BUF_INIT;
+	maildir_name_with_flags(&final, f->name_buf.data, flags);
+	int rc = maildir_delivery_finish(&f->dl, date, 0, err, errlen);
+	f->dl_open = 0;
+	if (rc < 0) {
+		maildir_delivery_abort(&f->dl);
+		buf_free(&final);
+		return rc;
+	}
+	struct pending pd = { f->dl.tmp_path, buf_detach(&final), (size_t)idx, f->dl.bytes, m->gm_msgid };
+	f->sv.date[idx] = name_date;
+	f->dl.tmp_path = NULL;
+	f->sv.present[idx] = 2; /* pending */
+	if (m->rfc822_size != UINT64_MAX && m->rfc822_size != m->body_size) {
+		/* Servers whose RFC822.SIZE is not their BODY[]'s length exist
+		 * (Exchange, hMailServer): not an error by itself. But a literal
+		 * announced longer than it is swallows the next answer and can
+		 * still parse: held until the download ends (settle_odd) */
+		if (f->n_odd == f->cap_odd) {
+			f->cap_odd = f->cap_odd ? f->cap_odd * 2 : 16;
+			f->odd = xrealloc(f->odd, f->cap_odd * sizeof(*f->odd));
+		}
+		f->odd[f->n_odd++] = pd;
+		return 0;
+	}
+	pending_add(f, &pd);
+	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
+		return flush_pending(f, 0, err, errlen);
+	return 0;
+}
+
+static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n);
+
+/* UID FETCH <items> for the given UIDs: commands of at most FETCH_BATCH UIDs
+ * (and a bounded command length), pipeline_depth of them in flight, so the
+ * link never idles between batches. */
+static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_uids, const char *items,
+			   const struct imap_fetch_cb *cb, char *err, size_t errlen)
+{
+	struct buf set = BUF_INIT;
+	unsigned tags[64];
+	size_t window = f->a->acct->pipeline_depth > 0 && f->a->acct->pipeline_depth <= 64 ?
+		(size_t)f->a->acct->pipeline_depth : FETCH_WINDOW;
+	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
+	int rc = 0, failed = 0;
+	char ferr[512];
+	if (n_uids && !folder_still_selected(f, err, errlen))
+		return SYNC_ERR_RESELECT;
+	while ((next < n_uids && !failed) || head != tail) {
+		if (next < n_uids && !failed && tail - head < window) {
+			/* at most 500 UIDs: the command stays under 6 KB however sparse */
+			size_t n = n_uids - next < FETCH_BATCH ? n_uids - next : FETCH_BATCH;
+			buf_reset(&set);
+			imap_uidset(&set, uids + next, n);
+			next += n;
+			rc = imap_uid_fetch_send(f->a->imap, set.data, items, &tags[tail % window], err, errlen);
+			if (rc < 0)
+				break;
+			tail++;
+			continue;
+		}
+		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], cb, ferr, sizeof(ferr));
+		if (r == 0 && !failed && cb->on_message == on_message) {
+			/* the bodies it held are checked now: kept if the download fails later */
+			size_t start = head * FETCH_BATCH;
+			settle_batch(f, uids + start, n_uids - start < FETCH_BATCH ? n_uids - start : FETCH_BATCH);
+		}
+		head++;
+		if (f->dl_open) {
+			maildir_delivery_abort(&f->dl);
+			f->dl_open = 0;
+		}
+		if (r < 0 && !failed) {
+			failed = 1;
+			rc = r;
+			snprintf(err, errlen, "%s", ferr);
+		}
+		if (r == IMAP_ERR_NET || r == IMAP_ERR_PROTOCOL)
+			break;
+	}
+	buf_free(&set);
+	return rc;
+}
+
+static int on_msgid(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	if (!m->gm_msgid || !fetch_wanted(f->plan, m->uid))
+		return 0;
+	if (f->n_gm && f->gm[f->n_gm - 1].uid == m->uid) { /* the same again: the last wins */
+		f->gm[f->n_gm - 1] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size };
+		return 0;
+	}
+	/* one answer per UID asked for: a server repeating them without end is hostile */
+	if (f->n_gm >= 2 * f->plan->n_fetch + 1024) {
+		snprintf(err, errlen, "the server sent more X-GM-MSGID answers than UIDs were asked for");
+		return IMAP_ERR_PROTOCOL;
+	}
+	if (f->n_gm == f->cap_gm) {
+		f->cap_gm = f->cap_gm ? f->cap_gm * 2 : 64;
+		f->gm = xrealloc(f->gm, f->cap_gm * sizeof(*f->gm));
+	}
+	f->gm[f->n_gm++] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size };
+	return 0;
+}
+
+static int cmp_gm(const void *x, const void *y)
+{
+	const struct gm_pair *a = x, *b = y;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* Whether the stored file at path (LF line ends) can be the server's message
+ * of RFC822.SIZE size (CRLF): its size plus one byte per LF, or its size
+ * alone (bare LFs at the server). A server reusing an X-GM-MSGID for another
+ * message is caught here, and the message is downloaded instead. */
+static int store_size_matches(const char *path, uint64_t size)
+{
+	char b[65536];
+	uint64_t bytes = 0, lf = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		bytes += (uint64_t)n;
+		for (const char *q = b; (q = memchr(q, '\n', (size_t)(b + n - q))) != NULL; q++)
+			lf++;
+	}
+	close(fd);
+	return n == 0 && (bytes + lf == size || bytes == size);
+}
+
+/* Link message uid from the store into cur/ under its own name. 0 when done;
+ * 1 when it must be downloaded (not in the store, not the same size, or the
+ * link failed). */
+static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_pair *g)
+{
+	struct buf sp = BUF_INIT, final = BUF_INIT, to = BUF_INIT;
+	struct stat sb;
+	ssize_t idx = sv_find(&f->sv, uid);
+	int rc = 1;
+	store_path(&sp, f, g->msgid);
+	if (idx < 0 || f->sv.present[idx] || lstat(sp.data, &sb) < 0 || !S_ISREG(sb.st_mode))
+		goto out;
+	if (g->size == UINT64_MAX || !store_size_matches(sp.data, g->size)) {
+		log_debug("%s: UID %" PRIu32 ": X-GM-MSGID %" PRIu64 " stored with another size: downloaded",
+			  f->name, uid, g->msgid);
+		goto out;
+	}
+	/* the store file's mtime is the message's INTERNALDATE, as everywhere */
+	int64_t name_date = sb.st_mtime < 0 ? 0 : (int64_t)sb.st_mtime;
+	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, uid);
+	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
+	buf_addf(&to, "%s/cur/%s", f->dir.data, final.data);
+	folder_watch_check(f);
+	int lrc = link(sp.data, to.data);
+	folder_watch_set(f);
+	if (lrc < 0) {
+		log_debug("%s: %s: link: %s", f->name, to.data, strerror(errno));
+		goto out;
+	}
+	f->sv.present[idx] = 1;
+	f->sv.date[idx] = name_date;
+	f->added++;
+	f->linked++;
+	buf_reset(&f->rel_buf);
+	buf_addf(&f->rel_buf, "%s/cur/%s", f->rel, final.data);
+	sync_change(f->a, SYNC_CHANGE_ADD, NULL, f->rel_buf.data);
+	rc = 0;
+out:
+	buf_free(&sp);
+	buf_free(&final);
+	buf_free(&to);
+	return rc;
+}
+
+/* Gmail: learn the X-GM-MSGID of the planned UIDs and link those already in
+ * the store; the rest (*rest, owned) still has to be downloaded. */
+static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, char *err, size_t errlen)
+{
+	const struct plan *p = f->plan;
+	struct imap_fetch_cb cb = { NULL, NULL, on_msgid, f };
+	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, "(UID X-GM-MSGID RFC822.SIZE)", &cb, err, errlen);
+	*rest = xmalloc((p->n_fetch + 1) * sizeof(**rest));
+	*n_rest = 0;
+	if (rc < 0)
+		return rc;
+	qsort(f->gm, f->n_gm, sizeof(*f->gm), cmp_gm);
+	size_t j = 0;
+	for (size_t i = 0; i < p->n_fetch; i++) {
+		uint32_t uid = p->fetch[i];
+		while (j < f->n_gm && f->gm[j].uid < uid)
+			j++;
+		if (j < f->n_gm && f->gm[j].uid == uid && link_from_store(f, uid, &f->gm[j]) == 0)
+			continue;
+		(*rest)[(*n_rest)++] = uid;
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* The bodies held in f->odd (their literal not their RFC822.SIZE long), once
+ * the download is over (ok: it completed). A literal announced longer than it
+ * is (a damaged or lying server) takes the next answer in, and what follows
+ * can still parse: that answer's message is then missing, taken for expunged.
+ * So when a message asked for did not come back at all, they are not kept:
+ * not mirrored this run (the folder fails, the next run asks again). Else
+ * (a server whose sizes are only estimates) they join the pending ones. */
+static void settle_odd(struct folder_run *f, int ok)
+{
+	/* an answer taken in by a literal of the download sent with EXAMINE is
+	 * asked for again, and comes back: the held body still holds it */
+	size_t vanished = f->spec_unanswered;
+	if (!f->n_odd)
+		return;
+	for (size_t i = 0; ok && i < f->plan->n_fetch; i++) {
+		uint32_t uid = f->plan->fetch[i];
+		ssize_t idx = sv_find(&f->sv, uid);
+		if (idx >= 0 && !f->sv.present[idx] && !is_bodyless(f, uid))
+			vanished++;
+	}
+	for (size_t i = 0; i < f->n_odd; i++) {
+		struct pending *o = &f->odd[i];
+		if (ok && !vanished) {
+			pending_add(f, o);
+			continue;
+		}
+		log_debug("%s: UID %" PRIu32 ": a body of %" PRIu64 " bytes (LF) against its RFC822.SIZE, "
+			  "while %zu messages asked for did not come back: not kept", f->name,
+			  f->sv.msgs[o->idx].uid, o->bytes, vanished);
+		f->sv.present[o->idx] = 0;
+		if (ok)
+			bodyless_add(f, f->sv.msgs[o->idx].uid, BODY_ODD_SIZE);
+		pending_discard(o);
+	}
+	f->n_odd = 0;
+}
+
+/* A UID FETCH of the download (uids[0..n), sorted) answered whole: a literal
+ * that took another answer in took one of its own (servers answer a command
+ * before its tagged OK; a literal taking that OK in fails the command). So
+ * when each UID it asked for came back, the bodies held from it are pending
+ * like any other now, and a later failure of the download does not cost them
+ * (a server whose sizes are estimates would else never get a folder mirrored
+ * that one connection cannot download whole). Once one UID of such a command
+ * did not come back, everything held waits for settle_odd. */
+static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n)
+{
+	size_t kept = 0;
+	if (!f->n_odd || f->odd_doubt || f->spec_unanswered)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		ssize_t idx = sv_find(&f->sv, uids[i]);
+		if (idx >= 0 && !f->sv.present[idx] && !is_bodyless(f, uids[i])) {
+			f->odd_doubt = 1;
+			return;
+		}
+	}
+	for (size_t i = 0; i < f->n_odd; i++) {
+		struct pending *o = &f->odd[i];
+		uint32_t uid = f->sv.msgs[o->idx].uid;
+		if (!bsearch(&uid, uids, n, sizeof(*uids), cmp_u32)) {
+			f->odd[kept++] = *o;
+			continue;
+		}
+		pending_add(f, o);
+	}
+	f->n_odd = kept;
+}
+
+/* Download the planned UIDs (after linking what the Gmail store has). Bodies
+ * stream into tmp/ and move into cur/ in durable batches. */
+int fetch_download(struct folder_run *f, char *err, size_t errlen)
+{
+	const struct plan *p = f->plan;
+	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
+	uint32_t *rest = NULL;
+	const uint32_t *uids = p->fetch;
+	size_t n = p->n_fetch;
+	int rc = 0;
+	if (f->spec_tag) { /* sent with EXAMINE: the bodies are already on their way */
+		/* nothing to ask beyond them: the next folder can be sent now */
+		size_t beyond = 0;
+		for (size_t i = 0; i < p->n_fetch; i++)
+			beyond += p->fetch[i] < f->spec_lo || p->fetch[i] > f->spec_hi;
+		if (!beyond && !f->gmail && f->lookahead_ok)
+			prefetch_next(f);
+		else if (beyond && !folder_still_selected(f, err, errlen))
+			return SYNC_ERR_RESELECT; /* before reading: the spec answers are dropped at the end */
+		rc = imap_uid_fetch_wait(f->a->imap, f->spec_tag, &cb, err, errlen);
+		f->spec_tag = 0;
+		if (f->dl_open) {
+			maildir_delivery_abort(&f->dl);
+			f->dl_open = 0;
+		}
+		rest = xmalloc((p->n_fetch + 1) * sizeof(*rest));
+		n = 0;
+		/* what the server did not send is fetched again (when our mailbox is
+		 * still selected; else it vanished meanwhile, for this run) */
+		for (size_t i = 0; i < p->n_fetch && folder_is_selected(f); i++) {
+			uint32_t uid = p->fetch[i];
+			ssize_t idx = sv_find(&f->sv, uid);
+			if (idx < 0 || f->sv.present[idx])
+				continue;
+			rest[n++] = uid;
+			f->spec_unanswered += !is_bodyless(f, uid) && uid >= f->spec_lo && uid <= f->spec_hi;
+		}
+		uids = rest;
+	} else if (f->gmail) {
+		rc = link_known(f, &rest, &n, err, errlen);
+		uids = rest;
+	}
+	if (rc == 0 && n)
+		rc = fetch_pipelined(f, uids, n, f->gmail ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-MSGID BODY.PEEK[])" :
+				     DOWNLOAD_ITEMS, &cb, err, errlen);
+	free(rest);
+	if (rc == 0)
+		prefetch_next(f);
+	settle_odd(f, rc == 0);
+	/* what arrived whole is kept even when the download failed later */
+	char ferr2[512];
+	int frc = flush_pending(f, rc == 0, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
+	if (f->store_touched && maildir_fsync_dir(f->store.data, ferr2, sizeof(ferr2)) < 0)
+		log_warn("%s", ferr2);
+	return rc < 0 ? rc : frc;
+}
+
+size_t fetch_unmirrored(struct folder_run *f, const struct bodyless **first)
+{
+	size_t n = 0;
+	const struct bodyless *last = NULL;
+	int expunged = !f->a->imap || imap_expunges(f->a->imap) != f->expunges0;
+	/* a UID answered several times without its body counts once */
+	if (f->n_bodyless > 1)
+		qsort(f->bodyless, f->n_bodyless, sizeof(*f->bodyless), cmp_bodyless);
+	f->bodyless_unsorted = 0;
+	for (size_t i = 0; i < f->n_bodyless; i++) {
+		const struct bodyless *b = &f->bodyless[i];
+		ssize_t idx = sv_find(&f->sv, b->uid);
+		if (idx < 0 || f->sv.present[idx] || (b->why == BODY_NIL && expunged) ||
+		    (last && last->uid == b->uid))
+			continue;
+		if (!n++)
+			*first = b;
+		last = b;
+	}
+	return n;
+}
+
+void fetch_cleanup(struct folder_run *f)
+{
+	if (f->dl_open)
+		maildir_delivery_abort(&f->dl);
+	f->dl_open = 0;
+	for (size_t i = 0; i < f->n_pending; i++)
+		pending_discard(&f->pending[i]);
+	free(f->pending);
+	for (size_t i = 0; i < f->n_odd; i++)
+		pending_discard(&f->odd[i]);
+	free(f->odd);
+	free(f->bodyless);
+	f->pending = f->odd = NULL;
+	f->bodyless = NULL;
+	f->n_pending = f->n_odd = f->n_bodyless = 0;
+}

@@ -1,0 +1,150 @@
+/* Internals of the sync runner's one-folder part, shared by its files:
+ * sync_folder.c (the folder: its directory, plan and state), sync_view.c (the
+ * server's view: EXAMINE by the cheapest path, the next folder's sent ahead)
+ * and sync_fetch.c (the download, made durable in batches). Not a public
+ * interface. */
+#ifndef MAILKEEP_SYNC_FOLDER_H
+#define MAILKEEP_SYNC_FOLDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/imap.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/plan.h"
+#include "mailkeep/state.h"
+
+#include "sync_internal.h"
+
+/* The server's view of a folder, built from FETCH (UID FLAGS). */
+struct server_view {
+	struct plan_server_msg *msgs;
+	char **keywords;        /* parallel to msgs; NULL entries mostly */
+	uint8_t *present;       /* parallel: the message is on disk */
+	int64_t *date;          /* parallel: its file's name date (state_msg.date) */
+	int64_t *idate;         /* parallel, or NULL: the INTERNALDATE listed with the flags */
+	size_t n, cap;
+	/* the connection whose EXISTS bounds the view (NULL: unbounded); kept by sv_free */
+	const struct imap_client *imap;
+};
+
+/* A server's FETCH and SEARCH/VANISHED answers may repeat UIDs without end:
+ * once this many entries are held beyond the mailbox's EXISTS, the list is
+ * compacted (duplicates dropped), and what still exceeds EXISTS by as much
+ * is a hostile server (the connection is dropped). Memory then follows the
+ * mailbox, not the bytes the server sends. */
+#define VIEW_SLACK ((size_t)1 << 18)
+
+struct folder_run {
+	struct account_run *a;
+	const char *name;       /* decoded name, for messages */
+	const char *rel;        /* escaped relative path */
+	struct buf dir;         /* <account dir>/<rel> */
+	uint32_t uidvalidity;
+	struct server_view sv;
+	const struct plan *plan;
+	struct maildir_delivery dl;
+	int dl_open;
+	struct buf name_buf;
+	struct buf rel_buf;
+	uint64_t added, bytes;
+	struct pending *pending;
+	size_t n_pending, cap_pending;
+	uint64_t pending_bytes;
+	/* bodies whose literal is not their RFC822.SIZE long, held in tmp/ until
+	 * the download ends (settle_odd) */
+	struct pending *odd;
+	size_t n_odd, cap_odd;
+	size_t spec_unanswered; /* UIDs the download sent with EXAMINE asked for and got no
+				 * answer of, asked again (settle_odd) */
+	int odd_doubt;          /* a FETCH command answered whole left out a UID (settle_batch) */
+	unsigned flushes;       /* batches made durable (each ends with fsync of cur/) */
+	int touched_new;        /* a file left new/ */
+	/* Gmail dedupe (docs/design.md, "Gmail"): one inode per X-GM-MSGID */
+	int gmail;
+	struct buf store;       /* <account dir>/.mailkeep/gmail */
+	struct gm_pair *gm;     /* msgid of planned UIDs, sorted by uid */
+	size_t n_gm, cap_gm;
+	uint64_t linked;        /* new in this folder, linked from the store */
+	int store_touched;
+	unsigned spec_tag;      /* download of the new UIDs sent with EXAMINE, not read yet */
+	struct buf spec_set;
+	struct commit_msg *deferred; /* last batch: renamed into cur/ at the end of the run */
+	size_t n_deferred;
+	/* the directory scan, made while the server works on EXAMINE */
+	struct maildir_view *view;
+	const struct folder_state *st; /* with `trusted`: the view is built from it */
+	int trusted;
+	/* cur/ and new/ times as last seen (before the listing, or after our own
+	 * last change): another value before our next change means someone else
+	 * changed the folder during the run; its new state is then not trusted */
+	int64_t seen_cur, seen_new;
+	int disturbed;
+	size_t done_renames, done_removes; /* performed by apply_plan, every pass */
+	int scanned, scan_rc;
+	char scan_err[512];
+	unsigned seq;           /* imap_select_seq() of our EXAMINE */
+	int lookahead_ok;       /* may send it right behind our EXAMINE */
+	uint32_t spec_lo, spec_hi; /* UIDs of the download sent with EXAMINE */
+	/* wanted UIDs the server answered without the body asked for (BODY[HEADER],
+	 * RFC822.TEXT...): not messages that vanished during the run. BODY[] NIL
+	 * is how a message expunged by another session is answered (RFC 2180
+	 * §4.1.3, Dovecot): excused when an expunge was seen */
+	struct bodyless {
+		uint32_t uid;
+		enum { BODY_MISSING, BODY_NIL, BODY_PARTIAL, BODY_ODD_SIZE } why;
+	} *bodyless;
+	size_t n_bodyless, cap_bodyless;
+	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */
+	unsigned long expunges0; /* imap_expunges() when the folder began */
+	int want_dates;         /* a full listing asks INTERNALDATE (no state to tell the files by) */
+};
+
+#define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+
+/* How a folder's flags were learnt; flag_path_names[] says it in reports. */
+enum flag_path { PATH_FULL, PATH_CONDSTORE, PATH_QRESYNC, PATH_SKIPPED };
+extern const char *const flag_path_names[];
+
+/* sync_folder.c */
+/* Keep cur/ and new/ times as now seen; compare them (f->disturbed is set when
+ * someone else changed them since). */
+void folder_watch_set(struct folder_run *f);
+void folder_watch_check(struct folder_run *f);
+/* Is our mailbox still the selected one? Once the next folder's EXAMINE is
+ * sent, a command would reach that other mailbox: refused, never sent (err). */
+int folder_is_selected(const struct folder_run *f);
+int folder_still_selected(const struct folder_run *f, char *err, size_t errlen);
+/* Read and drop the download sent with EXAMINE, when it will not be used. */
+void folder_spec_drop(struct folder_run *f);
+/* Read the folder's files into f->view (from the state when trusted), once. */
+void folder_scan_dir(void *ctx);
+
+/* sync_view.c: the server's view of the folder (f->sv) */
+void sv_free(struct server_view *sv);
+ssize_t sv_find(const struct server_view *sv, uint32_t uid);
+/* Sorted by UID, duplicates dropped; present[] and date[] made. */
+void sv_normalise(struct server_view *sv);
+/* EXAMINE the folder and learn f->sv by the cheapest path the server and the
+ * state allow (*path says which). */
+int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
+		const struct imap_status_info *status, struct imap_select_info *info,
+		enum flag_path *path, char *err, size_t errlen);
+/* All commands of folder f are sent: send the connection's next folder's EXAMINE now. */
+void prefetch_next(struct folder_run *f);
+
+/* sync_fetch.c: the download */
+/* 1 when the plan fetches uid. */
+int fetch_wanted(const struct plan *p, uint32_t uid);
+/* Download the plan's messages into tmp/, in pipelined batches made durable
+ * together and renamed into cur/ (the last batch is left to the commit). */
+int fetch_download(struct folder_run *f, char *err, size_t errlen);
+/* How many UIDs still on the server and not on disk were answered without the
+ * body asked for (each once); *first is one of them. */
+size_t fetch_unmirrored(struct folder_run *f, const struct bodyless **first);
+/* Abort the open delivery, remove what is not yet durable, free the lists. */
+void fetch_cleanup(struct folder_run *f);
+
+#endif

@@ -214,13 +214,17 @@ static void run_account(const struct account *acct, struct account_outcome *o, i
 	account_json_close(o, acct, sync_snapshot_word(&opt));
 }
 
-/* Child -> parent: the result struct, then the JSON text, through a temp file. */
-static void outcome_write(FILE *f, const struct account_outcome *o)
+/* Child -> parent: the result struct, then the JSON text, through a temp file;
+ * 0, or -1 when it could not all be written: the child then exits with
+ * OUTCOME_UNWRITTEN, and the parent does not take a cut JSON object for one. */
+#define OUTCOME_UNWRITTEN 70
+static int outcome_write(FILE *f, const struct account_outcome *o)
 {
-	fwrite(&o->res, sizeof(o->res), 1, f);
-	fwrite(&o->snapshot_failed, sizeof(o->snapshot_failed), 1, f);
-	fwrite(o->json.data, 1, o->json.len, f);
-	fflush(f);
+	if (fwrite(&o->res, sizeof(o->res), 1, f) != 1 ||
+	    fwrite(&o->snapshot_failed, sizeof(o->snapshot_failed), 1, f) != 1 ||
+	    fwrite(o->json.data, 1, o->json.len, f) != o->json.len || fflush(f) != 0)
+		return -1;
+	return 0;
 }
 
 static int outcome_read(FILE *f, struct account_outcome *o)
@@ -294,8 +298,7 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 				if (getppid() != parent)
 					_exit(1);
 				run_account(accts[next], &o, 0);
-				outcome_write(files[next], &o);
-				_exit(0);
+				_exit(outcome_write(files[next], &o) < 0 ? OUTCOME_UNWRITTEN : 0);
 			}
 			if (pid < 0) {
 				/* no process: run it here */
@@ -323,8 +326,12 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 				continue;
 			running--;
 			pids[i] = 0;
-			if (outcome_read(files[i], &out[i]) < 0) {
-				if (WIFSIGNALED(st))
+			if ((WIFEXITED(st) && WEXITSTATUS(st) == OUTCOME_UNWRITTEN) ||
+			    outcome_read(files[i], &out[i]) < 0) {
+				if (WIFEXITED(st) && WEXITSTATUS(st) == OUTCOME_UNWRITTEN)
+					snprintf(why, sizeof(why), "account process could not write its result "
+						 "(a full or size-limited file system?)");
+				else if (WIFSIGNALED(st))
 					snprintf(why, sizeof(why), "account process killed by signal %d (%s), no result",
 						 WTERMSIG(st), strsignal(WTERMSIG(st)));
 				else

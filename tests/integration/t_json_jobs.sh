@@ -40,6 +40,20 @@ d = json.load(open(sys.argv[1]))
 assert a["name"] == "alice" and a["new"] == 0 and a["flag_changes"] == 1, a
 PY
 
+# an account process that cannot write its whole result (a file-size limit, as on a full file
+# system when the result goes to a temp file) is a failed account, never a cut JSON object
+( trap '' XFSZ; ulimit -f 2; exec timeout 60 "$MAILKEEP" -c "$cfg" --jobs 2 --json sync ) </dev/null 2>"$T/fsize.err" |
+	cat >"$T/fsize.json"
+python3 - "$T/fsize.json" <<'PY' || fail "--jobs --json under a file-size limit: $(head -c 300 "$T/fsize.json") / $(head -c 300 "$T/fsize.err")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+accts = {a["name"]: a for a in d["accounts"]}
+assert set(accts) == {"alice", "bob"}, accts.keys()
+assert d["exit_code"] in (1, 4), d["exit_code"]  # one account failed, or both
+assert any(a["status"] == "failed" and "could not write its result" in a["error"] for a in accts.values()), accts
+PY
+exact "$T/mail/alice"
+
 # a failing account shows in the JSON with its error and the exit code
 { echo "accounts:"; acct_yaml alice; acct_yaml bob user="$IMAP_USER2" password_env=NO_SUCH_VAR_MK password_file=-; } | cfg_write "$T/bad.yaml"
 mk -c "$T/bad.yaml" --jobs 2 --json sync

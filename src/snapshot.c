@@ -333,8 +333,12 @@ static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, 
 				buf_reset(&full);
 				buf_addf(&full, "%s/%s", dpath.data, de->d_name);
 				if (git_blob_create_from_disk(&id, r->repo, full.data) < 0) {
-					if (errno == ENOENT)
-						continue; /* vanished while we looked */
+					/* vanished while we looked (a reader's rename); asked
+					 * again: libgit2 does not promise errno, and one left
+					 * from its own lookups would drop a message silently */
+					struct stat sb;
+					if (lstat(full.data, &sb) < 0 && errno == ENOENT)
+						continue;
 					git_fail(err, errlen, full.data);
 					goto out;
 				}

@@ -155,6 +155,17 @@ static int parse_line(struct folder_state *st, char *line, int version, uint32_t
 		state_add(st, (uint32_t)v, flags, date, sp ? sp + 1 : NULL);
 		return 0;
 	}
+	if (*last_uid) {
+		/* the header is over: state_load_header() stops at the first
+		 * message line, and both must read the same header */
+		static const char *const keys[] = { "uidvalidity ", "uidnext ", "highestmodseq ", "dirmtime ",
+						    "listed ", "orphaned ", "kept ", "messages ", "special ",
+						    "folder " };
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strncmp(line, keys[i], strlen(keys[i])))
+				return -1;
+		return 0;
+	}
 	if (!strncmp(line, "uidvalidity ", 12)) {
 		if (parse_u64(line + 12, UINT32_MAX, &v, &end) < 0 || *end)
 			return -1;
@@ -321,7 +332,8 @@ int state_load_header(const char *dir, struct folder_state *st, char *err, size_
 	if (!version)
 		goto out; /* damaged: the full load says how */
 	uint32_t last_uid = 0;
-	for (char *p = head + sizeof(STATE_MAGIC), *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+	char *p = head + sizeof(STATE_MAGIC), *nl;
+	for (; (nl = strchr(p, '\n')); p = nl + 1) {
 		if (p[0] == 'm' && p[1] == ' ') { /* end of the header */
 			rc = st->declared >= 0 ? 0 : -1;
 			goto out;
@@ -330,7 +342,9 @@ int state_load_header(const char *dir, struct folder_state *st, char *err, size_
 		if (parse_line(st, p, version, &last_uid) < 0)
 			goto out;
 	}
-	if (eof && st->declared <= 0) { /* the whole file, without message lines */
+	/* the whole file, without message lines, and not cut in a line (which
+	 * state_load() refuses as truncated) */
+	if (eof && !*p && st->declared <= 0) {
 		st->declared = 0;
 		rc = 0;
 	}

@@ -13,8 +13,10 @@
  *   folder <16 hex digits>          state_folder_id() of the folder it was written for
  *   messages <count of m lines>     lets a no-change check read the header only
  *   m <uid> <flag letters or '-'> <date or '-'> [keyword ...]
- * The message lines are sorted by uid and hold the server flags as of the last
- * completed sync. <date> is the time the message's file name starts with when
+ * The header lines come first (a known one after a message line makes the file
+ * malformed: state_load_header() does not read that far); unknown lines are
+ * ignored. The message lines are sorted by uid and hold the server flags as of
+ * the last completed sync. <date> is the time the message's file name starts with when
  * that file is known to sit in cur/ under exactly the name mailkeep gives it
  * (maildir_canonical_name()); '-' when not. When every message has one and the
  * directory times still match `dirmtime`, the folder's files are known without

@@ -237,6 +237,14 @@ Test(state, header_only_load)
 		{ "mailkeep-state 1\nmessages 2\n", -1, -1 },
 		{ "mailkeep-state 1\nmessages x\nm 1 S\n", -1, -1 },
 		{ "garbage\n", -1, -1 },
+		/* cut in a line (found by fuzz_state): the full load refuses it as
+		 * truncated, so the header alone must not be taken for the file */
+		{ "mailkeep-state 2\nuidvalidity 5\nuidnext 9\nhighes", -1, -1 },
+		{ "mailkeep-state 2\nmessages 0\nfolder 0123456789abcdef\nuidvalidity 5", -1, -1 },
+		/* a header line after the message lines, which the header load does
+		 * not read (found by fuzz_state): damaged, not another header */
+		{ "mailkeep-state 2\nuidvalidity 5\nmessages 1\nm 1 S -\nuidvalidity 7\n", 0, -1 },
+		{ "mailkeep-state 2\nuidvalidity 5\nmessages 1\nm 1 S -\nfuture 7\n", 0, 0 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_file(d, cases[i].text);

@@ -305,7 +305,9 @@ static size_t base_offset(const char *name, size_t len)
 
 int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags)
 {
-	size_t len = strlen(name), base_len = info_offset(name, len);
+	/* the base as maildir_name_with_flags() keeps it, so that a file renamed
+	 * for its flags is still taken for the same message */
+	size_t len = strlen(name), base_len = base_offset(name, len), info = info_offset(name, len);
 	size_t u = 0, end;
 	uint32_t v, uv = 0;
 
@@ -325,8 +327,8 @@ int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, u
 		return -1;
 	*uid = v;
 	*uidvalidity = uv;
-	if (len - base_len >= 3 && memcmp(name + base_len, ":2,", 3) == 0)
-		*flags = maildir_flags_from_letters(name + base_len + 3, len - base_len - 3);
+	if (len - info >= 3 && memcmp(name + info, ":2,", 3) == 0)
+		*flags = maildir_flags_from_letters(name + info + 3, len - info - 3);
 	return 0;
 }
 
@@ -381,7 +383,8 @@ int maildir_name_leading_date(const char *name, int64_t *date)
 			return -1;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
-	if (*p != '.')
+	/* "-0." is not how a date is written: the name it stands for would differ */
+	if (*p != '.' || (*name == '-' && !v))
 		return -1;
 	*date = *name == '-' ? -(int64_t)v : (int64_t)v;
 	return 0;

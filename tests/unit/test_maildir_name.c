@@ -1,5 +1,6 @@
 /* Unit tests for the pure Maildir helpers: flags, escaping, folder paths, file names. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -498,6 +499,10 @@ static const struct maildir_name_parse_case maildir_name_parse_cases[] = {
 	{ "x,U=1:2,s", 0, 1, 0, 0 },
 	{ "x,U=1:2,ZYXS", 0, 1, 0, MFLAG_SEEN },
 	{ "x,U=1,U=2:2,S", 0, 2, 0, MFLAG_SEEN }, /* the last U= wins */
+	/* mailkeep's name with more info parts: its base ends at the first ':',
+	 * as maildir_name_with_flags() cuts it (found by fuzz_maildir_name) */
+	{ "1000.5_42.mailkeep,U=42:,U=42:2,FS", 0, 42, 5, MFLAG_FLAGGED | MFLAG_SEEN },
+	{ "1000.5_42.mailkeep,U=42:x,U=7:2,S", 0, 42, 5, MFLAG_SEEN },
 	{ "x,U=0001:2,", 0, 1, 0, 0 },
 	{ "1.2_3.mailkeepx,U=3", 0, 3, 0, 0 },      /* not exactly ".mailkeep" */
 	{ "1.x2_3.mailkeep,U=3", 0, 3, 0, 0 },      /* not digits: another program's */
@@ -644,6 +649,70 @@ Test(maildir_name, name_with_flags_round_trip)
 		cr_expect_eq(flags, mask ^ MFLAG_SEEN);
 	}
 	buf_free(&base);
+	buf_free(&b);
+}
+
+/* The leading date is read only as maildir_base_name() writes it, so that
+ * a name whose date matches is the name mailkeep would give ("-0." is not:
+ * found by fuzz_maildir_name). */
+Test(maildir_name, leading_date_table)
+{
+	static const struct {
+		const char *name;
+		int rc;
+		int64_t date;
+	} cases[] = {
+		{ "1700000000.5_42.mailkeep,U=42:2,S", 0, 1700000000 },
+		{ "0.5_42.mailkeep,U=42", 0, 0 },
+		{ "-86400.7_9.mailkeep,U=9", 0, -86400 },
+		{ "9223372036854775807.1_2.mailkeep,U=2", 0, INT64_MAX },
+		{ "-9223372036854775807.1_2.mailkeep,U=2", 0, -INT64_MAX },
+		{ "9223372036854775808.1_2.mailkeep,U=2", -1, 0 }, /* out of range */
+		{ "-0.5_42.mailkeep,U=42:2,S", -1, 0 },
+		{ "00.5_42.mailkeep,U=42", -1, 0 },
+		{ "01.5_42.mailkeep,U=42", -1, 0 },
+		{ "-01.5_42.mailkeep,U=42", -1, 0 },
+		{ "+1.5_42.mailkeep,U=42", -1, 0 },
+		{ "1x.5_42.mailkeep,U=42", -1, 0 },
+		{ "-.5_42.mailkeep,U=42", -1, 0 },
+		{ ".5_42.mailkeep,U=42", -1, 0 },
+		{ "17", -1, 0 },
+		{ "", -1, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t d = 77;
+		int rc = maildir_name_leading_date(cases[i].name, &d);
+		cr_expect_eq(rc, cases[i].rc, "\"%s\": rc %d", cases[i].name, rc);
+		if (rc == 0 && cases[i].rc == 0)
+			cr_expect_eq(d, cases[i].date, "\"%s\": %" PRId64, cases[i].name, d);
+	}
+}
+
+/* Renamed for its flags, a file is still taken for the same message: uid and
+ * uidvalidity read from the new name are those of the old one, whatever info
+ * parts another program added (found by fuzz_maildir_name). */
+Test(maildir_name, name_with_flags_keeps_message)
+{
+	static const char *const names[] = {
+		"1000.5_42.mailkeep,U=42:,U=42:2,FS",
+		"1000.5_42.mailkeep,U=42:x,U=7:2,S",
+		"1000.5_42.mailkeep,U=42:2,S:2,F",
+		"x,U=1:y,U=2:2,S",
+		"x,U=1,U=2:2,S",
+	};
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		uint32_t uid, uv, uid2, uv2;
+		unsigned flags, flags2;
+
+		cr_assert_eq(maildir_parse_name(names[i], &uid, &uv, &flags), 0, "%s", names[i]);
+		maildir_name_with_flags(&b, names[i], MFLAG_DRAFT);
+		cr_assert_eq(maildir_parse_name(b.data, &uid2, &uv2, &flags2), 0, "%s", b.data);
+		cr_expect_eq(uid2, uid, "\"%s\" -> \"%s\": uid %u, was %u", names[i], b.data, uid2, uid);
+		cr_expect_eq(uv2, uv, "\"%s\" -> \"%s\": uidvalidity %u, was %u", names[i], b.data, uv2, uv);
+		cr_expect_eq(flags2, MFLAG_DRAFT);
+	}
 	buf_free(&b);
 }
 

@@ -708,8 +708,8 @@ static int on_search(struct imap_client *c, const struct imap_response *r, void 
 	return IMAP_DATA;
 }
 
-int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t size, unsigned *tag,
-				 char *err, size_t errlen)
+int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t min_size,
+				 uint64_t max_size, unsigned *tag, char *err, size_t errlen)
 {
 	struct buf crit = BUF_INIT;
 	int rc;
@@ -720,8 +720,8 @@ int imap_uid_search_message_send(struct imap_client *c, const char *message_id, 
 		else
 			buf_addch(&crit, ' ');
 	}
-	/* LARGER and SMALLER are strict: together they say "exactly size" */
-	buf_addf(&crit, "LARGER %" PRIu64 " SMALLER %" PRIu64, size ? size - 1 : 0, size + 1);
+	/* LARGER and SMALLER are strict */
+	buf_addf(&crit, "LARGER %" PRIu64 " SMALLER %" PRIu64, min_size ? min_size - 1 : 0, max_size + 1);
 	rc = imap_send_command(c, tag, err, errlen, "UID SEARCH %s", crit.data);
 	buf_free(&crit);
 	return rc;

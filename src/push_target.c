@@ -24,6 +24,8 @@
 /* A source message's identity on the wire. */
 struct msg_key {
 	uint64_t size;
+	uint64_t min_size;   /* its size with each CRLF stored as LF, or a bound below that */
+	uint64_t max_size;   /* size + 2 without a final CRLF (Courier-IMAP adds one), else size */
 	int64_t date;
 	unsigned char digest[PUSH_DIGEST_LEN];
 	char message_id[256];
@@ -55,19 +57,32 @@ static int contains_u32(const uint32_t *v, size_t n, uint32_t x)
 	return bsearch(&x, v, n, sizeof(*v), cmp_u32) != NULL;
 }
 
-/* Whether one of the messages looked up (OK[k]) has this size. */
-static int size_searched(const struct msg_key *keys, const uint8_t *ok, size_t n, uint64_t size)
+/* Whether candidate C may be one of the messages looked up (OK[k]) with its
+ * RFC822.SIZE damaged on the way: its header is one's, its size is none's.
+ * Other messages the size range of a search returns are not. */
+static int size_suspect(const struct msg_key *keys, const uint8_t *ok, size_t n, const struct push_candidate *c)
 {
-	for (size_t k = 0; k < n; k++)
-		if (ok[k] && keys[k].size == size)
-			return 1;
-	return 0;
+	int same_header = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (!ok[k])
+			continue;
+		if (keys[k].size == c->size || keys[k].max_size == c->size)
+			return 0;
+		if (!memcmp(keys[k].digest, c->digest, PUSH_DIGEST_LEN))
+			same_header = 1;
+	}
+	return same_header;
 }
 
 static void message_key(const char *msg, size_t len, int64_t date, struct msg_key *k)
 {
 	size_t hl = push_header_len(msg, len);
 	k->size = len;
+	k->max_size = len < 2 || msg[len - 2] != '\r' || msg[len - 1] != '\n' ? len + 2 : len;
+	k->min_size = len;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (msg[i] == '\r' && msg[i + 1] == '\n')
+			k->min_size--;
 	k->date = date;
 	push_header_digest(msg, hl, k->digest);
 	if (push_message_id(msg, hl, k->message_id, sizeof(k->message_id)) < 0)
@@ -101,6 +116,8 @@ static int key_parse(const char *s, struct msg_key *k)
 	k->size = strtoull(s, &end, 10);
 	if (*end != ' ')
 		return -1;
+	k->min_size = k->size / 2; /* a CRLF is two of them */
+	k->max_size = k->size;
 	s = end + 1;
 	k->date = strtoll(s, &end, 10);
 	if (end == s || *end != ' ')
@@ -430,8 +447,11 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 				next++;
 				continue;
 			}
+			/* from its size with CRLF stored as LF: Courier-IMAP's SEARCH
+			 * compares that, not the RFC822.SIZE it gives in FETCH */
 			rc = imap_uid_search_message_send(f->r->imap, keys[next].message_id[0] ? keys[next].message_id : NULL,
-							  keys[next].size, &tags[tail % SEARCH_WINDOW], err, errlen);
+							  keys[next].min_size, keys[next].max_size, &tags[tail % SEARCH_WINDOW],
+							  err, errlen);
 			if (rc < 0)
 				goto out;
 			tail++;
@@ -486,15 +506,15 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 		rc = IMAP_ERR_NO;
 		goto out;
 	}
-	/* each SEARCH asked for an exact size: a candidate of another one (its
-	 * RFC822.SIZE damaged on the way) would match none of the messages, its
-	 * own taken for absent and appended a second time */
+	/* a candidate with the header of a message looked up but the size of
+	 * none (its RFC822.SIZE damaged on the way) would match none of them:
+	 * that message taken for absent and appended a second time */
 	size_t odd = 0;
 	for (size_t c = 0; n <= BULK_LOOKUP && c < l->n_cand; c++)
-		odd += !size_searched(keys, ok, n, l->cand[c].size);
+		odd += size_suspect(keys, ok, n, &l->cand[c]);
 	if (odd) {
-		snprintf(err, errlen, "the target returned a size not searched for with %zu of %zu candidate messages",
-			 odd, l->n_cand);
+		snprintf(err, errlen, "the target returned the header of a message looked for with another size "
+			 "(%zu of %zu candidate messages)", odd, l->n_cand);
 		rc = IMAP_ERR_NO;
 		goto out;
 	}
@@ -503,6 +523,10 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 		if (!ok[k])
 			continue;
 		match[k] = push_match_sorted(l->cand, l->n_cand, keys[k].size, keys[k].digest, keys[k].date);
+		/* stored with the final CRLF it lacked (Courier-IMAP) */
+		if (match[k] < 0 && keys[k].max_size != keys[k].size)
+			match[k] = push_match_sorted(l->cand, l->n_cand, keys[k].max_size, keys[k].digest,
+						     keys[k].date);
 		if (match[k] >= 0)
 			l->cand[match[k]].taken = 1;
 	}

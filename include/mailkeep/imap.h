@@ -364,11 +364,11 @@ int imap_uid_store_send(struct imap_client *c, const char *uidset, const char *o
 /* UID EXPUNGE <uidset> (RFC 4315 §2.1; needs UIDPLUS). */
 int imap_uid_expunge(struct imap_client *c, const char *uidset, char *err, size_t errlen);
 
-/* UID SEARCH for the messages of exactly `size` bytes (RFC822.SIZE), with
- * that Message-ID when message_id is not NULL (HEADER search, RFC 3501
- * §6.4.4); each UID of the answer goes to on_uid. */
-int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t size, unsigned *tag,
-				 char *err, size_t errlen);
+/* UID SEARCH for the messages of min_size to max_size bytes (LARGER and
+ * SMALLER, RFC 3501 §6.4.4), with that Message-ID when message_id is not NULL
+ * (HEADER search); each UID of the answer goes to on_uid. */
+int imap_uid_search_message_send(struct imap_client *c, const char *message_id, uint64_t min_size,
+				 uint64_t max_size, unsigned *tag, char *err, size_t errlen);
 int imap_uid_search_wait(struct imap_client *c, unsigned tag, int (*on_uid)(void *ctx, uint32_t uid),
 			 void *ctx, char *err, size_t errlen);
 /* UID SEARCH ALL: every UID of the selected mailbox goes to on_uid. */

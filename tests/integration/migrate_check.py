@@ -13,6 +13,7 @@ the bytes, INTERNALDATE, flags): nothing missing, nothing twice, byte for byte.
                     source's other keywords are expected to be missing
   --larger-missing  messages larger than N bytes are expected to be missing (refused with [LIMIT])
   --partial         an interrupted push: no message more often than on the source; flags ignored
+  --final-crlf      the target added CRLF to messages without one (push_fake.py --add-final-crlf)
 Also fails on any protocol violation the server recorded. Exit 0 when all holds, 1 otherwise.
 """
 import argparse
@@ -35,12 +36,13 @@ def main():
     ap.add_argument("--keywords-only")
     ap.add_argument("--larger-missing", type=int, default=0)
     ap.add_argument("--partial", action="store_true")
+    ap.add_argument("--final-crlf", action="store_true")
     a = ap.parse_args()
     with open(a.state, encoding="utf-8") as f:
         st = json.load(f)
     problems = [f"protocol violation: {v}" for v in st["violations"]]
     dst = {"/".join(mutf7_decode(k).split(a.delim)): v for k, v in st["folders"].items()}
-    src = Account(a.src)
+    src = Account(a.src, a.final_crlf)
     maps = dict(m.split("=", 1) for m in a.map)
     keep = None if a.keywords_only is None else {k.lower() for k in a.keywords_only.split(",") if k}
     used = set()

@@ -5,6 +5,7 @@ EXAMINE, BODY.PEEK):
 
   push_check.py compare --src HOST:PORT:USER:PASSFILE --dst HOST:PORT:USER:PASSFILE
                         [--map SRC=DST ...] [--exclude SRC ...] [--dst-extra DST ...] [--strip P] [--partial]
+                        [--final-crlf]
       Every selectable source folder (decoded, '/' between levels) must exist on the target (under
       its --map name, else the same name with the target's delimiter) and hold the same messages:
       as a multiset of (SHA-256 of BODY[], INTERNALDATE, flags with keywords, without \\Recent).
@@ -13,6 +14,8 @@ EXAMINE, BODY.PEEK):
       --partial (an interrupted push): target folders and messages may be missing, but every
       target message must be a source message, and none may be there more often than on the
       source (no duplicate). Flags are not compared then (they are set after the APPEND).
+      --final-crlf: a message that does not end with CRLF is hashed with one added, on both sides
+      (Courier-IMAP adds it to a message APPENDed without a final line end).
   push_check.py dump --dst HOST:PORT:USER:PASSFILE FILE
       Writes the target's messages (folder -> uid -> [sha256, date, flags]) as JSON to FILE.
   push_check.py since --dst HOST:PORT:USER:PASSFILE FILE [--new N] [--gone N]
@@ -81,7 +84,8 @@ LIST_RE = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"(?P<delim>[^"]*)"|NIL) (?P<nam
 
 
 class Account:
-    def __init__(self, spec):
+    def __init__(self, spec, final_crlf=False):
+        self.final_crlf = final_crlf
         host, port, user, passfile = spec.split(":", 3)
         with open(passfile, encoding="utf-8") as f:
             password = f.readline().rstrip("\r\n")
@@ -142,7 +146,10 @@ class Account:
             flags = sorted(f for f in flags if f.lower() != "\\recent")
             idate = re.search(r'INTERNALDATE "([^"]+)"', meta).group(1)
             epoch = int(datetime.datetime.strptime(idate.strip(), "%d-%b-%Y %H:%M:%S %z").timestamp())
-            out[uid] = (hashlib.sha256(item[1]).hexdigest(), epoch, flags)
+            body = item[1]
+            if self.final_crlf and not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            out[uid] = (hashlib.sha256(body).hexdigest(), epoch, flags)
         return out
 
     def close(self):
@@ -163,7 +170,7 @@ def target_name(src_name, maps, dst_delim, strip=None):
 
 
 def cmd_compare(a):
-    src, dst = Account(a.src), Account(a.dst)
+    src, dst = Account(a.src, a.final_crlf), Account(a.dst, a.final_crlf)
     maps = [m.split("=", 1) for m in a.map]
     problems = []
     dst_folders = {name: wire for name, wire in dst.folders()}
@@ -251,6 +258,7 @@ def main():
     p.add_argument("--dst-extra", action="append", default=[])
     p.add_argument("--strip", help="the source's namespace prefix, taken off the names (INBOX)")
     p.add_argument("--partial", action="store_true")
+    p.add_argument("--final-crlf", action="store_true")
     p.set_defaults(fn=cmd_compare)
     p = sub.add_parser("dump")
     p.add_argument("--dst", required=True)

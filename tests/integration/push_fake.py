@@ -4,7 +4,7 @@ tests/integration/t_push_migrate.sh, for what a real Dovecot cannot be made to d
 
   push_fake.py --port-file F --state F [--log F] [--caps "UIDPLUS LITERAL+ MULTIAPPEND ..."]
                [--permflags "(\\Seen ...)"] [--limit N] [--quota N] [--drop-append K]
-               [--trycreate-once] [--lifetime S]
+               [--trycreate-once] [--search-size-lf] [--add-final-crlf] [--lifetime S]
 
 It keeps its folders across connections (one process, many mailkeep runs) and writes them, after
 every change, to --state as JSON: {folder: {"uidvalidity", "uidnext", "subscribed",
@@ -26,6 +26,9 @@ while a synchronizing literal waits).
   --trycreate-once the first APPEND answers NO [TRYCREATE] and deletes that folder
   --search-flood N every SEARCH answer names UID 1 N more times (a hostile server: memory must
                   not follow it)
+  --search-size-lf SEARCH LARGER/SMALLER compare the size of the message with its CRLFs stored as
+                  LF, not its RFC822.SIZE (as Courier-IMAP does: it keeps LF line ends on disk)
+  --add-final-crlf APPEND stores a message that does not end with CRLF with one added (Courier-IMAP)
   --cont-first    reads ahead: when the next APPEND (synchronizing literal) is already there, its
                   "+" goes out before this APPEND's OK
 """
@@ -361,6 +364,8 @@ class Conn:
             return
         uids = []
         for flags, date, data in msgs:
+            if getattr(self.a, "add_final_crlf", False) and not data.endswith(b"\r\n"):
+                data += b"\r\n"
             uid = f["uidnext"]
             f["uidnext"] += 1
             f["messages"].append({"uid": uid, "flags": set(self.keep_flags(flags)),
@@ -395,6 +400,9 @@ class Conn:
         toks = re.findall(r'"(?:[^"\\]|\\.)*"|\S+', args)
         res = []
         for m in f["messages"]:
+            size = len(m["data"])
+            if getattr(self.a, "search_size_lf", False):
+                size -= m["data"].count(b"\r\n")
             ok, i = True, 0
             while i < len(toks):
                 t = toks[i].upper()
@@ -407,10 +415,10 @@ class Conn:
                     ok = ok and hv is not None and val.lower() in hv.lower()
                     i += 3
                 elif t == "LARGER":
-                    ok = ok and len(m["data"]) > int(toks[i + 1])
+                    ok = ok and size > int(toks[i + 1])
                     i += 2
                 elif t == "SMALLER":
-                    ok = ok and len(m["data"]) < int(toks[i + 1])
+                    ok = ok and size < int(toks[i + 1])
                     i += 2
                 else:
                     self.send(f"{tag} BAD search key {t}\r\n")
@@ -514,6 +522,8 @@ def main():
     ap.add_argument("--trycreate-once", action="store_true")
     ap.add_argument("--cont-first", action="store_true")
     ap.add_argument("--search-flood", type=int, default=0)
+    ap.add_argument("--search-size-lf", action="store_true")
+    ap.add_argument("--add-final-crlf", action="store_true")
     ap.add_argument("--lifetime", type=float, default=300)
     a = ap.parse_args()
     store = Store(a)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """compare.py ROOT/NAME --host H --port P --user U --password-file F [--tls [implicit|starttls|none]]
               [--cafile CA] [--folders-excluded F ...] [--ignore-local PATH ...] [--allow-extra-uids]
-              [--dump-state FILE]
+              [--dump-state FILE] [--keywords]
 
 The oracle of the mailkeep integration tests. Logs in with imaplib and checks that the mirror of
 one account (ROOT/NAME) is EXACT for every selectable folder on the server:
@@ -21,6 +21,8 @@ Read-only on the server: EXAMINE, STATUS and BODY.PEEK only.
 --partial              an interrupted run: folders and UIDs may be missing, tmp/ may hold files and
                        flags may be stale, but every message file present must have the right
                        content, date and mode, and no UID may appear twice
+--keywords             also check each message's keywords (its line in the folder's .mailkeep-state)
+                       against the server's FLAGS (everything but system flags and $Forwarded)
 --dump-state FILE      only write the server's state (folders, UIDVALIDITY, UIDs, flags, HIGHESTMODSEQ)
                        as JSON to FILE and exit 0; two dumps compare equal when nothing changed
 Exit 0 when exact, else print each difference and exit 1 (2 on a usage or connection error).
@@ -403,6 +405,25 @@ def check_trusted_state(st_path, fdir, where, diffs):
         diffs.add(where, "trusted state, but new/ is not empty")
 
 
+def check_keywords(st_path, meta, where, diffs):
+    """The state's keywords ("m UID LETTERS DATE [KEYWORD ...]") are the server's, per UID."""
+    have = {}
+    try:
+        for ln in open(st_path, encoding="utf-8", errors="replace").read().split("\n"):
+            parts = ln.split(" ")
+            if parts[0] == "m" and len(parts) >= 4 and parts[1].isdigit():
+                have[int(parts[1])] = sorted(parts[4:])
+    except OSError as e:
+        diffs.add(where, f"state unreadable for --keywords: {e}")
+        return
+    for uid, (flags, _) in sorted(meta.items()):
+        want = sorted(f for f in flags if not f.startswith("\\") and f.lower() != "$forwarded")
+        if uid not in have:
+            diffs.add(where, f"UID {uid}: no line in the state")
+        elif have[uid] != want:
+            diffs.add(where, f"UID {uid}: keywords {have[uid]} in the state, server has {want}")
+
+
 def compare_folder(srv, name, lpath, acct, a, diffs):
     where = f"folder {lpath!r}"
     uv = srv.examine(name)
@@ -476,6 +497,9 @@ def compare_folder(srv, name, lpath, acct, a, diffs):
                 diffs.add(where, f"{f}: flags {m.group(5)!r}, server has {want!r} ({' '.join(flags)})")
             if st is not None and int(st.st_mtime) != epoch:
                 diffs.add(where, f"{f}: mtime {int(st.st_mtime)}, INTERNALDATE is {epoch}")
+
+    if a.keywords and not a.partial:
+        check_keywords(st_path, meta, where, diffs)
 
     want_bodies = sorted(u for u in server_uids & local_uids)
     got = set()
@@ -567,6 +591,7 @@ def main():
     ap.add_argument("--allow-extra-uids", action="store_true")
     ap.add_argument("--partial", action="store_true")
     ap.add_argument("--dump-state")
+    ap.add_argument("--keywords", action="store_true")
     a = ap.parse_args()
 
     try:

@@ -38,7 +38,8 @@ started_auth=0
 failures=0
 cleanup() {
 	local p
-	for p in "$T/imapd.pid" "$T/imapd-ssl.pid"; do
+	push_into_cleanup
+	for p in "$T/imapd.pid" "$T/imapd-ssl.pid" "$T/imapd-fs.pid" "$T/imapd-pp.pid"; do
 		[ -s "$p" ] && /usr/sbin/courierlogger -pid="$p" -stop
 	done
 	# imapd starts gam_server (FAM) as the mail user; it outlives the server
@@ -47,6 +48,10 @@ cleanup() {
 	if [ "${MK_KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
+ok() { printf 'ok: %s\n' "$*"; }
+REPO=$repo
+# shellcheck source=push_into.sh
+. "$here/push_into.sh"
 say() { printf '# %s\n' "$*"; }
 bad() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
 
@@ -160,6 +165,28 @@ run verify verify
 [ $rc = 0 ] || bad "verify: exit $rc: $(head -n 3 "$T/verify.out")"
 run status status
 [ $rc = 0 ] && grep -q 'some no longer on the server' "$T/status.out" || bad "status: exit $rc or no mention of the gone folders"
+
+# --- push INTO Courier (push_into.sh): a '/' Dovecot and a '.' one, each into a Maildir of its own.
+# Courier adds CRLF to a message APPENDed without a final line end (seed.py makes such messages):
+# push_check.py compares them with it added.
+PI_CMP_OPTS=(--final-crlf)
+for n in fs pp; do
+	md=$T/mail-$n/Maildir
+	mkdir "$T/mail-$n" && chown "$USER_NAME:" "$T/mail-$n" && su -s /bin/sh "$USER_NAME" -c "maildirmake '$md'" || exit 2
+	p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	env -i /bin/sh -c ". '$T/env.sh'; /usr/sbin/courierlogger -pid='$T/imapd-$n.pid' -start -name=mk-courier-$n \
+		$tcpd $p $CR/usr/lib/courier/courier/imaplogin $CR/usr/bin/imapd $md"
+	for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+	opts=()
+	[ $n = pp ] && opts=(--layout maildir++)
+	push_into "$n-to-courier" "  - name: target
+    host: 127.0.0.1
+    port: $p
+    tls: none
+    user: $USER_NAME
+    password_file: $T/pass
+    root: $T/target-$n" "127.0.0.1:$p:$USER_NAME:$T/pass" . INBOX "${opts[@]}"
+done
 
 if [ $failures = 0 ]; then echo "courier.sh: all checks passed"; else echo "courier.sh: $failures check(s) failed"; fi
 [ $failures = 0 ]

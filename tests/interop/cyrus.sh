@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Interoperability check of mailkeep against a real Cyrus IMAP (not part of `make check`).
 #
-#   tests/interop/cyrus.sh [--sep no|yes] [--keep]
+#   tests/interop/cyrus.sh [--sep no|yes] [--suppress "QRESYNC ..."] [--keep]
 #
 # Needs root and the Debian packages cyrus-imapd sasl2-bin openssl python3 (the system service
 # itself may stay stopped: this starts a private master with -C/-M on two free loopback ports, its
@@ -23,11 +23,13 @@ SEED="python3 $REPO/tests/fixture/seed.py"
 COMPARE="python3 $REPO/tests/integration/compare.py"
 SEP=no
 KEEP=0
+SUPPRESS=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--sep) SEP=$2; shift ;;
 	--keep) KEEP=1 ;;
-	*) echo "usage: $0 [--sep no|yes] [--keep]" >&2; exit 2 ;;
+	--suppress) SUPPRESS=$2; shift ;;
+	*) echo "usage: $0 [--sep no|yes] [--suppress CAPS] [--keep]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -41,11 +43,14 @@ T=$(mktemp -d /tmp/mk-cyrus.XXXXXX)
 chmod 755 "$T"
 FAILS=0
 cleanup() {
+	push_into_cleanup
 	[ -f "$T/master.pid" ] && kill "$(cat "$T/master.pid")" 2>/dev/null
 	sleep 1
 	if [ "$KEEP" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
+# shellcheck source=push_into.sh
+. "$REPO/tests/interop/push_into.sh"
 ok() { echo "ok   - $*"; }
 bad() { echo "FAIL - $*"; FAILS=$((FAILS + 1)); }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -83,6 +88,7 @@ tls_server_key: $T/key.pem
 umask: 077
 syslog_prefix: cyrus-mk
 EOF
+[ -n "$SUPPRESS" ] && echo "suppress_capabilities: $SUPPRESS" >>"$T/imapd.conf"
 cat >"$T/cyrus.conf" <<EOF
 START {
   recover cmd="ctl_cyrusdb -C $T/imapd.conf -r"
@@ -94,7 +100,7 @@ SERVICES {
 EVENTS {
 }
 EOF
-for u in cyradmin alice bob carol; do
+for u in cyradmin alice bob carol dave erin frank gina; do
 	printf 'pw-%s-1\n' "$u" | saslpasswd2 -p -c -f "$T/sasldb2" "$u"
 done
 chown -R cyrus:mail "$T"
@@ -120,7 +126,7 @@ c.logout()
 EOF
 }
 imap cyradmin "
-for u in ('alice', 'bob', 'carol'):
+for u in ('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina'):
     ok(c.create('user${DELIM}' + u))
 " || exit 1
 
@@ -199,7 +205,9 @@ $SEED append "$T/env-alice" --folder "R&D" --seed 9 --count 4
 $SEED append "$T/env-alice" --folder INBOX --seed 10 --count 2 --first 50
 sync_run changed
 compare changed --ignore-local INBOX/Sent INBOX/Trash  # deleted: local copy kept
-if grep -q '"INBOX" (QRESYNC)' "$T/out.changed"; then ok "changed: -v names QRESYNC"; else bad "changed: no QRESYNC in -v"; fi
+QP=QRESYNC
+case " $SUPPRESS " in *" QRESYNC "*) QP=CONDSTORE ;; esac
+if grep -q "\"INBOX\" ($QP)" "$T/out.changed"; then ok "changed: -v names $QP"; else bad "changed: no $QP in -v"; fi
 grep -q 'uidvalidity' "$T/out.changed" && ok "changed: UIDVALIDITY change reported" ||
 	bad "changed: no UIDVALIDITY change in -v"
 
@@ -237,6 +245,212 @@ grep -i 'shared\|error\|fail' "$T/out.shared" | sed 's/^/    /'
 # Cyrus: LIST shows it (LIST-STATUS even gives a STATUS), EXAMINE gets "NO Permission denied"
 grep -q 'Permission denied' "$T/out.shared" && ok "shared: EXAMINE refusal quoted" || bad "shared: no refusal"
 [ ! -e "$T/mk/cyrus/user" ] && ok "shared: no empty Maildir for it" || bad "shared: empty Maildir made for it"
+
+# ---------------------------------------------------------------- push INTO Cyrus from Dovecot
+# (tests/interop/push_into.sh) a '/' Dovecot into dave, a '.' one (Maildir++) into erin
+for pair in "fs dave" "pp erin"; do
+	set -- $pair
+	printf 'pw-%s-1\n' "$2" >"$T/pw-$2"
+	chmod 600 "$T/pw-$2"
+	opts=()
+	[ "$1" = pp ] && opts=(--layout maildir++)
+	push_into "$1-to-$2" "  - name: target
+    host: 127.0.0.1
+    port: $SPORT
+    tls: implicit
+    ca_file: $T/cert.pem
+    user: $2
+    password_file: $T/pw-$2
+    root: $T/mk-$2" "127.0.0.1:$PORT:$2:$T/pw-$2" "$DELIM" INBOX "${opts[@]}"
+done
+
+# ---------------------------------------------------------------- sync rounds (CONDSTORE/QRESYNC)
+# frank: rounds of flag changes (keywords too), expunges (the highest UID, UIDs never mirrored,
+# every message of a folder), appends, STOREs that change nothing but the MODSEQ, and Cyrus's
+# delayed expunge purged (cyr_expire -X 0: the expunged records are gone, VANISHED then comes from
+# Cyrus's deletedmodseq); after each, the mirror must be exact (compare.py --keywords) and a second
+# sync must change nothing and open no folder. --suppress QRESYNC runs them on the CONDSTORE path.
+printf 'pw-frank-1\n' >"$T/pw-frank"
+chmod 600 "$T/pw-frank"
+sed 's/^IMAP_USER=.*/IMAP_USER=frank/; s/^IMAP_PASS=.*/IMAP_PASS=pw-frank-1/' "$T/env-alice" >"$T/env-frank"
+cat >"$T/qr.yaml" <<EOF
+accounts:
+  - name: frank
+    host: 127.0.0.1
+    port: $SPORT
+    tls: implicit
+    ca_file: $T/cert.pem
+    user: frank
+    password_file: $T/pw-frank
+    root: $T/mk
+EOF
+$SEED populate "$T/env-frank" --seed 31 --count 25 --big 1 --folders "INBOX,Lists,Lists/Dev,Ünïcode,Small" \
+	>>"$T/seed.log" 2>&1 || bad "seed frank: $(tail -n 1 "$T/seed.log")"
+round() { # round LABEL EXPECTED_PATH: sync -v, compare --keywords, a second sync that does nothing
+	local label=$1 want=$2 rc
+	"$MK" -c "$T/qr.yaml" -v sync frank >"$T/out.r$label" 2>&1
+	rc=$?
+	[ $rc = 0 ] && ok "round $label: sync exit 0" ||
+		{ bad "round $label: sync exit $rc"; sed 's/^/    /' "$T/out.r$label" | tail -n 5; }
+	if [ -n "$want" ] && ! grep -q "($want)" "$T/out.r$label"; then
+		bad "round $label: no folder took the $want path"; grep 'folder "' "$T/out.r$label" | sed 's/^/    /'
+	fi
+	if $COMPARE "$T/mk/frank" --host 127.0.0.1 --port "$SPORT" --tls implicit --cafile "$T/cert.pem" \
+		--user frank --password-file "$T/pw-frank" --keywords >"$T/cmp.r$label" 2>&1; then
+		ok "round $label: mirror exact (keywords too)"
+	else
+		bad "round $label: mirror differs"; sed 's/^/    /' "$T/cmp.r$label" | head -20
+	fi
+	"$MK" -c "$T/qr.yaml" -v sync frank >"$T/out.r$label.again" 2>&1
+	if grep -q ' 0 new (0 bytes), 0 flag changes, 0 removed' "$T/out.r$label.again" &&
+		! grep 'folder "' "$T/out.r$label.again" | grep -qv ': unchanged$'; then
+		ok "round $label: second sync does nothing"
+	else
+		bad "round $label: second sync:"; sed 's/^/    /' "$T/out.r$label.again" | tail -n 6
+	fi
+}
+purge() {
+	runuser -u cyrus -- /usr/lib/cyrus/bin/cyr_expire -C "$T/imapd.conf" -X 0 -D 0 >>"$T/expire.log" 2>&1 ||
+		bad "cyr_expire: $(tail -n 1 "$T/expire.log")"
+}
+round 0 ""
+imap frank "
+ok(c.select('INBOX'))
+ok(c.uid('STORE', '1:5', '+FLAGS', r'(\Flagged Keyword1 \$Junk)'))
+ok(c.uid('STORE', '6:10', '-FLAGS', r'(\Seen ProjectX)'))
+ok(c.uid('STORE', '11', 'FLAGS', r'(\Deleted)'))
+ok(c.select('${P}Lists${DELIM}Dev'))
+ok(c.uid('STORE', '1:*', '+FLAGS', r'(\Answered)'))
+" || bad "round 1 changes"
+round 1 "$QP"
+imap frank "
+ok(c.select('INBOX'))
+ok(c.uid('STORE', '2', '-FLAGS', r'(Keyword1)'))
+ok(c.uid('STORE', '3', '+FLAGS', r'(Keyword1)'))
+ok(c.uid('STORE', '4', '+FLAGS', r'(\Deleted)'))
+ok(c.uid('EXPUNGE', '4'))
+r = ok(c.uid('SEARCH', 'ALL'))[0].split()
+ok(c.uid('STORE', r[-1], '+FLAGS', r'(\Deleted)'))
+ok(c.uid('EXPUNGE', r[-1]))
+ok(c.select('${P}Small'))
+ok(c.store('1:*', '+FLAGS', r'(\Deleted)'))
+ok(c.expunge())
+" || bad "round 2 changes"
+round 2 "$QP"
+# appended and expunged between two syncs: UIDs the mirror never had; flags set and unset again
+$SEED append "$T/env-frank" --folder Lists --seed 32 --count 6 --first 100 >>"$T/seed.log" 2>&1
+imap frank "
+ok(c.select('${P}Lists'))
+r = ok(c.uid('SEARCH', 'ALL'))[0].split()
+gone = b','.join(r[-6:-3])
+ok(c.uid('STORE', gone, '+FLAGS', r'(\Deleted)'))
+ok(c.uid('EXPUNGE', gone))
+ok(c.uid('STORE', r[0], '+FLAGS', r'(\Seen)'))
+ok(c.uid('STORE', r[0], '-FLAGS', r'(\Seen)'))
+ok(c.uid('STORE', r[1], '+FLAGS', r'(\Seen)'))
+ok(c.uid('STORE', r[1], '-FLAGS', r'(\Seen)'))
+ok(c.uid('STORE', r[1], '+FLAGS', r'(\Seen)'))
+" || bad "round 3 changes"
+round 3 "$QP"
+# Cyrus's delayed expunge purged: the expunged records (and their MODSEQs) are gone
+imap frank "
+ok(c.select('${P}&ANw-n&AO8-code'))
+ok(c.uid('STORE', '2:6', '+FLAGS', r'(\Deleted)'))
+ok(c.uid('EXPUNGE', '2:6'))
+ok(c.uid('STORE', '8', '+FLAGS', r'(\$Forwarded NewKw)'))
+ok(c.select('INBOX'))
+ok(c.uid('STORE', '12:14', '+FLAGS', r'(\Deleted)'))
+ok(c.uid('EXPUNGE', '12:13'))
+" || bad "round 4 changes"
+purge
+round 4 "$QP"
+# expunges mirrored, then purged, then one flag change: nothing vanished since the mirror's MODSEQ
+imap frank "
+ok(c.select('${P}Lists'))
+ok(c.uid('STORE', '1:3', '+FLAGS', r'(\Deleted)'))
+ok(c.uid('EXPUNGE', '1:3'))
+" || bad "round 5 changes"
+round 5 "$QP"
+purge
+imap frank "
+ok(c.select('${P}Lists'))
+ok(c.uid('STORE', '4', '+FLAGS', r'(\Flagged)'))
+" || bad "round 6 changes"
+round 6 "$QP"
+
+# ---------------------------------------------------------------- push FROM Cyrus into Dovecot
+# gina's folders hold the other server's delimiter in a name ('/' with unixhierarchysep no, into a
+# '/' Dovecot; '.' with yes, into a '.' (Maildir++) one), non-ASCII and a space: that folder must
+# fail naming the delimiter, then push_map renames it; the INBOX. prefix is taken off.
+printf 'pw-gina-1\n' >"$T/pw-gina"
+chmod 600 "$T/pw-gina"
+sed 's/^IMAP_USER=.*/IMAP_USER=gina/; s/^IMAP_PASS=.*/IMAP_PASS=pw-gina-1/' "$T/env-alice" >"$T/env-gina"
+if [ "$SEP" = no ]; then ODD="a/b c"; DCOPT=(); else ODD="v1.2 x"; DCOPT=(--layout maildir++); fi
+imap gina "ok(c.create('\"${P}$ODD\"'))" >"$T/odd.out" 2>&1 && odd_ok=1 || odd_ok=0
+echo "# Cyrus (unixhierarchysep $SEP): CREATE \"${P}$ODD\": $([ $odd_ok = 1 ] && echo OK || tail -n 1 "$T/odd.out")"
+$SEED populate "$T/env-gina" --seed 41 --count 4 --big 0 --folders "INBOX,Ärger,Ärger/Sub Dir,With Space" \
+	>>"$T/seed.log" 2>&1 || bad "seed gina: $(tail -n 1 "$T/seed.log")"
+if [ $odd_ok = 1 ]; then
+	imap gina "
+import time
+for i in range(3):
+    ok(c.append('\"${P}$ODD\"', r'(\Seen Kw$SEP)', '\"01-Feb-2024 10:0%d:00 +0100\"' % i,
+                b'From: g@example.test\r\nSubject: odd %d\r\nMessage-ID: <odd.%d@example.test>\r\n\r\nbody\r\n' % (i, i)))
+" || bad "append to $ODD"
+fi
+dovecot_up "$T/dc-rev" "${DCOPT[@]}" >"$T/dc-rev.log" 2>&1 || bad "Dovecot fixture: $(tail -n 1 "$T/dc-rev.log")"
+_DC_STARTED+=("$T/dc-rev")
+RPORT=$(. "$T/dc-rev/env"; echo "$IMAP_PORT")
+cat >"$T/rev.yaml" <<EOF
+accounts:
+  - name: gina
+    host: 127.0.0.1
+    port: $PORT
+    tls: none
+    user: gina
+    password_file: $T/pw-gina
+    root: $T/mk
+  - name: dcrev
+    host: 127.0.0.1
+    port: $RPORT
+    tls: none
+    user: alice
+    password_file: $T/dc-rev/pass-alice
+    root: $T/mk
+EOF
+"$MK" -c "$T/rev.yaml" sync gina >"$T/out.rev-sync" 2>&1 && ok "gina: sync exit 0" || bad "gina: sync: $(tail -n 2 "$T/out.rev-sync")"
+$COMPARE "$T/mk/gina" --port "$PORT" --tls none --user gina --password-file "$T/pw-gina" --keywords >"$T/cmp.gina" 2>&1 &&
+	ok "gina: mirror exact" || { bad "gina: mirror differs"; head -n 10 "$T/cmp.gina"; }
+"$MK" -c "$T/rev.yaml" -v push gina dcrev >"$T/out.rev1" 2>&1
+rc=$?
+if [ $odd_ok = 1 ]; then
+	if [ $rc = 1 ] && grep "hierarchy delimiter" "$T/out.rev1" | grep -qF "$ODD"; then
+		ok "push gina -> Dovecot: '$ODD' fails naming the delimiter (exit 1)"
+	else
+		bad "push gina -> Dovecot with '$ODD': exit $rc"; grep -v '^mailkeep: push gina -> dcrev: folder' "$T/out.rev1" | head -n 5
+	fi
+	python3 - "$T/rev.yaml" "${ODD//\//%2F}" <<'EOF'
+import sys
+path, odd = sys.argv[1], sys.argv[2]
+s = open(path, encoding="utf-8").read()
+s = s.replace("    root: ", '    push_map:\n      "INBOX/%s": "Odd"\n    root: ' % odd, 1)
+open(path, "w", encoding="utf-8").write(s)
+EOF
+	"$MK" -c "$T/rev.yaml" -v push gina dcrev >"$T/out.rev2" 2>&1
+	rc=$?
+fi
+[ $rc = 0 ] && ok "push gina -> Dovecot: exit 0" || { bad "push gina -> Dovecot: exit $rc"; tail -n 5 "$T/out.rev2"; }
+# push_check names levels with '/', so the odd name is not given to it: the folder is checked by hand
+python3 "$REPO/tests/integration/push_check.py" compare --src "127.0.0.1:$PORT:gina:$T/pw-gina" \
+	--dst "127.0.0.1:$RPORT:alice:$T/dc-rev/pass-alice" --strip INBOX --exclude "INBOX/$ODD" --dst-extra Odd \
+	>"$T/cmp.rev" 2>&1 && ok "push gina -> Dovecot: target equals source" ||
+	{ bad "push gina -> Dovecot: target differs"; head -n 10 "$T/cmp.rev"; }
+if [ $odd_ok = 1 ]; then
+	n=$(doveadm -c "$T/dc-rev/dovecot.conf" search -u alice mailbox Odd all 2>/dev/null | wc -l)
+	kw=$(doveadm -c "$T/dc-rev/dovecot.conf" fetch -u alice flags mailbox Odd all 2>/dev/null | grep -c "Kw$SEP")
+	[ "$n" = 3 ] && [ "$kw" = 3 ] && ok "'$ODD' pushed as Odd: 3 messages with their keyword" ||
+		bad "'$ODD' pushed as Odd: $n messages, $kw with Kw$SEP"
+fi
 
 echo "# $FAILS failure(s); unixhierarchysep: $SEP"
 [ "$FAILS" = 0 ]

@@ -780,7 +780,7 @@ void push_account(const struct account *src, const struct account *target,
 	for (size_t i = 0; i < folders.n; i++) {
 		if (!r.imap && (r.reconnects >= MAX_RECONNECTS ||
 				(r.reconnects++, connect_login(&r, err, sizeof(err)) < 0))) {
-			log_error("push %s -> %s: folder %s: not pushed: no connection", src->name, target->name,
+			log_error("push %s -> %s: folder \"%s\": not pushed: no connection", src->name, target->name,
 				  folders.items[i]);
 			res->counts.folders_failed++;
 			continue;
@@ -788,7 +788,7 @@ void push_account(const struct account *src, const struct account *target,
 		res->counts.folders++;
 		int rc = push_folder(&r, folders.items[i], err, sizeof(err));
 		if (rc < 0) {
-			log_error("push %s -> %s: folder %s: %s", src->name, target->name, folders.items[i], err);
+			log_error("push %s -> %s: folder \"%s\": %s", src->name, target->name, folders.items[i], err);
 			res->counts.folders_failed++;
 			if (imap_connection_lost(rc))
 				close_imap(&r);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -554,16 +555,30 @@ static int dispatch(struct cli *cli_, const char *cmd, int sub_argc, char **sub_
 	return EXIT_USAGE;
 }
 
+/* Standard output is a pipe or socket whose reader has gone away. Asked of
+ * the descriptor: the errno of a write that failed earlier is long gone. */
+static int stdout_reader_gone(void)
+{
+	struct stat sb;
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+	return fstat(STDOUT_FILENO, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)) &&
+	       poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 /* What was printed on stdout must have been written: a --json report or a
  * status sent to a full disk fails the run (a reader that went away, as in
  * `mailkeep status | head -1`, does not). */
 int cli_main(int argc, char **argv)
 {
 	int rc = cli_run(argc, argv);
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	int flushed = fflush(stdout) == 0, e = errno;
+	if (flushed && !ferror(stdout))
 		return rc;
-	if (errno == EPIPE)
+	if (stdout_reader_gone())
 		return rc;
-	log_error("standard output: %s", strerror(errno));
+	if (flushed) /* an earlier write failed, its errno lost */
+		log_error("standard output: a write failed");
+	else
+		log_error("standard output: %s", strerror(e));
 	return rc == EXIT_OK ? EXIT_PARTIAL : rc;
 }

@@ -187,6 +187,13 @@ fi
 timeout 60 "$MAILKEEP" -c "$cfg" -vv sync 2>&1 </dev/null | head -n 1 >/dev/null
 rc=${PIPESTATUS[0]}
 check '[ $rc -eq 0 ]' "sync -vv | head -1 exited $rc"
+# ... whichever command, and whatever errno the run's later calls left (the pipe itself is asked)
+for c in status help "--json sync"; do
+	# shellcheck disable=SC2086
+	timeout 60 "$MAILKEEP" -c "$cfg" $c </dev/null 2>"$T/gone.err" | (exec 0<&-; sleep 0.3)
+	rc=${PIPESTATUS[0]}
+	check '[ $rc -eq 0 ] && ! grep -q "standard output" "$T/gone.err"' "$c into a closed pipe exited $rc: $(head -c 200 "$T/gone.err")"
+done
 
 # --- signals in the middle of a first download: prompt, consistent, the rerun is exact ---
 for sig in TERM INT HUP; do

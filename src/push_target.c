@@ -25,7 +25,8 @@
 struct msg_key {
 	uint64_t size;
 	uint64_t min_size;   /* its size with each CRLF stored as LF, or a bound below that */
-	uint64_t max_size;   /* size + 2 without a final CRLF (Courier-IMAP adds one), else size */
+	uint64_t max_size;   /* size + 2 without a final CRLF (Courier-IMAP adds one), else size;
+			      * size + 2 for a key read back (key_parse) */
 	int64_t date;
 	unsigned char digest[PUSH_DIGEST_LEN];
 	char message_id[256];
@@ -58,18 +59,19 @@ static int contains_u32(const uint32_t *v, size_t n, uint32_t x)
 }
 
 /* Whether candidate C may be one of the messages looked up (OK[k]) with its
- * RFC822.SIZE damaged on the way: its header is one's, its size is none's.
- * Other messages the size range of a search returns are not. */
+ * RFC822.SIZE damaged on the way: its header is one's, its size is not that
+ * one's (the size of another message looked up is no excuse: sizes swapped
+ * would match none of them). Other messages the size range of a search
+ * returns are not. */
 static int size_suspect(const struct msg_key *keys, const uint8_t *ok, size_t n, const struct push_candidate *c)
 {
 	int same_header = 0;
 	for (size_t k = 0; k < n; k++) {
-		if (!ok[k])
+		if (!ok[k] || memcmp(keys[k].digest, c->digest, PUSH_DIGEST_LEN))
 			continue;
 		if (keys[k].size == c->size || keys[k].max_size == c->size)
 			return 0;
-		if (!memcmp(keys[k].digest, c->digest, PUSH_DIGEST_LEN))
-			same_header = 1;
+		same_header = 1;
 	}
 	return same_header;
 }
@@ -116,8 +118,10 @@ static int key_parse(const char *s, struct msg_key *k)
 	k->size = strtoull(s, &end, 10);
 	if (*end != ' ')
 		return -1;
+	/* the text does not say whether the message ended with a CRLF: a
+	 * target that adds the one it lacked (Courier-IMAP) holds it 2 more */
 	k->min_size = k->size / 2; /* a CRLF is two of them */
-	k->max_size = k->size;
+	k->max_size = k->size + 2;
 	s = end + 1;
 	k->date = strtoll(s, &end, 10);
 	if (end == s || *end != ' ')

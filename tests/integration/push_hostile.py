@@ -63,6 +63,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
                          (damaged on the way)
   fetch-no-header / fetch-no-size / fetch-no-flags   an item missing from FETCH responses
   fetch-size-lie         RFC822.SIZE one more than the truth
+  fetch-size-swap        the RFC822.SIZEs of the answers to one UID FETCH rotated: each message given
+                         the next one's (sizes of other messages looked up, damaged on the way)
   create-no              CREATE answered NO
   append-ok-unknown-tag  after the APPEND's OK, "zz9 BAD ..." (a tag never sent: a line of a message
                          taken for a command after a damaged literal)
@@ -389,6 +391,10 @@ class HConn(pf.Conn):
                 out = re.sub(rb" RFC822\.SIZE \d+", b"", out)
             if self.on("fetch-size-lie"):
                 out = re.sub(rb" RFC822\.SIZE (\d+)", lambda m: b" RFC822.SIZE %d" % (int(m.group(1)) + 1), out)
+            if self.on("fetch-size-swap"):
+                sizes = re.findall(rb" RFC822\.SIZE (\d+)", out)
+                it = iter(sizes[1:] + sizes[:1])
+                out = re.sub(rb" RFC822\.SIZE \d+", lambda m: b" RFC822.SIZE " + next(it), out)
             if self.on("fetch-no-flags"):
                 out = re.sub(rb" FLAGS \([^)]*\)", b"", out)
             if self.on("fetch-no-header"):

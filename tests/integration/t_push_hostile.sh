@@ -83,7 +83,7 @@ CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad ap
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
 list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists
 search-empty-endless append-forged-no-multi append-forged-no append-ok-nostore search-no-learn fetch-drop-check append-ok-nostore-reset
-multiappend-partial-reset fetch-unsolicited-check append-rewrite-reset"
+multiappend-partial-reset fetch-unsolicited-check append-rewrite-reset fetch-size-swap-lost-state"
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 
@@ -294,7 +294,7 @@ scenario append-reset-after-ok modes="append-reset-after-ok:3" rc=1
 scenario store-no modes=store-no rc=1 pre=push_then_flags grep="flags not updated"
 
 # ---- lookups (no UIDPLUS: after each batch; lost state: every message) with broken answers
-for m in search-ghost search-huge search-none fetch-other-uid fetch-no-header fetch-no-size fetch-size-lie; do
+for m in search-ghost search-huge search-none fetch-other-uid fetch-no-header fetch-no-size fetch-size-lie fetch-size-swap; do
 	scenario "$m-learn" caps="LITERAL+" modes=$m rc="1 4"
 	scenario "$m-lost-state" modes=$m rc="1 4" pre=forget_state
 done

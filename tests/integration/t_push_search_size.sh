@@ -66,4 +66,44 @@ for n in uidplus plain; do
 		"messages not found on $n, appended again: $(summary $n)"
 	mc $n
 done
+# (review) a message in doubt whose source is gone (a push killed after its APPEND, the message then
+# expunged from the source): looked up by the key of its "p" line, which records the size sent. A
+# message without a final CRLF was stored with one (+2 bytes, as Courier does): it must be found
+# there, not fail the folder on every push ("the header of a message looked for with another size").
+read -r file uid < <(python3 - "$A/INBOX/cur" <<'PY'
+import os, re, sys
+for n in sorted(os.listdir(sys.argv[1])):
+    if not open(os.path.join(sys.argv[1], n), "rb").read().endswith(b"\n"):
+        print(os.path.join(sys.argv[1], n), re.search(r",U=(\d+)", n).group(1))
+        break
+PY
+)
+[ -n "$uid" ] || fail "no message without a final line end in INBOX (seed.py)"
+ps=$A/.mailkeep/push/uidplus/INBOX/.push-state
+python3 - "$file" "$uid" "$ps" <<'PY' || fail "could not put the message in doubt in $ps"
+import hashlib, os, re, sys
+path, uid, ps = sys.argv[1], sys.argv[2], sys.argv[3]
+data = open(path, "rb").read().replace(b"\n", b"\r\n")  # push_crlf()
+m = re.search(rb"\r?\n\r?\n", data)
+hdr = data[:m.start() + 1] if m else data  # push_header_len(): up to the empty line
+hdr = hdr.rstrip(b"\r\n")
+key = "%d %d %s" % (len(data), int(os.stat(path).st_mtime), hashlib.sha256(hdr).hexdigest())
+lines = open(ps).read().split("\n")
+out, done = [], False
+for l in lines:
+    w = l.split(" ")
+    if w[0] == "m" and w[2] == uid:
+        l = "p %s %s %s" % (w[1], w[2], key)
+        done = True
+    out.append(l)
+assert done, lines
+open(ps, "w").write("\n".join(out))
+PY
+dadm expunge -u alice mailbox INBOX uid "$uid"
+mk -c "$cfg" sync alice
+expect_rc 0 "sync of the expunge"
+mk -c "$cfg" -v push alice uidplus
+expect_rc 0 "push with a message in doubt whose source is gone"
+check 'grep -q "was appended by an interrupted run" "$MK_ERR" && grep -q " 0 messages appended" "$MK_ERR"' \
+	"the message in doubt was not found on uidplus: $(mk_err_line)"
 t_pass

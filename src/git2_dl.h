@@ -64,7 +64,9 @@
 	X(git_tree_lookup) \
 	X(git_tree_walk) \
 	X(git_treebuilder_free) \
+	X(git_treebuilder_insert) \
 	X(git_treebuilder_new) \
+	X(git_treebuilder_remove) \
 	X(git_treebuilder_write)
 
 /* One pointer per function, typed from its prototype in <git2.h>. */
@@ -145,7 +147,9 @@ int git2_open(const char *soname, struct git2_table *table, char *err, size_t er
 #define git_tree_lookup (git2_table.git_tree_lookup)
 #define git_tree_walk (git2_table.git_tree_walk)
 #define git_treebuilder_free (git2_table.git_treebuilder_free)
+#define git_treebuilder_insert (git2_table.git_treebuilder_insert)
 #define git_treebuilder_new (git2_table.git_treebuilder_new)
+#define git_treebuilder_remove (git2_table.git_treebuilder_remove)
 #define git_treebuilder_write (git2_table.git_treebuilder_write)
 #endif
 

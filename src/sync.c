@@ -7,6 +7,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -279,6 +282,11 @@ static void do_snapshot(struct account_run *a, struct sync_result *res)
 {
 	struct snapshot_result sr;
 	char err[1024];
+#ifdef __GLIBC__
+	/* give back what the sync freed (~1.4 MiB of a 9.6 MiB sync of 20,000
+	 * messages) before libgit2 adds its own; peaks do not add up */
+	malloc_trim(0);
+#endif
 	if (snapshot_account(a->acct, a->dir, 0, &sr, err, sizeof(err)) < 0) {
 		log_error("account %s: snapshot failed (the mirror is fine; the next run catches up): %s",
 			  a->acct->name, err);

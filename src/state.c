@@ -126,6 +126,34 @@ static int parse_i64(const char *s, int64_t *out, const char **end)
 	return 0;
 }
 
+/* The header's keys: one table, for parsing them and for refusing them
+ * after the first message line. */
+enum header_key {
+	H_UIDVALIDITY, H_UIDNEXT, H_HIGHESTMODSEQ, H_DIRMTIME, H_LISTED,
+	H_ORPHANED, H_KEPT, H_MESSAGES, H_SPECIAL, H_FOLDER, H_NONE
+};
+
+static const char *const header_keys[H_NONE] = {
+	[H_UIDVALIDITY] = "uidvalidity ", [H_UIDNEXT] = "uidnext ",
+	[H_HIGHESTMODSEQ] = "highestmodseq ", [H_DIRMTIME] = "dirmtime ",
+	[H_LISTED] = "listed ", [H_ORPHANED] = "orphaned ", [H_KEPT] = "kept ",
+	[H_MESSAGES] = "messages ", [H_SPECIAL] = "special ", [H_FOLDER] = "folder ",
+};
+
+/* The key `line` starts with (*val: what follows it), or H_NONE. */
+static enum header_key header_key(const char *line, const char **val)
+{
+	for (int i = 0; i < H_NONE; i++) {
+		size_t n = strlen(header_keys[i]);
+		if (!strncmp(line, header_keys[i], n)) {
+			*val = line + n;
+			return (enum header_key)i;
+		}
+	}
+	*val = NULL;
+	return H_NONE;
+}
+
 /* Parse one line (NUL-terminated, without LF) of a version `version` file. */
 static int parse_line(struct folder_state *st, char *line, int version, uint32_t *last_uid)
 {
@@ -155,57 +183,66 @@ static int parse_line(struct folder_state *st, char *line, int version, uint32_t
 		state_add(st, (uint32_t)v, flags, date, sp ? sp + 1 : NULL);
 		return 0;
 	}
-	if (*last_uid) {
-		/* the header is over: state_load_header() stops at the first
-		 * message line, and both must read the same header */
-		static const char *const keys[] = { "uidvalidity ", "uidnext ", "highestmodseq ", "dirmtime ",
-						    "listed ", "orphaned ", "kept ", "messages ", "special ",
-						    "folder " };
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (!strncmp(line, keys[i], strlen(keys[i])))
-				return -1;
-		return 0;
-	}
-	if (!strncmp(line, "uidvalidity ", 12)) {
-		if (parse_u64(line + 12, UINT32_MAX, &v, &end) < 0 || *end)
+	const char *val;
+	enum header_key key = header_key(line, &val);
+	if (key == H_NONE)
+		return 0; /* unknown header lines are ignored: forward compatibility */
+	if (*last_uid)
+		return -1; /* the header is over: state_load_header() stops at the
+			    * first message line, and both must read the same header */
+	switch (key) {
+	case H_UIDVALIDITY:
+		if (parse_u64(val, UINT32_MAX, &v, &end) < 0 || *end)
 			return -1;
 		st->uidvalidity = (uint32_t)v;
-	} else if (!strncmp(line, "uidnext ", 8)) {
-		if (parse_u64(line + 8, UINT32_MAX, &v, &end) < 0 || *end)
+		break;
+	case H_UIDNEXT:
+		if (parse_u64(val, UINT32_MAX, &v, &end) < 0 || *end)
 			return -1;
 		st->uidnext = (uint32_t)v;
-	} else if (!strncmp(line, "highestmodseq ", 14)) {
-		if (parse_u64(line + 14, UINT64_MAX, &v, &end) < 0 || *end)
+		break;
+	case H_HIGHESTMODSEQ:
+		if (parse_u64(val, UINT64_MAX, &v, &end) < 0 || *end)
 			return -1;
 		st->highestmodseq = v;
-	} else if (!strncmp(line, "dirmtime ", 9)) {
-		if (parse_i64(line + 9, &st->cur_mtime_ns, &end) < 0 || *end != ' ' ||
+		break;
+	case H_DIRMTIME:
+		if (parse_i64(val, &st->cur_mtime_ns, &end) < 0 || *end != ' ' ||
 		    parse_i64(end + 1, &st->new_mtime_ns, &end) < 0 || *end)
 			return -1;
-	} else if (!strncmp(line, "listed ", 7)) {
-		if (parse_i64(line + 7, &st->listed, &end) < 0 || *end || st->listed < 0)
+		break;
+	case H_LISTED:
+		if (parse_i64(val, &st->listed, &end) < 0 || *end || st->listed < 0)
 			return -1;
-	} else if (!strncmp(line, "orphaned ", 9)) {
-		st->orphaned = line[9] == '1';
-	} else if (!strncmp(line, "kept ", 5)) {
-		st->kept = line[5] == '1';
-	} else if (!strncmp(line, "messages ", 9)) {
-		if (parse_u64(line + 9, UINT32_MAX, &v, &end) < 0 || *end)
+		break;
+	case H_ORPHANED:
+		st->orphaned = val[0] == '1';
+		break;
+	case H_KEPT:
+		st->kept = val[0] == '1';
+		break;
+	case H_MESSAGES:
+		if (parse_u64(val, UINT32_MAX, &v, &end) < 0 || *end)
 			return -1;
 		st->declared = (int64_t)v;
-	} else if (!strncmp(line, "special ", 8)) {
-		if (parse_u64(line + 8, 0xffff, &v, &end) < 0 || *end)
+		break;
+	case H_SPECIAL:
+		if (parse_u64(val, 0xffff, &v, &end) < 0 || *end)
 			return -1;
 		st->special = (unsigned)v;
-	} else if (!strncmp(line, "folder ", 7)) {
+		break;
+	case H_FOLDER: {
 		char *e;
-		if (strlen(line + 7) != 16 || strspn(line + 7, "0123456789abcdef") != 16)
+		if (strlen(val) != 16 || strspn(val, "0123456789abcdef") != 16)
 			return -1;
-		st->folder_id = strtoull(line + 7, &e, 16);
+		st->folder_id = strtoull(val, &e, 16);
 		if (!st->folder_id)
 			return -1;
+		break;
 	}
-	/* unknown header lines are ignored: forward compatibility */
+	case H_NONE:
+		break;
+	}
 	return 0;
 }
 

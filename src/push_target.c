@@ -81,14 +81,22 @@ static void message_key(const char *msg, size_t len, int64_t date, struct msg_ke
 	size_t hl = push_header_len(msg, len);
 	k->size = len;
 	k->max_size = len < 2 || msg[len - 2] != '\r' || msg[len - 1] != '\n' ? len + 2 : len;
-	k->min_size = len;
-	for (size_t i = 0; i + 1 < len; i++)
-		if (msg[i] == '\r' && msg[i + 1] == '\n')
-			k->min_size--;
+	k->min_size = len; /* lookup_key() makes it the lookup's bound */
 	k->date = date;
 	push_header_digest(msg, hl, k->digest);
 	if (push_message_id(msg, hl, k->message_id, sizeof(k->message_id)) < 0)
 		k->message_id[0] = '\0';
+}
+
+/* The key of a message to look up on the target: its size with every CRLF
+ * counted once is where the search starts (only a lookup needs it, so the
+ * body is scanned for it only then). */
+static void lookup_key(const char *msg, size_t len, int64_t date, struct msg_key *k)
+{
+	message_key(msg, len, date, k);
+	for (const char *p = msg, *e = msg + len; (p = memchr(p, '\r', (size_t)(e - p))) && p + 1 < e; p++)
+		if (p[1] == '\n')
+			k->min_size--;
 }
 
 /* A pending entry's key as text: "<size> <date> <digest hex>[ <message-id>]". */
@@ -584,7 +592,7 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 			f->skipped++;
 			continue;
 		}
-		message_key(msg.data, msg.len, date, &keys[k]);
+		lookup_key(msg.data, msg.len, date, &keys[k]);
 		ok[k] = 1;
 		search[k] = !hint[k].uid;
 	}

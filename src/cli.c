@@ -329,7 +329,50 @@ static const struct value_option {
 	{ "--jobs", "-j", parse_jobs },
 };
 
-static int dispatch(struct cli *cli, const char *cmd, int sub_argc, char **sub_argv);
+static int cmd_help(struct cli *cli, int argc, char **argv)
+{
+	usage(stdout);
+	return EXIT_OK;
+}
+
+/* The commands but push (which parses its own command line): those that
+ * print only text refuse --json. */
+static const struct command {
+	const char *name;
+	int text;
+	int (*run)(struct cli *cli, int argc, char **argv); /* or for_accounts() with: */
+	int snapshot_only;
+	account_fn fn;
+} commands[] = {
+	{ "sync", 0, cli_cmd_sync, 0, NULL },
+	{ "check", 1, cmd_check, 0, NULL },
+	{ "snapshot", 1, NULL, 1, snapshot_one },
+	{ "log", 1, NULL, 1, log_one },
+	{ "status", 1, NULL, 0, status_one },
+	{ "verify", 1, NULL, 0, verify_one },
+	{ "help", 0, cmd_help, 0, NULL },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+static int dispatch(struct cli *cli_, const char *cmd, int sub_argc, char **sub_argv)
+{
+	struct cli cli = *cli_;
+	const struct command *c = find_command(cmd);
+	if (!c) {
+		fprintf(stderr, "mailkeep: unknown command \"%s\" (try mailkeep --help)\n", cmd);
+		return EXIT_USAGE;
+	}
+	if (c->run)
+		return c->run(&cli, sub_argc, sub_argv);
+	return for_accounts(&cli, sub_argc, sub_argv, c->snapshot_only, c->fn, NULL);
+}
 
 /* Started with descriptor 0, 1 or 2 closed (cron lines with >&- or 2>&-), the
  * next open() would get that number: the lock file, a socket or the --jobs
@@ -513,10 +556,8 @@ static int cli_run(int argc, char **argv)
 	bad |= after;
 	/* Only sync writes a JSON report: text where a script expects JSON would
 	 * break it later and less clearly (push refuses it above). */
-	static const char *const text_cmds[] = { "check", "snapshot", "log", "status", "verify" };
-	for (size_t i = 0; !bad && cli.json && i < sizeof(text_cmds) / sizeof(*text_cmds); i++) {
-		if (strcmp(cmd, text_cmds[i]))
-			continue;
+	const struct command *command = find_command(cmd);
+	if (!bad && cli.json && command && command->text) {
 		fprintf(stderr, "mailkeep: %s: --json applies to sync only (this command prints text)\n", cmd);
 		bad = 1;
 	}
@@ -530,29 +571,6 @@ static int cli_run(int argc, char **argv)
 	int rc = dispatch(&cli, cmd, sub_argc, sub_argv);
 	free(cli.accounts);
 	return rc;
-}
-
-static int dispatch(struct cli *cli_, const char *cmd, int sub_argc, char **sub_argv)
-{
-	struct cli cli = *cli_;
-	if (!strcmp(cmd, "sync"))
-		return cli_cmd_sync(&cli, sub_argc, sub_argv);
-	if (!strcmp(cmd, "check"))
-		return cmd_check(&cli, sub_argc, sub_argv);
-	if (!strcmp(cmd, "snapshot"))
-		return for_accounts(&cli, sub_argc, sub_argv, 1, snapshot_one, NULL);
-	if (!strcmp(cmd, "log"))
-		return for_accounts(&cli, sub_argc, sub_argv, 1, log_one, NULL);
-	if (!strcmp(cmd, "status"))
-		return for_accounts(&cli, sub_argc, sub_argv, 0, status_one, NULL);
-	if (!strcmp(cmd, "verify"))
-		return for_accounts(&cli, sub_argc, sub_argv, 0, verify_one, NULL);
-	if (!strcmp(cmd, "help")) {
-		usage(stdout);
-		return EXIT_OK;
-	}
-	fprintf(stderr, "mailkeep: unknown command \"%s\" (try mailkeep --help)\n", cmd);
-	return EXIT_USAGE;
 }
 
 /* Standard output is a pipe or socket whose reader has gone away. Asked of

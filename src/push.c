@@ -4,7 +4,8 @@
  * saved before and after each batch), update changed flags and, with --delete,
  * remove what the mirror no longer has. This file walks the mirror and owns the
  * push state and the target folder; the operations on the target's messages are
- * in src/push_target.c. */
+ * in src/push_lookup.c (finding them) and src/push_target.c (appends, flags,
+ * deletions). */
 #include "push_internal.h"
 
 #include <dirent.h>

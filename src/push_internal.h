@@ -1,6 +1,7 @@
 /* Internals shared by the push runner's files (push.c: accounts, folders, the
- * mirror and the push state; push_target.c: the operations on the target's
- * messages). Not a public interface: see include/mailkeep/push.h. */
+ * mirror and the push state; push_lookup.c: finding messages on the target;
+ * push_target.c: appends, flag updates and deletions on the target). Not a
+ * public interface: see include/mailkeep/push.h. */
 #ifndef MAILKEEP_PUSH_INTERNAL_H
 #define MAILKEEP_PUSH_INTERNAL_H
 
@@ -84,7 +85,37 @@ int push_save_state(struct folder_run *f, char *err, size_t errlen);
 int push_read_message(struct folder_run *f, size_t i, struct buf *out, int64_t *date,
 		      char *err, size_t errlen);
 
-/* ---- push_target.c ---- */
+/* ---- push_lookup.c ---- */
+
+#define STORE_WINDOW 16                   /* UID STORE / FETCH commands in flight */
+#define UIDSET_MAX 500                    /* UIDs per command */
+
+/* Sort v[0..n) and drop repeats; the count left. */
+size_t push_uniq_u32(uint32_t *v, size_t n);
+/* Whether sorted v[0..n) holds x. */
+int push_contains_u32(const uint32_t *v, size_t n, uint32_t x);
+/* The key of a message about to be appended, kept in its pending entry to
+ * find it on the target even once the source is gone (allocated). */
+char *push_pending_key(const char *msg, size_t len, int64_t date);
+/* The size on the wire in a pending entry's key; 0 without one. */
+uint64_t push_pending_size(const struct push_entry *e);
+/* Whether the mirror folder has the source message (uv, uid). */
+int push_find_src(const struct folder_run *f, uint32_t uv, uint32_t uid);
+
+/* The target folder holds messages this run appended (or may have): the
+ * lookups search it even when it was empty, or not there, at SELECT. */
+static inline void push_folder_has_mail(struct folder_run *f)
+{
+	f->exists_on_target = 1;
+	if (!f->info.exists)
+		f->info.exists = 1;
+}
+
+/* f->bytes less N, never below zero (a message counted as sent is taken back) */
+static inline void push_bytes_back(struct folder_run *f, uint64_t n)
+{
+	f->bytes -= n <= f->bytes ? n : f->bytes;
+}
 
 /* Look the source messages idx[0..n) up on the target (learning: after an
  * APPEND without APPENDUID, not counted as found). Those found get a state
@@ -94,15 +125,23 @@ int push_read_message(struct folder_run *f, size_t i, struct buf *out, int64_t *
 int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
 			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
 			 char *err, size_t errlen);
+/* Check that the target holds the messages it gave an APPENDUID for in this
+ * run; the entries of those it does not hold go (appended by the next push,
+ * the folder failed). 0, or an IMAP_ERR_* code with err. */
+int push_check_stored(struct folder_run *f, char *err, size_t errlen);
+/* Pending entries whose source message is gone (a run killed after its
+ * APPEND, the message expunged since): an entry found on the target becomes an
+ * ordinary one for that target UID; one not found, or without a key, is
+ * dropped. 0, or an IMAP_ERR_* code with err. */
+int push_resolve_gone_pending(struct folder_run *f, char *err, size_t errlen);
+
+/* ---- push_target.c ---- */
+
 /* APPEND the source messages idx[0..n) in batches, the state saved around
  * each; messages found with other flags go to update[]. Stops at a full
  * quota (f->stop). 0, or negative with err. */
 int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size_t *update,
 			 size_t *n_update, char *err, size_t errlen);
-/* Check that the target holds the messages it gave an APPENDUID for in this
- * run; the entries of those it does not hold go (appended by the next push,
- * the folder failed). 0, or an IMAP_ERR_* code with err. */
-int push_check_stored(struct folder_run *f, char *err, size_t errlen);
 /* UID STORE the flag changes of the source messages idx[0..n) on the target,
  * then save the state. 0, or negative with err. */
 int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *err, size_t errlen);

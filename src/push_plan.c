@@ -685,7 +685,7 @@ static int parse_key(const char **p, uint32_t *uv, uint32_t *uid)
 	return 0;
 }
 
-/* "<size> <date> <digest hex>[ <message-id>]" (push_target.c's key_text()) */
+/* "<size> <date> <digest hex>[ <message-id>]" (push_lookup.c's key_text()) */
 static int pkey_valid(const char *s)
 {
 	size_t n = strspn(s, "0123456789");

@@ -1,6 +1,8 @@
 /* Logging to stderr; the verbosity level is the one global in mailkeep. */
 #include "mailkeep/log.h"
 
+#include "mailkeep/buf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -17,19 +19,24 @@ void log_set_level(int l)
 int log_get_level(void) { return level; }
 
 /* One line, whole even when threads log at once; a progress line on the
- * terminal is cleared first, else the message would continue it. */
+ * terminal is cleared first, else the message would continue it. The line is
+ * written in one piece: stderr is unbuffered, and the account processes of
+ * --jobs share it, so a line written in parts would be cut by another's. */
 static void emit(const char *prefix, const char *fmt, va_list ap)
 {
+	struct buf line = BUF_INIT;
+	buf_adds(&line, "mailkeep: ");
+	if (prefix)
+		buf_adds(&line, prefix);
+	buf_vaddf(&line, fmt, ap);
+	buf_addch(&line, '\n');
 	flockfile(stderr);
 	if (progress_shown)
 		fputs("\r\033[K", stderr);
 	progress_shown = 0;
-	fputs("mailkeep: ", stderr);
-	if (prefix)
-		fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fwrite(line.data, 1, line.len, stderr);
 	funlockfile(stderr);
+	buf_free(&line);
 }
 
 void log_progress(const char *line)

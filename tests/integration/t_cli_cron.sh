@@ -139,6 +139,21 @@ expect_rc 1 "status after a failed first sync"
 check 'grep -q "no mirror" "$MK_ERR"' "status after a failed first sync: $(mk_err_line)"
 mk -c "$T/down.yaml" verify
 expect_rc 1 "verify after a failed first sync"
+# --jobs: the account processes share stderr (a pipe under cron, systemd or `2>&1 | logger`);
+# each message must reach it as one whole line, else lines of two accounts run into each
+# other ("mailkeep: mailkeep: error: account a3: ..." then a line without its prefix)
+{
+	echo "accounts:"
+	for i in $(seq 1 16); do acct_yaml "down$i" root="$T/downmail" port=1; done
+} | cfg_write "$T/down16.yaml"
+for i in 1 2 3 4 5; do
+	MK_RUNS=$((MK_RUNS + 1))
+	timeout -k 5 "$MK_TIMEOUT" "$MAILKEEP" -c "$T/down16.yaml" --jobs 16 sync </dev/null 2>&1 >/dev/null |
+		cat >"$T/jobs-lines.$i"
+	check '[ "$(grep -c . "$T/jobs-lines.$i")" -eq 16 ] &&
+		! grep -vqE "^mailkeep: error: account down[0-9]+: 127\.0\.0\.1:1: cannot connect: Connection refused$" "$T/jobs-lines.$i"' \
+		"--jobs 16 run $i: stderr lines not whole: $(grep -vE "^mailkeep: error: account down[0-9]+: 127" "$T/jobs-lines.$i" | head -n 2)"
+done
 
 # --- a held lock: 3, within seconds, nothing touched; others synced ---
 lock=$A/.mailkeep/lock

@@ -309,7 +309,14 @@ int sync_snapshot_only(const struct account *acct, char *err, size_t errlen)
 	struct account_lock lock = ACCOUNT_LOCK_INIT;
 	char who[300];
 	int rc;
+	struct stat sb;
 	a.dir = sync_account_dir(acct);
+	/* never synced: say so rather than the ENOENT of the lock's mkdir */
+	if (stat(a.dir, &sb) < 0 && errno == ENOENT) {
+		snprintf(err, errlen, "no mirror at %s (run mailkeep sync %s first)", a.dir, acct->name);
+		rc = -1;
+		goto out;
+	}
 	snprintf(who, sizeof(who), "account %s", acct->name);
 	rc = lock_account(a.dir, who, 1, &lock, err, errlen);
 	if (rc != 0) {

@@ -129,7 +129,11 @@ expect_rc 1 "status of a never-synced account"
 check 'grep -q "never" "$MK_ERR"' "status of a never-synced account says nothing: $(mk_err_line)"
 mk -c "$T/never.yaml" verify
 expect_rc 1 "verify of a never-synced account"
-check '[ ! -e "$T/nevermail" ]' "status or verify created the mirror"
+mk -c "$T/never.yaml" snapshot never
+expect_rc 5 "snapshot of a never-synced account"
+check 'grep -q "^mailkeep: error: account never: snapshot failed: no mirror at $T/nevermail/never" "$MK_ERR"' \
+	"snapshot of a never-synced account: $(mk_err_line)"
+check '[ ! -e "$T/nevermail" ]' "status, verify or snapshot created the mirror"
 # after a first sync that failed (the account's directory and lock exist, no folder): still no mirror
 { echo "accounts:"; acct_yaml downacct root="$T/downmail" port=1; } | cfg_write "$T/down.yaml"
 mk -c "$T/down.yaml" sync

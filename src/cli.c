@@ -316,6 +316,7 @@ static int parse_jobs(struct cli *cli, const char *s)
 		return -1;
 	}
 	cli->jobs = (int)v;
+	cli->jobs_given = 1;
 	return 0;
 }
 
@@ -420,7 +421,8 @@ static const struct value_option *value_option(char **args, int n, const char **
 }
 
 /* -v, -q, --json, --jobs, --account and --shard (and check's --connect) after
- * the command, before its own arguments. Returns 0, 1 on a usage error (reported), 2 after --help. */
+ * the command, before its own arguments; "--" ends them (an account name may
+ * start with '-'). Returns 0, 1 on a usage error (reported), 2 after --help. */
 static int trailing_options(struct cli *cli, const char *cmd, int *argc, char ***argv)
 {
 	int bad = 0, used;
@@ -428,6 +430,11 @@ static int trailing_options(struct cli *cli, const char *cmd, int *argc, char **
 		const char *o = (*argv)[0], *v;
 		const struct value_option *vo;
 		used = 1;
+		if (!strcmp(o, "--")) {
+			(*argc)--;
+			(*argv)++;
+			break;
+		}
 		if (!strcmp(o, "--connect") && !strcmp(cmd, "check"))
 			cli->connect = 1;
 		else if (!strcmp(o, "--verbose"))
@@ -538,7 +545,7 @@ static int cli_run(int argc, char **argv)
 	int sub_argc = argc - optind - 1;
 	char **sub_argv = argv + optind + 1;
 	if (!strcmp(cmd, "push")) { /* push parses its own options (src/cli_push.c) */
-		if (cli.n_accounts || cli.shard_n || cli.json || cli.jobs != 1) {
+		if (cli.n_accounts || cli.shard_n || cli.json || cli.jobs_given) {
 			fprintf(stderr, "mailkeep: push takes SOURCE TARGET, not --account, --shard, --json or --jobs\n");
 			free(cli.accounts);
 			return EXIT_USAGE;

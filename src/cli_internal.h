@@ -12,6 +12,7 @@ struct cli {
 	int verbose;
 	int quiet;
 	int jobs;       /* accounts in parallel (--jobs) */
+	int jobs_given; /* --jobs was given: push refuses it, even --jobs 1 */
 	int json;       /* --json */
 	const char **accounts; /* --account NAME (repeatable) */
 	size_t n_accounts;

@@ -42,33 +42,35 @@ struct push_args {
 
 static int parse_args(int argc, char **argv, struct push_args *a)
 {
-	int positional = 0;
+	int positional = 0, options = 1;
 	memset(a, 0, sizeof(*a));
 	for (int i = 0; i < argc; i++) {
 		const char *s = argv[i];
-		if (!strcmp(s, "--dry-run") || !strcmp(s, "-n"))
+		if (options && !strcmp(s, "--")) {
+			options = 0; /* the rest are names: an account name may start with '-' */
+		} else if (!options || s[0] != '-' || !strcmp(s, "-")) {
+			if (positional == 2) {
+				fprintf(stderr, "mailkeep: push: too many arguments (%s)\n", s);
+				return -1;
+			}
+			if (positional++ == 0)
+				a->source = s;
+			else
+				a->target = s;
+		} else if (!strcmp(s, "--dry-run") || !strcmp(s, "-n")) {
 			a->dry_run = 1;
-		else if (!strcmp(s, "--delete"))
+		} else if (!strcmp(s, "--delete")) {
 			a->delete = 1;
-		else if (!strcmp(s, "-h") || !strcmp(s, "--help"))
+		} else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
 			return 1;
-		else if (!strcmp(s, "--verbose"))
+		} else if (!strcmp(s, "--verbose")) {
 			a->verbose++;
-		else if (s[0] == '-' && s[1] == 'v' && strspn(s + 1, "v") == strlen(s + 1))
+		} else if (s[1] == 'v' && strspn(s + 1, "v") == strlen(s + 1)) {
 			a->verbose += (int)strlen(s + 1); /* -v, -vv, -vvv, as before the command */
-		else if (!strcmp(s, "-q") || !strcmp(s, "--quiet"))
+		} else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
 			a->quiet = 1;
-		else if (s[0] == '-' && strcmp(s, "-")) {
-			fprintf(stderr, "mailkeep: push: unknown option %s\n", s);
-			return -1;
-		} else if (positional == 0) {
-			a->source = s;
-			positional++;
-		} else if (positional == 1) {
-			a->target = s;
-			positional++;
 		} else {
-			fprintf(stderr, "mailkeep: push: too many arguments (%s)\n", s);
+			fprintf(stderr, "mailkeep: push: unknown option %s\n", s);
 			return -1;
 		}
 	}

@@ -84,4 +84,25 @@ expect_rc 2 "check --connect -v of an unknown account"
 check 'grep -q "no account named \"no-such-account\"" "$MK_ERR"' "check --connect -v NAME: $(mk_err_line)"
 mk -c "$good" sync --connect
 expect_rc 2 "sync --connect"
+# an account name may start with '-' ([A-Za-z0-9._-]+): "--" ends the options, so that it
+# can be named, after any command and for push, which has no --account
+dash=$T/dash.yaml
+{ echo "accounts:"; printf '  - name: -rf\n'; base; printf '  - name: b\n'; base | sed "s|$T/mail|$T/mail-b|"; } >"$dash"
+mk -c "$dash" check -- -rf
+expect_rc 0 "check -- -rf"
+mk -c "$dash" status -v -- -rf
+expect_rc 1 "status -v -- -rf (never synced)"
+check 'grep -q "^account -rf " "$MK_OUT"' "status -- -rf: $(head -c 200 "$MK_OUT")"
+mk -c "$dash" push -- -rf b
+expect_rc 4 "push -- -rf b (no mirror of -rf)"
+check 'grep -q "account -rf: no mirror" "$MK_ERR"' "push -- -rf b: $(mk_err_line)"
+mk -c "$dash" push -n -- b -rf
+expect_rc 4 "push -n -- b -rf (no mirror of b)"
+check 'grep -q "account b: no mirror" "$MK_ERR"' "push -n -- b -rf: $(mk_err_line)"
+mk -c "$dash" push -- -rf b -n
+expect_rc 2 "push -- -rf b -n (a third name)"
+# push refuses --jobs (mailkeep(1) OPTIONS), also the default value 1
+mk -c "$good" --jobs 1 push a a
+expect_rc 2 "--jobs 1 push"
+check 'grep -q "^mailkeep: push takes SOURCE TARGET, not .*--jobs" "$MK_ERR"' "--jobs 1 push: $(mk_err_line)"
 t_pass

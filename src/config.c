@@ -624,6 +624,9 @@ static int parse_layer(struct ctx *c, const struct node *map, struct layer *l, i
 			return -1;
 		for (k = 0; k < K_COUNT && strcmp(key->value, keys[k].name); k++)
 			;
+		if (k == K_COUNT && (!strcmp(key->value, "include") || !strcmp(key->value, "exclude")))
+			return config_fail_at(c, key, l->where, NULL, "unknown key \"%s\" (did you mean "
+					      "\"folders\", with \"%s\" in it?)", key->value, key->value);
 		if (k == K_COUNT)
 			return config_unknown_key(c, key, l->where, account_key_names, "");
 		if (k == K_NAME && is_defaults)

@@ -5,6 +5,7 @@
  * extra documents; anchors and aliases are recorded and refused by
  * config_node_check()), keeping each node's position so that config.c can
  * report errors as FILE:LINE:COL naming the key. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -570,6 +571,8 @@ int config_yaml_parse(struct ctx *c, const char *data, size_t len, struct node *
 
 /* ---- YAML-level checks ---------------------------------------------- */
 
+/* Edit distance with transpositions counting one ("hots" -> "host"), case
+ * ignored (keys are lower case); SIZE_MAX for long words. */
 static size_t edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), d[33][33];
@@ -581,22 +584,62 @@ static size_t edit_distance(const char *a, const char *b)
 		d[0][j] = j;
 	for (size_t i = 1; i <= la; i++) {
 		for (size_t j = 1; j <= lb; j++) {
-			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			int ca = tolower((unsigned char)a[i - 1]), cb = (unsigned char)b[j - 1];
+			size_t best = d[i - 1][j - 1] + (ca != cb);
 			if (d[i - 1][j] + 1 < best)
 				best = d[i - 1][j] + 1;
 			if (d[i][j - 1] + 1 < best)
 				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && ca == (unsigned char)b[j - 2] &&
+			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
 			d[i][j] = best;
 		}
 	}
 	return d[la][lb];
 }
 
+/* What other mail tools (mbsync, offlineimap, fetchmail, mutt) call some keys:
+ * too far from ours for the edit distance. */
+static const char *const other_names[][2] = {
+	{ "username", "user" }, { "login", "user" }, { "remoteuser", "user" },
+	{ "server", "host" }, { "hostname", "host" }, { "remotehost", "host" },
+	{ "passcmd", "password_command" }, { "pass_cmd", "password_command" },
+	{ "password_cmd", "password_command" }, { "passwordcmd", "password_command" },
+	{ "password_eval", "password_command" }, { "passwordeval", "password_command" },
+	{ "remotepasseval", "password_command" },
+	{ "ssl", "tls" }, { "ssltype", "tls" }, { "starttls", "tls" }, { "use_ssl", "tls" },
+	{ "path", "root" }, { "maildir", "root" }, { "directory", "root" }, { "localfolders", "root" },
+	{ "certificatefile", "ca_file" }, { "sslcacertfile", "ca_file" }, { "cacert", "ca_file" },
+};
+
+static const char *suggest_key(const char *key, const char *const *known)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; known[i]; i++) {
+		size_t d = edit_distance(key, known[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = known[i];
+		}
+	}
+	/* two edits make anything of a short word ("path" -> "auth") */
+	if (best && best_d <= (strlen(key) <= 4 || strlen(best) <= 4 ? 1u : 2u))
+		return best;
+	for (size_t i = 0; i < sizeof(other_names) / sizeof(other_names[0]); i++) {
+		if (strcasecmp(key, other_names[i][0]))
+			continue;
+		for (size_t j = 0; known[j]; j++)
+			if (!strcmp(known[j], other_names[i][1]))
+				return known[j];
+	}
+	return NULL;
+}
+
 int config_unknown_key(struct ctx *c, const struct node *key, const char *where,
 		       const char *const *known, const char *extra)
 {
-	const char *best = NULL;
-	size_t best_d = 3;
 	static const char *const secret[] = { "password", "pass", "passwd", "secret", "pw", NULL };
 	for (size_t i = 0; secret[i]; i++)
 		if (!strcasecmp(key->value, secret[i]))
@@ -604,19 +647,7 @@ int config_unknown_key(struct ctx *c, const struct node *key, const char *where,
 					      "unknown key %s%s (a password is not written in the configuration: "
 					      "use password_command, password_env or password_file)",
 					      config_quoted(c, key->value), extra);
-	for (size_t i = 0; known[i] && best_d; i++) {
-		if (!strcasecmp(key->value, known[i])) {
-			best_d = 0; /* keys are lower case */
-			best = known[i];
-		}
-	}
-	for (size_t i = 0; known[i] && best_d; i++) {
-		size_t d = edit_distance(key->value, known[i]);
-		if (d < best_d) {
-			best_d = d;
-			best = known[i];
-		}
-	}
+	const char *best = suggest_key(key->value, known);
 	if (best)
 		return config_fail_at(c, key, where, NULL, "unknown key %s%s (did you mean \"%s\"?)",
 				      config_quoted(c, key->value), extra, best);

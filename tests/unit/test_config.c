@@ -455,6 +455,15 @@ static const struct broken_case broken[] = {
 	{ ACCT "    port: !!bool 993\n", 0, "t.yaml:6:11: ", "tagged !!bool" },
 	/* unknown keys: case-insensitive suggestion, no "password" key */
 	{ ACCT "    PORT: 993\n", 0, "t.yaml:6:5: ", "(did you mean \"port\"?)" },
+	/* a transposition is one edit; two edits of a short word are no hint ("path" is not "auth");
+	 * other tools' names; include/exclude belong in folders */
+	{ ACCT "    tsl: none\n", 0, "t.yaml:6:5: ", "unknown key \"tsl\" (did you mean \"tls\"?)" },
+	{ ACCT "    path: /m\n", 0, "t.yaml:6:5: ", "unknown key \"path\" (did you mean \"root\"?)" },
+	{ HEAD "    password_cmd: pass x\n", 0, "t.yaml:5:5: ", "(did you mean \"password_command\"?)" },
+	{ ACCT "    username: u\n", 0, "t.yaml:6:5: ", "(did you mean \"user\"?)" },
+	{ ACCT "    ssl: yes\n", 0, "t.yaml:6:5: ", "(did you mean \"tls\"?)" },
+	{ "defaults:\n  exclude: [Trash]\n" ACCT, 0, "t.yaml:2:3: ",
+	  "defaults: unknown key \"exclude\" (did you mean \"folders\", with \"exclude\" in it?)" },
 	{ HEAD "    password: hunter2\n", 0, "t.yaml:5:5: ", "use password_command, password_env or password_file" },
 	/* password keys are not echoed */
 	{ HEAD "    password_env: hunter2-secret!\n", 0, "t.yaml:5:19: ", "(the value is not shown)" },

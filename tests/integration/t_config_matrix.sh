@@ -30,9 +30,12 @@ mkdir -p "$T/pw" "$T/gen" "$T/runs"
 	head -c 70000 /dev/zero | tr '\0' x >"$T/pw/longline"
 	mkdir "$T/pw/dir"
 	mkfifo "$T/pw/fifo"
+	printf '\npw-FILE-s3cret-72\n' >"$T/pw/blankfirst"
+	ln -s good "$T/pw/link" && ln -s open "$T/pw/link-open" && ln -s nothing "$T/pw/dangling"
 ) || fail "cannot make the password files"
 cp "$T/pw/good" "$T/pw/open" && chmod 0644 "$T/pw/open"
 cp "$T/pw/good" "$T/pw/group" && chmod 0640 "$T/pw/group"
+cp "$T/pw/good" "$T/pw/ro" && chmod 0400 "$T/pw/ro"
 
 # The gen-* cases: files too big or too odd to keep in the tree.
 long_dir=$T/gen

@@ -435,19 +435,17 @@ static void refusal_err(const struct imap_client *c, const char *what, char *err
 		 f->code[0] ? "] " : "", f->text);
 }
 
-static int64_t mono_ms(void)
+int64_t imap_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Whether a command has gone on without progress (see imap_wait_tagged) for
- * longer than it may; err says what came instead. */
-static int no_progress_for_too_long(const struct imap_client *c, int64_t quiet_since, const char *instead,
-				    const char *what, char *err, size_t errlen)
+int imap_no_progress(const struct imap_client *c, int64_t quiet_since, const char *instead,
+		     const char *what, char *err, size_t errlen)
 {
-	int64_t quiet = mono_ms() - quiet_since;
+	int64_t quiet = imap_mono_ms() - quiet_since;
 	if (quiet <= (int64_t)KEEPALIVE_TIMEOUTS * 1000 * c->acct->timeout)
 		return 0;
 	snprintf(err, errlen, "%s: %s: for %" PRId64 " s only %s, no answer", imap_peer(c), what, quiet / 1000,
@@ -460,7 +458,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 {
 	char tagstr[16], earlystr[16];
 	int fn_rc = 0, conts = 0;
-	int64_t quiet_since = mono_ms();
+	int64_t quiet_since = imap_mono_ms();
 	uint64_t fetches = 0;
 	snprintf(tagstr, sizeof(tagstr), "a%u", tag);
 	snprintf(earlystr, sizeof(earlystr), "a%u", c->early_ok);
@@ -482,10 +480,11 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			size_t tl = strlen(tagstr);
 			if (c->skip_unparsable && !(c->resp.len > tl && !memcmp(c->resp.data, tagstr, tl) &&
 						    c->resp.data[tl] == ' ')) {
-				log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what, perr);
+				if (imap_list_warn_ok(c))
+					log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what,
+						 perr);
 				c->n_unparsable++;
-				if (no_progress_for_too_long(c, quiet_since, "lines that do not parse", what, err,
-							     errlen))
+				if (imap_no_progress(c, quiet_since, "lines that do not parse", what, err, errlen))
 					return IMAP_ERR_PROTOCOL;
 				continue;
 			}
@@ -560,10 +559,10 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			}
 		}
 		if (data && !(is_fetch && ++fetches > FETCH_SLACK + 4 * (uint64_t)c->exists))
-			quiet_since = mono_ms();
-		else if (no_progress_for_too_long(c, quiet_since, is_fetch && data ?
-						  "more FETCH responses than the mailbox has messages" :
-						  "untagged responses that are not its answer", what, err, errlen))
+			quiet_since = imap_mono_ms();
+		else if (imap_no_progress(c, quiet_since, is_fetch && data ?
+					  "more FETCH responses than the mailbox has messages" :
+					  "untagged responses that are not its answer", what, err, errlen))
 			return IMAP_ERR_PROTOCOL;
 	}
 }
@@ -684,6 +683,29 @@ static void base64(struct buf *out, const unsigned char *data, size_t len)
 	out->data[out->len] = '\0';
 }
 
+/* Read the first response that is not untagged data: a continuation request
+ * or a tagged answer. Untagged data may come at any time (RFC 3501 §7), also
+ * before the "+" of AUTHENTICATE or of a literal: a few are skipped (a BYE is
+ * noted, for the error when the connection then closes). */
+static int read_past_untagged(struct imap_client *c, char *err, size_t errlen)
+{
+	int rc, untagged = 0;
+	for (;;) {
+		struct imap_response r;
+		char perr[160];
+		rc = imap_read_response(c, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (c->resp.len < 2 || strncmp(c->resp.data, "* ", 2) || ++untagged >= 16)
+			return 0;
+		if (imap_parse(c->parser, c->resp.data, c->resp.len, &r, perr, sizeof(perr)) == 0 &&
+		    r.status == IMAP_STATUS_BYE) {
+			c->bye = 1;
+			imap_safe_text(c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
+		}
+	}
+}
+
 static int login_plain(struct imap_client *c, const char *user, const char *password,
 		       char *err, size_t errlen)
 {
@@ -703,7 +725,7 @@ static int login_plain(struct imap_client *c, const char *user, const char *pass
 		rc = imap_send_command(c, &tag, err, errlen, "AUTHENTICATE PLAIN");
 		if (rc < 0)
 			goto out;
-		rc = imap_read_response(c, err, errlen);
+		rc = read_past_untagged(c, err, errlen);
 		if (rc < 0)
 			goto out;
 		if (c->resp.len < 1 || c->resp.data[0] != '+') {
@@ -740,12 +762,9 @@ out:
  * a tagged answer instead is a refused login. */
 static int login_continuation(struct imap_client *c, char *err, size_t errlen)
 {
-	int rc, untagged = 0;
-	do {
-		rc = imap_read_response(c, err, errlen);
-		if (rc < 0)
-			return rc;
-	} while (c->resp.len >= 2 && !strncmp(c->resp.data, "* ", 2) && ++untagged < 16);
+	int rc = read_past_untagged(c, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (c->resp.len >= 1 && c->resp.data[0] == '+')
 		return 0;
 	char text[200];
@@ -810,12 +829,9 @@ out:
  * authentication failure. */
 static int sasl_challenge(struct imap_client *c, const char *mech, struct buf *out, char *err, size_t errlen)
 {
-	int rc, untagged = 0;
-	do { /* untagged data (a status or CAPABILITY line) may come first */
-		rc = imap_read_response(c, err, errlen);
-		if (rc < 0)
-			return rc;
-	} while (c->resp.len >= 2 && !strncmp(c->resp.data, "* ", 2) && ++untagged < 16);
+	int rc = read_past_untagged(c, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (c->resp.len < 2 || c->resp.data[0] != '+' || c->resp.data[1] != ' ') {
 		snprintf(err, errlen, "%s: AUTHENTICATE %s refused", imap_peer(c), mech);
 		return IMAP_ERR_AUTH;
@@ -940,7 +956,7 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 	} else {
 		rc = imap_send_command(c, &tag, err, errlen, "AUTHENTICATE %s", mech);
 		if (rc == 0)
-			rc = imap_read_response(c, err, errlen);
+			rc = read_past_untagged(c, err, errlen);
 		if (rc == 0 && (c->resp.len < 1 || c->resp.data[0] != '+')) {
 			snprintf(err, errlen, "%s: AUTHENTICATE %s refused", imap_peer(c), mech);
 			rc = IMAP_ERR_AUTH;

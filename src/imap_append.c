@@ -19,6 +19,9 @@
 #include "imap_internal.h"
 
 #define MAX_KEYWORDS 4096 /* bytes of keywords kept per message */
+/* Bytes of PERMANENTFLAGS keywords kept: a bound on what a SELECT answer
+ * repeating them can cost (the wait itself is bounded only in time). */
+#define MAX_PERMANENT ((size_t)64 << 10)
 
 static int is_untagged(const struct imap_response *r, const char *name)
 {
@@ -33,8 +36,11 @@ static int code_is(const struct imap_response *r, const char *code)
 	return r->code && r->code_len == l && !strncasecmp(r->code, code, l);
 }
 
-/* Read one response and parse it into *r. */
-static int next_response(struct imap_client *c, struct imap_response *r, const char *what,
+/* Read one response of the command whose wait began at `since` (imap_mono_ms)
+ * and parse it into *r. Untagged responses are no answer: they may fill the
+ * wait for as long as imap_wait_tagged allows, no longer (a server sending
+ * keepalives of more than the bytes that keep a read going never answers). */
+static int next_response(struct imap_client *c, int64_t since, struct imap_response *r, const char *what,
 			 char *err, size_t errlen)
 {
 	char perr[160];
@@ -50,6 +56,9 @@ static int next_response(struct imap_client *c, struct imap_response *r, const c
 		imap_safe_text(c->bye_text, sizeof(c->bye_text), r->text, r->text_len);
 	}
 	imap_note_size(c, r);
+	if (r->kind == IMAP_RESP_UNTAGGED &&
+	    imap_no_progress(c, since, "untagged responses that are not its answer", what, err, errlen))
+		return IMAP_ERR_PROTOCOL;
 	return 0;
 }
 
@@ -73,6 +82,7 @@ int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char
 		rc = imap_send_command(c, &tag, err, errlen, "LIST \"\" \"*\"");
 	if (rc < 0)
 		return rc;
+	c->n_list_warned = 0;
 	rc = imap_wait_tagged(c, tag, imap_on_list, out, "LIST", err, errlen);
 	if (rc < 0)
 		imap_mailbox_list_free(out);
@@ -155,11 +165,12 @@ static int send_mailbox_command(struct imap_client *c, const char *verb, const c
 static int wait_done(struct imap_client *c, unsigned tag, const char *what, char *code, size_t codelen,
 		     char *err, size_t errlen)
 {
+	int64_t since = imap_mono_ms();
 	code[0] = '\0';
 	for (;;) {
 		struct imap_response r;
 		char text[200];
-		int rc = next_response(c, &r, what, err, errlen);
+		int rc = next_response(c, since, &r, what, err, errlen);
 		if (rc < 0)
 			return rc;
 		if (r.kind == IMAP_RESP_CONTINUATION) {
@@ -254,13 +265,17 @@ static int on_select(struct imap_client *c, const struct imap_response *r, void 
 				goto bad;
 			x->info->highestmodseq = v;
 		} else if (code_is(r, "PERMANENTFLAGS")) {
+			/* a repeated one replaces the one before (not added to it) */
 			const struct imap_value *l = r->code_args.n ? &r->code_args.items[0] : NULL;
 			x->keywords_ok = 0;
+			if (x->permanent)
+				buf_reset(x->permanent);
 			for (size_t i = 0; l && l->type == IMAP_LIST && i < l->n; i++) {
 				const struct imap_value *fl = &l->items[i];
 				if (imap_value_is(fl, "\\*"))
 					x->keywords_ok = 1;
-				else if (x->permanent && fl->type == IMAP_ATOM && fl->len && fl->data[0] != '\\') {
+				else if (x->permanent && fl->type == IMAP_ATOM && fl->len && fl->data[0] != '\\' &&
+					 x->permanent->len + fl->len + 1 <= MAX_PERMANENT) {
 					if (x->permanent->len)
 						buf_addch(x->permanent, ' ');
 					buf_add(x->permanent, fl->data, fl->len);
@@ -378,13 +393,14 @@ static int append_status(struct imap_client *c, const struct imap_response *r,
 static int wait_continuation(struct imap_client *c, unsigned tag, struct imap_append_result *res,
 			     char *err, size_t errlen)
 {
+	int64_t since = imap_mono_ms();
 	if (c->cont_early) {
 		c->cont_early = 0;
 		return 0;
 	}
 	for (;;) {
 		struct imap_response r;
-		int rc = next_response(c, &r, "APPEND", err, errlen);
+		int rc = next_response(c, since, &r, "APPEND", err, errlen);
 		if (rc < 0)
 			return rc;
 		if (r.kind == IMAP_RESP_CONTINUATION)
@@ -471,10 +487,11 @@ out:
 int imap_append_wait(struct imap_client *c, unsigned tag, struct imap_append_result *res,
 		     char *err, size_t errlen)
 {
+	int64_t since = imap_mono_ms();
 	memset(res, 0, sizeof(*res));
 	for (;;) {
 		struct imap_response r;
-		int rc = next_response(c, &r, "APPEND", err, errlen);
+		int rc = next_response(c, since, &r, "APPEND", err, errlen);
 		if (rc < 0)
 			return rc;
 		if (r.kind == IMAP_RESP_CONTINUATION && c->cont_tag && !c->cont_early) {
@@ -534,6 +551,7 @@ int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, 
 {
 	struct buf out = BUF_INIT;
 	unsigned tag = ++c->tagno;
+	int64_t since;
 	int rc = 0;
 	memset(res, 0, sizeof(*res));
 	memset(uids, 0, n * sizeof(*uids));
@@ -573,9 +591,10 @@ int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, 
 		rc = flush_out(c, &out, 0, err, errlen);
 	if (rc < 0)
 		goto out;
+	since = imap_mono_ms();
 	for (;;) {
 		struct imap_response r;
-		if ((rc = next_response(c, &r, "APPEND", err, errlen)) < 0)
+		if ((rc = next_response(c, since, &r, "APPEND", err, errlen)) < 0)
 			goto out;
 		if (r.kind == IMAP_RESP_CONTINUATION) {
 			snprintf(err, errlen, "%s: APPEND: unexpected continuation request", imap_peer(c));

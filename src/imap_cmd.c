@@ -22,7 +22,19 @@
  * the work a server sending STATUS for unlisted names can cause. */
 #define STATUS_LOOKBACK 64
 
+/* Warnings about LIST lines left out, per LIST; the rest are only counted. */
+#define LIST_WARNINGS 10
+
 /* ---- LIST ---- */
+
+int imap_list_warn_ok(struct imap_client *c)
+{
+	if (++c->n_list_warned <= LIST_WARNINGS)
+		return 1;
+	if (c->n_list_warned == LIST_WARNINGS + 1)
+		log_warn("%s: more LIST lines were ignored; not shown", imap_peer(c));
+	return 0;
+}
 
 /* RFC 6154 attributes, sent by servers with SPECIAL-USE in every LIST or on request. */
 static unsigned special_bit(const struct imap_value *f)
@@ -50,13 +62,15 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 	if (a->n < 3 || a->items[0].type != IMAP_LIST ||
 	    (a->items[1].type != IMAP_STRING && a->items[1].type != IMAP_NIL) ||
 	    (a->items[2].type != IMAP_STRING && a->items[2].type != IMAP_ATOM)) {
-		log_warn("%s: ignoring malformed LIST response", imap_peer(c));
+		if (imap_list_warn_ok(c))
+			log_warn("%s: ignoring malformed LIST response", imap_peer(c));
 		l->n_ignored++;
 		return 0;
 	}
 	const struct imap_value *name = &a->items[2];
 	if (!name->len || memchr(name->data, '\0', name->len)) {
-		log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
+		if (imap_list_warn_ok(c))
+			log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
 		l->n_ignored++;
 		return 0;
 	}
@@ -77,7 +91,8 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 	if (a->items[1].type == IMAP_STRING && a->items[1].len == 1)
 		mb.delim = a->items[1].data[0];
 	else if (a->items[1].type == IMAP_STRING && a->items[1].len > 1) { /* "": as NIL, flat */
-		log_warn("%s: ignoring LIST response with an invalid delimiter", imap_peer(c));
+		if (imap_list_warn_ok(c))
+			log_warn("%s: ignoring LIST response with an invalid delimiter", imap_peer(c));
 		l->n_ignored++;
 		return 0;
 	}
@@ -126,7 +141,8 @@ static int on_list_status(struct imap_client *c, const struct imap_response *r, 
 	int rc = on_status(c, r, &st, err, errlen);
 	if (rc < 0) {
 		/* that folder gets no numbers (so it is examined); the others keep theirs */
-		log_warn("%s; ignored", err);
+		if (imap_list_warn_ok(c))
+			log_warn("%s; ignored", err);
 		return 0;
 	}
 	for (size_t i = l->n; i-- > 0 && l->n - i <= STATUS_LOOKBACK;) {
@@ -187,6 +203,7 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while
 	 * others can (counted as ignored, so the run says it failed) */
 	c->skip_unparsable = 1;
 	c->n_unparsable = 0;
+	c->n_list_warned = 0;
 	rc = imap_wait_tagged(c, tag, out->with_status ? on_list_status : imap_on_list, out, "LIST",
 			      err, errlen);
 	if (rc == IMAP_ERR_NO && out->with_status) { /* advertised but refused: plain LIST */
@@ -308,7 +325,12 @@ struct fetch_ctx {
 	const struct imap_fetch_cb *cb;
 	struct buf keywords;
 	int failed;
+	unsigned keyword_warnings; /* messages warned about (the first few of a command) */
 };
+
+/* Warnings about keywords not kept, per command: the rest are not shown (a
+ * server repeating such answers must not flood the output). */
+#define KEYWORD_WARNINGS 10
 
 static int on_fetch(struct imap_client *c, const struct imap_response *r, void *ctx,
 		    char *err, size_t errlen)
@@ -357,9 +379,11 @@ static int on_fetch(struct imap_client *c, const struct imap_response *r, void *
 				buf_add(&fc->keywords, f->data, f->len);
 			}
 		}
-		if (too_many)
+		if (too_many && ++fc->keyword_warnings <= KEYWORD_WARNINGS)
 			log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
 				 imap_peer(c), m.uid, too_many, MAX_KEYWORDS);
+		else if (too_many && fc->keyword_warnings == KEYWORD_WARNINGS + 1)
+			log_warn("%s: keywords not kept of more messages; not shown", imap_peer(c));
 		m.keywords = fc->keywords.data ? fc->keywords.data : "";
 	}
 	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL) {

@@ -49,6 +49,7 @@ struct imap_client {
 	struct imap_refusal early_refusal;
 	int skip_unparsable;    /* untagged lines that do not parse are skipped (LIST), */
 	size_t n_unparsable;    /* and counted here */
+	size_t n_list_warned;   /* LIST lines warned about in this LIST (see imap_list_warn_ok) */
 	unsigned long round_trips;
 	unsigned select_seq;    /* EXAMINEs sent: which mailbox later commands reach */
 	unsigned search_seen;   /* untagged SEARCH responses read by imap_uid_search_wait */
@@ -90,9 +91,23 @@ int imap_add_quoted(struct buf *b, const char *s);
 /* Keep the selected mailbox's size (c->exists) from an untagged EXISTS,
  * EXPUNGE or VANISHED, wherever the server reports it. */
 void imap_note_size(struct imap_client *c, const struct imap_response *r);
+/* Milliseconds of a monotonic clock. */
+int64_t imap_mono_ms(void);
+/* Whether a command's wait has gone on without progress since quiet_since
+ * (imap_mono_ms) for longer than KEEPALIVE_TIMEOUTS timeouts: 1 with err
+ * saying what came instead (e.g. "untagged responses that are not its
+ * answer"), else 0. A loop that reads a command's responses itself bounds
+ * its wait with it as imap_wait_tagged does. */
+int imap_no_progress(const struct imap_client *c, int64_t quiet_since, const char *instead,
+		     const char *what, char *err, size_t errlen);
 /* Read until the tagged completion of tag; untagged responses go to fn. */
 int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
 		     const char *what, char *err, size_t errlen);
+/* Whether to warn about one more LIST line left out (malformed, unparsable):
+ * yes for the first few of a LIST, then one note that the others are not
+ * shown. A server repeating bad lines must not flood the output (they are
+ * counted all the same). */
+int imap_list_warn_ok(struct imap_client *c);
 /* Untagged LIST handler: appends to the struct imap_mailbox_list in ctx. */
 int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
 		 char *err, size_t errlen);

@@ -224,14 +224,21 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 static int cmp_bodyless(const void *x, const void *y)
 {
 	const struct bodyless *a = x, *b = y;
-	return a->uid < b->uid ? -1 : a->uid > b->uid;
+	if (a->uid != b->uid)
+		return a->uid < b->uid ? -1 : 1;
+	return (a->why > b->why) - (a->why < b->why);
 }
 
-/* A wanted UID answered without a body it can keep (at most one entry per
- * UID asked for: a server repeating itself stays bounded). */
+/* A wanted UID answered without a body it can keep. At most as many entries
+ * as UIDs asked for, a repeat of the last one not counted: a server repeating
+ * itself stays bounded (an answer not recorded then reads as a message that
+ * did not come back, which keeps no body in doubt either). */
 static void bodyless_add(struct folder_run *f, uint32_t uid, int why)
 {
 	if (f->n_bodyless >= f->plan->n_fetch)
+		return;
+	if (f->n_bodyless && f->bodyless[f->n_bodyless - 1].uid == uid &&
+	    (int)f->bodyless[f->n_bodyless - 1].why == why)
 		return;
 	if (f->n_bodyless == f->cap_bodyless) {
 		f->cap_bodyless = f->cap_bodyless ? f->cap_bodyless * 2 : 16;
@@ -241,15 +248,23 @@ static void bodyless_add(struct folder_run *f, uint32_t uid, int why)
 	f->bodyless_unsorted = 1;
 }
 
-/* Whether uid was answered, without its body (sorted on demand). */
+/* Whether uid was answered without its body (sorted on demand): a FETCH of
+ * FLAGS alone is no answer (BODY_FLAGS_ONLY sorts after the others). */
 static int is_bodyless(struct folder_run *f, uint32_t uid)
 {
-	struct bodyless key = { uid, BODY_MISSING };
+	size_t lo = 0, hi = f->n_bodyless;
 	if (f->bodyless_unsorted) {
 		qsort(f->bodyless, f->n_bodyless, sizeof(*f->bodyless), cmp_bodyless);
 		f->bodyless_unsorted = 0;
 	}
-	return f->n_bodyless && bsearch(&key, f->bodyless, f->n_bodyless, sizeof(*f->bodyless), cmp_bodyless);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->bodyless[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->n_bodyless && f->bodyless[lo].uid == uid && f->bodyless[lo].why != BODY_FLAGS_ONLY;
 }
 
 static void pending_add(struct folder_run *f, const struct pending *p)
@@ -274,8 +289,16 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 {
 	struct folder_run *f = ctx;
 	ssize_t idx = sv_find(&f->sv, m->uid);
+	/* An answer without the body asked for says why (NIL, a part), or at least
+	 * holds the other items asked with it. A FETCH of FLAGS alone is no answer
+	 * but a flag change the server reports on its own (RFC 3501 §7.4.2), maybe
+	 * before the body: taken for one, it would vouch that the message came
+	 * back, and a body whose literal took its answer in would be kept. */
+	int answered = m->body_nil || m->body_partial || m->internaldate != INT64_MIN ||
+		       m->rfc822_size != UINT64_MAX;
 	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && fetch_wanted(f->plan, m->uid))
-		bodyless_add(f, m->uid, m->body_nil ? BODY_NIL : m->body_partial ? BODY_PARTIAL : BODY_MISSING);
+		bodyless_add(f, m->uid, !answered ? BODY_FLAGS_ONLY : m->body_nil ? BODY_NIL :
+				       m->body_partial ? BODY_PARTIAL : BODY_MISSING);
 	if (!m->has_body && f->dl_open) { /* a refused partial body */
 		maildir_delivery_abort(&f->dl);
 		f->dl_open = 0;

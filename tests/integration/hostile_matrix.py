@@ -43,7 +43,7 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          nodir=FOLDER (FOLDER may have no directory in the mirror: it was never opened),
          nonsrec (no namespace may be recorded in .mailkeep/namespace), maxrss=MB (the run's peak
          memory at most MB, measured with GNU time, not under ASan), compress (the account says
-         `compress: true`)
+         `compress: true`), maxerr=N (the error output of the run at most N lines)
   bound  the seconds the run may take at most (the test's timeout is 2 s)
   xfail  why the scenario is known to fail ("-": it passes)
 --manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
@@ -1054,6 +1054,20 @@ class _(Base):
         return False
 
 
+@sc("auth-untagged-first", rc="0", named="-", flags="same",
+    doc="no SASL-IR: AUTHENTICATE PLAIN answered by an untagged OK [ALERT] before its continuation request")
+class _(Base):
+    caps_del = ["SASL-IR"]
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"AUTHENTICATE":
+            c.send(b"* OK [ALERT] maintenance tonight at 23:00\r\n+ \r\n")
+            c.log(f"auth data {c.readline()!r}")
+            self.login_ok(c, tag)
+            return True
+        return False
+
+
 @sc("login-caps-shrink", rc="0", named="-", flags="same")
 class _(Base):
     """after login the capabilities shrink to IMAP4rev1 (no CONDSTORE, QRESYNC, LIST-STATUS)"""
@@ -1424,6 +1438,19 @@ class _(Base):
         try:
             for _ in range(100):
                 c.send(chunk)
+        except OSError:
+            raise Drop
+        return super().do_list(c, tag, args)
+
+
+@sc("flood-list-malformed", rc="1", named="-", flags="same,maxerr=100", bound=20,
+    doc="LIST: 200000 lines of the wrong shape and 200000 that do not parse before the good ones (one warning each: 400000 lines of output)")
+class _(Base):
+    def do_list(self, c, tag, args):
+        try:
+            for _ in range(20):
+                c.send(b"* LIST ()\r\n" * 10000)
+                c.send(b'* LIST (\\HasNoChildren "/" "Ghost\r\n' * 10000)
         except OSError:
             raise Drop
         return super().do_list(c, tag, args)
@@ -2238,6 +2265,20 @@ class _(Base):
         swallow_next(self, c, f, seq, m, items, uidcmd, lambda: m.uid == 1)
 
 
+@sc("literal-swallows-next-flagged", rc="1", flags="same")
+class _(Base):
+    """as literal-swallows-next, after an unsolicited FETCH (UID 3 FLAGS ...) at the start of the
+    download (another client touched UID 3's flags): it is no answer to the download, so UID 3 still
+    seems gone and UID 1's body (with UID 3's answer in it) is not kept"""
+    held = None
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1 and any(it.startswith(b"BODY") for it in items):
+            m3 = [x for x in f.msgs if x.uid == 3][0]
+            c.send(b"* 2 FETCH (UID 3 FLAGS " + flags_of(m3) + b")\r\n")
+        swallow_next(self, c, f, seq, m, items, uidcmd, lambda: m.uid == 1)
+
+
 @sc("literal-huge", rc="1")
 class _(Poison):
     """BODY[] {99999999999999}"""
@@ -2460,6 +2501,17 @@ class _(Base):
             kw = b" ".join(b"$kw%05d" % i for i in range(10000))
             parts = [p[:-1] + b" " + kw + b")" if p.startswith(b"FLAGS") else p for p in parts]
         c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("flood-fetch-keywords", rc="0", named="-", flags="same,maxerr=50", bound=40,
+    doc="Bad's FLAGS listing repeats UID 1 20000 times with 600 more keywords (5 KB, beyond the 4 KB "
+        "kept) before its true answer (one warning each: 20000 lines of output)")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid == 1 and not any(it.startswith(b"BODY") for it in items):
+            kw = b" ".join(b"$kw%05d" % i for i in range(600))
+            c.send((b"* %d FETCH (UID 1 FLAGS (%s))\r\n" % (seq, kw)) * 20000)
+        super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
 # Floods: answers that repeat UIDs without end must cost memory in proportion to the mailbox, not
@@ -2867,6 +2919,15 @@ class _(Poison):
 class _(Poison):
     def poison(self, c, seq, parts, body):
         c.send(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
+
+
+@sc("body-flags-only", rc="1", named="Bad",
+    doc="Bad UID 1's body FETCH answered with UID and FLAGS alone, every time: not a message that "
+        "vanished (the folder fails, exit 1, and is not mirrored as if whole)")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        keep = [p for p in parts if p.startswith(b"UID ") or p.startswith(b"FLAGS ")]
+        c.send(b"* %d FETCH (" % seq + b" ".join(keep) + b")\r\n")
 
 
 @sc("body-origin", rc="0", named="-", flags="same", doc="BODY[]<0> {n}")

@@ -21,8 +21,13 @@ of the client are only recorded while F is empty (a lying server provokes them).
   select-bye             SELECT answered "* BYE" and the connection closed
   exists-huge            SELECT says "* 4000000000 EXISTS"
   stall-select / stall-append   no answer at all (the connection stays open)
+  select-permflags-flood  SELECT's answer begins with 300 "* OK [PERMANENTFLAGS (...)]" lines of
+                         1 MB of keywords each (sent at once: 300 MB in a few seconds)
   drip-select            the SELECT answer one byte every 0.3 s
   keepalive-append       the APPEND answered by "* OK still working" every 0.3 s, never completed
+  keepalive-append-big / keepalive-create-big   the APPEND / the CREATE answered by "* OK" lines of
+                         1.1 KB every 0.3 s (more than the 1024 bytes a timeout's wait needs), never
+                         completed
   append-no / append-bad APPEND answered NO / BAD (nothing stored)
   append-bye             "* BYE" and the connection closed after the literal (nothing stored)
   append-reset-mid       the connection closed in the middle of the literal (nothing stored)
@@ -192,7 +197,19 @@ class HConn(pf.Conn):
     def c_LOGIN(self, tag, args, ln):
         self.send(f"{tag} OK [CAPABILITY IMAP4rev1 {self.announced()}] logged in\r\n")
 
+    def keepalive_forever(self, line):
+        """send line every 0.3 s (store lock released) until the peer goes away"""
+        self.s.lock.release()
+        try:
+            while True:
+                self.send(line)
+                time.sleep(0.3)
+        finally:
+            self.s.lock.acquire()
+
     def c_CREATE(self, tag, args, ln):
+        if self.on("keepalive-create-big"):
+            self.keepalive_forever("* OK " + "x" * 1100 + "\r\n")
         if self.on("create-no"):
             self.send(f"{tag} NO [CANNOT] you may not create folders here\r\n")
             return
@@ -225,6 +242,11 @@ class HConn(pf.Conn):
             out = re.sub(rb"\* \d+ EXISTS\r\n", b"", out)
         if self.on("exists-huge"):
             out = re.sub(rb"\* \d+ EXISTS\r\n", b"* 4000000000 EXISTS\r\n", out)
+        if self.on("select-permflags-flood"):
+            line = b"* OK [PERMANENTFLAGS (" + b" ".join(b"$kw%06d" % i for i in range(110000)) + \
+                b" \\*)] flood\r\n"
+            for _ in range(300):
+                self.send(line)
         if self.on("drip-select"):
             for k in range(len(out)):
                 self.send(out[k:k + 1])
@@ -264,6 +286,8 @@ class HConn(pf.Conn):
         if self.on("stall-append"):
             self.wait_peer(3600)
             return
+        if self.on("keepalive-append-big"):
+            self.keepalive_forever("* OK " + "x" * 1100 + "\r\n")
         if self.on("keepalive-append"):
             self.s.lock.release()
             try:

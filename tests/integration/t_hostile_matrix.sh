@@ -219,7 +219,7 @@ last() {
 run_one() {
 	local name=$1 rcs=$2 named=$3 pre=$4 flags=$5 bound=$6 xfail=$7
 	local box=$T/b/$name s=$T/b/$name.d problems=() pids=() start=${EPOCHREALTIME/./}
-	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" nodir="" maxrss="" f rc t0 secs pre_port k ex=()
+	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" nodir="" maxrss="" maxerr="" f rc t0 secs pre_port k ex=()
 	local timer=()
 	mkdir -p "$box/cwd" "$root" "$s"
 	for f in ${flags//,/ }; do
@@ -229,6 +229,7 @@ run_one() {
 		must=*) must=${f#must=} ;;
 		nodir=*) nodir=${f#nodir=} ;;
 		maxrss=*) maxrss=${f#maxrss=} ;;
+		maxerr=*) maxerr=${f#maxerr=} ;;
 		esac
 	done
 	# maxrss=MB: the run's peak memory, measured by GNU time when there is one (not under ASan,
@@ -281,6 +282,10 @@ run_one() {
 	case " $rcs " in *" $rc "*) ;; *) [ $rc -lt 124 ] && problem "exit $rc, expected ${rcs// / or }: $(last "$s/hostile.err")" ;; esac
 	if [ $secs -ge "$bound" ] && [ $rc -lt 124 ]; then
 		problem "took $secs s (bound $bound s)"
+	fi
+	# maxerr=N: what a flood of bad lines costs in output is bounded too (cron mails, log files)
+	if [ -n "$maxerr" ] && [ "$(wc -l <"$s/hostile.err")" -gt "$maxerr" ]; then
+		problem "$(wc -l <"$s/hostile.err") lines of error output (bound $maxerr)"
 	fi
 	if [ $rc -ne 0 ] && [ "$named" != - ] && [ $rc -lt 124 ] && ! grep -qF -- "\"$named" "$s/hostile.err"; then
 		problem "the error output does not name \"$named\": $(last "$s/hostile.err")"

@@ -71,17 +71,22 @@ mk_bounded() {
 	MK_OUT=$T/mk.$MK_RUNS.out
 	MK_ERR=$T/mk.$MK_RUNS.err
 	MK_ARGS_SHOWN="$*"
-	timeout -k 5 "$bound" "$MAILKEEP" "$@" </dev/null >"$MK_OUT" 2>"$MK_ERR"
+	timeout -k 5 "$bound" "${MK_TIMER[@]}" "$MAILKEEP" "$@" </dev/null >"$MK_OUT" 2>"$MK_ERR"
 	MK_RC=$?
 	t_log "mailkeep $* -> exit $MK_RC"
 	[ $MK_RC -eq 124 ] || mk_sanity
 }
 
+# peak memory (maxrss=): by GNU time, when there is one and the binary is no ASan build
+MK_TIMER=()
+PH_ASAN=0
+grep -qa __asan_init "$MAILKEEP" 2>/dev/null && PH_ASAN=1
+
 # The scenarios run by default (about 4 s each on a loaded 2-core machine, so that the test stays
 # under 90 s); MK_HOSTILE_FULL=1 runs all of them (about 4 minutes), MK_HOSTILE_ONLY=REGEX those named.
 CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad append-stored-reset-sync
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
-list-hostile stall-append keepalive-append caps-literalplus-lie multiappend-partial search-flood-huge-exists
+list-hostile stall-append keepalive-append keepalive-append-big keepalive-create-big caps-literalplus-lie multiappend-partial search-flood-huge-exists
 search-empty-endless append-forged-no-multi append-forged-no append-ok-nostore search-no-learn fetch-drop-check append-ok-nostore-reset
 multiappend-partial-reset fetch-unsolicited-check append-rewrite-reset fetch-size-swap-lost-state"
 PROBLEMS=()
@@ -96,9 +101,10 @@ problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 #   grep=REGEX       the hostile push's stderr must match (the trouble is reported)
 #   nogrep=REGEX     the hostile push's stderr must not match
 #   xfail="reason"   a known bug or limitation: the scenario is expected to break an invariant
+#   maxrss=MB        the hostile push's peak memory at most MB (GNU time; not measured under ASan)
 scenario() {
 	local name=$1 caps="UIDPLUS LITERAL+" modes="" src=alice timeout=3 rcs="0 1 4" bound="" pre="" mid=""
-	local xfail="" want="" unwanted="" reader="" a k
+	local xfail="" want="" unwanted="" reader="" maxrss="" a k
 	shift
 	for a in "$@"; do
 		k=${a%%=*}
@@ -106,6 +112,7 @@ scenario() {
 		caps) caps=${a#*=} ;; modes) modes=${a#*=} ;; src) src=${a#*=} ;; timeout) timeout=${a#*=} ;;
 		rc) rcs=${a#*=} ;; bound) bound=${a#*=} ;; pre) pre=${a#*=} ;; mid) mid=${a#*=} ;;
 		xfail) xfail=${a#*=} ;; grep) want=${a#*=} ;; nogrep) unwanted=${a#*=} ;; reader) reader=${a#*=} ;;
+		maxrss) maxrss=${a#*=} ;;
 		*) fail "scenario $name: unknown option $a" ;;
 		esac
 	done
@@ -140,8 +147,15 @@ scenario() {
 	local before after t0 secs
 	before=$(mirror_sum "$src")
 	t0=$(date +%s%N)
+	[ -z "$maxrss" ] || [ ! -x /usr/bin/time ] || [ "$PH_ASAN" = 1 ] || MK_TIMER=(/usr/bin/time -f %M -o "$d/rss")
 	mk_bounded "$bound" -c "$T/config.yaml" -v push "$src" tgt
+	MK_TIMER=()
 	secs=$((($(date +%s%N) - t0) / 1000000))
+	if [ -s "$d/rss" ]; then
+		k=$(tail -n 1 "$d/rss")
+		t_log "$name: peak memory $((k / 1024)) MB"
+		[ "$k" -le $((maxrss * 1024)) ] || problem "hostile push: peak memory $((k / 1024)) MB (bound $maxrss MB)"
+	fi
 	t_log "$name: hostile push exit $MK_RC in $secs ms: $(mk_err_line)"
 	cp "$MK_ERR" "$d/hostile.err"
 	if [ $MK_RC -eq 124 ]; then
@@ -330,7 +344,12 @@ scenario list-hostile modes=list-hostile rc="0 1"
 scenario stall-select modes=stall-select timeout=1 rc="1 4" bound=15
 scenario stall-append modes=stall-append timeout=1 rc="1 4" bound=15
 scenario drip-select modes="drip-select:2" timeout=1 rc="0 1 4" bound=20
+# what a command's untagged answers add up to is bounded, not only how long they may go on
+scenario select-permflags-flood modes="select-permflags-flood:1" rc="0 1 4" bound=60 maxrss=100
 scenario keepalive-append modes="keepalive-append:1" timeout=1 rc="1" bound=20
+# lines of more than the 1024 bytes that keep a read going: bounded like every other command's wait
+scenario keepalive-append-big modes="keepalive-append-big:1" timeout=1 rc="1 4" bound=20
+scenario keepalive-create-big modes="keepalive-create-big:1" timeout=1 rc="1 4" bound=20
 
 # ---- capability lies
 scenario caps-literalplus-lie caps="UIDPLUS" modes=caps-literalplus-lie rc="1 4"

@@ -500,6 +500,33 @@ static int examine_says_gone(const struct imap_refusal *r, const struct imap_sta
 	       (!strcasecmp(r->code, "NONEXISTENT") || (status && !status->ok && strcasestr(r->text, "n't exist")));
 }
 
+/* A folder new to the mirror: no directory, or one that only holds the
+ * directories of its subfolders (made for a child synced before it). A folder
+ * with any part of a Maildir, its state or a move mark is not. */
+static int folder_is_new(const char *dir)
+{
+	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE, ASIDE_MARK };
+	struct buf p = BUF_INIT;
+	struct stat st;
+	int fresh = 0;
+	if (lstat(dir, &st) < 0) {
+		fresh = errno == ENOENT;
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode))
+		goto out;
+	fresh = 1;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && fresh; i++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", dir, parts[i]);
+		if (lstat(p.data, &st) == 0 || errno != ENOENT)
+			fresh = 0;
+	}
+out:
+	buf_free(&p);
+	return fresh;
+}
+
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
 		       const struct imap_status_info *status, struct sync_folder_report *rep,
 		       char *err, size_t errlen)
@@ -527,11 +554,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	}
 	state_free(&st);
-	/* A folder new to the mirror gets its directory once EXAMINE succeeded:
-	 * Cyrus lists a shared folder with the lookup right only and refuses to
-	 * open it on every run; an empty Maildir for it would be pushed. */
-	struct stat dst;
-	int fresh = lstat(f.dir.data, &dst) < 0 && errno == ENOENT;
+	/* A folder new to the mirror gets its Maildir once EXAMINE succeeded:
+	 * Cyrus and Dovecot list a shared folder with the lookup right only and
+	 * refuse to open it on every run, also when it is the parent of one
+	 * that can be read; an empty Maildir for it would be pushed. */
+	int fresh = folder_is_new(f.dir.data);
 	if (!fresh && (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0))
 		goto out;
 	if (state_load(f.dir.data, &st, serr, sizeof(serr)) < 0) {

@@ -357,9 +357,10 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 	buf_free(&final);
 }
 
-/* Rename and remove as planned. 1 when a file of a view taken from the state
- * is not there, or the folder changed since it was read (the caller reads the
- * directory and plans again), 0, or -1. */
+/* Rename and remove as planned. 1 when a file to rename or remove is not there
+ * (a name a view taken from the state had wrong, or a reader's rename or
+ * removal since the check below), or the folder changed since it was read:
+ * the caller reads the directory and plans again. 0, or -1. */
 static int apply_plan(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
 		      char *err, size_t errlen)
 {
@@ -386,8 +387,6 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 		if (act->op == PLAN_RENAME) {
 			maildir_name_with_flags(&newname, name, act->flags);
 			rc = maildir_rename(f->dir.data, file->in_new, name, newname.data, err, errlen);
-			if (rc > 0 && !f->trusted)
-				rc = -1; /* gone since the directory was read */
 			if (rc == 0) {
 				f->done_renames++;
 				buf_reset(&b);
@@ -395,9 +394,9 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 				sync_change(f->a, SYNC_CHANGE_RENAME, a.data, b.data);
 			}
 		} else {
+			/* not there: removed by a reader (what the plan wanted), or
+			 * renamed, and then still to be removed under its new name */
 			rc = maildir_remove(f->dir.data, file->in_new, name, err, errlen);
-			if (rc > 0 && !f->trusted)
-				rc = 0; /* already gone: what the plan wanted */
 			if (rc == 0) {
 				f->done_removes++;
 				sync_change(f->a, SYNC_CHANGE_REMOVE, a.data, NULL);
@@ -434,13 +433,19 @@ void folder_scan_dir(void *ctx)
 }
 
 /* The uidvalidity a folder's files were written under when there is no state:
- * any mailkeep file name carries it. 0 when unknown. */
-static uint32_t uidvalidity_on_disk(const struct maildir_view *v)
+ * any mailkeep file name carries it. The server's as soon as one file is of it:
+ * the others were moved in by hand from another folder (stale, removed or kept
+ * as such), not a sign that the folder's UIDVALIDITY changed. 0 when unknown. */
+static uint32_t uidvalidity_on_disk(const struct maildir_view *v, uint32_t server)
 {
-	for (size_t i = 0; i < v->n; i++)
-		if (v->files[i].uidvalidity)
-			return v->files[i].uidvalidity;
-	return 0;
+	uint32_t uv = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->files[i].uidvalidity && v->files[i].uidvalidity == server)
+			return server;
+		if (!uv)
+			uv = v->files[i].uidvalidity;
+	}
+	return uv;
 }
 
 /* A state whose UIDVALIDITY is not the server's while the files on disk are
@@ -631,7 +636,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			 st.uidvalidity, info.uidvalidity);
 		state_free(&st);
 	}
-	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view);
+	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view, info.uidvalidity);
 	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a
 	 * message a new UIDVALIDITY in every session): adopt the new one silently */
 	int nothing_kept = st.n == 0 && view.n == 0 && view.foreign == 0;
@@ -662,7 +667,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	sv_normalise(&f.sv);
 	name_dates = state_dates(&f.sv, &st);
-	if (!st.n && f.sv.idate) { /* no state: the server's dates (a name says 0 before 1970) */
+	/* no state, or one the server went back from: the server's dates (a name says 0 before 1970) */
+	if ((!st.n || f.server_dates) && f.sv.idate) {
 		int64_t now = (int64_t)time(NULL);
 		for (size_t i = 0; i < f.sv.n; i++)
 			/* Dovecot keeps INTERNALDATE as an unsigned 32-bit number: a date

@@ -103,6 +103,7 @@ struct folder_run {
 	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */
 	unsigned long expunges0; /* imap_expunges() when the folder began */
 	int want_dates;         /* a full listing asks INTERNALDATE (no state to tell the files by) */
+	int server_dates;       /* its INTERNALDATEs replace the state's dates (HIGHESTMODSEQ went back) */
 };
 
 #define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"

@@ -426,10 +426,16 @@ examined:
 	/* a HIGHESTMODSEQ below the state's: the server's went back (restored
 	 * from a backup, or it lied before): what changed since cannot be asked */
 	if (info->uidvalidity == st->uidvalidity && info->highestmodseq &&
-	    info->highestmodseq < st->highestmodseq)
+	    info->highestmodseq < st->highestmodseq) {
 		log_info("account %s: folder \"%s\": HIGHESTMODSEQ went back (%" PRIu64 " < %" PRIu64
 			 "); full fetch", f->a->acct->name, f->name, info->highestmodseq, st->highestmodseq);
-	else if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
+		/* A server restored from a backup gives the UIDs it lost to new
+		 * messages, under the same UIDVALIDITY: the state's dates no longer
+		 * tell which file is which message; the server's do (as without a
+		 * state). */
+		full_items = LIST_DATES_ITEMS;
+		f->server_dates = 1;
+	} else if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
 		merge_view(f, st, &ch, *path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
 		if (f->sv.n == imap_exists(c))
 			goto out;

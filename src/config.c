@@ -1108,6 +1108,10 @@ int config_load(const char *path, struct config *out, char *err, size_t errlen)
 	int fd, rc = -1;
 
 	memset(out, 0, sizeof(*out));
+	if (!*path) { /* -c "": a variable that was not set */
+		config_set_err(err, errlen, "the configuration file name is empty");
+		return -1;
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		config_set_err(err, errlen, "%s: %s", path, strerror(errno));

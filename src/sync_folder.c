@@ -816,11 +816,15 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 out:
 	free(name_dates);
 	fetch_cleanup(&f);
-	/* the folder failed after its download: its last batch is kept all the same */
-	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0)
+	/* the folder failed after its download: its last batch is kept all the
+	 * same, once durable (else removed: the next run downloads it again) */
+	int durable = 1;
+	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0) {
 		log_warn("%s", serr);
+		durable = 0;
+	}
 	for (size_t i = 0; i < f.n_deferred; i++) {
-		if (rename(f.deferred[i].tmp_path, f.deferred[i].cur_path) < 0)
+		if (!durable || rename(f.deferred[i].tmp_path, f.deferred[i].cur_path) < 0)
 			unlink(f.deferred[i].tmp_path);
 		free(f.deferred[i].tmp_path);
 		free(f.deferred[i].cur_path);

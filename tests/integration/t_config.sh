@@ -45,6 +45,10 @@ bad "$(printf 'accounts: []\n')" 1 "" accounts
 mk -c "$T/does-not-exist.yaml" sync
 expect_rc 2 "missing config file"
 check 'grep -qF "$T/does-not-exist.yaml" "$MK_ERR"' "the missing config file is not named: $(mk_err_line)"
+# -c "" (a variable that was not set): said so, not ": No such file or directory"
+mk -c "" check
+expect_rc 2 "empty config file name"
+check 'grep -q "configuration file name is empty" "$MK_ERR"' "-c '': $(mk_err_line)"
 
 # usage errors
 good=$T/good.yaml

@@ -92,7 +92,11 @@ size_t push_other_claims(const struct folder_run *f, uint32_t **out)
 			push_state_free(&st);
 			continue;
 		}
-		if (st.target && !strcmp(st.target, f->st.target) && st.tgt_uv == f->st.tgt_uv) {
+		/* names compared without regard to case: a server that folds it
+		 * (Exchange, Gmail) selects its "Work" for "work"; one that does
+		 * not has two folders, and their UIDVALIDITYs tell them apart (a
+		 * copy kept by mistake is an extra message, not a lost one) */
+		if (st.target && !strcasecmp(st.target, f->st.target) && st.tgt_uv == f->st.tgt_uv) {
 			for (size_t k = 0; k < st.n; k++) {
 				if (st.e[k].pending || !st.e[k].tgt_uid)
 					continue;
@@ -189,6 +193,7 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 	struct buf kw = BUF_INIT, all = BUF_INIT, dropped = BUF_INIT, add = BUF_INIT, rem = BUF_INIT;
 	char serr[512];
 	size_t n = 0, n_dropped = 0;
+	int fwd_dropped = 0;
 	if (maildir_scan(f->dir.data, &f->view, err, errlen) < 0)
 		return -1;
 	if (state_load(f->dir.data, &fs, serr, sizeof(serr)) < 0) {
@@ -239,14 +244,17 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 		const struct state_msg *sm = fs.uidvalidity == uv ? state_find(&fs, mf->uid) : NULL;
 		push_keywords_normalise(sm ? sm->keywords : NULL, push_allowed_keywords(f), &kw);
 		push_keywords_normalise(sm ? sm->keywords : NULL, NULL, &all);
-		if (strcmp(kw.data, all.data)) {
+		/* $Forwarded too is a keyword on the wire (the letter P) */
+		unsigned flags = push_flags_allowed(mf->flags, push_allowed_keywords(f));
+		if (strcmp(kw.data, all.data) || flags != mf->flags) {
 			n_dropped++;
+			fwd_dropped |= flags != mf->flags;
 			push_flags_delta(0, all.data, 0, kw.data, &add, &rem);
-			if (dropped.len < 200)
+			if (dropped.len < 200 && rem.len)
 				buf_addf(&dropped, " %s", rem.data);
 		}
 		kws[n] = xstrdup(kw.data);
-		src[n] = (struct push_src){ uv, mf->uid, mf->flags, kws[n] };
+		src[n] = (struct push_src){ uv, mf->uid, flags, kws[n] };
 		file[n] = i;
 		n++;
 	}
@@ -268,8 +276,9 @@ static int scan_source(struct folder_run *f, char *err, size_t errlen)
 	if (n_dropped) {
 		push_keywords_normalise(dropped.data, NULL, &kw); /* each once */
 		log_warn("push %s -> %s: folder \"%s\": the target folder takes no new keywords (PERMANENTFLAGS "
-			 "without \\*): %zu messages pushed without their keywords %s", f->r->src->name,
-			 f->r->dst->name, f->name, n_dropped, kw.data);
+			 "without \\*): %zu messages pushed without their keywords %s%s%s", f->r->src->name,
+			 f->r->dst->name, f->name, n_dropped, fwd_dropped ? maildir_flag_to_imap(MFLAG_PASSED) : "",
+			 fwd_dropped && kw.len ? " " : "", kw.data);
 	}
 	free(order);
 	free(src);

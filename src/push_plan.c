@@ -416,6 +416,14 @@ void push_keywords_normalise(const char *keywords, const char *allowed, struct b
 	}
 }
 
+unsigned push_flags_allowed(unsigned flags, const char *allowed)
+{
+	const char *fwd = maildir_flag_to_imap(MFLAG_PASSED);
+	if (allowed && !has_word(allowed, strlen(allowed), fwd, strlen(fwd)))
+		flags &= ~(unsigned)MFLAG_PASSED;
+	return flags;
+}
+
 static const unsigned flag_order[] = { MFLAG_DRAFT, MFLAG_FLAGGED, MFLAG_PASSED, MFLAG_REPLIED,
 				       MFLAG_SEEN, MFLAG_TRASHED };
 

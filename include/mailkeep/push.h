@@ -74,6 +74,10 @@ size_t push_ns_levels(const struct push_name *ns, const struct push_name *src);
  * in order, space-separated, into out (reset first). allowed NULL: any keyword;
  * else only those of that space-separated list (case-insensitive). */
 void push_keywords_normalise(const char *keywords, const char *allowed, struct buf *out);
+/* The Maildir flags a folder that takes only the keywords allowed keeps (allowed
+ * as for push_keywords_normalise): all when allowed is NULL; else without
+ * $Forwarded (a keyword to IMAP, a letter only in Maildir) unless listed. */
+unsigned push_flags_allowed(unsigned flags, const char *allowed);
 /* "\\Draft \\Flagged $Forwarded \\Answered \\Seen \\Deleted kw..." for Maildir
  * flags and normalised keywords (no parentheses) into out (reset first). */
 void push_flags_string(unsigned flags, const char *keywords, struct buf *out);

@@ -4,7 +4,7 @@ tests/integration/t_push_migrate.sh, for what a real Dovecot cannot be made to d
 
   push_fake.py --port-file F --state F [--log F] [--caps "UIDPLUS LITERAL+ MULTIAPPEND ..."]
                [--permflags "(\\Seen ...)"] [--limit N] [--quota N] [--drop-append K]
-               [--trycreate-once] [--search-size-lf] [--add-final-crlf] [--lifetime S]
+               [--trycreate-once] [--search-size-lf] [--add-final-crlf] [--fold-case] [--lifetime S]
 
 It keeps its folders across connections (one process, many mailkeep runs) and writes them, after
 every change, to --state as JSON: {folder: {"uidvalidity", "uidnext", "subscribed",
@@ -26,6 +26,9 @@ while a synchronizing literal waits).
   --trycreate-once the first APPEND answers NO [TRYCREATE] and deletes that folder
   --search-flood N every SEARCH answer names UID 1 N more times (a hostile server: memory must
                   not follow it)
+  --fold-case     folder names compared without regard to case (INBOX aside), as Exchange and
+                  Gmail do: CREATE "work" when "Work" exists is NO [ALREADYEXISTS], SELECT "work"
+                  selects "Work"
   --search-size-lf SEARCH LARGER/SMALLER compare the size of the message with its CRLFs stored as
                   LF, not its RFC822.SIZE (as Courier-IMAP does: it keeps LF line ends on disk)
   --add-final-crlf APPEND stores a message that does not end with CRLF with one added (Courier-IMAP)
@@ -253,7 +256,13 @@ class Conn:
         return w, rest
 
     def norm(self, name):
-        return "INBOX" if name.upper() == "INBOX" else name
+        if name.upper() == "INBOX":
+            return "INBOX"
+        if getattr(self.a, "fold_case", False):  # Exchange, Gmail: "work" is the folder "Work"
+            for n in self.s.folders:
+                if n.lower() == name.lower():
+                    return n
+        return name
 
     def c_LIST(self, tag, args, ln):
         out = []
@@ -524,6 +533,7 @@ def main():
     ap.add_argument("--search-flood", type=int, default=0)
     ap.add_argument("--search-size-lf", action="store_true")
     ap.add_argument("--add-final-crlf", action="store_true")
+    ap.add_argument("--fold-case", action="store_true")
     ap.add_argument("--lifetime", type=float, default=300)
     a = ap.parse_args()
     store = Store(a)

@@ -32,7 +32,7 @@ SRC="127.0.0.1:$IMAP_PORT:alice:$S1/pass-alice"
 # ---- the new provider: '.' delimiter, personal namespace "INBOX." (set in its configuration)
 dc_up --dir "$T/dc2" --layout maildir++
 S2=$T/dc2 S2_CONF=$DOVECOT_CONF S2_PORT=$IMAP_PORT S2_IMAPS=$IMAPS_PORT S2_CA=$CA_FILE
-sed -i 's/^  prefix =$/  prefix = INBOX./' "$S2_CONF"
+sed -i 's/^  prefix = *$/  prefix = INBOX./' "$S2_CONF" # "prefix = " since the fixture took --prefix
 doveadm -c "$S2_CONF" reload >>"$T/doveadm.log" 2>&1 || fail "doveadm reload failed"
 sleep 0.5
 doveadm -c "$S2_CONF" mailbox create -u bob INBOX.Zed.Sub >>"$T/doveadm.log" 2>&1 ||

@@ -217,6 +217,12 @@ Test(push_flags, flags_string)
 	cr_expect_str_eq(out.data, "", "keywords not allowed");
 	push_keywords_normalise("a $Junk b $notjunk", "$junk $NotJunk x", &out);
 	cr_expect_str_eq(out.data, "$Junk $notjunk", "keywords listed in PERMANENTFLAGS");
+	/* $Forwarded is a keyword on the wire: kept only where any keyword is, or where it is listed */
+	cr_expect_eq(push_flags_allowed(MFLAG_PASSED | MFLAG_SEEN, NULL), MFLAG_PASSED | MFLAG_SEEN);
+	cr_expect_eq(push_flags_allowed(MFLAG_PASSED | MFLAG_SEEN, ""), MFLAG_SEEN);
+	cr_expect_eq(push_flags_allowed(MFLAG_PASSED | MFLAG_SEEN, "$Junk"), MFLAG_SEEN);
+	cr_expect_eq(push_flags_allowed(MFLAG_PASSED, "$Junk $forwarded"), MFLAG_PASSED);
+	cr_expect_eq(push_flags_allowed(MFLAG_FLAGGED | MFLAG_DRAFT, ""), MFLAG_FLAGGED | MFLAG_DRAFT);
 	buf_free(&out);
 }
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Two mirror folders whose names differ only in case ("Work" and "work", two folders on the
+# source's Dovecot) pushed to a target that compares folder names without regard to case
+# (Exchange, Gmail; push_fake.py --fold-case): both go into its one folder "Work", as "Sent" and
+# "Sent Items" go into one "Sent" (t_push_shared_target.sh). A message in both is stored there
+# once. push --delete after it left "work" must not delete that copy, which "Work"'s push state
+# also holds: before, the push states were compared by the name mailkeep asked for ("work" is
+# not "Work"), the copy was deleted, and "Work"'s message was missing on the target for good.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+python3 - "$DC/env" <<'PY' >>"$T/seed.log" 2>&1 || fail "append failed"
+import imaplib, shlex, sys
+env = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    if "=" in line and not line.startswith("#"):
+        k, v = line.rstrip("\n").split("=", 1)
+        env[k] = shlex.split(v)[0] if v else ""
+c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
+c.login(env["IMAP_USER"], env["IMAP_PASS"])
+same = b"From: x@example.test\r\nMessage-ID: <same@x>\r\nSubject: in both\r\n\r\nthe same text\r\n"
+for f in ("Work", "work"):
+    typ, data = c.create(f)
+    assert typ == "OK", data
+    typ, data = c.append(f, "(\\Seen)", '"01-Mar-2024 10:00:00 +0000"', same)
+    assert typ == "OK", data
+    typ, data = c.append(f, "(\\Seen)", '"01-Mar-2024 10:00:00 +0000"',
+                         b"From: y@x\r\nMessage-ID: <" + f.encode() + b"@x>\r\nSubject: only in " + f.encode() + b"\r\n\r\nb\r\n")
+    assert typ == "OK", data
+c.logout()
+PY
+pf=$(fake_pass)
+rm -f "$T/fold.port"
+bg_start python3 "$LIB_DIR/push_fake.py" --port-file "$T/fold.port" --state "$T/fold.json" --log "$T/fold.log" \
+	--lifetime 300 --caps "UIDPLUS LITERAL+ MULTIAPPEND" --fold-case
+k=0
+while [ ! -s "$T/fold.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
+[ -s "$T/fold.port" ] || fail "push_fake.py did not start"
+cfg=$T/config.yaml
+{
+	echo "accounts:"
+	acct_yaml alice
+	acct_yaml fold port="$(cat "$T/fold.port")" tls=none password_file="$pf"
+} | cfg_write "$cfg"
+# target_ids FOLDER: the sha256 of each message of the target folder, one a line
+target_msgs() {
+	python3 -c 'import json, sys; [print(m[1]) for m in json.load(open(sys.argv[1]))["folders"].get(sys.argv[2], {"messages": []})["messages"]]' \
+		"$T/fold.json" "$1"
+}
+same_sha=$(printf 'From: x@example.test\r\nMessage-ID: <same@x>\r\nSubject: in both\r\n\r\nthe same text\r\n' | sha256sum | cut -d' ' -f1)
+
+mk -c "$cfg" sync alice
+expect_rc 0 "sync"
+check '[ -d "$T/mail/alice/Work/cur" ] && [ -d "$T/mail/alice/work/cur" ]' "the mirror has not both folders"
+mk -c "$cfg" -v push alice fold
+expect_rc 0 "push into the case-folding target"
+check '[ "$(target_msgs Work | wc -l)" -eq 3 ]' "the target's Work holds $(target_msgs Work | wc -l) messages, not 3"
+check '[ "$(target_msgs Work | grep -c "$same_sha")" -eq 1 ]' "the message of both folders is not once in Work"
+
+dadm expunge -u alice mailbox work header message-id same@x
+mk -c "$cfg" sync alice
+expect_rc 0 "sync after the expunge"
+mk -c "$cfg" -v push alice fold --delete
+expect_rc 0 "push --delete"
+check '[ "$(target_msgs Work | grep -c "$same_sha")" -eq 1 ]' \
+	"push --delete removed the message that the mirror's Work still has (Work: $(target_msgs Work | wc -l) messages)"
+check '[ "$(target_msgs Work | wc -l)" -eq 3 ]' "the target's Work holds $(target_msgs Work | wc -l) messages, not 3"
+mk -c "$cfg" -v push alice fold --delete
+expect_rc 0 "second push --delete"
+check 'grep -q "0 messages appended (0 bytes), 0 already there, 0 flag updates, 0 deleted" "$MK_ERR"' \
+	"the second push --delete did something: $(grep -m1 'push alice -> fold: [0-9]* folders' "$MK_ERR")"
+t_pass

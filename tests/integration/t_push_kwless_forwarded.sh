@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A target folder that takes no new keywords (PERMANENTFLAGS without \*, as Exchange Online) and
+# does not list $Forwarded: the Maildir letter P ($Forwarded, a keyword for IMAP, not a system
+# flag) is left out of the APPEND and reported with the other keywords it drops, as push.md
+# "What is copied" says; before, it was sent all the same and the target dropped it without a word
+# (or, a stricter server, refused the message on every push). A target that lists $Forwarded gets
+# it. The second push does nothing either way.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed append --folder INBOX --seed 81 --count 3
+dadm flags replace -u alice '\Seen $Forwarded' mailbox INBOX uid 1
+dadm flags replace -u alice '\Seen' mailbox INBOX uid 2
+dadm flags replace -u alice '$Forwarded Custom1' mailbox INBOX uid 3
+SRC="127.0.0.1:$IMAP_PORT:alice:$DC/pass-alice"
+pf=$(fake_pass)
+fake() { # NAME OPTIONS...: start push_fake.py; sets PORT_NAME
+	local n=$1 k=0
+	shift
+	rm -f "$T/$n.port"
+	bg_start python3 "$LIB_DIR/push_fake.py" --port-file "$T/$n.port" --state "$T/$n.json" --log "$T/$n.log" \
+		--lifetime 300 "$@"
+	while [ ! -s "$T/$n.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
+	[ -s "$T/$n.port" ] || fail "push_fake.py $n did not start"
+	printf -v "PORT_$n" '%s' "$(cat "$T/$n.port")"
+}
+fake nofwd --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft)'
+fake fwd --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft $Forwarded)'
+cfg=$T/config.yaml
+{
+	echo "accounts:"
+	acct_yaml alice
+	acct_yaml nofwd port="$PORT_nofwd" tls=none password_file="$pf"
+	acct_yaml fwd port="$PORT_fwd" tls=none password_file="$pf"
+} | cfg_write "$cfg"
+A=$T/mail/alice
+mk -c "$cfg" sync alice
+expect_rc 0 "sync"
+
+mk -c "$cfg" -v push alice nofwd
+expect_rc 0 "push into a folder without \\* or \$Forwarded"
+check 'grep -q "folder \"INBOX\": the target folder takes no new keywords.*: 2 messages pushed without their keywords .*\$Forwarded" "$MK_ERR"' \
+	"\$Forwarded dropped without a word: $(grep -m1 'keywords' "$MK_ERR")"
+check '! grep -q "Forwarded" "$T/nofwd.log"' "\$Forwarded sent to a folder that does not take it: $(grep -m1 Forwarded "$T/nofwd.log")"
+mk -c "$cfg" -v push alice nofwd
+expect_rc 0 "second push into the folder without \$Forwarded"
+check 'grep -q "0 messages appended (0 bytes), 0 already there, 0 flag updates" "$MK_ERR"' \
+	"the second push did something: $(grep -m1 'push alice -> nofwd: [0-9]* folders' "$MK_ERR")"
+
+mk -c "$cfg" -v push alice fwd
+expect_rc 0 "push into a folder that lists \$Forwarded"
+check 'grep -q "keywords Custom1$" "$MK_ERR"' "\$Forwarded reported dropped where it is listed: $(grep -m1 'keywords' "$MK_ERR")"
+check 'grep -q "Forwarded" "$T/fwd.log"' "\$Forwarded not sent where PERMANENTFLAGS lists it"
+python3 "$LIB_DIR/migrate_check.py" --src "$SRC" --state "$T/fwd.json" --keywords-only '$Forwarded' \
+	>"$T/mc.out" 2>&1 || fail "migrate_check fwd: $(head -n 1 "$T/mc.out")"
+t_pass

@@ -227,27 +227,29 @@ static int cmp_old(const void *a, const void *b)
 	return x->base_len < y->base_len ? -1 : x->base_len > y->base_len;
 }
 
-static struct old_entry *find_old(struct old_entry *old, size_t n, const char *name, size_t blen)
+/* The index of the first entry of NAME's base name (blen long) in sorted
+ * OLD[0..n): n, or one of another base, when there is none. */
+static size_t base_start(const struct old_entry *old, size_t n, const char *name, size_t blen)
 {
-	size_t lo = 0, hi = n;
 	struct old_entry key = { .name = name, .base_len = blen };
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = cmp_old(&old[mid], &key);
-		if (c < 0)
+		if (cmp_old(&old[mid], &key) < 0)
 			lo = mid + 1;
-		else if (c > 0)
+		else
 			hi = mid;
-		else {
-			/* first unused among equal bases */
-			while (mid > 0 && !cmp_old(&old[mid - 1], &key))
-				mid--;
-			for (; mid < n && !cmp_old(&old[mid], &key); mid++)
-				if (!old[mid].used)
-					return &old[mid];
-			return NULL;
-		}
 	}
+	return lo;
+}
+
+/* The first unused entry of NAME's base name; NULL if none. */
+static struct old_entry *find_old(struct old_entry *old, size_t n, const char *name, size_t blen)
+{
+	struct old_entry key = { .name = name, .base_len = blen };
+	for (size_t i = base_start(old, n, name, blen); i < n && !cmp_old(&old[i], &key); i++)
+		if (!old[i].used)
+			return &old[i];
 	return NULL;
 }
 
@@ -289,17 +291,9 @@ static struct old_entry *match_old(struct old_entry *old, size_t n_old, const ch
 static struct old_entry *exact_old(struct old_entry *old, size_t n_old, const char *name)
 {
 	struct old_entry key = { .name = name, .base_len = base_len(name) };
-	size_t lo = 0, hi = n_old;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cmp_old(&old[mid], &key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < n_old && !cmp_old(&old[lo], &key); lo++)
-		if (!strcmp(old[lo].name, name))
-			return &old[lo];
+	for (size_t i = base_start(old, n_old, name, key.base_len); i < n_old && !cmp_old(&old[i], &key); i++)
+		if (!strcmp(old[i].name, name))
+			return &old[i];
 	return NULL;
 }
 

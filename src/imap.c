@@ -268,8 +268,14 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 
 int imap_write(struct imap_client *c, const void *data, size_t len, char *err, size_t errlen)
 {
+	if (c->dead) {
+		snprintf(err, errlen, "%s: connection closed after a failed write", imap_peer(c));
+		return IMAP_ERR_NET;
+	}
 	c->sent_since_read = 1;
 	int rc = c->z ? net_deflate_write(c->z, data, len, err, errlen) : net_write(c->net, data, len, err, errlen);
+	if (rc < 0)
+		c->dead = 1; /* part of it may have gone: the next bytes would not be read as meant */
 	return rc < 0 ? IMAP_ERR_NET : 0;
 }
 
@@ -1111,7 +1117,7 @@ void imap_close(struct imap_client *c)
 {
 	if (!c)
 		return;
-	if (c->net && !c->bye) {
+	if (c->net && !c->bye && !c->dead) {
 		char err[256];
 		unsigned tag;
 		/* best effort: do not wait long for the answer */

@@ -421,6 +421,49 @@ static int wait_continuation(struct imap_client *c, unsigned tag, struct imap_ap
 	}
 }
 
+/* The literal of q after out (the command so far, written first when either is
+ * big): q->data, or q->read's bytes, which must be exactly q->len. Once its size
+ * is on the wire, a failure leaves the connection dead. */
+static int put_literal(struct imap_client *c, struct buf *out, const struct imap_append_req *q, char *err,
+		       size_t errlen)
+{
+	size_t left = q->len;
+	int rc = 0;
+	if (q->data) {
+		if (q->len <= 65536) {
+			buf_add(out, q->data, q->len);
+			return 0;
+		}
+		if (out->len && (rc = imap_write(c, out->data, out->len, err, errlen)) < 0)
+			return rc;
+		buf_reset(out);
+		return imap_write(c, q->data, q->len, err, errlen);
+	}
+	while (rc == 0) {
+		char extra;
+		/* the message's end is checked too: one byte more is one too many */
+		size_t want = left < 65536 ? left : 65536;
+		buf_grow(out, want + 1);
+		ssize_t k = q->read(q->read_ctx, want ? out->data + out->len : &extra, want ? want : 1, err, errlen);
+		if (k < 0 || (k == 0 && left) || (k > 0 && !left)) {
+			if (k >= 0)
+				snprintf(err, errlen, "%s: APPEND: the message changed while it was sent (%zu bytes "
+					 "announced); connection closed", imap_peer(c), q->len);
+			c->dead = 1;
+			return IMAP_ERR_NET;
+		}
+		if (!left)
+			break;
+		out->len += (size_t)k;
+		left -= (size_t)k;
+		if (out->len >= 65536) {
+			rc = imap_write(c, out->data, out->len, err, errlen);
+			buf_reset(out);
+		}
+	}
+	return rc;
+}
+
 int imap_append_send(struct imap_client *c, const struct imap_append_req *req, unsigned *tag,
 		     struct imap_append_result *res, int (*before_cont)(void *ctx), void *ctx,
 		     char *err, size_t errlen)
@@ -468,16 +511,10 @@ int imap_append_send(struct imap_client *c, const struct imap_append_req *req, u
 		buf_reset(&cmd);
 	}
 	/* small messages go out with their command in one write */
-	if (req->len <= 65536) {
-		buf_add(&cmd, req->data, req->len);
+	rc = put_literal(c, &cmd, req, err, errlen);
+	if (rc == 0) {
 		buf_adds(&cmd, "\r\n");
 		rc = imap_write(c, cmd.data, cmd.len, err, errlen);
-	} else {
-		rc = cmd.len ? imap_write(c, cmd.data, cmd.len, err, errlen) : 0;
-		if (rc == 0)
-			rc = imap_write(c, req->data, req->len, err, errlen);
-		if (rc == 0)
-			rc = imap_write(c, "\r\n", 2, err, errlen);
 	}
 out:
 	buf_free(&cmd);
@@ -561,30 +598,29 @@ int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, 
 		rc = IMAP_ERR_LOCAL;
 		goto out;
 	}
+	/* checked before a byte is sent: the command cannot be left half-written */
+	for (size_t i = 0; i < n; i++) {
+		if (reqs[i].flags && strpbrk(reqs[i].flags, "\r\n()")) {
+			snprintf(err, errlen, "%s: APPEND: invalid flag list", imap_peer(c));
+			rc = IMAP_ERR_LOCAL;
+			goto out;
+		}
+	}
 	log_debug("%s: C: %s <%zu messages>", imap_peer(c), out.data, n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct imap_append_req *q = &reqs[i];
-		if (q->flags && *q->flags) {
-			if (strpbrk(q->flags, "\r\n()")) {
-				snprintf(err, errlen, "%s: APPEND: invalid flag list", imap_peer(c));
-				rc = IMAP_ERR_LOCAL;
-				goto out;
-			}
+		if (q->flags && *q->flags)
 			buf_addf(&out, " (%s)", q->flags);
-		}
 		if (q->date != INT64_MIN) {
 			char date[32];
 			imap_format_internaldate(q->date, date);
 			buf_addf(&out, " \"%s\"", date);
 		}
 		buf_addf(&out, " {%zu+}\r\n", q->len);
-		/* small messages are gathered, big ones written as they are */
-		if (q->len <= 65536) {
-			buf_add(&out, q->data, q->len);
+		/* small messages are gathered, big ones written as they come */
+		rc = put_literal(c, &out, q, err, errlen);
+		if (rc == 0)
 			rc = flush_out(c, &out, 65536, err, errlen);
-		} else if ((rc = flush_out(c, &out, 0, err, errlen)) == 0) {
-			rc = imap_write(c, q->data, q->len, err, errlen);
-		}
 	}
 	buf_adds(&out, "\r\n");
 	if (rc == 0)

@@ -54,6 +54,7 @@ struct imap_client {
 	unsigned select_seq;    /* EXAMINEs sent: which mailbox later commands reach */
 	unsigned search_seen;   /* untagged SEARCH responses read by imap_uid_search_wait */
 	int sent_since_read;
+	int dead;               /* a write failed or a literal was cut short: nothing more is sent */
 	uint64_t bytes_in;
 	/* streaming state for the current response */
 	const struct imap_fetch_cb *sink;

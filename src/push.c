@@ -27,7 +27,7 @@
 #include "mailkeep/utf7.h"
 
 #define PUSH_STATE_FILE ".push-state"
-#define MAX_MESSAGE ((off_t)1 << 30)      /* larger files are not read into memory */
+#define MAX_MESSAGE ((off_t)1 << 30)      /* larger files are not pushed */
 #define MAX_RECONNECTS 3
 #define MAX_DEPTH 64
 
@@ -300,16 +300,16 @@ static void file_path(const struct folder_run *f, size_t i, struct buf *out)
 	buf_addf(out, "%s/%s/%s", f->dir.data, mf->in_new ? "new" : "cur", maildir_view_name(&f->view, mf));
 }
 
-/* Read message i into out in the server's form (CRLF); its mtime is the
- * INTERNALDATE. 1 when the file is gone (a mail reader renamed it), -1 on error. */
-int push_read_message(struct folder_run *f, size_t i, struct buf *out, int64_t *date,
-		      char *err, size_t errlen)
+/* Open message i and scan it (push_msg_load); its mtime is the INTERNALDATE.
+ * 1 when the file is gone (a mail reader renamed it), -1 on error. */
+int push_open_message(struct folder_run *f, size_t i, int keep, struct push_msg *m, char *err, size_t errlen)
 {
-	struct buf path = BUF_INIT, raw = BUF_INIT;
+	struct buf path = BUF_INIT;
 	struct stat sb;
 	int fd, rc = -1;
+	char lerr[256];
 	file_path(f, i, &path);
-	buf_reset(out);
+	push_msg_free(m);
 	fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		rc = errno == ENOENT ? 1 : -1;
@@ -318,34 +318,19 @@ int push_read_message(struct folder_run *f, size_t i, struct buf *out, int64_t *
 	}
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > MAX_MESSAGE) {
 		snprintf(err, errlen, "%s: not a regular file, or larger than 1 GiB", path.data);
+		close(fd);
 		goto out;
 	}
-	buf_grow(&raw, (size_t)sb.st_size + 1);
-	for (;;) {
-		buf_grow(&raw, 65536);
-		ssize_t n = read(fd, raw.data + raw.len, raw.cap - raw.len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: read: %s", path.data, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		raw.len += (size_t)n;
-		if ((off_t)raw.len > MAX_MESSAGE) {
-			snprintf(err, errlen, "%s: larger than 1 GiB", path.data);
-			goto out;
-		}
+	if (push_msg_load(fd, (uint64_t)sb.st_size, keep, m, lerr, sizeof(lerr)) < 0) {
+		snprintf(err, errlen, "%s: %s", path.data, lerr);
+		goto out;
 	}
-	push_crlf(raw.data ? raw.data : "", raw.len, out);
-	*date = (int64_t)sb.st_mtim.tv_sec;
+	m->date = (int64_t)sb.st_mtim.tv_sec;
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
+	if (rc != 0)
+		push_msg_free(m);
 	buf_free(&path);
-	buf_free(&raw);
 	return rc;
 }
 

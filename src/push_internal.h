@@ -79,11 +79,10 @@ size_t push_other_claims(const struct folder_run *f, uint32_t **out);
 /* Write the folder's push state atomically when it changed (never in a dry
  * run). 0, or -1 with err naming the file. */
 int push_save_state(struct folder_run *f, char *err, size_t errlen);
-/* Read source message i into out (reset first) in the server's form (CRLF);
- * *date is the file's mtime (the INTERNALDATE). 0; 1 when the file is gone (a
- * mail reader renamed it); -1 on error; err names the file. */
-int push_read_message(struct folder_run *f, size_t i, struct buf *out, int64_t *date,
-		      char *err, size_t errlen);
+/* Open source message i into m (push_msg_load; with keep, to be sent); m->date
+ * is the file's mtime (the INTERNALDATE). 0; 1 when the file is gone (a mail
+ * reader renamed it); -1 on error; err names the file. m is freed on failure. */
+int push_open_message(struct folder_run *f, size_t i, int keep, struct push_msg *m, char *err, size_t errlen);
 
 /* ---- push_lookup.c ---- */
 
@@ -96,7 +95,7 @@ size_t push_uniq_u32(uint32_t *v, size_t n);
 int push_contains_u32(const uint32_t *v, size_t n, uint32_t x);
 /* The key of a message about to be appended, kept in its pending entry to
  * find it on the target even once the source is gone (allocated). */
-char *push_pending_key(const char *msg, size_t len, int64_t date);
+char *push_pending_key(const struct push_msg *m);
 /* The size on the wire in a pending entry's key; 0 without one. */
 uint64_t push_pending_size(const struct push_entry *e);
 /* Whether the mirror folder has the source message (uv, uid). */

@@ -71,27 +71,16 @@ static int size_suspect(const struct msg_key *keys, const uint8_t *ok, size_t n,
 	return same_header;
 }
 
-static void message_key(const char *msg, size_t len, int64_t date, struct msg_key *k)
+/* The key of a message to look up on the target; its size with every CRLF
+ * counted once is where a search by size starts. */
+static void message_key(const struct push_msg *m, struct msg_key *k)
 {
-	size_t hl = push_header_len(msg, len);
-	k->size = len;
-	k->max_size = len < 2 || msg[len - 2] != '\r' || msg[len - 1] != '\n' ? len + 2 : len;
-	k->min_size = len; /* lookup_key() makes it the lookup's bound */
-	k->date = date;
-	push_header_digest(msg, hl, k->digest);
-	if (push_message_id(msg, hl, k->message_id, sizeof(k->message_id)) < 0)
-		k->message_id[0] = '\0';
-}
-
-/* The key of a message to look up on the target: its size with every CRLF
- * counted once is where the search starts (only a lookup needs it, so the
- * body is scanned for it only then). */
-static void lookup_key(const char *msg, size_t len, int64_t date, struct msg_key *k)
-{
-	message_key(msg, len, date, k);
-	for (const char *p = msg, *e = msg + len; (p = memchr(p, '\r', (size_t)(e - p))) && p + 1 < e; p++)
-		if (p[1] == '\n')
-			k->min_size--;
+	k->size = m->len;
+	k->max_size = m->ends_crlf ? m->len : m->len + 2;
+	k->min_size = m->len - m->lf;
+	k->date = m->date;
+	memcpy(k->digest, m->digest, PUSH_DIGEST_LEN);
+	snprintf(k->message_id, sizeof(k->message_id), "%s", m->message_id);
 }
 
 /* A pending entry's key as text: "<size> <date> <digest hex>[ <message-id>]". */
@@ -106,10 +95,10 @@ static char *key_text(const struct msg_key *k)
 	return buf_detach(&b);
 }
 
-char *push_pending_key(const char *msg, size_t len, int64_t date)
+char *push_pending_key(const struct push_msg *m)
 {
 	struct msg_key k;
-	message_key(msg, len, date, &k);
+	message_key(m, &k);
 	return key_text(&k);
 }
 
@@ -547,7 +536,8 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 	ssize_t *match = xcalloc(n + 1, sizeof(*match));
 	uint32_t *claimed = NULL;
 	size_t n_claimed = claimed_uids(f, &claimed);
-	struct buf msg = BUF_INIT, kw = BUF_INIT;
+	struct buf kw = BUF_INIT;
+	struct push_msg msg = PUSH_MSG_INIT;
 	struct push_entry **ent = xcalloc(n + 1, sizeof(*ent));
 	struct push_candidate *hint = xcalloc(n + 1, sizeof(*hint));
 	uint8_t *search = xcalloc(n + 1, 1);
@@ -561,8 +551,7 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 		goto out;
 	n_claimed = claim_hints(&claimed, n_claimed, hint, n);
 	for (size_t k = 0; k < n; k++) {
-		int64_t date;
-		int r = push_read_message(f, idx[k], &msg, &date, rerr, sizeof(rerr));
+		int r = push_open_message(f, idx[k], 0, &msg, rerr, sizeof(rerr));
 		match[k] = -1;
 		if (r != 0 && learning) {
 			/* sent already (counted where its answer came): its entry
@@ -578,7 +567,7 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 			f->skipped++;
 			continue;
 		}
-		lookup_key(msg.data, msg.len, date, &keys[k]);
+		message_key(&msg, &keys[k]);
 		ok[k] = 1;
 		search[k] = !hint[k].uid;
 	}
@@ -650,7 +639,7 @@ out:
 	free(ok);
 	free(match);
 	free(claimed);
-	buf_free(&msg);
+	push_msg_free(&msg);
 	buf_free(&kw);
 	return rc;
 }

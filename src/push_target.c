@@ -5,6 +5,7 @@
  * folder) is src/push.c's. */
 #include "push_internal.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,8 @@
 #include "mailkeep/maildir.h"
 
 #define BATCH_MSGS 64                     /* APPENDs per batch (and per state save) */
-#define BATCH_BYTES ((size_t)16 << 20)
+#define BATCH_BYTES ((size_t)16 << 20)   /* bytes per batch (a MULTIAPPEND's transaction) */
+#define BATCH_INMEM ((size_t)4 << 20)    /* of which held in memory (big messages are read as sent) */
 #define PROGRESS_EVERY 1000               /* -v: a line per this many messages appended */
 #define CHECK_EVERY 256                   /* APPENDUIDs checked at least every so many messages */
 
@@ -22,8 +24,7 @@
 
 struct pending_msg {
 	size_t src;
-	struct buf data;
-	int64_t date;
+	struct push_msg msg;
 };
 
 /* M's entry in doubt (an APPEND of it about to be sent), with its identity on
@@ -35,7 +36,7 @@ static void mark_pending(struct folder_run *f, const struct pending_msg *m)
 	e->pending = 1;
 	e->tgt_uid = 0;
 	free(e->pkey);
-	e->pkey = push_pending_key(m->data.data, m->data.len, m->date);
+	e->pkey = push_pending_key(&m->msg);
 }
 
 static void print_append(struct folder_run *f, size_t i, uint64_t size)
@@ -94,7 +95,7 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 		learn[(*n_learn)++] = m->src; /* no UIDPLUS: found by a search afterwards */
 	}
 	f->appended++;
-	f->bytes += m->data.len;
+	f->bytes += m->msg.len;
 }
 
 /* A refusal is trusted once the server has answered a command sent after it
@@ -187,6 +188,27 @@ static int64_t push_append_date(int64_t t)
 	return t >= INT64_C(-62135596800) && t < INT64_C(253402300800) ? t : INT64_MIN;
 }
 
+/* The APPEND of m with these flags: its bytes in memory, or read from its file
+ * from the start (it may be sent twice: a refused MULTIAPPEND, then alone). */
+static int append_req(struct folder_run *f, struct pending_msg *m, const char *flags, struct imap_append_req *q,
+		      char *err, size_t errlen)
+{
+	*q = (struct imap_append_req){ .wire_name = f->wire.data, .flags = flags,
+				       .date = push_append_date(m->msg.date), .len = (size_t)m->msg.len };
+	if (m->msg.fd < 0) {
+		q->data = m->msg.data.data;
+		return 0;
+	}
+	if (push_msg_rewind(&m->msg) < 0) {
+		snprintf(err, errlen, "folder \"%s\": message UID %" PRIu32 ": reading it again: %s", f->name,
+			 f->src[m->src].uid, strerror(errno));
+		return IMAP_ERR_LOCAL;
+	}
+	q->read = push_msg_read;
+	q->read_ctx = &m->msg;
+	return 0;
+}
+
 /* The whole batch in one MULTIAPPEND (RFC 3502): one transaction on the
  * server, three times faster on Dovecot than single APPENDs. 1 when the server
  * refused it (all or nothing: nothing was appended), 0 when done, <0 on a
@@ -199,13 +221,15 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 	uint32_t *uids = xcalloc(n, sizeof(*uids));
 	struct imap_append_result res;
 	char merr[512];
-	for (size_t k = 0; k < n; k++) {
+	int rc = 0;
+	for (size_t k = 0; k < n && rc == 0; k++) {
 		const struct push_src *s = &f->src[b[k].src];
-		int64_t date = push_append_date(b[k].date);
 		push_flags_string(s->flags, s->keywords, &fl[k]);
-		reqs[k] = (struct imap_append_req){ f->wire.data, fl[k].data, date, b[k].data.data, b[k].data.len };
+		rc = append_req(f, &b[k], fl[k].data, &reqs[k], err, errlen);
 	}
-	int rc = imap_multiappend(f->r->imap, reqs, n, uids, &res, merr, sizeof(merr));
+	if (rc < 0)
+		goto out;
+	rc = imap_multiappend(f->r->imap, reqs, n, uids, &res, merr, sizeof(merr));
 	if (rc == IMAP_ERR_NO) {
 		log_debug("push %s -> %s: folder \"%s\": MULTIAPPEND refused (%s); one by one", f->r->src->name,
 			  f->r->dst->name, f->name, res.text);
@@ -219,6 +243,7 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 			append_outcome(f, &b[k], 0, &one, learn, n_learn);
 		}
 	}
+out:
 	for (size_t k = 0; k < n; k++)
 		buf_free(&fl[k]);
 	free(fl);
@@ -256,7 +281,7 @@ static int refused_batch_lookup(struct folder_run *f, const struct pending_msg *
 		const struct push_entry *e = push_state_find(&f->st, f->src[idx[k]].uv, f->src[idx[k]].uid);
 		if (e && !e->pending) {
 			f->appended++;
-			f->bytes += b[k].data.len;
+			f->bytes += b[k].msg.len;
 			found++;
 		}
 	}
@@ -320,9 +345,10 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 		if (there[k])
 			continue;
 		struct imap_append_result res;
-		int64_t date = push_append_date(b[k].date);
+		struct imap_append_req req;
 		push_flags_string(s->flags, s->keywords, &fl);
-		struct imap_append_req req = { f->wire.data, fl.data, date, b[k].data.data, b[k].data.len };
+		if ((rc = append_req(f, &b[k], fl.data, &req, err, errlen)) < 0)
+			break;
 		/* a synchronizing literal waits for its "+", and the earlier APPENDs'
 		 * answers, which come before it, are read then */
 		struct drain_ctx d = { f, b, tags, &waited, k, learn, n_learn, err, errlen };
@@ -350,8 +376,10 @@ out:
 
 static void batch_free(struct pending_msg *b, size_t n)
 {
-	for (size_t k = 0; k < n; k++)
-		buf_free(&b[k].data);
+	for (size_t k = 0; k < n; k++) {
+		push_msg_free(&b[k].msg);
+		b[k].msg = (struct push_msg)PUSH_MSG_INIT;
+	}
 }
 
 /* After a batch without APPENDUID: find the target UIDs with the same search
@@ -382,7 +410,7 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 				if (b[j].src != missing[k])
 					continue;
 				mark_pending(f, &b[j]);
-				push_bytes_back(f, b[j].data.len);
+				push_bytes_back(f, b[j].msg.len);
 			}
 			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was answered as appended, "
 				  "but the target folder did not grow by it and it cannot be found: the next push "
@@ -413,16 +441,18 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 {
 	struct pending_msg *b = xcalloc(BATCH_MSGS, sizeof(*b));
 	size_t *learn = xcalloc(BATCH_MSGS + 1, sizeof(*learn));
+	for (size_t k = 0; k < BATCH_MSGS; k++)
+		b[k].msg = (struct push_msg)PUSH_MSG_INIT;
 	size_t next = 0, nb = 0;
 	int rc = 0, check_rc = 0;
 	char rerr[512], check_err[512] = "";
 	while (next < n && rc == 0 && !f->stop) {
-		size_t bytes = 0, n_learn = 0, first = next;
+		size_t bytes = 0, inmem = 0, n_learn = 0, first = next;
 		nb = 0;
-		while (next < n && nb < BATCH_MSGS && (bytes < BATCH_BYTES || nb == 0)) {
+		while (next < n && nb < BATCH_MSGS && ((bytes < BATCH_BYTES && inmem < BATCH_INMEM) || nb == 0)) {
 			struct pending_msg *m = &b[nb];
 			size_t i = idx[next++];
-			int r = push_read_message(f, i, &m->data, &m->date, rerr, sizeof(rerr));
+			int r = push_open_message(f, i, 1, &m->msg, rerr, sizeof(rerr));
 			if (r != 0) {
 				log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 ": %s; skipped",
 					 f->r->src->name, f->r->dst->name, f->name, f->src[i].uid, rerr);
@@ -430,15 +460,16 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 				continue;
 			}
 			m->src = i;
-			bytes += m->data.len;
+			bytes += m->msg.len;
+			inmem += m->msg.data.len;
 			nb++;
 		}
 		if (f->r->opt->dry_run) {
 			for (size_t k = 0; k < nb; k++) {
 				if (f->r->opt->verbose)
-					print_append(f, b[k].src, b[k].data.len);
+					print_append(f, b[k].src, b[k].msg.len);
 				f->appended++;
-				f->bytes += b[k].data.len;
+				f->bytes += b[k].msg.len;
 			}
 			batch_free(b, nb);
 			continue;

@@ -3,7 +3,7 @@
 # Idempotent: does nothing (no apt-get update) when everything is present.
 set -euo pipefail
 pkgs=(build-essential pkg-config libssl-dev libgit2-dev libyaml-dev zlib1g-dev libcriterion-dev
-      dovecot-imapd dovecot-core openssl git ca-certificates python3 procps util-linux bsdutils notmuch mblaze neomutt man-db strace)
+      dovecot-imapd dovecot-core openssl git ca-certificates python3 procps util-linux bsdutils notmuch mblaze neomutt man-db strace time)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mailkeep/buf.h"
 #include "mailkeep/config.h"
@@ -319,8 +320,14 @@ struct imap_append_req {
 	const char *wire_name;
 	const char *flags;  /* space-separated flags without parentheses; NULL or "" = none */
 	int64_t date;       /* INTERNALDATE, seconds since the epoch; INT64_MIN = none */
-	const char *data;
+	const char *data;   /* the message; NULL: read() gives it */
 	size_t len;
+	/* When data is NULL: the message's next bytes into out (at most cap): their
+	 * count, 0 at its end, <0 with err set. Once the literal's size is sent, a
+	 * failure or a message of another size than len closes the connection (a
+	 * message cut short must never be completed by the next command's bytes). */
+	ssize_t (*read)(void *ctx, char *out, size_t cap, char *err, size_t errlen);
+	void *read_ctx;
 };
 struct imap_append_result {
 	uint32_t uidvalidity, uid; /* APPENDUID (RFC 4315 §3); 0 when not sent */

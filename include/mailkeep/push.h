@@ -104,6 +104,41 @@ void push_header_digest(const char *hdr, size_t len, unsigned char out[PUSH_DIGE
  * control characters, longer than outlen - 1). */
 int push_message_id(const char *hdr, size_t len, char *out, size_t outlen);
 
+/* A mirror file read in that form a chunk at a time, never whole in memory. */
+struct push_crlf_reader {
+	int fd;
+	int lf_due;     /* a CR was given for an LF whose LF is still to come */
+	size_t pos, len;
+	char in[16384];
+};
+void push_crlf_reader_init(struct push_crlf_reader *r, int fd);
+/* Up to cap bytes of the file's CRLF form into out: their count, 0 at its end,
+ * -1 on a read error (errno). */
+ssize_t push_crlf_read(struct push_crlf_reader *r, char *out, size_t cap);
+
+/* A message of the mirror about to be looked up or appended (src/push_msg.c). */
+struct push_msg {
+	struct buf data;       /* the whole message in CRLF form, when kept and small */
+	int fd;                /* else, when kept, its file, read again as it is sent; -1 */
+	uint64_t len;          /* its size in CRLF form */
+	uint64_t lf;           /* LFs in the file: CRLFs of that form (len - lf = the file's size) */
+	int ends_crlf;
+	int64_t date;          /* INTERNALDATE: the file's mtime (set by the caller) */
+	unsigned char digest[PUSH_DIGEST_LEN]; /* push_header_digest of its header */
+	char message_id[256];  /* push_message_id of its header, "" when none */
+	struct push_crlf_reader *rd;
+};
+#define PUSH_MSG_INIT { .data = BUF_INIT, .fd = -1 }
+/* Scan the open file fd of size bytes (push_msg_free closes it): m gets its size
+ * in CRLF form, LFs, digest and Message-ID; with keep, the message itself (small:
+ * in data; big: fd kept open). 0, or -1 with err set. m is freed first. */
+int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err, size_t errlen);
+/* Before each send of a kept message: its file read from the start again. 0 or -1. */
+int push_msg_rewind(struct push_msg *m);
+/* A struct imap_append_req's read callback over a kept message (ctx: the push_msg). */
+ssize_t push_msg_read(void *ctx, char *out, size_t cap, char *err, size_t errlen);
+void push_msg_free(struct push_msg *m);
+
 /* ---- push state: one per (mirror folder, target account) ---- */
 
 /* Text format, LF-terminated lines:

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mailkeep/imap.h"
 #include "mailkeep/maildir.h"
@@ -642,4 +643,190 @@ Test(push_names, namespace_levels)
 		push_name_free(&ns);
 		push_name_free(&nm);
 	}
+}
+
+/* ---- a message read from its file (push_msg.c) ---- */
+
+/* A temporary file holding len bytes of data, open for reading. */
+static int tmp_file(const char *data, size_t len)
+{
+	char path[] = "/tmp/mk-push-msg-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	unlink(path);
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+		cr_assert(n > 0);
+		off += (size_t)n;
+	}
+	cr_assert(lseek(fd, 0, SEEK_SET) == 0);
+	return fd;
+}
+
+/* The file's CRLF form read cap bytes at a time, as push_crlf gives it. */
+static void check_reader(const char *data, size_t len, size_t cap, const struct buf *want)
+{
+	struct push_crlf_reader r;
+	struct buf got = BUF_INIT;
+	char *chunk = malloc(cap);
+	int fd = tmp_file(data, len);
+	push_crlf_reader_init(&r, fd);
+	for (;;) {
+		ssize_t k = push_crlf_read(&r, chunk, cap);
+		cr_assert(k >= 0);
+		if (!k)
+			break;
+		cr_assert((size_t)k <= cap);
+		buf_add(&got, chunk, (size_t)k);
+	}
+	cr_expect_eq(got.len, want->len, "len %zu cap %zu", len, cap);
+	cr_expect(got.len == want->len && (!got.len || !memcmp(got.data, want->data, got.len)), "bytes, len %zu cap %zu", len,
+		  cap);
+	close(fd);
+	free(chunk);
+	buf_free(&got);
+}
+
+/* What push_msg_load finds equals what the message whole in memory gives. */
+static void check_load(const char *data, size_t len)
+{
+	struct buf crlf = BUF_INIT;
+	struct push_msg m = PUSH_MSG_INIT;
+	unsigned char digest[PUSH_DIGEST_LEN];
+	char mid[256], err[256];
+	push_crlf(data, len, &crlf);
+	size_t hl = push_header_len(crlf.data, crlf.len), lf = 0;
+	push_header_digest(crlf.data, hl, digest);
+	if (push_message_id(crlf.data, hl, mid, sizeof(mid)) < 0)
+		mid[0] = '\0';
+	for (size_t i = 0; i < len; i++)
+		lf += data[i] == '\n';
+	for (int keep = 0; keep < 2; keep++) {
+		cr_assert_eq(push_msg_load(tmp_file(data, len), len, keep, &m, err, sizeof(err)), 0, "%s", err);
+		cr_expect_eq(m.len, crlf.len, "len %zu", len);
+		cr_expect_eq(m.lf, lf, "len %zu", len);
+		cr_expect_eq(m.ends_crlf, crlf.len >= 2 && !memcmp(crlf.data + crlf.len - 2, "\r\n", 2));
+		cr_expect_eq(memcmp(m.digest, digest, PUSH_DIGEST_LEN), 0, "digest, len %zu", len);
+		cr_expect_str_eq(m.message_id, mid);
+		if (!keep) {
+			cr_expect_eq(m.fd, -1);
+			cr_expect_eq(m.data.len, 0);
+			continue;
+		}
+		/* sent twice (a refused MULTIAPPEND, then alone): the same bytes each time */
+		for (int round = 0; round < 2; round++) {
+			struct buf got = BUF_INIT;
+			if (m.fd < 0) {
+				buf_add(&got, m.data.data, m.data.len);
+			} else {
+				char chunk[7000];
+				ssize_t k;
+				cr_assert_eq(push_msg_rewind(&m), 0);
+				while ((k = push_msg_read(&m, chunk, sizeof(chunk), err, sizeof(err))) > 0)
+					buf_add(&got, chunk, (size_t)k);
+				cr_assert_eq(k, 0, "%s", err);
+			}
+			cr_expect(got.len == crlf.len && (!got.len || !memcmp(got.data, crlf.data, got.len)), "sent bytes, len %zu",
+				  len);
+			buf_free(&got);
+		}
+	}
+	push_msg_free(&m);
+	buf_free(&crlf);
+}
+
+Test(push_msg, reader_matches_push_crlf_at_every_chunk_size)
+{
+	static const char *t[] = { "", "a", "\n", "\n\n", "a\nb\n", "a\r\nb", "a\rb\r", "\r\r\n\r", "x\n\n\ny" };
+	size_t caps[] = { 1, 2, 3, 5, 64 };
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct buf want = BUF_INIT;
+		push_crlf(t[i], strlen(t[i]), &want);
+		for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
+			check_reader(t[i], strlen(t[i]), caps[c], &want);
+		buf_free(&want);
+	}
+}
+
+Test(push_msg, reader_across_its_input_buffer)
+{
+	/* LFs on both sides of the reader's 16 KiB reads, caps that split CR from LF */
+	size_t len = 100000;
+	char *data = malloc(len);
+	struct buf want = BUF_INIT;
+	for (size_t i = 0; i < len; i++)
+		data[i] = i % 16384 == 16383 || i % 16384 == 0 || i % 97 == 0 ? '\n' : i % 89 == 0 ? '\r' : 'a';
+	push_crlf(data, len, &want);
+	size_t caps[] = { 1, 4095, 16384, 65536, 200000 };
+	for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
+		check_reader(data, len, caps[c], &want);
+	buf_free(&want);
+	free(data);
+}
+
+Test(push_msg, load_small_messages)
+{
+	static const char *t[] = {
+		"",
+		"no header end",
+		"Subject: x\nMessage-ID: <a@b>\n\nbody\n",
+		"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody",     /* a mirror with CR before LF */
+		"\nbody only\n",
+		"Subject: x\r\r\nTo: y\n\r\nbody\n",               /* no empty line: "\r\r\n" is not one */
+		"Subject: trailing\n\n",
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		check_load(t[i], strlen(t[i]));
+}
+
+/* A big message: header within what is kept, a header longer than that,
+ * and no empty line at all (the whole message is its header). */
+Test(push_msg, load_big_messages)
+{
+	size_t len = (size_t)3 << 20;
+	char *data = malloc(len);
+	static const char hdr[] = "From: a@b\nMessage-ID: <big@x>\nSubject: big\n\n";
+	for (int shape = 0; shape < 4; shape++) {
+		size_t i = 0;
+		if (shape == 0) {
+			memcpy(data, hdr, sizeof(hdr) - 1);
+			i = sizeof(hdr) - 1;
+		} else if (shape == 1) {
+			/* a header field of 2 MiB (folded lines), then the body */
+			memcpy(data, "Message-ID: <long@x>\nX-Long: a\n", 31);
+			for (i = 31; i < ((size_t)2 << 20); i++)
+				data[i] = i % 70 == 0 ? '\n' : i % 70 == 1 ? ' ' : i % 70 == 2 ? '\r' : 'h';
+			data[i++] = '\n';
+			data[i++] = '\n';
+		}
+		for (; i < len; i++)
+			data[i] = i % 73 == 0 ? '\n' : i % 101 == 0 ? '\r' : 'b';
+		if (shape == 3) /* ends with CR and LF runs, trimmed from the digest */
+			memcpy(data + len - 6, "\r\r\n\r\r\n", 6);
+		check_load(data, len);
+	}
+	free(data);
+}
+
+Test(push_msg, file_cut_after_the_scan_reads_short)
+{
+	/* what imap_append_send checks: a file cut after its scan gives fewer bytes than announced */
+	char err[256];
+	struct push_msg m = PUSH_MSG_INIT;
+	size_t len = (size_t)1 << 20;
+	char *data = malloc(len);
+	memset(data, 'x', len);
+	int fd = tmp_file(data, len);
+	cr_assert_eq(push_msg_load(fd, len, 1, &m, err, sizeof(err)), 0);
+	cr_assert(m.fd >= 0);
+	cr_assert_eq(ftruncate(fd, (off_t)len - 10), 0);
+	cr_assert_eq(push_msg_rewind(&m), 0);
+	uint64_t got = 0;
+	char chunk[65536];
+	ssize_t k;
+	while ((k = push_msg_read(&m, chunk, sizeof(chunk), err, sizeof(err))) > 0)
+		got += (uint64_t)k;
+	cr_expect_eq(got, m.len - 10);
+	push_msg_free(&m);
+	free(data);
 }

@@ -32,6 +32,8 @@ while a synchronizing literal waits).
   --search-size-lf SEARCH LARGER/SMALLER compare the size of the message with its CRLFs stored as
                   LF, not its RFC822.SIZE (as Courier-IMAP does: it keeps LF line ends on disk)
   --add-final-crlf APPEND stores a message that does not end with CRLF with one added (Courier-IMAP)
+  --cont-wait F   the "+" of a synchronizing literal over 1 MB waits until file F exists (at most
+                  30 s; a test changes the client's message meanwhile)
   --cont-first    reads ahead: when the next APPEND (synchronizing literal) is already there, its
                   "+" goes out before this APPEND's OK
 """
@@ -169,6 +171,11 @@ class Conn:
         if sync and self.cont_sent:
             self.cont_sent = False  # its "+" went before the previous APPEND's OK (--cont-first)
         elif sync:
+            if self.a.cont_wait and n > 1_000_000:
+                self.log(f"waiting for {self.a.cont_wait} before the + of a {n}-byte literal")
+                t0 = time.time()
+                while not os.path.exists(self.a.cont_wait) and time.time() - t0 < 30:
+                    time.sleep(0.02)
             time.sleep(0.02)
             if self.pending_input():
                 self.violation("literal bytes (or a command) sent before the continuation request")
@@ -177,7 +184,11 @@ class Conn:
             self.violation(f"non-synchronizing literal of {n} bytes without LITERAL+")
         want = n // 2 if drop_half else n
         while len(self.buf) < want:
-            self.fill()
+            try:
+                self.fill()
+            except Drop:
+                self.log(f"the client closed the connection after {len(self.buf)} of {n} literal bytes")
+                raise
         if drop_half:
             self.log(f"dropping the connection in the middle of a {n}-byte literal")
             raise Drop()
@@ -530,6 +541,7 @@ def main():
     ap.add_argument("--drop-append", type=int, default=0)
     ap.add_argument("--trycreate-once", action="store_true")
     ap.add_argument("--cont-first", action="store_true")
+    ap.add_argument("--cont-wait")
     ap.add_argument("--search-flood", type=int, default=0)
     ap.add_argument("--search-size-lf", action="store_true")
     ap.add_argument("--add-final-crlf", action="store_true")

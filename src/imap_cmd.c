@@ -172,6 +172,57 @@ static int on_enabled(struct imap_client *c, const struct imap_response *r, void
 	return 0;
 }
 
+struct listed_name {
+	const char *name;
+	size_t i;
+};
+
+static int cmp_listed_name(const void *x, const void *y)
+{
+	const struct listed_name *a = x, *b = y;
+	int r = strcmp(a->name, b->name);
+	return r ? r : (a->i > b->i) - (a->i < b->i);
+}
+
+/* A mailbox the server listed twice (INBOX as "INBOX" and "Inbox", Cyrus's
+ * shared folders under altnamespace) is one mailbox: kept once, where it was
+ * first listed, with what either line said of it. Taken for two folders, the
+ * second "mapped to the same directory" as the first and failed every run. */
+static void drop_listed_twice(struct imap_client *c, struct imap_mailbox_list *l)
+{
+	struct listed_name *ln = xmalloc((l->n + 1) * sizeof(*ln));
+	unsigned char *dup = xcalloc(l->n + 1, 1);
+	size_t n = 0;
+	for (size_t i = 0; i < l->n; i++)
+		ln[i] = (struct listed_name){ l->items[i].name, i };
+	qsort(ln, l->n, sizeof(*ln), cmp_listed_name);
+	for (size_t k = 1; k < l->n; k++) {
+		if (strcmp(ln[k].name, ln[k - 1].name))
+			continue;
+		struct imap_mailbox *first = &l->items[ln[k - 1].i], *again = &l->items[ln[k].i];
+		ln[k].i = ln[k - 1].i; /* a third line merges into the first too */
+		/* selectable when either line says so: a \Noselect line names no mail */
+		if (!(again->flags & IMAP_MBOX_NOSELECT))
+			first->flags &= ~(unsigned)(IMAP_MBOX_NOSELECT | IMAP_MBOX_NONEXISTENT);
+		first->special |= again->special;
+		if (!first->status.ok)
+			first->status = again->status;
+		dup[again - l->items] = 1;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (!dup[i]) {
+			l->items[n++] = l->items[i];
+			continue;
+		}
+		log_debug("%s: mailbox \"%s\" listed again; taken once", imap_peer(c), l->items[i].name);
+		free(l->items[i].name);
+		free(l->items[i].utf8);
+	}
+	l->n = n;
+	free(ln);
+	free(dup);
+}
+
 int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while_waiting)(void *ctx),
 	      void *ctx, char *err, size_t errlen)
 {
@@ -218,6 +269,8 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while
 	out->n_ignored += c->n_unparsable;
 	if (rc < 0)
 		imap_mailbox_list_free(out);
+	else
+		drop_listed_twice(c, out);
 	return rc;
 }
 

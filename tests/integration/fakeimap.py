@@ -14,6 +14,8 @@ Scenarios (the folder names are the raw names on the wire):
                        "Good" (and \\Noselect parents a, a/.., a/../..)
   names-dot            delimiter ".": INBOX, "a/b", "..", ".hidden", "x..y", "cur.tmp", "100%",
                        "../etc", "ctl<0x01>x" (sent as a literal), "Good"
+  names-twice          delimiter "/": INBOX listed again as "inbox", "Dup" listed twice (the second
+                       time with \\Sent), "Good"
   names-long           delimiter "/": a 300-byte name, a 20-level hierarchy of 250-byte names (over
                        PATH_MAX), "Good" and INBOX
   literal-short-close  folders A, Bad, Z: BODY[] of Bad UID 1 announces more bytes than it sends,
@@ -155,6 +157,9 @@ def scenario_setup(name, stage=1):
         names = [b"INBOX", b"a/b", b"..", b".hidden", b"x..y", b"cur.tmp", b"100%", b"../etc",
                  b"ctl\x01x", b"Good"]
         parents = [b"x", b"x.", b"cur"]
+    elif name == "names-twice":
+        names = [b"INBOX", b"Dup", b"Good", b"inbox", b"Dup"]
+        parents = []
     elif name == "names-long":
         deep = b"/".join([b"D" * 250] * 20)
         names = [b"INBOX", b"L" * 300, deep, b"Good"]
@@ -176,6 +181,11 @@ def scenario_setup(name, stage=1):
         caps.append("AUTH=PLAIN")
     folders = [Folder(p, messages=0, flags=["\\Noselect", "\\HasChildren"]) for p in parents]
     for i, n in enumerate(names):
+        if name == "names-twice" and n.upper() in (f.name.upper() for f in folders):  # listed again
+            twice = next(f for f in folders if f.name.upper() == n.upper())
+            folders.append(Folder(n, messages=0, flags=["\\HasNoChildren", "\\Sent"]))
+            folders[-1].msgs, folders[-1].uidvalidity, folders[-1].uidnext = twice.msgs, twice.uidvalidity, twice.uidnext
+            continue
         folders.append(Folder(n, messages=3 if n == b"Bad" else 2, first_uid=1 + i % 3,
                               flags=["\\HasNoChildren"]))
     for f in folders:  # the Bad folder's poisoned message is UID 1

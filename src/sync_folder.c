@@ -474,6 +474,10 @@ int sync_state_unchanged(const struct folder_state *st, const struct imap_status
 	/* kept files of expunged messages, now to be removed: only a listing finds them */
 	if (st->kept && deletions == DELETIONS_MIRROR)
 		return 0;
+	/* listed again after it was gone (renamed away and back): the state must
+	 * stop saying so, or the folder's real deletion later goes unwarned */
+	if (st->orphaned)
+		return 0;
 	if (status->uidvalidity != st->uidvalidity || status->uidnext != st->uidnext ||
 	    status->highestmodseq != st->highestmodseq || status->messages != count)
 		return 0;

@@ -3,7 +3,9 @@
 # rest of the mirror stays exact; a folder renamed on the server: the new name is mirrored and the
 # old copy is kept; the deleted folder created again (a new UIDVALIDITY): mirrored anew, the old
 # copy moved intact to .mailkeep/uidvalidity-<old>/; a folder deleted while it has children (it stays
-# listed as \Noselect): kept and warned about like a deleted one.
+# listed as \Noselect): kept and warned about like a deleted one; a folder renamed away and back
+# (the same UIDVALIDITY, so unchanged by STATUS): its state no longer says it is gone, and warned about again
+# when it is deleted for good.
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -58,4 +60,17 @@ expect_rc 0 "sync after a folder with children was deleted"
 check 'grep -F "Archive" "$MK_ERR" | grep -qv "Archive/"' "no warning naming the deleted parent Archive: $(mk_err_line)"
 check '[ -d "$A/Archive/2024/cur" ]' "the child folder's copy is gone"
 check 'grep -q "^orphaned 1" "$A/Archive/.mailkeep-state"' "the state of Archive is not marked orphaned"
+
+dadm mailbox rename -u alice Umbenannt Away
+mk -c "$cfg" sync
+expect_rc 0 "sync after Umbenannt was renamed away"
+check 'grep -q "^orphaned 1" "$A/Umbenannt/.mailkeep-state"' "the state of Umbenannt is not marked orphaned"
+dadm mailbox rename -u alice Away Umbenannt
+mk -c "$cfg" sync
+expect_rc 0 "sync after Umbenannt was renamed back"
+check 'grep -q "^orphaned 0" "$A/Umbenannt/.mailkeep-state"' "Umbenannt is back on the server, its state says it is gone"
+dadm mailbox delete -u alice Umbenannt
+mk -c "$cfg" sync
+expect_rc 0 "sync after Umbenannt was deleted"
+check 'grep -q "warning: .*folder Umbenannt no longer exists" "$MK_ERR"' "no warning that Umbenannt was deleted: $(mk_err_line)"
 t_pass

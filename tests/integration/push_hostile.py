@@ -491,6 +491,7 @@ def main():
     # push_fake.py's own misbehaviours, off
     a.limit = a.quota = a.drop_append = a.search_flood = 0
     a.trycreate_once = a.cont_first = False
+    a.cont_wait = None
     store = HStore(a)
     store.save()
     pf.serve(a, store, HConn)

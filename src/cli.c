@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -388,6 +390,19 @@ static void std_fds_open(void)
 		close(fd);
 }
 
+/* The passwords (and OAuth tokens) are in memory from the login on: a crash
+ * or a SIGQUIT with core dumps allowed wrote them to a core file, and another
+ * process of the user could read them with ptrace. No core (RLIMIT_CORE 0 for
+ * a core_pattern file, not dumpable for a coredump handler) and no ptrace;
+ * both pass to the --jobs account processes. A password_command gets its
+ * dumpable flag back at exec. */
+static void core_dumps_off(void)
+{
+	struct rlimit none = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 /* The value of option NAME ("--jobs") at args[0], given as "--jobs=V" or as the
  * next argument ("-j V" when SHORT is "-j"; "-jV" too); NULL when args[0] is not
  * that option. *used is how many arguments it took. */
@@ -503,6 +518,7 @@ static int cli_run(int argc, char **argv)
 	int c, bad = 0; /* a usage error: reported, then the rest is parsed for --json */
 
 	std_fds_open();
+	core_dumps_off();
 	/* A peer closing the socket must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	/* An ignored SIGCHLD is inherited across exec (from a parent that ignores

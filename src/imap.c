@@ -73,6 +73,48 @@ void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len)
 	dst[o] = '\0';
 }
 
+/* A server's text while a login runs may echo the secret it was sent, in one
+ * of the forms in c->secret_forms. They are masked in the raw text, before it
+ * is escaped and cut to a message's size: masked afterwards (login_redact), a
+ * long password was shown cut short, past the mask, and one with a control or
+ * 8-bit byte escaped ("\x09"), which the mask did not match. */
+static void server_text(const struct imap_client *c, char *dst, size_t dstlen, const char *s, size_t len)
+{
+	struct buf raw = BUF_INIT;
+	if (!c->n_secret_forms) {
+		imap_safe_text(dst, dstlen, s, len);
+		return;
+	}
+	buf_add(&raw, s, len);
+	for (size_t i = 0; i < c->n_secret_forms; i++) {
+		const struct buf *f = &c->secret_forms[i];
+		char *p = raw.data, *end = raw.data + raw.len;
+		while (f->len && (p = memmem(p, (size_t)(end - p), f->data, f->len)) != NULL) {
+			memset(p, '*', f->len);
+			p += f->len;
+		}
+	}
+	imap_safe_text(dst, dstlen, raw.data, raw.len);
+	OPENSSL_cleanse(raw.data, raw.len);
+	buf_free(&raw);
+}
+
+static void secret_form_add(struct imap_client *c, const char *s, size_t len)
+{
+	if (!len || c->n_secret_forms == sizeof(c->secret_forms) / sizeof(c->secret_forms[0]))
+		return;
+	buf_add(&c->secret_forms[c->n_secret_forms++], s, len);
+}
+
+static void secret_forms_clear(struct imap_client *c)
+{
+	for (size_t i = 0; i < c->n_secret_forms; i++) {
+		OPENSSL_cleanse(c->secret_forms[i].data, c->secret_forms[i].len);
+		buf_free(&c->secret_forms[i]);
+	}
+	c->n_secret_forms = 0;
+}
+
 const char *imap_peer(const struct imap_client *c)
 {
 	return c->acct->host;
@@ -407,10 +449,10 @@ unsigned long imap_exists_told(const struct imap_client *c) { return c->exists_t
 static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const struct imap_response *r)
 {
 	f->status = r->status == IMAP_STATUS_OK ? 0 : r->status;
-	imap_safe_text(f->text, sizeof(f->text), r->text, r->text_len);
+	server_text(c, f->text, sizeof(f->text), r->text, r->text_len);
 	f->code[0] = '\0';
 	if (r->code && r->code_len < sizeof(f->code))
-		imap_safe_text(f->code, sizeof(f->code), r->code, r->code_len);
+		server_text(c, f->code, sizeof(f->code), r->code, r->code_len);
 	if (r->status != IMAP_STATUS_OK)
 		note_throttle(c, r);
 }
@@ -546,7 +588,7 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		int data = 0;
 		if (r.status == IMAP_STATUS_BYE) {
 			c->bye = 1;
-			imap_safe_text(c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
+			server_text(c, c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
 			note_throttle(c, &r);
 		} else {
 			if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&
@@ -707,7 +749,7 @@ static int read_past_untagged(struct imap_client *c, char *err, size_t errlen)
 		if (imap_parse(c->parser, c->resp.data, c->resp.len, &r, perr, sizeof(perr)) == 0 &&
 		    r.status == IMAP_STATUS_BYE) {
 			c->bye = 1;
-			imap_safe_text(c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
+			server_text(c, c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
 		}
 	}
 }
@@ -774,7 +816,7 @@ static int login_continuation(struct imap_client *c, char *err, size_t errlen)
 	if (c->resp.len >= 1 && c->resp.data[0] == '+')
 		return 0;
 	char text[200];
-	imap_safe_text(text, sizeof(text), c->resp.data, c->resp.len);
+	server_text(c, text, sizeof(text), c->resp.data, c->resp.len);
 	snprintf(err, errlen, "refused before the password was sent: %s", text);
 	return IMAP_ERR_NO;
 }
@@ -957,6 +999,7 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 	else
 		buf_addf(&raw, "user=%s\001auth=Bearer %s\001\001", user, token);
 	base64(&b64, (const unsigned char *)raw.data, raw.len);
+	secret_form_add(c, b64.data, b64.len);
 	if (c->caps & IMAP_CAP_SASL_IR) {
 		rc = imap_send_command(c, &tag, err, errlen, "AUTHENTICATE %s %s", mech, b64.data);
 	} else {
@@ -1047,6 +1090,33 @@ static void login_redact(char *err, const char *user, const char *password)
 	buf_free(&b64);
 }
 
+/* The forms of the password a server may echo while the login runs: as sent
+ * raw (or in a literal), inside a quoted string, and in base64, alone
+ * (AUTHENTICATE LOGIN) and in SASL PLAIN's "\0user\0password" (login_oauth
+ * adds its own request's). */
+static void secret_forms_set(struct imap_client *c, const char *user, const char *password)
+{
+	struct buf raw = BUF_INIT, enc = BUF_INIT;
+	secret_form_add(c, password, strlen(password));
+	if (imap_add_quoted(&enc, password) == 0 && enc.len - 2 != strlen(password))
+		secret_form_add(c, enc.data + 1, enc.len - 2);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, user);
+	buf_addch(&raw, '\0');
+	buf_adds(&raw, password);
+	buf_reset(&enc);
+	base64(&enc, (const unsigned char *)raw.data, raw.len);
+	secret_form_add(c, enc.data, enc.len);
+	buf_reset(&enc);
+	base64(&enc, (const unsigned char *)password, strlen(password));
+	secret_form_add(c, enc.data, enc.len);
+	OPENSSL_cleanse(raw.data, raw.len);
+	if (enc.data)
+		OPENSSL_cleanse(enc.data, enc.cap);
+	buf_free(&raw);
+	buf_free(&enc);
+}
+
 static int login_caps(struct imap_client *c, char *err, size_t errlen)
 {
 	/* Capabilities may change after login (RFC 3501 §6.2.3); ask unless the
@@ -1096,10 +1166,12 @@ int imap_login(struct imap_client *c, const char *user, const char *password, ch
 	log_debug("%s: login with %s", imap_peer(c), oauth ? (c->acct->auth == AUTH_OAUTHBEARER ? "OAUTHBEARER" :
 		  "XOAUTH2") : how == login_plain ? "AUTHENTICATE PLAIN" : how == login_cram_md5 ?
 		  "AUTHENTICATE CRAM-MD5" : how == login_login ? "the LOGIN command" : "AUTHENTICATE LOGIN");
+	secret_forms_set(c, user, password);
 	if (oauth)
 		rc = login_oauth(c, c->acct->auth == AUTH_OAUTHBEARER, user, password, err, errlen);
 	else
 		rc = how(c, user, password, err, errlen);
+	secret_forms_clear(c);
 	if (rc < 0)
 		login_redact(err, user, password);
 	if (rc == IMAP_ERR_NO) {
@@ -1130,6 +1202,7 @@ void imap_close(struct imap_client *c)
 			 imap_peer(c), wire, plain, plain ? 100.0 * (double)wire / (double)plain : 100.0);
 		net_deflate_free(c->z);
 	}
+	secret_forms_clear(c);
 	net_close(c->net);
 	imap_parser_free(c->parser);
 	buf_free(&c->rbuf);

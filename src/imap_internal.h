@@ -39,6 +39,10 @@ struct imap_client {
 	int cont_early;        /* that "+" came while earlier APPENDs were waited for */
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
+	/* while a login runs: the forms of the secret its server text may echo,
+	 * masked before that text is escaped or cut (see server_text in imap.c) */
+	struct buf secret_forms[5];
+	size_t n_secret_forms;
 	struct imap_refusal refusal; /* the last tagged NO or BAD */
 	/* A command sent after the one waited for may complete first (RFC 3501 §5.5:
 	 * Dovecot runs a pipelined UID SEARCH beside the UID FETCH before it). The

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A server that refuses a login with a text echoing what it was sent (the LOGIN command's password,
+# AUTHENTICATE PLAIN's base64 initial response): the password was masked in the error only after
+# the text had been escaped and cut to 200 bytes, so a long password was shown cut short, past the
+# mask (most of it in clear, or most of its base64), and one with a tab or a byte that is not UTF-8
+# was shown escaped ("tab\x09...", "lat\xe9..."), which the mask did not match. No part of the
+# password, in any of these forms, may reach the output (plain or --json, -vv).
+. "$(dirname "$0")/lib.sh"
+t_begin
+HM_PY=$LIB_DIR/hostile_matrix.py
+
+long="Lp$(printf 'abcdefghij%.0s' $(seq 25))"
+passwords=("$long" $'tab\there-secret' $'lat\xe9in-secret' 'q"uo\te\\s-secret')
+for sc in login-no-echo-login login-no-echo-plain; do
+	rm -f "$T/hm.port"
+	bg_start python3 "$HM_PY" --scenario "$sc" --port-file "$T/hm.port" --log "$T/hm-$sc.log" --lifetime 60
+	HM_PID=$BG_PID
+	n=0
+	while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
+	port=$(cat "$T/hm.port")
+	i=0
+	for pw in "${passwords[@]}"; do
+		i=$((i + 1))
+		(umask 077 && printf '%s\n' "$pw" >"$T/pass-$i")
+		cfg=$T/$sc-$i.yaml
+		{ echo "accounts:"; acct_yaml "echo$i" root="$T/mail" port="$port" tls=none ca_file=- user=u \
+			password_file="$T/pass-$i" timeout=10; } | cfg_write "$cfg"
+		for opts in "" "-vv --json"; do
+			# shellcheck disable=SC2086
+			mk -c "$cfg" $opts sync
+			expect_rc 4 "$sc, password $i: a refused login"
+			check 'grep -qF "login failed" "$MK_ERR"' "$sc, password $i: no word of the refused login: $(mk_err_line)"
+			CHECKS=$((CHECKS + 1))
+			got=$(python3 - "$pw" "$MK_OUT" "$MK_ERR" <<'PY'
+import base64, sys
+pw = sys.argv[1].encode("utf-8", "surrogateescape")
+out = open(sys.argv[2], "rb").read() + open(sys.argv[3], "rb").read()
+escaped = b"".join(b"\\x%02x" % c if c < 0x20 or c >= 0x7f else bytes([c]) for c in pw)
+forms = [pw, escaped, pw.replace(b"\\", b"\\\\").replace(b'"', b'\\"'), base64.b64encode(pw),
+         base64.b64encode(b"\0u\0" + pw)]
+for f in forms:
+    for k in range(0, max(1, len(f) - 11)):
+        w = f[k:k + 12]
+        if w in out:
+            print(f"{w!r} (of {f[:20]!r}...) is in the output")
+            sys.exit(0)
+print("ok")
+PY
+)
+			[ "$got" = ok ] || fail "$sc, password $i, options \"$opts\": $got"
+		done
+	done
+	bg_kill "$HM_PID"
+done
+t_pass

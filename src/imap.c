@@ -78,6 +78,19 @@ void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len)
  * is escaped and cut to a message's size: masked afterwards (login_redact), a
  * long password was shown cut short, past the mask, and one with a control or
  * 8-bit byte escaped ("\x09"), which the mask did not match. */
+static void mask_secrets(const struct imap_client *c, struct buf *out, const char *s, size_t len)
+{
+	buf_add(out, s, len);
+	for (size_t i = 0; i < c->n_secret_forms; i++) {
+		const struct buf *f = &c->secret_forms[i];
+		char *p = out->data, *end = out->data + out->len;
+		while (f->len && (p = memmem(p, (size_t)(end - p), f->data, f->len)) != NULL) {
+			memset(p, '*', f->len);
+			p += f->len;
+		}
+	}
+}
+
 static void server_text(const struct imap_client *c, char *dst, size_t dstlen, const char *s, size_t len)
 {
 	struct buf raw = BUF_INIT;
@@ -85,16 +98,22 @@ static void server_text(const struct imap_client *c, char *dst, size_t dstlen, c
 		imap_safe_text(dst, dstlen, s, len);
 		return;
 	}
-	buf_add(&raw, s, len);
-	for (size_t i = 0; i < c->n_secret_forms; i++) {
-		const struct buf *f = &c->secret_forms[i];
-		char *p = raw.data, *end = raw.data + raw.len;
-		while (f->len && (p = memmem(p, (size_t)(end - p), f->data, f->len)) != NULL) {
-			memset(p, '*', f->len);
-			p += f->len;
-		}
-	}
+	mask_secrets(c, &raw, s, len);
 	imap_safe_text(dst, dstlen, raw.data, raw.len);
+	OPENSSL_cleanse(raw.data, raw.len);
+	buf_free(&raw);
+}
+
+/* The parse error of the unparsable line in c->resp while a login runs: the
+ * parser quotes 40 bytes of it, which may be a part of the password too long
+ * to be matched by the mask afterwards; so the masked line is parsed again. */
+static void parse_error_masked(struct imap_client *c, char *perr, size_t perrlen)
+{
+	struct buf raw = BUF_INIT;
+	struct imap_response r;
+	mask_secrets(c, &raw, c->resp.data, c->resp.len);
+	if (imap_parse(c->parser, raw.data, raw.len, &r, perr, perrlen) == 0)
+		snprintf(perr, perrlen, "not shown (it may echo the password)");
 	OPENSSL_cleanse(raw.data, raw.len);
 	buf_free(&raw);
 }
@@ -536,6 +555,8 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 					return IMAP_ERR_PROTOCOL;
 				continue;
 			}
+			if (c->n_secret_forms)
+				parse_error_masked(c, perr, sizeof(perr));
 			snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
 			return IMAP_ERR_PROTOCOL;
 		}

@@ -3687,6 +3687,28 @@ class _(Base):
         return False
 
 
+@sc("login-unparsable-echo-login", rc="4", named="-", flags="nogood",
+    doc="LOGIN answered by a line that does not parse (status NOPE) echoing the password")
+class _(Base):
+    caps_del = ["AUTH=PLAIN", "SASL-IR"]
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"LOGIN" and len(args) >= 2 and isinstance(args[1], bytes):
+            c.send(tag + b" NOPE " + args[1] + b"\r\n")
+            return True
+        return False
+
+
+@sc("login-unparsable-echo-plain", rc="4", named="-", flags="nogood",
+    doc="AUTHENTICATE PLAIN answered by a line that does not parse (status NOPE) echoing its base64")
+class _(Base):
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"AUTHENTICATE" and len(args) >= 2 and isinstance(args[1], bytes):
+            c.send(tag + b" NOPE " + args[1] + b"\r\n")
+            return True
+        return False
+
+
 @sc("logout-stall", rc="0", named="-", flags="same", bound=10, doc="LOGOUT is never answered (and the socket stays open)")
 class _(Base):
     def command(self, c, tag, verb, args, uid):

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mailkeep/buf.h"
@@ -276,6 +277,36 @@ static int read_all(int fd, struct buf *b, size_t max)
 	}
 }
 
+/* The state file at path, opened for reading: -1 with errno when it is
+ * missing (ENOENT) or cannot be opened, and also when it is not a regular
+ * file. A FIFO would block open() for ever (no timeout applies there: a cron
+ * run would hold the account's lock until killed), and a symbolic link
+ * (ELOOP) would be read from wherever it points; either is taken for a
+ * damaged state, which state_save() replaces. */
+static int state_open(const char *path)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	int e = fstat(fd, &sb) < 0 ? errno : S_ISREG(sb.st_mode) ? 0 : EINVAL;
+	if (!e)
+		return fd;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* Why state_open() failed, for "PATH: WHY" */
+static const char *state_open_error(int e)
+{
+	if (e == ELOOP)
+		return "a symbolic link (not followed)";
+	if (e == EINVAL)
+		return "not a regular file";
+	return strerror(e);
+}
+
 int state_load(const char *dir, struct folder_state *st, char *err, size_t errlen)
 {
 	struct buf path = BUF_INIT, data = BUF_INIT;
@@ -284,13 +315,13 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 	st->declared = -1;
 	st->kept = -1; /* no kept line (an older file): cur/ may hold kept files */
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
-	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	fd = state_open(path.data);
 	if (fd < 0) {
 		if (errno == ENOENT) {
 			rc = 1;
 			goto out;
 		}
-		snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path.data, state_open_error(errno));
 		goto out;
 	}
 	int r = read_all(fd, &data, STATE_MAX_SIZE);
@@ -346,12 +377,12 @@ int state_load_header(const char *dir, struct folder_state *st, char *err, size_
 	st->declared = -1;
 	st->kept = -1; /* no kept line (an older file): cur/ may hold kept files */
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
-	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	fd = state_open(path.data);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			rc = 1;
 		else
-			snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
+			snprintf(err, errlen, "%s: %s", path.data, state_open_error(errno));
 		goto out;
 	}
 	while (len < sizeof(head) - 1) {
@@ -531,7 +562,7 @@ int state_namespace_load(const char *acct_dir, char **rel)
 	ssize_t n = -1;
 	*rel = NULL;
 	buf_addf(&path, "%s/.mailkeep/namespace", acct_dir);
-	int fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO: EOF */
 	if (fd >= 0) {
 		n = read(fd, data, sizeof(data) - 1);
 		close(fd);
@@ -564,7 +595,7 @@ static int state_server_load(const char *path, char **user, char **host)
 	char *u, *h;
 	int rc = 1;
 	*user = *host = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO: EOF */
 	if (fd < 0)
 		return 1;
 	if (read_all(fd, &data, STATE_MAX_SIZE) < 0) /* a user name has no bound of its own */

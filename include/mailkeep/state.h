@@ -57,7 +57,8 @@ struct folder_state {
 };
 
 /* Load <dir>/.mailkeep-state. A missing file gives an empty state and returns 1;
- * 0 when loaded; -1 on a malformed or unreadable file with err set. */
+ * 0 when loaded; -1 on a malformed or unreadable file with err set, and on one
+ * that is not a regular file (a FIFO; a symbolic link is not followed). */
 int state_load(const char *dir, struct folder_state *st, char *err, size_t errlen);
 
 /* Load only the header lines (the first few hundred bytes): msgs stays empty,

@@ -162,6 +162,61 @@ Test(state, malformed_files_rejected)
 	remove_tmpdir(d);
 }
 
+/* A state that is a FIFO is refused at once, not waited on for a writer; one
+ * that is a symbolic link (to a good state, to /dev/zero) is not followed.
+ * The header-only load says the same. */
+Test(state, special_files_not_read, .timeout = 10)
+{
+	char *d = make_tmpdir();
+	char p[512], good[512];
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	snprintf(good, sizeof(good), "%s/good", d);
+	FILE *f = fopen(good, "w");
+	cr_assert_not_null(f);
+	fputs("mailkeep-state 2\nuidvalidity 7\ncount 0\n", f);
+	fclose(f);
+	const char *const why[] = { "not a regular file", "symbolic link", "symbolic link" };
+	for (int k = 0; k < 3; k++) {
+		struct folder_state st;
+		char err[256] = "";
+		unlink(p);
+		if (k == 0)
+			cr_assert_eq(mkfifo(p, 0600), 0);
+		else
+			cr_assert_eq(symlink(k == 1 ? good : "/dev/zero", p), 0);
+		cr_assert_eq(state_load(d, &st, err, sizeof(err)), -1, "case %d accepted", k);
+		cr_assert(strstr(err, STATE_FILE) && strstr(err, why[k]), "case %d: %s", k, err);
+		err[0] = '\0';
+		cr_assert_eq(state_load_header(d, &st, err, sizeof(err)), -1, "case %d: header accepted", k);
+		cr_assert(strstr(err, why[k]), "case %d (header): %s", k, err);
+	}
+	unlink(good);
+	remove_tmpdir(d);
+}
+
+/* .mailkeep/namespace and a server file that are FIFOs record nothing: read
+ * at once (no writer: end of file), never waited on. */
+Test(state, special_namespace_server_files, .timeout = 10)
+{
+	char *d = make_tmpdir();
+	char p[512], q[512], err[256] = "", *rel = NULL;
+	snprintf(p, sizeof(p), "%s/.mailkeep", d);
+	cr_assert_eq(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/.mailkeep/namespace", d);
+	snprintf(q, sizeof(q), "%s/.mailkeep/server", d);
+	cr_assert_eq(mkfifo(p, 0600), 0);
+	cr_assert_eq(mkfifo(q, 0600), 0);
+	cr_assert_eq(state_namespace_load(d, &rel), 1);
+	cr_assert_null(rel);
+	cr_assert_eq(state_server_check(q, "u", "h", err, sizeof(err)), 1);
+	unlink(p);
+	unlink(q);
+	snprintf(p, sizeof(p), "%s/.mailkeep", d);
+	rmdir(p);
+	rmdir(d);
+	free(d);
+}
+
 /* The folder a state was written for: recorded, read back (also by the
  * header-only load, with a message line after it), and compared by path. */
 Test(state, folder_identity)

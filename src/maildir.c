@@ -25,7 +25,8 @@ static int mkdir_one(const char *path, char *err, size_t errlen)
 		struct stat st;
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 			return 0;
-		snprintf(err, errlen, "%s: exists and is not a directory", path);
+		snprintf(err, errlen, "%s: exists and is not a directory%s", path,
+			 S_ISLNK(st.st_mode) ? " (a symbolic link, not followed)" : "");
 		return -1;
 	}
 	snprintf(err, errlen, "%s: mkdir: %s", path, strerror(errno));

@@ -142,6 +142,18 @@ out:
 }
 
 
+/* Make DIR, a directory of the push states below the account directory, never
+ * through a symbolic link: no state is written outside the mirror. */
+static int push_state_mkdirs(const struct push_run *r, const char *dir, char *err, size_t errlen)
+{
+	size_t n = strlen(r->src_dir);
+	if (strncmp(dir, r->src_dir, n) || dir[n] != '/') {
+		snprintf(err, errlen, "%s: not in %s", dir, r->src_dir);
+		return -1;
+	}
+	return maildir_mkdirs(r->src_dir, dir + n + 1, err, errlen);
+}
+
 /* Write the state atomically: temp file, fsync, rename, fsync of the directory.
  * Nothing is written when it did not change, or in a dry run. */
 int push_save_state(struct folder_run *f, char *err, size_t errlen)
@@ -155,7 +167,7 @@ int push_save_state(struct folder_run *f, char *err, size_t errlen)
 		rc = 0;
 		goto out;
 	}
-	if (maildir_mkdir_p(f->state_dir.data, err, errlen) < 0)
+	if (push_state_mkdirs(f->r, f->state_dir.data, err, errlen) < 0)
 		goto out;
 	buf_addf(&path, "%s/%s", f->state_dir.data, PUSH_STATE_FILE);
 	if (maildir_write_file_atomic(path.data, text.data, text.len, err, errlen) < 0)
@@ -701,7 +713,7 @@ static int check_target(const struct push_run *r, struct buf *path, char *err, s
 static void record_target(const struct push_run *r, const char *path)
 {
 	char err[600];
-	if (maildir_mkdir_p(r->state_root, err, sizeof(err)) < 0 ||
+	if (push_state_mkdirs(r, r->state_root, err, sizeof(err)) < 0 ||
 	    state_server_save(path, r->dst->user, r->dst->host, err, sizeof(err)) < 0)
 		log_warn("push %s -> %s: cannot record the target mailbox (tried again next push): %s",
 			 r->src->name, r->dst->name, err);

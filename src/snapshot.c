@@ -25,6 +25,8 @@
 /* present while a run may hold the branch's lock (git_commit_create) */
 #define SNAP_COMMITTING ".mailkeep/snapshot-committing"
 #define KEEP_FILE ".mailkeep-keep"
+/* readings of a changed directory before its snapshot goes on with the last */
+#define LIST_ATTEMPTS 10
 
 /* A folder as recorded at the last snapshot or found on disk now. */
 struct snap_folder {
@@ -304,6 +306,70 @@ static void old_free(struct old_entry *old, size_t n_old)
 	free(old);
 }
 
+/* A regular file's name of an open directory (not "." names, which
+ * .mailkeep-keep is); NULL at the end. */
+static const char *next_file(DIR *d)
+{
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN))
+			return de->d_name;
+	return NULL;
+}
+
+/* The names of the files of directory PATH, NUL-separated, in readdir order;
+ * none if it cannot be read (a folder without new/). */
+static void list_dir(const char *path, struct buf *out)
+{
+	DIR *d = opendir(path);
+	const char *name;
+	buf_reset(out);
+	while (d && (name = next_file(d)))
+		buf_add(out, name, strlen(name) + 1);
+	if (d)
+		closedir(d);
+}
+
+/* Whether directory PATH lists exactly NAMES again, in the same order. */
+static int lists_again(const char *path, const struct buf *names)
+{
+	DIR *d = opendir(path);
+	const char *name;
+	size_t at = 0;
+	int same = 1;
+	while (d && same && (name = next_file(d))) {
+		size_t l = strlen(name) + 1;
+		same = at + l <= names->len && !memcmp(names->data + at, name, l);
+		at += l;
+	}
+	if (d)
+		closedir(d);
+	return same && at == names->len;
+}
+
+/* The listing of directory PATH into NAMES, read until two readings in a row
+ * agree and the directory's change time stayed the same across both. A file
+ * renamed while readdir() runs (a mail reader changing flags) may be returned
+ * under both names or under neither (POSIX leaves it open; ext4 does both):
+ * one reading left such messages out of the commit, which counted them as
+ * removed, or put them in twice. 1 when settled; 0 if the directory kept
+ * changing (NAMES then holds the last reading). */
+static int settled_listing(const char *path, struct buf *names)
+{
+	int settled = 0;
+	for (int attempt = 0; attempt < LIST_ATTEMPTS && !settled; attempt++) {
+		if (attempt) {
+			/* let a burst of renames end */
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		int64_t before = ctime_ns(path);
+		list_dir(path, names);
+		settled = lists_again(path, names) && ctime_ns(path) == before;
+	}
+	return settled;
+}
+
 /* Hash the file NAME of directory DPATH into the builder; a file gone
  * meanwhile (a reader's rename) leaves the tree. 0, or -1 with err set. */
 static int add_from_disk(struct snap_run *r, git_treebuilder *bld, const char *dpath, const char *name,
@@ -338,6 +404,37 @@ out:
 	return rc;
 }
 
+/* Whether NAME is one of the NUL-separated NAMES. */
+static int listed(const struct buf *names, const char *name)
+{
+	for (size_t at = 0; at < names->len; at += strlen(names->data + at) + 1)
+		if (!strcmp(names->data + at, name))
+			return 1;
+	return 0;
+}
+
+/* The file of directory DPATH that the message NAME of the listing NAMES,
+ * found gone, is now (same base name, NAME itself once renamed back, or a
+ * name not listed: not another copy) into OUT: 1 if found, else 0 (removed,
+ * or moved to another directory). */
+static int find_renamed(const char *dpath, const char *name, const struct buf *names, struct buf *out)
+{
+	struct buf now = BUF_INIT;
+	size_t blen = base_len(name);
+	int found = 0;
+	settled_listing(dpath, &now); /* one reading can miss it as the first did */
+	for (size_t at = 0; at < now.len && !found; at += strlen(now.data + at) + 1) {
+		const char *n = now.data + at;
+		if (base_len(n) == blen && !memcmp(n, name, blen) && (!strcmp(n, name) || !listed(names, n))) {
+			buf_reset(out);
+			buf_adds(out, n);
+			found = 1;
+		}
+	}
+	buf_free(&now);
+	return found;
+}
+
 /* The directory's tree builder, started from its tree on the first change:
  * a directory that did not change costs no copy of its entries. */
 static int need_builder(struct snap_run *r, const git_tree *tree, git_treebuilder **bld,
@@ -355,14 +452,14 @@ static int need_builder(struct snap_run *r, const git_tree *tree, git_treebuilde
  * bytes a message (17 MB for a first snapshot of 100,000). */
 static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, char *err, size_t errlen)
 {
-	struct buf tpath = BUF_INIT, dpath = BUF_INIT, upath = BUF_INIT;
+	struct buf tpath = BUF_INIT, dpath = BUF_INIT, upath = BUF_INIT, moved = BUF_INIT;
 	git_tree_entry *te = NULL;
 	git_tree *tree = NULL;
 	git_treebuilder *bld = NULL;
 	struct old_entry *old = NULL;
 	size_t n_old = 0;
 	git_oid tree_id;
-	DIR *d = NULL;
+	struct buf names = BUF_INIT;
 	int rc = -1;
 
 	buf_addf(&tpath, "%s/%s", f->rel, sub);
@@ -388,54 +485,64 @@ static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, 
 	}
 	git_error_clear();
 	buf_addf(&dpath, "%s/%s/%s", r->dir, f->rel, sub);
-	d = opendir(dpath.data);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
-				continue;
-			struct old_entry *o = match_old(old, n_old, de->d_name);
-			int gone;
-			if (o && !strcmp(o->name, de->d_name)) {
-				o->used = 1;
-				continue;
-			}
-			struct old_entry *x = exact_old(old, n_old, de->d_name);
-			if (x && x->used == 2) {
-				/* two files of one base name (a message and a copy):
-				 * this one is the entry, unchanged; the file that
-				 * took its blob as a rename gets its own */
-				if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-					goto out;
-				if (git_treebuilder_remove(bld, x->renamed_to) < 0) {
-					git_fail(err, errlen, tpath.data);
-					goto out;
-				}
-				if (add_from_disk(r, bld, dpath.data, x->renamed_to, &gone, err, errlen) < 0)
-					goto out;
-				f->renamed--;
-				if (!gone)
-					f->added++;
-				x->used = 1;
-				continue;
-			}
+	if (!settled_listing(dpath.data, &names)) {
+		log_warn("%s kept changing while it was read (a mail reader at work?): this snapshot may "
+			 "be off for it; the next run looks again", dpath.data);
+		/* a change time no directory has: the next run reads it again */
+		if (!strcmp(sub, "cur"))
+			f->cur_ns = 0;
+		else
+			f->new_ns = 0;
+	}
+	for (size_t at = 0; at < names.len; at += strlen(names.data + at) + 1) {
+		const char *name = names.data + at;
+		struct old_entry *o = match_old(old, n_old, name);
+		int gone;
+		if (o && !strcmp(o->name, name)) {
+			o->used = 1;
+			continue;
+		}
+		struct old_entry *x = exact_old(old, n_old, name);
+		if (x && x->used == 2) {
+			/* two files of one base name (a message and a copy):
+			 * this one is the entry, unchanged; the file that
+			 * took its blob as a rename gets its own */
 			if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
 				goto out;
-			if (o) {
-				o->used = 2;
-				o->renamed_to = xstrdup(de->d_name);
-				if (git_treebuilder_insert(NULL, bld, de->d_name, &o->id, GIT_FILEMODE_BLOB) < 0) {
-					git_fail(err, errlen, tpath.data);
-					goto out;
-				}
-				f->renamed++;
-			} else {
-				if (add_from_disk(r, bld, dpath.data, de->d_name, &gone, err, errlen) < 0)
-					goto out;
-				if (gone)
-					continue;
-				f->added++;
+			if (git_treebuilder_remove(bld, x->renamed_to) < 0) {
+				git_fail(err, errlen, tpath.data);
+				goto out;
 			}
+			if (add_from_disk(r, bld, dpath.data, x->renamed_to, &gone, err, errlen) < 0)
+				goto out;
+			f->renamed--;
+			if (!gone)
+				f->added++;
+			x->used = 1;
+			continue;
+		}
+		if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
+			goto out;
+		if (o) {
+			o->used = 2;
+			o->renamed_to = xstrdup(name);
+			if (git_treebuilder_insert(NULL, bld, name, &o->id, GIT_FILEMODE_BLOB) < 0) {
+				git_fail(err, errlen, tpath.data);
+				goto out;
+			}
+			f->renamed++;
+		} else {
+			if (add_from_disk(r, bld, dpath.data, name, &gone, err, errlen) < 0)
+				goto out;
+			/* renamed since the listing (a reader changed its flags):
+			 * taken under its new name, not left out of this commit */
+			for (int chase = 0; gone && chase < LIST_ATTEMPTS &&
+					    find_renamed(dpath.data, name, &names, &moved); chase++)
+				if (add_from_disk(r, bld, dpath.data, moved.data, &gone, err, errlen) < 0)
+					goto out;
+			if (gone)
+				continue;
+			f->added++;
 		}
 	}
 	for (size_t i = 0; i < n_old; i++) {
@@ -465,8 +572,8 @@ static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, 
 	}
 	rc = 0;
 out:
-	if (d)
-		closedir(d);
+	buf_free(&names);
+	buf_free(&moved);
 	old_free(old, n_old);
 	git_treebuilder_free(bld);
 	git_tree_free(tree);
@@ -768,7 +875,9 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 			was->seen = 1;
 		if (!full && was && was->cur_ns == x->cur_ns && was->new_ns == x->new_ns)
 			continue;
-		if (diff_dir(&r, x, "cur", err, errlen) < 0 || diff_dir(&r, x, "new", err, errlen) < 0)
+		/* new/ first: a mail reader moves messages from new/ to cur/, and one
+		 * moved in between is then read twice rather than not at all */
+		if (diff_dir(&r, x, "new", err, errlen) < 0 || diff_dir(&r, x, "cur", err, errlen) < 0)
 			goto out;
 		if (x->added || x->renamed || x->removed)
 			res->folders_changed++;

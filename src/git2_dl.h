@@ -33,6 +33,7 @@
 	X(git_oid_cpy) \
 	X(git_oid_equal) \
 	X(git_oid_tostr) \
+	X(git_reference_create_matching) \
 	X(git_reference_free) \
 	X(git_reference_lookup) \
 	X(git_reference_target) \
@@ -116,6 +117,7 @@ int git2_open(const char *soname, struct git2_table *table, char *err, size_t er
 #define git_oid_cpy (git2_table.git_oid_cpy)
 #define git_oid_equal (git2_table.git_oid_equal)
 #define git_oid_tostr (git2_table.git_oid_tostr)
+#define git_reference_create_matching (git2_table.git_reference_create_matching)
 #define git_reference_free (git2_table.git_reference_free)
 #define git_reference_lookup (git2_table.git_reference_lookup)
 #define git_reference_target (git2_table.git_reference_target)

@@ -22,7 +22,7 @@
 
 #define SNAP_STATE ".mailkeep/snapshot-state"
 #define SNAP_MAGIC "mailkeep-snapshot 1"
-/* present while a run may hold the branch's lock (git_commit_create) */
+/* present while a run may hold the branch's lock (commit_durably) */
 #define SNAP_COMMITTING ".mailkeep/snapshot-committing"
 #define KEEP_FILE ".mailkeep-keep"
 /* readings of a changed directory before its snapshot goes on with the last */
@@ -813,6 +813,45 @@ static void commit_message(struct buf *msg, const struct account *acct, const st
 	}
 }
 
+/* Write the commit of TREE, make the objects of the snapshot durable, then
+ * move the branch REFNAME to it (compare-and-swap from PARENT, as
+ * git_commit_create would). libgit2 does not fsync what it writes
+ * (GIT_OPT_ENABLE_FSYNC_GITDIR is off); a branch renamed into place before
+ * the objects it names reach the disk pointed, after a power cut, at empty
+ * object files, and every later snapshot failed on them. One syncfs(2) of
+ * the repository's file system makes them all durable, as for a batch of
+ * messages (docs/design.md). MARK is present while the branch's lock may be
+ * held (clear_stale_files). 0 with *ID, or -1 with err set. */
+static int commit_durably(git_repository *repo, const char *refname, const git_signature *sig, const char *msg,
+			  const git_tree *tree, const git_commit *parent, const char *mark, git_oid *id, char *err,
+			  size_t errlen)
+{
+	const git_commit *parents[1] = { parent };
+	git_reference *ref = NULL;
+	int rc = -1, fd;
+	if (git_commit_create(id, repo, NULL, sig, sig, NULL, msg, tree, parent ? 1 : 0, parents) < 0) {
+		git_fail(err, errlen, git_repository_path(repo));
+		goto out;
+	}
+	if (maildir_sync_fs(git_repository_path(repo), err, errlen) < 0)
+		goto out;
+	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", mark, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	if (git_reference_create_matching(&ref, repo, refname, id, parent != NULL,
+					  parent ? git_commit_id(parent) : NULL, NULL) < 0)
+		git_fail(err, errlen, git_repository_path(repo));
+	else
+		rc = 0;
+	unlink(mark);
+out:
+	git_reference_free(ref);
+	return rc;
+}
+
 int snapshot_account(const struct account *acct, const char *account_dir, int full,
 		     struct snapshot_result *res, char *err, size_t errlen)
 {
@@ -899,7 +938,6 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 		snprintf(res->commit, sizeof(res->commit), "%s", head_hex);
 	} else {
 		git_oid commit_id;
-		const git_commit *parents[1] = { parent };
 		if (git_tree_lookup(&newtree, r.repo, &tree_id) < 0 ||
 		    parse_author(acct->snapshot_author, &sig) < 0) {
 			git_fail(err, errlen, acct->snapshot_repo);
@@ -907,18 +945,8 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 		}
 		commit_message(&msg, acct, &r.now, res);
 		buf_addf(&mark, "%s/%s", account_dir, SNAP_COMMITTING);
-		int fd = open(mark.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
-			goto out;
-		}
-		close(fd);
-		int crc = git_commit_create(&commit_id, r.repo, refname.data, sig, sig, NULL, msg.data,
-					    newtree, parent ? 1 : 0, parents);
-		if (crc < 0)
-			git_fail(err, errlen, acct->snapshot_repo);
-		unlink(mark.data);
-		if (crc < 0)
+		if (commit_durably(r.repo, refname.data, sig, msg.data, newtree, parent, mark.data, &commit_id, err,
+				   errlen) < 0)
 			goto out;
 		git_oid_tostr(res->commit, sizeof(res->commit), &commit_id);
 		res->committed = 1;

@@ -132,9 +132,13 @@ static int load_state(const char *dir, char *commit, struct snap_folders *f)
 		} else if (!strncmp(line, "f ", 2)) {
 			long long c, n;
 			int off = 0;
-			if (sscanf(line + 2, "%lld %lld %n", &c, &n, &off) != 2 || off <= 0)
+			/* exactly one space before the folder: a " %n" ate the
+			 * leading spaces of a folder named " Lead", which then
+			 * read as the folder Lead, and a snapshot dropped Lead */
+			if (sscanf(line + 2, "%lld %lld%n", &c, &n, &off) != 2 || off <= 0 || line[2 + off] != ' ' ||
+			    !line[3 + off])
 				goto bad;
-			struct snap_folder *x = folders_add(f, line + 2 + off);
+			struct snap_folder *x = folders_add(f, line + 3 + off);
 			x->cur_ns = c;
 			x->new_ns = n;
 		}

@@ -385,18 +385,21 @@ static int add_from_disk(struct snap_run *r, git_treebuilder *bld, const char *d
 
 	*gone = 0;
 	buf_addf(&full, "%s/%s", dpath, name);
-	if (git_blob_create_from_disk(&id, r->repo, full.data) < 0) {
+	for (int attempt = 0; git_blob_create_from_disk(&id, r->repo, full.data) < 0; attempt++) {
 		/* vanished while we looked? asked again: libgit2 does not
 		 * promise errno, and one left from its own lookups would drop
-		 * a message silently */
+		 * a message silently. Back again (a reader that set a flag
+		 * and took it off)? read again: that failed the snapshot */
 		struct stat sb;
 		if (lstat(full.data, &sb) < 0 && errno == ENOENT) {
 			*gone = 1;
 			rc = 0;
-		} else {
-			git_fail(err, errlen, full.data);
+			goto out;
 		}
-		goto out;
+		if (attempt == LIST_ATTEMPTS) {
+			git_fail(err, errlen, full.data);
+			goto out;
+		}
 	}
 	if (git_treebuilder_insert(NULL, bld, name, &id, GIT_FILEMODE_BLOB) < 0) {
 		git_fail(err, errlen, full.data);

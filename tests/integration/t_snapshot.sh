@@ -145,7 +145,7 @@ fsck_clean
 # snapshot failed on them). With strace: a syncfs (or fsync) after the last object is linked or
 # renamed into objects/ and before refs/heads/main.lock is renamed to refs/heads/main.
 seed append --folder INBOX --count 1 --first 600
-strace -f -qq -o "$T/durable.trace" -e trace=link,linkat,rename,renameat,renameat2,syncfs,fsync,fdatasync \
+ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o "$T/durable.trace" -e trace=link,linkat,rename,renameat,renameat2,syncfs,fsync,fdatasync \
 	"$MAILKEEP" -c "$cfg" sync >"$T/durable.out" 2>&1
 rc=$?
 check '[ "$rc" -eq 0 ]' "sync under strace failed: $(tail -n 2 "$T/durable.out" | tr '\n' ' ')"

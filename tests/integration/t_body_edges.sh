@@ -113,11 +113,14 @@ if command -v mlist >/dev/null; then
 	done
 fi
 if command -v neomutt >/dev/null && command -v script >/dev/null; then
-	# neomutt opens each folder (on a pseudo-terminal) and counts all its messages and the flagged ones
+	# neomutt opens each folder (on a pseudo-terminal) and counts all its messages and the flagged ones.
+	# Its folder is the mirror: with the default, ~/Mail, missing, it asks whether to create it and
+	# waits for an answer (a machine without /root/Mail failed the test after 30 s)
+	printf '%s\n' "set folder=$A" "set mbox_type=Maildir" >"$T/neomuttrc"
 	for d in Edges Sizes Kw; do
 		n=$(find "$A/$d/cur" -type f | wc -l)
 		nf=$(find "$A/$d/cur" -type f -name '*:2,*F*' | wc -l)
-		TERM=xterm timeout 30 script -qec "stty cols 250 rows 60; neomutt -n -F /dev/null -R -f '$A/$d' -e 'push <quit>'" /dev/null \
+		TERM=xterm timeout 30 script -qec "stty cols 250 rows 60; neomutt -n -F '$T/neomuttrc' -R -f '$A/$d' -e 'push <quit>'" /dev/null \
 			</dev/null >"$T/neomutt.$d" 2>&1 || fail "neomutt could not open $d: $(tail -c 200 "$T/neomutt.$d")"
 		st=$(grep -ao '\[Msgs:[^]]*\]' "$T/neomutt.$d" | tail -n 1)
 		got_n=$(sed -n 's/.*Msgs:\([0-9]*\).*/\1/p' <<<"$st")

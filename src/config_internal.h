@@ -1,7 +1,9 @@
-/* Internals shared by the configuration loader's files (config.c: schema,
- * validation, defaults, load API; config_yaml.c: libyaml events -> node tree,
- * positions and YAML-level checks; config_password.c; config_glob.c).
- * Not a public interface. */
+/* Internals shared by the configuration loader's files (config.c: load API,
+ * defaults applied to the accounts, accounts checked against each other;
+ * config_schema.c: the key table and the checks of values; config_path.c:
+ * path expansion, the default file, accounts' directories apart;
+ * config_yaml.c: libyaml events -> node tree, positions and YAML-level
+ * checks; config_password.c; config_glob.c). Not a public interface. */
 #ifndef MAILKEEP_CONFIG_INTERNAL_H
 #define MAILKEEP_CONFIG_INTERNAL_H
 
@@ -83,6 +85,57 @@ size_t config_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 /* snprintf into a caller's error buffer; nothing when ERR is NULL or ERRLEN 0. */
 void config_set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- config_schema.c ---- */
+
+enum key {
+	K_NAME, K_ROOT, K_HOST, K_PORT, K_TLS, K_CA_FILE, K_USER,
+	K_PASSWORD_COMMAND, K_PASSWORD_ENV, K_PASSWORD_FILE, K_TOKEN_COMMAND, K_AUTH, K_FOLDERS, K_DELETIONS,
+	K_TIMEOUT, K_MAX_CONNECTIONS, K_PIPELINE_DEPTH, K_SNAPSHOT, K_SNAPSHOT_REPO, K_SNAPSHOT_BRANCH, K_SNAPSHOT_AUTHOR, K_PUSH_MAP,
+	K_GMAIL_DEDUPE, K_COMPRESS,
+	K_COUNT
+};
+
+#define PASSWORD_KEYS "password_command, password_env, password_file, token_command"
+
+/* One mapping's worth of validated values: "defaults" or one account. */
+struct layer {
+	const char *where;
+	const struct node *key[K_COUNT]; /* key node, NULL when not set here */
+	char *str[K_COUNT];
+	long num[K_COUNT];
+	struct strlist include, exclude;
+	struct push_map_entry *map; /* K_PUSH_MAP */
+	size_t n_map;
+	char *password_file_shown; /* K_PASSWORD_FILE as written, when it holds a $VAR */
+};
+
+/* K's name as written in the file ("password_command"); static storage. */
+const char *config_key_name(enum key k);
+/* Checks every key and value of MAP (a mapping; "defaults" when IS_DEFAULTS)
+ * into L, which the caller frees with config_layer_free(). 0 or -1. */
+int config_parse_layer(struct ctx *c, const struct node *map, struct layer *l, int is_defaults);
+void config_layer_free(struct layer *l);
+/* The key node of the password source L sets, or NULL. */
+const struct node *config_layer_password_key(const struct layer *l);
+/* 1 when S is a valid account name ([A-Za-z0-9._-]+, not starting with '.',
+ * at most 64 characters). */
+int config_valid_account_name(const char *s);
+/* The length of the environment variable name S starts with; 0 when none. */
+size_t config_env_name_len(const char *s);
+/* Free L's items (or MAP's entries) and leave it empty. */
+void config_strlist_free(struct strlist *l);
+void config_push_map_free(struct push_map_entry **map, size_t *n);
+
+/* ---- config_path.c ---- */
+
+/* Expands a leading "~" and $VAR / ${VAR} of S into OUT; on failure describes
+ * the problem in WHY and returns -1. */
+int config_expand_path(const char *s, struct buf *out, struct buf *why);
+/* Refuses two accounts (the items of SEQ) whose mirrors or snapshot
+ * repositories are the same directory or one inside the other, or an
+ * account's repository and mirror in each other's way. 0 or -1. */
+int config_check_overlapping_dirs(struct ctx *c, const struct config *cfg, const struct node *seq);
 
 /* ---- config_glob.c ---- */
 

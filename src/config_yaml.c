@@ -3,8 +3,9 @@
  * The file is checked as text first (UTF-8, control characters), then turned
  * into a small node tree by walking libyaml events (refusing foreign tags and
  * extra documents; anchors and aliases are recorded and refused by
- * config_node_check()), keeping each node's position so that config.c can
- * report errors as FILE:LINE:COL naming the key. */
+ * config_node_check()), keeping each node's position so that
+ * config_schema.c and config.c can report errors as FILE:LINE:COL naming the
+ * key. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>

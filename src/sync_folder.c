@@ -61,19 +61,6 @@ void folder_spec_drop(struct folder_run *f)
 
 /* ---- folder ---- */
 
-void commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
-		  struct commit_msg *msgs, size_t n_msgs)
-{
-	pthread_mutex_lock(&c->lock);
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 32;
-		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
-	}
-	c->e[c->n++] = (struct commit_entry){ xstrdup(dir), *st, msgs, n_msgs };
-	memset(st, 0, sizeof(*st));
-	pthread_mutex_unlock(&c->lock);
-}
-
 /* Left in a directory the old copy of a folder is moved into until the move
  * is done: a run killed in the middle of it, the next run finishes it there. */
 #define ASIDE_MARK ".mailkeep-moving"
@@ -121,7 +108,7 @@ static int aside_done(const char *dir, const char *mark, char *err, size_t errle
  * folder's cur/, new/ and tmp/ are made: a run killed in between leaves no
  * Maildir without a state, which the next run could not tell from one a
  * reader made, and would keep empty if the server deleted the folder
- * meanwhile (check_orphan in sync.c). */
+ * meanwhile (check_orphan in sync_list.c). */
 static int state_begin(struct folder_run *f, struct folder_state *st, uint32_t uidvalidity, uint64_t folder_id,
 		       char *err, size_t errlen)
 {

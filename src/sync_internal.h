@@ -1,4 +1,5 @@
-/* Internals shared by the sync runner's files (sync.c: accounts; sync_folder.c,
+/* Internals shared by the sync runner's files (sync.c, sync_list.c,
+ * sync_conn.c and sync_commit.c: accounts, see sync_account.h; sync_folder.c,
  * sync_view.c and sync_fetch.c: one folder, see sync_folder.h). Not a public
  * interface. */
 #ifndef MAILKEEP_SYNC_INTERNAL_H
@@ -101,7 +102,7 @@ void prefetch_drain(struct account_run *a);
 void sync_change(struct account_run *a, enum sync_change kind, const char *old_rel, const char *new_rel);
 
 /* Hand a folder's new state (moved from *st, which is left empty) and its
- * pending messages (moved) to the end of the run. */
+ * pending messages (moved) to the end of the run (sync_commit.c). */
 void commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
 		  struct commit_msg *msgs, size_t n_msgs);
 

@@ -1,0 +1,178 @@
+/* Sync runner, per account: the end-of-run commit (docs/design.md, "State").
+ * The folders hand it their new states and their last download batches
+ * (commit_later); commit_run makes them durable and visible together, in
+ * three syncs per file system for the whole run. The rest of the account is
+ * in sync.c. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
+#include "mailkeep/state.h"
+
+#include "sync_account.h"
+
+void commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
+		  struct commit_msg *msgs, size_t n_msgs)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 32;
+		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
+	}
+	c->e[c->n++] = (struct commit_entry){ xstrdup(dir), *st, msgs, n_msgs };
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_unlock(&c->lock);
+}
+
+struct dir_entry {
+	const char *dir;
+	size_t i;
+};
+
+static int cmp_dir_entry(const void *x, const void *y)
+{
+	const struct dir_entry *a = x, *b = y;
+	int r = strcmp(a->dir, b->dir);
+	return r ? r : (a->i > b->i) - (a->i < b->i);
+}
+
+/* Mark in SKIP every entry that a later entry of the same folder supersedes.
+ * A folder hands its state once per run; should it ever hand it twice, the
+ * later one describes the folder (the second attempt cleaned tmp/ of the
+ * first one's files), and the earlier one must not touch its files nor the
+ * .tmp state they share. */
+static void superseded_entries(const struct state_commits *c, int *skip)
+{
+	struct dir_entry *d = xcalloc(c->n + 1, sizeof(*d));
+	for (size_t i = 0; i < c->n; i++)
+		d[i] = (struct dir_entry){ c->e[i].dir, i };
+	qsort(d, c->n, sizeof(*d), cmp_dir_entry);
+	for (size_t k = 0; k + 1 < c->n; k++) {
+		if (!strcmp(d[k].dir, d[k + 1].dir)) {
+			skip[d[k].i] = 1;
+			log_warn("%s: its state was handed twice in this run; the last one is kept", d[k].dir);
+		}
+	}
+	free(d);
+}
+
+/* The end of a run (docs/design.md, "State"): one syncfs per file system makes
+ * the last batches' files in tmp/ durable; they are renamed into cur/; each
+ * folder's state is written to .tmp with the directory times after those
+ * renames; a second syncfs makes the renames and the .tmp states durable; the
+ * states are renamed into place and a third syncfs makes that durable. So a
+ * state never records a message that is not on disk, at three syncs per run
+ * instead of several per folder. Killed before the end, a run leaves files in
+ * tmp/ and .tmp states, which the next run removes, and the previous states:
+ * it redoes that work, and never loses or duplicates a message. A folder whose
+ * message cannot be renamed keeps its previous state. Returns how many folders
+ * could not be committed; their errors are logged, naming the account, and
+ * told to on_folder_uncommitted. */
+size_t commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen)
+{
+	const char *account = a->acct->name;
+	size_t dl = strlen(a->dir);
+	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));
+	size_t n_fs = 0, failed = 0, n_msgs = 0;
+	int *ok = xcalloc(c->n + 1, sizeof(*ok));
+	int *skip = xcalloc(c->n + 1, sizeof(*skip));
+	int rc = 0;
+	superseded_entries(c, skip);
+	for (size_t i = 0; i < c->n; i++) {
+		struct stat sb;
+		size_t k = 0;
+		if (skip[i])
+			continue;
+		n_msgs += c->e[i].n_msgs;
+		if (stat(c->e[i].dir, &sb) < 0)
+			continue;
+		while (k < n_fs && fs[k].dev != sb.st_dev)
+			k++;
+		if (k == n_fs) {
+			fs[n_fs].dev = sb.st_dev;
+			fs[n_fs++].dir = c->e[i].dir;
+		}
+	}
+	log_debug("commit: %zu folders, %zu messages", c->n, n_msgs);
+	for (size_t k = 0; k < n_fs && rc == 0 && n_msgs; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: messages durable in tmp/");
+	for (size_t i = 0; i < c->n; i++) {
+		struct commit_entry *e = &c->e[i];
+		int64_t cur_ns, new_ns;
+		if (skip[i])
+			continue;
+		ok[i] = rc == 0;
+		/* the times the folder's sync ended with: another value now means
+		 * someone else changed it since, and the next run lists it */
+		maildir_dir_mtimes(e->dir, &cur_ns, &new_ns);
+		if (cur_ns != e->st.cur_mtime_ns || new_ns != e->st.new_mtime_ns)
+			e->st.listed = 0;
+		for (size_t j = 0; j < e->n_msgs; j++) {
+			if (rc == 0 && rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
+				log_error("account %s: %s: rename: %s", account, e->msgs[j].cur_path,
+					  strerror(errno));
+				ok[i] = 0;
+			}
+		}
+		if (!ok[i])
+			continue;
+		if (e->n_msgs) /* else the times read above, which the check found equal */
+			maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
+		char serr[512];
+		if (state_write_temp(e->dir, &e->st, serr, sizeof(serr)) < 0) {
+			log_error("account %s: %s", account, serr);
+			ok[i] = 0;
+		}
+	}
+	log_debug("commit: renamed into cur/, states written");
+	for (size_t k = 0; k < n_fs && rc == 0; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: renames and states durable");
+	for (size_t i = 0; i < c->n; i++) {
+		if (skip[i])
+			continue;
+		if (ok[i] && rc == 0 && state_commit_temp(c->e[i].dir, err, errlen) < 0)
+			ok[i] = 0;
+		failed += !ok[i] || rc != 0;
+		if (ok[i] && rc == 0)
+			continue;
+		state_discard_temp(c->e[i].dir);
+		const char *d = c->e[i].dir;
+		if (a->opt && a->opt->on_folder_uncommitted && !strncmp(d, a->dir, dl) && d[dl] == '/')
+			a->opt->on_folder_uncommitted(a->opt->folder_ctx, d + dl + 1,
+						      "its changes could not be made durable (the next run "
+						      "redoes them)");
+	}
+	for (size_t k = 0; k < n_fs && rc == 0; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: done");
+	free(skip);
+	free(ok);
+	free(fs);
+	return failed;
+}
+
+void commits_free(struct state_commits *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct commit_entry *e = &c->e[i];
+		for (size_t j = 0; j < e->n_msgs; j++) {
+			unlink(e->msgs[j].tmp_path); /* not renamed: a failed commit */
+			free(e->msgs[j].tmp_path);
+			free(e->msgs[j].cur_path);
+		}
+		free(e->msgs);
+		free(e->dir);
+		state_free(&e->st);
+	}
+	free(c->e);
+}
+

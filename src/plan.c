@@ -254,10 +254,15 @@ size_t *plan_first_of_dirs(const char *const *rels, const unsigned char *selecta
 		ri[i] = (struct rel_index){ rels[i], i };
 	qsort(ri, n, sizeof(*ri), fold ? cmp_rel_fold : cmp_rel);
 	for (size_t a = 0, b; a < n; a = b) {
-		size_t owner = SIZE_MAX;
-		for (b = a; b < n && !(fold ? strcasecmp(ri[b].rel, ri[a].rel) : strcmp(ri[b].rel, ri[a].rel)); b++)
+		size_t owner = SIZE_MAX, held = SIZE_MAX;
+		for (b = a; b < n && !(fold ? strcasecmp(ri[b].rel, ri[a].rel) : strcmp(ri[b].rel, ri[a].rel)); b++) {
 			if (owner == SIZE_MAX && selectable[ri[b].i])
 				owner = ri[b].i;
+			if (held == SIZE_MAX && selectable[ri[b].i] == 2)
+				held = ri[b].i;
+		}
+		if (held != SIZE_MAX)
+			owner = held;
 		for (size_t k = a; k < b; k++)
 			first[ri[k].i] = owner;
 	}

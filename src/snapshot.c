@@ -802,16 +802,20 @@ static int open_repo(const struct account *acct, git_repository **repo, char *er
 }
 
 static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,
-			   const struct snapshot_result *res)
+			   size_t folders_failed, const struct snapshot_result *res)
 {
 	char when[64];
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	buf_addf(msg, "mailkeep: %s: %zu new, %zu flag changes, %zu removed\n\n", acct->name, res->added,
-		 res->renamed, res->removed);
-	buf_addf(msg, "account: %s\ntime: %s\n\n", acct->name, when);
+	buf_addf(msg, "mailkeep: %s: %zu new, %zu flag changes, %zu removed%s\n\n", acct->name, res->added,
+		 res->renamed, res->removed, folders_failed ? " (partial)" : "");
+	buf_addf(msg, "account: %s\ntime: %s\n", acct->name, when);
+	if (folders_failed)
+		buf_addf(msg, "partial: %zu folder%s failed in this run; what they hold here is from an "
+			 "earlier run\n", folders_failed, folders_failed == 1 ? "" : "s");
+	buf_addch(msg, '\n');
 	for (size_t i = 0; i < f->n; i++) {
 		const struct snap_folder *x = &f->items[i];
 		if (x->added || x->renamed || x->removed)
@@ -859,7 +863,7 @@ out:
 	return rc;
 }
 
-int snapshot_account(const struct account *acct, const char *account_dir, int full,
+int snapshot_account(const struct account *acct, const char *account_dir, int full, size_t folders_failed,
 		     struct snapshot_result *res, char *err, size_t errlen)
 {
 	struct snap_run r = { .dir = account_dir };
@@ -950,7 +954,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 			git_fail(err, errlen, acct->snapshot_repo);
 			goto out;
 		}
-		commit_message(&msg, acct, &r.now, res);
+		commit_message(&msg, acct, &r.now, folders_failed, res);
 		buf_addf(&mark, "%s/%s", account_dir, SNAP_COMMITTING);
 		if (commit_durably(r.repo, refname.data, sig, msg.data, newtree, parent, mark.data, &commit_id, err,
 				   errlen) < 0)

@@ -81,7 +81,18 @@ static void write_last_run(const struct account_run *a, const struct sync_result
 			 res->counts.folders_failed, res->counts.added, res->counts.renamed,
 			 res->counts.removed, res->counts.bytes, res->seconds,
 			 sync_snapshot_word(a->opt));
-	int fd = open(p.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* a regular file only (a FIFO there hung every run at its end), private */
+	int fd = open(p.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	struct stat sb;
+	if (fd < 0 && (errno == ENXIO || errno == ELOOP)) /* a FIFO without reader, a link */
+		log_warn("%s: not a regular file; the record of this run is not kept", p.data);
+	if (fd >= 0 && (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))) {
+		log_warn("%s: not a regular file; the record of this run is not kept", p.data);
+		close(fd);
+		fd = -1;
+	} else if (fd >= 0 && (sb.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+		log_debug("%s: cannot make it private (0600): %s", p.data, strerror(errno));
+	}
 	if (n > 0 && n < LAST_RUN_SIZE && fd >= 0) {
 		memset(rec + n, '\n', sizeof(rec) - (size_t)n);
 		if (pwrite(fd, rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
@@ -101,7 +112,7 @@ static void do_snapshot(struct account_run *a, struct sync_result *res)
 	 * messages) before libgit2 adds its own; peaks do not add up */
 	malloc_trim(0);
 #endif
-	if (snapshot_account(a->acct, a->dir, 0, &sr, err, sizeof(err)) < 0) {
+	if (snapshot_account(a->acct, a->dir, 0, (size_t)res->counts.folders_failed, &sr, err, sizeof(err)) < 0) {
 		log_error("account %s: snapshot failed (the mirror is fine; the next run catches up): %s",
 			  a->acct->name, err);
 		a->opt->snapshot_failed = 1;
@@ -137,7 +148,7 @@ int sync_snapshot_only(const struct account *acct, char *err, size_t errlen)
 		rc = rc > 0 ? SYNC_LOCKED : -1;
 		goto out;
 	}
-	rc = snapshot_account(acct, a.dir, 0, &sr, err, errlen);
+	rc = snapshot_account(acct, a.dir, 0, 0, &sr, err, errlen);
 	if (rc == 0)
 		log_info("account %s: snapshot %.12s%s: %zu new, %zu renamed, %zu removed", acct->name,
 			 sr.commit, sr.committed ? "" : " (unchanged)", sr.added, sr.renamed, sr.removed);
@@ -153,7 +164,8 @@ static void gmail_store_prune(const struct account_run *a)
 {
 	struct buf dir = BUF_INIT;
 	buf_addf(&dir, "%s/.mailkeep/gmail", a->dir);
-	int dfd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* never through a symbolic link: what it pruned would be someone else's files */
+	int dfd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *de;
 	struct stat sb;

@@ -698,7 +698,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	f.plan = &plan;
 	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
 		buf_addf(&f.store, "%s/.mailkeep/gmail", a->dir);
-		if (maildir_mkdir_p(f.store.data, serr, sizeof(serr)) == 0)
+		/* made below the account directory, a symbolic link refused */
+		if (maildir_mkdirs(a->dir, ".mailkeep/gmail", serr, sizeof(serr)) == 0)
 			f.gmail = 1;
 		else
 			log_warn("account %s: %s; Gmail copies not shared", a->acct->name, serr);

@@ -3,6 +3,7 @@
  * round) and order, the mirror as read while the server answers LIST, which
  * folders are provably unchanged (no EXAMINE), and the folders the server no
  * longer has. The rest of the account is in sync.c. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -158,13 +159,45 @@ void strlist_clear(struct strlist *l)
 	l->n = 0;
 }
 
-/* For each listed folder, the first selectable one with its directory
- * (plan_first_of_dirs). */
-static size_t *first_of_dirs(const struct imap_mailbox_list *list, const struct strlist *rels, int fold)
+/* Whether the directory rel below base exists with exactly that name, every
+ * level compared byte for byte (on a file system that ignores case, "Foo"
+ * opens "foo/" too: the listing says which one is there). */
+static int named_exactly(const char *base, const char *rel)
+{
+	struct buf dir = BUF_INIT;
+	int found = 1;
+	buf_adds(&dir, base);
+	for (const char *s = rel; found && *s;) {
+		size_t len = strcspn(s, "/");
+		DIR *d = opendir(dir.data);
+		struct dirent *de;
+		found = 0;
+		while (d && !found && (de = readdir(d)) != NULL)
+			found = strlen(de->d_name) == len && !memcmp(de->d_name, s, len);
+		if (d)
+			closedir(d);
+		buf_addch(&dir, '/');
+		buf_add(&dir, s, len);
+		s += len + (s[len] == '/');
+	}
+	buf_free(&dir);
+	return found;
+}
+
+/* For each listed folder, the one of the folders to mirror that owns its
+ * directory (plan_first_of_dirs): an excluded folder owns none; on a file
+ * system that ignores case, the one mirrored there so far keeps it. */
+static size_t *first_of_dirs(const struct account_run *a, const struct imap_mailbox_list *list,
+			     const struct strlist *rels, int fold)
 {
 	unsigned char *selectable = xmalloc(list->n + 1);
-	for (size_t i = 0; i < list->n; i++)
-		selectable[i] = !(list->items[i].flags & IMAP_MBOX_NOSELECT);
+	for (size_t i = 0; i < list->n; i++) {
+		const struct imap_mailbox *mb = &list->items[i];
+		selectable[i] = !(mb->flags & IMAP_MBOX_NOSELECT) && mb->utf8 && rels->items[i][0] &&
+				config_folder_selected_mb(a->acct, mb->utf8, mb->delim);
+		if (selectable[i] && fold && named_exactly(a->dir, rels->items[i]))
+			selectable[i] = 2;
+	}
 	size_t *first = plan_first_of_dirs((const char *const *)rels->items, selectable, list->n, fold);
 	free(selectable);
 	return first;
@@ -224,7 +257,7 @@ size_t select_folders(struct account_run *a, const struct imap_mailbox_list *lis
 	const struct account *acct = a->acct;
 	size_t n_sel = 0;
 	int fold = fs_folds_case(a->dir);
-	size_t *first_dir = first_of_dirs(list, rels, fold);
+	size_t *first_dir = first_of_dirs(a, list, rels, fold);
 	for (size_t i = 0; i < list->n; i++) {
 		const struct imap_mailbox *mb = &list->items[i];
 		char safe[200];
@@ -250,7 +283,7 @@ size_t select_folders(struct account_run *a, const struct imap_mailbox_list *lis
 			res->counts.folders_failed++;
 			continue;
 		}
-		if (first_dir[i] < i) {
+		if (first_dir[i] != i) {
 			log_error("account %s: folder \"%s\" maps to the same directory as folder \"%s\"%s; "
 				  "skipped", acct->name, mb->utf8,
 				  first_dir[i] != SIZE_MAX && list->items[first_dir[i]].utf8 ?

@@ -91,8 +91,16 @@ static void print_last_run(const char *acct_dir, FILE *out)
 	unsigned long long folders = 0, failed = 0, added = 0, renamed = 0, removed = 0, bytes = 0;
 	double secs = 0;
 	buf_addf(&p, "%s/.mailkeep/last-run", acct_dir);
-	FILE *f = fopen(p.data, "re");
+	/* a regular file only: a FIFO there would hang `status` for ever */
+	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat sb;
+	FILE *f = NULL;
 	buf_free(&p);
+	if (fd >= 0 && (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || !(f = fdopen(fd, "r")))) {
+		close(fd);
+		fprintf(out, "  last run:  unknown (its record is not a regular file)\n");
+		return;
+	}
 	if (!f) {
 		fprintf(out, "  last run:  never\n");
 		return;

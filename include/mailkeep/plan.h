@@ -101,10 +101,12 @@ size_t plan_merge_changes(const struct state_msg *known, size_t n_known,
 			  struct plan_range *ranges, size_t n_ranges, enum plan_ranges_kind kind,
 			  struct plan_merged **out);
 
-/* For each of n folders, the first selectable one (lowest index) whose
- * directory rels[i] is the same (SIZE_MAX when none): a folder that maps to
- * the directory of an earlier one is skipped. fold: the file system ignores
- * case (ASCII), so "Work" and "work" are one directory. Sorting makes this
+/* For each of n folders, the one that owns its directory rels[i] (SIZE_MAX
+ * when none): among those with the same directory and selectable[i] != 0, the
+ * first (lowest index) with selectable[i] == 2 (the directory on disk has its
+ * name exactly: it is the one mirrored there so far), else the first; the
+ * others are skipped. fold: the file system ignores case (ASCII), so "Work"
+ * and "work" are one directory. Sorting makes this
  * O(n log n); a pairwise check took minutes for a LIST of 100000 names.
  * Returns an array of n (caller frees). Pure. */
 size_t *plan_first_of_dirs(const char *const *rels, const unsigned char *selectable, size_t n, int fold);

@@ -19,9 +19,10 @@ struct snapshot_result {
 
 /* Commit the mirror in account_dir into the account's snapshot repository
  * (created bare on first use). `full` ignores the recorded directory times and
- * compares every folder. Returns 0 (committed or nothing to commit) or -1 with
- * err set (including libgit2's message). Never modifies the mirror. */
-int snapshot_account(const struct account *acct, const char *account_dir, int full,
+ * compares every folder. folders_failed (of the sync just run): the commit says
+ * it is partial. Returns 0 (committed or nothing to commit) or -1 with err set
+ * (including libgit2's message). Never modifies the mirror. */
+int snapshot_account(const struct account *acct, const char *account_dir, int full, size_t folders_failed,
 		     struct snapshot_result *res, char *err, size_t errlen);
 
 /* Print the snapshots of the account's branch, newest first: id, time, summary. */

@@ -16,6 +16,8 @@ Scenarios (the folder names are the raw names on the wire):
                        "../etc", "ctl<0x01>x" (sent as a literal), "Good"
   names-twice          delimiter "/": INBOX listed again as "inbox", "Dup" listed twice (the second
                        time with \\Sent), "Good"
+  names-fold           delimiter "/": INBOX, "Foo", "Good"; from stage 2 (<log>.on) "foo" is listed
+                       too, before "Foo" (for a mirror taken for one on a file system that ignores case)
   names-long           delimiter "/": a 300-byte name, a 20-level hierarchy of 250-byte names (over
                        PATH_MAX), "Good" and INBOX
   literal-short-close  folders A, Bad, Z: BODY[] of Bad UID 1 announces more bytes than it sends,
@@ -160,6 +162,9 @@ def scenario_setup(name, stage=1):
     elif name == "names-twice":
         names = [b"INBOX", b"Dup", b"Good", b"inbox", b"Dup"]
         parents = []
+    elif name == "names-fold":
+        names = [b"INBOX", b"Foo", b"Good"] if stage == 1 else [b"INBOX", b"foo", b"Foo", b"Good"]
+        parents = []
     elif name == "names-long":
         deep = b"/".join([b"D" * 250] * 20)
         names = [b"INBOX", b"L" * 300, deep, b"Good"]
@@ -186,7 +191,7 @@ def scenario_setup(name, stage=1):
             folders.append(Folder(n, messages=0, flags=["\\HasNoChildren", "\\Sent"]))
             folders[-1].msgs, folders[-1].uidvalidity, folders[-1].uidnext = twice.msgs, twice.uidvalidity, twice.uidnext
             continue
-        folders.append(Folder(n, messages=3 if n == b"Bad" else 2, first_uid=1 + i % 3,
+        folders.append(Folder(n, messages=3 if n == b"Bad" else 2, first_uid=1 if name == "names-fold" else 1 + i % 3,
                               flags=["\\HasNoChildren"]))
     for f in folders:  # the Bad folder's poisoned message is UID 1
         if f.name == b"Bad":
@@ -678,7 +683,7 @@ class Server:
     def __init__(self, a):
         self.scenario = a.scenario
         self.caps, self.delim, self.folders1 = scenario_setup(a.scenario)
-        self.folders2 = scenario_setup(a.scenario, 2)[2] if a.scenario == "gmail" else self.folders1
+        self.folders2 = scenario_setup(a.scenario, 2)[2] if a.scenario in ("gmail", "names-fold") else self.folders1
         self.folders3 = scenario_setup(a.scenario, 3)[2] if a.scenario == "gmail" else self.folders1
         self.lifetime = a.lifetime
         self.lock = threading.Lock()

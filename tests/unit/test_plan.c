@@ -430,4 +430,16 @@ Test(plan_dirs, first_of_dirs_exact_and_folding_case)
 	for (size_t i = 0; i < 7; i++)
 		cr_expect_eq(f[i], folded[i], "folded: folder %zu -> %zu, want %zu", i, f[i], folded[i]);
 	free(f);
+	/* the directory on disk named exactly as "work" and "a/B" (2): they keep it,
+	 * listed later or not; not selectable (0: \Noselect or excluded) owns none */
+	const unsigned char held[] = { 1, 2, 0, 1, 1, 2, 1 };
+	f = plan_first_of_dirs(rels, held, 7, 1);
+	const size_t kept[] = { 1, 1, 3, 3, 5, 5, 1 };
+	for (size_t i = 0; i < 7; i++)
+		cr_expect_eq(f[i], kept[i], "held: folder %zu -> %zu, want %zu", i, f[i], kept[i]);
+	free(f);
+	const unsigned char none[] = { 0, 1, 0, 1, 1, 1, 0 };
+	f = plan_first_of_dirs(rels, none, 7, 1);
+	cr_expect_eq(f[0], 1, "an excluded Work owns the directory");
+	free(f);
 }

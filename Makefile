@@ -122,6 +122,8 @@ fuzz:
 		src/maildir_name.c src/push_plan.c src/buf.c src/log.c $(shell pkg-config --libs libcrypto)
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_push_state tests/fuzz/fuzz_push_state.c src/push_plan.c \
 		src/utf7.c src/maildir_name.c src/buf.c src/log.c $(shell pkg-config --libs libcrypto)
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_net_deflate tests/fuzz/fuzz_net_deflate.c src/net_deflate.c \
+		src/buf.c src/log.c $(shell pkg-config --libs zlib)
 
 clean:
 	rm -rf build mailkeep

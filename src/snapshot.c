@@ -27,11 +27,14 @@
 #define KEEP_FILE ".mailkeep-keep"
 /* readings of a changed directory before its snapshot goes on with the last */
 #define LIST_ATTEMPTS 10
+#define RACY_CUR 1
+#define RACY_NEW 2
 
 /* A folder as recorded at the last snapshot or found on disk now. */
 struct snap_folder {
 	char *rel;
 	int64_t cur_ns, new_ns;
+	int racy;               /* RACY_CUR, RACY_NEW: recorded as 0 (snapshot_time_racy) */
 	int seen;               /* found on disk this time */
 	size_t added, renamed, removed;
 };
@@ -159,9 +162,11 @@ static int save_state(const char *dir, const char *commit, const struct snap_fol
 	struct buf p = BUF_INIT, out = BUF_INIT;
 	buf_addf(&p, "%s/%s", dir, SNAP_STATE);
 	buf_addf(&out, SNAP_MAGIC "\ncommit %s\n", commit);
-	for (size_t i = 0; i < f->n; i++)
-		buf_addf(&out, "f %" PRId64 " %" PRId64 " %s\n", f->items[i].cur_ns, f->items[i].new_ns,
-			 f->items[i].rel);
+	for (size_t i = 0; i < f->n; i++) {
+		const struct snap_folder *x = &f->items[i];
+		buf_addf(&out, "f %" PRId64 " %" PRId64 " %s\n", x->racy & RACY_CUR ? 0 : x->cur_ns,
+			 x->racy & RACY_NEW ? 0 : x->new_ns, x->rel);
+	}
 	int rc = maildir_write_file_atomic(p.data, out.data, out.len, err, errlen);
 	buf_free(&p);
 	buf_free(&out);
@@ -186,6 +191,20 @@ static int is_dir(const char *path)
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int snapshot_time_racy(int64_t ctime_ns, int64_t now_ns)
+{
+	return ctime_ns > now_ns - RACY_WINDOW_NS;
+}
+
+/* Now, on the clock file times are taken from (the coarse one). */
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) < 0 && clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return INT64_MAX;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* A directory of the mirror with a cur/ is a folder: note its directory times. */
 static void walk_folder(void *ctx, const char *dir, const char *rel)
 {
@@ -198,6 +217,9 @@ static void walk_folder(void *ctx, const char *dir, const char *rel)
 		buf_reset(&sub);
 		buf_addf(&sub, "%s/new", dir);
 		x->new_ns = ctime_ns(sub.data);
+		int64_t now = now_ns();
+		x->racy = (snapshot_time_racy(x->cur_ns, now) ? RACY_CUR : 0) |
+			  (snapshot_time_racy(x->new_ns, now) ? RACY_NEW : 0);
 	}
 	buf_free(&sub);
 }

@@ -6,6 +6,7 @@
 #define MAILKEEP_SNAPSHOT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mailkeep/config.h"
@@ -24,6 +25,16 @@ struct snapshot_result {
  * (including libgit2's message). Never modifies the mirror. */
 int snapshot_account(const struct account *acct, const char *account_dir, int full, size_t folders_failed,
 		     struct snapshot_result *res, char *err, size_t errlen);
+
+/* Whether a directory change time read at NOW (both in ns since the epoch) may
+ * be followed by a change that gets the same time, so that recording it could
+ * hide that change from the next snapshot (git's "racily clean"): kernels before
+ * 6.13 stamp files from a clock that moves once a tick (4 ms on Debian), and some
+ * file systems keep whole seconds (two on FAT). A time within RACY_WINDOW_NS of
+ * now, or after it (another machine's clock), is recorded as 0, so the next run
+ * reads that directory again. Pure. */
+#define RACY_WINDOW_NS (2LL * 1000000000)
+int snapshot_time_racy(int64_t ctime_ns, int64_t now_ns);
 
 /* Print the snapshots of the account's branch, newest first: id, time, summary. */
 int snapshot_log(const struct account *acct, FILE *out, size_t max, char *err, size_t errlen);

@@ -45,11 +45,17 @@ char *push_state_dir(const struct account *src, const struct account *target)
 /* A state file's bytes into *data: 1 when there is none, 0, or -1 with err. */
 static int read_state_file(const char *path, struct buf *data, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO: not waited on */
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 1;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
 		return -1;
 	}
 	for (;;) {
@@ -322,7 +328,7 @@ int push_open_message(struct folder_run *f, size_t i, int keep, struct push_msg 
 	char lerr[256];
 	file_path(f, i, &path);
 	push_msg_free(m);
-	fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		rc = errno == ENOENT ? 1 : -1;
 		snprintf(err, errlen, "%s: %s", path.data, strerror(errno));

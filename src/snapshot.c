@@ -117,10 +117,16 @@ static int load_state(const char *dir, char *commit, struct snap_folders *f)
 {
 	struct buf p = BUF_INIT;
 	char line[8192];
+	struct stat sb;
+	FILE *fp = NULL;
 	buf_addf(&p, "%s/%s", dir, SNAP_STATE);
-	FILE *fp = fopen(p.data, "re");
+	/* not followed, not waited on (a FIFO): anything but a file costs
+	 * a full comparison, and the save puts a file in its place */
+	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	buf_free(&p);
 	commit[0] = '\0';
+	if (fd >= 0 && (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || !(fp = fdopen(fd, "r"))))
+		close(fd);
 	if (!fp)
 		return 0;
 	if (!fgets(line, sizeof(line), fp) || strcmp(line, SNAP_MAGIC "\n"))
@@ -664,7 +670,8 @@ static void clear_stale_files(git_repository *repo, const char *branch, const ch
 {
 	struct buf p = BUF_INIT, mark = BUF_INIT;
 	buf_addf(&mark, "%s/%s", account_dir, SNAP_COMMITTING);
-	if (access(mark.data, F_OK) == 0) {
+	struct stat sb;
+	if (lstat(mark.data, &sb) == 0) {
 		buf_addf(&p, "%srefs/heads/%s.lock", git_repository_path(repo), branch);
 		if (unlink(p.data) == 0)
 			log_warn("removed stale lock %s (left by an interrupted run)", p.data);
@@ -868,7 +875,7 @@ static int commit_durably(git_repository *repo, const char *refname, const git_s
 	}
 	if (maildir_sync_fs(git_repository_path(repo), err, errlen) < 0)
 		goto out;
-	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", mark, strerror(errno));
 		goto out;

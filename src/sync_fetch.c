@@ -92,7 +92,8 @@ static int same_content(const char *x, const char *y)
 {
 	char bx[16384], by[16384];
 	int same = 0;
-	int fx = open(x, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), fy = open(y, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fx = open(x, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fy = open(y, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fx < 0 || fy < 0)
 		goto out;
 	for (;;) {
@@ -452,7 +453,7 @@ static int store_size_matches(const char *path, uint64_t size)
 	char b[65536];
 	uint64_t bytes = 0, lf = 0;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return 0;
 	while ((n = read(fd, b, sizeof(b))) > 0) {

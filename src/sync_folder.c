@@ -158,7 +158,7 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 		int fd;
 		if (maildir_mkdirs(f->a->dir, rel.data, err, errlen) < 0)
 			goto out;
-		if ((fd = open(mark.data, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0 || fsync(fd) < 0) {
+		if ((fd = open(mark.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600)) < 0 || fsync(fd) < 0) {
 			snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
 			if (fd >= 0)
 				close(fd);

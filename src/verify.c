@@ -194,8 +194,9 @@ static int readable(const char *dir, const struct maildir_view *view, const stru
 	struct buf p = BUF_INIT;
 	char c;
 	buf_addf(&p, "%s/%s/%s", dir, f->in_new ? "new" : "cur", maildir_view_name(view, f));
-	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	int ok = fd >= 0 && read(fd, &c, 1) >= 0;
+	struct stat sb;
+	int fd = open(p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int ok = fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && read(fd, &c, 1) >= 0;
 	if (fd >= 0)
 		close(fd);
 	buf_free(&p);

@@ -316,7 +316,7 @@ int imap_select(struct imap_client *c, const char *wire_name, int read_only,
 		snprintf(err, errlen, "%s: server sent no UIDVALIDITY for the mailbox", imap_peer(c));
 		return IMAP_ERR_NO;
 	}
-	/* EXISTS is required (RFC 3501 6.3.1), as in sync (imap_cmd.c): without it the
+	/* EXISTS is required (RFC 3501 6.3.1), as in sync (imap_examine.c): without it the
 	 * folder would be taken for empty, and a push without a state (first push, lost
 	 * or damaged state) would skip the lookup and append again what it holds */
 	if (!x.exists_seen) {

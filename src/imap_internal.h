@@ -1,5 +1,7 @@
-/* Internals shared by the IMAP client's files (imap.c: connection, reading,
- * dispatch, login; imap_cmd.c: mailbox commands). Not a public interface. */
+/* Internals shared by the IMAP client's files (imap.c: connection; imap_io.c:
+ * reading and writing; imap_wait.c: a command's completion; imap_login.c:
+ * login; imap_list.c, imap_examine.c, imap_fetch.c and imap_append.c: mailbox
+ * commands). Not a public interface. */
 #ifndef MAILKEEP_IMAP_INTERNAL_H
 #define MAILKEEP_IMAP_INTERNAL_H
 
@@ -40,7 +42,7 @@ struct imap_client {
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
 	/* while a login runs: the forms of the secret its server text may echo,
-	 * masked before that text is escaped or cut (see server_text in imap.c) */
+	 * masked before that text is escaped or cut (see imap_server_text) */
 	struct buf secret_forms[5];
 	size_t n_secret_forms;
 	struct imap_refusal refusal; /* the last tagged NO or BAD */
@@ -79,11 +81,19 @@ typedef int (*imap_untagged_fn)(struct imap_client *c, const struct imap_respons
 
 /* Server text made safe for messages: bounded, control bytes escaped. */
 void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len);
+/* imap_safe_text, with the secret of a login that runs masked first. */
+void imap_server_text(const struct imap_client *c, char *dst, size_t dstlen, const char *s, size_t len);
+/* The parse error of the unparsable c->resp, from its masked text while a login runs. */
+void imap_parse_error_masked(struct imap_client *c, char *perr, size_t perrlen);
+/* Wipe and forget the secret forms of a login (c->secret_forms). */
+void imap_secret_forms_clear(struct imap_client *c);
 /* Mask every occurrence of secret in the NUL-terminated s with '*' (same length):
  * a refused login's text may echo the password the server was sent. */
 void imap_redact(char *s, const char *secret);
 /* "host" for messages. */
 const char *imap_peer(const struct imap_client *c);
+/* Take a CAPABILITY list as the server's capabilities (c->caps). */
+void imap_set_caps(struct imap_client *c, const struct imap_value *list);
 /* Assemble one complete response into c->resp (streaming a body literal to c->sink). */
 int imap_read_response(struct imap_client *c, char *err, size_t errlen);
 /* Write bytes to the server (through COMPRESS when active). IMAP_ERR_NET on failure. */
@@ -118,5 +128,19 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 		 char *err, size_t errlen);
 int imap_simple_command(struct imap_client *c, const char *what, char *err, size_t errlen,
 			const char *command);
+
+/* A FETCH command's state while its responses are read (imap_on_fetch). */
+struct fetch_ctx {
+	const struct imap_fetch_cb *cb;
+	struct buf keywords;
+	int failed;
+	unsigned keyword_warnings; /* messages warned about (the first few of a command) */
+};
+/* Untagged FETCH handler: one message to fc->cb (ctx is a struct fetch_ctx). */
+int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ctx,
+		  char *err, size_t errlen);
+/* Read a UID FETCH's responses up to its completion, bodies to cb's sink. */
+int imap_fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,
+		    char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,258 @@
+/* IMAP client, a command's completion: reading until its tagged answer, the
+ * untagged responses common to every command (capabilities, the mailbox's
+ * size, BYE), refusals and throttling, and the bound on a wait without
+ * progress. */
+#include "mailkeep/imap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mailkeep/log.h"
+
+#include "imap_internal.h"
+
+/* One command may go on receiving only untagged responses that are not its
+ * data (status lines, EXISTS, FLAGS...), or FETCH responses beyond FETCH_SLACK
+ * plus 4 per message, for at most this many `timeout`s (Dovecot's "* OK
+ * Searched 40% of the mailbox" come every 15 s or so). */
+#define KEEPALIVE_TIMEOUTS 5
+#define FETCH_SLACK ((uint64_t)1 << 16)
+/* The EXISTS every bound on what a server may send is derived from (FETCH
+ * responses, SEARCH UIDs, the size of a folder's view) is at most this: a
+ * server claiming 4 billion messages must not buy itself gigabytes of our
+ * memory. A mailbox of more messages than this cannot be mirrored (none
+ * known comes near: Gmail's All Mail of a heavy user holds a few million). */
+#define MAX_EXISTS ((uint32_t)1 << 22)
+
+/* Throttling answers of big providers: [THROTTLED] (Gmail, Yahoo), [UNAVAILABLE]
+ * (RFC 5530), [LIMIT], and Office 365's "Suggested Backoff Time: N milliseconds". */
+static void note_throttle(struct imap_client *c, const struct imap_response *r)
+{
+	static const char *const codes[] = { "THROTTLED", "UNAVAILABLE", "LIMIT" };
+	const char *hint = "Suggested Backoff Time:";
+	for (size_t i = 0; r->code && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (r->code_len == strlen(codes[i]) && !strncasecmp(r->code, codes[i], r->code_len))
+			c->throttle_ms = 1000;
+	const char *t = r->text ? memmem(r->text, r->text_len, hint, strlen(hint)) : NULL;
+	if (t) {
+		unsigned long ms = strtoul(t + strlen(hint), NULL, 10);
+		c->throttle_ms = ms ? (ms > 60000 ? 60000 : (unsigned)ms) : 1000;
+	}
+}
+
+unsigned imap_throttle_ms(const struct imap_client *c)
+{
+	return c->throttle_ms;
+}
+
+void imap_throttle_clear(struct imap_client *c)
+{
+	c->throttle_ms = 0;
+}
+
+/* "* VANISHED 5:7" without (EARLIER): messages expunged now (RFC 7162 §3.2.10) */
+static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
+{
+	struct imap_client *c = ctx;
+	uint64_t n = (uint64_t)hi - lo + 1;
+	c->exists = n >= c->exists ? 0 : c->exists - (uint32_t)n;
+	c->expunges++;
+	return 0;
+}
+
+unsigned long imap_expunges(const struct imap_client *c) { return c->expunges; }
+
+unsigned long imap_exists_told(const struct imap_client *c) { return c->exists_told; }
+
+uint32_t imap_exists(const struct imap_client *c)
+{
+	return c->exists;
+}
+
+/* A tagged completion's status, code and text, as messages may show them. */
+static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const struct imap_response *r)
+{
+	f->status = r->status == IMAP_STATUS_OK ? 0 : r->status;
+	imap_server_text(c, f->text, sizeof(f->text), r->text, r->text_len);
+	f->code[0] = '\0';
+	if (r->code && r->code_len < sizeof(f->code))
+		imap_server_text(c, f->code, sizeof(f->code), r->code, r->code_len);
+	if (r->status != IMAP_STATUS_OK)
+		note_throttle(c, r);
+}
+
+void imap_note_size(struct imap_client *c, const struct imap_response *r)
+{
+	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name)
+		return;
+	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6)) {
+		c->exists = r->number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r->number;
+		c->exists_told++;
+	} else if (r->has_number && r->name_len == 7 && !strncasecmp(r->name, "EXPUNGE", 7) && c->exists) {
+		c->exists--;
+		c->expunges++;
+	} else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8) && r->args.n == 1 &&
+		   r->args.items[0].type == IMAP_ATOM) {
+		imap_parse_seqset(r->args.items[0].data, r->args.items[0].len, 0, count_vanished, c);
+	}
+}
+
+/* The error for a command refused with c->refusal; the response code too
+ * ([NONEXISTENT], [OVERQUOTA]...), for people. */
+static void refusal_err(const struct imap_client *c, const char *what, char *err, size_t errlen)
+{
+	const struct imap_refusal *f = &c->refusal;
+	snprintf(err, errlen, "%s: %s: server said %s: %s%s%s%s", imap_peer(c), what,
+		 f->status == IMAP_STATUS_NO ? "NO" : "BAD", f->code[0] ? "[" : "", f->code,
+		 f->code[0] ? "] " : "", f->text);
+}
+
+int64_t imap_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int imap_no_progress(const struct imap_client *c, int64_t quiet_since, const char *instead,
+		     const char *what, char *err, size_t errlen)
+{
+	int64_t quiet = imap_mono_ms() - quiet_since;
+	if (quiet <= (int64_t)KEEPALIVE_TIMEOUTS * 1000 * c->acct->timeout)
+		return 0;
+	snprintf(err, errlen, "%s: %s: for %" PRId64 " s only %s, no answer", imap_peer(c), what, quiet / 1000,
+		 instead);
+	return 1;
+}
+
+/* Read responses until the tagged completion of `tag`. Untagged responses go to
+ * fn (may be NULL) after common handling. Returns 0 for OK, IMAP_ERR_NO for
+ * NO/BAD (err holds the server's text), or a connection error. */
+int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, void *ctx,
+		       const char *what, char *err, size_t errlen)
+{
+	char tagstr[16], earlystr[16];
+	int fn_rc = 0, conts = 0;
+	int64_t quiet_since = imap_mono_ms();
+	uint64_t fetches = 0;
+	snprintf(tagstr, sizeof(tagstr), "a%u", tag);
+	snprintf(earlystr, sizeof(earlystr), "a%u", c->early_ok);
+	if (c->early_tag && c->early_tag == tag) { /* it completed while another was waited for */
+		c->early_tag = 0;
+		if (!c->early_refusal.status) /* it was OK */
+			return 0;
+		c->refusal = c->early_refusal;
+		refusal_err(c, what, err, errlen);
+		return IMAP_ERR_NO;
+	}
+	for (;;) {
+		struct imap_response r;
+		char perr[160];
+		int rc = imap_read_response(c, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (imap_parse(c->parser, c->resp.data, c->resp.len, &r, perr, sizeof(perr)) < 0) {
+			size_t tl = strlen(tagstr);
+			if (c->skip_unparsable && !(c->resp.len > tl && !memcmp(c->resp.data, tagstr, tl) &&
+						    c->resp.data[tl] == ' ')) {
+				if (imap_list_warn_ok(c))
+					log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what,
+						 perr);
+				c->n_unparsable++;
+				if (imap_no_progress(c, quiet_since, "lines that do not parse", what, err, errlen))
+					return IMAP_ERR_PROTOCOL;
+				continue;
+			}
+			if (c->n_secret_forms)
+				imap_parse_error_masked(c, perr, sizeof(perr));
+			snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (r.kind == IMAP_RESP_CONTINUATION && c->cont_reply && conts++ < 2) {
+			rc = imap_write(c, c->cont_reply, strlen(c->cont_reply), err, errlen);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (r.kind == IMAP_RESP_CONTINUATION) {
+			snprintf(err, errlen, "%s: %s: unexpected continuation request", imap_peer(c), what);
+			return IMAP_ERR_PROTOCOL;
+		}
+		if (r.kind == IMAP_RESP_TAGGED) {
+			if (c->early_ok && !c->early_tag && r.tag_len == strlen(earlystr) &&
+			    !memcmp(r.tag, earlystr, r.tag_len) &&
+			    (r.status == IMAP_STATUS_OK || r.status == IMAP_STATUS_NO ||
+			     r.status == IMAP_STATUS_BAD)) {
+				c->early_tag = c->early_ok;
+				keep_refusal(c, &c->early_refusal, &r);
+				continue;
+			}
+			if (r.tag_len != strlen(tagstr) || memcmp(r.tag, tagstr, r.tag_len)) {
+				snprintf(err, errlen, "%s: %s: response with unknown tag", imap_peer(c), what);
+				return IMAP_ERR_PROTOCOL;
+			}
+			if (r.code && r.code_len == 10 && !strncasecmp(r.code, "CAPABILITY", 10))
+				imap_set_caps(c, &r.code_args);
+			if (r.status == IMAP_STATUS_OK) {
+				if (fn_rc)
+					return fn_rc;
+				rc = fn ? fn(c, &r, ctx, err, errlen) : 0;
+				return rc > 0 ? 0 : rc;
+			}
+			if (r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
+				keep_refusal(c, &c->refusal, &r);
+				refusal_err(c, what, err, errlen);
+				return fn_rc ? fn_rc : IMAP_ERR_NO;
+			}
+			snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);
+			return IMAP_ERR_PROTOCOL;
+		}
+		/* untagged: only the command's own data, as its callback tells
+		 * (IMAP_DATA), is progress, and FETCH responses only up to a bound
+		 * derived from the mailbox's size. Anything else (keepalives, EXISTS,
+		 * FLAGS, CAPABILITY, BYE, another command's data) may fill the wait for
+		 * a bounded time only, else a server could keep a command for ever. */
+		int is_fetch = r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 5 &&
+			       !strncasecmp(r.name, "FETCH", 5);
+		int data = 0;
+		if (r.status == IMAP_STATUS_BYE) {
+			c->bye = 1;
+			imap_server_text(c, c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
+			note_throttle(c, &r);
+		} else {
+			if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&
+			    !strncasecmp(r.name, "CAPABILITY", 10))
+				imap_set_caps(c, &r.args);
+			imap_note_size(c, &r);
+			if (r.status == IMAP_STATUS_OK && r.code && r.code_len == 10 &&
+			    !strncasecmp(r.code, "CAPABILITY", 10))
+				imap_set_caps(c, &r.code_args);
+			if (fn && !fn_rc) {
+				rc = fn(c, &r, ctx, err, errlen);
+				if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
+					return rc;
+				data = rc == IMAP_DATA;
+				fn_rc = rc > 0 ? 0 : rc; /* keep reading to the completion, then report */
+			}
+		}
+		if (data && !(is_fetch && ++fetches > FETCH_SLACK + 4 * (uint64_t)c->exists))
+			quiet_since = imap_mono_ms();
+		else if (imap_no_progress(c, quiet_since, is_fetch && data ?
+					  "more FETCH responses than the mailbox has messages" :
+					  "untagged responses that are not its answer", what, err, errlen))
+			return IMAP_ERR_PROTOCOL;
+	}
+}
+
+int imap_simple_command(struct imap_client *c, const char *what, char *err, size_t errlen,
+			  const char *command)
+{
+	unsigned tag;
+	int rc = imap_send_command(c, &tag, err, errlen, "%s", command);
+	if (rc < 0)
+		return rc;
+	return imap_wait_tagged(c, tag, NULL, NULL, what, err, errlen);
+}

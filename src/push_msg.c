@@ -1,7 +1,7 @@
 /* A mirror file as a push target gets it: every LF sent as CRLF (the form the
- * source server sent, see push_crlf), scanned once for its size in that form
- * and its identity (header digest, Message-ID), and read again, a chunk at a
- * time, while its APPEND literal is sent. A small message is kept whole in
+ * source server sent, see struct push_crlf_reader), scanned once for its size
+ * in that form and its identity (header digest, Message-ID), and read again, a
+ * chunk at a time, while its APPEND literal is sent. A small message is kept whole in
  * memory; a big one never is (the memory a push needs does not grow with the
  * largest message). */
 #include "mailkeep/push.h"

@@ -488,24 +488,6 @@ void push_flags_delta(unsigned old_flags, const char *old_kw, unsigned new_flags
 
 /* ---- message identity ---- */
 
-void push_crlf(const char *data, size_t len, struct buf *out)
-{
-	size_t i = 0;
-	buf_grow(out, len + len / 32 + 2);
-	while (i < len) {
-		const char *lf = memchr(data + i, '\n', len - i);
-		size_t run = lf ? (size_t)(lf - (data + i)) : len - i;
-		buf_add(out, data + i, run);
-		i += run;
-		if (lf) {
-			buf_add(out, "\r\n", 2);
-			i++;
-		}
-	}
-	if (!out->data)
-		buf_adds(out, "");
-}
-
 size_t push_header_len(const char *msg, size_t len)
 {
 	size_t i = 0;

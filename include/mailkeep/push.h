@@ -90,9 +90,6 @@ void push_flags_delta(unsigned old_flags, const char *old_kw, unsigned new_flags
 
 #define PUSH_DIGEST_LEN 32
 
-/* A mirror file's bytes (LF line ends) in the server's form: every LF becomes
- * CRLF (the mirror turned CRLF into LF and kept bare CRs). Appends to out. */
-void push_crlf(const char *data, size_t len, struct buf *out);
 /* Length of the header section of a message: up to the empty line, excluded
  * (the whole message when there is none). */
 size_t push_header_len(const char *msg, size_t len);
@@ -104,7 +101,9 @@ void push_header_digest(const char *hdr, size_t len, unsigned char out[PUSH_DIGE
  * control characters, longer than outlen - 1). */
 int push_message_id(const char *hdr, size_t len, char *out, size_t outlen);
 
-/* A mirror file read in that form a chunk at a time, never whole in memory. */
+/* A mirror file (LF line ends) read in the server's form, a chunk at a time,
+ * never whole in memory: every LF becomes CRLF (the mirror turned CRLF into LF
+ * and kept bare CRs); any other byte, a CR too, stays. */
 struct push_crlf_reader {
 	int fd;
 	int lf_due;     /* a CR was given for an LF whose LF is still to come */

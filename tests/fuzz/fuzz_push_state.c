@@ -105,7 +105,9 @@ static void check_header(const char *data, size_t size)
 	}
 	unsigned char d1[PUSH_DIGEST_LEN], d2[PUSH_DIGEST_LEN];
 	struct buf crlf = BUF_INIT;
-	push_crlf(data, h, &crlf);
+	buf_adds(&crlf, "");
+	for (size_t i = 0; i < h; i++) /* the CRLF form (push_crlf_read) */
+		buf_add(&crlf, data[i] == '\n' ? "\r\n" : data + i, data[i] == '\n' ? 2 : 1);
 	/* a file's header (LF) and the server's (CRLF) give the same digest
 	 * when it has no CR of its own */
 	push_header_digest(data, h, d1);

@@ -83,7 +83,7 @@ ps=$A/.mailkeep/push/uidplus/INBOX/.push-state
 python3 - "$file" "$uid" "$ps" <<'PY' || fail "could not put the message in doubt in $ps"
 import hashlib, os, re, sys
 path, uid, ps = sys.argv[1], sys.argv[2], sys.argv[3]
-data = open(path, "rb").read().replace(b"\n", b"\r\n")  # push_crlf()
+data = open(path, "rb").read().replace(b"\n", b"\r\n")  # push_crlf_read()
 m = re.search(rb"\r?\n\r?\n", data)
 hdr = data[:m.start() + 1] if m else data  # push_header_len(): up to the empty line
 hdr = hdr.rstrip(b"\r\n")

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define MSG_INMEM ((uint64_t)512 << 10) /* files up to this size are kept whole in memory */
-#define HEAD_KEEP ((size_t)1 << 20)     /* of a bigger one, the first bytes (its header) */
+#define HEAD_KEEP ((size_t)1 << 20)     /* of a bigger one, the first bytes (for its Message-ID) */
 
 void push_crlf_reader_init(struct push_crlf_reader *r, int fd)
 {
@@ -60,19 +60,22 @@ ssize_t push_crlf_read(struct push_crlf_reader *r, char *out, size_t cap)
 	return (ssize_t)n;
 }
 
-/* Where the header of a message in CRLF form ends (push_header_len) and where
- * its last byte other than CR and LF is (push_header_digest leaves the rest
- * out), found a byte at a time for a header longer than HEAD_KEEP. */
+/* The header of a message in CRLF form, a chunk at a time: where it ends (as
+ * push_header_len) and its digest (as push_header_digest), in the one pass
+ * over the file that also counts its size, however long the header. */
 struct head_scan {
 	uint64_t off;       /* bytes seen */
 	uint64_t end;       /* the header's length, once found */
-	uint64_t last;      /* offset after its last byte other than CR and LF */
 	int found, line_start, cr_start;
+	EVP_MD_CTX *all;    /* the digest of the header so far */
+	EVP_MD_CTX *upto;   /* of it up to its last byte other than CR and LF (the digest leaves the rest out) */
 };
 
-static void head_scan(struct head_scan *h, const char *p, size_t n)
+/* 0, or -1 when the digest fails. */
+static int head_scan(struct head_scan *h, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n && !h->found; i++, h->off++) {
+	size_t i = 0, cut = 0; /* p[0..i) is header, p[0..cut) up to its last byte other than CR and LF */
+	for (; i < n && !h->found; i++, h->off++) {
 		char c = p[i];
 		if (h->cr_start) {
 			h->cr_start = 0;
@@ -96,53 +99,21 @@ static void head_scan(struct head_scan *h, const char *p, size_t n)
 		if (c == '\n')
 			h->line_start = 1;
 		else if (c != '\r')
-			h->last = h->off + 1;
+			cut = i + 1;
 	}
-}
-
-/* The digest of the first n bytes of m's CRLF form, read again from its file. */
-static int digest_prefix(struct push_msg *m, uint64_t n, char *err, size_t errlen)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	struct push_crlf_reader *r = malloc(sizeof(*r));
-	char *chunk = malloc(65536);
-	unsigned int dl = 0;
-	int rc = -1;
-	if (!ctx || !r || !chunk || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	if (lseek(m->fd, 0, SEEK_SET) < 0) {
-		snprintf(err, errlen, "lseek: %s", strerror(errno));
-		goto out;
-	}
-	push_crlf_reader_init(r, m->fd);
-	while (n) {
-		ssize_t k = push_crlf_read(r, chunk, n < 65536 ? (size_t)n : 65536);
-		if (k <= 0) {
-			snprintf(err, errlen, "read: %s", k < 0 ? strerror(errno) : "the file got shorter");
-			goto out;
-		}
-		if (EVP_DigestUpdate(ctx, chunk, (size_t)k) != 1)
-			goto out;
-		n -= (uint64_t)k;
-	}
-	if (EVP_DigestFinal_ex(ctx, m->digest, &dl) != 1 || dl != PUSH_DIGEST_LEN)
-		memset(m->digest, 0, PUSH_DIGEST_LEN);
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	free(r);
-	free(chunk);
-	return rc;
+	if (EVP_DigestUpdate(h->all, p, cut) != 1 || (cut && EVP_MD_CTX_copy_ex(h->upto, h->all) != 1) ||
+	    EVP_DigestUpdate(h->all, p + cut, i - cut) != 1)
+		return -1;
+	return 0;
 }
 
 int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err, size_t errlen)
 {
 	struct push_crlf_reader *r = malloc(sizeof(*r));
 	struct buf head = BUF_INIT;
-	struct head_scan hs = { .line_start = 1 };
+	struct head_scan hs = { .line_start = 1, .all = EVP_MD_CTX_new(), .upto = EVP_MD_CTX_new() };
 	int small = size <= MSG_INMEM, rc = -1;
+	unsigned int dl = 0;
 	char last = 0;
 	push_msg_free(m);
 	memset(m->digest, 0, sizeof(m->digest));
@@ -150,7 +121,8 @@ int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err
 	m->len = m->lf = 0;
 	m->ends_crlf = 0;
 	m->fd = fd;
-	if (!r) {
+	if (!r || !hs.all || !hs.upto || EVP_DigestInit_ex(hs.all, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestInit_ex(hs.upto, EVP_sha256(), NULL) != 1) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -177,25 +149,20 @@ int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err
 			break;
 		for (const char *p = dst, *e = dst + k; (p = memchr(p, '\n', (size_t)(e - p))); p++)
 			m->lf++;
-		if (!small && !hs.found)
-			head_scan(&hs, dst, (size_t)k);
+		if (head_scan(&hs, dst, (size_t)k) < 0) {
+			snprintf(err, errlen, "SHA-256 of the header failed");
+			goto out;
+		}
 		last = dst[k - 1];
 		m->len += (uint64_t)k;
 		if (into_head)
 			head.len += (size_t)k;
 	}
 	m->ends_crlf = last == '\n'; /* every LF of this form follows a CR */
-	size_t hl = push_header_len(head.data ? head.data : "", head.len);
-	if (small || hl < head.len) {
-		push_header_digest(head.data ? head.data : "", hl, m->digest);
-	} else {
-		/* a header longer than what is kept: its digest read again */
-		uint64_t end = hs.found ? hs.end : m->len;
-		uint64_t n = hs.last < end ? hs.last : end;
-		if (digest_prefix(m, n, err, errlen) < 0)
-			goto out;
-		hl = head.len;
-	}
+	if (EVP_DigestFinal_ex(hs.upto, m->digest, &dl) != 1 || dl != PUSH_DIGEST_LEN)
+		memset(m->digest, 0, PUSH_DIGEST_LEN);
+	/* the Message-ID: in the header, or in what is kept of a longer one */
+	size_t hl = hs.found && hs.end < head.len ? (size_t)hs.end : head.len;
 	if (push_message_id(head.data ? head.data : "", hl, m->message_id, sizeof(m->message_id)) < 0)
 		m->message_id[0] = '\0';
 	if (keep && small) {
@@ -211,6 +178,8 @@ int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err
 out:
 	free(r);
 	buf_free(&head);
+	EVP_MD_CTX_free(hs.all);
+	EVP_MD_CTX_free(hs.upto);
 	if (rc == 0 && (!keep || small)) {
 		close(fd);
 		m->fd = -1;

@@ -800,14 +800,17 @@ Test(push_msg, load_small_messages)
 		check_load(t[i], strlen(t[i]));
 }
 
-/* A big message: header within what is kept, a header longer than that,
- * and no empty line at all (the whole message is its header). */
+/* A big message: header within what is kept, a header longer than that, no
+ * empty line at all (the whole message is its header), and a header whose
+ * run of 70,000 CRs spans the end of what is kept and several of the reads
+ * after it: at the header's end (left out of its digest) or followed by more
+ * header (kept in it). */
 Test(push_msg, load_big_messages)
 {
-	size_t len = (size_t)3 << 20;
+	size_t len = (size_t)3 << 20, mib = (size_t)1 << 20;
 	char *data = malloc(len);
 	static const char hdr[] = "From: a@b\nMessage-ID: <big@x>\nSubject: big\n\n";
-	for (int shape = 0; shape < 4; shape++) {
+	for (int shape = 0; shape < 6; shape++) {
 		size_t i = 0;
 		if (shape == 0) {
 			memcpy(data, hdr, sizeof(hdr) - 1);
@@ -815,13 +818,23 @@ Test(push_msg, load_big_messages)
 		} else if (shape == 1) {
 			/* a header field of 2 MiB (folded lines), then the body */
 			memcpy(data, "Message-ID: <long@x>\nX-Long: a\n", 31);
-			for (i = 31; i < ((size_t)2 << 20); i++)
+			for (i = 31; i < 2 * mib; i++)
 				data[i] = i % 70 == 0 ? '\n' : i % 70 == 1 ? ' ' : i % 70 == 2 ? '\r' : 'h';
 			data[i++] = '\n';
 			data[i++] = '\n';
+		} else if (shape >= 4) {
+			memcpy(data, "Message-ID: <cr@x>\nX-CR: ", 25);
+			for (i = 25; i < mib - 30000; i++)
+				data[i] = 'h';
+			for (; i < mib + 40000; i++)
+				data[i] = '\r';
+			if (shape == 5)
+				data[i++] = 'h';
+			data[i++] = '\n';
+			data[i++] = '\n';
 		}
-		for (; i < len; i++)
-			data[i] = i % 73 == 0 ? '\n' : i % 101 == 0 ? '\r' : 'b';
+		for (; i < len; i++) /* no empty line: LFs 73 bytes apart */
+			data[i] = i % 73 == 72 ? '\n' : i % 101 == 0 ? '\r' : 'b';
 		if (shape == 3) /* ends with CR and LF runs, trimmed from the digest */
 			memcpy(data + len - 6, "\r\r\n\r\r\n", 6);
 		check_load(data, len);

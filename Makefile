@@ -119,7 +119,7 @@ fuzz:
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_maildir_name tests/fuzz/fuzz_maildir_name.c src/maildir_name.c \
 		src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_folder_name tests/fuzz/fuzz_folder_name.c src/utf7.c \
-		src/maildir_name.c src/push_plan.c src/buf.c src/log.c $(shell pkg-config --libs libcrypto)
+		src/maildir_name.c src/push_name.c src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_push_state tests/fuzz/fuzz_push_state.c src/push_plan.c \
 		src/utf7.c src/maildir_name.c src/buf.c src/log.c $(shell pkg-config --libs libcrypto)
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_net_deflate tests/fuzz/fuzz_net_deflate.c src/net_deflate.c \

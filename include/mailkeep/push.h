@@ -2,10 +2,11 @@
  * (`mailkeep push SOURCE TARGET`), resumable and without duplicates. See
  * docs/push.md.
  *
- * Pure parts (src/push_plan.c): folder name mapping, flag strings, message
+ * Pure parts: folder name mapping (src/push_name.c); flag strings, message
  * identity (header digest, Message-ID), the push state text format and the
- * per-folder plan. The runner (src/push.c) does the I/O: it reads the mirror,
- * talks to the target server and saves the push state atomically. */
+ * per-folder plan (src/push_plan.c). The runner (src/push.c) does the I/O: it
+ * reads the mirror, talks to the target server and saves the push state
+ * atomically. */
 #ifndef MAILKEEP_PUSH_H
 #define MAILKEEP_PUSH_H
 

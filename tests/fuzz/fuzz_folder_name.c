@@ -1,7 +1,7 @@
 /* libFuzzer target for folder names: modified UTF-7 (src/utf7.c) and the
  * mapping of a decoded name to its directory in the mirror
  * (maildir_folder_path(), src/maildir_name.c), and back (push_name_from_path(),
- * src/push_plan.c). A hostile server sends any name and any delimiter byte.
+ * src/push_name.c). A hostile server sends any name and any delimiter byte.
  * Build: `make fuzz`; run e.g.
  *
  *   build/fuzz/fuzz_folder_name -max_total_time=60 -max_len=512

@@ -21,6 +21,7 @@ FIXTURE=$REPO/tests/fixture/dovecot.sh
 SEED_PY=$REPO/tests/fixture/seed.py
 COMPARE_PY=$LIB_DIR/compare.py
 FAKEIMAP_PY=$LIB_DIR/fakeimap.py
+PUSH_CHECK_PY=$LIB_DIR/push_check.py
 MK_TIMEOUT=${MK_TIMEOUT:-120}
 # shellcheck source=../fixture/dovecot.sh
 . "$FIXTURE"
@@ -260,6 +261,15 @@ exact() {
 		--password-file "$pf" "${args[@]}" >"$T/compare.out" 2>&1; then
 		sed 's/^/#   /' "$T/compare.out" | head -n 20 >&2
 		fail "mirror $(basename "$acct") not exact: $(head -n 1 "$T/compare.out")"
+	fi
+}
+
+# pc SUB ARGS...: push_check.py SUB ARGS must exit 0, else its report goes to stderr and the test fails (reason after $PC_WHAT: if set)
+pc() {
+	CHECKS=$((CHECKS + 1))
+	if ! python3 "$PUSH_CHECK_PY" "$@" >"$T/pc.out" 2>&1; then
+		sed 's/^/#   /' "$T/pc.out" | head -n 12 >&2
+		fail "${PC_WHAT:+$PC_WHAT: }push_check $1: $(head -n 3 "$T/pc.out" | tr '\n' ' ')"
 	fi
 }
 

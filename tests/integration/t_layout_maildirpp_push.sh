@@ -10,7 +10,6 @@
 #  - push into a '/' Dovecot from the same mirror: Archive.2024 becomes Archive/2024.
 . "$(dirname "$0")/lib.sh"
 t_begin
-PC=$LIB_DIR/push_check.py
 dc_up --dir "$T/dst" --layout maildir++
 DST_CONF=$DOVECOT_CONF
 DST="127.0.0.1:$IMAP_PORT:bob:$T/dst/pass-bob"
@@ -30,10 +29,6 @@ cfg=$T/config.yaml
 	acct_yaml slash user=bob port="$SLASH_PORT" tls=none password_file="$T/slash/pass-bob"
 } | cfg_write "$cfg"
 A=$T/mail/alice
-pc() {
-	CHECKS=$((CHECKS + 1))
-	python3 "$PC" "$@" >"$T/pc.out" 2>&1 || fail "push_check $1: $(head -n 3 "$T/pc.out" | tr '\n' ' ')"
-}
 round() { # LABEL: sync, exact with keywords, a second sync that does nothing
 	mk -c "$cfg" -v sync alice
 	expect_rc 0 "sync $1"

@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
-PUSH_CHECK=$LIB_DIR/push_check.py
 seed populate --seed 5 --count 8 --big 2
 seed append --folder 'Sent Items' --seed 5 --count 3
 # messages without Message-ID (matched by a digest of their headers), one of them twice
@@ -33,16 +32,6 @@ A=$T/mail/alice
 SRC="$IMAP_HOST:$IMAP_PORT:alice:$DC/pass-alice"
 DST="$IMAP_HOST:$IMAP_PORT:bob:$DC/pass-bob"
 
-# pc compare|dump|since ...: push_check.py, failing the test on a difference
-pc() {
-	local sub=$1
-	shift
-	CHECKS=$((CHECKS + 1))
-	if ! python3 "$PUSH_CHECK" "$sub" "$@" >"$T/pc.out" 2>&1; then
-		sed 's/^/#   /' "$T/pc.out" | head -n 12 >&2
-		fail "push_check $sub: $(head -n 1 "$T/pc.out")"
-	fi
-}
 # bob_count: messages in all of bob's folders
 bob_count() { doveadm -c "$DOVECOT_CONF" search -u bob all 2>/dev/null | wc -l; }
 

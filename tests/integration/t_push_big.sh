@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
-PUSH_CHECK=$LIB_DIR/push_check.py
 seed append --folder INBOX --seed 7 --count 4
 seed append --folder INBOX --seed 8 --count 2 --big 2 --big-size 40000000:42000000
 seed append --folder Archive --seed 9 --count 1 --big 1 --big-size 20000000:20000000
@@ -18,15 +17,6 @@ cfg_alice_bob "$cfg"
 A=$T/mail/alice
 SRC="$IMAP_HOST:$IMAP_PORT:alice:$DC/pass-alice"
 DST="$IMAP_HOST:$IMAP_PORT:bob:$DC/pass-bob"
-pc() {
-	local sub=$1
-	shift
-	CHECKS=$((CHECKS + 1))
-	if ! python3 "$PUSH_CHECK" "$sub" "$@" >"$T/pc.out" 2>&1; then
-		sed 's/^/#   /' "$T/pc.out" | head -n 12 >&2
-		fail "push_check $sub: $(head -n 1 "$T/pc.out")"
-	fi
-}
 bob_count() { doveadm -c "$DOVECOT_CONF" search -u bob all 2>/dev/null | wc -l; }
 alice_count() { doveadm -c "$DOVECOT_CONF" search -u alice all 2>/dev/null | wc -l; }
 SAN=0

@@ -16,7 +16,6 @@
 . "$(dirname "$0")/lib.sh"
 t_begin
 MC=$LIB_DIR/migrate_check.py
-PC=$LIB_DIR/push_check.py
 
 # ---- the old provider: '/' delimiter
 dc_up
@@ -54,13 +53,6 @@ cfg=$T/config.yaml
 } | cfg_write "$cfg"
 A=$T/mail/alice
 
-pc() {
-	CHECKS=$((CHECKS + 1))
-	if ! python3 "$PC" "$@" >"$T/pc.out" 2>&1; then
-		sed 's/^/#   /' "$T/pc.out" | head -n 12 >&2
-		fail "push_check $1: $(head -n 1 "$T/pc.out")"
-	fi
-}
 mc() {
 	CHECKS=$((CHECKS + 1))
 	if ! python3 "$MC" --src "$SRC" "$@" >"$T/mc.out" 2>&1; then

@@ -37,11 +37,6 @@ round() {
 	exact "$A"
 }
 
-pc() {
-	CHECKS=$((CHECKS + 1))
-	python3 "$LIB_DIR/push_check.py" "$@" >"$T/pc.out" 2>&1 || fail "$cf: push_check $1: $(head -n 3 "$T/pc.out" | tr '\n' ' ')"
-}
-
 # the push source: a default Dovecot's mirror (mbox cannot hold Archive beside Archive/2024)
 SRC_DC=$T/dc-src
 DC=$SRC_DC
@@ -55,7 +50,7 @@ expect_rc 0 "sync of the push source"
 
 # push_into: push the source's mirror into bob of this configuration's server
 push_into() {
-	local pcfg=$T/push-$cf.yaml dst="127.0.0.1:$IMAP_PORT:bob:$DC/pass-bob" kills=0 i pid
+	local pcfg=$T/push-$cf.yaml dst="127.0.0.1:$IMAP_PORT:bob:$DC/pass-bob" kills=0 i pid PC_WHAT=$cf
 	{
 		echo "accounts:"
 		echo "$SRC_YAML"

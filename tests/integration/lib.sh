@@ -22,6 +22,7 @@ SEED_PY=$REPO/tests/fixture/seed.py
 COMPARE_PY=$LIB_DIR/compare.py
 FAKEIMAP_PY=$LIB_DIR/fakeimap.py
 PUSH_CHECK_PY=$LIB_DIR/push_check.py
+PUSH_FAKE_PY=$LIB_DIR/push_fake.py
 MK_TIMEOUT=${MK_TIMEOUT:-120}
 # shellcheck source=../fixture/dovecot.sh
 . "$FIXTURE"
@@ -321,6 +322,20 @@ fake_up() {
 	while [ ! -s "$T/fake.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
 	[ -s "$T/fake.port" ] || fail "fakeimap.py did not start"
 	FAKE_PORT=$(cat "$T/fake.port")
+}
+
+# push_fake_up NAME [push_fake.py options]: a new push_fake.py, state $T/NAME.json (removed first), log
+# $T/NAME.log, --lifetime 300 (a --lifetime among the options wins); sets PORT_NAME and PUSH_FAKE_PID
+push_fake_up() {
+	local n=$1 k=0
+	shift
+	rm -f "$T/$n.port" "$T/$n.json"
+	bg_start python3 "$PUSH_FAKE_PY" --port-file "$T/$n.port" --state "$T/$n.json" --log "$T/$n.log" \
+		--lifetime 300 "$@"
+	PUSH_FAKE_PID=$BG_PID
+	while [ ! -s "$T/$n.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
+	[ -s "$T/$n.port" ] || fail "push_fake.py $n did not start"
+	printf -v "PORT_$n" '%s' "$(cat "$T/$n.port")"
 }
 
 # A password file for the fake server (any password is accepted there).

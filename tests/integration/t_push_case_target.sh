@@ -30,17 +30,12 @@ for f in ("Work", "work"):
 c.logout()
 PY
 pf=$(fake_pass)
-rm -f "$T/fold.port"
-bg_start python3 "$LIB_DIR/push_fake.py" --port-file "$T/fold.port" --state "$T/fold.json" --log "$T/fold.log" \
-	--lifetime 300 --caps "UIDPLUS LITERAL+ MULTIAPPEND" --fold-case
-k=0
-while [ ! -s "$T/fold.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
-[ -s "$T/fold.port" ] || fail "push_fake.py did not start"
+push_fake_up fold --caps "UIDPLUS LITERAL+ MULTIAPPEND" --fold-case
 cfg=$T/config.yaml
 {
 	echo "accounts:"
 	acct_yaml alice
-	acct_yaml fold port="$(cat "$T/fold.port")" tls=none password_file="$pf"
+	acct_yaml fold port="$PORT_fold" tls=none password_file="$pf"
 } | cfg_write "$cfg"
 # target_ids FOLDER: the sha256 of each message of the target folder, one a line
 target_msgs() {

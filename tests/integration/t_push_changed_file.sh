@@ -12,17 +12,12 @@ dc_up
 seed append --folder INBOX --seed 3 --count 2
 seed append --folder INBOX --seed 4 --count 0 --big 1 --big-size 3000000:3000000
 pf=$(fake_pass)
-rm -f "$T/fake.port"
-bg_start python3 "$LIB_DIR/push_fake.py" --port-file "$T/fake.port" --state "$T/fake.json" --log "$T/fake.log" \
-	--lifetime 300 --caps "UIDPLUS" --cont-wait "$T/go"
-k=0
-while [ ! -s "$T/fake.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
-[ -s "$T/fake.port" ] || fail "push_fake.py did not start"
+push_fake_up fake --caps "UIDPLUS" --cont-wait "$T/go"
 cfg=$T/config.yaml
 {
 	echo "accounts:"
 	acct_yaml alice
-	acct_yaml fake port="$(cat "$T/fake.port")" tls=none password_file="$pf"
+	acct_yaml fake port="$PORT_fake" tls=none password_file="$pf"
 } | cfg_write "$cfg"
 A=$T/mail/alice
 mk -c "$cfg" sync alice

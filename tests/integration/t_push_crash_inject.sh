@@ -178,19 +178,13 @@ if want nouidplus || want nouidplus_inc; then
 	pf=$(fake_pass)
 	FAKE_PID=
 	fake_start() {
-		[ -z "$FAKE_PID" ] || { kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
-		rm -f "$T/fake.port" "$T/fake.json"
-		python3 "$LIB_DIR/push_fake.py" --port-file "$T/fake.port" --state "$T/fake.json" --log "$T/fake.log" \
-			--lifetime 3000 --caps "" &
-		FAKE_PID=$!
-		_BG_PIDS+=("$FAKE_PID")
-		local k
-		for ((k = 0; k < 100; k++)); do [ -s "$T/fake.port" ] && break; sleep 0.05; done
-		[ -s "$T/fake.port" ] || fail "push_fake.py did not start"
+		[ -z "$FAKE_PID" ] || bg_kill "$FAKE_PID"
+		push_fake_up fake --lifetime 3000 --caps ""
+		FAKE_PID=$PUSH_FAKE_PID
 		{
 			echo "accounts:"
 			acct_yaml alice
-			acct_yaml fake port="$(cat "$T/fake.port")" tls=none user=u password_file="$pf"
+			acct_yaml fake port="$PORT_fake" tls=none user=u password_file="$pf"
 		} | cfg_write "$T/fake.yaml"
 		cfg=$T/fake.yaml
 	}
@@ -232,7 +226,7 @@ if want nouidplus || want nouidplus_inc; then
 	SCEN=nouidplus_inc
 	want nouidplus_inc && sweep pushed0
 	mirror_restore now
-	[ -z "$FAKE_PID" ] || { kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
+	[ -z "$FAKE_PID" ] || bg_kill "$FAKE_PID"
 	cfg=$cfg0 IDLE=bob_idle TARGET=bob CHECK_TARGET=bob_exact RESTORE=restore STRIDE=$STRIDE0
 fi
 

@@ -14,18 +14,8 @@ dadm flags replace -u alice '\Seen' mailbox INBOX uid 2
 dadm flags replace -u alice '$Forwarded Custom1' mailbox INBOX uid 3
 SRC="127.0.0.1:$IMAP_PORT:alice:$DC/pass-alice"
 pf=$(fake_pass)
-fake() { # NAME OPTIONS...: start push_fake.py; sets PORT_NAME
-	local n=$1 k=0
-	shift
-	rm -f "$T/$n.port"
-	bg_start python3 "$LIB_DIR/push_fake.py" --port-file "$T/$n.port" --state "$T/$n.json" --log "$T/$n.log" \
-		--lifetime 300 "$@"
-	while [ ! -s "$T/$n.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
-	[ -s "$T/$n.port" ] || fail "push_fake.py $n did not start"
-	printf -v "PORT_$n" '%s' "$(cat "$T/$n.port")"
-}
-fake nofwd --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft)'
-fake fwd --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft $Forwarded)'
+push_fake_up nofwd --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft)'
+push_fake_up fwd --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft $Forwarded)'
 cfg=$T/config.yaml
 {
 	echo "accounts:"

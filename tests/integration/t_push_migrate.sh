@@ -191,25 +191,15 @@ check '! doveadm -c "$S3_CONF" mailbox list -u alice | grep -q "^INBOX/"' "a fol
 
 # ---- push_fake.py targets
 pf=$(fake_pass)
-fake() { # NAME OPTIONS...: start push_fake.py; sets PORT_NAME
-	local n=$1 k=0
-	shift
-	rm -f "$T/$n.port"
-	bg_start python3 "$LIB_DIR/push_fake.py" --port-file "$T/$n.port" --state "$T/$n.json" --log "$T/$n.log" \
-		--lifetime 300 "$@"
-	while [ ! -s "$T/$n.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
-	[ -s "$T/$n.port" ] || fail "push_fake.py $n did not start"
-	printf -v "PORT_$n" '%s' "$(cat "$T/$n.port")"
-}
 # a small mirror for them: everything but Bulk, Huge and Big
-fake plain --caps ""
-fake kwless --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Junk)'
-fake limit --caps "UIDPLUS LITERAL+ MULTIAPPEND" --limit 6000
-fake drop --caps "UIDPLUS LITERAL+" --drop-append 6
-fake dropsync --caps "NAMESPACE" --ns-prefix "INBOX." --drop-append 4
-fake trycreate --caps "UIDPLUS LITERAL+ MULTIAPPEND" --trycreate-once
-fake early --caps "UIDPLUS" --cont-first
-fake flood --caps "" --search-flood 300000
+push_fake_up plain --caps ""
+push_fake_up kwless --caps "UIDPLUS LITERAL+ MULTIAPPEND" --permflags '(\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Junk)'
+push_fake_up limit --caps "UIDPLUS LITERAL+ MULTIAPPEND" --limit 6000
+push_fake_up drop --caps "UIDPLUS LITERAL+" --drop-append 6
+push_fake_up dropsync --caps "NAMESPACE" --ns-prefix "INBOX." --drop-append 4
+push_fake_up trycreate --caps "UIDPLUS LITERAL+ MULTIAPPEND" --trycreate-once
+push_fake_up early --caps "UIDPLUS" --cont-first
+push_fake_up flood --caps "" --search-flood 300000
 cfg3=$T/config3.yaml
 {
 	echo "accounts:"

@@ -13,17 +13,8 @@ dc_up
 seed populate --seed 41 --count 6 --big 1 --folders "INBOX,Archive,Archive/2024,R&D"
 SRC="127.0.0.1:$IMAP_PORT:alice:$DC/pass-alice"
 pf=$(fake_pass)
-fake() { # NAME OPTIONS...: start push_fake.py; sets PORT_NAME
-	local n=$1 k=0
-	shift
-	bg_start python3 "$LIB_DIR/push_fake.py" --port-file "$T/$n.port" --state "$T/$n.json" --log "$T/$n.log" \
-		--lifetime 120 --search-size-lf "$@"
-	while [ ! -s "$T/$n.port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
-	[ -s "$T/$n.port" ] || fail "push_fake.py $n did not start"
-	printf -v "PORT_$n" '%s' "$(cat "$T/$n.port")"
-}
-fake uidplus --caps "UIDPLUS" --add-final-crlf
-fake plain --caps ""
+push_fake_up uidplus --lifetime 120 --search-size-lf --caps "UIDPLUS" --add-final-crlf
+push_fake_up plain --lifetime 120 --search-size-lf --caps ""
 cfg=$T/config.yaml
 {
 	echo "accounts:"

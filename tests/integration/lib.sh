@@ -23,6 +23,7 @@ COMPARE_PY=$LIB_DIR/compare.py
 FAKEIMAP_PY=$LIB_DIR/fakeimap.py
 PUSH_CHECK_PY=$LIB_DIR/push_check.py
 PUSH_FAKE_PY=$LIB_DIR/push_fake.py
+MIGRATE_CHECK_PY=$LIB_DIR/migrate_check.py
 MK_TIMEOUT=${MK_TIMEOUT:-120}
 # shellcheck source=../fixture/dovecot.sh
 . "$FIXTURE"
@@ -337,6 +338,9 @@ push_fake_up() {
 	[ -s "$T/$n.port" ] || fail "push_fake.py $n did not start"
 	printf -v "PORT_$n" '%s' "$(cat "$T/$n.port")"
 }
+
+# push_fake_msgs NAME [FOLDER]: the SHA-256 of each message that push_fake.py NAME holds (in FOLDER), one a line
+push_fake_msgs() { python3 "$MIGRATE_CHECK_PY" --state "$T/$1.json" --list ${2+"$2"}; }
 
 # A password file for the fake server (any password is accepted there).
 fake_pass() {

@@ -5,6 +5,7 @@ state push_fake.py writes).
 
   migrate_check.py --src HOST:PORT:USER:PASSFILE --state FILE [--map SRC=DST ...]
                    [--exclude SRC ...] [--keywords-only KW,KW] [--larger-missing N] [--partial]
+  migrate_check.py --state FILE --list [FOLDER]
 
 Every selectable source folder must be on the target (its --map name, else its own name; levels
 joined with the target's '.', modified UTF-7) with the same messages as a multiset of (SHA-256 of
@@ -15,6 +16,7 @@ the bytes, INTERNALDATE, flags): nothing missing, nothing twice, byte for byte.
   --partial         an interrupted push: no message more often than on the source; flags ignored
   --final-crlf      the target added CRLF to messages without one (push_fake.py --add-final-crlf)
 Also fails on any protocol violation the server recorded. Exit 0 when all holds, 1 otherwise.
+--list prints the SHA-256 of every message on the target (of FOLDER only, named as above), one a line.
 """
 import argparse
 import json
@@ -28,7 +30,8 @@ from push_check import Account, mutf7_decode  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--src", required=True)
+    ap.add_argument("--src")
+    ap.add_argument("--list", nargs="?", const="", metavar="FOLDER")
     ap.add_argument("--state", required=True)
     ap.add_argument("--delim", default=".")
     ap.add_argument("--map", action="append", default=[])
@@ -42,6 +45,13 @@ def main():
         st = json.load(f)
     problems = [f"protocol violation: {v}" for v in st["violations"]]
     dst = {"/".join(mutf7_decode(k).split(a.delim)): v for k, v in st["folders"].items()}
+    if a.list is not None:
+        for name, v in dst.items():
+            for m in v["messages"] if a.list in ("", name) else []:
+                print(m[1])
+        return
+    if a.src is None:
+        ap.error("--src is required without --list")
     src = Account(a.src, a.final_crlf)
     maps = dict(m.split("=", 1) for m in a.map)
     keep = None if a.keywords_only is None else {k.lower() for k in a.keywords_only.split(",") if k}

@@ -37,11 +37,6 @@ cfg=$T/config.yaml
 	acct_yaml alice
 	acct_yaml fold port="$PORT_fold" tls=none password_file="$pf"
 } | cfg_write "$cfg"
-# target_ids FOLDER: the sha256 of each message of the target folder, one a line
-target_msgs() {
-	python3 -c 'import json, sys; [print(m[1]) for m in json.load(open(sys.argv[1]))["folders"].get(sys.argv[2], {"messages": []})["messages"]]' \
-		"$T/fold.json" "$1"
-}
 same_sha=$(printf 'From: x@example.test\r\nMessage-ID: <same@x>\r\nSubject: in both\r\n\r\nthe same text\r\n' | sha256sum | cut -d' ' -f1)
 
 mk -c "$cfg" sync alice
@@ -49,17 +44,17 @@ expect_rc 0 "sync"
 check '[ -d "$T/mail/alice/Work/cur" ] && [ -d "$T/mail/alice/work/cur" ]' "the mirror has not both folders"
 mk -c "$cfg" -v push alice fold
 expect_rc 0 "push into the case-folding target"
-check '[ "$(target_msgs Work | wc -l)" -eq 3 ]' "the target's Work holds $(target_msgs Work | wc -l) messages, not 3"
-check '[ "$(target_msgs Work | grep -c "$same_sha")" -eq 1 ]' "the message of both folders is not once in Work"
+check '[ "$(push_fake_msgs fold Work | wc -l)" -eq 3 ]' "the target's Work holds $(push_fake_msgs fold Work | wc -l) messages, not 3"
+check '[ "$(push_fake_msgs fold Work | grep -c "$same_sha")" -eq 1 ]' "the message of both folders is not once in Work"
 
 dadm expunge -u alice mailbox work header message-id same@x
 mk -c "$cfg" sync alice
 expect_rc 0 "sync after the expunge"
 mk -c "$cfg" -v push alice fold --delete
 expect_rc 0 "push --delete"
-check '[ "$(target_msgs Work | grep -c "$same_sha")" -eq 1 ]' \
-	"push --delete removed the message that the mirror's Work still has (Work: $(target_msgs Work | wc -l) messages)"
-check '[ "$(target_msgs Work | wc -l)" -eq 3 ]' "the target's Work holds $(target_msgs Work | wc -l) messages, not 3"
+check '[ "$(push_fake_msgs fold Work | grep -c "$same_sha")" -eq 1 ]' \
+	"push --delete removed the message that the mirror's Work still has (Work: $(push_fake_msgs fold Work | wc -l) messages)"
+check '[ "$(push_fake_msgs fold Work | wc -l)" -eq 3 ]' "the target's Work holds $(push_fake_msgs fold Work | wc -l) messages, not 3"
 mk -c "$cfg" -v push alice fold --delete
 expect_rc 0 "second push --delete"
 check 'grep -q "0 messages appended (0 bytes), 0 already there, 0 flag updates, 0 deleted" "$MK_ERR"' \

@@ -248,7 +248,7 @@ static int check_server(const struct account_run *a, struct buf *path, char *err
 }
 
 /* Sync the selected folders over the account's connections, then make what
- * they did durable in one commit (commit_run). */
+ * they did durable in one commit (sync_commit_run). */
 static void sync_folders(struct account_run *a, const struct imap_mailbox_list *list, const struct strlist *rels,
 			 const size_t *sel, size_t n_sel, const struct imap_status_info *status, int all_first,
 			 struct local_view *local, struct sync_result *res)
@@ -260,15 +260,15 @@ static void sync_folders(struct account_run *a, const struct imap_mailbox_list *
 	pthread_mutex_init(&q.lock, NULL);
 	pthread_mutex_init(&commits.lock, NULL);
 	a->commits = &commits;
-	run_folders(a, &q, local, res);
+	sync_run_folders(a, &q, local, res);
 	a->commits = NULL;
-	size_t uncommitted = commits.n ? commit_run(a, &commits, err, sizeof(err)) : 0;
+	size_t uncommitted = commits.n ? sync_commit_run(a, &commits, err, sizeof(err)) : 0;
 	if (uncommitted) {
 		log_error("account %s: %zu folders could not be made durable (the next run redoes "
 			  "their changes)%s%s", a->acct->name, uncommitted, err[0] ? ": " : "", err);
 		res->counts.folders_failed += uncommitted;
 	}
-	commits_free(&commits);
+	sync_commits_free(&commits);
 	pthread_mutex_destroy(&commits.lock);
 	pthread_mutex_destroy(&q.lock);
 }
@@ -326,21 +326,21 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	if (unrecorded < 0)
 		goto fail;
 	struct local_read_ctx lr = { a.dir, &local };
-	if (connect_login(&a, 0, err, sizeof(err)) < 0 ||
-	    imap_list(a.imap, &list, local_read, &lr, err, sizeof(err)) < 0)
+	if (sync_connect_login(&a, 0, err, sizeof(err)) < 0 ||
+	    imap_list(a.imap, &list, sync_local_read, &lr, err, sizeof(err)) < 0)
 		goto fail;
 	if (unrecorded && state_server_save(server_file.data, acct->user, acct->host, err, sizeof(err)) < 0)
 		log_warn("account %s: cannot record the mailbox of the mirror (asked again next run): %s",
 			 acct->name, err);
 	if (list.n_ignored) /* malformed LIST answers: folders that cannot be synced */
 		res->counts.folders_failed += list.n_ignored;
-	folder_paths(&list, &rels);
+	sync_folder_paths(&list, &rels);
 	res->status = SYNC_OK;
 	size_t *sel = xcalloc(list.n + 1, sizeof(*sel));
-	size_t n_sel = select_folders(&a, &list, &rels, sel, res);
-	struct imap_status_info *status = folder_statuses(&a, &list, &rels, sel, n_sel);
+	size_t n_sel = sync_select_folders(&a, &list, &rels, sel, res);
+	struct imap_status_info *status = sync_folder_statuses(&a, &list, &rels, sel, n_sel);
 	int gmail = acct->gmail_dedupe && a.imap && (imap_caps(a.imap) & IMAP_CAP_X_GM_EXT_1);
-	int all_first = order_folders(&list, sel, status, n_sel, gmail);
+	int all_first = sync_order_folders(&list, sel, status, n_sel, gmail);
 	sync_folders(&a, &list, &rels, sel, n_sel, status, all_first, &local, res);
 	free(status);
 	free(sel);
@@ -348,13 +348,13 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 		gmail_store_prune(&a);
 	/* a listing with ignored lines is incomplete: no folder is called gone */
 	for (size_t i = 0; i < local.n && !list.n_ignored; i++)
-		check_orphan(&a, &rels, &local.f[i]);
+		sync_check_orphan(&a, &rels, &local.f[i]);
 	if (a.imap)
 		record_namespace(&a);
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;
 	if (opt && opt->snapshot) {
-		drop_connection(&a);
+		sync_drop_connection(&a);
 		do_snapshot(&a, res);
 	}
 	goto out;
@@ -377,8 +377,8 @@ out:
 	}
 	lock_release(&lock);
 	imap_mailbox_list_free(&list);
-	strlist_clear(&rels);
-	local_free(&local);
+	sync_strlist_clear(&rels);
+	sync_local_free(&local);
 	buf_free(&server_file);
 	free(a.dir);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

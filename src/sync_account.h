@@ -32,7 +32,7 @@ struct local_folder {
 };
 
 struct local_view {
-	struct local_folder *f;   /* sorted by rel after local_read() */
+	struct local_folder *f;   /* sorted by rel after sync_local_read() */
 	size_t n, cap;
 };
 
@@ -58,43 +58,43 @@ struct folder_queue {
 /* ---- sync_conn.c ---- */
 
 /* Close the account's connection (a->imap), counting its round trips. */
-void drop_connection(struct account_run *a);
+void sync_drop_connection(struct account_run *a);
 /* Connect and log in as a->imap (with `enable`, also COMPRESS and QRESYNC);
  * 0, or negative with err set. */
-int connect_login(struct account_run *a, int enable, char *err, size_t errlen);
+int sync_connect_login(struct account_run *a, int enable, char *err, size_t errlen);
 /* Sync the queued folders over one or more connections; adds to res->counts. */
-void run_folders(struct account_run *a, struct folder_queue *q, const struct local_view *local,
-		 struct sync_result *res);
+void sync_run_folders(struct account_run *a, struct folder_queue *q, const struct local_view *local,
+		      struct sync_result *res);
 
 /* ---- sync_list.c ---- */
 
 /* imap_list()'s callback: read the mirror (struct local_read_ctx) into its view. */
-void local_read(void *ctx);
-void local_free(struct local_view *v);
+void sync_local_read(void *ctx);
+void sync_local_free(struct local_view *v);
 /* Warn once about a mirrored folder the server no longer lists. */
-void check_orphan(struct account_run *a, const struct strlist *server_rels, const struct local_folder *lf);
-void strlist_clear(struct strlist *l);
+void sync_check_orphan(struct account_run *a, const struct strlist *server_rels, const struct local_folder *lf);
+void sync_strlist_clear(struct strlist *l);
 /* Every listed folder's directory ("" for none) appended to rels (owned). */
-void folder_paths(const struct imap_mailbox_list *list, struct strlist *rels);
+void sync_folder_paths(const struct imap_mailbox_list *list, struct strlist *rels);
 /* The listed folders to mirror, as indexes into sel[]; returns how many. */
-size_t select_folders(struct account_run *a, const struct imap_mailbox_list *list,
-		      const struct strlist *rels, size_t *sel, struct sync_result *res);
+size_t sync_select_folders(struct account_run *a, const struct imap_mailbox_list *list,
+			   const struct strlist *rels, size_t *sel, struct sync_result *res);
 /* The selected folders' STATUS (owned by the caller), or NULL for none. */
-struct imap_status_info *folder_statuses(struct account_run *a, const struct imap_mailbox_list *list,
-					const struct strlist *rels, const size_t *sel, size_t n_sel);
+struct imap_status_info *sync_folder_statuses(struct account_run *a, const struct imap_mailbox_list *list,
+					      const struct strlist *rels, const size_t *sel, size_t n_sel);
 /* Put sel[] (and status[]) in sync order; 1 when sel[0] goes alone first. */
-int order_folders(const struct imap_mailbox_list *list, size_t *sel, struct imap_status_info *status,
-		  size_t n_sel, int gmail);
+int sync_order_folders(const struct imap_mailbox_list *list, size_t *sel, struct imap_status_info *status,
+		       size_t n_sel, int gmail);
 /* Mark in q->skip the folders that need no EXAMINE; returns how many others. */
-size_t folders_to_examine(struct folder_queue *q, const struct local_view *local,
-			  enum deletions_mode deletions, int *writes);
+size_t sync_folders_to_examine(struct folder_queue *q, const struct local_view *local,
+			       enum deletions_mode deletions, int *writes);
 
 /* ---- sync_commit.c ---- */
 
 /* Make the run's handed states and last batches durable; returns how many
  * folders could not be committed (err: a file system's sync failure). */
-size_t commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen);
+size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen);
 /* Free the entries (removing their messages still in tmp/). */
-void commits_free(struct state_commits *c);
+void sync_commits_free(struct state_commits *c);
 
 #endif

@@ -1,6 +1,6 @@
 /* Sync runner, per account: the end-of-run commit (docs/design.md, "State").
  * The folders hand it their new states and their last download batches
- * (commit_later); commit_run makes them durable and visible together, in
+ * (sync_commit_later); sync_commit_run makes them durable and visible together, in
  * three syncs per file system for the whole run. The rest of the account is
  * in sync.c. */
 #include <errno.h>
@@ -18,8 +18,8 @@
 
 #include "sync_account.h"
 
-void commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
-		  struct commit_msg *msgs, size_t n_msgs)
+void sync_commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
+		       struct commit_msg *msgs, size_t n_msgs)
 {
 	pthread_mutex_lock(&c->lock);
 	if (c->n == c->cap) {
@@ -75,7 +75,7 @@ static void superseded_entries(const struct state_commits *c, int *skip)
  * message cannot be renamed keeps its previous state. Returns how many folders
  * could not be committed; their errors are logged, naming the account, and
  * told to on_folder_uncommitted. */
-size_t commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen)
+size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen)
 {
 	const char *account = a->acct->name;
 	size_t dl = strlen(a->dir);
@@ -160,7 +160,7 @@ size_t commit_run(struct account_run *a, struct state_commits *c, char *err, siz
 	return failed;
 }
 
-void commits_free(struct state_commits *c)
+void sync_commits_free(struct state_commits *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		struct commit_entry *e = &c->e[i];

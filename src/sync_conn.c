@@ -18,7 +18,7 @@
 #include "sync_account.h"
 
 /* Close the account's connection, counting its round trips first. */
-void drop_connection(struct account_run *a)
+void sync_drop_connection(struct account_run *a)
 {
 	if (!a->imap)
 		return;
@@ -30,10 +30,10 @@ void drop_connection(struct account_run *a)
 /* Connect and log in; `enable` (a connection for folders, not the first one)
  * also enables QRESYNC (on the first connection imap_list does it in the same
  * round trip as LIST) and compression. */
-int connect_login(struct account_run *a, int enable, char *err, size_t errlen)
+int sync_connect_login(struct account_run *a, int enable, char *err, size_t errlen)
 {
 	int code = 0;
-	drop_connection(a);
+	sync_drop_connection(a);
 	a->imap = imap_connect(a->acct, &code, err, errlen);
 	if (!a->imap)
 		return code;
@@ -43,7 +43,7 @@ int connect_login(struct account_run *a, int enable, char *err, size_t errlen)
 	if (rc == 0 && enable)
 		rc = imap_enable_qresync(a->imap, err, errlen) < 0 ? IMAP_ERR_NET : 0;
 	if (rc < 0)
-		drop_connection(a);
+		sync_drop_connection(a);
 	return rc;
 }
 
@@ -83,7 +83,7 @@ static void after_folder(struct account_run *a, const struct imap_mailbox *mb, i
 	if (rc < 0 && imap_connection_lost(rc))
 		a->pre->sent = 0;
 	else
-		prefetch_drain(a);
+		sync_prefetch_drain(a);
 }
 
 /* A throttling server: wait (its hint, else 1 s, doubling) and retry the
@@ -118,8 +118,8 @@ static int retry_throttled(struct account_run *a, const struct imap_mailbox *mb,
 		nanosleep(&ts, NULL);
 		imap_throttle_clear(a->imap);
 		if (imap_connection_lost(rc)) {
-			drop_connection(a);
-			if (connect_login(a, 1, err, errlen) < 0)
+			sync_drop_connection(a);
+			if (sync_connect_login(a, 1, err, errlen) < 0)
 				break;
 		}
 		*rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
@@ -153,7 +153,7 @@ static void one_folder(struct worker *w, size_t k)
 	}
 	if (!a->imap) {
 		if (a->reconnects >= MAX_RECONNECTS ||
-		    (a->reconnects++, connect_login(a, 1, err, sizeof(err)) < 0)) {
+		    (a->reconnects++, sync_connect_login(a, 1, err, sizeof(err)) < 0)) {
 			log_error("account %s: folder \"%s\": not synced: no connection", acct->name, mb->utf8);
 			pthread_mutex_lock(&q->lock);
 			q->failed++;
@@ -196,7 +196,7 @@ static void one_folder(struct worker *w, size_t k)
 	q->failed += rc < 0;
 	pthread_mutex_unlock(&q->lock);
 	if (rc < 0 && imap_connection_lost(rc))
-		drop_connection(a);
+		sync_drop_connection(a);
 }
 
 static int dequeue(void *ctx, size_t *k, const struct imap_mailbox **mb, const char **rel,
@@ -224,7 +224,7 @@ static void *worker_main(void *arg)
 	 * waits for a login. One that cannot log in leaves the folders to the others. */
 	if (w->extra) {
 		char err[1024];
-		if (connect_login(&w->a, 1, err, sizeof(err)) < 0) {
+		if (sync_connect_login(&w->a, 1, err, sizeof(err)) < 0) {
 			log_warn("account %s: extra connection not opened (%s); its folders go to the others",
 				 w->a.acct->name, err);
 			return NULL;
@@ -244,7 +244,7 @@ static void *worker_main(void *arg)
 		}
 		one_folder(w, k);
 	}
-	prefetch_drain(&w->a);
+	sync_prefetch_drain(&w->a);
 	return NULL;
 }
 
@@ -266,16 +266,16 @@ static void *preflush_main(void *arg)
 /* Sync the queued folders on the account's connection and, when at least two
  * folders need the server and max_connections allows, on extra connections in
  * threads; each connection takes the next folder when it is free. */
-void run_folders(struct account_run *a, struct folder_queue *q, const struct local_view *local,
-		 struct sync_result *res)
+void sync_run_folders(struct account_run *a, struct folder_queue *q, const struct local_view *local,
+		      struct sync_result *res)
 {
 	char err_z[512];
 	int writes;
-	size_t want = folders_to_examine(q, local, a->acct->deletions, &writes);
+	size_t want = sync_folders_to_examine(q, local, a->acct->deletions, &writes);
 	/* compression costs a round trip: only for a run that talks to folders */
 	if (want && a->imap && imap_compress(a->imap, err_z, sizeof(err_z)) < 0) {
 		log_warn("account %s: %s", a->acct->name, err_z);
-		drop_connection(a);
+		sync_drop_connection(a);
 	}
 	pthread_t flusher;
 	int flushing = writes && pthread_create(&flusher, NULL, preflush_main, a->dir) == 0;
@@ -334,7 +334,7 @@ void run_folders(struct account_run *a, struct folder_queue *q, const struct loc
 		res->counts.bytes += c->bytes;
 		res->counts.folders_unchanged += c->folders_unchanged;
 		if (i > 0)
-			drop_connection(&w[i].a);
+			sync_drop_connection(&w[i].a);
 		a->round_trips += w[i].a.round_trips;
 	}
 	res->counts.folders += q->folders;

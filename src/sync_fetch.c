@@ -65,7 +65,7 @@ static int on_body_data(void *ctx, const char *data, size_t len, char *err, size
 	return maildir_delivery_write(&f->dl, data, len, err, errlen);
 }
 
-int fetch_wanted(const struct plan *p, uint32_t uid)
+int sync_fetch_wanted(const struct plan *p, uint32_t uid)
 {
 	size_t lo = 0, hi = p->n_fetch;
 	while (lo < hi) {
@@ -136,7 +136,7 @@ static void store_add(struct folder_run *f, const char *cur_path, uint64_t msgid
 
 /* The last batch of a folder, when the run commits at its end: the files stay
  * in tmp/ and are made durable and renamed into cur/ with every other folder's
- * (commit_run), saving a sync per folder. Counted as delivered now. */
+ * (sync_commit_run), saving a sync per folder. Counted as delivered now. */
 static void defer_pending(struct folder_run *f)
 {
 	f->deferred = xmalloc(f->n_pending * sizeof(*f->deferred));
@@ -182,7 +182,7 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 		}
 	} else if (!(mode && !strcmp(mode, "none")) && maildir_sync_fs(f->dir.data, err, errlen) < 0)
 		rc = -1;
-	folder_watch_check(f);
+	sync_folder_watch_check(f);
 	for (size_t i = 0; i < f->n_pending; i++) {
 		struct pending *p = &f->pending[i];
 		buf_reset(&to);
@@ -210,7 +210,7 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 		free(p->tmp_path);
 		free(p->final_name);
 	}
-	folder_watch_set(f);
+	sync_folder_watch_set(f);
 	f->n_pending = 0;
 	f->pending_bytes = 0;
 	f->flushes++;
@@ -289,7 +289,7 @@ static void pending_discard(struct pending *p)
 static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
 	struct folder_run *f = ctx;
-	ssize_t idx = sv_find(&f->sv, m->uid);
+	ssize_t idx = sync_sv_find(&f->sv, m->uid);
 	/* An answer without the body asked for says why (NIL, a part), or at least
 	 * holds the other items asked with it. A FETCH of FLAGS alone is no answer
 	 * but a flag change the server reports on its own (RFC 3501 §7.4.2), maybe
@@ -297,7 +297,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	 * back, and a body whose literal took its answer in would be kept. */
 	int answered = m->body_nil || m->body_partial || m->internaldate != INT64_MIN ||
 		       m->rfc822_size != UINT64_MAX;
-	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && fetch_wanted(f->plan, m->uid))
+	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && sync_fetch_wanted(f->plan, m->uid))
 		bodyless_add(f, m->uid, !answered ? BODY_FLAGS_ONLY : m->body_nil ? BODY_NIL :
 				       m->body_partial ? BODY_PARTIAL : BODY_MISSING);
 	if (!m->has_body && f->dl_open) { /* a refused partial body */
@@ -306,7 +306,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	}
 	if (!m->has_body || !f->dl_open)
 		return 0;
-	if (idx < 0 || !fetch_wanted(f->plan, m->uid) || f->sv.present[idx]) {
+	if (idx < 0 || !sync_fetch_wanted(f->plan, m->uid) || f->sv.present[idx]) {
 		/* not asked for, or a second copy: drop it */
 		log_debug("%s: ignoring unrequested body for UID %" PRIu32, f->name, m->uid);
 		maildir_delivery_abort(&f->dl);
@@ -378,7 +378,7 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
 	int rc = 0, failed = 0;
 	char ferr[512];
-	if (n_uids && !folder_still_selected(f, err, errlen))
+	if (n_uids && !sync_folder_still_selected(f, err, errlen))
 		return SYNC_ERR_RESELECT;
 	while ((next < n_uids && !failed) || head != tail) {
 		if (next < n_uids && !failed && tail - head < window) {
@@ -419,7 +419,7 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 static int on_msgid(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
 	struct folder_run *f = ctx;
-	if (!m->gm_msgid || !fetch_wanted(f->plan, m->uid))
+	if (!m->gm_msgid || !sync_fetch_wanted(f->plan, m->uid))
 		return 0;
 	if (f->n_gm && f->gm[f->n_gm - 1].uid == m->uid) { /* the same again: the last wins */
 		f->gm[f->n_gm - 1] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size };
@@ -472,7 +472,7 @@ static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_p
 {
 	struct buf sp = BUF_INIT, final = BUF_INIT, to = BUF_INIT;
 	struct stat sb;
-	ssize_t idx = sv_find(&f->sv, uid);
+	ssize_t idx = sync_sv_find(&f->sv, uid);
 	int rc = 1;
 	store_path(&sp, f, g->msgid);
 	if (idx < 0 || f->sv.present[idx] || lstat(sp.data, &sb) < 0 || !S_ISREG(sb.st_mode))
@@ -487,9 +487,9 @@ static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_p
 	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, uid);
 	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
 	buf_addf(&to, "%s/cur/%s", f->dir.data, final.data);
-	folder_watch_check(f);
+	sync_folder_watch_check(f);
 	int lrc = link(sp.data, to.data);
-	folder_watch_set(f);
+	sync_folder_watch_set(f);
 	if (lrc < 0) {
 		log_debug("%s: %s: link: %s", f->name, to.data, strerror(errno));
 		goto out;
@@ -555,7 +555,7 @@ static void settle_odd(struct folder_run *f, int ok)
 		return;
 	for (size_t i = 0; ok && i < f->plan->n_fetch; i++) {
 		uint32_t uid = f->plan->fetch[i];
-		ssize_t idx = sv_find(&f->sv, uid);
+		ssize_t idx = sync_sv_find(&f->sv, uid);
 		if (idx >= 0 && !f->sv.present[idx] && !is_bodyless(f, uid))
 			vanished++;
 	}
@@ -590,7 +590,7 @@ static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n)
 	if (!f->n_odd || f->odd_doubt || f->spec_unanswered)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		ssize_t idx = sv_find(&f->sv, uids[i]);
+		ssize_t idx = sync_sv_find(&f->sv, uids[i]);
 		if (idx >= 0 && !f->sv.present[idx] && !is_bodyless(f, uids[i])) {
 			f->odd_doubt = 1;
 			return;
@@ -610,7 +610,7 @@ static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n)
 
 /* Download the planned UIDs (after linking what the Gmail store has). Bodies
  * stream into tmp/ and move into cur/ in durable batches. */
-int fetch_download(struct folder_run *f, char *err, size_t errlen)
+int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 {
 	const struct plan *p = f->plan;
 	struct imap_fetch_cb cb = { on_body_begin, on_body_data, on_message, f };
@@ -624,8 +624,8 @@ int fetch_download(struct folder_run *f, char *err, size_t errlen)
 		for (size_t i = 0; i < p->n_fetch; i++)
 			beyond += p->fetch[i] < f->spec_lo || p->fetch[i] > f->spec_hi;
 		if (!beyond && !f->gmail && f->lookahead_ok)
-			prefetch_next(f);
-		else if (beyond && !folder_still_selected(f, err, errlen))
+			sync_prefetch_next(f);
+		else if (beyond && !sync_folder_still_selected(f, err, errlen))
 			return SYNC_ERR_RESELECT; /* before reading: the spec answers are dropped at the end */
 		rc = imap_uid_fetch_wait(f->a->imap, f->spec_tag, &cb, err, errlen);
 		f->spec_tag = 0;
@@ -637,9 +637,9 @@ int fetch_download(struct folder_run *f, char *err, size_t errlen)
 		n = 0;
 		/* what the server did not send is fetched again (when our mailbox is
 		 * still selected; else it vanished meanwhile, for this run) */
-		for (size_t i = 0; i < p->n_fetch && folder_is_selected(f); i++) {
+		for (size_t i = 0; i < p->n_fetch && sync_folder_is_selected(f); i++) {
 			uint32_t uid = p->fetch[i];
-			ssize_t idx = sv_find(&f->sv, uid);
+			ssize_t idx = sync_sv_find(&f->sv, uid);
 			if (idx < 0 || f->sv.present[idx])
 				continue;
 			rest[n++] = uid;
@@ -655,7 +655,7 @@ int fetch_download(struct folder_run *f, char *err, size_t errlen)
 				     DOWNLOAD_ITEMS, &cb, err, errlen);
 	free(rest);
 	if (rc == 0)
-		prefetch_next(f);
+		sync_prefetch_next(f);
 	settle_odd(f, rc == 0);
 	/* what arrived whole is kept even when the download failed later */
 	char ferr2[512];
@@ -665,7 +665,7 @@ int fetch_download(struct folder_run *f, char *err, size_t errlen)
 	return rc < 0 ? rc : frc;
 }
 
-size_t fetch_unmirrored(struct folder_run *f, const struct bodyless **first)
+size_t sync_fetch_unmirrored(struct folder_run *f, const struct bodyless **first)
 {
 	size_t n = 0;
 	const struct bodyless *last = NULL;
@@ -676,7 +676,7 @@ size_t fetch_unmirrored(struct folder_run *f, const struct bodyless **first)
 	f->bodyless_unsorted = 0;
 	for (size_t i = 0; i < f->n_bodyless; i++) {
 		const struct bodyless *b = &f->bodyless[i];
-		ssize_t idx = sv_find(&f->sv, b->uid);
+		ssize_t idx = sync_sv_find(&f->sv, b->uid);
 		if (idx < 0 || f->sv.present[idx] || (b->why == BODY_NIL && expunged) ||
 		    (last && last->uid == b->uid))
 			continue;
@@ -687,7 +687,7 @@ size_t fetch_unmirrored(struct folder_run *f, const struct bodyless **first)
 	return n;
 }
 
-void fetch_cleanup(struct folder_run *f)
+void sync_fetch_cleanup(struct folder_run *f)
 {
 	if (f->dl_open)
 		maildir_delivery_abort(&f->dl);

@@ -20,12 +20,12 @@
 
 #include "sync_folder.h"
 
-void folder_watch_set(struct folder_run *f)
+void sync_folder_watch_set(struct folder_run *f)
 {
 	maildir_dir_mtimes(f->dir.data, &f->seen_cur, &f->seen_new);
 }
 
-void folder_watch_check(struct folder_run *f)
+void sync_folder_watch_check(struct folder_run *f)
 {
 	int64_t cur_ns, new_ns;
 	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
@@ -33,14 +33,14 @@ void folder_watch_check(struct folder_run *f)
 		f->disturbed = 1;
 }
 
-int folder_is_selected(const struct folder_run *f)
+int sync_folder_is_selected(const struct folder_run *f)
 {
 	return imap_select_seq(f->a->imap) == f->seq;
 }
 
-int folder_still_selected(const struct folder_run *f, char *err, size_t errlen)
+int sync_folder_still_selected(const struct folder_run *f, char *err, size_t errlen)
 {
-	if (folder_is_selected(f))
+	if (sync_folder_is_selected(f))
 		return 1;
 	snprintf(err, errlen, "the next folder is already selected; this one again");
 	return 0;
@@ -52,7 +52,7 @@ int folder_still_selected(const struct folder_run *f, char *err, size_t errlen)
 #define LIST_EVERY (24 * 3600)
 
 /* So the next command's answers are not taken for its. */
-void folder_spec_drop(struct folder_run *f)
+void sync_folder_spec_drop(struct folder_run *f)
 {
 	if (f->spec_tag && f->a->imap)
 		imap_uid_fetch_discard(f->a->imap, f->spec_tag);
@@ -108,7 +108,7 @@ static int aside_done(const char *dir, const char *mark, char *err, size_t errle
  * folder's cur/, new/ and tmp/ are made: a run killed in between leaves no
  * Maildir without a state, which the next run could not tell from one a
  * reader made, and would keep empty if the server deleted the folder
- * meanwhile (check_orphan in sync_list.c). */
+ * meanwhile (sync_check_orphan in sync_list.c). */
 static int state_begin(struct folder_run *f, struct folder_state *st, uint32_t uidvalidity, uint64_t folder_id,
 		       char *err, size_t errlen)
 {
@@ -310,7 +310,7 @@ static void note_dates(struct folder_run *f, const struct maildir_view *v, const
 			s = k; /* [s, e): the files of this uid */
 			standing = SIZE_MAX;
 		}
-		ssize_t idx = sv_find(&f->sv, file->uid);
+		ssize_t idx = sync_sv_find(&f->sv, file->uid);
 		if (idx < 0 || f->sv.present[idx] != 1 || (file->in_new && !renamed[k]))
 			continue;
 		/* Only a file that may stand for the message is named here: a file of
@@ -354,7 +354,7 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 	struct buf newname = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
 	int rc = 0;
 	if (p->n_actions) {
-		folder_watch_check(f);
+		sync_folder_watch_check(f);
 		if (f->disturbed) {
 			/* Someone changed the folder since it was read: the plan may not
 			 * fit its files any more (a reader's rename listed under both
@@ -391,7 +391,7 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 		}
 	}
 	if (p->n_actions)
-		folder_watch_set(f);
+		sync_folder_watch_set(f);
 	buf_free(&newname);
 	buf_free(&a);
 	buf_free(&b);
@@ -401,7 +401,7 @@ static int apply_plan(struct folder_run *f, const struct maildir_view *v, const 
 /* The folder's files, read (or taken from its state when trusted) while the
  * server works on EXAMINE: as soon as that is sent (after_examine_sent), else
  * before the plan. */
-void folder_scan_dir(void *ctx)
+void sync_folder_scan_dir(void *ctx)
 {
 	struct folder_run *f = ctx;
 	if (f->scanned)
@@ -413,7 +413,7 @@ void folder_scan_dir(void *ctx)
 		f->seen_new = f->st->new_mtime_ns;
 		f->scan_rc = 0;
 	} else {
-		folder_watch_set(f);
+		sync_folder_watch_set(f);
 		f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
 	}
 	log_debug("%s: %zu files %s", f->name, f->view->n, f->trusted ? "from the state" : "listed");
@@ -544,7 +544,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (state_load_header(f.dir.data, &st, serr, sizeof(serr)) == 0 && st.folder_id && state_is_of(&st, rel) &&
 	    st.special == mb->special && unchanged(&f, &st, status)) {
 		a->counts->folders_unchanged++;
-		rep->how = flag_path_names[PATH_SKIPPED];
+		rep->how = sync_flag_path_names[PATH_SKIPPED];
 		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
 		rc = 0;
 		goto out;
@@ -572,7 +572,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		state_free(&st);
 	}
 	if (unchanged(&f, &st, status)) {
-		rep->how = flag_path_names[PATH_SKIPPED];
+		rep->how = sync_flag_path_names[PATH_SKIPPED];
 		/* learnt SPECIAL-USE (for push), or a state from before the count
 		 * line or the folder line (written once, then the header suffices) */
 		if (st.special != mb->special || st.declared < 0 || !st.folder_id) {
@@ -599,8 +599,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	f.trusted = folder_trusted(&f, &st);
 	f.want_dates = !fresh && st.n == 0;
 	log_debug("%s: state loaded (%zu messages%s)", f.name, st.n, f.trusted ? ", files as recorded" : "");
-	rc = server_view(&f, mb, &st, status, &info, &path, err, errlen);
-	log_debug("%s: server view (%s): %zu messages", f.name, flag_path_names[path], f.sv.n);
+	rc = sync_server_view(&f, mb, &st, status, &info, &path, err, errlen);
+	log_debug("%s: server view (%s): %zu messages", f.name, sync_flag_path_names[path], f.sv.n);
 	if (rc == IMAP_ERR_NO && examine_says_gone(&info.refused, status))
 		rc = SYNC_ERR_GONE;
 	if (rc < 0)
@@ -613,10 +613,10 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		    state_begin(&f, &st, info.uidvalidity, state_folder_id(rel), err, errlen) < 0 ||
 		    maildir_create(f.dir.data, err, errlen) < 0)
 			goto out;
-		folder_watch_set(&f);
+		sync_folder_watch_set(&f);
 	}
 	f.uidvalidity = info.uidvalidity;
-	folder_scan_dir(&f);
+	sync_folder_scan_dir(&f);
 	if (f.scan_rc < 0) {
 		snprintf(err, errlen, "%s", f.scan_err);
 		goto out;
@@ -642,7 +642,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			goto out;
 		f.trusted = 0;
 		f.disturbed = 0;
-		folder_watch_set(&f);
+		sync_folder_watch_set(&f);
 		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
 			goto out;
 	}
@@ -656,7 +656,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (st.uidvalidity != info.uidvalidity &&
 	    state_begin(&f, &st, info.uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err, errlen) < 0)
 		goto out;
-	sv_normalise(&f.sv);
+	sync_sv_normalise(&f.sv);
 	name_dates = state_dates(&f.sv, &st);
 	/* no state, or one the server went back from: the server's dates (a name says 0 before 1970) */
 	if ((!st.n || f.server_dates) && f.sv.idate) {
@@ -670,7 +670,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	}
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
 	if (!plan.n_fetch && !f.spec_tag)
-		prefetch_next(&f); /* no command left for this folder */
+		sync_prefetch_next(&f); /* no command left for this folder */
 	int arc = apply_plan(&f, &view, &plan, err, errlen);
 	if (arc > 0) {
 		log_info("account %s: folder \"%s\": %s; reading the folder", f.a->acct->name, f.name, err);
@@ -678,7 +678,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		f.disturbed = 0; /* the listing below sees whatever happened */
 		maildir_view_free(&view);
 		plan_free(&plan);
-		folder_watch_set(&f);
+		sync_folder_watch_set(&f);
 		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
 			goto out;
 		plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
@@ -693,7 +693,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		  f.done_removes, plan.n_fetch);
 	/* everything the plan did not ask to fetch and that the server has is on disk */
 	for (size_t i = 0; i < f.sv.n; i++)
-		f.sv.present[i] = !fetch_wanted(&plan, f.sv.msgs[i].uid);
+		f.sv.present[i] = !sync_fetch_wanted(&plan, f.sv.msgs[i].uid);
 	note_dates(&f, &view, &plan, name_dates);
 	f.plan = &plan;
 	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
@@ -705,7 +705,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			log_warn("account %s: %s; Gmail copies not shared", a->acct->name, serr);
 	}
 	if (plan.n_fetch || f.spec_tag) {
-		rc = fetch_download(&f, err, errlen);
+		rc = sync_fetch_download(&f, err, errlen);
 		if (rc < 0)
 			goto out;
 		rc = -1;
@@ -738,7 +738,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
 	/* the times just checked, not read again: a change in between would be
 	 * recorded as seen */
-	folder_watch_check(&f);
+	sync_folder_watch_check(&f);
 	nst.cur_mtime_ns = f.seen_cur;
 	nst.new_mtime_ns = f.seen_new;
 	/* When the folder was listed (not read from its state), say so: at once
@@ -759,7 +759,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		frc = state_save(f.dir.data, &nst, err, errlen);
 	else {
 		frc = 0;
-		commit_later(a->commits, f.dir.data, &nst, f.deferred, f.n_deferred);
+		sync_commit_later(a->commits, f.dir.data, &nst, f.deferred, f.n_deferred);
 		f.deferred = NULL;
 		f.n_deferred = 0;
 	}
@@ -775,8 +775,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	const struct bodyless *first_bodyless = NULL;
 	for (size_t i = 0; i < f.sv.n; i++)
 		missing += !f.sv.present[i];
-	size_t bodyless = fetch_unmirrored(&f, &first_bodyless);
-	rep->how = flag_path_names[path];
+	size_t bodyless = sync_fetch_unmirrored(&f, &first_bodyless);
+	rep->how = sync_flag_path_names[path];
 	rep->added = f.added;
 	rep->bytes = f.bytes;
 	rep->renamed = f.done_renames;
@@ -791,7 +791,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		log_info("account %s: folder \"%s\": %" PRIu64 " of the new messages linked to copies "
 			 "in other folders (X-GM-MSGID)", a->acct->name, f.name, f.linked);
 	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
-		 a->acct->name, f.name, flag_path_names[path], f.added, f.done_renames, f.done_removes,
+		 a->acct->name, f.name, sync_flag_path_names[path], f.added, f.done_renames, f.done_removes,
 		 missing > bodyless ? " (some messages vanished during the run)" : "");
 	rc = 0;
 	if (bodyless) { /* the next run asks again; this one did not mirror them */
@@ -807,7 +807,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	}
 out:
 	free(name_dates);
-	fetch_cleanup(&f);
+	sync_fetch_cleanup(&f);
 	/* the folder failed after its download: its last batch is kept all the
 	 * same, once durable (else removed: the next run downloads it again) */
 	int durable = 1;
@@ -822,14 +822,14 @@ out:
 		free(f.deferred[i].cur_path);
 	}
 	free(f.deferred);
-	folder_spec_drop(&f);
+	sync_folder_spec_drop(&f);
 	buf_free(&f.spec_set);
 	free(f.gm);
 	buf_free(&f.store);
 	plan_free(&plan);
 	maildir_view_free(&view);
 	state_free(&st);
-	sv_free(&f.sv);
+	sync_sv_free(&f.sv);
 	buf_free(&f.dir);
 	buf_free(&f.name_buf);
 	buf_free(&f.rel_buf);

@@ -26,7 +26,7 @@ struct server_view {
 	int64_t *date;          /* parallel: its file's name date (state_msg.date) */
 	int64_t *idate;         /* parallel, or NULL: the INTERNALDATE listed with the flags */
 	size_t n, cap;
-	/* the connection whose EXISTS bounds the view (NULL: unbounded); kept by sv_free */
+	/* the connection whose EXISTS bounds the view (NULL: unbounded); kept by sync_sv_free */
 	const struct imap_client *imap;
 };
 
@@ -108,47 +108,47 @@ struct folder_run {
 
 #define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 
-/* How a folder's flags were learnt; flag_path_names[] says it in reports. */
+/* How a folder's flags were learnt; sync_flag_path_names[] says it in reports. */
 enum flag_path { PATH_FULL, PATH_CONDSTORE, PATH_QRESYNC, PATH_SKIPPED };
-extern const char *const flag_path_names[];
+extern const char *const sync_flag_path_names[];
 
 /* sync_folder.c */
 /* Keep cur/ and new/ times as now seen; compare them (f->disturbed is set when
  * someone else changed them since). */
-void folder_watch_set(struct folder_run *f);
-void folder_watch_check(struct folder_run *f);
+void sync_folder_watch_set(struct folder_run *f);
+void sync_folder_watch_check(struct folder_run *f);
 /* Is our mailbox still the selected one? Once the next folder's EXAMINE is
  * sent, a command would reach that other mailbox: refused, never sent (err). */
-int folder_is_selected(const struct folder_run *f);
-int folder_still_selected(const struct folder_run *f, char *err, size_t errlen);
+int sync_folder_is_selected(const struct folder_run *f);
+int sync_folder_still_selected(const struct folder_run *f, char *err, size_t errlen);
 /* Read and drop the download sent with EXAMINE, when it will not be used. */
-void folder_spec_drop(struct folder_run *f);
+void sync_folder_spec_drop(struct folder_run *f);
 /* Read the folder's files into f->view (from the state when trusted), once. */
-void folder_scan_dir(void *ctx);
+void sync_folder_scan_dir(void *ctx);
 
 /* sync_view.c: the server's view of the folder (f->sv) */
-void sv_free(struct server_view *sv);
-ssize_t sv_find(const struct server_view *sv, uint32_t uid);
+void sync_sv_free(struct server_view *sv);
+ssize_t sync_sv_find(const struct server_view *sv, uint32_t uid);
 /* Sorted by UID, duplicates dropped; present[] and date[] made. */
-void sv_normalise(struct server_view *sv);
+void sync_sv_normalise(struct server_view *sv);
 /* EXAMINE the folder and learn f->sv by the cheapest path the server and the
  * state allow (*path says which). */
-int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
-		const struct imap_status_info *status, struct imap_select_info *info,
-		enum flag_path *path, char *err, size_t errlen);
+int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
+		     const struct imap_status_info *status, struct imap_select_info *info,
+		     enum flag_path *path, char *err, size_t errlen);
 /* All commands of folder f are sent: send the connection's next folder's EXAMINE now. */
-void prefetch_next(struct folder_run *f);
+void sync_prefetch_next(struct folder_run *f);
 
 /* sync_fetch.c: the download */
 /* 1 when the plan fetches uid. */
-int fetch_wanted(const struct plan *p, uint32_t uid);
+int sync_fetch_wanted(const struct plan *p, uint32_t uid);
 /* Download the plan's messages into tmp/, in pipelined batches made durable
  * together and renamed into cur/ (the last batch is left to the commit). */
-int fetch_download(struct folder_run *f, char *err, size_t errlen);
+int sync_fetch_download(struct folder_run *f, char *err, size_t errlen);
 /* How many UIDs still on the server and not on disk were answered without the
  * body asked for (each once); *first is one of them. */
-size_t fetch_unmirrored(struct folder_run *f, const struct bodyless **first);
+size_t sync_fetch_unmirrored(struct folder_run *f, const struct bodyless **first);
 /* Abort the open delivery, remove what is not yet durable, free the lists. */
-void fetch_cleanup(struct folder_run *f);
+void sync_fetch_cleanup(struct folder_run *f);
 
 #endif

@@ -27,7 +27,7 @@
 
 /* What the folders of a run leave to its end (docs/design.md, "State"): each
  * changed folder's new state, and the messages of its last download batch,
- * still in tmp/. commit_run() makes them durable and visible together, in three
+ * still in tmp/. sync_commit_run() makes them durable and visible together, in three
  * syncs per file system for the whole run. Shared by the workers. */
 struct commit_msg {
 	char *tmp_path;
@@ -96,15 +96,15 @@ struct account_run {
 #define SYNC_ERR_GONE (-98)
 
 /* Read and drop the answers of a prefetched EXAMINE that will not be used. */
-void prefetch_drain(struct account_run *a);
+void sync_prefetch_drain(struct account_run *a);
 
 /* Report a change of the mirror to the caller's hook. */
 void sync_change(struct account_run *a, enum sync_change kind, const char *old_rel, const char *new_rel);
 
 /* Hand a folder's new state (moved from *st, which is left empty) and its
  * pending messages (moved) to the end of the run (sync_commit.c). */
-void commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
-		  struct commit_msg *msgs, size_t n_msgs);
+void sync_commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
+		       struct commit_msg *msgs, size_t n_msgs);
 
 /* Mirror one folder (see docs/design.md, "Sync of a folder"). */
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,

@@ -60,7 +60,7 @@ static int cmp_local(const void *x, const void *y)
 	return strcmp(((const struct local_folder *)x)->rel, ((const struct local_folder *)y)->rel);
 }
 
-void local_read(void *ctx)
+void sync_local_read(void *ctx)
 {
 	struct local_read_ctx *c = ctx;
 	maildir_walk(c->dir, local_add, c->v);
@@ -74,7 +74,7 @@ static const struct local_folder *local_find(const struct local_view *v, const c
 	return v->n ? bsearch(&key, v->f, v->n, sizeof(*v->f), cmp_local) : NULL;
 }
 
-void local_free(struct local_view *v)
+void sync_local_free(struct local_view *v)
 {
 	for (size_t i = 0; i < v->n; i++) {
 		free(v->f[i].rel);
@@ -113,7 +113,7 @@ out:
 
 /* A folder present locally (a state file) but no longer on the server: warn
  * once (the state remembers), keep the local copy; -v names it on every run. */
-void check_orphan(struct account_run *a, const struct strlist *server_rels, const struct local_folder *lf)
+void sync_check_orphan(struct account_run *a, const struct strlist *server_rels, const struct local_folder *lf)
 {
 	const char *dir = lf->dir, *rel = lf->rel;
 	struct folder_state st;
@@ -150,7 +150,7 @@ static void strlist_push(struct strlist *l, char *s)
 	l->items[l->n++] = s;
 }
 
-void strlist_clear(struct strlist *l)
+void sync_strlist_clear(struct strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i]);
@@ -234,7 +234,7 @@ static int cmp_sel_status(const void *x, const void *y)
 
 /* Every listed folder's directory in the mirror, "" for one that has none, for
  * orphan detection and collisions. */
-void folder_paths(const struct imap_mailbox_list *list, struct strlist *rels)
+void sync_folder_paths(const struct imap_mailbox_list *list, struct strlist *rels)
 {
 	struct buf rel = BUF_INIT;
 	for (size_t i = 0; i < list->n; i++) {
@@ -251,8 +251,8 @@ void folder_paths(const struct imap_mailbox_list *list, struct strlist *rels)
 
 /* Which listed folders to mirror, in sel[] (indexes into the list); counts the
  * excluded ones and fails those that cannot be mirrored. Returns how many. */
-size_t select_folders(struct account_run *a, const struct imap_mailbox_list *list,
-		      const struct strlist *rels, size_t *sel, struct sync_result *res)
+size_t sync_select_folders(struct account_run *a, const struct imap_mailbox_list *list,
+			   const struct strlist *rels, size_t *sel, struct sync_result *res)
 {
 	const struct account *acct = a->acct;
 	size_t n_sel = 0;
@@ -302,8 +302,8 @@ size_t select_folders(struct account_run *a, const struct imap_mailbox_list *lis
  * from LIST-STATUS, else from one pipelined round of STATUS, only worth it with
  * CONDSTORE and a state to compare with; NULL when there are none (every folder
  * is examined). */
-struct imap_status_info *folder_statuses(struct account_run *a, const struct imap_mailbox_list *list,
-					 const struct strlist *rels, const size_t *sel, size_t n_sel)
+struct imap_status_info *sync_folder_statuses(struct account_run *a, const struct imap_mailbox_list *list,
+					      const struct strlist *rels, const size_t *sel, size_t n_sel)
 {
 	struct imap_status_info *status = NULL;
 	char err[1024];
@@ -320,7 +320,7 @@ struct imap_status_info *folder_statuses(struct account_run *a, const struct ima
 			log_warn("account %s: STATUS failed (%s); examining every folder", a->acct->name, err);
 			free(status);
 			status = NULL;
-			drop_connection(a);
+			sync_drop_connection(a);
 		}
 		free(names);
 	}
@@ -329,8 +329,8 @@ struct imap_status_info *folder_statuses(struct account_run *a, const struct ima
 
 /* The order the folders are synced in; returns 1 when the first one must be
  * synced alone (Gmail's All Mail). */
-int order_folders(const struct imap_mailbox_list *list, size_t *sel, struct imap_status_info *status,
-		  size_t n_sel, int gmail)
+int sync_order_folders(const struct imap_mailbox_list *list, size_t *sel, struct imap_status_info *status,
+		       size_t n_sel, int gmail)
 {
 	/* Largest folders first: the connections then finish together instead of one
 	 * of them taking INBOX last while the other waits (longest job first). */
@@ -381,8 +381,8 @@ static int surely_writes(const struct local_folder *lf, const struct imap_status
 /* Mark the selected folders that are provably unchanged (their state's header
  * and directory times, read during LIST, against STATUS); return how many
  * others need the server, and in *writes whether the run surely writes. */
-size_t folders_to_examine(struct folder_queue *q, const struct local_view *local,
-			  enum deletions_mode deletions, int *writes)
+size_t sync_folders_to_examine(struct folder_queue *q, const struct local_view *local,
+			       enum deletions_mode deletions, int *writes)
 {
 	size_t n = 0;
 	*writes = 0;

@@ -15,7 +15,7 @@
 
 #include "sync_folder.h"
 
-const char *const flag_path_names[] = { "full", "CONDSTORE", "QRESYNC", "unchanged" };
+const char *const sync_flag_path_names[] = { "full", "CONDSTORE", "QRESYNC", "unchanged" };
 
 /* the full flag listing; with the dates when there is no state to tell the files by */
 #define LIST_ITEMS "(UID FLAGS)"
@@ -37,7 +37,7 @@ static void sv_add(struct server_view *sv, uint32_t uid, unsigned flags, const c
 	sv->n++;
 }
 
-void sv_free(struct server_view *sv)
+void sync_sv_free(struct server_view *sv)
 {
 	const struct imap_client *imap = sv->imap;
 	for (size_t i = 0; i < sv->n; i++)
@@ -51,7 +51,7 @@ void sv_free(struct server_view *sv)
 	sv->imap = imap;
 }
 
-ssize_t sv_find(const struct server_view *sv, uint32_t uid)
+ssize_t sync_sv_find(const struct server_view *sv, uint32_t uid)
 {
 	size_t lo = 0, hi = sv->n;
 	while (lo < hi) {
@@ -111,7 +111,7 @@ static void sv_dedupe(struct server_view *sv)
 	}
 }
 
-void sv_normalise(struct server_view *sv)
+void sync_sv_normalise(struct server_view *sv)
 {
 	sv_dedupe(sv);
 	free(sv->present);
@@ -143,7 +143,7 @@ static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errle
 		return 0;
 	}
 	if (sv->imap && sv->n == sv->cap && sv->n >= (size_t)imap_exists(sv->imap) + VIEW_SLACK) {
-		sv_dedupe(sv); /* sorted, later copies win: as sv_normalise will */
+		sv_dedupe(sv); /* sorted, later copies win: as sync_sv_normalise will */
 		if (sv->n >= (size_t)imap_exists(sv->imap) + VIEW_SLACK) {
 			snprintf(err, errlen, "the server listed %zu messages more than the %" PRIu32 " it holds",
 				 sv->n - (size_t)imap_exists(sv->imap), imap_exists(sv->imap));
@@ -200,7 +200,7 @@ static int on_uids(void *ctx, uint32_t lo, uint32_t hi, int vanished)
 
 static void changes_free(struct changes *ch)
 {
-	sv_free(&ch->changed);
+	sync_sv_free(&ch->changed);
 	free(ch->ranges);
 	memset(ch, 0, sizeof(*ch));
 }
@@ -210,7 +210,7 @@ static void merge_view(struct folder_run *f, const struct folder_state *st, stru
 		       enum plan_ranges_kind kind)
 {
 	struct plan_merged *m;
-	sv_normalise(&ch->changed);
+	sync_sv_normalise(&ch->changed);
 	size_t n = plan_merge_changes(st->msgs, st->n, ch->changed.msgs, ch->changed.n, ch->ranges,
 				      ch->n_ranges, kind, &m);
 	for (size_t i = 0; i < n; i++) {
@@ -231,15 +231,15 @@ static void after_examine_sent(void *ctx)
 	struct folder_run *f = ctx;
 	f->seq = imap_select_seq(f->a->imap); /* ours: nothing sent after it yet */
 	if (f->lookahead_ok)
-		prefetch_next(f);
-	folder_scan_dir(f);
+		sync_prefetch_next(f);
+	sync_folder_scan_dir(f);
 }
 
 /* The EXAMINE request for a folder in the given state (its callbacks aside):
  * the flag path, and the download of the UIDs STATUS says are new riding behind
  * it (no round trip of its own; the plan decides later what to keep of it).
  * Not for Gmail dedupe, which asks for X-GM-MSGID first. Also used to send a
- * connection's next folder ahead (prefetch_next), so it reads only the state's
+ * connection's next folder ahead (sync_prefetch_next), so it reads only the state's
  * header fields. */
 static enum flag_path build_request(const struct account_run *a, const struct imap_mailbox *mb,
 				    const struct folder_state *st, const struct imap_status_info *status,
@@ -278,7 +278,7 @@ static enum flag_path build_request(const struct account_run *a, const struct im
 static int discard_msg(void *ctx, const struct imap_msg *m, char *err, size_t errlen) { return 0; }
 static int discard_uids(void *ctx, uint32_t lo, uint32_t hi, int vanished) { return 0; }
 
-void prefetch_drain(struct account_run *a)
+void sync_prefetch_drain(struct account_run *a)
 {
 	struct prefetch *p = a->pre;
 	if (!p || !p->sent)
@@ -297,7 +297,7 @@ void prefetch_drain(struct account_run *a)
  * the queue and send its EXAMINE now, so that the server answers it while f's
  * answers are read and its files written. Not for Gmail dedupe (its \All
  * folder goes first, alone). */
-void prefetch_next(struct folder_run *f)
+void sync_prefetch_next(struct folder_run *f)
 {
 	struct account_run *a = f->a;
 	struct prefetch *p = a->pre;
@@ -351,9 +351,9 @@ out:
 /* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
  * path the server and the state allow. Every path ends with the same view; an
  * incremental one is checked against EXISTS and falls back to a full fetch. */
-int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
-		       const struct imap_status_info *status, struct imap_select_info *info,
-		       enum flag_path *path, char *err, size_t errlen)
+int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
+		     const struct imap_status_info *status, struct imap_select_info *info,
+		     enum flag_path *path, char *err, size_t errlen)
 {
 	struct imap_client *c = f->a->imap;
 	struct prefetch *p = f->a->pre;
@@ -398,7 +398,7 @@ int server_view(struct folder_run *f, const struct imap_mailbox *mb, const struc
 			rc = imap_examine_recv(c, &req, &tags, info, err, errlen);
 			goto examined;
 		}
-		prefetch_drain(f->a);
+		sync_prefetch_drain(f->a);
 	}
 	rc = imap_examine(c, &req, info, err, errlen);
 examined:
@@ -408,17 +408,17 @@ examined:
 		/* CONDSTORE/QRESYNC advertised, their EXAMINE parameters refused:
 		 * a bare EXAMINE and the full flag fetch */
 		log_info("account %s: folder \"%s\": %s EXAMINE refused (%s); plain EXAMINE",
-			 f->a->acct->name, f->name, flag_path_names[*path], err);
+			 f->a->acct->name, f->name, sync_flag_path_names[*path], err);
 		struct imap_examine_req plain = { .wire_name = mb->name, .plain = 1,
 						  .fetch_items = full_items, .cb = &flags_cb,
 						  .after_send = after_examine_sent, .after_ctx = f };
 		*path = PATH_FULL;
-		folder_spec_drop(f);
+		sync_folder_spec_drop(f);
 		changes_free(&ch);
 		memset(&ch, 0, sizeof(ch));
 		ch.st = st;
 		ch.changed.imap = c;
-		sv_free(&f->sv); /* what the FETCH behind the refused EXAMINE said is not this folder's */
+		sync_sv_free(&f->sv); /* what the FETCH behind the refused EXAMINE said is not this folder's */
 		rc = imap_examine(c, &plain, info, err, errlen);
 	}
 	if (rc < 0 || *path == PATH_FULL)
@@ -440,12 +440,12 @@ examined:
 		if (f->sv.n == imap_exists(c))
 			goto out;
 		log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
-			 f->a->acct->name, f->name, flag_path_names[*path], f->sv.n, imap_exists(c));
-		sv_free(&f->sv);
+			 f->a->acct->name, f->name, sync_flag_path_names[*path], f->sv.n, imap_exists(c));
+		sync_sv_free(&f->sv);
 	}
 	*path = PATH_FULL;
-	folder_spec_drop(f);
-	if (!folder_still_selected(f, err, errlen)) {
+	sync_folder_spec_drop(f);
+	if (!sync_folder_still_selected(f, err, errlen)) {
 		rc = SYNC_ERR_RESELECT;
 		goto out;
 	}
@@ -456,7 +456,7 @@ out:
 	/* A view that does not count what the server says it holds (a broken or
 	 * hostile server, a FETCH without UIDs) must never drive removals. */
 	if (rc == 0 && *path == PATH_FULL) {
-		sv_normalise(&f->sv);
+		sync_sv_normalise(&f->sv);
 		/* Mail that arrived after the listing began is announced by a later
 		 * EXISTS (RFC 3501 §7.3.1) and not listed: the listing then counts
 		 * what EXAMINE said, and the new messages are the next run's. */

@@ -1,13 +1,11 @@
-/* Sync runner, one folder: its directory read (or its state trusted) while the
- * server's view is learnt (sync_view.c), the plan applied (renames, removals),
- * the download (sync_fetch.c), the state handed to the end-of-run commit. */
-#include <errno.h>
-#include <fcntl.h>
+/* Sync runner, one folder: its directory read (or its state trusted,
+ * sync_dir.c) while the server's view is learnt (sync_view.c), the plan applied
+ * (renames, removals: sync_apply.c), the download (sync_fetch.c), the state
+ * handed to the end-of-run commit. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,11 +44,6 @@ int sync_folder_still_selected(const struct folder_run *f, char *err, size_t err
 	return 0;
 }
 
-/* A folder is read from its state for at most this long (seconds) before its
- * directory is read again, whatever its times say: a change they could not
- * show (docs/design.md) is found within a day. */
-#define LIST_EVERY (24 * 3600)
-
 /* So the next command's answers are not taken for its. */
 void sync_folder_spec_drop(struct folder_run *f)
 {
@@ -60,48 +53,6 @@ void sync_folder_spec_drop(struct folder_run *f)
 }
 
 /* ---- folder ---- */
-
-/* Left in a directory the old copy of a folder is moved into until the move
- * is done: a run killed in the middle of it, the next run finishes it there. */
-#define ASIDE_MARK ".mailkeep-moving"
-
-/* Whether path exists (0), not (1), or cannot be told (-1, err set). */
-static int path_absent(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	if (lstat(path, &st) == 0)
-		return 0;
-	if (errno == ENOENT)
-		return 1;
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	return -1;
-}
-
-/* Whether none of the n parts is in dir: 1, 0 when one is, -1 (err set). */
-static int parts_absent(const char *dir, const char *const *parts, size_t n, char *err, size_t errlen)
-{
-	struct buf p = BUF_INIT;
-	int r = 1;
-	for (size_t i = 0; i < n && r == 1; i++) {
-		buf_reset(&p);
-		buf_addf(&p, "%s/%s", dir, parts[i]);
-		r = path_absent(p.data, err, errlen);
-	}
-	buf_free(&p);
-	return r;
-}
-
-/* The renames into dir made durable, then its mark removed (durably too). */
-static int aside_done(const char *dir, const char *mark, char *err, size_t errlen)
-{
-	if (maildir_fsync_dir(dir, err, errlen) < 0)
-		return -1;
-	if (unlink(mark) < 0) {
-		snprintf(err, errlen, "%s: %s", mark, strerror(errno));
-		return -1;
-	}
-	return maildir_fsync_dir(dir, err, errlen);
-}
 
 /* The state a folder starts a UIDVALIDITY with (no message), saved. Written
  * before any message of it lands on disk, and before a new or moved-aside
@@ -118,337 +69,6 @@ static int state_begin(struct folder_run *f, struct folder_state *st, uint32_t u
 	st->highestmodseq = 0;
 	st->folder_id = folder_id;
 	return state_save(f->dir.data, st, err, errlen);
-}
-
-/* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
- * <account>/.mailkeep/uidvalidity-<old>[.k]/<rel>/: the directory a killed
- * run's move left (ASIDE_MARK in it), else the first free one from k = from.
- * A part found in both places (made again since the kill, not empty) sends
- * what is left to a fresh directory: split, nothing lost. */
-static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from, char *err, size_t errlen)
-{
-	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
-	struct buf target = BUF_INIT, src = BUF_INIT, dst = BUF_INIT, rel = BUF_INIT, mark = BUF_INIT;
-	int rc = -1, resume = 0, r = 0;
-	unsigned k;
-	for (k = from;; k++) {
-		buf_reset(&rel);
-		buf_addf(&rel, ".mailkeep/uidvalidity-%" PRIu32, old_uv);
-		if (k)
-			buf_addf(&rel, ".%u", k);
-		buf_addf(&rel, "/%s", f->rel);
-		buf_reset(&target);
-		buf_addf(&target, "%s/%s", f->a->dir, rel.data);
-		buf_reset(&mark);
-		buf_addf(&mark, "%s/%s", target.data, ASIDE_MARK);
-		if ((r = path_absent(target.data, err, errlen)) != 0)
-			break;
-		if ((r = path_absent(mark.data, err, errlen)) <= 0) {
-			resume = r == 0;
-			break;
-		}
-		/* made but not marked (a kill right after the mkdir), or only the
-		 * parent of another folder's old copy: none of the parts, so free */
-		if ((r = parts_absent(target.data, parts, 4, err, errlen)) != 0)
-			break;
-	}
-	if (r < 0)
-		goto out;
-	if (!resume) {
-		int fd;
-		if (maildir_mkdirs(f->a->dir, rel.data, err, errlen) < 0)
-			goto out;
-		if ((fd = open(mark.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600)) < 0 || fsync(fd) < 0) {
-			snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			goto out;
-		}
-		close(fd);
-		if (maildir_fsync_dir(target.data, err, errlen) < 0)
-			goto out;
-	}
-	for (size_t i = 0; i < 4; i++) {
-		buf_reset(&src);
-		buf_reset(&dst);
-		buf_addf(&src, "%s/%s", f->dir.data, parts[i]);
-		buf_addf(&dst, "%s/%s", target.data, parts[i]);
-		if ((r = path_absent(dst.data, err, errlen)) < 0)
-			goto out;
-		if (r == 0) { /* moved by the killed run: here again only if made since */
-			if (rmdir(src.data) == 0 || errno == ENOENT)
-				continue;
-			if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR) {
-				snprintf(err, errlen, "%s: rmdir: %s", src.data, strerror(errno));
-				goto out;
-			}
-			rc = move_aside_from(f, old_uv, k + 1, err, errlen);
-			if (rc == 0) /* what it holds stays, finished */
-				rc = aside_done(target.data, mark.data, err, errlen);
-			goto out;
-		}
-		if (rename(src.data, dst.data) < 0 && errno != ENOENT) {
-			snprintf(err, errlen, "%s: rename to %s: %s", src.data, dst.data, strerror(errno));
-			goto out;
-		}
-	}
-	if (maildir_fsync_dir(f->dir.data, err, errlen) < 0 || aside_done(target.data, mark.data, err, errlen) < 0)
-		goto out;
-	log_warn("account %s: folder \"%s\": UIDVALIDITY changed (%" PRIu32 "); old copy kept in %s",
-		 f->a->acct->name, f->name, old_uv, target.data);
-	rc = 0;
-out:
-	buf_free(&target);
-	buf_free(&src);
-	buf_free(&dst);
-	buf_free(&rel);
-	buf_free(&mark);
-	return rc;
-}
-
-static int move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen)
-{
-	return move_aside_from(f, old_uv, 0, err, errlen);
-}
-
-/* Apply renames and removals from the plan. */
-/* ---- reading a folder without listing it (docs/design.md) ---- */
-
-/* The files of a folder as its state describes them: each message in cur/
- * under the name mailkeep gave it. Only for a trusted state (folder_trusted). */
-static void view_from_state(struct maildir_view *v, const struct folder_state *st)
-{
-	struct buf name = BUF_INIT;
-	memset(v, 0, sizeof(*v));
-	v->files = xmalloc((st->n ? st->n : 1) * sizeof(*v->files));
-	v->cap = st->n ? st->n : 1;
-	buf_grow(&v->names, st->n * 48);
-	for (size_t i = 0; i < st->n; i++) {
-		const struct state_msg *m = &st->msgs[i];
-		maildir_canonical_name(&name, m->date, st->uidvalidity, m->uid, m->flags);
-		maildir_view_add(v, name.data, m->uid, st->uidvalidity, m->flags, 0);
-	}
-	buf_free(&name);
-}
-
-/* May the folder's files be taken from its state instead of reading cur/ and
- * new/? When the state knows every file's name, neither directory changed
- * since the state was written (their times are taken after mailkeep's last
- * change to them) and they were read less than LIST_EVERY ago. A name found
- * wrong all the same (a rename or unlink finds no file) makes the folder read
- * its directory after all (sync_folder). */
-static int folder_trusted(const struct folder_run *f, const struct folder_state *st)
-{
-	int64_t cur_ns, new_ns, now = (int64_t)time(NULL);
-	if (!st->uidvalidity || !st->cur_mtime_ns || st->listed <= 0 || now - st->listed >= LIST_EVERY ||
-	    now < st->listed || (st->kept && f->a->acct->deletions == DELETIONS_MIRROR) ||
-	    getenv("MAILKEEP_ALWAYS_LIST") /* measurement knob, docs/performance.md */ ||
-	    !state_names_known(st))
-		return 0;
-	maildir_dir_mtimes(f->dir.data, &cur_ns, &new_ns);
-	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
-}
-
-/* A message file's mtime is its INTERNALDATE, which its name carries: one
- * changed since (touch, a reader's copy kept as the message) is put back; so
- * is its mode, 0600 (a chmod, a reader's copy made with its umask). */
-static void mtime_as_named(struct folder_run *f, const char *name, int64_t date)
-{
-	struct stat sb;
-	buf_reset(&f->rel_buf);
-	buf_addf(&f->rel_buf, "%s/cur/%s", f->dir.data, name);
-	if (lstat(f->rel_buf.data, &sb) < 0 || !S_ISREG(sb.st_mode))
-		return;
-	if ((sb.st_mode & 07777) != 0600 && chmod(f->rel_buf.data, 0600) < 0)
-		log_debug("%s: %s: cannot make it private (0600): %s", f->name, name, strerror(errno));
-	if ((int64_t)sb.st_mtim.tv_sec == date && sb.st_mtim.tv_nsec == 0)
-		return;
-	struct timespec ts[2] = { { .tv_sec = (time_t)date }, { .tv_sec = (time_t)date } };
-	if (utimensat(AT_FDCWD, f->rel_buf.data, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		log_warn("%s: %s: cannot set its date back: %s", f->name, name, strerror(errno));
-	else
-		log_debug("%s: %s: modification time set back to the message's date", f->name, name);
-}
-
-/* For the plan: the date each message's file name starts with, as the state
- * (of the folder's UIDVALIDITY) recorded it, parallel to SV; STATE_NO_DATE
- * where it has none. Owned by the caller. */
-static int64_t *state_dates(const struct server_view *sv, const struct folder_state *st)
-{
-	int64_t *d = xmalloc((sv->n ? sv->n : 1) * sizeof(*d));
-	for (size_t i = 0, j = 0; i < sv->n; i++) {
-		while (j < st->n && st->msgs[j].uid < sv->msgs[i].uid)
-			j++;
-		d[i] = j < st->n && st->msgs[j].uid == sv->msgs[i].uid ? st->msgs[j].date : STATE_NO_DATE;
-	}
-	return d;
-}
-
-/* After the plan: the name date of every message kept on disk, for the new
- * state. From the state when the view came from it; else from each file's name
- * as the plan leaves it, when that is exactly the name mailkeep would give it
- * and the message has a single file. Downloads set theirs as they land. */
-static void note_dates(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
-		       const int64_t *name_dates)
-{
-	struct buf final = BUF_INIT;
-	uint8_t *renamed;
-	if (f->trusted) { /* the state's dates, as state_dates() read them for the plan */
-		for (size_t i = 0; i < f->sv.n; i++)
-			if (f->sv.present[i])
-				f->sv.date[i] = name_dates[i];
-		return;
-	}
-	renamed = xcalloc(v->n ? v->n : 1, 1);
-	for (size_t i = 0; i < p->n_actions; i++)
-		if (p->actions[i].op == PLAN_RENAME)
-			renamed[p->actions[i].file] = 1;
-	size_t standing = 0; /* files of this uid that may stand for it; SIZE_MAX: not counted yet */
-	for (size_t k = 0, s = 0; k < v->n; k++) {
-		const struct maildir_file *file = &v->files[k];
-		if (k == 0 || v->files[k - 1].uid != file->uid) {
-			s = k; /* [s, e): the files of this uid */
-			standing = SIZE_MAX;
-		}
-		ssize_t idx = sync_sv_find(&f->sv, file->uid);
-		if (idx < 0 || f->sv.present[idx] != 1 || (file->in_new && !renamed[k]))
-			continue;
-		/* Only a file that may stand for the message is named here: a file of
-		 * another UIDVALIDITY or another message's (another date, left alone
-		 * with deletions: keep) is never the one kept, and must not stop the
-		 * kept file's date from being recorded (without it the next run could
-		 * not tell them apart, and kept either). */
-		int64_t want = name_dates[idx];
-		if (!plan_file_stands(v, k, f->uidvalidity, want))
-			continue;
-		if (standing == SIZE_MAX) { /* once per uid: a pile of copies costs no more */
-			standing = 0;
-			for (size_t e = s; e < v->n && v->files[e].uid == file->uid; e++)
-				standing += (size_t)plan_file_stands(v, e, f->uidvalidity, want);
-		}
-		if (standing > 1)
-			continue; /* copies: the plan removes all but one; next run names it */
-		const char *name = maildir_view_name(v, file);
-		if (renamed[k]) {
-			maildir_name_with_flags(&final, name, f->sv.msgs[idx].flags);
-			name = final.data;
-		}
-		int64_t d;
-		if (maildir_name_date(name, f->uidvalidity, file->uid, f->sv.msgs[idx].flags, &d) == 0) {
-			f->sv.date[idx] = d;
-			if (d > 0) /* 0 also stands for a date before 1970: not known */
-				mtime_as_named(f, name, d);
-		}
-	}
-	free(renamed);
-	buf_free(&final);
-}
-
-/* Rename and remove as planned. 1 when a file to rename or remove is not there
- * (a name a view taken from the state had wrong, or a reader's rename or
- * removal since the check below), or the folder changed since it was read:
- * the caller reads the directory and plans again. 0, or -1. */
-static int apply_plan(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
-		      char *err, size_t errlen)
-{
-	struct buf newname = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
-	int rc = 0;
-	if (p->n_actions) {
-		sync_folder_watch_check(f);
-		if (f->disturbed) {
-			/* Someone changed the folder since it was read: the plan may not
-			 * fit its files any more (a reader's rename listed under both
-			 * names has the plan remove the only copy). Read it again. */
-			snprintf(err, errlen, "changed while it was being synced");
-			return 1;
-		}
-	}
-	for (size_t i = 0; i < p->n_actions && rc == 0; i++) {
-		const struct plan_action *act = &p->actions[i];
-		const struct maildir_file *file = &v->files[act->file];
-		const char *name = maildir_view_name(v, file);
-		buf_reset(&a);
-		buf_addf(&a, "%s/%s/%s", f->rel, file->in_new ? "new" : "cur", name);
-		if (file->in_new)
-			f->touched_new = 1;
-		if (act->op == PLAN_RENAME) {
-			maildir_name_with_flags(&newname, name, act->flags);
-			rc = maildir_rename(f->dir.data, file->in_new, name, newname.data, err, errlen);
-			if (rc == 0) {
-				f->done_renames++;
-				buf_reset(&b);
-				buf_addf(&b, "%s/cur/%s", f->rel, newname.data);
-				sync_change(f->a, SYNC_CHANGE_RENAME, a.data, b.data);
-			}
-		} else {
-			/* not there: removed by a reader (what the plan wanted), or
-			 * renamed, and then still to be removed under its new name */
-			rc = maildir_remove(f->dir.data, file->in_new, name, err, errlen);
-			if (rc == 0) {
-				f->done_removes++;
-				sync_change(f->a, SYNC_CHANGE_REMOVE, a.data, NULL);
-			}
-		}
-	}
-	if (p->n_actions)
-		sync_folder_watch_set(f);
-	buf_free(&newname);
-	buf_free(&a);
-	buf_free(&b);
-	return rc;
-}
-
-/* The folder's files, read (or taken from its state when trusted) while the
- * server works on EXAMINE: as soon as that is sent (after_examine_sent), else
- * before the plan. */
-void sync_folder_scan_dir(void *ctx)
-{
-	struct folder_run *f = ctx;
-	if (f->scanned)
-		return;
-	f->scanned = 1;
-	if (f->trusted) {
-		view_from_state(f->view, f->st);
-		f->seen_cur = f->st->cur_mtime_ns; /* what folder_trusted found */
-		f->seen_new = f->st->new_mtime_ns;
-		f->scan_rc = 0;
-	} else {
-		sync_folder_watch_set(f);
-		f->scan_rc = maildir_scan(f->dir.data, f->view, f->scan_err, sizeof(f->scan_err));
-	}
-	log_debug("%s: %zu files %s", f->name, f->view->n, f->trusted ? "from the state" : "listed");
-}
-
-/* The uidvalidity a folder's files were written under when there is no state:
- * any mailkeep file name carries it. The server's as soon as one file is of it:
- * the others were moved in by hand from another folder (stale, removed or kept
- * as such), not a sign that the folder's UIDVALIDITY changed. 0 when unknown. */
-static uint32_t uidvalidity_on_disk(const struct maildir_view *v, uint32_t server)
-{
-	uint32_t uv = 0;
-	for (size_t i = 0; i < v->n; i++) {
-		if (v->files[i].uidvalidity && v->files[i].uidvalidity == server)
-			return server;
-		if (!uv)
-			uv = v->files[i].uidvalidity;
-	}
-	return uv;
-}
-
-/* A state whose UIDVALIDITY is not the server's while the files on disk are
- * all of the server's: the state is another folder's (copied in by hand) or
- * damaged, not a sign that the folder changed its UIDVALIDITY. */
-static int state_not_of_files(const struct maildir_view *v, const struct folder_state *st, uint32_t uidvalidity)
-{
-	int ours = 0;
-	if (!st->uidvalidity || st->uidvalidity == uidvalidity)
-		return 0;
-	for (size_t i = 0; i < v->n; i++) {
-		if (v->files[i].uidvalidity == st->uidvalidity)
-			return 0;
-		ours |= v->files[i].uidvalidity == uidvalidity;
-	}
-	return ours;
 }
 
 int sync_state_unchanged(const struct folder_state *st, const struct imap_status_info *status,
@@ -496,33 +116,6 @@ static int examine_says_gone(const struct imap_refusal *r, const struct imap_sta
 	       (!strcasecmp(r->code, "NONEXISTENT") || (status && !status->ok && strcasestr(r->text, "n't exist")));
 }
 
-/* A folder new to the mirror: no directory, or one that only holds the
- * directories of its subfolders (made for a child synced before it). A folder
- * with any part of a Maildir, its state or a move mark is not. */
-static int folder_is_new(const char *dir)
-{
-	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE, ASIDE_MARK };
-	struct buf p = BUF_INIT;
-	struct stat st;
-	int fresh = 0;
-	if (lstat(dir, &st) < 0) {
-		fresh = errno == ENOENT;
-		goto out;
-	}
-	if (!S_ISDIR(st.st_mode))
-		goto out;
-	fresh = 1;
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && fresh; i++) {
-		buf_reset(&p);
-		buf_addf(&p, "%s/%s", dir, parts[i]);
-		if (lstat(p.data, &st) == 0 || errno != ENOENT)
-			fresh = 0;
-	}
-out:
-	buf_free(&p);
-	return fresh;
-}
-
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
 		       const struct imap_status_info *status, struct sync_folder_report *rep,
 		       char *err, size_t errlen)
@@ -554,7 +147,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	 * Cyrus and Dovecot list a shared folder with the lookup right only and
 	 * refuse to open it on every run, also when it is the parent of one
 	 * that can be read; an empty Maildir for it would be pushed. */
-	int fresh = folder_is_new(f.dir.data);
+	int fresh = sync_folder_is_new(f.dir.data);
 	if (!fresh && (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0))
 		goto out;
 	if (state_load(f.dir.data, &st, serr, sizeof(serr)) < 0) {
@@ -596,7 +189,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	}
 	f.view = &view;
 	f.st = &st;
-	f.trusted = folder_trusted(&f, &st);
+	f.trusted = sync_folder_trusted(&f, &st);
 	f.want_dates = !fresh && st.n == 0;
 	log_debug("%s: state loaded (%zu messages%s)", f.name, st.n, f.trusted ? ", files as recorded" : "");
 	rc = sync_server_view(&f, mb, &st, status, &info, &path, err, errlen);
@@ -621,13 +214,13 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		snprintf(err, errlen, "%s", f.scan_err);
 		goto out;
 	}
-	if (!f.trusted && state_not_of_files(&view, &st, info.uidvalidity)) {
+	if (!f.trusted && sync_state_not_of_files(&view, &st, info.uidvalidity)) {
 		log_warn("account %s: folder \"%s\": the state is of UIDVALIDITY %" PRIu32 ", the files of %" PRIu32
 			 " (the server's); rebuilding the state from the files", a->acct->name, f.name,
 			 st.uidvalidity, info.uidvalidity);
 		state_free(&st);
 	}
-	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : uidvalidity_on_disk(&view, info.uidvalidity);
+	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : sync_uidvalidity_on_disk(&view, info.uidvalidity);
 	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a
 	 * message a new UIDVALIDITY in every session): adopt the new one silently */
 	int nothing_kept = st.n == 0 && view.n == 0 && view.foreign == 0;
@@ -635,7 +228,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		maildir_view_free(&view);
 		state_free(&st);
 		/* the new state before the new cur/, new/ and tmp/, as for a new folder */
-		if (move_aside(&f, old_uv, err, errlen) < 0 ||
+		if (sync_move_aside(&f, old_uv, err, errlen) < 0 ||
 		    state_begin(&f, &st, info.uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err,
 				errlen) < 0 ||
 		    maildir_create(f.dir.data, err, errlen) < 0)
@@ -657,7 +250,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	    state_begin(&f, &st, info.uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err, errlen) < 0)
 		goto out;
 	sync_sv_normalise(&f.sv);
-	name_dates = state_dates(&f.sv, &st);
+	name_dates = sync_state_dates(&f.sv, &st);
 	/* no state, or one the server went back from: the server's dates (a name says 0 before 1970) */
 	if ((!st.n || f.server_dates) && f.sv.idate) {
 		int64_t now = (int64_t)time(NULL);
@@ -671,7 +264,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
 	if (!plan.n_fetch && !f.spec_tag)
 		sync_prefetch_next(&f); /* no command left for this folder */
-	int arc = apply_plan(&f, &view, &plan, err, errlen);
+	int arc = sync_apply_plan(&f, &view, &plan, err, errlen);
 	if (arc > 0) {
 		log_info("account %s: folder \"%s\": %s; reading the folder", f.a->acct->name, f.name, err);
 		f.trusted = 0;
@@ -682,7 +275,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
 			goto out;
 		plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
-		arc = apply_plan(&f, &view, &plan, err, errlen);
+		arc = sync_apply_plan(&f, &view, &plan, err, errlen);
 		if (arc > 0) /* changed again: nothing is done to it this run */
 			snprintf(err, errlen, "the folder changed again while it was being synced; the next run "
 				 "syncs it");
@@ -694,7 +287,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	/* everything the plan did not ask to fetch and that the server has is on disk */
 	for (size_t i = 0; i < f.sv.n; i++)
 		f.sv.present[i] = !sync_fetch_wanted(&plan, f.sv.msgs[i].uid);
-	note_dates(&f, &view, &plan, name_dates);
+	sync_note_dates(&f, &view, &plan, name_dates);
 	f.plan = &plan;
 	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
 		buf_addf(&f.store, "%s/.mailkeep/gmail", a->dir);

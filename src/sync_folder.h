@@ -1,8 +1,9 @@
 /* Internals of the sync runner's one-folder part, shared by its files:
- * sync_folder.c (the folder: its directory, plan and state), sync_view.c (the
- * server's view: EXAMINE by the cheapest path, the next folder's sent ahead)
- * and sync_fetch.c (the download, made durable in batches). Not a public
- * interface. */
+ * sync_folder.c (the folder: its run, from state to new state), sync_dir.c
+ * (its directory read, the old copy moved aside), sync_view.c (the server's
+ * view: EXAMINE by the cheapest path, the next folder's sent ahead),
+ * sync_apply.c (the plan's renames and removals) and sync_fetch.c (the
+ * download, made durable in batches). Not a public interface. */
 #ifndef MAILKEEP_SYNC_FOLDER_H
 #define MAILKEEP_SYNC_FOLDER_H
 
@@ -82,7 +83,7 @@ struct folder_run {
 	 * changed the folder during the run; its new state is then not trusted */
 	int64_t seen_cur, seen_new;
 	int disturbed;
-	size_t done_renames, done_removes; /* performed by apply_plan, every pass */
+	size_t done_renames, done_removes; /* performed by sync_apply_plan, every pass */
 	int scanned, scan_rc;
 	char scan_err[512];
 	unsigned seq;           /* imap_select_seq() of our EXAMINE */
@@ -108,6 +109,11 @@ struct folder_run {
 
 #define DOWNLOAD_ITEMS "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 
+/* A folder is read from its state for at most this long (seconds) before its
+ * directory is read again, whatever its times say: a change they could not
+ * show (docs/design.md) is found within a day. */
+#define LIST_EVERY (24 * 3600)
+
 /* How a folder's flags were learnt; sync_flag_path_names[] says it in reports. */
 enum flag_path { PATH_FULL, PATH_CONDSTORE, PATH_QRESYNC, PATH_SKIPPED };
 extern const char *const sync_flag_path_names[];
@@ -123,8 +129,20 @@ int sync_folder_is_selected(const struct folder_run *f);
 int sync_folder_still_selected(const struct folder_run *f, char *err, size_t errlen);
 /* Read and drop the download sent with EXAMINE, when it will not be used. */
 void sync_folder_spec_drop(struct folder_run *f);
+
+/* sync_dir.c: the folder's directory */
+/* Whether f's files may be taken from its state st instead of listing them. */
+int sync_folder_trusted(const struct folder_run *f, const struct folder_state *st);
 /* Read the folder's files into f->view (from the state when trusted), once. */
 void sync_folder_scan_dir(void *ctx);
+/* Without a state: the UIDVALIDITY v's files were named under (the server's if one is), or 0. */
+uint32_t sync_uidvalidity_on_disk(const struct maildir_view *v, uint32_t server);
+/* 1 when st is of another UIDVALIDITY than the files of v, which are all of uidvalidity. */
+int sync_state_not_of_files(const struct maildir_view *v, const struct folder_state *st, uint32_t uidvalidity);
+/* 1 when the folder directory dir holds no part of a Maildir, state or move mark yet. */
+int sync_folder_is_new(const char *dir);
+/* Move the folder's cur/new/tmp and state (of old_uv) to .mailkeep/uidvalidity-<old_uv>[.k]/. */
+int sync_move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen);
 
 /* sync_view.c: the server's view of the folder (f->sv) */
 void sync_sv_free(struct server_view *sv);
@@ -138,6 +156,16 @@ int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const 
 		     enum flag_path *path, char *err, size_t errlen);
 /* All commands of folder f are sent: send the connection's next folder's EXAMINE now. */
 void sync_prefetch_next(struct folder_run *f);
+
+/* sync_apply.c: the plan applied */
+/* The state's name date of each message of sv (STATE_NO_DATE: none); owned by the caller. */
+int64_t *sync_state_dates(const struct server_view *sv, const struct folder_state *st);
+/* Rename and remove as planned: 0; 1 when the folder must be read and planned again; -1. */
+int sync_apply_plan(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
+		    char *err, size_t errlen);
+/* After the plan: the name date of every message kept on disk into f->sv.date. */
+void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const struct plan *p,
+		     const int64_t *name_dates);
 
 /* sync_fetch.c: the download */
 /* 1 when the plan fetches uid. */

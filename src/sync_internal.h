@@ -1,7 +1,7 @@
 /* Internals shared by the sync runner's files (sync.c, sync_list.c,
  * sync_conn.c and sync_commit.c: accounts, see sync_account.h; sync_folder.c,
- * sync_view.c and sync_fetch.c: one folder, see sync_folder.h). Not a public
- * interface. */
+ * sync_dir.c, sync_view.c, sync_apply.c and sync_fetch.c: one folder, see
+ * sync_folder.h). Not a public interface. */
 #ifndef MAILKEEP_SYNC_INTERNAL_H
 #define MAILKEEP_SYNC_INTERNAL_H
 

@@ -1,5 +1,6 @@
-/* Internals shared by the push runner's files (push.c: accounts, folders, the
- * mirror and the push state; push_lookup.c: finding messages on the target;
+/* Internals shared by the push runner's files (push.c: the account and its
+ * connection; push_folder.c: one folder; push_mirror.c: the mirror's messages
+ * and the push state; push_lookup.c: finding messages on the target;
  * push_target.c: appends, flag updates and deletions on the target). Not a
  * public interface: see include/mailkeep/push.h. */
 #ifndef MAILKEEP_PUSH_INTERNAL_H
@@ -67,8 +68,25 @@ struct folder_run {
 	uint64_t appended, bytes, found, updated, deleted, failed, skipped;
 };
 
-/* ---- push.c ---- */
+/* A mirror folder's push state: <state_root>/<folder path>/PUSH_STATE_FILE. */
+#define PUSH_STATE_FILE ".push-state"
 
+/* ---- push_folder.c ---- */
+
+/* Push the mirror folder at path rel (below r->src_dir): 0, or negative with
+ * err (imap_connection_lost() tells a lost connection). Adds to r->res. */
+int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen);
+
+/* ---- push_mirror.c ---- */
+
+/* Read the mirror folder's messages into f->src, f->file and f->kw (sorted by
+ * UIDVALIDITY and UID); 0, or -1 with err. */
+int push_scan_source(struct folder_run *f, char *err, size_t errlen);
+/* Load the folder's push state into f->st (empty when there is none; *damaged
+ * when it does not parse, warned). 0, or -1 with err naming the file. */
+int push_load_state(struct folder_run *f, int *damaged, char *err, size_t errlen);
+/* Make dir, below r->src_dir, never through a symbolic link. 0, or -1 with err. */
+int push_state_mkdirs(const struct push_run *r, const char *dir, char *err, size_t errlen);
 /* The keywords the target folder takes: NULL for any (for push_keywords_normalise). */
 const char *push_allowed_keywords(const struct folder_run *f);
 

@@ -1,8 +1,8 @@
 /* Push runner, the target side of one folder, second half: APPEND the new
  * messages in batches, update changed flags and, with --delete, remove what
  * the mirror no longer has. Looking messages up on the target is
- * src/push_lookup.c's; the folder itself (mirror scan, push state, target
- * folder) is src/push.c's. */
+ * src/push_lookup.c's; the folder itself is src/push_folder.c's (its target
+ * folder) and src/push_mirror.c's (mirror scan, push state). */
 #include "push_internal.h"
 
 #include <errno.h>

@@ -4,9 +4,10 @@
  *
  * Pure parts: folder name mapping (src/push_name.c); flag strings, message
  * identity (header digest, Message-ID), the push state text format and the
- * per-folder plan (src/push_plan.c). The runner (src/push.c) does the I/O: it
- * reads the mirror, talks to the target server and saves the push state
- * atomically. */
+ * per-folder plan (src/push_plan.c). The runner (src/push.c, the account;
+ * push_folder.c, push_mirror.c, push_lookup.c and push_target.c, one folder)
+ * does the I/O: it reads the mirror, talks to the target server and saves the
+ * push state atomically. */
 #ifndef MAILKEEP_PUSH_H
 #define MAILKEEP_PUSH_H
 

@@ -1,5 +1,6 @@
-/* Git snapshots of a mirror (libgit2, loaded on first use: git2_dl.h):
- * incremental tree updates + one commit. */
+/* Git snapshots of a mirror (libgit2, loaded on first use: git2_dl.h): the
+ * snapshot state, the walk of the mirror, the repository and the one commit;
+ * comparing a changed directory with the tree is snapshot_tree.c. */
 #include "mailkeep/snapshot.h"
 
 #include <dirent.h>
@@ -19,45 +20,16 @@
 #include "mailkeep/buf.h"
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
+#include "snapshot_internal.h"
 
 #define SNAP_STATE ".mailkeep/snapshot-state"
 #define SNAP_MAGIC "mailkeep-snapshot 1"
 /* present while a run may hold the branch's lock (commit_durably) */
 #define SNAP_COMMITTING ".mailkeep/snapshot-committing"
-#define KEEP_FILE ".mailkeep-keep"
-/* readings of a changed directory before its snapshot goes on with the last */
-#define LIST_ATTEMPTS 10
 #define RACY_CUR 1
 #define RACY_NEW 2
 
-/* A folder as recorded at the last snapshot or found on disk now. */
-struct snap_folder {
-	char *rel;
-	int64_t cur_ns, new_ns;
-	int racy;               /* RACY_CUR, RACY_NEW: recorded as 0 (snapshot_time_racy) */
-	int seen;               /* found on disk this time */
-	size_t added, renamed, removed;
-};
-
-struct snap_folders {
-	struct snap_folder *items;
-	size_t n, cap;
-};
-
-struct snap_run {
-	git_repository *repo;
-	const char *dir;        /* account dir */
-	git_tree *base;         /* parent commit's tree (or empty tree) */
-	git_oid empty_blob;
-	git_tree_update *updates;
-	size_t n_updates, cap_updates;
-	struct buf paths;       /* update paths, NUL-separated; offsets fixed up at the end */
-	size_t *path_offs;
-	struct snap_folders recorded, now;
-	char err[512];
-};
-
-static int git_fail(char *err, size_t errlen, const char *what)
+int snapshot_git_fail(char *err, size_t errlen, const char *what)
 {
 	const git_error *e = git_error_last();
 	snprintf(err, errlen, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
@@ -92,24 +64,6 @@ static struct snap_folder *folders_find(struct snap_folders *f, const char *rel)
 	return NULL;
 }
 
-static void add_update(struct snap_run *r, git_tree_update_t action, const git_oid *id, const char *path,
-		       git_filemode_t mode)
-{
-	if (r->n_updates == r->cap_updates) {
-		r->cap_updates = r->cap_updates ? r->cap_updates * 2 : 256;
-		r->updates = xrealloc(r->updates, r->cap_updates * sizeof(*r->updates));
-		r->path_offs = xrealloc(r->path_offs, r->cap_updates * sizeof(*r->path_offs));
-	}
-	git_tree_update *u = &r->updates[r->n_updates];
-	memset(u, 0, sizeof(*u));
-	u->action = action;
-	if (id)
-		git_oid_cpy(&u->id, id);
-	u->filemode = mode;
-	r->path_offs[r->n_updates] = r->paths.len;
-	buf_add(&r->paths, path, strlen(path) + 1);
-	r->n_updates++;
-}
 
 /* ---- snapshot state ---- */
 
@@ -183,7 +137,7 @@ static int save_state(const char *dir, const char *commit, const struct snap_fol
 
 /* A directory's change time: every entry added, removed or renamed sets it,
  * and no tool can put it back (touch -d sets the mtime, and the ctime to now). */
-static int64_t ctime_ns(const char *path)
+int64_t snapshot_ctime_ns(const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
@@ -219,422 +173,15 @@ static void walk_folder(void *ctx, const char *dir, const char *rel)
 	buf_addf(&sub, "%s/cur", dir);
 	if (is_dir(sub.data)) {
 		struct snap_folder *x = folders_add(&r->now, rel);
-		x->cur_ns = ctime_ns(sub.data);
+		x->cur_ns = snapshot_ctime_ns(sub.data);
 		buf_reset(&sub);
 		buf_addf(&sub, "%s/new", dir);
-		x->new_ns = ctime_ns(sub.data);
+		x->new_ns = snapshot_ctime_ns(sub.data);
 		int64_t now = now_ns();
 		x->racy = (snapshot_time_racy(x->cur_ns, now) ? RACY_CUR : 0) |
 			  (snapshot_time_racy(x->new_ns, now) ? RACY_NEW : 0);
 	}
 	buf_free(&sub);
-}
-
-/* ---- comparing one directory with the tree ---- */
-
-struct old_entry {
-	const char *name;
-	size_t base_len;
-	git_oid id;
-	int used;               /* 1 kept as is, 2 renamed */
-	char *renamed_to;       /* used == 2: the file that took its blob */
-};
-
-static size_t base_len(const char *name)
-{
-	const char *info = strstr(name, ":2,");
-	const char *last = info;
-	while (info) {
-		last = info;
-		info = strstr(info + 1, ":2,");
-	}
-	return last ? (size_t)(last - name) : strlen(name);
-}
-
-static int cmp_old(const void *a, const void *b)
-{
-	const struct old_entry *x = a, *y = b;
-	size_t n = x->base_len < y->base_len ? x->base_len : y->base_len;
-	int c = memcmp(x->name, y->name, n);
-	if (c)
-		return c;
-	return x->base_len < y->base_len ? -1 : x->base_len > y->base_len;
-}
-
-/* The index of the first entry of NAME's base name (blen long) in sorted
- * OLD[0..n): n, or one of another base, when there is none. */
-static size_t base_start(const struct old_entry *old, size_t n, const char *name, size_t blen)
-{
-	struct old_entry key = { .name = name, .base_len = blen };
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cmp_old(&old[mid], &key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* The first unused entry of NAME's base name; NULL if none. */
-static struct old_entry *find_old(struct old_entry *old, size_t n, const char *name, size_t blen)
-{
-	struct old_entry key = { .name = name, .base_len = blen };
-	for (size_t i = base_start(old, n, name, blen); i < n && !cmp_old(&old[i], &key); i++)
-		if (!old[i].used)
-			return &old[i];
-	return NULL;
-}
-
-/* The message entries of a tree (not the .mailkeep-keep placeholders), sorted
- * by base name (cmp_old); they point into the tree. */
-static struct old_entry *old_entries(const git_tree *tree, size_t *n_old)
-{
-	size_t cnt = git_tree_entrycount(tree);
-	struct old_entry *old = xcalloc(cnt ? cnt : 1, sizeof(*old));
-	*n_old = 0;
-	for (size_t i = 0; i < cnt; i++) {
-		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
-		const char *name = git_tree_entry_name(e);
-		if (name[0] == '.')
-			continue;
-		old[*n_old].name = name;
-		old[*n_old].base_len = base_len(name);
-		git_oid_cpy(&old[*n_old].id, git_tree_entry_id(e));
-		(*n_old)++;
-	}
-	qsort(old, *n_old, sizeof(*old), cmp_old);
-	return old;
-}
-
-/* The old entry of the file NAME: the same message (base name), under the same
- * name when several entries share the base; NULL for a message new to the tree. */
-static struct old_entry *match_old(struct old_entry *old, size_t n_old, const char *name)
-{
-	struct old_entry *o = find_old(old, n_old, name, base_len(name));
-	if (o && strcmp(o->name, name)) {
-		for (struct old_entry *q = o; q < old + n_old && !cmp_old(q, o); q++)
-			if (!q->used && !strcmp(q->name, name))
-				return q;
-	}
-	return o;
-}
-
-/* The old entry named exactly NAME, used or not; NULL if none. */
-static struct old_entry *exact_old(struct old_entry *old, size_t n_old, const char *name)
-{
-	struct old_entry key = { .name = name, .base_len = base_len(name) };
-	for (size_t i = base_start(old, n_old, name, key.base_len); i < n_old && !cmp_old(&old[i], &key); i++)
-		if (!strcmp(old[i].name, name))
-			return &old[i];
-	return NULL;
-}
-
-static void old_free(struct old_entry *old, size_t n_old)
-{
-	for (size_t i = 0; i < n_old; i++)
-		free(old[i].renamed_to);
-	free(old);
-}
-
-/* A regular file's name of an open directory (not "." names, which
- * .mailkeep-keep is); NULL at the end. */
-static const char *next_file(DIR *d)
-{
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN))
-			return de->d_name;
-	return NULL;
-}
-
-/* The names of the files of directory PATH, NUL-separated, in readdir order;
- * none if it cannot be read (a folder without new/). */
-static void list_dir(const char *path, struct buf *out)
-{
-	DIR *d = opendir(path);
-	const char *name;
-	buf_reset(out);
-	while (d && (name = next_file(d)))
-		buf_add(out, name, strlen(name) + 1);
-	if (d)
-		closedir(d);
-}
-
-/* Whether directory PATH lists exactly NAMES again, in the same order. */
-static int lists_again(const char *path, const struct buf *names)
-{
-	DIR *d = opendir(path);
-	const char *name;
-	size_t at = 0;
-	int same = 1;
-	while (d && same && (name = next_file(d))) {
-		size_t l = strlen(name) + 1;
-		same = at + l <= names->len && !memcmp(names->data + at, name, l);
-		at += l;
-	}
-	if (d)
-		closedir(d);
-	return same && at == names->len;
-}
-
-/* The listing of directory PATH into NAMES, read until two readings in a row
- * agree and the directory's change time stayed the same across both. A file
- * renamed while readdir() runs (a mail reader changing flags) may be returned
- * under both names or under neither (POSIX leaves it open; ext4 does both):
- * one reading left such messages out of the commit, which counted them as
- * removed, or put them in twice. 1 when settled; 0 if the directory kept
- * changing (NAMES then holds the last reading). */
-static int settled_listing(const char *path, struct buf *names)
-{
-	int settled = 0;
-	for (int attempt = 0; attempt < LIST_ATTEMPTS && !settled; attempt++) {
-		if (attempt) {
-			/* let a burst of renames end */
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
-		int64_t before = ctime_ns(path);
-		list_dir(path, names);
-		settled = lists_again(path, names) && ctime_ns(path) == before;
-	}
-	return settled;
-}
-
-/* Hash the file NAME of directory DPATH into the builder; a file gone
- * meanwhile (a reader's rename) leaves the tree. 0, or -1 with err set. */
-static int add_from_disk(struct snap_run *r, git_treebuilder *bld, const char *dpath, const char *name,
-			 int *gone, char *err, size_t errlen)
-{
-	struct buf full = BUF_INIT;
-	git_oid id;
-	int rc = -1;
-
-	*gone = 0;
-	buf_addf(&full, "%s/%s", dpath, name);
-	for (int attempt = 0; git_blob_create_from_disk(&id, r->repo, full.data) < 0; attempt++) {
-		/* vanished while we looked? asked again: libgit2 does not
-		 * promise errno, and one left from its own lookups would drop
-		 * a message silently. Back again (a reader that set a flag
-		 * and took it off)? read again: that failed the snapshot */
-		struct stat sb;
-		if (lstat(full.data, &sb) < 0 && errno == ENOENT) {
-			*gone = 1;
-			rc = 0;
-			goto out;
-		}
-		if (attempt == LIST_ATTEMPTS) {
-			git_fail(err, errlen, full.data);
-			goto out;
-		}
-	}
-	if (git_treebuilder_insert(NULL, bld, name, &id, GIT_FILEMODE_BLOB) < 0) {
-		git_fail(err, errlen, full.data);
-		goto out;
-	}
-	rc = 0;
-out:
-	buf_free(&full);
-	return rc;
-}
-
-/* Whether NAME is one of the NUL-separated NAMES. */
-static int listed(const struct buf *names, const char *name)
-{
-	for (size_t at = 0; at < names->len; at += strlen(names->data + at) + 1)
-		if (!strcmp(names->data + at, name))
-			return 1;
-	return 0;
-}
-
-/* The file of directory DPATH that the message NAME of the listing NAMES,
- * found gone, is now (same base name, NAME itself once renamed back, or a
- * name not listed: not another copy) into OUT: 1 if found, else 0 (removed,
- * or moved to another directory). */
-static int find_renamed(const char *dpath, const char *name, const struct buf *names, struct buf *out)
-{
-	struct buf now = BUF_INIT;
-	size_t blen = base_len(name);
-	int found = 0;
-	settled_listing(dpath, &now); /* one reading can miss it as the first did */
-	for (size_t at = 0; at < now.len && !found; at += strlen(now.data + at) + 1) {
-		const char *n = now.data + at;
-		if (base_len(n) == blen && !memcmp(n, name, blen) && (!strcmp(n, name) || !listed(names, n))) {
-			buf_reset(out);
-			buf_adds(out, n);
-			found = 1;
-		}
-	}
-	buf_free(&now);
-	return found;
-}
-
-/* The directory's tree builder, started from its tree on the first change:
- * a directory that did not change costs no copy of its entries. */
-static int need_builder(struct snap_run *r, const git_tree *tree, git_treebuilder **bld,
-			const char *what, char *err, size_t errlen)
-{
-	if (!*bld && git_treebuilder_new(bld, r->repo, tree) < 0)
-		return git_fail(err, errlen, what);
-	return 0;
-}
-
-/* Compare one directory of a folder (sub: "cur" or "new") with its tree in the
- * parent commit; if it changed, write its new tree at once and queue one update
- * that replaces the directory. Memory is the largest directory's entries, not
- * the mirror's: one update and path per message held until the commit was ~175
- * bytes a message (17 MB for a first snapshot of 100,000). */
-static int diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, char *err, size_t errlen)
-{
-	struct buf tpath = BUF_INIT, dpath = BUF_INIT, upath = BUF_INIT, moved = BUF_INIT;
-	git_tree_entry *te = NULL;
-	git_tree *tree = NULL;
-	git_treebuilder *bld = NULL;
-	struct old_entry *old = NULL;
-	size_t n_old = 0;
-	git_oid tree_id;
-	struct buf names = BUF_INIT;
-	int rc = -1;
-
-	buf_addf(&tpath, "%s/%s", f->rel, sub);
-	if (git_tree_entry_bypath(&te, r->base, tpath.data) == 0 &&
-	    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
-		if (git_tree_lookup(&tree, r->repo, git_tree_entry_id(te)) < 0) {
-			git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		old = old_entries(tree, &n_old);
-	} else {
-		/* a folder new to the snapshot: make cur/new/tmp exist in a checkout */
-		if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-			goto out;
-		if (git_treebuilder_insert(NULL, bld, KEEP_FILE, &r->empty_blob, GIT_FILEMODE_BLOB) < 0) {
-			git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		if (!strcmp(sub, "cur")) {
-			buf_addf(&upath, "%s/tmp/%s", f->rel, KEEP_FILE);
-			add_update(r, GIT_TREE_UPDATE_UPSERT, &r->empty_blob, upath.data, GIT_FILEMODE_BLOB);
-		}
-	}
-	git_error_clear();
-	buf_addf(&dpath, "%s/%s/%s", r->dir, f->rel, sub);
-	if (!settled_listing(dpath.data, &names)) {
-		log_warn("%s kept changing while it was read (a mail reader at work?): this snapshot may "
-			 "be off for it; the next run looks again", dpath.data);
-		/* a change time no directory has: the next run reads it again */
-		if (!strcmp(sub, "cur"))
-			f->cur_ns = 0;
-		else
-			f->new_ns = 0;
-	}
-	for (size_t at = 0; at < names.len; at += strlen(names.data + at) + 1) {
-		const char *name = names.data + at;
-		struct old_entry *o = match_old(old, n_old, name);
-		int gone;
-		if (o && !strcmp(o->name, name)) {
-			o->used = 1;
-			continue;
-		}
-		struct old_entry *x = exact_old(old, n_old, name);
-		if (x && x->used == 2) {
-			/* two files of one base name (a message and a copy):
-			 * this one is the entry, unchanged; the file that
-			 * took its blob as a rename gets its own */
-			if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-				goto out;
-			if (git_treebuilder_remove(bld, x->renamed_to) < 0) {
-				git_fail(err, errlen, tpath.data);
-				goto out;
-			}
-			if (add_from_disk(r, bld, dpath.data, x->renamed_to, &gone, err, errlen) < 0)
-				goto out;
-			f->renamed--;
-			if (!gone)
-				f->added++;
-			x->used = 1;
-			continue;
-		}
-		if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-			goto out;
-		if (o) {
-			o->used = 2;
-			o->renamed_to = xstrdup(name);
-			if (git_treebuilder_insert(NULL, bld, name, &o->id, GIT_FILEMODE_BLOB) < 0) {
-				git_fail(err, errlen, tpath.data);
-				goto out;
-			}
-			f->renamed++;
-		} else {
-			if (add_from_disk(r, bld, dpath.data, name, &gone, err, errlen) < 0)
-				goto out;
-			/* renamed since the listing (a reader changed its flags):
-			 * taken under its new name, not left out of this commit */
-			for (int chase = 0; gone && chase < LIST_ATTEMPTS &&
-					    find_renamed(dpath.data, name, &names, &moved); chase++)
-				if (add_from_disk(r, bld, dpath.data, moved.data, &gone, err, errlen) < 0)
-					goto out;
-			if (gone)
-				continue;
-			f->added++;
-		}
-	}
-	for (size_t i = 0; i < n_old; i++) {
-		if (old[i].used == 1)
-			continue;
-		if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-			goto out;
-		if (git_treebuilder_remove(bld, old[i].name) < 0) {
-			git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		if (!old[i].used)
-			f->removed++;
-	}
-	if (bld) {
-		/* the old entries point into the tree: done with both */
-		old_free(old, n_old);
-		old = NULL;
-		n_old = 0;
-		git_tree_free(tree);
-		tree = NULL;
-		if (git_treebuilder_write(&tree_id, bld) < 0) {
-			git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		add_update(r, GIT_TREE_UPDATE_UPSERT, &tree_id, tpath.data, GIT_FILEMODE_TREE);
-	}
-	rc = 0;
-out:
-	buf_free(&names);
-	buf_free(&moved);
-	old_free(old, n_old);
-	git_treebuilder_free(bld);
-	git_tree_free(tree);
-	git_tree_entry_free(te);
-	buf_free(&tpath);
-	buf_free(&dpath);
-	buf_free(&upath);
-	return rc;
-}
-
-/* A folder gone from disk: drop its directories from the tree. */
-static void drop_folder(struct snap_run *r, const char *rel)
-{
-	static const char *const subs[] = { "cur", "new", "tmp" };
-	struct buf p = BUF_INIT;
-	for (size_t i = 0; i < 3; i++) {
-		git_tree_entry *te = NULL;
-		buf_reset(&p);
-		buf_addf(&p, "%s/%s", rel, subs[i]);
-		if (git_tree_entry_bypath(&te, r->base, p.data) == 0) {
-			add_update(r, GIT_TREE_UPDATE_REMOVE, NULL, p.data, GIT_FILEMODE_TREE);
-			git_tree_entry_free(te);
-		}
-	}
-	git_error_clear();
-	buf_free(&p);
 }
 
 /* Folders in the tree (paths whose entry "cur" is a tree), for a full comparison. */
@@ -741,7 +288,7 @@ static int allow_ntfs_names(git_repository *repo)
 	rc = 0;
 	goto out;
 fail:
-	git_fail(err, sizeof(err), git_repository_path(repo));
+	snapshot_git_fail(err, sizeof(err), git_repository_path(repo));
 	log_warn("%s (core.protectNTFS stays on: a folder named like GIT~1 cannot be snapshot)", err);
 out:
 	git_config_free(cfg);
@@ -767,7 +314,7 @@ static int create_repo(const struct account *acct, git_repository **repo, char *
 	buf_addf(&ref, "refs/heads/%s", acct->snapshot_branch);
 	opts.initial_head = ref.data;
 	if (git_repository_init_ext(&r, tmp.data, &opts) < 0) {
-		git_fail(err, errlen, acct->snapshot_repo);
+		snapshot_git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
 	}
 	if (allow_ntfs_names(r) < 0) {
@@ -781,7 +328,7 @@ static int create_repo(const struct account *acct, git_repository **repo, char *
 		goto out;
 	}
 	if (git_repository_open_bare(repo, acct->snapshot_repo) < 0) {
-		git_fail(err, errlen, acct->snapshot_repo);
+		snapshot_git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
 	}
 	rc = 0;
@@ -798,7 +345,7 @@ out:
 static void open_fail(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	git_fail(err, errlen, path);
+	snapshot_git_fail(err, errlen, path);
 	if (stat(path, &st) < 0 || st.st_uid == geteuid())
 		return;
 	size_t l = strlen(err);
@@ -870,7 +417,7 @@ static int commit_durably(git_repository *repo, const char *refname, const git_s
 	git_reference *ref = NULL;
 	int rc = -1, fd;
 	if (git_commit_create(id, repo, NULL, sig, sig, NULL, msg, tree, parent ? 1 : 0, parents) < 0) {
-		git_fail(err, errlen, git_repository_path(repo));
+		snapshot_git_fail(err, errlen, git_repository_path(repo));
 		goto out;
 	}
 	if (maildir_sync_fs(git_repository_path(repo), err, errlen) < 0)
@@ -883,7 +430,7 @@ static int commit_durably(git_repository *repo, const char *refname, const git_s
 	close(fd);
 	if (git_reference_create_matching(&ref, repo, refname, id, parent != NULL,
 					  parent ? git_commit_id(parent) : NULL, NULL) < 0)
-		git_fail(err, errlen, git_repository_path(repo));
+		snapshot_git_fail(err, errlen, git_repository_path(repo));
 	else
 		rc = 0;
 	unlink(mark);
@@ -918,7 +465,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 	if (git_reference_lookup(&ref, r.repo, refname.data) == 0) {
 		if (git_commit_lookup(&parent, r.repo, git_reference_target(ref)) < 0 ||
 		    git_commit_tree(&r.base, parent) < 0) {
-			git_fail(err, errlen, acct->snapshot_repo);
+			snapshot_git_fail(err, errlen, acct->snapshot_repo);
 			goto out;
 		}
 	} else {
@@ -926,12 +473,12 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 		git_error_clear();
 		if (git_treebuilder_new(&tb, r.repo, NULL) < 0 || git_treebuilder_write(&empty, tb) < 0 ||
 		    git_tree_lookup(&r.base, r.repo, &empty) < 0) {
-			git_fail(err, errlen, acct->snapshot_repo);
+			snapshot_git_fail(err, errlen, acct->snapshot_repo);
 			goto out;
 		}
 	}
 	if (git_blob_create_from_buffer(&r.empty_blob, r.repo, "", 0) < 0) {
-		git_fail(err, errlen, acct->snapshot_repo);
+		snapshot_git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
 	}
 	load_state(account_dir, recorded_commit, &r.recorded);
@@ -956,7 +503,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 			continue;
 		/* new/ first: a mail reader moves messages from new/ to cur/, and one
 		 * moved in between is then read twice rather than not at all */
-		if (diff_dir(&r, x, "new", err, errlen) < 0 || diff_dir(&r, x, "cur", err, errlen) < 0)
+		if (snapshot_diff_dir(&r, x, "new", err, errlen) < 0 || snapshot_diff_dir(&r, x, "cur", err, errlen) < 0)
 			goto out;
 		if (x->added || x->renamed || x->removed)
 			res->folders_changed++;
@@ -966,12 +513,12 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 	}
 	for (size_t i = 0; i < r.recorded.n; i++)
 		if (!r.recorded.items[i].seen)
-			drop_folder(&r, r.recorded.items[i].rel);
+			snapshot_drop_folder(&r, r.recorded.items[i].rel);
 	for (size_t i = 0; i < r.n_updates; i++)
 		r.updates[i].path = r.paths.data + r.path_offs[i];
 	git_oid tree_id;
 	if (git_tree_create_updated(&tree_id, r.repo, r.base, r.n_updates, r.updates) < 0) {
-		git_fail(err, errlen, "building the snapshot tree");
+		snapshot_git_fail(err, errlen, "building the snapshot tree");
 		goto out;
 	}
 	if (parent && git_oid_equal(&tree_id, git_tree_id(r.base))) {
@@ -980,7 +527,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 		git_oid commit_id;
 		if (git_tree_lookup(&newtree, r.repo, &tree_id) < 0 ||
 		    parse_author(acct->snapshot_author, &sig) < 0) {
-			git_fail(err, errlen, acct->snapshot_repo);
+			snapshot_git_fail(err, errlen, acct->snapshot_repo);
 			goto out;
 		}
 		commit_message(&msg, acct, &r.now, folders_failed, res);
@@ -1056,7 +603,7 @@ int snapshot_log(const struct account *acct, FILE *out, size_t max, char *err, s
 	rc = 0;
 	goto out;
 gitfail:
-	git_fail(err, errlen, acct->snapshot_repo);
+	snapshot_git_fail(err, errlen, acct->snapshot_repo);
 out:
 	git_revwalk_free(walker);
 	git_repository_free(repo);

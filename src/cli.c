@@ -215,11 +215,14 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	size_t n = 0;
 	int connect = cli->connect, code = EXIT_USAGE;
 
-	/* --connect also after the account names ("check work --connect") */
-	int kept = 0;
+	/* --connect also after the account names ("check work --connect"), up to
+	 * a "--": what follows it are names ("--connect" is a valid one) */
+	int kept = 0, names_only = cli->names_only;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--connect"))
+		if (!names_only && !strcmp(argv[i], "--connect"))
 			connect = 1;
+		else if (!names_only && !strcmp(argv[i], "--"))
+			names_only = 1;
 		else
 			argv[kept++] = argv[i];
 	}
@@ -448,6 +451,7 @@ static int trailing_options(struct cli *cli, const char *cmd, int *argc, char **
 		if (!strcmp(o, "--")) {
 			(*argc)--;
 			(*argv)++;
+			cli->names_only = 1;
 			break;
 		}
 		if (!strcmp(o, "--connect") && !strcmp(cmd, "check"))

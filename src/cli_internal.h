@@ -18,6 +18,7 @@ struct cli {
 	size_t n_accounts;
 	unsigned shard_k, shard_n; /* --shard K/N; shard_n 0 = all */
 	int connect;    /* check --connect among the options after the command */
+	int names_only; /* "--" ended the options after the command: the rest are names */
 };
 
 /* Load the configuration (-c or the default path); prints the error. */

@@ -97,6 +97,17 @@ expect_rc 0 "check -- -rf"
 mk -c "$dash" status -v -- -rf
 expect_rc 1 "status -v -- -rf (never synced)"
 check 'grep -q "^account -rf " "$MK_OUT"' "status -- -rf: $(head -c 200 "$MK_OUT")"
+# "--" ends check's options too, --connect after the names included: an account named
+# "--connect" is checked, not connected to (port 9 is closed: a connection fails, exit 4)
+conn=$T/connect.yaml
+{ echo "accounts:"; printf '  - name: --connect\n'; base; printf '  - name: b\n'; base | sed "s|$T/mail|$T/mail-b|"; } >"$conn"
+mk -c "$conn" check -- --connect
+expect_rc 0 "check -- --connect (an account of that name)"
+check '! grep -q "cannot connect" "$MK_ERR"' "check -- --connect connected: $(mk_err_line)"
+mk -c "$conn" check b -- --connect
+expect_rc 0 "check b -- --connect (two account names)"
+mk -c "$conn" check b --connect
+expect_rc 4 "check b --connect (port 9 closed)"
 mk -c "$dash" push -- -rf b
 expect_rc 4 "push -- -rf b (no mirror of -rf)"
 check 'grep -q "account -rf: no mirror" "$MK_ERR"' "push -- -rf b: $(mk_err_line)"

@@ -1,7 +1,9 @@
 /* The man pages document what the program knows: every configuration key the
  * loader accepts (config_known_keys) has an item in docs/mailkeep.yaml.5 and
  * nothing else has one under KEYS; every command, option and exit status has
- * its place in docs/mailkeep.1. Tests run from the repository root.
+ * its place in docs/mailkeep.1; the Account keys table of docs/config.md has a
+ * row for every key, with the default the loader gives. Tests run from the
+ * repository root.
  *
  * An item is the roff idiom
  *     .TP
@@ -292,5 +294,143 @@ Test(docs, every_global_option_in_man_page)
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		cr_expect(memmem(sec, len, opts[i], strlen(opts[i])) != NULL,
 			  "option %s is not described under OPTIONS in docs/mailkeep.1", opts[i]);
+	buf_free(&file);
+}
+
+/* ---- docs/config.md ------------------------------------------------------ */
+
+/* The part of a Markdown TEXT from the line HEADING to the next "## " line. */
+static const char *md_section(const char *text, size_t len, const char *heading, size_t *sec_len)
+{
+	const char *cur = text, *end = text + len, *start = NULL;
+	struct docs_line l;
+	while (docs_next_line(&cur, end, &l)) {
+		if (start && l.n >= 3 && !memcmp(l.p, "## ", 3)) {
+			*sec_len = (size_t)(l.p - start);
+			return start;
+		}
+		if (!start && docs_line_is(&l, heading))
+			start = cur;
+	}
+	if (start)
+		*sec_len = (size_t)(end - start);
+	return start;
+}
+
+/* The first cell of a table row "| `key` | ... |": the key, without its
+ * backticks; 0 when L is no such row. */
+static int md_row_key(const struct docs_line *l, struct docs_line *key)
+{
+	const char *p = l->p, *end = l->p + l->n, *close;
+	if (l->n < 4 || p[0] != '|')
+		return 0;
+	for (p++; p < end && *p == ' '; p++)
+		;
+	if (p >= end || *p != '`' || !(close = memchr(p + 1, '`', (size_t)(end - p - 1))))
+		return 0;
+	key->p = p + 1;
+	key->n = (size_t)(close - p - 1);
+	return 1;
+}
+
+/* The last cell of the row of KEY in [text, text + len), trimmed, backticks
+ * removed, in OUT; 0 when KEY has no row. */
+static int md_row_last_cell(const char *text, size_t len, const char *key, struct buf *out)
+{
+	const char *cur = text, *end = text + len;
+	struct docs_line l, k;
+	while (docs_next_line(&cur, end, &l)) {
+		if (!md_row_key(&l, &k) || k.n != strlen(key) || memcmp(k.p, key, k.n))
+			continue;
+		size_t n = l.n;
+		while (n && (l.p[n - 1] == '|' || l.p[n - 1] == ' '))
+			n--;
+		size_t s = n;
+		while (s && l.p[s - 1] != '|')
+			s--;
+		buf_reset(out);
+		for (size_t i = s; i < n; i++)
+			if (l.p[i] != '`' && (out->len || l.p[i] != ' '))
+				buf_add(out, &l.p[i], 1);
+		return 1;
+	}
+	return 0;
+}
+
+Test(docs, config_md_table_lists_every_account_key)
+{
+	struct buf file = BUF_INIT, cell = BUF_INIT;
+	size_t len, n = 0;
+	cr_assert_eq(docs_read("docs/config.md", &file), 0, "cannot read docs/config.md (run from the repository root)");
+	const char *sec = md_section(file.data, file.len, "## Account keys", &len);
+	cr_assert_not_null(sec, "docs/config.md has no \"## Account keys\"");
+	for (size_t i = 0; config_known_keys[i]; i++) {
+		const char *k = config_known_keys[i];
+		if (!strcmp(k, "defaults") || !strcmp(k, "accounts") || !strcmp(k, "include") || !strcmp(k, "exclude"))
+			continue; /* the top-level table, and the keys of folders */
+		n++;
+		cr_expect(md_row_last_cell(sec, len, k, &cell),
+			  "config key \"%s\" has no row (| `%s` | ...) in the Account keys table of docs/config.md", k, k);
+	}
+	cr_expect_geq(n, 20);
+	const char *cur = sec, *end = sec + len;
+	struct docs_line l, key;
+	while (docs_next_line(&cur, end, &l))
+		if (md_row_key(&l, &key))
+			cr_expect(docs_known_key(key.p, key.n),
+				  "docs/config.md has a row for \"%.*s\", which the loader does not accept", (int)key.n,
+				  key.p);
+	buf_free(&cell);
+	buf_free(&file);
+}
+
+/* The default column of config.md says what an account that sets nothing gets. */
+Test(docs, config_md_defaults_are_the_loaders)
+{
+	static const char *const tls[] = { "implicit", "starttls", "none" };
+	static const char *const auth[] = { "plain", "login", "xoauth2", "oauthbearer" };
+	static const char *const deletions[] = { "mirror", "keep" };
+	static const char minimal[] = "accounts:\n  - name: x\n    host: h\n    user: u\n    password_env: P\n";
+	struct buf file = BUF_INIT, cell = BUF_INIT, want = BUF_INIT;
+	struct config cfg;
+	char err[512] = "";
+	size_t len;
+	setenv("HOME", "/home/docs", 1);
+	cr_assert_eq(config_load_buffer("minimal", minimal, sizeof(minimal) - 1, &cfg, err, sizeof(err)), 0, "%s", err);
+	const struct account *a = &cfg.accounts[0];
+	cr_assert_eq(docs_read("docs/config.md", &file), 0);
+	const char *sec = md_section(file.data, file.len, "## Account keys", &len);
+	cr_assert_not_null(sec);
+	struct { const char *key; const char *value; int number; } rows[] = {
+		{ "tls", tls[a->tls], -1 },
+		{ "auth", auth[a->auth], -1 },
+		{ "deletions", deletions[a->deletions], -1 },
+		{ "timeout", NULL, a->timeout },
+		{ "max_connections", NULL, a->max_connections },
+		{ "pipeline_depth", NULL, a->pipeline_depth },
+		{ "snapshot", a->snapshot ? "true" : "false", -1 },
+		{ "gmail_dedupe", a->gmail_dedupe ? "true" : "false", -1 },
+		{ "compress", a->compress ? "true" : "false", -1 },
+		{ "snapshot_branch", a->snapshot_branch, -1 },
+		{ "snapshot_author", a->snapshot_author, -1 },
+	};
+	cr_expect_eq(a->port, 993, "an account with the default tls (implicit) gets port %d", a->port);
+	cr_expect_str_eq(a->root, "/home/docs/Mail", "root ~/Mail: got %s", a->root);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		buf_reset(&want);
+		if (rows[i].value)
+			buf_adds(&want, rows[i].value);
+		else
+			buf_addf(&want, "%d", rows[i].number);
+		if (!md_row_last_cell(sec, len, rows[i].key, &cell)) {
+			cr_expect_fail("docs/config.md has no row for %s", rows[i].key);
+			continue;
+		}
+		cr_expect_str_eq(cell.data, want.data, "docs/config.md gives %s the default \"%s\", the loader \"%s\"",
+				 rows[i].key, cell.data, want.data);
+	}
+	config_free(&cfg);
+	buf_free(&want);
+	buf_free(&cell);
 	buf_free(&file);
 }

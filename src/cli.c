@@ -138,10 +138,13 @@ static int for_accounts(struct cli *cli, int argc, char **argv, int snapshot_onl
 		goto out;
 	code = EXIT_OK;
 	int named = argc > 0 || cli->n_accounts > 0;
+	size_t todo = 0; /* fn is told how many it runs for (log: a heading for each of several) */
+	for (size_t i = 0; i < n; i++)
+		todo += !(snapshot_only && !accts[i]->snapshot && !named);
 	for (size_t i = 0; i < n; i++) {
 		if (snapshot_only && !accts[i]->snapshot && !named)
 			continue;
-		int rc = fn(cli, accts[i], done++, n, ctx);
+		int rc = fn(cli, accts[i], done++, todo, ctx);
 		if (rc && (code == EXIT_OK || (code == EXIT_LOCKED && rc != EXIT_LOCKED)))
 			code = rc;
 	}

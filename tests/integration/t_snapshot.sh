@@ -86,6 +86,14 @@ check '[ -d "$T/restore/INBOX/new" ] && [ -d "$T/restore/INBOX/tmp" ] && [ -d "$
 mk -c "$cfg" log
 expect_rc 0 "mailkeep log"
 check '[ "$(grep -c "alice" "$MK_OUT")" -eq 2 ]' "mailkeep log does not list 2 snapshots: $(head -c 300 "$MK_OUT")"
+# with another account that has no snapshots (left out, not named): the same two lines, no
+# "NAME (REPOSITORY):" heading, which is for a listing of several accounts
+{ echo "accounts:"; acct_yaml alice snapshot=true; acct_yaml bob user=bob password_file="$DC/pass-bob"; } |
+	cfg_write "$T/two.yaml"
+mk -c "$T/two.yaml" log
+expect_rc 0 "mailkeep log, one of two accounts with snapshots"
+check '[ "$(wc -l <"$MK_OUT")" -eq 2 ] && ! grep -q "^alice (" "$MK_OUT"' \
+	"mailkeep log of one account with snapshots is not its 2 lines: $(head -c 300 "$MK_OUT")"
 
 # snapshot failure: exit 5, the mirror stays exact, the next good run catches up
 { echo "accounts:"; acct_yaml alice snapshot=true snapshot_repo="$T/notadir/repo.git"; } | cfg_write "$T/bad.yaml"

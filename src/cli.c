@@ -306,7 +306,8 @@ static int parse_shard(struct cli *cli, const char *s)
 {
 	unsigned k, n;
 	char tail;
-	if (sscanf(s, "%u/%u%c", &k, &n, &tail) != 2 || n == 0 || n > 1000000 || k >= n) {
+	/* digits only: sscanf's %u also takes blanks, a sign and "-1" */
+	if (s[strspn(s, "0123456789/")] || sscanf(s, "%u/%u%c", &k, &n, &tail) != 2 || n == 0 || n > 1000000 || k >= n) {
 		fprintf(stderr, "mailkeep: --shard takes K/N with 0 <= K < N, not \"%s\"\n", s);
 		return -1;
 	}
@@ -319,7 +320,7 @@ static int parse_jobs(struct cli *cli, const char *s)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < 1 || v > 64) {
+	if (!*s || *end || s[strspn(s, "0123456789")] || v < 1 || v > 64) { /* strtol takes blanks and "+" */
 		fprintf(stderr, "mailkeep: --jobs takes a number from 1 to 64, not \"%s\"\n", s);
 		return -1;
 	}

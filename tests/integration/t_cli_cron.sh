@@ -47,7 +47,8 @@ check '! grep -q "mailkeep" "$A/.mailkeep/lock" "$B/.mailkeep/lock"' "log text w
 exact "$A"
 
 # --- usage and configuration errors: 2, a JSON report, nothing else on stdout ---
-for args in "sync nosuch" "sync --bogus" "--bogus sync" "-j 0 sync" "sync --jobs=65" "--shard 3/2 sync"; do
+for args in "sync nosuch" "sync --bogus" "--bogus sync" "-j 0 sync" "sync --jobs=65" "--shard 3/2 sync" \
+	"sync --jobs=+2" "--shard +1/2 sync" "--shard 1/+2 sync" "--shard -1/2 sync"; do
 	# shellcheck disable=SC2086
 	mk -c "$cfg" $args
 	expect_rc 2 "mailkeep $args"
@@ -56,6 +57,11 @@ for args in "sync nosuch" "sync --bogus" "--bogus sync" "-j 0 sync" "sync --jobs
 	mk -c "$cfg" --json $args
 	expect_rc 2 "mailkeep --json $args"
 	check 'json_ok "$MK_OUT" 2' "mailkeep --json $args: not one JSON report with exit_code 2: $(head -c 200 "$MK_OUT")"
+done
+# a value with a blank before it (strtol and sscanf skip it) is refused too
+for v in "--jobs= 2" "--shard= 1/2" "--shard=1/ 2"; do
+	mk -c "$cfg" "$v" sync
+	expect_rc 2 "mailkeep '$v' sync"
 done
 # commands that print text refuse --json rather than print text where a script expects JSON
 for args in "--json status" "status --json" "--json verify" "log --json" "--json check" "snapshot --json"; do

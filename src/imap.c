@@ -2,7 +2,7 @@
  * LOGOUT, and server text made safe for messages. Responses are read and
  * commands written in imap_io.c, waited for in imap_wait.c; login is in
  * imap_login.c, the mailbox commands in imap_list.c, imap_examine.c,
- * imap_fetch.c and imap_append.c. */
+ * imap_fetch.c, imap_append.c and imap_lookup.c. */
 #include "mailkeep/imap.h"
 
 #include <inttypes.h>

@@ -1,7 +1,7 @@
 /* Internals shared by the IMAP client's files (imap.c: connection; imap_io.c:
  * reading and writing; imap_wait.c: a command's completion; imap_login.c:
- * login; imap_list.c, imap_examine.c, imap_fetch.c and imap_append.c: mailbox
- * commands). Not a public interface. */
+ * login; imap_list.c, imap_examine.c, imap_fetch.c, imap_append.c and
+ * imap_lookup.c: mailbox commands). Not a public interface. */
 #ifndef MAILKEEP_IMAP_INTERNAL_H
 #define MAILKEEP_IMAP_INTERNAL_H
 
@@ -90,6 +90,8 @@ void imap_secret_forms_clear(struct imap_client *c);
 /* Mask every occurrence of secret in the NUL-terminated s with '*' (same length):
  * a refused login's text may echo the password the server was sent. */
 void imap_redact(char *s, const char *secret);
+/* Whether r is the untagged data response (not a status) named name, any case. */
+int imap_is_untagged(const struct imap_response *r, const char *name);
 /* "host" for messages. */
 const char *imap_peer(const struct imap_client *c);
 /* Take a CAPABILITY list as the server's capabilities (c->caps). */

@@ -285,7 +285,8 @@ int imap_parse_internaldate(const char *s, size_t len, int64_t *out);
 /* Append a compact UID set for the sorted uids[0..n) to out ("1:5,7,9:12"). */
 void imap_uidset(struct buf *out, const uint32_t *uids, size_t n);
 
-/* ---- commands that change the server (src/imap_append.c; used by push) ---- */
+/* ---- commands that change the server (src/imap_append.c; used by push; the
+ * lookups, UID SEARCH and the FETCH of headers, in src/imap_lookup.c) ---- */
 
 /* LIST "" "*", with RETURN (SPECIAL-USE) when the server offers SPECIAL-USE
  * (RFC 6154 §5.1); special-use attributes are recorded in each mailbox's

@@ -111,7 +111,8 @@ uninstall:
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude
 fuzz:
 	@mkdir -p build/fuzz
-	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_imap_parse tests/fuzz/fuzz_imap_parse.c src/imap_parse.c src/buf.c src/log.c
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_imap_parse tests/fuzz/fuzz_imap_parse.c src/imap_parse.c \
+		src/imap_frame.c src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config*.c src/buf.c src/log.c \
 		$(shell pkg-config --libs yaml-0.1)
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_state tests/fuzz/fuzz_state.c src/state.c src/maildir.c \

@@ -1,7 +1,8 @@
-/* IMAP response parser: framing (imap_frame_scan) and parsing one response into
- * a value tree (imap_parse), after RFC 3501 §7 and §9 with the tolerances real
- * servers need. Values point into the caller's buffer; list item arrays and
- * unescaped quoted strings live in a per-parser arena recycled on every call. */
+/* IMAP response parser: parsing one response into a value tree (imap_parse),
+ * after RFC 3501 §7 and §9 with the tolerances real servers need; framing
+ * (imap_frame_scan) is in imap_frame.c. Values point into the caller's buffer;
+ * list item arrays and unescaped quoted strings live in a per-parser arena
+ * recycled on every call. */
 #include "mailkeep/imap_parse.h"
 
 #include <stdio.h>
@@ -10,9 +11,10 @@
 
 #include "mailkeep/buf.h"
 
+#include "imap_parse_internal.h"
+
 #define LITERAL_MAX ((uint64_t)1 << 53) /* larger literal sizes are hostile */
 #define LITERAL_DIGITS_MAX 20
-#define MARKER_SCAN_MAX 24      /* how far back from '}' a literal marker's '{' may be */
 #define ERR_EXCERPT 40          /* bytes of input quoted in an error message */
 #define ARENA_MIN ((size_t)16 << 10)
 #define ARENA_KEEP ((size_t)4 << 20)   /* arena bytes kept between responses */
@@ -136,8 +138,8 @@ static int fail(struct pctx *c, size_t pos, const char *what)
 	return -1;
 }
 
-static void format_error(char *err, size_t errlen, const char *data, size_t len, size_t pos,
-			 const char *what)
+void imap_format_error(char *err, size_t errlen, const char *data, size_t len, size_t pos,
+		       const char *what)
 {
 	char ex[ERR_EXCERPT * 4 + 1];
 	size_t o = 0;
@@ -186,9 +188,7 @@ static int is_digit(int ch)
 	return ch >= '0' && ch <= '9';
 }
 
-/* Parse the literal marker "{N}" or "{N+}" at s[0] == '{'. Sets *end to the
- * offset just past '}'. 0 ok, -1 when malformed or N is out of range. */
-static int parse_marker(const unsigned char *s, size_t len, uint64_t *size, size_t *end)
+int imap_parse_marker(const unsigned char *s, size_t len, uint64_t *size, size_t *end)
 {
 	size_t i = 1;
 	uint64_t n = 0;
@@ -207,84 +207,6 @@ static int parse_marker(const unsigned char *s, size_t len, uint64_t *size, size
 	*size = n;
 	*end = i + 1;
 	return 0;
-}
-
-/* ---- framing ---- */
-
-/* The marker is searched backwards from a final '}' over a short run of
- * non-space bytes: "{123}" and "{abc}" are markers (the latter malformed),
- * text such as "{some words}" is not. */
-int imap_frame_literal_at_end(const char *line, size_t len, uint64_t *lit_size, size_t *marker_off)
-{
-	const unsigned char *s = (const unsigned char *)line;
-	if (!len || s[len - 1] != '\n')
-		return 0;
-	size_t e = len - 1;
-	if (e && s[e - 1] == '\r')
-		e--;
-	if (!e || s[e - 1] != '}')
-		return 0;
-	size_t close = e - 1;
-	size_t lim = close > MARKER_SCAN_MAX ? close - MARKER_SCAN_MAX : 0;
-	size_t i = close;
-	while (i > lim) {
-		unsigned char ch = s[--i];
-		if (ch == '{') {
-			uint64_t n;
-			size_t end;
-			if (parse_marker(s + i, close + 1 - i, &n, &end) < 0 || end != close + 1 - i)
-				return -1;
-			*lit_size = n;
-			*marker_off = i && s[i - 1] == '~' ? i - 1 : i;
-			return 1;
-		}
-		if (ch <= ' ' || ch == 0x7f || ch == '"' || ch == '(' || ch == ')' || ch == '}')
-			return 0;
-	}
-	return 0;
-}
-
-int imap_frame_depth(const char *s, size_t len, int depth)
-{
-	int quoted = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (quoted && s[i] == '\\')
-			i++;
-		else if (s[i] == '"')
-			quoted = !quoted;
-		else if (!quoted && s[i] == '(')
-			depth++;
-		else if (!quoted && s[i] == ')' && depth > 0)
-			depth--;
-	}
-	return depth;
-}
-
-int imap_frame_scan(const char *data, size_t len, size_t *resp_len, char *err, size_t errlen)
-{
-	size_t pos = 0;
-	for (;;) {
-		const char *nl = pos < len ? memchr(data + pos, '\n', len - pos) : NULL;
-		if (!nl)
-			return IMAP_FRAME_INCOMPLETE;
-		size_t line_end = (size_t)(nl - data) + 1;
-		uint64_t n;
-		size_t off;
-		int m = imap_frame_literal_at_end(data + pos, line_end - pos, &n, &off);
-		if (m < 0) {
-			size_t at = line_end - pos > MARKER_SCAN_MAX + 3 ?
-				line_end - MARKER_SCAN_MAX - 3 : pos;
-			format_error(err, errlen, data, line_end, at, "malformed literal size");
-			return IMAP_FRAME_ERROR;
-		}
-		if (m == 0) {
-			*resp_len = line_end;
-			return IMAP_FRAME_COMPLETE;
-		}
-		if (n > len - line_end)
-			return IMAP_FRAME_INCOMPLETE;
-		pos = line_end + (size_t)n;
-	}
 }
 
 /* ---- values ---- */
@@ -434,7 +356,7 @@ static int parse_literal(struct pctx *c, struct imap_value *v)
 	size_t i = c->pos + (c->d[c->pos] == '~');
 	uint64_t n;
 	size_t end;
-	if (parse_marker(c->d + i, c->len - i, &n, &end) < 0)
+	if (imap_parse_marker(c->d + i, c->len - i, &n, &end) < 0)
 		return fail(c, c->pos, "malformed literal size");
 	i += end;
 	if (i + 1 < c->len && c->d[i] == '\r' && c->d[i + 1] == '\n')
@@ -727,7 +649,7 @@ int imap_parse(struct imap_parser *p, const char *data, size_t len, struct imap_
 		fail(&c, len > ERR_EXCERPT ? len - ERR_EXCERPT : 0, "missing line end");
 	else if (parse_response(&c, out) == 0)
 		return 0;
-	format_error(err, errlen, data, len, c.epos, c.ewhat ? c.ewhat : "parse error");
+	imap_format_error(err, errlen, data, len, c.epos, c.ewhat ? c.ewhat : "parse error");
 	memset(out, 0, sizeof(*out));
 	out->code_args.type = IMAP_LIST;
 	out->args.type = IMAP_LIST;

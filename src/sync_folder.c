@@ -116,6 +116,147 @@ static int examine_says_gone(const struct imap_refusal *r, const struct imap_sta
 	       (!strcasecmp(r->code, "NONEXISTENT") || (status && !status->ok && strcasestr(r->text, "n't exist")));
 }
 
+/* Durability: the renames and removals on disk before the state that records
+ * them (a download's last flush already fsynced cur/ after them); with a
+ * commit at the end of the run, that commit's syncs do it. 0, or -1 with err. */
+static int fsync_changed_dirs(struct folder_run *f, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	struct buf sub = BUF_INIT;
+	int frc = 0;
+	buf_addf(&sub, "%s/cur", f->dir.data);
+	if ((f->done_renames || f->done_removes || f->linked) && !f->flushes && !a->commits)
+		frc = maildir_fsync_dir(sub.data, err, errlen);
+	buf_reset(&sub);
+	buf_addf(&sub, "%s/new", f->dir.data);
+	if (frc == 0 && f->touched_new && !a->commits)
+		frc = maildir_fsync_dir(sub.data, err, errlen);
+	buf_free(&sub);
+	return frc;
+}
+
+/* The folder's new state: the messages of the server's view now on disk, with
+ * the directory times of the watch; saved now, or handed to the run's commit
+ * (with the folder's last batch), or not rewritten when it is ST again. 0, or
+ * -1 with err. */
+static int record_state(struct folder_run *f, const struct imap_mailbox *mb, const char *rel,
+			const struct imap_select_info *info, const struct folder_state *st, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	int frc;
+	struct folder_state nst = { .uidvalidity = info->uidvalidity, .highestmodseq = info->highestmodseq,
+				    .special = mb->special, .listed = st->listed,
+				    .folder_id = state_folder_id(rel),
+				    .kept = a->acct->deletions == DELETIONS_KEEP };
+	uint32_t max_uid = 0;
+	for (size_t i = 0; i < f->sv.n; i++) {
+		if (!f->sv.present[i])
+			continue;
+		state_add(&nst, f->sv.msgs[i].uid, f->sv.msgs[i].flags, f->sv.date[i], f->sv.keywords[i]);
+		max_uid = f->sv.msgs[i].uid;
+	}
+	nst.uidnext = info->uidnext > max_uid ? info->uidnext : max_uid + 1;
+	/* the times just checked, not read again: a change in between would be
+	 * recorded as seen */
+	sync_folder_watch_check(f);
+	nst.cur_mtime_ns = f->seen_cur;
+	nst.new_mtime_ns = f->seen_new;
+	/* When the folder was listed (not read from its state), say so: at once
+	 * when the state changes anyway, else twice a day at most (an unchanged
+	 * state is not rewritten). Someone else's change during the run: the next
+	 * run lists the folder. */
+	int64_t now = (int64_t)time(NULL);
+	if (!f->trusted && (!state_equal(st, &nst) || now - st->listed >= LIST_EVERY / 2 || now < st->listed))
+		nst.listed = now;
+	if (f->disturbed) {
+		log_debug("%s: changed by someone else during the run; listed next time", f->name);
+		nst.listed = 0;
+	}
+	/* an unchanged state is not rewritten: a no-op run touches nothing */
+	if (state_equal(st, &nst) && !f->n_deferred)
+		frc = 0;
+	else if (!a->commits)
+		frc = state_save(f->dir.data, &nst, err, errlen);
+	else {
+		frc = 0;
+		sync_commit_later(a->commits, f->dir.data, &nst, f->deferred, f->n_deferred);
+		f->deferred = NULL;
+		f->n_deferred = 0;
+	}
+	state_free(&nst);
+	return frc;
+}
+
+/* The folder's report and the account's counts, logged; IMAP_ERR_NO (err set)
+ * when messages the server listed came without their bodies, else 0. */
+static int report_folder(struct folder_run *f, const struct plan *plan, enum flag_path path,
+			 struct sync_folder_report *rep, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	size_t missing = 0;
+	const struct bodyless *first_bodyless = NULL;
+	for (size_t i = 0; i < f->sv.n; i++)
+		missing += !f->sv.present[i];
+	size_t bodyless = sync_fetch_unmirrored(f, &first_bodyless);
+	rep->how = sync_flag_path_names[path];
+	rep->added = f->added;
+	rep->bytes = f->bytes;
+	rep->renamed = f->done_renames;
+	rep->removed = f->done_removes;
+	rep->kept = plan->n_kept;
+	a->counts->added += f->added;
+	a->counts->bytes += f->bytes;
+	a->counts->renamed += f->done_renames;
+	a->counts->removed += f->done_removes;
+	a->counts->kept += plan->n_kept;
+	if (f->linked)
+		log_info("account %s: folder \"%s\": %" PRIu64 " of the new messages linked to copies "
+			 "in other folders (X-GM-MSGID)", a->acct->name, f->name, f->linked);
+	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
+		 a->acct->name, f->name, sync_flag_path_names[path], f->added, f->done_renames, f->done_removes,
+		 missing > bodyless ? " (some messages vanished during the run)" : "");
+	if (bodyless) { /* the next run asks again; this one did not mirror them */
+		snprintf(err, errlen, "the server answered UID %" PRIu32 "%s %s; not mirrored",
+			 first_bodyless->uid, bodyless > 1 ? " and others" : "",
+			 first_bodyless->why == BODY_PARTIAL ?
+			 "with a partial body (BODY[]<0>) that its RFC822.SIZE does not show whole" :
+			 first_bodyless->why == BODY_ODD_SIZE ?
+			 "with a body not of its RFC822.SIZE while other messages asked for did not come back "
+			 "(a literal that took the next answer in?)" :
+			 "without the body asked for");
+		return IMAP_ERR_NO;
+	}
+	return 0;
+}
+
+/* What the folder's run holds, freed. Its deferred last batch (a folder that
+ * failed after its download) is kept all the same once durable, else removed:
+ * the next run downloads it again. */
+static void folder_run_end(struct folder_run *f)
+{
+	char serr[512];
+	int durable = 1;
+	if (f->n_deferred && maildir_sync_fs(f->dir.data, serr, sizeof(serr)) < 0) {
+		log_warn("%s", serr);
+		durable = 0;
+	}
+	for (size_t i = 0; i < f->n_deferred; i++) {
+		if (!durable || rename(f->deferred[i].tmp_path, f->deferred[i].cur_path) < 0)
+			unlink(f->deferred[i].tmp_path);
+		free(f->deferred[i].tmp_path);
+		free(f->deferred[i].cur_path);
+	}
+	free(f->deferred);
+	sync_folder_spec_drop(f);
+	buf_free(&f->spec_set);
+	free(f->gm);
+	buf_free(&f->store);
+	sync_sv_free(&f->sv);
+	buf_free(&f->dir);
+	buf_free(&f->name_buf);
+	buf_free(&f->rel_buf);
+}
+
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
 		       const struct imap_status_info *status, struct sync_folder_report *rep,
 		       char *err, size_t errlen)
@@ -303,128 +444,22 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 			goto out;
 		rc = -1;
 	}
-	/* durability: the renames and removals on disk before the state that records
-	 * them (a download's last flush already fsynced cur/ after them) */
-	struct buf sub = BUF_INIT;
-	int frc = 0;
-	buf_addf(&sub, "%s/cur", f.dir.data);
-	if ((f.done_renames || f.done_removes || f.linked) && !f.flushes && !a->commits)
-		frc = maildir_fsync_dir(sub.data, err, errlen);
-	buf_reset(&sub);
-	buf_addf(&sub, "%s/new", f.dir.data);
-	if (frc == 0 && f.touched_new && !a->commits)
-		frc = maildir_fsync_dir(sub.data, err, errlen);
-	buf_free(&sub);
-	if (frc < 0)
+	if (fsync_changed_dirs(&f, err, errlen) < 0)
 		goto out;
-	struct folder_state nst = { .uidvalidity = info.uidvalidity, .highestmodseq = info.highestmodseq,
-				    .special = mb->special, .listed = st.listed,
-				    .folder_id = state_folder_id(rel),
-				    .kept = a->acct->deletions == DELETIONS_KEEP };
-	uint32_t max_uid = 0;
-	for (size_t i = 0; i < f.sv.n; i++) {
-		if (!f.sv.present[i])
-			continue;
-		state_add(&nst, f.sv.msgs[i].uid, f.sv.msgs[i].flags, f.sv.date[i], f.sv.keywords[i]);
-		max_uid = f.sv.msgs[i].uid;
-	}
-	nst.uidnext = info.uidnext > max_uid ? info.uidnext : max_uid + 1;
-	/* the times just checked, not read again: a change in between would be
-	 * recorded as seen */
-	sync_folder_watch_check(&f);
-	nst.cur_mtime_ns = f.seen_cur;
-	nst.new_mtime_ns = f.seen_new;
-	/* When the folder was listed (not read from its state), say so: at once
-	 * when the state changes anyway, else twice a day at most (an unchanged
-	 * state is not rewritten). Someone else's change during the run: the next
-	 * run lists the folder. */
-	int64_t now = (int64_t)time(NULL);
-	if (!f.trusted && (!state_equal(&st, &nst) || now - st.listed >= LIST_EVERY / 2 || now < st.listed))
-		nst.listed = now;
-	if (f.disturbed) {
-		log_debug("%s: changed by someone else during the run; listed next time", f.name);
-		nst.listed = 0;
-	}
-	/* an unchanged state is not rewritten: a no-op run touches nothing */
-	if (state_equal(&st, &nst) && !f.n_deferred)
-		frc = 0;
-	else if (!a->commits)
-		frc = state_save(f.dir.data, &nst, err, errlen);
-	else {
-		frc = 0;
-		sync_commit_later(a->commits, f.dir.data, &nst, f.deferred, f.n_deferred);
-		f.deferred = NULL;
-		f.n_deferred = 0;
-	}
-	state_free(&nst);
-	if (frc < 0)
+	if (record_state(&f, mb, rel, &info, &st, err, errlen) < 0)
 		goto out;
 	/* Its files and state are the commit's now: another attempt of the folder
 	 * in this run would clean tmp/ under them (a retry after throttling) */
 	a->folder_done = 1;
 
 	log_debug("%s: done", f.name);
-	size_t missing = 0;
-	const struct bodyless *first_bodyless = NULL;
-	for (size_t i = 0; i < f.sv.n; i++)
-		missing += !f.sv.present[i];
-	size_t bodyless = sync_fetch_unmirrored(&f, &first_bodyless);
-	rep->how = sync_flag_path_names[path];
-	rep->added = f.added;
-	rep->bytes = f.bytes;
-	rep->renamed = f.done_renames;
-	rep->removed = f.done_removes;
-	rep->kept = plan.n_kept;
-	a->counts->added += f.added;
-	a->counts->bytes += f.bytes;
-	a->counts->renamed += f.done_renames;
-	a->counts->removed += f.done_removes;
-	a->counts->kept += plan.n_kept;
-	if (f.linked)
-		log_info("account %s: folder \"%s\": %" PRIu64 " of the new messages linked to copies "
-			 "in other folders (X-GM-MSGID)", a->acct->name, f.name, f.linked);
-	log_info("account %s: folder \"%s\" (%s): %" PRIu64 " new, %zu flag changes, %zu removed%s",
-		 a->acct->name, f.name, sync_flag_path_names[path], f.added, f.done_renames, f.done_removes,
-		 missing > bodyless ? " (some messages vanished during the run)" : "");
-	rc = 0;
-	if (bodyless) { /* the next run asks again; this one did not mirror them */
-		snprintf(err, errlen, "the server answered UID %" PRIu32 "%s %s; not mirrored",
-			 first_bodyless->uid, bodyless > 1 ? " and others" : "",
-			 first_bodyless->why == BODY_PARTIAL ?
-			 "with a partial body (BODY[]<0>) that its RFC822.SIZE does not show whole" :
-			 first_bodyless->why == BODY_ODD_SIZE ?
-			 "with a body not of its RFC822.SIZE while other messages asked for did not come back "
-			 "(a literal that took the next answer in?)" :
-			 "without the body asked for");
-		rc = IMAP_ERR_NO;
-	}
+	rc = report_folder(&f, &plan, path, rep, err, errlen);
 out:
 	free(name_dates);
 	sync_fetch_cleanup(&f);
-	/* the folder failed after its download: its last batch is kept all the
-	 * same, once durable (else removed: the next run downloads it again) */
-	int durable = 1;
-	if (f.n_deferred && maildir_sync_fs(f.dir.data, serr, sizeof(serr)) < 0) {
-		log_warn("%s", serr);
-		durable = 0;
-	}
-	for (size_t i = 0; i < f.n_deferred; i++) {
-		if (!durable || rename(f.deferred[i].tmp_path, f.deferred[i].cur_path) < 0)
-			unlink(f.deferred[i].tmp_path);
-		free(f.deferred[i].tmp_path);
-		free(f.deferred[i].cur_path);
-	}
-	free(f.deferred);
-	sync_folder_spec_drop(&f);
-	buf_free(&f.spec_set);
-	free(f.gm);
-	buf_free(&f.store);
+	folder_run_end(&f);
 	plan_free(&plan);
 	maildir_view_free(&view);
 	state_free(&st);
-	sync_sv_free(&f.sv);
-	buf_free(&f.dir);
-	buf_free(&f.name_buf);
-	buf_free(&f.rel_buf);
 	return rc;
 }

@@ -257,6 +257,205 @@ static void folder_run_end(struct folder_run *f)
 	buf_free(&f->rel_buf);
 }
 
+/* The folder's state read into ST (the caller's to free), its directory made
+ * when it is not new to the mirror (*FRESH says it is); *FOREIGN_ID the record
+ * of another folder whose state this was, else 0. 0, or -1 with err. */
+static int load_state(struct folder_run *f, const char *rel, struct folder_state *st, int *fresh,
+		      uint64_t *foreign_id, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	char serr[512];
+	/* A folder new to the mirror gets its Maildir once EXAMINE succeeded:
+	 * Cyrus and Dovecot list a shared folder with the lookup right only and
+	 * refuse to open it on every run, also when it is the parent of one
+	 * that can be read; an empty Maildir for it would be pushed. */
+	*fresh = sync_folder_is_new(f->dir.data);
+	if (!*fresh && (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f->dir.data, err, errlen) < 0))
+		return -1;
+	if (state_load(f->dir.data, st, serr, sizeof(serr)) < 0) {
+		log_warn("account %s: folder \"%s\": %s; rebuilding the state from the files",
+			 a->acct->name, f->name, serr);
+		memset(st, 0, sizeof(*st));
+	}
+	*foreign_id = 0; /* the state was another folder's: its record */
+	if (!state_is_of(st, rel)) {
+		/* the directory was moved or copied here by hand, its state with it */
+		log_warn("account %s: folder \"%s\": the state is another folder's (its directory moved or "
+			 "copied in by hand); rebuilding it from the files and the server's dates",
+			 a->acct->name, f->name);
+		*foreign_id = st->folder_id;
+		state_free(st);
+	}
+	return 0;
+}
+
+/* An unchanged folder: reported so, its state rewritten only when it learnt
+ * its SPECIAL-USE or is of an older format. 0, or -1 with err. */
+static int keep_unchanged(struct folder_run *f, const struct imap_mailbox *mb, const char *rel,
+			  struct folder_state *st, struct sync_folder_report *rep, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	rep->how = sync_flag_path_names[PATH_SKIPPED];
+	/* learnt SPECIAL-USE (for push), or a state from before the count
+	 * line or the folder line (written once, then the header suffices) */
+	if (st->special != mb->special || st->declared < 0 || !st->folder_id) {
+		int learnt = st->special != mb->special;
+		st->special = mb->special;
+		st->folder_id = state_folder_id(rel);
+		if (state_save(f->dir.data, st, err, errlen) < 0) {
+			if (learnt)
+				return -1; /* failed, not also unchanged */
+			/* only the older format: the folder is unchanged all the
+			 * same (a full disk, a read-only directory); the next run
+			 * tries again */
+			log_warn("account %s: folder \"%s\": %s; the state keeps its older format",
+				 a->acct->name, f->name, err);
+		}
+	}
+	a->counts->folders_unchanged++;
+	log_info("account %s: folder \"%s\": unchanged", a->acct->name, f->name);
+	return 0;
+}
+
+/* The directory and its state made ready for the server's UIDVALIDITY (INFO):
+ * a new folder's Maildir made, the files scanned into VIEW, the old copy moved
+ * aside when the UIDVALIDITY changed, tmp/ cleaned, the UIDVALIDITY recorded
+ * before any message of it lands. 0, or -1 with err. */
+static int ready_dir(struct folder_run *f, const char *rel, struct folder_state *st, struct maildir_view *view,
+		     const struct imap_select_info *info, int fresh, uint64_t foreign_id, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	if (fresh) {
+		/* scanned while EXAMINE was answered: an empty view, as the new directory
+		 * is; its state goes in before cur/, new/ and tmp/ (state_begin) */
+		if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 ||
+		    state_begin(f, st, info->uidvalidity, state_folder_id(rel), err, errlen) < 0 ||
+		    maildir_create(f->dir.data, err, errlen) < 0)
+			return -1;
+		sync_folder_watch_set(f);
+	}
+	f->uidvalidity = info->uidvalidity;
+	sync_folder_scan_dir(f);
+	if (f->scan_rc < 0) {
+		snprintf(err, errlen, "%s", f->scan_err);
+		return -1;
+	}
+	if (!f->trusted && sync_state_not_of_files(view, st, info->uidvalidity)) {
+		log_warn("account %s: folder \"%s\": the state is of UIDVALIDITY %" PRIu32 ", the files of %" PRIu32
+			 " (the server's); rebuilding the state from the files", a->acct->name, f->name,
+			 st->uidvalidity, info->uidvalidity);
+		state_free(st);
+	}
+	uint32_t old_uv = st->uidvalidity ? st->uidvalidity : sync_uidvalidity_on_disk(view, info->uidvalidity);
+	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a
+	 * message a new UIDVALIDITY in every session): adopt the new one silently */
+	int nothing_kept = st->n == 0 && view->n == 0 && view->foreign == 0;
+	if (old_uv && old_uv != info->uidvalidity && !nothing_kept) {
+		maildir_view_free(view);
+		state_free(st);
+		/* the new state before the new cur/, new/ and tmp/, as for a new folder */
+		if (sync_move_aside(f, old_uv, err, errlen) < 0 ||
+		    state_begin(f, st, info->uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err,
+				errlen) < 0 ||
+		    maildir_create(f->dir.data, err, errlen) < 0)
+			return -1;
+		f->trusted = 0;
+		f->disturbed = 0;
+		sync_folder_watch_set(f);
+		if (maildir_scan(f->dir.data, view, err, errlen) < 0)
+			return -1;
+	}
+	if (maildir_clean_tmp(f->dir.data, err, errlen) < 0)
+		return -1;
+	state_discard_temp(f->dir.data);
+	/* Record the UIDVALIDITY before any message of it lands on disk. Rebuilt
+	 * from another folder's state: still not this folder's until the run ends
+	 * (push must not take the other folder's files still here for this one's;
+	 * the next sync rebuilds it again). */
+	if (st->uidvalidity != info->uidvalidity &&
+	    state_begin(f, st, info->uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/* The date each message's file name should start with, parallel to the
+ * server's view: the state's, or the server's when there is no state or the
+ * server went back from it. Owned by the caller. */
+static int64_t *name_dates_of(const struct folder_run *f, const struct folder_state *st)
+{
+	int64_t *name_dates = sync_state_dates(&f->sv, st);
+	/* no state, or one the server went back from: the server's dates (a name says 0 before 1970) */
+	if ((!st->n || f->server_dates) && f->sv.idate) {
+		int64_t now = (int64_t)time(NULL);
+		for (size_t i = 0; i < f->sv.n; i++)
+			/* Dovecot keeps INTERNALDATE as an unsigned 32-bit number: a date
+			 * before 1970 (named 0 by its first download) comes back as one
+			 * after 2038. A date ahead of now is not compared with the name. */
+			if (f->sv.idate[i] != INT64_MIN && f->sv.idate[i] <= now + 86400)
+				name_dates[i] = f->sv.idate[i] < 0 ? 0 : f->sv.idate[i];
+	}
+	return name_dates;
+}
+
+/* The plan (PLAN, the caller's to free) made from VIEW and the server's view
+ * and its renames and removals applied; made and applied once more over a new
+ * listing when the files were not as the view said. 0, or nonzero with err. */
+static int plan_and_apply(struct folder_run *f, struct maildir_view *view, uint32_t uidvalidity,
+			  const int64_t *name_dates, struct plan *plan, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	plan_folder(view, uidvalidity, f->sv.msgs, name_dates, f->sv.n, a->acct->deletions, plan);
+	if (!plan->n_fetch && !f->spec_tag)
+		sync_prefetch_next(f); /* no command left for this folder */
+	int arc = sync_apply_plan(f, view, plan, err, errlen);
+	if (arc > 0) {
+		log_info("account %s: folder \"%s\": %s; reading the folder", f->a->acct->name, f->name, err);
+		f->trusted = 0;
+		f->disturbed = 0; /* the listing below sees whatever happened */
+		maildir_view_free(view);
+		plan_free(plan);
+		sync_folder_watch_set(f);
+		if (maildir_scan(f->dir.data, view, err, errlen) < 0)
+			return -1;
+		plan_folder(view, uidvalidity, f->sv.msgs, name_dates, f->sv.n, a->acct->deletions, plan);
+		arc = sync_apply_plan(f, view, plan, err, errlen);
+		if (arc > 0) /* changed again: nothing is done to it this run */
+			snprintf(err, errlen, "the folder changed again while it was being synced; the next run "
+				 "syncs it");
+	}
+	return arc;
+}
+
+/* The messages the plan asks for downloaded (through the Gmail store when
+ * asked), the renames and removals made durable, the new state recorded. 0,
+ * the download's error, or -1 with err. */
+static int fetch_and_record(struct folder_run *f, const struct imap_mailbox *mb, const char *rel,
+			    const struct plan *plan, const struct imap_select_info *info,
+			    const struct folder_state *st, char *err, size_t errlen)
+{
+	struct account_run *a = f->a;
+	char serr[512];
+	int rc;
+	if (plan->n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
+		buf_addf(&f->store, "%s/.mailkeep/gmail", a->dir);
+		/* made below the account directory, a symbolic link refused */
+		if (maildir_mkdirs(a->dir, ".mailkeep/gmail", serr, sizeof(serr)) == 0)
+			f->gmail = 1;
+		else
+			log_warn("account %s: %s; Gmail copies not shared", a->acct->name, serr);
+	}
+	if (plan->n_fetch || f->spec_tag) {
+		rc = sync_fetch_download(f, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (fsync_changed_dirs(f, err, errlen) < 0)
+		return -1;
+	if (record_state(f, mb, rel, info, st, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char *rel,
 		       const struct imap_status_info *status, struct sync_folder_report *rep,
 		       char *err, size_t errlen)
@@ -270,6 +469,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	struct imap_select_info info;
 	int64_t *name_dates = NULL;
 	char serr[512];
+	int fresh;
+	uint64_t foreign_id;
 	int rc = -1;
 	a->folder_done = 0;
 
@@ -284,48 +485,10 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		goto out;
 	}
 	state_free(&st);
-	/* A folder new to the mirror gets its Maildir once EXAMINE succeeded:
-	 * Cyrus and Dovecot list a shared folder with the lookup right only and
-	 * refuse to open it on every run, also when it is the parent of one
-	 * that can be read; an empty Maildir for it would be pushed. */
-	int fresh = sync_folder_is_new(f.dir.data);
-	if (!fresh && (maildir_mkdirs(a->dir, rel, err, errlen) < 0 || maildir_create(f.dir.data, err, errlen) < 0))
+	if (load_state(&f, rel, &st, &fresh, &foreign_id, err, errlen) < 0)
 		goto out;
-	if (state_load(f.dir.data, &st, serr, sizeof(serr)) < 0) {
-		log_warn("account %s: folder \"%s\": %s; rebuilding the state from the files",
-			 a->acct->name, f.name, serr);
-		memset(&st, 0, sizeof(st));
-	}
-	uint64_t foreign_id = 0; /* the state was another folder's: its record */
-	if (!state_is_of(&st, rel)) {
-		/* the directory was moved or copied here by hand, its state with it */
-		log_warn("account %s: folder \"%s\": the state is another folder's (its directory moved or "
-			 "copied in by hand); rebuilding it from the files and the server's dates",
-			 a->acct->name, f.name);
-		foreign_id = st.folder_id;
-		state_free(&st);
-	}
 	if (unchanged(&f, &st, status)) {
-		rep->how = sync_flag_path_names[PATH_SKIPPED];
-		/* learnt SPECIAL-USE (for push), or a state from before the count
-		 * line or the folder line (written once, then the header suffices) */
-		if (st.special != mb->special || st.declared < 0 || !st.folder_id) {
-			int learnt = st.special != mb->special;
-			st.special = mb->special;
-			st.folder_id = state_folder_id(rel);
-			if (state_save(f.dir.data, &st, err, errlen) < 0) {
-				if (learnt)
-					goto out; /* failed, not also unchanged */
-				/* only the older format: the folder is unchanged all the
-				 * same (a full disk, a read-only directory); the next run
-				 * tries again */
-				log_warn("account %s: folder \"%s\": %s; the state keeps its older format",
-					 a->acct->name, f.name, err);
-			}
-		}
-		a->counts->folders_unchanged++;
-		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
-		rc = 0;
+		rc = keep_unchanged(&f, mb, rel, &st, rep, err, errlen);
 		goto out;
 	}
 	f.view = &view;
@@ -340,88 +503,11 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	if (rc < 0)
 		goto out;
 	rc = -1;
-	if (fresh) {
-		/* scanned while EXAMINE was answered: an empty view, as the new directory
-		 * is; its state goes in before cur/, new/ and tmp/ (state_begin) */
-		if (maildir_mkdirs(a->dir, rel, err, errlen) < 0 ||
-		    state_begin(&f, &st, info.uidvalidity, state_folder_id(rel), err, errlen) < 0 ||
-		    maildir_create(f.dir.data, err, errlen) < 0)
-			goto out;
-		sync_folder_watch_set(&f);
-	}
-	f.uidvalidity = info.uidvalidity;
-	sync_folder_scan_dir(&f);
-	if (f.scan_rc < 0) {
-		snprintf(err, errlen, "%s", f.scan_err);
-		goto out;
-	}
-	if (!f.trusted && sync_state_not_of_files(&view, &st, info.uidvalidity)) {
-		log_warn("account %s: folder \"%s\": the state is of UIDVALIDITY %" PRIu32 ", the files of %" PRIu32
-			 " (the server's); rebuilding the state from the files", a->acct->name, f.name,
-			 st.uidvalidity, info.uidvalidity);
-		state_free(&st);
-	}
-	uint32_t old_uv = st.uidvalidity ? st.uidvalidity : sync_uidvalidity_on_disk(&view, info.uidvalidity);
-	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a
-	 * message a new UIDVALIDITY in every session): adopt the new one silently */
-	int nothing_kept = st.n == 0 && view.n == 0 && view.foreign == 0;
-	if (old_uv && old_uv != info.uidvalidity && !nothing_kept) {
-		maildir_view_free(&view);
-		state_free(&st);
-		/* the new state before the new cur/, new/ and tmp/, as for a new folder */
-		if (sync_move_aside(&f, old_uv, err, errlen) < 0 ||
-		    state_begin(&f, &st, info.uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err,
-				errlen) < 0 ||
-		    maildir_create(f.dir.data, err, errlen) < 0)
-			goto out;
-		f.trusted = 0;
-		f.disturbed = 0;
-		sync_folder_watch_set(&f);
-		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
-			goto out;
-	}
-	if (maildir_clean_tmp(f.dir.data, err, errlen) < 0)
-		goto out;
-	state_discard_temp(f.dir.data);
-	/* Record the UIDVALIDITY before any message of it lands on disk. Rebuilt
-	 * from another folder's state: still not this folder's until the run ends
-	 * (push must not take the other folder's files still here for this one's;
-	 * the next sync rebuilds it again). */
-	if (st.uidvalidity != info.uidvalidity &&
-	    state_begin(&f, &st, info.uidvalidity, foreign_id ? foreign_id : state_folder_id(rel), err, errlen) < 0)
+	if (ready_dir(&f, rel, &st, &view, &info, fresh, foreign_id, err, errlen) < 0)
 		goto out;
 	sync_sv_normalise(&f.sv);
-	name_dates = sync_state_dates(&f.sv, &st);
-	/* no state, or one the server went back from: the server's dates (a name says 0 before 1970) */
-	if ((!st.n || f.server_dates) && f.sv.idate) {
-		int64_t now = (int64_t)time(NULL);
-		for (size_t i = 0; i < f.sv.n; i++)
-			/* Dovecot keeps INTERNALDATE as an unsigned 32-bit number: a date
-			 * before 1970 (named 0 by its first download) comes back as one
-			 * after 2038. A date ahead of now is not compared with the name. */
-			if (f.sv.idate[i] != INT64_MIN && f.sv.idate[i] <= now + 86400)
-				name_dates[i] = f.sv.idate[i] < 0 ? 0 : f.sv.idate[i];
-	}
-	plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
-	if (!plan.n_fetch && !f.spec_tag)
-		sync_prefetch_next(&f); /* no command left for this folder */
-	int arc = sync_apply_plan(&f, &view, &plan, err, errlen);
-	if (arc > 0) {
-		log_info("account %s: folder \"%s\": %s; reading the folder", f.a->acct->name, f.name, err);
-		f.trusted = 0;
-		f.disturbed = 0; /* the listing below sees whatever happened */
-		maildir_view_free(&view);
-		plan_free(&plan);
-		sync_folder_watch_set(&f);
-		if (maildir_scan(f.dir.data, &view, err, errlen) < 0)
-			goto out;
-		plan_folder(&view, info.uidvalidity, f.sv.msgs, name_dates, f.sv.n, a->acct->deletions, &plan);
-		arc = sync_apply_plan(&f, &view, &plan, err, errlen);
-		if (arc > 0) /* changed again: nothing is done to it this run */
-			snprintf(err, errlen, "the folder changed again while it was being synced; the next run "
-				 "syncs it");
-	}
-	if (arc != 0)
+	name_dates = name_dates_of(&f, &st);
+	if (plan_and_apply(&f, &view, info.uidvalidity, name_dates, &plan, err, errlen) != 0)
 		goto out;
 	log_debug("%s: plan applied: %zu renames, %zu removals, %zu to fetch", f.name, f.done_renames,
 		  f.done_removes, plan.n_fetch);
@@ -430,23 +516,8 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		f.sv.present[i] = !sync_fetch_wanted(&plan, f.sv.msgs[i].uid);
 	sync_note_dates(&f, &view, &plan, name_dates);
 	f.plan = &plan;
-	if (plan.n_fetch && a->acct->gmail_dedupe && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1)) {
-		buf_addf(&f.store, "%s/.mailkeep/gmail", a->dir);
-		/* made below the account directory, a symbolic link refused */
-		if (maildir_mkdirs(a->dir, ".mailkeep/gmail", serr, sizeof(serr)) == 0)
-			f.gmail = 1;
-		else
-			log_warn("account %s: %s; Gmail copies not shared", a->acct->name, serr);
-	}
-	if (plan.n_fetch || f.spec_tag) {
-		rc = sync_fetch_download(&f, err, errlen);
-		if (rc < 0)
-			goto out;
-		rc = -1;
-	}
-	if (fsync_changed_dirs(&f, err, errlen) < 0)
-		goto out;
-	if (record_state(&f, mb, rel, &info, &st, err, errlen) < 0)
+	rc = fetch_and_record(&f, mb, rel, &plan, &info, &st, err, errlen);
+	if (rc < 0)
 		goto out;
 	/* Its files and state are the commit's now: another attempt of the folder
 	 * in this run would clean tmp/ under them (a retry after throttling) */

@@ -348,6 +348,105 @@ out:
 	buf_free(&spec);
 }
 
+/* EXAMINE the folder with REQ (on PATH): the one sent ahead from the state's
+ * header received when the full state asks for the very same (it always
+ * should), else its answers dropped and REQ sent now. */
+static int examine(struct folder_run *f, const struct imap_mailbox *mb, const struct imap_examine_req *req,
+		   enum flag_path path, struct imap_select_info *info, char *err, size_t errlen)
+{
+	struct imap_client *c = f->a->imap;
+	struct prefetch *p = f->a->pre;
+	if (p && p->sent && p->mb == mb) {
+		int same = (int)path == p->path && req->qresync_uidvalidity == p->qresync_uidvalidity &&
+			   req->qresync_modseq == p->qresync_modseq && req->changedsince == p->changedsince &&
+			   !strcmp(req->then_set ? req->then_set : "", p->spec_set) &&
+			   imap_select_seq(c) == p->seq && (path != PATH_FULL || p->dates == f->want_dates);
+		if (same) {
+			struct imap_examine_sent tags = p->tags; /* the slot is reused now */
+			p->sent = 0;
+			after_examine_sent(f); /* f->seq = p->seq: checked equal above */
+			return imap_examine_recv(c, req, &tags, info, err, errlen);
+		}
+		sync_prefetch_drain(f->a);
+	}
+	return imap_examine(c, req, info, err, errlen);
+}
+
+/* CONDSTORE/QRESYNC advertised, their EXAMINE parameters refused: a bare
+ * EXAMINE and the full flag fetch (*PATH becomes PATH_FULL); what the refused
+ * one brought (CH, f->sv) dropped. */
+static int examine_plain(struct folder_run *f, const struct imap_mailbox *mb, const struct folder_state *st,
+			 struct changes *ch, const struct imap_fetch_cb *flags_cb, const char *full_items,
+			 enum flag_path *path, struct imap_select_info *info, char *err, size_t errlen)
+{
+	struct imap_client *c = f->a->imap;
+	log_info("account %s: folder \"%s\": %s EXAMINE refused (%s); plain EXAMINE",
+		 f->a->acct->name, f->name, sync_flag_path_names[*path], err);
+	struct imap_examine_req plain = { .wire_name = mb->name, .plain = 1,
+					  .fetch_items = full_items, .cb = flags_cb,
+					  .after_send = after_examine_sent, .after_ctx = f };
+	*path = PATH_FULL;
+	sync_folder_spec_drop(f);
+	changes_free(ch);
+	memset(ch, 0, sizeof(*ch));
+	ch->st = st;
+	ch->changed.imap = c;
+	sync_sv_free(&f->sv); /* what the FETCH behind the refused EXAMINE said is not this folder's */
+	return imap_examine(c, &plain, info, err, errlen);
+}
+
+/* The view of an incremental PATH merged into f->sv from the state and CH: 1
+ * when it stands (it counts what EXISTS says), else 0 and the full listing is
+ * to be asked, of *FULL_ITEMS (with the dates when HIGHESTMODSEQ went back). */
+static int incremental_stands(struct folder_run *f, const struct folder_state *st, struct changes *ch,
+			      enum flag_path path, const struct imap_select_info *info, const char **full_items)
+{
+	struct imap_client *c = f->a->imap;
+	/* a HIGHESTMODSEQ below the state's: the server's went back (restored
+	 * from a backup, or it lied before): what changed since cannot be asked */
+	if (info->uidvalidity == st->uidvalidity && info->highestmodseq &&
+	    info->highestmodseq < st->highestmodseq) {
+		log_info("account %s: folder \"%s\": HIGHESTMODSEQ went back (%" PRIu64 " < %" PRIu64
+			 "); full fetch", f->a->acct->name, f->name, info->highestmodseq, st->highestmodseq);
+		/* A server restored from a backup gives the UIDs it lost to new
+		 * messages, under the same UIDVALIDITY: the state's dates no longer
+		 * tell which file is which message; the server's do (as without a
+		 * state). */
+		*full_items = LIST_DATES_ITEMS;
+		f->server_dates = 1;
+	} else if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
+		merge_view(f, st, ch, path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
+		if (f->sv.n == imap_exists(c))
+			return 1;
+		log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
+			 f->a->acct->name, f->name, sync_flag_path_names[path], f->sv.n, imap_exists(c));
+		sync_sv_free(&f->sv);
+	}
+	return 0;
+}
+
+/* A full listing checked against what the server says the folder holds: 0, or
+ * IMAP_ERR_NO with err when it does not count that. */
+static int check_full_view(struct folder_run *f, const struct imap_select_info *info, char *err, size_t errlen)
+{
+	struct imap_client *c = f->a->imap;
+	sync_sv_normalise(&f->sv);
+	/* Mail that arrived after the listing began is announced by a later
+	 * EXISTS (RFC 3501 §7.3.1) and not listed: the listing then counts
+	 * what EXAMINE said, and the new messages are the next run's. */
+	uint32_t now = imap_exists(c);
+	int grew = now > info->exists && f->sv.n == info->exists;
+	if (grew)
+		log_info("account %s: folder \"%s\": %u messages arrived during the listing; "
+			 "mirrored next time", f->a->acct->name, f->name, now - info->exists);
+	if (f->sv.n != now && !grew) {
+		snprintf(err, errlen, "server listed %zu messages but reports %u; folder left as it is",
+			 f->sv.n, imap_exists(c));
+		return IMAP_ERR_NO;
+	}
+	return 0;
+}
+
 /* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
  * path the server and the state allow. Every path ends with the same view; an
  * incremental one is checked against EXISTS and falls back to a full fetch. */
@@ -356,7 +455,6 @@ int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const 
 		     enum flag_path *path, char *err, size_t errlen)
 {
 	struct imap_client *c = f->a->imap;
-	struct prefetch *p = f->a->pre;
 	struct changes ch = { .st = st };
 	struct imap_fetch_cb flags_cb = { NULL, NULL, on_flags, &f->sv };
 	struct imap_fetch_cb changed_cb = { NULL, NULL, on_flags, &ch.changed };
@@ -384,65 +482,13 @@ int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const 
 		f->spec_lo = st->uidnext;
 		f->spec_hi = status->uidnext - 1;
 	}
-	if (p && p->sent && p->mb == mb) {
-		/* sent ahead from the state's header: used when the full state asks
-		 * for the very same (it always should; else its answers are dropped) */
-		int same = (int)*path == p->path && req.qresync_uidvalidity == p->qresync_uidvalidity &&
-			   req.qresync_modseq == p->qresync_modseq && req.changedsince == p->changedsince &&
-			   !strcmp(req.then_set ? req.then_set : "", p->spec_set) &&
-			   imap_select_seq(c) == p->seq && (*path != PATH_FULL || p->dates == f->want_dates);
-		if (same) {
-			struct imap_examine_sent tags = p->tags; /* the slot is reused now */
-			p->sent = 0;
-			after_examine_sent(f); /* f->seq = p->seq: checked equal above */
-			rc = imap_examine_recv(c, &req, &tags, info, err, errlen);
-			goto examined;
-		}
-		sync_prefetch_drain(f->a);
-	}
-	rc = imap_examine(c, &req, info, err, errlen);
-examined:
+	rc = examine(f, mb, &req, *path, info, err, errlen);
 	if (rc == IMAP_ERR_NO && (imap_caps(c) & IMAP_CAP_CONDSTORE) &&
 	    (info->refused.status == IMAP_STATUS_BAD ||
-	     (*path != PATH_FULL && info->refused.status == IMAP_STATUS_NO))) {
-		/* CONDSTORE/QRESYNC advertised, their EXAMINE parameters refused:
-		 * a bare EXAMINE and the full flag fetch */
-		log_info("account %s: folder \"%s\": %s EXAMINE refused (%s); plain EXAMINE",
-			 f->a->acct->name, f->name, sync_flag_path_names[*path], err);
-		struct imap_examine_req plain = { .wire_name = mb->name, .plain = 1,
-						  .fetch_items = full_items, .cb = &flags_cb,
-						  .after_send = after_examine_sent, .after_ctx = f };
-		*path = PATH_FULL;
-		sync_folder_spec_drop(f);
-		changes_free(&ch);
-		memset(&ch, 0, sizeof(ch));
-		ch.st = st;
-		ch.changed.imap = c;
-		sync_sv_free(&f->sv); /* what the FETCH behind the refused EXAMINE said is not this folder's */
-		rc = imap_examine(c, &plain, info, err, errlen);
-	}
-	if (rc < 0 || *path == PATH_FULL)
+	     (*path != PATH_FULL && info->refused.status == IMAP_STATUS_NO)))
+		rc = examine_plain(f, mb, st, &ch, &flags_cb, full_items, path, info, err, errlen);
+	if (rc < 0 || *path == PATH_FULL || incremental_stands(f, st, &ch, *path, info, &full_items))
 		goto out;
-	/* a HIGHESTMODSEQ below the state's: the server's went back (restored
-	 * from a backup, or it lied before): what changed since cannot be asked */
-	if (info->uidvalidity == st->uidvalidity && info->highestmodseq &&
-	    info->highestmodseq < st->highestmodseq) {
-		log_info("account %s: folder \"%s\": HIGHESTMODSEQ went back (%" PRIu64 " < %" PRIu64
-			 "); full fetch", f->a->acct->name, f->name, info->highestmodseq, st->highestmodseq);
-		/* A server restored from a backup gives the UIDs it lost to new
-		 * messages, under the same UIDVALIDITY: the state's dates no longer
-		 * tell which file is which message; the server's do (as without a
-		 * state). */
-		full_items = LIST_DATES_ITEMS;
-		f->server_dates = 1;
-	} else if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
-		merge_view(f, st, &ch, *path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
-		if (f->sv.n == imap_exists(c))
-			goto out;
-		log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
-			 f->a->acct->name, f->name, sync_flag_path_names[*path], f->sv.n, imap_exists(c));
-		sync_sv_free(&f->sv);
-	}
 	*path = PATH_FULL;
 	sync_folder_spec_drop(f);
 	if (!sync_folder_still_selected(f, err, errlen)) {
@@ -455,22 +501,8 @@ examined:
 out:
 	/* A view that does not count what the server says it holds (a broken or
 	 * hostile server, a FETCH without UIDs) must never drive removals. */
-	if (rc == 0 && *path == PATH_FULL) {
-		sync_sv_normalise(&f->sv);
-		/* Mail that arrived after the listing began is announced by a later
-		 * EXISTS (RFC 3501 §7.3.1) and not listed: the listing then counts
-		 * what EXAMINE said, and the new messages are the next run's. */
-		uint32_t now = imap_exists(c);
-		int grew = now > info->exists && f->sv.n == info->exists;
-		if (grew)
-			log_info("account %s: folder \"%s\": %u messages arrived during the listing; "
-				 "mirrored next time", f->a->acct->name, f->name, now - info->exists);
-		if (f->sv.n != now && !grew) {
-			snprintf(err, errlen, "server listed %zu messages but reports %u; folder left as it is",
-				 f->sv.n, imap_exists(c));
-			rc = IMAP_ERR_NO;
-		}
-	}
+	if (rc == 0 && *path == PATH_FULL)
+		rc = check_full_view(f, info, err, errlen);
 	changes_free(&ch);
 	return rc;
 }

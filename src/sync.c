@@ -273,6 +273,78 @@ static void sync_folders(struct account_run *a, const struct imap_mailbox_list *
 	pthread_mutex_destroy(&q.lock);
 }
 
+/* The account taken for this run: no other run holds it, the password got
+ * (a->password, the caller's to cleanse and free), the mirror directory made
+ * and locked (LOCK, the caller's to release). 0; -1 with err (the account
+ * fails); 1 when refused and reported already (RES says why). */
+static int take_account(struct account_run *a, struct account_lock *lock, struct sync_result *res, char *err,
+			size_t errlen)
+{
+	const struct account *acct = a->acct;
+	char who[300];
+	int rc;
+	snprintf(who, sizeof(who), "account %s", acct->name);
+	if ((rc = lock_account_held(a->dir)) != 0) {
+		if (rc == 1)
+			snprintf(err, errlen, "account %s: another mailkeep run holds %s/.mailkeep/lock",
+				 acct->name, a->dir);
+		else
+			snprintf(err, errlen, "account %s: another mailkeep run holds %s (its lock file was removed)",
+				 acct->name, a->dir);
+		log_error("%s", err);
+		snprintf(res->error, sizeof(res->error), "%s", err);
+		res->status = SYNC_LOCKED;
+		return 1;
+	}
+	/* the password first: a source that fails leaves nothing behind (no
+	 * mirror directory, no lock); its message names the account */
+	a->password = config_get_password(acct, err, errlen);
+	if (!a->password) {
+		log_error("%s", err);
+		snprintf(res->error, sizeof(res->error), "%s", err);
+		return 1;
+	}
+	if (maildir_mkdir_p(a->dir, err, errlen) < 0)
+		return -1;
+	rc = lock_account(a->dir, who, 1, lock, err, errlen);
+	if (rc < 0) /* the message names a path, not the account */
+		return -1;
+	if (rc > 0) {
+		log_error("%s", err);
+		snprintf(res->error, sizeof(res->error), "%s", err);
+		res->status = SYNC_LOCKED;
+		return 1;
+	}
+	return 0;
+}
+
+/* What the listing (LIST, its folders' paths into RELS) drives: the selected
+ * folders synced, the Gmail store pruned, folders gone from the server
+ * reported (LOCAL, the mirror's), the namespace recorded. */
+static void sync_listed(struct account_run *a, const struct imap_mailbox_list *list, struct strlist *rels,
+			struct local_view *local, struct sync_result *res)
+{
+	if (list->n_ignored) /* malformed LIST answers: folders that cannot be synced */
+		res->counts.folders_failed += list->n_ignored;
+	sync_folder_paths(list, rels);
+	res->status = SYNC_OK;
+	size_t *sel = xcalloc(list->n + 1, sizeof(*sel));
+	size_t n_sel = sync_select_folders(a, list, rels, sel, res);
+	struct imap_status_info *status = sync_folder_statuses(a, list, rels, sel, n_sel);
+	int gmail = a->acct->gmail_dedupe && a->imap && (imap_caps(a->imap) & IMAP_CAP_X_GM_EXT_1);
+	int all_first = sync_order_folders(list, sel, status, n_sel, gmail);
+	sync_folders(a, list, rels, sel, n_sel, status, all_first, local, res);
+	free(status);
+	free(sel);
+	if (gmail && res->counts.removed)
+		gmail_store_prune(a);
+	/* a listing with ignored lines is incomplete: no folder is called gone */
+	for (size_t i = 0; i < local->n && !list->n_ignored; i++)
+		sync_check_orphan(a, rels, &local->f[i]);
+	if (a->imap)
+		record_namespace(a);
+}
+
 void sync_account(const struct account *acct, struct sync_options *opt, struct sync_result *res)
 {
 	struct account_run a = { .acct = acct, .opt = opt, .counts = &res->counts };
@@ -282,7 +354,6 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	char err[1024];
 	struct account_lock lock = ACCOUNT_LOCK_INIT;
 	struct buf server_file = BUF_INIT;
-	char who[300];
 	int rc;
 	struct timespec t0, t1;
 
@@ -290,38 +361,11 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	memset(res, 0, sizeof(*res));
 	res->status = SYNC_FAILED;
 	a.dir = sync_account_dir(acct);
-	snprintf(who, sizeof(who), "account %s", acct->name);
-	if ((rc = lock_account_held(a.dir)) != 0) {
-		if (rc == 1)
-			snprintf(err, sizeof(err), "account %s: another mailkeep run holds %s/.mailkeep/lock",
-				 acct->name, a.dir);
-		else
-			snprintf(err, sizeof(err), "account %s: another mailkeep run holds %s (its lock file was removed)",
-				 acct->name, a.dir);
-		log_error("%s", err);
-		snprintf(res->error, sizeof(res->error), "%s", err);
-		res->status = SYNC_LOCKED;
+	rc = take_account(&a, &lock, res, err, sizeof(err));
+	if (rc > 0)
 		goto out;
-	}
-	/* the password first: a source that fails leaves nothing behind (no
-	 * mirror directory, no lock); its message names the account */
-	a.password = config_get_password(acct, err, sizeof(err));
-	if (!a.password) {
-		log_error("%s", err);
-		snprintf(res->error, sizeof(res->error), "%s", err);
-		goto out;
-	}
-	if (maildir_mkdir_p(a.dir, err, sizeof(err)) < 0)
+	if (rc < 0)
 		goto fail;
-	rc = lock_account(a.dir, who, 1, &lock, err, sizeof(err));
-	if (rc < 0) /* the message names a path, not the account */
-		goto fail;
-	if (rc > 0) {
-		log_error("%s", err);
-		snprintf(res->error, sizeof(res->error), "%s", err);
-		res->status = SYNC_LOCKED;
-		goto out;
-	}
 	int unrecorded = check_server(&a, &server_file, err, sizeof(err));
 	if (unrecorded < 0)
 		goto fail;
@@ -332,25 +376,7 @@ void sync_account(const struct account *acct, struct sync_options *opt, struct s
 	if (unrecorded && state_server_save(server_file.data, acct->user, acct->host, err, sizeof(err)) < 0)
 		log_warn("account %s: cannot record the mailbox of the mirror (asked again next run): %s",
 			 acct->name, err);
-	if (list.n_ignored) /* malformed LIST answers: folders that cannot be synced */
-		res->counts.folders_failed += list.n_ignored;
-	sync_folder_paths(&list, &rels);
-	res->status = SYNC_OK;
-	size_t *sel = xcalloc(list.n + 1, sizeof(*sel));
-	size_t n_sel = sync_select_folders(&a, &list, &rels, sel, res);
-	struct imap_status_info *status = sync_folder_statuses(&a, &list, &rels, sel, n_sel);
-	int gmail = acct->gmail_dedupe && a.imap && (imap_caps(a.imap) & IMAP_CAP_X_GM_EXT_1);
-	int all_first = sync_order_folders(&list, sel, status, n_sel, gmail);
-	sync_folders(&a, &list, &rels, sel, n_sel, status, all_first, &local, res);
-	free(status);
-	free(sel);
-	if (gmail && res->counts.removed)
-		gmail_store_prune(&a);
-	/* a listing with ignored lines is incomplete: no folder is called gone */
-	for (size_t i = 0; i < local.n && !list.n_ignored; i++)
-		sync_check_orphan(&a, &rels, &local.f[i]);
-	if (a.imap)
-		record_namespace(&a);
+	sync_listed(&a, &list, &rels, &local, res);
 	if (res->counts.folders_failed)
 		res->status = SYNC_PARTIAL;
 	if (opt && opt->snapshot) {

@@ -63,34 +63,24 @@ static void superseded_entries(const struct state_commits *c, int *skip)
 	free(d);
 }
 
-/* The end of a run (docs/design.md, "State"): one syncfs per file system makes
- * the last batches' files in tmp/ durable; they are renamed into cur/; each
- * folder's state is written to .tmp with the directory times after those
- * renames; a second syncfs makes the renames and the .tmp states durable; the
- * states are renamed into place and a third syncfs makes that durable. So a
- * state never records a message that is not on disk, at three syncs per run
- * instead of several per folder. Killed before the end, a run leaves files in
- * tmp/ and .tmp states, which the next run removes, and the previous states:
- * it redoes that work, and never loses or duplicates a message. A folder whose
- * message cannot be renamed keeps its previous state. Returns how many folders
- * could not be committed; their errors are logged, naming the account, and
- * told to on_folder_uncommitted. */
-size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen)
+/* A file system the run's folders are on, and one directory on it for syncfs. */
+struct fs_entry {
+	dev_t dev;
+	const char *dir;
+};
+
+/* The file systems of the folders of C not in SKIP, one entry each into FS
+ * (C->n + 1 slots, the caller's); *N_MSGS counts the messages of their last
+ * batches. Returns how many file systems. */
+static size_t file_systems(const struct state_commits *c, const int *skip, struct fs_entry *fs, size_t *n_msgs)
 {
-	const char *account = a->acct->name;
-	size_t dl = strlen(a->dir);
-	struct { dev_t dev; const char *dir; } *fs = xcalloc(c->n + 1, sizeof(*fs));
-	size_t n_fs = 0, failed = 0, n_msgs = 0;
-	int *ok = xcalloc(c->n + 1, sizeof(*ok));
-	int *skip = xcalloc(c->n + 1, sizeof(*skip));
-	int rc = 0;
-	superseded_entries(c, skip);
+	size_t n_fs = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		struct stat sb;
 		size_t k = 0;
 		if (skip[i])
 			continue;
-		n_msgs += c->e[i].n_msgs;
+		*n_msgs += c->e[i].n_msgs;
 		if (stat(c->e[i].dir, &sb) < 0)
 			continue;
 		while (k < n_fs && fs[k].dev != sb.st_dev)
@@ -100,42 +90,49 @@ size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err
 			fs[n_fs++].dir = c->e[i].dir;
 		}
 	}
-	log_debug("commit: %zu folders, %zu messages", c->n, n_msgs);
-	for (size_t k = 0; k < n_fs && rc == 0 && n_msgs; k++)
-		rc = maildir_sync_fs(fs[k].dir, err, errlen);
-	log_debug("commit: messages durable in tmp/");
-	for (size_t i = 0; i < c->n; i++) {
-		struct commit_entry *e = &c->e[i];
-		int64_t cur_ns, new_ns;
-		if (skip[i])
-			continue;
-		ok[i] = rc == 0;
-		/* the times the folder's sync ended with: another value now means
-		 * someone else changed it since, and the next run lists it */
-		maildir_dir_mtimes(e->dir, &cur_ns, &new_ns);
-		if (cur_ns != e->st.cur_mtime_ns || new_ns != e->st.new_mtime_ns)
-			e->st.listed = 0;
-		for (size_t j = 0; j < e->n_msgs; j++) {
-			if (rc == 0 && rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
-				log_error("account %s: %s: rename: %s", account, e->msgs[j].cur_path,
-					  strerror(errno));
-				ok[i] = 0;
-			}
-		}
-		if (!ok[i])
-			continue;
-		if (e->n_msgs) /* else the times read above, which the check found equal */
-			maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
-		char serr[512];
-		if (state_write_temp(e->dir, &e->st, serr, sizeof(serr)) < 0) {
-			log_error("account %s: %s", account, serr);
-			ok[i] = 0;
+	return n_fs;
+}
+
+/* One folder's last batch renamed into cur/ (none when SYNCED is 0: the
+ * first syncfs failed) and its state written to .tmp with the directory times
+ * after those renames. 1 when both were done, else 0 (logged, naming ACCOUNT). */
+static int rename_and_write(const char *account, struct commit_entry *e, int synced)
+{
+	int64_t cur_ns, new_ns;
+	int ok = synced;
+	/* the times the folder's sync ended with: another value now means
+	 * someone else changed it since, and the next run lists it */
+	maildir_dir_mtimes(e->dir, &cur_ns, &new_ns);
+	if (cur_ns != e->st.cur_mtime_ns || new_ns != e->st.new_mtime_ns)
+		e->st.listed = 0;
+	for (size_t j = 0; j < e->n_msgs; j++) {
+		if (synced && rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
+			log_error("account %s: %s: rename: %s", account, e->msgs[j].cur_path,
+				  strerror(errno));
+			ok = 0;
 		}
 	}
-	log_debug("commit: renamed into cur/, states written");
-	for (size_t k = 0; k < n_fs && rc == 0; k++)
-		rc = maildir_sync_fs(fs[k].dir, err, errlen);
-	log_debug("commit: renames and states durable");
+	if (!ok)
+		return 0;
+	if (e->n_msgs) /* else the times read above, which the check found equal */
+		maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
+	char serr[512];
+	if (state_write_temp(e->dir, &e->st, serr, sizeof(serr)) < 0) {
+		log_error("account %s: %s", account, serr);
+		ok = 0;
+	}
+	return ok;
+}
+
+/* The .tmp states of the folders of C not in SKIP renamed into place, when
+ * OK says theirs was written and the second syncfs (RC) succeeded; the others'
+ * .tmp states removed and told to on_folder_uncommitted. Returns how many
+ * folders were not committed. */
+static size_t commit_states(struct account_run *a, const struct state_commits *c, const int *skip, int *ok,
+			    int rc, char *err, size_t errlen)
+{
+	size_t dl = strlen(a->dir);
+	size_t failed = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		if (skip[i])
 			continue;
@@ -151,6 +148,42 @@ size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err
 						      "its changes could not be made durable (the next run "
 						      "redoes them)");
 	}
+	return failed;
+}
+
+/* The end of a run (docs/design.md, "State"): one syncfs per file system makes
+ * the last batches' files in tmp/ durable; they are renamed into cur/; each
+ * folder's state is written to .tmp with the directory times after those
+ * renames; a second syncfs makes the renames and the .tmp states durable; the
+ * states are renamed into place and a third syncfs makes that durable. So a
+ * state never records a message that is not on disk, at three syncs per run
+ * instead of several per folder. Killed before the end, a run leaves files in
+ * tmp/ and .tmp states, which the next run removes, and the previous states:
+ * it redoes that work, and never loses or duplicates a message. A folder whose
+ * message cannot be renamed keeps its previous state. Returns how many folders
+ * could not be committed; their errors are logged, naming the account, and
+ * told to on_folder_uncommitted. */
+size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err, size_t errlen)
+{
+	struct fs_entry *fs = xcalloc(c->n + 1, sizeof(*fs));
+	size_t n_fs, failed, n_msgs = 0;
+	int *ok = xcalloc(c->n + 1, sizeof(*ok));
+	int *skip = xcalloc(c->n + 1, sizeof(*skip));
+	int rc = 0;
+	superseded_entries(c, skip);
+	n_fs = file_systems(c, skip, fs, &n_msgs);
+	log_debug("commit: %zu folders, %zu messages", c->n, n_msgs);
+	for (size_t k = 0; k < n_fs && rc == 0 && n_msgs; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: messages durable in tmp/");
+	for (size_t i = 0; i < c->n; i++)
+		if (!skip[i])
+			ok[i] = rename_and_write(a->acct->name, &c->e[i], rc == 0);
+	log_debug("commit: renamed into cur/, states written");
+	for (size_t k = 0; k < n_fs && rc == 0; k++)
+		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	log_debug("commit: renames and states durable");
+	failed = commit_states(a, c, skip, ok, rc, err, errlen);
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
 	log_debug("commit: done");

@@ -263,6 +263,45 @@ static void *preflush_main(void *arg)
 	return NULL;
 }
 
+/* W set up to sync folders of Q for the account A: a copy of A with its own
+ * counts, its prefetch and the run's hooks routed through the queue lock. */
+static void worker_init(struct worker *w, const struct account_run *a, struct folder_queue *q)
+{
+	w->a = *a;
+	w->q = q;
+	w->a.counts = &w->counts;
+	w->pre = (struct prefetch){ .dequeue = dequeue, .ctx = q };
+	w->a.pre = &w->pre;
+	w->a.reconnects = 0;
+	w->a.round_trips = 0;
+	if (q->opt) {
+		w->opt = *q->opt;
+		w->opt.on_progress = q->opt->on_progress ? locked_progress : NULL;
+		w->opt.progress_ctx = w;
+		w->opt.on_change = q->opt->on_change ? locked_change : NULL;
+		w->opt.change_ctx = w;
+		w->a.opt = &w->opt;
+	}
+}
+
+/* The counts of the N workers W added to RES, their round trips to A's; the
+ * extra connections (all but the first worker's) closed. */
+static void workers_end(struct account_run *a, struct worker *w, size_t n, struct sync_result *res)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sync_counts *c = &w[i].counts;
+		res->counts.added += c->added;
+		res->counts.renamed += c->renamed;
+		res->counts.removed += c->removed;
+		res->counts.kept += c->kept;
+		res->counts.bytes += c->bytes;
+		res->counts.folders_unchanged += c->folders_unchanged;
+		if (i > 0)
+			sync_drop_connection(&w[i].a);
+		a->round_trips += w[i].a.round_trips;
+	}
+}
+
 /* Sync the queued folders on the account's connection and, when at least two
  * folders need the server and max_connections allows, on extra connections in
  * threads; each connection takes the next folder when it is free. */
@@ -286,21 +325,7 @@ void sync_run_folders(struct account_run *a, struct folder_queue *q, const struc
 		n_workers = 1;
 	struct worker *w = xcalloc(n_workers, sizeof(*w));
 	for (size_t i = 0; i < n_workers; i++) {
-		w[i].a = *a;
-		w[i].q = q;
-		w[i].a.counts = &w[i].counts;
-		w[i].pre = (struct prefetch){ .dequeue = dequeue, .ctx = q };
-		w[i].a.pre = &w[i].pre;
-		w[i].a.reconnects = 0;
-		w[i].a.round_trips = 0;
-		if (q->opt) {
-			w[i].opt = *q->opt;
-			w[i].opt.on_progress = q->opt->on_progress ? locked_progress : NULL;
-			w[i].opt.progress_ctx = &w[i];
-			w[i].opt.on_change = q->opt->on_change ? locked_change : NULL;
-			w[i].opt.change_ctx = &w[i];
-			w[i].a.opt = &w[i].opt;
-		}
+		worker_init(&w[i], a, q);
 		if (i == 0 && q->first_alone && q->n_sel) {
 			q->next = 1;
 			one_folder(&w[0], 0);
@@ -325,18 +350,7 @@ void sync_run_folders(struct account_run *a, struct folder_queue *q, const struc
 		pthread_join(flusher, NULL);
 	a->imap = w[0].a.imap;
 	a->reconnects = w[0].a.reconnects;
-	for (size_t i = 0; i < n_workers; i++) {
-		struct sync_counts *c = &w[i].counts;
-		res->counts.added += c->added;
-		res->counts.renamed += c->renamed;
-		res->counts.removed += c->removed;
-		res->counts.kept += c->kept;
-		res->counts.bytes += c->bytes;
-		res->counts.folders_unchanged += c->folders_unchanged;
-		if (i > 0)
-			sync_drop_connection(&w[i].a);
-		a->round_trips += w[i].a.round_trips;
-	}
+	workers_end(a, w, n_workers, res);
 	res->counts.folders += q->folders;
 	res->counts.folders_failed += q->failed;
 	free(q->skip);

@@ -180,6 +180,64 @@ static int aside_done(const char *dir, const char *mark, char *err, size_t errle
 	return maildir_fsync_dir(dir, err, errlen);
 }
 
+/* The directory a folder's old copy goes to, <account>/.mailkeep/uidvalidity-
+ * <old>[.k]/<rel> with k from FROM on (*FOUND): its path relative to the
+ * account into REL, in full into TARGET, its ASIDE_MARK into MARK (buffers the
+ * caller owns). 1 when a killed run's move is to be resumed there, 0 when it
+ * is free, -1 with err. */
+static int find_aside_dir(struct folder_run *f, uint32_t old_uv, const char *const *parts, unsigned from,
+			  unsigned *found, struct buf *rel, struct buf *target, struct buf *mark, char *err,
+			  size_t errlen)
+{
+	int resume = 0, r = 0;
+	unsigned k;
+	for (k = from;; k++) {
+		buf_reset(rel);
+		buf_addf(rel, ".mailkeep/uidvalidity-%" PRIu32, old_uv);
+		if (k)
+			buf_addf(rel, ".%u", k);
+		buf_addf(rel, "/%s", f->rel);
+		buf_reset(target);
+		buf_addf(target, "%s/%s", f->a->dir, rel->data);
+		buf_reset(mark);
+		buf_addf(mark, "%s/%s", target->data, ASIDE_MARK);
+		if ((r = path_absent(target->data, err, errlen)) != 0)
+			break;
+		if ((r = path_absent(mark->data, err, errlen)) <= 0) {
+			resume = r == 0;
+			break;
+		}
+		/* made but not marked (a kill right after the mkdir), or only the
+		 * parent of another folder's old copy: none of the parts, so free */
+		if ((r = parts_absent(target->data, parts, 4, err, errlen)) != 0)
+			break;
+	}
+	*found = k;
+	if (r < 0)
+		return -1;
+	return resume;
+}
+
+/* The directory TARGET (REL below the account) made and marked with MARK,
+ * durably, before anything moves into it. 0, or -1 with err. */
+static int mark_aside_dir(struct folder_run *f, const struct buf *rel, const struct buf *target,
+			  const struct buf *mark, char *err, size_t errlen)
+{
+	int fd;
+	if (maildir_mkdirs(f->a->dir, rel->data, err, errlen) < 0)
+		return -1;
+	if ((fd = open(mark->data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600)) < 0 || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", mark->data, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (maildir_fsync_dir(target->data, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 /* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
  * <account>/.mailkeep/uidvalidity-<old>[.k]/<rel>/: the directory a killed
  * run's move left (ASIDE_MARK in it), else the first free one from k = from.
@@ -189,45 +247,13 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 {
 	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
 	struct buf target = BUF_INIT, src = BUF_INIT, dst = BUF_INIT, rel = BUF_INIT, mark = BUF_INIT;
-	int rc = -1, resume = 0, r = 0;
+	int rc = -1, resume, r;
 	unsigned k;
-	for (k = from;; k++) {
-		buf_reset(&rel);
-		buf_addf(&rel, ".mailkeep/uidvalidity-%" PRIu32, old_uv);
-		if (k)
-			buf_addf(&rel, ".%u", k);
-		buf_addf(&rel, "/%s", f->rel);
-		buf_reset(&target);
-		buf_addf(&target, "%s/%s", f->a->dir, rel.data);
-		buf_reset(&mark);
-		buf_addf(&mark, "%s/%s", target.data, ASIDE_MARK);
-		if ((r = path_absent(target.data, err, errlen)) != 0)
-			break;
-		if ((r = path_absent(mark.data, err, errlen)) <= 0) {
-			resume = r == 0;
-			break;
-		}
-		/* made but not marked (a kill right after the mkdir), or only the
-		 * parent of another folder's old copy: none of the parts, so free */
-		if ((r = parts_absent(target.data, parts, 4, err, errlen)) != 0)
-			break;
-	}
-	if (r < 0)
+	resume = find_aside_dir(f, old_uv, parts, from, &k, &rel, &target, &mark, err, errlen);
+	if (resume < 0)
 		goto out;
-	if (!resume) {
-		int fd;
-		if (maildir_mkdirs(f->a->dir, rel.data, err, errlen) < 0)
-			goto out;
-		if ((fd = open(mark.data, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600)) < 0 || fsync(fd) < 0) {
-			snprintf(err, errlen, "%s: %s", mark.data, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			goto out;
-		}
-		close(fd);
-		if (maildir_fsync_dir(target.data, err, errlen) < 0)
-			goto out;
-	}
+	if (!resume && mark_aside_dir(f, &rel, &target, &mark, err, errlen) < 0)
+		goto out;
 	for (size_t i = 0; i < 4; i++) {
 		buf_reset(&src);
 		buf_reset(&dst);

@@ -286,10 +286,11 @@ static void pending_discard(struct pending *p)
 	free(p->final_name);
 }
 
-static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+/* A FETCH answer M without a body, of the message at IDX in the view (or
+ * -1): recorded as bodyless when the body was asked for; a delivery opened
+ * for it (a refused partial body) aborted. */
+static void no_body(struct folder_run *f, const struct imap_msg *m, ssize_t idx)
 {
-	struct folder_run *f = ctx;
-	ssize_t idx = sync_sv_find(&f->sv, m->uid);
 	/* An answer without the body asked for says why (NIL, a part), or at least
 	 * holds the other items asked with it. A FETCH of FLAGS alone is no answer
 	 * but a flag change the server reports on its own (RFC 3501 §7.4.2), maybe
@@ -297,13 +298,45 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	 * back, and a body whose literal took its answer in would be kept. */
 	int answered = m->body_nil || m->body_partial || m->internaldate != INT64_MIN ||
 		       m->rfc822_size != UINT64_MAX;
-	if (!m->has_body && idx >= 0 && !f->sv.present[idx] && sync_fetch_wanted(f->plan, m->uid))
+	if (idx >= 0 && !f->sv.present[idx] && sync_fetch_wanted(f->plan, m->uid))
 		bodyless_add(f, m->uid, !answered ? BODY_FLAGS_ONLY : m->body_nil ? BODY_NIL :
 				       m->body_partial ? BODY_PARTIAL : BODY_MISSING);
-	if (!m->has_body && f->dl_open) { /* a refused partial body */
+	if (f->dl_open) { /* a refused partial body */
 		maildir_delivery_abort(&f->dl);
 		f->dl_open = 0;
 	}
+}
+
+/* The message M just delivered to tmp/ (PD, its paths now f's) queued for its
+ * rename into cur/: held until the download ends when its RFC822.SIZE is not
+ * its body's, else pending, the batch flushed when full. 0, or <0 with err. */
+static int hold_or_queue(struct folder_run *f, const struct imap_msg *m, const struct pending *pd, char *err,
+			 size_t errlen)
+{
+	if (m->rfc822_size != UINT64_MAX && m->rfc822_size != m->body_size) {
+		/* Servers whose RFC822.SIZE is not their BODY[]'s length exist
+		 * (Exchange, hMailServer): not an error by itself. But a literal
+		 * announced longer than it is swallows the next answer and can
+		 * still parse: held until the download ends (settle_odd) */
+		if (f->n_odd == f->cap_odd) {
+			f->cap_odd = f->cap_odd ? f->cap_odd * 2 : 16;
+			f->odd = xrealloc(f->odd, f->cap_odd * sizeof(*f->odd));
+		}
+		f->odd[f->n_odd++] = *pd;
+		return 0;
+	}
+	pending_add(f, pd);
+	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
+		return flush_pending(f, 0, err, errlen);
+	return 0;
+}
+
+static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	struct folder_run *f = ctx;
+	ssize_t idx = sync_sv_find(&f->sv, m->uid);
+	if (!m->has_body)
+		no_body(f, m, idx);
 	if (!m->has_body || !f->dl_open)
 		return 0;
 	if (idx < 0 || !sync_fetch_wanted(f->plan, m->uid) || f->sv.present[idx]) {
@@ -345,22 +378,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	f->sv.date[idx] = name_date;
 	f->dl.tmp_path = NULL;
 	f->sv.present[idx] = 2; /* pending */
-	if (m->rfc822_size != UINT64_MAX && m->rfc822_size != m->body_size) {
-		/* Servers whose RFC822.SIZE is not their BODY[]'s length exist
-		 * (Exchange, hMailServer): not an error by itself. But a literal
-		 * announced longer than it is swallows the next answer and can
-		 * still parse: held until the download ends (settle_odd) */
-		if (f->n_odd == f->cap_odd) {
-			f->cap_odd = f->cap_odd ? f->cap_odd * 2 : 16;
-			f->odd = xrealloc(f->odd, f->cap_odd * sizeof(*f->odd));
-		}
-		f->odd[f->n_odd++] = pd;
-		return 0;
-	}
-	pending_add(f, &pd);
-	if (f->n_pending >= PENDING_MAX || f->pending_bytes >= PENDING_BYTES)
-		return flush_pending(f, 0, err, errlen);
-	return 0;
+	return hold_or_queue(f, m, &pd, err, errlen);
 }
 
 static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n);

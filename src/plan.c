@@ -57,6 +57,21 @@ int plan_file_stands(const struct maildir_view *local, size_t k, uint32_t uidval
 	return (!f->uidvalidity || f->uidvalidity == uidvalidity) && !other_date(local, k, want_date);
 }
 
+/* Files of another UIDVALIDITY never stand for a server message: counted
+ * stale in OUT, and removed when MIRROR (ACAP: the capacity of its actions). */
+static void plan_other_uidvalidity(const struct maildir_view *local, uint32_t uidvalidity, int mirror,
+				   struct plan *out, size_t *acap)
+{
+	for (size_t k = 0; k < local->n; k++) {
+		const struct maildir_file *f = &local->files[k];
+		if (f->uidvalidity && f->uidvalidity != uidvalidity) {
+			out->n_stale++;
+			if (mirror)
+				add_action(out, acap, PLAN_REMOVE, k, 0);
+		}
+	}
+}
+
 int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 		const struct plan_server_msg *server, const int64_t *dates, size_t n_server,
 		enum deletions_mode deletions, struct plan *out)
@@ -66,15 +81,7 @@ int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 	int mirror = deletions == DELETIONS_MIRROR;
 
 	memset(out, 0, sizeof(*out));
-	/* Files of another UIDVALIDITY never stand for a server message. */
-	for (size_t k = 0; k < local->n; k++) {
-		const struct maildir_file *f = &local->files[k];
-		if (f->uidvalidity && f->uidvalidity != uidvalidity) {
-			out->n_stale++;
-			if (mirror)
-				add_action(out, &acap, PLAN_REMOVE, k, 0);
-		}
-	}
+	plan_other_uidvalidity(local, uidvalidity, mirror, out, &acap);
 #define VALID(k) (!local->files[k].uidvalidity || local->files[k].uidvalidity == uidvalidity)
 	while (i < local->n && !VALID(i))
 		i++;

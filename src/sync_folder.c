@@ -257,6 +257,26 @@ static void folder_run_end(struct folder_run *f)
 	buf_free(&f->rel_buf);
 }
 
+/* The common case of a frequent run: the header of the state (read into ST,
+ * the caller's to free) is enough to tell the folder unchanged. 1 when it is,
+ * reported so; else 0 and ST empty again. */
+static int header_unchanged(struct folder_run *f, const struct imap_mailbox *mb, const char *rel,
+			    const struct imap_status_info *status, struct folder_state *st,
+			    struct sync_folder_report *rep)
+{
+	struct account_run *a = f->a;
+	char serr[512];
+	if (state_load_header(f->dir.data, st, serr, sizeof(serr)) == 0 && st->folder_id && state_is_of(st, rel) &&
+	    st->special == mb->special && unchanged(f, st, status)) {
+		a->counts->folders_unchanged++;
+		rep->how = sync_flag_path_names[PATH_SKIPPED];
+		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f->name);
+		return 1;
+	}
+	state_free(st);
+	return 0;
+}
+
 /* The folder's state read into ST (the caller's to free), its directory made
  * when it is not new to the mirror (*FRESH says it is); *FOREIGN_ID the record
  * of another folder whose state this was, else 0. 0, or -1 with err. */
@@ -468,23 +488,16 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	struct plan plan = { 0 };
 	struct imap_select_info info;
 	int64_t *name_dates = NULL;
-	char serr[512];
 	int fresh;
 	uint64_t foreign_id;
 	int rc = -1;
 	a->folder_done = 0;
 
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
-	/* The common case of a frequent run: the header of the state is enough. */
-	if (state_load_header(f.dir.data, &st, serr, sizeof(serr)) == 0 && st.folder_id && state_is_of(&st, rel) &&
-	    st.special == mb->special && unchanged(&f, &st, status)) {
-		a->counts->folders_unchanged++;
-		rep->how = sync_flag_path_names[PATH_SKIPPED];
-		log_info("account %s: folder \"%s\": unchanged", a->acct->name, f.name);
+	if (header_unchanged(&f, mb, rel, status, &st, rep)) {
 		rc = 0;
 		goto out;
 	}
-	state_free(&st);
 	if (load_state(&f, rel, &st, &fresh, &foreign_id, err, errlen) < 0)
 		goto out;
 	if (unchanged(&f, &st, status)) {

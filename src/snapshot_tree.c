@@ -284,6 +284,192 @@ static int need_builder(struct snap_run *r, const git_tree *tree, git_treebuilde
 	return 0;
 }
 
+/* One directory's comparison: what its steps share. The caller owns the
+ * struct and frees it with diff_dir_free(). */
+struct diff_dir {
+	struct snap_run *r;
+	struct snap_folder *f;
+	const char *sub;
+	struct buf tpath, dpath;        /* its path in the tree, on disk */
+	git_tree *tree;                 /* its tree in r->base, or NULL */
+	git_treebuilder *bld;           /* started on its first change */
+	struct old_entry *old;          /* the entries of tree */
+	size_t n_old;
+	struct buf names, moved;        /* the listing; a file found renamed */
+	char *err;
+	size_t errlen;
+};
+
+static void diff_dir_free(struct diff_dir *d)
+{
+	buf_free(&d->names);
+	buf_free(&d->moved);
+	old_free(d->old, d->n_old);
+	git_treebuilder_free(d->bld);
+	git_tree_free(d->tree);
+	buf_free(&d->tpath);
+	buf_free(&d->dpath);
+}
+
+/* The directory's tree in the parent commit and its entries into d; for a
+ * folder new to the snapshot, a builder with its placeholder instead. 0, or
+ * -1 with err set. */
+static int diff_open_tree(struct diff_dir *d)
+{
+	struct snap_run *r = d->r;
+	struct buf upath = BUF_INIT;
+	git_tree_entry *te = NULL;
+	int rc = -1;
+
+	if (git_tree_entry_bypath(&te, r->base, d->tpath.data) == 0 &&
+	    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+		if (git_tree_lookup(&d->tree, r->repo, git_tree_entry_id(te)) < 0) {
+			snapshot_git_fail(d->err, d->errlen, d->tpath.data);
+			goto out;
+		}
+		d->old = old_entries(d->tree, &d->n_old);
+	} else {
+		/* a folder new to the snapshot: make cur/new/tmp exist in a checkout */
+		if (need_builder(r, d->tree, &d->bld, d->tpath.data, d->err, d->errlen) < 0)
+			goto out;
+		if (git_treebuilder_insert(NULL, d->bld, KEEP_FILE, &r->empty_blob, GIT_FILEMODE_BLOB) < 0) {
+			snapshot_git_fail(d->err, d->errlen, d->tpath.data);
+			goto out;
+		}
+		if (!strcmp(d->sub, "cur")) {
+			buf_addf(&upath, "%s/tmp/%s", d->f->rel, KEEP_FILE);
+			add_update(r, GIT_TREE_UPDATE_UPSERT, &r->empty_blob, upath.data, GIT_FILEMODE_BLOB);
+		}
+	}
+	rc = 0;
+out:
+	git_tree_entry_free(te);
+	buf_free(&upath);
+	return rc;
+}
+
+/* The directory's settled listing into d->names; one that kept changing gets
+ * time 0 in the folder. */
+static void diff_read_names(struct diff_dir *d)
+{
+	if (!settled_listing(d->dpath.data, &d->names)) {
+		log_warn("%s kept changing while it was read (a mail reader at work?): this snapshot may "
+			 "be off for it; the next run looks again", d->dpath.data);
+		/* a change time no directory has: the next run reads it again */
+		if (!strcmp(d->sub, "cur"))
+			d->f->cur_ns = 0;
+		else
+			d->f->new_ns = 0;
+	}
+}
+
+/* NAME, of an old entry X that a file of its base name took as a rename: X is
+ * kept as it was, that file gets its own blob. 0, or -1 with err set. */
+static int diff_take_copy(struct diff_dir *d, struct old_entry *x)
+{
+	int gone;
+	/* two files of one base name (a message and a copy):
+	 * this one is the entry, unchanged; the file that
+	 * took its blob as a rename gets its own */
+	if (need_builder(d->r, d->tree, &d->bld, d->tpath.data, d->err, d->errlen) < 0)
+		return -1;
+	if (git_treebuilder_remove(d->bld, x->renamed_to) < 0) {
+		snapshot_git_fail(d->err, d->errlen, d->tpath.data);
+		return -1;
+	}
+	if (add_from_disk(d->r, d->bld, d->dpath.data, x->renamed_to, &gone, d->err, d->errlen) < 0)
+		return -1;
+	d->f->renamed--;
+	if (!gone)
+		d->f->added++;
+	x->used = 1;
+	return 0;
+}
+
+/* A listed file NAME not in the tree: a rename of the old entry O (its blob
+ * reused), or else a new file hashed from disk, chased if it was renamed since
+ * the listing. 0, or -1 with err set. */
+static int diff_take_new(struct diff_dir *d, struct old_entry *o, const char *name)
+{
+	int gone;
+	if (need_builder(d->r, d->tree, &d->bld, d->tpath.data, d->err, d->errlen) < 0)
+		return -1;
+	if (o) {
+		o->used = 2;
+		o->renamed_to = xstrdup(name);
+		if (git_treebuilder_insert(NULL, d->bld, name, &o->id, GIT_FILEMODE_BLOB) < 0) {
+			snapshot_git_fail(d->err, d->errlen, d->tpath.data);
+			return -1;
+		}
+		d->f->renamed++;
+	} else {
+		if (add_from_disk(d->r, d->bld, d->dpath.data, name, &gone, d->err, d->errlen) < 0)
+			return -1;
+		/* renamed since the listing (a reader changed its flags):
+		 * taken under its new name, not left out of this commit */
+		for (int chase = 0; gone && chase < LIST_ATTEMPTS &&
+				    find_renamed(d->dpath.data, name, &d->names, &d->moved); chase++)
+			if (add_from_disk(d->r, d->bld, d->dpath.data, d->moved.data, &gone, d->err, d->errlen) < 0)
+				return -1;
+		if (gone)
+			return 0;
+		d->f->added++;
+	}
+	return 0;
+}
+
+/* One listed file NAME compared with the old entries. 0, or -1 with err set. */
+static int diff_take_name(struct diff_dir *d, const char *name)
+{
+	struct old_entry *o = match_old(d->old, d->n_old, name);
+	if (o && !strcmp(o->name, name)) {
+		o->used = 1;
+		return 0;
+	}
+	struct old_entry *x = exact_old(d->old, d->n_old, name);
+	if (x && x->used == 2)
+		return diff_take_copy(d, x);
+	return diff_take_new(d, o, name);
+}
+
+/* The old entries no listed file kept removed from the builder, counted
+ * unless renamed. 0, or -1 with err set. */
+static int diff_drop_old(struct diff_dir *d)
+{
+	for (size_t i = 0; i < d->n_old; i++) {
+		if (d->old[i].used == 1)
+			continue;
+		if (need_builder(d->r, d->tree, &d->bld, d->tpath.data, d->err, d->errlen) < 0)
+			return -1;
+		if (git_treebuilder_remove(d->bld, d->old[i].name) < 0) {
+			snapshot_git_fail(d->err, d->errlen, d->tpath.data);
+			return -1;
+		}
+		if (!d->old[i].used)
+			d->f->removed++;
+	}
+	return 0;
+}
+
+/* The changed directory's new tree written and one update queued that
+ * replaces it. 0, or -1 with err set. */
+static int diff_write_tree(struct diff_dir *d)
+{
+	git_oid tree_id;
+	/* the old entries point into the tree: done with both */
+	old_free(d->old, d->n_old);
+	d->old = NULL;
+	d->n_old = 0;
+	git_tree_free(d->tree);
+	d->tree = NULL;
+	if (git_treebuilder_write(&tree_id, d->bld) < 0) {
+		snapshot_git_fail(d->err, d->errlen, d->tpath.data);
+		return -1;
+	}
+	add_update(d->r, GIT_TREE_UPDATE_UPSERT, &tree_id, d->tpath.data, GIT_FILEMODE_TREE);
+	return 0;
+}
+
 /* Compare one directory of a folder (sub: "cur" or "new") with its tree in the
  * parent commit; if it changed, write its new tree at once and queue one update
  * that replaces the directory. Memory is the largest directory's entries, not
@@ -291,135 +477,26 @@ static int need_builder(struct snap_run *r, const git_tree *tree, git_treebuilde
  * bytes a message (17 MB for a first snapshot of 100,000). */
 int snapshot_diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, char *err, size_t errlen)
 {
-	struct buf tpath = BUF_INIT, dpath = BUF_INIT, upath = BUF_INIT, moved = BUF_INIT;
-	git_tree_entry *te = NULL;
-	git_tree *tree = NULL;
-	git_treebuilder *bld = NULL;
-	struct old_entry *old = NULL;
-	size_t n_old = 0;
-	git_oid tree_id;
-	struct buf names = BUF_INIT;
+	struct diff_dir d = { .r = r, .f = f, .sub = sub, .tpath = BUF_INIT, .dpath = BUF_INIT,
+			      .names = BUF_INIT, .moved = BUF_INIT, .err = err, .errlen = errlen };
 	int rc = -1;
 
-	buf_addf(&tpath, "%s/%s", f->rel, sub);
-	if (git_tree_entry_bypath(&te, r->base, tpath.data) == 0 &&
-	    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
-		if (git_tree_lookup(&tree, r->repo, git_tree_entry_id(te)) < 0) {
-			snapshot_git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		old = old_entries(tree, &n_old);
-	} else {
-		/* a folder new to the snapshot: make cur/new/tmp exist in a checkout */
-		if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-			goto out;
-		if (git_treebuilder_insert(NULL, bld, KEEP_FILE, &r->empty_blob, GIT_FILEMODE_BLOB) < 0) {
-			snapshot_git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		if (!strcmp(sub, "cur")) {
-			buf_addf(&upath, "%s/tmp/%s", f->rel, KEEP_FILE);
-			add_update(r, GIT_TREE_UPDATE_UPSERT, &r->empty_blob, upath.data, GIT_FILEMODE_BLOB);
-		}
-	}
+	buf_addf(&d.tpath, "%s/%s", f->rel, sub);
+	if (diff_open_tree(&d) < 0)
+		goto out;
 	git_error_clear();
-	buf_addf(&dpath, "%s/%s/%s", r->dir, f->rel, sub);
-	if (!settled_listing(dpath.data, &names)) {
-		log_warn("%s kept changing while it was read (a mail reader at work?): this snapshot may "
-			 "be off for it; the next run looks again", dpath.data);
-		/* a change time no directory has: the next run reads it again */
-		if (!strcmp(sub, "cur"))
-			f->cur_ns = 0;
-		else
-			f->new_ns = 0;
-	}
-	for (size_t at = 0; at < names.len; at += strlen(names.data + at) + 1) {
-		const char *name = names.data + at;
-		struct old_entry *o = match_old(old, n_old, name);
-		int gone;
-		if (o && !strcmp(o->name, name)) {
-			o->used = 1;
-			continue;
-		}
-		struct old_entry *x = exact_old(old, n_old, name);
-		if (x && x->used == 2) {
-			/* two files of one base name (a message and a copy):
-			 * this one is the entry, unchanged; the file that
-			 * took its blob as a rename gets its own */
-			if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-				goto out;
-			if (git_treebuilder_remove(bld, x->renamed_to) < 0) {
-				snapshot_git_fail(err, errlen, tpath.data);
-				goto out;
-			}
-			if (add_from_disk(r, bld, dpath.data, x->renamed_to, &gone, err, errlen) < 0)
-				goto out;
-			f->renamed--;
-			if (!gone)
-				f->added++;
-			x->used = 1;
-			continue;
-		}
-		if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
+	buf_addf(&d.dpath, "%s/%s/%s", r->dir, f->rel, sub);
+	diff_read_names(&d);
+	for (size_t at = 0; at < d.names.len; at += strlen(d.names.data + at) + 1)
+		if (diff_take_name(&d, d.names.data + at) < 0)
 			goto out;
-		if (o) {
-			o->used = 2;
-			o->renamed_to = xstrdup(name);
-			if (git_treebuilder_insert(NULL, bld, name, &o->id, GIT_FILEMODE_BLOB) < 0) {
-				snapshot_git_fail(err, errlen, tpath.data);
-				goto out;
-			}
-			f->renamed++;
-		} else {
-			if (add_from_disk(r, bld, dpath.data, name, &gone, err, errlen) < 0)
-				goto out;
-			/* renamed since the listing (a reader changed its flags):
-			 * taken under its new name, not left out of this commit */
-			for (int chase = 0; gone && chase < LIST_ATTEMPTS &&
-					    find_renamed(dpath.data, name, &names, &moved); chase++)
-				if (add_from_disk(r, bld, dpath.data, moved.data, &gone, err, errlen) < 0)
-					goto out;
-			if (gone)
-				continue;
-			f->added++;
-		}
-	}
-	for (size_t i = 0; i < n_old; i++) {
-		if (old[i].used == 1)
-			continue;
-		if (need_builder(r, tree, &bld, tpath.data, err, errlen) < 0)
-			goto out;
-		if (git_treebuilder_remove(bld, old[i].name) < 0) {
-			snapshot_git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		if (!old[i].used)
-			f->removed++;
-	}
-	if (bld) {
-		/* the old entries point into the tree: done with both */
-		old_free(old, n_old);
-		old = NULL;
-		n_old = 0;
-		git_tree_free(tree);
-		tree = NULL;
-		if (git_treebuilder_write(&tree_id, bld) < 0) {
-			snapshot_git_fail(err, errlen, tpath.data);
-			goto out;
-		}
-		add_update(r, GIT_TREE_UPDATE_UPSERT, &tree_id, tpath.data, GIT_FILEMODE_TREE);
-	}
+	if (diff_drop_old(&d) < 0)
+		goto out;
+	if (d.bld && diff_write_tree(&d) < 0)
+		goto out;
 	rc = 0;
 out:
-	buf_free(&names);
-	buf_free(&moved);
-	old_free(old, n_old);
-	git_treebuilder_free(bld);
-	git_tree_free(tree);
-	git_tree_entry_free(te);
-	buf_free(&tpath);
-	buf_free(&dpath);
-	buf_free(&upath);
+	diff_dir_free(&d);
 	return rc;
 }
 

@@ -439,16 +439,116 @@ out:
 	return rc;
 }
 
+/* The branch's head (REF and PARENT, the caller's to free) and its tree as
+ * r->base (r's), or the empty tree when the branch has no commit yet. 0, or
+ * -1 with err set. */
+static int open_base(const struct account *acct, struct snap_run *r, const char *refname, git_reference **ref,
+		     git_commit **parent, char *err, size_t errlen)
+{
+	git_treebuilder *tb = NULL;
+	int rc = -1;
+
+	if (git_reference_lookup(ref, r->repo, refname) == 0) {
+		if (git_commit_lookup(parent, r->repo, git_reference_target(*ref)) < 0 ||
+		    git_commit_tree(&r->base, *parent) < 0) {
+			snapshot_git_fail(err, errlen, acct->snapshot_repo);
+			goto out;
+		}
+	} else {
+		git_oid empty;
+		git_error_clear();
+		if (git_treebuilder_new(&tb, r->repo, NULL) < 0 || git_treebuilder_write(&empty, tb) < 0 ||
+		    git_tree_lookup(&r->base, r->repo, &empty) < 0) {
+			snapshot_git_fail(err, errlen, acct->snapshot_repo);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	git_treebuilder_free(tb);
+	return rc;
+}
+
+/* Each folder on disk compared with the tree (all of them if FULL, else those
+ * whose directory times changed), its counts added to RES; folders gone from
+ * disk dropped. 0, or -1 with err set. */
+static int diff_folders(struct snap_run *r, int full, struct snapshot_result *res, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < r->now.n; i++) {
+		struct snap_folder *x = &r->now.items[i];
+		struct snap_folder *was = folders_find(&r->recorded, x->rel);
+		if (was)
+			was->seen = 1;
+		if (!full && was && was->cur_ns == x->cur_ns && was->new_ns == x->new_ns)
+			continue;
+		/* new/ first: a mail reader moves messages from new/ to cur/, and one
+		 * moved in between is then read twice rather than not at all */
+		if (snapshot_diff_dir(r, x, "new", err, errlen) < 0 || snapshot_diff_dir(r, x, "cur", err, errlen) < 0)
+			return -1;
+		if (x->added || x->renamed || x->removed)
+			res->folders_changed++;
+		res->added += x->added;
+		res->renamed += x->renamed;
+		res->removed += x->removed;
+	}
+	for (size_t i = 0; i < r->recorded.n; i++)
+		if (!r->recorded.items[i].seen)
+			snapshot_drop_folder(r, r->recorded.items[i].rel);
+	return 0;
+}
+
+/* The base tree with r's updates applied, committed on REFNAME over PARENT
+ * (HEAD_HEX) unless it is the head's tree; the commit's id into res->commit.
+ * 0, or -1 with err set. */
+static int commit_updates(const struct account *acct, struct snap_run *r, git_commit *parent, const char *head_hex,
+			  const char *refname, size_t folders_failed, struct snapshot_result *res, char *err,
+			  size_t errlen)
+{
+	git_signature *sig = NULL;
+	git_tree *newtree = NULL;
+	struct buf msg = BUF_INIT, mark = BUF_INIT;
+	int rc = -1;
+
+	for (size_t i = 0; i < r->n_updates; i++)
+		r->updates[i].path = r->paths.data + r->path_offs[i];
+	git_oid tree_id;
+	if (git_tree_create_updated(&tree_id, r->repo, r->base, r->n_updates, r->updates) < 0) {
+		snapshot_git_fail(err, errlen, "building the snapshot tree");
+		goto out;
+	}
+	if (parent && git_oid_equal(&tree_id, git_tree_id(r->base))) {
+		snprintf(res->commit, sizeof(res->commit), "%s", head_hex);
+	} else {
+		git_oid commit_id;
+		if (git_tree_lookup(&newtree, r->repo, &tree_id) < 0 ||
+		    parse_author(acct->snapshot_author, &sig) < 0) {
+			snapshot_git_fail(err, errlen, acct->snapshot_repo);
+			goto out;
+		}
+		commit_message(&msg, acct, &r->now, folders_failed, res);
+		buf_addf(&mark, "%s/%s", r->dir, SNAP_COMMITTING);
+		if (commit_durably(r->repo, refname, sig, msg.data, newtree, parent, mark.data, &commit_id, err,
+				   errlen) < 0)
+			goto out;
+		git_oid_tostr(res->commit, sizeof(res->commit), &commit_id);
+		res->committed = 1;
+	}
+	rc = 0;
+out:
+	git_tree_free(newtree);
+	git_signature_free(sig);
+	buf_free(&msg);
+	buf_free(&mark);
+	return rc;
+}
+
 int snapshot_account(const struct account *acct, const char *account_dir, int full, size_t folders_failed,
 		     struct snapshot_result *res, char *err, size_t errlen)
 {
 	struct snap_run r = { .dir = account_dir };
 	git_reference *ref = NULL;
 	git_commit *parent = NULL;
-	git_signature *sig = NULL;
-	git_treebuilder *tb = NULL;
-	git_tree *newtree = NULL;
-	struct buf refname = BUF_INIT, msg = BUF_INIT, mark = BUF_INIT;
+	struct buf refname = BUF_INIT;
 	char recorded_commit[41];
 	int rc = -1;
 	struct timespec t0, t1;
@@ -462,21 +562,8 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 		goto out;
 	buf_addf(&refname, "refs/heads/%s", acct->snapshot_branch);
 	clear_stale_files(r.repo, acct->snapshot_branch, account_dir);
-	if (git_reference_lookup(&ref, r.repo, refname.data) == 0) {
-		if (git_commit_lookup(&parent, r.repo, git_reference_target(ref)) < 0 ||
-		    git_commit_tree(&r.base, parent) < 0) {
-			snapshot_git_fail(err, errlen, acct->snapshot_repo);
-			goto out;
-		}
-	} else {
-		git_oid empty;
-		git_error_clear();
-		if (git_treebuilder_new(&tb, r.repo, NULL) < 0 || git_treebuilder_write(&empty, tb) < 0 ||
-		    git_tree_lookup(&r.base, r.repo, &empty) < 0) {
-			snapshot_git_fail(err, errlen, acct->snapshot_repo);
-			goto out;
-		}
-	}
+	if (open_base(acct, &r, refname.data, &ref, &parent, err, errlen) < 0)
+		goto out;
 	if (git_blob_create_from_buffer(&r.empty_blob, r.repo, "", 0) < 0) {
 		snapshot_git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
@@ -494,59 +581,16 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 		folders_free(&r.recorded);
 		git_tree_walk(r.base, GIT_TREEWALK_PRE, tree_walk_cb, &c);
 	}
-	for (size_t i = 0; i < r.now.n; i++) {
-		struct snap_folder *x = &r.now.items[i];
-		struct snap_folder *was = folders_find(&r.recorded, x->rel);
-		if (was)
-			was->seen = 1;
-		if (!full && was && was->cur_ns == x->cur_ns && was->new_ns == x->new_ns)
-			continue;
-		/* new/ first: a mail reader moves messages from new/ to cur/, and one
-		 * moved in between is then read twice rather than not at all */
-		if (snapshot_diff_dir(&r, x, "new", err, errlen) < 0 || snapshot_diff_dir(&r, x, "cur", err, errlen) < 0)
-			goto out;
-		if (x->added || x->renamed || x->removed)
-			res->folders_changed++;
-		res->added += x->added;
-		res->renamed += x->renamed;
-		res->removed += x->removed;
-	}
-	for (size_t i = 0; i < r.recorded.n; i++)
-		if (!r.recorded.items[i].seen)
-			snapshot_drop_folder(&r, r.recorded.items[i].rel);
-	for (size_t i = 0; i < r.n_updates; i++)
-		r.updates[i].path = r.paths.data + r.path_offs[i];
-	git_oid tree_id;
-	if (git_tree_create_updated(&tree_id, r.repo, r.base, r.n_updates, r.updates) < 0) {
-		snapshot_git_fail(err, errlen, "building the snapshot tree");
+	if (diff_folders(&r, full, res, err, errlen) < 0)
 		goto out;
-	}
-	if (parent && git_oid_equal(&tree_id, git_tree_id(r.base))) {
-		snprintf(res->commit, sizeof(res->commit), "%s", head_hex);
-	} else {
-		git_oid commit_id;
-		if (git_tree_lookup(&newtree, r.repo, &tree_id) < 0 ||
-		    parse_author(acct->snapshot_author, &sig) < 0) {
-			snapshot_git_fail(err, errlen, acct->snapshot_repo);
-			goto out;
-		}
-		commit_message(&msg, acct, &r.now, folders_failed, res);
-		buf_addf(&mark, "%s/%s", account_dir, SNAP_COMMITTING);
-		if (commit_durably(r.repo, refname.data, sig, msg.data, newtree, parent, mark.data, &commit_id, err,
-				   errlen) < 0)
-			goto out;
-		git_oid_tostr(res->commit, sizeof(res->commit), &commit_id);
-		res->committed = 1;
-	}
+	if (commit_updates(acct, &r, parent, head_hex, refname.data, folders_failed, res, err, errlen) < 0)
+		goto out;
 	if (save_state(account_dir, res->commit, &r.now, err, errlen) < 0)
 		goto out;
 	rc = 0;
 out:
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	git_tree_free(newtree);
-	git_treebuilder_free(tb);
-	git_signature_free(sig);
 	git_tree_free(r.base);
 	git_commit_free(parent);
 	git_reference_free(ref);
@@ -557,8 +601,6 @@ out:
 	free(r.path_offs);
 	buf_free(&r.paths);
 	buf_free(&refname);
-	buf_free(&msg);
-	buf_free(&mark);
 	git_libgit2_shutdown();
 	return rc;
 }

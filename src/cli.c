@@ -211,6 +211,75 @@ static int verify_one(struct cli *cli, const struct account *acct, size_t i, siz
 	return problems ? EXIT_PARTIAL : EXIT_OK;
 }
 
+/* check's --connect also after the account names ("check work --connect"),
+ * up to a "--": what follows it are names ("--connect" is a valid one). The
+ * names left in argv, their count into *argc; *connect set if given. */
+static void check_options(const struct cli *cli, int *argc, char **argv, int *connect)
+{
+	int kept = 0, names_only = cli->names_only;
+	for (int i = 0; i < *argc; i++) {
+		if (!names_only && !strcmp(argv[i], "--connect"))
+			*connect = 1;
+		else if (!names_only && !strcmp(argv[i], "--"))
+			names_only = 1;
+		else
+			argv[kept++] = argv[i];
+	}
+	*argc = kept;
+}
+
+/* The selectable folders of LIST, "+" before those account A syncs. */
+static void check_print_folders(const struct account *a, const struct imap_mailbox_list *list)
+{
+	for (size_t j = 0; j < list->n; j++) {
+		const struct imap_mailbox *mb = &list->items[j];
+		if (mb->flags & IMAP_MBOX_NOSELECT)
+			continue;
+		if (!mb->utf8) {
+			printf("  - (undecodable name)\n");
+			continue;
+		}
+		/* as patterns write it; a control character never reaches the terminal */
+		char *name = config_pattern_name(mb->utf8, mb->delim);
+		printf("  %s ", config_folder_selected(a, name) ? "+" : "-");
+		for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+			putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+		putchar('\n');
+		free(name);
+	}
+}
+
+/* Log in to account A and list its folders. 0, or -1 with the error logged. */
+static int check_connect(const struct account *a)
+{
+	char err[1024];
+	int c = 0, rc = -1;
+	char *pw = config_get_password(a, err, sizeof(err));
+	struct imap_client *imap = NULL;
+	struct imap_mailbox_list list = { 0 };
+	if (!pw) { /* its message names the account */
+		log_error("%s", err);
+		goto out;
+	}
+	imap = imap_connect(a, &c, err, sizeof(err));
+	if (!imap || imap_login(imap, a->user, pw, err, sizeof(err)) < 0 ||
+	    imap_list(imap, &list, NULL, NULL, err, sizeof(err)) < 0) {
+		log_error("account %s: %s", a->name, err);
+		goto out;
+	}
+	printf("account %s: logged in to %s:%d\n", a->name, a->host, a->port);
+	check_print_folders(a, &list);
+	rc = 0;
+out:
+	imap_mailbox_list_free(&list);
+	imap_close(imap);
+	if (pw) {
+		memset(pw, 0, strlen(pw));
+		free(pw);
+	}
+	return rc;
+}
+
 static int cmd_check(struct cli *cli, int argc, char **argv)
 {
 	struct config cfg = { 0 };
@@ -218,18 +287,7 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	size_t n = 0;
 	int connect = cli->connect, code = EXIT_USAGE;
 
-	/* --connect also after the account names ("check work --connect"), up to
-	 * a "--": what follows it are names ("--connect" is a valid one) */
-	int kept = 0, names_only = cli->names_only;
-	for (int i = 0; i < argc; i++) {
-		if (!names_only && !strcmp(argv[i], "--connect"))
-			connect = 1;
-		else if (!names_only && !strcmp(argv[i], "--"))
-			names_only = 1;
-		else
-			argv[kept++] = argv[i];
-	}
-	argc = kept;
+	check_options(cli, &argc, argv, &connect);
 	if (cli_load_config(cli, &cfg) < 0)
 		return EXIT_USAGE;
 	if (cli_select_accounts(cli, &cfg, argc, argv, &accts, &n) < 0)
@@ -241,51 +299,9 @@ static int cmd_check(struct cli *cli, int argc, char **argv)
 	if (!connect)
 		goto out;
 	size_t bad = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct account *a = accts[i];
-		char err[1024];
-		int c = 0;
-		char *pw = config_get_password(a, err, sizeof(err));
-		struct imap_client *imap = NULL;
-		struct imap_mailbox_list list = { 0 };
-		if (!pw) { /* its message names the account */
-			log_error("%s", err);
+	for (size_t i = 0; i < n; i++)
+		if (check_connect(accts[i]) < 0)
 			bad++;
-			goto done;
-		}
-		imap = imap_connect(a, &c, err, sizeof(err));
-		if (!imap || imap_login(imap, a->user, pw, err, sizeof(err)) < 0 ||
-		    imap_list(imap, &list, NULL, NULL, err, sizeof(err)) < 0)
-			goto fail;
-		printf("account %s: logged in to %s:%d\n", a->name, a->host, a->port);
-		for (size_t j = 0; j < list.n; j++) {
-			const struct imap_mailbox *mb = &list.items[j];
-			if (mb->flags & IMAP_MBOX_NOSELECT)
-				continue;
-			if (!mb->utf8) {
-				printf("  - (undecodable name)\n");
-				continue;
-			}
-			/* as patterns write it; a control character never reaches the terminal */
-			char *name = config_pattern_name(mb->utf8, mb->delim);
-			printf("  %s ", config_folder_selected(a, name) ? "+" : "-");
-			for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-				putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
-			putchar('\n');
-			free(name);
-		}
-		goto done;
-fail:
-		log_error("account %s: %s", a->name, err);
-		bad++;
-done:
-		imap_mailbox_list_free(&list);
-		imap_close(imap);
-		if (pw) {
-			memset(pw, 0, strlen(pw));
-			free(pw);
-		}
-	}
 	if (bad)
 		code = bad == n ? EXIT_FAILED : EXIT_PARTIAL;
 out:

@@ -524,7 +524,25 @@ static void option_error(int c, const char *arg)
 	}
 }
 
-static int cli_run(int argc, char **argv)
+/* The process as every command needs it: descriptors 0-2 open, no core
+ * dumps, SIGPIPE ignored, SIGCHLD the default, files private. */
+static void process_setup(void)
+{
+	std_fds_open();
+	core_dumps_off();
+	/* A peer closing the socket must be an error return, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	/* An ignored SIGCHLD is inherited across exec (from a parent that ignores
+	 * it): children would be reaped by the kernel, and waiting for the
+	 * password command or an account process (--jobs) would fail. */
+	signal(SIGCHLD, SIG_DFL);
+	umask(077);
+}
+
+/* The options before the command into cli; optind then is the command's
+ * index. Returns 0, 1 on a usage error (reported, the rest parsed for
+ * --json), 2 after --help or --version (printed). */
+static int leading_options(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -538,35 +556,25 @@ static int cli_run(int argc, char **argv)
 		{ "shard", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli cli = { .jobs = 1 };
 	int c, bad = 0; /* a usage error: reported, then the rest is parsed for --json */
 
-	std_fds_open();
-	core_dumps_off();
-	/* A peer closing the socket must be an error return, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
-	/* An ignored SIGCHLD is inherited across exec (from a parent that ignores
-	 * it): children would be reaped by the kernel, and waiting for the
-	 * password command or an account process (--jobs) would fail. */
-	signal(SIGCHLD, SIG_DFL);
-	umask(077);
 	opterr = 0; /* getopt's messages would name argv[0] ("./mailkeep"), not mailkeep */
 	/* arg: the argument getopt is in (optind moves past a cluster "-vx" only
 	 * at its end, and past a value too) */
 	for (int arg = optind; (c = getopt_long(argc, argv, "+:c:vqhVj:", opts, NULL)) != -1; arg = optind) {
 		switch (c) {
-		case 'c': cli.config_path = optarg; break;
-		case 'v': cli.verbose++; break;
-		case 'q': cli.quiet = 1; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		case 'V': printf("mailkeep %s\n", MAILKEEP_VERSION); return EXIT_OK;
+		case 'c': cli->config_path = optarg; break;
+		case 'v': cli->verbose++; break;
+		case 'q': cli->quiet = 1; break;
+		case 'h': usage(stdout); return 2;
+		case 'V': printf("mailkeep %s\n", MAILKEEP_VERSION); return 2;
 		case 'j':
-			bad |= parse_jobs(&cli, optarg) < 0;
+			bad |= parse_jobs(cli, optarg) < 0;
 			break;
-		case 'J': cli.json = 1; break;
-		case 'A': add_account(&cli, optarg); break;
+		case 'J': cli->json = 1; break;
+		case 'A': add_account(cli, optarg); break;
 		case 'S':
-			bad |= parse_shard(&cli, optarg) < 0;
+			bad |= parse_shard(cli, optarg) < 0;
 			break;
 		default:
 			option_error(c, argv[arg]);
@@ -575,6 +583,33 @@ static int cli_run(int argc, char **argv)
 			break;
 		}
 	}
+	return bad;
+}
+
+/* mailkeep push, which parses its own options (src/cli_push.c): those given
+ * before it that it has no use for refused. Frees cli->accounts; the exit code. */
+static int run_push(struct cli *cli, int sub_argc, char **sub_argv)
+{
+	if (cli->n_accounts || cli->shard_n || cli->json || cli->jobs_given) {
+		fprintf(stderr, "mailkeep: push takes SOURCE TARGET, not --account, --shard, --json or --jobs\n");
+		free(cli->accounts);
+		return EXIT_USAGE;
+	}
+	int verbosity = cli->quiet ? -1 : cli->verbose;
+	log_set_level(cli->quiet ? LOG_QUIET : cli->verbose > 1 ? LOG_DEBUG : cli->verbose);
+	free(cli->accounts);
+	return cli_cmd_push(cli->config_path, verbosity, sub_argc, sub_argv);
+}
+
+static int cli_run(int argc, char **argv)
+{
+	struct cli cli = { .jobs = 1 };
+	int bad;
+
+	process_setup();
+	bad = leading_options(&cli, argc, argv);
+	if (bad == 2) /* --help, --version */
+		return EXIT_OK;
 	const char *cmd = optind < argc ? argv[optind] : NULL;
 	if (!cmd || (bad && !strcmp(cmd, "push"))) {
 		if (!bad)
@@ -584,17 +619,8 @@ static int cli_run(int argc, char **argv)
 	}
 	int sub_argc = argc - optind - 1;
 	char **sub_argv = argv + optind + 1;
-	if (!strcmp(cmd, "push")) { /* push parses its own options (src/cli_push.c) */
-		if (cli.n_accounts || cli.shard_n || cli.json || cli.jobs_given) {
-			fprintf(stderr, "mailkeep: push takes SOURCE TARGET, not --account, --shard, --json or --jobs\n");
-			free(cli.accounts);
-			return EXIT_USAGE;
-		}
-		int verbosity = cli.quiet ? -1 : cli.verbose;
-		log_set_level(cli.quiet ? LOG_QUIET : cli.verbose > 1 ? LOG_DEBUG : cli.verbose);
-		free(cli.accounts);
-		return cli_cmd_push(cli.config_path, verbosity, sub_argc, sub_argv);
-	}
+	if (!strcmp(cmd, "push")) /* push parses its own options (src/cli_push.c) */
+		return run_push(&cli, sub_argc, sub_argv);
 	int after = trailing_options(&cli, cmd, &sub_argc, &sub_argv);
 	if (after == 2) { /* --help */
 		free(cli.accounts);

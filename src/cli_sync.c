@@ -266,6 +266,53 @@ static FILE *result_file(void)
 	return f;
 }
 
+/* The account process: runs ACCT, writes its outcome to FILE, exits. */
+static void account_child(const struct account *acct, FILE *file, pid_t parent) __attribute__((noreturn));
+static void account_child(const struct account *acct, FILE *file, pid_t parent)
+{
+	struct account_outcome o;
+	/* dies with the parent: a killed run must not leave account
+	 * processes holding their locks (the rerun would find them
+	 * locked); for the child it is one more kill point. SIGTERM,
+	 * not SIGKILL: a password command running then is killed
+	 * with the child (config_password.c), not left behind.
+	 * Neither ignored nor blocked, whatever mailkeep inherited. */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	signal(SIGTERM, SIG_DFL);
+	sigprocmask(SIG_UNBLOCK, &term, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(1);
+	run_account(acct, &o, 0);
+	_exit(outcome_write(file, &o) < 0 ? OUTCOME_UNWRITTEN : 0);
+}
+
+/* The account process of ACCT ended with wait status ST: its outcome read
+ * from *file into OUT, or why there is none; *file closed. */
+static void account_reaped(const struct account *acct, int st, FILE **file, struct account_outcome *out)
+{
+	char why[128];
+	if ((WIFEXITED(st) && WEXITSTATUS(st) == OUTCOME_UNWRITTEN) ||
+	    outcome_read(*file, out) < 0) {
+		if (WIFEXITED(st) && WEXITSTATUS(st) == OUTCOME_UNWRITTEN)
+			snprintf(why, sizeof(why), "account process could not write its result "
+				 "(a full or size-limited file system?)");
+		else if (WIFSIGNALED(st))
+			snprintf(why, sizeof(why), "account process killed by signal %d (%s), no result",
+				 WTERMSIG(st), strsignal(WTERMSIG(st)));
+		else
+			snprintf(why, sizeof(why), "account process exited with status %d, no result",
+				 WIFEXITED(st) ? WEXITSTATUS(st) : st);
+		outcome_lost(out, acct, why);
+	}
+	/* closed now, not at the end: one open file per account
+	 * would run out of descriptors (ulimit -n) with many accounts */
+	fclose(*file);
+	*file = NULL;
+}
+
 /* Run accounts in up to `jobs` processes. A child that dies without a result
  * counts as failed, and so does every account not heard of when wait() fails. */
 static void run_parallel(const struct account **accts, size_t n, int jobs, struct account_outcome *out)
@@ -281,25 +328,8 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 		if (next < n && running < (size_t)jobs) {
 			files[next] = result_file();
 			pid_t pid = files[next] ? fork() : -1;
-			if (pid == 0) {
-				struct account_outcome o;
-				/* dies with the parent: a killed run must not leave account
-				 * processes holding their locks (the rerun would find them
-				 * locked); for the child it is one more kill point. SIGTERM,
-				 * not SIGKILL: a password command running then is killed
-				 * with the child (config_password.c), not left behind.
-				 * Neither ignored nor blocked, whatever mailkeep inherited. */
-				sigset_t term;
-				sigemptyset(&term);
-				sigaddset(&term, SIGTERM);
-				signal(SIGTERM, SIG_DFL);
-				sigprocmask(SIG_UNBLOCK, &term, NULL);
-				prctl(PR_SET_PDEATHSIG, SIGTERM);
-				if (getppid() != parent)
-					_exit(1);
-				run_account(accts[next], &o, 0);
-				_exit(outcome_write(files[next], &o) < 0 ? OUTCOME_UNWRITTEN : 0);
-			}
+			if (pid == 0)
+				account_child(accts[next], files[next], parent);
 			if (pid < 0) {
 				/* no process: run it here */
 				if (files[next])
@@ -326,23 +356,7 @@ static void run_parallel(const struct account **accts, size_t n, int jobs, struc
 				continue;
 			running--;
 			pids[i] = 0;
-			if ((WIFEXITED(st) && WEXITSTATUS(st) == OUTCOME_UNWRITTEN) ||
-			    outcome_read(files[i], &out[i]) < 0) {
-				if (WIFEXITED(st) && WEXITSTATUS(st) == OUTCOME_UNWRITTEN)
-					snprintf(why, sizeof(why), "account process could not write its result "
-						 "(a full or size-limited file system?)");
-				else if (WIFSIGNALED(st))
-					snprintf(why, sizeof(why), "account process killed by signal %d (%s), no result",
-						 WTERMSIG(st), strsignal(WTERMSIG(st)));
-				else
-					snprintf(why, sizeof(why), "account process exited with status %d, no result",
-						 WIFEXITED(st) ? WEXITSTATUS(st) : st);
-				outcome_lost(&out[i], accts[i], why);
-			}
-			/* closed now, not at the end: one open file per account
-			 * would run out of descriptors (ulimit -n) with many accounts */
-			fclose(files[i]);
-			files[i] = NULL;
+			account_reaped(accts[i], st, &files[i], &out[i]);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {

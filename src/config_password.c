@@ -169,31 +169,22 @@ static const char *cmd_key(const struct account *a)
 	return a->password_key ? a->password_key : "password_command";
 }
 
-/* Run from a terminal, the command may prompt (a password manager's
- * passphrase) and is waited for; otherwise (cron) it has the account's
- * timeout to finish, then it and its children are killed. */
-static char *password_from_command(const struct account *a, char *buf, char *err, size_t errlen)
+/* Start A's command under /bin/sh -c, its standard output the pipe end OUT;
+ * if BOUNDED in its own process group, the ending signals then caught for it
+ * (*caught set, the previous actions in OLD). Its pid into *pid; 0, or
+ * posix_spawn's error. */
+static int spawn_command(const struct account *a, int out, int bounded, pid_t *pid, struct sigaction *old,
+			 int *caught)
 {
 	char *argv[] = { (char *)"sh", (char *)"-c", a->password_arg, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t sigpipe, ending, saved_mask;
-	struct sigaction old_actions[N_ENDING];
-	int fds[2] = { -1, -1 }, status = 0, e, rc, caught = 0;
-	int bounded = !isatty(STDIN_FILENO) && !isatty(STDERR_FILENO) && a->timeout > 0;
-	int64_t deadline = bounded ? now_ms() + (int64_t)a->timeout * 1000 : 0;
-	pid_t pid = -1;
-	ssize_t len;
-	char *pw = NULL;
+	int e;
 
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		config_set_err(err, errlen, "account \"%s\": %s: pipe: %s", a->name, cmd_key(a),
-			       strerror(errno));
-		return NULL;
-	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, out, 1);
 	posix_spawnattr_init(&attr);
 	/* mailkeep ignores SIGPIPE (cli.c), and an ignored signal stays ignored
 	 * across exec: the command gets it back, so that a writer whose reader is
@@ -210,14 +201,64 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 	posix_spawnattr_setsigmask(&attr, &saved_mask);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
 				 (bounded ? POSIX_SPAWN_SETPGROUP : 0));
-	e = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
+	e = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	if (bounded && !e) {
-		ending_signals_catch(pid, old_actions);
-		caught = 1;
+		ending_signals_catch(*pid, old);
+		*caught = 1;
 	}
 	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+	return e;
+}
+
+/* The password in BUF, LEN bytes read (or -1, errno E) from a command that
+ * ended with wait STATUS: its first line (in BUF), or NULL with err set. */
+static char *command_output(const struct account *a, char *buf, ssize_t len, int e, int status, char *err,
+			    size_t errlen)
+{
+	char *pw = NULL;
+	if (len < 0 && e == ETIMEDOUT)
+		config_set_err(err, errlen, "account \"%s\": %s did not finish within %d s (the account's "
+			       "timeout; a command run from a terminal is waited for)", a->name, cmd_key(a),
+			       a->timeout);
+	else if (len < 0 && e == E2BIG)
+		config_set_err(err, errlen, "account \"%s\": %s: output is larger than 64 KiB",
+			       a->name, cmd_key(a));
+	else if (WIFSIGNALED(status))
+		config_set_err(err, errlen, "account \"%s\": %s was killed by signal %d", a->name, cmd_key(a),
+			       WTERMSIG(status));
+	else if (WEXITSTATUS(status))
+		config_set_err(err, errlen, "account \"%s\": %s exited with status %d", a->name, cmd_key(a),
+			       WEXITSTATUS(status));
+	else if (len < 0)
+		config_set_err(err, errlen, "account \"%s\": %s: read: %s", a->name, cmd_key(a), strerror(e));
+	else
+		pw = first_line(a, a->password_key && !strcmp(a->password_key, "token_command")
+					   ? "token_command output" : "password_command output",
+				buf, (size_t)len, err, errlen);
+	return pw;
+}
+
+/* Run from a terminal, the command may prompt (a password manager's
+ * passphrase) and is waited for; otherwise (cron) it has the account's
+ * timeout to finish, then it and its children are killed. */
+static char *password_from_command(const struct account *a, char *buf, char *err, size_t errlen)
+{
+	struct sigaction old_actions[N_ENDING];
+	int fds[2] = { -1, -1 }, status = 0, e, rc, caught = 0;
+	int bounded = !isatty(STDIN_FILENO) && !isatty(STDERR_FILENO) && a->timeout > 0;
+	int64_t deadline = bounded ? now_ms() + (int64_t)a->timeout * 1000 : 0;
+	pid_t pid = -1;
+	ssize_t len;
+	char *pw = NULL;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		config_set_err(err, errlen, "account \"%s\": %s: pipe: %s", a->name, cmd_key(a),
+			       strerror(errno));
+		return NULL;
+	}
+	e = spawn_command(a, fds[1], bounded, &pid, old_actions, &caught);
 	close(fds[1]);
 	if (e) {
 		config_set_err(err, errlen, "account \"%s\": %s: cannot run /bin/sh: %s", a->name, cmd_key(a),
@@ -243,25 +284,7 @@ static char *password_from_command(const struct account *a, char *buf, char *err
 		len = -1;
 		e = ETIMEDOUT;
 	}
-	if (len < 0 && e == ETIMEDOUT)
-		config_set_err(err, errlen, "account \"%s\": %s did not finish within %d s (the account's "
-			       "timeout; a command run from a terminal is waited for)", a->name, cmd_key(a),
-			       a->timeout);
-	else if (len < 0 && e == E2BIG)
-		config_set_err(err, errlen, "account \"%s\": %s: output is larger than 64 KiB",
-			       a->name, cmd_key(a));
-	else if (WIFSIGNALED(status))
-		config_set_err(err, errlen, "account \"%s\": %s was killed by signal %d", a->name, cmd_key(a),
-			       WTERMSIG(status));
-	else if (WEXITSTATUS(status))
-		config_set_err(err, errlen, "account \"%s\": %s exited with status %d", a->name, cmd_key(a),
-			       WEXITSTATUS(status));
-	else if (len < 0)
-		config_set_err(err, errlen, "account \"%s\": %s: read: %s", a->name, cmd_key(a), strerror(e));
-	else
-		pw = first_line(a, a->password_key && !strcmp(a->password_key, "token_command")
-					   ? "token_command output" : "password_command output",
-				buf, (size_t)len, err, errlen);
+	pw = command_output(a, buf, len, e, status, err, errlen);
 out:
 	if (fds[0] >= 0)
 		close(fds[0]);

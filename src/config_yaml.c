@@ -421,6 +421,68 @@ static void scalar_node(const yaml_event_t *ev, struct node *n)
 		n->is_null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && plain_null(n->value);
 }
 
+/* The anchor and tag of EV (pointers into EV) into *anchor and *tag; -1 for
+ * an event that starts no node. */
+static int event_names(const yaml_event_t *ev, const char **anchor, const char **tag)
+{
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		*anchor = (const char *)ev->data.alias.anchor;
+		break;
+	case YAML_SCALAR_EVENT:
+		*anchor = (const char *)ev->data.scalar.anchor;
+		*tag = (const char *)ev->data.scalar.tag;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		*anchor = (const char *)ev->data.sequence_start.anchor;
+		*tag = (const char *)ev->data.sequence_start.tag;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		*anchor = (const char *)ev->data.mapping_start.anchor;
+		*tag = (const char *)ev->data.mapping_start.tag;
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
+/* CN, a mapping's key, kept in C with its position for the errors that follow. */
+static void note_key(struct ctx *c, const struct node *cn)
+{
+	/* a key: named by a syntax error further on */
+	snprintf(c->near_key, sizeof(c->near_key), "%.60s", cn->value);
+	for (char *k = c->near_key; *k; k++)
+		if ((unsigned char)*k < 0x20 || *k == 0x7f || *k == '"')
+			*k = '?';
+	c->near_line = cn->line;
+	c->near_col = cn->col;
+}
+
+static int parse_node(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev, int depth, struct node **out);
+
+/* The nodes of the mapping or sequence N (at DEPTH) read up to its end event
+ * and added to N, which owns them. 0, or -1 with the error in C. */
+static int parse_children(struct ctx *c, yaml_parser_t *p, struct node *n, int depth)
+{
+	for (;;) {
+		yaml_event_t child;
+		struct node *cn;
+		if (read_event(c, p, &child) < 0)
+			return -1;
+		if (child.type == YAML_SEQUENCE_END_EVENT || child.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&child);
+			break;
+		}
+		if (parse_node(c, p, &child, depth + 1, &cn) < 0)
+			return -1;
+		if (n->kind == NODE_MAPPING && n->n % 2 == 0 && cn->kind == NODE_SCALAR)
+			note_key(c, cn);
+		node_push(n, cn);
+	}
+	return 0;
+}
+
 /* Builds the node for EV (whose start event the caller read) and everything
  * nested in it. Takes ownership of EV. */
 static int parse_node(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev, int depth, struct node **out)
@@ -430,23 +492,7 @@ static int parse_node(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev, int dep
 	struct node *n = NULL;
 	int rc = -1;
 
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT:
-		anchor = (const char *)ev->data.alias.anchor;
-		break;
-	case YAML_SCALAR_EVENT:
-		anchor = (const char *)ev->data.scalar.anchor;
-		tag = (const char *)ev->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = (const char *)ev->data.sequence_start.anchor;
-		tag = (const char *)ev->data.sequence_start.tag;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = (const char *)ev->data.mapping_start.anchor;
-		tag = (const char *)ev->data.mapping_start.tag;
-		break;
-	default:
+	if (event_names(ev, &anchor, &tag) < 0) {
 		config_fail_pos(c, line, col, "unexpected YAML event");
 		goto out;
 	}
@@ -466,28 +512,8 @@ static int parse_node(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev, int dep
 		scalar_node(ev, n);
 	} else {
 		n->kind = ev->type == YAML_MAPPING_START_EVENT ? NODE_MAPPING : NODE_SEQUENCE;
-		for (;;) {
-			yaml_event_t child;
-			struct node *cn;
-			if (read_event(c, p, &child) < 0)
-				goto out;
-			if (child.type == YAML_SEQUENCE_END_EVENT || child.type == YAML_MAPPING_END_EVENT) {
-				yaml_event_delete(&child);
-				break;
-			}
-			if (parse_node(c, p, &child, depth + 1, &cn) < 0)
-				goto out;
-			if (n->kind == NODE_MAPPING && n->n % 2 == 0 && cn->kind == NODE_SCALAR) {
-				/* a key: named by a syntax error further on */
-				snprintf(c->near_key, sizeof(c->near_key), "%.60s", cn->value);
-				for (char *k = c->near_key; *k; k++)
-					if ((unsigned char)*k < 0x20 || *k == 0x7f || *k == '"')
-						*k = '?';
-				c->near_line = cn->line;
-				c->near_col = cn->col;
-			}
-			node_push(n, cn);
-		}
+		if (parse_children(c, p, n, depth) < 0)
+			goto out;
 	}
 	*out = n;
 	n = NULL;

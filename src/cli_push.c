@@ -81,6 +81,74 @@ static int parse_args(int argc, char **argv, struct push_args *a)
 	return 0;
 }
 
+/* The SOURCE and TARGET accounts of A in CFG into *src and *dst (CFG's). 0,
+ * or -1 (reported): one is not there, or both are one account. */
+static int find_accounts(const struct config *cfg, const struct push_args *a, const struct account **src,
+			 const struct account **dst)
+{
+	*src = config_find_account(cfg, a->source);
+	*dst = config_find_account(cfg, a->target);
+	if (!*src || !*dst) {
+		fprintf(stderr, "mailkeep: no account named \"%s\" in %s\n", !*src ? a->source : a->target, cfg->path);
+		return -1;
+	}
+	if (*src == *dst) {
+		fprintf(stderr, "mailkeep: push: SOURCE and TARGET are the same account (%s)\n", (*src)->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* The source's account lock into *src_lock and the target's push lock into
+ * *dst_lock (the caller's to release). EXIT_OK, or the exit code with the
+ * error logged. */
+static int take_locks(const struct account *src, const struct account *dst, const char *src_dir,
+		      const char *dst_dir, struct account_lock *src_lock, int *dst_lock)
+{
+	char err[1024];
+	int rc;
+	/* The source's account lock (lock file and directory, as a sync takes it)
+	 * keeps a sync from changing the mirror under us; the target's push lock
+	 * keeps two pushes out of one server. */
+	char what[200];
+	snprintf(what, sizeof(what), "account %s", src->name);
+	rc = lock_account(src_dir, what, 0, src_lock, err, sizeof(err));
+	if (rc == 0) {
+		snprintf(what, sizeof(what), "account %s (push target)", dst->name);
+		rc = maildir_mkdir_p(dst_dir, err, sizeof(err)) < 0 ? -1 : 0;
+	}
+	if (rc == 0)
+		rc = lock_file(dst_dir, "push.lock", what, 0, dst_lock, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		return rc > 0 ? EXIT_LOCKED : EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+/* The push's outcome RES logged, its counts too; the exit code. */
+static int report_push(const struct account *src, const struct account *dst, const struct push_args *a,
+		       const struct push_result *res)
+{
+	int code;
+	if (res->status == PUSH_FAILED) {
+		log_error("push %s -> %s: %s", src->name, dst->name, res->error);
+		code = EXIT_FAILED;
+	} else {
+		code = res->status == PUSH_OK ? EXIT_OK : EXIT_PARTIAL;
+	}
+	fflush(stdout);
+	log_info("push %s -> %s%s: %" PRIu64 " folders (%" PRIu64 " created, %" PRIu64 " failed), %" PRIu64
+		 " messages %s (%" PRIu64 " bytes), %" PRIu64 " already there, %" PRIu64 " flag updates, %"
+		 PRIu64 " deleted, %" PRIu64 " skipped, %" PRIu64 " failed, %lu round trips, %.2f s",
+		 src->name, dst->name, a->dry_run ? " (dry run)" : "", res->counts.folders,
+		 res->counts.folders_created, res->counts.folders_failed, res->counts.appended,
+		 a->dry_run ? "to append" : "appended", res->counts.bytes, res->counts.found,
+		 res->counts.flag_updates, res->counts.deleted, res->counts.skipped, res->counts.failed,
+		 res->round_trips, res->seconds);
+	return code;
+}
+
 int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 {
 	struct config cfg = { 0 };
@@ -109,16 +177,9 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 		fprintf(stderr, "mailkeep: %s\n", err);
 		goto out;
 	}
-	const struct account *src = config_find_account(&cfg, a.source);
-	const struct account *dst = config_find_account(&cfg, a.target);
-	if (!src || !dst) {
-		fprintf(stderr, "mailkeep: no account named \"%s\" in %s\n", !src ? a.source : a.target, cfg.path);
+	const struct account *src, *dst;
+	if (find_accounts(&cfg, &a, &src, &dst) < 0)
 		goto out;
-	}
-	if (src == dst) {
-		fprintf(stderr, "mailkeep: push: SOURCE and TARGET are the same account (%s)\n", src->name);
-		goto out;
-	}
 	struct buf b = BUF_INIT;
 	buf_addf(&b, "%s/%s", src->root, src->name);
 	src_dir = buf_detach(&b);
@@ -130,41 +191,13 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 		code = EXIT_FAILED;
 		goto out;
 	}
-	/* The source's account lock (lock file and directory, as a sync takes it)
-	 * keeps a sync from changing the mirror under us; the target's push lock
-	 * keeps two pushes out of one server. */
-	char what[200];
-	snprintf(what, sizeof(what), "account %s", src->name);
-	rc = lock_account(src_dir, what, 0, &src_lock, err, sizeof(err));
-	if (rc == 0) {
-		snprintf(what, sizeof(what), "account %s (push target)", dst->name);
-		rc = maildir_mkdir_p(dst_dir, err, sizeof(err)) < 0 ? -1 : 0;
-	}
-	if (rc == 0)
-		rc = lock_file(dst_dir, "push.lock", what, 0, &dst_lock, err, sizeof(err));
-	if (rc != 0) {
-		log_error("%s", err);
-		code = rc > 0 ? EXIT_LOCKED : EXIT_FAILED;
+	code = take_locks(src, dst, src_dir, dst_dir, &src_lock, &dst_lock);
+	if (code != EXIT_OK)
 		goto out;
-	}
 	struct push_options opt = { .dry_run = a.dry_run, .delete = a.delete, .verbose = verbosity > 0,
 				    .out = stdout };
 	push_account(src, dst, &opt, &res);
-	if (res.status == PUSH_FAILED) {
-		log_error("push %s -> %s: %s", src->name, dst->name, res.error);
-		code = EXIT_FAILED;
-	} else {
-		code = res.status == PUSH_OK ? EXIT_OK : EXIT_PARTIAL;
-	}
-	fflush(stdout);
-	log_info("push %s -> %s%s: %" PRIu64 " folders (%" PRIu64 " created, %" PRIu64 " failed), %" PRIu64
-		 " messages %s (%" PRIu64 " bytes), %" PRIu64 " already there, %" PRIu64 " flag updates, %"
-		 PRIu64 " deleted, %" PRIu64 " skipped, %" PRIu64 " failed, %lu round trips, %.2f s",
-		 src->name, dst->name, a.dry_run ? " (dry run)" : "", res.counts.folders,
-		 res.counts.folders_created, res.counts.folders_failed, res.counts.appended,
-		 a.dry_run ? "to append" : "appended", res.counts.bytes, res.counts.found,
-		 res.counts.flag_updates, res.counts.deleted, res.counts.skipped, res.counts.failed,
-		 res.round_trips, res.seconds);
+	code = report_push(src, dst, &a, &res);
 out:
 	lock_release(&src_lock);
 	if (dst_lock >= 0)

@@ -203,38 +203,22 @@ static int readable(const char *dir, const struct maildir_view *view, const stru
 	return ok;
 }
 
-static void verify_folder(void *ctx, const char *dir, const char *rel)
+/* Each file of VIEW checked against the state ST: its UIDVALIDITY, its UID
+ * recorded, the message the state dates, copies, new/, flags, readable. */
+static void verify_files(struct verify_ctx *v, const char *dir, const char *rel, const struct maildir_view *view,
+			 const struct folder_state *st)
 {
-	struct verify_ctx *v = ctx;
-	struct folder_state st;
-	struct maildir_view view;
-	char err[512], fl[8], sfl[8];
-	v->folders++;
-	if (state_load(dir, &st, err, sizeof(err)) < 0) {
-		problem(v, rel, "%s", err);
-		return;
-	}
-	if (!state_is_of(&st, rel)) {
-		problem(v, rel, "the state is another folder's (its directory was moved or copied by hand): "
-			"the next sync rebuilds it");
-		state_free(&st);
-		return;
-	}
-	if (maildir_scan(dir, &view, err, sizeof(err)) < 0) {
-		problem(v, rel, "%s", err);
-		state_free(&st);
-		return;
-	}
+	char fl[8], sfl[8];
 	size_t j = 0;
-	for (size_t i = 0; i < view.n; i = j) {
-		const struct maildir_file *f = &view.files[i];
-		for (j = i + 1; j < view.n && view.files[j].uid == f->uid; j++)
+	for (size_t i = 0; i < view->n; i = j) {
+		const struct maildir_file *f = &view->files[i];
+		for (j = i + 1; j < view->n && view->files[j].uid == f->uid; j++)
 			;
-		const struct state_msg *m = state_find(&st, f->uid);
-		const char *name = maildir_view_name(&view, f);
-		if (f->uidvalidity && f->uidvalidity != st.uidvalidity) {
+		const struct state_msg *m = state_find(st, f->uid);
+		const char *name = maildir_view_name(view, f);
+		if (f->uidvalidity && f->uidvalidity != st->uidvalidity) {
 			problem(v, rel, "%s: from UIDVALIDITY %" PRIu32 ", the folder has %" PRIu32, name,
-				f->uidvalidity, st.uidvalidity);
+				f->uidvalidity, st->uidvalidity);
 			continue;
 		}
 		if (!m) {
@@ -242,7 +226,7 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 				problem(v, rel, "%s: UID %" PRIu32 " is not in the state (extra file)", name, f->uid);
 			continue;
 		}
-		if (!plan_file_stands(&view, i, st.uidvalidity, m->date))
+		if (!plan_file_stands(view, i, st->uidvalidity, m->date))
 			problem(v, rel, "%s: another message's file (the state has UID %" PRIu32 " dated %" PRId64 ")",
 				name, f->uid, m->date);
 		if (j - i > 1)
@@ -254,19 +238,28 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 			maildir_flags_to_letters(m->flags, sfl);
 			problem(v, rel, "%s: flags \"%s\", the state says \"%s\"", name, fl, sfl);
 		}
-		if (!readable(dir, &view, f))
+		if (!readable(dir, view, f))
 			problem(v, rel, "%s: cannot be read", name);
 	}
+}
+
+/* The messages of the state ST that have no file in VIEW. */
+static void verify_missing(struct verify_ctx *v, const char *rel, const struct maildir_view *view,
+			   const struct folder_state *st)
+{
 	/* recorded messages without a file */
 	size_t k = 0;
-	for (size_t i = 0; i < st.n; i++) {
-		while (k < view.n && view.files[k].uid < st.msgs[i].uid)
+	for (size_t i = 0; i < st->n; i++) {
+		while (k < view->n && view->files[k].uid < st->msgs[i].uid)
 			k++;
-		if (k >= view.n || view.files[k].uid != st.msgs[i].uid)
-			problem(v, rel, "UID %" PRIu32 " is recorded but has no file", st.msgs[i].uid);
+		if (k >= view->n || view->files[k].uid != st->msgs[i].uid)
+			problem(v, rel, "UID %" PRIu32 " is recorded but has no file", st->msgs[i].uid);
 	}
-	if (view.foreign)
-		fprintf(v->out, "%s: note: %zu file(s) not made by mailkeep (left alone)\n", rel, view.foreign);
+}
+
+/* The files left in the folder's tmp/: ours a problem, others a note. */
+static void verify_tmp(struct verify_ctx *v, const char *dir, const char *rel)
+{
 	struct buf tmp = BUF_INIT;
 	buf_addf(&tmp, "%s/tmp", dir);
 	DIR *d = opendir(tmp.data);
@@ -295,6 +288,35 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 				rel, others);
 	}
 	buf_free(&tmp);
+}
+
+static void verify_folder(void *ctx, const char *dir, const char *rel)
+{
+	struct verify_ctx *v = ctx;
+	struct folder_state st;
+	struct maildir_view view;
+	char err[512];
+	v->folders++;
+	if (state_load(dir, &st, err, sizeof(err)) < 0) {
+		problem(v, rel, "%s", err);
+		return;
+	}
+	if (!state_is_of(&st, rel)) {
+		problem(v, rel, "the state is another folder's (its directory was moved or copied by hand): "
+			"the next sync rebuilds it");
+		state_free(&st);
+		return;
+	}
+	if (maildir_scan(dir, &view, err, sizeof(err)) < 0) {
+		problem(v, rel, "%s", err);
+		state_free(&st);
+		return;
+	}
+	verify_files(v, dir, rel, &view, &st);
+	verify_missing(v, rel, &view, &st);
+	if (view.foreign)
+		fprintf(v->out, "%s: note: %zu file(s) not made by mailkeep (left alone)\n", rel, view.foreign);
+	verify_tmp(v, dir, rel);
 	maildir_view_free(&view);
 	state_free(&st);
 }

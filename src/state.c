@@ -155,42 +155,42 @@ static enum header_key header_key(const char *line, const char **val)
 	return H_NONE;
 }
 
-/* Parse one line (NUL-terminated, without LF) of a version `version` file. */
-static int parse_line(struct folder_state *st, char *line, int version, uint32_t *last_uid)
+/* A message line "m UID FLAGS[ DATE][ NAME]" (LINE without its "m ") of a
+ * version VERSION file added to ST; UIDs must increase past *last_uid. 0, or
+ * -1 if malformed. */
+static int parse_msg_line(struct folder_state *st, const char *line, int version, uint32_t *last_uid)
 {
 	const char *end;
 	uint64_t v;
-	if (line[0] == 'm' && line[1] == ' ') {
-		if (parse_u64(line + 2, UINT32_MAX, &v, &end) < 0 || v == 0 || *end != ' ')
+	if (parse_u64(line, UINT32_MAX, &v, &end) < 0 || v == 0 || *end != ' ')
+		return -1;
+	if ((uint32_t)v <= *last_uid)
+		return -1; /* must be strictly increasing */
+	*last_uid = (uint32_t)v;
+	const char *fl = end + 1;
+	const char *sp = strchr(fl, ' ');
+	size_t flen = sp ? (size_t)(sp - fl) : strlen(fl);
+	unsigned flags = (flen == 1 && fl[0] == '-') ? 0 : maildir_flags_from_letters(fl, flen);
+	int64_t date = STATE_NO_DATE;
+	if (version >= 2) {
+		if (!sp)
 			return -1;
-		if ((uint32_t)v <= *last_uid)
-			return -1; /* must be strictly increasing */
-		*last_uid = (uint32_t)v;
-		const char *fl = end + 1;
-		const char *sp = strchr(fl, ' ');
-		size_t flen = sp ? (size_t)(sp - fl) : strlen(fl);
-		unsigned flags = (flen == 1 && fl[0] == '-') ? 0 : maildir_flags_from_letters(fl, flen);
-		int64_t date = STATE_NO_DATE;
-		if (version >= 2) {
-			if (!sp)
-				return -1;
-			if (sp[1] == '-' && (sp[2] == ' ' || !sp[2]))
-				end = sp + 2;
-			else if (parse_i64(sp + 1, &date, &end) < 0 || (*end != ' ' && *end) ||
-				 date == STATE_NO_DATE)
-				return -1;
-			sp = *end ? end : NULL;
-		}
-		state_add(st, (uint32_t)v, flags, date, sp ? sp + 1 : NULL);
-		return 0;
+		if (sp[1] == '-' && (sp[2] == ' ' || !sp[2]))
+			end = sp + 2;
+		else if (parse_i64(sp + 1, &date, &end) < 0 || (*end != ' ' && *end) ||
+			 date == STATE_NO_DATE)
+			return -1;
+		sp = *end ? end : NULL;
 	}
-	const char *val;
-	enum header_key key = header_key(line, &val);
-	if (key == H_NONE)
-		return 0; /* unknown header lines are ignored: forward compatibility */
-	if (*last_uid)
-		return -1; /* the header is over: state_load_header() stops at the
-			    * first message line, and both must read the same header */
+	state_add(st, (uint32_t)v, flags, date, sp ? sp + 1 : NULL);
+	return 0;
+}
+
+/* The value VAL of header key KEY into ST. 0, or -1 if malformed. */
+static int parse_header_value(struct folder_state *st, enum header_key key, const char *val)
+{
+	const char *end;
+	uint64_t v;
 	switch (key) {
 	case H_UIDVALIDITY:
 		if (parse_u64(val, UINT32_MAX, &v, &end) < 0 || *end)
@@ -245,6 +245,21 @@ static int parse_line(struct folder_state *st, char *line, int version, uint32_t
 		break;
 	}
 	return 0;
+}
+
+/* Parse one line (NUL-terminated, without LF) of a version `version` file. */
+static int parse_line(struct folder_state *st, char *line, int version, uint32_t *last_uid)
+{
+	if (line[0] == 'm' && line[1] == ' ')
+		return parse_msg_line(st, line + 2, version, last_uid);
+	const char *val;
+	enum header_key key = header_key(line, &val);
+	if (key == H_NONE)
+		return 0; /* unknown header lines are ignored: forward compatibility */
+	if (*last_uid)
+		return -1; /* the header is over: state_load_header() stops at the
+			    * first message line, and both must read the same header */
+	return parse_header_value(st, key, val);
 }
 
 /* 2 or 1 for a file starting with that version's first line, else 0. */

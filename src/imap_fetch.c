@@ -75,14 +75,13 @@ int imap_parse_internaldate(const char *s, size_t len, int64_t *out)
 	return 0;
 }
 
-/* Keywords are kept only when they are plain atoms we can store safely. */
-static int keyword_ok(const struct imap_value *v)
+int imap_keyword_ok(const struct imap_value *v)
 {
-	if (v->type != IMAP_ATOM || !v->len || v->len > 128)
+	if (v->type != IMAP_ATOM || !v->len || v->len > 128 || v->data[0] == '\\')
 		return 0;
 	for (size_t i = 0; i < v->len; i++) {
 		unsigned char ch = (unsigned char)v->data[i];
-		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"]", ch))
+		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"]\\", ch))
 			return 0;
 	}
 	return 1;
@@ -144,7 +143,7 @@ int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ct
 			unsigned bit = maildir_flag_from_imap(f->data, f->len);
 			if (bit) {
 				m.flags |= bit;
-			} else if (f->len && f->data[0] != '\\' && keyword_ok(f)) {
+			} else if (imap_keyword_ok(f)) {
 				if (fc->keywords.len + f->len + 1 >= MAX_KEYWORDS) {
 					too_many++;
 					continue;

@@ -131,6 +131,11 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 int imap_simple_command(struct imap_client *c, const char *what, char *err, size_t errlen,
 			const char *command);
 
+/* Whether a flag of a FETCH is a keyword kept (and sent back by push): an atom
+ * of 1 to 128 bytes (RFC 3501 §9: flag-keyword = atom; no CTL, space, 8-bit
+ * byte, atom-specials or quoted-specials), not a system flag (a leading "\"). Pure. */
+int imap_keyword_ok(const struct imap_value *v);
+
 /* A FETCH command's state while its responses are read (imap_on_fetch). */
 struct fetch_ctx {
 	const struct imap_fetch_cb *cb;

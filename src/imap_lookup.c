@@ -105,19 +105,6 @@ struct header_ctx {
 	struct buf keywords;
 };
 
-/* Keywords are kept only when they are plain atoms that can be sent back. */
-static int keyword_ok(const struct imap_value *v)
-{
-	if (v->type != IMAP_ATOM || !v->len || v->len > 128 || v->data[0] == '\\')
-		return 0;
-	for (size_t i = 0; i < v->len; i++) {
-		unsigned char ch = (unsigned char)v->data[i];
-		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"]\\", ch))
-			return 0;
-	}
-	return 1;
-}
-
 static int header_flags(struct header_ctx *h, const struct imap_value *v, struct imap_header_msg *m)
 {
 	if (v->type != IMAP_LIST)
@@ -131,7 +118,7 @@ static int header_flags(struct header_ctx *h, const struct imap_value *v, struct
 			continue;
 		if ((bit = maildir_flag_from_imap(f->data, f->len)) != 0)
 			m->flags |= bit;
-		else if (keyword_ok(f) && h->keywords.len + f->len + 1 < MAX_KEYWORDS) {
+		else if (imap_keyword_ok(f) && h->keywords.len + f->len + 1 < MAX_KEYWORDS) {
 			if (h->keywords.len)
 				buf_addch(&h->keywords, ' ');
 			buf_add(&h->keywords, f->data, f->len);

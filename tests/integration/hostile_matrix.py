@@ -2484,6 +2484,16 @@ class _(Base):
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 
+@sc("fetch-flags-backslash", rc="0", named="-", flags="",
+    doc=r"FLAGS (\Seen a\b $Label) for Bad UID 1: a\b, no atom (RFC 3501 §9), is dropped (test_imap_fetch.c: what is kept)")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [b"FLAGS (\\Seen a\\b $Label)" if p.startswith(b"FLAGS") else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
 @sc("fetch-flags-ctl", rc="0 1", named="Bad", doc="FLAGS with a control byte and an 8-bit byte for Bad UID 1")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):

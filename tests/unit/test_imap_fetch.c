@@ -1,0 +1,114 @@
+/* Unit tests for the IMAP client's handling of FETCH flags (src/imap_fetch.c):
+ * which keywords are kept (imap_keyword_ok, RFC 3501 §9: flag-keyword = atom)
+ * and what one FETCH response gives the sync (imap_on_fetch). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mailkeep/buf.h"
+#include "mailkeep/config.h"
+#include "mailkeep/imap_parse.h"
+#include "mailkeep/maildir.h"
+#include "../../src/imap_internal.h"
+
+/* ---- imap_keyword_ok ---- */
+
+struct kw_case {
+	const char *s;
+	size_t len; /* 0: strlen(s) */
+	int ok;
+};
+
+Test(imap_keyword_ok, table)
+{
+	char long_ok[129], long_bad[130];
+	memset(long_ok, 'k', 128);
+	long_ok[128] = '\0';
+	memset(long_bad, 'k', 129);
+	long_bad[129] = '\0';
+	const struct kw_case cases[] = {
+		{ "$Label", 0, 1 }, { "$Forwarded", 0, 1 }, { "Keyword1", 0, 1 }, { "foo/bar", 0, 1 },
+		{ "a:b", 0, 1 }, { "..", 0, 1 }, { "[x", 0, 1 }, { "a.b-c_d+e", 0, 1 }, { long_ok, 0, 1 },
+		{ "", 0, 0 }, { long_bad, 0, 0 },
+		{ "k\x01w", 0, 0 }, { "k\x7fw", 0, 0 }, { "k\tw", 0, 0 }, { "a b", 0, 0 },
+		{ "\xe9t\xe9", 0, 0 }, { "k\x80", 0, 0 }, { "k\0w", 3, 0 },
+		{ "a(b", 0, 0 }, { "a)b", 0, 0 }, { "a{b", 0, 0 }, { "a%b", 0, 0 }, { "*", 0, 0 },
+		{ "a\"b", 0, 0 }, { "a]b", 0, 0 }, { "a\\b", 0, 0 }, { "a\\", 0, 0 },
+		{ "\\Seen", 0, 0 }, { "\\Recent", 0, 0 }, { "\\", 0, 0 }, { "\\\\", 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct imap_value v = { .type = IMAP_ATOM, .data = cases[i].s,
+					.len = cases[i].len ? cases[i].len : strlen(cases[i].s) };
+		cr_expect_eq(imap_keyword_ok(&v), cases[i].ok, "case %zu \"%.20s\": expected %d", i, cases[i].s,
+			     cases[i].ok);
+	}
+	/* a keyword is an atom: the same bytes as a string or NIL are not one */
+	struct imap_value str = { .type = IMAP_STRING, .data = "$Label", .len = 6 };
+	struct imap_value nil = { .type = IMAP_NIL };
+	cr_expect_eq(imap_keyword_ok(&str), 0);
+	cr_expect_eq(imap_keyword_ok(&nil), 0);
+}
+
+/* ---- imap_on_fetch ---- */
+
+struct got {
+	int calls;
+	uint32_t uid;
+	unsigned flags;
+	int has_flags;
+	char keywords[256];
+};
+
+static int got_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	struct got *g = ctx;
+	g->calls++;
+	g->uid = m->uid;
+	g->flags = m->flags;
+	g->has_flags = m->has_flags;
+	snprintf(g->keywords, sizeof(g->keywords), "%s", m->keywords);
+	return 0;
+}
+
+/* One FETCH response line through imap_on_fetch, as the sync's UID FETCH reads it. */
+static int fetch_one(const char *line, struct got *g, struct fetch_ctx *fc)
+{
+	struct account acct = { .host = "imap.test" };
+	struct imap_client c = { .acct = &acct };
+	struct imap_fetch_cb cb = { .on_message = got_message, .ctx = g };
+	fc->cb = &cb;
+	struct imap_parser *p = imap_parser_new();
+	struct imap_response r;
+	char err[256] = "";
+	cr_assert_eq(imap_parse(p, line, strlen(line), &r, err, sizeof(err)), 0, "%s", err);
+	int rc = imap_on_fetch(&c, &r, fc, err, sizeof(err));
+	imap_parser_free(p);
+	fc->cb = NULL;
+	return rc;
+}
+
+Test(imap_on_fetch, keyword_with_backslash_dropped_rest_kept)
+{
+	struct got g = { 0 };
+	struct fetch_ctx fc = { .keywords = BUF_INIT };
+	cr_assert_eq(fetch_one("* 1 FETCH (UID 7 FLAGS (\\Seen a\\b $Label))\r\n", &g, &fc), IMAP_DATA);
+	cr_assert_eq(g.calls, 1);
+	cr_expect_eq(g.uid, 7);
+	cr_expect_eq(g.has_flags, 1);
+	cr_expect_eq(g.flags, MFLAG_SEEN, "flags %#x", g.flags);
+	cr_expect_str_eq(g.keywords, "$Label");
+	buf_free(&fc.keywords);
+}
+
+Test(imap_on_fetch, odd_flags_only_atoms_kept)
+{
+	struct got g = { 0 };
+	struct fetch_ctx fc = { .keywords = BUF_INIT };
+	cr_assert_eq(fetch_one("* 1 FETCH (UID 1 FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x "
+			       "\\\\ * %% \\Recent))\r\n", &g, &fc), IMAP_DATA);
+	cr_expect_eq(g.flags, MFLAG_FLAGGED, "flags %#x", g.flags);
+	cr_expect_str_eq(g.keywords, "foo/bar a:b $Junk .. ../x");
+	buf_free(&fc.keywords);
+}

@@ -135,7 +135,8 @@ int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ct
 		}
 		buf_reset(&fc->keywords);
 		m.has_flags = 1;
-		size_t too_many = 0;
+		size_t too_many = 0, refused = 0;
+		const struct imap_value *first_refused = NULL;
 		for (size_t i = 0; i < v->n; i++) {
 			const struct imap_value *f = &v->items[i];
 			if (f->type != IMAP_ATOM)
@@ -151,13 +152,24 @@ int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ct
 				if (fc->keywords.len)
 					buf_addch(&fc->keywords, ' ');
 				buf_add(&fc->keywords, f->data, f->len);
+			} else if (f->len && f->data[0] != '\\') { /* other system flags (\Recent): not ours */
+				if (!refused++)
+					first_refused = f;
 			}
 		}
-		if (too_many && ++fc->keyword_warnings <= KEYWORD_WARNINGS)
-			log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
-				 imap_peer(c), m.uid, too_many, MAX_KEYWORDS);
-		else if (too_many && fc->keyword_warnings == KEYWORD_WARNINGS + 1)
+		if ((too_many || refused) && ++fc->keyword_warnings <= KEYWORD_WARNINGS) {
+			if (too_many)
+				log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
+					 imap_peer(c), m.uid, too_many, MAX_KEYWORDS);
+			if (refused) {
+				char shown[80];
+				imap_safe_text(shown, sizeof(shown), first_refused->data, first_refused->len);
+				log_warn("%s: UID %" PRIu32 ": %zu keywords that are not IMAP atoms are not kept (\"%s\"%s)",
+					 imap_peer(c), m.uid, refused, shown, refused > 1 ? "..." : "");
+			}
+		} else if ((too_many || refused) && fc->keyword_warnings == KEYWORD_WARNINGS + 1) {
 			log_warn("%s: keywords not kept of more messages; not shown", imap_peer(c));
+		}
 		m.keywords = fc->keywords.data ? fc->keywords.data : "";
 	}
 	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL) {

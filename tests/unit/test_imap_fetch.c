@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mailkeep/buf.h"
 #include "mailkeep/config.h"
@@ -72,8 +73,9 @@ static int got_message(void *ctx, const struct imap_msg *m, char *err, size_t er
 	return 0;
 }
 
-/* One FETCH response line through imap_on_fetch, as the sync's UID FETCH reads it. */
-static int fetch_one(const char *line, struct got *g, struct fetch_ctx *fc)
+/* One FETCH response line through imap_on_fetch, as the sync's UID FETCH reads
+ * it; what it writes to stderr (its warnings) goes to warned when not NULL. */
+static int fetch_one_warned(const char *line, struct got *g, struct fetch_ctx *fc, char *warned, size_t warnedlen)
 {
 	struct account acct = { .host = "imap.test" };
 	struct imap_client c = { .acct = &acct };
@@ -83,7 +85,24 @@ static int fetch_one(const char *line, struct got *g, struct fetch_ctx *fc)
 	struct imap_response r;
 	char err[256] = "";
 	cr_assert_eq(imap_parse(p, line, strlen(line), &r, err, sizeof(err)), 0, "%s", err);
+	FILE *cap = warned ? tmpfile() : NULL;
+	int saved = -1;
+	if (warned) {
+		cr_assert_not_null(cap);
+		fflush(stderr);
+		saved = dup(2);
+		cr_assert(saved >= 0 && dup2(fileno(cap), 2) == 2);
+	}
 	int rc = imap_on_fetch(&c, &r, fc, err, sizeof(err));
+	if (warned) {
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		rewind(cap);
+		size_t n = fread(warned, 1, warnedlen - 1, cap);
+		warned[n] = '\0';
+		fclose(cap);
+	}
 	imap_parser_free(p);
 	fc->cb = NULL;
 	return rc;
@@ -93,12 +112,43 @@ Test(imap_on_fetch, keyword_with_backslash_dropped_rest_kept)
 {
 	struct got g = { 0 };
 	struct fetch_ctx fc = { .keywords = BUF_INIT };
-	cr_assert_eq(fetch_one("* 1 FETCH (UID 7 FLAGS (\\Seen a\\b $Label))\r\n", &g, &fc), IMAP_DATA);
+	char warned[1024];
+	cr_assert_eq(fetch_one_warned("* 1 FETCH (UID 7 FLAGS (\\Seen a\\b $Label))\r\n", &g, &fc, warned,
+				      sizeof(warned)), IMAP_DATA);
 	cr_assert_eq(g.calls, 1);
 	cr_expect_eq(g.uid, 7);
 	cr_expect_eq(g.has_flags, 1);
 	cr_expect_eq(g.flags, MFLAG_SEEN, "flags %#x", g.flags);
 	cr_expect_str_eq(g.keywords, "$Label");
+	cr_expect_str_eq(warned, "mailkeep: warning: imap.test: UID 7: 1 keywords that are not IMAP atoms are not kept "
+				 "(\"a\\b\")\n");
+	cr_expect_eq(fc.keyword_warnings, 1);
+	buf_free(&fc.keywords);
+}
+
+/* A server repeating such answers does not flood the output: the first
+ * KEYWORD_WARNINGS (10) messages of a command are warned about, then one note. */
+Test(imap_on_fetch, refused_keyword_warnings_capped)
+{
+	struct got g = { 0 };
+	struct fetch_ctx fc = { .keywords = BUF_INIT };
+	char warned[1024], line[128];
+	size_t lines = 0;
+	for (int uid = 1; uid <= 30; uid++) {
+		snprintf(line, sizeof(line), "* %d FETCH (UID %d FLAGS (\\Seen k\xe9w *))\r\n", uid, uid);
+		cr_assert_eq(fetch_one_warned(line, &g, &fc, warned, sizeof(warned)), IMAP_DATA);
+		cr_expect_eq(g.flags, MFLAG_SEEN);
+		cr_expect_str_eq(g.keywords, "");
+		cr_expect_null(strchr(warned, '\xe9'), "a raw 8-bit byte in \"%s\"", warned);
+		if (uid == 1)
+			cr_expect_str_eq(warned, "mailkeep: warning: imap.test: UID 1: 2 keywords that are not IMAP atoms are "
+						 "not kept (\"k\\xe9w\"...)\n");
+		if (uid == 11)
+			cr_expect_str_eq(warned, "mailkeep: warning: imap.test: keywords not kept of more messages; not shown\n");
+		for (const char *n = warned; (n = strchr(n, '\n')) != NULL; n++)
+			lines++;
+	}
+	cr_expect_eq(lines, 11);
 	buf_free(&fc.keywords);
 }
 
@@ -106,9 +156,13 @@ Test(imap_on_fetch, odd_flags_only_atoms_kept)
 {
 	struct got g = { 0 };
 	struct fetch_ctx fc = { .keywords = BUF_INIT };
-	cr_assert_eq(fetch_one("* 1 FETCH (UID 1 FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x "
-			       "\\\\ * %% \\Recent))\r\n", &g, &fc), IMAP_DATA);
+	char warned[1024];
+	cr_assert_eq(fetch_one_warned("* 1 FETCH (UID 1 FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x "
+				      "\\\\ * %% \\Recent))\r\n", &g, &fc, warned, sizeof(warned)), IMAP_DATA);
 	cr_expect_eq(g.flags, MFLAG_FLAGGED, "flags %#x", g.flags);
 	cr_expect_str_eq(g.keywords, "foo/bar a:b $Junk .. ../x");
+	/* the system flags it does not know (\Seen\Seen, \\, \Recent) are not warned about */
+	cr_expect_str_eq(warned, "mailkeep: warning: imap.test: UID 1: 2 keywords that are not IMAP atoms are not kept "
+				 "(\"*\"...)\n");
 	buf_free(&fc.keywords);
 }

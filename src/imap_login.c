@@ -41,8 +41,7 @@ void imap_server_text(const struct imap_client *c, char *dst, size_t dstlen, con
 	}
 	mask_secrets(c, &raw, s, len);
 	imap_safe_text(dst, dstlen, raw.data, raw.len);
-	OPENSSL_cleanse(raw.data, raw.len);
-	buf_free(&raw);
+	buf_free_wipe(&raw);
 }
 
 /* The parse error of the unparsable line in c->resp while a login runs: the
@@ -55,8 +54,7 @@ void imap_parse_error_masked(struct imap_client *c, char *perr, size_t perrlen)
 	mask_secrets(c, &raw, c->resp.data, c->resp.len);
 	if (imap_parse(c->parser, raw.data, raw.len, &r, perr, perrlen) == 0)
 		snprintf(perr, perrlen, "not shown (it may echo the password)");
-	OPENSSL_cleanse(raw.data, raw.len);
-	buf_free(&raw);
+	buf_free_wipe(&raw);
 }
 
 static void secret_form_add(struct imap_client *c, const char *s, size_t len)
@@ -68,10 +66,8 @@ static void secret_form_add(struct imap_client *c, const char *s, size_t len)
 
 void imap_secret_forms_clear(struct imap_client *c)
 {
-	for (size_t i = 0; i < c->n_secret_forms; i++) {
-		OPENSSL_cleanse(c->secret_forms[i].data, c->secret_forms[i].len);
-		buf_free(&c->secret_forms[i]);
-	}
+	for (size_t i = 0; i < c->n_secret_forms; i++)
+		buf_free_wipe(&c->secret_forms[i]);
 	c->n_secret_forms = 0;
 }
 
@@ -149,12 +145,8 @@ static int login_plain(struct imap_client *c, const char *user, const char *pass
 	}
 	rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 out:
-	if (raw.data)
-		OPENSSL_cleanse(raw.data, raw.len);
-	if (b64.data)
-		OPENSSL_cleanse(b64.data, b64.len);
-	buf_free(&raw);
-	buf_free(&b64);
+	buf_free_wipe(&raw);
+	buf_free_wipe(&b64);
 	return rc;
 }
 
@@ -218,9 +210,7 @@ static int login_login(struct imap_client *c, const char *user, const char *pass
 	if (rc == 0)
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 out:
-	if (cmd.data)
-		OPENSSL_cleanse(cmd.data, cmd.cap);
-	buf_free(&cmd);
+	buf_free_wipe(&cmd);
 	return rc;
 }
 
@@ -265,8 +255,7 @@ static int sasl_reply(struct imap_client *c, const unsigned char *data, size_t l
 	base64(&b64, data, len);
 	buf_adds(&b64, "\r\n");
 	int rc = imap_write(c, b64.data, b64.len, err, errlen);
-	OPENSSL_cleanse(b64.data, b64.len);
-	buf_free(&b64);
+	buf_free_wipe(&b64);
 	return rc;
 }
 
@@ -297,10 +286,8 @@ static int login_cram_md5(struct imap_client *c, const char *user, const char *p
 	if (rc == 0)
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 	OPENSSL_cleanse(mac, sizeof(mac));
-	if (ans.data)
-		OPENSSL_cleanse(ans.data, ans.len);
 	buf_free(&chal);
-	buf_free(&ans);
+	buf_free_wipe(&ans);
 	return rc;
 }
 
@@ -373,12 +360,8 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 		c->cont_reply = NULL;
 	}
-	if (raw.data)
-		OPENSSL_cleanse(raw.data, raw.len);
-	if (b64.data)
-		OPENSSL_cleanse(b64.data, b64.len);
-	buf_free(&raw);
-	buf_free(&b64);
+	buf_free_wipe(&raw);
+	buf_free_wipe(&b64);
 	return rc;
 }
 
@@ -408,10 +391,8 @@ static void login_redact(char *err, const char *user, const char *password)
 	buf_reset(&b64);
 	base64(&b64, (const unsigned char *)password, strlen(password));
 	imap_redact(err, b64.data);
-	OPENSSL_cleanse(raw.data, raw.len);
-	OPENSSL_cleanse(b64.data, b64.len);
-	buf_free(&raw);
-	buf_free(&b64);
+	buf_free_wipe(&raw);
+	buf_free_wipe(&b64);
 }
 
 /* The forms of the password a server may echo while the login runs: as sent
@@ -434,11 +415,8 @@ static void secret_forms_set(struct imap_client *c, const char *user, const char
 	buf_reset(&enc);
 	base64(&enc, (const unsigned char *)password, strlen(password));
 	secret_form_add(c, enc.data, enc.len);
-	OPENSSL_cleanse(raw.data, raw.len);
-	if (enc.data)
-		OPENSSL_cleanse(enc.data, enc.cap);
-	buf_free(&raw);
-	buf_free(&enc);
+	buf_free_wipe(&raw);
+	buf_free_wipe(&enc);
 }
 
 static int login_caps(struct imap_client *c, char *err, size_t errlen)

@@ -32,6 +32,10 @@ void buf_consume(struct buf *b, size_t n);
 /* Hand over the string (never NULL; caller frees) and reset b to empty. */
 char *buf_detach(struct buf *b);
 void buf_free(struct buf *b);
+/* buf_free for a buffer that held a secret (a password, a token, their base64
+ * forms): its whole allocation is zeroed first, not only .len bytes of it.
+ * Copies that an earlier growth left behind are not reached: reserve room first. */
+void buf_free_wipe(struct buf *b);
 
 /* Allocation helpers that abort with a message on out-of-memory. */
 void *xmalloc(size_t n);

@@ -71,9 +71,12 @@ void imap_secret_forms_clear(struct imap_client *c)
 	c->n_secret_forms = 0;
 }
 
+/* Append the base64 of data to out, with room for the CRLF that ends a SASL
+ * line: adding it reallocates nothing, which would leave a copy of the secret
+ * in freed memory. */
 static void base64(struct buf *out, const unsigned char *data, size_t len)
 {
-	buf_grow(out, 4 * ((len + 2) / 3) + 1);
+	buf_grow(out, 4 * ((len + 2) / 3) + 3);
 	int n = EVP_EncodeBlock((unsigned char *)out->data + out->len, data, (int)len);
 	out->len += (size_t)n;
 	out->data[out->len] = '\0';
@@ -328,6 +331,10 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 		snprintf(err, errlen, "%s: server does not offer AUTH=%s", imap_peer(c), mech);
 		return IMAP_ERR_POLICY;
 	}
+	/* room for the worst case up front (each byte of user escaped in three):
+	 * buf_addf writing the token into a buffer it then grows would leave part
+	 * of it behind */
+	buf_grow(&raw, 3 * strlen(user) + strlen(c->acct->host) + strlen(token) + 64);
 	if (bearer) { /* the GS2 header's authzid: ',' and '=' escaped (RFC 5801 §4) */
 		buf_adds(&raw, "n,a=");
 		for (const char *p = user; *p; p++)

@@ -106,6 +106,140 @@ static const struct imap_value *body_item(const struct imap_value *list, int *or
  * server repeating such answers must not flood the output). */
 #define KEYWORD_WARNINGS 10
 
+/* The flags of a FETCH's FLAGS list v into m: system flags as bits, keywords
+ * kept in fc->keywords, those not kept warned about (the first few of a command). */
+static void fetch_flags(struct imap_client *c, struct fetch_ctx *fc, const struct imap_value *v,
+			struct imap_msg *m)
+{
+	buf_reset(&fc->keywords);
+	m->has_flags = 1;
+	size_t too_many = 0, refused = 0;
+	const struct imap_value *first_refused = NULL;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct imap_value *f = &v->items[i];
+		if (f->type != IMAP_ATOM)
+			continue;
+		unsigned bit = maildir_flag_from_imap(f->data, f->len);
+		if (bit) {
+			m->flags |= bit;
+		} else if (imap_keyword_ok(f)) {
+			if (fc->keywords.len + f->len + 1 >= MAX_KEYWORDS) {
+				too_many++;
+				continue;
+			}
+			if (fc->keywords.len)
+				buf_addch(&fc->keywords, ' ');
+			buf_add(&fc->keywords, f->data, f->len);
+		} else if (f->len && f->data[0] != '\\') { /* other system flags (\Recent): not ours */
+			if (!refused++)
+				first_refused = f;
+		}
+	}
+	if ((too_many || refused) && ++fc->keyword_warnings <= KEYWORD_WARNINGS) {
+		if (too_many)
+			log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
+				 imap_peer(c), m->uid, too_many, MAX_KEYWORDS);
+		if (refused) {
+			char shown[80];
+			imap_safe_text(shown, sizeof(shown), first_refused->data, first_refused->len);
+			log_warn("%s: UID %" PRIu32 ": %zu keywords that are not IMAP atoms are not kept (\"%s\"%s)",
+				 imap_peer(c), m->uid, refused, shown, refused > 1 ? "..." : "");
+		}
+	} else if ((too_many || refused) && fc->keyword_warnings == KEYWORD_WARNINGS + 1) {
+		log_warn("%s: keywords not kept of more messages; not shown", imap_peer(c));
+	}
+	m->keywords = fc->keywords.data ? fc->keywords.data : "";
+}
+
+/* The items of a FETCH's list but its body into m (UID, FLAGS, INTERNALDATE,
+ * MODSEQ, X-GM-MSGID, RFC822.SIZE); IMAP_ERR_PROTOCOL for one malformed. */
+static int fetch_attrs(struct imap_client *c, struct fetch_ctx *fc, const struct imap_value *list,
+		       struct imap_msg *m, char *err, size_t errlen)
+{
+	const struct imap_value *v;
+	if ((v = imap_fetch_item(list, "UID")) != NULL) {
+		if (imap_value_u32(v, &m->uid) < 0 || m->uid == 0) {
+			snprintf(err, errlen, "%s: invalid UID in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
+	if ((v = imap_fetch_item(list, "FLAGS")) != NULL) {
+		if (v->type != IMAP_LIST) {
+			snprintf(err, errlen, "%s: invalid FLAGS in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		fetch_flags(c, fc, v, m);
+	}
+	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL) {
+		if (v->type != IMAP_STRING || imap_parse_internaldate(v->data, v->len, &m->internaldate) < 0) {
+			snprintf(err, errlen, "%s: invalid INTERNALDATE in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
+	if ((v = imap_fetch_item(list, "MODSEQ")) != NULL) {
+		if (v->type != IMAP_LIST || v->n != 1 || imap_value_u64(&v->items[0], &m->modseq) < 0) {
+			snprintf(err, errlen, "%s: invalid MODSEQ in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
+	if ((v = imap_fetch_item(list, "X-GM-MSGID")) != NULL) {
+		if (imap_value_u64(v, &m->gm_msgid) < 0 || m->gm_msgid == 0) {
+			snprintf(err, errlen, "%s: invalid X-GM-MSGID in FETCH response", imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+	}
+	m->rfc822_size = UINT64_MAX; /* only a hint (Gmail dedupe): a bad one is ignored */
+	if ((v = imap_fetch_item(list, "RFC822.SIZE")) == NULL || imap_value_u64(v, &m->rfc822_size) < 0)
+		m->rfc822_size = UINT64_MAX;
+	return 0;
+}
+
+/* The body item of a FETCH's list into m: the literal streamed to the sink,
+ * or a quoted one fed to it here; a part of a body (an origin) not shown whole
+ * by RFC822.SIZE refused. IMAP_ERR_PROTOCOL for a streamed literal that is not
+ * the body item. */
+static int fetch_body(struct imap_client *c, const struct imap_value *list, struct imap_msg *m,
+		      char *err, size_t errlen)
+{
+	const struct imap_value *v;
+	int origin = 0;
+	if (c->streamed) {
+		/* the literal streamed must be the one the parser took for the body
+		 * item (the framing only guessed): its empty stand-in, in place */
+		v = body_item(list, &origin);
+		if (!v || v->type != IMAP_STRING || v->len || v->data != c->resp.data + c->streamed_at) {
+			snprintf(err, errlen, "%s: a literal taken for a message body is not the FETCH's body item",
+				 imap_peer(c));
+			return IMAP_ERR_PROTOCOL;
+		}
+		m->has_body = 1;
+		m->body_size = c->streamed_size;
+		origin = c->streamed_origin;
+	} else if ((v = body_item(list, &origin)) != NULL) {
+		if (v->type == IMAP_NIL) {
+			m->body_nil = !origin;
+		} else if (v->type == IMAP_STRING && c->sink && !c->sink_failed && m->uid) {
+			/* a body not sent as a literal (a quoted string is a legal
+			 * nstring): fed to the sink as a streamed one would be */
+			if (c->sink->on_body_begin(c->sink->ctx, v->len, c->sink_err, sizeof(c->sink_err)) != 0 ||
+			    (v->len && c->sink->on_body_data(c->sink->ctx, v->data, v->len, c->sink_err,
+							     sizeof(c->sink_err)) != 0))
+				c->sink_failed = 1;
+			m->has_body = 1;
+			m->body_size = v->len;
+		}
+	}
+	if (m->has_body && origin && m->rfc822_size != m->body_size) {
+		/* An origin marks the answer to a request for part of a body (RFC 3501
+		 * §7.4.2), which we never make: it is the whole body only when the
+		 * RFC822.SIZE beside it says so. Else it may be cut short, and a
+		 * truncated message must not be stored as the message. */
+		m->has_body = 0;
+		m->body_partial = 1;
+	}
+	return 0;
+}
+
 int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ctx,
 		  char *err, size_t errlen)
 {
@@ -121,113 +255,11 @@ int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ct
 	}
 	const struct imap_value *list = &r->args.items[0];
 	struct imap_msg m = { .keywords = "", .internaldate = INT64_MIN };
-	const struct imap_value *v;
-	if ((v = imap_fetch_item(list, "UID")) != NULL) {
-		if (imap_value_u32(v, &m.uid) < 0 || m.uid == 0) {
-			snprintf(err, errlen, "%s: invalid UID in FETCH response", imap_peer(c));
-			return IMAP_ERR_PROTOCOL;
-		}
-	}
-	if ((v = imap_fetch_item(list, "FLAGS")) != NULL) {
-		if (v->type != IMAP_LIST) {
-			snprintf(err, errlen, "%s: invalid FLAGS in FETCH response", imap_peer(c));
-			return IMAP_ERR_PROTOCOL;
-		}
-		buf_reset(&fc->keywords);
-		m.has_flags = 1;
-		size_t too_many = 0, refused = 0;
-		const struct imap_value *first_refused = NULL;
-		for (size_t i = 0; i < v->n; i++) {
-			const struct imap_value *f = &v->items[i];
-			if (f->type != IMAP_ATOM)
-				continue;
-			unsigned bit = maildir_flag_from_imap(f->data, f->len);
-			if (bit) {
-				m.flags |= bit;
-			} else if (imap_keyword_ok(f)) {
-				if (fc->keywords.len + f->len + 1 >= MAX_KEYWORDS) {
-					too_many++;
-					continue;
-				}
-				if (fc->keywords.len)
-					buf_addch(&fc->keywords, ' ');
-				buf_add(&fc->keywords, f->data, f->len);
-			} else if (f->len && f->data[0] != '\\') { /* other system flags (\Recent): not ours */
-				if (!refused++)
-					first_refused = f;
-			}
-		}
-		if ((too_many || refused) && ++fc->keyword_warnings <= KEYWORD_WARNINGS) {
-			if (too_many)
-				log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
-					 imap_peer(c), m.uid, too_many, MAX_KEYWORDS);
-			if (refused) {
-				char shown[80];
-				imap_safe_text(shown, sizeof(shown), first_refused->data, first_refused->len);
-				log_warn("%s: UID %" PRIu32 ": %zu keywords that are not IMAP atoms are not kept (\"%s\"%s)",
-					 imap_peer(c), m.uid, refused, shown, refused > 1 ? "..." : "");
-			}
-		} else if ((too_many || refused) && fc->keyword_warnings == KEYWORD_WARNINGS + 1) {
-			log_warn("%s: keywords not kept of more messages; not shown", imap_peer(c));
-		}
-		m.keywords = fc->keywords.data ? fc->keywords.data : "";
-	}
-	if ((v = imap_fetch_item(list, "INTERNALDATE")) != NULL) {
-		if (v->type != IMAP_STRING || imap_parse_internaldate(v->data, v->len, &m.internaldate) < 0) {
-			snprintf(err, errlen, "%s: invalid INTERNALDATE in FETCH response", imap_peer(c));
-			return IMAP_ERR_PROTOCOL;
-		}
-	}
-	if ((v = imap_fetch_item(list, "MODSEQ")) != NULL) {
-		if (v->type != IMAP_LIST || v->n != 1 || imap_value_u64(&v->items[0], &m.modseq) < 0) {
-			snprintf(err, errlen, "%s: invalid MODSEQ in FETCH response", imap_peer(c));
-			return IMAP_ERR_PROTOCOL;
-		}
-	}
-	if ((v = imap_fetch_item(list, "X-GM-MSGID")) != NULL) {
-		if (imap_value_u64(v, &m.gm_msgid) < 0 || m.gm_msgid == 0) {
-			snprintf(err, errlen, "%s: invalid X-GM-MSGID in FETCH response", imap_peer(c));
-			return IMAP_ERR_PROTOCOL;
-		}
-	}
-	m.rfc822_size = UINT64_MAX; /* only a hint (Gmail dedupe): a bad one is ignored */
-	if ((v = imap_fetch_item(list, "RFC822.SIZE")) == NULL || imap_value_u64(v, &m.rfc822_size) < 0)
-		m.rfc822_size = UINT64_MAX;
-	int origin = 0;
-	if (c->streamed) {
-		/* the literal streamed must be the one the parser took for the body
-		 * item (the framing only guessed): its empty stand-in, in place */
-		v = body_item(list, &origin);
-		if (!v || v->type != IMAP_STRING || v->len || v->data != c->resp.data + c->streamed_at) {
-			snprintf(err, errlen, "%s: a literal taken for a message body is not the FETCH's body item",
-				 imap_peer(c));
-			return IMAP_ERR_PROTOCOL;
-		}
-		m.has_body = 1;
-		m.body_size = c->streamed_size;
-		origin = c->streamed_origin;
-	} else if ((v = body_item(list, &origin)) != NULL) {
-		if (v->type == IMAP_NIL) {
-			m.body_nil = !origin;
-		} else if (v->type == IMAP_STRING && c->sink && !c->sink_failed && m.uid) {
-			/* a body not sent as a literal (a quoted string is a legal
-			 * nstring): fed to the sink as a streamed one would be */
-			if (c->sink->on_body_begin(c->sink->ctx, v->len, c->sink_err, sizeof(c->sink_err)) != 0 ||
-			    (v->len && c->sink->on_body_data(c->sink->ctx, v->data, v->len, c->sink_err,
-							     sizeof(c->sink_err)) != 0))
-				c->sink_failed = 1;
-			m.has_body = 1;
-			m.body_size = v->len;
-		}
-	}
-	if (m.has_body && origin && m.rfc822_size != m.body_size) {
-		/* An origin marks the answer to a request for part of a body (RFC 3501
-		 * §7.4.2), which we never make: it is the whole body only when the
-		 * RFC822.SIZE beside it says so. Else it may be cut short, and a
-		 * truncated message must not be stored as the message. */
-		m.has_body = 0;
-		m.body_partial = 1;
-	}
+	int rc = fetch_attrs(c, fc, list, &m, err, errlen);
+	if (rc == 0)
+		rc = fetch_body(c, list, &m, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (c->sink_failed) {
 		fc->failed = 1;
 		snprintf(err, errlen, "%s", c->sink_err);

@@ -128,6 +128,98 @@ int imap_no_progress(const struct imap_client *c, int64_t quiet_since, const cha
 	return 1;
 }
 
+/* An unparsable line while a command is waited for: skipped (0) where the
+ * command allows it (c->skip_unparsable: LIST) and it is not the completion
+ * (tagstr), else IMAP_ERR_PROTOCOL with err, the line masked while a login runs. */
+static int wait_unparsable(struct imap_client *c, const char *tagstr, int64_t quiet_since, const char *what,
+			   char *perr, size_t perrlen, char *err, size_t errlen)
+{
+	size_t tl = strlen(tagstr);
+	if (c->skip_unparsable && !(c->resp.len > tl && !memcmp(c->resp.data, tagstr, tl) &&
+				    c->resp.data[tl] == ' ')) {
+		if (imap_list_warn_ok(c))
+			log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what,
+				 perr);
+		c->n_unparsable++;
+		if (imap_no_progress(c, quiet_since, "lines that do not parse", what, err, errlen))
+			return IMAP_ERR_PROTOCOL;
+		return 0;
+	}
+	if (c->n_secret_forms)
+		imap_parse_error_masked(c, perr, perrlen);
+	snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
+	return IMAP_ERR_PROTOCOL;
+}
+
+/* A tagged response r while tagstr is waited for: the completion of the command
+ * named in c->early_ok, kept for its own wait (1), else the wait's result: 0
+ * for OK (fn sees it first), fn_rc when fn failed before, IMAP_ERR_NO for NO or
+ * BAD (err holds the server's text), IMAP_ERR_PROTOCOL for an unknown tag. */
+static int wait_tagged_done(struct imap_client *c, const struct imap_response *r, const char *tagstr,
+			    const char *earlystr, imap_untagged_fn fn, void *ctx, int fn_rc, const char *what,
+			    char *err, size_t errlen)
+{
+	int rc;
+	if (c->early_ok && !c->early_tag && r->tag_len == strlen(earlystr) &&
+	    !memcmp(r->tag, earlystr, r->tag_len) &&
+	    (r->status == IMAP_STATUS_OK || r->status == IMAP_STATUS_NO ||
+	     r->status == IMAP_STATUS_BAD)) {
+		c->early_tag = c->early_ok;
+		keep_refusal(c, &c->early_refusal, r);
+		return 1;
+	}
+	if (r->tag_len != strlen(tagstr) || memcmp(r->tag, tagstr, r->tag_len)) {
+		snprintf(err, errlen, "%s: %s: response with unknown tag", imap_peer(c), what);
+		return IMAP_ERR_PROTOCOL;
+	}
+	if (r->code && r->code_len == 10 && !strncasecmp(r->code, "CAPABILITY", 10))
+		imap_set_caps(c, &r->code_args);
+	if (r->status == IMAP_STATUS_OK) {
+		if (fn_rc)
+			return fn_rc;
+		rc = fn ? fn(c, r, ctx, err, errlen) : 0;
+		return rc > 0 ? 0 : rc;
+	}
+	if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
+		keep_refusal(c, &c->refusal, r);
+		refusal_err(c, what, err, errlen);
+		return fn_rc ? fn_rc : IMAP_ERR_NO;
+	}
+	snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);
+	return IMAP_ERR_PROTOCOL;
+}
+
+/* An untagged response r while a command is waited for: what every command
+ * notes (BYE, CAPABILITY, the mailbox's size), then fn unless it failed before
+ * (*fn_rc keeps its error for the completion). *data: whether it was the
+ * command's own data. A connection or protocol error of fn is returned. */
+static int wait_untagged(struct imap_client *c, const struct imap_response *r, imap_untagged_fn fn, void *ctx,
+			 int *fn_rc, int *data, char *err, size_t errlen)
+{
+	int rc;
+	if (r->status == IMAP_STATUS_BYE) {
+		c->bye = 1;
+		imap_server_text(c, c->bye_text, sizeof(c->bye_text), r->text, r->text_len);
+		note_throttle(c, r);
+	} else {
+		if (r->status == IMAP_STATUS_NONE && r->name && r->name_len == 10 &&
+		    !strncasecmp(r->name, "CAPABILITY", 10))
+			imap_set_caps(c, &r->args);
+		imap_note_size(c, r);
+		if (r->status == IMAP_STATUS_OK && r->code && r->code_len == 10 &&
+		    !strncasecmp(r->code, "CAPABILITY", 10))
+			imap_set_caps(c, &r->code_args);
+		if (fn && !*fn_rc) {
+			rc = fn(c, r, ctx, err, errlen);
+			if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
+				return rc;
+			*data = rc == IMAP_DATA;
+			*fn_rc = rc > 0 ? 0 : rc; /* keep reading to the completion, then report */
+		}
+	}
+	return 0;
+}
+
 /* Read responses until the tagged completion of `tag`. Untagged responses go to
  * fn (may be NULL) after common handling. Returns 0 for OK, IMAP_ERR_NO for
  * NO/BAD (err holds the server's text), or a connection error. */
@@ -155,21 +247,10 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		if (rc < 0)
 			return rc;
 		if (imap_parse(c->parser, c->resp.data, c->resp.len, &r, perr, sizeof(perr)) < 0) {
-			size_t tl = strlen(tagstr);
-			if (c->skip_unparsable && !(c->resp.len > tl && !memcmp(c->resp.data, tagstr, tl) &&
-						    c->resp.data[tl] == ' ')) {
-				if (imap_list_warn_ok(c))
-					log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what,
-						 perr);
-				c->n_unparsable++;
-				if (imap_no_progress(c, quiet_since, "lines that do not parse", what, err, errlen))
-					return IMAP_ERR_PROTOCOL;
-				continue;
-			}
-			if (c->n_secret_forms)
-				imap_parse_error_masked(c, perr, sizeof(perr));
-			snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
-			return IMAP_ERR_PROTOCOL;
+			rc = wait_unparsable(c, tagstr, quiet_since, what, perr, sizeof(perr), err, errlen);
+			if (rc < 0)
+				return rc;
+			continue;
 		}
 		if (r.kind == IMAP_RESP_CONTINUATION && c->cont_reply && conts++ < 2) {
 			rc = imap_write(c, c->cont_reply, strlen(c->cont_reply), err, errlen);
@@ -182,33 +263,10 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 			return IMAP_ERR_PROTOCOL;
 		}
 		if (r.kind == IMAP_RESP_TAGGED) {
-			if (c->early_ok && !c->early_tag && r.tag_len == strlen(earlystr) &&
-			    !memcmp(r.tag, earlystr, r.tag_len) &&
-			    (r.status == IMAP_STATUS_OK || r.status == IMAP_STATUS_NO ||
-			     r.status == IMAP_STATUS_BAD)) {
-				c->early_tag = c->early_ok;
-				keep_refusal(c, &c->early_refusal, &r);
+			rc = wait_tagged_done(c, &r, tagstr, earlystr, fn, ctx, fn_rc, what, err, errlen);
+			if (rc == 1) /* an earlier command's completion */
 				continue;
-			}
-			if (r.tag_len != strlen(tagstr) || memcmp(r.tag, tagstr, r.tag_len)) {
-				snprintf(err, errlen, "%s: %s: response with unknown tag", imap_peer(c), what);
-				return IMAP_ERR_PROTOCOL;
-			}
-			if (r.code && r.code_len == 10 && !strncasecmp(r.code, "CAPABILITY", 10))
-				imap_set_caps(c, &r.code_args);
-			if (r.status == IMAP_STATUS_OK) {
-				if (fn_rc)
-					return fn_rc;
-				rc = fn ? fn(c, &r, ctx, err, errlen) : 0;
-				return rc > 0 ? 0 : rc;
-			}
-			if (r.status == IMAP_STATUS_NO || r.status == IMAP_STATUS_BAD) {
-				keep_refusal(c, &c->refusal, &r);
-				refusal_err(c, what, err, errlen);
-				return fn_rc ? fn_rc : IMAP_ERR_NO;
-			}
-			snprintf(err, errlen, "%s: %s: malformed tagged response", imap_peer(c), what);
-			return IMAP_ERR_PROTOCOL;
+			return rc;
 		}
 		/* untagged: only the command's own data, as its callback tells
 		 * (IMAP_DATA), is progress, and FETCH responses only up to a bound
@@ -218,26 +276,9 @@ int imap_wait_tagged(struct imap_client *c, unsigned tag, imap_untagged_fn fn, v
 		int is_fetch = r.status == IMAP_STATUS_NONE && r.has_number && r.name && r.name_len == 5 &&
 			       !strncasecmp(r.name, "FETCH", 5);
 		int data = 0;
-		if (r.status == IMAP_STATUS_BYE) {
-			c->bye = 1;
-			imap_server_text(c, c->bye_text, sizeof(c->bye_text), r.text, r.text_len);
-			note_throttle(c, &r);
-		} else {
-			if (r.status == IMAP_STATUS_NONE && r.name && r.name_len == 10 &&
-			    !strncasecmp(r.name, "CAPABILITY", 10))
-				imap_set_caps(c, &r.args);
-			imap_note_size(c, &r);
-			if (r.status == IMAP_STATUS_OK && r.code && r.code_len == 10 &&
-			    !strncasecmp(r.code, "CAPABILITY", 10))
-				imap_set_caps(c, &r.code_args);
-			if (fn && !fn_rc) {
-				rc = fn(c, &r, ctx, err, errlen);
-				if (rc == IMAP_ERR_NET || rc == IMAP_ERR_PROTOCOL)
-					return rc;
-				data = rc == IMAP_DATA;
-				fn_rc = rc > 0 ? 0 : rc; /* keep reading to the completion, then report */
-			}
-		}
+		rc = wait_untagged(c, &r, fn, ctx, &fn_rc, &data, err, errlen);
+		if (rc < 0)
+			return rc;
 		if (data && !(is_fetch && ++fetches > FETCH_SLACK + 4 * (uint64_t)c->exists))
 			quiet_since = imap_mono_ms();
 		else if (imap_no_progress(c, quiet_since, is_fetch && data ?

@@ -97,6 +97,77 @@ static int is_fetch_start(const char *s, size_t len)
 	return i > 2 && len - i >= 8 && !strncasecmp(s + i, " FETCH (", 8);
 }
 
+/* Read until the bytes from c->rpos hold a whole line (those before *scanned
+ * are known to hold no LF); *linelen: its length with the LF. */
+static int read_line(struct imap_client *c, size_t *scanned, size_t *linelen, char *err, size_t errlen)
+{
+	for (;;) {
+		/* find the end of the current line */
+		char *nl = c->rbuf.len > *scanned ?
+			memchr(c->rbuf.data + *scanned, '\n', c->rbuf.len - *scanned) : NULL;
+		if (!nl) {
+			*scanned = c->rbuf.len;
+			if (c->rbuf.len - c->rpos > MAX_LINE) {
+				snprintf(err, errlen, "%s: response line longer than %zu bytes", imap_peer(c),
+					 MAX_LINE);
+				return IMAP_ERR_PROTOCOL;
+			}
+			size_t off = *scanned - c->rpos;
+			int rc = fill(c, err, errlen);
+			if (rc < 0)
+				return rc;
+			*scanned = c->rpos + off;
+			continue;
+		}
+		*linelen = (size_t)(nl - (c->rbuf.data + c->rpos)) + 1;
+		return 0;
+	}
+}
+
+/* The line ending in the literal marker of a message body (at marker, lit
+ * bytes; body_item as is_body_item says): the line with an empty literal
+ * "{0}" as its stand-in into c->resp, the body streamed to the sink. */
+static int take_body_literal(struct imap_client *c, const char *line, size_t linelen, size_t marker, uint64_t lit,
+			     int body_item, char *err, size_t errlen)
+{
+	buf_add(&c->resp, line, marker);
+	buf_adds(&c->resp, "{0}\r\n");
+	c->rpos += linelen;
+	c->streamed = 1;
+	c->streamed_at = c->resp.len;
+	c->streamed_size = lit;
+	c->streamed_origin = body_item == 2;
+	if (!c->sink_failed &&
+	    c->sink->on_body_begin(c->sink->ctx, lit, c->sink_err, sizeof(c->sink_err)) != 0)
+		c->sink_failed = 1;
+	int rc = stream_literal(c, lit, err, errlen);
+	if (rc < 0)
+		return rc;
+	return 0;
+}
+
+/* Any other line ending in a literal marker: the line and its lit bytes into
+ * c->resp, within MAX_RESPONSE. */
+static int take_literal(struct imap_client *c, const char *line, size_t linelen, uint64_t lit,
+			char *err, size_t errlen)
+{
+	if (lit > MAX_RESPONSE - c->resp.len - linelen) {
+		snprintf(err, errlen, "%s: server literal of %" PRIu64 " bytes is too large",
+			 imap_peer(c), lit);
+		return IMAP_ERR_PROTOCOL;
+	}
+	buf_add(&c->resp, line, linelen);
+	c->rpos += linelen;
+	while (c->rbuf.len - c->rpos < lit) {
+		int rc = fill(c, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	buf_add(&c->resp, c->rbuf.data + c->rpos, (size_t)lit);
+	c->rpos += (size_t)lit;
+	return 0;
+}
+
 /* Assemble one complete response into c->resp. */
 int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 {
@@ -109,24 +180,10 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 	c->streamed_size = 0;
 	c->streamed_origin = 0;
 	for (;;) {
-		/* find the end of the current line */
-		char *nl = c->rbuf.len > scanned ?
-			memchr(c->rbuf.data + scanned, '\n', c->rbuf.len - scanned) : NULL;
-		if (!nl) {
-			scanned = c->rbuf.len;
-			if (c->rbuf.len - c->rpos > MAX_LINE) {
-				snprintf(err, errlen, "%s: response line longer than %zu bytes", imap_peer(c),
-					 MAX_LINE);
-				return IMAP_ERR_PROTOCOL;
-			}
-			size_t off = scanned - c->rpos;
-			int rc = fill(c, err, errlen);
-			if (rc < 0)
-				return rc;
-			scanned = c->rpos + off;
-			continue;
-		}
-		size_t linelen = (size_t)(nl - (c->rbuf.data + c->rpos)) + 1;
+		size_t linelen;
+		int rc = read_line(c, &scanned, &linelen, err, errlen);
+		if (rc < 0)
+			return rc;
 		const char *line = c->rbuf.data + c->rpos;
 		/* A message body is followed by the next item (SP) or the end of the
 		 * FETCH list (")"). Anything else means that the literal's size was not
@@ -166,35 +223,14 @@ int imap_read_response(struct imap_client *c, char *err, size_t errlen)
 				body_item = is_body_item(line, marker);
 		}
 		if (body_item) {
-			buf_add(&c->resp, line, marker);
-			buf_adds(&c->resp, "{0}\r\n");
-			c->rpos += linelen;
-			c->streamed = 1;
-			c->streamed_at = c->resp.len;
-			c->streamed_size = lit;
-			c->streamed_origin = body_item == 2;
-			if (!c->sink_failed &&
-			    c->sink->on_body_begin(c->sink->ctx, lit, c->sink_err, sizeof(c->sink_err)) != 0)
-				c->sink_failed = 1;
-			int rc = stream_literal(c, lit, err, errlen);
+			rc = take_body_literal(c, line, linelen, marker, lit, body_item, err, errlen);
 			if (rc < 0)
 				return rc;
 			after_body = 1;
 		} else {
-			if (lit > MAX_RESPONSE - c->resp.len - linelen) {
-				snprintf(err, errlen, "%s: server literal of %" PRIu64 " bytes is too large",
-					 imap_peer(c), lit);
-				return IMAP_ERR_PROTOCOL;
-			}
-			buf_add(&c->resp, line, linelen);
-			c->rpos += linelen;
-			while (c->rbuf.len - c->rpos < lit) {
-				int rc = fill(c, err, errlen);
-				if (rc < 0)
-					return rc;
-			}
-			buf_add(&c->resp, c->rbuf.data + c->rpos, (size_t)lit);
-			c->rpos += (size_t)lit;
+			rc = take_literal(c, line, linelen, lit, err, errlen);
+			if (rc < 0)
+				return rc;
 		}
 		scanned = c->rpos;
 	}

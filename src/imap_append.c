@@ -581,66 +581,71 @@ static int add_uid_range(uint32_t lo, uint32_t hi, void *ctx)
 	return 0;
 }
 
-int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, size_t n, uint32_t *uids,
-		     struct imap_append_result *res, char *err, size_t errlen)
+/* Write the MULTIAPPEND of reqs[0..n) (RFC 3502) with tag through out: the
+ * flags checked first, then each message as a LITERAL+ literal. */
+static int multiappend_send(struct imap_client *c, struct buf *out, unsigned tag,
+			    const struct imap_append_req *reqs, size_t n, char *err, size_t errlen)
 {
-	struct buf out = BUF_INIT;
-	unsigned tag = ++c->tagno;
-	int64_t since;
 	int rc = 0;
-	memset(res, 0, sizeof(*res));
-	memset(uids, 0, n * sizeof(*uids));
-	buf_addf(&out, "a%u APPEND ", tag);
-	if (!n || imap_add_quoted(&out, reqs[0].wire_name) < 0) {
+	buf_addf(out, "a%u APPEND ", tag);
+	if (!n || imap_add_quoted(out, reqs[0].wire_name) < 0) {
 		snprintf(err, errlen, "%s: MULTIAPPEND: nothing to send or unquotable mailbox name", imap_peer(c));
 		rc = IMAP_ERR_LOCAL;
-		goto out;
+		return rc;
 	}
 	/* checked before a byte is sent: the command cannot be left half-written */
 	for (size_t i = 0; i < n; i++) {
 		if (reqs[i].flags && strpbrk(reqs[i].flags, "\r\n()")) {
 			snprintf(err, errlen, "%s: APPEND: invalid flag list", imap_peer(c));
 			rc = IMAP_ERR_LOCAL;
-			goto out;
+			return rc;
 		}
 	}
-	log_debug("%s: C: %s <%zu messages>", imap_peer(c), out.data, n);
+	log_debug("%s: C: %s <%zu messages>", imap_peer(c), out->data, n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct imap_append_req *q = &reqs[i];
 		if (q->flags && *q->flags)
-			buf_addf(&out, " (%s)", q->flags);
+			buf_addf(out, " (%s)", q->flags);
 		if (q->date != INT64_MIN) {
 			char date[32];
 			imap_format_internaldate(q->date, date);
-			buf_addf(&out, " \"%s\"", date);
+			buf_addf(out, " \"%s\"", date);
 		}
-		buf_addf(&out, " {%zu+}\r\n", q->len);
+		buf_addf(out, " {%zu+}\r\n", q->len);
 		/* small messages are gathered, big ones written as they come */
-		rc = put_literal(c, &out, q, err, errlen);
+		rc = put_literal(c, out, q, err, errlen);
 		if (rc == 0)
-			rc = flush_out(c, &out, 65536, err, errlen);
+			rc = flush_out(c, out, 65536, err, errlen);
 	}
-	buf_adds(&out, "\r\n");
+	buf_adds(out, "\r\n");
 	if (rc == 0)
-		rc = flush_out(c, &out, 0, err, errlen);
-	if (rc < 0)
-		goto out;
+		rc = flush_out(c, out, 0, err, errlen);
+	return rc;
+}
+
+/* Read the answer to the MULTIAPPEND tag up to its completion: res from its
+ * status, uids[0..n) from its APPENDUID (all 0 without a usable one). */
+static int multiappend_wait(struct imap_client *c, unsigned tag, size_t n, uint32_t *uids,
+			    struct imap_append_result *res, char *err, size_t errlen)
+{
+	int64_t since;
+	int rc;
 	since = imap_mono_ms();
 	for (;;) {
 		struct imap_response r;
 		if ((rc = next_response(c, since, &r, "APPEND", err, errlen)) < 0)
-			goto out;
+			return rc;
 		if (r.kind == IMAP_RESP_CONTINUATION) {
 			snprintf(err, errlen, "%s: APPEND: unexpected continuation request", imap_peer(c));
 			rc = IMAP_ERR_PROTOCOL;
-			goto out;
+			return rc;
 		}
 		if (r.kind != IMAP_RESP_TAGGED)
 			continue;
 		if (!tag_matches(&r, tag)) {
 			snprintf(err, errlen, "%s: APPEND: response with unknown tag", imap_peer(c));
 			rc = IMAP_ERR_PROTOCOL;
-			goto out;
+			return rc;
 		}
 		rc = append_status(c, &r, res, err, errlen);
 		/* "[APPENDUID uv 5:9,12]": the UIDs in the order of the messages (RFC 4315 §3) */
@@ -654,9 +659,21 @@ int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, 
 			res->uidvalidity = uv;
 		else
 			memset(uids, 0, n * sizeof(*uids));
-		goto out;
+		return rc;
 	}
-out:
+}
+
+int imap_multiappend(struct imap_client *c, const struct imap_append_req *reqs, size_t n, uint32_t *uids,
+		     struct imap_append_result *res, char *err, size_t errlen)
+{
+	struct buf out = BUF_INIT;
+	unsigned tag = ++c->tagno;
+	int rc = 0;
+	memset(res, 0, sizeof(*res));
+	memset(uids, 0, n * sizeof(*uids));
+	rc = multiappend_send(c, &out, tag, reqs, n, err, errlen);
+	if (rc == 0)
+		rc = multiappend_wait(c, tag, n, uids, res, err, errlen);
 	buf_free(&out);
 	return rc;
 }

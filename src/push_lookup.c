@@ -523,34 +523,16 @@ out:
 	return rc;
 }
 
-/* Search the target for each source message idx[0..n): candidates by size
- * (and Message-ID), then their header digests and dates compared. Messages
- * found get a state entry with the target's flags (and go to *update when
- * those differ from the mirror's); the others go to *missing. */
-int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
-			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
-			 char *err, size_t errlen)
+/* Source messages idx[0..n) opened for their keys (KEYS[k], OK[k] set;
+ * SEARCH[k] when not found under a hint's UID, HINT[k]); one that cannot be
+ * read is warned about, and counted skipped unless LEARNING. */
+static void lookup_keys(struct folder_run *f, const size_t *idx, size_t n, int learning,
+			const struct push_candidate *hint, struct msg_key *keys, uint8_t *ok, uint8_t *search,
+			ssize_t *match)
 {
-	struct lookup l = { .f = f };
-	struct msg_key *keys = xcalloc(n + 1, sizeof(*keys));
-	uint8_t *ok = xcalloc(n + 1, 1);
-	ssize_t *match = xcalloc(n + 1, sizeof(*match));
-	uint32_t *claimed = NULL;
-	size_t n_claimed = claimed_uids(f, &claimed);
-	struct buf kw = BUF_INIT;
 	struct push_msg msg = PUSH_MSG_INIT;
-	struct push_entry **ent = xcalloc(n + 1, sizeof(*ent));
-	struct push_candidate *hint = xcalloc(n + 1, sizeof(*hint));
-	uint8_t *search = xcalloc(n + 1, 1);
 	char rerr[512];
-	int rc = 0;
 
-	for (size_t k = 0; k < n; k++)
-		ent[k] = push_state_find(&f->st, f->src[idx[k]].uv, f->src[idx[k]].uid);
-	rc = check_hints(f, ent, n, claimed, n_claimed, hint, err, errlen);
-	if (rc < 0)
-		goto out;
-	n_claimed = claim_hints(&claimed, n_claimed, hint, n);
 	for (size_t k = 0; k < n; k++) {
 		int r = push_open_message(f, idx[k], 0, &msg, rerr, sizeof(rerr));
 		match[k] = -1;
@@ -572,28 +554,20 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 		ok[k] = 1;
 		search[k] = !hint[k].uid;
 	}
-	rc = find_on_target(f, keys, search, n, claimed, n_claimed, &l, match, err, errlen);
-	if (rc < 0)
-		goto out;
-	/* those found under the UID an earlier APPENDUID gave them join the candidates */
-	for (size_t k = 0; k < n; k++) {
-		if (!ok[k] || !hint[k].uid)
-			continue;
-		struct push_candidate *c = cand_add(&l);
-		*c = hint[k];
-		c->taken = 1;
-		hint[k].keywords = NULL;
-		match[k] = (ssize_t)(l.n_cand - 1);
-	}
-	if (!l.n_cand)
-		goto decide;
+	push_msg_free(&msg);
+}
+
+/* Entries not pending whose target UID is one L matched (taken) lose their
+ * source UID (push_state_compact drops them). */
+static void release_orphans(struct folder_run *f, struct lookup *l)
+{
 	/* a matched target message that an orphan entry stood for now belongs to
 	 * the source message found (renumbered source folder) */
-	uint32_t *taken = xcalloc(l.n_cand + 1, sizeof(*taken));
+	uint32_t *taken = xcalloc(l->n_cand + 1, sizeof(*taken));
 	size_t n_taken = 0;
-	for (size_t c = 0; c < l.n_cand; c++)
-		if (l.cand[c].taken)
-			taken[n_taken++] = l.cand[c].uid;
+	for (size_t c = 0; c < l->n_cand; c++)
+		if (l->cand[c].taken)
+			taken[n_taken++] = l->cand[c].uid;
 	n_taken = push_uniq_u32(taken, n_taken);
 	for (size_t j = 0; j < f->st.n; j++) {
 		struct push_entry *e = &f->st.e[j];
@@ -602,7 +576,17 @@ int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int 
 	}
 	free(taken);
 	push_state_compact(&f->st);
-decide:
+}
+
+/* The lookup's outcome in the state: the messages not found go to MISSING,
+ * those found (MATCH[k], a candidate of L) get an entry with the target's
+ * flags, and go to UPDATE when those differ from the mirror's. */
+static void record_outcomes(struct folder_run *f, const size_t *idx, size_t n, int learning, const uint8_t *ok,
+			    const ssize_t *match, const struct lookup *l, size_t *missing, size_t *n_missing,
+			    size_t *update, size_t *n_update)
+{
+	struct buf kw = BUF_INIT;
+
 	/* not there: appended afresh (the state must stay sorted: remove, then put) */
 	for (size_t k = 0; k < n; k++) {
 		const struct push_src *s = &f->src[idx[k]];
@@ -615,7 +599,7 @@ decide:
 		const struct push_src *s = &f->src[idx[k]];
 		if (!ok[k] || match[k] < 0)
 			continue;
-		const struct push_candidate *c = &l.cand[match[k]];
+		const struct push_candidate *c = &l->cand[match[k]];
 		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
 		e->pending = 0;
 		e->unverified = 0;
@@ -629,6 +613,51 @@ decide:
 			update[(*n_update)++] = idx[k];
 	}
 	push_state_compact(&f->st);
+	buf_free(&kw);
+}
+
+/* Search the target for each source message idx[0..n): candidates by size
+ * (and Message-ID), then their header digests and dates compared. Messages
+ * found get a state entry with the target's flags (and go to *update when
+ * those differ from the mirror's); the others go to *missing. */
+int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
+			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
+			 char *err, size_t errlen)
+{
+	struct lookup l = { .f = f };
+	struct msg_key *keys = xcalloc(n + 1, sizeof(*keys));
+	uint8_t *ok = xcalloc(n + 1, 1);
+	ssize_t *match = xcalloc(n + 1, sizeof(*match));
+	uint32_t *claimed = NULL;
+	size_t n_claimed = claimed_uids(f, &claimed);
+	struct push_entry **ent = xcalloc(n + 1, sizeof(*ent));
+	struct push_candidate *hint = xcalloc(n + 1, sizeof(*hint));
+	uint8_t *search = xcalloc(n + 1, 1);
+	int rc = 0;
+
+	for (size_t k = 0; k < n; k++)
+		ent[k] = push_state_find(&f->st, f->src[idx[k]].uv, f->src[idx[k]].uid);
+	rc = check_hints(f, ent, n, claimed, n_claimed, hint, err, errlen);
+	if (rc < 0)
+		goto out;
+	n_claimed = claim_hints(&claimed, n_claimed, hint, n);
+	lookup_keys(f, idx, n, learning, hint, keys, ok, search, match);
+	rc = find_on_target(f, keys, search, n, claimed, n_claimed, &l, match, err, errlen);
+	if (rc < 0)
+		goto out;
+	/* those found under the UID an earlier APPENDUID gave them join the candidates */
+	for (size_t k = 0; k < n; k++) {
+		if (!ok[k] || !hint[k].uid)
+			continue;
+		struct push_candidate *c = cand_add(&l);
+		*c = hint[k];
+		c->taken = 1;
+		hint[k].keywords = NULL;
+		match[k] = (ssize_t)(l.n_cand - 1);
+	}
+	if (l.n_cand)
+		release_orphans(f, &l);
+	record_outcomes(f, idx, n, learning, ok, match, &l, missing, n_missing, update, n_update);
 out:
 	lookup_free(&l);
 	for (size_t k = 0; k < n; k++)
@@ -640,8 +669,6 @@ out:
 	free(ok);
 	free(match);
 	free(claimed);
-	push_msg_free(&msg);
-	buf_free(&kw);
 	return rc;
 }
 

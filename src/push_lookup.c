@@ -404,21 +404,14 @@ static size_t claim_hints(uint32_t **claimed, size_t n_claimed, const struct pus
 	return push_uniq_u32(*claimed, n_claimed);
 }
 
-/* Search the target for the messages KEYS[k] (those with OK[k]): candidates
- * by size and Message-ID, then their headers fetched and compared, target UIDs
- * in CLAIMED left out. MATCH[k]: the index of its candidate in L->cand, or -1. */
-static int find_on_target(struct folder_run *f, const struct msg_key *keys, const uint8_t *ok, size_t n,
-			  const uint32_t *claimed, size_t n_claimed, struct lookup *l, ssize_t *match,
-			  char *err, size_t errlen)
+/* Candidates for the messages KEYS[k] (those with OK[k]) into L->uids: by
+ * one SEARCH ALL when there are many, else one SEARCH by size and Message-ID
+ * each, SEARCH_WINDOW in flight. 0, or an IMAP_ERR_* code with err. */
+static int search_candidates(struct folder_run *f, const struct msg_key *keys, const uint8_t *ok, size_t n,
+			     struct lookup *l, char *err, size_t errlen)
 {
-	struct buf set = BUF_INIT;
 	unsigned tags[SEARCH_WINDOW];
 	int rc = 0;
-	for (size_t k = 0; k < n; k++)
-		match[k] = -1;
-	/* an empty folder (or one not there yet) holds none of them */
-	if (!f->exists_on_target || !f->info.exists)
-		goto out;
 	unsigned searches = 0, seen0 = imap_search_seen(f->r->imap);
 	/* many to look up (a first push into a folder that has mail): every message
 	 * of the folder is a candidate, one SEARCH instead of one per message */
@@ -466,6 +459,18 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 		rc = IMAP_ERR_NO;
 		goto out;
 	}
+out:
+	return rc;
+}
+
+/* The headers of L's candidates (L->uids, made distinct, those in CLAIMED
+ * dropped) fetched into L->cand (owned by L); every one must come back.
+ * 0, or an IMAP_ERR_* code with err. */
+static int fetch_candidates(struct folder_run *f, const uint32_t *claimed, size_t n_claimed, struct lookup *l,
+			    char *err, size_t errlen)
+{
+	struct buf set = BUF_INIT;
+	int rc = 0;
 	/* candidates that no present message claims: fetch their headers */
 	size_t o = 0;
 	l->n_uids = push_uniq_u32(l->uids, l->n_uids);
@@ -494,6 +499,30 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 		rc = IMAP_ERR_NO;
 		goto out;
 	}
+out:
+	buf_free(&set);
+	return rc;
+}
+
+/* Search the target for the messages KEYS[k] (those with OK[k]): candidates
+ * by size and Message-ID, then their headers fetched and compared, target UIDs
+ * in CLAIMED left out. MATCH[k]: the index of its candidate in L->cand, or -1. */
+static int find_on_target(struct folder_run *f, const struct msg_key *keys, const uint8_t *ok, size_t n,
+			  const uint32_t *claimed, size_t n_claimed, struct lookup *l, ssize_t *match,
+			  char *err, size_t errlen)
+{
+	int rc = 0;
+	for (size_t k = 0; k < n; k++)
+		match[k] = -1;
+	/* an empty folder (or one not there yet) holds none of them */
+	if (!f->exists_on_target || !f->info.exists)
+		goto out;
+	rc = search_candidates(f, keys, ok, n, l, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = fetch_candidates(f, claimed, n_claimed, l, err, errlen);
+	if (rc < 0)
+		goto out;
 	/* a candidate with the header of a message looked up but the size of
 	 * none (its RFC822.SIZE damaged on the way) would match none of them:
 	 * that message taken for absent and appended a second time */
@@ -519,7 +548,6 @@ static int find_on_target(struct folder_run *f, const struct msg_key *keys, cons
 			l->cand[match[k]].taken = 1;
 	}
 out:
-	buf_free(&set);
 	return rc;
 }
 

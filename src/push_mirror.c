@@ -184,28 +184,33 @@ const char *push_allowed_keywords(const struct folder_run *f)
 	return f->keywords_ok ? NULL : f->permanent.data ? f->permanent.data : "";
 }
 
-/* Scan the mirror folder: one source message per (uidvalidity, uid), flags from
- * the file name, keywords from the folder's sync state. */
-int push_scan_source(struct folder_run *f, char *err, size_t errlen)
+/* The keywords (and $Forwarded) a folder that takes no new keywords drops. */
+struct scan_dropped {
+	size_t n_dropped;   /* messages pushed without some of theirs */
+	int fwd_dropped;    /* $Forwarded among them */
+	struct buf dropped; /* their names, the first 200 bytes' worth (owned) */
+};
+
+/* The mirror folder's files scanned into f->view and its sync state read
+ * into FS (the caller's to state_free() on 0; an unreadable state taken for
+ * none); files not made by mailkeep counted skipped. -1 with err when the
+ * folder cannot be scanned or the state is another folder's. */
+static int scan_load_state(struct folder_run *f, struct folder_state *fs, char *err, size_t errlen)
 {
-	struct folder_state fs;
-	struct buf kw = BUF_INIT, all = BUF_INIT, dropped = BUF_INIT, add = BUF_INIT, rem = BUF_INIT;
 	char serr[512];
-	size_t n = 0, n_dropped = 0;
-	int fwd_dropped = 0;
 	if (maildir_scan(f->dir.data, &f->view, err, errlen) < 0)
 		return -1;
-	if (state_load(f->dir.data, &fs, serr, sizeof(serr)) < 0) {
+	if (state_load(f->dir.data, fs, serr, sizeof(serr)) < 0) {
 		log_warn("push %s -> %s: folder \"%s\": %s; keywords are not pushed", f->r->src->name,
 			 f->r->dst->name, f->name, serr);
-		memset(&fs, 0, sizeof(fs));
+		memset(fs, 0, sizeof(*fs));
 	}
-	if (!state_is_of(&fs, f->rel)) {
+	if (!state_is_of(fs, f->rel)) {
 		/* swapped or copied by hand with another folder's directory: its files
 		 * may be that folder's messages under this one's UIDs */
 		snprintf(err, errlen, "the mirror's state is another folder's (its directory was moved or copied "
 			 "by hand); sync the source account first");
-		state_free(&fs);
+		state_free(fs);
 		return -1;
 	}
 	if (f->view.foreign) {
@@ -213,12 +218,21 @@ int push_scan_source(struct folder_run *f, char *err, size_t errlen)
 			 f->r->src->name, f->r->dst->name, f->name, f->view.foreign);
 		f->skipped += f->view.foreign;
 	}
-	struct push_src *src = xcalloc(f->view.n + 1, sizeof(*src));
-	size_t *file = xcalloc(f->view.n + 1, sizeof(*file));
-	char **kws = xcalloc(f->view.n + 1, sizeof(*kws));
+	return 0;
+}
+
+/* The source messages of f->view, one per (uidvalidity, uid), into
+ * SRC/FILE/KWS (KWS[k] owned by the caller), flags from the file name,
+ * keywords from FS, those the target folder cannot keep dropped (noted in D).
+ * The number of messages. */
+static size_t scan_files(struct folder_run *f, const struct folder_state *fs, struct push_src *src, size_t *file,
+			 char **kws, struct scan_dropped *d)
+{
+	struct buf kw = BUF_INIT, all = BUF_INIT, add = BUF_INIT, rem = BUF_INIT;
+	size_t n = 0;
 	for (size_t i = 0; i < f->view.n; i++) {
 		const struct maildir_file *mf = &f->view.files[i];
-		uint32_t uv = mf->uidvalidity ? mf->uidvalidity : fs.uidvalidity;
+		uint32_t uv = mf->uidvalidity ? mf->uidvalidity : fs->uidvalidity;
 		if (!uv) {
 			f->skipped++;
 			continue;
@@ -226,7 +240,7 @@ int push_scan_source(struct folder_run *f, char *err, size_t errlen)
 		/* a file with mailkeep's name whose date is not the one the sync state
 		 * recorded for its UID is another message's (moved by hand from a folder
 		 * with the same UIDVALIDITY; docs/design.md): never pushed as this one */
-		const struct state_msg *sd = fs.uidvalidity == uv ? state_find(&fs, mf->uid) : NULL;
+		const struct state_msg *sd = fs->uidvalidity == uv ? state_find(fs, mf->uid) : NULL;
 		if (sd && !plan_file_stands(&f->view, i, uv, sd->date)) {
 			log_debug("push: folder \"%s\": %s: another message's file (the state has UID %" PRIu32
 				  " dated %" PRId64 "): not pushed", f->name, maildir_view_name(&f->view, mf), mf->uid,
@@ -240,23 +254,34 @@ int push_scan_source(struct folder_run *f, char *err, size_t errlen)
 			dup = src[j - 1].uv == uv;
 		if (dup)
 			continue;
-		const struct state_msg *sm = fs.uidvalidity == uv ? state_find(&fs, mf->uid) : NULL;
+		const struct state_msg *sm = fs->uidvalidity == uv ? state_find(fs, mf->uid) : NULL;
 		push_keywords_normalise(sm ? sm->keywords : NULL, push_allowed_keywords(f), &kw);
 		push_keywords_normalise(sm ? sm->keywords : NULL, NULL, &all);
 		/* $Forwarded too is a keyword on the wire (the letter P) */
 		unsigned flags = push_flags_allowed(mf->flags, push_allowed_keywords(f));
 		if (strcmp(kw.data, all.data) || flags != mf->flags) {
-			n_dropped++;
-			fwd_dropped |= flags != mf->flags;
+			d->n_dropped++;
+			d->fwd_dropped |= flags != mf->flags;
 			push_flags_delta(0, all.data, 0, kw.data, &add, &rem);
-			if (dropped.len < 200 && rem.len)
-				buf_addf(&dropped, " %s", rem.data);
+			if (d->dropped.len < 200 && rem.len)
+				buf_addf(&d->dropped, " %s", rem.data);
 		}
 		kws[n] = xstrdup(kw.data);
 		src[n] = (struct push_src){ uv, mf->uid, flags, kws[n] };
 		file[n] = i;
 		n++;
 	}
+	buf_free(&kw);
+	buf_free(&all);
+	buf_free(&add);
+	buf_free(&rem);
+	return n;
+}
+
+/* SRC/FILE/KWS[0..n) sorted into f->src, f->file and f->kw (f's, KWS's
+ * strings with them). */
+static void scan_sort(struct folder_run *f, struct push_src *src, const size_t *file, char **kws, size_t n)
+{
 	/* sort by (uv, uid): the view is sorted by uid only */
 	size_t *order = xcalloc(n + 1, sizeof(*order));
 	for (size_t i = 0; i < n; i++)
@@ -271,24 +296,44 @@ int push_scan_source(struct folder_run *f, char *err, size_t errlen)
 		f->kw[i] = kws[order[i]];
 	}
 	f->n_src = n;
+	free(order);
+}
+
+/* A warning naming the keywords that D says were dropped, if any. */
+static void scan_warn_dropped(const struct folder_run *f, const struct scan_dropped *d)
+{
+	struct buf kw = BUF_INIT;
 	/* RFC 3501 §7.1: keywords the folder cannot keep; say so rather than lose them quietly */
-	if (n_dropped) {
-		push_keywords_normalise(dropped.data, NULL, &kw); /* each once */
+	if (d->n_dropped) {
+		push_keywords_normalise(d->dropped.data, NULL, &kw); /* each once */
 		log_warn("push %s -> %s: folder \"%s\": the target folder takes no new keywords (PERMANENTFLAGS "
 			 "without \\*): %zu messages pushed without their keywords %s%s%s", f->r->src->name,
-			 f->r->dst->name, f->name, n_dropped, fwd_dropped ? maildir_flag_to_imap(MFLAG_PASSED) : "",
-			 fwd_dropped && kw.len ? " " : "", kw.data);
+			 f->r->dst->name, f->name, d->n_dropped,
+			 d->fwd_dropped ? maildir_flag_to_imap(MFLAG_PASSED) : "", d->fwd_dropped && kw.len ? " " : "",
+			 kw.data);
 	}
-	free(order);
+	buf_free(&kw);
+}
+
+/* Scan the mirror folder: one source message per (uidvalidity, uid), flags from
+ * the file name, keywords from the folder's sync state. */
+int push_scan_source(struct folder_run *f, char *err, size_t errlen)
+{
+	struct folder_state fs;
+	struct scan_dropped d = { .dropped = BUF_INIT };
+	if (scan_load_state(f, &fs, err, errlen) < 0)
+		return -1;
+	struct push_src *src = xcalloc(f->view.n + 1, sizeof(*src));
+	size_t *file = xcalloc(f->view.n + 1, sizeof(*file));
+	char **kws = xcalloc(f->view.n + 1, sizeof(*kws));
+	size_t n = scan_files(f, &fs, src, file, kws, &d);
+	scan_sort(f, src, file, kws, n);
+	scan_warn_dropped(f, &d);
 	free(src);
 	free(file);
 	free(kws);
 	state_free(&fs);
-	buf_free(&kw);
-	buf_free(&all);
-	buf_free(&dropped);
-	buf_free(&add);
-	buf_free(&rem);
+	buf_free(&d.dropped);
 	return 0;
 }
 

@@ -257,6 +257,96 @@ size_t push_ns_levels(const struct push_name *ns, const struct push_name *nm)
 	return ns->n;
 }
 
+/* The existing target folder that SRC's nearest special-use level (SRC_SPECIAL
+ * for the folder itself, else by name) stands for, when the target has no
+ * folder of SRC's name; *REST gets the levels it stands for. NULL when none. */
+static const struct imap_mailbox *special_base(const struct push_name *src, unsigned src_special,
+					       const struct imap_mailbox_list *target, const char *prefix_utf8,
+					       char delim, size_t *rest)
+{
+	const struct imap_mailbox *base = NULL;
+	for (size_t len = src->n; len > 0 && !base; len--) {
+		struct push_name pre = { src->comp, len };
+		unsigned sp = len == src->n && src_special ? src_special : push_special_from_name(&pre);
+		if (!sp)
+			continue;
+		if (target_has_name(target, src, len, prefix_utf8, delim))
+			break; /* same name: no need to match */
+		if ((base = target_special(target, sp, prefix_utf8)) != NULL)
+			*rest = len;
+	}
+	return base;
+}
+
+/* The wire name of SRC's levels from REST on put below the target folder BASE
+ * into WIRE. -1 with err when they cannot be joined or encoded. */
+static int wire_below_base(const struct imap_mailbox *base, const struct push_name *src, size_t rest, char delim,
+			   struct buf *wire, char *err, size_t errlen)
+{
+	struct buf joined = BUF_INIT;
+	char *enc = NULL;
+	int rc = -1;
+	struct push_name tail = { src->comp, src->n };
+	buf_adds(wire, base->name);
+	if (rest < src->n) {
+		if (!base->delim && !delim) {
+			snprintf(err, errlen, "the target server has no folder hierarchy");
+			goto out;
+		}
+		if (join_levels(&tail, rest, delim ? delim : base->delim, &joined, err, errlen) < 0)
+			goto out;
+		if (utf7_encode(joined.data, joined.len, &enc) < 0) {
+			snprintf(err, errlen, "folder name is not valid UTF-8");
+			goto out;
+		}
+		buf_addch(wire, delim ? delim : base->delim);
+		buf_adds(wire, enc);
+	}
+	rc = 0;
+out:
+	buf_free(&joined);
+	free(enc);
+	return rc;
+}
+
+/* The wire name of the levels REL (INBOX's spelling made "INBOX"), PREFIX in
+ * front of names outside INBOX, into WIRE. -1 with err when they cannot be
+ * joined or encoded. */
+static int wire_from_levels(struct push_name *rel, char delim, const char *prefix, struct buf *wire, char *err,
+			    size_t errlen)
+{
+	struct buf joined = BUF_INIT;
+	char *enc = NULL;
+	int rc = -1;
+	if (!rel->n) { /* a push_map target or a source name that leaves nothing */
+		snprintf(err, errlen, "empty folder name");
+		goto out;
+	}
+	if (rel->n > 1 && !delim) {
+		snprintf(err, errlen, "the target server has no folder hierarchy (rename the folder "
+			 "with push_map)");
+		goto out;
+	}
+	if (is_inbox(rel->comp[0])) {
+		free(rel->comp[0]);
+		rel->comp[0] = xstrdup("INBOX");
+	}
+	if (join_levels(rel, 0, delim, &joined, err, errlen) < 0)
+		goto out;
+	if (utf7_encode(joined.data, joined.len, &enc) < 0) {
+		snprintf(err, errlen, "folder name is not valid UTF-8");
+		goto out;
+	}
+	if (!is_inbox(rel->comp[0]))
+		buf_adds(wire, prefix);
+	buf_adds(wire, enc);
+	rc = 0;
+out:
+	buf_free(&joined);
+	free(enc);
+	return rc;
+}
+
 int push_map_folder(const struct push_name *full, size_t src_skip, unsigned src_special,
 		    const struct push_map_entry *map, size_t n_map,
 		    const struct imap_mailbox_list *target, char delim, const char *prefix,
@@ -268,8 +358,7 @@ int push_map_folder(const struct push_name *full, size_t src_skip, unsigned src_
 	const struct push_name *src = &below;
 	struct push_name rel = { 0 };      /* levels below the prefix */
 	const struct imap_mailbox *base = NULL; /* an existing target folder the rest goes below */
-	struct buf joined = BUF_INIT;
-	char *prefix_utf8 = NULL, *enc = NULL, *dec = NULL;
+	char *prefix_utf8 = NULL, *dec = NULL;
 	size_t k = 0, rest = 0;
 	int rc = -1;
 
@@ -290,61 +379,14 @@ int push_map_folder(const struct push_name *full, size_t src_skip, unsigned src_
 		for (size_t i = k; i < full->n; i++)
 			name_push(&rel, xstrdup(full->comp[i]));
 	} else {
-		for (size_t len = src->n; len > 0 && !base; len--) {
-			struct push_name pre = { src->comp, len };
-			unsigned sp = len == src->n && src_special ? src_special : push_special_from_name(&pre);
-			if (!sp)
-				continue;
-			if (target_has_name(target, src, len, prefix_utf8, delim))
-				break; /* same name: no need to match */
-			if ((base = target_special(target, sp, prefix_utf8)) != NULL)
-				rest = len;
-		}
+		base = special_base(src, src_special, target, prefix_utf8, delim, &rest);
 		if (!base)
 			for (size_t i = 0; i < src->n; i++)
 				name_push(&rel, xstrdup(src->comp[i]));
 	}
-	if (base) {
-		struct push_name tail = { src->comp, src->n };
-		buf_adds(wire, base->name);
-		if (rest < src->n) {
-			if (!base->delim && !delim) {
-				snprintf(err, errlen, "the target server has no folder hierarchy");
-				goto out;
-			}
-			if (join_levels(&tail, rest, delim ? delim : base->delim, &joined, err, errlen) < 0)
-				goto out;
-			if (utf7_encode(joined.data, joined.len, &enc) < 0) {
-				snprintf(err, errlen, "folder name is not valid UTF-8");
-				goto out;
-			}
-			buf_addch(wire, delim ? delim : base->delim);
-			buf_adds(wire, enc);
-		}
-	} else {
-		if (!rel.n) { /* a push_map target or a source name that leaves nothing */
-			snprintf(err, errlen, "empty folder name");
-			goto out;
-		}
-		if (rel.n > 1 && !delim) {
-			snprintf(err, errlen, "the target server has no folder hierarchy (rename the folder "
-				 "with push_map)");
-			goto out;
-		}
-		if (is_inbox(rel.comp[0])) {
-			free(rel.comp[0]);
-			rel.comp[0] = xstrdup("INBOX");
-		}
-		if (join_levels(&rel, 0, delim, &joined, err, errlen) < 0)
-			goto out;
-		if (utf7_encode(joined.data, joined.len, &enc) < 0) {
-			snprintf(err, errlen, "folder name is not valid UTF-8");
-			goto out;
-		}
-		if (!is_inbox(rel.comp[0]))
-			buf_adds(wire, prefix);
-		buf_adds(wire, enc);
-	}
+	if ((base ? wire_below_base(base, src, rest, delim, wire, err, errlen)
+		  : wire_from_levels(&rel, delim, prefix, wire, err, errlen)) < 0)
+		goto out;
 	if (utf7_decode(wire->data, wire->len, &dec) < 0) {
 		snprintf(err, errlen, "target folder name does not encode");
 		goto out;
@@ -353,9 +395,7 @@ int push_map_folder(const struct push_name *full, size_t src_skip, unsigned src_
 	rc = 0;
 out:
 	push_name_free(&rel);
-	buf_free(&joined);
 	free(prefix_utf8);
-	free(enc);
 	free(dec);
 	return rc;
 }

@@ -189,6 +189,76 @@ static void folder_report(struct push_run *r, const struct folder_run *f, int cr
 		 f->skipped, f->failed);
 }
 
+/* The folder's name from its directory REL (NM and NAME, the caller's to
+ * free, f->name pointing into NAME), its directories, its target name and
+ * the target folder opened (*CREATED when made). 0, -1 or an IMAP_ERR_* code
+ * with err. */
+static int folder_target(struct folder_run *f, struct push_name *nm, struct buf *name, int *created, char *err,
+			 size_t errlen)
+{
+	int rc = -1;
+	if (push_name_from_path(f->rel, nm) < 0) {
+		snprintf(err, errlen, "directory name is not a valid folder name escape");
+		goto out;
+	}
+	push_name_join(nm, '/', name);
+	f->name = name->data;
+	buf_addf(&f->dir, "%s/%s", f->r->src_dir, f->rel);
+	buf_addf(&f->state_dir, "%s/%s", f->r->state_root, f->rel);
+	if (push_map_folder(nm, push_ns_levels(&f->r->src_ns, nm), source_special(f->dir.data),
+			    f->r->src->push_map, f->r->src->n_push_map, &f->r->list, f->r->delim, f->r->prefix,
+			    &f->wire, &f->tname, err, errlen) < 0)
+		goto out;
+	rc = open_target(f, created, err, errlen);
+out:
+	return rc;
+}
+
+/* The state made the target folder's (cleared when what it holds is not
+ * known, DAMAGED among the reasons), the UID floor raised above its UIDs, and
+ * the folder's plan into PLAN (every message looked up when not known). */
+static void folder_plan(struct folder_run *f, int damaged, struct push_plan *plan)
+{
+	int unknown = target_unknown(f, damaged);
+	if (unknown)
+		push_state_clear(&f->st);
+	/* no UIDNEXT from SELECT (it is optional): an APPENDUID must at least
+	 * name a UID above every one the state holds */
+	for (size_t k = 0; !f->info.uidnext && k < f->st.n; k++)
+		if (f->st.e[k].tgt_uid >= f->uid_floor)
+			f->uid_floor = (uint64_t)f->st.e[k].tgt_uid + 1;
+	free(f->st.target);
+	f->st.target = xstrdup(f->wire.data);
+	f->st.tgt_uv = f->info.uidvalidity;
+	if (unknown) {
+		plan->lookup = xcalloc(f->n_src + 1, sizeof(*plan->lookup));
+		for (size_t i = 0; i < f->n_src; i++)
+			plan->lookup[plan->n_lookup++] = i;
+	} else {
+		push_plan_folder(f->src, f->n_src, &f->st, plan);
+	}
+}
+
+/* The messages TODO[0..n_todo) appended, then every append checked on the
+ * target while the connection lasts (UPDATE as push_append_messages). 0, or
+ * the first refusal's IMAP_ERR_* code with err (a lost connection's first). */
+static int folder_append(struct folder_run *f, const size_t *todo, size_t n_todo, size_t *update, size_t *n_update,
+			 char *err, size_t errlen)
+{
+	/* the appends checked even after a refusal, while the connection lasts:
+	 * what the check saw is recorded, not left in doubt */
+	int arc = push_append_messages(f, todo, n_todo, update, n_update, err, errlen);
+	char cerr[512];
+	if (imap_connection_lost(arc))
+		return arc;
+	int rc = push_check_stored(f, arc < 0 ? cerr : err, arc < 0 ? sizeof(cerr) : errlen);
+	if (arc < 0 && imap_connection_lost(rc))
+		snprintf(err, errlen, "%s", cerr);
+	else if (arc < 0)
+		rc = arc;
+	return rc;
+}
+
 int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen)
 {
 	struct folder_run f = { .r = r, .rel = rel };
@@ -196,43 +266,15 @@ int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen)
 	struct push_plan plan = { 0 };
 	struct buf name = BUF_INIT;
 	size_t *missing = NULL, *update = NULL, *todo = NULL, n_missing = 0, n_update = 0;
-	int rc = -1, created = 0, damaged = 0, unknown = 0;
+	int rc = -1, created = 0, damaged = 0;
 
-	if (push_name_from_path(rel, &nm) < 0) {
-		snprintf(err, errlen, "directory name is not a valid folder name escape");
-		goto out;
-	}
-	push_name_join(&nm, '/', &name);
-	f.name = name.data;
-	buf_addf(&f.dir, "%s/%s", r->src_dir, rel);
-	buf_addf(&f.state_dir, "%s/%s", r->state_root, rel);
-	if (push_map_folder(&nm, push_ns_levels(&r->src_ns, &nm), source_special(f.dir.data), r->src->push_map,
-			    r->src->n_push_map, &r->list, r->delim, r->prefix, &f.wire, &f.tname, err, errlen) < 0)
-		goto out;
-	if ((rc = open_target(&f, &created, err, errlen)) < 0)
+	if ((rc = folder_target(&f, &nm, &name, &created, err, errlen)) < 0)
 		goto out;
 	f.uid_floor = f.info.uidnext;
 	rc = -1;
 	if (push_scan_source(&f, err, errlen) < 0 || push_load_state(&f, &damaged, err, errlen) < 0)
 		goto out;
-	unknown = target_unknown(&f, damaged);
-	if (unknown)
-		push_state_clear(&f.st);
-	/* no UIDNEXT from SELECT (it is optional): an APPENDUID must at least
-	 * name a UID above every one the state holds */
-	for (size_t k = 0; !f.info.uidnext && k < f.st.n; k++)
-		if (f.st.e[k].tgt_uid >= f.uid_floor)
-			f.uid_floor = (uint64_t)f.st.e[k].tgt_uid + 1;
-	free(f.st.target);
-	f.st.target = xstrdup(f.wire.data);
-	f.st.tgt_uv = f.info.uidvalidity;
-	if (unknown) {
-		plan.lookup = xcalloc(f.n_src + 1, sizeof(*plan.lookup));
-		for (size_t i = 0; i < f.n_src; i++)
-			plan.lookup[plan.n_lookup++] = i;
-	} else {
-		push_plan_folder(f.src, f.n_src, &f.st, &plan);
-	}
+	folder_plan(&f, damaged, &plan);
 	missing = xcalloc(f.n_src + 1, sizeof(*missing));
 	update = xcalloc(f.n_src + 1, sizeof(*update));
 	todo = xcalloc(f.n_src + 1, sizeof(*todo));
@@ -247,20 +289,7 @@ int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen)
 	if (push_save_state(&f, err, errlen) < 0)
 		goto out;
 	size_t n_todo = merge_idx(plan.append, plan.n_append, missing, n_missing, todo);
-	/* the appends checked even after a refusal, while the connection lasts:
-	 * what the check saw is recorded, not left in doubt */
-	int arc = push_append_messages(&f, todo, n_todo, update, &n_update, err, errlen);
-	char cerr[512];
-	if (imap_connection_lost(arc)) {
-		rc = arc;
-		goto out;
-	}
-	rc = push_check_stored(&f, arc < 0 ? cerr : err, arc < 0 ? sizeof(cerr) : errlen);
-	if (arc < 0 && imap_connection_lost(rc))
-		snprintf(err, errlen, "%s", cerr);
-	else if (arc < 0)
-		rc = arc;
-	if (rc < 0)
+	if ((rc = folder_append(&f, todo, n_todo, update, &n_update, err, errlen)) < 0)
 		goto out;
 	if ((rc = push_update_flags(&f, update, n_update, err, errlen)) < 0)
 		goto out;

@@ -434,6 +434,73 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 	return rc;
 }
 
+/* The next messages of idx[0..n) from *NEXT on opened into B (their
+ * push_msgs B's), up to a batch's count and bytes; one that cannot be read is
+ * skipped. The number opened. */
+static size_t batch_fill(struct folder_run *f, const size_t *idx, size_t n, size_t *next, struct pending_msg *b)
+{
+	size_t bytes = 0, inmem = 0, nb = 0;
+	char rerr[512];
+	while (*next < n && nb < BATCH_MSGS && ((bytes < BATCH_BYTES && inmem < BATCH_INMEM) || nb == 0)) {
+		struct pending_msg *m = &b[nb];
+		size_t i = idx[(*next)++];
+		int r = push_open_message(f, i, 1, &m->msg, rerr, sizeof(rerr));
+		if (r != 0) {
+			log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 ": %s; skipped",
+				 f->r->src->name, f->r->dst->name, f->name, f->src[i].uid, rerr);
+			f->skipped++;
+			continue;
+		}
+		m->src = i;
+		bytes += m->msg.len;
+		inmem += m->msg.data.len;
+		nb++;
+	}
+	return nb;
+}
+
+/* A check of the appends that found a message missing: the others still go,
+ * the folder fails at the end with the first one's error. */
+struct deferred_check {
+	int rc;
+	char err[512];
+};
+
+/* The batch B[0..nb) (marked pending, saved) appended; the target UIDs learnt
+ * by lookup when the target gave none, the appends checked when enough are
+ * unchecked (a message missing noted in DC), the state saved.
+ * 0, or an IMAP_ERR_* code or -1 with err. */
+static int batch_append(struct folder_run *f, struct pending_msg *b, size_t nb, size_t *learn, size_t *update,
+			size_t *n_update, struct deferred_check *dc, char *err, size_t errlen)
+{
+	size_t n_learn = 0;
+	uint32_t e0 = imap_exists(f->r->imap);
+	unsigned long told0 = imap_exists_told(f->r->imap);
+	uint64_t a0 = f->appended;
+	int rc = append_batch(f, b, nb, learn, &n_learn, update, n_update, err, errlen);
+	if (rc == 0 && n_learn)
+		rc = learn_uids(f, b, nb, learn, n_learn, f->appended - a0, e0, told0, update, n_update, err,
+				errlen);
+	/* checked every CHECK_EVERY messages too: the messages in doubt in
+	 * the state (saved as "p" with their keys) stay few. Those the check
+	 * did not see are back in doubt: the others still go, and the
+	 * folder fails at the end */
+	if (rc == 0 && f->n_stored >= CHECK_EVERY) {
+		rc = push_check_stored(f, err, errlen);
+		if (rc == IMAP_ERR_NO) {
+			if (!dc->rc)
+				snprintf(dc->err, sizeof(dc->err), "%s", err);
+			dc->rc = rc;
+			rc = 0;
+		}
+	}
+	char serr[512];
+	int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
+	if (rc == 0)
+		rc = src;
+	return rc;
+}
+
 /* APPEND the messages idx[0..n) in batches; the state marks a batch pending
  * before it is sent and records the target UIDs after. */
 int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size_t *update,
@@ -444,26 +511,11 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 	for (size_t k = 0; k < BATCH_MSGS; k++)
 		b[k].msg = (struct push_msg)PUSH_MSG_INIT;
 	size_t next = 0, nb = 0;
-	int rc = 0, check_rc = 0;
-	char rerr[512], check_err[512] = "";
+	struct deferred_check dc = { 0 };
+	int rc = 0;
 	while (next < n && rc == 0 && !f->stop) {
-		size_t bytes = 0, inmem = 0, n_learn = 0, first = next;
-		nb = 0;
-		while (next < n && nb < BATCH_MSGS && ((bytes < BATCH_BYTES && inmem < BATCH_INMEM) || nb == 0)) {
-			struct pending_msg *m = &b[nb];
-			size_t i = idx[next++];
-			int r = push_open_message(f, i, 1, &m->msg, rerr, sizeof(rerr));
-			if (r != 0) {
-				log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 ": %s; skipped",
-					 f->r->src->name, f->r->dst->name, f->name, f->src[i].uid, rerr);
-				f->skipped++;
-				continue;
-			}
-			m->src = i;
-			bytes += m->msg.len;
-			inmem += m->msg.data.len;
-			nb++;
-		}
+		size_t first = next;
+		nb = batch_fill(f, idx, n, &next, b);
 		if (f->r->opt->dry_run) {
 			for (size_t k = 0; k < nb; k++) {
 				if (f->r->opt->verbose)
@@ -478,30 +530,7 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 			mark_pending(f, &b[k]);
 		if ((rc = push_save_state(f, err, errlen)) < 0)
 			break;
-		uint32_t e0 = imap_exists(f->r->imap);
-		unsigned long told0 = imap_exists_told(f->r->imap);
-		uint64_t a0 = f->appended;
-		rc = append_batch(f, b, nb, learn, &n_learn, update, n_update, err, errlen);
-		if (rc == 0 && n_learn)
-			rc = learn_uids(f, b, nb, learn, n_learn, f->appended - a0, e0, told0, update, n_update, err,
-					errlen);
-		/* checked every CHECK_EVERY messages too: the messages in doubt in
-		 * the state (saved as "p" with their keys) stay few. Those the check
-		 * did not see are back in doubt: the others still go, and the
-		 * folder fails at the end */
-		if (rc == 0 && f->n_stored >= CHECK_EVERY) {
-			rc = push_check_stored(f, err, errlen);
-			if (rc == IMAP_ERR_NO) {
-				if (!check_rc)
-					snprintf(check_err, sizeof(check_err), "%s", err);
-				check_rc = rc;
-				rc = 0;
-			}
-		}
-		char serr[512];
-		int src = push_save_state(f, rc == 0 ? err : serr, rc == 0 ? errlen : sizeof(serr));
-		if (rc == 0)
-			rc = src;
+		rc = batch_append(f, b, nb, learn, update, n_update, &dc, err, errlen);
 		batch_free(b, nb);
 		nb = 0;
 		if (next / PROGRESS_EVERY != first / PROGRESS_EVERY && next < n)
@@ -519,9 +548,9 @@ int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size
 	}
 	free(b);
 	free(learn);
-	if (rc == 0 && check_rc) {
-		snprintf(err, errlen, "%s", check_err);
-		rc = check_rc;
+	if (rc == 0 && dc.rc) {
+		snprintf(err, errlen, "%s", dc.err);
+		rc = dc.rc;
 	}
 	return rc;
 }

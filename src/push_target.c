@@ -597,15 +597,13 @@ static int send_stores(struct folder_run *f, const struct flag_change *ch, size_
 	return rc;
 }
 
-/* UID STORE the flag changes of the source messages idx[0..n): what was added
- * in the mirror since the last push is added on the target, what was removed is
- * removed, so changes made on the target meanwhile are kept. */
-int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *err, size_t errlen)
+/* The flag changes of the source messages idx[0..n) whose target copy is
+ * known into CH (each add/remove string CH's); --dry-run -v prints them. The
+ * number of changes. */
+static size_t flag_changes(struct folder_run *f, const size_t *idx, size_t n, struct flag_change *ch)
 {
-	struct flag_change *ch = xcalloc(n + 1, sizeof(*ch));
 	struct buf add = BUF_INIT, rem = BUF_INIT;
 	size_t nc = 0;
-	int rc = 0;
 	for (size_t k = 0; k < n; k++) {
 		const struct push_src *s = &f->src[idx[k]];
 		const struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
@@ -618,50 +616,75 @@ int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *e
 			fprintf(f->r->out, "  flags UID %" PRIu32 ": +(%s) -(%s)\n", s->uid, add.data, rem.data);
 		ch[nc++] = (struct flag_change){ xstrdup(add.data), xstrdup(rem.data), e->tgt_uid, idx[k] };
 	}
+	buf_free(&add);
+	buf_free(&rem);
+	return nc;
+}
+
+/* The STOREs of the sorted changes CH[*next..nc) sent, a window of groups in
+ * flight, and answered; *NEXT moves past those sent. Entries of changes the
+ * target made take the mirror's flags, those refused count as failed.
+ * 0, or an IMAP_ERR_* code with err. */
+static int store_window(struct folder_run *f, const struct flag_change *ch, size_t nc, size_t *next, char *err,
+			size_t errlen)
+{
+	/* a window of groups in flight, then their answers */
+	unsigned tags[STORE_WINDOW * 2 + 2];
+	size_t i = *next, n_tags = 0, start = i;
+	int rc = 0;
+	while (i < nc && n_tags + 2 <= STORE_WINDOW * 2 && rc == 0) {
+		size_t j = i;
+		while (j < nc && j - i < UIDSET_MAX && !strcmp(ch[j].add, ch[i].add) &&
+		       !strcmp(ch[j].remove, ch[i].remove))
+			j++;
+		rc = send_stores(f, ch, i, j, tags, &n_tags, err, errlen);
+		i = j;
+	}
+	*next = i;
+	int failed = 0;
+	for (size_t t = 0; t < n_tags && !imap_connection_lost(rc); t++) {
+		char serr[512];
+		int r = imap_command_wait(f->r->imap, tags[t], "UID STORE", serr, sizeof(serr));
+		if (r == IMAP_ERR_NO) {
+			log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
+				  f->r->dst->name, f->name, serr);
+			failed = 1;
+		} else if (r < 0) {
+			snprintf(err, errlen, "%s", serr);
+			rc = r;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	for (size_t k = start; k < i; k++) {
+		const struct push_src *s = &f->src[ch[k].src];
+		struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
+		if (failed || !e) {
+			f->failed++;
+			continue;
+		}
+		e->flags = s->flags;
+		push_entry_set_keywords(e, s->keywords);
+		f->updated++;
+	}
+	return rc;
+}
+
+/* UID STORE the flag changes of the source messages idx[0..n): what was added
+ * in the mirror since the last push is added on the target, what was removed is
+ * removed, so changes made on the target meanwhile are kept. */
+int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *err, size_t errlen)
+{
+	struct flag_change *ch = xcalloc(n + 1, sizeof(*ch));
+	int rc = 0;
+	size_t nc = flag_changes(f, idx, n, ch);
 	qsort(ch, nc, sizeof(*ch), cmp_change);
 	if (f->r->opt->dry_run) {
 		f->updated += nc;
 		goto out;
 	}
-	for (size_t i = 0; i < nc && rc == 0;) {
-		/* a window of groups in flight, then their answers */
-		unsigned tags[STORE_WINDOW * 2 + 2];
-		size_t n_tags = 0, start = i;
-		while (i < nc && n_tags + 2 <= STORE_WINDOW * 2 && rc == 0) {
-			size_t j = i;
-			while (j < nc && j - i < UIDSET_MAX && !strcmp(ch[j].add, ch[i].add) &&
-			       !strcmp(ch[j].remove, ch[i].remove))
-				j++;
-			rc = send_stores(f, ch, i, j, tags, &n_tags, err, errlen);
-			i = j;
-		}
-		int failed = 0;
-		for (size_t t = 0; t < n_tags && !imap_connection_lost(rc); t++) {
-			char serr[512];
-			int r = imap_command_wait(f->r->imap, tags[t], "UID STORE", serr, sizeof(serr));
-			if (r == IMAP_ERR_NO) {
-				log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
-					  f->r->dst->name, f->name, serr);
-				failed = 1;
-			} else if (r < 0) {
-				snprintf(err, errlen, "%s", serr);
-				rc = r;
-			}
-		}
-		if (rc < 0)
-			break;
-		for (size_t k = start; k < i; k++) {
-			const struct push_src *s = &f->src[ch[k].src];
-			struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
-			if (failed || !e) {
-				f->failed++;
-				continue;
-			}
-			e->flags = s->flags;
-			push_entry_set_keywords(e, s->keywords);
-			f->updated++;
-		}
-	}
+	for (size_t i = 0; i < nc && rc == 0;)
+		rc = store_window(f, ch, nc, &i, err, errlen);
 	if (rc == 0)
 		rc = push_save_state(f, err, errlen);
 out:
@@ -670,8 +693,6 @@ out:
 		free(ch[k].remove);
 	}
 	free(ch);
-	buf_free(&add);
-	buf_free(&rem);
 	return rc;
 }
 

@@ -698,19 +698,12 @@ out:
 
 /* ---- --delete ---- */
 
-/* Delete on the target the messages whose source is gone (UID EXPUNGE needs
- * UIDPLUS; without it they are only flagged \Deleted). Without --delete only
- * entries that cannot mean a target message (pending) are dropped. */
-int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
+/* The target UIDs of entries whose source is gone into UIDS (with --delete),
+ * distinct; the pending ones among those entries dropped, --dry-run -v
+ * printing the deletions. The number of UIDs. */
+static size_t orphan_uids(struct folder_run *f, uint32_t *uids)
 {
-	uint32_t *uids = xcalloc(f->st.n + 1, sizeof(*uids));
-	struct buf set = BUF_INIT;
 	size_t nu = 0;
-	int rc = push_resolve_gone_pending(f, err, errlen);
-	if (rc < 0) {
-		free(uids);
-		return rc;
-	}
 	for (size_t k = 0; k < f->st.n; k++) {
 		struct push_entry *e = &f->st.e[k];
 		if (push_find_src(f, e->src_uv, e->src_uid))
@@ -726,30 +719,40 @@ int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
 			uids[nu++] = e->tgt_uid;
 		}
 	}
-	nu = push_uniq_u32(uids, nu);
+	return push_uniq_u32(uids, nu);
+}
+
+/* UIDS[0..nu) that another mirror folder's state holds moved to SHARED
+ * (*N_SHARED of them); the number left in UIDS. */
+static size_t split_shared(const struct folder_run *f, uint32_t *uids, size_t nu, uint32_t *shared,
+			   size_t *n_shared)
+{
 	/* a target message that another mirror folder's state also holds (both
 	 * go to this target folder) stays: that folder still has it; only our
 	 * entry goes */
-	uint32_t *others = NULL, *shared = xcalloc(nu + 1, sizeof(*shared));
-	size_t n_others = 0, n_shared = 0, o = 0;
+	uint32_t *others = NULL;
+	size_t n_others = 0, o = 0;
 	if (nu) {
 		n_others = push_other_claims(f, &others);
 		n_others = push_uniq_u32(others, n_others);
 	}
 	for (size_t i = 0; i < nu; i++) {
 		if (n_others && push_contains_u32(others, n_others, uids[i]))
-			shared[n_shared++] = uids[i];
+			shared[(*n_shared)++] = uids[i];
 		else
 			uids[o++] = uids[i];
 	}
-	nu = o;
 	free(others);
-	size_t done = 0; /* uids[0..done) flagged (and expunged): their entries go */
-	if (f->r->opt->dry_run) {
-		f->deleted += nu;
-		done = nu;
-		goto out;
-	}
+	return o;
+}
+
+/* UIDS[0..nu) flagged \Deleted on the target, and expunged with UIDPLUS;
+ * *DONE gets how many of them were. 0, or an IMAP_ERR_* code with err. */
+static int delete_uids(struct folder_run *f, const uint32_t *uids, size_t nu, size_t *done, char *err,
+		       size_t errlen)
+{
+	struct buf set = BUF_INIT;
+	int rc = 0;
 	for (size_t i = 0; i < nu && rc == 0; i += UIDSET_MAX) {
 		size_t m = nu - i < UIDSET_MAX ? nu - i : UIDSET_MAX;
 		unsigned tag;
@@ -762,12 +765,38 @@ int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
 			rc = imap_uid_expunge(f->r->imap, set.data, err, errlen);
 		if (rc == 0) {
 			f->deleted += m;
-			done = i + m;
+			*done = i + m;
 		}
 	}
 	if (nu && !(imap_caps(f->r->imap) & IMAP_CAP_UIDPLUS))
 		log_warn("push %s -> %s: folder \"%s\": the target has no UIDPLUS: %zu messages flagged "
 			 "\\Deleted but not expunged", f->r->src->name, f->r->dst->name, f->name, nu);
+	buf_free(&set);
+	return rc;
+}
+
+/* Delete on the target the messages whose source is gone (UID EXPUNGE needs
+ * UIDPLUS; without it they are only flagged \Deleted). Without --delete only
+ * entries that cannot mean a target message (pending) are dropped. */
+int push_delete_orphans(struct folder_run *f, char *err, size_t errlen)
+{
+	uint32_t *uids = xcalloc(f->st.n + 1, sizeof(*uids));
+	int rc = push_resolve_gone_pending(f, err, errlen);
+	if (rc < 0) {
+		free(uids);
+		return rc;
+	}
+	size_t nu = orphan_uids(f, uids);
+	uint32_t *shared = xcalloc(nu + 1, sizeof(*shared));
+	size_t n_shared = 0;
+	nu = split_shared(f, uids, nu, shared, &n_shared);
+	size_t done = 0; /* uids[0..done) flagged (and expunged): their entries go */
+	if (f->r->opt->dry_run) {
+		f->deleted += nu;
+		done = nu;
+		goto out;
+	}
+	rc = delete_uids(f, uids, nu, &done, err, errlen);
 out:
 	/* an entry goes once its message is deleted; the others stay, whatever
 	 * state is saved after a failure, for the next run to retry */
@@ -783,6 +812,5 @@ out:
 	if (rc == 0)
 		rc = push_save_state(f, err, errlen);
 	free(uids);
-	buf_free(&set);
 	return rc;
 }

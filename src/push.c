@@ -154,6 +154,64 @@ static int open_server(struct push_run *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* The mirror's personal namespace into r->src_ns and its folders, sorted,
+ * into FOLDERS (the caller's to free; r->folders points to it). */
+static void list_source(struct push_run *r, struct strlist *folders)
+{
+	char *ns = NULL;
+	if (state_namespace_load(r->src_dir, &ns) == 0 && ns[0] && push_name_from_path(ns, &r->src_ns) < 0)
+		memset(&r->src_ns, 0, sizeof(r->src_ns));
+	free(ns);
+	find_folders(r->src_dir, "", 0, folders);
+	r->folders = folders;
+	if (folders->n)
+		qsort(folders->items, folders->n, sizeof(*folders->items), cmp_str);
+}
+
+/* Each folder of FOLDERS pushed, the connection made again (MAX_RECONNECTS
+ * times in all) when lost; a folder that fails is logged and counted. */
+static void push_folders(struct push_run *r, const struct strlist *folders)
+{
+	const struct account *src = r->src, *target = r->dst;
+	struct push_result *res = r->res;
+	char err[900];
+	for (size_t i = 0; i < folders->n; i++) {
+		if (!r->imap && (r->reconnects >= MAX_RECONNECTS ||
+				(r->reconnects++, connect_login(r, err, sizeof(err)) < 0))) {
+			log_error("push %s -> %s: folder \"%s\": not pushed: no connection", src->name, target->name,
+				  folders->items[i]);
+			res->counts.folders_failed++;
+			continue;
+		}
+		res->counts.folders++;
+		int rc = push_folder(r, folders->items[i], err, sizeof(err));
+		if (rc < 0) {
+			log_error("push %s -> %s: folder \"%s\": %s", src->name, target->name, folders->items[i], err);
+			res->counts.folders_failed++;
+			if (imap_connection_lost(rc))
+				close_imap(r);
+		}
+	}
+}
+
+/* The run's status from its counts, N_FOLDERS folders in all: partial when
+ * anything failed, failed (with its error) when every folder did and nothing
+ * was changed. */
+static void run_status(struct push_run *r, size_t n_folders)
+{
+	const struct account *target = r->dst;
+	struct push_result *res = r->res;
+	/* "nothing could be pushed" (exit 4) only when nothing was: a run that
+	 * appended or changed something before every folder failed is partial */
+	int changed = res->counts.appended || res->counts.found || res->counts.flag_updates ||
+		      res->counts.deleted;
+	if (res->counts.folders_failed || res->counts.failed)
+		res->status = res->counts.folders_failed == n_folders && n_folders && !changed ? PUSH_FAILED
+											 : PUSH_PARTIAL;
+	if (res->status == PUSH_FAILED)
+		snprintf(res->error, sizeof(res->error), "account %s: no folder could be pushed", target->name);
+}
+
 void push_account(const struct account *src, const struct account *target,
 		  const struct push_options *opt, struct push_result *res)
 {
@@ -176,14 +234,7 @@ void push_account(const struct account *src, const struct account *target,
 			 "first)", src->name, r.src_dir, src->name);
 		goto out;
 	}
-	char *ns = NULL;
-	if (state_namespace_load(r.src_dir, &ns) == 0 && ns[0] && push_name_from_path(ns, &r.src_ns) < 0)
-		memset(&r.src_ns, 0, sizeof(r.src_ns));
-	free(ns);
-	find_folders(r.src_dir, "", 0, &folders);
-	r.folders = &folders;
-	if (folders.n)
-		qsort(folders.items, folders.n, sizeof(*folders.items), cmp_str);
+	list_source(&r, &folders);
 	int unrecorded = check_target(&r, &target_file, err, sizeof(err));
 	if (unrecorded < 0) {
 		snprintf(res->error, sizeof(res->error), "account %s: %s", target->name, err);
@@ -197,32 +248,8 @@ void push_account(const struct account *src, const struct account *target,
 	if (unrecorded && !opt->dry_run)
 		record_target(&r, target_file.data);
 	res->status = PUSH_OK;
-	for (size_t i = 0; i < folders.n; i++) {
-		if (!r.imap && (r.reconnects >= MAX_RECONNECTS ||
-				(r.reconnects++, connect_login(&r, err, sizeof(err)) < 0))) {
-			log_error("push %s -> %s: folder \"%s\": not pushed: no connection", src->name, target->name,
-				  folders.items[i]);
-			res->counts.folders_failed++;
-			continue;
-		}
-		res->counts.folders++;
-		int rc = push_folder(&r, folders.items[i], err, sizeof(err));
-		if (rc < 0) {
-			log_error("push %s -> %s: folder \"%s\": %s", src->name, target->name, folders.items[i], err);
-			res->counts.folders_failed++;
-			if (imap_connection_lost(rc))
-				close_imap(&r);
-		}
-	}
-	/* "nothing could be pushed" (exit 4) only when nothing was: a run that
-	 * appended or changed something before every folder failed is partial */
-	int changed = res->counts.appended || res->counts.found || res->counts.flag_updates ||
-		      res->counts.deleted;
-	if (res->counts.folders_failed || res->counts.failed)
-		res->status = res->counts.folders_failed == folders.n && folders.n && !changed ? PUSH_FAILED
-											 : PUSH_PARTIAL;
-	if (res->status == PUSH_FAILED)
-		snprintf(res->error, sizeof(res->error), "account %s: no folder could be pushed", target->name);
+	push_folders(&r, &folders);
+	run_status(&r, folders.n);
 out:
 	close_imap(&r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

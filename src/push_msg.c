@@ -107,6 +107,48 @@ static int head_scan(struct head_scan *h, const char *p, size_t n)
 	return 0;
 }
 
+/* The file of R read once in its CRLF form: its size and LFs into M,
+ * HS fed, M->ends_crlf; its header (a SMALL message whole) kept in HEAD.
+ * -1 with err when it cannot be read or digested. */
+static int load_scan(struct push_crlf_reader *r, struct head_scan *hs, struct buf *head, int small,
+		     uint64_t size, struct push_msg *m, char *err, size_t errlen)
+{
+	char last = 0;
+	/* the whole CRLF form once: its size, its LFs, its header (a small
+	 * message kept whole: its LFs are seldom more than 1 byte in 16) */
+	buf_grow(head, small ? (size_t)size + (size_t)size / 16 + 16 : HEAD_KEEP - 1);
+	for (;;) {
+		char tmp[16384], *dst = tmp;
+		size_t cap = sizeof(tmp);
+		int into_head = small || head->len + 1 < head->cap;
+		if (into_head) {
+			if (head->len + 1 >= head->cap)
+				buf_grow(head, 4096);
+			dst = head->data + head->len;
+			cap = head->cap - head->len - 1;
+		}
+		ssize_t k = push_crlf_read(r, dst, cap);
+		if (k < 0) {
+			snprintf(err, errlen, "read: %s", strerror(errno));
+			return -1;
+		}
+		if (k == 0)
+			break;
+		for (const char *p = dst, *e = dst + k; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+			m->lf++;
+		if (head_scan(hs, dst, (size_t)k) < 0) {
+			snprintf(err, errlen, "SHA-256 of the header failed");
+			return -1;
+		}
+		last = dst[k - 1];
+		m->len += (uint64_t)k;
+		if (into_head)
+			head->len += (size_t)k;
+	}
+	m->ends_crlf = last == '\n'; /* every LF of this form follows a CR */
+	return 0;
+}
+
 int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err, size_t errlen)
 {
 	struct push_crlf_reader *r = malloc(sizeof(*r));
@@ -114,7 +156,6 @@ int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err
 	struct head_scan hs = { .line_start = 1, .all = EVP_MD_CTX_new(), .upto = EVP_MD_CTX_new() };
 	int small = size <= MSG_INMEM, rc = -1;
 	unsigned int dl = 0;
-	char last = 0;
 	push_msg_free(m);
 	memset(m->digest, 0, sizeof(m->digest));
 	m->message_id[0] = '\0';
@@ -127,38 +168,8 @@ int push_msg_load(int fd, uint64_t size, int keep, struct push_msg *m, char *err
 		goto out;
 	}
 	push_crlf_reader_init(r, fd);
-	/* the whole CRLF form once: its size, its LFs, its header (a small
-	 * message kept whole: its LFs are seldom more than 1 byte in 16) */
-	buf_grow(&head, small ? (size_t)size + (size_t)size / 16 + 16 : HEAD_KEEP - 1);
-	for (;;) {
-		char tmp[16384], *dst = tmp;
-		size_t cap = sizeof(tmp);
-		int into_head = small || head.len + 1 < head.cap;
-		if (into_head) {
-			if (head.len + 1 >= head.cap)
-				buf_grow(&head, 4096);
-			dst = head.data + head.len;
-			cap = head.cap - head.len - 1;
-		}
-		ssize_t k = push_crlf_read(r, dst, cap);
-		if (k < 0) {
-			snprintf(err, errlen, "read: %s", strerror(errno));
-			goto out;
-		}
-		if (k == 0)
-			break;
-		for (const char *p = dst, *e = dst + k; (p = memchr(p, '\n', (size_t)(e - p))); p++)
-			m->lf++;
-		if (head_scan(&hs, dst, (size_t)k) < 0) {
-			snprintf(err, errlen, "SHA-256 of the header failed");
-			goto out;
-		}
-		last = dst[k - 1];
-		m->len += (uint64_t)k;
-		if (into_head)
-			head.len += (size_t)k;
-	}
-	m->ends_crlf = last == '\n'; /* every LF of this form follows a CR */
+	if (load_scan(r, &hs, &head, small, size, m, err, errlen) < 0)
+		goto out;
 	if (EVP_DigestFinal_ex(hs.upto, m->digest, &dl) != 1 || dl != PUSH_DIGEST_LEN)
 		memset(m->digest, 0, PUSH_DIGEST_LEN);
 	/* the Message-ID: in the header, or in what is kept of a longer one */

@@ -275,6 +275,16 @@ pc() {
 	fi
 }
 
+# mc ARGS...: migrate_check.py --src "$SRC" ARGS (a push_fake.py state holds the mirror) must exit 0, else its report
+# goes to stderr and the test fails (reason after $MC_WHAT: if set)
+mc() {
+	CHECKS=$((CHECKS + 1))
+	if ! python3 "$MIGRATE_CHECK_PY" --src "$SRC" "$@" >"$T/mc.out" 2>&1; then
+		sed 's/^/#   /' "$T/mc.out" | head -n 12 >&2
+		fail "${MC_WHAT:+$MC_WHAT: }migrate_check $*: $(head -n 3 "$T/mc.out" | tr '\n' ' ')"
+	fi
+}
+
 # server_state FILE: dump of the server's folders, UIDs, flags and HIGHESTMODSEQ
 server_state() {
 	python3 "$COMPARE_PY" /nonexistent --host "$IMAP_HOST" --port "$IMAP_PORT" --user "$IMAP_USER" \

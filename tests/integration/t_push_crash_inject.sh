@@ -188,11 +188,7 @@ if want nouidplus || want nouidplus_inc; then
 		} | cfg_write "$T/fake.yaml"
 		cfg=$T/fake.yaml
 	}
-	mc() {
-		CHECKS=$((CHECKS + 1))
-		python3 "$LIB_DIR/migrate_check.py" --src "$SRC" --state "$T/fake.json" >"$T/mc.out" 2>&1 ||
-			fail "$WHAT: the target is not the mirror: $(head -n 3 "$T/mc.out" | tr '\n' ' ')"
-	}
+	fake_mirror() { MC_WHAT="$WHAT: the target is not the mirror" mc --state "$T/fake.json"; }
 	cfg0=$cfg
 	IDLE=:
 	mirror_restore() { rm -rf "$A"; cp -a "$T/mirror.$1" "$A"; }
@@ -218,7 +214,7 @@ if want nouidplus || want nouidplus_inc; then
 	restore_fake() { "fake_$1"; }
 	cp -a "$T/mirror0" "$T/mirror.0"
 	TARGET=fake
-	CHECK_TARGET=mc
+	CHECK_TARGET=fake_mirror
 	RESTORE=restore_fake
 	STRIDE0=$STRIDE STRIDE=$FAKE_STRIDE
 	SCEN=nouidplus

@@ -41,6 +41,5 @@ mk -c "$cfg" -v push alice fwd
 expect_rc 0 "push into a folder that lists \$Forwarded"
 check 'grep -q "keywords Custom1$" "$MK_ERR"' "\$Forwarded reported dropped where it is listed: $(grep -m1 'keywords' "$MK_ERR")"
 check 'grep -q "Forwarded" "$T/fwd.log"' "\$Forwarded not sent where PERMANENTFLAGS lists it"
-python3 "$LIB_DIR/migrate_check.py" --src "$SRC" --state "$T/fwd.json" --keywords-only '$Forwarded' \
-	>"$T/mc.out" 2>&1 || fail "migrate_check fwd: $(head -n 1 "$T/mc.out")"
+mc --state "$T/fwd.json" --keywords-only '$Forwarded'
 t_pass

@@ -15,7 +15,6 @@
 #    a connection dropped in the middle of an APPEND literal (rerun: no duplicate).
 . "$(dirname "$0")/lib.sh"
 t_begin
-MC=$LIB_DIR/migrate_check.py
 
 # ---- the old provider: '/' delimiter
 dc_up
@@ -53,13 +52,6 @@ cfg=$T/config.yaml
 } | cfg_write "$cfg"
 A=$T/mail/alice
 
-mc() {
-	CHECKS=$((CHECKS + 1))
-	if ! python3 "$MC" --src "$SRC" "$@" >"$T/mc.out" 2>&1; then
-		sed 's/^/#   /' "$T/mc.out" | head -n 12 >&2
-		fail "migrate_check $*: $(head -n 1 "$T/mc.out")"
-	fi
-}
 summary() { grep -m1 "push alice -> $1.*[0-9]* folders" "$MK_ERR"; }
 
 mk -c "$cfg" sync alice

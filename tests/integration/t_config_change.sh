@@ -218,10 +218,8 @@ check '[ "$(dadm_out mailbox status -u alice messages INBOX)" = "INBOX messages=
 rm -r "$A/.mailkeep/push/tgt"
 mk -c "$cfg" push renamed tgt
 expect_rc 0 "part 7: push after removing the state"
-CHECKS=$((CHECKS + 1))
-python3 "$LIB_DIR/push_check.py" compare --src "127.0.0.1:$P1:alice:$D1/pass-alice" \
-	--dst "127.0.0.1:$IMAP_PORT:alice:$D2/pass-alice" >"$T/pc.out" 2>&1 ||
-	fail "part 7: the new target is not the source: $(head -n 1 "$T/pc.out")"
+PC_WHAT="part 7: the new target is not the source" pc compare --src "127.0.0.1:$P1:alice:$D1/pass-alice" \
+	--dst "127.0.0.1:$IMAP_PORT:alice:$D2/pass-alice"
 # the same target under another host name: the same mailbox, nothing appended again
 pconf 127.0.0.1 "$IMAPS_PORT" "$CA_FILE" "$D2/pass-alice" alice
 mk -c "$cfg" -v push renamed tgt

@@ -376,7 +376,7 @@ static const struct command {
 	{ "log", 1, NULL, 1, log_one },
 	{ "status", 1, NULL, 0, status_one },
 	{ "verify", 1, NULL, 0, verify_one },
-	{ "help", 0, cmd_help, 0, NULL },
+	{ "help", 1, cmd_help, 0, NULL },
 };
 
 static const struct command *find_command(const char *name)

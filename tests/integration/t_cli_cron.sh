@@ -64,7 +64,7 @@ for v in "--jobs= 2" "--shard= 1/2" "--shard=1/ 2"; do
 	expect_rc 2 "mailkeep '$v' sync"
 done
 # commands that print text refuse --json rather than print text where a script expects JSON
-for args in "--json status" "status --json" "--json verify" "log --json" "--json check" "snapshot --json"; do
+for args in "--json status" "status --json" "--json verify" "log --json" "--json check" "snapshot --json" "--json help" "help --json"; do
 	# shellcheck disable=SC2086
 	mk -c "$cfg" $args
 	expect_rc 2 "mailkeep $args"

@@ -173,11 +173,13 @@ static int parse_enum(const char *s, const char *const *names, long *out)
 	return -1;
 }
 
-/* Roughly git check-ref-format for refs/heads/<s>. */
+/* What `git check-ref-format --branch` accepts: refs/heads/<s> a valid ref,
+ * and not "HEAD" nor a name starting with '-' (git branch refuses both). */
 static int valid_branch(const char *s)
 {
 	size_t len = strlen(s);
-	if (!len || s[0] == '-' || s[0] == '/' || s[len - 1] == '/' || s[len - 1] == '.' || !strcmp(s, "@"))
+	if (!len || s[0] == '-' || s[0] == '/' || s[len - 1] == '/' || s[len - 1] == '.' || !strcmp(s, "@") ||
+	    !strcmp(s, "HEAD"))
 		return 0;
 	if (strstr(s, "..") || strstr(s, "//") || strstr(s, "@{") || strstr(s, "/.") || s[0] == '.')
 		return 0;

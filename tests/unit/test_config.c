@@ -403,6 +403,7 @@ static const struct broken_case broken[] = {
 	{ ACCT "    snapshot_author: \"N <ab>\"\n", 0, "t.yaml:6:22: ", "key \"snapshot_author\"" },
 	{ ACCT "    snapshot_branch: \"a..b\"\n", 0, "t.yaml:6:22: ", "key \"snapshot_branch\": expected a git branch name" },
 	{ ACCT "    snapshot_branch: -x\n", 0, "t.yaml:6:22: ", "key \"snapshot_branch\"" },
+	{ ACCT "    snapshot_branch: HEAD\n", 0, "t.yaml:6:22: ", "key \"snapshot_branch\": expected a git branch name" },
 	/* paths */
 	{ ACCT "    root: $MK_UNSET/m\n", 0, "t.yaml:6:11: ", "key \"root\": environment variable \"MK_UNSET\" is not set" },
 	{ ACCT "    ca_file: ${MK_UNSET}\n", 0, "t.yaml:6:14: ", "key \"ca_file\": environment variable \"MK_UNSET\"" },

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Nothing mailkeep writes is open to group or others: the mirror (0700 directories, 0600 files), its
+# .mailkeep files and the snapshot repository (git objects 0400, the rest 0600/0700). A .mailkeep
+# file opened to others since (lock, server, namespace, last-run, snapshot-state: a chmod, a copy
+# made with the user's umask) is made 0600 again by the next run, as the folders' files are; lock,
+# server and namespace, written once, stayed 0644.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 29 --count 3 --big 0
+cfg=$T/config.yaml
+{ echo "accounts:"; acct_yaml alice snapshot=true; } | cfg_write "$cfg"
+A=$T/mail/alice
+R=$T/mail/alice.git
+
+# open_to_others DIR...: what under DIR group or others may read, write or enter
+open_to_others() { find "$@" -perm /077 -printf '%m %p\n' | head -n 5 | tr '\n' ' '; }
+
+mk -c "$cfg" sync
+expect_rc 0 "first sync with snapshot: true"
+for f in lock server namespace last-run snapshot-state; do
+	check '[ -f "$A/.mailkeep/$f" ]' "no .mailkeep/$f after the first sync"
+done
+check '[ -z "$(open_to_others "$A" "$R")" ]' "open to others after the first sync: $(open_to_others "$A" "$R")"
+objs=$(find "$R/objects" -type f | wc -l)
+check '[ "$objs" -gt 0 ] && [ -z "$(find "$R/objects" -type f ! -perm 0400)" ]' \
+	"git objects not 0400 ($objs objects): $(find "$R/objects" -type f ! -perm 0400 -printf '%m %p\n' | head -n 3 | tr '\n' ' ')"
+# the rest 0600, but for libgit2's hooks/README.sample (0755 in its template: 0700)
+others() { find "$R" ! -path "$R/objects/*" ! -path "$R/hooks/*" -type f ! -perm 0600 -printf '%m %p\n'; }
+check '[ -z "$(others)" ]' "repository files not 0600: $(others | head -n 3 | tr '\n' ' ')"
+
+# opened to others, nothing changed on the server: a no-change run makes them private again
+(cd "$A/.mailkeep" && chmod 644 lock server namespace last-run snapshot-state)
+mk -c "$cfg" sync
+expect_rc 0 "no-change sync"
+for f in lock server namespace last-run snapshot-state; do
+	check '[ "$(stat -c %a "$A/.mailkeep/$f")" = 600 ]' ".mailkeep/$f left mode $(stat -c %a "$A/.mailkeep/$f")"
+done
+check '[ -z "$(open_to_others "$A" "$R")" ]' "open to others after the no-change sync: $(open_to_others "$A" "$R")"
+
+# a new message: a commit, new objects, the same modes
+seed append --folder INBOX --count 1 --first 500
+mk -c "$cfg" sync
+expect_rc 0 "sync of a new message"
+check '[ -z "$(open_to_others "$A" "$R")" ]' "open to others after a commit: $(open_to_others "$A" "$R")"
+check '[ -z "$(find "$R/objects" -type f ! -perm 0400)" ]' "git objects not 0400 after a commit"
+
+# mailkeep snapshot takes the account's lock too
+chmod 644 "$A/.mailkeep/server"
+mk -c "$cfg" snapshot
+expect_rc 0 "mailkeep snapshot"
+check '[ "$(stat -c %a "$A/.mailkeep/server")" = 600 ]' "mailkeep snapshot left .mailkeep/server mode $(stat -c %a "$A/.mailkeep/server")"
+exact "$A"
+t_pass

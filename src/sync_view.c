@@ -441,7 +441,7 @@ static int check_full_view(struct folder_run *f, const struct imap_select_info *
 			 "mirrored next time", f->a->acct->name, f->name, now - info->exists);
 	if (f->sv.n != now && !grew) {
 		snprintf(err, errlen, "server listed %zu messages but reports %u; folder left as it is",
-			 f->sv.n, imap_exists(c));
+			 f->sv.n, now);
 		return IMAP_ERR_NO;
 	}
 	return 0;

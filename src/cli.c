@@ -608,8 +608,10 @@ static int cli_run(int argc, char **argv)
 
 	process_setup();
 	bad = leading_options(&cli, argc, argv);
-	if (bad == 2) /* --help, --version */
+	if (bad == 2) { /* --help, --version */
+		free(cli.accounts);
 		return EXIT_OK;
+	}
 	const char *cmd = optind < argc ? argv[optind] : NULL;
 	if (!cmd || (bad && !strcmp(cmd, "push"))) {
 		if (!bad)

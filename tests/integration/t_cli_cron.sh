@@ -84,6 +84,8 @@ mk -c "$cfg" frobnicate
 expect_rc 2 "unknown command"
 mk -c "$cfg" --help
 expect_rc 0 "--help"
+mk -c "$cfg" --account alice --help
+expect_rc 0 "--account alice --help"
 check '! grep -q "ACCOUNT...].*validate" "$MK_OUT"' "--help runs the check line into its description"
 for c in sync check status verify snapshot log push; do
 	check 'grep -qE "^  $c( |$)" "$MK_OUT"' "--help does not list $c"

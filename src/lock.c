@@ -1,7 +1,6 @@
 /* Account locks: flock(2) on a lock file and on the account directory. */
 #include "mailkeep/lock.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -59,29 +58,6 @@ static int owner_check(const char *dir, char *err, size_t errlen)
 	return -1;
 }
 
-/* The files of .mailkeep (the locks, server, namespace, last-run, the
- * snapshot's) opened to others since (a chmod, a copy made with the user's
- * umask) are made private again (0600), as the folders' files are; most are
- * written once and never replaced. Its directories are not looked into (the
- * Gmail store's files are the folders' messages). Never fails, as
- * maildir_make_private does not. */
-static void mailkeep_files_private(const char *mk_dir)
-{
-	DIR *d = opendir(mk_dir);
-	struct dirent *e;
-	struct stat st;
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-		    st.st_uid != geteuid() || (st.st_mode & 07777) == 0600)
-			continue;
-		if (fchmodat(dirfd(d), e->d_name, 0600, 0) < 0)
-			log_debug("%s/%s: cannot make it private (0600): %s", mk_dir, e->d_name, strerror(errno));
-	}
-	closedir(d);
-}
-
 int lock_file(const char *dir, const char *name, const char *who, int wait, int *fd, char *err,
 	      size_t errlen)
 {
@@ -99,7 +75,11 @@ int lock_file(const char *dir, const char *name, const char *who, int wait, int 
 	 * private as the folders are, else others could list the folder names */
 	maildir_make_private(dir);
 	maildir_make_private(p.data);
-	mailkeep_files_private(p.data);
+	/* and what is directly in it (lock, server, namespace, last-run, the
+	 * snapshot's files; push/, gmail/, uidvalidity-N/), most written once and
+	 * never replaced: cheap, one directory read. Below those directories only
+	 * push and the move of an old copy make things private (docs/design.md) */
+	maildir_entries_private(p.data);
 	buf_addf(&p, "/%s", name);
 	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0) {

@@ -82,6 +82,48 @@ void maildir_make_private(const char *path)
 		dir_private(path, &st);
 }
 
+void maildir_make_private_below(const char *base, const char *rel)
+{
+	struct buf p = BUF_INIT;
+	struct stat st;
+	buf_adds(&p, base);
+	for (const char *s = rel; *s;) {
+		size_t len = strcspn(s, "/");
+		if (len) {
+			buf_addch(&p, '/');
+			buf_add(&p, s, len);
+			/* lstat: a symbolic link on the way is not followed, nor below */
+			if (lstat(p.data, &st) < 0 || !S_ISDIR(st.st_mode))
+				break;
+			if (st.st_uid == geteuid())
+				dir_private(p.data, &st);
+		}
+		s += len + (s[len] == '/');
+	}
+	buf_free(&p);
+}
+
+void maildir_entries_private(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != geteuid())
+			continue;
+		mode_t want = S_ISREG(st.st_mode) ? 0600 : S_ISDIR(st.st_mode) ? 0700 : 0;
+		if (!want || (st.st_mode & 07777) == want)
+			continue;
+		if (fchmodat(dirfd(d), e->d_name, want, 0) < 0)
+			log_debug("%s/%s: cannot make it private (%04o): %s", dir, e->d_name, (unsigned)want,
+				  strerror(errno));
+	}
+	closedir(d);
+}
+
 int maildir_create(const char *dir, char *err, size_t errlen)
 {
 	static const char *const sub[] = { "cur", "new", "tmp" };

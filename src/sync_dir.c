@@ -168,9 +168,28 @@ static int parts_absent(const char *dir, const char *const *parts, size_t n, cha
 	return r;
 }
 
-/* The renames into dir made durable, then its mark removed (durably too). */
+/* What was moved into dir (its state, cur/, new/, tmp/ and their files) made
+ * private, once: a folder's file opened to others (a chmod, a reader's copy)
+ * is put back only when the folder is next listed, which the old copy never
+ * is. Only the directories on its way are looked at on later runs. */
+static void aside_private(const char *dir)
+{
+	static const char *const sub[] = { "cur", "new", "tmp" };
+	struct buf p = BUF_INIT;
+	maildir_entries_private(dir);
+	for (size_t i = 0; i < 3; i++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", dir, sub[i]);
+		maildir_entries_private(p.data);
+	}
+	buf_free(&p);
+}
+
+/* The copy in dir made private, the renames into it made durable, then its
+ * mark removed (durably too). */
 static int aside_done(const char *dir, const char *mark, char *err, size_t errlen)
 {
+	aside_private(dir);
 	if (maildir_fsync_dir(dir, err, errlen) < 0)
 		return -1;
 	if (unlink(mark) < 0) {
@@ -254,6 +273,7 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 		goto out;
 	if (!resume && mark_aside_dir(f, &rel, &target, &mark, err, errlen) < 0)
 		goto out;
+	maildir_make_private_below(f->a->dir, rel.data); /* those made before, by an earlier move */
 	for (size_t i = 0; i < 4; i++) {
 		buf_reset(&src);
 		buf_reset(&dst);

@@ -111,6 +111,17 @@ int maildir_create(const char *dir, char *err, size_t errlen);
  * every run. */
 void maildir_make_private(const char *path);
 
+/* Make each directory on the way from BASE down to BASE/REL (BASE itself not
+ * included) private (0700) again, as maildir_make_private, a directory of the
+ * running user only; stops at the first level that is not a real directory (a
+ * symbolic link is never followed). Never fails. */
+void maildir_make_private_below(const char *base, const char *rel);
+
+/* Make the entries directly in DIR private again: regular files 0600,
+ * directories 0700 (not looked into), those of the running user only; symbolic
+ * links and other files are left. Never fails. */
+void maildir_entries_private(const char *dir);
+
 /* An open delivery: a file in <dir>/tmp being written. */
 struct maildir_delivery {
 	int fd;

@@ -3,7 +3,9 @@
 # .mailkeep files and the snapshot repository (git objects 0400, the rest 0600/0700). A .mailkeep
 # file opened to others since (lock, server, namespace, last-run, snapshot-state: a chmod, a copy
 # made with the user's umask) is made 0600 again by the next run, as the folders' files are; lock,
-# server and namespace, written once, stayed 0644.
+# server and namespace, written once, stayed 0644. So are the directories directly in .mailkeep
+# (uidvalidity-<old> stayed 0755), and an old copy of a folder is made private as it is moved aside
+# (a message file or state chmod 644 before kept 0644 there).
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -50,5 +52,29 @@ chmod 644 "$A/.mailkeep/server"
 mk -c "$cfg" snapshot
 expect_rc 0 "mailkeep snapshot"
 check '[ "$(stat -c %a "$A/.mailkeep/server")" = 600 ]' "mailkeep snapshot left .mailkeep/server mode $(stat -c %a "$A/.mailkeep/server")"
+
+# a folder whose UIDVALIDITY changed moves aside to .mailkeep/uidvalidity-<old>/ as it is: a message
+# and the state opened to others before are private with the move, which makes the copy once (a
+# folder's files are put back only as it is listed, and the copy never is); uidvalidity-<old>,
+# chmod 755 since, is 0700 again after the next run, as every directory directly in .mailkeep
+old_uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
+msg=$(cd "$A/INBOX/cur" && ls | head -n 1)
+check '[ -n "$old_uv" ] && [ -n "$msg" ]' "no UIDVALIDITY ($old_uv) or no message in INBOX/cur"
+chmod 644 "$A/INBOX/cur/$msg" "$A/INBOX/.mailkeep-state"
+dadm mailbox update -u alice --uid-validity 777 INBOX
+mk -c "$cfg" sync
+expect_rc 0 "sync after INBOX's UIDVALIDITY changed"
+U=$A/.mailkeep/uidvalidity-$old_uv
+check '[ -f "$U/INBOX/cur/$msg" ]' "no old copy of $msg in $U/INBOX/cur"
+for f in "INBOX/cur/$msg" INBOX/.mailkeep-state; do
+	check '[ "$(stat -c %a "$U/$f")" = 600 ]' "the old copy's $f left mode $(stat -c %a "$U/$f")"
+done
+check '[ -z "$(open_to_others "$A" "$R")" ]' "open to others after the move aside: $(open_to_others "$A" "$R")"
+chmod 755 "$U"
+mk -c "$cfg" sync
+expect_rc 0 "no-change sync after chmod 755 of uidvalidity-$old_uv"
+check '[ -z "$(find "$A/.mailkeep" -type d ! -perm 0700)" ]' \
+	"directories in .mailkeep not 0700: $(find "$A/.mailkeep" -type d ! -perm 0700 -printf '%m %p\n' | head -n 3 | tr '\n' ' ')"
+check '[ -z "$(open_to_others "$A" "$R")" ]' "open to others at the end: $(open_to_others "$A" "$R")"
 exact "$A"
 t_pass

@@ -151,3 +151,73 @@ Test(maildir, write_file_atomic)
 	unlink(path);
 	rmdir(dir);
 }
+
+static mode_t mode_of(const char *dir, const char *rel)
+{
+	char p[600];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	cr_assert_eq(lstat(p, &st), 0, "%s", p);
+	return st.st_mode & 07777;
+}
+
+static void make_at(const char *dir, const char *rel, int is_dir, mode_t mode)
+{
+	char p[600];
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	if (is_dir) {
+		cr_assert_eq(mkdir(p, 0700), 0, "%s", p);
+	} else {
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		cr_assert_geq(fd, 0, "%s", p);
+		close(fd);
+	}
+	cr_assert_eq(chmod(p, mode), 0, "%s", p);
+}
+
+/* Opened to others since: files 0600, directories 0700 again, not looked into,
+ * a symbolic link never followed (its target stays as it is). */
+Test(maildir, entries_private)
+{
+	char tmpl[] = "/tmp/mk-priv-XXXXXX", p[600], q[600];
+	char *dir = mkdtemp(tmpl);
+	cr_assert_not_null(dir);
+	make_at(dir, "f", 0, 0644);
+	make_at(dir, "d", 1, 0755);
+	make_at(dir, "d/inner", 0, 0644);
+	make_at(dir, "x", 1, 0755);
+	make_at(dir, "ro", 0, 0400);
+	snprintf(p, sizeof(p), "%s/x", dir);
+	snprintf(q, sizeof(q), "%s/link", dir);
+	cr_assert_eq(symlink(p, q), 0);
+	maildir_entries_private(dir);
+	cr_expect_eq(mode_of(dir, "f"), 0600);
+	cr_expect_eq(mode_of(dir, "d"), 0700);
+	cr_expect_eq(mode_of(dir, "d/inner"), 0644, "looked into a directory");
+	cr_expect_eq(mode_of(dir, "ro"), 0600);
+	/* x is an entry too: made 0700 by its own name; through the link it is not */
+	cr_expect_eq(mode_of(dir, "x"), 0700);
+	cr_assert_eq(chmod(p, 0755), 0);
+	maildir_make_private_below(dir, "link/sub");
+	cr_expect_eq(mode_of(dir, "x"), 0755, "a symbolic link on the way was followed");
+	maildir_make_private_below(dir, "d//");
+	cr_expect_eq(mode_of(dir, "d"), 0700);
+	cr_assert_eq(chmod(p, 0755), 0);
+	cr_assert_eq(chmod(dir, 0755), 0);
+	make_at(dir, "x/y", 1, 0755);
+	maildir_make_private_below(dir, "x/y");
+	cr_expect_eq(mode_of(dir, "x"), 0700);
+	cr_expect_eq(mode_of(dir, "x/y"), 0700);
+	cr_expect_eq(mode_of(dir, "."), 0755, "the base itself was changed");
+	unlink(q);
+	snprintf(q, sizeof(q), "%s/x/y", dir);
+	rmdir(q);
+	rmdir(p);
+	for (const char *const *n = (const char *const[]){ "f", "d/inner", "ro", NULL }; *n; n++) {
+		snprintf(q, sizeof(q), "%s/%s", dir, *n);
+		unlink(q);
+	}
+	snprintf(q, sizeof(q), "%s/d", dir);
+	rmdir(q);
+	rmdir(dir);
+}

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "mailkeep/log.h"
+#include "mailkeep/maildir.h"
 #include "mailkeep/state.h"
 
 #define MAX_RECONNECTS 3
@@ -111,6 +112,11 @@ static int connect_login(struct push_run *r, char *err, size_t errlen)
 static int check_target(const struct push_run *r, struct buf *path, char *err, size_t errlen)
 {
 	char had[600];
+	/* the target's directory of states and what is directly in it (this
+	 * record, the top folders' directories) made private again, if opened to
+	 * others since; each folder's own as its state is read (push_load_state) */
+	maildir_make_private_below(r->src_dir, r->state_root + strlen(r->src_dir) + 1);
+	maildir_entries_private(r->state_root);
 	buf_addf(path, "%s/.server", r->state_root);
 	int rc = state_server_check(path->data, r->dst->user, r->dst->host, had, sizeof(had));
 	if (rc < 0)

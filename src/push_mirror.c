@@ -39,6 +39,10 @@ static int read_state_file(const char *path, struct buf *data, char *err, size_t
 		close(fd);
 		return -1;
 	}
+	/* opened to others since (a chmod, a copy made with the user's umask):
+	 * private again, as every state file is (docs/design.md) */
+	if ((sb.st_mode & 07777) != 0600 && sb.st_uid == geteuid() && fchmod(fd, 0600) < 0)
+		log_debug("%s: cannot make it private (0600): %s", path, strerror(errno));
 	for (;;) {
 		buf_grow(data, 65536);
 		ssize_t n = read(fd, data->data + data->len, 65536);
@@ -108,6 +112,7 @@ int push_load_state(struct folder_run *f, int *damaged, char *err, size_t errlen
 	int rc = -1;
 	*damaged = 0;
 	memset(&f->st, 0, sizeof(f->st));
+	maildir_make_private_below(f->r->state_root, f->rel);
 	buf_addf(&path, "%s/%s", f->state_dir.data, PUSH_STATE_FILE);
 	int r = read_state_file(path.data, &data, err, errlen);
 	if (r != 0) {

@@ -3,9 +3,9 @@
 # .mailkeep files and the snapshot repository (git objects 0400, the rest 0600/0700). A .mailkeep
 # file opened to others since (lock, server, namespace, last-run, snapshot-state: a chmod, a copy
 # made with the user's umask) is made 0600 again by the next run, as the folders' files are; lock,
-# server and namespace, written once, stayed 0644. So are the directories directly in .mailkeep
-# (uidvalidity-<old> stayed 0755), and an old copy of a folder is made private as it is moved aside
-# (a message file or state chmod 644 before kept 0644 there).
+# server and namespace, written once, stayed 0644. So are push's states by the next push, and the
+# directories directly in .mailkeep by the next run; an old copy of a folder (uidvalidity-<old>) is
+# made private as it is moved aside. Each stayed open to others before.
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -53,10 +53,26 @@ mk -c "$cfg" snapshot
 expect_rc 0 "mailkeep snapshot"
 check '[ "$(stat -c %a "$A/.mailkeep/server")" = 600 ]' "mailkeep snapshot left .mailkeep/server mode $(stat -c %a "$A/.mailkeep/server")"
 
+# push's states (.mailkeep/push/bob: .server, a directory and a .push-state per folder) opened to
+# others are private again after the next push, which reads them: they stayed 0644 and 0755
+cfg2=$T/push.yaml
+cfg_alice_bob "$cfg2"
+P=$A/.mailkeep/push/bob
+mk -c "$cfg2" push alice bob
+expect_rc 0 "push alice bob"
+check '[ -f "$P/.server" ] && [ -f "$P/INBOX/.push-state" ] && [ -f "$P/Archive/2024/.push-state" ]' \
+	"no push states in $P: $(cd "$P" 2>/dev/null && find . | head -n 5 | tr '\n' ' ')"
+check '[ -z "$(open_to_others "$A")" ]' "open to others after a push: $(open_to_others "$A")"
+find "$A/.mailkeep/push" -type d -exec chmod 755 {} +
+find "$P" -type f -exec chmod 644 {} +
+mk -c "$cfg2" push alice bob
+expect_rc 0 "push after chmod 644/755 of its states"
+check '[ -z "$(open_to_others "$A")" ]' "open to others after the next push: $(open_to_others "$A")"
+
 # a folder whose UIDVALIDITY changed moves aside to .mailkeep/uidvalidity-<old>/ as it is: a message
 # and the state opened to others before are private with the move, which makes the copy once (a
-# folder's files are put back only as it is listed, and the copy never is); uidvalidity-<old>,
-# chmod 755 since, is 0700 again after the next run, as every directory directly in .mailkeep
+# folder's files are put back only as it is listed, and the copy never is); uidvalidity-<old> and
+# push, chmod 755 since, are 0700 again after the next run, as every directory directly in .mailkeep
 old_uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
 msg=$(cd "$A/INBOX/cur" && ls | head -n 1)
 check '[ -n "$old_uv" ] && [ -n "$msg" ]' "no UIDVALIDITY ($old_uv) or no message in INBOX/cur"
@@ -70,9 +86,9 @@ for f in "INBOX/cur/$msg" INBOX/.mailkeep-state; do
 	check '[ "$(stat -c %a "$U/$f")" = 600 ]' "the old copy's $f left mode $(stat -c %a "$U/$f")"
 done
 check '[ -z "$(open_to_others "$A" "$R")" ]' "open to others after the move aside: $(open_to_others "$A" "$R")"
-chmod 755 "$U"
+chmod 755 "$U" "$A/.mailkeep/push"
 mk -c "$cfg" sync
-expect_rc 0 "no-change sync after chmod 755 of uidvalidity-$old_uv"
+expect_rc 0 "no-change sync after chmod 755 of uidvalidity-$old_uv and push"
 check '[ -z "$(find "$A/.mailkeep" -type d ! -perm 0700)" ]' \
 	"directories in .mailkeep not 0700: $(find "$A/.mailkeep" -type d ! -perm 0700 -printf '%m %p\n' | head -n 3 | tr '\n' ' ')"
 check '[ -z "$(open_to_others "$A" "$R")" ]' "open to others at the end: $(open_to_others "$A" "$R")"

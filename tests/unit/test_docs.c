@@ -2,8 +2,9 @@
  * loader accepts (config_known_keys) has an item in docs/mailkeep.yaml.5 and
  * nothing else has one under KEYS; every command, option and exit status has
  * its place in docs/mailkeep.1; the Account keys table of docs/config.md has a
- * row for every key, with the default the loader gives. Tests run from the
- * repository root.
+ * row for every key, with the default the loader gives; the ranges of the
+ * integer keys in docs/config.md and docs/mailkeep.yaml.5 are the loader's.
+ * Tests run from the repository root.
  *
  * An item is the roff idiom
  *     .TP
@@ -433,4 +434,90 @@ Test(docs, config_md_defaults_are_the_loaders)
 	buf_free(&want);
 	buf_free(&cell);
 	buf_free(&file);
+}
+
+/* The integer keys' ranges, as config.md's table ("integer A..B") and
+ * mailkeep.yaml(5)'s item ("Integer A to B.") give them, are the loader's: A
+ * and B load, A - 1 and B + 1 are refused. */
+static int md_row_second_cell(const char *text, size_t len, const char *key, struct buf *out)
+{
+	const char *cur = text, *end = text + len;
+	struct docs_line l, k;
+	while (docs_next_line(&cur, end, &l)) {
+		if (!md_row_key(&l, &k) || k.n != strlen(key) || memcmp(k.p, key, k.n))
+			continue;
+		const char *p = memchr(k.p + k.n, '|', (size_t)(l.p + l.n - (k.p + k.n))), *q;
+		if (!p || !(q = memchr(p + 1, '|', (size_t)(l.p + l.n - p - 1))))
+			return 0;
+		for (p++; p < q && *p == ' '; p++)
+			;
+		buf_reset(out);
+		buf_add(out, p, (size_t)(q - p));
+		buf_add(out, "", 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* The line after the item ".B KEY" of [text, text + len), NUL-terminated in OUT. */
+static int man_item_first_line(const char *text, size_t len, const char *key, struct buf *out)
+{
+	const char *cur = text, *end = text + len;
+	struct docs_line tag, l;
+	char want[64];
+	snprintf(want, sizeof(want), ".B %s", key);
+	while (docs_next_item(&cur, end, &tag)) {
+		if (!docs_line_is(&tag, want) || !docs_next_line(&cur, end, &l))
+			continue;
+		buf_reset(out);
+		buf_add(out, l.p, l.n);
+		buf_add(out, "", 1);
+		return 1;
+	}
+	return 0;
+}
+
+static int docs_load_int(const char *key, long v)
+{
+	char yaml[256], err[512];
+	struct config cfg;
+	int n = snprintf(yaml, sizeof(yaml), "accounts:\n  - name: x\n    host: h\n    user: u\n    password_env: P\n"
+			 "    %s: %ld\n", key, v);
+	if (config_load_buffer("range", yaml, (size_t)n, &cfg, err, sizeof(err)) < 0)
+		return -1;
+	config_free(&cfg);
+	return 0;
+}
+
+Test(docs, integer_ranges_are_the_loaders)
+{
+	struct buf md = BUF_INIT, man = BUF_INIT, cell = BUF_INIT, item = BUF_INIT;
+	size_t md_len, man_len, n = 0;
+	cr_assert_eq(docs_read("docs/config.md", &md), 0);
+	const char *table = md_section(md.data, md.len, "## Account keys", &md_len);
+	cr_assert_not_null(table);
+	const char *keys = docs_load_section("docs/mailkeep.yaml.5", "KEYS", &man, &man_len);
+	for (size_t i = 0; config_known_keys[i]; i++) {
+		const char *k = config_known_keys[i];
+		long lo, hi, mlo, mhi;
+		if (!md_row_second_cell(table, md_len, k, &cell) || strncmp(cell.data, "integer ", 8))
+			continue;
+		n++;
+		cr_expect_eq(sscanf(cell.data, "integer %ld..%ld", &lo, &hi), 2,
+			     "docs/config.md: the type of %s is \"%s\", not \"integer A..B\"", k, cell.data);
+		cr_expect(man_item_first_line(keys, man_len, k, &item) &&
+			  sscanf(item.data, "Integer %ld to %ld", &mlo, &mhi) == 2 && mlo == lo && mhi == hi,
+			  "docs/mailkeep.yaml.5: %s is not \"Integer %ld to %ld\" as in docs/config.md", k, lo, hi);
+		cr_expect_eq(docs_load_int(k, lo), 0, "%s: %ld (the documented minimum) is refused", k, lo);
+		cr_expect_eq(docs_load_int(k, hi), 0, "%s: %ld (the documented maximum) is refused", k, hi);
+		cr_expect_eq(docs_load_int(k, hi + 1), -1, "%s: %ld (above the documented range) loads", k, hi + 1);
+		if (lo > 0)
+			cr_expect_eq(docs_load_int(k, lo - 1), -1, "%s: %ld (below the documented range) loads", k,
+				     lo - 1);
+	}
+	cr_expect_eq(n, 4, "docs/config.md has %zu integer keys (port, timeout, max_connections, pipeline_depth)", n);
+	buf_free(&item);
+	buf_free(&cell);
+	buf_free(&man);
+	buf_free(&md);
 }

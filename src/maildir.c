@@ -159,13 +159,22 @@ int maildir_fsync_dir(const char *dir, char *err, size_t errlen)
 	return rc;
 }
 
+int maildir_open_fresh(const char *path)
+{
+	int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+	int fd = open(path, flags, 0600);
+	if (fd < 0 && errno == EEXIST && unlink(path) == 0)
+		fd = open(path, flags, 0600);
+	return fd;
+}
+
 int maildir_delivery_open(struct maildir_delivery *d, const char *dir, const char *base,
 			  char *err, size_t errlen)
 {
 	struct buf p = BUF_INIT;
 	memset(d, 0, sizeof(*d));
 	buf_addf(&p, "%s/tmp/%s", dir, base);
-	d->fd = open(p.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	d->fd = maildir_open_fresh(p.data);
 	if (d->fd < 0) {
 		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
 		buf_free(&p);
@@ -201,7 +210,7 @@ int maildir_write_file_atomic(const char *path, const char *data, size_t len, ch
 		buf_add(&dir, path, slash > path ? (size_t)(slash - path) : 1);
 	else
 		buf_adds(&dir, ".");
-	int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = maildir_open_fresh(tmp.data);
 	if (fd < 0 || maildir_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
 		goto out;

@@ -486,8 +486,7 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 		 st->new_mtime_ns, st->listed, st->orphaned ? 1 : 0, st->kept ? 1 : 0, st->special, st->n);
 	if (st->folder_id)
 		buf_addf(&out, "folder %016" PRIx64 "\n", st->folder_id);
-	/* O_NOFOLLOW: a symbolic link planted there must not make us write elsewhere */
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = maildir_open_fresh(tmp.data);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
 		goto out;

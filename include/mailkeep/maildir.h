@@ -137,7 +137,13 @@ struct maildir_delivery {
  * written in pieces of this size instead, one write(2) where there were 16. */
 #define MAILDIR_WBUF ((size_t)64 << 10)
 
-/* Open <dir>/tmp/<base> for writing (O_CREAT|O_TRUNC, 0600). */
+/* A new file at path, 0600, open for writing: what was left there (a killed
+ * run's file, opened to others since, a symbolic or hard link planted there)
+ * is unlinked first, never written through or truncated, nor its mode kept.
+ * The descriptor, or -1 with errno. */
+int maildir_open_fresh(const char *path);
+
+/* Open <dir>/tmp/<base> for writing (maildir_open_fresh). */
 int maildir_delivery_open(struct maildir_delivery *d, const char *dir, const char *base,
 			  char *err, size_t errlen);
 /* Append bytes, converting CRLF line ends to LF. */
@@ -162,8 +168,8 @@ int maildir_fsync_dir(const char *dir, char *err, size_t errlen);
 /* write(2) all of data, again after EINTR and short writes; -1 with errno. */
 int maildir_write_all(int fd, const char *data, size_t len);
 
-/* Replace the file at path with data, atomically and durably: path.tmp (0600,
- * never through a symbolic link), fsync, rename over path, fsync of its
+/* Replace the file at path with data, atomically and durably: path.tmp
+ * (maildir_open_fresh), fsync, rename over path, fsync of its
  * directory. The .tmp is removed on failure. */
 int maildir_write_file_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen);
 

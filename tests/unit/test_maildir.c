@@ -135,18 +135,32 @@ Test(maildir, write_file_atomic)
 	cr_assert_eq(maildir_write_file_atomic(path, "second\n", 7, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(read_all(path, buf, sizeof(buf)), 7, "not replaced whole");
 	cr_expect_eq(access(tmp, F_OK), -1, "the .tmp is left behind");
-	/* a symbolic link planted at the .tmp: refused, nothing written through it, the file kept */
+	/* a symbolic link planted at the .tmp: replaced, nothing written through it */
 	FILE *f = fopen(outside, "w");
 	cr_assert_not_null(f);
 	fputs("mine\n", f);
 	fclose(f);
 	cr_assert_eq(symlink(outside, tmp), 0);
-	cr_expect_eq(maildir_write_file_atomic(path, "evil\n", 5, err, sizeof(err)), -1);
-	cr_expect_not_null(strstr(err, ".tmp"), "%s", err);
+	cr_expect_eq(maildir_write_file_atomic(path, "third\n", 6, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(read_all(outside, buf, sizeof(buf)), 5);
 	cr_expect_eq(memcmp(buf, "mine\n", 5), 0, "written through the link");
+	cr_expect_eq(read_all(path, buf, sizeof(buf)), 6, "not replaced");
+	/* a .tmp left behind, opened to others and hard-linked from outside: the
+	 * new file is 0600, the other name keeps its bytes (not truncated) */
+	cr_assert_eq(link(outside, tmp), 0);
+	cr_assert_eq(chmod(outside, 0644), 0);
+	cr_expect_eq(maildir_write_file_atomic(path, "fourth\n", 7, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(read_all(outside, buf, sizeof(buf)), 5, "the linked file was truncated");
+	cr_expect_eq(memcmp(buf, "mine\n", 5), 0, "written through the hard link");
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0600, "mode %o kept from the .tmp", (unsigned)(st.st_mode & 0777));
+	cr_expect_eq(read_all(path, buf, sizeof(buf)), 7);
+	/* a directory there cannot be replaced: an error naming the .tmp */
+	cr_assert_eq(mkdir(tmp, 0700), 0);
+	cr_expect_eq(maildir_write_file_atomic(path, "evil\n", 5, err, sizeof(err)), -1);
+	cr_expect_not_null(strstr(err, ".tmp"), "%s", err);
 	cr_expect_eq(read_all(path, buf, sizeof(buf)), 7, "the file changed after a failure");
-	unlink(tmp);
+	rmdir(tmp);
 	unlink(outside);
 	unlink(path);
 	rmdir(dir);

@@ -208,6 +208,13 @@ static int valid_author(const char *s)
 
 /* ---- one mapping: "defaults" or an account --------------------------- */
 
+/* A scalar with an explicit core tag other than !!str ("!!int INBOX"): not a
+ * name or pattern, as a number key refuses "!!bool" */
+static int not_str_tag(const struct node *v)
+{
+	return v->tag && strcmp(v->tag, "str") != 0;
+}
+
 static int parse_patterns(struct ctx *c, struct layer *l, const char *key, const struct node *v,
 			  struct strlist *out)
 {
@@ -236,6 +243,10 @@ static int parse_patterns(struct ctx *c, struct layer *l, const char *key, const
 		if (it->kind != NODE_SCALAR || it->is_null)
 			return config_fail_at(c, it, l->where, key, "item %zu: expected a glob pattern, got %s",
 					      i + 1, config_node_desc(it));
+		if (not_str_tag(it))
+			return config_fail_at(c, it, l->where, key,
+					      "item %zu: expected a glob pattern, got a value tagged !!%s", i + 1,
+					      it->tag);
 		if (!*it->value || config_has_control(it->value, ""))
 			return config_fail_at(c, it, l->where, key, "item %zu: expected a non-empty glob "
 					      "pattern without control characters, got %s", i + 1,
@@ -319,6 +330,9 @@ static int parse_push_map(struct ctx *c, struct layer *l, const struct node *v)
 			return -1;
 		if (k->is_null)
 			return config_fail_at(c, k, l->where, "push_map", "expected a source folder name, got null");
+		if (not_str_tag(k))
+			return config_fail_at(c, k, l->where, "push_map",
+					      "expected a source folder name, got a value tagged !!%s", k->tag);
 		if ((why = folder_name_problem(k->value)))
 			return config_fail_at(c, k, l->where, "push_map", "source folder %s: %s",
 					      config_quoted(c, k->value), why);
@@ -331,6 +345,10 @@ static int parse_push_map(struct ctx *c, struct layer *l, const struct node *v)
 			return config_fail_at(c, t, l->where, "push_map",
 					      "source folder %s: expected a target folder name, got %s",
 					      config_quoted(c, k->value), config_node_desc(t));
+		if (not_str_tag(t))
+			return config_fail_at(c, t, l->where, "push_map",
+					      "source folder %s: expected a target folder name, got a value tagged !!%s",
+					      config_quoted(c, k->value), t->tag);
 		if ((why = folder_name_problem(t->value)))
 			return config_fail_at(c, t, l->where, "push_map", "target folder %s: %s",
 					      config_quoted(c, t->value), why);

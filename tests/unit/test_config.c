@@ -454,6 +454,11 @@ static const struct broken_case broken[] = {
 	  "t.yaml:3:11: ", "key \"host\"" },
 	/* a tag that contradicts the key */
 	{ ACCT "    port: !!bool 993\n", 0, "t.yaml:6:11: ", "tagged !!bool" },
+	{ ACCT "    folders: {include: !!int INBOX}\n", 0, "t.yaml:6:24: ",
+	  "key \"folders.include\": item 1: expected a glob pattern, got a value tagged !!int" },
+	{ ACCT "    folders: {exclude: [Trash, !!bool yes]}\n", 0, "t.yaml:6:32: ", "item 2: expected a glob pattern, got a value tagged !!bool" },
+	{ ACCT "    push_map: {!!int 5: X}\n", 0, "t.yaml:6:16: ", "expected a source folder name, got a value tagged !!int" },
+	{ ACCT "    push_map: {A: !!float 1.5}\n", 0, "t.yaml:6:19: ", "source folder \"A\": expected a target folder name, got a value tagged !!float" },
 	/* unknown keys: case-insensitive suggestion, no "password" key */
 	{ ACCT "    PORT: 993\n", 0, "t.yaml:6:5: ", "(did you mean \"port\"?)" },
 	/* a transposition is one edit; two edits of a short word are no hint ("path" is not "auth");

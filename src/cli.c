@@ -120,6 +120,15 @@ int cli_select_accounts(const struct cli *cli, const struct config *cfg, int arg
 	return 0;
 }
 
+/* 1 when some account of CFG has snapshot: true. */
+static int any_snapshot(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_accounts; i++)
+		if (cfg->accounts[i].snapshot)
+			return 1;
+	return 0;
+}
+
 /* The body of a simple command for one account: the exit code it contributes. */
 typedef int (*account_fn)(struct cli *cli, const struct account *acct, size_t index, size_t n, void *ctx);
 
@@ -148,7 +157,9 @@ static int for_accounts(struct cli *cli, int argc, char **argv, int snapshot_onl
 		if (rc && (code == EXIT_OK || (code == EXIT_LOCKED && rc != EXIT_LOCKED)))
 			code = rc;
 	}
-	if (snapshot_only && !done)
+	/* named accounts all outside --shard K/N are left out without a word, as
+	 * sync leaves them; so are unnamed ones with snapshot: true outside it */
+	if (snapshot_only && !done && !named && !any_snapshot(&cfg))
 		log_warn("no account has snapshot: true (name accounts to use them anyway)");
 out:
 	free(accts);

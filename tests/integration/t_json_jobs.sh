@@ -80,6 +80,11 @@ expect_rc 0 "--account bob"
 check 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit([a[\"name\"] for a in d[\"accounts\"]] != [\"bob\"])" "$MK_OUT"' "--account bob synced other accounts"
 mk -c "$cfg" --shard 2/2 sync
 expect_rc 2 "--shard 2/2"
+# a named account outside the shard (alice hashes to 1 of 2) is left out
+# without a word, as sync leaves it: no claim that no account has snapshot: true
+mk -c "$cfg" --shard 0/2 snapshot alice
+expect_rc 0 "--shard 0/2 snapshot alice"
+check '! grep -q "snapshot: true" "$MK_ERR"' "a misleading warning for a named account outside the shard: $(head -c 200 "$MK_ERR")"
 
 mk --help
 expect_rc 0 "--help"

@@ -410,6 +410,13 @@ class Base:
         parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
+    def fetch_replacing(self, c, f, seq, m, items, uidcmd, name, item):
+        """fetch_one, Bad UID 1's item that starts with name (b"FLAGS") sent as item instead"""
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 1:
+            parts = [item if p.startswith(name) else p for p in parts]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
     @staticmethod
     def fetch_bytes(seq, parts, body, bname=b"BODY[]"):
         out = b"* %d FETCH (" % seq + b" ".join(parts)
@@ -2477,40 +2484,30 @@ class _(Base):
     doc=r"FLAGS (\Seen\Seen foo/bar a:b $Junk \Flagged .. ../x \\ *) for Bad UID 1")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x \\\\ * %% \\Recent)"
-                     if p.startswith(b"FLAGS") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"FLAGS",
+                             b"FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x \\\\ * %% \\Recent)")
 
 
 @sc("fetch-flags-backslash", rc="0", named="-", flags="",
     doc=r"FLAGS (\Seen a\b $Label) for Bad UID 1: a\b, no atom (RFC 3501 §9), is dropped (test_imap_fetch.c: what is kept)")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"FLAGS (\\Seen a\\b $Label)" if p.startswith(b"FLAGS") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"FLAGS", b"FLAGS (\\Seen a\\b $Label)")
 
 
 @sc("fetch-flags-ctl", rc="0 1", named="Bad", doc="FLAGS with a control byte and an 8-bit byte for Bad UID 1")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"FLAGS (\\Seen k\x01w \xe9t\xe9)" if p.startswith(b"FLAGS") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"FLAGS", b"FLAGS (\\Seen k\x01w \xe9t\xe9)")
 
 
 @sc("fetch-flags-10000", rc="0", named="-", flags="same", doc="10000 keywords on Bad UID 1")
 class _(Base):
+    kw = b" ".join(b"$kw%05d" % i for i in range(10000))
+
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            kw = b" ".join(b"$kw%05d" % i for i in range(10000))
-            parts = [p[:-1] + b" " + kw + b")" if p.startswith(b"FLAGS") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"FLAGS",
+                             b"FLAGS " + flags_of(m)[:-1] + b" " + self.kw + b")")
 
 
 @sc("flood-fetch-keywords", rc="0", named="-", flags="same,maxerr=50", bound=40,
@@ -2581,19 +2578,13 @@ class _(CondstoreBump):
 class _(Base):
     """FLAGS \\Seen (no parentheses) for Bad UID 1"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"FLAGS \\Seen" if p.startswith(b"FLAGS") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"FLAGS", b"FLAGS \\Seen")
 
 
 @sc("fetch-flags-nested", rc="0 1", named="Bad", doc="FLAGS ((\\Seen) {3}abc NIL) for Bad UID 1")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"FLAGS ((\\Seen) {3}\r\nabc NIL)" if p.startswith(b"FLAGS") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"FLAGS", b"FLAGS ((\\Seen) {3}\r\nabc NIL)")
 
 
 @sc("fetch-deep-nesting", rc="1", doc="an item nested 100 lists deep in Bad's FETCH")

@@ -2458,10 +2458,7 @@ class _(Base):
 class _(Base):
     """Bad's FLAGS listing says UID -1"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"UID -1" if p.startswith(b"UID ") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"UID ", b"UID -1")
 
 
 @sc("fetch-seq-2p32", rc="1")
@@ -2617,10 +2614,7 @@ class _(Base):
 @sc("internaldate-atom", rc="1", doc="INTERNALDATE 1700000000 (an atom)")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"INTERNALDATE 1700000000" if p.startswith(b"INTERNALDATE") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"INTERNALDATE", b"INTERNALDATE 1700000000")
 
 
 @sc("internaldate-9999", rc="0", named="-", doc='INTERNALDATE "31-Dec-9999 23:59:59 -2359"')
@@ -2970,10 +2964,7 @@ class _(Gmail):
 @sc("gmail-msgid-text", rc="1", doc="X-GM-MSGID abc for Bad UID 1")
 class _(Gmail):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 1:
-            parts = [b"X-GM-MSGID abc" if p.startswith(b"X-GM-MSGID") else p for p in parts]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+        self.fetch_replacing(c, f, seq, m, items, uidcmd, b"X-GM-MSGID", b"X-GM-MSGID abc")
 
 
 @sc("gmail-msgid-collision", rc="0", named="-", flags="same",

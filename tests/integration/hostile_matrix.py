@@ -417,6 +417,14 @@ class Base:
             parts = [item if p.startswith(name) else p for p in parts]
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
+    def fetch_changed(self, c, f, seq, m, items, uidcmd, **attrs):
+        """Base's fetch_one, Bad UID 1 sent as a copy of it with attrs (date=..., uid=...) set"""
+        if is_bad(f) and m.uid == 1:
+            m = m.copy()
+            for k, v in attrs.items():
+                setattr(m, k, v)
+        Base.fetch_one(self, c, f, seq, m, items, uidcmd)
+
     @staticmethod
     def fetch_bytes(seq, parts, body, bname=b"BODY[]"):
         out = b"* %d FETCH (" % seq + b" ".join(parts)
@@ -2438,20 +2446,14 @@ class _(Base):
 class _(Base):
     """Bad's FLAGS listing says UID 0"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.uid = 0
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, uid=0)
 
 
 @sc("fetch-uid-2p32", rc="1")
 class _(Base):
     """Bad's FLAGS listing says UID 4294967296"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.uid = U32 + 1
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, uid=U32 + 1)
 
 
 @sc("fetch-uid-negative", rc="1")
@@ -2605,10 +2607,7 @@ class _(Base):
 @sc("internaldate-bad", rc="1", doc='INTERNALDATE "32-Foo-2024 25:61:61 +9999"')
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.date = "32-Foo-2024 25:61:61 +9999"
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, date="32-Foo-2024 25:61:61 +9999")
 
 
 @sc("internaldate-atom", rc="1", doc="INTERNALDATE 1700000000 (an atom)")
@@ -2620,19 +2619,13 @@ class _(Base):
 @sc("internaldate-9999", rc="0", named="-", doc='INTERNALDATE "31-Dec-9999 23:59:59 -2359"')
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.date = "31-Dec-9999 23:59:59 -2359"
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, date="31-Dec-9999 23:59:59 -2359")
 
 
 @sc("internaldate-1900", rc="0", named="-", doc='INTERNALDATE "01-Jan-1900 00:00:00 +0000" (before 1970)')
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.date = "01-Jan-1900 00:00:00 +0000"
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, date="01-Jan-1900 00:00:00 +0000")
 
 
 @sc("internaldate-missing", rc="0 1", named="Bad", flags="same")
@@ -3591,28 +3584,19 @@ class _(Poison):
 @sc("internaldate-tz-9999", rc="0 1", named="Bad", doc='INTERNALDATE "01-Mar-2024 10:00:00 +9999" (a zone out of range)')
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.date = "01-Mar-2024 10:00:00 +9999"
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, date="01-Mar-2024 10:00:00 +9999")
 
 
 @sc("internaldate-year0", rc="0 1", named="Bad", doc='INTERNALDATE "01-Jan-0000 00:00:00 +0000"')
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.date = "01-Jan-0000 00:00:00 +0000"
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, date="01-Jan-0000 00:00:00 +0000")
 
 
 @sc("internaldate-feb30", rc="0 1", named="Bad", doc='INTERNALDATE "30-Feb-2024 25:00:00 +0000"')
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid == 1:
-            m = m.copy()
-            m.date = "30-Feb-2024 25:00:00 +0000"
-        super().fetch_one(c, f, seq, m, items, uidcmd)
+        self.fetch_changed(c, f, seq, m, items, uidcmd, date="30-Feb-2024 25:00:00 +0000")
 
 
 @sc("caps-100k", rc="0", named="-", flags="same",

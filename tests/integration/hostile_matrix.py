@@ -477,6 +477,13 @@ class Base:
         else:
             c.send(b"* SEARCH" + b"".join(b" %d" % x for x in nums) + b"\r\n")
 
+    def search_replacing(self, c, tag, f, uidcmd, esearch, line):
+        """Base's search_result, the answer for Bad the line given instead"""
+        if is_bad(f):
+            c.send(line)
+        else:
+            Base.search_result(self, c, tag, f, uidcmd, esearch)
+
     def do_search(self, c, tag, args, uidcmd):
         f = c.sel
         if f is None:
@@ -2012,20 +2019,14 @@ class CondstoreBump(HmsBump):
 class _(CondstoreBump):
     """CONDSTORE path after a first sync: ESEARCH ALL 1:4294967295 for Bad"""
     def search_result(self, c, tag, f, uidcmd, esearch):
-        if is_bad(f):
-            c.send(b'* ESEARCH (TAG "' + tag + b'") UID ALL 1:4294967295\r\n')
-        else:
-            super().search_result(c, tag, f, uidcmd, esearch)
+        self.search_replacing(c, tag, f, uidcmd, esearch, b'* ESEARCH (TAG "' + tag + b'") UID ALL 1:4294967295\r\n')
 
 
 @sc("condstore-search-zero", rc="1", pre=PRE)
 class _(CondstoreBump):
     """CONDSTORE path after a first sync: * ESEARCH ... ALL 0:4 for Bad"""
     def search_result(self, c, tag, f, uidcmd, esearch):
-        if is_bad(f):
-            c.send(b'* ESEARCH (TAG "' + tag + b'") UID ALL 0:4\r\n')
-        else:
-            super().search_result(c, tag, f, uidcmd, esearch)
+        self.search_replacing(c, tag, f, uidcmd, esearch, b'* ESEARCH (TAG "' + tag + b'") UID ALL 0:4\r\n')
 
 
 @sc("condstore-search-garbage", rc="1", pre=PRE)
@@ -2034,10 +2035,7 @@ class _(CondstoreBump):
     caps_del = ["QRESYNC", "ESEARCH"]
 
     def search_result(self, c, tag, f, uidcmd, esearch):
-        if is_bad(f):
-            c.send(b"* SEARCH 1 two 3\r\n")
-        else:
-            super().search_result(c, tag, f, uidcmd, esearch)
+        self.search_replacing(c, tag, f, uidcmd, esearch, b"* SEARCH 1 two 3\r\n")
 
 
 @sc("condstore-esearch-othertag", rc="0", named="-", pre=PRE, flags="same")
@@ -2045,10 +2043,7 @@ class _(CondstoreBump):
     """CONDSTORE path after a first sync: Bad's ESEARCH carries another command's TAG
     (listing UID 1 alone), the answer to ours none: not counted, so a full FETCH"""
     def search_result(self, c, tag, f, uidcmd, esearch):
-        if is_bad(f):
-            c.send(b'* ESEARCH (TAG "x' + tag + b'") UID ALL 1\r\n')
-        else:
-            super().search_result(c, tag, f, uidcmd, esearch)
+        self.search_replacing(c, tag, f, uidcmd, esearch, b'* ESEARCH (TAG "x' + tag + b'") UID ALL 1\r\n')
 
 
 @sc("condstore-esearch-nouid", rc="0", named="-", pre=PRE, flags="same")
@@ -2056,10 +2051,7 @@ class _(CondstoreBump):
     """CONDSTORE path after a first sync: Bad's ESEARCH without the UID marker (message
     numbers 1:4, not UIDs): not counted, so a full FETCH"""
     def search_result(self, c, tag, f, uidcmd, esearch):
-        if is_bad(f):
-            c.send(b'* ESEARCH (TAG "' + tag + b'") ALL 1:4\r\n')
-        else:
-            super().search_result(c, tag, f, uidcmd, esearch)
+        self.search_replacing(c, tag, f, uidcmd, esearch, b'* ESEARCH (TAG "' + tag + b'") ALL 1:4\r\n')
 
 
 @sc("condstore-changedsince-ignored", rc="0", named="-", pre=PRE, flags="same")
@@ -3412,10 +3404,8 @@ class _(CondstoreBump):
     doc="CONDSTORE path after a first sync: Bad's ESEARCH has no TAG correlator")
 class _(CondstoreBump):
     def search_result(self, c, tag, f, uidcmd, esearch):
-        if is_bad(f):
-            c.send(b"* ESEARCH UID ALL " + uidset([m.uid for m in f.msgs]) + b"\r\n")
-        else:
-            super().search_result(c, tag, f, uidcmd, esearch)
+        self.search_replacing(c, tag, f, uidcmd, esearch,
+                              b"* ESEARCH UID ALL " + uidset([m.uid for m in f.msgs]) + b"\r\n")
 
 
 @sc("condstore-esearch-swap", rc="0 1", pre=PRE, flags="remove",
@@ -3423,10 +3413,7 @@ class _(CondstoreBump):
         "as many UIDs as EXISTS says")
 class _(CondstoreBump):
     def search_result(self, c, tag, f, uidcmd, esearch):
-        if is_bad(f):
-            c.send(b'* ESEARCH (TAG "' + tag + b'") UID ALL 1,3,5,77\r\n')
-        else:
-            super().search_result(c, tag, f, uidcmd, esearch)
+        self.search_replacing(c, tag, f, uidcmd, esearch, b'* ESEARCH (TAG "' + tag + b'") UID ALL 1,3,5,77\r\n')
 
 
 @sc("qresync-phantom-swap", rc="0 1", pre=PRE, flags="remove",

@@ -425,6 +425,12 @@ class Base:
                 setattr(m, k, v)
         Base.fetch_one(self, c, f, seq, m, items, uidcmd)
 
+    def fetch_then(self, c, f, seq, m, items, uidcmd, line):
+        """Base's fetch_one, then line after each of Bad's FETCH responses"""
+        Base.fetch_one(self, c, f, seq, m, items, uidcmd)
+        if is_bad(f):
+            c.send(line)
+
     @staticmethod
     def fetch_bytes(seq, parts, body, bname=b"BODY[]"):
         out = b"* %d FETCH (" % seq + b" ".join(parts)
@@ -1780,9 +1786,7 @@ class _(HmsBump):
 class _(Base):
     """an untagged OK [UIDVALIDITY 4242] between Bad's FETCH responses"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-        if is_bad(f):
-            c.send(b"* OK [UIDVALIDITY 4242] changed my mind\r\n")
+        self.fetch_then(c, f, seq, m, items, uidcmd, b"* OK [UIDVALIDITY 4242] changed my mind\r\n")
 
 
 @sc("uidnext-2p32", rc="1")
@@ -2750,49 +2754,37 @@ class _(Base):
 @sc("continuation-midfetch", rc="1", doc="a continuation request (+) between Bad's FETCH responses")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-        if is_bad(f):
-            c.send(b"+ more please\r\n")
+        self.fetch_then(c, f, seq, m, items, uidcmd, b"+ more please\r\n")
 
 
 @sc("text-brace", rc="1", doc='an untagged OK whose text ends in "{12}" (not a literal) between FETCHes')
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-        if is_bad(f):
-            c.send(b"* OK [ALERT] see the manual {12}\r\n")
+        self.fetch_then(c, f, seq, m, items, uidcmd, b"* OK [ALERT] see the manual {12}\r\n")
 
 
 @sc("garbage-line", rc="1", doc="a line of words with no tag syntax between Bad's FETCHes")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-        if is_bad(f):
-            c.send(b"hello there, this is not IMAP\r\n")
+        self.fetch_then(c, f, seq, m, items, uidcmd, b"hello there, this is not IMAP\r\n")
 
 
 @sc("garbage-binary", rc="1", doc="a line of binary bytes between Bad's FETCHes")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-        if is_bad(f):
-            c.send(bytes(range(1, 256)).replace(b"\n", b"") + b"\r\n")
+        self.fetch_then(c, f, seq, m, items, uidcmd, bytes(range(1, 256)).replace(b"\n", b"") + b"\r\n")
 
 
 @sc("garbage-nul-line", rc="1", doc="* OK with NUL bytes in its text between Bad's FETCHes")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-        if is_bad(f):
-            c.send(b"* OK \x00\x00\x00\r\n")
+        self.fetch_then(c, f, seq, m, items, uidcmd, b"* OK \x00\x00\x00\r\n")
 
 
 @sc("garbage-empty-line", rc="1", doc="an empty line between Bad's FETCHes")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-        if is_bad(f):
-            c.send(b"\r\n")
+        self.fetch_then(c, f, seq, m, items, uidcmd, b"\r\n")
 
 
 @sc("bare-lf", rc="0", named="-", flags="same", doc="every line from the server ends with a bare LF")

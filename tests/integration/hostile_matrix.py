@@ -3051,6 +3051,19 @@ class _(Base):
 class StartTLS(Base):
     tls = "starttls"
 
+    @staticmethod
+    def hello_then_close(c):
+        """After injected bytes: log whether the client's next byte (within 5 s) starts a TLS
+        handshake, then close"""
+        c.s.settimeout(5)
+        try:
+            first = c.s.recv(1)
+        except OSError:
+            first = b""
+        if first[:1] == b"\x16":
+            c.log("ClientHello received: the client started TLS after the injected bytes")
+        c.close_now()
+
 
 @sc("starttls-ok", rc="0", named="-", flags="same,tls=starttls", doc="STARTTLS with a good certificate")
 class _(StartTLS):
@@ -3062,14 +3075,7 @@ class _(StartTLS):
 class _(StartTLS):
     def starttls(self, c, tag):
         c.send(tag + b" OK Begin TLS negotiation now\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n")
-        c.s.settimeout(5)
-        try:
-            first = c.s.recv(1)
-        except OSError:
-            first = b""
-        if first[:1] == b"\x16":
-            c.log("ClientHello received: the client started TLS after the injected bytes")
-        c.close_now()
+        self.hello_then_close(c)
 
 
 @sc("starttls-inject-split", rc="4", named="-", flags="nogood,nologin,tls=starttls",
@@ -3088,14 +3094,7 @@ class _(StartTLS):
     def starttls(self, c, tag):
         c.send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] before\r\n" + tag + b" OK Begin TLS now\r\n"
                b"a3 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Logged in\r\n")
-        c.s.settimeout(5)
-        try:
-            first = c.s.recv(1)
-        except OSError:
-            first = b""
-        if first[:1] == b"\x16":
-            c.log("ClientHello received: the client started TLS after the injected bytes")
-        c.close_now()
+        self.hello_then_close(c)
 
 
 @sc("starttls-missing", rc="4", named="-", flags="nogood,nologin,tls=starttls", doc="tls: starttls, no STARTTLS offered")

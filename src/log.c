@@ -1,4 +1,5 @@
-/* Logging to stderr; the verbosity level is the one global in mailkeep. */
+/* Logging to stderr. Its level, start time and progress mark are three of the
+ * few variables at file scope (docs/design.md, "File-level state"). */
 #include "mailkeep/log.h"
 
 #include "mailkeep/buf.h"

@@ -278,33 +278,45 @@ static const struct imap_mailbox *special_base(const struct push_name *src, unsi
 	return base;
 }
 
+/* NM's levels from FROM on checked, joined with DELIM and encoded in modified
+ * UTF-7 into *ENC (caller frees, also on error). -1 with err when they cannot be
+ * joined or encoded. */
+static int join_encode(const struct push_name *nm, size_t from, char delim, char **enc, char *err, size_t errlen)
+{
+	struct buf joined = BUF_INIT;
+	int rc = -1;
+	if (join_levels(nm, from, delim, &joined, err, errlen) < 0)
+		goto out;
+	if (utf7_encode(joined.data, joined.len, enc) < 0) {
+		snprintf(err, errlen, "folder name is not valid UTF-8");
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&joined);
+	return rc;
+}
+
 /* The wire name of SRC's levels from REST on put below the target folder BASE
  * into WIRE. -1 with err when they cannot be joined or encoded. */
 static int wire_below_base(const struct imap_mailbox *base, const struct push_name *src, size_t rest, char delim,
 			   struct buf *wire, char *err, size_t errlen)
 {
-	struct buf joined = BUF_INIT;
 	char *enc = NULL;
 	int rc = -1;
-	struct push_name tail = { src->comp, src->n };
 	buf_adds(wire, base->name);
 	if (rest < src->n) {
 		if (!base->delim && !delim) {
 			snprintf(err, errlen, "the target server has no folder hierarchy");
 			goto out;
 		}
-		if (join_levels(&tail, rest, delim ? delim : base->delim, &joined, err, errlen) < 0)
+		if (join_encode(src, rest, delim ? delim : base->delim, &enc, err, errlen) < 0)
 			goto out;
-		if (utf7_encode(joined.data, joined.len, &enc) < 0) {
-			snprintf(err, errlen, "folder name is not valid UTF-8");
-			goto out;
-		}
 		buf_addch(wire, delim ? delim : base->delim);
 		buf_adds(wire, enc);
 	}
 	rc = 0;
 out:
-	buf_free(&joined);
 	free(enc);
 	return rc;
 }
@@ -315,7 +327,6 @@ out:
 static int wire_from_levels(struct push_name *rel, char delim, const char *prefix, struct buf *wire, char *err,
 			    size_t errlen)
 {
-	struct buf joined = BUF_INIT;
 	char *enc = NULL;
 	int rc = -1;
 	if (!rel->n) { /* a push_map target or a source name that leaves nothing */
@@ -331,18 +342,13 @@ static int wire_from_levels(struct push_name *rel, char delim, const char *prefi
 		free(rel->comp[0]);
 		rel->comp[0] = xstrdup("INBOX");
 	}
-	if (join_levels(rel, 0, delim, &joined, err, errlen) < 0)
+	if (join_encode(rel, 0, delim, &enc, err, errlen) < 0)
 		goto out;
-	if (utf7_encode(joined.data, joined.len, &enc) < 0) {
-		snprintf(err, errlen, "folder name is not valid UTF-8");
-		goto out;
-	}
 	if (!is_inbox(rel->comp[0]))
 		buf_adds(wire, prefix);
 	buf_adds(wire, enc);
 	rc = 0;
 out:
-	buf_free(&joined);
 	free(enc);
 	return rc;
 }

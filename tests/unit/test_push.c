@@ -118,6 +118,8 @@ static const struct map_case map_cases[] = {
 	{ "a%2Fb", NULL, 0, plain_slash, '/', "", NULL, NULL, "delimiter '/'" },
 	{ "a/%/b", NULL, 0, plain_slash, '/', "", NULL, NULL, "empty level" },
 	{ "a/b", NULL, 0, plain_slash, 0, "", NULL, NULL, "no folder hierarchy" },
+	{ "a/x\xff" "y", NULL, 0, plain_slash, '/', "", NULL, NULL, "folder name is not valid UTF-8" },
+	{ "Sent Messages/x\xff" "y", NULL, 0, special_slash, '/', "", NULL, NULL, "folder name is not valid UTF-8" },
 	{ "Sent Items", map1, 4, plain_slash, '.', "", "Sent", "Sent", NULL },
 };
 

@@ -1,8 +1,8 @@
 /* Internals shared by the push runner's files (push.c: the account and its
  * connection; push_folder.c: one folder; push_mirror.c: the mirror's messages
  * and the push state; push_lookup.c: finding messages on the target;
- * push_target.c: appends, flag updates and deletions on the target). Not a
- * public interface: see include/mailkeep/push.h. */
+ * push_target.c: appends; push_update.c: flag updates and deletions on the
+ * target). Not a public interface: see include/mailkeep/push.h. */
 #ifndef MAILKEEP_PUSH_INTERNAL_H
 #define MAILKEEP_PUSH_INTERNAL_H
 
@@ -159,6 +159,9 @@ int push_resolve_gone_pending(struct folder_run *f, char *err, size_t errlen);
  * quota (f->stop). 0, or negative with err. */
 int push_append_messages(struct folder_run *f, const size_t *idx, size_t n, size_t *update,
 			 size_t *n_update, char *err, size_t errlen);
+
+/* ---- push_update.c ---- */
+
 /* UID STORE the flag changes of the source messages idx[0..n) on the target,
  * then save the state. 0, or negative with err. */
 int push_update_flags(struct folder_run *f, const size_t *idx, size_t n, char *err, size_t errlen);

@@ -1,9 +1,9 @@
 /* Push runner, the target side of one folder, first half: look messages up
  * on the target (by Message-ID, size and header digest) so that nothing is
- * appended twice, and ask it back for the UIDs it gave. The appends, flag
- * updates and deletions are src/push_target.c's; the folder itself is
- * src/push_folder.c's (its target folder) and src/push_mirror.c's (mirror
- * scan, push state). */
+ * appended twice, and ask it back for the UIDs it gave. The appends are
+ * src/push_target.c's, flag updates and deletions src/push_update.c's; the
+ * folder itself is src/push_folder.c's (its target folder) and
+ * src/push_mirror.c's (mirror scan, push state). */
 #include "push_internal.h"
 
 #include <inttypes.h>

@@ -4,8 +4,9 @@
  * each batch), update changed flags and, with --delete, remove what the mirror
  * no longer has. The mirror's side (its messages, the push state) is
  * src/push_mirror.c's; the operations on the target's messages are in
- * src/push_lookup.c (finding them), src/push_target.c (appends) and
- * src/push_update.c (flags, deletions). */
+ * src/push_lookup.c (finding them), src/push_appenduid.c (the UIDs the target
+ * gave asked back), src/push_target.c (appends) and src/push_update.c (flags,
+ * deletions). */
 #include "push_internal.h"
 
 #include <errno.h>

@@ -1,8 +1,9 @@
 /* Internals shared by the push runner's files (push.c: the account and its
  * connection; push_folder.c: one folder; push_mirror.c: the mirror's messages
  * and the push state; push_lookup.c: finding messages on the target;
- * push_target.c: appends; push_update.c: flag updates and deletions on the
- * target). Not a public interface: see include/mailkeep/push.h. */
+ * push_appenduid.c: the UIDs the target gave asked back; push_target.c:
+ * appends; push_update.c: flag updates and deletions on the target). Not a
+ * public interface: see include/mailkeep/push.h. */
 #ifndef MAILKEEP_PUSH_INTERNAL_H
 #define MAILKEEP_PUSH_INTERNAL_H
 
@@ -107,6 +108,8 @@ int push_open_message(struct folder_run *f, size_t i, int keep, struct push_msg 
 #define STORE_WINDOW 16                   /* UID STORE / FETCH commands in flight */
 #define UIDSET_MAX 500                    /* UIDs per command */
 
+/* qsort() and bsearch() order of uint32_t values. */
+int push_cmp_u32(const void *a, const void *b);
 /* Sort v[0..n) and drop repeats; the count left. */
 size_t push_uniq_u32(uint32_t *v, size_t n);
 /* Whether sorted v[0..n) holds x. */
@@ -118,6 +121,10 @@ char *push_pending_key(const struct push_msg *m);
 uint64_t push_pending_size(const struct push_entry *e);
 /* Whether the mirror folder has the source message (uv, uid). */
 int push_find_src(const struct folder_run *f, uint32_t uv, uint32_t uid);
+/* The outcome r (error text werr) of one of several pipelined commands, kept
+ * in *rc (the first refusal, or a lost connection) and err. 1 when nothing
+ * more can be read. */
+int push_pipelined_outcome(int r, int *rc, const char *werr, char *err, size_t errlen);
 
 /* The target folder holds messages this run appended (or may have): the
  * lookups search it even when it was empty, or not there, at SELECT. */
@@ -142,15 +149,24 @@ static inline void push_bytes_back(struct folder_run *f, uint64_t n)
 int push_lookup_messages(struct folder_run *f, const size_t *idx, size_t n, int learning,
 			 size_t *missing, size_t *n_missing, size_t *update, size_t *n_update,
 			 char *err, size_t errlen);
-/* Check that the target holds the messages it gave an APPENDUID for in this
- * run; the entries of those it does not hold go (appended by the next push,
- * the folder failed). 0, or an IMAP_ERR_* code with err. */
-int push_check_stored(struct folder_run *f, char *err, size_t errlen);
 /* Pending entries whose source message is gone (a run killed after its
  * APPEND, the message expunged since): an entry found on the target becomes an
  * ordinary one for that target UID; one not found, or without a key, is
  * dropped. 0, or an IMAP_ERR_* code with err. */
 int push_resolve_gone_pending(struct folder_run *f, char *err, size_t errlen);
+
+/* ---- push_appenduid.c ---- */
+
+/* The pending entries ent[0..n) that an APPENDUID no check saw gave a target
+ * UID, looked for under it: found[k] gets the target's UID, flags and
+ * keywords (owned), uid 0 when not there or when the UID is in claimed[].
+ * 0, or an IMAP_ERR_* code with err. */
+int push_check_hints(struct folder_run *f, struct push_entry *const *ent, size_t n, const uint32_t *claimed,
+		     size_t n_claimed, struct push_candidate *found, char *err, size_t errlen);
+/* Check that the target holds the messages it gave an APPENDUID for in this
+ * run; the entries of those it does not hold go (appended by the next push,
+ * the folder failed). 0, or an IMAP_ERR_* code with err. */
+int push_check_stored(struct folder_run *f, char *err, size_t errlen);
 
 /* ---- push_target.c ---- */
 

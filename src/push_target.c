@@ -1,8 +1,8 @@
-/* Push runner, the target side of one folder, second half: APPEND the new
- * messages in batches. Looking messages up on the target is
- * src/push_lookup.c's, updating flags and deleting src/push_update.c's; the
- * folder itself is src/push_folder.c's (its target folder) and
- * src/push_mirror.c's (mirror scan, push state). */
+/* Push runner, the target side of one folder: APPEND the new messages in
+ * batches. Looking messages up on the target is src/push_lookup.c's (the
+ * APPENDUIDs checked src/push_appenduid.c's), updating flags and deleting
+ * src/push_update.c's; the folder itself is src/push_folder.c's (its target
+ * folder) and src/push_mirror.c's (mirror scan, push state). */
 #include "push_internal.h"
 
 #include <errno.h>

@@ -704,10 +704,12 @@ const struct imap_value *imap_fetch_item(const struct imap_value *list, const ch
 
 /* ---- sequence sets ---- */
 
-/* seq-number (RFC 3501 §9): nz-number or '*'. */
+/* seq-number (RFC 3501 §9): nz-number or '*' (none when star is 0: never UID 0). */
 static int seq_number(const char *s, size_t len, size_t *i, uint32_t star, uint32_t *out)
 {
 	if (*i < len && s[*i] == '*') {
+		if (!star)
+			return -1;
 		(*i)++;
 		*out = star;
 		return 0;

@@ -123,8 +123,10 @@ int imap_value_u64(const struct imap_value *v, uint64_t *out);
 const struct imap_value *imap_fetch_item(const struct imap_value *list, const char *name);
 
 /* Parse a sequence set "1:5,7,9:*" (as in VANISHED / ESEARCH ALL) calling cb for
- * each range [lo, hi] with hi >= lo ('*' maps to star_value). Returns 0, or -1 on
- * syntax error. Pure. */
+ * each range [lo, hi] with hi >= lo ('*' maps to star_value; with star_value 0 it
+ * is a syntax error: the UID sets a server sends, VANISHED's known-uids (RFC 7162
+ * §7), APPENDUID's uid-set (RFC 4315 §4), ESEARCH ALL of UIDs, have no '*'). Returns
+ * 0, or -1 on syntax error. Pure. */
 int imap_parse_seqset(const char *s, size_t len, uint32_t star_value,
 		      int (*cb)(uint32_t lo, uint32_t hi, void *ctx), void *ctx);
 

@@ -1012,6 +1012,12 @@ static const struct ipt_seq_case ipt_seqs[] = {
 	{ "**", 10, NULL },
 	{ "1;2", 10, NULL },
 	{ "1:5,x", 10, NULL },
+	/* star_value 0: no "*" (the UID sets a server sends have none); it gave UID 0,
+	 * and "* VANISHED (EARLIER) 5:*" took UIDs 1 to 4 for expunged (fuzz_imap_client) */
+	{ "*", 0, NULL },
+	{ "5:*", 0, NULL },
+	{ "*:5", 0, NULL },
+	{ "1,*", 0, NULL },
 };
 
 static int ipt_seq_cb(uint32_t lo, uint32_t hi, void *ctx)

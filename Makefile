@@ -125,6 +125,9 @@ fuzz:
 		src/utf7.c src/maildir_name.c src/buf.c src/log.c $(shell pkg-config --libs libcrypto)
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_net_deflate tests/fuzz/fuzz_net_deflate.c src/net_deflate.c \
 		src/buf.c src/log.c $(shell pkg-config --libs zlib)
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_imap_client tests/fuzz/fuzz_imap_client.c src/imap*.c \
+		src/net_deflate.c src/utf7.c src/maildir_name.c src/buf.c src/log.c \
+		$(shell pkg-config --libs zlib libcrypto)
 
 clean:
 	rm -rf build mailkeep

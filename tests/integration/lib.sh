@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # Shared helpers for the mailkeep integration tests; sourced by every tests/integration/t_*.sh.
 #
-# A test calls t_begin first: it makes a private temp dir $T (removed on exit unless MK_KEEP=1),
-# installs the EXIT trap that stops every Dovecot and background process the test started, and
-# records why the test failed for run.sh ($MK_REASON_FILE). Then:
+# A test calls t_begin first: it makes a private temp dir $T (removed on exit unless MK_KEEP=1) and
+# HOME=$T/home, installs the EXIT trap that stops every Dovecot and background process the test
+# started, and records why the test failed for run.sh ($MK_REASON_FILE). Then:
 #   dc_up [fixture options]      start a Dovecot in $T/dc and source its env ($IMAP_PORT, ...)
 #   seed populate|append ...     tests/fixture/seed.py with the fixture's env
 #   dadm ARGS                    doveadm -c $DOVECOT_CONF ARGS
@@ -89,6 +89,9 @@ t_begin() {
 	trap 'exit 143' TERM
 	DC=$T/dc
 	cd "$T" || exit 1
+	# a home of the test's own: push's user locks ($HOME/.local/state/mailkeep) are kept out of
+	# the real home, and two tests running at once (both pushing into "bob") do not lock each other out
+	mkdir -m 700 "$T/home" && export HOME=$T/home || fail "cannot make $T/home"
 	command -v python3 >/dev/null || fail "python3 missing (run make deps)"
 	MAILKEEP=${MAILKEEP:-$REPO/mailkeep}
 	[ -x "$MAILKEEP" ] || fail "mailkeep binary not found or not executable: $MAILKEEP"

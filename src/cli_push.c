@@ -99,17 +99,37 @@ static int find_accounts(const struct config *cfg, const struct push_args *a, co
 	return 0;
 }
 
-/* The source's account lock into *src_lock and the target's push lock into
- * *dst_lock (the caller's to release). EXIT_OK, or the exit code with the
- * error logged. */
+/* The lock of every push into DST's IMAP user into *fd (-1 when it cannot be
+ * kept): 0, or 1 held, -1 failed, with the error in err. Two configurations
+ * (accounts of other names or roots) naming one target mailbox have two
+ * push.lock files but this one lock: two pushes appending at once would each
+ * append what the other's lookup has not seen yet. */
+static int lock_target_user(const struct account *dst, int *fd, char *err, size_t errlen)
+{
+	char what[300];
+	snprintf(what, sizeof(what), "account %s (push target, user \"%s\" from any configuration)", dst->name,
+		 dst->user);
+	int rc = lock_push_user(dst->user, what, fd, err, errlen);
+	if (rc == 2) {
+		log_warn("account %s: the lock of pushes into user \"%s\" cannot be kept (%s): only %s/%s/.mailkeep/"
+			 "push.lock keeps another push out, not one from another configuration",
+			 dst->name, dst->user, err, dst->root, dst->name);
+		rc = 0;
+	}
+	return rc;
+}
+
+/* The source's account lock into *src_lock, the target's push lock into
+ * dst_lock[0] and its user's into dst_lock[1] (the caller's to release).
+ * EXIT_OK, or the exit code with the error logged. */
 static int take_locks(const struct account *src, const struct account *dst, const char *src_dir,
-		      const char *dst_dir, struct account_lock *src_lock, int *dst_lock)
+		      const char *dst_dir, struct account_lock *src_lock, int dst_lock[2])
 {
 	char err[1024];
 	int rc;
 	/* The source's account lock (lock file and directory, as a sync takes it)
-	 * keeps a sync from changing the mirror under us; the target's push lock
-	 * keeps two pushes out of one server. */
+	 * keeps a sync from changing the mirror under us; the target's push locks
+	 * keep two pushes out of one server. */
 	char what[200];
 	snprintf(what, sizeof(what), "account %s", src->name);
 	rc = lock_account(src_dir, what, 0, src_lock, err, sizeof(err));
@@ -118,7 +138,9 @@ static int take_locks(const struct account *src, const struct account *dst, cons
 		rc = maildir_mkdir_p(dst_dir, err, sizeof(err)) < 0 ? -1 : 0;
 	}
 	if (rc == 0)
-		rc = lock_file(dst_dir, "push.lock", what, 0, dst_lock, err, sizeof(err));
+		rc = lock_file(dst_dir, "push.lock", what, 0, &dst_lock[0], err, sizeof(err));
+	if (rc == 0)
+		rc = lock_target_user(dst, &dst_lock[1], err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		return rc > 0 ? EXIT_LOCKED : EXIT_FAILED;
@@ -156,7 +178,7 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 	struct push_result res;
 	char err[1024];
 	char *path = NULL, *src_dir = NULL, *dst_dir = NULL;
-	int code = EXIT_USAGE, dst_lock = -1, rc;
+	int code = EXIT_USAGE, dst_lock[2] = { -1, -1 }, rc;
 	struct account_lock src_lock = ACCOUNT_LOCK_INIT;
 
 	rc = parse_args(argc, argv, &a);
@@ -191,7 +213,7 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 		code = EXIT_FAILED;
 		goto out;
 	}
-	code = take_locks(src, dst, src_dir, dst_dir, &src_lock, &dst_lock);
+	code = take_locks(src, dst, src_dir, dst_dir, &src_lock, dst_lock);
 	if (code != EXIT_OK)
 		goto out;
 	struct push_options opt = { .dry_run = a.dry_run, .delete = a.delete, .verbose = verbosity > 0,
@@ -200,8 +222,9 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 	code = report_push(src, dst, &a, &res);
 out:
 	lock_release(&src_lock);
-	if (dst_lock >= 0)
-		close(dst_lock);
+	for (int i = 0; i < 2; i++)
+		if (dst_lock[i] >= 0)
+			close(dst_lock[i]);
 	free(src_dir);
 	free(dst_dir);
 	free(path);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -17,6 +18,8 @@
 
 #define LOCK_WAIT_MS 1000
 #define NOBODY_UID 65534 /* what an NFS server's root_squash makes root's files */
+#define MIRROR_HARM "change the mirror under it; use a root of your own, or have the directory given to you"
+#define USER_LOCK_HARM "hold or replace the push locks in it; set HOME to a directory of your own"
 
 /* flock(fd, op | LOCK_NB), with wait retried for up to LOCK_WAIT_MS while
  * another run holds the lock. errno is flock's. */
@@ -32,12 +35,13 @@ static int flock_wait(int fd, int op, int wait)
 	return rc;
 }
 
-/* An account directory of another user is refused before anything is made:
- * root's files there (0600) would be unreadable to the owner's own runs, and
- * a directory another user controls (made first in a shared sticky root, say)
- * could be changed under the mirror. "nobody" is what NFS root_squash or
- * all_squash makes of one's own files: accepted. -1 with the reason. */
-static int owner_check(const char *dir, char *err, size_t errlen)
+/* An account directory (a push lock's directory) of another user is refused
+ * before anything is made: root's files there (0600) would be unreadable to
+ * the owner's own runs, and a directory another user controls (made first in
+ * a shared sticky root, say) could be changed under us: HARM says what they
+ * could do, and the way out. "nobody" is what NFS root_squash or all_squash
+ * makes of one's own files: accepted. -1 with the reason. */
+static int owner_check(const char *dir, const char *harm, char *err, size_t errlen)
 {
 	struct stat st;
 	uid_t me = geteuid();
@@ -51,11 +55,37 @@ static int owner_check(const char *dir, char *err, size_t errlen)
 			 "its owner's runs; run mailkeep as that user, or chown the directory to root",
 			 dir, name, sp, (unsigned)st.st_uid);
 	else
-		snprintf(err, errlen,
-			 "%s belongs to %s%s(uid %u), not to this run's uid %u: another user could change "
-			 "the mirror under it; use a root of your own, or have the directory given to you",
-			 dir, name, sp, (unsigned)st.st_uid, (unsigned)me);
+		snprintf(err, errlen, "%s belongs to %s%s(uid %u), not to this run's uid %u: another user could %s",
+			 dir, name, sp, (unsigned)st.st_uid, (unsigned)me, harm);
 	return -1;
+}
+
+/* The lock file PATH opened (0600, never through a symbolic link) and
+ * flock'ed into *fd. 0, 1 when another run holds it ("WHO: another mailkeep
+ * run holds PATH"), -1 on an error (errno open's when it failed); *fd is -1
+ * unless 0. */
+static int lock_open(const char *path, const char *who, int wait, int *fd, char *err, size_t errlen)
+{
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		int e = errno; /* open's, for the caller */
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	struct stat st; /* made before with the umask (flock(1), touch): private again */
+	if (fstat(*fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) != 0600 && fchmod(*fd, 0600) < 0)
+		log_debug("%s: cannot make it private (0600): %s", path, strerror(errno));
+	if (flock_wait(*fd, LOCK_EX, wait) == 0)
+		return 0;
+	int held = errno == EWOULDBLOCK;
+	if (held)
+		snprintf(err, errlen, "%s: another mailkeep run holds %s", who, path);
+	else
+		snprintf(err, errlen, "%s: flock: %s", path, strerror(errno));
+	close(*fd);
+	*fd = -1;
+	return held ? 1 : -1;
 }
 
 int lock_file(const char *dir, const char *name, const char *who, int wait, int *fd, char *err,
@@ -64,7 +94,7 @@ int lock_file(const char *dir, const char *name, const char *who, int wait, int 
 	struct buf p = BUF_INIT;
 	int rc = -1;
 	*fd = -1;
-	if (owner_check(dir, err, errlen) < 0)
+	if (owner_check(dir, MIRROR_HARM, err, errlen) < 0)
 		return -1;
 	buf_addf(&p, "%s/.mailkeep", dir);
 	/* .mailkeep must be a directory, not a symbolic link to elsewhere: lock,
@@ -81,23 +111,77 @@ int lock_file(const char *dir, const char *name, const char *who, int wait, int 
 	 * push and the move of an old copy make things private (docs/design.md) */
 	maildir_entries_private(p.data);
 	buf_addf(&p, "/%s", name);
-	*fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0) {
-		snprintf(err, errlen, "%s: %s", p.data, strerror(errno));
+	rc = lock_open(p.data, who, wait, fd, err, errlen);
+out:
+	buf_free(&p);
+	return rc;
+}
+
+/* Where the push targets' user locks are: $HOME/.local/state/mailkeep, into
+ * out. Not XDG_STATE_HOME nor XDG_RUNTIME_DIR: cron sets neither and a login
+ * session does, so two runs would lock different files; cron sets HOME. HOME
+ * unset, empty or relative: the passwd entry's home. -1 with err when there
+ * is no home directory (a home is never made). */
+static int user_lock_dir(struct buf *out, char *err, size_t errlen)
+{
+	const char *home = getenv("HOME");
+	struct stat st;
+	if (!home || home[0] != '/') {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+	}
+	if (!home) {
+		snprintf(err, errlen, "HOME is not set and uid %u has no home", (unsigned)geteuid());
+		return -1;
+	}
+	int bad = stat(home, &st) < 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+	if (bad) {
+		snprintf(err, errlen, "home %s: %s", home, strerror(bad));
+		return -1;
+	}
+	buf_addf(out, "%s/.local/state/mailkeep", home);
+	return 0;
+}
+
+/* "/push-<hex SHA-256 of USER with its ASCII letters lowercased>.lock"
+ * appended to out: the key is the user name alone, so that one server named
+ * two ways (a name, an address) still gives one lock. 0, or -1. */
+static int user_lock_name(const char *user, struct buf *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	struct buf low = BUF_INIT;
+	for (const char *c = user; *c; c++)
+		buf_addch(&low, *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c);
+	int rc = EVP_Digest(low.data ? low.data : "", low.len, md, &n, EVP_sha256(), NULL) == 1 ? 0 : -1;
+	buf_adds(out, "/push-");
+	for (unsigned i = 0; rc == 0 && i < n; i++)
+		buf_addf(out, "%02x", md[i]);
+	buf_adds(out, ".lock");
+	buf_free(&low);
+	return rc;
+}
+
+int lock_push_user(const char *user, const char *who, int *fd, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int rc = 2;
+	*fd = -1;
+	if (user_lock_dir(&p, err, errlen) < 0)
+		goto out;
+	if (maildir_mkdir_p(p.data, err, errlen) < 0)
+		goto out; /* a read-only home, say */
+	rc = -1;
+	if (owner_check(p.data, USER_LOCK_HARM, err, errlen) < 0)
+		goto out;
+	maildir_make_private(p.data);
+	if (user_lock_name(user, &p) < 0) {
+		snprintf(err, errlen, "%s: SHA-256 failed", p.data);
 		goto out;
 	}
-	if (flock_wait(*fd, LOCK_EX, wait) < 0) {
-		if (errno == EWOULDBLOCK) {
-			snprintf(err, errlen, "%s: another mailkeep run holds %s", who, p.data);
-			rc = 1;
-		} else {
-			snprintf(err, errlen, "%s: flock: %s", p.data, strerror(errno));
-		}
-		close(*fd);
-		*fd = -1;
-		goto out;
-	}
-	rc = 0;
+	rc = lock_open(p.data, who, 0, fd, err, errlen);
+	if (rc < 0 && *fd < 0 && errno == EROFS)
+		rc = 2; /* made before the home became read-only */
 out:
 	buf_free(&p);
 	return rc;

@@ -28,6 +28,15 @@ int lock_account(const char *dir, const char *who, int wait, struct account_lock
 int lock_file(const char *dir, const char *name, const char *who, int wait, int *fd, char *err,
 	      size_t errlen);
 
+/* The lock of every push into the IMAP user USER (push.md, "Locks"), from any
+ * configuration, account name or root: $HOME/.local/state/mailkeep/push-<hex
+ * SHA-256 of USER, ASCII lowercased>.lock, the directories made 0700 and
+ * refused when another user's (as lock_file refuses an account directory).
+ * Not waited for. 0: locked, *fd the caller's to close; 1: another run holds
+ * it ("WHO: another mailkeep run holds PATH"); -1: error; 2: not taken, the
+ * directory cannot be made or written (a read-only home: err says why). */
+int lock_push_user(const char *user, const char *who, int *fd, char *err, size_t errlen);
+
 /* Whether another run holds the account's lock (waiting as lock_account does
  * with wait), creating nothing: 0 no, 1 its lock file, 2 the account directory
  * alone (the lock file was removed under a run). */

@@ -3,9 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <openssl/evp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -143,6 +144,39 @@ static int user_lock_dir(struct buf *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* Root given another user's HOME (sudo -E, a system job pointed at a user's
+ * home) where the lock directory DIR is not made yet would make it, and any of
+ * ~/.local and ~/.local/state missing, root's and 0700: that user's own pushes
+ * refused from then on (owner_check), its ~/.local unusable to it. Refused
+ * before anything is made, as an account directory of another user is: the
+ * deepest level of DIR that exists must be root's (or nobody's). -1 with the
+ * reason, else 0. */
+static int root_in_foreign_home(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (geteuid() != 0 || lstat(dir, &st) == 0)
+		return 0; /* there: owner_check looks at it */
+	char *p = xstrdup(dir), *slash;
+	int rc = 0;
+	while ((slash = strrchr(p, '/')) != NULL && slash > p) {
+		*slash = '\0';
+		if (stat(p, &st) < 0)
+			continue;
+		if (st.st_uid != 0 && st.st_uid != NOBODY_UID) {
+			struct passwd *pw = getpwuid(st.st_uid);
+			snprintf(err, errlen,
+				 "%s belongs to %s%s(uid %u), not root: the push lock directory root would make in it "
+				 "would refuse that user's own pushes; run mailkeep as that user, or with root's HOME "
+				 "(sudo -H)",
+				 p, pw ? pw->pw_name : "", pw ? " " : "", (unsigned)st.st_uid);
+			rc = -1;
+		}
+		break;
+	}
+	free(p);
+	return rc;
+}
+
 /* "/push-<hex SHA-256 of USER with its ASCII letters lowercased>.lock"
  * appended to out: the key is the user name alone, so that one server named
  * two ways (a name, an address) still gives one lock. 0, or -1. */
@@ -169,6 +203,10 @@ int lock_push_user(const char *user, const char *who, int *fd, char *err, size_t
 	*fd = -1;
 	if (user_lock_dir(&p, err, errlen) < 0)
 		goto out;
+	rc = -1;
+	if (root_in_foreign_home(p.data, err, errlen) < 0)
+		goto out;
+	rc = 2;
 	if (maildir_mkdir_p(p.data, err, errlen) < 0)
 		goto out; /* a read-only home, say */
 	rc = -1;

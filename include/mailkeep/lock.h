@@ -31,7 +31,8 @@ int lock_file(const char *dir, const char *name, const char *who, int wait, int 
 /* The lock of every push into the IMAP user USER (push.md, "Locks"), from any
  * configuration, account name or root: $HOME/.local/state/mailkeep/push-<hex
  * SHA-256 of USER, ASCII lowercased>.lock, the directories made 0700 and
- * refused when another user's (as lock_file refuses an account directory).
+ * refused when another user's (as lock_file refuses an account directory),
+ * and root refused where it would make it in another user's home.
  * Not waited for. 0: locked, *fd the caller's to close; 1: another run holds
  * it ("WHO: another mailkeep run holds PATH"); -1: error; 2: not taken, the
  * directory cannot be made or written (a read-only home: err says why). */

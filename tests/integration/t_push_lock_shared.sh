@@ -93,11 +93,22 @@ chmod 755 "$LK_DIR"
 mk -c "$one" push alice bob
 expect_rc 0 "push with the lock directory 0755"
 check '[ "$(stat -c %a "$LK_DIR")" = 700 ]' "the lock directory stayed $(stat -c %a "$LK_DIR")"
-chown 4242 "$LK_DIR"
-mk -c "$one" push alice bob
-expect_rc 4 "push with the lock directory of uid 4242"
-check 'grep -q "$LK_DIR belongs to (uid 4242)" "$MK_ERR"' "not refused as another user's: $(mk_err_line)"
-chown 0 "$LK_DIR"
+if [ "$(id -u)" -eq 0 ]; then # chown needs root
+	chown 4242 "$LK_DIR"
+	mk -c "$one" push alice bob
+	expect_rc 4 "push with the lock directory of uid 4242"
+	check 'grep -q "$LK_DIR belongs to (uid 4242)" "$MK_ERR"' "not refused as another user's: $(mk_err_line)"
+	chown 0 "$LK_DIR"
+	# root given another user's HOME (sudo -E) where the lock directory is not made yet: refused
+	# before anything is made there; it made ~/.local/state/mailkeep root's and 0700, which then
+	# refused every push of that user (exit 4)
+	OH=$T/other-home
+	mkdir -m 755 "$OH" && chown 4242 "$OH"
+	HOME=$OH mk -c "$one" push alice bob
+	expect_rc 4 "push as root with the HOME of uid 4242"
+	check '[ ! -e "$OH/.local" ]' "root made $(find "$OH" -printf '%u %m %p\n' | tail -n 1) in the home of uid 4242"
+	check 'grep -q "$OH belongs to (uid 4242), not root" "$MK_ERR"' "not refused as another user's home: $(mk_err_line)"
+fi
 HOME=/proc/self mk -c "$two" push mine backup
 expect_rc 0 "push with a home where the lock directory cannot be made"
 check 'grep -q "warning: account backup: the lock of pushes into user \"Bob\" cannot be kept" "$MK_ERR"' \

@@ -214,8 +214,10 @@ Test(maildir, entries_private)
 	cr_assert_eq(chmod(p, 0755), 0);
 	maildir_make_private_below(dir, "link/sub");
 	cr_expect_eq(mode_of(dir, "x"), 0755, "a symbolic link on the way was followed");
+	snprintf(q, sizeof(q), "%s/d", dir);
+	cr_assert_eq(chmod(q, 0755), 0);
 	maildir_make_private_below(dir, "d//");
-	cr_expect_eq(mode_of(dir, "d"), 0700);
+	cr_expect_eq(mode_of(dir, "d"), 0700, "an empty level stopped the way");
 	cr_assert_eq(chmod(p, 0755), 0);
 	cr_assert_eq(chmod(dir, 0755), 0);
 	make_at(dir, "x/y", 1, 0755);

@@ -70,7 +70,8 @@ int cli_load_config(const struct cli *cli, struct config *cfg)
 	char err[8192]; /* a path of up to PATH_MAX and the message */
 	char *path = cli->config_path ? xstrdup(cli->config_path) : config_default_path();
 	if (!path) {
-		fprintf(stderr, "mailkeep: cannot find the configuration (HOME is not set); use -c FILE\n");
+		fprintf(stderr, "mailkeep: cannot find the configuration (no home: HOME is unset or "
+				"not absolute and the password database has none); use -c FILE\n");
 		return -1;
 	}
 	int rc = config_load(path, cfg, err, sizeof(err));

@@ -192,7 +192,8 @@ int cli_cmd_push(const char *config_path, int verbosity, int argc, char **argv)
 	}
 	path = config_path ? xstrdup(config_path) : config_default_path();
 	if (!path) {
-		fprintf(stderr, "mailkeep: cannot find the configuration (HOME is not set); use -c FILE\n");
+		fprintf(stderr, "mailkeep: cannot find the configuration (no home: HOME is unset or "
+				"not absolute and the password database has none); use -c FILE\n");
 		goto out;
 	}
 	if (config_load(path, &cfg, err, sizeof(err)) < 0) {

@@ -11,14 +11,12 @@
 #include "mailkeep/buf.h"
 #include "config_internal.h"
 
-/* The user's home: $HOME, else (unset or empty, as under some cron daemons
- * and systemd units) the password database's; NULL when neither says. */
-static const char *home_dir(void)
+const char *config_home_dir(void)
 {
 	const char *home = getenv("HOME");
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(getuid());
-		home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+	if (!home || home[0] != '/') {
+		const struct passwd *pw = getpwuid(geteuid());
+		home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
 	}
 	return home;
 }
@@ -37,13 +35,14 @@ static size_t home_len(const char *home)
 int config_expand_path(const char *s, struct buf *out, struct buf *why)
 {
 	if (s[0] == '~') {
-		const char *home = home_dir();
+		const char *home = config_home_dir();
 		if (s[1] && s[1] != '/') {
 			buf_adds(why, "\"~user\" is not supported, only a leading \"~\" or \"~/\"");
 			return -1;
 		}
 		if (!home) {
-			buf_adds(why, "HOME is not set and the password database has no home (needed for \"~\")");
+			buf_adds(why, "no home: HOME is unset or not absolute and the password "
+				      "database has none (needed for \"~\")");
 			return -1;
 		}
 		size_t l = home_len(home);
@@ -88,7 +87,7 @@ int config_expand_path(const char *s, struct buf *out, struct buf *why)
 
 char *config_default_path(void)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = home_dir();
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = config_home_dir();
 	struct buf b = BUF_INIT;
 	if (xdg && xdg[0] == '/') { /* relative values are invalid per the XDG spec */
 		buf_addf(&b, "%s/mailkeep/config.yaml", xdg);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "mailkeep/buf.h"
+#include "mailkeep/config.h"
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 
@@ -125,14 +126,11 @@ out:
  * is no home directory (a home is never made). */
 static int user_lock_dir(struct buf *out, char *err, size_t errlen)
 {
-	const char *home = getenv("HOME");
+	const char *home = config_home_dir();
 	struct stat st;
-	if (!home || home[0] != '/') {
-		struct passwd *pw = getpwuid(geteuid());
-		home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
-	}
 	if (!home) {
-		snprintf(err, errlen, "HOME is not set and uid %u has no home", (unsigned)geteuid());
+		snprintf(err, errlen, "no home: HOME is unset or not absolute and uid %u has none",
+			 (unsigned)geteuid());
 		return -1;
 	}
 	int bad = stat(home, &st) < 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;

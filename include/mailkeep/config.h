@@ -97,6 +97,12 @@ struct config {
  * $HOME/.config/mailkeep/config.yaml. Caller frees. */
 char *config_default_path(void);
 
+/* The user's home as every part of a run uses it (the default configuration
+ * path, a leading "~" in the file's paths, the push locks): HOME when it is an
+ * absolute path, else the password database's home for the effective user;
+ * NULL when neither is. Never made or checked on disk. */
+const char *config_home_dir(void);
+
 /* Load and validate PATH into *out (zeroed first). On error returns -1, leaves
  * *out empty, and writes "PATH:LINE:COL: message" (or "PATH: message" when no
  * position applies, e.g. unreadable file) into err (size errlen). */

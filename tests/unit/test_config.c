@@ -729,13 +729,27 @@ Test(config_paths, default_root_without_home)
 	char err[512] = "";
 	char want[1024];
 	/* HOME unset (some cron daemons, systemd units): the password database's home */
-	const struct passwd *pw = getpwuid(getuid());
-	cr_assert(pw && pw->pw_dir && *pw->pw_dir, "no home in the password database");
+	const struct passwd *pw = getpwuid(geteuid());
+	cr_assert(pw && pw->pw_dir && pw->pw_dir[0] == '/', "no home in the password database");
 	snprintf(want, sizeof(want), "%s/Mail", strcmp(pw->pw_dir, "/") ? pw->pw_dir : "");
 	unsetenv("HOME");
 	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(cfg.accounts[0].root, want);
 	config_free(&cfg);
+	/* nor a relative one: "~" would then depend on the directory the run starts
+	 * in (the push locks, which use the same home, too) */
+	setenv("HOME", "home/me", 1);
+	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].root, want);
+	config_free(&cfg);
+	cr_expect_str_eq(config_home_dir(), pw->pw_dir);
+	setenv("XDG_CONFIG_HOME", "", 1);
+	char *p = config_default_path();
+	snprintf(want, sizeof(want), "%s/.config/mailkeep/config.yaml",
+		 strcmp(pw->pw_dir, "/") ? pw->pw_dir : "");
+	cr_expect_str_eq(p, want);
+	free(p);
+	unsetenv("XDG_CONFIG_HOME");
 	/* a trailing slash in HOME does not double the one of "~/" */
 	setenv("HOME", "/home/me/", 1);
 	cr_assert_eq(load(ACCT, &cfg, err, sizeof(err)), 0, "%s", err);

@@ -257,14 +257,7 @@ int imap_send_command(struct imap_client *c, unsigned *tag, char *err, size_t er
 			const char *fmt, ...)
 {
 	va_list ap;
-	buf_reset(&c->cmd);
-	/* room for the whole line up front ("a<tag> ", CRLF): a growth while it is
-	 * written would leave a copy of an AUTHENTICATE's initial response (the
-	 * password in base64) in freed memory, where the wipe below cannot reach */
-	va_start(ap, fmt);
-	int need = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_grow(&c->cmd, (need > 0 ? (size_t)need : 0) + 16);
+	buf_reset(&c->cmd); /* a secret buffer (imap_connect): no growth leaves a copy behind */
 	*tag = ++c->tagno;
 	buf_addf(&c->cmd, "a%u ", *tag);
 	size_t start = c->cmd.len;

@@ -34,14 +34,14 @@ static void mask_secrets(const struct imap_client *c, struct buf *out, const cha
 
 void imap_server_text(const struct imap_client *c, char *dst, size_t dstlen, const char *s, size_t len)
 {
-	struct buf raw = BUF_INIT;
+	struct buf raw = BUF_SECRET;
 	if (!c->n_secret_forms) {
 		imap_safe_text(dst, dstlen, s, len);
 		return;
 	}
 	mask_secrets(c, &raw, s, len);
 	imap_safe_text(dst, dstlen, raw.data, raw.len);
-	buf_free_wipe(&raw);
+	buf_free(&raw);
 }
 
 /* The parse error of the unparsable line in c->resp while a login runs: the
@@ -49,12 +49,12 @@ void imap_server_text(const struct imap_client *c, char *dst, size_t dstlen, con
  * to be matched by the mask afterwards; so the masked line is parsed again. */
 void imap_parse_error_masked(struct imap_client *c, char *perr, size_t perrlen)
 {
-	struct buf raw = BUF_INIT;
+	struct buf raw = BUF_SECRET;
 	struct imap_response r;
 	mask_secrets(c, &raw, c->resp.data, c->resp.len);
 	if (imap_parse(c->parser, raw.data, raw.len, &r, perr, perrlen) == 0)
 		snprintf(perr, perrlen, "not shown (it may echo the password)");
-	buf_free_wipe(&raw);
+	buf_free(&raw);
 }
 
 static void secret_form_add(struct imap_client *c, const char *s, size_t len)
@@ -67,16 +67,14 @@ static void secret_form_add(struct imap_client *c, const char *s, size_t len)
 void imap_secret_forms_clear(struct imap_client *c)
 {
 	for (size_t i = 0; i < c->n_secret_forms; i++)
-		buf_free_wipe(&c->secret_forms[i]);
+		buf_free(&c->secret_forms[i]);
 	c->n_secret_forms = 0;
 }
 
-/* Append the base64 of data to out, with room for the CRLF that ends a SASL
- * line: adding it reallocates nothing, which would leave a copy of the secret
- * in freed memory. */
+/* Append the base64 of data to out. */
 static void base64(struct buf *out, const unsigned char *data, size_t len)
 {
-	buf_grow(out, 4 * ((len + 2) / 3) + 3);
+	buf_grow(out, 4 * ((len + 2) / 3));
 	int n = EVP_EncodeBlock((unsigned char *)out->data + out->len, data, (int)len);
 	out->len += (size_t)n;
 	out->data[out->len] = '\0';
@@ -108,7 +106,7 @@ static int read_past_untagged(struct imap_client *c, char *err, size_t errlen)
 static int login_plain(struct imap_client *c, const char *user, const char *password,
 		       char *err, size_t errlen)
 {
-	struct buf raw = BUF_INIT, b64 = BUF_INIT;
+	struct buf raw = BUF_SECRET, b64 = BUF_SECRET;
 	int rc;
 	unsigned tag;
 	buf_addch(&raw, '\0');
@@ -148,8 +146,8 @@ static int login_plain(struct imap_client *c, const char *user, const char *pass
 	}
 	rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 out:
-	buf_free_wipe(&raw);
-	buf_free_wipe(&b64);
+	buf_free(&raw);
+	buf_free(&b64);
 	return rc;
 }
 
@@ -196,12 +194,10 @@ static int login_arg(struct imap_client *c, struct buf *cmd, const char *s, char
 static int login_login(struct imap_client *c, const char *user, const char *password,
 		       char *err, size_t errlen)
 {
-	struct buf cmd = BUF_INIT;
+	struct buf cmd = BUF_SECRET;
 	int rc;
 	unsigned tag = ++c->tagno;
 	log_debug("%s: C: a%u LOGIN <credentials hidden>", imap_peer(c), tag);
-	/* room for the worst case up front: no realloc leaves a copy of the password behind */
-	buf_grow(&cmd, 2 * (strlen(user) + strlen(password)) + 96);
 	buf_addf(&cmd, "a%u LOGIN ", tag);
 	if ((rc = login_arg(c, &cmd, user, err, errlen)) < 0)
 		goto out;
@@ -213,7 +209,7 @@ static int login_login(struct imap_client *c, const char *user, const char *pass
 	if (rc == 0)
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 out:
-	buf_free_wipe(&cmd);
+	buf_free(&cmd);
 	return rc;
 }
 
@@ -254,11 +250,11 @@ static int sasl_challenge(struct imap_client *c, const char *mech, struct buf *o
 /* Send one base64 line of a SASL exchange and wipe it. */
 static int sasl_reply(struct imap_client *c, const unsigned char *data, size_t len, char *err, size_t errlen)
 {
-	struct buf b64 = BUF_INIT;
+	struct buf b64 = BUF_SECRET;
 	base64(&b64, data, len);
 	buf_adds(&b64, "\r\n");
 	int rc = imap_write(c, b64.data, b64.len, err, errlen);
-	buf_free_wipe(&b64);
+	buf_free(&b64);
 	return rc;
 }
 
@@ -267,7 +263,7 @@ static int sasl_reply(struct imap_client *c, const unsigned char *data, size_t l
 static int login_cram_md5(struct imap_client *c, const char *user, const char *password,
 			  char *err, size_t errlen)
 {
-	struct buf chal = BUF_INIT, ans = BUF_INIT;
+	struct buf chal = BUF_INIT, ans = BUF_SECRET;
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned maclen = 0;
 	unsigned tag;
@@ -290,7 +286,7 @@ static int login_cram_md5(struct imap_client *c, const char *user, const char *p
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 	OPENSSL_cleanse(mac, sizeof(mac));
 	buf_free(&chal);
-	buf_free_wipe(&ans);
+	buf_free(&ans);
 	return rc;
 }
 
@@ -323,7 +319,7 @@ static int login_sasl_login(struct imap_client *c, const char *user, const char 
 static int login_oauth(struct imap_client *c, int bearer, const char *user, const char *token,
 		       char *err, size_t errlen)
 {
-	struct buf raw = BUF_INIT, b64 = BUF_INIT;
+	struct buf raw = BUF_SECRET, b64 = BUF_SECRET;
 	const char *mech = bearer ? "OAUTHBEARER" : "XOAUTH2";
 	unsigned tag;
 	int rc;
@@ -331,10 +327,6 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 		snprintf(err, errlen, "%s: server does not offer AUTH=%s", imap_peer(c), mech);
 		return IMAP_ERR_POLICY;
 	}
-	/* room for the worst case up front (each byte of user escaped in three):
-	 * buf_addf writing the token into a buffer it then grows would leave part
-	 * of it behind */
-	buf_grow(&raw, 3 * strlen(user) + strlen(c->acct->host) + strlen(token) + 64);
 	if (bearer) { /* the GS2 header's authzid: ',' and '=' escaped (RFC 5801 §4) */
 		buf_adds(&raw, "n,a=");
 		for (const char *p = user; *p; p++)
@@ -367,8 +359,8 @@ static int login_oauth(struct imap_client *c, int bearer, const char *user, cons
 		rc = imap_wait_tagged(c, tag, NULL, NULL, "login", err, errlen);
 		c->cont_reply = NULL;
 	}
-	buf_free_wipe(&raw);
-	buf_free_wipe(&b64);
+	buf_free(&raw);
+	buf_free(&b64);
 	return rc;
 }
 
@@ -387,7 +379,7 @@ void imap_redact(char *s, const char *secret)
  * password alone), whatever the server echoed of them. */
 static void login_redact(char *err, const char *user, const char *password)
 {
-	struct buf raw = BUF_INIT, b64 = BUF_INIT;
+	struct buf raw = BUF_SECRET, b64 = BUF_SECRET;
 	imap_redact(err, password);
 	buf_addch(&raw, '\0');
 	buf_adds(&raw, user);
@@ -398,8 +390,8 @@ static void login_redact(char *err, const char *user, const char *password)
 	buf_reset(&b64);
 	base64(&b64, (const unsigned char *)password, strlen(password));
 	imap_redact(err, b64.data);
-	buf_free_wipe(&raw);
-	buf_free_wipe(&b64);
+	buf_free(&raw);
+	buf_free(&b64);
 }
 
 /* The forms of the password a server may echo while the login runs: as sent
@@ -408,7 +400,7 @@ static void login_redact(char *err, const char *user, const char *password)
  * adds its own request's). */
 static void secret_forms_set(struct imap_client *c, const char *user, const char *password)
 {
-	struct buf raw = BUF_INIT, enc = BUF_INIT;
+	struct buf raw = BUF_SECRET, enc = BUF_SECRET;
 	secret_form_add(c, password, strlen(password));
 	if (imap_add_quoted(&enc, password) == 0 && enc.len - 2 != strlen(password))
 		secret_form_add(c, enc.data + 1, enc.len - 2);
@@ -422,8 +414,8 @@ static void secret_forms_set(struct imap_client *c, const char *user, const char
 	buf_reset(&enc);
 	base64(&enc, (const unsigned char *)password, strlen(password));
 	secret_form_add(c, enc.data, enc.len);
-	buf_free_wipe(&raw);
-	buf_free_wipe(&enc);
+	buf_free(&raw);
+	buf_free(&enc);
 }
 
 static int login_caps(struct imap_client *c, char *err, size_t errlen)

@@ -12,9 +12,14 @@ struct buf {
 	char *data;  /* NULL or NUL-terminated; owned */
 	size_t len;
 	size_t cap;
+	int secret;  /* holds a password, a token or their encoded forms: see BUF_SECRET */
 };
 
-#define BUF_INIT { NULL, 0, 0 }
+#define BUF_INIT { NULL, 0, 0, 0 }
+/* A buffer for a secret: each growth moves the content to a new allocation and
+ * zeroes the old one (realloc would leave a copy behind in freed memory), and
+ * buf_free zeroes the whole allocation. No room has to be reserved up front. */
+#define BUF_SECRET { NULL, 0, 0, 1 }
 
 /* Ensure room for len + extra + 1 bytes. Aborts on out-of-memory (like xmalloc). */
 void buf_grow(struct buf *b, size_t extra);
@@ -31,11 +36,8 @@ void buf_reset(struct buf *b);
 void buf_consume(struct buf *b, size_t n);
 /* Hand over the string (never NULL; caller frees) and reset b to empty. */
 char *buf_detach(struct buf *b);
+/* Release the allocation (zeroed first when the buffer is a secret one). */
 void buf_free(struct buf *b);
-/* buf_free for a buffer that held a secret (a password, a token, their base64
- * forms): its whole allocation is zeroed first, not only .len bytes of it.
- * Copies that an earlier growth left behind are not reached: reserve room first. */
-void buf_free_wipe(struct buf *b);
 
 /* Allocation helpers that abort with a message on out-of-memory. */
 void *xmalloc(size_t n);

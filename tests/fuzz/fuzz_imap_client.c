@@ -30,14 +30,14 @@
 #include "mailkeep/imap.h"
 #include "mailkeep/log.h"
 #include "mailkeep/net.h"
+#include "stub_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* The stub connection: reads come from the input, writes are dropped. */
 struct net_conn {
-	const uint8_t *in;
-	size_t in_len, in_pos, chunk;
+	struct stub_input in;
 };
 
 /* One input at a time (libFuzzer runs them in turn): what net_connect hands out. */
@@ -60,18 +60,7 @@ int net_starttls(struct net_conn *c, char *err, size_t errlen)
 
 ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t errlen)
 {
-	if (c->in_pos == c->in_len) {
-		snprintf(err, errlen, "stub: closed");
-		return NET_ERR_CLOSED;
-	}
-	size_t n = c->in_len - c->in_pos;
-	if (n > c->chunk)
-		n = c->chunk;
-	if (n > len)
-		n = len;
-	memcpy(data, c->in + c->in_pos, n);
-	c->in_pos += n;
-	return (ssize_t)n;
+	return stub_input_read(&c->in, data, len, err, errlen);
 }
 
 void net_progress_by_caller(struct net_conn *c)
@@ -338,7 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!in)
 		return 0;
 	memcpy(in, data + 2, size - 2);
-	stub = (struct net_conn){ .in = in, .in_len = size - 2, .chunk = data[0] ? data[0] : 256 };
+	stub = (struct net_conn){ .in = { .data = in, .len = size - 2, .chunk = data[0] ? data[0] : 256 } };
 	/* the login's mechanism: the default (PLAIN, else what the server offers),
 	 * or LOGIN, XOAUTH2, OAUTHBEARER for a low nibble of 13 to 15 */
 	static const enum auth_mode auths[] = { AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2, AUTH_OAUTHBEARER };

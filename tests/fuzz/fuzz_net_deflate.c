@@ -22,13 +22,13 @@
 
 #include "mailkeep/net.h"
 #include "mailkeep/net_deflate.h"
+#include "stub_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The stub connection: reads come from `in`, writes go to `out`. */
 struct net_conn {
-	const uint8_t *in;
-	size_t in_len, in_pos, chunk;
+	struct stub_input in;
 	uint8_t *out;
 	size_t out_len, out_cap;
 	int by_caller;
@@ -37,18 +37,7 @@ struct net_conn {
 
 ssize_t net_read(struct net_conn *c, void *data, size_t len, char *err, size_t errlen)
 {
-	if (c->in_pos == c->in_len) {
-		snprintf(err, errlen, "stub: closed");
-		return NET_ERR_CLOSED;
-	}
-	size_t n = c->in_len - c->in_pos;
-	if (n > c->chunk)
-		n = c->chunk;
-	if (n > len)
-		n = len;
-	memcpy(data, c->in + c->in_pos, n);
-	c->in_pos += n;
-	return (ssize_t)n;
+	return stub_input_read(&c->in, data, len, err, errlen);
 }
 
 int net_write(struct net_conn *c, const void *data, size_t len, char *err, size_t errlen)
@@ -130,7 +119,7 @@ static ssize_t drain(struct net_conn *c, const uint8_t *pending, size_t npending
 		abort(); /* broken stays broken */
 	uint64_t wire_in, plain_in;
 	net_deflate_counts(z, &wire_in, &plain_in);
-	if (plain_in != total || c->progress != total || wire_in != npending + c->in_pos)
+	if (plain_in != total || c->progress != total || wire_in != npending + c->in.pos)
 		abort();
 	net_deflate_free(z);
 out:
@@ -153,9 +142,9 @@ static void round_trip(const uint8_t *plain, size_t len, size_t piece, size_t rl
 		if (net_deflate_write(z, plain + off, len - off < piece ? len - off : piece, err, sizeof(err)) < 0)
 			abort();
 	net_deflate_free(z);
-	r.in = w.out;
-	r.in_len = w.out_len;
-	r.chunk = piece;
+	r.in.data = w.out;
+	r.in.len = w.out_len;
+	r.in.chunk = piece;
 	if (drain(&r, NULL, 0, rlen, &back, &back_len, 1) != NET_ERR_CLOSED)
 		abort(); /* our own stream is never damaged */
 	if (back_len != len || (len && memcmp(back, plain, len)))
@@ -179,7 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, wire, wire_len);
 
-	struct net_conn c = { .in = copy + npending, .in_len = wire_len - npending, .chunk = chunk };
+	struct net_conn c = { .in = { .data = copy + npending, .len = wire_len - npending, .chunk = chunk } };
 	uint8_t *plain;
 	size_t plain_len;
 	(void)drain(&c, copy, npending, len, &plain, &plain_len, 0);

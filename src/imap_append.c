@@ -46,12 +46,14 @@ static int next_response(struct imap_client *c, int64_t since, struct imap_respo
 	if (rc < 0)
 		return rc;
 	if (imap_parse(c->parser, c->resp.data, c->resp.len, r, perr, sizeof(perr)) < 0) {
+		if (c->n_secret_forms)
+			imap_parse_error_masked(c, perr, sizeof(perr));
 		snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
 		return IMAP_ERR_PROTOCOL;
 	}
 	if (r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_STATUS_BYE) {
 		c->bye = 1;
-		imap_safe_text(c->bye_text, sizeof(c->bye_text), r->text, r->text_len);
+		imap_server_text(c, c->bye_text, sizeof(c->bye_text), r->text, r->text_len);
 	}
 	imap_note_size(c, r);
 	if (r->kind == IMAP_RESP_UNTAGGED &&
@@ -188,8 +190,8 @@ static int wait_done(struct imap_client *c, unsigned tag, const char *what, char
 			return IMAP_ERR_PROTOCOL;
 		}
 		if (r.code)
-			imap_safe_text(code, codelen, r.code, r.code_len);
-		imap_safe_text(text, sizeof(text), r.text, r.text_len);
+			imap_server_text(c, code, codelen, r.code, r.code_len);
+		imap_server_text(c, text, sizeof(text), r.text, r.text_len);
 		snprintf(err, errlen, "%s: %s: server said %s: %s", imap_peer(c), what,
 			 r.status == IMAP_STATUS_NO ? "NO" : "BAD", text);
 		return IMAP_ERR_NO;
@@ -371,9 +373,9 @@ static int append_status(struct imap_client *c, const struct imap_response *r,
 	}
 	if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
 		char text[150], code[40] = "";
-		imap_safe_text(text, sizeof(text), r->text, r->text_len);
+		imap_server_text(c, text, sizeof(text), r->text, r->text_len);
 		if (r->code)
-			imap_safe_text(code, sizeof(code), r->code, r->code_len);
+			imap_server_text(c, code, sizeof(code), r->code, r->code_len);
 		snprintf(res->text, sizeof(res->text), "%s%s%s%s", code[0] ? "[" : "", code,
 			 code[0] ? "] " : "", text);
 		res->over_quota = code_is(r, "OVERQUOTA") || strcasestr(res->text, "quota") != NULL;

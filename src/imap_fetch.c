@@ -141,7 +141,7 @@ static void fetch_flags(struct imap_client *c, struct fetch_ctx *fc, const struc
 				 imap_peer(c), m->uid, too_many, MAX_KEYWORDS);
 		if (refused) {
 			char shown[80];
-			imap_safe_text(shown, sizeof(shown), first_refused->data, first_refused->len);
+			imap_server_text(c, shown, sizeof(shown), first_refused->data, first_refused->len);
 			log_warn("%s: UID %" PRIu32 ": %zu keywords that are not IMAP atoms are not kept (\"%s\"%s)",
 				 imap_peer(c), m->uid, refused, shown, refused > 1 ? "..." : "");
 		}

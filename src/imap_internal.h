@@ -41,7 +41,7 @@ struct imap_client {
 	int cont_early;        /* that "+" came while earlier APPENDs were waited for */
 	int caps_seen;         /* a CAPABILITY list arrived since reset */
 	char bye_text[160];
-	/* while a login runs: the forms of the secret its server text may echo,
+	/* from the login on: the forms of the secret the server's text may echo,
 	 * masked before that text is escaped or cut (see imap_server_text) */
 	struct buf secret_forms[5];
 	size_t n_secret_forms;
@@ -81,9 +81,9 @@ typedef int (*imap_untagged_fn)(struct imap_client *c, const struct imap_respons
 
 /* Server text made safe for messages: bounded, control bytes escaped. */
 void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len);
-/* imap_safe_text, with the secret of a login that runs masked first. */
+/* imap_safe_text, with the secret the login sent (from then on) masked first. */
 void imap_server_text(const struct imap_client *c, char *dst, size_t dstlen, const char *s, size_t len);
-/* The parse error of the unparsable c->resp, from its masked text while a login runs. */
+/* The parse error of the unparsable c->resp, from its masked text (after a login). */
 void imap_parse_error_masked(struct imap_client *c, char *perr, size_t perrlen);
 /* Wipe and forget the secret forms of a login (c->secret_forms). */
 void imap_secret_forms_clear(struct imap_client *c);

@@ -14,11 +14,13 @@
 
 #include "imap_internal.h"
 
-/* A server's text while a login runs may echo the secret it was sent, in one
- * of the forms in c->secret_forms. They are masked in the raw text, before it
- * is escaped and cut to a message's size: masked afterwards (login_redact), a
- * long password was shown cut short, past the mask, and one with a control or
- * 8-bit byte escaped ("\x09"), which the mask did not match. */
+/* A server's text may echo the secret the login sent it, in one of the forms
+ * in c->secret_forms: in its answer to the login, and as well in any answer
+ * after it (the CAPABILITY that follows, a NO to a LIST), so the forms are
+ * kept until the connection is closed. They are masked in the raw text,
+ * before it is escaped and cut to a message's size: masked afterwards
+ * (login_redact), a long password was shown cut short, past the mask, and one
+ * with a control or 8-bit byte escaped ("\x09"), which the mask did not match. */
 static void mask_secrets(const struct imap_client *c, struct buf *out, const char *s, size_t len)
 {
 	buf_add(out, s, len);
@@ -472,7 +474,6 @@ int imap_login(struct imap_client *c, const char *user, const char *password, ch
 		rc = login_oauth(c, c->acct->auth == AUTH_OAUTHBEARER, user, password, err, errlen);
 	else
 		rc = how(c, user, password, err, errlen);
-	imap_secret_forms_clear(c);
 	if (rc < 0)
 		login_redact(err, user, password);
 	if (rc == IMAP_ERR_NO) {

@@ -135,6 +135,8 @@ static int wait_unparsable(struct imap_client *c, const char *tagstr, int64_t qu
 			   char *perr, size_t perrlen, char *err, size_t errlen)
 {
 	size_t tl = strlen(tagstr);
+	if (c->n_secret_forms)
+		imap_parse_error_masked(c, perr, perrlen);
 	if (c->skip_unparsable && !(c->resp.len > tl && !memcmp(c->resp.data, tagstr, tl) &&
 				    c->resp.data[tl] == ' ')) {
 		if (imap_list_warn_ok(c))
@@ -145,8 +147,6 @@ static int wait_unparsable(struct imap_client *c, const char *tagstr, int64_t qu
 			return IMAP_ERR_PROTOCOL;
 		return 0;
 	}
-	if (c->n_secret_forms)
-		imap_parse_error_masked(c, perr, perrlen);
 	snprintf(err, errlen, "%s: %s: unparsable server response: %s", imap_peer(c), what, perr);
 	return IMAP_ERR_PROTOCOL;
 }

@@ -48,6 +48,7 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
   xfail  why the scenario is known to fail ("-": it passes)
 --manifest prints the exact mirror of `baseline` or `evolved` as t_hostile_matrix.sh lists one.
 """
+import base64
 import argparse
 import os
 import re
@@ -3661,6 +3662,46 @@ class _(Base):
             c.send(tag + b" NOPE " + args[1] + b"\r\n")
             return True
         return False
+
+
+class EchoAfterLogin(Base):
+    """Accepts the login and keeps the password it carried (LOGIN's argument or
+    AUTHENTICATE PLAIN's), to echo it in a later answer."""
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"AUTHENTICATE" and len(args) >= 2 and isinstance(args[1], bytes):
+            try:
+                c.echo = base64.b64decode(args[1]).split(b"\0")[2]
+            except (ValueError, IndexError):
+                c.echo = b"?"
+        elif verb == b"LOGIN" and len(args) >= 2 and isinstance(args[1], bytes):
+            c.echo = args[1]
+        return False
+
+
+@sc("login-caps-echo", rc="4", named="-", flags="nogood",
+    doc="the login is accepted without capabilities; the CAPABILITY that follows is answered by a line "
+        "that does not parse, echoing the password")
+class _(EchoAfterLogin):
+    def login_ok(self, c, tag):
+        c.authed = True
+        c.ok(tag, b"logged in")
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"CAPABILITY" and c.authed:
+            c.send(b" [" + getattr(c, "echo", b"?") + b"] is what you sent\r\n")
+            return True
+        return super().command(c, tag, verb, args, uid)
+
+
+@sc("login-list-echo", rc="4", named="-", flags="nogood",
+    doc="the login is accepted; LIST is refused with a text (and a code) echoing the password")
+class _(EchoAfterLogin):
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"LIST" and c.authed:
+            pw = getattr(c, "echo", b"?")
+            c.send(tag + b" NO [" + pw + b"] not for " + pw + b"\r\n")
+            return True
+        return super().command(c, tag, verb, args, uid)
 
 
 @sc("logout-stall", rc="0", named="-", flags="same", bound=10, doc="LOGOUT is never answered (and the socket stays open)")

@@ -51,6 +51,19 @@ static int other_date(const struct maildir_view *local, size_t k, int64_t want)
 	return maildir_name_leading_date(maildir_view_name(local, f), &d) < 0 || d != want;
 }
 
+/* Whether local files A and B are one message by their names: both mailkeep
+ * names starting with the same date, or both without a date to tell (neither
+ * a mailkeep name with one). */
+static int same_date(const struct maildir_view *local, size_t a, size_t b)
+{
+	int64_t da = 0, db = 0;
+	int ha = local->files[a].uidvalidity &&
+		 maildir_name_leading_date(maildir_view_name(local, &local->files[a]), &da) == 0;
+	int hb = local->files[b].uidvalidity &&
+		 maildir_name_leading_date(maildir_view_name(local, &local->files[b]), &db) == 0;
+	return ha == hb && da == db;
+}
+
 int plan_file_stands(const struct maildir_view *local, size_t k, uint32_t uidvalidity, int64_t want_date)
 {
 	const struct maildir_file *f = &local->files[k];
@@ -131,10 +144,24 @@ int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 			} else {
 				out->n_kept++;
 			}
-			/* the other valid copies of the same uid are duplicates */
+			/* the other valid copies of the same uid are duplicates; of
+			 * a UID the server no longer has, kept (deletions: keep), only
+			 * the copies of a file that stays: one named with another
+			 * date is another message's (moved in by hand from a folder
+			 * with the same UIDVALIDITY), which stays too, with the
+			 * first of its own date */
 			for (size_t k = i; k < end; k++) {
 				if (k == keep || !VALID(k) || o[k - i])
 					continue;
+				if (!on_server && !mirror && !same_date(local, k, keep)) {
+					int copy = 0;
+					for (size_t m = i; m < k && !copy; m++)
+						copy = m != keep && VALID(m) && same_date(local, m, k);
+					if (!copy) {
+						out->n_stale++;
+						continue;
+					}
+				}
 				out->n_duplicates++;
 				add_action(out, &acap, PLAN_REMOVE, k, 0);
 			}

@@ -263,6 +263,34 @@ Test(plan, file_with_another_date_is_another_message)
 	maildir_view_free(&v);
 }
 
+Test(plan, keep_removes_only_copies_of_an_expunged_message)
+{
+	/* uid 5 expunged: its file (date 1500000000), a reader's copy of it, and
+	 * a file moved in by hand from a folder with the same UIDVALIDITY (another
+	 * date: another message). deletions: keep removes the copy alone,
+	 * whichever file of the two messages it keeps. */
+	struct lf l[] = { { 5, UV, MFLAG_SEEN, 0 }, { 5, UV, MFLAG_SEEN, 1 }, { 5, UV, 0, 0 } };
+	const long long date[] = { 1500000000, 1500000000, 1600000000 };
+	struct maildir_view v;
+	make_named_view(&v, l, date, 3);
+	struct plan_server_msg s[] = { { 6, 0 } };
+	const int64_t want[] = { STATE_NO_DATE };
+	struct plan p;
+	plan_folder(&v, UV, s, want, 1, DELETIONS_KEEP, &p);
+	cr_assert_eq(p.n_actions, 1);
+	cr_assert_eq(find_action(&p, 1)->op, PLAN_REMOVE); /* the copy in new/ */
+	cr_assert_eq(p.n_kept, 1); /* the moved-in file, in cur/ with the flags to keep */
+	cr_assert_eq(p.n_duplicates, 1);
+	cr_assert_eq(p.n_stale, 1);
+	cr_assert_eq(p.n_fetch, 1);
+	plan_free(&p);
+	/* deletions: mirror: all three go */
+	plan_folder(&v, UV, s, want, 1, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_removes, 3);
+	plan_free(&p);
+	maildir_view_free(&v);
+}
+
 Test(plan, many_copies_with_dates)
 {
 	/* more copies than the planner's small buffer: its own file last */
@@ -442,4 +470,158 @@ Test(plan_dirs, first_of_dirs_exact_and_folding_case)
 	f = plan_first_of_dirs(rels, none, 7, 1);
 	cr_expect_eq(f[0], 1, "an excluded Work owns the directory");
 	free(f);
+}
+
+/* ---- properties over random views ------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s; /* xorshift64: deterministic, so a failure repeats */
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static unsigned rng_below(uint64_t *s, unsigned n)
+{
+	return (unsigned)(rng_next(s) % n);
+}
+
+struct dated_lf {
+	struct lf f;
+	long long date; /* -1: a name without mailkeep's form */
+};
+
+static int cmp_dated_uid(const void *a, const void *b)
+{
+	const struct dated_lf *x = a, *y = b;
+	return (x->f.uid > y->f.uid) - (x->f.uid < y->f.uid);
+}
+
+/* Whatever the folder holds (copies, files in new/, odd names, another
+ * UIDVALIDITY, files moved in from a folder with the same one, messages the
+ * server no longer has) and whatever the server has, the plan applied leaves
+ * exactly one file standing for each server message, in cur/ with the
+ * server's flags and mailkeep's info, or fetches it; with deletions: mirror
+ * nothing else is left, with keep only duplicates are removed. */
+Test(plan_props, random_views_converge)
+{
+	uint64_t seed = 0x9e3779b97f4a7c15u;
+	for (int iter = 0; iter < 20000; iter++) {
+		struct lf l[16];
+		long long date[16];
+		struct plan_server_msg s[12];
+		int64_t want[12];
+		size_t nl = rng_below(&seed, 17), ns = 0;
+		for (uint32_t uid = 1 + rng_below(&seed, 3); uid <= 24 && ns < 12; uid += 1 + rng_below(&seed, 3))
+			if (rng_below(&seed, 4))
+				s[ns++] = (struct plan_server_msg){ uid, (uint8_t)rng_below(&seed, MFLAG_ALL + 1) };
+		struct dated_lf d[16];
+		for (size_t i = 0; i < nl; i++) {
+			unsigned kind = rng_below(&seed, 8);
+			d[i].f = (struct lf){ .uid = 1 + rng_below(&seed, 26), .uv = kind == 0 ? UV + 1 : UV,
+					      .flags = rng_below(&seed, MFLAG_ALL + 1), .in_new = kind == 1 };
+			d[i].date = kind == 2 ? -1 : 1500000000 + (long long)rng_below(&seed, 3);
+			if (d[i].date < 0)
+				d[i].f.uv = 0;
+		}
+		qsort(d, nl, sizeof(d[0]), cmp_dated_uid); /* as a scan gives them */
+		for (size_t i = 0; i < nl; i++) {
+			l[i] = d[i].f;
+			date[i] = d[i].date;
+		}
+		for (size_t i = 0; i < ns; i++)
+			want[i] = rng_below(&seed, 3) ? 1500000000 + rng_below(&seed, 3) : STATE_NO_DATE;
+		int with_dates = rng_below(&seed, 2);
+		enum deletions_mode del = rng_below(&seed, 2) ? DELETIONS_MIRROR : DELETIONS_KEEP;
+		struct maildir_view v;
+		make_named_view(&v, l, date, nl);
+		for (size_t i = 0; i < nl; i++)
+			v.files[i].odd_info = rng_below(&seed, 6) == 0;
+		struct plan p;
+		plan_folder(&v, UV, s, with_dates ? want : NULL, ns, del, &p);
+
+		int acted[16] = { 0 }, removed[16] = { 0 };
+		uint8_t final_flags[16];
+		size_t renames = 0, removes = 0;
+		for (size_t i = 0; i < nl; i++)
+			final_flags[i] = v.files[i].flags;
+		for (size_t a = 0; a < p.n_actions; a++) {
+			size_t k = p.actions[a].file;
+			cr_assert_lt(k, nl, "iteration %d: action on file %zu of %zu", iter, k, nl);
+			cr_assert(!acted[k], "iteration %d: two actions on file %zu", iter, k);
+			acted[k] = 1;
+			if (p.actions[a].op == PLAN_REMOVE) {
+				removed[k] = 1;
+				removes++;
+			} else {
+				final_flags[k] = p.actions[a].flags;
+				renames++;
+			}
+		}
+		cr_assert_eq(renames, p.n_renames, "iteration %d", iter);
+		cr_assert_eq(removes, p.n_removes, "iteration %d", iter);
+		for (size_t f = 1; f < p.n_fetch; f++)
+			cr_assert_lt(p.fetch[f - 1], p.fetch[f], "iteration %d: fetch list not ascending", iter);
+		size_t fi = 0;
+		for (size_t j = 0; j < ns; j++) {
+			int64_t w = with_dates ? want[j] : STATE_NO_DATE;
+			size_t standing = 0;
+			int fetched = fi < p.n_fetch && p.fetch[fi] == s[j].uid;
+			fi += fetched;
+			for (size_t k = 0; k < nl; k++) {
+				if (v.files[k].uid != s[j].uid || removed[k] || !plan_file_stands(&v, k, UV, w))
+					continue;
+				standing++;
+				int renamed = acted[k];
+				cr_assert_eq(final_flags[k], s[j].flags, "iteration %d: uid %u kept with flags %u, "
+					     "the server has %u", iter, s[j].uid, final_flags[k], s[j].flags);
+				cr_assert(renamed || (!v.files[k].in_new && !v.files[k].odd_info),
+					  "iteration %d: uid %u kept in new/ or with an odd name", iter, s[j].uid);
+			}
+			cr_assert_eq(standing + (size_t)fetched, 1, "iteration %d: uid %u: %zu files stand for it, "
+				     "fetched %d", iter, s[j].uid, standing, fetched);
+		}
+		cr_assert_eq(fi, p.n_fetch, "iteration %d: a UID fetched that the server does not have", iter);
+		for (size_t k = 0; k < nl; k++) {
+			int of_server = 0;
+			for (size_t j = 0; j < ns; j++)
+				if (v.files[k].uid == s[j].uid &&
+				    plan_file_stands(&v, k, UV, with_dates ? want[j] : STATE_NO_DATE))
+					of_server = 1;
+			if (del == DELETIONS_MIRROR)
+				cr_assert(of_server || removed[k], "iteration %d: file %zu (uid %u) is no message "
+					  "of the server and stays", iter, k, v.files[k].uid);
+			if (del == DELETIONS_MIRROR || of_server || !acted[k])
+				continue;
+			/* deletions: keep: no message the server does not have is
+			 * lost; a copy goes only when a file with its name's date
+			 * (the same message) stays */
+			cr_assert(removed[k] && v.files[k].uidvalidity != UV + 1,
+				  "iteration %d: deletions keep, yet file %zu (uid %u) renamed", iter, k,
+				  v.files[k].uid);
+			int twin = 0;
+			for (size_t m = 0; m < nl; m++)
+				twin |= m != k && !removed[m] && v.files[m].uid == v.files[k].uid &&
+					v.files[m].uidvalidity != UV + 1 && date[m] == date[k];
+			cr_assert(twin, "iteration %d: deletions keep, yet file %zu (uid %u, date %lld) removed "
+				  "without a copy of its date left", iter, k, v.files[k].uid, date[k]);
+		}
+		/* and of a UID the server no longer has, one file of each date stays */
+		for (size_t k = 0; k < nl && del == DELETIONS_KEEP; k++) {
+			int on_server = 0;
+			for (size_t j = 0; j < ns; j++)
+				on_server |= s[j].uid == v.files[k].uid;
+			if (on_server || removed[k] || v.files[k].uidvalidity == UV + 1)
+				continue;
+			for (size_t m = k + 1; m < nl; m++)
+				cr_assert(removed[m] || v.files[m].uid != v.files[k].uid || date[m] != date[k] ||
+					  v.files[m].uidvalidity == UV + 1,
+					  "iteration %d: uid %u: files %zu and %zu of one date both stay", iter,
+					  v.files[k].uid, k, m);
+		}
+		plan_free(&p);
+		maildir_view_free(&v);
+	}
 }

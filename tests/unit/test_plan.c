@@ -625,3 +625,88 @@ Test(plan_props, random_views_converge)
 		maildir_view_free(&v);
 	}
 }
+
+/* The merged view is the server's, whatever the state and however the server
+ * words its answer: QRESYNC's VANISHED ranges unsorted, overlapping, repeated
+ * and over UIDs it never had, changes reported for unchanged messages too, a
+ * message both changed and expunged; CONDSTORE's UID SEARCH ranges. */
+Test(plan_props, merged_view_is_the_servers)
+{
+	uint64_t seed = 0x2545f4914f6cdd1du;
+	for (int iter = 0; iter < 20000; iter++) {
+		struct state_msg known[24];
+		struct plan_server_msg truth[40], changed[48];
+		struct plan_range ranges[64];
+		size_t nk = 0, nt = 0, nc = 0, nr = 0;
+		int kind_present = rng_below(&seed, 2);
+		/* UIDs 1..40: known to the state or not; on the server now or not */
+		for (uint32_t uid = 1; uid <= 40; uid++) {
+			int was = nk < 24 && rng_below(&seed, 2);
+			int is = rng_below(&seed, 3) != 0;
+			uint8_t kf = (uint8_t)rng_below(&seed, MFLAG_ALL + 1);
+			uint8_t sf = rng_below(&seed, 2) ? kf : (uint8_t)rng_below(&seed, MFLAG_ALL + 1);
+			if (was)
+				known[nk++] = K(uid, kf);
+			if (is && (was || rng_below(&seed, 2)))
+				truth[nt++] = (struct plan_server_msg){ uid, sf };
+			int report = is && (!was || sf != kf || rng_below(&seed, 4) == 0);
+			if (report)
+				changed[nc++] = (struct plan_server_msg){ uid, sf };
+			else if (!is && !kind_present && rng_below(&seed, 4) == 0)
+				changed[nc++] = (struct plan_server_msg){ uid, sf }; /* changed, then expunged */
+		}
+		if (kind_present) {
+			/* UID SEARCH ALL: the server's UIDs, as ranges over runs of them */
+			for (size_t t = 0; t < nt;) {
+				size_t e = t + 1;
+				while (e < nt && truth[e].uid == truth[e - 1].uid + 1)
+					e++;
+				ranges[nr++] = (struct plan_range){ truth[t].uid, truth[e - 1].uid };
+				t = e;
+			}
+		} else {
+			/* VANISHED: every UID the server does not have may be named, and
+			 * every expunged known UID is, in ranges of any shape */
+			for (uint32_t uid = 1; uid <= 40 && nr < 60; uid++) {
+				int has = 0;
+				for (size_t t = 0; t < nt; t++)
+					has |= truth[t].uid == uid;
+				int was = 0;
+				for (size_t k = 0; k < nk; k++)
+					was |= known[k].uid == uid;
+				int in_changed = 0;
+				for (size_t c = 0; c < nc; c++)
+					in_changed |= changed[c].uid == uid;
+				if (has || (!was && !in_changed && rng_below(&seed, 2)))
+					continue;
+				uint32_t hi = uid;
+				while (hi < 40 && rng_below(&seed, 2)) {
+					int next_has = 0;
+					for (size_t t = 0; t < nt; t++)
+						next_has |= truth[t].uid == hi + 1;
+					if (next_has)
+						break;
+					hi++;
+				}
+				ranges[nr++] = (struct plan_range){ uid, hi };
+				if (rng_below(&seed, 5) == 0 && nr < 64)
+					ranges[nr++] = (struct plan_range){ uid, uid }; /* said twice */
+			}
+			for (size_t r = 0; r + 1 < nr; r++) /* not in order */
+				if (rng_below(&seed, 3) == 0) {
+					struct plan_range tmp = ranges[r];
+					ranges[r] = ranges[r + 1];
+					ranges[r + 1] = tmp;
+				}
+		}
+		struct plan_merged *m;
+		size_t n = plan_merge_changes(known, nk, changed, nc, ranges, nr,
+					      kind_present ? PLAN_RANGES_PRESENT : PLAN_RANGES_VANISHED, &m);
+		cr_assert_eq(n, nt, "iteration %d: %zu messages merged, the server has %zu", iter, n, nt);
+		for (size_t t = 0; t < nt; t++) {
+			cr_assert_eq(m[t].uid, truth[t].uid, "iteration %d: message %zu", iter, t);
+			cr_assert_eq(m[t].flags, truth[t].flags, "iteration %d: uid %u flags", iter, truth[t].uid);
+		}
+		free(m);
+	}
+}

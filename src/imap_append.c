@@ -378,7 +378,9 @@ static int append_status(struct imap_client *c, const struct imap_response *r,
 			imap_server_text(c, code, sizeof(code), r->code, r->code_len);
 		snprintf(res->text, sizeof(res->text), "%s%s%s%s", code[0] ? "[" : "", code,
 			 code[0] ? "] " : "", text);
-		res->over_quota = code_is(r, "OVERQUOTA") || strcasestr(res->text, "quota") != NULL;
+		res->over_quota = code_is(r, "OVERQUOTA") ||
+				  (r->code && imap_contains_ci(r->code, r->code_len, "quota")) ||
+				  (r->text && imap_contains_ci(r->text, r->text_len, "quota"));
 		res->trycreate = code_is(r, "TRYCREATE");
 		snprintf(err, errlen, "%s: APPEND: server said %s: %s", imap_peer(c),
 			 r->status == IMAP_STATUS_NO ? "NO" : "BAD", res->text);

@@ -85,6 +85,10 @@ void imap_safe_text(char *dst, size_t dstlen, const char *s, size_t len);
 void imap_server_text(const struct imap_client *c, char *dst, size_t dstlen, const char *s, size_t len);
 /* The parse error of the unparsable c->resp, from its masked text (after a login). */
 void imap_parse_error_masked(struct imap_client *c, char *perr, size_t perrlen);
+/* Whether S[0..N) (a server's raw text, not NUL-terminated) holds NEEDLE,
+ * ASCII case ignored. For decisions on a server's words, which are taken
+ * from its raw text: the text shown is masked (imap_server_text). */
+int imap_contains_ci(const char *s, size_t n, const char *needle);
 /* Wipe and forget the secret forms of a login (c->secret_forms). */
 void imap_secret_forms_clear(struct imap_client *c);
 /* Mask every occurrence of secret in the NUL-terminated s with '*' (same length):

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mailkeep/log.h"
@@ -72,6 +73,15 @@ uint32_t imap_exists(const struct imap_client *c)
 	return c->exists;
 }
 
+int imap_contains_ci(const char *s, size_t n, const char *needle)
+{
+	size_t l = strlen(needle);
+	for (size_t i = 0; i + l <= n; i++)
+		if (!strncasecmp(s + i, needle, l))
+			return 1;
+	return 0;
+}
+
 /* A tagged completion's status, code and text, as messages may show them. */
 static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const struct imap_response *r)
 {
@@ -80,6 +90,8 @@ static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const st
 	f->code[0] = '\0';
 	if (r->code && r->code_len < sizeof(f->code))
 		imap_server_text(c, f->code, sizeof(f->code), r->code, r->code_len);
+	f->code_nonexistent = r->code && r->code_len == 11 && !strncasecmp(r->code, "NONEXISTENT", 11);
+	f->text_nonexistent = r->text && imap_contains_ci(r->text, r->text_len, "n't exist");
 	if (r->status != IMAP_STATUS_OK)
 		note_throttle(c, r);
 }

@@ -112,8 +112,7 @@ static int unchanged(const struct folder_run *f, const struct folder_state *st,
  * code when QRESYNC parameters are given. */
 static int examine_says_gone(const struct imap_refusal *r, const struct imap_status_info *status)
 {
-	return r->status == IMAP_STATUS_NO &&
-	       (!strcasecmp(r->code, "NONEXISTENT") || (status && !status->ok && strcasestr(r->text, "n't exist")));
+	return r->status == IMAP_STATUS_NO && (r->code_nonexistent || (status && !status->ok && r->text_nonexistent));
 }
 
 /* Durability: the renames and removals on disk before the state that records

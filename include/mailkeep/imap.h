@@ -130,11 +130,16 @@ int imap_list(struct imap_client *c, struct imap_mailbox_list *out, void (*while
 void imap_mailbox_list_free(struct imap_mailbox_list *l);
 
 /* ---- selected mailbox ---- */
-/* A tagged NO or BAD, as the server sent it (text made printable). */
+/* A tagged NO or BAD, as the server sent it (text made printable, a secret
+ * the login sent masked in code and text: see imap_server_text). */
 struct imap_refusal {
 	int status;             /* IMAP_STATUS_NO or IMAP_STATUS_BAD; 0 when none */
 	char code[32];          /* the response code's atom ("NONEXISTENT"), "" when none */
 	char text[160];
+	/* read from the answer itself, before any masking (a short password
+	 * masked inside "NONEXISTENT" must not hide what the server said) */
+	int code_nonexistent;   /* the code is NONEXISTENT (RFC 5530) */
+	int text_nonexistent;   /* the text says the mailbox "doesn't exist" */
 };
 
 struct imap_select_info {

@@ -3704,6 +3704,32 @@ class _(EchoAfterLogin):
         return super().command(c, tag, verb, args, uid)
 
 
+class GoneExamine(BadExamine):
+    """Bad listed, without a STATUS in the LIST answer, and its EXAMINE refused (answer)"""
+    answer = b""
+
+    def list_status(self, c, f, items, wire_name):
+        return b"" if is_bad(f) else super().list_status(c, f, items, wire_name)
+
+    def examine_bad(self, c, tag, f, lines):
+        c.sel = None
+        c.send(tag + b" NO " + self.answer + b"\r\n")
+
+
+@sc("examine-nonexistent", rc="0", named="-", flags="nodir=Bad",
+    doc="Bad listed, without a STATUS in the LIST answer, and EXAMINE refused with NO [NONEXISTENT] "
+        "(RFC 5530): gone, not an error")
+class _(GoneExamine):
+    answer = b"[NONEXISTENT] no such mailbox"
+
+
+@sc("examine-doesnt-exist", rc="0", named="-", flags="nodir=Bad",
+    doc="Bad listed, without a STATUS in the LIST answer, and EXAMINE refused with a NO saying it "
+        "doesn't exist, no code (Dovecot's Maildir++ with a deleted parent, QRESYNC given): gone")
+class _(GoneExamine):
+    answer = b"Mailbox doesn't exist: Bad"
+
+
 @sc("logout-stall", rc="0", named="-", flags="same", bound=10, doc="LOGOUT is never answered (and the socket stays open)")
 class _(Base):
     def command(self, c, tag, verb, args, uid):

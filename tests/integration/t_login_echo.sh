@@ -60,4 +60,30 @@ PY
 	done
 	bg_kill "$HM_PID"
 done
+
+# The mask must not hide what the server said from mailkeep's own decisions: an EXAMINE refused
+# with NO [NONEXISTENT], or with a text saying the mailbox doesn't exist, is a folder gone (exit 0),
+# not a failed one, also with a password found inside those words (read before masking).
+i=0
+for run in "examine-nonexistent N" "examine-nonexistent ONEX" "examine-doesnt-exist n't" \
+	"examine-doesnt-exist exist"; do
+	sc=${run%% *} pw=${run#* }
+	i=$((i + 1))
+	rm -f "$T/hm.port"
+	bg_start python3 "$HM_PY" --scenario "$sc" --port-file "$T/hm.port" --log "$T/hm-$sc-$i.log" --lifetime 60
+	HM_PID=$BG_PID
+	n=0
+	while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
+	port=$(cat "$T/hm.port")
+	(umask 077 && printf '%s\n' "$pw" >"$T/short-$i")
+	cfg=$T/short-$i.yaml
+	{ echo "accounts:"; acct_yaml "short$i" root="$T/short-mail" port="$port" tls=none ca_file=- user=u \
+		password_file="$T/short-$i" timeout=10; } | cfg_write "$cfg"
+	mk -c "$cfg" sync
+	expect_rc 0 "$sc, password \"$pw\": a folder gone is no error"
+	check 'grep -q "no longer exists on the server" "$MK_ERR"' \
+		"$sc, password \"$pw\": Bad not taken for gone: $(mk_err_line)"
+	bg_kill "$HM_PID"
+done
 t_pass

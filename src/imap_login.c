@@ -46,7 +46,7 @@ void imap_server_text(const struct imap_client *c, char *dst, size_t dstlen, con
 	buf_free(&raw);
 }
 
-/* The parse error of the unparsable line in c->resp while a login runs: the
+/* The parse error of the unparsable line in c->resp once a login has run: the
  * parser quotes 40 bytes of it, which may be a part of the password too long
  * to be matched by the mask afterwards; so the masked line is parsed again. */
 void imap_parse_error_masked(struct imap_client *c, char *perr, size_t perrlen)

@@ -45,6 +45,20 @@ for run in 1 2 3; do
 		"run $run: the state no longer records the date of Archive's UID 1 ($(date_of Archive 1))"
 done
 
+# Archive's UID 1 expunged on the server: with deletions: keep its own file stays, and so does the
+# moved-in file, another message that nothing on the server stands for (removed as a "copy" of the
+# expunged message before, when the folder was listed: that message lost).
+dadm expunge -u alice mailbox Archive uid 1
+for run in 1 2; do
+	touch "$A/Archive/cur" # a reader's change: the run lists the folder, sees both files
+	mk -c "$cfg" -v sync
+	expect_rc 0 "sync $run after Archive UID 1 was expunged (keep)"
+	check '[ -f "$own1" ] && [ "$(sha256sum <"$own1")" = "$sum1" ]' \
+		"expunged, run $run: Archive's own file of UID 1 not kept (deletions: keep)"
+	check '[ -f "$moved1" ] && [ "$(sha256sum <"$moved1")" = "$msum1" ]' \
+		"expunged, run $run: the moved-in file of UID 1, another message, was removed"
+done
+
 # push reads the mirror files too: a moved-in file (cur/) beside the folder's own file of that UID
 # (new/, where a reader put it) must not be pushed as that message (cur/ sorts first).
 cfg2=$T/config2.yaml

@@ -21,6 +21,7 @@ FIXTURE=$REPO/tests/fixture/dovecot.sh
 SEED_PY=$REPO/tests/fixture/seed.py
 COMPARE_PY=$LIB_DIR/compare.py
 FAKEIMAP_PY=$LIB_DIR/fakeimap.py
+HM_PY=$LIB_DIR/hostile_matrix.py
 PUSH_CHECK_PY=$LIB_DIR/push_check.py
 PUSH_FAKE_PY=$LIB_DIR/push_fake.py
 MIGRATE_CHECK_PY=$LIB_DIR/migrate_check.py
@@ -336,6 +337,19 @@ fake_up() {
 	while [ ! -s "$T/fake.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
 	[ -s "$T/fake.port" ] || fail "fakeimap.py did not start"
 	FAKE_PORT=$(cat "$T/fake.port")
+}
+
+# hm_up SCENARIO LOG [hostile_matrix.py options]: start hostile_matrix.py, log $T/LOG (removed first),
+# --lifetime 60 (a --lifetime among the options wins); sets HM_PORT and HM_PID
+hm_up() {
+	local sc=$1 log=$2 n=0
+	shift 2
+	rm -f "$T/hm.port" "$T/$log"
+	bg_start python3 "$HM_PY" --scenario "$sc" --port-file "$T/hm.port" --log "$T/$log" --lifetime 60 "$@"
+	HM_PID=$BG_PID
+	while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
+	HM_PORT=$(cat "$T/hm.port")
 }
 
 # push_fake_up NAME [push_fake.py options]: a new push_fake.py, state $T/NAME.json (removed first), log

@@ -28,7 +28,6 @@
 #   MK_KEEP=1            keep $T: each box with its logs (server, mailkeep) in $T/b/NAME.d
 . "$(dirname "$0")/lib.sh"
 t_begin
-HM_PY=$LIB_DIR/hostile_matrix.py
 # the interpreter itself, not a version manager's wrapper script (pyenv's costs 0.5 s a start)
 PY=$(python3 -c 'import sys; print(sys.executable)') && [ -x "$PY" ] || PY=python3
 HM_TIMEOUT=2

@@ -9,7 +9,6 @@
 # forms, may reach the output (plain or --json, -vv).
 . "$(dirname "$0")/lib.sh"
 t_begin
-HM_PY=$LIB_DIR/hostile_matrix.py
 
 long="Lp$(printf 'abcdefghij%.0s' $(seq 25))"
 passwords=("$long" $'tab\there-secret' $'lat\xe9in-secret' 'q"uo\te\\s-secret')
@@ -18,19 +17,13 @@ passwords=("$long" $'tab\there-secret' $'lat\xe9in-secret' 'q"uo\te\\s-secret')
 # error showed it); a LIST refused with the password in its code and text.
 for sc in login-no-echo-login login-no-echo-plain login-unparsable-echo-login login-unparsable-echo-plain \
 	login-caps-echo login-list-echo; do
-	rm -f "$T/hm.port"
-	bg_start python3 "$HM_PY" --scenario "$sc" --port-file "$T/hm.port" --log "$T/hm-$sc.log" --lifetime 60
-	HM_PID=$BG_PID
-	n=0
-	while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-	[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
-	port=$(cat "$T/hm.port")
+	hm_up "$sc" "hm-$sc.log"
 	i=0
 	for pw in "${passwords[@]}"; do
 		i=$((i + 1))
 		(umask 077 && printf '%s\n' "$pw" >"$T/pass-$i")
 		cfg=$T/$sc-$i.yaml
-		{ echo "accounts:"; acct_yaml "echo$i" root="$T/mail" port="$port" tls=none ca_file=- user=u \
+		{ echo "accounts:"; acct_yaml "echo$i" root="$T/mail" port="$HM_PORT" tls=none ca_file=- user=u \
 			password_file="$T/pass-$i" timeout=10; } | cfg_write "$cfg"
 		for opts in "" "-vv --json"; do
 			# shellcheck disable=SC2086
@@ -69,16 +62,10 @@ for run in "examine-nonexistent N" "examine-nonexistent ONEX" "examine-doesnt-ex
 	"examine-doesnt-exist exist"; do
 	sc=${run%% *} pw=${run#* }
 	i=$((i + 1))
-	rm -f "$T/hm.port"
-	bg_start python3 "$HM_PY" --scenario "$sc" --port-file "$T/hm.port" --log "$T/hm-$sc-$i.log" --lifetime 60
-	HM_PID=$BG_PID
-	n=0
-	while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-	[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
-	port=$(cat "$T/hm.port")
+	hm_up "$sc" "hm-$sc-$i.log"
 	(umask 077 && printf '%s\n' "$pw" >"$T/short-$i")
 	cfg=$T/short-$i.yaml
-	{ echo "accounts:"; acct_yaml "short$i" root="$T/short-mail" port="$port" tls=none ca_file=- user=u \
+	{ echo "accounts:"; acct_yaml "short$i" root="$T/short-mail" port="$HM_PORT" tls=none ca_file=- user=u \
 		password_file="$T/short-$i" timeout=10; } | cfg_write "$cfg"
 	mk -c "$cfg" sync
 	expect_rc 0 "$sc, password \"$pw\": a folder gone is no error"

@@ -7,17 +7,11 @@
 # password, and its wait status says no core was dumped.
 . "$(dirname "$0")/lib.sh"
 t_begin
-HM_PY=$LIB_DIR/hostile_matrix.py
 PW="core-secret-$$-pw"
 _SECRETS+=("$PW")
 (umask 077 && echo "$PW" >"$T/pass")
 
-rm -f "$T/hm.port"
-bg_start python3 "$HM_PY" --scenario login-stall --port-file "$T/hm.port" --log "$T/hm.log" --lifetime 60
-n=0
-while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
-HM_PORT=$(cat "$T/hm.port")
+hm_up login-stall hm.log
 
 for jobs in 1 2; do
 	cfg=$T/j$jobs.yaml

@@ -6,18 +6,11 @@
 # download were all dropped on each failure: the folder was never mirrored).
 . "$(dirname "$0")/lib.sh"
 t_begin
-HM_PY=$LIB_DIR/hostile_matrix.py
 pf=$(fake_pass)
-rm -f "$T/hm.port"
-bg_start python3 "$HM_PY" --scenario rfc822size-estimate-drop --port-file "$T/hm.port" --log "$T/hm.log" \
-	--lifetime 120
-HM_PID=$BG_PID
-n=0
-while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
+hm_up rfc822size-estimate-drop hm.log --lifetime 120
 root=$T/root
 cfg=$T/c.yaml
-{ echo "accounts:"; acct_yaml hm root="$root" port="$(cat "$T/hm.port")" tls=none user=u password_file="$pf" \
+{ echo "accounts:"; acct_yaml hm root="$root" port="$HM_PORT" tls=none user=u password_file="$pf" \
 	timeout=5 max_connections=1; } | cfg_write "$cfg"
 bad_files() { find "$root/hm/Bad/cur" -type f 2>/dev/null | wc -l; }
 

@@ -20,7 +20,6 @@
 #     snapshot state's .tmp) never make mailkeep write outside the root.
 . "$(dirname "$0")/lib.sh"
 t_begin
-HM_PY=$LIB_DIR/hostile_matrix.py
 OUT=$T/outside # what no run may touch
 mkdir -p "$OUT"
 
@@ -199,23 +198,14 @@ make_certs() {
 (make_certs) >"$T/certs.log" 2>&1 || fail "openssl failed: $(tail -n 2 "$T/certs.log" | tr '\n' ' ')"
 fpw=$(fake_pass)
 
-# hm_up CERT: the well-behaved scripted server over implicit TLS with that certificate
-hm_up() {
-	local n=0
-	rm -f "$T/hm.port" "$T/hm-$1.log"
-	bg_start python3 "$HM_PY" --scenario tls-ok --cert "$1" --cert-dir "$CERTS" --port-file "$T/hm.port" \
-		--log "$T/hm-$1.log" --lifetime 60
-	HM_PID=$BG_PID
-	while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-	[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
-	HM_PORT=$(cat "$T/hm.port")
-}
+# hm_cert_up CERT: the well-behaved scripted server over implicit TLS with that certificate
+hm_cert_up() { hm_up tls-ok "hm-$1.log" --cert "$1" --cert-dir "$CERTS"; }
 # CERT HOST CA_FILE(- for none) EXPECTED_RC
 for c in "dnsonly localhost ca 0" "dnsonly 127.0.0.1 ca 4" "iponly 127.0.0.1 ca 0" "iponly localhost ca 0" \
 	"cnonly localhost ca 0" "cnonly 127.0.0.1 ca 4" "wild localhost ca 4" "wrong localhost ca 4" \
 	"self localhost - 4" "self localhost self 0"; do
 	read -r cert host ca want <<<"$c"
-	hm_up "$cert"
+	hm_cert_up "$cert"
 	cafile=-
 	[ "$ca" = - ] || cafile=$CERTS/$ca.pem
 	cfg=$T/cert.yaml
@@ -239,7 +229,7 @@ pw_a='p"w\ {5}) (x'
 _SECRETS+=("$pw_x" "$pw_a")
 (umask 077 && printf '%s\n' "$pw_x" >"$T/pass-x" && printf '%s\n' "$pw_a" >"$T/pass-a")
 for how in plain login; do
-	hm_up iponly
+	hm_cert_up iponly
 	u=$user_x p=$T/pass-x want=$pw_x
 	[ $how = login ] && u=$user_a p=$T/pass-a want=$pw_a
 	cfg=$T/wire-$how.yaml

@@ -6,16 +6,10 @@
 # regular file; the mirror stays exact and nothing outside it changes.
 . "$(dirname "$0")/lib.sh"
 t_begin
-HM_PY=$LIB_DIR/hostile_matrix.py
 pf=$(fake_pass)
-rm -f "$T/hm.port"
-bg_start python3 "$HM_PY" --scenario baseline --port-file "$T/hm.port" --log "$T/hm.log" --lifetime 120
-n=0
-while [ ! -s "$T/hm.port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-[ -s "$T/hm.port" ] || fail "hostile_matrix.py did not start"
-port=$(cat "$T/hm.port")
+hm_up baseline hm.log --lifetime 120
 cfg=$T/c.yaml
-{ echo "accounts:"; acct_yaml st root="$T/mail" port="$port" tls=none ca_file=- user=u password_file="$pf" \
+{ echo "accounts:"; acct_yaml st root="$T/mail" port="$HM_PORT" tls=none ca_file=- user=u password_file="$pf" \
 	timeout=5; } | cfg_write "$cfg"
 A=$T/mail/st
 mk -c "$cfg" sync
@@ -44,7 +38,7 @@ for kind in fifo link-outside link-zero; do
 	check '[ "$before" = "$after" ]' "state a $kind: something outside the mirror changed"
 	check 'cmp -s "$OUT/victim" "$T/state.A"' "state a $kind: the file outside was changed"
 	CHECKS=$((CHECKS + 1))
-	python3 "$COMPARE_PY" "$A" --host 127.0.0.1 --port "$port" --user u --password-file "$pf" >"$T/compare.out" 2>&1 ||
+	python3 "$COMPARE_PY" "$A" --host 127.0.0.1 --port "$HM_PORT" --user u --password-file "$pf" >"$T/compare.out" 2>&1 ||
 		fail "state a $kind: mirror not exact: $(head -n 1 "$T/compare.out")"
 done
 t_pass

@@ -265,9 +265,14 @@ class Base:
         """Return True when the scenario handled the command itself."""
         return False
 
+    login_caps = True  # the login's OK carries [CAPABILITY ...]; without, the client asks CAPABILITY
+
     def login_ok(self, c, tag):
         c.authed = True
-        c.send(tag + b" OK [CAPABILITY " + self.caps(c) + b"] logged in\r\n")
+        if self.login_caps:
+            c.send(tag + b" OK [CAPABILITY " + self.caps(c) + b"] logged in\r\n")
+        else:
+            c.ok(tag, b"logged in")
 
     def enable(self, c, tag, args):
         names = [a.upper() for a in args if isinstance(a, bytes)]
@@ -1100,9 +1105,7 @@ class _(Base):
 @sc("login-caps-shrink", rc="0", named="-", flags="same")
 class _(Base):
     """after login the capabilities shrink to IMAP4rev1 (no CONDSTORE, QRESYNC, LIST-STATUS)"""
-    def login_ok(self, c, tag):
-        c.authed = True
-        c.ok(tag, b"logged in")
+    login_caps = False
 
     def caps(self, c):
         return b"IMAP4rev1" if c.authed else super().caps(c)
@@ -1142,9 +1145,7 @@ class _(Base):
 @sc("capability-bye", rc="4", named="-", flags="nogood")
 class _(Base):
     """BYE and close in answer to the CAPABILITY after login"""
-    def login_ok(self, c, tag):
-        c.authed = True
-        c.ok(tag, b"logged in")
+    login_caps = False
 
     def command(self, c, tag, verb, args, uid):
         if verb == b"CAPABILITY" and c.authed:
@@ -3682,9 +3683,7 @@ class EchoAfterLogin(Base):
     doc="the login is accepted without capabilities; the CAPABILITY that follows is answered by a line "
         "that does not parse, echoing the password")
 class _(EchoAfterLogin):
-    def login_ok(self, c, tag):
-        c.authed = True
-        c.ok(tag, b"logged in")
+    login_caps = False
 
     def command(self, c, tag, verb, args, uid):
         if verb == b"CAPABILITY" and c.authed:
@@ -3896,9 +3895,7 @@ class _(Base):
 @sc("login-caps-shrink-incremental", rc="0", named="-", pre=PRE, flags="same",
     doc="after a first sync (QRESYNC state): after login the capabilities shrink to IMAP4rev1")
 class _(HmsBump):
-    def login_ok(self, c, tag):
-        c.authed = True
-        c.ok(tag, b"logged in")
+    login_caps = False
 
     def caps(self, c):
         return b"IMAP4rev1" if c.authed else super().caps(c)

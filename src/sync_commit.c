@@ -105,12 +105,15 @@ static int rename_and_write(const char *account, struct commit_entry *e, int syn
 	maildir_dir_mtimes(e->dir, &cur_ns, &new_ns);
 	if (cur_ns != e->st.cur_mtime_ns || new_ns != e->st.new_mtime_ns)
 		e->st.listed = 0;
-	for (size_t j = 0; j < e->n_msgs; j++) {
-		if (synced && rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
+	for (size_t j = 0; j < e->n_msgs && synced; j++) {
+		if (rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
 			log_error("account %s: %s: rename: %s", account, e->msgs[j].cur_path,
 				  strerror(errno));
 			ok = 0;
+			continue;
 		}
+		free(e->msgs[j].tmp_path); /* nothing left in tmp/ to remove */
+		e->msgs[j].tmp_path = NULL;
 	}
 	if (!ok)
 		return 0;
@@ -198,7 +201,8 @@ void sync_commits_free(struct state_commits *c)
 	for (size_t i = 0; i < c->n; i++) {
 		struct commit_entry *e = &c->e[i];
 		for (size_t j = 0; j < e->n_msgs; j++) {
-			unlink(e->msgs[j].tmp_path); /* not renamed: a failed commit */
+			if (e->msgs[j].tmp_path) /* not renamed: a failed commit */
+				unlink(e->msgs[j].tmp_path);
 			free(e->msgs[j].tmp_path);
 			free(e->msgs[j].cur_path);
 		}

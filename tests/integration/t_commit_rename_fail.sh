@@ -2,7 +2,8 @@
 # The end-of-run commit cannot rename a new message from tmp/ into cur/ (EIO, injected with strace):
 # that folder keeps its previous state, the run exits 1 naming the error, tmp/ is left empty (the
 # message that stayed there removed, the one renamed kept), and the next run ends exact with no
-# duplicate: nothing lost, nothing twice.
+# duplicate: nothing lost, nothing twice. Then every syncfs fails (EIO): nothing is renamed into
+# cur/, no state changes, tmp/ is left empty, exit 1; the next run ends exact.
 . "$(dirname "$0")/lib.sh"
 t_begin
 command -v strace >/dev/null || fail "strace is not installed (make deps)"
@@ -28,4 +29,22 @@ mk -c "$cfg" sync
 expect_rc 0 "the run after the failed commit"
 exact "$A"
 check '[ "$(ls "$A/INBOX/cur" | wc -l)" -eq 6 ]' "after the next run cur/ should hold 6 files: $(ls "$A/INBOX/cur" | wc -l)"
+
+# every syncfs fails: the new message is never renamed, the flag change stays undone in the state
+seed append --folder INBOX --seed 292 --count 1
+dadm flags add -u alice '\Flagged' mailbox INBOX uid 1
+state1=$(cat "$A/INBOX/.mailkeep-state")
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	strace -f -o /dev/null -e trace=syncfs -e inject=syncfs:error=EIO \
+	"$MAILKEEP" -c "$cfg" sync >"$T/fail2.out" 2>"$T/fail2.err"
+rc=$?
+check '[ $rc -eq 1 ]' "a run whose syncs failed exited $rc, expected 1: $(tail -n 2 "$T/fail2.err")"
+check 'grep -q "could not be made durable.*Input/output error" "$T/fail2.err"' "the failed sync was not reported: $(tail -n 2 "$T/fail2.err")"
+check '[ "$(cat "$A/INBOX/.mailkeep-state")" = "$state1" ]' "INBOX's state changed although its sync failed"
+check '[ -z "$(ls -A "$A/INBOX/tmp")" ]' "files left in tmp/ after the failed sync: $(ls -A "$A/INBOX/tmp" | head -n 3)"
+check '[ "$(ls "$A/INBOX/cur" | wc -l)" -eq 6 ]' "a message was renamed into cur/ without a sync: $(ls "$A/INBOX/cur" | wc -l) files"
+mk -c "$cfg" sync
+expect_rc 0 "the run after the failed syncs"
+exact "$A"
+check '[ "$(ls "$A/INBOX/cur" | wc -l)" -eq 7 ]' "after the next run cur/ should hold 7 files: $(ls "$A/INBOX/cur" | wc -l)"
 t_pass

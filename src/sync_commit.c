@@ -127,38 +127,61 @@ static int rename_and_write(const char *account, struct commit_entry *e, int syn
 	return ok;
 }
 
+/* The folder in directory D of the account reported synced is told to
+ * on_folder_uncommitted as failed, for WHY. */
+static void tell_uncommitted(struct account_run *a, const char *d, const char *why)
+{
+	size_t dl = strlen(a->dir);
+	if (a->opt && a->opt->on_folder_uncommitted && !strncmp(d, a->dir, dl) && d[dl] == '/')
+		a->opt->on_folder_uncommitted(a->opt->folder_ctx, d + dl + 1, why);
+}
+
 /* The .tmp states of the folders of C not in SKIP renamed into place, when
  * OK says theirs was written and the second syncfs (RC) succeeded; the others'
- * .tmp states removed and told to on_folder_uncommitted. Returns how many
- * folders were not committed. */
+ * .tmp states removed and told to on_folder_uncommitted (OK then 0). Returns
+ * how many folders were not committed. */
 static size_t commit_states(struct account_run *a, const struct state_commits *c, const int *skip, int *ok,
 			    int rc, char *err, size_t errlen)
 {
-	size_t dl = strlen(a->dir);
 	size_t failed = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		if (skip[i])
 			continue;
 		if (ok[i] && rc == 0 && state_commit_temp(c->e[i].dir, err, errlen) < 0)
 			ok[i] = 0;
-		failed += !ok[i] || rc != 0;
 		if (ok[i] && rc == 0)
 			continue;
+		ok[i] = 0;
+		failed++;
 		state_discard_temp(c->e[i].dir);
-		const char *d = c->e[i].dir;
-		if (a->opt && a->opt->on_folder_uncommitted && !strncmp(d, a->dir, dl) && d[dl] == '/')
-			a->opt->on_folder_uncommitted(a->opt->folder_ctx, d + dl + 1,
-						      "its changes could not be made durable (the next run "
-						      "redoes them)");
+		tell_uncommitted(a, c->e[i].dir, "its changes could not be made durable (the next run redoes them)");
 	}
 	return failed;
+}
+
+/* The last syncfs failed: the states renamed into place (OK) may not be on
+ * disk, a crash could bring back the previous ones. Not a silent success: those
+ * folders are reported failed. Returns how many. */
+static size_t states_not_durable(struct account_run *a, const struct state_commits *c, const int *skip,
+				 const int *ok)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (skip[i] || !ok[i])
+			continue;
+		n++;
+		tell_uncommitted(a, c->e[i].dir, "its state could not be made durable (a crash now would "
+						  "bring back the previous one, whose work the next run redoes)");
+	}
+	return n;
 }
 
 /* The end of a run (docs/design.md, "State"): one syncfs per file system makes
  * the last batches' files in tmp/ durable; they are renamed into cur/; each
  * folder's state is written to .tmp with the directory times after those
  * renames; a second syncfs makes the renames and the .tmp states durable; the
- * states are renamed into place and a third syncfs makes that durable. So a
+ * states are renamed into place and a third syncfs makes that durable (when it
+ * fails, those folders are reported failed though their states stay). So a
  * state never records a message that is not on disk, at three syncs per run
  * instead of several per folder. Killed before the end, a run leaves files in
  * tmp/ and .tmp states, which the next run removes, and the previous states:
@@ -187,8 +210,11 @@ size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
 	log_debug("commit: renames and states durable");
 	failed = commit_states(a, c, skip, ok, rc, err, errlen);
+	int before = rc;
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);
+	if (before == 0 && rc < 0)
+		failed += states_not_durable(a, c, skip, ok);
 	log_debug("commit: done");
 	free(skip);
 	free(ok);

@@ -3,7 +3,9 @@
 # that folder keeps its previous state, the run exits 1 naming the error, tmp/ is left empty (the
 # message that stayed there removed, the one renamed kept), and the next run ends exact with no
 # duplicate: nothing lost, nothing twice. Then every syncfs fails (EIO): nothing is renamed into
-# cur/, no state changes, tmp/ is left empty, exit 1; the next run ends exact.
+# cur/, no state changes, tmp/ is left empty, exit 1; the next run ends exact. Then only the last
+# syncfs fails (the one after the states were renamed into place): the run says so and exits 1
+# instead of a silent success, the states stay, the next run changes no file.
 . "$(dirname "$0")/lib.sh"
 t_begin
 command -v strace >/dev/null || fail "strace is not installed (make deps)"
@@ -47,4 +49,26 @@ mk -c "$cfg" sync
 expect_rc 0 "the run after the failed syncs"
 exact "$A"
 check '[ "$(ls "$A/INBOX/cur" | wc -l)" -eq 7 ]' "after the next run cur/ should hold 7 files: $(ls "$A/INBOX/cur" | wc -l)"
+
+# the last syncfs fails: the run's early one (in a thread of its own: strace counts calls per
+# thread), then the commit's three in the main thread, whose third fails
+seed append --folder INBOX --seed 293 --count 1
+dadm flags add -u alice '\Answered' mailbox INBOX uid 2
+state2=$(cat "$A/INBOX/.mailkeep-state")
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	strace -f -o "$T/strace3.out" -e trace=syncfs -e inject=syncfs:error=EIO:when=3 \
+	"$MAILKEEP" -c "$cfg" sync >"$T/fail3.out" 2>"$T/fail3.err"
+rc=$?
+n_sync=$(grep -c '^[0-9]* *syncfs(' "$T/strace3.out")
+check '[ "$n_sync" -eq 4 ] && grep "^[0-9]* *syncfs(" "$T/strace3.out" | tail -n 1 | grep -q "= -1 EIO"' "expected 4 syncfs calls, the last failed: $(grep -c syncfs "$T/strace3.out"): $(tail -n 1 "$T/strace3.out")"
+check '[ $rc -eq 1 ]' "a run whose last sync failed exited $rc, expected 1: $(tail -n 2 "$T/fail3.err")"
+check 'grep -q "could not be made durable.*syncfs: Input/output error" "$T/fail3.err"' "the failed last sync was not reported: $(tail -n 2 "$T/fail3.err")"
+check '[ "$(cat "$A/INBOX/.mailkeep-state")" != "$state2" ]' "INBOX's state should be in place (renamed before the last sync)"
+check '[ -z "$(ls -A "$A/INBOX/tmp")" ] && [ ! -e "$A/INBOX/.mailkeep-state.tmp" ]' "files left in tmp/ or a .tmp state: $(ls -A "$A/INBOX/tmp" | head -n 3)"
+exact "$A"
+inode_list "$A" >"$T/ino3a"
+mk -c "$cfg" sync
+expect_rc 0 "the run after the failed last sync"
+inode_list "$A" >"$T/ino3b"
+check 'cmp -s "$T/ino3a" "$T/ino3b"' "the run after the failed last sync changed files: $(diff "$T/ino3a" "$T/ino3b" | head -n 3 | tr '\n' ' ')"
 t_pass

@@ -86,6 +86,8 @@ static void write_last_run(const struct account_run *a, const struct sync_result
 	struct stat sb;
 	if (fd < 0 && (errno == ENXIO || errno == ELOOP)) /* a FIFO without reader, a link */
 		log_warn("%s: not a regular file; the record of this run is not kept", p.data);
+	else if (fd < 0)
+		log_warn("%s: the record of this run is not kept: %s", p.data, strerror(errno));
 	if (fd >= 0 && (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))) {
 		log_warn("%s: not a regular file; the record of this run is not kept", p.data);
 		close(fd);
@@ -95,8 +97,10 @@ static void write_last_run(const struct account_run *a, const struct sync_result
 	}
 	if (n > 0 && n < LAST_RUN_SIZE && fd >= 0) {
 		memset(rec + n, '\n', sizeof(rec) - (size_t)n);
-		if (pwrite(fd, rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
-			log_debug("%s: could not be written", p.data);
+		ssize_t w = pwrite(fd, rec, sizeof(rec), 0);
+		if (w != (ssize_t)sizeof(rec))
+			log_warn("%s: the record of this run is not kept: %s", p.data,
+				 w < 0 ? strerror(errno) : "short write");
 	}
 	if (fd >= 0)
 		close(fd);

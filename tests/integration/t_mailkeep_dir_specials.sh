@@ -2,6 +2,7 @@
 # What lives in an account's .mailkeep is mailkeep's, and is never followed or waited on:
 # - last-run made a FIFO: every sync hung for ever at its end (holding the account lock), and
 #   `status` too; now both go on (sync warns), and a last-run chmod'ed 0644 is made 0600 again;
+#   a last-run that cannot be written (ENOSPC) is a warning naming the error, not a silent stale record;
 # - .mailkeep/gmail (the Gmail store) made a link to a directory outside the mirror: new messages
 #   were linked into it and its prune deleted the files there whose names start with a digit (a
 #   planted 2023-photo.jpg went); now the link is not followed, nothing outside is touched;
@@ -39,6 +40,17 @@ mk -c "$cfg" sync
 chmod 0644 "$acct/.mailkeep/last-run"
 mk -c "$cfg" sync
 check '[ "$(stat -c %a "$acct/.mailkeep/last-run")" = 600 ]' "last-run left $(stat -c %a "$acct/.mailkeep/last-run")"
+if command -v strace >/dev/null; then
+	cp "$acct/.mailkeep/last-run" "$T/last-run.before"
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -o /dev/null -e trace=pwrite64 -e inject=pwrite64:error=ENOSPC \
+		"$MAILKEEP" -c "$cfg" sync </dev/null >"$T/s.out" 2>"$T/s.err"
+	rc=$?
+	check '[ "$rc" -eq 1 ]' "sync with an unwritable last-run exited $rc (the folder Bad fails: 1)"
+	check 'grep -q "last-run: the record of this run is not kept: No space left on device" "$T/s.err"' \
+		"no warning for the last-run that could not be written: $(tail -n 1 "$T/s.err")"
+	check 'cmp -s "$T/last-run.before" "$acct/.mailkeep/last-run"' "the last-run record changed although its write failed"
+fi
 bg_kill "$FAKE_PID"
 
 # 2. the Gmail store a link to outside the mirror

@@ -3,9 +3,12 @@
  * Counts the calls of the libc wrappers that change a file system (rename*, link*, unlink*, rmdir,
  * mkdir*, symlink, open, openat, creat with O_CREAT, write/pwrite/writev to a regular file, fsync,
  * fdatasync, syncfs, sync, ftruncate, truncate, utimensat, futimens, chmod, fchmod, fchmodat) made
- * by the process's main thread, and SIGKILLs the process at the N-th one, as `kill -9` would.
+ * by the process's main thread, and SIGKILLs the process at the N-th one, as `kill -9` would, or
+ * makes it fail with an errno as a failing disk would.
  *   MK_INJ_N=N          the call to kill at (unset or 0: only count)
  *   MK_INJ_AFTER=1      kill just after the call returned instead of just before it
+ *   MK_INJ_ERRNO=E      do not kill: the N-th call is not made and fails with errno E (EIO, ENOSPC,
+ *                       EDQUOT, EACCES, EROFS, ENOMEM or a number); sync(), which cannot fail, is skipped
  *   MK_INJ_ONLY=NAME    count only the calls of NAME (e.g. rename, syncfs)
  *   MK_INJ_LOG=FILE     append "N NAME ARG" for every counted call (and "kill ..." before the kill)
  *   MK_INJ_ALL_THREADS=1  count other threads' calls too (their order is not deterministic)
@@ -14,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +32,7 @@
 
 static long inj_n;
 static int inj_after;
+static int inj_errno;
 static int inj_all_threads;
 static char inj_only[32];
 static int inj_log_fd = -1;
@@ -39,6 +44,20 @@ __attribute__((constructor)) static void inj_init(void)
 	inj_n = s ? atol(s) : 0;
 	s = getenv("MK_INJ_AFTER");
 	inj_after = s && *s == '1';
+	s = getenv("MK_INJ_ERRNO");
+	if (s && *s) {
+		static const struct {
+			const char *name;
+			int e;
+		} names[] = { { "EIO", EIO }, { "ENOSPC", ENOSPC }, { "EDQUOT", EDQUOT },
+			      { "EACCES", EACCES }, { "EROFS", EROFS }, { "ENOMEM", ENOMEM } };
+		inj_errno = atoi(s);
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcmp(s, names[i].name))
+				inj_errno = names[i].e;
+		if (inj_errno <= 0)
+			inj_errno = EIO;
+	}
 	s = getenv("MK_INJ_ALL_THREADS");
 	inj_all_threads = s && *s == '1';
 	s = getenv("MK_INJ_ONLY");
@@ -49,6 +68,7 @@ __attribute__((constructor)) static void inj_init(void)
 		inj_log_fd = (int)syscall(SYS_open, s, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	unsetenv("MK_INJ_N");
 	unsetenv("MK_INJ_AFTER");
+	unsetenv("MK_INJ_ERRNO");
 	unsetenv("MK_INJ_ALL_THREADS");
 	unsetenv("MK_INJ_ONLY");
 	unsetenv("MK_INJ_LOG");
@@ -66,7 +86,8 @@ static void inj_log(const char *what, long n, const char *name, const char *arg)
 	(void)syscall(SYS_write, inj_log_fd, line, (size_t)len);
 }
 
-/* Returns the number of this call, 0 when it is not counted. Kills before it if it is the one. */
+/* Returns the number of this call, 0 when it is not counted, -1 when it is to fail (MK_INJ_ERRNO).
+ * Kills before it if it is the one. */
 static long inj_before(const char *name, const char *arg)
 {
 	if (!inj_all_threads && syscall(SYS_gettid) != getpid())
@@ -75,6 +96,10 @@ static long inj_before(const char *name, const char *arg)
 		return 0;
 	long n = atomic_fetch_add(&inj_count, 1) + 1;
 	inj_log("", n, name, arg);
+	if (n == inj_n && inj_errno) {
+		inj_log("fail ", n, name, arg);
+		return -1;
+	}
 	if (n == inj_n && !inj_after) {
 		inj_log("kill before ", n, name, arg);
 		raise(SIGKILL);
@@ -84,7 +109,7 @@ static long inj_before(const char *name, const char *arg)
 
 static void inj_done(long n, const char *name, const char *arg)
 {
-	if (n && n == inj_n && inj_after) {
+	if (n > 0 && n == inj_n && inj_after && !inj_errno) {
 		inj_log("kill after ", n, name, arg);
 		raise(SIGKILL);
 	}
@@ -118,6 +143,10 @@ static const char *fd_arg(int fd, char *buf, size_t len)
 
 #define WRAP(name, arg, call) \
 	long n_ = inj_before(name, arg); \
+	if (n_ < 0) { \
+		errno = inj_errno; \
+		return -1; \
+	} \
 	__typeof__(call) r_ = call; \
 	inj_done(n_, name, arg); \
 	return r_
@@ -299,7 +328,8 @@ void sync(void)
 {
 	REAL(sync);
 	long n = inj_before("sync", "");
-	real();
+	if (n >= 0)
+		real();
 	inj_done(n, "sync", "");
 }
 

@@ -58,6 +58,32 @@ check() {
 	eval "$1" || fail "$2"
 }
 
+# The errnos crash_inject.c makes a call fail with (MK_INJ_ERRNO), tried in turn.
+ERRNOS=(EIO ENOSPC EACCES EDQUOT)
+
+# inj_errno_check E RC ERRFILE CHECK...: a run one of whose calls failed with errno E exited RC,
+# its standard error in ERRFILE: 1, 4 or 5 naming the error (its strerror text), or 0 when CHECK...
+# (the run's outcome is exact) passes; never another status, a crash, a sanitizer report.
+# WHAT names the run in failures; MK_INJ_VERBOSE=1 logs each.
+inj_errno_check() {
+	local e=$1 rc=$2 errf=$3 msg
+	shift 3
+	CHECKS=$((CHECKS + 1))
+	WHAT+=" [$e]"
+	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$errf" ||
+		fail "$WHAT: sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$errf")"
+	msg=$(python3 -c 'import errno, os, sys; print(os.strerror(getattr(errno, sys.argv[1])))' "$e")
+	[ -z "${MK_INJ_VERBOSE:-}" ] || t_log "$WHAT: exit $rc: $(grep -E 'error|warn' "$errf" | head -n 1 | cut -c1-200)"
+	case $rc in
+	0) "$@" ;;
+	1 | 4 | 5)
+		grep -qF "$msg" "$errf" ||
+			fail "$WHAT: exit $rc without naming the error ($msg): $(grep -v '^$' "$errf" | tail -n 2 | tr '\n' ' ' | cut -c1-300)"
+		;;
+	*) fail "$WHAT: exit $rc: $(tail -n 2 "$errf" | tr '\n' ' ')" ;;
+	esac
+}
+
 t_cleanup() {
 	local rc=$? p d
 	trap - EXIT INT TERM

@@ -19,8 +19,12 @@
 #   MK_INJ_DENSE=1      and every call that is not a download's write into tmp/
 #   MK_INJ_SCENARIOS="initial incremental ..."   only these scenarios
 #   MK_INJ_SERVER=condstore|full   a server without QRESYNC, or without CONDSTORE too
+#   MK_INJ_ERRNO=1      no kill: the call fails (EIO, ENOSPC, EACCES, EDQUOT in turn) as a failing
+#                       disk's would (t_errno_inject.sh); the run must exit 0, 1, 4 or 5, never crash,
+#                       name the error when it fails, and leave an exact mirror when it exits 0;
+#                       then the next run must end exact as after a kill
 . "$(dirname "$0")/lib.sh"
-t_begin
+t_begin ${MK_INJ_ERRNO:+errno_inject}
 command -v cc >/dev/null || fail "cc is not installed"
 SO=$T/crash_inject.so
 cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SO" "$LIB_DIR/crash_inject.c" -ldl 2>"$T/cc.err" ||
@@ -31,6 +35,14 @@ asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
 [ -n "$asan" ] && PRELOAD="$asan $SO"
 STRIDE=${MK_INJ_STRIDE:-23}
 SCENARIOS=${MK_INJ_SCENARIOS:-initial incremental keep reader rerun uidvalidity folders vanish snapshot gmail}
+WHENS="before after"
+# the calls tried: every STRIDE-th from the first; with errnos from the middle of the first
+# stride, so that the two tests together try twice as many calls
+RESIDUE=1
+if [ -n "${MK_INJ_ERRNO:-}" ]; then
+	WHENS=errno
+	RESIDUE=$(((STRIDE / 2 + 1) % STRIDE))
+fi
 want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 case ${MK_INJ_SERVER:-qresync} in
@@ -85,7 +97,9 @@ restore() {
 
 # inj N [after|before] [ONLY] [LOG]: one sync with the shim; sets INJ_RC
 inj() {
-	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_AFTER="$([ "${2:-before}" = after ] && echo 1 || echo 0)" \
+	local e=""
+	[ "${2:-}" = errno ] && e=${ERRNOS[$(($1 % ${#ERRNOS[@]}))]}
+	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_ERRNO="$e" MK_INJ_AFTER="$([ "${2:-before}" = after ] && echo 1 || echo 0)" \
 		MK_INJ_ONLY="${3:-}" MK_INJ_LOG="${4:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" ${INJ_VV:+-vv} sync \
 		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
 	INJ_RC=$?
@@ -98,6 +112,23 @@ count_calls() {
 	[ $INJ_RC -eq 0 ] || fail "$SCEN: the counting run exited $INJ_RC: $(tail -n 1 "$T/inj.err")"
 	CALLS=$(wc -l <"$T/calls.log")
 	t_log "$SCEN: $(grep -c 'files as recorded' "$T/inj.err") folders read from their state, $(grep -c ': unchanged' "$T/inj.err") unchanged"
+}
+
+# inj_check: after a run killed (137) or run to its end (0); with an errno, one that fails names it
+# (1, 4, 5) or ends exact (0); never a crash or a sanitizer report
+inj_check() {
+	if [ "$when" = errno ]; then
+		inj_errno_check "${ERRNOS[$((n % ${#ERRNOS[@]}))]}" "$INJ_RC" "$T/inj.err" exact_and_scen
+		return
+	fi
+	CHECKS=$((CHECKS + 1))
+	! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/inj.err" ||
+		fail "$WHAT: sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$T/inj.err")"
+	[ $INJ_RC -eq 137 ] || [ $INJ_RC -eq 0 ] || fail "$WHAT: exit $INJ_RC: $(tail -n 1 "$T/inj.err")"
+}
+exact_and_scen() {
+	$EXACT "$A" "${EXACT_ARGS[@]}"
+	[ -z "${SCEN_CHECK:-}" ] || "$SCEN_CHECK"
 }
 
 # settle WHAT: a run exits 0 with the mirror exact, and the next run moves no file
@@ -125,12 +156,12 @@ sweep() {
 	for ((n = 1; n <= CALLS; n++)); do
 		call=$(sed -n "${n}p" "$T/calls.$SCEN.log")
 		pick "$n" "$CALLS" "$call" || continue
-		for when in before after; do
+		for when in $WHENS; do
 			WHAT="$SCEN: killed $when call $n ($call)"
 			restore "$start"
 			$prepare
 			inj "$n" "$when"
-			[ $INJ_RC -eq 137 ] || [ $INJ_RC -eq 0 ] || fail "$WHAT: exit $INJ_RC: $(tail -n 1 "$T/inj.err")"
+			inj_check
 			settle
 			tried=$((tried + 1))
 		done
@@ -142,7 +173,7 @@ nothing() { :; }
 # pick N COUNT CALL: whether to kill at call N of COUNT: every STRIDE-th and the last; with
 # MK_INJ_DENSE=1 also every call that is not a download's own (open, write, futimens of a file in tmp/)
 pick() {
-	[ "$STRIDE" -eq 1 ] || [ $(($1 % STRIDE)) -eq 1 ] || [ "$1" -eq "$2" ] && return 0
+	[ "$STRIDE" -eq 1 ] || [ $(($1 % STRIDE)) -eq "$RESIDUE" ] || [ "$1" -eq "$2" ] && return 0
 	[ "${MK_INJ_DENSE:-0}" = 1 ] || return 1
 	! printf '%s\n' "$3" | grep -qE '^[0-9]+ (open|write|futimens) .*/tmp/[^/]*\.part$'
 }
@@ -245,11 +276,11 @@ if want rerun; then
 		cp "$T/calls.log" "$T/calls.rerun.log"
 		for ((n = 1; n <= n2; n++)); do
 			pick "$n" "$n2" "$(sed -n "${n}p" "$T/calls.rerun.log")" || continue
-			for when in before after; do
+			for when in $WHENS; do
 				WHAT="rerun: first killed $kw call $k, second $when call $n ($(sed -n "${n}p" "$T/calls.rerun.log"))"
 				restore_killed
 				inj "$n" "$when"
-				[ $INJ_RC -eq 137 ] || [ $INJ_RC -eq 0 ] || fail "$WHAT: exit $INJ_RC: $(tail -n 1 "$T/inj.err")"
+				inj_check
 				settle
 				rtried=$((rtried + 1))
 			done
@@ -367,12 +398,12 @@ if want vanish; then
 	for ((n = 1; n <= last; n++)); do
 		call=$(sed -n "${n}p" "$T/calls.vanish.log")
 		case $call in *Vanish*) ;; *) pick "$n" "$last" "$call" || continue ;; esac
-		for when in before after; do
+		for when in $WHENS; do
 			WHAT="vanish: killed $when call $n ($call)"
 			restore "$T/start_v"
 			vanish_server
 			inj "$n" "$when"
-			[ $INJ_RC -eq 137 ] || [ $INJ_RC -eq 0 ] || fail "$WHAT: exit $INJ_RC: $(tail -n 1 "$T/inj.err")"
+			inj_check
 			dadm mailbox delete -u alice Vanish
 			settle
 			vtried=$((vtried + 1))

@@ -18,8 +18,11 @@
 #   MK_INJ_FAKE_STRIDE=K  the same for the push_fake.py scenarios (default 12 times MK_INJ_STRIDE)
 #   MK_INJ_SCENARIOS="initial incremental ..."   only these scenarios
 #   MK_INJ_KINDS="fs net"                        only these kinds of calls
+#   MK_INJ_ERRNO=1      no kill: the file-system call fails (EIO, ENOSPC, EACCES, EDQUOT in turn;
+#                       t_push_errno_inject.sh); the push must exit 1 or 4 naming the error, or 0
+#                       with the target exact and nothing in doubt; then settle as after a kill
 . "$(dirname "$0")/lib.sh"
-t_begin
+t_begin ${MK_INJ_ERRNO:+push_errno_inject}
 command -v cc >/dev/null || fail "cc is not installed"
 for s in crash_inject net_inject; do
 	cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$T/$s.so" "$LIB_DIR/$s.c" -ldl 2>"$T/cc.err" ||
@@ -33,6 +36,15 @@ STRIDE=${MK_INJ_STRIDE:-9}
 FAKE_STRIDE=${MK_INJ_FAKE_STRIDE:-$((STRIDE * 12))}
 SCENARIOS=${MK_INJ_SCENARIOS:-initial incremental delete nouidplus nouidplus_inc}
 KINDS=${MK_INJ_KINDS:-fs net}
+WHENS="before after"
+# with errnos: the file-system calls only, from the middle of the first stride (the kill test
+# tries the first of each), so that the two tests together try twice as many calls
+RESIDUE=1
+if [ -n "${MK_INJ_ERRNO:-}" ]; then
+	WHENS=errno
+	KINDS=${MK_INJ_KINDS:-fs}
+	RESIDUE=$(((STRIDE / 2 + 1) % STRIDE))
+fi
 want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 dc_up
@@ -83,7 +95,9 @@ inj() {
 	local fsn=0 netn=0
 	[ "$1" = fs ] && fsn=$2
 	[ "$1" = net ] && netn=$2
-	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$fsn" MK_NET_N="$netn" \
+	local e=""
+	[ "$3" = errno ] && e=${ERRNOS[$(($2 % ${#ERRNOS[@]}))]}
+	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$fsn" MK_NET_N="$netn" MK_INJ_ERRNO="$e" \
 		MK_INJ_AFTER="$([ "$3" = after ] && echo 1 || echo 0)" MK_NET_AFTER="$([ "$3" = after ] && echo 1 || echo 0)" \
 		MK_INJ_LOG="${4:+$4.fs}" MK_NET_LOG="${4:+$4.net}" LD_PRELOAD="$PRELOAD" \
 		"$MAILKEEP" -c "$cfg" -v push alice "$TARGET" "${PUSH_ARGS[@]}" \
@@ -110,7 +124,13 @@ settle() {
 }
 
 # pick N COUNT: every STRIDE-th call and the last
-pick() { [ "$STRIDE" -eq 1 ] || [ $(($1 % STRIDE)) -eq 1 ] || [ "$1" -eq "$2" ]; }
+pick() { [ "$STRIDE" -eq 1 ] || [ $(($1 % STRIDE)) -eq "$RESIDUE" ] || [ "$1" -eq "$2" ]; }
+
+# after a push whose call failed and that exited 0: the target exact already, nothing in doubt
+pushed_exact() {
+	$CHECK_TARGET
+	check '! grep -rqs "^p " "$A/.mailkeep/push/$TARGET"' "$WHAT: exit 0 with messages left in doubt: $(grep -rh '^p ' "$A/.mailkeep/push/$TARGET" | head -n 2 | tr '\n' ' ')"
+}
 
 # sweep START: for each kind, N over the calls of a push from START, killed before and after
 # (a read: after it returned, before its answer is acted on)
@@ -129,12 +149,16 @@ sweep() {
 		for ((n = 1; n <= count; n++)); do
 			pick "$n" "$count" || continue
 			call=$(sed -n "${n}p" "$T/calls.$SCEN.$kind")
-			for when in before after; do
+			for when in $WHENS; do
 				case $call in *" recv "*) [ $when = before ] && continue ;; esac
 				WHAT="$SCEN: killed $when $kind call $n ($call)"
 				$RESTORE "$start"
 				inj "$kind" "$n" "$when"
-				[ $INJ_RC -eq 137 ] || [ $INJ_RC -eq 0 ] || fail "$WHAT: exit $INJ_RC: $(tail -n 1 "$T/inj.err")"
+				if [ $when = errno ]; then
+					inj_errno_check "${ERRNOS[$((n % ${#ERRNOS[@]}))]}" "$INJ_RC" "$T/inj.err" pushed_exact
+				else
+					[ $INJ_RC -eq 137 ] || [ $INJ_RC -eq 0 ] || fail "$WHAT: exit $INJ_RC: $(tail -n 1 "$T/inj.err")"
+				fi
 				settle
 				tried=$((tried + 1))
 			done

@@ -58,15 +58,30 @@ check() {
 	eval "$1" || fail "$2"
 }
 
-# The errnos crash_inject.c makes a call fail with (MK_INJ_ERRNO), tried in turn.
+# The errnos crash_inject.c makes a call fail with (MK_INJ_ERRNO), tried in turn: call N's.
 ERRNOS=(EIO ENOSPC EACCES EDQUOT)
+errno_for() { echo "${ERRNOS[$(($1 % ${#ERRNOS[@]}))]}"; }
 
-# inj_errno_check E RC ERRFILE CHECK...: a run one of whose calls failed with errno E exited RC,
+# inj_modes: what a sweep of t_crash_inject.sh or t_push_crash_inject.sh does at each tried call
+# (WHENS: killed before and after it, or, with MK_INJ_ERRNO, failed) and which calls of each
+# STRIDE it tries (RESIDUE: the first; with errnos the middle one, so that the kill and errno tests
+# together try twice as many calls)
+inj_modes() {
+	WHENS="before after"
+	RESIDUE=1
+	if [ -n "${MK_INJ_ERRNO:-}" ]; then
+		WHENS=errno
+		RESIDUE=$(((STRIDE / 2 + 1) % STRIDE))
+	fi
+}
+
+# inj_errno_check N RC ERRFILE CHECK...: a run whose call N failed (with errno_for N) exited RC,
 # its standard error in ERRFILE: 1, 4 or 5 naming the error (its strerror text), or 0 when CHECK...
 # (the run's outcome is exact) passes; never another status, a crash, a sanitizer report.
 # WHAT names the run in failures; MK_INJ_VERBOSE=1 logs each.
 inj_errno_check() {
-	local e=$1 rc=$2 errf=$3 msg
+	local e rc=$2 errf=$3 msg
+	e=$(errno_for "$1")
 	shift 3
 	CHECKS=$((CHECKS + 1))
 	WHAT+=" [$e]"

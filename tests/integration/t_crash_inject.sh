@@ -35,14 +35,7 @@ asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
 [ -n "$asan" ] && PRELOAD="$asan $SO"
 STRIDE=${MK_INJ_STRIDE:-23}
 SCENARIOS=${MK_INJ_SCENARIOS:-initial incremental keep reader rerun uidvalidity folders vanish snapshot gmail}
-WHENS="before after"
-# the calls tried: every STRIDE-th from the first; with errnos from the middle of the first
-# stride, so that the two tests together try twice as many calls
-RESIDUE=1
-if [ -n "${MK_INJ_ERRNO:-}" ]; then
-	WHENS=errno
-	RESIDUE=$(((STRIDE / 2 + 1) % STRIDE))
-fi
+inj_modes
 want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 case ${MK_INJ_SERVER:-qresync} in
@@ -98,7 +91,7 @@ restore() {
 # inj N [after|before] [ONLY] [LOG]: one sync with the shim; sets INJ_RC
 inj() {
 	local e=""
-	[ "${2:-}" = errno ] && e=${ERRNOS[$(($1 % ${#ERRNOS[@]}))]}
+	[ "${2:-}" = errno ] && e=$(errno_for "$1")
 	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_ERRNO="$e" MK_INJ_AFTER="$([ "${2:-before}" = after ] && echo 1 || echo 0)" \
 		MK_INJ_ONLY="${3:-}" MK_INJ_LOG="${4:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" ${INJ_VV:+-vv} sync \
 		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
@@ -118,7 +111,7 @@ count_calls() {
 # (1, 4, 5) or ends exact (0); never a crash or a sanitizer report
 inj_check() {
 	if [ "$when" = errno ]; then
-		inj_errno_check "${ERRNOS[$((n % ${#ERRNOS[@]}))]}" "$INJ_RC" "$T/inj.err" exact_and_scen
+		inj_errno_check "$n" "$INJ_RC" "$T/inj.err" exact_and_scen
 		return
 	fi
 	CHECKS=$((CHECKS + 1))

@@ -36,15 +36,9 @@ STRIDE=${MK_INJ_STRIDE:-9}
 FAKE_STRIDE=${MK_INJ_FAKE_STRIDE:-$((STRIDE * 12))}
 SCENARIOS=${MK_INJ_SCENARIOS:-initial incremental delete nouidplus nouidplus_inc}
 KINDS=${MK_INJ_KINDS:-fs net}
-WHENS="before after"
-# with errnos: the file-system calls only, from the middle of the first stride (the kill test
-# tries the first of each), so that the two tests together try twice as many calls
-RESIDUE=1
-if [ -n "${MK_INJ_ERRNO:-}" ]; then
-	WHENS=errno
-	KINDS=${MK_INJ_KINDS:-fs}
-	RESIDUE=$(((STRIDE / 2 + 1) % STRIDE))
-fi
+inj_modes
+# with errnos: the file-system calls only
+[ -n "${MK_INJ_ERRNO:-}" ] && KINDS=${MK_INJ_KINDS:-fs}
 want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 dc_up
@@ -96,7 +90,7 @@ inj() {
 	[ "$1" = fs ] && fsn=$2
 	[ "$1" = net ] && netn=$2
 	local e=""
-	[ "$3" = errno ] && e=${ERRNOS[$(($2 % ${#ERRNOS[@]}))]}
+	[ "$3" = errno ] && e=$(errno_for "$2")
 	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$fsn" MK_NET_N="$netn" MK_INJ_ERRNO="$e" \
 		MK_INJ_AFTER="$([ "$3" = after ] && echo 1 || echo 0)" MK_NET_AFTER="$([ "$3" = after ] && echo 1 || echo 0)" \
 		MK_INJ_LOG="${4:+$4.fs}" MK_NET_LOG="${4:+$4.net}" LD_PRELOAD="$PRELOAD" \
@@ -155,7 +149,7 @@ sweep() {
 				$RESTORE "$start"
 				inj "$kind" "$n" "$when"
 				if [ $when = errno ]; then
-					inj_errno_check "${ERRNOS[$((n % ${#ERRNOS[@]}))]}" "$INJ_RC" "$T/inj.err" pushed_exact
+					inj_errno_check "$n" "$INJ_RC" "$T/inj.err" pushed_exact
 				else
 					[ $INJ_RC -eq 137 ] || [ $INJ_RC -eq 0 ] || fail "$WHAT: exit $INJ_RC: $(tail -n 1 "$T/inj.err")"
 				fi

@@ -406,6 +406,14 @@ int maildir_name_date(const char *name, uint32_t uidvalidity, uint32_t uid, unsi
 	return rc;
 }
 
+size_t maildir_renamed_len(const char *name, unsigned flags)
+{
+	size_t n = base_offset(name, strlen(name)) + 3;
+	for (size_t i = 0; i < FLAG_COUNT; i++)
+		n += (flags & flag_table[i].bit) != 0;
+	return n;
+}
+
 void maildir_name_with_flags(struct buf *out, const char *name, unsigned flags)
 {
 	struct buf res = BUF_INIT;

@@ -64,6 +64,19 @@ static int same_date(const struct maildir_view *local, size_t a, size_t b)
 	return ha == hb && da == db;
 }
 
+/* Whether local file K, kept for a server message with flags WANT, can get the
+ * name it would be renamed to: a reader's name near the longest a directory
+ * holds cannot take the info (":2,<flags>") it needs, and its rename failed
+ * the folder on every run. Such a file is a copy, removed; the message stands
+ * in another file or is fetched. */
+static int renamable(const struct maildir_view *local, size_t k, unsigned want)
+{
+	const struct maildir_file *f = &local->files[k];
+	if (!f->in_new && f->flags == want && !f->odd_info)
+		return 1;
+	return maildir_renamed_len(maildir_view_name(local, f), want) <= MAILDIR_NAME_MAX;
+}
+
 int plan_file_stands(const struct maildir_view *local, size_t k, uint32_t uidvalidity, int64_t want_date)
 {
 	const struct maildir_file *f = &local->files[k];
@@ -123,6 +136,10 @@ int plan_folder(const struct maildir_view *local, uint32_t uidvalidity,
 				out->n_stale++;
 				if (mirror)
 					add_action(out, &acap, PLAN_REMOVE, k, 0);
+			} else if (on_server && !renamable(local, k, want)) {
+				o[k - i] = 2; /* a copy that cannot be named: removed */
+				out->n_duplicates++;
+				add_action(out, &acap, PLAN_REMOVE, k, 0);
 			} else if (keep == end || keep_rank(&local->files[k], want) > keep_rank(&local->files[keep], want)) {
 				keep = k;
 			}

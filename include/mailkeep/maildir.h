@@ -85,6 +85,10 @@ int maildir_name_date(const char *name, uint32_t uidvalidity, uint32_t uid, unsi
  * out (reset first). Characters of the info after the flag letters that are not
  * standard letters (e.g. Dovecot keyword letters) are dropped. */
 void maildir_name_with_flags(struct buf *out, const char *name, unsigned flags);
+/* The length of the name maildir_name_with_flags(name, flags) gives. */
+size_t maildir_renamed_len(const char *name, unsigned flags);
+/* The longest file name a directory holds (NAME_MAX on Linux file systems). */
+#define MAILDIR_NAME_MAX 255
 
 /* ---- filesystem (src/maildir.c) ---- */
 

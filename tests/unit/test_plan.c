@@ -710,3 +710,33 @@ Test(plan_props, merged_view_is_the_servers)
 		free(m);
 	}
 }
+
+/* A reader's name too long to take the info a rename needs (NAME_MAX): its
+ * rename failed the folder on every run, no new mail mirrored. It is a copy:
+ * removed, the message fetched (or kept in another file). */
+Test(plan, name_too_long_to_rename_is_a_copy)
+{
+	struct maildir_view v;
+	char name[300];
+	memset(&v, 0, sizeof(v));
+	memset(name, 'x', 251);
+	strcpy(name + 251, ",U=9"); /* 255 bytes, no info: needs ":2,S" */
+	maildir_view_add(&v, name, 9, 0, 0, 1);
+	v.files[0].odd_info = 1;
+	struct plan_server_msg s[] = { { 9, MFLAG_SEEN } };
+	struct plan p;
+	plan_folder(&v, UV, s, NULL, 1, DELETIONS_KEEP, &p);
+	cr_assert_eq(p.n_fetch, 1);
+	cr_assert_eq(p.n_actions, 1);
+	cr_assert_eq(p.actions[0].op, PLAN_REMOVE);
+	plan_free(&p);
+	/* in cur/ with the server's flags it needs no rename: kept as it is */
+	v.files[0].in_new = 0;
+	v.files[0].odd_info = 0;
+	v.files[0].flags = MFLAG_SEEN;
+	plan_folder(&v, UV, s, NULL, 1, DELETIONS_MIRROR, &p);
+	cr_assert_eq(p.n_fetch, 0);
+	cr_assert_eq(p.n_actions, 0);
+	plan_free(&p);
+	maildir_view_free(&v);
+}

@@ -131,6 +131,7 @@ int sync_apply_plan(struct folder_run *f, const struct maildir_view *v, const st
 			return 1;
 		}
 	}
+	int64_t tick = sync_change_tick();
 	for (size_t i = 0; i < p->n_actions && rc == 0; i++) {
 		const struct plan_action *act = &p->actions[i];
 		const struct maildir_file *file = &v->files[act->file];
@@ -158,6 +159,8 @@ int sync_apply_plan(struct folder_run *f, const struct maildir_view *v, const st
 			}
 		}
 	}
+	if (p->n_actions > 1 && sync_change_tick() != tick)
+		f->recheck = 1; /* see sync_change_tick */
 	if (p->n_actions)
 		sync_folder_watch_set(f);
 	buf_free(&newname);

@@ -18,7 +18,7 @@
 
 #include "sync_account.h"
 
-void sync_commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
+void sync_commit_later(struct state_commits *c, const char *dir, struct folder_state *st, int recheck,
 		       struct commit_msg *msgs, size_t n_msgs)
 {
 	pthread_mutex_lock(&c->lock);
@@ -26,7 +26,7 @@ void sync_commit_later(struct state_commits *c, const char *dir, struct folder_s
 		c->cap = c->cap ? c->cap * 2 : 32;
 		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
 	}
-	c->e[c->n++] = (struct commit_entry){ xstrdup(dir), *st, msgs, n_msgs };
+	c->e[c->n++] = (struct commit_entry){ xstrdup(dir), *st, msgs, n_msgs, recheck };
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_unlock(&c->lock);
 }
@@ -96,7 +96,8 @@ static size_t file_systems(const struct state_commits *c, const int *skip, struc
 /* One folder's last batch renamed into cur/ (none when SYNCED is 0: the
  * first syncfs failed) and its state written to .tmp with the directory times
  * after those renames. 1 when both were done, else 0 (logged, naming ACCOUNT). */
-static int rename_and_write(const char *account, struct commit_entry *e, int synced)
+static int rename_and_write(const char *account, struct commit_entry *e, int synced,
+			    enum deletions_mode deletions)
 {
 	int64_t cur_ns, new_ns;
 	int ok = synced;
@@ -105,6 +106,7 @@ static int rename_and_write(const char *account, struct commit_entry *e, int syn
 	maildir_dir_mtimes(e->dir, &cur_ns, &new_ns);
 	if (cur_ns != e->st.cur_mtime_ns || new_ns != e->st.new_mtime_ns)
 		e->st.listed = 0;
+	int64_t tick = sync_change_tick();
 	for (size_t j = 0; j < e->n_msgs && synced; j++) {
 		if (rename(e->msgs[j].tmp_path, e->msgs[j].cur_path) < 0) {
 			log_error("account %s: %s: rename: %s", account, e->msgs[j].cur_path,
@@ -119,6 +121,13 @@ static int rename_and_write(const char *account, struct commit_entry *e, int syn
 		return 0;
 	if (e->n_msgs) /* else the times read above, which the check found equal */
 		maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
+	/* renames over more than one tick, here or during the folder's sync: a
+	 * change by someone else among them is not in the times (sync_change_tick) */
+	if ((e->recheck || (e->n_msgs > 1 && sync_change_tick() != tick)) && e->st.listed > 0 &&
+	    !sync_dir_matches_state(e->dir, &e->st, deletions, e->st.cur_mtime_ns, e->st.new_mtime_ns)) {
+		log_debug("%s: changed by someone else during the run; listed next time", e->dir);
+		e->st.listed = 0;
+	}
 	char serr[512];
 	if (state_write_temp(e->dir, &e->st, serr, sizeof(serr)) < 0) {
 		log_error("account %s: %s", account, serr);
@@ -204,7 +213,7 @@ size_t sync_commit_run(struct account_run *a, struct state_commits *c, char *err
 	log_debug("commit: messages durable in tmp/");
 	for (size_t i = 0; i < c->n; i++)
 		if (!skip[i])
-			ok[i] = rename_and_write(a->acct->name, &c->e[i], rc == 0);
+			ok[i] = rename_and_write(a->acct->name, &c->e[i], rc == 0, a->acct->deletions);
 	log_debug("commit: renamed into cur/, states written");
 	for (size_t k = 0; k < n_fs && rc == 0; k++)
 		rc = maildir_sync_fs(fs[k].dir, err, errlen);

@@ -60,6 +60,47 @@ int sync_folder_trusted(const struct folder_run *f, const struct folder_state *s
 	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
 }
 
+int sync_dir_matches_state(const char *dir, const struct folder_state *st, enum deletions_mode deletions,
+			   int64_t cur_ns, int64_t new_ns)
+{
+	struct maildir_view v;
+	struct buf name = BUF_INIT;
+	size_t matched = 0;
+	int ok = 1;
+	char err[256];
+	if (!state_names_known(st)) /* not trusted next time anyway */
+		return 1;
+	memset(&v, 0, sizeof(v));
+	if (maildir_scan(dir, &v, err, sizeof(err)) < 0)
+		ok = 0;
+	/* sorted by uid, as the state: a file of the UID matched just before is
+	 * a second file of it (a copy) */
+	for (size_t i = 0; ok && i < v.n; i++) {
+		const struct maildir_file *file = &v.files[i];
+		const struct state_msg *m = file->uidvalidity == st->uidvalidity ? state_find(st, file->uid) : NULL;
+		if (!m) {
+			/* a kept file of an expunged message, or one moved in */
+			ok = deletions == DELETIONS_KEEP;
+			continue;
+		}
+		maildir_canonical_name(&name, m->date, st->uidvalidity, m->uid, m->flags);
+		if (file->in_new || strcmp(maildir_view_name(&v, file), name.data) ||
+		    (i > 0 && v.files[i - 1].uid == file->uid))
+			ok = 0;
+		else
+			matched++;
+	}
+	if (ok && matched == st->n) {
+		int64_t c2, n2;
+		maildir_dir_mtimes(dir, &c2, &n2);
+		ok = c2 == cur_ns && n2 == new_ns;
+	} else
+		ok = 0;
+	maildir_view_free(&v);
+	buf_free(&name);
+	return ok;
+}
+
 /* The folder's files, read (or taken from its state when trusted) while the
  * server works on EXAMINE: as soon as that is sent (after_examine_sent), else
  * before the plan. */

@@ -183,6 +183,7 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 	} else if (!(mode && !strcmp(mode, "none")) && maildir_sync_fs(f->dir.data, err, errlen) < 0)
 		rc = -1;
 	sync_folder_watch_check(f);
+	int64_t tick = sync_change_tick();
 	for (size_t i = 0; i < f->n_pending; i++) {
 		struct pending *p = &f->pending[i];
 		buf_reset(&to);
@@ -210,6 +211,8 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 		free(p->tmp_path);
 		free(p->final_name);
 	}
+	if (f->n_pending > 1 && sync_change_tick() != tick)
+		f->recheck = 1; /* see sync_change_tick */
 	sync_folder_watch_set(f);
 	f->n_pending = 0;
 	f->pending_bytes = 0;

@@ -31,6 +31,14 @@ void sync_folder_watch_check(struct folder_run *f)
 		f->disturbed = 1;
 }
 
+int64_t sync_change_tick(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) < 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int sync_folder_is_selected(const struct folder_run *f)
 {
 	return imap_select_seq(f->a->imap) == f->seq;
@@ -167,7 +175,9 @@ static int record_state(struct folder_run *f, const struct imap_mailbox *mb, con
 	int64_t now = (int64_t)time(NULL);
 	if (!f->trusted && (!state_equal(st, &nst) || now - st->listed >= LIST_EVERY / 2 || now < st->listed))
 		nst.listed = now;
-	if (f->disturbed) {
+	if (f->disturbed || (f->recheck && !a->commits && nst.listed > 0 &&
+			     !sync_dir_matches_state(f->dir.data, &nst, a->acct->deletions, nst.cur_mtime_ns,
+						     nst.new_mtime_ns))) {
 		log_debug("%s: changed by someone else during the run; listed next time", f->name);
 		nst.listed = 0;
 	}
@@ -178,7 +188,7 @@ static int record_state(struct folder_run *f, const struct imap_mailbox *mb, con
 		frc = state_save(f->dir.data, &nst, err, errlen);
 	else {
 		frc = 0;
-		sync_commit_later(a->commits, f->dir.data, &nst, f->deferred, f->n_deferred);
+		sync_commit_later(a->commits, f->dir.data, &nst, f->recheck, f->deferred, f->n_deferred);
 		f->deferred = NULL;
 		f->n_deferred = 0;
 	}

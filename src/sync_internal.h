@@ -39,6 +39,7 @@ struct commit_entry {
 	struct folder_state st;   /* owned; its dirmtime is taken after the renames */
 	struct commit_msg *msgs;  /* owned */
 	size_t n_msgs;
+	int recheck;              /* folder_run's: compare the directory with st */
 };
 
 struct state_commits {
@@ -103,7 +104,7 @@ void sync_change(struct account_run *a, enum sync_change kind, const char *old_r
 
 /* Hand a folder's new state (moved from *st, which is left empty) and its
  * pending messages (moved) to the end of the run (sync_commit.c). */
-void sync_commit_later(struct state_commits *c, const char *dir, struct folder_state *st,
+void sync_commit_later(struct state_commits *c, const char *dir, struct folder_state *st, int recheck,
 		       struct commit_msg *msgs, size_t n_msgs);
 
 /* Mirror one folder (see docs/design.md, "Sync of a folder"). */
@@ -117,5 +118,20 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
  * needs no EXAMINE. Needs HIGHESTMODSEQ to know flags did not change. */
 int sync_state_unchanged(const struct folder_state *st, const struct imap_status_info *status,
 			 int64_t cur_ns, int64_t new_ns, enum deletions_mode deletions);
+
+/* The coarse clock the kernel stamps a directory's change time with. A loop of
+ * our own changes to cur/ or new/ spanning more than one of its ticks may hide
+ * a change by someone else made during it: the times read after the loop take
+ * it for ours (two changes in one tick leave the same time; in different ticks,
+ * the later one's time is what is read). Such a folder's directory is compared
+ * with its new state before the state is trusted (sync_dir_matches_state). */
+int64_t sync_change_tick(void);
+
+/* Whether cur/ and new/ of DIR hold exactly the files a trusted read of ST
+ * would take (each message in cur/ under its canonical name; with deletions
+ * keep, also files of UIDs the state does not hold), their times still
+ * CUR_NS and NEW_NS once read. Files without a U= tag are not looked at. */
+int sync_dir_matches_state(const char *dir, const struct folder_state *st, enum deletions_mode deletions,
+			   int64_t cur_ns, int64_t new_ns);
 
 #endif

@@ -434,6 +434,25 @@ static int plan_and_apply(struct folder_run *f, struct maildir_view *view, uint3
 {
 	struct account_run *a = f->a;
 	plan_folder(view, uidvalidity, f->sv.msgs, name_dates, f->sv.n, a->acct->deletions, plan);
+	/* A view from the state lacks the files kept (deletions: keep) of UIDs the
+	 * server once called gone: one of them listed again (a server that lied,
+	 * or lost and found it) would be downloaded beside its kept file, a
+	 * duplicate under another name when its flags changed. So a trusted view
+	 * is read from the directory when the plan asks for an old UID. */
+	if (f->trusted && f->st->kept) {
+		int old = 0;
+		for (size_t i = 0; i < plan->n_fetch && !old; i++)
+			old = plan->fetch[i] < f->st->uidnext;
+		if (old) {
+			f->trusted = 0;
+			maildir_view_free(view);
+			plan_free(plan);
+			sync_folder_watch_set(f);
+			if (maildir_scan(f->dir.data, view, err, errlen) < 0)
+				return -1;
+			plan_folder(view, uidvalidity, f->sv.msgs, name_dates, f->sv.n, a->acct->deletions, plan);
+		}
+	}
 	if (!plan->n_fetch && !f->spec_tag)
 		sync_prefetch_next(f); /* no command left for this folder */
 	int arc = sync_apply_plan(f, view, plan, err, errlen);

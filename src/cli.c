@@ -253,10 +253,12 @@ static void check_print_folders(const struct account *a, const struct imap_mailb
 		}
 		/* as patterns write it; a control character never reaches the terminal */
 		char *name = config_pattern_name(mb->utf8, mb->delim);
-		printf("  %s ", config_folder_selected(a, name) ? "+" : "-");
+		struct buf shown = BUF_INIT;
 		for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-			putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
-		putchar('\n');
+			buf_addch(&shown, *p < 0x20 || *p == 0x7f ? '?' : (char)*p);
+		log_defang(&shown, 0);
+		printf("  %s %s\n", config_folder_selected(a, name) ? "+" : "-", shown.data ? shown.data : "");
+		buf_free(&shown);
 		free(name);
 	}
 }

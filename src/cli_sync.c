@@ -187,6 +187,7 @@ static void on_progress(void *ctx, const char *folder, uint64_t done, uint64_t t
 		 p->account, folder, done, total, (double)bytes / 1e6);
 	if (rate > 0)
 		buf_addf(&line, ", %.1f MB/s, ETA %.0f s", rate / 1e6, eta);
+	log_defang(&line, 0); /* the folder's name: no bidi override on the terminal */
 	log_progress(line.data);
 	buf_free(&line);
 }

@@ -158,13 +158,21 @@ static int take_literal(struct imap_client *c, const char *line, size_t linelen,
 	}
 	buf_add(&c->resp, line, linelen);
 	c->rpos += linelen;
-	while (c->rbuf.len - c->rpos < lit) {
-		int rc = fill(c, err, errlen);
-		if (rc < 0)
-			return rc;
+	/* moved over as it comes: the read buffer stays at the size of a read,
+	 * not that of the literal (which would hold it twice) */
+	buf_grow(&c->resp, (size_t)lit);
+	while (lit) {
+		if (c->rpos == c->rbuf.len) {
+			int rc = fill(c, err, errlen);
+			if (rc < 0)
+				return rc;
+		}
+		size_t avail = c->rbuf.len - c->rpos;
+		size_t take = avail < lit ? avail : (size_t)lit;
+		buf_add(&c->resp, c->rbuf.data + c->rpos, take);
+		c->rpos += take;
+		lit -= take;
 	}
-	buf_add(&c->resp, c->rbuf.data + c->rpos, (size_t)lit);
-	c->rpos += (size_t)lit;
 	return 0;
 }
 

@@ -14,6 +14,13 @@
 /* Mailboxes one LIST may name: far more than any real account, and a bound on
  * what a server repeating LIST lines without end costs (~200 bytes each). */
 #define MAX_MAILBOXES 100000
+/* A mailbox name longer than this is left out like one that is invalid: no
+ * file system takes it as a path (PATH_MAX), and a server sending 16 MB names
+ * must not cost 16 MB of memory (and of error output) each. */
+#define MAX_NAME_LEN 16384
+/* The names of one LIST together: what a listing may cost does not depend on
+ * the bytes a server sends beyond this. */
+#define MAX_NAME_BYTES ((size_t)32 << 20)
 /* How far back a LIST-STATUS answer is matched with the mailboxes listed
  * (RFC 5819: servers send it right after the mailbox's LIST line): a bound on
  * the work a server sending STATUS for unlisted names can cause. */
@@ -65,12 +72,37 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 		return 0;
 	}
 	const struct imap_value *name = &a->items[2];
+	if (name->len > MAX_NAME_LEN) {
+		if (imap_list_warn_ok(c))
+			log_warn("%s: ignoring a mailbox name of %zu bytes (more than %d)", imap_peer(c), name->len,
+				 MAX_NAME_LEN);
+		l->n_ignored++;
+		return 0;
+	}
+	/* a name echoing the password would put it in every message, the
+	 * --json report and a directory name (a short password is too likely
+	 * a part of a real folder's name to refuse it) */
+	for (size_t i = 0; i < c->n_secret_forms; i++) {
+		const struct buf *f = &c->secret_forms[i];
+		if (f->len >= 6 && memmem(name->data, name->len, f->data, f->len)) {
+			if (imap_list_warn_ok(c))
+				log_warn("%s: ignoring a mailbox whose name holds the password", imap_peer(c));
+			l->n_ignored++;
+			return 0;
+		}
+	}
 	if (!name->len || memchr(name->data, '\0', name->len)) {
 		if (imap_list_warn_ok(c))
 			log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
 		l->n_ignored++;
 		return 0;
 	}
+	if (l->name_bytes + name->len > MAX_NAME_BYTES) {
+		snprintf(err, errlen, "%s: LIST names more than %zu bytes of mailbox names", imap_peer(c),
+			 MAX_NAME_BYTES);
+		return IMAP_ERR_PROTOCOL;
+	}
+	l->name_bytes += name->len;
 	if (l->n >= MAX_MAILBOXES) {
 		snprintf(err, errlen, "%s: LIST names more than %d mailboxes", imap_peer(c), MAX_MAILBOXES);
 		return IMAP_ERR_PROTOCOL;

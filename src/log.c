@@ -23,13 +23,48 @@ int log_get_level(void) { return level; }
  * terminal is cleared first, else the message would continue it. The line is
  * written in one piece: stderr is unbuffered, and the account processes of
  * --jobs share it, so a line written in parts would be cut by another's. */
+/* The characters a terminal acts on that a message may still hold (a folder
+ * name decoded from modified UTF-7: C0 controls are refused there, the rest
+ * not): C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) and the bidirectional
+ * embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069), written
+ * as \u escapes. */
+void log_defang(struct buf *line, size_t from)
+{
+	for (size_t i = from; i + 1 < line->len; i++) {
+		const unsigned char *p = (const unsigned char *)line->data + i;
+		unsigned cp = 0;
+		size_t n = 0;
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			cp = p[1];
+			n = 2;
+		} else if (i + 2 < line->len && p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+								  (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))) {
+			cp = 0x2000 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+			n = 3;
+		}
+		if (!n)
+			continue;
+		char esc[8];
+		snprintf(esc, sizeof(esc), "\\u%04x", cp);
+		struct buf rest = BUF_INIT;
+		buf_add(&rest, line->data + i + n, line->len - i - n);
+		line->len = i;
+		buf_adds(line, esc);
+		buf_add(line, rest.data, rest.len);
+		buf_free(&rest);
+		i += 5;
+	}
+}
+
 static void emit(const char *prefix, const char *fmt, va_list ap)
 {
 	struct buf line = BUF_INIT;
 	buf_adds(&line, "mailkeep: ");
 	if (prefix)
 		buf_adds(&line, prefix);
+	size_t from = line.len;
 	buf_vaddf(&line, fmt, ap);
+	log_defang(&line, from);
 	buf_addch(&line, '\n');
 	flockfile(stderr);
 	if (progress_shown)

@@ -118,6 +118,7 @@ struct imap_mailbox_list {
 	size_t n;
 	int with_status;  /* LIST-STATUS was used: each item's status is what STATUS would say */
 	size_t n_ignored; /* LIST lines left out (unparsable, malformed, invalid name or delimiter): folders that cannot be synced */
+	size_t name_bytes; /* the names kept so far (bounded: IMAP_LIST_NAME_BYTES) */
 };
 /* LIST "" "*". Names that fail to decode are still returned (utf8 NULL) so the
  * caller can report them. Caller frees with imap_mailbox_list_free. When the

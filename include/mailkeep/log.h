@@ -3,6 +3,8 @@
 #ifndef MAILKEEP_LOG_H
 #define MAILKEEP_LOG_H
 
+#include <stddef.h>
+
 enum log_level {
 	LOG_QUIET = -1, /* -q: errors only */
 	LOG_NORMAL = 0, /* default: errors and warnings */
@@ -21,5 +23,8 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* s
 void log_progress(const char *line);
 /* Erase the progress line, if one is shown. */
 void log_progress_clear(void);
+/* C1 controls and bidi overrides in b from `from` on written as \\uXXXX (terminal safety). */
+struct buf;
+void log_defang(struct buf *b, size_t from);
 
 #endif

@@ -1353,6 +1353,37 @@ class _(named_folders([b"mkhm\x9b31mred", b"mkhm\xc2\x9b31mred", b"mkhm\xc2\x9d0
     pass
 
 
+@sc("list-name-bidi", rc="1", named="-", flags="noc1",
+    doc="modified UTF-7 names decoding to U+202E (right-to-left override) and U+2066 (isolate), their "
+        "EXAMINE refused: the error lines name them with \\u escapes, never the raw characters")
+class _(named_folders([b"mk&IC4-evil", b"mk&IGY-evil2"])):
+    def do_examine(self, c, tag, verb, args):
+        if args and isinstance(args[0], bytes) and args[0].startswith(b"mk&I"):
+            c.sel = None
+            c.send(tag + b" NO [SERVERBUG] broken\r\n")
+            return
+        return super().do_examine(c, tag, verb, args)
+
+
+@sc("list-names-huge", rc="1", named="-", flags="same,maxrss=60,maxerr=40", bound=40,
+    doc="LIST names 16 selectable folders of 4 MiB each as literals: left out (no file system takes such a "
+        "path), each costing neither its size in memory nor in error output")
+class _(Base):
+    def list_entries(self, c):
+        big = [(b"\\HasNoChildren", quote(b"/"), b"{%d}\r\n" % (4 << 20) + (b"%02d" % i) + b"x" * ((4 << 20) - 2),
+                None) for i in range(16)]
+        return super().list_entries(c) + big
+
+
+@sc("examine-junk-literal", rc="0 1", named="-", flags="same,maxrss=70", bound=40,
+    doc="every EXAMINE answer carries an unasked FETCH item with a 40 MiB literal: held once while it is "
+        "read, not twice (the read buffer and the response)")
+class _(Base):
+    def examine_lines(self, c, f, qresync):
+        junk = b"* 1 FETCH (X-JUNK {%d}\r\n" % (40 << 20) + b"x" * (40 << 20) + b")\r\n"
+        return [junk] + super().examine_lines(c, f, qresync)
+
+
 @sc("list-name-dot", rc="0 1", named="-", doc='".", "./mkhm_esc", "a/./../../mkhm_esc2", "/etc/mkhm_esc" (delimiter /)')
 class _(named_folders([b".", b"./mkhm_esc", b"!a", b"!a/.", b"!a/./..", b"a/./../../mkhm_esc2", b"!/etc",
                        b"/etc/mkhm_esc"])):
@@ -3701,6 +3732,16 @@ class _(EchoAfterLogin):
             c.send(tag + b" NO [" + pw + b"] not for " + pw + b"\r\n")
             return True
         return super().command(c, tag, verb, args, uid)
+
+
+@sc("list-name-password", rc="1", named="-",
+    doc="after login, LIST also names a folder after the password and one holding it (x/<password>/y): "
+        "both left out with a warning that does not show them, never in the output or the --json report")
+class _(EchoAfterLogin):
+    def list_entries(self, c):
+        pw = getattr(c, "echo", b"")
+        extra = [(b"\\HasNoChildren", quote(b"/"), quote(n), None) for n in (pw, b"x/" + pw + b"/y")] if pw else []
+        return super().list_entries(c) + extra
 
 
 class GoneExamine(BadExamine):

@@ -197,7 +197,8 @@ static void folder_report(struct push_run *r, const struct folder_run *f, int cr
 static int folder_target(struct folder_run *f, struct push_name *nm, struct buf *name, int *created, char *err,
 			 size_t errlen)
 {
-	int rc = -1;
+	/* the name and the map: before any command, the connection stays usable */
+	int rc = IMAP_ERR_LOCAL;
 	if (push_name_from_path(f->rel, nm) < 0) {
 		snprintf(err, errlen, "directory name is not a valid folder name escape");
 		goto out;

@@ -173,6 +173,7 @@ static void one_folder(struct worker *w, size_t k)
 		rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
 		after_folder(a, mb, rc);
 		a->no_lookahead = 0;
+		a->carry_renames = a->carry_removes = 0; /* never another folder's */
 	}
 	rc = retry_throttled(a, mb, rel, status, &rep, rc, err, sizeof(err));
 	if (a->imap)

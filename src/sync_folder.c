@@ -520,14 +520,21 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	uint64_t foreign_id;
 	int rc = -1;
 	a->folder_done = 0;
+	/* an attempt given up for SYNC_ERR_RESELECT may have renamed and removed
+	 * files already: this one reports them (and makes them durable) */
+	f.done_renames = a->carry_renames;
+	f.done_removes = a->carry_removes;
+	a->carry_renames = a->carry_removes = 0;
 
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
 	if (header_unchanged(&f, mb, rel, status, &st, rep)) {
 		rc = 0;
 		goto out;
 	}
-	if (load_state(&f, rel, &st, &fresh, &foreign_id, err, errlen) < 0)
+	if (load_state(&f, rel, &st, &fresh, &foreign_id, err, errlen) < 0) {
+		rc = IMAP_ERR_LOCAL; /* nothing sent for it yet: the connection stays */
 		goto out;
+	}
 	if (unchanged(&f, &st, status)) {
 		rc = keep_unchanged(&f, mb, rel, &st, rep, err, errlen);
 		goto out;
@@ -543,9 +550,13 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		rc = SYNC_ERR_GONE;
 	if (rc < 0)
 		goto out;
-	rc = -1;
+	/* a local failure (the folder's directories, its state): the server's
+	 * answers are read or dropped (folder_run_end, after_folder), the
+	 * connection stays for the next folder */
+	rc = IMAP_ERR_LOCAL;
 	if (ready_dir(&f, rel, &st, &view, &info, fresh, foreign_id, err, errlen) < 0)
 		goto out;
+	rc = -1;
 	sync_sv_normalise(&f.sv);
 	name_dates = name_dates_of(&f, &st);
 	if (plan_and_apply(&f, &view, info.uidvalidity, name_dates, &plan, err, errlen) != 0)
@@ -567,6 +578,10 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	log_debug("%s: done", f.name);
 	rc = report_folder(&f, &plan, path, rep, err, errlen);
 out:
+	if (rc == SYNC_ERR_RESELECT) {
+		a->carry_renames = f.done_renames;
+		a->carry_removes = f.done_removes;
+	}
 	free(name_dates);
 	sync_fetch_cleanup(&f);
 	folder_run_end(&f);

@@ -85,6 +85,9 @@ struct account_run {
 	int folder_done;        /* the folder's new state was saved or handed to the
 				 * commit: its error (if any) is not to be retried */
 	unsigned tmp_counter;   /* tmp/ names: never the same twice in this connection's run */
+	/* renames and removals a SYNC_ERR_RESELECT attempt of the folder already
+	 * made on disk: counted by the next attempt */
+	size_t carry_renames, carry_removes;
 };
 
 /* sync_folder: the folder needs a command after the next folder's EXAMINE was

@@ -174,6 +174,8 @@ struct verify_ctx {
 	FILE *out;
 	size_t problems;
 	size_t folders;
+	int kept_copy; /* the folder is gone from the server (state "orphaned 1"):
+			* no sync repairs it, its differences are notes */
 };
 
 static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
@@ -181,12 +183,15 @@ static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
 static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(v->out, "%s: ", rel);
+	fprintf(v->out, v->kept_copy ? "%s: note: " : "%s: ", rel);
 	va_start(ap, fmt);
 	vfprintf(v->out, fmt, ap);
 	va_end(ap);
+	if (v->kept_copy)
+		fputs(" (a kept copy of a folder no longer on the server: no sync changes it)", v->out);
 	fputc('\n', v->out);
-	v->problems++;
+	if (!v->kept_copy)
+		v->problems++;
 }
 
 static int readable(const char *dir, const struct maildir_view *view, const struct maildir_file *f)
@@ -312,8 +317,10 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 		state_free(&st);
 		return;
 	}
+	v->kept_copy = st.orphaned != 0;
 	verify_files(v, dir, rel, &view, &st);
 	verify_missing(v, rel, &view, &st);
+	v->kept_copy = 0;
 	if (view.foreign)
 		fprintf(v->out, "%s: note: %zu file(s) not made by mailkeep (left alone)\n", rel, view.foreign);
 	verify_tmp(v, dir, rel);

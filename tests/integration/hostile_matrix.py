@@ -1365,23 +1365,25 @@ class _(named_folders([b"mk&IC4-evil", b"mk&IGY-evil2"])):
         return super().do_examine(c, tag, verb, args)
 
 
-@sc("list-names-huge", rc="1", named="-", flags="same,maxrss=60,maxerr=40", bound=40,
-    doc="LIST names 16 selectable folders of 4 MiB each as literals: left out (no file system takes such a "
+@sc("list-names-huge", rc="1", named="-", flags="same,maxrss=50,maxerr=40", bound=40,
+    doc="LIST names 8 selectable folders of 2 MiB each as literals: left out (no file system takes such a "
         "path), each costing neither its size in memory nor in error output")
 class _(Base):
+    BIG = [(b"\\HasNoChildren", quote(b"/"), b"{%d}\r\n" % (2 << 20) + (b"%02d" % i) + b"x" * ((2 << 20) - 2), None)
+           for i in range(8)]
+
     def list_entries(self, c):
-        big = [(b"\\HasNoChildren", quote(b"/"), b"{%d}\r\n" % (4 << 20) + (b"%02d" % i) + b"x" * ((4 << 20) - 2),
-                None) for i in range(16)]
-        return super().list_entries(c) + big
+        return super().list_entries(c) + self.BIG
 
 
-@sc("examine-junk-literal", rc="0 1", named="-", flags="same,maxrss=70", bound=40,
-    doc="every EXAMINE answer carries an unasked FETCH item with a 40 MiB literal: held once while it is "
+@sc("examine-junk-literal", rc="0 1", named="-", flags="same,maxrss=40", bound=40,
+    doc="every EXAMINE answer carries an unasked FETCH item with a 24 MiB literal: held once while it is "
         "read, not twice (the read buffer and the response)")
 class _(Base):
+    JUNK = b"* 1 FETCH (X-JUNK {%d}\r\n" % (24 << 20) + b"x" * (24 << 20) + b")\r\n"
+
     def examine_lines(self, c, f, qresync):
-        junk = b"* 1 FETCH (X-JUNK {%d}\r\n" % (40 << 20) + b"x" * (40 << 20) + b")\r\n"
-        return [junk] + super().examine_lines(c, f, qresync)
+        return [self.JUNK] + super().examine_lines(c, f, qresync)
 
 
 @sc("list-name-dot", rc="0 1", named="-", doc='".", "./mkhm_esc", "a/./../../mkhm_esc2", "/etc/mkhm_esc" (delimiter /)')

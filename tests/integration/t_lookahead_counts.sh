@@ -22,7 +22,7 @@ exact "$AC"
 # file (fetched again); the server expunges UID 5. B: a flag changes on the server.
 f2=$(file_for "$AC" A 2)
 check '[ -n "$f2" ]' "no file of UID 2 in A"
-case $f2 in *F*) fail "UID 2 is flagged already: $f2" ;; esac
+case ${f2##*:2,} in *F*) fail "UID 2 is flagged already: $f2" ;; esac
 mv "$f2" "$(printf '%s' "$f2" | sed 's/:2,\(.*\)$/:2,F\1/')" || fail "cannot rename $f2"
 f3=$(file_for "$AC" A 3)
 check '[ -n "$f3" ]' "no file of UID 3 in A"

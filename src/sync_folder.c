@@ -426,6 +426,21 @@ static int64_t *name_dates_of(const struct folder_run *f, const struct folder_st
 	return name_dates;
 }
 
+/* VIEW read again from the folder's directory (no longer from its state) and
+ * PLAN made anew from it. 0, or -1 with err. */
+static int replan_listed(struct folder_run *f, struct maildir_view *view, uint32_t uidvalidity,
+			 const int64_t *name_dates, struct plan *plan, char *err, size_t errlen)
+{
+	f->trusted = 0;
+	maildir_view_free(view);
+	plan_free(plan);
+	sync_folder_watch_set(f);
+	if (maildir_scan(f->dir.data, view, err, errlen) < 0)
+		return -1;
+	plan_folder(view, uidvalidity, f->sv.msgs, name_dates, f->sv.n, f->a->acct->deletions, plan);
+	return 0;
+}
+
 /* The plan (PLAN, the caller's to free) made from VIEW and the server's view
  * and its renames and removals applied; made and applied once more over a new
  * listing when the files were not as the view said. 0, or nonzero with err. */
@@ -443,29 +458,17 @@ static int plan_and_apply(struct folder_run *f, struct maildir_view *view, uint3
 		int old = 0;
 		for (size_t i = 0; i < plan->n_fetch && !old; i++)
 			old = plan->fetch[i] < f->st->uidnext;
-		if (old) {
-			f->trusted = 0;
-			maildir_view_free(view);
-			plan_free(plan);
-			sync_folder_watch_set(f);
-			if (maildir_scan(f->dir.data, view, err, errlen) < 0)
-				return -1;
-			plan_folder(view, uidvalidity, f->sv.msgs, name_dates, f->sv.n, a->acct->deletions, plan);
-		}
+		if (old && replan_listed(f, view, uidvalidity, name_dates, plan, err, errlen) < 0)
+			return -1;
 	}
 	if (!plan->n_fetch && !f->spec_tag)
 		sync_prefetch_next(f); /* no command left for this folder */
 	int arc = sync_apply_plan(f, view, plan, err, errlen);
 	if (arc > 0) {
 		log_info("account %s: folder \"%s\": %s; reading the folder", f->a->acct->name, f->name, err);
-		f->trusted = 0;
 		f->disturbed = 0; /* the listing below sees whatever happened */
-		maildir_view_free(view);
-		plan_free(plan);
-		sync_folder_watch_set(f);
-		if (maildir_scan(f->dir.data, view, err, errlen) < 0)
+		if (replan_listed(f, view, uidvalidity, name_dates, plan, err, errlen) < 0)
 			return -1;
-		plan_folder(view, uidvalidity, f->sv.msgs, name_dates, f->sv.n, a->acct->deletions, plan);
 		arc = sync_apply_plan(f, view, plan, err, errlen);
 		if (arc > 0) /* changed again: nothing is done to it this run */
 			snprintf(err, errlen, "the folder changed again while it was being synced; the next run "

@@ -701,6 +701,13 @@ int config_has_control(const char *s, const char *allowed)
 
 int config_node_check(struct ctx *c, const struct node *n, const char *where, const char *key)
 {
+	/* the name of an anchor, alias or tag is a part of the value as written:
+	 * not shown for a key whose value is not (a password pasted there may
+	 * begin with '&', '*' or '!') */
+	if (key && is_secret_key(key, strlen(key)) && (n->kind == NODE_ALIAS || n->anchor || n->bad_tag))
+		return config_fail_at(c, n, where, key, "%s is not supported (the value is not shown)%s",
+				      n->kind == NODE_ALIAS ? "an alias" : n->anchor ? "an anchor" : "a tag",
+				      n->bad_tag && n->kind != NODE_ALIAS && !n->anchor ? "" : " " NO_ANCHORS);
 	if (n->kind == NODE_ALIAS)
 		return config_fail_at(c, n, where, key, "alias \"*%s\" is not supported " NO_ANCHORS,
 				      n->anchor);

@@ -146,6 +146,26 @@ static int is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
 }
 
+/* The name TLS sends (SNI) and checks the certificate against: the host, but an
+ * IPv6 address without its zone ("fe80::1%eth0" is the address fe80::1, checked
+ * as one and never sent), and a DNS name without the final dot that makes it
+ * absolute ("imap.example.com."; neither SNI, RFC 6066 §3, nor a certificate's
+ * names have it). Both forms are valid hosts (config_schema.c's host_ok), which
+ * were sent as a server name and never matched a certificate. Caller frees. */
+static char *tls_name(const char *host)
+{
+	size_t n = strlen(host), zone = strcspn(host, "%");
+	char *name = xstrdup(host);
+	if (host[zone] && strchr(host, ':')) {
+		name[zone] = '\0';
+		if (!is_ip_literal(name))
+			memcpy(name, host, n + 1);
+	} else if (n > 1 && host[n - 1] == '.' && host[n - 2] != '.') {
+		name[n - 1] = '\0';
+	}
+	return name;
+}
+
 /* ---- BIO over a non-blocking socket, never raising SIGPIPE ---- */
 
 static int sock_bio_write(BIO *b, const char *data, size_t len, size_t *written)
@@ -330,17 +350,19 @@ static int tls_session_new(struct net_conn *c, char *err, size_t errlen)
 	BIO_set_data(bio, c);
 	SSL_set_bio(c->ssl, bio, bio); /* the SSL now owns bio */
 
-	if (is_ip_literal(c->host)) {
+	char *name = tls_name(c->host);
+	int rc = 0;
+	if (is_ip_literal(name)) {
 		/* No SNI for addresses (RFC 6066 §3); match the iPAddress SAN. */
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host) != 1)
-			return fail_ssl(c, err, errlen, NET_ERR_TLS, "cannot verify IP address");
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name) != 1)
+			rc = fail_ssl(c, err, errlen, NET_ERR_TLS, "cannot verify IP address");
 	} else {
 		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (SSL_set_tlsext_host_name(c->ssl, c->host) != 1 ||
-		    SSL_set1_host(c->ssl, c->host) != 1)
-			return fail_ssl(c, err, errlen, NET_ERR_TLS, "cannot set TLS host name");
+		if (SSL_set_tlsext_host_name(c->ssl, name) != 1 || SSL_set1_host(c->ssl, name) != 1)
+			rc = fail_ssl(c, err, errlen, NET_ERR_TLS, "cannot set TLS host name");
 	}
-	return 0;
+	free(name);
+	return rc;
 }
 
 static int handshake_failed(struct net_conn *c, int sslerr, char *err, size_t errlen)

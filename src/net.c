@@ -241,23 +241,29 @@ static int hashed_dir(const char *dir)
 
 /* The system trust store. A hashed certificate directory is searched only for
  * the issuers a handshake needs, where a bundle file is parsed whole (~20 ms,
- * a third of a no-change run). So the store starts with the directory (when it
- * holds hash links) and the bundle file (SSL_CERT_FILE, else OpenSSL's default
- * file) is only remembered; verify_chain() loads it if the chain does not
- * verify without it. The anchors trusted are those of
+ * a third of a no-change run). So the store starts with the directories
+ * (SSL_CERT_DIR, else OpenSSL's default: a list separated by ':', as OpenSSL
+ * reads it; each one that holds hash links) and the bundle file (SSL_CERT_FILE,
+ * else OpenSSL's default file) is only remembered; verify_chain() loads it if
+ * the chain does not verify without it. The anchors trusted are those of
  * SSL_CTX_set_default_verify_paths(), in a cheaper order. */
 static int load_system_store(struct net_conn *c)
 {
-	const char *dir = getenv(X509_get_default_cert_dir_env());
+	const char *dirs = getenv(X509_get_default_cert_dir_env());
 	const char *file = getenv(X509_get_default_cert_file_env());
-	if (!dir)
-		dir = X509_get_default_cert_dir();
+	int rc = 0;
+	if (!dirs)
+		dirs = X509_get_default_cert_dir();
 	if (!file)
 		file = X509_get_default_cert_file();
-	if (hashed_dir(dir) && SSL_CTX_load_verify_dir(c->ctx, dir) != 1)
-		return -1;
-	c->deferred_bundle = access(file, R_OK) == 0 ? xstrdup(file) : NULL;
-	return 0;
+	char *list = xstrdup(dirs), *save = NULL;
+	for (char *dir = strtok_r(list, ":", &save); dir && rc == 0; dir = strtok_r(NULL, ":", &save))
+		if (hashed_dir(dir) && SSL_CTX_load_verify_dir(c->ctx, dir) != 1)
+			rc = -1;
+	free(list);
+	if (rc == 0)
+		c->deferred_bundle = access(file, R_OK) == 0 ? xstrdup(file) : NULL;
+	return rc;
 }
 
 /* Certificate verification with the bundle file loaded on demand: a chain

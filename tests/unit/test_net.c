@@ -371,6 +371,20 @@ Test(net, deferred_system_bundle, .timeout = 20)
 	server_stop();
 }
 
+/* SSL_CERT_DIR is a list of directories separated by ':', as in OpenSSL (its
+ * by_dir lookup): a CA hashed in the second one is trusted. */
+Test(net, system_dir_list, .timeout = 20)
+{
+	char cmd[512], dirs[256];
+	snprintf(cmd, sizeof(cmd), "mkdir %s/hashed && cd %s/hashed && "
+		 "ln -s ../ca.pem \"$(openssl x509 -hash -noout -in ../ca.pem)\".0", pki_dir, pki_dir);
+	cr_assert_eq(system(cmd), 0, "cannot make the hashed directory");
+	snprintf(dirs, sizeof(dirs), "/nonexistent:%s/hashed", pki_dir);
+	cr_assert_eq(setenv("SSL_CERT_DIR", dirs, 1), 0);
+	cr_assert_eq(setenv("SSL_CERT_FILE", "/nonexistent", 1), 0);
+	run_verify_cases(bundle_cases, 4);
+}
+
 Test(net, tls_echo_and_pending, .timeout = 20)
 {
 	int port = server_start(SRV_TLS_ECHO, "srv");

@@ -3161,6 +3161,22 @@ class _(StartTLS):
         c.send(tag + b" BAD unknown command\r\n")
 
 
+@sc("starttls-drop", rc="4", named="-", flags="nogood,nologin,tls=starttls",
+    doc="STARTTLS answered OK, then the connection closed before the handshake (no plain-text fallback)")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(tag + b" OK Begin TLS negotiation now\r\n")
+        c.close_now()
+
+
+@sc("starttls-bye", rc="4", named="-", flags="nogood,nologin,tls=starttls",
+    doc="STARTTLS answered with an untagged BYE, then closed")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(b"* BYE [UNAVAILABLE] no TLS today\r\n")
+        c.close_now()
+
+
 @sc("starttls-old-protocol", rc="4", named="-", flags="nogood,nologin,tls=starttls",
     doc="STARTTLS into TLS 1.0/1.1 only")
 class _(StartTLS):

@@ -163,6 +163,7 @@ struct imap_client *imap_connect(const struct account *acct, int *code, char *er
 	c->cmd.secret = 1; /* AUTHENTICATE's initial response is the password in base64 */
 	for (size_t i = 0; i < sizeof(c->secret_forms) / sizeof(c->secret_forms[0]); i++)
 		c->secret_forms[i].secret = 1;
+	c->secret_parts.secret = 1;
 	c->parser = imap_parser_new();
 	c->net = net_connect(acct->host, acct->port, acct->tls == TLS_IMPLICIT, acct->ca_file,
 			     acct->timeout, &ncode, err, errlen);

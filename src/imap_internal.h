@@ -45,6 +45,7 @@ struct imap_client {
 	 * masked before that text is escaped or cut (see imap_server_text) */
 	struct buf secret_forms[5];
 	size_t n_secret_forms;
+	struct buf secret_parts; /* every SECRET_PART bytes of them, sorted (imap_login.c) */
 	struct imap_refusal refusal; /* the last tagged NO or BAD */
 	/* A command sent after the one waited for may complete first (RFC 3501 §5.5:
 	 * Dovecot runs a pipelined UID SEARCH beside the UID FETCH before it). The

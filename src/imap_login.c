@@ -3,7 +3,9 @@
  * (masked in server text while a login runs, redacted from its errors). */
 #include "mailkeep/imap.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -13,6 +15,30 @@
 #include "mailkeep/net.h"
 
 #include "imap_internal.h"
+
+/* A part of a secret form is masked too (mask_secrets): every run of SECRET_PART
+ * bytes or more that is in one. A server may echo what it was sent cut short
+ * ("LOGIN u "Sup3rS3cr..."), or its end only, which the whole form does not
+ * match. Six bytes, as for a folder name holding the password (imap_list.c): a
+ * shorter run is too likely a word of the server's own text. c->secret_parts
+ * holds every SECRET_PART bytes of the forms, packed in a uint64_t and sorted,
+ * so that a text is looked up in one pass (every tagged answer's text goes
+ * through here). */
+#define SECRET_PART 6
+
+static uint64_t secret_part(const char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < SECRET_PART; i++)
+		v = v << 8 | (unsigned char)p[i];
+	return v;
+}
+
+static int part_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
 
 /* A server's text may echo the secret the login sent it, in one of the forms
  * in c->secret_forms: in its answer to the login, and as well in any answer
@@ -31,6 +57,18 @@ static void mask_secrets(const struct imap_client *c, struct buf *out, const cha
 			memset(p, '*', f->len);
 			p += f->len;
 		}
+	}
+	/* byte i is masked once every run that holds it has been looked up: the
+	 * runs starting at i - SECRET_PART + 1 .. i */
+	size_t n = c->secret_parts.len / sizeof(uint64_t), masked_to = 0;
+	for (size_t i = 0; n && i < out->len; i++) {
+		if (i + SECRET_PART <= out->len) {
+			uint64_t v = secret_part(out->data + i);
+			if (bsearch(&v, c->secret_parts.data, n, sizeof(v), part_cmp))
+				masked_to = i + SECRET_PART;
+		}
+		if (i < masked_to)
+			out->data[i] = '*';
 	}
 }
 
@@ -64,6 +102,12 @@ static void secret_form_add(struct imap_client *c, const char *s, size_t len)
 	if (!len || c->n_secret_forms == sizeof(c->secret_forms) / sizeof(c->secret_forms[0]))
 		return;
 	buf_add(&c->secret_forms[c->n_secret_forms++], s, len);
+	for (size_t i = 0; i + SECRET_PART <= len; i++) {
+		uint64_t v = secret_part(s + i);
+		buf_add(&c->secret_parts, (const char *)&v, sizeof(v));
+	}
+	if (c->secret_parts.len)
+		qsort(c->secret_parts.data, c->secret_parts.len / sizeof(uint64_t), sizeof(uint64_t), part_cmp);
 }
 
 void imap_secret_forms_clear(struct imap_client *c)
@@ -71,6 +115,7 @@ void imap_secret_forms_clear(struct imap_client *c)
 	for (size_t i = 0; i < c->n_secret_forms; i++)
 		buf_free(&c->secret_forms[i]);
 	c->n_secret_forms = 0;
+	buf_free(&c->secret_parts);
 }
 
 /* Append the base64 of data to out. */

@@ -3692,6 +3692,33 @@ class _(Base):
         return False
 
 
+@sc("login-no-echo-cut", rc="4", named="-", flags="nogood",
+    doc="LOGIN refused with a text that echoes the password cut short, and its end")
+class _(Base):
+    caps_del = ["AUTH=PLAIN", "SASL-IR"]
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"LOGIN" and len(args) >= 2 and isinstance(args[1], bytes):
+            pw = args[1]
+            c.send(tag + b" NO [AUTHENTICATIONFAILED] wrong password: " + pw[:len(pw) * 2 // 3] +
+                   b"... (ending " + pw[len(pw) // 3:] + b")\r\n")
+            return True
+        return False
+
+
+@sc("login-no-echo-plain-cut", rc="4", named="-", flags="nogood",
+    doc="AUTHENTICATE PLAIN refused with a text that echoes its base64 cut short")
+class _(Base):
+    def login_ok(self, c, tag):
+        echo = getattr(c, "echo", b"?")
+        c.send(tag + b" NO [AUTHENTICATIONFAILED] bad credentials " + echo[:len(echo) * 2 // 3] + b"...\r\n")
+
+    def command(self, c, tag, verb, args, uid):
+        if verb == b"AUTHENTICATE" and len(args) >= 2 and isinstance(args[1], bytes):
+            c.echo = args[1]
+        return False
+
+
 @sc("login-unparsable-echo-login", rc="4", named="-", flags="nogood",
     doc="LOGIN answered by a line that does not parse (status NOPE) echoing the password")
 class _(Base):

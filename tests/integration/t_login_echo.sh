@@ -6,7 +6,8 @@
 # was shown escaped ("tab\x09...", "lat\xe9..."), which the mask did not match. An answer that
 # does not parse ("a1 NOPE <password>") was quoted by the parse error, 40 bytes of it: a part of a
 # long password, which the mask did not match either. No part of the password, in any of these
-# forms, may reach the output (plain or --json, -vv).
+# forms, may reach the output (plain or --json, -vv). Nor a part of it, when the server cuts its echo
+# short (login-no-echo-cut, login-no-echo-plain-cut: a part of 6 bytes or more is masked).
 . "$(dirname "$0")/lib.sh"
 t_begin
 
@@ -15,8 +16,8 @@ passwords=("$long" $'tab\there-secret' $'lat\xe9in-secret' 'q"uo\te\\s-secret')
 # After the login too: the CAPABILITY that follows it answered by a line that does not parse,
 # quoting the password (its forms were forgotten once the login's own answer was in, so the parse
 # error showed it); a LIST refused with the password in its code and text.
-for sc in login-no-echo-login login-no-echo-plain login-unparsable-echo-login login-unparsable-echo-plain \
-	login-caps-echo login-list-echo; do
+for sc in login-no-echo-login login-no-echo-plain login-no-echo-cut login-no-echo-plain-cut \
+	login-unparsable-echo-login login-unparsable-echo-plain login-caps-echo login-list-echo; do
 	hm_up "$sc" "hm-$sc.log"
 	i=0
 	for pw in "${passwords[@]}"; do

@@ -369,6 +369,17 @@ static int ready_dir(struct folder_run *f, const char *rel, struct folder_state 
 		snprintf(err, errlen, "%s", f->scan_err);
 		return -1;
 	}
+	/* A view from the state holds the state's messages only: what a changed
+	 * UIDVALIDITY leaves to move aside (files kept with deletions: keep,
+	 * other programs' files) is read from the directory, or an emptied
+	 * folder's kept files stayed among the new UIDVALIDITY's messages. */
+	if (f->trusted && st->uidvalidity != info->uidvalidity) {
+		f->trusted = 0;
+		maildir_view_free(view);
+		sync_folder_watch_set(f);
+		if (maildir_scan(f->dir.data, view, err, errlen) < 0)
+			return -1;
+	}
 	if (!f->trusted && sync_state_not_of_files(view, st, info->uidvalidity)) {
 		log_warn("account %s: folder \"%s\": the state is of UIDVALIDITY %" PRIu32 ", the files of %" PRIu32
 			 " (the server's); rebuilding the state from the files", a->acct->name, f->name,

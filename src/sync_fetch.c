@@ -26,6 +26,7 @@ struct gm_pair {
 	uint32_t uid;
 	uint64_t msgid;
 	uint64_t size;  /* RFC822.SIZE, UINT64_MAX when unknown */
+	int64_t internaldate; /* INT64_MIN when unknown */
 };
 
 /* Messages written to tmp/ and not yet durable: made durable together by one
@@ -443,7 +444,7 @@ static int on_msgid(void *ctx, const struct imap_msg *m, char *err, size_t errle
 	if (!m->gm_msgid || !sync_fetch_wanted(f->plan, m->uid))
 		return 0;
 	if (f->n_gm && f->gm[f->n_gm - 1].uid == m->uid) { /* the same again: the last wins */
-		f->gm[f->n_gm - 1] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size };
+		f->gm[f->n_gm - 1] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size, m->internaldate };
 		return 0;
 	}
 	/* one answer per UID asked for: a server repeating them without end is hostile */
@@ -455,7 +456,7 @@ static int on_msgid(void *ctx, const struct imap_msg *m, char *err, size_t errle
 		f->cap_gm = f->cap_gm ? f->cap_gm * 2 : 64;
 		f->gm = xrealloc(f->gm, f->cap_gm * sizeof(*f->gm));
 	}
-	f->gm[f->n_gm++] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size };
+	f->gm[f->n_gm++] = (struct gm_pair){ m->uid, m->gm_msgid, m->rfc822_size, m->internaldate };
 	return 0;
 }
 
@@ -503,8 +504,17 @@ static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_p
 			  f->name, uid, g->msgid);
 		goto out;
 	}
-	/* the store file's mtime is the message's INTERNALDATE, as everywhere */
-	int64_t name_date = sb.st_mtime < 0 ? 0 : (int64_t)sb.st_mtime;
+	/* The store file's mtime is the message's INTERNALDATE, as everywhere;
+	 * but it is the inode of the message's other copies, whose mtime a
+	 * reader may have changed (touch): named by the server's date, and the
+	 * mtime put back for every copy, as their next listing would. */
+	int64_t idate = g->internaldate != INT64_MIN ? g->internaldate : (int64_t)sb.st_mtime;
+	int64_t name_date = idate < 0 ? 0 : idate;
+	if ((int64_t)sb.st_mtim.tv_sec != idate || sb.st_mtim.tv_nsec != 0) {
+		struct timespec ts[2] = { { .tv_sec = (time_t)idate }, { .tv_sec = (time_t)idate } };
+		if (utimensat(AT_FDCWD, sp.data, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			log_debug("%s: %s: cannot set its date back: %s", f->name, sp.data, strerror(errno));
+	}
 	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, uid);
 	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
 	buf_addf(&to, "%s/cur/%s", f->dir.data, final.data);
@@ -536,7 +546,8 @@ static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, cha
 {
 	const struct plan *p = f->plan;
 	struct imap_fetch_cb cb = { NULL, NULL, on_msgid, f };
-	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, "(UID X-GM-MSGID RFC822.SIZE)", &cb, err, errlen);
+	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, "(UID X-GM-MSGID RFC822.SIZE INTERNALDATE)", &cb, err,
+				 errlen);
 	*rest = xmalloc((p->n_fetch + 1) * sizeof(**rest));
 	*n_rest = 0;
 	if (rc < 0)

@@ -159,10 +159,11 @@ int sync_apply_plan(struct folder_run *f, const struct maildir_view *v, const st
 			}
 		}
 	}
-	if (p->n_actions > 1 && sync_change_tick() != tick)
-		f->recheck = 1; /* see sync_change_tick */
-	if (p->n_actions)
+	if (p->n_actions) {
 		sync_folder_watch_set(f);
+		if (sync_change_tick() != tick)
+			f->recheck = 1; /* see sync_change_tick */
+	}
 	buf_free(&newname);
 	buf_free(&a);
 	buf_free(&b);

@@ -121,9 +121,10 @@ static int rename_and_write(const char *account, struct commit_entry *e, int syn
 		return 0;
 	if (e->n_msgs) /* else the times read above, which the check found equal */
 		maildir_dir_mtimes(e->dir, &e->st.cur_mtime_ns, &e->st.new_mtime_ns);
-	/* renames over more than one tick, here or during the folder's sync: a
-	 * change by someone else among them is not in the times (sync_change_tick) */
-	if ((e->recheck || (e->n_msgs > 1 && sync_change_tick() != tick)) && e->st.listed > 0 &&
+	/* renames and the reading of their times over more than one tick, here
+	 * or during the folder's sync: a change by someone else among them is
+	 * not in the times (sync_change_tick) */
+	if ((e->recheck || (e->n_msgs && sync_change_tick() != tick)) && e->st.listed > 0 &&
 	    !sync_dir_matches_state(e->dir, &e->st, deletions, e->st.cur_mtime_ns, e->st.new_mtime_ns)) {
 		log_debug("%s: changed by someone else during the run; listed next time", e->dir);
 		e->st.listed = 0;

@@ -212,9 +212,9 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 		free(p->tmp_path);
 		free(p->final_name);
 	}
-	if (f->n_pending > 1 && sync_change_tick() != tick)
-		f->recheck = 1; /* see sync_change_tick */
 	sync_folder_watch_set(f);
+	if (sync_change_tick() != tick)
+		f->recheck = 1; /* see sync_change_tick */
 	f->n_pending = 0;
 	f->pending_bytes = 0;
 	f->flushes++;
@@ -519,8 +519,11 @@ static int link_from_store(struct folder_run *f, uint32_t uid, const struct gm_p
 	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[idx].flags);
 	buf_addf(&to, "%s/cur/%s", f->dir.data, final.data);
 	sync_folder_watch_check(f);
+	int64_t tick = sync_change_tick();
 	int lrc = link(sp.data, to.data);
 	sync_folder_watch_set(f);
+	if (sync_change_tick() != tick)
+		f->recheck = 1; /* see sync_change_tick */
 	if (lrc < 0) {
 		log_debug("%s: %s: link: %s", f->name, to.data, strerror(errno));
 		goto out;

@@ -83,9 +83,10 @@ struct folder_run {
 	 * changed the folder during the run; its new state is then not trusted */
 	int64_t seen_cur, seen_new;
 	int disturbed;
-	/* a loop of our own renames or removals in cur/ or new/ spanned more than
-	 * one tick of the clock that stamps their times (sync_change_tick): the
-	 * directory is compared with the new state before it is trusted */
+	/* our own renames or removals in cur/ or new/ (one or a loop) and the
+	 * reading of their times spanned more than one tick of the clock that
+	 * stamps them (sync_change_tick): the directory is compared with the new
+	 * state before it is trusted */
 	int recheck;
 	size_t done_renames, done_removes; /* performed by sync_apply_plan, every pass */
 	int scanned, scan_rc;

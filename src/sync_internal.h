@@ -122,12 +122,14 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 int sync_state_unchanged(const struct folder_state *st, const struct imap_status_info *status,
 			 int64_t cur_ns, int64_t new_ns, enum deletions_mode deletions);
 
-/* The coarse clock the kernel stamps a directory's change time with. A loop of
- * our own changes to cur/ or new/ spanning more than one of its ticks may hide
- * a change by someone else made during it: the times read after the loop take
- * it for ours (two changes in one tick leave the same time; in different ticks,
- * the later one's time is what is read). Such a folder's directory is compared
- * with its new state before the state is trusted (sync_dir_matches_state). */
+/* The coarse clock the kernel stamps a directory's change time with. Our own
+ * changes to cur/ or new/ (a loop of them, or a single one: a rename that
+ * stalls, a preempted run) and the reading of their times after them spanning
+ * more than one of its ticks may hide a change by someone else made among
+ * them: the times read take it for ours (two changes in one tick leave the
+ * same time; in different ticks, the later one's time is what is read). Such
+ * a folder's directory is compared with its new state before the state is
+ * trusted (sync_dir_matches_state). */
 int64_t sync_change_tick(void);
 
 /* Whether cur/ and new/ of DIR hold exactly the files a trusted read of ST

@@ -387,25 +387,61 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 
 static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n);
 
-/* UID FETCH <items> for the given UIDs: commands of at most FETCH_BATCH UIDs
+/* Single UIDs refused one after the other before the rest of a refused batch
+ * is given up: a NO that is not about one message (the folder deleted
+ * meanwhile) must not cost a round trip per message of a large folder. */
+#define REFUSED_IN_A_ROW 16
+
+/* A download command (uids[0..n)) answered NO by a server that is not
+ * throttling: a server that cannot read one message refuses the whole command
+ * (Yahoo's "Server error while fetching messages", Exchange's items it
+ * cannot convert). Several UIDs: those that did not come back are appended to
+ * again[*n_again] (room for n more), to be asked for one a command. One UID:
+ * recorded as refused (the folder fails for this run, the rest is mirrored;
+ * the next run asks again). The first refusal is warned about. */
+static void note_refused(struct folder_run *f, const uint32_t *uids, size_t n, const char *why,
+			 uint32_t *again, size_t *n_again)
+{
+	if (!f->refused) {
+		f->refused = 1;
+		log_warn("account %s: folder \"%s\": %s; the messages asked for are asked for one at a time",
+			 f->a->acct->name, f->name, why);
+	}
+	if (n == 1) {
+		bodyless_add(f, uids[0], BODY_REFUSED);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ssize_t idx = sync_sv_find(&f->sv, uids[i]);
+		if (idx >= 0 && !f->sv.present[idx] && !is_bodyless(f, uids[i]))
+			again[(*n_again)++] = uids[i];
+	}
+}
+
+/* UID FETCH <items> for the given UIDs: commands of at most `batch` UIDs
  * (and a bounded command length), pipeline_depth of them in flight, so the
- * link never idles between batches. */
-static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_uids, const char *items,
-			   const struct imap_fetch_cb *cb, char *err, size_t errlen)
+ * link never idles between batches. A download command refused (NO, no
+ * throttling) does not stop the others; what it asked for and did not get is
+ * asked for again one UID a command (note_refused). */
+static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_uids, size_t batch,
+			   const char *items, const struct imap_fetch_cb *cb, char *err, size_t errlen)
 {
 	struct buf set = BUF_INIT;
+	uint32_t *again = NULL; /* UIDs of refused commands, asked for again one a command */
+	size_t n_again = 0;
 	unsigned tags[64];
 	size_t window = f->a->acct->pipeline_depth > 0 && f->a->acct->pipeline_depth <= 64 ?
 		(size_t)f->a->acct->pipeline_depth : FETCH_WINDOW;
 	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
-	int rc = 0, failed = 0;
+	size_t in_a_row = 0;                 /* single UIDs refused one after the other */
+	int rc = 0, failed = 0, download = cb->on_message == on_message;
 	char ferr[512];
 	if (n_uids && !sync_folder_still_selected(f, err, errlen))
 		return SYNC_ERR_RESELECT;
 	while ((next < n_uids && !failed) || head != tail) {
 		if (next < n_uids && !failed && tail - head < window) {
 			/* at most 500 UIDs: the command stays under 6 KB however sparse */
-			size_t n = n_uids - next < FETCH_BATCH ? n_uids - next : FETCH_BATCH;
+			size_t n = n_uids - next < batch ? n_uids - next : batch;
 			buf_reset(&set);
 			imap_uidset(&set, uids + next, n);
 			next += n;
@@ -416,15 +452,22 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 			continue;
 		}
 		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], cb, ferr, sizeof(ferr));
-		if (r == 0 && !failed && cb->on_message == on_message) {
-			/* the bodies it held are checked now: kept if the download fails later */
-			size_t start = head * FETCH_BATCH;
-			settle_batch(f, uids + start, n_uids - start < FETCH_BATCH ? n_uids - start : FETCH_BATCH);
-		}
+		size_t start = head * batch, n = n_uids - start < batch ? n_uids - start : batch;
+		if (r == 0 && !failed && download) /* its held bodies checked now: kept if the download fails later */
+			settle_batch(f, uids + start, n);
 		head++;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);
 			f->dl_open = 0;
+		}
+		if (r == IMAP_ERR_NO && download && !failed && !imap_throttle_ms(f->a->imap)) {
+			if (n > 1 && !again)
+				again = xmalloc(n_uids * sizeof(*again));
+			note_refused(f, uids + start, n, ferr, again, &n_again);
+			if (n > 1 || ++in_a_row < REFUSED_IN_A_ROW)
+				continue;
+		} else if (r == 0 && n == 1) {
+			in_a_row = 0;
 		}
 		if (r < 0 && !failed) {
 			failed = 1;
@@ -434,7 +477,10 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 		if (r == IMAP_ERR_NET || r == IMAP_ERR_PROTOCOL)
 			break;
 	}
+	if (rc == 0 && n_again)
+		rc = fetch_pipelined(f, again, n_again, 1, items, cb, err, errlen);
 	buf_free(&set);
+	free(again);
 	return rc;
 }
 
@@ -549,8 +595,8 @@ static int link_known(struct folder_run *f, uint32_t **rest, size_t *n_rest, cha
 {
 	const struct plan *p = f->plan;
 	struct imap_fetch_cb cb = { NULL, NULL, on_msgid, f };
-	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, "(UID X-GM-MSGID RFC822.SIZE INTERNALDATE)", &cb, err,
-				 errlen);
+	int rc = fetch_pipelined(f, p->fetch, p->n_fetch, FETCH_BATCH, "(UID X-GM-MSGID RFC822.SIZE INTERNALDATE)",
+				 &cb, err, errlen);
 	*rest = xmalloc((p->n_fetch + 1) * sizeof(**rest));
 	*n_rest = 0;
 	if (rc < 0)
@@ -664,6 +710,11 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 			return SYNC_ERR_RESELECT; /* before reading: the spec answers are dropped at the end */
 		rc = imap_uid_fetch_wait(f->a->imap, f->spec_tag, &cb, err, errlen);
 		f->spec_tag = 0;
+		/* refused (one message the server cannot read): what it did not
+		 * bring is asked for below, note_refused; from this folder again
+		 * when the next one's EXAMINE went ahead of the answer */
+		if (rc == IMAP_ERR_NO && !imap_throttle_ms(f->a->imap))
+			rc = sync_folder_still_selected(f, err, errlen) ? 0 : SYNC_ERR_RESELECT;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);
 			f->dl_open = 0;
@@ -686,7 +737,8 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 		uids = rest;
 	}
 	if (rc == 0 && n)
-		rc = fetch_pipelined(f, uids, n, f->gmail ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-MSGID BODY.PEEK[])" :
+		rc = fetch_pipelined(f, uids, n, FETCH_BATCH,
+				     f->gmail ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-MSGID BODY.PEEK[])" :
 				     DOWNLOAD_ITEMS, &cb, err, errlen);
 	free(rest);
 	if (rc == 0)

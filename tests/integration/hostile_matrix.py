@@ -39,6 +39,7 @@ Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ o
          legitimately), noclienthello / nologin (the server must see no TLS ClientHello / no
          credentials), noc1 (no C1 control, 8-bit CSI or bidi override may reach the error output
          raw), tls=implicit|starttls, maxconn=N, must=FOLDER:UID (mirrored when exit 0),
+         kept=FOLDER:UID[+UID...] (mirrored whatever the exit code),
          noorphan (no folder may be called gone), noaside (no folder moved aside),
          nodir=FOLDER (FOLDER may have no directory in the mirror: it was never opened),
          nonsrec (no namespace may be recorded in .mailkeep/namespace), maxrss=MB (the run's peak
@@ -2935,6 +2936,48 @@ class _(Poison):
     def poison(self, c, seq, parts, body):
         keep = [p for p in parts if p.startswith(b"UID ") or p.startswith(b"FLAGS ")]
         c.send(b"* %d FETCH (" % seq + b" ".join(keep) + b")\r\n")
+
+
+class RefuseOne(Base):
+    """every UID FETCH of a body of Bad that asks for UID self.uid is answered NO alone, nothing sent"""
+    uid = 1
+    text = b"NO FETCH Server error while fetching messages"
+
+    def do_fetch(self, c, tag, args, uidcmd):
+        f = c.sel
+        items = args[1] if len(args) > 1 and isinstance(args[1], list) else args[1:2]
+        if is_bad(f) and uidcmd and any(isinstance(it, bytes) and it.upper() == b"BODY.PEEK[]" for it in items):
+            try:
+                ranges = parse_set(args[0], f.msgs[-1].uid if f.msgs else U32)
+            except ValueError:
+                ranges = []
+            if in_set(ranges, self.uid) and any(m.uid == self.uid for m in f.msgs):
+                c.log(f"refused {args[0]!r}")
+                c.send(tag + b" " + self.text + b"\r\n")
+                return
+        return super().do_fetch(c, tag, args, uidcmd)
+
+
+@sc("fetch-no-one-message", rc="1", named="Bad", flags="same,kept=Bad:3+5+9",
+    doc="every UID FETCH of Bad's bodies that asks for UID 1 is answered NO and nothing else (Yahoo's "
+        "\"FETCH Server error while fetching messages\" for a message it cannot read): UIDs 3, 5 and 9 "
+        "are mirrored all the same, asked for one at a time")
+class _(RefuseOne):
+    pass
+
+
+@sc("newmail-fetch-no-one-message", rc="1", named="Bad", pre=PRE, flags="kept=Bad:11",
+    doc="after a first sync, Bad has new UIDs 10 and 11, fetched behind EXAMINE; every UID FETCH of "
+        "bodies that asks for UID 10 is answered NO alone: UID 11 is mirrored all the same")
+class _(RefuseOne, NewMail):
+    uid = 10
+
+    def make_folders(self):
+        fs = super().make_folders()
+        bad = folder_by(fs, b"Bad")
+        bad.msgs.append(new_message(bad, bad.hms + 1))
+        bad.uidnext, bad.hms = 12, bad.hms + 1
+        return fs
 
 
 @sc("body-origin", rc="0", named="-", flags="same", doc="BODY[]<0> {n}")

@@ -218,7 +218,7 @@ last() {
 run_one() {
 	local name=$1 rcs=$2 named=$3 pre=$4 flags=$5 bound=$6 xfail=$7
 	local box=$T/b/$name s=$T/b/$name.d problems=() pids=() start=${EPOCHREALTIME/./}
-	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" nodir="" maxrss="" maxerr="" f rc t0 secs pre_port k ex=()
+	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" kept="" nodir="" maxrss="" maxerr="" f rc t0 secs pre_port k ex=()
 	local timer=()
 	mkdir -p "$box/cwd" "$root" "$s"
 	for f in ${flags//,/ }; do
@@ -226,6 +226,7 @@ run_one() {
 		tls=*) tls=${f#tls=} ;;
 		maxconn=*) maxconn=${f#maxconn=} ;;
 		must=*) must=${f#must=} ;;
+		kept=*) kept=${f#kept=} ;;
 		nodir=*) nodir=${f#nodir=} ;;
 		maxrss=*) maxrss=${f#maxrss=} ;;
 		maxerr=*) maxerr=${f#maxerr=} ;;
@@ -317,6 +318,11 @@ run_one() {
 	fi
 	if [ -n "$must" ] && [ $rc -eq 0 ] && [ -z "$(file_for "$acct" "${must%%:*}" "${must#*:}")" ]; then
 		problem "exit 0 but ${must%%:*} UID ${must#*:} is not mirrored"
+	fi
+	if [ -n "$kept" ]; then
+		for k in $(echo "${kept#*:}" | tr + ' '); do
+			[ -n "$(file_for "$acct" "${kept%%:*}" "$k")" ] || problem "${kept%%:*} UID $k is not mirrored (exit $rc)"
+		done
 	fi
 	if [ -n "$nodir" ] && [ -e "$acct/$nodir" ]; then
 		problem "$nodir was never opened, yet the mirror has a directory for it"

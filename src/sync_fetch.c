@@ -343,6 +343,16 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		no_body(f, m, idx);
 	if (!m->has_body || !f->dl_open)
 		return 0;
+	if (!m->body_size && m->rfc822_size && m->rfc822_size != UINT64_MAX) {
+		/* an empty body whose RFC822.SIZE says it has bytes: a message
+		 * the server could not read (iCloud, Exchange), not an empty one;
+		 * stored, it would stand for the message for good */
+		if (idx >= 0 && !f->sv.present[idx] && sync_fetch_wanted(f->plan, m->uid))
+			bodyless_add(f, m->uid, BODY_EMPTY);
+		maildir_delivery_abort(&f->dl);
+		f->dl_open = 0;
+		return 0;
+	}
 	if (idx < 0 || !sync_fetch_wanted(f->plan, m->uid) || f->sv.present[idx]) {
 		/* not asked for, or a second copy: drop it */
 		log_debug("%s: ignoring unrequested body for UID %" PRIu32, f->name, m->uid);

@@ -2979,6 +2979,20 @@ class _(RefuseOne, NewMail):
         bad.uidnext, bad.hms = 12, bad.hms + 1
         return fs
 
+@sc("body-empty-literal", rc="1", named="Bad", flags="same,kept=Bad:3+5+9",
+    doc="BODY[] {0} for Bad UID 1 with its true RFC822.SIZE (a message the server cannot read): not "
+        "stored as an empty file that would stand for it for good; the folder fails, the rest mirrored")
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {0}\r\n)\r\n")
+
+
+@sc("body-empty-quoted", rc="1", named="Bad", flags="same,kept=Bad:3+5+9",
+    doc='BODY[] "" for Bad UID 1 with its true RFC822.SIZE: as body-empty-literal')
+class _(Poison):
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b'BODY[] "")\r\n')
+
 
 @sc("body-origin", rc="0", named="-", flags="same", doc="BODY[]<0> {n}")
 class _(Poison):

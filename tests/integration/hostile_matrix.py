@@ -2993,6 +2993,41 @@ class _(Poison):
     def poison(self, c, seq, parts, body):
         c.send(self.head(seq, parts) + b'BODY[] "")\r\n')
 
+@sc("list-name-mutf7-amp", rc="0", named="-",
+    doc='modified UTF-7 with "&-" (a literal "&"), accents and CJK: "Tom &- Jerry", "R&AOk-sum&AOk-", '
+        '"&ZeVnLIqe-/&-&-"')
+class _(named_folders([b"Tom &- Jerry", b"R&AOk-sum&AOk-", b"!&ZeVnLIqe-", b"&ZeVnLIqe-/&-&-"])):
+    pass
+
+
+@sc("status-no-uidnext", rc="0", named="-", pre=PRE, flags="must=Bad:10",
+    doc="after a first sync, Bad has a new message; no LIST-STATUS, and STATUS answers carry no UIDNEXT "
+        "(as old Exchange)")
+class _(NewMail):
+    caps_del = ["LIST-STATUS"]
+
+    def status_values(self, c, f):
+        v = super().status_values(c, f)
+        del v[b"UIDNEXT"]
+        return v
+
+
+@sc("empty-fetch-bad", rc="0", named="-", flags="same",
+    doc='UID FETCH 1:* in the folder Empty (no message) answered "BAD Invalid sequence set"')
+class _(Base):
+    def do_fetch(self, c, tag, args, uidcmd):
+        if c.sel is not None and not c.sel.msgs:
+            c.send(tag + b" BAD Invalid sequence set\r\n")
+            return
+        return super().do_fetch(c, tag, args, uidcmd)
+
+
+@sc("internaldate-space-day", rc="0", named="-",
+    doc='INTERNALDATE " 4-DEC-2024 10:00:60 +1400" (a space-padded day, an upper-case month, a leap second)')
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        self.fetch_changed(c, f, seq, m, items, uidcmd, date=" 4-DEC-2024 10:00:60 +1400")
+
 
 @sc("body-origin", rc="0", named="-", flags="same", doc="BODY[]<0> {n}")
 class _(Poison):

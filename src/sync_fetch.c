@@ -305,6 +305,17 @@ static void no_body(struct folder_run *f, const struct imap_msg *m, ssize_t idx)
 	if (idx >= 0 && !f->sv.present[idx] && sync_fetch_wanted(f->plan, m->uid))
 		bodyless_add(f, m->uid, !answered ? BODY_FLAGS_ONLY : m->body_nil ? BODY_NIL :
 				       m->body_partial ? BODY_PARTIAL : BODY_MISSING);
+	/* a server may split a message's items over several FETCH responses
+	 * (RFC 3501 §7.4.2): a body that follows without its INTERNALDATE takes
+	 * this one */
+	if (idx >= 0 && m->internaldate != INT64_MIN && !m->body_nil && !m->body_partial) {
+		if (!f->split_dates) {
+			f->split_dates = xmalloc((f->sv.n + 1) * sizeof(*f->split_dates));
+			for (size_t i = 0; i < f->sv.n; i++)
+				f->split_dates[i] = INT64_MIN;
+		}
+		f->split_dates[idx] = m->internaldate;
+	}
 	if (f->dl_open) { /* a refused partial body */
 		maildir_delivery_abort(&f->dl);
 		f->dl_open = 0;
@@ -361,6 +372,8 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		return 0;
 	}
 	int64_t date = m->internaldate;
+	if (date == INT64_MIN && f->split_dates)
+		date = f->split_dates[idx];
 	if (date == INT64_MIN) {
 		/* asked for with the body: a file dated "now" would never be corrected */
 		maildir_delivery_abort(&f->dl);
@@ -796,6 +809,8 @@ void sync_fetch_cleanup(struct folder_run *f)
 		pending_discard(&f->odd[i]);
 	free(f->odd);
 	free(f->bodyless);
+	free(f->split_dates);
+	f->split_dates = NULL;
 	f->pending = f->odd = NULL;
 	f->bodyless = NULL;
 	f->n_pending = f->n_odd = f->n_bodyless = 0;

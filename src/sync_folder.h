@@ -108,6 +108,8 @@ struct folder_run {
 	size_t n_bodyless, cap_bodyless;
 	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */
 	int refused;            /* a download command was refused (NO): warned about once */
+	int64_t *split_dates;   /* by view index: INTERNALDATE of an answer without the body, or
+				 * INT64_MIN (a body may follow in another response) */
 	unsigned long expunges0; /* imap_expunges() when the folder began */
 	int want_dates;         /* a full listing asks INTERNALDATE (no state to tell the files by) */
 	int server_dates;       /* its INTERNALDATEs replace the state's dates (HIGHESTMODSEQ went back) */

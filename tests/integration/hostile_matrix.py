@@ -2681,6 +2681,18 @@ class _(Base):
             return
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
+@sc("fetch-split-body-last", rc="0", named="-", flags="same",
+    doc="Bad UID 3's body FETCH comes as two responses: UID, FLAGS, INTERNALDATE and RFC822.SIZE "
+        "first, UID and BODY[] after (RFC 3501 7.4.2 lets a server split a message's items)")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and body is not None:
+            c.send(self.fetch_bytes(seq, parts, None))
+            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
+            return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
 
 @sc("rfc822size-bogus", rc="0", named="-", flags="same", doc="RFC822.SIZE -5 and 10^25 on Bad's messages")
 class _(Base):

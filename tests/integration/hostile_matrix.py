@@ -1838,6 +1838,11 @@ class _(BadExamine):
     def examine_bad(self, c, tag, f, lines):
         return replace_line(lines, rb"UIDNEXT", b"* OK [UIDNEXT 0] zero\r\n")
 
+@sc("uidnext-missing", rc="0", named="-", flags="same", doc="EXAMINE Bad without UIDNEXT (RFC 2060 servers)")
+class _(BadExamine):
+    def examine_bad(self, c, tag, f, lines):
+        return [ln for ln in lines if b"UIDNEXT" not in ln]
+
 
 @sc("exists-huge", rc="1")
 class _(BadExamine):
@@ -3022,6 +3027,20 @@ class _(NewMail):
         v = super().status_values(c, f)
         del v[b"UIDNEXT"]
         return v
+
+
+@sc("uidnext-missing-newmail", rc="0", named="-", pre=PRE, flags="must=Bad:10",
+    doc="after a first sync, Bad has a new message; no UIDNEXT anywhere (EXAMINE, STATUS; no LIST-STATUS)")
+class _(NewMail):
+    caps_del = ["LIST-STATUS"]
+
+    def status_values(self, c, f):
+        v = super().status_values(c, f)
+        del v[b"UIDNEXT"]
+        return v
+
+    def examine_lines(self, c, f, qresync):
+        return [ln for ln in super().examine_lines(c, f, qresync) if b"UIDNEXT" not in ln]
 
 
 @sc("empty-fetch-bad", rc="0", named="-", flags="same",

@@ -2982,6 +2982,24 @@ class RefuseOne(Base):
 class _(RefuseOne):
     pass
 
+@sc("fetch-no-expunged", rc="0", named="-", flags="kept=Bad:3+5+9",
+    doc="Bad UID 1 expunged by another session while the bodies are fetched: the UID FETCH that asks "
+        "for it gets its EXPUNGE and NO [EXPUNGEISSUED] (RFC 5530): the rest mirrored, UID 1 vanished, "
+        "no failure")
+class _(RefuseOne):
+    def do_fetch(self, c, tag, args, uidcmd):
+        f = c.sel
+        items = args[1] if len(args) > 1 and isinstance(args[1], list) else args[1:2]
+        if is_bad(f) and uidcmd and any(isinstance(it, bytes) and it.upper() == b"BODY.PEEK[]" for it in items):
+            with self.lock:
+                gone = [i for i, m in enumerate(f.msgs) if m.uid == self.uid]
+                if gone and in_set(parse_set(args[0], f.msgs[-1].uid), self.uid):
+                    del f.msgs[gone[0]]
+                    c.send(b"* %d EXPUNGE\r\n" % (gone[0] + 1) + tag +
+                           b" NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n")
+                    return
+        return Base.do_fetch(self, c, tag, args, uidcmd)
+
 
 @sc("newmail-fetch-no-one-message", rc="1", named="Bad", pre=PRE, flags="kept=Bad:11",
     doc="after a first sync, Bad has new UIDs 10 and 11, fetched behind EXAMINE; every UID FETCH of "

@@ -3618,6 +3618,17 @@ class _(Base):
             f.uidnext, f.hms = 11, f.hms + 1
             c.send(b"* %d EXISTS\r\n" % len(f.msgs))
 
+@sc("newmail-exists-middownload", rc="0", named="-", flags="same",
+    doc="a message arrives in Bad while its bodies are sent: * 5 EXISTS and an unasked FETCH (UID 10 FLAGS) "
+        "between them (Yahoo, Exchange); the new message is the next run's")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and b"BODY.PEEK[]" in items and f.uidnext == 10:
+            f.msgs.append(new_message(f, f.hms + 1))
+            f.uidnext, f.hms = 11, f.hms + 1
+            c.send(b"* %d EXISTS\r\n* %d FETCH (UID 10 FLAGS (\\Flagged))\r\n" % (len(f.msgs), len(f.msgs)))
+
 
 @sc("highestmodseq-back", rc="0", named="-", pre=PRE, flags="same",
     doc="after a first sync: Bad's HIGHESTMODSEQ (LIST-STATUS and EXAMINE) is 5, below the one recorded")

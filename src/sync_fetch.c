@@ -375,12 +375,13 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	if (date == INT64_MIN && f->split_dates)
 		date = f->split_dates[idx];
 	if (date == INT64_MIN) {
-		/* asked for with the body: a file dated "now" would never be corrected */
+		/* asked for with the body: a file dated "now" would never be
+		 * corrected. Not kept, the rest of the folder is: the folder fails
+		 * for this run, the next asks again */
 		maildir_delivery_abort(&f->dl);
 		f->dl_open = 0;
-		snprintf(err, errlen, "the server sent the body of UID %" PRIu32 " without its INTERNALDATE",
-			 m->uid);
-		return -1;
+		bodyless_add(f, m->uid, BODY_NO_DATE);
+		return 0;
 	}
 	/* a date before 1970 is the file's mtime as it is; its name says 0, since
 	 * a name starting with '-' reads as an option to every shell tool */

@@ -231,6 +231,7 @@ static int report_folder(struct folder_run *f, const struct plan *plan, enum fla
 			 "with a partial body (BODY[]<0>) that its RFC822.SIZE does not show whole" :
 			 first_bodyless->why == BODY_REFUSED ? "with a NO to the UID FETCH that asked for it alone" :
 			 first_bodyless->why == BODY_EMPTY ? "with an empty body while its RFC822.SIZE is not 0" :
+			 first_bodyless->why == BODY_NO_DATE ? "with a body without its INTERNALDATE" :
 			 first_bodyless->why == BODY_ODD_SIZE ?
 			 "with a body not of its RFC822.SIZE while other messages asked for did not come back "
 			 "(a literal that took the next answer in?)" :

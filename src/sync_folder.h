@@ -103,7 +103,8 @@ struct folder_run {
 		/* last: a FETCH of other items only (FLAGS), maybe a flag change the
 		 * server sent on its own before the body: not an answer to the
 		 * download, but the message was there when no body follows */
-		enum { BODY_MISSING, BODY_NIL, BODY_PARTIAL, BODY_ODD_SIZE, BODY_REFUSED, BODY_EMPTY, BODY_FLAGS_ONLY } why;
+		enum { BODY_MISSING, BODY_NIL, BODY_PARTIAL, BODY_ODD_SIZE, BODY_REFUSED, BODY_EMPTY, BODY_NO_DATE,
+		       BODY_FLAGS_ONLY } why;
 	} *bodyless;
 	size_t n_bodyless, cap_bodyless;
 	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */

@@ -2674,6 +2674,16 @@ class _(Base):
             parts = [p for p in parts if not p.startswith(b"INTERNALDATE")]
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
+@sc("internaldate-missing-rest", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
+    doc="Bad UID 3's body comes without INTERNALDATE, every time: not stored (no file dated \"now\"), "
+        "the folder fails, and the rest of it is mirrored all the same")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and body is not None:
+            parts = [p for p in parts if not p.startswith(b"INTERNALDATE")]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
 
 @sc("fetch-split", rc="0 1", named="Bad", flags="same")
 class _(Base):

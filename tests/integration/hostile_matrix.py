@@ -2546,7 +2546,7 @@ class _(Base):
                              b"FLAGS " + flags_of(m)[:-1] + b" " + self.kw + b")")
 
 
-@sc("flood-fetch-keywords", rc="0", named="-", flags="same,maxerr=50", bound=40,
+@sc("flood-fetch-keywords", rc="0", named="-", flags="to=10,same,maxerr=50", bound=40,
     doc="Bad's FLAGS listing repeats UID 1 20000 times with 600 more keywords (5 KB, beyond the 4 KB "
         "kept) before its true answer (one warning each: 20000 lines of output)")
 class _(Base):
@@ -2560,7 +2560,7 @@ class _(Base):
 # Floods: answers that repeat UIDs without end must cost memory in proportion to the mailbox, not
 # to the bytes sent (before the fix: 3 million repeated FETCH lines ~ 160 MB, 10 million VANISHED or
 # SEARCH UIDs ~ 120-160 MB, growing without bound).
-@sc("flood-fetch-repeated", rc="0 1", named="-", flags="same,maxrss=80", bound=40,
+@sc("flood-fetch-repeated", rc="0 1", named="-", flags="to=10,same,maxrss=80", bound=40,
     doc="Bad's FLAGS listing repeats UIDs 1 and 3 (alternately) three million times (110 MB): "
         "exact, or Bad failed when the repeats beyond 65536 take more than 5 timeouts (10 s; a slow build)")
 class _(Base):
@@ -2574,7 +2574,7 @@ class _(Base):
                 c.send(chunk)
 
 
-@sc("flood-fetch-distinct", rc="1", flags="maxrss=80", bound=40,
+@sc("flood-fetch-distinct", rc="1", flags="to=10,maxrss=80", bound=40,
     doc="Bad's FLAGS listing (4 EXISTS) goes on with three million other UIDs")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):
@@ -2587,7 +2587,7 @@ class _(Base):
                 raise Drop
 
 
-@sc("flood-vanished-repeated", rc="0", named="-", pre=PRE, flags="same,maxrss=80", bound=40,
+@sc("flood-vanished-repeated", rc="0", named="-", pre=PRE, flags="to=10,same,maxrss=80", bound=40,
     doc="after a first sync: VANISHED (EARLIER) 1,2,1,2,... ten million times over 20 lines")
 class _(BadExamine, HmsBump):
     def examine_bad(self, c, tag, f, lines):
@@ -2597,7 +2597,7 @@ class _(BadExamine, HmsBump):
         return lines
 
 
-@sc("flood-search-repeated", rc="0", named="-", pre=PRE, flags="same,maxrss=80", bound=40,
+@sc("flood-search-repeated", rc="0", named="-", pre=PRE, flags="to=10,same,maxrss=80", bound=40,
     doc="CONDSTORE path after a first sync: SEARCH 1 3 1 3 ... ten million times for Bad")
 class _(CondstoreBump):
     caps_del = ["QRESYNC", "ESEARCH"]

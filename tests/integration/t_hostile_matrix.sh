@@ -219,7 +219,7 @@ run_one() {
 	local name=$1 rcs=$2 named=$3 pre=$4 flags=$5 bound=$6 xfail=$7
 	local box=$T/b/$name s=$T/b/$name.d problems=() pids=() start=${EPOCHREALTIME/./}
 	local root=$box/root acct=$box/root/hm tls=none maxconn=1 must="" kept="" nodir="" maxrss="" maxerr="" f rc t0 secs pre_port k ex=()
-	local timer=()
+	local timer=() HM_TIMEOUT=$HM_TIMEOUT # to=SECS: this scenario's timeout (cfg reads it)
 	mkdir -p "$box/cwd" "$root" "$s"
 	for f in ${flags//,/ }; do
 		case $f in
@@ -230,6 +230,7 @@ run_one() {
 		nodir=*) nodir=${f#nodir=} ;;
 		maxrss=*) maxrss=${f#maxrss=} ;;
 		maxerr=*) maxerr=${f#maxerr=} ;;
+		to=*) HM_TIMEOUT=${f#to=} ;;
 		esac
 	done
 	# maxrss=MB: the run's peak memory, measured by GNU time when there is one (not under ASan,

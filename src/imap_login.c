@@ -97,6 +97,25 @@ void imap_parse_error_masked(struct imap_client *c, char *perr, size_t perrlen)
 	buf_free(&raw);
 }
 
+/* Sorted in place, as part_cmp orders them: glibc's qsort may copy the array
+ * into a buffer it frees unwiped, and these are pieces of the password.
+ * A Shell sort (gaps 3h+1): a few thousand parts at most. */
+static void parts_sort(uint64_t *a, size_t n)
+{
+	size_t h = 1;
+	while (h < n / 3)
+		h = 3 * h + 1;
+	for (; h > 0; h /= 3) {
+		for (size_t i = h; i < n; i++) {
+			uint64_t v = a[i];
+			size_t j = i;
+			for (; j >= h && a[j - h] > v; j -= h)
+				a[j] = a[j - h];
+			a[j] = v;
+		}
+	}
+}
+
 static void secret_form_add(struct imap_client *c, const char *s, size_t len)
 {
 	if (!len || c->n_secret_forms == sizeof(c->secret_forms) / sizeof(c->secret_forms[0]))
@@ -107,7 +126,7 @@ static void secret_form_add(struct imap_client *c, const char *s, size_t len)
 		buf_add(&c->secret_parts, (const char *)&v, sizeof(v));
 	}
 	if (c->secret_parts.len)
-		qsort(c->secret_parts.data, c->secret_parts.len / sizeof(uint64_t), sizeof(uint64_t), part_cmp);
+		parts_sort((uint64_t *)(void *)c->secret_parts.data, c->secret_parts.len / sizeof(uint64_t));
 }
 
 void imap_secret_forms_clear(struct imap_client *c)

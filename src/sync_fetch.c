@@ -649,13 +649,16 @@ static int cmp_u32(const void *x, const void *y)
  * is (a damaged or lying server) takes the next answer in, and what follows
  * can still parse: that answer's message is then missing, taken for expunged.
  * So when a message asked for did not come back at all, they are not kept:
- * not mirrored this run (the folder fails, the next run asks again). Else
- * (a server whose sizes are only estimates) they join the pending ones. */
+ * not mirrored this run (the folder fails, the next run asks again). The same
+ * once a download command was refused (note_refused): what it did not bring
+ * is asked for again and comes back, but a held body may have taken one of
+ * its answers in. Else (a server whose sizes are only estimates) they join
+ * the pending ones. */
 static void settle_odd(struct folder_run *f, int ok)
 {
 	/* an answer taken in by a literal of the download sent with EXAMINE is
 	 * asked for again, and comes back: the held body still holds it */
-	size_t vanished = f->spec_unanswered;
+	size_t vanished = f->spec_unanswered + (f->refused != 0);
 	if (!f->n_odd)
 		return;
 	for (size_t i = 0; ok && i < f->plan->n_fetch; i++) {
@@ -692,7 +695,7 @@ static void settle_odd(struct folder_run *f, int ok)
 static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n)
 {
 	size_t kept = 0;
-	if (!f->n_odd || f->odd_doubt || f->spec_unanswered)
+	if (!f->n_odd || f->odd_doubt || f->spec_unanswered || f->refused)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		ssize_t idx = sync_sv_find(&f->sv, uids[i]);

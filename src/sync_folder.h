@@ -108,7 +108,8 @@ struct folder_run {
 	} *bodyless;
 	size_t n_bodyless, cap_bodyless;
 	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */
-	int refused;            /* a download command was refused (NO): warned about once */
+	int refused;            /* a download command was refused (NO): warned about once; the
+				 * bodies held then are not kept (settle_odd) */
 	int64_t *split_dates;   /* by view index: INTERNALDATE of an answer without the body, or
 				 * INT64_MIN (a body may follow in another response) */
 	unsigned long expunges0; /* imap_expunges() when the folder began */

@@ -2992,6 +2992,34 @@ class RefuseOne(Base):
 class _(RefuseOne):
     pass
 
+@sc("literal-swallows-next-refused", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
+    doc="UID 3's BODY[] takes UID 5's answer in (as literal-swallows-next) and the UID FETCH that "
+        "brought them is answered NO: UID 5, not brought, is asked for again alone and comes back, but "
+        "UID 3's body, which holds UID 5's answer, is not kept (the folder fails, asked again next run)")
+class _(Base):
+    held = None
+    many = False
+    swallowed = False
+
+    def do_fetch(self, c, tag, args, uidcmd):
+        self.many = len(args) > 0 and isinstance(args[0], bytes) and (b":" in args[0] or b"," in args[0])
+        self.swallowed = False
+        return super().do_fetch(c, tag, args, uidcmd)
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        had = self.held is not None
+        swallow_next(self, c, f, seq, m, items, uidcmd, lambda: m.uid == 3 and self.many)
+        if had and self.held is None:
+            self.swallowed = True
+
+    def fetch_done(self, c, tag, f):
+        if is_bad(f) and self.swallowed:
+            c.log("refused the command that swallowed")
+            c.send(tag + b" NO FETCH Server error while fetching messages\r\n")
+            return
+        super().fetch_done(c, tag, f)
+
+
 @sc("fetch-no-expunged", rc="0", named="-", flags="kept=Bad:3+5+9",
     doc="Bad UID 1 expunged by another session while the bodies are fetched: the UID FETCH that asks "
         "for it gets its EXPUNGE and NO [EXPUNGEISSUED] (RFC 5530): the rest mirrored, UID 1 vanished, "

@@ -2665,24 +2665,27 @@ class _(Base):
         self.fetch_changed(c, f, seq, m, items, uidcmd, date="01-Jan-1900 00:00:00 +0000")
 
 
-@sc("internaldate-missing", rc="0 1", named="Bad", flags="same")
-class _(Base):
-    """Bad UID 3's body comes without INTERNALDATE"""
+class NoDate(Base):
+    """Bad UID 3's answers come without INTERNALDATE (with body_only, those that hold its body)"""
+    body_only = False
+
     def fetch_one(self, c, f, seq, m, items, uidcmd):
         parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 3:
+        if is_bad(f) and m.uid == 3 and (body is not None or not self.body_only):
             parts = [p for p in parts if not p.startswith(b"INTERNALDATE")]
         c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("internaldate-missing", rc="0 1", named="Bad", flags="same")
+class _(NoDate):
+    """Bad UID 3's body comes without INTERNALDATE"""
+
 
 @sc("internaldate-missing-rest", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
     doc="Bad UID 3's body comes without INTERNALDATE, every time: not stored (no file dated \"now\"), "
         "the folder fails, and the rest of it is mirrored all the same")
-class _(Base):
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 3 and body is not None:
-            parts = [p for p in parts if not p.startswith(b"INTERNALDATE")]
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+class _(NoDate):
+    body_only = True
 
 
 @sc("fetch-split", rc="0 1", named="Bad", flags="same")

@@ -49,6 +49,11 @@ unsigned imap_throttle_ms(const struct imap_client *c)
 	return c->throttle_ms;
 }
 
+int imap_refused_expunged(const struct imap_client *c)
+{
+	return c->refusal.status && !strcasecmp(c->refusal.code, "EXPUNGEISSUED");
+}
+
 void imap_throttle_clear(struct imap_client *c)
 {
 	c->throttle_ms = 0;

@@ -123,7 +123,12 @@ static int retry_throttled(struct account_run *a, const struct imap_mailbox *mb,
 				break;
 		}
 		*rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
+		/* the last try: a download command answered with a throttling code
+		 * now is taken for a message the server cannot read (one answered
+		 * [UNAVAILABLE] for good must not hold the folder back every run) */
+		a->throttle_last = t + 1 == THROTTLE_RETRIES || a->throttle_waited_ms >= budget_ms;
 		rc = sync_folder(a, mb, rel, status, rep, err, errlen);
+		a->throttle_last = 0;
 		after_folder(a, mb, rc);
 	}
 	return rc;

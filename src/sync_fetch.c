@@ -411,28 +411,52 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 
 static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n);
 
-/* Single UIDs refused one after the other before the rest of a refused batch
- * is given up: a NO that is not about one message (the folder deleted
- * meanwhile) must not cost a round trip per message of a large folder. */
-#define REFUSED_IN_A_ROW 16
+/* Download commands refused (note_refused) a folder may get in a run: a NO
+ * that is not about one message (the folder deleted meanwhile) must not cost
+ * a command per message of a large folder. An unreadable message costs one
+ * refused command per size of command of the bisection (500, 125, 32, 8, 2,
+ * 1): the budget lets a run get past some ten of them, more in a large
+ * folder; past it the folder fails and the rest waits for the next run. */
+static size_t refused_budget(const struct folder_run *f)
+{
+	return 64 + f->plan->n_fetch / 64;
+}
+
+/* The size of the commands asking again for what refused commands of at
+ * most n UIDs did not bring: a quarter of it. */
+static size_t refused_batch(size_t n)
+{
+	return (n + 3) / 4;
+}
+
+/* Whether the NO a download command just got is taken for a message the
+ * server cannot read: it has no throttling code, or this is the folder's last
+ * try for a throttling server (retry_throttled: a message answered
+ * [UNAVAILABLE] for good must not hold the rest of the folder back). */
+static int is_refusal(const struct folder_run *f)
+{
+	return !imap_throttle_ms(f->a->imap) || f->a->throttle_last;
+}
 
 /* A download command (uids[0..n)) answered NO by a server that is not
  * throttling: a server that cannot read one message refuses the whole command
  * (Yahoo's "Server error while fetching messages", Exchange's items it
  * cannot convert). Several UIDs: those that did not come back are appended to
- * again[*n_again] (room for n more), to be asked for one a command. One UID:
- * recorded as refused (the folder fails for this run, the rest is mirrored;
- * the next run asks again). The first refusal is warned about. */
+ * again[*n_again] (room for n more), to be asked for again in smaller
+ * commands (refused_batch). One UID: recorded as refused (the folder fails
+ * for this run, the rest is mirrored; the next run asks again), or, the NO
+ * saying [EXPUNGEISSUED] (RFC 5530), as answered NIL: it vanished when an
+ * expunge was seen (sync_fetch_unmirrored). The first refusal is warned about. */
 static void note_refused(struct folder_run *f, const uint32_t *uids, size_t n, const char *why,
 			 uint32_t *again, size_t *n_again)
 {
 	if (!f->refused) {
 		f->refused = 1;
-		log_warn("account %s: folder \"%s\": %s; the messages asked for are asked for one at a time",
-			 f->a->acct->name, f->name, why);
+		log_warn("account %s: folder \"%s\": %s; the messages asked for are asked for again in "
+			 "smaller commands", f->a->acct->name, f->name, why);
 	}
 	if (n == 1) {
-		bodyless_add(f, uids[0], BODY_REFUSED);
+		bodyless_add(f, uids[0], imap_refused_expunged(f->a->imap) ? BODY_NIL : BODY_REFUSED);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -446,18 +470,19 @@ static void note_refused(struct folder_run *f, const uint32_t *uids, size_t n, c
  * (and a bounded command length), pipeline_depth of them in flight, so the
  * link never idles between batches. A download command refused (NO, no
  * throttling) does not stop the others; what it asked for and did not get is
- * asked for again one UID a command (note_refused). */
+ * asked for again in smaller commands (note_refused), down to one UID a
+ * command, within the folder's budget of refusals (refused_budget). */
 static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_uids, size_t batch,
 			   const char *items, const struct imap_fetch_cb *cb, char *err, size_t errlen)
 {
 	struct buf set = BUF_INIT;
-	uint32_t *again = NULL; /* UIDs of refused commands, asked for again one a command */
+	uint32_t *again = NULL; /* UIDs of refused commands, asked for again in smaller ones */
 	size_t n_again = 0;
 	unsigned tags[64];
 	size_t window = f->a->acct->pipeline_depth > 0 && f->a->acct->pipeline_depth <= 64 ?
 		(size_t)f->a->acct->pipeline_depth : FETCH_WINDOW;
 	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
-	size_t in_a_row = 0;                 /* single UIDs refused one after the other */
+	size_t most = 0;                     /* UIDs of the largest refused command */
 	int rc = 0, failed = 0, download = cb->on_message == on_message;
 	char ferr[512];
 	if (n_uids && !sync_folder_still_selected(f, err, errlen))
@@ -484,14 +509,13 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 			maildir_delivery_abort(&f->dl);
 			f->dl_open = 0;
 		}
-		if (r == IMAP_ERR_NO && download && !failed && !imap_throttle_ms(f->a->imap)) {
+		if (r == IMAP_ERR_NO && download && !failed && is_refusal(f) &&
+		    f->n_refused_cmds++ < refused_budget(f)) {
 			if (n > 1 && !again)
 				again = xmalloc(n_uids * sizeof(*again));
 			note_refused(f, uids + start, n, ferr, again, &n_again);
-			if (n > 1 || ++in_a_row < REFUSED_IN_A_ROW)
-				continue;
-		} else if (r == 0 && n == 1) {
-			in_a_row = 0;
+			most = n > most ? n : most;
+			continue;
 		}
 		if (r < 0 && !failed) {
 			failed = 1;
@@ -502,7 +526,7 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 			break;
 	}
 	if (rc == 0 && n_again)
-		rc = fetch_pipelined(f, again, n_again, 1, items, cb, err, errlen);
+		rc = fetch_pipelined(f, again, n_again, refused_batch(most), items, cb, err, errlen);
 	buf_free(&set);
 	free(again);
 	return rc;
@@ -740,7 +764,7 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 		/* refused (one message the server cannot read): what it did not
 		 * bring is asked for below, note_refused; from this folder again
 		 * when the next one's EXAMINE went ahead of the answer */
-		if (rc == IMAP_ERR_NO && !imap_throttle_ms(f->a->imap))
+		if (rc == IMAP_ERR_NO && is_refusal(f))
 			rc = sync_folder_still_selected(f, err, errlen) ? 0 : SYNC_ERR_RESELECT;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);

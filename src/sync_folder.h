@@ -110,6 +110,7 @@ struct folder_run {
 	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */
 	int refused;            /* a download command was refused (NO): warned about once; the
 				 * bodies held then are not kept (settle_odd) */
+	size_t n_refused_cmds;  /* download commands refused this run (within refused_budget) */
 	int64_t *split_dates;   /* by view index: INTERNALDATE of an answer without the body, or
 				 * INT64_MIN (a body may follow in another response) */
 	unsigned long expunges0; /* imap_expunges() when the folder began */

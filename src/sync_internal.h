@@ -78,6 +78,7 @@ struct account_run {
 	struct sync_counts *counts;
 	unsigned reconnects;
 	unsigned throttle_waited_ms; /* this connection's waits for a throttling server, this run */
+	int throttle_last;      /* a folder's last try for a throttling server (retry_throttled) */
 	unsigned long round_trips;
 	struct state_commits *commits; /* NULL: each folder saves its own state */
 	struct prefetch *pre;   /* NULL: no look-ahead (one folder at a time) */

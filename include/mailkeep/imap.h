@@ -164,6 +164,9 @@ int imap_enable_qresync(struct imap_client *c, char *err, size_t errlen);
 /* The server answered with a throttling code or hint: the suggested wait in ms
  * (1000 when none was given), 0 when not throttled. Cleared by imap_throttle_clear. */
 unsigned imap_throttle_ms(const struct imap_client *c);
+/* Whether the last command refused was refused with [EXPUNGEISSUED] (RFC 5530):
+ * a message asked for was expunged by another session. */
+int imap_refused_expunged(const struct imap_client *c);
 void imap_throttle_clear(struct imap_client *c);
 
 /* Messages in the selected mailbox as the server last reported (EXISTS,

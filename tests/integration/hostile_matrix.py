@@ -2973,6 +2973,9 @@ class RefuseOne(Base):
     uid = 1
     text = b"NO FETCH Server error while fetching messages"
 
+    def refuses(self, f, ranges):
+        return in_set(ranges, self.uid) and any(m.uid == self.uid for m in f.msgs)
+
     def do_fetch(self, c, tag, args, uidcmd):
         f = c.sel
         items = args[1] if len(args) > 1 and isinstance(args[1], list) else args[1:2]
@@ -2981,7 +2984,7 @@ class RefuseOne(Base):
                 ranges = parse_set(args[0], f.msgs[-1].uid if f.msgs else U32)
             except ValueError:
                 ranges = []
-            if in_set(ranges, self.uid) and any(m.uid == self.uid for m in f.msgs):
+            if self.refuses(f, ranges):
                 c.log(f"refused {args[0]!r}")
                 c.send(tag + b" " + self.text + b"\r\n")
                 return
@@ -3040,6 +3043,93 @@ class _(RefuseOne):
                            b" NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n")
                     return
         return Base.do_fetch(self, c, tag, args, uidcmd)
+
+
+RUN_LO, RUN_HI = 110, 129  # fetch-no-run: the unreadable messages, 20 in a row
+
+
+@sc("fetch-no-run", rc="1", named="Bad",
+    flags="kept=Bad:" + "+".join(str(u) for u in [1, 3, 5, 9] + list(range(100, RUN_LO)) +
+                                 list(range(RUN_HI + 1, 140))),
+    doc="Bad holds 40 more messages, UIDs 100-139, and every UID FETCH of its bodies that asks for one "
+        "of UIDs 110-129 (20 unreadable messages in a row) is answered NO and nothing else: the "
+        "commands are split until the readable ones come back, so UIDs 130-139, after the 20, are "
+        "mirrored too (they waited for a next run that met the same 20 first)")
+class _(RefuseOne):
+    def make_folders(self):
+        fs = super().make_folders()
+        bad = folder_by(fs, b"Bad")
+        bad.uidnext = 100
+        for _k in range(40):
+            bad.hms += 1
+            bad.msgs.append(new_message(bad, bad.hms))
+            bad.uidnext += 1
+        return fs
+
+    def refuses(self, f, ranges):
+        return any(in_set(ranges, u) for u in range(RUN_LO, RUN_HI + 1))
+
+
+@sc("fetch-no-all-big", rc="1", named="Bad", flags="maxerr=12", bound=20,
+    doc="Bad holds 5000 more messages and every UID FETCH of its bodies is answered NO (a NO about the "
+        "folder, not one message): the commands asked again in smaller ones stop at the folder's budget "
+        "of refusals (64 + 1/64 of the messages), not one per message; the folder fails, the rest mirrored")
+class _(RefuseOne):
+    def make_folders(self):
+        fs = super().make_folders()
+        bad = folder_by(fs, b"Bad")
+        bad.uidnext = 100
+        for _k in range(5000):
+            bad.hms += 1
+            bad.msgs.append(new_message(bad, bad.hms))
+            bad.uidnext += 1
+        return fs
+
+    def refuses(self, f, ranges):
+        n = self.count("refusals")
+        if n > 64 + 5004 // 64 + 4:  # the budget, then what was in flight; else a traceback fails it
+            raise RuntimeError(f"refused command {n}: more than the budget")
+        return True
+
+
+@sc("fetch-unavailable-one-message", rc="1", named="Bad", flags="same,kept=Bad:3+5+9", bound=15,
+    doc="every UID FETCH of Bad's bodies that asks for UID 1 is answered NO [UNAVAILABLE] (a throttling "
+        "code, RFC 5530) and nothing else, run after run: after the waits for a throttling server, "
+        "the last try takes it for a message the server cannot read, and UIDs 3, 5 and 9 are mirrored")
+class _(RefuseOne):
+    text = b"NO [UNAVAILABLE] Server error while fetching messages"
+
+
+@sc("fetch-no-expunged-again", rc="0", named="-", flags="kept=Bad:3+5+9",
+    doc="Bad UID 1 expunged by another session while the bodies are fetched: each UID FETCH of bodies "
+        "that names it brings the others and is answered NO [EXPUNGEISSUED] (the first after the "
+        "EXPUNGE): refused alone with that code, it vanished; no failure")
+class _(Base):
+    gone = False
+    refuse = False
+
+    def do_fetch(self, c, tag, args, uidcmd):
+        f = c.sel
+        items = args[1] if len(args) > 1 and isinstance(args[1], list) else args[1:2]
+        self.refuse = False
+        if is_bad(f) and uidcmd and any(isinstance(it, bytes) and it.upper() == b"BODY.PEEK[]" for it in items):
+            with self.lock:
+                try:
+                    self.refuse = in_set(parse_set(args[0], U32), 1)
+                except ValueError:
+                    pass
+                gone = [i for i, m in enumerate(f.msgs) if m.uid == 1]
+                if self.refuse and gone:
+                    del f.msgs[gone[0]]
+                    c.send(b"* %d EXPUNGE\r\n" % (gone[0] + 1))
+        return super().do_fetch(c, tag, args, uidcmd)
+
+    def fetch_done(self, c, tag, f):
+        if self.refuse:
+            c.log("refused with EXPUNGEISSUED")
+            c.send(tag + b" NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n")
+            return
+        super().fetch_done(c, tag, f)
 
 
 @sc("newmail-fetch-no-one-message", rc="1", named="Bad", pre=PRE, flags="kept=Bad:11",

@@ -37,6 +37,7 @@ struct pending {
 	size_t idx;
 	uint64_t bytes;
 	uint64_t msgid;         /* X-GM-MSGID, 0 when none */
+	uint64_t body_size;     /* its literal's length (a body held for its INTERNALDATE) */
 };
 
 static int on_body_begin(void *ctx, uint64_t size, char *err, size_t errlen)
@@ -290,6 +291,23 @@ static void pending_discard(struct pending *p)
 	free(p->final_name);
 }
 
+/* What an answer for the message at idx in the view said of its INTERNALDATE
+ * and RFC822.SIZE (INT64_MIN, UINT64_MAX: nothing), for its body in another. */
+static void split_note(struct folder_run *f, size_t idx, int64_t date, uint64_t size)
+{
+	if (date == INT64_MIN && size == UINT64_MAX)
+		return;
+	if (!f->split) {
+		f->split = xmalloc((f->sv.n + 1) * sizeof(*f->split));
+		for (size_t i = 0; i < f->sv.n; i++)
+			f->split[i] = (struct split_items){ INT64_MIN, UINT64_MAX };
+	}
+	if (date != INT64_MIN)
+		f->split[idx].date = date;
+	if (size != UINT64_MAX)
+		f->split[idx].size = size;
+}
+
 /* A FETCH answer M without a body, of the message at IDX in the view (or
  * -1): recorded as bodyless when the body was asked for; a delivery opened
  * for it (a refused partial body) aborted. */
@@ -306,29 +324,22 @@ static void no_body(struct folder_run *f, const struct imap_msg *m, ssize_t idx)
 		bodyless_add(f, m->uid, !answered ? BODY_FLAGS_ONLY : m->body_nil ? BODY_NIL :
 				       m->body_partial ? BODY_PARTIAL : BODY_MISSING);
 	/* a server may split a message's items over several FETCH responses
-	 * (RFC 3501 §7.4.2): a body that follows without its INTERNALDATE takes
-	 * this one */
-	if (idx >= 0 && m->internaldate != INT64_MIN && !m->body_nil && !m->body_partial) {
-		if (!f->split_dates) {
-			f->split_dates = xmalloc((f->sv.n + 1) * sizeof(*f->split_dates));
-			for (size_t i = 0; i < f->sv.n; i++)
-				f->split_dates[i] = INT64_MIN;
-		}
-		f->split_dates[idx] = m->internaldate;
-	}
+	 * (RFC 3501 §7.4.2): the body, before or after, takes these */
+	if (idx >= 0 && !m->body_nil && !m->body_partial)
+		split_note(f, (size_t)idx, m->internaldate, m->rfc822_size);
 	if (f->dl_open) { /* a refused partial body */
 		maildir_delivery_abort(&f->dl);
 		f->dl_open = 0;
 	}
 }
 
-/* The message M just delivered to tmp/ (PD, its paths now f's) queued for its
- * rename into cur/: held until the download ends when its RFC822.SIZE is not
- * its body's, else pending, the batch flushed when full. 0, or <0 with err. */
-static int hold_or_queue(struct folder_run *f, const struct imap_msg *m, const struct pending *pd, char *err,
-			 size_t errlen)
+/* The message just delivered to tmp/ (PD, its paths now f's) queued for its
+ * rename into cur/: held until the download ends when its RFC822.SIZE (size,
+ * UINT64_MAX: not told) is not its body's, else pending, the batch flushed
+ * when full. 0, or <0 with err. */
+static int hold_or_queue(struct folder_run *f, uint64_t size, const struct pending *pd, char *err, size_t errlen)
 {
-	if (m->rfc822_size != UINT64_MAX && m->rfc822_size != m->body_size) {
+	if (size != UINT64_MAX && size != pd->body_size) {
 		/* Servers whose RFC822.SIZE is not their BODY[]'s length exist
 		 * (Exchange, hMailServer): not an error by itself. But a literal
 		 * announced longer than it is swallows the next answer and can
@@ -346,6 +357,33 @@ static int hold_or_queue(struct folder_run *f, const struct imap_msg *m, const s
 	return 0;
 }
 
+/* The body held at pd (its view index pd->idx, of `flags`, dated date) named
+ * and queued (hold_or_queue); a body of no bytes whose RFC822.SIZE (size) is
+ * not 0 is not kept: a message the server could not read (iCloud, Exchange),
+ * not an empty one; stored, it would stand for the message for good. */
+static int name_and_queue(struct folder_run *f, struct pending *pd, int64_t date, uint64_t size, char *err,
+			  size_t errlen)
+{
+	uint32_t uid = f->sv.msgs[pd->idx].uid;
+	if (!pd->body_size && size && size != UINT64_MAX) {
+		bodyless_add(f, uid, BODY_EMPTY);
+		f->sv.present[pd->idx] = 0;
+		pending_discard(pd);
+		return 0;
+	}
+	/* a date before 1970 is the file's mtime as it is; its name says 0, since
+	 * a name starting with '-' reads as an option to every shell tool */
+	int64_t name_date = date < 0 ? 0 : date;
+	struct buf final = BUF_INIT;
+	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, uid);
+	maildir_name_with_flags(&final, f->name_buf.data, f->sv.msgs[pd->idx].flags);
+	free(pd->final_name);
+	pd->final_name = buf_detach(&final);
+	f->sv.date[pd->idx] = name_date;
+	f->sv.present[pd->idx] = 2; /* pending */
+	return hold_or_queue(f, size, pd, err, errlen);
+}
+
 static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t errlen)
 {
 	struct folder_run *f = ctx;
@@ -354,16 +392,6 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		no_body(f, m, idx);
 	if (!m->has_body || !f->dl_open)
 		return 0;
-	if (!m->body_size && m->rfc822_size && m->rfc822_size != UINT64_MAX) {
-		/* an empty body whose RFC822.SIZE says it has bytes: a message
-		 * the server could not read (iCloud, Exchange), not an empty one;
-		 * stored, it would stand for the message for good */
-		if (idx >= 0 && !f->sv.present[idx] && sync_fetch_wanted(f->plan, m->uid))
-			bodyless_add(f, m->uid, BODY_EMPTY);
-		maildir_delivery_abort(&f->dl);
-		f->dl_open = 0;
-		return 0;
-	}
 	if (idx < 0 || !sync_fetch_wanted(f->plan, m->uid) || f->sv.present[idx]) {
 		/* not asked for, or a second copy: drop it */
 		log_debug("%s: ignoring unrequested body for UID %" PRIu32, f->name, m->uid);
@@ -371,42 +399,64 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		f->dl_open = 0;
 		return 0;
 	}
-	int64_t date = m->internaldate;
-	if (date == INT64_MIN && f->split_dates)
-		date = f->split_dates[idx];
-	if (date == INT64_MIN) {
-		/* asked for with the body: a file dated "now" would never be
-		 * corrected. Not kept, the rest of the folder is: the folder fails
-		 * for this run, the next asks again */
-		maildir_delivery_abort(&f->dl);
-		f->dl_open = 0;
-		bodyless_add(f, m->uid, BODY_NO_DATE);
-		return 0;
-	}
-	/* a date before 1970 is the file's mtime as it is; its name says 0, since
-	 * a name starting with '-' reads as an option to every shell tool */
-	int64_t name_date = date < 0 ? 0 : date;
-	unsigned flags = m->has_flags ? m->flags : f->sv.msgs[idx].flags;
+	split_note(f, (size_t)idx, m->internaldate, m->rfc822_size);
+	const struct split_items *it = f->split ? &f->split[idx] : &(struct split_items){ INT64_MIN, UINT64_MAX };
 	if (m->has_flags) {
-		f->sv.msgs[idx].flags = (uint8_t)flags;
+		f->sv.msgs[idx].flags = (uint8_t)m->flags;
 		free(f->sv.keywords[idx]);
 		f->sv.keywords[idx] = *m->keywords ? xstrdup(m->keywords) : NULL;
 	}
-	maildir_base_name(&f->name_buf, name_date, f->uidvalidity, m->uid);
-	struct buf final = BUF_INIT;
-	maildir_name_with_flags(&final, f->name_buf.data, flags);
-	int rc = maildir_delivery_finish(&f->dl, date, 0, err, errlen);
+	/* a file dated "now" would never be corrected: without its
+	 * INTERNALDATE, held until its command ends (settle_dateless) */
+	int rc = maildir_delivery_finish(&f->dl, it->date != INT64_MIN ? it->date : 0, 0, err, errlen);
 	f->dl_open = 0;
 	if (rc < 0) {
 		maildir_delivery_abort(&f->dl);
-		buf_free(&final);
 		return rc;
 	}
-	struct pending pd = { f->dl.tmp_path, buf_detach(&final), (size_t)idx, f->dl.bytes, m->gm_msgid };
-	f->sv.date[idx] = name_date;
+	struct pending pd = { f->dl.tmp_path, NULL, (size_t)idx, f->dl.bytes, m->gm_msgid, m->body_size };
 	f->dl.tmp_path = NULL;
 	f->sv.present[idx] = 2; /* pending */
-	return hold_or_queue(f, m, &pd, err, errlen);
+	if (it->date != INT64_MIN)
+		return name_and_queue(f, &pd, it->date, it->size, err, errlen);
+	if (f->n_dateless == f->cap_dateless) {
+		f->cap_dateless = f->cap_dateless ? f->cap_dateless * 2 : 16;
+		f->dateless = xrealloc(f->dateless, f->cap_dateless * sizeof(*f->dateless));
+	}
+	f->dateless[f->n_dateless++] = pd;
+	return 0;
+}
+
+/* The bodies that came without their INTERNALDATE, once the command that
+ * brought them has ended: those whose INTERNALDATE came in another answer
+ * meanwhile are dated and queued; the others are not kept, the rest of the
+ * folder is (it fails for this run, the next asks again). 0, or <0 with err. */
+static int settle_dateless(struct folder_run *f, char *err, size_t errlen)
+{
+	int rc = 0;
+	for (size_t i = 0; i < f->n_dateless; i++) {
+		struct pending *pd = &f->dateless[i];
+		const struct split_items *it = &f->split[pd->idx];
+		if (it->date == INT64_MIN || rc < 0) {
+			if (rc == 0)
+				bodyless_add(f, f->sv.msgs[pd->idx].uid, BODY_NO_DATE);
+			f->sv.present[pd->idx] = 0;
+			pending_discard(pd);
+			continue;
+		}
+		struct timespec ts[2] = { { .tv_sec = (time_t)it->date }, { .tv_sec = (time_t)it->date } };
+		if (utimensat(AT_FDCWD, pd->tmp_path, ts, 0) < 0) {
+			snprintf(err, errlen, "%s: %s", pd->tmp_path, strerror(errno));
+			rc = -1;
+			f->sv.present[pd->idx] = 0;
+			pending_discard(pd);
+			continue;
+		}
+		int qrc = name_and_queue(f, pd, it->date, it->size, err, errlen);
+		rc = qrc < 0 ? qrc : rc;
+	}
+	f->n_dateless = 0;
+	return rc;
 }
 
 static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n);
@@ -484,7 +534,7 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 	size_t next = 0, head = 0, tail = 0; /* tags[head..tail) in flight (mod window) */
 	size_t most = 0;                     /* UIDs of the largest refused command */
 	int rc = 0, failed = 0, download = cb->on_message == on_message;
-	char ferr[512];
+	char ferr[512], serr[512];
 	if (n_uids && !sync_folder_still_selected(f, err, errlen))
 		return SYNC_ERR_RESELECT;
 	while ((next < n_uids && !failed) || head != tail) {
@@ -502,6 +552,10 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 		}
 		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], cb, ferr, sizeof(ferr));
 		size_t start = head * batch, n = n_uids - start < batch ? n_uids - start : batch;
+		if (f->n_dateless && settle_dateless(f, serr, sizeof(serr)) < 0 && r >= 0) {
+			r = IMAP_ERR_LOCAL;
+			snprintf(ferr, sizeof(ferr), "%s", serr);
+		}
 		if (r == 0 && !failed && download) /* its held bodies checked now: kept if the download fails later */
 			settle_batch(f, uids + start, n);
 		head++;
@@ -750,6 +804,7 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 	const uint32_t *uids = p->fetch;
 	size_t n = p->n_fetch;
 	int rc = 0;
+	char ferr2[512];
 	if (f->spec_tag) { /* sent with EXAMINE: the bodies are already on their way */
 		/* nothing to ask beyond them: the next folder can be sent now */
 		size_t beyond = 0;
@@ -761,6 +816,10 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 			return SYNC_ERR_RESELECT; /* before reading: the spec answers are dropped at the end */
 		rc = imap_uid_fetch_wait(f->a->imap, f->spec_tag, &cb, err, errlen);
 		f->spec_tag = 0;
+		if (f->n_dateless && settle_dateless(f, ferr2, sizeof(ferr2)) < 0 && rc >= 0) {
+			rc = IMAP_ERR_LOCAL;
+			snprintf(err, errlen, "%s", ferr2);
+		}
 		/* refused (one message the server cannot read): what it did not
 		 * bring is asked for below, note_refused; from this folder again
 		 * when the next one's EXAMINE went ahead of the answer */
@@ -796,7 +855,6 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 		sync_prefetch_next(f);
 	settle_odd(f, rc == 0);
 	/* what arrived whole is kept even when the download failed later */
-	char ferr2[512];
 	int frc = flush_pending(f, rc == 0, rc == 0 ? err : ferr2, rc == 0 ? errlen : sizeof(ferr2));
 	if (f->store_touched && maildir_fsync_dir(f->store.data, ferr2, sizeof(ferr2)) < 0)
 		log_warn("%s", ferr2);
@@ -837,8 +895,13 @@ void sync_fetch_cleanup(struct folder_run *f)
 		pending_discard(&f->odd[i]);
 	free(f->odd);
 	free(f->bodyless);
-	free(f->split_dates);
-	f->split_dates = NULL;
+	for (size_t i = 0; i < f->n_dateless; i++)
+		pending_discard(&f->dateless[i]);
+	free(f->dateless);
+	f->dateless = NULL;
+	f->n_dateless = f->cap_dateless = 0;
+	free(f->split);
+	f->split = NULL;
 	f->pending = f->odd = NULL;
 	f->bodyless = NULL;
 	f->n_pending = f->n_odd = f->n_bodyless = 0;

@@ -2688,9 +2688,10 @@ class _(NoDate):
     body_only = True
 
 
-@sc("fetch-split", rc="0 1", named="Bad", flags="same")
+@sc("fetch-split", rc="0", named="-", flags="same")
 class _(Base):
-    """Bad UID 3's body FETCH comes as two responses: UID and BODY[] first, FLAGS and INTERNALDATE after"""
+    """Bad UID 3's body FETCH comes as two responses: UID and BODY[] first, FLAGS and INTERNALDATE after
+    (RFC 3501 7.4.2): the body waits in tmp/ for its INTERNALDATE"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
         parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
         if is_bad(f) and m.uid == 3 and body is not None:
@@ -2708,6 +2709,34 @@ class _(Base):
         if is_bad(f) and m.uid == 3 and body is not None:
             c.send(self.fetch_bytes(seq, parts, None))
             c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
+            return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-split-size-empty", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
+    doc="Bad UID 3's body FETCH comes as two responses: UID, FLAGS, INTERNALDATE and RFC822.SIZE first, "
+        "then UID and BODY[] {0} (a message the server cannot read, as body-empty-literal): the size "
+        "of the first answer counts, no empty file is stored, the folder fails")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and body is not None:
+            c.send(self.fetch_bytes(seq, parts, None))
+            c.send(self.fetch_bytes(seq, [b"UID 3"], b"", bname))
+            return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-split-date-after-size", rc="0", named="-", flags="same",
+    doc="Bad UID 3's body FETCH comes as three responses: UID and RFC822.SIZE, then UID and BODY[], "
+        "then UID, FLAGS and INTERNALDATE: the body is stored with the date of the last")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and body is not None:
+            c.send(self.fetch_bytes(seq, [p for p in parts if p.startswith((b"UID", b"RFC822.SIZE"))], None))
+            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
+            c.send(self.fetch_bytes(seq, [p for p in parts if not p.startswith(b"RFC822.SIZE")], None))
             return
         c.send(self.fetch_bytes(seq, parts, body, bname))
 

@@ -292,10 +292,11 @@ static void pending_discard(struct pending *p)
 }
 
 /* What an answer for the message at idx in the view said of its INTERNALDATE
- * and RFC822.SIZE (INT64_MIN, UINT64_MAX: nothing), for its body in another. */
+ * and RFC822.SIZE (INT64_MIN, UINT64_MAX: nothing), for its body in another;
+ * f->split is made at the first call. */
 static void split_note(struct folder_run *f, size_t idx, int64_t date, uint64_t size)
 {
-	if (date == INT64_MIN && size == UINT64_MAX)
+	if (date == INT64_MIN && size == UINT64_MAX && f->split)
 		return;
 	if (!f->split) {
 		f->split = xmalloc((f->sv.n + 1) * sizeof(*f->split));
@@ -325,7 +326,8 @@ static void no_body(struct folder_run *f, const struct imap_msg *m, ssize_t idx)
 				       m->body_partial ? BODY_PARTIAL : BODY_MISSING);
 	/* a server may split a message's items over several FETCH responses
 	 * (RFC 3501 §7.4.2): the body, before or after, takes these */
-	if (idx >= 0 && !m->body_nil && !m->body_partial)
+	if (idx >= 0 && !m->body_nil && !m->body_partial &&
+	    (m->internaldate != INT64_MIN || m->rfc822_size != UINT64_MAX))
 		split_note(f, (size_t)idx, m->internaldate, m->rfc822_size);
 	if (f->dl_open) { /* a refused partial body */
 		maildir_delivery_abort(&f->dl);
@@ -399,8 +401,11 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		f->dl_open = 0;
 		return 0;
 	}
-	split_note(f, (size_t)idx, m->internaldate, m->rfc822_size);
-	const struct split_items *it = f->split ? &f->split[idx] : &(struct split_items){ INT64_MIN, UINT64_MAX };
+	struct split_items it = f->split ? f->split[idx] : (struct split_items){ INT64_MIN, UINT64_MAX };
+	if (m->internaldate != INT64_MIN)
+		it.date = m->internaldate;
+	if (m->rfc822_size != UINT64_MAX)
+		it.size = m->rfc822_size;
 	if (m->has_flags) {
 		f->sv.msgs[idx].flags = (uint8_t)m->flags;
 		free(f->sv.keywords[idx]);
@@ -408,7 +413,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	}
 	/* a file dated "now" would never be corrected: without its
 	 * INTERNALDATE, held until its command ends (settle_dateless) */
-	int rc = maildir_delivery_finish(&f->dl, it->date != INT64_MIN ? it->date : 0, 0, err, errlen);
+	int rc = maildir_delivery_finish(&f->dl, it.date != INT64_MIN ? it.date : 0, 0, err, errlen);
 	f->dl_open = 0;
 	if (rc < 0) {
 		maildir_delivery_abort(&f->dl);
@@ -417,8 +422,9 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	struct pending pd = { f->dl.tmp_path, NULL, (size_t)idx, f->dl.bytes, m->gm_msgid, m->body_size };
 	f->dl.tmp_path = NULL;
 	f->sv.present[idx] = 2; /* pending */
-	if (it->date != INT64_MIN)
-		return name_and_queue(f, &pd, it->date, it->size, err, errlen);
+	if (it.date != INT64_MIN)
+		return name_and_queue(f, &pd, it.date, it.size, err, errlen);
+	split_note(f, (size_t)idx, INT64_MIN, it.size); /* settle_dateless reads f->split */
 	if (f->n_dateless == f->cap_dateless) {
 		f->cap_dateless = f->cap_dateless ? f->cap_dateless * 2 : 16;
 		f->dateless = xrealloc(f->dateless, f->cap_dateless * sizeof(*f->dateless));

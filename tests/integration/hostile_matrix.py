@@ -2741,6 +2741,18 @@ class _(Base):
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 
+@sc("fetch-body-alone", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
+    doc="Bad UID 3's body FETCH is answered with UID and BODY[] alone, no FLAGS, INTERNALDATE or "
+        "RFC822.SIZE in any response: not stored (no file dated \"now\"), the folder fails, the rest kept")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and body is not None:
+            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
+            return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
 @sc("rfc822size-bogus", rc="0", named="-", flags="same", doc="RFC822.SIZE -5 and 10^25 on Bad's messages")
 class _(Base):
     def fetch_one(self, c, f, seq, m, items, uidcmd):

@@ -96,24 +96,33 @@ static int retry_throttled(struct account_run *a, const struct imap_mailbox *mb,
 			   size_t errlen)
 {
 	unsigned budget_ms = (unsigned)a->acct->timeout * 2000u;
+	int last = 0;
 	if (budget_ms > THROTTLE_MAX_MS)
 		budget_ms = THROTTLE_MAX_MS;
-	for (unsigned t = 0; rc < 0 && !a->folder_done && a->imap && imap_throttle_ms(a->imap) &&
+	for (unsigned t = 0; rc < 0 && !last && !a->folder_done && a->imap && imap_throttle_ms(a->imap) &&
 			     t < THROTTLE_RETRIES; t++) {
 		unsigned wait_ms = imap_throttle_ms(a->imap) << t;
+		int spent = a->throttle_waited_ms >= budget_ms;
 		if (wait_ms > THROTTLE_MAX_MS)
 			wait_ms = THROTTLE_MAX_MS;
-		if (a->throttle_waited_ms >= budget_ms) {
+		if (spent && !a->throttled_download) {
 			log_warn("account %s: folder \"%s\": server is throttling (%s); this run has waited "
 				 "%.1f s for it already: not retried", a->acct->name, mb->utf8, err,
 				 a->throttle_waited_ms / 1000.0);
 			break;
 		}
-		if (wait_ms > budget_ms - a->throttle_waited_ms)
-			wait_ms = budget_ms - a->throttle_waited_ms;
-		a->throttle_waited_ms += wait_ms;
-		log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
-			 a->acct->name, mb->utf8, err, wait_ms / 1000.0);
+		if (spent) {
+			wait_ms = 0;
+			log_warn("account %s: folder \"%s\": server is throttling (%s); this run has waited "
+				 "%.1f s for it already: its download is tried once more, now", a->acct->name,
+				 mb->utf8, err, a->throttle_waited_ms / 1000.0);
+		} else {
+			if (wait_ms > budget_ms - a->throttle_waited_ms)
+				wait_ms = budget_ms - a->throttle_waited_ms;
+			a->throttle_waited_ms += wait_ms;
+			log_warn("account %s: folder \"%s\": server is throttling (%s); retrying in %.1f s",
+				 a->acct->name, mb->utf8, err, wait_ms / 1000.0);
+		}
 		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 		imap_throttle_clear(a->imap);
@@ -125,8 +134,12 @@ static int retry_throttled(struct account_run *a, const struct imap_mailbox *mb,
 		*rep = (struct sync_folder_report){ .name = mb->utf8, .path = rel, .how = "" };
 		/* the last try: a download command answered with a throttling code
 		 * now is taken for a message the server cannot read (one answered
-		 * [UNAVAILABLE] for good must not hold the folder back every run) */
-		a->throttle_last = t + 1 == THROTTLE_RETRIES || a->throttle_waited_ms >= budget_ms;
+		 * [UNAVAILABLE] for good must not hold the folder back every run);
+		 * a folder whose download was throttled gets it even when the run
+		 * has waited all it may, at once */
+		last = spent || t + 1 == THROTTLE_RETRIES || a->throttle_waited_ms >= budget_ms;
+		a->throttle_last = last;
+		a->throttled_download = 0;
 		rc = sync_folder(a, mb, rel, status, rep, err, errlen);
 		a->throttle_last = 0;
 		after_folder(a, mb, rc);
@@ -169,6 +182,7 @@ static void one_folder(struct worker *w, size_t k)
 	struct sync_folder_report rep = { .name = mb->utf8, .path = rel, .how = "" };
 	struct timespec f0, f1;
 	clock_gettime(CLOCK_MONOTONIC, &f0);
+	a->throttled_download = 0;
 	rc = sync_folder(a, mb, rel, status, &rep, err, sizeof(err));
 	after_folder(a, mb, rc);
 	if (rc == SYNC_ERR_RESELECT) {

@@ -422,9 +422,11 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	struct pending pd = { f->dl.tmp_path, NULL, (size_t)idx, f->dl.bytes, m->gm_msgid, m->body_size };
 	f->dl.tmp_path = NULL;
 	f->sv.present[idx] = 2; /* pending */
-	if (it.date != INT64_MIN)
+	/* an empty body is not an empty message when its RFC822.SIZE, maybe
+	 * still to come, is not 0: held until its command ends too */
+	if (it.date != INT64_MIN && (pd.body_size || it.size != UINT64_MAX))
 		return name_and_queue(f, &pd, it.date, it.size, err, errlen);
-	split_note(f, (size_t)idx, INT64_MIN, it.size); /* settle_dateless reads f->split */
+	split_note(f, (size_t)idx, it.date, it.size); /* settle_dateless reads f->split */
 	if (f->n_dateless == f->cap_dateless) {
 		f->cap_dateless = f->cap_dateless ? f->cap_dateless * 2 : 16;
 		f->dateless = xrealloc(f->dateless, f->cap_dateless * sizeof(*f->dateless));
@@ -433,10 +435,11 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 	return 0;
 }
 
-/* The bodies that came without their INTERNALDATE, once the command that
- * brought them has ended: those whose INTERNALDATE came in another answer
- * meanwhile are dated and queued; the others are not kept, the rest of the
- * folder is (it fails for this run, the next asks again). 0, or <0 with err. */
+/* The bodies that came without their INTERNALDATE (or empty, without their
+ * RFC822.SIZE), once the command that brought them has ended: those whose
+ * INTERNALDATE came in another answer are dated and queued (name_and_queue
+ * checks the size); the others are not kept, the rest of the folder is (it
+ * fails for this run, the next asks again). 0, or <0 with err. */
 static int settle_dateless(struct folder_run *f, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -467,16 +470,16 @@ static int settle_dateless(struct folder_run *f, char *err, size_t errlen)
 
 static void settle_batch(struct folder_run *f, const uint32_t *uids, size_t n);
 
-/* Download commands refused (note_refused) a folder may get in a run: a NO
- * that is not about one message (the folder deleted meanwhile) must not cost
- * a command per message of a large folder. An unreadable message costs one
+/* Download commands refused (note_refused) one after the other, with none
+ * answered OK in between, before the folder fails for the run: a NO that is
+ * not about one message (the folder deleted meanwhile) must not cost a
+ * command per message of a large folder. An unreadable message costs one
  * refused command per size of command of the bisection (500, 125, 32, 8, 2,
- * 1): the budget lets a run get past some ten of them, more in a large
- * folder; past it the folder fails and the rest waits for the next run. */
-static size_t refused_budget(const struct folder_run *f)
-{
-	return 64 + f->plan->n_fetch / 64;
-}
+ * 1), its readable neighbours answered OK in between; a total budget would
+ * hold back the same readable messages on every run once a folder has more
+ * unreadable ones than it allows. Past this, only a run of as many unreadable
+ * messages in a row holds back a readable one beside it. */
+#define REFUSED_IN_A_ROW 64
 
 /* The size of the commands asking again for what refused commands of at
  * most n UIDs did not bring: a quarter of it. */
@@ -488,10 +491,14 @@ static size_t refused_batch(size_t n)
 /* Whether the NO a download command just got is taken for a message the
  * server cannot read: it has no throttling code, or this is the folder's last
  * try for a throttling server (retry_throttled: a message answered
- * [UNAVAILABLE] for good must not hold the rest of the folder back). */
-static int is_refusal(const struct folder_run *f)
+ * [UNAVAILABLE] for good must not hold the rest of the folder back). Else
+ * the folder's download is noted as throttled, for that last try. */
+static int taken_for_refusal(struct folder_run *f)
 {
-	return !imap_throttle_ms(f->a->imap) || f->a->throttle_last;
+	if (!imap_throttle_ms(f->a->imap) || f->a->throttle_last)
+		return 1;
+	f->a->throttled_download = 1;
+	return 0;
 }
 
 /* A download command (uids[0..n)) answered NO by a server that is not
@@ -527,7 +534,8 @@ static void note_refused(struct folder_run *f, const uint32_t *uids, size_t n, c
  * link never idles between batches. A download command refused (NO, no
  * throttling) does not stop the others; what it asked for and did not get is
  * asked for again in smaller commands (note_refused), down to one UID a
- * command, within the folder's budget of refusals (refused_budget). */
+ * command, as long as the refusals do not follow each other without end
+ * (REFUSED_IN_A_ROW). */
 static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_uids, size_t batch,
 			   const char *items, const struct imap_fetch_cb *cb, char *err, size_t errlen)
 {
@@ -558,10 +566,15 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 		}
 		int r = imap_uid_fetch_wait(f->a->imap, tags[head % window], cb, ferr, sizeof(ferr));
 		size_t start = head * batch, n = n_uids - start < batch ? n_uids - start : batch;
-		if (f->n_dateless && settle_dateless(f, serr, sizeof(serr)) < 0 && r >= 0) {
+		/* a local error (a batch that could not be made durable) comes
+		 * before a refusal: its bodies are gone, not vanished */
+		if (f->n_dateless && settle_dateless(f, serr, sizeof(serr)) < 0 && r != IMAP_ERR_NET &&
+		    r != IMAP_ERR_PROTOCOL) {
 			r = IMAP_ERR_LOCAL;
 			snprintf(ferr, sizeof(ferr), "%s", serr);
 		}
+		if (r == 0 && download)
+			f->refused_in_a_row = 0;
 		if (r == 0 && !failed && download) /* its held bodies checked now: kept if the download fails later */
 			settle_batch(f, uids + start, n);
 		head++;
@@ -569,8 +582,8 @@ static int fetch_pipelined(struct folder_run *f, const uint32_t *uids, size_t n_
 			maildir_delivery_abort(&f->dl);
 			f->dl_open = 0;
 		}
-		if (r == IMAP_ERR_NO && download && !failed && is_refusal(f) &&
-		    f->n_refused_cmds++ < refused_budget(f)) {
+		if (r == IMAP_ERR_NO && download && !failed && taken_for_refusal(f) &&
+		    f->refused_in_a_row++ < REFUSED_IN_A_ROW) {
 			if (n > 1 && !again)
 				again = xmalloc(n_uids * sizeof(*again));
 			note_refused(f, uids + start, n, ferr, again, &n_again);
@@ -822,14 +835,15 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 			return SYNC_ERR_RESELECT; /* before reading: the spec answers are dropped at the end */
 		rc = imap_uid_fetch_wait(f->a->imap, f->spec_tag, &cb, err, errlen);
 		f->spec_tag = 0;
-		if (f->n_dateless && settle_dateless(f, ferr2, sizeof(ferr2)) < 0 && rc >= 0) {
+		if (f->n_dateless && settle_dateless(f, ferr2, sizeof(ferr2)) < 0 && rc != IMAP_ERR_NET &&
+		    rc != IMAP_ERR_PROTOCOL) {
 			rc = IMAP_ERR_LOCAL;
 			snprintf(err, errlen, "%s", ferr2);
 		}
 		/* refused (one message the server cannot read): what it did not
 		 * bring is asked for below, note_refused; from this folder again
 		 * when the next one's EXAMINE went ahead of the answer */
-		if (rc == IMAP_ERR_NO && is_refusal(f))
+		if (rc == IMAP_ERR_NO && taken_for_refusal(f))
 			rc = sync_folder_still_selected(f, err, errlen) ? 0 : SYNC_ERR_RESELECT;
 		if (f->dl_open) {
 			maildir_delivery_abort(&f->dl);

@@ -110,13 +110,13 @@ struct folder_run {
 	int bodyless_unsorted;  /* appended to since sorted by UID (is_bodyless) */
 	int refused;            /* a download command was refused (NO): warned about once; the
 				 * bodies held then are not kept (settle_odd) */
-	size_t n_refused_cmds;  /* download commands refused this run (within refused_budget) */
+	size_t refused_in_a_row; /* download commands refused since the last answered OK */
 	/* by view index: the INTERNALDATE and RFC822.SIZE of answers without the
 	 * body (INT64_MIN, UINT64_MAX: none), as a server may split a message's
 	 * items over several FETCH responses (RFC 3501 §7.4.2) */
 	struct split_items { int64_t date; uint64_t size; } *split;
-	struct pending *dateless; /* bodies come before their INTERNALDATE, held in tmp/ */
-	size_t n_dateless, cap_dateless; /* until their command ends (settle_dateless) */
+	struct pending *dateless; /* bodies come without their INTERNALDATE (or empty without */
+	size_t n_dateless, cap_dateless; /* an RFC822.SIZE), held in tmp/ until their command ends */
 	unsigned long expunges0; /* imap_expunges() when the folder began */
 	int want_dates;         /* a full listing asks INTERNALDATE (no state to tell the files by) */
 	int server_dates;       /* its INTERNALDATEs replace the state's dates (HIGHESTMODSEQ went back) */

@@ -79,6 +79,7 @@ struct account_run {
 	unsigned reconnects;
 	unsigned throttle_waited_ms; /* this connection's waits for a throttling server, this run */
 	int throttle_last;      /* a folder's last try for a throttling server (retry_throttled) */
+	int throttled_download; /* a download of the folder was answered with a throttling code */
 	unsigned long round_trips;
 	struct state_commits *commits; /* NULL: each folder saves its own state */
 	struct prefetch *pre;   /* NULL: no look-ahead (one folder at a time) */

@@ -2727,6 +2727,19 @@ class _(Base):
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 
+@sc("fetch-split-size-after-empty", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
+    doc="Bad UID 3's body FETCH: UID, FLAGS, INTERNALDATE and BODY[] {0} first, then UID and its true "
+        "RFC822.SIZE apart: the empty body waits for the end of its command, and is not stored")
+class _(Base):
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and body is not None:
+            c.send(self.fetch_bytes(seq, [p for p in parts if not p.startswith(b"RFC822.SIZE")], b"", bname))
+            c.send(self.fetch_bytes(seq, [b"UID 3", b"RFC822.SIZE %d" % len(m.body)], None))
+            return
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
 @sc("fetch-split-date-after-size", rc="0", named="-", flags="same",
     doc="Bad UID 3's body FETCH comes as three responses: UID and RFC822.SIZE, then UID and BODY[], "
         "then UID, FLAGS and INTERNALDATE: the body is stored with the date of the last")
@@ -3111,10 +3124,33 @@ class _(RefuseOne):
         return any(in_set(ranges, u) for u in range(RUN_LO, RUN_HI + 1))
 
 
+SCATTERED = [u for u in range(100, 500) if u % 20 == 7]  # fetch-no-scattered: 20 unreadable messages
+
+
+@sc("fetch-no-scattered", rc="1", named="Bad",
+    flags="kept=Bad:" + "+".join(str(u) for u in [1, 3, 5, 9] + [u for u in range(100, 500) if u not in SCATTERED]),
+    doc="Bad holds 400 more messages, UIDs 100-499, and every UID FETCH of its bodies that asks for one of "
+        "20 scattered among them is answered NO and nothing else: every readable one is mirrored in one "
+        "run (a budget of refusals per folder spent before the single UIDs held some back on every run)")
+class _(RefuseOne):
+    def make_folders(self):
+        fs = super().make_folders()
+        bad = folder_by(fs, b"Bad")
+        bad.uidnext = 100
+        for _k in range(400):
+            bad.hms += 1
+            bad.msgs.append(new_message(bad, bad.hms))
+            bad.uidnext += 1
+        return fs
+
+    def refuses(self, f, ranges):
+        return any(in_set(ranges, u) for u in SCATTERED)
+
+
 @sc("fetch-no-all-big", rc="1", named="Bad", flags="maxerr=12", bound=20,
     doc="Bad holds 5000 more messages and every UID FETCH of its bodies is answered NO (a NO about the "
-        "folder, not one message): the commands asked again in smaller ones stop at the folder's budget "
-        "of refusals (64 + 1/64 of the messages), not one per message; the folder fails, the rest mirrored")
+        "folder, not one message): the commands asked again in smaller ones stop after 64 refused in a "
+        "row, not one per message; the folder fails, the rest mirrored")
 class _(RefuseOne):
     def make_folders(self):
         fs = super().make_folders()
@@ -3128,7 +3164,7 @@ class _(RefuseOne):
 
     def refuses(self, f, ranges):
         n = self.count("refusals")
-        if n > 64 + 5004 // 64 + 4:  # the budget, then what was in flight; else a traceback fails it
+        if n > 64 + 4:  # 64 in a row, then what was in flight; else a traceback fails it
             raise RuntimeError(f"refused command {n}: more than the budget")
         return True
 
@@ -3139,6 +3175,30 @@ class _(RefuseOne):
         "the last try takes it for a message the server cannot read, and UIDs 3, 5 and 9 are mirrored")
 class _(RefuseOne):
     text = b"NO [UNAVAILABLE] Server error while fetching messages"
+
+
+@sc("fetch-unavailable-two-folders", rc="1", named="Bad", flags="nogood,kept=Bad:3+5+9,kept=A:2", bound=15,
+    doc="as fetch-unavailable-one-message, for UID 1 of A and of Bad: the second folder gets its last "
+        "try at once, though the run has waited all it may for a throttling server by then")
+class _(RefuseOne):
+    text = b"NO [UNAVAILABLE] Server error while fetching messages"
+
+    def refuses(self, f, ranges):
+        return in_set(ranges, 1) and any(m.uid == 1 for m in f.msgs)
+
+    def do_fetch(self, c, tag, args, uidcmd):
+        f = c.sel
+        if f is not None and f.name == b"A" and uidcmd:
+            items = args[1] if len(args) > 1 and isinstance(args[1], list) else args[1:2]
+            if any(isinstance(it, bytes) and it.upper() == b"BODY.PEEK[]" for it in items):
+                try:
+                    ranges = parse_set(args[0], f.msgs[-1].uid)
+                except ValueError:
+                    ranges = []
+                if self.refuses(f, ranges):
+                    c.send(tag + b" " + self.text + b"\r\n")
+                    return
+        return super().do_fetch(c, tag, args, uidcmd)
 
 
 @sc("fetch-no-expunged-again", rc="0", named="-", flags="kept=Bad:3+5+9",

@@ -226,7 +226,7 @@ run_one() {
 		tls=*) tls=${f#tls=} ;;
 		maxconn=*) maxconn=${f#maxconn=} ;;
 		must=*) must=${f#must=} ;;
-		kept=*) kept=${f#kept=} ;;
+		kept=*) kept="$kept ${f#kept=}" ;; # may be given for several folders
 		nodir=*) nodir=${f#nodir=} ;;
 		maxrss=*) maxrss=${f#maxrss=} ;;
 		maxerr=*) maxerr=${f#maxerr=} ;;
@@ -320,11 +320,11 @@ run_one() {
 	if [ -n "$must" ] && [ $rc -eq 0 ] && [ -z "$(file_for "$acct" "${must%%:*}" "${must#*:}")" ]; then
 		problem "exit 0 but ${must%%:*} UID ${must#*:} is not mirrored"
 	fi
-	if [ -n "$kept" ]; then
-		for k in $(echo "${kept#*:}" | tr + ' '); do
-			[ -n "$(file_for "$acct" "${kept%%:*}" "$k")" ] || problem "${kept%%:*} UID $k is not mirrored (exit $rc)"
+	for f in $kept; do
+		for k in $(echo "${f#*:}" | tr + ' '); do
+			[ -n "$(file_for "$acct" "${f%%:*}" "$k")" ] || problem "${f%%:*} UID $k is not mirrored (exit $rc)"
 		done
-	fi
+	done
 	if [ -n "$nodir" ] && [ -e "$acct/$nodir" ]; then
 		problem "$nodir was never opened, yet the mirror has a directory for it"
 	fi

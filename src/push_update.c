@@ -80,43 +80,49 @@ static size_t flag_changes(struct folder_run *f, const size_t *idx, size_t n, st
 
 /* The STOREs of the sorted changes CH[*next..nc) sent, a window of groups in
  * flight, and answered; *NEXT moves past those sent. Entries of changes the
- * target made take the mirror's flags, those refused count as failed.
- * 0, or an IMAP_ERR_* code with err. */
+ * target made take the mirror's flags; those of a refused STORE count as
+ * failed (the other STOREs in flight were done: left with their old flags,
+ * their entries would have them sent again by the next push, undoing what was
+ * changed on the target meanwhile). 0, or an IMAP_ERR_* code with err. */
 static int store_window(struct folder_run *f, const struct flag_change *ch, size_t nc, size_t *next, char *err,
 			size_t errlen)
 {
-	/* a window of groups in flight, then their answers */
+	/* a window of groups in flight, then their answers; tag t is for the
+	 * changes ch[from[t]..to[t]) */
 	unsigned tags[STORE_WINDOW * 2 + 2];
+	size_t from[STORE_WINDOW * 2 + 2], to[STORE_WINDOW * 2 + 2];
 	size_t i = *next, n_tags = 0, start = i;
 	int rc = 0;
 	while (i < nc && n_tags + 2 <= STORE_WINDOW * 2 && rc == 0) {
-		size_t j = i;
+		size_t j = i, t0 = n_tags;
 		while (j < nc && j - i < UIDSET_MAX && !strcmp(ch[j].add, ch[i].add) &&
 		       !strcmp(ch[j].remove, ch[i].remove))
 			j++;
 		rc = send_stores(f, ch, i, j, tags, &n_tags, err, errlen);
+		for (size_t t = t0; t < n_tags; t++) {
+			from[t] = i;
+			to[t] = j;
+		}
 		i = j;
 	}
 	*next = i;
-	int failed = 0;
+	uint8_t *refused = xcalloc(i - start + 1, 1);
 	for (size_t t = 0; t < n_tags && !imap_connection_lost(rc); t++) {
 		char serr[512];
 		int r = imap_command_wait(f->r->imap, tags[t], "UID STORE", serr, sizeof(serr));
 		if (r == IMAP_ERR_NO) {
 			log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
 				  f->r->dst->name, f->name, serr);
-			failed = 1;
+			memset(refused + (from[t] - start), 1, to[t] - from[t]);
 		} else if (r < 0) {
 			snprintf(err, errlen, "%s", serr);
 			rc = r;
 		}
 	}
-	if (rc < 0)
-		return rc;
-	for (size_t k = start; k < i; k++) {
+	for (size_t k = start; rc == 0 && k < i; k++) {
 		const struct push_src *s = &f->src[ch[k].src];
 		struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
-		if (failed || !e) {
+		if (refused[k - start] || !e) {
 			f->failed++;
 			continue;
 		}
@@ -124,6 +130,7 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 		push_entry_set_keywords(e, s->keywords);
 		f->updated++;
 	}
+	free(refused);
 	return rc;
 }
 

@@ -414,8 +414,9 @@ out:
 }
 
 /* Source messages idx[0..n) opened for their keys (KEYS[k], OK[k] set;
- * SEARCH[k] when not found under a hint's UID, HINT[k]); one that cannot be
- * read is warned about, and counted skipped unless LEARNING. */
+ * SEARCH[k] when not found under a hint's UID, HINT[k]); one whose file is
+ * gone is warned about and counted skipped, one that cannot be read counted
+ * failed, unless LEARNING. */
 static void lookup_keys(struct folder_run *f, const size_t *idx, size_t n, int learning,
 			const struct push_candidate *hint, struct msg_key *keys, uint8_t *ok, uint8_t *search,
 			ssize_t *match)
@@ -434,10 +435,16 @@ static void lookup_keys(struct folder_run *f, const size_t *idx, size_t n, int l
 				 f->src[idx[k]].uid, rerr);
 			continue;
 		}
-		if (r != 0) {
+		if (r > 0) {
 			log_warn("push %s -> %s: folder \"%s\": UID %" PRIu32 ": %s; skipped", f->r->src->name,
 				 f->r->dst->name, f->name, f->src[idx[k]].uid, rerr);
 			f->skipped++;
+			continue;
+		}
+		if (r < 0) { /* unreadable: not pushed, the run is partial */
+			log_error("push %s -> %s: folder \"%s\": UID %" PRIu32 ": %s; not pushed", f->r->src->name,
+				  f->r->dst->name, f->name, f->src[idx[k]].uid, rerr);
+			f->failed++;
 			continue;
 		}
 		message_key(&msg, &keys[k]);

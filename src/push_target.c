@@ -435,8 +435,8 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 }
 
 /* The next messages of idx[0..n) from *NEXT on opened into B (their
- * push_msgs B's), up to a batch's count and bytes; one that cannot be read is
- * skipped. The number opened. */
+ * push_msgs B's), up to a batch's count and bytes; one whose file is gone is
+ * skipped, one that cannot be read failed. The number opened. */
 static size_t batch_fill(struct folder_run *f, const size_t *idx, size_t n, size_t *next, struct pending_msg *b)
 {
 	size_t bytes = 0, inmem = 0, nb = 0;
@@ -445,10 +445,16 @@ static size_t batch_fill(struct folder_run *f, const size_t *idx, size_t n, size
 		struct pending_msg *m = &b[nb];
 		size_t i = idx[(*next)++];
 		int r = push_open_message(f, i, 1, &m->msg, rerr, sizeof(rerr));
-		if (r != 0) {
+		if (r > 0) { /* renamed by a mail reader: pushed next time */
 			log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 ": %s; skipped",
 				 f->r->src->name, f->r->dst->name, f->name, f->src[i].uid, rerr);
 			f->skipped++;
+			continue;
+		}
+		if (r < 0) { /* unreadable (an I/O error, too big): not pushed, the run is partial */
+			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 ": %s; not pushed",
+				  f->r->src->name, f->r->dst->name, f->name, f->src[i].uid, rerr);
+			f->failed++;
 			continue;
 		}
 		m->src = i;

@@ -99,7 +99,8 @@ size_t push_other_claims(const struct folder_run *f, uint32_t **out);
  * run). 0, or -1 with err naming the file. */
 int push_save_state(struct folder_run *f, char *err, size_t errlen);
 /* Open source message i into m (push_msg_load; with keep, to be sent); m->date
- * is the file's mtime (the INTERNALDATE). 0; 1 when the file is gone (a mail
+ * is the INTERNALDATE: the date its mailkeep name carries, else (none, or a
+ * date before 1970, named 0) the file's mtime. 0; 1 when the file is gone (a mail
  * reader renamed it); -1 on error; err names the file. m is freed on failure. */
 int push_open_message(struct folder_run *f, size_t i, int keep, struct push_msg *m, char *err, size_t errlen);
 

@@ -349,8 +349,9 @@ static void file_path(const struct folder_run *f, size_t i, struct buf *out)
 	buf_addf(out, "%s/%s/%s", f->dir.data, mf->in_new ? "new" : "cur", maildir_view_name(&f->view, mf));
 }
 
-/* Open message i and scan it (push_msg_load); its mtime is the INTERNALDATE.
- * 1 when the file is gone (a mail reader renamed it), -1 on error. */
+/* Open message i and scan it (push_msg_load); the date its name carries is
+ * the INTERNALDATE, else its mtime. 1 when the file is gone (a mail reader
+ * renamed it), -1 on error. */
 int push_open_message(struct folder_run *f, size_t i, int keep, struct push_msg *m, char *err, size_t errlen)
 {
 	struct buf path = BUF_INIT;
@@ -374,7 +375,14 @@ int push_open_message(struct folder_run *f, size_t i, int keep, struct push_msg 
 		snprintf(err, errlen, "%s: %s", path.data, lerr);
 		goto out;
 	}
+	/* the INTERNALDATE its mailkeep name carries: the mtime is lost by a copy
+	 * without -p, a snapshot extracted, a touch; only a date before 1970
+	 * (the name says 0) is the mtime's alone */
+	const struct maildir_file *mf = &f->view.files[f->file[i]];
+	int64_t named;
 	m->date = (int64_t)sb.st_mtim.tv_sec;
+	if (mf->uidvalidity && maildir_name_leading_date(maildir_view_name(&f->view, mf), &named) == 0 && named > 0)
+		m->date = named;
 	rc = 0;
 out:
 	if (rc != 0)

@@ -484,6 +484,14 @@ static void record_outcomes(struct folder_run *f, const size_t *idx, size_t n, i
 {
 	struct buf kw = BUF_INIT;
 
+	/* not read (unreadable, or renamed away meanwhile): in doubt, as it may
+	 * be on the target already (the state was lost, the source renumbered);
+	 * looked up again by the next push, never appended blind */
+	for (size_t k = 0; k < n && !learning; k++) {
+		const struct push_src *s = &f->src[idx[k]];
+		if (!ok[k] && !push_state_find(&f->st, s->uv, s->uid))
+			push_state_put(&f->st, s->uv, s->uid)->pending = 1;
+	}
 	/* not there: appended afresh (the state must stay sorted: remove, then put) */
 	for (size_t k = 0; k < n; k++) {
 		const struct push_src *s = &f->src[idx[k]];

@@ -4,7 +4,8 @@
 # error and exit 1 (partial), not 0. Before, it was counted "skipped", like a file a mail reader
 # renamed away (pushed by the next run), and the push exited 0, "everything pushed", on every run:
 # a migration left incomplete for good without an exit code to show it (cron stayed silent).
-# Once the file can be read, the next push appends it, and the target is exact.
+# Once the file can be read, the next push appends it, and the target is exact. With the push state
+# lost (every message looked up), an unreadable one is looked up again by the next push.
 . "$(dirname "$0")/lib.sh"
 t_begin
 command -v cc >/dev/null || fail "cc is not installed"
@@ -64,5 +65,17 @@ mk -c "$T/config.yaml" -v push alice bob
 expect_rc 0 "push once the file can be read"
 check 'grep -q "1 messages appended" "$MK_ERR"' "the file not appended once readable: $(grep -m1 'push alice -> bob: [0-9]* folders' "$MK_ERR")"
 PC_WHAT="bob is not an exact copy of alice" pc compare --src "$IMAP_HOST:$IMAP_PORT:alice:$DC/pass-alice" \
+	--dst "$IMAP_HOST:$IMAP_PORT:bob:$DC/pass-bob"
+
+# The push state lost: every message is looked up on the target. One that cannot be read then is
+# in doubt (it may be there already): the next push looks it up again, never appends it blind.
+# Before, it got no entry, and the next push appended it: a duplicate on the target.
+find "$T/mail/alice/.mailkeep/push" -name .push-state -delete
+LD_PRELOAD=$PRELOAD MK_EIO_MATCH=",U=2:" mk -c "$T/config.yaml" -v push alice bob
+expect_rc 1 "push, its state lost, with a message file that cannot be read"
+mk -c "$T/config.yaml" -v push alice bob
+expect_rc 0 "push once the file can be read again"
+check '! grep -q "[1-9][0-9]* messages appended" "$MK_ERR"' "a message already there appended again: $(grep -m1 'push alice -> bob: [0-9]* folders' "$MK_ERR")"
+PC_WHAT="bob is not an exact copy of alice (a duplicate?)" pc compare --src "$IMAP_HOST:$IMAP_PORT:alice:$DC/pass-alice" \
 	--dst "$IMAP_HOST:$IMAP_PORT:bob:$DC/pass-bob"
 t_pass

@@ -469,6 +469,31 @@ out:
 	return rc;
 }
 
+/* Whether the folder REL of the snapshot, not found by the walk, is still on
+ * disk but could not be read (a directory on its path without permission):
+ * 1 with err set. It was dropped from the commit as if deleted, exit 0. */
+static int folder_unreadable(const char *dir, const char *rel, char *err, size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	struct stat st;
+	int bad = 0;
+	buf_addf(&p, "%s/%s/cur", dir, rel);
+	if (lstat(p.data, &st) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			snprintf(err, errlen, "%s: cannot be read: %s", p.data, strerror(errno));
+			bad = 1;
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		/* not found by the walk: a directory above it that can be entered, not
+		 * listed, or a symbolic link */
+		snprintf(err, errlen, "%s: cannot be read: a directory above it cannot be listed or is a "
+			 "symbolic link", p.data);
+		bad = 1;
+	}
+	buf_free(&p);
+	return bad;
+}
+
 /* Each folder on disk compared with the tree (all of them if FULL, else those
  * whose directory times changed), its counts added to RES; folders gone from
  * disk dropped. 0, or -1 with err set. */
@@ -491,9 +516,13 @@ static int diff_folders(struct snap_run *r, int full, struct snapshot_result *re
 		res->renamed += x->renamed;
 		res->removed += x->removed;
 	}
-	for (size_t i = 0; i < r->recorded.n; i++)
-		if (!r->recorded.items[i].seen)
-			snapshot_drop_folder(r, r->recorded.items[i].rel);
+	for (size_t i = 0; i < r->recorded.n; i++) {
+		if (r->recorded.items[i].seen)
+			continue;
+		if (folder_unreadable(r->dir, r->recorded.items[i].rel, err, errlen))
+			return -1;
+		snapshot_drop_folder(r, r->recorded.items[i].rel);
+	}
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  * hashed), and folders gone from disk dropped from the tree. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -153,17 +154,31 @@ static const char *next_file(DIR *d)
 	return NULL;
 }
 
-/* The names of the files of directory PATH, NUL-separated, in readdir order;
- * none if it cannot be read (a folder without new/). */
-static void list_dir(const char *path, struct buf *out)
+/* The names of the files of directory PATH, NUL-separated, in readdir order:
+ * 0, also with none when it does not exist or is not a directory (a folder
+ * without new/, one removed meanwhile); -1 with errno when it cannot be read. One that could
+ * not be read was taken for empty: its messages left the commit, counted as
+ * removed, while they were still in the mirror. */
+static int list_dir(const char *path, struct buf *out)
 {
 	DIR *d = opendir(path);
 	const char *name;
+	int rc = 0, e;
 	buf_reset(out);
-	while (d && (name = next_file(d)))
+	if (!d)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	for (;;) {
+		errno = 0;
+		if (!(name = next_file(d)))
+			break;
 		buf_add(out, name, strlen(name) + 1);
-	if (d)
-		closedir(d);
+	}
+	e = errno;
+	if (e)
+		rc = -1;
+	closedir(d);
+	errno = e;
+	return rc;
 }
 
 /* Whether directory PATH lists exactly NAMES again, in the same order. */
@@ -189,7 +204,8 @@ static int lists_again(const char *path, const struct buf *names)
  * under both names or under neither (POSIX leaves it open; ext4 does both):
  * one reading left such messages out of the commit, which counted them as
  * removed, or put them in twice. 1 when settled; 0 if the directory kept
- * changing (NAMES then holds the last reading). */
+ * changing (NAMES then holds the last reading); -1 with errno if it cannot
+ * be read. */
 static int settled_listing(const char *path, struct buf *names)
 {
 	int settled = 0;
@@ -200,7 +216,8 @@ static int settled_listing(const char *path, struct buf *names)
 			nanosleep(&ts, NULL);
 		}
 		int64_t before = snapshot_ctime_ns(path);
-		list_dir(path, names);
+		if (list_dir(path, names) < 0)
+			return -1;
 		settled = lists_again(path, names) && snapshot_ctime_ns(path) == before;
 	}
 	return settled;
@@ -349,10 +366,15 @@ out:
 }
 
 /* The directory's settled listing into d->names; one that kept changing gets
- * time 0 in the folder. */
-static void diff_read_names(struct diff_dir *d)
+ * time 0 in the folder. 0, or -1 with err set when it cannot be read. */
+static int diff_read_names(struct diff_dir *d)
 {
-	if (!settled_listing(d->dpath.data, &d->names)) {
+	int settled = settled_listing(d->dpath.data, &d->names);
+	if (settled < 0) {
+		snprintf(d->err, d->errlen, "%s: cannot be read: %s", d->dpath.data, strerror(errno));
+		return -1;
+	}
+	if (!settled) {
 		log_warn("%s kept changing while it was read (a mail reader at work?): this snapshot may "
 			 "be off for it; the next run looks again", d->dpath.data);
 		/* a change time no directory has: the next run reads it again */
@@ -361,6 +383,7 @@ static void diff_read_names(struct diff_dir *d)
 		else
 			d->f->new_ns = 0;
 	}
+	return 0;
 }
 
 /* NAME, of an old entry X that a file of its base name took as a rename: X is
@@ -486,7 +509,8 @@ int snapshot_diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub
 		goto out;
 	git_error_clear();
 	buf_addf(&d.dpath, "%s/%s/%s", r->dir, f->rel, sub);
-	diff_read_names(&d);
+	if (diff_read_names(&d) < 0)
+		goto out;
 	for (size_t at = 0; at < d.names.len; at += strlen(d.names.data + at) + 1)
 		if (diff_take_name(&d, d.names.data + at) < 0)
 			goto out;

@@ -288,7 +288,7 @@ out:
 	imap_mailbox_list_free(&list);
 	imap_close(imap);
 	if (pw) {
-		memset(pw, 0, strlen(pw));
+		explicit_bzero(pw, strlen(pw)); /* a memset before free() is a dead store the compiler drops */
 		free(pw);
 	}
 	return rc;

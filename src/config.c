@@ -158,7 +158,14 @@ static int build_account(struct ctx *c, const struct layer *dl, const struct lay
 	a->gmail_dedupe = (int)pick_num(dl, al, K_GMAIL_DEDUPE, 1);
 	a->compress = (int)pick_num(dl, al, K_COMPRESS, 0);
 	a->snapshot_repo = pick_str(dl, al, K_SNAPSHOT_REPO, NULL);
-	if (!a->snapshot_repo) {
+	if (a->snapshot_repo) {
+		/* dropped as root's: "repo.git/" (a shell's completion) was made as
+		 * repo.git/.init and renamed onto its own parent, and every snapshot
+		 * failed ("Directory not empty", then "could not find repository") */
+		size_t len = strlen(a->snapshot_repo);
+		while (len > 1 && a->snapshot_repo[len - 1] == '/')
+			a->snapshot_repo[--len] = '\0';
+	} else {
 		buf_addf(&b, "%s%s%s.git", a->root, strcmp(a->root, "/") ? "/" : "", a->name);
 		a->snapshot_repo = buf_detach(&b);
 	}

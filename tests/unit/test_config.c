@@ -1065,3 +1065,21 @@ Test(config_valid, host_forms, .init = test_env)
 		config_free(&cfg);
 	}
 }
+
+/* snapshot_repo loses its trailing slashes as root does: "repo.git/" (a shell's
+ * completion) was created as repo.git/.init, then renamed onto its own parent,
+ * and every snapshot failed */
+Test(config_valid, snapshot_repo_trailing_slash, .init = test_env)
+{
+	struct config cfg = { 0 };
+	char err[512];
+	cr_assert_eq(load(ACCT "    snapshot_repo: /srv/git/a.git//\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].snapshot_repo, "/srv/git/a.git");
+	config_free(&cfg);
+	cr_assert_eq(load(ACCT "    snapshot_repo: ~/a.git/\n", &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].snapshot_repo, "/home/tester/a.git");
+	config_free(&cfg);
+	cr_assert_eq(load("defaults:\n  snapshot_repo: /srv/a.git/\n" ACCT, &cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.accounts[0].snapshot_repo, "/srv/a.git");
+	config_free(&cfg);
+}

@@ -334,15 +334,24 @@ static int add_account(struct cli *cli, const char *name)
 /* --shard K/N: the accounts whose name hashes to K (0..N-1) modulo N. */
 static int parse_shard(struct cli *cli, const char *s)
 {
-	unsigned k, n;
-	char tail;
-	/* digits only: sscanf's %u also takes blanks, a sign and "-1" */
-	if (s[strspn(s, "0123456789/")] || sscanf(s, "%u/%u%c", &k, &n, &tail) != 2 || n == 0 || n > 1000000 || k >= n) {
+	unsigned long long k = 0, n = 0;
+	/* digits only: strtoull also takes blanks, a sign and "-1"; each number
+	 * range-checked whole (sscanf's %u wrapped past 2^32: 0/4294967297 was
+	 * taken for 0/1, every account) */
+	size_t kl = strspn(s, "0123456789"), nl = s[kl] == '/' ? strspn(s + kl + 1, "0123456789") : 0;
+	if (kl && nl && !s[kl + 1 + nl]) {
+		errno = 0;
+		k = strtoull(s, NULL, 10);
+		n = strtoull(s + kl + 1, NULL, 10);
+		if (errno)
+			n = 0;
+	}
+	if (n == 0 || n > 1000000 || k >= n) {
 		fprintf(stderr, "mailkeep: --shard takes K/N with 0 <= K < N, not \"%s\"\n", s);
 		return -1;
 	}
-	cli->shard_k = k;
-	cli->shard_n = n;
+	cli->shard_k = (unsigned)k;
+	cli->shard_n = (unsigned)n;
 	return 0;
 }
 

@@ -47,8 +47,10 @@ check '! grep -q "mailkeep" "$A/.mailkeep/lock" "$B/.mailkeep/lock"' "log text w
 exact "$A"
 
 # --- usage and configuration errors: 2, a JSON report, nothing else on stdout ---
+# (a --shard number past 2^32 wrapped, in sscanf's %u: 0/4294967297 ran as 0/1, every account)
 for args in "sync nosuch" "sync --bogus" "--bogus sync" "-j 0 sync" "sync --jobs=65" "--shard 3/2 sync" \
-	"sync --jobs=+2" "--shard +1/2 sync" "--shard 1/+2 sync" "--shard -1/2 sync"; do
+	"sync --jobs=+2" "--shard +1/2 sync" "--shard 1/+2 sync" "--shard -1/2 sync" \
+	"--shard 0/4294967297 sync" "--shard 4294967296/2 sync"; do
 	# shellcheck disable=SC2086
 	mk -c "$cfg" $args
 	expect_rc 2 "mailkeep $args"

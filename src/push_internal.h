@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "mailkeep/buf.h"
 #include "mailkeep/config.h"
@@ -64,6 +65,9 @@ struct folder_run {
 	uint64_t uid_floor;        /* the lowest UID an APPENDUID may name: UIDNEXT, then past the last one */
 	size_t *refused;           /* sources whose APPEND was refused, still in doubt until */
 	size_t n_refused, cap_refused; /* a later answer shows the refusal was the command's */
+	size_t *kw_again;          /* sources refused with keywords: sent again without them */
+	size_t n_kw_again, cap_kw_again;
+	int no_keywords;           /* APPENDs sent without keywords (the retry of those) */
 	uint32_t *stored;          /* target UIDs APPENDUID gave this run, to be checked */
 	size_t n_stored, cap_stored;
 	uint64_t appended, bytes, found, updated, deleted, failed, skipped;
@@ -134,6 +138,23 @@ static inline void push_folder_has_mail(struct folder_run *f)
 	f->exists_on_target = 1;
 	if (!f->info.exists)
 		f->info.exists = 1;
+}
+
+/* Whether a NO of a command with keywords (its text TEXT) may be taken as the
+ * target refusing those keywords for good (Dovecot: [CANNOT] Keyword length too
+ * long), and not for a passing or unrelated reason its response code tells
+ * (RFC 5530: a permission, a lock, a server failure, a quota...): only then
+ * does push drop them rather than try again by the next push. */
+static inline int push_keyword_refusal(const char *text)
+{
+	static const char *const passing[] = { "[NOPERM]", "[INUSE]", "[UNAVAILABLE]", "[SERVERBUG]",
+						"[READ-ONLY]", "[OVERQUOTA]", "[LIMIT]", "[CONTACTADMIN]",
+						"[EXPUNGEISSUED]", "[AUTHORIZATIONFAILED]", "[EXPIRED]",
+						"[PRIVACYREQUIRED]", "[TRYCREATE]", "[NONEXISTENT]" };
+	for (size_t i = 0; i < sizeof(passing) / sizeof(*passing); i++)
+		if (strstr(text, passing[i]))
+			return 0;
+	return 1;
 }
 
 /* f->bytes less N, never below zero (a message counted as sent is taken back) */

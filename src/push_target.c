@@ -55,10 +55,25 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 	const struct push_src *s = &f->src[m->src];
 	struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
 	if (r == IMAP_ERR_NO) {
-		/* the folder deleted on the target since SELECT: said once, for the whole folder */
-		if (!(res->trycreate && f->stop == STOP_GONE))
+		/* refused with keywords, not for its quota or folder: a target
+		 * that cannot take one of them (Dovecot: longer than 50 bytes)
+		 * gets the message without them (append_without_keywords) */
+		int again = !res->over_quota && !res->trycreate && !f->no_keywords && *s->keywords &&
+			    push_keyword_refusal(res->text);
+		if (again) {
+			log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 " refused by the target with "
+				 "its keywords (%s): %s; sent again without them", f->r->src->name, f->r->dst->name,
+				 f->name, s->uid, s->keywords, res->text);
+			if (f->n_kw_again == f->cap_kw_again) {
+				f->cap_kw_again = f->cap_kw_again ? f->cap_kw_again * 2 : 16;
+				f->kw_again = xrealloc(f->kw_again, f->cap_kw_again * sizeof(*f->kw_again));
+			}
+			f->kw_again[f->n_kw_again++] = m->src;
+		} else if (!(res->trycreate && f->stop == STOP_GONE)) {
+			/* the folder deleted on the target since SELECT: said once, for the whole folder */
 			log_error("push %s -> %s: folder \"%s\": message UID %" PRIu32 " refused by the target: %s",
 				  f->r->src->name, f->r->dst->name, f->name, s->uid, res->text);
+		}
 		if (res->over_quota)
 			f->stop = STOP_QUOTA;
 		else if (res->trycreate)
@@ -90,7 +105,7 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 		e->unverified = 1; /* saved as in doubt until push_check_stored saw it */
 		e->tgt_uid = res->uid;
 		e->flags = s->flags;
-		push_entry_set_keywords(e, s->keywords);
+		push_entry_set_keywords(e, f->no_keywords ? "" : s->keywords);
 	} else {
 		learn[(*n_learn)++] = m->src; /* no UIDPLUS: found by a search afterwards */
 	}
@@ -224,7 +239,7 @@ static int multiappend_batch(struct folder_run *f, struct pending_msg *b, size_t
 	int rc = 0;
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		const struct push_src *s = &f->src[b[k].src];
-		push_flags_string(s->flags, s->keywords, &fl[k]);
+		push_flags_string(s->flags, f->no_keywords ? "" : s->keywords, &fl[k]);
 		rc = append_req(f, &b[k], fl[k].data, &reqs[k], err, errlen);
 	}
 	if (rc < 0)
@@ -312,6 +327,53 @@ static int drain_before(void *ctx)
 	return drain(d->f, d->b, d->tags, d->waited, d->to, d->learn, d->n_learn, d->err, d->errlen);
 }
 
+static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
+			size_t *n_learn, size_t *update, size_t *n_update, char *err, size_t errlen);
+
+/* The messages of B[0..n) refused with their keywords (f->kw_again) and not
+ * stored all the same sent once more without them, the system flags and the
+ * INTERNALDATE kept: a target that cannot take a keyword (Dovecot refuses one
+ * over 50 bytes) would refuse the message on every push, and it would never
+ * migrate. Their entries record no keywords, and they go to UPDATE: the flag
+ * update then sends each keyword the target refuses alone
+ * (push_update.c), so it gets those it takes. */
+static int append_without_keywords(struct folder_run *f, struct pending_msg *b, size_t n, size_t *learn,
+				   size_t *n_learn, size_t *update, size_t *n_update, char *err, size_t errlen)
+{
+	struct pending_msg *again = xcalloc(f->n_kw_again + 1, sizeof(*again));
+	size_t m = 0;
+	int rc = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct push_src *s = &f->src[b[k].src];
+		size_t j = 0;
+		while (j < f->n_kw_again && f->kw_again[j] != b[k].src)
+			j++;
+		/* an entry left: stored all the same, or still in doubt */
+		if (j == f->n_kw_again || push_state_find(&f->st, s->uv, s->uid))
+			continue;
+		again[m++] = b[k];
+		mark_pending(f, &b[k]);
+		f->failed -= f->failed ? 1 : 0;
+	}
+	f->n_kw_again = 0;
+	if (!m || (rc = push_save_state(f, err, errlen)) < 0)
+		goto out;
+	f->no_keywords = 1;
+	rc = append_batch(f, again, m, learn, n_learn, update, n_update, err, errlen);
+	f->no_keywords = 0;
+	for (size_t k = 0; k < m; k++) {
+		const struct push_entry *e = push_state_find(&f->st, f->src[again[k].src].uv, f->src[again[k].src].uid);
+		size_t j = 0;
+		while (j < *n_update && update[j] != again[k].src)
+			j++;
+		if (e && !e->pending && e->tgt_uid && j == *n_update)
+			update[(*n_update)++] = again[k].src;
+	}
+out:
+	free(again); /* the messages are B's */
+	return rc;
+}
+
 /* Send one batch (one MULTIAPPEND, or APPENDs pipelined with LITERAL+), read
  * the answers and record the outcome in the state. Messages that went in
  * without APPENDUID go to learn[]. */
@@ -346,7 +408,7 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 			continue;
 		struct imap_append_result res;
 		struct imap_append_req req;
-		push_flags_string(s->flags, s->keywords, &fl);
+		push_flags_string(s->flags, f->no_keywords ? "" : s->keywords, &fl);
 		if ((rc = append_req(f, &b[k], fl.data, &req, err, errlen)) < 0)
 			break;
 		/* a synchronizing literal waits for its "+", and the earlier APPENDs'
@@ -366,7 +428,10 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 		rc = drain(f, b, tags, &waited, n, learn, n_learn, err, errlen);
 	if (rc == 0)
 		rc = confirm_refusals(f, 0, e0, f->appended - a0, update, n_update, err, errlen);
+	if (rc == 0 && f->n_kw_again)
+		rc = append_without_keywords(f, b, n, learn, n_learn, update, n_update, err, errlen);
 out:
+	f->n_kw_again = 0;
 	push_state_compact(&f->st);
 	free(there);
 	free(tags);

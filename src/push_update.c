@@ -78,6 +78,71 @@ static size_t flag_changes(struct folder_run *f, const size_t *idx, size_t n, st
 	return nc;
 }
 
+/* After a UID STORE OP (+FLAGS.SILENT or -FLAGS.SILENT) of FLAGS on the UIDs
+ * of CH[from..to) was refused: when FLAGS holds keywords, each keyword is
+ * sent alone and the system flags together, so a keyword the target cannot
+ * take (Dovecot refuses one over 50 bytes) does not keep the others, nor the
+ * message's system flags, from it on every push. The keywords refused go to
+ * DROPPED. *DONE is 1 when FLAGS held a keyword and every command was
+ * taken or refused for good (push_keyword_refusal), the system flags taken.
+ * 0, or a connection error with err. */
+static int store_alone(struct folder_run *f, const struct flag_change *ch, size_t from, size_t to, const char *op,
+		       const char *flags, struct buf *dropped, int *done, char *err, size_t errlen)
+{
+	struct buf set = BUF_INIT, sys = BUF_INIT, one = BUF_INIT;
+	uint32_t *uids = xcalloc(to - from + 1, sizeof(*uids));
+	int rc = 0, kw = 0, lasting = 1;
+	*done = 0;
+	for (size_t k = from; k < to; k++)
+		uids[k - from] = ch[k].uid;
+	imap_uidset(&set, uids, to - from);
+	for (const char *p = flags; *p && rc == 0;) {
+		size_t len = strcspn(p, " ");
+		if (*p == '\\') {
+			buf_addf(&sys, "%s%.*s", sys.len ? " " : "", (int)len, p);
+		} else if (len) {
+			unsigned tag;
+			char serr[512];
+			kw = 1;
+			buf_reset(&one);
+			buf_addf(&one, "%.*s", (int)len, p);
+			if ((rc = imap_uid_store_send(f->r->imap, set.data, op, one.data, &tag, err, errlen)) < 0)
+				break;
+			rc = imap_command_wait(f->r->imap, tag, "UID STORE", serr, sizeof(serr));
+			if (rc == IMAP_ERR_NO && !push_keyword_refusal(serr)) {
+				lasting = 0; /* tried again by the next push */
+				rc = 0;
+			} else if (rc == IMAP_ERR_NO) {
+				buf_addf(dropped, "%s%s (%s)", dropped->len ? ", " : "", one.data, serr);
+				rc = 0;
+			} else if (rc < 0) {
+				snprintf(err, errlen, "%s", serr);
+			}
+		}
+		p += len;
+		p += *p == ' ';
+	}
+	if (rc == 0 && kw && sys.len) {
+		unsigned tag;
+		char serr[512];
+		rc = imap_uid_store_send(f->r->imap, set.data, op, sys.data, &tag, err, errlen);
+		if (rc == 0) {
+			rc = imap_command_wait(f->r->imap, tag, "UID STORE", serr, sizeof(serr));
+			if (rc < 0 && rc != IMAP_ERR_NO)
+				snprintf(err, errlen, "%s", serr);
+			*done = rc == 0 && lasting;
+			rc = rc == IMAP_ERR_NO ? 0 : rc;
+		}
+	} else if (rc == 0) {
+		*done = kw && lasting;
+	}
+	free(uids);
+	buf_free(&set);
+	buf_free(&sys);
+	buf_free(&one);
+	return rc;
+}
+
 /* The STOREs of the sorted changes CH[*next..nc) sent, a window of groups in
  * flight, and answered; *NEXT moves past those sent. Entries of changes the
  * target made take the mirror's flags; those of a refused STORE count as
@@ -91,7 +156,9 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 	 * changes ch[from[t]..to[t]) */
 	unsigned tags[STORE_WINDOW * 2 + 2];
 	size_t from[STORE_WINDOW * 2 + 2], to[STORE_WINDOW * 2 + 2];
+	uint8_t no[STORE_WINDOW * 2 + 2] = { 0 };
 	size_t i = *next, n_tags = 0, start = i;
+	char (*serrs)[512] = xcalloc(STORE_WINDOW * 2 + 2, sizeof(*serrs));
 	int rc = 0;
 	while (i < nc && n_tags + 2 <= STORE_WINDOW * 2 && rc == 0) {
 		size_t j = i, t0 = n_tags;
@@ -102,6 +169,7 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 		for (size_t t = t0; t < n_tags; t++) {
 			from[t] = i;
 			to[t] = j;
+			no[t] = t == t0 && *ch[i].add ? '+' : '-';
 		}
 		i = j;
 	}
@@ -111,13 +179,35 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 		char serr[512];
 		int r = imap_command_wait(f->r->imap, tags[t], "UID STORE", serr, sizeof(serr));
 		if (r == IMAP_ERR_NO) {
-			log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
-				  f->r->dst->name, f->name, serr);
-			memset(refused + (from[t] - start), 1, to[t] - from[t]);
+			snprintf(serrs[t], sizeof(serrs[t]), "%s", serr);
 		} else if (r < 0) {
 			snprintf(err, errlen, "%s", serr);
 			rc = r;
 		}
+		no[t] = r == IMAP_ERR_NO ? no[t] : 0;
+	}
+	/* the refused ones, every answer read: their keywords sent one by one */
+	for (size_t t = 0; t < n_tags && rc == 0; t++) {
+		if (!no[t])
+			continue;
+		const char *fl = no[t] == '+' ? ch[from[t]].add : ch[from[t]].remove;
+		struct buf dropped = BUF_INIT;
+		int done = 0;
+		rc = store_alone(f, ch, from[t], to[t], no[t] == '+' ? "+FLAGS.SILENT" : "-FLAGS.SILENT", fl,
+				 &dropped, &done, err, errlen);
+		if (rc == 0 && !done) {
+			log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
+				  f->r->dst->name, f->name, serrs[t]);
+			memset(refused + (from[t] - start), 1, to[t] - from[t]);
+		} else if (rc == 0 && dropped.len) {
+			/* recorded as set: not sent again on every push */
+			log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 "%s: the target refused to "
+				 "%s the keywords %s; flags updated without them, not sent again", f->r->src->name,
+				 f->r->dst->name, f->name, f->src[ch[from[t]].src].uid,
+				 to[t] - from[t] > 1 ? " and others" : "", no[t] == '+' ? "set" : "remove",
+				 dropped.data);
+		}
+		buf_free(&dropped);
 	}
 	for (size_t k = start; rc == 0 && k < i; k++) {
 		const struct push_src *s = &f->src[ch[k].src];
@@ -131,6 +221,7 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 		f->updated++;
 	}
 	free(refused);
+	free(serrs);
 	return rc;
 }
 

@@ -47,6 +47,9 @@ of the client are only recorded while F is empty (a lying server provokes them).
                          UIDVALIDITY / UID 0 / "x y" / a UID beyond 2^32
   appenduid-dup          APPENDUID always names UID 1 (already used, and repeated)
   store-no               UID STORE answered NO
+  store-noperm           UID STORE answered NO [NOPERM] (a passing cause, not the keywords')
+  kw-long-no             an APPEND with a keyword over 50 bytes (any of its messages) and a UID STORE
+                         of one answered NO [CANNOT] Keyword length too long, as Dovecot does
   search-ghost           SEARCH answers name one more UID that does not exist
   search-huge            SEARCH answers name 4294967296
   search-none            SEARCH completed without its untagged SEARCH response
@@ -299,6 +302,9 @@ class HConn(pf.Conn):
         if len(msgs) > 1 and "MULTIAPPEND" not in self.real_caps and self.on("caps-multiappend-lie"):
             self.send(f"{tag} BAD MULTIAPPEND not supported\r\n")
             return
+        if any(len(k) > 50 and not k.startswith("\\") for m in msgs for k in m[0]) and self.on("kw-long-no"):
+            self.send(f"{tag} NO [CANNOT] Keyword length too long\r\n")
+            return
         if self.on("append-no"):
             self.send(f"{tag} NO the server refuses this message\r\n")
             return
@@ -444,6 +450,14 @@ class HConn(pf.Conn):
     def c_UID_STORE(self, tag, args, ln):
         if self.on("store-no"):
             self.send(f"{tag} NO [CANNOT] flags are read-only today\r\n")
+            return
+        if self.on("store-noperm"):
+            self.send(f"{tag} NO [NOPERM] no permission to change flags\r\n")
+            return
+        m = re.search(r"\(([^)]*)\)", args)
+        if m and any(len(k) > 50 and not k.startswith("\\") for k in m.group(1).split()) and \
+                self.on("kw-long-no"):
+            self.send(f"{tag} NO [CANNOT] Keyword length too long\r\n")
             return
         super().c_UID_STORE(tag, args, ln)
 

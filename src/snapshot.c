@@ -470,27 +470,48 @@ out:
 }
 
 /* Whether the folder REL of the snapshot, not found by the walk, is still on
- * disk but could not be read (a directory on its path without permission):
- * 1 with err set. It was dropped from the commit as if deleted, exit 0. */
+ * disk but could not be read: a real directory on its path (REL's components,
+ * then cur/) that cannot be entered or listed. 1 with err set, naming it (it
+ * was dropped from the commit as if deleted, exit 0). A component missing, a
+ * symbolic link (the walk never follows one: a folder moved elsewhere and
+ * linked back, a loop) or not a directory: the folder is gone (0); so is one
+ * whose path can all be read (an alias of a folder the walk saw, on a file
+ * system that folds case). */
 static int folder_unreadable(const char *dir, const char *rel, char *err, size_t errlen)
 {
-	struct buf p = BUF_INIT;
-	struct stat st;
-	int bad = 0;
-	buf_addf(&p, "%s/%s/cur", dir, rel);
-	if (lstat(p.data, &st) < 0) {
-		if (errno != ENOENT && errno != ENOTDIR) {
-			snprintf(err, errlen, "%s: cannot be read: %s", p.data, strerror(errno));
-			bad = 1;
+	struct buf path = BUF_INIT, comp = BUF_INIT;
+	int bad = 0, e = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *p = rel;
+	buf_adds(&path, dir);
+	while (fd >= 0 && p && !bad) {
+		struct stat st;
+		const char *slash = strchr(p, '/');
+		buf_reset(&comp);
+		if (slash)
+			buf_add(&comp, p, (size_t)(slash - p));
+		else
+			buf_adds(&comp, *p ? p : "cur");
+		buf_addf(&path, "/%s", comp.data);
+		p = slash ? slash + 1 : *p ? "" : NULL;
+		if (fstatat(fd, comp.data, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			e = errno;
+			bad = e != ENOENT && e != ENOTDIR;
+			break;
 		}
-	} else if (S_ISDIR(st.st_mode)) {
-		/* not found by the walk: a directory above it that can be entered, not
-		 * listed, or a symbolic link */
-		snprintf(err, errlen, "%s: cannot be read: a directory above it cannot be listed or is a "
-			 "symbolic link", p.data);
-		bad = 1;
+		if (!S_ISDIR(st.st_mode))
+			break;
+		int nfd = openat(fd, comp.data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+		close(fd);
+		fd = nfd;
+		bad = fd < 0 && e != ENOENT && e != ENOTDIR && e != ELOOP;
 	}
-	buf_free(&p);
+	if (bad)
+		snprintf(err, errlen, "%s: cannot be read: %s", path.data, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	buf_free(&path);
+	buf_free(&comp);
 	return bad;
 }
 

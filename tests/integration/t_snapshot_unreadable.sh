@@ -5,6 +5,7 @@
 # folder it could not reach for one deleted: it committed their messages as removed, exit 0, and
 # the history said they were gone. Now the snapshot fails (exit 5, the directory named), the branch
 # keeps its messages, and once the directory can be read again the next snapshot is the mirror.
+# A folder the walk does not reach because a symbolic link stands for it is gone, not unreadable.
 # Runs mailkeep as nobody (root reads every directory); skipped when not root.
 . "$(dirname "$0")/lib.sh"
 t_begin
@@ -65,5 +66,17 @@ for d in Other/cur Other Archive; do
 	check 'G log -1 --format=%s main | grep -q ", 0 removed$"' "messages counted removed: $(G log -1 --format=%s main)"
 	n=$((n + 1))
 done
+# Not unreadable but gone for the walk, which never follows a symbolic link: a folder moved to
+# another disk and linked back, a folder replaced by a link looping on itself. Dropped from the
+# snapshot as before, exit 0; they made every snapshot of the account fail, exit 5 for good
+mv "$R/a/Other" "$T/Other-moved" && ln -s "$T/Other-moved" "$R/a/Other"
+mk -c "$T/c.yaml" snapshot
+expect_rc 0 "a snapshot with a folder moved elsewhere and linked back"
+check '[ "$(in_tree Other)" -eq 0 ]' "the linked folder is in the snapshot"
+rm "$R/a/Other" && ln -s Other "$R/a/Other"
+mv "$T/Other-moved" "$R/a/Other2"
+mk -c "$T/c.yaml" snapshot
+expect_rc 0 "a snapshot with a folder replaced by a looping link"
+check '[ "$(in_tree Other2)" -eq 3 ]' "the folder moved to Other2 is not in the snapshot"
 G fsck --full --no-progress >"$T/fsck.out" 2>&1 || fail "git fsck: $(head -n 2 "$T/fsck.out" | tr '\n' ' ')"
 t_pass

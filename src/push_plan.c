@@ -134,6 +134,24 @@ void push_flags_delta(unsigned old_flags, const char *old_kw, unsigned new_flags
 	buf_free(&n);
 }
 
+void push_keywords_apply(const char *old_kw, const char *new_kw, int add, int remove, struct buf *out)
+{
+	struct buf o = BUF_INIT, n = BUF_INIT, gone = BUF_INIT;
+	push_keywords_normalise(old_kw, NULL, &o);
+	push_keywords_normalise(new_kw, NULL, &n);
+	buf_reset(out);
+	buf_adds(out, "");
+	buf_adds(&gone, "");
+	if (remove)
+		words_minus(&o, &n, &gone);
+	words_minus(&o, &gone, out);
+	if (add)
+		words_minus(&n, &o, out);
+	buf_free(&o);
+	buf_free(&n);
+	buf_free(&gone);
+}
+
 /* ---- message identity ---- */
 
 size_t push_header_len(const char *msg, size_t len)

@@ -198,7 +198,8 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 		if (rc == 0 && !done) {
 			log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
 				  f->r->dst->name, f->name, serrs[t]);
-			memset(refused + (from[t] - start), 1, to[t] - from[t]);
+			for (size_t k = from[t]; k < to[t]; k++) /* which half: +FLAGS 1, -FLAGS 2 */
+				refused[k - start] |= no[t] == '+' ? 1 : 2;
 		} else if (rc == 0 && dropped.len) {
 			/* recorded as set: not sent again on every push */
 			log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 "%s: the target refused to "
@@ -212,7 +213,23 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 	for (size_t k = start; rc == 0 && k < i; k++) {
 		const struct push_src *s = &f->src[ch[k].src];
 		struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
-		if (refused[k - start] || !e) {
+		unsigned half = refused[k - start];
+		if (!e) {
+			f->failed++;
+			continue;
+		}
+		if (half) {
+			/* the other half (what it removed, or what it added) was done:
+			 * recorded, else the next push sends it again and undoes what
+			 * was changed on the target meanwhile */
+			struct buf kw = BUF_INIT;
+			push_keywords_apply(e->keywords, s->keywords, !(half & 1), !(half & 2), &kw);
+			if (!(half & 1))
+				e->flags |= s->flags;
+			if (!(half & 2))
+				e->flags &= s->flags;
+			push_entry_set_keywords(e, kw.data);
+			buf_free(&kw);
 			f->failed++;
 			continue;
 		}

@@ -87,6 +87,10 @@ void push_flags_string(unsigned flags, const char *keywords, struct buf *out);
  * new_kw); keywords normalised. Both bufs reset first; empty when none. */
 void push_flags_delta(unsigned old_flags, const char *old_kw, unsigned new_flags, const char *new_kw,
 		      struct buf *add, struct buf *remove);
+/* The keywords old_kw becomes when only part of the change to new_kw was
+ * made: those added (new_kw's not in old_kw) when `add`, those removed (old_kw's
+ * not in new_kw) when `remove`; normalised into out (reset first). */
+void push_keywords_apply(const char *old_kw, const char *new_kw, int add, int remove, struct buf *out);
 
 /* ---- message identity ---- */
 

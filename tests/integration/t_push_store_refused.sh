@@ -76,4 +76,26 @@ mk -c "$cfg" -v push alice tgt
 expect_rc 0 "third push"
 check 'grep -q "0 messages appended (0 bytes), 0 already there, 0 flag updates" "$MK_ERR"' \
 	"the third push did something: $(grep -m1 'push alice -> tgt: [0-9]* folders' "$MK_ERR")"
+
+# One change of one message is two STOREs, +FLAGS and -FLAGS: the first refused, the second done.
+# Its entry records the half done, so the next push sends only the other: a flag set again on the
+# target meanwhile stays. Before, the entry kept its old flags and the next push removed it again.
+dadm flags remove -u alice '\Answered' mailbox INBOX uid 1
+dadm flags add -u alice '\Draft' mailbox INBOX uid 1
+mk -c "$cfg" sync alice
+expect_rc 0 "sync after a flag added and one removed"
+echo "store-no:2" >"$d/modes" # the count is the server's: one refused above
+mk -c "$cfg" -v push alice tgt
+expect_rc 1 "push with the +FLAGS refused, the -FLAGS done"
+: >"$d/modes"
+fl=$(target | grep -F '\Flagged' | sed -n 's/.*UID \([0-9]*\).*/\1/p')
+[ -n "$fl" ] || fail "no \\Flagged message on the target: $(target | tr '\n' ' ')"
+check '! target | grep -F "UID $fl " | grep -qF "\Answered"' "the -FLAGS (\\Answered) not done: $(target | tr '\n' ' ')"
+target "$fl" +FLAGS.SILENT '(\Answered)' >/dev/null || fail "cannot change a flag on the target"
+mk -c "$cfg" -v push alice tgt
+expect_rc 0 "push after the half refusal"
+flags=$(target)
+check 'grep -F "UID $fl " <<<"$flags" | grep -qF "\Answered"' \
+	"the \\Answered set again on the target was removed: $(tr '\n' ' ' <<<"$flags")"
+check 'grep -F "UID $fl " <<<"$flags" | grep -qF "\Draft"' "the refused \\Draft not set: $(tr '\n' ' ' <<<"$flags")"
 t_pass

@@ -252,6 +252,29 @@ Test(push_flags, delta)
 	buf_free(&rem);
 }
 
+/* A flag update half done (its +FLAGS or its -FLAGS refused): the keywords
+ * the target has then. */
+Test(push_flags, keywords_apply)
+{
+	static const struct {
+		const char *ok, *nk; int add, remove; const char *want;
+	} t[] = {
+		{ "a b", "b c", 1, 1, "b c" },
+		{ "a b", "b c", 1, 0, "a b c" }, /* the removal refused */
+		{ "a b", "b c", 0, 1, "b" },     /* the addition refused */
+		{ "a b", "b c", 0, 0, "a b" },
+		{ NULL, "x", 1, 0, "x" },
+		{ "x", NULL, 0, 1, "" },
+		{ "A", "a", 0, 0, "A" }, /* the same keyword: nothing to do */
+	};
+	struct buf out = BUF_INIT;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		push_keywords_apply(t[i].ok, t[i].nk, t[i].add, t[i].remove, &out);
+		cr_expect_str_eq(out.data, t[i].want, "case %zu: %s", i, out.data);
+	}
+	buf_free(&out);
+}
+
 /* ---- message identity ---- */
 
 Test(push_identity, header_len)

@@ -3099,6 +3099,21 @@ class _(RefuseOne):
         return Base.do_fetch(self, c, tag, args, uidcmd)
 
 
+class RefuseMany(RefuseOne):
+    """RefuseOne whose Bad holds self.extra more messages, UIDs 100 and up"""
+    extra = 0
+
+    def make_folders(self):
+        fs = super().make_folders()
+        bad = folder_by(fs, b"Bad")
+        bad.uidnext = 100
+        for _k in range(self.extra):
+            bad.hms += 1
+            bad.msgs.append(new_message(bad, bad.hms))
+            bad.uidnext += 1
+        return fs
+
+
 RUN_LO, RUN_HI = 110, 129  # fetch-no-run: the unreadable messages, 20 in a row
 
 
@@ -3109,16 +3124,8 @@ RUN_LO, RUN_HI = 110, 129  # fetch-no-run: the unreadable messages, 20 in a row
         "of UIDs 110-129 (20 unreadable messages in a row) is answered NO and nothing else: the "
         "commands are split until the readable ones come back, so UIDs 130-139, after the 20, are "
         "mirrored too (they waited for a next run that met the same 20 first)")
-class _(RefuseOne):
-    def make_folders(self):
-        fs = super().make_folders()
-        bad = folder_by(fs, b"Bad")
-        bad.uidnext = 100
-        for _k in range(40):
-            bad.hms += 1
-            bad.msgs.append(new_message(bad, bad.hms))
-            bad.uidnext += 1
-        return fs
+class _(RefuseMany):
+    extra = 40
 
     def refuses(self, f, ranges):
         return any(in_set(ranges, u) for u in range(RUN_LO, RUN_HI + 1))
@@ -3132,16 +3139,8 @@ SCATTERED = [u for u in range(100, 500) if u % 20 == 7]  # fetch-no-scattered: 2
     doc="Bad holds 400 more messages, UIDs 100-499, and every UID FETCH of its bodies that asks for one of "
         "20 scattered among them is answered NO and nothing else: every readable one is mirrored in one "
         "run (a budget of refusals per folder spent before the single UIDs held some back on every run)")
-class _(RefuseOne):
-    def make_folders(self):
-        fs = super().make_folders()
-        bad = folder_by(fs, b"Bad")
-        bad.uidnext = 100
-        for _k in range(400):
-            bad.hms += 1
-            bad.msgs.append(new_message(bad, bad.hms))
-            bad.uidnext += 1
-        return fs
+class _(RefuseMany):
+    extra = 400
 
     def refuses(self, f, ranges):
         return any(in_set(ranges, u) for u in SCATTERED)
@@ -3151,16 +3150,8 @@ class _(RefuseOne):
     doc="Bad holds 5000 more messages and every UID FETCH of its bodies is answered NO (a NO about the "
         "folder, not one message): the commands asked again in smaller ones stop after 64 refused in a "
         "row, not one per message; the folder fails, the rest mirrored")
-class _(RefuseOne):
-    def make_folders(self):
-        fs = super().make_folders()
-        bad = folder_by(fs, b"Bad")
-        bad.uidnext = 100
-        for _k in range(5000):
-            bad.hms += 1
-            bad.msgs.append(new_message(bad, bad.hms))
-            bad.uidnext += 1
-        return fs
+class _(RefuseMany):
+    extra = 5000
 
     def refuses(self, f, ranges):
         n = self.count("refusals")

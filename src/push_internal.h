@@ -141,20 +141,23 @@ static inline void push_folder_has_mail(struct folder_run *f)
 }
 
 /* Whether a NO of a command with keywords (its text TEXT) may be taken as the
- * target refusing those keywords for good (Dovecot: [CANNOT] Keyword length too
- * long), and not for a passing or unrelated reason its response code tells
- * (RFC 5530: a permission, a lock, a server failure, a quota...): only then
- * does push drop them rather than try again by the next push. */
+ * target refusing those keywords for good: its text says so (Dovecot: [CANNOT]
+ * Keyword length too long; Cyrus: too many user flags), and no response code
+ * or hint says the cause is a passing one (RFC 5530: a permission, a lock, a
+ * server failure, a quota, throttling...). Only then does push drop them
+ * rather than try again by the next push; any other NO is an error as before
+ * (a message stored despite its NO must not be sent twice on a guess). */
 static inline int push_keyword_refusal(const char *text)
 {
 	static const char *const passing[] = { "[NOPERM]", "[INUSE]", "[UNAVAILABLE]", "[SERVERBUG]",
 						"[READ-ONLY]", "[OVERQUOTA]", "[LIMIT]", "[CONTACTADMIN]",
 						"[EXPUNGEISSUED]", "[AUTHORIZATIONFAILED]", "[EXPIRED]",
-						"[PRIVACYREQUIRED]", "[TRYCREATE]", "[NONEXISTENT]" };
+						"[PRIVACYREQUIRED]", "[TRYCREATE]", "[NONEXISTENT]", "[THROTTLED]",
+						"Suggested Backoff Time", "quota" };
 	for (size_t i = 0; i < sizeof(passing) / sizeof(*passing); i++)
-		if (strstr(text, passing[i]))
+		if (strcasestr(text, passing[i]))
 			return 0;
-	return 1;
+	return strcasestr(text, "keyword") || strcasestr(text, "user flag");
 }
 
 /* f->bytes less N, never below zero (a message counted as sent is taken back) */

@@ -186,15 +186,17 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 		}
 		no[t] = r == IMAP_ERR_NO ? no[t] : 0;
 	}
-	/* the refused ones, every answer read: their keywords sent one by one */
+	/* the refused ones, every answer read: refused for their keywords,
+	 * their keywords sent one by one */
 	for (size_t t = 0; t < n_tags && rc == 0; t++) {
 		if (!no[t])
 			continue;
 		const char *fl = no[t] == '+' ? ch[from[t]].add : ch[from[t]].remove;
 		struct buf dropped = BUF_INIT;
 		int done = 0;
-		rc = store_alone(f, ch, from[t], to[t], no[t] == '+' ? "+FLAGS.SILENT" : "-FLAGS.SILENT", fl,
-				 &dropped, &done, err, errlen);
+		if (push_keyword_refusal(serrs[t]))
+			rc = store_alone(f, ch, from[t], to[t], no[t] == '+' ? "+FLAGS.SILENT" : "-FLAGS.SILENT",
+					 fl, &dropped, &done, err, errlen);
 		if (rc == 0 && !done) {
 			log_error("push %s -> %s: folder \"%s\": flags not updated: %s", f->r->src->name,
 				  f->r->dst->name, f->name, serrs[t]);

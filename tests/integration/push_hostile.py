@@ -48,6 +48,7 @@ of the client are only recorded while F is empty (a lying server provokes them).
   appenduid-dup          APPENDUID always names UID 1 (already used, and repeated)
   store-no               UID STORE answered NO
   store-noperm           UID STORE answered NO [NOPERM] (a passing cause, not the keywords')
+  store-throttled        UID STORE answered NO [THROTTLED] (throttling: not the keywords')
   kw-long-no             an APPEND with a keyword over 50 bytes (any of its messages) and a UID STORE
                          of one answered NO [CANNOT] Keyword length too long, as Dovecot does
   search-ghost           SEARCH answers name one more UID that does not exist
@@ -453,6 +454,9 @@ class HConn(pf.Conn):
             return
         if self.on("store-noperm"):
             self.send(f"{tag} NO [NOPERM] no permission to change flags\r\n")
+            return
+        if self.on("store-throttled"):
+            self.send(f"{tag} NO [THROTTLED] Too many commands, slow down\r\n")
             return
         m = re.search(r"\(([^)]*)\)", args)
         if m and any(len(k) > 50 and not k.startswith("\\") for k in m.group(1).split()) and \

@@ -4,7 +4,8 @@
 # 50 bytes as Dovecot does (push_hostile.py kw-long-no): the message is sent again without its
 # keywords, the ones the target takes follow by a flag update, exit 0, the next push does nothing.
 # A UID STORE refused for a passing cause ([NOPERM], store-noperm) is not taken as a refusal of
-# its keywords: an error (exit 1), and the keywords are sent by the next push, not dropped.
+# its keywords: an error (exit 1), and the keywords are sent by the next push, not dropped; nor is
+# one refused for throttling ([THROTTLED], store-throttled).
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -68,6 +69,12 @@ mk -c "$cfg" -v push alice tgt
 expect_rc 1 "push with the STOREs refused [NOPERM]"
 check 'grep -q "flags not updated" "$MK_ERR"' "no error for the STORE refused [NOPERM]"
 check '! grep -q "not sent again" "$MK_ERR"' "keywords dropped for a [NOPERM]: $(grep -m1 'not sent again' "$MK_ERR")"
+# nor one refused for throttling ([THROTTLED], no keyword named): before, taken for a refusal of
+# its keywords, which were then recorded as set and never sent (exit 0)
+echo "store-throttled:4" >"$d/modes"
+mk -c "$cfg" -v push alice tgt
+expect_rc 1 "push with the STOREs refused [THROTTLED]"
+check '! grep -q "not sent again" "$MK_ERR"' "keywords dropped for a [THROTTLED]: $(grep -m1 'not sent again' "$MK_ERR")"
 echo "kw-long-no" >"$d/modes"
 mk -c "$cfg" -v push alice tgt
 expect_rc 0 "push with the long keyword refused"

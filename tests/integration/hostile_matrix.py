@@ -2688,82 +2688,65 @@ class _(NoDate):
     body_only = True
 
 
-@sc("fetch-split", rc="0", named="-", flags="same")
-class _(Base):
-    """Bad UID 3's body FETCH comes as two responses: UID and BODY[] first, FLAGS and INTERNALDATE after
-    (RFC 3501 7.4.2): the body waits in tmp/ for its INTERNALDATE"""
+class SplitUid3(Base):
+    """Bad UID 3's answers to a FETCH of its body are responses(), each (items, body or None), sent in turn"""
     def fetch_one(self, c, f, seq, m, items, uidcmd):
         parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
         if is_bad(f) and m.uid == 3 and body is not None:
-            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
-            c.send(self.fetch_bytes(seq, [p for p in parts], None))
+            for p, b in self.responses(m, parts, body):
+                c.send(self.fetch_bytes(seq, p, b, bname))
             return
         c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
+@sc("fetch-split", rc="0", named="-", flags="same")
+class _(SplitUid3):
+    """Bad UID 3's body FETCH comes as two responses: UID and BODY[] first, FLAGS and INTERNALDATE after
+    (RFC 3501 7.4.2): the body waits in tmp/ for its INTERNALDATE"""
+    def responses(self, m, parts, body):
+        return [([b"UID 3"], body), (parts, None)]
 
 @sc("fetch-split-body-last", rc="0", named="-", flags="same",
     doc="Bad UID 3's body FETCH comes as two responses: UID, FLAGS, INTERNALDATE and RFC822.SIZE "
         "first, UID and BODY[] after (RFC 3501 7.4.2 lets a server split a message's items)")
-class _(Base):
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 3 and body is not None:
-            c.send(self.fetch_bytes(seq, parts, None))
-            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
-            return
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+class _(SplitUid3):
+    def responses(self, m, parts, body):
+        return [(parts, None), ([b"UID 3"], body)]
 
 
 @sc("fetch-split-size-empty", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
     doc="Bad UID 3's body FETCH comes as two responses: UID, FLAGS, INTERNALDATE and RFC822.SIZE first, "
         "then UID and BODY[] {0} (a message the server cannot read, as body-empty-literal): the size "
         "of the first answer counts, no empty file is stored, the folder fails")
-class _(Base):
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 3 and body is not None:
-            c.send(self.fetch_bytes(seq, parts, None))
-            c.send(self.fetch_bytes(seq, [b"UID 3"], b"", bname))
-            return
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+class _(SplitUid3):
+    def responses(self, m, parts, body):
+        return [(parts, None), ([b"UID 3"], b"")]
 
 
 @sc("fetch-split-size-after-empty", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
     doc="Bad UID 3's body FETCH: UID, FLAGS, INTERNALDATE and BODY[] {0} first, then UID and its true "
         "RFC822.SIZE apart: the empty body waits for the end of its command, and is not stored")
-class _(Base):
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 3 and body is not None:
-            c.send(self.fetch_bytes(seq, [p for p in parts if not p.startswith(b"RFC822.SIZE")], b"", bname))
-            c.send(self.fetch_bytes(seq, [b"UID 3", b"RFC822.SIZE %d" % len(m.body)], None))
-            return
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+class _(SplitUid3):
+    def responses(self, m, parts, body):
+        return [([p for p in parts if not p.startswith(b"RFC822.SIZE")], b""),
+                ([b"UID 3", b"RFC822.SIZE %d" % len(m.body)], None)]
 
 
 @sc("fetch-split-date-after-size", rc="0", named="-", flags="same",
     doc="Bad UID 3's body FETCH comes as three responses: UID and RFC822.SIZE, then UID and BODY[], "
         "then UID, FLAGS and INTERNALDATE: the body is stored with the date of the last")
-class _(Base):
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 3 and body is not None:
-            c.send(self.fetch_bytes(seq, [p for p in parts if p.startswith((b"UID", b"RFC822.SIZE"))], None))
-            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
-            c.send(self.fetch_bytes(seq, [p for p in parts if not p.startswith(b"RFC822.SIZE")], None))
-            return
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+class _(SplitUid3):
+    def responses(self, m, parts, body):
+        return [([p for p in parts if p.startswith((b"UID", b"RFC822.SIZE"))], None), ([b"UID 3"], body),
+                ([p for p in parts if not p.startswith(b"RFC822.SIZE")], None)]
 
 
 @sc("fetch-body-alone", rc="1", named="Bad", flags="same,kept=Bad:1+5+9",
     doc="Bad UID 3's body FETCH is answered with UID and BODY[] alone, no FLAGS, INTERNALDATE or "
         "RFC822.SIZE in any response: not stored (no file dated \"now\"), the folder fails, the rest kept")
-class _(Base):
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
-        if is_bad(f) and m.uid == 3 and body is not None:
-            c.send(self.fetch_bytes(seq, [b"UID 3"], body, bname))
-            return
-        c.send(self.fetch_bytes(seq, parts, body, bname))
+class _(SplitUid3):
+    def responses(self, m, parts, body):
+        return [([b"UID 3"], body)]
 
 
 @sc("rfc822size-bogus", rc="0", named="-", flags="same", doc="RFC822.SIZE -5 and 10^25 on Bad's messages")

@@ -380,6 +380,19 @@ fake_up() {
 	FAKE_PORT=$(cat "$T/fake.port")
 }
 
+# push_hostile_up DIR CAPS: start push_hostile.py as a push target, its misbehaviours read from
+# DIR/modes (made empty when missing), its log DIR/server.log, CAPS its capabilities; sets PORT
+push_hostile_up() {
+	local d=$1 n=0
+	mkdir -p "$d"
+	[ -e "$d/modes" ] || : >"$d/modes"
+	bg_start python3 "$LIB_DIR/push_hostile.py" --mode-file "$d/modes" --port-file "$d/port" --state "$d/state.json" \
+		--log "$d/server.log" --lifetime 300 --caps "$2"
+	while [ ! -s "$d/port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+	[ -s "$d/port" ] || fail "push_hostile.py did not start"
+	PORT=$(cat "$d/port")
+}
+
 # hm_up SCENARIO LOG [hostile_matrix.py options]: start hostile_matrix.py, log $T/LOG (removed first),
 # --lifetime 60 (a --lifetime among the options wins); sets HM_PORT and HM_PID
 hm_up() {

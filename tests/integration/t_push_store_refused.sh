@@ -14,12 +14,7 @@ dadm flags replace -u alice '\Answered' mailbox INBOX uid 1:2
 d=$T/tgt
 mkdir -p "$d"
 : >"$d/modes"
-bg_start python3 "$LIB_DIR/push_hostile.py" --mode-file "$d/modes" --port-file "$d/port" --state "$d/state.json" \
-	--log "$d/server.log" --lifetime 300 --caps "UIDPLUS LITERAL+"
-k=0
-while [ ! -s "$d/port" ] && [ $k -lt 100 ]; do sleep 0.05; k=$((k + 1)); done
-[ -s "$d/port" ] || fail "push_hostile.py did not start"
-PORT=$(cat "$d/port")
+push_hostile_up "$d" "UIDPLUS LITERAL+"
 pf=$(fake_pass)
 cfg=$T/config.yaml
 {

@@ -94,7 +94,7 @@ int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char
 struct ns_ctx {
 	char *prefix;
 	char delim;
-	int seen;
+	int seen, flat;
 };
 
 static int on_namespace(struct imap_client *c, const struct imap_response *r, void *ctx,
@@ -116,12 +116,15 @@ static int on_namespace(struct imap_client *c, const struct imap_response *r, vo
 	ns->prefix = xstrndup(first->items[0].data, first->items[0].len);
 	if (first->items[1].type == IMAP_STRING && first->items[1].len == 1)
 		ns->delim = first->items[1].data[0];
+	else if (first->items[1].type == IMAP_NIL)
+		ns->flat = 1;
 	return 0;
 }
 
-int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, char *err, size_t errlen)
+int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, int *flat, char *err,
+			    size_t errlen)
 {
-	struct ns_ctx ns = { NULL, 0, 0 };
+	struct ns_ctx ns = { NULL, 0, 0, 0 };
 	unsigned tag;
 	int rc = 0;
 	*prefix = NULL;
@@ -139,6 +142,8 @@ int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, c
 	}
 	*prefix = ns.prefix ? ns.prefix : xstrdup("");
 	*delim = ns.delim;
+	if (flat)
+		*flat = ns.flat;
 	return rc;
 }
 

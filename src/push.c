@@ -142,9 +142,10 @@ static void record_target(const struct push_run *r, const char *path)
 static int open_server(struct push_run *r, char *err, size_t errlen)
 {
 	char ns_delim = 0;
+	int flat = 0;
 	int rc = connect_login(r, err, errlen);
 	if (rc == 0)
-		rc = imap_namespace_personal(r->imap, &r->prefix, &ns_delim, err, errlen);
+		rc = imap_namespace_personal(r->imap, &r->prefix, &ns_delim, &flat, err, errlen);
 	if (rc >= 0)
 		rc = imap_list_special(r->imap, &r->list, err, errlen);
 	if (rc < 0)
@@ -155,8 +156,12 @@ static int open_server(struct push_run *r, char *err, size_t errlen)
 	 * could be another namespace's or a damaged line's, and a folder created
 	 * with a wrong one stays on the target */
 	r->delim = ns_delim ? ns_delim : imap_delimiter(r->imap);
-	if (!r->delim && r->list.n <= 1)
-		r->delim = '/'; /* a server with INBOX only says nothing; '/' is the common choice */
+	/* a server with INBOX only may say nothing ('/' is the common choice),
+	 * or NIL for an INBOX that has no children (UW-IMAP), unless its personal
+	 * namespace says NIL: a flat server, whose INBOX-only state is no reason
+	 * to create "a/b" as one name that no later push could map again */
+	if (!r->delim && !flat && r->list.n <= 1)
+		r->delim = '/';
 	return 0;
 }
 

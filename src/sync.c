@@ -205,7 +205,7 @@ static void record_namespace(struct account_run *a)
 	struct buf rel = BUF_INIT;
 	if (state_namespace_load(a->dir, &have) == 0)
 		goto out;
-	int rc = imap_namespace_personal(a->imap, &prefix, &delim, err, sizeof(err));
+	int rc = imap_namespace_personal(a->imap, &prefix, &delim, NULL, err, sizeof(err));
 	if (rc < 0)
 		log_warn("account %s: NAMESPACE: %s (asked again next run)", a->acct->name, err);
 	if (rc != 0) /* refused (NO): maybe for now only; nothing recorded */

@@ -304,9 +304,12 @@ int imap_list_special(struct imap_client *c, struct imap_mailbox_list *out, char
 
 /* The first personal namespace (RFC 2342) when the server offers NAMESPACE:
  * *prefix (wire form, malloc'd, "" when none; caller frees) and *delim (0 when
- * NIL or unknown). Without NAMESPACE: "" and 0. Returns 0, 1 when the server
- * refused the command (NO: "" and 0 too), or a connection error. */
-int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, char *err, size_t errlen);
+ * NIL or unknown); *flat (when not NULL) 1 when the server named a personal
+ * namespace with the delimiter NIL (no hierarchy), else 0. Without NAMESPACE:
+ * "" and 0. Returns 0, 1 when the server refused the command (NO: "" and 0
+ * too), or a connection error. */
+int imap_namespace_personal(struct imap_client *c, char **prefix, char *delim, int *flat, char *err,
+			    size_t errlen);
 
 /* CREATE the mailbox (wire name). 0 created, 1 it already existed
  * ([ALREADYEXISTS], RFC 5530), IMAP_ERR_NO refused, or a connection error. */

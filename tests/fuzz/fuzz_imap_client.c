@@ -199,7 +199,7 @@ static void run_status(struct imap_client *c, char *err, size_t errlen)
 static void run_namespace(struct imap_client *c, char *err, size_t errlen)
 {
 	char *prefix = NULL, delim = 0;
-	int rc = imap_namespace_personal(c, &prefix, &delim, err, errlen);
+	int rc = imap_namespace_personal(c, &prefix, &delim, NULL, err, errlen);
 	check_err(rc, err);
 	if (rc >= 0 && !prefix)
 		abort();

@@ -16,7 +16,8 @@ while a synchronizing literal waits).
   --caps          capabilities after IMAP4rev1 (default: none: no UIDPLUS, no LITERAL+, no
                   MULTIAPPEND, no NAMESPACE).
   --ns-prefix P   the personal namespace prefix NAMESPACE answers (default "")
-  --delim C       hierarchy delimiter (default '.')
+  --delim C       hierarchy delimiter (default '.'); NIL: a flat server (NAMESPACE and LIST say NIL,
+                  a name holding '.' or '/' is one folder)
   --permflags     the PERMANENTFLAGS list sent by SELECT (default with \\*); keywords not in it
                   are dropped silently by APPEND and STORE, as RFC 3501 §6.3.1 allows a server.
   --limit N       APPEND of a message larger than N bytes: NO [LIMIT] (and MULTIAPPEND as a whole)
@@ -256,7 +257,10 @@ class Conn:
             self.send(f"{tag} BAD no NAMESPACE\r\n")
             return
         prefix = self.a.ns_prefix
-        self.send(f'* NAMESPACE (({quote(prefix)} {quote(self.a.delim)})) NIL NIL\r\n{tag} OK ns\r\n')
+        self.send(f'* NAMESPACE (({quote(prefix)} {self.delim_wire()})) NIL NIL\r\n{tag} OK ns\r\n')
+
+    def delim_wire(self):
+        return "NIL" if self.a.delim == "NIL" else quote(self.a.delim)
 
     def mbox_arg(self, args):
         args = args.strip()
@@ -279,7 +283,7 @@ class Conn:
         out = []
         names = set(self.s.folders)
         parents = set()
-        for n in names:
+        for n in names if self.a.delim != "NIL" else ():
             parts = n.split(self.a.delim)
             for k in range(1, len(parts)):
                 parents.add(self.a.delim.join(parts[:k]))
@@ -287,7 +291,9 @@ class Conn:
             fl = "\\HasNoChildren" if not any(x.startswith(n + self.a.delim) for x in names) else "\\HasChildren"
             if n not in names:
                 fl = "\\Noselect " + fl
-            out.append(f'* LIST ({fl}) {quote(self.a.delim)} {quote(n)}\r\n')
+            if self.a.delim == "NIL":
+                fl = "\\HasNoChildren"
+            out.append(f'* LIST ({fl}) {self.delim_wire()} {quote(n)}\r\n')
         self.send("".join(out) + f"{tag} OK list\r\n")
 
     def c_LSUB(self, tag, args, ln):

@@ -63,6 +63,33 @@ static size_t merge_idx(const size_t *a, size_t na, const size_t *b, size_t nb, 
 	return o;
 }
 
+/* After a CREATE answered NO (its text in ERR): a plain NO can mean "it
+ * exists" without [ALREADYEXISTS], which RFC 5530 makes a SHOULD (a server
+ * that folds case has "work" as its "Work", unlisted by that name). Its SELECT
+ * tells: the folder is then used as it is; otherwise the CREATE's error. */
+static int open_refused(struct folder_run *f, struct imap_mailbox *mb, char *err, size_t errlen)
+{
+	struct push_run *r = f->r;
+	char cerr[512], serr[512];
+	snprintf(cerr, sizeof(cerr), "%s", err);
+	int rc = imap_select(r->imap, f->wire.data, 0, &f->info, &f->keywords_ok, &f->permanent, serr,
+			     sizeof(serr));
+	if (rc == IMAP_ERR_NO)
+		snprintf(err, errlen, "%s", cerr);
+	else if (rc < 0)
+		snprintf(err, errlen, "%s", serr);
+	if (rc < 0)
+		return rc;
+	log_debug("push %s -> %s: folder \"%s\": CREATE refused (%s), but the folder opens", r->src->name,
+		  r->dst->name, f->tname.data, cerr);
+	if (!mb)
+		add_target(r, f->wire.data);
+	else
+		mb->flags &= ~(unsigned)(IMAP_MBOX_NONEXISTENT | IMAP_MBOX_NOSELECT);
+	f->exists_on_target = 1;
+	return 0;
+}
+
 /* Make sure the target folder exists (CREATE + SUBSCRIBE) and select it. A
  * folder with no push state yet is subscribed even when it exists: a run
  * killed between its CREATE and its SUBSCRIBE (SUBSCRIBE is idempotent). */
@@ -105,6 +132,8 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 			return 0;
 		}
 		rc = imap_create(r->imap, f->wire.data, err, errlen);
+		if (rc == IMAP_ERR_NO)
+			return open_refused(f, mb, err, errlen);
 		if (rc < 0)
 			return rc;
 		*created = rc == 0;

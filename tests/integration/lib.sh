@@ -380,14 +380,16 @@ fake_up() {
 	FAKE_PORT=$(cat "$T/fake.port")
 }
 
-# push_hostile_up DIR CAPS: start push_hostile.py as a push target, its misbehaviours read from
-# DIR/modes (made empty when missing), its log DIR/server.log, CAPS its capabilities; sets PORT
+# push_hostile_up DIR CAPS [push_fake.py options]: start push_hostile.py as a push target, its
+# misbehaviours read from DIR/modes (made empty when missing), its log DIR/server.log, CAPS its
+# capabilities; sets PORT
 push_hostile_up() {
-	local d=$1 n=0
+	local d=$1 caps=$2 n=0
+	shift 2
 	mkdir -p "$d"
 	[ -e "$d/modes" ] || : >"$d/modes"
 	bg_start python3 "$LIB_DIR/push_hostile.py" --mode-file "$d/modes" --port-file "$d/port" --state "$d/state.json" \
-		--log "$d/server.log" --lifetime 300 --caps "$2"
+		--log "$d/server.log" --lifetime 300 --caps "$caps" "$@"
 	while [ ! -s "$d/port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
 	[ -s "$d/port" ] || fail "push_hostile.py did not start"
 	PORT=$(cat "$d/port")

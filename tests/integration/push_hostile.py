@@ -75,6 +75,8 @@ of the client are only recorded while F is empty (a lying server provokes them).
   fetch-size-swap        the RFC822.SIZEs of the answers to one UID FETCH rotated: each message given
                          the next one's (sizes of other messages looked up, damaged on the way)
   create-no              CREATE answered NO
+  create-exists-plain    CREATE of a folder that exists (with --fold-case: under another case) answered
+                         a plain NO, without [ALREADYEXISTS] (RFC 5530 makes the code a SHOULD)
   append-ok-unknown-tag  after the APPEND's OK, "zz9 BAD ..." (a tag never sent: a line of a message
                          taken for a command after a damaged literal)
   expunge-slow           UID EXPUNGE answered by one "* n EXPUNGE" per message it removes, 0.7 s apart,
@@ -216,6 +218,9 @@ class HConn(pf.Conn):
             self.keepalive_forever("* OK " + "x" * 1100 + "\r\n")
         if self.on("create-no"):
             self.send(f"{tag} NO [CANNOT] you may not create folders here\r\n")
+            return
+        if self.norm(self.mbox_arg(args)[0]) in self.s.folders and self.on("create-exists-plain"):
+            self.send(f"{tag} NO Mailbox already exists\r\n")
             return
         super().c_CREATE(tag, args, ln)
 
@@ -505,6 +510,7 @@ def main():
     ap.add_argument("--ns-prefix", default="")
     ap.add_argument("--permflags", default="(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)")
     ap.add_argument("--lifetime", type=float, default=300)
+    ap.add_argument("--fold-case", action="store_true")
     a = ap.parse_args()
     # push_fake.py's own misbehaviours, off
     a.limit = a.quota = a.drop_append = a.search_flood = 0

@@ -157,6 +157,7 @@ static void folder_free(struct folder_run *f)
 	free(f->kw);
 	free(f->refused);
 	free(f->kw_again);
+	free(f->bare);
 	free(f->stored);
 	free(f->src);
 	free(f->file);

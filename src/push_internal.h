@@ -67,6 +67,7 @@ struct folder_run {
 	size_t n_refused, cap_refused; /* a later answer shows the refusal was the command's */
 	size_t *kw_again;          /* sources refused with keywords: sent again without them */
 	size_t n_kw_again, cap_kw_again;
+	uint8_t *bare;             /* per source (NULL: none): its last APPEND went without keywords */
 	int no_keywords;           /* APPENDs sent without keywords (the retry of those) */
 	uint32_t *stored;          /* target UIDs APPENDUID gave this run, to be checked */
 	size_t n_stored, cap_stored;

@@ -370,6 +370,9 @@ static int append_without_keywords(struct folder_run *f, struct pending_msg *b, 
 			continue;
 		again[m++] = b[k];
 		mark_pending(f, &b[k]);
+		if (!f->bare)
+			f->bare = xcalloc(f->n_src + 1, 1);
+		f->bare[b[k].src] = 1;
 		f->failed -= f->failed ? 1 : 0;
 	}
 	f->n_kw_again = 0;
@@ -507,7 +510,8 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 		e->unverified = 0;
 		e->tgt_uid = 0;
 		e->flags = s->flags;
-		push_entry_set_keywords(e, s->keywords);
+		/* what its APPEND carried: none when sent again without them */
+		push_entry_set_keywords(e, f->bare && f->bare[missing[k]] ? "" : s->keywords);
 		log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was appended but cannot be "
 			 "found on the target; its flags will not be updated", f->r->src->name, f->r->dst->name,
 			 f->name, s->uid);

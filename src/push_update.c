@@ -143,6 +143,20 @@ static int store_alone(struct folder_run *f, const struct flag_change *ch, size_
 	return rc;
 }
 
+#define NAMED_MAX 10 /* messages a warning names by UID, the rest counted */
+
+/* "message UID 3", or "messages UID 3, 5, 9" (at most NAMED_MAX, then
+ * "and N others"): the source messages of the changes CH[from..to). */
+static void name_messages(const struct folder_run *f, const struct flag_change *ch, size_t from, size_t to,
+			  struct buf *out)
+{
+	buf_adds(out, to - from > 1 ? "messages UID " : "message UID ");
+	for (size_t k = from; k < to && k - from < NAMED_MAX; k++)
+		buf_addf(out, "%s%" PRIu32, k > from ? ", " : "", f->src[ch[k].src].uid);
+	if (to - from > NAMED_MAX)
+		buf_addf(out, " and %zu others", to - from - NAMED_MAX);
+}
+
 /* The STOREs of the sorted changes CH[*next..nc) sent, a window of groups in
  * flight, and answered; *NEXT moves past those sent. Entries of changes the
  * target made take the mirror's flags; those of a refused STORE count as
@@ -204,11 +218,12 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 				refused[k - start] |= no[t] == '+' ? 1 : 2;
 		} else if (rc == 0 && dropped.len) {
 			/* recorded as set: not sent again on every push */
-			log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 "%s: the target refused to "
-				 "%s the keywords %s; flags updated without them, not sent again", f->r->src->name,
-				 f->r->dst->name, f->name, f->src[ch[from[t]].src].uid,
-				 to[t] - from[t] > 1 ? " and others" : "", no[t] == '+' ? "set" : "remove",
-				 dropped.data);
+			struct buf who = BUF_INIT;
+			name_messages(f, ch, from[t], to[t], &who);
+			log_warn("push %s -> %s: folder \"%s\": %s: the target refused to %s the keywords %s; flags "
+				 "updated without them, not sent again", f->r->src->name, f->r->dst->name, f->name,
+				 who.data, no[t] == '+' ? "set" : "remove", dropped.data);
+			buf_free(&who);
 		}
 		buf_free(&dropped);
 	}

@@ -81,4 +81,13 @@ mk -c "$cfg" -v push alice tgt
 expect_rc 0 "push after the refused keyword"
 check 'grep -q "0 messages appended (0 bytes), 0 already there, 0 flag updates" "$MK_ERR"' \
 	"the push after the update did something: $(last)"
+
+# one long keyword added to two messages: one UID STORE for both, refused; the warning names both
+# (before: "message UID 1 and others")
+K61=$(printf 'Long%056d' 1)
+sed -i "s/^\(m [13] .*\)\$/\1 $K61/" "$st"
+mk -c "$cfg" -v push alice tgt
+expect_rc 0 "push of a long keyword added to two messages"
+check 'grep -Eq "messages UID (1, 3|3, 1): the target refused to set the keywords '"$K61"'" "$MK_ERR"' \
+	"the warning does not name both messages: $(grep -m1 'refused to set' "$MK_ERR")"
 t_pass

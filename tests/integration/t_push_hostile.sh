@@ -88,7 +88,7 @@ CORE="appenduid-dup appenduid-uv-multi select-no-uv uv-change-bulk append-bad ap
 append-stored-reset-multi store-no search-ghost-learn fetch-other-uid-lost-state fetch-no-size-bulk create-no
 list-hostile stall-append keepalive-append keepalive-append-big keepalive-create-big caps-literalplus-lie multiappend-partial search-flood-huge-exists
 search-empty-endless append-forged-no-multi append-forged-no append-ok-nostore search-no-learn fetch-drop-check append-ok-nostore-reset
-multiappend-partial-reset fetch-unsolicited-check append-rewrite-reset fetch-size-swap-lost-state"
+multiappend-partial-reset fetch-unsolicited-check append-rewrite-reset fetch-size-swap-lost-state append-stored-no-silent"
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); t_log "problem: $*"; }
 

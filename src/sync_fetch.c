@@ -291,6 +291,14 @@ static void pending_discard(struct pending *p)
 	free(p->final_name);
 }
 
+/* The same, for a body held for the message at p->idx: that message is
+ * again one not mirrored. */
+static void pending_drop(struct folder_run *f, struct pending *p)
+{
+	f->sv.present[p->idx] = 0;
+	pending_discard(p);
+}
+
 /* What an answer for the message at idx in the view said of its INTERNALDATE
  * and RFC822.SIZE (INT64_MIN, UINT64_MAX: nothing), for its body in another;
  * f->split is made at the first call. */
@@ -369,8 +377,7 @@ static int name_and_queue(struct folder_run *f, struct pending *pd, int64_t date
 	uint32_t uid = f->sv.msgs[pd->idx].uid;
 	if (!pd->body_size && size && size != UINT64_MAX) {
 		bodyless_add(f, uid, BODY_EMPTY);
-		f->sv.present[pd->idx] = 0;
-		pending_discard(pd);
+		pending_drop(f, pd);
 		return 0;
 	}
 	/* a date before 1970 is the file's mtime as it is; its name says 0, since
@@ -449,16 +456,14 @@ static int settle_dateless(struct folder_run *f, char *err, size_t errlen)
 		if (it->date == INT64_MIN || rc < 0) {
 			if (rc == 0)
 				bodyless_add(f, f->sv.msgs[pd->idx].uid, BODY_NO_DATE);
-			f->sv.present[pd->idx] = 0;
-			pending_discard(pd);
+			pending_drop(f, pd);
 			continue;
 		}
 		struct timespec ts[2] = { { .tv_sec = (time_t)it->date }, { .tv_sec = (time_t)it->date } };
 		if (utimensat(AT_FDCWD, pd->tmp_path, ts, 0) < 0) {
 			snprintf(err, errlen, "%s: %s", pd->tmp_path, strerror(errno));
 			rc = -1;
-			f->sv.present[pd->idx] = 0;
-			pending_discard(pd);
+			pending_drop(f, pd);
 			continue;
 		}
 		int qrc = name_and_queue(f, pd, it->date, it->size, err, errlen);
@@ -773,10 +778,9 @@ static void settle_odd(struct folder_run *f, int ok)
 		log_debug("%s: UID %" PRIu32 ": a body of %" PRIu64 " bytes (LF) against its RFC822.SIZE, "
 			  "while %zu messages asked for did not come back: not kept", f->name,
 			  f->sv.msgs[o->idx].uid, o->bytes, vanished);
-		f->sv.present[o->idx] = 0;
 		if (ok)
 			bodyless_add(f, f->sv.msgs[o->idx].uid, BODY_ODD_SIZE);
-		pending_discard(o);
+		pending_drop(f, o);
 	}
 	f->n_odd = 0;
 }

@@ -67,10 +67,13 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 				f->sv.date[i] = name_dates[i];
 		return;
 	}
+	/* 1: renamed by the plan, 2: removed by it (the plan is applied) */
 	renamed = xcalloc(v->n ? v->n : 1, 1);
 	for (size_t i = 0; i < p->n_actions; i++)
 		if (p->actions[i].op == PLAN_RENAME)
 			renamed[p->actions[i].file] = 1;
+		else if (p->actions[i].op == PLAN_REMOVE)
+			renamed[p->actions[i].file] = 2;
 	size_t standing = 0; /* files of this uid that may stand for it; SIZE_MAX: not counted yet */
 	for (size_t k = 0, s = 0; k < v->n; k++) {
 		const struct maildir_file *file = &v->files[k];
@@ -79,7 +82,7 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 			standing = SIZE_MAX;
 		}
 		ssize_t idx = sync_sv_find(&f->sv, file->uid);
-		if (idx < 0 || f->sv.present[idx] != 1 || (file->in_new && !renamed[k]))
+		if (idx < 0 || f->sv.present[idx] != 1 || renamed[k] == 2 || (file->in_new && !renamed[k]))
 			continue;
 		/* Only a file that may stand for the message is named here: a file of
 		 * another UIDVALIDITY or another message's (another date, left alone
@@ -92,12 +95,16 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 		if (standing == SIZE_MAX) { /* once per uid: a pile of copies costs no more */
 			standing = 0;
 			for (size_t e = s; e < v->n && v->files[e].uid == file->uid; e++)
-				standing += (size_t)plan_file_stands(v, e, f->uidvalidity, want);
+				standing += renamed[e] != 2 && plan_file_stands(v, e, f->uidvalidity, want);
 		}
+		/* the copies the plan removed are gone: the file it kept is named
+		 * here (its date recorded, its mtime and mode put back), as a lone
+		 * one is; else the next runs, finding the folder unchanged, left a
+		 * restored or copied file's mode and mtime as they were for a day */
 		if (standing > 1)
-			continue; /* copies: the plan removes all but one; next run names it */
+			continue;
 		const char *name = maildir_view_name(v, file);
-		if (renamed[k]) {
+		if (renamed[k] == 1) {
 			maildir_name_with_flags(&final, name, f->sv.msgs[idx].flags);
 			name = final.data;
 		}

@@ -14,7 +14,9 @@
 #  - tmp/ deleted in a folder with nothing else changed (before: never made again);
 #  - modes opened to others (a 0644 message, 0755 folder, cur/ and new/, 0750 tmp/): private again;
 #  - a message moved into new/ under a 255-byte name ending ",U=<uid>" (no room for ":2,S"): taken
-#    for a copy, removed, the message fetched (before: "rename: File name too long" run after run).
+#    for a copy, removed, the message fetched (before: "rename: File name too long" run after run);
+#  - a message's file written again (0644, mtime now) beside a copy of its older name, as a restored
+#    backup leaves it: mode and mtime put back in that run (before: not until the daily listing).
 # MK_EDGES_KNOWN=1 also runs what still fails (see the end of the file).
 . "$(dirname "$0")/lib.sh"
 t_begin
@@ -93,6 +95,20 @@ fresh
 f=$(file_for "$A" INBOX 2); long=$(printf 'x%.0s' $(seq 251)),U=2
 mv "$f" "$A/INBOX/new/$long"
 sync_exact "sync after a message was moved into new/ under a 255-byte name"
+
+# ---- an older copy restored over the mirror (a backup, or a snapshot checked out with plain git): a
+# message's file written again under its name (0644, mtime now) beside a file of its older name. The
+# copy is removed and the file's mtime and mode put back in that run (before: the copy kept the run
+# from recording the file's date, and the next runs, finding the folder unchanged, left its mode and
+# mtime so until the daily listing)
+fresh
+f=$(file_for "$A" INBOX 3)
+old=${f%%:2,*}:2,DT
+check '[ -n "$f" ] && [ "$f" != "$old" ]' "no file of INBOX UID 3 to restore over"
+cp "$f" "$T/restored"
+rm -f "$f"
+(umask 022 && cp "$T/restored" "$f" && cp "$T/restored" "$old")
+sync_exact "sync after an older copy was restored over the mirror"
 
 if [ "${MK_EDGES_KNOWN:-0}" = 1 ]; then
 	# ---- still failing (reported, not fixed) ----

@@ -227,9 +227,14 @@ static void aside_private(const char *dir)
 }
 
 /* The copy in dir made private, the renames into it made durable, then its
- * mark removed (durably too). */
+ * mark removed (durably too). A killed run's leftovers in its tmp/ (partial
+ * or unrenamed downloads, nameless) are removed first, as they are from a
+ * folder's tmp/ (maildir_clean_tmp): no later run looks into an old copy, and
+ * they stayed there for good. */
 static int aside_done(const char *dir, const char *mark, char *err, size_t errlen)
 {
+	if (maildir_clean_tmp(dir, err, errlen) < 0)
+		return -1;
 	aside_private(dir);
 	if (maildir_fsync_dir(dir, err, errlen) < 0)
 		return -1;

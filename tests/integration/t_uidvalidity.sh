@@ -76,4 +76,18 @@ for pair in "INBOX 777 inbox" "Archive/2024 778 sub"; do
 	check 'cmp -s "$T/$tag.before3" "$T/$tag.after3"' \
 		"$folder: the old copy is not the folder as it was: $(diff "$T/$tag.before3" "$T/$tag.after3" | head -n 2 | tr '\n' ' ')"
 done
+# A killed run's leftover in tmp/ (a partial download, named by mailkeep) and the UIDVALIDITY changed
+# before the next run: the old copy keeps no such file, as the folder's own tmp/ would not (before: it
+# moved along and stayed there for good, since no run looks into an old copy again); another
+# program's recent file in tmp/ (a delivery in progress) moves along and stays.
+uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
+printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
+printf 'delivery\n' >"$A/INBOX/tmp/1796000000.M1P2.otherhost"
+dadm mailbox update -u alice --uid-validity 781 INBOX
+mk -c "$cfg" sync
+expect_rc 0 "sync after a killed run's leftover in tmp/ and a UIDVALIDITY change"
+exact "$A"
+old=$A/.mailkeep/uidvalidity-$uv/INBOX
+check '[ -f "$old/tmp/1796000000.M1P2.otherhost" ]' "another program's file in tmp/ is not in the old copy $old"
+check '[ -z "$(tmp_files "$A" | grep -E "/tmp/[^/]*\.mailkeep")" ]' "a killed run's leftover kept in an old copy: $(tmp_files "$A" | grep -E "/tmp/[^/]*\.mailkeep" | head -n 1)"
 t_pass

@@ -113,31 +113,16 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 	f->bytes += m->msg.len;
 }
 
-/* What the selected folder was before a batch's APPENDs: its count, and the
- * EXISTS and EXPUNGE responses seen until then. */
-struct folder_mark {
-	uint32_t exists;
-	unsigned long told, expunges;
-};
-
-static struct folder_mark folder_mark(struct imap_client *c)
-{
-	return (struct folder_mark){ imap_exists(c), imap_exists_told(c), imap_expunges(c) };
-}
-
 /* A refusal is trusted once the server has answered a command sent after it
  * (a NOOP): a tagged NO that was not the server's answer to that APPEND (a
  * damaged stream, a server answering one tag twice) would be followed by the
  * real answer, an unknown tag here. Before that, a refused message stays in
  * doubt in the state: appended again, it could be there twice. Then the
- * refused messages are not there, their entries go, when the server told the
- * folder's count since M (an EXISTS), no message left it meanwhile (no
- * EXPUNGE), and it grew by no more messages than were answered OK (OK_COUNT).
- * Otherwise (a server that stored a message and answered NO all the same, and
- * told it by EXISTS or told nothing: RFC 3501 §6.3.11 makes the EXISTS a
- * SHOULD, and another client's expunge hides a growth) the refused messages
- * are looked up, and those found are recorded (the others go). */
-static int confirm_refusals(struct folder_run *f, int multiappend, struct folder_mark m, uint64_t ok_count,
+ * refused messages are not there, their entries go, unless the folder grew by
+ * more messages than were answered OK (OK_COUNT, from E0): a server that stored a
+ * message and answered NO all the same. Then the refused messages are looked
+ * up, and those found are recorded (the others go). */
+static int confirm_refusals(struct folder_run *f, int multiappend, uint32_t e0, uint64_t ok_count,
 			    size_t *update, size_t *n_update, char *err, size_t errlen)
 {
 	size_t *missing = NULL, n_missing = 0;
@@ -148,10 +133,8 @@ static int confirm_refusals(struct folder_run *f, int multiappend, struct folder
 	if (rc < 0)
 		return rc == IMAP_ERR_NO ? IMAP_ERR_PROTOCOL : rc;
 	/* the folder's growth has been told by the NOOP's answer at the latest */
-	struct folder_mark now = folder_mark(f->r->imap);
-	int told = now.told != m.told && now.expunges == m.expunges &&
-		   (now.exists <= m.exists || now.exists - m.exists <= ok_count);
-	if (!multiappend && f->n_refused && !told) {
+	uint32_t now = imap_exists(f->r->imap);
+	if (!multiappend && f->n_refused && now > e0 && now - e0 > ok_count) {
 		missing = xcalloc(f->n_refused + 1, sizeof(*missing));
 		size = xcalloc(f->n_refused + 1, sizeof(*size));
 		for (size_t i = 0; i < f->n_refused; i++) {
@@ -416,11 +399,11 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 		 * refusal is known to be the MULTIAPPEND's and the messages it
 		 * stored all the same (not all-or-nothing) are known; a folder
 		 * gone ([TRYCREATE]) holds none */
-		rc = confirm_refusals(f, 1, (struct folder_mark){ 0 }, 0, update, n_update, err, errlen);
+		rc = confirm_refusals(f, 1, 0, 0, update, n_update, err, errlen);
 		if (rc == 0 && !gone)
 			rc = refused_batch_lookup(f, b, n, there, update, n_update, err, errlen);
 	}
-	struct folder_mark m0 = folder_mark(c);
+	uint32_t e0 = imap_exists(c);
 	uint64_t a0 = f->appended;
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		const struct push_src *s = &f->src[b[k].src];
@@ -447,7 +430,7 @@ static int append_batch(struct folder_run *f, struct pending_msg *b, size_t n, s
 	if (rc == 0)
 		rc = drain(f, b, tags, &waited, n, learn, n_learn, err, errlen);
 	if (rc == 0)
-		rc = confirm_refusals(f, 0, m0, f->appended - a0, update, n_update, err, errlen);
+		rc = confirm_refusals(f, 0, e0, f->appended - a0, update, n_update, err, errlen);
 	if (rc == 0 && f->n_kw_again)
 		rc = append_without_keywords(f, b, n, learn, n_learn, update, n_update, err, errlen);
 out:

@@ -298,12 +298,13 @@ out:
 /* Create the bare repository atomically: initialise it under <repo>.init and
  * rename it into place, so a run killed meanwhile never leaves a half-made
  * repository at the configured path. */
-static int create_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
+static int create_repo(const struct account *acct, const char *path, mode_t mode, git_repository **repo, char *err,
+		       size_t errlen)
 {
 	struct buf tmp = BUF_INIT, ref = BUF_INIT;
 	git_repository *r = NULL;
 	int rc = -1;
-	buf_addf(&tmp, "%s.init", acct->snapshot_repo);
+	buf_addf(&tmp, "%s.init", path);
 	if (nftw(tmp.data, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
 		snprintf(err, errlen, "%s: cannot remove leftover: %s", tmp.data, strerror(errno));
 		goto out;
@@ -323,11 +324,12 @@ static int create_repo(const struct account *acct, git_repository **repo, char *
 		goto out;
 	}
 	git_repository_free(r);
-	if (rename(tmp.data, acct->snapshot_repo) < 0) {
+	/* an empty directory in its place is replaced by the rename, keeping its mode */
+	if ((mode && chmod(tmp.data, mode) < 0) || rename(tmp.data, path) < 0) {
 		snprintf(err, errlen, "%s: %s", acct->snapshot_repo, strerror(errno));
 		goto out;
 	}
-	if (git_repository_open_bare(repo, acct->snapshot_repo) < 0) {
+	if (git_repository_open_bare(repo, path) < 0) {
 		snapshot_git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
 	}
@@ -354,11 +356,28 @@ static void open_fail(const char *path, char *err, size_t errlen)
 		 (unsigned)st.st_uid, (unsigned)geteuid(), path);
 }
 
+/* 1 if PATH is a directory with no entries, 0 if one with entries, -1 if not
+ * a directory or it cannot be read. */
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int rc = 1;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rc = 0;
+	closedir(d);
+	return rc;
+}
+
 static int open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
 {
 	/* Not git_repository_open_bare(): it would take the .git of a checkout for a
 	 * bare repository and move the branch checked out there under the user. */
-	if (git_repository_open_ext(repo, acct->snapshot_repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+	int orc = git_repository_open_ext(repo, acct->snapshot_repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (orc == 0) {
 		if (git_repository_is_bare(*repo)) {
 			(void)allow_ntfs_names(*repo); /* a repository mailkeep did not make */
 			return 0;
@@ -370,11 +389,27 @@ static int open_repo(const struct account *acct, git_repository **repo, char *er
 		return -1;
 	}
 	if (access(acct->snapshot_repo, F_OK) == 0) {
-		open_fail(acct->snapshot_repo, err, errlen);
-		return -1;
+		char *real = NULL;
+		struct stat st;
+		int rc = -1, empty = dir_is_empty(acct->snapshot_repo);
+		int mine = stat(acct->snapshot_repo, &st) == 0 && st.st_uid == geteuid();
+		if (empty == 1 && mine && (real = realpath(acct->snapshot_repo, NULL))) {
+			/* made beforehand (mkdir ~/Mail/personal.git): the repository
+			 * goes there, in place of the link's target if it is one */
+			git_error_clear();
+			rc = create_repo(acct, real, st.st_mode & 07777, repo, err, errlen);
+		} else if (empty == 0 && mine && orc == GIT_ENOTFOUND) {
+			snprintf(err, errlen, "%s: not a git repository, and not empty; snapshot_repo must be a bare "
+				 "repository, an empty directory or a path where nothing exists (mailkeep "
+				 "writes nothing into it)", acct->snapshot_repo);
+		} else {
+			open_fail(acct->snapshot_repo, err, errlen);
+		}
+		free(real);
+		return rc;
 	}
 	git_error_clear();
-	return create_repo(acct, repo, err, errlen);
+	return create_repo(acct, acct->snapshot_repo, 0, repo, err, errlen);
 }
 
 static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,

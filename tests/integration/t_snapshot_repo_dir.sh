@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# What is at snapshot_repo before the first snapshot (no server: `mailkeep snapshot`): an empty
+# directory the user made (mkdir ~/Mail/personal.git) receives the repository, keeping its mode,
+# also behind a symbolic link, which stays (every snapshot failed: "could not find repository");
+# a directory with other files is refused, exit 5, with a message that says what snapshot_repo
+# must be, and nothing is written into it.
+. "$(dirname "$0")/lib.sh"
+t_begin
+# setup NAME REPO: a mirror of one message in $T/NAME/a, and $T/NAME.yaml snapshotting it into REPO
+setup() {
+	mkdir -p "$T/$1/a/INBOX/cur" "$T/$1/a/INBOX/new" "$T/$1/a/INBOX/tmp"
+	printf 'Subject: x\n\nbody\n' >"$T/$1/a/INBOX/cur/1700000000.1_1.host,U=1:2,S"
+	{
+		echo "accounts:"
+		acct_yaml a root="$T/$1" snapshot=true password_file=/dev/null snapshot_repo="$2"
+	} | cfg_write "$T/$1.yaml"
+}
+committed() { # committed REPO: the repository's main holds the message
+	git --git-dir="$1" cat-file -e "main:INBOX/cur/1700000000.1_1.host,U=1:2,S" 2>/dev/null
+}
+
+# an empty directory, made with mode 0700
+setup empty "$T/empty/a.git"
+mkdir -m 700 "$T/empty/a.git"
+mk -c "$T/empty.yaml" snapshot
+expect_rc 0 "snapshot into an empty directory"
+check 'committed "$T/empty/a.git"' "no commit in the empty directory made beforehand"
+check '[ "$(stat -c %a "$T/empty/a.git")" = 700 ]' "the directory's mode became $(stat -c %a "$T/empty/a.git")"
+check '[ ! -e "$T/empty/a.git.init" ]' "a leftover a.git.init"
+mk -c "$T/empty.yaml" snapshot
+expect_rc 0 "second snapshot"
+
+# a symbolic link to an empty directory elsewhere: the repository goes there, the link stays
+setup link "$T/link/a.git"
+mkdir "$T/elsewhere"
+ln -s "$T/elsewhere" "$T/link/a.git"
+mk -c "$T/link.yaml" snapshot
+expect_rc 0 "snapshot into a link to an empty directory"
+check '[ -L "$T/link/a.git" ]' "the symbolic link was replaced"
+check 'committed "$T/elsewhere"' "no commit in the link's target"
+
+# a directory with a file of the user's: refused, untouched
+setup full "$T/full/a.git"
+mkdir "$T/full/a.git"
+echo mine >"$T/full/a.git/notes.txt"
+mk -c "$T/full.yaml" snapshot
+expect_rc 5 "snapshot into a directory with other files"
+check 'grep -q "not a git repository, and not empty" "$MK_ERR"' "no clear refusal: $(mk_err_line)"
+check '[ "$(ls -A "$T/full/a.git")" = notes.txt ]' "something was written into it: $(ls -A "$T/full/a.git" | tr '\n' ' ')"
+check '[ ! -e "$T/full/a.git.init" ]' "a leftover a.git.init"
+t_pass

@@ -724,6 +724,10 @@ int config_node_check(struct ctx *c, const struct node *n, const char *where, co
 
 int config_check_key_node(struct ctx *c, const struct node *key, const char *where)
 {
+	/* a key "host\0x" was named as the key "host" (its value is cut at the NUL) */
+	if (key->kind == NODE_SCALAR && key->has_nul)
+		return config_fail_at(c, key, where, NULL, "NUL character in a key is not allowed (after %s)",
+				      config_quoted(c, key->value));
 	/* name the key in the message when it can be shown as is */
 	int plain = key->kind == NODE_SCALAR && strlen(key->value) <= ECHO_MAX &&
 		    !strpbrk(key->value, "\"\\") && !config_has_control(key->value, "");

@@ -674,11 +674,28 @@ int config_unknown_key(struct ctx *c, const struct node *key, const char *where,
 					      "unknown key %s%s (a password is not written in the configuration: "
 					      "use password_command, password_env or password_file)",
 					      config_quoted(c, key->value), extra);
-	const char *best = suggest_key(key->value, known);
+	/* A key with a letter of another script that looks like a Latin one
+	 * ("us\u0435r", Cyrillic e) reads as a known key: say so, and compare
+	 * it with each character counted once (not each of its bytes). */
+	struct buf folded = BUF_INIT;
+	int non_ascii = 0, rc;
+	for (const unsigned char *u = (const unsigned char *)key->value; *u; u++) {
+		non_ascii |= *u >= 0x80;
+		if ((*u & 0xc0) != 0x80)
+			buf_addch(&folded, *u >= 0x80 ? '?' : (char)*u);
+	}
+	const char *best = suggest_key(folded.data ? folded.data : "", known);
+	const char *note = non_ascii ? "it has a character that is not ASCII; " : "";
 	if (best)
-		return config_fail_at(c, key, where, NULL, "unknown key %s%s (did you mean \"%s\"?)",
-				      config_quoted(c, key->value), extra, best);
-	return config_fail_at(c, key, where, NULL, "unknown key %s%s", config_quoted(c, key->value), extra);
+		rc = config_fail_at(c, key, where, NULL, "unknown key %s%s (%sdid you mean \"%s\"?)",
+				    config_quoted(c, key->value), extra, note, best);
+	else if (non_ascii)
+		rc = config_fail_at(c, key, where, NULL, "unknown key %s%s (it has a character that is not ASCII)",
+				    config_quoted(c, key->value), extra);
+	else
+		rc = config_fail_at(c, key, where, NULL, "unknown key %s%s", config_quoted(c, key->value), extra);
+	buf_free(&folded);
+	return rc;
 }
 
 /* C0 controls and DEL (but those in ALLOWED), C1 controls (U+0080-U+009F,

@@ -295,6 +295,40 @@ out:
 	return rc;
 }
 
+/* Whether PATH (<snapshot_repo>.init) may be removed as the leftover of a
+ * run killed while it created the repository: nothing there, or a directory
+ * holding only what git_repository_init_ext writes (and the .lock and
+ * _git2_ temporary files of what it was writing). Anything else is not ours: another account's mirror
+ * (an account named <name>.git.init), the user's files. */
+static int init_leftover(const char *path)
+{
+	static const char *const ours[] = { "HEAD", "config", "description", "hooks", "info", "objects", "refs" };
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int ok = 1;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode) || !(d = opendir(path)))
+		return 0;
+	while (ok && (de = readdir(d))) {
+		size_t i = 0;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		size_t n = strlen(de->d_name);
+		if (!strncmp(de->d_name, "_git2_", 6))
+			continue; /* libgit2's temporary file (git_futils_mktmp) */
+		if (n > 5 && !strcmp(de->d_name + n - 5, ".lock"))
+			n -= 5; /* a file libgit2 was writing */
+		while (i < sizeof(ours) / sizeof(ours[0]) &&
+		       (strlen(ours[i]) != n || strncmp(de->d_name, ours[i], n)))
+			i++;
+		ok = i < sizeof(ours) / sizeof(ours[0]);
+	}
+	closedir(d);
+	return ok;
+}
+
 /* Create the bare repository atomically: initialise it under <repo>.init and
  * rename it into place, so a run killed meanwhile never leaves a half-made
  * repository at the configured path. */
@@ -305,6 +339,11 @@ static int create_repo(const struct account *acct, const char *path, mode_t mode
 	git_repository *r = NULL;
 	int rc = -1;
 	buf_addf(&tmp, "%s.init", path);
+	if (!init_leftover(tmp.data)) {
+		snprintf(err, errlen, "%s: in the way: it is not a repository a killed run of mailkeep left "
+			 "half-made (mailkeep makes %s there first); move it away", tmp.data, acct->snapshot_repo);
+		goto out;
+	}
 	if (nftw(tmp.data, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
 		snprintf(err, errlen, "%s: cannot remove leftover: %s", tmp.data, strerror(errno));
 		goto out;

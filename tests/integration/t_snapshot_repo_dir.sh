@@ -3,7 +3,9 @@
 # directory the user made (mkdir ~/Mail/personal.git) receives the repository, keeping its mode,
 # also behind a symbolic link, which stays (every snapshot failed: "could not find repository");
 # a directory with other files is refused, exit 5, with a message that says what snapshot_repo
-# must be, and nothing is written into it.
+# must be, and nothing is written into it. The repository is made in <snapshot_repo>.init first
+# and renamed into place: what a killed run left there is removed, but only if it is that (it
+# removed whatever was there: the whole mirror of an account named "a.git.init" beside "a").
 . "$(dirname "$0")/lib.sh"
 t_begin
 # setup NAME REPO: a mirror of one message in $T/NAME/a, and $T/NAME.yaml snapshotting it into REPO
@@ -48,4 +50,24 @@ expect_rc 5 "snapshot into a directory with other files"
 check 'grep -q "not a git repository, and not empty" "$MK_ERR"' "no clear refusal: $(mk_err_line)"
 check '[ "$(ls -A "$T/full/a.git")" = notes.txt ]' "something was written into it: $(ls -A "$T/full/a.git" | tr '\n' ' ')"
 check '[ ! -e "$T/full/a.git.init" ]' "a leftover a.git.init"
+
+# <repo>.init is another account's mirror: left alone, the snapshot refused
+setup init "$T/init/a.git"
+mkdir -p "$T/init/a.git.init/INBOX/cur" "$T/init/a.git.init/INBOX/new" "$T/init/a.git.init/INBOX/tmp"
+echo other >"$T/init/a.git.init/INBOX/cur/1700000000.2_2.host,U=2:2,S"
+mk -c "$T/init.yaml" snapshot
+expect_rc 5 "snapshot with another account's mirror at a.git.init"
+check 'grep -q "a.git.init: in the way" "$MK_ERR"' "no clear refusal: $(mk_err_line)"
+check '[ -f "$T/init/a.git.init/INBOX/cur/1700000000.2_2.host,U=2:2,S" ]' "the mirror at a.git.init was removed"
+check '[ ! -e "$T/init/a.git" ]' "a repository was made"
+
+# what a run killed while making the repository leaves: removed, the repository made
+rm -rf "$T/init/a.git.init"
+mkdir -p "$T/init/a.git.init/objects/info" "$T/init/a.git.init/refs/heads" "$T/init/a.git.init/hooks"
+echo 'ref: refs/heads/main' >"$T/init/a.git.init/HEAD"
+: >"$T/init/a.git.init/config.lock"
+mk -c "$T/init.yaml" snapshot
+expect_rc 0 "snapshot after a killed run's a.git.init"
+check 'committed "$T/init/a.git"' "no commit"
+check '[ ! -e "$T/init/a.git.init" ]' "the killed run's a.git.init left"
 t_pass

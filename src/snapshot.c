@@ -56,12 +56,33 @@ static struct snap_folder *folders_add(struct snap_folders *f, const char *rel)
 	return x;
 }
 
+static int cmp_folder(const void *a, const void *b)
+{
+	return strcmp(((const struct snap_folder *)a)->rel, ((const struct snap_folder *)b)->rel);
+}
+
+/* Sorted by name for folders_find, duplicates dropped. */
+static void folders_sort(struct snap_folders *f)
+{
+	size_t k = 0;
+	if (f->n)
+		qsort(f->items, f->n, sizeof(*f->items), cmp_folder);
+	for (size_t i = 0; i < f->n; i++) {
+		if (k && !strcmp(f->items[k - 1].rel, f->items[i].rel)) {
+			free(f->items[i].rel);
+			continue;
+		}
+		f->items[k++] = f->items[i];
+	}
+	f->n = k;
+}
+
+/* REL in F, sorted by folders_sort. A lookup per folder of the mirror: a
+ * linear search made a run quadratic in the number of folders. */
 static struct snap_folder *folders_find(struct snap_folders *f, const char *rel)
 {
-	for (size_t i = 0; i < f->n; i++)
-		if (!strcmp(f->items[i].rel, rel))
-			return &f->items[i];
-	return NULL;
+	struct snap_folder key = { .rel = (char *)rel };
+	return f->n ? bsearch(&key, f->items, f->n, sizeof(*f->items), cmp_folder) : NULL;
 }
 
 
@@ -197,8 +218,7 @@ static int tree_walk_cb(const char *root, const git_tree_entry *e, void *payload
 	if (!strcmp(git_tree_entry_name(e), "cur") && *root) {
 		struct buf rel = BUF_INIT;
 		buf_add(&rel, root, strlen(root) - 1); /* drop the trailing '/' */
-		if (!folders_find(c->into, rel.data))
-			folders_add(c->into, rel.data);
+		folders_add(c->into, rel.data); /* each path once: sorted after the walk */
 		buf_free(&rel);
 		return 1; /* do not descend into cur/ */
 	}
@@ -705,6 +725,7 @@ int snapshot_account(const struct account *acct, const char *account_dir, int fu
 		folders_free(&r.recorded);
 		git_tree_walk(r.base, GIT_TREEWALK_PRE, tree_walk_cb, &c);
 	}
+	folders_sort(&r.recorded);
 	if (diff_folders(&r, full, res, err, errlen) < 0)
 		goto out;
 	if (commit_updates(acct, &r, parent, head_hex, refname.data, folders_failed, res, err, errlen) < 0)

@@ -472,7 +472,7 @@ static int open_repo(const struct account *acct, git_repository **repo, char *er
 }
 
 static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,
-			   size_t folders_failed, const struct snapshot_result *res)
+			   const struct snap_folders *gone, size_t folders_failed, const struct snapshot_result *res)
 {
 	char when[64];
 	time_t now = time(NULL);
@@ -492,6 +492,10 @@ static void commit_message(struct buf *msg, const struct account *acct, const st
 			buf_addf(msg, "%s: %zu new, %zu flag changes, %zu removed\n", x->rel, x->added,
 				 x->renamed, x->removed);
 	}
+	for (size_t i = 0; i < gone->n; i++)
+		if (!gone->items[i].seen && gone->items[i].removed)
+			buf_addf(msg, "%s: 0 new, 0 flag changes, %zu removed (folder gone)\n", gone->items[i].rel,
+				 gone->items[i].removed);
 }
 
 /* Write the commit of TREE, make the objects of the snapshot durable, then
@@ -636,7 +640,12 @@ static int diff_folders(struct snap_run *r, int full, struct snapshot_result *re
 			continue;
 		if (folder_unreadable(r->dir, r->recorded.items[i].rel, err, errlen))
 			return -1;
-		snapshot_drop_folder(r, r->recorded.items[i].rel);
+		/* counted: a folder deleted with its mail read "0 removed" */
+		struct snap_folder *x = &r->recorded.items[i];
+		x->removed = snapshot_drop_folder(r, x->rel);
+		if (x->removed)
+			res->folders_changed++;
+		res->removed += x->removed;
 	}
 	return 0;
 }
@@ -669,7 +678,7 @@ static int commit_updates(const struct account *acct, struct snap_run *r, git_co
 			snapshot_git_fail(err, errlen, acct->snapshot_repo);
 			goto out;
 		}
-		commit_message(&msg, acct, &r->now, folders_failed, res);
+		commit_message(&msg, acct, &r->now, &r->recorded, folders_failed, res);
 		buf_addf(&mark, "%s/%s", r->dir, SNAP_COMMITTING);
 		if (commit_durably(r->repo, refname, sig, msg.data, newtree, parent, mark.data, &commit_id, err,
 				   errlen) < 0)

@@ -52,7 +52,8 @@ int64_t snapshot_ctime_ns(const char *path);
  * -1 with err set. */
 int snapshot_diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, char *err, size_t errlen);
 
-/* A folder gone from disk: its directories removed from the tree. */
-void snapshot_drop_folder(struct snap_run *r, const char *rel);
+/* A folder gone from disk: its directories removed from the tree. The number
+ * of its messages there. */
+size_t snapshot_drop_folder(struct snap_run *r, const char *rel);
 
 #endif

@@ -525,20 +525,28 @@ out:
 }
 
 /* A folder gone from disk: drop its directories from the tree. */
-void snapshot_drop_folder(struct snap_run *r, const char *rel)
+size_t snapshot_drop_folder(struct snap_run *r, const char *rel)
 {
 	static const char *const subs[] = { "cur", "new", "tmp" };
 	struct buf p = BUF_INIT;
+	size_t removed = 0;
 	for (size_t i = 0; i < 3; i++) {
 		git_tree_entry *te = NULL;
+		git_tree *t = NULL;
 		buf_reset(&p);
 		buf_addf(&p, "%s/%s", rel, subs[i]);
 		if (git_tree_entry_bypath(&te, r->base, p.data) == 0) {
 			add_update(r, GIT_TREE_UPDATE_REMOVE, NULL, p.data, GIT_FILEMODE_TREE);
+			/* its messages (not the .mailkeep-keep placeholder) */
+			if (i < 2 && git_tree_lookup(&t, r->repo, git_tree_entry_id(te)) == 0)
+				for (size_t j = 0; j < git_tree_entrycount(t); j++)
+					removed += git_tree_entry_name(git_tree_entry_byindex(t, j))[0] != '.';
+			git_tree_free(t);
 			git_tree_entry_free(te);
 		}
 	}
 	git_error_clear();
 	buf_free(&p);
+	return removed;
 }
 

@@ -170,11 +170,14 @@ struct changes {
 	struct plan_range *ranges;    /* VANISHED or SEARCH ALL */
 	size_t n_ranges, cap_ranges;
 	const struct folder_state *st; /* the known UIDs (NULL: ranges unbounded) */
+	uint32_t vanished_top;        /* the highest UID a VANISHED range named */
 };
 
 static int on_uids(void *ctx, uint32_t lo, uint32_t hi, int vanished)
 {
 	struct changes *ch = ctx;
+	if (vanished && hi > ch->vanished_top)
+		ch->vanished_top = hi;
 	if (ch->n_ranges && ch->ranges[ch->n_ranges - 1].lo <= lo && hi <= ch->ranges[ch->n_ranges - 1].hi)
 		return 0; /* within the last one (a repeat) */
 	if (ch->st && ch->n_ranges == ch->cap_ranges && ch->n_ranges >= VIEW_SLACK) {
@@ -395,6 +398,22 @@ static int examine_plain(struct folder_run *f, const struct imap_mailbox *mb, co
 	return imap_examine(c, &plain, info, err, errlen);
 }
 
+/* Does the QRESYNC answer (CH, merged) say anything of the UIDs the folder
+ * gave since the state (from its UIDNEXT to INFO's)? A FETCH of one, or a
+ * VANISHED range that reaches them: a server must report each new message
+ * with its FETCH or its VANISHED (RFC 7162 §3.2.5.1). A server whose answer
+ * leaves them out (QRESYNC advertised but not done) has a view that counts
+ * what EXISTS says whenever as many messages went as came: taken as it is, the
+ * new ones would never be mirrored (the state's new HIGHESTMODSEQ and UIDNEXT
+ * hide them from every later run) and the gone ones never removed. */
+static int new_uids_told(const struct folder_state *st, const struct changes *ch,
+			 const struct imap_select_info *info)
+{
+	if (!st->uidnext || info->uidnext <= st->uidnext || ch->vanished_top >= st->uidnext)
+		return 1;
+	return ch->changed.n && ch->changed.msgs[ch->changed.n - 1].uid >= st->uidnext;
+}
+
 /* The view of an incremental PATH merged into f->sv from the state and CH: 1
  * when it stands (it counts what EXISTS says), else 0 and the full listing is
  * to be asked, of *FULL_ITEMS (with the dates when HIGHESTMODSEQ went back). */
@@ -416,10 +435,15 @@ static int incremental_stands(struct folder_run *f, const struct folder_state *s
 		f->server_dates = 1;
 	} else if (info->uidvalidity == st->uidvalidity && info->highestmodseq) {
 		merge_view(f, st, ch, path == PATH_QRESYNC ? PLAN_RANGES_VANISHED : PLAN_RANGES_PRESENT);
-		if (f->sv.n == imap_exists(c))
+		if (f->sv.n != imap_exists(c))
+			log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
+				 f->a->acct->name, f->name, sync_flag_path_names[path], f->sv.n, imap_exists(c));
+		else if (path == PATH_QRESYNC && !new_uids_told(st, ch, info))
+			log_info("account %s: folder \"%s\": UIDNEXT went from %" PRIu32 " to %" PRIu32 " but the "
+				 "QRESYNC answer names none of those UIDs; full fetch", f->a->acct->name, f->name,
+				 st->uidnext, info->uidnext);
+		else
 			return 1;
-		log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
-			 f->a->acct->name, f->name, sync_flag_path_names[path], f->sv.n, imap_exists(c));
 		sync_sv_free(&f->sv);
 	}
 	return 0;

@@ -262,6 +262,7 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		goto out;
 	if (rc == IMAP_ERR_NO && c->refusal.status)
 		info->refused = c->refusal;
+	info->fetch_unusable = x.fetch.without_uid + x.fetch.without_flags;
 	if (sent->ftag && sent->stag) {
 		/* a server may run the SEARCH beside the FETCH (both only read the
 		 * mailbox): its untagged answer can come before the FETCH's end */

@@ -265,8 +265,11 @@ int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ct
 		snprintf(err, errlen, "%s", c->sink_err);
 		return IMAP_ERR_LOCAL;
 	}
-	if (!m.uid) /* unsolicited FETCH (flags changed by someone else): ignored */
+	if (!m.uid) { /* unsolicited FETCH (flags changed by someone else): ignored */
+		fc->without_uid++;
 		return 0;
+	}
+	fc->without_flags += !m.has_flags && !m.has_body;
 	if (fc->cb->on_message) {
 		int crc = fc->cb->on_message(fc->cb->ctx, &m, err, errlen);
 		if (crc != 0) {

@@ -147,6 +147,8 @@ struct fetch_ctx {
 	struct buf keywords;
 	int failed;
 	unsigned keyword_warnings; /* messages warned about (the first few of a command) */
+	unsigned long without_uid; /* FETCH responses without a UID (ignored) */
+	unsigned long without_flags; /* with a UID but neither FLAGS nor a body */
 };
 /* Untagged FETCH handler: one message to fc->cb (ctx is a struct fetch_ctx). */
 int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ctx,

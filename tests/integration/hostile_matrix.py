@@ -4381,6 +4381,36 @@ class _(HmsBump):
         return super().examine_lines(c, f, None if is_bad(f) else qresync)
 
 
+class QresyncBadEvolved(HmsBump):
+    """after a first sync: Bad is the evolved server's (UID 1 expunged, UID 3's \\Seen toggled, a new UID
+    10), the others the baseline's with HIGHESTMODSEQ bumped; edit() changes the FETCH line of Bad's
+    EXAMINE (QRESYNC) answer that reports UID 3"""
+    def make_folders(self):
+        fs = super().make_folders()
+        return [folder_by(evolved_folders(), b"Bad") if is_bad(f) else f for f in fs]
+
+    def examine_lines(self, c, f, qresync):
+        lines = super().examine_lines(c, f, qresync)
+        return [self.edit(ln) if is_bad(f) and ln.startswith(b"* 1 FETCH (UID 3 ") else ln for ln in lines]
+
+
+@sc("qresync-fetch-without-uid", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
+    doc="after a first sync, Bad is the evolved server's; its EXAMINE (QRESYNC) reports UID 3's \\Seen "
+        "toggled in a FETCH without the UID (RFC 7162 requires it): a change that cannot be placed means a "
+        "full fetch")
+class _(QresyncBadEvolved):
+    def edit(self, ln):
+        return ln.replace(b"UID 3 ", b"")
+
+
+@sc("qresync-fetch-without-flags", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
+    doc="after a first sync, Bad is the evolved server's; its EXAMINE (QRESYNC) reports UID 3's change "
+        "with its UID and MODSEQ but no FLAGS: a change that cannot be applied means a full fetch")
+class _(QresyncBadEvolved):
+    def edit(self, ln):
+        return re.sub(rb"FLAGS \([^)]*\) ", b"", ln)
+
+
 # ---------------------------------------------------------------- manifest
 
 LETTERS = {"\\draft": "D", "\\flagged": "F", "$forwarded": "P", "\\answered": "R", "\\seen": "S",

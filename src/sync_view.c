@@ -438,12 +438,13 @@ static int incremental_stands(struct folder_run *f, const struct folder_state *s
 		if (f->sv.n != imap_exists(c))
 			log_info("account %s: folder \"%s\": %s view has %zu messages, server %u; full fetch",
 				 f->a->acct->name, f->name, sync_flag_path_names[path], f->sv.n, imap_exists(c));
-		else if (path == PATH_QRESYNC && info->fetch_unusable)
-			/* RFC 7162 §3.2.5.2: a changed message is reported with its UID
-			 * and FLAGS; a change that cannot be applied (no UID to place
-			 * it, no FLAGS) would be missed for good */
-			log_info("account %s: folder \"%s\": the QRESYNC answer holds %lu FETCH responses "
-				 "without a UID or FLAGS; full fetch", f->a->acct->name, f->name, info->fetch_unusable);
+		else if (info->fetch_unusable)
+			/* RFC 7162 §3.1.4.1, §3.2.5.2: a changed message is reported
+			 * with its UID and FLAGS; a change that cannot be applied (no
+			 * UID to place it, no FLAGS) would be missed for good */
+			log_info("account %s: folder \"%s\": the %s answer holds %lu FETCH responses without a "
+				 "UID or FLAGS; full fetch", f->a->acct->name, f->name, sync_flag_path_names[path],
+				 info->fetch_unusable);
 		else if (path == PATH_QRESYNC && !new_uids_told(st, ch, info))
 			log_info("account %s: folder \"%s\": UIDNEXT went from %" PRIu32 " to %" PRIu32 " but the "
 				 "QRESYNC answer names none of those UIDs; full fetch", f->a->acct->name, f->name,

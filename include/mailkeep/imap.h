@@ -150,8 +150,9 @@ struct imap_select_info {
 	uint64_t highestmodseq; /* 0 when none / NOMODSEQ */
 	int read_only;
 	struct imap_refusal refused; /* the EXAMINE itself answered NO or BAD (status 0: it did not) */
-	/* FETCH responses in the EXAMINE's answer without a UID, or with one but
-	 * without FLAGS (QRESYNC: changes that cannot be applied) */
+	/* FETCH responses reporting a change that cannot be applied: in the
+	 * answer to EXAMINE (QRESYNC) without a UID, or in it or in the UID FETCH
+	 * CHANGEDSINCE answer with a UID but without FLAGS */
 	unsigned long fetch_unusable;
 };
 /* STATUS of one mailbox (RFC 3501 §6.3.10; HIGHESTMODSEQ from RFC 7162). */

@@ -4411,6 +4411,20 @@ class _(QresyncBadEvolved):
         return re.sub(rb"FLAGS \([^)]*\) ", b"", ln)
 
 
+@sc("condstore-fetch-without-flags", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
+    doc="CONDSTORE path after a first sync, Bad is the evolved server's; the UID FETCH CHANGEDSINCE "
+        "answers UID 3 (\\Seen toggled) with its UID and MODSEQ but no FLAGS: a change that cannot be "
+        "applied means a full fetch")
+class _(QresyncBadEvolved):
+    caps_del = ["QRESYNC"]
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        parts, body, bname = self.fetch_parts(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3 and c.changedsince is not None:
+            parts = [p for p in parts if not p.startswith(b"FLAGS")]
+        c.send(self.fetch_bytes(seq, parts, body, bname))
+
+
 # ---------------------------------------------------------------- manifest
 
 LETTERS = {"\\draft": "D", "\\flagged": "F", "$forwarded": "P", "\\answered": "R", "\\seen": "S",

@@ -399,26 +399,27 @@ static int examine_plain(struct folder_run *f, const struct imap_mailbox *mb, co
 }
 
 /* Does the QRESYNC answer (CH, merged) say anything of the UIDs the folder
- * gave since the state (from its UIDNEXT to INFO's)? A FETCH of one, or a
+ * gave since the state (from its UIDNEXT to UIDNEXT)? A FETCH of one, or a
  * VANISHED range that reaches them: a server must report each new message
  * with its FETCH or its VANISHED (RFC 7162 §3.2.5.1). A server whose answer
  * leaves them out (QRESYNC advertised but not done) has a view that counts
  * what EXISTS says whenever as many messages went as came: taken as it is, the
  * new ones would never be mirrored (the state's new HIGHESTMODSEQ and UIDNEXT
  * hide them from every later run) and the gone ones never removed. */
-static int new_uids_told(const struct folder_state *st, const struct changes *ch,
-			 const struct imap_select_info *info)
+static int new_uids_told(const struct folder_state *st, const struct changes *ch, uint32_t uidnext)
 {
-	if (!st->uidnext || info->uidnext <= st->uidnext || ch->vanished_top >= st->uidnext)
+	if (!st->uidnext || uidnext <= st->uidnext || ch->vanished_top >= st->uidnext)
 		return 1;
 	return ch->changed.n && ch->changed.msgs[ch->changed.n - 1].uid >= st->uidnext;
 }
 
 /* The view of an incremental PATH merged into f->sv from the state and CH: 1
  * when it stands (it counts what EXISTS says), else 0 and the full listing is
- * to be asked, of *FULL_ITEMS (with the dates when HIGHESTMODSEQ went back). */
+ * to be asked, of *FULL_ITEMS (with the dates when HIGHESTMODSEQ went back).
+ * UIDNEXT: the server's now (0: unknown). */
 static int incremental_stands(struct folder_run *f, const struct folder_state *st, struct changes *ch,
-			      enum flag_path path, const struct imap_select_info *info, const char **full_items)
+			      enum flag_path path, const struct imap_select_info *info, uint32_t uidnext,
+			      const char **full_items)
 {
 	struct imap_client *c = f->a->imap;
 	/* a HIGHESTMODSEQ below the state's: the server's went back (restored
@@ -445,10 +446,10 @@ static int incremental_stands(struct folder_run *f, const struct folder_state *s
 			log_info("account %s: folder \"%s\": the %s answer holds %lu FETCH responses without a "
 				 "UID or FLAGS; full fetch", f->a->acct->name, f->name, sync_flag_path_names[path],
 				 info->fetch_unusable);
-		else if (path == PATH_QRESYNC && !new_uids_told(st, ch, info))
+		else if (path == PATH_QRESYNC && !new_uids_told(st, ch, uidnext))
 			log_info("account %s: folder \"%s\": UIDNEXT went from %" PRIu32 " to %" PRIu32 " but the "
 				 "QRESYNC answer names none of those UIDs; full fetch", f->a->acct->name, f->name,
-				 st->uidnext, info->uidnext);
+				 st->uidnext, uidnext);
 		else
 			return 1;
 		sync_sv_free(&f->sv);
@@ -518,7 +519,11 @@ int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const 
 	    (info->refused.status == IMAP_STATUS_BAD ||
 	     (*path != PATH_FULL && info->refused.status == IMAP_STATUS_NO)))
 		rc = examine_plain(f, mb, st, &ch, &flags_cb, full_items, path, info, err, errlen);
-	if (rc < 0 || *path == PATH_FULL || incremental_stands(f, st, &ch, *path, info, &full_items))
+	/* the server's UIDNEXT: EXAMINE's, else STATUS's (RFC 2060 servers send
+	 * none with EXAMINE) */
+	uint32_t uidnext = info->uidnext ? info->uidnext :
+		status && status->ok && status->uidvalidity == info->uidvalidity ? status->uidnext : 0;
+	if (rc < 0 || *path == PATH_FULL || incremental_stands(f, st, &ch, *path, info, uidnext, &full_items))
 		goto out;
 	*path = PATH_FULL;
 	sync_folder_spec_drop(f);

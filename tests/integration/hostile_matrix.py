@@ -4368,17 +4368,30 @@ class _(Poison):
         c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body + b")\r\n")
 
 
-@sc("qresync-ignored-swap", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
-    doc="after a first sync, Bad is the evolved server's (UID 1 expunged, UID 3's \\Seen toggled, a new UID "
-        "10: as many messages as before) but its EXAMINE (QRESYNC) reports no change at all (QRESYNC "
-        "advertised, not done): the new UIDNEXT unexplained means a full fetch")
-class _(HmsBump):
+class QresyncIgnored(HmsBump):
     def make_folders(self):
         fs = super().make_folders()
         return [folder_by(evolved_folders(), b"Bad") if is_bad(f) else f for f in fs]
 
     def examine_lines(self, c, f, qresync):
         return super().examine_lines(c, f, None if is_bad(f) else qresync)
+
+
+@sc("qresync-ignored-swap", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
+    doc="after a first sync, Bad is the evolved server's (UID 1 expunged, UID 3's \\Seen toggled, a new UID "
+        "10: as many messages as before) but its EXAMINE (QRESYNC) reports no change at all (QRESYNC "
+        "advertised, not done): the new UIDNEXT unexplained means a full fetch")
+class _(QresyncIgnored):
+    pass
+
+
+@sc("qresync-ignored-swap-no-uidnext", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
+    doc="qresync-ignored-swap with an EXAMINE of Bad without UIDNEXT (as RFC 2060 servers answer): "
+        "LIST-STATUS's UIDNEXT tells that UIDs were given since")
+class _(QresyncIgnored):
+    def examine_lines(self, c, f, qresync):
+        lines = super().examine_lines(c, f, qresync)
+        return [ln for ln in lines if not (is_bad(f) and b"UIDNEXT" in ln)]
 
 
 class QresyncBadEvolved(HmsBump):

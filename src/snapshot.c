@@ -315,51 +315,105 @@ out:
 	return rc;
 }
 
-/* Whether PATH (<snapshot_repo>.init) may be removed as the leftover of a
- * run killed while it created the repository: nothing there, or a directory
- * holding only what git_repository_init_ext writes (and the .lock and
- * _git2_ temporary files of what it was writing). Anything else is not ours: another account's mirror
- * (an account named <name>.git.init), the user's files. */
-static int init_leftover(const char *path)
+/* 1 if PATH is a directory with no entries, 0 if one with entries, -1 if not
+ * a directory or it cannot be read. */
+static int dir_is_empty(const char *path)
 {
-	static const char *const ours[] = { "HEAD", "config", "description", "hooks", "info", "objects", "refs" };
-	struct stat st;
+	DIR *d = opendir(path);
 	struct dirent *de;
-	DIR *d;
-	int ok = 1;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT;
-	if (!S_ISDIR(st.st_mode) || !(d = opendir(path)))
-		return 0;
-	while (ok && (de = readdir(d))) {
-		size_t i = 0;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		size_t n = strlen(de->d_name);
-		if (!strncmp(de->d_name, "_git2_", 6))
-			continue; /* libgit2's temporary file (git_futils_mktmp) */
-		if (n > 5 && !strcmp(de->d_name + n - 5, ".lock"))
-			n -= 5; /* a file libgit2 was writing */
-		while (i < sizeof(ours) / sizeof(ours[0]) &&
-		       (strlen(ours[i]) != n || strncmp(de->d_name, ours[i], n)))
-			i++;
-		ok = i < sizeof(ours) / sizeof(ours[0]);
-	}
+	int rc = 1;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rc = 0;
 	closedir(d);
+	return rc;
+}
+
+/* The file create_repo writes first into <snapshot_repo>.init, naming the
+ * repository it is made for: only a directory holding it is a leftover. */
+#define INIT_MARK "mailkeep-init"
+
+/* Whether TMP (<snapshot_repo>.init of the repository at PATH) may be removed
+ * as the leftover of a run killed while it created the repository: nothing
+ * there, an empty directory, or one whose INIT_MARK names PATH (or is all it
+ * holds: a run killed while writing it). Anything else is not ours: another
+ * account's mirror or repository (an account named <name>.git.init beside
+ * <name>), the user's files; no name or shape of theirs is guessed at. */
+static int init_leftover(const char *tmp, const char *path)
+{
+	struct stat st;
+	struct buf mark = BUF_INIT;
+	char got[4096];
+	int ok = 0, fd = -1;
+	if (lstat(tmp, &st) < 0)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	int empty = dir_is_empty(tmp);
+	if (empty)
+		return empty == 1;
+	buf_addf(&mark, "%s/" INIT_MARK, tmp);
+	if ((fd = open(mark.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		goto out;
+	ssize_t n = read(fd, got, sizeof(got));
+	size_t want = strlen(path);
+	if (n >= 0 && (size_t)n == want + 1 && !memcmp(got, path, want) && got[want] == '\n') {
+		ok = 1;
+		goto out;
+	}
+	/* a run killed while writing the mark: it is all there is */
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	ok = d != NULL;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, INIT_MARK))
+			ok = 0;
+	if (d)
+		closedir(d);
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&mark);
 	return ok;
 }
 
-/* Create the bare repository atomically: initialise it under <repo>.init and
- * rename it into place, so a run killed meanwhile never leaves a half-made
- * repository at the configured path. */
-static int create_repo(const struct account *acct, const char *path, mode_t mode, git_repository **repo, char *err,
+/* TMP made (0700) with its INIT_MARK naming PATH, durably. */
+static int init_mark(const char *tmp, const char *path, char *err, size_t errlen)
+{
+	struct buf mark = BUF_INIT;
+	int fd = -1, rc = -1;
+	size_t len = strlen(path);
+	buf_addf(&mark, "%s/" INIT_MARK, tmp);
+	if (mkdir(tmp, 0700) < 0 ||
+	    (fd = open(mark.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
+	    write(fd, path, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", fd < 0 && access(tmp, F_OK) < 0 ? tmp : mark.data, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&mark);
+	return rc;
+}
+
+/* Create the bare repository atomically: initialise it under <repo>.init,
+ * marked as mailkeep's (init_mark), and rename it into place, so a run killed
+ * meanwhile never leaves a half-made repository at the configured path. WAS
+ * (or NULL): the empty directory the rename replaces, whose mode and group
+ * are put back on the repository's top directory. */
+static int create_repo(const struct account *acct, const char *path, const struct stat *was, git_repository **repo, char *err,
 		       size_t errlen)
 {
 	struct buf tmp = BUF_INIT, ref = BUF_INIT;
 	git_repository *r = NULL;
-	int rc = -1;
+	int rc = -1, made = 0;
 	buf_addf(&tmp, "%s.init", path);
-	if (!init_leftover(tmp.data)) {
+	if (!init_leftover(tmp.data, path)) {
 		snprintf(err, errlen, "%s: in the way: it is not a repository a killed run of mailkeep left "
 			 "half-made (mailkeep makes %s there first); move it away", tmp.data, acct->snapshot_repo);
 		goto out;
@@ -368,6 +422,9 @@ static int create_repo(const struct account *acct, const char *path, mode_t mode
 		snprintf(err, errlen, "%s: cannot remove leftover: %s", tmp.data, strerror(errno));
 		goto out;
 	}
+	if (init_mark(tmp.data, path, err, errlen) < 0)
+		goto out;
+	made = 1;
 	git_repository_init_options opts;
 	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
@@ -383,17 +440,33 @@ static int create_repo(const struct account *acct, const char *path, mode_t mode
 		goto out;
 	}
 	git_repository_free(r);
-	/* an empty directory in its place is replaced by the rename, keeping its mode */
-	if ((mode && chmod(tmp.data, mode) < 0) || rename(tmp.data, path) < 0) {
-		snprintf(err, errlen, "%s: %s", acct->snapshot_repo, strerror(errno));
+	/* an empty directory in its place is replaced by the rename (not a mount
+	 * point: EBUSY); its mode is put back after, so that a read-only one
+	 * does not leave a leftover that cannot be removed */
+	if (rename(tmp.data, path) < 0) {
+		snprintf(err, errlen, "%s: %s%s", acct->snapshot_repo, strerror(errno),
+			 errno == EBUSY ? " (a mount point: make the repository there with git init --bare, "
+					  "or point snapshot_repo below it)" : "");
 		goto out;
 	}
+	made = 0;
+	struct buf mark = BUF_INIT;
+	buf_addf(&mark, "%s/" INIT_MARK, path);
+	if (unlink(mark.data) < 0)
+		log_warn("%s: %s", mark.data, strerror(errno));
+	buf_free(&mark);
+	if (was && ((was->st_gid != getegid() && chown(path, (uid_t)-1, was->st_gid) < 0) ||
+		    chmod(path, was->st_mode & 07777) < 0))
+		log_warn("%s: cannot give it back its group and mode %o: %s", path,
+			 (unsigned)(was->st_mode & 07777), strerror(errno));
 	if (git_repository_open_bare(repo, path) < 0) {
 		snapshot_git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
 	}
 	rc = 0;
 out:
+	if (made) /* ours, marked: not left behind */
+		(void)nftw(tmp.data, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	buf_free(&tmp);
 	buf_free(&ref);
 	return rc;
@@ -413,22 +486,6 @@ static void open_fail(const char *path, char *err, size_t errlen)
 	snprintf(err + l, errlen - l, " (the repository belongs to uid %u, not to uid %u running mailkeep; "
 		 "run mailkeep as its owner, or declare it safe: git config --global --add safe.directory '%s')",
 		 (unsigned)st.st_uid, (unsigned)geteuid(), path);
-}
-
-/* 1 if PATH is a directory with no entries, 0 if one with entries, -1 if not
- * a directory or it cannot be read. */
-static int dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int rc = 1;
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			rc = 0;
-	closedir(d);
-	return rc;
 }
 
 static int open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen)
@@ -456,7 +513,7 @@ static int open_repo(const struct account *acct, git_repository **repo, char *er
 			/* made beforehand (mkdir ~/Mail/personal.git): the repository
 			 * goes there, in place of the link's target if it is one */
 			git_error_clear();
-			rc = create_repo(acct, real, st.st_mode & 07777, repo, err, errlen);
+			rc = create_repo(acct, real, &st, repo, err, errlen);
 		} else if (empty == 0 && mine && orc == GIT_ENOTFOUND) {
 			snprintf(err, errlen, "%s: not a git repository, and not empty; snapshot_repo must be a bare "
 				 "repository, an empty directory or a path where nothing exists (mailkeep "
@@ -468,7 +525,7 @@ static int open_repo(const struct account *acct, git_repository **repo, char *er
 		return rc;
 	}
 	git_error_clear();
-	return create_repo(acct, acct->snapshot_repo, 0, repo, err, errlen);
+	return create_repo(acct, acct->snapshot_repo, NULL, repo, err, errlen);
 }
 
 static void commit_message(struct buf *msg, const struct account *acct, const struct snap_folders *f,

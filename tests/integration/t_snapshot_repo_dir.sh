@@ -4,8 +4,9 @@
 # also behind a symbolic link, which stays (every snapshot failed: "could not find repository");
 # a directory with other files is refused, exit 5, with a message that says what snapshot_repo
 # must be, and nothing is written into it. The repository is made in <snapshot_repo>.init first
-# and renamed into place: what a killed run left there is removed, but only if it is that (it
-# removed whatever was there: the whole mirror of an account named "a.git.init" beside "a").
+# and renamed into place: what a killed run left there is removed, but only if it holds the mark
+# mailkeep writes there first (it removed whatever was there: the whole mirror of an account named
+# "a.git.init" beside "a"; then whatever had git's shape: another account's repository).
 . "$(dirname "$0")/lib.sh"
 t_begin
 # setup NAME REPO: a mirror of one message in $T/NAME/a, and $T/NAME.yaml snapshotting it into REPO
@@ -61,13 +62,41 @@ check 'grep -q "a.git.init: in the way" "$MK_ERR"' "no clear refusal: $(mk_err_l
 check '[ -f "$T/init/a.git.init/INBOX/cur/1700000000.2_2.host,U=2:2,S" ]' "the mirror at a.git.init was removed"
 check '[ ! -e "$T/init/a.git" ]' "a repository was made"
 
-# what a run killed while making the repository leaves: removed, the repository made
+# a repository at a.git.init (another account's snapshots, or the user's own): git's shape is no
+# licence, it is left alone (it was removed, history and all, as a killed run's)
 rm -rf "$T/init/a.git.init"
-mkdir -p "$T/init/a.git.init/objects/info" "$T/init/a.git.init/refs/heads" "$T/init/a.git.init/hooks"
-echo 'ref: refs/heads/main' >"$T/init/a.git.init/HEAD"
-: >"$T/init/a.git.init/config.lock"
+git init -q --bare "$T/init/a.git.init"
+rm -rf "$T/init/a.git.init/branches" # libgit2 makes none
+echo '#!/bin/sh' >"$T/init/a.git.init/hooks/pre-receive"
 mk -c "$T/init.yaml" snapshot
-expect_rc 0 "snapshot after a killed run's a.git.init"
-check 'committed "$T/init/a.git"' "no commit"
-check '[ ! -e "$T/init/a.git.init" ]' "the killed run's a.git.init left"
+expect_rc 5 "snapshot with a repository at a.git.init"
+check '[ -f "$T/init/a.git.init/hooks/pre-receive" ] && [ -f "$T/init/a.git.init/HEAD" ]' "the repository at a.git.init was removed"
+# what a run killed while making the repository leaves (marked as mailkeep's, or killed before
+# or while it wrote the mark): removed, the repository made
+for left in marked empty markonly; do
+	rm -rf "$T/init/a.git.init" "$T/init/a.git"
+	mkdir -p "$T/init/a.git.init"
+	case $left in
+	marked)
+		mkdir -p "$T/init/a.git.init/objects/info" "$T/init/a.git.init/refs/heads" "$T/init/a.git.init/hooks"
+		echo 'ref: refs/heads/main' >"$T/init/a.git.init/HEAD"
+		: >"$T/init/a.git.init/config.lock"
+		echo "$T/init/a.git" >"$T/init/a.git.init/mailkeep-init" ;;
+	markonly) printf '%s' "$T/init" >"$T/init/a.git.init/mailkeep-init" ;;
+	esac
+	mk -c "$T/init.yaml" snapshot
+	expect_rc 0 "snapshot after a killed run's a.git.init ($left)"
+	check 'committed "$T/init/a.git"' "no commit ($left)"
+	check '[ ! -e "$T/init/a.git.init" ]' "the killed run's a.git.init left ($left)"
+	check '[ ! -e "$T/init/a.git/mailkeep-init" ]' "the mark left in the repository ($left)"
+done
+# a read-only empty directory made beforehand: the mode is put back after the rename, so a run
+# killed before it leaves nothing that cannot be removed; the group stays too
+setup ro "$T/ro/a.git"
+mkdir -m 550 "$T/ro/a.git"
+chgrp daemon "$T/ro/a.git"
+mk -c "$T/ro.yaml" snapshot
+expect_rc 0 "snapshot into a read-only empty directory"
+check 'committed "$T/ro/a.git"' "no commit in the read-only directory"
+check '[ "$(stat -c %a:%G "$T/ro/a.git")" = 550:daemon ]' "mode and group became $(stat -c %a:%G "$T/ro/a.git")"
 t_pass

@@ -230,12 +230,16 @@ static void aside_private(const char *dir)
  * mark removed (durably too). A killed run's leftovers in its tmp/ (partial
  * or unrenamed downloads, nameless) are removed first, as they are from a
  * folder's tmp/ (maildir_clean_tmp): no later run looks into an old copy, and
- * they stayed there for good. */
+ * they stayed there for good; one that cannot be removed is a warning. (A run
+ * killed before this, once the state has moved, leaves them: the next finds
+ * the folder empty and has no old copy to finish.) */
 static int aside_done(const char *dir, const char *mark, char *err, size_t errlen)
 {
-	if (maildir_clean_tmp(dir, err, errlen) < 0)
-		return -1;
+	char why[512];
 	aside_private(dir);
+	/* litter at worst: one that cannot go must not hold the folder back */
+	if (maildir_clean_tmp(dir, why, sizeof(why)) < 0)
+		log_warn("%s: %s (left in the old copy)", dir, why);
 	if (maildir_fsync_dir(dir, err, errlen) < 0)
 		return -1;
 	if (unlink(mark) < 0) {

@@ -523,6 +523,10 @@ int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const 
 	 * none with EXAMINE) */
 	uint32_t uidnext = info->uidnext ? info->uidnext :
 		status && status->ok && status->uidvalidity == info->uidvalidity ? status->uidnext : 0;
+	/* and the state records it: recorded as the highest UID + 1, it stayed
+	 * below STATUS's once the newest message was expunged, and every later
+	 * run took the QRESYNC answer for one leaving UIDs out (a full fetch) */
+	info->uidnext = uidnext;
 	if (rc < 0 || *path == PATH_FULL || incremental_stands(f, st, &ch, *path, info, uidnext, &full_items))
 		goto out;
 	*path = PATH_FULL;

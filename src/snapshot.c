@@ -278,11 +278,6 @@ static int parse_author(const char *s, git_signature **sig)
 	return rc;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 /* A server folder named "GIT~1" (NTFS's short name of ".git") is an ordinary
  * mirror directory, but libgit2 refuses it as a tree entry while
  * core.protectNTFS is on, its default everywhere: every snapshot would fail
@@ -355,7 +350,7 @@ static int init_leftover(const char *tmp, const char *path)
 	if (empty)
 		return empty == 1;
 	buf_addf(&mark, "%s/" INIT_MARK, tmp);
-	if ((fd = open(mark.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+	if ((fd = open(mark.data, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
 	    !S_ISREG(st.st_mode))
 		goto out;
 	ssize_t n = read(fd, got, sizeof(got));
@@ -364,7 +359,11 @@ static int init_leftover(const char *tmp, const char *path)
 		ok = 1;
 		goto out;
 	}
-	/* a run killed while writing the mark: it is all there is */
+	/* a run killed while writing the mark: it is all there is, and it holds
+	 * a beginning of what was being written */
+	if (n < 0 || (size_t)n > want + 1 || memcmp(got, path, (size_t)n < want ? (size_t)n : want) ||
+	    ((size_t)n == want + 1 && got[want] != '\n'))
+		goto out;
 	DIR *d = opendir(tmp);
 	struct dirent *de;
 	ok = d != NULL;
@@ -393,10 +392,31 @@ static int init_mark(const char *tmp, const char *path, char *err, size_t errlen
 		snprintf(err, errlen, "%s: %s", fd < 0 && access(tmp, F_OK) < 0 ? tmp : mark.data, strerror(errno));
 		goto out;
 	}
-	rc = 0;
+	rc = maildir_fsync_dir(tmp, err, errlen); /* the mark's name durable before git's files */
 out:
 	if (fd >= 0)
 		close(fd);
+	buf_free(&mark);
+	return rc;
+}
+
+static int rm_but_mark(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	if (ftw->level == 0 || (ftw->level == 1 && !strcmp(path + ftw->base, INIT_MARK)))
+		return 0;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* TMP, a leftover init_leftover found ours, removed with its mark last: a run
+ * killed meanwhile leaves what the next still knows for its own. */
+static int rm_leftover(const char *tmp)
+{
+	struct buf mark = BUF_INIT;
+	int rc = 0;
+	buf_addf(&mark, "%s/" INIT_MARK, tmp);
+	if (nftw(tmp, rm_but_mark, 16, FTW_DEPTH | FTW_PHYS) < 0 ||
+	    (unlink(mark.data) < 0 && errno != ENOENT) || rmdir(tmp) < 0)
+		rc = errno == ENOENT ? 0 : -1;
 	buf_free(&mark);
 	return rc;
 }
@@ -418,7 +438,7 @@ static int create_repo(const struct account *acct, const char *path, const struc
 			 "half-made (mailkeep makes %s there first); move it away", tmp.data, acct->snapshot_repo);
 		goto out;
 	}
-	if (nftw(tmp.data, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
+	if (rm_leftover(tmp.data) < 0) {
 		snprintf(err, errlen, "%s: cannot remove leftover: %s", tmp.data, strerror(errno));
 		goto out;
 	}
@@ -466,7 +486,7 @@ static int create_repo(const struct account *acct, const char *path, const struc
 	rc = 0;
 out:
 	if (made) /* ours, marked: not left behind */
-		(void)nftw(tmp.data, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		(void)rm_leftover(tmp.data);
 	buf_free(&tmp);
 	buf_free(&ref);
 	return rc;

@@ -71,6 +71,15 @@ echo '#!/bin/sh' >"$T/init/a.git.init/hooks/pre-receive"
 mk -c "$T/init.yaml" snapshot
 expect_rc 5 "snapshot with a repository at a.git.init"
 check '[ -f "$T/init/a.git.init/hooks/pre-receive" ] && [ -f "$T/init/a.git.init/HEAD" ]' "the repository at a.git.init was removed"
+# a lone file of that name that is not a beginning of the mark, or a FIFO of that name: not ours
+for odd in notes fifo; do
+	rm -rf "$T/init/a.git.init"
+	mkdir -p "$T/init/a.git.init"
+	if [ $odd = fifo ]; then mkfifo "$T/init/a.git.init/mailkeep-init"; else echo "my notes" >"$T/init/a.git.init/mailkeep-init"; fi
+	MK_TIMEOUT=20 mk -c "$T/init.yaml" snapshot
+	expect_rc 5 "snapshot with a.git.init holding a $odd named mailkeep-init"
+	check '[ -e "$T/init/a.git.init/mailkeep-init" ]' "the $odd was removed"
+done
 # what a run killed while making the repository leaves (marked as mailkeep's, or killed before
 # or while it wrote the mark): removed, the repository made
 for left in marked empty markonly; do

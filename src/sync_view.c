@@ -416,10 +416,9 @@ static int new_uids_told(const struct folder_state *st, const struct changes *ch
 /* The view of an incremental PATH merged into f->sv from the state and CH: 1
  * when it stands (it counts what EXISTS says), else 0 and the full listing is
  * to be asked, of *FULL_ITEMS (with the dates when HIGHESTMODSEQ went back).
- * UIDNEXT: the server's now (0: unknown). */
+ * INFO's UIDNEXT: the server's now (0: unknown). */
 static int incremental_stands(struct folder_run *f, const struct folder_state *st, struct changes *ch,
-			      enum flag_path path, const struct imap_select_info *info, uint32_t uidnext,
-			      const char **full_items)
+			      enum flag_path path, const struct imap_select_info *info, const char **full_items)
 {
 	struct imap_client *c = f->a->imap;
 	/* a HIGHESTMODSEQ below the state's: the server's went back (restored
@@ -446,10 +445,10 @@ static int incremental_stands(struct folder_run *f, const struct folder_state *s
 			log_info("account %s: folder \"%s\": the %s answer holds %lu FETCH responses without a "
 				 "UID or FLAGS; full fetch", f->a->acct->name, f->name, sync_flag_path_names[path],
 				 info->fetch_unusable);
-		else if (path == PATH_QRESYNC && !new_uids_told(st, ch, uidnext))
+		else if (path == PATH_QRESYNC && !new_uids_told(st, ch, info->uidnext))
 			log_info("account %s: folder \"%s\": UIDNEXT went from %" PRIu32 " to %" PRIu32 " but the "
 				 "QRESYNC answer names none of those UIDs; full fetch", f->a->acct->name, f->name,
-				 st->uidnext, uidnext);
+				 st->uidnext, info->uidnext);
 		else
 			return 1;
 		sync_sv_free(&f->sv);
@@ -520,14 +519,13 @@ int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const 
 	     (*path != PATH_FULL && info->refused.status == IMAP_STATUS_NO)))
 		rc = examine_plain(f, mb, st, &ch, &flags_cb, full_items, path, info, err, errlen);
 	/* the server's UIDNEXT: EXAMINE's, else STATUS's (RFC 2060 servers send
-	 * none with EXAMINE) */
-	uint32_t uidnext = info->uidnext ? info->uidnext :
-		status && status->ok && status->uidvalidity == info->uidvalidity ? status->uidnext : 0;
-	/* and the state records it: recorded as the highest UID + 1, it stayed
-	 * below STATUS's once the newest message was expunged, and every later
-	 * run took the QRESYNC answer for one leaving UIDs out (a full fetch) */
-	info->uidnext = uidnext;
-	if (rc < 0 || *path == PATH_FULL || incremental_stands(f, st, &ch, *path, info, uidnext, &full_items))
+	 * none with EXAMINE), for the check of a QRESYNC answer and for the state
+	 * (recorded as the highest UID + 1, it stayed below STATUS's once the
+	 * newest message was expunged, and every later run took the QRESYNC
+	 * answer for one leaving UIDs out: a full fetch) */
+	if (!info->uidnext && status && status->ok && status->uidvalidity == info->uidvalidity)
+		info->uidnext = status->uidnext;
+	if (rc < 0 || *path == PATH_FULL || incremental_stands(f, st, &ch, *path, info, &full_items))
 		goto out;
 	*path = PATH_FULL;
 	sync_folder_spec_drop(f);

@@ -25,6 +25,8 @@ HM_PY=$LIB_DIR/hostile_matrix.py
 PUSH_CHECK_PY=$LIB_DIR/push_check.py
 PUSH_FAKE_PY=$LIB_DIR/push_fake.py
 MIGRATE_CHECK_PY=$LIB_DIR/migrate_check.py
+# dcimap.py: a test's inline Python logs in to its Dovecot with `import dcimap`
+export PYTHONPATH=$LIB_DIR${PYTHONPATH:+:$PYTHONPATH}
 MK_TIMEOUT=${MK_TIMEOUT:-120}
 # shellcheck source=../fixture/dovecot.sh
 . "$FIXTURE"
@@ -393,6 +395,23 @@ push_hostile_up() {
 	while [ ! -s "$d/port" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
 	[ -s "$d/port" ] || fail "push_hostile.py did not start"
 	PORT=$(cat "$d/port")
+}
+
+# push_hostile_mirror NAME: after push_hostile_up, $T/config.yaml with the accounts alice (the
+# test's Dovecot) and NAME (push_hostile.py on $PORT, no TLS), then alice mirrored (exit 0);
+# sets cfg and A
+push_hostile_mirror() {
+	local pf
+	pf=$(fake_pass)
+	cfg=$T/config.yaml
+	{
+		echo "accounts:"
+		acct_yaml alice
+		acct_yaml "$1" port="$PORT" tls=none password_file="$pf"
+	} | cfg_write "$cfg"
+	A=$T/mail/alice
+	mk -c "$cfg" sync alice
+	expect_rc 0 "sync"
 }
 
 # hm_up SCENARIO LOG [hostile_matrix.py options]: start hostile_matrix.py, log $T/LOG (removed first),

@@ -84,14 +84,8 @@ mk -c "$cfg2" push alice bob
 expect_rc 0 "second push"
 CHECKS=$((CHECKS + 1))
 python3 - "$DC/env" "$mid3" >"$T/bob.out" 2>&1 <<'PY' || fail "push: Geschäftlich's own UID 3 is not on the target ($(tail -n 1 "$T/bob.out"))"
-import imaplib, shlex, sys
-env = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    if "=" in line and not line.startswith("#"):
-        k, v = line.rstrip("\n").split("=", 1)
-        env[k] = shlex.split(v)[0] if v else ""
-c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
-c.login(env["IMAP_USER2"], env["IMAP_PASS2"])
+import dcimap, sys
+c = dcimap.login(2)
 typ, _ = c.select('"Gesch&AOQ-ftlich"', readonly=True)
 assert typ == "OK", typ
 typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")

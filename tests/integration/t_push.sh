@@ -11,14 +11,8 @@ seed populate --seed 5 --count 8 --big 2
 seed append --folder 'Sent Items' --seed 5 --count 3
 # messages without Message-ID (matched by a digest of their headers), one of them twice
 python3 - "$DC/env" <<'PY' >>"$T/seed.log" 2>&1 || fail "appending messages without Message-ID failed"
-import imaplib, shlex, sys
-env = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    if "=" in line and not line.startswith("#"):
-        k, v = line.rstrip("\n").split("=", 1)
-        env[k] = shlex.split(v)[0] if v else ""
-c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
-c.login(env["IMAP_USER"], env["IMAP_PASS"])
+import dcimap
+c = dcimap.login()
 same = b"From: x@example.test\r\nSubject: no id\r\n\r\nthe same text\r\n"
 for msg, date in [(same, '"01-Mar-2024 10:00:00 +0000"'), (same, '"01-Mar-2024 10:00:00 +0000"'),
                   (b"From: y@example.test\r\nSubject: other\r\n\r\nbody\r\n", '"02-Mar-2024 11:00:00 +0100"')]:

@@ -10,14 +10,8 @@
 t_begin
 dc_up
 python3 - "$DC/env" <<'PY' >>"$T/seed.log" 2>&1 || fail "append failed"
-import imaplib, shlex, sys
-env = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    if "=" in line and not line.startswith("#"):
-        k, v = line.rstrip("\n").split("=", 1)
-        env[k] = shlex.split(v)[0] if v else ""
-c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
-c.login(env["IMAP_USER"], env["IMAP_PASS"])
+import dcimap
+c = dcimap.login()
 same = b"From: x@example.test\r\nMessage-ID: <same@x>\r\nSubject: in both\r\n\r\nthe same text\r\n"
 for f in ("Work", "work"):
     typ, data = c.create(f)

@@ -8,14 +8,8 @@
 t_begin
 dc_up
 python3 - "$DC/env" <<'PY' >>"$T/seed.log" 2>&1 || fail "append failed"
-import imaplib, shlex, sys
-env = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    if "=" in line and not line.startswith("#"):
-        k, v = line.rstrip("\n").split("=", 1)
-        env[k] = shlex.split(v)[0] if v else ""
-c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
-c.login(env["IMAP_USER"], env["IMAP_PASS"])
+import dcimap
+c = dcimap.login()
 for f in ("Work", "work"):
     typ, data = c.create(f)
     assert typ == "OK", data
@@ -24,18 +18,10 @@ for f in ("Work", "work"):
     assert typ == "OK", data
 c.logout()
 PY
-pf=$(fake_pass)
 mkdir -p "$T/hostile"
 echo "create-exists-plain" >"$T/hostile/modes"
 push_hostile_up "$T/hostile" "UIDPLUS LITERAL+" --fold-case
-cfg=$T/config.yaml
-{
-	echo "accounts:"
-	acct_yaml alice
-	acct_yaml fold port="$PORT" tls=none password_file="$pf"
-} | cfg_write "$cfg"
-mk -c "$cfg" sync alice
-expect_rc 0 "sync"
+push_hostile_mirror fold
 n_work() { python3 "$MIGRATE_CHECK_PY" --state "$T/hostile/state.json" --list Work | wc -l; }
 for run in first second; do
 	mk -c "$cfg" -v push alice fold

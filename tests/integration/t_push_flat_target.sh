@@ -9,14 +9,8 @@
 t_begin
 dc_up
 python3 - "$DC/env" <<'PY' >>"$T/seed.log" 2>&1 || fail "seeding failed: $(tail -n 1 "$T/seed.log")"
-import imaplib, re, shlex, sys
-env = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    if "=" in line and not line.startswith("#"):
-        k, v = line.rstrip("\n").split("=", 1)
-        env[k] = shlex.split(v)[0] if v else ""
-c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
-c.login(env["IMAP_USER"], env["IMAP_PASS"])
+import dcimap, re
+c = dcimap.login()
 typ, data = c.list('""', '""')
 delim = re.search(rb'\) "(.)"', data[0]).group(1).decode()
 for f in ("INBOX", "Projects", "Projects" + delim + "2024"):

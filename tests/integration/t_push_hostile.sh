@@ -23,14 +23,8 @@ seed populate --seed 41 --count 3 --big 0 --folders "INBOX,Archive,Sent"
 python3 "$LIB_DIR/migrate_seed.py" "$DC/env" >>"$T/seed.log" 2>&1 ||
 	fail "migrate_seed.py failed: $(tail -n 1 "$T/seed.log")"
 python3 - "$DC/env" <<'PY' >>"$T/seed.log" 2>&1 || fail "could not seed bob: $(tail -n 1 "$T/seed.log")"
-import imaplib, shlex, sys
-env = {}
-for line in open(sys.argv[1], encoding="utf-8"):
-    if "=" in line and not line.startswith("#"):
-        k, v = line.rstrip("\n").split("=", 1)
-        env[k] = shlex.split(v)[0] if v else ""
-c = imaplib.IMAP4(env["IMAP_HOST"], int(env["IMAP_PORT"]))
-c.login(env["IMAP_USER2"], env["IMAP_PASS2"])
+import dcimap
+c = dcimap.login(2)
 for i in range(300):
     body = (f"From: bulk{i % 7}@example.test\r\nSubject: bulk {i}\r\nMessage-ID: <bulk.{i}@example.test>\r\n"
             f"Date: Tue, 5 Mar 2024 10:00:00 +0000\r\n\r\nline {i}\r\n" + "x" * (i % 50) + "\r\n").encode()

@@ -13,16 +13,7 @@ d=$T/tgt
 mkdir -p "$d"
 echo "kw-long-no search-blind" >"$d/modes"
 push_hostile_up "$d" "LITERAL+"
-pf=$(fake_pass)
-cfg=$T/config.yaml
-{
-	echo "accounts:"
-	acct_yaml alice
-	acct_yaml tgt port="$PORT" tls=none password_file="$pf"
-} | cfg_write "$cfg"
-A=$T/mail/alice
-mk -c "$cfg" sync alice
-expect_rc 0 "sync"
+push_hostile_mirror tgt
 K60=$(printf 'Long%056d' 0)
 st=$(grep -rl '^m 1 ' "$A" --include=.mailkeep-state | head -n 1)
 [ -n "$st" ] || fail "no mirror state for INBOX"

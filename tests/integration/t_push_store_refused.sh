@@ -15,15 +15,7 @@ d=$T/tgt
 mkdir -p "$d"
 : >"$d/modes"
 push_hostile_up "$d" "UIDPLUS LITERAL+"
-pf=$(fake_pass)
-cfg=$T/config.yaml
-{
-	echo "accounts:"
-	acct_yaml alice
-	acct_yaml tgt port="$PORT" tls=none password_file="$pf"
-} | cfg_write "$cfg"
-mk -c "$cfg" sync alice
-expect_rc 0 "sync"
+push_hostile_mirror tgt
 mk -c "$cfg" push alice tgt
 expect_rc 0 "first push"
 

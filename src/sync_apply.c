@@ -60,20 +60,20 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 		     const int64_t *name_dates)
 {
 	struct buf final = BUF_INIT;
-	uint8_t *renamed;
+	enum { KEPT, RENAMED, REMOVED };
+	uint8_t *fate; /* what the plan (applied) did to each file of the view */
 	if (f->trusted) { /* the state's dates, as sync_state_dates() read them for the plan */
 		for (size_t i = 0; i < f->sv.n; i++)
 			if (f->sv.present[i])
 				f->sv.date[i] = name_dates[i];
 		return;
 	}
-	/* 1: renamed by the plan, 2: removed by it (the plan is applied) */
-	renamed = xcalloc(v->n ? v->n : 1, 1);
+	fate = xcalloc(v->n ? v->n : 1, 1); /* KEPT */
 	for (size_t i = 0; i < p->n_actions; i++)
 		if (p->actions[i].op == PLAN_RENAME)
-			renamed[p->actions[i].file] = 1;
+			fate[p->actions[i].file] = RENAMED;
 		else if (p->actions[i].op == PLAN_REMOVE)
-			renamed[p->actions[i].file] = 2;
+			fate[p->actions[i].file] = REMOVED;
 	size_t standing = 0; /* files of this uid that may stand for it; SIZE_MAX: not counted yet */
 	for (size_t k = 0, s = 0; k < v->n; k++) {
 		const struct maildir_file *file = &v->files[k];
@@ -82,7 +82,7 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 			standing = SIZE_MAX;
 		}
 		ssize_t idx = sync_sv_find(&f->sv, file->uid);
-		if (idx < 0 || f->sv.present[idx] != 1 || renamed[k] == 2 || (file->in_new && !renamed[k]))
+		if (idx < 0 || f->sv.present[idx] != 1 || fate[k] == REMOVED || (file->in_new && fate[k] != RENAMED))
 			continue;
 		/* Only a file that may stand for the message is named here: a file of
 		 * another UIDVALIDITY or another message's (another date, left alone
@@ -95,7 +95,7 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 		if (standing == SIZE_MAX) { /* once per uid: a pile of copies costs no more */
 			standing = 0;
 			for (size_t e = s; e < v->n && v->files[e].uid == file->uid; e++)
-				standing += renamed[e] != 2 && plan_file_stands(v, e, f->uidvalidity, want);
+				standing += fate[e] != REMOVED && plan_file_stands(v, e, f->uidvalidity, want);
 		}
 		/* the copies the plan removed are gone: the file it kept is named
 		 * here (its date recorded, its mtime and mode put back), as a lone
@@ -104,7 +104,7 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 		if (standing > 1)
 			continue;
 		const char *name = maildir_view_name(v, file);
-		if (renamed[k] == 1) {
+		if (fate[k] == RENAMED) {
 			maildir_name_with_flags(&final, name, f->sv.msgs[idx].flags);
 			name = final.data;
 		}
@@ -115,7 +115,7 @@ void sync_note_dates(struct folder_run *f, const struct maildir_view *v, const s
 				mtime_as_named(f, name, d);
 		}
 	}
-	free(renamed);
+	free(fate);
 	buf_free(&final);
 }
 

@@ -119,6 +119,21 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 	}
 	if (missing || planned) {
 		if (r->opt->dry_run) {
+			/* one the target does not list may open all the same (a
+			 * server that folds case has "work" as its "Work"): the
+			 * real run's CREATE is refused and it is used, so here too */
+			if (!mb) {
+				rc = imap_select(r->imap, f->wire.data, 1, &f->info, &f->keywords_ok, &f->permanent,
+						 err, errlen);
+				if (rc != IMAP_ERR_NO) {
+					if (rc == 0) {
+						add_target(r, f->wire.data);
+						f->exists_on_target = 1;
+					}
+					return rc;
+				}
+				f->keywords_ok = 1;
+			}
 			/* listed as a real run would list it after its CREATE, so
 			 * that the folders after it map the same way (a "Sent Items"
 			 * joins the "Sent" just made, push.md "Folder names") */

@@ -3,8 +3,10 @@
  * nothing else has one under KEYS; every command, option and exit status has
  * its place in docs/mailkeep.1; the Account keys table of docs/config.md has a
  * row for every key, with the default the loader gives; the ranges of the
- * integer keys in docs/config.md and docs/mailkeep.yaml.5 are the loader's.
- * Tests run from the repository root.
+ * integer keys in docs/config.md and docs/mailkeep.yaml.5 are the loader's;
+ * every whole configuration shown in README.md, docs/providers.md,
+ * docs/scaling.md and docs/mailkeep.yaml.5 loads (config.md's and sample.yaml:
+ * test_config.c). Tests run from the repository root.
  *
  * An item is the roff idiom
  *     .TP
@@ -520,4 +522,133 @@ Test(docs, integer_ranges_are_the_loaders)
 	buf_free(&cell);
 	buf_free(&man);
 	buf_free(&md);
+}
+
+/* ---- the examples: every configuration the docs show loads ----------------- */
+
+/* docs/config.md and sample.yaml: test_config.c (docs_examples_load,
+ * sample_yaml_loads). Here the other pages a newcomer copies from. */
+
+/* Loads one example, a whole configuration; 0, else -1 with the error in ERR. */
+static int docs_example_loads(const char *name, const struct buf *yaml, char *err, size_t errlen)
+{
+	struct config cfg;
+	if (config_load_buffer(name, yaml->data ? yaml->data : "", yaml->len, &cfg, err, errlen) < 0)
+		return -1;
+	config_free(&cfg);
+	return 0;
+}
+
+static int docs_has_top_accounts(const struct buf *yaml)
+{
+	const char *cur = yaml->data ? yaml->data : "", *end = cur + yaml->len;
+	struct docs_line l;
+	while (docs_next_line(&cur, end, &l))
+		if (l.n >= 9 && !memcmp(l.p, "accounts:", 9))
+			return 1;
+	return 0;
+}
+
+/* The ```yaml blocks of the Markdown page PATH that are whole configurations
+ * (a top-level "accounts:"; fragments such as a lone "folders:" are left out)
+ * load; returns how many there were. */
+static size_t docs_md_examples_load(const char *path)
+{
+	struct buf file = BUF_INIT, yaml = BUF_INIT, name = BUF_INIT;
+	char err[512];
+	size_t n = 0, lineno = 0, start = 0;
+	int in = 0;
+	cr_assert_eq(docs_read(path, &file), 0, "cannot read %s (tests run from the repository root)", path);
+	const char *cur = file.data, *end = file.data + file.len;
+	struct docs_line l;
+	while (docs_next_line(&cur, end, &l)) {
+		lineno++;
+		const char *p = l.p;
+		size_t k = l.n;
+		while (k && *p == ' ')
+			p++, k--;
+		int fence = k >= 3 && !memcmp(p, "```", 3);
+		if (!in && fence) {
+			in = k == 7 && !memcmp(p, "```yaml", 7) ? 1 : 2;
+			start = lineno;
+			buf_reset(&yaml);
+		} else if (in && fence) {
+			if (in == 1 && docs_has_top_accounts(&yaml)) {
+				n++;
+				buf_reset(&name);
+				buf_addf(&name, "%s:%zu", path, start);
+				cr_expect_eq(docs_example_loads(name.data, &yaml, err, sizeof(err)), 0,
+					     "the example at %s does not load: %s", name.data, err);
+			}
+			in = 0;
+		} else if (in == 1) {
+			buf_add(&yaml, l.p, l.n);
+			buf_addch(&yaml, '\n');
+		}
+	}
+	buf_free(&name);
+	buf_free(&yaml);
+	buf_free(&file);
+	return n;
+}
+
+Test(docs, markdown_configuration_examples_load)
+{
+	setenv("HOME", "/home/docs", 1);
+	cr_expect_geq(docs_md_examples_load("README.md"), 1);
+	cr_expect_geq(docs_md_examples_load("docs/providers.md"), 3);
+	cr_expect_geq(docs_md_examples_load("docs/scaling.md"), 1);
+}
+
+/* The .EX blocks of mailkeep.yaml(5) that are whole configurations load, once
+ * the roff escapes they use are undone. */
+Test(docs, man_page_configuration_examples_load)
+{
+	static const struct { const char *esc, *text; } escs[] = {
+		{ "\\-", "-" }, { "\\(aq", "'" }, { "\\(dq", "\"" }, { "\\e", "\\" }, { "\\&", "" },
+		{ "\\fI", "" }, { "\\fB", "" }, { "\\fR", "" }, { "\\fP", "" },
+	};
+	struct buf file = BUF_INIT, yaml = BUF_INIT, name = BUF_INIT;
+	char err[512];
+	size_t n = 0, lineno = 0, start = 0;
+	int in = 0;
+	setenv("HOME", "/home/docs", 1);
+	cr_assert_eq(docs_read("docs/mailkeep.yaml.5", &file), 0);
+	const char *cur = file.data, *end = file.data + file.len;
+	struct docs_line l;
+	while (docs_next_line(&cur, end, &l)) {
+		lineno++;
+		if (docs_is_request(&l, ".EX")) {
+			in = 1;
+			start = lineno;
+			buf_reset(&yaml);
+		} else if (in && docs_is_request(&l, ".EE")) {
+			in = 0;
+			if (!docs_has_top_accounts(&yaml))
+				continue;
+			n++;
+			buf_reset(&name);
+			buf_addf(&name, "docs/mailkeep.yaml.5:%zu", start);
+			cr_expect_eq(docs_example_loads(name.data, &yaml, err, sizeof(err)), 0,
+				     "the example at %s does not load: %s", name.data, err);
+		} else if (in) {
+			for (size_t i = 0; i < l.n;) {
+				size_t e = 0;
+				while (e < sizeof(escs) / sizeof(escs[0]) &&
+				       (l.n - i < strlen(escs[e].esc) || memcmp(l.p + i, escs[e].esc, strlen(escs[e].esc))))
+					e++;
+				if (e < sizeof(escs) / sizeof(escs[0])) {
+					buf_adds(&yaml, escs[e].text);
+					i += strlen(escs[e].esc);
+				} else {
+					buf_addch(&yaml, l.p[i++]);
+				}
+			}
+			buf_addch(&yaml, '\n');
+		}
+	}
+	cr_expect_geq(n, 4, "docs/mailkeep.yaml.5 has %zu whole configuration examples", n);
+	buf_free(&name);
+	buf_free(&yaml);
+	buf_free(&file);
 }

@@ -340,7 +340,9 @@ static void sync_listed(struct account_run *a, const struct imap_mailbox_list *l
 	sync_folders(a, list, rels, sel, n_sel, status, all_first, local, res);
 	free(status);
 	free(sel);
-	if (gmail && res->counts.removed)
+	/* also with gmail_dedupe turned off since: the store made before keeps
+	 * its links, and one whose message left every folder would stay for good */
+	if (res->counts.removed)
 		gmail_store_prune(a);
 	/* a listing with ignored lines is incomplete: no folder is called gone */
 	for (size_t i = 0; i < local->n && !list->n_ignored; i++)

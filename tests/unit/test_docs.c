@@ -2,7 +2,8 @@
  * loader accepts (config_known_keys) has an item in docs/mailkeep.yaml.5 and
  * nothing else has one under KEYS; every command, option and exit status has
  * its place in docs/mailkeep.1; the Account keys table of docs/config.md has a
- * row for every key, with the default the loader gives; the ranges of the
+ * row for every key, with the default the loader gives, and mailkeep.yaml(5)
+ * states the same default in the key's item; the ranges of the
  * integer keys in docs/config.md and docs/mailkeep.yaml.5 are the loader's;
  * every whole configuration shown in README.md, docs/providers.md,
  * docs/scaling.md and docs/mailkeep.yaml.5 loads (config.md's and sample.yaml:
@@ -387,14 +388,61 @@ Test(docs, config_md_table_lists_every_account_key)
 	buf_free(&file);
 }
 
-/* The default column of config.md says what an account that sets nothing gets. */
+/* The default that the item ".B KEY" of [text, text + len) states: its text
+ * up to the first .br, rendered plainly (a request's arguments joined with
+ * blanks for .B and .I, without for the alternating .BR, .IR ...; quotes
+ * dropped), from "Default: " to the "." that ends the sentence. NUL-terminated
+ * in OUT; 0 when the item or its "Default: " is missing. */
+static int man_item_default(const char *text, size_t len, const char *key, struct buf *out)
+{
+	const char *cur = text, *end = text + len, *d, *stop;
+	struct docs_line tag, l;
+	struct buf para = BUF_INIT;
+	char want[64];
+	int found = 0;
+	snprintf(want, sizeof(want), ".B %s", key);
+	while (!found && docs_next_item(&cur, end, &tag))
+		found = docs_line_is(&tag, want);
+	while (found && docs_next_line(&cur, end, &l) && !docs_is_request(&l, ".br") && !docs_is_request(&l, ".TP")) {
+		const char *p = l.p, *e = l.p + l.n;
+		int alternate = 0;
+		if (para.len)
+			buf_addch(&para, ' ');
+		if (p < e && *p == '.') { /* a request: its arguments */
+			alternate = e - p > 2 && p[2] != ' ';
+			while (p < e && *p != ' ')
+				p++;
+		}
+		for (int quoted = 0; p < e; p++) {
+			if (*p == '"')
+				quoted = !quoted;
+			else if (*p != ' ' || quoted || !alternate)
+				buf_addch(&para, *p);
+		}
+	}
+	buf_add(&para, "", 1);
+	d = found ? strstr(para.data, "Default: ") : NULL;
+	if (d) {
+		d += 9;
+		for (stop = d; *stop && !(*stop == '.' && (!stop[1] || stop[1] == ' ')); stop++)
+			;
+		buf_reset(out);
+		buf_add(out, d, (size_t)(stop - d));
+		buf_add(out, "", 1);
+	}
+	buf_free(&para);
+	return d != NULL;
+}
+
+/* The default column of config.md, and the "Default:" of each item of
+ * mailkeep.yaml(5), say what an account that sets nothing gets. */
 Test(docs, config_md_defaults_are_the_loaders)
 {
 	static const char *const tls[] = { "implicit", "starttls", "none" };
 	static const char *const auth[] = { "plain", "login", "xoauth2", "oauthbearer" };
 	static const char *const deletions[] = { "mirror", "keep" };
 	static const char minimal[] = "accounts:\n  - name: x\n    host: h\n    user: u\n    password_env: P\n";
-	struct buf file = BUF_INIT, cell = BUF_INIT, want = BUF_INIT;
+	struct buf file = BUF_INIT, man = BUF_INIT, cell = BUF_INIT, want = BUF_INIT;
 	struct config cfg;
 	char err[512] = "";
 	size_t len;
@@ -404,6 +452,8 @@ Test(docs, config_md_defaults_are_the_loaders)
 	cr_assert_eq(docs_read("docs/config.md", &file), 0);
 	const char *sec = md_section(file.data, file.len, "## Account keys", &len);
 	cr_assert_not_null(sec);
+	size_t keys_len;
+	const char *keys = docs_load_section("docs/mailkeep.yaml.5", "KEYS", &man, &keys_len);
 	struct { const char *key; const char *value; int number; } rows[] = {
 		{ "tls", tls[a->tls], -1 },
 		{ "auth", auth[a->auth], -1 },
@@ -431,10 +481,18 @@ Test(docs, config_md_defaults_are_the_loaders)
 		}
 		cr_expect_str_eq(cell.data, want.data, "docs/config.md gives %s the default \"%s\", the loader \"%s\"",
 				 rows[i].key, cell.data, want.data);
+		if (!man_item_default(keys, keys_len, rows[i].key, &cell)) {
+			cr_expect_fail("docs/mailkeep.yaml.5: the item of %s states no \"Default: \"", rows[i].key);
+			continue;
+		}
+		cr_expect_str_eq(cell.data, want.data,
+				 "docs/mailkeep.yaml.5 gives %s the default \"%s\", the loader \"%s\"", rows[i].key,
+				 cell.data, want.data);
 	}
 	config_free(&cfg);
 	buf_free(&want);
 	buf_free(&cell);
+	buf_free(&man);
 	buf_free(&file);
 }
 

@@ -160,14 +160,15 @@ static int report_push(const struct account *src, const struct account *dst, con
 		code = res->status == PUSH_OK ? EXIT_OK : EXIT_PARTIAL;
 	}
 	fflush(stdout);
-	log_info("push %s -> %s%s: %" PRIu64 " folders (%" PRIu64 " created, %" PRIu64 " failed), %" PRIu64
+	log_info("push %s -> %s%s: %" PRIu64 " folders (%" PRIu64 " %s, %" PRIu64 " failed), %" PRIu64
 		 " messages %s (%" PRIu64 " bytes), %" PRIu64 " already there, %" PRIu64 " flag updates, %"
-		 PRIu64 " deleted, %" PRIu64 " skipped, %" PRIu64 " failed, %lu round trips, %.2f s",
+		 PRIu64 " %s, %" PRIu64 " skipped, %" PRIu64 " failed, %lu round trips, %.2f s",
 		 src->name, dst->name, a->dry_run ? " (dry run)" : "", res->counts.folders,
-		 res->counts.folders_created, res->counts.folders_failed, res->counts.appended,
+		 res->counts.folders_created, a->dry_run ? "to create" : "created", res->counts.folders_failed,
+		 res->counts.appended,
 		 a->dry_run ? "to append" : "appended", res->counts.bytes, res->counts.found,
-		 res->counts.flag_updates, res->counts.deleted, res->counts.skipped, res->counts.failed,
-		 res->round_trips, res->seconds);
+		 res->counts.flag_updates, res->counts.deleted, a->dry_run ? "to delete" : "deleted",
+		 res->counts.skipped, res->counts.failed, res->round_trips, res->seconds);
 	return code;
 }
 

@@ -230,10 +230,10 @@ static void folder_report(struct push_run *r, const struct folder_run *f, int cr
 			" already there, %" PRIu64 " flag updates, %" PRIu64 " to delete\n", f->name,
 			f->tname.data, verb, f->appended, f->bytes, f->found, f->updated, f->deleted);
 	log_info("push %s -> %s: folder \"%s\" -> \"%s\"%s: %s %" PRIu64 " (%" PRIu64 " bytes), %" PRIu64
-		 " already there, %" PRIu64 " flag updates, %" PRIu64 " deleted, %" PRIu64 " skipped, %"
-		 PRIu64 " failed", r->src->name, r->dst->name, f->name, f->tname.data,
-		 created ? " (new)" : "", verb, f->appended, f->bytes, f->found, f->updated, f->deleted,
-		 f->skipped, f->failed);
+		 " already there, %" PRIu64 " flag updates, %" PRIu64 " %s, %" PRIu64 " skipped, %" PRIu64 " failed",
+		 r->src->name, r->dst->name, f->name, f->tname.data, created ? " (new)" : "", verb, f->appended,
+		 f->bytes, f->found, f->updated, f->deleted, r->opt->dry_run ? "to delete" : "deleted", f->skipped,
+		 f->failed);
 }
 
 /* The folder's name from its directory REL (NM and NAME, the caller's to

@@ -39,8 +39,10 @@ dadm mailbox create -u bob Sent
 seed append --user bob --folder INBOX --seed 5 --first 0 --count 2
 
 # --dry-run lists and changes nothing
-mk -c "$cfg" push alice bob --dry-run
+mk -c "$cfg" -v push alice bob --dry-run
 expect_rc 0 "push --dry-run"
+check 'grep -q "(dry run): [0-9]* folders ([1-9][0-9]* to create, 0 failed)" "$MK_ERR"' \
+	"push --dry-run -v does not count the folders to create: $(grep '(dry run)' "$MK_ERR")"
 check 'grep -q "would create folder \"Archive/2024\"" "$MK_OUT"' "--dry-run does not list the folders to create"
 check 'grep -q "folder \"INBOX\" -> \"INBOX\": would append 10 .*, 2 already there" "$MK_OUT"' \
 	"--dry-run does not count INBOX's messages: $(grep INBOX "$MK_OUT")"
@@ -95,6 +97,12 @@ expect_rc 0 "sync after expunges"
 pc dump --dst "$DST" "$T/bob2.json"
 mk -c "$cfg" push alice bob
 expect_rc 0 "push without --delete"
+pc since --dst "$DST" "$T/bob2.json"
+# a dry run says what it would delete, in its -v lines too, and deletes nothing
+mk -c "$cfg" -v push alice bob --delete --dry-run
+expect_rc 0 "push --delete --dry-run"
+check 'grep -q "(dry run): .* 2 to delete" "$MK_ERR" && ! grep -q " deleted" "$MK_ERR"' \
+	"push --delete --dry-run -v does not say 2 to delete, or says deleted: $(grep -m1 ' deleted' "$MK_ERR")"
 pc since --dst "$DST" "$T/bob2.json"
 mk -c "$cfg" -v push alice bob --delete
 expect_rc 0 "push --delete"

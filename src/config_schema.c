@@ -454,9 +454,13 @@ static int parse_value(struct ctx *c, struct layer *l, enum key k, const struct 
 		return parse_folders(c, l, v);
 	if (ki->type == T_PUSH_MAP)
 		return parse_push_map(c, l, v);
+	/* a plain ~ is YAML's null: where a path is expected it was meant for the home */
+	int tilde = ki->type == T_PATH && v->kind == NODE_SCALAR && v->is_null && !v->tag && v->value &&
+		    !strcmp(v->value, "~");
 	if (v->kind != NODE_SCALAR || v->is_null)
-		return config_fail_at(c, v, l->where, ki->name, "expected %s, got %s", ki->expect,
-				      config_node_desc(v));
+		return config_fail_at(c, v, l->where, ki->name, "expected %s, got %s%s", ki->expect,
+				      config_node_desc(v),
+				      tilde ? " (a plain ~ is YAML's null: write \"~\" in quotes for the home directory)" : "");
 	/* an explicit core tag must agree with the key: "!!str" fits any scalar,
 	 * "!!int" only a number key, "!!bool" only a boolean one */
 	if (v->tag && strcmp(v->tag, "str") != 0 && !(ki->type == T_INT && !strcmp(v->tag, "int")) &&

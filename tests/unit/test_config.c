@@ -420,6 +420,9 @@ static const struct broken_case broken[] = {
 	{ ACCT "    ca_file: ${MK_UNSET}\n", 0, "t.yaml:6:14: ", "key \"ca_file\": environment variable \"MK_UNSET\"" },
 	{ ACCT "    snapshot_repo: ${MK_DIR\n", 0, "t.yaml:6:20: ", "key \"snapshot_repo\": malformed \"${\"" },
 	{ ACCT "    root: ~bob/m\n", 0, "t.yaml:6:11: ", "key \"root\": \"~user\" is not supported" },
+	/* a plain ~ is YAML's null, not the home: the message says how to write it */
+	{ ACCT "    root: ~\n", 0, "t.yaml:6:11: ", "key \"root\": expected a path (non-empty, no control characters), got null (a plain ~ is YAML's null: write \"~\" in quotes for the home directory)" },
+	{ ACCT "    snapshot_repo: ~\n", 0, "t.yaml:6:20: ", "got null (a plain ~ is YAML's null" },
 	{ HEAD "    password_file: \"\"\n", 0, "t.yaml:5:20: ", "key \"password_file\"" },
 	/* folders */
 	{ ACCT "    folders: INBOX\n", 0, "t.yaml:6:14: ", "key \"folders\": expected a mapping" },

@@ -1,5 +1,6 @@
-/* Shared between snapshot.c (state, walk, repository, commit) and
- * snapshot_tree.c (comparing a directory with the tree). Not an interface. */
+/* Shared between snapshot.c (state, walk, commit), snapshot_repo.c (opening
+ * or making the repository) and snapshot_tree.c (comparing a directory with
+ * the tree). Not an interface. */
 #ifndef MAILKEEP_SNAPSHOT_INTERNAL_H
 #define MAILKEEP_SNAPSHOT_INTERNAL_H
 
@@ -9,6 +10,7 @@
 #include <git2.h>
 
 #include "mailkeep/buf.h"
+#include "mailkeep/config.h"
 
 #define KEEP_FILE ".mailkeep-keep"
 /* readings of a changed directory before its snapshot goes on with the last */
@@ -55,5 +57,10 @@ int snapshot_diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub
 /* A folder gone from disk: its directories removed from the tree. The number
  * of its messages there. */
 size_t snapshot_drop_folder(struct snap_run *r, const char *rel);
+
+/* The account's snapshot repository, opened, or made when nothing or an empty
+ * directory of the user's is at snapshot_repo (the caller's to free). 0, or -1
+ * with err set. */
+int snapshot_open_repo(const struct account *acct, git_repository **repo, char *err, size_t errlen);
 
 #endif

@@ -68,8 +68,18 @@ static int dir_is_empty(const char *path)
 }
 
 /* The file create_repo writes first into <snapshot_repo>.init, naming the
- * repository it is made for: only a directory holding it is a leftover. */
+ * repository it is made for: only a directory holding it is a leftover. Its
+ * first line is the repository's path (mark_spelling); a second line
+ * "was MODE GID" (octal, decimal) records the empty directory the repository
+ * replaces, whose mode and group it gets once in place (repo_finish). */
 #define INIT_MARK "mailkeep-init"
+
+/* The mode and group a repository gets in place (set), from its mark. */
+struct mark_was {
+	int set;
+	mode_t mode;
+	gid_t gid;
+};
 
 /* *P reset to DIR/INIT_MARK. */
 static void mark_path(struct buf *p, const char *dir)
@@ -78,18 +88,90 @@ static void mark_path(struct buf *p, const char *dir)
 	buf_addf(p, "%s/" INIT_MARK, dir);
 }
 
-/* Whether TMP (<snapshot_repo>.init of the repository at PATH) may be removed
- * as the leftover of a run killed while it created the repository: nothing
- * there, an empty directory, or one whose INIT_MARK names PATH (or is all it
- * holds: a run killed while writing it). Anything else is not ours: another
- * account's mirror or repository (an account named <name>.git.init beside
- * <name>), the user's files; no name or shape of theirs is guessed at. */
-static int init_leftover(const char *tmp, const char *path)
+/* *OUT reset to PATH as a mark spells it, symbolic links and .. resolved: the
+ * realpath of PATH, else of its parent with PATH's last component; PATH
+ * itself if neither resolves. Both sides of the comparison of a mark with a
+ * repository spell it so: a mark written as "~/x/../a.git" or through a
+ * symbolic link on the path was "in the way" of a run that read the
+ * repository's path another way (the realpath open_repo takes of a directory
+ * made beforehand). */
+static void mark_spelling(struct buf *out, const char *path)
+{
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	struct buf parent = BUF_INIT;
+	char *real = realpath(path, NULL);
+	buf_reset(out);
+	if (real) {
+		buf_adds(out, real);
+		goto out;
+	}
+	if (slash && slash != path)
+		buf_add(&parent, path, (size_t)(slash - path));
+	if (*base && strcmp(base, ".") && strcmp(base, "..") &&
+	    (real = realpath(!slash ? "." : slash == path ? "/" : parent.data, NULL)))
+		buf_addf(out, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+	else
+		buf_adds(out, path);
+out:
+	free(real);
+	buf_free(&parent);
+}
+
+/* DIR's INIT_MARK read into GOT (SIZE bytes, NUL-terminated), not followed,
+ * not waited on (a FIFO). Its length, or -1 if it is not a file or cannot be
+ * read. */
+static ssize_t read_mark(const char *dir, char *got, size_t size)
+{
+	struct buf mark = BUF_INIT;
+	struct stat st;
+	ssize_t n = -1;
+	mark_path(&mark, dir);
+	int fd = open(mark.data, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, got, size - 1);
+	got[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	buf_free(&mark);
+	return n;
+}
+
+/* Whether the mark GOT names the repository SPELLED (mark_spelling) on its
+ * first line; *WAS from its second. */
+static int mark_names(const char *got, const char *spelled, struct mark_was *was)
+{
+	const char *nl = strchr(got, '\n');
+	struct buf line = BUF_INIT, canon = BUF_INIT;
+	unsigned mode, gid;
+	int ok = 0;
+	memset(was, 0, sizeof(*was));
+	if (!nl || nl == got)
+		return 0;
+	buf_add(&line, got, (size_t)(nl - got));
+	mark_spelling(&canon, line.data);
+	ok = !strcmp(canon.data, spelled);
+	if (ok && sscanf(nl + 1, "was %o %u", &mode, &gid) == 2) {
+		was->set = 1;
+		was->mode = (mode_t)(mode & 07777);
+		was->gid = (gid_t)gid;
+	}
+	buf_free(&line);
+	buf_free(&canon);
+	return ok;
+}
+
+/* Whether TMP (<snapshot_repo>.init of the repository SPELLED, mark_spelling)
+ * may be removed as the leftover of a run killed while it created the
+ * repository: nothing there, an empty directory, or one whose INIT_MARK names
+ * the repository (or is all it holds: a run killed while writing it).
+ * Anything else is not ours: another account's mirror or repository (an
+ * account named <name>.git.init beside <name>), the user's files; no name or
+ * shape of theirs is guessed at. */
+static int init_leftover(const char *tmp, const char *spelled)
 {
 	struct stat st;
-	struct buf mark = BUF_INIT;
+	struct mark_was was;
 	char got[4096];
-	int ok = 0, fd = -1;
 	if (lstat(tmp, &st) < 0)
 		return errno == ENOENT;
 	if (!S_ISDIR(st.st_mode))
@@ -97,46 +179,38 @@ static int init_leftover(const char *tmp, const char *path)
 	int empty = dir_is_empty(tmp);
 	if (empty)
 		return empty == 1;
-	mark_path(&mark, tmp);
-	if ((fd = open(mark.data, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
-	    !S_ISREG(st.st_mode))
-		goto out;
-	ssize_t n = read(fd, got, sizeof(got));
-	size_t want = strlen(path);
-	if (n >= 0 && (size_t)n == want + 1 && !memcmp(got, path, want) && got[want] == '\n') {
-		ok = 1;
-		goto out;
-	}
+	ssize_t n = read_mark(tmp, got, sizeof(got));
+	if (n < 0)
+		return 0;
+	if (mark_names(got, spelled, &was))
+		return 1;
 	/* a run killed while writing the mark: it is all there is, and it holds
-	 * a beginning of what was being written */
-	if (n < 0 || (size_t)n > want + 1 || memcmp(got, path, (size_t)n < want ? (size_t)n : want) ||
-	    ((size_t)n == want + 1 && got[want] != '\n'))
-		goto out;
+	 * a beginning of its first line */
+	if (strchr(got, '\n') || strlen(got) != (size_t)n || strncmp(got, spelled, (size_t)n))
+		return 0;
 	DIR *d = opendir(tmp);
 	struct dirent *de;
-	ok = d != NULL;
+	int ok = d != NULL;
 	while (d && (de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, INIT_MARK))
 			ok = 0;
 	if (d)
 		closedir(d);
-out:
-	if (fd >= 0)
-		close(fd);
-	buf_free(&mark);
 	return ok;
 }
 
-/* TMP made (0700) with its INIT_MARK naming PATH, durably. */
-static int init_mark(const char *tmp, const char *path, char *err, size_t errlen)
+/* TMP made (0700) with its INIT_MARK naming SPELLED and what WAS records, durably. */
+static int init_mark(const char *tmp, const char *spelled, const struct mark_was *was, char *err, size_t errlen)
 {
-	struct buf mark = BUF_INIT;
+	struct buf mark = BUF_INIT, text = BUF_INIT;
 	int fd = -1, rc = -1;
-	size_t len = strlen(path);
 	mark_path(&mark, tmp);
+	buf_addf(&text, "%s\n", spelled);
+	if (was->set)
+		buf_addf(&text, "was %o %u\n", (unsigned)was->mode, (unsigned)was->gid);
 	if (mkdir(tmp, 0700) < 0 ||
 	    (fd = open(mark.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
-	    write(fd, path, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+	    write(fd, text.data, text.len) != (ssize_t)text.len || fsync(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", fd < 0 && access(tmp, F_OK) < 0 ? tmp : mark.data, strerror(errno));
 		goto out;
 	}
@@ -145,7 +219,47 @@ out:
 	if (fd >= 0)
 		close(fd);
 	buf_free(&mark);
+	buf_free(&text);
 	return rc;
+}
+
+/* The repository at PATH, renamed into place: the mode and group WAS records
+ * given to its top directory, then its mark removed, last, so that a run
+ * killed before leaves it for the next to finish with (repo_unmark). A mode
+ * without the owner's rwx (mkdir -m 550) is set after the removal, which
+ * needs them: a run killed in between leaves the owner's bits rwx. */
+static void repo_finish(const char *path, const struct mark_was *was)
+{
+	struct buf mark = BUF_INIT;
+	struct stat st;
+	mark_path(&mark, path);
+	if (was->set && ((stat(path, &st) == 0 && st.st_gid != was->gid && chown(path, (uid_t)-1, was->gid) < 0) ||
+			 chmod(path, was->mode | S_IRWXU) < 0))
+		log_warn("%s: cannot give it back its group and mode %o: %s", path, (unsigned)was->mode,
+			 strerror(errno));
+	if (unlink(mark.data) < 0 && errno != ENOENT)
+		log_warn("%s: %s", mark.data, strerror(errno));
+	else if (was->set && (was->mode & S_IRWXU) != S_IRWXU && chmod(path, was->mode) < 0)
+		log_warn("%s: cannot give it back its mode %o: %s", path, (unsigned)was->mode, strerror(errno));
+	buf_free(&mark);
+}
+
+/* The mark a run killed between the rename and its removal left in the
+ * repository at PATH: finished with (repo_finish) if it names PATH; a file
+ * of that name that does not is the user's, left alone. */
+static void repo_unmark(const char *path)
+{
+	struct buf spelled = BUF_INIT;
+	struct mark_was was;
+	char got[4096];
+	if (read_mark(path, got, sizeof(got)) < 0)
+		return;
+	mark_spelling(&spelled, path);
+	if (mark_names(got, spelled.data, &was)) {
+		log_warn("%s: finishing its creation, which an interrupted run left undone", path);
+		repo_finish(path, &was);
+	}
+	buf_free(&spelled);
 }
 
 static int rm_but_mark(const char *path, const struct stat *sb, int type, struct FTW *ftw)
@@ -173,15 +287,20 @@ static int rm_leftover(const char *tmp)
  * marked as mailkeep's (init_mark), and rename it into place, so a run killed
  * meanwhile never leaves a half-made repository at the configured path. WAS
  * (or NULL): the empty directory the rename replaces, whose mode and group
- * are put back on the repository's top directory. */
+ * are put back on the repository's top directory (recorded in the mark: a
+ * run killed after the rename leaves them to the next, repo_unmark). */
 static int create_repo(const struct account *acct, const char *path, const struct stat *was, git_repository **repo, char *err,
 		       size_t errlen)
 {
-	struct buf tmp = BUF_INIT, ref = BUF_INIT;
+	struct buf tmp = BUF_INIT, ref = BUF_INIT, spelled = BUF_INIT;
+	struct mark_was mw = { 0 };
 	git_repository *r = NULL;
 	int rc = -1, made = 0;
 	buf_addf(&tmp, "%s.init", path);
-	if (!init_leftover(tmp.data, path)) {
+	mark_spelling(&spelled, path);
+	if (was)
+		mw = (struct mark_was){ 1, was->st_mode & 07777, was->st_gid };
+	if (!init_leftover(tmp.data, spelled.data)) {
 		snprintf(err, errlen, "%s: in the way: it is not a repository a killed run of mailkeep left "
 			 "half-made (mailkeep makes %s there first); move it away", tmp.data, acct->snapshot_repo);
 		goto out;
@@ -190,7 +309,7 @@ static int create_repo(const struct account *acct, const char *path, const struc
 		snprintf(err, errlen, "%s: cannot remove leftover: %s", tmp.data, strerror(errno));
 		goto out;
 	}
-	if (init_mark(tmp.data, path, err, errlen) < 0)
+	if (init_mark(tmp.data, spelled.data, &mw, err, errlen) < 0)
 		goto out;
 	made = 1;
 	git_repository_init_options opts;
@@ -218,15 +337,7 @@ static int create_repo(const struct account *acct, const char *path, const struc
 		goto out;
 	}
 	made = 0;
-	struct buf mark = BUF_INIT;
-	mark_path(&mark, path);
-	if (unlink(mark.data) < 0)
-		log_warn("%s: %s", mark.data, strerror(errno));
-	buf_free(&mark);
-	if (was && ((was->st_gid != getegid() && chown(path, (uid_t)-1, was->st_gid) < 0) ||
-		    chmod(path, was->st_mode & 07777) < 0))
-		log_warn("%s: cannot give it back its group and mode %o: %s", path,
-			 (unsigned)(was->st_mode & 07777), strerror(errno));
+	repo_finish(path, &mw);
 	if (git_repository_open_bare(repo, path) < 0) {
 		snapshot_git_fail(err, errlen, acct->snapshot_repo);
 		goto out;
@@ -237,6 +348,7 @@ out:
 		(void)rm_leftover(tmp.data);
 	buf_free(&tmp);
 	buf_free(&ref);
+	buf_free(&spelled);
 	return rc;
 }
 
@@ -263,6 +375,7 @@ int snapshot_open_repo(const struct account *acct, git_repository **repo, char *
 	int orc = git_repository_open_ext(repo, acct->snapshot_repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
 	if (orc == 0) {
 		if (git_repository_is_bare(*repo)) {
+			repo_unmark(acct->snapshot_repo);
 			(void)allow_ntfs_names(*repo); /* a repository mailkeep did not make */
 			return 0;
 		}

@@ -38,6 +38,7 @@
 	X(git_reference_lookup) \
 	X(git_reference_target) \
 	X(git_repository_free) \
+	X(git_repository_head_unborn) \
 	X(git_repository_init_ext) \
 	X(git_repository_init_options_init) \
 	X(git_repository_is_bare) \
@@ -45,6 +46,7 @@
 	X(git_repository_config) \
 	X(git_repository_open_ext) \
 	X(git_repository_path) \
+	X(git_repository_set_head) \
 	X(git_revwalk_free) \
 	X(git_revwalk_new) \
 	X(git_revwalk_next) \
@@ -122,6 +124,7 @@ int git2_open(const char *soname, struct git2_table *table, char *err, size_t er
 #define git_reference_lookup (git2_table.git_reference_lookup)
 #define git_reference_target (git2_table.git_reference_target)
 #define git_repository_free (git2_table.git_repository_free)
+#define git_repository_head_unborn (git2_table.git_repository_head_unborn)
 #define git_repository_init_ext (git2_table.git_repository_init_ext)
 #define git_repository_init_options_init (git2_table.git_repository_init_options_init)
 #define git_repository_is_bare (git2_table.git_repository_is_bare)
@@ -129,6 +132,7 @@ int git2_open(const char *soname, struct git2_table *table, char *err, size_t er
 #define git_repository_config (git2_table.git_repository_config)
 #define git_repository_open_ext (git2_table.git_repository_open_ext)
 #define git_repository_path (git2_table.git_repository_path)
+#define git_repository_set_head (git2_table.git_repository_set_head)
 #define git_revwalk_free (git2_table.git_revwalk_free)
 #define git_revwalk_new (git2_table.git_revwalk_new)
 #define git_revwalk_next (git2_table.git_revwalk_next)

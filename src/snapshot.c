@@ -23,7 +23,7 @@
 
 #define SNAP_STATE ".mailkeep/snapshot-state"
 #define SNAP_MAGIC "mailkeep-snapshot 1"
-/* present while a run may hold the branch's lock (commit_durably) */
+/* present while a run may hold the branch's or HEAD's lock (commit_durably) */
 #define SNAP_COMMITTING ".mailkeep/snapshot-committing"
 #define RACY_CUR 1
 #define RACY_NEW 2
@@ -230,8 +230,8 @@ static int tree_walk_cb(const char *root, const git_tree_entry *e, void *payload
  * libgit2's temporary object files (objects/tmp_object_git2_*; git gc would
  * remove them, mailkeep never runs it). We hold the account lock, so no other
  * mailkeep writes this repository now; but the user's git may, and a lock it
- * holds is not ours to break: the branch lock is removed only when the
- * COMMITTING mark says a mailkeep run died while it could hold it. */
+ * holds is not ours to break: the branch's and HEAD's locks are removed only
+ * when the COMMITTING mark says a mailkeep run died while it could hold them. */
 static void clear_stale_files(git_repository *repo, const char *branch, const char *account_dir)
 {
 	struct buf p = BUF_INIT, mark = BUF_INIT;
@@ -239,6 +239,10 @@ static void clear_stale_files(git_repository *repo, const char *branch, const ch
 	struct stat sb;
 	if (lstat(mark.data, &sb) == 0) {
 		buf_addf(&p, "%srefs/heads/%s.lock", git_repository_path(repo), branch);
+		if (unlink(p.data) == 0)
+			log_warn("removed stale lock %s (left by an interrupted run)", p.data);
+		buf_reset(&p);
+		buf_addf(&p, "%sHEAD.lock", git_repository_path(repo));
 		if (unlink(p.data) == 0)
 			log_warn("removed stale lock %s (left by an interrupted run)", p.data);
 		unlink(mark.data);
@@ -456,6 +460,32 @@ static int diff_folders(struct snap_run *r, int full, struct snapshot_result *re
 	return 0;
 }
 
+/* A HEAD naming a branch that has no commit (master, in a repository made by
+ * git init --bare) pointed at REFNAME, which has: else git log, as
+ * docs/snapshots.md restores, fails ("your current branch 'master' does not
+ * have any commits yet"). A HEAD naming a commit or a branch that has one is
+ * the user's, left alone. MARK is present while HEAD's lock may be held
+ * (clear_stale_files). A failure is a warning. */
+static void point_head(git_repository *repo, const char *refname, const char *mark)
+{
+	char why[512];
+	int fd;
+	if (git_repository_head_unborn(repo) != 1)
+		goto out;
+	if ((fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600)) < 0) {
+		log_warn("%s: %s", mark, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	if (git_repository_set_head(repo, refname) < 0) {
+		snapshot_git_fail(why, sizeof(why), git_repository_path(repo));
+		log_warn("%s (HEAD names a branch with no commit: git log shows none)", why);
+	}
+	unlink(mark);
+out:
+	git_error_clear();
+}
+
 /* The base tree with r's updates applied, committed on REFNAME over PARENT
  * (HEAD_HEX) unless it is the head's tree; the commit's id into res->commit.
  * 0, or -1 with err set. */
@@ -491,6 +521,11 @@ static int commit_updates(const struct account *acct, struct snap_run *r, git_co
 			goto out;
 		git_oid_tostr(res->commit, sizeof(res->commit), &commit_id);
 		res->committed = 1;
+	}
+	if (res->committed || parent) {
+		buf_reset(&mark);
+		buf_addf(&mark, "%s/%s", r->dir, SNAP_COMMITTING);
+		point_head(r->repo, refname, mark.data);
 	}
 	rc = 0;
 out:

@@ -108,4 +108,43 @@ mk -c "$T/ro.yaml" snapshot
 expect_rc 0 "snapshot into a read-only empty directory"
 check 'committed "$T/ro/a.git"' "no commit in the read-only directory"
 check '[ "$(stat -c %a:%G "$T/ro/a.git")" = 550:daemon ]' "mode and group became $(stat -c %a:%G "$T/ro/a.git")"
+# a repository made by hand (git init --bare, as for a mount point): its HEAD names master, which
+# has no commit; the restoring recipe's `git log` (docs/snapshots.md) said "your current branch
+# 'master' does not have any commits yet": HEAD is pointed at the snapshots' branch. A HEAD that
+# names a branch with commits, or a commit, is the user's and stays.
+setup hand "$T/hand/a.git"
+git -c init.defaultBranch=master init -q --bare "$T/hand/a.git"
+mk -c "$T/hand.yaml" snapshot
+expect_rc 0 "snapshot into a repository made by git init --bare"
+check 'git --git-dir="$T/hand/a.git" log --oneline >/dev/null 2>&1' "git log fails: $(git --git-dir="$T/hand/a.git" log --oneline 2>&1 | head -n 1)"
+check '[ "$(git --git-dir="$T/hand/a.git" symbolic-ref HEAD)" = refs/heads/main ]' "HEAD names $(git --git-dir="$T/hand/a.git" symbolic-ref HEAD)"
+# killed while it moved HEAD (strace: at the rename of HEAD.lock): the next run removes the lock and
+# moves HEAD
+setup hand3 "$T/hand3/a.git"
+git -c init.defaultBranch=master init -q --bare "$T/hand3/a.git"
+strace -f -qq -o "$T/hand3.tr" -e trace=rename "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1
+n=$(grep -E '^[0-9]+ +rename\(' "$T/hand3.tr" | grep -n 'HEAD.lock' | cut -d: -f1)
+check '[ -n "$n" ]' "no rename of HEAD.lock: $(cat "$T/hand3.tr")"
+setup hand3 "$T/hand3/a.git"
+rm -rf "$T/hand3/a.git"
+git -c init.defaultBranch=master init -q --bare "$T/hand3/a.git"
+(strace -f -qq -o /dev/null -e trace=rename -e inject="rename:signal=KILL:when=$n" "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1) 2>/dev/null
+check '[ -e "$T/hand3/a.git/HEAD.lock" ]' "the run killed while it moved HEAD left no HEAD.lock"
+mk -c "$T/hand3.yaml" snapshot
+expect_rc 0 "snapshot after a run killed while it moved HEAD"
+check '[ ! -e "$T/hand3/a.git/HEAD.lock" ]' "HEAD.lock stayed"
+check 'git --git-dir="$T/hand3/a.git" log --oneline >/dev/null 2>&1' "git log fails after the killed run"
+setup hand2 "$T/hand2/a.git"
+git init -q --bare "$T/hand2/a.git"
+git --git-dir="$T/hand2/a.git" commit-tree -m mine "$(git --git-dir="$T/hand2/a.git" mktree </dev/null)" >"$T/hand2.c"
+git --git-dir="$T/hand2/a.git" update-ref refs/heads/mine "$(cat "$T/hand2.c")"
+git --git-dir="$T/hand2/a.git" symbolic-ref HEAD refs/heads/mine
+mk -c "$T/hand2.yaml" snapshot
+expect_rc 0 "snapshot into a repository whose HEAD names a branch of the user's"
+check '[ "$(git --git-dir="$T/hand2/a.git" symbolic-ref HEAD)" = refs/heads/mine ]' "the user's HEAD was moved"
+git --git-dir="$T/hand2/a.git" update-ref --no-deref HEAD "$(cat "$T/hand2.c")"
+printf 'Subject: y\n\nbody\n' >"$T/hand2/a/INBOX/cur/1700000001.1_2.host,U=2:2,S"
+mk -c "$T/hand2.yaml" snapshot
+expect_rc 0 "snapshot into a repository with a detached HEAD"
+check '[ "$(git --git-dir="$T/hand2/a.git" rev-parse HEAD)" = "$(cat "$T/hand2.c")" ]' "the detached HEAD was moved"
 t_pass

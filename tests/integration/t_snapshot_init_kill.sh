@@ -10,6 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 t_begin
 command -v strace >/dev/null || fail "strace is not installed (make deps)"
+NOLEAK="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # LeakSanitizer does not run under ptrace
 # setup NAME REPO: a mirror of one message in $T/NAME/a, and $T/NAME.yaml snapshotting it into REPO
 setup() {
 	rm -rf "${T:?}/$1"
@@ -34,7 +35,7 @@ premade() {
 # that syscall from the start of the run
 kills() {
 	local tr=$T/probe.$1
-	strace -f -qq -o "$tr" -e trace=rename,chown,chmod,unlink "$MAILKEEP" -c "$2" snapshot >/dev/null 2>&1 ||
+	ASAN_OPTIONS=$NOLEAK strace -f -qq -o "$tr" -e trace=rename,chown,chmod,unlink "$MAILKEEP" -c "$2" snapshot >/dev/null 2>&1 ||
 		fail "the probe run of $1 failed"
 	awk -v real="$3" '
 		{ sc = $2; sub(/\(.*/, "", sc); n[sc]++ }
@@ -75,7 +76,7 @@ for c in ro link nothing; do
 		case $p in unlink:*) unlinked=1 ;; esac
 		sc=${p%%:*} n=${p#*:}
 		(
-			timeout -k 5 "$MK_TIMEOUT" strace -f -qq -o /dev/null -e trace="$sc" \
+			ASAN_OPTIONS=$NOLEAK timeout -k 5 "$MK_TIMEOUT" strace -f -qq -o /dev/null -e trace="$sc" \
 				-e inject="$sc:signal=KILL:when=$n" "$MAILKEEP" -c "$T/$c.yaml" snapshot >/dev/null 2>&1
 		) 2>/dev/null
 		krc=$?

@@ -122,13 +122,13 @@ check '[ "$(git --git-dir="$T/hand/a.git" symbolic-ref HEAD)" = refs/heads/main 
 # moves HEAD
 setup hand3 "$T/hand3/a.git"
 git -c init.defaultBranch=master init -q --bare "$T/hand3/a.git"
-strace -f -qq -o "$T/hand3.tr" -e trace=rename "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o "$T/hand3.tr" -e trace=rename "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1
 n=$(grep -E '^[0-9]+ +rename\(' "$T/hand3.tr" | grep -n 'HEAD.lock' | cut -d: -f1)
 check '[ -n "$n" ]' "no rename of HEAD.lock: $(cat "$T/hand3.tr")"
 setup hand3 "$T/hand3/a.git"
 rm -rf "$T/hand3/a.git"
 git -c init.defaultBranch=master init -q --bare "$T/hand3/a.git"
-(strace -f -qq -o /dev/null -e trace=rename -e inject="rename:signal=KILL:when=$n" "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1) 2>/dev/null
+(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=rename -e inject="rename:signal=KILL:when=$n" "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1) 2>/dev/null
 check '[ -e "$T/hand3/a.git/HEAD.lock" ]' "the run killed while it moved HEAD left no HEAD.lock"
 mk -c "$T/hand3.yaml" snapshot
 expect_rc 0 "snapshot after a run killed while it moved HEAD"

@@ -297,6 +297,17 @@ static int create_repo(const struct account *acct, const char *path, const struc
 	git_repository *r = NULL;
 	int rc = -1, made = 0;
 	buf_addf(&tmp, "%s.init", path);
+	/* the parents libgit2 made (GIT_REPOSITORY_INIT_MKPATH) before the
+	 * repository was made in a .init marked first */
+	const char *slash = strrchr(path, '/');
+	if (slash && slash != path) {
+		struct buf parent = BUF_INIT;
+		buf_add(&parent, path, (size_t)(slash - path));
+		int prc = maildir_mkdir_p(parent.data, err, errlen);
+		buf_free(&parent);
+		if (prc < 0)
+			goto out;
+	}
 	mark_spelling(&spelled, path);
 	if (was)
 		mw = (struct mark_was){ 1, was->st_mode & 07777, was->st_gid };

@@ -147,4 +147,12 @@ printf 'Subject: y\n\nbody\n' >"$T/hand2/a/INBOX/cur/1700000001.1_2.host,U=2:2,S
 mk -c "$T/hand2.yaml" snapshot
 expect_rc 0 "snapshot into a repository with a detached HEAD"
 check '[ "$(git --git-dir="$T/hand2/a.git" rev-parse HEAD)" = "$(cat "$T/hand2.c")" ]' "the detached HEAD was moved"
+# a path whose parents do not exist yet (snapshot_repo: ~/backup/mail/a.git): made, as before
+# the repository was made in <snapshot_repo>.init (libgit2 made them; then every run failed, exit 5,
+# "a.git.init: No such file or directory")
+setup deep "$T/deep/x/y z/a.git"
+mk -c "$T/deep.yaml" snapshot
+expect_rc 0 "snapshot into a path whose parents do not exist"
+check 'committed "$T/deep/x/y z/a.git"' "no commit in the repository under parents made for it"
+check '[ "$(stat -c %a "$T/deep/x")" = 700 ]' "a parent made with mode $(stat -c %a "$T/deep/x")"
 t_pass

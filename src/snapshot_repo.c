@@ -233,10 +233,12 @@ static void repo_finish(const char *path, const struct mark_was *was)
 	struct buf mark = BUF_INIT;
 	struct stat st;
 	mark_path(&mark, path);
-	if (was->set && ((stat(path, &st) == 0 && st.st_gid != was->gid && chown(path, (uid_t)-1, was->gid) < 0) ||
-			 chmod(path, was->mode | S_IRWXU) < 0))
-		log_warn("%s: cannot give it back its group and mode %o: %s", path, (unsigned)was->mode,
-			 strerror(errno));
+	/* each on its own: a group refused (one the user is not in) is no
+	 * reason to leave the mode 0700 */
+	if (was->set && stat(path, &st) == 0 && st.st_gid != was->gid && chown(path, (uid_t)-1, was->gid) < 0)
+		log_warn("%s: cannot give it back its group %u: %s", path, (unsigned)was->gid, strerror(errno));
+	if (was->set && chmod(path, was->mode | S_IRWXU) < 0)
+		log_warn("%s: cannot give it back its mode %o: %s", path, (unsigned)was->mode, strerror(errno));
 	if (unlink(mark.data) < 0 && errno != ENOENT)
 		log_warn("%s: %s", mark.data, strerror(errno));
 	else if (was->set && (was->mode & S_IRWXU) != S_IRWXU && chmod(path, was->mode) < 0)

@@ -114,4 +114,14 @@ setup own "$T/own.git"
 mk -c "$T/own.yaml" snapshot
 expect_rc 0 "snapshot into a repository with a file of the user's named mailkeep-init"
 check '[ "$(cat "$T/own.git/mailkeep-init")" = "my notes" ]' "the user's file named mailkeep-init was removed"
+# the group cannot be given back (EPERM: a group the user is not in; strace inject): the mode still
+# is (0750 stayed 0700: the chmod was skipped), with a warning
+setup perm "$T/perm/a.git"
+premade perm "$T/perm/a.git" 750
+ASAN_OPTIONS=$NOLEAK strace -f -qq -o /dev/null -e trace=chown -e inject=chown:error=EPERM \
+	"$MAILKEEP" -c "$T/perm.yaml" snapshot >"$T/perm.out" 2>"$T/perm.err"
+check '[ $? = 0 ]' "snapshot with the group refused: $(tail -n 1 "$T/perm.err")"
+check 'grep -q "cannot give it back its group" "$T/perm.err"' "no warning: $(cat "$T/perm.err")"
+check '[ "$(stat -c %a "$T/perm/a.git")" = 750 ]' "mode $(stat -c %a "$T/perm/a.git") with the group refused, not 750"
+check '[ ! -e "$T/perm/a.git/mailkeep-init" ]' "the mark stayed with the group refused"
 t_pass

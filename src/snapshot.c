@@ -498,6 +498,8 @@ static int commit_updates(const struct account *acct, struct snap_run *r, git_co
 	struct buf msg = BUF_INIT, mark = BUF_INIT;
 	int rc = -1;
 
+	if (snapshot_clear_way(r, err, errlen) < 0)
+		goto out;
 	for (size_t i = 0; i < r->n_updates; i++)
 		r->updates[i].path = r->paths.data + r->path_offs[i];
 	git_oid tree_id;

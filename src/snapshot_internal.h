@@ -54,6 +54,10 @@ int64_t snapshot_ctime_ns(const char *path);
  * -1 with err set. */
 int snapshot_diff_dir(struct snap_run *r, struct snap_folder *f, const char *sub, char *err, size_t errlen);
 
+/* Files of r->base in the way of r's updates (above where one goes) removed
+ * from it. 0, or -1 with err set. */
+int snapshot_clear_way(struct snap_run *r, char *err, size_t errlen);
+
 /* A folder gone from disk: its directories removed from the tree. The number
  * of its messages there. */
 size_t snapshot_drop_folder(struct snap_run *r, const char *rel);

@@ -524,6 +524,69 @@ out:
 	return rc;
 }
 
+/* A file of the base tree above where an update goes (a branch with the
+ * user's commits: a file INBOX where the mirror has the folder INBOX) made
+ * git_tree_create_updated fail, "D/F conflict", on every snapshot: such files
+ * are removed from r->base first (libgit2 looks a path's components up in
+ * the tree it starts from, so not in the same call), and the mirror's folder
+ * takes their place. 0, or -1 with err set. */
+int snapshot_clear_way(struct snap_run *r, char *err, size_t errlen)
+{
+	struct buf path = BUF_INIT, pre = BUF_INIT, gone = BUF_INIT; /* gone: NUL-separated */
+	git_tree_update *rm = NULL;
+	git_tree *t = NULL;
+	size_t n = 0;
+	int rc = -1;
+	for (size_t i = 0; i < r->n_updates; i++) {
+		buf_reset(&path);
+		buf_adds(&path, r->paths.data + r->path_offs[i]);
+		for (const char *s = strchr(path.data, '/'); s; s = strchr(s + 1, '/')) {
+			git_tree_entry *e = NULL;
+			int found, file = 0, dup = 0;
+			buf_reset(&pre);
+			buf_add(&pre, path.data, (size_t)(s - path.data));
+			found = git_tree_entry_bypath(&e, r->base, pre.data) == 0;
+			if (found)
+				file = git_tree_entry_type(e) != GIT_OBJECT_TREE;
+			git_tree_entry_free(e);
+			for (size_t off = 0; file && off < gone.len; off += strlen(gone.data + off) + 1)
+				dup |= !strcmp(gone.data + off, pre.data);
+			if (file && !dup) {
+				buf_add(&gone, pre.data, pre.len + 1);
+				n++;
+			}
+			if (file || !found)
+				break; /* nothing of the base below it */
+		}
+	}
+	git_error_clear();
+	if (!n) {
+		rc = 0;
+		goto out;
+	}
+	rm = xcalloc(n, sizeof(*rm));
+	for (size_t k = 0, off = 0; k < n; k++, off += strlen(gone.data + off) + 1) {
+		rm[k].action = GIT_TREE_UPDATE_REMOVE;
+		rm[k].path = gone.data + off;
+		log_warn("%s: a file of the branch where the mirror has a folder: replaced by the folder",
+			 rm[k].path);
+	}
+	git_oid id;
+	if (git_tree_create_updated(&id, r->repo, r->base, n, rm) < 0 || git_tree_lookup(&t, r->repo, &id) < 0) {
+		snapshot_git_fail(err, errlen, "building the snapshot tree");
+		goto out;
+	}
+	git_tree_free(r->base);
+	r->base = t;
+	rc = 0;
+out:
+	free(rm);
+	buf_free(&path);
+	buf_free(&pre);
+	buf_free(&gone);
+	return rc;
+}
+
 /* A folder gone from disk: drop its directories from the tree. */
 size_t snapshot_drop_folder(struct snap_run *r, const char *rel)
 {

@@ -538,16 +538,23 @@ int snapshot_clear_way(struct snap_run *r, char *err, size_t errlen)
 	size_t n = 0;
 	int rc = -1;
 	for (size_t i = 0; i < r->n_updates; i++) {
+		const git_tree_update *u = &r->updates[i];
 		buf_reset(&path);
 		buf_adds(&path, r->paths.data + r->path_offs[i]);
-		for (const char *s = strchr(path.data, '/'); s; s = strchr(s + 1, '/')) {
+		/* each component in turn, the path itself last */
+		for (size_t k = 1; k <= path.len; k++) {
 			git_tree_entry *e = NULL;
-			int found, file = 0, dup = 0;
+			int found, file = 0, dup = 0, last = k == path.len;
+			if (!last && path.data[k] != '/')
+				continue;
 			buf_reset(&pre);
-			buf_add(&pre, path.data, (size_t)(s - path.data));
+			buf_add(&pre, path.data, k);
 			found = git_tree_entry_bypath(&e, r->base, pre.data) == 0;
-			if (found)
+			if (found && !last)
 				file = git_tree_entry_type(e) != GIT_OBJECT_TREE;
+			else if (found) /* of the other kind: "cannot replace 'blob' with 'tree'" */
+				file = u->action == GIT_TREE_UPDATE_UPSERT &&
+				       (git_tree_entry_type(e) == GIT_OBJECT_TREE) != (u->filemode == GIT_FILEMODE_TREE);
 			git_tree_entry_free(e);
 			for (size_t off = 0; file && off < gone.len; off += strlen(gone.data + off) + 1)
 				dup |= !strcmp(gone.data + off, pre.data);
@@ -568,7 +575,7 @@ int snapshot_clear_way(struct snap_run *r, char *err, size_t errlen)
 	for (size_t k = 0, off = 0; k < n; k++, off += strlen(gone.data + off) + 1) {
 		rm[k].action = GIT_TREE_UPDATE_REMOVE;
 		rm[k].path = gone.data + off;
-		log_warn("%s: a file of the branch where the mirror has a folder: replaced by the folder",
+		log_warn("%s: a file (or directory) of the branch where the mirror has the other: replaced by the mirror's",
 			 rm[k].path);
 	}
 	git_oid id;

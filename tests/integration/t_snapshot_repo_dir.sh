@@ -156,21 +156,26 @@ expect_rc 0 "snapshot into a path whose parents do not exist"
 check 'committed "$T/deep/x/y z/a.git"' "no commit in the repository under parents made for it"
 check '[ "$(stat -c %a "$T/deep/x")" = 700 ]' "a parent made with mode $(stat -c %a "$T/deep/x")"
 # a repository of the user's whose branch main has commits of theirs: a file named like a folder of
-# the mirror (INBOX, and Lists/x above Lists/x/y) gives way to the folder (every snapshot failed,
-# exit 5, "D/F conflict when updating tree"); their other files stay
+# the mirror (INBOX, and Lists/x above Lists/x/y) or like its cur/ (Sent/cur) gives way to the
+# folder (every snapshot failed, exit 5, "D/F conflict when updating tree", "cannot replace 'blob'
+# with 'tree'"); their other files stay
 setup df "$T/df/a.git"
 mkdir -p "$T/df/a/Lists/x/y/cur" "$T/df/a/Lists/x/y/new" "$T/df/a/Lists/x/y/tmp"
+mkdir -p "$T/df/a/Sent/cur" "$T/df/a/Sent/new" "$T/df/a/Sent/tmp"
 printf 'Subject: z\n\nbody\n' >"$T/df/a/Lists/x/y/cur/1700000002.1_3.host,U=3:2,S"
 git init -q --bare "$T/df/a.git"
 DG() { git --git-dir="$T/df/a.git" "$@"; }
 b=$(echo mine | DG hash-object -w --stdin)
 lt=$(printf '100644 blob %s\tx\n' "$b" | DG mktree)
-t=$(printf '100644 blob %s\tINBOX\n100644 blob %s\tREADME\n040000 tree %s\tLists\n' "$b" "$b" "$lt" | DG mktree)
+st=$(printf '100644 blob %s\tcur\n' "$b" | DG mktree)
+t=$(printf '100644 blob %s\tINBOX\n100644 blob %s\tREADME\n040000 tree %s\tLists\n040000 tree %s\tSent\n' \
+	"$b" "$b" "$lt" "$st" | DG mktree)
 DG update-ref refs/heads/main "$(DG commit-tree -m mine "$t")"
 mk -c "$T/df.yaml" snapshot
 expect_rc 0 "snapshot over a branch of the user's with files where the mirror has folders"
 check 'committed "$T/df/a.git"' "no commit over the user's branch"
 check 'DG cat-file -e "main:Lists/x/y/cur/1700000002.1_3.host,U=3:2,S"' "Lists/x/y not committed"
+check 'DG cat-file -e "main:Sent/cur/.mailkeep-keep"' "Sent/cur not committed"
 check '[ "$(DG show main:README)" = mine ]' "the user's README was dropped"
 check '[ "$(DG rev-list --count main)" = 2 ]' "not one commit over the user's"
 mk -c "$T/df.yaml" snapshot

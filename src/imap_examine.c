@@ -262,7 +262,11 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		goto out;
 	if (rc == IMAP_ERR_NO && c->refusal.status)
 		info->refused = c->refusal;
-	info->fetch_unusable = (req->qresync_modseq ? x.fetch.without_uid : 0) + x.fetch.without_flags;
+	/* info->highestmodseq is known now: it may come after a QRESYNC answer's FETCHes */
+	info->fetch_unusable =
+		(req->qresync_modseq ? imap_fetch_unusable(x.fetch.without_uid, x.fetch.without_uid_modseq,
+							   info->highestmodseq) : 0) +
+		imap_fetch_unusable(x.fetch.without_flags, x.fetch.without_flags_modseq, info->highestmodseq);
 	if (sent->ftag && sent->stag) {
 		/* a server may run the SEARCH beside the FETCH (both only read the
 		 * mailbox): its untagged answer can come before the FETCH's end */
@@ -273,7 +277,8 @@ int imap_examine_recv(struct imap_client *c, const struct imap_examine_req *req,
 		frc = imap_wait_tagged(c, sent->ftag, on_fetch_or_search, &fs, "UID FETCH", ferr, sizeof(ferr));
 		c->early_ok = 0;
 		sa.answered = fs.search.answered;
-		info->fetch_unusable += fs.fc.without_flags;
+		info->fetch_unusable +=
+			imap_fetch_unusable(fs.fc.without_flags, fs.fc.without_flags_modseq, info->highestmodseq);
 		buf_free(&fs.fc.keywords);
 	} else if (sent->ftag) {
 		frc = imap_fetch_wait(c, sent->ftag, req->cb, ferr, sizeof(ferr));

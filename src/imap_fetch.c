@@ -266,10 +266,12 @@ int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ct
 		return IMAP_ERR_LOCAL;
 	}
 	if (!m.uid) { /* unsolicited FETCH (flags changed by someone else): ignored */
-		fc->without_uid++;
+		if (!fc->without_uid++ || m.modseq < fc->without_uid_modseq)
+			fc->without_uid_modseq = m.modseq;
 		return 0;
 	}
-	fc->without_flags += !m.has_flags && !m.has_body;
+	if (!m.has_flags && !m.has_body && (!fc->without_flags++ || m.modseq < fc->without_flags_modseq))
+		fc->without_flags_modseq = m.modseq;
 	if (fc->cb->on_message) {
 		int crc = fc->cb->on_message(fc->cb->ctx, &m, err, errlen);
 		if (crc != 0) {
@@ -279,6 +281,11 @@ int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ct
 		}
 	}
 	return IMAP_DATA; /* bounded by imap_wait_tagged's FETCH count */
+}
+
+unsigned long imap_fetch_unusable(unsigned long n, uint64_t lowest, uint64_t highestmodseq)
+{
+	return highestmodseq && lowest > highestmodseq ? 0 : n;
 }
 
 int imap_fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch_cb *cb,

@@ -149,7 +149,15 @@ struct fetch_ctx {
 	unsigned keyword_warnings; /* messages warned about (the first few of a command) */
 	unsigned long without_uid; /* FETCH responses without a UID (ignored) */
 	unsigned long without_flags; /* with a UID but neither FLAGS nor a body */
+	/* the lowest MODSEQ among each kind (0: one had none): a change above the
+	 * HIGHESTMODSEQ the state records is the next run's (imap_fetch_unusable) */
+	uint64_t without_uid_modseq, without_flags_modseq;
 };
+/* How many of the N FETCH responses of one kind, the lowest MODSEQ among them
+ * LOWEST, report a change at or below HIGHESTMODSEQ (all when it is 0): none
+ * when every one is above it (another client's change during the run, RFC 7162
+ * §3.1.4: the next run's CHANGEDSINCE reports it). */
+unsigned long imap_fetch_unusable(unsigned long n, uint64_t lowest, uint64_t highestmodseq);
 /* Untagged FETCH handler: one message to fc->cb (ctx is a struct fetch_ctx). */
 int imap_on_fetch(struct imap_client *c, const struct imap_response *r, void *ctx,
 		  char *err, size_t errlen);

@@ -4438,6 +4438,26 @@ class _(QresyncBadEvolved):
         c.send(self.fetch_bytes(seq, parts, body, bname))
 
 
+@sc("condstore-unsolicited-modseq", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
+    doc="CONDSTORE path after a first sync, Bad is the evolved server's; amid the UID FETCH CHANGEDSINCE "
+        "answer comes another client's change as Dovecot reports one of the MODSEQ alone (imap-sync.c "
+        "imap_sync_send_modseq): UID and a MODSEQ above the HIGHESTMODSEQ EXAMINE gave, no FLAGS. The "
+        "next run's CHANGEDSINCE reports it: no full fetch, which Bad refuses")
+class _(QresyncBadEvolved):
+    caps_del = ["QRESYNC"]
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        Base.fetch_one(self, c, f, seq, m, items, uidcmd)
+        if is_bad(f) and c.changedsince is not None and seq == 1:
+            c.send(b"* 2 FETCH (UID %d MODSEQ (%d))\r\n" % (f.msgs[1].uid, f.hms + 1))
+
+    def do_fetch(self, c, tag, args, uidcmd):
+        if is_bad(c.sel) and args and args[0] == b"1:*" and not (len(args) > 2 and isinstance(args[2], list)):
+            c.send(tag + b" NO full listing refused\r\n")
+            return
+        Base.do_fetch(self, c, tag, args, uidcmd)
+
+
 # ---------------------------------------------------------------- manifest
 
 LETTERS = {"\\draft": "D", "\\flagged": "F", "$forwarded": "P", "\\answered": "R", "\\seen": "S",

@@ -445,6 +445,12 @@ static int incremental_stands(struct folder_run *f, const struct folder_state *s
 			log_info("account %s: folder \"%s\": the %s answer holds %lu FETCH responses without a "
 				 "UID or FLAGS; full fetch", f->a->acct->name, f->name, sync_flag_path_names[path],
 				 info->fetch_unusable);
+		else if (path == PATH_QRESYNC && info->uidnext && info->uidnext < st->uidnext)
+			/* UIDNEXT never goes back (RFC 3501 §2.3.1.1): one of the two
+			 * is wrong (a hostile STATUS's recorded, a server restored from
+			 * a backup), and the answer cannot be checked for the new UIDs */
+			log_info("account %s: folder \"%s\": UIDNEXT went back (%" PRIu32 " < %" PRIu32 "); full fetch",
+				 f->a->acct->name, f->name, info->uidnext, st->uidnext);
 		else if (path == PATH_QRESYNC && !new_uids_told(st, ch, info->uidnext))
 			log_info("account %s: folder \"%s\": UIDNEXT went from %" PRIu32 " to %" PRIu32 " but the "
 				 "QRESYNC answer names none of those UIDs; full fetch", f->a->acct->name, f->name,

@@ -25,8 +25,9 @@ and `evolved` (the same mailbox later: in every folder the lowest UID expunged, 
 \\Seen toggled, one new message; Empty gets one; every HIGHESTMODSEQ higher). A run against
 `evolved` after any scenario must give an exact mirror.
 
-Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ one higher) and
-`uid-max` (Bad also holds UID 4294967295).
+Helpers for the pre-run of some scenarios: `baseline+hms` (every HIGHESTMODSEQ one higher),
+`uid-max` (Bad also holds UID 4294967295) and `huge-uidnext` (Bad's STATUS says UIDNEXT 4000000000,
+its EXAMINE none).
 
 --list prints one line per scenario, tab-separated, for the shell:
   name  rc  named  pre  flags  bound  xfail  doc
@@ -4388,6 +4389,33 @@ class _(QresyncIgnored):
 @sc("qresync-ignored-swap-no-uidnext", rc="0", named="-", pre=PRE, flags="remove,must=Bad:10",
     doc="qresync-ignored-swap with an EXAMINE of Bad without UIDNEXT (as RFC 2060 servers answer): "
         "LIST-STATUS's UIDNEXT tells that UIDs were given since")
+class _(QresyncIgnored):
+    def examine_lines(self, c, f, qresync):
+        lines = super().examine_lines(c, f, qresync)
+        return [ln for ln in lines if not (is_bad(f) and b"UIDNEXT" in ln)]
+
+
+class HugeUidnext(Base):
+    """Bad's EXAMINE gives no UIDNEXT (as RFC 2060 servers answer) and its STATUS one far too high"""
+    def status_values(self, c, f):
+        vals = super().status_values(c, f)
+        if is_bad(f):
+            vals[b"UIDNEXT"] = 4000000000
+        return vals
+
+    def examine_lines(self, c, f, qresync):
+        lines = super().examine_lines(c, f, qresync)
+        return [ln for ln in lines if not (is_bad(f) and b"UIDNEXT" in ln)]
+
+
+HELPERS["huge-uidnext"] = HugeUidnext
+
+
+@sc("qresync-ignored-swap-after-huge-uidnext", rc="0", named="-", pre="huge-uidnext",
+    flags="remove,must=Bad:10",
+    doc="qresync-ignored-swap-no-uidnext after a first sync against a Bad whose STATUS said UIDNEXT "
+        "4000000000 (recorded): the UIDNEXT now below the state's cannot tell which UIDs are new, and "
+        "UIDNEXT never goes back: a full fetch")
 class _(QresyncIgnored):
     def examine_lines(self, c, f, qresync):
         lines = super().examine_lines(c, f, qresync)

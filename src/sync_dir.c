@@ -19,8 +19,9 @@
 
 #include "sync_folder.h"
 
-/* Left in a directory the old copy of a folder is moved into until the move
- * is done: a run killed in the middle of it, the next run finishes it there. */
+/* Left in a directory the old copy of a folder is moved into until all but
+ * its state is: a run killed in the middle of it, the next run finishes it
+ * there (as it does when only the state is left in the folder). */
 #define ASIDE_MARK ".mailkeep-moving"
 
 /* ---- reading a folder without listing it (docs/design.md) ---- */
@@ -227,12 +228,12 @@ static void aside_private(const char *dir)
 }
 
 /* The copy in dir made private, the renames into it made durable, then its
- * mark removed (durably too). A killed run's leftovers in its tmp/ (partial
- * or unrenamed downloads, nameless) are removed first, as they are from a
- * folder's tmp/ (maildir_clean_tmp): no later run looks into an old copy, and
- * they stayed there for good; one that cannot be removed is a warning. (A run
- * killed before this, once the state has moved, leaves them: the next finds
- * the folder empty and has no old copy to finish.) */
+ * mark removed (durably too), all before the state moves (move_aside_from). A
+ * killed run's leftovers in its tmp/ (partial or unrenamed downloads,
+ * nameless) are removed first, as they are from a folder's tmp/
+ * (maildir_clean_tmp): no later run looks into a finished old copy, and they
+ * stayed there for good; one that cannot be removed is a warning. A mark
+ * already gone (removed before a split) is no error. */
 static int aside_done(const char *dir, const char *mark, char *err, size_t errlen)
 {
 	char why[512];
@@ -242,11 +243,41 @@ static int aside_done(const char *dir, const char *mark, char *err, size_t errle
 		log_warn("%s: %s (left in the old copy)", dir, why);
 	if (maildir_fsync_dir(dir, err, errlen) < 0)
 		return -1;
-	if (unlink(mark) < 0) {
+	if (unlink(mark) < 0 && errno != ENOENT) {
 		snprintf(err, errlen, "%s: %s", mark, strerror(errno));
 		return -1;
 	}
 	return maildir_fsync_dir(dir, err, errlen);
+}
+
+/* Whether the move into TARGET (unmarked, holding some of the parts) was done
+ * but for the state: a run killed between the mark's removal and the state's
+ * rename leaves the state in the folder and none in TARGET, and nothing else
+ * in the folder but the empty cur/, new/ and tmp/ a run makes before it looks
+ * (removed here, as the move would). 1 when so, 0 when not, -1 with err. */
+static int only_state_left(const struct folder_run *f, const char *target, const char *const *parts, char *err,
+			   size_t errlen)
+{
+	struct buf p = BUF_INIT;
+	int r;
+	buf_addf(&p, "%s/%s", target, STATE_FILE);
+	if ((r = path_absent(p.data, err, errlen)) != 1)
+		goto out;
+	for (size_t i = 0; i < 3; i++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", f->dir.data, parts[i]);
+		if (rmdir(p.data) < 0 && errno != ENOENT) {
+			r = 0;
+			goto out;
+		}
+	}
+	buf_reset(&p);
+	buf_addf(&p, "%s/%s", f->dir.data, STATE_FILE);
+	r = path_absent(p.data, err, errlen);
+	r = r < 0 ? -1 : !r;
+out:
+	buf_free(&p);
+	return r;
 }
 
 /* The directory a folder's old copy goes to, <account>/.mailkeep/uidvalidity-
@@ -280,6 +311,10 @@ static int find_aside_dir(struct folder_run *f, uint32_t old_uv, const char *con
 		 * parent of another folder's old copy: none of the parts, so free */
 		if ((r = parts_absent(target->data, parts, 4, err, errlen)) != 0)
 			break;
+		if ((r = only_state_left(f, target->data, parts, err, errlen)) != 0) {
+			resume = r > 0;
+			break;
+		}
 	}
 	*found = k;
 	if (r < 0)
@@ -309,9 +344,13 @@ static int mark_aside_dir(struct folder_run *f, const struct buf *rel, const str
 
 /* Move cur/new/tmp and the state of a folder whose UIDVALIDITY changed to
  * <account>/.mailkeep/uidvalidity-<old>[.k]/<rel>/: the directory a killed
- * run's move left (ASIDE_MARK in it), else the first free one from k = from.
- * A part found in both places (made again since the kill, not empty) sends
- * what is left to a fresh directory: split, nothing lost. */
+ * run's move left (ASIDE_MARK in it, or the folder's state alone left to
+ * move), else the first free one from k = from. The copy is finished
+ * (aside_done) before the state moves, last: a run killed at any point leaves
+ * the state in the folder or a finished copy, never an unfinished copy that
+ * no run looks at again. A part found in both places (made again since the
+ * kill, not empty) sends what is left to a fresh directory: split, nothing
+ * lost. */
 static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from, char *err, size_t errlen)
 {
 	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
@@ -325,6 +364,9 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 		goto out;
 	maildir_make_private_below(f->a->dir, rel.data); /* those made before, by an earlier move */
 	for (size_t i = 0; i < 4; i++) {
+		if (i == 3 && (maildir_fsync_dir(f->dir.data, err, errlen) < 0 ||
+			       aside_done(target.data, mark.data, err, errlen) < 0))
+			goto out;
 		buf_reset(&src);
 		buf_reset(&dst);
 		buf_addf(&src, "%s/%s", f->dir.data, parts[i]);
@@ -348,7 +390,8 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 			goto out;
 		}
 	}
-	if (maildir_fsync_dir(f->dir.data, err, errlen) < 0 || aside_done(target.data, mark.data, err, errlen) < 0)
+	maildir_entries_private(target.data); /* the state, as aside_done made the rest */
+	if (maildir_fsync_dir(f->dir.data, err, errlen) < 0 || maildir_fsync_dir(target.data, err, errlen) < 0)
 		goto out;
 	log_warn("account %s: folder \"%s\": UIDVALIDITY changed (%" PRIu32 "); old copy kept in %s",
 		 f->a->acct->name, f->name, old_uv, target.data);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# A run killed while it moves a folder whose UIDVALIDITY changed aside, at every call from the first
+# mkdir of .mailkeep/uidvalidity-<old>/ to the end of the move (crash_inject.c), then a run that
+# is not killed: the old copy is whole (the folder's files and state), with no move mark and no
+# killed run's partial download in its tmp/, and not split (no uidvalidity-<old>.1). Before, a kill
+# once the state had moved (the last rename) and before the mark was removed left both for good: the
+# next run found the folder empty and had no old copy to finish.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 6 --count 5
+cfg=$T/config.yaml
+# INBOX alone: the calls of one folder, in the same order on every run
+{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
+A=$T/mail/alice
+command -v cc >/dev/null || fail "cc is not installed"
+SO=$T/crash_inject.so
+cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SO" "$LIB_DIR/crash_inject.c" -ldl 2>"$T/cc.err" ||
+	fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
+PRELOAD=$SO
+asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
+[ -n "$asan" ] && PRELOAD="$asan $SO"
+
+mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
+mk -c "$cfg" sync
+expect_rc 0 "initial sync"
+exact "$A" --folders-excluded "${others[@]}"
+uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
+check '[ -n "$uv" ]' "cannot read the UIDVALIDITY with doveadm"
+listing() { # DIR: "sha256 relative-path" of every file in DIR's cur/ and new/ and its state
+	(cd "$1" && find cur new .mailkeep-state -type f -print0 2>/dev/null | sort -z | xargs -0r sha256sum)
+}
+listing "$A/INBOX" >"$T/before"
+check '[ -s "$T/before" ]' "INBOX holds nothing"
+printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
+dadm mailbox update -u alice --uid-validity 777 INBOX
+rm -rf "$T/save" && cp -a "$A" "$T/save"
+
+# inj N [after]: one sync with the shim, killed at its N-th call (before it, or just after it)
+inj() {
+	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_AFTER="$([ "${2:-}" = after ] && echo 1 || echo 0)" \
+		MK_INJ_LOG="${3:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" sync \
+		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
+	INJ_RC=$?
+}
+inj 0 "" "$T/count.log"
+check '[ "$INJ_RC" = 0 ]' "the counting run failed ($INJ_RC): $(head -n 2 "$T/inj.err")"
+# from the making of .mailkeep/uidvalidity-<old>/ to the removal of the mark or the state's rename
+# into the old copy, whichever is later (named in full; a file in tmp/ by its name alone), and the
+# two calls after
+first=$(grep -m1 -E "^[0-9]+ mkdir $A/\.mailkeep/uidvalidity-$uv$" "$T/count.log" | cut -d' ' -f1)
+last=$(grep -E "^[0-9]+ (unlink[a-z]* $A/\.mailkeep/uidvalidity-$uv/INBOX/\.mailkeep-moving|rename[a-z0-9]* $A/\.mailkeep/uidvalidity-$uv/INBOX/\.mailkeep-state)$" \
+	"$T/count.log" | tail -n 1 | cut -d' ' -f1)
+check '[ -n "$first" ] && [ -n "$last" ] && [ "$first" -lt "$last" ]' \
+	"cannot find the move aside in the shim's log: first=$first last=$last"
+
+n=0
+for ((k = first; k <= last + 2; k++)); do
+	for when in before after; do
+		rm -rf "$A" && cp -a "$T/save" "$A"
+		inj "$k" "$when"
+		[ "$INJ_RC" = 137 ] || [ "$INJ_RC" = 0 ] || fail "call $k ($when): exit $INJ_RC: $(head -n 2 "$T/inj.err")"
+		mk -c "$cfg" sync
+		expect_rc 0 "the run after a kill at call $k ($when)"
+		exact "$A" --folders-excluded "${others[@]}"
+		old=$A/.mailkeep/uidvalidity-$uv/INBOX
+		listing "$old" >"$T/after"
+		check 'cmp -s "$T/before" "$T/after"' \
+			"kill at call $k ($when): the old copy is not INBOX as it was: $(diff "$T/before" "$T/after" | head -n 3 | tr '\n' ' ')"
+		check '[ ! -e "$old/.mailkeep-moving" ]' "kill at call $k ($when): the move's mark is left in the old copy"
+		check '[ -z "$(tmp_files "$old")" ]' "kill at call $k ($when): left in the old copy's tmp/: $(tmp_files "$old" | head -n 1)"
+		check '[ ! -e "$A/.mailkeep/uidvalidity-$uv.1" ]' "kill at call $k ($when): the old copy was split"
+		n=$((n + 1))
+	done
+done
+echo "# $n kills from call $first to $((last + 2))"
+t_pass

@@ -296,6 +296,7 @@ int imap_fetch_wait(struct imap_client *c, unsigned tag, const struct imap_fetch
 	c->sink_failed = 0;
 	int rc = imap_wait_tagged(c, tag, imap_on_fetch, &fc, "UID FETCH", err, errlen);
 	c->sink = NULL;
+	c->sink_failed = 0; /* this command's: a later FETCH response (the next folder's) is not failed */
 	buf_free(&fc.keywords);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mailkeep/buf.h"
+#include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/plan.h"
 #include "mailkeep/snapshot.h"
@@ -176,6 +177,7 @@ struct verify_ctx {
 	size_t folders;
 	int kept_copy; /* the folder is gone from the server (state "orphaned 1"):
 			* no sync repairs it, its differences are notes */
+	int notes;     /* notes are printed: not with -q (errors only, for cron) */
 };
 
 static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
@@ -183,6 +185,8 @@ static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
 static void problem(struct verify_ctx *v, const char *rel, const char *fmt, ...)
 {
 	va_list ap;
+	if (v->kept_copy && !v->notes)
+		return;
 	fprintf(v->out, v->kept_copy ? "%s: note: " : "%s: ", rel);
 	va_start(ap, fmt);
 	vfprintf(v->out, fmt, ap);
@@ -286,7 +290,7 @@ static void verify_tmp(struct verify_ctx *v, const char *dir, const char *rel)
 		closedir(d);
 		if (ours)
 			problem(v, rel, "%zu file(s) in tmp/ (an interrupted run; the next sync removes them)", ours);
-		if (others)
+		if (others && v->notes)
 			fprintf(v->out,
 				"%s: note: %zu file(s) in tmp/ not made by mailkeep (a delivery in progress, "
 				"or left behind: a sync removes them once 36 hours old)\n",
@@ -321,7 +325,7 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 	verify_files(v, dir, rel, &view, &st);
 	verify_missing(v, rel, &view, &st);
 	v->kept_copy = 0;
-	if (view.foreign)
+	if (view.foreign && v->notes)
 		fprintf(v->out, "%s: note: %zu file(s) not made by mailkeep (left alone)\n", rel, view.foreign);
 	verify_tmp(v, dir, rel);
 	maildir_view_free(&view);
@@ -331,7 +335,7 @@ static void verify_folder(void *ctx, const char *dir, const char *rel)
 int verify_account(const struct account *acct, FILE *out, size_t *problems, char *err, size_t errlen)
 {
 	char *dir = sync_account_dir(acct);
-	struct verify_ctx v = { .acct = acct, .out = out };
+	struct verify_ctx v = { .acct = acct, .out = out, .notes = log_get_level() > LOG_QUIET };
 	struct stat sb;
 	int rc = -1;
 	if (stat(dir, &sb) < 0) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `mailkeep status` and `mailkeep verify` read only the mirror: status reports the last run and the
-# mirror's size; verify passes on a fresh mirror and lists a deleted, a renamed and a duplicated file.
+# mirror's size; verify passes on a fresh mirror and lists a deleted, a renamed and a duplicated file;
+# with -q it prints problems only (notes left out), nothing for a mirror without one.
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -30,10 +31,23 @@ mkdir "$A/INBOX/tmp/somedir" "$A/INBOX/tmp/x.mailkeep.d" # directories: no deliv
 mk -c "$cfg" verify
 expect_rc 0 "verify with another program's file in tmp/"
 check 'grep -q "^INBOX: note: 1 file(s) in tmp/ not made by mailkeep" "$MK_OUT"' "foreign tmp/ file: $(cat "$MK_OUT")"
+# with -q (errors only: cron mails any output) a mirror without a problem prints nothing, notes
+# included (before: the notes were printed, exit 0: a mail from cron for a mirror without fault)
+echo "From: y" >"$A/Archive/cur/foreign-file"
+mk -c "$cfg" -q verify
+expect_rc 0 "verify -q with notes only"
+check '[ ! -s "$MK_OUT" ] && [ ! -s "$MK_ERR" ]' "verify -q printed notes: $(cat "$MK_OUT" "$MK_ERR" | head -c 300)"
+mk -c "$cfg" verify
+check 'grep -q "^Archive: note: 1 file(s) not made by mailkeep" "$MK_OUT"' "foreign file in cur/ not noted: $(cat "$MK_OUT")"
+rm "$A/Archive/cur/foreign-file"
 echo "partial" >"$A/INBOX/tmp/1700000000.1_5.mailkeep,U=5"
 mk -c "$cfg" verify
 expect_rc 1 "verify with an interrupted run's file in tmp/"
 check 'grep -q "^INBOX: 1 file(s) in tmp/ (an interrupted run" "$MK_OUT"' "leftover tmp/ file: $(cat "$MK_OUT")"
+mk -c "$cfg" -q verify
+expect_rc 1 "verify -q with an interrupted run's file in tmp/"
+check 'grep -q "^INBOX: 1 file(s) in tmp/ (an interrupted run" "$MK_OUT" && ! grep -q "note:" "$MK_OUT"' \
+	"verify -q: the problem is not printed alone: $(cat "$MK_OUT")"
 rm -rf "$A"/INBOX/tmp/*
 
 # no network: verify must work with the server down

@@ -58,6 +58,23 @@ const char *imap_peer(const struct imap_client *c)
 	return c->acct->host;
 }
 
+void imap_set_folder(struct imap_client *c, const char *utf8)
+{
+	if (!c)
+		return;
+	free(c->folder);
+	c->folder = utf8 ? xstrdup(utf8) : NULL;
+}
+
+const char *imap_warn_where(const struct imap_client *c, char *buf, size_t len)
+{
+	if (c->folder && c->acct->name)
+		snprintf(buf, len, "account %s: folder \"%s\"", c->acct->name, c->folder);
+	else
+		snprintf(buf, len, "%s", imap_peer(c));
+	return buf;
+}
+
 unsigned imap_caps(const struct imap_client *c) { return c->caps; }
 char imap_delimiter(const struct imap_client *c) { return c->delim; }
 unsigned long imap_round_trips(const struct imap_client *c) { return c->round_trips; }
@@ -249,6 +266,7 @@ void imap_close(struct imap_client *c)
 	buf_free(&c->rbuf);
 	buf_free(&c->resp);
 	buf_free(&c->cmd);
+	free(c->folder);
 	free(c);
 }
 

@@ -135,18 +135,20 @@ static void fetch_flags(struct imap_client *c, struct fetch_ctx *fc, const struc
 				first_refused = f;
 		}
 	}
+	char where[1200]; /* the account's and the folder's names */
 	if ((too_many || refused) && ++fc->keyword_warnings <= KEYWORD_WARNINGS) {
 		if (too_many)
 			log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
-				 imap_peer(c), m->uid, too_many, MAX_KEYWORDS);
+				 imap_warn_where(c, where, sizeof(where)), m->uid, too_many, MAX_KEYWORDS);
 		if (refused) {
 			char shown[80];
 			imap_server_text(c, shown, sizeof(shown), first_refused->data, first_refused->len);
 			log_warn("%s: UID %" PRIu32 ": %zu keywords that are not IMAP atoms are not kept (\"%s\"%s)",
-				 imap_peer(c), m->uid, refused, shown, refused > 1 ? "..." : "");
+				 imap_warn_where(c, where, sizeof(where)), m->uid, refused, shown,
+				 refused > 1 ? "..." : "");
 		}
 	} else if ((too_many || refused) && fc->keyword_warnings == KEYWORD_WARNINGS + 1) {
-		log_warn("%s: keywords not kept of more messages; not shown", imap_peer(c));
+		log_warn("%s: keywords not kept of more messages; not shown", imap_warn_where(c, where, sizeof(where)));
 	}
 	m->keywords = fc->keywords.data ? fc->keywords.data : "";
 }

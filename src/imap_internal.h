@@ -71,6 +71,7 @@ struct imap_client {
 	uint64_t streamed_size;
 	int streamed_origin;   /* ... as BODY[]<0>: maybe only part of the body */
 	char sink_err[256];
+	char *folder;          /* imap_set_folder's, for warnings; NULL: none */
 };
 
 /* An untagged-response callback returns 0, a negative IMAP_ERR_*, or IMAP_DATA
@@ -99,6 +100,9 @@ void imap_redact(char *s, const char *secret);
 int imap_is_untagged(const struct imap_response *r, const char *name);
 /* "host" for messages. */
 const char *imap_peer(const struct imap_client *c);
+/* Where a warning about c's responses comes from, into buf: "account NAME:
+ * folder \"F\"" once imap_set_folder named one, else the peer. Returns buf. */
+const char *imap_warn_where(const struct imap_client *c, char *buf, size_t len);
 /* Take a CAPABILITY list as the server's capabilities (c->caps). */
 void imap_set_caps(struct imap_client *c, const struct imap_value *list);
 /* Assemble one complete response into c->resp (streaming a body literal to c->sink). */

@@ -544,6 +544,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	a->carry_renames = a->carry_removes = 0;
 
 	buf_addf(&f.dir, "%s/%s", a->dir, rel);
+	imap_set_folder(a->imap, mb->utf8); /* its responses' warnings name it */
 	if (header_unchanged(&f, mb, rel, status, &st, rep)) {
 		rc = 0;
 		goto out;

@@ -293,6 +293,7 @@ void sync_prefetch_drain(struct account_run *a)
 	struct imap_examine_req req = { .cb = &cb, .on_uids = discard_uids };
 	struct imap_select_info info;
 	char err[256];
+	imap_set_folder(a->imap, p->mb->utf8); /* what is read is that folder's */
 	(void)imap_examine_recv(a->imap, &req, &p->tags, &info, err, sizeof(err));
 }
 

@@ -57,6 +57,11 @@ struct imap_client; /* opaque */
  * certificate failure): reconnect before the next command. */
 int imap_connection_lost(int rc);
 
+/* The folder (its UTF-8 name) whose responses c reads from now on, named with
+ * the account in the warnings about them (a message's keywords not kept);
+ * NULL: none. Copied. */
+void imap_set_folder(struct imap_client *c, const char *utf8);
+
 /* Connect per the account's host/port/tls/ca_file/timeout, read the greeting,
  * get capabilities, do STARTTLS when tls: starttls (refusing injected bytes and
  * a server without STARTTLS). Returns NULL with *code and err set. */

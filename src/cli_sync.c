@@ -157,11 +157,19 @@ static void account_json_close(struct account_outcome *o, const struct account *
 	o->json = head;
 }
 
-/* A progress line on a terminal, redrawn in place at most ten times a second. */
+/* A progress line on a terminal, redrawn in place at most ten times a second.
+ * Its counts are a folder's: so are the rate and the time left, from when that
+ * folder's download began (up to max_connections folders download at once). */
+#define PROGRESS_FOLDERS 16
 struct progress {
 	const char *account;
-	struct timespec start, last;
+	struct timespec last;
 	int shown;
+	struct {
+		const char *folder; /* the sync's name of it: one pointer per folder and run */
+		struct timespec start;
+	} f[PROGRESS_FOLDERS];
+	size_t next;
 };
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -169,18 +177,30 @@ static double since(const struct timespec *a, const struct timespec *b)
 	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/* When FOLDER's download began: its first report (NOW) for a folder not seen
+ * yet, which takes the place of the one seen longest ago. */
+static const struct timespec *folder_start(struct progress *p, const char *folder, const struct timespec *now)
+{
+	for (size_t i = 0; i < PROGRESS_FOLDERS; i++)
+		if (p->f[i].folder == folder)
+			return &p->f[i].start;
+	size_t i = p->next++ % PROGRESS_FOLDERS;
+	p->f[i].folder = folder;
+	p->f[i].start = *now;
+	return &p->f[i].start;
+}
+
 static void on_progress(void *ctx, const char *folder, uint64_t done, uint64_t total, uint64_t bytes)
 {
 	struct progress *p = ctx;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	const struct timespec *start = folder_start(p, folder, &now);
 	if (done < total && p->shown && since(&p->last, &now) < 0.1)
 		return;
-	if (!p->shown)
-		p->start = now;
 	p->last = now;
 	p->shown = 1;
-	double t = since(&p->start, &now), rate = t > 0.2 ? (double)bytes / t : 0;
+	double t = since(start, &now), rate = t > 0.2 ? (double)bytes / t : 0;
 	double eta = done && t > 0.2 ? t * (double)(total - done) / (double)done : 0;
 	struct buf line = BUF_INIT;
 	buf_addf(&line, "%s: %s: %" PRIu64 "/%" PRIu64 " messages, %.1f MB",

@@ -198,9 +198,6 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 			f->sv.present[p->idx] = 1;
 			f->added++;
 			f->bytes += p->bytes;
-			if (f->a->opt && f->a->opt->on_progress)
-				f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added,
-						       f->plan->n_fetch, f->bytes);
 			if (p->msgid && f->gmail)
 				store_add(f, to.data, p->msgid);
 			buf_reset(&f->rel_buf);
@@ -213,6 +210,11 @@ static int flush_pending(struct folder_run *f, int last, char *err, size_t errle
 		free(p->tmp_path);
 		free(p->final_name);
 	}
+	/* once for the batch, made durable together: reported message by message,
+	 * its first one alone on the progress line gave a time left as if the
+	 * batch's time had gone to that one */
+	if (f->n_pending && f->a->opt && f->a->opt->on_progress)
+		f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added, f->plan->n_fetch, f->bytes);
 	sync_folder_watch_set(f);
 	if (sync_change_tick() != tick)
 		f->recheck = 1; /* see sync_change_tick */
@@ -828,6 +830,9 @@ int sync_fetch_download(struct folder_run *f, char *err, size_t errlen)
 	size_t n = p->n_fetch;
 	int rc = 0;
 	char ferr2[512];
+	/* the download begins: the progress line's rate and time left count from now */
+	if (n && f->a->opt && f->a->opt->on_progress)
+		f->a->opt->on_progress(f->a->opt->progress_ctx, f->name, f->added, n, f->bytes);
 	if (f->spec_tag) { /* sent with EXAMINE: the bodies are already on their way */
 		/* nothing to ask beyond them: the next folder can be sent now */
 		size_t beyond = 0;

@@ -119,15 +119,17 @@ out:
 
 /* DIR's INIT_MARK read into GOT (SIZE bytes, NUL-terminated), not followed,
  * not waited on (a FIFO). Its length, or -1 if it is not a file or cannot be
- * read. */
-static ssize_t read_mark(const char *dir, char *got, size_t size)
+ * read, or (OWN) is not the user's: in a repository others may write to (a
+ * group's), a mark of theirs naming it chose the mode and group mailkeep
+ * gave it (was 4777 made it writable by everyone). */
+static ssize_t read_mark(const char *dir, char *got, size_t size, int own)
 {
 	struct buf mark = BUF_INIT;
 	struct stat st;
 	ssize_t n = -1;
 	mark_path(&mark, dir);
 	int fd = open(mark.data, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (!own || st.st_uid == geteuid()))
 		n = read(fd, got, size - 1);
 	got[n > 0 ? n : 0] = '\0';
 	if (fd >= 0)
@@ -179,7 +181,7 @@ static int init_leftover(const char *tmp, const char *spelled)
 	int empty = dir_is_empty(tmp);
 	if (empty)
 		return empty == 1;
-	ssize_t n = read_mark(tmp, got, sizeof(got));
+	ssize_t n = read_mark(tmp, got, sizeof(got), 0);
 	if (n < 0)
 		return 0;
 	if (mark_names(got, spelled, &was))
@@ -247,14 +249,15 @@ static void repo_finish(const char *path, const struct mark_was *was)
 }
 
 /* The mark a run killed between the rename and its removal left in the
- * repository at PATH: finished with (repo_finish) if it names PATH; a file
- * of that name that does not is the user's, left alone. */
+ * repository at PATH: finished with (repo_finish) if it is the user's and
+ * names PATH; a file of that name that does not, or another user's, is left
+ * alone. */
 static void repo_unmark(const char *path)
 {
 	struct buf spelled = BUF_INIT;
 	struct mark_was was;
 	char got[4096];
-	if (read_mark(path, got, sizeof(got)) < 0)
+	if (read_mark(path, got, sizeof(got), 1) < 0)
 		return;
 	mark_spelling(&spelled, path);
 	if (mark_names(got, spelled.data, &was)) {

@@ -114,6 +114,19 @@ setup own "$T/own.git"
 mk -c "$T/own.yaml" snapshot
 expect_rc 0 "snapshot into a repository with a file of the user's named mailkeep-init"
 check '[ "$(cat "$T/own.git/mailkeep-init")" = "my notes" ]' "the user's file named mailkeep-init was removed"
+# a mark naming the repository, written into it by another user (a repository shared with a
+# group): not the user's, so not finished with; its mode and group stay (was: 4777 and root's)
+git init -q --bare "$T/shared.git"
+chmod 2770 "$T/shared.git"
+chgrp daemon "$T/shared.git"
+printf '%s\nwas 4777 0\n' "$(realpath "$T/shared.git")" >"$T/shared.git/mailkeep-init"
+chown nobody "$T/shared.git/mailkeep-init"
+setup shared "$T/shared.git"
+mk -c "$T/shared.yaml" snapshot
+expect_rc 0 "snapshot into a shared repository with another user's mailkeep-init naming it"
+check '[ "$(stat -c %a:%G "$T/shared.git")" = 2770:daemon ]' \
+	"another user's mark set the repository's mode and group: $(stat -c %a:%G "$T/shared.git"), not 2770:daemon"
+check '[ -e "$T/shared.git/mailkeep-init" ]' "another user's mailkeep-init was removed"
 # the group cannot be given back (EPERM: a group the user is not in; strace inject): the mode still
 # is (0750 stayed 0700: the chmod was skipped), with a warning
 setup perm "$T/perm/a.git"

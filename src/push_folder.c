@@ -54,6 +54,18 @@ static void plan_listed(struct push_run *r, struct imap_mailbox *mb)
 	r->n_listed--;
 }
 
+/* In a dry run, a folder the target does not list but that opens (its
+ * EXAMINE): added among the listed folders, not the planned ones, so that a
+ * folder mapped to it after this one opens it too, as in the real run. */
+static void add_listed(struct push_run *r, const char *wire)
+{
+	add_target(r, wire);
+	struct imap_mailbox keep = r->list.items[r->list.n - 1];
+	memmove(r->list.items + r->n_listed + 1, r->list.items + r->n_listed,
+		(r->list.n - 1 - r->n_listed) * sizeof(*r->list.items));
+	r->list.items[r->n_listed++] = keep;
+}
+
 /* Merge two ascending index lists. */
 static size_t merge_idx(const size_t *a, size_t na, const size_t *b, size_t nb, size_t *out)
 {
@@ -127,7 +139,7 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 						 err, errlen);
 				if (rc != IMAP_ERR_NO) {
 					if (rc == 0) {
-						add_target(r, f->wire.data);
+						add_listed(r, f->wire.data);
 						f->exists_on_target = 1;
 					}
 					return rc;

@@ -166,6 +166,31 @@ run verify verify
 run status status
 [ $rc = 0 ] && grep -q 'some no longer on the server' "$T/status.out" || bad "status: exit $rc or no mention of the gone folders"
 
+# --- a folder no client ever SELECTed (made by maildirmake, mail delivered into new/ as an MDA
+# does): Courier keeps no courierimapuiddb for it, and EXAMINE does not write one, so each
+# session gives it a new UIDVALIDITY (time-based) and mailkeep mirrors it anew on every run,
+# the previous copy moved to .mailkeep/uidvalidity-*. One SELECT (any mail client opening it)
+# writes the file: from then on its UIDVALIDITY stays. (providers.md, checked 2026-12-05)
+su -s /bin/sh "$USER_NAME" -c "maildirmake -f Delivered '$MAILDIR' &&
+	printf 'From: mda@example.test\nSubject: delivered %s\n\nbody\n' 1 >'$MAILDIR/.Delivered/new/1700000001.M1P1.mk' &&
+	printf 'From: mda@example.test\nSubject: delivered %s\n\nbody\n' 2 >'$MAILDIR/.Delivered/new/1700000002.M2P2.mk'" ||
+	bad "maildirmake -f Delivered"
+run sync5 -v sync courier
+[ $rc = 0 ] && grep -q 'folder "INBOX.Delivered" (full): 2 new' "$T/sync5.err" || bad "never-SELECTed folder: first sync: exit $rc"
+sleep 2 # Courier's UIDVALIDITY of such a folder is the time in seconds
+run sync6 -v sync courier
+grep -q '"INBOX.Delivered": UIDVALIDITY changed' "$T/sync6.err" ||
+	bad "never-SELECTed folder: no new UIDVALIDITY on the next run (Courier writes courierimapuiddb on EXAMINE now? update providers.md)"
+python3 -c 'import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.login(sys.argv[2], open(sys.argv[3]).read().strip())
+assert c.select("INBOX.Delivered")[0] == "OK"; c.logout()' "$PORT" "$USER_NAME" "$T/pass" || bad "SELECT INBOX.Delivered"
+run sync7 -v sync courier
+sleep 2
+run sync8 -v sync courier
+[ $rc = 0 ] && ! grep -q 'UIDVALIDITY changed' "$T/sync8.err" && grep -q ' 0 new (0 bytes)' "$T/sync8.err" ||
+	bad "SELECTed once, INBOX.Delivered still changes: $(grep Delivered "$T/sync8.err")"
+cmp_mirror courier "$PORT" none --ignore-local 'INBOX/R&D' 'INBOX/Sent'
+
 # --- push INTO Courier (push_into.sh): a '/' Dovecot and a '.' one, each into a Maildir of its own.
 # Courier adds CRLF to a message APPENDed without a final line end (seed.py makes such messages):
 # push_check.py compares them with it added.

@@ -274,6 +274,20 @@ out:
 	return rc;
 }
 
+/* A dry run's EXAMINE gets "PERMANENTFLAGS ()", which says nothing of
+ * keywords: what the last push's SELECT of the same folder said is taken from
+ * its state, so that the dry run plans no keyword a push would leave out. */
+static void dry_run_keywords(struct folder_run *f)
+{
+	const struct push_state *st = &f->st;
+	if (!f->r->opt->dry_run || !st->no_new_keywords || !st->target || strcmp(st->target, f->wire.data) ||
+	    st->tgt_uv != f->info.uidvalidity)
+		return;
+	f->keywords_ok = 0;
+	buf_reset(&f->permanent);
+	buf_adds(&f->permanent, st->permanent ? st->permanent : "");
+}
+
 /* The state made the target folder's (cleared when what it holds is not
  * known, DAMAGED among the reasons), the UID floor raised above its UIDs, and
  * the folder's plan into PLAN (every message looked up when not known). */
@@ -290,6 +304,11 @@ static void folder_plan(struct folder_run *f, int damaged, struct push_plan *pla
 	free(f->st.target);
 	f->st.target = xstrdup(f->wire.data);
 	f->st.tgt_uv = f->info.uidvalidity;
+	if (!f->r->opt->dry_run) {
+		free(f->st.permanent);
+		f->st.no_new_keywords = !f->keywords_ok;
+		f->st.permanent = f->keywords_ok ? NULL : xstrdup(f->permanent.data ? f->permanent.data : "");
+	}
 	if (unknown) {
 		plan->lookup = xcalloc(f->n_src + 1, sizeof(*plan->lookup));
 		for (size_t i = 0; i < f->n_src; i++)
@@ -332,7 +351,10 @@ int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen)
 		goto out;
 	f.uid_floor = f.info.uidnext;
 	rc = -1;
-	if (push_scan_source(&f, err, errlen) < 0 || push_load_state(&f, &damaged, err, errlen) < 0)
+	if (push_load_state(&f, &damaged, err, errlen) < 0)
+		goto out;
+	dry_run_keywords(&f);
+	if (push_scan_source(&f, err, errlen) < 0)
 		goto out;
 	folder_plan(&f, damaged, &plan);
 	missing = xcalloc(f.n_src + 1, sizeof(*missing));

@@ -311,6 +311,7 @@ void push_state_free(struct push_state *st)
 	push_state_clear(st);
 	free(st->e);
 	free(st->target);
+	free(st->permanent);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -371,6 +372,28 @@ static int parse_state_line(struct push_state *st, const char *line, struct buf 
 	if (!strncmp(line, "uidvalidity ", 12)) {
 		p = line + 12;
 		return parse_u32(&p, &st->tgt_uv) < 0 || *p ? -1 : 0;
+	}
+	/* "permanentflags[ <keyword> ...]": the folder takes no new keywords */
+	if (!strncmp(line, "permanentflags", 14) && (!line[14] || line[14] == ' ')) {
+		if (st->no_new_keywords)
+			return -1;
+		st->no_new_keywords = 1;
+		buf_reset(kw);
+		buf_adds(kw, "");
+		/* as listed ($Forwarded too), each a keyword that can be sent */
+		for (p = line + 14; *p;) {
+			size_t l;
+			p += strspn(p, " ");
+			l = strcspn(p, " ");
+			if (keyword_ok(p, l)) {
+				if (kw->len)
+					buf_addch(kw, ' ');
+				buf_add(kw, p, l);
+			}
+			p += l;
+		}
+		st->permanent = xstrdup(kw->data);
+		return 0;
 	}
 	if (line[0] == 'p' && line[1] == ' ') {
 		if (parse_key(&p, &uv, &uid) < 0 || (*p && *p != ' '))
@@ -459,6 +482,9 @@ void push_state_format(const struct push_state *st, struct buf *out)
 	char letters[8];
 	buf_addf(out, PUSH_STATE_MAGIC "\ntarget %s\nuidvalidity %" PRIu32 "\n",
 		 st->target ? st->target : "", st->tgt_uv);
+	if (st->no_new_keywords)
+		buf_addf(out, "permanentflags%s%s\n", st->permanent && *st->permanent ? " " : "",
+			 st->permanent ? st->permanent : "");
 	for (size_t i = 0; i < st->n; i++) {
 		const struct push_entry *e = &st->e[i];
 		if (!e->src_uid)

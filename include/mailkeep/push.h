@@ -170,6 +170,11 @@ struct push_entry {
 struct push_state {
 	char *target;              /* owned; NULL when new */
 	uint32_t tgt_uv;
+	/* the target folder's last SELECT gave PERMANENTFLAGS without \* (no new
+	 * keywords): 1, with the keywords it listed (owned, may be ""), for a dry
+	 * run, whose EXAMINE gets "PERMANENTFLAGS ()" */
+	int no_new_keywords;
+	char *permanent;
 	struct push_entry *e;
 	size_t n, cap;
 };

@@ -411,6 +411,34 @@ Test(push_state, round_trip)
 		push_state_free(&hs);
 		buf_free(&ht);
 	}
+	/* a target folder that takes no new keywords: what its PERMANENTFLAGS
+	 * listed ($Forwarded too), for a dry run; round trip, odd words dropped */
+	{
+		static const char kwless[] = "mailkeep-push 1\ntarget T\nuidvalidity 3\n"
+					     "permanentflags $Forwarded Label1\nm 5 11 7 S\n";
+		struct push_state ps = { 0 };
+		struct buf pt = BUF_INIT;
+		cr_assert_eq(push_state_parse(kwless, strlen(kwless), &ps, err, sizeof(err)), 0, "%s", err);
+		cr_expect(ps.no_new_keywords);
+		cr_expect_str_eq(ps.permanent, "$Forwarded Label1");
+		push_state_format(&ps, &pt);
+		cr_expect_str_eq(pt.data, kwless);
+		push_state_free(&ps);
+		static const char none[] = "mailkeep-push 1\ntarget T\nuidvalidity 3\npermanentflags\n";
+		cr_assert_eq(push_state_parse(none, strlen(none), &ps, err, sizeof(err)), 0, "%s", err);
+		cr_expect(ps.no_new_keywords);
+		cr_expect_str_eq(ps.permanent, "");
+		buf_reset(&pt);
+		push_state_format(&ps, &pt);
+		cr_expect_str_eq(pt.data, none);
+		push_state_free(&ps);
+		static const char odd[] = "mailkeep-push 1\npermanentflags  a (b) \\Seen c\n";
+		cr_assert_eq(push_state_parse(odd, strlen(odd), &ps, err, sizeof(err)), 0, "%s", err);
+		cr_expect_str_eq(ps.permanent, "a c");
+		push_state_free(&ps);
+		cr_expect(strstr(text.data, "permanentflags") == NULL, "a folder taking keywords records none");
+		buf_free(&pt);
+	}
 	push_state_remove(&ld, 7, 1);
 	push_state_remove(&ld, 7, 99);
 	cr_expect_eq(ld.n, 3);
@@ -449,6 +477,7 @@ Test(push_state, malformed)
 		"mailkeep-push 1\np 1 2\na 1 2 0\n",              /* UID 0 */
 		"mailkeep-push 1\np 1 2\na 1 2 3\na 1 2 4\n",    /* twice */
 		"mailkeep-push 1\np 1 2\na 1 2 3 x\n",
+		"mailkeep-push 1\npermanentflags a\npermanentflags b\n", /* twice */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct push_state st;

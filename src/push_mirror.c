@@ -312,8 +312,8 @@ static void scan_warn_dropped(const struct folder_run *f, const struct scan_drop
 	if (d->n_dropped) {
 		push_keywords_normalise(d->dropped.data, NULL, &kw); /* each once */
 		log_warn("push %s -> %s: folder \"%s\": the target folder takes no new keywords (PERMANENTFLAGS "
-			 "without \\*): %zu messages pushed without their keywords %s%s%s", f->r->src->name,
-			 f->r->dst->name, f->name, d->n_dropped,
+			 "without \\*): %zu messages %s without their keywords %s%s%s", f->r->src->name,
+			 f->r->dst->name, f->name, d->n_dropped, f->r->opt->dry_run ? "to push" : "pushed",
 			 d->fwd_dropped ? maildir_flag_to_imap(MFLAG_PASSED) : "", d->fwd_dropped && kw.len ? " " : "",
 			 kw.data);
 	}

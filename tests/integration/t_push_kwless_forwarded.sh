@@ -45,6 +45,8 @@ expect_rc 0 "dry run after the pushes into the folder without \$Forwarded"
 check 'grep -q "0 messages to append (0 bytes), [0-9]* already there, 0 flag updates" "$MK_ERR"' \
 	"the dry run plans flag updates no push makes: $(grep 'flags UID\|(dry run)' "$MK_OUT" "$MK_ERR" | head -n 3)"
 check '! grep -q "flags UID" "$MK_OUT"' "the dry run lists flag updates: $(grep -m2 'flags UID' "$MK_OUT")"
+check '! grep -q "messages pushed without their keywords" "$MK_ERR"' \
+	"the dry run says it pushed: $(grep -m1 'without their keywords' "$MK_ERR")"
 
 mk -c "$cfg" -v push alice fwd
 expect_rc 0 "push into a folder that lists \$Forwarded"

@@ -409,3 +409,15 @@ int sync_move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t err
 {
 	return move_aside_from(f, old_uv, 0, err, errlen);
 }
+
+int sync_aside_pending(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen)
+{
+	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
+	struct buf target = BUF_INIT, rel = BUF_INIT, mark = BUF_INIT;
+	unsigned k;
+	int r = find_aside_dir(f, old_uv, parts, 0, &k, &rel, &target, &mark, err, errlen);
+	buf_free(&target);
+	buf_free(&rel);
+	buf_free(&mark);
+	return r;
+}

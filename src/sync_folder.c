@@ -393,6 +393,14 @@ static int ready_dir(struct folder_run *f, const char *rel, struct folder_state 
 	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a
 	 * message a new UIDVALIDITY in every session): adopt the new one silently */
 	int nothing_kept = st->n == 0 && view->n == 0 && view->foreign == 0;
+	/* ... unless a killed run's move of it is to be finished: the folder then
+	 * holds nothing but the state (or part of it), its files already moved */
+	if (old_uv && old_uv != info->uidvalidity && nothing_kept) {
+		int pending = sync_aside_pending(f, old_uv, err, errlen);
+		if (pending < 0)
+			return -1;
+		nothing_kept = !pending;
+	}
 	if (old_uv && old_uv != info->uidvalidity && !nothing_kept) {
 		maildir_view_free(view);
 		state_free(st);

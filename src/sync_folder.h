@@ -158,6 +158,9 @@ int sync_state_not_of_files(const struct maildir_view *v, const struct folder_st
 int sync_folder_is_new(const char *dir);
 /* Move the folder's cur/new/tmp and state (of old_uv) to .mailkeep/uidvalidity-<old_uv>[.k]/. */
 int sync_move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen);
+/* 1 when a killed run's move of the folder's old_uv copy is to be finished (its mark left, or the
+ * state alone left in the folder), 0 when not, -1 with err. */
+int sync_aside_pending(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen);
 
 /* sync_view.c: the server's view of the folder (f->sv) */
 void sync_sv_free(struct server_view *sv);

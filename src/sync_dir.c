@@ -380,9 +380,12 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 				snprintf(err, errlen, "%s: rmdir: %s", src.data, strerror(errno));
 				goto out;
 			}
+			/* what it holds stays, finished before the rest (the state
+			 * with it) moves on: a run killed once the state is gone
+			 * from the folder must find no unfinished copy left */
+			if (aside_done(target.data, mark.data, err, errlen) < 0)
+				goto out;
 			rc = move_aside_from(f, old_uv, k + 1, err, errlen);
-			if (rc == 0) /* what it holds stays, finished */
-				rc = aside_done(target.data, mark.data, err, errlen);
 			goto out;
 		}
 		if (rename(src.data, dst.data) < 0 && errno != ENOENT) {

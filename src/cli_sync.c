@@ -167,9 +167,8 @@ struct progress {
 	int shown;
 	struct {
 		const char *folder; /* the sync's name of it: one pointer per folder and run */
-		struct timespec start;
+		struct timespec start, seen;
 	} f[PROGRESS_FOLDERS];
-	size_t next;
 };
 
 static double since(const struct timespec *a, const struct timespec *b)
@@ -177,17 +176,26 @@ static double since(const struct timespec *a, const struct timespec *b)
 	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-/* When FOLDER's download began: its first report (NOW) for a folder not seen
- * yet, which takes the place of the one seen longest ago. */
-static const struct timespec *folder_start(struct progress *p, const char *folder, const struct timespec *now)
+/* FOLDER's slot, its start the time its download began: its first report
+ * (NOW) for a folder not seen yet, which takes a free slot (one whose folder
+ * finished, folder_done) or that of the one seen longest ago. */
+static size_t folder_slot(struct progress *p, const char *folder, const struct timespec *now)
 {
-	for (size_t i = 0; i < PROGRESS_FOLDERS; i++)
+	size_t i, old = 0;
+	for (i = 0; i < PROGRESS_FOLDERS; i++)
 		if (p->f[i].folder == folder)
-			return &p->f[i].start;
-	size_t i = p->next++ % PROGRESS_FOLDERS;
-	p->f[i].folder = folder;
-	p->f[i].start = *now;
-	return &p->f[i].start;
+			break;
+	if (i == PROGRESS_FOLDERS) {
+		for (i = 0; i < PROGRESS_FOLDERS && p->f[i].folder; i++)
+			if (since(&p->f[i].seen, &p->f[old].seen) > 0)
+				old = i;
+		if (i == PROGRESS_FOLDERS)
+			i = old;
+		p->f[i].folder = folder;
+		p->f[i].start = *now;
+	}
+	p->f[i].seen = *now;
+	return i;
 }
 
 static void on_progress(void *ctx, const char *folder, uint64_t done, uint64_t total, uint64_t bytes)
@@ -195,12 +203,15 @@ static void on_progress(void *ctx, const char *folder, uint64_t done, uint64_t t
 	struct progress *p = ctx;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	const struct timespec *start = folder_start(p, folder, &now);
+	size_t slot = folder_slot(p, folder, &now);
+	struct timespec start = p->f[slot].start;
+	if (done >= total) /* the folder's last report: its slot is free */
+		p->f[slot].folder = NULL;
 	if (done < total && p->shown && since(&p->last, &now) < 0.1)
 		return;
 	p->last = now;
 	p->shown = 1;
-	double t = since(start, &now), rate = t > 0.2 ? (double)bytes / t : 0;
+	double t = since(&start, &now), rate = t > 0.2 ? (double)bytes / t : 0;
 	double eta = done && t > 0.2 ? t * (double)(total - done) / (double)done : 0;
 	struct buf line = BUF_INIT;
 	buf_addf(&line, "%s: %s: %" PRIu64 "/%" PRIu64 " messages, %.1f MB",

@@ -70,6 +70,8 @@ const char *imap_warn_where(const struct imap_client *c, char *buf, size_t len)
 {
 	if (c->folder && c->acct->name)
 		snprintf(buf, len, "account %s: folder \"%s\"", c->acct->name, c->folder);
+	else if (c->acct->name)
+		snprintf(buf, len, "account %s: %s", c->acct->name, imap_peer(c));
 	else
 		snprintf(buf, len, "%s", imap_peer(c));
 	return buf;

@@ -100,6 +100,7 @@ struct ns_ctx {
 static int on_namespace(struct imap_client *c, const struct imap_response *r, void *ctx,
 			char *err, size_t errlen)
 {
+	char where[1200]; /* imap_warn_where: the account (and folder) */
 	struct ns_ctx *ns = ctx;
 	if (!imap_is_untagged(r, "NAMESPACE") || ns->seen)
 		return 0;
@@ -110,7 +111,7 @@ static int on_namespace(struct imap_client *c, const struct imap_response *r, vo
 	const struct imap_value *first = &a->items[0].items[0];
 	if (first->type != IMAP_LIST || first->n < 2 || first->items[0].type != IMAP_STRING ||
 	    memchr(first->items[0].data, '\0', first->items[0].len)) {
-		log_warn("%s: ignoring malformed NAMESPACE response", imap_peer(c));
+		log_warn("%s: ignoring malformed NAMESPACE response", imap_warn_where(c, where, sizeof(where)));
 		return 0;
 	}
 	ns->prefix = xstrndup(first->items[0].data, first->items[0].len);

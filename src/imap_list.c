@@ -33,10 +33,11 @@
 
 int imap_list_warn_ok(struct imap_client *c)
 {
+	char where[1200]; /* imap_warn_where: the account (and folder) */
 	if (++c->n_list_warned <= LIST_WARNINGS)
 		return 1;
 	if (c->n_list_warned == LIST_WARNINGS + 1)
-		log_warn("%s: more LIST lines were ignored; not shown", imap_peer(c));
+		log_warn("%s: more LIST lines were ignored; not shown", imap_warn_where(c, where, sizeof(where)));
 	return 0;
 }
 
@@ -58,6 +59,7 @@ static unsigned special_bit(const struct imap_value *f)
 int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx,
 		 char *err, size_t errlen)
 {
+	char where[1200]; /* imap_warn_where: the account (and folder) */
 	struct imap_mailbox_list *l = ctx;
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
 	    r->name_len != 4 || strncasecmp(r->name, "LIST", 4))
@@ -67,15 +69,15 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 	    (a->items[1].type != IMAP_STRING && a->items[1].type != IMAP_NIL) ||
 	    (a->items[2].type != IMAP_STRING && a->items[2].type != IMAP_ATOM)) {
 		if (imap_list_warn_ok(c))
-			log_warn("%s: ignoring malformed LIST response", imap_peer(c));
+			log_warn("%s: ignoring malformed LIST response", imap_warn_where(c, where, sizeof(where)));
 		l->n_ignored++;
 		return 0;
 	}
 	const struct imap_value *name = &a->items[2];
 	if (name->len > MAX_NAME_LEN) {
 		if (imap_list_warn_ok(c))
-			log_warn("%s: ignoring a mailbox name of %zu bytes (more than %d)", imap_peer(c), name->len,
-				 MAX_NAME_LEN);
+			log_warn("%s: ignoring a mailbox name of %zu bytes (more than %d)",
+				 imap_warn_where(c, where, sizeof(where)), name->len, MAX_NAME_LEN);
 		l->n_ignored++;
 		return 0;
 	}
@@ -86,14 +88,16 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 		const struct buf *f = &c->secret_forms[i];
 		if (f->len >= 6 && memmem(name->data, name->len, f->data, f->len)) {
 			if (imap_list_warn_ok(c))
-				log_warn("%s: ignoring a mailbox whose name holds the password", imap_peer(c));
+				log_warn("%s: ignoring a mailbox whose name holds the password",
+					 imap_warn_where(c, where, sizeof(where)));
 			l->n_ignored++;
 			return 0;
 		}
 	}
 	if (!name->len || memchr(name->data, '\0', name->len)) {
 		if (imap_list_warn_ok(c))
-			log_warn("%s: ignoring a mailbox with an empty or invalid name", imap_peer(c));
+			log_warn("%s: ignoring a mailbox with an empty or invalid name",
+				 imap_warn_where(c, where, sizeof(where)));
 		l->n_ignored++;
 		return 0;
 	}
@@ -121,7 +125,8 @@ int imap_on_list(struct imap_client *c, const struct imap_response *r, void *ctx
 		mb.delim = a->items[1].data[0];
 	else if (a->items[1].type == IMAP_STRING && a->items[1].len > 1) { /* "": as NIL, flat */
 		if (imap_list_warn_ok(c))
-			log_warn("%s: ignoring LIST response with an invalid delimiter", imap_peer(c));
+			log_warn("%s: ignoring LIST response with an invalid delimiter",
+				 imap_warn_where(c, where, sizeof(where)));
 		l->n_ignored++;
 		return 0;
 	}
@@ -318,6 +323,7 @@ void imap_mailbox_list_free(struct imap_mailbox_list *l)
 static int on_status(struct imap_client *c, const struct imap_response *r, void *ctx,
 		     char *err, size_t errlen)
 {
+	char where[1200]; /* imap_warn_where: the account (and folder) */
 	struct imap_status_info *st = ctx;
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name ||
 	    r->name_len != 6 || strncasecmp(r->name, "STATUS", 6))
@@ -342,7 +348,7 @@ static int on_status(struct imap_client *c, const struct imap_response *r, void 
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "%s: malformed STATUS response", imap_peer(c));
+	snprintf(err, errlen, "%s: malformed STATUS response", imap_warn_where(c, where, sizeof(where)));
 	return IMAP_ERR_PROTOCOL;
 }
 

@@ -151,14 +151,15 @@ int imap_no_progress(const struct imap_client *c, int64_t quiet_since, const cha
 static int wait_unparsable(struct imap_client *c, const char *tagstr, int64_t quiet_since, const char *what,
 			   char *perr, size_t perrlen, char *err, size_t errlen)
 {
+	char where[1200]; /* imap_warn_where: the account (and folder) */
 	size_t tl = strlen(tagstr);
 	if (c->n_secret_forms)
 		imap_parse_error_masked(c, perr, perrlen);
 	if (c->skip_unparsable && !(c->resp.len > tl && !memcmp(c->resp.data, tagstr, tl) &&
 				    c->resp.data[tl] == ' ')) {
 		if (imap_list_warn_ok(c))
-			log_warn("%s: %s: ignoring an unparsable response line: %s", imap_peer(c), what,
-				 perr);
+			log_warn("%s: %s: ignoring an unparsable response line: %s",
+				 imap_warn_where(c, where, sizeof(where)), what, perr);
 		c->n_unparsable++;
 		if (imap_no_progress(c, quiet_since, "lines that do not parse", what, err, errlen))
 			return IMAP_ERR_PROTOCOL;

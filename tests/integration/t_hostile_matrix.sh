@@ -291,6 +291,10 @@ run_one() {
 	if [ $rc -ne 0 ] && [ "$named" != - ] && [ $rc -lt 124 ] && ! grep -qF -- "\"$named" "$s/hostile.err"; then
 		problem "the error output does not name \"$named\": $(last "$s/hostile.err")"
 	fi
+	# mailkeep(1): every warning names the account (two accounts on one server are told apart)
+	if grep '^mailkeep: warning: ' "$s/hostile.err" | grep -qv '^mailkeep: warning: account hm[: ]'; then
+		problem "a warning does not name the account: $(grep '^mailkeep: warning: ' "$s/hostile.err" | grep -v -m1 '^mailkeep: warning: account hm[: ]' | cut -c1-160)"
+	fi
 	if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$s/hostile.err" "$s/hostile.out"; then
 		problem "raw control bytes in the output: $(LC_ALL=C grep -h -m1 $'[\x01-\x08\x0b-\x1f\x7f]' "$s/hostile.err" "$s/hostile.out" | cat -v | cut -c1-120)"
 	fi

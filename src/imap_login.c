@@ -494,6 +494,10 @@ static int login_caps(struct imap_client *c, char *err, size_t errlen)
 int imap_login(struct imap_client *c, const char *user, const char *password, char *err, size_t errlen)
 {
 	int rc;
+	/* masked from here on in every answer, also when none of it is sent (a
+	 * refusal below, PREAUTH): a server's text that holds it never shows */
+	if (!c->n_secret_forms)
+		secret_forms_set(c, user, password);
 	if (c->preauth) /* already authenticated by the server (RFC 3501 §7.1.4) */
 		return login_caps(c, err, errlen);
 	if (!net_is_tls(c->net) && c->acct->tls != TLS_NONE) {
@@ -533,7 +537,6 @@ int imap_login(struct imap_client *c, const char *user, const char *password, ch
 	log_debug("%s: login with %s", imap_peer(c), oauth ? (c->acct->auth == AUTH_OAUTHBEARER ? "OAUTHBEARER" :
 		  "XOAUTH2") : how == login_plain ? "AUTHENTICATE PLAIN" : how == login_cram_md5 ?
 		  "AUTHENTICATE CRAM-MD5" : how == login_login ? "the LOGIN command" : "AUTHENTICATE LOGIN");
-	secret_forms_set(c, user, password);
 	if (oauth)
 		rc = login_oauth(c, c->acct->auth == AUTH_OAUTHBEARER, user, password, err, errlen);
 	else

@@ -24,6 +24,10 @@
  * there (as it does when only the state is left in the folder). */
 #define ASIDE_MARK ".mailkeep-moving"
 
+/* What of a folder moves aside, in this order: the state last, once the
+ * rest is there (move_aside_from). */
+static const char *const aside_parts[] = { "cur", "new", "tmp", STATE_FILE };
+
 /* ---- reading a folder without listing it (docs/design.md) ---- */
 
 /* The files of a folder as its state describes them: each message in cur/
@@ -255,8 +259,7 @@ static int aside_done(const char *dir, const char *mark, char *err, size_t errle
  * rename leaves the state in the folder and none in TARGET, and nothing else
  * in the folder but the empty cur/, new/ and tmp/ a run makes before it looks
  * (removed here, as the move would). 1 when so, 0 when not, -1 with err. */
-static int only_state_left(const struct folder_run *f, const char *target, const char *const *parts, char *err,
-			   size_t errlen)
+static int only_state_left(const struct folder_run *f, const char *target, char *err, size_t errlen)
 {
 	struct buf p = BUF_INIT;
 	int r;
@@ -265,7 +268,7 @@ static int only_state_left(const struct folder_run *f, const char *target, const
 		goto out;
 	for (size_t i = 0; i < 3; i++) {
 		buf_reset(&p);
-		buf_addf(&p, "%s/%s", f->dir.data, parts[i]);
+		buf_addf(&p, "%s/%s", f->dir.data, aside_parts[i]);
 		if (rmdir(p.data) < 0 && errno != ENOENT) {
 			r = 0;
 			goto out;
@@ -285,9 +288,8 @@ out:
  * account into REL, in full into TARGET, its ASIDE_MARK into MARK (buffers the
  * caller owns). 1 when a killed run's move is to be resumed there, 0 when it
  * is free, -1 with err. */
-static int find_aside_dir(struct folder_run *f, uint32_t old_uv, const char *const *parts, unsigned from,
-			  unsigned *found, struct buf *rel, struct buf *target, struct buf *mark, char *err,
-			  size_t errlen)
+static int find_aside_dir(struct folder_run *f, uint32_t old_uv, unsigned from, unsigned *found, struct buf *rel,
+			  struct buf *target, struct buf *mark, char *err, size_t errlen)
 {
 	int resume = 0, r = 0;
 	unsigned k;
@@ -309,9 +311,9 @@ static int find_aside_dir(struct folder_run *f, uint32_t old_uv, const char *con
 		}
 		/* made but not marked (a kill right after the mkdir), or only the
 		 * parent of another folder's old copy: none of the parts, so free */
-		if ((r = parts_absent(target->data, parts, 4, err, errlen)) != 0)
+		if ((r = parts_absent(target->data, aside_parts, 4, err, errlen)) != 0)
 			break;
-		if ((r = only_state_left(f, target->data, parts, err, errlen)) != 0) {
+		if ((r = only_state_left(f, target->data, err, errlen)) != 0) {
 			resume = r > 0;
 			break;
 		}
@@ -353,11 +355,10 @@ static int mark_aside_dir(struct folder_run *f, const struct buf *rel, const str
  * lost. */
 static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from, char *err, size_t errlen)
 {
-	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
 	struct buf target = BUF_INIT, src = BUF_INIT, dst = BUF_INIT, rel = BUF_INIT, mark = BUF_INIT;
 	int rc = -1, resume, r;
 	unsigned k;
-	resume = find_aside_dir(f, old_uv, parts, from, &k, &rel, &target, &mark, err, errlen);
+	resume = find_aside_dir(f, old_uv, from, &k, &rel, &target, &mark, err, errlen);
 	if (resume < 0)
 		goto out;
 	if (!resume && mark_aside_dir(f, &rel, &target, &mark, err, errlen) < 0)
@@ -369,8 +370,8 @@ static int move_aside_from(struct folder_run *f, uint32_t old_uv, unsigned from,
 			goto out;
 		buf_reset(&src);
 		buf_reset(&dst);
-		buf_addf(&src, "%s/%s", f->dir.data, parts[i]);
-		buf_addf(&dst, "%s/%s", target.data, parts[i]);
+		buf_addf(&src, "%s/%s", f->dir.data, aside_parts[i]);
+		buf_addf(&dst, "%s/%s", target.data, aside_parts[i]);
 		if ((r = path_absent(dst.data, err, errlen)) < 0)
 			goto out;
 		if (r == 0) { /* moved by the killed run: here again only if made since */
@@ -415,10 +416,9 @@ int sync_move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t err
 
 int sync_aside_pending(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen)
 {
-	static const char *const parts[] = { "cur", "new", "tmp", STATE_FILE };
 	struct buf target = BUF_INIT, rel = BUF_INIT, mark = BUF_INIT;
 	unsigned k;
-	int r = find_aside_dir(f, old_uv, parts, 0, &k, &rel, &target, &mark, err, errlen);
+	int r = find_aside_dir(f, old_uv, 0, &k, &rel, &target, &mark, err, errlen);
 	buf_free(&target);
 	buf_free(&rel);
 	buf_free(&mark);

@@ -451,6 +451,37 @@ fake_pass() {
 	echo "$f"
 }
 
+# The fake Gmail (fakeimap.py's gmail scenario: X-GM-EXT-1, six messages in label folders, All Mail
+# holding them all) and an account "fake" mirroring it into $root/fake, no TLS:
+#   gmail_up [key=value...]   start it and write $cfg with the account (with those keys, as
+#                             acct_yaml's); sets pf (its password file), base (the X-GM-MSGID of M<k> is
+#                             base + k: over 2^53, so awk must compare them as strings, never as
+#                             numbers), root, acct (the mirror), store (its .mailkeep/gmail) and cfg
+#   gmail_cfg [key=value...]  $cfg written again with those keys
+#   exact_fake ACCT_DIR WHAT  compare.py against the fake server says the mirror is exact
+gmail_up() {
+	pf=$(fake_pass)
+	fake_up gmail
+	base=1700000000000000001
+	root=$T/root
+	acct=$root/fake
+	store=$acct/.mailkeep/gmail
+	cfg=$T/c.yaml
+	gmail_cfg "$@"
+}
+gmail_cfg() {
+	{ echo "accounts:"; acct_yaml fake root="$root" port="$FAKE_PORT" tls=none user=u password_file="$pf" \
+		timeout=10 "$@"; } | cfg_write "$cfg"
+}
+exact_fake() {
+	CHECKS=$((CHECKS + 1))
+	if ! python3 "$COMPARE_PY" "$1" --host 127.0.0.1 --port "$FAKE_PORT" --user u --password-file "$pf" \
+		>"$T/compare.out" 2>&1; then
+		sed 's/^/#   /' "$T/compare.out" | head -n 20 >&2
+		fail "$2: mirror $(basename "$1") not exact: $(head -n 1 "$T/compare.out")"
+	fi
+}
+
 # the test passed
 t_pass() {
 	exit 0

@@ -8,25 +8,7 @@
 # INTERNALDATE the server gives with its X-GM-MSGID, and the store's mtime is set back to it.
 . "$(dirname "$0")/lib.sh"
 t_begin
-pf=$(fake_pass)
-fake_up gmail
-base=1700000000000000001 # X-GM-MSGID of M<k> is base + k (fakeimap.py)
-root=$T/root
-acct=$root/fake
-cfg=$T/c.yaml
-{ echo "accounts:"; acct_yaml fake root="$root" port="$FAKE_PORT" tls=none user=u password_file="$pf" timeout=10; } |
-	cfg_write "$cfg"
-
-# exact_fake ACCT_DIR WHAT: compare.py against the fake server says the mirror is exact
-exact_fake() {
-	CHECKS=$((CHECKS + 1))
-	if ! python3 "$COMPARE_PY" "$1" --host 127.0.0.1 --port "$FAKE_PORT" --user u --password-file "$pf" \
-		>"$T/compare.out" 2>&1; then
-		sed 's/^/#   /' "$T/compare.out" | head -n 20 >&2
-		fail "$2: mirror $(basename "$1") not exact: $(head -n 1 "$T/compare.out")"
-	fi
-}
-
+gmail_up
 mk -c "$cfg" sync
 expect_rc 0 "first sync from the fake Gmail"
 exact_fake "$acct" "after the first sync"

@@ -482,6 +482,41 @@ exact_fake() {
 	fi
 }
 
+# snap_mirror NAME REPO: a mirror of one message in $T/NAME/a (made anew), and $T/NAME.yaml, without a
+# server, snapshotting it into REPO; snap_committed REPO: the repository's main holds that message
+snap_mirror() {
+	rm -rf "${T:?}/$1"
+	mkdir -p "$T/$1/a/INBOX/cur" "$T/$1/a/INBOX/new" "$T/$1/a/INBOX/tmp"
+	printf 'Subject: x\n\nbody\n' >"$T/$1/a/INBOX/cur/1700000000.1_1.host,U=1:2,S"
+	{
+		echo "accounts:"
+		acct_yaml a root="$T/$1" snapshot=true password_file=/dev/null snapshot_repo="$2"
+	} | cfg_write "$T/$1.yaml"
+}
+snap_committed() {
+	git --git-dir="$1" cat-file -e "main:INBOX/cur/1700000000.1_1.host,U=1:2,S" 2>/dev/null
+}
+
+# mk_strace STRACE_OPTION... -- MAILKEEP_ARG...: mailkeep run under strace -f -qq (-o TRACE among the
+# options, else the trace goes to standard error), with a time bound and LeakSanitizer off (it does
+# not run under ptrace); its output in $T/traced.out and $T/traced.err, the shell's word of a run
+# killed (-e inject=...:signal=KILL) silenced. Returns the run's exit status (137: killed).
+mk_strace() {
+	local opts=()
+	command -v strace >/dev/null || fail "strace is not installed (make deps)"
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] || fail "mk_strace: no -- before mailkeep's arguments"
+	shift
+	(
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" timeout -k 5 "$MK_TIMEOUT" \
+			strace -f -qq "${opts[@]}" "$MAILKEEP" "$@" </dev/null >"$T/traced.out" 2>"$T/traced.err"
+		exit $?
+	) 2>/dev/null
+}
+
 # the test passed
 t_pass() {
 	exit 0

@@ -9,21 +9,6 @@
 # written as "$T/lnk/a.git" or "$T/x/../a.git" was "in the way" of a run that read it as another).
 . "$(dirname "$0")/lib.sh"
 t_begin
-command -v strace >/dev/null || fail "strace is not installed (make deps)"
-NOLEAK="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # LeakSanitizer does not run under ptrace
-# setup NAME REPO: a mirror of one message in $T/NAME/a, and $T/NAME.yaml snapshotting it into REPO
-setup() {
-	rm -rf "${T:?}/$1"
-	mkdir -p "$T/$1/a/INBOX/cur" "$T/$1/a/INBOX/new" "$T/$1/a/INBOX/tmp"
-	printf 'Subject: x\n\nbody\n' >"$T/$1/a/INBOX/cur/1700000000.1_1.host,U=1:2,S"
-	{
-		echo "accounts:"
-		acct_yaml a root="$T/$1" snapshot=true password_file=/dev/null snapshot_repo="$2"
-	} | cfg_write "$T/$1.yaml"
-}
-committed() { # committed REPO: the repository's main holds the message
-	git --git-dir="$1" cat-file -e "main:INBOX/cur/1700000000.1_1.host,U=1:2,S" 2>/dev/null
-}
 # premade NAME DIR MODE: DIR made empty beforehand, with MODE and the group daemon
 premade() {
 	mkdir -m "$3" "$2"
@@ -35,8 +20,7 @@ premade() {
 # that syscall from the start of the run
 kills() {
 	local tr=$T/probe.$1
-	ASAN_OPTIONS=$NOLEAK strace -f -qq -o "$tr" -e trace=rename,chown,chmod,unlink "$MAILKEEP" -c "$2" snapshot >/dev/null 2>&1 ||
-		fail "the probe run of $1 failed"
+	mk_strace -o "$tr" -e trace=rename,chown,chmod,unlink -- -c "$2" snapshot || fail "the probe run of $1 failed"
 	awk -v real="$3" '
 		{ sc = $2; sub(/\(.*/, "", sc); n[sc]++ }
 		index($0, "rename(\"" real ".init\", \"" real "\")") { after = 1; next }
@@ -50,15 +34,15 @@ prep() {
 	chmod -R u+w "$T/ro" "$T/linkreal" 2>/dev/null
 	rm -rf "${T:?}/linkreal" "$T/lnk"
 	case $1 in
-	ro) setup ro "$T/ro/a.git"; real=$T/ro/a.git; want=550:daemon; premade ro "$real" 550 ;;
+	ro) snap_mirror ro "$T/ro/a.git"; real=$T/ro/a.git; want=550:daemon; premade ro "$real" 550 ;;
 	link) # a symbolic link on the path to a directory made beforehand
-		setup link "$T/lnk/a.git"
+		snap_mirror link "$T/lnk/a.git"
 		mkdir -p "$T/linkreal"
 		ln -s "$T/linkreal" "$T/lnk"
 		real=$T/linkreal/a.git
 		want=750:daemon
 		premade link "$real" 750 ;;
-	nothing) setup nothing "$T/nothing/a.git"; real=$T/nothing/a.git; want=700:$(id -gn) ;;
+	nothing) snap_mirror nothing "$T/nothing/a.git"; real=$T/nothing/a.git; want=700:$(id -gn) ;;
 	esac
 }
 
@@ -75,16 +59,13 @@ for c in ro link nothing; do
 		[ $unlinked = 1 ] && want=$(printf '7%s' "${want#?}")
 		case $p in unlink:*) unlinked=1 ;; esac
 		sc=${p%%:*} n=${p#*:}
-		(
-			ASAN_OPTIONS=$NOLEAK timeout -k 5 "$MK_TIMEOUT" strace -f -qq -o /dev/null -e trace="$sc" \
-				-e inject="$sc:signal=KILL:when=$n" "$MAILKEEP" -c "$T/$c.yaml" snapshot >/dev/null 2>&1
-		) 2>/dev/null
+		mk_strace -o /dev/null -e trace="$sc" -e inject="$sc:signal=KILL:when=$n" -- -c "$T/$c.yaml" snapshot
 		krc=$?
 		check '[ $krc = 137 ]' "$c: the run was not killed at $p (exit $krc)"
 		check '[ ! -e "$real.init" ]' "$c, killed at $p: $real.init left"
 		mk -c "$T/$c.yaml" snapshot
 		expect_rc 0 "$c: snapshot after a run killed at $p"
-		check 'committed "$real"' "$c, killed at $p: no commit"
+		check 'snap_committed "$real"' "$c, killed at $p: no commit"
 		check '[ ! -e "$real/mailkeep-init" ]' "$c, killed at $p: the mark stayed in the repository"
 		check '[ "$(stat -c %a:%G "$real")" = "$want" ]' "$c, killed at $p: mode and group $(stat -c %a:%G "$real"), not $want"
 	done
@@ -92,25 +73,25 @@ done
 
 # a mark a killed run wrote under another spelling of the same repository: the next run's, with the
 # empty directory made meanwhile and reached through a symbolic link, or with .. in the path
-setup spell "$T/spell/a.git"
+snap_mirror spell "$T/spell/a.git"
 mkdir -p "$T/spell/x" "$T/spell/a.git.init"
 echo "$T/spell/x/../a.git" >"$T/spell/a.git.init/mailkeep-init"
 mk -c "$T/spell.yaml" snapshot
 expect_rc 0 "snapshot after a mark written as x/../a.git"
-check 'committed "$T/spell/a.git"' "no commit (x/../a.git)"
+check 'snap_committed "$T/spell/a.git"' "no commit (x/../a.git)"
 check '[ ! -e "$T/spell/a.git.init" ] && [ ! -e "$T/spell/a.git/mailkeep-init" ]' "a leftover or mark stayed (x/../a.git)"
-setup spell2 "$T/lnk2/a.git"
+snap_mirror spell2 "$T/lnk2/a.git"
 mkdir -p "$T/spell2real/a.git.init" "$T/spell2real/a.git"
 ln -s "$T/spell2real" "$T/lnk2"
 echo "$T/lnk2/a.git" >"$T/spell2real/a.git.init/mailkeep-init"
 mk -c "$T/spell2.yaml" snapshot
 expect_rc 0 "snapshot after a mark written through the link"
-check 'committed "$T/spell2real/a.git"' "no commit (through the link)"
+check 'snap_committed "$T/spell2real/a.git"' "no commit (through the link)"
 check '[ ! -e "$T/spell2real/a.git.init" ]' "the leftover stayed (through the link)"
 # a file of that name in a repository, not naming it: the user's, left alone
 git init -q --bare "$T/own.git"
 echo "my notes" >"$T/own.git/mailkeep-init"
-setup own "$T/own.git"
+snap_mirror own "$T/own.git"
 mk -c "$T/own.yaml" snapshot
 expect_rc 0 "snapshot into a repository with a file of the user's named mailkeep-init"
 check '[ "$(cat "$T/own.git/mailkeep-init")" = "my notes" ]' "the user's file named mailkeep-init was removed"
@@ -121,7 +102,7 @@ chmod 2770 "$T/shared.git"
 chgrp daemon "$T/shared.git"
 printf '%s\nwas 4777 0\n' "$(realpath "$T/shared.git")" >"$T/shared.git/mailkeep-init"
 chown nobody "$T/shared.git/mailkeep-init"
-setup shared "$T/shared.git"
+snap_mirror shared "$T/shared.git"
 mk -c "$T/shared.yaml" snapshot
 expect_rc 0 "snapshot into a shared repository with another user's mailkeep-init naming it"
 check '[ "$(stat -c %a:%G "$T/shared.git")" = 2770:daemon ]' \
@@ -129,12 +110,11 @@ check '[ "$(stat -c %a:%G "$T/shared.git")" = 2770:daemon ]' \
 check '[ -e "$T/shared.git/mailkeep-init" ]' "another user's mailkeep-init was removed"
 # the group cannot be given back (EPERM: a group the user is not in; strace inject): the mode still
 # is (0750 stayed 0700: the chmod was skipped), with a warning
-setup perm "$T/perm/a.git"
+snap_mirror perm "$T/perm/a.git"
 premade perm "$T/perm/a.git" 750
-ASAN_OPTIONS=$NOLEAK strace -f -qq -o /dev/null -e trace=chown -e inject=chown:error=EPERM \
-	"$MAILKEEP" -c "$T/perm.yaml" snapshot >"$T/perm.out" 2>"$T/perm.err"
-check '[ $? = 0 ]' "snapshot with the group refused: $(tail -n 1 "$T/perm.err")"
-check 'grep -q "cannot give it back its group" "$T/perm.err"' "no warning: $(cat "$T/perm.err")"
+mk_strace -o /dev/null -e trace=chown -e inject=chown:error=EPERM -- -c "$T/perm.yaml" snapshot
+check '[ $? = 0 ]' "snapshot with the group refused: $(tail -n 1 "$T/traced.err")"
+check 'grep -q "cannot give it back its group" "$T/traced.err"' "no warning: $(cat "$T/traced.err")"
 check '[ "$(stat -c %a "$T/perm/a.git")" = 750 ]' "mode $(stat -c %a "$T/perm/a.git") with the group refused, not 750"
 check '[ ! -e "$T/perm/a.git/mailkeep-init" ]' "the mark stayed with the group refused"
 t_pass

@@ -9,41 +9,28 @@
 # "a.git.init" beside "a"; then whatever had git's shape: another account's repository).
 . "$(dirname "$0")/lib.sh"
 t_begin
-# setup NAME REPO: a mirror of one message in $T/NAME/a, and $T/NAME.yaml snapshotting it into REPO
-setup() {
-	mkdir -p "$T/$1/a/INBOX/cur" "$T/$1/a/INBOX/new" "$T/$1/a/INBOX/tmp"
-	printf 'Subject: x\n\nbody\n' >"$T/$1/a/INBOX/cur/1700000000.1_1.host,U=1:2,S"
-	{
-		echo "accounts:"
-		acct_yaml a root="$T/$1" snapshot=true password_file=/dev/null snapshot_repo="$2"
-	} | cfg_write "$T/$1.yaml"
-}
-committed() { # committed REPO: the repository's main holds the message
-	git --git-dir="$1" cat-file -e "main:INBOX/cur/1700000000.1_1.host,U=1:2,S" 2>/dev/null
-}
-
 # an empty directory, made with mode 0700
-setup empty "$T/empty/a.git"
+snap_mirror empty "$T/empty/a.git"
 mkdir -m 700 "$T/empty/a.git"
 mk -c "$T/empty.yaml" snapshot
 expect_rc 0 "snapshot into an empty directory"
-check 'committed "$T/empty/a.git"' "no commit in the empty directory made beforehand"
+check 'snap_committed "$T/empty/a.git"' "no commit in the empty directory made beforehand"
 check '[ "$(stat -c %a "$T/empty/a.git")" = 700 ]' "the directory's mode became $(stat -c %a "$T/empty/a.git")"
 check '[ ! -e "$T/empty/a.git.init" ]' "a leftover a.git.init"
 mk -c "$T/empty.yaml" snapshot
 expect_rc 0 "second snapshot"
 
 # a symbolic link to an empty directory elsewhere: the repository goes there, the link stays
-setup link "$T/link/a.git"
+snap_mirror link "$T/link/a.git"
 mkdir "$T/elsewhere"
 ln -s "$T/elsewhere" "$T/link/a.git"
 mk -c "$T/link.yaml" snapshot
 expect_rc 0 "snapshot into a link to an empty directory"
 check '[ -L "$T/link/a.git" ]' "the symbolic link was replaced"
-check 'committed "$T/elsewhere"' "no commit in the link's target"
+check 'snap_committed "$T/elsewhere"' "no commit in the link's target"
 
 # a directory with a file of the user's: refused, untouched
-setup full "$T/full/a.git"
+snap_mirror full "$T/full/a.git"
 mkdir "$T/full/a.git"
 echo mine >"$T/full/a.git/notes.txt"
 mk -c "$T/full.yaml" snapshot
@@ -53,7 +40,7 @@ check '[ "$(ls -A "$T/full/a.git")" = notes.txt ]' "something was written into i
 check '[ ! -e "$T/full/a.git.init" ]' "a leftover a.git.init"
 
 # <repo>.init is another account's mirror: left alone, the snapshot refused
-setup init "$T/init/a.git"
+snap_mirror init "$T/init/a.git"
 mkdir -p "$T/init/a.git.init/INBOX/cur" "$T/init/a.git.init/INBOX/new" "$T/init/a.git.init/INBOX/tmp"
 echo other >"$T/init/a.git.init/INBOX/cur/1700000000.2_2.host,U=2:2,S"
 mk -c "$T/init.yaml" snapshot
@@ -95,24 +82,24 @@ for left in marked empty markonly; do
 	esac
 	mk -c "$T/init.yaml" snapshot
 	expect_rc 0 "snapshot after a killed run's a.git.init ($left)"
-	check 'committed "$T/init/a.git"' "no commit ($left)"
+	check 'snap_committed "$T/init/a.git"' "no commit ($left)"
 	check '[ ! -e "$T/init/a.git.init" ]' "the killed run's a.git.init left ($left)"
 	check '[ ! -e "$T/init/a.git/mailkeep-init" ]' "the mark left in the repository ($left)"
 done
 # a read-only empty directory made beforehand: the mode is put back after the rename, so a run
 # killed before it leaves nothing that cannot be removed; the group stays too
-setup ro "$T/ro/a.git"
+snap_mirror ro "$T/ro/a.git"
 mkdir -m 550 "$T/ro/a.git"
 chgrp daemon "$T/ro/a.git"
 mk -c "$T/ro.yaml" snapshot
 expect_rc 0 "snapshot into a read-only empty directory"
-check 'committed "$T/ro/a.git"' "no commit in the read-only directory"
+check 'snap_committed "$T/ro/a.git"' "no commit in the read-only directory"
 check '[ "$(stat -c %a:%G "$T/ro/a.git")" = 550:daemon ]' "mode and group became $(stat -c %a:%G "$T/ro/a.git")"
 # a repository made by hand (git init --bare, as for a mount point): its HEAD names master, which
 # has no commit; the restoring recipe's `git log` (docs/snapshots.md) said "your current branch
 # 'master' does not have any commits yet": HEAD is pointed at the snapshots' branch. A HEAD that
 # names a branch with commits, or a commit, is the user's and stays.
-setup hand "$T/hand/a.git"
+snap_mirror hand "$T/hand/a.git"
 git -c init.defaultBranch=master init -q --bare "$T/hand/a.git"
 mk -c "$T/hand.yaml" snapshot
 expect_rc 0 "snapshot into a repository made by git init --bare"
@@ -120,21 +107,21 @@ check 'git --git-dir="$T/hand/a.git" log --oneline >/dev/null 2>&1' "git log fai
 check '[ "$(git --git-dir="$T/hand/a.git" symbolic-ref HEAD)" = refs/heads/main ]' "HEAD names $(git --git-dir="$T/hand/a.git" symbolic-ref HEAD)"
 # killed while it moved HEAD (strace: at the rename of HEAD.lock): the next run removes the lock and
 # moves HEAD
-setup hand3 "$T/hand3/a.git"
+snap_mirror hand3 "$T/hand3/a.git"
 git -c init.defaultBranch=master init -q --bare "$T/hand3/a.git"
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o "$T/hand3.tr" -e trace=rename "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1
+mk_strace -o "$T/hand3.tr" -e trace=rename -- -c "$T/hand3.yaml" snapshot
 n=$(grep -E '^[0-9]+ +rename\(' "$T/hand3.tr" | grep -n 'HEAD.lock' | cut -d: -f1)
 check '[ -n "$n" ]' "no rename of HEAD.lock: $(cat "$T/hand3.tr")"
-setup hand3 "$T/hand3/a.git"
+snap_mirror hand3 "$T/hand3/a.git"
 rm -rf "$T/hand3/a.git"
 git -c init.defaultBranch=master init -q --bare "$T/hand3/a.git"
-(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=rename -e inject="rename:signal=KILL:when=$n" "$MAILKEEP" -c "$T/hand3.yaml" snapshot >/dev/null 2>&1) 2>/dev/null
+mk_strace -o /dev/null -e trace=rename -e inject="rename:signal=KILL:when=$n" -- -c "$T/hand3.yaml" snapshot
 check '[ -e "$T/hand3/a.git/HEAD.lock" ]' "the run killed while it moved HEAD left no HEAD.lock"
 mk -c "$T/hand3.yaml" snapshot
 expect_rc 0 "snapshot after a run killed while it moved HEAD"
 check '[ ! -e "$T/hand3/a.git/HEAD.lock" ]' "HEAD.lock stayed"
 check 'git --git-dir="$T/hand3/a.git" log --oneline >/dev/null 2>&1' "git log fails after the killed run"
-setup hand2 "$T/hand2/a.git"
+snap_mirror hand2 "$T/hand2/a.git"
 git init -q --bare "$T/hand2/a.git"
 git --git-dir="$T/hand2/a.git" commit-tree -m mine "$(git --git-dir="$T/hand2/a.git" mktree </dev/null)" >"$T/hand2.c"
 git --git-dir="$T/hand2/a.git" update-ref refs/heads/mine "$(cat "$T/hand2.c")"
@@ -150,16 +137,16 @@ check '[ "$(git --git-dir="$T/hand2/a.git" rev-parse HEAD)" = "$(cat "$T/hand2.c
 # a path whose parents do not exist yet (snapshot_repo: ~/backup/mail/a.git): made, as before
 # the repository was made in <snapshot_repo>.init (libgit2 made them; then every run failed, exit 5,
 # "a.git.init: No such file or directory")
-setup deep "$T/deep/x/y z/a.git"
+snap_mirror deep "$T/deep/x/y z/a.git"
 mk -c "$T/deep.yaml" snapshot
 expect_rc 0 "snapshot into a path whose parents do not exist"
-check 'committed "$T/deep/x/y z/a.git"' "no commit in the repository under parents made for it"
+check 'snap_committed "$T/deep/x/y z/a.git"' "no commit in the repository under parents made for it"
 check '[ "$(stat -c %a "$T/deep/x")" = 700 ]' "a parent made with mode $(stat -c %a "$T/deep/x")"
 # a repository of the user's whose branch main has commits of theirs: a file named like a folder of
 # the mirror (INBOX, and Lists/x above Lists/x/y) or like its cur/ (Sent/cur) gives way to the
 # folder (every snapshot failed, exit 5, "D/F conflict when updating tree", "cannot replace 'blob'
 # with 'tree'"); their other files stay
-setup df "$T/df/a.git"
+snap_mirror df "$T/df/a.git"
 mkdir -p "$T/df/a/Lists/x/y/cur" "$T/df/a/Lists/x/y/new" "$T/df/a/Lists/x/y/tmp"
 mkdir -p "$T/df/a/Sent/cur" "$T/df/a/Sent/new" "$T/df/a/Sent/tmp"
 printf 'Subject: z\n\nbody\n' >"$T/df/a/Lists/x/y/cur/1700000002.1_3.host,U=3:2,S"
@@ -173,7 +160,7 @@ t=$(printf '100644 blob %s\tINBOX\n100644 blob %s\tREADME\n040000 tree %s\tLists
 DG update-ref refs/heads/main "$(DG commit-tree -m mine "$t")"
 mk -c "$T/df.yaml" snapshot
 expect_rc 0 "snapshot over a branch of the user's with files where the mirror has folders"
-check 'committed "$T/df/a.git"' "no commit over the user's branch"
+check 'snap_committed "$T/df/a.git"' "no commit over the user's branch"
 check 'DG cat-file -e "main:Lists/x/y/cur/1700000002.1_3.host,U=3:2,S"' "Lists/x/y not committed"
 check 'DG cat-file -e "main:Sent/cur/.mailkeep-keep"' "Sent/cur not committed"
 check '[ "$(DG show main:README)" = mine ]' "the user's README was dropped"

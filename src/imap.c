@@ -62,6 +62,8 @@ void imap_set_folder(struct imap_client *c, const char *utf8)
 {
 	if (!c)
 		return;
+	if (!utf8 || !c->folder || strcmp(utf8, c->folder)) /* the same again: an attempt retried */
+		c->keyword_warnings = 0;
 	free(c->folder);
 	c->folder = utf8 ? xstrdup(utf8) : NULL;
 }

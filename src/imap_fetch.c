@@ -102,12 +102,29 @@ static const struct imap_value *body_item(const struct imap_value *list, int *or
 	return NULL;
 }
 
-/* Warnings about keywords not kept, per command: the rest are not shown (a
- * server repeating such answers must not flood the output). */
-#define KEYWORD_WARNINGS 10
+/* Whether UID's keywords not kept are to be warned about now: 1 for the first
+ * KEYWORD_WARNINGS messages of the folder, once each (remembered); 0 for one
+ * warned about already or one beyond, and -1 for the first beyond (the line
+ * that says the rest are not shown). */
+static int keyword_warn_now(struct imap_client *c, uint32_t uid)
+{
+	unsigned n = c->keyword_warnings < KEYWORD_WARNINGS ? c->keyword_warnings : KEYWORD_WARNINGS;
+	for (unsigned i = 0; i < n; i++)
+		if (c->keyword_warned[i] == uid)
+			return 0;
+	if (c->keyword_warnings < KEYWORD_WARNINGS) {
+		c->keyword_warned[c->keyword_warnings++] = uid;
+		return 1;
+	}
+	if (c->keyword_warnings == KEYWORD_WARNINGS) {
+		c->keyword_warnings++;
+		return -1;
+	}
+	return 0;
+}
 
 /* The flags of a FETCH's FLAGS list v into m: system flags as bits, keywords
- * kept in fc->keywords, those not kept warned about (the first few of a command). */
+ * kept in fc->keywords, those not kept warned about (keyword_warn_now). */
 static void fetch_flags(struct imap_client *c, struct fetch_ctx *fc, const struct imap_value *v,
 			struct imap_msg *m)
 {
@@ -136,7 +153,8 @@ static void fetch_flags(struct imap_client *c, struct fetch_ctx *fc, const struc
 		}
 	}
 	char where[1200]; /* the account's and the folder's names */
-	if ((too_many || refused) && ++fc->keyword_warnings <= KEYWORD_WARNINGS) {
+	int warn = too_many || refused ? keyword_warn_now(c, m->uid) : 0;
+	if (warn > 0) {
 		if (too_many)
 			log_warn("%s: UID %" PRIu32 ": %zu keywords beyond the first %d bytes of them are not kept",
 				 imap_warn_where(c, where, sizeof(where)), m->uid, too_many, MAX_KEYWORDS);
@@ -147,7 +165,7 @@ static void fetch_flags(struct imap_client *c, struct fetch_ctx *fc, const struc
 				 imap_warn_where(c, where, sizeof(where)), m->uid, refused, shown,
 				 refused > 1 ? "..." : "");
 		}
-	} else if ((too_many || refused) && fc->keyword_warnings == KEYWORD_WARNINGS + 1) {
+	} else if (warn < 0) {
 		log_warn("%s: keywords not kept of more messages; not shown", imap_warn_where(c, where, sizeof(where)));
 	}
 	m->keywords = fc->keywords.data ? fc->keywords.data : "";

@@ -16,6 +16,11 @@
 struct net_conn;
 struct net_deflate;
 
+/* Messages whose keywords not kept are warned about, in a folder of a
+ * connection: the rest are not shown (a server repeating such answers must not
+ * flood the output). */
+#define KEYWORD_WARNINGS 10
+
 struct imap_client {
 	struct net_conn *net;
 	struct net_deflate *z;  /* COMPRESS=DEFLATE active, else NULL */
@@ -72,6 +77,12 @@ struct imap_client {
 	int streamed_origin;   /* ... as BODY[]<0>: maybe only part of the body */
 	char sink_err[256];
 	char *folder;          /* imap_set_folder's, for warnings; NULL: none */
+	/* Keywords not kept are warned about once a message of that folder, the
+	 * first KEYWORD_WARNINGS messages (then one line for the rest): its flags
+	 * come in every FETCH that shows them (the listing, then the download,
+	 * on a first sync). The UIDs warned about, and how many messages had some. */
+	uint32_t keyword_warned[KEYWORD_WARNINGS];
+	unsigned keyword_warnings;
 };
 
 /* An untagged-response callback returns 0, a negative IMAP_ERR_*, or IMAP_DATA
@@ -150,7 +161,6 @@ struct fetch_ctx {
 	const struct imap_fetch_cb *cb;
 	struct buf keywords;
 	int failed;
-	unsigned keyword_warnings; /* messages warned about (the first few of a command) */
 	unsigned long without_uid; /* FETCH responses without a UID (ignored) */
 	unsigned long without_flags; /* with a UID but neither FLAGS nor a body */
 	/* the lowest MODSEQ among each kind (0: one had none): a change above the

@@ -73,12 +73,14 @@ static int got_message(void *ctx, const struct imap_msg *m, char *err, size_t er
 	return 0;
 }
 
-/* One FETCH response line through imap_on_fetch, as the sync's UID FETCH reads
- * it; what it writes to stderr (its warnings) goes to warned when not NULL. */
-static int fetch_one_warned(const char *line, struct got *g, struct fetch_ctx *fc, char *warned, size_t warnedlen)
+static const struct account test_acct = { .host = "imap.test" };
+
+/* One FETCH response line through imap_on_fetch on connection c, as the sync's
+ * UID FETCH reads it; what it writes to stderr (its warnings) goes to warned
+ * when not NULL. */
+static int fetch_one_warned(struct imap_client *c, const char *line, struct got *g, struct fetch_ctx *fc,
+			    char *warned, size_t warnedlen)
 {
-	struct account acct = { .host = "imap.test" };
-	struct imap_client c = { .acct = &acct };
 	struct imap_fetch_cb cb = { .on_message = got_message, .ctx = g };
 	fc->cb = &cb;
 	struct imap_parser *p = imap_parser_new();
@@ -93,7 +95,7 @@ static int fetch_one_warned(const char *line, struct got *g, struct fetch_ctx *f
 		saved = dup(2);
 		cr_assert(saved >= 0 && dup2(fileno(cap), 2) == 2);
 	}
-	int rc = imap_on_fetch(&c, &r, fc, err, sizeof(err));
+	int rc = imap_on_fetch(c, &r, fc, err, sizeof(err));
 	if (warned) {
 		fflush(stderr);
 		dup2(saved, 2);
@@ -112,8 +114,9 @@ Test(imap_on_fetch, keyword_with_backslash_dropped_rest_kept)
 {
 	struct got g = { 0 };
 	struct fetch_ctx fc = { .keywords = BUF_INIT };
+	struct imap_client c = { .acct = &test_acct };
 	char warned[1024];
-	cr_assert_eq(fetch_one_warned("* 1 FETCH (UID 7 FLAGS (\\Seen a\\b $Label))\r\n", &g, &fc, warned,
+	cr_assert_eq(fetch_one_warned(&c, "* 1 FETCH (UID 7 FLAGS (\\Seen a\\b $Label))\r\n", &g, &fc, warned,
 				      sizeof(warned)), IMAP_DATA);
 	cr_assert_eq(g.calls, 1);
 	cr_expect_eq(g.uid, 7);
@@ -122,21 +125,22 @@ Test(imap_on_fetch, keyword_with_backslash_dropped_rest_kept)
 	cr_expect_str_eq(g.keywords, "$Label");
 	cr_expect_str_eq(warned, "mailkeep: warning: imap.test: UID 7: 1 keywords that are not IMAP atoms are not kept "
 				 "(\"a\\b\")\n");
-	cr_expect_eq(fc.keyword_warnings, 1);
+	cr_expect_eq(c.keyword_warnings, 1);
 	buf_free(&fc.keywords);
 }
 
 /* A server repeating such answers does not flood the output: the first
- * KEYWORD_WARNINGS (10) messages of a command are warned about, then one note. */
+ * KEYWORD_WARNINGS (10) messages of a folder are warned about, then one note. */
 Test(imap_on_fetch, refused_keyword_warnings_capped)
 {
 	struct got g = { 0 };
 	struct fetch_ctx fc = { .keywords = BUF_INIT };
+	struct imap_client c = { .acct = &test_acct };
 	char warned[1024], line[128];
 	size_t lines = 0;
 	for (int uid = 1; uid <= 30; uid++) {
 		snprintf(line, sizeof(line), "* %d FETCH (UID %d FLAGS (\\Seen k\xe9w *))\r\n", uid, uid);
-		cr_assert_eq(fetch_one_warned(line, &g, &fc, warned, sizeof(warned)), IMAP_DATA);
+		cr_assert_eq(fetch_one_warned(&c, line, &g, &fc, warned, sizeof(warned)), IMAP_DATA);
 		cr_expect_eq(g.flags, MFLAG_SEEN);
 		cr_expect_str_eq(g.keywords, "");
 		cr_expect_null(strchr(warned, '\xe9'), "a raw 8-bit byte in \"%s\"", warned);
@@ -152,12 +156,49 @@ Test(imap_on_fetch, refused_keyword_warnings_capped)
 	buf_free(&fc.keywords);
 }
 
+/* A message's flags come in every FETCH that shows them (on a first sync the
+ * listing, then the download): its keywords not kept are warned about once, in
+ * the first; the cap stays that of the folder. Another folder starts anew; the
+ * same one again (an attempt retried) does not. */
+static size_t warned_lines(struct imap_client *c, int from, int to)
+{
+	struct got g = { 0 };
+	struct fetch_ctx fc = { .keywords = BUF_INIT }; /* one command */
+	char warned[1024], line[128];
+	size_t lines = 0;
+	for (int uid = from; uid <= to; uid++) {
+		snprintf(line, sizeof(line), "* %d FETCH (UID %d FLAGS (\\Seen a\\b))\r\n", uid, uid);
+		cr_assert_eq(fetch_one_warned(c, line, &g, &fc, warned, sizeof(warned)), IMAP_DATA);
+		for (const char *n = warned; (n = strchr(n, '\n')) != NULL; n++)
+			lines++;
+	}
+	buf_free(&fc.keywords);
+	return lines;
+}
+
+Test(imap_on_fetch, refused_keywords_warned_once_a_message)
+{
+	struct imap_client c = { .acct = &test_acct };
+	imap_set_folder(&c, "INBOX");
+	cr_expect_eq(warned_lines(&c, 1, 3), 3);
+	cr_expect_eq(warned_lines(&c, 1, 3), 0, "the same messages warned about again in the next FETCH");
+	cr_expect_eq(warned_lines(&c, 2, 9), 6);
+	cr_expect_eq(warned_lines(&c, 10, 20), 2, "the cap is the folder's: UID 10, then the note");
+	cr_expect_eq(warned_lines(&c, 21, 30), 0);
+	imap_set_folder(&c, "INBOX");
+	cr_expect_eq(warned_lines(&c, 21, 30), 0, "the same folder again (an attempt retried) warned about anew");
+	imap_set_folder(&c, "Archive");
+	cr_expect_eq(warned_lines(&c, 1, 3), 3, "another folder's messages not warned about");
+	imap_set_folder(&c, NULL);
+}
+
 Test(imap_on_fetch, odd_flags_only_atoms_kept)
 {
 	struct got g = { 0 };
 	struct fetch_ctx fc = { .keywords = BUF_INIT };
+	struct imap_client c = { .acct = &test_acct };
 	char warned[1024];
-	cr_assert_eq(fetch_one_warned("* 1 FETCH (UID 1 FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x "
+	cr_assert_eq(fetch_one_warned(&c, "* 1 FETCH (UID 1 FLAGS (\\Seen\\Seen foo/bar a:b $Junk \\Flagged .. ../x "
 				      "\\\\ * %% \\Recent))\r\n", &g, &fc, warned, sizeof(warned)), IMAP_DATA);
 	cr_expect_eq(g.flags, MFLAG_FLAGGED, "flags %#x", g.flags);
 	cr_expect_str_eq(g.keywords, "foo/bar a:b $Junk .. ../x");

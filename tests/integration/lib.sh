@@ -101,6 +101,38 @@ inj_errno_check() {
 	esac
 }
 
+# preload_shims SHIM...: each LD_PRELOAD shim (a NAME of this folder's NAME.c: crash_inject,
+# net_inject, resolve_shim; or a PATH.c) built into $T/NAME.so, once a test; sets PRELOAD to what
+# LD_PRELOAD wants: a sanitizer build's runtime first (make check SAN=1: it must come before any
+# other library), then the shims in the order given
+preload_shims() {
+	local s src so asan
+	command -v cc >/dev/null || fail "cc is not installed"
+	PRELOAD=""
+	for s in "$@"; do
+		case $s in *.c) src=$s ;; *) src=$LIB_DIR/$s.c ;; esac
+		so=$T/$(basename "$src" .c).so
+		if [ ! -e "$so" ]; then
+			cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$so" "$src" -ldl 2>"$T/cc.err" ||
+				fail "cannot build the shim $(basename "$src"): $(head -n 1 "$T/cc.err")"
+		fi
+		PRELOAD+="${PRELOAD:+ }$so"
+	done
+	asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
+	[ -z "$asan" ] || PRELOAD="$asan $PRELOAD"
+}
+
+# inj_sync N [after] [LOG]: one `mailkeep -c $cfg sync` with $PRELOAD (preload_shims crash_inject),
+# killed at its N-th call that changes the file system, before it (or just after it: after); N 0
+# kills at none; the shim's log of the calls in LOG. Exit status in INJ_RC, output in $T/inj.out and
+# $T/inj.err.
+inj_sync() {
+	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_AFTER="$([ "${2:-}" = after ] && echo 1 || echo 0)" \
+		MK_INJ_LOG="${3:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" sync \
+		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
+	INJ_RC=$?
+}
+
 t_cleanup() {
 	local rc=$? p d
 	trap - EXIT INT TERM

@@ -25,14 +25,7 @@
 #                       then the next run must end exact as after a kill
 . "$(dirname "$0")/lib.sh"
 t_begin ${MK_INJ_ERRNO:+errno_inject}
-command -v cc >/dev/null || fail "cc is not installed"
-SO=$T/crash_inject.so
-cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SO" "$LIB_DIR/crash_inject.c" -ldl 2>"$T/cc.err" ||
-	fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
-# a sanitizer build (make check SAN=1) wants its runtime first in the library list
-PRELOAD=$SO
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $SO"
+preload_shims crash_inject
 STRIDE=${MK_INJ_STRIDE:-23}
 SCENARIOS=${MK_INJ_SCENARIOS:-initial incremental keep reader rerun uidvalidity folders vanish snapshot gmail}
 inj_modes

@@ -23,15 +23,7 @@
 #                       with the target exact and nothing in doubt; then settle as after a kill
 . "$(dirname "$0")/lib.sh"
 t_begin ${MK_INJ_ERRNO:+push_errno_inject}
-command -v cc >/dev/null || fail "cc is not installed"
-for s in crash_inject net_inject; do
-	cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$T/$s.so" "$LIB_DIR/$s.c" -ldl 2>"$T/cc.err" ||
-		fail "cannot build the shim $s: $(head -n 1 "$T/cc.err")"
-done
-# a sanitizer build (make check SAN=1) wants its runtime first in the library list
-PRELOAD="$T/crash_inject.so $T/net_inject.so"
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $PRELOAD"
+preload_shims crash_inject net_inject
 STRIDE=${MK_INJ_STRIDE:-9}
 FAKE_STRIDE=${MK_INJ_FAKE_STRIDE:-$((STRIDE * 12))}
 SCENARIOS=${MK_INJ_SCENARIOS:-initial incremental delete nouidplus nouidplus_inc}

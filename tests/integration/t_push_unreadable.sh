@@ -8,7 +8,6 @@
 # lost (every message looked up), an unreadable one is looked up again by the next push.
 . "$(dirname "$0")/lib.sh"
 t_begin
-command -v cc >/dev/null || fail "cc is not installed"
 cat >"$T/eio.c" <<'C'
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -42,11 +41,7 @@ static int bad(const char *p)
 WRAP(open)
 WRAP(open64)
 C
-cc -std=c11 -O2 -Wall -shared -fPIC -o "$T/eio.so" "$T/eio.c" -ldl 2>"$T/cc.err" ||
-	fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
-PRELOAD=$T/eio.so
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $PRELOAD"
+preload_shims "$T/eio.c"
 
 dc_up
 seed append --folder INBOX --seed 95 --count 3

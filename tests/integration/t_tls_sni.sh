@@ -62,13 +62,7 @@ fi
 (umask 077 && echo "sni-secret-$$" >"$T/pass")
 _SECRETS+=("sni-secret-$$")
 
-command -v cc >/dev/null || fail "cc is not installed"
-cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$T/resolve_shim.so" "$LIB_DIR/resolve_shim.c" -ldl \
-	2>"$T/cc.err" || fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
-# a sanitizer build (make check SAN=1) wants its runtime first in the library list
-PRELOAD=$T/resolve_shim.so
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $PRELOAD"
+preload_shims resolve_shim
 
 # HOST LOG EXPECTED_SNI
 cases=("localhost v4 'localhost'" "127.0.0.1 v4 None" "localhost. v4 'localhost'" "LocalHost. v4 'LocalHost'")

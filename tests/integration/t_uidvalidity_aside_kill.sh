@@ -13,13 +13,7 @@ cfg=$T/config.yaml
 # INBOX alone: the calls of one folder, in the same order on every run
 { echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
 A=$T/mail/alice
-command -v cc >/dev/null || fail "cc is not installed"
-SO=$T/crash_inject.so
-cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SO" "$LIB_DIR/crash_inject.c" -ldl 2>"$T/cc.err" ||
-	fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
-PRELOAD=$SO
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $SO"
+preload_shims crash_inject
 
 mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
 mk -c "$cfg" sync
@@ -36,14 +30,7 @@ printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
 dadm mailbox update -u alice --uid-validity 777 INBOX
 rm -rf "$T/save" && cp -a "$A" "$T/save"
 
-# inj N [after]: one sync with the shim, killed at its N-th call (before it, or just after it)
-inj() {
-	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_AFTER="$([ "${2:-}" = after ] && echo 1 || echo 0)" \
-		MK_INJ_LOG="${3:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" sync \
-		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
-	INJ_RC=$?
-}
-inj 0 "" "$T/count.log"
+inj_sync 0 "" "$T/count.log"
 check '[ "$INJ_RC" = 0 ]' "the counting run failed ($INJ_RC): $(head -n 2 "$T/inj.err")"
 # from the making of .mailkeep/uidvalidity-<old>/ to the removal of the mark or the state's rename
 # into the old copy, whichever is later (named in full; a file in tmp/ by its name alone), and the
@@ -58,7 +45,7 @@ n=0
 for ((k = first; k <= last + 2; k++)); do
 	for when in before after; do
 		rm -rf "$A" && cp -a "$T/save" "$A"
-		inj "$k" "$when"
+		inj_sync "$k" "$when"
 		[ "$INJ_RC" = 137 ] || [ "$INJ_RC" = 0 ] || fail "call $k ($when): exit $INJ_RC: $(head -n 2 "$T/inj.err")"
 		mk -c "$cfg" sync
 		expect_rc 0 "the run after a kill at call $k ($when)"

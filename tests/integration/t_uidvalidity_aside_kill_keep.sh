@@ -14,13 +14,7 @@ cfg=$T/config.yaml
 { echo "accounts:"; acct_yaml alice deletions=keep max_connections=1 "raw=folders: {include: [Archive]}"; } |
 	cfg_write "$cfg"
 A=$T/mail/alice
-command -v cc >/dev/null || fail "cc is not installed"
-SO=$T/crash_inject.so
-cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SO" "$LIB_DIR/crash_inject.c" -ldl 2>"$T/cc.err" ||
-	fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
-PRELOAD=$SO
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $SO"
+preload_shims crash_inject
 mk -c "$cfg" sync
 expect_rc 0 "initial sync"
 old=$(dadm_out mailbox status -u alice uidvalidity Archive | sed 's/.*uidvalidity=//')
@@ -35,19 +29,13 @@ check '[ "$(ls "$A/Archive/cur" | wc -l)" -eq "$n_old" ]' "deletions: keep did n
 dadm mailbox update -u alice --uid-validity 777 Archive
 rm -rf "$T/save" && cp -a "$A" "$T/save"
 
-inj() { # N [after] [LOG]: one sync with the shim, killed at its N-th call
-	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_AFTER="$([ "${2:-}" = after ] && echo 1 || echo 0)" \
-		MK_INJ_LOG="${3:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" sync \
-		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
-	INJ_RC=$?
-}
-inj 0 "" "$T/count.log"
+inj_sync 0 "" "$T/count.log"
 check '[ "$INJ_RC" = 0 ]' "the counting run failed ($INJ_RC): $(head -n 2 "$T/inj.err")"
 aside=$A/.mailkeep/uidvalidity-$old/Archive
 k=$(grep -m1 -E "^[0-9]+ unlink[a-z]* $aside/\.mailkeep-moving$" "$T/count.log" | cut -d' ' -f1)
 check '[ -n "$k" ]' "cannot find the removal of the move's mark in the shim's log"
 rm -rf "$A" && cp -a "$T/save" "$A"
-inj "$k" after
+inj_sync "$k" after
 check '[ "$INJ_RC" = 137 ]' "the run was not killed at call $k ($INJ_RC)"
 check '[ -e "$A/Archive/.mailkeep-state" ] && [ ! -e "$aside/.mailkeep-state" ]' \
 	"the killed run did not leave the state alone in the folder (the case this test is about)"

@@ -12,13 +12,7 @@ seed populate --seed 6 --count 5
 cfg=$T/config.yaml
 { echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
 A=$T/mail/alice
-command -v cc >/dev/null || fail "cc is not installed"
-SO=$T/crash_inject.so
-cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SO" "$LIB_DIR/crash_inject.c" -ldl 2>"$T/cc.err" ||
-	fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
-PRELOAD=$SO
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $SO"
+preload_shims crash_inject
 mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
 mk -c "$cfg" sync
 expect_rc 0 "initial sync"
@@ -26,30 +20,24 @@ uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=/
 check '[ -n "$uv" ]' "cannot read the UIDVALIDITY with doveadm"
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
 dadm mailbox update -u alice --uid-validity 777 INBOX
-inj() { # N [after] [LOG]: one sync with the shim, killed at its N-th call
-	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_AFTER="$([ "${2:-}" = after ] && echo 1 || echo 0)" \
-		MK_INJ_LOG="${3:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" sync \
-		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
-	INJ_RC=$?
-}
 old=$A/.mailkeep/uidvalidity-$uv/INBOX
 rm -rf "$T/save" && cp -a "$A" "$T/save"
-inj 0 "" "$T/count1.log"
+inj_sync 0 "" "$T/count1.log"
 k=$(grep -m1 -E "^[0-9]+ rename[a-z0-9]* $old/cur$" "$T/count1.log" | cut -d' ' -f1)
 check '[ -n "$k" ]' "cannot find the rename of INBOX/cur in the shim's log"
 rm -rf "$A" && cp -a "$T/save" "$A"
-inj "$k" after
+inj_sync "$k" after
 check '[ "$INJ_RC" = 137 ] && [ -e "$old/.mailkeep-moving" ] && [ -d "$old/cur" ]' \
 	"the first run was not killed with cur/ moved and the mark left ($INJ_RC)"
 # a mail reader's file in the folder's cur/ made again before the next run
 mkdir -p "$A/INBOX/cur" && printf 'From: r\n\nreader\n' >"$A/INBOX/cur/1700000000.reader:2,S"
 rm -rf "$T/save2" && cp -a "$A" "$T/save2"
-inj 0 "" "$T/count2.log"
+inj_sync 0 "" "$T/count2.log"
 check '[ "$INJ_RC" = 0 ]' "the counting run failed ($INJ_RC): $(head -n 2 "$T/inj.err")"
 k=$(grep -m1 -E "^[0-9]+ rename[a-z0-9]* $A/.mailkeep/uidvalidity-$uv.1/INBOX/\.mailkeep-state$" "$T/count2.log" | cut -d' ' -f1)
 check '[ -n "$k" ]' "cannot find the state's rename in the shim's log"
 rm -rf "$A" && cp -a "$T/save2" "$A"
-inj "$k" after
+inj_sync "$k" after
 check '[ "$INJ_RC" = 137 ] && [ -e "$A/.mailkeep/uidvalidity-$uv.1/INBOX/.mailkeep-state" ]' \
 	"the second run was not killed with the state moved into the split's second copy ($INJ_RC)"
 mk -c "$cfg" sync

@@ -384,8 +384,8 @@ void maildir_view_add(struct maildir_view *v, const char *name, uint32_t uid, ui
 	buf_add(&v->names, name, strlen(name) + 1);
 }
 
-static int scan_sub(const char *dir, const char *sub, int in_new, struct maildir_view *v,
-		    char *err, size_t errlen)
+static int walk_sub(const char *dir, const char *sub, int in_new, maildir_file_fn fn, void *ctx,
+		    size_t *foreign, char *err, size_t errlen)
 {
 	struct buf p = BUF_INIT;
 	DIR *d = NULL;
@@ -406,18 +406,16 @@ static int scan_sub(const char *dir, const char *sub, int in_new, struct maildir
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
-		uint32_t uid, uv;
+		struct maildir_file file = {.in_new = (uint8_t)in_new};
 		unsigned flags;
-		if (maildir_parse_name(de->d_name, &uid, &uv, &flags) < 0) {
-			v->foreign++;
+		if (maildir_parse_name(de->d_name, &file.uid, &file.uidvalidity, &flags) < 0) {
+			(*foreign)++;
 			continue;
 		}
-		if (v->names.len > UINT32_MAX - 512) {
-			snprintf(err, errlen, "%s: too many files", p.data);
+		file.flags = (uint8_t)flags;
+		file.odd_info = (uint8_t)!maildir_info_canonical(de->d_name);
+		if (fn(ctx, p.data, de->d_name, &file, err, errlen) < 0)
 			goto out;
-		}
-		maildir_view_add(v, de->d_name, uid, uv, flags, in_new);
-		v->files[v->n - 1].odd_info = (uint8_t)!maildir_info_canonical(de->d_name);
 	}
 	if (errno) {
 		snprintf(err, errlen, "%s: readdir: %s", p.data, strerror(errno));
@@ -429,6 +427,27 @@ out:
 		closedir(d);
 	buf_free(&p);
 	return rc;
+}
+
+int maildir_each_file(const char *dir, maildir_file_fn fn, void *ctx, size_t *foreign, char *err, size_t errlen)
+{
+	if (walk_sub(dir, "cur", 0, fn, ctx, foreign, err, errlen) < 0 ||
+	    walk_sub(dir, "new", 1, fn, ctx, foreign, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int view_add_file(void *ctx, const char *subdir, const char *name, const struct maildir_file *file,
+			 char *err, size_t errlen)
+{
+	struct maildir_view *v = ctx;
+	if (v->names.len > UINT32_MAX - 512) {
+		snprintf(err, errlen, "%s: too many files", subdir);
+		return -1;
+	}
+	maildir_view_add(v, name, file->uid, file->uidvalidity, file->flags, file->in_new);
+	v->files[v->n - 1].odd_info = file->odd_info;
+	return 0;
 }
 
 static int cmp_file(const void *a, const void *b)
@@ -444,7 +463,7 @@ static int cmp_file(const void *a, const void *b)
 int maildir_scan(const char *dir, struct maildir_view *v, char *err, size_t errlen)
 {
 	memset(v, 0, sizeof(*v));
-	if (scan_sub(dir, "cur", 0, v, err, errlen) < 0 || scan_sub(dir, "new", 1, v, err, errlen) < 0) {
+	if (maildir_each_file(dir, view_add_file, v, &v->foreign, err, errlen) < 0) {
 		maildir_view_free(v);
 		return -1;
 	}

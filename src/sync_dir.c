@@ -65,44 +65,65 @@ int sync_folder_trusted(const struct folder_run *f, const struct folder_state *s
 	return cur_ns == st->cur_mtime_ns && new_ns == st->new_mtime_ns;
 }
 
+struct match_ctx {
+	const struct folder_state *st;
+	enum deletions_mode deletions;
+	unsigned char *seen; /* one bit per state message: its file was met */
+	size_t matched;
+	struct buf name;
+	int ok;
+};
+
+/* One file of the directory against the state: a file of a UID the state
+ * lacks (a kept file of an expunged message, or one moved in), in new/, under
+ * another name, or a second file of a UID (a copy) is not what a trusted read
+ * would take. Stops at the first mismatch. */
+static int match_file(void *ctx, const char *subdir, const char *fname, const struct maildir_file *file,
+		      char *err, size_t errlen)
+{
+	struct match_ctx *c = ctx;
+	const struct state_msg *m =
+		file->uidvalidity == c->st->uidvalidity ? state_find(c->st, file->uid) : NULL;
+	if (!m) {
+		c->ok = c->deletions == DELETIONS_KEEP;
+	} else {
+		size_t i = (size_t)(m - c->st->msgs);
+		maildir_canonical_name(&c->name, m->date, c->st->uidvalidity, m->uid, m->flags);
+		if (file->in_new || strcmp(fname, c->name.data) || (c->seen[i / 8] & (1u << (i % 8))))
+			c->ok = 0;
+		else {
+			c->seen[i / 8] |= (unsigned char)(1u << (i % 8));
+			c->matched++;
+		}
+	}
+	if (c->ok)
+		return 0;
+	snprintf(err, errlen, "%s/%s: not as the state says", subdir, fname);
+	return -1;
+}
+
 int sync_dir_matches_state(const char *dir, const struct folder_state *st, enum deletions_mode deletions,
 			   int64_t cur_ns, int64_t new_ns)
 {
-	struct maildir_view v;
-	struct buf name = BUF_INIT;
-	size_t matched = 0;
-	int ok = 1;
+	/* Walked, not scanned: a folder of 100,000 messages would otherwise hold
+	 * all their names (~60 bytes each) once more at the end of its sync. */
+	struct match_ctx c = {.st = st, .deletions = deletions, .name = BUF_INIT, .ok = 1};
+	size_t foreign = 0;
+	int ok = 0;
 	char err[256];
 	if (!state_names_known(st)) /* not trusted next time anyway */
 		return 1;
-	memset(&v, 0, sizeof(v));
-	if (maildir_scan(dir, &v, err, sizeof(err)) < 0)
-		ok = 0;
-	/* sorted by uid, as the state: a file of the UID matched just before is
-	 * a second file of it (a copy) */
-	for (size_t i = 0; ok && i < v.n; i++) {
-		const struct maildir_file *file = &v.files[i];
-		const struct state_msg *m = file->uidvalidity == st->uidvalidity ? state_find(st, file->uid) : NULL;
-		if (!m) {
-			/* a kept file of an expunged message, or one moved in */
-			ok = deletions == DELETIONS_KEEP;
-			continue;
-		}
-		maildir_canonical_name(&name, m->date, st->uidvalidity, m->uid, m->flags);
-		if (file->in_new || strcmp(maildir_view_name(&v, file), name.data) ||
-		    (i > 0 && v.files[i - 1].uid == file->uid))
-			ok = 0;
-		else
-			matched++;
-	}
-	if (ok && matched == st->n) {
+	c.seen = xcalloc(st->n / 8 + 1, 1);
+	if (maildir_each_file(dir, match_file, &c, &foreign, err, sizeof(err)) < 0)
+		goto out;
+	if (c.matched == st->n) {
 		int64_t c2, n2;
 		maildir_dir_mtimes(dir, &c2, &n2);
 		ok = c2 == cur_ns && n2 == new_ns;
-	} else
-		ok = 0;
-	maildir_view_free(&v);
-	buf_free(&name);
+	}
+out:
+	free(c.seen);
+	buf_free(&c.name);
 	return ok;
 }
 

@@ -209,6 +209,17 @@ static inline const char *maildir_view_name(const struct maildir_view *v, const 
 }
 void maildir_view_free(struct maildir_view *view);
 
+/* Called by maildir_each_file() for a file of mailkeep's in <subdir> (the folder's
+ * cur/ or new/), its name parsed into *file (name_off unused). A negative
+ * return stops the walk, err set. */
+typedef int (*maildir_file_fn)(void *ctx, const char *subdir, const char *name, const struct maildir_file *file,
+			       char *err, size_t errlen);
+/* Read <dir>/cur and <dir>/new as maildir_scan() does, without keeping the
+ * names: fn sees each file once, in directory order; other programs' files are
+ * counted in *foreign. Memory stays constant whatever the folder holds.
+ * Returns 0 or -1 (err set). */
+int maildir_each_file(const char *dir, maildir_file_fn fn, void *ctx, size_t *foreign, char *err, size_t errlen);
+
 /* Rename <dir>/<cur|new>/<name> to <dir>/cur/<new_name>. 0, or 1 (err set)
  * when there is no such file, or -1. */
 int maildir_rename(const char *dir, int in_new, const char *name, const char *new_name,

@@ -58,7 +58,9 @@ static void status_folder(void *ctx, const char *dir, const char *rel)
 	char err[256];
 	static const char *const subs[] = { "cur", "new" };
 	s->folders++;
-	if (state_load(dir, &st, err, sizeof(err)) == 0) {
+	/* the header only: the message lines (~20 bytes each, and a state_msg
+	 * each) would make status need memory for the folder's every message */
+	if (state_load_header(dir, &st, err, sizeof(err)) == 0) {
 		s->orphaned += st.orphaned != 0;
 		state_free(&st);
 	}

@@ -38,6 +38,19 @@ mk -c "$cfg" sync
 expect_rc 0 "second sync"
 snap 'R&D' >"$T/rd.after2"
 check 'cmp -s "$T/rd.before" "$T/rd.after2"' "the local copy of the deleted folder changed on the next run"
+# status reads only the states' headers (the orphaned line), not their message lines
+mk -c "$cfg" status
+expect_rc 0 "status with a folder gone from the server"
+check 'grep -q "folders: .*(some no longer on the server)" "$MK_OUT"' "status does not say a folder is gone: $(grep folders: "$MK_OUT")"
+# (both gone folders' message lines damaged: status still finds them gone)
+cp -p "$A/R&D/.mailkeep-state" "$T/rd.state"
+cp -p "$A/日本語/.mailkeep-state" "$T/jp.state"
+printf 'm garbage\n' >>"$A/R&D/.mailkeep-state"
+printf 'm garbage\n' >>"$A/日本語/.mailkeep-state"
+mk -c "$cfg" status
+check 'grep -q "(some no longer on the server)" "$MK_OUT"' "status missed the gone folders once their message lines were damaged"
+cp -p "$T/rd.state" "$A/R&D/.mailkeep-state"
+cp -p "$T/jp.state" "$A/日本語/.mailkeep-state"
 
 old_uv=$(ls "$A/R&D/cur" | head -n 1 | sed 's/^[0-9]*\.\([0-9]*\)_.*/\1/')
 check '[ -n "$old_uv" ]' "cannot tell the old UIDVALIDITY of R&D"

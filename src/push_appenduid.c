@@ -184,8 +184,10 @@ int push_check_stored(struct folder_run *f, char *err, size_t errlen)
 		if (!p)
 			continue;
 		e->unverified = 0;
-		if (a.got[p - a.uids].uid)
+		if (a.got[p - a.uids].uid) {
+			push_entry_settle(e);
 			continue;
+		}
 		/* in doubt, not dropped: a FETCH answer damaged on the way would
 		 * have it appended twice; the next push looks it up and appends it
 		 * if it is not there */

@@ -506,8 +506,7 @@ static void record_outcomes(struct folder_run *f, const size_t *idx, size_t n, i
 			continue;
 		const struct push_candidate *c = &l->cand[match[k]];
 		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
-		e->pending = 0;
-		e->unverified = 0;
+		push_entry_settle(e);
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
 		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);
@@ -644,8 +643,7 @@ int push_resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 			continue;
 		}
 		const struct push_candidate *c = hint[k].uid ? &hint[k] : &l.cand[match[k]];
-		e->pending = 0;
-		e->unverified = 0;
+		push_entry_settle(e);
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
 		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);

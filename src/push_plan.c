@@ -283,6 +283,14 @@ void push_entry_set_keywords(struct push_entry *e, const char *keywords)
 	e->keywords = keywords && *keywords ? xstrdup(keywords) : NULL;
 }
 
+void push_entry_settle(struct push_entry *e)
+{
+	e->pending = 0;
+	e->unverified = 0;
+	free(e->pkey);
+	e->pkey = NULL;
+}
+
 void push_state_compact(struct push_state *st)
 {
 	size_t o = 0;

@@ -489,8 +489,7 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 			continue;
 		}
 		struct push_entry *e = push_state_put(&f->st, s->uv, s->uid);
-		e->pending = 0;
-		e->unverified = 0;
+		push_entry_settle(e);
 		e->tgt_uid = 0;
 		e->flags = s->flags;
 		/* what its APPEND carried: none when sent again without them */

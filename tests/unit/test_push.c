@@ -411,6 +411,30 @@ Test(push_state, round_trip)
 		push_state_free(&hs);
 		buf_free(&ht);
 	}
+	/* settled (its APPENDUID checked on the target): an "m" line, its key on
+	 * the wire freed; the unsettled ones keep theirs */
+	{
+		static const char pend[] = "mailkeep-push 1\ntarget T\nuidvalidity 3\n"
+					   "p 5 9 2048 1700000000 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+					   "a 5 9 4000000001\n"
+					   "p 5 10 99 1700000001 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n";
+		struct push_state ss;
+		struct buf stx = BUF_INIT;
+		cr_assert_eq(push_state_parse(pend, strlen(pend), &ss, err, sizeof(err)), 0, "%s", err);
+		ss.e[0].pending = 0;
+		ss.e[0].unverified = 1; /* as append_outcome leaves it */
+		ss.e[0].flags = MFLAG_SEEN;
+		push_entry_settle(&ss.e[0]);
+		cr_expect(!ss.e[0].pending && !ss.e[0].unverified);
+		cr_expect_null(ss.e[0].pkey);
+		cr_expect_not_null(ss.e[1].pkey);
+		push_state_format(&ss, &stx);
+		cr_expect_str_eq(stx.data, "mailkeep-push 1\ntarget T\nuidvalidity 3\n"
+				 "m 5 9 4000000001 S\n"
+				 "p 5 10 99 1700000001 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n");
+		push_state_free(&ss);
+		buf_free(&stx);
+	}
 	/* a target folder that takes no new keywords: what its PERMANENTFLAGS
 	 * listed ($Forwarded too), for a dry run; round trip, odd words dropped */
 	{

@@ -349,12 +349,42 @@ static int keep_unchanged(struct folder_run *f, const struct imap_mailbox *mb, c
 	return 0;
 }
 
+/* When the UIDVALIDITY changed and the server holds the state's messages
+ * under new UIDs: the files and the state re-keyed (sync_rekey.c), VIEW read
+ * again. 0 (also when not re-keyed), or -1 with err and *RC. */
+static int rekey(struct folder_run *f, struct folder_state *st, struct maildir_view *view,
+		 const struct imap_select_info *info, int *rc, char *err, size_t errlen)
+{
+	int done;
+	if (!st->uidvalidity || st->uidvalidity == info->uidvalidity || !st->n || !state_names_known(st))
+		return 0;
+	/* a killed run's move aside (its mark written) is finished, not undone */
+	int pending = sync_aside_pending(f, st->uidvalidity, err, errlen);
+	if (pending != 0)
+		return pending < 0 ? -1 : 0;
+	int rrc = sync_rekey_try(f, st, view, info, &done, err, errlen);
+	if (rrc < 0) {
+		*rc = rrc;
+		return -1;
+	}
+	if (done) {
+		maildir_view_free(view);
+		f->trusted = 0;
+		sync_folder_watch_set(f);
+		if (maildir_scan(f->dir.data, view, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The directory and its state made ready for the server's UIDVALIDITY (INFO):
- * a new folder's Maildir made, the files scanned into VIEW, the old copy moved
- * aside when the UIDVALIDITY changed, tmp/ cleaned, the UIDVALIDITY recorded
- * before any message of it lands. 0, or -1 with err. */
+ * a new folder's Maildir made, the files scanned into VIEW, the files re-keyed
+ * or the old copy moved aside when the UIDVALIDITY changed, tmp/ cleaned, the
+ * UIDVALIDITY recorded before any message of it lands. 0, or -1 with err (and
+ * *RC when the connection failed). */
 static int ready_dir(struct folder_run *f, const char *rel, struct folder_state *st, struct maildir_view *view,
-		     const struct imap_select_info *info, int fresh, uint64_t foreign_id, char *err, size_t errlen)
+		     const struct imap_select_info *info, int fresh, uint64_t foreign_id, int *rc, char *err,
+		     size_t errlen)
 {
 	struct account_run *a = f->a;
 	if (fresh) {
@@ -389,6 +419,8 @@ static int ready_dir(struct folder_run *f, const char *rel, struct folder_state 
 			 st->uidvalidity, info->uidvalidity);
 		state_free(st);
 	}
+	if (rekey(f, st, view, info, rc, err, errlen) < 0)
+		return -1;
 	uint32_t old_uv = st->uidvalidity ? st->uidvalidity : sync_uidvalidity_on_disk(view, info->uidvalidity);
 	/* nothing of the old UIDVALIDITY to keep (Courier gives a folder that never held a
 	 * message a new UIDVALIDITY in every session): adopt the new one silently */
@@ -557,7 +589,9 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 		rc = 0;
 		goto out;
 	}
-	if (load_state(&f, rel, &st, &fresh, &foreign_id, err, errlen) < 0) {
+	/* a killed run's re-key finished before anything reads the files */
+	if (sync_rekey_resume(&f, err, errlen) < 0 ||
+	    load_state(&f, rel, &st, &fresh, &foreign_id, err, errlen) < 0) {
 		rc = IMAP_ERR_LOCAL; /* nothing sent for it yet: the connection stays */
 		goto out;
 	}
@@ -580,7 +614,7 @@ int sync_folder(struct account_run *a, const struct imap_mailbox *mb, const char
 	 * answers are read or dropped (folder_run_end, after_folder), the
 	 * connection stays for the next folder */
 	rc = IMAP_ERR_LOCAL;
-	if (ready_dir(&f, rel, &st, &view, &info, fresh, foreign_id, err, errlen) < 0)
+	if (ready_dir(&f, rel, &st, &view, &info, fresh, foreign_id, &rc, err, errlen) < 0)
 		goto out;
 	rc = -1;
 	sync_sv_normalise(&f.sv);

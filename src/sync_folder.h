@@ -162,6 +162,20 @@ int sync_move_aside(struct folder_run *f, uint32_t old_uv, char *err, size_t err
  * state alone left in the folder), 0 when not, -1 with err. */
 int sync_aside_pending(struct folder_run *f, uint32_t old_uv, char *err, size_t errlen);
 
+/* sync_rekey.c: a folder whose UIDVALIDITY changed, its messages kept */
+/* A killed re-key of f (its record, .mailkeep-rekey, left in the folder)
+ * finished from the record and the state alone; a record that is malformed or
+ * not of the state removed, warned (the folder is then moved aside). 0, or -1
+ * with err. */
+int sync_rekey_resume(struct folder_run *f, char *err, size_t errlen);
+/* ST of another UIDVALIDITY than INFO's: when the server's messages are
+ * provably ST's (UIDs, INTERNALDATE, RFC822.SIZE asked) and VIEW holds exactly
+ * ST's files, those renamed to the new UIDVALIDITY and UIDs, ST re-keyed and
+ * saved, *DONE set. 0 (*DONE 0: move aside), an IMAP_ERR_* code of the
+ * connection, or IMAP_ERR_LOCAL with err. */
+int sync_rekey_try(struct folder_run *f, struct folder_state *st, const struct maildir_view *view,
+		   const struct imap_select_info *info, int *done, char *err, size_t errlen);
+
 /* sync_view.c: the server's view of the folder (f->sv) */
 void sync_sv_free(struct server_view *sv);
 ssize_t sync_sv_find(const struct server_view *sv, uint32_t uid);

@@ -27,6 +27,8 @@ listing() { # DIR: "sha256 relative-path" of every file in DIR's cur/ and new/ a
 listing "$A/INBOX" >"$T/before"
 check '[ -s "$T/before" ]' "INBOX holds nothing"
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
+# new mail: not the messages of the state, so moved aside (not re-keyed: t_uidvalidity_rekey_kill)
+seed append --folder INBOX --seed 62 --count 1
 dadm mailbox update -u alice --uid-validity 777 INBOX
 rm -rf "$T/save" && cp -a "$A" "$T/save"
 

@@ -47,8 +47,9 @@ Test(git2_dl, later_calls_are_cheap_and_keep_the_table)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < 10000; i++)
 		cr_assert_eq(git2_load(err, sizeof(err)), 0);
-	/* a few ns each without sanitizers; the bound only catches a real reload */
-	cr_assert_lt(seconds_since(&t0), 0.1);
+	/* a few ns each without sanitizers; the loose bound (a loaded machine, a
+	 * sanitizer build) only catches a real reload, milliseconds each */
+	cr_assert_lt(seconds_since(&t0), 5.0);
 	cr_assert(first == git_commit_create);
 }
 

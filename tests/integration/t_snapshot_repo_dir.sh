@@ -123,7 +123,7 @@ check '[ ! -e "$T/hand3/a.git/HEAD.lock" ]' "HEAD.lock stayed"
 check 'git --git-dir="$T/hand3/a.git" log --oneline >/dev/null 2>&1' "git log fails after the killed run"
 snap_mirror hand2 "$T/hand2/a.git"
 git init -q --bare "$T/hand2/a.git"
-git --git-dir="$T/hand2/a.git" commit-tree -m mine "$(git --git-dir="$T/hand2/a.git" mktree </dev/null)" >"$T/hand2.c"
+git -c user.name=t -c user.email=t@example.invalid --git-dir="$T/hand2/a.git" commit-tree -m mine "$(git --git-dir="$T/hand2/a.git" mktree </dev/null)" >"$T/hand2.c"
 git --git-dir="$T/hand2/a.git" update-ref refs/heads/mine "$(cat "$T/hand2.c")"
 git --git-dir="$T/hand2/a.git" symbolic-ref HEAD refs/heads/mine
 mk -c "$T/hand2.yaml" snapshot
@@ -151,7 +151,8 @@ mkdir -p "$T/df/a/Lists/x/y/cur" "$T/df/a/Lists/x/y/new" "$T/df/a/Lists/x/y/tmp"
 mkdir -p "$T/df/a/Sent/cur" "$T/df/a/Sent/new" "$T/df/a/Sent/tmp"
 printf 'Subject: z\n\nbody\n' >"$T/df/a/Lists/x/y/cur/1700000002.1_3.host,U=3:2,S"
 git init -q --bare "$T/df/a.git"
-DG() { git --git-dir="$T/df/a.git" "$@"; }
+# the user's own commits need an identity: git guesses none on a host name without a dot
+DG() { git -c user.name=t -c user.email=t@example.invalid --git-dir="$T/df/a.git" "$@"; }
 b=$(echo mine | DG hash-object -w --stdin)
 lt=$(printf '100644 blob %s\tx\n' "$b" | DG mktree)
 st=$(printf '100644 blob %s\tcur\n' "$b" | DG mktree)

@@ -115,13 +115,13 @@ fuzz:
 		src/imap_frame.c src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c src/config*.c src/buf.c src/log.c \
 		$(shell pkg-config --libs yaml-0.1)
-	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_state tests/fuzz/fuzz_state.c src/state.c src/maildir.c \
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_state tests/fuzz/fuzz_state.c src/state.c src/kwset.c src/maildir.c \
 		src/maildir_name.c src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_maildir_name tests/fuzz/fuzz_maildir_name.c src/maildir_name.c \
 		src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_folder_name tests/fuzz/fuzz_folder_name.c src/utf7.c \
 		src/maildir_name.c src/push_name.c src/buf.c src/log.c
-	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_push_state tests/fuzz/fuzz_push_state.c src/push_plan.c \
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_push_state tests/fuzz/fuzz_push_state.c src/push_plan.c src/kwset.c \
 		src/utf7.c src/maildir_name.c src/buf.c src/log.c $(shell pkg-config --libs libcrypto)
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_net_deflate tests/fuzz/fuzz_net_deflate.c src/net_deflate.c \
 		src/buf.c src/log.c $(shell pkg-config --libs zlib)

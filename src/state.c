@@ -28,7 +28,7 @@ void state_add(struct folder_state *st, uint32_t uid, unsigned flags, int64_t da
 	m->uid = uid;
 	m->flags = (uint8_t)(flags & MFLAG_ALL);
 	m->date = date;
-	m->keywords = keywords && *keywords ? xstrdup(keywords) : NULL;
+	m->keywords = kwset_intern(&st->kw, keywords);
 }
 
 const struct state_msg *state_find(const struct folder_state *st, uint32_t uid)
@@ -88,8 +88,7 @@ int state_names_known(const struct folder_state *st)
 
 void state_clear_msgs(struct folder_state *st)
 {
-	for (size_t i = 0; i < st->n; i++)
-		free(st->msgs[i].keywords);
+	kwset_free(&st->kw);
 	st->n = 0;
 }
 

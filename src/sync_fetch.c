@@ -417,8 +417,7 @@ static int on_message(void *ctx, const struct imap_msg *m, char *err, size_t err
 		it.size = m->rfc822_size;
 	if (m->has_flags) {
 		f->sv.msgs[idx].flags = (uint8_t)m->flags;
-		free(f->sv.keywords[idx]);
-		f->sv.keywords[idx] = *m->keywords ? xstrdup(m->keywords) : NULL;
+		f->sv.keywords[idx] = kwset_intern(&f->sv.kw, m->keywords);
 	}
 	/* a file dated "now" would never be corrected: without its
 	 * INTERNALDATE, held until its command ends (settle_dateless) */

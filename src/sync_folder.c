@@ -156,6 +156,11 @@ static int record_state(struct folder_run *f, const struct imap_mailbox *mb, con
 				    .folder_id = state_folder_id(rel),
 				    .kept = a->acct->deletions == DELETIONS_KEEP };
 	uint32_t max_uid = 0;
+	/* the files and flags are exact all the same; only the state (and so
+	 * push) goes without those keywords */
+	if (f->sv.kw.refused)
+		log_warn("account %s: folder \"%s\": its distinct keyword sets pass %zu KiB: the messages past "
+			 "them are recorded without keywords", a->acct->name, f->name, KWSET_CAP / 1024);
 	for (size_t i = 0; i < f->sv.n; i++) {
 		if (!f->sv.present[i])
 			continue;

@@ -13,6 +13,7 @@
 
 #include "mailkeep/buf.h"
 #include "mailkeep/imap.h"
+#include "mailkeep/kwset.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/plan.h"
 #include "mailkeep/state.h"
@@ -22,7 +23,8 @@
 /* The server's view of a folder, built from FETCH (UID FLAGS). */
 struct server_view {
 	struct plan_server_msg *msgs;
-	char **keywords;        /* parallel to msgs; NULL entries mostly */
+	const char **keywords;  /* parallel to msgs; NULL entries mostly, else in kw */
+	struct kwset kw;        /* the keyword sets of msgs, each once (bounded; freed by sync_sv_free) */
 	uint8_t *present;       /* parallel: the message is on disk */
 	int64_t *date;          /* parallel: its file's name date (state_msg.date) */
 	int64_t *idate;         /* parallel, or NULL: the INTERNALDATE listed with the flags */

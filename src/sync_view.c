@@ -33,15 +33,14 @@ static void sv_add(struct server_view *sv, uint32_t uid, unsigned flags, const c
 	if (sv->idate)
 		sv->idate[sv->n] = INT64_MIN;
 	sv->msgs[sv->n] = (struct plan_server_msg){ .uid = uid, .flags = (uint8_t)flags };
-	sv->keywords[sv->n] = kw && *kw ? xstrdup(kw) : NULL;
+	sv->keywords[sv->n] = kwset_intern(&sv->kw, kw);
 	sv->n++;
 }
 
 void sync_sv_free(struct server_view *sv)
 {
 	const struct imap_client *imap = sv->imap;
-	for (size_t i = 0; i < sv->n; i++)
-		free(sv->keywords[i]);
+	kwset_free(&sv->kw);
 	free(sv->msgs);
 	free(sv->keywords);
 	free(sv->present);
@@ -68,7 +67,7 @@ ssize_t sync_sv_find(const struct server_view *sv, uint32_t uid)
 
 struct sv_pair {
 	struct plan_server_msg m;
-	char *kw;
+	const char *kw;
 	int64_t idate;
 	size_t seq;
 };
@@ -95,7 +94,6 @@ static void sv_dedupe(struct server_view *sv)
 		qsort(tmp, n, sizeof(*tmp), cmp_pair);
 		for (size_t i = 0; i < n; i++) {
 			if (o && sv->msgs[o - 1].uid == tmp[i].m.uid) {
-				free(sv->keywords[o - 1]);
 				if (sv->idate && tmp[i].idate == INT64_MIN) /* a date stays known */
 					tmp[i].idate = sv->idate[o - 1];
 				o--;
@@ -134,8 +132,7 @@ static int on_flags(void *ctx, const struct imap_msg *m, char *err, size_t errle
 	}
 	if (sv->n && sv->msgs[sv->n - 1].uid == m->uid) { /* the same again: the last wins */
 		sv->msgs[sv->n - 1].flags = (uint8_t)m->flags;
-		free(sv->keywords[sv->n - 1]);
-		sv->keywords[sv->n - 1] = *m->keywords ? xstrdup(m->keywords) : NULL;
+		sv->keywords[sv->n - 1] = kwset_intern(&sv->kw, m->keywords);
 		/* a message's INTERNALDATE never changes: an unsolicited FETCH of
 		 * its flags alone does not unlearn it */
 		if (sv->idate && m->internaldate != INT64_MIN)
@@ -221,6 +218,8 @@ static void merge_view(struct folder_run *f, const struct folder_state *st, stru
 			st->msgs[m[i].known].keywords;
 		sv_add(&f->sv, m[i].uid, m[i].flags, kw);
 	}
+	/* sets either table could not keep are missing from the view too */
+	f->sv.kw.refused += ch->changed.kw.refused + st->kw.refused;
 	free(m);
 }
 

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mailkeep/kwset.h"
+
 #define STATE_FILE ".mailkeep-state"
 
 #define STATE_NO_DATE INT64_MIN
@@ -36,7 +38,7 @@ struct state_msg {
 	uint32_t uid;
 	uint8_t flags;    /* MFLAG_* */
 	int64_t date;     /* the file name's date, or STATE_NO_DATE */
-	char *keywords;   /* NULL or owned, space-separated */
+	const char *keywords; /* NULL, or space-separated in the state's kw table */
 };
 
 struct folder_state {
@@ -54,6 +56,8 @@ struct folder_state {
 	int64_t declared;     /* message count the file's header gave; -1: none (older file) */
 	struct state_msg *msgs; /* sorted by uid; owned */
 	size_t n, cap;
+	struct kwset kw;      /* the messages' keyword sets, each once (bounded: a set
+				 * past its cap is not kept, kw.refused counts them) */
 };
 
 /* Load <dir>/.mailkeep-state. A missing file gives an empty state and returns 1;
@@ -113,14 +117,15 @@ uint64_t state_folder_id(const char *rel);
  * version that did not record the folder. */
 int state_is_of(const struct folder_state *st, const char *rel);
 
-/* Append a message (uids must be appended in increasing order). keywords copied;
- * date: the file name's date, or STATE_NO_DATE. */
+/* Append a message (uids must be appended in increasing order). keywords
+ * interned in st->kw (none kept when past its cap); date: the file name's
+ * date, or STATE_NO_DATE. */
 void state_add(struct folder_state *st, uint32_t uid, unsigned flags, int64_t date, const char *keywords);
 /* 1 when every message has its file name's date. */
 int state_names_known(const struct folder_state *st);
 /* Binary search; NULL if absent. */
 const struct state_msg *state_find(const struct folder_state *st, uint32_t uid);
-/* Drop all messages; keep the header fields. */
+/* Drop all messages and their keyword sets; keep the header fields. */
 void state_clear_msgs(struct folder_state *st);
 void state_free(struct folder_state *st);
 

@@ -179,9 +179,7 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 
 static void folder_free(struct folder_run *f)
 {
-	for (size_t i = 0; i < f->n_src; i++)
-		free(f->kw[i]);
-	free(f->kw);
+	kwset_free(&f->kw);
 	free(f->refused);
 	free(f->kw_again);
 	free(f->bare);

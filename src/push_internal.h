@@ -54,7 +54,7 @@ struct folder_run {
 	struct maildir_view view;
 	struct push_src *src;      /* sorted by (uv, uid) */
 	size_t *file;              /* src index -> view.files index */
-	char **kw;                 /* src index -> normalised keywords (owned) */
+	struct kwset kw;           /* the keywords of src, normalised, each set once */
 	size_t n_src;
 	int keywords_ok;
 	struct buf permanent;      /* without keywords_ok: the keywords PERMANENTFLAGS lists */
@@ -85,7 +85,7 @@ int push_folder(struct push_run *r, const char *rel, char *err, size_t errlen);
 
 /* ---- push_mirror.c ---- */
 
-/* Read the mirror folder's messages into f->src, f->file and f->kw (sorted by
+/* Read the mirror folder's messages into f->src and f->file, their keywords into f->kw (sorted by
  * UIDVALIDITY and UID); 0, or -1 with err. */
 int push_scan_source(struct folder_run *f, char *err, size_t errlen);
 /* Load the folder's push state into f->st (empty when there is none; *damaged

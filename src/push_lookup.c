@@ -510,7 +510,7 @@ static void record_outcomes(struct folder_run *f, const size_t *idx, size_t n, i
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
 		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);
-		push_entry_set_keywords(e, kw.data);
+		push_entry_set_keywords(&f->st, e, kw.data);
 		if (!learning)
 			f->found++;
 		if (e->flags != s->flags || strcmp(kw.data, s->keywords))
@@ -647,7 +647,7 @@ int push_resolve_gone_pending(struct folder_run *f, char *err, size_t errlen)
 		e->tgt_uid = c->uid;
 		e->flags = (uint8_t)(c->flags & MFLAG_ALL);
 		push_keywords_normalise(c->keywords, push_allowed_keywords(f), &kw);
-		push_entry_set_keywords(e, kw.data);
+		push_entry_set_keywords(&f->st, e, kw.data);
 		log_info("push %s -> %s: folder \"%s\": target UID %" PRIu32 " was appended by an interrupted "
 			 "run for a message the source no longer has", f->r->src->name, f->r->dst->name, f->name,
 			 c->uid);

@@ -227,11 +227,11 @@ static int scan_load_state(struct folder_run *f, struct folder_state *fs, char *
 }
 
 /* The source messages of f->view, one per (uidvalidity, uid), into
- * SRC/FILE/KWS (KWS[k] owned by the caller), flags from the file name,
+ * SRC/FILE (their keywords held in f->kw), flags from the file name,
  * keywords from FS, those the target folder cannot keep dropped (noted in D).
  * The number of messages. */
 static size_t scan_files(struct folder_run *f, const struct folder_state *fs, struct push_src *src, size_t *file,
-			 char **kws, struct scan_dropped *d)
+			 struct scan_dropped *d)
 {
 	struct buf kw = BUF_INIT, all = BUF_INIT, add = BUF_INIT, rem = BUF_INIT;
 	size_t n = 0;
@@ -271,8 +271,9 @@ static size_t scan_files(struct folder_run *f, const struct folder_state *fs, st
 			if (d->dropped.len < 200 && rem.len)
 				buf_addf(&d->dropped, " %s", rem.data);
 		}
-		kws[n] = xstrdup(kw.data);
-		src[n] = (struct push_src){ uv, mf->uid, flags, kws[n] };
+		/* f->kw holds a subset of the state's sets, normalised: never past the cap the state kept to */
+		const char *held = kwset_intern(&f->kw, kw.data);
+		src[n] = (struct push_src){ uv, mf->uid, flags, held ? held : "" };
 		file[n] = i;
 		n++;
 	}
@@ -283,9 +284,8 @@ static size_t scan_files(struct folder_run *f, const struct folder_state *fs, st
 	return n;
 }
 
-/* SRC/FILE/KWS[0..n) sorted into f->src, f->file and f->kw (f's, KWS's
- * strings with them). */
-static void scan_sort(struct folder_run *f, struct push_src *src, const size_t *file, char **kws, size_t n)
+/* SRC/FILE[0..n) sorted into f->src and f->file. */
+static void scan_sort(struct folder_run *f, struct push_src *src, const size_t *file, size_t n)
 {
 	/* sort by (uv, uid): the view is sorted by uid only */
 	size_t *order = xcalloc(n + 1, sizeof(*order));
@@ -294,11 +294,9 @@ static void scan_sort(struct folder_run *f, struct push_src *src, const size_t *
 	qsort_r(order, n, sizeof(*order), cmp_src, src);
 	f->src = xcalloc(n + 1, sizeof(*f->src));
 	f->file = xcalloc(n + 1, sizeof(*f->file));
-	f->kw = xcalloc(n + 1, sizeof(*f->kw));
 	for (size_t i = 0; i < n; i++) {
 		f->src[i] = src[order[i]];
 		f->file[i] = file[order[i]];
-		f->kw[i] = kws[order[i]];
 	}
 	f->n_src = n;
 	free(order);
@@ -330,13 +328,11 @@ int push_scan_source(struct folder_run *f, char *err, size_t errlen)
 		return -1;
 	struct push_src *src = xcalloc(f->view.n + 1, sizeof(*src));
 	size_t *file = xcalloc(f->view.n + 1, sizeof(*file));
-	char **kws = xcalloc(f->view.n + 1, sizeof(*kws));
-	size_t n = scan_files(f, &fs, src, file, kws, &d);
-	scan_sort(f, src, file, kws, n);
+	size_t n = scan_files(f, &fs, src, file, &d);
+	scan_sort(f, src, file, n);
 	scan_warn_dropped(f, &d);
 	free(src);
 	free(file);
-	free(kws);
 	state_free(&fs);
 	buf_free(&d.dropped);
 	return 0;

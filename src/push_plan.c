@@ -271,16 +271,14 @@ void push_state_remove(struct push_state *st, uint32_t uv, uint32_t uid)
 	size_t i = lower_bound(st, uv, uid);
 	if (i >= st->n || entry_cmp_key(&st->e[i], uv, uid))
 		return;
-	free(st->e[i].keywords);
 	free(st->e[i].pkey);
 	memmove(&st->e[i], &st->e[i + 1], (st->n - i - 1) * sizeof(*st->e));
 	st->n--;
 }
 
-void push_entry_set_keywords(struct push_entry *e, const char *keywords)
+void push_entry_set_keywords(struct push_state *st, struct push_entry *e, const char *keywords)
 {
-	free(e->keywords);
-	e->keywords = keywords && *keywords ? xstrdup(keywords) : NULL;
+	e->keywords = kwset_intern(&st->kw, keywords);
 }
 
 void push_entry_settle(struct push_entry *e)
@@ -296,7 +294,6 @@ void push_state_compact(struct push_state *st)
 	size_t o = 0;
 	for (size_t i = 0; i < st->n; i++) {
 		if (!st->e[i].src_uid) {
-			free(st->e[i].keywords);
 			free(st->e[i].pkey);
 			continue;
 		}
@@ -307,10 +304,9 @@ void push_state_compact(struct push_state *st)
 
 void push_state_clear(struct push_state *st)
 {
-	for (size_t i = 0; i < st->n; i++) {
-		free(st->e[i].keywords);
+	for (size_t i = 0; i < st->n; i++)
 		free(st->e[i].pkey);
-	}
+	kwset_free(&st->kw);
 	st->n = 0;
 }
 
@@ -441,7 +437,7 @@ static int parse_state_line(struct push_state *st, const char *line, struct buf 
 		p += fl;
 		if (*p == ' ') {
 			push_keywords_normalise(p + 1, NULL, kw);
-			push_entry_set_keywords(e, kw->data);
+			push_entry_set_keywords(st, e, kw->data);
 		}
 		return 0;
 	}

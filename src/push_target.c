@@ -105,7 +105,7 @@ static void append_outcome(struct folder_run *f, const struct pending_msg *m, in
 		e->unverified = 1; /* saved as in doubt until push_check_stored saw it */
 		e->tgt_uid = res->uid;
 		e->flags = s->flags;
-		push_entry_set_keywords(e, f->no_keywords ? "" : s->keywords);
+		push_entry_set_keywords(&f->st, e, f->no_keywords ? "" : s->keywords);
 	} else {
 		learn[(*n_learn)++] = m->src; /* no UIDPLUS: found by a search afterwards */
 	}
@@ -493,7 +493,7 @@ static int learn_uids(struct folder_run *f, const struct pending_msg *b, size_t 
 		e->tgt_uid = 0;
 		e->flags = s->flags;
 		/* what its APPEND carried: none when sent again without them */
-		push_entry_set_keywords(e, f->bare && f->bare[missing[k]] ? "" : s->keywords);
+		push_entry_set_keywords(&f->st, e, f->bare && f->bare[missing[k]] ? "" : s->keywords);
 		log_warn("push %s -> %s: folder \"%s\": message UID %" PRIu32 " was appended but cannot be "
 			 "found on the target; its flags will not be updated", f->r->src->name, f->r->dst->name,
 			 f->name, s->uid);

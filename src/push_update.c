@@ -245,13 +245,13 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 				e->flags |= s->flags;
 			if (!(half & 2))
 				e->flags &= s->flags;
-			push_entry_set_keywords(e, kw.data);
+			push_entry_set_keywords(&f->st, e, kw.data);
 			buf_free(&kw);
 			f->failed++;
 			continue;
 		}
 		e->flags = s->flags;
-		push_entry_set_keywords(e, s->keywords);
+		push_entry_set_keywords(&f->st, e, s->keywords);
 		f->updated++;
 	}
 	free(refused);

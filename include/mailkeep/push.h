@@ -19,6 +19,7 @@
 #include "mailkeep/buf.h"
 #include "mailkeep/config.h"
 #include "mailkeep/imap.h"
+#include "mailkeep/kwset.h"
 
 /* ---- folder names ---- */
 
@@ -164,7 +165,7 @@ struct push_entry {
 	uint8_t flags;             /* MFLAG_* as set on the target */
 	uint8_t pending;
 	uint8_t unverified;        /* given an APPENDUID not checked yet (push_check_stored): saved as "p" */
-	char *keywords;            /* NULL or owned, normalised */
+	const char *keywords;      /* NULL, or normalised, in the push state's kw table */
 	char *pkey;                /* pending: NULL or owned, "<size> <date> <digest hex>[ <message-id>]" */
 };
 struct push_state {
@@ -177,6 +178,8 @@ struct push_state {
 	char *permanent;
 	struct push_entry *e;
 	size_t n, cap;
+	struct kwset kw;           /* the entries' keyword sets, each once (bounded, as a
+				    * folder state's: a set past the cap is recorded as none) */
 };
 
 /* Parse a state file's text into *st (zeroed first). 0, or -1 with err. */
@@ -186,7 +189,8 @@ void push_state_format(const struct push_state *st, struct buf *out);
 struct push_entry *push_state_find(const struct push_state *st, uint32_t uv, uint32_t uid);
 /* The entry for (uv, uid), inserted (zeroed) in order when absent. */
 struct push_entry *push_state_put(struct push_state *st, uint32_t uv, uint32_t uid);
-void push_entry_set_keywords(struct push_entry *e, const char *keywords);
+/* e's keywords: a copy of keywords held in st->kw ("" or NULL: none). */
+void push_entry_set_keywords(struct push_state *st, struct push_entry *e, const char *keywords);
 /* The entry is on the target and checked: neither pending nor unverified, and
  * its key on the wire freed (only those two are saved with it, and a push of
  * 100,000 messages kept 100,000 of them, ~250 bytes each, to its end). */

@@ -345,7 +345,7 @@ Test(push_state, round_trip)
 	struct push_entry *e = push_state_put(&st, 7, 3);
 	e->tgt_uid = 11;
 	e->flags = MFLAG_SEEN | MFLAG_FLAGGED;
-	push_entry_set_keywords(e, "$label1 Work");
+	push_entry_set_keywords(&st, e, "$label1 Work");
 	e = push_state_put(&st, 7, 1);
 	e->tgt_uid = 10;
 	e = push_state_put(&st, 5, 4000000000u);

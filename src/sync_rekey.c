@@ -124,8 +124,10 @@ static int finish(struct folder_run *f, const struct folder_state *st, const str
 	struct buf name = BUF_INIT, from = BUF_INIT, path = BUF_INIT, old_rel = BUF_INIT, new_rel = BUF_INIT;
 	struct folder_state nst = *st;
 	int rc = -1;
+	/* the header copied; the messages and their keyword sets are nst's own */
 	nst.msgs = NULL;
 	nst.n = nst.cap = 0;
+	nst.kw = (struct kwset)KWSET_INIT;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct state_msg *m = &st->msgs[i];
 		maildir_canonical_name(&name, m->date, plan->old_uidvalidity, plan->pairs[i].old_uid, m->flags);
@@ -166,7 +168,7 @@ static int finish(struct folder_run *f, const struct folder_state *st, const str
 	}
 	rc = maildir_fsync_dir(dir, err, errlen);
 out:
-	state_free(&nst); /* its messages only: the header holds no pointer */
+	state_free(&nst); /* its own messages and keyword sets */
 	buf_free(&name);
 	buf_free(&from);
 	buf_free(&path);

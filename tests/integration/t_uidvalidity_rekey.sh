@@ -8,6 +8,8 @@
 t_begin
 dc_up
 seed populate --seed 6 --count 5
+# keywords on INBOX's messages: the re-keyed state keeps them (and its table is its own)
+dadm flags add -u alice '$label1 NonJunk' mailbox INBOX all
 cfg=$T/config.yaml
 { echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
 A=$T/mail/alice
@@ -58,6 +60,9 @@ check '[ "$(ls "$A/INBOX/cur" | grep -c "\.777_")" = "$n_inbox" ]' "INBOX/cur: n
 check '[ "$(ls "$A/Archive/2024/cur" | grep -c "\.${new_sub}_")" = "$n_sub" ]' \
 	"Archive/2024/cur: not every file of UIDVALIDITY $new_sub"
 check 'grep -q "^uidvalidity 777$" "$A/INBOX/.mailkeep-state"' "INBOX's state is not of UIDVALIDITY 777"
+# (UID 1's were replaced by the flags above)
+check '[ "$(grep -c "^m .* \$label1 NonJunk$" "$A/INBOX/.mailkeep-state")" = "$((n_inbox - 1))" ]' \
+	"INBOX's re-keyed state lost the keywords: $(grep '^m ' "$A/INBOX/.mailkeep-state" | head -n 2)"
 # the same inodes, modes and mtimes: renamed, not written again
 modes "$A/INBOX" >"$T/inbox.modes1"
 modes "$A/Archive/2024" >"$T/sub.modes1"

@@ -59,8 +59,13 @@ static void status_folder(void *ctx, const char *dir, const char *rel)
 	static const char *const subs[] = { "cur", "new" };
 	s->folders++;
 	/* the header only: the message lines (~20 bytes each, and a state_msg
-	 * each) would make status need memory for the folder's every message */
-	if (state_load_header(dir, &st, err, sizeof(err)) == 0) {
+	 * each) would make status need memory for the folder's every message;
+	 * the whole file when the header cannot tell (one written before the
+	 * count line existed) */
+	int r = state_load_header(dir, &st, err, sizeof(err));
+	if (r < 0)
+		r = state_load(dir, &st, err, sizeof(err));
+	if (r == 0) {
 		s->orphaned += st.orphaned != 0;
 		state_free(&st);
 	}

@@ -49,6 +49,13 @@ printf 'm garbage\n' >>"$A/R&D/.mailkeep-state"
 printf 'm garbage\n' >>"$A/日本語/.mailkeep-state"
 mk -c "$cfg" status
 check 'grep -q "(some no longer on the server)" "$MK_OUT"' "status missed the gone folders once their message lines were damaged"
+# (states written before the "messages" count line existed: the header alone
+# cannot tell, status reads them whole, as before)
+sed '/^messages /d' "$T/rd.state" >"$A/R&D/.mailkeep-state"
+sed '/^messages /d' "$T/jp.state" >"$A/日本語/.mailkeep-state"
+check '! grep -q "^messages " "$A/R&D/.mailkeep-state" && grep -q "^orphaned 1" "$A/R&D/.mailkeep-state"' "the older state file is not as expected"
+mk -c "$cfg" status
+check 'grep -q "(some no longer on the server)" "$MK_OUT"' "status missed the gone folders in states without a count line"
 cp -p "$T/rd.state" "$A/R&D/.mailkeep-state"
 cp -p "$T/jp.state" "$A/日本語/.mailkeep-state"
 

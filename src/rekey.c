@@ -12,6 +12,31 @@
 
 #define RECORD_MAGIC "mailkeep-rekey 1"
 
+static int by_date_size(const void *a, const void *b)
+{
+	const struct rekey_local *x = a, *y = b;
+	if (x->date != y->date)
+		return x->date < y->date ? -1 : 1;
+	return x->crlf_size < y->crlf_size ? -1 : x->crlf_size > y->crlf_size;
+}
+
+/* Two of LOCAL's messages with the same date and size: the server's order of
+ * them cannot be told from its listing, so neither can which is which. */
+static int date_size_twice(const struct rekey_local *local, size_t n, uint32_t *uid)
+{
+	struct rekey_local *c = xmalloc(n * sizeof(*c));
+	int twice = 0;
+	memcpy(c, local, n * sizeof(*c));
+	qsort(c, n, sizeof(*c), by_date_size);
+	for (size_t i = 1; i < n && !twice; i++)
+		if (c[i].date == c[i - 1].date && c[i].crlf_size == c[i - 1].crlf_size) {
+			twice = 1;
+			*uid = c[i].uid;
+		}
+	free(c);
+	return twice;
+}
+
 int rekey_match(const struct rekey_local *local, size_t nlocal, const struct rekey_server *server, size_t nserver,
 		struct rekey_pair **pairs, char *why, size_t whylen)
 {
@@ -42,6 +67,11 @@ int rekey_match(const struct rekey_local *local, size_t nlocal, const struct rek
 				 l->uid);
 			return 1;
 		}
+	}
+	uint32_t twin;
+	if (date_size_twice(local, nlocal, &twin)) {
+		snprintf(why, whylen, "the file of UID %" PRIu32 " has the date and size of another", twin);
+		return 1;
 	}
 	*pairs = xmalloc(nlocal * sizeof(**pairs));
 	for (size_t i = 0; i < nlocal; i++)

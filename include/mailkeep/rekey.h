@@ -49,7 +49,8 @@ struct rekey_plan {
  * INTERNALDATE as a name gives it, 0 before 1970) and size. 0 and *PAIRS
  * (NLOCAL of them, the caller's to free) when every message matches; 1 with
  * WHY when not (a doubt is a mismatch: unsorted or repeated UIDs, a UID 0, a
- * date or size not known, no message at all). */
+ * date or size not known, no message at all, two of LOCAL with the same
+ * date and size: their order on the server cannot be told). */
 int rekey_match(const struct rekey_local *local, size_t nlocal, const struct rekey_server *server, size_t nserver,
 		struct rekey_pair **pairs, char *why, size_t whylen);
 

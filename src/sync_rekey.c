@@ -113,8 +113,27 @@ static int on_listed(void *ctx, const struct imap_msg *msg, char *err, size_t er
 	return 0;
 }
 
+/* The file of UID (of UIDVALIDITY UV) in VIEW (DIR's files, scanned on the
+ * first call) under whatever flags a mail reader gave it since its name was
+ * planned, or NULL. 0, or -1 with err. */
+static int find_renamed(const char *dir, struct maildir_view *view, int *scanned, uint32_t uv, uint32_t uid,
+			const struct maildir_file **found, char *err, size_t errlen)
+{
+	*found = NULL;
+	if (!*scanned) {
+		if (maildir_scan(dir, view, err, errlen) < 0)
+			return -1;
+		*scanned = 1;
+	}
+	for (size_t i = 0; i < view->n && !*found; i++)
+		if (view->files[i].uid == uid && view->files[i].uidvalidity == uv)
+			*found = &view->files[i];
+	return 0;
+}
+
 /* The renames of PLAN made in f's cur/ (those whose old name is still
- * there; each reported as a change), cur/ synced, the state (ST, of the old
+ * there, or whose file a reader renamed with other flags meanwhile: it keeps
+ * them; each reported as a change), cur/ synced, the state (ST, of the old
  * UIDVALIDITY, holding exactly PLAN's old UIDs) re-keyed and saved, the
  * record removed and the folder synced. 0, or -1 with err. */
 static int finish(struct folder_run *f, const struct folder_state *st, const struct rekey_plan *plan, char *err,
@@ -123,7 +142,8 @@ static int finish(struct folder_run *f, const struct folder_state *st, const str
 	const char *dir = f->dir.data;
 	struct buf name = BUF_INIT, from = BUF_INIT, path = BUF_INIT, old_rel = BUF_INIT, new_rel = BUF_INIT;
 	struct folder_state nst = *st;
-	int rc = -1;
+	struct maildir_view view = { 0 };
+	int rc = -1, scanned = 0, renamed_new = 0;
 	/* the header copied; the messages and their keyword sets are nst's own */
 	nst.msgs = NULL;
 	nst.n = nst.cap = 0;
@@ -142,15 +162,38 @@ static int finish(struct folder_run *f, const struct folder_state *st, const str
 		buf_addf(&new_rel, "%s/cur/%s", f->rel, name.data);
 		if (rename(from.data, path.data) == 0)
 			sync_change(f->a, SYNC_CHANGE_RENAME, old_rel.data, new_rel.data);
-		else if (errno != ENOENT) { /* ENOENT: renamed by the killed run this finishes */
+		else if (errno != ENOENT) {
 			snprintf(err, errlen, "%s: rename: %s", from.data, strerror(errno));
 			goto out;
+		} else { /* renamed by the killed run this finishes, or by a mail reader */
+			const struct maildir_file *file;
+			if (find_renamed(dir, &view, &scanned, plan->old_uidvalidity, plan->pairs[i].old_uid, &file,
+					 err, errlen) < 0)
+				goto out;
+			if (file) {
+				maildir_canonical_name(&name, m->date, plan->new_uidvalidity, plan->pairs[i].new_uid,
+						       file->flags);
+				buf_reset(&old_rel);
+				buf_addf(&old_rel, "%s/%s/%s", f->rel, file->in_new ? "new" : "cur",
+					 maildir_view_name(&view, file));
+				buf_reset(&new_rel);
+				buf_addf(&new_rel, "%s/cur/%s", f->rel, name.data);
+				if (maildir_rename(dir, file->in_new, maildir_view_name(&view, file), name.data, err,
+						   errlen) < 0)
+					goto out;
+				sync_change(f->a, SYNC_CHANGE_RENAME, old_rel.data, new_rel.data);
+				renamed_new |= file->in_new;
+			}
 		}
 		state_add(&nst, plan->pairs[i].new_uid, m->flags, m->date, m->keywords);
 	}
 	buf_reset(&path);
 	buf_addf(&path, "%s/cur", dir);
 	if (maildir_fsync_dir(path.data, err, errlen) < 0)
+		goto out;
+	buf_reset(&path);
+	buf_addf(&path, "%s/new", dir);
+	if (renamed_new && maildir_fsync_dir(path.data, err, errlen) < 0)
 		goto out;
 	nst.uidvalidity = plan->new_uidvalidity;
 	nst.uidnext = plan->uidnext > plan->pairs[plan->n - 1].new_uid ? plan->uidnext :
@@ -169,6 +212,7 @@ static int finish(struct folder_run *f, const struct folder_state *st, const str
 	rc = maildir_fsync_dir(dir, err, errlen);
 out:
 	state_free(&nst); /* its own messages and keyword sets */
+	maildir_view_free(&view);
 	buf_free(&name);
 	buf_free(&from);
 	buf_free(&path);

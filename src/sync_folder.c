@@ -2,6 +2,7 @@
  * sync_dir.c) while the server's view is learnt (sync_view.c), the plan applied
  * (renames, removals: sync_apply.c), the download (sync_fetch.c), the state
  * handed to the end-of-run commit. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "mailkeep/log.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/plan.h"
+#include "mailkeep/rekey.h"
 #include "mailkeep/state.h"
 
 #include "sync_folder.h"
@@ -361,7 +363,19 @@ static int rekey(struct folder_run *f, struct folder_state *st, struct maildir_v
 		 const struct imap_select_info *info, int *rc, char *err, size_t errlen)
 {
 	int done;
-	if (!st->uidvalidity || st->uidvalidity == info->uidvalidity || !st->n || !state_names_known(st))
+	if (!st->uidvalidity || st->uidvalidity == info->uidvalidity)
+		return 0;
+	/* a run killed while it wrote the record left its temporary file: removed
+	 * whether this run re-keys or moves aside */
+	struct buf tmp = BUF_INIT;
+	buf_addf(&tmp, "%s/%s.tmp", f->dir.data, REKEY_FILE);
+	int gone = unlink(tmp.data) == 0 || errno == ENOENT;
+	if (!gone)
+		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));
+	buf_free(&tmp);
+	if (!gone)
+		return -1;
+	if (!st->n || !state_names_known(st))
 		return 0;
 	/* a killed run's move aside (its mark written) is finished, not undone */
 	int pending = sync_aside_pending(f, st->uidvalidity, err, errlen);

@@ -1799,7 +1799,8 @@ class _(BadExamine):
 
 
 @sc("uidvalidity-per-connection", rc="0", named="-", pre=PRE,
-    doc="Bad's UIDVALIDITY differs on every connection (after a first sync): moved aside, mirrored anew")
+    doc="Bad's UIDVALIDITY differs on every connection (after a first sync), its messages the same: "
+        "re-keyed (renamed, nothing downloaded again)")
 class _(HmsBump):
     def folders(self, c):
         if not hasattr(c, "my_folders"):

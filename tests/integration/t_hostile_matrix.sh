@@ -195,9 +195,17 @@ expected() {
 }
 
 # message keys (file name without the flags) of the files in cur/ and new/ under DIR
+# msg_keys DIR: each message file as "<name without its flags> <inode>"; a message is kept when
+# a file of the same name or the same inode is still there (a re-key renames to another
+# UIDVALIDITY, a move aside to another directory: the inode stays)
 msg_keys() {
 	[ -d "$1" ] || return 0
-	find "$1" -type f \( -path '*/cur/*' -o -path '*/new/*' \) -name '*,U=*' -printf '%f\n' | sed 's/:2,.*//' | sort -u
+	find "$1" -type f \( -path '*/cur/*' -o -path '*/new/*' \) -name '*,U=*' -printf '%f %i\n' | sed 's/:2,[^ ]*//' | sort -u
+}
+
+# lost_keys PRE POST: the names of PRE's messages of which POST has neither the name nor the inode
+lost_keys() {
+	awk 'NR == FNR { name[$1] = 1; ino[$2] = 1; next } !($1 in name) && !($2 in ino) { print $1 }' "$2" "$1"
 }
 
 box_list() {
@@ -334,7 +342,7 @@ run_one() {
 	fi
 	if [ -s "$s/keys.pre" ] && ! has remove; then
 		msg_keys "$acct" >"$s/keys.post"
-		f=$(comm -23 "$s/keys.pre" "$s/keys.post" | head -n 3 | tr '\n' ' ')
+		f=$(lost_keys "$s/keys.pre" "$s/keys.post" | head -n 3 | tr '\n' ' ')
 		[ -z "$f" ] || problem "local messages lost: $f"
 	fi
 	if [ $rc -lt 124 ] && [ -d "$acct" ] && ! has nogood; then

@@ -5,7 +5,8 @@
 #   BENCH_SIZE=S|M|L      corpus for the peer comparison (default M)
 #   BENCH_TOOLS=...       tools for ../shared/bench/bench (default mbsync,raw,mailkeep)
 #   BENCH_ARGS="..."      extra arguments for ../shared/bench/bench (e.g. --rtt-ms 50, --big 50000000)
-#   BENCH_SKIP_PEERS=1    only the snapshot benchmark
+#   BENCH_SKIP_PEERS=1    no peer comparison
+#   BENCH_SKIP_FLOOR=1    no floor measurement (tests/bench_floor.py; BENCH_FLOOR_ROUNDS=5 rounds)
 #   BENCH_SNAPSHOT_SIZE=M corpus for the snapshot benchmark (M = 20k messages)
 set -euo pipefail
 bin=${1:?usage: bench.sh MAILKEEP_BINARY}
@@ -24,6 +25,11 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
 	# shellcheck disable=SC2086
 	"$shared/bench" --size "${BENCH_SIZE:-M}" --tools "${BENCH_TOOLS:-mbsync,raw,mailkeep}" \
 		--mailkeep "$bin" ${BENCH_ARGS:-}
+fi
+
+if [ "${BENCH_SKIP_FLOOR:-0}" != 1 ] && command -v mbsync >/dev/null; then
+	echo "== floors: the server's own part of a no-change and a changed run (M corpus), beside mbsync and mailkeep"
+	python3 "$repo/tests/bench_floor.py" "$shared" "$bin" "${BENCH_FLOOR_ROUNDS:-5}"
 fi
 
 echo "== snapshot: ${BENCH_SNAPSHOT_SIZE:-M} corpus, incremental after a 1 % change vs a full re-snapshot"

@@ -172,9 +172,9 @@ int sync_aside_pending(struct folder_run *f, uint32_t old_uv, char *err, size_t 
 int sync_rekey_resume(struct folder_run *f, char *err, size_t errlen);
 /* ST of another UIDVALIDITY than INFO's: when the server's messages are
  * provably ST's (UIDs, INTERNALDATE, RFC822.SIZE asked) and VIEW holds exactly
- * ST's files, those renamed to the new UIDVALIDITY and UIDs, ST re-keyed and
- * saved, *DONE set. 0 (*DONE 0: move aside), an IMAP_ERR_* code of the
- * connection, or IMAP_ERR_LOCAL with err. */
+ * ST's files, those renamed to the new UIDVALIDITY and UIDs, the state
+ * re-keyed and saved, *ST replaced by it, *DONE set. 0 (*DONE 0: move
+ * aside), an IMAP_ERR_* code of the connection, or IMAP_ERR_LOCAL with err. */
 int sync_rekey_try(struct folder_run *f, struct folder_state *st, const struct maildir_view *view,
 		   const struct imap_select_info *info, int *done, char *err, size_t errlen);
 

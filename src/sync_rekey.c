@@ -135,8 +135,9 @@ static int find_renamed(const char *dir, struct maildir_view *view, int *scanned
  * there, or whose file a reader renamed with other flags meanwhile: it keeps
  * them; each reported as a change), cur/ synced, the state (ST, of the old
  * UIDVALIDITY, holding exactly PLAN's old UIDs) re-keyed and saved, the
- * record removed and the folder synced. 0, or -1 with err. */
-static int finish(struct folder_run *f, const struct folder_state *st, const struct rekey_plan *plan, char *err,
+ * record removed and the folder synced. 0 and *ST the state as saved (the
+ * old one freed), or -1 with err (*ST unchanged). */
+static int finish(struct folder_run *f, struct folder_state *st, const struct rekey_plan *plan, char *err,
 		  size_t errlen)
 {
 	const char *dir = f->dir.data;
@@ -209,9 +210,14 @@ static int finish(struct folder_run *f, const struct folder_state *st, const str
 		snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
 		goto out;
 	}
-	rc = maildir_fsync_dir(dir, err, errlen);
+	if (maildir_fsync_dir(dir, err, errlen) < 0)
+		goto out;
+	state_free(st);
+	*st = nst; /* moved: the caller's from here */
+	memset(&nst, 0, sizeof(nst));
+	rc = 0;
 out:
-	state_free(&nst); /* its own messages and keyword sets */
+	state_free(&nst); /* its own messages and keyword sets, unless moved */
 	maildir_view_free(&view);
 	buf_free(&name);
 	buf_free(&from);
@@ -366,15 +372,6 @@ int sync_rekey_try(struct folder_run *f, struct folder_state *st, const struct m
 	    finish(f, st, &plan, err, errlen) < 0)
 		goto out;
 	rc = 0;
-	/* ST as finish() saved it */
-	for (size_t i = 0; i < st->n; i++)
-		st->msgs[i].uid = plan.pairs[i].new_uid;
-	st->uidvalidity = plan.new_uidvalidity;
-	st->uidnext = plan.uidnext > plan.pairs[plan.n - 1].new_uid ? plan.uidnext :
-		plan.pairs[plan.n - 1].new_uid + 1;
-	st->highestmodseq = 0;
-	st->cur_mtime_ns = st->new_mtime_ns = 0;
-	st->listed = 0;
 	*done = 1;
 	log_info("account %s: folder \"%s\": re-keyed %zu messages to UIDVALIDITY %" PRIu32 " (was %" PRIu32
 		 "); none downloaded again", a->acct->name, f->name, plan.n, plan.new_uidvalidity,

@@ -156,6 +156,12 @@ int rekey_parse(const char *data, size_t len, struct rekey_plan *plan, char *err
 		snprintf(err, errlen, "UIDVALIDITY %" PRIu64 " to %" PRIu64 " with %" PRIu64 " messages", from, to, n);
 		return -1;
 	}
+	/* each pair a line of 4 bytes at least ("1 2\n"): a count the bytes
+	 * left cannot hold is refused before anything is allocated for it */
+	if (n > (len - pos) / 4) {
+		snprintf(err, errlen, "%" PRIu64 " pairs in %zu bytes", n, len - pos);
+		return -1;
+	}
 	plan->old_uidvalidity = (uint32_t)from;
 	plan->new_uidvalidity = (uint32_t)to;
 	plan->uidnext = (uint32_t)uidnext;

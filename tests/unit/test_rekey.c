@@ -130,3 +130,26 @@ Test(rekey, record_malformed)
 	char err[256];
 	cr_expect_eq(rekey_parse(nul, sizeof(nul) - 1, &plan, err, sizeof(err)), -1);
 }
+
+/* A count of pairs the bytes after the header cannot hold (each pair a line
+ * of 4 bytes at least) is refused before the pairs are allocated (2M pairs
+ * took 16 MB for a 100-byte file), naming the count; one they just hold is
+ * read. */
+Test(rekey, record_count_past_its_bytes)
+{
+	static const char big[] = "mailkeep-rekey 1\nfrom 1\nto 2\nuidnext 0\npairs 2000000\n"
+				  "1 1\n2 2\n3 3\n4 4\n5 5\n6 6\n7 7\n8 8\n9 9\n10 10\n11 11\n";
+	static const char tight[] = "mailkeep-rekey 1\nfrom 1\nto 2\nuidnext 0\npairs 3\n1 1\n2 2\n3 3\n";
+	static const char short_one[] = "mailkeep-rekey 1\nfrom 1\nto 2\nuidnext 0\npairs 4\n1 1\n2 2\n3 3\n";
+	struct rekey_plan plan;
+	char err[256] = "";
+	cr_expect_eq(rekey_parse(big, sizeof(big) - 1, &plan, err, sizeof(err)), -1);
+	cr_expect_null(plan.pairs);
+	cr_expect_str_eq(err, "2000000 pairs in 48 bytes");
+	cr_expect_eq(rekey_parse(short_one, sizeof(short_one) - 1, &plan, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "4 pairs in 12 bytes");
+	cr_assert_eq(rekey_parse(tight, sizeof(tight) - 1, &plan, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(plan.n, 3);
+	cr_expect_eq(plan.pairs[2].new_uid, 3);
+	rekey_plan_free(&plan);
+}

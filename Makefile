@@ -123,6 +123,7 @@ fuzz:
 		src/maildir_name.c src/push_name.c src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_push_state tests/fuzz/fuzz_push_state.c src/push_plan.c src/kwset.c \
 		src/utf7.c src/maildir_name.c src/buf.c src/log.c $(shell pkg-config --libs libcrypto)
+	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_rekey tests/fuzz/fuzz_rekey.c src/rekey.c src/buf.c src/log.c
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_net_deflate tests/fuzz/fuzz_net_deflate.c src/net_deflate.c \
 		src/buf.c src/log.c $(shell pkg-config --libs zlib)
 	clang $(FUZZ_FLAGS) -o build/fuzz/fuzz_imap_client tests/fuzz/fuzz_imap_client.c src/imap*.c \

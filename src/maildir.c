@@ -236,6 +236,59 @@ out:
 	return rc;
 }
 
+/* The rest of fd into out, at most max bytes: 0, or an errno. */
+static int read_bounded(int fd, size_t max, struct buf *out)
+{
+	size_t got = 0;
+	for (;;) {
+		/* one byte more than max is asked for: a file grown since fstat */
+		size_t want = max - got < 65536 ? max - got + 1 : 65536;
+		buf_grow(out, want);
+		ssize_t n = read(fd, out->data + out->len, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return 0;
+		out->len += (size_t)n;
+		out->data[out->len] = '\0';
+		got += (size_t)n;
+		if (got > max)
+			return EFBIG;
+	}
+}
+
+int maildir_read_file(const char *path, size_t max, unsigned flags, struct buf *out)
+{
+	struct stat sb;
+	size_t start = out->len;
+	int e = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO: not waited on */
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0)
+		e = errno;
+	else if (!S_ISREG(sb.st_mode))
+		e = EINVAL;
+	else if ((uint64_t)sb.st_size > max)
+		e = EFBIG;
+	if (!e && (flags & MAILDIR_READ_PRIVATE) && (sb.st_mode & 07777) != 0600 && sb.st_uid == geteuid() &&
+	    fchmod(fd, 0600) < 0)
+		log_debug("%s: cannot make it private (0600): %s", path, strerror(errno));
+	if (!e)
+		e = read_bounded(fd, max, out);
+	close(fd);
+	if (e) {
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
 static int flush_wbuf(struct maildir_delivery *d)
 {
 	if (d->wlen && maildir_write_all(d->fd, d->wbuf, d->wlen) < 0)

@@ -23,42 +23,17 @@
 
 /* ---- push state on disk ---- */
 
-/* A state file's bytes into *data: 1 when there is none, 0, or -1 with err. */
+/* A state file's bytes into *data: 1 when there is none, 0, or -1 with err.
+ * One opened to others since (a chmod, a copy made with the user's umask) is
+ * private again, as every state file is (docs/design.md). */
 static int read_state_file(const char *path, struct buf *data, char *err, size_t errlen)
 {
-	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO: not waited on */
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 1;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	/* opened to others since (a chmod, a copy made with the user's umask):
-	 * private again, as every state file is (docs/design.md) */
-	if ((sb.st_mode & 07777) != 0600 && sb.st_uid == geteuid() && fchmod(fd, 0600) < 0)
-		log_debug("%s: cannot make it private (0600): %s", path, strerror(errno));
-	for (;;) {
-		buf_grow(data, 65536);
-		ssize_t n = read(fd, data->data + data->len, 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		data->len += (size_t)n;
-	}
-	close(fd);
-	return 0;
+	if (maildir_read_file(path, SIZE_MAX, MAILDIR_READ_PRIVATE, data) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 1;
+	snprintf(err, errlen, "%s: %s", path, errno == EINVAL ? "not a regular file" : strerror(errno));
+	return -1;
 }
 
 size_t push_other_claims(const struct folder_run *f, uint32_t **out)

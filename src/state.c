@@ -271,26 +271,6 @@ static int magic_version(const char *data)
 	return 0;
 }
 
-/* The whole file at fd into b (NUL-terminated): 0; -1 on a read error
- * (errno); -2 when it grows beyond max bytes. */
-static int read_all(int fd, struct buf *b, size_t max)
-{
-	for (;;) {
-		buf_grow(b, 65536);
-		ssize_t n = read(fd, b->data + b->len, 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		b->data[b->len + (size_t)n] = '\0';
-		if (n == 0)
-			return 0;
-		b->len += (size_t)n;
-		if (b->len > max)
-			return -2;
-	}
-}
-
 /* The state file at path, opened for reading: -1 with errno when it is
  * missing (ENOENT) or cannot be opened, and also when it is not a regular
  * file. A FIFO would block open() for ever (no timeout applies there: a cron
@@ -324,23 +304,18 @@ static const char *state_open_error(int e)
 int state_load(const char *dir, struct folder_state *st, char *err, size_t errlen)
 {
 	struct buf path = BUF_INIT, data = BUF_INIT;
-	int fd = -1, rc = -1;
+	int rc = -1;
 	memset(st, 0, sizeof(*st));
 	st->declared = -1;
 	st->kept = -1; /* no kept line (an older file): cur/ may hold kept files */
 	buf_addf(&path, "%s/%s", dir, STATE_FILE);
-	fd = state_open(path.data);
-	if (fd < 0) {
+	if (maildir_read_file(path.data, STATE_MAX_SIZE, 0, &data) < 0) {
 		if (errno == ENOENT) {
 			rc = 1;
 			goto out;
 		}
-		snprintf(err, errlen, "%s: %s", path.data, state_open_error(errno));
-		goto out;
-	}
-	int r = read_all(fd, &data, STATE_MAX_SIZE);
-	if (r < 0) {
-		snprintf(err, errlen, "%s: %s", path.data, r == -2 ? "state file too large" : strerror(errno));
+		snprintf(err, errlen, "%s: %s", path.data,
+			 errno == EFBIG ? "state file too large" : state_open_error(errno));
 		goto out;
 	}
 	int version = data.len == 0 || memchr(data.data, '\0', data.len) ? 0 : magic_version(data.data);
@@ -374,8 +349,6 @@ int state_load(const char *dir, struct folder_state *st, char *err, size_t errle
 out:
 	if (rc < 0)
 		state_free(st);
-	if (fd >= 0)
-		close(fd);
 	buf_free(&path);
 	buf_free(&data);
 	return rc;
@@ -608,10 +581,7 @@ static int state_server_load(const char *path, char **user, char **host)
 	char *u, *h;
 	int rc = 1;
 	*user = *host = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO: EOF */
-	if (fd < 0)
-		return 1;
-	if (read_all(fd, &data, STATE_MAX_SIZE) < 0) /* a user name has no bound of its own */
+	if (maildir_read_file(path, STATE_MAX_SIZE, 0, &data) < 0) /* a user name has no bound of its own */
 		goto out;
 	size_t ml = strlen(SERVER_MAGIC);
 	if (data.len < ml + 1 || memcmp(data.data, SERVER_MAGIC, ml) || data.data[data.len - 1] != '\n' ||
@@ -627,7 +597,6 @@ static int state_server_load(const char *path, char **user, char **host)
 	*user = xstrdup(u + 6);
 	rc = 0;
 out:
-	close(fd);
 	buf_free(&data);
 	return rc;
 }

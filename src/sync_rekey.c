@@ -243,30 +243,17 @@ static int state_fits(const struct folder_state *st, const struct rekey_plan *pl
 static int read_record(const char *path, struct rekey_plan *plan, char *err, size_t errlen)
 {
 	struct buf data = BUF_INIT;
-	struct stat sb;
 	int rc = 2;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) /* none, or a folder new to the mirror */
-		return 1;
-	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > RECORD_MAX) {
-		snprintf(err, errlen, "%s", fd < 0 ? strerror(errno) : "not a regular file of a record's size");
+	if (maildir_read_file(path, RECORD_MAX, 0, &data) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR) /* none, or a folder new to the mirror */
+			rc = 1;
+		else
+			snprintf(err, errlen, "%s", errno == EINVAL || errno == EFBIG ?
+				 "not a regular file of a record's size" : strerror(errno));
 		goto out;
-	}
-	buf_grow(&data, (size_t)sb.st_size + 1);
-	for (;;) {
-		ssize_t got = read(fd, data.data + data.len, (size_t)sb.st_size + 1 - data.len);
-		if (got < 0) {
-			snprintf(err, errlen, "%s", strerror(errno));
-			goto out;
-		}
-		if (got == 0 || data.len + (size_t)got > (size_t)sb.st_size)
-			break;
-		data.len += (size_t)got;
 	}
 	rc = rekey_parse(data.data ? data.data : "", data.len, plan, err, errlen) < 0 ? 2 : 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	buf_free(&data);
 	return rc;
 }

@@ -177,6 +177,16 @@ int maildir_write_all(int fd, const char *data, size_t len);
  * directory. The .tmp is removed on failure. */
 int maildir_write_file_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen);
 
+/* maildir_read_file(): a file of the running user opened to others since is
+ * made 0600 again (a state of mailkeep's own). */
+#define MAILDIR_READ_PRIVATE 1u
+/* The whole of the small file at path (a state, a record) appended to out,
+ * NUL-terminated, without following a symbolic link or waiting on a FIFO.
+ * 0, or -1 with errno: ENOENT when there is none, ELOOP for a symbolic link,
+ * EINVAL when it is not a regular file, EFBIG when it holds more than max
+ * bytes, else open(2)'s or read(2)'s (out then as it was). */
+int maildir_read_file(const char *path, size_t max, unsigned flags, struct buf *out);
+
 /* A message file found in a folder's cur/ or new/. */
 struct maildir_file {
 	uint32_t uid;

@@ -1,5 +1,6 @@
 /* Maildir delivery: CRLF -> LF across chunk boundaries, bare CR kept, mode and mtime. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,57 @@ Test(maildir, write_file_atomic)
 	cr_expect_eq(read_all(path, buf, sizeof(buf)), 7, "the file changed after a failure");
 	rmdir(tmp);
 	unlink(outside);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* A small file read whole (a state, a record): its bytes appended and
+ * NUL-terminated; none, a symbolic link, a FIFO (never waited on) or a file
+ * past the bound an errno, the buffer as it was; made private on request. */
+Test(maildir, read_file)
+{
+	char tmpl[] = "/tmp/mk-rf-XXXXXX", path[512], link_path[512], fifo[512];
+	char *dir = mkdtemp(tmpl);
+	struct buf b = BUF_INIT;
+	struct stat st;
+	cr_assert_not_null(dir);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(link_path, sizeof(link_path), "%s/l", dir);
+	snprintf(fifo, sizeof(fifo), "%s/p", dir);
+	errno = 0;
+	cr_expect_eq(maildir_read_file(path, 100, 0, &b), -1);
+	cr_expect_eq(errno, ENOENT);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("0123456789", f);
+	fclose(f);
+	buf_adds(&b, "x");
+	cr_assert_eq(maildir_read_file(path, 10, 0, &b), 0, "%s", strerror(errno));
+	cr_expect_str_eq(b.data, "x0123456789");
+	cr_expect_eq(b.len, 11);
+	cr_expect_eq(maildir_read_file(path, 9, 0, &b), -1);
+	cr_expect_eq(errno, EFBIG);
+	cr_expect_str_eq(b.data, "x0123456789", "the buffer changed after a failure");
+	cr_expect_eq(b.len, 11);
+	buf_reset(&b);
+	cr_assert_eq(symlink(path, link_path), 0);
+	cr_expect_eq(maildir_read_file(link_path, 100, 0, &b), -1, "a symbolic link followed");
+	cr_expect_eq(errno, ELOOP);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_expect_eq(maildir_read_file(fifo, 100, 0, &b), -1);
+	cr_expect_eq(errno, EINVAL);
+	cr_expect_eq(b.len, 0);
+	/* opened to others since: private again when asked, else left */
+	cr_assert_eq(chmod(path, 0644), 0);
+	cr_assert_eq(maildir_read_file(path, 100, 0, &b), 0);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0644);
+	cr_assert_eq(maildir_read_file(path, 100, MAILDIR_READ_PRIVATE, &b), 0);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600);
+	buf_free(&b);
+	unlink(fifo);
+	unlink(link_path);
 	unlink(path);
 	rmdir(dir);
 }

@@ -113,79 +113,74 @@ static int on_listed(void *ctx, const struct imap_msg *msg, char *err, size_t er
 	return 0;
 }
 
-/* The file of UID (of UIDVALIDITY UV) in VIEW (DIR's files, scanned on the
- * first call) under whatever flags a mail reader gave it since its name was
- * planned, or NULL. 0, or -1 with err. */
-static int find_renamed(const char *dir, struct maildir_view *view, int *scanned, uint32_t uv, uint32_t uid,
-			const struct maildir_file **found, char *err, size_t errlen)
+/* The files of message I of PLAN in VIEW (from *K on, which moves past them:
+ * ascending UIDs) of its old UIDVALIDITY and UID, named with DATE, renamed to
+ * the new UIDVALIDITY and UID, each keeping its flags (reported as a change;
+ * *RENAMED_NEW set for one in new/): the file of the state's name, or the
+ * one a mail reader renamed meanwhile, and every copy a reader made of it
+ * (two copies with the same flags get one name: the second replaces the
+ * first, a copy as the plan would remove; step 4 keeps one of the rest). A
+ * file with another date is another message's, left to the plan. None: the
+ * killed run this finishes renamed it. 0, or -1 with err (a file renamed
+ * since the scan: the record stays, the next run finishes). */
+static int rename_files(struct folder_run *f, const struct maildir_view *view, size_t *k,
+			const struct rekey_plan *plan, size_t i, int64_t date, int *renamed_new, char *err,
+			size_t errlen)
 {
-	*found = NULL;
-	if (!*scanned) {
-		if (maildir_scan(dir, view, err, errlen) < 0)
-			return -1;
-		*scanned = 1;
+	struct buf name = BUF_INIT, old_rel = BUF_INIT, new_rel = BUF_INIT;
+	uint32_t uid = plan->pairs[i].old_uid;
+	int rc = 0;
+	while (*k < view->n && view->files[*k].uid < uid)
+		(*k)++;
+	for (; rc == 0 && *k < view->n && view->files[*k].uid == uid; (*k)++) {
+		const struct maildir_file *file = &view->files[*k];
+		const char *old = maildir_view_name(view, file);
+		int64_t named;
+		if (file->uidvalidity != plan->old_uidvalidity || maildir_name_leading_date(old, &named) < 0 ||
+		    named != date)
+			continue;
+		maildir_canonical_name(&name, date, plan->new_uidvalidity, plan->pairs[i].new_uid, file->flags);
+		if (maildir_rename(f->dir.data, file->in_new, old, name.data, err, errlen) != 0) {
+			rc = -1;
+			break;
+		}
+		buf_reset(&old_rel);
+		buf_addf(&old_rel, "%s/%s/%s", f->rel, file->in_new ? "new" : "cur", old);
+		buf_reset(&new_rel);
+		buf_addf(&new_rel, "%s/cur/%s", f->rel, name.data);
+		sync_change(f->a, SYNC_CHANGE_RENAME, old_rel.data, new_rel.data);
+		*renamed_new |= file->in_new;
 	}
-	for (size_t i = 0; i < view->n && !*found; i++)
-		if (view->files[i].uid == uid && view->files[i].uidvalidity == uv)
-			*found = &view->files[i];
-	return 0;
+	buf_free(&name);
+	buf_free(&old_rel);
+	buf_free(&new_rel);
+	return rc;
 }
 
-/* The renames of PLAN made in f's cur/ (those whose old name is still
- * there, or whose file a reader renamed with other flags meanwhile: it keeps
- * them; each reported as a change), cur/ synced, the state (ST, of the old
- * UIDVALIDITY, holding exactly PLAN's old UIDs) re-keyed and saved, the
- * record removed and the folder synced. 0 and *ST the state as saved (the
- * old one freed), or -1 with err (*ST unchanged). */
+/* The renames of PLAN made in f's cur/ and new/ (rename_files), cur/ (and
+ * new/) synced, the state (ST, of the old UIDVALIDITY, holding exactly PLAN's
+ * old UIDs) re-keyed and saved, the record removed and the folder synced. 0
+ * and *ST the state as saved (the old one freed), or -1 with err (*ST
+ * unchanged). */
 static int finish(struct folder_run *f, struct folder_state *st, const struct rekey_plan *plan, char *err,
 		  size_t errlen)
 {
 	const char *dir = f->dir.data;
-	struct buf name = BUF_INIT, from = BUF_INIT, path = BUF_INIT, old_rel = BUF_INIT, new_rel = BUF_INIT;
+	struct buf path = BUF_INIT;
 	struct folder_state nst = *st;
 	struct maildir_view view = { 0 };
-	int rc = -1, scanned = 0, renamed_new = 0;
+	int rc = -1, renamed_new = 0;
+	size_t k = 0;
 	/* the header copied; the messages and their keyword sets are nst's own */
 	nst.msgs = NULL;
 	nst.n = nst.cap = 0;
 	nst.kw = (struct kwset)KWSET_INIT;
+	if (maildir_scan(dir, &view, err, errlen) < 0)
+		goto out;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct state_msg *m = &st->msgs[i];
-		maildir_canonical_name(&name, m->date, plan->old_uidvalidity, plan->pairs[i].old_uid, m->flags);
-		buf_reset(&from);
-		buf_addf(&from, "%s/cur/%s", dir, name.data);
-		buf_reset(&old_rel);
-		buf_addf(&old_rel, "%s/cur/%s", f->rel, name.data);
-		maildir_canonical_name(&name, m->date, plan->new_uidvalidity, plan->pairs[i].new_uid, m->flags);
-		buf_reset(&path);
-		buf_addf(&path, "%s/cur/%s", dir, name.data);
-		buf_reset(&new_rel);
-		buf_addf(&new_rel, "%s/cur/%s", f->rel, name.data);
-		if (rename(from.data, path.data) == 0)
-			sync_change(f->a, SYNC_CHANGE_RENAME, old_rel.data, new_rel.data);
-		else if (errno != ENOENT) {
-			snprintf(err, errlen, "%s: rename: %s", from.data, strerror(errno));
+		if (rename_files(f, &view, &k, plan, i, m->date, &renamed_new, err, errlen) < 0)
 			goto out;
-		} else { /* renamed by the killed run this finishes, or by a mail reader */
-			const struct maildir_file *file;
-			if (find_renamed(dir, &view, &scanned, plan->old_uidvalidity, plan->pairs[i].old_uid, &file,
-					 err, errlen) < 0)
-				goto out;
-			if (file) {
-				maildir_canonical_name(&name, m->date, plan->new_uidvalidity, plan->pairs[i].new_uid,
-						       file->flags);
-				buf_reset(&old_rel);
-				buf_addf(&old_rel, "%s/%s/%s", f->rel, file->in_new ? "new" : "cur",
-					 maildir_view_name(&view, file));
-				buf_reset(&new_rel);
-				buf_addf(&new_rel, "%s/cur/%s", f->rel, name.data);
-				if (maildir_rename(dir, file->in_new, maildir_view_name(&view, file), name.data, err,
-						   errlen) < 0)
-					goto out;
-				sync_change(f->a, SYNC_CHANGE_RENAME, old_rel.data, new_rel.data);
-				renamed_new |= file->in_new;
-			}
-		}
 		state_add(&nst, plan->pairs[i].new_uid, m->flags, m->date, m->keywords);
 	}
 	buf_reset(&path);
@@ -219,11 +214,7 @@ static int finish(struct folder_run *f, struct folder_state *st, const struct re
 out:
 	state_free(&nst); /* its own messages and keyword sets, unless moved */
 	maildir_view_free(&view);
-	buf_free(&name);
-	buf_free(&from);
 	buf_free(&path);
-	buf_free(&old_rel);
-	buf_free(&new_rel);
 	return rc;
 }
 

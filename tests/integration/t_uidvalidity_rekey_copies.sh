@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# A killed re-key (its record left, no file renamed yet) finished by the next run after a mail reader
+# made copies of files still under their old names (the same message under two names differing in
+# flags, one of them in new/): with `deletions: keep`, which keeps a file of another UIDVALIDITY
+# for good, no copy may stay under the old UIDVALIDITY; each UID ends in one file, the mirror exact.
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 6 --count 5
+cfg=$T/config.yaml
+{ echo "accounts:"; acct_yaml alice deletions=keep "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
+A=$T/mail/alice
+mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
+mk -c "$cfg" sync
+expect_rc 0 "initial sync"
+exact "$A" --folders-excluded "${others[@]}"
+mapfile -t names < <(cd "$A/INBOX/cur" && ls | sort -t= -k2 -n)
+check '[ "${#names[@]}" -gt 2 ]' "INBOX holds fewer than 3 messages"
+old=$(echo "${names[0]}" | sed 's/^[-0-9]*\.\([0-9]*\)_.*/\1/')
+dadm mailbox update -u alice --uid-validity 777 INBOX
+# the record a run killed before its first rename leaves (the same UIDs under UIDVALIDITY 777)
+{
+	printf 'mailkeep-rekey 1\nfrom %s\nto 777\nuidnext 0\npairs %s\n' "$old" "${#names[@]}"
+	for n in "${names[@]}"; do u=${n##*U=}; u=${u%%:*}; echo "$u $u"; done
+} >"$A/INBOX/.mailkeep-rekey"
+other_flags() { case $1 in F) echo S ;; *) echo F ;; esac; }
+# the first message: its file kept under its name, a copy under other flags
+f=${names[0]}
+cp -p "$A/INBOX/cur/$f" "$A/INBOX/cur/${f%:2,*}:2,$(other_flags "${f##*:2,}")"
+# the second: its file renamed with other flags, a copy with yet others
+f=${names[1]}
+nf=$(other_flags "${f##*:2,}")
+mv "$A/INBOX/cur/$f" "$A/INBOX/cur/${f%:2,*}:2,$nf"
+cp -p "$A/INBOX/cur/${f%:2,*}:2,$nf" "$A/INBOX/cur/${f%:2,*}:2,${nf}T"
+# the third: a copy in new/ (no info), its file kept
+f=${names[2]}
+cp -p "$A/INBOX/cur/$f" "$A/INBOX/new/${f%:2,*}"
+mk -c "$cfg" sync
+expect_rc 0 "the run after the kill"
+check '[ -z "$(find "$A/INBOX" -type f -name "*.${old}_*")" ]' \
+	"a file is left under the old UIDVALIDITY: $(find "$A/INBOX" -type f -name "*.${old}_*" | head -n 1)"
+check '[ ! -e "$A/INBOX/.mailkeep-rekey" ]' "the record is left"
+check '[ -z "$(find "$A/.mailkeep" -maxdepth 1 -name "uidvalidity-*")" ]' "moved aside"
+check '[ "$(find "$A/INBOX/cur" "$A/INBOX/new" -type f | wc -l)" = "${#names[@]}" ]' \
+	"INBOX holds $(find "$A/INBOX/cur" "$A/INBOX/new" -type f | wc -l) files, not ${#names[@]}"
+exact "$A" --folders-excluded "${others[@]}"
+mk -c "$cfg" sync
+expect_rc 0 "the run after"
+exact "$A" --folders-excluded "${others[@]}"
+t_pass

@@ -29,6 +29,8 @@ void state_add(struct folder_state *st, uint32_t uid, unsigned flags, int64_t da
 	m->flags = (uint8_t)(flags & MFLAG_ALL);
 	m->date = date;
 	m->keywords = kwset_intern(&st->kw, keywords);
+	if (!m->keywords && keywords && *keywords)
+		st->keywords_capped = 1;
 }
 
 const struct state_msg *state_find(const struct folder_state *st, uint32_t uid)
@@ -52,7 +54,7 @@ int state_equal(const struct folder_state *a, const struct folder_state *b)
 	    a->highestmodseq != b->highestmodseq || a->cur_mtime_ns != b->cur_mtime_ns ||
 	    a->new_mtime_ns != b->new_mtime_ns || a->listed != b->listed || !a->orphaned != !b->orphaned ||
 	    !a->kept != !b->kept || a->n != b->n ||
-	    a->special != b->special || a->folder_id != b->folder_id)
+	    a->special != b->special || a->folder_id != b->folder_id || !a->keywords_capped != !b->keywords_capped)
 		return 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct state_msg *x = &a->msgs[i], *y = &b->msgs[i];
@@ -90,6 +92,7 @@ void state_clear_msgs(struct folder_state *st)
 {
 	kwset_free(&st->kw);
 	st->n = 0;
+	st->keywords_capped = 0;
 }
 
 void state_free(struct folder_state *st)
@@ -130,7 +133,7 @@ static int parse_i64(const char *s, int64_t *out, const char **end)
  * after the first message line. */
 enum header_key {
 	H_UIDVALIDITY, H_UIDNEXT, H_HIGHESTMODSEQ, H_DIRMTIME, H_LISTED,
-	H_ORPHANED, H_KEPT, H_MESSAGES, H_SPECIAL, H_FOLDER, H_NONE
+	H_ORPHANED, H_KEPT, H_MESSAGES, H_SPECIAL, H_FOLDER, H_KEYWORDS_CAPPED, H_NONE
 };
 
 static const char *const header_keys[H_NONE] = {
@@ -138,6 +141,7 @@ static const char *const header_keys[H_NONE] = {
 	[H_HIGHESTMODSEQ] = "highestmodseq ", [H_DIRMTIME] = "dirmtime ",
 	[H_LISTED] = "listed ", [H_ORPHANED] = "orphaned ", [H_KEPT] = "kept ",
 	[H_MESSAGES] = "messages ", [H_SPECIAL] = "special ", [H_FOLDER] = "folder ",
+	[H_KEYWORDS_CAPPED] = "keywords-capped ",
 };
 
 /* The key `line` starts with (*val: what follows it), or H_NONE. */
@@ -220,6 +224,9 @@ static int parse_header_value(struct folder_state *st, enum header_key key, cons
 		break;
 	case H_KEPT:
 		st->kept = val[0] == '1';
+		break;
+	case H_KEYWORDS_CAPPED:
+		st->keywords_capped = val[0] == '1';
 		break;
 	case H_MESSAGES:
 		if (parse_u64(val, UINT32_MAX, &v, &end) < 0 || *end)
@@ -458,6 +465,9 @@ static int state_write(const char *dir, const struct folder_state *st, int commi
 		 st->new_mtime_ns, st->listed, st->orphaned ? 1 : 0, st->kept ? 1 : 0, st->special, st->n);
 	if (st->folder_id)
 		buf_addf(&out, "folder %016" PRIx64 "\n", st->folder_id);
+	/* only then: a state of a folder within the cap is written as before */
+	if (st->keywords_capped)
+		buf_adds(&out, "keywords-capped 1\n");
 	fd = maildir_open_fresh(tmp.data);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", tmp.data, strerror(errno));

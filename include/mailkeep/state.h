@@ -12,6 +12,8 @@
  *   special <IMAP_SPECIAL_* bits>   the server's SPECIAL-USE attributes (RFC 6154)
  *   folder <16 hex digits>          state_folder_id() of the folder it was written for
  *   messages <count of m lines>     lets a no-change check read the header only
+ *   keywords-capped 1               only when some message is recorded without keywords
+ *                                   the server gave it (KWSET_CAP): push then only adds keywords
  *   m <uid> <flag letters or '-'> <date or '-'> [keyword ...]
  * The header lines come first (a known one after a message line makes the file
  * malformed: state_load_header() does not read that far); unknown lines are
@@ -54,6 +56,9 @@ struct folder_state {
 	unsigned special;     /* IMAP_SPECIAL_* of the folder on its server, for push */
 	uint64_t folder_id;   /* state_folder_id() of its folder; 0: not recorded (an older file) */
 	int64_t declared;     /* message count the file's header gave; -1: none (older file) */
+	int keywords_capped;  /* some message lacks keywords its server gave it (past KWSET_CAP,
+			       * now or in a state this one was merged from): the message lines
+			       * do not say which keywords are gone, so push never removes one */
 	struct state_msg *msgs; /* sorted by uid; owned */
 	size_t n, cap;
 	struct kwset kw;      /* the messages' keyword sets, each once (bounded: a set
@@ -118,14 +123,15 @@ uint64_t state_folder_id(const char *rel);
 int state_is_of(const struct folder_state *st, const char *rel);
 
 /* Append a message (uids must be appended in increasing order). keywords
- * interned in st->kw (none kept when past its cap); date: the file name's
- * date, or STATE_NO_DATE. */
+ * interned in st->kw (none kept when past its cap: keywords_capped set);
+ * date: the file name's date, or STATE_NO_DATE. */
 void state_add(struct folder_state *st, uint32_t uid, unsigned flags, int64_t date, const char *keywords);
 /* 1 when every message has its file name's date. */
 int state_names_known(const struct folder_state *st);
 /* Binary search; NULL if absent. */
 const struct state_msg *state_find(const struct folder_state *st, uint32_t uid);
-/* Drop all messages and their keyword sets; keep the header fields. */
+/* Drop all messages and their keyword sets (keywords_capped too); keep the
+ * other header fields. */
 void state_clear_msgs(struct folder_state *st);
 void state_free(struct folder_state *st);
 

@@ -95,7 +95,7 @@ static int same_header(const struct folder_state *a, const struct folder_state *
 	       a->highestmodseq == b->highestmodseq && a->cur_mtime_ns == b->cur_mtime_ns &&
 	       a->new_mtime_ns == b->new_mtime_ns && a->listed == b->listed && a->orphaned == b->orphaned &&
 	       a->kept == b->kept && a->special == b->special && a->folder_id == b->folder_id &&
-	       a->declared == b->declared;
+	       a->declared == b->declared && a->keywords_capped == b->keywords_capped;
 }
 
 static void check_loaded(const struct folder_state *st)

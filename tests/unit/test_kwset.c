@@ -176,5 +176,6 @@ Test(kwset, state_past_cap_keeps_messages)
 	cr_assert_str_eq(st.msgs[0].keywords, "distinct001 $label1");
 	cr_assert_null(st.msgs[99].keywords);
 	cr_assert_eq(st.msgs[99].uid, 100);
+	cr_assert(st.keywords_capped, "the state says some keywords are not kept");
 	state_free(&st);
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mailkeep/buf.h"
 #include "mailkeep/maildir.h"
 #include "mailkeep/state.h"
 
@@ -36,6 +37,22 @@ static void write_file(const char *dir, const char *content)
 	cr_assert_not_null(f);
 	fputs(content, f);
 	fclose(f);
+}
+
+/* The whole file at path into out (reset first); 0, or -1. */
+static int read_text(const char *path, struct buf *out)
+{
+	char chunk[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	buf_reset(out);
+	buf_adds(out, "");
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(out, chunk, n);
+	fclose(f);
+	return 0;
 }
 
 Test(state, missing_file_is_empty_state)
@@ -350,6 +367,90 @@ Test(state, versions_and_dates)
 	state_free(&again);
 	st.msgs[1].date = 5;
 	cr_assert(state_names_known(&st));
+	state_free(&st);
+	remove_tmpdir(d);
+}
+
+/* keywords-capped: written only for a state that lacks keywords the server
+ * gave (a state within the cap, and one of an older version, has no such
+ * line and is not capped), read by both loads, part of state_equal, sticky
+ * over a save, and set by a load whose keyword sets pass KWSET_CAP. */
+Test(state, keywords_capped)
+{
+	char *d = make_tmpdir(), p[512], err[256] = "";
+	struct folder_state st = { .uidvalidity = 9, .uidnext = 3, .highestmodseq = 4 }, ld, h;
+	struct buf text = BUF_INIT;
+	snprintf(p, sizeof(p), "%s/%s", d, STATE_FILE);
+	state_add(&st, 1, MFLAG_SEEN, 100, "$label1");
+	state_add(&st, 2, 0, 200, NULL);
+	cr_assert_eq(st.keywords_capped, 0);
+	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(read_text(p, &text), 0, "%s", err);
+	cr_assert_null(strstr(text.data, "keywords-capped"), "a state within the cap has no such line");
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ld.keywords_capped, 0);
+	state_free(&ld);
+
+	st.keywords_capped = 1;
+	cr_assert_eq(state_save(d, &st, err, sizeof(err)), 0, "%s", err);
+	buf_reset(&text);
+	cr_assert_eq(read_text(p, &text), 0, "%s", err);
+	char *line = strstr(text.data, "\nkeywords-capped 1\n"), *first_m = strstr(text.data, "\nm ");
+	cr_assert(line && first_m && line < first_m, "not a header line: %s", text.data);
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ld.keywords_capped, 1);
+	cr_assert(state_equal(&st, &ld));
+	ld.keywords_capped = 0;
+	cr_assert_not(state_equal(&st, &ld), "keywords-capped is part of the state");
+	ld.keywords_capped = 1;
+	cr_assert_eq(state_load_header(d, &h, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(h.keywords_capped, 1, "the header load reads it too");
+	state_free(&h);
+	/* saved again as loaded: the same bytes (sticky) */
+	struct buf again = BUF_INIT;
+	cr_assert_eq(state_save(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(read_text(p, &again), 0, "%s", err);
+	cr_assert_str_eq(again.data, text.data);
+	buf_free(&again);
+	/* its messages gone (a new UIDVALIDITY), so is what they lacked */
+	state_clear_msgs(&ld);
+	cr_assert_eq(ld.keywords_capped, 0);
+	state_free(&ld);
+
+	/* an older file without the line, and one written by hand with 0 */
+	write_file(d, "mailkeep-state 2\nuidvalidity 9\nmessages 1\nm 1 S 100 $label1\n");
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ld.keywords_capped, 0);
+	cr_assert_str_eq(ld.msgs[0].keywords, "$label1");
+	state_free(&ld);
+	write_file(d, "mailkeep-state 2\nuidvalidity 9\nmessages 1\nkeywords-capped 0\nm 1 S 100 $label1\n");
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ld.keywords_capped, 0);
+	state_free(&ld);
+	/* after a message line, like every header line: damaged */
+	write_file(d, "mailkeep-state 2\nuidvalidity 9\nmessages 1\nm 1 S 100\nkeywords-capped 1\n");
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), -1);
+
+	/* a state whose distinct keyword sets pass KWSET_CAP, written by an older
+	 * version: loaded capped, every message kept */
+	buf_reset(&text);
+	buf_addf(&text, "mailkeep-state 2\nuidvalidity 9\nmessages 400\n");
+	for (unsigned uid = 1; uid <= 400; uid++) {
+		buf_addf(&text, "m %u S %u k%03u_", uid, uid, uid);
+		for (int i = 0; i < 4000; i++)
+			buf_addch(&text, 'x');
+		buf_addch(&text, '\n');
+	}
+	write_file(d, text.data);
+	cr_assert_eq(state_load(d, &ld, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ld.n, 400);
+	cr_assert_gt(ld.kw.refused, 0);
+	cr_assert_eq(ld.keywords_capped, 1, "a load past the cap is capped");
+	cr_assert_not_null(ld.msgs[0].keywords);
+	cr_assert_null(ld.msgs[399].keywords);
+	state_free(&ld);
+
+	buf_free(&text);
 	state_free(&st);
 	remove_tmpdir(d);
 }

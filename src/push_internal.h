@@ -57,6 +57,7 @@ struct folder_run {
 	struct kwset kw;           /* the keywords of src, normalised, each set once */
 	size_t n_src;
 	int keywords_ok;
+	int keywords_capped;       /* the sync state lacks keywords of some messages (state.h): none removed */
 	struct buf permanent;      /* without keywords_ok: the keywords PERMANENTFLAGS lists */
 	struct imap_select_info info;
 	int exists_on_target;

@@ -304,6 +304,7 @@ int push_scan_source(struct folder_run *f, char *err, size_t errlen)
 	struct push_src *src = xcalloc(f->view.n + 1, sizeof(*src));
 	size_t *file = xcalloc(f->view.n + 1, sizeof(*file));
 	size_t n = scan_files(f, &fs, src, file, &d);
+	f->keywords_capped = fs.keywords_capped;
 	scan_sort(f, src, file, n);
 	scan_warn_dropped(f, &d);
 	free(src);

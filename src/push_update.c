@@ -16,6 +16,7 @@
 
 struct flag_change {
 	char *add, *remove;
+	char *keywords;  /* what the target copy has once both are done */
 	uint32_t uid;
 	size_t src;
 };
@@ -54,27 +55,40 @@ static int send_stores(struct folder_run *f, const struct flag_change *ch, size_
 	return rc;
 }
 
+/* The keywords the target copy of S (its entry E) is to have, into OUT: the
+ * mirror's. In a folder whose sync state is capped (state.h) also those the
+ * copy has: the state may lack keywords the source server gives the message,
+ * and the mirror's missing keyword is no removal on the source. */
+static void wanted_keywords(const struct folder_run *f, const struct push_entry *e, const struct push_src *s,
+			    struct buf *out)
+{
+	push_keywords_apply(f->keywords_capped ? e->keywords : NULL, s->keywords, 1, 0, out);
+}
+
 /* The flag changes of the source messages idx[0..n) whose target copy is
- * known into CH (each add/remove string CH's); --dry-run -v prints them. The
- * number of changes. */
+ * known into CH (each string CH's); --dry-run -v prints them. The number of
+ * changes. */
 static size_t flag_changes(struct folder_run *f, const size_t *idx, size_t n, struct flag_change *ch)
 {
-	struct buf add = BUF_INIT, rem = BUF_INIT;
+	struct buf add = BUF_INIT, rem = BUF_INIT, kw = BUF_INIT;
 	size_t nc = 0;
 	for (size_t k = 0; k < n; k++) {
 		const struct push_src *s = &f->src[idx[k]];
 		const struct push_entry *e = push_state_find(&f->st, s->uv, s->uid);
 		if (!e || e->pending || !e->tgt_uid)
 			continue;
-		push_flags_delta(e->flags, e->keywords, s->flags, s->keywords, &add, &rem);
+		wanted_keywords(f, e, s, &kw);
+		push_flags_delta(e->flags, e->keywords, s->flags, kw.data, &add, &rem);
 		if (!add.len && !rem.len)
 			continue;
 		if (f->r->opt->dry_run && f->r->opt->verbose)
 			fprintf(f->r->out, "  flags UID %" PRIu32 ": +(%s) -(%s)\n", s->uid, add.data, rem.data);
-		ch[nc++] = (struct flag_change){ xstrdup(add.data), xstrdup(rem.data), e->tgt_uid, idx[k] };
+		ch[nc++] = (struct flag_change){ xstrdup(add.data), xstrdup(rem.data), xstrdup(kw.data), e->tgt_uid,
+						 idx[k] };
 	}
 	buf_free(&add);
 	buf_free(&rem);
+	buf_free(&kw);
 	return nc;
 }
 
@@ -240,7 +254,7 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 			 * recorded, else the next push sends it again and undoes what
 			 * was changed on the target meanwhile */
 			struct buf kw = BUF_INIT;
-			push_keywords_apply(e->keywords, s->keywords, !(half & 1), !(half & 2), &kw);
+			push_keywords_apply(e->keywords, ch[k].keywords, !(half & 1), !(half & 2), &kw);
 			if (!(half & 1))
 				e->flags |= s->flags;
 			if (!(half & 2))
@@ -251,7 +265,7 @@ static int store_window(struct folder_run *f, const struct flag_change *ch, size
 			continue;
 		}
 		e->flags = s->flags;
-		push_entry_set_keywords(&f->st, e, s->keywords);
+		push_entry_set_keywords(&f->st, e, ch[k].keywords);
 		f->updated++;
 	}
 	free(refused);
@@ -280,6 +294,7 @@ out:
 	for (size_t k = 0; k < nc; k++) {
 		free(ch[k].add);
 		free(ch[k].remove);
+		free(ch[k].keywords);
 	}
 	free(ch);
 	return rc;

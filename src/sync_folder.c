@@ -156,7 +156,9 @@ static int record_state(struct folder_run *f, const struct imap_mailbox *mb, con
 	struct folder_state nst = { .uidvalidity = info->uidvalidity, .highestmodseq = info->highestmodseq,
 				    .special = mb->special, .listed = st->listed,
 				    .folder_id = state_folder_id(rel),
-				    .kept = a->acct->deletions == DELETIONS_KEEP };
+				    .kept = a->acct->deletions == DELETIONS_KEEP,
+				    /* sticky until every message's keywords came whole from the server */
+				    .keywords_capped = f->sv.kw.refused || f->sv.kw_from_capped };
 	uint32_t max_uid = 0;
 	/* the files and flags are exact all the same; only the state (and so
 	 * push) goes without those keywords */

@@ -25,6 +25,8 @@ struct server_view {
 	struct plan_server_msg *msgs;
 	const char **keywords;  /* parallel to msgs; NULL entries mostly, else in kw */
 	struct kwset kw;        /* the keyword sets of msgs, each once (bounded; freed by sync_sv_free) */
+	int kw_from_capped;     /* some keywords of msgs are a capped state's (keywords_capped):
+				 * messages may lack keywords the server gave them */
 	uint8_t *present;       /* parallel: the message is on disk */
 	int64_t *date;          /* parallel: its file's name date (state_msg.date) */
 	int64_t *idate;         /* parallel, or NULL: the INTERNALDATE listed with the flags */

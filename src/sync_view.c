@@ -217,6 +217,8 @@ static void merge_view(struct folder_run *f, const struct folder_state *st, stru
 		const char *kw = m[i].changed >= 0 ? ch->changed.keywords[m[i].changed] :
 			st->msgs[m[i].known].keywords;
 		sv_add(&f->sv, m[i].uid, m[i].flags, kw);
+		/* a capped state's message unchanged since: its keywords may be short */
+		f->sv.kw_from_capped |= st->keywords_capped && m[i].changed < 0;
 	}
 	/* sets either table could not keep are missing from the view too */
 	f->sv.kw.refused += ch->changed.kw.refused + st->kw.refused;

@@ -117,6 +117,10 @@ static int open_target(struct folder_run *f, int *created, char *err, size_t err
 	int rc;
 	*created = 0;
 	f->keywords_ok = 1;
+	/* the warnings about the target's messages (keywords not kept) name this
+	 * folder, and its first messages get them, as sync's do: not only those of
+	 * the first folders of the run */
+	imap_set_folder(r->imap, f->tname.data);
 	if (!missing && !r->opt->dry_run) {
 		struct buf path = BUF_INIT;
 		struct stat sb;

@@ -37,46 +37,110 @@ static int date_size_twice(const struct rekey_local *local, size_t n, uint32_t *
 	return twice;
 }
 
+/* The server's messages' dates (as a name gives them: 0 before 1970) and sizes,
+ * sorted: the caller's to free. */
+static struct rekey_local *server_keys(const struct rekey_server *server, size_t n)
+{
+	struct rekey_local *k = xmalloc((n ? n : 1) * sizeof(*k));
+	for (size_t i = 0; i < n; i++)
+		k[i] = (struct rekey_local){ server[i].uid, server[i].internaldate < 0 ? 0 : server[i].internaldate,
+					     server[i].size };
+	qsort(k, n, sizeof(*k), by_date_size);
+	return k;
+}
+
+/* How many of the sorted KEYS (N) have the date and size of L: 0, 1 or 2 (more). */
+static int key_count(const struct rekey_local *keys, size_t n, const struct rekey_local *l)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (by_date_size(&keys[mid], l) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	int c = 0;
+	for (size_t i = lo; i < n && c < 2 && !by_date_size(&keys[i], l); i++)
+		c++;
+	return c;
+}
+
+/* WHY when LOCAL (N) or SERVER (M) has a UID 0 or UIDs not ascending, or a date
+ * or size not known: 1; else 0. */
+static int doubtful(const struct rekey_local *local, size_t n, const struct rekey_server *server, size_t m,
+		    char *why, size_t whylen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!local[i].uid || (i && local[i].uid <= local[i - 1].uid) || local[i].date == STATE_NO_DATE ||
+		    local[i].crlf_size == UINT64_MAX) {
+			snprintf(why, whylen, "the state's UID %" PRIu32 ": not ascending, or date or size unknown",
+				 local[i].uid);
+			return 1;
+		}
+	for (size_t j = 0; j < m; j++)
+		if (!server[j].uid || (j && server[j].uid <= server[j - 1].uid) ||
+		    server[j].internaldate == INT64_MIN || server[j].size == UINT64_MAX) {
+			snprintf(why, whylen, "UIDs not ascending, or no date or size (UID %" PRIu32 ")", server[j].uid);
+			return 1;
+		}
+	return 0;
+}
+
 int rekey_match(const struct rekey_local *local, size_t nlocal, const struct rekey_server *server, size_t nserver,
 		struct rekey_pair **pairs, char *why, size_t whylen)
 {
+	struct rekey_local *keys = NULL;
+	struct rekey_pair *p = NULL;
+	uint32_t twin;
+	int rc = 1;
 	*pairs = NULL;
 	if (!nlocal) {
 		snprintf(why, whylen, "no message to re-key");
 		return 1;
 	}
-	if (nlocal != nserver) {
+	if (nlocal > nserver) {
 		snprintf(why, whylen, "%zu messages in the state, %zu on the server", nlocal, nserver);
 		return 1;
 	}
-	for (size_t i = 0; i < nlocal; i++) {
-		const struct rekey_local *l = &local[i];
-		const struct rekey_server *s = &server[i];
-		if (!l->uid || !s->uid || (i && (l->uid <= local[i - 1].uid || s->uid <= server[i - 1].uid))) {
-			snprintf(why, whylen, "UIDs not ascending (UID %" PRIu32 ")", s->uid);
-			return 1;
-		}
-		if (l->date == STATE_NO_DATE || s->internaldate == INT64_MIN ||
-		    (s->internaldate < 0 ? 0 : s->internaldate) != l->date) {
-			snprintf(why, whylen, "UID %" PRIu32 " has another date than the file of UID %" PRIu32, s->uid,
-				 l->uid);
-			return 1;
-		}
-		if (l->crlf_size == UINT64_MAX || s->size == UINT64_MAX || s->size != l->crlf_size) {
-			snprintf(why, whylen, "UID %" PRIu32 " has another size than the file of UID %" PRIu32, s->uid,
-				 l->uid);
-			return 1;
-		}
-	}
-	uint32_t twin;
+	if (doubtful(local, nlocal, server, nserver, why, whylen))
+		return 1;
 	if (date_size_twice(local, nlocal, &twin)) {
 		snprintf(why, whylen, "the file of UID %" PRIu32 " has the date and size of another", twin);
 		return 1;
 	}
-	*pairs = xmalloc(nlocal * sizeof(**pairs));
-	for (size_t i = 0; i < nlocal; i++)
-		(*pairs)[i] = (struct rekey_pair){ local[i].uid, server[i].uid };
-	return 0;
+	/* each of the state's messages is the server's one of its date and size,
+	 * in the same order; the server's others are new (a delivery since) */
+	keys = server_keys(server, nserver);
+	p = xmalloc(nlocal * sizeof(*p));
+	size_t j = 0;
+	for (size_t i = 0; i < nlocal; i++) {
+		const struct rekey_local *l = &local[i];
+		int c = key_count(keys, nserver, l);
+		if (c != 1) {
+			snprintf(why, whylen, c ? "two of the server's messages have the date and size of the file of "
+						  "UID %" PRIu32
+						: "no message on the server has the date and size of the file of UID %" PRIu32,
+				 l->uid);
+			goto out;
+		}
+		while (j < nserver && ((server[j].internaldate < 0 ? 0 : server[j].internaldate) != l->date ||
+				       server[j].size != l->crlf_size))
+			j++;
+		if (j == nserver) { /* there, but before the previous one's */
+			snprintf(why, whylen, "the server lists the message of the file of UID %" PRIu32
+					      " in another order", l->uid);
+			goto out;
+		}
+		p[i] = (struct rekey_pair){ l->uid, server[j++].uid };
+	}
+	*pairs = p;
+	p = NULL;
+	rc = 0;
+out:
+	free(keys);
+	free(p);
+	return rc;
 }
 
 void rekey_format(struct buf *out, const struct rekey_plan *plan)

@@ -45,12 +45,13 @@ struct rekey_plan {
 };
 
 /* Pair the state's messages (LOCAL, ascending UIDs) with the server's (SERVER,
- * ascending UIDs): the same count, and the i-th of each has the same date (the
- * INTERNALDATE as a name gives it, 0 before 1970) and size. 0 and *PAIRS
- * (NLOCAL of them, the caller's to free) when every message matches; 1 with
- * WHY when not (a doubt is a mismatch: unsorted or repeated UIDs, a UID 0, a
- * date or size not known, no message at all, two of LOCAL with the same
- * date and size: their order on the server cannot be told). */
+ * ascending UIDs): each of LOCAL is the one of SERVER with its date (the
+ * INTERNALDATE as a name gives it, 0 before 1970) and size, in the same order;
+ * SERVER's others are new (mail delivered since). 0 and *PAIRS (NLOCAL of them,
+ * the caller's to free) when every message matches; 1 with WHY when not (a
+ * doubt is a mismatch: unsorted or repeated UIDs, a UID 0, a date or size not
+ * known, no message at all, more in LOCAL than on the server, two of LOCAL or of
+ * SERVER with the date and size of one of LOCAL: which is which cannot be told). */
 int rekey_match(const struct rekey_local *local, size_t nlocal, const struct rekey_server *server, size_t nserver,
 		struct rekey_pair **pairs, char *why, size_t whylen);
 

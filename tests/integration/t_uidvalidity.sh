@@ -26,9 +26,12 @@ listing "$A/Archive/2024" >"$T/sub.before"
 
 dadm mailbox update -u alice --uid-validity 777 INBOX
 dadm mailbox update -u alice --uid-validity 778 Archive/2024
-# new mail in both: not the messages of the state, so moved aside (not re-keyed: t_uidvalidity_rekey)
+# new mail in both and the first message expunged: not the messages of the state, so moved aside
+# (not re-keyed, as the same messages or new mail alone are: t_uidvalidity_rekey)
 seed append --folder INBOX --seed 61 --count 1
 seed append --folder Archive/2024 --seed 62 --count 1
+dadm expunge -u alice mailbox INBOX 1
+dadm expunge -u alice mailbox Archive/2024 1
 
 mk -c "$cfg" sync
 expect_rc 0 "sync after the UIDVALIDITY change"
@@ -44,7 +47,7 @@ done
 check '! ls "$A/INBOX/cur" | grep -q "\.${old_inbox}_"' "INBOX/cur still has files of the old UIDVALIDITY"
 check 'ls "$A/INBOX/cur" | grep -q "\.777_"' "INBOX/cur has no file of the new UIDVALIDITY"
 inode_list "$A" >"$T/inodes1"
-inode_expect "$T/inodes0" "$T/inodes1" "rewritten INBOX *" "new INBOX *" "rewritten Archive/2024 *" \
+inode_expect "$T/inodes0" "$T/inodes1" "rewritten INBOX *" "gone INBOX *" "new INBOX *" "rewritten Archive/2024 *" \
 	"gone Archive/2024 *" "new Archive/2024 *"
 
 mk -c "$cfg" sync
@@ -86,6 +89,7 @@ uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=/
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
 printf 'delivery\n' >"$A/INBOX/tmp/1796000000.M1P2.otherhost"
 seed append --folder INBOX --seed 63 --count 1
+dadm expunge -u alice mailbox INBOX 1
 dadm mailbox update -u alice --uid-validity 781 INBOX
 mk -c "$cfg" sync
 expect_rc 0 "sync after a killed run's leftover in tmp/ and a UIDVALIDITY change"

@@ -3,7 +3,8 @@
 # a server's index rebuilt) is re-keyed: its files renamed to the new UIDVALIDITY and UIDs (same
 # inodes: bytes, mtimes and modes kept), nothing downloaded, nothing moved aside, no record left;
 # a flag changed on the server meanwhile is applied by the same run. A folder with one message
-# that differs (same count) is moved aside as before.
+# that differs (same count) is moved aside as before. A folder with one message more (delivered
+# before the UIDVALIDITY changed) is re-keyed, the new message downloaded beside the kept files.
 . "$(dirname "$0")/lib.sh"
 t_begin
 dc_up
@@ -88,4 +89,20 @@ check 'grep -q "folder \"INBOX\": UIDVALIDITY 777 to 778, not the same messages"
 	"no reason given for the move aside: $(grep -m1 INBOX "$MK_ERR")"
 check '[ -d "$A/.mailkeep/uidvalidity-777/INBOX/cur" ]' "INBOX not moved aside"
 check '[ "$(ls "$A/.mailkeep/uidvalidity-777/INBOX/cur" | wc -l)" = "$n_inbox" ]' "the old copy is not whole"
+# One more delivered, then a new UIDVALIDITY (Courier's folder no client SELECTed, mail delivered
+# into it between two runs): the state's messages re-keyed (same inodes), the new one downloaded
+modes "$A/INBOX" >"$T/inbox.modes2"
+n2=$(wc -l <"$T/inbox.modes2")
+seed append --folder INBOX --seed 62 --count 1
+dadm mailbox update -u alice --uid-validity 779 INBOX
+mk -v -c "$cfg" sync
+expect_rc 0 "sync after one message delivered and a UIDVALIDITY change"
+exact "$A"
+check 'grep -q "folder \"INBOX\": re-keyed $n2 messages to UIDVALIDITY 779 (was 778)" "$MK_ERR"' \
+	"INBOX not re-keyed with one message more: $(grep -m1 'folder "INBOX"' "$MK_ERR")"
+check 'grep -q "folder \"INBOX\" (full): 1 new" "$MK_ERR"' "INBOX: not 1 new: $(grep 'folder "INBOX" (' "$MK_ERR")"
+check '[ ! -e "$A/.mailkeep/uidvalidity-778" ]' "moved aside with one message more"
+modes "$A/INBOX" >"$T/inbox.modes3"
+check '[ -z "$(comm -23 "$T/inbox.modes2" "$T/inbox.modes3")" ] && [ "$(wc -l <"$T/inbox.modes3")" = $((n2 + 1)) ]' \
+	"INBOX's files: not the $n2 kept (same inodes, modes, mtimes) and one new"
 t_pass

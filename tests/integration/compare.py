@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """compare.py ROOT/NAME --host H --port P --user U --password-file F [--tls [implicit|starttls|none]]
               [--cafile CA] [--folders-excluded F ...] [--ignore-local PATH ...] [--allow-extra-uids]
-              [--dump-state FILE] [--keywords]
+              [--dump-state FILE] [--keywords] [--uidvalidity-varies PATH ...]
 
 The oracle of the mailkeep integration tests. Logs in with imaplib and checks that the mirror of
 one account (ROOT/NAME) is EXACT for every selectable folder on the server:
@@ -23,6 +23,10 @@ Read-only on the server: EXAMINE, STATUS and BODY.PEEK only.
                        content, date and mode, and no UID may appear twice
 --keywords             also check each message's keywords (its line in the folder's .mailkeep-state)
                        against the server's FLAGS (everything but system flags and $Forwarded)
+--uidvalidity-varies PATH
+                       local folder path (as for --ignore-local) whose UIDVALIDITY the server changes
+                       in every session (Courier's folder no client SELECTed): the names must carry
+                       one UIDVALIDITY, the state's, not this session's; the rest is checked by UID
 --dump-state FILE      only write the server's state (folders, UIDVALIDITY, UIDs, flags, HIGHESTMODSEQ)
                        as JSON to FILE and exit 0; two dumps compare equal when nothing changed
 Exit 0 when exact, else print each difference and exit 1 (2 on a usage or connection error).
@@ -424,6 +428,18 @@ def check_keywords(st_path, meta, where, diffs):
             diffs.add(where, f"UID {uid}: keywords {have[uid]} in the state, server has {want}")
 
 
+def state_uv(fdir):
+    """The UIDVALIDITY the folder's state records (0: none)."""
+    try:
+        with open(os.path.join(fdir, STATE_FILE), encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("uidvalidity "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def compare_folder(srv, name, lpath, acct, a, diffs):
     where = f"folder {lpath!r}"
     uv = srv.examine(name)
@@ -490,7 +506,10 @@ def compare_folder(srv, name, lpath, acct, a, diffs):
             flags, epoch = meta[uid]
             if int(m.group(1)) != epoch:
                 diffs.add(where, f"{f}: date {m.group(1)} in the name, INTERNALDATE is {epoch}")
-            if int(m.group(2)) != uv:
+            if lpath in a.uidvalidity_varies:
+                if int(m.group(2)) != state_uv(fdir):
+                    diffs.add(where, f"{f}: UIDVALIDITY {m.group(2)} in the name, the state has {state_uv(fdir)}")
+            elif int(m.group(2)) != uv:
                 diffs.add(where, f"{f}: UIDVALIDITY {m.group(2)} in the name, server has {uv}")
             want = flags_suffix(flags)
             if m.group(5) != want and not a.partial:
@@ -592,6 +611,7 @@ def main():
     ap.add_argument("--partial", action="store_true")
     ap.add_argument("--dump-state")
     ap.add_argument("--keywords", action="store_true")
+    ap.add_argument("--uidvalidity-varies", nargs="*", default=[])
     a = ap.parse_args()
 
     try:

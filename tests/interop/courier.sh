@@ -15,7 +15,20 @@
 # and IMAPS (self-signed certificate from openssl). Then: seed (courier_seed.py), sync over both,
 # compare.py (bytes, flags, mtimes, modes, nothing extra), change the server (flags, expunges,
 # appends, CREATE, DELETE, RENAME), sync + compare again, a third sync that changes nothing,
-# verify and status. Everything it started is stopped on exit; MK_KEEP=1 keeps the temp dir.
+# verify and status; folders no client ever SELECTed (below). Everything it started is stopped
+# on exit; MK_KEEP=1 keeps the temp dir.
+#
+# Run 2026-12-05 (COURIER_ROOT, Courier-IMAP 5.0.13+1.0.16-3+b6 beside Dovecot 2.3.19): at e25a245
+# all checks passed, but the never-SELECTed folder then checked (two messages of the same size
+# delivered in the same second) was moved aside and downloaded again on every run, never re-keyed
+# ("the file of UID 2 has the date and size of another"): the check only looked for a new
+# UIDVALIDITY. Measured: EXAMINE moves new/ to cur/ but writes no courierimapuiddb, so every
+# session gives such a folder a new UIDVALIDITY (time - 10^9) and UIDs 1..n in the same order,
+# INTERNALDATE the files' mtime; one SELECT makes it stay. Folder Fresh (four messages of
+# different sizes, in new/ and cur/ with flags) is now re-keyed on every run, same inodes, nothing
+# downloaded; one more delivered was a move aside and a download of all five before 095149e, now
+# the four are re-keyed and the fifth downloaded. compare.py --uidvalidity-varies checks such a
+# folder (its own session sees yet another UIDVALIDITY).
 set -u
 set -o pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -166,30 +179,88 @@ run verify verify
 run status status
 [ $rc = 0 ] && grep -q 'some no longer on the server' "$T/status.out" || bad "status: exit $rc or no mention of the gone folders"
 
-# --- a folder no client ever SELECTed (made by maildirmake, mail delivered into new/ as an MDA
-# does): Courier keeps no courierimapuiddb for it, and EXAMINE does not write one, so each
-# session gives it a new UIDVALIDITY (time-based) and mailkeep mirrors it anew on every run,
-# the previous copy moved to .mailkeep/uidvalidity-*. One SELECT (any mail client opening it)
-# writes the file: from then on its UIDVALIDITY stays. (providers.md, checked 2026-12-05)
-su -s /bin/sh "$USER_NAME" -c "maildirmake -f Delivered '$MAILDIR' &&
-	printf 'From: mda@example.test\nSubject: delivered %s\n\nbody\n' 1 >'$MAILDIR/.Delivered/new/1700000001.M1P1.mk' &&
-	printf 'From: mda@example.test\nSubject: delivered %s\n\nbody\n' 2 >'$MAILDIR/.Delivered/new/1700000002.M2P2.mk'" ||
-	bad "maildirmake -f Delivered"
+# --- folders no client ever SELECTed (made by maildirmake, mail delivered into new/ and cur/ as
+# an MDA does): Courier keeps no courierimapuiddb for them, and EXAMINE (mailkeep's read-only
+# open, compare.py's too) does not write one, so each session gives them a new UIDVALIDITY (the
+# time in seconds, less 10^9) and UIDs 1..n again. One SELECT (any mail client opening it) writes
+# the file: from then on its UIDVALIDITY stays. (providers.md, checked 2026-12-05)
+# uid_inodes DIR: "UID inode" of each file in DIR/cur, by UID
+uid_inodes() {
+	local f u
+	for f in "$1"/cur/*; do
+		u=${f##*,U=}
+		echo "${u%%:*} $(stat -c %i "$f")"
+	done | sort -n
+}
+# deliver FOLDER SUB NAME BODY: a message written straight into the Maildir as the mail user
+deliver() {
+	su -s /bin/sh "$USER_NAME" -c "printf 'From: mda@example.test\nSubject: %s\n\n%s\n' '$3' '$4' \
+		>'$MAILDIR/.$1/tmp/$3' && mv '$MAILDIR/.$1/tmp/$3' '$MAILDIR/.$1/$2/$3'" || bad "deliver $3 into .$1/$2"
+}
+FRESH=(--ignore-local 'INBOX/R&D' 'INBOX/Sent' --uidvalidity-varies INBOX/Fresh)
+# Fresh: four messages of different sizes, two in new/, two in cur/ with flags: re-keyed on every
+# run (same messages, new UIDVALIDITY), the files kept (same inodes), nothing downloaded again
+su -s /bin/sh "$USER_NAME" -c "maildirmake -f Fresh '$MAILDIR'" || bad "maildirmake -f Fresh"
+deliver Fresh new 1700000101.M1P1.mk a
+deliver Fresh cur 1700000102.M2P2.mk:2,S bb
+deliver Fresh cur 1700000103.M3P3.mk:2,FS ccc
+deliver Fresh new 1700000104.M4P4.mk dddd
+run fresh1 -v sync courier
+[ $rc = 0 ] && grep -q 'folder "INBOX.Fresh" (full): 4 new' "$T/fresh1.err" ||
+	bad "Fresh: first sync: exit $rc: $(grep Fresh "$T/fresh1.err")"
+[ -e "$MAILDIR/.Fresh/courierimapuiddb" ] &&
+	bad "Fresh: EXAMINE wrote courierimapuiddb (Courier keeps the UIDVALIDITY now? update providers.md)"
+uid_inodes "$T/mirror/courier/INBOX/Fresh" >"$T/fresh1.ino"
+uv1=$(sed -n 's/^uidvalidity //p' "$T/mirror/courier/INBOX/Fresh/.mailkeep-state")
+cmp_mirror courier "$PORT" none "${FRESH[@]}"
+sleep 2 # the UIDVALIDITY is the time in seconds
+run fresh2 -v sync courier
+uv2=$(sed -n 's/^uidvalidity //p' "$T/mirror/courier/INBOX/Fresh/.mailkeep-state")
+say "Fresh: UIDVALIDITY $uv1, then $uv2; $(grep 'INBOX.Fresh' "$T/fresh2.err" | head -n 1)"
+[ "$uv1" != "$uv2" ] || say "Fresh: Courier kept the UIDVALIDITY after an EXAMINE (update providers.md)"
+[ $rc = 0 ] && grep -Eq 'folder "INBOX.Fresh": (re-keyed 4 messages|unchanged)' "$T/fresh2.err" &&
+	! grep -q 'INBOX.Fresh.*moved aside' "$T/fresh2.err" ||
+	bad "Fresh: second sync did not re-key: exit $rc: $(grep Fresh "$T/fresh2.err")"
+grep -q 'folder "INBOX.Fresh" (full): [1-9]' "$T/fresh2.err" && bad "Fresh: second sync downloaded again"
+uid_inodes "$T/mirror/courier/INBOX/Fresh" >"$T/fresh2.ino"
+cmp -s "$T/fresh1.ino" "$T/fresh2.ino" || bad "Fresh: other files after the re-key: $(diff "$T/fresh1.ino" "$T/fresh2.ino" | tr '\n' ' ')"
+ls -d "$T"/mirror/courier/.mailkeep/uidvalidity-*/INBOX/Fresh 2>/dev/null && bad "Fresh: an old copy moved aside"
+cmp_mirror courier "$PORT" none "${FRESH[@]}"
+# one more delivered: the four re-keyed (same inodes), the fifth downloaded
+deliver Fresh new 1700000105.M5P5.mk eeeee
+sleep 2
+run fresh3 -v sync courier
+[ $rc = 0 ] && grep -q 'folder "INBOX.Fresh" (full): 1 new' "$T/fresh3.err" &&
+	! grep -q 'INBOX.Fresh.*moved aside' "$T/fresh3.err" ||
+	bad "Fresh: one more delivered: exit $rc: $(grep Fresh "$T/fresh3.err" | tr '\n' ' ')"
+uid_inodes "$T/mirror/courier/INBOX/Fresh" >"$T/fresh3.ino"
+head -n 4 "$T/fresh3.ino" | cmp -s "$T/fresh1.ino" - && [ "$(wc -l <"$T/fresh3.ino")" = 5 ] ||
+	bad "Fresh: one more delivered: the files are not the four kept and one new: $(tr '\n' ' ' <"$T/fresh3.ino")"
+ls -d "$T"/mirror/courier/.mailkeep/uidvalidity-*/INBOX/Fresh 2>/dev/null && bad "Fresh: an old copy moved aside"
+cmp_mirror courier "$PORT" none "${FRESH[@]}"
+
+# Delivered: two messages of the same size delivered in the same second: which is which cannot
+# be told from a listing (same INTERNALDATE and RFC822.SIZE), so no re-key: each run moves the old
+# copy aside and downloads the folder again, until a SELECT makes the UIDVALIDITY stay
+su -s /bin/sh "$USER_NAME" -c "maildirmake -f Delivered '$MAILDIR'" || bad "maildirmake -f Delivered"
+deliver Delivered new 1700000001.M1P1.mk 'delivered 1' body
+deliver Delivered new 1700000002.M2P2.mk 'delivered 2' body
+touch -d @1700000000 "$MAILDIR"/.Delivered/new/*
 run sync5 -v sync courier
 [ $rc = 0 ] && grep -q 'folder "INBOX.Delivered" (full): 2 new' "$T/sync5.err" || bad "never-SELECTed folder: first sync: exit $rc"
-sleep 2 # Courier's UIDVALIDITY of such a folder is the time in seconds
+sleep 2
 run sync6 -v sync courier
-grep -q '"INBOX.Delivered": UIDVALIDITY changed' "$T/sync6.err" ||
-	bad "never-SELECTed folder: no new UIDVALIDITY on the next run (Courier writes courierimapuiddb on EXAMINE now? update providers.md)"
+grep -q '"INBOX.Delivered": UIDVALIDITY changed' "$T/sync6.err" && grep -q 'has the date and size of another' "$T/sync6.err" ||
+	bad "Delivered: not moved aside for two messages of the same date and size: $(grep Delivered "$T/sync6.err" | tr '\n' ' ')"
 python3 -c 'import imaplib, sys
 c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); c.login(sys.argv[2], open(sys.argv[3]).read().strip())
 assert c.select("INBOX.Delivered")[0] == "OK"; c.logout()' "$PORT" "$USER_NAME" "$T/pass" || bad "SELECT INBOX.Delivered"
 run sync7 -v sync courier
 sleep 2
 run sync8 -v sync courier
-[ $rc = 0 ] && ! grep -q 'UIDVALIDITY changed' "$T/sync8.err" && grep -q ' 0 new (0 bytes)' "$T/sync8.err" ||
+[ $rc = 0 ] && ! grep -q 'Delivered.*UIDVALIDITY' "$T/sync8.err" && grep -q 'INBOX.Delivered" (full): 0 new' "$T/sync8.err" ||
 	bad "SELECTed once, INBOX.Delivered still changes: $(grep Delivered "$T/sync8.err")"
-cmp_mirror courier "$PORT" none --ignore-local 'INBOX/R&D' 'INBOX/Sent'
+cmp_mirror courier "$PORT" none "${FRESH[@]}"
 
 # --- push INTO Courier (push_into.sh): a '/' Dovecot and a '.' one, each into a Maildir of its own.
 # Courier adds CRLF to a message APPENDed without a final line end (seed.py makes such messages):

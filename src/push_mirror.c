@@ -173,8 +173,9 @@ struct scan_dropped {
 
 /* The mirror folder's files scanned into f->view and its sync state read
  * into FS (the caller's to state_free() on 0; an unreadable state taken for
- * none); files not made by mailkeep counted skipped. -1 with err when the
- * folder cannot be scanned or the state is another folder's. */
+ * an empty one marked keywords-capped: push then removes no keyword); files
+ * not made by mailkeep counted skipped. -1 with err when the folder cannot be
+ * scanned or the state is another folder's. */
 static int scan_load_state(struct folder_run *f, struct folder_state *fs, char *err, size_t errlen)
 {
 	char serr[512];
@@ -184,6 +185,8 @@ static int scan_load_state(struct folder_run *f, struct folder_state *fs, char *
 		log_warn("push %s -> %s: folder \"%s\": %s; keywords are not pushed", f->r->src->name,
 			 f->r->dst->name, f->name, serr);
 		memset(fs, 0, sizeof(*fs));
+		/* its keywords unknown: their absence is no removal on the source */
+		fs->keywords_capped = 1;
 	}
 	if (!state_is_of(fs, f->rel)) {
 		/* swapped or copied by hand with another folder's directory: its files

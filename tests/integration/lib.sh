@@ -624,6 +624,47 @@ fill_fs() {
 	head -c $(((avail - ${2:-0}) * 1024)) /dev/zero >"$1/filler" 2>/dev/null
 }
 
+# The start of the UIDVALIDITY tests (t_uidvalidity*.sh):
+#   uv_setup [--inbox] [populate options]   a Dovecot seeded with `populate --seed 6 --count 5` and
+#                  the options; $cfg with the account alice, its mirror $A; --inbox: INBOX alone
+#                  (the calls of one folder, in the same order on every run), the others in `others`
+#   uv_first_sync  the first mirror: exit 0, exact (INBOX alone after --inbox)
+#   uv_get VAR FOLDER   VAR set to alice's FOLDER's UIDVALIDITY on the server (doveadm)
+#   uv_renumber FOLDER  alice's FOLDER renumbered by Dovecot: its uid list and indexes deleted while
+#                  no session has it open (a new UIDVALIDITY, UIDs from 1, the same messages)
+uv_setup() {
+	local inbox=0
+	[ "${1:-}" = --inbox ] && { inbox=1; shift; }
+	dc_up
+	seed populate --seed 6 --count 5 "$@"
+	cfg=$T/config.yaml
+	A=$T/mail/alice
+	others=()
+	if [ $inbox = 0 ]; then
+		{ echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
+		return
+	fi
+	{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
+	mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
+}
+uv_first_sync() {
+	mk -c "$cfg" sync
+	expect_rc 0 "initial sync"
+	exact "$A" ${others[@]+--folders-excluded "${others[@]}"}
+}
+uv_get() {
+	local v
+	v=$(dadm_out mailbox status -u alice uidvalidity "$2" | sed 's/.*uidvalidity=//')
+	[ -n "$v" ] || fail "cannot read the UIDVALIDITY of $2 with doveadm"
+	printf -v "$1" '%s' "$v"
+}
+uv_renumber() {
+	local dir
+	dir=$(dirname "$(find "$DC/mail/alice" -path "*$1/cur" -type d | head -n 1)")
+	[ -f "$dir/dovecot-uidlist" ] || fail "no dovecot-uidlist in $1's Maildir ($dir)"
+	rm -f "$dir"/dovecot-uidlist "$dir"/dovecot.index*
+}
+
 # Tests that change a settled mirror by hand, case after case (set $A and $cfg first):
 # settled_save keeps a copy of the mirror as it is; fresh puts that copy back and syncs it once (its
 # states trusted again, as in a frequent run), exact; sync_exact WHAT [exact ARGS] syncs twice, each

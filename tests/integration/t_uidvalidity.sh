@@ -4,23 +4,15 @@
 # anew; other folders are untouched.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5 --big 1
-cfg=$T/config.yaml
-{ echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
-A=$T/mail/alice
-
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
-exact "$A"
+uv_setup --big 1
+uv_first_sync
 inode_list "$A" >"$T/inodes0"
 
 listing() { # DIR: "sha256 relative-path" of every file in DIR's cur/new/tmp and state
 	(cd "$1" && find cur new tmp .mailkeep-state -type f -print0 2>/dev/null | sort -z | xargs -0r sha256sum)
 }
-old_inbox=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
-old_sub=$(dadm_out mailbox status -u alice uidvalidity Archive/2024 | sed 's/.*uidvalidity=//')
-check '[ -n "$old_inbox" ] && [ -n "$old_sub" ]' "cannot read the UIDVALIDITY with doveadm"
+uv_get old_inbox INBOX
+uv_get old_sub Archive/2024
 listing "$A/INBOX" >"$T/inbox.before"
 listing "$A/Archive/2024" >"$T/sub.before"
 
@@ -85,7 +77,7 @@ done
 # before the next run: the old copy keeps no such file, as the folder's own tmp/ would not (before: it
 # moved along and stayed there for good, since no run looks into an old copy again); another
 # program's recent file in tmp/ (a delivery in progress) moves along and stays.
-uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
+uv_get uv INBOX
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
 printf 'delivery\n' >"$A/INBOX/tmp/1796000000.M1P2.otherhost"
 seed append --folder INBOX --seed 63 --count 1

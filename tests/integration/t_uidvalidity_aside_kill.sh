@@ -7,20 +7,10 @@
 # next run found the folder empty and had no old copy to finish.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5
-cfg=$T/config.yaml
-# INBOX alone: the calls of one folder, in the same order on every run
-{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
-A=$T/mail/alice
+uv_setup --inbox
 preload_shims crash_inject
-
-mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
-exact "$A" --folders-excluded "${others[@]}"
-uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
-check '[ -n "$uv" ]' "cannot read the UIDVALIDITY with doveadm"
+uv_first_sync
+uv_get uv INBOX
 listing() { # DIR: "sha256 relative-path" of every file in DIR's cur/ and new/ and its state
 	(cd "$1" && find cur new .mailkeep-state -type f -print0 2>/dev/null | sort -z | xargs -0r sha256sum)
 }

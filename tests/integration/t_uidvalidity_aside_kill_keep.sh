@@ -17,8 +17,7 @@ A=$T/mail/alice
 preload_shims crash_inject
 mk -c "$cfg" sync
 expect_rc 0 "initial sync"
-old=$(dadm_out mailbox status -u alice uidvalidity Archive | sed 's/.*uidvalidity=//')
-check '[ -n "$old" ]' "cannot read Archive's UIDVALIDITY with doveadm"
+uv_get old Archive
 n_old=$(ls "$A/Archive/cur" | wc -l)
 check '[ "$n_old" -gt 0 ]' "Archive mirrored no message"
 (cd "$A/Archive/cur" && ls | sort | xargs sha256sum) >"$T/kept.before"

@@ -7,17 +7,10 @@
 # and its .mailkeep-moving and the killed run's partial download in its tmp/ stayed there for good.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5
-cfg=$T/config.yaml
-{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
-A=$T/mail/alice
+uv_setup --inbox
 preload_shims crash_inject
-mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
-uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidity=//')
-check '[ -n "$uv" ]' "cannot read the UIDVALIDITY with doveadm"
+uv_first_sync
+uv_get uv INBOX
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
 # new mail: not the messages of the state, so moved aside (not re-keyed)
 seed append --folder INBOX --seed 62 --count 1

@@ -7,25 +7,16 @@
 # before the UIDVALIDITY changed) is re-keyed, the new message downloaded beside the kept files.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5
+uv_setup
 # keywords on INBOX's messages: the re-keyed state keeps them (and its table is its own)
 dadm flags add -u alice '$label1 NonJunk' mailbox INBOX all
-cfg=$T/config.yaml
-{ echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
-A=$T/mail/alice
-
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
-exact "$A"
+uv_first_sync
 inode_list "$A" >"$T/inodes0"
 modes() { (cd "$1" && find cur -type f -printf '%i %m %T@\n' | sort); }
 modes "$A/INBOX" >"$T/inbox.modes0"
 modes "$A/Archive/2024" >"$T/sub.modes0"
-uv() { dadm_out mailbox status -u alice uidvalidity "$1" | sed 's/.*uidvalidity=//'; }
-old_inbox=$(uv INBOX)
-old_sub=$(uv Archive/2024)
-check '[ -n "$old_inbox" ] && [ -n "$old_sub" ]' "cannot read the UIDVALIDITY with doveadm"
+uv_get old_inbox INBOX
+uv_get old_sub Archive/2024
 n_inbox=$(find "$A/INBOX/cur" -type f | wc -l)
 n_sub=$(find "$A/Archive/2024/cur" -type f | wc -l)
 check '[ "$n_inbox" -gt 1 ] && [ "$n_sub" -gt 1 ]' "the seed left INBOX or Archive/2024 with fewer than 2 messages"
@@ -36,11 +27,9 @@ check '[ "$n_inbox" -gt 1 ] && [ "$n_sub" -gt 1 ]' "the seed left INBOX or Archi
 dadm mailbox update -u alice --uid-validity 777 INBOX
 check '[ "$(file_for "$A" INBOX 1 | sed "s/.*:2,//")" != DR ]' "INBOX UID 1 has the flags DR already"
 dadm flags replace -u alice '\Draft \Answered' mailbox INBOX uid 1
-subdir=$(dirname "$(find "$DC/mail/alice" -path '*Archive/2024/cur' -type d | head -n 1)")
-check '[ -f "$subdir/dovecot-uidlist" ]' "no dovecot-uidlist in Archive/2024's Maildir ($subdir)"
-rm -f "$subdir"/dovecot-uidlist "$subdir"/dovecot.index*
-new_sub=$(uv Archive/2024)
-check '[ -n "$new_sub" ] && [ "$new_sub" != "$old_sub" ]' "Dovecot kept Archive/2024's UIDVALIDITY ($new_sub)"
+uv_renumber Archive/2024
+uv_get new_sub Archive/2024
+check '[ "$new_sub" != "$old_sub" ]' "Dovecot kept Archive/2024's UIDVALIDITY ($new_sub)"
 
 mk -v -c "$cfg" sync
 expect_rc 0 "sync after the UIDVALIDITY changes"

@@ -5,38 +5,16 @@
 # (same inode as the copy the killed run began with: nothing downloaded, nothing lost, no duplicate), nothing moved aside, no record left.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5
-cfg=$T/config.yaml
-# INBOX alone: the calls of one folder, in the same order on every run
-{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
-A=$T/mail/alice
-command -v cc >/dev/null || fail "cc is not installed"
-SO=$T/crash_inject.so
-cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SO" "$LIB_DIR/crash_inject.c" -ldl 2>"$T/cc.err" ||
-	fail "cannot build the shim: $(head -n 1 "$T/cc.err")"
-PRELOAD=$SO
-asan=$(ldd "$MAILKEEP" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$asan" ] && PRELOAD="$asan $SO"
-
-mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
-exact "$A" --folders-excluded "${others[@]}"
+uv_setup --inbox
+preload_shims crash_inject
+uv_first_sync
 inodes() { (cd "$1/cur" && find . -type f -printf '%i %m %T@\n' | sort); }
 inodes "$A/INBOX" >"$T/before"
 check '[ "$(wc -l <"$T/before")" -gt 1 ]' "INBOX holds fewer than 2 messages"
 dadm mailbox update -u alice --uid-validity 777 INBOX
 rm -rf "$T/save" && cp -a "$A" "$T/save"
 
-# inj N [after]: one sync with the shim, killed at its N-th call (before it, or just after it)
-inj() {
-	(timeout -k 5 "$MK_TIMEOUT" env MK_INJ_N="$1" MK_INJ_AFTER="$([ "${2:-}" = after ] && echo 1 || echo 0)" \
-		MK_INJ_LOG="${3:-}" LD_PRELOAD="$PRELOAD" "$MAILKEEP" -c "$cfg" sync \
-		</dev/null >"$T/inj.out" 2>"$T/inj.err"; exit $?) 2>/dev/null
-	INJ_RC=$?
-}
-inj 0 "" "$T/count.log"
+inj_sync 0 "" "$T/count.log"
 check '[ "$INJ_RC" = 0 ]' "the counting run failed ($INJ_RC): $(head -n 2 "$T/inj.err")"
 # from the record's temporary file to its removal, and the two calls after (the fsync of the folder)
 first=$(grep -m1 -E "^[0-9]+ open[a-z0-9]* $A/INBOX/\.mailkeep-rekey\.tmp$" "$T/count.log" | cut -d' ' -f1)
@@ -49,7 +27,7 @@ for ((k = first; k <= last + 2; k++)); do
 	for when in before after; do
 		rm -rf "$A" && cp -a "$T/save" "$A"
 		inodes "$A/INBOX" >"$T/before" # the copy's
-		inj "$k" "$when"
+		inj_sync "$k" "$when"
 		[ "$INJ_RC" = 137 ] || [ "$INJ_RC" = 0 ] || fail "call $k ($when): exit $INJ_RC: $(head -n 2 "$T/inj.err")"
 		mk -c "$cfg" sync
 		expect_rc 0 "the run after a kill at call $k ($when)"

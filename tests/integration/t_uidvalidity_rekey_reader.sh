@@ -4,15 +4,8 @@
 # and UID as the others (same inode), none is left under the old UIDVALIDITY, the mirror exact.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5
-cfg=$T/config.yaml
-{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
-A=$T/mail/alice
-mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
-exact "$A" --folders-excluded "${others[@]}"
+uv_setup --inbox
+uv_first_sync
 mapfile -t names < <(cd "$A/INBOX/cur" && ls | sort -t= -k2 -n)
 check '[ "${#names[@]}" -gt 1 ]' "INBOX holds fewer than 2 messages"
 old=$(echo "${names[0]}" | sed 's/^[-0-9]*\.\([0-9]*\)_.*/\1/')

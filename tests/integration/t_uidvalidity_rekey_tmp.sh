@@ -4,14 +4,8 @@
 # temporary file is removed all the same: nothing of the killed re-key is left.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5
-cfg=$T/config.yaml
-{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
-A=$T/mail/alice
-mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
+uv_setup --inbox
+uv_first_sync
 printf 'mailkeep-rekey 1\nfrom 1\n' >"$A/INBOX/.mailkeep-rekey.tmp"
 seed append --folder INBOX --seed 61 --count 1
 dadm mailbox update -u alice --uid-validity 777 INBOX

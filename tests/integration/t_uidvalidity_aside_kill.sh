@@ -17,8 +17,10 @@ listing() { # DIR: "sha256 relative-path" of every file in DIR's cur/ and new/ a
 listing "$A/INBOX" >"$T/before"
 check '[ -s "$T/before" ]' "INBOX holds nothing"
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
-# new mail: not the messages of the state, so moved aside (not re-keyed: t_uidvalidity_rekey_kill)
+# new mail and the first message expunged: not the messages of the state, so moved aside (not
+# re-keyed: t_uidvalidity_rekey_kill)
 seed append --folder INBOX --seed 62 --count 1
+dadm expunge -u alice mailbox INBOX 1
 dadm mailbox update -u alice --uid-validity 777 INBOX
 rm -rf "$T/save" && cp -a "$A" "$T/save"
 

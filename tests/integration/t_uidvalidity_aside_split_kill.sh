@@ -14,6 +14,7 @@ uv_get uv INBOX
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
 # new mail: not the messages of the state, so moved aside (not re-keyed)
 seed append --folder INBOX --seed 62 --count 1
+dadm expunge -u alice mailbox INBOX 1
 dadm mailbox update -u alice --uid-validity 777 INBOX
 old=$A/.mailkeep/uidvalidity-$uv/INBOX
 rm -rf "$T/save" && cp -a "$A" "$T/save"

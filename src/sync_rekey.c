@@ -113,6 +113,28 @@ static int on_listed(void *ctx, const struct imap_msg *msg, char *err, size_t er
 	return 0;
 }
 
+/* After <dir>/<cur|new>/OLD was renamed to <dir>/cur/NEW_NAME: OLD removed
+ * when it is still there as a link of NEW_NAME's file, as a mail reader killed
+ * while it moved a file from new/ to cur/ by link() and unlink() leaves it
+ * (rename(2) of two links of one file does nothing, POSIX). 0, or -1 with err. */
+static int drop_old_link(const char *dir, int in_new, const char *old, const char *new_name, char *err,
+			 size_t errlen)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	struct stat sa, sb;
+	int rc = 0;
+	buf_addf(&a, "%s/%s/%s", dir, in_new ? "new" : "cur", old);
+	buf_addf(&b, "%s/cur/%s", dir, new_name);
+	if (lstat(a.data, &sa) == 0 && lstat(b.data, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino && unlink(a.data) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: unlink: %s", a.data, strerror(errno));
+		rc = -1;
+	}
+	buf_free(&a);
+	buf_free(&b);
+	return rc;
+}
+
 /* The files of message I of PLAN in VIEW (from *K on, which moves past them:
  * ascending UIDs) of its old UIDVALIDITY and UID, named with DATE, renamed to
  * the new UIDVALIDITY and UID, each keeping its flags (reported as a change;
@@ -120,7 +142,8 @@ static int on_listed(void *ctx, const struct imap_msg *msg, char *err, size_t er
  * one a mail reader renamed meanwhile, and every copy a reader made of it
  * (two copies with the same flags get one name: the second replaces the
  * first, a copy as the plan would remove; step 4 keeps one of the rest). A
- * file with another date is another message's, left to the plan. None: the
+ * link of a file renamed before it is removed (drop_old_link). A file with
+ * another date is another message's, left to the plan. None: the
  * killed run this finishes renamed it. 0, or -1 with err (a file renamed
  * since the scan: the record stays, the next run finishes). */
 static int rename_files(struct folder_run *f, const struct maildir_view *view, size_t *k,
@@ -140,7 +163,8 @@ static int rename_files(struct folder_run *f, const struct maildir_view *view, s
 		    named != date)
 			continue;
 		maildir_canonical_name(&name, date, plan->new_uidvalidity, plan->pairs[i].new_uid, file->flags);
-		if (maildir_rename(f->dir.data, file->in_new, old, name.data, err, errlen) != 0) {
+		if (maildir_rename(f->dir.data, file->in_new, old, name.data, err, errlen) != 0 ||
+		    drop_old_link(f->dir.data, file->in_new, old, name.data, err, errlen) < 0) {
 			rc = -1;
 			break;
 		}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# A killed re-key (its record left, no file renamed yet) finished by the next run after a mail reader
+# killed while it moved a file from new/ to cur/ by link() and unlink() left both links of one message,
+# whose names get the same new name (no flags): rename(2) of two links of one file does nothing, so the
+# one in new/ must not stay under the old UIDVALIDITY (kept for good with `deletions: keep`).
+. "$(dirname "$0")/lib.sh"
+t_begin
+dc_up
+seed populate --seed 6 --count 5
+cfg=$T/config.yaml
+{ echo "accounts:"; acct_yaml alice deletions=keep "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
+A=$T/mail/alice
+mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
+mk -c "$cfg" sync
+expect_rc 0 "initial sync"
+exact "$A" --folders-excluded "${others[@]}"
+mapfile -t names < <(cd "$A/INBOX/cur" && ls | sort -t= -k2 -n)
+check '[ "${#names[@]}" -gt 1 ]' "INBOX holds fewer than 2 messages"
+old=$(echo "${names[0]}" | sed 's/^[-0-9]*\.\([0-9]*\)_.*/\1/')
+dadm mailbox update -u alice --uid-validity 777 INBOX
+# the record a run killed before its first rename leaves (the same UIDs under UIDVALIDITY 777)
+{
+	printf 'mailkeep-rekey 1\nfrom %s\nto 777\nuidnext 0\npairs %s\n' "$old" "${#names[@]}"
+	for n in "${names[@]}"; do u=${n##*U=}; u=${u%%:*}; echo "$u $u"; done
+} >"$A/INBOX/.mailkeep-rekey"
+# the first message: its flags cleared by the reader, then both links of a move new/ -> cur/ left
+f=${names[0]}
+base=${f%:2,*}
+[ "$f" = "$base:2," ] || mv "$A/INBOX/cur/$f" "$A/INBOX/cur/$base:2,"
+ln "$A/INBOX/cur/$base:2," "$A/INBOX/new/$base"
+mk -c "$cfg" sync
+expect_rc 0 "the run after the kill"
+check '[ -z "$(find "$A/INBOX" -type f -name "*.${old}_*")" ]' \
+	"a file is left under the old UIDVALIDITY: $(find "$A/INBOX" -type f -name "*.${old}_*" | head -n 1)"
+check '[ ! -e "$A/INBOX/.mailkeep-rekey" ]' "the record is left"
+check '[ -z "$(find "$A/.mailkeep" -maxdepth 1 -name "uidvalidity-*")" ]' "moved aside"
+check '[ "$(find "$A/INBOX/cur" "$A/INBOX/new" -type f | wc -l)" = "${#names[@]}" ]' \
+	"INBOX holds $(find "$A/INBOX/cur" "$A/INBOX/new" -type f | wc -l) files, not ${#names[@]}"
+exact "$A" --folders-excluded "${others[@]}"
+mk -c "$cfg" sync
+expect_rc 0 "the run after"
+exact "$A" --folders-excluded "${others[@]}"
+t_pass

@@ -249,10 +249,10 @@ static int read_bounded(int fd, size_t max, struct buf *out)
 			continue;
 		if (n < 0)
 			return errno;
+		out->len += (size_t)n;
+		out->data[out->len] = '\0'; /* also when none was read: an empty file */
 		if (n == 0)
 			return 0;
-		out->len += (size_t)n;
-		out->data[out->len] = '\0';
 		got += (size_t)n;
 		if (got > max)
 			return EFBIG;

@@ -218,6 +218,28 @@ Test(maildir, read_file)
 	rmdir(dir);
 }
 
+/* An empty file read into an empty buffer: read(2) gives no byte, the buffer
+ * is allocated all the same and must hold "" as promised (the NUL written
+ * only after bytes read left it unterminated: ASan fills new memory). */
+Test(maildir, read_file_empty)
+{
+	char tmpl[] = "/tmp/mk-rf-XXXXXX", path[512];
+	char *dir = mkdtemp(tmpl);
+	struct buf b = BUF_INIT;
+	cr_assert_not_null(dir);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(maildir_read_file(path, 100, 0, &b), 0, "%s", strerror(errno));
+	cr_expect_eq(b.len, 0);
+	if (b.data)
+		cr_expect_eq(b.data[0], '\0', "not NUL-terminated: 0x%02x", (unsigned char)b.data[0]);
+	buf_free(&b);
+	unlink(path);
+	rmdir(dir);
+}
+
 static mode_t mode_of(const char *dir, const char *rel)
 {
 	char p[600];

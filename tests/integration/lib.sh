@@ -691,6 +691,128 @@ sync_exact() {
 tmp_files() { [ -d "$1" ] && (cd "$1" && find . -type f -path '*/tmp/*'); return 0; }
 cur_files() { [ -d "$1" ] && (cd "$1" && find . -type f -path '*/cur/*'); return 0; }
 
+# problem MSG: the kill -9 tests (t_kill9_torture.sh, t_kill9_strace.sh) record a point's failure
+# in PT_PROBLEMS and go on
+problem() {
+	PT_PROBLEMS+="${PT_PROBLEMS:+ | }$*"
+	t_log "  PROBLEM: $*"
+}
+
+# k9_mirror_check ACCT [--bob] [--partial] [compare.py options]: the outcome of a run after kill -9s
+# (t_kill9_torture.sh, t_kill9_strace.sh), each failure handed to the caller's problem() (not fatal):
+# compare.py with the options (--bob: the fixture's second user), no Message-ID twice (k9_torture.py
+# msgids, beside it); unless --partial (a killed run's mirror), nothing in any tmp/, no *.tmp, .part,
+# .lock, .mailkeep-link, no .mailkeep-moving or .mailkeep-rekey mark, every file 0600 and directory 0700
+k9_mirror_check() {
+	local acct=$1 pf=$DC/pass-alice user=$IMAP_USER opts=() a l mpid mrc partial=0 py=${PY:-python3}
+	shift
+	for a in "$@"; do
+		case $a in
+		--bob) pf=$DC/pass-bob user=$IMAP_USER2 ;;
+		--partial) partial=1 opts+=("$a") ;;
+		*) opts+=("$a") ;;
+		esac
+	done
+	CHECKS=$((CHECKS + 2))
+	"$py" "$LIB_DIR/k9_torture.py" msgids "$acct" --host "$IMAP_HOST" --port "$IMAP_PORT" --user "$user" \
+		--password-file "$pf" >"$T/msgids.out" 2>&1 &
+	mpid=$!
+	if ! "$py" "$COMPARE_PY" "$acct" --host "$IMAP_HOST" --port "$IMAP_PORT" --user "$user" \
+		--password-file "$pf" "${opts[@]}" >"$T/compare.out" 2>&1; then
+		sed 's/^/#     /' "$T/compare.out" | head -n 12 >&2
+		problem "compare.py ${opts[*]} $(basename "$acct"): $(head -n 3 "$T/compare.out" | tr '\n' ' ' | cut -c1-400)"
+	fi
+	wait "$mpid"
+	mrc=$?
+	[ "$mrc" -eq 0 ] || problem "duplicate Message-IDs in $(basename "$acct"): $(head -n 2 "$T/msgids.out" | tr '\n' ' ')"
+	[ "$partial" = 0 ] || return 0
+	CHECKS=$((CHECKS + 3))
+	l=$(tmp_files "$acct" | head -n 3 | tr '\n' ' ')
+	[ -z "$l" ] || problem "files left in tmp/: $l"
+	l=$(cd "$acct" && find . \( -name '*.tmp' -o -name '*.part' -o -name '*.lock' -o -name '*.mailkeep-link' \
+		-o -name '.mailkeep-moving*' -o -name '.mailkeep-rekey*' \) -print | head -n 3 | tr '\n' ' ')
+	[ -z "$l" ] || problem "temporary files or marks left: $l"
+	l=$(cd "$acct" && find . \( -type f ! -perm 0600 -o -type d ! -perm 0700 \) -printf '%m %p\n' | head -n 3 | tr '\n' ' ')
+	[ -z "$l" ] || problem "modes: $l"
+}
+
+# k9_noop_check MAILKEEP_ARG...: after a good rerun of a killed run (t_kill9_torture.sh,
+# t_kill9_strace.sh), `mailkeep -c $cfg ARG...` exits 0 and changes nothing: the same files (names
+# and inodes) under $A and, with a snapshot repository $R, no new commit; each failure handed to
+# the caller's problem()
+k9_noop_check() {
+	local h0="" h1=""
+	[ -z "${R:-}" ] || h0=$(git --git-dir="$R" rev-parse -q --verify HEAD 2>/dev/null)
+	inode_list "$A" >"$T/ino0"
+	mk -c "$cfg" "$@"
+	[ "$MK_RC" -eq 0 ] || problem "the no-op run after the rerun: exit $MK_RC: $(mk_err_line)"
+	inode_list "$A" >"$T/ino1"
+	CHECKS=$((CHECKS + 1))
+	cmp -s "$T/ino0" "$T/ino1" ||
+		problem "the run after the rerun changed files: $(diff "$T/ino0" "$T/ino1" | grep '^[<>]' | head -n 4 | tr '\n' ' ')"
+	[ -n "${R:-}" ] || return 0
+	h1=$(git --git-dir="$R" rev-parse -q --verify HEAD 2>/dev/null)
+	[ "$h0" = "$h1" ] || problem "the no-op run made a snapshot commit (tree was not exact before?)"
+}
+
+# k9_git_check: the snapshot repository $R of the mirror $A after a good rerun of a killed run, each
+# failure handed to problem(): `git fsck --full` clean, HEAD's tree the mirror (k9_torture.py
+# tree), .mailkeep/snapshot-state naming HEAD, no *.lock in the repository, no $R.init, no
+# .mailkeep/snapshot-committing mark
+k9_git_check() {
+	local st head l g=(git -c core.quotepath=off --git-dir="$R")
+	CHECKS=$((CHECKS + 3))
+	[ -d "$R" ] || { problem "no snapshot repository $R"; return; }
+	if ! "${g[@]}" fsck --full --no-progress --no-dangling >"$T/fsck.out" 2>&1; then
+		problem "git fsck failed: $(head -n 3 "$T/fsck.out" | tr '\n' ' ')"
+	elif grep -qiE 'error|missing|broken|corrupt|bad sha1|garbage' "$T/fsck.out"; then
+		problem "git fsck: $(grep -iE 'error|missing|broken|corrupt|bad sha1|garbage' "$T/fsck.out" | head -n 2 | tr '\n' ' ')"
+	fi
+	"${PY:-python3}" "$LIB_DIR/k9_torture.py" tree "$R" "$A" >"$T/tree.out" 2>&1 ||
+		problem "snapshot HEAD differs from the mirror: $(head -n 3 "$T/tree.out" | tr '\n' ' ')"
+	head=$("${g[@]}" rev-parse -q --verify HEAD 2>/dev/null)
+	st=$(sed -n 's/^commit //p' "$A/.mailkeep/snapshot-state" 2>/dev/null)
+	[ "$st" = "$head" ] || problem "snapshot-state records ${st:-nothing}, HEAD is ${head:-nothing}"
+	l=$(cd "$R" && find . -name '*.lock' -print | head -n 3 | tr '\n' ' ')
+	[ -z "$l" ] || problem "lock files left in the snapshot repository: $l"
+	[ ! -e "$R.init" ] || problem "$R.init left behind"
+	[ ! -e "$A/.mailkeep/snapshot-committing" ] || problem "the mark .mailkeep/snapshot-committing left behind"
+}
+
+# k9_push_check ACCT USER: the target after a good `mailkeep push` of the mirror ACCT to USER of the
+# fixture's Dovecot (SRC and DST set as for push_check.py), each failure handed to the caller's
+# problem(): push_check.py compare exact (every message once, bytes, flags, INTERNALDATE), no
+# message left in doubt ("p" lines) or temporary file in ACCT's push states, and every mirror
+# folder's target (the same name) that is not INBOX subscribed
+k9_push_check() {
+	local acct=$1 user=$2 l
+	CHECKS=$((CHECKS + 4))
+	if ! "${PY:-python3}" "$PUSH_CHECK_PY" compare --src "$SRC" --dst "$DST" >"$T/pc.out" 2>&1; then
+		sed 's/^/#     /' "$T/pc.out" | head -n 10 >&2
+		problem "push_check: $(head -n 3 "$T/pc.out" | tr '\n' ' ' | cut -c1-400)"
+	fi
+	l=$(grep -rl '^p ' "$acct/.mailkeep/push" 2>/dev/null | head -n 2 | tr '\n' ' ')
+	[ -z "$l" ] || problem "pending entries left in push states: $l"
+	l=$(find "$acct/.mailkeep/push" -name '*.tmp' 2>/dev/null | head -n 2 | tr '\n' ' ')
+	[ -z "$l" ] || problem "push state temp files left: $l"
+	doveadm -c "$DOVECOT_CONF" mailbox list -u "$user" -s 2>/dev/null | sort >"$T/target.sub"
+	(cd "$acct" && find . -path ./.mailkeep -prune -o -type d -name cur -printf '%h\n' | sed 's#^\./##' | sort) >"$T/src.folders"
+	l=$(comm -23 "$T/src.folders" "$T/target.sub" | grep -vx INBOX | head -n 3 | tr '\n' ' ')
+	[ -z "$l" ] || problem "target folders created but not subscribed: $l"
+}
+
+# bob_idle: the fixture's user bob has no IMAP session left (a killed push's session ends when its
+# server process sees the connection closed; bob's Maildir must not change under the next run, or
+# be copied meanwhile)
+bob_idle() {
+	local k
+	for ((k = 0; k < 100; k++)); do
+		doveadm -c "$DOVECOT_CONF" who -1 bob 2>/dev/null | grep -q '^bob ' || return 0
+		sleep 0.05
+	done
+	fail "${WHAT:+$WHAT: }bob's IMAP session did not end"
+}
+
 # With dc_up --rawlog: rawlog_reset forgets the sessions so far; rawlog_commands prints the
 # commands that clients sent since then (post-login, without the timestamps), one per line.
 rawlog_reset() { rm -f "$DC/rawlog/${1:-alice}"/*; }

@@ -11,7 +11,8 @@
 # pushed again; CONDSTORE-only server; plain server (no CONDSTORE) with snapshots; --jobs 2 with two
 # accounts (the parent process killed, as `kill -9 PID` does).
 # After each good rerun: exit 0, compare.py exact (incl. the trusted-state invariant), nothing in
-# any tmp/, no .tmp/.part/.lock litter, no Message-ID twice, then a no-op run that changes no file;
+# any tmp/, no .tmp/.part/.lock litter or move/re-key mark, files 0600 and directories 0700, no
+# Message-ID twice (lib.sh k9_mirror_check), then a no-op run that changes no file;
 # with snapshots `git fsck --full` clean, HEAD's tree = the mirror (bytes), no new commit on the
 # no-op run; for push push_check.py exact (each message once), no pending entries, created
 # folders subscribed.
@@ -218,87 +219,19 @@ note() {
 	t_log "  note: $*"
 }
 
-problem() {
-	PT_PROBLEMS+="${PT_PROBLEMS:+ | }$*"
-	t_log "  PROBLEM: $*"
-}
-
-# compare.py on ACCT [--bob] [--partial]: a problem when not exact
-k9_compare() {
-	local acct=$1 pf=$DC/pass-alice user=$IMAP_USER opts=() a
-	shift
-	for a in "$@"; do
-		if [ "$a" = --bob ]; then pf=$DC/pass-bob user=$IMAP_USER2; else opts+=("$a"); fi
-	done
-	CHECKS=$((CHECKS + 2))
-	# the Message-ID check beside compare.py (two cores)
-	"$PY" "$K9" msgids "$acct" --host "$IMAP_HOST" --port "$IMAP_PORT" --user "$user" \
-		--password-file "$pf" >"$T/msgids.out" 2>&1 &
-	local mpid=$! mrc
-	if ! "$PY" "$COMPARE_PY" "$acct" --host "$IMAP_HOST" --port "$IMAP_PORT" --user "$user" \
-		--password-file "$pf" "${opts[@]}" >"$T/compare.out" 2>&1; then
-		sed 's/^/#     /' "$T/compare.out" | head -n 12 >&2
-		problem "compare.py ${opts[*]} $(basename "$acct"): $(head -n 3 "$T/compare.out" | tr '\n' ' ' | cut -c1-400)"
-	fi
-	wait "$mpid"
-	mrc=$?
-	[ "$mrc" -eq 0 ] || problem "duplicate Message-IDs in $(basename "$acct"): $(head -n 2 "$T/msgids.out" | tr '\n' ' ')"
-}
-
-# litter ACCT: temporary files a run should not leave behind
-k9_litter() {
-	local acct=$1 l
-	CHECKS=$((CHECKS + 1))
-	l=$(tmp_files "$acct" | head -n 3 | tr '\n' ' ')
-	[ -z "$l" ] || problem "files left in tmp/: $l"
-	l=$(cd "$acct" && find . \( -name '*.tmp' -o -name '*.part' -o -name '*.lock' -o -name '*.mailkeep-link' \) -print | head -n 3 | tr '\n' ' ')
-	[ -z "$l" ] || problem "temporary files left: $l"
-}
-
-G() { git -c core.quotepath=off --git-dir="$R" "$@"; }
-
+# the snapshot repository (lib.sh k9_git_check), and a note of libgit2's temporary object files a
+# killed run left: no harm to git, but never removed
 k9_git() {
-	CHECKS=$((CHECKS + 1))
-	[ -d "$R" ] || { problem "no snapshot repository $R"; return; }
-	if ! G fsck --full --no-progress --no-dangling >"$T/fsck.out" 2>&1; then
-		problem "git fsck failed: $(head -n 3 "$T/fsck.out" | tr '\n' ' ')"
-	elif grep -qiE 'error|missing|broken|corrupt|bad sha1|garbage' "$T/fsck.out"; then
-		problem "git fsck: $(grep -iE 'error|missing|broken|corrupt|bad sha1|garbage' "$T/fsck.out" | head -n 2 | tr '\n' ' ')"
-	fi
-	if ! "$PY" "$K9" tree "$R" "$A" >"$T/tree.out" 2>&1; then
-		problem "snapshot HEAD differs from the mirror: $(head -n 3 "$T/tree.out" | tr '\n' ' ')"
-	fi
-	local st head
-	head=$(G rev-parse -q --verify HEAD 2>/dev/null)
-	st=$(sed -n 's/^commit //p' "$A/.mailkeep/snapshot-state" 2>/dev/null)
-	[ "$st" = "$head" ] || problem "snapshot-state records ${st:-nothing}, HEAD is ${head:-nothing}"
 	local l
-	l=$(cd "$R" && find . -name '*.lock' -print | head -n 3 | tr '\n' ' ')
-	[ -z "$l" ] || problem "lock files left in the snapshot repository: $l"
-	# libgit2's temporary object files of a killed run: no harm to git, but never removed
+	k9_git_check
+	[ -d "$R" ] || return 0
 	l=$(cd "$R" && find . -name 'tmp_*' -print | wc -l)
 	if [ "$l" -gt 0 ]; then
 		GIT_LITTER[$R]=$l
 		note "libgit2 temporary files left in $R/objects by killed runs, never removed"
 	fi
-	[ ! -e "$R.init" ] || problem "$R.init left behind"
 }
 
-# the run after the good rerun changes nothing: same files (names and inodes), no new commit
-k9_noop() {
-	local head0="" head1=""
-	[ -n "$R" ] && head0=$(G rev-parse -q --verify HEAD 2>/dev/null)
-	inode_list "$A" >"$T/ino0"
-	mk -c "$cfg" -v sync "${SYNC_ACCTS[@]}"
-	[ "$MK_RC" -eq 0 ] || problem "the no-op run after the rerun: exit $MK_RC: $(mk_err_line)"
-	inode_list "$A" >"$T/ino1"
-	CHECKS=$((CHECKS + 1))
-	cmp -s "$T/ino0" "$T/ino1" || problem "the run after the rerun changed files: $(diff "$T/ino0" "$T/ino1" | grep '^[<>]' | head -n 4 | tr '\n' ' ')"
-	if [ -n "$R" ]; then
-		head1=$(G rev-parse -q --verify HEAD 2>/dev/null)
-		[ "$head0" = "$head1" ] || problem "the no-op run made a snapshot commit (tree was not exact before?)"
-	fi
-}
 
 # end of a point: report, save, repair
 point_end() {
@@ -355,12 +288,8 @@ repair() {
 }
 
 verify_accounts() {
-	k9_compare "$A"
-	k9_litter "$A"
-	if [ -n "${A2:-}" ]; then
-		k9_compare "$A2" --bob
-		k9_litter "$A2"
-	fi
+	k9_mirror_check "$A"
+	[ -z "${A2:-}" ] || k9_mirror_check "$A2" --bob
 }
 
 # ---------------------------------------------------------------- one kill point of a sync
@@ -401,7 +330,7 @@ sync_point() {
 	[ -n "$during" ] && { wait "$during"; t_log "  reader during: $(cat "$T/reader-during.out")"; }
 	PT_DESC+=" ($KWHAT)"
 	if [ $KRC -eq 137 ] && [ "${K9_PARTIAL:-0}" = 1 ] && [ -d "$A" ]; then
-		k9_compare "$A" --partial
+		k9_mirror_check "$A" --partial
 	fi
 	if [ -z "$forced" ] && chance 25; then
 		[ "$what" = incr ] && chance 50 && mutate alice
@@ -423,7 +352,7 @@ sync_point() {
 	verify_accounts
 	[ -n "$R" ] && k9_git
 	[ -n "${R2:-}" ] && R=$R2 A=$A2 k9_git
-	[ -z "$PT_PROBLEMS" ] && k9_noop
+	[ -z "$PT_PROBLEMS" ] && k9_noop_check -v sync "${SYNC_ACCTS[@]}"
 	point_end
 	# how long a completed run of this kind takes (for the delays): a run of the same work
 	if [ "$what" = initial ] && [ -z "${DUR[$CAPKEY]:-}" ]; then
@@ -492,23 +421,8 @@ push_point() {
 	point_end
 }
 
-push_verify() {
-	CHECKS=$((CHECKS + 1))
-	if ! "$PY" "$PUSH_CHECK" compare --src "$SRC" --dst "$DST" >"$T/pc.out" 2>&1; then
-		sed 's/^/#     /' "$T/pc.out" | head -n 10 >&2
-		problem "push_check: $(head -n 3 "$T/pc.out" | tr '\n' ' ' | cut -c1-400)"
-	fi
-	local l
-	l=$(grep -rl '^p ' "$A/.mailkeep/push" 2>/dev/null | head -n 2 | tr '\n' ' ')
-	[ -z "$l" ] || problem "pending entries left in push states: $l"
-	l=$(find "$A/.mailkeep/push" -name '*.tmp' 2>/dev/null | head -n 2 | tr '\n' ' ')
-	[ -z "$l" ] || problem "push state temp files left: $l"
-	doveadm -c "$DOVECOT_CONF" mailbox list -u bob -s 2>/dev/null | sort >"$T/bob.sub"
-	# every mirror folder's target (the same name here) is subscribed
-	(cd "$A" && find . -path ./.mailkeep -prune -o -type d -name cur -printf '%h\n' | sed 's#^\./##' | sort) >"$T/src.folders"
-	l=$(comm -23 "$T/src.folders" "$T/bob.sub" | grep -vx INBOX | head -n 3 | tr '\n' ' ')
-	[ -z "$l" ] || problem "target folders created but not subscribed: $l"
-}
+# the target after a good push: lib.sh k9_push_check
+push_verify() { k9_push_check "$A" bob; }
 
 # ---------------------------------------------------------------- phases
 

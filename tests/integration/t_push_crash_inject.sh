@@ -50,17 +50,6 @@ PUSH_ARGS=()
 mk -c "$cfg" sync alice
 expect_rc 0 "sync of alice"
 
-# bob_idle: bob's IMAP sessions are over (a killed push's session ends when its server process sees
-# the connection closed; its target must not change under the next run, or be copied meanwhile)
-bob_idle() {
-	local k
-	for ((k = 0; k < 100; k++)); do
-		doveadm -c "$DOVECOT_CONF" who -1 bob 2>/dev/null | grep -q '^bob ' || return 0
-		sleep 0.05
-	done
-	fail "$WHAT: bob's IMAP session did not end"
-}
-
 # save_start NAME / restore NAME: the push states and bob's Maildir (with Dovecot's indexes)
 save_start() {
 	bob_idle

@@ -2,6 +2,7 @@
 """k9_strace.py: the helpers of tests/integration/t_kill9_strace.sh (kill -9 at the N-th syscall).
 
   k9_strace.py points TRACE [--sample K] [--sample-mutating M] [--seed S] [--all] [--mutating]
+                     [--net-writes]
       TRACE is `strace -f -qq -o TRACE` of a whole run. Every syscall entry of it, in order, gets a
       global number G; the same call in a later run of the same work is reached by strace's
       per-process counter: the k-th call of that name by that thread. Prints the chosen points,
@@ -12,7 +13,9 @@
       drawn the same way among the calls that change the file system, and with --mutating every
       call that changes the file system (rename, unlink, mkdir, link,
       openat with O_CREAT, fsync, syncfs, utimensat, fchmod, ftruncate, the first write of a
-      file after another such call: a file's later writes only add to it).
+      file after another such call: a file's later writes only add to it); with --net-writes
+      every write to a socket too (write, writev, sendto, sendmsg: each command or literal a
+      push sends).
       A point on a call whose count depends on timing (read, recvfrom, poll, futex ...) or on
       a call of another thread moves to the next other call of the main thread: the same
       instant for the files. The first line is
@@ -62,6 +65,7 @@ def cmd_points(a):
     fd_path = {}
     last_mut = None
     rows = []
+    net = set()  # indexes of the writes to a socket
     phase = "start"
     for g, (pid, name, args) in enumerate(calls, 1):
         key = (pid, name)
@@ -89,6 +93,10 @@ def cmd_points(a):
                 phase = "write " + fd_path.get(fd, "?")
             elif fd_kind.get(fd) == "sock":
                 phase = "net after " + phase.split("after ")[-1]
+                net.add(g - 1)
+        elif name in ("sendto", "sendmsg") and fd_kind.get(args.split(",", 1)[0]) == "sock":
+            phase = "net after " + phase.split("after ")[-1]
+            net.add(g - 1)
         elif name in ("read", "recvfrom") and fd_kind.get(args.split(",", 1)[0]) != "file":
             phase = "net after " + phase.split("after ")[-1]
         elif p and name in MUTATING:
@@ -114,6 +122,8 @@ def cmd_points(a):
         strata([i for i, r in enumerate(rows) if r[4]], a.sample_mutating)
         if a.mutating:
             pick |= {i for i, r in enumerate(rows) if r[4]}
+        if a.net_writes:
+            pick |= net
     # a volatile call, or one of another thread (a counter there is reached at another instant,
     # or first by the main thread's own calls): the next stable call of the main thread
     main = calls[0][0]
@@ -172,6 +182,7 @@ def main():
     p.add_argument("--sample-mutating", type=int, default=0)
     p.add_argument("--all", action="store_true")
     p.add_argument("--mutating", action="store_true")
+    p.add_argument("--net-writes", action="store_true")
     p = sub.add_parser("kill")
     p.add_argument("--name", required=True)
     p.add_argument("--k", type=int, required=True)

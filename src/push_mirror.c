@@ -251,7 +251,7 @@ static size_t scan_files(struct folder_run *f, const struct folder_state *fs, st
 		}
 		/* f->kw holds a subset of the state's sets, normalised: never past the cap the state kept to */
 		const char *held = kwset_intern(&f->kw, kw.data);
-		src[n] = (struct push_src){ uv, mf->uid, flags, held ? held : "" };
+		src[n] = (struct push_src){ uv, mf->uid, flags, held ? held : "", !sm };
 		file[n] = i;
 		n++;
 	}

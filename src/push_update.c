@@ -56,13 +56,14 @@ static int send_stores(struct folder_run *f, const struct flag_change *ch, size_
 }
 
 /* The keywords the target copy of S (its entry E) is to have, into OUT: the
- * mirror's. In a folder whose sync state is capped (state.h) also those the
- * copy has: the state may lack keywords the source server gives the message,
- * and the mirror's missing keyword is no removal on the source. */
+ * mirror's. In a folder whose sync state is capped (state.h), and for a
+ * message without a line in it, also those the copy has: the state may lack
+ * keywords the source server gives (or gave) the message, and the mirror's
+ * missing keyword is no removal on the source. */
 static void wanted_keywords(const struct folder_run *f, const struct push_entry *e, const struct push_src *s,
 			    struct buf *out)
 {
-	push_keywords_apply(f->keywords_capped ? e->keywords : NULL, s->keywords, 1, 0, out);
+	push_keywords_apply(f->keywords_capped || s->keywords_unknown ? e->keywords : NULL, s->keywords, 1, 0, out);
 }
 
 /* The flag changes of the source messages idx[0..n) whose target copy is

@@ -210,6 +210,8 @@ struct push_src {
 	uint32_t uv, uid;
 	uint8_t flags;
 	const char *keywords;  /* normalised, "" when none */
+	uint8_t keywords_unknown; /* no line in the sync state (a file kept after its message left
+				   * the server): "" is no removal, none is removed from the target */
 };
 
 struct push_plan {

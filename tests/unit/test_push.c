@@ -543,11 +543,11 @@ static void expect_list(const size_t *v, size_t n, const char *want, const char 
 Test(push_plan, compare_with_state)
 {
 	const struct push_src src[] = {
-		{ 7, 1, MFLAG_SEEN, "" },        /* on the target, same flags */
-		{ 7, 2, MFLAG_SEEN, "" },        /* flags changed */
-		{ 7, 3, 0, "kw" },               /* keyword added */
-		{ 7, 4, 0, "" },                 /* pending */
-		{ 7, 5, 0, "" },                 /* new */
+		{ 7, 1, MFLAG_SEEN, "", 0 },        /* on the target, same flags */
+		{ 7, 2, MFLAG_SEEN, "", 0 },        /* flags changed */
+		{ 7, 3, 0, "kw", 0 },               /* keyword added */
+		{ 7, 4, 0, "", 0 },                 /* pending */
+		{ 7, 5, 0, "", 0 },                 /* new */
 	};
 	struct push_state st = state_of("mailkeep-push 1\ntarget INBOX\nuidvalidity 9\n"
 					"m 7 1 1 S\nm 7 2 2 -\nm 7 3 3 -\np 7 4\nm 7 6 6 S\n");
@@ -565,7 +565,7 @@ Test(push_plan, renumbered_source_is_looked_up)
 {
 	/* the source folder's UIDVALIDITY changed: the state's entries are orphans of
 	 * uv 7, every message of uv 8 is looked up (it may be an old one renumbered) */
-	const struct push_src src[] = { { 8, 1, 0, "" }, { 8, 2, 0, "" } };
+	const struct push_src src[] = { { 8, 1, 0, "", 0 }, { 8, 2, 0, "", 0 } };
 	struct push_state st = state_of("mailkeep-push 1\nm 7 1 1 -\nm 7 2 2 -\n");
 	struct push_plan p;
 	push_plan_folder(src, 2, &st, &p);

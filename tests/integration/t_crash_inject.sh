@@ -283,9 +283,12 @@ uv_inbox=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvali
 uv_sub=$(dadm_out mailbox status -u alice uidvalidity Archive/2024 | sed 's/.*uidvalidity=//')
 dadm mailbox update -u alice --uid-validity 777 INBOX
 dadm mailbox update -u alice --uid-validity 778 Archive/2024
-# new mail in both: moved aside, not re-keyed (t_uidvalidity_rekey_kill kills a re-key)
+# new mail in both and their first message expunged: moved aside, not re-keyed (new mail alone
+# is re-keyed; t_uidvalidity_rekey_kill kills a re-key)
 seed append --folder INBOX --seed 25 --count 1
 seed append --folder Archive/2024 --seed 30 --count 1
+dadm expunge -u alice mailbox INBOX 1
+dadm expunge -u alice mailbox Archive/2024 1
 old_copies() {
 	CHECKS=$((CHECKS + 1))
 	local pair folder uv want got

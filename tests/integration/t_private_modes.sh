@@ -77,7 +77,10 @@ old_uv=$(dadm_out mailbox status -u alice uidvalidity INBOX | sed 's/.*uidvalidi
 msg=$(cd "$A/INBOX/cur" && ls | head -n 1)
 check '[ -n "$old_uv" ] && [ -n "$msg" ]' "no UIDVALIDITY ($old_uv) or no message in INBOX/cur"
 chmod 644 "$A/INBOX/cur/$msg" "$A/INBOX/.mailkeep-state"
-seed append --folder INBOX --count 1 --first 600 # not the state's messages: moved aside, not re-keyed
+# new mail and the first message expunged: not the state's messages, moved aside (new mail
+# alone is re-keyed)
+seed append --folder INBOX --count 1 --first 600
+dadm expunge -u alice mailbox INBOX 1
 dadm mailbox update -u alice --uid-validity 777 INBOX
 mk -c "$cfg" sync
 expect_rc 0 "sync after INBOX's UIDVALIDITY changed"

@@ -12,7 +12,8 @@ preload_shims crash_inject
 uv_first_sync
 uv_get uv INBOX
 printf 'partial\n' >"$A/INBOX/tmp/1796000000.4242_1.mailkeep.part"
-# new mail: not the messages of the state, so moved aside (not re-keyed)
+# new mail and the first message expunged: not the messages of the state, so moved aside (not
+# re-keyed, as new mail alone is)
 seed append --folder INBOX --seed 62 --count 1
 dadm expunge -u alice mailbox INBOX 1
 dadm mailbox update -u alice --uid-validity 777 INBOX

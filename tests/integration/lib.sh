@@ -625,16 +625,18 @@ fill_fs() {
 }
 
 # The start of the UIDVALIDITY tests (t_uidvalidity*.sh):
-#   uv_setup [--inbox] [populate options]   a Dovecot seeded with `populate --seed 6 --count 5` and
-#                  the options; $cfg with the account alice, its mirror $A; --inbox: INBOX alone
-#                  (the calls of one folder, in the same order on every run), the others in `others`
+#   uv_setup [--inbox [--keep]] [populate options]   a Dovecot seeded with `populate --seed 6
+#                  --count 5` and the options; $cfg with the account alice, its mirror $A; --inbox:
+#                  INBOX alone (the calls of one folder, in the same order on every run), the others
+#                  in `others`; --keep: with `deletions: keep`
 #   uv_first_sync  the first mirror: exit 0, exact (INBOX alone after --inbox)
 #   uv_get VAR FOLDER   VAR set to alice's FOLDER's UIDVALIDITY on the server (doveadm)
 #   uv_renumber FOLDER  alice's FOLDER renumbered by Dovecot: its uid list and indexes deleted while
 #                  no session has it open (a new UIDVALIDITY, UIDs from 1, the same messages)
 uv_setup() {
-	local inbox=0
+	local inbox=0 keep=()
 	[ "${1:-}" = --inbox ] && { inbox=1; shift; }
+	[ "${1:-}" = --keep ] && { keep=(deletions=keep); shift; }
 	dc_up
 	seed populate --seed 6 --count 5 "$@"
 	cfg=$T/config.yaml
@@ -644,8 +646,23 @@ uv_setup() {
 		{ echo "accounts:"; acct_yaml alice; } | cfg_write "$cfg"
 		return
 	fi
-	{ echo "accounts:"; acct_yaml alice "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
+	{ echo "accounts:"; acct_yaml alice ${keep[@]+"${keep[@]}"} "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
 	mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
+}
+# uv_killed_rekey MIN: after uv_first_sync (--inbox), INBOX's file names by UID in `names` (at least
+# MIN), its UIDVALIDITY in `old` and made 777 on the server, and the record a re-key killed before
+# its first rename leaves (the same UIDs under UIDVALIDITY 777) written into the mirror's INBOX
+uv_killed_rekey() {
+	local n u
+	mapfile -t names < <(cd "$A/INBOX/cur" && ls | sort -t= -k2 -n)
+	check "[ \${#names[@]} -ge $1 ]" "INBOX holds fewer than $1 messages"
+	old=$(echo "${names[0]}" | sed 's/^[-0-9]*\.\([0-9]*\)_.*/\1/')
+	[ -n "$old" ] || fail "no UIDVALIDITY in the name ${names[0]}"
+	dadm mailbox update -u alice --uid-validity 777 INBOX
+	{
+		printf 'mailkeep-rekey 1\nfrom %s\nto 777\nuidnext 0\npairs %s\n' "$old" "${#names[@]}"
+		for n in "${names[@]}"; do u=${n##*U=}; u=${u%%:*}; echo "$u $u"; done
+	} >"$A/INBOX/.mailkeep-rekey"
 }
 uv_first_sync() {
 	mk -c "$cfg" sync

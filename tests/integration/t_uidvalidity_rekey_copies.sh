@@ -5,24 +5,9 @@
 # for good, no copy may stay under the old UIDVALIDITY; each UID ends in one file, the mirror exact.
 . "$(dirname "$0")/lib.sh"
 t_begin
-dc_up
-seed populate --seed 6 --count 5
-cfg=$T/config.yaml
-{ echo "accounts:"; acct_yaml alice deletions=keep "raw=folders: {include: [INBOX]}"; } | cfg_write "$cfg"
-A=$T/mail/alice
-mapfile -t others < <(dadm_out mailbox list -u alice | grep -vx INBOX)
-mk -c "$cfg" sync
-expect_rc 0 "initial sync"
-exact "$A" --folders-excluded "${others[@]}"
-mapfile -t names < <(cd "$A/INBOX/cur" && ls | sort -t= -k2 -n)
-check '[ "${#names[@]}" -gt 2 ]' "INBOX holds fewer than 3 messages"
-old=$(echo "${names[0]}" | sed 's/^[-0-9]*\.\([0-9]*\)_.*/\1/')
-dadm mailbox update -u alice --uid-validity 777 INBOX
-# the record a run killed before its first rename leaves (the same UIDs under UIDVALIDITY 777)
-{
-	printf 'mailkeep-rekey 1\nfrom %s\nto 777\nuidnext 0\npairs %s\n' "$old" "${#names[@]}"
-	for n in "${names[@]}"; do u=${n##*U=}; u=${u%%:*}; echo "$u $u"; done
-} >"$A/INBOX/.mailkeep-rekey"
+uv_setup --inbox --keep
+uv_first_sync
+uv_killed_rekey 3
 other_flags() { case $1 in F) echo S ;; *) echo F ;; esac; }
 # the first message: its file kept under its name, a copy under other flags
 f=${names[0]}

@@ -6,15 +6,7 @@
 t_begin
 uv_setup --inbox
 uv_first_sync
-mapfile -t names < <(cd "$A/INBOX/cur" && ls | sort -t= -k2 -n)
-check '[ "${#names[@]}" -gt 1 ]' "INBOX holds fewer than 2 messages"
-old=$(echo "${names[0]}" | sed 's/^[-0-9]*\.\([0-9]*\)_.*/\1/')
-dadm mailbox update -u alice --uid-validity 777 INBOX
-# the record a run killed before its first rename leaves (the same UIDs under UIDVALIDITY 777)
-{
-	printf 'mailkeep-rekey 1\nfrom %s\nto 777\nuidnext 0\npairs %s\n' "$old" "${#names[@]}"
-	for n in "${names[@]}"; do u=${n##*U=}; u=${u%%:*}; echo "$u $u"; done
-} >"$A/INBOX/.mailkeep-rekey"
+uv_killed_rekey 2
 # a reader flags the first message meanwhile: its name changes, its inode stays
 f=${names[0]}
 flags=${f##*:2,}

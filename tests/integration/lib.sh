@@ -664,6 +664,19 @@ uv_killed_rekey() {
 		for n in "${names[@]}"; do u=${n##*U=}; u=${u%%:*}; echo "$u $u"; done
 	} >"$A/INBOX/.mailkeep-rekey"
 }
+# uv_rekey_finished: the run after the kill of uv_killed_rekey (exit 0) finishes the re-key: no file
+# left under the old UIDVALIDITY, no record, nothing moved aside, one file per message, exact
+uv_rekey_finished() {
+	mk -c "$cfg" sync
+	expect_rc 0 "the run after the kill"
+	check '[ -z "$(find "$A/INBOX" -type f -name "*.${old}_*")" ]' \
+		"a file is left under the old UIDVALIDITY: $(find "$A/INBOX" -type f -name "*.${old}_*" | head -n 1)"
+	check '[ ! -e "$A/INBOX/.mailkeep-rekey" ]' "the record is left"
+	check '[ -z "$(find "$A/.mailkeep" -maxdepth 1 -name "uidvalidity-*")" ]' "moved aside"
+	check '[ "$(find "$A/INBOX/cur" "$A/INBOX/new" -type f | wc -l)" = "${#names[@]}" ]' \
+		"INBOX holds $(find "$A/INBOX/cur" "$A/INBOX/new" -type f | wc -l) files, not ${#names[@]}"
+	exact "$A" --folders-excluded "${others[@]}"
+}
 uv_first_sync() {
 	mk -c "$cfg" sync
 	expect_rc 0 "initial sync"

@@ -12,9 +12,10 @@
  *    its bytes (the parser takes nothing but what mailkeep writes);
  *  - the input read as two lists of messages (byte 0: the counts; then per
  *    message a UID step, a date and a size, 255 for "unknown"): a match pairs
- *    the i-th of each, of the same known date and size, as many on both
- *    sides, no two of the state's with the same date and size; no match has
- *    a reason and no pairs. */
+ *    each of the state's messages, in order, with the server's one message
+ *    of its known date and size (the server's others are new), no two of
+ *    the state's with the same date and size, UIDs ascending on both sides;
+ *    no match has a reason and no pairs. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,23 +81,34 @@ static void check_match(const uint8_t *data, size_t size)
 			abort();
 		return;
 	}
-	if (!pairs || nl != ns || !nl)
+	/* each of the state's messages paired, in order, with the server's one
+	 * message of its date and size; the server's others are new */
+	if (!pairs || nl > ns || !nl)
 		abort();
 	for (size_t i = 0; i < nl; i++) {
 		const struct rekey_local *l = &local[i];
-		const struct rekey_server *s = &server[i];
-		if (pairs[i].old_uid != l->uid || pairs[i].new_uid != s->uid || !l->uid || !s->uid)
+		if (pairs[i].old_uid != l->uid || !l->uid || (i && l->uid <= local[i - 1].uid))
 			abort();
-		if (i && (l->uid <= local[i - 1].uid || s->uid <= server[i - 1].uid))
+		if (i && pairs[i].new_uid <= pairs[i - 1].new_uid)
 			abort();
-		if (l->date == STATE_NO_DATE || l->date != (s->internaldate < 0 ? 0 : s->internaldate))
+		if (l->date == STATE_NO_DATE || l->crlf_size == UINT64_MAX)
 			abort();
-		if (l->crlf_size == UINT64_MAX || l->crlf_size != s->size)
+		size_t same = 0, at = ns;
+		for (size_t j = 0; j < ns; j++)
+			if ((server[j].internaldate < 0 ? 0 : server[j].internaldate) == l->date &&
+			    server[j].size == l->crlf_size) {
+				same++;
+				at = j;
+			}
+		if (same != 1 || server[at].uid != pairs[i].new_uid || !server[at].uid)
 			abort();
 		for (size_t k = 0; k < i; k++)
 			if (local[k].date == l->date && local[k].crlf_size == l->crlf_size)
 				abort();
 	}
+	for (size_t j = 1; j < ns; j++)
+		if (!server[j - 1].uid || server[j].uid <= server[j - 1].uid)
+			abort();
 	free(pairs);
 }
 

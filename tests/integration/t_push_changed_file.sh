@@ -48,6 +48,7 @@ for change in cut grow; do
 	check '[ "$rc" -ne 0 ]' "($change) the push exited 0 though its message changed as it was sent"
 	check 'grep -q "the message changed while it was sent" "$T/push.err"' \
 		"($change) not reported: $(grep -m1 -i 'error' "$T/push.err")"
+	log_wait "the client closed the connection after" "$T/fake.log"
 	check 'grep -q "the client closed the connection after" "$T/fake.log"' \
 		"($change) the connection was not closed within the literal: $(tail -n 3 "$T/fake.log" | tr '\n' ' ')"
 	check '! grep -q VIOLATION "$T/fake.log"' "($change) $(grep -m1 VIOLATION "$T/fake.log")"

@@ -221,6 +221,9 @@ dadm_out() {
 	doveadm -c "$DOVECOT_CONF" "$@" 2>>"$T/doveadm.log"
 }
 
+# bob_flags FOLDER UID: the "flags:" line of bob's message UID in FOLDER on the test's Dovecot
+bob_flags() { dadm_out fetch -u bob flags mailbox "$1" uid "$2" | grep '^flags:'; }
+
 seed() {
 	local sub=$1
 	shift

@@ -99,13 +99,12 @@ grep -q "^m [0-9]* $N $tn F $KB0\$" "$ps/INBOX/.push-state" || fail "cannot edit
 grep -q "^m [0-9]* 1 $ts .* Gone1\$" "$ps/Small/.push-state" || fail "cannot edit Small's push state"
 dadm flags add -u bob "\\Flagged $KB0" mailbox INBOX uid "$tn"
 dadm flags add -u bob Gone1 mailbox Small uid "$ts"
-bobflags() { dadm_out fetch -u bob flags mailbox "$1" uid "$2" | grep '^flags:'; }
 mk -c "$cfg" -v push alice bob
 expect_rc 0 "push over the copies with keywords"
-fl=$(bobflags INBOX "$tn")
+fl=$(bob_flags INBOX "$tn")
 check 'grep -q "$KB0" <<<"$fl"' "a keyword alice's server has was removed from bob's copy of UID $N: $fl"
 check '! grep -q "Flagged" <<<"$fl"' "bob's copy of UID $N kept \\Flagged, which alice's lacks: $fl"
-fl=$(bobflags Small "$ts")
+fl=$(bob_flags Small "$ts")
 check '! grep -q "Gone1" <<<"$fl"' "Gone1, removed in the mirror of Small, stayed on bob: $fl"
 mk -c "$cfg" -v push alice bob
 expect_rc 0 "second push"
@@ -134,6 +133,6 @@ check '[ "$(grep -c "keyword sets pass" "$MK_ERR")" = 0 ]' "a warning about the 
 exact "$A"
 mk -c "$cfg" push alice bob
 expect_rc 0 "push after the cap is gone"
-fl=$(bobflags INBOX "$tn")
+fl=$(bob_flags INBOX "$tn")
 check '! grep -q "$KB0" <<<"$fl"' "push did not remove the keyword alice's server dropped: $fl"
 t_pass

@@ -22,10 +22,9 @@ tgt() { awk -v u="$1" '$1 == "m" && $3 == u { print $4 }' "$ps"; }
 t1=$(tgt 1)
 t2=$(tgt 2)
 [ -n "$t1" ] && [ -n "$t2" ] || fail "no push state entries for UIDs 1 and 2: $(cat "$ps")"
-bobflags() { dadm_out fetch -u bob flags mailbox INBOX uid "$1" | grep '^flags:'; }
-fl=$(bobflags "$t1")
+fl=$(bob_flags INBOX "$t1")
 grep -q Keep1 <<<"$fl" || fail "the first push did not set Keep1: $fl"
-grep -q Gone2 <<<"$(bobflags "$t2")" || fail "the first push did not set Gone2: $(bobflags "$t2")"
+grep -q Gone2 <<<"$(bob_flags INBOX "$t2")" || fail "the first push did not set Gone2: $(bob_flags INBOX "$t2")"
 
 # UID 1 expunged on alice (its file kept), UID 2 loses Gone2
 dadm expunge -u alice mailbox INBOX uid 1
@@ -36,9 +35,9 @@ check '[ -n "$(ls "$A/INBOX/cur" | grep "U=1:")" ]' "UID 1's file was not kept"
 check '! grep -q "^m 1 " "$A/INBOX/.mailkeep-state"' "the state still has a line for UID 1"
 mk -c "$cfg" -v push alice bob
 expect_rc 0 "push after the expunge"
-fl=$(bobflags "$t1")
+fl=$(bob_flags INBOX "$t1")
 check 'grep -q Keep1 <<<"$fl"' "push removed the keywords of a kept message from bob's copy: $fl"
-fl=$(bobflags "$t2")
+fl=$(bob_flags INBOX "$t2")
 check '! grep -q Gone2 <<<"$fl"' "Gone2, removed on alice, stayed on bob: $fl"
 mk -c "$cfg" -v push alice bob
 expect_rc 0 "second push"

@@ -21,8 +21,7 @@ expect_rc 0 "first push"
 ps=$A/.mailkeep/push/bob/INBOX/.push-state
 t1=$(awk '$1 == "m" && $3 == 1 { print $4 }' "$ps")
 [ -n "$t1" ] || fail "no push state entry for UID 1: $(cat "$ps")"
-bobflags() { dadm_out fetch -u bob flags mailbox INBOX uid "$1" | grep '^flags:'; }
-fl=$(bobflags "$t1")
+fl=$(bob_flags INBOX "$t1")
 grep -q Keep1 <<<"$fl" && grep -q Gone1 <<<"$fl" || fail "the first push did not set the keywords: $fl"
 
 # alice's UID 1 loses Gone1 and gets \Flagged; synced, then the state damaged (a line that is no
@@ -35,7 +34,7 @@ printf 'm not-a-uid\n' >>"$st"
 mk -c "$cfg" -v push alice bob
 expect_rc 0 "push over a damaged sync state"
 check 'grep -q "keywords are not pushed" "$MK_ERR"' "no warning about the damaged state: $(cat "$MK_ERR")"
-fl=$(bobflags "$t1")
+fl=$(bob_flags INBOX "$t1")
 check 'grep -q Keep1 <<<"$fl" && grep -q Gone1 <<<"$fl"' \
 	"push over a damaged sync state removed keywords alice's server may have from bob's copy: $fl"
 check 'grep -q Flagged <<<"$fl"' "the file name's \\Flagged did not reach bob: $fl"
@@ -52,7 +51,7 @@ expect_rc 0 "sync rebuilding the state"
 check 'grep -q "rebuilding the state" "$MK_ERR" && ! grep -q "^m not-a-uid" "$st"' "sync did not rebuild the state"
 mk -c "$cfg" push alice bob
 expect_rc 0 "push after the state is rebuilt"
-fl=$(bobflags "$t1")
+fl=$(bob_flags INBOX "$t1")
 check '! grep -q Gone1 <<<"$fl" && grep -q Keep1 <<<"$fl" && grep -q Flagged <<<"$fl"' \
 	"push after the rebuild did not mirror alice's flags: $fl"
 t_pass

@@ -284,23 +284,48 @@ static int last_u_tag(const char *name, size_t end, size_t *u)
 	return found;
 }
 
+static size_t digits_len(const char *s, size_t len)
+{
+	size_t n = 0;
+	while (n < len && s[n] >= '0' && s[n] <= '9')
+		n++;
+	return n;
+}
+
+/* The length of mailkeep's base "<date>.<uidvalidity>_<uid>.mailkeep,U=<uid>"
+ * (the date up to the first '.', without a ':' that would start the info; the
+ * same uid digits twice) at the start of name, whatever follows it; 0 when the
+ * name does not start so. */
+static size_t mailkeep_base_len(const char *name, size_t len)
+{
+	static const char tag[] = ".mailkeep,U=";
+	const size_t tag_len = sizeof(tag) - 1;
+	const char *dot = memchr(name, '.', len);
+	if (!dot || memchr(name, ':', (size_t)(dot - name)))
+		return 0;
+	size_t uv = (size_t)(dot - name) + 1, uv_len = digits_len(name + uv, len - uv), uid = uv + uv_len + 1;
+	if (!uv_len || uid > len || name[uid - 1] != '_')
+		return 0;
+	size_t uid_len = digits_len(name + uid, len - uid), tag_at = uid + uid_len;
+	if (!uid_len || len - tag_at < tag_len || memcmp(name + tag_at, tag, tag_len) != 0)
+		return 0;
+	size_t u = tag_at + tag_len;
+	if (digits_len(name + u, len - u) != uid_len || memcmp(name + u, name + uid, uid_len) != 0)
+		return 0;
+	return u + uid_len;
+}
+
 /* Where the base of a name ends: at its info part (info_offset), or earlier
  * when the name is mailkeep's ("<date>.<uidvalidity>_<uid>.mailkeep,U=<uid>")
- * followed by more than one info part ("...,U=5:2,S:2,F", a reader that added
- * its info to a name that had one): mailkeep's base ends at its first ':', and
- * the file is named anew with a single info part. */
+ * followed by anything but one ":2," info part: more than one ("...,U=5:2,S:2,F",
+ * a reader that added its info to a name that had one), another separator
+ * (";2,S" as mbsync writes on Windows, offlineimap's "!2,S"), more fields
+ * (",S=1234:2,S"). mailkeep's base ends after its U=, and the file is named
+ * anew with a single info part. */
 static size_t base_offset(const char *name, size_t len)
 {
-	size_t off = info_offset(name, len), u = 0;
-	const char *colon = memchr(name, ':', off);
-	uint32_t v, uv = 0;
-	if (!colon)
-		return off;
-	size_t end = (size_t)(colon - name);
-	if (last_u_tag(name, end, &u) && parse_u32(name + u + 3, end - u - 3, &v) == 0 && v &&
-	    parse_mailkeep_middle(name, u, v, &uv) == 0 && uv)
-		return end;
-	return off;
+	size_t base = mailkeep_base_len(name, len);
+	return base ? base : info_offset(name, len);
 }
 
 int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags)
@@ -329,6 +354,10 @@ int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, u
 	*uidvalidity = uv;
 	if (len - info >= 3 && memcmp(name + info, ":2,", 3) == 0)
 		*flags = maildir_flags_from_letters(name + info + 3, len - info - 3);
+	else if (base_len == mailkeep_base_len(name, len) && info >= base_len + 3 &&
+		 (name[base_len] == ';' || name[base_len] == '!') && memcmp(name + base_len + 1, "2,", 2) == 0)
+		/* the same info after a Windows separator (up to a ':' of another info) */
+		*flags = maildir_flags_from_letters(name + base_len + 3, info - base_len - 3);
 	return 0;
 }
 

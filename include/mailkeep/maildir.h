@@ -61,9 +61,11 @@ int maildir_unescape_component(const char *esc, size_t len, struct buf *out);
 int maildir_folder_path(const char *name, char delim, struct buf *out);
 
 /* Parse a message file name made by mailkeep (or any name with ",U=<uid>" before
- * the ":2," info): sets *uid and *flags (from the ":2," part; 0 when absent), and
- * *uidvalidity when the name has the "<uidvalidity>_<uid>" part (else 0).
- * Returns 0, or -1 when the name has no valid U= field. */
+ * the ":2," info): sets *uid and *flags (from the ":2," part, or a ";2," or "!2,"
+ * right after mailkeep's base; 0 when absent), and *uidvalidity when the name has
+ * the "<uidvalidity>_<uid>" part (else 0). A name that starts with mailkeep's
+ * base is its message's whatever follows. Returns 0, or -1 when the name has no
+ * valid U= field. */
 int maildir_parse_name(const char *name, uint32_t *uid, uint32_t *uidvalidity, unsigned *flags);
 
 /* 1 when name ends in ":2," and standard flag letters only, in order, each once

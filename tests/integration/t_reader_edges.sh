@@ -5,6 +5,9 @@
 # nothing of the server touched.
 #  - a name with two info parts ("...,U=5:2,S:2,F", a reader that added its info to a name that had
 #    one): named anew with one (before: kept as it was, run after run; the oracle saw the UID missing);
+#  - names with another info separator (";2,S", "!2,S") or more fields after U= (",2,S", ",S=1234:2,S"):
+#    named anew, the same file (before: the first two taken for another program's file, the message
+#    downloaded again beside it; the others kept for good under a name not mailkeep's);
 #  - a file renamed to another UID's name (U= and the UID in the middle changed, its date kept);
 #  - cur/ or new/ deleted; every empty directory deleted (find -empty -delete) while the server has
 #    new mail for a folder that was empty; the account's .mailkeep deleted;
@@ -42,6 +45,19 @@ inode_list "$A" >"$T/ino1"
 # (inode_list does not see the ":1,x:2,S" name as UID 1's: "new" there, its inode checked here)
 inode_expect "$T/ino0" "$T/ino1" "renamed INBOX 1" "renamed INBOX 2" "new Archive 1"
 check '[ "$(stat -c %i "$(file_for "$A" Archive 1)")" = "$ino" ]' "Archive UID 1 was downloaded again, not renamed"
+
+# ---- another info separator, more fields after U= ---------------------------------------------------
+# mbsync on Windows writes ";2,S", offlineimap's windows-compatible names "!2,S"; Dovecot adds ",S=<size>"
+# fields. Each is the same message, named anew (before: ";2," and "!2," were another program's file and
+# the message was downloaded again beside it, twice in the mirror; ",2,S" and ",S=..." kept for good in
+# a name not mailkeep's, "...,U=1,2,S:2,FS")
+fresh
+sep_mv() { local f b; f=$(file_for "$A" "$1" "$2"); b=${f##*/}; mv "$f" "$A/$1/$3/${b%%:2,*}$4"; stat -c %i "$A/$1/$3/${b%%:2,*}$4"; }
+ino=$(sep_mv INBOX 1 cur ';2,S'; sep_mv INBOX 2 new ';2,'; sep_mv INBOX 3 cur '!2,FS'; sep_mv Archive 1 cur ',2,S'
+	sep_mv Archive 2 cur ',S=1234,W=1300:2,RS')
+sync_exact "sync after names with another info separator or more fields"
+check '[ "$(stat -c %i "$(file_for "$A" INBOX 1)" "$(file_for "$A" INBOX 2)" "$(file_for "$A" INBOX 3)" \
+	"$(file_for "$A" Archive 1)" "$(file_for "$A" Archive 2)")" = "$ino" ]' "a message was downloaded again, not renamed"
 
 # ---- a file renamed to another UID's name --------------------------------------------------------
 fresh

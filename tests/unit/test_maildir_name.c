@@ -503,6 +503,23 @@ static const struct maildir_name_parse_case maildir_name_parse_cases[] = {
 	 * as maildir_name_with_flags() cuts it (found by fuzz_maildir_name) */
 	{ "1000.5_42.mailkeep,U=42:,U=42:2,FS", 0, 42, 5, MFLAG_FLAGGED | MFLAG_SEEN },
 	{ "1000.5_42.mailkeep,U=42:x,U=7:2,S", 0, 42, 5, MFLAG_SEEN },
+	/* mailkeep's name renamed with another info separator (mbsync on Windows ';',
+	 * offlineimap's '!') or with more fields: still its message (before: another
+	 * program's file, and the message downloaded a second time beside it) */
+	{ "1000.5_42.mailkeep,U=42;2,FS", 0, 42, 5, MFLAG_FLAGGED | MFLAG_SEEN },
+	{ "1000.5_42.mailkeep,U=42!2,S", 0, 42, 5, MFLAG_SEEN },
+	{ "1000.5_42.mailkeep,U=42;2,", 0, 42, 5, 0 },
+	{ "1000.5_42.mailkeep,U=42;2,S:1,F", 0, 42, 5, MFLAG_SEEN },
+	{ "1000.5_42.mailkeep,U=42;1,S", 0, 42, 5, 0 },
+	{ "1000.5_42.mailkeep,U=42,2,S", 0, 42, 5, 0 },
+	{ "1000.5_42.mailkeep,U=42,S=1234,W=1300:2,RS", 0, 42, 5, MFLAG_REPLIED | MFLAG_SEEN },
+	{ "1000.5_42.mailkeep,U=42x:2,S", 0, 42, 5, MFLAG_SEEN },
+	{ "1000.5_42.mailkeep,U=421;2,S", -1, 0, 0, 0 }, /* not the same uid twice */
+	{ "1000.5_042.mailkeep,U=42;2,S", -1, 0, 0, 0 },
+	/* a ':' before the first '.': the info starts there, not after U= (found by
+	 * fuzz_maildir_name: the flags were read from before the base's end) */
+	{ ",U=:2100.5_42.mailkeep,U=42;2,2,", -1, 0, 0, 0 },
+	{ "1:0.5_42.mailkeep,U=42;2,S", -1, 0, 0, 0 },
 	{ "x,U=0001:2,", 0, 1, 0, 0 },
 	{ "1.2_3.mailkeepx,U=3", 0, 3, 0, 0 },      /* not exactly ".mailkeep" */
 	{ "1.x2_3.mailkeep,U=3", 0, 3, 0, 0 },      /* not digits: another program's */
@@ -608,6 +625,10 @@ static const struct maildir_name_flags_case maildir_name_flags_cases[] = {
 	{ "1.5_6.mailkeep,U=6:2,S:2,F", MFLAG_TRASHED, "1.5_6.mailkeep,U=6:2,T" },
 	{ "1.5_6.mailkeep,U=6:2,:2,", MFLAG_SEEN, "1.5_6.mailkeep,U=6:2,S" },
 	{ "1.5_6.mailkeep,U=6:1,x:2,S", MFLAG_SEEN, "1.5_6.mailkeep,U=6:2,S" },
+	{ "1.5_6.mailkeep,U=6;2,S", MFLAG_SEEN, "1.5_6.mailkeep,U=6:2,S" },
+	{ "1.5_6.mailkeep,U=6!2,FS", MFLAG_SEEN, "1.5_6.mailkeep,U=6:2,S" },
+	{ "1.5_6.mailkeep,U=6,2,S:2,DFPRS", MFLAG_FLAGGED, "1.5_6.mailkeep,U=6:2,F" },
+	{ "1.5_6.mailkeep,U=6,S=1234,W=1300:2,S", MFLAG_SEEN, "1.5_6.mailkeep,U=6:2,S" },
 	{ "1700000000.3857529045_42.mailkeep,U=42:2,RS", MFLAG_REPLIED | MFLAG_SEEN | MFLAG_TRASHED,
 	  "1700000000.3857529045_42.mailkeep,U=42:2,RST" },
 	{ "1700000000.M1P2.host,S=1234,W=1250:2,Sab", MFLAG_DRAFT, "1700000000.M1P2.host,S=1234,W=1250:2,D" },
@@ -699,6 +720,8 @@ Test(maildir_name, name_with_flags_keeps_message)
 		"1000.5_42.mailkeep,U=42:2,S:2,F",
 		"x,U=1:y,U=2:2,S",
 		"x,U=1,U=2:2,S",
+		"1000.5_42.mailkeep,U=42;2,S",
+		"1000.5_42.mailkeep,U=42,2,S:2,F",
 	};
 	struct buf b = BUF_INIT;
 
@@ -784,6 +807,8 @@ Test(maildir_name, info_canonical)
 		{ "1.5_6.mailkeep,U=6:2,S:2,S", 0 }, /* two info parts */
 		{ "1.5_6.mailkeep,U=6:2,:2,", 0 },
 		{ "1.5_6.mailkeep,U=6:1,x:2,S", 0 },
+		{ "1.5_6.mailkeep,U=6;2,S", 0 },      /* another separator */
+		{ "1.5_6.mailkeep,U=6,2,S:2,S", 0 },  /* more fields after U= */
 		{ "", 0 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

@@ -479,11 +479,21 @@ push_fake_up() {
 # push_fake_msgs NAME [FOLDER]: the SHA-256 of each message that push_fake.py NAME holds (in FOLDER), one a line
 push_fake_msgs() { python3 "$MIGRATE_CHECK_PY" --state "$T/$1.json" --list ${2+"$2"}; }
 
-# log_wait PATTERN FILE: wait (at most 20 s) until a fake server has logged PATTERN in FILE. What it
-# logs on the client's close comes after mailkeep has exited, on a loaded machine a while after.
+# log_wait PATTERN FILE: wait (at most 20 s) until a fake server has logged PATTERN in FILE (or a
+# background run its -vv line). What a server logs on the client's close comes after mailkeep has
+# exited, on a loaded machine a while after.
 log_wait() {
 	local k=0
 	while ! grep -q -- "$1" "$2" 2>/dev/null && [ $k -lt 400 ]; do sleep 0.05; k=$((k + 1)); done
+}
+
+# wait_for 'COND' [SECONDS]: wait until the condition (eval'ed) holds, at most SECONDS (default 20);
+# returns its last status. For a test that acts at a point of a background run (a file renamed, a
+# line logged, a lock taken): never a fixed sleep, which a loaded machine outlasts.
+wait_for() {
+	local n=0
+	while ! eval "$1" && [ $n -lt $((${2:-20} * 20)) ]; do sleep 0.05; n=$((n + 1)); done
+	eval "$1"
 }
 
 # A password file for the fake server (any password is accepted there).

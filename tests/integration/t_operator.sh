@@ -49,12 +49,6 @@ wait_rc() {
 		fail "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error:' "$T/bg.err")"
 	fi
 }
-# wait_for 'COND' SECONDS: until the condition holds (eval'ed), at most SECONDS
-wait_for() {
-	local n=0
-	while ! eval "$1" && [ $n -lt $(($2 * 20)) ]; do sleep 0.05; n=$((n + 1)); done
-	eval "$1"
-}
 proxy_up() { # a pause_proxy.py in front of the fixture's IMAPS port: $PPORT, $PAUSE
 	PAUSE=$T/pause
 	rm -f "$PAUSE" "$T/proxy.port"

@@ -19,11 +19,6 @@ DST="$IMAP_HOST:$IMAP_PORT:bob:$DC/pass-bob"
 LK_DIR=$HOME/.local/state/mailkeep
 LK=$LK_DIR/push-$(printf %s bob | sha256sum | cut -d' ' -f1).lock
 bob_count() { doveadm -c "$DOVECOT_CONF" search -u bob all 2>/dev/null | wc -l; }
-wait_for() {
-	local n=0
-	while ! eval "$1" && [ $n -lt $(($2 * 20)) ]; do sleep 0.05; n=$((n + 1)); done
-	eval "$1"
-}
 
 # a relay in front of the IMAPS port that holds the server's bytes back while $PAUSE exists
 PAUSE=$T/pause

@@ -3,8 +3,10 @@
 # removals: the folder is read again, never acted on from a listing that no longer holds. The
 # reader renames a message to set a flag by link + unlink (the listing sees both names: the
 # planner keeps the server's name and would remove the other, the only file left); the
-# server's slow EXAMINE answer (fakeimap.py slow-examine, 2 s) lets the unlink land after the
-# listing. The run must end exact, the message kept (not removed and downloaded again).
+# server's slow EXAMINE answer (fakeimap.py slow-examine: held until the test removes
+# $FAKE_LOG.hold) lets the unlink land after the listing, made as soon as -vv says A is listed
+# (a fixed sleep was outlasted on a loaded machine). The run must end exact, the message kept (not
+# removed and downloaded again).
 . "$(dirname "$0")/lib.sh"
 t_begin
 pf=$(fake_pass)
@@ -21,10 +23,13 @@ fl=${x##*:2,}
 case $fl in *F*) y=${x%:2,*}:2,${fl/F/} ;; *) y=${x%:2,*}:2,F$fl ;; esac
 ino=$(stat -c %i "$x")
 ln "$x" "$y"                  # the reader's rename, half done: both names are listed
+: >"$FAKE_LOG.hold"
 "$MAILKEEP" -c "$cfg" -vv sync >"$T/race.out" 2>"$T/race.err" &
 pid=$!
-sleep 1                       # mailkeep has listed A and waits for its EXAMINE
+log_wait ': A: [0-9]* files' "$T/race.err" # listed as its EXAMINE goes out; the answer waits for the hold
+check 'grep -q ": A: [0-9]* files" "$T/race.err"' "A was never listed: $(tail -n 2 "$T/race.err")"
 rm -f "$x"                    # the rename completed: only the reader's name is left
+rm -f "$FAKE_LOG.hold"
 wait "$pid"
 rc=$?
 check '[ "$rc" = 0 ]' "the sync during the reader's change exited $rc: $(grep -m 2 'error' "$T/race.err")"

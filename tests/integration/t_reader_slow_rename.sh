@@ -16,6 +16,8 @@ expect_rc 0 "sync with no change"
 f2=$(file_for "$A" INBOX 2)
 check '[ -n "$f2" ]' "no file of UID 2 in INBOX"
 dadm flags add -u alice '\Flagged' mailbox INBOX uid 3
+f3=$(file_for "$A" INBOX 3)
+check '[ -n "$f3" ]' "no file of UID 3 in INBOX"
 # the run's first rename (INBOX's UID 3, the plan's only one) stalls for 2 s once made
 # (LeakSanitizer cannot run under ptrace: off for this one run of a SAN=1 build)
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
@@ -24,7 +26,10 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 	"$MAILKEEP" -c "$cfg" -vv sync >"$T/race.out" 2>"$T/race.err" &
 pid=$!
 _BG_PIDS+=("$pid")
-sleep 1
+# the reader's rename once the run's is made (UID 3's old name gone), in its 2 s stall: a fixed
+# sleep was outlasted by the run's start under strace on a loaded machine
+wait_for '[ ! -e "$f3" ]'
+check '[ ! -e "$f3" ]' "the run never renamed INBOX UID 3: $(tail -n 2 "$T/race.err")"
 mv "$f2" "${f2%%:2,*}:2,FT"
 wait "$pid"
 rc=$?

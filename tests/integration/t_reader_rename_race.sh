@@ -32,7 +32,10 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 	"$MAILKEEP" -c "$cfg" -vv sync >"$T/race.out" 2>"$T/race.err" &
 pid=$!
 _BG_PIDS+=("$pid")
-sleep 1.5                       # mailkeep's rename waits (from about 0.1 s to 3 s)
+# mailkeep's rename waits 3 s once strace has written its call (a fixed sleep of 1.5 s could
+# come before it: the run's start under strace on a loaded machine)
+log_wait 'rename(' "$T/strace.out"
+check 'grep -q "rename(" "$T/strace.out"' "the run never reached its rename: $(tail -n 2 "$T/race.err")"
 mv "$x" "${x%%:2,*}:2,RS"      # the reader's rename
 wait "$pid"
 rc=$?
@@ -59,7 +62,9 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 	"$MAILKEEP" -c "$cfg" -vv sync >"$T/race2.out" 2>"$T/race2.err" &
 pid=$!
 _BG_PIDS+=("$pid")
-sleep 1.5
+second_unlink() { grep "unlink(" "$T/strace2.out" 2>/dev/null | sed -n 2p | grep -q .; }
+wait_for second_unlink
+check second_unlink "the run never reached its second unlink: $(tail -n 2 "$T/race2.err")"
 mv "$x" "${x%%:2,*}:2,RS"      # the reader's rename, while mailkeep's unlink waits
 wait "$pid"
 rc=$?

@@ -11,14 +11,18 @@ path_account qresync 23 6
 seed append --folder INBOX --seed 231 --count 1
 f2=$(file_for "$A" INBOX 2)
 check '[ -n "$f2" ]' "no file of UID 2 in INBOX"
-# every syncfs waits 1.5 s: the folders are done within the first, the commit's waits come after
+n0=$(ls "$A/INBOX/cur" | wc -l)
+# every syncfs waits 1.5 s: the new message is in cur/ after its batch's, the commit's come after
 # (LeakSanitizer cannot run under ptrace: off for this one run of a SAN=1 build)
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 	strace -f -o /dev/null -e trace=syncfs -e inject=syncfs:delay_enter=1500000 \
 	"$MAILKEEP" -c "$cfg" sync >"$T/race.out" 2>"$T/race.err" &
 pid=$!
 _BG_PIDS+=("$pid")
-sleep 1
+# the reader's rename once the new message is in cur/ (INBOX done, the commit next): a fixed sleep
+# could come before the run had read INBOX (its start under strace on a loaded machine)
+wait_for '[ "$(ls "$A/INBOX/cur" | wc -l)" -gt "$n0" ]'
+check '[ "$(ls "$A/INBOX/cur" | wc -l)" -gt "$n0" ]' "the new message never reached INBOX/cur: $(tail -n 2 "$T/race.err")"
 mv "$f2" "${f2%%:2,*}:2,FT"
 wait "$pid"
 rc=$?

@@ -24,8 +24,7 @@ check '[ -f "$A/.mailkeep/lock" ]' "no lock file after the first sync"
 : >"$FAKE_LOG.hold"
 "$MAILKEEP" -c "$cfg" sync fake </dev/null >"$T/slow.out" 2>"$T/slow.err" &
 pid=$!
-n=0
-while flock -n -s "$A/.mailkeep/lock" true 2>/dev/null && [ $n -lt 100 ]; do sleep 0.02; n=$((n + 1)); done
+wait_for '! flock -n -s "$A/.mailkeep/lock" true 2>/dev/null' # 2 s were short for a loaded machine
 check '! flock -n -s "$A/.mailkeep/lock" true' "the slow run did not take the lock"
 rm -rf "$A/.mailkeep"
 inode_list "$A" >"$T/inodes0"

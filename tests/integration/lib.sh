@@ -851,12 +851,12 @@ k9_push_check() {
 	[ -z "$l" ] || problem "target folders created but not subscribed: $l"
 }
 
-# bob_idle: the fixture's user bob has no IMAP session left (a killed push's session ends when its
-# server process sees the connection closed; bob's Maildir must not change under the next run, or
-# be copied meanwhile)
+# bob_idle: the fixture's user bob has no IMAP session left, waited for up to 20 s (a killed push's
+# session ends when its server process sees the connection closed, after storing an APPEND that was
+# sent in full; bob's Maildir must not change under the next run, or be copied meanwhile)
 bob_idle() {
 	local k
-	for ((k = 0; k < 100; k++)); do
+	for ((k = 0; k < 400; k++)); do
 		doveadm -c "$DOVECOT_CONF" who -1 bob 2>/dev/null | grep -q '^bob ' || return 0
 		sleep 0.05
 	done

@@ -171,6 +171,7 @@ for i in 0 1 2 3 4 5 6 7; do
 		t_log "kill $i after ${delay} ms: the push had already ended with exit $rc"
 		[ $rc -eq 0 ] || fail "push $i ended on its own with exit $rc: $(tail -n 1 "$T/kill.$i.out")"
 	fi
+	bob_idle # the killed push's session may still store an APPEND it had sent in full
 	pc compare --src "$SRC" --dst "$DST" --map "Sent Items=Sent" --partial
 done
 check '[ $kills -ge 3 ]' "the push was killed mid-way only $kills times"

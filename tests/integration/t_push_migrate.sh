@@ -97,6 +97,7 @@ for i in 1 2 3 4 5 6; do
 	else
 		wait "$pid" || fail "push $i ended with exit $?: $(tail -n 1 "$T/kill.$i.out")"
 	fi
+	DOVECOT_CONF=$S2_CONF bob_idle # the killed push's session may still store an APPEND sent in full
 	pc compare --src "$SRC" --dst "$DST2" "${PFX_MAP[@]}" --partial
 	if [ $i = 3 ]; then # the mirror changes between two interrupted pushes
 		dadm flags add -u alice '\Flagged $Label1' mailbox Bulk uid 1:20

@@ -97,6 +97,10 @@ static int on_examine(struct imap_client *c, const struct imap_response *r, void
 		return 0;
 	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6)) {
 		info->exists = r->number;
+		if (!x->exists_seen) {
+			uint32_t from, to;
+			info->exists_drops = imap_exists_drops(c, &from, &to);
+		}
 		x->exists_seen = 1;
 	}
 	else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8) &&

@@ -41,6 +41,8 @@ struct imap_client {
 	uint32_t exists;       /* EXISTS of the selected mailbox, kept up to date */
 	unsigned long expunges; /* EXPUNGE and VANISHED responses (not EARLIER) seen */
 	unsigned long exists_told; /* EXISTS responses seen */
+	unsigned long exists_drops; /* EXISTS responses below the count before them */
+	uint32_t drop_from, drop_to; /* the last of those: the count before, the EXISTS */
 	int bye;               /* server said BYE */
 	unsigned cont_tag;     /* an APPEND waiting for its continuation ("+"), 0 when none */
 	int cont_early;        /* that "+" came while earlier APPENDs were waited for */

@@ -73,6 +73,13 @@ unsigned long imap_expunges(const struct imap_client *c) { return c->expunges; }
 
 unsigned long imap_exists_told(const struct imap_client *c) { return c->exists_told; }
 
+unsigned long imap_exists_drops(const struct imap_client *c, uint32_t *from, uint32_t *to)
+{
+	*from = c->drop_from;
+	*to = c->drop_to;
+	return c->exists_drops;
+}
+
 uint32_t imap_exists(const struct imap_client *c)
 {
 	return c->exists;
@@ -106,7 +113,13 @@ void imap_note_size(struct imap_client *c, const struct imap_response *r)
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name)
 		return;
 	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6)) {
-		c->exists = r->number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r->number;
+		uint32_t n = r->number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r->number;
+		if (n < c->exists) {
+			c->exists_drops++;
+			c->drop_from = c->exists;
+			c->drop_to = n;
+		}
+		c->exists = n;
 		c->exists_told++;
 	} else if (r->has_number && r->name_len == 7 && !strncasecmp(r->name, "EXPUNGE", 7) && c->exists) {
 		c->exists--;

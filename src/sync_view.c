@@ -486,6 +486,21 @@ static int check_full_view(struct folder_run *f, const struct imap_select_info *
 	return 0;
 }
 
+/* Did the server's count go down without an EXPUNGE since the EXAMINE's
+ * first EXISTS? RFC 3501 §7.3.1 forbids it: a server that says 4 and then 2
+ * while listing 2 has no trustworthy view, and its listing must not remove
+ * the other 2. 0, or IMAP_ERR_NO with err. */
+static int check_exists_drops(struct folder_run *f, const struct imap_select_info *info, char *err,
+			      size_t errlen)
+{
+	uint32_t from, to;
+	if (imap_exists_drops(f->a->imap, &from, &to) == info->exists_drops)
+		return 0;
+	snprintf(err, errlen, "server's EXISTS went down from %" PRIu32 " to %" PRIu32 " without an EXPUNGE "
+		 "(RFC 3501 7.3.1); folder left as it is", from, to);
+	return IMAP_ERR_NO;
+}
+
 /* EXAMINE the folder and learn the server's view into f->sv, by the cheapest
  * path the server and the state allow. Every path ends with the same view; an
  * incremental one is checked against EXISTS and falls back to a full fetch. */
@@ -547,6 +562,8 @@ int sync_server_view(struct folder_run *f, const struct imap_mailbox *mb, const 
 out:
 	/* A view that does not count what the server says it holds (a broken or
 	 * hostile server, a FETCH without UIDs) must never drive removals. */
+	if (rc == 0)
+		rc = check_exists_drops(f, info, err, errlen);
 	if (rc == 0 && *path == PATH_FULL)
 		rc = check_full_view(f, info, err, errlen);
 	changes_free(&ch);

@@ -159,6 +159,9 @@ struct imap_select_info {
 	 * answer to EXAMINE (QRESYNC) without a UID, or in it or in the UID FETCH
 	 * CHANGEDSINCE answer with a UID but without FLAGS */
 	unsigned long fetch_unusable;
+	/* imap_exists_drops() once the answer's first EXISTS came: a drop after
+	 * it is the mailbox's own, not the change from the one examined before */
+	unsigned long exists_drops;
 };
 /* STATUS of one mailbox (RFC 3501 §6.3.10; HIGHESTMODSEQ from RFC 7162). */
 /* STATUS for n mailboxes (wire names), pipelined: one round trip for up to 100.
@@ -185,6 +188,10 @@ uint32_t imap_exists(const struct imap_client *c);
 unsigned long imap_expunges(const struct imap_client *c);
 /* How many EXISTS responses were seen (a server need not send one after an APPEND). */
 unsigned long imap_exists_told(const struct imap_client *c);
+/* How many EXISTS responses said fewer messages than the count before them
+ * (only EXPUNGE and VANISHED may lower it, RFC 3501 §7.3.1; the first EXISTS
+ * of a newly examined mailbox counts too); *FROM and *TO: the last such drop. */
+unsigned long imap_exists_drops(const struct imap_client *c, uint32_t *from, uint32_t *to);
 
 /* 1 after a successful imap_enable_qresync. */
 int imap_qresync_enabled(const struct imap_client *c);

@@ -4338,6 +4338,35 @@ class _(Base):
         super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
+@sc("exists-back-midlisting", rc="1", pre=PRE, flags="same",
+    doc="no CONDSTORE, after a first sync: * 2 EXISTS (no EXPUNGE: RFC 3501 7.3.1 forbids it) in Bad's FLAGS "
+        "listing, which then lacks UIDs 5 and 9: nothing removed, Bad fails")
+class _(Base):
+    caps_del = ["CONDSTORE", "QRESYNC"]
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid in (5, 9):
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+        if is_bad(f) and m.uid == 3:
+            c.send(b"* 2 EXISTS\r\n")
+
+
+@sc("exists-back-examine", rc="1", pre=PRE, flags="same",
+    doc="no CONDSTORE, after a first sync: EXAMINE Bad says * 4 EXISTS, then * 2 EXISTS (no EXPUNGE); "
+        "its FLAGS listing lacks UIDs 5 and 9: nothing removed, Bad fails")
+class _(BadExamine):
+    caps_del = ["CONDSTORE", "QRESYNC"]
+
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* 2 EXISTS\r\n"]
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid in (5, 9):
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
 @sc("login-caps-shrink-incremental", rc="0", named="-", pre=PRE, flags="same",
     doc="after a first sync (QRESYNC state): after login the capabilities shrink to IMAP4rev1")
 class _(HmsBump):

@@ -121,7 +121,11 @@ void imap_note_size(struct imap_client *c, const struct imap_response *r)
 		}
 		c->exists = n;
 		c->exists_told++;
-	} else if (r->has_number && r->name_len == 7 && !strncasecmp(r->name, "EXPUNGE", 7) && c->exists) {
+	} else if (r->has_number && r->name_len == 7 && !strncasecmp(r->name, "EXPUNGE", 7) && r->number >= 1 &&
+		   r->number <= c->exists) {
+		/* one of a message number the mailbox does not have (RFC 3501
+		 * §7.4.1) expunges nothing: counted, it would let a listing that
+		 * leaves messages out count what the server holds */
 		c->exists--;
 		c->expunges++;
 	} else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8) && r->args.n == 1 &&

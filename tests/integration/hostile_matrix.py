@@ -4367,6 +4367,21 @@ class _(BadExamine):
         super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
+@sc("expunge-out-of-range", rc="1", pre=PRE, flags="same",
+    doc="no CONDSTORE, after a first sync: EXAMINE Bad says * 4 EXISTS, then * 9 EXPUNGE twice (no message 9: "
+        "RFC 3501 7.4.1); its FLAGS listing lacks UIDs 5 and 9: nothing removed, Bad fails")
+class _(BadExamine):
+    caps_del = ["CONDSTORE", "QRESYNC"]
+
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* 9 EXPUNGE\r\n"] * 2
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid in (5, 9):
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
 @sc("login-caps-shrink-incremental", rc="0", named="-", pre=PRE, flags="same",
     doc="after a first sync (QRESYNC state): after login the capabilities shrink to IMAP4rev1")
 class _(HmsBump):

@@ -3697,6 +3697,15 @@ class _(CompressedBadFetch):
         c.stall()
 
 
+@sc("compress-stall", rc="1", flags="same,compress", bound=15,
+    doc="compressed, half of a flushed DEFLATE block of Bad's body, then silence (the connection kept open)")
+class _(CompressedBadFetch):
+    def damage(self, c, data):
+        z = c.zout.compress(data) + c.zout.flush(zlib.Z_SYNC_FLUSH)
+        c.send_raw(z[:len(z) // 2])
+        c.stall()
+
+
 @sc("compress-cut", rc="1", flags="same,compress",
     doc="compressed, the connection is reset in the middle of a DEFLATE block of Bad's body")
 class _(CompressedBadFetch):
@@ -4314,6 +4323,24 @@ class _(Poison):
         c.close_now()
 
 
+@sc("tls-stall-midliteral", rc="1", flags="tls=implicit", bound=15,
+    doc="implicit TLS: half of Bad UID 1's body, then silence (the connection kept open)")
+class _(Poison):
+    tls = "implicit"
+
+    def poison(self, c, seq, parts, body):
+        c.send(self.head(seq, parts) + b"BODY[] {%d}\r\n" % len(body) + body[:len(body) // 2])
+        c.stall()
+
+
+@sc("starttls-stall", rc="4", named="-", flags="nogood,nologin,tls=starttls", bound=15,
+    doc="STARTTLS answered OK, then no ServerHello: the client's ClientHello read and dropped")
+class _(StartTLS):
+    def starttls(self, c, tag):
+        c.send(tag + b" OK Begin TLS negotiation now\r\n")
+        c.stall()
+
+
 @sc("keepalive-bye-fetch-forever", rc="1", bound=15,
     doc="Bad's body FETCH never completes: untagged BYE lines of 1.1 KB twice a second, the connection kept open")
 class _(FloodAfterBodies):
@@ -4378,6 +4405,21 @@ class _(BadExamine):
 
     def fetch_one(self, c, f, seq, m, items, uidcmd):
         if is_bad(f) and m.uid in (5, 9):
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
+@sc("vanished-unknown-now", rc="1", pre=PRE, flags="same",
+    xfail="the connection counts the UIDs of a VANISHED without EARLIER off EXISTS whether the mailbox held them "
+          "or not: 5 and 9 are removed",
+    doc="after a first sync: EXAMINE (QRESYNC) of Bad says VANISHED 100:101 (not EARLIER: expunged now, "
+        "but above its UIDNEXT, never given); the FLAGS listing then lacks UIDs 5 and 9: nothing removed, Bad fails")
+class _(BadExamine, HmsBump):
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED 100:101\r\n"]
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid in (5, 9) and b"BODY.PEEK[]" not in items:
             return
         super().fetch_one(c, f, seq, m, items, uidcmd)
 

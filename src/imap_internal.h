@@ -43,6 +43,7 @@ struct imap_client {
 	unsigned long exists_told; /* EXISTS responses seen */
 	unsigned long exists_drops; /* EXISTS responses below the count before them */
 	uint32_t drop_from, drop_to; /* the last of those: the count before, the EXISTS */
+	uint32_t uidnext;      /* the last [UIDNEXT] told, 0 when unknown or an EXISTS grew since */
 	int bye;               /* server said BYE */
 	unsigned cont_tag;     /* an APPEND waiting for its continuation ("+"), 0 when none */
 	int cont_early;        /* that "+" came while earlier APPENDs were waited for */

@@ -63,6 +63,13 @@ void imap_throttle_clear(struct imap_client *c)
 static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
 {
 	struct imap_client *c = ctx;
+	/* UIDs from UIDNEXT on were never given while no EXISTS grew since it
+	 * was told: no message of the mailbox went (counted, they would let a
+	 * listing that leaves messages out count what the server holds) */
+	if (c->uidnext && lo >= c->uidnext)
+		return 0;
+	if (c->uidnext && hi >= c->uidnext)
+		hi = c->uidnext - 1;
 	uint64_t n = (uint64_t)hi - lo + 1;
 	c->exists = n >= c->exists ? 0 : c->exists - (uint32_t)n;
 	c->expunges++;
@@ -110,10 +117,19 @@ static void keep_refusal(struct imap_client *c, struct imap_refusal *f, const st
 
 void imap_note_size(struct imap_client *c, const struct imap_response *r)
 {
+	uint64_t v;
+	if (r->kind == IMAP_RESP_UNTAGGED && r->status == IMAP_STATUS_OK && r->code && r->code_len == 7 &&
+	    !strncasecmp(r->code, "UIDNEXT", 7)) {
+		c->uidnext = r->code_args.n >= 1 && imap_value_u64(&r->code_args.items[0], &v) == 0 &&
+			     v <= UINT32_MAX ? (uint32_t)v : 0;
+		return;
+	}
 	if (r->kind != IMAP_RESP_UNTAGGED || r->status != IMAP_STATUS_NONE || !r->name)
 		return;
 	if (r->has_number && r->name_len == 6 && !strncasecmp(r->name, "EXISTS", 6)) {
 		uint32_t n = r->number > MAX_EXISTS ? MAX_EXISTS : (uint32_t)r->number;
+		if (n > c->exists)
+			c->uidnext = 0; /* new messages took UIDs from it on */
 		if (n < c->exists) {
 			c->exists_drops++;
 			c->drop_from = c->exists;

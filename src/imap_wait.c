@@ -59,21 +59,82 @@ void imap_throttle_clear(struct imap_client *c)
 	c->throttle_ms = 0;
 }
 
-/* "* VANISHED 5:7" without (EARLIER): messages expunged now (RFC 7162 §3.2.10) */
-static int count_vanished(uint32_t lo, uint32_t hi, void *ctx)
+struct vanished_ranges {
+	const struct imap_client *c;
+	struct uid_range { uint32_t lo, hi; } *r;
+	size_t n, cap;
+	int failed;
+};
+
+static int range_cmp(const void *a, const void *b)
 {
-	struct imap_client *c = ctx;
+	const struct uid_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sort v's ranges and merge those that overlap or touch. */
+static void merge_ranges(struct vanished_ranges *v)
+{
+	size_t k = 0;
+	qsort(v->r, v->n, sizeof(*v->r), range_cmp);
+	for (size_t i = 0; i < v->n; i++) {
+		if (k && (uint64_t)v->r[i].lo <= (uint64_t)v->r[k - 1].hi + 1) {
+			if (v->r[i].hi > v->r[k - 1].hi)
+				v->r[k - 1].hi = v->r[i].hi;
+		} else {
+			v->r[k++] = v->r[i];
+		}
+	}
+	v->n = k;
+}
+
+static int add_vanished(uint32_t lo, uint32_t hi, void *ctx)
+{
+	struct vanished_ranges *v = ctx;
 	/* UIDs from UIDNEXT on were never given while no EXISTS grew since it
 	 * was told: no message of the mailbox went (counted, they would let a
 	 * listing that leaves messages out count what the server holds) */
-	if (c->uidnext && lo >= c->uidnext)
+	if (v->c->uidnext && lo >= v->c->uidnext)
 		return 0;
-	if (c->uidnext && hi >= c->uidnext)
-		hi = c->uidnext - 1;
-	uint64_t n = (uint64_t)hi - lo + 1;
+	if (v->c->uidnext && hi >= v->c->uidnext)
+		hi = v->c->uidnext - 1;
+	if (v->n == v->cap) {
+		if (v->cap >= 1024)
+			merge_ranges(v); /* repeats cost nothing: "1,2,1,2,..." */
+		if (v->n >= v->cap / 2) { /* else merging again soon would cost more */
+			size_t cap = v->cap ? 2 * v->cap : 16;
+			struct uid_range *r = realloc(v->r, cap * sizeof(*r));
+			if (!r) {
+				v->failed = 1;
+				return -1;
+			}
+			v->r = r;
+			v->cap = cap;
+		}
+	}
+	v->r[v->n].lo = lo;
+	v->r[v->n++].hi = hi;
+	return 0;
+}
+
+/* "* VANISHED 5:7" without (EARLIER): messages expunged now (RFC 7162 §3.2.10),
+ * as many as distinct UIDs it names ("5,5" is one message; the ranges are
+ * held no longer than the response that holds them). A set that cannot be
+ * read or held lowers nothing: a count too high fails a listing, never
+ * lets one that leaves messages out pass. */
+static void count_vanished(struct imap_client *c, const char *set, size_t len)
+{
+	struct vanished_ranges v = { .c = c };
+	if (imap_parse_seqset(set, len, 0, add_vanished, &v) < 0 || v.failed || !v.n)
+		goto out;
+	merge_ranges(&v);
+	uint64_t n = 0;
+	for (size_t i = 0; i < v.n; i++)
+		n += (uint64_t)v.r[i].hi - v.r[i].lo + 1;
 	c->exists = n >= c->exists ? 0 : c->exists - (uint32_t)n;
 	c->expunges++;
-	return 0;
+out:
+	free(v.r);
 }
 
 unsigned long imap_expunges(const struct imap_client *c) { return c->expunges; }
@@ -146,7 +207,7 @@ void imap_note_size(struct imap_client *c, const struct imap_response *r)
 		c->expunges++;
 	} else if (!r->has_number && r->name_len == 8 && !strncasecmp(r->name, "VANISHED", 8) && r->args.n == 1 &&
 		   r->args.items[0].type == IMAP_ATOM) {
-		imap_parse_seqset(r->args.items[0].data, r->args.items[0].len, 0, count_vanished, c);
+		count_vanished(c, r->args.items[0].data, r->args.items[0].len);
 	}
 }
 

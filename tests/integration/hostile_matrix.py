@@ -4422,6 +4422,19 @@ class _(BadExamine, HmsBump):
         super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
+@sc("vanished-repeated-now", rc="0 1", pre=PRE, flags="remove,kept=Bad:1+3+9",
+    doc="after a first sync: EXAMINE (QRESYNC) of Bad says VANISHED 5,5 (not EARLIER: UID 5 expunged now, "
+        "named twice); a FLAGS listing would also lack UID 9: 9 is not removed")
+class _(BadExamine, HmsBump):
+    def examine_bad(self, c, tag, f, lines):
+        return lines + [b"* VANISHED 5,5\r\n"]
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid in (5, 9) and b"BODY.PEEK[]" not in items:
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
 @sc("login-caps-shrink-incremental", rc="0", named="-", pre=PRE, flags="same",
     doc="after a first sync (QRESYNC state): after login the capabilities shrink to IMAP4rev1")
 class _(HmsBump):

@@ -1703,6 +1703,16 @@ def replace_line(lines, pattern, new):
     return [new if re.search(pattern, ln) else ln for ln in lines]
 
 
+class Without59(Base):
+    """Bad's FETCH answers leave out UIDs 5 and 9: every answer, or (listing_only) those without a body"""
+    listing_only = False
+
+    def fetch_one(self, c, f, seq, m, items, uidcmd):
+        if is_bad(f) and m.uid in (5, 9) and not (self.listing_only and b"BODY.PEEK[]" in items):
+            return
+        super().fetch_one(c, f, seq, m, items, uidcmd)
+
+
 @sc("examine-no", rc="1", flags="nodir=Bad")
 class _(BadExamine):
     """EXAMINE Bad refused with NO (as Cyrus refuses a folder with the lookup right only): no empty Maildir"""
@@ -1868,7 +1878,7 @@ class _(BadExamine, HmsBump):
 
 
 @sc("exists-missing", rc="1", pre=PRE)
-class _(BadExamine, HmsBump):
+class _(BadExamine, HmsBump, Without59):
     """after a first sync: Bad's EXAMINE has no EXISTS (and LIST-STATUS says it has 2 messages, so it
     comes after A and Z, which have 2); its FETCH lists only 2 of its 4 messages"""
     def examine_bad(self, c, tag, f, lines):
@@ -1878,11 +1888,6 @@ class _(BadExamine, HmsBump):
         if is_bad(f):
             return self.status_line(c, f, items, wire_name).replace(b"MESSAGES 4", b"MESSAGES 2")
         return super().list_status(c, f, items, wire_name)
-
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid in (5, 9):
-            return
-        super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
 @sc("expunge-storm", rc="1 0", pre=PRE, flags="same")
@@ -4368,12 +4373,10 @@ class _(Base):
 @sc("exists-back-midlisting", rc="1", pre=PRE, flags="same",
     doc="no CONDSTORE, after a first sync: * 2 EXISTS (no EXPUNGE: RFC 3501 7.3.1 forbids it) in Bad's FLAGS "
         "listing, which then lacks UIDs 5 and 9: nothing removed, Bad fails")
-class _(Base):
+class _(Without59):
     caps_del = ["CONDSTORE", "QRESYNC"]
 
     def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid in (5, 9):
-            return
         super().fetch_one(c, f, seq, m, items, uidcmd)
         if is_bad(f) and m.uid == 3:
             c.send(b"* 2 EXISTS\r\n")
@@ -4382,57 +4385,41 @@ class _(Base):
 @sc("exists-back-examine", rc="1", pre=PRE, flags="same",
     doc="no CONDSTORE, after a first sync: EXAMINE Bad says * 4 EXISTS, then * 2 EXISTS (no EXPUNGE); "
         "its FLAGS listing lacks UIDs 5 and 9: nothing removed, Bad fails")
-class _(BadExamine):
+class _(BadExamine, Without59):
     caps_del = ["CONDSTORE", "QRESYNC"]
 
     def examine_bad(self, c, tag, f, lines):
         return lines + [b"* 2 EXISTS\r\n"]
 
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid in (5, 9):
-            return
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-
 
 @sc("expunge-out-of-range", rc="1", pre=PRE, flags="same",
     doc="no CONDSTORE, after a first sync: EXAMINE Bad says * 4 EXISTS, then * 9 EXPUNGE twice (no message 9: "
         "RFC 3501 7.4.1); its FLAGS listing lacks UIDs 5 and 9: nothing removed, Bad fails")
-class _(BadExamine):
+class _(BadExamine, Without59):
     caps_del = ["CONDSTORE", "QRESYNC"]
 
     def examine_bad(self, c, tag, f, lines):
         return lines + [b"* 9 EXPUNGE\r\n"] * 2
 
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid in (5, 9):
-            return
-        super().fetch_one(c, f, seq, m, items, uidcmd)
-
 
 @sc("vanished-unknown-now", rc="0 1", pre=PRE, flags="same",
     doc="after a first sync: EXAMINE (QRESYNC) of Bad says VANISHED 100:101 (not EARLIER: expunged now, "
         "but above its UIDNEXT, never given); a FLAGS listing would lack UIDs 5 and 9: nothing removed")
-class _(BadExamine, HmsBump):
+class _(BadExamine, HmsBump, Without59):
+    listing_only = True
+
     def examine_bad(self, c, tag, f, lines):
         return lines + [b"* VANISHED 100:101\r\n"]
-
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid in (5, 9) and b"BODY.PEEK[]" not in items:
-            return
-        super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
 @sc("vanished-repeated-now", rc="0 1", pre=PRE, flags="remove,kept=Bad:1+3+9",
     doc="after a first sync: EXAMINE (QRESYNC) of Bad says VANISHED 5,5 (not EARLIER: UID 5 expunged now, "
         "named twice); a FLAGS listing would also lack UID 9: 9 is not removed")
-class _(BadExamine, HmsBump):
+class _(BadExamine, HmsBump, Without59):
+    listing_only = True
+
     def examine_bad(self, c, tag, f, lines):
         return lines + [b"* VANISHED 5,5\r\n"]
-
-    def fetch_one(self, c, f, seq, m, items, uidcmd):
-        if is_bad(f) and m.uid in (5, 9) and b"BODY.PEEK[]" not in items:
-            return
-        super().fetch_one(c, f, seq, m, items, uidcmd)
 
 
 @sc("login-caps-shrink-incremental", rc="0", named="-", pre=PRE, flags="same",
